@@ -1,0 +1,123 @@
+"""`xpl node`: run a full node (and, with a validator key, author and finalize blocks)."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+from pathlib import Path
+
+import trio
+
+from chain.cli.errors import CliError
+from chain.keystore import password_from_env, prompt_password, read_key_file
+from chain.logs import setup_logging
+from chain.service import NodeConfig, run_node
+from chain.spec import ChainSpec, ChainSpecError, builtin_spec
+from chain.storage.chain_store import ChainStoreError
+from chain.storage.kv import StoreError
+from runtime.primitives.keys import Keypair, keypair_from_suri
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number")
+    return value
+
+
+def _pruning(text: str) -> int | None:
+    if text == "archive":
+        return None
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError("--pruning takes a number of states or 'archive'") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError("--pruning keeps at least 1 state")
+    return value
+
+
+def add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--log", default="info", choices=["debug", "info", "warning", "error"])
+    parser.add_argument("--log-format", default="text", choices=["text", "json"])
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("node", help="run a node", description=__doc__)
+    p.add_argument("--dev", action="store_true", help="dev chain, //Alice validates, temporary db")
+    p.add_argument("--chain", default=None, help="dev, local, or a chain spec file")
+    p.add_argument("--base-path", type=Path, default=None, help="where the database lives")
+    p.add_argument("--name", default="xpl-node", help="this node's name in logs and RPC")
+    p.add_argument("--validator", action="store_true", help="author and finalize blocks")
+    p.add_argument("--key-file", type=Path, help="the validator's encrypted key file")
+    p.add_argument("--password-env", metavar="VAR", help="read the key file's password from VAR")
+    p.add_argument("--dev-key", metavar="//NAME", help="a development key as validator key")
+    p.add_argument("--rpc-port", type=_port, default=9944)
+    p.add_argument("--rpc-external", action="store_true", help="listen on all interfaces")
+    p.add_argument("--prometheus-port", type=_port, default=9615)
+    p.add_argument("--no-prometheus", action="store_true")
+    p.add_argument(
+        "--pruning", type=_pruning, default=256, help="finalized states to keep, or 'archive'"
+    )
+    add_log_arguments(p)
+    p.set_defaults(run=run)
+
+
+def _validator_key(args: argparse.Namespace, spec: ChainSpec) -> Keypair | None:
+    if args.dev and not (args.key_file or args.dev_key):
+        return keypair_from_suri("//Alice")
+    if not args.validator and not args.dev:
+        if args.key_file or args.dev_key:
+            raise CliError("--key-file and --dev-key are for validators: add --validator")
+        return None
+    if args.key_file and args.dev_key:
+        raise CliError("give either --key-file or --dev-key, not both")
+    if args.dev_key:
+        if spec.chain_type == "Live":
+            raise CliError("development keys are refused on a live chain")
+        return keypair_from_suri(args.dev_key)
+    if not args.key_file:
+        raise CliError("a validator needs --key-file (or --dev-key on a dev or local chain)")
+    password = password_from_env(args.password_env) if args.password_env else prompt_password(False)
+    return read_key_file(args.key_file, password)
+
+
+def run(args: argparse.Namespace) -> int:
+    setup_logging(args.log, args.log_format)
+    if args.dev and args.chain not in (None, "dev"):
+        raise CliError("--dev runs the dev chain; drop --chain or --dev")
+    try:
+        spec = builtin_spec(args.chain or "dev")
+    except ChainSpecError as exc:
+        raise CliError(str(exc)) from exc
+    key = _validator_key(args, spec)
+    if key is not None and key.public not in spec.genesis.validators:
+        raise CliError("the validator key is not in this chain's validator set")
+    temporary = None
+    base_path = args.base_path
+    if base_path is None:
+        if not args.dev:
+            raise CliError("--base-path is required (or use --dev for a temporary chain)")
+        temporary = Path(tempfile.mkdtemp(prefix="xpl-dev-"))
+        base_path = temporary
+    config = NodeConfig(
+        spec=spec,
+        base_path=base_path,
+        name=args.name,
+        validator_key=key,
+        rpc_host="0.0.0.0" if args.rpc_external else "127.0.0.1",
+        rpc_port=args.rpc_port,
+        prometheus_port=None if args.no_prometheus else args.prometheus_port,
+        pruning=args.pruning,
+    )
+    try:
+        trio.run(lambda: run_node(config, handle_signals=True))
+    except (StoreError, ChainStoreError) as exc:
+        raise CliError(str(exc)) from exc
+    except OSError as exc:
+        raise CliError(f"cannot start the node: {exc}") from exc
+    finally:
+        if temporary is not None:
+            shutil.rmtree(temporary, ignore_errors=True)
+    return 0

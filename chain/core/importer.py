@@ -1,0 +1,120 @@
+"""The import path of a block, and of a block this node authors. Reads as the rules it checks.
+
+    import_block(store, block)
+        known?            a block already stored is not imported twice
+        parent            must be stored, with its state retained
+        finality          a block at or below the finalized height conflicts with finality
+        header            Aura: slot after the parent's, not in the future, right author, seal
+        execute           runtime.execute_block on the parent's state (signatures checked there)
+        state root        the trie root after the block's changes must equal the header's
+        persist           one atomic write: header, body, state delta, best pointer
+
+`seal_block` is the author's side: the same trie commit, then a header sealed by the author.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from chain.core import aura
+from chain.storage.chain_store import ChainStore
+from runtime.block import Block, Digest, Header, extrinsics_root
+from runtime.executive import BlockResult, InvalidBlock, SignatureVerifier, execute_block
+from runtime.pallets import session
+from runtime.primitives import trie
+from runtime.primitives.keys import Keypair
+from runtime.primitives.trie import TrieCommit
+from runtime.state import StateOverlay
+
+
+class BlockRejected(Exception):
+    """A block this node will not import; the message says which rule it breaks."""
+
+
+class UnknownParent(BlockRejected):
+    """The block's parent is not known here (yet): sync may fetch it."""
+
+
+class AlreadyKnown(BlockRejected):
+    """The block is already stored."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutedBlock:
+    """A block ready to persist: its execution result and the trie commit of its changes."""
+
+    block: Block
+    result: BlockResult
+    commit: TrieCommit
+
+
+def consensus_params(store: ChainStore, parent_hash: bytes) -> tuple[tuple[bytes, ...], int]:
+    """The validator set and slot duration in force for a child of `parent_hash`."""
+    state = StateOverlay(store.reader(parent_hash))
+    return session.Validators.get(state), session.SlotDurationMs.get(state)
+
+
+def verify_and_execute(
+    store: ChainStore,
+    block: Block,
+    *,
+    now_ms: int,
+    verifier: SignatureVerifier | None = None,
+    cache: dict[bytes, Any] | None = None,
+) -> ExecutedBlock:
+    """Check every rule a block must follow; nothing is written."""
+    header = block.header
+    if store.header(header.hash) is not None:
+        raise AlreadyKnown(f"block #{header.number} is already known")
+    parent = store.header(header.parent_hash)
+    if parent is None:
+        raise UnknownParent(f"the parent of block #{header.number} is unknown")
+    finalized = store.finalized_header
+    if header.number <= finalized.number:
+        raise BlockRejected(f"block #{header.number} conflicts with the finalized chain")
+    if header.number != parent.number + 1:
+        raise BlockRejected("the block number does not follow its parent's")
+    validators, slot_ms = consensus_params(store, parent.hash)
+    try:
+        aura.check_header(header, parent, validators, slot_ms, now_ms)
+    except aura.BadSeal as exc:
+        raise BlockRejected(str(exc)) from exc
+    try:
+        result = execute_block(
+            store.reader(parent.hash),
+            parent,
+            block,
+            genesis_hash=store.genesis_hash,
+            verifier=verifier,
+            cache=cache,
+        )
+    except InvalidBlock as exc:
+        raise BlockRejected(str(exc)) from exc
+    commit = trie.commit(store.node_getter, parent.state_root, result.changes)
+    if commit.root != header.state_root:
+        raise BlockRejected("the state root does not match the state after execution")
+    return ExecutedBlock(block, result, commit)
+
+
+def seal_block(
+    store: ChainStore,
+    parent: Header,
+    result: BlockResult,
+    extrinsics: Sequence[bytes],
+    *,
+    slot: int,
+    author: Keypair,
+) -> ExecutedBlock:
+    """The author's side: commit the built block's changes and seal its header."""
+    commit = trie.commit(store.node_getter, parent.state_root, result.changes)
+    header = Header(
+        parent_hash=parent.hash,
+        number=parent.number + 1,
+        state_root=commit.root,
+        extrinsics_root=extrinsics_root(extrinsics),
+        timestamp=result.context.timestamp,
+        digest=Digest(slot=slot, author=author.public, seal=b""),
+    ).sealed_by(author)
+    return ExecutedBlock(Block(header, tuple(extrinsics)), result, commit)

@@ -1,0 +1,318 @@
+"""The node core: a state machine over the chain store, driven by its caller.
+
+Inputs: the start, a timer firing, a transaction submitted, a block received. Outputs: a list of
+actions (`chain.core.actions`) for the driver. Time comes in as `now_ms` on every input; the core
+reads no clock, opens no socket and starts no task, so the node process, the simulator and tests
+all run exactly this code. Storage is the one dependency it calls directly, through the
+key-value store protocol.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+from chain.core import aura
+from chain.core.actions import Action, BlockImported, Finalized, SetTimer, TxDropped
+from chain.core.finality import (
+    InvalidJustification,
+    Justification,
+    single_validator_justification,
+    verify_justification,
+)
+from chain.core.importer import (
+    BlockRejected,
+    ExecutedBlock,
+    consensus_params,
+    seal_block,
+    verify_and_execute,
+)
+from chain.core.pool import PoolError, Removed, TransactionPool
+from chain.storage.chain_store import ChainStore
+from runtime.block import Block, Header
+from runtime.executive import (
+    BlockBuilder,
+    InvalidTransaction,
+    SignatureVerifier,
+    validate_transaction,
+)
+from runtime.pallets import system
+from runtime.primitives.codec import DecodeError
+from runtime.primitives.hashing import blake2b_256
+from runtime.primitives.keys import Keypair
+from runtime.state import StateOverlay, StateReader
+from runtime.transaction import SignedTransaction
+
+log = logging.getLogger("xpl.core")
+
+SLOT_TIMER: Final = "slot"
+_WARM_CACHE_LIMIT: Final = 1_000_000
+
+
+class NodeCore:
+    """One node's consensus, import, authoring and transaction pool, without I/O."""
+
+    def __init__(
+        self,
+        store: ChainStore,
+        *,
+        authority: Keypair | None = None,
+        pool: TransactionPool | None = None,
+        verifier: SignatureVerifier | None = None,
+    ) -> None:
+        self.store = store
+        self.authority = authority
+        self.pool = pool or TransactionPool()
+        self.verifier = verifier
+        # Decoded values of the best block's state, carried from block to block (see StateOverlay).
+        self._warm: dict[bytes, Any] = {}
+        self._warm_hash = b""
+
+    # Reading
+
+    @property
+    def genesis_hash(self) -> bytes:
+        return self.store.genesis_hash
+
+    @property
+    def best_header(self) -> Header:
+        return self.store.best_header
+
+    @property
+    def finalized_header(self) -> Header:
+        return self.store.finalized_header
+
+    def reader(self, block_hash: bytes | None = None) -> StateReader:
+        """Read the state after `block_hash` (default: the best block)."""
+        return self.store.reader(self.store.best_hash if block_hash is None else block_hash)
+
+    def _best_cache(self) -> dict[bytes, Any]:
+        if self._warm_hash != self.store.best_hash or len(self._warm) > _WARM_CACHE_LIMIT:
+            self._warm = {}
+            self._warm_hash = self.store.best_hash
+        return self._warm
+
+    def slot_duration_ms(self) -> int:
+        return consensus_params(self.store, self.store.best_hash)[1]
+
+    def validators(self) -> tuple[bytes, ...]:
+        return consensus_params(self.store, self.store.best_hash)[0]
+
+    def next_nonce(self, who: bytes) -> int:
+        """The nonce for a new transaction from `who`: its account nonce plus its pooled ones."""
+        state = StateOverlay(self.reader(), self._best_cache())
+        return self.pool.next_nonce(who, system.nonce_of_state(state, who))
+
+    # Inputs
+
+    def start(self, now_ms: int) -> list[Action]:
+        """Resume after a (re)start: finish finalizing our own blocks and arm the slot timer."""
+        actions: list[Action] = []
+        if self._is_sole_validator() and self.store.best_hash != self.store.finalized_hash:
+            actions.extend(self._finalize_own(self.store.best_header))
+        actions.append(self._next_slot_timer(now_ms))
+        return actions
+
+    def on_timer(self, name: str, now_ms: int) -> list[Action]:
+        if name != SLOT_TIMER:
+            raise ValueError(f"unknown timer {name!r}")
+        actions: list[Action] = []
+        slot_ms = self.slot_duration_ms()
+        slot = aura.slot_at(now_ms, slot_ms)
+        best = self.store.best_header
+        author = self.authority
+        if (
+            author is not None
+            and slot > best.digest.slot
+            and aura.slot_author(self.validators(), slot) == author.public
+        ):
+            actions.extend(self._author(best, slot, slot_ms, author, now_ms))
+        actions.append(self._next_slot_timer(now_ms))
+        return actions
+
+    def submit_transaction(self, raw: bytes, now_ms: int) -> tuple[SignedTransaction, list[Action]]:
+        """Admit a transaction to the pool; raises DecodeError, InvalidTransaction or PoolError."""
+        tx = SignedTransaction.decode(raw)
+        self.pool.check_admissible(tx, now_ms)
+        best = self.store.best_header
+        try:
+            valid = validate_transaction(
+                self.reader(),
+                best,
+                tx,
+                genesis_hash=self.genesis_hash,
+                cache=self._best_cache(),
+            )
+        except InvalidTransaction as exc:
+            if exc.kind == "bad_signature":
+                self.pool.ban(tx.hash, now_ms)
+            raise
+        removed = self.pool.add(tx, valid, now_ms)
+        return tx, self._dropped(removed)
+
+    def import_block(
+        self, block: Block, now_ms: int, *, justification: bytes | None = None
+    ) -> list[Action]:
+        """Import a block from elsewhere; raises BlockRejected (or a subclass) if it is refused.
+
+        With a justification (a block served by sync, say) the block is also made final, once
+        the justification is checked against the validator set.
+        """
+        parent_hash = block.header.parent_hash
+        cache = self._best_cache() if parent_hash == self.store.best_hash else None
+        executed = verify_and_execute(
+            self.store, block, now_ms=now_ms, verifier=self.verifier, cache=cache
+        )
+        if justification is not None:
+            try:
+                verify_justification(
+                    Justification.decode(justification),
+                    consensus_params(self.store, parent_hash)[0],
+                    block_hash=block.header.hash,
+                    number=block.header.number,
+                )
+            except (InvalidJustification, DecodeError) as exc:
+                raise BlockRejected(f"bad justification: {exc}") from exc
+        return self._persist(
+            executed, authored=False, now_ms=now_ms, cache=cache, justification=justification
+        )
+
+    # Authoring
+
+    def _author(
+        self, parent: Header, slot: int, slot_ms: int, author: Keypair, now_ms: int
+    ) -> list[Action]:
+        cache = self._best_cache()
+        builder = BlockBuilder(
+            self.reader(parent.hash),
+            parent,
+            timestamp=slot * slot_ms,
+            author=author.public,
+            genesis_hash=self.genesis_hash,
+            cache=cache,
+        )
+        dropped: list[Removed] = []
+        ready = self.pool.ready()
+        for item in ready:
+            try:
+                builder.push(item.tx)
+            except InvalidTransaction as exc:
+                ready.skip_account(item.valid.signer)
+                if exc.kind == "exhausts_resources":
+                    continue
+                self.pool.remove(item.tx.hash)
+                self.pool.ban(item.tx.hash, now_ms)
+                dropped.append(Removed(item.tx, "invalid", str(exc)))
+            except Exception:  # a runtime bug must cost one transaction, not the node
+                log.exception("transaction 0x%s broke the runtime", item.tx.hash.hex())
+                ready.skip_account(item.valid.signer)
+                self.pool.remove(item.tx.hash)
+                self.pool.ban(item.tx.hash, now_ms)
+                dropped.append(Removed(item.tx, "invalid", "the runtime failed on it"))
+        executed = seal_block(
+            self.store, parent, builder.finish(), builder.extrinsics, slot=slot, author=author
+        )
+        actions = self._dropped(dropped)
+        actions.extend(self._persist(executed, authored=True, now_ms=now_ms, cache=cache))
+        log.info(
+            "authored block #%d with %d transactions",
+            executed.block.header.number,
+            len(executed.block.extrinsics),
+        )
+        return actions
+
+    # Persisting and what follows
+
+    def _persist(
+        self,
+        executed: ExecutedBlock,
+        *,
+        authored: bool,
+        now_ms: int,
+        cache: dict[bytes, Any] | None,
+        justification: bytes | None = None,
+    ) -> list[Action]:
+        block = executed.block
+        header = block.header
+        best = self.store.best_header
+        make_best = header.number > best.number
+        if authored and self._is_sole_validator():
+            assert self.authority is not None
+            justification = single_validator_justification(
+                self.authority, block_hash=header.hash, number=header.number
+            ).encode()
+        newly_final = self.store.import_block(
+            block,
+            executed.result.changes,
+            executed.commit,
+            make_best=make_best,
+            justification=justification,
+        )
+        if make_best and cache is not None:
+            cache.update(executed.result.context.state.committed_values())
+            self._warm_hash = header.hash
+        tx_hashes = tuple(blake2b_256(raw) for raw in block.extrinsics)
+        actions: list[Action] = [
+            BlockImported(header=header, tx_hashes=tx_hashes, best=make_best, authored=authored)
+        ]
+        if newly_final:
+            actions.append(Finalized(tuple(self.store.require_header(h) for h in newly_final)))
+        if make_best:
+            actions.extend(self._update_pool(executed, set(tx_hashes), now_ms))
+        return actions
+
+    def _update_pool(
+        self, executed: ExecutedBlock, included: set[bytes], now_ms: int
+    ) -> list[Action]:
+        header = executed.block.header
+        changes = executed.result.changes
+        state = StateOverlay(self.reader(header.hash), self._best_cache())
+        touched = {
+            signer for signer in self.pool.signers() if system.Account.key(signer) in changes
+        }
+
+        def revalidate(tx: SignedTransaction) -> Any:
+            try:
+                return validate_transaction(
+                    self.reader(header.hash),
+                    header,
+                    tx,
+                    genesis_hash=self.genesis_hash,
+                    check_signature=False,
+                    cache=self._best_cache(),
+                )
+            except InvalidTransaction as exc:
+                return str(exc)
+
+        removed = self.pool.update_for_block(
+            included=included,
+            nonce_of=lambda who: system.nonce_of_state(state, who),
+            next_number=header.number + 1,
+            touched=touched,
+            revalidate=revalidate,
+            now_ms=now_ms,
+        )
+        return self._dropped(removed)
+
+    def _finalize_own(self, header: Header) -> list[Action]:
+        assert self.authority is not None
+        justification = single_validator_justification(
+            self.authority, block_hash=header.hash, number=header.number
+        )
+        newly = self.store.finalize(header.hash, justification.encode())
+        return [Finalized(tuple(self.store.require_header(h) for h in newly))]
+
+    def _is_sole_validator(self) -> bool:
+        return self.authority is not None and self.validators() == (self.authority.public,)
+
+    def _next_slot_timer(self, now_ms: int) -> SetTimer:
+        slot_ms = self.slot_duration_ms()
+        return SetTimer(SLOT_TIMER, (aura.slot_at(now_ms, slot_ms) + 1) * slot_ms)
+
+    @staticmethod
+    def _dropped(removed: Sequence[Removed]) -> list[Action]:
+        return [TxDropped(r.tx.hash, r.status, r.reason) for r in removed]
+
+
+__all__ = ["NodeCore", "PoolError"]

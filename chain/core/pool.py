@@ -1,0 +1,333 @@
+"""The transaction pool: valid transactions waiting for a block, ordered per account by nonce.
+
+For each account, the transactions whose nonces run on without a gap from the account's nonce in
+the best state are *ready*; the rest are *future* and wait for the gap to fill. Blocks take ready
+transactions in order of priority (the tip), an account's in nonce order. A transaction with the
+same signer and nonce as a pooled one replaces it only with a strictly higher tip. Limits bound
+each account and the whole pool; when full, the lowest-priority last-in-line transaction goes.
+Transactions found invalid are banned for a while so that resubmitting them costs nothing.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Final
+
+from runtime.executive import ValidTransaction
+from runtime.transaction import SignedTransaction
+
+DEFAULT_MAX_READY: Final = 16_384
+DEFAULT_MAX_FUTURE: Final = 4_096
+DEFAULT_MAX_PER_ACCOUNT: Final = 1_024
+DEFAULT_BAN_MS: Final = 30_000
+
+
+class PoolError(Exception):
+    """The pool refuses a transaction; `kind` is "duplicate", "banned", "replacement", "full"
+    or "account_limit"."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(slots=True)
+class PooledTx:
+    tx: SignedTransaction
+    valid: ValidTransaction
+    seq: int
+    ready: bool = False
+
+    @property
+    def priority(self) -> int:
+        return self.valid.priority
+
+
+@dataclass(slots=True)
+class _Account:
+    state_nonce: int
+    by_nonce: dict[int, PooledTx] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Removed:
+    """A transaction that left the pool, and why."""
+
+    tx: SignedTransaction
+    status: str
+    reason: str
+
+
+class ReadyIterator:
+    """Ready transactions by priority, each account's in nonce order.
+
+    If a transaction cannot go into the block, call `skip_account` so that the account's later
+    transactions (which depend on it) are not offered.
+    """
+
+    def __init__(self, accounts: dict[bytes, _Account]) -> None:
+        self._accounts = accounts
+        self._heap: list[tuple[int, int, bytes, int]] = []
+        self._skipped: set[bytes] = set()
+        for signer, account in accounts.items():
+            head = account.by_nonce.get(account.state_nonce)
+            if head is not None and head.ready:
+                self._heap.append((-head.priority, head.seq, signer, account.state_nonce))
+        heapq.heapify(self._heap)
+
+    def __iter__(self) -> Iterator[PooledTx]:
+        return self
+
+    def __next__(self) -> PooledTx:
+        while self._heap:
+            _, _, signer, nonce = heapq.heappop(self._heap)
+            if signer in self._skipped:
+                continue
+            account = self._accounts.get(signer)
+            item = None if account is None else account.by_nonce.get(nonce)
+            if item is None or not item.ready:
+                continue
+            assert account is not None
+            following = account.by_nonce.get(nonce + 1)
+            if following is not None and following.ready:
+                heapq.heappush(self._heap, (-following.priority, following.seq, signer, nonce + 1))
+            return item
+        raise StopIteration
+
+    def skip_account(self, signer: bytes) -> None:
+        self._skipped.add(signer)
+
+
+class TransactionPool:
+    """Pending transactions; the node core owns it and tells it about every new best block."""
+
+    def __init__(
+        self,
+        *,
+        max_ready: int = DEFAULT_MAX_READY,
+        max_future: int = DEFAULT_MAX_FUTURE,
+        max_per_account: int = DEFAULT_MAX_PER_ACCOUNT,
+        ban_ms: int = DEFAULT_BAN_MS,
+    ) -> None:
+        self.max_ready, self.max_future = max_ready, max_future
+        self.max_per_account, self.ban_ms = max_per_account, ban_ms
+        self._accounts: dict[bytes, _Account] = {}
+        self._by_hash: dict[bytes, PooledTx] = {}
+        self._banned: dict[bytes, int] = {}
+        self._seq = 0
+        self.ready_count = 0
+        self.future_count = 0
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def __contains__(self, tx_hash: bytes) -> bool:
+        return tx_hash in self._by_hash
+
+    def is_ready(self, tx_hash: bytes) -> bool:
+        item = self._by_hash.get(tx_hash)
+        return item is not None and item.ready
+
+    def get(self, tx_hash: bytes) -> SignedTransaction | None:
+        item = self._by_hash.get(tx_hash)
+        return None if item is None else item.tx
+
+    # Bans
+
+    def ban(self, tx_hash: bytes, now_ms: int) -> None:
+        self._banned[tx_hash] = now_ms + self.ban_ms
+
+    def is_banned(self, tx_hash: bytes, now_ms: int) -> bool:
+        until = self._banned.get(tx_hash)
+        if until is None:
+            return False
+        if until <= now_ms:
+            del self._banned[tx_hash]
+            return False
+        return True
+
+    def _expire_bans(self, now_ms: int) -> None:
+        if len(self._banned) > 10_000:
+            self._banned = {h: t for h, t in self._banned.items() if t > now_ms}
+
+    # Adding
+
+    def check_admissible(self, tx: SignedTransaction, now_ms: int) -> None:
+        """Refuse duplicates and banned transactions before the costly validation."""
+        if tx.hash in self._by_hash:
+            raise PoolError("duplicate", "the transaction is already in the pool")
+        if self.is_banned(tx.hash, now_ms):
+            raise PoolError("banned", "the transaction was found invalid and is temporarily banned")
+
+    def add(self, tx: SignedTransaction, valid: ValidTransaction, now_ms: int) -> list[Removed]:
+        """Admit a validated transaction; returns the transactions it pushed out."""
+        self.check_admissible(tx, now_ms)
+        account = self._accounts.get(valid.signer)
+        if account is None:
+            account = _Account(state_nonce=valid.account_nonce)
+            self._accounts[valid.signer] = account
+        else:
+            account.state_nonce = max(account.state_nonce, valid.account_nonce)
+        removed: list[Removed] = []
+        existing = account.by_nonce.get(valid.nonce)
+        if existing is not None:
+            if valid.priority <= existing.priority:
+                raise PoolError(
+                    "replacement",
+                    "a transaction with this nonce is already pooled; raise the tip to replace it",
+                )
+            self._remove_item(existing)
+            removed.append(Removed(existing.tx, "usurped", "replaced by a higher tip"))
+        elif len(account.by_nonce) >= self.max_per_account:
+            raise PoolError(
+                "account_limit", f"the account already has {self.max_per_account} pooled transactions"
+            )
+        self._seq += 1
+        item = PooledTx(tx, valid, self._seq)
+        self.future_count += 1
+        account.by_nonce[valid.nonce] = item
+        self._by_hash[tx.hash] = item
+        self._mark(account)
+        removed.extend(self._enforce_limits(item))
+        return removed
+
+    def _mark(self, account: _Account) -> None:
+        """Recompute which of an account's transactions are ready (a gapless run of nonces)."""
+        nonce = account.state_nonce
+        for n in sorted(account.by_nonce):
+            item = account.by_nonce[n]
+            ready = n == nonce
+            if ready:
+                nonce += 1
+            if ready != item.ready:
+                item.ready = ready
+                delta = 1 if ready else -1
+                self.ready_count += delta
+                self.future_count -= delta
+
+    def _enforce_limits(self, newest: PooledTx) -> list[Removed]:
+        removed: list[Removed] = []
+        while self.ready_count > self.max_ready or self.future_count > self.max_future:
+            want_ready = self.ready_count > self.max_ready
+            victim = self._lowest_tail(ready=want_ready)
+            if victim is None:
+                break
+            self._remove_item(victim)
+            if victim is newest:
+                raise PoolError("full", "the pool is full of transactions with a higher priority")
+            removed.append(Removed(victim.tx, "dropped", "evicted: the pool is full"))
+        return removed
+
+    def _lowest_tail(self, *, ready: bool) -> PooledTx | None:
+        """The lowest-priority (then newest) transaction that is last in its account's line."""
+        best: PooledTx | None = None
+        for account in self._accounts.values():
+            tail = account.by_nonce[max(account.by_nonce)] if account.by_nonce else None
+            if tail is None or tail.ready != ready:
+                continue
+            if best is None or (tail.priority, -tail.seq) < (best.priority, -best.seq):
+                best = tail
+        return best
+
+    # Removing
+
+    def _remove_item(self, item: PooledTx) -> None:
+        signer = item.valid.signer
+        account = self._accounts[signer]
+        del account.by_nonce[item.valid.nonce]
+        del self._by_hash[item.tx.hash]
+        if item.ready:
+            self.ready_count -= 1
+        else:
+            self.future_count -= 1
+        if account.by_nonce:
+            self._mark(account)
+        else:
+            del self._accounts[signer]
+
+    def remove(self, tx_hash: bytes) -> SignedTransaction | None:
+        item = self._by_hash.get(tx_hash)
+        if item is None:
+            return None
+        self._remove_item(item)
+        return item.tx
+
+    # Reading
+
+    def ready(self) -> ReadyIterator:
+        return ReadyIterator(self._accounts)
+
+    def pending(self) -> list[SignedTransaction]:
+        """Every pooled transaction, ready ones first."""
+        items = sorted(self._by_hash.values(), key=lambda i: (not i.ready, i.seq))
+        return [i.tx for i in items]
+
+    def signers(self) -> list[bytes]:
+        """Accounts with pooled transactions."""
+        return list(self._accounts)
+
+    def next_nonce(self, signer: bytes, state_nonce: int) -> int:
+        """The nonce a new transaction from `signer` should use, counting ready ones pooled."""
+        account = self._accounts.get(signer)
+        nonce = state_nonce
+        if account is None:
+            return nonce
+        while nonce in account.by_nonce:
+            nonce += 1
+        return nonce
+
+    # After a block
+
+    def update_for_block(
+        self,
+        *,
+        included: set[bytes],
+        nonce_of: Callable[[bytes], int],
+        next_number: int,
+        touched: set[bytes],
+        revalidate: Callable[[SignedTransaction], ValidTransaction | str],
+        now_ms: int,
+    ) -> list[Removed]:
+        """Bring the pool in line with a new best block.
+
+        `included` transactions leave quietly; stale nonces and expired mortality are dropped;
+        accounts in `touched` (their balance may have changed) are revalidated, and what fails
+        is dropped as invalid and banned. Future transactions whose gap filled become ready.
+        """
+        self._expire_bans(now_ms)
+        removed: list[Removed] = []
+        for tx_hash in included:
+            item = self._by_hash.get(tx_hash)
+            if item is not None:
+                self._remove_item(item)
+        for signer in list(self._accounts):
+            account = self._accounts.get(signer)
+            if account is None:
+                continue
+            account.state_nonce = nonce_of(signer)
+            for nonce in sorted(account.by_nonce):
+                item = account.by_nonce.get(nonce)
+                if item is None:
+                    continue
+                reason = None
+                status = "dropped"
+                if nonce < account.state_nonce:
+                    reason = "its nonce was used by another transaction"
+                elif item.valid.longevity_until is not None and item.valid.longevity_until < next_number:
+                    reason = "its mortality period is over"
+                elif signer in touched and item.ready:
+                    outcome = revalidate(item.tx)
+                    if isinstance(outcome, str):
+                        reason, status = outcome, "invalid"
+                        self.ban(item.tx.hash, now_ms)
+                    else:
+                        item.valid = outcome
+                if reason is not None:
+                    self._remove_item(item)
+                    removed.append(Removed(item.tx, status, reason))
+            if signer in self._accounts:
+                self._mark(self._accounts[signer])
+        return removed
+

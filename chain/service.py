@@ -1,0 +1,305 @@
+"""The node process: drives the node core from real time and serves JSON-RPC and metrics.
+
+Everything runs on one trio thread: the timer loop, the RPC server and the metrics server are
+tasks in one nursery, and the core is called synchronously from them, so it needs no locking.
+Cancelling the nursery (Ctrl-C, SIGTERM, a test) closes every socket and then the database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+import trio
+
+from chain.core.actions import Action, BlockImported, Finalized, SetTimer, TxDropped
+from chain.core.node import NodeCore
+from chain.metrics import NodeMetrics
+from chain.rpc.server import RpcMethods, RpcServer, Subscription
+from chain.spec import ChainSpec
+from chain.storage.chain_store import ChainStore, ChainStoreError
+from chain.storage.kv import LevelDBStore
+from runtime.block import Block
+from runtime.primitives.hashing import to_hex
+from runtime.primitives.keys import Keypair
+from runtime.transaction import SignedTransaction
+
+log = logging.getLogger("xpl.node")
+
+
+def wall_clock_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    spec: ChainSpec
+    base_path: Path
+    name: str = "xpl-node"
+    validator_key: Keypair | None = None
+    rpc_host: str = "127.0.0.1"
+    rpc_port: int = 9944
+    prometheus_port: int | None = 9615
+    pruning: int | None = 256
+    """States kept; None keeps all (archive)."""
+
+    @property
+    def db_path(self) -> Path:
+        return self.base_path / "chains" / self.spec.id / "db"
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What a started node tells whoever started it."""
+
+    rpc_port: int
+    prometheus_port: int | None
+    genesis_hash: bytes
+
+
+class NodeService:
+    """The running node: its core, the subscribers to its events, and its timers."""
+
+    def __init__(
+        self,
+        core: NodeCore,
+        spec: ChainSpec,
+        *,
+        name: str,
+        metrics: NodeMetrics,
+        clock: Callable[[], int] = wall_clock_ms,
+    ) -> None:
+        self.core = core
+        self.spec = spec
+        self.name = name
+        self.metrics = metrics
+        self.clock = clock
+        self.head_subscribers: set[Subscription] = set()
+        self.finalized_subscribers: set[Subscription] = set()
+        self._tx_watchers: dict[bytes, set[Subscription]] = {}
+        self._awaiting_finality: dict[bytes, list[tuple[bytes, Subscription]]] = {}
+        self._timers: dict[str, int] = {}
+        self._timers_changed: trio.Event | None = None
+        self._update_gauges()
+
+    # Inputs from RPC
+
+    def submit(self, raw: bytes) -> SignedTransaction:
+        """Admit a transaction; raises DecodeError, InvalidTransaction or PoolError."""
+        started = time.perf_counter()
+        tx, actions = self.core.submit_transaction(raw, self.clock())
+        self.apply(actions)
+        log.debug("admitted 0x%s in %.1f ms", tx.hash.hex(), (time.perf_counter() - started) * 1e3)
+        return tx
+
+    def watch(self, tx: SignedTransaction, subscription: Subscription) -> None:
+        """Send `subscription` the status changes of a pooled transaction until it is final."""
+        watchers = self._tx_watchers.setdefault(tx.hash, set())
+        watchers.add(subscription)
+        subscription.on_close(lambda: self._forget_watcher(tx.hash, subscription))
+        ready = self.core.pool.is_ready(tx.hash)
+        subscription.send("ready" if ready else "future")
+
+    def _forget_watcher(self, tx_hash: bytes, subscription: Subscription) -> None:
+        watchers = self._tx_watchers.get(tx_hash)
+        if watchers is not None:
+            watchers.discard(subscription)
+            if not watchers:
+                del self._tx_watchers[tx_hash]
+
+    def import_block(self, block: Block) -> None:
+        """Import a block from elsewhere (sync, tests); raises BlockRejected."""
+        started = time.perf_counter()
+        actions = self.core.import_block(block, self.clock())
+        self.metrics.import_seconds.labels("network").observe(time.perf_counter() - started)
+        self.apply(actions)
+
+    # Outputs of the core
+
+    def apply(self, actions: list[Action]) -> None:
+        """Carry out what the core asked for."""
+        for action in actions:
+            if isinstance(action, SetTimer):
+                self._timers[action.name] = action.at_ms
+                if self._timers_changed is not None:
+                    self._timers_changed.set()
+            elif isinstance(action, BlockImported):
+                self._on_block(action)
+            elif isinstance(action, Finalized):
+                self._on_finalized(action)
+            elif isinstance(action, TxDropped):
+                self._on_dropped(action)
+        self._update_gauges()
+
+    def _on_block(self, imported: BlockImported) -> None:
+        header = imported.header
+        if not imported.best:
+            return
+        self.metrics.block_transactions.inc(len(imported.tx_hashes))
+        header_json = header.to_json()
+        for subscription in list(self.head_subscribers):
+            subscription.send(header_json)
+        block_hex = to_hex(header.hash)
+        for tx_hash in imported.tx_hashes:
+            watchers = self._tx_watchers.get(tx_hash)
+            if not watchers:
+                continue
+            for subscription in list(watchers):
+                subscription.send({"inBlock": block_hex})
+                self._awaiting_finality.setdefault(header.hash, []).append((tx_hash, subscription))
+
+    def _on_finalized(self, finalized: Finalized) -> None:
+        for header in finalized.headers:
+            header_json = header.to_json()
+            for subscription in list(self.finalized_subscribers):
+                subscription.send(header_json)
+            for tx_hash, subscription in self._awaiting_finality.pop(header.hash, []):
+                subscription.send({"finalized": to_hex(header.hash)})
+                subscription.close()
+                self._forget_watcher(tx_hash, subscription)
+        if finalized.headers:
+            log.info("finalized #%d", finalized.headers[-1].number)
+
+    def _on_dropped(self, dropped: TxDropped) -> None:
+        for subscription in list(self._tx_watchers.pop(dropped.tx_hash, set())):
+            subscription.send({dropped.status: dropped.reason})
+            subscription.close()
+
+    def _update_gauges(self) -> None:
+        store = self.core.store
+        self.metrics.block_height.labels("best").set(store.best_header.number)
+        self.metrics.block_height.labels("finalized").set(store.finalized_header.number)
+        self.metrics.ready_transactions.set(self.core.pool.ready_count)
+        self.metrics.future_transactions.set(self.core.pool.future_count)
+
+    # Timers
+
+    async def run_timers(self) -> None:
+        """Fire the core's timers at their wall-clock times, forever."""
+        while True:
+            self._timers_changed = trio.Event()
+            if not self._timers:
+                await self._timers_changed.wait()
+                continue
+            name, at_ms = min(self._timers.items(), key=lambda item: item[1])
+            delay = (at_ms - self.clock()) / 1000
+            if delay > 0:
+                with trio.move_on_after(delay):
+                    await self._timers_changed.wait()
+                    continue
+            del self._timers[name]
+            started = time.perf_counter()
+            try:
+                actions = self.core.on_timer(name, self.clock())
+            except Exception:
+                log.exception("timer %s failed; the node carries on", name)
+                actions = [SetTimer(name, self.clock() + 1000)]
+            elapsed = time.perf_counter() - started
+            if any(isinstance(a, BlockImported) and a.authored for a in actions):
+                self.metrics.import_seconds.labels("own").observe(elapsed)
+            self.apply(actions)
+            await trio.sleep(0)
+
+
+def open_store(config: NodeConfig) -> ChainStore:
+    """Open the node's database, writing the genesis block on first use."""
+    kv = LevelDBStore(config.db_path)
+    try:
+        store = ChainStore(kv, keep_states=config.pruning)
+        genesis = config.spec.genesis_header()
+        if not store.is_initialized():
+            store.initialize(genesis, config.spec.genesis_state())
+        else:
+            store.open()
+            if store.genesis_hash != genesis.hash:
+                raise ChainStoreError(
+                    f"the database at {config.db_path} holds another chain (genesis "
+                    f"{to_hex(store.genesis_hash)}, the spec's is {to_hex(genesis.hash)}); "
+                    "use another --base-path or run purge-chain"
+                )
+    except BaseException:
+        kv.close()
+        raise
+    return store
+
+
+async def _stop_on_signal(cancel: trio.CancelScope) -> None:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for signum in signals:
+            log.info("received %s, shutting down", signal.Signals(signum).name)
+            cancel.cancel()
+            return
+
+
+async def run_node(
+    config: NodeConfig,
+    *,
+    handle_signals: bool = False,
+    task_status: trio.TaskStatus[NodeInfo] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a node until cancelled (or, with `handle_signals`, until SIGINT or SIGTERM)."""
+    from chain.rpc.api import build_methods, health
+
+    store = open_store(config)
+    try:
+        core = NodeCore(store, authority=config.validator_key)
+        metrics = NodeMetrics()
+        service = NodeService(core, config.spec, name=config.name, metrics=metrics)
+        methods = build_methods(service)
+        rpc = RpcServer(
+            methods,
+            host=config.rpc_host,
+            port=config.rpc_port,
+            extra_routes={"/health": lambda: (200, "application/json", json.dumps(health(service)).encode())},
+        )
+        async with trio.open_nursery() as nursery:
+            if handle_signals:
+                nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
+            rpc_port = await nursery.start(rpc.serve)
+            prometheus_port = None
+            if config.prometheus_port is not None:
+                metrics_server = RpcServer(
+                    RpcMethods(),
+                    host=config.rpc_host,
+                    port=config.prometheus_port,
+                    extra_routes={"/metrics": metrics.exposition},
+                )
+                prometheus_port = await nursery.start(metrics_server.serve)
+            service.apply(core.start(service.clock()))
+            nursery.start_soon(service.run_timers)
+            best = store.best_header
+            log.info(
+                "node %s ready: chain %s, best #%d, finalized #%d, rpc 127.0.0.1:%d%s",
+                config.name,
+                config.spec.name,
+                best.number,
+                store.finalized_header.number,
+                rpc_port,
+                "" if prometheus_port is None else f", metrics :{prometheus_port}",
+            )
+            task_status.started(NodeInfo(rpc_port, prometheus_port, store.genesis_hash))
+    except BaseExceptionGroup as group:
+        raise _single(group) from None
+    finally:
+        store.close()
+        log.info("node %s stopped; database closed", config.name)
+
+
+def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The one exception inside nested groups, or the group itself if there are several."""
+    leaves: list[BaseException] = []
+
+    def collect(exc: BaseException) -> None:
+        if isinstance(exc, BaseExceptionGroup):
+            for inner in exc.exceptions:
+                collect(inner)
+        else:
+            leaves.append(exc)
+
+    collect(group)
+    return leaves[0] if len(leaves) == 1 else group
+

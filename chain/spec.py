@@ -1,0 +1,205 @@
+"""Chain specs: the JSON file that names a chain and holds its genesis config.
+
+    {
+      "name": "XPL Development", "id": "dev", "chainType": "Development",
+      "bootNodes": [],
+      "properties": {"tokenSymbol": "XPL", "tokenDecimals": 12, "ss58Format": 47},
+      "genesis": {
+        "slotDurationMs": 1000,
+        "validators": ["<address>", ...],
+        "balances": [["<address>", "1000000XPL"], ...]
+      }
+    }
+
+Amounts are written like the CLI's (`1000000XPL` or `1500u`). The genesis hash is computed from the
+genesis config; a node refuses a database that holds another chain.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from runtime.block import Header
+from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
+from runtime.primitives import trie
+from runtime.primitives.address import XPL_ADDRESS_PREFIX, decode_address, encode_address
+from runtime.primitives.amount import format_amount, parse_amount
+from runtime.primitives.keys import DEV_ACCOUNT_NAMES, dev_keypair, keypair_from_suri
+
+MAX_SPEC_BYTES: Final = 16 * 1024 * 1024
+DEV_ENDOWMENT: Final = 1_000_000 * 10**12
+"""What each development account holds in the dev and local specs: one million XPL."""
+
+
+class ChainSpecError(ValueError):
+    """A chain spec that cannot be read or breaks a rule; the message names the field."""
+
+
+class _Genesis(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slotDurationMs: int = Field(ge=100, le=3_600_000)
+    validators: list[str] = Field(min_length=1, max_length=1_000)
+    balances: list[tuple[str, str]] = Field(max_length=1_000_000)
+
+    @field_validator("validators")
+    @classmethod
+    def _addresses(cls, value: list[str]) -> list[str]:
+        for address in value:
+            decode_address(address)
+        return value
+
+    @field_validator("balances")
+    @classmethod
+    def _balances(cls, value: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        for address, amount in value:
+            decode_address(address)
+            parse_amount(amount)
+        return value
+
+
+class _Properties(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    tokenSymbol: str = "XPL"
+    tokenDecimals: int = 12
+    ss58Format: int = XPL_ADDRESS_PREFIX
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=128)
+    id: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_\-]+$")
+    chainType: Literal["Development", "Local", "Live"]
+    bootNodes: list[str] = Field(default_factory=list)
+    properties: _Properties = Field(default_factory=_Properties)
+    genesis: _Genesis
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """A validated chain spec and the genesis it defines."""
+
+    name: str
+    id: str
+    chain_type: str
+    boot_nodes: tuple[str, ...]
+    properties: dict[str, Any]
+    genesis: GenesisConfig
+
+    def genesis_state(self) -> dict[bytes, bytes]:
+        return build_genesis_state(self.genesis)
+
+    def genesis_header(self) -> Header:
+        return genesis_header(trie.root_of(self.genesis_state()))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "id": self.id,
+            "chainType": self.chain_type,
+            "bootNodes": list(self.boot_nodes),
+            "properties": self.properties,
+            "genesis": {
+                "slotDurationMs": self.genesis.slot_duration_ms,
+                "validators": [encode_address(v) for v in self.genesis.validators],
+                "balances": [[encode_address(a), format_amount(x)] for a, x in self.genesis.balances],
+            },
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> ChainSpec:
+        try:
+            spec = _Spec.model_validate(data)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "spec"
+            raise ChainSpecError(f"chain spec field {where}: {first['msg']}") from exc
+        g = spec.genesis
+        genesis = GenesisConfig(
+            validators=tuple(decode_address(v) for v in g.validators),
+            slot_duration_ms=g.slotDurationMs,
+            balances=tuple((decode_address(a), parse_amount(x)) for a, x in g.balances),
+        )
+        try:
+            build_genesis_state(genesis)
+        except ValueError as exc:
+            raise ChainSpecError(f"chain spec genesis: {exc}") from exc
+        return cls(
+            name=spec.name,
+            id=spec.id,
+            chain_type=spec.chainType,
+            boot_nodes=tuple(spec.bootNodes),
+            properties=spec.properties.model_dump(),
+            genesis=genesis,
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> ChainSpec:
+        """Read and validate a chain spec file."""
+        try:
+            if path.stat().st_size > MAX_SPEC_BYTES:
+                raise ChainSpecError(f"chain spec {path} is larger than {MAX_SPEC_BYTES} bytes")
+            data = json.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise ChainSpecError(f"chain spec {path} does not exist") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ChainSpecError(f"cannot read chain spec {path}: {exc}") from exc
+        except json.JSONDecodeError as exc:
+            raise ChainSpecError(f"chain spec {path} is not valid JSON: {exc}") from exc
+        return cls.from_json(data)
+
+
+def _validator_uris(count: int) -> list[str]:
+    names = list(DEV_ACCOUNT_NAMES) + [f"Validator{i}" for i in range(len(DEV_ACCOUNT_NAMES) + 1, count + 1)]
+    return ["//" + name for name in names[:count]]
+
+
+def dev_spec() -> ChainSpec:
+    """A single-validator development chain: //Alice authors; the dev accounts are funded."""
+    return local_spec(validators=1, name="XPL Development", chain_id="dev", chain_type="Development")
+
+
+def local_spec(
+    *,
+    validators: int = 2,
+    name: str = "XPL Local Testnet",
+    chain_id: str = "local",
+    chain_type: str = "Local",
+    slot_duration_ms: int = 1000,
+) -> ChainSpec:
+    """A local testnet with `validators` development validators (//Alice, //Bob, ...)."""
+    if not 1 <= validators <= 100:
+        raise ChainSpecError("a local chain has between 1 and 100 validators")
+    uris = _validator_uris(validators)
+    endowed = ["//" + n for n in DEV_ACCOUNT_NAMES] + [u for u in uris if u[2:] not in DEV_ACCOUNT_NAMES]
+    return ChainSpec(
+        name=name,
+        id=chain_id,
+        chain_type=chain_type,
+        boot_nodes=(),
+        properties=_Properties().model_dump(),
+        genesis=GenesisConfig(
+            validators=tuple(keypair_from_suri(u).public for u in uris),
+            slot_duration_ms=slot_duration_ms,
+            balances=tuple((keypair_from_suri(u).public, DEV_ENDOWMENT) for u in endowed),
+        ),
+    )
+
+
+def builtin_spec(name: str) -> ChainSpec:
+    """The spec named `dev` or `local`, or the spec file at that path."""
+    if name == "dev":
+        return dev_spec()
+    if name == "local":
+        return local_spec()
+    return ChainSpec.load(Path(name))
+
+
+__all__ = ["ChainSpec", "ChainSpecError", "builtin_spec", "dev_keypair", "dev_spec", "local_spec"]

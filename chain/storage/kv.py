@@ -1,0 +1,125 @@
+"""The key-value store the node persists to: LevelDB on disk, a dict in tests and the simulator.
+
+Every change goes through `write(batch)`, which applies a whole batch atomically: a crash leaves
+the store before or after the batch, never in between. That is what makes each block import one
+step that cannot be half done.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import plyvel
+
+
+class StoreError(Exception):
+    """The database cannot be opened or used (locked by another process, corrupt, no space)."""
+
+
+class WriteBatch:
+    """Puts and deletes applied together; for one key, the last operation wins."""
+
+    __slots__ = ("ops",)
+
+    def __init__(self) -> None:
+        self.ops: dict[bytes, bytes | None] = {}
+
+    def put(self, key: bytes, value: bytes) -> None:
+        self.ops[key] = value
+
+    def delete(self, key: bytes) -> None:
+        self.ops[key] = None
+
+    def __len__(self) -> int:
+        return len(self.ops)
+
+
+class KeyValueStore(Protocol):
+    """What the node needs from a database."""
+
+    def get(self, key: bytes) -> bytes | None: ...
+
+    def write(self, batch: WriteBatch) -> None:
+        """Apply the batch atomically."""
+        ...
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """All pairs whose key starts with `prefix`, in key order."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """A dict-backed store with the same semantics, for tests and the simulator."""
+
+    def __init__(self) -> None:
+        self.data: dict[bytes, bytes] = {}
+        self._sorted: list[bytes] | None = None
+
+    def get(self, key: bytes) -> bytes | None:
+        return self.data.get(key)
+
+    def write(self, batch: WriteBatch) -> None:
+        for key, value in batch.ops.items():
+            if value is None:
+                self.data.pop(key, None)
+            else:
+                self.data[key] = value
+        self._sorted = None
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        if self._sorted is None:
+            self._sorted = sorted(self.data)
+        keys = self._sorted
+        i = bisect.bisect_left(keys, prefix)
+        while i < len(keys) and keys[i].startswith(prefix):
+            key = keys[i]
+            value = self.data.get(key)
+            if value is not None:
+                yield key, value
+            i += 1
+
+    def close(self) -> None:
+        pass
+
+
+class LevelDBStore:
+    """LevelDB through plyvel; one process may open a database at a time."""
+
+    def __init__(self, path: Path, *, sync: bool = False, cache_bytes: int = 64 * 1024 * 1024) -> None:
+        path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = plyvel.DB(
+                str(path), create_if_missing=True, lru_cache_size=cache_bytes, bloom_filter_bits=10
+            )
+        except plyvel.IOError as exc:
+            raise StoreError(f"cannot open the database at {path}: {exc}") from exc
+        except plyvel.CorruptionError as exc:
+            raise StoreError(f"the database at {path} is corrupt: {exc}") from exc
+        self._sync = sync
+        self.path = path
+
+    def get(self, key: bytes) -> bytes | None:
+        return self._db.get(key)  # type: ignore[no-any-return]
+
+    def write(self, batch: WriteBatch) -> None:
+        try:
+            with self._db.write_batch(transaction=True, sync=self._sync) as wb:
+                for key, value in batch.ops.items():
+                    if value is None:
+                        wb.delete(key)
+                    else:
+                        wb.put(key, value)
+        except plyvel.Error as exc:
+            raise StoreError(f"database write failed: {exc}") from exc
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        with self._db.iterator(prefix=prefix) as it:
+            yield from it
+
+    def close(self) -> None:
+        self._db.close()

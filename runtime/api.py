@@ -1,0 +1,79 @@
+"""What the node asks the runtime outside block execution: fees, events, accounts, metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from runtime.executive import CALLS, EVENTS, PALLETS, InvalidTransaction
+from runtime.pallets import system, transaction_payment
+from runtime.pallets.system import AccountInfo
+from runtime.primitives import codec
+from runtime.primitives.codec import DecodeError
+from runtime.state import StateOverlay, StateReader
+from runtime.transaction import SignedTransaction
+
+
+@dataclass(frozen=True, slots=True)
+class FeeInfo:
+    weight: int
+    partial_fee: int
+    """The fee without the tip."""
+
+
+def query_fee(read: StateReader, tx: SignedTransaction) -> FeeInfo:
+    """The weight and fee (tip excluded) the transaction would pay on top of this state."""
+    call_def = CALLS.get((tx.call.pallet, tx.call.name))
+    if call_def is None:
+        raise InvalidTransaction("call", f"unknown call {tx.call.pallet}.{tx.call.name}")
+    try:
+        args = call_def.decode_args(tx.call.args)
+    except DecodeError as exc:
+        raise InvalidTransaction("call", f"bad arguments: {exc}") from exc
+    weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
+    multiplier = transaction_payment.current_multiplier(StateOverlay(read))
+    fee = transaction_payment.compute_fee(multiplier, len(tx.raw), weight, 0)
+    return FeeInfo(weight=weight, partial_fee=fee)
+
+
+def account_info(read: StateReader, who: bytes) -> AccountInfo:
+    """An account's record; a zero record if it does not exist."""
+    info = system.Account.get(StateOverlay(read), who)
+    return AccountInfo(nonce=0, free=0) if info is None else info
+
+
+def decode_events(raw: bytes) -> list[dict[str, Any]]:
+    """The JSON form of a block's events as stored under system's events key."""
+    records = codec.expect_array(codec.decode_raw(raw), 1_000_000, "events")
+    out: list[dict[str, Any]] = []
+    for i, value in enumerate(records):
+        f = codec.expect_list(value, 4, f"events[{i}]")
+        event = EVENTS.get((f[1], f[2]))
+        if event is None:
+            raise DecodeError(f"events[{i}]: unknown event {f[1]}.{f[2]}")
+        args = []
+        for (fname, ftype), item in zip(event.fields, codec.expect_list(f[3], len(event.fields), "event"), strict=True):
+            args.append(ftype.from_value(item, f"events[{i}].{fname}"))
+        out.append({"phase": f[0], **event.to_json(tuple(args))})
+    return out
+
+
+def metadata() -> dict[str, Any]:
+    """Every pallet's calls (with argument types and weights' docs) and events."""
+    return {
+        "pallets": [
+            {
+                "name": p.NAME,
+                "calls": [
+                    {"name": c.name, "args": [[n, t.name] for n, t in c.args], "doc": c.doc}
+                    for c in p.calls().values()
+                ],
+                "events": [
+                    {"name": e.name, "fields": [[n, t.name] for n, t in e.fields], "doc": e.doc}
+                    for e in p.EVENTS
+                ],
+                "errors": [{"name": e.error_name(), "doc": e.describe()} for e in p.ERRORS],
+            }
+            for p in PALLETS
+        ]
+    }

@@ -1,0 +1,339 @@
+"""The state transition function: how a block and each transaction in it change the state.
+
+Reading order, as a specification:
+
+    execute_block(read, parent, block)
+        initialize_block          hooks: block number, parent hash, recent hashes
+        check signatures          all at once, possibly in parallel (`SignatureVerifier`)
+        apply_extrinsic × n       mortality, nonce, weight, fee, dispatch (reverted on failure)
+        finalize_block            hooks: fee payout, fee multiplier, events
+        check extrinsics root
+        -> the block's state changes (the node commits them to the trie and checks the state root)
+
+`validate_transaction` is what the transaction pool asks before it admits a transaction; the
+checks are the same as `apply_extrinsic`'s, made against the best block's state.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+from runtime.block import Block, Header, extrinsics_root
+from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
+from runtime.pallets import system, transaction_payment
+from runtime.pallets.balances import Balances
+from runtime.pallets.session import Session
+from runtime.pallets.system import System
+from runtime.pallets.transaction_payment import TransactionPayment
+from runtime.primitives.codec import DecodeError
+from runtime.primitives.keys import verify
+from runtime.state import StateOverlay, StateReader
+from runtime.transaction import SignedTransaction
+
+PALLETS: Final[tuple[Pallet, ...]] = (System(), Session(), Balances(), TransactionPayment())
+"""The runtime's pallets, in hook order."""
+
+CALLS: Final[dict[tuple[str, str], CallDef]] = {
+    (p.NAME, name): c for p in PALLETS for name, c in p.calls().items()
+}
+EVENTS: Final[dict[tuple[str, str], EventDef]] = {
+    (e.pallet, e.name): e for p in PALLETS for e in p.EVENTS
+}
+
+
+class InvalidTransaction(Exception):
+    """A transaction that may not be included in a block now; `kind` says why.
+
+    Kinds: "call" (unknown call or bad arguments), "stale" (nonce already used), "future" (nonce
+    ahead of the account's), "bad_signature", "payment" (cannot pay the fee), "outdated" (mortality
+    period over), "bad_mortality" (birth block unknown or not yet built), "exhausts_resources"
+    (does not fit the block), "too_big".
+    """
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+class InvalidBlock(Exception):
+    """A block that breaks the rules; nothing of it is kept."""
+
+
+@dataclass(frozen=True, slots=True)
+class ValidTransaction:
+    """What the pool needs to order a valid transaction."""
+
+    signer: bytes
+    nonce: int
+    account_nonce: int
+    priority: int
+    fee: int
+    weight: int
+    longevity_until: int | None
+    """The last block number that may include it (None: immortal)."""
+
+
+class SignatureVerifier(Protocol):
+    """Checks many (public key, message, signature) triples; may work in parallel."""
+
+    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
+        """Start checking; the returned function waits for and returns one result per item."""
+        ...
+
+
+class InlineVerifier:
+    """Checks signatures one after another in this process."""
+
+    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
+        results = [verify(pk, msg, sig) for pk, msg, sig in items]
+        return lambda: results
+
+
+# Blocks
+
+
+def initialize_block(
+    read: StateReader,
+    parent: Header,
+    *,
+    timestamp: int,
+    author: bytes,
+    genesis_hash: bytes,
+    cache: dict[bytes, Any] | None = None,
+) -> BlockContext:
+    """Open a block on top of `parent` and run every pallet's on_initialize.
+
+    `cache` holds decoded values of the parent's state, if the caller keeps one (see StateOverlay).
+    """
+    ctx = BlockContext(
+        state=StateOverlay(read, cache),
+        number=parent.number + 1,
+        parent_hash=parent.hash,
+        timestamp=timestamp,
+        author=author,
+        genesis_hash=genesis_hash,
+    )
+    for pallet in PALLETS:
+        ctx.weight_used += pallet.on_initialize(ctx)
+    return ctx
+
+
+def finalize_block(ctx: BlockContext) -> dict[bytes, bytes | None]:
+    """Run every pallet's on_finalize and return the block's encoded state changes."""
+    ctx.phase = None
+    for pallet in PALLETS:
+        pallet.on_finalize(ctx)
+    return ctx.state.changes()
+
+
+def birth_hash(ctx: BlockContext, tx: SignedTransaction) -> bytes:
+    """The hash of the block a transaction was born at, checking its mortality for this block."""
+    mortality = tx.body.mortality
+    if mortality.immortal:
+        return ctx.genesis_hash
+    if mortality.birth >= ctx.number:
+        raise InvalidTransaction("bad_mortality", "the transaction's birth block is not built yet")
+    if mortality.expired_at(ctx.number):
+        raise InvalidTransaction("outdated", "the transaction's mortality period is over")
+    if mortality.birth == ctx.number - 1:
+        return ctx.parent_hash
+    found = system.BlockHash.get(ctx.state, mortality.birth)
+    if found is None:
+        raise InvalidTransaction("bad_mortality", "the transaction's birth block is unknown")
+    return found
+
+
+def _lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
+    call = tx.call
+    call_def = CALLS.get((call.pallet, call.name))
+    if call_def is None:
+        raise InvalidTransaction("call", f"unknown call {call.pallet}.{call.name}")
+    try:
+        args = call_def.decode_args(call.args)
+    except DecodeError as exc:
+        raise InvalidTransaction("call", f"bad arguments: {exc}") from exc
+    return call_def, args
+
+
+def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> bool:
+    """Apply one transaction whose signature was checked; returns True if its call succeeded.
+
+    Raises InvalidTransaction (and changes nothing) if the transaction may not be in this block.
+    """
+    call_def, args = _lookup_call(tx)
+    length = len(tx.raw)
+    weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
+    if (
+        ctx.weight_used + weight > system.MAX_NORMAL_WEIGHT
+        or ctx.length_used + length > system.MAX_NORMAL_LENGTH
+    ):
+        raise InvalidTransaction("exhausts_resources", "the transaction does not fit the block")
+    birth_hash(ctx, tx)
+    signer = tx.signer
+    nonce = system.nonce_of(ctx, signer)
+    if tx.nonce != nonce:
+        kind = "stale" if tx.nonce < nonce else "future"
+        raise InvalidTransaction(kind, f"nonce {tx.nonce}, but the account's next is {nonce}")
+    multiplier = transaction_payment.current_multiplier(ctx.state)
+    fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
+    ctx.phase = index
+    try:
+        transaction_payment.withdraw_fee(ctx, signer, fee, tx.tip)
+    except DispatchError as exc:
+        raise InvalidTransaction("payment", exc.describe()) from exc
+    system.inc_nonce(ctx, signer)
+    ctx.weight_used += weight
+    ctx.length_used += length
+    events_before = len(ctx.events)
+    state = ctx.state
+    state.begin()
+    try:
+        call_def.function(ctx, Origin(signer=signer), *args)
+    except DispatchError as exc:
+        state.rollback()
+        del ctx.events[events_before:]
+        ctx.deposit_event(system.ExtrinsicFailed, exc.pallet, exc.error_name(), weight)
+        return False
+    except BaseException:
+        state.rollback()
+        raise
+    state.commit()
+    ctx.deposit_event(system.ExtrinsicSuccess, weight)
+    return True
+
+
+@dataclass(frozen=True, slots=True)
+class BlockResult:
+    """What executing a block produced: its state changes and the context it ran in."""
+
+    changes: dict[bytes, bytes | None]
+    context: BlockContext
+
+
+def execute_block(
+    read: StateReader,
+    parent: Header,
+    block: Block,
+    *,
+    genesis_hash: bytes,
+    verifier: SignatureVerifier | None = None,
+    cache: dict[bytes, Any] | None = None,
+) -> BlockResult:
+    """Execute a block on its parent's state; raise InvalidBlock if any rule is broken."""
+    header = block.header
+    if header.parent_hash != parent.hash or header.number != parent.number + 1:
+        raise InvalidBlock("the block does not extend the given parent")
+    if extrinsics_root(block.extrinsics) != header.extrinsics_root:
+        raise InvalidBlock("the extrinsics root does not match the body")
+    try:
+        txs = [SignedTransaction.decode(raw) for raw in block.extrinsics]
+    except DecodeError as exc:
+        raise InvalidBlock(f"an extrinsic does not decode: {exc}") from exc
+    ctx = initialize_block(
+        read,
+        parent,
+        timestamp=header.timestamp,
+        author=header.digest.author,
+        genesis_hash=genesis_hash,
+        cache=cache,
+    )
+    try:
+        items = [(tx.signer, tx.message(genesis_hash, birth_hash(ctx, tx)), tx.signature) for tx in txs]
+    except InvalidTransaction as exc:
+        raise InvalidBlock(f"an extrinsic is invalid: {exc}") from exc
+    signatures = (verifier or InlineVerifier()).submit(items)
+    for index, tx in enumerate(txs):
+        try:
+            apply_extrinsic(ctx, index, tx)
+        except InvalidTransaction as exc:
+            raise InvalidBlock(f"extrinsic {index} is invalid: {exc}") from exc
+    changes = finalize_block(ctx)
+    results = signatures()
+    if not all(results):
+        raise InvalidBlock(f"extrinsic {results.index(False)} has a bad signature")
+    return BlockResult(changes, ctx)
+
+
+class BlockBuilder:
+    """Builds a block from transactions one at a time, as the author does."""
+
+    def __init__(
+        self,
+        read: StateReader,
+        parent: Header,
+        *,
+        timestamp: int,
+        author: bytes,
+        genesis_hash: bytes,
+        cache: dict[bytes, Any] | None = None,
+    ) -> None:
+        self.context = initialize_block(
+            read, parent, timestamp=timestamp, author=author, genesis_hash=genesis_hash, cache=cache
+        )
+        self.extrinsics: list[bytes] = []
+        self.included: list[SignedTransaction] = []
+
+    def push(self, tx: SignedTransaction) -> bool:
+        """Include a transaction whose signature was checked; InvalidTransaction if it cannot be."""
+        ok = apply_extrinsic(self.context, len(self.extrinsics), tx)
+        self.extrinsics.append(tx.raw)
+        self.included.append(tx)
+        return ok
+
+    def finish(self) -> BlockResult:
+        """Close the block; the builder must not be used afterwards."""
+        return BlockResult(finalize_block(self.context), self.context)
+
+
+# Transactions
+
+
+def validate_transaction(
+    read: StateReader,
+    best: Header,
+    tx: SignedTransaction,
+    *,
+    genesis_hash: bytes,
+    check_signature: bool = True,
+    cache: dict[bytes, Any] | None = None,
+) -> ValidTransaction:
+    """Check a transaction for inclusion in the block after `best`; raise InvalidTransaction."""
+    ctx = BlockContext(
+        state=StateOverlay(read, cache),
+        number=best.number + 1,
+        parent_hash=best.hash,
+        timestamp=best.timestamp,
+        author=best.digest.author,
+        genesis_hash=genesis_hash,
+    )
+    call_def, args = _lookup_call(tx)
+    length = len(tx.raw)
+    weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
+    if weight > system.MAX_NORMAL_WEIGHT or length > system.MAX_NORMAL_LENGTH:
+        raise InvalidTransaction("too_big", "the transaction can never fit in a block")
+    born = birth_hash(ctx, tx)
+    account_nonce = system.nonce_of(ctx, tx.signer)
+    if tx.nonce < account_nonce:
+        raise InvalidTransaction(
+            "stale", f"nonce {tx.nonce} was already used (the account's next is {account_nonce})"
+        )
+    if check_signature and not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
+        raise InvalidTransaction("bad_signature", "the signature does not match")
+    multiplier = transaction_payment.current_multiplier(ctx.state)
+    fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
+    try:
+        transaction_payment.withdraw_fee(ctx, tx.signer, fee, tx.tip)
+    except DispatchError as exc:
+        raise InvalidTransaction("payment", exc.describe()) from exc
+    mortality = tx.body.mortality
+    return ValidTransaction(
+        signer=tx.signer,
+        nonce=tx.nonce,
+        account_nonce=account_nonce,
+        priority=tx.tip,
+        fee=fee,
+        weight=weight,
+        longevity_until=None if mortality.immortal else mortality.birth + mortality.period,
+    )

@@ -1,0 +1,205 @@
+"""Typed fields of calls and events: how each is encoded, decoded, and shown as JSON.
+
+A call's arguments and an event's fields are declared as `(name, FieldType)` pairs. The same
+declaration decodes untrusted extrinsic bytes, encodes events into state, and renders both for RPC,
+so a pallet states its interface once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Final
+
+from runtime.primitives import codec
+from runtime.primitives.address import decode_address, encode_address
+from runtime.primitives.codec import DecodeError, Value
+from runtime.primitives.hashing import from_hex, to_hex
+
+
+@dataclass(frozen=True, slots=True)
+class FieldType:
+    """One field type: value checks and conversions between Python, codec values and JSON."""
+
+    name: str
+    to_value: Callable[[Any], Value]
+    from_value: Callable[[Value, str], Any]
+    to_json: Callable[[Any], Any]
+    from_json: Callable[[Any, str], Any]
+
+
+def _json_int(lo: int, hi: int) -> Callable[[Any, str], int]:
+    def parse(j: Any, what: str) -> int:
+        if isinstance(j, str) and j.isdigit():
+            j = int(j)
+        if type(j) is not int or not lo <= j <= hi:
+            raise ValueError(f"{what}: expected an integer in [{lo}, {hi}]")
+        return j
+
+    return parse
+
+
+def _int_type(name: str, hi: int) -> FieldType:
+    return FieldType(
+        name=name,
+        to_value=lambda v: v,
+        from_value=lambda v, what: codec.expect_int(v, 0, hi, what),
+        to_json=lambda v: v,
+        from_json=_json_int(0, hi),
+    )
+
+
+U8: Final = _int_type("u8", codec.U8_MAX)
+U32: Final = _int_type("u32", codec.U32_MAX)
+U64: Final = _int_type("u64", codec.U64_MAX)
+
+BALANCE: Final = FieldType(
+    name="balance",
+    to_value=codec.encode_u128,
+    from_value=codec.expect_u128,
+    to_json=str,
+    from_json=_json_int(0, codec.U128_MAX),
+)
+
+
+def _account_from_json(j: Any, what: str) -> bytes:
+    if not isinstance(j, str):
+        raise ValueError(f"{what}: expected an address")
+    if j.startswith("0x"):
+        return from_hex(j, length=32, what=what)
+    return decode_address(j)
+
+
+ACCOUNT: Final = FieldType(
+    name="account",
+    to_value=lambda v: v,
+    from_value=lambda v, what: codec.expect_bytes(v, what, length=32),
+    to_json=encode_address,
+    from_json=_account_from_json,
+)
+
+HASH: Final = FieldType(
+    name="hash",
+    to_value=lambda v: v,
+    from_value=lambda v, what: codec.expect_bytes(v, what, length=32),
+    to_json=to_hex,
+    from_json=lambda j, what: from_hex(j, length=32, what=what),
+)
+
+BOOL: Final = FieldType(
+    name="bool",
+    to_value=lambda v: v,
+    from_value=codec.expect_bool,
+    to_json=lambda v: v,
+    from_json=lambda j, what: j if type(j) is bool else codec.expect_bool(j, what),
+)
+
+
+def bytes_type(max_len: int) -> FieldType:
+    """Variable-length bytes of at most `max_len`."""
+
+    def from_json(j: Any, what: str) -> bytes:
+        data = from_hex(j, what=what)
+        if len(data) > max_len:
+            raise ValueError(f"{what}: {len(data)} bytes, over the limit of {max_len}")
+        return data
+
+    return FieldType(
+        name=f"bytes<{max_len}>",
+        to_value=lambda v: v,
+        from_value=lambda v, what: codec.expect_bytes(v, what, max_len=max_len),
+        to_json=to_hex,
+        from_json=from_json,
+    )
+
+
+def str_type(max_len: int) -> FieldType:
+    """A string of at most `max_len` characters."""
+
+    def from_json(j: Any, what: str) -> str:
+        if not isinstance(j, str):
+            raise ValueError(f"{what}: expected a string")
+        return codec.expect_str(j, what, max_len=max_len)
+
+    return FieldType(
+        name=f"str<{max_len}>",
+        to_value=lambda v: v,
+        from_value=lambda v, what: codec.expect_str(v, what, max_len=max_len),
+        to_json=lambda v: v,
+        from_json=from_json,
+    )
+
+
+def option_type(inner: FieldType) -> FieldType:
+    """Either None or a value of `inner`."""
+    return FieldType(
+        name=f"option<{inner.name}>",
+        to_value=lambda v: None if v is None else inner.to_value(v),
+        from_value=lambda v, what: None if v is None else inner.from_value(v, what),
+        to_json=lambda v: None if v is None else inner.to_json(v),
+        from_json=lambda j, what: None if j is None else inner.from_json(j, what),
+    )
+
+
+def list_type(inner: FieldType, max_len: int) -> FieldType:
+    """A list of at most `max_len` values of `inner`."""
+
+    def from_value(v: Value, what: str) -> list[Any]:
+        items = codec.expect_array(v, max_len, what)
+        return [inner.from_value(x, f"{what}[{i}]") for i, x in enumerate(items)]
+
+    def from_json(j: Any, what: str) -> list[Any]:
+        if not isinstance(j, list) or len(j) > max_len:
+            raise ValueError(f"{what}: expected a list of at most {max_len} items")
+        return [inner.from_json(x, f"{what}[{i}]") for i, x in enumerate(j)]
+
+    return FieldType(
+        name=f"list<{inner.name}>",
+        to_value=lambda v: [inner.to_value(x) for x in v],
+        from_value=from_value,
+        to_json=lambda v: [inner.to_json(x) for x in v],
+        from_json=from_json,
+    )
+
+
+Fields = tuple[tuple[str, FieldType], ...]
+
+
+def decode_fields(fields: Fields, values: Value, what: str) -> tuple[Any, ...]:
+    """Decode an array of codec values against declared fields, naming the first bad field."""
+    items = codec.expect_list(values, len(fields), what)
+    return tuple(
+        ftype.from_value(item, f"{what}.{fname}")
+        for (fname, ftype), item in zip(fields, items, strict=True)
+    )
+
+
+def encode_fields(fields: Fields, args: tuple[Any, ...]) -> list[Value]:
+    """Encode Python values of declared fields into an array of codec values."""
+    return [ftype.to_value(arg) for (_, ftype), arg in zip(fields, args, strict=True)]
+
+
+def fields_to_json(fields: Fields, args: tuple[Any, ...]) -> dict[str, Any]:
+    """Render declared fields as a JSON object keyed by field name."""
+    return {fname: ftype.to_json(arg) for (fname, ftype), arg in zip(fields, args, strict=True)}
+
+
+__all__ = [
+    "ACCOUNT",
+    "BALANCE",
+    "BOOL",
+    "HASH",
+    "U8",
+    "U32",
+    "U64",
+    "DecodeError",
+    "FieldType",
+    "Fields",
+    "bytes_type",
+    "decode_fields",
+    "encode_fields",
+    "fields_to_json",
+    "list_type",
+    "option_type",
+    "str_type",
+]

@@ -1,0 +1,321 @@
+"""The pallet framework: storage items, events, errors, calls, origins and the block context.
+
+Every pallet has the same anatomy, in this order (DESIGN 6, after Substrate's FRAME):
+
+1. constants and parameters,
+2. storage items (`StorageValue`, `StorageMap`),
+3. events (`EventDef`),
+4. errors (subclasses of `DispatchError`),
+5. hooks (`on_initialize`, `on_finalize`),
+6. calls (methods marked with `@call`, each declaring its arguments and weight and checking its
+   origin),
+7. its part of the genesis config (`build_genesis`).
+
+Storage keys are `BLAKE2b-128(pallet) ‖ BLAKE2b-128(item)` for a value and that prefix followed by
+`BLAKE2b-128(key) ‖ key` for a map entry, so pallets never collide and a map can be iterated by
+prefix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+
+from runtime.fields import Fields, decode_fields, encode_fields, fields_to_json
+from runtime.primitives import codec
+from runtime.primitives.codec import Value
+from runtime.primitives.hashing import blake2b_128
+from runtime.state import PrefixIterator, StateOverlay, StateReader
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+Weight = int
+"""Execution time on the reference machine, in picoseconds (as Substrate's ref_time)."""
+
+WEIGHT_PER_MICROS = 1_000_000
+
+
+def storage_prefix(pallet: str, item: str) -> bytes:
+    """The 32-byte key prefix of a pallet's storage item."""
+    return blake2b_128(pallet.encode()) + blake2b_128(item.encode())
+
+
+@dataclass(frozen=True, slots=True)
+class ValueCodec(Generic[T]):
+    """How a storage item's values become bytes and back."""
+
+    encode: Callable[[T], bytes]
+    decode: Callable[[bytes], T]
+
+
+def value_codec(to_value: Callable[[T], Value], from_value: Callable[[Value], T]) -> ValueCodec[T]:
+    """A codec from struct-style `to_value` / `from_value` functions."""
+
+    def encode(v: T) -> bytes:
+        return codec.encode_trusted(to_value(v))
+
+    def decode(raw: bytes) -> T:
+        return from_value(codec.decode_raw(raw))
+
+    return ValueCodec(encode, decode)
+
+
+U64_CODEC: ValueCodec[int] = value_codec(lambda v: v, lambda v: codec.expect_u64(v, "u64 value"))
+U128_CODEC: ValueCodec[int] = value_codec(
+    codec.encode_u128, lambda v: codec.expect_u128(v, "u128 value")
+)
+HASH_CODEC: ValueCodec[bytes] = value_codec(
+    lambda v: v, lambda v: codec.expect_bytes(v, "hash value", length=32)
+)
+
+
+class StorageValue(Generic[T]):
+    """A single value under a fixed key, with a default when absent."""
+
+    def __init__(self, pallet: str, item: str, vcodec: ValueCodec[T], default: T) -> None:
+        self.pallet, self.item = pallet, item
+        self.key = storage_prefix(pallet, item)
+        self._codec = vcodec
+        self._default = default
+
+    def get(self, state: StateOverlay) -> T:
+        value = state.get(self.key, self._codec.decode)
+        return self._default if value is None else value  # type: ignore[no-any-return]
+
+    def put(self, state: StateOverlay, value: T) -> None:
+        state.put(self.key, value, self._codec.encode)
+
+    def kill(self, state: StateOverlay) -> None:
+        state.delete(self.key)
+
+    def decode(self, raw: bytes) -> T:
+        return self._codec.decode(raw)
+
+
+_KEY_CACHE_SIZE = 200_000
+
+
+class StorageMap(Generic[K, T]):
+    """A map; entries live at `prefix ‖ BLAKE2b-128(key) ‖ key` (Substrate's blake2_128_concat)."""
+
+    def __init__(
+        self,
+        pallet: str,
+        item: str,
+        key_bytes: Callable[[K], bytes],
+        vcodec: ValueCodec[T],
+    ) -> None:
+        self.pallet, self.item = pallet, item
+        self.prefix = storage_prefix(pallet, item)
+        self._key_bytes = key_bytes
+        self._codec = vcodec
+        # Hashing the key is a large share of a map access; hot keys are remembered.
+        self._keys: dict[K, bytes] = {}
+
+    def key(self, k: K) -> bytes:
+        key = self._keys.get(k)
+        if key is None:
+            kb = self._key_bytes(k)
+            key = self.prefix + blake2b_128(kb) + kb
+            if len(self._keys) >= _KEY_CACHE_SIZE:
+                self._keys.clear()
+            self._keys[k] = key
+        return key
+
+    def get(self, state: StateOverlay, k: K) -> T | None:
+        return state.get(self.key(k), self._codec.decode)  # type: ignore[no-any-return]
+
+    def insert(self, state: StateOverlay, k: K, value: T) -> None:
+        state.put(self.key(k), value, self._codec.encode)
+
+    def remove(self, state: StateOverlay, k: K) -> None:
+        state.delete(self.key(k))
+
+    def decode(self, raw: bytes) -> T:
+        return self._codec.decode(raw)
+
+    def key_suffix(self, full_key: bytes) -> bytes:
+        """The map key bytes of a full storage key under this map."""
+        return full_key[len(self.prefix) + 16 :]
+
+
+# Events
+
+
+@dataclass(frozen=True, slots=True)
+class EventDef:
+    """The declaration of an event: its pallet, name and typed fields."""
+
+    pallet: str
+    name: str
+    fields: Fields
+    doc: str = ""
+
+    def to_value(self, args: tuple[Any, ...]) -> list[Value]:
+        return [self.pallet, self.name, encode_fields(self.fields, args)]
+
+    def to_json(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        return {"pallet": self.pallet, "event": self.name, "data": fields_to_json(self.fields, args)}
+
+
+class EventRecord(NamedTuple):
+    """An event emitted in a block; `phase` is the extrinsic index, or None for block hooks."""
+
+    phase: int | None
+    event: EventDef
+    args: tuple[Any, ...]
+
+    def to_value(self) -> list[Value]:
+        return [self.phase, *self.event.to_value(self.args)]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"phase": self.phase, **self.event.to_json(self.args)}
+
+
+# Errors
+
+
+class DispatchError(Exception):
+    """A call failed by the rules; its writes are reverted but its fee and nonce stay paid.
+
+    Subclasses are declared per pallet; the docstring of each is its explanation for users.
+    """
+
+    pallet: ClassVar[str] = ""
+
+    @classmethod
+    def error_name(cls) -> str:
+        return cls.__name__
+
+    @classmethod
+    def describe(cls) -> str:
+        return (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+
+
+class BadOrigin(DispatchError):
+    """The call was made by an origin that is not allowed to make it."""
+
+    pallet = "system"
+
+
+# Origins
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Who makes a call: a signed account, or Root (the chain itself, by governance)."""
+
+    signer: bytes | None = None
+    root: bool = False
+
+
+ROOT = Origin(root=True)
+
+
+def ensure_signed(origin: Origin) -> bytes:
+    """The signer of a signed origin; BadOrigin otherwise."""
+    if origin.signer is None:
+        raise BadOrigin()
+    return origin.signer
+
+
+def ensure_root(origin: Origin) -> None:
+    if not origin.root:
+        raise BadOrigin()
+
+
+# The block context
+
+
+@dataclass(slots=True)
+class BlockContext:
+    """Everything a pallet may read about the block being executed, and where its effects go."""
+
+    state: StateOverlay
+    number: int
+    parent_hash: bytes
+    timestamp: int
+    author: bytes
+    genesis_hash: bytes
+    events: list[EventRecord] = field(default_factory=list)
+    phase: int | None = None
+    weight_used: Weight = 0
+    length_used: int = 0
+    fees_collected: int = 0
+    tips_collected: int = 0
+
+    def deposit_event(self, event: EventDef, *args: Any) -> None:
+        self.events.append(EventRecord(self.phase, event, args))
+
+
+# Calls
+
+
+@dataclass(frozen=True, slots=True)
+class CallDef:
+    """A dispatchable function: its name, typed arguments and declared weight."""
+
+    pallet: str
+    name: str
+    args: Fields
+    weight: Callable[[tuple[Any, ...]], Weight]
+    function: Callable[..., None]
+    doc: str
+
+    def decode_args(self, values: Value) -> tuple[Any, ...]:
+        return decode_fields(self.args, values, f"{self.pallet}.{self.name}")
+
+    def encode_args(self, args: tuple[Any, ...]) -> list[Value]:
+        return encode_fields(self.args, args)
+
+
+def call(
+    *, args: Fields, weight: Weight | Callable[[tuple[Any, ...]], Weight]
+) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """Mark a pallet method as a call with typed arguments and a weight (fixed or from args)."""
+    weight_fn = weight if callable(weight) else (lambda _args, w=weight: w)
+
+    def mark(fn: Callable[..., None]) -> Callable[..., None]:
+        fn.__xpl_call__ = (args, weight_fn)  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+class Pallet:
+    """Base of every pallet; subclasses set NAME and declare storage, events, errors and calls."""
+
+    NAME: ClassVar[str]
+    EVENTS: ClassVar[tuple[EventDef, ...]] = ()
+    ERRORS: ClassVar[tuple[type[DispatchError], ...]] = ()
+
+    def calls(self) -> dict[str, CallDef]:
+        """This pallet's calls, by name."""
+        found: dict[str, CallDef] = {}
+        for attr in dir(type(self)):
+            fn = getattr(type(self), attr)
+            marker = getattr(fn, "__xpl_call__", None)
+            if marker is not None:
+                args, weight_fn = marker
+                found[attr] = CallDef(
+                    pallet=self.NAME,
+                    name=attr,
+                    args=args,
+                    weight=weight_fn,
+                    function=getattr(self, attr),
+                    doc=(fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "",
+                )
+        return found
+
+    def on_initialize(self, ctx: BlockContext) -> Weight:
+        """Runs before the block's extrinsics; returns the weight it used."""
+        return 0
+
+    def on_finalize(self, ctx: BlockContext) -> None:
+        """Runs after the block's extrinsics."""
+
+    def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
+        """Broken invariants of this pallet in a committed state, as messages (empty: all hold)."""
+        return []

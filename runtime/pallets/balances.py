@@ -1,0 +1,312 @@
+"""Balances: free and held balances, transfers, the existential deposit, reaping, total issuance.
+
+Rules:
+- An account exists while its total (free + held) is at least EXISTENTIAL_DEPOSIT. An account whose
+  total would fall below it is reaped: its record is removed and the dust is burned. An account
+  with holds is never reaped; an operation that would need to is refused.
+- A transfer to a new account must carry at least EXISTENTIAL_DEPOSIT.
+- Total issuance always equals the sum of all accounts' totals: `withdraw` and reaping burn,
+  `deposit` mints, transfers and holds move balance without changing the sum.
+- Holds are named (for example "stake" and "escrow"); held balance cannot be spent or transferred
+  until released, and can be slashed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Final
+
+from runtime import fields
+from runtime.framework import (
+    U128_CODEC,
+    WEIGHT_PER_MICROS,
+    BlockContext,
+    DispatchError,
+    EventDef,
+    Origin,
+    Pallet,
+    StorageValue,
+    call,
+    ensure_signed,
+)
+from runtime.pallets import system
+from runtime.pallets.system import Account, AccountInfo
+from runtime.primitives.codec import U128_MAX
+from runtime.state import PrefixIterator, StateReader
+
+NAME: Final = "balances"
+
+# Constants
+
+EXISTENTIAL_DEPOSIT: Final = 10_000_000_000
+"""0.01 XPL: the least an account may hold and still exist."""
+
+TRANSFER_WEIGHT: Final = 40 * WEIGHT_PER_MICROS
+
+# Storage
+
+TotalIssuance: Final = StorageValue[int](NAME, "TotalIssuance", U128_CODEC, 0)
+
+# Events
+
+Transfer: Final = EventDef(
+    NAME,
+    "Transfer",
+    (("from", fields.ACCOUNT), ("to", fields.ACCOUNT), ("amount", fields.BALANCE)),
+    "Balance moved from one account to another.",
+)
+Endowed: Final = EventDef(
+    NAME,
+    "Endowed",
+    (("account", fields.ACCOUNT), ("amount", fields.BALANCE)),
+    "A new account was created with this balance.",
+)
+DustLost: Final = EventDef(
+    NAME,
+    "DustLost",
+    (("account", fields.ACCOUNT), ("amount", fields.BALANCE)),
+    "An account was reaped and the balance it had left was burned.",
+)
+Deposited: Final = EventDef(
+    NAME,
+    "Deposited",
+    (("account", fields.ACCOUNT), ("amount", fields.BALANCE)),
+    "Balance was added to an account and to the total issuance (fee shares, rewards).",
+)
+Held: Final = EventDef(
+    NAME,
+    "Held",
+    (("account", fields.ACCOUNT), ("reason", fields.str_type(16)), ("amount", fields.BALANCE)),
+)
+Released: Final = EventDef(
+    NAME,
+    "Released",
+    (("account", fields.ACCOUNT), ("reason", fields.str_type(16)), ("amount", fields.BALANCE)),
+)
+Slashed: Final = EventDef(
+    NAME,
+    "Slashed",
+    (("account", fields.ACCOUNT), ("reason", fields.str_type(16)), ("amount", fields.BALANCE)),
+)
+
+# Errors
+
+
+class BalancesError(DispatchError):
+    pallet = NAME
+
+
+class InsufficientBalance(BalancesError):
+    """The account's free balance is too low."""
+
+
+class ExistentialDeposit(BalancesError):
+    """The amount is below the existential deposit needed to create the receiving account."""
+
+
+class KeepAlive(BalancesError):
+    """The operation would leave the account below the existential deposit (or it has holds)."""
+
+
+class InsufficientHeld(BalancesError):
+    """Less is held under that reason than the amount asked for."""
+
+
+class TooManyHolds(BalancesError):
+    """The account already has the maximum number of named holds."""
+
+
+class Overflow(BalancesError):
+    """The result would exceed the largest representable balance."""
+
+
+# The interface other pallets use
+
+
+def free_balance(ctx: BlockContext, who: bytes) -> int:
+    info = Account.get(ctx.state, who)
+    return 0 if info is None else info.free
+
+
+def _reap(ctx: BlockContext, who: bytes, info: AccountInfo) -> None:
+    """Remove an account whose total fell below the existential deposit; burn what it had."""
+    Account.remove(ctx.state, who)
+    dust = info.total
+    if dust:
+        TotalIssuance.put(ctx.state, TotalIssuance.get(ctx.state) - dust)
+        ctx.deposit_event(DustLost, who, dust)
+    ctx.deposit_event(system.KilledAccount, who)
+
+
+def _debit(info: AccountInfo | None, amount: int, keep_alive: bool) -> AccountInfo | None:
+    """The account after taking `amount` of free balance; None if it must be reaped."""
+    if info is None or info.free < amount:
+        raise InsufficientBalance()
+    after = info.with_free(info.free - amount)
+    if after.total < EXISTENTIAL_DEPOSIT:
+        if keep_alive or after.holds:
+            raise KeepAlive()
+        return None
+    return after
+
+
+def withdraw(ctx: BlockContext, who: bytes, amount: int, *, keep_alive: bool) -> None:
+    """Take `amount` out of an account's free balance and out of the total issuance.
+
+    No event: the caller reports why (a fee, a burn).
+    """
+    before = Account.get(ctx.state, who)
+    after = _debit(before, amount, keep_alive)
+    TotalIssuance.put(ctx.state, TotalIssuance.get(ctx.state) - amount)
+    if after is None:
+        assert before is not None
+        _reap(ctx, who, before.with_free(before.free - amount))
+    else:
+        Account.insert(ctx.state, who, after)
+
+
+def deposit(ctx: BlockContext, who: bytes, amount: int) -> int:
+    """Mint `amount` into an account; returns what was credited (0 if it could not exist)."""
+    if amount == 0:
+        return 0
+    issuance = TotalIssuance.get(ctx.state)
+    if issuance + amount > U128_MAX:
+        raise Overflow()
+    info = Account.get(ctx.state, who)
+    if info is None:
+        if amount < EXISTENTIAL_DEPOSIT:
+            return 0
+        Account.insert(ctx.state, who, AccountInfo(nonce=0, free=amount))
+        ctx.deposit_event(system.NewAccount, who)
+        ctx.deposit_event(Endowed, who, amount)
+    else:
+        Account.insert(ctx.state, who, info.with_free(info.free + amount))
+    TotalIssuance.put(ctx.state, issuance + amount)
+    ctx.deposit_event(Deposited, who, amount)
+    return amount
+
+
+def transfer(ctx: BlockContext, source: bytes, dest: bytes, amount: int, *, keep_alive: bool) -> None:
+    """Move free balance between accounts, creating the receiver or reaping the sender."""
+    state = ctx.state
+    if source == dest:
+        info = Account.get(state, source)
+        if info is None or info.free < amount:
+            raise InsufficientBalance()
+        ctx.deposit_event(Transfer, source, dest, amount)
+        return
+    receiver = Account.get(state, dest)
+    if receiver is None and amount < EXISTENTIAL_DEPOSIT:
+        raise ExistentialDeposit()
+    before = Account.get(state, source)
+    after = _debit(before, amount, keep_alive)
+    if after is None:
+        assert before is not None
+        _reap(ctx, source, before.with_free(before.free - amount))
+    else:
+        Account.insert(state, source, after)
+    if receiver is None:
+        Account.insert(state, dest, AccountInfo(nonce=0, free=amount))
+        ctx.deposit_event(system.NewAccount, dest)
+        ctx.deposit_event(Endowed, dest, amount)
+    else:
+        Account.insert(state, dest, receiver.with_free(receiver.free + amount))
+    ctx.deposit_event(Transfer, source, dest, amount)
+
+
+def hold(ctx: BlockContext, who: bytes, reason: str, amount: int) -> None:
+    """Move `amount` of free balance under the named hold `reason`."""
+    info = Account.get(ctx.state, who)
+    if info is None or info.free < amount:
+        raise InsufficientBalance()
+    current = info.held(reason)
+    if current == 0 and len(info.holds) >= system.MAX_HOLDS:
+        raise TooManyHolds()
+    updated = info.with_free(info.free - amount).with_hold(reason, current + amount)
+    Account.insert(ctx.state, who, updated)
+    ctx.deposit_event(Held, who, reason, amount)
+
+
+def release(ctx: BlockContext, who: bytes, reason: str, amount: int) -> None:
+    """Return `amount` held under `reason` to the free balance."""
+    info = Account.get(ctx.state, who)
+    current = 0 if info is None else info.held(reason)
+    if info is None or current < amount:
+        raise InsufficientHeld()
+    updated = info.with_free(info.free + amount).with_hold(reason, current - amount)
+    Account.insert(ctx.state, who, updated)
+    ctx.deposit_event(Released, who, reason, amount)
+
+
+def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
+    """Burn up to `amount` held under `reason`; returns what was taken (callers may re-deposit)."""
+    info = Account.get(ctx.state, who)
+    if info is None:
+        return 0
+    current = info.held(reason)
+    taken = min(current, amount)
+    if taken == 0:
+        return 0
+    updated = info.with_hold(reason, current - taken)
+    TotalIssuance.put(ctx.state, TotalIssuance.get(ctx.state) - taken)
+    ctx.deposit_event(Slashed, who, reason, taken)
+    if updated.total < EXISTENTIAL_DEPOSIT and not updated.holds:
+        Account.insert(ctx.state, who, updated)
+        _reap(ctx, who, updated)
+    else:
+        Account.insert(ctx.state, who, updated)
+    return taken
+
+
+class Balances(Pallet):
+    NAME = NAME
+    EVENTS = (Transfer, Endowed, DustLost, Deposited, Held, Released, Slashed)
+    ERRORS = (InsufficientBalance, ExistentialDeposit, KeepAlive, InsufficientHeld, TooManyHolds)
+
+    # Calls
+
+    @call(args=(("dest", fields.ACCOUNT), ("value", fields.BALANCE)), weight=TRANSFER_WEIGHT)
+    def transfer(self, ctx: BlockContext, origin: Origin, dest: bytes, value: int) -> None:
+        """Transfer free balance; the sender is reaped if it is left below the deposit."""
+        transfer(ctx, ensure_signed(origin), dest, value, keep_alive=False)
+
+    @call(args=(("dest", fields.ACCOUNT), ("value", fields.BALANCE)), weight=TRANSFER_WEIGHT)
+    def transfer_keep_alive(self, ctx: BlockContext, origin: Origin, dest: bytes, value: int) -> None:
+        """Transfer free balance, refusing to leave the sender below the deposit."""
+        transfer(ctx, ensure_signed(origin), dest, value, keep_alive=True)
+
+    # Genesis
+
+    def build_genesis(self, ctx: BlockContext, endowed: Iterable[tuple[bytes, int]]) -> None:
+        """Create the endowed accounts; each needs at least the existential deposit."""
+        total = 0
+        for who, amount in endowed:
+            if amount < EXISTENTIAL_DEPOSIT:
+                raise ValueError("a genesis balance is below the existential deposit")
+            if Account.get(ctx.state, who) is not None:
+                raise ValueError("an account is endowed twice in the genesis config")
+            Account.insert(ctx.state, who, AccountInfo(nonce=0, free=amount))
+            total += amount
+        if total > U128_MAX:
+            raise ValueError("genesis balances exceed the largest representable total issuance")
+        TotalIssuance.put(ctx.state, total)
+
+    # Invariants
+
+    def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
+        problems: list[str] = []
+        total = 0
+        for key, raw in iterate(Account.prefix):
+            info = Account.decode(raw)
+            who = Account.key_suffix(key).hex()
+            total += info.total
+            if info.total < EXISTENTIAL_DEPOSIT:
+                problems.append(f"account {who} holds {info.total}, below the deposit")
+            reasons = [r for r, _ in info.holds]
+            if reasons != sorted(set(reasons)) or any(a == 0 for _, a in info.holds):
+                problems.append(f"account {who} has malformed holds {info.holds}")
+        raw_issuance = read(TotalIssuance.key)
+        issuance = 0 if raw_issuance is None else TotalIssuance.decode(raw_issuance)
+        if total != issuance:
+            problems.append(f"sum of balances {total} != total issuance {issuance}")
+        return problems

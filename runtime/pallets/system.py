@@ -1,0 +1,199 @@
+"""System: accounts and their nonces, the block's number, parent and events, recent block hashes.
+
+Accounts live here (as Substrate's `System::Account`): an `AccountInfo` holds the nonce and the
+balance fields that the balances pallet manages. An account exists while it has a record; the
+balances pallet creates and reaps records.
+"""
+
+from __future__ import annotations
+
+from typing import Final, NamedTuple
+
+from runtime import fields
+from runtime.framework import (
+    HASH_CODEC,
+    U64_CODEC,
+    WEIGHT_PER_MICROS,
+    BlockContext,
+    DispatchError,
+    EventDef,
+    EventRecord,
+    Pallet,
+    StorageMap,
+    StorageValue,
+    ValueCodec,
+    Weight,
+    storage_prefix,
+    value_codec,
+)
+from runtime.primitives import codec
+from runtime.primitives.codec import Value
+from runtime.primitives.hashing import ZERO_HASH
+from runtime.state import StateOverlay
+
+NAME: Final = "system"
+
+# Constants
+
+BLOCK_HASH_COUNT: Final = 256
+"""How many recent block hashes are kept in state (the longest mortality period)."""
+
+MAX_BLOCK_WEIGHT: Final = 500_000 * WEIGHT_PER_MICROS
+"""Half a second of reference execution per block."""
+NORMAL_DISPATCH_PERCENT: Final = 75
+MAX_NORMAL_WEIGHT: Final = MAX_BLOCK_WEIGHT * NORMAL_DISPATCH_PERCENT // 100
+"""What transactions may use; the rest is kept for block hooks."""
+MAX_BLOCK_LENGTH: Final = 4 * 1024 * 1024
+MAX_NORMAL_LENGTH: Final = MAX_BLOCK_LENGTH * NORMAL_DISPATCH_PERCENT // 100
+EXTRINSIC_BASE_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
+"""Charged on every transaction on top of its call: decoding, signature check, fee, nonce."""
+
+MAX_HOLDS: Final = 8
+MAX_HOLD_REASON_LEN: Final = 16
+
+# Storage
+
+
+class AccountInfo(NamedTuple):
+    """An account's nonce, free balance and named holds (sorted by reason, amounts > 0)."""
+
+    nonce: int
+    free: int
+    holds: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def reserved(self) -> int:
+        return sum(amount for _, amount in self.holds)
+
+    @property
+    def total(self) -> int:
+        return self.free + self.reserved
+
+    def held(self, reason: str) -> int:
+        for r, amount in self.holds:
+            if r == reason:
+                return amount
+        return 0
+
+    def with_free(self, free: int) -> AccountInfo:
+        return AccountInfo(self.nonce, free, self.holds)
+
+    def with_hold(self, reason: str, amount: int) -> AccountInfo:
+        """This account with hold `reason` set to `amount` (removed when zero)."""
+        rest = [(r, a) for r, a in self.holds if r != reason]
+        if amount:
+            rest.append((reason, amount))
+        return self._replace(holds=tuple(sorted(rest)))
+
+
+def _account_to_value(info: AccountInfo) -> Value:
+    return [
+        info.nonce,
+        info.free.to_bytes(16, "big"),
+        [[r, a.to_bytes(16, "big")] for r, a in info.holds],
+    ]
+
+
+def _account_from_value(value: Value) -> AccountInfo:
+    f = codec.expect_list(value, 3, "account")
+    holds_v = codec.expect_array(f[2], MAX_HOLDS, "account.holds")
+    holds = []
+    for i, h in enumerate(holds_v):
+        hf = codec.expect_list(h, 2, f"account.holds[{i}]")
+        reason = codec.expect_str(hf[0], "account.holds.reason", max_len=MAX_HOLD_REASON_LEN)
+        holds.append((reason, codec.expect_u128(hf[1], "account.holds.amount")))
+    return AccountInfo(
+        nonce=codec.expect_u32(f[0], "account.nonce"),
+        free=codec.expect_u128(f[1], "account.free"),
+        holds=tuple(holds),
+    )
+
+
+ACCOUNT_CODEC: Final[ValueCodec[AccountInfo]] = value_codec(_account_to_value, _account_from_value)
+
+Account: Final = StorageMap[bytes, AccountInfo](NAME, "Account", lambda a: a, ACCOUNT_CODEC)
+Number: Final = StorageValue[int](NAME, "Number", U64_CODEC, 0)
+ParentHash: Final = StorageValue[bytes](NAME, "ParentHash", HASH_CODEC, ZERO_HASH)
+BlockHash: Final = StorageMap[int, bytes](
+    NAME, "BlockHash", lambda n: n.to_bytes(4, "big"), HASH_CODEC
+)
+
+
+EVENTS_KEY: Final = storage_prefix(NAME, "Events")
+"""The events of the latest block; decoded by `runtime.api.decode_events` (it knows every pallet)."""
+
+
+def encode_events(records: tuple[EventRecord, ...]) -> bytes:
+    return codec.encode_trusted([r.to_value() for r in records])
+
+# Events
+
+ExtrinsicSuccess: Final = EventDef(
+    NAME, "ExtrinsicSuccess", (("weight", fields.U64),), "An extrinsic completed."
+)
+ExtrinsicFailed: Final = EventDef(
+    NAME,
+    "ExtrinsicFailed",
+    (("pallet", fields.str_type(32)), ("error", fields.str_type(64)), ("weight", fields.U64)),
+    "An extrinsic failed; its writes were reverted, its fee was paid.",
+)
+NewAccount: Final = EventDef(NAME, "NewAccount", (("account", fields.ACCOUNT),))
+KilledAccount: Final = EventDef(NAME, "KilledAccount", (("account", fields.ACCOUNT),))
+
+# Errors
+
+
+class SystemError_(DispatchError):
+    pallet = NAME
+
+
+# Reading and writing accounts (the interface other pallets use)
+
+
+def account(ctx: BlockContext, who: bytes) -> AccountInfo | None:
+    """The account record, or None if the account does not exist."""
+    return Account.get(ctx.state, who)
+
+
+def nonce_of(ctx: BlockContext, who: bytes) -> int:
+    return nonce_of_state(ctx.state, who)
+
+
+def nonce_of_state(state: StateOverlay, who: bytes) -> int:
+    info = Account.get(state, who)
+    return 0 if info is None else info.nonce
+
+
+def inc_nonce(ctx: BlockContext, who: bytes) -> None:
+    """Bump an existing account's nonce."""
+    info = Account.get(ctx.state, who)
+    if info is None:
+        raise RuntimeError("nonce bumped on an account that does not exist")
+    Account.insert(ctx.state, who, AccountInfo(info.nonce + 1, info.free, info.holds))
+
+
+class System(Pallet):
+    NAME = NAME
+    EVENTS = (ExtrinsicSuccess, ExtrinsicFailed, NewAccount, KilledAccount)
+
+    # Hooks
+
+    def on_initialize(self, ctx: BlockContext) -> Weight:
+        """Record the block number and parent, and keep the last BLOCK_HASH_COUNT hashes."""
+        state = ctx.state
+        Number.put(state, ctx.number)
+        ParentHash.put(state, ctx.parent_hash)
+        BlockHash.insert(state, ctx.number - 1, ctx.parent_hash)
+        if ctx.number - 1 - BLOCK_HASH_COUNT >= 0:
+            BlockHash.remove(state, ctx.number - 1 - BLOCK_HASH_COUNT)
+        return 0
+
+    def on_finalize(self, ctx: BlockContext) -> None:
+        """Store this block's events (they are replaced by the next block's)."""
+        ctx.state.put(EVENTS_KEY, tuple(ctx.events), encode_events)
+
+    # Genesis
+
+    def build_genesis(self, ctx: BlockContext) -> None:
+        Number.put(ctx.state, 0)
+

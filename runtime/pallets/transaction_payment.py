@@ -1,0 +1,120 @@
+"""Transaction payment: the fee of every signed transaction and where it goes.
+
+    fee = BASE_FEE + length × BYTE_FEE + weight × WEIGHT_FEE × multiplier + tip
+
+The multiplier follows block fullness as Substrate's targeted fee adjustment does: after each
+block, with s the fullness of the normal-class weight and s* the target,
+
+    next = prev × (1 + v·(s − s*) + (v·(s − s*))² / 2), clamped to [MIN, MAX]
+
+so fees rise while blocks are fuller than the target and fall back when they are emptier. All in
+fixed point with FIXED_ONE = 10^18. The fee (without tip) is split AUTHOR_FEE_PERCENT to the block
+author and the rest to the treasury; tips go wholly to the author.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from runtime import fields
+from runtime.accounts import TREASURY
+from runtime.framework import U128_CODEC, BlockContext, DispatchError, EventDef, Pallet, StorageValue
+from runtime.pallets import balances, system
+from runtime.state import StateOverlay
+
+NAME: Final = "transaction_payment"
+
+# Constants
+
+BASE_FEE: Final = 1_000_000_000
+"""0.001 XPL charged on every transaction."""
+BYTE_FEE: Final = 1_000_000
+"""Per byte of the encoded transaction."""
+WEIGHT_FEE: Final = 10
+"""Per picosecond of declared weight, before the multiplier."""
+FIXED_ONE: Final = 10**18
+TARGET_FULLNESS: Final = FIXED_ONE // 4
+ADJUSTMENT_VARIABLE: Final = 40 * FIXED_ONE // 1_000_000
+MIN_MULTIPLIER: Final = FIXED_ONE
+MAX_MULTIPLIER: Final = 1_000 * FIXED_ONE
+AUTHOR_FEE_PERCENT: Final = 20
+
+# Storage
+
+NextFeeMultiplier: Final = StorageValue[int](NAME, "NextFeeMultiplier", U128_CODEC, FIXED_ONE)
+
+# Events
+
+TransactionFeePaid: Final = EventDef(
+    NAME,
+    "TransactionFeePaid",
+    (("who", fields.ACCOUNT), ("actual_fee", fields.BALANCE), ("tip", fields.BALANCE)),
+    "A transaction paid its fee (tip included in actual_fee).",
+)
+
+# Errors
+
+
+class PaymentError(DispatchError):
+    pallet = NAME
+
+
+class CannotPayFee(PaymentError):
+    """The account cannot pay the fee and stay above the existential deposit."""
+
+
+# The fee formula
+
+
+def compute_fee(multiplier: int, length: int, weight: int, tip: int) -> int:
+    """The fee of a transaction of `length` bytes and declared `weight`, tip included."""
+    return BASE_FEE + length * BYTE_FEE + weight * WEIGHT_FEE * multiplier // FIXED_ONE + tip
+
+
+def next_multiplier(previous: int, weight_used: int, max_weight: int) -> int:
+    """The targeted fee adjustment for the next block, given this block's normal weight."""
+    fullness = min(weight_used, max_weight) * FIXED_ONE // max_weight
+    diff = fullness - TARGET_FULLNESS
+    v_diff = ADJUSTMENT_VARIABLE * diff // FIXED_ONE
+    adjustment = v_diff + v_diff * v_diff // (2 * FIXED_ONE)
+    updated = previous + previous * adjustment // FIXED_ONE
+    return max(MIN_MULTIPLIER, min(MAX_MULTIPLIER, updated))
+
+
+def current_multiplier(state: StateOverlay) -> int:
+    return NextFeeMultiplier.get(state)
+
+
+def withdraw_fee(ctx: BlockContext, who: bytes, fee: int, tip: int) -> None:
+    """Charge a transaction's fee (tip included); CannotPayFee if it cannot be paid."""
+    try:
+        balances.withdraw(ctx, who, fee, keep_alive=True)
+    except (balances.InsufficientBalance, balances.KeepAlive) as exc:
+        raise CannotPayFee() from exc
+    ctx.fees_collected += fee - tip
+    ctx.tips_collected += tip
+    ctx.deposit_event(TransactionFeePaid, who, fee, tip)
+
+
+class TransactionPayment(Pallet):
+    NAME = NAME
+    EVENTS = (TransactionFeePaid,)
+    ERRORS = (CannotPayFee,)
+
+    # Hooks
+
+    def on_finalize(self, ctx: BlockContext) -> None:
+        """Pay out the block's fees and set the next block's fee multiplier."""
+        author_share = ctx.fees_collected * AUTHOR_FEE_PERCENT // 100
+        balances.deposit(ctx, ctx.author, author_share + ctx.tips_collected)
+        balances.deposit(ctx, TREASURY, ctx.fees_collected - author_share)
+        ctx.fees_collected = ctx.tips_collected = 0
+        previous = NextFeeMultiplier.get(ctx.state)
+        updated = next_multiplier(previous, ctx.weight_used, system.MAX_NORMAL_WEIGHT)
+        if updated != previous:
+            NextFeeMultiplier.put(ctx.state, updated)
+
+    # Genesis
+
+    def build_genesis(self, ctx: BlockContext) -> None:
+        NextFeeMultiplier.put(ctx.state, FIXED_ONE)

@@ -1,0 +1,89 @@
+"""The binary Merkle tree: extrinsics roots now, result leaves and blob chunks later.
+
+Leaves are hashed as H(0x00 ‖ leaf) and inner nodes as H(0x01 ‖ left ‖ right), so a leaf can never
+pass for an inner node. A lone node at the end of a level is promoted unchanged, which keeps the
+tree free of the duplicated-last-leaf ambiguity. The root of no leaves is H(0x02).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from runtime.primitives.hashing import blake2b_256
+
+_LEAF = b"\x00"
+_NODE = b"\x01"
+EMPTY_ROOT = blake2b_256(b"\x02")
+
+
+class MerkleProofError(ValueError):
+    """A Merkle proof that does not lead from its leaf to the expected root."""
+
+
+def leaf_hash(leaf: bytes) -> bytes:
+    return blake2b_256(_LEAF + leaf)
+
+
+def node_hash(left: bytes, right: bytes) -> bytes:
+    return blake2b_256(_NODE + left + right)
+
+
+def root_of_hashes(hashes: Sequence[bytes]) -> bytes:
+    """Root of a tree whose leaf hashes are already computed."""
+    if not hashes:
+        return EMPTY_ROOT
+    level = list(hashes)
+    while len(level) > 1:
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+    return level[0]
+
+
+def merkle_root(leaves: Sequence[bytes]) -> bytes:
+    """Root over raw leaves."""
+    return root_of_hashes([leaf_hash(leaf) for leaf in leaves])
+
+
+def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
+    """The sibling hashes from leaf `index` up to the root (promoted levels contribute nothing)."""
+    if not 0 <= index < len(leaves):
+        raise IndexError(f"leaf index {index} out of range for {len(leaves)} leaves")
+    level = [leaf_hash(leaf) for leaf in leaves]
+    proof: list[bytes] = []
+    pos = index
+    while len(level) > 1:
+        sibling = pos ^ 1
+        if sibling < len(level):
+            proof.append(level[sibling])
+        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            nxt.append(level[-1])
+        level = nxt
+        pos //= 2
+    return proof
+
+
+def verify_merkle_proof(
+    root: bytes, leaf: bytes, index: int, leaf_count: int, proof: Sequence[bytes]
+) -> None:
+    """Check that `leaf` is at `index` of a tree of `leaf_count` leaves with `root`; raise if not."""
+    if not 0 <= index < leaf_count:
+        raise MerkleProofError(f"leaf index {index} out of range for {leaf_count} leaves")
+    acc = leaf_hash(leaf)
+    pos, width, used = index, leaf_count, 0
+    while width > 1:
+        sibling = pos ^ 1
+        if sibling < width:
+            if used >= len(proof):
+                raise MerkleProofError("proof is too short")
+            other = proof[used]
+            used += 1
+            acc = node_hash(acc, other) if pos % 2 == 0 else node_hash(other, acc)
+        pos //= 2
+        width = (width + 1) // 2
+    if used != len(proof):
+        raise MerkleProofError("proof has extra hashes")
+    if acc != root:
+        raise MerkleProofError("proof does not lead to the root")
