@@ -236,7 +236,9 @@ class XplClient:
         if failed:
             data = failed[0]["data"]
             error = f"{data['pallet']}.{data['error']}"
-        fee = sum(int(e["data"]["actual_fee"]) for e in events if e["event"] == "TransactionFeePaid")
+        fee = sum(
+            int(e["data"]["actual_fee"]) for e in events if e["event"] == "TransactionFeePaid"
+        )
         return TxOutcome(
             tx_hash=tx.hash,
             block_hash=block_hash,

@@ -45,7 +45,9 @@ class NodeMetrics:
             ["method"],
             registry=self.registry,
         )
-        self.peers = Gauge("xpl_sub_libp2p_peers_count", "Number of connected peers", registry=self.registry)
+        self.peers = Gauge(
+            "xpl_sub_libp2p_peers_count", "Number of connected peers", registry=self.registry
+        )
         self.peers.set(0)
 
     def exposition(self) -> tuple[int, str, bytes]:

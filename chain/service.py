@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+
 import trio
 
 from chain.core.actions import Action, BlockImported, Finalized, SetTimer, TxDropped
@@ -254,7 +255,9 @@ async def run_node(
             methods,
             host=config.rpc_host,
             port=config.rpc_port,
-            extra_routes={"/health": lambda: (200, "application/json", json.dumps(health(service)).encode())},
+            extra_routes={
+                "/health": lambda: (200, "application/json", json.dumps(health(service)).encode())
+            },
         )
         async with trio.open_nursery() as nursery:
             if handle_signals:
@@ -302,4 +305,3 @@ def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:
 
     collect(group)
     return leaves[0] if len(leaves) == 1 else group
-

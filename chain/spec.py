@@ -109,7 +109,9 @@ class ChainSpec:
             "genesis": {
                 "slotDurationMs": self.genesis.slot_duration_ms,
                 "validators": [encode_address(v) for v in self.genesis.validators],
-                "balances": [[encode_address(a), format_amount(x)] for a, x in self.genesis.balances],
+                "balances": [
+                    [encode_address(a), format_amount(x)] for a, x in self.genesis.balances
+                ],
             },
         }
 
@@ -157,13 +159,17 @@ class ChainSpec:
 
 
 def _validator_uris(count: int) -> list[str]:
-    names = list(DEV_ACCOUNT_NAMES) + [f"Validator{i}" for i in range(len(DEV_ACCOUNT_NAMES) + 1, count + 1)]
+    names = list(DEV_ACCOUNT_NAMES) + [
+        f"Validator{i}" for i in range(len(DEV_ACCOUNT_NAMES) + 1, count + 1)
+    ]
     return ["//" + name for name in names[:count]]
 
 
 def dev_spec() -> ChainSpec:
     """A single-validator development chain: //Alice authors; the dev accounts are funded."""
-    return local_spec(validators=1, name="XPL Development", chain_id="dev", chain_type="Development")
+    return local_spec(
+        validators=1, name="XPL Development", chain_id="dev", chain_type="Development"
+    )
 
 
 def local_spec(
@@ -178,7 +184,9 @@ def local_spec(
     if not 1 <= validators <= 100:
         raise ChainSpecError("a local chain has between 1 and 100 validators")
     uris = _validator_uris(validators)
-    endowed = ["//" + n for n in DEV_ACCOUNT_NAMES] + [u for u in uris if u[2:] not in DEV_ACCOUNT_NAMES]
+    endowed = ["//" + n for n in DEV_ACCOUNT_NAMES] + [
+        u for u in uris if u[2:] not in DEV_ACCOUNT_NAMES
+    ]
     return ChainSpec(
         name=name,
         id=chain_id,

@@ -52,7 +52,9 @@ def decode_events(raw: bytes) -> list[dict[str, Any]]:
         if event is None:
             raise DecodeError(f"events[{i}]: unknown event {f[1]}.{f[2]}")
         args = []
-        for (fname, ftype), item in zip(event.fields, codec.expect_list(f[3], len(event.fields), "event"), strict=True):
+        for (fname, ftype), item in zip(
+            event.fields, codec.expect_list(f[3], len(event.fields), "event"), strict=True
+        ):
             args.append(ftype.from_value(item, f"events[{i}].{fname}"))
         out.append({"phase": f[0], **event.to_json(tuple(args))})
     return out

@@ -240,7 +240,9 @@ def execute_block(
         cache=cache,
     )
     try:
-        items = [(tx.signer, tx.message(genesis_hash, birth_hash(ctx, tx)), tx.signature) for tx in txs]
+        items = [
+            (tx.signer, tx.message(genesis_hash, birth_hash(ctx, tx)), tx.signature) for tx in txs
+        ]
     except InvalidTransaction as exc:
         raise InvalidBlock(f"an extrinsic is invalid: {exc}") from exc
     signatures = (verifier or InlineVerifier()).submit(items)

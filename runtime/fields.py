@@ -26,6 +26,8 @@ class FieldType:
     from_value: Callable[[Value, str], Any]
     to_json: Callable[[Any], Any]
     from_json: Callable[[Any, str], Any]
+    identity: bool = False
+    """True when `to_value` returns its argument unchanged (lets encoders skip the call)."""
 
 
 def _json_int(lo: int, hi: int) -> Callable[[Any, str], int]:
@@ -46,6 +48,7 @@ def _int_type(name: str, hi: int) -> FieldType:
         from_value=lambda v, what: codec.expect_int(v, 0, hi, what),
         to_json=lambda v: v,
         from_json=_json_int(0, hi),
+        identity=True,
     )
 
 
@@ -76,6 +79,7 @@ ACCOUNT: Final = FieldType(
     from_value=lambda v, what: codec.expect_bytes(v, what, length=32),
     to_json=encode_address,
     from_json=_account_from_json,
+    identity=True,
 )
 
 HASH: Final = FieldType(
@@ -84,6 +88,7 @@ HASH: Final = FieldType(
     from_value=lambda v, what: codec.expect_bytes(v, what, length=32),
     to_json=to_hex,
     from_json=lambda j, what: from_hex(j, length=32, what=what),
+    identity=True,
 )
 
 BOOL: Final = FieldType(
@@ -92,6 +97,7 @@ BOOL: Final = FieldType(
     from_value=codec.expect_bool,
     to_json=lambda v: v,
     from_json=lambda j, what: j if type(j) is bool else codec.expect_bool(j, what),
+    identity=True,
 )
 
 

@@ -82,7 +82,7 @@ class StorageValue(Generic[T]):
 
     def get(self, state: StateOverlay) -> T:
         value = state.get(self.key, self._codec.decode)
-        return self._default if value is None else value  # type: ignore[no-any-return]
+        return self._default if value is None else value
 
     def put(self, state: StateOverlay, value: T) -> None:
         state.put(self.key, value, self._codec.encode)
@@ -111,6 +111,8 @@ class StorageMap(Generic[K, T]):
         self.prefix = storage_prefix(pallet, item)
         self._key_bytes = key_bytes
         self._codec = vcodec
+        self._decode = vcodec.decode
+        self._encode = vcodec.encode
         # Hashing the key is a large share of a map access; hot keys are remembered.
         self._keys: dict[K, bytes] = {}
 
@@ -125,10 +127,12 @@ class StorageMap(Generic[K, T]):
         return key
 
     def get(self, state: StateOverlay, k: K) -> T | None:
-        return state.get(self.key(k), self._codec.decode)  # type: ignore[no-any-return]
+        key = self._keys.get(k) or self.key(k)
+        return state.get(key, self._decode)  # type: ignore[no-any-return]
 
     def insert(self, state: StateOverlay, k: K, value: T) -> None:
-        state.put(self.key(k), value, self._codec.encode)
+        key = self._keys.get(k) or self.key(k)
+        state.put(key, value, self._encode)
 
     def remove(self, state: StateOverlay, k: K) -> None:
         state.delete(self.key(k))
@@ -152,12 +156,27 @@ class EventDef:
     name: str
     fields: Fields
     doc: str = ""
+    _converters: tuple[Callable[[Any], Value] | None, ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        converters = tuple(None if t.identity else t.to_value for _, t in self.fields)
+        object.__setattr__(self, "_converters", converters)
+
+    def encode_args(self, args: tuple[Any, ...]) -> list[Value]:
+        """The event's fields as codec values."""
+        return [a if c is None else c(a) for c, a in zip(self._converters, args, strict=True)]
 
     def to_value(self, args: tuple[Any, ...]) -> list[Value]:
-        return [self.pallet, self.name, encode_fields(self.fields, args)]
+        return [self.pallet, self.name, self.encode_args(args)]
 
     def to_json(self, args: tuple[Any, ...]) -> dict[str, Any]:
-        return {"pallet": self.pallet, "event": self.name, "data": fields_to_json(self.fields, args)}
+        return {
+            "pallet": self.pallet,
+            "event": self.name,
+            "data": fields_to_json(self.fields, args),
+        }
 
 
 class EventRecord(NamedTuple):
@@ -203,8 +222,7 @@ class BadOrigin(DispatchError):
 # Origins
 
 
-@dataclass(frozen=True, slots=True)
-class Origin:
+class Origin(NamedTuple):
     """Who makes a call: a signed account, or Root (the chain itself, by governance)."""
 
     signer: bytes | None = None
@@ -263,9 +281,20 @@ class CallDef:
     weight: Callable[[tuple[Any, ...]], Weight]
     function: Callable[..., None]
     doc: str
+    _decoders: tuple[tuple[Callable[[Value, str], Any], str], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        decoders = tuple((t.from_value, f"{self.pallet}.{self.name}.{n}") for n, t in self.args)
+        object.__setattr__(self, "_decoders", decoders)
 
     def decode_args(self, values: Value) -> tuple[Any, ...]:
-        return decode_fields(self.args, values, f"{self.pallet}.{self.name}")
+        """The call's arguments from codec values, each checked; DecodeError names the bad one."""
+        if type(values) is not list or len(values) != len(self._decoders):
+            return decode_fields(self.args, values, f"{self.pallet}.{self.name}")
+        pairs = zip(self._decoders, values, strict=True)
+        return tuple([decode(v, label) for (decode, label), v in pairs])
 
     def encode_args(self, args: tuple[Any, ...]) -> list[Value]:
         return encode_fields(self.args, args)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runtime.accounts import TREASURY
 from runtime.block import Digest, Header, extrinsics_root
 from runtime.framework import BlockContext
-from runtime.accounts import TREASURY
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT, Balances
 from runtime.pallets.session import Session
 from runtime.pallets.system import System

@@ -27,6 +27,7 @@ class _Deleted:
 
 
 DELETED: Final = _Deleted()
+_MISSING: Final = object()
 
 
 class StateOverlay:
@@ -45,18 +46,19 @@ class StateOverlay:
 
     def get(self, key: bytes, decode: Decoder) -> Any:
         """The value at `key` (decoded), or None if absent."""
-        for layer in reversed(self._layers):
-            if key in layer:
-                value = layer[key]
-                return None if value is DELETED else value
-        if key in self._committed:
-            value = self._committed[key]
+        if self._layers:
+            for layer in reversed(self._layers):
+                value = layer.get(key, _MISSING)
+                if value is not _MISSING:
+                    return None if value is DELETED else value
+        value = self._committed.get(key, _MISSING)
+        if value is not _MISSING:
             return None if value is DELETED else value
-        if key in self._cache:
-            return self._cache[key]
-        raw = self._read(key)
-        value = None if raw is None else decode(raw)
-        self._cache[key] = value
+        value = self._cache.get(key, _MISSING)
+        if value is _MISSING:
+            raw = self._read(key)
+            value = None if raw is None else decode(raw)
+            self._cache[key] = value
         return value
 
     def put(self, key: bytes, value: Any, encode: Encoder) -> None:

@@ -142,7 +142,56 @@ class SignedTransaction(NamedTuple):
         """Strictly decode extrinsic bytes (shape, sizes, canonical form); no signature check."""
         if len(raw) > MAX_TX_SIZE:
             raise DecodeError(f"transaction is {len(raw)} bytes, over the limit of {MAX_TX_SIZE}")
-        f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_TX_SIZE), 7, "transaction")
+        value = codec.decode_raw(raw, max_size=MAX_TX_SIZE)
+        # The common, well-formed case is checked inline (this is on the block import hot path);
+        # anything else goes through the field-by-field checks, which name what is wrong. The
+        # inline checks accept a subset of what those accept.
+        try:
+            version, signer, signature, nonce, tip, mortality, call = value
+            period, birth = mortality
+            pallet, name, args = call
+        except (TypeError, ValueError):
+            return cls._decode_checked(value, raw)
+        if (
+            type(value) is list
+            and type(mortality) is list
+            and type(call) is list
+            and type(version) is int
+            and version == TX_FORMAT_VERSION
+            and type(signer) is bytes
+            and len(signer) == PUBLIC_KEY_LEN
+            and type(signature) is bytes
+            and len(signature) == SIGNATURE_LEN
+            and type(nonce) is int
+            and 0 <= nonce <= codec.U32_MAX
+            and type(tip) is bytes
+            and len(tip) == 16
+            and type(period) is int
+            and type(birth) is int
+            and (
+                (0 < period <= MAX_MORTAL_PERIOD and 0 <= birth <= codec.U32_MAX)
+                or period == birth == 0
+            )
+            and type(pallet) is str
+            and len(pallet) <= MAX_NAME_LEN
+            and type(name) is str
+            and len(name) <= MAX_NAME_LEN
+            and type(args) is list
+            and len(args) <= MAX_CALL_ARGS
+        ):
+            body = TxBody(
+                nonce,
+                int.from_bytes(tip, "big"),
+                Mortality(period, birth),
+                Call(pallet, name, args),
+            )
+            raw = bytes(raw)
+            return cls(signer, signature, raw[BODY_OFFSET:], body, raw, blake2b_256(raw))
+        return cls._decode_checked(value, raw)
+
+    @classmethod
+    def _decode_checked(cls, value: Value, raw: bytes) -> SignedTransaction:
+        f = codec.expect_list(value, 7, "transaction")
         version = codec.expect_int(f[0], 0, 255, "transaction.version")
         if version != TX_FORMAT_VERSION:
             raise DecodeError(f"transaction format version {version} is not supported")

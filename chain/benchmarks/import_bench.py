@@ -151,7 +151,7 @@ def run_import_benchmark(
     config = GenesisConfig(
         validators=(author.public,),
         slot_duration_ms=SLOT_MS,
-        balances=tuple((k.public, ENDOWMENT) for k in keys) + ((author.public, ENDOWMENT),),
+        balances=(*tuple((k.public, ENDOWMENT) for k in keys), (author.public, ENDOWMENT)),
     )
     state = build_genesis_state(config)
     genesis_hash, blocks = _build_blocks(state, keys, txs, author, progress)

@@ -34,10 +34,14 @@ def import_benchmark(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(figures.to_json()))
         return 0
-    print(f"imported {figures.txs} transfers among {figures.accounts} accounts "
-          f"in {figures.blocks} blocks ({figures.import_seconds} s)")
-    print(f"  import:          {figures.transfers_per_s:>10.0f} transfers/s"
-          f"  ({figures.verify_workers or 'no'} verification workers)")
+    print(
+        f"imported {figures.txs} transfers among {figures.accounts} accounts "
+        f"in {figures.blocks} blocks ({figures.import_seconds} s)"
+    )
+    print(
+        f"  import:          {figures.transfers_per_s:>10.0f} transfers/s"
+        f"  ({figures.verify_workers or 'no'} verification workers)"
+    )
     print(f"  raw Ed25519:     {figures.verify_per_s:>10.0f} verifications/s (one core)")
     print(f"  ratio:           {figures.ratio:>10.3f}")
     return 0

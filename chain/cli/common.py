@@ -23,9 +23,13 @@ def add_rpc_argument(parser: argparse.ArgumentParser) -> None:
 
 def add_signer_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--from", dest="suri", metavar="//NAME", help="a development key, e.g. //Alice")
+    group.add_argument(
+        "--from", dest="suri", metavar="//NAME", help="a development key, e.g. //Alice"
+    )
     group.add_argument("--key-file", type=Path, help="an encrypted key file")
-    parser.add_argument("--password-env", metavar="VAR", help="read the key file's password from VAR")
+    parser.add_argument(
+        "--password-env", metavar="VAR", help="read the key file's password from VAR"
+    )
 
 
 def signer(args: argparse.Namespace) -> Keypair:

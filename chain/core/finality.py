@@ -88,7 +88,9 @@ def single_validator_justification(
     keypair: Keypair, *, block_hash: bytes, number: int
 ) -> Justification:
     """The justification a sole validator gives each block it authors."""
-    signature = sign_precommit(keypair, set_id=0, round_=number, block_hash=block_hash, number=number)
+    signature = sign_precommit(
+        keypair, set_id=0, round_=number, block_hash=block_hash, number=number
+    )
     return Justification(0, number, block_hash, number, (signature,))
 
 

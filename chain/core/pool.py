@@ -182,7 +182,8 @@ class TransactionPool:
             removed.append(Removed(existing.tx, "usurped", "replaced by a higher tip"))
         elif len(account.by_nonce) >= self.max_per_account:
             raise PoolError(
-                "account_limit", f"the account already has {self.max_per_account} pooled transactions"
+                "account_limit",
+                f"the account already has {self.max_per_account} pooled transactions",
             )
         self._seq += 1
         item = PooledTx(tx, valid, self._seq)
@@ -315,7 +316,10 @@ class TransactionPool:
                 status = "dropped"
                 if nonce < account.state_nonce:
                     reason = "its nonce was used by another transaction"
-                elif item.valid.longevity_until is not None and item.valid.longevity_until < next_number:
+                elif (
+                    item.valid.longevity_until is not None
+                    and item.valid.longevity_until < next_number
+                ):
                     reason = "its mortality period is over"
                 elif signer in touched and item.ready:
                     outcome = revalidate(item.tx)
@@ -330,4 +334,3 @@ class TransactionPool:
             if signer in self._accounts:
                 self._mark(self._accounts[signer])
         return removed
-

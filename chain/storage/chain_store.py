@@ -316,7 +316,9 @@ class ChainStore:
         h = header.hash
         if header.parent_hash not in self._journals and header.parent_hash != self.finalized_hash:
             raise ChainStoreError("the parent's state is not a retained head")
-        journal = _Journal(header.parent_hash, header.number, commit.inserted, commit.deleted, changes)
+        journal = _Journal(
+            header.parent_hash, header.number, commit.inserted, commit.deleted, changes
+        )
         batch = WriteBatch()
         batch.put(_HEADER + h, header.encode())
         batch.put(_BODY + h, encode_body(block.extrinsics))
@@ -353,7 +355,7 @@ class ChainStore:
         return []
 
     def finalize(self, block_hash: bytes, justification: bytes) -> list[bytes]:
-        """Make `block_hash` and its ancestors final in one batch; returns the newly final hashes."""
+        """Make `block_hash` and its ancestors final in one batch; returns the new final hashes."""
         target = self.require_header(block_hash)
         route: list[bytes] = []
         h = block_hash

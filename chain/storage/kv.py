@@ -20,18 +20,18 @@ class StoreError(Exception):
 
 
 class WriteBatch:
-    """Puts and deletes applied together; for one key, the last operation wins."""
+    """Puts and deletes applied together, in order (so for one key, the last operation wins)."""
 
     __slots__ = ("ops",)
 
     def __init__(self) -> None:
-        self.ops: dict[bytes, bytes | None] = {}
+        self.ops: list[tuple[bytes, bytes | None]] = []
 
     def put(self, key: bytes, value: bytes) -> None:
-        self.ops[key] = value
+        self.ops.append((key, value))
 
     def delete(self, key: bytes) -> None:
-        self.ops[key] = None
+        self.ops.append((key, None))
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -64,7 +64,7 @@ class MemoryStore:
         return self.data.get(key)
 
     def write(self, batch: WriteBatch) -> None:
-        for key, value in batch.ops.items():
+        for key, value in batch.ops:
             if value is None:
                 self.data.pop(key, None)
             else:
@@ -90,7 +90,9 @@ class MemoryStore:
 class LevelDBStore:
     """LevelDB through plyvel; one process may open a database at a time."""
 
-    def __init__(self, path: Path, *, sync: bool = False, cache_bytes: int = 64 * 1024 * 1024) -> None:
+    def __init__(
+        self, path: Path, *, sync: bool = False, cache_bytes: int = 64 * 1024 * 1024
+    ) -> None:
         path.mkdir(parents=True, exist_ok=True)
         try:
             self._db = plyvel.DB(
@@ -109,11 +111,12 @@ class LevelDBStore:
     def write(self, batch: WriteBatch) -> None:
         try:
             with self._db.write_batch(transaction=True, sync=self._sync) as wb:
-                for key, value in batch.ops.items():
+                put, delete = wb.put, wb.delete
+                for key, value in batch.ops:
                     if value is None:
-                        wb.delete(key)
+                        delete(key)
                     else:
-                        wb.put(key, value)
+                        put(key, value)
         except plyvel.Error as exc:
             raise StoreError(f"database write failed: {exc}") from exc
 

@@ -186,7 +186,9 @@ def deposit(ctx: BlockContext, who: bytes, amount: int) -> int:
     return amount
 
 
-def transfer(ctx: BlockContext, source: bytes, dest: bytes, amount: int, *, keep_alive: bool) -> None:
+def transfer(
+    ctx: BlockContext, source: bytes, dest: bytes, amount: int, *, keep_alive: bool
+) -> None:
     """Move free balance between accounts, creating the receiver or reaping the sender."""
     state = ctx.state
     if source == dest:
@@ -271,7 +273,9 @@ class Balances(Pallet):
         transfer(ctx, ensure_signed(origin), dest, value, keep_alive=False)
 
     @call(args=(("dest", fields.ACCOUNT), ("value", fields.BALANCE)), weight=TRANSFER_WEIGHT)
-    def transfer_keep_alive(self, ctx: BlockContext, origin: Origin, dest: bytes, value: int) -> None:
+    def transfer_keep_alive(
+        self, ctx: BlockContext, origin: Origin, dest: bytes, value: int
+    ) -> None:
         """Transfer free balance, refusing to leave the sender below the deposit."""
         transfer(ctx, ensure_signed(origin), dest, value, keep_alive=True)
 

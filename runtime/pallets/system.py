@@ -63,11 +63,11 @@ class AccountInfo(NamedTuple):
 
     @property
     def reserved(self) -> int:
-        return sum(amount for _, amount in self.holds)
+        return sum(amount for _, amount in self.holds) if self.holds else 0
 
     @property
     def total(self) -> int:
-        return self.free + self.reserved
+        return self.free + sum(amount for _, amount in self.holds) if self.holds else self.free
 
     def held(self, reason: str) -> int:
         for r, amount in self.holds:
@@ -95,17 +95,28 @@ def _account_to_value(info: AccountInfo) -> Value:
 
 
 def _account_from_value(value: Value) -> AccountInfo:
+    # Fast path for the common record without holds; everything else is checked field by field.
+    if type(value) is list and len(value) == 3:
+        nonce, free, holds = value
+        if (
+            type(nonce) is int
+            and 0 <= nonce <= codec.U32_MAX
+            and type(free) is bytes
+            and len(free) == 16
+            and holds == []
+        ):
+            return AccountInfo(nonce, int.from_bytes(free, "big"), ())
     f = codec.expect_list(value, 3, "account")
     holds_v = codec.expect_array(f[2], MAX_HOLDS, "account.holds")
-    holds = []
+    checked = []
     for i, h in enumerate(holds_v):
         hf = codec.expect_list(h, 2, f"account.holds[{i}]")
         reason = codec.expect_str(hf[0], "account.holds.reason", max_len=MAX_HOLD_REASON_LEN)
-        holds.append((reason, codec.expect_u128(hf[1], "account.holds.amount")))
+        checked.append((reason, codec.expect_u128(hf[1], "account.holds.amount")))
     return AccountInfo(
         nonce=codec.expect_u32(f[0], "account.nonce"),
         free=codec.expect_u128(f[1], "account.free"),
-        holds=tuple(holds),
+        holds=tuple(checked),
     )
 
 
@@ -120,11 +131,14 @@ BlockHash: Final = StorageMap[int, bytes](
 
 
 EVENTS_KEY: Final = storage_prefix(NAME, "Events")
-"""The events of the latest block; decoded by `runtime.api.decode_events` (it knows every pallet)."""
+"""The latest block's events; decoded by `runtime.api.decode_events` (it knows every pallet)."""
 
 
 def encode_events(records: tuple[EventRecord, ...]) -> bytes:
-    return codec.encode_trusted([r.to_value() for r in records])
+    return codec.encode_trusted(
+        [[r.phase, r.event.pallet, r.event.name, r.event.encode_args(r.args)] for r in records]
+    )
+
 
 # Events
 
@@ -196,4 +210,3 @@ class System(Pallet):
 
     def build_genesis(self, ctx: BlockContext) -> None:
         Number.put(ctx.state, 0)
-

@@ -18,7 +18,14 @@ from typing import Final
 
 from runtime import fields
 from runtime.accounts import TREASURY
-from runtime.framework import U128_CODEC, BlockContext, DispatchError, EventDef, Pallet, StorageValue
+from runtime.framework import (
+    U128_CODEC,
+    BlockContext,
+    DispatchError,
+    EventDef,
+    Pallet,
+    StorageValue,
+)
 from runtime.pallets import balances, system
 from runtime.state import StateOverlay
 

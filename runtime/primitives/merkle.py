@@ -68,7 +68,7 @@ def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
 def verify_merkle_proof(
     root: bytes, leaf: bytes, index: int, leaf_count: int, proof: Sequence[bytes]
 ) -> None:
-    """Check that `leaf` is at `index` of a tree of `leaf_count` leaves with `root`; raise if not."""
+    """Check that `leaf` is leaf `index` of `leaf_count` under `root`; MerkleProofError if not."""
     if not 0 <= index < leaf_count:
         raise MerkleProofError(f"leaf index {index} out of range for {leaf_count} leaves")
     acc = leaf_hash(leaf)

@@ -1,0 +1,884 @@
+"""The state trie: a hexary Merkle Patricia trie whose root every block header carries.
+
+Keys and values are byte strings; a key may be a prefix of another key. A key is walked as its
+nibbles, high nibble of each byte first. The module is pure: it reads nodes through a `NodeGetter`
+and returns what a change set inserts and deletes, leaving storage to the caller.
+
+Encoding (enough to reproduce roots in another implementation):
+
+- Compact path. A nibble sequence n1..nk is packed into bytes: when k is even, 0x00 followed by
+  (n1 << 4 | n2), (n3 << 4 | n4), ...; when k is odd, (0x10 | n1) followed by (n2 << 4 | n3), ....
+  The empty path is the single byte 0x00.
+- A node is a canonical msgpack array (`runtime.primitives.codec`: bin for bytes, nil for none,
+  minimal integer and header widths):
+
+      leaf       [0, compact(path), value]
+      extension  [1, compact(path), child_hash]         path not empty; the child is a branch
+      branch     [2, bitmap, child_hashes, value or nil]
+
+  A leaf's path is the rest of its key's nibbles after the leaf's position (possibly empty). In a
+  branch, bit i of `bitmap` (an unsigned integer, 1 << i for nibble i) is set when the branch has
+  a child at nibble i, and `child_hashes` is the concatenation of those children's 32-byte hashes
+  in nibble order. A branch has at least two children, or one child and a value.
+- A node's hash is BLAKE2b-256 of its encoding; children are always referenced by hash, never
+  inlined. The root is the hash of the root node. The empty trie has no node; its root is
+  `EMPTY_ROOT`, BLAKE2b-256 of the encoding of nil (the single byte 0xc0).
+- The trie is always in canonical form, so the root depends only on the key-value set: a key that
+  ends where a branch sits is that branch's value; a key alone below a position is a leaf; an
+  extension stands where every key below shares at least one more nibble, and leads to a branch;
+  no branch has a single child and no value.
+- A node is stored under its node key (`node_key`): its position (the nibbles from the root to the
+  node, one per byte, values 0..15) followed by its 32-byte hash. The key is thus unique to where
+  the node sits, so a commit's inserted and deleted lists can prune old states without reference
+  counting.
+
+Inside this module nibble paths are `bytes` with one nibble per byte, so that splitting, comparing
+and slicing paths, and forming node keys, run in C rather than as per-nibble Python objects.
+"""
+
+from __future__ import annotations
+
+from binascii import hexlify, unhexlify
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from hashlib import blake2b
+from typing import Any, Final, TypeAlias
+
+import msgpack
+
+from runtime.primitives.codec import CodecError, decode_raw, encode
+from runtime.primitives.hashing import HASH_LEN, blake2b_256
+
+EMPTY_ROOT: Final = blake2b_256(encode(None))
+
+NodeGetter: TypeAlias = Callable[[bytes], bytes | None]
+"""Reads an encoded node by its node key; None when the store does not hold it."""
+
+_LEAF: Final = 0
+_EXT: Final = 1
+_BRANCH: Final = 2
+# Kinds that only the commit walk returns: "the node handed to this step is unchanged", a branch
+# this commit has already stored, and a node of any kind it has already stored (payload = hash).
+_KEEP_KIND: Final = 3
+_STORED: Final = 4
+_STORED_ANY: Final = 5
+
+_ASCII_TO_NIBBLE: Final = bytes.maketrans(b"0123456789abcdef", bytes(range(16)))
+_NIBBLE_TO_ASCII: Final = bytes.maketrans(bytes(range(16)), b"0123456789abcdef")
+_NIBBLE: Final = [bytes((i,)) for i in range(16)]
+# Above every nibble: the sorted keys starting with `p` all lie below `p + _PAST`.
+_PAST: Final = b"\x10"
+# Below this many keys a linear scan finds a nibble group faster than bisecting.
+_SCAN_LIMIT: Final = 12
+
+_Node: TypeAlias = tuple[int, bytes, bytes | None, int, bytes]
+"""A decoded node, or a step result of the commit walk: (kind, path, payload, bitmap, children).
+
+leaf (0, path, value, 0, compact), extension (1, path, child hash, 0, compact), branch (2, b"",
+value or None, bitmap, child hashes), where `compact` is the path's compact form when known and
+b"" otherwise; results only: unchanged (3, ...), stored branch (4, b"", hash, 0, b""),
+stored node of any kind (5, b"", hash, 0, b"").
+Paths are nibbles relative to the node's position.
+"""
+_KEEP: Final[_Node] = (_KEEP_KIND, b"", None, 0, b"")
+_unpackb: Final = msgpack.unpackb
+
+
+class TrieError(Exception):
+    """The trie cannot be read: a node is missing from the store or does not decode."""
+
+
+class InvalidProof(TrieError):
+    """A proof that does not establish the requested keys under the given root."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrieCommit:
+    """The outcome of a batch of changes: the new root and the node keys it adds and drops.
+
+    `inserted` and `deleted` are disjoint; a change that leaves a key as it was adds no entries.
+    """
+
+    root: bytes
+    inserted: dict[bytes, bytes]
+    deleted: list[bytes]
+
+
+# --- Paths and node keys ---------------------------------------------------------------------
+
+
+def node_key(path: bytes, node_hash: bytes) -> bytes:
+    """The storage key of the node with `node_hash` at nibble `path` (one nibble per byte)."""
+    if path and max(path) > 15:
+        raise ValueError("node path must hold one nibble (0..15) per byte")
+    if len(node_hash) != HASH_LEN:
+        raise ValueError(f"node hash must be {HASH_LEN} bytes, got {len(node_hash)}")
+    return path + node_hash
+
+
+def _nibbles(key: bytes) -> bytes:
+    if type(key) is not bytes:
+        raise TypeError(f"trie keys are bytes, got {type(key).__name__}")
+    return hexlify(key).translate(_ASCII_TO_NIBBLE)
+
+
+def _key_of(path: bytes) -> bytes:
+    # Values sit only at whole bytes; a value at an odd nibble count means a corrupt trie.
+    if len(path) % 2:
+        raise TrieError(f"value at an odd nibble path 0x{path.hex()}: corrupt trie")
+    return unhexlify(path.translate(_NIBBLE_TO_ASCII))
+
+
+def _compact(path: bytes) -> bytes:
+    ascii_path = path.translate(_NIBBLE_TO_ASCII)
+    return unhexlify(b"1" + ascii_path if len(path) % 2 else b"00" + ascii_path)
+
+
+class _Malformed(Exception):
+    """Why some decoded value is not a trie node; the caller names the node and re-raises."""
+
+
+def _expand(data: bytes) -> bytes:
+    # The inverse of `_compact`, refusing flag bytes other than 0x00 and 0x1n.
+    if not data:
+        raise _Malformed("empty compact path")
+    flag = data[0]
+    if flag == 0:
+        return hexlify(data)[2:].translate(_ASCII_TO_NIBBLE)
+    if flag >> 4 == 1:
+        return hexlify(data)[1:].translate(_ASCII_TO_NIBBLE)
+    raise _Malformed(f"compact path starts with flag byte 0x{flag:02x}")
+
+
+def _child_hash(bitmap: int, children: bytes, nibble: int) -> bytes:
+    """The hash of a branch's child at `nibble`, or b"" if there is none."""
+    bit = 1 << nibble
+    if not bitmap & bit:
+        return b""
+    offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
+    return children[offset : offset + HASH_LEN]
+
+
+# --- Decoding ----------------------------------------------------------------------------------
+
+
+def _shape(value: Any) -> _Node:
+    """Check a decoded node's fields and canonical-form rules; return it as a `_Node`."""
+    if type(value) is not list:
+        raise _Malformed("not a trie node")
+    if len(value) == 4:
+        kind, bitmap, children, branch_value = value
+        if type(kind) is int and kind == _BRANCH:
+            if type(bitmap) is not int or not 0 < bitmap < 1 << 16:
+                raise _Malformed("branch bitmap is not a non-zero 16-bit integer")
+            if type(children) is not bytes or len(children) != bitmap.bit_count() * HASH_LEN:
+                raise _Malformed("branch child hashes do not match its bitmap")
+            if branch_value is None:
+                if bitmap & (bitmap - 1) == 0:
+                    raise _Malformed("branch with one child and no value")
+            elif type(branch_value) is not bytes:
+                raise _Malformed("branch value is neither bytes nor nil")
+            return (_BRANCH, b"", branch_value, bitmap, children)
+    elif len(value) == 3:
+        kind, compact, payload = value
+        if type(kind) is int and kind in (_LEAF, _EXT):
+            if type(compact) is not bytes or type(payload) is not bytes:
+                raise _Malformed("leaf or extension fields must be bytes")
+            path = _expand(compact)
+            if kind == _EXT and (not path or len(payload) != HASH_LEN):
+                raise _Malformed(f"extension needs a path and a {HASH_LEN}-byte child hash")
+            return (kind, path, payload, 0, compact)
+    raise _Malformed("not a trie node")
+
+
+def _decode_stored(data: bytes, nk: bytes) -> _Node:
+    """Decode a node read from the store under node key `nk`."""
+    # Store nodes were written by this module, so the canonical re-encoding check of
+    # `codec.decode_raw`, which doubles the cost, is kept for proof nodes; shapes are checked.
+    try:
+        return _shape(_unpackb(data))
+    except _Malformed as exc:
+        raise TrieError(f"trie node {nk.hex()} is malformed: {exc}") from None
+    except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:
+        raise TrieError(f"trie node {nk.hex()} does not decode: {exc}") from exc
+
+
+def _decode_proof(data: bytes, node_hash: bytes) -> _Node:
+    try:
+        return _shape(decode_raw(data))
+    except _Malformed as exc:
+        raise InvalidProof(f"proof node {node_hash.hex()} is malformed: {exc}") from None
+    except CodecError as exc:
+        raise InvalidProof(f"proof node {node_hash.hex()} does not decode: {exc}") from exc
+
+
+def _missing(nk: bytes) -> TrieError:
+    return TrieError(f"trie node {nk.hex()} is missing from the store (state pruned or corrupt)")
+
+
+def _read(get_node: NodeGetter, nk: bytes) -> bytes:
+    data = get_node(nk)
+    if data is None:
+        raise _missing(nk)
+    return data
+
+
+def _load(get_node: NodeGetter, position: bytes, node_hash: bytes) -> _Node:
+    nk = position + node_hash
+    return _decode_stored(_read(get_node, nk), nk)
+
+
+def _lookup(
+    fetch: Callable[[bytes, bytes], _Node], root: bytes, key: bytes, error: type[TrieError]
+) -> bytes | None:
+    """Follow the nibble `key` down from `root`: its value, or None where the trie shows none.
+
+    `fetch(position, hash)` supplies each node on the way.
+    """
+    pos = 0
+    node_hash = root
+    after_ext = False
+    while True:
+        kind, path, payload, bitmap, children = fetch(key[:pos], node_hash)
+        if kind == _BRANCH:
+            if pos == len(key):
+                return payload
+            node_hash = _child_hash(bitmap, children, key[pos])
+            if not node_hash:
+                return None
+            pos += 1
+            after_ext = False
+        elif after_ext:
+            raise error(f"node {node_hash.hex()} follows an extension but is not a branch")
+        elif kind == _LEAF:
+            return payload if key[pos:] == path else None
+        else:
+            if not key.startswith(path, pos):
+                return None
+            assert payload is not None
+            node_hash = payload
+            pos += len(path)
+            after_ext = True
+
+
+# --- Commit ------------------------------------------------------------------------------------
+
+
+def _common_len(a: bytes, b: bytes, start: int) -> int:
+    """Length of the common prefix of `a` and `b`, which agree on their first `start` nibbles."""
+    n = min(len(a), len(b))
+    if start >= n or a[start] != b[start]:
+        return start
+    if a[start:n] == b[start:n]:
+        return n
+    # Bisect with slice comparisons, which run in C. Invariant: a[:lo] == b[:lo], a[:hi] != b[:hi].
+    lo, hi = start + 1, n
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if a[lo:mid] == b[lo:mid]:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _prepend(path: bytes, res: _Node | None) -> _Node | None:
+    """The result `path` above the result `res`: an extension to it, or it with a longer path."""
+    if res is None:
+        return None
+    kind = res[0]
+    if kind == _STORED:
+        return (_EXT, path, res[2], 0, b"")
+    return (kind, path + res[1], res[2], 0, b"")
+
+
+class _Batch:
+    """One commit's walk: the sorted changes, the store, and the node keys added and dropped.
+
+    Changes are parallel lists of nibble keys (sorted) and values (None = delete). Each step takes
+    the node at a position (or builds where there is none) and the slice [lo, hi) of the changes
+    below that position, and returns None (empty), `_KEEP`, a stored node, or a leaf or an
+    extension not yet stored: the parent stores it, or takes it over when a branch collapses.
+    """
+
+    __slots__ = ("deleted", "get_node", "inserted", "keys", "pack", "vals")
+
+    def __init__(self, get_node: NodeGetter, keys: list[bytes], vals: list[bytes | None]) -> None:
+        self.get_node = get_node
+        self.keys = keys
+        self.vals = vals
+        self.inserted: dict[bytes, bytes] = {}
+        self.deleted: set[bytes] = set()
+        # The codec's `encode_trusted` settings, but one packer per commit: `packb` builds a new
+        # packer per call, which costs as much as packing a node. Not shared between threads.
+        self.pack: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
+
+    def put(self, position: bytes, data: bytes) -> bytes:
+        """Record a new node at `position`; return its hash."""
+        node_hash = blake2b(data, digest_size=HASH_LEN).digest()
+        nk = position + node_hash
+        # A node rebuilt exactly as it was is no change: cancel its deletion instead.
+        if nk in self.deleted:
+            self.deleted.discard(nk)
+        else:
+            self.inserted[nk] = data
+        return node_hash
+
+    def finish(self, position: bytes, res: _Node) -> bytes:
+        """Store a leaf or extension result at `position`; return the hash of any result."""
+        kind, path, payload, _, compact = res
+        if kind >= _STORED:
+            assert payload is not None
+            return payload
+        return self.put(position, self.pack([kind, compact or _compact(path), payload]))
+
+    def update(
+        self, position: bytes, node: _Node, nk: bytes | None, lo: int, hi: int
+    ) -> _Node | None:
+        """Apply changes [lo, hi) to `node` at `position` (nk None: the node is not stored)."""
+        kind = node[0]
+        if kind == _BRANCH:
+            return self.update_branch(position, node, nk, lo, hi, -1, None)
+        if kind == _LEAF:
+            return self.update_leaf(position, node, nk, lo, hi)
+        return self.update_ext(position, node, nk, lo, hi)
+
+    def update_branch(
+        self,
+        position: bytes,
+        node: _Node,
+        nk: bytes | None,
+        lo: int,
+        hi: int,
+        virtual_at: int,
+        virtual: _Node | None,
+    ) -> _Node | None:
+        """Apply changes to a branch; `virtual` is an unstored child at nibble `virtual_at`."""
+        keys, vals = self.keys, self.vals
+        get_node = self.get_node
+        pos = len(position)
+        _, _, value, bitmap, children = node
+        new_value = value
+        i = lo
+        if len(keys[i]) == pos:
+            new_value = vals[i]
+            i += 1
+        changed = nk is None or new_value != value
+        touched: dict[int, _Node | None] = {}
+        if virtual is not None:
+            touched[virtual_at] = virtual
+        while i < hi:
+            nibble = keys[i][pos]
+            j = i + 1
+            if hi - i > _SCAN_LIMIT:
+                j = bisect_left(keys, keys[i][: pos + 1] + _PAST, j, hi)
+            else:
+                while j < hi and keys[j][pos] == nibble:
+                    j += 1
+            bit = 1 << nibble
+            if j == i + 1 and vals[i] is not None and nibble != virtual_at:
+                # One key set below this child, the common case near the leaves.
+                child_hash = b""
+                if bitmap & bit:
+                    offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
+                    child_hash = children[offset : offset + HASH_LEN]
+                new_hash = self.set_one(pos + 1, child_hash, i)
+                if new_hash is not None:
+                    touched[nibble] = (_STORED_ANY, b"", new_hash, 0, b"")
+                    changed = True
+                i = j
+                continue
+            child_position = position + _NIBBLE[nibble]
+            if virtual is not None and nibble == virtual_at:
+                res = self.update(child_position, virtual, None, i, j)
+            elif bitmap & bit:
+                offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
+                child_nk = child_position + children[offset : offset + HASH_LEN]
+                data = get_node(child_nk)
+                if data is None:
+                    raise _missing(child_nk)
+                child = _decode_stored(data, child_nk)
+                res = self.update(child_position, child, child_nk, i, j)
+            else:
+                res = self.build_changes(child_position, i, j)
+            if res is not _KEEP:
+                touched[nibble] = res
+                changed = True
+            i = j
+        if not changed:
+            return _KEEP
+        if nk is not None:
+            self.deleted.add(nk)
+
+        new_bitmap = bitmap
+        for nibble, res in touched.items():
+            if res is None:
+                new_bitmap &= ~(1 << nibble)
+            else:
+                new_bitmap |= 1 << nibble
+        if not new_bitmap:
+            return None if new_value is None else (_LEAF, b"", new_value, 0, b"")
+        if new_value is None and new_bitmap & (new_bitmap - 1) == 0:
+            return self.collapse(position, new_bitmap.bit_length() - 1, node, touched)
+        # Splice the touched children into the hash list; offsets follow the bitmap as it changes.
+        for nibble, res in touched.items():
+            bit = 1 << nibble
+            offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
+            if res is None:
+                if bitmap & bit:
+                    children = children[:offset] + children[offset + HASH_LEN :]
+                    bitmap ^= bit
+            else:
+                child_hash = self.finish(position + _NIBBLE[nibble], res)
+                if bitmap & bit:
+                    children = children[:offset] + child_hash + children[offset + HASH_LEN :]
+                else:
+                    children = children[:offset] + child_hash + children[offset:]
+                    bitmap |= bit
+        data = self.pack([_BRANCH, bitmap, children, new_value])
+        return (_STORED, b"", self.put(position, data), 0, b"")
+
+    def collapse(
+        self, position: bytes, nibble: int, old: _Node, touched: dict[int, _Node | None]
+    ) -> _Node:
+        """Fold a branch left with one child and no value into that child, one nibble up."""
+        res = touched.get(nibble)
+        if res is None or res[0] == _STORED_ANY:
+            # The surviving child is stored (before or by this commit): read it back.
+            child_position = position + _NIBBLE[nibble]
+            if res is None:
+                child_hash = _child_hash(old[3], old[4], nibble)
+                data = None
+            else:
+                assert res[2] is not None
+                child_hash = res[2]
+                data = self.inserted.get(child_position + child_hash)
+            child_nk = child_position + child_hash
+            if data is None:
+                data = _read(self.get_node, child_nk)
+            child = _decode_stored(data, child_nk)
+            if child[0] == _BRANCH:
+                return (_EXT, _NIBBLE[nibble], child_hash, 0, b"")
+            # A leaf or extension moves up to this position: its node at the old one goes.
+            if child_nk in self.inserted:
+                del self.inserted[child_nk]
+            else:
+                self.deleted.add(child_nk)
+            res = child
+        merged = _prepend(_NIBBLE[nibble], res)
+        assert merged is not None
+        return merged
+
+    def set_one(self, pos: int, node_hash: bytes, idx: int) -> bytes | None:
+        """Set change `idx` in the subtree at its first `pos` nibbles; the subtree's new hash.
+
+        `node_hash` is the subtree's old root (b"": none). Returns None when the key already has
+        that value. A set never empties or collapses a branch, so this walks down once and
+        rebuilds the path upwards without the general step results. It is the hot path of block
+        import, hence the inlined `put`: every node it stores is new, since its key changed.
+        """
+        key = self.keys[idx]
+        value = self.vals[idx]
+        get_node = self.get_node
+        pack = self.pack
+        deleted = self.deleted
+        inserted = self.inserted
+        walked: list[tuple[bytes, _Node, int]] = []  # (node key, node, nibble taken; -1: ext)
+        while True:
+            if not node_hash:
+                data = pack([_LEAF, _compact(key[pos:]), value])
+                break
+            nk = key[:pos] + node_hash
+            stored = get_node(nk)
+            if stored is None:
+                raise _missing(nk)
+            node = _decode_stored(stored, nk)
+            kind, path, payload, bitmap, children = node
+            if kind == _BRANCH:
+                if pos < len(key):
+                    nibble = key[pos]
+                    walked.append((nk, node, nibble))
+                    bit = 1 << nibble
+                    if bitmap & bit:
+                        offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
+                        node_hash = children[offset : offset + HASH_LEN]
+                    else:
+                        node_hash = b""
+                    pos += 1
+                    continue
+                if payload == value:
+                    return None
+                deleted.add(nk)
+                data = pack([_BRANCH, bitmap, children, value])
+                break
+            if walked and walked[-1][2] < 0:
+                raise TrieError(f"trie node {nk.hex()} follows an extension but is not a branch")
+            if kind == _LEAF:
+                if len(key) - pos == len(path) and key.endswith(path):
+                    if payload == value:
+                        return None
+                    deleted.add(nk)
+                    data = pack([_LEAF, children, value])
+                    break
+                res = self.update_leaf(key[:pos], node, nk, idx, idx + 1)
+            elif key.startswith(path, pos):
+                walked.append((nk, node, -1))
+                pos += len(path)
+                assert payload is not None
+                node_hash = payload
+                continue
+            else:
+                res = self.update_ext(key[:pos], node, nk, idx, idx + 1)
+            assert res is not None
+            data = b""
+            new_hash = self.finish(key[:pos], res)
+            break
+        if data:
+            new_hash = blake2b(data, digest_size=HASH_LEN).digest()
+            inserted[key[:pos] + new_hash] = data
+        for nk, node, nibble in reversed(walked):
+            deleted.add(nk)
+            _, path, branch_value, bitmap, children = node
+            if nibble < 0:
+                data = pack([_EXT, children, new_hash])
+            else:
+                bit = 1 << nibble
+                offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
+                if bitmap & bit:
+                    children = children[:offset] + new_hash + children[offset + HASH_LEN :]
+                else:
+                    children = children[:offset] + new_hash + children[offset:]
+                    bitmap |= bit
+                data = pack([_BRANCH, bitmap, children, branch_value])
+            new_hash = blake2b(data, digest_size=HASH_LEN).digest()
+            inserted[nk[:-HASH_LEN] + new_hash] = data
+        return new_hash
+
+    def update_leaf(
+        self, position: bytes, node: _Node, nk: bytes | None, lo: int, hi: int
+    ) -> _Node | None:
+        """Apply changes to a leaf: replace or drop its value, or rebuild with the new keys."""
+        keys, vals = self.keys, self.vals
+        _, path, value, _, _ = node
+        leaf_key = position + path
+        if hi - lo == 1 and keys[lo] == leaf_key:
+            new = vals[lo]
+            if new == value:
+                return _KEEP
+            if nk is not None:
+                self.deleted.add(nk)
+            return None if new is None else (_LEAF, path, new, 0, node[4])
+        items: dict[bytes, bytes | None] = {}
+        effective = False
+        for i in range(lo, hi):
+            k, v = keys[i], vals[i]
+            items[k] = v
+            # A change matters if it alters the leaf's value or adds another key.
+            if (v != value) if k == leaf_key else (v is not None):
+                effective = True
+        if not effective:
+            return _KEEP
+        if nk is not None:
+            self.deleted.add(nk)
+        items.setdefault(leaf_key, value)
+        ks = sorted(k for k, v in items.items() if v is not None)
+        if not ks:
+            return None
+        vs = [items[k] for k in ks]
+        return self.build(position, ks, vs, 0, len(ks))
+
+    def update_ext(
+        self, position: bytes, node: _Node, nk: bytes | None, lo: int, hi: int
+    ) -> _Node | None:
+        """Apply changes to an extension: pass them to its branch, or split it where they leave."""
+        keys, vals = self.keys, self.vals
+        _, path, child_hash, _, _ = node
+        assert child_hash is not None
+        full = position + path
+        if not (keys[lo].startswith(full) and keys[hi - 1].startswith(full)):
+            inner_lo = bisect_left(keys, full, lo, hi)
+            inner_hi = bisect_left(keys, full + _PAST, inner_lo, hi)
+            outside = [i for i in range(lo, inner_lo) if vals[i] is not None]
+            outside += [i for i in range(inner_hi, hi) if vals[i] is not None]
+            if outside:
+                res = self.split_ext(position, path, child_hash, lo, hi, outside)
+                if nk is not None:
+                    self.deleted.add(nk)
+                return res
+            # Only deletions of absent keys leave the extension's path: they change nothing.
+            if inner_lo == inner_hi:
+                return _KEEP
+            lo, hi = inner_lo, inner_hi
+        child_nk = full + child_hash
+        child = _decode_stored(_read(self.get_node, child_nk), child_nk)
+        if child[0] != _BRANCH:
+            raise TrieError(f"trie node {child_nk.hex()} follows an extension but is not a branch")
+        res = self.update_branch(full, child, child_nk, lo, hi, -1, None)
+        if res is _KEEP:
+            return _KEEP
+        if nk is not None:
+            self.deleted.add(nk)
+        return _prepend(path, res)
+
+    def split_ext(
+        self, position: bytes, path: bytes, child_hash: bytes, lo: int, hi: int, outside: list[int]
+    ) -> _Node | None:
+        """Apply changes that leave an extension's path: a branch appears where they diverge."""
+        keys = self.keys
+        pos = len(position)
+        full = position + path
+        split = min(_common_len(keys[i], full, pos) for i in outside)
+        at = full[:split]
+        lo = bisect_left(keys, at, lo, hi)
+        hi = bisect_left(keys, at + _PAST, lo, hi)
+        nibble = full[split]
+        # The old extension becomes a branch at `at` whose one child leads on to the old branch:
+        # directly, or through a shorter extension that is not stored yet.
+        if split + 1 == len(full):
+            branch: _Node = (_BRANCH, b"", None, 1 << nibble, child_hash)
+            res = self.update_branch(at, branch, None, lo, hi, -1, None)
+        else:
+            rest: _Node = (_EXT, full[split + 1 :], child_hash, 0, b"")
+            branch = (_BRANCH, b"", None, 0, b"")
+            res = self.update_branch(at, branch, None, lo, hi, nibble, rest)
+        return _prepend(path[: split - pos], res) if split > pos else res
+
+    def build_changes(self, position: bytes, lo: int, hi: int) -> _Node | None:
+        """Build a subtree where there was none; deletions in [lo, hi) are of absent keys."""
+        vals = self.vals
+        if None not in vals[lo:hi]:
+            return self.build(position, self.keys, vals, lo, hi)
+        ks = [self.keys[i] for i in range(lo, hi) if vals[i] is not None]
+        if not ks:
+            return _KEEP
+        vs: list[bytes | None] = [v for v in vals[lo:hi] if v is not None]
+        return self.build(position, ks, vs, 0, len(ks))
+
+    def build(
+        self, position: bytes, ks: list[bytes], vs: list[bytes | None], lo: int, hi: int
+    ) -> _Node:
+        """The canonical subtree at `position` of sorted keys ks[lo:hi], none of them deleted."""
+        pos = len(position)
+        first = ks[lo]
+        if hi - lo == 1:
+            return (_LEAF, first[pos:], vs[lo], 0, b"")
+        split = _common_len(first, ks[hi - 1], pos)
+        if split > pos:
+            merged = _prepend(first[pos:split], self.build(first[:split], ks, vs, lo, hi))
+            assert merged is not None
+            return merged
+        value = None
+        i = lo
+        if len(first) == pos:
+            value = vs[lo]
+            i += 1
+        bitmap = 0
+        hashes: list[bytes] = []
+        while i < hi:
+            nibble = ks[i][pos]
+            child_position = position + _NIBBLE[nibble]
+            j = i + 1
+            if hi - i > _SCAN_LIMIT:
+                j = bisect_left(ks, child_position + _PAST, j, hi)
+            else:
+                while j < hi and ks[j][pos] == nibble:
+                    j += 1
+            hashes.append(self.finish(child_position, self.build(child_position, ks, vs, i, j)))
+            bitmap |= 1 << nibble
+            i = j
+        data = self.pack([_BRANCH, bitmap, b"".join(hashes), value])
+        return (_STORED, b"", self.put(position, data), 0, b"")
+
+
+def commit(get_node: NodeGetter, root: bytes, changes: Mapping[bytes, bytes | None]) -> TrieCommit:
+    """Apply many sets (bytes value) and deletions (None) at once to the trie at `root`.
+
+    The changed keys are sorted and the trie is walked once, each touched node rebuilt and hashed
+    once. Deleting an absent key changes nothing. The result is in canonical form.
+    """
+    by_nibbles: dict[bytes, bytes | None] = {}
+    for key, value in changes.items():
+        if value is not None and type(value) is not bytes:
+            raise TypeError(f"value of a trie key is {type(value).__name__}, not bytes or None")
+        by_nibbles[_nibbles(key)] = value
+    if not by_nibbles:
+        return TrieCommit(root, {}, [])
+    keys = sorted(by_nibbles)
+    batch = _Batch(get_node, keys, [by_nibbles[k] for k in keys])
+    if root == EMPTY_ROOT:
+        res = batch.build_changes(b"", 0, len(keys))
+    else:
+        # The root node sits at the empty position, so its node key is the root hash itself.
+        res = batch.update(b"", _load(get_node, b"", root), root, 0, len(keys))
+    if res is _KEEP:
+        new_root = root
+    elif res is None:
+        new_root = EMPTY_ROOT
+    else:
+        new_root = batch.finish(b"", res)
+    # Defensive: a node key both added and dropped is no change at all.
+    both = batch.deleted.intersection(batch.inserted)
+    for nk in both:
+        del batch.inserted[nk]
+    return TrieCommit(new_root, batch.inserted, sorted(batch.deleted - both))
+
+
+def root_of(items: Mapping[bytes, bytes]) -> bytes:
+    """The root of the trie holding exactly `items`, built from scratch."""
+    return commit(_no_nodes, EMPTY_ROOT, items).root
+
+
+def _no_nodes(nk: bytes) -> bytes | None:
+    return None
+
+
+# --- Reading -----------------------------------------------------------------------------------
+
+
+def get(get_node: NodeGetter, root: bytes, key: bytes) -> bytes | None:
+    """The value of `key` in the trie at `root`, or None if absent."""
+    k = _nibbles(key)
+    if root == EMPTY_ROOT:
+        return None
+
+    def fetch(position: bytes, node_hash: bytes) -> _Node:
+        return _load(get_node, position, node_hash)
+
+    return _lookup(fetch, root, k, TrieError)
+
+
+def iter_prefix(get_node: NodeGetter, root: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+    """Every (key, value) whose key starts with `prefix`, in key order."""
+    p = _nibbles(prefix)
+    if root == EMPTY_ROOT:
+        return
+    position = b""
+    node_hash = root
+    # Descend along the prefix to the node whose subtree holds exactly the matching keys.
+    while len(position) < len(p):
+        kind, path, payload, bitmap, children = _load(get_node, position, node_hash)
+        full = position + path
+        if kind == _BRANCH:
+            node_hash = _child_hash(bitmap, children, p[len(position)])
+            if not node_hash:
+                return
+            position += p[len(position) : len(position) + 1]
+            continue
+        assert payload is not None
+        if kind == _LEAF:
+            if full.startswith(p):
+                yield _key_of(full), payload
+            return
+        if not (full.startswith(p) or p.startswith(full)):
+            return
+        position, node_hash = full, payload
+    yield from _iter_subtree(get_node, position, node_hash)
+
+
+def _iter_subtree(
+    get_node: NodeGetter, position: bytes, node_hash: bytes
+) -> Iterator[tuple[bytes, bytes]]:
+    # Depth first, a branch's own value before its children: that is key order.
+    stack = [(position, node_hash)]
+    while stack:
+        position, node_hash = stack.pop()
+        kind, path, payload, bitmap, children = _load(get_node, position, node_hash)
+        if kind == _BRANCH:
+            if payload is not None:
+                yield _key_of(position), payload
+            for nibble in range(15, -1, -1):
+                child_hash = _child_hash(bitmap, children, nibble)
+                if child_hash:
+                    stack.append((position + _NIBBLE[nibble], child_hash))
+            continue
+        assert payload is not None
+        if kind == _LEAF:
+            yield _key_of(position + path), payload
+        else:
+            stack.append((position + path, payload))
+
+
+# --- Proofs ------------------------------------------------------------------------------------
+
+
+def read_proof(get_node: NodeGetter, root: bytes, keys: Iterable[bytes]) -> list[bytes]:
+    """Encoded nodes proving the value or absence of each key, deduplicated.
+
+    The order is deterministic: that of first visit, walking the keys in sorted order from the root.
+    """
+    nibble_keys = sorted({_nibbles(key) for key in keys})
+    if root == EMPTY_ROOT:
+        return []
+    proof: dict[bytes, bytes] = {}
+    decoded: dict[bytes, _Node] = {}
+
+    def fetch(position: bytes, node_hash: bytes) -> _Node:
+        nk = position + node_hash
+        node = decoded.get(nk)
+        if node is None:
+            data = _read(get_node, nk)
+            node = decoded[nk] = _decode_stored(data, nk)
+            proof.setdefault(node_hash, data)
+        return node
+
+    for k in nibble_keys:
+        _lookup(fetch, root, k, TrieError)
+    return list(proof.values())
+
+
+def verify_proof(
+    root: bytes, proof: Sequence[bytes], keys: Iterable[bytes]
+) -> dict[bytes, bytes | None]:
+    """The value (None: proven absent) of each key under `root`, established by `proof` alone.
+
+    Raises InvalidProof when a needed node is missing, a node does not decode or breaks the
+    canonical form, a node appears twice, or a node is not used to answer any key.
+    """
+    by_hash: dict[bytes, bytes] = {}
+    for data in proof:
+        if type(data) is not bytes:
+            raise InvalidProof(f"proof node is {type(data).__name__}, not bytes")
+        node_hash = blake2b_256(data)
+        if node_hash in by_hash:
+            raise InvalidProof(f"proof node {node_hash.hex()} appears twice")
+        by_hash[node_hash] = data
+    decoded: dict[bytes, _Node] = {}
+
+    def fetch(position: bytes, node_hash: bytes) -> _Node:
+        node = decoded.get(node_hash)
+        if node is None:
+            data = by_hash.get(node_hash)
+            if data is None:
+                raise InvalidProof(f"proof lacks node {node_hash.hex()}")
+            node = decoded[node_hash] = _decode_proof(data, node_hash)
+        return node
+
+    result: dict[bytes, bytes | None] = {}
+    for key in keys:
+        k = _nibbles(key)
+        result[key] = None if root == EMPTY_ROOT else _lookup(fetch, root, k, InvalidProof)
+    unused = by_hash.keys() - decoded.keys()
+    if unused:
+        raise InvalidProof(f"{len(unused)} proof node(s) not needed, e.g. {min(unused).hex()}")
+    return result
+
+
+# --- In-memory store ---------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class MemoryNodeStore:
+    """A dict of node key to encoded node: for tests and for building genesis state."""
+
+    nodes: dict[bytes, bytes] = field(default_factory=dict)
+
+    def get(self, key: bytes) -> bytes | None:
+        """The encoded node under `key`, or None."""
+        return self.nodes.get(key)
+
+    def apply(self, c: TrieCommit) -> None:
+        """Add the commit's inserted nodes and remove its deleted ones."""
+        self.nodes.update(c.inserted)
+        for nk in c.deleted:
+            self.nodes.pop(nk, None)

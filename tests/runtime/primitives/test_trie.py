@@ -1,0 +1,393 @@
+"""The state trie against a dict model: reads, roots, node bookkeeping, proofs and encoding."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Mapping
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.primitives import codec
+from runtime.primitives.hashing import blake2b_128, blake2b_256
+from runtime.primitives.trie import (
+    EMPTY_ROOT,
+    InvalidProof,
+    MemoryNodeStore,
+    TrieCommit,
+    TrieError,
+    commit,
+    get,
+    iter_prefix,
+    node_key,
+    read_proof,
+    root_of,
+    verify_proof,
+)
+
+Model = dict[bytes, bytes]
+Changes = dict[bytes, bytes | None]
+
+# Keys are joined from a few pieces, so shared paths, keys that are prefixes of other keys, the
+# empty key and long common runs (extensions) are all common.
+PIECES = [b"\x00", b"\x01", b"\x10", b"\x11", b"\xff", b"\x12\x34", b"\x00\x00\x00\x00"]
+trie_keys = st.lists(st.sampled_from(PIECES), max_size=3).map(b"".join)
+trie_values = st.binary(max_size=2)  # b"" is a value, distinct from absence
+change_sets = st.dictionaries(trie_keys, st.none() | trie_values, max_size=10)
+histories = st.lists(change_sets, min_size=1, max_size=6)
+
+PROBES = sorted({b"".join(p) for p in [(), *[(a,) for a in PIECES]]} | {b"\x00\x00", b"\x12"})
+
+
+def apply_to_model(model: Model, changes: Mapping[bytes, bytes | None]) -> None:
+    for key, value in changes.items():
+        if value is None:
+            model.pop(key, None)
+        else:
+            model[key] = value
+
+
+def scratch_store(model: Mapping[bytes, bytes]) -> MemoryNodeStore:
+    """The node set of the trie holding `model`, built in one commit from the empty trie."""
+    store = MemoryNodeStore()
+    store.apply(commit(store.get, EMPTY_ROOT, model))
+    return store
+
+
+def commit_and_apply(store: MemoryNodeStore, root: bytes, changes: Changes) -> TrieCommit:
+    """Commit, check the bookkeeping against the store's old nodes, and apply."""
+    c = commit(store.get, root, changes)
+    assert not c.inserted.keys() & store.nodes.keys(), "inserted a node the store already has"
+    assert set(c.deleted) <= store.nodes.keys(), "deleted a node the store does not have"
+    assert len(set(c.deleted)) == len(c.deleted)
+    store.apply(c)
+    return c
+
+
+def expected_prefix(model: Model, prefix: bytes) -> list[tuple[bytes, bytes]]:
+    return sorted((k, v) for k, v in model.items() if k.startswith(prefix))
+
+
+# --- The dict model ------------------------------------------------------------------------------
+
+
+@settings(max_examples=120, deadline=None)
+@given(histories)
+def test_reads_and_root_match_dict_model(history: list[Changes]) -> None:
+    store = MemoryNodeStore()
+    root = EMPTY_ROOT
+    model: Model = {}
+    for changes in history:
+        root = commit_and_apply(store, root, changes).root
+        apply_to_model(model, changes)
+        assert root == root_of(model), "root depends on history"
+        for key in [*PROBES, *model, *changes]:
+            assert get(store.get, root, key) == model.get(key)
+        for prefix in [*PROBES, *model]:
+            assert list(iter_prefix(store.get, root, prefix)) == expected_prefix(model, prefix)
+
+
+@settings(max_examples=120, deadline=None)
+@given(histories)
+def test_store_holds_exactly_the_reachable_nodes(history: list[Changes]) -> None:
+    store = MemoryNodeStore()
+    root = EMPTY_ROOT
+    model: Model = {}
+    for changes in history:
+        root = commit_and_apply(store, root, changes).root
+        apply_to_model(model, changes)
+        assert store.nodes == scratch_store(model).nodes
+
+
+@settings(max_examples=120, deadline=None)
+@given(histories, st.lists(trie_keys, max_size=6))
+def test_proofs_prove_model_values(history: list[Changes], extra: list[bytes]) -> None:
+    store = MemoryNodeStore()
+    root = EMPTY_ROOT
+    model: Model = {}
+    for changes in history:
+        root = commit_and_apply(store, root, changes).root
+        apply_to_model(model, changes)
+        keys = [*model, *changes, *extra]
+        proof = read_proof(store.get, root, keys)
+        assert verify_proof(root, proof, keys) == {k: model.get(k) for k in keys}
+        for key in [*model, *extra]:
+            one = read_proof(store.get, root, [key])
+            assert verify_proof(root, one, [key]) == {key: model.get(key)}
+
+
+def test_long_keys_with_a_shared_prefix_match_the_model() -> None:
+    # Keys shaped like the runtime's (pallet ‖ item ‖ hash ‖ account) under several pallets.
+    rng = random.Random(7)
+    prefixes = [blake2b_128(b"Balances") + blake2b_128(b"Account"), blake2b_128(b"System") * 2]
+    accounts = [rng.randbytes(32) for _ in range(600)]
+
+    def storage_key(i: int) -> bytes:
+        return prefixes[i % 2] + blake2b_128(accounts[i]) + accounts[i]
+
+    store = MemoryNodeStore()
+    root = EMPTY_ROOT
+    model: Model = {}
+    for _ in range(8):
+        changes: Changes = {}
+        for _ in range(150):
+            i = rng.randrange(len(accounts))
+            changes[storage_key(i)] = None if rng.random() < 0.2 else rng.randbytes(60)
+        changes[prefixes[0]] = rng.randbytes(4)  # a key that is a prefix of many others
+        root = commit_and_apply(store, root, changes).root
+        apply_to_model(model, changes)
+        assert root == root_of(model)
+        assert store.nodes == scratch_store(model).nodes
+        for i in range(0, len(accounts), 7):
+            assert get(store.get, root, storage_key(i)) == model.get(storage_key(i))
+        assert list(iter_prefix(store.get, root, prefixes[1])) == expected_prefix(
+            model, prefixes[1]
+        )
+    keys = list(model)
+    rng.shuffle(keys)
+    for key in keys[:150]:
+        root = commit_and_apply(store, root, {key: None}).root
+        del model[key]
+        assert root == root_of(model)
+    assert store.nodes == scratch_store(model).nodes
+    # Everything under the shared prefixes at once: extensions and branches vanish together.
+    root = commit_and_apply(store, root, dict.fromkeys(model)).root
+    assert root == EMPTY_ROOT
+    assert store.nodes == {}
+
+
+@pytest.mark.parametrize(
+    ("before", "changes"),
+    [
+        # The root branch loses a child; the one left is a branch, an extension or a leaf,
+        # untouched or changed in the same batch.
+        ({b"\x10": b"a", b"\x11": b"b", b"\x20": b"c"}, {b"\x20": None}),
+        ({b"\x10": b"a", b"\x11": b"b", b"\x20": b"c"}, {b"\x20": None, b"\x11": b"B"}),
+        ({b"\x10\x00": b"a", b"\x10\x01": b"b", b"\x20": b"c"}, {b"\x20": None}),
+        ({b"\x10": b"a", b"\x20": b"c"}, {b"\x20": None}),
+        ({b"\x10": b"a", b"\x20": b"c"}, {b"\x20": None, b"\x10": b"A"}),
+        # A branch loses its value and keeps one child.
+        ({b"": b"v", b"\x10\x00": b"a", b"\x10\x01": b"b"}, {b"": None}),
+        ({b"\x10": b"v", b"\x10\x00": b"a"}, {b"\x10": None}),
+        # An extension is split by a key that leaves it part way, and joined back.
+        ({b"\x12\x34\x50": b"a", b"\x12\x34\x51": b"b"}, {b"\x12\x00": b"c"}),
+        ({b"\x12\x34\x50": b"a", b"\x12\x34\x51": b"b"}, {b"\x12": b"c", b"\x12\x34\x50": None}),
+    ],
+)
+def test_branches_collapse_and_extensions_split(before: Model, changes: Changes) -> None:
+    store = scratch_store(before)
+    root = commit_and_apply(store, root_of(before), changes).root
+    after = dict(before)
+    apply_to_model(after, changes)
+    assert root == root_of(after)
+    assert store.nodes == scratch_store(after).nodes
+    assert list(iter_prefix(store.get, root, b"")) == sorted(after.items())
+
+
+# --- No-op changes -------------------------------------------------------------------------------
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(trie_keys, trie_values, max_size=12), st.lists(trie_keys, max_size=6))
+def test_unchanged_values_and_absent_deletions_commit_nothing(
+    model: Model, absent: list[bytes]
+) -> None:
+    store = scratch_store(model)
+    root = root_of(model)
+    changes: Changes = dict(model)
+    changes.update({k: None for k in absent if k not in model})
+    c = commit(store.get, root, changes)
+    assert c == TrieCommit(root, {}, [])
+    assert commit(store.get, root, {}) == TrieCommit(root, {}, [])
+
+
+# --- The empty trie ------------------------------------------------------------------------------
+
+
+def test_empty_trie() -> None:
+    store = MemoryNodeStore()
+    assert blake2b_256(b"\xc0") == EMPTY_ROOT
+    assert root_of({}) == EMPTY_ROOT
+    assert get(store.get, EMPTY_ROOT, b"") is None
+    assert list(iter_prefix(store.get, EMPTY_ROOT, b"")) == []
+    assert read_proof(store.get, EMPTY_ROOT, [b"a"]) == []
+    assert verify_proof(EMPTY_ROOT, [], [b"a", b""]) == {b"a": None, b"": None}
+    c = commit_and_apply(store, EMPTY_ROOT, {b"a": b"1"})
+    c = commit_and_apply(store, c.root, {b"a": None})
+    assert c.root == EMPTY_ROOT
+    assert store.nodes == {}
+
+
+# --- Proof tampering -----------------------------------------------------------------------------
+
+
+def proof_fixture() -> tuple[bytes, list[bytes], list[bytes], Model]:
+    rng = random.Random(3)
+    model = {rng.randbytes(rng.randrange(1, 4)): rng.randbytes(3) for _ in range(60)}
+    model[b""] = b"root value"
+    store = scratch_store(model)
+    root = root_of(model)
+    keys = [*list(model)[:5], b"\x00\x00absent", b""]
+    return root, read_proof(store.get, root, keys), keys, model
+
+
+def test_proof_fixture_is_valid() -> None:
+    root, proof, keys, model = proof_fixture()
+    assert verify_proof(root, proof, keys) == {k: model.get(k) for k in keys}
+    assert len(proof) > 3
+
+
+def test_proof_with_a_flipped_byte_is_refused() -> None:
+    root, proof, keys, _ = proof_fixture()
+    for i, node in enumerate(proof):
+        for at in {0, 1, len(node) // 2, len(node) - 1}:
+            bad = bytearray(node)
+            bad[at] ^= 0x01
+            tampered = [*proof[:i], bytes(bad), *proof[i + 1 :]]
+            with pytest.raises(InvalidProof):
+                verify_proof(root, tampered, keys)
+
+
+def test_proof_missing_a_node_is_refused() -> None:
+    root, proof, keys, _ = proof_fixture()
+    for i in range(len(proof)):
+        with pytest.raises(InvalidProof):
+            verify_proof(root, proof[:i] + proof[i + 1 :], keys)
+
+
+def test_proof_with_an_extra_or_repeated_node_is_refused() -> None:
+    root, proof, keys, _ = proof_fixture()
+    unrelated = codec.encode([0, b"\x00", b"stray"])
+    with pytest.raises(InvalidProof, match="not needed"):
+        verify_proof(root, [*proof, unrelated], keys)
+    with pytest.raises(InvalidProof, match="twice"):
+        verify_proof(root, [*proof, proof[-1]], keys)
+    # Nodes that only other keys need are extra too.
+    with pytest.raises(InvalidProof, match="not needed"):
+        verify_proof(root, proof, keys[:1])
+
+
+def test_proof_against_another_root_is_refused() -> None:
+    _, proof, keys, model = proof_fixture()
+    other = root_of({**model, b"\x07": b"changed"})
+    with pytest.raises(InvalidProof):
+        verify_proof(other, proof, keys)
+    with pytest.raises(InvalidProof):
+        verify_proof(EMPTY_ROOT, proof, keys)
+
+
+def test_proof_order_is_deterministic() -> None:
+    root, proof, keys, model = proof_fixture()
+    store = scratch_store(model)
+    assert read_proof(store.get, root, reversed(keys)) == proof
+    assert read_proof(store.get, root, keys + keys) == proof
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        [2, 0b100, bytes(32), None],  # a branch with one child and no value
+        [2, 0, b"", b"v"],  # a branch without children
+        [2, 0b11, bytes(32), None],  # fewer hashes than the bitmap says
+        [2, 1 << 16, bytes(32), b"v"],  # bitmap over 16 bits
+        [1, b"\x00", bytes(32)],  # an extension with an empty path
+        [1, b"\x11", bytes(31)],  # a short child hash
+        [0, b"\x20", b"v"],  # an unknown compact-path flag
+        [0, b"\x01", b"v"],  # even path flag with a stray low nibble
+        [0, b"", b"v"],  # an empty compact path
+        [3, b"\x00", b"v"],  # an unknown kind
+        [True, b"\x00", b"v"],  # a bool is not a kind
+        [0, "text", b"v"],  # a string is not a path
+        [],
+        b"not an array",
+    ],
+)
+def test_malformed_proof_node_is_refused(node: codec.Value) -> None:
+    data = codec.encode(node)
+    with pytest.raises(InvalidProof, match=blake2b_256(data).hex()):
+        verify_proof(blake2b_256(data), [data], [b"\x12"])
+
+
+def test_non_canonical_proof_node_is_refused() -> None:
+    # The leaf [0, b"\x00", b"v"] with its kind written as a uint8 instead of a fixint.
+    data = b"\x93\xcc\x00\xc4\x01\x00\xc4\x01v"
+    with pytest.raises(InvalidProof, match="does not decode"):
+        verify_proof(blake2b_256(data), [data], [b""])
+
+
+def test_extension_to_a_leaf_is_refused_in_a_proof() -> None:
+    leaf = codec.encode([0, b"\x00", b"v"])
+    ext = codec.encode([1, b"\x11", blake2b_256(leaf)])
+    with pytest.raises(InvalidProof, match="not a branch"):
+        verify_proof(blake2b_256(ext), [ext, leaf], [b"\x10"])
+
+
+# --- The store -----------------------------------------------------------------------------------
+
+
+def test_missing_and_corrupt_store_nodes_raise_trie_error() -> None:
+    model = {b"\x01": b"a", b"\x02": b"b", b"\x03": b"c"}
+    store = scratch_store(model)
+    root = root_of(model)
+    victim = next(k for k in store.nodes if k != root)
+    pruned = MemoryNodeStore(dict(store.nodes))
+    del pruned.nodes[victim]
+    with pytest.raises(TrieError, match=victim.hex()):
+        [get(pruned.get, root, k) for k in model]
+    with pytest.raises(TrieError, match=victim.hex()):
+        commit(pruned.get, root, {k: b"new" for k in model})
+    with pytest.raises(TrieError, match=victim.hex()):
+        list(iter_prefix(pruned.get, root, b""))
+    corrupt = MemoryNodeStore(dict(store.nodes))
+    for garbage in (b"\x93\x07", codec.encode([9, b"", b""])):
+        corrupt.nodes[victim] = garbage
+        with pytest.raises(TrieError, match=victim.hex()):
+            [get(corrupt.get, root, k) for k in model]
+
+
+def test_stored_nodes_are_canonical_and_keyed_by_position_and_hash() -> None:
+    rng = random.Random(11)
+    model = {rng.randbytes(rng.randrange(0, 5)): rng.randbytes(2) for _ in range(300)}
+    store = scratch_store(model)
+    for nk, data in store.nodes.items():
+        assert codec.encode(codec.decode(data)) == data
+        assert nk[-32:] == blake2b_256(data)
+        assert all(n < 16 for n in nk[:-32])
+    assert root_of(model) in store.nodes  # the root sits at the empty position
+
+
+def test_node_key() -> None:
+    h = blake2b_256(b"node")
+    assert node_key(b"", h) == h
+    assert node_key(b"\x01\x0f", h) == b"\x01\x0f" + h
+    with pytest.raises(ValueError):
+        node_key(b"\x10", h)
+    with pytest.raises(ValueError):
+        node_key(b"\x01", h[:31])
+
+
+def test_bad_key_and_value_types_are_refused() -> None:
+    with pytest.raises(TypeError):
+        commit(MemoryNodeStore().get, EMPTY_ROOT, {"text": b"v"})  # type: ignore[dict-item]
+    with pytest.raises(TypeError):
+        commit(MemoryNodeStore().get, EMPTY_ROOT, {b"k": "v"})  # type: ignore[dict-item]
+
+
+# --- The encoding, as documented -----------------------------------------------------------------
+
+
+def test_roots_follow_the_documented_encoding() -> None:
+    def h(value: codec.Value) -> bytes:
+        return blake2b_256(codec.encode(value))
+
+    # One key: a leaf at the root holding all its nibbles (1, 2: even, so a 0x00 flag byte).
+    assert root_of({b"\x12": b"v"}) == h([0, b"\x00\x12", b"v"])
+    # 0x12 and 0x13 share nibble 1: an extension [1] to a branch with leaves at nibbles 2 and 3
+    # whose remaining paths are empty.
+    leaf_a, leaf_b = h([0, b"\x00", b"a"]), h([0, b"\x00", b"b"])
+    branch = h([2, (1 << 2) | (1 << 3), leaf_a + leaf_b, None])
+    assert root_of({b"\x12": b"a", b"\x13": b"b"}) == h([1, b"\x11", branch])
+    # The empty key ends at the root branch and is its value; 0xab's leaf keeps nibble b (odd).
+    branch = h([2, 1 << 0xA, h([0, b"\x1b", b"x"]), b"root"])
+    assert root_of({b"": b"root", b"\xab": b"x"}) == branch
