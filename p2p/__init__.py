@@ -1,0 +1,1 @@
+"""libp2p networking: the host, gossip topics and request-response protocols (the network issue)."""
