@@ -19,7 +19,7 @@ from runtime.executive import CALLS
 from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.keys import Keypair
-from runtime.transaction import IMMORTAL, Call, Mortality, SignedTransaction, sign_transaction
+from runtime.transaction import Call, Mortality, SignedTransaction, sign_transaction
 
 DEFAULT_RPC_URL: Final = "http://127.0.0.1:9944"
 DEFAULT_MORTALITY: Final = 64
@@ -169,7 +169,7 @@ class XplClient:
             nonce=nonce,
             genesis_hash=genesis,
             tip=tip,
-            mortality=Mortality(mortal_for, birth) if birth > 0 else IMMORTAL,
+            mortality=Mortality(mortal_for, birth),
             birth_hash=birth_hash,
         )
 

@@ -121,10 +121,11 @@ def initialize_block(
 
 
 def finalize_block(ctx: BlockContext) -> dict[bytes, bytes | None]:
-    """Run every pallet's on_finalize and return the block's encoded state changes."""
+    """Run every pallet's on_finalize, store the events, and return the encoded state changes."""
     ctx.phase = None
     for pallet in PALLETS:
         pallet.on_finalize(ctx)
+    system.store_events(ctx)
     return ctx.state.changes()
 
 
@@ -163,6 +164,12 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
     Raises InvalidTransaction (and changes nothing) if the transaction may not be in this block.
     """
     call_def, args = _lookup_call(tx)
+    birth_hash(ctx, tx)
+    signer = tx.signer
+    nonce = system.nonce_of(ctx, signer)
+    if tx.nonce != nonce:
+        kind = "stale" if tx.nonce < nonce else "future"
+        raise InvalidTransaction(kind, f"nonce {tx.nonce}, but the account's next is {nonce}")
     length = len(tx.raw)
     weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
     if (
@@ -170,12 +177,6 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
         or ctx.length_used + length > system.MAX_NORMAL_LENGTH
     ):
         raise InvalidTransaction("exhausts_resources", "the transaction does not fit the block")
-    birth_hash(ctx, tx)
-    signer = tx.signer
-    nonce = system.nonce_of(ctx, signer)
-    if tx.nonce != nonce:
-        kind = "stale" if tx.nonce < nonce else "future"
-        raise InvalidTransaction(kind, f"nonce {tx.nonce}, but the account's next is {nonce}")
     multiplier = transaction_payment.current_multiplier(ctx.state)
     fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
     ctx.phase = index

@@ -322,18 +322,20 @@ class ChainStore:
         batch = WriteBatch()
         batch.put(_HEADER + h, header.encode())
         batch.put(_BODY + h, encode_body(block.extrinsics))
-        if make_best:
-            self._route_best(batch, header)
         finalize_now = justification is not None and header.parent_hash == self.finalized_hash
+        discarded: list[bytes] = []
         if finalize_now:
             assert justification is not None
             self._canonicalize(batch, h, journal)
             discarded = self._discard_forks(batch, keep=h, number=header.number)
             batch.put(_JUSTIFICATION + h, justification)
             batch.put(_META_FINALIZED, h)
+            # A best block on a fork that finality just abandoned cannot stay best.
+            make_best = make_best or self.best_hash in discarded
         else:
             batch.put(_JOURNAL + h, journal.encode())
-            discarded = []
+        if make_best:
+            self._route_best(batch, header)
         self._prune(batch, header.number if finalize_now else None)
         self.kv.write(batch)
         # The batch is durable: now bring memory in line with it.

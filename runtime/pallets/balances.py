@@ -120,6 +120,10 @@ class Overflow(BalancesError):
     """The result would exceed the largest representable balance."""
 
 
+class InvalidHoldReason(BalancesError):
+    """A hold's reason must be 1 to 16 characters."""
+
+
 # The interface other pallets use
 
 
@@ -218,6 +222,8 @@ def transfer(
 
 def hold(ctx: BlockContext, who: bytes, reason: str, amount: int) -> None:
     """Move `amount` of free balance under the named hold `reason`."""
+    if not 0 < len(reason) <= system.MAX_HOLD_REASON_LEN:
+        raise InvalidHoldReason()
     info = Account.get(ctx.state, who)
     if info is None or info.free < amount:
         raise InsufficientBalance()
@@ -241,7 +247,11 @@ def release(ctx: BlockContext, who: bytes, reason: str, amount: int) -> None:
 
 
 def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
-    """Burn up to `amount` held under `reason`; returns what was taken (callers may re-deposit)."""
+    """Burn up to `amount` held under `reason`; returns what was taken (callers may re-deposit).
+
+    If the account is left below the existential deposit, it is reaped: what it still had, held
+    or free, is burned as dust.
+    """
     info = Account.get(ctx.state, who)
     if info is None:
         return 0
@@ -252,8 +262,7 @@ def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
     updated = info.with_hold(reason, current - taken)
     TotalIssuance.put(ctx.state, TotalIssuance.get(ctx.state) - taken)
     ctx.deposit_event(Slashed, who, reason, taken)
-    if updated.total < EXISTENTIAL_DEPOSIT and not updated.holds:
-        Account.insert(ctx.state, who, updated)
+    if updated.total < EXISTENTIAL_DEPOSIT:
         _reap(ctx, who, updated)
     else:
         Account.insert(ctx.state, who, updated)
@@ -263,7 +272,15 @@ def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
 class Balances(Pallet):
     NAME = NAME
     EVENTS = (Transfer, Endowed, DustLost, Deposited, Held, Released, Slashed)
-    ERRORS = (InsufficientBalance, ExistentialDeposit, KeepAlive, InsufficientHeld, TooManyHolds)
+    ERRORS = (
+        InsufficientBalance,
+        ExistentialDeposit,
+        KeepAlive,
+        InsufficientHeld,
+        TooManyHolds,
+        Overflow,
+        InvalidHoldReason,
+    )
 
     # Calls
 

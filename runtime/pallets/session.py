@@ -18,6 +18,7 @@ NAME: Final = "session"
 
 MAX_VALIDATORS: Final = 1_000
 MIN_SLOT_DURATION_MS: Final = 100
+MAX_SLOT_DURATION_MS: Final = 3_600_000
 
 # Storage
 
@@ -50,7 +51,9 @@ class Session(Pallet):
             raise ValueError("a validator is listed twice in the genesis config")
         if len(validators) > MAX_VALIDATORS:
             raise ValueError(f"at most {MAX_VALIDATORS} validators")
-        if slot_duration_ms < MIN_SLOT_DURATION_MS:
-            raise ValueError(f"the slot duration must be at least {MIN_SLOT_DURATION_MS} ms")
+        if not MIN_SLOT_DURATION_MS <= slot_duration_ms <= MAX_SLOT_DURATION_MS:
+            raise ValueError(
+                f"the slot duration must be {MIN_SLOT_DURATION_MS} to {MAX_SLOT_DURATION_MS} ms"
+            )
         Validators.put(ctx.state, tuple(validators))
         SlotDurationMs.put(ctx.state, slot_duration_ms)

@@ -134,6 +134,11 @@ EVENTS_KEY: Final = storage_prefix(NAME, "Events")
 """The latest block's events; decoded by `runtime.api.decode_events` (it knows every pallet)."""
 
 
+def store_events(ctx: BlockContext) -> None:
+    """Store the block's events; the executive calls it after every other hook has run."""
+    ctx.state.put(EVENTS_KEY, tuple(ctx.events), encode_events)
+
+
 def encode_events(records: tuple[EventRecord, ...]) -> bytes:
     return codec.encode_trusted(
         [[r.phase, r.event.pallet, r.event.name, r.event.encode_args(r.args)] for r in records]
@@ -201,10 +206,6 @@ class System(Pallet):
         if ctx.number - 1 - BLOCK_HASH_COUNT >= 0:
             BlockHash.remove(state, ctx.number - 1 - BLOCK_HASH_COUNT)
         return 0
-
-    def on_finalize(self, ctx: BlockContext) -> None:
-        """Store this block's events (they are replaced by the next block's)."""
-        ctx.state.put(EVENTS_KEY, tuple(ctx.events), encode_events)
 
     # Genesis
 

@@ -55,7 +55,7 @@ def _check_encodable(value: Value, depth: int = 0) -> None:
         if not I64_MIN <= value <= U64_MAX:
             raise CodecError(f"integer {value} is outside the 64-bit range msgpack can carry")
         return
-    if isinstance(value, (list, tuple)):
+    if isinstance(value, (list, tuple)) and not isinstance(value, msgpack.ExtType):
         for item in value:
             _check_encodable(item, depth + 1)
         return
@@ -65,7 +65,11 @@ def _check_encodable(value: Value, depth: int = 0) -> None:
 def encode(value: Value) -> bytes:
     """Encode a plain value canonically; refuse floats, maps and other types."""
     _check_encodable(value)
-    return _packer.pack(value)  # type: ignore[no-any-return]
+    try:
+        return _packer.pack(value)  # type: ignore[no-any-return]
+    except (UnicodeEncodeError, ValueError, OverflowError) as exc:
+        _packer.reset()
+        raise CodecError(f"cannot encode: {exc}") from exc
 
 
 def encode_trusted(value: Value) -> bytes:

@@ -2,7 +2,9 @@
 
 Leaves are hashed as H(0x00 ‖ leaf) and inner nodes as H(0x01 ‖ left ‖ right), so a leaf can never
 pass for an inner node. A lone node at the end of a level is promoted unchanged, which keeps the
-tree free of the duplicated-last-leaf ambiguity. The root of no leaves is H(0x02).
+tree free of the duplicated-last-leaf ambiguity. The root binds the number of leaves:
+root = H(0x03 ‖ leaf count (8 bytes BE) ‖ top), where top is the single node left at the top, or
+H(0x02) for no leaves; so a proof checked against a root also proves the count it was given.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from runtime.primitives.hashing import blake2b_256
 
 _LEAF = b"\x00"
 _NODE = b"\x01"
-EMPTY_ROOT = blake2b_256(b"\x02")
+_ROOT = b"\x03"
+_EMPTY_TOP = blake2b_256(b"\x02")
 
 
 class MerkleProofError(ValueError):
@@ -28,17 +31,24 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return blake2b_256(_NODE + left + right)
 
 
+def _bind(top: bytes, leaf_count: int) -> bytes:
+    return blake2b_256(_ROOT + leaf_count.to_bytes(8, "big") + top)
+
+
 def root_of_hashes(hashes: Sequence[bytes]) -> bytes:
     """Root of a tree whose leaf hashes are already computed."""
     if not hashes:
-        return EMPTY_ROOT
+        return _bind(_EMPTY_TOP, 0)
     level = list(hashes)
     while len(level) > 1:
         nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
-    return level[0]
+    return _bind(level[0], len(hashes))
+
+
+EMPTY_ROOT = root_of_hashes(())
 
 
 def merkle_root(leaves: Sequence[bytes]) -> bytes:
@@ -85,5 +95,5 @@ def verify_merkle_proof(
         width = (width + 1) // 2
     if used != len(proof):
         raise MerkleProofError("proof has extra hashes")
-    if acc != root:
+    if _bind(acc, leaf_count) != root:
         raise MerkleProofError("proof does not lead to the root")

@@ -34,6 +34,12 @@ Encoding (enough to reproduce roots in another implementation):
 
 Inside this module nibble paths are `bytes` with one nibble per byte, so that splitting, comparing
 and slicing paths, and forming node keys, run in C rather than as per-nibble Python objects.
+
+A `NodeCache` may be passed to `commit` and the reads: it keeps decoded nodes by node key across
+calls, so that successive commits (which touch mostly the same upper nodes, and the nodes the
+previous commit wrote) skip both the store and the decoding. Since a node key names its node's
+encoding, an entry is right for every state, fork and store that reads that key; the cache
+changes no result, only the time taken.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
+from itertools import islice
 from typing import Any, Final, TypeAlias
 
 import msgpack
@@ -58,11 +65,10 @@ NodeGetter: TypeAlias = Callable[[bytes], bytes | None]
 _LEAF: Final = 0
 _EXT: Final = 1
 _BRANCH: Final = 2
-# Kinds that only the commit walk returns: "the node handed to this step is unchanged", a branch
-# this commit has already stored, and a node of any kind it has already stored (payload = hash).
+# Kinds that only the commit walk returns: "the node handed to this step is unchanged", and a
+# branch this commit has already stored (payload = hash).
 _KEEP_KIND: Final = 3
 _STORED: Final = 4
-_STORED_ANY: Final = 5
 
 _ASCII_TO_NIBBLE: Final = bytes.maketrans(b"0123456789abcdef", bytes(range(16)))
 _NIBBLE_TO_ASCII: Final = bytes.maketrans(bytes(range(16)), b"0123456789abcdef")
@@ -76,10 +82,10 @@ _Node: TypeAlias = tuple[int, bytes, bytes | None, int, bytes]
 """A decoded node, or a step result of the commit walk: (kind, path, payload, bitmap, children).
 
 leaf (0, path, value, 0, compact), extension (1, path, child hash, 0, compact), branch (2, b"",
-value or None, bitmap, child hashes), where `compact` is the path's compact form when known and
-b"" otherwise; results only: unchanged (3, ...), stored branch (4, b"", hash, 0, b""),
-stored node of any kind (5, b"", hash, 0, b"").
-Paths are nibbles relative to the node's position.
+value or None, bitmap, child hashes), where `compact` is the path's compact form (in a step
+result it may be b"": not known yet); results only: unchanged (3, ...), stored branch (4, b"",
+hash, 0, b""). Paths are nibbles relative to the node's position. A decoded node always has its
+`compact`: it is what a `NodeCache` holds, and is never changed once made.
 """
 _KEEP: Final[_Node] = (_KEEP_KIND, b"", None, 0, b"")
 _unpackb: Final = msgpack.unpackb
@@ -103,6 +109,54 @@ class TrieCommit:
     root: bytes
     inserted: dict[bytes, bytes]
     deleted: list[bytes]
+
+
+class NodeCache:
+    """Decoded trie nodes by node key, kept across commits and reads; bounded, roughly LRU.
+
+    Pass one to `commit` (which adds the nodes it reads and writes, and drops those it deletes),
+    `get` and `read_proof` (which add what they read) and `iter_prefix` (which only looks). A node
+    key is the node's position and the hash of its encoding, so an entry is never stale: it is
+    the node under that key in any state, on any fork, in any store. Entries are immutable.
+
+    Two generations: reads and writes go to the young one, hits in the old one move to the young
+    one, and when the two together pass `max_entries` (checked at the end of each call) the old
+    one is dropped and the young one becomes old. So between calls the cache holds at most
+    `max_entries` nodes, and a node used in either of the last two generations stays. A cached
+    node costs about 0.4 KB (a leaf) to 0.9 KB (a full branch) of memory.
+
+    Not thread-safe: use one cache per thread, or serialize the calls that share it.
+    """
+
+    __slots__ = ("_old", "_young", "max_entries")
+
+    def __init__(self, max_entries: int = 500_000) -> None:
+        if type(max_entries) is not int or max_entries < 0:
+            raise ValueError(f"max_entries must be a non-negative int, got {max_entries!r}")
+        self.max_entries: Final = max_entries
+        self._young: dict[bytes, _Node] = {}
+        self._old: dict[bytes, _Node] = {}
+
+    def __len__(self) -> int:
+        return len(self._young) + len(self._old)
+
+    def __contains__(self, node_key: object) -> bool:
+        return node_key in self._young or node_key in self._old
+
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._young = {}
+        self._old = {}
+
+    def _settle(self) -> None:
+        """Retire the old generation once the cache is over its bound."""
+        young = self._young
+        if len(young) + len(self._old) > self.max_entries:
+            if len(young) > self.max_entries:
+                # One call used more nodes than the cache holds: keep those it used last.
+                young = dict(islice(young.items(), len(young) - self.max_entries, None))
+            self._old = young
+            self._young = {}
 
 
 # --- Paths and node keys ---------------------------------------------------------------------
@@ -197,11 +251,47 @@ def _decode_stored(data: bytes, nk: bytes) -> _Node:
     # Store nodes were written by this module, so the canonical re-encoding check of
     # `codec.decode_raw`, which doubles the cost, is kept for proof nodes; shapes are checked.
     try:
-        return _shape(_unpackb(data))
-    except _Malformed as exc:
-        raise TrieError(f"trie node {nk.hex()} is malformed: {exc}") from None
+        value = _unpackb(data)
     except (ValueError, TypeError, RecursionError, msgpack.UnpackException) as exc:
         raise TrieError(f"trie node {nk.hex()} does not decode: {exc}") from exc
+    # The checks of `_shape`, inlined for the well-formed nodes of the hot path; anything they do
+    # not accept goes to `_shape`, which accepts nothing more and names what is wrong.
+    if type(value) is list:
+        if len(value) == 4:
+            kind, bitmap, children, branch_value = value
+            if (
+                type(kind) is int
+                and kind == _BRANCH
+                and type(bitmap) is int
+                and 0 < bitmap < 0x10000
+                and type(children) is bytes
+                and len(children) == bitmap.bit_count() * HASH_LEN
+                and (
+                    type(branch_value) is bytes
+                    or (branch_value is None and bitmap & (bitmap - 1) != 0)
+                )
+            ):
+                return (_BRANCH, b"", branch_value, bitmap, children)
+        elif len(value) == 3:
+            kind, compact, payload = value
+            if type(kind) is int and type(compact) is bytes and compact and type(payload) is bytes:
+                flag = compact[0]
+                if flag == 0:
+                    path = hexlify(compact)[2:].translate(_ASCII_TO_NIBBLE)
+                    if kind == _LEAF:
+                        return (_LEAF, path, payload, 0, compact)
+                    if kind == _EXT and path and len(payload) == HASH_LEN:
+                        return (_EXT, path, payload, 0, compact)
+                elif flag >> 4 == 1:
+                    path = hexlify(compact)[1:].translate(_ASCII_TO_NIBBLE)
+                    if kind == _LEAF:
+                        return (_LEAF, path, payload, 0, compact)
+                    if kind == _EXT and len(payload) == HASH_LEN:
+                        return (_EXT, path, payload, 0, compact)
+    try:
+        return _shape(value)
+    except _Malformed as exc:
+        raise TrieError(f"trie node {nk.hex()} is malformed: {exc}") from None
 
 
 def _decode_proof(data: bytes, node_hash: bytes) -> _Node:
@@ -224,8 +314,16 @@ def _read(get_node: NodeGetter, nk: bytes) -> bytes:
     return data
 
 
-def _load(get_node: NodeGetter, position: bytes, node_hash: bytes) -> _Node:
+def _load(
+    get_node: NodeGetter, position: bytes, node_hash: bytes, cache: NodeCache | None
+) -> _Node:
+    """The node at `position` with `node_hash`: from `cache` if it holds it (which it keeps as it
+    is), else from the store."""
     nk = position + node_hash
+    if cache is not None:
+        node = cache._young.get(nk) or cache._old.get(nk)
+        if node is not None:
+            return node
     return _decode_stored(_read(get_node, nk), nk)
 
 
@@ -300,22 +398,54 @@ class _Batch:
     the node at a position (or builds where there is none) and the slice [lo, hi) of the changes
     below that position, and returns None (empty), `_KEEP`, a stored node, or a leaf or an
     extension not yet stored: the parent stores it, or takes it over when a branch collapses.
+
+    Nodes are read through `young` and `old`, the generations of a `NodeCache` (or of a cache
+    private to this commit): every node read or stored is put in `young`, decoded.
     """
 
-    __slots__ = ("deleted", "get_node", "inserted", "keys", "pack", "vals")
+    __slots__ = ("deleted", "fill", "get_node", "inserted", "keys", "old", "pack", "vals", "young")
 
-    def __init__(self, get_node: NodeGetter, keys: list[bytes], vals: list[bytes | None]) -> None:
+    def __init__(
+        self,
+        get_node: NodeGetter,
+        keys: list[bytes],
+        vals: list[bytes | None],
+        young: dict[bytes, _Node],
+        old: dict[bytes, _Node],
+        fill: bool,
+    ) -> None:
         self.get_node = get_node
         self.keys = keys
         self.vals = vals
+        self.young = young
+        self.old = old
+        # Whether nodes read and stored go into `young`: only when it belongs to a `NodeCache`.
+        self.fill = fill
         self.inserted: dict[bytes, bytes] = {}
         self.deleted: set[bytes] = set()
         # The codec's `encode_trusted` settings, but one packer per commit: `packb` builds a new
         # packer per call, which costs as much as packing a node. Not shared between threads.
         self.pack: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
 
-    def put(self, position: bytes, data: bytes) -> bytes:
-        """Record a new node at `position`; return its hash."""
+    def miss(self, nk: bytes) -> _Node:
+        """The node under `nk`, which `young` lacks: from `old` or the store, now in `young`."""
+        node = self.old.pop(nk, None)
+        if node is None:
+            data = self.get_node(nk)
+            if data is None:
+                raise _missing(nk)
+            node = _decode_stored(data, nk)
+        if self.fill:
+            self.young[nk] = node
+        return node
+
+    def load(self, nk: bytes) -> _Node:
+        """The node under `nk`."""
+        node = self.young.get(nk)
+        return self.miss(nk) if node is None else node
+
+    def put(self, position: bytes, data: bytes, node: _Node) -> bytes:
+        """Record the new node `node`, encoded as `data`, at `position`; return its hash."""
         node_hash = blake2b(data, digest_size=HASH_LEN).digest()
         nk = position + node_hash
         # A node rebuilt exactly as it was is no change: cancel its deletion instead.
@@ -323,6 +453,8 @@ class _Batch:
             self.deleted.discard(nk)
         else:
             self.inserted[nk] = data
+        if self.fill:
+            self.young[nk] = node
         return node_hash
 
     def finish(self, position: bytes, res: _Node) -> bytes:
@@ -331,7 +463,11 @@ class _Batch:
         if kind >= _STORED:
             assert payload is not None
             return payload
-        return self.put(position, self.pack([kind, compact or _compact(path), payload]))
+        if not compact:
+            compact = _compact(path)
+        return self.put(
+            position, self.pack([kind, compact, payload]), (kind, path, payload, 0, compact)
+        )
 
     def update(
         self, position: bytes, node: _Node, nk: bytes | None, lo: int, hi: int
@@ -356,7 +492,7 @@ class _Batch:
     ) -> _Node | None:
         """Apply changes to a branch; `virtual` is an unstored child at nibble `virtual_at`."""
         keys, vals = self.keys, self.vals
-        get_node = self.get_node
+        young = self.young
         pos = len(position)
         _, _, value, bitmap, children = node
         new_value = value
@@ -365,14 +501,16 @@ class _Batch:
             new_value = vals[i]
             i += 1
         changed = nk is None or new_value != value
-        touched: dict[int, _Node | None] = {}
+        # nibble -> the child's new hash (bytes), or its step result (a tuple or None).
+        touched: dict[int, bytes | _Node | None] = {}
         if virtual is not None:
             touched[virtual_at] = virtual
         while i < hi:
-            nibble = keys[i][pos]
+            key = keys[i]
+            nibble = key[pos]
             j = i + 1
             if hi - i > _SCAN_LIMIT:
-                j = bisect_left(keys, keys[i][: pos + 1] + _PAST, j, hi)
+                j = bisect_left(keys, key[: pos + 1] + _PAST, j, hi)
             else:
                 while j < hi and keys[j][pos] == nibble:
                     j += 1
@@ -385,20 +523,19 @@ class _Batch:
                     child_hash = children[offset : offset + HASH_LEN]
                 new_hash = self.set_one(pos + 1, child_hash, i)
                 if new_hash is not None:
-                    touched[nibble] = (_STORED_ANY, b"", new_hash, 0, b"")
+                    touched[nibble] = new_hash
                     changed = True
                 i = j
                 continue
-            child_position = position + _NIBBLE[nibble]
+            child_position = key[: pos + 1]
             if virtual is not None and nibble == virtual_at:
                 res = self.update(child_position, virtual, None, i, j)
             elif bitmap & bit:
                 offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
                 child_nk = child_position + children[offset : offset + HASH_LEN]
-                data = get_node(child_nk)
-                if data is None:
-                    raise _missing(child_nk)
-                child = _decode_stored(data, child_nk)
+                child = young.get(child_nk)
+                if child is None:
+                    child = self.miss(child_nk)
                 res = self.update(child_position, child, child_nk, i, j)
             else:
                 res = self.build_changes(child_position, i, j)
@@ -412,61 +549,60 @@ class _Batch:
             self.deleted.add(nk)
 
         new_bitmap = bitmap
-        for nibble, res in touched.items():
-            if res is None:
+        for nibble, done in touched.items():
+            if done is None:
                 new_bitmap &= ~(1 << nibble)
             else:
                 new_bitmap |= 1 << nibble
         if not new_bitmap:
-            return None if new_value is None else (_LEAF, b"", new_value, 0, b"")
+            return None if new_value is None else (_LEAF, b"", new_value, 0, b"\x00")
         if new_value is None and new_bitmap & (new_bitmap - 1) == 0:
             return self.collapse(position, new_bitmap.bit_length() - 1, node, touched)
         # Splice the touched children into the hash list; offsets follow the bitmap as it changes.
-        for nibble, res in touched.items():
+        for nibble, done in touched.items():
             bit = 1 << nibble
             offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
-            if res is None:
+            if done is None:
                 if bitmap & bit:
                     children = children[:offset] + children[offset + HASH_LEN :]
                     bitmap ^= bit
+                continue
+            if isinstance(done, tuple):
+                done = self.finish(position + _NIBBLE[nibble], done)
+            child_hash = done
+            if bitmap & bit:
+                children = children[:offset] + child_hash + children[offset + HASH_LEN :]
             else:
-                child_hash = self.finish(position + _NIBBLE[nibble], res)
-                if bitmap & bit:
-                    children = children[:offset] + child_hash + children[offset + HASH_LEN :]
-                else:
-                    children = children[:offset] + child_hash + children[offset:]
-                    bitmap |= bit
+                children = children[:offset] + child_hash + children[offset:]
+                bitmap |= bit
         data = self.pack([_BRANCH, bitmap, children, new_value])
-        return (_STORED, b"", self.put(position, data), 0, b"")
+        branch = (_BRANCH, b"", new_value, bitmap, children)
+        return (_STORED, b"", self.put(position, data, branch), 0, b"")
 
     def collapse(
-        self, position: bytes, nibble: int, old: _Node, touched: dict[int, _Node | None]
+        self, position: bytes, nibble: int, old: _Node, touched: dict[int, bytes | _Node | None]
     ) -> _Node:
         """Fold a branch left with one child and no value into that child, one nibble up."""
         res = touched.get(nibble)
-        if res is None or res[0] == _STORED_ANY:
+        if res is None or type(res) is bytes:
             # The surviving child is stored (before or by this commit): read it back.
             child_position = position + _NIBBLE[nibble]
-            if res is None:
-                child_hash = _child_hash(old[3], old[4], nibble)
-                data = None
-            else:
-                assert res[2] is not None
-                child_hash = res[2]
-                data = self.inserted.get(child_position + child_hash)
+            child_hash = _child_hash(old[3], old[4], nibble) if res is None else res
             child_nk = child_position + child_hash
-            if data is None:
-                data = _read(self.get_node, child_nk)
-            child = _decode_stored(data, child_nk)
+            data = self.inserted.get(child_nk)
+            child = self.load(child_nk) if data is None else _decode_stored(data, child_nk)
             if child[0] == _BRANCH:
                 return (_EXT, _NIBBLE[nibble], child_hash, 0, b"")
             # A leaf or extension moves up to this position: its node at the old one goes.
             if child_nk in self.inserted:
                 del self.inserted[child_nk]
+                self.young.pop(child_nk, None)
             else:
                 self.deleted.add(child_nk)
-            res = child
-        merged = _prepend(_NIBBLE[nibble], res)
+            merged = _prepend(_NIBBLE[nibble], child)
+        else:
+            assert type(res) is tuple
+            merged = _prepend(_NIBBLE[nibble], res)
         assert merged is not None
         return merged
 
@@ -476,24 +612,26 @@ class _Batch:
         `node_hash` is the subtree's old root (b"": none). Returns None when the key already has
         that value. A set never empties or collapses a branch, so this walks down once and
         rebuilds the path upwards without the general step results. It is the hot path of block
-        import, hence the inlined `put`: every node it stores is new, since its key changed.
+        import, hence the inlined `load` and `put`: every node it stores is new, since its key
+        changed.
         """
         key = self.keys[idx]
         value = self.vals[idx]
-        get_node = self.get_node
+        young = self.young
         pack = self.pack
-        deleted = self.deleted
-        inserted = self.inserted
         walked: list[tuple[bytes, _Node, int]] = []  # (node key, node, nibble taken; -1: ext)
+        node: _Node | None
         while True:
             if not node_hash:
-                data = pack([_LEAF, _compact(key[pos:]), value])
+                path = key[pos:]
+                compact = _compact(path)
+                node = (_LEAF, path, value, 0, compact)
+                data = pack([_LEAF, compact, value])
                 break
             nk = key[:pos] + node_hash
-            stored = get_node(nk)
-            if stored is None:
-                raise _missing(nk)
-            node = _decode_stored(stored, nk)
+            node = young.get(nk)
+            if node is None:
+                node = self.miss(nk)
             kind, path, payload, bitmap, children = node
             if kind == _BRANCH:
                 if pos < len(key):
@@ -509,7 +647,8 @@ class _Batch:
                     continue
                 if payload == value:
                     return None
-                deleted.add(nk)
+                self.deleted.add(nk)
+                node = (_BRANCH, b"", value, bitmap, children)
                 data = pack([_BRANCH, bitmap, children, value])
                 break
             if walked and walked[-1][2] < 0:
@@ -518,7 +657,8 @@ class _Batch:
                 if len(key) - pos == len(path) and key.endswith(path):
                     if payload == value:
                         return None
-                    deleted.add(nk)
+                    self.deleted.add(nk)
+                    node = (_LEAF, path, value, 0, children)
                     data = pack([_LEAF, children, value])
                     break
                 res = self.update_leaf(key[:pos], node, nk, idx, idx + 1)
@@ -534,14 +674,22 @@ class _Batch:
             data = b""
             new_hash = self.finish(key[:pos], res)
             break
+        inserted = self.inserted
+        fill = self.fill
         if data:
             new_hash = blake2b(data, digest_size=HASH_LEN).digest()
-            inserted[key[:pos] + new_hash] = data
+            nk = key[:pos] + new_hash
+            inserted[nk] = data
+            if fill:
+                young[nk] = node
+        deleted = self.deleted
         for nk, node, nibble in reversed(walked):
             deleted.add(nk)
             _, path, branch_value, bitmap, children = node
             if nibble < 0:
                 data = pack([_EXT, children, new_hash])
+                if fill:
+                    node = (_EXT, path, new_hash, 0, children)
             else:
                 bit = 1 << nibble
                 offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
@@ -551,8 +699,13 @@ class _Batch:
                     children = children[:offset] + new_hash + children[offset:]
                     bitmap |= bit
                 data = pack([_BRANCH, bitmap, children, branch_value])
+                if fill:
+                    node = (_BRANCH, b"", branch_value, bitmap, children)
             new_hash = blake2b(data, digest_size=HASH_LEN).digest()
-            inserted[nk[:-HASH_LEN] + new_hash] = data
+            nk = nk[:-HASH_LEN] + new_hash
+            inserted[nk] = data
+            if fill:
+                young[nk] = node
         return new_hash
 
     def update_leaf(
@@ -611,7 +764,7 @@ class _Batch:
                 return _KEEP
             lo, hi = inner_lo, inner_hi
         child_nk = full + child_hash
-        child = _decode_stored(_read(self.get_node, child_nk), child_nk)
+        child = self.load(child_nk)
         if child[0] != _BRANCH:
             raise TrieError(f"trie node {child_nk.hex()} follows an extension but is not a branch")
         res = self.update_branch(full, child, child_nk, lo, hi, -1, None)
@@ -687,41 +840,68 @@ class _Batch:
             hashes.append(self.finish(child_position, self.build(child_position, ks, vs, i, j)))
             bitmap |= 1 << nibble
             i = j
-        data = self.pack([_BRANCH, bitmap, b"".join(hashes), value])
-        return (_STORED, b"", self.put(position, data), 0, b"")
+        children = b"".join(hashes)
+        data = self.pack([_BRANCH, bitmap, children, value])
+        branch = (_BRANCH, b"", value, bitmap, children)
+        return (_STORED, b"", self.put(position, data, branch), 0, b"")
+
+    def run(self, root: bytes) -> bytes:
+        """Apply all the changes to the trie at `root`; the new root."""
+        if root == EMPTY_ROOT:
+            res = self.build_changes(b"", 0, len(self.keys))
+        else:
+            # The root node sits at the empty position, so its node key is the root hash itself.
+            res = self.update(b"", self.load(root), root, 0, len(self.keys))
+        if res is _KEEP:
+            return root
+        if res is None:
+            return EMPTY_ROOT
+        return self.finish(b"", res)
 
 
-def commit(get_node: NodeGetter, root: bytes, changes: Mapping[bytes, bytes | None]) -> TrieCommit:
+def commit(
+    get_node: NodeGetter,
+    root: bytes,
+    changes: Mapping[bytes, bytes | None],
+    cache: NodeCache | None = None,
+) -> TrieCommit:
     """Apply many sets (bytes value) and deletions (None) at once to the trie at `root`.
 
     The changed keys are sorted and the trie is walked once, each touched node rebuilt and hashed
-    once. Deleting an absent key changes nothing. The result is in canonical form.
+    once. Deleting an absent key changes nothing. The result is in canonical form. With a
+    `cache`, nodes are read through it, and it gains the nodes read and inserted and loses those
+    deleted; the result is the same as without it.
     """
     by_nibbles: dict[bytes, bytes | None] = {}
     for key, value in changes.items():
         if value is not None and type(value) is not bytes:
             raise TypeError(f"value of a trie key is {type(value).__name__}, not bytes or None")
-        by_nibbles[_nibbles(key)] = value
+        if type(key) is not bytes:
+            raise TypeError(f"trie keys are bytes, got {type(key).__name__}")
+        by_nibbles[hexlify(key).translate(_ASCII_TO_NIBBLE)] = value
     if not by_nibbles:
         return TrieCommit(root, {}, [])
     keys = sorted(by_nibbles)
-    batch = _Batch(get_node, keys, [by_nibbles[k] for k in keys])
-    if root == EMPTY_ROOT:
-        res = batch.build_changes(b"", 0, len(keys))
+    vals = [by_nibbles[k] for k in keys]
+    if cache is None:
+        batch = _Batch(get_node, keys, vals, {}, {}, False)
+        new_root = batch.run(root)
     else:
-        # The root node sits at the empty position, so its node key is the root hash itself.
-        res = batch.update(b"", _load(get_node, b"", root), root, 0, len(keys))
-    if res is _KEEP:
-        new_root = root
-    elif res is None:
-        new_root = EMPTY_ROOT
-    else:
-        new_root = batch.finish(b"", res)
+        batch = _Batch(get_node, keys, vals, cache._young, cache._old, True)
+        try:
+            new_root = batch.run(root)
+            young, old = cache._young, cache._old
+            for nk in batch.deleted:
+                if young.pop(nk, None) is None:
+                    old.pop(nk, None)
+        finally:
+            cache._settle()
+    inserted, deleted = batch.inserted, batch.deleted
     # Defensive: a node key both added and dropped is no change at all.
-    both = batch.deleted.intersection(batch.inserted)
+    both = deleted.intersection(inserted)
     for nk in both:
-        del batch.inserted[nk]
-    return TrieCommit(new_root, batch.inserted, sorted(batch.deleted - both))
+        del inserted[nk]
+    return TrieCommit(new_root, inserted, sorted(deleted - both if both else deleted))
 
 
 def root_of(items: Mapping[bytes, bytes]) -> bytes:
@@ -736,20 +916,72 @@ def _no_nodes(nk: bytes) -> bytes | None:
 # --- Reading -----------------------------------------------------------------------------------
 
 
-def get(get_node: NodeGetter, root: bytes, key: bytes) -> bytes | None:
-    """The value of `key` in the trie at `root`, or None if absent."""
+def get(
+    get_node: NodeGetter, root: bytes, key: bytes, cache: NodeCache | None = None
+) -> bytes | None:
+    """The value of `key` in the trie at `root`, or None if absent.
+
+    With a `cache`, nodes are read through it, and it gains the nodes read.
+    """
     k = _nibbles(key)
     if root == EMPTY_ROOT:
         return None
+    if cache is None:
+        young: dict[bytes, _Node] = {}
+        old: dict[bytes, _Node] = {}
+    else:
+        young, old = cache._young, cache._old
+    # `_lookup`, with the node reads inlined.
+    pos = 0
+    node_hash = root
+    after_ext = False
+    try:
+        while True:
+            nk = k[:pos] + node_hash
+            node = young.get(nk)
+            if node is None:
+                node = old.pop(nk, None)
+                if node is None:
+                    data = get_node(nk)
+                    if data is None:
+                        raise _missing(nk)
+                    node = _decode_stored(data, nk)
+                if cache is not None:
+                    young[nk] = node
+            kind, path, payload, bitmap, children = node
+            if kind == _BRANCH:
+                if pos == len(k):
+                    return payload
+                bit = 1 << k[pos]
+                if not bitmap & bit:
+                    return None
+                offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
+                node_hash = children[offset : offset + HASH_LEN]
+                pos += 1
+                after_ext = False
+            elif after_ext:
+                raise TrieError(f"node {node_hash.hex()} follows an extension but is not a branch")
+            elif kind == _LEAF:
+                return payload if k[pos:] == path else None
+            else:
+                if not k.startswith(path, pos):
+                    return None
+                assert payload is not None
+                node_hash = payload
+                pos += len(path)
+                after_ext = True
+    finally:
+        if cache is not None:
+            cache._settle()
 
-    def fetch(position: bytes, node_hash: bytes) -> _Node:
-        return _load(get_node, position, node_hash)
 
-    return _lookup(fetch, root, k, TrieError)
+def iter_prefix(
+    get_node: NodeGetter, root: bytes, prefix: bytes, cache: NodeCache | None = None
+) -> Iterator[tuple[bytes, bytes]]:
+    """Every (key, value) whose key starts with `prefix`, in key order.
 
-
-def iter_prefix(get_node: NodeGetter, root: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
-    """Every (key, value) whose key starts with `prefix`, in key order."""
+    With a `cache`, nodes it holds are taken from it; a scan adds nothing to it.
+    """
     p = _nibbles(prefix)
     if root == EMPTY_ROOT:
         return
@@ -757,7 +989,7 @@ def iter_prefix(get_node: NodeGetter, root: bytes, prefix: bytes) -> Iterator[tu
     node_hash = root
     # Descend along the prefix to the node whose subtree holds exactly the matching keys.
     while len(position) < len(p):
-        kind, path, payload, bitmap, children = _load(get_node, position, node_hash)
+        kind, path, payload, bitmap, children = _load(get_node, position, node_hash, cache)
         full = position + path
         if kind == _BRANCH:
             node_hash = _child_hash(bitmap, children, p[len(position)])
@@ -773,17 +1005,17 @@ def iter_prefix(get_node: NodeGetter, root: bytes, prefix: bytes) -> Iterator[tu
         if not (full.startswith(p) or p.startswith(full)):
             return
         position, node_hash = full, payload
-    yield from _iter_subtree(get_node, position, node_hash)
+    yield from _iter_subtree(get_node, position, node_hash, cache)
 
 
 def _iter_subtree(
-    get_node: NodeGetter, position: bytes, node_hash: bytes
+    get_node: NodeGetter, position: bytes, node_hash: bytes, cache: NodeCache | None
 ) -> Iterator[tuple[bytes, bytes]]:
     # Depth first, a branch's own value before its children: that is key order.
     stack = [(position, node_hash)]
     while stack:
         position, node_hash = stack.pop()
-        kind, path, payload, bitmap, children = _load(get_node, position, node_hash)
+        kind, path, payload, bitmap, children = _load(get_node, position, node_hash, cache)
         if kind == _BRANCH:
             if payload is not None:
                 yield _key_of(position), payload
@@ -802,10 +1034,13 @@ def _iter_subtree(
 # --- Proofs ------------------------------------------------------------------------------------
 
 
-def read_proof(get_node: NodeGetter, root: bytes, keys: Iterable[bytes]) -> list[bytes]:
+def read_proof(
+    get_node: NodeGetter, root: bytes, keys: Iterable[bytes], cache: NodeCache | None = None
+) -> list[bytes]:
     """Encoded nodes proving the value or absence of each key, deduplicated.
 
     The order is deterministic: that of first visit, walking the keys in sorted order from the root.
+    The encoded nodes come from the store; a `cache` spares decoding them, and gains them.
     """
     nibble_keys = sorted({_nibbles(key) for key in keys})
     if root == EMPTY_ROOT:
@@ -818,12 +1053,23 @@ def read_proof(get_node: NodeGetter, root: bytes, keys: Iterable[bytes]) -> list
         node = decoded.get(nk)
         if node is None:
             data = _read(get_node, nk)
-            node = decoded[nk] = _decode_stored(data, nk)
+            if cache is None:
+                node = _decode_stored(data, nk)
+            else:
+                node = cache._young.get(nk) or cache._old.pop(nk, None)
+                if node is None:
+                    node = _decode_stored(data, nk)
+                cache._young[nk] = node
+            decoded[nk] = node
             proof.setdefault(node_hash, data)
         return node
 
-    for k in nibble_keys:
-        _lookup(fetch, root, k, TrieError)
+    try:
+        for k in nibble_keys:
+            _lookup(fetch, root, k, TrieError)
+    finally:
+        if cache is not None:
+            cache._settle()
     return list(proof.values())
 
 

@@ -15,6 +15,7 @@ from runtime.primitives.trie import (
     EMPTY_ROOT,
     InvalidProof,
     MemoryNodeStore,
+    NodeCache,
     TrieCommit,
     TrieError,
     commit,
@@ -25,6 +26,7 @@ from runtime.primitives.trie import (
     root_of,
     verify_proof,
 )
+from runtime.primitives.trie import _decode_stored as decode_stored_node
 
 Model = dict[bytes, bytes]
 Changes = dict[bytes, bytes | None]
@@ -391,3 +393,168 @@ def test_roots_follow_the_documented_encoding() -> None:
     # The empty key ends at the root branch and is its value; 0xab's leaf keeps nibble b (odd).
     branch = h([2, 1 << 0xA, h([0, b"\x1b", b"x"]), b"root"])
     assert root_of({b"": b"root", b"\xab": b"x"}) == branch
+
+
+# --- The node cache ------------------------------------------------------------------------------
+
+
+def cached_nodes_are_right(cache: NodeCache, nodes: Mapping[bytes, bytes]) -> None:
+    """Every entry is the decoding of the node stored under its key (when the store has it)."""
+    entries = {**cache._old, **cache._young}
+    assert len(entries) == len(cache) <= cache.max_entries
+    for nk, node in entries.items():
+        assert type(node) is tuple
+        data = nodes.get(nk)
+        if data is not None:
+            assert nk[-32:] == blake2b_256(data)
+            assert node == decode_stored_node(data, nk)
+
+
+@settings(max_examples=120, deadline=None)
+@given(histories, st.sampled_from([0, 1, 3, 12, 500_000]))
+def test_commits_through_a_cache_match_commits_without(history: list[Changes], size: int) -> None:
+    plain, cached = MemoryNodeStore(), MemoryNodeStore()
+    cache = NodeCache(max_entries=size)
+    root = EMPTY_ROOT
+    model: Model = {}
+    for changes in history:
+        expected = commit_and_apply(plain, root, changes)
+        c = commit(cached.get, root, changes, cache)
+        assert c == expected
+        cached.apply(c)
+        assert not set(c.deleted) & cache._young.keys()
+        assert not set(c.deleted) & cache._old.keys()
+        root = c.root
+        apply_to_model(model, changes)
+        cached_nodes_are_right(cache, cached.nodes)
+        for key in [*PROBES, *model, *changes]:
+            assert get(cached.get, root, key, cache) == model.get(key)
+        for prefix in PROBES:
+            assert list(iter_prefix(cached.get, root, prefix, cache)) == expected_prefix(
+                model, prefix
+            )
+        keys = [*model, *changes]
+        assert read_proof(cached.get, root, keys, cache) == read_proof(plain.get, root, keys)
+        cached_nodes_are_right(cache, cached.nodes)
+    assert cached.nodes == plain.nodes
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.dictionaries(trie_keys, trie_values, max_size=12), change_sets, change_sets)
+def test_forks_share_a_cache(base: Model, left: Changes, right: Changes) -> None:
+    # Two children of one state, committed with one cache, and then one child of each: the
+    # first fork's commit drops nodes from the cache that the second one still reads.
+    store = scratch_store(base)
+    root = root_of(base)
+    cache = NodeCache()
+    commit(store.get, root, {}, cache)
+    for k in [*base, *PROBES]:
+        get(store.get, root, k, cache)
+    results = []
+    for changes in (left, right, left):
+        c = commit(store.get, root, changes, cache)
+        assert c == commit(store.get, root, changes)
+        results.append(c)
+    assert results[0] == results[2]
+    # Both forks' nodes live in the store at once, as in a node before finality.
+    for c in results[:2]:
+        store.nodes.update(c.inserted)
+    for c, changes in zip(results[:2], (left, right), strict=True):
+        after = dict(base)
+        apply_to_model(after, changes)
+        for k in [*after, *changes]:
+            assert get(store.get, c.root, k, cache) == after.get(k)
+        more = {k: None for k in list(after)[:2]} | {b"\x12\x34": b"fork"}
+        assert commit(store.get, c.root, more, cache) == commit(store.get, c.root, more)
+    cached_nodes_are_right(cache, store.nodes)
+
+
+def test_cache_eviction_keeps_results_and_bound() -> None:
+    rng = random.Random(5)
+    keys = [rng.randbytes(rng.randrange(1, 6)) for _ in range(400)]
+    for size in (0, 7, 100, 1000):
+        plain, cached = MemoryNodeStore(), MemoryNodeStore()
+        cache = NodeCache(max_entries=size)
+        root = EMPTY_ROOT
+        for _ in range(12):
+            changes: Changes = {}
+            for _ in range(60):
+                changes[rng.choice(keys)] = None if rng.random() < 0.25 else rng.randbytes(3)
+            expected = commit_and_apply(plain, root, changes)
+            c = commit(cached.get, root, changes, cache)
+            assert c == expected
+            cached.apply(c)
+            root = c.root
+            assert len(cache) <= size
+            for key in keys[:50]:
+                assert get(cached.get, root, key, cache) == get(plain.get, root, key)
+                assert len(cache) <= size
+            cached_nodes_are_right(cache, cached.nodes)
+        if size == 1000:
+            assert len(cache) > 0
+    cache = NodeCache(max_entries=10)
+    commit(MemoryNodeStore().get, EMPTY_ROOT, {bytes([i]): b"v" for i in range(100)}, cache)
+    assert len(cache) == 10  # one call that used more nodes than the bound keeps the last ones
+    cache.clear()
+    assert len(cache) == 0
+    with pytest.raises(ValueError):
+        NodeCache(max_entries=-1)
+
+
+def test_a_cache_survives_a_failed_commit() -> None:
+    model = {bytes([i, j]): b"v" for i in range(4) for j in range(4)}
+    store = scratch_store(model)
+    root = root_of(model)
+    victim = next(k for k in store.nodes if k != root)
+    pruned = MemoryNodeStore({k: v for k, v in store.nodes.items() if k != victim})
+    cache = NodeCache()
+    changes: Changes = {k: b"new" for k in model}
+    with pytest.raises(TrieError, match=victim.hex()):
+        commit(pruned.get, root, changes, cache)
+    cached_nodes_are_right(cache, store.nodes)
+    assert commit(store.get, root, changes, cache) == commit(store.get, root, changes)
+
+
+def test_cache_serves_nodes_the_store_no_longer_has() -> None:
+    # Entries are keyed by content, so a cached node is right even once the store prunes it.
+    model = {b"\x01": b"a", b"\x02": b"b", b"\x03": b"c"}
+    store = scratch_store(model)
+    root = root_of(model)
+    cache = NodeCache()
+    assert [get(store.get, root, k, cache) for k in model] == list(model.values())
+    empty = MemoryNodeStore()
+    assert [get(empty.get, root, k, cache) for k in model] == list(model.values())
+    with pytest.raises(TrieError):
+        get(empty.get, root, b"\x01")
+
+
+@pytest.mark.parametrize(
+    "node",
+    [
+        [2, 0b100, bytes(32), None],
+        [2, 0, b"", b"v"],
+        [2, 0b11, bytes(32), None],
+        [2, 1 << 16, bytes(32), b"v"],
+        [2, 0b11, bytes(64), 5],
+        [1, b"\x00", bytes(32)],
+        [1, b"\x11", bytes(31)],
+        [0, b"\x20", b"v"],
+        [0, b"\x01", b"v"],
+        [0, b"", b"v"],
+        [0, b"\x00", None],
+        [3, b"\x00", b"v"],
+        [True, b"\x00", b"v"],
+        [0, "text", b"v"],
+        [],
+        b"not an array",
+    ],
+)
+def test_malformed_store_node_is_refused(node: codec.Value) -> None:
+    data = codec.encode(node)
+    root = blake2b_256(data)
+    store = MemoryNodeStore({root: data})
+    for cache in (None, NodeCache()):
+        with pytest.raises(TrieError, match=root.hex()):
+            get(store.get, root, b"\x12", cache)
+        with pytest.raises(TrieError, match=root.hex()):
+            commit(store.get, root, {b"\x12": b"v"}, cache)

@@ -1,0 +1,197 @@
+"""Shared builders for the runtime tests: a dev chain kept in a dict, driven by the executive.
+
+`DevChain` builds its genesis with `build_genesis_state`, signs with `sign_transaction`, authors
+blocks with `BlockBuilder`, seals headers with the author's key and applies each block's changes to
+its dict, as the node does with its trie. Tests reach it through the `chain` fixture, or build one
+with the `make_chain` factory when they need another genesis.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import pytest
+
+from runtime.block import Block, Digest, Header, extrinsics_root
+from runtime.executive import BlockBuilder, BlockResult, execute_block
+from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
+from runtime.pallets import balances, system
+from runtime.pallets.system import AccountInfo
+from runtime.primitives.hashing import ZERO_HASH
+from runtime.primitives.keys import Keypair, dev_keypair
+from runtime.primitives.trie import root_of
+from runtime.state import StateOverlay
+from runtime.transaction import IMMORTAL, Call, Mortality, SignedTransaction, sign_transaction
+
+UNIT = 10**12
+"""1 XPL in the smallest unit."""
+ENDOWMENT = 1_000 * UNIT
+SLOT_MS = 6_000
+
+# Alice validates and authors; Bob, Charlie and Dave are funded; Eve and Ferdie do not exist.
+ENDOWED = ("Alice", "Bob", "Charlie", "Dave")
+
+
+def apply_changes(state: dict[bytes, bytes], changes: dict[bytes, bytes | None]) -> None:
+    """Apply a block's changes to a dict state: bytes are written, None deletes."""
+    for key, value in changes.items():
+        if value is None:
+            state.pop(key, None)
+        else:
+            state[key] = value
+
+
+def prefix_iterator(state: dict[bytes, bytes]) -> Callable[[bytes], Iterator[tuple[bytes, bytes]]]:
+    """`iterate(prefix)` over a dict state, in key order, as `check_invariants` wants it."""
+
+    def iterate(prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return iter(sorted((k, v) for k, v in state.items() if k.startswith(prefix)))
+
+    return iterate
+
+
+def dev_genesis_config(
+    endowed: Sequence[tuple[bytes, int]] | None = None, validator: Keypair | None = None
+) -> GenesisConfig:
+    if endowed is None:
+        endowed = [(dev_keypair(name).public, ENDOWMENT) for name in ENDOWED]
+    return GenesisConfig(
+        validators=((validator or dev_keypair("Alice")).public,),
+        slot_duration_ms=SLOT_MS,
+        balances=tuple(endowed),
+    )
+
+
+class DevChain:
+    """A chain whose state is a dict: genesis, signing, authoring, importing."""
+
+    def __init__(self, config: GenesisConfig, author: Keypair) -> None:
+        self.state: dict[bytes, bytes] = build_genesis_state(config)
+        self.head = genesis_header(root_of(self.state))
+        self.genesis_hash = self.head.hash
+        self.headers: list[Header] = [self.head]
+        self.author = author
+
+    # Reading
+
+    def read(self, key: bytes) -> bytes | None:
+        return self.state.get(key)
+
+    def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        return prefix_iterator(self.state)(prefix)
+
+    def account(self, who: bytes) -> AccountInfo | None:
+        return system.Account.get(StateOverlay(self.read), who)
+
+    def free(self, who: bytes) -> int:
+        info = self.account(who)
+        return 0 if info is None else info.free
+
+    def nonce(self, who: bytes) -> int:
+        info = self.account(who)
+        return 0 if info is None else info.nonce
+
+    def issuance(self) -> int:
+        return balances.TotalIssuance.get(StateOverlay(self.read))
+
+    def invariant_problems(self) -> list[str]:
+        return balances.Balances().check_invariants(self.read, self.iterate)
+
+    # Transactions
+
+    def sign(
+        self,
+        keypair: Keypair,
+        call: Call,
+        *,
+        nonce: int | None = None,
+        tip: int = 0,
+        mortality: Mortality = IMMORTAL,
+    ) -> SignedTransaction:
+        """Sign for this chain; the nonce defaults to the account's next one."""
+        birth = None if mortality.immortal else self.headers[mortality.birth].hash
+        return sign_transaction(
+            keypair,
+            call,
+            nonce=self.nonce(keypair.public) if nonce is None else nonce,
+            genesis_hash=self.genesis_hash,
+            tip=tip,
+            mortality=mortality,
+            birth_hash=birth,
+        )
+
+    # Blocks
+
+    def builder(self) -> BlockBuilder:
+        return BlockBuilder(
+            self.read,
+            self.head,
+            timestamp=self.head.timestamp + SLOT_MS,
+            author=self.author.public,
+            genesis_hash=self.genesis_hash,
+        )
+
+    def header_for(
+        self,
+        extrinsics: Sequence[bytes],
+        *,
+        state_root: bytes = ZERO_HASH,
+        parent: Header | None = None,
+    ) -> Header:
+        """A sealed header on `parent` (default: the head) for these extrinsics."""
+        parent = parent or self.head
+        timestamp = parent.timestamp + SLOT_MS
+        header = Header(
+            parent_hash=parent.hash,
+            number=parent.number + 1,
+            state_root=state_root,
+            extrinsics_root=extrinsics_root(extrinsics),
+            timestamp=timestamp,
+            digest=Digest(slot=timestamp // SLOT_MS, author=self.author.public, seal=b""),
+        )
+        return header.sealed_by(self.author)
+
+    def seal(self, builder: BlockBuilder) -> tuple[Block, BlockResult]:
+        """Close the builder's block, seal it and make it the head."""
+        result = builder.finish()
+        post = dict(self.state)
+        apply_changes(post, result.changes)
+        header = self.header_for(builder.extrinsics, state_root=root_of(post))
+        block = Block(header, tuple(builder.extrinsics))
+        self.state = post
+        self.head = header
+        self.headers.append(header)
+        return block, result
+
+    def produce(self, txs: Sequence[SignedTransaction] = ()) -> tuple[Block, BlockResult]:
+        """Author the next block with these transactions (each must be includable)."""
+        builder = self.builder()
+        for tx in txs:
+            builder.push(tx)
+        return self.seal(builder)
+
+    def execute(self, block: Block) -> BlockResult:
+        """Execute a block on the head's state (nothing is applied)."""
+        return execute_block(self.read, self.head, block, genesis_hash=self.genesis_hash)
+
+
+ChainFactory = Callable[..., DevChain]
+
+
+@pytest.fixture(scope="session")
+def make_chain() -> ChainFactory:
+    """Build a DevChain; `endowed` replaces the default balances, `author` Alice as author."""
+
+    def make(
+        endowed: Sequence[tuple[bytes, int]] | None = None, author: Keypair | None = None
+    ) -> DevChain:
+        author = author or dev_keypair("Alice")
+        return DevChain(dev_genesis_config(endowed, validator=author), author)
+
+    return make
+
+
+@pytest.fixture
+def chain(make_chain: ChainFactory) -> DevChain:
+    """Alice (author), Bob, Charlie and Dave hold 1000 XPL each; the treasury holds the deposit."""
+    return make_chain()
