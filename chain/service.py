@@ -17,7 +17,14 @@ from pathlib import Path
 
 import trio
 
-from chain.core.actions import Action, BlockImported, Finalized, SetTimer, TxDropped
+from chain.core.actions import (
+    Action,
+    BlockImported,
+    Finalized,
+    Retracted,
+    SetTimer,
+    TxDropped,
+)
 from chain.core.node import NodeCore
 from chain.metrics import NodeMetrics
 from chain.rpc.server import RpcMethods, RpcServer, Subscription
@@ -130,6 +137,8 @@ class NodeService:
                     self._timers_changed.set()
             elif isinstance(action, BlockImported):
                 self._on_block(action)
+            elif isinstance(action, Retracted):
+                self._on_retracted(action)
             elif isinstance(action, Finalized):
                 self._on_finalized(action)
             elif isinstance(action, TxDropped):
@@ -152,6 +161,11 @@ class NodeService:
             for subscription in list(watchers):
                 subscription.send({"inBlock": block_hex})
                 self._awaiting_finality.setdefault(header.hash, []).append((tx_hash, subscription))
+
+    def _on_retracted(self, retracted: Retracted) -> None:
+        block_hex = to_hex(retracted.block_hash)
+        for _tx, subscription in self._awaiting_finality.pop(retracted.block_hash, []):
+            subscription.send({"retracted": block_hex})
 
     def _on_finalized(self, finalized: Finalized) -> None:
         for header in finalized.headers:

@@ -30,6 +30,14 @@ class BlockImported:
 
 
 @dataclass(frozen=True, slots=True)
+class Retracted:
+    """A block left the best chain (a reorg); its transactions went back to the pool if valid."""
+
+    block_hash: bytes
+    tx_hashes: tuple[bytes, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class Finalized:
     """These blocks became final, oldest first."""
 
@@ -46,4 +54,4 @@ class TxDropped:
     reason: str
 
 
-Action = SetTimer | BlockImported | Finalized | TxDropped
+Action = SetTimer | BlockImported | Retracted | Finalized | TxDropped

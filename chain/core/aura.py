@@ -37,7 +37,7 @@ def check_header(
 ) -> None:
     """Check a header's slot, author, timestamp and seal against its parent and the clock."""
     slot = header.digest.slot
-    if header.number > 1 and slot <= parent.digest.slot:
+    if slot <= parent.digest.slot:
         raise BadSeal(f"slot {slot} is not after the parent's slot {parent.digest.slot}")
     if slot > slot_at(now_ms, slot_duration_ms) + MAX_FUTURE_SLOTS:
         raise BadSeal(f"slot {slot} is too far in the future")

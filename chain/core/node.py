@@ -14,7 +14,14 @@ from collections.abc import Sequence
 from typing import Any, Final
 
 from chain.core import aura
-from chain.core.actions import Action, BlockImported, Finalized, SetTimer, TxDropped
+from chain.core.actions import (
+    Action,
+    BlockImported,
+    Finalized,
+    Retracted,
+    SetTimer,
+    TxDropped,
+)
 from chain.core.finality import (
     InvalidJustification,
     Justification,
@@ -47,6 +54,8 @@ from runtime.transaction import SignedTransaction
 log = logging.getLogger("xpl.core")
 
 SLOT_TIMER: Final = "slot"
+MAX_FULL_BLOCK_MISSES: Final = 64
+"""Authoring stops after this many transactions in a row did not fit: the block is full."""
 _WARM_CACHE_LIMIT: Final = 1_000_000
 
 
@@ -160,6 +169,8 @@ class NodeCore:
         the justification is checked against the validator set.
         """
         parent_hash = block.header.parent_hash
+        if justification is not None and self.store.header(block.hash) is not None:
+            return self.finalize_block(block.hash, justification, now_ms)
         cache = self._best_cache() if parent_hash == self.store.best_hash else None
         executed = verify_and_execute(
             self.store, block, now_ms=now_ms, verifier=self.verifier, cache=cache
@@ -178,6 +189,25 @@ class NodeCore:
             executed, authored=False, now_ms=now_ms, cache=cache, justification=justification
         )
 
+    def finalize_block(self, block_hash: bytes, justification: bytes, now_ms: int) -> list[Action]:
+        """Finalize a stored block given its justification; raises BlockRejected if it is bad."""
+        header = self.store.require_header(block_hash)
+        if header.number <= self.store.finalized_header.number:
+            return []
+        try:
+            verify_justification(
+                Justification.decode(justification),
+                consensus_params(self.store, header.parent_hash)[0],
+                block_hash=block_hash,
+                number=header.number,
+            )
+        except (InvalidJustification, DecodeError) as exc:
+            raise BlockRejected(f"bad justification: {exc}") from exc
+        old_best = self.store.best_header
+        old_segment = self._unfinalized_best_chain()
+        newly_final = self.store.finalize(block_hash, justification)
+        return self._follow(old_best, old_segment, newly_final, now_ms)
+
     # Authoring
 
     def _author(
@@ -194,12 +224,17 @@ class NodeCore:
         )
         dropped: list[Removed] = []
         ready = self.pool.ready()
+        misses = 0
         for item in ready:
             try:
                 builder.push(item.tx)
+                misses = 0
             except InvalidTransaction as exc:
                 ready.skip_account(item.valid.signer)
                 if exc.kind == "exhausts_resources":
+                    misses += 1
+                    if misses >= MAX_FULL_BLOCK_MISSES:
+                        break
                     continue
                 self.pool.remove(item.tx.hash)
                 self.pool.ban(item.tx.hash, now_ms)
@@ -235,42 +270,152 @@ class NodeCore:
     ) -> list[Action]:
         block = executed.block
         header = block.header
-        best = self.store.best_header
-        make_best = header.number > best.number
+        old_best = self.store.best_header
         if authored and self._is_sole_validator():
             assert self.authority is not None
             justification = single_validator_justification(
                 self.authority, block_hash=header.hash, number=header.number
             ).encode()
+        # Only a block off the best chain, or finality, can retract blocks: read what they held
+        # now, since finality may delete abandoned blocks.
+        reorg_possible = header.parent_hash != old_best.hash or justification is not None
+        old_segment = self._unfinalized_best_chain() if reorg_possible else []
         newly_final = self.store.import_block(
             block,
             executed.result.changes,
             executed.commit,
-            make_best=make_best,
+            make_best=header.number > old_best.number,
             justification=justification,
         )
-        if make_best and cache is not None:
-            cache.update(executed.result.context.state.committed_values())
-            self._warm_hash = header.hash
-        tx_hashes = tuple(blake2b_256(raw) for raw in block.extrinsics)
-        actions: list[Action] = [
-            BlockImported(header=header, tx_hashes=tx_hashes, best=make_best, authored=authored)
-        ]
+        return self._follow(
+            old_best,
+            old_segment,
+            newly_final,
+            now_ms,
+            imported=executed,
+            authored=authored,
+            cache=cache,
+        )
+
+    def _follow(
+        self,
+        old_best: Header,
+        old_segment: list[tuple[int, bytes, tuple[bytes, ...]]],
+        newly_final: list[bytes],
+        now_ms: int,
+        *,
+        imported: ExecutedBlock | None = None,
+        authored: bool = False,
+        cache: dict[bytes, Any] | None = None,
+    ) -> list[Action]:
+        """The actions after the store changed: new best, reorg, finality, pool upkeep."""
+        new_best = self.store.best_header
+        actions: list[Action] = []
+        retracted: list[tuple[bytes, tuple[bytes, ...]]] = []
+        enacted: list[tuple[Header, tuple[bytes, ...]]] = []
+        if new_best.hash != old_best.hash:
+            if new_best.parent_hash == old_best.hash:
+                enacted = [(new_best, self._extrinsics_of(new_best.hash, imported))]
+            else:
+                retracted, enacted = self._reorg_route(old_segment, new_best)
+            if imported is not None and new_best.hash == imported.block.hash and cache is not None:
+                cache.update(imported.result.context.state.committed_values())
+                self._warm_hash = new_best.hash
+        if imported is not None and all(h.hash != imported.block.hash for h, _ in enacted):
+            header = imported.block.header
+            hashes = tuple(blake2b_256(raw) for raw in imported.block.extrinsics)
+            actions.append(BlockImported(header, hashes, best=False, authored=authored))
+        for retracted_hash, extrinsics in retracted:
+            hashes = tuple(blake2b_256(raw) for raw in extrinsics)
+            actions.append(Retracted(retracted_hash, hashes))
+        included: set[bytes] = set()
+        for enacted_header, extrinsics in enacted:
+            hashes = tuple(blake2b_256(raw) for raw in extrinsics)
+            included.update(hashes)
+            mine = authored and imported is not None and enacted_header.hash == imported.block.hash
+            actions.append(BlockImported(enacted_header, hashes, best=True, authored=mine))
         if newly_final:
             actions.append(Finalized(tuple(self.store.require_header(h) for h in newly_final)))
-        if make_best:
-            actions.extend(self._update_pool(executed, set(tx_hashes), now_ms))
+        if new_best.hash != old_best.hash:
+            simple = (
+                imported is not None
+                and new_best.hash == imported.block.hash
+                and new_best.parent_hash == old_best.hash
+            )
+            changes = imported.result.changes if simple and imported is not None else None
+            actions.extend(self._update_pool(new_best, changes, included, now_ms))
+            for _, extrinsics in retracted:
+                self._resubmit(extrinsics, now_ms)
         return actions
 
+    def _extrinsics_of(
+        self, block_hash: bytes, imported: ExecutedBlock | None
+    ) -> tuple[bytes, ...]:
+        if imported is not None and imported.block.hash == block_hash:
+            return imported.block.extrinsics
+        return self.store.body(block_hash) or ()
+
+    def _unfinalized_best_chain(self) -> list[tuple[int, bytes, tuple[bytes, ...]]]:
+        """(number, hash, extrinsics) of the best chain's unfinalized blocks, oldest first."""
+        segment = []
+        header = self.store.best_header
+        finalized = self.store.finalized_hash
+        while header.hash != finalized and header.number > 0:
+            segment.append((header.number, header.hash, self.store.body(header.hash) or ()))
+            header = self.store.require_header(header.parent_hash)
+        segment.reverse()
+        return segment
+
+    def _reorg_route(
+        self, old_segment: list[tuple[int, bytes, tuple[bytes, ...]]], new_best: Header
+    ) -> tuple[list[tuple[bytes, tuple[bytes, ...]]], list[tuple[Header, tuple[bytes, ...]]]]:
+        """Blocks that left the best chain and blocks that joined it, oldest first."""
+        retracted = [(h, body) for n, h, body in old_segment if self.store.hash_at(n) != h]
+        first_new = min((n for n, h, _ in old_segment if self.store.hash_at(n) != h), default=None)
+        if first_new is None:
+            first_new = old_segment[-1][0] + 1 if old_segment else new_best.number
+        enacted = []
+        for number in range(first_new, new_best.number + 1):
+            h = self.store.hash_at(number)
+            if h is None:
+                continue
+            enacted.append((self.store.require_header(h), self.store.body(h) or ()))
+        return retracted, enacted
+
+    def _resubmit(self, extrinsics: Sequence[bytes], now_ms: int) -> None:
+        """Put a retracted block's transactions back in the pool, quietly skipping invalid ones."""
+        for raw in extrinsics:
+            try:
+                tx = SignedTransaction.decode(raw)
+                self.pool.check_admissible(tx, now_ms)
+                valid = validate_transaction(
+                    self.reader(),
+                    self.store.best_header,
+                    tx,
+                    genesis_hash=self.genesis_hash,
+                    check_signature=False,
+                    cache=self._best_cache(),
+                )
+                self.pool.add(tx, valid, now_ms)
+            except (DecodeError, InvalidTransaction, PoolError):
+                continue
+
     def _update_pool(
-        self, executed: ExecutedBlock, included: set[bytes], now_ms: int
+        self,
+        header: Header,
+        changes: dict[bytes, bytes | None] | None,
+        included: set[bytes],
+        now_ms: int,
     ) -> list[Action]:
-        header = executed.block.header
-        changes = executed.result.changes
+        """Tell the pool about a new best block; `changes` are its state changes when it simply
+        extends the old best (otherwise every pooled account is revalidated)."""
         state = StateOverlay(self.reader(header.hash), self._best_cache())
-        touched = {
-            signer for signer in self.pool.signers() if system.Account.key(signer) in changes
-        }
+        if changes is not None:
+            touched = {
+                signer for signer in self.pool.signers() if system.Account.key(signer) in changes
+            }
+        else:
+            touched = set(self.pool.signers())
 
         def revalidate(tx: SignedTransaction) -> Any:
             try:

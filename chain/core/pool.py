@@ -162,16 +162,15 @@ class TransactionPool:
             raise PoolError("banned", "the transaction was found invalid and is temporarily banned")
 
     def add(self, tx: SignedTransaction, valid: ValidTransaction, now_ms: int) -> list[Removed]:
-        """Admit a validated transaction; returns the transactions it pushed out."""
+        """Admit a validated transaction; returns the transactions it pushed out.
+
+        If the pool is full of better transactions, the new one is refused (PoolError "full")
+        and the pool is left exactly as it was.
+        """
         self.check_admissible(tx, now_ms)
-        account = self._accounts.get(valid.signer)
-        if account is None:
-            account = _Account(state_nonce=valid.account_nonce)
-            self._accounts[valid.signer] = account
-        else:
-            account.state_nonce = max(account.state_nonce, valid.account_nonce)
-        removed: list[Removed] = []
-        existing = account.by_nonce.get(valid.nonce)
+        signer = valid.signer
+        account = self._accounts.get(signer)
+        existing = None if account is None else account.by_nonce.get(valid.nonce)
         if existing is not None:
             if valid.priority <= existing.priority:
                 raise PoolError(
@@ -179,20 +178,37 @@ class TransactionPool:
                     "a transaction with this nonce is already pooled; raise the tip to replace it",
                 )
             self._remove_item(existing)
-            removed.append(Removed(existing.tx, "usurped", "replaced by a higher tip"))
-        elif len(account.by_nonce) >= self.max_per_account:
+        elif account is not None and len(account.by_nonce) >= self.max_per_account:
             raise PoolError(
                 "account_limit",
                 f"the account already has {self.max_per_account} pooled transactions",
             )
         self._seq += 1
         item = PooledTx(tx, valid, self._seq)
+        self._insert(item)
+        try:
+            evicted = self._enforce_limits(item)
+        except PoolError:
+            if existing is not None:
+                self._insert(existing)
+            raise
+        removed = [] if existing is None else [Removed(existing.tx, "usurped", "replaced")]
+        removed.extend(Removed(v.tx, "dropped", "evicted: the pool is full") for v in evicted)
+        return removed
+
+    def _insert(self, item: PooledTx) -> None:
+        valid = item.valid
+        account = self._accounts.get(valid.signer)
+        if account is None:
+            account = _Account(state_nonce=valid.account_nonce)
+            self._accounts[valid.signer] = account
+        else:
+            account.state_nonce = max(account.state_nonce, valid.account_nonce)
+        item.ready = False
         self.future_count += 1
         account.by_nonce[valid.nonce] = item
-        self._by_hash[tx.hash] = item
+        self._by_hash[item.tx.hash] = item
         self._mark(account)
-        removed.extend(self._enforce_limits(item))
-        return removed
 
     def _mark(self, account: _Account) -> None:
         """Recompute which of an account's transactions are ready (a gapless run of nonces)."""
@@ -208,29 +224,38 @@ class TransactionPool:
                 self.ready_count += delta
                 self.future_count -= delta
 
-    def _enforce_limits(self, newest: PooledTx) -> list[Removed]:
-        removed: list[Removed] = []
+    def _enforce_limits(self, newest: PooledTx) -> list[PooledTx]:
+        """Evict the worst transactions until the limits hold; restore them all if `newest` goes."""
+        evicted: list[PooledTx] = []
         while self.ready_count > self.max_ready or self.future_count > self.max_future:
-            want_ready = self.ready_count > self.max_ready
-            victim = self._lowest_tail(ready=want_ready)
+            victim = self._worst(ready=self.ready_count > self.max_ready)
             if victim is None:
                 break
             self._remove_item(victim)
             if victim is newest:
+                for item in reversed(evicted):
+                    self._insert(item)
                 raise PoolError("full", "the pool is full of transactions with a higher priority")
-            removed.append(Removed(victim.tx, "dropped", "evicted: the pool is full"))
-        return removed
+            evicted.append(victim)
+        return evicted
 
-    def _lowest_tail(self, *, ready: bool) -> PooledTx | None:
-        """The lowest-priority (then newest) transaction that is last in its account's line."""
-        best: PooledTx | None = None
+    def _worst(self, *, ready: bool) -> PooledTx | None:
+        """The lowest-priority (then newest) of the accounts' last ready (or future) transactions.
+
+        Only an account's last ready, or last future, transaction may go without leaving the
+        others out of line.
+        """
+        worst: PooledTx | None = None
         for account in self._accounts.values():
-            tail = account.by_nonce[max(account.by_nonce)] if account.by_nonce else None
-            if tail is None or tail.ready != ready:
-                continue
-            if best is None or (tail.priority, -tail.seq) < (best.priority, -best.seq):
-                best = tail
-        return best
+            last = None
+            for nonce, item in account.by_nonce.items():
+                if item.ready == ready and (last is None or nonce > last.valid.nonce):
+                    last = item
+            if last is not None and (
+                worst is None or (last.priority, -last.seq) < (worst.priority, -worst.seq)
+            ):
+                worst = last
+        return worst
 
     # Removing
 
@@ -294,8 +319,9 @@ class TransactionPool:
         """Bring the pool in line with a new best block.
 
         `included` transactions leave quietly; stale nonces and expired mortality are dropped;
-        accounts in `touched` (their balance may have changed) are revalidated, and what fails
-        is dropped as invalid and banned. Future transactions whose gap filled become ready.
+        the ready transactions of accounts in `touched` (their balance may have changed) are
+        revalidated, and what fails is dropped as invalid and banned. Future transactions whose
+        gap filled become ready.
         """
         self._expire_bans(now_ms)
         removed: list[Removed] = []
@@ -309,28 +335,27 @@ class TransactionPool:
                 continue
             account.state_nonce = nonce_of(signer)
             for nonce in sorted(account.by_nonce):
+                if nonce < account.state_nonce:
+                    item = account.by_nonce[nonce]
+                    self._remove_item(item)
+                    removed.append(Removed(item.tx, "dropped", "its nonce was already used"))
+            if signer not in self._accounts:
+                continue
+            self._mark(account)
+            for nonce in sorted(account.by_nonce):
                 item = account.by_nonce.get(nonce)
                 if item is None:
                     continue
-                reason = None
-                status = "dropped"
-                if nonce < account.state_nonce:
-                    reason = "its nonce was used by another transaction"
-                elif (
-                    item.valid.longevity_until is not None
-                    and item.valid.longevity_until < next_number
-                ):
-                    reason = "its mortality period is over"
+                until = item.valid.longevity_until
+                if until is not None and until < next_number:
+                    self._remove_item(item)
+                    removed.append(Removed(item.tx, "dropped", "its mortality period is over"))
                 elif signer in touched and item.ready:
                     outcome = revalidate(item.tx)
                     if isinstance(outcome, str):
-                        reason, status = outcome, "invalid"
+                        self._remove_item(item)
                         self.ban(item.tx.hash, now_ms)
+                        removed.append(Removed(item.tx, "invalid", outcome))
                     else:
                         item.valid = outcome
-                if reason is not None:
-                    self._remove_item(item)
-                    removed.append(Removed(item.tx, status, reason))
-            if signer in self._accounts:
-                self._mark(self._accounts[signer])
         return removed

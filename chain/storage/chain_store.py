@@ -21,8 +21,8 @@ needs no reference counting. Every change is one atomic write batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from typing import Final
 
 from chain.storage.kv import KeyValueStore, WriteBatch
@@ -94,6 +94,79 @@ class _Journal:
         )
 
 
+class _DeathRowChanges:
+    """Changes to the death rows, staged until the write that carries them succeeds."""
+
+    def __init__(self, rows: dict[int, set[bytes]], index: dict[bytes, int]) -> None:
+        self._rows, self._index = rows, index
+        self._added: dict[int, set[bytes]] = {}
+        self._added_index: dict[bytes, int] = {}
+        self._reprieved: dict[bytes, int] = {}
+        self._pruned: list[int] = []
+
+    def reinsert(self, node_keys: Iterable[bytes]) -> None:
+        """Nodes written again are no longer due to die."""
+        for node_key in node_keys:
+            number = self._added_index.pop(node_key, None)
+            if number is not None:
+                self._added[number].discard(node_key)
+            elif node_key in self._index:
+                self._reprieved[node_key] = self._index[node_key]
+
+    def schedule(self, number: int, node_keys: Iterable[bytes]) -> None:
+        """Nodes that block `number` replaced die when the state before it is pruned."""
+        row = self._added.setdefault(number, set())
+        for node_key in node_keys:
+            row.add(node_key)
+            self._added_index[node_key] = number
+
+    def row(self, number: int) -> set[bytes]:
+        """A row as it will be once the changes apply."""
+        old = {k for k in self._rows.get(number, ()) if k not in self._reprieved}
+        return old | self._added.get(number, set())
+
+    def prune_upto(self, limit: int) -> list[int]:
+        numbers = set(self._rows) | {n for n, keys in self._added.items() if keys}
+        self._pruned = sorted(n for n in numbers if n <= limit)
+        return self._pruned
+
+    def touched_rows(self) -> dict[int, set[bytes]]:
+        numbers = set(self._added) | set(self._reprieved.values()) | set(self._pruned)
+        return {n: self.row(n) for n in numbers}
+
+    def apply(self) -> None:
+        for node_key, number in self._reprieved.items():
+            self._rows[number].discard(node_key)
+            del self._index[node_key]
+        for number, keys in self._added.items():
+            self._rows.setdefault(number, set()).update(keys)
+            for node_key in keys:
+                self._index[node_key] = number
+        for number in self._pruned:
+            for node_key in self._rows.pop(number, set()):
+                self._index.pop(node_key, None)
+        for number in [n for n, keys in self._rows.items() if not keys]:
+            del self._rows[number]
+
+
+@dataclass(slots=True)
+class _FinalityPlan:
+    """Everything finalizing a block changes, computed before anything is written."""
+
+    target: Header
+    justification: bytes
+    route: list[tuple[bytes, _Journal]]
+    discarded: list[bytes]
+    best: Header
+    persisted: set[bytes]
+    pruned: list[int] = field(default_factory=list)
+    death_rows: _DeathRowChanges | None = None
+
+    def pruned_nodes(self, changes: _DeathRowChanges) -> Iterator[bytes]:
+        for number in self.pruned:
+            yield from changes.row(number)
+
+
 class ChainStore:
     """Blocks and states on top of a key-value store; see the module docstring for the layout."""
 
@@ -108,7 +181,6 @@ class ChainStore:
         self._death_rows: dict[int, set[bytes]] = {}
         self._death_index: dict[bytes, int] = {}
         self._flat_cache: dict[bytes, bytes | None] = {}
-        self._pending_prune: list[int] = []
         self.genesis_hash = b""
         self.best_hash = b""
         self.finalized_hash = b""
@@ -308,7 +380,7 @@ class ChainStore:
         make_best: bool,
         justification: bytes | None = None,
     ) -> list[bytes]:
-        """Store an executed block in one atomic batch; with a justification it is also final.
+        """Store an executed block in one atomic write; with a justification it is also final.
 
         Returns the hashes that became final, oldest first.
         """
@@ -322,80 +394,149 @@ class ChainStore:
         batch = WriteBatch()
         batch.put(_HEADER + h, header.encode())
         batch.put(_BODY + h, encode_body(block.extrinsics))
-        finalize_now = justification is not None and header.parent_hash == self.finalized_hash
-        discarded: list[bytes] = []
-        if finalize_now:
-            assert justification is not None
-            self._canonicalize(batch, h, journal)
-            discarded = self._discard_forks(batch, keep=h, number=header.number)
-            batch.put(_JUSTIFICATION + h, justification)
-            batch.put(_META_FINALIZED, h)
-            # A best block on a fork that finality just abandoned cannot stay best.
-            make_best = make_best or self.best_hash in discarded
-        else:
+        best = header if make_best else None
+        plan = None
+        if justification is None:
             batch.put(_JOURNAL + h, journal.encode())
-        if make_best:
-            self._route_best(batch, header)
-        self._prune(batch, header.number if finalize_now else None)
-        self.kv.write(batch)
-        # The batch is durable: now bring memory in line with it.
-        self._headers[h] = header
-        if make_best:
-            self.best_hash = h
-        if finalize_now:
-            self._after_canonicalize(journal)
-            self._after_discard(discarded)
-            self.finalized_hash = h
         else:
+            plan = self._plan_finality(h, justification, new=(h, header, journal))
+            if (best or self.best_header).hash in plan.discarded:
+                best = plan.best
+            self._write_finality(batch, plan)
+        if best is not None:
+            self._route_best(batch, best)
+        self.kv.write(batch)
+        # The write is durable: now bring memory in line with it.
+        self._headers[h] = header
+        if plan is None:
             self._journals[h] = journal
             self._add_to_overlay(journal)
-        self._after_prune()
-        if finalize_now:
-            return [h]
-        if justification is not None:
-            return self.finalize(h, justification)
-        return []
+        else:
+            self._apply_finality(plan)
+        if best is not None:
+            self.best_hash = best.hash
+        return [] if plan is None else [rh for rh, _ in plan.route]
 
     def finalize(self, block_hash: bytes, justification: bytes) -> list[bytes]:
-        """Make `block_hash` and its ancestors final in one batch; returns the new final hashes."""
-        target = self.require_header(block_hash)
-        route: list[bytes] = []
-        h = block_hash
-        while h != self.finalized_hash:
-            journal = self._journals.get(h)
-            if journal is None:
-                raise ChainStoreError(
-                    f"block 0x{block_hash.hex()} does not descend from the finalized block"
-                )
-            route.append(h)
-            h = journal.parent
-        route.reverse()
-        if not route:
+        """Make `block_hash` and its ancestors final in one write; returns the new final hashes."""
+        if block_hash == self.finalized_hash:
             return []
+        plan = self._plan_finality(block_hash, justification)
         batch = WriteBatch()
-        for h in route:
-            self._canonicalize(batch, h, self._journals[h])
-            batch.delete(_JOURNAL + h)
-        discarded = self._discard_forks(batch, keep=block_hash, number=target.number, route=route)
-        batch.put(_JUSTIFICATION + block_hash, justification)
-        batch.put(_META_FINALIZED, block_hash)
-        if self.best_hash in discarded:
-            batch.put(_META_BEST, block_hash)
-            self._route_best(batch, target)
-        self._prune(batch, target.number)
+        best = plan.best if self.best_hash in plan.discarded else None
+        self._write_finality(batch, plan)
+        if best is not None:
+            self._route_best(batch, best)
         self.kv.write(batch)
-        for h in route:
-            journal = self._journals.pop(h)
-            self._remove_from_overlay(journal)
-            self._after_canonicalize(journal)
-        self._after_discard(discarded)
-        self.finalized_hash = block_hash
-        if self.best_hash in discarded:
-            self.best_hash = block_hash
-        self._after_prune()
-        return route
+        self._apply_finality(plan)
+        if best is not None:
+            self.best_hash = best.hash
+        return [rh for rh, _ in plan.route]
 
     # Internals of import and finality
+
+    def _plan_finality(
+        self,
+        target_hash: bytes,
+        justification: bytes,
+        new: tuple[bytes, Header, _Journal] | None = None,
+    ) -> _FinalityPlan:
+        """What finalizing `target_hash` changes; reads memory only, writes nothing."""
+        journals = dict(self._journals)
+        headers: dict[bytes, Header] = {}
+        if new is not None:
+            journals[new[0]] = new[2]
+            headers[new[0]] = new[1]
+        route: list[tuple[bytes, _Journal]] = []
+        h = target_hash
+        while h != self.finalized_hash:
+            journal = journals.get(h)
+            if journal is None:
+                raise ChainStoreError(
+                    f"block 0x{target_hash.hex()} does not descend from the finalized block"
+                )
+            route.append((h, journal))
+            h = journal.parent
+        route.reverse()
+        on_route = {rh for rh, _ in route}
+        verdict: dict[bytes, bool] = {target_hash: True}
+
+        def descends(h: bytes) -> bool:
+            path = []
+            while h not in verdict:
+                journal = journals.get(h)
+                if journal is None or h in on_route:
+                    verdict[h] = False
+                    break
+                path.append(h)
+                h = journal.parent
+            for p in path:
+                verdict[p] = verdict[h]
+            return verdict[h]
+
+        discarded = [h for h in journals if h not in on_route and not descends(h)]
+        # If the best block is abandoned, the longest surviving chain takes over (first seen
+        # wins a tie: journals keep their import order).
+        target = headers.get(target_hash) or self.require_header(target_hash)
+        best = target
+        for h, journal in journals.items():
+            if h not in on_route and verdict.get(h) and journal.number > best.number:
+                best = headers.get(h) or self.require_header(h)
+        persisted = {h for h in self._journals}
+        return _FinalityPlan(target, justification, route, discarded, best, persisted)
+
+    def _write_finality(self, batch: WriteBatch, plan: _FinalityPlan) -> None:
+        """Put a finality plan's writes into `batch`; memory is changed only after the write."""
+        changes = _DeathRowChanges(self._death_rows, self._death_index)
+        for h, journal in plan.route:
+            for node_key, node in journal.inserted.items():
+                batch.put(_NODE + node_key, node)
+            for key, value in journal.changes.items():
+                if value is None:
+                    batch.delete(_FLAT + key)
+                else:
+                    batch.put(_FLAT + key, value)
+            if h in plan.persisted:
+                batch.delete(_JOURNAL + h)
+            if self.keep_states is not None:
+                changes.reinsert(journal.inserted)
+                changes.schedule(journal.number, journal.deleted)
+        for h in plan.discarded:
+            if h in plan.persisted:
+                batch.delete(_JOURNAL + h)
+            batch.delete(_HEADER + h)
+            batch.delete(_BODY + h)
+        batch.put(_JUSTIFICATION + plan.target.hash, plan.justification)
+        batch.put(_META_FINALIZED, plan.target.hash)
+        if self.keep_states is not None:
+            limit = plan.target.number - self.keep_states + 1
+            plan.pruned = changes.prune_upto(limit)
+            for node_key in plan.pruned_nodes(changes):
+                batch.delete(_NODE + node_key)
+            for number, keys in changes.touched_rows().items():
+                if number in plan.pruned or not keys:
+                    batch.delete(_DEATH + _num(number))
+                else:
+                    batch.put(_DEATH + _num(number), codec.encode_trusted(sorted(keys)))
+        plan.death_rows = changes
+
+    def _apply_finality(self, plan: _FinalityPlan) -> None:
+        for h, journal in plan.route:
+            if h in self._journals:
+                del self._journals[h]
+                self._remove_from_overlay(journal)
+            cache = self._flat_cache
+            for key, value in journal.changes.items():
+                if key in cache:
+                    cache[key] = value
+        for h in plan.discarded:
+            abandoned = self._journals.pop(h, None)
+            if abandoned is not None:
+                self._remove_from_overlay(abandoned)
+            self._headers.pop(h, None)
+        if plan.death_rows is not None:
+            plan.death_rows.apply()
+        self.finalized_hash = plan.target.hash
 
     def _route_best(self, batch: WriteBatch, header: Header) -> None:
         """Point the number index and the best pointer at `header`'s chain."""
@@ -409,90 +550,6 @@ class ChainStore:
             if current.number == 0 or self.hash_at(current.number - 1) == current.parent_hash:
                 break
             current = self.require_header(current.parent_hash)
-
-    def _canonicalize(self, batch: WriteBatch, block_hash: bytes, journal: _Journal) -> None:
-        for node_key, node in journal.inserted.items():
-            batch.put(_NODE + node_key, node)
-        for key, value in journal.changes.items():
-            if value is None:
-                batch.delete(_FLAT + key)
-            else:
-                batch.put(_FLAT + key, value)
-        if self.keep_states is None:
-            for node_key in journal.deleted:
-                batch.delete(_NODE + node_key)
-            return
-        touched: set[int] = set()
-        for node_key in journal.inserted:
-            number = self._death_index.pop(node_key, None)
-            if number is not None:
-                self._death_rows[number].discard(node_key)
-                touched.add(number)
-        row = self._death_rows.setdefault(journal.number, set())
-        for node_key in journal.deleted:
-            self._death_index[node_key] = journal.number
-            row.add(node_key)
-        touched.add(journal.number)
-        for number in touched:
-            keys = self._death_rows.get(number, set())
-            batch.put(_DEATH + _num(number), codec.encode_trusted(sorted(keys)))
-
-    def _after_canonicalize(self, journal: _Journal) -> None:
-        cache = self._flat_cache
-        for key, value in journal.changes.items():
-            if key in cache:
-                cache[key] = value
-
-    def _discard_forks(
-        self, batch: WriteBatch, *, keep: bytes, number: int, route: Sequence[bytes] = ()
-    ) -> list[bytes]:
-        """Unfinalized blocks that do not descend from the new final block `keep`."""
-        on_route = set(route)
-        survivors: dict[bytes, bool] = {keep: True}
-
-        def descends(h: bytes) -> bool:
-            path = []
-            while h not in survivors:
-                journal = self._journals.get(h)
-                if journal is None or h in on_route:
-                    survivors[h] = False
-                    break
-                path.append(h)
-                h = journal.parent
-            result = survivors[h]
-            for p in path:
-                survivors[p] = result
-            return result
-
-        discarded = [h for h in self._journals if h not in on_route and not descends(h)]
-        for h in discarded:
-            batch.delete(_JOURNAL + h)
-            batch.delete(_HEADER + h)
-            batch.delete(_BODY + h)
-        return discarded
-
-    def _after_discard(self, discarded: Sequence[bytes]) -> None:
-        for h in discarded:
-            journal = self._journals.pop(h)
-            self._remove_from_overlay(journal)
-            self._headers.pop(h, None)
-
-    def _prune(self, batch: WriteBatch, finalized_number: int | None) -> None:
-        self._pending_prune = []
-        if self.keep_states is None or finalized_number is None:
-            return
-        limit = finalized_number - self.keep_states + 1
-        for number in sorted(n for n in self._death_rows if n <= limit):
-            for node_key in self._death_rows[number]:
-                batch.delete(_NODE + node_key)
-            batch.delete(_DEATH + _num(number))
-            self._pending_prune.append(number)
-
-    def _after_prune(self) -> None:
-        for number in self._pending_prune:
-            for node_key in self._death_rows.pop(number):
-                self._death_index.pop(node_key, None)
-        self._pending_prune = []
 
     def _add_to_overlay(self, journal: _Journal) -> None:
         overlay = self._overlay

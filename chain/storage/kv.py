@@ -72,16 +72,16 @@ class MemoryStore:
         self._sorted = None
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        # A snapshot, as LevelDB's iterators are: later writes do not show.
         if self._sorted is None:
             self._sorted = sorted(self.data)
         keys = self._sorted
-        i = bisect.bisect_left(keys, prefix)
-        while i < len(keys) and keys[i].startswith(prefix):
-            key = keys[i]
-            value = self.data.get(key)
-            if value is not None:
-                yield key, value
-            i += 1
+        start = bisect.bisect_left(keys, prefix)
+        end = start
+        while end < len(keys) and keys[end].startswith(prefix):
+            end += 1
+        snapshot = [(key, self.data[key]) for key in keys[start:end]]
+        return iter(snapshot)
 
     def close(self) -> None:
         pass

@@ -35,10 +35,10 @@ Encoding (enough to reproduce roots in another implementation):
 Inside this module nibble paths are `bytes` with one nibble per byte, so that splitting, comparing
 and slicing paths, and forming node keys, run in C rather than as per-nibble Python objects.
 
-A `NodeCache` may be passed to `commit` and the reads: it keeps decoded nodes by node key across
-calls, so that successive commits (which touch mostly the same upper nodes, and the nodes the
-previous commit wrote) skip both the store and the decoding. Since a node key names its node's
-encoding, an entry is right for every state, fork and store that reads that key; the cache
+A `NodeCache` may be passed to `commit` and the reads: it keeps nodes by node key across calls,
+so that successive commits (which touch mostly the same upper nodes, and the nodes the previous
+commit wrote) skip the store and the checks of a node read from it. Since a node key names its
+node's encoding, an entry is right for every state, fork and store that reads that key; the cache
 changes no result, only the time taken.
 """
 
@@ -49,7 +49,8 @@ from bisect import bisect_left
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from hashlib import blake2b
-from itertools import islice
+from itertools import accumulate, islice, repeat
+from operator import is_, methodcaller
 from typing import Any, Final, TypeAlias
 
 import msgpack
@@ -84,10 +85,12 @@ _Node: TypeAlias = tuple[int, bytes, bytes | None, int, bytes]
 leaf (0, path, value, 0, compact), extension (1, path, child hash, 0, compact), branch (2, b"",
 value or None, bitmap, child hashes), where `compact` is the path's compact form (in a step
 result it may be b"": not known yet); results only: unchanged (3, ...), stored branch (4, b"",
-hash, 0, b""). Paths are nibbles relative to the node's position. A decoded node always has its
-`compact`: it is what a `NodeCache` holds, and is never changed once made.
+hash, 0, b""). Paths are nibbles relative to the node's position.
 """
 _KEEP: Final[_Node] = (_KEEP_KIND, b"", None, 0, b"")
+_KEY_TYPES: Final = frozenset({bytes})
+_VALUE_TYPES: Final = frozenset({bytes, type(None)})
+_to_nibbles: Final = methodcaller("translate", _ASCII_TO_NIBBLE)
 _unpackb: Final = msgpack.unpackb
 
 
@@ -112,51 +115,52 @@ class TrieCommit:
 
 
 class NodeCache:
-    """Decoded trie nodes by node key, kept across commits and reads; bounded, roughly LRU.
+    """Trie nodes by node key, kept across commits and reads; bounded, roughly LRU.
 
-    Pass one to `commit` (which adds the nodes it reads and writes, and drops those it deletes),
-    `get` and `read_proof` (which add what they read) and `iter_prefix` (which only looks). A node
-    key is the node's position and the hash of its encoding, so an entry is never stale: it is
-    the node under that key in any state, on any fork, in any store. Entries are immutable.
+    Pass one to `commit`, `get` and `read_proof`, which read nodes through it and add what they
+    read and write (a commit drops the nodes it deletes), and to `iter_prefix`, which only looks.
+    A node key is the node's position and the hash of its encoding, so an entry is never stale:
+    it is the node under that key in any state, on any fork, in any store.
 
-    Two generations: reads and writes go to the young one, hits in the old one move to the young
-    one, and when the two together pass `max_entries` (checked at the end of each call) the old
-    one is dropped and the young one becomes old. So between calls the cache holds at most
-    `max_entries` nodes, and a node used in either of the last two generations stays. A cached
-    node costs about 0.4 KB (a leaf) to 0.9 KB (a full branch) of memory.
+    An entry is the node's encoding, which the cache took in only once checked (read from the
+    store and decoded with its shape checked) or built (a node a commit wrote): a hit skips the
+    store and those checks, leaving a C-level unpack. Bytes rather than decoded tuples, because
+    the garbage collector never has to look at bytes: tens of thousands of new tuples per commit
+    made its collections cost more than the decoding saved. Entries are immutable, and a node
+    written by a commit shares its bytes with `TrieCommit.inserted`.
 
-    Not thread-safe: use one cache per thread, or serialize the calls that share it.
+    Entries are kept in the order they were last stored: a commit takes out each node it reads
+    and puts back those it leaves as they were. When a call leaves more than `max_entries`, the
+    oldest are dropped down to three quarters of it. An entry costs about 0.2 KB besides its
+    encoding (about 0.1 KB for a leaf with a 60-byte value, up to 0.55 KB for a full branch).
+
+    Not thread-safe: serialize the calls that share one cache.
     """
 
-    __slots__ = ("_old", "_young", "max_entries")
+    __slots__ = ("_nodes", "max_entries")
 
     def __init__(self, max_entries: int = 500_000) -> None:
         if type(max_entries) is not int or max_entries < 0:
             raise ValueError(f"max_entries must be a non-negative int, got {max_entries!r}")
         self.max_entries: Final = max_entries
-        self._young: dict[bytes, _Node] = {}
-        self._old: dict[bytes, _Node] = {}
+        self._nodes: dict[bytes, bytes] = {}
 
     def __len__(self) -> int:
-        return len(self._young) + len(self._old)
+        return len(self._nodes)
 
     def __contains__(self, node_key: object) -> bool:
-        return node_key in self._young or node_key in self._old
+        return node_key in self._nodes
 
     def clear(self) -> None:
         """Drop every entry."""
-        self._young = {}
-        self._old = {}
+        self._nodes = {}
 
     def _settle(self) -> None:
-        """Retire the old generation once the cache is over its bound."""
-        young = self._young
-        if len(young) + len(self._old) > self.max_entries:
-            if len(young) > self.max_entries:
-                # One call used more nodes than the cache holds: keep those it used last.
-                young = dict(islice(young.items(), len(young) - self.max_entries, None))
-            self._old = young
-            self._young = {}
+        """Drop the oldest entries once the cache is over its bound."""
+        nodes = self._nodes
+        if len(nodes) > self.max_entries:
+            keep = self.max_entries - self.max_entries // 4
+            self._nodes = dict(islice(nodes.items(), len(nodes) - keep, None)) if keep else {}
 
 
 # --- Paths and node keys ---------------------------------------------------------------------
@@ -294,6 +298,17 @@ def _decode_stored(data: bytes, nk: bytes) -> _Node:
         raise TrieError(f"trie node {nk.hex()} is malformed: {exc}") from None
 
 
+def _decode_cached(data: bytes) -> _Node:
+    """Decode a node from a `NodeCache`, whose entries were checked (or built) on the way in."""
+    value = _unpackb(data)
+    if len(value) == 4:
+        return (_BRANCH, b"", value[3], value[1], value[2])
+    kind, compact, payload = value
+    # The compact flag byte is 0x00 (even path: skip two hex digits) or 0x1n (odd: skip one).
+    path = hexlify(compact)[2 - (compact[0] >> 4) :].translate(_ASCII_TO_NIBBLE)
+    return (kind, path, payload, 0, compact)
+
+
 def _decode_proof(data: bytes, node_hash: bytes) -> _Node:
     try:
         return _shape(decode_raw(data))
@@ -317,13 +332,13 @@ def _read(get_node: NodeGetter, nk: bytes) -> bytes:
 def _load(
     get_node: NodeGetter, position: bytes, node_hash: bytes, cache: NodeCache | None
 ) -> _Node:
-    """The node at `position` with `node_hash`: from `cache` if it holds it (which it keeps as it
-    is), else from the store."""
+    """The node at `position` with `node_hash`: from `cache` if it holds it, else from the store
+    (without adding it to the cache)."""
     nk = position + node_hash
     if cache is not None:
-        node = cache._young.get(nk) or cache._old.get(nk)
-        if node is not None:
-            return node
+        data = cache._nodes.get(nk)
+        if data is not None:
+            return _decode_cached(data)
     return _decode_stored(_read(get_node, nk), nk)
 
 
@@ -394,32 +409,46 @@ def _prepend(path: bytes, res: _Node | None) -> _Node | None:
 class _Batch:
     """One commit's walk: the sorted changes, the store, and the node keys added and dropped.
 
-    Changes are parallel lists of nibble keys (sorted) and values (None = delete). Each step takes
-    the node at a position (or builds where there is none) and the slice [lo, hi) of the changes
-    below that position, and returns None (empty), `_KEEP`, a stored node, or a leaf or an
-    extension not yet stored: the parent stores it, or takes it over when a branch collapses.
+    Changes are parallel lists of nibble keys (sorted) and values (None = delete). A subtree whose
+    changes are all sets goes through `set_sub`, which returns its new hash directly (the hot path
+    of block import). Elsewhere each step takes the node at a position (or builds where there is
+    none) and the slice [lo, hi) of the changes below that position, and returns None (empty),
+    `_KEEP`, a stored node, or a leaf or an extension not yet stored: the parent stores it, or
+    takes it over when a branch collapses.
 
-    Nodes are read through `young` and `old`, the generations of a `NodeCache` (or of a cache
-    private to this commit): every node read or stored is put in `young`, decoded.
+    With a cache (`fill`), `cached` is its dict of encoded nodes: a node read is taken out of it,
+    and put back if the commit leaves it as it was; every node stored goes in. Without one,
+    `cached` stays empty.
     """
 
-    __slots__ = ("deleted", "fill", "get_node", "inserted", "keys", "old", "pack", "vals", "young")
+    __slots__ = (
+        "cached",
+        "deleted",
+        "dels",
+        "fill",
+        "get_node",
+        "inserted",
+        "keys",
+        "pack",
+        "vals",
+    )
 
     def __init__(
         self,
         get_node: NodeGetter,
         keys: list[bytes],
         vals: list[bytes | None],
-        young: dict[bytes, _Node],
-        old: dict[bytes, _Node],
+        cached: dict[bytes, bytes],
         fill: bool,
     ) -> None:
         self.get_node = get_node
         self.keys = keys
         self.vals = vals
-        self.young = young
-        self.old = old
-        # Whether nodes read and stored go into `young`: only when it belongs to a `NodeCache`.
+        # dels[i]: how many of the first i changes are deletions (None when there are none).
+        self.dels: list[int] | None = None
+        if None in vals:
+            self.dels = [0, *accumulate(map(is_, vals, repeat(None)))]
+        self.cached = cached
         self.fill = fill
         self.inserted: dict[bytes, bytes] = {}
         self.deleted: set[bytes] = set()
@@ -427,25 +456,29 @@ class _Batch:
         # packer per call, which costs as much as packing a node. Not shared between threads.
         self.pack: Callable[[Any], bytes] = msgpack.Packer(use_bin_type=True).pack
 
-    def miss(self, nk: bytes) -> _Node:
-        """The node under `nk`, which `young` lacks: from `old` or the store, now in `young`."""
-        node = self.old.pop(nk, None)
-        if node is None:
-            data = self.get_node(nk)
-            if data is None:
-                raise _missing(nk)
-            node = _decode_stored(data, nk)
+    def take(self, nk: bytes) -> tuple[_Node, bytes]:
+        """The node under `nk` and its encoding, taken out of the cache (see `keep`) or read
+        from the store."""
+        data = self.cached.pop(nk, None)
+        if data is not None:
+            return _decode_cached(data), data
+        data = self.get_node(nk)
+        if data is None:
+            raise _missing(nk)
+        return _decode_stored(data, nk), data
+
+    def keep(self, nk: bytes, data: bytes) -> None:
+        """Put back a node that `take` took and the commit leaves in place."""
         if self.fill:
-            self.young[nk] = node
-        return node
+            self.cached[nk] = data
 
-    def load(self, nk: bytes) -> _Node:
-        """The node under `nk`."""
-        node = self.young.get(nk)
-        return self.miss(nk) if node is None else node
+    def sets_only(self, lo: int, hi: int) -> bool:
+        """Whether changes [lo, hi) are all sets."""
+        dels = self.dels
+        return dels is None or dels[lo] == dels[hi]
 
-    def put(self, position: bytes, data: bytes, node: _Node) -> bytes:
-        """Record the new node `node`, encoded as `data`, at `position`; return its hash."""
+    def put(self, position: bytes, data: bytes) -> bytes:
+        """Record the new node encoded as `data` at `position`; return its hash."""
         node_hash = blake2b(data, digest_size=HASH_LEN).digest()
         nk = position + node_hash
         # A node rebuilt exactly as it was is no change: cancel its deletion instead.
@@ -454,20 +487,248 @@ class _Batch:
         else:
             self.inserted[nk] = data
         if self.fill:
-            self.young[nk] = node
+            self.cached[nk] = data
         return node_hash
 
     def finish(self, position: bytes, res: _Node) -> bytes:
         """Store a leaf or extension result at `position`; return the hash of any result."""
         kind, path, payload, _, compact = res
-        if kind >= _STORED:
+        if kind == _STORED:
             assert payload is not None
             return payload
-        if not compact:
-            compact = _compact(path)
-        return self.put(
-            position, self.pack([kind, compact, payload]), (kind, path, payload, 0, compact)
-        )
+        return self.put(position, self.pack([kind, compact or _compact(path), payload]))
+
+    def set_sub(self, pos: int, node_hash: bytes, lo: int, hi: int, under_ext: bool) -> bytes:
+        """Apply changes [lo, hi), all sets, below the node stored with `node_hash` at their
+        first `pos` nibbles; return the subtree's new hash (`node_hash` if nothing changed).
+
+        Sets never empty a subtree or collapse a branch, so each node's new hash comes straight
+        back up. Leaves replaced by one value and branches and extensions the changes pass
+        through are handled here; leaves that gain keys and extensions they leave go to the
+        general steps. `under_ext`: the node must be a branch, as it follows an extension.
+        """
+        keys = self.keys
+        key = keys[lo]
+        nk = key[:pos] + node_hash
+        stored = self.cached.pop(nk, None)
+        if stored is None:
+            stored = self.get_node(nk)
+            if stored is None:
+                raise _missing(nk)
+            node = _decode_stored(stored, nk)
+        else:
+            node = _decode_cached(stored)
+        kind, path, payload, bitmap, children = node
+        if kind == _BRANCH:
+            vals = self.vals
+            value = payload
+            i = lo
+            if len(key) == pos:
+                value = vals[lo]
+                i += 1
+            changed = value != payload
+            new_bitmap = bitmap
+            parts: list[bytes] = []
+            prev = 0
+            below = pos + 1
+            while i < hi:
+                key = keys[i]
+                nibble = key[pos]
+                j = i + 1
+                if j < hi and keys[j][pos] == nibble:
+                    if hi - j > _SCAN_LIMIT:
+                        j = bisect_left(keys, key[:below] + _PAST, j + 1, hi)
+                    else:
+                        j += 1
+                        while j < hi and keys[j][pos] == nibble:
+                            j += 1
+                bit = 1 << nibble
+                offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
+                if bitmap & bit:
+                    child_hash = children[offset : offset + HASH_LEN]
+                    if j == i + 1:
+                        new_hash = self.set_one(below, child_hash, i)
+                    else:
+                        new_hash = self.set_sub(below, child_hash, i, j, False)
+                    if new_hash != child_hash:
+                        parts.append(children[prev:offset])
+                        parts.append(new_hash)
+                        prev = offset + HASH_LEN
+                        changed = True
+                else:
+                    # No child there yet: offsets stay those of the old hash list.
+                    if j == i + 1:
+                        new_hash = self.set_one(below, b"", i)
+                    else:
+                        new_hash = self.finish(key[:below], self.build(key[:below], i, j))
+                    parts.append(children[prev:offset])
+                    parts.append(new_hash)
+                    prev = offset
+                    new_bitmap |= bit
+                    changed = True
+                i = j
+            if not changed:
+                self.keep(nk, stored)
+                return node_hash
+            if parts:
+                parts.append(children[prev:])
+                children = b"".join(parts)
+            data = self.pack([_BRANCH, new_bitmap, children, value])
+        elif under_ext:
+            raise TrieError(f"trie node {nk.hex()} follows an extension but is not a branch")
+        elif kind == _LEAF:
+            if hi - lo == 1 and len(key) - pos == len(path) and key.endswith(path):
+                value = self.vals[lo]
+                if value == payload:
+                    self.keep(nk, stored)
+                    return node_hash
+                data = self.pack([_LEAF, children, value])
+            else:
+                res = self.update_leaf(key[:pos], node, nk, lo, hi)
+                if res is _KEEP:
+                    self.keep(nk, stored)
+                    return node_hash
+                assert res is not None
+                return self.finish(key[:pos], res)
+        elif key.startswith(path, pos) and keys[hi - 1].startswith(path, pos):
+            assert payload is not None
+            new_hash = self.set_sub(pos + len(path), payload, lo, hi, True)
+            if new_hash == payload:
+                self.keep(nk, stored)
+                return node_hash
+            data = self.pack([_EXT, children, new_hash])
+        else:
+            res = self.update_ext(key[:pos], node, nk, lo, hi)
+            if res is _KEEP:
+                self.keep(nk, stored)
+                return node_hash
+            assert res is not None
+            return self.finish(key[:pos], res)
+        # Every node stored here is new: its subtree's keys or values changed.
+        self.deleted.add(nk)
+        new_hash = blake2b(data, digest_size=HASH_LEN).digest()
+        nk = nk[:pos] + new_hash
+        self.inserted[nk] = data
+        if self.fill:
+            self.cached[nk] = data
+        return new_hash
+
+    def set_one(self, pos: int, node_hash: bytes, idx: int) -> bytes:
+        """`set_sub` for the one change `idx`, below `node_hash` (b"": no node there yet).
+
+        The common case near the leaves: walk down once, then rebuild the nodes walked upwards.
+        """
+        key = self.keys[idx]
+        value = self.vals[idx]
+        cached = self.cached
+        pack = self.pack
+        old_hash = node_hash
+        # (node key, node, its encoding, where the child walked to sits in the node's hash list):
+        # its offset; -1 for an extension's child; -2 - offset for a new child to go in there.
+        walked: list[tuple[bytes, _Node, bytes, int]] = []
+        after_ext = False
+        while True:
+            if not node_hash:
+                path = key[pos:]
+                compact = _compact(path)
+                data = pack([_LEAF, compact, value])
+                break
+            nk = key[:pos] + node_hash
+            stored = cached.pop(nk, None)
+            if stored is None:
+                stored = self.get_node(nk)
+                if stored is None:
+                    raise _missing(nk)
+                node = _decode_stored(stored, nk)
+            else:
+                node = _decode_cached(stored)
+            kind, path, payload, bitmap, children = node
+            if kind == _BRANCH:
+                if pos < len(key):
+                    bit = 1 << key[pos]
+                    offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
+                    if bitmap & bit:
+                        walked.append((nk, node, stored, offset))
+                        node_hash = children[offset : offset + HASH_LEN]
+                    else:
+                        walked.append((nk, node, stored, -2 - offset))
+                        node_hash = b""
+                    pos += 1
+                    after_ext = False
+                    continue
+                if payload == value:
+                    return self.unchanged(old_hash, nk, stored, walked)
+                self.deleted.add(nk)
+                data = pack([_BRANCH, bitmap, children, value])
+                break
+            if after_ext:
+                raise TrieError(f"trie node {nk.hex()} follows an extension but is not a branch")
+            if kind == _LEAF:
+                if key[pos:] == path:
+                    if payload == value:
+                        return self.unchanged(old_hash, nk, stored, walked)
+                    self.deleted.add(nk)
+                    data = pack([_LEAF, children, value])
+                    break
+                res = self.update_leaf(key[:pos], node, nk, idx, idx + 1)
+            elif key.startswith(path, pos):
+                walked.append((nk, node, stored, -1))
+                pos += len(path)
+                assert payload is not None
+                node_hash = payload
+                after_ext = True
+                continue
+            else:
+                res = self.update_ext(key[:pos], node, nk, idx, idx + 1)
+            # A set of a key the leaf or extension does not hold always changes it.
+            assert res is not None and res is not _KEEP
+            data = b""
+            new_hash = self.finish(key[:pos], res)
+            break
+        fill = self.fill
+        inserted = self.inserted
+        if data:
+            new_hash = blake2b(data, digest_size=HASH_LEN).digest()
+            nk = key[:pos] + new_hash
+            inserted[nk] = data
+            if fill:
+                cached[nk] = data
+        deleted = self.deleted
+        for nk, node, _, offset in reversed(walked):
+            deleted.add(nk)
+            _, _, branch_value, bitmap, children = node
+            if offset == -1:
+                # An extension: `children` holds its compact path.
+                data = pack([_EXT, children, new_hash])
+            else:
+                if offset >= 0:
+                    children = children[:offset] + new_hash + children[offset + HASH_LEN :]
+                else:
+                    offset = -2 - offset
+                    children = children[:offset] + new_hash + children[offset:]
+                    bitmap |= 1 << key[len(nk) - HASH_LEN]
+                data = pack([_BRANCH, bitmap, children, branch_value])
+            new_hash = blake2b(data, digest_size=HASH_LEN).digest()
+            nk = nk[:-HASH_LEN] + new_hash
+            inserted[nk] = data
+            if fill:
+                cached[nk] = data
+        return new_hash
+
+    def unchanged(
+        self,
+        node_hash: bytes,
+        nk: bytes,
+        data: bytes,
+        walked: list[tuple[bytes, _Node, bytes, int]],
+    ) -> bytes:
+        """`set_one` found the key with its value already: put back the nodes read."""
+        if self.fill:
+            cached = self.cached
+            cached[nk] = data
+            for walked_nk, _, walked_data, _ in walked:
+                cached[walked_nk] = walked_data
+        return node_hash
 
     def update(
         self, position: bytes, node: _Node, nk: bytes | None, lo: int, hi: int
@@ -492,7 +753,6 @@ class _Batch:
     ) -> _Node | None:
         """Apply changes to a branch; `virtual` is an unstored child at nibble `virtual_at`."""
         keys, vals = self.keys, self.vals
-        young = self.young
         pos = len(position)
         _, _, value, bitmap, children = node
         new_value = value
@@ -501,42 +761,40 @@ class _Batch:
             new_value = vals[i]
             i += 1
         changed = nk is None or new_value != value
-        # nibble -> the child's new hash (bytes), or its step result (a tuple or None).
+        # nibble -> the child's new hash (bytes), or its step result (a tuple, or None: gone).
         touched: dict[int, bytes | _Node | None] = {}
         if virtual is not None:
             touched[virtual_at] = virtual
         while i < hi:
-            key = keys[i]
-            nibble = key[pos]
+            nibble = keys[i][pos]
             j = i + 1
             if hi - i > _SCAN_LIMIT:
-                j = bisect_left(keys, key[: pos + 1] + _PAST, j, hi)
+                j = bisect_left(keys, keys[i][: pos + 1] + _PAST, j, hi)
             else:
                 while j < hi and keys[j][pos] == nibble:
                     j += 1
             bit = 1 << nibble
-            if j == i + 1 and vals[i] is not None and nibble != virtual_at:
-                # One key set below this child, the common case near the leaves.
-                child_hash = b""
-                if bitmap & bit:
-                    offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
-                    child_hash = children[offset : offset + HASH_LEN]
-                new_hash = self.set_one(pos + 1, child_hash, i)
-                if new_hash is not None:
-                    touched[nibble] = new_hash
-                    changed = True
-                i = j
-                continue
-            child_position = key[: pos + 1]
+            child_position = position + _NIBBLE[nibble]
             if virtual is not None and nibble == virtual_at:
                 res = self.update(child_position, virtual, None, i, j)
             elif bitmap & bit:
                 offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
-                child_nk = child_position + children[offset : offset + HASH_LEN]
-                child = young.get(child_nk)
-                if child is None:
-                    child = self.miss(child_nk)
+                child_hash = children[offset : offset + HASH_LEN]
+                if self.sets_only(i, j):
+                    if j == i + 1:
+                        new_hash = self.set_one(pos + 1, child_hash, i)
+                    else:
+                        new_hash = self.set_sub(pos + 1, child_hash, i, j, False)
+                    if new_hash != child_hash:
+                        touched[nibble] = new_hash
+                        changed = True
+                    i = j
+                    continue
+                child_nk = child_position + child_hash
+                child, stored = self.take(child_nk)
                 res = self.update(child_position, child, child_nk, i, j)
+                if res is _KEEP:
+                    self.keep(child_nk, stored)
             else:
                 res = self.build_changes(child_position, i, j)
             if res is not _KEEP:
@@ -569,15 +827,13 @@ class _Batch:
                 continue
             if isinstance(done, tuple):
                 done = self.finish(position + _NIBBLE[nibble], done)
-            child_hash = done
             if bitmap & bit:
-                children = children[:offset] + child_hash + children[offset + HASH_LEN :]
+                children = children[:offset] + done + children[offset + HASH_LEN :]
             else:
-                children = children[:offset] + child_hash + children[offset:]
+                children = children[:offset] + done + children[offset:]
                 bitmap |= bit
         data = self.pack([_BRANCH, bitmap, children, new_value])
-        branch = (_BRANCH, b"", new_value, bitmap, children)
-        return (_STORED, b"", self.put(position, data, branch), 0, b"")
+        return (_STORED, b"", self.put(position, data), 0, b"")
 
     def collapse(
         self, position: bytes, nibble: int, old: _Node, touched: dict[int, bytes | _Node | None]
@@ -590,123 +846,25 @@ class _Batch:
             child_hash = _child_hash(old[3], old[4], nibble) if res is None else res
             child_nk = child_position + child_hash
             data = self.inserted.get(child_nk)
-            child = self.load(child_nk) if data is None else _decode_stored(data, child_nk)
+            if data is None:
+                child, stored = self.take(child_nk)
+            else:
+                child, stored = _decode_cached(data), data
             if child[0] == _BRANCH:
+                self.keep(child_nk, stored)
                 return (_EXT, _NIBBLE[nibble], child_hash, 0, b"")
             # A leaf or extension moves up to this position: its node at the old one goes.
-            if child_nk in self.inserted:
-                del self.inserted[child_nk]
-                self.young.pop(child_nk, None)
-            else:
+            if data is None:
                 self.deleted.add(child_nk)
+            else:
+                del self.inserted[child_nk]
+                self.cached.pop(child_nk, None)
             merged = _prepend(_NIBBLE[nibble], child)
         else:
-            assert type(res) is tuple
+            assert isinstance(res, tuple)
             merged = _prepend(_NIBBLE[nibble], res)
         assert merged is not None
         return merged
-
-    def set_one(self, pos: int, node_hash: bytes, idx: int) -> bytes | None:
-        """Set change `idx` in the subtree at its first `pos` nibbles; the subtree's new hash.
-
-        `node_hash` is the subtree's old root (b"": none). Returns None when the key already has
-        that value. A set never empties or collapses a branch, so this walks down once and
-        rebuilds the path upwards without the general step results. It is the hot path of block
-        import, hence the inlined `load` and `put`: every node it stores is new, since its key
-        changed.
-        """
-        key = self.keys[idx]
-        value = self.vals[idx]
-        young = self.young
-        pack = self.pack
-        walked: list[tuple[bytes, _Node, int]] = []  # (node key, node, nibble taken; -1: ext)
-        node: _Node | None
-        while True:
-            if not node_hash:
-                path = key[pos:]
-                compact = _compact(path)
-                node = (_LEAF, path, value, 0, compact)
-                data = pack([_LEAF, compact, value])
-                break
-            nk = key[:pos] + node_hash
-            node = young.get(nk)
-            if node is None:
-                node = self.miss(nk)
-            kind, path, payload, bitmap, children = node
-            if kind == _BRANCH:
-                if pos < len(key):
-                    nibble = key[pos]
-                    walked.append((nk, node, nibble))
-                    bit = 1 << nibble
-                    if bitmap & bit:
-                        offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
-                        node_hash = children[offset : offset + HASH_LEN]
-                    else:
-                        node_hash = b""
-                    pos += 1
-                    continue
-                if payload == value:
-                    return None
-                self.deleted.add(nk)
-                node = (_BRANCH, b"", value, bitmap, children)
-                data = pack([_BRANCH, bitmap, children, value])
-                break
-            if walked and walked[-1][2] < 0:
-                raise TrieError(f"trie node {nk.hex()} follows an extension but is not a branch")
-            if kind == _LEAF:
-                if len(key) - pos == len(path) and key.endswith(path):
-                    if payload == value:
-                        return None
-                    self.deleted.add(nk)
-                    node = (_LEAF, path, value, 0, children)
-                    data = pack([_LEAF, children, value])
-                    break
-                res = self.update_leaf(key[:pos], node, nk, idx, idx + 1)
-            elif key.startswith(path, pos):
-                walked.append((nk, node, -1))
-                pos += len(path)
-                assert payload is not None
-                node_hash = payload
-                continue
-            else:
-                res = self.update_ext(key[:pos], node, nk, idx, idx + 1)
-            assert res is not None
-            data = b""
-            new_hash = self.finish(key[:pos], res)
-            break
-        inserted = self.inserted
-        fill = self.fill
-        if data:
-            new_hash = blake2b(data, digest_size=HASH_LEN).digest()
-            nk = key[:pos] + new_hash
-            inserted[nk] = data
-            if fill:
-                young[nk] = node
-        deleted = self.deleted
-        for nk, node, nibble in reversed(walked):
-            deleted.add(nk)
-            _, path, branch_value, bitmap, children = node
-            if nibble < 0:
-                data = pack([_EXT, children, new_hash])
-                if fill:
-                    node = (_EXT, path, new_hash, 0, children)
-            else:
-                bit = 1 << nibble
-                offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
-                if bitmap & bit:
-                    children = children[:offset] + new_hash + children[offset + HASH_LEN :]
-                else:
-                    children = children[:offset] + new_hash + children[offset:]
-                    bitmap |= bit
-                data = pack([_BRANCH, bitmap, children, branch_value])
-                if fill:
-                    node = (_BRANCH, b"", branch_value, bitmap, children)
-            new_hash = blake2b(data, digest_size=HASH_LEN).digest()
-            nk = nk[:-HASH_LEN] + new_hash
-            inserted[nk] = data
-            if fill:
-                young[nk] = node
-        return new_hash
 
     def update_leaf(
         self, position: bytes, node: _Node, nk: bytes | None, lo: int, hi: int
@@ -738,8 +896,7 @@ class _Batch:
         ks = sorted(k for k, v in items.items() if v is not None)
         if not ks:
             return None
-        vs = [items[k] for k in ks]
-        return self.build(position, ks, vs, 0, len(ks))
+        return self.build_from(position, ks, [items[k] for k in ks], 0, len(ks))
 
     def update_ext(
         self, position: bytes, node: _Node, nk: bytes | None, lo: int, hi: int
@@ -764,11 +921,12 @@ class _Batch:
                 return _KEEP
             lo, hi = inner_lo, inner_hi
         child_nk = full + child_hash
-        child = self.load(child_nk)
+        child, stored = self.take(child_nk)
         if child[0] != _BRANCH:
             raise TrieError(f"trie node {child_nk.hex()} follows an extension but is not a branch")
         res = self.update_branch(full, child, child_nk, lo, hi, -1, None)
         if res is _KEEP:
+            self.keep(child_nk, stored)
             return _KEEP
         if nk is not None:
             self.deleted.add(nk)
@@ -799,16 +957,20 @@ class _Batch:
 
     def build_changes(self, position: bytes, lo: int, hi: int) -> _Node | None:
         """Build a subtree where there was none; deletions in [lo, hi) are of absent keys."""
+        if self.sets_only(lo, hi):
+            return self.build(position, lo, hi)
         vals = self.vals
-        if None not in vals[lo:hi]:
-            return self.build(position, self.keys, vals, lo, hi)
         ks = [self.keys[i] for i in range(lo, hi) if vals[i] is not None]
         if not ks:
             return _KEEP
         vs: list[bytes | None] = [v for v in vals[lo:hi] if v is not None]
-        return self.build(position, ks, vs, 0, len(ks))
+        return self.build_from(position, ks, vs, 0, len(ks))
 
-    def build(
+    def build(self, position: bytes, lo: int, hi: int) -> _Node:
+        """The canonical subtree at `position` of changes [lo, hi), all sets."""
+        return self.build_from(position, self.keys, self.vals, lo, hi)
+
+    def build_from(
         self, position: bytes, ks: list[bytes], vs: list[bytes | None], lo: int, hi: int
     ) -> _Node:
         """The canonical subtree at `position` of sorted keys ks[lo:hi], none of them deleted."""
@@ -818,7 +980,7 @@ class _Batch:
             return (_LEAF, first[pos:], vs[lo], 0, b"")
         split = _common_len(first, ks[hi - 1], pos)
         if split > pos:
-            merged = _prepend(first[pos:split], self.build(first[:split], ks, vs, lo, hi))
+            merged = _prepend(first[pos:split], self.build_from(first[:split], ks, vs, lo, hi))
             assert merged is not None
             return merged
         value = None
@@ -837,21 +999,28 @@ class _Batch:
             else:
                 while j < hi and ks[j][pos] == nibble:
                     j += 1
-            hashes.append(self.finish(child_position, self.build(child_position, ks, vs, i, j)))
+            hashes.append(
+                self.finish(child_position, self.build_from(child_position, ks, vs, i, j))
+            )
             bitmap |= 1 << nibble
             i = j
         children = b"".join(hashes)
         data = self.pack([_BRANCH, bitmap, children, value])
-        branch = (_BRANCH, b"", value, bitmap, children)
-        return (_STORED, b"", self.put(position, data, branch), 0, b"")
+        return (_STORED, b"", self.put(position, data), 0, b"")
 
     def run(self, root: bytes) -> bytes:
         """Apply all the changes to the trie at `root`; the new root."""
+        n = len(self.keys)
         if root == EMPTY_ROOT:
-            res = self.build_changes(b"", 0, len(self.keys))
-        else:
+            res = self.build_changes(b"", 0, n)
+        elif self.dels is None:
             # The root node sits at the empty position, so its node key is the root hash itself.
-            res = self.update(b"", self.load(root), root, 0, len(self.keys))
+            return self.set_one(0, root, 0) if n == 1 else self.set_sub(0, root, 0, n, False)
+        else:
+            node, stored = self.take(root)
+            res = self.update(b"", node, root, 0, n)
+            if res is _KEEP:
+                self.keep(root, stored)
         if res is _KEEP:
             return root
         if res is None:
@@ -869,31 +1038,28 @@ def commit(
 
     The changed keys are sorted and the trie is walked once, each touched node rebuilt and hashed
     once. Deleting an absent key changes nothing. The result is in canonical form. With a
-    `cache`, nodes are read through it, and it gains the nodes read and inserted and loses those
-    deleted; the result is the same as without it.
+    `cache`, nodes are read through it, and it gains the nodes stored and loses those deleted;
+    the result is the same as without it.
     """
-    by_nibbles: dict[bytes, bytes | None] = {}
-    for key, value in changes.items():
-        if value is not None and type(value) is not bytes:
-            raise TypeError(f"value of a trie key is {type(value).__name__}, not bytes or None")
-        if type(key) is not bytes:
-            raise TypeError(f"trie keys are bytes, got {type(key).__name__}")
-        by_nibbles[hexlify(key).translate(_ASCII_TO_NIBBLE)] = value
-    if not by_nibbles:
+    if not changes:
         return TrieCommit(root, {}, [])
+    # Checked and converted with C-level loops: a block's change set has thousands of keys.
+    if not set(map(type, changes.values())) <= _VALUE_TYPES:
+        bad = next(v for v in changes.values() if v is not None and type(v) is not bytes)
+        raise TypeError(f"value of a trie key is {type(bad).__name__}, not bytes or None")
+    if not set(map(type, changes)) <= _KEY_TYPES:
+        bad = next(k for k in changes if type(k) is not bytes)
+        raise TypeError(f"trie keys are bytes, got {type(bad).__name__}")
+    by_nibbles = dict(zip(map(_to_nibbles, map(hexlify, changes)), changes.values(), strict=True))
     keys = sorted(by_nibbles)
-    vals = [by_nibbles[k] for k in keys]
+    vals = list(map(by_nibbles.__getitem__, keys))
     if cache is None:
-        batch = _Batch(get_node, keys, vals, {}, {}, False)
+        batch = _Batch(get_node, keys, vals, {}, False)
         new_root = batch.run(root)
     else:
-        batch = _Batch(get_node, keys, vals, cache._young, cache._old, True)
+        batch = _Batch(get_node, keys, vals, cache._nodes, True)
         try:
             new_root = batch.run(root)
-            young, old = cache._young, cache._old
-            for nk in batch.deleted:
-                if young.pop(nk, None) is None:
-                    old.pop(nk, None)
         finally:
             cache._settle()
     inserted, deleted = batch.inserted, batch.deleted
@@ -926,11 +1092,7 @@ def get(
     k = _nibbles(key)
     if root == EMPTY_ROOT:
         return None
-    if cache is None:
-        young: dict[bytes, _Node] = {}
-        old: dict[bytes, _Node] = {}
-    else:
-        young, old = cache._young, cache._old
+    cached: dict[bytes, bytes] = {} if cache is None else cache._nodes
     # `_lookup`, with the node reads inlined.
     pos = 0
     node_hash = root
@@ -938,16 +1100,16 @@ def get(
     try:
         while True:
             nk = k[:pos] + node_hash
-            node = young.get(nk)
-            if node is None:
-                node = old.pop(nk, None)
-                if node is None:
-                    data = get_node(nk)
-                    if data is None:
-                        raise _missing(nk)
-                    node = _decode_stored(data, nk)
+            data = cached.get(nk)
+            if data is None:
+                data = get_node(nk)
+                if data is None:
+                    raise _missing(nk)
+                node = _decode_stored(data, nk)
                 if cache is not None:
-                    young[nk] = node
+                    cached[nk] = data
+            else:
+                node = _decode_cached(data)
             kind, path, payload, bitmap, children = node
             if kind == _BRANCH:
                 if pos == len(k):
@@ -1040,7 +1202,8 @@ def read_proof(
     """Encoded nodes proving the value or absence of each key, deduplicated.
 
     The order is deterministic: that of first visit, walking the keys in sorted order from the root.
-    The encoded nodes come from the store; a `cache` spares decoding them, and gains them.
+    With a `cache`, nodes are read through it (an entry is the very bytes the store holds under
+    its key), and it gains the nodes read.
     """
     nibble_keys = sorted({_nibbles(key) for key in keys})
     if root == EMPTY_ROOT:
@@ -1052,14 +1215,14 @@ def read_proof(
         nk = position + node_hash
         node = decoded.get(nk)
         if node is None:
-            data = _read(get_node, nk)
-            if cache is None:
+            data = None if cache is None else cache._nodes.get(nk)
+            if data is None:
+                data = _read(get_node, nk)
                 node = _decode_stored(data, nk)
+                if cache is not None:
+                    cache._nodes[nk] = data
             else:
-                node = cache._young.get(nk) or cache._old.pop(nk, None)
-                if node is None:
-                    node = _decode_stored(data, nk)
-                cache._young[nk] = node
+                node = _decode_cached(data)
             decoded[nk] = node
             proof.setdefault(node_hash, data)
         return node
