@@ -21,7 +21,6 @@ from hypothesis import strategies as st
 from chain.storage.chain_store import ChainStore, ChainStoreError, StatePruned, UnknownBlock
 from chain.storage.kv import LevelDBStore, MemoryStore, StoreError, WriteBatch
 from runtime.primitives import trie
-from runtime.primitives.trie import TrieError
 
 # Pays create and grow recipients' accounts, drains reap them (their state keys are deleted);
 # siblings with the same moves have the same state, so their journals share trie nodes.

@@ -68,9 +68,7 @@ def test_iteration_is_by_prefix_in_key_order(kv):
 @pytest.mark.parametrize(
     "kind",
     [
-        pytest.param(
-            "memory"
-        ),
+        pytest.param("memory"),
         "leveldb",
     ],
 )

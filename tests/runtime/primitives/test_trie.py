@@ -399,15 +399,15 @@ def test_roots_follow_the_documented_encoding() -> None:
 
 
 def cached_nodes_are_right(cache: NodeCache, nodes: Mapping[bytes, bytes]) -> None:
-    """Every entry is the decoding of the node stored under its key (when the store has it)."""
-    entries = {**cache._old, **cache._young}
+    """Every entry is a well-formed node, under its own node key, as the store has it if it does."""
+    entries = cache._nodes
     assert len(entries) == len(cache) <= cache.max_entries
-    for nk, node in entries.items():
-        assert type(node) is tuple
-        data = nodes.get(nk)
-        if data is not None:
-            assert nk[-32:] == blake2b_256(data)
-            assert node == decode_stored_node(data, nk)
+    for nk, data in entries.items():
+        assert type(data) is bytes
+        assert nk[-32:] == blake2b_256(data)
+        assert all(n < 16 for n in nk[:-32])
+        decode_stored_node(data, nk)
+        assert nodes.get(nk, data) == data
 
 
 @settings(max_examples=120, deadline=None)
@@ -422,8 +422,7 @@ def test_commits_through_a_cache_match_commits_without(history: list[Changes], s
         c = commit(cached.get, root, changes, cache)
         assert c == expected
         cached.apply(c)
-        assert not set(c.deleted) & cache._young.keys()
-        assert not set(c.deleted) & cache._old.keys()
+        assert not set(c.deleted) & cache._nodes.keys()
         root = c.root
         apply_to_model(model, changes)
         cached_nodes_are_right(cache, cached.nodes)
@@ -494,7 +493,7 @@ def test_cache_eviction_keeps_results_and_bound() -> None:
             assert len(cache) > 0
     cache = NodeCache(max_entries=10)
     commit(MemoryNodeStore().get, EMPTY_ROOT, {bytes([i]): b"v" for i in range(100)}, cache)
-    assert len(cache) == 10  # one call that used more nodes than the bound keeps the last ones
+    assert len(cache) == 8  # over the bound: the newest three quarters stay
     cache.clear()
     assert len(cache) == 0
     with pytest.raises(ValueError):
@@ -558,3 +557,22 @@ def test_malformed_store_node_is_refused(node: codec.Value) -> None:
             get(store.get, root, b"\x12", cache)
         with pytest.raises(TrieError, match=root.hex()):
             commit(store.get, root, {b"\x12": b"v"}, cache)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(trie_keys, trie_values, min_size=1, max_size=12), change_sets)
+def test_a_commit_takes_out_what_it_deletes_and_leaves_the_rest(
+    model: Model, changes: Changes
+) -> None:
+    # A cache holding the whole trie: afterwards it holds the new trie's nodes and the old nodes
+    # the commit kept, and none it deleted; a no-op commit leaves it as it was.
+    store = scratch_store(model)
+    root = root_of(model)
+    cache = NodeCache()
+    assert commit(store.get, root, dict(model), cache) == TrieCommit(root, {}, [])
+    cache._nodes.update(store.nodes)
+    assert commit(store.get, root, dict(model), cache) == TrieCommit(root, {}, [])
+    assert cache._nodes == store.nodes
+    c = commit(store.get, root, changes, cache)
+    store.apply(c)
+    assert cache._nodes == store.nodes
