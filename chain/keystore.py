@@ -237,7 +237,7 @@ def _parse_document(path: Path, content: bytes) -> dict[str, Any]:
     """Check the structure of a key file and return it with hex fields decoded to bytes."""
     try:
         document = json.loads(content.decode("utf-8"), object_pairs_hook=_no_duplicate_keys)
-    except (UnicodeDecodeError, json.JSONDecodeError, _DuplicateKey) as exc:
+    except (UnicodeDecodeError, ValueError, RecursionError, _DuplicateKey) as exc:
         raise KeyFileError(f"key file {path} is not valid JSON: {exc}") from exc
     where = str(path)
     _expect_fields(where, "", document, _TOP_FIELDS)

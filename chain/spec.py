@@ -153,7 +153,7 @@ class ChainSpec:
             raise ChainSpecError(f"chain spec {path} does not exist") from exc
         except (OSError, UnicodeDecodeError) as exc:
             raise ChainSpecError(f"cannot read chain spec {path}: {exc}") from exc
-        except json.JSONDecodeError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ChainSpecError(f"chain spec {path} is not valid JSON: {exc}") from exc
         return cls.from_json(data)
 

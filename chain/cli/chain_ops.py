@@ -10,6 +10,7 @@ from pathlib import Path
 
 from chain.cli.errors import CliError
 from chain.spec import ChainSpecError, builtin_spec, local_spec
+from chain.storage.kv import LevelDBStore, StoreError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -55,10 +56,19 @@ def purge_chain(args: argparse.Namespace) -> int:
     if not db.exists():
         print(f"nothing to delete: {db} does not exist")
         return 0
+    try:  # LevelDB's lock tells whether a node is running on this database
+        LevelDBStore(db).close()
+    except StoreError as exc:
+        raise CliError(f"{db} is in use (is a node running on it?): {exc}") from exc
     if not args.yes:
-        answer = input(f"delete {db}? [y/N] ")
+        try:
+            answer = input(f"delete {db}? [y/N] ")
+        except EOFError as exc:
+            raise CliError(
+                f"nothing deleted: no answer to the question; pass -y to delete {db}"
+            ) from exc
         if answer.strip().lower() not in ("y", "yes"):
-            print("aborted")
+            print("aborted: nothing deleted (answer y, or pass -y)")
             return 1
     shutil.rmtree(db)
     print(f"deleted {db}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 
 from chain.cli.common import add_rpc_argument, add_signer_arguments, connect, node_error, signer
 from chain.cli.errors import CliError
@@ -18,6 +19,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     tx = sub.add_parser("tx", help="sign and submit transactions")
     tx_sub = tx.add_subparsers(dest="tx_command", metavar="TX", required=True)
     t = tx_sub.add_parser("transfer", help="transfer XPL to an account")
+    # Let `--amount -5XPL` reach the amount parser (which explains that amounts are not negative)
+    # instead of argparse taking it for an option.
+    t._negative_number_matcher = re.compile(r"^-\d")
     add_signer_arguments(t)
     t.add_argument("--to", required=True, help="the receiving address (or //Name)")
     t.add_argument("--amount", required=True, help="for example 12.5XPL")

@@ -135,11 +135,19 @@ def build_methods(service: NodeService) -> RpcMethods:
 
     def reader_at(block_hash: bytes) -> Any:
         try:
-            return store.reader(block_hash)
+            read = store.reader(block_hash)
         except StatePruned as exc:
             raise RpcError(errors.STATE_PRUNED, str(exc)) from exc
         except UnknownBlock as exc:
             raise _unknown_block(block_hash) from exc
+
+        def guarded(key: bytes) -> bytes | None:
+            try:
+                return read(key)
+            except TrieError as exc:  # a state gone from the database: pruned or damaged
+                raise RpcError(errors.STATE_PRUNED, f"state unavailable: {exc}") from exc
+
+        return guarded
 
     # system
 

@@ -36,11 +36,12 @@ DEFAULT_KEEP_STATES: Final = 256
 
 _HEADER, _BODY, _NUMBER, _JUSTIFICATION, _META = b"h", b"b", b"n", b"j", b"m"
 _NODE, _FLAT, _JOURNAL, _DEATH = b"t", b"s", b"u", b"d"
-_META_GENESIS, _META_BEST, _META_FINALIZED, _META_SCHEMA = (
+_META_GENESIS, _META_BEST, _META_FINALIZED, _META_SCHEMA, _META_PRUNED = (
     b"mgenesis",
     b"mbest",
     b"mfinalized",
     b"mschema",
+    b"mpruned",
 )
 _FLAT_CACHE_SIZE: Final = 500_000
 
@@ -184,6 +185,8 @@ class ChainStore:
         self.genesis_hash = b""
         self.best_hash = b""
         self.finalized_hash = b""
+        self._pruned_below = 0
+        """States of blocks numbered below this were pruned (by this run or an earlier one)."""
 
     # Opening
 
@@ -227,6 +230,8 @@ class ChainStore:
                 f"{SCHEMA_VERSION}"
             )
         self.genesis_hash, self.best_hash, self.finalized_hash = genesis, best, finalized
+        pruned = self.kv.get(_META_PRUNED)
+        self._pruned_below = 0 if pruned is None else int.from_bytes(pruned, "big")
         self._journals.clear()
         self._overlay.clear()
         for key, raw in self.kv.iterate(_JOURNAL):
@@ -350,10 +355,14 @@ class ChainStore:
         canonical = self.hash_at(header.number) == header.hash
         if not canonical or header.number > finalized.number:
             raise StatePruned(f"the state of block 0x{header.hash.hex()} is not kept")
-        if self.keep_states is not None and header.number <= finalized.number - self.keep_states:
+        pruned = header.number < self._pruned_below or (
+            self.keep_states is not None and header.number <= finalized.number - self.keep_states
+        )
+        if pruned:
+            kept = "all states" if self.keep_states is None else f"{self.keep_states} states"
             raise StatePruned(
-                f"the state of block #{header.number} was pruned (this node keeps the last "
-                f"{self.keep_states} finalized states; run with --pruning archive to keep all)"
+                f"the state of block #{header.number} was pruned (this node keeps {kept}; "
+                "a node keeps every state only if it always ran with --pruning archive)"
             )
 
     def iterate_state(self, block_hash: bytes, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
@@ -518,6 +527,8 @@ class ChainStore:
                     batch.delete(_DEATH + _num(number))
                 else:
                     batch.put(_DEATH + _num(number), codec.encode_trusted(sorted(keys)))
+            if plan.pruned:
+                batch.put(_META_PRUNED, _num(max(plan.pruned)))
         plan.death_rows = changes
 
     def _apply_finality(self, plan: _FinalityPlan) -> None:
@@ -536,6 +547,8 @@ class ChainStore:
             self._headers.pop(h, None)
         if plan.death_rows is not None:
             plan.death_rows.apply()
+        if plan.pruned:
+            self._pruned_below = max(self._pruned_below, max(plan.pruned))
         self.finalized_hash = plan.target.hash
 
     def _route_best(self, batch: WriteBatch, header: Header) -> None:

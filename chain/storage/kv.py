@@ -87,6 +87,12 @@ class MemoryStore:
         pass
 
 
+def _reason(exc: Exception) -> str:
+    """plyvel's messages are bytes; show them as text."""
+    detail = exc.args[0] if exc.args else exc
+    return detail.decode(errors="replace") if isinstance(detail, bytes) else str(detail)
+
+
 class LevelDBStore:
     """LevelDB through plyvel; one process may open a database at a time."""
 
@@ -99,9 +105,9 @@ class LevelDBStore:
                 str(path), create_if_missing=True, lru_cache_size=cache_bytes, bloom_filter_bits=10
             )
         except plyvel.IOError as exc:
-            raise StoreError(f"cannot open the database at {path}: {exc}") from exc
+            raise StoreError(f"cannot open the database at {path}: {_reason(exc)}") from exc
         except plyvel.CorruptionError as exc:
-            raise StoreError(f"the database at {path} is corrupt: {exc}") from exc
+            raise StoreError(f"the database at {path} is corrupt: {_reason(exc)}") from exc
         self._sync = sync
         self.path = path
 

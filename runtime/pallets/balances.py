@@ -2,8 +2,10 @@
 
 Rules:
 - An account exists while its total (free + held) is at least EXISTENTIAL_DEPOSIT. An account whose
-  total would fall below it is reaped: its record is removed and the dust is burned. An account
-  with holds is never reaped; an operation that would need to is refused.
+  total would fall below it is reaped: its record is removed and the dust is burned. Spending or
+  transferring from an account with holds is refused if it would reap it; only a slash can.
+  A reaped account's nonce is remembered (system's ReapedNonce), so its old transactions can
+  never be replayed.
 - A transfer to a new account must carry at least EXISTENTIAL_DEPOSIT.
 - Total issuance always equals the sum of all accounts' totals: `withdraw` and reaping burn,
   `deposit` mints, transfers and holds move balance without changing the sum.
@@ -134,12 +136,11 @@ def free_balance(ctx: BlockContext, who: bytes) -> int:
 
 def _reap(ctx: BlockContext, who: bytes, info: AccountInfo) -> None:
     """Remove an account whose total fell below the existential deposit; burn what it had."""
-    Account.remove(ctx.state, who)
     dust = info.total
     if dust:
         TotalIssuance.put(ctx.state, TotalIssuance.get(ctx.state) - dust)
         ctx.deposit_event(DustLost, who, dust)
-    ctx.deposit_event(system.KilledAccount, who)
+    system.remove_account(ctx, who, info)
 
 
 def _debit(info: AccountInfo | None, amount: int, keep_alive: bool) -> AccountInfo | None:
@@ -180,8 +181,7 @@ def deposit(ctx: BlockContext, who: bytes, amount: int) -> int:
     if info is None:
         if amount < EXISTENTIAL_DEPOSIT:
             return 0
-        Account.insert(ctx.state, who, AccountInfo(nonce=0, free=amount))
-        ctx.deposit_event(system.NewAccount, who)
+        system.create_account(ctx, who, amount)
         ctx.deposit_event(Endowed, who, amount)
     else:
         Account.insert(ctx.state, who, info.with_free(info.free + amount))
@@ -212,8 +212,7 @@ def transfer(
     else:
         Account.insert(state, source, after)
     if receiver is None:
-        Account.insert(state, dest, AccountInfo(nonce=0, free=amount))
-        ctx.deposit_event(system.NewAccount, dest)
+        system.create_account(ctx, dest, amount)
         ctx.deposit_event(Endowed, dest, amount)
     else:
         Account.insert(state, dest, receiver.with_free(receiver.free + amount))

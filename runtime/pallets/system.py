@@ -123,6 +123,9 @@ def _account_from_value(value: Value) -> AccountInfo:
 ACCOUNT_CODEC: Final[ValueCodec[AccountInfo]] = value_codec(_account_to_value, _account_from_value)
 
 Account: Final = StorageMap[bytes, AccountInfo](NAME, "Account", lambda a: a, ACCOUNT_CODEC)
+ReapedNonce: Final = StorageMap[bytes, int](NAME, "ReapedNonce", lambda a: a, U64_CODEC)
+"""The nonce of a reaped account, restored when it is created again: otherwise a transaction it
+signed before being reaped would be valid again once someone refunds it."""
 Number: Final = StorageValue[int](NAME, "Number", U64_CODEC, 0)
 ParentHash: Final = StorageValue[bytes](NAME, "ParentHash", HASH_CODEC, ZERO_HASH)
 BlockHash: Final = StorageMap[int, bytes](
@@ -180,7 +183,26 @@ def nonce_of(ctx: BlockContext, who: bytes) -> int:
 
 def nonce_of_state(state: StateOverlay, who: bytes) -> int:
     info = Account.get(state, who)
-    return 0 if info is None else info.nonce
+    if info is None:
+        return ReapedNonce.get(state, who) or 0
+    return info.nonce
+
+
+def create_account(ctx: BlockContext, who: bytes, free: int) -> None:
+    """Create an account record, with the nonce it had if it was reaped before."""
+    nonce = ReapedNonce.get(ctx.state, who)
+    if nonce is not None:
+        ReapedNonce.remove(ctx.state, who)
+    Account.insert(ctx.state, who, AccountInfo(nonce=nonce or 0, free=free))
+    ctx.deposit_event(NewAccount, who)
+
+
+def remove_account(ctx: BlockContext, who: bytes, info: AccountInfo) -> None:
+    """Remove an account record, remembering its nonce so its transactions stay spent."""
+    Account.remove(ctx.state, who)
+    if info.nonce:
+        ReapedNonce.insert(ctx.state, who, info.nonce)
+    ctx.deposit_event(KilledAccount, who)
 
 
 def inc_nonce(ctx: BlockContext, who: bytes) -> None:

@@ -74,6 +74,8 @@ _STORED: Final = 4
 _ASCII_TO_NIBBLE: Final = bytes.maketrans(b"0123456789abcdef", bytes(range(16)))
 _NIBBLE_TO_ASCII: Final = bytes.maketrans(bytes(range(16)), b"0123456789abcdef")
 _NIBBLE: Final = [bytes((i,)) for i in range(16)]
+# The first byte of the compact form of an odd-length path starting with nibble i.
+_ODD_FLAG: Final = [bytes((0x10 | i,)) for i in range(16)]
 # Above every nibble: the sorted keys starting with `p` all lie below `p + _PAST`.
 _PAST: Final = b"\x10"
 # Below this many keys a linear scan finds a nibble group faster than bisecting.
@@ -88,6 +90,8 @@ result it may be b"": not known yet); results only: unchanged (3, ...), stored b
 hash, 0, b""). Paths are nibbles relative to the node's position.
 """
 _KEEP: Final[_Node] = (_KEEP_KIND, b"", None, 0, b"")
+# Stands for the cache when a read has none: looked in, never written to.
+_NO_ENTRIES: Final[dict[bytes, bytes]] = {}
 _KEY_TYPES: Final = frozenset({bytes})
 _VALUE_TYPES: Final = frozenset({bytes, type(None)})
 _to_nibbles: Final = methodcaller("translate", _ASCII_TO_NIBBLE)
@@ -409,12 +413,13 @@ def _prepend(path: bytes, res: _Node | None) -> _Node | None:
 class _Batch:
     """One commit's walk: the sorted changes, the store, and the node keys added and dropped.
 
-    Changes are parallel lists of nibble keys (sorted) and values (None = delete). A subtree whose
-    changes are all sets goes through `set_sub`, which returns its new hash directly (the hot path
-    of block import). Elsewhere each step takes the node at a position (or builds where there is
-    none) and the slice [lo, hi) of the changes below that position, and returns None (empty),
-    `_KEEP`, a stored node, or a leaf or an extension not yet stored: the parent stores it, or
-    takes it over when a branch collapses.
+    Changes are parallel lists of keys (sorted; as bytes in `raws` and as nibbles in `keys`) and
+    values (None = delete). A subtree whose changes are all sets goes through `set_sub` (and
+    `set_one` for a single key), which return its new hash directly: the hot path of block
+    import. Elsewhere each step takes the node at a position (or builds where there is none) and
+    the slice [lo, hi) of the changes below that position, and returns None (empty), `_KEEP`, a
+    stored node, or a leaf or an extension not yet stored: the parent stores it, or takes it over
+    when a branch collapses.
 
     With a cache (`fill`), `cached` is its dict of encoded nodes: a node read is taken out of it,
     and put back if the commit leaves it as it was; every node stored goes in. Without one,
@@ -430,18 +435,21 @@ class _Batch:
         "inserted",
         "keys",
         "pack",
+        "raws",
         "vals",
     )
 
     def __init__(
         self,
         get_node: NodeGetter,
+        raws: list[bytes],
         keys: list[bytes],
         vals: list[bytes | None],
         cached: dict[bytes, bytes],
         fill: bool,
     ) -> None:
         self.get_node = get_node
+        self.raws = raws  # the keys as bytes
         self.keys = keys
         self.vals = vals
         # dels[i]: how many of the first i changes are deletions (None when there are none).
@@ -623,15 +631,14 @@ class _Batch:
         cached = self.cached
         pack = self.pack
         old_hash = node_hash
-        # (node key, node, its encoding, where the child walked to sits in the node's hash list):
-        # its offset; -1 for an extension's child; -2 - offset for a new child to go in there.
-        walked: list[tuple[bytes, _Node, bytes, int]] = []
+        # (node key, encoding, where the child walked to sits in the node's hash list, and the
+        # node's value, bitmap and hash list): the offset; -1 for an extension (whose compact
+        # path then stands for the hash list); -2 - offset for a new child to go in there.
+        walked: list[tuple[bytes, bytes, int, bytes | None, int, bytes]] = []
         after_ext = False
         while True:
             if not node_hash:
-                path = key[pos:]
-                compact = _compact(path)
-                data = pack([_LEAF, compact, value])
+                data = pack([_LEAF, _compact(key[pos:]), value])
                 break
             nk = key[:pos] + node_hash
             stored = cached.pop(nk, None)
@@ -639,19 +646,24 @@ class _Batch:
                 stored = self.get_node(nk)
                 if stored is None:
                     raise _missing(nk)
-                node = _decode_stored(stored, nk)
+                kind, path, payload, bitmap, children = _decode_stored(stored, nk)
             else:
-                node = _decode_cached(stored)
-            kind, path, payload, bitmap, children = node
+                # A cached node was checked on its way in: unpack it, and leave paths compact.
+                fields = _unpackb(stored)
+                if len(fields) == 4:
+                    kind, bitmap, children, payload = fields
+                else:
+                    kind, children, payload = fields
+                    path = b""
             if kind == _BRANCH:
                 if pos < len(key):
                     bit = 1 << key[pos]
                     offset = (bitmap & (bit - 1)).bit_count() * HASH_LEN
                     if bitmap & bit:
-                        walked.append((nk, node, stored, offset))
+                        walked.append((nk, stored, offset, payload, bitmap, children))
                         node_hash = children[offset : offset + HASH_LEN]
                     else:
-                        walked.append((nk, node, stored, -2 - offset))
+                        walked.append((nk, stored, -2 - offset, payload, bitmap, children))
                         node_hash = b""
                     pos += 1
                     after_ext = False
@@ -663,23 +675,35 @@ class _Batch:
                 break
             if after_ext:
                 raise TrieError(f"trie node {nk.hex()} follows an extension but is not a branch")
+            # `children` is the leaf's or extension's compact path, and `path` its nibbles, or
+            # b"" (not expanded) for a cached node.
             if kind == _LEAF:
-                if key[pos:] == path:
+                if not path:
+                    # Compare compact forms, the key's being a flag byte and its bytes from there.
+                    if pos & 1:
+                        compact = _ODD_FLAG[key[pos]] + self.raws[idx][(pos + 1) >> 1 :]
+                    else:
+                        compact = b"\x00" + self.raws[idx][pos >> 1 :]
+                    same = children == compact
+                else:
+                    same = key[pos:] == path
+                if same:
                     if payload == value:
                         return self.unchanged(old_hash, nk, stored, walked)
                     self.deleted.add(nk)
                     data = pack([_LEAF, children, value])
                     break
-                res = self.update_leaf(key[:pos], node, nk, idx, idx + 1)
-            elif key.startswith(path, pos):
-                walked.append((nk, node, stored, -1))
-                pos += len(path)
-                assert payload is not None
-                node_hash = payload
-                after_ext = True
-                continue
+                res = self.update_leaf(key[:pos], _decode_cached(stored), nk, idx, idx + 1)
             else:
-                res = self.update_ext(key[:pos], node, nk, idx, idx + 1)
+                path = path or _expand(children)
+                if key.startswith(path, pos):
+                    walked.append((nk, stored, -1, payload, 0, children))
+                    pos += len(path)
+                    assert payload is not None
+                    node_hash = payload
+                    after_ext = True
+                    continue
+                res = self.update_ext(key[:pos], _decode_cached(stored), nk, idx, idx + 1)
             # A set of a key the leaf or extension does not hold always changes it.
             assert res is not None and res is not _KEEP
             data = b""
@@ -694,11 +718,9 @@ class _Batch:
             if fill:
                 cached[nk] = data
         deleted = self.deleted
-        for nk, node, _, offset in reversed(walked):
+        for nk, _, offset, branch_value, bitmap, children in reversed(walked):
             deleted.add(nk)
-            _, _, branch_value, bitmap, children = node
             if offset == -1:
-                # An extension: `children` holds its compact path.
                 data = pack([_EXT, children, new_hash])
             else:
                 if offset >= 0:
@@ -720,13 +742,13 @@ class _Batch:
         node_hash: bytes,
         nk: bytes,
         data: bytes,
-        walked: list[tuple[bytes, _Node, bytes, int]],
+        walked: list[tuple[bytes, bytes, int, bytes | None, int, bytes]],
     ) -> bytes:
         """`set_one` found the key with its value already: put back the nodes read."""
         if self.fill:
             cached = self.cached
             cached[nk] = data
-            for walked_nk, _, walked_data, _ in walked:
+            for walked_nk, walked_data, *_ in walked:
                 cached[walked_nk] = walked_data
         return node_hash
 
@@ -1050,14 +1072,15 @@ def commit(
     if not set(map(type, changes)) <= _KEY_TYPES:
         bad = next(k for k in changes if type(k) is not bytes)
         raise TypeError(f"trie keys are bytes, got {type(bad).__name__}")
-    by_nibbles = dict(zip(map(_to_nibbles, map(hexlify, changes)), changes.values(), strict=True))
-    keys = sorted(by_nibbles)
-    vals = list(map(by_nibbles.__getitem__, keys))
+    # Byte order and nibble order agree, so the keys sort as bytes, and `raws[i]` is `keys[i]`.
+    raws = sorted(changes)
+    keys = list(map(_to_nibbles, map(hexlify, raws)))
+    vals = list(map(changes.__getitem__, raws))
     if cache is None:
-        batch = _Batch(get_node, keys, vals, {}, False)
+        batch = _Batch(get_node, raws, keys, vals, {}, False)
         new_root = batch.run(root)
     else:
-        batch = _Batch(get_node, keys, vals, cache._nodes, True)
+        batch = _Batch(get_node, raws, keys, vals, cache._nodes, True)
         try:
             new_root = batch.run(root)
         finally:
@@ -1092,8 +1115,9 @@ def get(
     k = _nibbles(key)
     if root == EMPTY_ROOT:
         return None
-    cached: dict[bytes, bytes] = {} if cache is None else cache._nodes
-    # `_lookup`, with the node reads inlined.
+    cached: dict[bytes, bytes] = _NO_ENTRIES if cache is None else cache._nodes
+    # `_lookup`, with the node reads inlined; as in `_Batch.set_one`, a cached node is only
+    # unpacked, and a leaf's path compared in compact form.
     pos = 0
     node_hash = root
     after_ext = False
@@ -1105,12 +1129,16 @@ def get(
                 data = get_node(nk)
                 if data is None:
                     raise _missing(nk)
-                node = _decode_stored(data, nk)
+                kind, path, payload, bitmap, children = _decode_stored(data, nk)
                 if cache is not None:
                     cached[nk] = data
             else:
-                node = _decode_cached(data)
-            kind, path, payload, bitmap, children = node
+                fields = _unpackb(data)
+                if len(fields) == 4:
+                    kind, bitmap, children, payload = fields
+                else:
+                    kind, children, payload = fields
+                    path = b""
             if kind == _BRANCH:
                 if pos == len(k):
                     return payload
@@ -1124,8 +1152,15 @@ def get(
             elif after_ext:
                 raise TrieError(f"node {node_hash.hex()} follows an extension but is not a branch")
             elif kind == _LEAF:
-                return payload if k[pos:] == path else None
+                if path:
+                    return payload if k[pos:] == path else None
+                if pos & 1:
+                    compact = _ODD_FLAG[k[pos]] + key[(pos + 1) >> 1 :]
+                else:
+                    compact = b"\x00" + key[pos >> 1 :]
+                return payload if children == compact else None
             else:
+                path = path or _expand(children)
                 if not k.startswith(path, pos):
                     return None
                 assert payload is not None

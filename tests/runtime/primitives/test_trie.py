@@ -26,7 +26,10 @@ from runtime.primitives.trie import (
     root_of,
     verify_proof,
 )
+from runtime.primitives.trie import _decode_cached as decode_cached_node
 from runtime.primitives.trie import _decode_stored as decode_stored_node
+from runtime.primitives.trie import _Malformed as MalformedNode
+from runtime.primitives.trie import _shape as shape_of
 
 Model = dict[bytes, bytes]
 Changes = dict[bytes, bytes | None]
@@ -468,6 +471,45 @@ def test_forks_share_a_cache(base: Model, left: Changes, right: Changes) -> None
     cached_nodes_are_right(cache, store.nodes)
 
 
+def test_runtime_shaped_commits_through_a_cache_match_commits_without() -> None:
+    # Keys shaped like the runtime's: sets-only blocks (the fast path) and blocks with deletions,
+    # new keys, unchanged values and a key that is a prefix of others, over one long-lived cache.
+    rng = random.Random(13)
+    prefixes = [blake2b_128(b"Balances") + blake2b_128(b"Account"), blake2b_128(b"System") * 2]
+    accounts = [rng.randbytes(32) for _ in range(1500)]
+
+    def storage_key(i: int) -> bytes:
+        return prefixes[i % 2] + blake2b_128(accounts[i]) + accounts[i]
+
+    plain, cached = MemoryNodeStore(), MemoryNodeStore()
+    cache = NodeCache(max_entries=2_000)
+    root = EMPTY_ROOT
+    model: Model = {}
+    for block in range(10):
+        changes: Changes = {}
+        for _ in range(rng.choice([1, 40, 300])):
+            i = rng.randrange(len(accounts) if block else 700)
+            key = storage_key(i)
+            if block % 3 == 2 and rng.random() < 0.2:
+                changes[key] = None
+            elif key in model and rng.random() < 0.1:
+                changes[key] = model[key]
+            else:
+                changes[key] = rng.randbytes(60)
+        if block % 4 == 3:
+            changes[prefixes[1]] = rng.randbytes(4)
+        expected = commit_and_apply(plain, root, changes)
+        c = commit(cached.get, root, changes, cache)
+        assert c == expected
+        cached.apply(c)
+        root = c.root
+        apply_to_model(model, changes)
+        assert root == root_of(model)
+        for key in list(model)[:: max(1, len(model) // 50)]:
+            assert get(cached.get, root, key, cache) == model[key]
+        cached_nodes_are_right(cache, cached.nodes)
+
+
 def test_cache_eviction_keeps_results_and_bound() -> None:
     rng = random.Random(5)
     keys = [rng.randbytes(rng.randrange(1, 6)) for _ in range(400)]
@@ -576,3 +618,62 @@ def test_a_commit_takes_out_what_it_deletes_and_leaves_the_rest(
     c = commit(store.get, root, changes, cache)
     store.apply(c)
     assert cache._nodes == store.nodes
+
+
+node_fields = st.one_of(
+    st.sampled_from([0, 1, 2, 3, 1 << 16, 0b11, 0b100, 0b1011, -1]),
+    st.integers(min_value=0, max_value=1 << 17),
+    st.booleans(),
+    st.none(),
+    st.text(max_size=2),
+    st.binary(max_size=3),
+    st.sampled_from([b"\x00", b"\x12", b"\x1f\x34", b"\x20", b"\x01\x23", b""]),
+    st.integers(min_value=0, max_value=4).map(lambda n: bytes(32 * n)),
+)
+
+
+def compact(nibbles: bytes) -> bytes:
+    """The documented compact form of a nibble path."""
+    if len(nibbles) % 2:
+        head, nibbles = bytes([0x10 | nibbles[0]]), nibbles[1:]
+    else:
+        head = b"\x00"
+    return head + bytes(a << 4 | b for a, b in zip(nibbles[::2], nibbles[1::2], strict=True))
+
+
+nibble_paths = st.lists(st.integers(0, 15), max_size=5).map(bytes)
+well_formed_nodes = st.one_of(
+    st.tuples(nibble_paths, st.binary(max_size=3)).map(lambda t: [0, compact(t[0]), t[1]]),
+    st.tuples(nibble_paths.filter(bool), st.binary(min_size=32, max_size=32)).map(
+        lambda t: [1, compact(t[0]), t[1]]
+    ),
+    st.tuples(st.integers(1, 0xFFFF), st.none() | st.binary(max_size=3))
+    .filter(lambda t: t[1] is not None or t[0].bit_count() > 1)
+    .map(lambda t: [2, t[0], bytes(32 * t[0].bit_count()), t[1]]),
+)
+node_values = st.one_of(
+    well_formed_nodes,
+    # One field replaced: mostly malformed, sometimes still well formed.
+    st.tuples(well_formed_nodes, st.integers(0, 3), node_fields).map(
+        lambda t: [*t[0][: t[1]], t[2], *t[0][t[1] + 1 :]]
+    ),
+    st.lists(node_fields, max_size=5),
+    node_fields,
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(node_values)
+def test_store_nodes_decode_as_the_shape_rules_say(fields: list[codec.Value]) -> None:
+    # The store decoder inlines the shape checks for speed: it must accept exactly what `_shape`
+    # accepts, and decode it the same way. Whatever it accepts, the cache's decoder reads alike.
+    data = codec.encode(fields)
+    nk = blake2b_256(data)
+    try:
+        expected = shape_of(codec.decode(data))
+    except MalformedNode:
+        with pytest.raises(TrieError, match=nk.hex()):
+            decode_stored_node(data, nk)
+        return
+    assert decode_stored_node(data, nk) == expected
+    assert decode_cached_node(data) == expected
