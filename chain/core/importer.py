@@ -23,7 +23,6 @@ from chain.storage.chain_store import ChainStore
 from runtime.block import Block, Digest, Header, extrinsics_root
 from runtime.executive import BlockResult, InvalidBlock, SignatureVerifier, execute_block
 from runtime.pallets import session
-from runtime.primitives import trie
 from runtime.primitives.keys import Keypair
 from runtime.primitives.trie import TrieCommit
 from runtime.state import StateOverlay
@@ -92,7 +91,7 @@ def verify_and_execute(
         )
     except InvalidBlock as exc:
         raise BlockRejected(str(exc)) from exc
-    commit = trie.commit(store.node_getter, parent.state_root, result.changes)
+    commit = store.commit_state(parent.state_root, result.changes)
     if commit.root != header.state_root:
         raise BlockRejected("the state root does not match the state after execution")
     return ExecutedBlock(block, result, commit)
@@ -108,7 +107,7 @@ def seal_block(
     author: Keypair,
 ) -> ExecutedBlock:
     """The author's side: commit the built block's changes and seal its header."""
-    commit = trie.commit(store.node_getter, parent.state_root, result.changes)
+    commit = store.commit_state(parent.state_root, result.changes)
     header = Header(
         parent_hash=parent.hash,
         number=parent.number + 1,

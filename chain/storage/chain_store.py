@@ -44,6 +44,7 @@ _META_GENESIS, _META_BEST, _META_FINALIZED, _META_SCHEMA, _META_PRUNED = (
     b"mpruned",
 )
 _FLAT_CACHE_SIZE: Final = 500_000
+_NODE_CACHE_SIZE: Final = 400_000
 
 
 class ChainStoreError(Exception):
@@ -182,6 +183,10 @@ class ChainStore:
         self._death_rows: dict[int, set[bytes]] = {}
         self._death_index: dict[bytes, int] = {}
         self._flat_cache: dict[bytes, bytes | None] = {}
+        # Encoded trie nodes recently read or written: successive blocks walk the same upper
+        # nodes and the nodes the previous block wrote. Node keys are content-addressed, so an
+        # entry can never be stale, on any fork.
+        self.node_cache = trie.NodeCache(max_entries=_NODE_CACHE_SIZE)
         self.genesis_hash = b""
         self.best_hash = b""
         self.finalized_hash = b""
@@ -347,8 +352,8 @@ class ChainStore:
             return read
         header = self.require_header(block_hash)
         self._require_state(header)
-        get_node, root = self._get_node, header.state_root
-        return lambda key: trie.get(get_node, root, key)
+        get_node, root, cache = self._get_node, header.state_root, self.node_cache
+        return lambda key: trie.get(get_node, root, key, cache)
 
     def _require_state(self, header: Header) -> None:
         finalized = self.finalized_header
@@ -370,13 +375,17 @@ class ChainStore:
         header = self.require_header(block_hash)
         if block_hash not in self._journals and block_hash != self.finalized_hash:
             self._require_state(header)
-        return trie.iter_prefix(self._get_node, header.state_root, prefix)
+        return trie.iter_prefix(self._get_node, header.state_root, prefix, self.node_cache)
 
     def read_proof(self, block_hash: bytes, keys: Sequence[bytes]) -> list[bytes]:
         header = self.require_header(block_hash)
         if block_hash not in self._journals and block_hash != self.finalized_hash:
             self._require_state(header)
-        return trie.read_proof(self._get_node, header.state_root, keys)
+        return trie.read_proof(self._get_node, header.state_root, keys, self.node_cache)
+
+    def commit_state(self, parent_root: bytes, changes: dict[bytes, bytes | None]) -> TrieCommit:
+        """The trie commit of a block's changes on its parent's state (nothing is written)."""
+        return trie.commit(self._get_node, parent_root, changes, self.node_cache)
 
     # Import and finality
 
