@@ -211,6 +211,8 @@ class BlockResult:
 
     changes: dict[bytes, bytes | None]
     context: BlockContext
+    tx_hashes: tuple[bytes, ...]
+    """The hashes of the block's extrinsics, in order."""
 
 
 def execute_block(
@@ -256,7 +258,7 @@ def execute_block(
     results = signatures()
     if not all(results):
         raise InvalidBlock(f"extrinsic {results.index(False)} has a bad signature")
-    return BlockResult(changes, ctx)
+    return BlockResult(changes, ctx, tuple(tx.hash for tx in txs))
 
 
 class BlockBuilder:
@@ -287,7 +289,8 @@ class BlockBuilder:
 
     def finish(self) -> BlockResult:
         """Close the block; the builder must not be used afterwards."""
-        return BlockResult(finalize_block(self.context), self.context)
+        hashes = tuple(tx.hash for tx in self.included)
+        return BlockResult(finalize_block(self.context), self.context, hashes)
 
 
 # Transactions

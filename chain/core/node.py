@@ -321,16 +321,20 @@ class NodeCore:
             if imported is not None and new_best.hash == imported.block.hash and cache is not None:
                 cache.update(imported.result.context.state.committed_values())
                 self._warm_hash = new_best.hash
+        def hashes_of(block_hash: bytes, extrinsics: tuple[bytes, ...]) -> tuple[bytes, ...]:
+            if imported is not None and imported.block.hash == block_hash:
+                return imported.result.tx_hashes
+            return tuple(blake2b_256(raw) for raw in extrinsics)
+
         if imported is not None and all(h.hash != imported.block.hash for h, _ in enacted):
             header = imported.block.header
-            hashes = tuple(blake2b_256(raw) for raw in imported.block.extrinsics)
+            hashes = imported.result.tx_hashes
             actions.append(BlockImported(header, hashes, best=False, authored=authored))
         for retracted_hash, extrinsics in retracted:
-            hashes = tuple(blake2b_256(raw) for raw in extrinsics)
-            actions.append(Retracted(retracted_hash, hashes))
+            actions.append(Retracted(retracted_hash, hashes_of(retracted_hash, extrinsics)))
         included: set[bytes] = set()
         for enacted_header, extrinsics in enacted:
-            hashes = tuple(blake2b_256(raw) for raw in extrinsics)
+            hashes = hashes_of(enacted_header.hash, extrinsics)
             included.update(hashes)
             mine = authored and imported is not None and enacted_header.hash == imported.block.hash
             actions.append(BlockImported(enacted_header, hashes, best=True, authored=mine))
