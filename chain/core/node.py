@@ -321,6 +321,7 @@ class NodeCore:
             if imported is not None and new_best.hash == imported.block.hash and cache is not None:
                 cache.update(imported.result.context.state.committed_values())
                 self._warm_hash = new_best.hash
+
         def hashes_of(block_hash: bytes, extrinsics: tuple[bytes, ...]) -> tuple[bytes, ...]:
             if imported is not None and imported.block.hash == block_hash:
                 return imported.result.tx_hashes
