@@ -54,7 +54,8 @@ def wait_for_node(client: XplClient, process: subprocess.Popen[bytes], timeout: 
 
 
 def run(args: argparse.Namespace) -> int:
-    console = Console()
+    # Tables are wide: give them room even when the output is not a terminal.
+    console = Console(width=None if sys.stdout.isatty() else 110)
     base = Path(tempfile.mkdtemp(prefix="xpl-demo-"))
     rpc_port, metrics_port = free_port(), free_port()
     log_path = base / "node.log"
