@@ -7,12 +7,14 @@ validators; each `.node(authority)` is a NodeCore over its own fresh store. `h` 
 
 from __future__ import annotations
 
+import gc
 from dataclasses import replace
 
 import pytest
 
+from chain.core import node as node_module
 from chain.core.actions import BlockImported, SetTimer
-from chain.core.importer import AlreadyKnown, BlockRejected, UnknownParent
+from chain.core.importer import AlreadyKnown, BlockRejected, UnknownParent, verify_and_execute
 from chain.core.node import NodeCore
 from chain.core.pool import PoolError
 from chain.storage.chain_store import ChainStore
@@ -359,6 +361,28 @@ def test_the_control_block_imports(net):
     chain, _, bob, a1 = net
     bob.import_block(a1, chain.at(10))
     assert bob.best_header == a1.header
+
+
+def test_collection_is_paused_while_a_block_imports(net, monkeypatch):
+    chain, _, bob, a1 = net
+    enabled_during = []
+
+    def execute(*args, **kwargs):
+        enabled_during.append(gc.isenabled())
+        return verify_and_execute(*args, **kwargs)
+
+    monkeypatch.setattr(node_module, "verify_and_execute", execute)
+    bob.import_block(a1, chain.at(10))
+    assert enabled_during == [False]
+    assert gc.isenabled()
+    refused(bob, a1, chain.at(10), AlreadyKnown)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        refused(bob, a1, chain.at(10), AlreadyKnown)
+        assert not gc.isenabled()  # the caller's choice stands
+    finally:
+        gc.enable()
 
 
 def test_a_block_from_another_validators_slot_is_refused(net):
