@@ -24,6 +24,8 @@ from runtime.block import Block, Header, extrinsics_root
 from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
 from runtime.pallets import system, transaction_payment
 from runtime.pallets.balances import Balances
+from runtime.pallets.compute import Compute
+from runtime.pallets.market import Market
 from runtime.pallets.session import Session
 from runtime.pallets.system import System
 from runtime.pallets.transaction_payment import TransactionPayment
@@ -32,7 +34,14 @@ from runtime.primitives.keys import verify
 from runtime.state import StateOverlay, StateReader
 from runtime.transaction import SignedTransaction
 
-PALLETS: Final[tuple[Pallet, ...]] = (System(), Session(), Balances(), TransactionPayment())
+PALLETS: Final[tuple[Pallet, ...]] = (
+    System(),
+    Session(),
+    Balances(),
+    TransactionPayment(),
+    Market(),
+    Compute(),
+)
 """The runtime's pallets, in hook order."""
 
 CALLS: Final[dict[tuple[str, str], CallDef]] = {

@@ -8,6 +8,8 @@ from runtime.accounts import TREASURY
 from runtime.block import Digest, Header, extrinsics_root
 from runtime.framework import BlockContext
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT, Balances
+from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, Compute, ComputeParams
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Market, MarketParams
 from runtime.pallets.session import Session
 from runtime.pallets.system import System
 from runtime.pallets.transaction_payment import TransactionPayment
@@ -22,6 +24,8 @@ class GenesisConfig:
     validators: tuple[bytes, ...]
     slot_duration_ms: int
     balances: tuple[tuple[bytes, int], ...]
+    market: MarketParams = DEFAULT_MARKET_PARAMS
+    compute: ComputeParams = DEFAULT_COMPUTE_PARAMS
 
 
 def build_genesis_state(config: GenesisConfig) -> dict[bytes, bytes]:
@@ -42,6 +46,8 @@ def build_genesis_state(config: GenesisConfig) -> dict[bytes, bytes]:
         endowed.append((TREASURY, EXISTENTIAL_DEPOSIT))
     Balances().build_genesis(ctx, endowed)
     TransactionPayment().build_genesis(ctx)
+    Market().build_genesis(ctx, config.market)
+    Compute().build_genesis(ctx, config.compute, config.market)
     return {k: v for k, v in ctx.state.changes().items() if v is not None}
 
 

@@ -129,6 +129,16 @@ class InvalidHoldReason(BalancesError):
 # The interface other pallets use
 
 
+def held(ctx: BlockContext, who: bytes, reason: str) -> int:
+    """What `who` holds under `reason` (0 if nothing, or no account)."""
+    info = Account.get(ctx.state, who)
+    return 0 if info is None else info.held(reason)
+
+
+def exists(ctx: BlockContext, who: bytes) -> bool:
+    return Account.get(ctx.state, who) is not None
+
+
 def free_balance(ctx: BlockContext, who: bytes) -> int:
     info = Account.get(ctx.state, who)
     return 0 if info is None else info.free
@@ -170,6 +180,19 @@ def withdraw(ctx: BlockContext, who: bytes, amount: int, *, keep_alive: bool) ->
         Account.insert(ctx.state, who, after)
 
 
+def _credit(ctx: BlockContext, who: bytes, amount: int) -> bool:
+    """Add to `who`'s free balance, creating the account; False if `amount` cannot create it."""
+    info = Account.get(ctx.state, who)
+    if info is None:
+        if amount < EXISTENTIAL_DEPOSIT:
+            return False
+        system.create_account(ctx, who, amount)
+        ctx.deposit_event(Endowed, who, amount)
+    else:
+        Account.insert(ctx.state, who, info.with_free(info.free + amount))
+    return True
+
+
 def deposit(ctx: BlockContext, who: bytes, amount: int) -> int:
     """Mint `amount` into an account; returns what was credited (0 if it could not exist)."""
     if amount == 0:
@@ -177,14 +200,8 @@ def deposit(ctx: BlockContext, who: bytes, amount: int) -> int:
     issuance = TotalIssuance.get(ctx.state)
     if issuance + amount > U128_MAX:
         raise Overflow()
-    info = Account.get(ctx.state, who)
-    if info is None:
-        if amount < EXISTENTIAL_DEPOSIT:
-            return 0
-        system.create_account(ctx, who, amount)
-        ctx.deposit_event(Endowed, who, amount)
-    else:
-        Account.insert(ctx.state, who, info.with_free(info.free + amount))
+    if not _credit(ctx, who, amount):
+        return 0
     TotalIssuance.put(ctx.state, issuance + amount)
     ctx.deposit_event(Deposited, who, amount)
     return amount
@@ -243,6 +260,37 @@ def release(ctx: BlockContext, who: bytes, reason: str, amount: int) -> None:
     updated = info.with_free(info.free + amount).with_hold(reason, current - amount)
     Account.insert(ctx.state, who, updated)
     ctx.deposit_event(Released, who, reason, amount)
+
+
+def transfer_held(ctx: BlockContext, source: bytes, reason: str, dest: bytes, amount: int) -> int:
+    """Pay `amount` out of `source`'s hold `reason` into `dest`'s free balance.
+
+    Returns what `dest` received: a payment too small to create `dest`'s account is burned
+    instead, as a deposit below the existential deposit would be. A source left below the
+    existential deposit is reaped.
+    """
+    info = Account.get(ctx.state, source)
+    current = 0 if info is None else info.held(reason)
+    if info is None or current < amount:
+        raise InsufficientHeld()
+    if amount == 0:
+        return 0
+    updated = info.with_hold(reason, current - amount)
+    if source == dest:
+        updated = updated.with_free(updated.free + amount)
+        Account.insert(ctx.state, source, updated)
+        ctx.deposit_event(Released, source, reason, amount)
+        return amount
+    if updated.total < EXISTENTIAL_DEPOSIT:
+        _reap(ctx, source, updated)
+    else:
+        Account.insert(ctx.state, source, updated)
+    if _credit(ctx, dest, amount):
+        ctx.deposit_event(Transfer, source, dest, amount)
+        return amount
+    TotalIssuance.put(ctx.state, TotalIssuance.get(ctx.state) - amount)
+    ctx.deposit_event(DustLost, dest, amount)
+    return 0
 
 
 def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:

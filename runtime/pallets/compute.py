@@ -1,0 +1,665 @@
+"""Compute: result commitments, random audits, verifier committees, disputes and verdicts.
+
+After a worker commits a result (its Merkle root over the result leaves), the rules are:
+
+1. Challenge randomness is the hash of the first block after the commitment block, with the
+   job id: it is unknown when the worker commits. Two blocks after the commitment the job is
+   audited with probability q (always, in the "always" mode); an audit names k leaves and draws a
+   committee of c validators.
+2. Committee members fetch the named leaves with their Merkle proofs, recompute them from the
+   job's inputs, and attest pass, fail or unavailable. More than 2/3 of the committee decides; if
+   the audit window ends without that, nobody is convicted ("inconclusive").
+3. During the dispute window of W blocks after the commitment, anyone may dispute one leaf,
+   putting up a bond; a committee recomputes that leaf. A dispute that fails the worker returns
+   the bond and rewards the challenger; one that the worker passes costs the challenger its bond
+   (half to the worker, half to the committee).
+4. A failed check ends the job at once: the worker is slashed and the requester refunded (the
+   market pallet settles it). Otherwise the job settles when the dispute window is over and no
+   check is open; the committee members who attested a passed audit share the verification fee.
+
+The parameters must keep cheating unprofitable: a worker that fakes a job saves at most its
+payment R (its cost C ≤ R) and loses R plus its slash S = m·R with probability q, so the runtime
+refuses parameters with q·(1 + m) < 1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Final
+
+from runtime import fields
+from runtime.framework import (
+    WEIGHT_PER_MICROS,
+    BlockContext,
+    DispatchError,
+    EventDef,
+    Origin,
+    Pallet,
+    StorageMap,
+    StorageValue,
+    ValueCodec,
+    call,
+    ensure_root,
+    ensure_signed,
+    value_codec,
+)
+from runtime.pallets import balances, market, session, system
+from runtime.pallets.market import PPM, MarketParams
+from runtime.primitives import codec
+from runtime.primitives.codec import Value
+from runtime.primitives.hashing import blake2b_256
+from runtime.state import PrefixIterator, StateReader
+
+NAME: Final = "compute"
+
+# Constants
+
+BOND: Final = "bond"
+VERDICTS: Final = ("pass", "fail", "unavailable")
+MAX_CHECKS_PER_JOB: Final = 4
+MAX_COMMITTEE: Final = 64
+MAX_AUDIT_LEAVES: Final = 256
+DRAW_DELAY: Final = 2
+"""The draw for a commitment in block n happens in block n + 2, whose parent is the first block
+after the commitment: its hash is the challenge randomness."""
+
+COMMIT_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
+ATTEST_WEIGHT: Final = 80 * WEIGHT_PER_MICROS
+DISPUTE_WEIGHT: Final = 100 * WEIGHT_PER_MICROS
+
+
+@dataclass(frozen=True, slots=True)
+class ComputeParams:
+    """Verification parameters (genesis; changed by Root, later by governance)."""
+
+    audit_ppm: int
+    """q: the probability that a committed job is audited, in parts per million."""
+    audit_leaves: int
+    """k: leaves an audit recomputes."""
+    committee_size: int
+    """c: validators on a committee."""
+    audit_window: int
+    """Blocks a committee has to attest."""
+    dispute_window: int
+    """W: blocks after a commitment during which disputes are open and payment waits."""
+    fraud_bond: int
+    """What a dispute puts up."""
+
+    def to_value(self) -> list[Value]:
+        return [
+            self.audit_ppm,
+            self.audit_leaves,
+            self.committee_size,
+            self.audit_window,
+            self.dispute_window,
+            codec.encode_u128(self.fraud_bond),
+        ]
+
+    @classmethod
+    def from_value(cls, value: Value) -> ComputeParams:
+        f = codec.expect_list(value, 6, "compute params")
+        return cls(
+            audit_ppm=codec.expect_int(f[0], 0, PPM, "audit_ppm"),
+            audit_leaves=codec.expect_int(f[1], 1, MAX_AUDIT_LEAVES, "audit_leaves"),
+            committee_size=codec.expect_int(f[2], 1, MAX_COMMITTEE, "committee_size"),
+            audit_window=codec.expect_u32(f[3], "audit_window"),
+            dispute_window=codec.expect_u32(f[4], "dispute_window"),
+            fraud_bond=codec.expect_u128(f[5], "fraud_bond"),
+        )
+
+
+DEFAULT_COMPUTE_PARAMS: Final = ComputeParams(
+    audit_ppm=250_000,
+    audit_leaves=16,
+    committee_size=3,
+    audit_window=10,
+    dispute_window=20,
+    fraud_bond=10**12,
+)
+"""Audit a quarter of the jobs on 16 leaves by 3 validators within 10 blocks; disputes for 20
+blocks; a dispute bonds 1 XPL. With the market's slash of 3× the payment, q·(1 + m) = 1."""
+
+
+def check_incentives(market_params: MarketParams, compute_params: ComputeParams) -> None:
+    """ValueError unless the parameters make faking a job unprofitable and fit together."""
+    q, m = compute_params.audit_ppm, market_params.slash_ppm
+    if q * (PPM + m) < PPM * PPM:
+        raise ValueError(
+            f"audit probability {q / PPM:.3f} with a slash of {m / PPM:.2f}× the payment lets a "
+            "worker profit from faking results: q·(1 + slash) must be at least 1"
+        )
+    if not 1 <= compute_params.audit_leaves <= MAX_AUDIT_LEAVES:
+        raise ValueError(f"audit_leaves must be 1 to {MAX_AUDIT_LEAVES}")
+    if not 1 <= compute_params.committee_size <= MAX_COMMITTEE:
+        raise ValueError(f"committee_size must be 1 to {MAX_COMMITTEE}")
+    if compute_params.audit_window < 1:
+        raise ValueError("audit_window must be at least 1 block")
+    if compute_params.dispute_window <= DRAW_DELAY + compute_params.audit_window:
+        raise ValueError("the dispute window must outlast the audit draw and the audit window")
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One verification round of a job: an audit, or a dispute of one leaf."""
+
+    kind: str
+    leaves: tuple[int, ...]
+    committee: tuple[bytes, ...]
+    votes: tuple[tuple[bytes, str], ...]
+    deadline: int
+    challenger: bytes | None = None
+    bond: int = 0
+    outcome: str = ""
+    """"" while open; then "pass", "fail" or "inconclusive"."""
+
+    def to_value(self) -> list[Value]:
+        return [
+            self.kind,
+            list(self.leaves),
+            list(self.committee),
+            [[a, v] for a, v in self.votes],
+            self.deadline,
+            self.challenger,
+            codec.encode_u128(self.bond),
+            self.outcome,
+        ]
+
+    @classmethod
+    def from_value(cls, value: Value) -> Check:
+        f = codec.expect_list(value, 8, "check")
+        votes = []
+        for item in codec.expect_array(f[3], MAX_COMMITTEE, "check.votes"):
+            pair = codec.expect_list(item, 2, "vote")
+            votes.append(
+                (
+                    codec.expect_bytes(pair[0], "vote.member", length=32),
+                    codec.expect_str(pair[1], "vote.verdict", max_len=16),
+                )
+            )
+        challenger = f[5]
+        return cls(
+            kind=codec.expect_str(f[0], "check.kind", max_len=16),
+            leaves=tuple(
+                codec.expect_u32(x, "check.leaf")
+                for x in codec.expect_array(f[1], MAX_AUDIT_LEAVES, "check.leaves")
+            ),
+            committee=tuple(
+                codec.expect_bytes(x, "check.member", length=32)
+                for x in codec.expect_array(f[2], MAX_COMMITTEE, "check.committee")
+            ),
+            votes=tuple(votes),
+            deadline=codec.expect_u32(f[4], "check.deadline"),
+            challenger=None
+            if challenger is None
+            else codec.expect_bytes(challenger, "check.challenger", length=32),
+            bond=codec.expect_u128(f[6], "check.bond"),
+            outcome=codec.expect_str(f[7], "check.outcome", max_len=16),
+        )
+
+    def count(self, *verdicts: str) -> int:
+        return sum(1 for _, v in self.votes if v in verdicts)
+
+    def decided(self) -> str:
+        """ "fail" or "pass" once more than 2/3 of the committee agree, else ""."""
+        size = len(self.committee)
+        if 3 * self.count("fail", "unavailable") > 2 * size:
+            return "fail"
+        if 3 * self.count("pass") > 2 * size:
+            return "pass"
+        return ""
+
+
+def _checks_codec() -> ValueCodec[tuple[Check, ...]]:
+    return value_codec(
+        lambda checks: [c.to_value() for c in checks],
+        lambda v: tuple(
+            Check.from_value(c) for c in codec.expect_array(v, MAX_CHECKS_PER_JOB, "checks")
+        ),
+    )
+
+
+def _ids_codec() -> ValueCodec[tuple[int, ...]]:
+    return value_codec(
+        list,
+        lambda v: tuple(
+            codec.expect_u64(x, "job id") for x in codec.expect_array(v, 100_000, "ids")
+        ),
+    )
+
+
+# Storage
+
+Params: Final = StorageValue[ComputeParams](
+    NAME,
+    "Params",
+    value_codec(ComputeParams.to_value, ComputeParams.from_value),
+    DEFAULT_COMPUTE_PARAMS,
+)
+Checks: Final = StorageMap[int, tuple[Check, ...]](
+    NAME, "Checks", lambda i: i.to_bytes(8, "big"), _checks_codec()
+)
+Draws: Final = StorageMap[int, tuple[int, ...]](
+    NAME, "Draws", lambda n: n.to_bytes(4, "big"), _ids_codec()
+)
+"""Jobs whose audit draw happens in block n."""
+Due: Final = StorageMap[int, tuple[int, ...]](
+    NAME, "Due", lambda n: n.to_bytes(4, "big"), _ids_codec()
+)
+"""Jobs to look at in block n: a check's deadline passed, or the dispute window ended."""
+
+# Events
+
+_JOB = ("job", fields.U64)
+ResultCommitted: Final = EventDef(
+    NAME,
+    "ResultCommitted",
+    (_JOB, ("worker", fields.ACCOUNT), ("root", fields.HASH), ("leaves", fields.U32)),
+)
+ChallengeDrawn: Final = EventDef(
+    NAME,
+    "ChallengeDrawn",
+    (
+        _JOB,
+        ("check", fields.U32),
+        ("audited", fields.BOOL),
+        ("leaves", fields.list_type(fields.U32, MAX_AUDIT_LEAVES)),
+        ("committee", fields.list_type(fields.ACCOUNT, MAX_COMMITTEE)),
+        ("deadline", fields.U32),
+    ),
+)
+DisputeOpened: Final = EventDef(
+    NAME,
+    "DisputeOpened",
+    (
+        _JOB,
+        ("check", fields.U32),
+        ("challenger", fields.ACCOUNT),
+        ("leaf", fields.U32),
+        ("committee", fields.list_type(fields.ACCOUNT, MAX_COMMITTEE)),
+        ("deadline", fields.U32),
+    ),
+)
+Attested: Final = EventDef(
+    NAME,
+    "Attested",
+    (_JOB, ("check", fields.U32), ("member", fields.ACCOUNT), ("verdict", fields.str_type(16))),
+)
+CheckDecided: Final = EventDef(
+    NAME, "CheckDecided", (_JOB, ("check", fields.U32), ("outcome", fields.str_type(16)))
+)
+ParamsChanged: Final = EventDef(NAME, "ParamsChanged", ())
+
+# Errors
+
+
+class ComputeError(DispatchError):
+    pallet = NAME
+
+
+class NotMatchedWorker(ComputeError):
+    """Only the job's matched worker may commit, before its deadline, with the right leaf count."""
+
+
+class NotCommitted(ComputeError):
+    """The job has no committed result awaiting verification."""
+
+
+class UnknownCheck(ComputeError):
+    """The job has no open check with that number."""
+
+
+class NotInCommittee(ComputeError):
+    """Only members of the check's committee may attest."""
+
+
+class AlreadyAttested(ComputeError):
+    """This member already attested on this check."""
+
+
+class BadVerdict(ComputeError):
+    """A verdict is "pass", "fail" or "unavailable"."""
+
+
+class DisputeWindowClosed(ComputeError):
+    """Disputes are open only during the dispute window after the commitment."""
+
+
+class BadLeaf(ComputeError):
+    """The leaf index is beyond the job's result."""
+
+
+class TooManyChecks(ComputeError):
+    """The job already has the maximum number of checks."""
+
+
+class BadParams(ComputeError):
+    """The parameters would let cheating pay, or do not fit together."""
+
+
+# Randomness, committees and leaves
+
+
+def _seed(ctx: BlockContext, job_id: int, purpose: bytes) -> bytes:
+    return blake2b_256(b"xpl-compute" + purpose + ctx.parent_hash + job_id.to_bytes(8, "big"))
+
+
+def draw_committee(ctx: BlockContext, seed: bytes, size: int) -> tuple[bytes, ...]:
+    """`size` distinct validators drawn by `seed` (each validator weighs one until staking)."""
+    validators = session.Validators.get(ctx.state)
+    ranked = sorted(validators, key=lambda v: blake2b_256(seed + v))
+    return tuple(ranked[:size])
+
+
+def draw_leaves(seed: bytes, count: int, leaves: int) -> tuple[int, ...]:
+    """`count` distinct leaf indices below `leaves`, drawn by `seed`, in drawing order."""
+    if count >= leaves:
+        return tuple(range(leaves))
+    chosen: list[int] = []
+    taken: set[int] = set()
+    i = 0
+    while len(chosen) < count:
+        index = int.from_bytes(blake2b_256(seed + b"leaf" + i.to_bytes(4, "big"))[:8], "big")
+        index %= leaves
+        if index not in taken:
+            taken.add(index)
+            chosen.append(index)
+        i += 1
+    return tuple(chosen)
+
+
+def _schedule(
+    store: StorageMap[int, tuple[int, ...]], ctx: BlockContext, number: int, job_id: int
+) -> None:
+    queued = store.get(ctx.state, number) or ()
+    if job_id not in queued:
+        store.insert(ctx.state, number, (*queued, job_id))
+
+
+# Deciding checks
+
+
+def _close(ctx: BlockContext, job_id: int, index: int, outcome: str) -> None:
+    """Record a check's outcome and carry out what it means."""
+    checks = list(Checks.get(ctx.state, job_id) or ())
+    check = checks[index]
+    checks[index] = replace(check, outcome=outcome)
+    Checks.insert(ctx.state, job_id, tuple(checks))
+    ctx.deposit_event(CheckDecided, job_id, index, outcome)
+    if outcome == "fail":
+        catchers = [m for m, v in check.votes if v in ("fail", "unavailable")]
+        if check.challenger is not None:
+            catchers.append(check.challenger)
+            _release_bond(ctx, check)
+        _return_bonds(ctx, job_id)
+        market.settle_failure(ctx, job_id, catchers)
+    elif check.kind == "dispute":
+        if outcome == "pass":
+            _forfeit_bond(ctx, job_id, check)
+        else:
+            _release_bond(ctx, check)
+
+
+def _release_bond(ctx: BlockContext, check: Check) -> None:
+    if check.challenger is not None and check.bond:
+        amount = min(check.bond, balances.held(ctx, check.challenger, BOND))
+        if amount:
+            balances.release(ctx, check.challenger, BOND, amount)
+
+
+def _return_bonds(ctx: BlockContext, job_id: int) -> None:
+    """A job that failed: its other open checks are moot; disputes get their bonds back."""
+    checks = list(Checks.get(ctx.state, job_id) or ())
+    for i, check in enumerate(checks):
+        if not check.outcome:
+            if check.kind == "dispute":
+                _release_bond(ctx, check)
+            checks[i] = replace(check, outcome="inconclusive")
+    Checks.insert(ctx.state, job_id, tuple(checks))
+
+
+def _forfeit_bond(ctx: BlockContext, job_id: int, check: Check) -> None:
+    """A dispute the worker passed: half the bond to the worker, half to the committee."""
+    assert check.challenger is not None
+    taken = balances.slash_held(ctx, check.challenger, BOND, check.bond)
+    voters = [m for m, v in check.votes if v == "pass"]
+    share = taken // 2 // len(voters) if voters else 0
+    for voter in voters:
+        balances.deposit(ctx, voter, share)
+    worker = market.job(ctx, job_id).worker
+    if worker is not None:
+        balances.deposit(ctx, worker, taken - share * len(voters))
+
+
+def _open_checks(ctx: BlockContext, job_id: int) -> list[tuple[int, Check]]:
+    return [(i, c) for i, c in enumerate(Checks.get(ctx.state, job_id) or ()) if not c.outcome]
+
+
+def _verifiers(ctx: BlockContext, job_id: int) -> list[bytes]:
+    """Members who attested on the job's passed audits: they earn the verification fee."""
+    found: list[bytes] = []
+    for check in Checks.get(ctx.state, job_id) or ():
+        if check.kind == "audit" and check.outcome in ("pass", "inconclusive"):
+            found.extend(m for m, v in check.votes if v == "pass" and m not in found)
+    return found
+
+
+class Compute(Pallet):
+    NAME = NAME
+    EVENTS = (ResultCommitted, ChallengeDrawn, DisputeOpened, Attested, CheckDecided, ParamsChanged)
+    ERRORS = (
+        NotMatchedWorker,
+        NotCommitted,
+        UnknownCheck,
+        NotInCommittee,
+        AlreadyAttested,
+        BadVerdict,
+        DisputeWindowClosed,
+        BadLeaf,
+        TooManyChecks,
+        BadParams,
+    )
+
+    # Hooks
+
+    def on_initialize(self, ctx: BlockContext) -> int:
+        """Draw audits for commitments two blocks old; decide expired checks; settle jobs."""
+        state = ctx.state
+        p = Params.get(state)
+        drawn = Draws.get(state, ctx.number)
+        if drawn is not None:
+            Draws.remove(state, ctx.number)
+            for job_id in drawn:
+                self._draw_audit(ctx, job_id, p)
+        due = Due.get(state, ctx.number)
+        if due is not None:
+            Due.remove(state, ctx.number)
+            for job_id in due:
+                self._look_at(ctx, job_id, p)
+        return 0
+
+    def _draw_audit(self, ctx: BlockContext, job_id: int, p: ComputeParams) -> None:
+        current = market.Jobs.get(ctx.state, job_id)
+        if current is None or current.state != "committed":
+            return
+        seed = _seed(ctx, job_id, b"audit")
+        roll = int.from_bytes(seed[:8], "big") % PPM
+        checks = Checks.get(ctx.state, job_id) or ()
+        audited = (current.mode == "always" or roll < p.audit_ppm) and len(
+            checks
+        ) < MAX_CHECKS_PER_JOB
+        if not audited:
+            ctx.deposit_event(ChallengeDrawn, job_id, 0, False, [], [], 0)
+            return
+        leaves = draw_leaves(seed, p.audit_leaves, current.leaves)
+        committee = draw_committee(ctx, seed, p.committee_size)
+        deadline = ctx.number + p.audit_window
+        check = Check(kind="audit", leaves=leaves, committee=committee, votes=(), deadline=deadline)
+        Checks.insert(ctx.state, job_id, (*checks, check))
+        _schedule(Due, ctx, deadline + 1, job_id)
+        ctx.deposit_event(
+            ChallengeDrawn, job_id, len(checks), True, list(leaves), list(committee), deadline
+        )
+
+    def _look_at(self, ctx: BlockContext, job_id: int, p: ComputeParams) -> None:
+        """Close checks past their deadline; settle the job once its window is over and clear."""
+        current = market.Jobs.get(ctx.state, job_id)
+        if current is None or current.state != "committed":
+            return
+        for index, check in _open_checks(ctx, job_id):
+            if check.deadline < ctx.number:
+                _close(ctx, job_id, index, check.decided() or "inconclusive")
+                if market.job(ctx, job_id).state != "committed":
+                    return
+        still_open = _open_checks(ctx, job_id)
+        window_end = current.committed_at + p.dispute_window
+        if ctx.number < window_end:
+            return
+        if still_open:
+            _schedule(Due, ctx, max(c.deadline for _, c in still_open) + 1, job_id)
+            return
+        market.settle_success(ctx, job_id, _verifiers(ctx, job_id))
+
+    # Calls
+
+    @call(
+        args=(("job", fields.U64), ("root", fields.HASH), ("leaves", fields.U32)),
+        weight=COMMIT_WEIGHT,
+    )
+    def commit_result(
+        self, ctx: BlockContext, origin: Origin, job_id: int, root: bytes, leaves: int
+    ) -> None:
+        """Commit a matched job's result: the Merkle root over its leaves and their number."""
+        worker = ensure_signed(origin)
+        try:
+            market.record_commitment(ctx, job_id, worker, root, leaves)
+        except market.MarketError as exc:
+            raise NotMatchedWorker() from exc
+        p = Params.get(ctx.state)
+        _schedule(Draws, ctx, ctx.number + DRAW_DELAY, job_id)
+        _schedule(Due, ctx, ctx.number + p.dispute_window, job_id)
+        ctx.deposit_event(ResultCommitted, job_id, worker, root, leaves)
+
+    @call(
+        args=(("job", fields.U64), ("check", fields.U32), ("verdict", fields.str_type(16))),
+        weight=ATTEST_WEIGHT,
+    )
+    def attest(
+        self, ctx: BlockContext, origin: Origin, job_id: int, index: int, verdict: str
+    ) -> None:
+        """A committee member's verdict on a check: pass, fail, or unavailable (no leaves)."""
+        member = ensure_signed(origin)
+        if verdict not in VERDICTS:
+            raise BadVerdict()
+        current = market.Jobs.get(ctx.state, job_id)
+        if current is None or current.state != "committed":
+            raise NotCommitted()
+        checks = list(Checks.get(ctx.state, job_id) or ())
+        if not 0 <= index < len(checks) or checks[index].outcome:
+            raise UnknownCheck()
+        check = checks[index]
+        if member not in check.committee:
+            raise NotInCommittee()
+        if any(m == member for m, _ in check.votes):
+            raise AlreadyAttested()
+        check = replace(check, votes=(*check.votes, (member, verdict)))
+        checks[index] = check
+        Checks.insert(ctx.state, job_id, tuple(checks))
+        ctx.deposit_event(Attested, job_id, index, member, verdict)
+        outcome = check.decided()
+        if outcome:
+            _close(ctx, job_id, index, outcome)
+
+    @call(args=(("job", fields.U64), ("leaf", fields.U32)), weight=DISPUTE_WEIGHT)
+    def dispute(self, ctx: BlockContext, origin: Origin, job_id: int, leaf: int) -> None:
+        """Claim that one leaf of a committed result is wrong, bonding the fraud bond on it."""
+        challenger = ensure_signed(origin)
+        current = market.Jobs.get(ctx.state, job_id)
+        if current is None or current.state != "committed":
+            raise NotCommitted()
+        p = Params.get(ctx.state)
+        if ctx.number >= current.committed_at + p.dispute_window:
+            raise DisputeWindowClosed()
+        if leaf >= current.leaves:
+            raise BadLeaf()
+        checks = Checks.get(ctx.state, job_id) or ()
+        if len(checks) >= MAX_CHECKS_PER_JOB:
+            raise TooManyChecks()
+        balances.hold(ctx, challenger, BOND, p.fraud_bond)
+        committee = draw_committee(ctx, _seed(ctx, job_id, b"dispute"), p.committee_size)
+        deadline = ctx.number + p.audit_window
+        check = Check(
+            kind="dispute",
+            leaves=(leaf,),
+            committee=committee,
+            votes=(),
+            deadline=deadline,
+            challenger=challenger,
+            bond=p.fraud_bond,
+        )
+        Checks.insert(ctx.state, job_id, (*checks, check))
+        _schedule(Due, ctx, deadline + 1, job_id)
+        ctx.deposit_event(
+            DisputeOpened, job_id, len(checks), challenger, leaf, list(committee), deadline
+        )
+
+    @call(
+        args=(
+            ("audit_ppm", fields.U32),
+            ("audit_leaves", fields.U32),
+            ("committee_size", fields.U32),
+            ("audit_window", fields.U32),
+            ("dispute_window", fields.U32),
+            ("fraud_bond", fields.BALANCE),
+        ),
+        weight=COMMIT_WEIGHT,
+    )
+    def set_params(
+        self,
+        ctx: BlockContext,
+        origin: Origin,
+        audit_ppm: int,
+        audit_leaves: int,
+        committee_size: int,
+        audit_window: int,
+        dispute_window: int,
+        fraud_bond: int,
+    ) -> None:
+        """Change the verification parameters (Root only); refused if cheating would pay."""
+        ensure_root(origin)
+        updated = ComputeParams(
+            audit_ppm, audit_leaves, committee_size, audit_window, dispute_window, fraud_bond
+        )
+        try:
+            check_incentives(market.Params.get(ctx.state), updated)
+        except ValueError as exc:
+            raise BadParams() from exc
+        Params.put(ctx.state, updated)
+        ctx.deposit_event(ParamsChanged)
+
+    # Genesis
+
+    def build_genesis(
+        self, ctx: BlockContext, compute_params: ComputeParams, market_params: MarketParams
+    ) -> None:
+        check_incentives(market_params, compute_params)
+        Params.put(ctx.state, compute_params)
+
+    # Invariants
+
+    def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
+        problems: list[str] = []
+        bonds: dict[bytes, int] = {}
+        for _, raw in iterate(Checks.prefix):
+            for check in Checks.decode(raw):
+                if not check.outcome and check.challenger is not None:
+                    bonds[check.challenger] = bonds.get(check.challenger, 0) + check.bond
+                if len(check.votes) > len(check.committee):
+                    problems.append("a check has more votes than committee members")
+        for key, raw in iterate(system.Account.prefix):
+            who = system.Account.key_suffix(key)
+            held = system.Account.decode(raw).held(BOND)
+            if held != bonds.get(who, 0):
+                problems.append(
+                    f"account {who.hex()} holds {held} as bonds, disputes owe {bonds.get(who, 0)}"
+                )
+        return problems

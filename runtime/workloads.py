@@ -1,0 +1,182 @@
+"""The compute workloads as consensus sees them: parameters, inputs, cost units and result leaves.
+
+All workloads are integer arithmetic, so a result is bit-exact on every device and a validator can
+recompute any leaf of it exactly. The kernels that compute them live in `gpu_worker`; this module
+holds only the rules every node must agree on.
+
+gemm_i8    C = A·B, A: m×k int8, B: k×n int8, C: m×n int32 (K ≤ 131,071 keeps int32 exact).
+           params [m, k, n, row_block]; inputs "a", "b".
+           Leaf i: rows i·row_block .. of C (row-major, little-endian int32).
+           cost units 2·m·k·n.
+qmlp_i8    A quantized MLP over a batch. params [batch, row_block, d0, d1, ..., dL] (L ≥ 1 layers);
+           inputs "x" (batch×d0 int8) and "model" (the layers, see gpu_worker.workloads.qmlp).
+           Layer j: acc = h·W_j + b_j (int32); hidden layers requantize
+           h' = clamp((acc·mult_j + 2^(shift_j−1)) >> shift_j, 0, 127) (ReLU), and the last layer
+           keeps acc (int32 logits). Leaves: for each layer j, for each row block, that block's
+           output rows (int8 for hidden layers, int32 for the last), layers in order.
+           cost units Σ_j 2·batch·d_j·d_{j+1}.
+sgd_fxp    T steps of fixed-point mini-batch SGD on a linear model with squared loss.
+           params [samples, features, outputs, batch, steps, frac_bits, lr_shift];
+           inputs "x" (samples×features int8), "y" (samples×outputs int16); the batch order
+           comes from the job's seed. Leaf t: the weights after step t (features×outputs int32).
+           cost units steps · 4·batch·features·outputs.
+
+An input is either generated from a seed (synthetic and benchmark jobs) or a blob: content
+addressed by the Merkle root over its 64 KiB chunks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+MAX_DIM: Final = 65_536
+MAX_K: Final = 131_071
+MAX_LEAVES: Final = 65_536
+MAX_LEAF_BYTES: Final = 8 * 1024 * 1024
+MAX_RESULT_BYTES: Final = 1024 * 1024 * 1024
+MAX_COST_UNITS: Final = 10**16
+MAX_QMLP_LAYERS: Final = 16
+MAX_SGD_STEPS: Final = 100_000
+CHUNK_BYTES: Final = 64 * 1024
+"""Blobs (job inputs) are committed to as a Merkle tree over chunks of this size."""
+GOP: Final = 10**9
+"""Prices are per 10^9 cost units."""
+
+
+class WorkloadError(ValueError):
+    """Job parameters that break a workload's rules; the message names the parameter."""
+
+
+@dataclass(frozen=True, slots=True)
+class InputSpec:
+    """A named input of a workload and its exact size in bytes for given parameters."""
+
+    name: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadShape:
+    """What consensus needs to know about a job: its inputs, cost and result leaves."""
+
+    inputs: tuple[InputSpec, ...]
+    cost_units: int
+    leaf_sizes: tuple[int, ...]
+
+    @property
+    def leaves(self) -> int:
+        return len(self.leaf_sizes)
+
+    @property
+    def result_bytes(self) -> int:
+        return sum(self.leaf_sizes)
+
+
+def _dim(value: int, name: str, hi: int = MAX_DIM) -> int:
+    if type(value) is not int or not 1 <= value <= hi:
+        raise WorkloadError(f"parameter {name} must be an integer from 1 to {hi}, got {value!r}")
+    return value
+
+
+def _blocks(rows: int, row_block: int) -> list[int]:
+    return [min(row_block, rows - start) for start in range(0, rows, row_block)]
+
+
+def _check(shape: WorkloadShape) -> WorkloadShape:
+    if shape.leaves > MAX_LEAVES:
+        raise WorkloadError(f"{shape.leaves} result leaves, over the limit of {MAX_LEAVES}")
+    if max(shape.leaf_sizes) > MAX_LEAF_BYTES:
+        raise WorkloadError(f"a result leaf of {max(shape.leaf_sizes)} bytes is over the limit")
+    if shape.result_bytes > MAX_RESULT_BYTES:
+        raise WorkloadError(f"a result of {shape.result_bytes} bytes is over the limit")
+    if shape.cost_units > MAX_COST_UNITS:
+        raise WorkloadError(f"{shape.cost_units} cost units, over the limit of {MAX_COST_UNITS}")
+    return shape
+
+
+def gemm_shape(params: Sequence[int]) -> WorkloadShape:
+    if len(params) != 4:
+        raise WorkloadError("gemm_i8 takes params [m, k, n, row_block]")
+    m, k, n = _dim(params[0], "m"), _dim(params[1], "k", MAX_K), _dim(params[2], "n")
+    row_block = _dim(params[3], "row_block", m)
+    return _check(
+        WorkloadShape(
+            inputs=(InputSpec("a", m * k), InputSpec("b", k * n)),
+            cost_units=2 * m * k * n,
+            leaf_sizes=tuple(rows * n * 4 for rows in _blocks(m, row_block)),
+        )
+    )
+
+
+def qmlp_shape(params: Sequence[int]) -> WorkloadShape:
+    if len(params) < 4:
+        raise WorkloadError("qmlp_i8 takes params [batch, row_block, d0, d1, ..., dL]")
+    batch = _dim(params[0], "batch")
+    row_block = _dim(params[1], "row_block", batch)
+    dims = [_dim(d, f"d{i}", MAX_K) for i, d in enumerate(params[2:])]
+    if len(dims) - 1 > MAX_QMLP_LAYERS:
+        raise WorkloadError(f"at most {MAX_QMLP_LAYERS} layers")
+    layers = list(itertools.pairwise(dims))
+    leaf_sizes: list[int] = []
+    for j, (_, width) in enumerate(layers):
+        item = 4 if j == len(layers) - 1 else 1
+        leaf_sizes.extend(rows * width * item for rows in _blocks(batch, row_block))
+    return _check(
+        WorkloadShape(
+            inputs=(InputSpec("x", batch * dims[0]), InputSpec("model", qmlp_model_bytes(dims))),
+            cost_units=sum(2 * batch * a * b for a, b in layers),
+            leaf_sizes=tuple(leaf_sizes),
+        )
+    )
+
+
+def qmlp_model_bytes(dims: Sequence[int]) -> int:
+    """Size of a qmlp_i8 model: per layer W (int8), bias (int32), mult and shift (int32 each)."""
+    return sum(a * b + 4 * b + 8 for a, b in itertools.pairwise(dims))
+
+
+def sgd_shape(params: Sequence[int]) -> WorkloadShape:
+    if len(params) != 7:
+        raise WorkloadError(
+            "sgd_fxp takes params [samples, features, outputs, batch, steps, frac_bits, lr_shift]"
+        )
+    samples = _dim(params[0], "samples")
+    features = _dim(params[1], "features", 4096)
+    outputs = _dim(params[2], "outputs", 1024)
+    batch = _dim(params[3], "batch", samples)
+    steps = _dim(params[4], "steps", MAX_SGD_STEPS)
+    frac_bits = _dim(params[5], "frac_bits", 24)
+    lr_shift = _dim(params[6], "lr_shift", 48)
+    del frac_bits, lr_shift  # range-checked; they shape the arithmetic, not the size
+    return _check(
+        WorkloadShape(
+            inputs=(InputSpec("x", samples * features), InputSpec("y", samples * outputs * 2)),
+            cost_units=steps * 4 * batch * features * outputs,
+            leaf_sizes=(features * outputs * 4,) * steps,
+        )
+    )
+
+
+WORKLOADS: Final = {"gemm_i8": gemm_shape, "qmlp_i8": qmlp_shape, "sgd_fxp": sgd_shape}
+
+
+def workload_shape(workload: str, params: Sequence[int]) -> WorkloadShape:
+    """The shape of a job; WorkloadError if the workload is unknown or a parameter is wrong."""
+    rule = WORKLOADS.get(workload)
+    if rule is None:
+        known = ", ".join(sorted(WORKLOADS))
+        raise WorkloadError(f"unknown workload {workload!r} (known: {known})")
+    return rule(params)
+
+
+def payment_for(cost_units: int, price_per_gop: int) -> int:
+    """What `cost_units` of compute costs at `price_per_gop` (rounded up to a whole unit)."""
+    return -(-cost_units * price_per_gop // GOP)
+
+
+def chunk_count(size: int) -> int:
+    """How many 64 KiB chunks a blob of `size` bytes has (at least one)."""
+    return max(1, -(-size // CHUNK_BYTES))
