@@ -6,7 +6,8 @@ Codes, following the JSON-RPC 2.0 specification and Substrate's jsonrpsee where 
 - -32000..-32009: errors of the transport itself (request or response too large, too many
   subscriptions, server busy); only the RPC server raises these.
 - -32010..-32099: application errors that method handlers raise (transaction invalid, pool full,
-  unknown block, state pruned, ...). New application codes go in this range, named here.
+  unknown block, state pruned, blob refused, ...). New application codes go in this range, named
+  here.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ TRANSACTION_INVALID = -32010
 TRANSACTION_POOL_FULL = -32011
 UNKNOWN_BLOCK = -32012
 STATE_PRUNED = -32013
+BLOB_ERROR = -32020
+"""A blob store refusal (unknown blob or upload, a limit, an incomplete upload); data.kind."""
 
 STANDARD_MESSAGES: dict[int, str] = {
     PARSE_ERROR: "Parse error",
@@ -49,6 +52,7 @@ STANDARD_MESSAGES: dict[int, str] = {
     TRANSACTION_POOL_FULL: "Transaction pool full",
     UNKNOWN_BLOCK: "Unknown block",
     STATE_PRUNED: "State pruned",
+    BLOB_ERROR: "Blob error",
 }
 
 

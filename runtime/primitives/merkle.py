@@ -60,17 +60,45 @@ def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
     """The sibling hashes from leaf `index` up to the root (promoted levels contribute nothing)."""
     if not 0 <= index < len(leaves):
         raise IndexError(f"leaf index {index} out of range for {len(leaves)} leaves")
-    level = [leaf_hash(leaf) for leaf in leaves]
-    proof: list[bytes] = []
-    pos = index
+    return proof_from_hashes([leaf_hash(leaf) for leaf in leaves], index)
+
+
+def proof_from_hashes(leaf_hashes: Sequence[bytes], index: int) -> list[bytes]:
+    """The proof `merkle_proof` gives for leaf `index`, from the leaf hashes already computed."""
+    return proof_from_levels(tree_levels(leaf_hashes), index)
+
+
+def tree_levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
+    """Every level of the tree, the leaf hashes first and the single top node last.
+
+    For a caller that serves many proofs of one tree (a blob store): building the levels costs as
+    much as one proof, and `proof_from_levels` then reads each proof from them in O(log n).
+    No leaves give no levels.
+    """
+    if not leaf_hashes:
+        return []
+    level = list(leaf_hashes)
+    levels = [level]
     while len(level) > 1:
-        sibling = pos ^ 1
-        if sibling < len(level):
-            proof.append(level[sibling])
         nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
         if len(level) % 2:
             nxt.append(level[-1])
         level = nxt
+        levels.append(level)
+    return levels
+
+
+def proof_from_levels(levels: Sequence[Sequence[bytes]], index: int) -> list[bytes]:
+    """The proof for leaf `index` from the levels `tree_levels` built."""
+    count = len(levels[0]) if levels else 0
+    if not 0 <= index < count:
+        raise IndexError(f"leaf index {index} out of range for {count} leaves")
+    proof: list[bytes] = []
+    pos = index
+    for level in levels[:-1]:
+        sibling = pos ^ 1
+        if sibling < len(level):
+            proof.append(level[sibling])
         pos //= 2
     return proof
 

@@ -1,0 +1,221 @@
+"""The client side of blobs: cut a file into chunks, upload leaves, and fetch them checked.
+
+A node's blob store is not trusted: every leaf fetched is checked against the root the caller
+trusts (a job's input root, a committed result root) with its Merkle proof, and an upload checks
+that the node stored the root computed here.
+
+    info = upload_file(rpc, data)                    # info.root goes into the job
+    data = download_blob(rpc, info.root)             # every leaf verified
+    leaf = fetch_leaf(rpc, result_root, 17)          # one leaf, verified
+
+Leaves larger than `part_bytes` (or `batch_bytes`) travel in several requests (blob_putPart, and
+blob_get with a byte range), so any leaf up to 8 MiB fits under the RPC size limit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+from typing import Any, Final, Protocol
+
+from chain.blobs import BlobInfo
+from chain.rpc.client import RpcClientError, RpcConnectionError
+from runtime.primitives.hashing import from_hex, to_hex
+from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
+from runtime.workloads import CHUNK_BYTES, MAX_LEAF_BYTES
+
+DEFAULT_BATCH_BYTES: Final = 4 * 1024 * 1024
+"""Leaf bytes per request: hex doubles them, which stays well under the 15 MiB request limit."""
+_LEAF_OVERHEAD: Final = 8
+"""What a leaf costs in a request besides its bytes ("0x", quotes, comma), rounded up."""
+
+Progress = Callable[[int, int], None]
+
+
+class BlobVerificationError(Exception):
+    """The node's answer does not match the root: a wrong leaf or proof, or a different root."""
+
+
+class RpcCaller(Protocol):
+    """What the helpers need of a client: `chain.rpc.client.RpcClient` is one."""
+
+    def call(self, method: str, *params: object) -> Any: ...
+
+
+def chunk_file(data: bytes) -> list[bytes]:
+    """A file's leaves: 64 KiB chunks, the last one shorter; an empty file is one empty chunk."""
+    if not data:
+        return [b""]
+    return [data[start : start + CHUNK_BYTES] for start in range(0, len(data), CHUNK_BYTES)]
+
+
+def upload_file(
+    rpc: RpcCaller,
+    data: bytes,
+    *,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    progress: Progress | None = None,
+) -> BlobInfo:
+    """Upload a file as a blob of its 64 KiB chunks; its root, leaf count and size."""
+    return upload_blob(rpc, chunk_file(data), batch_bytes=batch_bytes, progress=progress)
+
+
+def upload_blob(
+    rpc: RpcCaller,
+    leaves: Sequence[bytes],
+    *,
+    batch_bytes: int = DEFAULT_BATCH_BYTES,
+    progress: Progress | None = None,
+) -> BlobInfo:
+    """Upload a blob's leaves in batches of about `batch_bytes`; its root, leaf count and size.
+
+    `progress(bytes_sent, total_bytes)` is called after each request. Raises
+    BlobVerificationError if the node stored another root than the one computed here, and
+    RpcClientError if the node refuses (a limit, too many uploads); a failed upload is aborted.
+    """
+    if batch_bytes < 1:
+        raise ValueError(f"batch_bytes must be at least 1, not {batch_bytes}")
+    expected = merkle_root(leaves)
+    total = sum(len(leaf) for leaf in leaves)
+    upload_id = rpc.call("blob_begin", len(leaves), total)
+    sent = 0
+    try:
+        for start, group in _batches(leaves, batch_bytes):
+            if len(group) == 1 and len(group[0]) > batch_bytes:
+                leaf = group[0]
+                for offset in range(0, len(leaf), batch_bytes):
+                    part = leaf[offset : offset + batch_bytes]
+                    rpc.call("blob_putPart", upload_id, start, offset, to_hex(part))
+                    sent += len(part)
+                    if progress is not None:
+                        progress(sent, total)
+                continue
+            rpc.call("blob_put", upload_id, start, [to_hex(leaf) for leaf in group])
+            sent += sum(len(leaf) for leaf in group)
+            if progress is not None:
+                progress(sent, total)
+        answer = rpc.call("blob_finish", upload_id)
+    except BaseException:
+        with contextlib.suppress(RpcClientError, RpcConnectionError):
+            rpc.call("blob_abort", upload_id)
+        raise
+    info = _parse_info(answer)
+    if info.root != expected:
+        raise BlobVerificationError(
+            f"the node stored root {to_hex(info.root)}, but the leaves sent have root "
+            f"{to_hex(expected)}"
+        )
+    if (info.leaf_count, info.size) != (len(leaves), total):
+        raise BlobVerificationError(
+            f"the node stored {info.leaf_count} leaves of {info.size} bytes under root "
+            f"{to_hex(expected)}, but {len(leaves)} leaves of {total} bytes were sent"
+        )
+    return info
+
+
+def fetch_leaf(
+    rpc: RpcCaller, root: bytes, index: int, *, part_bytes: int = DEFAULT_BATCH_BYTES
+) -> bytes:
+    """Leaf `index` of the blob `root`, its Merkle proof checked against `root`.
+
+    Raises BlobVerificationError, naming the leaf, if the node's answer does not match the root.
+    """
+    return _fetch_verified(rpc, root, index, part_bytes)[0]
+
+
+def download_blob(
+    rpc: RpcCaller,
+    root: bytes,
+    *,
+    part_bytes: int = DEFAULT_BATCH_BYTES,
+    progress: Progress | None = None,
+) -> bytes:
+    """The blob's leaves, concatenated, every one checked against `root`.
+
+    `progress(leaves_fetched, leaf_count)` is called after each leaf.
+    """
+    first, leaf_count = _fetch_verified(rpc, root, 0, part_bytes)
+    leaves = [first]
+    if progress is not None:
+        progress(1, leaf_count)
+    # The root binds the leaf count, so the count proven with leaf 0 holds for every leaf.
+    for index in range(1, leaf_count):
+        leaves.append(_fetch_verified(rpc, root, index, part_bytes)[0])
+        if progress is not None:
+            progress(index + 1, leaf_count)
+    return b"".join(leaves)
+
+
+def _batches(leaves: Sequence[bytes], batch_bytes: int) -> list[tuple[int, list[bytes]]]:
+    """Consecutive runs of leaves of about `batch_bytes` each, by start index.
+
+    A leaf larger than `batch_bytes` is a run of its own (sent in parts).
+    """
+    runs: list[tuple[int, list[bytes]]] = []
+    group: list[bytes] = []
+    start, size = 0, 0
+    for index, leaf in enumerate(leaves):
+        cost = len(leaf) + _LEAF_OVERHEAD
+        if group and size + cost > batch_bytes:
+            runs.append((start, group))
+            start, group, size = index, [], 0
+        group.append(leaf)
+        size += cost
+    if group:
+        runs.append((start, group))
+    return runs
+
+
+def _parse_info(answer: Any) -> BlobInfo:
+    try:
+        root = from_hex(answer["root"], length=32, what="root")
+        leaf_count, size = answer["leafCount"], answer["size"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BlobVerificationError(f"the node answered blob_finish with {answer!r}") from exc
+    if type(leaf_count) is not int or type(size) is not int:
+        raise BlobVerificationError(f"the node answered blob_finish with {answer!r}")
+    return BlobInfo(root, leaf_count, size)
+
+
+def _fetch_verified(rpc: RpcCaller, root: bytes, index: int, part_bytes: int) -> tuple[bytes, int]:
+    """Leaf `index` and the blob's leaf count, checked against `root`."""
+    if part_bytes < 1:
+        raise ValueError(f"part_bytes must be at least 1, not {part_bytes}")
+    what = f"leaf {index} of blob {to_hex(root)}"
+    piece, proof, leaf_count, leaf_size = _parse_get(
+        rpc.call("blob_get", to_hex(root), index, 0, part_bytes), what
+    )
+    data = bytearray(piece)
+    while len(data) < leaf_size:
+        answer = rpc.call("blob_get", to_hex(root), index, len(data), part_bytes)
+        piece, _, count, size = _parse_get(answer, what)
+        if not piece or (count, size) != (leaf_count, leaf_size):
+            raise BlobVerificationError(f"{what}: the node's answers for its parts disagree")
+        data += piece
+    if len(data) != leaf_size:
+        raise BlobVerificationError(
+            f"{what}: the node sent {len(data)} bytes for a {leaf_size}-byte leaf"
+        )
+    leaf = bytes(data)
+    try:
+        verify_merkle_proof(root, leaf, index, leaf_count, proof)
+    except MerkleProofError as exc:
+        raise BlobVerificationError(
+            f"{what}: the node's answer does not match the root: {exc}"
+        ) from exc
+    return leaf, leaf_count
+
+
+def _parse_get(answer: Any, what: str) -> tuple[bytes, list[bytes], int, int]:
+    """A blob_get answer's (bytes, proof, leaf count, leaf size); BlobVerificationError if bad."""
+    try:
+        piece = from_hex(answer["leaf"], what="leaf")
+        proof = [from_hex(node, length=32, what="proof hash") for node in answer["proof"]]
+        leaf_count, leaf_size = answer["leafCount"], answer["leafSize"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BlobVerificationError(f"{what}: the node's answer is malformed: {exc}") from exc
+    if type(leaf_count) is not int or not 1 <= leaf_count < 2**32:
+        raise BlobVerificationError(f"{what}: the node's answer has a bad leaf count")
+    if type(leaf_size) is not int or not 0 <= leaf_size <= MAX_LEAF_BYTES:
+        raise BlobVerificationError(f"{what}: the node's answer has a bad leaf size")
+    return piece, proof, leaf_count, leaf_size

@@ -1,0 +1,183 @@
+"""The node's blob methods: upload a blob in pieces, read its leaves with their Merkle proofs.
+
+    blob_begin(leafCount, size)                 -> uploadId
+    blob_put(uploadId, startIndex, [leafHex])   -> true        whole leaves
+    blob_putPart(uploadId, index, offset, hex)  -> true        a leaf too large for one request
+    blob_finish(uploadId)                       -> {"root", "leafCount", "size"}
+    blob_abort(uploadId)                        -> true if there was such an upload
+    blob_info(root)                             -> {"root", "leafCount", "size"} or null
+    blob_get(root, index[, offset, length])     -> {"leaf", "proof", "leafCount", "size",
+                                                    "leafSize", "offset"}
+
+Bytes are 0x hex, so a request or an answer carries about half the RPC size limit (15 MiB) in
+data: a leaf larger than that (up to 8 MiB) goes up in parts with blob_putPart and comes down in
+ranges with blob_get's offset and length; `chain.blob_client` does both. The proof is always the
+whole leaf's: a reader checks it once it has all the leaf's bytes.
+
+Malformed parameters are answered INVALID_PARAMS; refusals of the blob store (unknown upload or
+blob, a limit, an incomplete upload) are BLOB_ERROR with the store's message and `data.kind`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from chain.blobs import BlobError, BlobInfo, BlobStore
+from chain.rpc.errors import BLOB_ERROR, RpcError, invalid_params
+from chain.rpc.server import Params, RpcMethods
+from runtime.primitives.hashing import from_hex, to_hex
+
+T = TypeVar("T")
+_MISSING = object()
+MAX_UPLOAD_ID_CHARS = 64
+
+
+def _param(
+    params: Params, index: int, name: str, parse: Callable[[Any], T], default: Any = _MISSING
+) -> T:
+    """Parameter `name` (position `index`), parsed; a clear INVALID_PARAMS error otherwise."""
+    if isinstance(params, dict):
+        value = params.get(name, _MISSING)
+    else:
+        value = params[index] if index < len(params) else _MISSING
+    if value is _MISSING or (value is None and default is not _MISSING):
+        if default is _MISSING:
+            raise invalid_params(f"missing parameter {name!r}")
+        return default  # type: ignore[no-any-return]
+    try:
+        return parse(value)
+    except (ValueError, TypeError) as exc:
+        raise invalid_params(f"{name}: {exc}") from exc
+
+
+def _check_arity(params: Params, count: int) -> None:
+    if isinstance(params, list) and len(params) > count:
+        raise invalid_params(f"expected at most {count} parameters, got {len(params)}")
+
+
+def _count(value: Any) -> int:
+    if type(value) is not int or not 0 <= value < 2**63:
+        raise ValueError(f"expected a non-negative integer, got {value!r}")
+    return value
+
+
+def _upload_id(value: Any) -> str:
+    if not isinstance(value, str) or not 0 < len(value) <= MAX_UPLOAD_ID_CHARS:
+        raise ValueError("expected the upload id that blob_begin answered")
+    return value
+
+
+def _root(value: Any) -> bytes:
+    return from_hex(value, length=32, what="root")
+
+
+def _data(value: Any) -> bytes:
+    return from_hex(value, what="data")
+
+
+def _leaves(value: Any) -> list[bytes]:
+    if not isinstance(value, list) or not value:
+        raise ValueError("expected a non-empty list of 0x hex leaves")
+    return [from_hex(leaf, what=f"leaf {i}") for i, leaf in enumerate(value)]
+
+
+def _blob_error(exc: BlobError) -> RpcError:
+    return RpcError(BLOB_ERROR, f"Blob error: {exc}", {"kind": exc.kind})
+
+
+def blob_info_json(info: BlobInfo) -> dict[str, Any]:
+    """A blob's info as the blob methods answer it."""
+    return {"root": to_hex(info.root), "leafCount": info.leaf_count, "size": info.size}
+
+
+def add_blob_methods(methods: RpcMethods, blobs: BlobStore, clock: Callable[[], int]) -> None:
+    """Register the blob_* methods over `blobs`; `clock` gives the time in ms (upload expiry)."""
+
+    def blob_begin(params: Params) -> Any:
+        _check_arity(params, 2)
+        leaf_count = _param(params, 0, "leafCount", _count)
+        size = _param(params, 1, "size", _count)
+        try:
+            return blobs.begin(leaf_count, size, now_ms=clock())
+        except BlobError as exc:
+            raise _blob_error(exc) from exc
+
+    def blob_put(params: Params) -> Any:
+        _check_arity(params, 3)
+        upload_id = _param(params, 0, "uploadId", _upload_id)
+        start_index = _param(params, 1, "startIndex", _count)
+        leaves = _param(params, 2, "leaves", _leaves)
+        try:
+            blobs.put(upload_id, start_index, leaves, now_ms=clock())
+        except BlobError as exc:
+            raise _blob_error(exc) from exc
+        return True
+
+    def blob_put_part(params: Params) -> Any:
+        _check_arity(params, 4)
+        upload_id = _param(params, 0, "uploadId", _upload_id)
+        index = _param(params, 1, "index", _count)
+        offset = _param(params, 2, "offset", _count)
+        data = _param(params, 3, "data", _data)
+        try:
+            blobs.put_part(upload_id, index, offset, data, now_ms=clock())
+        except BlobError as exc:
+            raise _blob_error(exc) from exc
+        return True
+
+    def blob_finish(params: Params) -> Any:
+        _check_arity(params, 1)
+        upload_id = _param(params, 0, "uploadId", _upload_id)
+        try:
+            return blob_info_json(blobs.finish(upload_id, now_ms=clock()))
+        except BlobError as exc:
+            raise _blob_error(exc) from exc
+
+    def blob_abort(params: Params) -> Any:
+        _check_arity(params, 1)
+        return blobs.abort(_param(params, 0, "uploadId", _upload_id))
+
+    def blob_info(params: Params) -> Any:
+        _check_arity(params, 1)
+        try:
+            info = blobs.info(_param(params, 0, "root", _root))
+        except BlobError as exc:
+            raise _blob_error(exc) from exc
+        return None if info is None else blob_info_json(info)
+
+    def blob_get(params: Params) -> Any:
+        _check_arity(params, 4)
+        root = _param(params, 0, "root", _root)
+        index = _param(params, 1, "index", _count)
+        offset = _param(params, 2, "offset", _count, default=0)
+        length = _param(params, 3, "length", _count, default=None)
+        try:
+            info = blobs.info(root)
+            if info is None:
+                raise BlobError(f"unknown blob 0x{root.hex()}", "unknown_blob")
+            leaf, proof = blobs.leaf(root, index)
+        except BlobError as exc:
+            raise _blob_error(exc) from exc
+        if offset > len(leaf):
+            raise invalid_params(f"offset: {offset} is past the end of the {len(leaf)}-byte leaf")
+        end = len(leaf) if length is None else min(len(leaf), offset + length)
+        return {
+            "leaf": to_hex(leaf[offset:end]),
+            "proof": [to_hex(node) for node in proof],
+            "leafCount": info.leaf_count,
+            "size": info.size,
+            "leafSize": len(leaf),
+            "offset": offset,
+        }
+
+    methods.add("blob_begin", blob_begin)
+    methods.add("blob_put", blob_put)
+    methods.add("blob_putPart", blob_put_part)
+    methods.add("blob_finish", blob_finish)
+    methods.add("blob_abort", blob_abort)
+    methods.add("blob_info", blob_info)
+    methods.add("blob_get", blob_get)
+
+
+__all__ = ["add_blob_methods", "blob_info_json"]
