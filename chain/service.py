@@ -17,6 +17,7 @@ from pathlib import Path
 
 import trio
 
+from chain.blobs import BlobStore
 from chain.core.actions import (
     Action,
     BlockImported,
@@ -80,8 +81,11 @@ class NodeService:
         name: str,
         metrics: NodeMetrics,
         clock: Callable[[], int] = wall_clock_ms,
+        blobs: BlobStore | None = None,
     ) -> None:
         self.core = core
+        self.blobs = blobs if blobs is not None else BlobStore(core.store.kv)
+        """Job inputs and results, in the node's database beside the chain."""
         self.spec = spec
         self.name = name
         self.metrics = metrics

@@ -8,12 +8,15 @@ gemm_i8    C = A·B, A: m×k int8, B: k×n int8, C: m×n int32 (K ≤ 131,071 ke
            params [m, k, n, row_block]; inputs "a", "b".
            Leaf i: rows i·row_block .. of C (row-major, little-endian int32).
            cost units 2·m·k·n.
-qmlp_i8    A quantized MLP over a batch. params [batch, row_block, d0, d1, ..., dL] (L ≥ 1 layers);
-           inputs "x" (batch×d0 int8) and "model" (the layers, see gpu_worker.workloads.qmlp).
-           Layer j: acc = h·W_j + b_j (int32); hidden layers requantize
-           h' = clamp((acc·mult_j + 2^(shift_j−1)) >> shift_j, 0, 127) (ReLU), and the last layer
-           keeps acc (int32 logits). Leaves: for each layer j, for each row block, that block's
-           output rows (int8 for hidden layers, int32 for the last), layers in order.
+qmlp_i8    A quantized MLP over a batch. params [batch, row_block, d0, d1, ..., dL] (L ≥ 1 layers,
+           every d ≤ 65,536); inputs "x" (batch×d0 int8) and "model": per layer, in order,
+           W_j (d_j×d_{j+1} int8, row-major), b_j (d_{j+1} int32), mult_j (int32), shift_j (int32),
+           all little-endian. Layer j computes the accumulators acc_j = h_j·W_j + b'_j with
+           b'_j = clamp(b_j, −(2^30−1), 2^30−1), exact in int32; h_0 = x, and the next layer's
+           input is h_{j+1} = clamp((acc_j·mult_j + 2^(s−1)) >> s, 0, 127) with s =
+           clamp(shift_j, 1, 62), in int64 (requantization and ReLU). The last layer's
+           accumulators are the logits. Leaves: for each layer j, for each row block, that block's
+           accumulator rows (int32), layers in order, so each layer is checkable on its own.
            cost units Σ_j 2·batch·d_j·d_{j+1}.
 sgd_fxp    T steps of fixed-point mini-batch SGD on a linear model with squared loss.
            params [samples, features, outputs, batch, steps, frac_bits, lr_shift];
@@ -116,14 +119,13 @@ def qmlp_shape(params: Sequence[int]) -> WorkloadShape:
         raise WorkloadError("qmlp_i8 takes params [batch, row_block, d0, d1, ..., dL]")
     batch = _dim(params[0], "batch")
     row_block = _dim(params[1], "row_block", batch)
-    dims = [_dim(d, f"d{i}", MAX_K) for i, d in enumerate(params[2:])]
+    dims = [_dim(d, f"d{i}") for i, d in enumerate(params[2:])]
     if len(dims) - 1 > MAX_QMLP_LAYERS:
         raise WorkloadError(f"at most {MAX_QMLP_LAYERS} layers")
     layers = list(itertools.pairwise(dims))
     leaf_sizes: list[int] = []
-    for j, (_, width) in enumerate(layers):
-        item = 4 if j == len(layers) - 1 else 1
-        leaf_sizes.extend(rows * width * item for rows in _blocks(batch, row_block))
+    for _, width in layers:
+        leaf_sizes.extend(rows * width * 4 for rows in _blocks(batch, row_block))
     return _check(
         WorkloadShape(
             inputs=(InputSpec("x", batch * dims[0]), InputSpec("model", qmlp_model_bytes(dims))),

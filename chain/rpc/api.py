@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from chain.core.pool import PoolError
 from chain.rpc import errors
+from chain.rpc.blob_api import add_blob_methods
 from chain.rpc.errors import RpcError, invalid_params
 from chain.rpc.server import Params, RpcMethods, Subscription
 from chain.service import NodeService
@@ -358,6 +359,7 @@ def build_methods(service: NodeService) -> RpcMethods:
 
     add("payment_queryInfo", payment_query_info)
     add("balances_account", balances_account)
+    add_blob_methods(methods, service.blobs, service.clock)
     return methods
 
 

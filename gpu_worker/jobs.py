@@ -1,0 +1,241 @@
+"""A job's computation as the worker, the validators and the requester all see it.
+
+    spec = JobSpec("gemm_i8", (256, 256, 256, 64), seed=7)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves = compute_leaves(spec, inputs, device="cpu")      # the worker
+    root = merkle_root(leaves)                               # what it commits on chain
+    deps = {d: leaves[d] for d in leaf_dependencies(spec, 3)}
+    assert recompute_leaf(spec, inputs, 3, deps) == leaves[3]  # a validator's audit of leaf 3
+
+A leaf is recomputed from the job's inputs and, where the workload is a chain of steps, from the
+committed leaves it builds on (`leaf_dependencies`): a qmlp_i8 layer's row block from the previous
+layer's same row block, an sgd_fxp step from the step before. The verifier takes those from the
+worker's commitment, checked by Merkle proof, so each leaf is checked on its own: a wrong leaf is
+caught when it is drawn, whatever the other leaves hold.
+
+Devices: "numpy" is the reference (gpu_worker.reference), "cpu" the Numba @njit kernels, "cuda"
+the Numba @cuda.jit kernels, and "auto" the GPU where one is present, else the CPU. Every device
+gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any, Final
+
+import numpy as np
+
+from gpu_worker import reference
+from gpu_worker.inputs import I8, I16, I32, InputError, batch_order, check_inputs, parse_model
+from runtime.workloads import WorkloadShape, workload_shape
+
+DEVICES: Final = ("auto", "cpu", "cuda", "numpy")
+
+
+class DeviceError(RuntimeError):
+    """A device that was asked for and is not there (no GPU, CUDA toolkit missing)."""
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """What fixes a job's result: its workload, parameters and seed."""
+
+    workload: str
+    params: tuple[int, ...]
+    seed: int = 0
+
+    @property
+    def shape(self) -> WorkloadShape:
+        return workload_shape(self.workload, self.params)
+
+
+def resolve_device(device: str) -> str:
+    """ "auto" becomes "cuda" where a GPU is usable, else "cpu"; others are checked."""
+    if device not in DEVICES:
+        raise DeviceError(f"unknown device {device!r} (choose from {', '.join(DEVICES)})")
+    if device == "auto":
+        from gpu_worker import devices
+
+        return "cuda" if devices.cuda_available() else "cpu"
+    if device == "cuda":
+        from gpu_worker import devices
+
+        if not devices.cuda_available():
+            raise DeviceError("device cuda asked for, but no usable CUDA GPU was found")
+    return device
+
+
+def backend(device: str) -> ModuleType:
+    """The module with the kernels of `device` (same functions as gpu_worker.reference)."""
+    device = resolve_device(device)
+    if device == "numpy":
+        return reference
+    return importlib.import_module(f"gpu_worker.kernels.{device}")
+
+
+# Inputs as arrays
+
+
+def _blocks(rows: int, row_block: int) -> list[slice]:
+    return [slice(start, min(start + row_block, rows)) for start in range(0, rows, row_block)]
+
+
+def _arrays(spec: JobSpec, inputs: Mapping[str, bytes]) -> dict[str, Any]:
+    check_inputs(spec.workload, spec.params, inputs)
+    p = spec.params
+    if spec.workload == "gemm_i8":
+        m, k, n, _ = p
+        return {
+            "a": np.frombuffer(inputs["a"], np.int8).reshape(m, k),
+            "b": np.frombuffer(inputs["b"], np.int8).reshape(k, n),
+        }
+    if spec.workload == "qmlp_i8":
+        return {
+            "x": np.frombuffer(inputs["x"], np.int8).reshape(p[0], p[2]),
+            "layers": parse_model(p[2:], inputs["model"]),
+        }
+    samples, features, outputs = p[0], p[1], p[2]
+    return {
+        "x": np.frombuffer(inputs["x"], np.int8).reshape(samples, features),
+        "y": np.frombuffer(inputs["y"], "<i2").astype(np.int16).reshape(samples, outputs),
+    }
+
+
+def _leaf(array: np.ndarray) -> bytes:
+    return np.ascontiguousarray(array, dtype="<i4").tobytes()
+
+
+def _int32(leaf: bytes, rows: int, cols: int, what: str) -> I32:
+    if len(leaf) != rows * cols * 4:
+        raise InputError(f"{what} is {len(leaf)} bytes, not {rows * cols * 4}")
+    return np.frombuffer(leaf, "<i4").astype(np.int32).reshape(rows, cols)
+
+
+# The whole job (the worker)
+
+
+def compute_leaves(
+    spec: JobSpec, inputs: Mapping[str, bytes], *, device: str = "auto"
+) -> list[bytes]:
+    """Every result leaf of a job, in order."""
+    kernels = backend(device)
+    arrays = _arrays(spec, inputs)
+    p = spec.params
+    if spec.workload == "gemm_i8":
+        c = kernels.gemm(arrays["a"], arrays["b"])
+        return [_leaf(c[rows]) for rows in _blocks(p[0], p[3])]
+    if spec.workload == "qmlp_i8":
+        accs = kernels.qmlp(arrays["x"], arrays["layers"])
+        return [_leaf(acc[rows]) for acc in accs for rows in _blocks(p[0], p[1])]
+    samples, _, _, batch, steps, frac_bits, lr_shift = p
+    order = batch_order(spec.seed, samples, batch, steps)
+    weights = kernels.sgd(arrays["x"], arrays["y"], order, frac_bits, lr_shift)
+    return [_leaf(w) for w in weights]
+
+
+def result_arrays(spec: JobSpec, leaves: Sequence[bytes]) -> list[I32]:
+    """A result as arrays: C for gemm_i8; each layer's accumulators for qmlp_i8; each step's
+    weights for sgd_fxp."""
+    sizes = spec.shape.leaf_sizes
+    if len(leaves) != len(sizes):
+        raise InputError(f"the result has {len(leaves)} leaves, the job {len(sizes)}")
+    for index, (leaf, size) in enumerate(zip(leaves, sizes, strict=True)):
+        if len(leaf) != size:
+            raise InputError(f"leaf {index} is {len(leaf)} bytes, not {size}")
+    p = spec.params
+    if spec.workload == "gemm_i8":
+        return [np.frombuffer(b"".join(leaves), "<i4").astype(np.int32).reshape(p[0], p[2])]
+    if spec.workload == "qmlp_i8":
+        per_layer = len(_blocks(p[0], p[1]))
+        return [
+            np.frombuffer(b"".join(leaves[j * per_layer : (j + 1) * per_layer]), "<i4")
+            .astype(np.int32)
+            .reshape(p[0], width)
+            for j, width in enumerate(p[3:])
+        ]
+    return [_int32(leaf, p[1], p[2], f"step {t}") for t, leaf in enumerate(leaves)]
+
+
+# One leaf (the verifiers)
+
+
+def _qmlp_position(spec: JobSpec, index: int) -> tuple[int, slice, int]:
+    blocks = _blocks(spec.params[0], spec.params[1])
+    layer, block = divmod(index, len(blocks))
+    return layer, blocks[block], block
+
+
+def _check_index(spec: JobSpec, index: int) -> None:
+    leaves = spec.shape.leaves
+    if not 0 <= index < leaves:
+        raise InputError(f"leaf {index} is out of range: the job has {leaves} leaves")
+
+
+def leaf_dependencies(spec: JobSpec, index: int) -> tuple[int, ...]:
+    """The committed leaves that recomputing leaf `index` starts from."""
+    _check_index(spec, index)
+    if spec.workload == "qmlp_i8":
+        layer, _, _ = _qmlp_position(spec, index)
+        per_layer = len(_blocks(spec.params[0], spec.params[1]))
+        return () if layer == 0 else (index - per_layer,)
+    if spec.workload == "sgd_fxp":
+        return () if index == 0 else (index - 1,)
+    return ()
+
+
+def recompute_leaf(
+    spec: JobSpec,
+    inputs: Mapping[str, bytes],
+    index: int,
+    deps: Mapping[int, bytes],
+    *,
+    device: str = "auto",
+) -> bytes:
+    """Leaf `index` recomputed from the inputs and its dependencies (checked by the caller)."""
+    needed = leaf_dependencies(spec, index)
+    missing = [d for d in needed if d not in deps]
+    if missing:
+        raise InputError(f"recomputing leaf {index} needs leaves {missing}")
+    kernels = backend(device)
+    arrays = _arrays(spec, inputs)
+    p = spec.params
+    if spec.workload == "gemm_i8":
+        rows = _blocks(p[0], p[3])[index]
+        return _leaf(kernels.gemm(np.ascontiguousarray(arrays["a"][rows]), arrays["b"]))
+    if spec.workload == "qmlp_i8":
+        layer, rows, _ = _qmlp_position(spec, index)
+        layers = arrays["layers"]
+        if layer == 0:
+            h: I8 = np.ascontiguousarray(arrays["x"][rows])
+        else:
+            height = rows.stop - rows.start
+            prev = _int32(deps[needed[0]], height, p[2 + layer], f"leaf {needed[0]}")
+            h = kernels.requantize(prev, layers[layer - 1])
+        return _leaf(kernels.qmlp_layer(h, layers[layer]))
+    samples, features, outputs, batch, steps, frac_bits, lr_shift = p
+    order = batch_order(spec.seed, samples, batch, steps)
+    start = (
+        np.zeros((features, outputs), np.int32)
+        if index == 0
+        else _int32(deps[needed[0]], features, outputs, f"leaf {needed[0]}")
+    )
+    x: I8 = arrays["x"]
+    y: I16 = arrays["y"]
+    (weights,) = kernels.sgd(x, y, order[index : index + 1], frac_bits, lr_shift, start=start)
+    return _leaf(weights)
+
+
+__all__ = [
+    "DEVICES",
+    "DeviceError",
+    "JobSpec",
+    "backend",
+    "compute_leaves",
+    "leaf_dependencies",
+    "recompute_leaf",
+    "resolve_device",
+    "result_arrays",
+]
