@@ -7,9 +7,16 @@
       "genesis": {
         "slotDurationMs": 1000,
         "validators": ["<address>", ...],
-        "balances": [["<address>", "1000000XPL"], ...]
+        "balances": [["<address>", "1000000XPL"], ...],
+        "market": {"slashPpm": 3000000, "minStake": "100XPL", ...},
+        "compute": {"auditPpm": 250000, "auditLeaves": 16, "disputeWindow": 20, ...}
       }
     }
+
+`market` and `compute` are optional, and so is each of their fields: what is left out takes the
+runtime's default (runtime.pallets.market.DEFAULT_MARKET_PARAMS,
+runtime.pallets.compute.DEFAULT_COMPUTE_PARAMS). The parameters must keep cheating unprofitable
+(q·(1 + slash) ≥ 1); a spec that breaks that is refused.
 
 Amounts are written like the CLI's (`1000000XPL` or `1500u`). The genesis hash is computed from the
 genesis config; a node refuses a database that holds another chain.
@@ -20,12 +27,19 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from runtime.block import Header
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
+from runtime.pallets.compute import (
+    DEFAULT_COMPUTE_PARAMS,
+    MAX_AUDIT_LEAVES,
+    MAX_COMMITTEE,
+    ComputeParams,
+)
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM, MarketParams
 from runtime.primitives import trie
 from runtime.primitives.address import XPL_ADDRESS_PREFIX, decode_address, encode_address
 from runtime.primitives.amount import format_amount, parse_amount
@@ -40,12 +54,100 @@ class ChainSpecError(ValueError):
     """A chain spec that cannot be read or breaks a rule; the message names the field."""
 
 
+def _amount(value: str) -> str:
+    parse_amount(value)
+    return value
+
+
+_M = DEFAULT_MARKET_PARAMS
+_C = DEFAULT_COMPUTE_PARAMS
+
+
+class _Market(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    slashPpm: Annotated[int, Field(ge=0, le=100 * PPM)] = _M.slash_ppm
+    minSlash: str = format_amount(DEFAULT_MARKET_PARAMS.min_slash)
+    protocolFeePpm: Annotated[int, Field(ge=0, le=PPM)] = _M.protocol_fee_ppm
+    verificationFeePpm: Annotated[int, Field(ge=0, le=PPM)] = (
+        DEFAULT_MARKET_PARAMS.verification_fee_ppm
+    )
+    minVerificationFee: str = format_amount(DEFAULT_MARKET_PARAMS.min_verification_fee)
+    missPenaltyPpm: Annotated[int, Field(ge=0, le=PPM)] = _M.miss_penalty_ppm
+    minStake: str = format_amount(DEFAULT_MARKET_PARAMS.min_stake)
+
+    _amounts = field_validator("minSlash", "minVerificationFee", "minStake")(_amount)
+
+    def params(self) -> MarketParams:
+        return MarketParams(
+            slash_ppm=self.slashPpm,
+            min_slash=parse_amount(self.minSlash),
+            protocol_fee_ppm=self.protocolFeePpm,
+            verification_fee_ppm=self.verificationFeePpm,
+            min_verification_fee=parse_amount(self.minVerificationFee),
+            miss_penalty_ppm=self.missPenaltyPpm,
+            min_stake=parse_amount(self.minStake),
+        )
+
+    @classmethod
+    def of(cls, p: MarketParams) -> _Market:
+        return cls(
+            slashPpm=p.slash_ppm,
+            minSlash=format_amount(p.min_slash),
+            protocolFeePpm=p.protocol_fee_ppm,
+            verificationFeePpm=p.verification_fee_ppm,
+            minVerificationFee=format_amount(p.min_verification_fee),
+            missPenaltyPpm=p.miss_penalty_ppm,
+            minStake=format_amount(p.min_stake),
+        )
+
+
+class _Compute(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    auditPpm: Annotated[int, Field(ge=0, le=PPM)] = _C.audit_ppm
+    auditLeaves: Annotated[int, Field(ge=1, le=MAX_AUDIT_LEAVES)] = (
+        DEFAULT_COMPUTE_PARAMS.audit_leaves
+    )
+    committeeSize: Annotated[int, Field(ge=1, le=MAX_COMMITTEE)] = (
+        DEFAULT_COMPUTE_PARAMS.committee_size
+    )
+    auditWindow: Annotated[int, Field(ge=1, le=100_000)] = _C.audit_window
+    disputeWindow: Annotated[int, Field(ge=1, le=1_000_000)] = _C.dispute_window
+    fraudBond: str = format_amount(DEFAULT_COMPUTE_PARAMS.fraud_bond)
+
+    _amounts = field_validator("fraudBond")(_amount)
+
+    def params(self) -> ComputeParams:
+        return ComputeParams(
+            audit_ppm=self.auditPpm,
+            audit_leaves=self.auditLeaves,
+            committee_size=self.committeeSize,
+            audit_window=self.auditWindow,
+            dispute_window=self.disputeWindow,
+            fraud_bond=parse_amount(self.fraudBond),
+        )
+
+    @classmethod
+    def of(cls, p: ComputeParams) -> _Compute:
+        return cls(
+            auditPpm=p.audit_ppm,
+            auditLeaves=p.audit_leaves,
+            committeeSize=p.committee_size,
+            auditWindow=p.audit_window,
+            disputeWindow=p.dispute_window,
+            fraudBond=format_amount(p.fraud_bond),
+        )
+
+
 class _Genesis(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     slotDurationMs: int = Field(ge=100, le=3_600_000)
     validators: list[str] = Field(min_length=1, max_length=1_000)
     balances: list[tuple[str, str]] = Field(max_length=1_000_000)
+    market: _Market = Field(default_factory=lambda: _Market())
+    compute: _Compute = Field(default_factory=lambda: _Compute())
 
     @field_validator("validators")
     @classmethod
@@ -112,6 +214,8 @@ class ChainSpec:
                 "balances": [
                     [encode_address(a), format_amount(x)] for a, x in self.genesis.balances
                 ],
+                "market": _Market.of(self.genesis.market).model_dump(),
+                "compute": _Compute.of(self.genesis.compute).model_dump(),
             },
         }
 
@@ -128,6 +232,8 @@ class ChainSpec:
             validators=tuple(decode_address(v) for v in g.validators),
             slot_duration_ms=g.slotDurationMs,
             balances=tuple((decode_address(a), parse_amount(x)) for a, x in g.balances),
+            market=g.market.params(),
+            compute=g.compute.params(),
         )
         try:
             build_genesis_state(genesis)
