@@ -16,7 +16,8 @@ from typing import Any, Final, Literal
 
 from chain.rpc.client import ClientSubscription, RpcClient, RpcClientError, RpcConnectionError
 from runtime.executive import CALLS
-from runtime.primitives.address import encode_address
+from runtime.pallets import compute, market
+from runtime.primitives.address import decode_address, encode_address
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.keys import Keypair
 from runtime.transaction import Call, Mortality, SignedTransaction, sign_transaction
@@ -69,6 +70,85 @@ class TxOutcome:
     fee: int
     events: list[dict[str, Any]]
     finalized: bool
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A job as the node reports it: the runtime's record, its id and its checks."""
+
+    id: int
+    job: market.Job
+    checks: tuple[compute.Check, ...]
+    settles_at: int | None
+
+    @property
+    def state(self) -> str:
+        return self.job.state
+
+
+def _optional_account(value: Any) -> bytes | None:
+    return None if value is None else decode_address(value)
+
+
+def job_from_json(data: dict[str, Any]) -> JobView:
+    """Parse the JSON of market_job / market_jobs back into the runtime's types."""
+    checks = tuple(
+        compute.Check(
+            kind=c["kind"],
+            leaves=tuple(c["leaves"]),
+            committee=tuple(decode_address(m) for m in c["committee"]),
+            votes=tuple((decode_address(v["member"]), v["verdict"]) for v in c["votes"]),
+            deadline=c["deadline"],
+            challenger=_optional_account(c["challenger"]),
+            bond=int(c["bond"]),
+            outcome=c["outcome"],
+        )
+        for c in data["checks"]
+    )
+    job = market.Job(
+        requester=decode_address(data["requester"]),
+        workload=data["workload"],
+        params=tuple(data["params"]),
+        inputs=tuple(
+            (i["name"], b"" if i["root"] is None else from_hex(i["root"], length=32))
+            for i in data["inputs"]
+        ),
+        seed=data["seed"],
+        max_price=int(data["maxPrice"]),
+        cost_units=data["costUnits"],
+        leaves=data["leaves"],
+        escrow=int(data["escrow"]),
+        mode=data["mode"],
+        deadline_blocks=data["deadlineBlocks"],
+        expires_at=data["expiresAt"],
+        submitted_at=data["submittedAt"],
+        state=data["state"],
+        worker=_optional_account(data["worker"]),
+        price=int(data["price"]),
+        slash=int(data["slash"]),
+        matched_at=data["matchedAt"] or 0,
+        commit_by=data["commitBy"] or 0,
+        result_root=b"" if data["resultRoot"] is None else from_hex(data["resultRoot"], length=32),
+        committed_at=data["committedAt"] or 0,
+    )
+    return JobView(id=data["id"], job=job, checks=checks, settles_at=data["settlesAt"])
+
+
+def worker_from_json(data: dict[str, Any]) -> tuple[bytes, market.Worker]:
+    """Parse the JSON of market_workers back into (account, the runtime's Worker)."""
+    return decode_address(data["account"]), market.Worker(
+        stake=int(data["stake"]),
+        bonded=int(data["bonded"]),
+        device=data["device"],
+        memory_mb=data["memoryMb"],
+        throughput=tuple((w, int(t)) for w, t in data["throughput"].items()),
+        asks=tuple((w, int(p)) for w, p in data["asks"].items()),
+        endpoint=data["endpoint"],
+        capacity=data["capacity"],
+        active=data["active"],
+        reputation=data["reputation"],
+        retiring=data["retiring"],
+    )
 
 
 class XplClient:
@@ -143,6 +223,43 @@ class XplClient:
 
     def next_nonce(self, who: bytes) -> int:
         return int(self.rpc.call("system_accountNextIndex", encode_address(who)))
+
+    # Market
+
+    def job(self, job_id: int) -> JobView | None:
+        """Job `job_id` at the best block, or None if there is none."""
+        data = self.rpc.call("market_job", job_id)
+        return None if data is None else job_from_json(data)
+
+    def jobs(
+        self,
+        *,
+        states: list[str] | None = None,
+        worker: bytes | None = None,
+        requester: bytes | None = None,
+        limit: int = 100,
+    ) -> list[JobView]:
+        """Jobs at the best block, newest first, filtered by state, worker and requester."""
+        wanted: dict[str, Any] = {"limit": limit}
+        if states is not None:
+            wanted["state"] = states
+        if worker is not None:
+            wanted["worker"] = encode_address(worker)
+        if requester is not None:
+            wanted["requester"] = encode_address(requester)
+        return [job_from_json(j) for j in self.rpc.call("market_jobs", wanted)]
+
+    def workers(self) -> dict[bytes, market.Worker]:
+        """Every registered worker, by account."""
+        return dict(worker_from_json(w) for w in self.rpc.call("market_workers"))
+
+    def market_params(self) -> dict[str, Any]:
+        """The market and compute parameters in force (the JSON of market_params)."""
+        return self.rpc.call("market_params")  # type: ignore[no-any-return]
+
+    def subscribe_job(self, job_id: int) -> ClientSubscription:
+        """The job now ({"job": ...}), then {"block", "number", "events"} as it moves."""
+        return self.rpc.subscribe("market_subscribeJob", [job_id], "market_unsubscribeJob")
 
     # Transactions
 

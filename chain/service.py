@@ -32,7 +32,7 @@ from chain.rpc.server import RpcMethods, RpcServer, Subscription
 from chain.spec import ChainSpec
 from chain.storage.chain_store import ChainStore, ChainStoreError
 from chain.storage.kv import LevelDBStore
-from runtime.block import Block
+from runtime.block import Block, Header
 from runtime.primitives.hashing import to_hex
 from runtime.primitives.keys import Keypair
 from runtime.transaction import SignedTransaction
@@ -90,6 +90,8 @@ class NodeService:
         self.name = name
         self.metrics = metrics
         self.clock = clock
+        self.block_listeners: list[Callable[[Header], None]] = []
+        """Called with each new best block's header, after the head subscribers."""
         self.head_subscribers: set[Subscription] = set()
         self.finalized_subscribers: set[Subscription] = set()
         self._tx_watchers: dict[bytes, set[Subscription]] = {}
@@ -157,6 +159,11 @@ class NodeService:
         header_json = header.to_json()
         for subscription in list(self.head_subscribers):
             subscription.send(header_json)
+        for listener in self.block_listeners:
+            try:
+                listener(header)
+            except Exception:
+                log.exception("a listener failed on block #%d; the node carries on", header.number)
         block_hex = to_hex(header.hash)
         for tx_hash in imported.tx_hashes:
             watchers = self._tx_watchers.get(tx_hash)

@@ -15,6 +15,7 @@ from chain.core.pool import PoolError
 from chain.rpc import errors
 from chain.rpc.blob_api import add_blob_methods
 from chain.rpc.errors import RpcError, invalid_params
+from chain.rpc.market_api import add_market_methods
 from chain.rpc.server import Params, RpcMethods, Subscription
 from chain.service import NodeService
 from chain.storage.chain_store import StatePruned, UnknownBlock
@@ -360,6 +361,7 @@ def build_methods(service: NodeService) -> RpcMethods:
     add("payment_queryInfo", payment_query_info)
     add("balances_account", balances_account)
     add_blob_methods(methods, service.blobs, service.clock)
+    add_market_methods(methods, service, add, at_hash, reader_at, _param)
     return methods
 
 

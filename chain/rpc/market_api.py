@@ -1,0 +1,290 @@
+"""The compute market over RPC: jobs, workers, verification checks, and job event subscriptions.
+
+    market_job(id, at?)            → a job with its checks, or null
+    market_jobs(filter?, at?)      → jobs, newest first; filter {state, worker, requester, limit}
+    market_workers(at?)            → every registered worker
+    market_params(at?)             → the market and compute parameters in force
+    market_subscribeJob(id)        → the job now, then {block, number, events} for each new best
+                                     block with events about it (market_unsubscribeJob)
+
+Amounts are decimal strings, roots 0x hex, accounts addresses, as in the rest of the RPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Final
+
+from chain.rpc.errors import invalid_params
+from chain.rpc.server import Params, RpcMethods, Subscription
+from chain.service import NodeService
+from runtime import api as runtime_api
+from runtime.block import Header
+from runtime.pallets import compute, market
+from runtime.pallets.system import EVENTS_KEY
+from runtime.primitives.address import encode_address, parse_account
+from runtime.primitives.hashing import to_hex
+from runtime.state import StateOverlay, StateReader
+
+DEFAULT_LIMIT: Final = 100
+MAX_LIMIT: Final = 1_000
+MAX_JOB_SUBSCRIPTIONS: Final = 1_000
+JOB_PALLETS: Final = ("market", "compute")
+
+
+def check_json(index: int, check: compute.Check) -> dict[str, Any]:
+    return {
+        "index": index,
+        "kind": check.kind,
+        "leaves": list(check.leaves),
+        "committee": [encode_address(m) for m in check.committee],
+        "votes": [{"member": encode_address(m), "verdict": v} for m, v in check.votes],
+        "deadline": check.deadline,
+        "challenger": None if check.challenger is None else encode_address(check.challenger),
+        "bond": str(check.bond),
+        "outcome": check.outcome,
+    }
+
+
+def job_json(
+    job_id: int,
+    job: market.Job,
+    checks: tuple[compute.Check, ...] = (),
+    dispute_window: int | None = None,
+) -> dict[str, Any]:
+    """A job as RPC answers it."""
+    committed = bool(job.result_root)
+    return {
+        "id": job_id,
+        "requester": encode_address(job.requester),
+        "workload": job.workload,
+        "params": list(job.params),
+        "inputs": [{"name": n, "root": to_hex(r) if r else None} for n, r in job.inputs],
+        "seed": job.seed,
+        "maxPrice": str(job.max_price),
+        "costUnits": job.cost_units,
+        "leaves": job.leaves,
+        "escrow": str(job.escrow),
+        "mode": job.mode,
+        "deadlineBlocks": job.deadline_blocks,
+        "expiresAt": job.expires_at,
+        "submittedAt": job.submitted_at,
+        "state": job.state,
+        "worker": None if job.worker is None else encode_address(job.worker),
+        "price": str(job.price),
+        "payment": str(job.payment) if job.worker is not None else None,
+        "slash": str(job.slash),
+        "matchedAt": job.matched_at or None,
+        "commitBy": job.commit_by or None,
+        "resultRoot": to_hex(job.result_root) if committed else None,
+        "committedAt": job.committed_at or None,
+        "settlesAt": (
+            job.committed_at + dispute_window
+            if committed and dispute_window is not None and job.state == "committed"
+            else None
+        ),
+        "checks": [check_json(i, c) for i, c in enumerate(checks)],
+    }
+
+
+def worker_json(account: bytes, worker: market.Worker) -> dict[str, Any]:
+    """A worker as RPC answers it."""
+    return {
+        "account": encode_address(account),
+        "stake": str(worker.stake),
+        "bonded": str(worker.bonded),
+        "device": worker.device,
+        "memoryMb": worker.memory_mb,
+        "throughput": {w: t for w, t in worker.throughput},
+        "asks": {w: str(p) for w, p in worker.asks},
+        "endpoint": worker.endpoint,
+        "capacity": worker.capacity,
+        "active": worker.active,
+        "reputation": worker.reputation,
+        "retiring": worker.retiring,
+    }
+
+
+def params_json(mp: market.MarketParams, cp: compute.ComputeParams) -> dict[str, Any]:
+    return {
+        "market": {
+            "slashPpm": mp.slash_ppm,
+            "minSlash": str(mp.min_slash),
+            "protocolFeePpm": mp.protocol_fee_ppm,
+            "verificationFeePpm": mp.verification_fee_ppm,
+            "minVerificationFee": str(mp.min_verification_fee),
+            "missPenaltyPpm": mp.miss_penalty_ppm,
+            "minStake": str(mp.min_stake),
+        },
+        "compute": {
+            "auditPpm": cp.audit_ppm,
+            "auditLeaves": cp.audit_leaves,
+            "committeeSize": cp.committee_size,
+            "auditWindow": cp.audit_window,
+            "disputeWindow": cp.dispute_window,
+            "fraudBond": str(cp.fraud_bond),
+        },
+    }
+
+
+def _job_id(value: Any) -> int:
+    if type(value) is not int or not 0 <= value < 2**64:
+        raise ValueError("expected a job id (an integer)")
+    return value
+
+
+def _job_filter(value: Any) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise ValueError("expected an object with state, worker, requester or limit")
+    unknown = set(value) - {"state", "worker", "requester", "limit"}
+    if unknown:
+        raise ValueError(f"unknown filter field {sorted(unknown)[0]!r}")
+    states = value.get("state")
+    if isinstance(states, str):
+        states = [states]
+    if states is not None and (
+        not isinstance(states, list) or not all(s in market.JOB_STATES for s in states)
+    ):
+        raise ValueError(f"state must be one or more of {', '.join(market.JOB_STATES)}")
+    limit = value.get("limit", DEFAULT_LIMIT)
+    if type(limit) is not int or not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be an integer from 1 to {MAX_LIMIT}")
+    parsed: dict[str, Any] = {"states": None if states is None else set(states), "limit": limit}
+    for who in ("worker", "requester"):
+        raw = value.get(who)
+        if raw is not None:
+            if not isinstance(raw, str):
+                raise ValueError(f"{who} must be an address")
+            try:
+                parsed[who] = parse_account(raw)
+            except ValueError as exc:
+                raise ValueError(f"{who}: {exc}") from exc
+    return parsed
+
+
+def job_events(events: list[dict[str, Any]], job_id: int) -> list[dict[str, Any]]:
+    """The events among `events` that are about job `job_id`."""
+    return [
+        e
+        for e in events
+        if e.get("pallet") in JOB_PALLETS
+        and isinstance(e.get("data"), dict)
+        and e["data"].get("job") == job_id
+    ]
+
+
+def add_market_methods(
+    methods: RpcMethods,
+    service: NodeService,
+    add: Callable[[str, Callable[[Params], Any]], None],
+    at_hash: Callable[[Params, int], bytes],
+    reader_at: Callable[[bytes], StateReader],
+    param: Callable[..., Any],
+) -> None:
+    """Register the market_* methods (`add`, `at_hash`, `reader_at`, `param` from api.py)."""
+    store = service.core.store
+
+    def state_at(block_hash: bytes) -> StateOverlay:
+        return StateOverlay(reader_at(block_hash))
+
+    def one_job(state: StateOverlay, job_id: int) -> dict[str, Any] | None:
+        job = market.Jobs.get(state, job_id)
+        if job is None:
+            return None
+        checks = compute.Checks.get(state, job_id) or ()
+        return job_json(job_id, job, checks, compute.Params.get(state).dispute_window)
+
+    def market_job(params: Params) -> Any:
+        _arity(params, 2)
+        job_id = param(params, 0, "id", _job_id)
+        return one_job(state_at(at_hash(params, 1)), job_id)
+
+    def market_jobs(params: Params) -> Any:
+        _arity(params, 2)
+        wanted = param(params, 0, "filter", _job_filter, default={"states": None, "limit": 100})
+        block_hash = at_hash(params, 1)
+        state = state_at(block_hash)
+        window = compute.Params.get(state).dispute_window
+        found: list[tuple[int, market.Job]] = []
+        for key, raw in store.iterate_state(block_hash, market.Jobs.prefix):
+            job = market.Jobs.decode(raw)
+            if wanted["states"] is not None and job.state not in wanted["states"]:
+                continue
+            if "worker" in wanted and job.worker != wanted["worker"]:
+                continue
+            if "requester" in wanted and job.requester != wanted["requester"]:
+                continue
+            found.append((int.from_bytes(market.Jobs.key_suffix(key), "big"), job))
+        found.sort(key=lambda item: item[0], reverse=True)
+        return [
+            job_json(i, job, compute.Checks.get(state, i) or (), window)
+            for i, job in found[: wanted["limit"]]
+        ]
+
+    def market_workers(params: Params) -> Any:
+        _arity(params, 1)
+        state = state_at(at_hash(params, 0))
+        out = []
+        for account in market.WorkerList.get(state):
+            worker = market.Workers.get(state, account)
+            if worker is not None:
+                out.append(worker_json(account, worker))
+        return out
+
+    def market_params(params: Params) -> Any:
+        _arity(params, 1)
+        state = state_at(at_hash(params, 0))
+        return params_json(market.Params.get(state), compute.Params.get(state))
+
+    add("market_job", market_job)
+    add("market_jobs", market_jobs)
+    add("market_workers", market_workers)
+    add("market_params", market_params)
+
+    watchers: dict[int, set[Subscription]] = {}
+
+    def on_best_block(header: Header) -> None:
+        if not watchers:
+            return
+        raw = store.reader(header.hash)(EVENTS_KEY)
+        events = [] if raw is None else runtime_api.decode_events(raw)
+        for job_id, subscriptions in list(watchers.items()):
+            mine = job_events(events, job_id)
+            if not mine:
+                continue
+            update = {"block": to_hex(header.hash), "number": header.number, "events": mine}
+            for subscription in list(subscriptions):
+                subscription.send(update)
+
+    def subscribe_job(params: Params, subscription: Subscription) -> None:
+        job_id = param(params, 0, "id", _job_id)
+        if sum(len(s) for s in watchers.values()) >= MAX_JOB_SUBSCRIPTIONS:
+            raise invalid_params("too many job subscriptions on this node")
+        state = state_at(store.best_hash)
+        current = one_job(state, job_id)
+        if current is None:
+            raise invalid_params(f"no job {job_id}")
+        watchers.setdefault(job_id, set()).add(subscription)
+
+        def forget() -> None:
+            subscribed = watchers.get(job_id)
+            if subscribed is not None:
+                subscribed.discard(subscription)
+                if not subscribed:
+                    del watchers[job_id]
+
+        subscription.on_close(forget)
+        subscription.send({"job": current})
+
+    service.block_listeners.append(on_best_block)
+    methods.add_subscription(
+        "market_subscribeJob", "market_jobEvent", "market_unsubscribeJob", subscribe_job
+    )
+
+
+def _arity(params: Params, count: int) -> None:
+    if isinstance(params, list) and len(params) > count:
+        raise invalid_params(f"expected at most {count} parameters, got {len(params)}")
+
+
+__all__ = ["add_market_methods", "check_json", "job_events", "job_json", "worker_json"]

@@ -1,0 +1,100 @@
+"""The market over RPC: jobs, workers and parameters as a requester and a worker see them."""
+
+from __future__ import annotations
+
+import pytest
+
+from chain.client import XplClient, make_call
+from chain.rpc import errors
+from chain.rpc.client import RpcClientError
+from runtime.primitives.address import encode_address
+from runtime.primitives.keys import dev_keypair
+from runtime.workloads import workload_shape
+from tests.chain.conftest import NodeProcess
+
+UNIT = 10**12
+BOB = dev_keypair("Bob")
+CHARLIE = dev_keypair("Charlie")
+PARAMS = [256, 256, 256, 64]
+
+
+def register(client: XplClient, price: int) -> None:
+    call = make_call(
+        "market",
+        "register_worker",
+        1000 * UNIT,
+        "cpu",
+        2048,
+        ["gemm_i8"],
+        [price],
+        [50],
+        "",
+        2,
+    )
+    outcome = client.submit_and_watch(client.sign(BOB, call), until="inBlock")
+    assert outcome.success, outcome.error
+
+
+def submit(client: XplClient, max_price: int) -> int:
+    inputs = (["a", "b"], [b"", b""])
+    args = (*inputs, 7, max_price, 20, 5, "sampled")
+    call = make_call("market", "submit_job", "gemm_i8", PARAMS, *args)
+    outcome = client.submit_and_watch(client.sign(CHARLIE, call), until="inBlock")
+    assert outcome.success, outcome.error
+    (submitted,) = [e for e in outcome.events if e["event"] == "JobSubmitted"]
+    return int(submitted["data"]["job"])
+
+
+def test_jobs_and_workers_are_reported_as_the_chain_holds_them(dev_node: NodeProcess) -> None:
+    with dev_node.client() as client:
+        register(client, price=UNIT)
+        workers = client.workers()
+        assert workers[BOB.public].asks == (("gemm_i8", UNIT),)
+        job_id = submit(client, max_price=2 * UNIT)
+        view = client.job(job_id)
+        assert view is not None
+        assert view.job.requester == CHARLIE.public and view.job.worker == BOB.public
+        assert view.state == "matched" and view.job.price == UNIT
+        assert view.job.leaves == workload_shape("gemm_i8", PARAMS).leaves
+        assert view.job.inputs == (("a", b""), ("b", b""))
+        mine = client.jobs(worker=BOB.public, states=["matched"])
+        assert [j.id for j in mine] == [job_id]
+        assert client.jobs(requester=BOB.public) == []
+        assert client.job(10**9) is None
+        params = client.market_params()
+        assert params["compute"]["auditLeaves"] >= 1 and int(params["market"]["minStake"]) > 0
+
+
+def test_a_job_subscription_starts_with_the_job_then_follows_its_events(
+    dev_node: NodeProcess,
+) -> None:
+    with dev_node.client() as client:
+        if BOB.public not in client.workers():
+            register(client, price=UNIT)
+        # Below every ask: the job waits, then expires after its 5 blocks.
+        job_id = submit(client, max_price=UNIT // 2)
+        with client.subscribe_job(job_id) as subscription:
+            first = subscription.next(timeout=10)
+            assert first["job"]["id"] == job_id and first["job"]["state"] == "pending"
+            update = subscription.next(timeout=20)
+        (event,) = update["events"]
+        assert event["event"] == "JobExpired" and event["data"]["job"] == job_id
+        assert client.job(job_id).state == "expired"  # type: ignore[union-attr]
+
+
+def test_bad_filters_and_ids_are_refused_by_name(dev_node: NodeProcess) -> None:
+    with dev_node.client() as client:
+        cases = [
+            ("market_jobs", [{"state": "lost"}], "state must be one or more of"),
+            ("market_jobs", [{"limit": 0}], "limit must be an integer"),
+            ("market_jobs", [{"colour": "red"}], "unknown filter field 'colour'"),
+            ("market_jobs", [{"worker": "nope"}], "worker: address 'nope'"),
+            ("market_job", ["7"], "expected a job id"),
+            ("market_job", [], "missing parameter 'id'"),
+        ]
+        for method, params, message in cases:
+            with pytest.raises(RpcClientError) as caught:
+                client.rpc.call(method, *params)
+            assert caught.value.code == errors.INVALID_PARAMS, method
+            assert message in caught.value.message, caught.value.message
+        assert client.rpc.call("market_jobs", {"requester": encode_address(BOB.public)}) == []
