@@ -45,6 +45,23 @@ class NodeMetrics:
             ["method"],
             registry=self.registry,
         )
+        self.verifications = Counter(
+            "xpl_verifications_total",
+            "Checks of workers' results this validator recomputed, by verdict",
+            ["verdict"],
+            registry=self.registry,
+        )
+        self.verification_seconds = Histogram(
+            "xpl_verification_seconds",
+            "Time to gather and recompute the leaves of one check",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0),
+            registry=self.registry,
+        )
+        self.verification_errors = Counter(
+            "xpl_verification_errors_total",
+            "Verifications that failed on this node (tried again later; not a verdict)",
+            registry=self.registry,
+        )
         self.peers = Gauge(
             "xpl_sub_libp2p_peers_count", "Number of connected peers", registry=self.registry
         )

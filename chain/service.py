@@ -55,6 +55,8 @@ class NodeConfig:
     prometheus_port: int | None = 9615
     pruning: int | None = 256
     """States kept; None keeps all (archive)."""
+    verify_device: str = "auto"
+    """Where a validator recomputes audited leaves: auto, cpu, cuda or numpy."""
 
     @property
     def db_path(self) -> Path:
@@ -299,6 +301,13 @@ async def run_node(
                 prometheus_port = await nursery.start(metrics_server.serve)
             service.apply(core.start(service.clock()))
             nursery.start_soon(service.run_timers)
+            if config.validator_key is not None:
+                from chain.verification import VerificationService
+
+                verifier = VerificationService(
+                    service, config.validator_key, device=config.verify_device
+                )
+                nursery.start_soon(verifier.run)
             best = store.best_header
             log.info(
                 "node %s ready: chain %s, best #%d, finalized #%d, rpc 127.0.0.1:%d%s",

@@ -16,6 +16,7 @@ from chain.service import NodeConfig, run_node
 from chain.spec import ChainSpec, ChainSpecError, builtin_spec
 from chain.storage.chain_store import ChainStoreError
 from chain.storage.kv import StoreError
+from gpu_worker.jobs import DEVICES, DeviceError, resolve_device
 from runtime.primitives.keys import Keypair, keypair_from_suri
 
 
@@ -60,6 +61,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--pruning", type=_pruning, default=256, help="finalized states to keep, or 'archive'"
     )
+    p.add_argument(
+        "--verify-device",
+        default="auto",
+        choices=list(DEVICES),
+        help="where a validator recomputes audited results (auto: the GPU if any, else the CPU)",
+    )
     add_log_arguments(p)
     p.set_defaults(run=run)
 
@@ -94,6 +101,11 @@ def run(args: argparse.Namespace) -> int:
     key = _validator_key(args, spec)
     if key is not None and key.public not in spec.genesis.validators:
         raise CliError("the validator key is not in this chain's validator set")
+    if key is not None and args.verify_device == "cuda":
+        try:
+            resolve_device("cuda")
+        except DeviceError as exc:
+            raise CliError(f"--verify-device cuda: {exc}") from exc
     temporary = None
     base_path = args.base_path
     if base_path is None:
@@ -110,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
         rpc_port=args.rpc_port,
         prometheus_port=None if args.no_prometheus else args.prometheus_port,
         pruning=args.pruning,
+        verify_device=args.verify_device,
     )
     try:
         trio.run(lambda: run_node(config, handle_signals=True))
