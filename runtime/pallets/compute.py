@@ -123,6 +123,8 @@ blocks; a dispute bonds 1 XPL. With the market's slash of 3× the payment, q·(1
 def check_incentives(market_params: MarketParams, compute_params: ComputeParams) -> None:
     """ValueError unless the parameters make faking a job unprofitable and fit together."""
     q, m = compute_params.audit_ppm, market_params.slash_ppm
+    if not 0 <= q <= PPM:
+        raise ValueError(f"audit_ppm must be between 0 and {PPM}")
     if q * (PPM + m) < PPM * PPM:
         raise ValueError(
             f"audit probability {q / PPM:.3f} with a slash of {m / PPM:.2f}× the payment lets a "
@@ -513,6 +515,8 @@ class Compute(Pallet):
         still_open = _open_checks(ctx, job_id)
         window_end = current.committed_at + p.dispute_window
         if ctx.number < window_end:
+            # The window may have grown since the commitment scheduled its end.
+            _schedule(Due, ctx, window_end, job_id)
             return
         if still_open:
             _schedule(Due, ctx, max(c.deadline for _, c in still_open) + 1, job_id)

@@ -629,8 +629,34 @@ def _pay_out(ctx: BlockContext, source: bytes, reason: str, dest: bytes, amount:
     is paid. Returns what left the hold (a payment too small to create `dest` is burned).
     """
     amount = min(amount, balances.held(ctx, source, reason))
-    balances.transfer_held(ctx, source, reason, dest, amount)
+    if amount:
+        balances.transfer_held(ctx, source, reason, dest, amount)
     return amount
+
+
+def _pay_out_all(
+    ctx: BlockContext, source: bytes, reason: str, payouts: Sequence[tuple[bytes, int]]
+) -> None:
+    """Make each (dest, amount) payment from a hold, in full and without ever failing.
+
+    Paid one by one, a source left below the existential deposit would be reaped by the payment
+    that takes it there, and what it still held for the later receivers burned. So when the
+    payments leave it below the deposit, they are taken from its hold at once (reaping it, with
+    only its own dust burned) and then credited to their receivers.
+    """
+    info = system.Account.get(ctx.state, source)
+    if info is None:
+        return
+    total = sum(amount for _, amount in payouts)
+    if info.total - total >= balances.EXISTENTIAL_DEPOSIT:
+        for dest, amount in payouts:
+            _pay_out(ctx, source, reason, dest, amount)
+        return
+    left = balances.slash_held(ctx, source, reason, total)
+    for dest, amount in payouts:
+        amount = min(amount, left)
+        left -= amount
+        balances.deposit(ctx, dest, amount)
 
 
 def _release(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
@@ -648,14 +674,13 @@ def settle_success(ctx: BlockContext, job_id: int, verifiers: Sequence[bytes]) -
     payment = current.payment
     protocol_fee, verification_fee = p.fees_for(payment)
     requester = current.requester
-    _pay_out(ctx, requester, ESCROW, current.worker, payment)
-    _pay_out(ctx, requester, ESCROW, TREASURY, protocol_fee)
+    payouts = [(current.worker, payment), (TREASURY, protocol_fee)]
     paid_verifiers = 0
     if verifiers:
         share = verification_fee // len(verifiers)
-        for verifier in verifiers:
-            _pay_out(ctx, requester, ESCROW, verifier, share)
+        payouts.extend((verifier, share) for verifier in verifiers)
         paid_verifiers = share * len(verifiers)
+    _pay_out_all(ctx, requester, ESCROW, payouts)
     refund = _release(
         ctx, requester, ESCROW, current.escrow - payment - protocol_fee - paid_verifiers
     )
@@ -1032,6 +1057,7 @@ class Market(Pallet):
                 problems.append(
                     f"requester {requester.hex()} holds {held} in escrow, jobs owe {escrow}"
                 )
+        registered: list[bytes] = []
         for key, raw in iterate(Workers.prefix):
             account = Workers.key_suffix(key)
             worker = Workers.decode(raw)
@@ -1049,6 +1075,16 @@ class Market(Pallet):
                 problems.append(f"worker {account.hex()} counts {worker.active} active jobs")
             if worker.bonded > worker.stake:
                 problems.append(f"worker {account.hex()} bonds more than its stake")
+            registered.append(account)
+        raw_list = read(WorkerList.key)
+        listed = () if raw_list is None else WorkerList.decode(raw_list)
+        if sorted(listed) != sorted(registered):
+            problems.append("the worker list differs from the registered workers")
+        for account, info in holds.items():
+            if info.held(ESCROW) and account not in escrow_by_requester:
+                problems.append(f"account {account.hex()} holds escrow without an open job")
+            if info.held(STAKE) and account not in registered:
+                problems.append(f"account {account.hex()} holds stake but is not a worker")
         return problems
 
 

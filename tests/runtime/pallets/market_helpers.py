@@ -1,0 +1,317 @@
+"""Builders for the market and compute tests: a dev chain with a validator set and named roles,
+calls made as signed transactions in authored blocks, and readers for jobs, workers and events.
+
+Four validators (Alice, Bob, Charlie, Dave) make the committees. Ferdie authors every block and
+is not endowed, so the author's fee share reaches no account a test looks at (it is minted only
+once a block's share reaches the existential deposit). Workers, requesters, a challenger and an
+outsider have accounts of their own. Every transaction pays its fee; `Outcome.fee` and
+`treasury_fee_share` read the fees back from the block's events so that balances can be
+asserted exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+from chain.client import make_call
+from runtime.executive import CALLS, PALLETS, BlockResult
+from runtime.framework import ROOT, DispatchError, EventRecord
+from runtime.genesis import GenesisConfig
+from runtime.pallets import compute, market, system, transaction_payment
+from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, Check, ComputeParams
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Job, MarketParams, Worker
+from runtime.primitives.keys import Keypair, dev_keypair
+from runtime.state import StateOverlay
+from runtime.workloads import payment_for
+from tests.runtime.conftest import DevChain
+
+UNIT: Final = 10**12
+ENDOWMENT: Final = 1_000 * UNIT
+SLOT_MS: Final = 6_000
+
+ALICE, BOB, CHARLIE, DAVE = VALIDATORS = tuple(
+    dev_keypair(n) for n in ("Alice", "Bob", "Charlie", "Dave")
+)
+AUTHOR: Final = dev_keypair("Ferdie")
+WORKER, WORKER2, WORKER3 = (dev_keypair(n) for n in ("Wendy", "Walter", "Wilma"))
+REQUESTER, REQUESTER2 = (dev_keypair(n) for n in ("Rita", "Ralph"))
+CHALLENGER: Final = dev_keypair("Chuck")
+OUTSIDER: Final = dev_keypair("Oscar")
+"""Endowed, but neither a validator nor a party to any job."""
+ACCOUNTS: Final = (
+    *VALIDATORS,
+    WORKER,
+    WORKER2,
+    WORKER3,
+    REQUESTER,
+    REQUESTER2,
+    CHALLENGER,
+    OUTSIDER,
+)
+_BY_ACCOUNT: Final = {k.public: k for k in (*ACCOUNTS, AUTHOR)}
+
+# A gemm_i8 job of exactly 10^9 cost units in 10 leaves: its payment is the price per 10^9 units.
+GEMM: Final = "gemm_i8"
+GEMM_PARAMS: Final = (1000, 500, 1000, 100)
+GEMM_UNITS: Final = 10**9
+GEMM_LEAVES: Final = 10
+STAKE: Final = 100 * UNIT
+ROOT_HASH: Final = b"\x11" * 32
+
+
+def market_config(
+    market_params: MarketParams = DEFAULT_MARKET_PARAMS,
+    compute_params: ComputeParams = DEFAULT_COMPUTE_PARAMS,
+    endowed: Sequence[tuple[bytes, int]] | None = None,
+) -> GenesisConfig:
+    """Four validators and every named account endowed with ENDOWMENT (or `endowed`)."""
+    if endowed is None:
+        endowed = [(k.public, ENDOWMENT) for k in ACCOUNTS]
+    return GenesisConfig(
+        validators=tuple(v.public for v in VALIDATORS),
+        slot_duration_ms=SLOT_MS,
+        balances=tuple(endowed),
+        market=market_params,
+        compute=compute_params,
+    )
+
+
+def market_chain(
+    market_params: MarketParams = DEFAULT_MARKET_PARAMS,
+    compute_params: ComputeParams = DEFAULT_COMPUTE_PARAMS,
+) -> MarketChain:
+    """A fresh chain on `market_config`, authored by Ferdie."""
+    return MarketChain(market_config(market_params, compute_params), AUTHOR)
+
+
+Event = tuple[str, tuple[Any, ...]]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A transaction in its block: the error it failed with (None: it succeeded), the fee it
+    paid, and the events it caused other than those of system and transaction payment."""
+
+    error: str | None
+    fee: int
+    events: list[Event]
+    block: BlockResult
+
+
+class MarketChain(DevChain):
+    """A dev chain that makes market and compute calls, each in a block of its own."""
+
+    def overlay(self) -> StateOverlay:
+        return StateOverlay(self.read)
+
+    # Reading
+
+    def job(self, job_id: int) -> Job:
+        found = market.Jobs.get(self.overlay(), job_id)
+        assert found is not None, f"no job {job_id}"
+        return found
+
+    def jobs(self) -> dict[int, Job]:
+        return {
+            int.from_bytes(market.Jobs.key_suffix(k), "big"): market.Jobs.decode(v)
+            for k, v in self.iterate(market.Jobs.prefix)
+        }
+
+    def worker(self, who: Keypair | bytes) -> Worker | None:
+        return market.Workers.get(self.overlay(), account_of(who))
+
+    def worker_list(self) -> tuple[bytes, ...]:
+        return market.WorkerList.get(self.overlay())
+
+    def checks(self, job_id: int) -> tuple[Check, ...]:
+        return compute.Checks.get(self.overlay(), job_id) or ()
+
+    def pending(self) -> tuple[int, ...]:
+        return market.PendingJobs.get(self.overlay())
+
+    def held(self, who: Keypair | bytes, reason: str) -> int:
+        info = self.account(account_of(who))
+        return 0 if info is None else info.held(reason)
+
+    def balance(self, who: Keypair | bytes) -> int:
+        """The free balance (0 for no account)."""
+        return self.free(account_of(who))
+
+    def total(self, who: Keypair | bytes) -> int:
+        info = self.account(account_of(who))
+        return 0 if info is None else info.total
+
+    def compute_params(self) -> ComputeParams:
+        return compute.Params.get(self.overlay())
+
+    def problems(self) -> list[str]:
+        """Every pallet's broken invariants in the head state."""
+        found: list[str] = []
+        for pallet in PALLETS:
+            found.extend(pallet.check_invariants(self.read, self.iterate))
+        return found
+
+    # Blocks
+
+    def call(self, keypair: Keypair, pallet: str, name: str, *args: Any) -> Outcome:
+        """Make one call as a signed transaction, alone in a new block."""
+        _, result = self.produce([self.sign(keypair, make_call(pallet, name, *args))])
+        return outcome_of(result, 0)
+
+    def calls(self, *calls: tuple[Keypair, str, str, tuple[Any, ...]]) -> list[Outcome]:
+        """Several calls in one new block, in order."""
+        nonces: dict[bytes, int] = {}
+        txs = []
+        for keypair, pallet, name, args in calls:
+            nonce = nonces.get(keypair.public, self.nonce(keypair.public))
+            nonces[keypair.public] = nonce + 1
+            txs.append(self.sign(keypair, make_call(pallet, name, *args), nonce=nonce))
+        _, result = self.produce(txs)
+        return [outcome_of(result, i) for i in range(len(txs))]
+
+    def root_call(self, pallet: str, name: str, *args: Any) -> str | None:
+        """Dispatch a call as Root (as governance will) in a new block; the error, if any."""
+        builder = self.builder()
+        ctx = builder.context
+        ctx.phase = 0
+        ctx.state.begin()
+        error = None
+        try:
+            CALLS[(pallet, name)].function(ctx, ROOT, *args)
+        except DispatchError as exc:
+            ctx.state.rollback()
+            error = exc.error_name()
+        else:
+            ctx.state.commit()
+        self.seal(builder)
+        return error
+
+    def advance(self, blocks: int = 1) -> list[BlockResult]:
+        """Author `blocks` empty blocks; their results in order."""
+        return [self.produce()[1] for _ in range(blocks)]
+
+    def advance_to(self, number: int) -> BlockResult:
+        """Author empty blocks up to block `number`; the last one's result."""
+        assert number > self.head.number, (number, self.head.number)
+        return self.advance(number - self.head.number)[-1]
+
+    # The market's and compute's calls, with the tests' usual arguments
+
+    def register(
+        self,
+        who: Keypair = WORKER,
+        *,
+        stake: int = STAKE,
+        workloads: Sequence[str] = (GEMM,),
+        prices: Sequence[int] = (UNIT,),
+        throughput: Sequence[int] | None = None,
+        capacity: int = 2,
+        device: str = "rtx4090",
+    ) -> Outcome:
+        return self.call(
+            who,
+            "market",
+            "register_worker",
+            stake,
+            device,
+            24_576,
+            list(workloads),
+            list(prices),
+            [50] * len(workloads) if throughput is None else list(throughput),
+            "https://worker.example",
+            capacity,
+        )
+
+    def submit(
+        self,
+        who: Keypair = REQUESTER,
+        *,
+        workload: str = GEMM,
+        params: Sequence[int] = GEMM_PARAMS,
+        names: Sequence[str] = ("a", "b"),
+        roots: Sequence[bytes] = (b"", b""),
+        seed: int = 7,
+        max_price: int = 2 * UNIT,
+        deadline: int = 5,
+        wait: int = 5,
+        mode: str = "always",
+    ) -> Outcome:
+        args = (workload, list(params), list(names), list(roots), seed, max_price, deadline, wait)
+        return self.call(who, "market", "submit_job", *args, mode)
+
+    def commit(
+        self, who: Keypair, job_id: int, *, leaves: int = GEMM_LEAVES, root: bytes = ROOT_HASH
+    ) -> Outcome:
+        return self.call(who, "compute", "commit_result", job_id, root, leaves)
+
+    def attest(self, who: Keypair | bytes, job_id: int, check: int, verdict: str) -> Outcome:
+        return self.call(keypair_of(who), "compute", "attest", job_id, check, verdict)
+
+    def dispute(self, who: Keypair, job_id: int, leaf: int) -> Outcome:
+        return self.call(who, "compute", "dispute", job_id, leaf)
+
+
+def account_of(who: Keypair | bytes) -> bytes:
+    return who if isinstance(who, bytes) else who.public
+
+
+def keypair_of(who: Keypair | bytes) -> Keypair:
+    return who if isinstance(who, Keypair) else _BY_ACCOUNT[who]
+
+
+# Events
+
+
+def records(result: BlockResult) -> Iterator[EventRecord]:
+    return iter(result.context.events)
+
+
+def hook_events(result: BlockResult, *pallets: str) -> list[Event]:
+    """(name, args) of the events the block's hooks caused, from `pallets` (all but system and
+    transaction payment if none are named)."""
+    return [
+        (r.event.name, r.args) for r in records(result) if r.phase is None and _wanted(r, pallets)
+    ]
+
+
+def _wanted(record: EventRecord, pallets: Sequence[str]) -> bool:
+    if pallets:
+        return record.event.pallet in pallets
+    return record.event.pallet not in ("system", "transaction_payment")
+
+
+def outcome_of(result: BlockResult, index: int) -> Outcome:
+    found = [r for r in records(result) if r.phase == index]
+    last = found[-1]
+    error = last.args[1] if last.event is system.ExtrinsicFailed else None
+    fee = sum(r.args[1] for r in found if r.event is transaction_payment.TransactionFeePaid)
+    return Outcome(
+        error=error,
+        fee=fee,
+        events=[(r.event.name, r.args) for r in found if _wanted(r, ())],
+        block=result,
+    )
+
+
+def treasury_fee_share(result: BlockResult) -> int:
+    """The treasury's share of the block's transaction fees."""
+    fees: int = sum(
+        r.args[1] - r.args[2]
+        for r in records(result)
+        if r.event is transaction_payment.TransactionFeePaid
+    )
+    return fees - fees * transaction_payment.AUTHOR_FEE_PERCENT // 100
+
+
+# The rules' arithmetic, for expected values
+
+
+def escrow_for(
+    max_price: int, units: int = GEMM_UNITS, p: MarketParams = DEFAULT_MARKET_PARAMS
+) -> int:
+    """A job's escrow: its highest payment and the protocol and verification fees on it."""
+    payment = payment_for(units, max_price)
+    protocol, verification = p.fees_for(payment)
+    return payment + protocol + verification

@@ -1,0 +1,581 @@
+"""The market and compute pallets under random sequences of calls and blocks.
+
+A hypothesis state machine registers, updates and retires workers, submits jobs with valid and
+invalid parameters, cancels, commits right and wrong results, attests with random verdicts by
+committee members and others, disputes, drains requesters down to their escrow, changes the
+verification parameters as Root, and lets blocks pass. After every block it checks:
+
+- every pallet's invariants, and total issuance against the sum of all balances;
+- each account's escrow, stake and bond holds against the open jobs, workers and disputes;
+- each job ends at most once, and its end event matches its state;
+- the amounts of every end: escrows, payments, fees, refunds, slashes, penalties and rewards, as
+  the rules compute them from the job's price and the checks' votes;
+- each worker's stake against a ledger kept from the events: what it put up, less the penalties
+  and slashes the events record (each paid to the requester, or to the catchers and treasury);
+- that nothing waits past its time: pending jobs expire, matched jobs commit or miss, committed
+  jobs settle or fail within their windows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from random import Random
+from typing import Any
+
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
+from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
+
+from chain.client import make_call, transfer_call
+from runtime import api
+from runtime.accounts import TREASURY
+from runtime.block import Block
+from runtime.executive import BlockBuilder, BlockResult, InvalidTransaction
+from runtime.pallets import system
+from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
+from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, DRAW_DELAY
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS, OPEN_STATES, PPM
+from runtime.primitives.keys import Keypair
+from runtime.workloads import payment_for
+from tests.runtime.pallets.market_helpers import (
+    ACCOUNTS,
+    AUTHOR,
+    CHALLENGER,
+    GEMM,
+    OUTSIDER,
+    REQUESTER,
+    REQUESTER2,
+    UNIT,
+    VALIDATORS,
+    WORKER,
+    WORKER2,
+    WORKER3,
+    MarketChain,
+    keypair_of,
+    market_config,
+)
+
+MP = DEFAULT_MARKET_PARAMS
+FAST = replace(DEFAULT_COMPUTE_PARAMS, audit_leaves=4, audit_window=3, dispute_window=7)
+"""Short windows, so that jobs live whole lives within a few dozen blocks."""
+
+WORKERS = (WORKER, WORKER2, WORKER3)
+REQUESTERS = (REQUESTER, REQUESTER2)
+CHALLENGERS = (CHALLENGER, REQUESTER, OUTSIDER)
+ENDS = {
+    "JobSettled": "settled",
+    "JobFailed": "failed",
+    "JobExpired": "expired",
+    "JobCancelled": "cancelled",
+}
+FEE_RESERVE = UNIT // 10
+"""A signer keeps at least this free to pay its fees; below it, it does not act."""
+
+RIGHT, WRONG = b"\x11" * 32, b"\xee" * 32
+"""Result roots: verifiers recompute a right one and pass it, a wrong one and fail it."""
+VALID_JOBS = [
+    (GEMM, [1000, 500, 1000, 100], ["a", "b"]),  # 10^9 units, 10 leaves
+    (GEMM, [2000, 1000, 2000, 500], ["a", "b"]),  # 8 * 10^9 units: slashes beyond a stake
+    ("qmlp_i8", [32, 8, 256, 128, 10], ["x", "model"]),
+    ("sgd_fxp", [256, 16, 4, 32, 6, 16, 8], ["x", "y"]),
+]
+MAX_PRICES = [UNIT // 2, UNIT, 2 * UNIT, 40 * UNIT]
+FLAWS: dict[str, dict[str, Any]] = {
+    "row_block over m": {"params": [1000, 500, 1000, 1001]},
+    "inputs out of order": {"names": ["b", "a"]},
+    "unknown workload": {"workload": "bogus", "names": []},
+    "no deadline": {"deadline": 0},
+    "no wait": {"wait": 0},
+    "unknown mode": {"mode": "never"},
+    "no price": {"max_price": 0},
+    "escrow below the deposit": {"params": [64, 64, 64, 16], "max_price": UNIT},
+    "escrow beyond the balance": {"max_price": 2_000 * UNIT},
+}
+"""Ways a submission is wrong (applied to a GEMM job unless the flaw names its workload)."""
+VERDICTS = ["pass", "fail", "unavailable"]
+ASKS = [UNIT // 2, UNIT, UNIT, 2 * UNIT, 0]
+
+
+@dataclass
+class JobModel:
+    """What the rules say a job's amounts are, from its submission and its match."""
+
+    requester: bytes
+    units: int
+    escrow: int
+    worker: bytes | None = None
+    price: int = 0
+    slash: int = 0
+
+
+def balance_events(records: list[Any]) -> list[Any]:
+    """The balance events among `records`, without the release of a retiring worker's stake
+    (which a job's end may report before the job's own end event)."""
+    return [
+        r for r in records if r[0] == "balances" and not (r[1] == "Released" and r[2][1] == "stake")
+    ]
+
+
+class WatchedChain(MarketChain):
+    """A market chain that hands every block it authors to `watch`."""
+
+    def __init__(self, watch: Any) -> None:
+        super().__init__(market_config(compute_params=FAST), AUTHOR)
+        self.watch = watch
+
+    def seal(self, builder: BlockBuilder) -> tuple[Block, BlockResult]:
+        block, result = super().seal(builder)
+        self.watch(result)
+        return block, result
+
+
+class MarketMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.chain = WatchedChain(self.after_block)
+        self.jobs: dict[int, JobModel] = {}
+        self.ended: dict[int, str] = {}
+        self.stake: dict[bytes, int] = {}
+        self.longest = (FAST.dispute_window, FAST.audit_window)
+        self.random = Random(0)
+
+    # Acting
+
+    def can_pay(self, who: Keypair) -> bool:
+        return self.chain.balance(who) >= FEE_RESERVE
+
+    def act(self, calls: Sequence[tuple[Keypair, str, str, tuple[Any, ...]]]) -> None:
+        """Make the calls, and what honest workers and committees do meanwhile, in one block;
+        signers without FEE_RESERVE do not act, and a transaction whose fee cannot be paid
+        after the block's earlier ones is left out."""
+        builder = self.chain.builder()
+        for keypair, pallet, name, args in (*calls, *self.background()):
+            if not self.can_pay(keypair):
+                continue
+            nonce = system.nonce_of(builder.context, keypair.public)
+            tx = self.chain.sign(keypair, make_call(pallet, name, *args), nonce=nonce)
+            try:
+                builder.push(tx)
+            except InvalidTransaction as exc:  # as an author does, leave out what cannot pay
+                assert exc.kind == "payment", exc
+        self.chain.seal(builder)
+
+    def background(self) -> list[tuple[Keypair, str, str, tuple[Any, ...]]]:
+        """Some matched workers commit (mostly right results), some committee members attest
+        (mostly honestly): so that every run sees jobs through their whole lives."""
+        chance = self.random
+        calls: list[tuple[Keypair, str, str, tuple[Any, ...]]] = []
+        for job_id, job in sorted(self.chain.jobs().items()):
+            if job.state == "matched" and job.worker is not None and chance.random() < 0.4:
+                root = RIGHT if chance.random() < 0.7 else WRONG
+                args = (job_id, root, job.leaves)
+                calls.append((keypair_of(job.worker), "compute", "commit_result", args))
+            if job.state != "committed":
+                continue
+            truth = "pass" if job.result_root == RIGHT else "fail"
+            # A requester that finds a wrong result disputes a leaf of it; now and then a
+            # challenger disputes a right one and loses its bond.
+            if chance.random() < (0.3 if truth == "fail" else 0.05):
+                who = keypair_of(job.requester) if truth == "fail" else CHALLENGER
+                leaf = chance.randrange(job.leaves)
+                calls.append((who, "compute", "dispute", (job_id, leaf)))
+            for index, check in enumerate(self.chain.checks(job_id)):
+                voted = {m for m, _ in check.votes}
+                for member in check.committee:
+                    if check.outcome or member in voted or chance.random() > 0.4:
+                        continue
+                    verdict = truth if chance.random() < 0.9 else chance.choice(VERDICTS)
+                    attest = (job_id, index, verdict)
+                    calls.append((keypair_of(member), "compute", "attest", attest))
+        return calls
+
+    def job_ids(self, *states: str) -> list[int]:
+        return [i for i, job in sorted(self.chain.jobs().items()) if job.state in states]
+
+    @initialize(data=st.data(), chance=st.randoms(use_true_random=False))
+    def start(self, data: st.DataObject, chance: Random) -> None:
+        """Two workers, and a first few jobs."""
+        self.random = chance
+        self.chain.register(WORKER, prices=[UNIT], capacity=2)
+        self.chain.register(WORKER2, prices=[UNIT // 2], capacity=1)
+        self.act([self.submission(data) for _ in range(data.draw(st.integers(1, 3)))])
+
+    @rule(
+        who=st.sampled_from(WORKERS),
+        stake=st.sampled_from([MP.min_stake, 150 * UNIT, MP.min_stake - 1, 2_000 * UNIT]),
+        price=st.sampled_from(ASKS),
+        capacity=st.sampled_from([1, 2, 3, 0]),
+        workloads=st.sampled_from([[GEMM], [GEMM, "qmlp_i8", "sgd_fxp"], ["bogus"]]),
+    )
+    def register(
+        self, who: Keypair, stake: int, price: int, capacity: int, workloads: list[str]
+    ) -> None:
+        args = (stake, "rtx4090", 24_576, workloads, [price] * len(workloads))
+        rest = ([50] * len(workloads), "https://w.example", capacity)
+        self.act([(who, "market", "register_worker", (*args, *rest))])
+
+    @rule(
+        who=st.sampled_from(WORKERS),
+        price=st.sampled_from(ASKS),
+        capacity=st.sampled_from([1, 2, 3, 0]),
+        add=st.sampled_from([0, 0, 10 * UNIT, 200 * UNIT]),
+    )
+    def update(self, who: Keypair, price: int, capacity: int, add: int) -> None:
+        self.act([(who, "market", "update_worker", ([GEMM], [price], capacity, add))])
+
+    @rule(who=st.sampled_from(WORKERS))
+    def retire(self, who: Keypair) -> None:
+        self.act([(who, "market", "retire_worker", ())])
+
+    @rule(data=st.data(), count=st.integers(1, 3))
+    def submit(self, data: st.DataObject, count: int) -> None:
+        """One to three submissions in a block, most of them valid."""
+        self.act([self.submission(data) for _ in range(count)])
+
+    def submission(self, data: st.DataObject) -> tuple[Keypair, str, str, tuple[Any, ...]]:
+        workload, params, inputs = data.draw(st.sampled_from(VALID_JOBS), label="job")
+        job: dict[str, Any] = {
+            "workload": workload,
+            "params": params,
+            "names": inputs,
+            "max_price": data.draw(st.sampled_from(MAX_PRICES), label="max_price"),
+            "deadline": data.draw(st.integers(1, 5), label="deadline"),
+            "wait": data.draw(st.integers(1, 8), label="wait"),
+            "mode": data.draw(st.sampled_from(["always", "sampled"]), label="mode"),
+        }
+        flaw = data.draw(st.sampled_from([None] * 6 + sorted(FLAWS)), label="flaw")
+        if flaw is not None:
+            job = {**job, "workload": GEMM, "params": VALID_JOBS[0][1], "names": ["a", "b"]}
+            job.update(FLAWS[flaw])
+        names: list[str] = job["names"]
+        roots = [b"" if i % 2 else bytes([i + 1]) * 32 for i in range(len(names))]
+        seed = data.draw(st.integers(0, 2**64 - 1), label="seed")
+        args = (job["workload"], job["params"], names, roots, seed, job["max_price"])
+        who = data.draw(st.sampled_from(REQUESTERS), label="requester")
+        return (who, "market", "submit_job", (*args, job["deadline"], job["wait"], job["mode"]))
+
+    @rule(data=st.data(), who=st.sampled_from(REQUESTERS))
+    def cancel(self, data: st.DataObject, who: Keypair) -> None:
+        job_id = data.draw(st.sampled_from([*self.job_ids(*OPEN_STATES), 999]))
+        self.act([(who, "market", "cancel_job", (job_id,))])
+
+    @rule(data=st.data())
+    def work(self, data: st.DataObject) -> None:
+        """The workers of matched jobs commit, each a right or a wrong result, in one block."""
+        calls = []
+        for job_id in self.job_ids("matched"):
+            job = self.chain.job(job_id)
+            assert job.worker is not None
+            root = data.draw(st.sampled_from([RIGHT, RIGHT, WRONG]))
+            calls.append(
+                (keypair_of(job.worker), "compute", "commit_result", (job_id, root, job.leaves))
+            )
+        self.act(calls)
+
+    @rule(data=st.data(), who=st.sampled_from(WORKERS), leaves=st.sampled_from([0, 1, 10, 11]))
+    def commit(self, data: st.DataObject, who: Keypair, leaves: int) -> None:
+        """A commitment by any worker with any leaf count: most are refused."""
+        job_id = data.draw(st.sampled_from([*self.job_ids(*OPEN_STATES), 999]))
+        self.act([(who, "compute", "commit_result", (job_id, RIGHT, leaves))])
+
+    @rule(data=st.data(), honest=st.sampled_from([True, True, True, False]))
+    def committee_votes(self, data: st.DataObject, honest: bool) -> None:
+        """The members of an open check who have not voted attest together in one block:
+        honestly (they pass a right result and fail a wrong one), or at random."""
+        open_checks = self.open_checks()
+        if not open_checks:
+            self.chain.advance()
+            return
+        job_id, index = data.draw(st.sampled_from(open_checks), label="check")
+        check = self.chain.checks(job_id)[index]
+        voted = {m for m, _ in check.votes}
+        truth = "pass" if self.chain.job(job_id).result_root == RIGHT else "fail"
+        verdicts = st.just(truth) if honest else st.sampled_from(["pass", "fail", "unavailable"])
+        calls = [
+            (keypair_of(member), "compute", "attest", (job_id, index, data.draw(verdicts)))
+            for member in check.committee
+            if member not in voted
+        ]
+        self.act(calls)
+
+    @rule(
+        data=st.data(),
+        verdict=st.sampled_from(["pass", "fail", "unavailable", "maybe"]),
+        who=st.sampled_from([*VALIDATORS, OUTSIDER]),
+        index=st.integers(0, 4),
+    )
+    def attest(self, data: st.DataObject, verdict: str, who: Keypair, index: int) -> None:
+        """One attestation, by anyone, on any check: most are refused."""
+        open_checks = self.open_checks()
+        on_a_committee = data.draw(st.booleans(), label="member")
+        if open_checks and on_a_committee:
+            job_id, index = data.draw(st.sampled_from(open_checks))
+            who = keypair_of(data.draw(st.sampled_from(self.chain.checks(job_id)[index].committee)))
+        else:
+            job_id = data.draw(st.sampled_from([*self.job_ids("committed", "settled"), 999]))
+        self.act([(who, "compute", "attest", (job_id, index, verdict))])
+
+    @rule(data=st.data(), who=st.sampled_from(CHALLENGERS), leaf=st.integers(0, 40))
+    def dispute(self, data: st.DataObject, who: Keypair, leaf: int) -> None:
+        job_id = data.draw(st.sampled_from([*self.job_ids("committed", "matched"), 999]))
+        self.act([(who, "compute", "dispute", (job_id, leaf))])
+
+    @rule(blocks=st.integers(1, 4))
+    def wait(self, blocks: int) -> None:
+        self.chain.advance(blocks)
+
+    @rule(who=st.sampled_from(REQUESTERS))
+    def drain(self, who: Keypair) -> None:
+        """Move all the requester's free balance away: its escrow may then be all it has."""
+        if not self.can_pay(who):
+            self.chain.advance()
+            return
+        probe = self.chain.sign(who, transfer_call(OUTSIDER.public, 1))
+        fee = api.query_fee(self.chain.read, probe).partial_fee
+        amount = self.chain.balance(who) - fee
+        tx = self.chain.sign(who, transfer_call(OUTSIDER.public, amount))
+        self.chain.produce([tx])
+
+    @rule(
+        audit_ppm=st.sampled_from([200_000, 250_000, 600_000, PPM, PPM + 1]),
+        audit_leaves=st.sampled_from([0, 1, 4, 16]),
+        committee_size=st.sampled_from([1, 3, 4, 5]),
+        audit_window=st.integers(1, 4),
+        dispute_window=st.integers(4, 10),
+    )
+    def set_params(
+        self,
+        audit_ppm: int,
+        audit_leaves: int,
+        committee_size: int,
+        audit_window: int,
+        dispute_window: int,
+    ) -> None:
+        args = (audit_ppm, audit_leaves, committee_size, audit_window, dispute_window, UNIT)
+        self.chain.root_call("compute", "set_params", *args)
+        p = self.chain.compute_params()
+        self.longest = (
+            max(self.longest[0], p.dispute_window),
+            max(self.longest[1], p.audit_window),
+        )
+
+    def open_checks(self) -> list[tuple[int, int]]:
+        return [
+            (job_id, i)
+            for job_id in self.job_ids("committed")
+            for i, check in enumerate(self.chain.checks(job_id))
+            if not check.outcome
+        ]
+
+    # Checking, after every block
+
+    def after_block(self, result: BlockResult) -> None:
+        self.follow_events(result)
+        self.check_state()
+
+    def follow_events(self, result: BlockResult) -> None:
+        records = [(r.event.pallet, r.event.name, r.args) for r in result.context.events]
+        phases = [r.phase for r in result.context.events]
+        retired: list[tuple[bytes, int]] = []
+        for at, (pallet, name, args) in enumerate(records):
+            if retired and (at == 0 or phases[at] != phases[at - 1]):
+                self.on_retired(retired)
+            if pallet == "balances" and name == "Held" and args[1] == "stake":
+                self.stake[args[0]] = self.stake.get(args[0], 0) + args[2]
+            if pallet in ("market", "compute") and currently_in_test_context():
+                event(name)  # for --hypothesis-show-statistics
+            if pallet != "market":
+                continue
+            if name == "WorkerRetired":
+                # What it is released is checked once the penalty or slash of the job that
+                # ended its service, reported after it in the same phase, is counted.
+                retired.append(args)
+            elif name == "JobSubmitted":
+                self.on_submitted(*args)
+            elif name == "JobMatched":
+                job = self.jobs[args[0]]
+                job.worker, job.price = args[1], args[2]
+                job.slash = MP.slash_for(payment_for(job.units, job.price))
+            elif name == "DeadlineMissed":
+                self.on_missed(balance_events(records[:at]), *args)
+            elif name == "JobFailed":
+                self.on_failed(balance_events(records[:at]), *args)
+            elif name == "JobSettled":
+                self.on_settled(balance_events(records[:at]), *args)
+            elif name in ("JobExpired", "JobCancelled"):
+                assert args[1] == self.jobs[args[0]].escrow
+            if name in ENDS:
+                assert args[0] not in self.ended, f"job {args[0]} ended twice"
+                self.ended[args[0]] = ENDS[name]
+
+        self.on_retired(retired)
+
+    def on_retired(self, retired: list[tuple[bytes, int]]) -> None:
+        for worker, released in retired:
+            assert released == self.stake.pop(worker)
+        retired.clear()
+
+    def on_submitted(
+        self, job_id: int, requester: bytes, workload: str, units: int, escrow: int
+    ) -> None:
+        job = self.chain.jobs()[job_id]
+        payment = payment_for(units, job.max_price)
+        protocol, verification = MP.fees_for(payment)
+        assert escrow == payment + protocol + verification >= ED
+        self.jobs[job_id] = JobModel(requester, units, escrow)
+
+    def on_missed(self, before: list[Any], job_id: int, worker: bytes, penalty: int) -> None:
+        job = self.jobs[job_id]
+        assert worker == job.worker
+        assert penalty == job.slash * MP.miss_penalty_ppm // PPM
+        if penalty:
+            assert before[-1] == ("balances", "Transfer", (worker, job.requester, penalty))
+        self.stake[worker] -= penalty
+        job.worker = None
+
+    def on_failed(
+        self, before: list[Any], job_id: int, worker: bytes, slashed: int, refund: int
+    ) -> None:
+        job = self.jobs[job_id]
+        assert (worker, slashed, refund) == (job.worker, job.slash, job.escrow)
+        (failed,) = [c for c in self.chain.checks(job_id) if c.outcome == "fail"]
+        catchers = [m for m, v in failed.votes if v in ("fail", "unavailable")]
+        if failed.challenger is not None:
+            catchers.append(failed.challenger)
+        reward = slashed // 2 // len(catchers)
+        # Slashed, a deposit to each catcher and the rest to the treasury, the refund.
+        tail = before[-(len(catchers) + 3) :]
+        assert tail[0] == ("balances", "Slashed", (worker, "stake", slashed))
+        assert tail[1:-2] == [("balances", "Deposited", (c, reward)) for c in catchers]
+        assert tail[-2] == ("balances", "Deposited", (TREASURY, slashed - reward * len(catchers)))
+        assert tail[-1] == ("balances", "Released", (job.requester, "escrow", job.escrow))
+        self.stake[worker] -= slashed
+
+    def on_settled(
+        self,
+        before: list[Any],
+        job_id: int,
+        worker: bytes,
+        payment: int,
+        verifiers_paid: int,
+        protocol_fee: int,
+        refund: int,
+    ) -> None:
+        job = self.jobs[job_id]
+        assert worker == job.worker
+        assert payment == payment_for(job.units, job.price)
+        protocol, verification = MP.fees_for(payment)
+        assert protocol_fee == protocol
+        verifiers: list[bytes] = []
+        for check in self.chain.checks(job_id):
+            assert check.outcome, "a job settled with a check open"
+            assert check.outcome != "fail", "a job settled after a failed check"
+            if check.kind == "audit" and check.outcome in ("pass", "inconclusive"):
+                verifiers += [m for m, v in check.votes if v == "pass" and m not in verifiers]
+        share = verification // len(verifiers) if verifiers else 0
+        assert verifiers_paid == share * len(verifiers)
+        left = job.escrow - payment - protocol - verifiers_paid
+        if system.Account.get(self.chain.overlay(), job.requester) is None:
+            # A requester whose escrow was all it had: everyone is paid, its dust is burned.
+            assert refund == 0
+            payouts = [(worker, payment), (TREASURY, protocol)] + [(v, share) for v in verifiers]
+            deposits = [("balances", "Deposited", p) for p in payouts if p[1]]
+            assert before[-len(deposits) :] == deposits
+        else:
+            assert refund == left
+            if left:  # a job at its highest price, with every fee paid, leaves nothing
+                assert before[-1] == ("balances", "Released", (job.requester, "escrow", left))
+            assert ("balances", "Transfer", (job.requester, worker, payment)) in before
+
+    def check_state(self) -> None:
+        chain = self.chain
+        number = chain.head.number
+        assert chain.problems() == []
+        accounts = {
+            system.Account.key_suffix(k): system.Account.decode(v)
+            for k, v in chain.iterate(system.Account.prefix)
+        }
+        assert chain.issuance() == sum(a.free + a.reserved for a in accounts.values())
+        jobs = chain.jobs()
+        owed: dict[bytes, int] = {}
+        for job_id, job in jobs.items():
+            model = self.jobs[job_id]
+            assert job.escrow == model.escrow and job.requester == model.requester
+            if job.state in OPEN_STATES:
+                owed[job.requester] = owed.get(job.requester, 0) + job.escrow
+                assert job_id not in self.ended
+            else:
+                assert self.ended.get(job_id) == job.state
+            if job.state == "pending":
+                assert number < job.expires_at, f"job {job_id} waits past its expiry"
+            elif job.state == "matched":
+                assert job.worker == model.worker and job.slash == model.slash
+                assert number <= job.commit_by, f"job {job_id} is matched past its deadline"
+            elif job.state == "committed":
+                window, audit_window = self.longest
+                assert number < job.committed_at + window + audit_window, f"job {job_id} stuck"
+        assert set(chain.pending()) == {i for i, j in jobs.items() if j.state == "pending"}
+        assert len(set(chain.pending())) == len(chain.pending())
+        bonds: dict[bytes, int] = {}
+        for job_id in jobs:
+            for check in chain.checks(job_id):
+                if check.challenger is not None and not check.outcome:
+                    bonds[check.challenger] = bonds.get(check.challenger, 0) + check.bond
+        for who, info in accounts.items():
+            assert info.held("escrow") == owed.get(who, 0), "escrow held differs from jobs"
+            assert info.held("bond") == bonds.get(who, 0), "bond held differs from disputes"
+            worker = chain.worker(who)
+            if worker is None:
+                assert info.held("stake") == 0 and who not in self.stake
+            else:
+                assert worker.stake == self.stake[who] == info.held("stake")
+        for who in self.stake:
+            assert chain.worker(who) is not None
+        assert {k.public for k in ACCOUNTS} - set(accounts) <= {r.public for r in REQUESTERS}
+
+
+MarketMachine.TestCase.settings = settings(
+    max_examples=30,
+    stateful_step_count=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestMarketMachine = MarketMachine.TestCase
+
+
+def test_the_machine_follows_every_end() -> None:
+    """A fixed run in which jobs settle, fail, expire and are cancelled, all checked as above."""
+    machine = MarketMachine()
+    machine.random = Idle()
+    chain = machine.chain
+    chain.register(WORKER, prices=[UNIT], capacity=2)
+    chain.register(WORKER2, prices=[UNIT // 2], capacity=3)
+    job = (GEMM, [1000, 500, 1000, 100], ["a", "b"], [b"", b""])
+    machine.act(
+        [
+            (REQUESTER, "market", "submit_job", (*job, 1, UNIT, 3, 4, "always")),
+            (REQUESTER2, "market", "submit_job", (*job, 2, UNIT, 3, 4, "always")),
+            (REQUESTER2, "market", "submit_job", (*job, 3, UNIT // 10, 3, 2, "always")),
+            (REQUESTER, "market", "submit_job", (*job, 4, UNIT // 10, 3, 6, "sampled")),
+        ]
+    )
+    machine.act([(REQUESTER, "market", "cancel_job", (4,))])
+    for job_id, right in ((1, True), (2, False)):
+        worker = chain.job(job_id).worker
+        assert worker is not None
+        chain.commit(keypair_of(worker), job_id, root=RIGHT if right else WRONG)
+    chain.advance(DRAW_DELAY)
+    for job_id, verdict in ((1, "pass"), (2, "fail")):
+        members = chain.checks(job_id)[0].committee
+        machine.act([(keypair_of(m), "compute", "attest", (job_id, 0, verdict)) for m in members])
+    chain.advance(FAST.dispute_window)
+    assert machine.ended == {1: "settled", 2: "failed", 3: "expired", 4: "cancelled"}
+
+
+class Idle(Random):
+    """A chance that never comes: no background calls."""
+
+    def random(self) -> float:
+        return 1.0
