@@ -20,6 +20,7 @@ gives the same bytes.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,16 @@ from typing import Any, Final
 import numpy as np
 
 from gpu_worker import reference
-from gpu_worker.inputs import I8, I16, I32, InputError, batch_order, check_inputs, parse_model
+from gpu_worker.inputs import (
+    I8,
+    I16,
+    I32,
+    I64,
+    InputError,
+    batch_order,
+    check_inputs,
+    parse_model,
+)
 from runtime.workloads import WorkloadShape, workload_shape
 
 DEVICES: Final = ("auto", "cpu", "cuda", "numpy")
@@ -49,7 +59,13 @@ class JobSpec:
 
     @property
     def shape(self) -> WorkloadShape:
-        return workload_shape(self.workload, self.params)
+        return _shape(self.workload, tuple(self.params))
+
+
+@functools.lru_cache(maxsize=16)
+def _shape(workload: str, params: tuple[int, ...]) -> WorkloadShape:
+    """workload_shape, kept: it lists every leaf's size, and recomputing a leaf asks for it."""
+    return workload_shape(workload, params)
 
 
 def resolve_device(device: str) -> str:
@@ -104,6 +120,25 @@ def _arrays(spec: JobSpec, inputs: Mapping[str, bytes]) -> dict[str, Any]:
     }
 
 
+ORDER_CACHE_ENTRIES: Final = 1 << 22
+"""sgd_fxp batch orders up to this many indices (32 MiB) are kept for the next leaf."""
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_batch_order(seed: int, samples: int, batch: int, steps: int) -> I64:
+    order = batch_order(seed, samples, batch, steps)
+    order.flags.writeable = False
+    return order
+
+
+def _batch_order(seed: int, samples: int, batch: int, steps: int) -> I64:
+    """batch_order, kept while small: an audit recomputes several steps of one job, and each
+    step needs only its own row of the whole order."""
+    if batch * steps > ORDER_CACHE_ENTRIES:
+        return batch_order(seed, samples, batch, steps)
+    return _cached_batch_order(seed, samples, batch, steps)
+
+
 def _leaf(array: np.ndarray) -> bytes:
     return np.ascontiguousarray(array, dtype="<i4").tobytes()
 
@@ -131,7 +166,7 @@ def compute_leaves(
         accs = kernels.qmlp(arrays["x"], arrays["layers"])
         return [_leaf(acc[rows]) for acc in accs for rows in _blocks(p[0], p[1])]
     samples, _, _, batch, steps, frac_bits, lr_shift = p
-    order = batch_order(spec.seed, samples, batch, steps)
+    order = _batch_order(spec.seed, samples, batch, steps)
     weights = kernels.sgd(arrays["x"], arrays["y"], order, frac_bits, lr_shift)
     return [_leaf(w) for w in weights]
 
@@ -216,7 +251,7 @@ def recompute_leaf(
             h = kernels.requantize(prev, layers[layer - 1])
         return _leaf(kernels.qmlp_layer(h, layers[layer]))
     samples, features, outputs, batch, steps, frac_bits, lr_shift = p
-    order = batch_order(spec.seed, samples, batch, steps)
+    order = _batch_order(spec.seed, samples, batch, steps)
     start = (
         np.zeros((features, outputs), np.int32)
         if index == 0

@@ -7,6 +7,11 @@ import json
 import sys
 
 from chain.benchmarks.import_bench import run_import_benchmark
+from gpu_worker.jobs import DEVICES, DeviceError
+from runtime.workloads import WorkloadError
+
+USAGE_ERROR = 2
+"""Exit code of a benchmark asked for with bad arguments (as argparse uses)."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,6 +23,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     i.add_argument("--verify-workers", type=int, default=0, help="processes checking signatures")
     i.add_argument("--json", action="store_true", help="print one JSON object")
     i.set_defaults(run=import_benchmark)
+    w = b_sub.add_parser(
+        "workload",
+        help="a compute workload's kernel speed and the cost of committing to and checking it",
+    )
+    w.add_argument("name", metavar="NAME", help="gemm_i8, qmlp_i8 or sgd_fxp")
+    w.add_argument(
+        "--n",
+        type=int,
+        default=None,
+        help="job size: gemm_i8 n×n×n, qmlp_i8 a batch of n through n→n→n→10, sgd_fxp n "
+        "features (default 1024)",
+    )
+    w.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default: auto)")
+    w.add_argument("--repeat", type=int, default=3, help="timings per figure; the best is kept")
+    w.add_argument("--json", action="store_true", help="print one JSON object")
+    w.set_defaults(run=workload_benchmark)
 
 
 def import_benchmark(args: argparse.Namespace) -> int:
@@ -44,4 +65,40 @@ def import_benchmark(args: argparse.Namespace) -> int:
     )
     print(f"  raw Ed25519:     {figures.verify_per_s:>10.0f} verifications/s (one core)")
     print(f"  ratio:           {figures.ratio:>10.3f}")
+    return 0
+
+
+def workload_benchmark(args: argparse.Namespace) -> int:
+    from chain.benchmarks.workload_bench import run_workload_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"  {message}", file=sys.stderr)
+
+    try:
+        figures = run_workload_benchmark(
+            args.name, n=args.n, device=args.device, repeat=args.repeat, progress=progress
+        )
+    except (WorkloadError, DeviceError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.json:
+        print(json.dumps(figures.to_json()))
+        return 0
+    print(
+        f"{figures.workload} {list(figures.params)} on {figures.device}: "
+        f"{figures.cost_units / 1e9:.2f} G cost units, {figures.leaves} leaves, "
+        f"{figures.result_bytes / 2**20:.1f} MiB"
+    )
+    print(f"  kernel:        {figures.gops:>9.1f} GOP/s  ({figures.compute_s * 1e3:.1f} ms)")
+    if figures.blas_gops is not None and figures.blas_ratio is not None:
+        print(
+            f"  float32 BLAS:  {figures.blas_gops:>9.1f} GOP/s  "
+            f"(kernel/BLAS {figures.blas_ratio:.2f}, goal ≥ 0.8)"
+        )
+    print(f"  commit:        {figures.commit_share:>9.1%} of compute (goal ≤ 10%)")
+    print(
+        f"  audit of {figures.audit_leaves:<3}   {figures.audit_share:>9.1%} of compute (goal ≤ 1%)"
+    )
+    print(f"  Freivalds:     {figures.freivalds_share:>9.1%} of compute (goal ≤ 3%)")
     return 0

@@ -1,0 +1,275 @@
+"""How fast this machine computes a compute workload, and what committing to and checking the
+result costs next to it.
+
+One job of the workload at a size set by `n` (`job_for`), its inputs generated from a seed, then,
+in one run, each figure the best of `repeat` timings:
+
+1. compute: the device's kernel on the job's arrays (on cuda, with the copies to and from the
+   GPU), after a warm-up call that compiles it (the whole job through `compute_leaves`, whose
+   leaves every later step checks against): the job's cost units per second;
+2. gemm_i8 only: the same product through float32 BLAS, exact because K is cut in slices of at
+   most 1,024 (|a·b| ≤ 2^14, so a slice's sums stay below 2^24) and the slices are added in
+   int32; it must equal the kernel's result;
+3. commit: what the worker does after computing: encode the leaves and take their Merkle root;
+4. audit: what a committee does with AUDIT_LEAVES leaves: read each proof (and its
+   dependencies' proofs) from the worker's tree, check them against the root, and recompute the
+   leaf with `recompute_leaf`;
+5. freivalds: `check_result` over the whole result, as a requester does before the dispute window
+   closes (for sgd_fxp, a spot check of a few steps).
+
+Steps 3 to 5 are given as shares of the compute time, the figures the protocol's fees and
+parameters are judged by.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any, Final
+
+import numpy as np
+
+from gpu_worker import freivalds
+from gpu_worker.inputs import I8, I32, batch_order, generate_inputs
+from gpu_worker.jobs import (
+    DEVICES,
+    JobSpec,
+    _arrays,
+    _blocks,
+    _leaf,
+    backend,
+    compute_leaves,
+    leaf_dependencies,
+    recompute_leaf,
+    resolve_device,
+)
+from runtime.primitives.merkle import (
+    leaf_hash,
+    merkle_root,
+    proof_from_levels,
+    tree_levels,
+    verify_merkle_proof,
+)
+from runtime.workloads import WORKLOADS, WorkloadError
+
+AUDIT_LEAVES: Final = 16
+LEAF_BYTES: Final = 64 * 1024
+"""Row blocks are sized so each leaf holds at least this many bytes (or the whole result)."""
+BLAS_K_SLICE: Final = 1024
+"""float32 sums of int8 products are exact up to 1,024 terms: 1,024 · 2^14 = 2^24."""
+MAX_N: Final = {"gemm_i8": 16_384, "qmlp_i8": 8_192, "sgd_fxp": 4_096}
+DEFAULT_N: Final = {"gemm_i8": 1024, "qmlp_i8": 1024, "sgd_fxp": 1024}
+QMLP_CLASSES: Final = 10
+SGD_OUTPUTS: Final = 16
+SGD_BATCH: Final = 256
+SGD_STEPS: Final = 2000
+SGD_FRAC_BITS: Final = 16
+SGD_LR_SHIFT: Final = 24
+SEED: Final = 1
+
+
+@dataclass(frozen=True)
+class WorkloadFigures:
+    """What one run measured; shares are fractions of `compute_s`."""
+
+    workload: str
+    device: str
+    n: int
+    params: tuple[int, ...]
+    cost_units: int
+    leaves: int
+    result_bytes: int
+    repeat: int
+    compute_s: float
+    gops: float
+    blas_s: float | None
+    blas_gops: float | None
+    blas_ratio: float | None
+    commit_s: float
+    commit_share: float
+    audit_leaves: int
+    audit_s: float
+    audit_share: float
+    freivalds_s: float
+    freivalds_share: float
+
+    def to_json(self) -> dict[str, object]:
+        document = asdict(self)
+        document["params"] = list(self.params)
+        return document
+
+
+def _rows_per_leaf(rows: int, width: int) -> int:
+    return min(rows, max(1, -(-LEAF_BYTES // (4 * width))))
+
+
+def job_for(workload: str, n: int) -> JobSpec:
+    """The benchmark's job of `workload` at size n; WorkloadError for a bad name or size.
+
+    gemm_i8: n×n×n. qmlp_i8: a batch of n through layers n → n → n → 10. sgd_fxp: 2,000 steps
+    of a batch of 256 samples with n features and 16 outputs (about a second on 2 cores at
+    n = 1,024; 64 KiB of weights per step).
+    """
+    if workload not in WORKLOADS:
+        known = ", ".join(sorted(WORKLOADS))
+        raise WorkloadError(f"unknown workload {workload!r} (known: {known})")
+    if type(n) is not int or not 1 <= n <= MAX_N[workload]:
+        raise WorkloadError(f"--n must be from 1 to {MAX_N[workload]} for {workload}, not {n}")
+    if workload == "gemm_i8":
+        return JobSpec(workload, (n, n, n, _rows_per_leaf(n, n)), SEED)
+    if workload == "qmlp_i8":
+        return JobSpec(workload, (n, _rows_per_leaf(n, n), n, n, n, QMLP_CLASSES), SEED)
+    samples = max(4 * SGD_BATCH, 2 * n)
+    params = (samples, n, SGD_OUTPUTS, SGD_BATCH, SGD_STEPS, SGD_FRAC_BITS, SGD_LR_SHIFT)
+    return JobSpec(workload, params, SEED)
+
+
+def _best(repeat: int, run: Callable[[], Any]) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        run()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def _kernel_call(spec: JobSpec, arrays: dict[str, Any], kernels: Any) -> Callable[[], Any]:
+    """The job's computation on its arrays, without the leaves' encoding."""
+    p = spec.params
+    if spec.workload == "gemm_i8":
+        return lambda: kernels.gemm(arrays["a"], arrays["b"])
+    if spec.workload == "qmlp_i8":
+        return lambda: kernels.qmlp(arrays["x"], arrays["layers"])
+    order = batch_order(spec.seed, p[0], p[3], p[4])
+    return lambda: kernels.sgd(arrays["x"], arrays["y"], order, p[5], p[6])
+
+
+def _encode(spec: JobSpec, output: Any) -> list[bytes]:
+    """The leaves of a kernel's output, encoded as compute_leaves does."""
+    p = spec.params
+    if spec.workload == "gemm_i8":
+        return [_leaf(output[rows]) for rows in _blocks(p[0], p[3])]
+    if spec.workload == "qmlp_i8":
+        return [_leaf(acc[rows]) for acc in output for rows in _blocks(p[0], p[1])]
+    return [_leaf(w) for w in output]
+
+
+def exact_blas_gemm(a: I8, b: I8) -> I32:
+    """A·B through float32 BLAS, exact: K in slices of at most BLAS_K_SLICE, added in int32."""
+    a32 = a.astype(np.float32)
+    b32 = b.astype(np.float32)
+    k = a.shape[1]
+    out: I32 = (a32[:, :BLAS_K_SLICE] @ b32[:BLAS_K_SLICE]).astype(np.int32)
+    for start in range(BLAS_K_SLICE, k, BLAS_K_SLICE):
+        part = a32[:, start : start + BLAS_K_SLICE] @ b32[start : start + BLAS_K_SLICE]
+        np.add(out, part, out=out, casting="unsafe")
+    return out
+
+
+def _audit(
+    spec: JobSpec,
+    inputs: dict[str, bytes],
+    leaves: list[bytes],
+    levels: list[list[bytes]],
+    root: bytes,
+    picks: list[int],
+    device: str,
+) -> None:
+    """A committee's audit of `picks`: proofs checked, leaves recomputed and compared."""
+    count = len(leaves)
+    for index in picks:
+        needed = (index, *leaf_dependencies(spec, index))
+        for i in needed:
+            verify_merkle_proof(root, leaves[i], i, count, proof_from_levels(levels, i))
+        deps = {d: leaves[d] for d in needed[1:]}
+        if recompute_leaf(spec, inputs, index, deps, device=device) != leaves[index]:
+            raise AssertionError(f"leaf {index} recomputed differs from the computed one")
+
+
+def run_workload_benchmark(
+    workload: str,
+    *,
+    n: int | None = None,
+    device: str = "auto",
+    repeat: int = 3,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> WorkloadFigures:
+    """Measure one job of `workload` (see the module docstring); raises WorkloadError for a bad
+    workload or size, DeviceError for a device that is not there, ValueError for repeat < 1."""
+    if repeat < 1:
+        raise ValueError(f"--repeat must be at least 1, not {repeat}")
+    if device not in DEVICES:
+        raise ValueError(f"unknown device {device!r} (choose from {', '.join(DEVICES)})")
+    size = DEFAULT_N.get(workload, 1) if n is None else n
+    spec = job_for(workload, size)
+    device = resolve_device(device)
+    kernels = backend(device)
+    shape = spec.shape
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    arrays = _arrays(spec, inputs)
+    progress(f"{workload} {list(spec.params)}: {shape.cost_units / 1e9:.2f} G cost units")
+
+    progress(f"warming up on {device} (compiles the kernels)")
+    leaves = compute_leaves(spec, inputs, device=device)
+    call = _kernel_call(spec, arrays, kernels)
+    computed: list[Any] = [None]
+
+    def compute() -> None:
+        computed[0] = call()
+
+    compute_s = _best(repeat, compute)
+    output = computed[0]
+    progress(f"compute: {compute_s * 1e3:.1f} ms")
+
+    commit_s = _best(repeat, lambda: merkle_root(_encode(spec, output)))
+    if _encode(spec, output) != leaves:
+        raise AssertionError("the kernel's output encodes to other leaves than compute_leaves")
+    root = merkle_root(leaves)
+    levels = tree_levels([leaf_hash(leaf) for leaf in leaves])
+    rng = np.random.default_rng(SEED)
+    drawn = rng.choice(len(leaves), size=min(AUDIT_LEAVES, len(leaves)), replace=False)
+    picks = sorted(int(index) for index in drawn)
+    audit_s = _best(repeat, lambda: _audit(spec, inputs, leaves, levels, root, picks, device))
+    progress(f"commit: {commit_s * 1e3:.1f} ms, audit: {audit_s * 1e3:.1f} ms")
+
+    def check() -> None:
+        if freivalds.check_result(spec, inputs, leaves, rng=rng) is not None:
+            raise AssertionError("Freivalds' check rejects a correct result")
+
+    check()
+    freivalds_s = _best(repeat, check)
+    progress(f"Freivalds: {freivalds_s * 1e3:.1f} ms")
+
+    blas_s: float | None = None
+    if workload == "gemm_i8":
+        # Last, so OpenBLAS's threads, which spin for a while after a call, slow nothing else.
+        if not np.array_equal(exact_blas_gemm(arrays["a"], arrays["b"]), output):
+            raise AssertionError("float32 BLAS and the kernel disagree")
+        blas_s = _best(repeat, lambda: exact_blas_gemm(arrays["a"], arrays["b"]))
+        progress(f"float32 BLAS: {blas_s * 1e3:.1f} ms")
+
+    gops = shape.cost_units / compute_s / 1e9
+    blas_gops = None if blas_s is None else shape.cost_units / blas_s / 1e9
+    return WorkloadFigures(
+        workload=workload,
+        device=device,
+        n=size,
+        params=spec.params,
+        cost_units=shape.cost_units,
+        leaves=shape.leaves,
+        result_bytes=shape.result_bytes,
+        repeat=repeat,
+        compute_s=compute_s,
+        gops=gops,
+        blas_s=blas_s,
+        blas_gops=blas_gops,
+        blas_ratio=None if blas_gops is None else gops / blas_gops,
+        commit_s=commit_s,
+        commit_share=commit_s / compute_s,
+        audit_leaves=len(picks),
+        audit_s=audit_s,
+        audit_share=audit_s / compute_s,
+        freivalds_s=freivalds_s,
+        freivalds_share=freivalds_s / compute_s,
+    )

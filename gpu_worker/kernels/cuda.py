@@ -1,0 +1,281 @@
+"""The workloads on an NVIDIA GPU: Numba @cuda.jit kernels, bit-exact with gpu_worker.reference.
+
+Each public function takes and returns NumPy arrays, like gpu_worker.reference: it copies its
+inputs to the GPU, launches, and copies the result back. Kernels are compiled at their first
+launch, so importing this module needs no GPU.
+
+gemm_i8 (and each qmlp_i8 layer, the same kernel with the bias added) is a shared-memory tiled
+matrix product: a block of THREADS×THREADS threads computes a TILE×TILE tile of C, each thread
+PER_THREAD×PER_THREAD outputs spaced THREADS apart (so a warp reads shared memory without bank
+conflicts), stepping through K in slices of K_TILE that the block stages in shared memory as
+int32. Accumulation is int32, exact for K ≤ 131,071 and modulo 2^32 in any case, which is what
+the reference's int64-then-int32 cast gives. Requantization and sgd_fxp run in int64 as the
+reference writes them; an SGD step is two launches (the errors of the batch, then the gradient
+and the update of every weight), with the weights kept on the GPU across steps.
+
+Under Numba's CUDA simulator (NUMBA_ENABLE_CUDASIM=1), which runs every GPU thread as a Python
+thread, the tiles are smaller so tests stay fast; the code and the arithmetic are the same.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numba
+import numpy as np
+from numba import cuda as numba_cuda
+
+from gpu_worker.inputs import I8, I16, I32, I64, QmlpLayer
+
+SIMULATOR: Final = bool(getattr(numba.config, "ENABLE_CUDASIM", 0))
+THREADS: Final = 4 if SIMULATOR else 16
+"""Threads along each side of a block."""
+PER_THREAD: Final = 2 if SIMULATOR else 4
+"""Outputs along each side that one thread computes."""
+TILE: Final = THREADS * PER_THREAD
+"""Rows and columns of C per block: 64 on a GPU."""
+K_TILE: Final = 4 if SIMULATOR else 32
+"""Elements of K staged in shared memory per step."""
+I32_MIN: Final = -(2**31)
+I32_MAX: Final = 2**31 - 1
+
+cuda: Any = numba_cuda
+"""numba.cuda, untyped: its kernel API (threadIdx, shared, syncthreads) is made at run time."""
+_jit: Any = cuda.jit
+
+
+# Kernels
+
+
+def _gemm_bias_kernel(a: Any, b: Any, bias: Any, out: Any) -> None:
+    """out = a·b + bias, one TILE×TILE tile of out per block."""
+    m, k = a.shape
+    n = b.shape[1]
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    row0 = cuda.blockIdx.y * TILE
+    col0 = cuda.blockIdx.x * TILE
+    tid = ty * THREADS + tx
+    sa = cuda.shared.array((TILE, K_TILE), np.int32)
+    sb = cuda.shared.array((K_TILE, TILE), np.int32)
+    acc = cuda.local.array((PER_THREAD, PER_THREAD), np.int32)
+    for r in range(PER_THREAD):
+        for c in range(PER_THREAD):
+            acc[r, c] = 0
+    for k0 in range(0, k, K_TILE):
+        for e in range(tid, TILE * K_TILE, THREADS * THREADS):
+            r = e // K_TILE
+            q = e - r * K_TILE
+            i = row0 + r
+            p = k0 + q
+            sa[r, q] = a[i, p] if i < m and p < k else 0
+        for e in range(tid, K_TILE * TILE, THREADS * THREADS):
+            q = e // TILE
+            c = e - q * TILE
+            p = k0 + q
+            j = col0 + c
+            sb[q, c] = b[p, j] if p < k and j < n else 0
+        cuda.syncthreads()
+        for q in range(K_TILE):
+            for r in range(PER_THREAD):
+                x = sa[ty + r * THREADS, q]
+                for c in range(PER_THREAD):
+                    acc[r, c] = np.int32(acc[r, c] + x * sb[q, tx + c * THREADS])
+        cuda.syncthreads()
+    for r in range(PER_THREAD):
+        i = row0 + ty + r * THREADS
+        for c in range(PER_THREAD):
+            j = col0 + tx + c * THREADS
+            if i < m and j < n:
+                out[i, j] = np.int32(acc[r, c] + bias[j])
+
+
+def _requantize_kernel(acc: Any, mult: Any, shift: Any, out: Any) -> None:
+    """out = clamp((acc·mult + 2^(shift−1)) >> shift, 0, 127), one element per thread."""
+    j, i = cuda.grid(2)
+    if i < acc.shape[0] and j < acc.shape[1]:
+        v = (np.int64(acc[i, j]) * mult + (np.int64(1) << (shift - 1))) >> shift
+        out[i, j] = min(max(v, 0), 127)
+
+
+def _sgd_errors_kernel(x: Any, y: Any, rows: Any, w: Any, frac_bits: Any, err: Any) -> None:
+    """err[b, o] = clamp(x[rows[b]]·w[:, o] − y[rows[b], o]·2^frac_bits) to int32."""
+    o, b = cuda.grid(2)
+    if b < rows.shape[0] and o < w.shape[1]:
+        r = rows[b]
+        pred = np.int64(0)
+        for f in range(x.shape[1]):
+            pred += np.int64(x[r, f]) * np.int64(w[f, o])
+        e = pred - (np.int64(y[r, o]) << frac_bits)
+        err[b, o] = min(max(e, I32_MIN), I32_MAX)
+
+
+def _sgd_update_kernel(
+    x: Any, rows: Any, err: Any, half: Any, lr_shift: Any, w: Any, out: Any, t: Any
+) -> None:
+    """w[f, o] = clamp(w − ((Σ_b x[rows[b], f]·err[b, o] + half) >> lr_shift)); out[t] = w."""
+    o, f = cuda.grid(2)
+    if f < w.shape[0] and o < w.shape[1]:
+        grad = np.int64(0)
+        for b in range(rows.shape[0]):
+            grad += np.int64(x[rows[b], f]) * np.int64(err[b, o])
+        v = np.int64(w[f, o]) - ((grad + half) >> lr_shift)
+        v = min(max(v, I32_MIN), I32_MAX)
+        w[f, o] = v
+        out[t, f, o] = v
+
+
+_gemm_bias = _jit(_gemm_bias_kernel)
+_requantize = _jit(_requantize_kernel)
+_sgd_errors = _jit(_sgd_errors_kernel)
+_sgd_update = _jit(_sgd_update_kernel)
+
+
+# Host wrappers
+
+
+def _blocks(rows: int, cols: int, side: int) -> tuple[int, int]:
+    """Blocks of side×side covering rows×cols, as CUDA's (x = columns, y = rows)."""
+    return (-(-cols // side), -(-rows // side))
+
+
+def _int8_matrix(x: np.ndarray, name: str) -> I8:
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be a matrix, not an array of shape {x.shape}")
+    if x.dtype != np.int8:
+        raise ValueError(f"{name} must be int8, not {x.dtype}")
+    matrix: I8 = np.ascontiguousarray(x)
+    return matrix
+
+
+def _gemm_bias_on_device(d_a: Any, d_b: Any, d_bias: Any, m: int, n: int) -> Any:
+    d_out = cuda.device_array((m, n), np.int32)
+    if m and n:
+        _gemm_bias[_blocks(m, n, TILE), (THREADS, THREADS)](d_a, d_b, d_bias, d_out)
+    return d_out
+
+
+def gemm(a: I8, b: I8) -> I32:
+    """C = A·B with int32 accumulation (exact for K ≤ 131,071)."""
+    a, b = _int8_matrix(a, "a"), _int8_matrix(b, "b")
+    if a.shape[1] != b.shape[0]:
+        raise ValueError(f"cannot multiply {a.shape[0]}×{a.shape[1]} by {b.shape[0]}×{b.shape[1]}")
+    m, n = a.shape[0], b.shape[1]
+    if not (m and n):
+        return np.zeros((m, n), np.int32)
+    bias = cuda.to_device(np.zeros(n, np.int32))
+    d_out = _gemm_bias_on_device(cuda.to_device(a), cuda.to_device(b), bias, m, n)
+    out: I32 = d_out.copy_to_host()
+    return out
+
+
+def _layer_on_device(d_h: Any, rows: int, layer: QmlpLayer) -> Any:
+    weights = _int8_matrix(layer.weights, "layer weights")
+    bias: I32 = np.ascontiguousarray(layer.bias, dtype=np.int32)
+    if bias.shape != (weights.shape[1],):
+        raise ValueError(f"bias of shape {bias.shape} does not fit weights {weights.shape}")
+    if d_h.shape[1] != weights.shape[0]:
+        raise ValueError(f"cannot multiply h of shape {d_h.shape} by weights {weights.shape}")
+    return _gemm_bias_on_device(
+        d_h, cuda.to_device(weights), cuda.to_device(bias), rows, weights.shape[1]
+    )
+
+
+def qmlp_layer(h: I8 | I32, layer: QmlpLayer) -> I32:
+    """One layer's accumulators acc = h·W + b (exact in int32 under the workload's limits)."""
+    if h.ndim != 2:
+        raise ValueError(f"h must be a matrix, not an array of shape {h.shape}")
+    if h.dtype not in (np.int8, np.int32):
+        raise ValueError(f"h must be int8 or int32, not {h.dtype}")
+    d_h = cuda.to_device(np.ascontiguousarray(h))
+    out: I32 = _layer_on_device(d_h, h.shape[0], layer).copy_to_host()
+    return out
+
+
+def _requantize_on_device(d_acc: Any, layer: QmlpLayer) -> Any:
+    if not 1 <= layer.shift <= 62:
+        raise ValueError(f"shift must be from 1 to 62, not {layer.shift}")
+    if not I32_MIN <= layer.mult <= I32_MAX:
+        raise ValueError(f"mult must fit in int32, not {layer.mult}")
+    rows, cols = d_acc.shape
+    d_out = cuda.device_array((rows, cols), np.int8)
+    if rows and cols:
+        _requantize[_blocks(rows, cols, THREADS), (THREADS, THREADS)](
+            d_acc, np.int64(layer.mult), np.int64(layer.shift), d_out
+        )
+    return d_out
+
+
+def requantize(acc: I32, layer: QmlpLayer) -> I8:
+    """The next layer's input: clamp((acc·mult + 2^(shift−1)) >> shift, 0, 127) in int64."""
+    if acc.ndim != 2:
+        raise ValueError(f"accumulators must be a matrix, not an array of shape {acc.shape}")
+    d_acc = cuda.to_device(np.ascontiguousarray(acc, dtype=np.int32))
+    out: I8 = _requantize_on_device(d_acc, layer).copy_to_host()
+    return out
+
+
+def qmlp(x: I8, layers: Sequence[QmlpLayer]) -> list[I32]:
+    """Every layer's accumulators for a batch `x`; the last are the logits.
+
+    The activations stay on the GPU from one layer to the next; each layer's accumulators are
+    copied back as they are part of the result.
+    """
+    x = _int8_matrix(x, "x")
+    d_h = cuda.to_device(x)
+    out: list[I32] = []
+    for j, layer in enumerate(layers):
+        d_acc = _layer_on_device(d_h, x.shape[0], layer)
+        out.append(d_acc.copy_to_host())
+        if j + 1 < len(layers):
+            d_h = _requantize_on_device(d_acc, layer)
+    return out
+
+
+def sgd(
+    x: I8, y: I16, order: I64, frac_bits: int, lr_shift: int, *, start: I32 | None = None
+) -> list[I32]:
+    """The weights after each step, from zero weights (or `start`), batches by `order`."""
+    x = _int8_matrix(x, "x")
+    if y.ndim != 2 or y.dtype != np.int16 or y.shape[0] != x.shape[0]:
+        raise ValueError(f"y must be int16 with {x.shape[0]} rows, not {y.dtype} {y.shape}")
+    if order.ndim != 2:
+        raise ValueError(f"order must be steps×batch, not an array of shape {order.shape}")
+    if order.size and (int(order.min()) < 0 or int(order.max()) >= x.shape[0]):
+        raise ValueError(f"order holds sample indices outside 0..{x.shape[0] - 1}")
+    if not 0 <= frac_bits <= 48 or not 1 <= lr_shift <= 62:
+        raise ValueError(f"frac_bits {frac_bits} or lr_shift {lr_shift} is out of range")
+    features, outputs = x.shape[1], y.shape[1]
+    w0: I32 = (
+        np.zeros((features, outputs), np.int32)
+        if start is None
+        else np.ascontiguousarray(start, dtype=np.int32)
+    )
+    if w0.shape != (features, outputs):
+        raise ValueError(f"start must be {features}×{outputs}, not {w0.shape}")
+    steps, batch = order.shape
+    if not (steps and features and outputs):
+        return list(np.empty((steps, features, outputs), np.int32))
+    d_x = cuda.to_device(x)
+    d_y = cuda.to_device(np.ascontiguousarray(y))
+    d_order = cuda.to_device(np.ascontiguousarray(order, dtype=np.int64))
+    d_w = cuda.to_device(w0)
+    d_err = cuda.device_array((max(batch, 1), outputs), np.int32)
+    d_out = cuda.device_array((steps, features, outputs), np.int32)
+    threads = (THREADS, THREADS)
+    error_blocks = _blocks(batch, outputs, THREADS)
+    update_blocks = _blocks(features, outputs, THREADS)
+    frac = np.int64(frac_bits)
+    shift = np.int64(lr_shift)
+    half = np.int64(1 << (lr_shift - 1))
+    for t in range(steps):
+        rows = d_order[t]
+        if batch:
+            _sgd_errors[error_blocks, threads](d_x, d_y, rows, d_w, frac, d_err)
+        _sgd_update[update_blocks, threads](d_x, rows, d_err, half, shift, d_w, d_out, t)
+    weights: I32 = d_out.copy_to_host()
+    return list(weights)
+
+
+__all__ = ["SIMULATOR", "gemm", "qmlp", "qmlp_layer", "requantize", "sgd"]
