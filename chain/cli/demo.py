@@ -1,8 +1,14 @@
-"""`xpl demo`: a dev node in a subprocess, transfers through RPC, balances and fees, clean stop."""
+"""`xpl demo`: a dev node; transfers, then the compute market end to end; a clean stop.
+
+The market part (chain.cli.demo_market) runs real jobs through `xpl worker` processes: the digits
+classifier as a qmlp_i8 job and a gemm_i8 job, audited by the node's validator, paid on chain,
+then a worker started with --cheat caught by an audit and slashed.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import socket
@@ -15,6 +21,12 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from chain.cli.demo_market import (
+    DEMO_AUDIT_WINDOW,
+    DEMO_DISPUTE_WINDOW,
+    demo_spec_json,
+    run_market,
+)
 from chain.cli.errors import CliError
 from chain.client import TransactionFailed, TxOutcome, XplClient, transfer_call
 from chain.rpc.client import RpcClientError, RpcConnectionError
@@ -29,6 +41,7 @@ NAMES = ("Alice", "Bob", "Charlie", "Dave")
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     d = sub.add_parser("demo", help="watch a dev chain work, end to end")
     d.add_argument("--keep", action="store_true", help="keep the node's directory afterwards")
+    d.add_argument("--no-market", action="store_true", help="only the transfers, no compute jobs")
     d.set_defaults(run=run)
 
 
@@ -60,7 +73,13 @@ def run(args: argparse.Namespace) -> int:
     rpc_port, metrics_port = free_port(), free_port()
     log_path = base / "node.log"
     console.rule("[bold]XPL demo: a dev chain on this machine")
-    console.print(f"starting [bold]xpl node --dev[/] (database and log in {base})")
+    spec_path = base / "demo-spec.json"
+    spec_path.write_text(json.dumps(demo_spec_json(), indent=2))
+    console.print(
+        f"starting [bold]xpl node[/] on the dev chain with short verification windows "
+        f"(audits {DEMO_AUDIT_WINDOW} blocks, disputes {DEMO_DISPUTE_WINDOW} blocks); "
+        f"database and logs in {base}"
+    )
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [
@@ -68,7 +87,11 @@ def run(args: argparse.Namespace) -> int:
                 "-m",
                 "chain.cli.main",
                 "node",
-                "--dev",
+                "--chain",
+                str(spec_path),
+                "--validator",
+                "--dev-key",
+                "//Alice",
                 "--base-path",
                 str(base),
                 "--rpc-port",
@@ -88,6 +111,8 @@ def run(args: argparse.Namespace) -> int:
                 f"http://127.0.0.1:{metrics_port}/metrics, chain {client.rpc.call('system_chain')}"
             )
             _show_transfers(console, client)
+            if not args.no_market:
+                run_market(console, client, base, f"http://127.0.0.1:{rpc_port}")
             client.close()
         finally:
             code = _stop(process)

@@ -437,7 +437,10 @@ def _open_checks(ctx: BlockContext, job_id: int) -> list[tuple[int, Check]]:
 
 
 def _verifiers(ctx: BlockContext, job_id: int) -> list[bytes]:
-    """Members who attested on the job's passed audits: they earn the verification fee."""
+    """Members who attested pass on the job's audits that passed or stayed inconclusive.
+
+    They earn the verification fee: the job settles, so a pass was the verdict that stood.
+    """
     found: list[bytes] = []
     for check in Checks.get(ctx.state, job_id) or ():
         if check.kind == "audit" and check.outcome in ("pass", "inconclusive"):

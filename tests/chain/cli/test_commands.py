@@ -323,9 +323,9 @@ def test_benchmark_import_prints_positive_figures(xpl: XplCli) -> None:
         assert isinstance(figures[name], int | float) and figures[name] > 0, (name, figures)
 
 
-@pytest.mark.timeout(180)
-def test_demo_runs_a_node_and_prints_the_transfers(xpl: XplCli) -> None:
-    result = xpl.run("demo", env={"COLUMNS": "160"}, timeout=170)
+@pytest.mark.timeout(300)
+def test_demo_runs_transfers_and_the_compute_market_end_to_end(xpl: XplCli) -> None:
+    result = xpl.run("demo", env={"COLUMNS": "200"}, timeout=290)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     assert "Transfers (each followed to finality)" in out
@@ -333,5 +333,18 @@ def test_demo_runs_a_node_and_prints_the_transfers(xpl: XplCli) -> None:
         assert re.search(rf"│ {sender}\s+│ {receiver}\s+│", out), out
     assert out.count("success") == 3
     assert "failed: balances.InsufficientBalance" in out
+    # The market: both honest jobs audited, passed and settled; the digits model's accuracy.
+    assert out.count("Alice attests pass") == 2, out
+    assert out.count("settled: worker paid") == 2, out
+    assert out.count("Freivalds check passed") == 1 and "Freivalds check: passed" in out, out
+    accuracy = re.search(r"int8 on the worker (\d+\.\d+)%, float model (\d+\.\d+)%", out)
+    assert accuracy is not None, out
+    assert (
+        float(accuracy.group(1)) > 90
+        and abs(float(accuracy.group(1)) - float(accuracy.group(2))) <= 2
+    )
+    # The cheater: caught by the audit and slashed.
+    assert "Alice attests fail" in out and "failed: worker slashed" in out, out
+    assert "caught: the audit recomputed" in out, out
     assert "node stopped cleanly (exit code 0)" in out
     assert "Traceback" not in out + result.stderr
