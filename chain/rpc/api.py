@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from importlib import metadata as importlib_metadata
-from typing import Any, TypeVar
+from typing import Any
 
 from chain.core.pool import PoolError
 from chain.rpc import errors
 from chain.rpc.blob_api import add_blob_methods
-from chain.rpc.errors import RpcError, invalid_params
+from chain.rpc.errors import RpcError
 from chain.rpc.market_api import add_market_methods
+from chain.rpc.params import check_arity as _check_arity
+from chain.rpc.params import param as _param
 from chain.rpc.server import Params, RpcMethods, Subscription
 from chain.service import NodeService
 from chain.storage.chain_store import StatePruned, UnknownBlock
@@ -30,32 +32,7 @@ from runtime.primitives.trie import TrieError
 from runtime.transaction import MAX_TX_SIZE, SignedTransaction
 from runtime.version import RUNTIME_VERSION
 
-T = TypeVar("T")
-_MISSING = object()
 MAX_PROOF_KEYS = 1_000
-
-
-def _param(
-    params: Params, index: int, name: str, parse: Callable[[Any], T], default: Any = _MISSING
-) -> T:
-    """Parameter `name` (position `index`), parsed; a clear INVALID_PARAMS error otherwise."""
-    if isinstance(params, dict):
-        value = params.get(name, _MISSING)
-    else:
-        value = params[index] if index < len(params) else _MISSING
-    if value is _MISSING or (value is None and default is not _MISSING):
-        if default is _MISSING:
-            raise invalid_params(f"missing parameter {name!r}")
-        return default  # type: ignore[no-any-return]
-    try:
-        return parse(value)
-    except (ValueError, TypeError) as exc:
-        raise invalid_params(f"{name}: {exc}") from exc
-
-
-def _check_arity(params: Params, count: int) -> None:
-    if isinstance(params, list) and len(params) > count:
-        raise invalid_params(f"expected at most {count} parameters, got {len(params)}")
 
 
 def _hash32(value: Any) -> bytes:
@@ -361,7 +338,7 @@ def build_methods(service: NodeService) -> RpcMethods:
     add("payment_queryInfo", payment_query_info)
     add("balances_account", balances_account)
     add_blob_methods(methods, service.blobs, service.clock)
-    add_market_methods(methods, service, add, at_hash, reader_at, _param)
+    add_market_methods(methods, service, add, at_hash, reader_at)
     return methods
 
 

@@ -21,39 +21,16 @@ blob, a limit, an incomplete upload) are BLOB_ERROR with the store's message and
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from chain.blobs import BlobError, BlobInfo, BlobStore
 from chain.rpc.errors import BLOB_ERROR, RpcError, invalid_params
+from chain.rpc.params import check_arity as _check_arity
+from chain.rpc.params import param as _param
 from chain.rpc.server import Params, RpcMethods
 from runtime.primitives.hashing import from_hex, to_hex
 
-T = TypeVar("T")
-_MISSING = object()
 MAX_UPLOAD_ID_CHARS = 64
-
-
-def _param(
-    params: Params, index: int, name: str, parse: Callable[[Any], T], default: Any = _MISSING
-) -> T:
-    """Parameter `name` (position `index`), parsed; a clear INVALID_PARAMS error otherwise."""
-    if isinstance(params, dict):
-        value = params.get(name, _MISSING)
-    else:
-        value = params[index] if index < len(params) else _MISSING
-    if value is _MISSING or (value is None and default is not _MISSING):
-        if default is _MISSING:
-            raise invalid_params(f"missing parameter {name!r}")
-        return default  # type: ignore[no-any-return]
-    try:
-        return parse(value)
-    except (ValueError, TypeError) as exc:
-        raise invalid_params(f"{name}: {exc}") from exc
-
-
-def _check_arity(params: Params, count: int) -> None:
-    if isinstance(params, list) and len(params) > count:
-        raise invalid_params(f"expected at most {count} parameters, got {len(params)}")
 
 
 def _count(value: Any) -> int:

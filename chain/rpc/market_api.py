@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 from chain.rpc.errors import invalid_params
+from chain.rpc.params import check_arity, param
 from chain.rpc.server import Params, RpcMethods, Subscription
 from chain.service import NodeService
 from runtime import api as runtime_api
@@ -179,9 +180,8 @@ def add_market_methods(
     add: Callable[[str, Callable[[Params], Any]], None],
     at_hash: Callable[[Params, int], bytes],
     reader_at: Callable[[bytes], StateReader],
-    param: Callable[..., Any],
 ) -> None:
-    """Register the market_* methods (`add`, `at_hash`, `reader_at`, `param` from api.py)."""
+    """Register the market_* methods (`add`, `at_hash` and `reader_at` come from api.py)."""
     store = service.core.store
 
     def state_at(block_hash: bytes) -> StateOverlay:
@@ -195,12 +195,12 @@ def add_market_methods(
         return job_json(job_id, job, checks, compute.Params.get(state).dispute_window)
 
     def market_job(params: Params) -> Any:
-        _arity(params, 2)
+        check_arity(params, 2)
         job_id = param(params, 0, "id", _job_id)
         return one_job(state_at(at_hash(params, 1)), job_id)
 
     def market_jobs(params: Params) -> Any:
-        _arity(params, 2)
+        check_arity(params, 2)
         wanted = param(params, 0, "filter", _job_filter, default={"states": None, "limit": 100})
         block_hash = at_hash(params, 1)
         state = state_at(block_hash)
@@ -222,7 +222,7 @@ def add_market_methods(
         ]
 
     def market_workers(params: Params) -> Any:
-        _arity(params, 1)
+        check_arity(params, 1)
         state = state_at(at_hash(params, 0))
         out = []
         for account in market.WorkerList.get(state):
@@ -232,7 +232,7 @@ def add_market_methods(
         return out
 
     def market_params(params: Params) -> Any:
-        _arity(params, 1)
+        check_arity(params, 1)
         state = state_at(at_hash(params, 0))
         return params_json(market.Params.get(state), compute.Params.get(state))
 
@@ -280,11 +280,6 @@ def add_market_methods(
     methods.add_subscription(
         "market_subscribeJob", "market_jobEvent", "market_unsubscribeJob", subscribe_job
     )
-
-
-def _arity(params: Params, count: int) -> None:
-    if isinstance(params, list) and len(params) > count:
-        raise invalid_params(f"expected at most {count} parameters, got {len(params)}")
 
 
 __all__ = ["add_market_methods", "check_json", "job_events", "job_json", "worker_json"]
