@@ -62,6 +62,12 @@ class NodeMetrics:
             "Verifications that failed on this node (tried again later; not a verdict)",
             registry=self.registry,
         )
+        self.jobs = Gauge(
+            "xpl_jobs",
+            "Compute jobs on chain at the best block, by state",
+            ["state"],
+            registry=self.registry,
+        )
         self.peers = Gauge(
             "xpl_sub_libp2p_peers_count", "Number of connected peers", registry=self.registry
         )

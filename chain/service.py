@@ -27,6 +27,7 @@ from chain.core.actions import (
     TxDropped,
 )
 from chain.core.node import NodeCore
+from chain.job_metrics import JobStates
 from chain.metrics import NodeMetrics
 from chain.rpc.server import RpcMethods, RpcServer, Subscription
 from chain.spec import ChainSpec
@@ -277,6 +278,9 @@ async def run_node(
         core = NodeCore(store, authority=config.validator_key)
         metrics = NodeMetrics()
         service = NodeService(core, config.spec, name=config.name, metrics=metrics)
+        job_states = JobStates(store, metrics.jobs)
+        job_states.rescan(store.best_hash)
+        service.block_listeners.append(job_states.on_best_block)
         methods = build_methods(service)
         rpc = RpcServer(
             methods,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from chain.client import XplClient, make_call
@@ -98,3 +100,21 @@ def test_bad_filters_and_ids_are_refused_by_name(dev_node: NodeProcess) -> None:
             assert caught.value.code == errors.INVALID_PARAMS, method
             assert message in caught.value.message, caught.value.message
         assert client.rpc.call("market_jobs", {"requester": encode_address(BOB.public)}) == []
+
+
+def test_the_node_counts_jobs_by_state_in_its_metrics(dev_node: NodeProcess) -> None:
+    with dev_node.client() as client:
+        if BOB.public not in client.workers():
+            register(client, price=UNIT)
+        submit(client, max_price=2 * UNIT)
+        states = {j.id: j.state for j in client.jobs(limit=1000)}
+    text = dev_node.metrics()
+    counted = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r'^xpl_jobs\{state="(\w+)"\} ([0-9.e+]+)$', text, re.MULTILINE)
+    }
+    assert set(counted) >= {"pending", "matched", "committed", "settled", "expired"}
+    assert sum(counted.values()) == len(states)
+    for state in set(states.values()):
+        # A job may move on in the block between the two reads, never more than one.
+        assert abs(counted[state] - list(states.values()).count(state)) <= 1, (state, counted)
