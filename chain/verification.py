@@ -398,8 +398,13 @@ class VerificationService:
         self._wake.set()
 
     async def run(self) -> None:
-        """Verify and attest until cancelled, a step after each new best block."""
+        """Verify and attest until cancelled, a step after each new best block.
+
+        The device is chosen (and its kernels compiled) first, off the node's thread, so that the
+        first audit does not spend its window compiling.
+        """
         log.info("verifying checks as validator 0x%s", self.key.public.hex())
+        await self._choose_device()
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
@@ -470,12 +475,16 @@ class VerificationService:
         self._attempts[key] = self._attempts.get(key, 0) + 1
         self.node.metrics.verification_errors.inc()
 
-    async def _verify_and_attest(self, current: OpenCheck) -> None:
+    async def _choose_device(self) -> str:
         if self.device is None:
             self.device = await trio.to_thread.run_sync(
                 select_device, self.requested_device, limiter=self._limiter, abandon_on_cancel=True
             )
             log.info("verifying on device %s", self.device)
+        return self.device
+
+    async def _verify_and_attest(self, current: OpenCheck) -> None:
+        device = await self._choose_device()
         leaves = current.check.leaves
         started = time.perf_counter()
         verdict = await trio.to_thread.run_sync(
@@ -483,7 +492,7 @@ class VerificationService:
         )
         if isinstance(verdict, Material):
             verdict = await trio.to_thread.run_sync(
-                functools.partial(judge, verdict, device=self.device),
+                functools.partial(judge, verdict, device=device),
                 limiter=self._limiter,
                 abandon_on_cancel=True,
             )

@@ -40,8 +40,8 @@ from runtime.primitives.amount import format_amount, parse_amount
 from runtime.primitives.keys import dev_keypair
 from runtime.workloads import payment_for
 
-DEMO_AUDIT_WINDOW: Final = 3
-DEMO_DISPUTE_WINDOW: Final = 8
+DEMO_AUDIT_WINDOW: Final = 8
+DEMO_DISPUTE_WINDOW: Final = 12
 GEMM_PARAMS: Final = (512, 512, 512, 64)
 ASKS: Final = ("gemm_i8=1XPL", "qmlp_i8=5XPL")
 CHEAP_ASKS: Final = ("gemm_i8=0.5XPL",)
