@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 from chain.blob_client import BlobVerificationError, download_blob, upload_blob
 from chain.client import JobView, TransactionFailed, XplClient, make_call
 from chain.rpc.client import ClientSubscription, RpcClientError, RpcConnectionError
+from gpu_worker.commitment import result_root
 from gpu_worker.inputs import InputError, check_inputs, generate_input, generate_inputs
 from gpu_worker.job_state import JobRecord, JobStateError, JobStore, locked_state_dir
 from gpu_worker.jobs import DeviceError, JobSpec, backend, compute_leaves, resolve_device
@@ -710,7 +711,7 @@ class WorkerDaemon:
                 list(cheated),
                 extra={"job": record.job_id, "step": "cheated", "cheated": list(cheated)},
             )
-        root = merkle_root(leaves)
+        root = result_root(leaves)
         self._require_store().save_leaves(record.job_id, leaves)
         return self._save(
             record.advance(

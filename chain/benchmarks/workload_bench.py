@@ -10,7 +10,8 @@ in one run, each figure the best of `repeat` timings:
 2. gemm_i8 only: the same product through float32 BLAS, exact because K is cut in slices of at
    most 1,024 (|a·b| ≤ 2^14, so a slice's sums stay below 2^24) and the slices are added in
    int32; it must equal the kernel's result;
-3. commit: what the worker does after computing: encode the leaves and take their Merkle root;
+3. commit: what the worker does after computing: encode the leaves and take their Merkle root
+   (leaves hashed on every core, `gpu_worker.commitment`);
 4. audit: what a committee does with AUDIT_LEAVES leaves: read each proof (and its
    dependencies' proofs) from the worker's tree, check them against the root, and recompute the
    leaf with `recompute_leaf`;
@@ -31,6 +32,7 @@ from typing import Any, Final
 import numpy as np
 
 from gpu_worker import freivalds
+from gpu_worker.commitment import result_root
 from gpu_worker.inputs import I8, I32, batch_order, generate_inputs
 from gpu_worker.jobs import (
     DEVICES,
@@ -104,7 +106,7 @@ def _rows_per_leaf(rows: int, width: int) -> int:
     return min(rows, max(1, -(-LEAF_BYTES // (4 * width))))
 
 
-def job_for(workload: str, n: int) -> JobSpec:
+def job_for(workload: str, n: int, row_block: int | None = None) -> JobSpec:
     """The benchmark's job of `workload` at size n; WorkloadError for a bad name or size.
 
     gemm_i8: n×n×n. qmlp_i8: a batch of n through layers n → n → n → 10. sgd_fxp: 2,000 steps
@@ -116,10 +118,17 @@ def job_for(workload: str, n: int) -> JobSpec:
         raise WorkloadError(f"unknown workload {workload!r} (known: {known})")
     if type(n) is not int or not 1 <= n <= MAX_N[workload]:
         raise WorkloadError(f"--n must be from 1 to {MAX_N[workload]} for {workload}, not {n}")
+    if row_block is not None and (workload == "sgd_fxp" or not 1 <= row_block <= n):
+        raise WorkloadError(
+            f"--row-block must be from 1 to --n ({n}) for gemm_i8 and qmlp_i8, not {row_block}"
+            if workload != "sgd_fxp"
+            else "--row-block is for gemm_i8 and qmlp_i8 (an sgd_fxp leaf is one step)"
+        )
+    rows = _rows_per_leaf(n, n) if row_block is None else row_block
     if workload == "gemm_i8":
-        return JobSpec(workload, (n, n, n, _rows_per_leaf(n, n)), SEED)
+        return JobSpec(workload, (n, n, n, rows), SEED)
     if workload == "qmlp_i8":
-        return JobSpec(workload, (n, _rows_per_leaf(n, n), n, n, n, QMLP_CLASSES), SEED)
+        return JobSpec(workload, (n, rows, n, n, n, QMLP_CLASSES), SEED)
     samples = max(4 * SGD_BATCH, 2 * n)
     params = (samples, n, SGD_OUTPUTS, SGD_BATCH, SGD_STEPS, SGD_FRAC_BITS, SGD_LR_SHIFT)
     return JobSpec(workload, params, SEED)
@@ -191,6 +200,7 @@ def run_workload_benchmark(
     workload: str,
     *,
     n: int | None = None,
+    row_block: int | None = None,
     device: str = "auto",
     repeat: int = 3,
     progress: Callable[[str], None] = lambda _msg: None,
@@ -202,7 +212,7 @@ def run_workload_benchmark(
     if device not in DEVICES:
         raise ValueError(f"unknown device {device!r} (choose from {', '.join(DEVICES)})")
     size = DEFAULT_N.get(workload, 1) if n is None else n
-    spec = job_for(workload, size)
+    spec = job_for(workload, size, row_block)
     device = resolve_device(device)
     kernels = backend(device)
     shape = spec.shape
@@ -222,7 +232,7 @@ def run_workload_benchmark(
     output = computed[0]
     progress(f"compute: {compute_s * 1e3:.1f} ms")
 
-    commit_s = _best(repeat, lambda: merkle_root(_encode(spec, output)))
+    commit_s = _best(repeat, lambda: result_root(_encode(spec, output)))
     if _encode(spec, output) != leaves:
         raise AssertionError("the kernel's output encodes to other leaves than compute_leaves")
     root = merkle_root(leaves)

@@ -35,6 +35,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="job size: gemm_i8 n×n×n, qmlp_i8 a batch of n through n→n→n→10, sgd_fxp n "
         "features (default 1024)",
     )
+    w.add_argument(
+        "--row-block",
+        type=int,
+        default=None,
+        help="rows of the output per result leaf (gemm_i8, qmlp_i8; default: 64 KiB leaves); "
+        "smaller leaves make an audit of 16 leaves a smaller share of the job",
+    )
     w.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default: auto)")
     w.add_argument("--repeat", type=int, default=3, help="timings per figure; the best is kept")
     w.add_argument("--json", action="store_true", help="print one JSON object")
@@ -77,7 +84,12 @@ def workload_benchmark(args: argparse.Namespace) -> int:
 
     try:
         figures = run_workload_benchmark(
-            args.name, n=args.n, device=args.device, repeat=args.repeat, progress=progress
+            args.name,
+            n=args.n,
+            row_block=args.row_block,
+            device=args.device,
+            repeat=args.repeat,
+            progress=progress,
         )
     except (WorkloadError, DeviceError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -10,6 +10,7 @@ H(0x02) for no leaves; so a proof checked against a root also proves the count i
 from __future__ import annotations
 
 from collections.abc import Sequence
+from hashlib import blake2b
 
 from runtime.primitives.hashing import blake2b_256
 
@@ -24,7 +25,10 @@ class MerkleProofError(ValueError):
 
 
 def leaf_hash(leaf: bytes) -> bytes:
-    return blake2b_256(_LEAF + leaf)
+    """BLAKE2b-256(0x00 ‖ leaf), fed in two parts so a large leaf is not copied."""
+    h = blake2b(_LEAF, digest_size=32)
+    h.update(leaf)
+    return h.digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
