@@ -56,7 +56,12 @@ NAME: Final = "compute"
 
 BOND: Final = "bond"
 VERDICTS: Final = ("pass", "fail", "unavailable")
-MAX_CHECKS_PER_JOB: Final = 4
+MAX_CHECKS_PER_JOB: Final = 7
+"""The audit and anyone's disputes take up to MAX_OPEN_CHECKS (the audit is drawn even past it);
+the requester has REQUESTER_DISPUTES more of its own, so nobody (the worker under another name
+included) can use up the dispute slots and shut the requester's fraud proof out."""
+MAX_OPEN_CHECKS: Final = 4
+REQUESTER_DISPUTES: Final = 2
 MAX_COMMITTEE: Final = 64
 MAX_AUDIT_LEAVES: Final = 256
 DRAW_DELAY: Final = 2
@@ -331,7 +336,7 @@ class BadLeaf(ComputeError):
 
 
 class TooManyChecks(ComputeError):
-    """The job already has the maximum number of checks."""
+    """The job already has the most checks it takes (the requester keeps two dispute slots)."""
 
 
 class BadParams(ComputeError):
@@ -589,7 +594,13 @@ class Compute(Pallet):
         if leaf >= current.leaves:
             raise BadLeaf()
         checks = Checks.get(ctx.state, job_id) or ()
-        if len(checks) >= MAX_CHECKS_PER_JOB:
+        if challenger == current.requester:
+            own = sum(1 for c in checks if c.challenger == challenger)
+            others = len(checks) - own
+            full = own >= REQUESTER_DISPUTES and others + own >= MAX_OPEN_CHECKS
+        else:
+            full = sum(1 for c in checks if c.challenger != current.requester) >= MAX_OPEN_CHECKS
+        if full or len(checks) >= MAX_CHECKS_PER_JOB:
             raise TooManyChecks()
         balances.hold(ctx, challenger, BOND, p.fraud_bond)
         committee = draw_committee(ctx, _seed(ctx, job_id, b"dispute"), p.committee_size)

@@ -396,7 +396,7 @@ def test_dispute_refusals(chain: MarketChain) -> None:
     assert chain.held(CHALLENGER, "bond") == BOND
 
 
-def test_a_job_takes_at_most_four_checks(chain: MarketChain) -> None:
+def test_a_job_takes_at_most_four_checks_besides_the_requesters_two(chain: MarketChain) -> None:
     job_id = commit_job(chain)
     draw(chain, job_id)  # check 0: the audit
     for leaf in range(3):
@@ -404,6 +404,12 @@ def test_a_job_takes_at_most_four_checks(chain: MarketChain) -> None:
     out = chain.dispute(CHALLENGER, job_id, 3)
     assert out.error == "TooManyChecks" and out.events == []
     assert chain.held(CHALLENGER, "bond") == 3 * BOND
+    # Others cannot shut the requester out: it keeps two disputes of its own.
+    assert chain.job(job_id).requester == REQUESTER.public
+    for leaf in (4, 5):
+        assert chain.dispute(REQUESTER, job_id, leaf).error is None
+    assert chain.dispute(REQUESTER, job_id, 6).error == "TooManyChecks"
+    assert len(chain.checks(job_id)) == 6
 
 
 def test_a_dispute_the_worker_passes_costs_the_challenger_its_bond(chain: MarketChain) -> None:
