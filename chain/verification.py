@@ -384,7 +384,8 @@ class VerificationService:
         self._wake.set()
         self._known_hash: bytes | None = None
         self._candidates: dict[CheckKey, None] = {}
-        self._attested: set[CheckKey] = set()
+        self._attested: dict[CheckKey, tuple[bytes, str]] = {}
+        """The attestations sent and not yet seen closed: (transaction hash, verdict)."""
         self._attempts: dict[CheckKey, int] = {}
         node.block_listeners.append(self.on_best_block)
 
@@ -438,8 +439,25 @@ class VerificationService:
         if current is None:  # closed, or the job ended
             self._forget(key)
             return None
-        if key in self._attested or self._attempts.get(key, 0) >= self.max_attempts:
-            return None  # kept until the check closes, so that it is never attested again
+        sent = self._attested.get(key)
+        if sent is not None:
+            # Kept until the check closes, so that it is never verified twice; sent again only
+            # if the transaction left the pool without its vote reaching the chain.
+            tx_hash, verdict = sent
+            best = store.best_header.number
+            if tx_hash not in self.node.core.pool and awaits_vote(
+                current.check, self.key.public, best
+            ):
+                log.warning(
+                    "the attestation on job %d check %d left the pool unincluded; sending it "
+                    "again",
+                    *key,
+                )
+                del self._attested[key]
+                self._attest(key, verdict)
+            return None
+        if self._attempts.get(key, 0) >= self.max_attempts:
+            return None
         if not awaits_vote(current.check, self.key.public, store.best_header.number):
             self._candidates.pop(key, None)
             return None
@@ -468,7 +486,7 @@ class VerificationService:
 
     def _forget(self, key: CheckKey) -> None:
         self._candidates.pop(key, None)
-        self._attested.discard(key)
+        self._attested.pop(key, None)
         self._attempts.pop(key, None)
 
     def _failed(self, key: CheckKey) -> None:
@@ -546,7 +564,7 @@ class VerificationService:
                 exc,
             )
             return
-        self._attested.add(key)
+        self._attested[key] = (tx.hash, verdict)
 
 
 __all__ = [

@@ -633,3 +633,24 @@ def test_an_error_while_verifying_is_no_verdict_and_is_retried_a_bounded_number_
     registry = node.metrics.registry
     assert registry.get_sample_value("xpl_verification_errors_total") == 2.0
     assert registry.get_sample_value("xpl_verifications_total", {"verdict": "pass"}) is None
+
+
+def test_an_attestation_that_leaves_the_pool_unincluded_is_sent_again() -> None:
+    node = LocalNode(MemoryStore())
+    verifier = VerificationService(node.service, ALICE, device="numpy")
+    job_id = node.commit_job(GEMM, honest_leaves(GEMM))
+    node.author(2)
+    trio.run(verifier.step)
+    assert node.attestations() == [(job_id, 0, "pass")]
+    trio.run(verifier.step)  # still pooled: nothing sent again
+    assert node.attestations() == [(job_id, 0, "pass")]
+
+    (tx,) = node.core.pool.pending()
+    node.core.pool.remove(tx.hash)  # dropped, as a full pool or an expiry would
+    trio.run(verifier.step)
+    assert node.attestations() == [(job_id, 0, "pass")]
+    registry = node.metrics.registry
+    # Sent again from the verdict it had: the leaves were recomputed once.
+    assert registry.get_sample_value("xpl_verifications_total", {"verdict": "pass"}) == 1.0
+    node.author()
+    assert node.check(job_id).outcome == "pass"
