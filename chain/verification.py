@@ -449,8 +449,7 @@ class VerificationService:
                 current.check, self.key.public, best
             ):
                 log.warning(
-                    "the attestation on job %d check %d left the pool unincluded; sending it "
-                    "again",
+                    "the attestation on job %d check %d left the pool unincluded; sending it again",
                     *key,
                 )
                 del self._attested[key]
