@@ -11,9 +11,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from gpu_worker.inputs import I8, I16, I32, I64, QmlpLayer, batch_order
-
-I32_MIN = -(2**31)
-I32_MAX = 2**31 - 1
+from gpu_worker.kernels.arguments import I32_MAX, I32_MIN, run_layers
 
 
 def gemm(a: I8, b: I8) -> I32:
@@ -36,14 +34,7 @@ def requantize(acc: I32, layer: QmlpLayer) -> I8:
 
 def qmlp(x: I8, layers: Sequence[QmlpLayer]) -> list[I32]:
     """Every layer's accumulators for a batch `x`; the last are the logits."""
-    out: list[I32] = []
-    h: I8 = x
-    for j, layer in enumerate(layers):
-        acc = qmlp_layer(h, layer)
-        out.append(acc)
-        if j + 1 < len(layers):
-            h = requantize(acc, layer)
-    return out
+    return run_layers(x, layers, qmlp_layer, requantize)
 
 
 def sgd_step(w: I32, xb: I8, yb: I16, frac_bits: int, lr_shift: int) -> I32:

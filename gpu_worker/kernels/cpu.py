@@ -35,9 +35,17 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from gpu_worker.inputs import I8, I16, I32, I64, QmlpLayer
+from gpu_worker.kernels.arguments import (
+    I32_MAX,
+    I32_MIN,
+    check_product,
+    check_requantization,
+    int8_matrix,
+    layer_arrays,
+    run_layers,
+    sgd_arguments,
+)
 
-I32_MIN: Final = -(2**31)
-I32_MAX: Final = 2**31 - 1
 TILE_ROWS: Final = 16
 TILE_COLS: Final = 64
 K_SLICE: Final = 2048
@@ -375,18 +383,8 @@ def _transposed(b: I8) -> I8:
     return bt
 
 
-def _int8_matrix(x: np.ndarray, name: str) -> I8:
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a matrix, not an array of shape {x.shape}")
-    if x.dtype != np.int8:
-        raise ValueError(f"{name} must be int8, not {x.dtype}")
-    matrix: I8 = np.ascontiguousarray(x)
-    return matrix
-
-
 def _gemm_plus(a: I8, b: I8, bias: I32) -> I32:
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"cannot multiply {a.shape[0]}×{a.shape[1]} by {b.shape[0]}×{b.shape[1]}")
+    check_product(a.shape, b.shape)
     out: I32 = np.empty((a.shape[0], b.shape[1]), np.int32)
     if out.size:
         _gemm_bias(a, _transposed(b), bias, out)
@@ -395,13 +393,13 @@ def _gemm_plus(a: I8, b: I8, bias: I32) -> I32:
 
 def gemm(a: I8, b: I8) -> I32:
     """C = A·B with int32 accumulation (exact for K ≤ 131,071)."""
-    a, b = _int8_matrix(a, "a"), _int8_matrix(b, "b")
+    a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
     return _gemm_plus(a, b, np.zeros(b.shape[1], np.int32))
 
 
 def gemm_transposed(a: I8, bt: I8) -> I32:
     """C = A·Btᵀ, for a right-hand side already stored transposed (the kernel's own layout)."""
-    a, bt = _int8_matrix(a, "a"), _int8_matrix(bt, "bt")
+    a, bt = int8_matrix(a, "a"), int8_matrix(bt, "bt")
     if a.shape[1] != bt.shape[1]:
         raise ValueError(
             f"cannot multiply {a.shape[0]}×{a.shape[1]} by {bt.shape[1]}×{bt.shape[0]}"
@@ -414,12 +412,9 @@ def gemm_transposed(a: I8, bt: I8) -> I32:
 
 def qmlp_layer(h: I8 | I32, layer: QmlpLayer) -> I32:
     """One layer's accumulators acc = h·W + b (exact in int32 under the workload's limits)."""
-    weights = _int8_matrix(layer.weights, "layer weights")
-    bias: I32 = np.ascontiguousarray(layer.bias, dtype=np.int32)
-    if bias.shape != (weights.shape[1],):
-        raise ValueError(f"bias of shape {bias.shape} does not fit weights {weights.shape}")
+    weights, bias = layer_arrays(layer)
     if h.dtype == np.int8:
-        return _gemm_plus(_int8_matrix(h, "h"), weights, bias)
+        return _gemm_plus(int8_matrix(h, "h"), weights, bias)
     if h.ndim != 2 or h.shape[1] != weights.shape[0]:
         raise ValueError(f"cannot multiply h of shape {h.shape} by weights {weights.shape}")
     wide: I32 = np.ascontiguousarray(h, dtype=np.int32)
@@ -449,10 +444,7 @@ def requantize(acc: I32, layer: QmlpLayer) -> I8:
     """The next layer's input: clamp((acc·mult + 2^(shift−1)) >> shift, 0, 127) in int64."""
     if acc.ndim != 2:
         raise ValueError(f"accumulators must be a matrix, not an array of shape {acc.shape}")
-    if not 1 <= layer.shift <= 62:
-        raise ValueError(f"shift must be from 1 to 62, not {layer.shift}")
-    if not I32_MIN <= layer.mult <= I32_MAX:
-        raise ValueError(f"mult must fit in int32, not {layer.mult}")
+    check_requantization(layer)
     out: I8 = np.empty(acc.shape, np.int8)
     _requantize(np.ascontiguousarray(acc, dtype=np.int32), layer.mult, layer.shift, out)
     return out
@@ -460,14 +452,7 @@ def requantize(acc: I32, layer: QmlpLayer) -> I8:
 
 def qmlp(x: I8, layers: Sequence[QmlpLayer]) -> list[I32]:
     """Every layer's accumulators for a batch `x`; the last are the logits."""
-    out: list[I32] = []
-    h: I8 = x
-    for j, layer in enumerate(layers):
-        acc = qmlp_layer(h, layer)
-        out.append(acc)
-        if j + 1 < len(layers):
-            h = requantize(acc, layer)
-    return out
+    return run_layers(x, layers, qmlp_layer, requantize)
 
 
 # sgd_fxp
@@ -527,23 +512,8 @@ def sgd(
     x: I8, y: I16, order: I64, frac_bits: int, lr_shift: int, *, start: I32 | None = None
 ) -> list[I32]:
     """The weights after each step, from zero weights (or `start`), batches by `order`."""
-    x = _int8_matrix(x, "x")
-    if y.ndim != 2 or y.dtype != np.int16 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must be int16 with {x.shape[0]} rows, not {y.dtype} {y.shape}")
-    if order.ndim != 2:
-        raise ValueError(f"order must be steps×batch, not an array of shape {order.shape}")
-    if order.size and not (int(order.min()) >= 0 and int(order.max()) < x.shape[0]):
-        raise ValueError(f"order holds sample indices outside 0..{x.shape[0] - 1}")
-    if not 0 <= frac_bits <= 48 or not 1 <= lr_shift <= 62:
-        raise ValueError(f"frac_bits {frac_bits} or lr_shift {lr_shift} is out of range")
-    features, outputs = x.shape[1], y.shape[1]
-    w0: I32 = (
-        np.zeros((features, outputs), np.int32)
-        if start is None
-        else np.ascontiguousarray(start, dtype=np.int32)
-    )
-    if w0.shape != (features, outputs):
-        raise ValueError(f"start must be {features}×{outputs}, not {w0.shape}")
+    x, w0 = sgd_arguments(x, y, order, frac_bits, lr_shift, start)
+    features, outputs = w0.shape
     out: I32 = np.empty((order.shape[0], features, outputs), np.int32)
     threads = numba.get_num_threads()
     if 2 * order.shape[1] * features * outputs < SERIAL_WORK:

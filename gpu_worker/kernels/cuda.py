@@ -27,6 +27,15 @@ import numpy as np
 from numba import cuda as numba_cuda
 
 from gpu_worker.inputs import I8, I16, I32, I64, QmlpLayer
+from gpu_worker.kernels.arguments import (
+    I32_MAX,
+    I32_MIN,
+    check_product,
+    check_requantization,
+    int8_matrix,
+    layer_arrays,
+    sgd_arguments,
+)
 
 SIMULATOR: Final = bool(getattr(numba.config, "ENABLE_CUDASIM", 0))
 THREADS: Final = 4 if SIMULATOR else 16
@@ -37,8 +46,6 @@ TILE: Final = THREADS * PER_THREAD
 """Rows and columns of C per block: 64 on a GPU."""
 K_TILE: Final = 4 if SIMULATOR else 32
 """Elements of K staged in shared memory per step."""
-I32_MIN: Final = -(2**31)
-I32_MAX: Final = 2**31 - 1
 
 cuda: Any = numba_cuda
 """numba.cuda, untyped: its kernel API (threadIdx, shared, syncthreads) is made at run time."""
@@ -140,15 +147,6 @@ def _blocks(rows: int, cols: int, side: int) -> tuple[int, int]:
     return (-(-cols // side), -(-rows // side))
 
 
-def _int8_matrix(x: np.ndarray, name: str) -> I8:
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be a matrix, not an array of shape {x.shape}")
-    if x.dtype != np.int8:
-        raise ValueError(f"{name} must be int8, not {x.dtype}")
-    matrix: I8 = np.ascontiguousarray(x)
-    return matrix
-
-
 def _gemm_bias_on_device(d_a: Any, d_b: Any, d_bias: Any, m: int, n: int) -> Any:
     d_out = cuda.device_array((m, n), np.int32)
     if m and n:
@@ -158,9 +156,8 @@ def _gemm_bias_on_device(d_a: Any, d_b: Any, d_bias: Any, m: int, n: int) -> Any
 
 def gemm(a: I8, b: I8) -> I32:
     """C = A·B with int32 accumulation (exact for K ≤ 131,071)."""
-    a, b = _int8_matrix(a, "a"), _int8_matrix(b, "b")
-    if a.shape[1] != b.shape[0]:
-        raise ValueError(f"cannot multiply {a.shape[0]}×{a.shape[1]} by {b.shape[0]}×{b.shape[1]}")
+    a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
+    check_product(a.shape, b.shape)
     m, n = a.shape[0], b.shape[1]
     if not (m and n):
         return np.zeros((m, n), np.int32)
@@ -171,10 +168,7 @@ def gemm(a: I8, b: I8) -> I32:
 
 
 def _layer_on_device(d_h: Any, rows: int, layer: QmlpLayer) -> Any:
-    weights = _int8_matrix(layer.weights, "layer weights")
-    bias: I32 = np.ascontiguousarray(layer.bias, dtype=np.int32)
-    if bias.shape != (weights.shape[1],):
-        raise ValueError(f"bias of shape {bias.shape} does not fit weights {weights.shape}")
+    weights, bias = layer_arrays(layer)
     if d_h.shape[1] != weights.shape[0]:
         raise ValueError(f"cannot multiply h of shape {d_h.shape} by weights {weights.shape}")
     return _gemm_bias_on_device(
@@ -194,10 +188,7 @@ def qmlp_layer(h: I8 | I32, layer: QmlpLayer) -> I32:
 
 
 def _requantize_on_device(d_acc: Any, layer: QmlpLayer) -> Any:
-    if not 1 <= layer.shift <= 62:
-        raise ValueError(f"shift must be from 1 to 62, not {layer.shift}")
-    if not I32_MIN <= layer.mult <= I32_MAX:
-        raise ValueError(f"mult must fit in int32, not {layer.mult}")
+    check_requantization(layer)
     rows, cols = d_acc.shape
     d_out = cuda.device_array((rows, cols), np.int8)
     if rows and cols:
@@ -222,7 +213,7 @@ def qmlp(x: I8, layers: Sequence[QmlpLayer]) -> list[I32]:
     The activations stay on the GPU from one layer to the next; each layer's accumulators are
     copied back as they are part of the result.
     """
-    x = _int8_matrix(x, "x")
+    x = int8_matrix(x, "x")
     d_h = cuda.to_device(x)
     out: list[I32] = []
     for j, layer in enumerate(layers):
@@ -237,23 +228,8 @@ def sgd(
     x: I8, y: I16, order: I64, frac_bits: int, lr_shift: int, *, start: I32 | None = None
 ) -> list[I32]:
     """The weights after each step, from zero weights (or `start`), batches by `order`."""
-    x = _int8_matrix(x, "x")
-    if y.ndim != 2 or y.dtype != np.int16 or y.shape[0] != x.shape[0]:
-        raise ValueError(f"y must be int16 with {x.shape[0]} rows, not {y.dtype} {y.shape}")
-    if order.ndim != 2:
-        raise ValueError(f"order must be steps×batch, not an array of shape {order.shape}")
-    if order.size and (int(order.min()) < 0 or int(order.max()) >= x.shape[0]):
-        raise ValueError(f"order holds sample indices outside 0..{x.shape[0] - 1}")
-    if not 0 <= frac_bits <= 48 or not 1 <= lr_shift <= 62:
-        raise ValueError(f"frac_bits {frac_bits} or lr_shift {lr_shift} is out of range")
-    features, outputs = x.shape[1], y.shape[1]
-    w0: I32 = (
-        np.zeros((features, outputs), np.int32)
-        if start is None
-        else np.ascontiguousarray(start, dtype=np.int32)
-    )
-    if w0.shape != (features, outputs):
-        raise ValueError(f"start must be {features}×{outputs}, not {w0.shape}")
+    x, w0 = sgd_arguments(x, y, order, frac_bits, lr_shift, start)
+    features, outputs = w0.shape
     steps, batch = order.shape
     if not (steps and features and outputs):
         return list(np.empty((steps, features, outputs), np.int32))

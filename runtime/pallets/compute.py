@@ -225,15 +225,6 @@ def _checks_codec() -> ValueCodec[tuple[Check, ...]]:
     )
 
 
-def _ids_codec() -> ValueCodec[tuple[int, ...]]:
-    return value_codec(
-        list,
-        lambda v: tuple(
-            codec.expect_u64(x, "job id") for x in codec.expect_array(v, 100_000, "ids")
-        ),
-    )
-
-
 # Storage
 
 Params: Final = StorageValue[ComputeParams](
@@ -246,11 +237,11 @@ Checks: Final = StorageMap[int, tuple[Check, ...]](
     NAME, "Checks", lambda i: i.to_bytes(8, "big"), _checks_codec()
 )
 Draws: Final = StorageMap[int, tuple[int, ...]](
-    NAME, "Draws", lambda n: n.to_bytes(4, "big"), _ids_codec()
+    NAME, "Draws", lambda n: n.to_bytes(4, "big"), market.JOB_IDS_CODEC
 )
 """Jobs whose audit draw happens in block n."""
 Due: Final = StorageMap[int, tuple[int, ...]](
-    NAME, "Due", lambda n: n.to_bytes(4, "big"), _ids_codec()
+    NAME, "Due", lambda n: n.to_bytes(4, "big"), market.JOB_IDS_CODEC
 )
 """Jobs to look at in block n: a check's deadline passed, or the dispute window ended."""
 
@@ -372,14 +363,6 @@ def draw_leaves(seed: bytes, count: int, leaves: int) -> tuple[int, ...]:
             chosen.append(index)
         i += 1
     return tuple(chosen)
-
-
-def _schedule(
-    store: StorageMap[int, tuple[int, ...]], ctx: BlockContext, number: int, job_id: int
-) -> None:
-    queued = store.get(ctx.state, number) or ()
-    if job_id not in queued:
-        store.insert(ctx.state, number, (*queued, job_id))
 
 
 # Deciding checks
@@ -505,7 +488,7 @@ class Compute(Pallet):
         deadline = ctx.number + p.audit_window
         check = Check(kind="audit", leaves=leaves, committee=committee, votes=(), deadline=deadline)
         Checks.insert(ctx.state, job_id, (*checks, check))
-        _schedule(Due, ctx, deadline + 1, job_id)
+        market.schedule(Due, ctx, deadline + 1, job_id)
         ctx.deposit_event(
             ChallengeDrawn, job_id, len(checks), True, list(leaves), list(committee), deadline
         )
@@ -524,10 +507,10 @@ class Compute(Pallet):
         window_end = current.committed_at + p.dispute_window
         if ctx.number < window_end:
             # The window may have grown since the commitment scheduled its end.
-            _schedule(Due, ctx, window_end, job_id)
+            market.schedule(Due, ctx, window_end, job_id)
             return
         if still_open:
-            _schedule(Due, ctx, max(c.deadline for _, c in still_open) + 1, job_id)
+            market.schedule(Due, ctx, max(c.deadline for _, c in still_open) + 1, job_id)
             return
         market.settle_success(ctx, job_id, _verifiers(ctx, job_id))
 
@@ -547,8 +530,8 @@ class Compute(Pallet):
         except market.MarketError as exc:
             raise NotMatchedWorker() from exc
         p = Params.get(ctx.state)
-        _schedule(Draws, ctx, ctx.number + DRAW_DELAY, job_id)
-        _schedule(Due, ctx, ctx.number + p.dispute_window, job_id)
+        market.schedule(Draws, ctx, ctx.number + DRAW_DELAY, job_id)
+        market.schedule(Due, ctx, ctx.number + p.dispute_window, job_id)
         ctx.deposit_event(ResultCommitted, job_id, worker, root, leaves)
 
     @call(
@@ -615,7 +598,7 @@ class Compute(Pallet):
             bond=p.fraud_bond,
         )
         Checks.insert(ctx.state, job_id, (*checks, check))
-        _schedule(Due, ctx, deadline + 1, job_id)
+        market.schedule(Due, ctx, deadline + 1, job_id)
         ctx.deposit_event(
             DisputeOpened, job_id, len(checks), challenger, leaf, list(committee), deadline
         )

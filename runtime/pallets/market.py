@@ -44,7 +44,6 @@ from runtime.framework import (
     Pallet,
     StorageMap,
     StorageValue,
-    ValueCodec,
     call,
     ensure_signed,
     value_codec,
@@ -333,13 +332,11 @@ class Job:
         )
 
 
-def _ids_codec() -> ValueCodec[tuple[int, ...]]:
-    return value_codec(
-        list,
-        lambda v: tuple(
-            codec.expect_u64(x, "job id") for x in codec.expect_array(v, 100_000, "ids")
-        ),
-    )
+JOB_IDS_CODEC: Final = value_codec(
+    list,
+    lambda v: tuple(codec.expect_u64(x, "job id") for x in codec.expect_array(v, 100_000, "ids")),
+)
+"""A list of job ids (the queues of pending jobs and of jobs to look at in a block)."""
 
 
 # Storage
@@ -369,9 +366,9 @@ Jobs: Final = StorageMap[int, Job](
     NAME, "Jobs", lambda i: i.to_bytes(8, "big"), value_codec(Job.to_value, Job.from_value)
 )
 NextJobId: Final = StorageValue[int](NAME, "NextJobId", U64_CODEC, 1)
-PendingJobs: Final = StorageValue[tuple[int, ...]](NAME, "PendingJobs", _ids_codec(), ())
+PendingJobs: Final = StorageValue[tuple[int, ...]](NAME, "PendingJobs", JOB_IDS_CODEC, ())
 Deadlines: Final = StorageMap[int, tuple[int, ...]](
-    NAME, "Deadlines", lambda n: n.to_bytes(4, "big"), _ids_codec()
+    NAME, "Deadlines", lambda n: n.to_bytes(4, "big"), JOB_IDS_CODEC
 )
 """Jobs to look at in block n: a pending job's expiry, a matched job's commit deadline."""
 
@@ -501,9 +498,13 @@ def _randomness(ctx: BlockContext, *parts: bytes) -> bytes:
     return blake2b_256(b"xpl-market" + ctx.parent_hash + b"".join(parts))
 
 
-def _schedule(ctx: BlockContext, number: int, job_id: int) -> None:
-    queued = Deadlines.get(ctx.state, number) or ()
-    Deadlines.insert(ctx.state, number, (*queued, job_id))
+def schedule(
+    queue: StorageMap[int, tuple[int, ...]], ctx: BlockContext, number: int, job_id: int
+) -> None:
+    """Queue `job_id` in `queue` for block `number` (once)."""
+    queued = queue.get(ctx.state, number) or ()
+    if job_id not in queued:
+        queue.insert(ctx.state, number, (*queued, job_id))
 
 
 def _set_reputation(worker: Worker, delta: int) -> Worker:
@@ -573,7 +574,7 @@ def try_match(ctx: BlockContext, job_id: int) -> bool:
         ),
     )
     PendingJobs.put(state, tuple(i for i in PendingJobs.get(state) if i != job_id))
-    _schedule(ctx, commit_by + 1, job_id)
+    schedule(Deadlines, ctx, commit_by + 1, job_id)
     ctx.deposit_event(JobMatched, job_id, account, price, commit_by)
     return True
 
@@ -1004,7 +1005,7 @@ class Market(Pallet):
             ),
         )
         PendingJobs.put(state, (*pending, job_id))
-        _schedule(ctx, expires_at, job_id)
+        schedule(Deadlines, ctx, expires_at, job_id)
         ctx.deposit_event(JobSubmitted, job_id, requester, workload, shape.cost_units, escrow)
         try_match(ctx, job_id)
 
