@@ -253,9 +253,29 @@ class XplClient:
         """Every registered worker, by account."""
         return dict(worker_from_json(w) for w in self.rpc.call("market_workers"))
 
-    def market_params(self) -> dict[str, Any]:
-        """The market and compute parameters in force (the JSON of market_params)."""
-        return self.rpc.call("market_params")  # type: ignore[no-any-return]
+    def market_params(self) -> tuple[market.MarketParams, compute.ComputeParams]:
+        """The market and compute parameters in force, as the runtime's types."""
+        data = self.rpc.call("market_params")
+        m, c = data["market"], data["compute"]
+        return (
+            market.MarketParams(
+                slash_ppm=m["slashPpm"],
+                min_slash=int(m["minSlash"]),
+                protocol_fee_ppm=m["protocolFeePpm"],
+                verification_fee_ppm=m["verificationFeePpm"],
+                min_verification_fee=int(m["minVerificationFee"]),
+                miss_penalty_ppm=m["missPenaltyPpm"],
+                min_stake=int(m["minStake"]),
+            ),
+            compute.ComputeParams(
+                audit_ppm=c["auditPpm"],
+                audit_leaves=c["auditLeaves"],
+                committee_size=c["committeeSize"],
+                audit_window=c["auditWindow"],
+                dispute_window=c["disputeWindow"],
+                fraud_bond=int(c["fraudBond"]),
+            ),
+        )
 
     def subscribe_job(self, job_id: int) -> ClientSubscription:
         """The job now ({"job": ...}), then {"block", "number", "events"} as it moves."""

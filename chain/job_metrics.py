@@ -7,36 +7,39 @@ updates only the jobs its events name, so the cost per block follows the block, 
 from __future__ import annotations
 
 from collections import Counter
+from typing import TYPE_CHECKING
 
 from prometheus_client import Gauge
 
-from chain.storage.chain_store import ChainStore
 from runtime import api as runtime_api
 from runtime.block import Header
 from runtime.pallets import market
-from runtime.pallets.system import EVENTS_KEY
 from runtime.state import StateOverlay
 
-JOB_PALLETS = ("market", "compute")
+if TYPE_CHECKING:
+    from chain.service import NodeService
 
 
 class JobStates:
     """Counts of jobs by state at the best block, published to a gauge."""
 
-    def __init__(self, store: ChainStore, gauge: Gauge) -> None:
-        self.store = store
+    def __init__(self, service: NodeService, gauge: Gauge) -> None:
+        self.service = service
+        self.store = service.core.store
         self.gauge = gauge
         self.counts: Counter[str] = Counter()
         self.states: dict[int, str] = {}
+        """The open jobs' states (an ended job's never changes again)."""
         self.best: bytes | None = None
 
     def rescan(self, block_hash: bytes) -> None:
         """Count every job in the state after `block_hash`."""
-        self.states = {
+        states = {
             int.from_bytes(market.Jobs.key_suffix(key), "big"): market.Jobs.decode(raw).state
             for key, raw in self.store.iterate_state(block_hash, market.Jobs.prefix)
         }
-        self.counts = Counter(self.states.values())
+        self.counts = Counter(states.values())
+        self.states = {i: state for i, state in states.items() if state in market.OPEN_STATES}
         self.best = block_hash
         self._publish()
 
@@ -46,15 +49,7 @@ class JobStates:
             self.rescan(header.hash)
             return
         read = self.store.reader(header.hash)
-        raw = read(EVENTS_KEY)
-        events = [] if raw is None else runtime_api.decode_events(raw)
-        named = {
-            e["data"]["job"]
-            for e in events
-            if e.get("pallet") in JOB_PALLETS
-            and isinstance(e.get("data"), dict)
-            and isinstance(e["data"].get("job"), int)
-        }
+        named = runtime_api.events_by_job(self.service.block_events(header.hash))
         state = StateOverlay(read)
         for job_id in sorted(named):
             job = market.Jobs.get(state, job_id)
@@ -64,11 +59,12 @@ class JobStates:
                 continue
             if old is not None:
                 self.counts[old] -= 1
-            if new is None:
-                self.states.pop(job_id, None)
-            else:
+            if new is not None:
                 self.counts[new] += 1
+            if new in market.OPEN_STATES:
                 self.states[job_id] = new
+            else:  # ended for good: nothing about it changes again
+                self.states.pop(job_id, None)
         self.best = header.hash
         self._publish()
 

@@ -55,7 +55,6 @@ from runtime.workloads import (
     WORKLOADS,
     WorkloadError,
     WorkloadShape,
-    payment_for,
     workload_shape,
 )
 
@@ -335,33 +334,12 @@ def _check_input_file(
 # Price and escrow
 
 
-def escrow_for(cost_units: int, max_price: int, params: market.MarketParams) -> int:
-    """What submitting holds: the highest payment plus the protocol and verification fees."""
-    payment = payment_for(cost_units, max_price)
-    protocol_fee, verification_fee = params.fees_for(payment)
-    return payment + protocol_fee + verification_fee
-
-
-def market_params_of(client: XplClient) -> market.MarketParams:
-    """The market parameters in force, as the runtime's type."""
-    m = client.market_params()["market"]
-    return market.MarketParams(
-        slash_ppm=m["slashPpm"],
-        min_slash=int(m["minSlash"]),
-        protocol_fee_ppm=m["protocolFeePpm"],
-        verification_fee_ppm=m["verificationFeePpm"],
-        min_verification_fee=int(m["minVerificationFee"]),
-        miss_penalty_ppm=m["missPenaltyPpm"],
-        min_stake=int(m["minStake"]),
-    )
-
-
 def least_price(cost_units: int, params: market.MarketParams) -> int:
     """The lowest price per 10^9 units whose escrow reaches the least escrow (the deposit)."""
     low, high = 1, max(1, -(-balances.EXISTENTIAL_DEPOSIT * 10**9 // cost_units))
     while low < high:
         middle = (low + high) // 2
-        if escrow_for(cost_units, middle, params) >= balances.EXISTENTIAL_DEPOSIT:
+        if params.escrow_for(cost_units, middle) >= balances.EXISTENTIAL_DEPOSIT:
             high = middle
         else:
             low = middle + 1
@@ -391,8 +369,8 @@ def quote_job(client: XplClient, requester: bytes, request: JobRequest) -> Quote
     """The job's escrow and the market for it; JobRequestError if the chain would refuse it
     (an escrow below the least escrow, or more than the requester's free balance)."""
     shape = request.shape
-    params = market_params_of(client)
-    escrow = escrow_for(shape.cost_units, request.max_price, params)
+    params, _ = client.market_params()
+    escrow = params.escrow_for(shape.cost_units, request.max_price)
     if escrow < balances.EXISTENTIAL_DEPOSIT:
         lowest = least_price(shape.cost_units, params)
         raise JobRequestError(
@@ -551,7 +529,7 @@ def require_job(client: XplClient, job_id: int) -> JobView:
 
 def dispute_window(client: XplClient) -> int:
     """W: the blocks after a commitment during which disputes are open."""
-    return int(client.market_params()["compute"]["disputeWindow"])
+    return client.market_params()[1].dispute_window
 
 
 def ended_at(client: XplClient, view: JobView) -> int | None:
@@ -562,8 +540,8 @@ def ended_at(client: XplClient, view: JobView) -> int | None:
         return job.expires_at
     if job.state not in ("settled", "failed") or not job.committed_at:
         return None
-    params = client.market_params()["compute"]
-    last = job.committed_at + params["disputeWindow"] + params["auditWindow"] + 2
+    params = client.market_params()[1]
+    last = job.committed_at + params.dispute_window + params.audit_window + 2
     wanted = {"settled": "JobSettled", "failed": "JobFailed"}[job.state]
     numbers = range(job.committed_at + 1, min(last, client.best_number()) + 1)
     for start in range(0, len(numbers), ENDED_SCAN_BATCH):
@@ -858,7 +836,7 @@ def dispute_leaf(client: XplClient, keypair: Keypair, job_id: int, leaf: int) ->
     """
     view = require_job(client, job_id)
     job = view.job
-    compute_params = client.market_params()["compute"]
+    compute_params = client.market_params()[1]
     if job.state == "failed":
         raise JobClientError(
             f"job {job_id} has already failed: its worker was slashed and the escrow refunded"
@@ -867,7 +845,7 @@ def dispute_leaf(client: XplClient, keypair: Keypair, job_id: int, leaf: int) ->
         raise _no_result(view)
     if job.state != "committed":
         raise JobClientError(f"job {job_id} is {job.state}: its dispute window is over")
-    closes = job.committed_at + int(compute_params["disputeWindow"])
+    closes = job.committed_at + compute_params.dispute_window
     if client.best_number() + 1 >= closes:
         raise JobClientError(f"the dispute window of job {job_id} closed at block #{closes}")
     for index, check in enumerate(view.checks):
@@ -884,7 +862,7 @@ def dispute_leaf(client: XplClient, keypair: Keypair, job_id: int, leaf: int) ->
         job_id=job_id,
         check=int(opened["check"]),
         leaf=int(opened["leaf"]),
-        bond=int(compute_params["fraudBond"]),
+        bond=compute_params.fraud_bond,
         deadline=int(opened["deadline"]),
         block=outcome.block_number,
         filed=True,
@@ -915,7 +893,6 @@ __all__ = [
     "dispute_leaf",
     "dispute_window",
     "ended_at",
-    "escrow_for",
     "fetch_inputs",
     "fetch_result",
     "find_bad_leaf",
@@ -925,7 +902,6 @@ __all__ = [
     "job_summary",
     "least_price",
     "make_request",
-    "market_params_of",
     "outcome_of_event",
     "parse_params",
     "quote_job",

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import trio
 
@@ -33,7 +34,9 @@ from chain.rpc.server import RpcMethods, RpcServer, Subscription
 from chain.spec import ChainSpec
 from chain.storage.chain_store import ChainStore, ChainStoreError
 from chain.storage.kv import LevelDBStore
+from runtime import api as runtime_api
 from runtime.block import Block, Header
+from runtime.pallets.system import EVENTS_KEY
 from runtime.primitives.hashing import to_hex
 from runtime.primitives.keys import Keypair
 from runtime.transaction import SignedTransaction
@@ -93,6 +96,7 @@ class NodeService:
         self.name = name
         self.metrics = metrics
         self.clock = clock
+        self._events: tuple[bytes, list[dict[str, Any]]] | None = None
         self.block_listeners: list[Callable[[Header], None]] = []
         """Called with each new best block's header, after the head subscribers."""
         self.head_subscribers: set[Subscription] = set()
@@ -175,6 +179,13 @@ class NodeService:
             for subscription in list(watchers):
                 subscription.send({"inBlock": block_hex})
                 self._awaiting_finality.setdefault(header.hash, []).append((tx_hash, subscription))
+
+    def block_events(self, block_hash: bytes) -> list[dict[str, Any]]:
+        """The events of block `block_hash`, decoded once however many listeners ask."""
+        if self._events is None or self._events[0] != block_hash:
+            raw = self.core.store.reader(block_hash)(EVENTS_KEY)
+            self._events = (block_hash, [] if raw is None else runtime_api.decode_events(raw))
+        return self._events[1]
 
     def _on_retracted(self, retracted: Retracted) -> None:
         block_hex = to_hex(retracted.block_hash)
@@ -278,7 +289,7 @@ async def run_node(
         core = NodeCore(store, authority=config.validator_key)
         metrics = NodeMetrics()
         service = NodeService(core, config.spec, name=config.name, metrics=metrics)
-        job_states = JobStates(store, metrics.jobs)
+        job_states = JobStates(service, metrics.jobs)
         job_states.rescan(store.best_hash)
         service.block_listeners.append(job_states.on_best_block)
         methods = build_methods(service)

@@ -443,8 +443,7 @@ class WorkerDaemon:
             log.info("resuming jobs from disk: %s", phases, extra={"step": "resume"})
 
     def _register(self, client: XplClient) -> None:
-        params = client.market_params()
-        min_stake = int(params["market"]["minStake"])
+        min_stake = client.market_params()[0].min_stake
         if self.config.stake < min_stake:
             raise WorkerError(
                 f"--stake {format_amount(self.config.stake)} is below the chain's minimum stake "
@@ -639,16 +638,7 @@ class WorkerDaemon:
 
     def _fetch(self, client: XplClient, job_id: int, job: Job) -> JobRecord:
         store = self._require_store()
-        record = JobRecord(
-            job_id=job_id,
-            phase="fetched",
-            workload=job.workload,
-            params=job.params,
-            seed=job.seed,
-            matched_at=job.matched_at,
-            commit_by=job.commit_by,
-            inputs=job.inputs,
-        )
+        record = JobRecord.of_job(job_id, job, "fetched")
         start = time.perf_counter()
         inputs = self._inputs(client, record)
         try:
@@ -838,15 +828,10 @@ class WorkerDaemon:
         self._require_store().save_leaves(view.id, leaves)
         log.warning("job #%d: committed leaves were missing on disk; computed again", view.id)
         return self._save(
-            JobRecord(
-                job_id=view.id,
-                phase="committed",
-                workload=job.workload,
-                params=job.params,
-                seed=job.seed,
-                matched_at=job.matched_at,
-                commit_by=job.commit_by,
-                inputs=job.inputs,
+            JobRecord.of_job(
+                view.id,
+                job,
+                "committed",
                 root=job.result_root,
                 leaves=len(leaves),
                 committed_at=job.committed_at,

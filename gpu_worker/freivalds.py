@@ -33,8 +33,15 @@ from numba import prange, types
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
 
-from gpu_worker.inputs import I8, I32, I64, InputError, QmlpLayer
-from gpu_worker.jobs import JobSpec, _arrays, _blocks, leaf_dependencies, recompute_leaf
+from gpu_worker.inputs import I8, I32, I64, QmlpLayer
+from gpu_worker.jobs import (
+    JobSpec,
+    _arrays,
+    _block_count,
+    check_leaf_sizes,
+    leaf_dependencies,
+    recompute_leaf,
+)
 from gpu_worker.kernels import cpu
 from runtime.workloads import MAX_DIM, MAX_K
 
@@ -232,15 +239,6 @@ def bad_rows(
     return _bad_rows(lhs, rhs, _addresses([matrix]), m, rng, bias)
 
 
-def _check_leaves(spec: JobSpec, leaves: Sequence[bytes]) -> None:
-    sizes = spec.shape.leaf_sizes
-    if len(leaves) != len(sizes):
-        raise InputError(f"the result has {len(leaves)} leaves, the job {len(sizes)}")
-    for index, (leaf, size) in enumerate(zip(leaves, sizes, strict=True)):
-        if len(leaf) != size:
-            raise InputError(f"leaf {index} is {len(leaf)} bytes, not {size}")
-
-
 def check_result(
     spec: JobSpec,
     inputs: Mapping[str, bytes],
@@ -255,7 +253,7 @@ def check_result(
     """
     rng = rng if rng is not None else np.random.default_rng()
     arrays = _arrays(spec, inputs)
-    _check_leaves(spec, leaves)
+    check_leaf_sizes(spec, leaves)
     p = spec.params
     if spec.workload == "gemm_i8":
         blocks = _native_blocks(leaves)
@@ -263,7 +261,7 @@ def check_result(
         return None if rows.size == 0 else int(rows[0]) // p[3]
     if spec.workload == "qmlp_i8":
         layers: list[QmlpLayer] = arrays["layers"]
-        per_layer = len(_blocks(p[0], p[1]))
+        per_layer = _block_count(p[0], p[1])
         h: I8 = arrays["x"]
         for j, layer in enumerate(layers):
             blocks = _native_blocks(leaves[j * per_layer : (j + 1) * per_layer])

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
+from runtime.pallets.market import Job
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.merkle import merkle_root
 
@@ -67,6 +68,21 @@ class JobRecord:
     """One entry per verification check already reported: its outcome then ("" while open)."""
     outcome: str = ""
     """How the job ended: settled, failed, or lost (no longer this worker's)."""
+
+    @classmethod
+    def of_job(cls, job_id: int, job: Job, phase: str, **changes: Any) -> JobRecord:
+        """A record of the chain's `job` at `phase`, with `changes`."""
+        return cls(
+            job_id=job_id,
+            phase=phase,
+            workload=job.workload,
+            params=job.params,
+            seed=job.seed,
+            matched_at=job.matched_at,
+            commit_by=job.commit_by,
+            inputs=job.inputs,
+            **changes,
+        )
 
     def advance(self, phase: str, **changes: Any) -> JobRecord:
         """This record at `phase` (never an earlier one) with `changes`."""

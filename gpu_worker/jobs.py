@@ -181,20 +181,25 @@ def compute_leaves(
     return [_leaf(w) for w in weights]
 
 
-def result_arrays(spec: JobSpec, leaves: Sequence[bytes]) -> list[I32]:
-    """A result as arrays: C for gemm_i8; each layer's accumulators for qmlp_i8; each step's
-    weights for sgd_fxp."""
+def check_leaf_sizes(spec: JobSpec, leaves: Sequence[bytes]) -> None:
+    """InputError unless `leaves` are as many, and each as large, as the job's result leaves."""
     sizes = spec.shape.leaf_sizes
     if len(leaves) != len(sizes):
         raise InputError(f"the result has {len(leaves)} leaves, the job {len(sizes)}")
     for index, (leaf, size) in enumerate(zip(leaves, sizes, strict=True)):
         if len(leaf) != size:
             raise InputError(f"leaf {index} is {len(leaf)} bytes, not {size}")
+
+
+def result_arrays(spec: JobSpec, leaves: Sequence[bytes]) -> list[I32]:
+    """A result as arrays: C for gemm_i8; each layer's accumulators for qmlp_i8; each step's
+    weights for sgd_fxp."""
+    check_leaf_sizes(spec, leaves)
     p = spec.params
     if spec.workload == "gemm_i8":
         return [np.frombuffer(b"".join(leaves), "<i4").astype(np.int32).reshape(p[0], p[2])]
     if spec.workload == "qmlp_i8":
-        per_layer = len(_blocks(p[0], p[1]))
+        per_layer = _block_count(p[0], p[1])
         return [
             np.frombuffer(b"".join(leaves[j * per_layer : (j + 1) * per_layer]), "<i4")
             .astype(np.int32)
@@ -285,6 +290,7 @@ __all__ = [
     "DeviceError",
     "JobSpec",
     "backend",
+    "check_leaf_sizes",
     "compute_leaves",
     "leaf_dependencies",
     "recompute_leaf",

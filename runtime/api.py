@@ -79,3 +79,18 @@ def metadata() -> dict[str, Any]:
             for p in PALLETS
         ]
     }
+
+
+JOB_PALLETS = ("market", "compute")
+
+
+def events_by_job(events: list[dict[str, Any]]) -> dict[int, list[dict[str, Any]]]:
+    """The market and compute events among `events` (decode_events' form), by the job named."""
+    found: dict[int, list[dict[str, Any]]] = {}
+    for event in events:
+        data = event.get("data")
+        if event.get("pallet") in JOB_PALLETS and isinstance(data, dict):
+            job_id = data.get("job")
+            if isinstance(job_id, int):
+                found.setdefault(job_id, []).append(event)
+    return found

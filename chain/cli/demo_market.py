@@ -21,9 +21,10 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from chain.blob_client import fetch_leaf, upload_file
+from chain.blob_client import upload_file
 from chain.cli.errors import CliError
 from chain.client import XplClient, make_call
+from chain.jobs_client import fetch_result
 from chain.rpc.client import ClientSubscription
 from chain.spec import dev_spec
 from gpu_worker.freivalds import check_result
@@ -36,6 +37,7 @@ from gpu_worker.models.digits import (
     train_digits_model,
 )
 from runtime.accounts import TREASURY
+from runtime.primitives.address import decode_address
 from runtime.primitives.amount import format_amount, parse_amount
 from runtime.primitives.keys import dev_keypair
 from runtime.workloads import payment_for
@@ -112,8 +114,6 @@ NAMES: Final = {dev_keypair(n).public: n for n in ("Alice", "Bob", "Charlie", "D
 
 
 def _who(address: str) -> str:
-    from runtime.primitives.address import decode_address
-
     return NAMES.get(decode_address(address), address[:10] + "...")
 
 
@@ -244,22 +244,6 @@ def _follow(console: Console, client: XplClient, timelines: list[Timeline]) -> N
             subscription.close()
 
 
-def _result_leaves(client: XplClient, job_id: int) -> list[bytes]:
-    view = client.job(job_id)
-    if view is None or not view.job.result_root:
-        raise CliError(f"job {job_id} has no committed result")
-    root = view.job.result_root
-    return [fetch_leaf(client.rpc, root, i) for i in range(view.job.leaves)]
-
-
-def _stakes(client: XplClient) -> dict[str, tuple[int, int]]:
-    return {
-        NAMES[who]: (worker.stake, client.account(who).free)
-        for who, worker in client.workers().items()
-        if who in NAMES
-    }
-
-
 def run_market(console: Console, client: XplClient, base: Path, rpc_url: str) -> None:
     """The market demo on a running node: honest jobs, their checks and payments, a cheater."""
     console.rule("[bold]The compute market")
@@ -297,7 +281,7 @@ def run_market(console: Console, client: XplClient, base: Path, rpc_url: str) ->
         console.print("//Charlie submitted two jobs (mode: always audited); their timeline:")
         _follow(console, client, timelines)
 
-        leaves = _result_leaves(client, digits_id)
+        leaves = fetch_result(client, digits_id).leaves
         spec = JobSpec("qmlp_i8", params, 0)
         bad = check_result(spec, inputs, leaves)
         predicted = predictions_from_leaves(params, leaves)
@@ -311,7 +295,7 @@ def run_market(console: Console, client: XplClient, base: Path, rpc_url: str) ->
             f"[bold]accuracy on {len(labels)} test images: int8 on the worker {accuracy:.2%}, "
             f"float model {model.float_accuracy:.2%}[/]"
         )
-        gemm_leaves = _result_leaves(client, gemm_id)
+        gemm_leaves = fetch_result(client, gemm_id).leaves
         gemm_spec = JobSpec("gemm_i8", GEMM_PARAMS, 42)
         gemm_bad = check_result(gemm_spec, generate_inputs("gemm_i8", GEMM_PARAMS, 42), gemm_leaves)
         console.print(

@@ -22,7 +22,6 @@ from chain.service import NodeService
 from runtime import api as runtime_api
 from runtime.block import Header
 from runtime.pallets import compute, market
-from runtime.pallets.system import EVENTS_KEY
 from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.hashing import to_hex
 from runtime.state import StateOverlay, StateReader
@@ -30,7 +29,6 @@ from runtime.state import StateOverlay, StateReader
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1_000
 MAX_JOB_SUBSCRIPTIONS: Final = 1_000
-JOB_PALLETS: Final = ("market", "compute")
 
 
 def check_json(index: int, check: compute.Check) -> dict[str, Any]:
@@ -163,17 +161,6 @@ def _job_filter(value: Any) -> dict[str, Any]:
     return parsed
 
 
-def job_events(events: list[dict[str, Any]], job_id: int) -> list[dict[str, Any]]:
-    """The events among `events` that are about job `job_id`."""
-    return [
-        e
-        for e in events
-        if e.get("pallet") in JOB_PALLETS
-        and isinstance(e.get("data"), dict)
-        and e["data"].get("job") == job_id
-    ]
-
-
 def add_market_methods(
     methods: RpcMethods,
     service: NodeService,
@@ -246,10 +233,9 @@ def add_market_methods(
     def on_best_block(header: Header) -> None:
         if not watchers:
             return
-        raw = store.reader(header.hash)(EVENTS_KEY)
-        events = [] if raw is None else runtime_api.decode_events(raw)
+        named = runtime_api.events_by_job(service.block_events(header.hash))
         for job_id, subscriptions in list(watchers.items()):
-            mine = job_events(events, job_id)
+            mine = named.get(job_id)
             if not mine:
                 continue
             update = {"block": to_hex(header.hash), "number": header.number, "events": mine}
@@ -282,4 +268,4 @@ def add_market_methods(
     )
 
 
-__all__ = ["add_market_methods", "check_json", "job_events", "job_json", "worker_json"]
+__all__ = ["add_market_methods", "check_json", "job_json", "worker_json"]

@@ -137,6 +137,13 @@ class MarketParams:
     def slash_for(self, payment: int) -> int:
         return max(self.min_slash, payment * self.slash_ppm // PPM)
 
+    def escrow_for(self, cost_units: int, max_price: int) -> int:
+        """What a job holds at submission: its highest payment plus the protocol and
+        verification fees on it."""
+        max_payment = payment_for(cost_units, max_price)
+        protocol_fee, verification_fee = self.fees_for(max_payment)
+        return max_payment + protocol_fee + verification_fee
+
     def fees_for(self, payment: int) -> tuple[int, int]:
         """(protocol fee, verification fee) on a payment."""
         return (
@@ -973,9 +980,7 @@ class Market(Pallet):
         if len(pending) >= MAX_PENDING_JOBS:
             raise TooManyPendingJobs()
         p = Params.get(state)
-        max_payment = payment_for(shape.cost_units, max_price)
-        protocol_fee, verification_fee = p.fees_for(max_payment)
-        escrow = max_payment + protocol_fee + verification_fee
+        escrow = p.escrow_for(shape.cost_units, max_price)
         if escrow < balances.EXISTENTIAL_DEPOSIT:
             # Each job's escrow is at least the deposit, so paying one job out never leaves an
             # account with other jobs' escrow below it (it would be reaped, escrow and all).
