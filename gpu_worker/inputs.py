@@ -21,7 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from runtime.primitives.hashing import blake2b_256
-from runtime.workloads import WorkloadError, workload_shape
+from runtime.workloads import WorkloadError, WorkloadShape, workload_shape
 
 BIAS_LIMIT: Final = 2**30 - 1
 """qmlp_i8 biases are clamped to ±BIAS_LIMIT, which keeps every accumulator exact in int32."""
@@ -87,9 +87,17 @@ def generate_inputs(workload: str, params: Sequence[int], seed: int) -> dict[str
     return {spec.name: generate_input(workload, params, spec.name, seed) for spec in shape.inputs}
 
 
-def check_inputs(workload: str, params: Sequence[int], inputs: Mapping[str, bytes]) -> None:
-    """InputError unless `inputs` has exactly the job's inputs, each of its exact size."""
-    shape = workload_shape(workload, params)
+def check_inputs(
+    workload: str,
+    params: Sequence[int],
+    inputs: Mapping[str, bytes],
+    shape: WorkloadShape | None = None,
+) -> None:
+    """InputError unless `inputs` has exactly the job's inputs, each of its exact size.
+
+    `shape` is the job's shape when the caller has it already (a shape lists every leaf).
+    """
+    shape = workload_shape(workload, params) if shape is None else shape
     expected = {spec.name: spec.size for spec in shape.inputs}
     if set(inputs) != set(expected):
         raise InputError(f"{workload} takes inputs {sorted(expected)}, not {sorted(inputs)}")

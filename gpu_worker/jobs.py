@@ -110,7 +110,7 @@ def _block(rows: int, row_block: int, index: int) -> slice:
 
 
 def _arrays(spec: JobSpec, inputs: Mapping[str, bytes]) -> dict[str, Any]:
-    _check_sizes(spec, inputs)
+    check_inputs(spec.workload, spec.params, inputs, spec.shape)
     p = spec.params
     if spec.workload == "gemm_i8":
         m, k, n, _ = p
@@ -210,13 +210,6 @@ def result_arrays(spec: JobSpec, leaves: Sequence[bytes]) -> list[I32]:
 
 
 # One leaf (the verifiers)
-
-
-def _check_sizes(spec: JobSpec, inputs: Mapping[str, bytes]) -> None:
-    """check_inputs against the spec's cached shape (a shape lists every leaf: not per leaf)."""
-    expected = {i.name: i.size for i in spec.shape.inputs}
-    if set(inputs) != set(expected) or any(len(inputs[n]) != s for n, s in expected.items()):
-        check_inputs(spec.workload, spec.params, inputs)
 
 
 def _qmlp_position(spec: JobSpec, index: int) -> tuple[int, slice, int]:
