@@ -39,7 +39,7 @@ def build_genesis_state(config: GenesisConfig) -> dict[bytes, bytes]:
         genesis_hash=ZERO_HASH,
     )
     System().build_genesis(ctx)
-    Session().build_genesis(ctx, config.validators, config.slot_duration_ms)
+    Session().build_genesis(ctx, [(v, 1) for v in config.validators], config.slot_duration_ms)
     endowed = list(config.balances)
     if all(who != TREASURY for who, _ in endowed):
         # The treasury exists from genesis, so that fee shares below the deposit are not lost.

@@ -52,7 +52,7 @@ class ExecutedBlock:
 def consensus_params(store: ChainStore, parent_hash: bytes) -> tuple[tuple[bytes, ...], int]:
     """The validator set and slot duration in force for a child of `parent_hash`."""
     state = StateOverlay(store.reader(parent_hash))
-    return session.Validators.get(state), session.SlotDurationMs.get(state)
+    return session.authority_set(state).keys, session.SlotDurationMs.get(state)
 
 
 def verify_and_execute(

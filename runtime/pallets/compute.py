@@ -343,7 +343,7 @@ def _seed(ctx: BlockContext, job_id: int, purpose: bytes) -> bytes:
 
 def draw_committee(ctx: BlockContext, seed: bytes, size: int) -> tuple[bytes, ...]:
     """`size` distinct validators drawn by `seed` (each validator weighs one until staking)."""
-    validators = session.Validators.get(ctx.state)
+    validators = session.authority_set(ctx.state).keys
     ranked = sorted(validators, key=lambda v: blake2b_256(seed + v))
     return tuple(ranked[:size])
 

@@ -50,7 +50,7 @@ def block_hashes(chain: DevChain) -> dict[int, bytes]:
 def test_genesis_sets_number_validators_and_slot(chain: DevChain) -> None:
     overlay = StateOverlay(chain.read)
     assert system.Number.get(overlay) == 0
-    assert session.Validators.get(overlay) == (ALICE.public,)
+    assert session.authority_set(overlay).keys == (ALICE.public,)
     assert session.SlotDurationMs.get(overlay) == 6_000
     assert block_hashes(chain) == {}
     assert chain.head.number == 0
