@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from chain.rpc.client import ClientSubscription, RpcClient, RpcClientError, RpcConnectionError
-from runtime.executive import CALLS
+from runtime.api import make_call as make_call
 from runtime.pallets import compute, market
 from runtime.primitives.address import decode_address, encode_address
 from runtime.primitives.hashing import from_hex, to_hex
@@ -29,16 +29,6 @@ DEFAULT_MORTALITY: Final = 64
 
 class TransactionFailed(Exception):
     """A transaction was refused, dropped, or could not be followed to the state asked for."""
-
-
-def make_call(pallet: str, name: str, *args: Any) -> Call:
-    """A call with its arguments encoded by the runtime's declaration of it."""
-    call_def = CALLS.get((pallet, name))
-    if call_def is None:
-        raise ValueError(f"the runtime has no call {pallet}.{name}")
-    if len(args) != len(call_def.args):
-        raise ValueError(f"{pallet}.{name} takes {len(call_def.args)} arguments")
-    return Call(pallet, name, call_def.encode_args(tuple(args)))
 
 
 def transfer_call(dest: bytes, amount: int, *, keep_alive: bool = False) -> Call:

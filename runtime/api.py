@@ -11,7 +11,17 @@ from runtime.pallets.system import AccountInfo
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
 from runtime.state import StateOverlay, StateReader
-from runtime.transaction import SignedTransaction
+from runtime.transaction import Call, SignedTransaction
+
+
+def make_call(pallet: str, name: str, *args: Any) -> Call:
+    """A call with its arguments encoded by the runtime's declaration of it."""
+    call_def = CALLS.get((pallet, name))
+    if call_def is None:
+        raise ValueError(f"the runtime has no call {pallet}.{name}")
+    if len(args) != len(call_def.args):
+        raise ValueError(f"{pallet}.{name} takes {len(call_def.args)} arguments")
+    return Call(pallet, name, call_def.encode_args(tuple(args)))
 
 
 @dataclass(frozen=True, slots=True)

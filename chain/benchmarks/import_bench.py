@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from chain.client import transfer_call
-from chain.core.finality import single_validator_justification
+from chain.core.finality import sign_justification
 from chain.core.importer import seal_block
 from chain.core.node import NodeCore
 from chain.storage.chain_store import ChainStore
@@ -106,8 +106,8 @@ def _build_blocks(
             store, parent, builder.finish(), builder.extrinsics, slot=slot, author=author
         )
         header = executed.block.header
-        justification = single_validator_justification(
-            author, block_hash=header.hash, number=header.number
+        justification = sign_justification(
+            (author,), set_id=0, round_=header.number, target=header
         ).encode()
         store.import_block(
             executed.block,

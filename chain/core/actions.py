@@ -1,7 +1,7 @@
 """What the node core asks its driver to do. The core never touches sockets or clocks itself.
 
 The driver (the libp2p node process, the simulator, a test) executes these: it arms timers,
-notifies RPC subscribers, updates metrics, and, from the network issue on, sends messages.
+notifies RPC subscribers, updates metrics, and sends messages to peers.
 """
 
 from __future__ import annotations
@@ -54,4 +54,33 @@ class TxDropped:
     reason: str
 
 
-Action = SetTimer | BlockImported | Retracted | Finalized | TxDropped
+@dataclass(frozen=True, slots=True)
+class Gossip:
+    """Publish `data` on `topic` to the network (see chain.core.messages)."""
+
+    topic: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    """Ask `peer` over `protocol`; the answer (or its failure) comes back to `on_response(tag)`."""
+
+    peer: str
+    protocol: str
+    data: bytes
+    tag: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportPeer:
+    """`peer` sent something useless or wrong: lower its score by `cost` (a ban at the floor)."""
+
+    peer: str
+    cost: int
+    reason: str
+
+
+Action = (
+    SetTimer | BlockImported | Retracted | Finalized | TxDropped | Gossip | SendRequest | ReportPeer
+)

@@ -2,7 +2,8 @@
 
 slot = unix time in ms // slot duration; the author of a slot is validators[slot mod n]. A block
 must come from its slot's author, carry a timestamp equal to the start of its slot, have a slot
-later than its parent's, and not be from a slot too far in the future of this node's clock.
+later than its parent's, and not be from a slot too far in the future of this node's clock. An
+authority disabled for an offence authors no more blocks until the authority set changes.
 """
 
 from __future__ import annotations
@@ -34,6 +35,8 @@ def check_header(
     validators: Sequence[bytes],
     slot_duration_ms: int,
     now_ms: int,
+    *,
+    disabled: Sequence[bytes] = (),
 ) -> None:
     """Check a header's slot, author, timestamp and seal against its parent and the clock."""
     slot = header.digest.slot
@@ -44,6 +47,8 @@ def check_header(
     expected = slot_author(validators, slot)
     if header.digest.author != expected:
         raise BadSeal(f"slot {slot} belongs to another validator")
+    if expected in disabled:
+        raise BadSeal(f"the author of slot {slot} is disabled for an offence")
     if header.timestamp != slot * slot_duration_ms:
         raise BadSeal("the timestamp is not the start of the block's slot")
     if not header.seal_is_valid():

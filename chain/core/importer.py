@@ -4,7 +4,8 @@
         known?            a block already stored is not imported twice
         parent            must be stored, with its state retained
         finality          a block at or below the finalized height conflicts with finality
-        header            Aura: slot after the parent's, not in the future, right author, seal
+        header            Aura: slot after the parent's, not in the future, right author (not
+                          disabled for an offence), seal
         execute           runtime.execute_block on the parent's state (signatures checked there)
         state root        the trie root after the block's changes must equal the header's
         persist           one atomic write: header, body, state delta, best pointer
@@ -49,10 +50,21 @@ class ExecutedBlock:
     commit: TrieCommit
 
 
-def consensus_params(store: ChainStore, parent_hash: bytes) -> tuple[tuple[bytes, ...], int]:
-    """The validator set and slot duration in force for a child of `parent_hash`."""
+@dataclass(frozen=True, slots=True)
+class ConsensusParams:
+    """What consensus reads from a parent's state to check (or author) its child."""
+
+    authorities: session.AuthoritySet
+    disabled: tuple[bytes, ...]
+    slot_duration_ms: int
+
+
+def consensus_params(store: ChainStore, parent_hash: bytes) -> ConsensusParams:
+    """The authority set, disabled authorities and slot duration for a child of `parent_hash`."""
     state = StateOverlay(store.reader(parent_hash))
-    return session.authority_set(state).keys, session.SlotDurationMs.get(state)
+    return ConsensusParams(
+        session.authority_set(state), session.Disabled.get(state), session.SlotDurationMs.get(state)
+    )
 
 
 def verify_and_execute(
@@ -75,9 +87,16 @@ def verify_and_execute(
         raise BlockRejected(f"block #{header.number} conflicts with the finalized chain")
     if header.number != parent.number + 1:
         raise BlockRejected("the block number does not follow its parent's")
-    validators, slot_ms = consensus_params(store, parent.hash)
+    params = consensus_params(store, parent.hash)
     try:
-        aura.check_header(header, parent, validators, slot_ms, now_ms)
+        aura.check_header(
+            header,
+            parent,
+            params.authorities.keys,
+            params.slot_duration_ms,
+            now_ms,
+            disabled=params.disabled,
+        )
     except aura.BadSeal as exc:
         raise BlockRejected(str(exc)) from exc
     try:

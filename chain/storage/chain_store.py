@@ -4,7 +4,7 @@ Layout of the key-value store (one-byte prefixes):
 
     h ‖ hash           header                  b ‖ hash          body (extrinsic list)
     n ‖ number (4 BE)  hash on the best chain  j ‖ hash          justification of a final block
-    m ‖ name           metadata: genesis, best, finalized, schema
+    m ‖ name           metadata: genesis, best, finalized, schema, the finality voter's state
     t ‖ node key       trie node of a finalized state (node key = position ‖ hash, see trie.py)
     s ‖ storage key    value in the finalized state (a flat copy, for fast reads)
     u ‖ hash           journal of an unfinalized block: its trie nodes and state changes
@@ -36,12 +36,13 @@ DEFAULT_KEEP_STATES: Final = 256
 
 _HEADER, _BODY, _NUMBER, _JUSTIFICATION, _META = b"h", b"b", b"n", b"j", b"m"
 _NODE, _FLAT, _JOURNAL, _DEATH = b"t", b"s", b"u", b"d"
-_META_GENESIS, _META_BEST, _META_FINALIZED, _META_SCHEMA, _META_PRUNED = (
+_META_GENESIS, _META_BEST, _META_FINALIZED, _META_SCHEMA, _META_PRUNED, _META_VOTER = (
     b"mgenesis",
     b"mbest",
     b"mfinalized",
     b"mschema",
     b"mpruned",
+    b"mvoter",
 )
 _FLAT_CACHE_SIZE: Final = 500_000
 _NODE_CACHE_SIZE: Final = 400_000
@@ -303,6 +304,16 @@ class ChainStore:
 
     def is_unfinalized(self, block_hash: bytes) -> bool:
         return block_hash in self._journals
+
+    def voter_state(self) -> bytes | None:
+        """What the finality voter saved of its own votes (see chain.core.grandpa)."""
+        return self.kv.get(_META_VOTER)
+
+    def save_voter_state(self, raw: bytes) -> None:
+        """Save the voter's state durably, before it sends the votes it records."""
+        batch = WriteBatch()
+        batch.put(_META_VOTER, raw)
+        self.kv.write(batch)
 
     # States
 

@@ -9,7 +9,7 @@ import pytest
 
 from chain.client import transfer_call
 from chain.core.actions import Action, BlockImported, Finalized, SetTimer, TxDropped
-from chain.core.finality import Justification, sign_precommit
+from chain.core.finality import sign_justification
 from chain.core.importer import seal_block
 from chain.core.node import NodeCore
 from chain.spec import ChainSpec, dev_spec, local_spec
@@ -50,11 +50,7 @@ class Chain:
         return self.validators[slot % len(self.validators)]
 
     def justification(self, block: Header, signers: Sequence[Keypair], *, round_: int = 1) -> bytes:
-        sigs = tuple(
-            sign_precommit(k, set_id=0, round_=round_, block_hash=block.hash, number=block.number)
-            for k in signers
-        )
-        return Justification(0, round_, block.hash, block.number, sigs).encode()
+        return sign_justification(signers, set_id=0, round_=round_, target=block).encode()
 
     def build_on(
         self,
@@ -145,8 +141,8 @@ class Helpers:
         return [a for a in actions if isinstance(a, TxDropped)]
 
     @staticmethod
-    def timers(actions: Sequence[Action]) -> list[SetTimer]:
-        return [a for a in actions if isinstance(a, SetTimer)]
+    def timers(actions: Sequence[Action], name: str = "slot") -> list[SetTimer]:
+        return [a for a in actions if isinstance(a, SetTimer) and a.name == name]
 
     @staticmethod
     def free(core: NodeCore, who: bytes, block_hash: bytes | None = None) -> int:

@@ -1,0 +1,208 @@
+"""What nodes say to each other: gossip topics, request protocols and their messages.
+
+Gossip topics (each message is validated before it is relayed):
+
+    block          [header, body | None]      a new block; a body too large for gossip is left
+                                              out and fetched with a sync request by hash
+    transactions   [extrinsic, ...]           a batch of signed transactions
+    finality       ["votes", [vote, ...]]     a batch of GRANDPA votes
+                   ["commit", justification]  a round's result, for nodes that missed its votes
+
+Request protocols (request -> response):
+
+    status         []                         -> [genesis, best number, best hash,
+                                                  finalized number, finalized hash, is authority]
+    sync           [start, descending, max, bodies]  -> [[header, body | None, justification
+                                                  | None], ...]; start is a block number or hash
+    catchup        [set id, round]            -> a completed round's votes (chain.core.grandpa)
+    blob           [root, index]              -> [leaf, proof] (job data, served by the node)
+
+All of them are canonical msgpack, decoded strictly with size limits (DecodeError otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from runtime.block import MAX_BLOCK_EXTRINSICS, MAX_BLOCK_SIZE, Block, Header
+from runtime.primitives import codec
+from runtime.primitives.codec import DecodeError, Value
+
+TOPIC_BLOCKS: Final = "block"
+TOPIC_TRANSACTIONS: Final = "transactions"
+TOPIC_FINALITY: Final = "finality"
+TOPICS: Final = (TOPIC_BLOCKS, TOPIC_TRANSACTIONS, TOPIC_FINALITY)
+
+PROTOCOL_STATUS: Final = "status"
+PROTOCOL_SYNC: Final = "sync"
+PROTOCOL_CATCH_UP: Final = "catchup"
+PROTOCOL_BLOB: Final = "blob"
+
+MAX_GOSSIP_BYTES: Final = 900 * 1024
+"""No gossip message is larger (libraries drop messages of 1 MiB and more without a word)."""
+GOSSIP_BODY_LIMIT: Final = 800 * 1024
+"""A block whose body is larger is announced without it."""
+TX_BATCH_BYTES: Final = 256 * 1024
+MAX_TX_BATCH: Final = 4_096
+MAX_SYNC_BLOCKS: Final = 128
+"""Blocks in one sync response, at most."""
+SYNC_RESPONSE_BYTES: Final = 8 * 1024 * 1024
+"""A sync response stops adding blocks past this size (it always holds at least one)."""
+MAX_JUSTIFICATION_BYTES: Final = 2 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    genesis_hash: bytes
+    best_number: int
+    best_hash: bytes
+    finalized_number: int
+    finalized_hash: bytes
+    authority: bool
+
+    def encode(self) -> bytes:
+        return codec.encode(
+            [
+                self.genesis_hash,
+                self.best_number,
+                self.best_hash,
+                self.finalized_number,
+                self.finalized_hash,
+                self.authority,
+            ]
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Status:
+        f = codec.expect_list(codec.decode_raw(raw, max_size=1024), 6, "status")
+        return cls(
+            genesis_hash=codec.expect_bytes(f[0], "status.genesis", length=32),
+            best_number=codec.expect_u32(f[1], "status.best_number"),
+            best_hash=codec.expect_bytes(f[2], "status.best_hash", length=32),
+            finalized_number=codec.expect_u32(f[3], "status.finalized_number"),
+            finalized_hash=codec.expect_bytes(f[4], "status.finalized_hash", length=32),
+            authority=codec.expect_bool(f[5], "status.authority"),
+        )
+
+
+def _body_value(extrinsics: tuple[bytes, ...]) -> Value:
+    return list(extrinsics)
+
+
+def _body_from(value: Value, what: str) -> tuple[bytes, ...]:
+    items = codec.expect_array(value, MAX_BLOCK_EXTRINSICS, what)
+    for i, item in enumerate(items):
+        if type(item) is not bytes:
+            raise DecodeError(f"{what}[{i}]: expected bytes")
+    return tuple(items)
+
+
+@dataclass(frozen=True, slots=True)
+class BlockAnnounce:
+    header: Header
+    body: tuple[bytes, ...] | None
+
+    def encode(self) -> bytes:
+        body = None if self.body is None else _body_value(self.body)
+        return codec.encode([self.header.to_value(), body])
+
+    @classmethod
+    def of(cls, block: Block) -> BlockAnnounce:
+        size = sum(len(x) + 5 for x in block.extrinsics)
+        return cls(block.header, block.extrinsics if size <= GOSSIP_BODY_LIMIT else None)
+
+    @classmethod
+    def decode(cls, raw: bytes) -> BlockAnnounce:
+        f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_GOSSIP_BYTES), 2, "announce")
+        body = None if f[1] is None else _body_from(f[1], "announce.body")
+        return cls(Header.from_value(f[0]), body)
+
+
+def encode_transactions(extrinsics: list[bytes]) -> bytes:
+    return codec.encode(list(extrinsics))
+
+
+def decode_transactions(raw: bytes) -> tuple[bytes, ...]:
+    value = codec.decode_raw(raw, max_size=MAX_GOSSIP_BYTES)
+    return _body_from(value, "transactions")
+
+
+def encode_finality(kind: str, payload: Value) -> bytes:
+    return codec.encode([kind, payload])
+
+
+def decode_finality(raw: bytes) -> tuple[str, Value]:
+    f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_GOSSIP_BYTES), 2, "finality")
+    kind = codec.expect_str(f[0], "finality.kind", max_len=16)
+    if kind not in ("votes", "commit"):
+        raise DecodeError(f"finality.kind: unknown kind {kind!r}")
+    return kind, f[1]
+
+
+@dataclass(frozen=True, slots=True)
+class BlockRequest:
+    start: int | bytes
+    """A block number on the serving node's best chain, or a block hash."""
+    descending: bool
+    max_blocks: int
+    bodies: bool = True
+
+    def encode(self) -> bytes:
+        return codec.encode([self.start, self.descending, self.max_blocks, self.bodies])
+
+    @classmethod
+    def decode(cls, raw: bytes) -> BlockRequest:
+        f = codec.expect_list(codec.decode_raw(raw, max_size=256), 4, "block request")
+        start: int | bytes
+        if type(f[0]) is bytes:
+            start = codec.expect_bytes(f[0], "request.start", length=32)
+        else:
+            start = codec.expect_u32(f[0], "request.start")
+        return cls(
+            start=start,
+            descending=codec.expect_bool(f[1], "request.descending"),
+            max_blocks=codec.expect_int(f[2], 1, MAX_SYNC_BLOCKS, "request.max_blocks"),
+            bodies=codec.expect_bool(f[3], "request.bodies"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SyncedBlock:
+    header: Header
+    body: tuple[bytes, ...] | None
+    justification: bytes | None
+
+
+def encode_blocks(blocks: list[SyncedBlock]) -> bytes:
+    return codec.encode(
+        [
+            [b.header.to_value(), None if b.body is None else _body_value(b.body), b.justification]
+            for b in blocks
+        ]
+    )
+
+
+def decode_blocks(raw: bytes) -> list[SyncedBlock]:
+    limit = SYNC_RESPONSE_BYTES + MAX_BLOCK_SIZE + MAX_JUSTIFICATION_BYTES
+    items = codec.expect_array(codec.decode_raw(raw, max_size=limit), MAX_SYNC_BLOCKS, "blocks")
+    out = []
+    for i, item in enumerate(items):
+        f = codec.expect_list(item, 3, f"blocks[{i}]")
+        body = None if f[1] is None else _body_from(f[1], f"blocks[{i}].body")
+        justification = None
+        if f[2] is not None:
+            justification = codec.expect_bytes(
+                f[2], f"blocks[{i}].justification", max_len=MAX_JUSTIFICATION_BYTES
+            )
+        out.append(SyncedBlock(Header.from_value(f[0]), body, justification))
+    return out
+
+
+def encode_catch_up_request(set_id: int, round_: int) -> bytes:
+    return codec.encode([set_id, round_])
+
+
+def decode_catch_up_request(raw: bytes) -> tuple[int, int]:
+    f = codec.expect_list(codec.decode_raw(raw, max_size=64), 2, "catch-up request")
+    return codec.expect_u64(f[0], "request.set_id"), codec.expect_u64(f[1], "request.round")

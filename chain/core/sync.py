@@ -1,0 +1,233 @@
+"""Sync: what to ask peers for so that this node reaches their best and finalized blocks.
+
+The node learns each peer's best and finalized blocks from the status request on connect (asked
+again every STATUS_INTERVAL_MS) and from the blocks the peer gossips. Then:
+
+- range sync: while a peer's best is above ours, ask it for up to MAX_SYNC_BLOCKS blocks, by
+  number, from our best + 1 upward (one range request at a time, to the peer that is furthest
+  ahead). If the first block returned does not attach to our chain, that peer is on a fork: ask it
+  again from our finalized block + 1, which every honest chain shares.
+- block fetch: a block that gossip names but does not carry (a large body, or a vote or commit
+  for a block not seen yet) is asked for by hash, with its ancestors down to our finalized block.
+- finality: if a peer finalized a block that we hold but not as final, ask for that block's
+  justification.
+
+Responses carry justifications where the serving node has them, and the node imports them in
+order, so a node that starts from genesis follows every authority set change. This class only
+decides and remembers; the node core sends the requests and imports what comes back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from chain.core.messages import MAX_SYNC_BLOCKS, BlockRequest, Status
+
+STATUS_INTERVAL_MS: Final = 5_000
+REQUEST_TIMEOUT_MS: Final = 20_000
+"""A request the driver has not answered by then is forgotten (the driver times out first)."""
+MAX_WANTED_BLOCKS: Final = 64
+"""Blocks waiting to be fetched by hash."""
+
+
+@dataclass
+class PeerState:
+    best_number: int = 0
+    best_hash: bytes = b""
+    finalized_number: int = 0
+    finalized_hash: bytes = b""
+    authority: bool = False
+    known: bool = False
+    """Whether its status was received."""
+    status_asked_ms: int = -STATUS_INTERVAL_MS
+    busy: bool = False
+    """A request to it is in flight."""
+    from_finalized: bool = False
+    """Its chain forked from ours: range requests start at our finalized block."""
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A request in flight."""
+
+    peer: str
+    kind: str
+    """"status", "range", "fetch", "justification" or "catchup"."""
+    request: BlockRequest | None
+    sent_ms: int
+    key: bytes = b""
+    """The block hash a fetch or justification request is for."""
+
+
+class Sync:
+    """The peers' chains as this node knows them, and the sync requests in flight."""
+
+    def __init__(self) -> None:
+        self.peers: dict[str, PeerState] = {}
+        self.pending: dict[int, Pending] = {}
+        self._wanted: dict[bytes, tuple[int, str]] = {}
+        """Blocks to fetch by hash: hash -> (number, a peer that has it)."""
+        self._next_tag = 1
+
+    # Peers
+
+    def add_peer(self, peer: str) -> None:
+        self.peers.setdefault(peer, PeerState())
+
+    def remove_peer(self, peer: str) -> None:
+        self.peers.pop(peer, None)
+        for tag in [t for t, p in self.pending.items() if p.peer == peer]:
+            del self.pending[tag]
+        for block_hash in [h for h, (_, p) in self._wanted.items() if p == peer]:
+            del self._wanted[block_hash]
+
+    def on_status(self, peer: str, status: Status) -> None:
+        state = self.peers.get(peer)
+        if state is None:
+            return
+        state.known = True
+        state.authority = status.authority
+        if status.best_number >= state.best_number:
+            state.best_number, state.best_hash = status.best_number, status.best_hash
+        if status.finalized_number >= state.finalized_number:
+            state.finalized_number = status.finalized_number
+            state.finalized_hash = status.finalized_hash
+
+    def note_block(self, peer: str, number: int, block_hash: bytes) -> None:
+        """`peer` has block (`number`, `block_hash`): it gossiped it."""
+        state = self.peers.get(peer)
+        if state is not None and number > state.best_number:
+            state.best_number, state.best_hash = number, block_hash
+
+    def want_block(self, peer: str, block_hash: bytes, number: int) -> None:
+        """Fetch this block (and its missing ancestors) from `peer`."""
+        if block_hash not in self._wanted and len(self._wanted) < MAX_WANTED_BLOCKS:
+            self._wanted[block_hash] = (number, peer)
+        self.note_block(peer, number, block_hash)
+
+    def fetched(self, block_hash: bytes) -> None:
+        self._wanted.pop(block_hash, None)
+
+    # Reading
+
+    def highest_peer_block(self) -> int:
+        return max((p.best_number for p in self.peers.values()), default=0)
+
+    def is_syncing(self, best_number: int) -> bool:
+        """Whether this node is well behind its peers (more than a couple of blocks)."""
+        return self.highest_peer_block() > best_number + 2
+
+    # Requests
+
+    def _tag(self) -> int:
+        tag = self._next_tag
+        self._next_tag += 1
+        return tag
+
+    def _send(
+        self, peer: str, kind: str, request: BlockRequest | None, now_ms: int, key: bytes = b""
+    ) -> int:
+        tag = self._tag()
+        self.pending[tag] = Pending(peer, kind, request, now_ms, key)
+        if kind != "status" and kind != "catchup":
+            self.peers[peer].busy = True
+        return tag
+
+    def track(self, peer: str, kind: str, now_ms: int) -> int:
+        """A tag for a request the caller builds itself (status, catch-up)."""
+        return self._send(peer, kind, None, now_ms)
+
+    def next_requests(
+        self,
+        *,
+        best_number: int,
+        finalized_number: int,
+        has_block: Callable[[bytes], bool],
+        is_final: Callable[[bytes], bool],
+        now_ms: int,
+    ) -> list[tuple[str, int, str, BlockRequest | None]]:
+        """What to ask now: (peer, tag, kind, block request or None for a status request)."""
+        out: list[tuple[str, int, str, BlockRequest | None]] = []
+        for tag, p in list(self.pending.items()):
+            if now_ms - p.sent_ms > REQUEST_TIMEOUT_MS:
+                self.finish(tag)
+        for peer, state in self.peers.items():
+            if now_ms - state.status_asked_ms >= STATUS_INTERVAL_MS:
+                state.status_asked_ms = now_ms
+                out.append((peer, self._send(peer, "status", None, now_ms), "status", None))
+        # Blocks named but not held, by hash, with their ancestors.
+        for block_hash, (number, peer) in list(self._wanted.items()):
+            if has_block(block_hash):
+                del self._wanted[block_hash]
+                continue
+            if any(p.kind == "fetch" and p.key == block_hash for p in self.pending.values()):
+                continue
+            holder = self.peers.get(peer)
+            if holder is None or holder.busy:
+                continue
+            count = max(1, min(MAX_SYNC_BLOCKS, number - finalized_number))
+            request = BlockRequest(block_hash, descending=True, max_blocks=count)
+            out.append(
+                (peer, self._send(peer, "fetch", request, now_ms, block_hash), "fetch", request)
+            )
+        # One range request at a time, to the peer furthest ahead.
+        if not any(p.kind == "range" for p in self.pending.values()):
+            ahead = [
+                (s.best_number, peer)
+                for peer, s in self.peers.items()
+                if s.known and not s.busy and s.best_number > best_number
+            ]
+            if ahead:
+                _, peer = max(ahead)
+                state = self.peers[peer]
+                start = finalized_number + 1 if state.from_finalized else best_number + 1
+                count = min(MAX_SYNC_BLOCKS, state.best_number - start + 1)
+                request = BlockRequest(start, descending=False, max_blocks=max(1, count))
+                out.append((peer, self._send(peer, "range", request, now_ms), "range", request))
+        # Justifications of blocks a peer finalized that we hold but not as final.
+        if not any(p.kind == "justification" for p in self.pending.values()):
+            for peer, state in self.peers.items():
+                if (
+                    state.known
+                    and not state.busy
+                    and state.finalized_number > finalized_number
+                    and has_block(state.finalized_hash)
+                    and not is_final(state.finalized_hash)
+                ):
+                    request = BlockRequest(
+                        state.finalized_hash, descending=True, max_blocks=1, bodies=False
+                    )
+                    tag = self._send(peer, "justification", request, now_ms, state.finalized_hash)
+                    out.append((peer, tag, "justification", request))
+                    break
+        return out
+
+    def finish(self, tag: int) -> Pending | None:
+        """The request `tag` was answered (or failed): forget it and free its peer."""
+        pending = self.pending.pop(tag, None)
+        if pending is not None:
+            state = self.peers.get(pending.peer)
+            if state is not None and pending.kind not in ("status", "catchup"):
+                state.busy = any(
+                    p.peer == pending.peer and p.kind not in ("status", "catchup")
+                    for p in self.pending.values()
+                )
+        return pending
+
+    def forked(self, peer: str) -> bool:
+        """`peer`'s blocks do not attach to our best chain: range-sync it from finality.
+
+        Returns False if that was already the case (then its chain does not attach at all).
+        """
+        state = self.peers.get(peer)
+        if state is None or state.from_finalized:
+            return False
+        state.from_finalized = True
+        return True
+
+    def attached(self, peer: str) -> None:
+        state = self.peers.get(peer)
+        if state is not None:
+            state.from_finalized = False
