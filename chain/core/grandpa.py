@@ -230,6 +230,9 @@ class GrandpaVoter:
         self._equivocate = equivocate
         """Test-only: vote twice in each prevote phase, to exercise equivocation handling."""
         self._future: dict[int, list[SignedVote]] = {}
+        self._ahead: list[str] = []
+        """Peers that sent votes for the round after ours: they can answer a catch-up."""
+        self._last_commit: Justification | None = None
         self._equivocations: dict[tuple[bytes, int, int], VoteEquivocation] = {}
         self._catch_up_asked: dict[str, int] = {}
         self.set = chain.authority_set_after(chain.finalized_header.hash)
@@ -310,6 +313,7 @@ class GrandpaVoter:
             log.debug("commit from %s refused: %s", peer, exc)
             return Verdict.REJECT, []
         self._finalize(header, j)
+        self._last_commit = j
         if self._follow_set_change(header, now_ms):
             return Verdict.ACCEPT, self._progress(now_ms)
         outputs: list[VoterOutput] = []
@@ -346,6 +350,8 @@ class GrandpaVoter:
         self.set = new_set
         self.previous = None
         self._future.clear()
+        self._ahead.clear()
+        self._last_commit = None
         self._equivocations.clear()
         self.current = self._new_round(1, now_ms)
         return True
@@ -359,6 +365,14 @@ class GrandpaVoter:
             votes = [*self._mine(self.previous), *self._mine(current)]
             if votes:
                 outputs.append(BroadcastVotes(tuple(votes)))
+            # A peer that missed the last round's result can fast-forward with it.
+            if self._last_commit is not None and self.is_voter:
+                outputs.append(BroadcastCommit(self._last_commit))
+            # Others are a round ahead while this one is stuck: ask one of them how it ended.
+            if self._future.get(current.number + 1) and self._ahead:
+                peer = self._ahead.pop(0)
+                self._ahead.append(peer)
+                outputs.append(RequestCatchUp(peer, self.set.set_id, current.number))
         return outputs
 
     # Catch-up
@@ -449,6 +463,8 @@ class GrandpaVoter:
                 return Verdict.REJECT
             if len(future) < 2 * MAX_PENDING_VOTES:
                 future.append(vote)
+            if peer and peer not in self._ahead:
+                self._ahead.append(peer)
             return Verdict.ACCEPT
         round_ = next((r for r in self._live_rounds() if r.number == vote.round), None)
         if round_ is None:
@@ -606,6 +622,7 @@ class GrandpaVoter:
             header_of=self.chain.header,
         )
         self._finalize(header, justification)
+        self._last_commit = justification
         outputs: list[VoterOutput] = []
         if self._announces_commit(round_.number):
             outputs.append(BroadcastCommit(justification))
@@ -666,6 +683,7 @@ class GrandpaVoter:
         return bool(self._future.get(self.current.number + 1))
 
     def _begin_next(self, now_ms: int) -> None:
+        self._ahead.clear()
         self.previous = self.current
         self.current = self._new_round(self.previous.number + 1, now_ms)
         waiting = self._future.pop(self.current.number, [])
@@ -679,6 +697,7 @@ class GrandpaVoter:
         """Another round already completed with a commit: join the one after it."""
         if round_number < self.current.number:
             return []
+        self._ahead.clear()
         self.previous = None
         self.current = self._new_round(round_number + 1, now_ms)
         for number in [n for n in self._future if n < self.current.number]:

@@ -399,7 +399,10 @@ class NodeCore:
         )
 
     def _with_pending(self, actions: list[Action]) -> list[Action]:
-        """`actions`, after what the voter's callbacks produced while they were computed."""
+        """`actions`, after what the voter's callbacks produced while they were computed, and
+        the reports of offences noticed meanwhile."""
+        if self._offences:
+            actions = actions + self._offence_actions()
         if not self._pending_actions:
             return actions
         pending, self._pending_actions = self._pending_actions, []
@@ -494,7 +497,7 @@ class NodeCore:
             self._note_slot(header)
             self.sync.note_block(peer, header.number, header.hash)
             self.sync.want_block(peer, header.hash, header.number)
-            return Verdict.ACCEPT, self._offence_actions()
+            return Verdict.ACCEPT, []
         self.sync.note_block(peer, header.number, header.hash)
         if announce.body is None:
             self.sync.want_block(peer, header.hash, header.number)
@@ -506,8 +509,7 @@ class NodeCore:
         except BlockRejected as exc:
             self._note_slot_if_sealed(header)
             return Verdict.REJECT, [
-                *self._offence_actions(),
-                ReportPeer(peer, COST_BAD_BLOCK, f"block #{header.number}: {exc}"),
+                ReportPeer(peer, COST_BAD_BLOCK, f"block #{header.number}: {exc}")
             ]
         return Verdict.ACCEPT, actions
 
@@ -612,7 +614,6 @@ class NodeCore:
                 self._note_slot_if_sealed(header)
                 return [
                     *actions,
-                    *self._offence_actions(),
                     ReportPeer(peer, COST_BAD_BLOCK, f"block #{header.number}: {exc}"),
                 ]
         if pending.kind == "range":
