@@ -113,7 +113,7 @@ def sent_votes(outputs) -> list[SignedVote]:
 
 
 def test_votes_encode_and_decode():
-    chain, blocks = FakeChain.linear(3)
+    _, blocks = FakeChain.linear(3)
     votes = [vote(k, PREVOTE, blocks[3]) for k in KEYS]
     assert decode_votes(encode_votes(votes)) == votes
 
@@ -298,7 +298,7 @@ def test_a_forged_catch_up_is_refused():
 
 
 def test_a_commit_finalizes_and_moves_the_voter_past_its_round():
-    chain, blocks = FakeChain.linear(4)
+    chain, _ = FakeChain.linear(4)
     v = voter(chain)
     v.on_block_imported(NOW)
     donor_voters = [voter(FakeChain.linear(4)[0], key=k) for k in KEYS]

@@ -131,9 +131,8 @@ def test_a_block_by_a_non_authority_is_refused_even_without_its_parent(pair):
 
 def test_a_block_whose_parent_is_missing_is_relayed_and_fetched(pair):
     chain, alice, bob = pair
-    first, _ = authored(alice, chain, 10)
-    bob_store_peer = "alice"
-    bob.on_peer_connected(bob_store_peer, chain.at(10))
+    authored(alice, chain, 10)
+    bob.on_peer_connected("alice", chain.at(10))
     second, _ = authored(alice, chain, 12)
     verdict, actions = bob.on_gossip(
         "alice", TOPIC_BLOCKS, BlockAnnounce.of(second).encode(), chain.at(12)
@@ -164,12 +163,11 @@ def test_a_block_below_the_finalized_height_is_refused(dev):
 # Transactions
 
 
-def test_gossiped_transactions_enter_the_pool_and_bad_ones_are_refused(pair):
-    chain, alice, bob = pair
+def test_gossiped_transactions_enter_the_pool_and_bad_ones_are_refused(pair, h):
+    chain, _, bob = pair
     g = chain.genesis_header.hash
-    from tests.chain.core.conftest import transfer
 
-    good = transfer(CHARLIE, DAVE.public, XPL, nonce=0, genesis_hash=g)
+    good = h.transfer(CHARLIE, DAVE.public, XPL, nonce=0, genesis_hash=g)
     verdict, _ = bob.on_gossip(
         "alice", TOPIC_TRANSACTIONS, encode_transactions([good.raw]), chain.at(10)
     )
@@ -179,7 +177,7 @@ def test_gossiped_transactions_enter_the_pool_and_bad_ones_are_refused(pair):
         "alice", TOPIC_TRANSACTIONS, encode_transactions([good.raw]), chain.at(10)
     )
     assert again is Verdict.IGNORE and reports(actions) == []
-    forged = bytearray(transfer(DAVE, CHARLIE.public, XPL, nonce=0, genesis_hash=g).raw)
+    forged = bytearray(h.transfer(DAVE, CHARLIE.public, XPL, nonce=0, genesis_hash=g).raw)
     forged[40] ^= 1  # inside the signature
     verdict, actions = bob.on_gossip(
         "alice", TOPIC_TRANSACTIONS, encode_transactions([bytes(forged)]), chain.at(10)
@@ -187,12 +185,10 @@ def test_gossiped_transactions_enter_the_pool_and_bad_ones_are_refused(pair):
     assert verdict is Verdict.REJECT and reports(actions)[0].peer == "alice"
 
 
-def test_a_locally_submitted_transaction_is_gossiped_in_a_batch(pair):
+def test_a_locally_submitted_transaction_is_gossiped_in_a_batch(pair, h):
     chain, alice, _ = pair
-    from tests.chain.core.conftest import transfer
-
     g = chain.genesis_header.hash
-    txs = [transfer(CHARLIE, DAVE.public, XPL, nonce=n, genesis_hash=g) for n in range(3)]
+    txs = [h.transfer(CHARLIE, DAVE.public, XPL, nonce=n, genesis_hash=g) for n in range(3)]
     for tx in txs:
         alice.submit_transaction(tx.raw, chain.at(10))
     (batch,) = gossip(alice.on_timer("gossip", chain.at(10) + 100), TOPIC_TRANSACTIONS)
@@ -315,16 +311,14 @@ def test_a_peer_on_another_chain_is_charged(pair, dev):
     assert "another chain" in reports(actions)[0].reason
 
 
-def test_two_blocks_sealed_for_one_slot_are_noticed(pair, caplog):
+def test_two_blocks_sealed_for_one_slot_are_noticed(pair, caplog, h):
     chain, alice, bob = pair
     first, _ = authored(alice, chain, 10)
     other = chain.build_on(
         alice.store, chain.genesis_header, slot=10, author=ALICE, timestamp=10 * chain.slot_ms
     )
     assert other.hash == first.hash  # same contents, same block: no offence
-    from tests.chain.core.conftest import transfer
-
-    tx = transfer(CHARLIE, DAVE.public, XPL, nonce=0, genesis_hash=chain.genesis_header.hash)
+    tx = h.transfer(CHARLIE, DAVE.public, XPL, nonce=0, genesis_hash=chain.genesis_header.hash)
     twin = chain.build_on(alice.store, chain.genesis_header, slot=10, author=ALICE, txs=[tx])
     assert twin.hash != first.hash
     bob.on_gossip("alice", TOPIC_BLOCKS, BlockAnnounce.of(first).encode(), chain.at(10))
