@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -72,7 +74,44 @@ class NodeMetrics:
             "xpl_sub_libp2p_peers_count", "Number of connected peers", registry=self.registry
         )
         self.peers.set(0)
+        self.gossip_received = Counter(
+            "xpl_gossip_received_total",
+            "Gossip messages received (each once), by topic and the node's verdict",
+            ["topic", "verdict"],
+            registry=self.registry,
+        )
+        self.gossip_dropped = Gauge(
+            "xpl_gossip_messages_dropped",
+            "Gossip messages not delivered or not sent since the start, by reason",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.gossip_sent = Gauge(
+            "xpl_gossip_messages_sent",
+            "Gossip frames written to peers since the start, by topic",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.finality_round = Gauge(
+            "xpl_finality_grandpa_round",
+            "The GRANDPA round this node is in",
+            registry=self.registry,
+        )
+        self.finality_set_id = Gauge(
+            "xpl_finality_grandpa_set_id",
+            "The authority set this node's GRANDPA voter follows",
+            registry=self.registry,
+        )
+        self.peer_bans = Gauge(
+            "xpl_sub_libp2p_peer_bans",
+            "Peers banned for bad behaviour since the start",
+            registry=self.registry,
+        )
+        self.before_scrape: list[Callable[[], None]] = []
+        """Called before each scrape, to copy in what others count (the network's stats)."""
 
     def exposition(self) -> tuple[int, str, bytes]:
         """The body of GET /metrics."""
+        for refresh in self.before_scrape:
+            refresh()
         return 200, CONTENT_TYPE_LATEST, generate_latest(self.registry)

@@ -1,8 +1,10 @@
-"""The node process: drives the node core from real time and serves JSON-RPC and metrics.
+"""The node process: drives the node core from real time and the network, serves JSON-RPC and
+metrics.
 
-Everything runs on one trio thread: the timer loop, the RPC server and the metrics server are
-tasks in one nursery, and the core is called synchronously from them, so it needs no locking.
-Cancelling the nursery (Ctrl-C, SIGTERM, a test) closes every socket and then the database.
+Everything runs on one trio thread: the timer loop, the network (`chain.network`), the RPC
+server and the metrics server are tasks in one nursery, and the core is called synchronously
+from them, so it needs no locking. Cancelling the nursery (Ctrl-C, SIGTERM, a test) closes every
+socket and then the database.
 """
 
 from __future__ import annotations
@@ -23,13 +25,17 @@ from chain.core.actions import (
     Action,
     BlockImported,
     Finalized,
+    Gossip,
+    ReportPeer,
     Retracted,
+    SendRequest,
     SetTimer,
     TxDropped,
 )
 from chain.core.node import NodeCore
 from chain.job_metrics import JobStates
 from chain.metrics import NodeMetrics
+from chain.network import NodeNetwork, network_config
 from chain.rpc.server import RpcMethods, RpcServer, Subscription
 from chain.spec import ChainSpec
 from chain.storage.chain_store import ChainStore, ChainStoreError
@@ -49,6 +55,17 @@ def wall_clock_ms() -> int:
 
 
 @dataclass(frozen=True)
+class NetworkSettings:
+    """Where the node listens for peers and whom it dials."""
+
+    node_key: bytes
+    """The 32-byte seed of the node's libp2p identity (`--node-key-file`)."""
+    port: int = 30333
+    listen_host: str = "127.0.0.1"
+    bootnodes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class NodeConfig:
     spec: ChainSpec
     base_path: Path
@@ -61,6 +78,12 @@ class NodeConfig:
     """States kept; None keeps all (archive)."""
     verify_device: str = "auto"
     """Where a validator recomputes audited leaves: auto, cpu, cuda or numpy."""
+    network: NetworkSettings | None = None
+    """None: no network (a node on its own)."""
+    test_rpc: bool = False
+    """Serve the test-only RPC methods (a network filter for partitions)."""
+    test_equivocate: bool = False
+    """Test-only: the validator votes twice in every prevote phase (an equivocation)."""
 
     @property
     def db_path(self) -> Path:
@@ -74,6 +97,8 @@ class NodeInfo:
     rpc_port: int
     prometheus_port: int | None
     genesis_hash: bytes
+    peer_id: str | None = None
+    listen_addresses: tuple[str, ...] = ()
 
 
 class NodeService:
@@ -105,6 +130,8 @@ class NodeService:
         self._awaiting_finality: dict[bytes, list[tuple[bytes, Subscription]]] = {}
         self._timers: dict[str, int] = {}
         self._timers_changed: trio.Event | None = None
+        self.network: NodeNetwork | None = None
+        """The node's network, once it runs (None for a node on its own)."""
         self._update_gauges()
 
     # Inputs from RPC
@@ -156,6 +183,13 @@ class NodeService:
                 self._on_finalized(action)
             elif isinstance(action, TxDropped):
                 self._on_dropped(action)
+            elif self.network is not None:
+                if isinstance(action, Gossip):
+                    self.network.publish(action.topic, action.data)
+                elif isinstance(action, SendRequest):
+                    self.network.send_request(action)
+                elif isinstance(action, ReportPeer):
+                    self.network.report(action)
         self._update_gauges()
 
     def _on_block(self, imported: BlockImported) -> None:
@@ -215,6 +249,8 @@ class NodeService:
         self.metrics.block_height.labels("finalized").set(store.finalized_header.number)
         self.metrics.ready_transactions.set(self.core.pool.ready_count)
         self.metrics.future_transactions.set(self.core.pool.future_count)
+        self.metrics.finality_round.set(self.core.voter.round_number)
+        self.metrics.finality_set_id.set(self.core.voter.set.set_id)
 
     # Timers
 
@@ -282,17 +318,33 @@ async def run_node(
     task_status: trio.TaskStatus[NodeInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a node until cancelled (or, with `handle_signals`, until SIGINT or SIGTERM)."""
-    from chain.rpc.api import build_methods, health
+    from chain.rpc.api import build_methods
+    from chain.rpc.network_api import health
 
     store = open_store(config)
     try:
-        core = NodeCore(store, authority=config.validator_key)
+        core = NodeCore(store, authority=config.validator_key, equivocate=config.test_equivocate)
         metrics = NodeMetrics()
         service = NodeService(core, config.spec, name=config.name, metrics=metrics)
+        network = None
+        if config.network is not None:
+            settings = config.network
+            network = NodeNetwork(
+                service,
+                network_config(
+                    store.genesis_hash,
+                    settings.node_key,
+                    listen_host=settings.listen_host,
+                    port=settings.port,
+                    bootnodes=settings.bootnodes,
+                ),
+            )
+            service.network = network
+            metrics.before_scrape.append(lambda: _copy_network_stats(metrics, network))
         job_states = JobStates(service, metrics.jobs)
         job_states.rescan(store.best_hash)
         service.block_listeners.append(job_states.on_best_block)
-        methods = build_methods(service)
+        methods = build_methods(service, test_rpc=config.test_rpc)
         rpc = RpcServer(
             methods,
             host=config.rpc_host,
@@ -314,6 +366,8 @@ async def run_node(
                     extra_routes={"/metrics": metrics.exposition},
                 )
                 prometheus_port = await nursery.start(metrics_server.serve)
+            if network is not None:
+                await nursery.start(network.run)
             service.apply(core.start(service.clock()))
             nursery.start_soon(service.run_timers)
             if config.validator_key is not None:
@@ -325,20 +379,39 @@ async def run_node(
                 nursery.start_soon(verifier.run)
             best = store.best_header
             log.info(
-                "node %s ready: chain %s, best #%d, finalized #%d, rpc 127.0.0.1:%d%s",
+                "node %s ready: chain %s, best #%d, finalized #%d, rpc 127.0.0.1:%d%s%s",
                 config.name,
                 config.spec.name,
                 best.number,
                 store.finalized_header.number,
                 rpc_port,
                 "" if prometheus_port is None else f", metrics :{prometheus_port}",
+                "" if network is None else f", p2p {' '.join(network.network.listen_addresses)}",
             )
-            task_status.started(NodeInfo(rpc_port, prometheus_port, store.genesis_hash))
+            task_status.started(
+                NodeInfo(
+                    rpc_port,
+                    prometheus_port,
+                    store.genesis_hash,
+                    None if network is None else network.peer_id,
+                    () if network is None else tuple(network.network.listen_addresses),
+                )
+            )
     except BaseExceptionGroup as group:
         raise _single(group) from None
     finally:
         store.close()
         log.info("node %s stopped; database closed", config.name)
+
+
+def _copy_network_stats(metrics: NodeMetrics, network: NodeNetwork) -> None:
+    stats = network.network.stats
+    for reason, count in stats.dropped.items():
+        metrics.gossip_dropped.labels(reason).set(count)
+    for topic, count in stats.messages_out.items():
+        metrics.gossip_sent.labels(topic).set(count)
+    metrics.peer_bans.set(stats.bans)
+    metrics.peers.set(len(network.network.peers()))
 
 
 def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:

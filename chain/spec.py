@@ -264,7 +264,8 @@ class ChainSpec:
         return cls.from_json(data)
 
 
-def _validator_uris(count: int) -> list[str]:
+def validator_uris_of(count: int) -> list[str]:
+    """The development key URIs of a local chain's `count` validators: //Alice, //Bob, ..."""
     names = list(DEV_ACCOUNT_NAMES) + [
         f"Validator{i}" for i in range(len(DEV_ACCOUNT_NAMES) + 1, count + 1)
     ]
@@ -289,7 +290,7 @@ def local_spec(
     """A local testnet with `validators` development validators (//Alice, //Bob, ...)."""
     if not 1 <= validators <= 100:
         raise ChainSpecError("a local chain has between 1 and 100 validators")
-    uris = _validator_uris(validators)
+    uris = validator_uris_of(validators)
     endowed = ["//" + n for n in DEV_ACCOUNT_NAMES] + [
         u for u in uris if u[2:] not in DEV_ACCOUNT_NAMES
     ]

@@ -16,13 +16,24 @@ from chain.cli.errors import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from chain.cli import benchmark, chain_ops, demo, job, key, node, query, tx, worker
+    from chain.cli import (
+        benchmark,
+        chain_ops,
+        demo,
+        job,
+        key,
+        localnet,
+        node,
+        query,
+        tx,
+        worker,
+    )
 
     parser = argparse.ArgumentParser(
         prog="xpl", description="XPL: an open market for GPU compute on its own chain."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (node, key, chain_ops, tx, query, job, worker, benchmark, demo):
+    for module in (node, key, chain_ops, localnet, tx, query, job, worker, benchmark, demo):
         module.register(sub)
     return parser
 

@@ -8,11 +8,14 @@ import tempfile
 from pathlib import Path
 
 import trio
+from p2p.config import NetworkConfigError, parse_peer_address
+from p2p.errors import NetworkError
+from p2p.keys import NodeKeyError, load_or_create_node_key
 
 from chain.cli.errors import CliError
 from chain.keystore import password_from_env, prompt_password, read_key_file
 from chain.logs import setup_logging
-from chain.service import NodeConfig, run_node
+from chain.service import NetworkSettings, NodeConfig, run_node
 from chain.spec import ChainSpec, ChainSpecError, builtin_spec
 from chain.storage.chain_store import ChainStoreError
 from chain.storage.kv import StoreError
@@ -54,6 +57,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--key-file", type=Path, help="the validator's encrypted key file")
     p.add_argument("--password-env", metavar="VAR", help="read the key file's password from VAR")
     p.add_argument("--dev-key", metavar="//NAME", help="a development key as validator key")
+    p.add_argument("--port", type=_port, default=30333, help="p2p port (0: any free port)")
+    p.add_argument(
+        "--listen-host", default="127.0.0.1", help="p2p address to listen on (0.0.0.0: all)"
+    )
+    p.add_argument(
+        "--bootnodes",
+        nargs="+",
+        default=[],
+        metavar="MULTIADDR",
+        help="peers to dial and keep connected: /ip4/127.0.0.1/tcp/30333/p2p/PEERID",
+    )
+    p.add_argument(
+        "--node-key-file",
+        type=Path,
+        help="the node's libp2p identity (created if missing; default: BASE/network/node_key)",
+    )
     p.add_argument("--rpc-port", type=_port, default=9944)
     p.add_argument("--rpc-external", action="store_true", help="listen on all interfaces")
     p.add_argument("--prometheus-port", type=_port, default=9615)
@@ -66,6 +85,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="auto",
         choices=list(DEVICES),
         help="where a validator recomputes audited results (auto: the GPU if any, else the CPU)",
+    )
+    p.add_argument(
+        "--test-rpc",
+        action="store_true",
+        help="test networks only: serve test_setBlockedPeers (a network filter for partitions)",
+    )
+    p.add_argument(
+        "--test-equivocate",
+        action="store_true",
+        help="test networks only: the validator votes twice in each round, to be caught",
     )
     add_log_arguments(p)
     p.set_defaults(run=run)
@@ -113,6 +142,18 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--base-path is required (or use --dev for a temporary chain)")
         temporary = Path(tempfile.mkdtemp(prefix="xpl-dev-"))
         base_path = temporary
+    if (args.test_rpc or args.test_equivocate) and spec.chain_type == "Live":
+        raise CliError("--test-rpc and --test-equivocate are refused on a live chain")
+    for address in args.bootnodes:
+        try:
+            parse_peer_address(address)
+        except NetworkConfigError as exc:
+            raise CliError(f"--bootnodes: {exc}") from exc
+    node_key_file = args.node_key_file or base_path / "network" / "node_key"
+    try:
+        node_key = load_or_create_node_key(node_key_file)
+    except NodeKeyError as exc:
+        raise CliError(f"--node-key-file: {exc}") from exc
     config = NodeConfig(
         spec=spec,
         base_path=base_path,
@@ -123,10 +164,18 @@ def run(args: argparse.Namespace) -> int:
         prometheus_port=None if args.no_prometheus else args.prometheus_port,
         pruning=args.pruning,
         verify_device=args.verify_device,
+        network=NetworkSettings(
+            node_key=node_key,
+            port=args.port,
+            listen_host=args.listen_host,
+            bootnodes=tuple(args.bootnodes),
+        ),
+        test_rpc=args.test_rpc,
+        test_equivocate=args.test_equivocate,
     )
     try:
         trio.run(lambda: run_node(config, handle_signals=True))
-    except (StoreError, ChainStoreError) as exc:
+    except (StoreError, ChainStoreError, NetworkError, NetworkConfigError) as exc:
         raise CliError(str(exc)) from exc
     except OSError as exc:
         raise CliError(f"cannot start the node: {exc}") from exc

@@ -16,6 +16,7 @@ from chain.rpc import errors
 from chain.rpc.blob_api import add_blob_methods
 from chain.rpc.errors import RpcError
 from chain.rpc.market_api import add_market_methods
+from chain.rpc.network_api import add_network_methods, health
 from chain.rpc.params import check_arity as _check_arity
 from chain.rpc.params import param as _param
 from chain.rpc.server import Params, RpcMethods, Subscription
@@ -84,12 +85,8 @@ def _tx_error(exc: Exception) -> RpcError:
     raise exc
 
 
-def health(service: NodeService) -> dict[str, Any]:
-    return {"peers": 0, "isSyncing": False, "shouldHavePeers": False}
-
-
-def build_methods(service: NodeService) -> RpcMethods:
-    """Every RPC method of the node, bound to `service`."""
+def build_methods(service: NodeService, *, test_rpc: bool = False) -> RpcMethods:
+    """Every RPC method of the node, bound to `service` (the test-only ones with `test_rpc`)."""
     core = service.core
     store = core.store
     methods = RpcMethods()
@@ -151,9 +148,6 @@ def build_methods(service: NodeService) -> RpcMethods:
     def system_properties(params: Params) -> Any:
         return service.spec.properties
 
-    def system_peers(params: Params) -> Any:
-        return []
-
     def system_account_next_index(params: Params) -> Any:
         _check_arity(params, 1)
         who = _param(params, 0, "account", _account)
@@ -165,7 +159,6 @@ def build_methods(service: NodeService) -> RpcMethods:
     add("system_name", system_name)
     add("system_version", system_version)
     add("system_properties", system_properties)
-    add("system_peers", system_peers)
     add("system_accountNextIndex", system_account_next_index)
 
     # chain
@@ -339,6 +332,7 @@ def build_methods(service: NodeService) -> RpcMethods:
     add("balances_account", balances_account)
     add_blob_methods(methods, service.blobs, service.clock)
     add_market_methods(methods, service, add, at_hash, reader_at)
+    add_network_methods(service, add, test_rpc=test_rpc)
     return methods
 
 

@@ -1,0 +1,263 @@
+"""The node on its chain's network: the core's messages carried over `p2p.Network`, and what
+peers send handed to the core.
+
+`NodeNetwork` is the network's handler (`p2p.handler.NetworkHandler`): a peer connecting or
+leaving, a gossip message (the core's verdict decides whether the network relays it) and a request
+all go to the core, and what the core then asks for (`chain.core.actions`) is carried out by the
+node service, which hands the network part back here: gossip is published, requests are sent in
+their own tasks (the answer, or the failure, goes back to the core), and reports lower peers'
+scores. The blob protocol is answered here, from the node's blob store, and `fetch_blob_leaf`
+asks peers for job data this node lacks.
+
+Everything runs on the node's trio thread, like the rest of the service.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Final
+
+import trio
+from p2p.config import NetworkConfig, RequestLimits, TopicLimits, protocol_prefix_for
+from p2p.errors import MessageTooLarge, RequestFailed, UnknownTopic
+from p2p.errors import RequestRefused as P2pRequestRefused
+from p2p.handler import GossipVerdict
+from p2p.network import Network
+
+from chain.blobs import BlobError
+from chain.core.actions import ReportPeer, SendRequest
+from chain.core.grandpa import Verdict
+from chain.core.messages import (
+    MAX_GOSSIP_BYTES,
+    MAX_JUSTIFICATION_BYTES,
+    MAX_SYNC_BLOCKS,
+    PROTOCOL_BLOB,
+    PROTOCOL_CATCH_UP,
+    PROTOCOL_STATUS,
+    PROTOCOL_SYNC,
+    SYNC_RESPONSE_BYTES,
+    TOPIC_BLOCKS,
+    TOPIC_FINALITY,
+    TOPIC_TRANSACTIONS,
+)
+from chain.core.node import RequestRefused
+from runtime.block import MAX_BLOCK_SIZE
+from runtime.primitives import codec
+from runtime.primitives.codec import DecodeError
+from runtime.primitives.merkle import MerkleProofError, verify_merkle_proof
+
+if TYPE_CHECKING:
+    from chain.service import NodeService
+
+log = logging.getLogger("xpl.network")
+
+BLOB_REQUEST_BYTES: Final = 128
+BLOB_RESPONSE_BYTES: Final = 2 * 1024 * 1024
+
+TOPIC_LIMITS: Final = {
+    TOPIC_BLOCKS: TopicLimits(MAX_GOSSIP_BYTES, 40.0, 16 * 1024 * 1024),
+    TOPIC_TRANSACTIONS: TopicLimits(MAX_GOSSIP_BYTES, 400.0, 32 * 1024 * 1024),
+    TOPIC_FINALITY: TopicLimits(MAX_GOSSIP_BYTES, 400.0, 8 * 1024 * 1024),
+}
+"""What a node accepts from each peer (relayed traffic included): generous for honest networks
+of tens of nodes, a bound on what one peer can make this node do."""
+
+REQUEST_LIMITS: Final = {
+    PROTOCOL_STATUS: RequestLimits(64, 1024, timeout=5.0, max_requests_per_second=5.0),
+    PROTOCOL_SYNC: RequestLimits(
+        256,
+        SYNC_RESPONSE_BYTES + MAX_BLOCK_SIZE + MAX_JUSTIFICATION_BYTES + MAX_SYNC_BLOCKS * 512,
+        timeout=30.0,
+        max_concurrent_per_peer=2,
+        max_requests_per_second=10.0,
+    ),
+    PROTOCOL_CATCH_UP: RequestLimits(64, 1024 * 1024, timeout=10.0, max_requests_per_second=2.0),
+    PROTOCOL_BLOB: RequestLimits(
+        BLOB_REQUEST_BYTES,
+        BLOB_RESPONSE_BYTES,
+        timeout=15.0,
+        max_concurrent_per_peer=8,
+        max_requests_per_second=200.0,
+    ),
+}
+
+_VERDICTS: Final = {
+    Verdict.ACCEPT: GossipVerdict.ACCEPT,
+    Verdict.IGNORE: GossipVerdict.IGNORE,
+    Verdict.REJECT: GossipVerdict.REJECT,
+}
+
+
+def network_config(
+    genesis_hash: bytes,
+    node_key: bytes,
+    *,
+    listen_host: str = "127.0.0.1",
+    port: int = 30333,
+    bootnodes: Sequence[str] = (),
+) -> NetworkConfig:
+    """The network configuration every node of the chain with this genesis uses."""
+    return NetworkConfig(
+        node_key=node_key,
+        protocol_prefix=protocol_prefix_for(genesis_hash),
+        topics=TOPIC_LIMITS,
+        request_protocols=REQUEST_LIMITS,
+        listen_host=listen_host,
+        port=port,
+        bootnodes=tuple(bootnodes),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class BlobLeaf:
+    """One leaf of a blob and what proves it, as a peer served it."""
+
+    leaf: bytes
+    proof: tuple[bytes, ...]
+    leaf_count: int
+    size: int
+
+
+def encode_blob_request(root: bytes, index: int) -> bytes:
+    return codec.encode([root, index])
+
+
+def decode_blob_request(raw: bytes) -> tuple[bytes, int]:
+    f = codec.expect_list(codec.decode_raw(raw, max_size=BLOB_REQUEST_BYTES), 2, "blob request")
+    return codec.expect_bytes(f[0], "blob.root", length=32), codec.expect_u32(f[1], "blob.index")
+
+
+def encode_blob_leaf(leaf: BlobLeaf) -> bytes:
+    return codec.encode([leaf.leaf, list(leaf.proof), leaf.leaf_count, leaf.size])
+
+
+def decode_blob_leaf(raw: bytes) -> BlobLeaf:
+    f = codec.expect_list(codec.decode_raw(raw, max_size=BLOB_RESPONSE_BYTES), 4, "blob leaf")
+    proof = tuple(
+        codec.expect_bytes(p, "blob.proof", length=32)
+        for p in codec.expect_array(f[1], 64, "blob.proof")
+    )
+    return BlobLeaf(
+        leaf=codec.expect_bytes(f[0], "blob.leaf", max_len=BLOB_RESPONSE_BYTES),
+        proof=proof,
+        leaf_count=codec.expect_u32(f[2], "blob.leaf_count"),
+        size=codec.expect_u64(f[3], "blob.size"),
+    )
+
+
+class NodeNetwork:
+    """The network handler of one node, and the carrier of its core's messages."""
+
+    def __init__(self, service: NodeService, config: NetworkConfig) -> None:
+        self.service = service
+        self.network = Network(config, self)
+        self._nursery: trio.Nursery | None = None
+
+    @property
+    def peer_id(self) -> str:
+        return self.network.peer_id
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            await nursery.start(self.network.run)
+            task_status.started()
+
+    # The network's handler
+
+    def on_peer_connected(self, peer: str) -> None:
+        log.info("peer %s connected", peer)
+        service = self.service
+        service.apply(service.core.on_peer_connected(peer, service.clock()))
+        service.metrics.peers.set(len(self.network.peers()))
+
+    def on_peer_disconnected(self, peer: str) -> None:
+        log.info("peer %s disconnected", peer)
+        self.service.core.on_peer_disconnected(peer)
+        self.service.metrics.peers.set(len(self.network.peers()))
+
+    def on_gossip(self, peer: str, topic: str, data: bytes) -> GossipVerdict:
+        service = self.service
+        verdict, actions = service.core.on_gossip(peer, topic, data, service.clock())
+        service.apply(actions)
+        service.metrics.gossip_received.labels(topic, verdict.value).inc()
+        return _VERDICTS[verdict]
+
+    async def on_request(self, peer: str, protocol: str, data: bytes) -> bytes:
+        if protocol == PROTOCOL_BLOB:
+            return self._serve_blob_leaf(data)
+        service = self.service
+        try:
+            return service.core.on_request(peer, protocol, data, service.clock())
+        except DecodeError as exc:
+            raise P2pRequestRefused(f"malformed {protocol} request: {exc}", cost=50) from exc
+        except RequestRefused as exc:
+            raise P2pRequestRefused(str(exc)) from exc
+
+    # The core's messages
+
+    def publish(self, topic: str, data: bytes) -> None:
+        try:
+            self.network.publish(topic, data)
+        except (UnknownTopic, MessageTooLarge) as exc:  # a bug: the core keeps to the limits
+            log.error("cannot gossip on %s: %s", topic, exc)
+
+    def send_request(self, request: SendRequest) -> None:
+        if self._nursery is None:
+            self._answer(request, None)
+            return
+        self._nursery.start_soon(self._request, request)
+
+    def report(self, report: ReportPeer) -> None:
+        log.info("peer %s: %s", report.peer, report.reason)
+        self.network.report(report.peer, report.cost, report.reason)
+
+    async def _request(self, request: SendRequest) -> None:
+        try:
+            answer: bytes | None = await self.network.request(
+                request.peer, request.protocol, request.data
+            )
+        except RequestFailed as exc:
+            log.debug("%s", exc)
+            answer = None
+        self._answer(request, answer)
+
+    def _answer(self, request: SendRequest, answer: bytes | None) -> None:
+        service = self.service
+        service.apply(service.core.on_response(request.peer, request.tag, answer, service.clock()))
+
+    # Job data
+
+    def _serve_blob_leaf(self, data: bytes) -> bytes:
+        try:
+            root, index = decode_blob_request(data)
+        except DecodeError as exc:
+            raise P2pRequestRefused(f"malformed blob request: {exc}", cost=50) from exc
+        blobs = self.service.blobs
+        info = blobs.info(root)
+        if info is None:
+            raise P2pRequestRefused(f"blob 0x{root.hex()} is not held here")
+        try:
+            leaf, proof = blobs.leaf(root, index)
+        except BlobError as exc:
+            raise P2pRequestRefused(str(exc)) from exc
+        return encode_blob_leaf(BlobLeaf(leaf, tuple(proof), info.leaf_count, info.size))
+
+    async def fetch_blob_leaf(self, root: bytes, index: int) -> BlobLeaf | None:
+        """Leaf `index` of blob `root` from the first peer that holds it, its proof checked."""
+        request = encode_blob_request(root, index)
+        for info in self.network.peers():
+            try:
+                answer = decode_blob_leaf(
+                    await self.network.request(info.peer, PROTOCOL_BLOB, request)
+                )
+                verify_merkle_proof(root, answer.leaf, index, answer.leaf_count, answer.proof)
+            except RequestFailed:
+                continue
+            except (DecodeError, MerkleProofError) as exc:
+                self.network.report(info.peer, 100, f"a blob leaf that does not prove: {exc}")
+                continue
+            return answer
+        return None
