@@ -12,7 +12,8 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	# py-libp2p pulls in trio-typing, whose stubs for an older trio shadow trio's own types.
+	# trio-typing, which py-libp2p requires, installs stubs of an old trio that hide trio's own
+	# (newer, inline) types from mypy; the runtime does not use them.
 	rm -rf $(VENV)/lib/python*/site-packages/trio-stubs
 	touch $(STAMP)
 

@@ -1,0 +1,153 @@
+"""The py-libp2p host under the network: Noise only, yamux only, TCP, and nothing automatic.
+
+py-libp2p's defaults do more than XPL wants, and some of it works against it (see
+notes/libp2p.md), so the host is put together by hand:
+
+- security is Noise alone: a default host also accepts TLS, secio and plaintext;
+- the muxer is yamux alone (flow control per stream, which the gossip streams rely on);
+- the swarm's auto-connector, which dials any peer in the peer store whenever it has fewer than
+  its low watermark of connections, is switched off: it would redial banned and blocked peers.
+  The network dials its bootnodes itself, one address each, with its own backoff (and without
+  `dial_peer`'s 250 ms happy-eyeballs wait and 60 s negative cache);
+- the identify exchange on every new connection is switched off: nothing here uses it, and it
+  runs in system tasks that would outlive the network;
+- no resource manager: the network enforces its own per-peer limits on what it serves.
+
+Connection events reach the network through `ConnectionEvents`, a notifee that only queues them,
+so the network handles them in its own task rather than inside libp2p's connection setup.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass
+from typing import Final
+
+import multiaddr
+import trio
+from libp2p import new_swarm
+from libp2p.abc import INetConn, INetStream, INetwork, INotifee
+from libp2p.crypto.x25519 import create_new_key_pair as create_x25519_key_pair
+from libp2p.custom_types import TProtocol
+from libp2p.exceptions import BaseLibp2pError
+from libp2p.host.basic_host import BasicHost, _IdentifyNotifee
+from libp2p.network.auto_connector import AutoConnector
+from libp2p.network.config import ConnectionConfig, RetryConfig
+from libp2p.network.connection.swarm_connection import SwarmConn
+from libp2p.network.swarm import Swarm
+from libp2p.rcmgr import Direction
+from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
+from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
+from libp2p.stream_muxer.yamux.yamux import Yamux
+
+from p2p.keys import key_pair_of
+
+NEGOTIATE_TIMEOUT: Final = 10
+"""Seconds a peer gets to agree on a stream's protocol."""
+
+LIBP2P_ERRORS: Final = (
+    BaseLibp2pError,
+    OSError,
+    trio.BrokenResourceError,
+    trio.ClosedResourceError,
+)
+"""What py-libp2p raises when a connection or stream goes away under an operation."""
+
+
+class _NoAutoDial(AutoConnector):
+    """The swarm's auto-connector, doing nothing: the network decides whom to dial."""
+
+    async def maybe_connect(self) -> None:
+        return
+
+
+def build_host(node_key: bytes, *, max_connections: int, dial_timeout: float) -> BasicHost:
+    """A host with the node's identity, Noise, yamux and TCP, that dials only when told."""
+    key_pair = key_pair_of(node_key)
+    noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
+    connections = ConnectionConfig(
+        max_connections=max_connections,
+        min_connections=0,
+        low_watermark=0,
+        high_watermark=max_connections,
+        dial_timeout=dial_timeout,
+    )
+    swarm = new_swarm(
+        key_pair=key_pair,
+        sec_opt={TProtocol(NOISE_PROTOCOL_ID): noise},
+        muxer_opt={TProtocol(YAMUX_PROTOCOL_ID): Yamux},
+        retry_config=RetryConfig(max_retries=0),
+        connection_config=connections,
+    )
+    assert isinstance(swarm, Swarm)
+    swarm.auto_connector = _NoAutoDial(swarm)
+    host = BasicHost(swarm, negotiate_timeout=NEGOTIATE_TIMEOUT)
+    for notifee in list(swarm.notifees):
+        if isinstance(notifee, _IdentifyNotifee):
+            swarm.remove_notifee(notifee)
+    return host
+
+
+@dataclass(frozen=True)
+class ConnectionEvent:
+    """A connection that opened (`up`) or closed."""
+
+    conn: INetConn
+    up: bool
+
+    @property
+    def peer(self) -> str:
+        """The peer at the other end."""
+        return str(self.conn.muxed_conn.peer_id)
+
+
+class ConnectionEvents(INotifee):
+    """Queues libp2p's connection events for the network's own task; drops them once closed."""
+
+    def __init__(self) -> None:
+        self._send, self.receive = trio.open_memory_channel[ConnectionEvent](math.inf)
+
+    def close(self) -> None:
+        """Stop queueing (the network is shutting down)."""
+        self._send.close()
+
+    def _put(self, event: ConnectionEvent) -> None:
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
+            self._send.send_nowait(event)
+
+    async def connected(self, network: INetwork, conn: INetConn) -> None:
+        self._put(ConnectionEvent(conn, up=True))
+
+    async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        self._put(ConnectionEvent(conn, up=False))
+
+    async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        return None
+
+    async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        return None
+
+    async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        return None
+
+    async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        return None
+
+
+def direction_of(conn: INetConn) -> str:
+    """ "inbound" or "outbound": who dialed this connection."""
+    if isinstance(conn, SwarmConn) and conn.direction is Direction.OUTBOUND:
+        return "outbound"
+    return "inbound"
+
+
+def remote_address_of(conn: INetConn) -> str:
+    """The connection's remote end as a multiaddr, e.g. /ip4/127.0.0.1/tcp/50123."""
+    muxed = conn.muxed_conn
+    remote = muxed.get_remote_address() if isinstance(muxed, Yamux) else None
+    if remote is None:
+        return ""
+    host, port = remote
+    return f"/ip6/{host}/tcp/{port}" if ":" in host else f"/ip4/{host}/tcp/{port}"

@@ -1,0 +1,436 @@
+"""The node's network: peers, gossip, requests and the defences around them, on py-libp2p.
+
+    network = Network(config, handler)          # config: p2p.config.NetworkConfig
+    async with trio.open_nursery() as nursery:
+        await nursery.start(network.run)        # listening once this returns
+        network.publish("blocks", block_bytes)  # never blocks; paced; drops are counted
+        network.send(peer, "votes", vote_bytes) # one peer, not relayed
+        answer = await network.request(peer, "sync", query)   # RequestFailed says why not
+        network.report(peer, 50, "sent an invalid block")     # lower its score; banned at -100
+
+The node implements `p2p.handler.NetworkHandler`: the network calls it on the trio thread when a
+peer of this chain connects or disconnects, for each new gossip message (whose verdict decides
+whether it is relayed: see `p2p.gossip`) and for each request (see `p2p.requests`).
+
+`run` listens, dials the bootnodes and keeps them connected (redialing with exponential backoff,
+0.5 s to 30 s by default, when they drop), and runs until cancelled; cancelling it closes every
+stream, connection and listener, and no task it started outlives it. A peer is "connected" once
+our gossip stream to it is negotiated: that proves it serves this chain's protocol prefix, so a
+node of another chain is disconnected before it can exchange anything.
+
+Defence: every topic and protocol has a size cap and per-peer rate limits (`p2p.config`); bad
+input (malformed frames, oversized or excess messages, REJECT verdicts, refused requests, and what
+the node reports) lowers the sender's score (`p2p.scoring`), and at the ban score the peer is
+disconnected and its connections are refused, and it is not dialed, for `ban_seconds`.
+`set_blocked` is a filter for tests (partitions): it drops connections to and from the given
+peers and refuses new ones until they are unblocked.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import random
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import trio
+from libp2p.abc import INetStream
+from libp2p.custom_types import TProtocol
+from libp2p.host.basic_host import BasicHost
+from libp2p.host.exceptions import StreamFailure
+from libp2p.peer.id import ID
+from multiaddr import Multiaddr
+
+from p2p import stats
+from p2p.config import NOTIFICATIONS_NAME, NetworkConfig
+from p2p.errors import FailureReason, ListenError, RequestFailed
+from p2p.gossip import Gossip
+from p2p.handler import GossipVerdict, NetworkHandler
+from p2p.host import (
+    LIBP2P_ERRORS,
+    NEGOTIATE_TIMEOUT,
+    ConnectionEvent,
+    ConnectionEvents,
+    build_host,
+    direction_of,
+    remote_address_of,
+)
+from p2p.keys import peer_id_of
+from p2p.requests import Requests, request_protocols
+from p2p.scoring import PeerScores
+from p2p.session import PeerInfo, PeerSession
+from p2p.stats import NetworkStats
+
+__all__ = ["GossipVerdict", "Network", "NetworkHandler", "PeerInfo"]
+
+log = logging.getLogger("xpl.p2p")
+
+STABLE_SESSION_SECONDS: Final = 10.0
+"""A bootnode session that lasted this long resets the redial backoff."""
+MAX_INBOUND_GOSSIP_STREAMS: Final = 2
+"""Gossip streams a peer may have open to us at once (one, and its replacement)."""
+GOSSIP_STREAM_ATTEMPTS: Final = 3
+"""Times a broken gossip stream to a still-connected peer is reopened before disconnecting."""
+
+
+class Network:
+    """One node's presence on the network of its chain."""
+
+    def __init__(self, config: NetworkConfig, handler: NetworkHandler) -> None:
+        self.config = config
+        self.handler = handler
+        self.peer_id = peer_id_of(config.node_key)
+        self.listen_addresses: list[str] = []
+        """Full multiaddrs, /p2p/<peer id> included, once `run` is listening."""
+        self.stats = NetworkStats()
+        self._scores = PeerScores(
+            ban_score=config.ban_score,
+            ban_seconds=config.ban_seconds,
+            half_life=config.score_half_life,
+        )
+        self._sessions: dict[str, PeerSession] = {}
+        self._blocked: frozenset[str] = frozenset()
+        self._bootnodes = [(p, a) for p, a in config.bootnode_addresses() if p != self.peer_id]
+        self._bootnode_ids = {peer for peer, _ in self._bootnodes}
+        self._gossip = Gossip(config, handler, self._sessions, self.stats, self._penalize)
+        self._requests = Requests(config, handler, self.stats, self._penalize)
+        self._host: BasicHost | None = None
+        self._nursery: trio.Nursery | None = None
+        self._changed = trio.Event()
+
+    # The node's interface
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Listen, keep the bootnodes connected and serve peers until cancelled."""
+        if self._host is not None:
+            raise RuntimeError("this Network is already running")
+        host = build_host(
+            self.config.node_key,
+            max_connections=3 * (self.config.max_peers + len(self._bootnodes)) + 8,
+            dial_timeout=self.config.dial_timeout,
+        )
+        events = ConnectionEvents()
+        host.get_network().register_notifee(events)
+        host.set_stream_handler(
+            TProtocol(self.config.protocol_id(NOTIFICATIONS_NAME)), self._serve_gossip_stream
+        )
+        for protocol_id, name in request_protocols(self.config).items():
+            host.set_stream_handler(protocol_id, functools.partial(self._serve_request, name))
+        try:
+            async with host.run([self.config.listen_multiaddr]):
+                addresses = host.get_transport_addrs()
+                if not addresses:
+                    raise ListenError(
+                        f"cannot listen on {self.config.listen_host}:{self.config.port} "
+                        "(the port is in use, or the address is not this machine's)"
+                    )
+                self.listen_addresses = [f"{a}/p2p/{self.peer_id}" for a in addresses]
+                async with trio.open_nursery() as nursery:
+                    self._host, self._nursery = host, nursery
+                    nursery.start_soon(self._follow_connections, events.receive)
+                    for peer, address in self._bootnodes:
+                        nursery.start_soon(self._keep_connected, peer, address)
+                    log.info("listening on %s", ", ".join(self.listen_addresses))
+                    task_status.started()
+                    await trio.sleep_forever()
+        finally:
+            events.close()
+            self._host = self._nursery = None
+            self.listen_addresses = []
+            log.info("network stopped")
+
+    def peers(self) -> list[PeerInfo]:
+        """The connected peers of this chain."""
+        now = trio.current_time()
+        return [
+            session.info(self._scores.score(session.peer, now))
+            for session in self._sessions.values()
+            if session.opened.is_set() and not session.closed
+        ]
+
+    def publish(self, topic: str, data: bytes) -> None:
+        """Gossip `data` on `topic` to every peer; never blocks. Raises UnknownTopic or
+        MessageTooLarge; messages that cannot be queued are counted in `stats.dropped`."""
+        self._gossip.publish(topic, data)
+
+    def send(self, peer: str, topic: str, data: bytes) -> None:
+        """Send `data` on `topic` to one connected peer, which will not relay it; never blocks.
+        Raises NotConnected, UnknownTopic or MessageTooLarge."""
+        self._gossip.send(peer, topic, data)
+
+    async def request(
+        self, peer: str, protocol: str, data: bytes, *, timeout: float | None = None
+    ) -> bytes:
+        """Ask `peer` and return its answer; raises RequestFailed, whose `reason` says why not.
+        `timeout` defaults to the protocol's."""
+        if self._host is None:
+            raise RequestFailed(peer, protocol, FailureReason.NOT_CONNECTED, "not running")
+        session = self._sessions.get(peer)
+        return await self._requests.request(self._host, session, peer, protocol, data, timeout)
+
+    def report(self, peer: str, cost: int, reason: str) -> None:
+        """Lower `peer`'s score by `cost` for `reason`; at the ban score it is disconnected and
+        banned for `config.ban_seconds`."""
+        if cost < 0:
+            raise ValueError("a cost is not negative")
+        self._penalize(peer, cost, reason)
+
+    def score(self, peer: str) -> float:
+        """The peer's score now (0 for one never penalized)."""
+        return self._scores.score(peer, trio.current_time())
+
+    def is_banned(self, peer: str) -> bool:
+        """Whether the peer is banned now."""
+        return self._scores.is_banned(peer, trio.current_time())
+
+    def set_blocked(self, peers: Iterable[str]) -> None:
+        """For tests: drop connections to and from `peers` and refuse new ones, replacing the
+        previous set; `set_blocked(())` heals the partition."""
+        self._blocked = frozenset(peers)
+        for peer in self._blocked:
+            self._disconnect(peer)
+        self._note_change()
+
+    # Penalties
+
+    def _penalize(self, peer: str, cost: float, reason: str) -> None:
+        now = trio.current_time()
+        banned = self._scores.penalize(peer, cost, now)
+        log.debug("peer %s: -%g for %s", peer, cost, reason)
+        if banned:
+            self.stats.bans += 1
+            log.warning(
+                "banned peer %s for %g s: %s (score %.0f)",
+                peer,
+                self.config.ban_seconds,
+                reason,
+                self._scores.score(peer, now),
+            )
+            self._disconnect(peer)
+
+    def _disconnect(self, peer: str) -> None:
+        session = self._sessions.get(peer)
+        if session is not None:
+            session.close()
+        if self._nursery is not None and self._host is not None:
+            self._nursery.start_soon(self._close_connections, ID.from_base58(peer))
+
+    async def _close_connections(self, peer_id: ID) -> None:
+        if self._host is None:
+            return
+        try:
+            await self._host.get_network().close_peer(peer_id)
+        except LIBP2P_ERRORS as exc:
+            log.debug("closing the connections to %s: %s", peer_id, exc)
+
+    # Connections and sessions
+
+    def _note_change(self) -> None:
+        """Wake whoever waits for a session to open or close, or for a block or ban to change."""
+        self._changed.set()
+        self._changed = trio.Event()
+
+    async def _wait_change(self, timeout: float) -> None:
+        with trio.move_on_after(timeout):
+            await self._changed.wait()
+
+    def _refusal(self, peer: str, direction: str) -> str | None:
+        """Why a new connection from or to `peer` must be closed at once, if it must."""
+        if peer in self._blocked:
+            return "blocked"
+        if self._scores.is_banned(peer, trio.current_time()):
+            return "banned"
+        if (
+            direction == "inbound"
+            and peer not in self._bootnode_ids
+            and peer not in self._sessions
+            and len(self._sessions) >= self.config.max_peers
+        ):
+            return "max_peers"
+        return None
+
+    async def _follow_connections(self, events: trio.MemoryReceiveChannel[ConnectionEvent]) -> None:
+        async for event in events:
+            if event.up:
+                self._on_connection(event)
+            elif self._host is not None and not self._host.get_network().get_connections(
+                event.conn.muxed_conn.peer_id
+            ):
+                session = self._sessions.get(event.peer)
+                if session is not None:
+                    session.close()
+                self._note_change()
+
+    def _on_connection(self, event: ConnectionEvent) -> None:
+        assert self._nursery is not None
+        conn, peer = event.conn, event.peer
+        if conn.is_closed:
+            return
+        direction = direction_of(conn)
+        refusal = self._refusal(peer, direction)
+        if refusal is not None:
+            self.stats.connections_refused[refusal] += 1
+            log.info("refused a connection with %s: %s", peer, refusal.replace("_", " "))
+            self._nursery.start_soon(conn.close)
+            return
+        if peer in self._sessions:
+            return
+        session = PeerSession(
+            conn.muxed_conn.peer_id,
+            direction=direction,
+            address=remote_address_of(conn),
+            config=self.config,
+        )
+        self._sessions[peer] = session
+        self._nursery.start_soon(self._run_session, session)
+
+    async def _run_session(self, session: PeerSession) -> None:
+        """Open the gossip stream to the peer and write to it while the session lasts."""
+        try:
+            with session.scope:
+                stream = await self._open_gossip_stream(session)
+                if stream is None:
+                    return
+                session.opened.set()
+                self._note_change()
+                log.info(
+                    "connected to %s (%s, %s)", session.peer, session.direction, session.address
+                )
+                self._tell_handler(self.handler.on_peer_connected, session.peer)
+                await self._write_gossip(session, stream)
+        finally:
+            session.close()
+            if self._sessions.get(session.peer) is session:
+                del self._sessions[session.peer]
+            dropped = session.outbox.clear()
+            if dropped:
+                self.stats.dropped[stats.DISCONNECTED] += dropped
+            if session.opened.is_set():
+                log.info("disconnected from %s", session.peer)
+                self._tell_handler(self.handler.on_peer_disconnected, session.peer)
+            self._note_change()
+            if self._host is not None and self._host.get_network().get_connections(session.peer_id):
+                self._disconnect(session.peer)
+
+    async def _open_gossip_stream(self, session: PeerSession) -> INetStream | None:
+        assert self._host is not None
+        protocol = TProtocol(self.config.protocol_id(NOTIFICATIONS_NAME))
+        try:
+            with trio.fail_after(NEGOTIATE_TIMEOUT + 5):
+                return await self._host.new_stream(session.peer_id, [protocol])
+        except StreamFailure:
+            self.stats.connections_refused["incompatible"] += 1
+            log.info("peer %s does not serve %s: another chain or version", session.peer, protocol)
+        except (trio.TooSlowError, *LIBP2P_ERRORS) as exc:
+            log.info("cannot open the gossip stream to %s: %r", session.peer, exc)
+        return None
+
+    async def _write_gossip(self, session: PeerSession, stream: INetStream) -> None:
+        """Write the session's gossip, reopening the stream a few times if it breaks."""
+        for attempt in range(GOSSIP_STREAM_ATTEMPTS):
+            try:
+                await self._gossip.write_to(session, stream)
+            except (trio.TooSlowError, *LIBP2P_ERRORS) as exc:
+                log.info("the gossip stream to %s failed: %r", session.peer, exc)
+                await stream.reset()
+            if attempt + 1 == GOSSIP_STREAM_ATTEMPTS:
+                return
+            await trio.sleep(0.2 * (attempt + 1))
+            reopened = await self._open_gossip_stream(session)
+            if reopened is None:
+                return
+            stream = reopened
+
+    def _tell_handler(self, callback: Callable[[str], None], peer: str) -> None:
+        try:
+            callback(peer)
+        except Exception:
+            log.exception("the handler failed on %s(%s)", callback.__name__, peer)
+
+    async def _open_session_of(self, peer: str) -> PeerSession | None:
+        """The peer's open session, waiting a little for one being set up; None if there is
+        none (the peer is blocked, banned, refused or speaks another protocol)."""
+        with trio.move_on_after(NEGOTIATE_TIMEOUT + 5):
+            while peer not in self._blocked:
+                session = self._sessions.get(peer)
+                if session is not None and session.opened.is_set():
+                    return None if session.closed else session
+                await self._wait_change(0.5)
+        return None
+
+    async def _serve_gossip_stream(self, stream: INetStream) -> None:
+        """libp2p's handler for the gossip stream a peer opens to us."""
+        await self._serve_stream(stream, self._gossip.read_from, limit=MAX_INBOUND_GOSSIP_STREAMS)
+
+    async def _serve_request(self, protocol: str, stream: INetStream) -> None:
+        """libp2p's handler for a request stream."""
+
+        async def serve(session: PeerSession, stream: INetStream) -> None:
+            await self._requests.serve(session, protocol, stream)
+
+        await self._serve_stream(stream, serve, limit=None)
+
+    async def _serve_stream(
+        self,
+        stream: INetStream,
+        serve: Callable[[PeerSession, INetStream], Any],
+        *,
+        limit: int | None,
+    ) -> None:
+        """Run `serve` on a stream the peer opened, inside a scope its session can cancel."""
+        session = await self._open_session_of(str(stream.muxed_conn.peer_id))
+        if session is None or (limit is not None and len(session.inbound_scopes) >= limit):
+            await stream.reset()
+            return
+        scope = trio.CancelScope()
+        session.inbound_scopes.add(scope)
+        try:
+            with scope:
+                if not session.closed:
+                    await serve(session, stream)
+        except LIBP2P_ERRORS as exc:
+            log.debug("a stream from %s failed: %r", session.peer, exc)
+        finally:
+            session.inbound_scopes.discard(scope)
+            with trio.CancelScope(shield=True):
+                await stream.reset()
+
+    # Bootnodes
+
+    async def _keep_connected(self, peer: str, address: Multiaddr) -> None:
+        """Dial a bootnode whenever it is not connected, backing off while it cannot be."""
+        assert self._host is not None
+        swarm = self._host.get_network()
+        peer_id = ID.from_base58(peer)
+        delay = self.config.reconnect_min_delay
+        while True:
+            if peer in self._blocked:
+                await self._wait_change(self.config.reconnect_max_delay)
+                continue
+            ban_left = self._scores.banned_until(peer) - trio.current_time()
+            if ban_left > 0:
+                await trio.sleep(ban_left)
+                continue
+            session = self._sessions.get(peer)
+            if session is not None or swarm.get_connections(peer_id):
+                await self._wait_change(1.0)
+                if session is not None and self._sessions.get(peer) is not session:
+                    lasted = trio.current_time() - session.started
+                    if session.opened.is_set() and lasted >= STABLE_SESSION_SECONDS:
+                        delay = self.config.reconnect_min_delay
+                    else:
+                        await self._back_off(delay)
+                        delay = min(2 * delay, self.config.reconnect_max_delay)
+                continue
+            try:
+                with trio.move_on_after(self.config.dial_timeout):
+                    await swarm.dial_addr(address, peer_id)
+                    continue
+            except LIBP2P_ERRORS as exc:
+                log.debug("cannot dial bootnode %s: %r", peer, exc)
+            await self._back_off(delay)
+            delay = min(2 * delay, self.config.reconnect_max_delay)
+
+    async def _back_off(self, delay: float) -> None:
+        await trio.sleep(delay * random.uniform(0.8, 1.2))
