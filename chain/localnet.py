@@ -64,6 +64,7 @@ class Process:
     log_path: Path
     env: dict[str, str] = field(default_factory=dict)
     popen: subprocess.Popen[bytes] | None = None
+    _interrupted: bool = False
 
     @property
     def running(self) -> bool:
@@ -76,6 +77,7 @@ class Process:
         with self.log_path.open("ab") as log:
             log.write(f"--- {' '.join(self.command)}\n".encode())
             log.flush()
+            self._interrupted = False
             self.popen = subprocess.Popen(
                 self.command,
                 stdout=log,
@@ -85,12 +87,18 @@ class Process:
                 start_new_session=True,  # Ctrl-C at the terminal reaches the parent only
             )
 
+    def interrupt(self) -> None:
+        """Send SIGINT once (a second one would cut short a clean shutdown)."""
+        if self.popen is not None and self.popen.poll() is None and not self._interrupted:
+            self._interrupted = True
+            self.popen.send_signal(signal.SIGINT)
+
     def stop(self, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGINT, then SIGKILL after `timeout`; the exit code (None if never started)."""
         if self.popen is None:
             return None
         if self.popen.poll() is None:
-            self.popen.send_signal(signal.SIGINT)
+            self.interrupt()
             try:
                 self.popen.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
@@ -351,13 +359,12 @@ class Localnet:
         """Stop every process cleanly (workers first); their exit codes by name."""
         codes: dict[str, int | None] = {}
         for worker in self.workers:
-            if worker.process.popen is not None and worker.process.running:
-                worker.process.popen.send_signal(signal.SIGINT)
+            worker.process.interrupt()
         for worker in self.workers:
             codes[f"worker-{worker.name}"] = worker.process.stop()
         for node in self.nodes:
-            if node.process is not None and node.process.running and node.process.popen:
-                node.process.popen.send_signal(signal.SIGINT)
+            if node.process is not None:
+                node.process.interrupt()
         for node in self.nodes:
             codes[node.name] = None if node.process is None else node.process.stop()
         return codes

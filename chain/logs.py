@@ -45,3 +45,10 @@ def setup_logging(level: str = "info", fmt: str = "text") -> None:
     root.propagate = False
     # hypercorn and trio are quiet unless something is wrong
     logging.getLogger("hypercorn").setLevel(logging.WARNING)
+    # py-libp2p logs every failed dial and closed stream as an error; the node's own network
+    # code reports what matters (peers connecting and leaving, redials, bans). Its messages come
+    # through at debug level only.
+    libp2p = logging.getLogger("libp2p")
+    libp2p.handlers[:] = [handler]
+    libp2p.propagate = False
+    libp2p.setLevel(logging.DEBUG if level == "debug" else logging.CRITICAL)

@@ -1,0 +1,201 @@
+"""Real validator processes on 127.0.0.1, talking libp2p: finality, transactions on every node,
+crashes and restarts, finality with one and two of four down, a fresh node syncing from genesis,
+and a 2|2 partition that heals. Every process is stopped at the end, whatever the test did."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import pytest
+
+from chain.client import XplClient, transfer_call
+from chain.core.finality import Justification
+from chain.localnet import Localnet, LocalnetNode
+from chain.rpc.client import RpcClientError, RpcConnectionError
+from runtime.primitives.hashing import from_hex
+from runtime.primitives.keys import Keypair, keypair_from_suri
+
+T = TypeVar("T")
+XPL = 10**12
+
+
+def poll(probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.25) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = probe()
+        except (RpcConnectionError, RpcClientError):
+            value = None
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+def finalized(node: LocalnetNode) -> int:
+    with node.client(timeout=5.0) as client:
+        return client.finalized_number()
+
+
+def best(node: LocalnetNode) -> int:
+    with node.client(timeout=5.0) as client:
+        return client.best_number()
+
+
+def wait_finalized(nodes: list[LocalnetNode], number: int, *, timeout: float) -> None:
+    for node in nodes:
+        poll(
+            lambda n=node: True if finalized(n) >= number else None,
+            timeout=timeout,
+            what=f"{node.name} to finalize #{number}",
+        )
+
+
+def finalized_voters(node: LocalnetNode) -> set[bytes]:
+    with node.client(timeout=5.0) as client:
+        head = client.finalized_hash()
+        raw = client.block(head)["justifications"]
+    if not raw:
+        return set()
+    return set(Justification.decode(from_hex(raw[0])).voters)
+
+
+@pytest.fixture
+def localnet(tmp_path: Path) -> Iterator[Callable[..., Localnet]]:
+    started: list[Localnet] = []
+
+    def make(**kwargs: object) -> Localnet:
+        net = Localnet(tmp_path / f"net{len(started)}", **kwargs)  # type: ignore[arg-type]
+        started.append(net)
+        net.start()
+        return net
+
+    yield make
+    for net in started:
+        codes = net.stop()
+        assert all(code in (0, None, -9) for code in codes.values()), codes
+
+
+@pytest.mark.timeout(240)
+def test_validators_finalize_survive_crashes_and_a_fresh_node_syncs(localnet, tmp_path):
+    net = localnet(validators=4, full_nodes=1)
+    alice, bob, charlie, dave, full = net.nodes
+    validators = [alice, bob, charlie, dave]
+    net.stop_node(full.name)  # it joins later, from genesis
+    wait_finalized(validators, 3, timeout=60)
+
+    # A transfer sent to one node is included and finalized on all.
+    receiver = Keypair.generate().public
+    with dave.client() as client:
+        tx = client.sign(keypair_from_suri("//Eve"), transfer_call(receiver, 3 * XPL))
+        outcome = client.submit_and_watch(tx, until="finalized", timeout=60)
+    assert outcome.finalized and outcome.success
+    for node in validators:
+        poll(
+            lambda n=node: True if finalized(n) >= outcome.block_number else None,
+            timeout=30,
+            what=f"{node.name} to finalize the transfer",
+        )
+        with node.client() as client:
+            assert client.account(receiver, at=client.finalized_hash()).free == 3 * XPL
+
+    # One of four down (SIGKILL): finality goes on.
+    net.kill("bob")
+    mark = finalized(alice)
+    wait_finalized([alice, charlie, dave], mark + 5, timeout=45)
+
+    # Two of four down: blocks go on, finality stops.
+    net.kill("charlie")
+    time.sleep(3)  # a round in flight may still land
+    stalled = finalized(alice)
+    height = best(alice)
+    time.sleep(8)
+    assert finalized(alice) <= stalled + 1
+    assert best(alice) > height  # Alice and Dave still author in their slots
+
+    # One comes back: finality resumes past the stall; then the other, which catches up and
+    # takes part in finality again.
+    net.restart("charlie")
+    wait_finalized([alice, charlie, dave], stalled + 6, timeout=60)
+    net.restart("bob")
+    target = best(alice) + 2
+    wait_finalized([bob], target, timeout=60)
+    poll(
+        lambda: (
+            True
+            if keypair_from_suri("//Bob").public in finalized_voters(alice) | finalized_voters(dave)
+            else None
+        ),
+        timeout=45,
+        what="Bob's precommits in a justification",
+        interval=0.5,
+    )
+
+    # A fresh full node syncs from genesis to the finalized head, with the same state root.
+    net.restart(full.name)
+    head = finalized(alice)
+    wait_finalized([full], head, timeout=90)
+    with full.client() as a, alice.client() as b:
+        block_hash = a.block_hash(head)
+        assert block_hash == b.block_hash(head)
+        assert a.header(block_hash)["stateRoot"] == b.header(block_hash)["stateRoot"]
+        health = a.health()
+        assert health["peers"] >= 3 and health["shouldHavePeers"]
+        peers = a.rpc.call("system_peers")
+        assert {p["peerId"] for p in peers} >= {alice.peer_id, dave.peer_id}
+        state = b.rpc.call("grandpa_roundState")
+        assert state["setId"] == 0 and state["round"] >= 1
+
+
+@pytest.mark.timeout(180)
+def test_a_two_two_partition_stalls_finality_without_conflict_and_heals(localnet):
+    net = localnet(validators=4, node_args=("--test-rpc",))
+    alice, bob, charlie, dave = net.nodes
+    wait_finalized(net.nodes, 3, timeout=60)
+
+    def block(nodes: list[LocalnetNode], others: list[LocalnetNode]) -> None:
+        for node in nodes:
+            with node.client() as client:
+                client.rpc.call("test_setBlockedPeers", [o.peer_id for o in others])
+
+    block([alice, bob], [charlie, dave])
+    block([charlie, dave], [alice, bob])
+    poll(
+        lambda: True if all(_peer_count(n) <= 1 for n in net.nodes) else None,
+        timeout=20,
+        what="the partition",
+    )
+    time.sleep(3)
+    stalled = max(finalized(n) for n in net.nodes)
+    time.sleep(8)
+    assert max(finalized(n) for n in net.nodes) <= stalled + 1
+    with alice.client() as a, charlie.client() as c:
+        assert a.header()["hash"] != c.header()["hash"]  # each side builds its own fork
+
+    block(net.nodes, [])
+    wait_finalized(net.nodes, stalled + 5, timeout=60)
+    # No two nodes finalized different blocks at any height.
+    head = min(finalized(n) for n in net.nodes)
+    clients = [n.client() for n in net.nodes]
+    try:
+        for number in range(1, head + 1):
+            assert len({c.block_hash(number) for c in clients}) == 1, f"#{number}"
+    finally:
+        for c in clients:
+            c.close()
+
+
+def _peer_count(node: LocalnetNode) -> int:
+    with node.client() as client:
+        return int(client.health()["peers"])
+
+
+def test_test_rpc_is_off_unless_asked_for(localnet):
+    net = localnet(validators=1)
+    with net.nodes[0].client() as client, pytest.raises(RpcClientError, match="not found"):
+        client.rpc.call("test_setBlockedPeers", [])
+    assert isinstance(XplClient, type)
