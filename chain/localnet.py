@@ -28,12 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from p2p.keys import load_or_create_node_key, peer_id_of
-
 from chain.client import XplClient
 from chain.keystore import write_key_file
 from chain.rpc.client import RpcClientError, RpcConnectionError
 from chain.spec import ChainSpec, local_spec, validator_uris_of
+from p2p.keys import load_or_create_node_key, peer_id_of
 from runtime.primitives.keys import DEV_ACCOUNT_NAMES, keypair_from_suri
 
 XPL_COMMAND: Final = (sys.executable, "-m", "chain.cli.main")
