@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from chain.benchmarks.import_bench import run_import_benchmark
 from gpu_worker.jobs import DEVICES, DeviceError
@@ -46,6 +47,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w.add_argument("--repeat", type=int, default=3, help="timings per figure; the best is kept")
     w.add_argument("--json", action="store_true", help="print one JSON object")
     w.set_defaults(run=workload_benchmark)
+    n = b_sub.add_parser(
+        "network",
+        help="transfers through a local validator network: inclusion, block time, finality lag",
+    )
+    n.add_argument("--validators", type=int, default=4, help="validator processes (default 4)")
+    n.add_argument("--tps", type=int, default=100, help="transfers submitted per second")
+    n.add_argument("--duration", type=float, default=20.0, help="seconds of submissions")
+    n.add_argument("--accounts", type=int, default=1_000, help="sender accounts (default 1000)")
+    n.add_argument(
+        "--settle", type=float, default=60.0, help="seconds to wait for the last to finalize"
+    )
+    n.add_argument("--base-path", type=Path, default=None, help="keep the network's files here")
+    n.add_argument("--json", action="store_true", help="print one JSON object")
+    n.set_defaults(run=network_benchmark)
 
 
 def import_benchmark(args: argparse.Namespace) -> int:
@@ -73,6 +88,44 @@ def import_benchmark(args: argparse.Namespace) -> int:
     print(f"  raw Ed25519:     {figures.verify_per_s:>10.0f} verifications/s (one core)")
     print(f"  ratio:           {figures.ratio:>10.3f}")
     return 0
+
+
+def network_benchmark(args: argparse.Namespace) -> int:
+    from chain.benchmarks.network_bench import run_network_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"  {message}", file=sys.stderr)
+
+    try:
+        figures = run_network_benchmark(
+            validators=args.validators,
+            tps=args.tps,
+            duration=args.duration,
+            accounts=args.accounts,
+            settle=args.settle,
+            base_path=args.base_path,
+            progress=progress,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.json:
+        print(json.dumps(figures.to_json()))
+        return 0 if figures.lost == 0 else 1
+    f = figures
+    print(f"{f.validators} validators, {f.tps_target} transfers/s for {f.duration_s} s")
+    print(f"  submitted:     {f.submitted:>8}  ({f.submit_rate}/s; {f.refused} refused by RPC)")
+    print(f"  included:      {f.included:>8}  ({f.included_rate}/s while blocks held them)")
+    print(f"  finalized:     {f.finalized:>8}  (lost: {f.lost})")
+    print(f"  block time:    p50 {f.block_time_p50_ms:.0f} ms, p99 {f.block_time_p99_ms:.0f} ms")
+    print(
+        f"  finality lag:  p50 {f.finality_lag_p50_ms:.0f} ms, p99 {f.finality_lag_p99_ms:.0f} ms"
+        " (goal: p50 ≤ 2000 ms)"
+    )
+    cpu = ", ".join(f"{name} {cores:.2f}" for name, cores in f.cpu_per_node.items())
+    print(f"  CPU per node:  {cpu} cores")
+    return 0 if f.lost == 0 else 1
 
 
 def workload_benchmark(args: argparse.Namespace) -> int:
