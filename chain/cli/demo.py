@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
                 str(rpc_port),
                 "--prometheus-port",
                 str(metrics_port),
+                "--port",
+                "0",
             ],
             stdout=log,
             stderr=subprocess.STDOUT,

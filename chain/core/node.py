@@ -399,14 +399,11 @@ class NodeCore:
         )
 
     def _with_pending(self, actions: list[Action]) -> list[Action]:
-        """`actions`, after what the voter's callbacks produced while they were computed, and
-        the reports of offences noticed meanwhile."""
+        """`actions`, then the reports of offences noticed while they were computed."""
+        assert not self._pending_actions, "a voter step without _voter_actions"
         if self._offences:
             actions = actions + self._offence_actions()
-        if not self._pending_actions:
-            return actions
-        pending, self._pending_actions = self._pending_actions, []
-        return pending + actions
+        return actions
 
     # Peers
 
@@ -651,7 +648,9 @@ class NodeCore:
     # Finality votes and offences
 
     def _voter_actions(self, outputs: Sequence[VoterOutput]) -> list[Action]:
-        actions: list[Action] = []
+        """What the voter's last step means: what its finalize callback did (in order, right
+        after what came before the step), then its messages."""
+        actions, self._pending_actions = self._pending_actions, []
         votes: list[SignedVote] = []
         for out in outputs:
             if isinstance(out, BroadcastVotes):
@@ -671,8 +670,8 @@ class NodeCore:
             elif isinstance(out, FetchBlock):
                 self.sync.want_block(out.peer, out.block_hash, out.number)
         if votes:
-            actions.insert(
-                0, Gossip(TOPIC_FINALITY, encode_finality("votes", [v.to_value() for v in votes]))
+            actions.append(
+                Gossip(TOPIC_FINALITY, encode_finality("votes", [v.to_value() for v in votes]))
             )
         return actions
 

@@ -114,6 +114,8 @@ class NodeProcess:
             str(self.rpc_port),
             "--prometheus-port",
             str(self.prometheus_port),
+            "--port",
+            "0",
         ]
 
     def spawn(self) -> subprocess.Popen[bytes]:

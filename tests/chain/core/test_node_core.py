@@ -70,6 +70,9 @@ def test_a_dev_node_authors_one_block_per_slot_and_finalizes_it(dev, h):
     assert (first.number, first.digest.slot, first.timestamp) == (1, 11, 11 * dev.slot_ms)
     assert first.digest.author == ALICE.public and first.seal_is_valid()
     assert h.finalized(actions) == [first.hash]
+    # Subscribers hear of the block before they hear it is final.
+    kinds = [type(a).__name__ for a in actions]
+    assert kinds.index("BlockImported") < kinds.index("Finalized")
     assert h.timers(actions) == [SetTimer("slot", 12 * dev.slot_ms)]
 
     # The timer firing again within the same slot authors nothing.
