@@ -20,13 +20,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 import trio
-from p2p.config import NetworkConfig, RequestLimits, TopicLimits, protocol_prefix_for
-from p2p.errors import MessageTooLarge, RequestFailed, UnknownTopic
-from p2p.errors import RequestRefused as P2pRequestRefused
-from p2p.handler import GossipVerdict
-from p2p.network import Network
 
-from chain.blobs import BlobError
+from chain.blobs import MAX_BLOB_BYTES, BlobError, BlobInfo
 from chain.core.actions import ReportPeer, SendRequest
 from chain.core.grandpa import Verdict
 from chain.core.messages import (
@@ -43,10 +38,16 @@ from chain.core.messages import (
     TOPIC_TRANSACTIONS,
 )
 from chain.core.node import RequestRefused
+from p2p.config import NetworkConfig, RequestLimits, TopicLimits, protocol_prefix_for
+from p2p.errors import MessageTooLarge, RequestFailed, UnknownTopic
+from p2p.errors import RequestRefused as P2pRequestRefused
+from p2p.handler import GossipVerdict
+from p2p.network import Network
 from runtime.block import MAX_BLOCK_SIZE
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
-from runtime.primitives.merkle import MerkleProofError, verify_merkle_proof
+from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
+from runtime.workloads import MAX_LEAF_BYTES
 
 if TYPE_CHECKING:
     from chain.service import NodeService
@@ -54,7 +55,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("xpl.network")
 
 BLOB_REQUEST_BYTES: Final = 128
-BLOB_RESPONSE_BYTES: Final = 2 * 1024 * 1024
+BLOB_RESPONSE_BYTES: Final = MAX_LEAF_BYTES + 64 * 1024
+BLOB_FETCH_CONCURRENCY: Final = 8
+"""Leaves of one blob asked for at once."""
 
 TOPIC_LIMITS: Final = {
     TOPIC_BLOCKS: TopicLimits(MAX_GOSSIP_BYTES, 40.0, 16 * 1024 * 1024),
@@ -154,6 +157,7 @@ class NodeNetwork:
         self.service = service
         self.network = Network(config, self)
         self._nursery: trio.Nursery | None = None
+        self._fetching: dict[bytes, trio.Event] = {}
 
     @property
     def peer_id(self) -> str:
@@ -244,6 +248,47 @@ class NodeNetwork:
         except BlobError as exc:
             raise P2pRequestRefused(str(exc)) from exc
         return encode_blob_leaf(BlobLeaf(leaf, tuple(proof), info.leaf_count, info.size))
+
+    async def fetch_blob(self, root: bytes) -> BlobInfo | None:
+        """Fetch a whole blob from peers into the local blob store; its info, or None if no peer
+        has it (or it is larger than a blob may be). Concurrent calls for one root share one
+        fetch."""
+        blobs = self.service.blobs
+        while root in self._fetching:
+            await self._fetching[root].wait()
+        info = blobs.info(root)
+        if info is not None:
+            return info
+        done = self._fetching[root] = trio.Event()
+        try:
+            first = await self.fetch_blob_leaf(root, 0)
+            if first is None or first.size > MAX_BLOB_BYTES:
+                return None
+            leaves: list[bytes | None] = [first.leaf] + [None] * (first.leaf_count - 1)
+            limiter = trio.Semaphore(BLOB_FETCH_CONCURRENCY)
+
+            async def fetch(index: int) -> None:
+                async with limiter:
+                    found = await self.fetch_blob_leaf(root, index)
+                    if found is not None and found.leaf_count == first.leaf_count:
+                        leaves[index] = found.leaf
+
+            async with trio.open_nursery() as nursery:
+                for index in range(1, first.leaf_count):
+                    nursery.start_soon(fetch, index)
+            complete = [leaf for leaf in leaves if leaf is not None]
+            if len(complete) != first.leaf_count or merkle_root(complete) != root:
+                log.warning("blob 0x%s could not be fetched whole from peers", root.hex())
+                return None
+            info = blobs.store_leaves(complete)
+            log.info("fetched blob 0x%s (%d leaves) from peers", root.hex()[:16], info.leaf_count)
+            return info
+        except BlobError as exc:
+            log.warning("blob 0x%s fetched from peers cannot be stored: %s", root.hex(), exc)
+            return None
+        finally:
+            del self._fetching[root]
+            done.set()
 
     async def fetch_blob_leaf(self, root: bytes, index: int) -> BlobLeaf | None:
         """Leaf `index` of blob `root` from the first peer that holds it, its proof checked."""

@@ -6,10 +6,11 @@ with a committee of validators (DESIGN 8). A validator node on that committee:
 1. finds the check: a scan of `compute.Checks` at start (so a restart picks up what is still
    open), then the `ChallengeDrawn` and `DisputeOpened` events of each new best block (a full scan
    again after a reorg or a gap);
-2. gathers the job's inputs (generated from its seed, or the input blobs in the local blob store,
-   checked against their roots) and the named leaves with the committed leaves they build on,
-   each checked by Merkle proof against the job's committed result root. Anything missing or
-   unprovable makes the verdict "unavailable";
+2. gathers the job's inputs (generated from its seed, or the input blobs, checked against their
+   roots) and the named leaves with the committed leaves they build on, each checked by Merkle
+   proof against the job's committed result root. What the node's blob store lacks is asked of
+   its peers first (`chain.network`: whole input blobs, and just the needed result leaves).
+   Anything missing or unprovable makes the verdict "unavailable";
 3. recomputes each named leaf (`gpu_worker.jobs.recompute_leaf`) on the configured device: "pass"
    if every one equals the committed leaf, else "fail";
 4. signs `compute.attest(job, check, verdict)` with its validator key and puts it in its own pool.
@@ -28,11 +29,11 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 import trio
 
-from chain.blobs import BlobError, BlobStore
+from chain.blobs import BlobError, BlobInfo, BlobStore
 from chain.client import make_call
 from chain.core.pool import PoolError
 from chain.service import NodeService
@@ -219,7 +220,43 @@ class Material:
     """The named leaves and the leaves they build on, each proven against the result root."""
 
 
-def read_input_blob(blobs: BlobStore, root: bytes, size: int) -> bytes:
+class LeafSource(Protocol):
+    """Where verification reads blobs: the node's blob store, or it with leaves from peers."""
+
+    def info(self, root: bytes) -> BlobInfo | None: ...
+
+    def leaf(self, root: bytes, index: int) -> tuple[bytes, list[bytes]]: ...
+
+
+class WithPeerLeaves:
+    """The local blob store, plus single leaves fetched from peers (with their proofs)."""
+
+    def __init__(self, blobs: BlobStore) -> None:
+        self.blobs = blobs
+        self.fetched: dict[tuple[bytes, int], tuple[bytes, list[bytes]]] = {}
+        self.infos: dict[bytes, BlobInfo] = {}
+
+    def info(self, root: bytes) -> BlobInfo | None:
+        return self.blobs.info(root) or self.infos.get(root)
+
+    def leaf(self, root: bytes, index: int) -> tuple[bytes, list[bytes]]:
+        found = self.fetched.get((root, index))
+        if found is not None:
+            return found
+        return self.blobs.leaf(root, index)
+
+
+def needed_leaves(job: market.Job, leaves: Sequence[int]) -> list[int]:
+    """The committed leaves that checking `leaves` reads: those, and what they build on."""
+    spec = JobSpec(job.workload, job.params, job.seed)
+    needed: dict[int, None] = {}
+    for index in leaves:
+        needed[index] = None
+        needed.update(dict.fromkeys(leaf_dependencies(spec, index)))
+    return sorted(needed)
+
+
+def read_input_blob(blobs: LeafSource, root: bytes, size: int) -> bytes:
     """An input blob's bytes (its leaves concatenated), checked against `root` and `size`."""
     info = blobs.info(root)
     if info is None:
@@ -235,7 +272,7 @@ def read_input_blob(blobs: BlobStore, root: bytes, size: int) -> bytes:
     return b"".join(leaves)
 
 
-def job_inputs(job: market.Job, blobs: BlobStore) -> dict[str, bytes]:
+def job_inputs(job: market.Job, blobs: LeafSource) -> dict[str, bytes]:
     """A job's inputs by name: generated from its seed, or read from the blob store."""
     sizes = {spec.name: spec.size for spec in workload_shape(job.workload, job.params).inputs}
     inputs: dict[str, bytes] = {}
@@ -249,7 +286,7 @@ def job_inputs(job: market.Job, blobs: BlobStore) -> dict[str, bytes]:
     return inputs
 
 
-def committed_leaf(blobs: BlobStore, job: market.Job, index: int) -> bytes:
+def committed_leaf(blobs: LeafSource, job: market.Job, index: int) -> bytes:
     """Leaf `index` of the job's result from the blob store, proven against its result root."""
     root = job.result_root
     try:
@@ -263,17 +300,17 @@ def committed_leaf(blobs: BlobStore, job: market.Job, index: int) -> bytes:
     return leaf
 
 
-def gather_material(job: market.Job, leaves: Sequence[int], blobs: BlobStore) -> Material | Verdict:
+def gather_material(
+    job: market.Job, leaves: Sequence[int], blobs: LeafSource
+) -> Material | Verdict:
     """What recomputing `leaves` of the job takes, or the verdict "unavailable" saying what
     is missing."""
     spec = JobSpec(job.workload, job.params, job.seed)
-    needed: dict[int, None] = {}
-    for index in leaves:
-        needed[index] = None
-        needed.update(dict.fromkeys(leaf_dependencies(spec, index)))
     try:
         inputs = job_inputs(job, blobs)
-        committed = {index: committed_leaf(blobs, job, index) for index in sorted(needed)}
+        committed = {
+            index: committed_leaf(blobs, job, index) for index in needed_leaves(job, leaves)
+        }
     except Unavailable as exc:
         return Verdict("unavailable", str(exc))
     return Material(spec, inputs, tuple(leaves), committed)
@@ -297,9 +334,9 @@ def judge(material: Material, *, device: str = "numpy") -> Verdict:
 
 
 def verify_leaves(
-    job: market.Job, leaves: Sequence[int], blobs: BlobStore, *, device: str = "numpy"
+    job: market.Job, leaves: Sequence[int], blobs: LeafSource, *, device: str = "numpy"
 ) -> Verdict:
-    """The verdict on `leaves` of a committed job, from the local blob store."""
+    """The verdict on `leaves` of a committed job, from `blobs`."""
     material = gather_material(job, leaves, blobs)
     if isinstance(material, Verdict):
         return material
@@ -504,8 +541,9 @@ class VerificationService:
         device = await self._choose_device()
         leaves = current.check.leaves
         started = time.perf_counter()
+        source = await self._with_peer_data(current.job, leaves)
         verdict = await trio.to_thread.run_sync(
-            gather_material, current.job, leaves, self.blobs, limiter=self._limiter
+            gather_material, current.job, leaves, source, limiter=self._limiter
         )
         if isinstance(verdict, Material):
             verdict = await trio.to_thread.run_sync(
@@ -533,6 +571,25 @@ class VerificationService:
             },
         )
         self._attest(current.key, verdict.verdict)
+
+    async def _with_peer_data(self, job: market.Job, leaves: Sequence[int]) -> LeafSource:
+        """The local blob store, completed from peers where it lacks the job's data: whole input
+        blobs (into the store), and the result leaves this check reads (kept aside)."""
+        network = self.node.network
+        source = WithPeerLeaves(self.blobs)
+        if network is None:
+            return source
+        for _name, root in job.inputs:
+            if root and self.blobs.info(root) is None:
+                await network.fetch_blob(root)
+        root = job.result_root
+        if root and self.blobs.info(root) is None:
+            for index in needed_leaves(job, leaves):
+                found = await network.fetch_blob_leaf(root, index)
+                if found is not None:
+                    source.fetched[(root, index)] = (found.leaf, list(found.proof))
+                    source.infos[root] = BlobInfo(root, found.leaf_count, found.size)
+        return source
 
     def _attest(self, key: CheckKey, verdict: str) -> None:
         """Sign and pool `compute.attest`, if the check still awaits this validator's vote."""

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 from chain.cli.errors import CliError
-from chain.spec import ChainSpecError, builtin_spec, local_spec
+from chain.keystore import KeyFileError, password_from_env, prompt_password, write_key_file
+from chain.spec import ChainSpec, ChainSpecError, builtin_spec, local_spec, validator_uris_of
 from chain.storage.kv import LevelDBStore, StoreError
+from runtime.primitives.keys import keypair_from_suri
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -19,6 +21,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     b.add_argument("--validators", type=int, default=None, help="validators of a local chain")
     b.add_argument("--slot-ms", type=int, default=1000, help="slot duration of a local chain")
     b.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
+    b.add_argument(
+        "--keys-dir",
+        type=Path,
+        default=None,
+        help="also write each validator's dev key as an encrypted key file here (local chains)",
+    )
+    b.add_argument("--password-env", metavar="VAR", help="the key files' password, read from VAR")
     b.set_defaults(run=build_spec)
 
     p = sub.add_parser("purge-chain", help="delete a node's database")
@@ -39,12 +48,33 @@ def build_spec(args: argparse.Namespace) -> int:
     except ChainSpecError as exc:
         raise CliError(str(exc)) from exc
     text = json.dumps(spec.to_json(), indent=2) + "\n"
+    if args.keys_dir is not None:
+        _write_dev_keys(args, spec)
     if args.out is None:
         sys.stdout.write(text)
     else:
         args.out.write_text(text)
         print(f"wrote {args.out} (genesis 0x{spec.genesis_header().hash.hex()})", file=sys.stderr)
     return 0
+
+
+def _write_dev_keys(args: argparse.Namespace, spec: ChainSpec) -> None:
+    """Each validator's development key as a key file: keys-dir/alice.json, bob.json, ..."""
+    if spec.chain_type == "Live":
+        raise CliError("--keys-dir writes development keys: not for a live chain")
+    password = password_from_env(args.password_env) if args.password_env else prompt_password(True)
+    args.keys_dir.mkdir(parents=True, exist_ok=True)
+    uris = validator_uris_of(len(spec.genesis.validators))
+    for uri in uris:
+        keypair = keypair_from_suri(uri)
+        if keypair.public not in spec.genesis.validators:
+            continue
+        path = args.keys_dir / f"{uri[2:].lower()}.json"
+        try:
+            write_key_file(path, keypair, password)
+        except KeyFileError as exc:
+            raise CliError(str(exc)) from exc
+        print(f"wrote {path} ({uri})", file=sys.stderr)
 
 
 def purge_chain(args: argparse.Namespace) -> int:

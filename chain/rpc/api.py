@@ -330,7 +330,10 @@ def build_methods(service: NodeService, *, test_rpc: bool = False) -> RpcMethods
 
     add("payment_queryInfo", payment_query_info)
     add("balances_account", balances_account)
-    add_blob_methods(methods, service.blobs, service.clock)
+    network = service.network
+    add_blob_methods(
+        methods, service.blobs, service.clock, None if network is None else network.fetch_blob
+    )
     add_market_methods(methods, service, add, at_hash, reader_at)
     add_network_methods(service, add, test_rpc=test_rpc)
     return methods

@@ -20,7 +20,7 @@ blob, a limit, an incomplete upload) are BLOB_ERROR with the store's message and
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chain.blobs import BlobError, BlobInfo, BlobStore
@@ -68,8 +68,23 @@ def blob_info_json(info: BlobInfo) -> dict[str, Any]:
     return {"root": to_hex(info.root), "leafCount": info.leaf_count, "size": info.size}
 
 
-def add_blob_methods(methods: RpcMethods, blobs: BlobStore, clock: Callable[[], int]) -> None:
-    """Register the blob_* methods over `blobs`; `clock` gives the time in ms (upload expiry)."""
+def add_blob_methods(
+    methods: RpcMethods,
+    blobs: BlobStore,
+    clock: Callable[[], int],
+    fetch: Callable[[bytes], Awaitable[BlobInfo | None]] | None = None,
+) -> None:
+    """Register the blob_* methods over `blobs`; `clock` gives the time in ms (upload expiry).
+
+    With `fetch`, a blob this node lacks is fetched from its peers (whole, proven against its
+    root) the first time blob_info or blob_get asks for it.
+    """
+
+    async def local_or_fetched(root: bytes) -> BlobInfo | None:
+        info = blobs.info(root)
+        if info is None and fetch is not None:
+            info = await fetch(root)
+        return info
 
     def blob_begin(params: Params) -> Any:
         _check_arity(params, 2)
@@ -115,22 +130,22 @@ def add_blob_methods(methods: RpcMethods, blobs: BlobStore, clock: Callable[[], 
         _check_arity(params, 1)
         return blobs.abort(_param(params, 0, "uploadId", _upload_id))
 
-    def blob_info(params: Params) -> Any:
+    async def blob_info(params: Params) -> Any:
         _check_arity(params, 1)
         try:
-            info = blobs.info(_param(params, 0, "root", _root))
+            info = await local_or_fetched(_param(params, 0, "root", _root))
         except BlobError as exc:
             raise _blob_error(exc) from exc
         return None if info is None else blob_info_json(info)
 
-    def blob_get(params: Params) -> Any:
+    async def blob_get(params: Params) -> Any:
         _check_arity(params, 4)
         root = _param(params, 0, "root", _root)
         index = _param(params, 1, "index", _count)
         offset = _param(params, 2, "offset", _count, default=0)
         length = _param(params, 3, "length", _count, default=None)
         try:
-            info = blobs.info(root)
+            info = await local_or_fetched(root)
             if info is None:
                 raise BlobError(f"unknown blob 0x{root.hex()}", "unknown_blob")
             leaf, proof = blobs.leaf(root, index)

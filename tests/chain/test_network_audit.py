@@ -1,0 +1,145 @@
+"""An audit across nodes: the job's data lives on one node, the committee's validators run on the
+others and fetch it over the blob protocol; and a result downloaded from a node that never held
+it. Real validator processes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import pytest
+
+from chain.blob_client import download_blob, upload_blob
+from chain.client import XplClient, make_call
+from chain.localnet import Localnet
+from chain.rpc.client import RpcClientError, RpcConnectionError
+from chain.spec import ChainSpec, local_spec
+from gpu_worker.inputs import generate_inputs
+from gpu_worker.jobs import JobSpec, compute_leaves
+from runtime.primitives.address import encode_address
+from runtime.primitives.keys import Keypair, dev_keypair
+
+T = TypeVar("T")
+BOB, EVE, FERDIE = (dev_keypair(n) for n in ("Bob", "Eve", "Ferdie"))
+UNIT: Final = 10**12
+PRICE: Final = 10**16
+SPEC: Final = JobSpec("gemm_i8", (8, 16, 8, 2), seed=0)
+"""4 leaves of 2 rows each; all four are audited."""
+
+
+def poll(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = probe()
+        except (RpcConnectionError, RpcClientError):
+            value = None
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.25)
+
+
+def audit_everything_spec() -> ChainSpec:
+    data = local_spec(validators=4).to_json()
+    data["genesis"]["compute"].update(
+        auditPpm=1_000_000, auditLeaves=4, committeeSize=3, auditWindow=8, disputeWindow=14
+    )
+    return ChainSpec.from_json(data)
+
+
+@pytest.fixture
+def net(tmp_path: Path) -> Iterator[Localnet]:
+    net = Localnet(
+        tmp_path / "net",
+        validators=4,
+        spec=audit_everything_spec(),
+        node_args=("--verify-device", "numpy"),
+    )
+    net.start()
+    try:
+        yield net
+    finally:
+        net.stop()
+
+
+def call(client: XplClient, who: Keypair, pallet: str, name: str, *args: Any) -> dict[str, Any]:
+    outcome = client.submit_and_watch(
+        client.sign(who, make_call(pallet, name, *args)), until="inBlock", timeout=60
+    )
+    assert outcome.success, outcome.error
+    return {"block": outcome.block_number, "events": outcome.events}
+
+
+def job_events(client: XplClient, job_id: int, first: int) -> list[dict[str, Any]]:
+    seen = []
+    for number in range(first, client.best_number() + 1):
+        block_hash = client.block_hash(number)
+        assert block_hash is not None
+        seen += [e for e in client.events(block_hash) if e["data"].get("job") == job_id]
+    return seen
+
+
+@pytest.mark.timeout(240)
+def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None:
+    dave = net.node("dave")  # the node that holds the job's data
+    with dave.client(timeout=30) as client:
+        worker = (100 * UNIT, "cpu", 1024, ["gemm_i8"], [PRICE], [1], "", 4)
+        call(client, BOB, "market", "register_worker", *worker)
+        # The requester uploads both inputs to Dave's node only.
+        inputs = generate_inputs(SPEC.workload, SPEC.params, 7)
+        roots = [upload_blob(client.rpc, [inputs[name]]).root for name in ("a", "b")]
+        submitted = call(
+            client, EVE, "market", "submit_job", SPEC.workload, list(SPEC.params),
+            ["a", "b"], roots, 0, PRICE, 30, 30, "always",
+        )  # fmt: skip
+        (event,) = (e for e in submitted["events"] if e["event"] == "JobSubmitted")
+        job_id = event["data"]["job"]
+        # The worker computes and uploads its result to Dave's node, and commits.
+        leaves = compute_leaves(JobSpec(SPEC.workload, SPEC.params, 0), inputs, device="numpy")
+        result = upload_blob(client.rpc, leaves)
+        committed = call(client, BOB, "compute", "commit_result", job_id, result.root, len(leaves))
+
+        drawn = poll(
+            lambda: next(
+                (e for e in job_events(client, job_id, committed["block"])
+                 if e["event"] == "ChallengeDrawn"),
+                None,
+            ),
+            timeout=30,
+            what="the audit draw",
+        )  # fmt: skip
+        committee = drawn["data"]["committee"]
+        assert len(committee) == 3
+        settled = poll(
+            lambda: next(
+                (e for e in job_events(client, job_id, committed["block"])
+                 if e["event"] == "JobSettled"),
+                None,
+            ),
+            timeout=90,
+            what="the job to settle",
+        )  # fmt: skip
+        assert settled["data"]["worker"] == encode_address(BOB.public)
+        events = job_events(client, job_id, committed["block"])
+    passes = {e["data"]["member"] for e in events if e["event"] == "Attested"}
+    assert all(e["data"]["verdict"] == "pass" for e in events if e["event"] == "Attested")
+    names = {encode_address(dev_keypair(n.title()).public): n for n in ("alice", "bob", "charlie", "dave")}
+    remote = [names[m] for m in passes if names[m] != "dave"]
+    assert len(remote) >= 2, f"committee {committee}, attested {passes}"
+    # The committee members on other nodes got the inputs and leaves over the blob protocol.
+    for name in remote:
+        log = net.node(name).log_path.read_text()
+        assert "fetched blob" in log, name
+        assert "pass" in log
+
+    # A node that never held the result serves it, fetched from its peers and proven.
+    other = net.node(remote[0])
+    with other.client(timeout=30) as client:
+        downloaded = download_blob(client.rpc, result.root)
+    assert downloaded == b"".join(leaves)
+    assert json.dumps(settled)  # the event is plain JSON
