@@ -11,7 +11,10 @@ notes/libp2p.md), so the host is put together by hand:
   `dial_peer`'s 250 ms happy-eyeballs wait and 60 s negative cache);
 - the identify exchange on every new connection is switched off: nothing here uses it, and it
   runs in system tasks that would outlive the network;
-- no resource manager: the network enforces its own per-peer limits on what it serves.
+- no resource manager: the network enforces its own per-peer limits on what it serves;
+- the receiving side of a stream that carries large messages widens its yamux window at once
+  (`widen_receive_window`): with the default 256 KiB window a 900 KB block needs four window
+  round trips, and on a busy machine each waits for both processes to be scheduled.
 
 Connection events reach the network through `ConnectionEvents`, a notifee that only queues them,
 so the network handles them in its own task rather than inside libp2p's connection setup.
@@ -35,12 +38,13 @@ from libp2p.host.basic_host import BasicHost, _IdentifyNotifee
 from libp2p.network.auto_connector import AutoConnector
 from libp2p.network.config import ConnectionConfig, RetryConfig
 from libp2p.network.connection.swarm_connection import SwarmConn
+from libp2p.network.stream.net_stream import NetStream
 from libp2p.network.swarm import Swarm
 from libp2p.rcmgr import Direction
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import MAX_WINDOW_SIZE, Yamux, YamuxStream
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
-from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from p2p.keys import key_pair_of
 
@@ -134,6 +138,22 @@ class ConnectionEvents(INotifee):
 
     async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
         return None
+
+
+async def widen_receive_window(stream: INetStream, size: int) -> None:
+    """Let the peer send up to `size` bytes (at most yamux's 16 MiB) on `stream` before it must
+    wait for us to read them."""
+    muxed = stream.muxed_stream if isinstance(stream, NetStream) else None
+    if not isinstance(muxed, YamuxStream):
+        return
+    size = min(size, MAX_WINDOW_SIZE)
+    async with muxed.window_lock:
+        increment = size - muxed.recv_window
+        if increment <= 0:
+            return
+        muxed.recv_window += increment
+        muxed.target_recv_window = max(muxed.target_recv_window, size)
+    await muxed.send_window_update(increment)
 
 
 def direction_of(conn: INetConn) -> str:

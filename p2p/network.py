@@ -55,6 +55,7 @@ from p2p.host import (
     build_host,
     direction_of,
     remote_address_of,
+    widen_receive_window,
 )
 from p2p.keys import peer_id_of
 from p2p.requests import Requests, request_protocols
@@ -294,6 +295,7 @@ class Network:
                     return
                 session.opened.set()
                 self._note_change()
+                self._gossip.announce_peers()
                 log.info(
                     "connected to %s (%s, %s)", session.peer, session.direction, session.address
                 )
@@ -307,6 +309,7 @@ class Network:
             if dropped:
                 self.stats.dropped[stats.DISCONNECTED] += dropped
             if session.opened.is_set():
+                self._gossip.announce_peers()
                 log.info("disconnected from %s", session.peer)
                 self._tell_handler(self.handler.on_peer_disconnected, session.peer)
             self._note_change()
@@ -361,7 +364,12 @@ class Network:
 
     async def _serve_gossip_stream(self, stream: INetStream) -> None:
         """libp2p's handler for the gossip stream a peer opens to us."""
-        await self._serve_stream(stream, self._gossip.read_from, limit=MAX_INBOUND_GOSSIP_STREAMS)
+
+        async def serve(session: PeerSession, stream: INetStream) -> None:
+            await widen_receive_window(stream, 2 * self.config.max_frame_bytes)
+            await self._gossip.read_from(session, stream)
+
+        await self._serve_stream(stream, serve, limit=MAX_INBOUND_GOSSIP_STREAMS)
 
     async def _serve_request(self, protocol: str, stream: INetStream) -> None:
         """libp2p's handler for a request stream."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import trio
 from libp2p.peer.id import ID
@@ -19,6 +20,10 @@ from p2p.config import NetworkConfig
 from p2p.outbox import Outbox
 from p2p.rate_limit import TokenBucket, TopicRate, request_bucket
 from p2p.seen import KnownMessages
+
+PEER_LISTS_PER_SECOND: Final = 2.0
+PEER_LIST_BURST: Final = 64.0
+"""A peer sends its list of peers whenever one connects or disconnects: at start, many at once."""
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class PeerSession:
         now = trio.current_time()
         self.peer_id = peer_id
         self.peer = str(peer_id)
+        self.peer_bytes = peer_id.to_bytes()
         self.direction = direction
         self.address = address
         self.connected_since = time.time()
@@ -54,6 +60,9 @@ class PeerSession:
         self.outbox = Outbox(
             config.topics, max_bytes=config.peer_queue_bytes, peer_has=self.shown.__contains__
         )
+        self.neighbors: frozenset[bytes] = frozenset()
+        """The peers this peer says it is connected to (as raw peer ids)."""
+        self.peer_list_rate = TokenBucket(PEER_LISTS_PER_SECOND, PEER_LIST_BURST, now)
         self.inbound_rates: Mapping[str, TopicRate] = {
             topic: TopicRate(limits, now) for topic, limits in config.topics.items()
         }
