@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 from collections.abc import Callable, Iterable
 from typing import Any, Final
@@ -53,6 +54,9 @@ from p2p.host import (
     ConnectionEvent,
     ConnectionEvents,
     build_host,
+    claim_port,
+    close_host,
+    close_quietly,
     direction_of,
     remote_address_of,
     widen_receive_window,
@@ -98,6 +102,8 @@ class Network:
         self._requests = Requests(config, handler, self.stats, self._penalize)
         self._host: BasicHost | None = None
         self._nursery: trio.Nursery | None = None
+        self._to_close, self._closing = trio.open_memory_channel[str](math.inf)
+        """Peers whose connections `_close_connections` is to close."""
         self._changed = trio.Event()
 
     # The node's interface
@@ -113,28 +119,41 @@ class Network:
         )
         events = ConnectionEvents()
         host.get_network().register_notifee(events)
+        self._to_close, self._closing = trio.open_memory_channel[str](math.inf)
         host.set_stream_handler(
             TProtocol(self.config.protocol_id(NOTIFICATIONS_NAME)), self._serve_gossip_stream
         )
         for protocol_id, name in request_protocols(self.config).items():
             host.set_stream_handler(protocol_id, functools.partial(self._serve_request, name))
         try:
+            claim_port(self.config.listen_host, self.config.port)
+        except OSError as exc:
+            raise ListenError(
+                f"cannot listen on {self.config.listen_host}:{self.config.port}: {exc.strerror}"
+            ) from exc
+        try:
             async with host.run([self.config.listen_multiaddr]):
-                addresses = host.get_transport_addrs()
-                if not addresses:
-                    raise ListenError(
-                        f"cannot listen on {self.config.listen_host}:{self.config.port} "
-                        "(the port is in use, or the address is not this machine's)"
-                    )
-                self.listen_addresses = [f"{a}/p2p/{self.peer_id}" for a in addresses]
-                async with trio.open_nursery() as nursery:
-                    self._host, self._nursery = host, nursery
-                    nursery.start_soon(self._follow_connections, events.receive)
-                    for peer, address in self._bootnodes:
-                        nursery.start_soon(self._keep_connected, peer, address)
-                    log.info("listening on %s", ", ".join(self.listen_addresses))
-                    task_status.started()
-                    await trio.sleep_forever()
+                try:
+                    addresses = host.get_transport_addrs()
+                    if not addresses:
+                        raise ListenError(
+                            f"cannot listen on {self.config.listen_host}:{self.config.port} "
+                            "(the port is in use, or the address is not this machine's)"
+                        )
+                    self.listen_addresses = [f"{a}/p2p/{self.peer_id}" for a in addresses]
+                    async with trio.open_nursery() as nursery:
+                        self._host, self._nursery = host, nursery
+                        nursery.start_soon(self._follow_connections, events.receive)
+                        nursery.start_soon(self._close_connections)
+                        for peer, address in self._bootnodes:
+                            nursery.start_soon(self._keep_connected, peer, address)
+                        log.info("listening on %s", ", ".join(self.listen_addresses))
+                        task_status.started()
+                        await trio.sleep_forever()
+                finally:
+                    self._host = self._nursery = None
+                    with trio.CancelScope(shield=True):
+                        await close_host(host)
         finally:
             events.close()
             self._host = self._nursery = None
@@ -214,16 +233,18 @@ class Network:
         session = self._sessions.get(peer)
         if session is not None:
             session.close()
-        if self._nursery is not None and self._host is not None:
-            self._nursery.start_soon(self._close_connections, ID.from_base58(peer))
+        if self._host is not None:
+            self._to_close.send_nowait(peer)
 
-    async def _close_connections(self, peer_id: ID) -> None:
-        if self._host is None:
-            return
-        try:
-            await self._host.get_network().close_peer(peer_id)
-        except LIBP2P_ERRORS as exc:
-            log.debug("closing the connections to %s: %s", peer_id, exc)
+    async def _close_connections(self) -> None:
+        """Close the connections of the peers `_disconnect` names, one peer at a time. (At
+        shutdown, `close_host` closes whatever is left: a close begun under cancellation would
+        give up half-way and leave the socket open.)"""
+        assert self._host is not None
+        swarm = self._host.get_network()
+        async for peer in self._closing:
+            for conn in swarm.get_connections(ID.from_base58(peer)):
+                await close_quietly(conn)
 
     # Connections and sessions
 
@@ -273,7 +294,7 @@ class Network:
         if refusal is not None:
             self.stats.connections_refused[refusal] += 1
             log.info("refused a connection with %s: %s", peer, refusal.replace("_", " "))
-            self._nursery.start_soon(conn.close)
+            self._to_close.send_nowait(peer)
             return
         if peer in self._sessions:
             return
