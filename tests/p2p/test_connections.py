@@ -105,8 +105,10 @@ def test_a_node_of_another_chain_exchanges_nothing() -> None:
         a = await start_node(nursery, 0)
         other = await start_node(nursery, 1, boot=(a,), protocol_prefix="/xpl/fedcba9876543210")
         await eventually(
-            lambda: a.network.stats.connections_refused["incompatible"] >= 1
-            and other.network.stats.connections_refused["incompatible"] >= 1,
+            lambda: (
+                a.network.stats.connections_refused["incompatible"] >= 1
+                and other.network.stats.connections_refused["incompatible"] >= 1
+            ),
             what="both found the other incompatible",
         )
         a.network.publish("blocks", b"for my chain only")

@@ -170,12 +170,11 @@ def test_malformed_gossip_frames(body: bytes) -> None:
 
 def test_have_and_peer_lists() -> None:
     ids = [bytes([i]) * 32 for i in range(3)]
-    have = decode_notification(
-        encode_notification(FrameKind.HAVE, "blocks", b"".join(ids))[1:]
-    )
+    have = decode_notification(encode_notification(FrameKind.HAVE, "blocks", b"".join(ids))[1:])
     assert have.message_ids() == ids
+    broken = decode_notification(encode_notification(FrameKind.HAVE, "blocks", b"x" * 33)[1:])
     with pytest.raises(MalformedFrame):
-        decode_notification(encode_notification(FrameKind.HAVE, "blocks", b"x" * 33)[1:]).message_ids()
+        broken.message_ids()
     peers = [b"a" * 38, b"b" * 20]
     assert decode_peer_list(encode_peer_list(peers), 10) == peers
     with pytest.raises(MalformedFrame):

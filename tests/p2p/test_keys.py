@@ -71,7 +71,7 @@ def test_a_directory_is_not_a_key_file(tmp_path: Path) -> None:
 def test_an_unwritable_place_is_reported(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("")
-    with pytest.raises(NodeKeyError, match="cannot (create|read) it"):
+    with pytest.raises(NodeKeyError, match=r"cannot (create|read) it"):
         load_or_create_node_key(blocker / "key")
 
 
