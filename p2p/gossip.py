@@ -178,7 +178,7 @@ class Gossip:
             FrameKind.PEERS, "", encode_peer_list(s.peer_bytes for s in open_sessions)
         )
         for session in open_sessions:
-            session.outbox.push_control(OutgoingFrame("", frame, counted=False))
+            session.outbox.push_in_order(OutgoingFrame("", frame, counted=False))
 
     async def write_to(self, session: PeerSession, stream: INetStream) -> None:
         """Write the session's queued frames to its gossip stream until cancelled; a failed or

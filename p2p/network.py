@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import trio
-from libp2p.abc import INetStream
+from libp2p.abc import INetConn, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.host.basic_host import BasicHost
 from libp2p.host.exceptions import StreamFailure
@@ -285,10 +285,13 @@ class Network:
                 self._note_change()
 
     def _on_connection(self, event: ConnectionEvent) -> None:
+        if not event.conn.is_closed:
+            self._admit(event.conn)
+
+    def _admit(self, conn: INetConn) -> None:
+        """Start a session on a new connection, or refuse it."""
         assert self._nursery is not None
-        conn, peer = event.conn, event.peer
-        if conn.is_closed:
-            return
+        peer = str(conn.muxed_conn.peer_id)
         direction = direction_of(conn)
         refusal = self._refusal(peer, direction)
         if refusal is not None:
@@ -308,7 +311,10 @@ class Network:
         self._nursery.start_soon(self._run_session, session)
 
     async def _run_session(self, session: PeerSession) -> None:
-        """Open the gossip stream to the peer and write to it while the session lasts."""
+        """Open the gossip stream to the peer and write to it while the session lasts; a
+        session ends when cancelled (disconnect, ban, block, shutdown) or when its gossip
+        stream cannot be opened or kept open (then the peer is disconnected)."""
+        failed = True
         try:
             with session.scope:
                 stream = await self._open_gossip_stream(session)
@@ -322,20 +328,31 @@ class Network:
                 )
                 self._tell_handler(self.handler.on_peer_connected, session.peer)
                 await self._write_gossip(session, stream)
+            failed = not session.scope.cancelled_caught
         finally:
-            session.close()
-            if self._sessions.get(session.peer) is session:
-                del self._sessions[session.peer]
-            dropped = session.outbox.clear()
-            if dropped:
-                self.stats.dropped[stats.DISCONNECTED] += dropped
-            if session.opened.is_set():
-                self._gossip.announce_peers()
-                log.info("disconnected from %s", session.peer)
-                self._tell_handler(self.handler.on_peer_disconnected, session.peer)
-            self._note_change()
-            if self._host is not None and self._host.get_network().get_connections(session.peer_id):
-                self._disconnect(session.peer)
+            self._end_session(session, failed=failed)
+
+    def _end_session(self, session: PeerSession, *, failed: bool) -> None:
+        session.close()
+        if self._sessions.get(session.peer) is session:
+            del self._sessions[session.peer]
+        dropped = session.outbox.clear()
+        if dropped:
+            self.stats.dropped[stats.DISCONNECTED] += dropped
+        if session.opened.is_set():
+            self._gossip.announce_peers()
+            log.info("disconnected from %s", session.peer)
+            self._tell_handler(self.handler.on_peer_disconnected, session.peer)
+        self._note_change()
+        if self._host is None or trio.current_effective_deadline() == -math.inf:
+            return  # the network is shutting down: close_host closes what is left
+        connections = self._host.get_network().get_connections(session.peer_id)
+        if not connections:
+            return
+        if failed:
+            self._disconnect(session.peer)
+        else:  # a new connection came up while this session was ending
+            self._admit(connections[0])
 
     async def _open_gossip_stream(self, session: PeerSession) -> INetStream | None:
         assert self._host is not None
@@ -390,7 +407,7 @@ class Network:
             await widen_receive_window(stream, 2 * self.config.max_frame_bytes)
             await self._gossip.read_from(session, stream)
 
-        await self._serve_stream(stream, serve, limit=MAX_INBOUND_GOSSIP_STREAMS)
+        await self._serve_stream(stream, serve, gossip=True)
 
     async def _serve_request(self, protocol: str, stream: INetStream) -> None:
         """libp2p's handler for a request stream."""
@@ -398,22 +415,23 @@ class Network:
         async def serve(session: PeerSession, stream: INetStream) -> None:
             await self._requests.serve(session, protocol, stream)
 
-        await self._serve_stream(stream, serve, limit=None)
+        await self._serve_stream(stream, serve, gossip=False)
 
     async def _serve_stream(
         self,
         stream: INetStream,
         serve: Callable[[PeerSession, INetStream], Any],
         *,
-        limit: int | None,
+        gossip: bool,
     ) -> None:
         """Run `serve` on a stream the peer opened, inside a scope its session can cancel."""
         session = await self._open_session_of(str(stream.muxed_conn.peer_id))
-        if session is None or (limit is not None and len(session.inbound_scopes) >= limit):
+        if session is None or (gossip and session.gossip_streams >= MAX_INBOUND_GOSSIP_STREAMS):
             await stream.reset()
             return
         scope = trio.CancelScope()
         session.inbound_scopes.add(scope)
+        session.gossip_streams += gossip
         try:
             with scope:
                 if not session.closed:
@@ -422,6 +440,7 @@ class Network:
             log.debug("a stream from %s failed: %r", session.peer, exc)
         finally:
             session.inbound_scopes.discard(scope)
+            session.gossip_streams -= gossip
             with trio.CancelScope(shield=True):
                 await stream.reset()
 

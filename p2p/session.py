@@ -86,6 +86,8 @@ class PeerSession:
         self.closed = False
         self.scope = trio.CancelScope()
         """Cancels the session's own tasks (the gossip writer)."""
+        self.gossip_streams = 0
+        """Gossip streams the peer has open to us (at most two: one, and its replacement)."""
         self.inbound_scopes: set[trio.CancelScope] = set()
         """The peer's streams being served (they run in libp2p's tasks); cancelled on close."""
 

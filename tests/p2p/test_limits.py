@@ -100,3 +100,20 @@ def test_bootnode_addresses_are_parsed() -> None:
     assert cfg.protocol_id("sync") == "/xpl/0123456789abcdef/sync"
     minimal = NetworkConfig(node_key=seed(0), protocol_prefix="/x", topics=TOPICS)
     assert minimal.request_protocols == {} and minimal.port == 30333
+
+
+def test_a_peer_list_never_overtakes_the_gossip_queued_before_it() -> None:
+    async def main() -> None:
+        topics = {"blocks": TopicLimits(1000, 1, 1000), "votes": TOPICS["votes"]}
+        outbox = Outbox(topics, max_bytes=10_000, peer_has=lambda message: False)
+        outbox.push(OutgoingFrame("blocks", b"b1"))
+        outbox.push(OutgoingFrame("blocks", b"b2"))
+        outbox.push_in_order(OutgoingFrame("", b"peers", counted=False))
+        outbox.push_control(OutgoingFrame("votes", b"have", counted=False))
+        first = await outbox.next_batch(65536)
+        assert [f.data for f in first] == [b"have", b"b1"]
+        second = await outbox.next_batch(65536)
+        assert [f.data for f in second] == [b"b2", b"peers"]
+        assert outbox.queued_frames == 0
+
+    trio.run(main)
