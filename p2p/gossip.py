@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Final
 
 import trio
@@ -53,7 +54,7 @@ from p2p.frames import (
     peek_gossip,
 )
 from p2p.handler import GossipVerdict, NetworkHandler
-from p2p.outbox import OutgoingFrame
+from p2p.outbox import Outbox, OutgoingFrame
 from p2p.seen import SeenMessages, message_id
 from p2p.session import PeerSession
 from p2p.stats import NetworkStats
@@ -69,6 +70,15 @@ WRITE_BATCH_BYTES: Final = 64 * 1024
 
 
 Penalize = Callable[[str, float, str], None]
+
+
+@dataclass
+class StreamView:
+    """What one of a peer's gossip streams has told us: the peers the sender was connected to
+    when it sent the frames that follow. (Each of the peer's streams gets each of its peer lists
+    in order with its own frames, so a list never applies to frames sent before it.)"""
+
+    neighbors: frozenset[bytes] = frozenset()
 
 
 class Gossip:
@@ -110,7 +120,7 @@ class Gossip:
         message = message_id(topic, data)
         self.seen.add(message, trio.current_time())
         frame = encode_notification(FrameKind.GOSSIP, topic, data, message)
-        if not self._flood(topic, message, frame, source=None):
+        if not self._flood(topic, message, frame, source=None, skip=frozenset()):
             self.stats.dropped[stats.NO_PEERS] += 1
             log.debug("published a %s message with no peer connected", topic)
 
@@ -124,12 +134,18 @@ class Gossip:
             session, OutgoingFrame(topic, encode_notification(FrameKind.DIRECT, topic, data))
         )
 
-    def _flood(self, topic: str, message: bytes, frame: bytes, source: PeerSession | None) -> bool:
+    def _flood(
+        self,
+        topic: str,
+        message: bytes,
+        frame: bytes,
+        source: PeerSession | None,
+        skip: frozenset[bytes],
+    ) -> bool:
         """Queue a gossip frame for every open peer not known to have it and, for a message
         from `source`, not connected to `source` (which sent it to all its peers itself);
         whether any peer was open."""
         any_open = False
-        skip = source.neighbors if source is not None else frozenset()
         for session in self.sessions.values():
             if session is source or not session.opened.is_set() or session.closed:
                 continue
@@ -141,7 +157,8 @@ class Gossip:
         return any_open
 
     def _queue(self, session: PeerSession, frame: OutgoingFrame) -> None:
-        if session.outbox.push(frame):
+        outbox = session.outbox(frame.topic)
+        if outbox.push(frame):
             return
         self.stats.dropped[stats.QUEUE_FULL] += 1
         now = trio.current_time()
@@ -152,8 +169,8 @@ class Gossip:
                 "(%d dropped so far)",
                 frame.topic,
                 session.peer,
-                session.outbox.queued_bytes,
-                session.outbox.queued_frames,
+                outbox.queued_bytes,
+                outbox.queued_frames,
                 self.stats.dropped[stats.QUEUE_FULL],
             )
 
@@ -168,7 +185,7 @@ class Gossip:
                 continue
             # Not added to `known`: the peer is told we have it, not that it has it.
             if message not in session.known:
-                session.outbox.push_control(OutgoingFrame(topic, frame, counted=False))
+                session.outbox(topic).push_control(OutgoingFrame(topic, frame, counted=False))
 
     def announce_peers(self) -> None:
         """Tell every open peer which peers we are connected to (after a session opens or
@@ -178,13 +195,14 @@ class Gossip:
             FrameKind.PEERS, "", encode_peer_list(s.peer_bytes for s in open_sessions)
         )
         for session in open_sessions:
-            session.outbox.push_in_order(OutgoingFrame("", frame, counted=False))
+            for outbox in session.outboxes.values():
+                outbox.push_in_order(OutgoingFrame("", frame, counted=False))
 
-    async def write_to(self, session: PeerSession, stream: INetStream) -> None:
-        """Write the session's queued frames to its gossip stream until cancelled; a failed or
+    async def write_to(self, outbox: Outbox, stream: INetStream) -> None:
+        """Write a lane's queued frames to its gossip stream until cancelled; a failed or
         stalled write raises (StreamError, trio.TooSlowError) with the batch counted as dropped."""
         while True:
-            batch = await session.outbox.next_batch(WRITE_BATCH_BYTES)
+            batch = await outbox.next_batch(WRITE_BATCH_BYTES)
             data = b"".join(frame.data for frame in batch)
             try:
                 with trio.fail_after(self.config.write_timeout):
@@ -218,6 +236,7 @@ class Gossip:
                 if message not in self.seen:
                     self._announce(topic, message, session)
 
+        view = StreamView()
         reader = FrameReader(
             read,
             self.config.max_frame_bytes,
@@ -244,14 +263,14 @@ class Gossip:
                 return
             if body is None:
                 return
-            self.on_frame(session, body)
+            self.on_frame(session, body, view)
 
-    def on_frame(self, session: PeerSession, body: bytes) -> None:
+    def on_frame(self, session: PeerSession, body: bytes, view: StreamView) -> None:
         """Check, deduplicate, validate and relay one frame the peer sent."""
         try:
             note = decode_notification(body)
             if note.kind is FrameKind.PEERS:
-                self._on_peer_list(session, note.payload)
+                self._on_peer_list(session, note.payload, view)
                 return
             if not self._within_limits(session, note, len(body)):
                 return
@@ -280,7 +299,8 @@ class Gossip:
         if len(note.payload) >= HAVE_MIN_BYTES:
             self._announce(note.topic, message, session)
         if self._deliver(session, note.topic, note.payload):
-            self._flood(note.topic, message, encode_uvarint(len(body)) + body, source=session)
+            frame = encode_uvarint(len(body)) + body
+            self._flood(note.topic, message, frame, source=session, skip=view.neighbors)
 
     def _within_limits(self, session: PeerSession, note: Notification, size: int) -> bool:
         """Whether a frame's topic exists and it is within the topic's size and rate limits;
@@ -306,12 +326,12 @@ class Gossip:
         self.stats.bytes_in[note.topic] += size
         return True
 
-    def _on_peer_list(self, session: PeerSession, payload: bytes) -> None:
+    def _on_peer_list(self, session: PeerSession, payload: bytes, view: StreamView) -> None:
         if not session.peer_list_rate.take(1, trio.current_time()):
             self.stats.dropped[stats.RATE_LIMITED] += 1
             self.penalize(session.peer, scoring.RATE_EXCEEDED, "peer lists too often")
             return
-        session.neighbors = frozenset(decode_peer_list(payload, MAX_LISTED_PEERS))
+        view.neighbors = frozenset(decode_peer_list(payload, MAX_LISTED_PEERS))
 
     def _deliver(self, session: PeerSession, topic: str, data: bytes) -> bool:
         """Hand a message to the node; whether it was accepted (and may be relayed)."""

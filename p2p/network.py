@@ -73,8 +73,8 @@ log = logging.getLogger("xpl.p2p")
 
 STABLE_SESSION_SECONDS: Final = 10.0
 """A bootnode session that lasted this long resets the redial backoff."""
-MAX_INBOUND_GOSSIP_STREAMS: Final = 2
-"""Gossip streams a peer may have open to us at once (one, and its replacement)."""
+MAX_INBOUND_GOSSIP_STREAMS: Final = 4
+"""Gossip streams a peer may have open to us at once (one per lane, and their replacements)."""
 GOSSIP_STREAM_ATTEMPTS: Final = 3
 """Times a broken gossip stream to a still-connected peer is reopened before disconnecting."""
 
@@ -317,9 +317,12 @@ class Network:
         failed = True
         try:
             with session.scope:
-                stream = await self._open_gossip_stream(session)
-                if stream is None:
-                    return
+                streams = {}
+                for lane in session.outboxes:
+                    stream = await self._open_gossip_stream(session)
+                    if stream is None:
+                        return
+                    streams[lane] = stream
                 session.opened.set()
                 self._note_change()
                 self._gossip.announce_peers()
@@ -327,7 +330,9 @@ class Network:
                     "connected to %s (%s, %s)", session.peer, session.direction, session.address
                 )
                 self._tell_handler(self.handler.on_peer_connected, session.peer)
-                await self._write_gossip(session, stream)
+                async with trio.open_nursery() as writers:
+                    for lane, stream in streams.items():
+                        writers.start_soon(self._write_gossip, session, lane, stream, writers)
             failed = not session.scope.cancelled_caught
         finally:
             self._end_session(session, failed=failed)
@@ -336,7 +341,7 @@ class Network:
         session.close()
         if self._sessions.get(session.peer) is session:
             del self._sessions[session.peer]
-        dropped = session.outbox.clear()
+        dropped = sum(outbox.clear() for outbox in session.outboxes.values())
         if dropped:
             self.stats.dropped[stats.DISCONNECTED] += dropped
         if session.opened.is_set():
@@ -367,21 +372,25 @@ class Network:
             log.info("cannot open the gossip stream to %s: %r", session.peer, exc)
         return None
 
-    async def _write_gossip(self, session: PeerSession, stream: INetStream) -> None:
-        """Write the session's gossip, reopening the stream a few times if it breaks."""
+    async def _write_gossip(
+        self, session: PeerSession, lane: str, stream: INetStream, writers: trio.Nursery
+    ) -> None:
+        """Write one lane of the session's gossip, reopening its stream a few times if it
+        breaks; if it cannot be kept open, stop the session's writers (and so the session)."""
         for attempt in range(GOSSIP_STREAM_ATTEMPTS):
             try:
-                await self._gossip.write_to(session, stream)
+                await self._gossip.write_to(session.outboxes[lane], stream)
             except (trio.TooSlowError, *LIBP2P_ERRORS) as exc:
-                log.info("the gossip stream to %s failed: %r", session.peer, exc)
+                log.info("the %s gossip stream to %s failed: %r", lane, session.peer, exc)
                 await stream.reset()
             if attempt + 1 == GOSSIP_STREAM_ATTEMPTS:
-                return
+                break
             await trio.sleep(0.2 * (attempt + 1))
             reopened = await self._open_gossip_stream(session)
             if reopened is None:
-                return
+                break
             stream = reopened
+        writers.cancel_scope.cancel()
 
     def _tell_handler(self, callback: Callable[[str], None], peer: str) -> None:
         try:
