@@ -366,8 +366,11 @@ class Network:
             with trio.fail_after(NEGOTIATE_TIMEOUT + 5):
                 return await self._host.new_stream(session.peer_id, [protocol])
         except StreamFailure:
-            self.stats.connections_refused["incompatible"] += 1
-            log.info("peer %s does not serve %s: another chain or version", session.peer, protocol)
+            if self._host.get_network().get_connections(session.peer_id):
+                self.stats.connections_refused["incompatible"] += 1
+                log.info(
+                    "peer %s does not serve %s: another chain or version", session.peer, protocol
+                )
         except (trio.TooSlowError, *LIBP2P_ERRORS) as exc:
             log.info("cannot open the gossip stream to %s: %r", session.peer, exc)
         return None

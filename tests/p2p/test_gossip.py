@@ -11,7 +11,7 @@ import trio
 from p2p.errors import MessageTooLarge, NotConnected, UnknownTopic
 from p2p.handler import GossipVerdict
 from p2p.scoring import REJECTED_MESSAGE
-from tests.p2p.nodes import Node, Recorder, connected, eventually, run_scenario, start_node
+from tests.p2p.nodes import TOPICS, Node, Recorder, connected, eventually, run_scenario, start_node
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -168,5 +168,18 @@ def test_publishing_checks_the_topic_and_its_size_limit() -> None:
             a.network.publish("votes", b"x" * 4097)
         a.network.publish("votes", b"nobody listens")
         assert a.network.stats.dropped["no_peers"] == 1
+
+    run_scenario(scenario)
+
+
+def test_messages_of_exactly_the_size_limit_arrive() -> None:
+    async def scenario(nursery: trio.Nursery) -> None:
+        a, b, c = await line(nursery)
+        largest = os.urandom(TOPICS["blocks"].max_message_bytes)
+        a.network.publish("blocks", largest)
+        a.network.publish("votes", b"v" * TOPICS["votes"].max_message_bytes)
+        await eventually(lambda: len(c.handler.received) == 2, timeout=10)
+        assert c.handler.payloads("blocks") == [largest]
+        assert b.network.score(a.peer) == 0 and c.network.score(b.peer) == 0
 
     run_scenario(scenario)
