@@ -17,6 +17,7 @@ from typing import Final
 import multiaddr
 from multiaddr.exceptions import Error as MultiaddrError
 
+from p2p.frames import MESSAGE_ID_LEN
 from p2p.keys import NODE_KEY_LEN
 
 BURST_SECONDS: Final = 2.0
@@ -34,7 +35,12 @@ class NetworkConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TopicLimits:
-    """How much of one gossip topic a node accepts from each peer."""
+    """How much of one gossip topic a node accepts from each peer.
+
+    The rates count every frame of the topic a peer sends: its messages, the duplicates a mesh
+    produces, and its HAVE announcements of large messages (up to one per message). A peer
+    relays what it hears from everyone, so the rates are network-wide ones with room to spare.
+    """
 
     max_message_bytes: int
     max_messages_per_second: float
@@ -147,8 +153,10 @@ class NetworkConfig:
 
     @property
     def max_frame_bytes(self) -> int:
-        """The largest notification frame this node accepts (its largest topic's message)."""
-        return max(limits.max_message_bytes for limits in self.topics.values()) + 2 + _MAX_NAME_LEN
+        """The largest gossip frame this node accepts: its largest topic's largest message, with
+        the frame's kind, topic and message id."""
+        largest = max(limits.max_message_bytes for limits in self.topics.values())
+        return largest + 2 + _MAX_NAME_LEN + MESSAGE_ID_LEN
 
     @property
     def listen_multiaddr(self) -> multiaddr.Multiaddr:

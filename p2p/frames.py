@@ -3,11 +3,16 @@
 Every frame, on the gossip streams and in requests and responses, is an unsigned LEB128 varint
 length followed by that many bytes (the libp2p convention). A gossip frame's bytes are
 
-    kind (1 byte) | topic length (1 byte) | topic (ASCII) | payload
+    kind (1 byte) | topic length (1 byte) | topic (ASCII) | [message id (32 bytes)] | payload
 
-where kind is GOSSIP (relayed by whoever accepts it), DIRECT (for the receiver only) or HAVE
-(the payload is a list of 32-byte message ids the sender already has, so that nobody sends it a
-large message twice; see `p2p.gossip`).
+where kind is GOSSIP (relayed by whoever accepts it; the only kind with the message id, which
+lets a receiver drop a duplicate without hashing it, and announce a large message it has begun
+to receive before the rest arrives), DIRECT (for the receiver only), HAVE (the payload is a list
+of 32-byte message ids the sender already has or is receiving, so that nobody sends it a large
+message twice) or PEERS (no topic; the payload lists the peers the sender is connected to, each
+id prefixed by its length in one byte, so that nobody relays it what it sends to them itself;
+see `p2p.gossip`). A receiver checks the id of every message it has not seen against the
+payload.
 
 `FrameReader` never trusts a length: a frame over its limit is read and thrown away in chunks
 (and reported as `FrameTooLarge`, so the sender can be penalized and the stream stays usable),
@@ -18,12 +23,15 @@ byte; this reader buffers whole chunks instead.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Final
 
 MESSAGE_ID_LEN: Final = 32
+MAX_TOPIC_LEN: Final = 255
+GOSSIP_HEAD_BYTES: Final = 2 + MAX_TOPIC_LEN + MESSAGE_ID_LEN
+"""Enough of a gossip frame's start to hold its kind, topic and message id."""
 READ_CHUNK: Final = 256 * 1024
 _MAX_VARINT_BYTES: Final = 10
 
@@ -57,6 +65,7 @@ class FrameKind(IntEnum):
     GOSSIP = 0
     DIRECT = 1
     HAVE = 2
+    PEERS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +75,8 @@ class Notification:
     kind: FrameKind
     topic: str
     payload: bytes
+    message: bytes = b""
+    """The message id a GOSSIP frame claims (not yet checked against the payload)."""
 
     def message_ids(self) -> list[bytes]:
         """The ids listed by a HAVE frame; MalformedFrame if its payload is not a list of ids."""
@@ -97,12 +108,15 @@ def encode_frame(body: bytes) -> bytes:
     return encode_uvarint(len(body)) + body
 
 
-def encode_notification(kind: FrameKind, topic: str, payload: bytes) -> bytes:
-    """A whole gossip frame, length prefix included."""
+def encode_notification(kind: FrameKind, topic: str, payload: bytes, message: bytes = b"") -> bytes:
+    """A whole gossip frame, length prefix included; `message` is the id, for GOSSIP only, and
+    `topic` is empty for PEERS only."""
     name = topic.encode("ascii")
-    if not 0 < len(name) < 256:
-        raise ValueError(f"topic {topic!r}: 1 to 255 characters")
-    return encode_frame(bytes((kind, len(name))) + name + payload)
+    if (kind is FrameKind.PEERS) != (not name) or len(name) > MAX_TOPIC_LEN:
+        raise ValueError(f"topic {topic!r}: 1 to {MAX_TOPIC_LEN} characters, none for PEERS")
+    if (kind is FrameKind.GOSSIP) != (len(message) == MESSAGE_ID_LEN):
+        raise ValueError("a GOSSIP frame, and only one, carries a 32-byte message id")
+    return encode_frame(bytes((kind, len(name))) + name + message + payload)
 
 
 def decode_notification(body: bytes) -> Notification:
@@ -114,13 +128,53 @@ def decode_notification(body: bytes) -> Notification:
     except ValueError:
         raise MalformedFrame(f"unknown gossip frame kind {body[0]}") from None
     end = 2 + body[1]
-    if body[1] == 0 or len(body) < end:
+    if (body[1] == 0) != (kind is FrameKind.PEERS):
+        raise MalformedFrame(f"a {kind.name} frame with a topic of {body[1]} bytes")
+    if len(body) < end:
         raise MalformedFrame("a gossip frame whose topic runs past its end")
     try:
         topic = body[2:end].decode("ascii")
     except UnicodeDecodeError:
         raise MalformedFrame("a gossip frame whose topic is not ASCII") from None
-    return Notification(kind, topic, body[end:])
+    if kind is not FrameKind.GOSSIP:
+        return Notification(kind, topic, body[end:])
+    if len(body) < end + MESSAGE_ID_LEN:
+        raise MalformedFrame("a GOSSIP frame without a whole message id")
+    return Notification(kind, topic, body[end + MESSAGE_ID_LEN :], body[end : end + MESSAGE_ID_LEN])
+
+
+def peek_gossip(head: bytes) -> tuple[str, bytes] | None:
+    """(topic, claimed message id) from the start of a GOSSIP frame; None for any other start."""
+    if len(head) < 2 or head[0] != FrameKind.GOSSIP or head[1] == 0:
+        return None
+    end = 2 + head[1]
+    if len(head) < end + MESSAGE_ID_LEN:
+        return None
+    try:
+        topic = head[2:end].decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    return topic, head[end : end + MESSAGE_ID_LEN]
+
+
+def encode_peer_list(peers: Iterable[bytes]) -> bytes:
+    """The payload of a PEERS frame."""
+    return b"".join(bytes((len(peer),)) + peer for peer in peers)
+
+
+def decode_peer_list(payload: bytes, max_peers: int) -> list[bytes]:
+    """The peer ids in a PEERS payload; MalformedFrame if it does not parse or lists too many."""
+    peers: list[bytes] = []
+    offset = 0
+    while offset < len(payload):
+        end = offset + 1 + payload[offset]
+        if payload[offset] == 0 or end > len(payload):
+            raise MalformedFrame("a PEERS frame whose list does not parse")
+        peers.append(payload[offset + 1 : end])
+        offset = end
+        if len(peers) > max_peers:
+            raise MalformedFrame(f"a PEERS frame listing over {max_peers} peers")
+    return peers
 
 
 Read = Callable[[int], Awaitable[bytes]]
@@ -131,13 +185,28 @@ class FrameReader:
     """Reads length-prefixed frames of at most `max_frame` bytes from a stream.
 
     Frames over `max_frame` but not over `discard_limit` are read, thrown away and reported
-    (FrameTooLarge, discarded); a longer one is reported without reading it.
+    (FrameTooLarge, discarded); a longer one is reported without reading it. For frames of at
+    least `large_frame` bytes, `on_large_frame` is called with their first `head_bytes` bytes as
+    soon as those arrive, before the rest is read: a large message takes a while to arrive, and
+    the gossip tells other peers early not to send it too.
     """
 
-    def __init__(self, read: Read, max_frame: int, *, discard_limit: int | None = None) -> None:
+    def __init__(
+        self,
+        read: Read,
+        max_frame: int,
+        *,
+        discard_limit: int | None = None,
+        on_large_frame: Callable[[bytes], None] | None = None,
+        large_frame: int = 0,
+        head_bytes: int = 0,
+    ) -> None:
         self._read = read
         self.max_frame = max_frame
         self.discard_limit = max(max_frame, discard_limit or 0)
+        self._on_large_frame = on_large_frame
+        self._large_frame = max(large_frame, head_bytes)
+        self._head_bytes = head_bytes
         self._buffer = bytearray()
 
     async def read_frame(self) -> bytes | None:
@@ -150,6 +219,11 @@ class FrameReader:
         if length > self.max_frame:
             await self._discard(length)
             raise FrameTooLarge(length, self.max_frame, discarded=True)
+        if self._on_large_frame is not None and length >= self._large_frame:
+            while len(self._buffer) < self._head_bytes:
+                if not await self._fill(READ_CHUNK):
+                    raise TruncatedFrame("the stream ended inside a frame")
+            self._on_large_frame(bytes(self._buffer[: self._head_bytes]))
         while len(self._buffer) < length:
             if not await self._fill(max(READ_CHUNK, length - len(self._buffer))):
                 raise TruncatedFrame(f"the stream ended {length - len(self._buffer)} bytes early")

@@ -6,9 +6,12 @@ message goes, in order, through:
 
 1. the frame's size and the topic's size limit, then the peer's per-topic rate limit: excess is
    dropped and costs the sender score;
-2. deduplication by message id (`p2p.seen`): a duplicate is dropped, free of charge;
+2. deduplication by message id (`p2p.seen`): a duplicate is dropped, free of charge, and a new
+   message's id is checked against its payload (a false id bans the sender);
 3. for a large message, a HAVE frame to every other peer that does not know it yet, so that
-   they do not send it to us too (GossipSub v1.2's IDONTWANT, sent before validating);
+   they do not send it to us too (GossipSub v1.2's IDONTWANT). It goes out as soon as the
+   frame's header has arrived, before the rest of the message: a 900 KB block takes tens of
+   milliseconds to arrive, during which every peer that received it first would relay it to us;
 4. the node's `on_gossip` verdict: ACCEPT relays the message to every open peer not known to
    have it, IGNORE drops it, REJECT drops it and penalizes the sender.
 
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Final
 
 import trio
@@ -35,17 +39,22 @@ from p2p import scoring, stats
 from p2p.config import NetworkConfig
 from p2p.errors import MessageTooLarge, NotConnected, UnknownTopic
 from p2p.frames import (
+    GOSSIP_HEAD_BYTES,
     FrameKind,
     FrameReader,
     FrameTooLarge,
     MalformedFrame,
+    Notification,
     TruncatedFrame,
     decode_notification,
+    decode_peer_list,
     encode_notification,
+    encode_peer_list,
     encode_uvarint,
+    peek_gossip,
 )
 from p2p.handler import GossipVerdict, NetworkHandler
-from p2p.outbox import OutgoingFrame
+from p2p.outbox import Outbox, OutgoingFrame
 from p2p.seen import SeenMessages, message_id
 from p2p.session import PeerSession
 from p2p.stats import NetworkStats
@@ -54,11 +63,22 @@ log = logging.getLogger("xpl.p2p.gossip")
 
 HAVE_MIN_BYTES: Final = 32 * 1024
 """Messages at least this large are announced with HAVE before they are validated."""
+MAX_LISTED_PEERS: Final = 1024
+"""A PEERS frame listing more peers than this is malformed."""
 WRITE_BATCH_BYTES: Final = 64 * 1024
 """Small frames are written together up to about this much: yamux and Noise cost per write."""
 
 
 Penalize = Callable[[str, float, str], None]
+
+
+@dataclass
+class StreamView:
+    """What one of a peer's gossip streams has told us: the peers the sender was connected to
+    when it sent the frames that follow. (Each of the peer's streams gets each of its peer lists
+    in order with its own frames, so a list never applies to frames sent before it.)"""
+
+    neighbors: frozenset[bytes] = frozenset()
 
 
 class Gossip:
@@ -78,6 +98,7 @@ class Gossip:
         self.stats = network_stats
         self.penalize = penalize
         self.seen = SeenMessages()
+        self._announced = SeenMessages(ttl=60.0, capacity=10_000)
         self._dropped_logged = 0.0
 
     # Sending
@@ -98,8 +119,8 @@ class Gossip:
         self.check(topic, data)
         message = message_id(topic, data)
         self.seen.add(message, trio.current_time())
-        frame = encode_notification(FrameKind.GOSSIP, topic, data)
-        if not self._flood(topic, message, frame, exclude=None):
+        frame = encode_notification(FrameKind.GOSSIP, topic, data, message)
+        if not self._flood(topic, message, frame, source=None, skip=frozenset()):
             self.stats.dropped[stats.NO_PEERS] += 1
             log.debug("published a %s message with no peer connected", topic)
 
@@ -113,21 +134,31 @@ class Gossip:
             session, OutgoingFrame(topic, encode_notification(FrameKind.DIRECT, topic, data))
         )
 
-    def _flood(self, topic: str, message: bytes, frame: bytes, exclude: str | None) -> bool:
-        """Queue a gossip frame for every open peer not known to have it; whether any was open."""
+    def _flood(
+        self,
+        topic: str,
+        message: bytes,
+        frame: bytes,
+        source: PeerSession | None,
+        skip: frozenset[bytes],
+    ) -> bool:
+        """Queue a gossip frame for every open peer not known to have it and, for a message
+        from `source`, not connected to `source` (which sent it to all its peers itself);
+        whether any peer was open."""
         any_open = False
         for session in self.sessions.values():
-            if session.peer == exclude or not session.opened.is_set() or session.closed:
+            if session is source or not session.opened.is_set() or session.closed:
                 continue
             any_open = True
-            if message in session.known:
+            if message in session.known or session.peer_bytes in skip:
                 continue
             session.known.add(message)
             self._queue(session, OutgoingFrame(topic, frame, message))
         return any_open
 
     def _queue(self, session: PeerSession, frame: OutgoingFrame) -> None:
-        if session.outbox.push(frame):
+        outbox = session.outbox(frame.topic)
+        if outbox.push(frame):
             return
         self.stats.dropped[stats.QUEUE_FULL] += 1
         now = trio.current_time()
@@ -138,26 +169,40 @@ class Gossip:
                 "(%d dropped so far)",
                 frame.topic,
                 session.peer,
-                session.outbox.queued_bytes,
-                session.outbox.queued_frames,
+                outbox.queued_bytes,
+                outbox.queued_frames,
                 self.stats.dropped[stats.QUEUE_FULL],
             )
 
     def _announce(self, topic: str, message: bytes, source: PeerSession) -> None:
-        """Tell the other open peers that we have `message`, so that they do not send it."""
+        """Tell the other open peers that we have (or are receiving) `message`, so that they do
+        not send it."""
+        if not self._announced.add(message, trio.current_time()):
+            return
         frame = encode_notification(FrameKind.HAVE, topic, message)
         for session in self.sessions.values():
             if session is source or not session.opened.is_set() or session.closed:
                 continue
             # Not added to `known`: the peer is told we have it, not that it has it.
             if message not in session.known:
-                session.outbox.push_control(OutgoingFrame(topic, frame, counted=False))
+                session.outbox(topic).push_control(OutgoingFrame(topic, frame, counted=False))
 
-    async def write_to(self, session: PeerSession, stream: INetStream) -> None:
-        """Write the session's queued frames to its gossip stream until cancelled; a failed or
+    def announce_peers(self) -> None:
+        """Tell every open peer which peers we are connected to (after a session opens or
+        closes), so that none relays to us what we send to all of them anyway."""
+        open_sessions = [s for s in self.sessions.values() if s.opened.is_set() and not s.closed]
+        frame = encode_notification(
+            FrameKind.PEERS, "", encode_peer_list(s.peer_bytes for s in open_sessions)
+        )
+        for session in open_sessions:
+            for outbox in session.outboxes.values():
+                outbox.push_in_order(OutgoingFrame("", frame, counted=False))
+
+    async def write_to(self, outbox: Outbox, stream: INetStream) -> None:
+        """Write a lane's queued frames to its gossip stream until cancelled; a failed or
         stalled write raises (StreamError, trio.TooSlowError) with the batch counted as dropped."""
         while True:
-            batch = await session.outbox.next_batch(WRITE_BATCH_BYTES)
+            batch = await outbox.next_batch(WRITE_BATCH_BYTES)
             data = b"".join(frame.data for frame in batch)
             try:
                 with trio.fail_after(self.config.write_timeout):
@@ -166,7 +211,8 @@ class Gossip:
                 self.stats.dropped[stats.STREAM_FAILED] += sum(f.counted for f in batch)
                 raise
             for frame in batch:
-                self.stats.bytes_out[frame.topic] += len(frame.data)
+                if frame.topic:  # not a PEERS frame
+                    self.stats.bytes_out[frame.topic] += len(frame.data)
                 if frame.counted:
                     self.stats.messages_out[frame.topic] += 1
 
@@ -182,8 +228,22 @@ class Gossip:
             except StreamEOF:
                 return b""
 
+        def large_frame_begins(head: bytes) -> None:
+            peeked = peek_gossip(head)
+            if peeked is not None and peeked[0] in self.config.topics:
+                topic, message = peeked
+                session.saw(message)
+                if message not in self.seen:
+                    self._announce(topic, message, session)
+
+        view = StreamView()
         reader = FrameReader(
-            read, self.config.max_frame_bytes, discard_limit=4 * self.config.max_frame_bytes
+            read,
+            self.config.max_frame_bytes,
+            discard_limit=4 * self.config.max_frame_bytes,
+            on_large_frame=large_frame_begins,
+            large_frame=HAVE_MIN_BYTES,
+            head_bytes=GOSSIP_HEAD_BYTES,
         )
         while not session.closed:
             try:
@@ -203,33 +263,17 @@ class Gossip:
                 return
             if body is None:
                 return
-            self.on_frame(session, body)
+            self.on_frame(session, body, view)
 
-    def on_frame(self, session: PeerSession, body: bytes) -> None:
+    def on_frame(self, session: PeerSession, body: bytes, view: StreamView) -> None:
         """Check, deduplicate, validate and relay one frame the peer sent."""
         try:
             note = decode_notification(body)
-            limits = self.config.topics.get(note.topic)
-            if limits is None:
-                self.stats.dropped[stats.UNKNOWN_TOPIC] += 1
-                self.penalize(
-                    session.peer, scoring.MALFORMED_FRAME, f"unknown topic {note.topic!r}"
-                )
+            if note.kind is FrameKind.PEERS:
+                self._on_peer_list(session, note.payload, view)
                 return
-            if len(note.payload) > limits.max_message_bytes:
-                self.stats.dropped[stats.OVERSIZED] += 1
-                self.penalize(
-                    session.peer,
-                    scoring.OVERSIZED_MESSAGE,
-                    f"a {note.topic} message of {len(note.payload)} bytes, over "
-                    f"{limits.max_message_bytes}",
-                )
+            if not self._within_limits(session, note, len(body)):
                 return
-            if not session.inbound_rates[note.topic].admit(len(body), trio.current_time()):
-                self.stats.dropped[stats.RATE_LIMITED] += 1
-                self.penalize(session.peer, scoring.RATE_EXCEEDED, f"{note.topic} rate exceeded")
-                return
-            self.stats.bytes_in[note.topic] += len(body)
             if note.kind is FrameKind.HAVE:
                 for message in note.message_ids():
                     session.saw(message)
@@ -241,15 +285,53 @@ class Gossip:
         if note.kind is FrameKind.DIRECT:
             self._deliver(session, note.topic, note.payload)
             return
-        message = message_id(note.topic, note.payload)
+        message = note.message
         session.saw(message)
-        if not self.seen.add(message, trio.current_time()):
+        if message in self.seen:
+            # The id is not checked: whatever the payload, we have the message it names.
             self.stats.duplicates[note.topic] += 1
             return
+        if message_id(note.topic, note.payload) != message:
+            self.stats.dropped[stats.MALFORMED] += 1
+            self.penalize(session.peer, scoring.PROTOCOL_VIOLATION, "a message under a false id")
+            return
+        self.seen.add(message, trio.current_time())
         if len(note.payload) >= HAVE_MIN_BYTES:
             self._announce(note.topic, message, session)
         if self._deliver(session, note.topic, note.payload):
-            self._flood(note.topic, message, encode_uvarint(len(body)) + body, exclude=session.peer)
+            frame = encode_uvarint(len(body)) + body
+            self._flood(note.topic, message, frame, source=session, skip=view.neighbors)
+
+    def _within_limits(self, session: PeerSession, note: Notification, size: int) -> bool:
+        """Whether a frame's topic exists and it is within the topic's size and rate limits;
+        if not, it is counted and its sender penalized."""
+        limits = self.config.topics.get(note.topic)
+        if limits is None:
+            self.stats.dropped[stats.UNKNOWN_TOPIC] += 1
+            self.penalize(session.peer, scoring.MALFORMED_FRAME, f"unknown topic {note.topic!r}")
+            return False
+        if len(note.payload) > limits.max_message_bytes:
+            self.stats.dropped[stats.OVERSIZED] += 1
+            self.penalize(
+                session.peer,
+                scoring.OVERSIZED_MESSAGE,
+                f"a {note.topic} message of {len(note.payload)} bytes, over "
+                f"{limits.max_message_bytes}",
+            )
+            return False
+        if not session.inbound_rates[note.topic].admit(size, trio.current_time()):
+            self.stats.dropped[stats.RATE_LIMITED] += 1
+            self.penalize(session.peer, scoring.RATE_EXCEEDED, f"{note.topic} rate exceeded")
+            return False
+        self.stats.bytes_in[note.topic] += size
+        return True
+
+    def _on_peer_list(self, session: PeerSession, payload: bytes, view: StreamView) -> None:
+        if not session.peer_list_rate.take(1, trio.current_time()):
+            self.stats.dropped[stats.RATE_LIMITED] += 1
+            self.penalize(session.peer, scoring.RATE_EXCEEDED, "peer lists too often")
+            return
+        view.neighbors = frozenset(decode_peer_list(payload, MAX_LISTED_PEERS))
 
     def _deliver(self, session: PeerSession, topic: str, data: bytes) -> bool:
         """Hand a message to the node; whether it was accepted (and may be relayed)."""

@@ -11,7 +11,15 @@ notes/libp2p.md), so the host is put together by hand:
   `dial_peer`'s 250 ms happy-eyeballs wait and 60 s negative cache);
 - the identify exchange on every new connection is switched off: nothing here uses it, and it
   runs in system tasks that would outlive the network;
-- no resource manager: the network enforces its own per-peer limits on what it serves.
+- py-libp2p listens with SO_REUSEPORT, so a second node on the same port would start and take
+  half the first one's connections; `claim_port` first checks that the port is free;
+- shutting down closes every connection and the listener explicitly (`close_host`): py-libp2p's
+  own path, taken when its service is cancelled, awaits inside the cancelled scope and so leaves
+  the sockets open;
+- no resource manager: the network enforces its own per-peer limits on what it serves;
+- the receiving side of a stream that carries large messages widens its yamux window at once
+  (`widen_receive_window`): with the default 256 KiB window a 900 KB block needs four window
+  round trips, and on a busy machine each waits for both processes to be scheduled.
 
 Connection events reach the network through `ConnectionEvents`, a notifee that only queues them,
 so the network handles them in its own task rather than inside libp2p's connection setup.
@@ -20,7 +28,9 @@ so the network handles them in its own task rather than inside libp2p's connecti
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
+import socket
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,14 +45,17 @@ from libp2p.host.basic_host import BasicHost, _IdentifyNotifee
 from libp2p.network.auto_connector import AutoConnector
 from libp2p.network.config import ConnectionConfig, RetryConfig
 from libp2p.network.connection.swarm_connection import SwarmConn
+from libp2p.network.stream.net_stream import NetStream
 from libp2p.network.swarm import Swarm
 from libp2p.rcmgr import Direction
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
 from libp2p.security.noise.transport import Transport as NoiseTransport
+from libp2p.stream_muxer.yamux.yamux import MAX_WINDOW_SIZE, Yamux, YamuxStream
 from libp2p.stream_muxer.yamux.yamux import PROTOCOL_ID as YAMUX_PROTOCOL_ID
-from libp2p.stream_muxer.yamux.yamux import Yamux
 
 from p2p.keys import key_pair_of
+
+log = logging.getLogger("xpl.p2p")
 
 NEGOTIATE_TIMEOUT: Final = 10
 """Seconds a peer gets to agree on a stream's protocol."""
@@ -90,6 +103,51 @@ def build_host(node_key: bytes, *, max_connections: int, dial_timeout: float) ->
     return host
 
 
+def claim_port(host: str, port: int) -> None:
+    """Raise OSError if something listens on (host, port) already. py-libp2p binds with
+    SO_REUSEPORT, which would let it share the port; a socket without it cannot. (SO_REUSEADDR
+    lets the port be taken again while old connections to it linger in TIME_WAIT.)"""
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind((host, port))
+
+
+CLOSE_TIMEOUT: Final = 5.0
+"""How long shutting down waits for connections to close before giving up on them."""
+
+
+async def close_host(host: BasicHost) -> None:
+    """Close every connection (all at once: each takes 0.1 s), the listeners and the transports.
+
+    Call it shielded from cancellation; it gives up after CLOSE_TIMEOUT.
+    """
+    swarm = host.get_network()
+    with trio.move_on_after(CLOSE_TIMEOUT) as scope:
+        async with trio.open_nursery() as nursery:
+            for conn in [c for conns in swarm.get_connections_map().values() for c in conns]:
+                nursery.start_soon(close_quietly, conn)
+        await host.close()
+    if scope.cancelled_caught:
+        log.warning("gave up closing the network's connections after %g s", CLOSE_TIMEOUT)
+
+
+async def close_quietly(conn: INetConn) -> None:
+    """Close a connection, shielded from cancellation and for at most CLOSE_TIMEOUT; one that
+    fails to close cleanly is gone all the same. (A `SwarmConn.close` that is cancelled half-way
+    marks the connection closed but leaves its socket open, and a second call does nothing: the
+    muxed connection is then closed directly.)"""
+    with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_TIMEOUT):
+        try:
+            await conn.close()
+            if not conn.muxed_conn.is_closed:
+                await conn.muxed_conn.close()
+        except LIBP2P_ERRORS as exc:
+            log.debug("closing a connection: %r", exc)
+
+
 @dataclass(frozen=True)
 class ConnectionEvent:
     """A connection that opened (`up`) or closed."""
@@ -134,6 +192,22 @@ class ConnectionEvents(INotifee):
 
     async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
         return None
+
+
+async def widen_receive_window(stream: INetStream, size: int) -> None:
+    """Let the peer send up to `size` bytes (at most yamux's 16 MiB) on `stream` before it must
+    wait for us to read them."""
+    muxed = stream.muxed_stream if isinstance(stream, NetStream) else None
+    if not isinstance(muxed, YamuxStream):
+        return
+    size = min(size, MAX_WINDOW_SIZE)
+    async with muxed.window_lock:
+        increment = size - muxed.recv_window
+        if increment <= 0:
+            return
+        muxed.recv_window += increment
+        muxed.target_recv_window = max(muxed.target_recv_window, size)
+    await muxed.send_window_update(increment)
 
 
 def direction_of(conn: INetConn) -> str:

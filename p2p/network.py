@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import random
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import trio
-from libp2p.abc import INetStream
+from libp2p.abc import INetConn, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.host.basic_host import BasicHost
 from libp2p.host.exceptions import StreamFailure
@@ -53,8 +54,12 @@ from p2p.host import (
     ConnectionEvent,
     ConnectionEvents,
     build_host,
+    claim_port,
+    close_host,
+    close_quietly,
     direction_of,
     remote_address_of,
+    widen_receive_window,
 )
 from p2p.keys import peer_id_of
 from p2p.requests import Requests, request_protocols
@@ -68,8 +73,8 @@ log = logging.getLogger("xpl.p2p")
 
 STABLE_SESSION_SECONDS: Final = 10.0
 """A bootnode session that lasted this long resets the redial backoff."""
-MAX_INBOUND_GOSSIP_STREAMS: Final = 2
-"""Gossip streams a peer may have open to us at once (one, and its replacement)."""
+MAX_INBOUND_GOSSIP_STREAMS: Final = 4
+"""Gossip streams a peer may have open to us at once (one per lane, and their replacements)."""
 GOSSIP_STREAM_ATTEMPTS: Final = 3
 """Times a broken gossip stream to a still-connected peer is reopened before disconnecting."""
 
@@ -97,6 +102,8 @@ class Network:
         self._requests = Requests(config, handler, self.stats, self._penalize)
         self._host: BasicHost | None = None
         self._nursery: trio.Nursery | None = None
+        self._to_close, self._closing = trio.open_memory_channel[str](math.inf)
+        """Peers whose connections `_close_connections` is to close."""
         self._changed = trio.Event()
 
     # The node's interface
@@ -112,28 +119,41 @@ class Network:
         )
         events = ConnectionEvents()
         host.get_network().register_notifee(events)
+        self._to_close, self._closing = trio.open_memory_channel[str](math.inf)
         host.set_stream_handler(
             TProtocol(self.config.protocol_id(NOTIFICATIONS_NAME)), self._serve_gossip_stream
         )
         for protocol_id, name in request_protocols(self.config).items():
             host.set_stream_handler(protocol_id, functools.partial(self._serve_request, name))
         try:
+            claim_port(self.config.listen_host, self.config.port)
+        except OSError as exc:
+            raise ListenError(
+                f"cannot listen on {self.config.listen_host}:{self.config.port}: {exc.strerror}"
+            ) from exc
+        try:
             async with host.run([self.config.listen_multiaddr]):
-                addresses = host.get_transport_addrs()
-                if not addresses:
-                    raise ListenError(
-                        f"cannot listen on {self.config.listen_host}:{self.config.port} "
-                        "(the port is in use, or the address is not this machine's)"
-                    )
-                self.listen_addresses = [f"{a}/p2p/{self.peer_id}" for a in addresses]
-                async with trio.open_nursery() as nursery:
-                    self._host, self._nursery = host, nursery
-                    nursery.start_soon(self._follow_connections, events.receive)
-                    for peer, address in self._bootnodes:
-                        nursery.start_soon(self._keep_connected, peer, address)
-                    log.info("listening on %s", ", ".join(self.listen_addresses))
-                    task_status.started()
-                    await trio.sleep_forever()
+                try:
+                    addresses = host.get_transport_addrs()
+                    if not addresses:
+                        raise ListenError(
+                            f"cannot listen on {self.config.listen_host}:{self.config.port} "
+                            "(the port is in use, or the address is not this machine's)"
+                        )
+                    self.listen_addresses = [f"{a}/p2p/{self.peer_id}" for a in addresses]
+                    async with trio.open_nursery() as nursery:
+                        self._host, self._nursery = host, nursery
+                        nursery.start_soon(self._follow_connections, events.receive)
+                        nursery.start_soon(self._close_connections)
+                        for peer, address in self._bootnodes:
+                            nursery.start_soon(self._keep_connected, peer, address)
+                        log.info("listening on %s", ", ".join(self.listen_addresses))
+                        task_status.started()
+                        await trio.sleep_forever()
+                finally:
+                    self._host = self._nursery = None
+                    with trio.CancelScope(shield=True):
+                        await close_host(host)
         finally:
             events.close()
             self._host = self._nursery = None
@@ -213,16 +233,18 @@ class Network:
         session = self._sessions.get(peer)
         if session is not None:
             session.close()
-        if self._nursery is not None and self._host is not None:
-            self._nursery.start_soon(self._close_connections, ID.from_base58(peer))
+        if self._host is not None:
+            self._to_close.send_nowait(peer)
 
-    async def _close_connections(self, peer_id: ID) -> None:
-        if self._host is None:
-            return
-        try:
-            await self._host.get_network().close_peer(peer_id)
-        except LIBP2P_ERRORS as exc:
-            log.debug("closing the connections to %s: %s", peer_id, exc)
+    async def _close_connections(self) -> None:
+        """Close the connections of the peers `_disconnect` names, one peer at a time. (At
+        shutdown, `close_host` closes whatever is left: a close begun under cancellation would
+        give up half-way and leave the socket open.)"""
+        assert self._host is not None
+        swarm = self._host.get_network()
+        async for peer in self._closing:
+            for conn in swarm.get_connections(ID.from_base58(peer)):
+                await close_quietly(conn)
 
     # Connections and sessions
 
@@ -263,16 +285,19 @@ class Network:
                 self._note_change()
 
     def _on_connection(self, event: ConnectionEvent) -> None:
+        if not event.conn.is_closed:
+            self._admit(event.conn)
+
+    def _admit(self, conn: INetConn) -> None:
+        """Start a session on a new connection, or refuse it."""
         assert self._nursery is not None
-        conn, peer = event.conn, event.peer
-        if conn.is_closed:
-            return
+        peer = str(conn.muxed_conn.peer_id)
         direction = direction_of(conn)
         refusal = self._refusal(peer, direction)
         if refusal is not None:
             self.stats.connections_refused[refusal] += 1
             log.info("refused a connection with %s: %s", peer, refusal.replace("_", " "))
-            self._nursery.start_soon(conn.close)
+            self._to_close.send_nowait(peer)
             return
         if peer in self._sessions:
             return
@@ -286,32 +311,53 @@ class Network:
         self._nursery.start_soon(self._run_session, session)
 
     async def _run_session(self, session: PeerSession) -> None:
-        """Open the gossip stream to the peer and write to it while the session lasts."""
+        """Open the gossip stream to the peer and write to it while the session lasts; a
+        session ends when cancelled (disconnect, ban, block, shutdown) or when its gossip
+        stream cannot be opened or kept open (then the peer is disconnected)."""
+        failed = True
         try:
             with session.scope:
-                stream = await self._open_gossip_stream(session)
-                if stream is None:
-                    return
+                streams = {}
+                for lane in session.outboxes:
+                    stream = await self._open_gossip_stream(session)
+                    if stream is None:
+                        return
+                    streams[lane] = stream
                 session.opened.set()
                 self._note_change()
+                self._gossip.announce_peers()
                 log.info(
                     "connected to %s (%s, %s)", session.peer, session.direction, session.address
                 )
                 self._tell_handler(self.handler.on_peer_connected, session.peer)
-                await self._write_gossip(session, stream)
+                async with trio.open_nursery() as writers:
+                    for lane, stream in streams.items():
+                        writers.start_soon(self._write_gossip, session, lane, stream, writers)
+            failed = not session.scope.cancelled_caught
         finally:
-            session.close()
-            if self._sessions.get(session.peer) is session:
-                del self._sessions[session.peer]
-            dropped = session.outbox.clear()
-            if dropped:
-                self.stats.dropped[stats.DISCONNECTED] += dropped
-            if session.opened.is_set():
-                log.info("disconnected from %s", session.peer)
-                self._tell_handler(self.handler.on_peer_disconnected, session.peer)
-            self._note_change()
-            if self._host is not None and self._host.get_network().get_connections(session.peer_id):
-                self._disconnect(session.peer)
+            self._end_session(session, failed=failed)
+
+    def _end_session(self, session: PeerSession, *, failed: bool) -> None:
+        session.close()
+        if self._sessions.get(session.peer) is session:
+            del self._sessions[session.peer]
+        dropped = sum(outbox.clear() for outbox in session.outboxes.values())
+        if dropped:
+            self.stats.dropped[stats.DISCONNECTED] += dropped
+        if session.opened.is_set():
+            self._gossip.announce_peers()
+            log.info("disconnected from %s", session.peer)
+            self._tell_handler(self.handler.on_peer_disconnected, session.peer)
+        self._note_change()
+        if self._host is None or trio.current_effective_deadline() == -math.inf:
+            return  # the network is shutting down: close_host closes what is left
+        connections = self._host.get_network().get_connections(session.peer_id)
+        if not connections:
+            return
+        if failed:
+            self._disconnect(session.peer)
+        else:  # a new connection came up while this session was ending
+            self._admit(connections[0])
 
     async def _open_gossip_stream(self, session: PeerSession) -> INetStream | None:
         assert self._host is not None
@@ -320,27 +366,34 @@ class Network:
             with trio.fail_after(NEGOTIATE_TIMEOUT + 5):
                 return await self._host.new_stream(session.peer_id, [protocol])
         except StreamFailure:
-            self.stats.connections_refused["incompatible"] += 1
-            log.info("peer %s does not serve %s: another chain or version", session.peer, protocol)
+            if self._host.get_network().get_connections(session.peer_id):
+                self.stats.connections_refused["incompatible"] += 1
+                log.info(
+                    "peer %s does not serve %s: another chain or version", session.peer, protocol
+                )
         except (trio.TooSlowError, *LIBP2P_ERRORS) as exc:
             log.info("cannot open the gossip stream to %s: %r", session.peer, exc)
         return None
 
-    async def _write_gossip(self, session: PeerSession, stream: INetStream) -> None:
-        """Write the session's gossip, reopening the stream a few times if it breaks."""
+    async def _write_gossip(
+        self, session: PeerSession, lane: str, stream: INetStream, writers: trio.Nursery
+    ) -> None:
+        """Write one lane of the session's gossip, reopening its stream a few times if it
+        breaks; if it cannot be kept open, stop the session's writers (and so the session)."""
         for attempt in range(GOSSIP_STREAM_ATTEMPTS):
             try:
-                await self._gossip.write_to(session, stream)
+                await self._gossip.write_to(session.outboxes[lane], stream)
             except (trio.TooSlowError, *LIBP2P_ERRORS) as exc:
-                log.info("the gossip stream to %s failed: %r", session.peer, exc)
+                log.info("the %s gossip stream to %s failed: %r", lane, session.peer, exc)
                 await stream.reset()
             if attempt + 1 == GOSSIP_STREAM_ATTEMPTS:
-                return
+                break
             await trio.sleep(0.2 * (attempt + 1))
             reopened = await self._open_gossip_stream(session)
             if reopened is None:
-                return
+                break
             stream = reopened
+        writers.cancel_scope.cancel()
 
     def _tell_handler(self, callback: Callable[[str], None], peer: str) -> None:
         try:
@@ -361,7 +414,12 @@ class Network:
 
     async def _serve_gossip_stream(self, stream: INetStream) -> None:
         """libp2p's handler for the gossip stream a peer opens to us."""
-        await self._serve_stream(stream, self._gossip.read_from, limit=MAX_INBOUND_GOSSIP_STREAMS)
+
+        async def serve(session: PeerSession, stream: INetStream) -> None:
+            await widen_receive_window(stream, 2 * self.config.max_frame_bytes)
+            await self._gossip.read_from(session, stream)
+
+        await self._serve_stream(stream, serve, gossip=True)
 
     async def _serve_request(self, protocol: str, stream: INetStream) -> None:
         """libp2p's handler for a request stream."""
@@ -369,22 +427,23 @@ class Network:
         async def serve(session: PeerSession, stream: INetStream) -> None:
             await self._requests.serve(session, protocol, stream)
 
-        await self._serve_stream(stream, serve, limit=None)
+        await self._serve_stream(stream, serve, gossip=False)
 
     async def _serve_stream(
         self,
         stream: INetStream,
         serve: Callable[[PeerSession, INetStream], Any],
         *,
-        limit: int | None,
+        gossip: bool,
     ) -> None:
         """Run `serve` on a stream the peer opened, inside a scope its session can cancel."""
         session = await self._open_session_of(str(stream.muxed_conn.peer_id))
-        if session is None or (limit is not None and len(session.inbound_scopes) >= limit):
+        if session is None or (gossip and session.gossip_streams >= MAX_INBOUND_GOSSIP_STREAMS):
             await stream.reset()
             return
         scope = trio.CancelScope()
         session.inbound_scopes.add(scope)
+        session.gossip_streams += gossip
         try:
             with scope:
                 if not session.closed:
@@ -393,6 +452,7 @@ class Network:
             log.debug("a stream from %s failed: %r", session.peer, exc)
         finally:
             session.inbound_scopes.discard(scope)
+            session.gossip_streams -= gossip
             with trio.CancelScope(shield=True):
                 await stream.reset()
 

@@ -4,8 +4,8 @@ py-libp2p's GossipSub drops messages past 32 queued per peer without a word; thi
 holds up to a byte budget and reports every frame it cannot take (the caller counts and logs it).
 Frames leave in the order they were queued, except that a topic whose pace says "wait" is
 skipped for a moment, so that a burst of blocks does not hold votes back, and control frames
-(HAVE) go first. Frames for a message the peer turned out to have already are skipped when their
-turn comes.
+(HAVE) go first, except PEERS lists, which keep their place in the order. Frames for a message
+the peer turned out to have already are skipped when their turn comes.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ class Outbox:
         self._pace = {topic: TopicRate.for_sending(limits, now) for topic, limits in topics.items()}
         self._queues: dict[str, deque[OutgoingFrame]] = {topic: deque() for topic in topics}
         self._control: deque[OutgoingFrame] = deque()
+        self._ordered: deque[OutgoingFrame] = deque()
         self._order = 0
         self.queued_bytes = 0
         self.skipped = 0
@@ -58,7 +59,8 @@ class Outbox:
     @property
     def queued_frames(self) -> int:
         """Frames waiting, control frames included."""
-        return len(self._control) + sum(len(queue) for queue in self._queues.values())
+        queues = (self._control, self._ordered, *self._queues.values())
+        return sum(len(queue) for queue in queues)
 
     def push(self, frame: OutgoingFrame) -> bool:
         """Queue a gossip frame; False (and nothing queued) if the byte budget is spent."""
@@ -77,12 +79,22 @@ class Outbox:
         self.queued_bytes += len(frame.data)
         self._changed.set()
 
+    def push_in_order(self, frame: OutgoingFrame) -> None:
+        """Queue an unpaced control frame behind every gossip frame queued before it (a PEERS
+        list must not overtake what was sent before it: the receiver judges those by it)."""
+        self._order += 1
+        frame.order = self._order
+        self._ordered.append(frame)
+        self.queued_bytes += len(frame.data)
+        self._changed.set()
+
     def clear(self) -> int:
         """Empty the queue; the number of gossip frames thrown away."""
         dropped = sum(len(queue) for queue in self._queues.values())
         for queue in self._queues.values():
             queue.clear()
         self._control.clear()
+        self._ordered.clear()
         self.queued_bytes = 0
         return dropped
 
@@ -116,9 +128,13 @@ class Outbox:
         return batch
 
     def _next_frame(self, now: float) -> OutgoingFrame | None:
-        """The oldest head of a topic queue whose pace allows it now (taking its tokens)."""
+        """The oldest frame that may go now (taking its topic's tokens): the head of a topic
+        queue whose pace allows it, or an ordered control frame older than every topic head."""
         while True:
+            oldest = min((queue[0].order for queue in self._queues.values() if queue), default=None)
             best: deque[OutgoingFrame] | None = None
+            if self._ordered and (oldest is None or self._ordered[0].order < oldest):
+                best = self._ordered
             for topic, queue in self._queues.items():
                 if not queue or (best is not None and queue[0].order > best[0].order):
                     continue
@@ -127,6 +143,8 @@ class Outbox:
             if best is None:
                 return None
             frame = best.popleft()
+            if best is self._ordered:
+                return frame
             if frame.message is not None and self._peer_has(frame.message):
                 self.queued_bytes -= len(frame.data)
                 self.skipped += 1

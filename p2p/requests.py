@@ -30,7 +30,7 @@ from p2p.config import NetworkConfig
 from p2p.errors import FailureReason, RequestFailed, RequestRefused
 from p2p.frames import FrameReader, FrameTooLarge, MalformedFrame, TruncatedFrame, encode_frame
 from p2p.handler import NetworkHandler
-from p2p.host import LIBP2P_ERRORS
+from p2p.host import LIBP2P_ERRORS, widen_receive_window
 from p2p.session import PeerSession
 from p2p.stats import NetworkStats
 
@@ -152,6 +152,7 @@ class Requests:
             raise RequestFailed(peer, protocol, FailureReason.STREAM_ERROR, str(exc)) from exc
         done = False
         try:
+            await widen_receive_window(stream, limits.max_response_bytes + 16)
             await stream.write(encode_frame(data))
             if isinstance(stream, NetStream):
                 await stream.close_write()  # the request is complete: half-close

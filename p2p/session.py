@@ -11,14 +11,22 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Final
 
 import trio
 from libp2p.peer.id import ID
 
-from p2p.config import NetworkConfig
+from p2p.config import NetworkConfig, TopicLimits
 from p2p.outbox import Outbox
 from p2p.rate_limit import TokenBucket, TopicRate, request_bucket
 from p2p.seen import KnownMessages
+
+BULK_MESSAGE_BYTES: Final = 64 * 1024
+"""Topics whose messages may be larger than this (blocks) have a gossip stream of their own, so
+that a 900 KB block in flight does not hold back the votes and transactions queued behind it."""
+PEER_LISTS_PER_SECOND: Final = 2.0
+PEER_LIST_BURST: Final = 64.0
+"""A peer sends its list of peers whenever one connects or disconnects: at start, many at once."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +43,11 @@ class PeerInfo:
     """Unix time at which the session started."""
 
 
+def lane_of(limits: TopicLimits) -> str:
+    """Which of a peer's gossip streams carries a topic with these limits."""
+    return "bulk" if limits.max_message_bytes > BULK_MESSAGE_BYTES else "quick"
+
+
 class PeerSession:
     """One connected peer: its queues, limits, known messages and the tasks serving it."""
 
@@ -42,6 +55,7 @@ class PeerSession:
         now = trio.current_time()
         self.peer_id = peer_id
         self.peer = str(peer_id)
+        self.peer_bytes = peer_id.to_bytes()
         self.direction = direction
         self.address = address
         self.connected_since = time.time()
@@ -51,9 +65,17 @@ class PeerSession:
         """Messages the peer has, or has been sent: never send it these again."""
         self.shown = KnownMessages()
         """Messages the peer itself sent or announced: a queued copy of these is skipped."""
-        self.outbox = Outbox(
-            config.topics, max_bytes=config.peer_queue_bytes, peer_has=self.shown.__contains__
-        )
+        self.lane_of = {topic: lane_of(limits) for topic, limits in config.topics.items()}
+        self.outboxes = {
+            lane: Outbox(
+                {t: limits for t, limits in config.topics.items() if self.lane_of[t] == lane},
+                max_bytes=config.peer_queue_bytes,
+                peer_has=self.shown.__contains__,
+            )
+            for lane in sorted(set(self.lane_of.values()))
+        }
+        """One queue, and one gossip stream, per lane."""
+        self.peer_list_rate = TokenBucket(PEER_LISTS_PER_SECOND, PEER_LIST_BURST, now)
         self.inbound_rates: Mapping[str, TopicRate] = {
             topic: TopicRate(limits, now) for topic, limits in config.topics.items()
         }
@@ -77,8 +99,14 @@ class PeerSession:
         self.closed = False
         self.scope = trio.CancelScope()
         """Cancels the session's own tasks (the gossip writer)."""
+        self.gossip_streams = 0
+        """Gossip streams the peer has open to us."""
         self.inbound_scopes: set[trio.CancelScope] = set()
         """The peer's streams being served (they run in libp2p's tasks); cancelled on close."""
+
+    def outbox(self, topic: str) -> Outbox:
+        """The queue that carries `topic`."""
+        return self.outboxes[self.lane_of[topic]]
 
     def saw(self, message: bytes) -> None:
         """The peer sent or announced `message`."""
