@@ -128,7 +128,10 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
         events = job_events(client, job_id, committed["block"])
     passes = {e["data"]["member"] for e in events if e["event"] == "Attested"}
     assert all(e["data"]["verdict"] == "pass" for e in events if e["event"] == "Attested")
-    names = {encode_address(dev_keypair(n.title()).public): n for n in ("alice", "bob", "charlie", "dave")}
+    names = {
+        encode_address(dev_keypair(n.title()).public): n
+        for n in ("alice", "bob", "charlie", "dave")
+    }
     remote = [names[m] for m in passes if names[m] != "dave"]
     assert len(remote) >= 2, f"committee {committee}, attested {passes}"
     # The committee members on other nodes got the inputs and leaves over the blob protocol.
