@@ -15,7 +15,7 @@ whether it is relayed: see `p2p.gossip`) and for each request (see `p2p.requests
 `run` listens, dials the bootnodes and keeps them connected (redialing with exponential backoff,
 0.5 s to 30 s by default, when they drop), and runs until cancelled; cancelling it closes every
 stream, connection and listener, and no task it started outlives it. A peer is "connected" once
-our gossip stream to it is negotiated: that proves it serves this chain's protocol prefix, so a
+our gossip streams to it are negotiated: that proves it serves this chain's protocol prefix, so a
 node of another chain is disconnected before it can exchange anything.
 
 Defence: every topic and protocol has a size cap and per-peer rate limits (`p2p.config`); bad
@@ -311,7 +311,7 @@ class Network:
         self._nursery.start_soon(self._run_session, session)
 
     async def _run_session(self, session: PeerSession) -> None:
-        """Open the gossip stream to the peer and write to it while the session lasts; a
+        """Open the gossip streams to the peer and write to them while the session lasts; a
         session ends when cancelled (disconnect, ban, block, shutdown) or when its gossip
         stream cannot be opened or kept open (then the peer is disconnected)."""
         failed = True
