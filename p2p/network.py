@@ -58,6 +58,7 @@ from p2p.host import (
     close_host,
     close_quietly,
     direction_of,
+    end_stream,
     remote_address_of,
     widen_receive_window,
 )
@@ -436,25 +437,28 @@ class Network:
         *,
         gossip: bool,
     ) -> None:
-        """Run `serve` on a stream the peer opened, inside a scope its session can cancel."""
+        """Run `serve` on a stream the peer opened, inside a scope its session can cancel. A
+        request stream is ended by `serve` once answered; any other ends with a reset."""
         session = await self._open_session_of(str(stream.muxed_conn.peer_id))
         if session is None or (gossip and session.gossip_streams >= MAX_INBOUND_GOSSIP_STREAMS):
-            await stream.reset()
+            await end_stream(stream, graceful=False)
             return
         scope = trio.CancelScope()
         session.inbound_scopes.add(scope)
         session.gossip_streams += gossip
+        answered = False
         try:
             with scope:
                 if not session.closed:
                     await serve(session, stream)
+                    answered = not gossip
         except LIBP2P_ERRORS as exc:
             log.debug("a stream from %s failed: %r", session.peer, exc)
         finally:
             session.inbound_scopes.discard(scope)
             session.gossip_streams -= gossip
-            with trio.CancelScope(shield=True):
-                await stream.reset()
+            if not answered:
+                await end_stream(stream, graceful=False)
 
     # Bootnodes
 
