@@ -25,13 +25,13 @@ among them), five runs gave p50 latencies of 1.2-7 s, 0-49% of deliveries still 
 after the last publish, and 19-46% of a core per node; its validators cannot say IGNORE and
 also run on our own publishes; and its queues drop silently. This protocol, under the same load
 (and the same noisy machine), delivered everything with p50 4-8 ms and p99 27-71 ms at 5-6% of
-a core per node; with 8 nodes in a full mesh, still everything, at 7-10% of a core, with p50 12 ms
-and p99 41 ms while the machine was otherwise quiet (p50 up to 0.3 s and p99 up to 1.3 s while
-other work kept both cores busy). What made the difference at 8 nodes: without the peer lists, relays sent every node each message about
-five times over (each node took in about 60 MB in 10 s instead of 15); with HAVE sent only once
-a whole block had arrived, each node still got 30-50 extra copies of the 10 blocks; with one
-stream per peer, small messages waited behind blocks (p99 0.5-2 s, against 0.07-0.26 s with the
-bulk lane).
+a core per node; with 8 nodes in a full mesh, still everything, at 7-10% of a core, with p50
+12 ms and p99 41 ms while the machine was otherwise quiet (p50 up to 0.3 s and p99 up to 1.3 s
+while other work kept both cores busy). What made the difference at 8 nodes: without the peer
+lists, relays sent every node each message about five times over (each node took in about
+60 MB in 10 s instead of 15); with HAVE sent only once a whole block had arrived, each node
+still got 30-50 extra copies of the 10 blocks; with one stream per peer, small messages waited
+behind blocks (p99 0.5-2 s, against 0.07-0.26 s with the bulk lane).
 """
 
 from __future__ import annotations
