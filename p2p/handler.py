@@ -25,7 +25,7 @@ class NetworkHandler(Protocol):
     """Implemented by the node."""
 
     def on_peer_connected(self, peer: str) -> None:
-        """A peer of this chain is connected (our gossip stream to it is open)."""
+        """A peer of this chain is connected (our gossip streams to it are open)."""
 
     def on_peer_disconnected(self, peer: str) -> None:
         """A peer that `on_peer_connected` announced is gone."""

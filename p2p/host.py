@@ -148,6 +148,20 @@ async def close_quietly(conn: INetConn) -> None:
             log.debug("closing a connection: %r", exc)
 
 
+STREAM_CLOSE_TIMEOUT: Final = 1.0
+"""How long closing or resetting a stream may take (it writes a frame, which a stalled peer may
+never let through)."""
+
+
+async def end_stream(stream: INetStream, *, graceful: bool) -> None:
+    """Close `stream` (graceful) or reset it, even under cancellation, within a second."""
+    with trio.CancelScope(shield=True), trio.move_on_after(STREAM_CLOSE_TIMEOUT):
+        try:
+            await (stream.close() if graceful else stream.reset())
+        except LIBP2P_ERRORS as exc:
+            log.debug("ending a stream: %r", exc)
+
+
 @dataclass(frozen=True)
 class ConnectionEvent:
     """A connection that opened (`up`) or closed."""

@@ -15,7 +15,7 @@ whether it is relayed: see `p2p.gossip`) and for each request (see `p2p.requests
 `run` listens, dials the bootnodes and keeps them connected (redialing with exponential backoff,
 0.5 s to 30 s by default, when they drop), and runs until cancelled; cancelling it closes every
 stream, connection and listener, and no task it started outlives it. A peer is "connected" once
-our gossip stream to it is negotiated: that proves it serves this chain's protocol prefix, so a
+our gossip streams to it are negotiated: that proves it serves this chain's protocol prefix, so a
 node of another chain is disconnected before it can exchange anything.
 
 Defence: every topic and protocol has a size cap and per-peer rate limits (`p2p.config`); bad
@@ -58,6 +58,7 @@ from p2p.host import (
     close_host,
     close_quietly,
     direction_of,
+    end_stream,
     remote_address_of,
     widen_receive_window,
 )
@@ -311,7 +312,7 @@ class Network:
         self._nursery.start_soon(self._run_session, session)
 
     async def _run_session(self, session: PeerSession) -> None:
-        """Open the gossip stream to the peer and write to it while the session lasts; a
+        """Open the gossip streams to the peer and write to them while the session lasts; a
         session ends when cancelled (disconnect, ban, block, shutdown) or when its gossip
         stream cannot be opened or kept open (then the peer is disconnected)."""
         failed = True
@@ -436,25 +437,28 @@ class Network:
         *,
         gossip: bool,
     ) -> None:
-        """Run `serve` on a stream the peer opened, inside a scope its session can cancel."""
+        """Run `serve` on a stream the peer opened, inside a scope its session can cancel. A
+        request stream is ended by `serve` once answered; any other ends with a reset."""
         session = await self._open_session_of(str(stream.muxed_conn.peer_id))
         if session is None or (gossip and session.gossip_streams >= MAX_INBOUND_GOSSIP_STREAMS):
-            await stream.reset()
+            await end_stream(stream, graceful=False)
             return
         scope = trio.CancelScope()
         session.inbound_scopes.add(scope)
         session.gossip_streams += gossip
+        answered = False
         try:
             with scope:
                 if not session.closed:
                     await serve(session, stream)
+                    answered = not gossip
         except LIBP2P_ERRORS as exc:
             log.debug("a stream from %s failed: %r", session.peer, exc)
         finally:
             session.inbound_scopes.discard(scope)
             session.gossip_streams -= gossip
-            with trio.CancelScope(shield=True):
-                await stream.reset()
+            if not answered:
+                await end_stream(stream, graceful=False)
 
     # Bootnodes
 

@@ -30,7 +30,7 @@ from p2p.config import NetworkConfig
 from p2p.errors import FailureReason, RequestFailed, RequestRefused
 from p2p.frames import FrameReader, FrameTooLarge, MalformedFrame, TruncatedFrame, encode_frame
 from p2p.handler import NetworkHandler
-from p2p.host import LIBP2P_ERRORS, widen_receive_window
+from p2p.host import LIBP2P_ERRORS, end_stream, widen_receive_window
 from p2p.session import PeerSession
 from p2p.stats import NetworkStats
 
@@ -167,8 +167,7 @@ class Requests:
         except StreamError as exc:
             raise RequestFailed(peer, protocol, FailureReason.STREAM_ERROR, str(exc)) from exc
         finally:
-            with trio.CancelScope(shield=True):
-                await (stream.close() if done else stream.reset())
+            await end_stream(stream, graceful=done)
         if not body:
             raise RequestFailed(
                 peer, protocol, FailureReason.STREAM_ERROR, "the stream closed with no response"
@@ -207,7 +206,7 @@ class Requests:
             if scope.cancelled_caught:
                 answer = Status.ERROR, b"timed out"
             if answer is None:
-                await stream.reset()
+                await end_stream(stream, graceful=False)
                 return
             await _answer(stream, *answer, timeout=limits.timeout)
         finally:
@@ -258,9 +257,10 @@ async def _answer(stream: INetStream, status: Status, payload: bytes, timeout: f
     try:
         with trio.fail_after(timeout):
             await stream.write(encode_frame(bytes((status,)) + payload))
-        await stream.close()
     except (StreamError, trio.TooSlowError):
-        await stream.reset()
+        await end_stream(stream, graceful=False)
+    else:
+        await end_stream(stream, graceful=True)
 
 
 def request_protocols(config: NetworkConfig) -> Mapping[TProtocol, str]:

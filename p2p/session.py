@@ -2,8 +2,8 @@
 
 A session starts when a connection to the peer is up and ends when the last connection to it
 closes (or the peer is banned, blocked or found to speak another chain's protocols). It is
-"open" once our gossip stream to the peer is negotiated: that proves the peer serves this chain's
-protocol prefix, and only then does the node hear `on_peer_connected`.
+"open" once our gossip streams to the peer are negotiated: that proves the peer serves this
+chain's protocol prefix, and only then does the node hear `on_peer_connected`.
 """
 
 from __future__ import annotations
