@@ -98,6 +98,14 @@ class BroadcastCommit:
 
 
 @dataclass(frozen=True, slots=True)
+class NoteVotes:
+    """This voter's round finalized a block and it announces the commit: note its precommits
+    on chain, where they earn the voters their era points."""
+
+    justification: Justification
+
+
+@dataclass(frozen=True, slots=True)
 class ReportEquivocation:
     proof: VoteEquivocation
 
@@ -118,7 +126,9 @@ class FetchBlock:
     number: int
 
 
-VoterOutput = BroadcastVotes | BroadcastCommit | ReportEquivocation | RequestCatchUp | FetchBlock
+VoterOutput = (
+    BroadcastVotes | BroadcastCommit | NoteVotes | ReportEquivocation | RequestCatchUp | FetchBlock
+)
 
 
 # Wire forms
@@ -625,7 +635,7 @@ class GrandpaVoter:
         self._last_commit = justification
         outputs: list[VoterOutput] = []
         if self._announces_commit(round_.number):
-            outputs.append(BroadcastCommit(justification))
+            outputs.extend((BroadcastCommit(justification), NoteVotes(justification)))
         return outputs, self._follow_set_change(header, now_ms)
 
     def _announces_commit(self, round_number: int) -> bool:

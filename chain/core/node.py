@@ -40,6 +40,7 @@ from chain.core.grandpa import (
     CatchUp,
     FetchBlock,
     GrandpaVoter,
+    NoteVotes,
     ReportEquivocation,
     RequestCatchUp,
     Verdict,
@@ -112,7 +113,8 @@ MAX_FULL_BLOCK_MISSES: Final = 64
 _WARM_CACHE_LIMIT: Final = 1_000_000
 _AUTHORITY_SET_CACHE: Final = 4_096
 _SEEN_SLOTS: Final = 4_096
-REPORT_MORTALITY: Final = 64
+OWN_TX_MORTALITY: Final = 64
+"""Blocks the node's own transactions (offence reports, noted votes) stay valid for."""
 
 # What a peer's bad message costs it (the network bans a peer whose score falls far enough).
 COST_UNDECODABLE: Final = 100
@@ -660,9 +662,18 @@ class NodeCore:
                     Gossip(TOPIC_FINALITY, encode_finality("commit", out.justification.to_value()))
                 )
             elif isinstance(out, ReportEquivocation):
-                actions.extend(
-                    self._report(out.proof.offence_key + out.proof.first.voter, out.proof)
-                )
+                proof = out.proof
+                if self._first_report(proof.offence_key + proof.first.voter):
+                    actions.extend(
+                        self._submit_own("report_equivocation", encode_equivocation(proof))
+                    )
+            elif isinstance(out, NoteVotes):
+                j = out.justification
+                precommits = [
+                    StakingPrecommit(p.block_hash, p.number, p.voter, p.signature)
+                    for p in j.precommits
+                ]
+                actions.extend(self._submit_own("note_votes", j.set_id, j.round, precommits))
             elif isinstance(out, RequestCatchUp):
                 tag = self.sync.track(out.peer, "catchup", self._now_ms)
                 request = encode_catch_up_request(out.set_id, out.round)
@@ -702,29 +713,36 @@ class NodeCore:
                 proof.first.digest.author.hex()[:16],
                 proof.slot,
             )
-            actions.extend(self._report(proof.offence_key + proof.first.digest.author, proof))
+            if self._first_report(proof.offence_key + proof.first.digest.author):
+                actions.extend(self._submit_own("report_equivocation", encode_equivocation(proof)))
         return actions
 
-    def _report(self, key: bytes, proof: Any) -> list[Action]:
-        """Sign and pool a report of an offence (once), if this node is an authority."""
-        if key in self._reported or self.authority is None:
-            return []
+    def _first_report(self, key: bytes) -> bool:
+        """Whether offence `key` is new here (each is reported once)."""
+        if key in self._reported:
+            return False
         self._reported.add(key)
+        return True
+
+    def _submit_own(self, name: str, *args: Any) -> list[Action]:
+        """Sign `staking.<name>(args)` with the authority key and pool it, as this node's own."""
+        if self.authority is None:
+            return []
         finalized = self.store.finalized_header
         try:
             tx = sign_transaction(
                 self.authority,
-                make_call("staking", "report_equivocation", encode_equivocation(proof)),
+                make_call("staking", name, *args),
                 nonce=self.next_nonce(self.authority.public),
                 genesis_hash=self.genesis_hash,
-                mortality=Mortality(REPORT_MORTALITY, finalized.number),
+                mortality=Mortality(OWN_TX_MORTALITY, finalized.number),
                 birth_hash=finalized.hash,
             )
             _tx, actions = self.submit_transaction(tx.raw, self._now_ms)
         except (ValueError, DecodeError, InvalidTransaction, PoolError) as exc:
-            log.warning("the offence report could not be pooled: %s", exc)
+            log.warning("staking.%s could not be pooled: %s", name, exc)
             return []
-        log.info("reported an equivocation in transaction 0x%s", tx.hash.hex())
+        log.debug("pooled staking.%s in transaction 0x%s", name, tx.hash.hex())
         return actions
 
     # Authoring
