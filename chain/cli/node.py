@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     except ChainSpecError as exc:
         raise CliError(str(exc)) from exc
     key = _validator_key(args, spec)
-    if key is not None and key.public not in spec.genesis.validators:
+    if key is not None and key.public not in spec.genesis.validator_keys:
         raise CliError("the validator key is not in this chain's validator set")
     if key is not None and args.verify_device == "cuda":
         try:

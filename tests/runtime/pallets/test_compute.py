@@ -38,6 +38,7 @@ from tests.runtime.pallets.market_helpers import (
     REQUESTER2,
     STAKE,
     UNIT,
+    VALIDATOR_BOND,
     VALIDATORS,
     WORKER,
     Event,
@@ -131,8 +132,14 @@ def test_the_audit_is_drawn_two_blocks_after_the_commitment(chain: MarketChain) 
 
 
 def draw_committee_of(seed: bytes) -> tuple[bytes, ...]:
-    ranked = sorted((v.public for v in VALIDATORS), key=lambda v: blake2b_256(seed + v))
-    return tuple(ranked[: CP.committee_size])
+    """The committee the rule draws from the four equally bonded validators (in genesis order)."""
+    remaining = [v.public for v in VALIDATORS]
+    chosen = []
+    for i in range(CP.committee_size):
+        digest = blake2b_256(seed + b"committee" + i.to_bytes(4, "big"))
+        point = int.from_bytes(digest, "big") % (len(remaining) * VALIDATOR_BOND)
+        chosen.append(remaining.pop(point // VALIDATOR_BOND))
+    return tuple(chosen)
 
 
 def test_an_audit_names_k_distinct_leaves_in_range() -> None:
