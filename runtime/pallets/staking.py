@@ -29,8 +29,9 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
    votes in one round, or two headers in one slot). The offender loses `equivocation_slash_ppm`
    of its own bond, and each of its nominators of that share of its exposure this era; the
    reporter gets `reporter_reward_ppm` of the total and the treasury the rest. The offender is
-   disabled (its blocks are refused at once), chilled, and the era ends at the next block so the
-   set changes promptly. Each offence is punished once.
+   disabled (its blocks are refused at once; but never the last enabled authority, so that blocks
+   go on), chilled, and the era ends at the next block so the set changes promptly. Each offence
+   is punished once.
 """
 
 from __future__ import annotations
@@ -951,6 +952,14 @@ def _slash_offender(ctx: BlockContext, stash: bytes, p: StakingParams) -> int:
     return total
 
 
+def _disable(ctx: BlockContext, key: bytes) -> None:
+    """Disable an offender's key, unless it is the last enabled authority: blocks must go on."""
+    disabled = session.Disabled.get(ctx.state)
+    enabled = [k for k in session.authority_set(ctx.state).keys if k not in disabled]
+    if key in enabled and len(enabled) > 1:
+        session.disable(ctx, key)
+
+
 def _note_votes_weight(args: tuple[Any, ...]) -> Weight:
     return NOTE_VOTES_WEIGHT + len(args[2]) * SIGNATURE_WEIGHT
 
@@ -1235,7 +1244,7 @@ class Staking(Pallet):
         Offences.insert(state, stash, (*punished, offence.offence_key)[-MAX_OFFENCES:])
         p = Params.get(state)
         _pay_slash(ctx, _slash_offender(ctx, stash, p), reporter, p)
-        session.disable(ctx, key)
+        _disable(ctx, key)
         _chill(ctx, stash)
         ForceEra.put(state, True)
         ctx.deposit_event(Equivocation, stash, kind)
