@@ -19,6 +19,7 @@ from chain.rpc.market_api import add_market_methods
 from chain.rpc.params import check_arity as _check_arity
 from chain.rpc.params import param as _param
 from chain.rpc.server import Params, RpcMethods, Subscription
+from chain.rpc.staking_api import add_staking_methods
 from chain.service import NodeService
 from chain.storage.chain_store import StatePruned, UnknownBlock
 from runtime import api as runtime_api
@@ -339,6 +340,7 @@ def build_methods(service: NodeService) -> RpcMethods:
     add("balances_account", balances_account)
     add_blob_methods(methods, service.blobs, service.clock)
     add_market_methods(methods, service, add, at_hash, reader_at)
+    add_staking_methods(add, at_hash, reader_at)
     return methods
 
 
