@@ -19,6 +19,7 @@ import pytest
 from chain.client import transfer_call
 from runtime import api
 from runtime.accounts import TREASURY
+from runtime.pallets import staking
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.compute import (
     DEFAULT_COMPUTE_PARAMS,
@@ -195,6 +196,21 @@ def test_an_unaudited_job_settles_with_the_verification_fee_refunded(chain: Mark
 
 
 # Attesting
+
+
+def test_each_attestation_earns_its_validator_an_era_point(chain: MarketChain) -> None:
+    job_id = commit_job(chain)
+    draw(chain, job_id)
+    members = committee(chain, job_id)
+    before = {m: _points(chain, m) for m in members}
+    assert chain.attest(members[0], job_id, 0, "pass").error is None
+    assert _points(chain, members[0]) == before[members[0]] + staking.ATTESTATION_POINTS
+    assert _points(chain, members[1]) == before[members[1]]  # Ferdie authors: no block points
+
+
+def _points(chain: MarketChain, validator: bytes) -> int:
+    activity = staking.EraActivity.get(chain.overlay(), validator)
+    return 0 if activity is None else activity.points
 
 
 def test_attest_refusals(chain: MarketChain) -> None:
