@@ -8,8 +8,10 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
    the ledger's total.
 2. Candidacy. A stash with at least `min_validator_bond` active `validate`s with a commission and
    a session key (the key its node signs blocks and finality votes with; by default the stash
-   itself). A session key belongs to one stash only. A stash with at least `min_nominator_bond`
-   `nominate`s up to `max_nominations` candidates instead. `chill` ends either.
+   itself). A session key belongs to one stash only, and stays that stash's after it changes
+   keys, so that offences signed with it are still its own. A stash with at least
+   `min_nominator_bond` `nominate`s up to `max_nominations` candidates instead. `chill` ends
+   either.
 3. Election. In the block whose number is a multiple of `era_blocks` (or the block after a
    forced era end) the era ends and the next era's validators are elected: the top
    `validator_count` eligible candidates by approval (own bond plus the whole bond of every
@@ -441,6 +443,14 @@ KeyOwner: Final = StorageMap[bytes, bytes](
     value_codec(lambda v: v, lambda v: codec.expect_bytes(v, "stash", length=32)),
 )
 """The stash behind a session key (SessionKeys the other way round)."""
+RetiredKeys: Final = StorageMap[bytes, bytes](
+    NAME,
+    "RetiredKeys",
+    _account_key,
+    value_codec(lambda v: v, lambda v: codec.expect_bytes(v, "stash", length=32)),
+)
+"""Session keys a stash used before, and the stash: a key is never another stash's, so an offence
+signed with an old key is still the old owner's."""
 Active: Final = StorageValue[tuple[tuple[bytes, bytes], ...]](
     NAME, "Active", _pairs_codec(session.MAX_AUTHORITIES), ()
 )
@@ -653,11 +663,9 @@ def ledger_of(state: StateOverlay, stash: bytes) -> Ledger | None:
 
 
 def stash_of(state: StateOverlay, session_key: bytes) -> bytes | None:
-    """The stash behind a session key: its current owner, or the active validator using it."""
+    """The stash behind a session key: the stash it is, or was, the session key of."""
     owner = KeyOwner.get(state, session_key)
-    if owner is not None:
-        return owner
-    return _active_stash(state, session_key)
+    return owner if owner is not None else RetiredKeys.get(state, session_key)
 
 
 def _active_stash(state: StateOverlay, session_key: bytes) -> bytes | None:
@@ -736,9 +744,15 @@ def _set_session_key(state: StateOverlay, stash: bytes, key: bytes) -> None:
     if old == key:
         return
     if old is not None:
-        KeyOwner.remove(state, old)
+        _retire_key(state, stash, old)
+    RetiredKeys.remove(state, key)
     SessionKeys.insert(state, stash, key)
     KeyOwner.insert(state, key, stash)
+
+
+def _retire_key(state: StateOverlay, stash: bytes, key: bytes) -> None:
+    KeyOwner.remove(state, key)
+    RetiredKeys.insert(state, key, stash)
 
 
 def _forget_stash(ctx: BlockContext, stash: bytes) -> None:
@@ -748,7 +762,7 @@ def _forget_stash(ctx: BlockContext, stash: bytes) -> None:
     key = SessionKeys.get(ctx.state, stash)
     if key is not None:
         SessionKeys.remove(ctx.state, stash)
-        KeyOwner.remove(ctx.state, key)
+        _retire_key(ctx.state, stash, key)
 
 
 # Slashing and paying
@@ -1333,7 +1347,7 @@ class Staking(Pallet):
             who = encode_address(v.stash)
             if Ledgers.get(state, v.stash) is not None:
                 raise ValueError(f"genesis validator {who} is listed twice")
-            if KeyOwner.get(state, v.key) is not None:
+            if stash_of(state, v.key) is not None:
                 raise ValueError(f"genesis validator {who}: its session key is taken")
             if not 0 <= v.commission_ppm <= PPM:
                 raise ValueError(f"genesis validator {who}: commission must be 0 to {PPM} ppm")
@@ -1427,6 +1441,9 @@ class Staking(Pallet):
         for stash in keys:
             if stash not in ledgers:
                 problems.append(f"stash {stash.hex()} keeps a session key without a bond")
+        retired = entries(RetiredKeys)
+        if set(retired) & set(owners):
+            problems.append("a session key in use is also listed as retired")
 
         active = value(Active)
         exposures: dict[bytes, Exposure] = entries(Exposures)
@@ -1435,9 +1452,8 @@ class Staking(Pallet):
         if len({k for _, k in active}) != len(active):
             problems.append("two active validators share a session key")
         for stash, key in active:
-            owner = owners.get(key)
-            if owner is not None and owner != stash:
-                problems.append(f"session key {key.hex()} maps to two stashes")
+            if owners.get(key, retired.get(key)) != stash:
+                problems.append(f"active session key {key.hex()} is not its stash's")
         authorities = []
         for stash, key in active:
             exposure = exposures.get(stash)

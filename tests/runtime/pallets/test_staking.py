@@ -249,17 +249,22 @@ def test_a_session_key_belongs_to_one_stash(chain: StakingChain) -> None:
     assert chain.validate(EVE, 0, D).error is None  # Dave's own account is not his key
 
 
-def test_an_active_validators_old_session_key_stays_its_own_until_the_next_election(
+def test_a_retired_session_key_stays_its_stashs_and_its_offences_too(
     chain: StakingChain,
 ) -> None:
     new_key = SESSION_KEYS[1].public
     assert chain.validate(ALICE, 0, new_key).error is None
     chain.bond(DAVE, 500 * UNIT)
-    # Alice still authors with her old key this era: nobody else may take it.
     assert chain.validate(DAVE, 0, A).error == "SessionKeyTaken"
     chain.to_era_end()
     assert A not in chain.authorities().keys and new_key in chain.authorities().keys
-    assert chain.validate(DAVE, 0, A).error is None
+    assert chain.validate(DAVE, 0, A).error == "SessionKeyTaken"
+    # An equivocation signed with the old key in the old set is still Alice's.
+    out = chain.report(REPORTER, vote_equivocation(ALICE, set_id=0))
+    assert ("Equivocation", (A, "vote")) in out.events
+    assert chain.disabled() == ()  # the old key authors no more: nothing to disable
+    # Alice may take her old key back.
+    assert chain.validate(ALICE, 0, A).error is None
 
 
 def test_nominate_records_sorted_targets_and_ends_a_candidacy(chain: StakingChain) -> None:
