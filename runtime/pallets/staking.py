@@ -658,10 +658,6 @@ class NoSupermajority(StakingError):
 # Reading (the interface other pallets, the node and RPC use)
 
 
-def ledger_of(state: StateOverlay, stash: bytes) -> Ledger | None:
-    return Ledgers.get(state, stash)
-
-
 def stash_of(state: StateOverlay, session_key: bytes) -> bytes | None:
     """The stash behind a session key: the stash it is, or was, the session key of."""
     owner = KeyOwner.get(state, session_key)
