@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 from chain.rpc.client import ClientSubscription, RpcClient, RpcClientError, RpcConnectionError
 from runtime.api import make_call as make_call
-from runtime.pallets import compute, market
+from runtime.pallets import compute, market, staking
 from runtime.primitives.address import decode_address, encode_address
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.keys import Keypair
@@ -270,6 +270,26 @@ class XplClient:
     def subscribe_job(self, job_id: int) -> ClientSubscription:
         """The job now ({"job": ...}), then {"block", "number", "events"} as it moves."""
         return self.rpc.subscribe("market_subscribeJob", [job_id], "market_unsubscribeJob")
+
+    # Staking
+
+    def staking_validators(self) -> dict[str, Any]:
+        """The era's validators ("active") and the candidates, as staking_validators gives them."""
+        return self.rpc.call("staking_validators")  # type: ignore[no-any-return]
+
+    def staking_era(self) -> dict[str, Any]:
+        """The current era, the block that started it, and when the next one starts."""
+        return self.rpc.call("staking_era")  # type: ignore[no-any-return]
+
+    def staking_ledger(self, stash: bytes) -> staking.Ledger | None:
+        """A stash's bond as the runtime's Ledger, or None if it has none."""
+        data = self.rpc.call("staking_ledger", encode_address(stash))
+        if data is None:
+            return None
+        return staking.Ledger(
+            active=int(data["active"]),
+            unlocking=tuple((c["era"], int(c["amount"])) for c in data["unlocking"]),
+        )
 
     # Transactions
 

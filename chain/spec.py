@@ -6,16 +6,27 @@
       "properties": {"tokenSymbol": "XPL", "tokenDecimals": 12, "ss58Format": 47},
       "genesis": {
         "slotDurationMs": 1000,
-        "validators": ["<address>", ...],
+        "validators": [
+          {"account": "<address>", "sessionKey": "<address>", "bond": "100000XPL",
+           "commissionPpm": 0},
+          ...
+        ],
+        "nominators": [{"account": "<address>", "bond": "5000XPL", "targets": ["<address>"]}],
         "balances": [["<address>", "1000000XPL"], ...],
         "market": {"slashPpm": 3000000, "minStake": "100XPL", ...},
-        "compute": {"auditPpm": 250000, "auditLeaves": 16, "disputeWindow": 20, ...}
+        "compute": {"auditPpm": 250000, "auditLeaves": 16, "disputeWindow": 20, ...},
+        "staking": {"eraBlocks": 100, "validatorCount": 100, "eraReward": "100XPL", ...}
       }
     }
 
-`market` and `compute` are optional, and so is each of their fields: what is left out takes the
-runtime's default (runtime.pallets.market.DEFAULT_MARKET_PARAMS,
-runtime.pallets.compute.DEFAULT_COMPUTE_PARAMS). The parameters must keep cheating unprofitable
+A validator is its stash account, the session key its node signs blocks and votes with (default:
+the account), the bond held out of the account's genesis balance, and its commission in parts per
+million; a plain address also does, for a validator bonding DEFAULT_GENESIS_BOND with no
+commission. The genesis authority set is the validators, each weighing its backing (its bond plus
+the genesis nominators' shares). `nominators`, `market`, `compute` and `staking` are optional, and
+so is each parameter: what is left out takes the runtime's default
+(runtime.pallets.market.DEFAULT_MARKET_PARAMS, runtime.pallets.compute.DEFAULT_COMPUTE_PARAMS,
+runtime.pallets.staking.DEFAULT_STAKING_PARAMS). The parameters must keep cheating unprofitable
 (q·(1 + slash) ≥ 1); a spec that breaks that is refused.
 
 Amounts are written like the CLI's (`1000000XPL` or `1500u`). The genesis hash is computed from the
@@ -29,7 +40,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from runtime.block import Header
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
@@ -40,6 +58,17 @@ from runtime.pallets.compute import (
     ComputeParams,
 )
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM, MarketParams
+from runtime.pallets.session import MAX_AUTHORITIES
+from runtime.pallets.staking import (
+    DEFAULT_STAKING_PARAMS,
+    MAX_BONDING_ERAS,
+    MAX_ERA_BLOCKS,
+    MAX_NOMINATIONS,
+    MAX_NOMINATORS,
+    GenesisNominator,
+    GenesisValidator,
+    StakingParams,
+)
 from runtime.primitives import trie
 from runtime.primitives.address import XPL_ADDRESS_PREFIX, decode_address, encode_address
 from runtime.primitives.amount import format_amount, parse_amount
@@ -48,6 +77,8 @@ from runtime.primitives.keys import DEV_ACCOUNT_NAMES, dev_keypair, keypair_from
 MAX_SPEC_BYTES: Final = 16 * 1024 * 1024
 DEV_ENDOWMENT: Final = 1_000_000 * 10**12
 """What each development account holds in the dev and local specs: one million XPL."""
+DEFAULT_GENESIS_BOND: Final = 100_000 * 10**12
+"""What a validator bonds in the dev and local specs, or when a spec lists it by address alone."""
 
 
 class ChainSpecError(ValueError):
@@ -59,8 +90,14 @@ def _amount(value: str) -> str:
     return value
 
 
+def _address(value: str) -> str:
+    decode_address(value)
+    return value
+
+
 _M = DEFAULT_MARKET_PARAMS
 _C = DEFAULT_COMPUTE_PARAMS
+_S = DEFAULT_STAKING_PARAMS
 
 
 class _Market(BaseModel):
@@ -140,20 +177,142 @@ class _Compute(BaseModel):
         )
 
 
+class _Staking(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    eraBlocks: Annotated[int, Field(ge=1, le=MAX_ERA_BLOCKS)] = _S.era_blocks
+    validatorCount: Annotated[int, Field(ge=1, le=MAX_AUTHORITIES)] = _S.validator_count
+    minValidators: Annotated[int, Field(ge=1, le=MAX_AUTHORITIES)] = _S.min_validators
+    minValidatorBond: str = format_amount(_S.min_validator_bond)
+    minNominatorBond: str = format_amount(_S.min_nominator_bond)
+    bondingEras: Annotated[int, Field(ge=0, le=MAX_BONDING_ERAS)] = _S.bonding_eras
+    eraReward: str = format_amount(_S.era_reward)
+    maxNominations: Annotated[int, Field(ge=1, le=MAX_NOMINATIONS)] = _S.max_nominations
+    equivocationSlashPpm: Annotated[int, Field(ge=0, le=PPM)] = _S.equivocation_slash_ppm
+    offlineSlashPpm: Annotated[int, Field(ge=0, le=PPM)] = _S.offline_slash_ppm
+    reporterRewardPpm: Annotated[int, Field(ge=0, le=PPM)] = _S.reporter_reward_ppm
+
+    _amounts = field_validator("minValidatorBond", "minNominatorBond", "eraReward")(_amount)
+
+    @model_validator(mode="after")
+    def _fits(self) -> _Staking:
+        try:
+            self.params().check()
+        except ValueError as exc:
+            raise ValueError(f"staking parameters: {exc}") from exc
+        return self
+
+    def params(self) -> StakingParams:
+        return StakingParams(
+            era_blocks=self.eraBlocks,
+            validator_count=self.validatorCount,
+            min_validators=self.minValidators,
+            min_validator_bond=parse_amount(self.minValidatorBond),
+            min_nominator_bond=parse_amount(self.minNominatorBond),
+            bonding_eras=self.bondingEras,
+            era_reward=parse_amount(self.eraReward),
+            max_nominations=self.maxNominations,
+            equivocation_slash_ppm=self.equivocationSlashPpm,
+            offline_slash_ppm=self.offlineSlashPpm,
+            reporter_reward_ppm=self.reporterRewardPpm,
+        )
+
+    @classmethod
+    def of(cls, p: StakingParams) -> _Staking:
+        return cls(
+            eraBlocks=p.era_blocks,
+            validatorCount=p.validator_count,
+            minValidators=p.min_validators,
+            minValidatorBond=format_amount(p.min_validator_bond),
+            minNominatorBond=format_amount(p.min_nominator_bond),
+            bondingEras=p.bonding_eras,
+            eraReward=format_amount(p.era_reward),
+            maxNominations=p.max_nominations,
+            equivocationSlashPpm=p.equivocation_slash_ppm,
+            offlineSlashPpm=p.offline_slash_ppm,
+            reporterRewardPpm=p.reporter_reward_ppm,
+        )
+
+
+class _Validator(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account: str
+    sessionKey: str | None = None
+    bond: str = format_amount(DEFAULT_GENESIS_BOND)
+    commissionPpm: Annotated[int, Field(ge=0, le=PPM)] = 0
+
+    _addresses = field_validator("account", "sessionKey")(lambda v: v if v is None else _address(v))
+    _amounts = field_validator("bond")(_amount)
+
+    def validator(self) -> GenesisValidator:
+        return GenesisValidator(
+            stash=decode_address(self.account),
+            bond=parse_amount(self.bond),
+            session_key=None if self.sessionKey is None else decode_address(self.sessionKey),
+            commission_ppm=self.commissionPpm,
+        )
+
+    @classmethod
+    def of(cls, v: GenesisValidator) -> _Validator:
+        return cls(
+            account=encode_address(v.stash),
+            sessionKey=encode_address(v.key),
+            bond=format_amount(v.bond),
+            commissionPpm=v.commission_ppm,
+        )
+
+
+class _Nominator(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    account: str
+    bond: str
+    targets: list[str] = Field(min_length=1, max_length=MAX_NOMINATIONS)
+
+    _addresses = field_validator("account")(_address)
+    _amounts = field_validator("bond")(_amount)
+
+    @field_validator("targets")
+    @classmethod
+    def _targets(cls, value: list[str]) -> list[str]:
+        for address in value:
+            decode_address(address)
+        return value
+
+    def nominator(self) -> GenesisNominator:
+        return GenesisNominator(
+            stash=decode_address(self.account),
+            bond=parse_amount(self.bond),
+            targets=tuple(decode_address(t) for t in self.targets),
+        )
+
+    @classmethod
+    def of(cls, n: GenesisNominator) -> _Nominator:
+        return cls(
+            account=encode_address(n.stash),
+            bond=format_amount(n.bond),
+            targets=[encode_address(t) for t in n.targets],
+        )
+
+
 class _Genesis(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     slotDurationMs: int = Field(ge=100, le=3_600_000)
-    validators: list[str] = Field(min_length=1, max_length=1_000)
+    validators: list[_Validator] = Field(min_length=1, max_length=MAX_AUTHORITIES)
+    nominators: list[_Nominator] = Field(default_factory=list, max_length=MAX_NOMINATORS)
     balances: list[tuple[str, str]] = Field(max_length=1_000_000)
     market: _Market = Field(default_factory=lambda: _Market())
     compute: _Compute = Field(default_factory=lambda: _Compute())
+    staking: _Staking = Field(default_factory=lambda: _Staking())
 
-    @field_validator("validators")
+    @field_validator("validators", mode="before")
     @classmethod
-    def _addresses(cls, value: list[str]) -> list[str]:
-        for address in value:
-            decode_address(address)
+    def _plain_addresses(cls, value: Any) -> Any:
+        """A validator written as its address alone bonds the default bond."""
+        if isinstance(value, list):
+            return [{"account": v} if isinstance(v, str) else v for v in value]
         return value
 
     @field_validator("balances")
@@ -210,12 +369,14 @@ class ChainSpec:
             "properties": self.properties,
             "genesis": {
                 "slotDurationMs": self.genesis.slot_duration_ms,
-                "validators": [encode_address(v) for v in self.genesis.validators],
+                "validators": [_Validator.of(v).model_dump() for v in self.genesis.validators],
+                "nominators": [_Nominator.of(n).model_dump() for n in self.genesis.nominators],
                 "balances": [
                     [encode_address(a), format_amount(x)] for a, x in self.genesis.balances
                 ],
                 "market": _Market.of(self.genesis.market).model_dump(),
                 "compute": _Compute.of(self.genesis.compute).model_dump(),
+                "staking": _Staking.of(self.genesis.staking).model_dump(),
             },
         }
 
@@ -229,11 +390,13 @@ class ChainSpec:
             raise ChainSpecError(f"chain spec field {where}: {first['msg']}") from exc
         g = spec.genesis
         genesis = GenesisConfig(
-            validators=tuple(decode_address(v) for v in g.validators),
+            validators=tuple(v.validator() for v in g.validators),
             slot_duration_ms=g.slotDurationMs,
             balances=tuple((decode_address(a), parse_amount(x)) for a, x in g.balances),
             market=g.market.params(),
             compute=g.compute.params(),
+            nominators=tuple(n.nominator() for n in g.nominators),
+            staking=g.staking.params(),
         )
         try:
             build_genesis_state(genesis)
@@ -287,7 +450,8 @@ def local_spec(
     chain_type: str = "Local",
     slot_duration_ms: int = 1000,
 ) -> ChainSpec:
-    """A local testnet with `validators` development validators (//Alice, //Bob, ...)."""
+    """A local testnet with `validators` development validators (//Alice, //Bob, ...), each
+    bonding DEFAULT_GENESIS_BOND of its endowment."""
     if not 1 <= validators <= 100:
         raise ChainSpecError("a local chain has between 1 and 100 validators")
     uris = validator_uris_of(validators)
@@ -301,7 +465,9 @@ def local_spec(
         boot_nodes=(),
         properties=_Properties().model_dump(),
         genesis=GenesisConfig(
-            validators=tuple(keypair_from_suri(u).public for u in uris),
+            validators=tuple(
+                GenesisValidator(keypair_from_suri(u).public, DEFAULT_GENESIS_BOND) for u in uris
+            ),
             slot_duration_ms=slot_duration_ms,
             balances=tuple((keypair_from_suri(u).public, DEV_ENDOWMENT) for u in endowed),
         ),

@@ -27,6 +27,7 @@ from runtime.pallets.balances import Balances
 from runtime.pallets.compute import Compute
 from runtime.pallets.market import Market
 from runtime.pallets.session import Session
+from runtime.pallets.staking import Staking
 from runtime.pallets.system import System
 from runtime.pallets.transaction_payment import TransactionPayment
 from runtime.primitives.codec import DecodeError
@@ -39,6 +40,7 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Session(),
     Balances(),
     TransactionPayment(),
+    Staking(),
     Market(),
     Compute(),
 )

@@ -11,6 +11,13 @@ from runtime.pallets.balances import EXISTENTIAL_DEPOSIT, Balances
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, Compute, ComputeParams
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Market, MarketParams
 from runtime.pallets.session import Session
+from runtime.pallets.staking import (
+    DEFAULT_STAKING_PARAMS,
+    GenesisNominator,
+    GenesisValidator,
+    Staking,
+    StakingParams,
+)
 from runtime.pallets.system import System
 from runtime.pallets.transaction_payment import TransactionPayment
 from runtime.primitives.hashing import ZERO_HASH
@@ -19,13 +26,25 @@ from runtime.state import StateOverlay
 
 @dataclass(frozen=True, slots=True)
 class GenesisConfig:
-    """Everything the first state is made of."""
+    """Everything the first state is made of.
 
-    validators: tuple[bytes, ...]
+    The validators' and nominators' bonds are held out of their genesis balances; the genesis
+    authority set is the validators, each weighing its backing (its bond, plus what genesis
+    nominators put behind it).
+    """
+
+    validators: tuple[GenesisValidator, ...]
     slot_duration_ms: int
     balances: tuple[tuple[bytes, int], ...]
     market: MarketParams = DEFAULT_MARKET_PARAMS
     compute: ComputeParams = DEFAULT_COMPUTE_PARAMS
+    nominators: tuple[GenesisNominator, ...] = ()
+    staking: StakingParams = DEFAULT_STAKING_PARAMS
+
+    @property
+    def validator_keys(self) -> tuple[bytes, ...]:
+        """The genesis validators' session keys, in the genesis authority set's order."""
+        return tuple(v.key for v in self.validators)
 
 
 def build_genesis_state(config: GenesisConfig) -> dict[bytes, bytes]:
@@ -39,12 +58,13 @@ def build_genesis_state(config: GenesisConfig) -> dict[bytes, bytes]:
         genesis_hash=ZERO_HASH,
     )
     System().build_genesis(ctx)
-    Session().build_genesis(ctx, [(v, 1) for v in config.validators], config.slot_duration_ms)
     endowed = list(config.balances)
     if all(who != TREASURY for who, _ in endowed):
         # The treasury exists from genesis, so that fee shares below the deposit are not lost.
         endowed.append((TREASURY, EXISTENTIAL_DEPOSIT))
     Balances().build_genesis(ctx, endowed)
+    authorities = Staking().build_genesis(ctx, config.staking, config.validators, config.nominators)
+    Session().build_genesis(ctx, authorities, config.slot_duration_ms)
     TransactionPayment().build_genesis(ctx)
     Market().build_genesis(ctx, config.market)
     Compute().build_genesis(ctx, config.compute, config.market)

@@ -30,6 +30,7 @@ from chain.verifier import ProcessVerifier
 from runtime.block import Block
 from runtime.executive import BlockBuilder, InvalidTransaction
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
+from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
 from runtime.primitives import trie
 from runtime.primitives.keys import Keypair, dev_keypair, verify
 from runtime.transaction import SignedTransaction, sign_transaction
@@ -37,6 +38,7 @@ from runtime.transaction import SignedTransaction, sign_transaction
 SLOT_MS = 1000
 START_MS = 1_700_000_000_000
 ENDOWMENT = 10**6 * 10**12
+VALIDATOR_BOND = DEFAULT_STAKING_PARAMS.min_validator_bond
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def run_import_benchmark(
     author = dev_keypair("Alice")
     keys = _accounts(accounts)
     config = GenesisConfig(
-        validators=(author.public,),
+        validators=(GenesisValidator(author.public, VALIDATOR_BOND),),
         slot_duration_ms=SLOT_MS,
         balances=(*tuple((k.public, ENDOWMENT) for k in keys), (author.public, ENDOWMENT)),
     )

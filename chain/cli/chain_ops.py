@@ -67,7 +67,7 @@ def _write_dev_keys(args: argparse.Namespace, spec: ChainSpec) -> None:
     uris = validator_uris_of(len(spec.genesis.validators))
     for uri in uris:
         keypair = keypair_from_suri(uri)
-        if keypair.public not in spec.genesis.validators:
+        if keypair.public not in spec.genesis.validator_keys:
             continue
         path = args.keys_dir / f"{uri[2:].lower()}.json"
         try:

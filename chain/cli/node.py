@@ -8,9 +8,6 @@ import tempfile
 from pathlib import Path
 
 import trio
-from p2p.config import NetworkConfigError, parse_peer_address
-from p2p.errors import NetworkError
-from p2p.keys import NodeKeyError, load_or_create_node_key
 
 from chain.cli.errors import CliError
 from chain.keystore import password_from_env, prompt_password, read_key_file
@@ -20,6 +17,9 @@ from chain.spec import ChainSpec, ChainSpecError, builtin_spec
 from chain.storage.chain_store import ChainStoreError
 from chain.storage.kv import StoreError
 from gpu_worker.jobs import DEVICES, DeviceError, resolve_device
+from p2p.config import NetworkConfigError, parse_peer_address
+from p2p.errors import NetworkError
+from p2p.keys import NodeKeyError, load_or_create_node_key
 from runtime.primitives.keys import Keypair, keypair_from_suri
 
 
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     except ChainSpecError as exc:
         raise CliError(str(exc)) from exc
     key = _validator_key(args, spec)
-    if key is not None and key.public not in spec.genesis.validators:
+    if key is not None and key.public not in spec.genesis.validator_keys:
         raise CliError("the validator key is not in this chain's validator set")
     if key is not None and args.verify_device == "cuda":
         try:

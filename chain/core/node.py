@@ -92,6 +92,7 @@ from runtime.executive import (
 )
 from runtime.pallets import session, system
 from runtime.pallets.session import AuthoritySet
+from runtime.pallets.staking import Precommit as StakingPrecommit
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256

@@ -20,6 +20,7 @@ from chain.rpc.network_api import add_network_methods, health
 from chain.rpc.params import check_arity as _check_arity
 from chain.rpc.params import param as _param
 from chain.rpc.server import Params, RpcMethods, Subscription
+from chain.rpc.staking_api import add_staking_methods
 from chain.service import NodeService
 from chain.storage.chain_store import StatePruned, UnknownBlock
 from runtime import api as runtime_api
@@ -335,6 +336,7 @@ def build_methods(service: NodeService, *, test_rpc: bool = False) -> RpcMethods
         methods, service.blobs, service.clock, None if network is None else network.fetch_blob
     )
     add_market_methods(methods, service, add, at_hash, reader_at)
+    add_staking_methods(add, at_hash, reader_at)
     add_network_methods(service, add, test_rpc=test_rpc)
     return methods
 

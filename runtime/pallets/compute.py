@@ -5,7 +5,8 @@ After a worker commits a result (its Merkle root over the result leaves), the ru
 1. Challenge randomness is the hash of the first block after the commitment block, with the
    job id: it is unknown when the worker commits. Two blocks after the commitment the job is
    audited with probability q (always, in the "always" mode); an audit names k leaves and draws a
-   committee of c validators.
+   committee of c validators by stake (their session keys); each attestation earns its validator
+   an era point.
 2. Committee members fetch the named leaves with their Merkle proofs, recompute them from the
    job's inputs, and attest pass, fail or unavailable. More than 2/3 of the committee decides; if
    the audit window ends without that, nobody is convicted ("inconclusive").
@@ -43,7 +44,7 @@ from runtime.framework import (
     ensure_signed,
     value_codec,
 )
-from runtime.pallets import balances, market, session, system
+from runtime.pallets import balances, market, session, staking, system
 from runtime.pallets.market import PPM, MarketParams
 from runtime.primitives import codec
 from runtime.primitives.codec import Value
@@ -342,10 +343,32 @@ def _seed(ctx: BlockContext, job_id: int, purpose: bytes) -> bytes:
 
 
 def draw_committee(ctx: BlockContext, seed: bytes, size: int) -> tuple[bytes, ...]:
-    """`size` distinct validators drawn by `seed` (each validator weighs one until staking)."""
-    validators = session.authority_set(ctx.state).keys
-    ranked = sorted(validators, key=lambda v: blake2b_256(seed + v))
-    return tuple(ranked[:size])
+    """`size` distinct authorities (session keys) drawn by stake with `seed`, in drawing order.
+
+    Each draw picks an authority with probability its weight over the weight still undrawn:
+    draw i takes BLAKE2b-256(seed ‖ "committee" ‖ i) modulo that weight and walks the cumulative
+    weights. Disabled authorities are left out; integers only, so every node draws the same.
+    """
+    disabled = session.Disabled.get(ctx.state)
+    remaining = [
+        (key, weight)
+        for key, weight in session.authority_set(ctx.state).authorities
+        if key not in disabled
+    ]
+    chosen: list[bytes] = []
+    i = 0
+    while remaining and len(chosen) < size:
+        total = sum(weight for _, weight in remaining)
+        digest = blake2b_256(seed + b"committee" + i.to_bytes(4, "big"))
+        point = int.from_bytes(digest, "big") % total
+        for index, (key, weight) in enumerate(remaining):
+            if point < weight:
+                chosen.append(key)
+                del remaining[index]
+                break
+            point -= weight
+        i += 1
+    return tuple(chosen)
 
 
 def draw_leaves(seed: bytes, count: int, leaves: int) -> tuple[int, ...]:
@@ -560,6 +583,7 @@ class Compute(Pallet):
         checks[index] = check
         Checks.insert(ctx.state, job_id, tuple(checks))
         ctx.deposit_event(Attested, job_id, index, member, verdict)
+        staking.note_attestation(ctx, member)
         outcome = check.decided()
         if outcome:
             _close(ctx, job_id, index, outcome)

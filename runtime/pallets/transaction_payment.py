@@ -9,7 +9,8 @@ block, with s the fullness of the normal-class weight and s* the target,
 
 so fees rise while blocks are fuller than the target and fall back when they are emptier. All in
 fixed point with FIXED_ONE = 10^18. The fee (without tip) is split AUTHOR_FEE_PERCENT to the block
-author and the rest to the treasury; tips go wholly to the author.
+author and the rest to the treasury; tips go wholly to the author. The author's part goes to the
+stash behind the author's session key (to the key's own account if no stash is behind it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from runtime.framework import (
     Pallet,
     StorageValue,
 )
-from runtime.pallets import balances, system
+from runtime.pallets import balances, staking, system
 from runtime.state import StateOverlay
 
 NAME: Final = "transaction_payment"
@@ -113,7 +114,8 @@ class TransactionPayment(Pallet):
     def on_finalize(self, ctx: BlockContext) -> None:
         """Pay out the block's fees and set the next block's fee multiplier."""
         author_share = ctx.fees_collected * AUTHOR_FEE_PERCENT // 100
-        balances.deposit(ctx, ctx.author, author_share + ctx.tips_collected)
+        author = staking.stash_of(ctx.state, ctx.author) or ctx.author
+        balances.deposit(ctx, author, author_share + ctx.tips_collected)
         balances.deposit(ctx, TREASURY, ctx.fees_collected - author_share)
         ctx.fees_collected = ctx.tips_collected = 0
         previous = NextFeeMultiplier.get(ctx.state)

@@ -616,8 +616,12 @@ def test_node_refuses_a_database_of_another_chain(
     assert node.stop() == 0
     other = write_spec(
         tmp_path / "other.json",
-        set_field("genesis", "balances", [[encode_address(BOB.public), "5XPL"]]),
-    )  # same id "dev", another genesis
+        set_field(
+            "genesis",
+            "balances",
+            [[encode_address(ALICE.public), "100000XPL"], [encode_address(BOB.public), "5XPL"]],
+        ),
+    )  # same id "dev", another genesis (//Alice still bonds her 100,000 XPL)
     line = xpl.fails(
         "node", "--chain", str(other), "--base-path", str(node.base_path), "--rpc-port", "0",
         "--no-prometheus",

@@ -43,6 +43,7 @@ from runtime.genesis import GenesisConfig
 from runtime.pallets import compute, market
 from runtime.pallets.compute import ComputeParams
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM, MarketParams
+from runtime.pallets.staking import GenesisValidator
 from runtime.pallets.system import EVENTS_KEY
 from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.primitives.merkle import merkle_root
@@ -90,7 +91,7 @@ class Market:
         self, params: ComputeParams = PARAMS, market_params: MarketParams = DEFAULT_MARKET_PARAMS
     ) -> None:
         config = GenesisConfig(
-            validators=tuple(v.public for v in VALIDATORS),
+            validators=tuple(GenesisValidator(v.public, 100 * UNIT) for v in VALIDATORS),
             slot_duration_ms=6_000,
             balances=tuple((k.public, 1_000 * UNIT) for k in (ALICE, BOB, CHARLIE, DAVE, EVE)),
             market=market_params,

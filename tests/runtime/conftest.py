@@ -9,6 +9,7 @@ with the `make_chain` factory when they need another genesis.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import replace
 
 import pytest
 
@@ -16,6 +17,7 @@ from runtime.block import Block, Digest, Header, extrinsics_root
 from runtime.executive import BlockBuilder, BlockResult, execute_block
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
 from runtime.pallets import balances, system
+from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
 from runtime.pallets.system import AccountInfo
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.primitives.keys import Keypair, dev_keypair
@@ -30,6 +32,10 @@ SLOT_MS = 6_000
 
 # Alice validates and authors; Bob, Charlie and Dave are funded; Eve and Ferdie do not exist.
 ENDOWED = ("Alice", "Bob", "Charlie", "Dave")
+VALIDATOR_BOND = 100 * balances.EXISTENTIAL_DEPOSIT
+"""What the dev validator bonds of its endowment (1 XPL): small, so that tests with small
+endowments can still validate."""
+TEST_STAKING = replace(DEFAULT_STAKING_PARAMS, min_validator_bond=balances.EXISTENTIAL_DEPOSIT)
 
 
 def apply_changes(state: dict[bytes, bytes], changes: dict[bytes, bytes | None]) -> None:
@@ -56,9 +62,10 @@ def dev_genesis_config(
     if endowed is None:
         endowed = [(dev_keypair(name).public, ENDOWMENT) for name in ENDOWED]
     return GenesisConfig(
-        validators=((validator or dev_keypair("Alice")).public,),
+        validators=(GenesisValidator((validator or dev_keypair("Alice")).public, VALIDATOR_BOND),),
         slot_duration_ms=SLOT_MS,
         balances=tuple(endowed),
+        staking=TEST_STAKING,
     )
 
 

@@ -47,7 +47,7 @@ def test_build_spec_dev_prints_the_dev_chain(xpl: XplCli) -> None:
     document = json.loads(result.stdout)
     spec = ChainSpec.from_json(document)
     assert (spec.id, spec.chain_type) == ("dev", "Development")
-    assert spec.genesis.validators == (ALICE.public,)
+    assert spec.genesis.validator_keys == (ALICE.public,)
     assert spec.genesis_header().hash == dev_spec().genesis_header().hash
     assert spec.to_json() == document
 
@@ -62,7 +62,7 @@ def test_build_spec_local_with_three_validators_writes_the_file(
     assert result.stdout == ""
     spec = ChainSpec.from_json(json.loads(out.read_text()))
     assert spec.id == "local" and spec.chain_type == "Local"
-    assert spec.genesis.validators == tuple(
+    assert spec.genesis.validator_keys == tuple(
         dev_keypair(n).public for n in ("Alice", "Bob", "Charlie")
     )
     printed = re.fullmatch(r"wrote (.+) \(genesis (0x[0-9a-f]{64})\)\n", result.stderr)

@@ -30,7 +30,7 @@ class Chain:
         self.genesis_state = spec.genesis_state()
         self.genesis_header = spec.genesis_header()
         self.slot_ms = spec.genesis.slot_duration_ms
-        self.validators = spec.genesis.validators
+        self.validators = spec.genesis.validator_keys
 
     def store(
         self, kv: KeyValueStore | None = None, *, keep_states: int | None = 256

@@ -22,6 +22,7 @@ from runtime.genesis import GenesisConfig
 from runtime.pallets import compute, market, system, transaction_payment
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, Check, ComputeParams
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Job, MarketParams, Worker
+from runtime.pallets.staking import GenesisValidator
 from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.state import StateOverlay
 from runtime.workloads import payment_for
@@ -58,6 +59,8 @@ GEMM_PARAMS: Final = (1000, 500, 1000, 100)
 GEMM_UNITS: Final = 10**9
 GEMM_LEAVES: Final = 10
 STAKE: Final = 100 * UNIT
+VALIDATOR_BOND: Final = 100 * UNIT
+"""What each validator bonds of its endowment: equal stakes, so committees are drawn evenly."""
 ROOT_HASH: Final = b"\x11" * 32
 
 
@@ -70,7 +73,7 @@ def market_config(
     if endowed is None:
         endowed = [(k.public, ENDOWMENT) for k in ACCOUNTS]
     return GenesisConfig(
-        validators=tuple(v.public for v in VALIDATORS),
+        validators=tuple(GenesisValidator(v.public, VALIDATOR_BOND) for v in VALIDATORS),
         slot_duration_ms=SLOT_MS,
         balances=tuple(endowed),
         market=market_params,

@@ -22,10 +22,12 @@ from runtime.genesis import GenesisConfig, build_genesis_state
 from runtime.pallets import balances, system
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.balances import Balances, TotalIssuance
+from runtime.pallets.staking import GenesisValidator
 from runtime.pallets.system import MAX_HOLDS, Account, AccountInfo
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.primitives.keys import dev_keypair
 from runtime.state import StateOverlay
+from tests.runtime.conftest import TEST_STAKING
 
 if TYPE_CHECKING:
     from tests.runtime.conftest import DevChain
@@ -34,6 +36,8 @@ ALICE, BOB, CHARLIE, DAVE, EVE = (
     dev_keypair(n).public for n in ("Alice", "Bob", "Charlie", "Dave", "Eve")
 )
 BOB_KEY = dev_keypair("Bob")
+VALIDATOR = dev_keypair("Victor").public
+"""The genesis validator: it bonds its whole endowment and takes no part in the tests."""
 
 
 def apply_changes(state: dict[bytes, bytes], changes: dict[bytes, bytes | None]) -> None:
@@ -48,10 +52,17 @@ def iterate_over(state: dict[bytes, bytes]) -> Callable[[bytes], Any]:
     return lambda prefix: iter(sorted((k, v) for k, v in state.items() if k.startswith(prefix)))
 
 
-def genesis(endowed: dict[bytes, int]) -> dict[bytes, bytes]:
-    return build_genesis_state(
-        GenesisConfig(validators=(ALICE,), slot_duration_ms=6_000, balances=tuple(endowed.items()))
+def config(balances: tuple[tuple[bytes, int], ...]) -> GenesisConfig:
+    return GenesisConfig(
+        validators=(GenesisValidator(VALIDATOR, ED),),
+        slot_duration_ms=6_000,
+        balances=((VALIDATOR, ED), *balances),
+        staking=TEST_STAKING,
     )
+
+
+def genesis(endowed: dict[bytes, int]) -> dict[bytes, bytes]:
+    return build_genesis_state(config(tuple(endowed.items())))
 
 
 def context(state: dict[bytes, bytes]) -> BlockContext:
@@ -437,11 +448,7 @@ def test_genesis_refuses_balances_below_the_deposit_or_twice() -> None:
     with pytest.raises(ValueError):
         genesis({BOB: ED - 1})
     with pytest.raises(ValueError):
-        build_genesis_state(
-            GenesisConfig(
-                validators=(ALICE,), slot_duration_ms=6_000, balances=((BOB, ED), (BOB, ED))
-            )
-        )
+        build_genesis_state(config(((BOB, ED), (BOB, ED))))
 
 
 def test_check_invariants_reports_a_broken_state() -> None:

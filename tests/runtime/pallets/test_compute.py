@@ -19,6 +19,7 @@ import pytest
 from chain.client import transfer_call
 from runtime import api
 from runtime.accounts import TREASURY
+from runtime.pallets import staking
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.compute import (
     DEFAULT_COMPUTE_PARAMS,
@@ -38,6 +39,7 @@ from tests.runtime.pallets.market_helpers import (
     REQUESTER2,
     STAKE,
     UNIT,
+    VALIDATOR_BOND,
     VALIDATORS,
     WORKER,
     Event,
@@ -131,8 +133,14 @@ def test_the_audit_is_drawn_two_blocks_after_the_commitment(chain: MarketChain) 
 
 
 def draw_committee_of(seed: bytes) -> tuple[bytes, ...]:
-    ranked = sorted((v.public for v in VALIDATORS), key=lambda v: blake2b_256(seed + v))
-    return tuple(ranked[: CP.committee_size])
+    """The committee the rule draws from the four equally bonded validators (in genesis order)."""
+    remaining = [v.public for v in VALIDATORS]
+    chosen = []
+    for i in range(CP.committee_size):
+        digest = blake2b_256(seed + b"committee" + i.to_bytes(4, "big"))
+        point = int.from_bytes(digest, "big") % (len(remaining) * VALIDATOR_BOND)
+        chosen.append(remaining.pop(point // VALIDATOR_BOND))
+    return tuple(chosen)
 
 
 def test_an_audit_names_k_distinct_leaves_in_range() -> None:
@@ -188,6 +196,21 @@ def test_an_unaudited_job_settles_with_the_verification_fee_refunded(chain: Mark
 
 
 # Attesting
+
+
+def test_each_attestation_earns_its_validator_an_era_point(chain: MarketChain) -> None:
+    job_id = commit_job(chain)
+    draw(chain, job_id)
+    members = committee(chain, job_id)
+    before = {m: _points(chain, m) for m in members}
+    assert chain.attest(members[0], job_id, 0, "pass").error is None
+    assert _points(chain, members[0]) == before[members[0]] + staking.ATTESTATION_POINTS
+    assert _points(chain, members[1]) == before[members[1]]  # Ferdie authors: no block points
+
+
+def _points(chain: MarketChain, validator: bytes) -> int:
+    activity = staking.EraActivity.get(chain.overlay(), validator)
+    return 0 if activity is None else activity.points
 
 
 def test_attest_refusals(chain: MarketChain) -> None:

@@ -15,6 +15,7 @@ from runtime.framework import BlockContext, storage_prefix
 from runtime.genesis import GenesisConfig, build_genesis_state
 from runtime.pallets import session, system
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
+from runtime.pallets.staking import GenesisValidator
 from runtime.pallets.system import (
     ACCOUNT_CODEC,
     BLOCK_HASH_COUNT,
@@ -32,6 +33,7 @@ from runtime.primitives.hashing import ZERO_HASH, blake2b_128
 from runtime.primitives.keys import dev_keypair
 from runtime.state import StateOverlay
 from runtime.transaction import MAX_MORTAL_PERIOD, Mortality
+from tests.runtime.conftest import TEST_STAKING
 
 if TYPE_CHECKING:
     from tests.runtime.conftest import DevChain
@@ -57,23 +59,35 @@ def test_genesis_sets_number_validators_and_slot(chain: DevChain) -> None:
 
 
 @pytest.mark.parametrize(
-    ("validators", "slot_ms"),
+    ("validators", "slot_ms", "message"),
     [
-        pytest.param((), 6_000, id="no-validator"),
-        pytest.param((ALICE.public, ALICE.public), 6_000, id="validator-twice"),
-        pytest.param((ALICE.public,), session.MIN_SLOT_DURATION_MS - 1, id="slot-too-short"),
+        pytest.param((), 6_000, "at least one validator", id="no-validator"),
+        pytest.param((ALICE.public, ALICE.public), 6_000, "listed twice", id="validator-twice"),
+        pytest.param(
+            (ALICE.public,), session.MIN_SLOT_DURATION_MS - 1, "slot duration", id="slot-too-short"
+        ),
     ],
 )
 def test_genesis_refuses_a_config_that_breaks_a_rule(
-    validators: tuple[bytes, ...], slot_ms: int
+    validators: tuple[bytes, ...], slot_ms: int, message: str
 ) -> None:
-    with pytest.raises(ValueError):
-        build_genesis_state(GenesisConfig(validators, slot_ms, ((BOB.public, ED),)))
+    with pytest.raises(ValueError, match=message):
+        build_genesis_state(genesis_config(validators, slot_ms))
 
 
 def test_genesis_refuses_an_oversized_slot_duration_with_value_error() -> None:
-    with pytest.raises(ValueError):
-        build_genesis_state(GenesisConfig((ALICE.public,), 2**64, ((BOB.public, ED),)))
+    with pytest.raises(ValueError, match="slot duration"):
+        build_genesis_state(genesis_config((ALICE.public,), 2**64))
+
+
+def genesis_config(validators: tuple[bytes, ...], slot_ms: int) -> GenesisConfig:
+    """Validators bonding the deposit of their endowment, and Bob."""
+    return GenesisConfig(
+        validators=tuple(GenesisValidator(v, ED) for v in validators),
+        slot_duration_ms=slot_ms,
+        balances=((ALICE.public, 2 * ED), (BOB.public, ED)),
+        staking=TEST_STAKING,
+    )
 
 
 def test_each_block_records_its_number_and_parent(chain: DevChain) -> None:

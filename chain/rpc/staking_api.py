@@ -1,0 +1,129 @@
+"""Staking over RPC: the validators and candidates, the era, and a stash's ledger.
+
+    staking_validators(at?)   → {"active": [...], "candidates": [...]}: the era's validators with
+                                their session keys, stashes, total and own backing, commission,
+                                era points so far and whether they are disabled; and every
+                                candidate with its session key, active bond and commission
+    staking_era(at?)          → {"era", "start", "eraBlocks", "nextEraAt", "forced"}
+    staking_ledger(stash, at?) → {"stash", "active", "total", "unlocking": [{"era", "amount"}],
+                                "sessionKey", "validating", "nominating"}, or null if not bonded
+
+Amounts are decimal strings, accounts addresses, as in the rest of the RPC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from chain.rpc.params import check_arity, param
+from chain.rpc.server import Params
+from runtime.pallets import session, staking
+from runtime.primitives.address import encode_address, parse_account
+from runtime.state import StateOverlay, StateReader
+
+
+def _account(value: Any) -> bytes:
+    if not isinstance(value, str):
+        raise ValueError("expected an address")
+    return parse_account(value)
+
+
+def _optional_address(who: bytes | None) -> str | None:
+    return None if who is None else encode_address(who)
+
+
+def validators_json(state: StateOverlay) -> dict[str, Any]:
+    """The era's validators and the candidates, as staking_validators answers."""
+    disabled = set(session.Disabled.get(state))
+    active = []
+    for stash, key in staking.Active.get(state):
+        exposure = staking.Exposures.get(state, stash)
+        activity = staking.EraActivity.get(state, stash) or staking.Activity()
+        active.append(
+            {
+                "stash": encode_address(stash),
+                "sessionKey": encode_address(key),
+                "total": str(0 if exposure is None else exposure.total),
+                "own": str(0 if exposure is None else exposure.own),
+                "nominators": []
+                if exposure is None
+                else [{"stash": encode_address(n), "amount": str(a)} for n, a in exposure.others],
+                "commissionPpm": 0 if exposure is None else exposure.commission_ppm,
+                "points": activity.points,
+                "blocks": activity.blocks,
+                "disabled": key in disabled,
+            }
+        )
+    candidates = []
+    for stash in staking.Candidates.get(state):
+        ledger = staking.Ledgers.get(state, stash)
+        candidates.append(
+            {
+                "stash": encode_address(stash),
+                "sessionKey": _optional_address(staking.SessionKeys.get(state, stash)),
+                "bond": str(0 if ledger is None else ledger.active),
+                "commissionPpm": staking.Validators.get(state, stash) or 0,
+            }
+        )
+    return {"active": active, "candidates": candidates}
+
+
+def era_json(state: StateOverlay) -> dict[str, Any]:
+    p = staking.Params.get(state)
+    start = staking.EraStart.get(state)
+    forced = staking.ForceEra.get(state)
+    return {
+        "era": staking.CurrentEra.get(state),
+        "start": start,
+        "eraBlocks": p.era_blocks,
+        "nextEraAt": start + 1 if forced else (start // p.era_blocks + 1) * p.era_blocks,
+        "forced": forced,
+    }
+
+
+def ledger_json(state: StateOverlay, stash: bytes) -> dict[str, Any] | None:
+    ledger = staking.Ledgers.get(state, stash)
+    if ledger is None:
+        return None
+    targets = staking.Nominations.get(state, stash)
+    return {
+        "stash": encode_address(stash),
+        "active": str(ledger.active),
+        "total": str(ledger.total),
+        "unlocking": [{"era": era, "amount": str(amount)} for era, amount in ledger.unlocking],
+        "sessionKey": _optional_address(staking.SessionKeys.get(state, stash)),
+        "validating": staking.Validators.get(state, stash) is not None,
+        "nominating": None if targets is None else [encode_address(t) for t in targets],
+    }
+
+
+def add_staking_methods(
+    add: Callable[[str, Callable[[Params], Any]], None],
+    at_hash: Callable[[Params, int], bytes],
+    reader_at: Callable[[bytes], StateReader],
+) -> None:
+    """Register the staking_* methods (`add`, `at_hash` and `reader_at` come from api.py)."""
+
+    def state_at(params: Params, index: int) -> StateOverlay:
+        return StateOverlay(reader_at(at_hash(params, index)))
+
+    def staking_validators(params: Params) -> Any:
+        check_arity(params, 1)
+        return validators_json(state_at(params, 0))
+
+    def staking_era(params: Params) -> Any:
+        check_arity(params, 1)
+        return era_json(state_at(params, 0))
+
+    def staking_ledger(params: Params) -> Any:
+        check_arity(params, 2)
+        stash = param(params, 0, "stash", _account)
+        return ledger_json(state_at(params, 1), stash)
+
+    add("staking_validators", staking_validators)
+    add("staking_era", staking_era)
+    add("staking_ledger", staking_ledger)
+
+
+__all__ = ["add_staking_methods", "era_json", "ledger_json", "validators_json"]

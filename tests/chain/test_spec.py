@@ -1,0 +1,122 @@
+"""Chain specs: validators with their bonds, session keys and commission, genesis nominators and
+staking parameters, and the errors that name what is wrong."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chain.spec import DEFAULT_GENESIS_BOND, DEV_ENDOWMENT, ChainSpec, ChainSpecError, local_spec
+from runtime.pallets import session, staking
+from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
+from runtime.primitives.address import encode_address
+from runtime.primitives.keys import dev_keypair
+from runtime.state import StateOverlay
+
+ALICE, BOB, CHARLIE, DAVE = (dev_keypair(n) for n in ("Alice", "Bob", "Charlie", "Dave"))
+
+
+def document(**genesis: Any) -> dict[str, Any]:
+    """The local spec with two validators as JSON, with `genesis` fields replaced."""
+    data = local_spec(validators=2).to_json()
+    data["genesis"].update(genesis)
+    return data
+
+
+def state_of(spec: ChainSpec) -> StateOverlay:
+    state = spec.genesis_state()
+    return StateOverlay(state.get)
+
+
+def test_local_validators_bond_part_of_their_endowment() -> None:
+    spec = local_spec(validators=3)
+    assert spec.genesis.validator_keys == tuple(k.public for k in (ALICE, BOB, CHARLIE))
+    assert spec.genesis.validators[0] == GenesisValidator(ALICE.public, DEFAULT_GENESIS_BOND)
+    state = state_of(spec)
+    ledger = staking.Ledgers.get(state, BOB.public)
+    assert ledger == staking.Ledger(active=DEFAULT_GENESIS_BOND)
+    authorities = session.authority_set(state)
+    assert authorities.authorities == tuple((k, DEFAULT_GENESIS_BOND) for k in authorities.keys)
+    assert DEV_ENDOWMENT > DEFAULT_GENESIS_BOND
+    assert ChainSpec.from_json(spec.to_json()).to_json() == spec.to_json()
+
+
+def test_the_spec_writes_validators_as_objects_and_reads_them_back() -> None:
+    data = local_spec(validators=2).to_json()
+    assert data["genesis"]["validators"][0] == {
+        "account": encode_address(ALICE.public),
+        "sessionKey": encode_address(ALICE.public),
+        "bond": "100000XPL",
+        "commissionPpm": 0,
+    }
+    assert data["genesis"]["nominators"] == []
+    assert data["genesis"]["staking"]["eraBlocks"] == DEFAULT_STAKING_PARAMS.era_blocks
+
+
+def test_a_hand_written_spec_may_list_validators_by_address_and_name_its_own_keys() -> None:
+    key = dev_keypair("AliceSession").public
+    data = document(
+        validators=[
+            {
+                "account": encode_address(ALICE.public),
+                "sessionKey": encode_address(key),
+                "bond": "250000XPL",
+                "commissionPpm": 50_000,
+            },
+            encode_address(BOB.public),
+        ],
+        nominators=[
+            {
+                "account": encode_address(DAVE.public),
+                "bond": "1000XPL",
+                "targets": [encode_address(ALICE.public)],
+            }
+        ],
+        staking={"eraBlocks": 20, "eraReward": "5XPL"},
+    )
+    spec = ChainSpec.from_json(data)
+    assert spec.genesis.validator_keys == (key, BOB.public)
+    assert spec.genesis.validators[1] == GenesisValidator(BOB.public, DEFAULT_GENESIS_BOND)
+    assert spec.genesis.staking.era_blocks == 20 and spec.genesis.staking.era_reward == 5 * 10**12
+    assert spec.genesis.staking.validator_count == DEFAULT_STAKING_PARAMS.validator_count
+    state = state_of(spec)
+    assert staking.stash_of(state, key) == ALICE.public
+    assert session.authority_set(state).weight_of(key) == 251_000 * 10**12
+    assert ChainSpec.from_json(spec.to_json()).genesis_header() == spec.genesis_header()
+
+
+@pytest.mark.parametrize(
+    ("genesis", "message"),
+    [
+        ({"validators": [{"account": "nope"}]}, "genesis.validators.0.account"),
+        ({"validators": [{"bond": "1XPL"}]}, "genesis.validators.0.account: Field required"),
+        ({"validators": [{"account": "@A", "bond": "lots"}]}, "genesis.validators.0.bond"),
+        ({"validators": [{"account": "@A", "commissionPpm": 2_000_000}]}, "commissionPpm"),
+        ({"validators": [{"account": "@A", "bond": "2000000XPL"}]}, "cannot bond 2000000XPL"),
+        ({"validators": [{"account": "@A", "bond": "1XPL"}]}, "below min_validator_bond"),
+        ({"validators": ["@A", "@A"]}, "listed twice"),
+        ({"staking": {"eraBlocks": 0}}, "genesis.staking.eraBlocks"),
+        ({"staking": {"minValidators": 200}}, "min_validators must be 1 to validator_count"),
+        ({"staking": {"colour": "red"}}, "genesis.staking.colour"),
+        (
+            {"nominators": [{"account": "@D", "bond": "10XPL", "targets": ["@C"]}]},
+            "targets must be distinct validators",
+        ),
+        ({"nominators": [{"account": "@D", "bond": "10XPL", "targets": []}]}, "targets"),
+    ],
+)
+def test_bad_staking_fields_are_refused_by_name(genesis: dict[str, Any], message: str) -> None:
+    names = {"@A": ALICE, "@C": CHARLIE, "@D": DAVE}
+
+    def resolve(value: Any) -> Any:
+        if isinstance(value, str) and value in names:
+            return encode_address(names[value].public)
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, dict):
+            return {k: resolve(v) for k, v in value.items()}
+        return value
+
+    with pytest.raises(ChainSpecError, match=message):
+        ChainSpec.from_json(document(**resolve(genesis)))

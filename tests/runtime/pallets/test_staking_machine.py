@@ -1,0 +1,289 @@
+"""The staking pallet under random sequences of calls, offline validators and era changes.
+
+A hypothesis state machine bonds, bonds more, unbonds and withdraws, validates with random
+commissions and session keys, nominates random targets, chills, takes validators offline and back,
+reports equivocations of both kinds, notes finality votes, changes the parameters as Root, and lets
+blocks and eras pass. After every block it checks:
+
+- every pallet's invariants (staking's: holds equal ledgers, exposures sum to their totals and
+  match session's set, session keys map one to one), and total issuance against all balances;
+- that every change of total issuance is explained by the block's events: deposits minted,
+  fees withdrawn, slashes and dust burned;
+- that an era's rewards are at most `era_reward` and are what its `EraPaid` says;
+- at an election: the new validators were candidates when the block began, there are at most
+  `validator_count` of them, and the set id moved exactly when session's set changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import Any
+
+from hypothesis import HealthCheck, event, settings
+from hypothesis import strategies as st
+from hypothesis.control import currently_in_test_context
+from hypothesis.stateful import RuleBasedStateMachine, rule
+
+from chain.client import make_call
+from runtime.block import Block
+from runtime.executive import BlockBuilder, BlockResult, InvalidTransaction
+from runtime.pallets import staking, system
+from runtime.primitives.keys import Keypair
+from tests.runtime.pallets.market_helpers import UNIT
+from tests.runtime.pallets.staking_helpers import (
+    ALICE,
+    BOB,
+    CHARLIE,
+    DAVE,
+    EVE,
+    NINA,
+    NOEL,
+    OUTSIDER,
+    PARAMS,
+    PPM,
+    REPORTER,
+    SESSION_KEYS,
+    StakingChain,
+    keypair_of,
+    precommit,
+    slot_equivocation,
+    staking_config,
+    vote_equivocation,
+)
+
+STASHES = (ALICE, BOB, CHARLIE, DAVE, EVE, NINA, NOEL)
+AMOUNTS = [0, 5 * UNIT, 10 * UNIT, 100 * UNIT, 500 * UNIT, 1_500 * UNIT, 3_000 * UNIT]
+COMMISSIONS = [0, 50_000, PPM, PPM + 1]
+KEYS: list[bytes | None] = [None, None, *(k.public for k in SESSION_KEYS), ALICE.public]
+FEE_RESERVE = UNIT // 10
+Snapshot = dict[str, Any]
+
+
+class WatchedChain(StakingChain):
+    """A staking chain that snapshots the state before each block and checks each block after."""
+
+    def __init__(self, check: Callable[[Snapshot, BlockResult], None]) -> None:
+        super().__init__(staking_config(replace(PARAMS, bonding_eras=1)))
+        self.check = check
+        self.before: Snapshot = {}
+
+    def builder(self) -> BlockBuilder:
+        self.before = {
+            "issuance": self.issuance(),
+            "candidates": set(self.candidates()),
+            "active": set(self.active()),
+            "authorities": self.authorities(),
+            "params": self.params(),
+        }
+        return super().builder()
+
+    def seal(self, builder: BlockBuilder) -> tuple[Block, BlockResult]:
+        block, result = super().seal(builder)
+        self.check(self.before, result)
+        return block, result
+
+
+class StakingMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.chain = WatchedChain(self.after_block)
+        self.round = 0
+        self.eras = 0
+
+    # Acting
+
+    def act(self, calls: Sequence[tuple[Keypair, str, tuple[Any, ...]]]) -> None:
+        """Make staking calls in one block; signers that cannot pay their fee do not act."""
+        builder = self.chain.builder()
+        for keypair, name, args in calls:
+            if self.chain.balance(keypair) < FEE_RESERVE:
+                continue
+            nonce = system.nonce_of(builder.context, keypair.public)
+            tx = self.chain.sign(keypair, make_call("staking", name, *args), nonce=nonce)
+            try:
+                ok = builder.push(tx)
+            except InvalidTransaction as exc:
+                assert exc.kind == "payment", exc
+                continue
+            if currently_in_test_context():
+                failed = [r for r in builder.context.events if r.event is system.ExtrinsicFailed]
+                event(f"{name}: {'ok' if ok else failed[-1].args[1]}")
+        self.chain.seal(builder)
+
+    @rule(who=st.sampled_from(STASHES), amount=st.sampled_from(AMOUNTS))
+    def bond(self, who: Keypair, amount: int) -> None:
+        self.act([(who, "bond", (amount,))])
+
+    @rule(who=st.sampled_from(STASHES), amount=st.sampled_from(AMOUNTS))
+    def bond_extra(self, who: Keypair, amount: int) -> None:
+        self.act([(who, "bond_extra", (amount,))])
+
+    @rule(who=st.sampled_from(STASHES), share=st.sampled_from([0, 1, 2, 4]))
+    def unbond(self, who: Keypair, share: int) -> None:
+        """Unbond all, half, a quarter of the active bond, or a little over all of it."""
+        ledger = self.chain.ledger(who)
+        active = 0 if ledger is None else ledger.active
+        amount = active + 1 if share == 0 else active // share
+        self.act([(who, "unbond", (amount,))])
+
+    @rule(who=st.sampled_from(STASHES))
+    def withdraw(self, who: Keypair) -> None:
+        self.act([(who, "withdraw_unbonded", ())])
+
+    @rule(
+        who=st.sampled_from(STASHES),
+        commission=st.sampled_from(COMMISSIONS),
+        key=st.sampled_from(KEYS),
+    )
+    def validate(self, who: Keypair, commission: int, key: bytes | None) -> None:
+        self.act([(who, "validate", (commission, key))])
+
+    @rule(
+        who=st.sampled_from(STASHES),
+        picks=st.lists(st.integers(0, 9), max_size=5),
+        anyone=st.booleans(),
+    )
+    def nominate(self, who: Keypair, picks: list[int], anyone: bool) -> None:
+        """Nominate candidates (or, now and then, any stash: refused unless a candidate)."""
+        pool = [k.public for k in STASHES] if anyone else list(self.chain.candidates())
+        chosen = [pool[i % len(pool)] for i in picks] if pool else []
+        if not anyone:
+            chosen = sorted(set(chosen))
+        self.act([(who, "nominate", (chosen,))])
+
+    @rule(who=st.sampled_from(STASHES))
+    def chill(self, who: Keypair) -> None:
+        self.act([(who, "chill", ())])
+
+    @rule(index=st.integers(0, 5), offline=st.booleans())
+    def toggle_offline(self, index: int, offline: bool) -> None:
+        keys = self.chain.authorities().keys
+        key = keys[index % len(keys)]
+        if offline:
+            self.chain.offline.add(key)
+        else:
+            self.chain.offline.discard(key)
+
+    @rule(blocks=st.integers(1, 4))
+    def advance(self, blocks: int) -> None:
+        self.chain.advance(blocks)
+
+    @rule()
+    def to_era_end(self) -> None:
+        self.chain.to_era_end()
+
+    @rule(index=st.integers(0, 5), kind=st.sampled_from(["vote", "slot"]), when=st.integers(0, 3))
+    def report(self, index: int, kind: str, when: int) -> None:
+        keys = self.chain.authorities().keys
+        offender = keypair_of(keys[index % len(keys)])
+        if kind == "vote":
+            proof = vote_equivocation(offender, set_id=self.chain.authorities().set_id, round_=when)
+        else:
+            proof = slot_equivocation(offender, slot=when)
+        self.act([(REPORTER, "report_equivocation", (proof,))])
+
+    @rule(voters=st.sets(st.integers(0, 5), min_size=1), repeat=st.booleans())
+    def note_votes(self, voters: set[int], repeat: bool) -> None:
+        authorities = self.chain.authorities()
+        if not repeat:
+            self.round += 1
+        keys = sorted({authorities.keys[i % len(authorities.keys)] for i in voters})
+        signed = [
+            precommit(keypair_of(k), set_id=authorities.set_id, round_=self.round) for k in keys
+        ]
+        self.act([(OUTSIDER, "note_votes", (authorities.set_id, self.round, signed))])
+
+    @rule(
+        era_blocks=st.sampled_from([4, 10, 13]),
+        validator_count=st.integers(1, 4),
+        min_validators=st.integers(1, 3),
+        reward=st.sampled_from([0, 7, 1_000 * UNIT]),
+    )
+    def set_params(
+        self, era_blocks: int, validator_count: int, min_validators: int, reward: int
+    ) -> None:
+        p = replace(
+            self.chain.params(),
+            era_blocks=era_blocks,
+            validator_count=validator_count,
+            min_validators=min_validators,
+            era_reward=reward,
+        )
+        args = tuple(getattr(p, f) for f in staking.StakingParams.__dataclass_fields__)
+        error = self.chain.root_call("staking", "set_params", *args)
+        assert (error is None) == (min_validators <= validator_count)
+
+    # Checking
+
+    def after_block(self, before: Snapshot, result: BlockResult) -> None:
+        chain = self.chain
+        assert chain.problems() == []
+        events = [(r.event.pallet, r.event.name, r.args) for r in result.context.events]
+
+        def total(pallet: str, name: str, field: int) -> int:
+            return sum(args[field] for p, n, args in events if (p, n) == (pallet, name))
+
+        minted = total("balances", "Deposited", 1)
+        burned = (
+            total("balances", "DustLost", 1)
+            + total("balances", "Slashed", 2)
+            + total("transaction_payment", "TransactionFeePaid", 1)
+        )
+        assert chain.issuance() == before["issuance"] + minted - burned
+        paid = [args for p, n, args in events if (p, n) == ("staking", "EraPaid")]
+        rewarded = total("staking", "Rewarded", 1)
+        if paid:
+            ((_, era_minted),) = paid
+            assert rewarded == era_minted <= before["params"].era_reward
+            self.eras += 1
+            active = set(chain.active())
+            if active != before["active"]:  # elected, not kept
+                assert active <= before["candidates"]
+                assert len(active) <= before["params"].validator_count
+            changed = chain.authorities().authorities != before["authorities"].authorities
+            bumped = chain.authorities().set_id == before["authorities"].set_id + 1
+            assert changed == bumped
+            assert bool([e for e in events if e[:2] == ("session", "NewAuthorities")]) == changed
+            if currently_in_test_context():
+                event(f"era ends: {'a new set' if changed else 'the set unchanged'}")
+        else:
+            assert rewarded == 0
+            assert chain.authorities().set_id == before["authorities"].set_id
+
+
+StakingMachine.TestCase.settings = settings(
+    max_examples=40,
+    stateful_step_count=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestStakingMachine = StakingMachine.TestCase
+
+
+def test_the_machine_sees_elections_rewards_slashes_and_unbonding() -> None:
+    """A fixed run through every kind of step, checked as above."""
+    machine = StakingMachine()
+    chain = machine.chain
+    machine.bond(DAVE, 1_500 * UNIT)
+    machine.validate(DAVE, 50_000, SESSION_KEYS[0].public)
+    machine.bond(NINA, 500 * UNIT)
+    machine.nominate(NINA, [0, 1], anyone=False)
+    machine.to_era_end()
+    assert SESSION_KEYS[0].public in chain.authorities().keys
+    machine.toggle_offline(0, True)
+    machine.note_votes({0, 1, 2}, repeat=False)
+    machine.to_era_end()
+    machine.report(1, "vote", 1)
+    machine.advance(1)
+    machine.unbond(NINA, 2)
+    machine.chill(EVE)
+    machine.report(0, "slot", 2)
+    for _ in range(3):
+        machine.to_era_end()
+    machine.withdraw(NINA)
+    machine.set_params(4, 2, 1, 7)
+    machine.to_era_end()
+    assert machine.eras >= 6
+    ledger = chain.ledger(NINA)
+    assert ledger is not None and ledger.unlocking == ()
