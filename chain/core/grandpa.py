@@ -58,6 +58,8 @@ MAX_VOTE_AHEAD: Final = 256
 """Votes for blocks further above the best block than this are refused as implausible."""
 MAX_VOTES_PER_MESSAGE: Final = 2 * MAX_AUTHORITIES
 MAX_CATCH_UP_BYTES: Final = 1024 * 1024
+NOTE_VOTES_EVERY: Final = 4
+"""Rounds between the rounds whose precommits are noted on chain (see `_notes_votes`)."""
 
 
 class Verdict(Enum):
@@ -635,8 +637,22 @@ class GrandpaVoter:
         self._last_commit = justification
         outputs: list[VoterOutput] = []
         if self._announces_commit(round_.number):
-            outputs.extend((BroadcastCommit(justification), NoteVotes(justification)))
+            outputs.append(BroadcastCommit(justification))
+        if self._notes_votes(round_.number):
+            outputs.append(NoteVotes(justification))
         return outputs, self._follow_set_change(header, now_ms)
+
+    def _notes_votes(self, round_number: int) -> bool:
+        """Every NOTE_VOTES_EVERY-th round's precommits are noted on chain, by the authorities in
+        turn: a sample of who votes, for era points, at the cost of one transaction per rounds.
+        A sole authority has nothing to share its points with and notes nothing."""
+        if not self.is_voter or len(self.set.authorities) < 2:
+            return False
+        if round_number % NOTE_VOTES_EVERY:
+            return False
+        assert self.key is not None
+        keys = self.set.keys
+        return keys[(round_number // NOTE_VOTES_EVERY) % len(keys)] == self.key.public
 
     def _announces_commit(self, round_number: int) -> bool:
         """One authority per round gossips the commit, so nodes that missed votes still learn."""

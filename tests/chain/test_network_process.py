@@ -15,6 +15,7 @@ from chain.client import XplClient, transfer_call
 from chain.core.finality import Justification
 from chain.localnet import Localnet, LocalnetNode
 from chain.rpc.client import RpcClientError, RpcConnectionError
+from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import from_hex
 from runtime.primitives.keys import Keypair, keypair_from_suri
 
@@ -68,8 +69,10 @@ def finalized_voters(node: LocalnetNode) -> set[bytes]:
 def localnet(tmp_path: Path) -> Iterator[Callable[..., Localnet]]:
     started: list[Localnet] = []
 
-    def make(**kwargs: object) -> Localnet:
+    def make(*, equivocators: tuple[str, ...] = (), **kwargs: object) -> Localnet:
         net = Localnet(tmp_path / f"net{len(started)}", **kwargs)  # type: ignore[arg-type]
+        for name in equivocators:
+            net.node(name).extra_args = ("--test-equivocate",)
         started.append(net)
         net.start()
         return net
@@ -199,3 +202,33 @@ def test_test_rpc_is_off_unless_asked_for(localnet):
     with net.nodes[0].client() as client, pytest.raises(RpcClientError, match="not found"):
         client.rpc.call("test_setBlockedPeers", [])
     assert isinstance(XplClient, type)
+
+
+@pytest.mark.timeout(180)
+def test_a_validator_that_equivocates_is_reported_slashed_and_disabled(localnet):
+    built = localnet(validators=4, equivocators=("dave",))
+    alice = built.nodes[0]
+    dave_key = keypair_from_suri("//Dave").public
+    with alice.client() as client:
+        bond_before = client.staking_ledger(dave_key)
+    assert bond_before is not None
+
+    def punished() -> bool | None:
+        with alice.client() as client:
+            validators = client.staking_validators()
+            ledger = client.staking_ledger(dave_key)
+        entry = next(
+            (v for v in validators["active"] if v["stash"] == encode_address(dave_key)), None
+        )
+        disabled = entry is None or entry["disabled"]
+        chilled = all(c["stash"] != encode_address(dave_key) for c in validators["candidates"])
+        slashed = ledger is not None and ledger.active < bond_before.active
+        return True if disabled and chilled and slashed else None
+
+    poll(punished, timeout=60, what="Dave to be reported, slashed, disabled and chilled")
+    # Its blocks are refused from now on, and finality goes on without it.
+    mark = finalized(alice)
+    wait_finalized([alice], mark + 4, timeout=45)
+    assert "equivocated" in alice.log_path.read_text() or "equivocated" in (
+        built.node("bob").log_path.read_text()
+    )

@@ -1,0 +1,115 @@
+"""Consensus and staking together, on the simulated network: authority sets that change at era
+boundaries and finality that follows them, an offline validator penalized, a validator that
+equivocates reported, slashed, disabled and left out, and precommits noted for era points."""
+
+from __future__ import annotations
+
+from chain.core.finality import Justification
+from chain.spec import ChainSpec, local_spec
+from runtime.pallets import session, staking
+from runtime.primitives.keys import Keypair, keypair_from_suri
+from runtime.state import StateOverlay
+from sim.network import SimNetwork
+
+NAMES = ("Alice", "Bob", "Charlie", "Dave")
+ERA = 12
+
+
+def key(name: str) -> Keypair:
+    return keypair_from_suri("//" + name)
+
+
+def short_era_spec(**staking_fields: object) -> ChainSpec:
+    data = local_spec(validators=4).to_json()
+    data["genesis"]["staking"].update({"eraBlocks": ERA, **staking_fields})
+    return ChainSpec.from_json(data)
+
+
+def network(spec: ChainSpec, *, seed: int = 0, equivocator: str | None = None) -> SimNetwork:
+    net = SimNetwork(spec, seed=seed)
+    for name in NAMES:
+        net.add_node(name, key(name), equivocate=name == equivocator)
+    net.connect_all()
+    return net
+
+
+def state(net: SimNetwork, name: str, at: bytes | None = None) -> StateOverlay:
+    core = net.core(name)
+    return StateOverlay(core.reader(core.finalized_header.hash if at is None else at))
+
+
+def test_finality_follows_the_authority_set_through_era_changes():
+    # Era rewards are minted to free balances, so backing (the weights) stays as bonded; an
+    # offline validator loses some of its bond, which changes the weights and the set.
+    net = network(short_era_spec(offlineSlashPpm=100_000), seed=1)
+    net.run_for(2 * ERA * 1000)
+    net.crash("Dave")
+    net.run_for(4 * ERA * 1000)
+    alice = net.core("Alice")
+    current = session.authority_set(state(net, "Alice"))
+    assert current.set_id >= 1
+    weights = dict(current.authorities)
+    assert weights[key("Dave").public] < weights[key("Alice").public]  # slashed while offline
+    # The node's voter follows the set in the finalized state, and finality never stopped.
+    assert alice.voter.set.set_id == current.set_id
+    assert alice.best_header.number - alice.finalized_header.number <= 3
+    # Each set change is finalized by the old set: that block has a justification of its own.
+    store = alice.store
+    changes = []
+    for number in range(1, alice.finalized_header.number + 1):
+        block_hash = store.hash_at(number)
+        assert block_hash is not None
+        before = session.SetId.get(
+            state(net, "Alice", store.require_header(block_hash).parent_hash)
+        )
+        after = session.SetId.get(state(net, "Alice", block_hash))
+        if after != before:
+            raw = store.justification(block_hash)
+            assert raw is not None, f"set change at #{number} has no justification"
+            assert Justification.decode(raw).set_id == before
+            changes.append(number)
+    assert changes
+    assert net.conflicting_finality() == []
+    # A node that starts now syncs through every set change from genesis.
+    net.add_node("Observer")
+    net.connect("Observer", "Bob")
+    net.run_for(6_000)
+    observer = net.core("Observer")
+    assert observer.finalized_header.number >= alice.finalized_header.number - 2
+    assert observer.voter.set.set_id == alice.voter.set.set_id >= current.set_id
+
+
+def test_an_equivocating_validator_is_reported_slashed_disabled_and_left_out():
+    net = network(short_era_spec(), seed=2, equivocator="Charlie")
+    charlie = key("Charlie").public
+    bond_before = staking.Ledgers.get(state(net, "Alice"), charlie)
+    assert bond_before is not None
+    net.run_for(8_000)
+    final = state(net, "Alice")
+    assert (
+        charlie in session.Disabled.get(final) or charlie not in session.authority_set(final).keys
+    )
+    ledger = staking.Ledgers.get(final, charlie)
+    assert ledger is not None and ledger.active < bond_before.active
+    assert charlie not in staking.Candidates.get(final)
+    # Its slot is skipped while it is disabled, and the next era leaves it out of the set.
+    net.run_for(2 * ERA * 1000)
+    later = session.authority_set(state(net, "Alice"))
+    assert charlie not in later.keys
+    alice = net.core("Alice")
+    assert alice.best_header.number - alice.finalized_header.number <= 3
+    assert net.conflicting_finality() == []
+
+
+def test_noted_precommits_earn_era_points():
+    net = network(short_era_spec(eraBlocks=200), seed=3)
+    net.run_for(40_000)
+    final = state(net, "Alice")
+    activity = {
+        name: staking.EraActivity.get(final, key(name).public) or staking.Activity()
+        for name in NAMES
+    }
+    assert all(a.blocks > 0 for a in activity.values())
+    assert all(a.precommits > 0 for a in activity.values())
+    noted = staking.NotedRounds.get(final)
+    assert len(noted) >= 3
