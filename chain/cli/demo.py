@@ -1,18 +1,16 @@
-"""`xpl demo`: a dev node; transfers, then the compute market end to end; a clean stop.
+"""`xpl demo`: a local validator network; transfers, then the compute market end to end; a clean
+stop.
 
-The market part (chain.cli.demo_market) runs real jobs through `xpl worker` processes: the digits
-classifier as a qmlp_i8 job and a gemm_i8 job, audited by the node's validator, paid on chain,
-then a worker started with --cheat caught by an audit and slashed.
+Three validator processes (`chain.localnet`) author and finalize over libp2p. The market part
+(chain.cli.demo_market) runs real jobs through `xpl worker` processes attached to other nodes than
+the requester's: the digits classifier as a qmlp_i8 job and a gemm_i8 job, audited by the
+validators, paid on chain, then a worker started with --cheat caught by an audit and slashed.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import signal
-import socket
-import subprocess
+import shutil
 import sys
 import tempfile
 import time
@@ -22,110 +20,129 @@ from rich.console import Console
 from rich.table import Table
 
 from chain.cli.demo_market import (
+    CHEATER,
     DEMO_AUDIT_WINDOW,
     DEMO_DISPUTE_WINDOW,
+    VALIDATORS,
+    WORKER,
     demo_spec_json,
     run_market,
 )
 from chain.cli.errors import CliError
 from chain.client import TransactionFailed, TxOutcome, XplClient, transfer_call
+from chain.core.finality import Justification
+from chain.localnet import Localnet
 from chain.rpc.client import RpcClientError, RpcConnectionError
+from chain.spec import ChainSpec
 from runtime.accounts import TREASURY
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount, parse_amount
+from runtime.primitives.hashing import from_hex
 from runtime.primitives.keys import dev_keypair
 
 NAMES = ("Alice", "Bob", "Charlie", "Dave")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    d = sub.add_parser("demo", help="watch a dev chain work, end to end")
-    d.add_argument("--keep", action="store_true", help="keep the node's directory afterwards")
+    d = sub.add_parser("demo", help="watch a local validator network work, end to end")
+    d.add_argument("--keep", action="store_true", help="keep the nodes' directory afterwards")
     d.add_argument("--no-market", action="store_true", help="only the transfers, no compute jobs")
     d.set_defaults(run=run)
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for_node(client: XplClient, process: subprocess.Popen[bytes], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise CliError(f"the node exited with code {process.returncode} while starting")
-        try:
-            if client.best_number() >= 1:
-                return
-        except (RpcConnectionError, RpcClientError):
-            pass
-        time.sleep(0.2)
-    raise CliError(f"the node did not answer within {timeout:.0f} s")
 
 
 def run(args: argparse.Namespace) -> int:
     # Tables are wide: give them room even when the output is not a terminal.
     console = Console(width=None if sys.stdout.isatty() else 110)
     base = Path(tempfile.mkdtemp(prefix="xpl-demo-"))
-    rpc_port, metrics_port = free_port(), free_port()
-    log_path = base / "node.log"
-    console.rule("[bold]XPL demo: a dev chain on this machine")
-    spec_path = base / "demo-spec.json"
-    spec_path.write_text(json.dumps(demo_spec_json(), indent=2))
+    console.rule("[bold]XPL demo: a validator network on this machine")
+    spec = ChainSpec.from_json(demo_spec_json())
+    net = Localnet(base, validators=len(VALIDATORS), spec=spec)
     console.print(
-        f"starting [bold]xpl node[/] on the dev chain with short verification windows "
-        f"(audits {DEMO_AUDIT_WINDOW} blocks, disputes {DEMO_DISPUTE_WINDOW} blocks); "
-        f"database and logs in {base}"
+        f"starting {len(VALIDATORS)} validators ({', '.join('//' + v for v in VALIDATORS)}) as "
+        f"[bold]xpl node[/] processes on 127.0.0.1, connected over libp2p; short verification "
+        f"windows (audits {DEMO_AUDIT_WINDOW} blocks, disputes {DEMO_DISPUTE_WINDOW} blocks); "
+        f"databases and logs in {base}"
     )
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "chain.cli.main",
-                "node",
-                "--chain",
-                str(spec_path),
-                "--validator",
-                "--dev-key",
-                "//Alice",
-                "--base-path",
-                str(base),
-                "--rpc-port",
-                str(rpc_port),
-                "--prometheus-port",
-                str(metrics_port),
-                "--port",
-                "0",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        try:
-            client = XplClient(f"http://127.0.0.1:{rpc_port}")
-            wait_for_node(client, process, timeout=30)
-            console.print(
-                f"node up: RPC http://127.0.0.1:{rpc_port}, metrics "
-                f"http://127.0.0.1:{metrics_port}/metrics, chain {client.rpc.call('system_chain')}"
-            )
+    code = 1
+    try:
+        with console.status("starting the nodes..."):
+            net.start()
+            clients = [node.client() for node in net.nodes]
+            try:
+                _wait_finalized(clients, 2, timeout=60)
+            finally:
+                for c in clients:
+                    c.close()
+        _show_network(console, net)
+        by_name = {node.name: node for node in net.nodes}
+        with by_name["alice"].client() as client:
             _show_transfers(console, client)
             if not args.no_market:
-                run_market(console, client, base, f"http://127.0.0.1:{rpc_port}")
-            client.close()
-        finally:
-            code = _stop(process)
+                run_market(
+                    console,
+                    client,
+                    base,
+                    {WORKER: by_name["bob"].rpc_url, CHEATER: by_name["charlie"].rpc_url},
+                )
+            _show_finality(console, client)
+    finally:
+        codes = net.stop()
+        code = 0 if all(c == 0 for c in codes.values()) else 1
     console.print(
-        f"node stopped cleanly (exit code {code})" if code == 0 else f"node exit code {code}"
+        "every node stopped cleanly"
+        if code == 0
+        else f"exit codes: {', '.join(f'{n} {c}' for n, c in codes.items())}"
     )
     if not args.keep:
-        import shutil
-
         shutil.rmtree(base, ignore_errors=True)
-    return 0 if code == 0 else 1
+    return code
+
+
+def _wait_finalized(clients: list[XplClient], number: int, *, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if all(c.finalized_number() >= number for c in clients):
+                return
+        except (RpcConnectionError, RpcClientError):
+            pass
+        time.sleep(0.2)
+    raise CliError(f"the network did not finalize block #{number} within {timeout:.0f} s")
+
+
+def _show_network(console: Console, net: Localnet) -> None:
+    table = Table(title="The network")
+    for column in ("node", "RPC", "p2p port", "peers", "best", "finalized", "GRANDPA"):
+        table.add_column(column)
+    for node in net.nodes:
+        with node.client() as client:
+            health = client.health()
+            state = client.rpc.call("grandpa_roundState")
+            table.add_row(
+                node.name,
+                node.rpc_url,
+                str(node.p2p_port),
+                str(health["peers"]),
+                f"#{client.best_number()}",
+                f"#{client.finalized_number()}",
+                f"set {state['setId']}, round {state['round']}",
+            )
+    console.print(table)
+    console.print(
+        "blocks are authored in turn (Aura, 1 s slots) and finalized by GRANDPA rounds of "
+        "prevotes and precommits: more than 2/3 of the bonded stake must precommit"
+    )
+
+
+def _show_finality(console: Console, client: XplClient) -> None:
+    head = client.header()
+    final = client.finalized_hash()
+    justification = client.block(final)["justifications"]
+    voters = len(Justification.decode(from_hex(justification[0])).voters) if justification else 0
+    console.print(
+        f"best block #{int(head['number'], 16)}, finalized #{client.finalized_number()} "
+        f"(its justification: {voters} signed precommits)"
+    )
 
 
 def _balances(client: XplClient) -> dict[str, int]:
@@ -185,22 +202,11 @@ def _show_transfers(console: Console, client: XplClient) -> None:
     fees = sum(o.fee for *_, o in outcomes)
     console.print(
         f"fees paid: {format_amount(fees)}; the failed transfer still paid its fee and used its "
-        "nonce. Fees go 20% to the block author (Alice) and 80% to the treasury; tips go to the "
-        "author."
+        "nonce. Fees go 20% to the block's author (a validator) and 80% to the treasury; tips go "
+        "to the author."
     )
     head = client.header()
     console.print(
         f"best block #{int(head['number'], 16)}, finalized #{client.finalized_number()}, "
         f"state root {head['stateRoot'][:18]}..."
     )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> int:
-    if process.poll() is None:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    return process.returncode

@@ -1,9 +1,11 @@
 """The compute-market part of `xpl demo`: real jobs through a worker, audits, payments, a cheater.
 
-The demo's node runs a dev chain whose verification windows are short (so a job settles in
-seconds); everything else is the dev chain's defaults. //Bob runs an honest worker, //Charlie
-pays for jobs, //Alice is the validator that audits them, and //Eve runs a worker started with
-`--cheat`, whose corrupted result an audit catches.
+The demo's network is a local chain of three validators (//Alice, //Bob, //Charlie) whose
+verification windows are short (so a job settles in seconds); everything else is the local
+chain's defaults. //Dave runs an honest worker attached to Bob's node, //Ferdie pays for jobs
+through Alice's node, the validators audit them (fetching the job's data from the nodes that hold
+it), and //Eve runs a worker started with `--cheat` on Charlie's node, whose corrupted result an
+audit catches.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from chain.cli.errors import CliError
 from chain.client import XplClient, make_call
 from chain.jobs_client import fetch_result
 from chain.rpc.client import ClientSubscription
-from chain.spec import dev_spec
+from chain.spec import local_spec
 from gpu_worker.freivalds import check_result
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec
@@ -52,9 +54,15 @@ JOB_TIMEOUT_S: Final = 120.0
 END_EVENTS: Final = ("JobSettled", "JobFailed", "JobExpired", "JobCancelled")
 
 
+VALIDATORS: Final = ("Alice", "Bob", "Charlie")
+WORKER: Final = "Dave"
+CHEATER: Final = "Eve"
+REQUESTER: Final = "Ferdie"
+
+
 def demo_spec_json() -> dict[str, Any]:
-    """The dev chain with verification windows short enough to watch."""
-    spec = dev_spec().to_json()
+    """A local chain of three validators with verification windows short enough to watch."""
+    spec = local_spec(validators=len(VALIDATORS), name="XPL Demo", chain_id="demo").to_json()
     spec["genesis"]["compute"]["auditWindow"] = DEMO_AUDIT_WINDOW
     spec["genesis"]["compute"]["disputeWindow"] = DEMO_DISPUTE_WINDOW
     return spec
@@ -110,7 +118,7 @@ def _describe(event: dict[str, Any]) -> str | None:
     return None
 
 
-NAMES: Final = {dev_keypair(n).public: n for n in ("Alice", "Bob", "Charlie", "Dave", "Eve")}
+NAMES: Final = {dev_keypair(n).public: n for n in (*VALIDATORS, WORKER, CHEATER, REQUESTER)}
 
 
 def _who(address: str) -> str:
@@ -179,7 +187,7 @@ class WorkerProcess:
 def _submit(
     client: XplClient, workload: str, params: tuple[int, ...], roots: dict[str, bytes], seed: int
 ) -> int:
-    charlie = dev_keypair("Charlie")
+    requester = dev_keypair(REQUESTER)
     names = list(roots)
     call = make_call(
         "market",
@@ -194,7 +202,7 @@ def _submit(
         20,
         "always",
     )
-    outcome = client.submit_and_watch(client.sign(charlie, call), until="inBlock")
+    outcome = client.submit_and_watch(client.sign(requester, call), until="inBlock")
     if not outcome.success:
         raise CliError(f"submitting the {workload} job failed: {outcome.error}")
     (event,) = [e for e in outcome.events if e["event"] == "JobSubmitted"]
@@ -244,8 +252,11 @@ def _follow(console: Console, client: XplClient, timelines: list[Timeline]) -> N
             subscription.close()
 
 
-def run_market(console: Console, client: XplClient, base: Path, rpc_url: str) -> None:
-    """The market demo on a running node: honest jobs, their checks and payments, a cheater."""
+def run_market(console: Console, client: XplClient, base: Path, worker_rpc: dict[str, str]) -> None:
+    """The market demo on a running network: honest jobs, their checks and payments, a cheater.
+
+    `client` is the requester's node; `worker_rpc` names the node each worker attaches to.
+    """
     console.rule("[bold]The compute market")
     model = train_digits_model()
     console.print(
@@ -254,23 +265,27 @@ def run_market(console: Console, client: XplClient, base: Path, rpc_url: str) ->
     )
     workers: list[WorkerProcess] = []
     try:
-        bob = WorkerProcess("Bob", rpc_url, base, ASKS, ["--device", "auto", "--capacity", "2"])
-        workers.append(bob)
-        with console.status("starting //Bob's worker (it measures its device, then registers)"):
-            bob.wait_registered(client)
-        console.print(f"//Bob's worker registered: stake 1000XPL, asks {', '.join(ASKS)} per GOP")
-        charlie = dev_keypair("Charlie").public
-        before = {
-            "Charlie": client.account(charlie).free,
-            "Bob": client.account(dev_keypair("Bob").public).free,
-            "Alice": client.account(dev_keypair("Alice").public).free,
-            "Treasury": client.account(TREASURY).free,
-        }
+        honest = WorkerProcess(
+            WORKER, worker_rpc[WORKER], base, ASKS, ["--device", "auto", "--capacity", "2"]
+        )
+        workers.append(honest)
+        with console.status(
+            f"starting //{WORKER}'s worker (it measures its device, then registers)"
+        ):
+            honest.wait_registered(client)
+        console.print(
+            f"//{WORKER}'s worker registered through {worker_rpc[WORKER]}: stake 1000XPL, asks "
+            f"{', '.join(ASKS)} per GOP"
+        )
+        accounts = {name: dev_keypair(name).public for name in (REQUESTER, WORKER, *VALIDATORS)}
+        accounts["Treasury"] = TREASURY
+        before = {name: client.account(who).free for name, who in accounts.items()}
         params, inputs = digits_job()
         roots = {name: upload_file(client.rpc, data).root for name, data in inputs.items()}
         console.print(
-            f"//Charlie uploaded the test images ({len(inputs['x'])} bytes) and the model "
-            f"({len(inputs['model'])} bytes) as blobs"
+            f"//{REQUESTER} uploaded the test images ({len(inputs['x'])} bytes) and the model "
+            f"({len(inputs['model'])} bytes) as blobs to its node; the worker's node and the "
+            "validators fetch them over the network's blob protocol"
         )
         digits_id = _submit(client, "qmlp_i8", params, roots, seed=0)
         gemm_id = _submit(client, "gemm_i8", GEMM_PARAMS, {"a": b"", "b": b""}, seed=42)
@@ -278,7 +293,7 @@ def run_market(console: Console, client: XplClient, base: Path, rpc_url: str) ->
             Timeline(digits_id, f"digits inference, qmlp_i8 {list(params)}"),
             Timeline(gemm_id, f"gemm_i8 {list(GEMM_PARAMS)}, inputs from seed 42"),
         ]
-        console.print("//Charlie submitted two jobs (mode: always audited); their timeline:")
+        console.print(f"//{REQUESTER} submitted two jobs (mode: always audited); their timeline:")
         _follow(console, client, timelines)
 
         leaves = fetch_result(client, digits_id).leaves
@@ -302,37 +317,32 @@ def run_market(console: Console, client: XplClient, base: Path, rpc_url: str) ->
             f"gemm_i8 result: {sum(len(x) for x in gemm_leaves)} bytes, Freivalds check "
             f"{'passed' if gemm_bad is None else f'failed at leaf {gemm_bad}'}"
         )
-        after = {
-            "Charlie": client.account(charlie).free,
-            "Bob": client.account(dev_keypair("Bob").public).free,
-            "Alice": client.account(dev_keypair("Alice").public).free,
-            "Treasury": client.account(TREASURY).free,
-        }
+        after = {name: client.account(who).free for name, who in accounts.items()}
         _payments(console, client, before, after, [digits_id, gemm_id])
 
         console.rule("[bold]A cheating worker")
-        bob.stop()
+        honest.stop()
         cheat_flags = ["--device", "auto", "--cheat", "0.25"]
-        eve = WorkerProcess("Eve", rpc_url, base, CHEAP_ASKS, cheat_flags)
-        workers.append(eve)
-        with console.status("starting //Eve's worker with --cheat 0.25"):
-            eve.wait_registered(client)
+        cheater = WorkerProcess(CHEATER, worker_rpc[CHEATER], base, CHEAP_ASKS, cheat_flags)
+        workers.append(cheater)
+        with console.status(f"starting //{CHEATER}'s worker with --cheat 0.25"):
+            cheater.wait_registered(client)
         console.print(
-            f"//Eve's worker asks less ({', '.join(CHEAP_ASKS)} per GOP), so it wins the next job; "
-            "it corrupts a quarter of its result leaves (--cheat 0.25)"
+            f"//{CHEATER}'s worker asks less ({', '.join(CHEAP_ASKS)} per GOP), so it wins the "
+            "next job; it corrupts a quarter of its result leaves (--cheat 0.25)"
         )
-        stake_before = client.workers()[dev_keypair("Eve").public].stake
+        stake_before = client.workers()[dev_keypair(CHEATER).public].stake
         cheat_id = _submit(client, "gemm_i8", GEMM_PARAMS, {"a": b"", "b": b""}, seed=7)
-        cheat = Timeline(cheat_id, "gemm_i8 on //Eve's worker")
+        cheat = Timeline(cheat_id, f"gemm_i8 on //{CHEATER}'s worker")
         _follow(console, client, [cheat])
-        eve_worker = client.workers().get(dev_keypair("Eve").public)
-        stake_after = 0 if eve_worker is None else eve_worker.stake
+        cheat_worker = client.workers().get(dev_keypair(CHEATER).public)
+        stake_after = 0 if cheat_worker is None else cheat_worker.stake
         outcome = cheat.ended
         if outcome == "JobFailed":
             console.print(
                 f"[bold]caught[/]: the audit recomputed the drawn leaves and found corrupted "
-                f"ones; //Eve's stake {format_amount(stake_before)} → "
-                f"{format_amount(stake_after)}, //Charlie refunded in full"
+                f"ones; //{CHEATER}'s stake {format_amount(stake_before)} → "
+                f"{format_amount(stake_after)}, //{REQUESTER} refunded in full"
             )
         elif outcome == "JobSettled":
             console.print(
@@ -357,10 +367,10 @@ def _payments(
     for column in ("account", "role", "before", "after", "change"):
         table.add_column(column)
     roles = {
-        "Charlie": "requester (pays escrow, gets the rest back)",
-        "Bob": "worker (price × units)",
-        "Alice": "validator (verification fee, block fees)",
-        "Treasury": "protocol fee",
+        REQUESTER: "requester (pays escrow, gets the rest back)",
+        WORKER: "worker (price × units)",
+        **{name: "validator (verification fees, block fees)" for name in VALIDATORS},
+        "Treasury": "protocol fee, fee share",
     }
     for name, role in roles.items():
         change = after[name] - before[name]
