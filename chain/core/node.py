@@ -124,6 +124,7 @@ COST_BAD_TRANSACTION: Final = 50
 COST_BAD_VOTE: Final = 100
 COST_BAD_RESPONSE: Final = 100
 COST_USELESS: Final = 10
+COST_STALE_BLOCK: Final = 10
 
 
 class RequestRefused(Exception):
@@ -482,8 +483,12 @@ class NodeCore:
         if self.store.header(header.hash) is not None:
             return Verdict.IGNORE, []
         if header.number <= finalized.number:
-            return Verdict.REJECT, [
-                ReportPeer(peer, COST_BAD_BLOCK, "a block that conflicts with the finalized chain")
+            # Refused and charged, a little: a node that fell behind on finality may still build
+            # on an abandoned fork until it syncs.
+            return Verdict.IGNORE, [
+                ReportPeer(
+                    peer, COST_STALE_BLOCK, "a block that conflicts with the finalized chain"
+                )
             ]
         parent = self.store.header(header.parent_hash)
         if parent is None:
