@@ -184,6 +184,10 @@ class SimNetwork:
     def run_for(self, ms: int) -> None:
         self.run_until(self.now_ms + ms)
 
+    def gossip_from(self, name: str, topic: str, data: bytes) -> None:
+        """`name` publishes `data` on `topic`, as if its core had asked to (faults, attacks)."""
+        self._apply(self.nodes[name], [Gossip(topic, data)])
+
     def submit(self, name: str, raw: bytes) -> None:
         """A transaction submitted to one node (as over its RPC)."""
         core = self.nodes[name].require_core()

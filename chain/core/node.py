@@ -484,7 +484,8 @@ class NodeCore:
             return Verdict.IGNORE, []
         if header.number <= finalized.number:
             # Refused and charged, a little: a node that fell behind on finality may still build
-            # on an abandoned fork until it syncs.
+            # on an abandoned fork until it syncs. Its seal still counts as evidence.
+            self._note_slot_if_sealed(header)
             return Verdict.IGNORE, [
                 ReportPeer(
                     peer, COST_STALE_BLOCK, "a block that conflicts with the finalized chain"

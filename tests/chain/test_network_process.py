@@ -4,6 +4,10 @@ and a 2|2 partition that heals. Every process is stopped at the end, whatever th
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,7 +17,7 @@ import pytest
 
 from chain.client import XplClient, transfer_call
 from chain.core.finality import Justification
-from chain.localnet import Localnet, LocalnetNode
+from chain.localnet import XPL_COMMAND, Localnet, LocalnetNode
 from chain.rpc.client import RpcClientError, RpcConnectionError
 from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import from_hex
@@ -232,3 +236,44 @@ def test_a_validator_that_equivocates_is_reported_slashed_and_disabled(localnet)
     assert "equivocated" in alice.log_path.read_text() or "equivocated" in (
         built.node("bob").log_path.read_text()
     )
+
+
+@pytest.mark.timeout(120)
+def test_xpl_localnet_prints_its_nodes_and_stops_them_all_on_ctrl_c(tmp_path):
+    base = tmp_path / "net"
+    process = subprocess.Popen(
+        [*XPL_COMMAND, "localnet", "--validators", "2", "--base-path", str(base)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        lines = []
+        for line in process.stdout:
+            lines.append(line)
+            if line.startswith("running"):
+                break
+        text = "".join(lines)
+        urls = re.findall(r"^(?:alice|bob)\s+(http://127\.0\.0\.1:\d+)", text, re.M)
+        assert len(urls) == 2, text
+        assert (base / "alice" / "node.log").exists() and "p2p /ip4/127.0.0.1/tcp/" in text
+        for url in urls:
+            with XplClient(url, timeout=5.0) as client:
+                poll(
+                    lambda c=client: True if c.finalized_number() >= 2 else None,
+                    timeout=40,
+                    what=f"{url} to finalize",
+                )
+                assert client.health()["peers"] == 1
+        process.send_signal(signal.SIGINT)
+        rest, _ = process.communicate(timeout=40)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode == 0, rest
+    assert re.search(r"stopped: alice \(0\), bob \(0\)", rest), rest
+    # The folder is kept (it was given), so the same network can be started again.
+    assert (base / "spec.json").exists()

@@ -4,11 +4,16 @@ equivocates reported, slashed, disabled and left out, and precommits noted for e
 
 from __future__ import annotations
 
+from chain.client import transfer_call
 from chain.core.finality import Justification
+from chain.core.importer import seal_block
+from chain.core.messages import TOPIC_BLOCKS, BlockAnnounce
 from chain.spec import ChainSpec, local_spec
+from runtime.executive import BlockBuilder
 from runtime.pallets import session, staking
 from runtime.primitives.keys import Keypair, keypair_from_suri
 from runtime.state import StateOverlay
+from runtime.transaction import sign_transaction
 from sim.network import SimNetwork
 
 NAMES = ("Alice", "Bob", "Charlie", "Dave")
@@ -113,3 +118,49 @@ def test_noted_precommits_earn_era_points():
     assert all(a.precommits > 0 for a in activity.values())
     noted = staking.NotedRounds.get(final)
     assert len(noted) >= 3
+
+
+def test_an_authority_that_seals_two_blocks_for_one_slot_is_reported_and_slashed():
+    net = network(short_era_spec(), seed=4)
+    net.run_for(3_000)
+    dave = net.core("Dave")
+    # Dave seals a second, different block for a slot it authored: one on the same parent that
+    # holds a transfer nobody else has seen.
+    for _ in range(12):
+        net.run_for(1_000)
+        best = dave.best_header
+        if best.digest.author == key("Dave").public:
+            break
+    assert best.digest.author == key("Dave").public
+    parent = dave.store.require_header(best.parent_hash)
+    tx = sign_transaction(
+        key("Ferdie"),
+        transfer_call(key("Eve").public, 10**12),
+        nonce=0,
+        genesis_hash=dave.genesis_hash,
+    )
+    twin = build_block(dave, parent, slot=best.digest.slot, author=key("Dave"), txs=[tx])
+    assert twin.hash != best.hash
+    net.gossip_from("Dave", TOPIC_BLOCKS, BlockAnnounce.of(twin).encode())
+    net.run_for(6_000)
+    final = state(net, "Alice")
+    ledger = staking.Ledgers.get(final, key("Dave").public)
+    assert ledger is not None and ledger.active < 100_000 * 10**12
+    assert key("Dave").public not in staking.Candidates.get(final)
+    assert net.conflicting_finality() == []
+
+
+def build_block(core, parent, *, slot: int, author: Keypair, txs=()):
+    """A valid block `author` could have sealed for `slot` on `parent`, holding `txs`."""
+    builder = BlockBuilder(
+        core.reader(parent.hash),
+        parent,
+        timestamp=slot * core.slot_duration_ms(),
+        author=author.public,
+        genesis_hash=core.genesis_hash,
+    )
+    for tx in txs:
+        builder.push(tx)
+    return seal_block(
+        core.store, parent, builder.finish(), builder.extrinsics, slot=slot, author=author
+    ).block
