@@ -16,6 +16,7 @@ found at creation. `xpl localnet`, `xpl benchmark network`, the demo and the tes
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import signal
@@ -23,10 +24,10 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, TypeVar
 
 from chain.client import XplClient
 from chain.keystore import write_key_file
@@ -46,6 +47,27 @@ STOP_TIMEOUT_S: Final = 15.0
 
 class LocalnetError(Exception):
     """A local network that cannot be set up or started; the message says why."""
+
+
+T = TypeVar("T")
+
+
+def wait_until(
+    probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.25
+) -> T:
+    """Poll `probe` until it returns something other than None; that value. A node that does not
+    answer (it is starting, or restarting) counts as "not yet"; LocalnetError after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = probe()
+        except (RpcConnectionError, RpcClientError):
+            value = None
+        if value is not None:
+            return value
+        if time.monotonic() > deadline:
+            raise LocalnetError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
 
 
 def free_port() -> int:
@@ -155,6 +177,14 @@ class LocalnetNode:
 
     def client(self, *, timeout: float = 10.0) -> XplClient:
         return XplClient(self.rpc_url, timeout=timeout)
+
+    def finalized_number(self) -> int:
+        with self.client(timeout=5.0) as client:
+            return client.finalized_number()
+
+    def best_number(self) -> int:
+        with self.client(timeout=5.0) as client:
+            return client.best_number()
 
 
 @dataclass
@@ -339,6 +369,21 @@ class Localnet:
             probe.close()
         raise LocalnetError(f"node {node.name} did not answer in {timeout:.0f} s")
 
+    def wait_finalized(
+        self,
+        number: int,
+        *,
+        nodes: Sequence[LocalnetNode] | None = None,
+        timeout: float = START_TIMEOUT_S,
+    ) -> None:
+        """Wait until each of `nodes` (default: all) has finalized block `number`."""
+        for node in self.nodes if nodes is None else nodes:
+            wait_until(
+                functools.partial(_finalized_at_least, node, number),
+                timeout=timeout,
+                what=f"{node.name} to finalize block #{number}",
+            )
+
     def kill(self, name: str) -> None:
         """SIGKILL one node."""
         node = self.node(name)
@@ -367,3 +412,7 @@ class Localnet:
         for node in self.nodes:
             codes[node.name] = None if node.process is None else node.process.stop()
         return codes
+
+
+def _finalized_at_least(node: LocalnetNode, number: int) -> bool | None:
+    return True if node.finalized_number() >= number else None

@@ -15,7 +15,7 @@ Two offences can be proven with signed messages alone:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, NamedTuple
 
 from runtime.block import Header
 from runtime.primitives import codec
@@ -104,6 +104,38 @@ class SignedVote:
     ) -> SignedVote:
         signature = keypair.sign(vote_message(phase, set_id, round_, block_hash, number))
         return cls(phase, set_id, round_, block_hash, number, keypair.public, signature)
+
+
+class Precommit(NamedTuple):
+    """A precommit without its set id and round, which the justification or the note of votes
+    that carries it gives once for all of them: `[block_hash, number, voter, signature]`."""
+
+    block_hash: bytes
+    number: int
+    voter: bytes
+    signature: bytes
+
+    @classmethod
+    def of(cls, vote: SignedVote) -> Precommit:
+        return cls(vote.block_hash, vote.number, vote.voter, vote.signature)
+
+    def to_value(self) -> list[Value]:
+        return [self.block_hash, self.number, self.voter, self.signature]
+
+    @classmethod
+    def from_value(cls, value: Value, what: str = "precommit") -> Precommit:
+        f = codec.expect_list(value, 4, what)
+        return cls(
+            codec.expect_bytes(f[0], f"{what}.block_hash", length=32),
+            codec.expect_u32(f[1], f"{what}.number"),
+            codec.expect_bytes(f[2], f"{what}.voter", length=32),
+            codec.expect_bytes(f[3], f"{what}.signature", length=64),
+        )
+
+    def signature_is_valid(self, set_id: int, round_: int) -> bool:
+        """Whether this is the voter's precommit in round `round_` of set `set_id`."""
+        message = vote_message(PRECOMMIT, set_id, round_, self.block_hash, self.number)
+        return verify(self.voter, message, self.signature)
 
 
 @dataclass(frozen=True, slots=True)

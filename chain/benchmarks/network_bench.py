@@ -236,12 +236,7 @@ def run_network_benchmark(
     observer = _Observer(net.nodes[-1].rpc_url, watched)
     clients = [RpcClient(node.rpc_url, timeout=30.0) for node in net.nodes]
     try:
-        with XplClient(net.nodes[0].rpc_url) as probe:
-            deadline = time.monotonic() + 60
-            while probe.finalized_number() < 2:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("the network did not finalize a block in 60 s")
-                time.sleep(0.2)
+        net.wait_finalized(2)
         observer.start()
         pids = {
             node.name: node.process.popen.pid

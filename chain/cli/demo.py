@@ -13,7 +13,6 @@ import argparse
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 from rich.console import Console
@@ -31,8 +30,7 @@ from chain.cli.demo_market import (
 from chain.cli.errors import CliError
 from chain.client import TransactionFailed, TxOutcome, XplClient, transfer_call
 from chain.core.finality import Justification
-from chain.localnet import Localnet
-from chain.rpc.client import RpcClientError, RpcConnectionError
+from chain.localnet import Localnet, LocalnetError
 from chain.spec import ChainSpec
 from runtime.accounts import TREASURY
 from runtime.primitives.address import encode_address
@@ -67,12 +65,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         with console.status("starting the nodes..."):
             net.start()
-            clients = [node.client() for node in net.nodes]
             try:
-                _wait_finalized(clients, 2, timeout=60)
-            finally:
-                for c in clients:
-                    c.close()
+                net.wait_finalized(2)
+            except LocalnetError as exc:
+                raise CliError(str(exc)) from exc
         _show_network(console, net)
         by_name = {node.name: node for node in net.nodes}
         with by_name["alice"].client() as client:
@@ -96,18 +92,6 @@ def run(args: argparse.Namespace) -> int:
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
     return code
-
-
-def _wait_finalized(clients: list[XplClient], number: int, *, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if all(c.finalized_number() >= number for c in clients):
-                return
-        except (RpcConnectionError, RpcClientError):
-            pass
-        time.sleep(0.2)
-    raise CliError(f"the network did not finalize block #{number} within {timeout:.0f} s")
 
 
 def _show_network(console: Console, net: Localnet) -> None:

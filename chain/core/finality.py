@@ -4,7 +4,8 @@ A justification for block B in round r of authority set s is
 
     [set_id, round, block_hash, number, precommits, ancestry]
 
-where each precommit is `[target_hash, target_number, voter, signature]`, a voter's signature
+where each precommit is `[block_hash, number, voter, signature]` (`runtime.consensus.Precommit`), a
+voter's signature
 (`runtime.consensus.vote_message(PRECOMMIT, s, r, target)`) for B or a descendant of B, and
 `ancestry` holds the headers that link each precommit's target down to B. It proves B final when
 its distinct voters hold more than 2/3 of the weight of set s: the set in force for B's children,
@@ -19,11 +20,11 @@ from dataclasses import dataclass
 from typing import Final
 
 from runtime.block import Header
-from runtime.consensus import PRECOMMIT, SignedVote, vote_message
+from runtime.consensus import PRECOMMIT, Precommit, SignedVote
 from runtime.pallets.session import MAX_AUTHORITIES, AuthoritySet
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError, Value
-from runtime.primitives.keys import Keypair, verify
+from runtime.primitives.keys import Keypair
 
 MAX_ANCESTRY: Final = 4_096
 MAX_JUSTIFICATION_BYTES: Final = 2 * 1024 * 1024
@@ -31,20 +32,6 @@ MAX_JUSTIFICATION_BYTES: Final = 2 * 1024 * 1024
 
 class InvalidJustification(Exception):
     """A justification that does not prove its block final."""
-
-
-@dataclass(frozen=True, slots=True)
-class Precommit:
-    """One voter's signed precommit, as a justification carries it."""
-
-    block_hash: bytes
-    number: int
-    voter: bytes
-    signature: bytes
-
-    @classmethod
-    def of(cls, vote: SignedVote) -> Precommit:
-        return cls(vote.block_hash, vote.number, vote.voter, vote.signature)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,7 +49,7 @@ class Justification:
             self.round,
             self.block_hash,
             self.number,
-            [[p.block_hash, p.number, p.voter, p.signature] for p in self.precommits],
+            [p.to_value() for p in self.precommits],
             [h.to_value() for h in self.ancestry],
         ]
 
@@ -72,17 +59,10 @@ class Justification:
     @classmethod
     def from_value(cls, value: Value) -> Justification:
         f = codec.expect_list(value, 6, "justification")
-        precommits = []
-        for i, item in enumerate(codec.expect_array(f[4], MAX_AUTHORITIES, "precommits")):
-            p = codec.expect_list(item, 4, f"precommits[{i}]")
-            precommits.append(
-                Precommit(
-                    block_hash=codec.expect_bytes(p[0], "precommit.block_hash", length=32),
-                    number=codec.expect_u32(p[1], "precommit.number"),
-                    voter=codec.expect_bytes(p[2], "precommit.voter", length=32),
-                    signature=codec.expect_bytes(p[3], "precommit.signature", length=64),
-                )
-            )
+        precommits = [
+            Precommit.from_value(item, f"precommits[{i}]")
+            for i, item in enumerate(codec.expect_array(f[4], MAX_AUTHORITIES, "precommits"))
+        ]
         return cls(
             set_id=codec.expect_u64(f[0], "justification.set_id"),
             round=codec.expect_u64(f[1], "justification.round"),
@@ -143,8 +123,7 @@ def verify_justification(
             raise InvalidJustification("a voter precommits twice")
         if not _descends(ancestry, (p.block_hash, p.number), (block_hash, number)):
             raise InvalidJustification("a precommit is not for the block or a descendant of it")
-        message = vote_message(PRECOMMIT, j.set_id, j.round, p.block_hash, p.number)
-        if not verify(p.voter, message, p.signature):
+        if not p.signature_is_valid(j.set_id, j.round):
             raise InvalidJustification("a precommit signature is invalid")
         seen.add(p.voter)
         weight += voter_weight

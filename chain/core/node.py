@@ -92,7 +92,6 @@ from runtime.executive import (
 )
 from runtime.pallets import session, system
 from runtime.pallets.session import AuthoritySet
-from runtime.pallets.staking import Precommit as StakingPrecommit
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256
@@ -676,11 +675,9 @@ class NodeCore:
                     )
             elif isinstance(out, NoteVotes):
                 j = out.justification
-                precommits = [
-                    StakingPrecommit(p.block_hash, p.number, p.voter, p.signature)
-                    for p in j.precommits
-                ]
-                actions.extend(self._submit_own("note_votes", j.set_id, j.round, precommits))
+                actions.extend(
+                    self._submit_own("note_votes", j.set_id, j.round, list(j.precommits))
+                )
             elif isinstance(out, RequestCatchUp):
                 tag = self.sync.track(out.peer, "catchup", self._now_ms)
                 request = encode_catch_up_request(out.set_id, out.round)

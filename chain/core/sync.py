@@ -29,6 +29,8 @@ STATUS_INTERVAL_MS: Final = 5_000
 REQUEST_TIMEOUT_MS: Final = 20_000
 """A request the driver has not answered by then is forgotten (the driver times out first)."""
 MAX_WANTED_BLOCKS: Final = 64
+JUSTIFICATION_INTERVAL_MS: Final = 1_000
+"""A peer is asked for a justification at most this often."""
 """Blocks waiting to be fetched by hash."""
 
 
@@ -42,6 +44,7 @@ class PeerState:
     known: bool = False
     """Whether its status was received."""
     status_asked_ms: int = -STATUS_INTERVAL_MS
+    justification_asked_ms: int = -STATUS_INTERVAL_MS
     busy: bool = False
     """A request to it is in flight."""
     from_finalized: bool = False
@@ -192,10 +195,12 @@ class Sync:
                 if (
                     state.known
                     and not state.busy
+                    and now_ms - state.justification_asked_ms >= JUSTIFICATION_INTERVAL_MS
                     and state.finalized_number > finalized_number
                     and has_block(state.finalized_hash)
                     and not is_final(state.finalized_hash)
                 ):
+                    state.justification_asked_ms = now_ms
                     request = BlockRequest(
                         state.finalized_hash, descending=True, max_blocks=1, bodies=False
                     )

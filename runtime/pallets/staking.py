@@ -40,11 +40,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 from runtime import consensus, fields
 from runtime.accounts import TREASURY
-from runtime.consensus import PRECOMMIT, SlotEquivocation, VoteEquivocation, vote_message
+from runtime.consensus import Precommit, SlotEquivocation, VoteEquivocation
 from runtime.fields import FieldType
 from runtime.framework import (
     U64_CODEC,
@@ -69,7 +69,6 @@ from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount
 from runtime.primitives.codec import DecodeError, Value
 from runtime.primitives.hashing import from_hex, to_hex
-from runtime.primitives.keys import verify
 from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 NAME: Final = "staking"
@@ -313,31 +312,12 @@ class Activity:
         )
 
 
-class Precommit(NamedTuple):
-    """A finality precommit as `note_votes` carries it; the set id and round are the call's."""
-
-    target_hash: bytes
-    target_number: int
-    voter: bytes
-    signature: bytes
-
-
-def _precommit_from_value(value: Value, what: str) -> Precommit:
-    f = codec.expect_list(value, 4, what)
-    return Precommit(
-        codec.expect_bytes(f[0], f"{what}.target_hash", length=32),
-        codec.expect_u32(f[1], f"{what}.target_number"),
-        codec.expect_bytes(f[2], f"{what}.voter", length=32),
-        codec.expect_bytes(f[3], f"{what}.signature", length=64),
-    )
-
-
 def _precommit_from_json(j: Any, what: str) -> Precommit:
     if not isinstance(j, list) or len(j) != 4:
-        raise ValueError(f"{what}: expected [target_hash, target_number, voter, signature]")
+        raise ValueError(f"{what}: expected [block_hash, number, voter, signature]")
     return Precommit(
-        fields.HASH.from_json(j[0], f"{what}.target_hash"),
-        fields.U32.from_json(j[1], f"{what}.target_number"),
+        fields.HASH.from_json(j[0], f"{what}.block_hash"),
+        fields.U32.from_json(j[1], f"{what}.number"),
         fields.ACCOUNT.from_json(j[2], f"{what}.voter"),
         from_hex(j[3], length=64, what=f"{what}.signature"),
     )
@@ -345,11 +325,11 @@ def _precommit_from_json(j: Any, what: str) -> Precommit:
 
 PRECOMMIT_FIELD: Final = FieldType(
     name="precommit",
-    to_value=lambda p: [p.target_hash, p.target_number, p.voter, p.signature],
-    from_value=_precommit_from_value,
+    to_value=Precommit.to_value,
+    from_value=Precommit.from_value,
     to_json=lambda p: [
-        to_hex(p.target_hash),
-        p.target_number,
+        to_hex(p.block_hash),
+        p.number,
         encode_address(p.voter),
         to_hex(p.signature),
     ],
@@ -1208,10 +1188,7 @@ class Staking(Pallet):
                 raise NotAVoter()
             if precommit.voter in voters:
                 continue
-            message = vote_message(
-                PRECOMMIT, set_id, round_, precommit.target_hash, precommit.target_number
-            )
-            if not verify(precommit.voter, message, precommit.signature):
+            if not precommit.signature_is_valid(set_id, round_):
                 raise BadPrecommit()
             voters.append(precommit.voter)
             weight += voter_weight

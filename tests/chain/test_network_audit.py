@@ -5,43 +5,27 @@ it. Real validator processes on 127.0.0.1."""
 from __future__ import annotations
 
 import json
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final
 
 import pytest
 
 from chain.blob_client import download_blob, upload_blob
 from chain.client import XplClient, make_call
 from chain.localnet import Localnet
-from chain.rpc.client import RpcClientError, RpcConnectionError
+from chain.localnet import wait_until as poll
 from chain.spec import ChainSpec, local_spec
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, dev_keypair
 
-T = TypeVar("T")
 BOB, EVE, FERDIE = (dev_keypair(n) for n in ("Bob", "Eve", "Ferdie"))
 UNIT: Final = 10**12
 PRICE: Final = 10**16
 SPEC: Final = JobSpec("gemm_i8", (8, 16, 8, 2), seed=0)
 """4 leaves of 2 rows each; all four are audited."""
-
-
-def poll(probe: Callable[[], T | None], *, timeout: float, what: str) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = probe()
-        except (RpcConnectionError, RpcClientError):
-            value = None
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.25)
 
 
 def audit_everything_spec() -> ChainSpec:

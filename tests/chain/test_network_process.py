@@ -11,53 +11,19 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
 
 import pytest
 
 from chain.client import XplClient, transfer_call
 from chain.core.finality import Justification
 from chain.localnet import XPL_COMMAND, Localnet, LocalnetNode
-from chain.rpc.client import RpcClientError, RpcConnectionError
+from chain.localnet import wait_until as poll
+from chain.rpc.client import RpcClientError
 from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import from_hex
 from runtime.primitives.keys import Keypair, keypair_from_suri
 
-T = TypeVar("T")
 XPL = 10**12
-
-
-def poll(probe: Callable[[], T | None], *, timeout: float, what: str, interval: float = 0.25) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = probe()
-        except (RpcConnectionError, RpcClientError):
-            value = None
-        if value is not None:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(interval)
-
-
-def finalized(node: LocalnetNode) -> int:
-    with node.client(timeout=5.0) as client:
-        return client.finalized_number()
-
-
-def best(node: LocalnetNode) -> int:
-    with node.client(timeout=5.0) as client:
-        return client.best_number()
-
-
-def wait_finalized(nodes: list[LocalnetNode], number: int, *, timeout: float) -> None:
-    for node in nodes:
-        poll(
-            lambda n=node: True if finalized(n) >= number else None,
-            timeout=timeout,
-            what=f"{node.name} to finalize #{number}",
-        )
 
 
 def finalized_voters(node: LocalnetNode) -> set[bytes]:
@@ -93,7 +59,7 @@ def test_validators_finalize_survive_crashes_and_a_fresh_node_syncs(localnet, tm
     alice, bob, charlie, dave, full = net.nodes
     validators = [alice, bob, charlie, dave]
     net.stop_node(full.name)  # it joins later, from genesis
-    wait_finalized(validators, 3, timeout=60)
+    net.wait_finalized(3, nodes=validators, timeout=60)
 
     # A transfer sent to one node is included and finalized on all.
     receiver = Keypair.generate().public
@@ -103,7 +69,7 @@ def test_validators_finalize_survive_crashes_and_a_fresh_node_syncs(localnet, tm
     assert outcome.finalized and outcome.success
     for node in validators:
         poll(
-            lambda n=node: True if finalized(n) >= outcome.block_number else None,
+            lambda n=node: True if n.finalized_number() >= outcome.block_number else None,
             timeout=30,
             what=f"{node.name} to finalize the transfer",
         )
@@ -112,25 +78,25 @@ def test_validators_finalize_survive_crashes_and_a_fresh_node_syncs(localnet, tm
 
     # One of four down (SIGKILL): finality goes on.
     net.kill("bob")
-    mark = finalized(alice)
-    wait_finalized([alice, charlie, dave], mark + 5, timeout=45)
+    mark = alice.finalized_number()
+    net.wait_finalized(mark + 5, nodes=[alice, charlie, dave], timeout=45)
 
     # Two of four down: blocks go on, finality stops.
     net.kill("charlie")
     time.sleep(3)  # a round in flight may still land
-    stalled = finalized(alice)
-    height = best(alice)
+    stalled = alice.finalized_number()
+    height = alice.best_number()
     time.sleep(8)
-    assert finalized(alice) <= stalled + 1
-    assert best(alice) > height  # Alice and Dave still author in their slots
+    assert alice.finalized_number() <= stalled + 1
+    assert alice.best_number() > height  # Alice and Dave still author in their slots
 
     # One comes back: finality resumes past the stall; then the other, which catches up and
     # takes part in finality again.
     net.restart("charlie")
-    wait_finalized([alice, charlie, dave], stalled + 6, timeout=60)
+    net.wait_finalized(stalled + 6, nodes=[alice, charlie, dave], timeout=60)
     net.restart("bob")
-    target = best(alice) + 2
-    wait_finalized([bob], target, timeout=60)
+    target = alice.best_number() + 2
+    net.wait_finalized(target, nodes=[bob], timeout=60)
     poll(
         lambda: (
             True
@@ -144,8 +110,8 @@ def test_validators_finalize_survive_crashes_and_a_fresh_node_syncs(localnet, tm
 
     # A fresh full node syncs from genesis to the finalized head, with the same state root.
     net.restart(full.name)
-    head = finalized(alice)
-    wait_finalized([full], head, timeout=90)
+    head = alice.finalized_number()
+    net.wait_finalized(head, nodes=[full], timeout=90)
     with full.client() as a, alice.client() as b:
         block_hash = a.block_hash(head)
         assert block_hash == b.block_hash(head)
@@ -162,7 +128,7 @@ def test_validators_finalize_survive_crashes_and_a_fresh_node_syncs(localnet, tm
 def test_a_two_two_partition_stalls_finality_without_conflict_and_heals(localnet):
     net = localnet(validators=4, node_args=("--test-rpc",))
     alice, bob, charlie, dave = net.nodes
-    wait_finalized(net.nodes, 3, timeout=60)
+    net.wait_finalized(3, timeout=60)
 
     def block(nodes: list[LocalnetNode], others: list[LocalnetNode]) -> None:
         for node in nodes:
@@ -177,16 +143,16 @@ def test_a_two_two_partition_stalls_finality_without_conflict_and_heals(localnet
         what="the partition",
     )
     time.sleep(3)
-    stalled = max(finalized(n) for n in net.nodes)
+    stalled = max(n.finalized_number() for n in net.nodes)
     time.sleep(8)
-    assert max(finalized(n) for n in net.nodes) <= stalled + 1
+    assert max(n.finalized_number() for n in net.nodes) <= stalled + 1
     with alice.client() as a, charlie.client() as c:
         assert a.header()["hash"] != c.header()["hash"]  # each side builds its own fork
 
     block(net.nodes, [])
-    wait_finalized(net.nodes, stalled + 5, timeout=60)
+    net.wait_finalized(stalled + 5, timeout=60)
     # No two nodes finalized different blocks at any height.
-    head = min(finalized(n) for n in net.nodes)
+    head = min(n.finalized_number() for n in net.nodes)
     clients = [n.client() for n in net.nodes]
     try:
         for number in range(1, head + 1):
@@ -231,8 +197,8 @@ def test_a_validator_that_equivocates_is_reported_slashed_and_disabled(localnet)
 
     poll(punished, timeout=60, what="Dave to be reported, slashed, disabled and chilled")
     # Its blocks are refused from now on, and finality goes on without it.
-    mark = finalized(alice)
-    wait_finalized([alice], mark + 4, timeout=45)
+    mark = alice.finalized_number()
+    built.wait_finalized(mark + 4, nodes=[alice], timeout=45)
     assert "equivocated" in alice.log_path.read_text() or "equivocated" in (
         built.node("bob").log_path.read_text()
     )
