@@ -402,8 +402,13 @@ class NodeCore:
         )
 
     def _with_pending(self, actions: list[Action]) -> list[Action]:
-        """`actions`, then the reports of offences noticed while they were computed."""
-        assert not self._pending_actions, "a voter step without _voter_actions"
+        """`actions`, then the reports of offences noticed while they were computed.
+
+        What the voter's callback did is normally carried by `_voter_actions` right after the
+        step that caused it; anything still waiting (a step cut short by an error) goes first.
+        """
+        if self._pending_actions:
+            actions, self._pending_actions = self._pending_actions + actions, []
         if self._offences:
             actions = actions + self._offence_actions()
         return actions
