@@ -234,7 +234,8 @@ def test_xpl_localnet_prints_its_nodes_and_stops_them_all_on_ctrl_c(tmp_path):
                 )
                 assert client.health()["peers"] == 1
         process.send_signal(signal.SIGINT)
-        rest, _ = process.communicate(timeout=40)
+        rest = process.stdout.read()  # the same reader as the lines above, until the exit
+        process.wait(timeout=40)
     finally:
         if process.poll() is None:
             process.kill()

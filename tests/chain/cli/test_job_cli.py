@@ -126,18 +126,22 @@ def test_a_job_with_generated_inputs_is_followed_to_settlement_and_its_result_sa
     node: NodeProcess, client: XplClient, xpl: XplCli, tmp_path: Path
 ) -> None:
     command = f"job submit --workload gemm_i8 --params {PARAMS} --seed 7 --max-price 2XPL"
-    submit = subprocess.Popen(
-        [*XPL_COMMAND, *on(node, f"{command} --from //Charlie --wait")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    errors = tmp_path / "stderr"
+    # stdout is read through one reader only: `communicate` after `readline` would lose what the
+    # reader had already buffered past the first line.
+    with errors.open("w") as stderr_file:
+        submit = subprocess.Popen(
+            [*XPL_COMMAND, *on(node, f"{command} --from //Charlie --wait")],
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     try:
         assert submit.stdout is not None
         first = submit.stdout.readline()
         found = SUBMITTED.search(first)
-        assert found is not None, first + submit.communicate(timeout=10)[1]
+        assert found is not None, first + submit.stdout.read() + errors.read_text()
         job_id = int(found[1])
         play_worker(client, job_id)
 
@@ -158,16 +162,18 @@ def test_a_job_with_generated_inputs_is_followed_to_settlement_and_its_result_sa
         assert status["payment"] == "0.033554432XPL" and status["price"] == "1XPL"
         assert status["settlesAt"] == status["committedAt"] + DISPUTE_WINDOW
 
-        stdout, stderr = submit.communicate(timeout=60)
+        stdout = submit.stdout.read()  # until the command exits (the test's timeout bounds it)
+        submit.wait(timeout=10)
     finally:
         if submit.poll() is None:
             submit.kill()
             submit.wait()
+    stderr = errors.read_text()
     assert submit.returncode == 0, stderr
     assert "Traceback" not in stderr
     output = first + stdout
-    assert "worker  Bob" in output and "commits by #" in output
-    assert "result committed: root" in output and "4 leaves" in output
+    assert "worker  Bob" in output and "commits by #" in output, output
+    assert "result committed: root" in output and "4 leaves" in output, output
     assert re.search(rf"job {job_id} settled in block #\d+; worker paid 0\.033554432XPL", output)
     assert "refunded to the requester" in output
 
