@@ -119,7 +119,8 @@ class RpcClient:
                 proxy=None,
                 legacy=True,
             )
-        except (OSError, TimeoutError, InvalidHandshake, InvalidURI) as exc:
+        except (OSError, TimeoutError, InvalidHandshake, InvalidURI, ConnectionClosed) as exc:
+            # ConnectionClosed: a node that went down while the handshake was being sent
             raise RpcConnectionError(f"cannot open a WebSocket to {self.ws_url}: {exc}") from exc
         try:
             request_id = next(self._ids)

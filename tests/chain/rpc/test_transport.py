@@ -796,6 +796,29 @@ def test_shutdown_closes_sockets_and_subscriptions() -> None:
 # The client
 
 
+def test_a_connection_reset_during_the_websocket_handshake_is_a_connection_error() -> None:
+    """A node that goes down as a subscriber connects resets the socket mid-handshake."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def reset_each_connection() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = listener.accept()
+                connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
+                connection.close()
+
+    threading.Thread(target=reset_each_connection, daemon=True).start()
+    try:
+        rpc = RpcClient(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout=5)
+        for _ in range(3):
+            with pytest.raises(RpcConnectionError, match="cannot open a WebSocket"):
+                rpc.subscribe(COUNTER[0], [], COUNTER[2])
+    finally:
+        listener.close()
+
+
 def test_client_urls(harness: Harness) -> None:
     with RpcClient(f"ws://127.0.0.1:{harness.port}") as rpc:
         assert rpc.http_url == f"http://127.0.0.1:{harness.port}/"
