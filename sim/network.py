@@ -23,7 +23,6 @@ from typing import Final
 
 from chain.core.actions import (
     Action,
-    BlockImported,
     Finalized,
     Gossip,
     ReportPeer,
@@ -35,7 +34,6 @@ from chain.core.node import NodeCore, RequestRefused
 from chain.spec import ChainSpec
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import MemoryStore
-from runtime.block import Header
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.keys import Keypair
@@ -70,7 +68,6 @@ class SimNode:
     scores: dict[str, int] = field(default_factory=dict)
     finalized: dict[int, bytes] = field(default_factory=dict)
     """Every block this node finalized, by number (across restarts)."""
-    imported: int = 0
     equivocate: bool = False
 
     @property
@@ -296,8 +293,6 @@ class SimNetwork:
                 self._send_request(node.name, action)
             elif isinstance(action, ReportPeer):
                 self._report(node, action)
-            elif isinstance(action, BlockImported):
-                node.imported += 1
             elif isinstance(action, Finalized):
                 for header in action.headers:
                     node.finalized[header.number] = header.hash
@@ -370,15 +365,4 @@ class SimNetwork:
         log.debug("%s reports %s: %s (score %d)", node.name, report.peer, report.reason, score)
 
 
-def headers_by_number(core: NodeCore, upto: int) -> list[Header]:
-    """The best chain's headers #0..#upto of a core."""
-    out = []
-    for number in range(upto + 1):
-        block_hash = core.store.hash_at(number)
-        if block_hash is None:
-            break
-        out.append(core.store.require_header(block_hash))
-    return out
-
-
-__all__ = ["LinkModel", "SimNetwork", "SimNode", "headers_by_number"]
+__all__ = ["LinkModel", "SimNetwork", "SimNode"]

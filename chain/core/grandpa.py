@@ -153,8 +153,6 @@ class CatchUp:
 
     set_id: int
     round: int
-    base_hash: bytes
-    base_number: int
     prevotes: tuple[SignedVote, ...]
     precommits: tuple[SignedVote, ...]
 
@@ -163,8 +161,6 @@ class CatchUp:
             [
                 self.set_id,
                 self.round,
-                self.base_hash,
-                self.base_number,
                 [v.to_value() for v in self.prevotes],
                 [v.to_value() for v in self.precommits],
             ]
@@ -172,7 +168,7 @@ class CatchUp:
 
     @classmethod
     def decode(cls, raw: bytes) -> CatchUp:
-        f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_CATCH_UP_BYTES), 6, "catch-up")
+        f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_CATCH_UP_BYTES), 4, "catch-up")
 
         def votes(value: Value, what: str) -> tuple[SignedVote, ...]:
             return tuple(
@@ -183,10 +179,8 @@ class CatchUp:
         return cls(
             set_id=codec.expect_u64(f[0], "catch-up.set_id"),
             round=codec.expect_u64(f[1], "catch-up.round"),
-            base_hash=codec.expect_bytes(f[2], "catch-up.base_hash", length=32),
-            base_number=codec.expect_u32(f[3], "catch-up.base_number"),
-            prevotes=votes(f[4], "catch-up.prevotes"),
-            precommits=votes(f[5], "catch-up.precommits"),
+            prevotes=votes(f[2], "catch-up.prevotes"),
+            precommits=votes(f[3], "catch-up.precommits"),
         )
 
 
@@ -201,7 +195,6 @@ class Round:
 
     number: int
     base: Target
-    started_ms: int
     votes: dict[int, dict[bytes, list[SignedVote]]] = field(
         default_factory=lambda: {PREVOTE: {}, PRECOMMIT: {}}
     )
@@ -399,8 +392,6 @@ class GrandpaVoter:
         return CatchUp(
             self.set.set_id,
             done.number,
-            done.base[0],
-            done.base[1],
             tuple(done.all_votes(PREVOTE)),
             tuple(done.all_votes(PRECOMMIT)),
         )
@@ -412,7 +403,7 @@ class GrandpaVoter:
         if catch_up.set_id != self.set.set_id or catch_up.round < self.current.number:
             return Verdict.IGNORE, []
         finalized = self.chain.finalized_header
-        round_ = Round(catch_up.round, (finalized.hash, finalized.number), now_ms)
+        round_ = Round(catch_up.round, (finalized.hash, finalized.number), last_broadcast_ms=now_ms)
         outputs: list[VoterOutput] = []
         for vote in (*catch_up.prevotes, *catch_up.precommits):
             if vote.set_id != self.set.set_id or vote.round != catch_up.round:
@@ -736,7 +727,7 @@ class GrandpaVoter:
 
     def _new_round(self, number: int, now_ms: int) -> Round:
         finalized = self.chain.finalized_header
-        return Round(number, (finalized.hash, finalized.number), now_ms, last_broadcast_ms=now_ms)
+        return Round(number, (finalized.hash, finalized.number), last_broadcast_ms=now_ms)
 
     def _previous_estimate(self) -> Target:
         previous = self.previous

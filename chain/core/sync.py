@@ -58,7 +58,6 @@ class Pending:
     peer: str
     kind: str
     """"status", "range", "fetch", "justification" or "catchup"."""
-    request: BlockRequest | None
     sent_ms: int
     key: bytes = b""
     """The block hash a fetch or justification request is for."""
@@ -129,18 +128,16 @@ class Sync:
         self._next_tag += 1
         return tag
 
-    def _send(
-        self, peer: str, kind: str, request: BlockRequest | None, now_ms: int, key: bytes = b""
-    ) -> int:
+    def _send(self, peer: str, kind: str, now_ms: int, key: bytes = b"") -> int:
         tag = self._tag()
-        self.pending[tag] = Pending(peer, kind, request, now_ms, key)
+        self.pending[tag] = Pending(peer, kind, now_ms, key)
         if kind != "status" and kind != "catchup":
             self.peers[peer].busy = True
         return tag
 
     def track(self, peer: str, kind: str, now_ms: int) -> int:
         """A tag for a request the caller builds itself (status, catch-up)."""
-        return self._send(peer, kind, None, now_ms)
+        return self._send(peer, kind, now_ms)
 
     def next_requests(
         self,
@@ -159,7 +156,7 @@ class Sync:
         for peer, state in self.peers.items():
             if now_ms - state.status_asked_ms >= STATUS_INTERVAL_MS:
                 state.status_asked_ms = now_ms
-                out.append((peer, self._send(peer, "status", None, now_ms), "status", None))
+                out.append((peer, self._send(peer, "status", now_ms), "status", None))
         # Blocks named but not held, by hash, with their ancestors.
         for block_hash, (number, peer) in list(self._wanted.items()):
             if has_block(block_hash):
@@ -172,9 +169,7 @@ class Sync:
                 continue
             count = max(1, min(MAX_SYNC_BLOCKS, number - finalized_number))
             request = BlockRequest(block_hash, descending=True, max_blocks=count)
-            out.append(
-                (peer, self._send(peer, "fetch", request, now_ms, block_hash), "fetch", request)
-            )
+            out.append((peer, self._send(peer, "fetch", now_ms, block_hash), "fetch", request))
         # One range request at a time, to the peer furthest ahead.
         if not any(p.kind == "range" for p in self.pending.values()):
             ahead = [
@@ -188,7 +183,7 @@ class Sync:
                 start = finalized_number + 1 if state.from_finalized else best_number + 1
                 count = min(MAX_SYNC_BLOCKS, state.best_number - start + 1)
                 request = BlockRequest(start, descending=False, max_blocks=max(1, count))
-                out.append((peer, self._send(peer, "range", request, now_ms), "range", request))
+                out.append((peer, self._send(peer, "range", now_ms), "range", request))
         # Justifications of blocks a peer finalized that we hold but not as final.
         if not any(p.kind == "justification" for p in self.pending.values()):
             for peer, state in self.peers.items():
@@ -204,7 +199,7 @@ class Sync:
                     request = BlockRequest(
                         state.finalized_hash, descending=True, max_blocks=1, bodies=False
                     )
-                    tag = self._send(peer, "justification", request, now_ms, state.finalized_hash)
+                    tag = self._send(peer, "justification", now_ms, state.finalized_hash)
                     out.append((peer, tag, "justification", request))
                     break
         return out

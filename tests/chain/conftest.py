@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -23,24 +20,17 @@ import httpx
 import pytest
 
 from chain.client import XplClient
+from chain.localnet import XPL_COMMAND, Process, free_port
 from chain.rpc.client import RpcClientError, RpcConnectionError
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import LevelDBStore
 from runtime.block import Header
 
-XPL_COMMAND = (sys.executable, "-m", "chain.cli.main")
 START_TIMEOUT_S = 30.0
 STOP_TIMEOUT_S = 15.0
 PORT_ATTEMPTS = 3
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def poll_until(
@@ -88,7 +78,7 @@ class NodeProcess:
         self.log_path = base_path / "node.log"
         self.rpc_port = free_port()
         self.prometheus_port = free_port()
-        self.process: subprocess.Popen[bytes] | None = None
+        self.process: Process | None = None
         self._clients: list[XplClient] = []
 
     @property
@@ -101,7 +91,7 @@ class NodeProcess:
 
     @property
     def running(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.process is not None and self.process.running
 
     def command(self) -> list[str]:
         return [
@@ -118,21 +108,11 @@ class NodeProcess:
             "0",
         ]
 
-    def spawn(self) -> subprocess.Popen[bytes]:
+    def spawn(self) -> None:
         """Start the process without waiting for it (crash tests kill it while it starts)."""
         assert not self.running, "the node is already running"
-        self.base_path.mkdir(parents=True, exist_ok=True)
-        with self.log_path.open("ab") as log:
-            log.write(f"--- {' '.join(self.command())}\n".encode())
-            log.flush()
-            self.process = subprocess.Popen(
-                self.command(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )
-        return self.process
+        self.process = Process(self.command(), self.log_path)
+        self.process.spawn()
 
     def start(self, *, timeout: float = START_TIMEOUT_S) -> NodeProcess:
         """Start the node and wait until it answers and block #1 exists; new ports if taken."""
@@ -154,10 +134,11 @@ class NodeProcess:
         deadline = time.monotonic() + timeout
         try:
             while time.monotonic() < deadline:
-                assert self.process is not None
-                if self.process.poll() is not None:
+                popen = self.process.popen if self.process is not None else None
+                assert popen is not None
+                if popen.poll() is not None:
                     raise NodeExited(
-                        f"the node exited with code {self.process.returncode} while starting:\n"
+                        f"the node exited with code {popen.returncode} while starting:\n"
                         + self.log_tail()
                     )
                 with contextlib.suppress(RpcConnectionError, RpcClientError):
@@ -181,24 +162,13 @@ class NodeProcess:
     def stop(self, *, timeout: float = STOP_TIMEOUT_S) -> int | None:
         """SIGINT, then SIGKILL after `timeout`; the exit code (None if it was not running)."""
         self._close_clients()
-        process = self.process
-        if process is None:
-            return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return process.returncode
+        return None if self.process is None else self.process.stop(timeout)
 
     def kill(self) -> None:
         """SIGKILL: a crash, as far as the database can tell."""
         self._close_clients()
-        if self.process is not None and self.process.poll() is None:
+        if self.process is not None:
             self.process.kill()
-            self.process.wait()
 
     def _close_clients(self) -> None:
         for client in self._clients:

@@ -267,8 +267,6 @@ def test_votes_far_ahead_ask_for_a_catch_up_which_brings_the_voter_along():
     catch_up = CatchUp(
         0,
         4,
-        blocks[0].hash,
-        0,
         tuple(vote(k, PREVOTE, blocks[3], round_=4) for k in KEYS),
         tuple(vote(k, PRECOMMIT, blocks[3], round_=4) for k in KEYS),
     )
@@ -284,8 +282,6 @@ def test_a_forged_catch_up_is_refused():
     forged = CatchUp(
         0,
         4,
-        blocks[0].hash,
-        0,
         tuple(vote(k, PREVOTE, blocks[3], round_=4) for k in KEYS),
         (
             *(vote(k, PRECOMMIT, blocks[3], round_=4) for k in KEYS[:2]),
