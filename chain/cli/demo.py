@@ -38,7 +38,10 @@ from runtime.primitives.amount import format_amount, parse_amount
 from runtime.primitives.hashing import from_hex
 from runtime.primitives.keys import dev_keypair
 
-NAMES = ("Alice", "Bob", "Charlie", "Dave")
+NAMES = ("Dave", "Eve", "Ferdie", "Alice")
+"""The transfers' accounts. The senders are not validators: a validator's node signs its own
+transactions (attestations, noted votes, reports) with the validator's account, so a transfer
+from that account could race them for a nonce."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -138,10 +141,10 @@ def _balances(client: XplClient) -> dict[str, int]:
 def _show_transfers(console: Console, client: XplClient) -> None:
     before = _balances(client)
     plan = [
-        ("Alice", "Bob", "12.5XPL", "0u"),
-        ("Bob", "Charlie", "3XPL", "0u"),
-        ("Charlie", "Dave", "1.25XPL", "0.01XPL"),
-        ("Dave", "Alice", "2000000XPL", "0u"),
+        ("Dave", "Eve", "12.5XPL", "0u"),
+        ("Eve", "Ferdie", "3XPL", "0u"),
+        ("Ferdie", "Alice", "1.25XPL", "0.01XPL"),
+        ("Eve", "Dave", "2000000XPL", "0u"),
     ]
     outcomes: list[tuple[str, str, str, TxOutcome]] = []
     with console.status("sending transfers and waiting for finality...") as status:

@@ -332,7 +332,7 @@ def test_demo_runs_a_network_transfers_and_the_compute_market_end_to_end(xpl: Xp
     for name in ("alice", "bob", "charlie"):
         assert re.search(rf"│ {name}\s+│ http://127\.0\.0\.1:\d+\s+│ \d+\s+│ 2 ", out), out
     assert "Transfers (each followed to finality)" in out
-    for sender, receiver in (("Alice", "Bob"), ("Bob", "Charlie"), ("Dave", "Alice")):
+    for sender, receiver in (("Dave", "Eve"), ("Eve", "Ferdie"), ("Eve", "Dave")):
         assert re.search(rf"│ {sender}\s+│ {receiver}\s+│", out), out
     assert out.count("success") == 3
     assert "failed: balances.InsufficientBalance" in out
