@@ -21,7 +21,9 @@ from gpu_worker.jobs import JobSpec, compute_leaves
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, dev_keypair
 
-BOB, EVE, FERDIE = (dev_keypair(n) for n in ("Bob", "Eve", "Ferdie"))
+EVE, FERDIE = (dev_keypair(n) for n in ("Eve", "Ferdie"))
+WORKER = FERDIE
+"""Not a validator: a validator's node signs its own transactions with its account."""
 UNIT: Final = 10**12
 PRICE: Final = 10**16
 SPEC: Final = JobSpec("gemm_i8", (8, 16, 8, 2), seed=0)
@@ -73,7 +75,7 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
     dave = net.node("dave")  # the node that holds the job's data
     with dave.client(timeout=30) as client:
         worker = (100 * UNIT, "cpu", 1024, ["gemm_i8"], [PRICE], [1], "", 4)
-        call(client, BOB, "market", "register_worker", *worker)
+        call(client, WORKER, "market", "register_worker", *worker)
         # The requester uploads both inputs to Dave's node only.
         inputs = generate_inputs(SPEC.workload, SPEC.params, 7)
         roots = [upload_blob(client.rpc, [inputs[name]]).root for name in ("a", "b")]
@@ -86,7 +88,9 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
         # The worker computes and uploads its result to Dave's node, and commits.
         leaves = compute_leaves(JobSpec(SPEC.workload, SPEC.params, 0), inputs, device="numpy")
         result = upload_blob(client.rpc, leaves)
-        committed = call(client, BOB, "compute", "commit_result", job_id, result.root, len(leaves))
+        committed = call(
+            client, WORKER, "compute", "commit_result", job_id, result.root, len(leaves)
+        )
 
         drawn = poll(
             lambda: next(
@@ -108,7 +112,7 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
             timeout=90,
             what="the job to settle",
         )  # fmt: skip
-        assert settled["data"]["worker"] == encode_address(BOB.public)
+        assert settled["data"]["worker"] == encode_address(WORKER.public)
         events = job_events(client, job_id, committed["block"])
     passes = {e["data"]["member"] for e in events if e["event"] == "Attested"}
     assert all(e["data"]["verdict"] == "pass" for e in events if e["event"] == "Attested")
