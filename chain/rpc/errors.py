@@ -19,8 +19,6 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 
 # Transport errors, -32000..-32009.
-SERVER_ERROR_MIN = -32009
-SERVER_ERROR_MAX = -32000
 SERVER_BUSY = -32001
 TOO_MANY_SUBSCRIPTIONS = -32006
 OVERSIZED_REQUEST = -32007
@@ -28,32 +26,12 @@ OVERSIZED_RESPONSE = -32008
 BATCH_TOO_LARGE = -32009
 
 # Application errors, -32010..-32099.
-APPLICATION_ERROR_MIN = -32099
-APPLICATION_ERROR_MAX = -32010
 TRANSACTION_INVALID = -32010
 TRANSACTION_POOL_FULL = -32011
 UNKNOWN_BLOCK = -32012
 STATE_PRUNED = -32013
 BLOB_ERROR = -32020
 """A blob store refusal (unknown blob or upload, a limit, an incomplete upload); data.kind."""
-
-STANDARD_MESSAGES: dict[int, str] = {
-    PARSE_ERROR: "Parse error",
-    INVALID_REQUEST: "Invalid request",
-    METHOD_NOT_FOUND: "Method not found",
-    INVALID_PARAMS: "Invalid params",
-    INTERNAL_ERROR: "Internal error",
-    SERVER_BUSY: "Server is busy",
-    TOO_MANY_SUBSCRIPTIONS: "Too many subscriptions",
-    OVERSIZED_REQUEST: "Request too large",
-    OVERSIZED_RESPONSE: "Response too large",
-    BATCH_TOO_LARGE: "Batch too large",
-    TRANSACTION_INVALID: "Transaction invalid",
-    TRANSACTION_POOL_FULL: "Transaction pool full",
-    UNKNOWN_BLOCK: "Unknown block",
-    STATE_PRUNED: "State pruned",
-    BLOB_ERROR: "Blob error",
-}
 
 
 class RpcError(Exception):
