@@ -7,25 +7,30 @@ updates only the jobs its events name, so the cost per block follows the block, 
 from __future__ import annotations
 
 from collections import Counter
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import Gauge
 
+from chain.storage.chain_store import ChainStore
 from runtime import api as runtime_api
 from runtime.block import Header
 from runtime.pallets import market
 from runtime.state import StateOverlay
 
-if TYPE_CHECKING:
-    from chain.service import NodeService
-
 
 class JobStates:
     """Counts of jobs by state at the best block, published to a gauge."""
 
-    def __init__(self, service: NodeService, gauge: Gauge) -> None:
-        self.service = service
-        self.store = service.core.store
+    def __init__(
+        self,
+        store: ChainStore,
+        block_events: Callable[[bytes], list[dict[str, Any]]],
+        gauge: Gauge,
+    ) -> None:
+        self.store = store
+        self.block_events = block_events
+        """The events of a block, decoded (the node decodes each block's once for all readers)."""
         self.gauge = gauge
         self.counts: Counter[str] = Counter()
         self.states: dict[int, str] = {}
@@ -49,7 +54,7 @@ class JobStates:
             self.rescan(header.hash)
             return
         read = self.store.reader(header.hash)
-        named = runtime_api.events_by_job(self.service.block_events(header.hash))
+        named = runtime_api.events_by_job(self.block_events(header.hash))
         state = StateOverlay(read)
         for job_id in sorted(named):
             job = market.Jobs.get(state, job_id)

@@ -16,11 +16,19 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import trio
 
+from chain.blob_protocol import (
+    BLOB_REQUEST_BYTES,
+    BLOB_RESPONSE_BYTES,
+    BlobLeaf,
+    decode_blob_leaf,
+    decode_blob_request,
+    encode_blob_leaf,
+    encode_blob_request,
+)
 from chain.blobs import MAX_BLOB_BYTES, BlobError, BlobInfo
 from chain.core.actions import ReportPeer, SendRequest
 from chain.core.grandpa import Verdict
@@ -38,24 +46,18 @@ from chain.core.messages import (
     TOPIC_TRANSACTIONS,
 )
 from chain.core.node import RequestRefused
+from chain.node_interface import NetworkHost
 from p2p.config import NetworkConfig, RequestLimits, TopicLimits, protocol_prefix_for
 from p2p.errors import MessageTooLarge, RequestFailed, UnknownTopic
 from p2p.errors import RequestRefused as P2pRequestRefused
 from p2p.handler import GossipVerdict
 from p2p.network import Network
 from runtime.block import MAX_BLOCK_SIZE
-from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
-from runtime.workloads import MAX_LEAF_BYTES
-
-if TYPE_CHECKING:
-    from chain.service import NodeService
 
 log = logging.getLogger("xpl.network")
 
-BLOB_REQUEST_BYTES: Final = 128
-BLOB_RESPONSE_BYTES: Final = MAX_LEAF_BYTES + 64 * 1024
 BLOB_FETCH_CONCURRENCY: Final = 8
 """Leaves of one blob asked for at once."""
 
@@ -113,47 +115,10 @@ def network_config(
     )
 
 
-@dataclass(frozen=True, slots=True)
-class BlobLeaf:
-    """One leaf of a blob and what proves it, as a peer served it."""
-
-    leaf: bytes
-    proof: tuple[bytes, ...]
-    leaf_count: int
-    size: int
-
-
-def encode_blob_request(root: bytes, index: int) -> bytes:
-    return codec.encode([root, index])
-
-
-def decode_blob_request(raw: bytes) -> tuple[bytes, int]:
-    f = codec.expect_list(codec.decode_raw(raw, max_size=BLOB_REQUEST_BYTES), 2, "blob request")
-    return codec.expect_bytes(f[0], "blob.root", length=32), codec.expect_u32(f[1], "blob.index")
-
-
-def encode_blob_leaf(leaf: BlobLeaf) -> bytes:
-    return codec.encode([leaf.leaf, list(leaf.proof), leaf.leaf_count, leaf.size])
-
-
-def decode_blob_leaf(raw: bytes) -> BlobLeaf:
-    f = codec.expect_list(codec.decode_raw(raw, max_size=BLOB_RESPONSE_BYTES), 4, "blob leaf")
-    proof = tuple(
-        codec.expect_bytes(p, "blob.proof", length=32)
-        for p in codec.expect_array(f[1], 64, "blob.proof")
-    )
-    return BlobLeaf(
-        leaf=codec.expect_bytes(f[0], "blob.leaf", max_len=BLOB_RESPONSE_BYTES),
-        proof=proof,
-        leaf_count=codec.expect_u32(f[2], "blob.leaf_count"),
-        size=codec.expect_u64(f[3], "blob.size"),
-    )
-
-
 class NodeNetwork:
     """The network handler of one node, and the carrier of its core's messages."""
 
-    def __init__(self, service: NodeService, config: NetworkConfig) -> None:
+    def __init__(self, service: NetworkHost, config: NetworkConfig) -> None:
         self.service = service
         self.network = Network(config, self)
         self._nursery: trio.Nursery | None = None

@@ -36,10 +36,15 @@ from chain.core.node import NodeCore
 from chain.job_metrics import JobStates
 from chain.metrics import NodeMetrics
 from chain.network import NodeNetwork, network_config
-from chain.rpc.server import RpcMethods, RpcServer, Subscription
+from chain.rpc.methods import build_methods
+from chain.rpc.registry import RpcMethods
+from chain.rpc.subscriptions import Subscription
+from chain.rpc.system import health
+from chain.rpc.transport import RpcServer
 from chain.spec import ChainSpec
 from chain.storage.chain_store import ChainStore, ChainStoreError
 from chain.storage.kv import LevelDBStore
+from chain.verification import VerificationService
 from runtime import api as runtime_api
 from runtime.block import Block, Header
 from runtime.pallets.system import EVENTS_KEY
@@ -318,9 +323,6 @@ async def run_node(
     task_status: trio.TaskStatus[NodeInfo] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Run a node until cancelled (or, with `handle_signals`, until SIGINT or SIGTERM)."""
-    from chain.rpc.api import build_methods
-    from chain.rpc.network_api import health
-
     store = open_store(config)
     try:
         core = NodeCore(store, authority=config.validator_key, equivocate=config.test_equivocate)
@@ -341,7 +343,7 @@ async def run_node(
             )
             service.network = network
             metrics.before_scrape.append(lambda: _copy_network_stats(metrics, network))
-        job_states = JobStates(service, metrics.jobs)
+        job_states = JobStates(store, service.block_events, metrics.jobs)
         job_states.rescan(store.best_hash)
         service.block_listeners.append(job_states.on_best_block)
         methods = build_methods(service, test_rpc=config.test_rpc)
@@ -371,8 +373,6 @@ async def run_node(
             service.apply(core.start(service.clock()))
             nursery.start_soon(service.run_timers)
             if config.validator_key is not None:
-                from chain.verification import VerificationService
-
                 verifier = VerificationService(
                     service, config.validator_key, device=config.verify_device
                 )

@@ -36,7 +36,7 @@ import trio
 from chain.blobs import BlobError, BlobInfo, BlobStore
 from chain.client import make_call
 from chain.core.pool import PoolError
-from chain.service import NodeService
+from chain.node_interface import AuditHost
 from chain.storage.chain_store import ChainStore, ChainStoreError
 from gpu_worker.inputs import generate_input, generate_inputs
 from gpu_worker.jobs import (
@@ -399,7 +399,7 @@ class VerificationService:
 
     def __init__(
         self,
-        node: NodeService,
+        node: AuditHost,
         key: Keypair,
         *,
         device: str = "auto",

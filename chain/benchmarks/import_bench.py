@@ -24,9 +24,9 @@ from chain.client import transfer_call
 from chain.core.finality import sign_justification
 from chain.core.importer import seal_block
 from chain.core.node import NodeCore
+from chain.signature_pool import ProcessVerifier
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import LevelDBStore, MemoryStore
-from chain.signature_pool import ProcessVerifier
 from runtime.block import Block
 from runtime.executive import BlockBuilder, InvalidTransaction
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header

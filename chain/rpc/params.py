@@ -6,7 +6,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from chain.rpc.errors import invalid_params
-from chain.rpc.server import Params
+from chain.rpc.protocol import Params
+from runtime.primitives.address import parse_account
+from runtime.primitives.hashing import from_hex
 
 T = TypeVar("T")
 _MISSING = object()
@@ -34,3 +36,39 @@ def check_arity(params: Params, count: int) -> None:
     """INVALID_PARAMS if more than `count` positional parameters were given."""
     if isinstance(params, list) and len(params) > count:
         raise invalid_params(f"expected at most {count} parameters, got {len(params)}")
+
+
+# Parsers of the common parameter kinds
+
+
+def hash32(value: Any) -> bytes:
+    """A 0x hex block hash."""
+    return from_hex(value, length=32, what="block hash")
+
+
+def hex_bytes(limit: int) -> Callable[[Any], bytes]:
+    """A parser of 0x hex bytes, at most `limit` of them."""
+
+    def parse(value: Any) -> bytes:
+        data = from_hex(value, what="bytes")
+        if len(data) > limit:
+            raise ValueError(f"{len(data)} bytes, over the limit of {limit}")
+        return data
+
+    return parse
+
+
+def block_number(value: Any) -> int:
+    """A block number: an integer, or a decimal or 0x hex string."""
+    if isinstance(value, str):
+        value = int(value, 16) if value.startswith("0x") else int(value)
+    if type(value) is not int or not 0 <= value < 2**32:
+        raise ValueError("expected a block number")
+    return value
+
+
+def account(value: Any) -> bytes:
+    """An account's address."""
+    if not isinstance(value, str):
+        raise ValueError("expected an address")
+    return parse_account(value)

@@ -41,7 +41,10 @@ from chain.rpc.errors import (
     UNKNOWN_BLOCK,
     RpcError,
 )
-from chain.rpc.server import Params, RpcMethods, RpcServer, Subscription
+from chain.rpc.protocol import Params
+from chain.rpc.registry import RpcMethods
+from chain.rpc.subscriptions import Subscription
+from chain.rpc.transport import RpcServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -1,4 +1,4 @@
-"""The compute market over RPC: jobs, workers, verification checks, and job event subscriptions.
+"""The market namespace: jobs, workers, verification checks, and job event subscriptions.
 
     market_job(id, at?)            → a job with its checks, or null
     market_jobs(filter?, at?)      → jobs, newest first; filter {state, worker, requester, limit}
@@ -12,19 +12,19 @@ Amounts are decimal strings, roots 0x hex, accounts addresses, as in the rest of
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any, Final
 
+from chain.rpc.context import RpcContext
 from chain.rpc.errors import invalid_params
 from chain.rpc.params import check_arity, param
-from chain.rpc.server import Params, RpcMethods, Subscription
-from chain.service import NodeService
+from chain.rpc.protocol import Params
+from chain.rpc.subscriptions import Subscription
 from runtime import api as runtime_api
 from runtime.block import Header
 from runtime.pallets import compute, market
 from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.hashing import to_hex
-from runtime.state import StateOverlay, StateReader
+from runtime.state import StateOverlay
 
 DEFAULT_LIMIT: Final = 100
 MAX_LIMIT: Final = 1_000
@@ -161,15 +161,13 @@ def _job_filter(value: Any) -> dict[str, Any]:
     return parsed
 
 
-def add_market_methods(
-    methods: RpcMethods,
-    service: NodeService,
-    add: Callable[[str, Callable[[Params], Any]], None],
-    at_hash: Callable[[Params, int], bytes],
-    reader_at: Callable[[bytes], StateReader],
-) -> None:
-    """Register the market_* methods (`add`, `at_hash` and `reader_at` come from api.py)."""
-    store = service.core.store
+def add_market_methods(ctx: RpcContext) -> None:
+    """Register the market_* methods and the job event subscription."""
+    node = ctx.node
+    store = node.core.store
+    at_hash = ctx.at_hash
+    reader_at = ctx.reader_at
+    add = ctx.add
 
     def state_at(block_hash: bytes) -> StateOverlay:
         return StateOverlay(reader_at(block_hash))
@@ -233,7 +231,7 @@ def add_market_methods(
     def on_best_block(header: Header) -> None:
         if not watchers:
             return
-        named = runtime_api.events_by_job(service.block_events(header.hash))
+        named = runtime_api.events_by_job(node.block_events(header.hash))
         for job_id, subscriptions in list(watchers.items()):
             mine = named.get(job_id)
             if not mine:
@@ -262,8 +260,8 @@ def add_market_methods(
         subscription.on_close(forget)
         subscription.send({"job": current})
 
-    service.block_listeners.append(on_best_block)
-    methods.add_subscription(
+    node.block_listeners.append(on_best_block)
+    ctx.add_subscription(
         "market_subscribeJob", "market_jobEvent", "market_unsubscribeJob", subscribe_job
     )
 

@@ -1,4 +1,4 @@
-"""Staking over RPC: the validators and candidates, the era, and a stash's ledger.
+"""The staking namespace: the validators and candidates, the era, and a stash's ledger.
 
     staking_validators(at?)   → {"active": [...], "candidates": [...]}: the era's validators with
                                 their session keys, stashes, total and own backing, commission,
@@ -13,20 +13,14 @@ Amounts are decimal strings, accounts addresses, as in the rest of the RPC.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from chain.rpc.params import check_arity, param
-from chain.rpc.server import Params
+from chain.rpc.context import RpcContext
+from chain.rpc.params import account, check_arity, param
+from chain.rpc.protocol import Params
 from runtime.pallets import session, staking
-from runtime.primitives.address import encode_address, parse_account
-from runtime.state import StateOverlay, StateReader
-
-
-def _account(value: Any) -> bytes:
-    if not isinstance(value, str):
-        raise ValueError("expected an address")
-    return parse_account(value)
+from runtime.primitives.address import encode_address
+from runtime.state import StateOverlay
 
 
 def _optional_address(who: bytes | None) -> str | None:
@@ -98,15 +92,11 @@ def ledger_json(state: StateOverlay, stash: bytes) -> dict[str, Any] | None:
     }
 
 
-def add_staking_methods(
-    add: Callable[[str, Callable[[Params], Any]], None],
-    at_hash: Callable[[Params, int], bytes],
-    reader_at: Callable[[bytes], StateReader],
-) -> None:
-    """Register the staking_* methods (`add`, `at_hash` and `reader_at` come from api.py)."""
+def add_staking_methods(ctx: RpcContext) -> None:
+    """Register the staking_* methods."""
 
     def state_at(params: Params, index: int) -> StateOverlay:
-        return StateOverlay(reader_at(at_hash(params, index)))
+        return StateOverlay(ctx.reader_at(ctx.at_hash(params, index)))
 
     def staking_validators(params: Params) -> Any:
         check_arity(params, 1)
@@ -118,12 +108,12 @@ def add_staking_methods(
 
     def staking_ledger(params: Params) -> Any:
         check_arity(params, 2)
-        stash = param(params, 0, "stash", _account)
+        stash = param(params, 0, "stash", account)
         return ledger_json(state_at(params, 1), stash)
 
-    add("staking_validators", staking_validators)
-    add("staking_era", staking_era)
-    add("staking_ledger", staking_ledger)
+    ctx.add("staking_validators", staking_validators)
+    ctx.add("staking_era", staking_era)
+    ctx.add("staking_ledger", staking_ledger)
 
 
 __all__ = ["add_staking_methods", "era_json", "ledger_json", "validators_json"]

@@ -1,4 +1,4 @@
-"""The node's blob methods: upload a blob in pieces, read its leaves with their Merkle proofs.
+"""The blob namespace: upload a blob in pieces, read its leaves with their Merkle proofs.
 
     blob_begin(leafCount, size)                 -> uploadId
     blob_put(uploadId, startIndex, [leafHex])   -> true        whole leaves
@@ -27,7 +27,8 @@ from chain.blobs import BlobError, BlobInfo, BlobStore
 from chain.rpc.errors import BLOB_ERROR, RpcError, invalid_params
 from chain.rpc.params import check_arity as _check_arity
 from chain.rpc.params import param as _param
-from chain.rpc.server import Params, RpcMethods
+from chain.rpc.protocol import Params
+from chain.rpc.registry import RpcMethods
 from runtime.primitives.hashing import from_hex, to_hex
 
 MAX_UPLOAD_ID_CHARS = 64

@@ -1,0 +1,32 @@
+"""The balances namespace: an account's balance.
+
+balances_account(account, at?) → {"nonce", "free", "reserved", "total",
+                                  "holds": [{"reason", "amount"}]}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chain.rpc.context import RpcContext
+from chain.rpc.params import account, check_arity, param
+from chain.rpc.protocol import Params
+from runtime import api as runtime_api
+
+
+def add_balances_methods(ctx: RpcContext) -> None:
+    """Register balances_account."""
+
+    def balances_account(params: Params) -> Any:
+        check_arity(params, 2)
+        who = param(params, 0, "account", account)
+        info = runtime_api.account_info(ctx.reader_at(ctx.at_hash(params, 1)), who)
+        return {
+            "nonce": info.nonce,
+            "free": str(info.free),
+            "reserved": str(info.reserved),
+            "total": str(info.total),
+            "holds": [{"reason": r, "amount": str(a)} for r, a in info.holds],
+        }
+
+    ctx.add("balances_account", balances_account)

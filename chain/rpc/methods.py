@@ -1,0 +1,45 @@
+"""The node's JSON-RPC method table, with Substrate's names where one exists.
+
+One module per namespace registers its methods: `system`, `chain`, `state`, `author`, `payment`,
+`balances`, `grandpa`, `market`, `staking`, `blob` and (only with `--test-rpc`) `testing`.
+Hashes, keys and byte strings are 0x hex; block numbers in headers are hex (as Substrate's);
+balances are decimal strings (they exceed JSON's safe integers); addresses are SS58-style.
+Parameters may be given by position or by name.
+"""
+
+from __future__ import annotations
+
+from chain.rpc.author import add_author_methods
+from chain.rpc.balances import add_balances_methods
+from chain.rpc.blob import add_blob_methods
+from chain.rpc.chain import add_chain_methods
+from chain.rpc.context import RpcContext, RpcNode
+from chain.rpc.grandpa import add_grandpa_methods
+from chain.rpc.market import add_market_methods
+from chain.rpc.payment import add_payment_methods
+from chain.rpc.registry import RpcMethods
+from chain.rpc.staking import add_staking_methods
+from chain.rpc.state import add_state_methods
+from chain.rpc.system import add_system_methods
+from chain.rpc.testing import add_test_methods
+
+
+def build_methods(node: RpcNode, *, test_rpc: bool = False) -> RpcMethods:
+    """Every RPC method of the node, bound to `node` (the test-only ones with `test_rpc`)."""
+    ctx = RpcContext(node, RpcMethods())
+    add_system_methods(ctx)
+    add_chain_methods(ctx)
+    add_state_methods(ctx)
+    add_author_methods(ctx)
+    add_payment_methods(ctx)
+    add_balances_methods(ctx)
+    network = node.network
+    add_blob_methods(
+        ctx.methods, node.blobs, node.clock, None if network is None else network.fetch_blob
+    )
+    add_market_methods(ctx)
+    add_staking_methods(ctx)
+    add_grandpa_methods(ctx)
+    if test_rpc:
+        add_test_methods(ctx)
+    return ctx.methods

@@ -1,0 +1,229 @@
+"""Subscriptions over a WebSocket: a client's subscription, and the connection's session that
+queues its notifications, enforces its limits and closes it.
+
+A subscription's notifications wait until the subscribe call is answered, so that none reaches
+the client before the id it belongs to; a client that does not keep up with its queue is
+disconnected rather than silently dropped notifications.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Callable
+
+import trio
+
+from chain.rpc.errors import TOO_MANY_SUBSCRIPTIONS, RpcError, invalid_params
+from chain.rpc.protocol import dumps
+
+logger = logging.getLogger("xpl.rpc")
+
+CLOSE_TIMEOUT_S = 1.0
+"""How long a WebSocket that must close (slow client, shutdown) gets to take its close frame
+before its socket is closed under it."""
+
+# WebSocket close codes (RFC 6455).
+WS_GOING_AWAY = 1001
+WS_POLICY_VIOLATION = 1008
+
+
+class Subscription:
+    """One client's subscription over one WebSocket; the method's handler sends notifications."""
+
+    def __init__(self, sub_id: str, notification: str, unsubscribe: str, session: Session) -> None:
+        self.id = sub_id
+        self.notification = notification
+        self.unsubscribe_method = unsubscribe
+        self._session = session
+        self._finished = False
+        self._ending = False  # closing soon: an oversized notification
+        self._callbacks: list[Callable[[], None]] = []
+        # Notifications sent before the subscribe call is answered wait here, so that none
+        # reaches the client before the id it belongs to.
+        self._pending: list[str] | None = []
+
+    @property
+    def closed(self) -> bool:
+        """Whether further notifications are dropped (unsubscribed, closed or disconnecting)."""
+        return self._finished or self._ending or self._session.closing
+
+    def send(self, result: object) -> None:
+        """Queue a notification carrying `result`; never blocks, never runs on_close callbacks.
+
+        Raises TypeError or ValueError when `result` cannot be encoded as JSON. If the client does
+        not keep up and the connection's queue overflows, the connection is closed (and the
+        subscription ends with it, a moment later).
+        """
+        if self.closed:
+            return
+        text = dumps(
+            {
+                "jsonrpc": "2.0",
+                "method": self.notification,
+                "params": {"subscription": self.id, "result": result},
+            }
+        )
+        if len(text) > self._session.max_message_bytes:
+            logger.error(
+                "notification %s for subscription %s is %d bytes, over the %d-byte limit; "
+                "ending the subscription",
+                self.notification,
+                self.id,
+                len(text),
+                self._session.max_message_bytes,
+            )
+            self._ending = True
+            self._session.nursery.start_soon(self._close_now)
+            return
+        self._deliver(text)
+
+    def close(self) -> None:
+        """End the subscription from the server side; the client gets a final "closed" notice.
+
+        Runs the on_close callbacks before returning: a hub that closes subscriptions while
+        iterating over its own set of them should iterate over a copy.
+        """
+        if self._finished:
+            return
+        if not self._session.closing:
+            notice = {"subscription": self.id, "closed": True}
+            self._deliver(dumps({"jsonrpc": "2.0", "method": self.notification, "params": notice}))
+        self.finish()
+
+    async def _close_now(self) -> None:
+        self.close()
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once when the subscription ends, however it ends (now if it has)."""
+        if self._finished:
+            _run_callback(callback)
+        else:
+            self._callbacks.append(callback)
+
+    def _deliver(self, text: str) -> None:
+        if self._pending is None:
+            self._session.push(text)
+            return
+        self._pending.append(text)
+        if len(self._pending) > self._session.max_queued_messages:
+            self._session.overflow()
+
+    def activate(self) -> None:
+        """The subscribe call has been answered: let held notifications through."""
+        pending, self._pending = self._pending, None
+        for text in pending or ():
+            self._session.push(text)
+
+    def finish(self) -> None:
+        """End the subscription without a notice (unsubscribed, disconnected, never answered)."""
+        if self._finished:
+            return
+        self._finished = True
+        self._session.subscriptions.pop(self.id, None)
+        callbacks, self._callbacks = self._callbacks, []
+        for callback in callbacks:
+            _run_callback(callback)
+
+
+def _run_callback(callback: Callable[[], None]) -> None:
+    try:
+        callback()
+    except Exception:
+        logger.exception("subscription on_close callback failed")
+
+
+class Session:
+    """One WebSocket connection: its outgoing queue, its subscriptions, and how it closes."""
+
+    def __init__(
+        self,
+        nursery: trio.Nursery,
+        peer: str,
+        *,
+        abort_connection: Callable[[], None] | None,
+        max_message_bytes: int,
+        max_queued_messages: int,
+        max_subscriptions: int,
+    ) -> None:
+        self.nursery = nursery
+        self.abort_connection = abort_connection
+        """Closes the socket under the connection (None: the socket is not known)."""
+        self.peer = peer
+        self.max_message_bytes = max_message_bytes
+        self.max_queued_messages = max_queued_messages
+        self.max_subscriptions = max_subscriptions
+        self.outbox_send, self.outbox_receive = trio.open_memory_channel[str](max_queued_messages)
+        self.subscriptions: dict[str, Subscription] = {}
+        self.close_reason: tuple[int, str] | None = None
+        self.ended = False
+        self.wait_scope: trio.CancelScope | None = None
+
+    @property
+    def closing(self) -> bool:
+        """Whether the connection is closing or closed: nothing more is queued."""
+        return self.ended or self.close_reason is not None
+
+    def push(self, text: str) -> None:
+        """Queue a notification without blocking; overflow closes the connection."""
+        if self.closing:
+            return
+        try:
+            self.outbox_send.send_nowait(text)
+        except trio.WouldBlock:
+            self.overflow()
+
+    def overflow(self) -> None:
+        """The client does not keep up: close rather than drop notifications silently."""
+        logger.warning(
+            "closing WebSocket connection from %s: more than %d messages waiting to be sent",
+            self.peer,
+            self.max_queued_messages,
+        )
+        self.request_close(WS_POLICY_VIOLATION, "client too slow: message queue overflow")
+
+    def request_close(self, code: int, reason: str) -> None:
+        """Send a close frame after the message being written; abort if that takes too long."""
+        if self.closing:
+            return
+        self.close_reason = (code, reason)
+        if self.wait_scope is not None:
+            self.wait_scope.cancel()
+        self.nursery.start_soon(self._abort_after, CLOSE_TIMEOUT_S)
+
+    def open_subscription(self, notification: str, unsubscribe: str) -> Subscription:
+        """Create a subscription on this connection, within its limit."""
+        if len(self.subscriptions) >= self.max_subscriptions:
+            raise RpcError(
+                TOO_MANY_SUBSCRIPTIONS,
+                f"Too many subscriptions: the limit is {self.max_subscriptions} per connection",
+            )
+        sub_id = secrets.token_hex(8)
+        while sub_id in self.subscriptions:
+            sub_id = secrets.token_hex(8)
+        subscription = Subscription(sub_id, notification, unsubscribe, self)
+        self.subscriptions[sub_id] = subscription
+        return subscription
+
+    def unsubscribe(self, method: str, params: object) -> bool:
+        """End the subscription named in params ([id]); False if there is none of this kind."""
+        if not (isinstance(params, list) and len(params) == 1 and isinstance(params[0], str)):
+            raise invalid_params(f"{method} takes [subscription id]")
+        subscription = self.subscriptions.get(params[0])
+        if subscription is None or subscription.unsubscribe_method != method:
+            return False
+        subscription.finish()
+        return True
+
+    def end(self) -> None:
+        """The connection is gone: end every subscription (running their on_close callbacks)."""
+        self.ended = True
+        for subscription in list(self.subscriptions.values()):
+            subscription.finish()
+
+    async def _abort_after(self, delay: float) -> None:
+        await trio.sleep(delay)
+        logger.warning("WebSocket connection from %s did not close in time; aborting", self.peer)
+        if self.abort_connection is not None:
+            self.abort_connection()
+        self.nursery.cancel_scope.cancel()
