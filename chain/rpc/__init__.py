@@ -1,0 +1,14 @@
+"""The node's JSON-RPC 2.0 server: HTTP and WebSocket on one port, Substrate's method names.
+
+    methods.build_methods(node, test_rpc=) -> RpcMethods   every method, bound to an RpcNode
+    transport.RpcServer(methods, host=, port=, limits..., extra_routes=)
+        await serve(task_status=)                       listen until cancelled; started(port)
+
+Layers, lowest first: `errors` (codes and RpcError), `protocol` (JSON-RPC messages: requests,
+batches, results and errors), `subscriptions` (a WebSocket's subscriptions and outgoing queue),
+`registry` (RpcMethods: methods by name, and carrying out one request), `transport` (hypercorn
+on trio: connections, limits, shutdown). The methods: `context` (RpcNode, the node as the
+methods see it, and what every namespace shares), `params` (reading parameters), and one module
+per namespace: `system`, `chain`, `state`, `author`, `payment`, `balances`, `grandpa`, `market`,
+`staking`, `blob`, `testing` (the test namespace, only with `--test-rpc`).
+"""
