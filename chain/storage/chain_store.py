@@ -21,7 +21,7 @@ needs no reference counting. Every change is one atomic write batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -322,11 +322,6 @@ class ChainStore:
         if entry is not None:
             return entry[1]
         return self.kv.get(_NODE + node_key)
-
-    @property
-    def node_getter(self) -> Callable[[bytes], bytes | None]:
-        """Trie nodes of every retained state, finalized or not."""
-        return self._get_node
 
     def _read_flat(self, key: bytes) -> bytes | None:
         cache = self._flat_cache
