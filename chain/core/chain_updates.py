@@ -1,4 +1,4 @@
-"""The core's writes to the chain store, and what follows each one.
+"""The core's writes to the chain store (its one side effect), and what follows each one.
 
 A block imported (or authored) and a block made final are written in one atomic store write
 each; then the core works out what changed: the new best block, the blocks a reorg retracted and
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from chain.core.actions import Action, BlockImported, Finalized, Retracted
+from chain.core.boundary import ChainStoreWrites
 from chain.core.importer import ExecutedBlock
 from chain.core.pool_upkeep import PoolUpkeep
 from chain.core.view import CoreView
@@ -23,9 +24,9 @@ Segment = list[tuple[int, bytes, tuple[bytes, ...]]]
 class ChainUpdates:
     """Writes blocks and finality to the store and returns the actions that follow."""
 
-    def __init__(self, view: CoreView, upkeep: PoolUpkeep) -> None:
+    def __init__(self, view: CoreView, store: ChainStoreWrites, upkeep: PoolUpkeep) -> None:
         self.view = view
-        self.store = view.store
+        self.store = store
         self.upkeep = upkeep
 
     def persist(

@@ -96,7 +96,7 @@ class NodeCore(NodeInputs, NodeView):
         self._now_ms = 0
         self._view = CoreView(store)
         self._upkeep = PoolUpkeep(self._view, self.pool)
-        self._updates = ChainUpdates(self._view, self._upkeep)
+        self._updates = ChainUpdates(self._view, store, self._upkeep)
         self._outbox = TransactionOutbox()
         self._offences = Offences(
             self._view, authority, submit=self.submit_transaction, next_nonce=self.next_nonce

@@ -1,10 +1,12 @@
-"""The chain as the core's parts read it: the store, with the caches that make reading it cheap."""
+"""The chain as the core's parts read it: the store, read only, with the caches that make reading
+it cheap. Blocks and finality are written by `chain.core.chain_updates` alone, and the voter's
+state by the voter (through the callback `chain.core.node` gives it)."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from chain.core.boundary import ChainStoreWrites
+from chain.core.boundary import ChainStoreReads
 from runtime.block import Header
 from runtime.pallets import session
 from runtime.pallets.session import AuthoritySet
@@ -17,7 +19,7 @@ _AUTHORITY_SET_CACHE: Final = 4_096
 class CoreView:
     """The chain store, with authority sets and the best state's decoded values cached."""
 
-    def __init__(self, store: ChainStoreWrites) -> None:
+    def __init__(self, store: ChainStoreReads) -> None:
         self.store = store
         # Decoded values of the best block's state, carried from block to block (see StateOverlay).
         self._warm: dict[bytes, Any] = {}
