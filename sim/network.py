@@ -41,8 +41,6 @@ from runtime.primitives.keys import Keypair
 log = logging.getLogger("xpl.sim")
 
 REQUEST_TIMEOUT_MS: Final = 5_000
-BAN_SCORE: Final = -1_000
-"""A peer whose score falls to this is disconnected (as the libp2p layer bans it)."""
 
 
 @dataclass
@@ -66,6 +64,8 @@ class SimNode:
     timers: dict[str, int] = field(default_factory=dict)
     seen: set[bytes] = field(default_factory=set)
     scores: dict[str, int] = field(default_factory=dict)
+    """What each peer's reported misbehaviour cost it, summed and logged but never acted on: the
+    simulator bans no peer (the libp2p layer does, in `p2p.scoring`)."""
     finalized: dict[int, bytes] = field(default_factory=dict)
     """Every block this node finalized, by number (across restarts)."""
     equivocate: bool = False

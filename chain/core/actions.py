@@ -1,7 +1,8 @@
 """What the node core asks its driver to do. The core never touches sockets or clocks itself.
 
 The driver (the libp2p node process, the simulator, a test) executes these: it arms timers,
-notifies RPC subscribers, updates metrics, and sends messages to peers.
+notifies RPC subscribers, updates metrics, and sends messages to peers. `Action`, their union,
+is what every input of the core returns (`chain.core.boundary`).
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ A justification for block B in round r of authority set s is
 
     [set_id, round, block_hash, number, precommits, ancestry]
 
-where each precommit is `[block_hash, number, voter, signature]` (`runtime.consensus.Precommit`), a
-voter's signature
-(`runtime.consensus.vote_message(PRECOMMIT, s, r, target)`) for B or a descendant of B, and
+where each precommit is `[block_hash, number, voter, signature]` (`runtime.consensus.Precommit`):
+a voter's signature (`runtime.consensus.vote_message(PRECOMMIT, s, r, target)`) for B or a
+descendant of B, and
 `ancestry` holds the headers that link each precommit's target down to B. It proves B final when
 its distinct voters hold more than 2/3 of the weight of set s: the set in force for B's children,
 which is the set in the state of B's parent (so the block that changes the set is the last one the

@@ -1,16 +1,23 @@
-"""The import path of a block, and of a block this node authors. Reads as the rules it checks.
+"""The rules a block must follow to be imported, and the sealing of a block this node authors.
 
-    import_block(store, block)
-        known?            a block already stored is not imported twice
-        parent            must be stored, with its state retained
+    verify_and_execute(store, block, now_ms=...)    checks, in order, and writes nothing:
+        known?            a block already stored is not imported twice (AlreadyKnown)
+        parent            must be stored (UnknownParent otherwise: sync may fetch it)
         finality          a block at or below the finalized height conflicts with finality
+        number            one more than its parent's
         header            Aura: slot after the parent's, not in the future, right author (not
                           disabled for an offence), seal
         execute           runtime.execute_block on the parent's state (signatures checked there)
         state root        the trie root after the block's changes must equal the header's
-        persist           one atomic write: header, body, state delta, best pointer
 
-`seal_block` is the author's side: the same trie commit, then a header sealed by the author.
+    seal_block(store, parent, result, extrinsics, slot=..., author=...)
+                          the author's side: the same trie commit, then a header sealed by the
+                          author
+
+Both return an ExecutedBlock; storing it (one atomic write: header, body, state changes, best
+pointer) is the node core's step after this one (`chain.core.chain_updates`). A block that breaks
+a rule raises BlockRejected, or the subclass that says what is missing. `consensus_params` is
+what both read of the parent's state.
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain.core import aura
-from chain.storage.chain_store import ChainStore
+from chain.core.boundary import ChainStoreReads
 from runtime.block import Block, Digest, Header, extrinsics_root
 from runtime.executive import BlockResult, InvalidBlock, SignatureVerifier, execute_block
 from runtime.pallets import session
@@ -59,7 +66,7 @@ class ConsensusParams:
     slot_duration_ms: int
 
 
-def consensus_params(store: ChainStore, parent_hash: bytes) -> ConsensusParams:
+def consensus_params(store: ChainStoreReads, parent_hash: bytes) -> ConsensusParams:
     """The authority set, disabled authorities and slot duration for a child of `parent_hash`."""
     state = StateOverlay(store.reader(parent_hash))
     return ConsensusParams(
@@ -68,7 +75,7 @@ def consensus_params(store: ChainStore, parent_hash: bytes) -> ConsensusParams:
 
 
 def verify_and_execute(
-    store: ChainStore,
+    store: ChainStoreReads,
     block: Block,
     *,
     now_ms: int,
@@ -117,7 +124,7 @@ def verify_and_execute(
 
 
 def seal_block(
-    store: ChainStore,
+    store: ChainStoreReads,
     parent: Header,
     result: BlockResult,
     extrinsics: Sequence[bytes],

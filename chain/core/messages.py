@@ -15,7 +15,8 @@ Request protocols (request -> response):
     sync           [start, descending, max, bodies]  -> [[header, body | None, justification
                                                   | None], ...]; start is a block number or hash
     catchup        [set id, round]            -> a completed round's votes (chain.core.grandpa)
-    blob           [root, index]              -> [leaf, proof] (job data, served by the node)
+    blob           [root, index]              -> [leaf, proof] (job data, served by the node
+                                              process in `chain.network`, not by the core)
 
 All of them are canonical msgpack, decoded strictly with size limits (DecodeError otherwise).
 """

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from chain.core.boundary import ChainStoreReads
 from chain.core.messages import SYNC_RESPONSE_BYTES, BlockRequest, SyncedBlock
-from chain.storage.chain_store import ChainStore
 
 
-def serve_blocks(store: ChainStore, request: BlockRequest) -> list[SyncedBlock]:
+def serve_blocks(store: ChainStoreReads, request: BlockRequest) -> list[SyncedBlock]:
     """The blocks a sync request asks for, as far as this node has them.
 
     By number: the best chain's blocks from `start`, up or down. By hash: that block, then its

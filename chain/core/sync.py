@@ -14,7 +14,7 @@ again every STATUS_INTERVAL_MS) and from the blocks the peer gossips. Then:
 
 Responses carry justifications where the serving node has them, and the node imports them in
 order, so a node that starts from genesis follows every authority set change. This class only
-decides and remembers; the node core sends the requests and imports what comes back.
+decides and remembers; `chain.core.sync_exchange` sends the requests and imports what comes back.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Layout of the key-value store (one-byte prefixes):
 
     h ‖ hash           header                  b ‖ hash          body (extrinsic list)
     n ‖ number (4 BE)  hash on the best chain  j ‖ hash          justification of a final block
-    m ‖ name           metadata: genesis, best, finalized, schema, the finality voter's state
+    m ‖ name           metadata: genesis, best, finalized, schema, pruned-below, the voter's state
     t ‖ node key       trie node of a finalized state (node key = position ‖ hash, see trie.py)
     s ‖ storage key    value in the finalized state (a flat copy, for fast reads)
     u ‖ hash           journal of an unfinalized block: its trie nodes and state changes
@@ -21,7 +21,7 @@ needs no reference counting. Every change is one atomic write batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -322,11 +322,6 @@ class ChainStore:
         if entry is not None:
             return entry[1]
         return self.kv.get(_NODE + node_key)
-
-    @property
-    def node_getter(self) -> Callable[[bytes], bytes | None]:
-        """Trie nodes of every retained state, finalized or not."""
-        return self._get_node
 
     def _read_flat(self, key: bytes) -> bytes | None:
         cache = self._flat_cache

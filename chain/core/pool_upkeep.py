@@ -1,0 +1,110 @@
+"""The transaction pool kept in step with the chain: what it admits, and its repair after each
+new best block (transactions included, accounts revalidated, a reorg's transactions put back)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from chain.core.actions import Action, TxDropped
+from chain.core.pool import PoolError, Removed, TransactionPool
+from chain.core.view import CoreView
+from runtime.block import Header
+from runtime.executive import InvalidTransaction, validate_transaction
+from runtime.pallets import system
+from runtime.primitives.codec import DecodeError
+from runtime.state import StateOverlay
+from runtime.transaction import SignedTransaction
+
+
+def dropped(removed: Sequence[Removed]) -> list[Action]:
+    """The notifications for transactions that left the pool without being included."""
+    return [TxDropped(r.tx.hash, r.status, r.reason) for r in removed]
+
+
+class PoolUpkeep:
+    """Admits transactions to the pool against the best state, and repairs the pool after it."""
+
+    def __init__(self, view: CoreView, pool: TransactionPool) -> None:
+        self.view = view
+        self.pool = pool
+
+    def admit(self, raw: bytes, now_ms: int) -> tuple[SignedTransaction, list[Action]]:
+        """Decode, check and pool a transaction; raises DecodeError, InvalidTransaction or
+        PoolError. A transaction with a bad signature is banned for a while."""
+        tx = SignedTransaction.decode(raw)
+        self.pool.check_admissible(tx, now_ms)
+        best = self.view.best_header
+        try:
+            valid = validate_transaction(
+                self.view.reader(),
+                best,
+                tx,
+                genesis_hash=self.view.genesis_hash,
+                cache=self.view.best_cache(),
+            )
+        except InvalidTransaction as exc:
+            if exc.kind == "bad_signature":
+                self.pool.ban(tx.hash, now_ms)
+            raise
+        removed = self.pool.add(tx, valid, now_ms)
+        return tx, dropped(removed)
+
+    def resubmit(self, extrinsics: Sequence[bytes], now_ms: int) -> None:
+        """Put a retracted block's transactions back in the pool, quietly skipping invalid ones."""
+        for raw in extrinsics:
+            try:
+                tx = SignedTransaction.decode(raw)
+                self.pool.check_admissible(tx, now_ms)
+                valid = validate_transaction(
+                    self.view.reader(),
+                    self.view.best_header,
+                    tx,
+                    genesis_hash=self.view.genesis_hash,
+                    check_signature=False,
+                    cache=self.view.best_cache(),
+                )
+                self.pool.add(tx, valid, now_ms)
+            except (DecodeError, InvalidTransaction, PoolError):
+                continue
+
+    def update_pool(
+        self,
+        header: Header,
+        changes: dict[bytes, bytes | None] | None,
+        included: set[bytes],
+        now_ms: int,
+    ) -> list[Action]:
+        """Tell the pool about a new best block; `changes` are its state changes when it simply
+        extends the old best (otherwise every pooled account is revalidated)."""
+        view = self.view
+        state = StateOverlay(view.reader(header.hash), view.best_cache())
+        if changes is not None:
+            touched = {
+                signer for signer in self.pool.signers() if system.Account.key(signer) in changes
+            }
+        else:
+            touched = set(self.pool.signers())
+
+        def revalidate(tx: SignedTransaction) -> Any:
+            try:
+                return validate_transaction(
+                    view.reader(header.hash),
+                    header,
+                    tx,
+                    genesis_hash=view.genesis_hash,
+                    check_signature=False,
+                    cache=view.best_cache(),
+                )
+            except InvalidTransaction as exc:
+                return str(exc)
+
+        removed = self.pool.update_for_block(
+            included=included,
+            nonce_of=lambda who: system.nonce_of_state(state, who),
+            next_number=header.number + 1,
+            touched=touched,
+            revalidate=revalidate,
+            now_ms=now_ms,
+        )
+        return dropped(removed)

@@ -1,0 +1,91 @@
+"""The GRANDPA voter's side of the node: what the voter's outputs become, and its finalizations.
+
+The voter (`chain.core.grandpa`) finalizes through a callback while it steps; the actions of that
+finalization wait here and go out right after what came before the step, then the voter's
+messages follow.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from chain.core.actions import Action, Gossip, SendRequest
+from chain.core.chain_updates import ChainUpdates
+from chain.core.finality import Justification
+from chain.core.grandpa import (
+    BroadcastCommit,
+    BroadcastVotes,
+    FetchBlock,
+    NoteVotes,
+    ReportEquivocation,
+    RequestCatchUp,
+    VoterOutput,
+)
+from chain.core.messages import (
+    PROTOCOL_CATCH_UP,
+    TOPIC_FINALITY,
+    encode_catch_up_request,
+    encode_finality,
+)
+from chain.core.offences import Offences
+from chain.core.sync import Sync
+from runtime.block import Header
+from runtime.consensus import SignedVote, encode_equivocation
+
+
+class VoterGlue:
+    """Turns the voter's outputs into actions, and carries out the finalizations it decides."""
+
+    def __init__(self, updates: ChainUpdates, offences: Offences, sync: Sync) -> None:
+        self.updates = updates
+        self.offences = offences
+        self.sync = sync
+        self._pending: list[Action] = []
+
+    def finalized(self, header: Header, justification: Justification, now_ms: int) -> None:
+        """The voter's round proved `header` final: store it as final now, act on it later."""
+        self._pending.extend(self.updates.finalize_stored(header, justification.encode(), now_ms))
+
+    def take_pending(self) -> list[Action]:
+        """What the voter's finalizations did and no step has carried yet (oldest first)."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    def actions(self, outputs: Sequence[VoterOutput], now_ms: int) -> list[Action]:
+        """What the voter's last step means: what its finalize callback did (in order, right
+        after what came before the step), then its messages."""
+        actions = self.take_pending()
+        votes: list[SignedVote] = []
+        for out in outputs:
+            if isinstance(out, BroadcastVotes):
+                votes.extend(out.votes)
+            elif isinstance(out, BroadcastCommit):
+                actions.append(
+                    Gossip(TOPIC_FINALITY, encode_finality("commit", out.justification.to_value()))
+                )
+            elif isinstance(out, ReportEquivocation):
+                proof = out.proof
+                if self.offences.first_report(proof.offence_key + proof.first.voter):
+                    actions.extend(
+                        self.offences.submit_own(
+                            now_ms, "report_equivocation", encode_equivocation(proof)
+                        )
+                    )
+            elif isinstance(out, NoteVotes):
+                j = out.justification
+                actions.extend(
+                    self.offences.submit_own(
+                        now_ms, "note_votes", j.set_id, j.round, list(j.precommits)
+                    )
+                )
+            elif isinstance(out, RequestCatchUp):
+                tag = self.sync.track(out.peer, "catchup", now_ms)
+                request = encode_catch_up_request(out.set_id, out.round)
+                actions.append(SendRequest(out.peer, PROTOCOL_CATCH_UP, request, tag))
+            elif isinstance(out, FetchBlock):
+                self.sync.want_block(out.peer, out.block_hash, out.number)
+        if votes:
+            actions.append(
+                Gossip(TOPIC_FINALITY, encode_finality("votes", [v.to_value() for v in votes]))
+            )
+        return actions
