@@ -92,6 +92,7 @@ class Process:
         return self.popen is not None and self.popen.poll() is None
 
     def spawn(self) -> None:
+        """Start the command, its output appended to the log; LocalnetError if it is running."""
         if self.running:
             raise LocalnetError(f"{self.log_path.parent.name} is already running")
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +135,7 @@ class Process:
             self.popen.wait()
 
     def log_tail(self, lines: int = 30) -> str:
+        """The last `lines` lines of the log ('' if there is none yet)."""
         try:
             text = self.log_path.read_text(errors="replace")
         except FileNotFoundError:
@@ -176,19 +178,24 @@ class LocalnetNode:
         return self.process is not None and self.process.running
 
     def client(self, *, timeout: float = 10.0) -> XplClient:
+        """A new client of the node's RPC (the caller closes it)."""
         return XplClient(self.rpc_url, timeout=timeout)
 
     def finalized_number(self) -> int:
+        """The number of the node's finalized block, asked over RPC."""
         with self.client(timeout=5.0) as client:
             return client.finalized_number()
 
     def best_number(self) -> int:
+        """The number of the node's best block, asked over RPC."""
         with self.client(timeout=5.0) as client:
             return client.best_number()
 
 
 @dataclass
 class LocalnetWorker:
+    """A worker process and the node it talks to."""
+
     name: str
     key_uri: str
     node: LocalnetNode
@@ -278,12 +285,14 @@ class Localnet:
             )
 
     def node(self, name: str) -> LocalnetNode:
+        """The node named `name`; LocalnetError if there is none."""
         for node in self.nodes:
             if node.name == name:
                 return node
         raise LocalnetError(f"no node named {name}")
 
     def node_command(self, node: LocalnetNode) -> list[str]:
+        """The `xpl node` command line of `node`, the other nodes as its bootnodes."""
         command = [
             *XPL_COMMAND,
             "node",
@@ -329,6 +338,7 @@ class Localnet:
         ]
 
     def spawn(self, node: LocalnetNode) -> None:
+        """Start `node`'s process without waiting for it (again, if it ran before)."""
         if node.process is None:
             node.process = Process(
                 self.node_command(node), node.log_path, {PASSWORD_ENV: self.password}
@@ -391,10 +401,12 @@ class Localnet:
             node.process.kill()
 
     def stop_node(self, name: str) -> int | None:
+        """Stop one node cleanly; its exit code (None if it never ran)."""
         node = self.node(name)
         return None if node.process is None else node.process.stop()
 
     def restart(self, name: str, *, timeout: float = START_TIMEOUT_S) -> None:
+        """Start `node` again on its base path and wait until it answers."""
         node = self.node(name)
         self.spawn(node)
         self.wait_ready(node, timeout=timeout)

@@ -15,6 +15,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object a line: time, level, logger, message, and any `extra` fields."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON."""
         entry: dict[str, Any] = {
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
             + f".{int(record.msecs):03d}Z",

@@ -72,6 +72,7 @@ class NodeSpec:
 
     @property
     def seed(self) -> bytes:
+        """This node's key seed."""
         return node_seed(self.index)
 
     def dials(self) -> list[int]:
@@ -81,6 +82,7 @@ class NodeSpec:
         return list(range(self.index))
 
     def expected_peers(self) -> int:
+        """How many peers this node has once the topology is complete."""
         if self.topology == "star":
             return self.nodes - 1 if self.index == 0 else 1
         return self.nodes - 1
@@ -114,22 +116,27 @@ class Recorder:
         self.topics: dict[str, str] = {}
 
     def record(self, topic: str, data: bytes) -> None:
+        """Note a message's latency from the send time in its header."""
         origin, seq, sent = _HEADER.unpack_from(data)
         key = f"{origin}:{seq}"
         self.latencies[key] = time.time() - sent
         self.topics[key] = topic
 
     def on_peer_connected(self, peer: str) -> None:
+        """Nothing to note."""
         pass
 
     def on_peer_disconnected(self, peer: str) -> None:
+        """Nothing to note."""
         pass
 
     def on_gossip(self, peer: str, topic: str, data: bytes) -> GossipVerdict:
+        """Record the message's latency and accept it."""
         self.record(topic, data)
         return GossipVerdict.ACCEPT
 
     async def on_request(self, peer: str, protocol: str, data: bytes) -> bytes:
+        """The bench sends no requests: an empty answer."""
         return b""
 
 
@@ -320,6 +327,8 @@ def summarize(specs: list[NodeSpec], results: list[dict[str, Any]]) -> list[str]
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the bench's node processes and print what they saw (with --worker, be one of
+    them); the exit code."""
     parser = argparse.ArgumentParser(prog="python -m p2p.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--nodes", type=int, default=4)
     parser.add_argument("--rate", type=float, default=20.0, help="messages/s per node")

@@ -190,21 +190,27 @@ class ConnectionEvents(INotifee):
             self._send.send_nowait(event)
 
     async def connected(self, network: INetwork, conn: INetConn) -> None:
+        """Queue a connection that came up."""
         self._put(ConnectionEvent(conn, up=True))
 
     async def disconnected(self, network: INetwork, conn: INetConn) -> None:
+        """Queue a connection that went down."""
         self._put(ConnectionEvent(conn, up=False))
 
     async def opened_stream(self, network: INetwork, stream: INetStream) -> None:
+        """Streams are not followed."""
         return None
 
     async def closed_stream(self, network: INetwork, stream: INetStream) -> None:
+        """Streams are not followed."""
         return None
 
     async def listen(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        """Listeners are not followed."""
         return None
 
     async def listen_close(self, network: INetwork, multiaddr: multiaddr.Multiaddr) -> None:
+        """Listeners are not followed."""
         return None
 
 

@@ -1,0 +1,1 @@
+"""The benchmarks `xpl benchmark` runs: block import, a local network, a compute workload."""

@@ -43,6 +43,8 @@ BATCH_INTERVAL_S = 0.05
 
 @dataclass(frozen=True)
 class NetworkFigures:
+    """What one network run measured."""
+
     validators: int
     tps_target: int
     duration_s: float

@@ -1,0 +1,1 @@
+"""The `xpl` command line: `main` and one module per subcommand."""

@@ -16,6 +16,7 @@ USAGE_ERROR = 2
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `xpl benchmark` and its subcommands."""
     b = sub.add_parser("benchmark", help="measure this machine")
     b_sub = b.add_subparsers(dest="benchmark", metavar="WHAT", required=True)
     i = b_sub.add_parser("import", help="block import rate against the raw signature rate")
@@ -64,6 +65,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def import_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark import`: block import rate against the raw signature rate."""
+
     def progress(message: str) -> None:
         if not args.json:
             print(f"  {message}", file=sys.stderr)
@@ -91,6 +94,7 @@ def import_benchmark(args: argparse.Namespace) -> int:
 
 
 def network_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark network`: transfers through a local validator network."""
     from chain.benchmarks.network_bench import run_network_benchmark
 
     def progress(message: str) -> None:
@@ -129,6 +133,7 @@ def network_benchmark(args: argparse.Namespace) -> int:
 
 
 def workload_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark workload`: one workload's compute, commitment and audit costs."""
     from chain.benchmarks.workload_bench import run_workload_benchmark
 
     def progress(message: str) -> None:

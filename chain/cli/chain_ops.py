@@ -16,6 +16,7 @@ from runtime.primitives.keys import keypair_from_suri
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `xpl build-spec` and `xpl purge-chain`."""
     b = sub.add_parser("build-spec", help="print or write a chain spec")
     b.add_argument("--chain", default="local", help="dev, local, or a spec file to re-check")
     b.add_argument("--validators", type=int, default=None, help="validators of a local chain")
@@ -38,6 +39,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def build_spec(args: argparse.Namespace) -> int:
+    """`xpl build-spec`: print or write a chain spec (and the dev keys, if asked)."""
     try:
         if args.validators is not None:
             if args.chain != "local":
@@ -78,6 +80,8 @@ def _write_dev_keys(args: argparse.Namespace, spec: ChainSpec) -> None:
 
 
 def purge_chain(args: argparse.Namespace) -> int:
+    """`xpl purge-chain`: delete a node's database, if no node runs on it (asking first,
+    unless -y)."""
     try:
         spec = builtin_spec(args.chain)
     except ChainSpecError as exc:

@@ -14,6 +14,7 @@ from runtime.primitives.keys import Keypair, keypair_from_suri
 
 
 def add_rpc_argument(parser: argparse.ArgumentParser) -> None:
+    """Add `--rpc`, the node's URL (default: $XPL_RPC or the local node)."""
     parser.add_argument(
         "--rpc",
         default=os.environ.get("XPL_RPC", DEFAULT_RPC_URL),
@@ -22,6 +23,7 @@ def add_rpc_argument(parser: argparse.ArgumentParser) -> None:
 
 
 def add_signer_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the signer options: a development key or an encrypted key file."""
     group = parser.add_mutually_exclusive_group(required=True)
     group.add_argument(
         "--from", dest="suri", metavar="//NAME", help="a development key, e.g. //Alice"
@@ -33,6 +35,7 @@ def add_signer_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def signer(args: argparse.Namespace) -> Keypair:
+    """The keypair the signer options name (asking for the key file's password if needed)."""
     if args.suri:
         return keypair_from_suri(args.suri)
     password = password_from_env(args.password_env) if args.password_env else prompt_password(False)
@@ -40,6 +43,7 @@ def signer(args: argparse.Namespace) -> Keypair:
 
 
 def connect(args: argparse.Namespace) -> XplClient:
+    """A client of the node that `--rpc` names."""
     return XplClient(args.rpc)
 
 

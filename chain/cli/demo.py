@@ -45,6 +45,7 @@ from that account could race them for a nonce."""
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `xpl demo`."""
     d = sub.add_parser("demo", help="watch a local validator network work, end to end")
     d.add_argument("--keep", action="store_true", help="keep the nodes' directory afterwards")
     d.add_argument("--no-market", action="store_true", help="only the transfers, no compute jobs")
@@ -52,6 +53,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`xpl demo`: start the validators; show the network, transfers, the market and
+    finality; stop them."""
     # Tables are wide: give them room even when the output is not a terminal.
     console = Console(width=None if sys.stdout.isatty() else 110)
     base = Path(tempfile.mkdtemp(prefix="xpl-demo-"))

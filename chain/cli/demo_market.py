@@ -79,6 +79,7 @@ class Timeline:
 
     @property
     def ended(self) -> str | None:
+        """The event that ended the job, if one has."""
         for event in self.events:
             if event["event"] in END_EVENTS:
                 return str(event["event"])
@@ -162,6 +163,7 @@ class WorkerProcess:
         )
 
     def wait_registered(self, client: XplClient, timeout: float = 60.0) -> None:
+        """Wait until the worker is registered on chain; CliError if it exits or times out."""
         who = dev_keypair(self.name).public
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -173,6 +175,7 @@ class WorkerProcess:
         raise CliError(f"{self.name}'s worker did not register in {timeout:.0f} s")
 
     def stop(self) -> int:
+        """SIGINT, then SIGKILL after 15 s; the exit code."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
             try:

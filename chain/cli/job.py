@@ -43,6 +43,7 @@ from runtime.workloads import WORKLOADS
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `xpl job` and its actions."""
     job = sub.add_parser("job", help="submit compute jobs, follow them, fetch their results")
     job_sub = job.add_subparsers(dest="job_command", metavar="ACTION", required=True)
 

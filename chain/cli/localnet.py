@@ -24,6 +24,7 @@ from chain.spec import ChainSpec, ChainSpecError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `xpl localnet`."""
     p = sub.add_parser(
         "localnet",
         help="run a local network of validators (and workers) until Ctrl-C",
@@ -46,6 +47,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`xpl localnet`: start the network, print its nodes, stop every process on Ctrl-C."""
     temporary = args.base_path is None
     base_path = Path(tempfile.mkdtemp(prefix="xpl-localnet-")) if temporary else args.base_path
     spec = None

@@ -16,6 +16,7 @@ from chain.cli.errors import CliError
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The parser of every subcommand."""
     from chain.cli import (
         benchmark,
         chain_ops,

@@ -43,11 +43,13 @@ def _pruning(text: str) -> int | None:
 
 
 def add_log_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add `--log` (the level) and `--log-format` (text or JSON)."""
     parser.add_argument("--log", default="info", choices=["debug", "info", "warning", "error"])
     parser.add_argument("--log-format", default="text", choices=["text", "json"])
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `xpl node`."""
     p = sub.add_parser("node", help="run a node", description=__doc__)
     p.add_argument("--dev", action="store_true", help="dev chain, //Alice validates, temporary db")
     p.add_argument("--chain", default=None, help="dev, local, or a chain spec file")
@@ -120,6 +122,7 @@ def _validator_key(args: argparse.Namespace, spec: ChainSpec) -> Keypair | None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`xpl node`: run a node until Ctrl-C."""
     setup_logging(args.log, args.log_format)
     if args.dev and args.chain not in (None, "dev"):
         raise CliError("--dev runs the dev chain; drop --chain or --dev")

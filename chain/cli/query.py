@@ -16,6 +16,7 @@ from runtime.primitives.hashing import from_hex, to_hex
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `xpl query` and its subcommands."""
     q = sub.add_parser("query", help="read the chain's state")
     q_sub = q.add_subparsers(dest="query_command", metavar="WHAT", required=True)
     b = q_sub.add_parser("balance", help="an account's balance and nonce")
@@ -37,6 +38,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def balance(args: argparse.Namespace) -> int:
+    """`xpl query balance`: an account's balance and nonce, checked by a proof if asked."""
     who = parse_account(args.address)
     at = from_hex(args.at, length=32, what="--at") if args.at else None
     with connect(args) as client:
@@ -90,6 +92,7 @@ def _proven_balance(rpc: object, who: bytes, at: bytes | None) -> dict[str, obje
 
 
 def head(args: argparse.Namespace) -> int:
+    """`xpl query head`: the best and finalized blocks."""
     with connect(args) as client:
         try:
             best = client.header()

@@ -16,6 +16,7 @@ from runtime.primitives.hashing import to_hex
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `xpl tx` and its subcommands."""
     tx = sub.add_parser("tx", help="sign and submit transactions")
     tx_sub = tx.add_subparsers(dest="tx_command", metavar="TX", required=True)
     t = tx_sub.add_parser("transfer", help="transfer XPL to an account")
@@ -35,6 +36,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def transfer(args: argparse.Namespace) -> int:
+    """`xpl tx transfer`: sign a transfer, submit it and wait for it as asked."""
     keypair = signer(args)
     dest = parse_account(args.to)
     amount = parse_amount(args.amount)

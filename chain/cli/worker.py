@@ -36,6 +36,7 @@ CHEAT_HELP = (
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add `xpl worker`."""
     p = sub.add_parser(
         "worker",
         help="run a GPU worker: take matched jobs, compute and commit them",
@@ -134,6 +135,7 @@ def config_from_args(args: argparse.Namespace) -> WorkerConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    """`xpl worker`: run the worker daemon until Ctrl-C."""
     config = config_from_args(args)
     try:
         daemon = WorkerDaemon(config)

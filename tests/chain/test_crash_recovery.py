@@ -8,6 +8,7 @@ The moments come from a seeded random generator; the seed is printed, and XPL_CR
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import threading
@@ -155,6 +156,11 @@ def check_resumed(client: XplClient, head: Header) -> None:
     assert client.header(head.hash)["stateRoot"] == to_hex(head.state_root)
 
 
+def best_past(client: XplClient, number: int) -> bool | None:
+    """True once the node's best block is past `number` (None before, for polling)."""
+    return True if client.best_number() > number else None
+
+
 @pytest.fixture
 def seed() -> int:
     value = int(os.environ.get("XPL_CRASH_SEED") or random.randrange(2**32))
@@ -185,7 +191,14 @@ def test_node_killed_while_busy_recovers_every_time(
             timeout=20,
             what="the load to get transactions into the pool",
         )
-        time.sleep(rng.uniform(0.5, 3.0))
+        # Killed busy: after it has authored on the chain it resumed, at a random moment.
+        loaded_at = client.best_number()
+        wait_until(
+            functools.partial(best_past, client, loaded_at),
+            timeout=20,
+            what="a block authored under the load",
+        )
+        time.sleep(rng.uniform(0.0, 2.0))
         node.kill()
         load.stopping.set()
         load.join(timeout=20)
@@ -195,6 +208,7 @@ def test_node_killed_while_busy_recovers_every_time(
             must_hold.append(load.finalized_seen)
         with open_database(node.base_path) as store:
             head, largest = check_database(store, must_hold)
+        assert head.number > loaded_at, "the block authored under the load was lost"
         largest_block = max(largest_block, largest)
         print(f"kill {kill + 1}: best #{head.number}, largest block {largest} transactions")
     assert time.monotonic() - started < 90

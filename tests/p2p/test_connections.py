@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import pytest
 import trio
 
@@ -10,6 +12,11 @@ from p2p.errors import FailureReason, ListenError, RequestFailed
 from tests.p2p.nodes import Node, config, connected, eventually, free_port, run_scenario, start_node
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def both_received(a: Node, b: Node, count: int) -> bool:
+    """Whether each of `a` and `b` has been delivered `count` messages."""
+    return len(a.handler.received) == len(b.handler.received) == count
 
 
 def test_two_hosts_connect_through_a_bootnode() -> None:
@@ -53,7 +60,13 @@ def test_nodes_that_list_each_other_as_bootnodes_connect_once() -> None:
         a = await Node(config(0, port=port_a, bootnodes=(address_b, address_a))).start(nursery)
         b = await Node(config(1, port=port_b, bootnodes=(address_a,))).start(nursery)
         await connected((a, b))
-        await trio.sleep(0.5)
+        # For half a second, while both keep their bootnodes dialed, messages go both ways on
+        # the one connection, which is never replaced.
+        for sent in range(1, 6):
+            a.network.publish("votes", b"from a %d" % sent)
+            b.network.publish("votes", b"from b %d" % sent)
+            await eventually(functools.partial(both_received, a, b, sent))
+            await trio.sleep(0.1)
         assert a.handler.connected == [b.peer] and b.handler.connected == [a.peer]
         assert not a.handler.disconnected and not b.handler.disconnected
 
@@ -85,11 +98,12 @@ def test_set_blocked_splits_and_heals() -> None:
         await connected((a, b), (a, c))
         a.network.set_blocked([b.peer])
         await eventually(lambda: b.peer not in a.peers() and a.peer not in b.peers())
+        # B keeps redialing its bootnode, and a keeps refusing.
+        await eventually(lambda: a.network.stats.connections_refused["blocked"] >= 2)
+        assert a.peers() == {c.peer}
         a.network.publish("blocks", b"during the split")
         await eventually(lambda: c.handler.payloads() == [b"during the split"])
-        await trio.sleep(1.0)  # b keeps redialing its bootnode, and a keeps refusing
         assert b.handler.payloads() == []
-        assert a.network.stats.connections_refused["blocked"] >= 1
         assert a.peers() == {c.peer}
         a.network.set_blocked([])
         await connected((a, b), timeout=10)
@@ -113,7 +127,15 @@ def test_a_node_of_another_chain_exchanges_nothing() -> None:
         )
         a.network.publish("blocks", b"for my chain only")
         other.network.publish("blocks", b"for the other chain")
-        await trio.sleep(1.0)
+        # Neither had a peer to send to, and the other keeps dialing a, refused each time.
+        assert a.network.stats.dropped["no_peers"] == other.network.stats.dropped["no_peers"] == 1
+        await eventually(
+            lambda: (
+                a.network.stats.connections_refused["incompatible"] >= 2
+                and other.network.stats.connections_refused["incompatible"] >= 2
+            ),
+            what="the other's redials refused too",
+        )
         assert a.network.peers() == [] and other.network.peers() == []
         assert a.handler.connected == [] and other.handler.connected == []
         assert a.handler.received == [] and other.handler.received == []

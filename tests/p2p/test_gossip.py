@@ -37,12 +37,21 @@ def test_gossip_is_relayed_along_a_line_and_delivered_once() -> None:
         await eventually(lambda: a.handler.payloads() == [b"vote 1"])
         a.network.publish("blocks", b"block 1")  # again: every node has it
         b.network.publish("blocks", b"block 1")
-        await trio.sleep(0.3)
-        assert a.handler.payloads() == [b"vote 1"]
-        assert b.handler.payloads() == [b"block 1", b"vote 1"]
-        assert c.handler.payloads() == [b"block 1"]
-        assert a.network.stats.messages_out["blocks"] == 1
-        assert b.network.stats.messages_in == {"blocks": 1, "votes": 1}
+        # New blocks from both, behind the repeats on every link (a topic's frames keep their
+        # order): once they are in, a repeat that was sent would have arrived.
+        a.network.publish("blocks", b"block 2")
+        b.network.publish("blocks", b"block 3")
+        await eventually(
+            lambda: (
+                a.handler.payloads("blocks") == [b"block 3"]
+                and sorted(c.handler.payloads()) == [b"block 1", b"block 2", b"block 3"]
+                and a.network.stats.messages_out["blocks"] >= 2  # counted once written
+            )
+        )
+        assert a.handler.payloads() == [b"vote 1", b"block 3"]
+        assert b.handler.payloads() == [b"block 1", b"vote 1", b"block 2"]
+        assert a.network.stats.messages_out["blocks"] == 2
+        assert b.network.stats.messages_in == {"blocks": 2, "votes": 1}
 
     run_scenario(scenario)
 
@@ -52,18 +61,33 @@ def test_in_a_triangle_each_node_hears_each_message_once_and_nobody_relays_it() 
         a = await start_node(nursery, 0)
         b = await start_node(nursery, 1, boot=(a,))
         c = await start_node(nursery, 2, boot=(a, b))
+        # Each node's list of its peers went out when its last session opened, ahead of
+        # anything it publishes now (a PEERS frame keeps its place in the order).
         await connected((a, b), (a, c), (b, c))
-        await trio.sleep(0.2)  # the peer lists are exchanged
         block = os.urandom(900_000)
         a.network.publish("blocks", block)
         for i in range(20):
             a.network.publish("transactions", b"tx batch %d" % i)
         await eventually(lambda: len(b.handler.received) == 21 and len(c.handler.received) == 21)
-        await trio.sleep(0.3)
-        for node in (b, c):
-            assert node.handler.payloads("blocks") == [block]
+        # B and C each publish one message per topic, queued behind any relay of a's messages
+        # they would have sent: once the other has them, such a relay would have arrived too.
+        for node, name in ((b, b"b"), (c, b"c")):
+            node.network.publish("blocks", b"block from " + name)
+            node.network.publish("transactions", b"tx from " + name)
+        await eventually(
+            lambda: (
+                len(a.handler.received) == 4
+                and len(b.handler.received) == 23
+                and len(c.handler.received) == 23
+                and sum(b.network.stats.messages_out.values()) >= 4  # counted once written
+                and sum(c.network.stats.messages_out.values()) >= 4
+            )
+        )
+        for node, other in ((b, b"c"), (c, b"b")):
+            assert node.handler.payloads("blocks") == [block, b"block from " + other]
             assert sum(node.network.stats.duplicates.values()) == 0
-            assert node.network.stats.messages_out == {}  # both heard it from a, as did the other
+            # Its own two messages, to a and to the other; nothing of a's relayed.
+            assert node.network.stats.messages_out == {"blocks": 2, "transactions": 2}
 
     run_scenario(scenario)
 
