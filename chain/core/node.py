@@ -48,6 +48,7 @@ from chain.core.grandpa import (
 )
 from chain.core.importer import (
     AlreadyKnown,
+    BadJustification,
     BlockRejected,
     ExecutedBlock,
     UnknownParent,
@@ -359,7 +360,7 @@ class NodeCore:
                     number=block.header.number,
                 )
             except InvalidJustification as exc:
-                raise BlockRejected(f"bad justification: {exc}") from exc
+                raise BadJustification(f"bad justification: {exc}") from exc
         actions = self._persist(
             executed, authored=False, now_ms=now_ms, cache=cache, justification=justification
         )
@@ -382,7 +383,7 @@ class NodeCore:
                 number=header.number,
             )
         except InvalidJustification as exc:
-            raise BlockRejected(f"bad justification: {exc}") from exc
+            raise BadJustification(f"bad justification: {exc}") from exc
         actions = self._finalize_stored(header, justification, now_ms)
         actions.extend(self._voter_actions(self.voter.on_finalized(header, now_ms)))
         return self._with_pending(actions)
