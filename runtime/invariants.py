@@ -21,7 +21,7 @@ class InvariantsBroken(Exception):
     def __init__(self, problems: Sequence[str], where: str) -> None:
         self.problems = tuple(problems)
         self.where = where
-        super().__init__(f"{len(self.problems)} broken at {where}: " + "; ".join(self.problems))
+        super().__init__(f"invariants broken at {where}: " + "; ".join(self.problems))
 
 
 def check_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
