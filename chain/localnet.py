@@ -216,7 +216,9 @@ class Localnet:
         node_args: Sequence[str] = (),
         worker_args: Sequence[str] = ("--stake", "1000XPL", "--ask", "gemm_i8=1XPL"),
         spec: ChainSpec | None = None,
+        check_invariants: bool = False,
     ) -> None:
+        """`check_invariants` runs every node with `--check-invariants` (the tests do)."""
         if not 1 <= validators <= 100:
             raise LocalnetError("a local network has 1 to 100 validators")
         if workers < 0 or full_nodes < 0:
@@ -224,7 +226,7 @@ class Localnet:
         self.base_path = base_path
         self.spec = spec or local_spec(validators=validators, slot_duration_ms=slot_ms)
         self.spec_path = base_path / "spec.json"
-        self.node_args = tuple(node_args)
+        self.node_args = tuple(node_args) + (("--check-invariants",) if check_invariants else ())
         self.worker_args = tuple(worker_args)
         validator_uris = validator_uris_of(validators)
         free_accounts = [f"//{n}" for n in DEV_ACCOUNT_NAMES if f"//{n}" not in validator_uris]

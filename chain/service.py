@@ -42,11 +42,12 @@ from chain.rpc.subscriptions import Subscription
 from chain.rpc.system import health
 from chain.rpc.transport import RpcServer
 from chain.spec import ChainSpec
-from chain.storage.chain_store import ChainStore, ChainStoreError
+from chain.storage.chain_store import ChainStore, ChainStoreError, StatePruned
 from chain.storage.kv import LevelDBStore
 from chain.verification import VerificationService
 from runtime import api as runtime_api
 from runtime.block import Block, Header
+from runtime.invariants import InvariantsBroken, check_invariants
 from runtime.pallets.system import EVENTS_KEY
 from runtime.primitives.hashing import to_hex
 from runtime.primitives.keys import Keypair
@@ -89,6 +90,8 @@ class NodeConfig:
     """Serve the test-only RPC methods (a network filter for partitions)."""
     test_equivocate: bool = False
     """Test-only: the validator votes twice in every prevote phase (an equivocation)."""
+    check_invariants: bool = False
+    """Check every invariant after each block imported or authored; stop on a violation."""
 
     @property
     def db_path(self) -> Path:
@@ -118,8 +121,15 @@ class NodeService:
         metrics: NodeMetrics,
         clock: Callable[[], int] = wall_clock_ms,
         blobs: BlobStore | None = None,
+        check_invariants: bool = False,
     ) -> None:
         self.core = core
+        self.check_invariants = check_invariants
+        """Check every invariant of the state after each block imported or authored."""
+        self.broken: InvariantsBroken | None = None
+        """The broken invariants that stopped the node, if any."""
+        self.stop: Callable[[], None] = lambda: None
+        """Stops the running node (`run_node` sets it)."""
         self.blobs = blobs if blobs is not None else BlobStore(core.store.kv)
         """Job inputs and results, in the node's database beside the chain."""
         self.spec = spec
@@ -181,6 +191,8 @@ class NodeService:
                 if self._timers_changed is not None:
                     self._timers_changed.set()
             elif isinstance(action, BlockImported):
+                if self.check_invariants and self.broken is None:
+                    self._check_invariants(action.header)
                 self._on_block(action)
             elif isinstance(action, Retracted):
                 self._on_retracted(action)
@@ -218,6 +230,20 @@ class NodeService:
             for subscription in list(watchers):
                 subscription.send({"inBlock": block_hex})
                 self._awaiting_finality.setdefault(header.hash, []).append((tx_hash, subscription))
+
+    def _check_invariants(self, header: Header) -> None:
+        """A broken invariant is a bug: log every one with the block, and stop the node."""
+        store, block_hash = self.core.store, header.hash
+        try:
+            problems = check_invariants(
+                store.reader(block_hash), lambda prefix: store.iterate_state(block_hash, prefix)
+            )
+        except StatePruned:  # a block of a long sync whose finality came in the same batch
+            return
+        if problems:
+            self.broken = InvariantsBroken(problems, f"block #{header.number} {to_hex(block_hash)}")
+            log.error("%s; stopping the node", self.broken)
+            self.stop()
 
     def block_events(self, block_hash: bytes) -> list[dict[str, Any]]:
         """The events of block `block_hash`, decoded once however many listeners ask."""
@@ -327,7 +353,13 @@ async def run_node(
     try:
         core = NodeCore(store, authority=config.validator_key, equivocate=config.test_equivocate)
         metrics = NodeMetrics()
-        service = NodeService(core, config.spec, name=config.name, metrics=metrics)
+        service = NodeService(
+            core,
+            config.spec,
+            name=config.name,
+            metrics=metrics,
+            check_invariants=config.check_invariants,
+        )
         network = None
         if config.network is not None:
             settings = config.network
@@ -356,6 +388,7 @@ async def run_node(
             },
         )
         async with trio.open_nursery() as nursery:
+            service.stop = nursery.cancel_scope.cancel
             if handle_signals:
                 nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
             rpc_port = await nursery.start(rpc.serve)
@@ -397,6 +430,8 @@ async def run_node(
                     () if network is None else tuple(network.network.listen_addresses),
                 )
             )
+        if service.broken is not None:
+            raise service.broken
     except BaseExceptionGroup as group:
         raise _single(group) from None
     finally:

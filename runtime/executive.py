@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, ClassVar, Final, Protocol
 
 from runtime.block import Block, Header, extrinsics_root
 from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
@@ -55,21 +55,90 @@ EVENTS: Final[dict[tuple[str, str], EventDef]] = {
 
 
 class InvalidTransaction(Exception):
-    """A transaction that may not be included in a block now; `kind` says why.
+    """A transaction that may not be included in a block now; each subclass is one reason.
 
-    Kinds: "call" (unknown call or bad arguments), "stale" (nonce already used), "future" (nonce
-    ahead of the account's), "bad_signature", "payment" (cannot pay the fee), "outdated" (mortality
-    period over), "bad_mortality" (birth block unknown or not yet built), "exhausts_resources"
-    (does not fit the block), "too_big".
+    `kind` names the reason in a word, as the RPC's `data.kind` reports it.
     """
 
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+    kind: ClassVar[str]
+
+
+class InvalidCall(InvalidTransaction):
+    """The call is unknown, or its arguments do not decode."""
+
+    kind = "call"
+
+
+class StaleNonce(InvalidTransaction):
+    """The nonce was already used by the account."""
+
+    kind = "stale"
+
+
+class FutureNonce(InvalidTransaction):
+    """The nonce is ahead of the account's next one."""
+
+    kind = "future"
+
+
+class BadSignature(InvalidTransaction):
+    """The signature is not the signer's over this chain's transaction."""
+
+    kind = "bad_signature"
+
+
+class CannotPayFee(InvalidTransaction):
+    """The signer cannot pay the fee."""
+
+    kind = "payment"
+
+
+class TransactionOutdated(InvalidTransaction):
+    """The transaction's mortality period is over."""
+
+    kind = "outdated"
+
+
+class BadMortality(InvalidTransaction):
+    """The transaction's birth block is unknown or not built yet."""
+
+    kind = "bad_mortality"
+
+
+class ExhaustsResources(InvalidTransaction):
+    """The transaction does not fit in what is left of the block."""
+
+    kind = "exhausts_resources"
+
+
+class TransactionTooBig(InvalidTransaction):
+    """The transaction can never fit in a block."""
+
+    kind = "too_big"
 
 
 class InvalidBlock(Exception):
-    """A block that breaks the rules; nothing of it is kept."""
+    """A block that breaks the rules; nothing of it is kept. Each subclass is one rule."""
+
+
+class WrongParent(InvalidBlock):
+    """The block does not extend the parent it is executed on."""
+
+
+class ExtrinsicsRootMismatch(InvalidBlock):
+    """The header's extrinsics root is not the root of the body."""
+
+
+class UndecodableExtrinsic(InvalidBlock):
+    """An extrinsic of the body does not decode."""
+
+
+class InvalidExtrinsic(InvalidBlock):
+    """An extrinsic may not be in this block; the InvalidTransaction is the cause."""
+
+
+class BadExtrinsicSignature(InvalidBlock):
+    """An extrinsic's signature does not check."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,14 +215,14 @@ def birth_hash(ctx: BlockContext, tx: SignedTransaction) -> bytes:
     if mortality.immortal:
         return ctx.genesis_hash
     if mortality.birth >= ctx.number:
-        raise InvalidTransaction("bad_mortality", "the transaction's birth block is not built yet")
+        raise BadMortality("the transaction's birth block is not built yet")
     if mortality.expired_at(ctx.number):
-        raise InvalidTransaction("outdated", "the transaction's mortality period is over")
+        raise TransactionOutdated("the transaction's mortality period is over")
     if mortality.birth == ctx.number - 1:
         return ctx.parent_hash
     found = system.BlockHash.get(ctx.state, mortality.birth)
     if found is None:
-        raise InvalidTransaction("bad_mortality", "the transaction's birth block is unknown")
+        raise BadMortality("the transaction's birth block is unknown")
     return found
 
 
@@ -161,11 +230,11 @@ def _lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
     call = tx.call
     call_def = CALLS.get((call.pallet, call.name))
     if call_def is None:
-        raise InvalidTransaction("call", f"unknown call {call.pallet}.{call.name}")
+        raise InvalidCall(f"unknown call {call.pallet}.{call.name}")
     try:
         args = call_def.decode_args(call.args)
     except DecodeError as exc:
-        raise InvalidTransaction("call", f"bad arguments: {exc}") from exc
+        raise InvalidCall(f"bad arguments: {exc}") from exc
     return call_def, args
 
 
@@ -179,22 +248,22 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
     signer = tx.signer
     nonce = system.nonce_of(ctx, signer)
     if tx.nonce != nonce:
-        kind = "stale" if tx.nonce < nonce else "future"
-        raise InvalidTransaction(kind, f"nonce {tx.nonce}, but the account's next is {nonce}")
+        refusal = StaleNonce if tx.nonce < nonce else FutureNonce
+        raise refusal(f"nonce {tx.nonce}, but the account's next is {nonce}")
     length = len(tx.raw)
     weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
     if (
         ctx.weight_used + weight > system.MAX_NORMAL_WEIGHT
         or ctx.length_used + length > system.MAX_NORMAL_LENGTH
     ):
-        raise InvalidTransaction("exhausts_resources", "the transaction does not fit the block")
+        raise ExhaustsResources("the transaction does not fit the block")
     multiplier = transaction_payment.current_multiplier(ctx.state)
     fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
     ctx.phase = index
     try:
         transaction_payment.withdraw_fee(ctx, signer, fee, tx.tip)
     except DispatchError as exc:
-        raise InvalidTransaction("payment", exc.describe()) from exc
+        raise CannotPayFee(exc.describe()) from exc
     system.inc_nonce(ctx, signer)
     ctx.weight_used += weight
     ctx.length_used += length
@@ -238,13 +307,13 @@ def execute_block(
     """Execute a block on its parent's state; raise InvalidBlock if any rule is broken."""
     header = block.header
     if header.parent_hash != parent.hash or header.number != parent.number + 1:
-        raise InvalidBlock("the block does not extend the given parent")
+        raise WrongParent("the block does not extend the given parent")
     if extrinsics_root(block.extrinsics) != header.extrinsics_root:
-        raise InvalidBlock("the extrinsics root does not match the body")
+        raise ExtrinsicsRootMismatch("the extrinsics root does not match the body")
     try:
         txs = [SignedTransaction.decode(raw) for raw in block.extrinsics]
     except DecodeError as exc:
-        raise InvalidBlock(f"an extrinsic does not decode: {exc}") from exc
+        raise UndecodableExtrinsic(f"an extrinsic does not decode: {exc}") from exc
     ctx = initialize_block(
         read,
         parent,
@@ -258,17 +327,17 @@ def execute_block(
             (tx.signer, tx.message(genesis_hash, birth_hash(ctx, tx)), tx.signature) for tx in txs
         ]
     except InvalidTransaction as exc:
-        raise InvalidBlock(f"an extrinsic is invalid: {exc}") from exc
+        raise InvalidExtrinsic(f"an extrinsic is invalid: {exc}") from exc
     signatures = (verifier or InlineVerifier()).submit(items)
     for index, tx in enumerate(txs):
         try:
             apply_extrinsic(ctx, index, tx)
         except InvalidTransaction as exc:
-            raise InvalidBlock(f"extrinsic {index} is invalid: {exc}") from exc
+            raise InvalidExtrinsic(f"extrinsic {index} is invalid: {exc}") from exc
     changes = finalize_block(ctx)
     results = signatures()
     if not all(results):
-        raise InvalidBlock(f"extrinsic {results.index(False)} has a bad signature")
+        raise BadExtrinsicSignature(f"extrinsic {results.index(False)} has a bad signature")
     return BlockResult(changes, ctx, tuple(tx.hash for tx in txs))
 
 
@@ -329,21 +398,21 @@ def validate_transaction(
     length = len(tx.raw)
     weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
     if weight > system.MAX_NORMAL_WEIGHT or length > system.MAX_NORMAL_LENGTH:
-        raise InvalidTransaction("too_big", "the transaction can never fit in a block")
+        raise TransactionTooBig("the transaction can never fit in a block")
     born = birth_hash(ctx, tx)
     account_nonce = system.nonce_of(ctx, tx.signer)
     if tx.nonce < account_nonce:
-        raise InvalidTransaction(
-            "stale", f"nonce {tx.nonce} was already used (the account's next is {account_nonce})"
+        raise StaleNonce(
+            f"nonce {tx.nonce} was already used (the account's next is {account_nonce})"
         )
     if check_signature and not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
-        raise InvalidTransaction("bad_signature", "the signature does not match")
+        raise BadSignature("the signature does not match")
     multiplier = transaction_payment.current_multiplier(ctx.state)
     fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
     try:
         transaction_payment.withdraw_fee(ctx, tx.signer, fee, tx.tip)
     except DispatchError as exc:
-        raise InvalidTransaction("payment", exc.describe()) from exc
+        raise CannotPayFee(exc.describe()) from exc
     mortality = tx.body.mortality
     return ValidTransaction(
         signer=tx.signer,

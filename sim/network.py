@@ -14,6 +14,7 @@ randomness comes from one seeded generator, so a seed gives the same run every t
 
 from __future__ import annotations
 
+import functools
 import heapq
 import logging
 import random
@@ -23,6 +24,7 @@ from typing import Final
 
 from chain.core.actions import (
     Action,
+    BlockImported,
     Finalized,
     Gossip,
     ReportPeer,
@@ -34,6 +36,7 @@ from chain.core.node import NodeCore, RequestRefused
 from chain.spec import ChainSpec
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import MemoryStore
+from runtime.invariants import ensure_invariants
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.keys import Keypair
@@ -90,8 +93,12 @@ class SimNetwork:
         seed: int = 0,
         link: LinkModel | None = None,
         start_ms: int | None = None,
+        check_invariants: bool = False,
     ) -> None:
         self.spec = spec
+        self.check_invariants = check_invariants
+        """Check every invariant of the state after each block a node imports or authors;
+        InvariantsBroken is raised out of the run on the first violation."""
         self.rng = random.Random(seed)
         self.link = link or LinkModel()
         slot_ms = spec.genesis.slot_duration_ms
@@ -296,6 +303,13 @@ class SimNetwork:
             elif isinstance(action, Finalized):
                 for header in action.headers:
                     node.finalized[header.number] = header.hash
+            elif isinstance(action, BlockImported) and self.check_invariants:
+                store, block_hash = node.require_core().store, action.header.hash
+                ensure_invariants(
+                    store.reader(block_hash),
+                    functools.partial(store.iterate_state, block_hash),
+                    where=f"{node.name}'s block #{action.header.number} 0x{block_hash.hex()}",
+                )
 
     def _arm(self, node: SimNode, name: str, at_ms: int) -> None:
         node.timers[name] = at_ms

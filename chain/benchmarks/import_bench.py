@@ -28,7 +28,7 @@ from chain.signature_pool import ProcessVerifier
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import LevelDBStore, MemoryStore
 from runtime.block import Block
-from runtime.executive import BlockBuilder, InvalidTransaction
+from runtime.executive import BlockBuilder, ExhaustsResources
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
 from runtime.primitives import trie
@@ -101,9 +101,7 @@ def _build_blocks(
         while cursor < len(pending):
             try:
                 builder.push(pending[cursor])
-            except InvalidTransaction as exc:
-                if exc.kind != "exhausts_resources":
-                    raise
+            except ExhaustsResources:
                 break
             cursor += 1
         executed = seal_block(

@@ -20,6 +20,7 @@ from gpu_worker.jobs import DEVICES, DeviceError, resolve_device
 from p2p.config import NetworkConfigError, parse_peer_address
 from p2p.errors import NetworkError
 from p2p.keys import NodeKeyError, load_or_create_node_key
+from runtime.invariants import InvariantsBroken
 from runtime.primitives.keys import Keypair, keypair_from_suri
 
 
@@ -98,6 +99,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="test networks only: the validator votes twice in each round, to be caught",
     )
+    p.add_argument(
+        "--check-invariants",
+        action="store_true",
+        help="check every runtime invariant after each block; stop with an error if one breaks",
+    )
     add_log_arguments(p)
     p.set_defaults(run=run)
 
@@ -175,6 +181,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         test_rpc=args.test_rpc,
         test_equivocate=args.test_equivocate,
+        check_invariants=args.check_invariants,
     )
     try:
         trio.run(lambda: run_node(config, handle_signals=True))
@@ -182,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from exc
     except OSError as exc:
         raise CliError(f"cannot start the node: {exc}") from exc
+    except InvariantsBroken as exc:
+        raise CliError(str(exc)) from exc
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)

@@ -19,7 +19,7 @@ from chain.core.pool import Removed, TransactionPool
 from chain.core.pool_upkeep import dropped
 from chain.core.view import CoreView
 from runtime.block import Header
-from runtime.executive import BlockBuilder, InvalidTransaction
+from runtime.executive import BlockBuilder, ExhaustsResources, InvalidTransaction
 from runtime.primitives.keys import Keypair
 
 log = logging.getLogger("xpl.core")
@@ -99,7 +99,7 @@ class Authoring:
                 misses = 0
             except InvalidTransaction as exc:
                 ready.skip_account(item.valid.signer)
-                if exc.kind == "exhausts_resources":
+                if isinstance(exc, ExhaustsResources):
                     misses += 1
                     if misses >= MAX_FULL_BLOCK_MISSES:
                         break

@@ -48,6 +48,30 @@ class AlreadyKnown(BlockRejected):
     """The block is already stored."""
 
 
+class ConflictsWithFinality(BlockRejected):
+    """The block is at or below the finalized height."""
+
+
+class BadBlockNumber(BlockRejected):
+    """The block's number is not its parent's plus one."""
+
+
+class BadHeader(BlockRejected):
+    """The header breaks Aura's rules: slot, author or seal (aura.BadSeal is the cause)."""
+
+
+class ExecutionFailed(BlockRejected):
+    """The runtime refuses the block (runtime.executive.InvalidBlock is the cause)."""
+
+
+class StateRootMismatch(BlockRejected):
+    """The state after executing the block is not the one its header commits to."""
+
+
+class BadJustification(BlockRejected):
+    """A finality justification that does not prove the block final."""
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutedBlock:
     """A block ready to persist: its execution result and the trie commit of its changes."""
@@ -91,9 +115,9 @@ def verify_and_execute(
         raise UnknownParent(f"the parent of block #{header.number} is unknown")
     finalized = store.finalized_header
     if header.number <= finalized.number:
-        raise BlockRejected(f"block #{header.number} conflicts with the finalized chain")
+        raise ConflictsWithFinality(f"block #{header.number} conflicts with the finalized chain")
     if header.number != parent.number + 1:
-        raise BlockRejected("the block number does not follow its parent's")
+        raise BadBlockNumber("the block number does not follow its parent's")
     params = consensus_params(store, parent.hash)
     try:
         aura.check_header(
@@ -105,7 +129,7 @@ def verify_and_execute(
             disabled=params.disabled,
         )
     except aura.BadSeal as exc:
-        raise BlockRejected(str(exc)) from exc
+        raise BadHeader(str(exc)) from exc
     try:
         result = execute_block(
             store.reader(parent.hash),
@@ -116,10 +140,10 @@ def verify_and_execute(
             cache=cache,
         )
     except InvalidBlock as exc:
-        raise BlockRejected(str(exc)) from exc
+        raise ExecutionFailed(str(exc)) from exc
     commit = store.commit_state(parent.state_root, result.changes)
     if commit.root != header.state_root:
-        raise BlockRejected("the state root does not match the state after execution")
+        raise StateRootMismatch("the state root does not match the state after execution")
     return ExecutedBlock(block, result, commit)
 
 

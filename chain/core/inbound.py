@@ -31,7 +31,7 @@ from chain.core.view import CoreView
 from chain.core.voting import VoterGlue
 from runtime.block import Block
 from runtime.consensus import SignedVote
-from runtime.executive import InvalidTransaction
+from runtime.executive import BadSignature, InvalidTransaction
 from runtime.pallets import session
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
@@ -129,7 +129,7 @@ class Inbound:
             except DecodeError as exc:
                 return Verdict.REJECT, [ReportPeer(peer, COST_BAD_TRANSACTION, str(exc))]
             except InvalidTransaction as exc:
-                if exc.kind == "bad_signature":
+                if isinstance(exc, BadSignature):
                     return Verdict.REJECT, [
                         ReportPeer(peer, COST_BAD_TRANSACTION, "a transaction with a bad signature")
                     ]

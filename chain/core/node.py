@@ -43,7 +43,7 @@ from chain.core.chain_updates import ChainUpdates
 from chain.core.finality import InvalidJustification, Justification, decode_and_verify
 from chain.core.gc_pause import collection_paused
 from chain.core.grandpa import GrandpaVoter, Verdict, VoterOutput
-from chain.core.importer import BlockRejected, verify_and_execute
+from chain.core.importer import BadJustification, verify_and_execute
 from chain.core.inbound import COST_BAD_RESPONSE, COST_UNDECODABLE, Inbound
 from chain.core.messages import (
     TOPIC_BLOCKS,
@@ -249,7 +249,7 @@ class NodeCore(NodeInputs, NodeView):
                     number=block.header.number,
                 )
             except InvalidJustification as exc:
-                raise BlockRejected(f"bad justification: {exc}") from exc
+                raise BadJustification(f"bad justification: {exc}") from exc
         actions = self._updates.persist(
             executed, authored=False, now_ms=now_ms, cache=cache, justification=justification
         )
@@ -272,7 +272,7 @@ class NodeCore(NodeInputs, NodeView):
                 number=header.number,
             )
         except InvalidJustification as exc:
-            raise BlockRejected(f"bad justification: {exc}") from exc
+            raise BadJustification(f"bad justification: {exc}") from exc
         actions = self._updates.finalize_stored(header, justification, now_ms)
         actions.extend(self._voter_actions(self.voter.on_finalized(header, now_ms)))
         return self._with_pending(actions)

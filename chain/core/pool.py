@@ -13,7 +13,7 @@ from __future__ import annotations
 import heapq
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Final
+from typing import ClassVar, Final
 
 from runtime.executive import ValidTransaction
 from runtime.transaction import SignedTransaction
@@ -25,12 +25,39 @@ DEFAULT_BAN_MS: Final = 30_000
 
 
 class PoolError(Exception):
-    """The pool refuses a transaction; `kind` is "duplicate", "banned", "replacement", "full"
-    or "account_limit"."""
+    """The pool refuses a transaction; each subclass is one reason, `kind` names it in a word."""
 
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
+    kind: ClassVar[str]
+
+
+class DuplicateTransaction(PoolError):
+    """The transaction is already in the pool."""
+
+    kind = "duplicate"
+
+
+class TransactionBanned(PoolError):
+    """The transaction was found invalid a short while ago."""
+
+    kind = "banned"
+
+
+class ReplacementUnderpriced(PoolError):
+    """A pooled transaction has the same signer and nonce and a tip at least as high."""
+
+    kind = "replacement"
+
+
+class PoolFull(PoolError):
+    """The pool is full of transactions with a higher priority."""
+
+    kind = "full"
+
+
+class AccountLimitReached(PoolError):
+    """The signer already has as many pooled transactions as one account may."""
+
+    kind = "account_limit"
 
 
 @dataclass(slots=True)
@@ -157,14 +184,14 @@ class TransactionPool:
     def check_admissible(self, tx: SignedTransaction, now_ms: int) -> None:
         """Refuse duplicates and banned transactions before the costly validation."""
         if tx.hash in self._by_hash:
-            raise PoolError("duplicate", "the transaction is already in the pool")
+            raise DuplicateTransaction("the transaction is already in the pool")
         if self.is_banned(tx.hash, now_ms):
-            raise PoolError("banned", "the transaction was found invalid and is temporarily banned")
+            raise TransactionBanned("the transaction was found invalid and is temporarily banned")
 
     def add(self, tx: SignedTransaction, valid: ValidTransaction, now_ms: int) -> list[Removed]:
         """Admit a validated transaction; returns the transactions it pushed out.
 
-        If the pool is full of better transactions, the new one is refused (PoolError "full")
+        If the pool is full of better transactions, the new one is refused (PoolFull)
         and the pool is left exactly as it was.
         """
         self.check_admissible(tx, now_ms)
@@ -173,14 +200,12 @@ class TransactionPool:
         existing = None if account is None else account.by_nonce.get(valid.nonce)
         if existing is not None:
             if valid.priority <= existing.priority:
-                raise PoolError(
-                    "replacement",
+                raise ReplacementUnderpriced(
                     "a transaction with this nonce is already pooled; raise the tip to replace it",
                 )
             self._remove_item(existing)
         elif account is not None and len(account.by_nonce) >= self.max_per_account:
-            raise PoolError(
-                "account_limit",
+            raise AccountLimitReached(
                 f"the account already has {self.max_per_account} pooled transactions",
             )
         self._seq += 1
@@ -188,7 +213,7 @@ class TransactionPool:
         self._insert(item)
         try:
             evicted = self._enforce_limits(item)
-        except PoolError:
+        except PoolFull:
             if existing is not None:
                 self._insert(existing)
             raise
@@ -235,7 +260,7 @@ class TransactionPool:
             if victim is newest:
                 for item in reversed(evicted):
                     self._insert(item)
-                raise PoolError("full", "the pool is full of transactions with a higher priority")
+                raise PoolFull("the pool is full of transactions with a higher priority")
             evicted.append(victim)
         return evicted
 

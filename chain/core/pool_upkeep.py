@@ -10,7 +10,7 @@ from chain.core.actions import Action, TxDropped
 from chain.core.pool import PoolError, Removed, TransactionPool
 from chain.core.view import CoreView
 from runtime.block import Header
-from runtime.executive import InvalidTransaction, validate_transaction
+from runtime.executive import BadSignature, InvalidTransaction, validate_transaction
 from runtime.pallets import system
 from runtime.primitives.codec import DecodeError
 from runtime.state import StateOverlay
@@ -44,7 +44,7 @@ class PoolUpkeep:
                 cache=self.view.best_cache(),
             )
         except InvalidTransaction as exc:
-            if exc.kind == "bad_signature":
+            if isinstance(exc, BadSignature):
                 self.pool.ban(tx.hash, now_ms)
             raise
         removed = self.pool.add(tx, valid, now_ms)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.core.pool import PoolError
+from chain.core.pool import PoolError, PoolFull
 from chain.rpc import errors
 from chain.rpc.context import RpcContext
 from chain.rpc.errors import RpcError
@@ -39,7 +39,11 @@ def transaction_error(exc: Exception) -> RpcError:
             errors.TRANSACTION_INVALID, f"Invalid transaction: {exc}", {"kind": exc.kind}
         )
     if isinstance(exc, PoolError):
-        code = errors.TRANSACTION_POOL_FULL if exc.kind == "full" else errors.TRANSACTION_INVALID
+        code = (
+            errors.TRANSACTION_POOL_FULL
+            if isinstance(exc, PoolFull)
+            else errors.TRANSACTION_INVALID
+        )
         return RpcError(code, f"Transaction refused: {exc}", {"kind": exc.kind})
     raise exc
 

@@ -106,6 +106,7 @@ class NodeProcess:
             str(self.prometheus_port),
             "--port",
             "0",
+            "--check-invariants",
         ]
 
     def spawn(self) -> None:

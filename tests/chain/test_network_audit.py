@@ -45,6 +45,7 @@ def net(tmp_path: Path) -> Iterator[Localnet]:
         validators=4,
         spec=audit_everything_spec(),
         node_args=("--verify-device", "numpy"),
+        check_invariants=True,
     )
     net.start()
     try:

@@ -51,7 +51,7 @@ def localnet(tmp_path: Path) -> Iterator[Callable[..., Localnet]]:
     started: list[Localnet] = []
 
     def make(*, equivocators: tuple[str, ...] = (), **kwargs: object) -> Localnet:
-        net = Localnet(tmp_path / f"net{len(started)}", **kwargs)  # type: ignore[arg-type]
+        net = Localnet(tmp_path / f"net{len(started)}", check_invariants=True, **kwargs)  # type: ignore[arg-type]
         for name in equivocators:
             net.node(name).extra_args = ("--test-equivocate",)
         started.append(net)

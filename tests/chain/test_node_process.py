@@ -354,6 +354,16 @@ def test_metrics_show_best_and_finalized_heights_rising(
     assert client.finalized_number() >= later["finalized"]
 
 
+@pytest.mark.timeout(60)
+def test_the_test_node_checks_every_invariant_after_each_block(
+    dev_node: NodeProcess, client: XplClient
+) -> None:
+    assert "--check-invariants" in dev_node.command()
+    dev_node.wait_finalized(client.best_number() + 2)
+    assert dev_node.running
+    assert "invariants broken" not in dev_node.log_text()
+
+
 # Restart
 
 

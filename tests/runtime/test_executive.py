@@ -12,10 +12,24 @@ from chain.client import transfer_call
 from runtime import executive
 from runtime.block import Block, extrinsics_root
 from runtime.executive import (
+    BadExtrinsicSignature,
+    BadMortality,
+    BadSignature,
     BlockBuilder,
+    CannotPayFee,
+    ExhaustsResources,
+    ExtrinsicsRootMismatch,
+    FutureNonce,
     InvalidBlock,
+    InvalidCall,
+    InvalidExtrinsic,
     InvalidTransaction,
+    StaleNonce,
+    TransactionOutdated,
+    TransactionTooBig,
+    UndecodableExtrinsic,
     ValidTransaction,
+    WrongParent,
     execute_block,
     validate_transaction,
 )
@@ -61,6 +75,27 @@ def block_of(chain: DevChain, extrinsics: Sequence[bytes], **header: Any) -> Blo
 
 
 # Validation: each kind of refusal
+
+
+def test_each_reason_is_its_own_exception_with_the_kind_rpc_reports() -> None:
+    assert {cls: cls.kind for cls in InvalidTransaction.__subclasses__()} == {
+        InvalidCall: "call",
+        StaleNonce: "stale",
+        FutureNonce: "future",
+        BadSignature: "bad_signature",
+        CannotPayFee: "payment",
+        TransactionOutdated: "outdated",
+        BadMortality: "bad_mortality",
+        ExhaustsResources: "exhausts_resources",
+        TransactionTooBig: "too_big",
+    }
+    assert set(InvalidBlock.__subclasses__()) == {
+        WrongParent,
+        ExtrinsicsRootMismatch,
+        UndecodableExtrinsic,
+        InvalidExtrinsic,
+        BadExtrinsicSignature,
+    }
 
 
 def test_a_good_transaction_is_valid(chain: DevChain) -> None:
@@ -229,36 +264,36 @@ def test_a_tampered_extrinsic_is_refused(chain: DevChain) -> None:
     more = with_fields(txs[0], lambda f: f[6][2].__setitem__(1, (2 * ED).to_bytes(16, "big")))
     tampered = [more.raw, *block.extrinsics[1:]]
     # Under the old header: the body no longer matches the extrinsics root.
-    with pytest.raises(InvalidBlock, match="extrinsics root"):
+    with pytest.raises(ExtrinsicsRootMismatch, match="extrinsics root"):
         chain.execute(Block(block.header, tuple(tampered)))
     # With a header recomputed for it: the signature no longer matches.
-    with pytest.raises(InvalidBlock, match="bad signature"):
+    with pytest.raises(BadExtrinsicSignature, match="bad signature"):
         chain.execute(block_of(chain, tampered))
 
 
 def test_a_wrong_extrinsics_root_is_refused(chain: DevChain) -> None:
     _, block = signed_block(chain)
     header = replace(block.header, extrinsics_root=extrinsics_root(block.extrinsics[:2]))
-    with pytest.raises(InvalidBlock, match="extrinsics root"):
+    with pytest.raises(ExtrinsicsRootMismatch, match="extrinsics root"):
         chain.execute(Block(header, block.extrinsics))
-    with pytest.raises(InvalidBlock, match="extrinsics root"):
+    with pytest.raises(ExtrinsicsRootMismatch, match="extrinsics root"):
         chain.execute(Block(block.header, block.extrinsics[::-1]))
 
 
 def test_a_block_on_another_parent_is_refused(chain: DevChain) -> None:
     _, block = signed_block(chain)
     other_parent = replace(block.header, parent_hash=blake2b_256(b"not the head"))
-    with pytest.raises(InvalidBlock, match="parent"):
+    with pytest.raises(WrongParent, match="parent"):
         chain.execute(Block(other_parent, block.extrinsics))
     skipped = replace(block.header, number=2)
-    with pytest.raises(InvalidBlock, match="parent"):
+    with pytest.raises(WrongParent, match="parent"):
         chain.execute(Block(skipped, block.extrinsics))
 
 
 @pytest.mark.parametrize("garbage", [b"", b"\xc0", b"\x97" + bytes(7), codec.encode([1, 2, 3])])
 def test_an_undecodable_extrinsic_is_refused(chain: DevChain, garbage: bytes) -> None:
     _, block = signed_block(chain)
-    with pytest.raises(InvalidBlock, match="does not decode"):
+    with pytest.raises(UndecodableExtrinsic, match="does not decode"):
         chain.execute(block_of(chain, [*block.extrinsics, garbage]))
 
 
@@ -266,12 +301,12 @@ def test_a_bad_signature_is_refused_by_the_default_verifier(chain: DevChain) -> 
     txs, _ = signed_block(chain)
     forged = with_fields(txs[1], lambda f: f.__setitem__(2, CHARLIE.sign(b"something else")))
     extrinsics = [txs[0].raw, forged.raw, txs[2].raw]
-    with pytest.raises(InvalidBlock, match="extrinsic 1 has a bad signature"):
+    with pytest.raises(BadExtrinsicSignature, match="extrinsic 1 has a bad signature"):
         chain.execute(block_of(chain, extrinsics))
     foreign = sign_transaction(
         DAVE, transfer_call(BOB.public, ED), nonce=0, genesis_hash=blake2b_256(b"other chain")
     )
-    with pytest.raises(InvalidBlock, match="bad signature"):
+    with pytest.raises(BadExtrinsicSignature, match="bad signature"):
         chain.execute(block_of(chain, [foreign.raw]))
 
 
@@ -283,7 +318,7 @@ def test_the_verifier_is_what_decides_signatures(chain: DevChain) -> None:
             assert [pk for pk, _, _ in items] == [BOB.public, CHARLIE.public, BOB.public]
             return lambda: [True, True, False]
 
-    with pytest.raises(InvalidBlock, match="extrinsic 2 has a bad signature"):
+    with pytest.raises(BadExtrinsicSignature, match="extrinsic 2 has a bad signature"):
         execute_block(
             chain.read, chain.head, block, genesis_hash=chain.genesis_hash, verifier=Refuser()
         )
@@ -305,7 +340,7 @@ def test_a_block_with_an_invalid_transaction_is_refused(chain: DevChain, problem
         extrinsics = [chain.sign(EVE, transfer_call(BOB.public, ED)).raw]
     else:
         extrinsics = [chain.sign(BOB, Call("balances", "mint", [])).raw]
-    with pytest.raises(InvalidBlock, match="invalid"):
+    with pytest.raises(InvalidExtrinsic, match="invalid"):
         chain.execute(block_of(chain, extrinsics))
 
 
@@ -346,7 +381,7 @@ def test_a_built_block_re_executes_to_the_same_changes(chain: DevChain) -> None:
             post[key] = value
     assert root_of(post) == block.header.state_root
     assert block.header.seal_is_valid()
-    assert chain.invariant_problems() == []
+    assert chain.problems() == []
 
 
 def test_a_chain_of_blocks_re_executes(chain: DevChain) -> None:
@@ -411,7 +446,7 @@ def test_a_full_block_re_executes_and_one_more_transaction_does_not_fit(
     _, extra = full_block["refused"]
     overfull = [*block.extrinsics, extra.raw]
     header = chain.header_for(overfull, parent=parent)
-    with pytest.raises(InvalidBlock, match="does not fit"):
+    with pytest.raises(InvalidExtrinsic, match="does not fit"):
         execute_block(
             state.get, parent, Block(header, tuple(overfull)), genesis_hash=chain.genesis_hash
         )

@@ -11,7 +11,10 @@ from chain.client import transfer_call
 from chain.core.finality import Justification
 from chain.spec import local_spec
 from runtime.api import account_info
+from runtime.invariants import InvariantsBroken
+from runtime.pallets.balances import Balances
 from runtime.primitives.keys import Keypair, keypair_from_suri
+from runtime.state import PrefixIterator, StateReader
 from runtime.transaction import sign_transaction
 from sim.network import LinkModel, SimNetwork
 
@@ -25,7 +28,7 @@ def key(name: str) -> Keypair:
 
 
 def network(seed: int = 0, link: LinkModel | None = None) -> SimNetwork:
-    net = SimNetwork(SPEC, seed=seed, link=link)
+    net = SimNetwork(SPEC, seed=seed, link=link, check_invariants=True)
     for name in NAMES:
         net.add_node(name, key(name))
     net.connect_all()
@@ -62,6 +65,16 @@ def test_four_validators_author_in_turn_and_finalize_continuously():
         number -= 1
     assert authors == {key(n).public for n in NAMES}
     assert net.conflicting_finality() == []
+
+
+def test_a_broken_invariant_stops_the_run_at_the_first_block(monkeypatch: pytest.MonkeyPatch):
+    def broken(self: Balances, read: StateReader, iterate: PrefixIterator) -> list[str]:
+        return ["one unit too many"]
+
+    net = network()
+    monkeypatch.setattr(Balances, "check_invariants", broken)
+    with pytest.raises(InvariantsBroken, match=r"block #1 .*balances: one unit too many"):
+        net.run_for(3 * SLOT_MS)
 
 
 def test_a_transfer_sent_to_one_node_is_included_and_finalized_on_all():

@@ -31,7 +31,7 @@ def short_era_spec(**staking_fields: object) -> ChainSpec:
 
 
 def network(spec: ChainSpec, *, seed: int = 0, equivocator: str | None = None) -> SimNetwork:
-    net = SimNetwork(spec, seed=seed)
+    net = SimNetwork(spec, seed=seed, check_invariants=True)
     for name in NAMES:
         net.add_node(name, key(name), equivocate=name == equivocator)
     net.connect_all()

@@ -21,7 +21,16 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from chain.client import transfer_call
-from chain.core.pool import PoolError, Removed, TransactionPool
+from chain.core.pool import (
+    AccountLimitReached,
+    DuplicateTransaction,
+    PoolError,
+    PoolFull,
+    Removed,
+    ReplacementUnderpriced,
+    TransactionBanned,
+    TransactionPool,
+)
 from runtime.executive import ValidTransaction
 from runtime.primitives.keys import dev_keypair
 from runtime.transaction import IMMORTAL, Mortality, SignedTransaction, sign_transaction
@@ -187,13 +196,23 @@ def test_skip_account_hides_the_rest_of_that_account():
 # Replacement and refusals
 
 
+def test_each_refusal_is_its_own_exception_with_the_kind_rpc_reports():
+    assert {cls: cls.kind for cls in PoolError.__subclasses__()} == {
+        DuplicateTransaction: "duplicate",
+        TransactionBanned: "banned",
+        ReplacementUnderpriced: "replacement",
+        PoolFull: "full",
+        AccountLimitReached: "account_limit",
+    }
+
+
 def test_a_strictly_higher_tip_replaces_and_the_old_one_is_usurped():
     pool = TransactionPool()
     add(pool, pool_tx("Alice", 0))
     old = pool_tx("Alice", 1, tip=2)
     add(pool, old)
     for tip in (2, 1):  # (mortal, so not the same transaction as `old`)
-        with pytest.raises(PoolError) as refused:
+        with pytest.raises(ReplacementUnderpriced) as refused:
             add(pool, pool_tx("Alice", 1, tip=tip, longevity_until=9))
         assert refused.value.kind == "replacement"
     new = pool_tx("Alice", 1, tip=3)
@@ -218,10 +237,10 @@ def test_duplicates_are_refused():
     pool = TransactionPool()
     item = pool_tx("Alice", 0)
     add(pool, item)
-    with pytest.raises(PoolError) as refused:
+    with pytest.raises(DuplicateTransaction) as refused:
         add(pool, item)
     assert refused.value.kind == "duplicate"
-    with pytest.raises(PoolError):
+    with pytest.raises(DuplicateTransaction):
         pool.check_admissible(item[0], 0)
     assert len(pool) == 1
 
@@ -231,7 +250,7 @@ def test_a_ban_refuses_until_it_expires():
     item = pool_tx("Alice", 0)
     pool.ban(item[0].hash, 1_000)
     for now in (1_000, 1_499):
-        with pytest.raises(PoolError) as refused:
+        with pytest.raises(TransactionBanned) as refused:
             add(pool, item, now)
         assert refused.value.kind == "banned"
     assert pool.is_banned(item[0].hash, 1_499)
@@ -244,7 +263,7 @@ def test_the_per_account_limit_refuses_more_but_allows_replacement():
     pool = TransactionPool(max_per_account=2)
     add(pool, pool_tx("Alice", 0))
     add(pool, pool_tx("Alice", 1))
-    with pytest.raises(PoolError) as refused:
+    with pytest.raises(AccountLimitReached) as refused:
         add(pool, pool_tx("Alice", 2))
     assert refused.value.kind == "account_limit"
     add(pool, pool_tx("Alice", 1, tip=4))
@@ -277,7 +296,7 @@ def test_a_new_transaction_that_would_be_the_victim_is_refused_as_full():
     for item in kept:
         add(pool, item)
     for worst in (pool_tx("Charlie", 0, tip=0), pool_tx("Charlie", 0, tip=1)):  # ties: newest
-        with pytest.raises(PoolError) as refused:
+        with pytest.raises(PoolFull) as refused:
             add(pool, worst)
         assert refused.value.kind == "full"
         assert worst[0].hash not in pool
@@ -307,7 +326,7 @@ def test_a_refused_transaction_leaves_the_pool_as_it_was():
     # Alice's nonce 0 would make her whole line ready: 5 ready for 2 places. Evicting her line
     # tail first reaches the new transaction itself, so it is refused, and what was evicted on
     # the way comes back: nothing is lost unreported.
-    with pytest.raises(PoolError) as refused:
+    with pytest.raises(PoolFull) as refused:
         add(pool, pool_tx("Alice", 0, tip=1))
     assert refused.value.kind == "full"
     assert {tx.hash for tx in pool.pending()} == before
@@ -383,7 +402,7 @@ def test_update_revalidates_touched_accounts_and_bans_what_turned_invalid():
         (bob0[0].hash, "invalid", "cannot pay the fee")
     ]
     assert charlie0[0].hash not in asked  # not touched
-    with pytest.raises(PoolError) as refused:
+    with pytest.raises(TransactionBanned) as refused:
         pool.check_admissible(bob0[0], 1_099)
     assert refused.value.kind == "banned"
     pool.check_admissible(bob0[0], 1_100)
@@ -544,7 +563,7 @@ class PoolMachine(RuleBasedStateMachine):
         evicted, refused_full = self.evict(newest)
         expected |= {(x, "dropped") for x in evicted}
         if refused_full:
-            with pytest.raises(PoolError) as refused:
+            with pytest.raises(PoolFull) as refused:
                 self.pool.add(tx, valid, self.now)
             assert refused.value.kind == "full"
             if same_slot:  # the replaced transaction stays when its replacement is refused

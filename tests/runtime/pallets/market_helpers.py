@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from chain.client import make_call
-from runtime.executive import CALLS, PALLETS, BlockResult
+from runtime.executive import CALLS, BlockResult
 from runtime.framework import ROOT, DispatchError, EventRecord
 from runtime.genesis import GenesisConfig
 from runtime.pallets import compute, market, system, transaction_payment
@@ -148,13 +148,6 @@ class MarketChain(DevChain):
 
     def compute_params(self) -> ComputeParams:
         return compute.Params.get(self.overlay())
-
-    def problems(self) -> list[str]:
-        """Every pallet's broken invariants in the head state."""
-        found: list[str] = []
-        for pallet in PALLETS:
-            found.extend(pallet.check_invariants(self.read, self.iterate))
-        return found
 
     # Blocks
 

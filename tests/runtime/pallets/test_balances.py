@@ -479,7 +479,7 @@ def test_a_failed_transfer_keeps_its_fee_and_nonce(chain: DevChain) -> None:
     ]
     failed = next(r for r in result.context.events if r.event.name == "ExtrinsicFailed")
     assert failed.args[:2] == ("balances", "InsufficientBalance")
-    assert chain.invariant_problems() == []
+    assert chain.problems() == []
 
 
 def test_a_failed_call_reverts_its_own_writes_and_events(
@@ -508,7 +508,7 @@ def test_a_failed_call_reverts_its_own_writes_and_events(
     assert names == ["TransactionFeePaid", "ExtrinsicFailed"]
     failed = next(r for r in result.context.events if r.event.name == "ExtrinsicFailed")
     assert failed.args[:2] == ("balances", "Overflow")
-    assert chain.invariant_problems() == []
+    assert chain.problems() == []
 
 
 def test_a_failed_call_is_followed_by_a_working_one(chain: DevChain) -> None:

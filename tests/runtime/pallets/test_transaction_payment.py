@@ -179,7 +179,7 @@ def test_fees_are_split_between_author_and_treasury_and_conserved(chain: DevChai
     author_share = without_tips * AUTHOR_FEE_PERCENT // 100
     assert chain.free(author) - before[author] == author_share + tips
     assert chain.free(TREASURY) - before[TREASURY] == without_tips - author_share
-    assert chain.invariant_problems() == []
+    assert chain.problems() == []
 
 
 def test_the_payout_mints_exactly_what_was_collected(make_chain: ChainFactory) -> None:
