@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Final
 
 import trio
 
-from chain.blobs import MAX_BLOB_BYTES, BlobError, BlobInfo
+from chain.blobs import BlobError
+from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo
 from chain.core.actions import ReportPeer, SendRequest
 from chain.core.grandpa import Verdict
 from chain.core.messages import (

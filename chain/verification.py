@@ -33,8 +33,9 @@ from typing import Final, Protocol
 
 import trio
 
-from chain.blobs import BlobError, BlobInfo, BlobStore
-from chain.client import make_call
+from chain.blobs import BlobError, BlobStore
+from chain.client.blobs import BlobInfo
+from chain.client.chain import make_call
 from chain.core.pool import PoolError
 from chain.service import NodeService
 from chain.storage.chain_store import ChainStore, ChainStoreError

@@ -37,9 +37,9 @@ from pathlib import Path
 from typing import Final
 from urllib.parse import urlsplit
 
-from chain.blob_client import BlobVerificationError, download_blob, upload_blob
-from chain.client import JobView, TransactionFailed, XplClient, make_call
-from chain.rpc.client import ClientSubscription, RpcClientError, RpcConnectionError
+from chain.client.blobs import BlobVerificationError, download_blob, upload_blob
+from chain.client.chain import JobView, TransactionFailed, XplClient, make_call
+from chain.client.rpc import ClientSubscription, RpcClientError, RpcConnectionError
 from gpu_worker.commitment import result_root
 from gpu_worker.inputs import InputError, check_inputs, generate_input, generate_inputs
 from gpu_worker.job_state import JobRecord, JobStateError, JobStore, locked_state_dir

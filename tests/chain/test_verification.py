@@ -15,9 +15,9 @@ from typing import Final
 import pytest
 import trio
 
-from chain.blob_client import chunk_file
 from chain.blobs import BlobStore
-from chain.client import make_call
+from chain.client.blobs import chunk_file
+from chain.client.chain import make_call
 from chain.core.node import NodeCore
 from chain.metrics import NodeMetrics
 from chain.service import NodeService

@@ -20,8 +20,8 @@ from typing import Any
 import pytest
 
 import gpu_worker.daemon
-from chain.blob_client import fetch_leaf, upload_file
-from chain.client import TxOutcome, XplClient, make_call, transfer_call
+from chain.client.blobs import fetch_leaf, upload_file
+from chain.client.chain import TxOutcome, XplClient, make_call, transfer_call
 from chain.spec import builtin_spec
 from gpu_worker.daemon import WorkerConfig, WorkerDaemon
 from gpu_worker.inputs import generate_inputs
