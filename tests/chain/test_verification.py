@@ -35,8 +35,9 @@ from chain.verification import (
     verify_leaves,
 )
 from gpu_worker import devices
+from gpu_worker.devices import DeviceError
 from gpu_worker.inputs import generate_inputs, seed_stream
-from gpu_worker.jobs import DeviceError, JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
+from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
 from runtime.api import decode_events
 from runtime.executive import CALLS
 from runtime.genesis import GenesisConfig
