@@ -81,19 +81,21 @@ def select_device(
     candidates = [first]
     if fall_back and requested != "cuda":
         candidates = list(dict.fromkeys((first, "cpu")))
-    problems: list[str] = []
+    problems: list[tuple[str, Exception]] = []
     for device in candidates:
         try:
             backend(device)
             if self_test is not None:
                 self_test(device)
         except Exception as exc:  # missing kernels or a kernel that fails: not to be trusted
-            problems.append(f"{device}: {exc}" if len(candidates) > 1 else str(exc))
+            problems.append((device, exc))
             continue
         return device
-    if len(candidates) == 1:
-        raise DeviceError(f"device {first} is not usable here: {problems[0]}")
-    log.warning("falling back to the NumPy reference: %s", "; ".join(problems))
+    if not fall_back or requested == "cuda":
+        device, problem = problems[0]  # the only candidate
+        raise DeviceError(f"device {device} is not usable here: {problem}") from problem
+    found = "; ".join(f"{device}: {problem}" for device, problem in problems)
+    log.warning("falling back to the NumPy reference: %s", found)
     return "numpy"
 
 
