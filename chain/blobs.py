@@ -1,7 +1,7 @@
 """The node's blob store: content-addressed data (job inputs and results) kept by Merkle root.
 
 A blob is a list of leaves (byte strings) and its root is `merkle_root(leaves)`, which binds the
-leaf count too. A file a requester uploads is cut into 64 KiB chunks (`chain.blob_client`), a
+leaf count too. A file a requester uploads is cut into 64 KiB chunks (`chain.client.blobs`), a
 worker's result is its result leaves, so the result root committed on chain is the blob's root.
 Whoever reads a leaf gets it with its Merkle proof and checks it against the root they trust;
 this store is not trusted by its readers.
@@ -26,11 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo
 from chain.storage.kv import KeyValueStore, WriteBatch
 from runtime.primitives.merkle import leaf_hash, proof_from_levels, root_of_hashes, tree_levels
 from runtime.workloads import MAX_LEAF_BYTES, MAX_LEAVES
 
-MAX_BLOB_BYTES: Final = 256 * 1024 * 1024
 MAX_BLOB_LEAVES: Final = MAX_LEAVES
 MAX_UPLOADS: Final = 16
 MAX_BUFFERED_BYTES: Final = 512 * 1024 * 1024
@@ -54,15 +54,6 @@ class BlobError(ValueError):
     def __init__(self, message: str, kind: str = "invalid") -> None:
         super().__init__(message)
         self.kind = kind
-
-
-@dataclass(frozen=True, slots=True)
-class BlobInfo:
-    """A stored blob: its Merkle root, how many leaves it has, and their total size in bytes."""
-
-    root: bytes
-    leaf_count: int
-    size: int
 
 
 @dataclass(slots=True)

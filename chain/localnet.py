@@ -29,9 +29,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, TypeVar
 
-from chain.client import XplClient
+from chain.client.chain import XplClient
+from chain.client.rpc import RpcClientError, RpcConnectionError
 from chain.keystore import write_key_file
-from chain.rpc.client import RpcClientError, RpcConnectionError
 from chain.spec import ChainSpec, local_spec, validator_uris_of
 from p2p.keys import load_or_create_node_key, peer_id_of
 from runtime.primitives.keys import DEV_ACCOUNT_NAMES, keypair_from_suri

@@ -29,7 +29,8 @@ from chain.blob_protocol import (
     encode_blob_leaf,
     encode_blob_request,
 )
-from chain.blobs import MAX_BLOB_BYTES, BlobError, BlobInfo
+from chain.blobs import BlobError
+from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo
 from chain.core.actions import ReportPeer, SendRequest
 from chain.core.grandpa import Verdict
 from chain.core.messages import (

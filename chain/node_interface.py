@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Protocol
 
 from chain.blob_protocol import BlobLeaf
-from chain.blobs import BlobInfo, BlobStore
+from chain.blobs import BlobStore
+from chain.client.blobs import BlobInfo
 from chain.core.actions import Action
 from chain.core.node import NodeCore
 from chain.metrics import NodeMetrics

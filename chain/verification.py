@@ -33,22 +33,16 @@ from typing import Final, Protocol
 
 import trio
 
-from chain.blobs import BlobError, BlobInfo, BlobStore
-from chain.client import make_call
+from chain.blobs import BlobError, BlobStore
+from chain.client.blobs import BlobInfo
+from chain.client.chain import make_call
 from chain.core.pool import PoolError
 from chain.node_interface import AuditHost
 from chain.storage.chain_store import ChainStore, ChainStoreError
+from gpu_worker import devices
+from gpu_worker.devices import DEVICES, DeviceError
 from gpu_worker.inputs import generate_input, generate_inputs
-from gpu_worker.jobs import (
-    DEVICES,
-    DeviceError,
-    JobSpec,
-    backend,
-    compute_leaves,
-    leaf_dependencies,
-    recompute_leaf,
-    resolve_device,
-)
+from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
 from runtime.block import Header
 from runtime.executive import InvalidTransaction
 from runtime.pallets import compute, market
@@ -365,30 +359,7 @@ def select_device(requested: str) -> str:
     """The device to verify on: `requested` if its kernels load and agree with NumPy's on a
     small job of each workload; for "auto" and "cpu", else "numpy" with a warning; for "cuda",
     else DeviceError."""
-    if requested not in DEVICES:
-        raise DeviceError(f"unknown device {requested!r} (choose from {', '.join(DEVICES)})")
-    if requested == "numpy":
-        return "numpy"
-    # "auto" tries the GPU where there is one, then the CPU; resolve_device("cuda") raises
-    # DeviceError where there is no GPU.
-    candidates = list(dict.fromkeys((resolve_device(requested), "cpu")))
-    if requested == "cuda":
-        candidates = ["cuda"]
-    problems: list[str] = []
-    for device in candidates:
-        try:
-            backend(device)
-            _self_test(device)
-        except Exception as exc:  # missing kernels or a kernel that fails: not to be trusted
-            problems.append(f"{device}: {exc}")
-            continue
-        return device
-    if requested == "cuda":
-        raise DeviceError(f"device cuda cannot verify: {'; '.join(problems)}")
-    log.warning(
-        "verification falls back to the NumPy reference: %s", "; ".join(problems) or "no kernels"
-    )
-    return "numpy"
+    return devices.select_device(requested, self_test=_self_test, fall_back=True)
 
 
 # The service

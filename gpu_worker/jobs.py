@@ -13,7 +13,7 @@ layer's same row block, an sgd_fxp step from the step before. The verifier takes
 worker's commitment, checked by Merkle proof, so each leaf is checked on its own: a wrong leaf is
 caught when it is drawn, whatever the other leaves hold.
 
-Devices: "numpy" is the reference (gpu_worker.reference), "cpu" the Numba @njit kernels, "cuda"
+Devices (`gpu_worker.devices`): "numpy" is the reference, "cpu" the Numba @njit kernels, "cuda"
 the Numba @cuda.jit kernels, and "auto" the GPU where one is present, else the CPU. Every device
 gives the same bytes.
 """
@@ -21,15 +21,13 @@ gives the same bytes.
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from types import ModuleType
 from typing import Any, Final
 
 import numpy as np
 
-from gpu_worker import reference
+from gpu_worker.devices import backend
 from gpu_worker.inputs import (
     I8,
     I16,
@@ -41,12 +39,6 @@ from gpu_worker.inputs import (
     parse_model,
 )
 from runtime.workloads import WorkloadShape, workload_shape
-
-DEVICES: Final = ("auto", "cpu", "cuda", "numpy")
-
-
-class DeviceError(RuntimeError):
-    """A device that was asked for and is not there (no GPU, CUDA toolkit missing)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,30 +58,6 @@ class JobSpec:
 def _shape(workload: str, params: tuple[int, ...]) -> WorkloadShape:
     """workload_shape, kept: it lists every leaf's size, and recomputing a leaf asks for it."""
     return workload_shape(workload, params)
-
-
-def resolve_device(device: str) -> str:
-    """ "auto" becomes "cuda" where a GPU is usable, else "cpu"; others are checked."""
-    if device not in DEVICES:
-        raise DeviceError(f"unknown device {device!r} (choose from {', '.join(DEVICES)})")
-    if device == "auto":
-        from gpu_worker import devices
-
-        return "cuda" if devices.cuda_available() else "cpu"
-    if device == "cuda":
-        from gpu_worker import devices
-
-        if not devices.cuda_available():
-            raise DeviceError("device cuda asked for, but no usable CUDA GPU was found")
-    return device
-
-
-def backend(device: str) -> ModuleType:
-    """The module with the kernels of `device` (same functions as gpu_worker.reference)."""
-    device = resolve_device(device)
-    if device == "numpy":
-        return reference
-    return importlib.import_module(f"gpu_worker.kernels.{device}")
 
 
 # Inputs as arrays
@@ -279,14 +247,10 @@ def recompute_leaf(
 
 
 __all__ = [
-    "DEVICES",
-    "DeviceError",
     "JobSpec",
-    "backend",
     "check_leaf_sizes",
     "compute_leaves",
     "leaf_dependencies",
     "recompute_leaf",
-    "resolve_device",
     "result_arrays",
 ]

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from gpu_worker.inputs import I8, I16, I32, I64, QmlpLayer, batch_order
+from gpu_worker.inputs import I8, I16, I32, I64, QmlpLayer
 from gpu_worker.kernels.arguments import I32_MAX, I32_MIN, run_layers
 
 
@@ -64,8 +64,3 @@ def sgd(
         w = sgd_step(w, x[rows], y[rows], frac_bits, lr_shift)
         out.append(w)
     return out
-
-
-def sgd_job(x: I8, y: I16, seed: int, params: Sequence[int]) -> list[I32]:
-    samples, _, _, batch, steps, frac_bits, lr_shift = params
-    return sgd(x, y, batch_order(seed, samples, batch, steps), frac_bits, lr_shift)

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from chain.core.finality import sign_justification
 from chain.core.importer import seal_block
 from chain.core.node import NodeCore

@@ -28,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from chain.client import XplClient, transfer_call
+from chain.client.chain import XplClient, transfer_call
+from chain.client.rpc import RpcClient, RpcClientError, RpcConnectionError
 from chain.localnet import Localnet
-from chain.rpc.client import RpcClient, RpcClientError, RpcConnectionError
 from chain.spec import local_spec
 from runtime.primitives.hashing import blake2b_256, from_hex, to_hex
 from runtime.primitives.keys import Keypair

@@ -33,18 +33,16 @@ import numpy as np
 
 from gpu_worker import freivalds
 from gpu_worker.commitment import result_root
+from gpu_worker.devices import DEVICES, backend, select_device
 from gpu_worker.inputs import I8, I32, batch_order, generate_inputs
 from gpu_worker.jobs import (
-    DEVICES,
     JobSpec,
     _arrays,
     _blocks,
     _leaf,
-    backend,
     compute_leaves,
     leaf_dependencies,
     recompute_leaf,
-    resolve_device,
 )
 from runtime.primitives.merkle import (
     leaf_hash,
@@ -213,7 +211,7 @@ def run_workload_benchmark(
         raise ValueError(f"unknown device {device!r} (choose from {', '.join(DEVICES)})")
     size = DEFAULT_N.get(workload, 1) if n is None else n
     spec = job_for(workload, size, row_block)
-    device = resolve_device(device)
+    device = select_device(device)
     kernels = backend(device)
     shape = spec.shape
     inputs = generate_inputs(spec.workload, spec.params, spec.seed)

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from chain.benchmarks.import_bench import run_import_benchmark
-from gpu_worker.jobs import DEVICES, DeviceError
+from gpu_worker.devices import DEVICES, DeviceError
 from runtime.workloads import WorkloadError
 
 USAGE_ERROR = 2

@@ -7,9 +7,9 @@ import os
 from pathlib import Path
 
 from chain.cli.errors import CliError
-from chain.client import DEFAULT_RPC_URL, XplClient
+from chain.client.chain import DEFAULT_RPC_URL, XplClient
+from chain.client.rpc import RpcClientError, RpcConnectionError
 from chain.keystore import password_from_env, prompt_password, read_key_file
-from chain.rpc.client import RpcClientError, RpcConnectionError
 from runtime.primitives.keys import Keypair, keypair_from_suri
 
 

@@ -28,7 +28,7 @@ from chain.cli.demo_market import (
     run_market,
 )
 from chain.cli.errors import CliError
-from chain.client import TransactionFailed, TxOutcome, XplClient, transfer_call
+from chain.client.chain import TransactionFailed, TxOutcome, XplClient, transfer_call
 from chain.core.finality import Justification
 from chain.localnet import Localnet, LocalnetError
 from chain.spec import ChainSpec

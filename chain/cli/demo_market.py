@@ -23,11 +23,11 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from chain.blob_client import upload_file
 from chain.cli.errors import CliError
-from chain.client import XplClient, make_call
-from chain.jobs_client import fetch_result
-from chain.rpc.client import ClientSubscription
+from chain.client.blobs import upload_file
+from chain.client.chain import XplClient, make_call
+from chain.client.jobs import fetch_result
+from chain.client.rpc import ClientSubscription
 from chain.spec import local_spec
 from gpu_worker.freivalds import check_result
 from gpu_worker.inputs import generate_inputs

@@ -8,7 +8,7 @@
     xpl job result 7 --out C.npy --from //Charlie     # checks it; a wrong result is disputed
     xpl job cancel 7 --from //Charlie
 
-The work is done by `chain.jobs_client`; this module reads arguments and shows what happens.
+The work is done by `chain.client.jobs`; this module reads arguments and shows what happens.
 """
 
 from __future__ import annotations
@@ -28,11 +28,11 @@ from rich.progress import BarColumn, DownloadColumn, MofNCompleteColumn, Progres
 from rich.status import Status
 from rich.table import Table
 
-from chain import jobs_client as jc
 from chain.cli.common import add_rpc_argument, add_signer_arguments, connect, node_error, signer
 from chain.cli.errors import CliError
-from chain.client import JobView, TransactionFailed, XplClient
-from chain.rpc.client import RpcClientError, RpcConnectionError
+from chain.client import jobs as jc
+from chain.client.chain import JobView, TransactionFailed, XplClient
+from chain.client.rpc import RpcClientError, RpcConnectionError
 from gpu_worker.freivalds import SGD_SPOT_CHECKS
 from runtime.pallets import market
 from runtime.primitives.address import encode_address, parse_account

@@ -16,7 +16,7 @@ from chain.service import NetworkSettings, NodeConfig, run_node
 from chain.spec import ChainSpec, ChainSpecError, builtin_spec
 from chain.storage.chain_store import ChainStoreError
 from chain.storage.kv import StoreError
-from gpu_worker.jobs import DEVICES, DeviceError, resolve_device
+from gpu_worker.devices import DEVICES, DeviceError, select_device
 from p2p.config import NetworkConfigError, parse_peer_address
 from p2p.errors import NetworkError
 from p2p.keys import NodeKeyError, load_or_create_node_key
@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
         raise CliError("the validator key is not in this chain's validator set")
     if key is not None and args.verify_device == "cuda":
         try:
-            resolve_device("cuda")
+            select_device("cuda")
         except DeviceError as exc:
             raise CliError(f"--verify-device cuda: {exc}") from exc
     temporary = None

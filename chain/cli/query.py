@@ -7,7 +7,7 @@ import json
 
 from chain.cli.common import add_rpc_argument, connect, node_error
 from chain.cli.errors import CliError
-from chain.rpc.client import RpcClientError, RpcConnectionError
+from chain.client.rpc import RpcClientError, RpcConnectionError
 from runtime.pallets import system
 from runtime.primitives import trie
 from runtime.primitives.address import encode_address, parse_account
@@ -65,7 +65,7 @@ def balance(args: argparse.Namespace) -> int:
 
 
 def _proven_balance(rpc: object, who: bytes, at: bytes | None) -> dict[str, object]:
-    from chain.rpc.client import RpcClient
+    from chain.client.rpc import RpcClient
 
     assert isinstance(rpc, RpcClient)
     block_hash = at if at is not None else from_hex(rpc.call("chain_getFinalizedHead"), length=32)

@@ -8,8 +8,8 @@ import re
 
 from chain.cli.common import add_rpc_argument, add_signer_arguments, connect, node_error, signer
 from chain.cli.errors import CliError
-from chain.client import TransactionFailed, TxOutcome, transfer_call
-from chain.rpc.client import RpcClientError, RpcConnectionError
+from chain.client.chain import TransactionFailed, TxOutcome, transfer_call
+from chain.client.rpc import RpcClientError, RpcConnectionError
 from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.amount import format_amount, parse_amount
 from runtime.primitives.hashing import to_hex

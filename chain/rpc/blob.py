@@ -11,7 +11,7 @@
 
 Bytes are 0x hex, so a request or an answer carries about half the RPC size limit (15 MiB) in
 data: a leaf larger than that (up to 8 MiB) goes up in parts with blob_putPart and comes down in
-ranges with blob_get's offset and length; `chain.blob_client` does both. The proof is always the
+ranges with blob_get's offset and length; `chain.client.blobs` does both. The proof is always the
 whole leaf's: a reader checks it once it has all the leaf's bytes.
 
 Malformed parameters are answered INVALID_PARAMS; refusals of the blob store (unknown upload or
@@ -23,7 +23,8 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chain.blobs import BlobError, BlobInfo, BlobStore
+from chain.blobs import BlobError, BlobStore
+from chain.client.blobs import BlobInfo
 from chain.rpc.errors import BLOB_ERROR, RpcError, invalid_params
 from chain.rpc.params import check_arity as _check_arity
 from chain.rpc.params import param as _param

@@ -19,9 +19,9 @@ from typing import Protocol, TypeVar
 import httpx
 import pytest
 
-from chain.client import XplClient
+from chain.client.chain import XplClient
+from chain.client.rpc import RpcClientError, RpcConnectionError
 from chain.localnet import XPL_COMMAND, Process, free_port
-from chain.rpc.client import RpcClientError, RpcConnectionError
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import LevelDBStore
 from runtime.block import Header

@@ -18,9 +18,9 @@ import pytest
 from nacl.pwhash import argon2id
 from websockets.sync.client import connect
 
-from chain.client import XplClient, transfer_call
+from chain.client.chain import XplClient, transfer_call
+from chain.client.rpc import RpcClientError
 from chain.keystore import write_key_file
-from chain.rpc.client import RpcClientError
 from chain.rpc.errors import (
     INVALID_PARAMS,
     INVALID_REQUEST,

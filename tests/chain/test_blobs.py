@@ -12,17 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.blob_client import chunk_file
 from chain.blobs import (
-    MAX_BLOB_BYTES,
     MAX_BLOB_LEAVES,
     MAX_BUFFERED_BYTES,
     MAX_UPLOADS,
     UPLOAD_IDLE_MS,
     BlobError,
-    BlobInfo,
     BlobStore,
 )
+from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo, chunk_file
 from chain.storage.kv import KeyValueStore, LevelDBStore, MemoryStore, StoreError, WriteBatch
 from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
 from runtime.workloads import CHUNK_BYTES, MAX_LEAF_BYTES

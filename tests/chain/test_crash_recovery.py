@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from chain.client import XplClient, transfer_call
-from chain.rpc.client import RpcClientError, RpcConnectionError
+from chain.client.chain import XplClient, transfer_call
+from chain.client.rpc import RpcClientError, RpcConnectionError
 from chain.spec import dev_spec
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import LevelDBStore

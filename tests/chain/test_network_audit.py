@@ -11,8 +11,8 @@ from typing import Any, Final
 
 import pytest
 
-from chain.blob_client import download_blob, upload_blob
-from chain.client import XplClient, make_call
+from chain.client.blobs import download_blob, upload_blob
+from chain.client.chain import XplClient, make_call
 from chain.localnet import Localnet
 from chain.localnet import wait_until as poll
 from chain.spec import ChainSpec, local_spec

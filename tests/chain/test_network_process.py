@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from chain.client import XplClient, transfer_call
+from chain.client.chain import XplClient, transfer_call
+from chain.client.rpc import RpcClientError
 from chain.core.finality import Justification
 from chain.localnet import XPL_COMMAND, Localnet, LocalnetNode
 from chain.localnet import wait_until as poll
-from chain.rpc.client import RpcClientError
 from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import from_hex
 from runtime.primitives.keys import Keypair, keypair_from_suri

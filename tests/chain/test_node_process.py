@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chain.client import TxOutcome, XplClient, transfer_call
-from chain.rpc.client import RpcClientError, SubscriptionClosedError
+from chain.client.chain import TxOutcome, XplClient, transfer_call
+from chain.client.rpc import RpcClientError, SubscriptionClosedError
 from chain.rpc.errors import STATE_PRUNED
 from runtime.accounts import TREASURY
 from runtime.pallets import system

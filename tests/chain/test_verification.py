@@ -15,9 +15,9 @@ from typing import Final
 import pytest
 import trio
 
-from chain.blob_client import chunk_file
 from chain.blobs import BlobStore
-from chain.client import make_call
+from chain.client.blobs import chunk_file
+from chain.client.chain import make_call
 from chain.core.node import NodeCore
 from chain.metrics import NodeMetrics
 from chain.service import NodeService
@@ -35,8 +35,9 @@ from chain.verification import (
     verify_leaves,
 )
 from gpu_worker import devices
+from gpu_worker.devices import DeviceError
 from gpu_worker.inputs import generate_inputs, seed_stream
-from gpu_worker.jobs import DeviceError, JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
+from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
 from runtime.api import decode_events
 from runtime.executive import CALLS
 from runtime.genesis import GenesisConfig

@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
-from chain.blob_client import upload_blob
-from chain.client import XplClient, make_call
+from chain.client.blobs import upload_blob
+from chain.client.chain import XplClient, make_call
 from gpu_worker import devices
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves

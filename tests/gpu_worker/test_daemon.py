@@ -13,14 +13,6 @@ from nacl.pwhash import argon2id
 from chain.cli.main import build_parser, main
 from chain.cli.worker import config_from_args
 from chain.keystore import write_key_file
-from gpu_worker.daemon import (
-    WorkerConfig,
-    WorkerError,
-    cheat_indices,
-    check_config,
-    corrupt_leaves,
-    parse_ask,
-)
 from gpu_worker.devices import cuda_available
 from gpu_worker.job_state import (
     JobRecord,
@@ -31,6 +23,8 @@ from gpu_worker.job_state import (
     encode_leaves,
     locked_state_dir,
 )
+from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
+from gpu_worker.worker.config import WorkerConfig, WorkerError, check_config, parse_ask
 from runtime.primitives.keys import dev_keypair
 from runtime.primitives.merkle import merkle_root
 

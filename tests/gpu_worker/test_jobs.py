@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from gpu_worker.devices import DeviceError, resolve_device
 from gpu_worker.inputs import InputError, generate_inputs
 from gpu_worker.jobs import (
-    DeviceError,
     JobSpec,
     compute_leaves,
     leaf_dependencies,
     recompute_leaf,
-    resolve_device,
     result_arrays,
 )
 

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from chain.client import XplClient, make_call, transfer_call
+from chain.client.chain import XplClient, make_call, transfer_call
 from chain.spec import builtin_spec
 from runtime.primitives.keys import dev_keypair
 from tests.chain.conftest import NodeFactory, XplCli, poll_until

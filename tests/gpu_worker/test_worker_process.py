@@ -19,14 +19,15 @@ from typing import Any
 
 import pytest
 
-import gpu_worker.daemon
-from chain.blob_client import fetch_leaf, upload_file
-from chain.client import TxOutcome, XplClient, make_call, transfer_call
+import gpu_worker.worker.pipeline
+from chain.client.blobs import fetch_leaf, upload_file
+from chain.client.chain import TxOutcome, XplClient, make_call, transfer_call
 from chain.spec import builtin_spec
-from gpu_worker.daemon import WorkerConfig, WorkerDaemon
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.job_state import JobRecord
 from gpu_worker.jobs import JobSpec, compute_leaves
+from gpu_worker.worker.config import WorkerConfig
+from gpu_worker.worker.daemon import WorkerDaemon
 from runtime.pallets.market import Job
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, dev_keypair, keypair_from_suri
@@ -406,7 +407,7 @@ def test_a_restarted_worker_resumes_from_leaves_on_disk_without_computing(
     def no_computing(*args: object, **kwargs: object) -> list[bytes]:
         raise AssertionError("the leaves on disk were computed again")
 
-    monkeypatch.setattr(gpu_worker.daemon, "compute_leaves", no_computing)
+    monkeypatch.setattr(gpu_worker.worker.pipeline, "compute_leaves", no_computing)
     restarted = WorkerDaemon(config)
     restarted.connect()
     try:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from runtime import executive
 from runtime.block import Block, extrinsics_root
 from runtime.executive import (

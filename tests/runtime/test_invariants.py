@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from runtime.invariants import InvariantsBroken, check_invariants, ensure_invariants
 from runtime.pallets import balances, staking
 from runtime.primitives.keys import dev_keypair

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import runtime.transaction as transaction_module
-from chain.client import make_call, transfer_call
+from chain.client.chain import make_call, transfer_call
 from runtime.primitives import codec
 from runtime.primitives.codec import U128_MAX, DecodeError
 from runtime.primitives.hashing import blake2b_256

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from chain.core.finality import Justification
 from chain.spec import local_spec
 from runtime.api import account_info

@@ -4,7 +4,7 @@ equivocates reported, slashed, disabled and left out, and precommits noted for e
 
 from __future__ import annotations
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from chain.core.finality import Justification
 from chain.core.importer import seal_block
 from chain.core.messages import TOPIC_BLOCKS, BlockAnnounce

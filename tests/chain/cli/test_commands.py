@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chain.client import XplClient
+from chain.client.chain import XplClient
 from chain.spec import ChainSpec, dev_spec
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount, parse_amount

@@ -18,9 +18,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
-from chain.blob_client import chunk_file, download_blob, upload_blob
 from chain.cli.main import main as xpl_main
-from chain.client import XplClient, make_call
+from chain.client.blobs import chunk_file, download_blob, upload_blob
+from chain.client.chain import XplClient, make_call
 from chain.spec import dev_spec
 from gpu_worker.inputs import generate_input
 from gpu_worker.jobs import JobSpec, compute_leaves, result_arrays

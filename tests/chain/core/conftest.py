@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 
 import pytest
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from chain.core.actions import Action, BlockImported, Finalized, SetTimer, TxDropped
 from chain.core.finality import sign_justification
 from chain.core.importer import seal_block

@@ -20,7 +20,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from chain.core.pool import (
     AccountLimitReached,
     DuplicateTransaction,

@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from chain.blob_client import download_blob, fetch_leaf, upload_file
+from chain.client.blobs import download_blob, fetch_leaf, upload_file
+from chain.client.rpc import RpcClientError
 from chain.rpc import errors
-from chain.rpc.client import RpcClientError
 from runtime.primitives.hashing import to_hex
 from runtime.workloads import CHUNK_BYTES
 from tests.chain.conftest import NodeProcess

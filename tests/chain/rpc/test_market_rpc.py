@@ -6,9 +6,9 @@ import re
 
 import pytest
 
-from chain.client import XplClient, make_call
+from chain.client.chain import XplClient, make_call
+from chain.client.rpc import RpcClientError
 from chain.rpc import errors
-from chain.rpc.client import RpcClientError
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS
 from runtime.primitives.address import encode_address

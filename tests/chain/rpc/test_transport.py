@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
-from chain.rpc.client import (
+from chain.client.rpc import (
     RpcClient,
     RpcClientError,
     RpcConnectionError,

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from chain.core.importer import ExecutedBlock, seal_block
 from chain.spec import dev_spec
 from chain.storage.chain_store import ChainStore

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from chain.client import make_call
+from chain.client.chain import make_call
 from runtime.executive import CALLS, BlockResult
 from runtime.framework import ROOT, DispatchError, EventRecord
 from runtime.genesis import GenesisConfig

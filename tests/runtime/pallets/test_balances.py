@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.client import make_call, transfer_call
+from chain.client.chain import make_call, transfer_call
 from runtime import executive
 from runtime.framework import BlockContext, DispatchError, Origin
 from runtime.genesis import GenesisConfig, build_genesis_state

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from runtime import api
 from runtime.accounts import TREASURY
 from runtime.pallets import staking

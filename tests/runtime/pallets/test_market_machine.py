@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 
-from chain.client import make_call, transfer_call
+from chain.client.chain import make_call, transfer_call
 from runtime import api
 from runtime.accounts import TREASURY
 from runtime.block import Block

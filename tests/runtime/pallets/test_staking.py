@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from runtime.accounts import TREASURY
 from runtime.consensus import SignedVote, SlotEquivocation, VoteEquivocation
 from runtime.consensus import encode_equivocation as encode_proof

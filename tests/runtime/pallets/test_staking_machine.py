@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from chain.client import make_call
+from chain.client.chain import make_call
 from runtime.block import Block
 from runtime.executive import BlockBuilder, BlockResult, InvalidTransaction
 from runtime.pallets import staking, system

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from runtime.api import decode_events
 from runtime.executive import InvalidTransaction, validate_transaction
 from runtime.framework import BlockContext, storage_prefix

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.client import transfer_call
+from chain.client.chain import transfer_call
 from runtime import api
 from runtime.accounts import TREASURY
 from runtime.executive import BlockResult, InvalidTransaction, validate_transaction

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from chain.rpc.client import ClientSubscription, RpcClient, RpcClientError, RpcConnectionError
+from chain.client.rpc import ClientSubscription, RpcClient, RpcClientError, RpcConnectionError
 from runtime.api import make_call as make_call
 from runtime.pallets import compute, market, staking
 from runtime.primitives.address import decode_address, encode_address

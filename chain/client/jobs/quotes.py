@@ -1,0 +1,78 @@
+"""What a job will cost before it is submitted: its escrow under the chain's market parameters,
+the least price the least escrow allows, the requester's balance and the standing asks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chain.client.chain import XplClient
+from chain.client.jobs.errors import JobRequestError
+from chain.client.jobs.requests import JobRequest
+from runtime.pallets import balances, market
+from runtime.primitives.address import encode_address
+from runtime.primitives.amount import format_amount
+
+
+def least_price(cost_units: int, params: market.MarketParams) -> int:
+    """The lowest price per 10^9 units whose escrow reaches the least escrow (the deposit)."""
+    low, high = 1, max(1, -(-balances.EXISTENTIAL_DEPOSIT * 10**9 // cost_units))
+    while low < high:
+        middle = (low + high) // 2
+        if params.escrow_for(cost_units, middle) >= balances.EXISTENTIAL_DEPOSIT:
+            high = middle
+        else:
+            low = middle + 1
+    return low
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What a job will hold and whether a worker stands ready to take it."""
+
+    cost_units: int
+    leaves: int
+    escrow: int
+    free: int
+    cheapest_ask: int | None
+    """The lowest ask among the workers that offer the workload (None: no worker offers it)."""
+    within_price: int
+    """How many workers offer the workload at or below the job's price."""
+
+    @property
+    def waits(self) -> bool:
+        """No worker asks as little as the job pays: it waits, then expires."""
+        return self.within_price == 0
+
+
+def quote_job(client: XplClient, requester: bytes, request: JobRequest) -> Quote:
+    """The job's escrow and the market for it; JobRequestError if the chain would refuse it
+    (an escrow below the least escrow, or more than the requester's free balance)."""
+    shape = request.shape
+    params, _ = client.market_params()
+    escrow = params.escrow_for(shape.cost_units, request.max_price)
+    if escrow < balances.EXISTENTIAL_DEPOSIT:
+        lowest = least_price(shape.cost_units, params)
+        raise JobRequestError(
+            f"the escrow at that price, {format_amount(escrow)}, is below the least escrow of "
+            f"{format_amount(balances.EXISTENTIAL_DEPOSIT)}: this job needs a maximum price of "
+            f"at least {format_amount(lowest)} per 10^9 units"
+        )
+    free = client.account(requester).free
+    if escrow > free:
+        raise JobRequestError(
+            f"the escrow, {format_amount(escrow)}, is more than the free balance of "
+            f"{encode_address(requester)}, {format_amount(free)}"
+        )
+    asks = [
+        price
+        for worker in client.workers().values()
+        if not worker.retiring and (price := worker.ask(request.workload)) is not None
+    ]
+    return Quote(
+        cost_units=shape.cost_units,
+        leaves=shape.leaves,
+        escrow=escrow,
+        free=free,
+        cheapest_ask=min(asks) if asks else None,
+        within_price=sum(1 for price in asks if price <= request.max_price),
+    )
