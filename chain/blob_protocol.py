@@ -24,19 +24,23 @@ class BlobLeaf:
 
 
 def encode_blob_request(root: bytes, index: int) -> bytes:
+    """The request for leaf `index` of blob `root`: `[root, index]`."""
     return codec.encode([root, index])
 
 
 def decode_blob_request(raw: bytes) -> tuple[bytes, int]:
+    """The (root, index) a peer asks for; DecodeError if the request is malformed."""
     f = codec.expect_list(codec.decode_raw(raw, max_size=BLOB_REQUEST_BYTES), 2, "blob request")
     return codec.expect_bytes(f[0], "blob.root", length=32), codec.expect_u32(f[1], "blob.index")
 
 
 def encode_blob_leaf(leaf: BlobLeaf) -> bytes:
+    """The answer to a blob request: `[leaf, proof, leaf count, size]`."""
     return codec.encode([leaf.leaf, list(leaf.proof), leaf.leaf_count, leaf.size])
 
 
 def decode_blob_leaf(raw: bytes) -> BlobLeaf:
+    """A peer's answer to a blob request, decoded strictly; the caller checks its proof."""
     f = codec.expect_list(codec.decode_raw(raw, max_size=BLOB_RESPONSE_BYTES), 4, "blob leaf")
     proof = tuple(
         codec.expect_bytes(p, "blob.proof", length=32)

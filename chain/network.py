@@ -130,6 +130,7 @@ class NodeNetwork:
         return self.network.peer_id
 
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Run the network until cancelled, in a nursery where the core's requests are sent too."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             await nursery.start(self.network.run)
@@ -138,17 +139,21 @@ class NodeNetwork:
     # The network's handler
 
     def on_peer_connected(self, peer: str) -> None:
+        """Hand a new peer to the core (which asks for its status) and update the peers gauge."""
         log.info("peer %s connected", peer)
         service = self.service
         service.apply(service.core.on_peer_connected(peer, service.clock()))
         service.metrics.peers.set(len(self.network.peers()))
 
     def on_peer_disconnected(self, peer: str) -> None:
+        """Tell the core that a peer left, and update the peers gauge."""
         log.info("peer %s disconnected", peer)
         self.service.core.on_peer_disconnected(peer)
         self.service.metrics.peers.set(len(self.network.peers()))
 
     def on_gossip(self, peer: str, topic: str, data: bytes) -> GossipVerdict:
+        """Hand a gossip message to the core and carry out its actions; the core's verdict decides
+        whether it is relayed."""
         service = self.service
         verdict, actions = service.core.on_gossip(peer, topic, data, service.clock())
         service.apply(actions)
@@ -156,6 +161,8 @@ class NodeNetwork:
         return _VERDICTS[verdict]
 
     async def on_request(self, peer: str, protocol: str, data: bytes) -> bytes:
+        """Answer a peer's request: blob leaves from the blob store, the rest from the core; a
+        refusal raises p2p's RequestRefused (a malformed request also costs the peer)."""
         if protocol == PROTOCOL_BLOB:
             return self._serve_blob_leaf(data)
         service = self.service
@@ -169,18 +176,22 @@ class NodeNetwork:
     # The core's messages
 
     def publish(self, topic: str, data: bytes) -> None:
+        """Gossip `data` on `topic`; a refusal by the network is logged, not raised."""
         try:
             self.network.publish(topic, data)
         except (UnknownTopic, MessageTooLarge) as exc:  # a bug: the core keeps to the limits
             log.error("cannot gossip on %s: %s", topic, exc)
 
     def send_request(self, request: SendRequest) -> None:
+        """Send the core's request in a task of its own; the answer, or None if it failed, goes back
+        to the core."""
         if self._nursery is None:
             self._answer(request, None)
             return
         self._nursery.start_soon(self._request, request)
 
     def report(self, report: ReportPeer) -> None:
+        """Lower a peer's score as the core asked, and log why."""
         log.info("peer %s: %s", report.peer, report.reason)
         self.network.report(report.peer, report.cost, report.reason)
 

@@ -3,7 +3,8 @@
 `chain.service.NodeService` is the running node; the network glue (`chain.network`) and the
 validators' verification service (`chain.verification`) depend only on the few members listed
 here, not on the service, so that the service can build them without either importing it. The
-RPC methods' interface is `chain.rpc.context.RpcNode`; the job metrics take plain callables.
+RPC methods' interface is `chain.rpc.context.RpcNode`, whose network is `PeerNetwork` here; the
+job metrics take plain callables.
 """
 
 from __future__ import annotations

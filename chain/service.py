@@ -2,8 +2,9 @@
 metrics.
 
 Everything runs on one trio thread: the timer loop, the network (`chain.network`), the RPC
-server and the metrics server are tasks in one nursery, and the core is called synchronously
-from them, so it needs no locking. Cancelling the nursery (Ctrl-C, SIGTERM, a test) closes every
+server (`chain.rpc`), the metrics server and, on a validator, the verification service
+(`chain.verification`) are tasks in one nursery, and the core is called synchronously from them,
+so it needs no locking. Cancelling the nursery (Ctrl-C, SIGTERM, a test) closes every
 socket and then the database.
 """
 
@@ -57,6 +58,7 @@ log = logging.getLogger("xpl.node")
 
 
 def wall_clock_ms() -> int:
+    """Unix time in milliseconds: the clock a running node feeds its core."""
     return time.time_ns() // 1_000_000
 
 
@@ -73,6 +75,8 @@ class NetworkSettings:
 
 @dataclass(frozen=True)
 class NodeConfig:
+    """How to run a node: chain, data directory, validator key, RPC, metrics, pruning, network."""
+
     spec: ChainSpec
     base_path: Path
     name: str = "xpl-node"

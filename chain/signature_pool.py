@@ -43,6 +43,8 @@ class ProcessVerifier:
             future.result()
 
     def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
+        """Start checking `items` across the workers (in this process if there are few, or any is
+        malformed); the returned function waits for one result per item."""
         if len(items) < MIN_PARALLEL:
             results = [verify(pk, msg, sig) for pk, msg, sig in items]
             return lambda: results
@@ -63,4 +65,5 @@ class ProcessVerifier:
         return collect
 
     def close(self) -> None:
+        """Shut the worker processes down, cancelling the checks not yet started."""
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -217,9 +217,13 @@ class Material:
 class LeafSource(Protocol):
     """Where verification reads blobs: the node's blob store, or it with leaves from peers."""
 
-    def info(self, root: bytes) -> BlobInfo | None: ...
+    def info(self, root: bytes) -> BlobInfo | None:
+        """The blob with this root (leaf count and size), or None if it is not held."""
+        ...
 
-    def leaf(self, root: bytes, index: int) -> tuple[bytes, list[bytes]]: ...
+    def leaf(self, root: bytes, index: int) -> tuple[bytes, list[bytes]]:
+        """Leaf `index` of blob `root` with its Merkle proof; BlobError if it is not held."""
+        ...
 
 
 class WithPeerLeaves:
@@ -231,9 +235,12 @@ class WithPeerLeaves:
         self.infos: dict[bytes, BlobInfo] = {}
 
     def info(self, root: bytes) -> BlobInfo | None:
+        """The local blob's info, else that of a blob whose leaves were fetched from peers."""
         return self.blobs.info(root) or self.infos.get(root)
 
     def leaf(self, root: bytes, index: int) -> tuple[bytes, list[bytes]]:
+        """Leaf `index` of blob `root` with its proof: one fetched from peers, else the local
+        store's."""
         found = self.fetched.get((root, index))
         if found is not None:
             return found

@@ -22,10 +22,12 @@ class BadSeal(Exception):
 
 
 def slot_at(now_ms: int, slot_duration_ms: int) -> int:
+    """The Aura slot that the time `now_ms` falls in."""
     return now_ms // slot_duration_ms
 
 
 def slot_author(validators: Sequence[bytes], slot: int) -> bytes:
+    """The session key of the authority that authors `slot`: validators[slot mod n]."""
     return validators[slot % len(validators)]
 
 

@@ -50,6 +50,7 @@ class Authoring:
         """What the voter makes of a newly imported block, given the time."""
 
     def slot_duration_ms(self) -> int:
+        """The Aura slot length (ms) that the best block's state sets for its children."""
         return consensus_params(self.view.store, self.view.store.best_hash).slot_duration_ms
 
     def next_slot_timer(self, now_ms: int) -> SetTimer:

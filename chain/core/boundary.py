@@ -15,10 +15,12 @@ Its drivers (the node process in `chain.service` and `chain.network`, the simula
 
 What the core needs from outside:
 
-    ChainStoreWrites   the chain store (`chain.storage.chain_store.ChainStore`): the core reads
-                       blocks and states through it and writes imported blocks, finality and the
-                       voter's state to it. These writes are the core's one side effect; every
-                       other effect is an Action its driver carries out.
+    ChainStoreReads    the chain store (`chain.storage.chain_store.ChainStore`) as the core's
+                       parts read it: blocks, the canonical index, justifications and states.
+    ChainStoreWrites   the same store written: imported blocks and finality (by
+                       `chain.core.chain_updates` alone) and the voter's state. These writes are
+                       the core's one side effect; every other effect is an Action its driver
+                       carries out.
     SignatureVerifier  checks a block's signatures, maybe in parallel (`runtime.executive`).
     ChainView          what the GRANDPA voter reads of the chain; the core is the voter's view
                        (`chain.core.grandpa`, where the voter declares it).
@@ -124,7 +126,9 @@ class NodeView(ChainView, Protocol):
         """Read the state after `block_hash` (default: the best block)."""
         ...
 
-    def slot_duration_ms(self) -> int: ...
+    def slot_duration_ms(self) -> int:
+        """The Aura slot length (ms) that the best block's state sets for its children."""
+        ...
 
     def validators(self) -> tuple[bytes, ...]:
         """The session keys of the authorities that author the best block's children."""
@@ -160,19 +164,26 @@ class ChainStoreReads(Protocol):
     @property
     def finalized_header(self) -> Header: ...
 
-    def header(self, block_hash: bytes) -> Header | None: ...
+    def header(self, block_hash: bytes) -> Header | None:
+        """The header of a stored block, or None (unknown, or on a fork that finality abandoned)."""
+        ...
 
     def require_header(self, block_hash: bytes) -> Header:
         """The header of a stored block; raises if it is not stored."""
         ...
 
-    def body(self, block_hash: bytes) -> tuple[bytes, ...] | None: ...
+    def body(self, block_hash: bytes) -> tuple[bytes, ...] | None:
+        """The extrinsics of a stored block, or None if it is not stored."""
+        ...
 
     def hash_at(self, number: int) -> bytes | None:
         """The hash of the block at `number` on the best chain."""
         ...
 
-    def justification(self, block_hash: bytes) -> bytes | None: ...
+    def justification(self, block_hash: bytes) -> bytes | None:
+        """The justification that made `block_hash` final, or None: only the block each finality
+        step targeted keeps one."""
+        ...
 
     def reader(self, block_hash: bytes) -> StateReader:
         """Read the state after block `block_hash`, valid until the store next changes."""

@@ -36,6 +36,9 @@ class InvalidJustification(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Justification:
+    """A justification as it is stored and gossiped: one round's precommits for a block, with the
+    headers that link them to it."""
+
     set_id: int
     round: int
     block_hash: bytes
@@ -44,6 +47,7 @@ class Justification:
     ancestry: tuple[Header, ...] = ()
 
     def to_value(self) -> list[Value]:
+        """The codec value `[set_id, round, block_hash, number, precommits, ancestry]`."""
         return [
             self.set_id,
             self.round,
@@ -54,10 +58,13 @@ class Justification:
         ]
 
     def encode(self) -> bytes:
+        """The canonical encoding, as the chain store keeps it and commits gossip it."""
         return codec.encode(self.to_value())
 
     @classmethod
     def from_value(cls, value: Value) -> Justification:
+        """Read a justification from its codec value; DecodeError if malformed (nothing is verified
+        here)."""
         f = codec.expect_list(value, 6, "justification")
         precommits = [
             Precommit.from_value(item, f"precommits[{i}]")
@@ -77,6 +84,8 @@ class Justification:
 
     @classmethod
     def decode(cls, raw: bytes) -> Justification:
+        """Decode a justification of at most MAX_JUSTIFICATION_BYTES; DecodeError if malformed
+        (nothing is verified here)."""
         return cls.from_value(codec.decode_raw(raw, max_size=MAX_JUSTIFICATION_BYTES))
 
     @property

@@ -73,7 +73,9 @@ class Verdict(Enum):
 class ChainView(Protocol):
     """What the voter reads of the chain."""
 
-    def header(self, block_hash: bytes) -> Header | None: ...
+    def header(self, block_hash: bytes) -> Header | None:
+        """The header of a block this node stores, or None."""
+        ...
 
     @property
     def best_header(self) -> Header: ...
@@ -91,11 +93,15 @@ class ChainView(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BroadcastVotes:
+    """Gossip this voter's signed votes (new ones, or sent again while its round is stuck)."""
+
     votes: tuple[SignedVote, ...]
 
 
 @dataclass(frozen=True, slots=True)
 class BroadcastCommit:
+    """Gossip a round's justification, so that nodes that missed its votes can finalize too."""
+
     justification: Justification
 
 
@@ -109,11 +115,16 @@ class NoteVotes:
 
 @dataclass(frozen=True, slots=True)
 class ReportEquivocation:
+    """A voter voted twice in one phase of a round: report the two signed votes on chain."""
+
     proof: VoteEquivocation
 
 
 @dataclass(frozen=True, slots=True)
 class RequestCatchUp:
+    """Ask `peer`, which is ahead, for its last completed round; this voter is at `round` of set
+    `set_id`."""
+
     peer: str
     set_id: int
     round: int
@@ -137,10 +148,12 @@ VoterOutput = (
 
 
 def encode_votes(votes: Iterable[SignedVote]) -> bytes:
+    """A list of signed votes, encoded as `[vote, ...]`."""
     return codec.encode([v.to_value() for v in votes])
 
 
 def decode_votes(raw: bytes) -> list[SignedVote]:
+    """At most MAX_VOTES_PER_MESSAGE signed votes, unchecked; DecodeError if malformed."""
     value = codec.decode_raw(raw, max_size=MAX_VOTES_PER_MESSAGE * 200)
     return [
         SignedVote.from_value(v) for v in codec.expect_array(value, MAX_VOTES_PER_MESSAGE, "votes")
@@ -157,6 +170,7 @@ class CatchUp:
     precommits: tuple[SignedVote, ...]
 
     def encode(self) -> bytes:
+        """The catch-up protocol's answer: `[set_id, round, prevotes, precommits]`."""
         return codec.encode(
             [
                 self.set_id,
@@ -168,6 +182,7 @@ class CatchUp:
 
     @classmethod
     def decode(cls, raw: bytes) -> CatchUp:
+        """A peer's catch-up answer (up to MAX_CATCH_UP_BYTES); the voter checks its signatures."""
         f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_CATCH_UP_BYTES), 4, "catch-up")
 
         def votes(value: Value, what: str) -> tuple[SignedVote, ...]:
@@ -208,9 +223,11 @@ class Round:
     last_broadcast_ms: int = 0
 
     def voted_weight(self, phase: int, authorities: AuthoritySet) -> int:
+        """The weight of the authorities that voted in `phase` (an equivocator counts once)."""
         return sum(authorities.weight_of(v) for v in self.votes[phase])
 
     def all_votes(self, phase: int) -> list[SignedVote]:
+        """Every vote of `phase` in this round, both of each equivocator's."""
         return [vote for votes in self.votes[phase].values() for vote in votes]
 
 

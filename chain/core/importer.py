@@ -7,7 +7,8 @@
         number            one more than its parent's
         header            Aura: slot after the parent's, not in the future, right author (not
                           disabled for an offence), seal
-        execute           runtime.execute_block on the parent's state (signatures checked there)
+        execute           runtime.executive.execute_block on the parent's state (signatures
+                          checked there)
         state root        the trie root after the block's changes must equal the header's
 
     seal_block(store, parent, result, extrinsics, slot=..., author=...)

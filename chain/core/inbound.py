@@ -1,5 +1,6 @@
-"""What peers send this node unasked: gossip of blocks, transactions and finality votes, and
-requests. Every message is checked; one that breaks the rules is refused and costs the peer."""
+"""What peers send this node unasked: gossip of blocks, transactions and finality (votes and
+commits), and requests. Every message is checked; one that breaks the rules is refused and costs
+the peer."""
 
 from __future__ import annotations
 

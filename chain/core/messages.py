@@ -10,15 +10,17 @@ Gossip topics (each message is validated before it is relayed):
 
 Request protocols (request -> response):
 
-    status         []                         -> [genesis, best number, best hash,
+    status         (empty)                    -> [genesis, best number, best hash,
                                                   finalized number, finalized hash, is authority]
     sync           [start, descending, max, bodies]  -> [[header, body | None, justification
                                                   | None], ...]; start is a block number or hash
     catchup        [set id, round]            -> a completed round's votes (chain.core.grandpa)
-    blob           [root, index]              -> [leaf, proof] (job data, served by the node
-                                              process in `chain.network`, not by the core)
+    blob           [root, index]              -> [leaf, proof, leaf count, size] (job data:
+                                              `chain.blob_protocol`, served by the node process
+                                              in `chain.network`, not by the core)
 
-All of them are canonical msgpack, decoded strictly with size limits (DecodeError otherwise).
+All of them but the empty status request are canonical msgpack, decoded strictly with size
+limits (DecodeError otherwise).
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ MAX_JUSTIFICATION_BYTES: Final = 2 * 1024 * 1024
 
 @dataclass(frozen=True, slots=True)
 class Status:
+    """What a node tells a peer of its chain: the status protocol's answer."""
+
     genesis_hash: bytes
     best_number: int
     best_hash: bytes
@@ -63,6 +67,7 @@ class Status:
     authority: bool
 
     def encode(self) -> bytes:
+        """`[genesis, best number, best hash, finalized number, finalized hash, is authority]`."""
         return codec.encode(
             [
                 self.genesis_hash,
@@ -76,6 +81,7 @@ class Status:
 
     @classmethod
     def decode(cls, raw: bytes) -> Status:
+        """A peer's status; DecodeError if malformed or over 1 KiB."""
         f = codec.expect_list(codec.decode_raw(raw, max_size=1024), 6, "status")
         return cls(
             genesis_hash=codec.expect_bytes(f[0], "status.genesis", length=32),
@@ -101,39 +107,48 @@ def _body_from(value: Value, what: str) -> tuple[bytes, ...]:
 
 @dataclass(frozen=True, slots=True)
 class BlockAnnounce:
+    """A new block as gossiped: its header, and its body unless that is too large for gossip."""
+
     header: Header
     body: tuple[bytes, ...] | None
 
     def encode(self) -> bytes:
+        """The block topic's message: `[header, body | None]`."""
         body = None if self.body is None else _body_value(self.body)
         return codec.encode([self.header.to_value(), body])
 
     @classmethod
     def of(cls, block: Block) -> BlockAnnounce:
+        """The announcement of `block`: with its body if it fits GOSSIP_BODY_LIMIT, else without."""
         size = sum(len(x) + 5 for x in block.extrinsics)
         return cls(block.header, block.extrinsics if size <= GOSSIP_BODY_LIMIT else None)
 
     @classmethod
     def decode(cls, raw: bytes) -> BlockAnnounce:
+        """A gossiped block announcement; DecodeError if malformed or over MAX_GOSSIP_BYTES."""
         f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_GOSSIP_BYTES), 2, "announce")
         body = None if f[1] is None else _body_from(f[1], "announce.body")
         return cls(Header.from_value(f[0]), body)
 
 
 def encode_transactions(extrinsics: list[bytes]) -> bytes:
+    """The transactions topic's message: `[extrinsic, ...]`."""
     return codec.encode(list(extrinsics))
 
 
 def decode_transactions(raw: bytes) -> tuple[bytes, ...]:
+    """A gossiped batch of extrinsics (not yet decoded); DecodeError if the message is malformed."""
     value = codec.decode_raw(raw, max_size=MAX_GOSSIP_BYTES)
     return _body_from(value, "transactions")
 
 
 def encode_finality(kind: str, payload: Value) -> bytes:
+    """The finality topic's message: `["votes", [vote, ...]]` or `["commit", justification]`."""
     return codec.encode([kind, payload])
 
 
 def decode_finality(raw: bytes) -> tuple[str, Value]:
+    """The kind ("votes" or "commit") and payload of a finality message; DecodeError otherwise."""
     f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_GOSSIP_BYTES), 2, "finality")
     kind = codec.expect_str(f[0], "finality.kind", max_len=16)
     if kind not in ("votes", "commit"):
@@ -143,6 +158,9 @@ def decode_finality(raw: bytes) -> tuple[str, Value]:
 
 @dataclass(frozen=True, slots=True)
 class BlockRequest:
+    """A sync request: up to `max_blocks` blocks from `start`, up or down the chain, with or without
+    bodies."""
+
     start: int | bytes
     """A block number on the serving node's best chain, or a block hash."""
     descending: bool
@@ -150,10 +168,12 @@ class BlockRequest:
     bodies: bool = True
 
     def encode(self) -> bytes:
+        """The sync protocol's request: `[start, descending, max, bodies]`."""
         return codec.encode([self.start, self.descending, self.max_blocks, self.bodies])
 
     @classmethod
     def decode(cls, raw: bytes) -> BlockRequest:
+        """A peer's sync request; DecodeError if malformed or asking for over MAX_SYNC_BLOCKS."""
         f = codec.expect_list(codec.decode_raw(raw, max_size=256), 4, "block request")
         start: int | bytes
         if type(f[0]) is bytes:
@@ -170,12 +190,15 @@ class BlockRequest:
 
 @dataclass(frozen=True, slots=True)
 class SyncedBlock:
+    """One block of a sync answer: header, body if asked for, justification if it has one."""
+
     header: Header
     body: tuple[bytes, ...] | None
     justification: bytes | None
 
 
 def encode_blocks(blocks: list[SyncedBlock]) -> bytes:
+    """The sync protocol's answer: `[[header, body | None, justification | None], ...]`."""
     return codec.encode(
         [
             [b.header.to_value(), None if b.body is None else _body_value(b.body), b.justification]
@@ -185,6 +208,7 @@ def encode_blocks(blocks: list[SyncedBlock]) -> bytes:
 
 
 def decode_blocks(raw: bytes) -> list[SyncedBlock]:
+    """A peer's sync answer of at most MAX_SYNC_BLOCKS blocks; DecodeError if malformed."""
     limit = SYNC_RESPONSE_BYTES + MAX_BLOCK_SIZE + MAX_JUSTIFICATION_BYTES
     items = codec.expect_array(codec.decode_raw(raw, max_size=limit), MAX_SYNC_BLOCKS, "blocks")
     out = []
@@ -201,9 +225,11 @@ def decode_blocks(raw: bytes) -> list[SyncedBlock]:
 
 
 def encode_catch_up_request(set_id: int, round_: int) -> bytes:
+    """The catch-up protocol's request `[set id, round]`: the round the asking voter is at."""
     return codec.encode([set_id, round_])
 
 
 def decode_catch_up_request(raw: bytes) -> tuple[int, int]:
+    """The (set id, round) of a peer's catch-up request; DecodeError if malformed."""
     f = codec.expect_list(codec.decode_raw(raw, max_size=64), 2, "catch-up request")
     return codec.expect_u64(f[0], "request.set_id"), codec.expect_u64(f[1], "request.round")

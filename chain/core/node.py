@@ -154,6 +154,7 @@ class NodeCore(NodeInputs, NodeView):
         return self._view.finalized_header
 
     def header(self, block_hash: bytes) -> Header | None:
+        """The header of a block this node stores, or None."""
         return self._view.header(block_hash)
 
     def reader(self, block_hash: bytes | None = None) -> StateReader:
@@ -165,6 +166,7 @@ class NodeCore(NodeInputs, NodeView):
         return self._view.authority_set_after(block_hash)
 
     def slot_duration_ms(self) -> int:
+        """The Aura slot length (ms) that the best block's state sets for its children."""
         return self._authoring.slot_duration_ms()
 
     def validators(self) -> tuple[bytes, ...]:
@@ -284,6 +286,7 @@ class NodeCore(NodeInputs, NodeView):
         return self._sync_exchange.requests(now_ms)
 
     def on_peer_disconnected(self, peer: str) -> None:
+        """A peer left: forget its chain and the requests in flight to it."""
         self.sync.remove_peer(peer)
 
     def on_gossip(

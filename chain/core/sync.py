@@ -29,13 +29,15 @@ STATUS_INTERVAL_MS: Final = 5_000
 REQUEST_TIMEOUT_MS: Final = 20_000
 """A request the driver has not answered by then is forgotten (the driver times out first)."""
 MAX_WANTED_BLOCKS: Final = 64
+"""Blocks waiting to be fetched by hash, at most."""
 JUSTIFICATION_INTERVAL_MS: Final = 1_000
 """A peer is asked for a justification at most this often."""
-"""Blocks waiting to be fetched by hash."""
 
 
 @dataclass
 class PeerState:
+    """What this node knows of one peer's chain, and when it last asked that peer for what."""
+
     best_number: int = 0
     best_hash: bytes = b""
     finalized_number: int = 0
@@ -76,9 +78,11 @@ class Sync:
     # Peers
 
     def add_peer(self, peer: str) -> None:
+        """Track a newly connected peer; its status is asked for with the next requests."""
         self.peers.setdefault(peer, PeerState())
 
     def remove_peer(self, peer: str) -> None:
+        """Forget a peer that left, its requests in flight, and the blocks it was to send."""
         self.peers.pop(peer, None)
         for tag in [t for t, p in self.pending.items() if p.peer == peer]:
             del self.pending[tag]
@@ -86,6 +90,7 @@ class Sync:
             del self._wanted[block_hash]
 
     def on_status(self, peer: str, status: Status) -> None:
+        """Learn a peer's chain from its status; its best and finalized blocks only ever move up."""
         state = self.peers.get(peer)
         if state is None:
             return
@@ -110,11 +115,13 @@ class Sync:
         self.note_block(peer, number, block_hash)
 
     def fetched(self, block_hash: bytes) -> None:
+        """`block_hash` arrived: stop wanting it."""
         self._wanted.pop(block_hash, None)
 
     # Reading
 
     def highest_peer_block(self) -> int:
+        """The highest best-block number any peer has told of (0 with no peers)."""
         return max((p.best_number for p in self.peers.values()), default=0)
 
     def is_syncing(self, best_number: int) -> bool:
@@ -228,6 +235,7 @@ class Sync:
         return True
 
     def attached(self, peer: str) -> None:
+        """`peer`'s blocks attach to our chain again: range-sync it from our best block."""
         state = self.peers.get(peer)
         if state is not None:
             state.from_finalized = False

@@ -39,6 +39,7 @@ class CoreView:
         return self.store.finalized_header
 
     def header(self, block_hash: bytes) -> Header | None:
+        """The header of a block this node stores, or None."""
         return self.store.header(block_hash)
 
     def reader(self, block_hash: bytes | None = None) -> StateReader:

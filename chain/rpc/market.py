@@ -4,8 +4,9 @@
     market_jobs(filter?, at?)      → jobs, newest first; filter {state, worker, requester, limit}
     market_workers(at?)            → every registered worker
     market_params(at?)             → the market and compute parameters in force
-    market_subscribeJob(id)        → the job now, then {block, number, events} for each new best
-                                     block with events about it (market_unsubscribeJob)
+    market_subscribeJob(id)        → {"job"} now, then {"block", "number", "events"} for each new
+                                     best block with events about it (market_jobEvent;
+                                     market_unsubscribeJob)
 
 Amounts are decimal strings, roots 0x hex, accounts addresses, as in the rest of the RPC.
 """
@@ -32,6 +33,7 @@ MAX_JOB_SUBSCRIPTIONS: Final = 1_000
 
 
 def check_json(index: int, check: compute.Check) -> dict[str, Any]:
+    """Check `index` of a job (an audit, or a dispute of one leaf) as RPC answers it."""
     return {
         "index": index,
         "kind": check.kind,
@@ -105,6 +107,7 @@ def worker_json(account: bytes, worker: market.Worker) -> dict[str, Any]:
 
 
 def params_json(mp: market.MarketParams, cp: compute.ComputeParams) -> dict[str, Any]:
+    """The market's and the compute pallet's parameters, as market_params answers."""
     return {
         "market": {
             "slashPpm": mp.slash_ppm,

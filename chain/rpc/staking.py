@@ -64,6 +64,7 @@ def validators_json(state: StateOverlay) -> dict[str, Any]:
 
 
 def era_json(state: StateOverlay) -> dict[str, Any]:
+    """The current era, when it began and when the next one starts, as staking_era answers."""
     p = staking.Params.get(state)
     start = staking.EraStart.get(state)
     forced = staking.ForceEra.get(state)
@@ -77,6 +78,8 @@ def era_json(state: StateOverlay) -> dict[str, Any]:
 
 
 def ledger_json(state: StateOverlay, stash: bytes) -> dict[str, Any] | None:
+    """A stash's bond, unlocking amounts, session key and roles, as staking_ledger answers; None if
+    it is not bonded."""
     ledger = staking.Ledgers.get(state, stash)
     if ledger is None:
         return None

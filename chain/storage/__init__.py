@@ -1,0 +1,11 @@
+"""What the node keeps on disk.
+
+    kv            KeyValueStore: atomic write batches and prefix iteration; LevelDBStore (plyvel)
+                  on disk, MemoryStore in tests and the simulator
+    chain_store   ChainStore on a key-value store: blocks, the canonical index, justifications,
+                  the states (kept and pruned the way Substrate's state-db does) and the voter's
+                  state; every change one atomic write
+
+The node's blob store (`chain.blobs`) shares the same key-value store under its own prefixes.
+This package imports `runtime`, plyvel and the standard library only.
+"""

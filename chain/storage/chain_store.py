@@ -197,6 +197,7 @@ class ChainStore:
     # Opening
 
     def is_initialized(self) -> bool:
+        """Whether the database already holds a chain (a genesis block)."""
         return self.kv.get(_META_GENESIS) is not None
 
     def initialize(self, genesis: Header, state: dict[bytes, bytes]) -> None:
@@ -259,6 +260,7 @@ class ChainStore:
     # Blocks
 
     def header(self, block_hash: bytes) -> Header | None:
+        """The header of a stored block, or None (unknown, or on a fork that finality abandoned)."""
         cached = self._headers.get(block_hash)
         if cached is not None:
             return cached
@@ -272,16 +274,19 @@ class ChainStore:
         return header
 
     def require_header(self, block_hash: bytes) -> Header:
+        """The header of a stored block; UnknownBlock if it is not stored."""
         header = self.header(block_hash)
         if header is None:
             raise UnknownBlock(f"unknown block 0x{block_hash.hex()}")
         return header
 
     def body(self, block_hash: bytes) -> tuple[bytes, ...] | None:
+        """The extrinsics of a stored block, or None if it is not stored."""
         raw = self.kv.get(_BODY + block_hash)
         return None if raw is None else decode_body(raw)
 
     def block(self, block_hash: bytes) -> Block | None:
+        """A stored block, header and body, or None if it is not stored."""
         header, body = self.header(block_hash), self.body(block_hash)
         if header is None or body is None:
             return None
@@ -292,6 +297,8 @@ class ChainStore:
         return self.kv.get(_NUMBER + _num(number))
 
     def justification(self, block_hash: bytes) -> bytes | None:
+        """The justification that made `block_hash` final, or None: only the block each finality
+        step targeted keeps one."""
         return self.kv.get(_JUSTIFICATION + block_hash)
 
     @property
@@ -303,6 +310,7 @@ class ChainStore:
         return self.require_header(self.finalized_hash)
 
     def is_unfinalized(self, block_hash: bytes) -> bool:
+        """Whether `block_hash` is imported but not final yet (its changes are in a journal)."""
         return block_hash in self._journals
 
     def voter_state(self) -> bytes | None:
@@ -384,6 +392,8 @@ class ChainStore:
         return trie.iter_prefix(self._get_node, header.state_root, prefix, self.node_cache)
 
     def read_proof(self, block_hash: bytes, keys: Sequence[bytes]) -> list[bytes]:
+        """Encoded trie nodes that prove the value or absence of each of `keys` in the state after
+        `block_hash`; StatePruned or UnknownBlock if that state is not kept."""
         header = self.require_header(block_hash)
         if block_hash not in self._journals and block_hash != self.finalized_hash:
             self._require_state(header)
@@ -595,4 +605,5 @@ class ChainStore:
                 overlay[node_key] = (count - 1, node)
 
     def close(self) -> None:
+        """Close the key-value store underneath."""
         self.kv.close()

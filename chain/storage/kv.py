@@ -28,9 +28,11 @@ class WriteBatch:
         self.ops: list[tuple[bytes, bytes | None]] = []
 
     def put(self, key: bytes, value: bytes) -> None:
+        """Set `key` to `value` when the batch is written."""
         self.ops.append((key, value))
 
     def delete(self, key: bytes) -> None:
+        """Remove `key` when the batch is written."""
         self.ops.append((key, None))
 
     def __len__(self) -> int:
@@ -40,7 +42,9 @@ class WriteBatch:
 class KeyValueStore(Protocol):
     """What the node needs from a database."""
 
-    def get(self, key: bytes) -> bytes | None: ...
+    def get(self, key: bytes) -> bytes | None:
+        """The value stored under `key`, or None."""
+        ...
 
     def write(self, batch: WriteBatch) -> None:
         """Apply the batch atomically."""
@@ -50,7 +54,9 @@ class KeyValueStore(Protocol):
         """All pairs whose key starts with `prefix`, in key order."""
         ...
 
-    def close(self) -> None: ...
+    def close(self) -> None:
+        """Release the database; the store is not used afterwards."""
+        ...
 
 
 class MemoryStore:
@@ -61,9 +67,11 @@ class MemoryStore:
         self._sorted: list[bytes] | None = None
 
     def get(self, key: bytes) -> bytes | None:
+        """The value stored under `key`, or None."""
         return self.data.get(key)
 
     def write(self, batch: WriteBatch) -> None:
+        """Apply the batch's operations in order, all at once."""
         for key, value in batch.ops:
             if value is None:
                 self.data.pop(key, None)
@@ -72,6 +80,7 @@ class MemoryStore:
         self._sorted = None
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The pairs whose key starts with `prefix`, in key order, as they were at the call."""
         # A snapshot, as LevelDB's iterators are: later writes do not show.
         if self._sorted is None:
             self._sorted = sorted(self.data)
@@ -84,6 +93,7 @@ class MemoryStore:
         return iter(snapshot)
 
     def close(self) -> None:
+        """Nothing to release: the data lives as long as the object."""
         pass
 
 
@@ -112,9 +122,12 @@ class LevelDBStore:
         self.path = path
 
     def get(self, key: bytes) -> bytes | None:
+        """The value stored under `key`, or None."""
         return self._db.get(key)  # type: ignore[no-any-return]
 
     def write(self, batch: WriteBatch) -> None:
+        """Apply the batch in one LevelDB transaction (synced to disk if opened with `sync`);
+        StoreError if it fails."""
         try:
             with self._db.write_batch(transaction=True, sync=self._sync) as wb:
                 put, delete = wb.put, wb.delete
@@ -127,8 +140,10 @@ class LevelDBStore:
             raise StoreError(f"database write failed: {exc}") from exc
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
+        """The pairs whose key starts with `prefix`, in key order, from a LevelDB snapshot."""
         with self._db.iterator(prefix=prefix) as it:
             yield from it
 
     def close(self) -> None:
+        """Close the database, releasing its lock for other processes."""
         self._db.close()
