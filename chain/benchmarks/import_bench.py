@@ -55,6 +55,7 @@ class ImportFigures:
     ratio: float
 
     def to_json(self) -> dict[str, object]:
+        """The figures as one JSON object, for `--json`."""
         return asdict(self)
 
 

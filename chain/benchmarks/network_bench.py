@@ -66,6 +66,7 @@ class NetworkFigures:
     """Cores each node used while transfers were submitted."""
 
     def to_json(self) -> dict[str, object]:
+        """The figures as one JSON object, for `--json`."""
         return asdict(self)
 
 

@@ -95,6 +95,7 @@ class WorkloadFigures:
     freivalds_share: float
 
     def to_json(self) -> dict[str, object]:
+        """The figures as one JSON object, for `--json`."""
         document = asdict(self)
         document["params"] = list(self.params)
         return document

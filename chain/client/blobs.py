@@ -51,7 +51,8 @@ class BlobVerificationError(Exception):
 class RpcCaller(Protocol):
     """What the helpers need of a client: `chain.client.rpc.RpcClient` is one."""
 
-    def call(self, method: str, *params: object) -> Any: ...
+    def call(self, method: str, *params: object) -> Any:
+        """The result of JSON-RPC `method` with `params`; raises on an error answer."""
 
 
 def chunk_file(data: bytes) -> list[bytes]:

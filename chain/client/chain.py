@@ -32,11 +32,15 @@ class TransactionFailed(Exception):
 
 
 def transfer_call(dest: bytes, amount: int, *, keep_alive: bool = False) -> Call:
+    """A `balances.transfer` of `amount` units to `dest` (`transfer_keep_alive` with keep_alive,
+    which refuses to reap the sender)."""
     return make_call("balances", "transfer_keep_alive" if keep_alive else "transfer", dest, amount)
 
 
 @dataclass(frozen=True)
 class Account:
+    """An account as `balances_account` reports it: nonce, free and reserved units, named holds."""
+
     nonce: int
     free: int
     reserved: int
@@ -150,6 +154,7 @@ class XplClient:
         self._genesis: bytes | None = None
 
     def close(self) -> None:
+        """Close the connection to the node."""
         self.rpc.close()
 
     def __enter__(self) -> XplClient:
@@ -161,11 +166,14 @@ class XplClient:
     # Chain
 
     def genesis_hash(self) -> bytes:
+        """The chain's genesis hash (asked once, then remembered)."""
         if self._genesis is None:
             self._genesis = from_hex(self.rpc.call("chain_getBlockHash", 0), length=32)
         return self._genesis
 
     def header(self, block_hash: bytes | None = None) -> dict[str, Any]:
+        """The header of `block_hash` (the best block by default) as JSON; RpcClientError if the
+        node does not know it."""
         params = [] if block_hash is None else [to_hex(block_hash)]
         result = self.rpc.call("chain_getHeader", *params)
         if result is None:
@@ -173,33 +181,42 @@ class XplClient:
         return result  # type: ignore[no-any-return]
 
     def best_number(self) -> int:
+        """The node's best block number."""
         return int(self.header()["number"], 16)
 
     def finalized_hash(self) -> bytes:
+        """The hash of the node's last finalized block."""
         return from_hex(self.rpc.call("chain_getFinalizedHead"), length=32)
 
     def finalized_number(self) -> int:
+        """The number of the node's last finalized block."""
         return int(self.header(self.finalized_hash())["number"], 16)
 
     def block_hash(self, number: int) -> bytes | None:
+        """The hash of block `number` on the node's best chain, or None beyond its head."""
         result = self.rpc.call("chain_getBlockHash", number)
         return None if result is None else from_hex(result, length=32)
 
     def block(self, block_hash: bytes) -> dict[str, Any]:
+        """Block `block_hash` with its extrinsics and justification, as JSON; RpcClientError if
+        the node does not know it."""
         result = self.rpc.call("chain_getBlock", to_hex(block_hash))
         if result is None:
             raise RpcClientError(-32012, "unknown block")
         return result  # type: ignore[no-any-return]
 
     def events(self, block_hash: bytes) -> list[dict[str, Any]]:
+        """The events block `block_hash` deposited, decoded, in order."""
         return self.rpc.call("chain_getEvents", to_hex(block_hash))  # type: ignore[no-any-return]
 
     def health(self) -> dict[str, Any]:
+        """`system_health`: peers, whether the node is syncing, whether it should have peers."""
         return self.rpc.call("system_health")  # type: ignore[no-any-return]
 
     # Accounts
 
     def account(self, who: bytes, *, at: bytes | None = None) -> Account:
+        """Account `who` at block `at` (the best block by default)."""
         params: list[object] = [encode_address(who)]
         if at is not None:
             params.append(to_hex(at))
@@ -212,6 +229,7 @@ class XplClient:
         )
 
     def next_nonce(self, who: bytes) -> int:
+        """The nonce `who`'s next transaction should carry, counting those in the node's pool."""
         return int(self.rpc.call("system_accountNextIndex", encode_address(who)))
 
     # Market

@@ -62,6 +62,8 @@ class AccountLimitReached(PoolError):
 
 @dataclass(slots=True)
 class PooledTx:
+    """A pooled transaction with what validation said of it, its arrival order and readiness."""
+
     tx: SignedTransaction
     valid: ValidTransaction
     seq: int
@@ -124,6 +126,7 @@ class ReadyIterator:
         raise StopIteration
 
     def skip_account(self, signer: bytes) -> None:
+        """Offer nothing more of `signer` (its next transaction did not fit or failed)."""
         self._skipped.add(signer)
 
 
@@ -154,19 +157,23 @@ class TransactionPool:
         return tx_hash in self._by_hash
 
     def is_ready(self, tx_hash: bytes) -> bool:
+        """Whether `tx_hash` is pooled and its nonce follows on from the account's state."""
         item = self._by_hash.get(tx_hash)
         return item is not None and item.ready
 
     def get(self, tx_hash: bytes) -> SignedTransaction | None:
+        """The pooled transaction `tx_hash`, or None."""
         item = self._by_hash.get(tx_hash)
         return None if item is None else item.tx
 
     # Bans
 
     def ban(self, tx_hash: bytes, now_ms: int) -> None:
+        """Refuse `tx_hash` for `ban_ms` from `now_ms` (a bad signature is not worth a recheck)."""
         self._banned[tx_hash] = now_ms + self.ban_ms
 
     def is_banned(self, tx_hash: bytes, now_ms: int) -> bool:
+        """Whether `tx_hash` is still banned at `now_ms` (an expired ban is forgotten)."""
         until = self._banned.get(tx_hash)
         if until is None:
             return False
@@ -299,6 +306,7 @@ class TransactionPool:
             del self._accounts[signer]
 
     def remove(self, tx_hash: bytes) -> SignedTransaction | None:
+        """Take `tx_hash` out of the pool; the transaction, or None if it was not pooled."""
         item = self._by_hash.get(tx_hash)
         if item is None:
             return None
@@ -308,6 +316,7 @@ class TransactionPool:
     # Reading
 
     def ready(self) -> ReadyIterator:
+        """Ready transactions by priority, each account's in nonce order, for a block author."""
         return ReadyIterator(self._accounts)
 
     def pending(self) -> list[SignedTransaction]:

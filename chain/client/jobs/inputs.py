@@ -34,6 +34,7 @@ class ArrayLayout:
     """Index of the parameter that is the number of columns."""
 
     def shape(self, params: Sequence[int]) -> tuple[int, int]:
+        """The (rows, columns) this input must have for the job parameters `params`."""
         return params[self.rows], params[self.cols]
 
 
