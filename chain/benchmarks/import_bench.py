@@ -24,7 +24,7 @@ from chain.client.chain import transfer_call
 from chain.core.finality import sign_justification
 from chain.core.importer import seal_block
 from chain.core.node import NodeCore
-from chain.signature_pool import ProcessVerifier
+from chain.service.signature_pool import ProcessVerifier
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import LevelDBStore, MemoryStore
 from runtime.block import Block

@@ -12,7 +12,7 @@ import trio
 from chain.cli.errors import CliError
 from chain.keystore import password_from_env, prompt_password, read_key_file
 from chain.logs import setup_logging
-from chain.service import NetworkSettings, NodeConfig, run_node
+from chain.service.node import NetworkSettings, NodeConfig, run_node
 from chain.spec import ChainSpec, ChainSpecError, builtin_spec
 from chain.storage.chain_store import ChainStoreError
 from chain.storage.kv import StoreError

@@ -1,7 +1,7 @@
 """The node core: block import and authoring, fork choice, finality, sync and the transaction
 pool, as a state machine without I/O.
 
-Its drivers (the node process in `chain.service`, the simulator in `sim`, tests) feed it inputs
+Its drivers (the node process in `chain.service.node`, the simulator in `sim`, tests) feed it inputs
 and carry out the actions it returns; time comes in as `now_ms`. It reads no clock, opens no
 socket and starts no task; it imports `runtime`, the chain store (`chain.storage`) and the
 standard library only.

@@ -1,7 +1,7 @@
 """The node core's boundary: what goes in, what comes out, what it offers and what it needs.
 
 The core (`chain.core.node.NodeCore` and the parts it composes) is a state machine without I/O.
-Its drivers (the node process in `chain.service` and `chain.network`, the simulator in
+Its drivers (the node process in `chain.service.node` and `chain.service.network`, the simulator in
 `sim.network`, tests) feed it inputs and carry out the actions it returns:
 
     inputs      NodeInputs: the start, a timer firing at time T, a transaction submitted here, a

@@ -16,8 +16,8 @@ Request protocols (request -> response):
                                                   | None], ...]; start is a block number or hash
     catchup        [set id, round]            -> a completed round's votes (chain.core.grandpa)
     blob           [root, index]              -> [leaf, proof, leaf count, size] (job data:
-                                              `chain.blob_protocol`, served by the node process
-                                              in `chain.network`, not by the core)
+                                              `chain.service.blob_protocol`, served by the node
+                                              process in `chain.service.network`, not the core)
 
 All of them but the empty status request are canonical msgpack, decoded strictly with size
 limits (DecodeError otherwise).

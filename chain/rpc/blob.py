@@ -23,13 +23,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chain.blobs import BlobError, BlobStore
 from chain.client.blobs import BlobInfo
 from chain.rpc.errors import BLOB_ERROR, RpcError, invalid_params
 from chain.rpc.params import check_arity as _check_arity
 from chain.rpc.params import param as _param
 from chain.rpc.protocol import Params
 from chain.rpc.registry import RpcMethods
+from chain.storage.blobs import BlobError, BlobStore
 from runtime.primitives.hashing import from_hex, to_hex
 
 MAX_UPLOAD_ID_CHARS = 64

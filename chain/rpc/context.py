@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from chain.blobs import BlobStore
 from chain.core.node import NodeCore
-from chain.metrics import NodeMetrics
-from chain.node_interface import PeerNetwork
 from chain.rpc import errors
 from chain.rpc.errors import RpcError
 from chain.rpc.params import hash32, param
 from chain.rpc.protocol import Params
 from chain.rpc.registry import RpcMethods, SubscriptionHandler
 from chain.rpc.subscriptions import Subscription
+from chain.service.interfaces import PeerNetwork
+from chain.service.metrics import NodeMetrics
 from chain.spec import ChainSpec
+from chain.storage.blobs import BlobStore
 from chain.storage.chain_store import StatePruned, UnknownBlock
 from runtime.block import Header
 from runtime.primitives.trie import TrieError

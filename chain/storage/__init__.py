@@ -6,6 +6,8 @@
                   the states (kept and pruned the way Substrate's state-db does) and the voter's
                   state; every change one atomic write
 
-The node's blob store (`chain.blobs`) shares the same key-value store under its own prefixes.
-This package imports `runtime`, plyvel and the standard library only.
+    blobs         BlobStore: job inputs and results by Merkle root, in 64 KiB chunks, sharing the
+                  same key-value store under its own prefixes
+
+This package imports `runtime`, the client SDK's blob types, plyvel and the standard library.
 """

@@ -12,7 +12,7 @@ import trio
 
 from chain.cli import node as node_cli
 from chain.cli.main import main
-from chain.service import NodeConfig, run_node
+from chain.service.node import NodeConfig, run_node
 from chain.spec import dev_spec
 from runtime.invariants import InvariantsBroken
 from runtime.pallets.balances import Balances

@@ -309,7 +309,7 @@ def test_a_cheating_worker_commits_a_wrong_root(client: XplClient, workers: Work
     for index, leaf in enumerate(honest_leaves(2)):  # every leaf it uploaded is wrong
         assert fetch_leaf(client.rpc, view.job.result_root, index) != leaf
     worker.wait_log(f"job #{job_id}: corrupted 4 of 4 leaves on purpose")
-    if importlib.util.find_spec("chain.verification") is not None:
+    if importlib.util.find_spec("chain.service.verification") is not None:
         # The node's validator recomputes the audited leaves: the job fails, the worker pays.
         view = wait_state(client, job_id, "failed", "settled")
         assert view.state == "failed"

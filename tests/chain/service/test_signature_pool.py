@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chain.signature_pool import MIN_PARALLEL, ProcessVerifier
+from chain.service.signature_pool import MIN_PARALLEL, ProcessVerifier
 from runtime.executive import InlineVerifier
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.keys import Keypair

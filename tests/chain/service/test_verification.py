@@ -15,16 +15,12 @@ from typing import Final
 import pytest
 import trio
 
-from chain.blobs import BlobStore
 from chain.client.blobs import chunk_file
 from chain.client.chain import make_call
 from chain.core.node import NodeCore
-from chain.metrics import NodeMetrics
-from chain.service import NodeService
-from chain.spec import ChainSpec, dev_spec
-from chain.storage.chain_store import ChainStore
-from chain.storage.kv import MemoryStore
-from chain.verification import (
+from chain.service.metrics import NodeMetrics
+from chain.service.node import NodeService
+from chain.service.verification import (
     OpenCheck,
     VerificationService,
     awaits_vote,
@@ -34,6 +30,10 @@ from chain.verification import (
     select_device,
     verify_leaves,
 )
+from chain.spec import ChainSpec, dev_spec
+from chain.storage.blobs import BlobStore
+from chain.storage.chain_store import ChainStore
+from chain.storage.kv import MemoryStore
 from gpu_worker import devices
 from gpu_worker.devices import DeviceError
 from gpu_worker.inputs import generate_inputs, seed_stream

@@ -9,7 +9,7 @@ with a committee of validators (DESIGN 8). A validator node on that committee:
 2. gathers the job's inputs (generated from its seed, or the input blobs, checked against their
    roots) and the named leaves with the committed leaves they build on, each checked by Merkle
    proof against the job's committed result root. What the node's blob store lacks is asked of
-   its peers first (`chain.network`: whole input blobs, and just the needed result leaves).
+   its peers first (`chain.service.network`: whole input blobs, and just the needed result leaves).
    Anything missing or unprovable makes the verdict "unavailable";
 3. recomputes each named leaf (`gpu_worker.jobs.recompute_leaf`) on the configured device: "pass"
    if every one equals the committed leaf, else "fail";
@@ -33,11 +33,11 @@ from typing import Final, Protocol
 
 import trio
 
-from chain.blobs import BlobError, BlobStore
 from chain.client.blobs import BlobInfo
 from chain.client.chain import make_call
 from chain.core.pool import PoolError
-from chain.node_interface import AuditHost
+from chain.service.interfaces import AuditHost
+from chain.storage.blobs import BlobError, BlobStore
 from chain.storage.chain_store import ChainStore, ChainStoreError
 from gpu_worker import devices
 from gpu_worker.devices import DEVICES, DeviceError

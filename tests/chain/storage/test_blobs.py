@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.blobs import (
+from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo, chunk_file
+from chain.storage.blobs import (
     MAX_BLOB_LEAVES,
     MAX_BUFFERED_BYTES,
     MAX_UPLOADS,
@@ -20,7 +21,6 @@ from chain.blobs import (
     BlobError,
     BlobStore,
 )
-from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo, chunk_file
 from chain.storage.kv import KeyValueStore, LevelDBStore, MemoryStore, StoreError, WriteBatch
 from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
 from runtime.workloads import CHUNK_BYTES, MAX_LEAF_BYTES

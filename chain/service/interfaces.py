@@ -1,10 +1,10 @@
 """What the node service's parts need of the running node, each as a narrow typed interface.
 
-`chain.service.NodeService` is the running node; the network glue (`chain.network`) and the
-validators' verification service (`chain.verification`) depend only on the few members listed
-here, not on the service, so that the service can build them without either importing it. The
-RPC methods' interface is `chain.rpc.context.RpcNode`, whose network is `PeerNetwork` here; the
-job metrics take plain callables.
+`chain.service.node.NodeService` is the running node; the network glue (`chain.service.network`)
+and the validators' verification service (`chain.service.verification`) depend only on the few
+members listed here, not on the service, so that the service can build them without either
+importing it. The RPC methods' interface is `chain.rpc.context.RpcNode`, whose network is
+`PeerNetwork` here; the job metrics take plain callables.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from chain.blob_protocol import BlobLeaf
-from chain.blobs import BlobStore
 from chain.client.blobs import BlobInfo
 from chain.core.actions import Action
 from chain.core.node import NodeCore
-from chain.metrics import NodeMetrics
+from chain.service.blob_protocol import BlobLeaf
+from chain.service.metrics import NodeMetrics
+from chain.storage.blobs import BlobStore
 from p2p.network import Network
 from runtime.block import Header
 from runtime.transaction import SignedTransaction

@@ -20,16 +20,6 @@ from typing import Final
 
 import trio
 
-from chain.blob_protocol import (
-    BLOB_REQUEST_BYTES,
-    BLOB_RESPONSE_BYTES,
-    BlobLeaf,
-    decode_blob_leaf,
-    decode_blob_request,
-    encode_blob_leaf,
-    encode_blob_request,
-)
-from chain.blobs import BlobError
 from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo
 from chain.core.actions import ReportPeer, SendRequest
 from chain.core.grandpa import Verdict
@@ -47,7 +37,17 @@ from chain.core.messages import (
     TOPIC_TRANSACTIONS,
 )
 from chain.core.node import RequestRefused
-from chain.node_interface import NetworkHost
+from chain.service.blob_protocol import (
+    BLOB_REQUEST_BYTES,
+    BLOB_RESPONSE_BYTES,
+    BlobLeaf,
+    decode_blob_leaf,
+    decode_blob_request,
+    encode_blob_leaf,
+    encode_blob_request,
+)
+from chain.service.interfaces import NetworkHost
+from chain.storage.blobs import BlobError
 from p2p.config import NetworkConfig, RequestLimits, TopicLimits, protocol_prefix_for
 from p2p.errors import MessageTooLarge, RequestFailed, UnknownTopic
 from p2p.errors import RequestRefused as P2pRequestRefused

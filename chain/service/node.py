@@ -1,10 +1,10 @@
 """The node process: drives the node core from real time and the network, serves JSON-RPC and
 metrics.
 
-Everything runs on one trio thread: the timer loop, the network (`chain.network`), the RPC
+Everything runs on one trio thread: the timer loop, the network (`chain.service.network`), the RPC
 server (`chain.rpc`), the metrics server and, on a validator, the verification service
-(`chain.verification`) are tasks in one nursery, and the core is called synchronously from them,
-so it needs no locking. Cancelling the nursery (Ctrl-C, SIGTERM, a test) closes every
+(`chain.service.verification`) are tasks in one nursery, and the core is called synchronously from
+them, so it needs no locking. Cancelling the nursery (Ctrl-C, SIGTERM, a test) closes every
 socket and then the database.
 """
 
@@ -21,7 +21,6 @@ from typing import Any
 
 import trio
 
-from chain.blobs import BlobStore
 from chain.core.actions import (
     Action,
     BlockImported,
@@ -34,18 +33,19 @@ from chain.core.actions import (
     TxDropped,
 )
 from chain.core.node import NodeCore
-from chain.job_metrics import JobStates
-from chain.metrics import NodeMetrics
-from chain.network import NodeNetwork, network_config
 from chain.rpc.methods import build_methods
 from chain.rpc.registry import RpcMethods
 from chain.rpc.subscriptions import Subscription
 from chain.rpc.system import health
 from chain.rpc.transport import RpcServer
+from chain.service.job_metrics import JobStates
+from chain.service.metrics import NodeMetrics
+from chain.service.network import NodeNetwork, network_config
+from chain.service.verification import VerificationService
 from chain.spec import ChainSpec
+from chain.storage.blobs import BlobStore
 from chain.storage.chain_store import ChainStore, ChainStoreError, StatePruned
 from chain.storage.kv import LevelDBStore
-from chain.verification import VerificationService
 from runtime import api as runtime_api
 from runtime.block import Block, Header
 from runtime.invariants import InvariantsBroken, check_invariants

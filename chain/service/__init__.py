@@ -1,0 +1,14 @@
+"""The node service: the running node around the sans-I/O core (DESIGN 2, the node service layer).
+
+- `node`: `NodeService` and `run_node`, the node process: drives the core from the real clock on
+  trio, carries out its actions, serves RPC and metrics, runs the network and the audits.
+- `network`: the core's messages over py-libp2p, and the blob protocol (`blob_protocol`).
+- `verification`: the validators' audit service: recompute drawn leaves, attest on chain.
+- `signature_pool`: a process pool that checks block signatures in parallel.
+- `interfaces`: the narrow interfaces of the node that the network glue and the audit service
+  use, so that `node` builds them without an import cycle.
+- `metrics`, `job_metrics`: Prometheus metrics of the node and of the market's jobs.
+
+It may import `runtime`, `gpu_worker`'s kernels and checks, the client SDK, the node core,
+storage, the RPC methods (`chain.rpc`) and `p2p`; nothing below imports it.
+"""
