@@ -29,7 +29,7 @@ from chain.rpc.params import check_arity as _check_arity
 from chain.rpc.params import param as _param
 from chain.rpc.protocol import Params
 from chain.rpc.registry import RpcMethods
-from chain.storage.blobs import BlobError, BlobStore
+from chain.storage.blobs import BlobError, BlobStore, UnknownBlob
 from runtime.primitives.hashing import from_hex, to_hex
 
 MAX_UPLOAD_ID_CHARS = 64
@@ -149,7 +149,7 @@ def add_blob_methods(
         try:
             info = await local_or_fetched(root)
             if info is None:
-                raise BlobError(f"unknown blob 0x{root.hex()}", "unknown_blob")
+                raise UnknownBlob(f"unknown blob 0x{root.hex()}")
             leaf, proof = blobs.leaf(root, index)
         except BlobError as exc:
             raise _blob_error(exc) from exc

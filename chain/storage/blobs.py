@@ -45,15 +45,70 @@ _HASH_BYTES: Final = 32
 
 
 class BlobError(ValueError):
-    """A blob operation refused; the message names the problem, `kind` classifies it.
+    """A blob operation refused; the message names the problem, the subclass (and its `kind`,
+    which RPC reports as `data.kind`) classifies it."""
 
-    Kinds: invalid, too_large, busy, unknown_upload, out_of_range, out_of_order, incomplete,
-    size_mismatch, unknown_blob, corrupt.
-    """
+    kind: str = "invalid"
 
-    def __init__(self, message: str, kind: str = "invalid") -> None:
-        super().__init__(message)
-        self.kind = kind
+
+class InvalidBlobRequest(BlobError):
+    """A request that breaks the store's rules (a bad count, size or leaf)."""
+
+    kind = "invalid"
+
+
+class BlobTooLarge(BlobError):
+    """A blob or leaf over the store's size limits."""
+
+    kind = "too_large"
+
+
+class UploadsBusy(BlobError):
+    """The upload slots or the byte budget for uploads in progress are taken."""
+
+    kind = "busy"
+
+
+class UnknownUpload(BlobError):
+    """No upload in progress by that id (never begun, finished or expired)."""
+
+    kind = "unknown_upload"
+
+
+class LeafOutOfRange(BlobError):
+    """A leaf index beyond the blob's leaf count."""
+
+    kind = "out_of_range"
+
+
+class LeafOutOfOrder(BlobError):
+    """A leaf put out of turn: uploads go in index order."""
+
+    kind = "out_of_order"
+
+
+class UploadIncomplete(BlobError):
+    """An upload finished before all its leaves arrived."""
+
+    kind = "incomplete"
+
+
+class SizeMismatch(BlobError):
+    """The leaves' total size differs from the size declared."""
+
+    kind = "size_mismatch"
+
+
+class UnknownBlob(BlobError):
+    """No blob by that root in this store."""
+
+    kind = "unknown_blob"
+
+
+class CorruptBlob(BlobError):
+    """A stored blob whose metadata or leaves are damaged or missing."""
+
+    kind = "corrupt"
 
 
 @dataclass(slots=True)
@@ -130,33 +185,31 @@ class BlobStore:
     def begin(self, leaf_count: int, total_size: int, *, now_ms: int) -> str:
         """Start an upload of `leaf_count` leaves totalling `total_size` bytes; its id."""
         if not _is_count(leaf_count) or not 1 <= leaf_count <= self.max_leaves:
-            raise BlobError(f"leaf count {leaf_count!r} is out of range: 1 to {self.max_leaves}")
+            raise InvalidBlobRequest(
+                f"leaf count {leaf_count!r} is out of range: 1 to {self.max_leaves}"
+            )
         if not _is_count(total_size):
-            raise BlobError(f"size {total_size!r} must be a non-negative integer")
+            raise InvalidBlobRequest(f"size {total_size!r} must be a non-negative integer")
         if total_size > self.max_blob_bytes:
-            raise BlobError(
-                f"a blob of {total_size} bytes is over the limit of {self.max_blob_bytes}",
-                "too_large",
+            raise BlobTooLarge(
+                f"a blob of {total_size} bytes is over the limit of {self.max_blob_bytes}"
             )
         if total_size > leaf_count * self.max_leaf_bytes:
-            raise BlobError(
+            raise BlobTooLarge(
                 f"{leaf_count} leaves of at most {self.max_leaf_bytes} bytes cannot hold "
-                f"{total_size} bytes",
-                "too_large",
+                f"{total_size} bytes"
             )
         self.expire_idle(now_ms)
         if len(self._uploads) >= self.max_uploads:
-            raise BlobError(
+            raise UploadsBusy(
                 f"too many uploads in progress (the limit is {self.max_uploads}): finish or "
-                "abort one, or wait for idle ones to expire",
-                "busy",
+                "abort one, or wait for idle ones to expire"
             )
         reserved = self.reserved_bytes
         if reserved + total_size > self.max_buffered_bytes:
-            raise BlobError(
+            raise UploadsBusy(
                 f"uploads in progress already reserve {reserved} bytes; {total_size} more would "
-                f"pass the limit of {self.max_buffered_bytes}",
-                "busy",
+                f"pass the limit of {self.max_buffered_bytes}"
             )
         upload_id = secrets.token_hex(16)
         self._uploads[upload_id] = _Upload(leaf_count, total_size, [None] * leaf_count, 0, now_ms)
@@ -168,18 +221,16 @@ class BlobStore:
         """Receive whole leaves from `start_index` on; a leaf sent again replaces the old."""
         upload = self._upload(upload_id, now_ms)
         if not leaves:
-            raise BlobError("a put must carry at least one leaf")
+            raise InvalidBlobRequest("a put must carry at least one leaf")
         if not _is_count(start_index) or start_index >= upload.leaf_count:
-            raise BlobError(
+            raise LeafOutOfRange(
                 f"leaf index {start_index!r} is out of range: the upload has "
-                f"{upload.leaf_count} leaves",
-                "out_of_range",
+                f"{upload.leaf_count} leaves"
             )
         end = start_index + len(leaves)
         if end > upload.leaf_count:
-            raise BlobError(
-                f"leaves {start_index}..{end - 1} go past the upload's {upload.leaf_count} leaves",
-                "out_of_range",
+            raise LeafOutOfRange(
+                f"leaves {start_index}..{end - 1} go past the upload's {upload.leaf_count} leaves"
             )
         received = upload.received_bytes
         for offset, leaf in enumerate(leaves):
@@ -199,17 +250,15 @@ class BlobStore:
         """
         upload = self._upload(upload_id, now_ms)
         if not _is_count(index) or index >= upload.leaf_count:
-            raise BlobError(
-                f"leaf index {index!r} is out of range: the upload has {upload.leaf_count} leaves",
-                "out_of_range",
+            raise LeafOutOfRange(
+                f"leaf index {index!r} is out of range: the upload has {upload.leaf_count} leaves"
             )
         old = upload.leaves[index]
         have = 0 if old is None else len(old)
         if not _is_count(offset) or offset not in (0, have):
-            raise BlobError(
+            raise LeafOutOfOrder(
                 f"leaf {index} has {have} bytes so far: a part must start at {have} (or at 0 "
-                f"to start the leaf over), not at {offset!r}",
-                "out_of_order",
+                f"to start the leaf over), not at {offset!r}"
             )
         length = offset + len(data)
         self._check_leaf_size(index, length)
@@ -226,16 +275,14 @@ class BlobStore:
         upload = self._upload(upload_id, now_ms)
         missing = [index for index, leaf in enumerate(upload.leaves) if leaf is None]
         if missing:
-            raise BlobError(
+            raise UploadIncomplete(
                 f"leaf count mismatch: {len(missing)} of the {upload.leaf_count} declared leaves "
-                f"never arrived (the first is leaf {missing[0]})",
-                "incomplete",
+                f"never arrived (the first is leaf {missing[0]})"
             )
         if upload.received_bytes != upload.size:
-            raise BlobError(
+            raise SizeMismatch(
                 f"size mismatch: the upload declared {upload.size} bytes and received "
-                f"{upload.received_bytes}",
-                "size_mismatch",
+                f"{upload.received_bytes}"
             )
         info = self._commit([leaf for leaf in upload.leaves if leaf is not None])
         del self._uploads[upload_id]
@@ -259,14 +306,14 @@ class BlobStore:
     def store_leaves(self, leaves: Sequence[bytes]) -> BlobInfo:
         """Store a blob in one step, for callers in the node's own process (a worker's result)."""
         if not 1 <= len(leaves) <= self.max_leaves:
-            raise BlobError(f"leaf count {len(leaves)} is out of range: 1 to {self.max_leaves}")
+            raise InvalidBlobRequest(
+                f"leaf count {len(leaves)} is out of range: 1 to {self.max_leaves}"
+            )
         for index, leaf in enumerate(leaves):
             self._check_leaf_size(index, len(leaf))
         size = sum(len(leaf) for leaf in leaves)
         if size > self.max_blob_bytes:
-            raise BlobError(
-                f"a blob of {size} bytes is over the limit of {self.max_blob_bytes}", "too_large"
-            )
+            raise BlobTooLarge(f"a blob of {size} bytes is over the limit of {self.max_blob_bytes}")
         return self._commit([bytes(leaf) for leaf in leaves])
 
     # Reads
@@ -283,10 +330,9 @@ class BlobStore:
         """Leaf `index` of the blob and its Merkle proof against `root`."""
         info, levels = self._tree(root)
         if not _is_count(index) or index >= info.leaf_count:
-            raise BlobError(
+            raise LeafOutOfRange(
                 f"leaf index {index!r} is out of range: blob 0x{root.hex()} has "
-                f"{info.leaf_count} leaves",
-                "out_of_range",
+                f"{info.leaf_count} leaves"
             )
         return self._read_leaf(root, index), proof_from_levels(levels, index)
 
@@ -294,7 +340,7 @@ class BlobStore:
         """The blob's leaves, concatenated (a file's content, for a chunked file)."""
         info = self.info(root)
         if info is None:
-            raise BlobError(f"unknown blob 0x{root.hex()}", "unknown_blob")
+            raise UnknownBlob(f"unknown blob 0x{root.hex()}")
         return b"".join(self._read_leaf(root, index) for index in range(info.leaf_count))
 
     # Internals
@@ -303,27 +349,24 @@ class BlobStore:
         self.expire_idle(now_ms)
         upload = self._uploads.get(upload_id)
         if upload is None:
-            raise BlobError(
+            raise UnknownUpload(
                 f"unknown upload {upload_id!r}: never begun, already finished or aborted, or "
-                f"idle for more than {self.upload_idle_ms // 1000} s",
-                "unknown_upload",
+                f"idle for more than {self.upload_idle_ms // 1000} s"
             )
         upload.touched_ms = now_ms
         return upload
 
     def _check_leaf_size(self, index: int, size: int) -> None:
         if size > self.max_leaf_bytes:
-            raise BlobError(
-                f"leaf {index} is {size} bytes, over the limit of {self.max_leaf_bytes}",
-                "too_large",
+            raise BlobTooLarge(
+                f"leaf {index} is {size} bytes, over the limit of {self.max_leaf_bytes}"
             )
 
     def _check_declared(self, upload: _Upload, received: int) -> None:
         if received > upload.size:
-            raise BlobError(
+            raise SizeMismatch(
                 f"declared size exceeded: the upload declared {upload.size} bytes and these "
-                f"leaves bring it to {received}",
-                "size_mismatch",
+                f"leaves bring it to {received}"
             )
 
     def _commit(self, leaves: list[bytes]) -> BlobInfo:
@@ -345,7 +388,7 @@ class BlobStore:
         count = int.from_bytes(raw[:4], "big")
         size = int.from_bytes(raw[4:_HEADER_BYTES], "big")
         if len(raw) != _HEADER_BYTES + count * _HASH_BYTES:
-            raise BlobError(f"blob 0x{root.hex()} has damaged metadata", "corrupt")
+            raise CorruptBlob(f"blob 0x{root.hex()} has damaged metadata")
         return BlobInfo(root, count, size), raw[_HEADER_BYTES:]
 
     def _tree(self, root: bytes) -> tuple[BlobInfo, list[list[bytes]]]:
@@ -356,7 +399,7 @@ class BlobStore:
             return cached
         raw = self.kv.get(_meta_key(root))
         if raw is None:
-            raise BlobError(f"unknown blob 0x{root.hex()}", "unknown_blob")
+            raise UnknownBlob(f"unknown blob 0x{root.hex()}")
         info, packed = self._parse_meta(root, raw)
         hashes = [packed[i : i + _HASH_BYTES] for i in range(0, len(packed), _HASH_BYTES)]
         levels = tree_levels(hashes)
@@ -372,5 +415,5 @@ class BlobStore:
     def _read_leaf(self, root: bytes, index: int) -> bytes:
         leaf = self.kv.get(_leaf_key(root, index))
         if leaf is None:
-            raise BlobError(f"leaf {index} of blob 0x{root.hex()} is missing", "corrupt")
+            raise CorruptBlob(f"leaf {index} of blob 0x{root.hex()} is missing")
         return leaf

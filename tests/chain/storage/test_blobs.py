@@ -20,6 +20,9 @@ from chain.storage.blobs import (
     UPLOAD_IDLE_MS,
     BlobError,
     BlobStore,
+    BlobTooLarge,
+    InvalidBlobRequest,
+    UploadsBusy,
 )
 from chain.storage.kv import KeyValueStore, LevelDBStore, MemoryStore, StoreError, WriteBatch
 from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
@@ -235,7 +238,18 @@ def test_begin_refuses_impossible_blobs(
     with pytest.raises(BlobError, match=message) as caught:
         blobs.begin(leaf_count, size, now_ms=0)
     assert caught.value.kind == kind
+    assert type(caught.value) is {"invalid": InvalidBlobRequest, "too_large": BlobTooLarge}[kind]
     assert blobs.uploads_in_progress == 0
+
+
+def test_each_kind_of_refusal_is_its_own_exception_type() -> None:
+    """RPC reports `kind` as `data.kind`: one subclass per kind, none shared."""
+    kinds = [cls.kind for cls in BlobError.__subclasses__()]
+    assert sorted(kinds) == sorted(set(kinds))
+    assert set(kinds) == {
+        "invalid", "too_large", "busy", "unknown_upload", "out_of_range", "out_of_order",
+        "incomplete", "size_mismatch", "unknown_blob", "corrupt",
+    }  # fmt: skip
 
 
 def test_begin_refuses_more_uploads_than_the_limit() -> None:
@@ -244,6 +258,7 @@ def test_begin_refuses_more_uploads_than_the_limit() -> None:
     blobs.begin(1, 1, now_ms=0)
     with pytest.raises(BlobError, match="too many uploads in progress \\(the limit is 2\\)") as e:
         blobs.begin(1, 1, now_ms=0)
+    assert isinstance(e.value, UploadsBusy)
     assert e.value.kind == "busy"
     assert blobs.abort(first)
     blobs.begin(1, 1, now_ms=0)
