@@ -30,7 +30,7 @@ what it wants sent as `VoterOutput`s.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Final, Protocol
@@ -147,14 +147,9 @@ VoterOutput = (
 # Wire forms
 
 
-def encode_votes(votes: Iterable[SignedVote]) -> bytes:
-    """A list of signed votes, encoded as `[vote, ...]`."""
-    return codec.encode([v.to_value() for v in votes])
-
-
-def decode_votes(raw: bytes) -> list[SignedVote]:
-    """At most MAX_VOTES_PER_MESSAGE signed votes, unchecked; DecodeError if malformed."""
-    value = codec.decode_raw(raw, max_size=MAX_VOTES_PER_MESSAGE * 200)
+def votes_from_value(value: Value) -> list[SignedVote]:
+    """The signed votes of a finality message (at most MAX_VOTES_PER_MESSAGE), signatures
+    unchecked; DecodeError if malformed."""
     return [
         SignedVote.from_value(v) for v in codec.expect_array(value, MAX_VOTES_PER_MESSAGE, "votes")
     ]

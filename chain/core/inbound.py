@@ -10,7 +10,7 @@ from typing import Final
 from chain.core.actions import Action, ReportPeer
 from chain.core.boundary import NodeInputs, RequestRefused
 from chain.core.finality import Justification
-from chain.core.grandpa import GrandpaVoter, Verdict
+from chain.core.grandpa import GrandpaVoter, Verdict, votes_from_value
 from chain.core.importer import AlreadyKnown, BlockRejected
 from chain.core.messages import (
     PROTOCOL_CATCH_UP,
@@ -31,10 +31,7 @@ from chain.core.sync import Sync
 from chain.core.view import CoreView
 from chain.core.voting import VoterGlue
 from runtime.block import Block
-from runtime.consensus import SignedVote
 from runtime.executive import BadSignature, InvalidTransaction
-from runtime.pallets import session
-from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
 
 # What a peer's bad message costs it (the network bans a peer whose score falls far enough).
@@ -145,11 +142,7 @@ class Inbound:
         """Gossiped finality votes or a commit, for the voter."""
         kind, payload = decode_finality(data)
         if kind == "votes":
-            votes = [
-                SignedVote.from_value(v)
-                for v in codec.expect_array(payload, 2 * session.MAX_AUTHORITIES, "votes")
-            ]
-            verdict, outputs = self.voter.on_votes(peer, votes, now_ms)
+            verdict, outputs = self.voter.on_votes(peer, votes_from_value(payload), now_ms)
         else:
             justification = Justification.from_value(payload)
             verdict, outputs = self.voter.on_commit(peer, justification, now_ms)

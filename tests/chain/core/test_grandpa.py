@@ -18,9 +18,9 @@ from chain.core.grandpa import (
     ReportEquivocation,
     RequestCatchUp,
     Verdict,
-    decode_votes,
-    encode_votes,
+    votes_from_value,
 )
+from chain.core.messages import decode_finality, encode_finality
 from runtime.block import Digest, Header
 from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote
 from runtime.pallets.session import AuthoritySet
@@ -115,7 +115,9 @@ def sent_votes(outputs) -> list[SignedVote]:
 def test_votes_encode_and_decode():
     _, blocks = FakeChain.linear(3)
     votes = [vote(k, PREVOTE, blocks[3]) for k in KEYS]
-    assert decode_votes(encode_votes(votes)) == votes
+    kind, payload = decode_finality(encode_finality("votes", [v.to_value() for v in votes]))
+    assert kind == "votes"
+    assert votes_from_value(payload) == votes
 
 
 def test_a_voter_prevotes_its_best_block_and_precommits_the_ghost_of_two_thirds():
