@@ -28,6 +28,8 @@ class FieldType:
     from_json: Callable[[Any, str], Any]
     identity: bool = False
     """True when `to_value` returns its argument unchanged (lets encoders skip the call)."""
+    bounds: tuple[int, int] | None = None
+    """The least and the most value of an integer type; None for the others."""
 
 
 def _json_int(lo: int, hi: int) -> Callable[[Any, str], int]:
@@ -49,6 +51,7 @@ def _int_type(name: str, hi: int) -> FieldType:
         to_json=lambda v: v,
         from_json=_json_int(0, hi),
         identity=True,
+        bounds=(0, hi),
     )
 
 
@@ -62,6 +65,7 @@ BALANCE: Final = FieldType(
     from_value=codec.expect_u128,
     to_json=str,
     from_json=_json_int(0, codec.U128_MAX),
+    bounds=(0, codec.U128_MAX),
 )
 
 

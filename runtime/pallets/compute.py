@@ -26,7 +26,7 @@ refuses parameters with q·(1 + m) < 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final
 
 from runtime import fields
 from runtime.framework import (
@@ -49,6 +49,7 @@ from runtime.pallets.market import PPM, MarketParams
 from runtime.primitives import codec
 from runtime.primitives.codec import Value
 from runtime.primitives.hashing import blake2b_256
+from runtime.schema import Record, param
 from runtime.state import PrefixIterator, StateReader
 
 NAME: Final = "compute"
@@ -72,78 +73,50 @@ after the commitment: its hash is the challenge randomness."""
 COMMIT_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
 ATTEST_WEIGHT: Final = 80 * WEIGHT_PER_MICROS
 DISPUTE_WEIGHT: Final = 100 * WEIGHT_PER_MICROS
+SET_PARAMS_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
+"""Decoding and checking the parameters against the market's and writing them."""
 
 
 @dataclass(frozen=True, slots=True)
-class ComputeParams:
+class ComputeParams(Record):
     """Verification parameters (genesis; changed by Root, later by governance)."""
 
-    audit_ppm: int
+    audit_ppm: int = param(fields.U32, 0, PPM, default=250_000)
     """q: the probability that a committed job is audited, in parts per million."""
-    audit_leaves: int
+    audit_leaves: int = param(fields.U32, 1, MAX_AUDIT_LEAVES, default=16)
     """k: leaves an audit recomputes."""
-    committee_size: int
+    committee_size: int = param(fields.U32, 1, MAX_COMMITTEE, default=3)
     """c: validators on a committee."""
-    audit_window: int
+    audit_window: int = param(
+        fields.U32, 1, default=10, rule="must be at least 1 block", json_max=100_000
+    )
     """Blocks a committee has to attest."""
-    dispute_window: int
+    dispute_window: int = param(fields.U32, 1, default=20, json_max=1_000_000)
     """W: blocks after a commitment during which disputes are open and payment waits."""
-    fraud_bond: int
+    fraud_bond: int = param(fields.BALANCE, default=10**12)
     """What a dispute puts up."""
 
-    def to_value(self) -> list[Value]:
-        return [
-            self.audit_ppm,
-            self.audit_leaves,
-            self.committee_size,
-            self.audit_window,
-            self.dispute_window,
-            codec.encode_u128(self.fraud_bond),
-        ]
-
-    @classmethod
-    def from_value(cls, value: Value) -> ComputeParams:
-        f = codec.expect_list(value, 6, "compute params")
-        return cls(
-            audit_ppm=codec.expect_int(f[0], 0, PPM, "audit_ppm"),
-            audit_leaves=codec.expect_int(f[1], 1, MAX_AUDIT_LEAVES, "audit_leaves"),
-            committee_size=codec.expect_int(f[2], 1, MAX_COMMITTEE, "committee_size"),
-            audit_window=codec.expect_u32(f[3], "audit_window"),
-            dispute_window=codec.expect_u32(f[4], "dispute_window"),
-            fraud_bond=codec.expect_u128(f[5], "fraud_bond"),
-        )
+    def check(self) -> None:
+        """ValueError naming the first parameter out of its range or not fitting the others."""
+        Record.check(self)
+        if self.dispute_window <= DRAW_DELAY + self.audit_window:
+            raise ValueError("the dispute window must outlast the audit draw and the audit window")
 
 
-DEFAULT_COMPUTE_PARAMS: Final = ComputeParams(
-    audit_ppm=250_000,
-    audit_leaves=16,
-    committee_size=3,
-    audit_window=10,
-    dispute_window=20,
-    fraud_bond=10**12,
-)
+DEFAULT_COMPUTE_PARAMS: Final = ComputeParams()
 """Audit a quarter of the jobs on 16 leaves by 3 validators within 10 blocks; disputes for 20
 blocks; a dispute bonds 1 XPL. With the market's slash of 3× the payment, q·(1 + m) = 1."""
 
 
 def check_incentives(market_params: MarketParams, compute_params: ComputeParams) -> None:
     """ValueError unless the parameters make faking a job unprofitable and fit together."""
+    compute_params.check()
     q, m = compute_params.audit_ppm, market_params.slash_ppm
-    if not 0 <= q <= PPM:
-        raise ValueError(f"audit_ppm must be between 0 and {PPM}")
     if q * (PPM + m) < PPM * PPM:
         raise ValueError(
             f"audit probability {q / PPM:.3f} with a slash of {m / PPM:.2f}× the payment lets a "
             "worker profit from faking results: q·(1 + slash) must be at least 1"
         )
-    if not 1 <= compute_params.audit_leaves <= MAX_AUDIT_LEAVES:
-        raise ValueError(f"audit_leaves must be 1 to {MAX_AUDIT_LEAVES}")
-    if not 1 <= compute_params.committee_size <= MAX_COMMITTEE:
-        raise ValueError(f"committee_size must be 1 to {MAX_COMMITTEE}")
-    if compute_params.audit_window < 1:
-        raise ValueError("audit_window must be at least 1 block")
-    if compute_params.dispute_window <= DRAW_DELAY + compute_params.audit_window:
-        raise ValueError("the dispute window must outlast the audit draw and the audit window")
 
 
 @dataclass(frozen=True, slots=True)
@@ -627,33 +600,11 @@ class Compute(Pallet):
             DisputeOpened, job_id, len(checks), challenger, leaf, list(committee), deadline
         )
 
-    @call(
-        args=(
-            ("audit_ppm", fields.U32),
-            ("audit_leaves", fields.U32),
-            ("committee_size", fields.U32),
-            ("audit_window", fields.U32),
-            ("dispute_window", fields.U32),
-            ("fraud_bond", fields.BALANCE),
-        ),
-        weight=COMMIT_WEIGHT,
-    )
-    def set_params(
-        self,
-        ctx: BlockContext,
-        origin: Origin,
-        audit_ppm: int,
-        audit_leaves: int,
-        committee_size: int,
-        audit_window: int,
-        dispute_window: int,
-        fraud_bond: int,
-    ) -> None:
+    @call(args=ComputeParams.call_args(), weight=SET_PARAMS_WEIGHT)
+    def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
         """Change the verification parameters (Root only); refused if cheating would pay."""
         ensure_root(origin)
-        updated = ComputeParams(
-            audit_ppm, audit_leaves, committee_size, audit_window, dispute_window, fraud_bond
-        )
+        updated = ComputeParams(*values)
         try:
             check_incentives(market.Params.get(ctx.state), updated)
         except ValueError as exc:

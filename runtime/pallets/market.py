@@ -52,6 +52,7 @@ from runtime.pallets import balances, system
 from runtime.primitives import codec
 from runtime.primitives.codec import Value
 from runtime.primitives.hashing import blake2b_256
+from runtime.schema import Record, param
 from runtime.state import PrefixIterator, StateReader
 from runtime.workloads import WORKLOADS, WorkloadError, payment_for, workload_shape
 
@@ -84,55 +85,23 @@ JOB_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
 
 
 @dataclass(frozen=True, slots=True)
-class MarketParams:
+class MarketParams(Record):
     """The market's economic parameters (genesis; later governance)."""
 
-    slash_ppm: int
+    slash_ppm: int = param(fields.U32, 0, 100 * PPM, default=3 * PPM)
     """A job's slash, as a share of its payment (in parts per million)..."""
-    min_slash: int
+    min_slash: int = param(fields.BALANCE, default=10**12)
     """...but at least this much."""
-    protocol_fee_ppm: int
+    protocol_fee_ppm: int = param(fields.U32, 0, PPM, default=20_000)
     """The treasury's share of each payment."""
-    verification_fee_ppm: int
+    verification_fee_ppm: int = param(fields.U32, 0, PPM, default=50_000)
     """The verification committee's fee, as a share of the payment..."""
-    min_verification_fee: int
+    min_verification_fee: int = param(fields.BALANCE, default=10**9)
     """...but at least this much."""
-    miss_penalty_ppm: int
+    miss_penalty_ppm: int = param(fields.U32, 0, PPM, default=100_000)
     """Share of a job's slash taken from a worker that misses its deadline."""
-    min_stake: int
+    min_stake: int = param(fields.BALANCE, default=100 * 10**12)
     """The least stake a worker registers with."""
-
-    def to_value(self) -> list[Value]:
-        return [
-            self.slash_ppm,
-            codec.encode_u128(self.min_slash),
-            self.protocol_fee_ppm,
-            self.verification_fee_ppm,
-            codec.encode_u128(self.min_verification_fee),
-            self.miss_penalty_ppm,
-            codec.encode_u128(self.min_stake),
-        ]
-
-    @classmethod
-    def from_value(cls, value: Value) -> MarketParams:
-        f = codec.expect_list(value, 7, "market params")
-        return cls(
-            slash_ppm=codec.expect_int(f[0], 0, 100 * PPM, "slash_ppm"),
-            min_slash=codec.expect_u128(f[1], "min_slash"),
-            protocol_fee_ppm=codec.expect_int(f[2], 0, PPM, "protocol_fee_ppm"),
-            verification_fee_ppm=codec.expect_int(f[3], 0, PPM, "verification_fee_ppm"),
-            min_verification_fee=codec.expect_u128(f[4], "min_verification_fee"),
-            miss_penalty_ppm=codec.expect_int(f[5], 0, PPM, "miss_penalty_ppm"),
-            min_stake=codec.expect_u128(f[6], "min_stake"),
-        )
-
-    def check(self) -> None:
-        """ValueError naming the first parameter out of its range."""
-        for name in ("protocol_fee_ppm", "verification_fee_ppm", "miss_penalty_ppm"):
-            if not 0 <= getattr(self, name) <= PPM:
-                raise ValueError(f"{name} must be between 0 and {PPM}")
-        if not 0 <= self.slash_ppm <= 100 * PPM:
-            raise ValueError(f"slash_ppm must be between 0 and {100 * PPM}")
 
     def slash_for(self, payment: int) -> int:
         return max(self.min_slash, payment * self.slash_ppm // PPM)
@@ -152,15 +121,7 @@ class MarketParams:
         )
 
 
-DEFAULT_MARKET_PARAMS: Final = MarketParams(
-    slash_ppm=3 * PPM,
-    min_slash=10**12,
-    protocol_fee_ppm=20_000,
-    verification_fee_ppm=50_000,
-    min_verification_fee=10**9,
-    miss_penalty_ppm=100_000,
-    min_stake=100 * 10**12,
-)
+DEFAULT_MARKET_PARAMS: Final = MarketParams()
 """Slash 3× the payment (at least 1 XPL), 2% to the treasury, 5% (at least 0.001 XPL) to the
 verifiers, 10% of the slash for a missed deadline, 100 XPL least stake."""
 

@@ -69,6 +69,7 @@ from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount
 from runtime.primitives.codec import DecodeError, Value
 from runtime.primitives.hashing import from_hex, to_hex
+from runtime.schema import Record, param
 from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 NAME: Final = "staking"
@@ -100,6 +101,8 @@ CANDIDACY_WEIGHT: Final = 80 * WEIGHT_PER_MICROS
 NOMINATE_WEIGHT: Final = 80 * WEIGHT_PER_MICROS + MAX_NOMINATIONS * 2 * WEIGHT_PER_MICROS
 NOTE_VOTES_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
 """Plus SIGNATURE_WEIGHT per precommit."""
+SET_PARAMS_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
+"""Decoding and range-checking the parameters and writing them."""
 SLASH_WEIGHT: Final = 20 * WEIGHT_PER_MICROS
 REPORT_WEIGHT: Final = (
     2 * SIGNATURE_WEIGHT + 100 * WEIGHT_PER_MICROS + MAX_NOMINATORS * SLASH_WEIGHT
@@ -108,97 +111,40 @@ REPORT_WEIGHT: Final = (
 
 
 @dataclass(frozen=True, slots=True)
-class StakingParams:
+class StakingParams(Record):
     """Staking parameters (genesis; changed by Root, later by governance)."""
 
-    era_blocks: int
+    era_blocks: int = param(fields.U32, 1, MAX_ERA_BLOCKS, default=100)
     """Blocks per era."""
-    validator_count: int
+    validator_count: int = param(fields.U32, 1, session.MAX_AUTHORITIES, default=100)
     """The most validators an election picks."""
-    min_validators: int
+    min_validators: int = param(fields.U32, 1, session.MAX_AUTHORITIES, default=1)
     """Below this many eligible candidates the current set is kept."""
-    min_validator_bond: int
-    min_nominator_bond: int
-    bonding_eras: int
+    min_validator_bond: int = param(
+        fields.BALANCE,
+        1,
+        default=100 * UNIT,
+        rule="must be positive (a validator's weight is its stake)",
+    )
+    min_nominator_bond: int = param(fields.BALANCE, default=10 * UNIT)
+    bonding_eras: int = param(fields.U32, 0, MAX_BONDING_ERAS, default=7)
     """Eras an unbonded chunk waits before it can be withdrawn."""
-    era_reward: int
+    era_reward: int = param(fields.BALANCE, default=100 * UNIT)
     """Minted at each era's end and shared among its validators and their nominators."""
-    max_nominations: int
-    equivocation_slash_ppm: int
-    offline_slash_ppm: int
-    reporter_reward_ppm: int
+    max_nominations: int = param(fields.U32, 1, MAX_NOMINATIONS, default=16)
+    equivocation_slash_ppm: int = param(fields.U32, 0, PPM, default=100_000)
+    offline_slash_ppm: int = param(fields.U32, 0, PPM, default=1_000)
+    reporter_reward_ppm: int = param(fields.U32, 0, PPM, default=100_000)
     """The reporter's share of an equivocation's slash; the treasury gets the rest."""
-
-    def to_value(self) -> list[Value]:
-        return [
-            self.era_blocks,
-            self.validator_count,
-            self.min_validators,
-            codec.encode_u128(self.min_validator_bond),
-            codec.encode_u128(self.min_nominator_bond),
-            self.bonding_eras,
-            codec.encode_u128(self.era_reward),
-            self.max_nominations,
-            self.equivocation_slash_ppm,
-            self.offline_slash_ppm,
-            self.reporter_reward_ppm,
-        ]
-
-    @classmethod
-    def from_value(cls, value: Value) -> StakingParams:
-        f = codec.expect_list(value, 11, "staking params")
-        return cls(
-            era_blocks=codec.expect_int(f[0], 1, MAX_ERA_BLOCKS, "era_blocks"),
-            validator_count=codec.expect_int(f[1], 1, session.MAX_AUTHORITIES, "validator_count"),
-            min_validators=codec.expect_int(f[2], 1, session.MAX_AUTHORITIES, "min_validators"),
-            min_validator_bond=codec.expect_u128(f[3], "min_validator_bond"),
-            min_nominator_bond=codec.expect_u128(f[4], "min_nominator_bond"),
-            bonding_eras=codec.expect_int(f[5], 0, MAX_BONDING_ERAS, "bonding_eras"),
-            era_reward=codec.expect_u128(f[6], "era_reward"),
-            max_nominations=codec.expect_int(f[7], 1, MAX_NOMINATIONS, "max_nominations"),
-            equivocation_slash_ppm=codec.expect_int(f[8], 0, PPM, "equivocation_slash_ppm"),
-            offline_slash_ppm=codec.expect_int(f[9], 0, PPM, "offline_slash_ppm"),
-            reporter_reward_ppm=codec.expect_int(f[10], 0, PPM, "reporter_reward_ppm"),
-        )
 
     def check(self) -> None:
         """ValueError naming the first parameter out of its range."""
-        if not 1 <= self.era_blocks <= MAX_ERA_BLOCKS:
-            raise ValueError(f"era_blocks must be 1 to {MAX_ERA_BLOCKS}")
-        if not 1 <= self.validator_count <= session.MAX_AUTHORITIES:
-            raise ValueError(f"validator_count must be 1 to {session.MAX_AUTHORITIES}")
-        if not 1 <= self.min_validators <= self.validator_count:
+        Record.check(self)
+        if self.min_validators > self.validator_count:
             raise ValueError("min_validators must be 1 to validator_count")
-        if not 1 <= self.min_validator_bond <= codec.U128_MAX:
-            raise ValueError(
-                "min_validator_bond must be positive (a validator's weight is its stake)"
-            )
-        if not 0 <= self.min_nominator_bond <= codec.U128_MAX:
-            raise ValueError("min_nominator_bond is out of range")
-        if not 0 <= self.bonding_eras <= MAX_BONDING_ERAS:
-            raise ValueError(f"bonding_eras must be 0 to {MAX_BONDING_ERAS}")
-        if not 0 <= self.era_reward <= codec.U128_MAX:
-            raise ValueError("era_reward is out of range")
-        if not 1 <= self.max_nominations <= MAX_NOMINATIONS:
-            raise ValueError(f"max_nominations must be 1 to {MAX_NOMINATIONS}")
-        for name in ("equivocation_slash_ppm", "offline_slash_ppm", "reporter_reward_ppm"):
-            if not 0 <= getattr(self, name) <= PPM:
-                raise ValueError(f"{name} must be between 0 and {PPM}")
 
 
-DEFAULT_STAKING_PARAMS: Final = StakingParams(
-    era_blocks=100,
-    validator_count=100,
-    min_validators=1,
-    min_validator_bond=100 * UNIT,
-    min_nominator_bond=10 * UNIT,
-    bonding_eras=7,
-    era_reward=100 * UNIT,
-    max_nominations=16,
-    equivocation_slash_ppm=100_000,
-    offline_slash_ppm=1_000,
-    reporter_reward_ppm=100_000,
-)
+DEFAULT_STAKING_PARAMS: Final = StakingParams()
 """100-block eras, up to 100 validators, 100 XPL to validate and 10 XPL to nominate, 7 eras to
 unbond, 100 XPL minted per era; an equivocation costs 10% (a tenth of it to the reporter), being
 offline 0.1%."""
@@ -1238,53 +1184,11 @@ class Staking(Pallet):
 
     # Calls: parameters
 
-    @call(
-        args=(
-            ("era_blocks", fields.U32),
-            ("validator_count", fields.U32),
-            ("min_validators", fields.U32),
-            ("min_validator_bond", fields.BALANCE),
-            ("min_nominator_bond", fields.BALANCE),
-            ("bonding_eras", fields.U32),
-            ("era_reward", fields.BALANCE),
-            ("max_nominations", fields.U32),
-            ("equivocation_slash_ppm", fields.U32),
-            ("offline_slash_ppm", fields.U32),
-            ("reporter_reward_ppm", fields.U32),
-        ),
-        weight=BOND_WEIGHT,
-    )
-    def set_params(
-        self,
-        ctx: BlockContext,
-        origin: Origin,
-        era_blocks: int,
-        validator_count: int,
-        min_validators: int,
-        min_validator_bond: int,
-        min_nominator_bond: int,
-        bonding_eras: int,
-        era_reward: int,
-        max_nominations: int,
-        equivocation_slash_ppm: int,
-        offline_slash_ppm: int,
-        reporter_reward_ppm: int,
-    ) -> None:
+    @call(args=StakingParams.call_args(), weight=SET_PARAMS_WEIGHT)
+    def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
         """Change the staking parameters (Root only); they apply from the next block on."""
         ensure_root(origin)
-        updated = StakingParams(
-            era_blocks,
-            validator_count,
-            min_validators,
-            min_validator_bond,
-            min_nominator_bond,
-            bonding_eras,
-            era_reward,
-            max_nominations,
-            equivocation_slash_ppm,
-            offline_slash_ppm,
-            reporter_reward_ppm,
-        )
+        updated = StakingParams(*values)
         try:
             updated.check()
         except ValueError as exc:
