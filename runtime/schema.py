@@ -85,9 +85,10 @@ class FieldSpec:
     def has_default(self) -> bool:
         return self.default is not dataclasses.MISSING
 
-    def decoder(self) -> Callable[[Value], Any]:
-        """Decode this field's codec value, refusing a value of another type or out of range."""
-        name, decode = self.name, self.ftype.from_value
+    def decoder(self, record: str) -> Callable[[Value], Any]:
+        """Decode this field's codec value, refusing a value of another type or out of range;
+        errors name it as `record.field`."""
+        name, decode = f"{record}.{self.name}", self.ftype.from_value
         bounds = self.ftype.bounds
         if bounds is None or self.lo is None or self.hi is None or bounds == (self.lo, self.hi):
             return lambda v: decode(v, name)
@@ -140,21 +141,44 @@ class Schema:
         self.fields: tuple[FieldSpec, ...] = tuple(specs)
         self.call_args: Fields = tuple((s.name, s.ftype) for s in self.fields)
         """The record's fields as a call's arguments (a `set_params` call takes them in order)."""
-        self._names = tuple(s.name for s in self.fields)
-        self._encoders = tuple(s.ftype.to_value for s in self.fields)
-        self._decoders = tuple(s.decoder() for s in self.fields)
+        self.to_value, self.from_value = self._compile()
 
-    def to_value(self, record: Record) -> list[Value]:
-        return [
-            encode(getattr(record, name))
-            for encode, name in zip(self._encoders, self._names, strict=True)
-        ]
-
-    def from_value(self, value: Value) -> Any:
-        items = codec.expect_list(value, len(self._decoders), self.what)
-        return self.record(
-            *[decode(item) for decode, item in zip(self._decoders, items, strict=True)]
+    def _compile(self) -> tuple[Callable[[Any], list[Value]], Callable[[Value], Any]]:
+        """The record's encoder and decoder, generated as straight-line code (as `dataclasses`
+        generates `__init__`): they run on every state read and write of the record, and are
+        then as fast as hand-written ones."""
+        env: dict[str, Any] = {
+            "expect_list": codec.expect_list,
+            "expect_int": codec.expect_int,
+            "record": self.record,
+            "what": self.what,
+        }
+        encoded, decoded = [], []
+        for i, spec in enumerate(self.fields):
+            ftype, label = spec.ftype, f"n{i}"
+            env[label] = f"{self.what}.{spec.name}"
+            if ftype.identity:
+                encoded.append(f"r.{spec.name}")
+            else:
+                env[f"e{i}"] = ftype.to_value
+                encoded.append(f"e{i}(r.{spec.name})")
+            if ftype.identity and ftype.bounds is not None:
+                decoded.append(f"expect_int(f[{i}], {spec.lo!r}, {spec.hi!r}, {label})")
+            elif ftype.bounds is None or ftype.bounds == (spec.lo, spec.hi):
+                env[f"d{i}"] = ftype.from_value
+                decoded.append(f"d{i}(f[{i}], {label})")
+            else:
+                env[f"d{i}"] = spec.decoder(self.what)
+                decoded.append(f"d{i}(f[{i}])")
+        source = (
+            "def to_value(r):\n"
+            f"    return [{', '.join(encoded)}]\n"
+            "def from_value(value):\n"
+            f"    f = expect_list(value, {len(self.fields)}, what)\n"
+            f"    return record({', '.join(decoded)})\n"
         )
+        exec(source, env)
+        return env["to_value"], env["from_value"]
 
     def check(self, record: Record) -> None:
         for spec in self.fields:

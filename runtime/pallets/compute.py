@@ -47,7 +47,6 @@ from runtime.framework import (
 from runtime.pallets import balances, market, session, staking, system
 from runtime.pallets.market import PPM, MarketParams
 from runtime.primitives import codec
-from runtime.primitives.codec import Value
 from runtime.primitives.hashing import blake2b_256
 from runtime.schema import Record, param
 from runtime.state import PrefixIterator, StateReader
@@ -120,62 +119,20 @@ def check_incentives(market_params: MarketParams, compute_params: ComputeParams)
 
 
 @dataclass(frozen=True, slots=True)
-class Check:
+class Check(Record):
     """One verification round of a job: an audit, or a dispute of one leaf."""
 
-    kind: str
-    leaves: tuple[int, ...]
-    committee: tuple[bytes, ...]
-    votes: tuple[tuple[bytes, str], ...]
-    deadline: int
-    challenger: bytes | None = None
-    bond: int = 0
-    outcome: str = ""
+    kind: str = param(fields.str_type(16))
+    leaves: tuple[int, ...] = param(fields.tuple_type(fields.U32, MAX_AUDIT_LEAVES))
+    committee: tuple[bytes, ...] = param(fields.tuple_type(fields.ACCOUNT, MAX_COMMITTEE))
+    votes: tuple[tuple[bytes, str], ...] = param(
+        fields.tuple_type(fields.pair_type(fields.ACCOUNT, fields.str_type(16)), MAX_COMMITTEE)
+    )
+    deadline: int = param(fields.U32)
+    challenger: bytes | None = param(fields.option_type(fields.ACCOUNT), default=None)
+    bond: int = param(fields.BALANCE, default=0)
+    outcome: str = param(fields.str_type(16), default="")
     """"" while open; then "pass", "fail" or "inconclusive"."""
-
-    def to_value(self) -> list[Value]:
-        return [
-            self.kind,
-            list(self.leaves),
-            list(self.committee),
-            [[a, v] for a, v in self.votes],
-            self.deadline,
-            self.challenger,
-            codec.encode_u128(self.bond),
-            self.outcome,
-        ]
-
-    @classmethod
-    def from_value(cls, value: Value) -> Check:
-        f = codec.expect_list(value, 8, "check")
-        votes = []
-        for item in codec.expect_array(f[3], MAX_COMMITTEE, "check.votes"):
-            pair = codec.expect_list(item, 2, "vote")
-            votes.append(
-                (
-                    codec.expect_bytes(pair[0], "vote.member", length=32),
-                    codec.expect_str(pair[1], "vote.verdict", max_len=16),
-                )
-            )
-        challenger = f[5]
-        return cls(
-            kind=codec.expect_str(f[0], "check.kind", max_len=16),
-            leaves=tuple(
-                codec.expect_u32(x, "check.leaf")
-                for x in codec.expect_array(f[1], MAX_AUDIT_LEAVES, "check.leaves")
-            ),
-            committee=tuple(
-                codec.expect_bytes(x, "check.member", length=32)
-                for x in codec.expect_array(f[2], MAX_COMMITTEE, "check.committee")
-            ),
-            votes=tuple(votes),
-            deadline=codec.expect_u32(f[4], "check.deadline"),
-            challenger=None
-            if challenger is None
-            else codec.expect_bytes(challenger, "check.challenger", length=32),
-            bond=codec.expect_u128(f[6], "check.bond"),
-            outcome=codec.expect_str(f[7], "check.outcome", max_len=16),
-        )
 
     def count(self, *verdicts: str) -> int:
         return sum(1 for _, v in self.votes if v in verdicts)

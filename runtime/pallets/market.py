@@ -50,7 +50,6 @@ from runtime.framework import (
 )
 from runtime.pallets import balances, system
 from runtime.primitives import codec
-from runtime.primitives.codec import Value
 from runtime.primitives.hashing import blake2b_256
 from runtime.schema import Record, param
 from runtime.state import PrefixIterator, StateReader
@@ -126,71 +125,36 @@ DEFAULT_MARKET_PARAMS: Final = MarketParams()
 verifiers, 10% of the slash for a missed deadline, 100 XPL least stake."""
 
 
+_WORKLOAD: Final = fields.str_type(32)
+
+
 @dataclass(frozen=True, slots=True)
-class Worker:
-    stake: int
-    bonded: int
-    device: str
-    memory_mb: int
-    throughput: tuple[tuple[str, int], ...]
+class Worker(Record):
+    """A registered worker: its stake, device, asks and how busy it is."""
+
+    stake: int = param(fields.BALANCE)
+    bonded: int = param(fields.BALANCE)
+    device: str = param(fields.str_type(32))
+    memory_mb: int = param(fields.U32)
+    throughput: tuple[tuple[str, int], ...] = param(
+        fields.tuple_type(fields.pair_type(_WORKLOAD, fields.U64), MAX_ASKS)
+    )
     """Measured throughput per workload, in 10^9 cost units per second."""
-    asks: tuple[tuple[str, int], ...]
+    asks: tuple[tuple[str, int], ...] = param(
+        fields.tuple_type(fields.pair_type(_WORKLOAD, fields.BALANCE), MAX_ASKS)
+    )
     """Price per 10^9 cost units, per workload."""
-    endpoint: str
-    capacity: int
-    active: int
-    reputation: int
-    retiring: bool
+    endpoint: str = param(fields.str_type(256))
+    capacity: int = param(fields.U32)
+    active: int = param(fields.U32)
+    reputation: int = param(fields.I64, MIN_REPUTATION, MAX_REPUTATION)
+    retiring: bool = param(fields.BOOL)
 
     def ask(self, workload: str) -> int | None:
         for name, price in self.asks:
             if name == workload:
                 return price
         return None
-
-    def to_value(self) -> list[Value]:
-        return [
-            codec.encode_u128(self.stake),
-            codec.encode_u128(self.bonded),
-            self.device,
-            self.memory_mb,
-            [[w, t] for w, t in self.throughput],
-            [[w, codec.encode_u128(p)] for w, p in self.asks],
-            self.endpoint,
-            self.capacity,
-            self.active,
-            self.reputation,
-            self.retiring,
-        ]
-
-    @classmethod
-    def from_value(cls, value: Value) -> Worker:
-        f = codec.expect_list(value, 11, "worker")
-        return cls(
-            stake=codec.expect_u128(f[0], "worker.stake"),
-            bonded=codec.expect_u128(f[1], "worker.bonded"),
-            device=codec.expect_str(f[2], "worker.device", max_len=32),
-            memory_mb=codec.expect_u32(f[3], "worker.memory_mb"),
-            throughput=tuple(
-                (codec.expect_str(w, "workload", max_len=32), codec.expect_u64(t, "throughput"))
-                for w, t in (
-                    codec.expect_list(x, 2, "throughput")
-                    for x in codec.expect_array(f[4], MAX_ASKS, "worker.throughput")
-                )
-            ),
-            asks=tuple(
-                (codec.expect_str(w, "workload", max_len=32), codec.expect_u128(p, "price"))
-                for w, p in (
-                    codec.expect_list(x, 2, "ask")
-                    for x in codec.expect_array(f[5], MAX_ASKS, "worker.asks")
-                )
-            ),
-            endpoint=codec.expect_str(f[6], "worker.endpoint", max_len=256),
-            capacity=codec.expect_u32(f[7], "worker.capacity"),
-            active=codec.expect_u32(f[8], "worker.active"),
-            reputation=codec.expect_int(f[9], MIN_REPUTATION, MAX_REPUTATION, "reputation"),
-            retiring=codec.expect_bool(f[10], "worker.retiring"),
-        )
 
 
 JOB_STATES: Final = (
@@ -206,98 +170,37 @@ OPEN_STATES: Final = ("pending", "matched", "committed")
 
 
 @dataclass(frozen=True, slots=True)
-class Job:
-    requester: bytes
-    workload: str
-    params: tuple[int, ...]
-    inputs: tuple[tuple[str, bytes], ...]
+class Job(Record):
+    """A submitted job: what to run, its escrow and where it is in its lifecycle."""
+
+    requester: bytes = param(fields.ACCOUNT)
+    workload: str = param(_WORKLOAD)
+    params: tuple[int, ...] = param(fields.tuple_type(fields.U64, MAX_PARAMS))
+    inputs: tuple[tuple[str, bytes], ...] = param(
+        fields.tuple_type(fields.pair_type(fields.str_type(32), fields.bytes_type(32)), MAX_INPUTS)
+    )
     """(name, blob root); an empty root means the input is generated from the seed."""
-    seed: int
-    max_price: int
-    cost_units: int
-    leaves: int
-    escrow: int
-    mode: str
-    deadline_blocks: int
-    expires_at: int
-    submitted_at: int
-    state: str
-    worker: bytes | None = None
-    price: int = 0
-    slash: int = 0
-    matched_at: int = 0
-    commit_by: int = 0
-    result_root: bytes = b""
-    committed_at: int = 0
+    seed: int = param(fields.U64)
+    max_price: int = param(fields.BALANCE)
+    cost_units: int = param(fields.U64)
+    leaves: int = param(fields.U32)
+    escrow: int = param(fields.BALANCE)
+    mode: str = param(fields.str_type(16))
+    deadline_blocks: int = param(fields.U32)
+    expires_at: int = param(fields.U32)
+    submitted_at: int = param(fields.U32)
+    state: str = param(fields.str_type(16))
+    worker: bytes | None = param(fields.option_type(fields.ACCOUNT), default=None)
+    price: int = param(fields.BALANCE, default=0)
+    slash: int = param(fields.BALANCE, default=0)
+    matched_at: int = param(fields.U32, default=0)
+    commit_by: int = param(fields.U32, default=0)
+    result_root: bytes = param(fields.bytes_type(32), default=b"")
+    committed_at: int = param(fields.U32, default=0)
 
     @property
     def payment(self) -> int:
         return payment_for(self.cost_units, self.price)
-
-    def to_value(self) -> list[Value]:
-        return [
-            self.requester,
-            self.workload,
-            list(self.params),
-            [[n, r] for n, r in self.inputs],
-            self.seed,
-            codec.encode_u128(self.max_price),
-            self.cost_units,
-            self.leaves,
-            codec.encode_u128(self.escrow),
-            self.mode,
-            self.deadline_blocks,
-            self.expires_at,
-            self.submitted_at,
-            self.state,
-            self.worker,
-            codec.encode_u128(self.price),
-            codec.encode_u128(self.slash),
-            self.matched_at,
-            self.commit_by,
-            self.result_root,
-            self.committed_at,
-        ]
-
-    @classmethod
-    def from_value(cls, value: Value) -> Job:
-        f = codec.expect_list(value, 21, "job")
-        worker = f[14]
-        return cls(
-            requester=codec.expect_bytes(f[0], "job.requester", length=32),
-            workload=codec.expect_str(f[1], "job.workload", max_len=32),
-            params=tuple(
-                codec.expect_u64(p, "job.params")
-                for p in codec.expect_array(f[2], MAX_PARAMS, "job.params")
-            ),
-            inputs=tuple(
-                (
-                    codec.expect_str(x[0], "input.name", max_len=32),
-                    codec.expect_bytes(x[1], "input.root", max_len=32),
-                )
-                for x in (
-                    codec.expect_list(i, 2, "job.input")
-                    for i in codec.expect_array(f[3], MAX_INPUTS, "job.inputs")
-                )
-            ),
-            seed=codec.expect_u64(f[4], "job.seed"),
-            max_price=codec.expect_u128(f[5], "job.max_price"),
-            cost_units=codec.expect_u64(f[6], "job.cost_units"),
-            leaves=codec.expect_u32(f[7], "job.leaves"),
-            escrow=codec.expect_u128(f[8], "job.escrow"),
-            mode=codec.expect_str(f[9], "job.mode", max_len=16),
-            deadline_blocks=codec.expect_u32(f[10], "job.deadline_blocks"),
-            expires_at=codec.expect_u32(f[11], "job.expires_at"),
-            submitted_at=codec.expect_u32(f[12], "job.submitted_at"),
-            state=codec.expect_str(f[13], "job.state", max_len=16),
-            worker=None if worker is None else codec.expect_bytes(worker, "job.worker", length=32),
-            price=codec.expect_u128(f[15], "job.price"),
-            slash=codec.expect_u128(f[16], "job.slash"),
-            matched_at=codec.expect_u32(f[17], "job.matched_at"),
-            commit_by=codec.expect_u32(f[18], "job.commit_by"),
-            result_root=codec.expect_bytes(f[19], "job.result_root", max_len=32),
-            committed_at=codec.expect_u32(f[20], "job.committed_at"),
-        )
 
 
 JOB_IDS_CODEC: Final = value_codec(

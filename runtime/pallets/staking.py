@@ -151,35 +151,18 @@ offline 0.1%."""
 
 
 @dataclass(frozen=True, slots=True)
-class Ledger:
+class Ledger(Record):
     """A stash's bond: what is active, and what is unbonding as (era it unlocks at, amount)."""
 
-    active: int
-    unlocking: tuple[tuple[int, int], ...] = ()
+    active: int = param(fields.BALANCE)
+    unlocking: tuple[tuple[int, int], ...] = param(
+        fields.tuple_type(fields.pair_type(fields.U64, fields.BALANCE), MAX_UNLOCKING_CHUNKS),
+        default=(),
+    )
 
     @property
     def total(self) -> int:
         return self.active + sum(amount for _, amount in self.unlocking)
-
-    def to_value(self) -> list[Value]:
-        return [
-            codec.encode_u128(self.active),
-            [[era, codec.encode_u128(amount)] for era, amount in self.unlocking],
-        ]
-
-    @classmethod
-    def from_value(cls, value: Value) -> Ledger:
-        f = codec.expect_list(value, 2, "ledger")
-        chunks = []
-        for i, item in enumerate(codec.expect_array(f[1], MAX_UNLOCKING_CHUNKS, "unlocking")):
-            pair = codec.expect_list(item, 2, f"unlocking[{i}]")
-            chunks.append(
-                (
-                    codec.expect_u64(pair[0], "unlocking.era"),
-                    codec.expect_u128(pair[1], "unlocking.amount"),
-                )
-            )
-        return cls(active=codec.expect_u128(f[0], "ledger.active"), unlocking=tuple(chunks))
 
     def slashed(self, amount: int) -> Ledger:
         """This ledger less `amount`: from the active bond first, then the latest chunks."""
@@ -197,65 +180,26 @@ class Ledger:
 
 
 @dataclass(frozen=True, slots=True)
-class Exposure:
+class Exposure(Record):
     """A validator's backing in the current era, fixed at its election."""
 
-    session_key: bytes
-    total: int
-    own: int
-    others: tuple[tuple[bytes, int], ...]
+    session_key: bytes = param(fields.ACCOUNT)
+    total: int = param(fields.BALANCE)
+    own: int = param(fields.BALANCE)
+    others: tuple[tuple[bytes, int], ...] = param(
+        fields.tuple_type(fields.pair_type(fields.ACCOUNT, fields.BALANCE), MAX_NOMINATORS)
+    )
     """(nominator, its share), sorted by nominator."""
-    commission_ppm: int
-
-    def to_value(self) -> list[Value]:
-        return [
-            self.session_key,
-            codec.encode_u128(self.total),
-            codec.encode_u128(self.own),
-            [[who, codec.encode_u128(amount)] for who, amount in self.others],
-            self.commission_ppm,
-        ]
-
-    @classmethod
-    def from_value(cls, value: Value) -> Exposure:
-        f = codec.expect_list(value, 5, "exposure")
-        others = []
-        for i, item in enumerate(codec.expect_array(f[3], MAX_NOMINATORS, "exposure.others")):
-            pair = codec.expect_list(item, 2, f"exposure.others[{i}]")
-            others.append(
-                (
-                    codec.expect_bytes(pair[0], "exposure.nominator", length=32),
-                    codec.expect_u128(pair[1], "exposure.share"),
-                )
-            )
-        return cls(
-            session_key=codec.expect_bytes(f[0], "exposure.session_key", length=32),
-            total=codec.expect_u128(f[1], "exposure.total"),
-            own=codec.expect_u128(f[2], "exposure.own"),
-            others=tuple(others),
-            commission_ppm=codec.expect_int(f[4], 0, PPM, "exposure.commission_ppm"),
-        )
+    commission_ppm: int = param(fields.U32, 0, PPM)
 
 
 @dataclass(frozen=True, slots=True)
-class Activity:
+class Activity(Record):
     """What an active validator did this era: its points, blocks and noted precommits."""
 
-    points: int = 0
-    blocks: int = 0
-    precommits: int = 0
-
-    def to_value(self) -> list[Value]:
-        return [self.points, self.blocks, self.precommits]
-
-    @classmethod
-    def from_value(cls, value: Value) -> Activity:
-        f = codec.expect_list(value, 3, "activity")
-        return cls(
-            points=codec.expect_u64(f[0], "activity.points"),
-            blocks=codec.expect_u64(f[1], "activity.blocks"),
-            precommits=codec.expect_u64(f[2], "activity.precommits"),
-        )
+    points: int = param(fields.U64, default=0)
+    blocks: int = param(fields.U64, default=0)
+    precommits: int = param(fields.U64, default=0)
 
 
 def _precommit_from_json(j: Any, what: str) -> Precommit:
