@@ -15,10 +15,11 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Sequence
+from typing import Final, Protocol
 
 from runtime import fields
+from runtime.accounts import TREASURY
 from runtime.framework import (
     U128_CODEC,
     WEIGHT_PER_MICROS,
@@ -92,6 +93,14 @@ Slashed: Final = EventDef(
 )
 
 # Errors
+
+
+class BalancesGenesis(Protocol):
+    """The part of the genesis config that balances builds from."""
+
+    @property
+    def balances(self) -> Sequence[tuple[bytes, int]]:
+        """(account, endowment); the treasury is endowed with the deposit if it is not listed."""
 
 
 class BalancesError(DispatchError):
@@ -345,8 +354,12 @@ class Balances(Pallet):
 
     # Genesis
 
-    def build_genesis(self, ctx: BlockContext, endowed: Iterable[tuple[bytes, int]]) -> None:
+    def build_genesis(self, ctx: BlockContext, config: BalancesGenesis) -> None:
         """Create the endowed accounts; each needs at least the existential deposit."""
+        endowed = list(config.balances)
+        if all(who != TREASURY for who, _ in endowed):
+            # The treasury exists from genesis, so that fee shares below the deposit are not lost.
+            endowed.append((TREASURY, EXISTENTIAL_DEPOSIT))
         total = 0
         for who, amount in endowed:
             if amount < EXISTENTIAL_DEPOSIT:

@@ -26,7 +26,7 @@ refuses parameters with q·(1 + m) < 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from runtime import fields
 from runtime.framework import (
@@ -49,7 +49,7 @@ from runtime.pallets.market import PPM, MarketParams
 from runtime.primitives import codec
 from runtime.primitives.hashing import blake2b_256
 from runtime.schema import Record, param
-from runtime.state import PrefixIterator, StateReader
+from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 NAME: Final = "compute"
 
@@ -389,8 +389,16 @@ def _verifiers(ctx: BlockContext, job_id: int) -> list[bytes]:
     return found
 
 
+class ComputeGenesis(Protocol):
+    """The part of the genesis config that compute builds from."""
+
+    @property
+    def compute(self) -> ComputeParams: ...
+
+
 class Compute(Pallet):
     NAME = NAME
+    PARAMS = ComputeParams
     EVENTS = (ResultCommitted, ChallengeDrawn, DisputeOpened, Attested, CheckDecided, ParamsChanged)
     ERRORS = (
         NotMatchedWorker,
@@ -563,19 +571,23 @@ class Compute(Pallet):
         ensure_root(origin)
         updated = ComputeParams(*values)
         try:
-            check_incentives(market.Params.get(ctx.state), updated)
+            self.check_params(ctx.state, updated)
         except ValueError as exc:
             raise BadParams() from exc
         Params.put(ctx.state, updated)
         ctx.deposit_event(ParamsChanged)
 
-    # Genesis
+    # Parameters and genesis
 
-    def build_genesis(
-        self, ctx: BlockContext, compute_params: ComputeParams, market_params: MarketParams
-    ) -> None:
-        check_incentives(market_params, compute_params)
-        Params.put(ctx.state, compute_params)
+    def check_params(self, state: StateOverlay, params: Any) -> None:
+        """ValueError unless `params` fit, and with the market's parameters in `state` make
+        faking a job unprofitable."""
+        check_incentives(market.params_in(state), params)
+
+    def build_genesis(self, ctx: BlockContext, config: ComputeGenesis) -> None:
+        """The verification parameters (after the market's, which they are checked against)."""
+        self.check_params(ctx.state, config.compute)
+        Params.put(ctx.state, config.compute)
 
     # Invariants
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from runtime import fields
 from runtime.accounts import TREASURY
@@ -52,7 +52,7 @@ from runtime.pallets import balances, system
 from runtime.primitives import codec
 from runtime.primitives.hashing import blake2b_256
 from runtime.schema import Record, param
-from runtime.state import PrefixIterator, StateReader
+from runtime.state import PrefixIterator, StateOverlay, StateReader
 from runtime.workloads import WORKLOADS, WorkloadError, payment_for, workload_shape
 
 NAME: Final = "market"
@@ -358,6 +358,11 @@ def params(ctx: BlockContext) -> MarketParams:
     return Params.get(ctx.state)
 
 
+def params_in(state: StateOverlay) -> MarketParams:
+    """The market's parameters in a state (outside a block, as at genesis)."""
+    return Params.get(state)
+
+
 def job(ctx: BlockContext, job_id: int) -> Job:
     found = Jobs.get(ctx.state, job_id)
     if found is None:
@@ -623,8 +628,16 @@ def _missed(ctx: BlockContext, job_id: int, current: Job) -> None:
     PendingJobs.put(ctx.state, (*PendingJobs.get(ctx.state), job_id))
 
 
+class MarketGenesis(Protocol):
+    """The part of the genesis config that the market builds from."""
+
+    @property
+    def market(self) -> MarketParams: ...
+
+
 class Market(Pallet):
     NAME = NAME
+    PARAMS = MarketParams
     EVENTS = (
         WorkerRegistered,
         WorkerUpdated,
@@ -894,9 +907,9 @@ class Market(Pallet):
 
     # Genesis
 
-    def build_genesis(self, ctx: BlockContext, market_params: MarketParams) -> None:
-        market_params.check()
-        Params.put(ctx.state, market_params)
+    def build_genesis(self, ctx: BlockContext, config: MarketGenesis) -> None:
+        self.check_params(ctx.state, config.market)
+        Params.put(ctx.state, config.market)
         NextJobId.put(ctx.state, 1)
 
     # Invariants

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from runtime import consensus, fields
 from runtime.accounts import TREASURY
@@ -846,6 +846,7 @@ def _note_votes_weight(args: tuple[Any, ...]) -> Weight:
 
 class Staking(Pallet):
     NAME = NAME
+    PARAMS = StakingParams
     EVENTS = (
         Bonded,
         Unbonded,
@@ -1134,7 +1135,7 @@ class Staking(Pallet):
         ensure_root(origin)
         updated = StakingParams(*values)
         try:
-            updated.check()
+            self.check_params(ctx.state, updated)
         except ValueError as exc:
             raise BadParams() from exc
         Params.put(ctx.state, updated)
@@ -1142,16 +1143,11 @@ class Staking(Pallet):
 
     # Genesis
 
-    def build_genesis(
-        self,
-        ctx: BlockContext,
-        params: StakingParams,
-        validators: Sequence[GenesisValidator],
-        nominators: Sequence[GenesisNominator] = (),
-    ) -> list[tuple[bytes, int]]:
-        """Bond the genesis validators and nominators and elect era 0's set; returns the set as
-        session takes it: (session key, backing), in the config's order."""
-        params.check()
+    def build_genesis(self, ctx: BlockContext, config: StakingGenesis) -> None:
+        """Bond the genesis validators and nominators and elect era 0's set, which session takes
+        as its first authority set: (session key, backing), in the config's order."""
+        params, validators, nominators = config.staking, config.validators, config.nominators
+        self.check_params(ctx.state, params)
         state = ctx.state
         Params.put(state, params)
         if not validators:
@@ -1202,7 +1198,7 @@ class Staking(Pallet):
             Exposures.insert(state, stash, exposure)
         Active.put(state, tuple((stash, e.session_key) for stash, e in elected))
         backing = {e.session_key: e.total for _, e in elected}
-        return [(v.key, backing[v.key]) for v in validators]
+        session.set_genesis_authorities(ctx, [(v.key, backing[v.key]) for v in validators])
 
     # Invariants
 
@@ -1351,3 +1347,16 @@ __all__ = [
     "note_attestation",
     "stash_of",
 ]
+
+
+class StakingGenesis(Protocol):
+    """The part of the genesis config that staking builds from."""
+
+    @property
+    def staking(self) -> StakingParams: ...
+
+    @property
+    def validators(self) -> Sequence[GenesisValidator]: ...
+
+    @property
+    def nominators(self) -> Sequence[GenesisNominator]: ...

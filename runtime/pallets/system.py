@@ -231,5 +231,5 @@ class System(Pallet):
 
     # Genesis
 
-    def build_genesis(self, ctx: BlockContext) -> None:
+    def build_genesis(self, ctx: BlockContext, config: object) -> None:
         Number.put(ctx.state, 0)
