@@ -279,7 +279,7 @@ def draw_committee(ctx: BlockContext, seed: bytes, size: int) -> tuple[bytes, ..
     draw i takes BLAKE2b-256(seed ‖ "committee" ‖ i) modulo that weight and walks the cumulative
     weights. Disabled authorities are left out; integers only, so every node draws the same.
     """
-    disabled = session.Disabled.get(ctx.state)
+    disabled = session.disabled_keys(ctx.state)
     remaining = [
         (key, weight)
         for key, weight in session.authority_set(ctx.state).authorities
@@ -432,7 +432,7 @@ class Compute(Pallet):
         return 0
 
     def _draw_audit(self, ctx: BlockContext, job_id: int, p: ComputeParams) -> None:
-        current = market.Jobs.get(ctx.state, job_id)
+        current = market.find_job(ctx, job_id)
         if current is None or current.state != "committed":
             return
         seed = _seed(ctx, job_id, b"audit")
@@ -456,7 +456,7 @@ class Compute(Pallet):
 
     def _look_at(self, ctx: BlockContext, job_id: int, p: ComputeParams) -> None:
         """Close checks past their deadline; settle the job once its window is over and clear."""
-        current = market.Jobs.get(ctx.state, job_id)
+        current = market.find_job(ctx, job_id)
         if current is None or current.state != "committed":
             return
         for index, check in _open_checks(ctx, job_id):
@@ -506,7 +506,7 @@ class Compute(Pallet):
         member = ensure_signed(origin)
         if verdict not in VERDICTS:
             raise BadVerdict()
-        current = market.Jobs.get(ctx.state, job_id)
+        current = market.find_job(ctx, job_id)
         if current is None or current.state != "committed":
             raise NotCommitted()
         checks = list(Checks.get(ctx.state, job_id) or ())
@@ -530,7 +530,7 @@ class Compute(Pallet):
     def dispute(self, ctx: BlockContext, origin: Origin, job_id: int, leaf: int) -> None:
         """Claim that one leaf of a committed result is wrong, bonding the fraud bond on it."""
         challenger = ensure_signed(origin)
-        current = market.Jobs.get(ctx.state, job_id)
+        current = market.find_job(ctx, job_id)
         if current is None or current.state != "committed":
             raise NotCommitted()
         p = Params.get(ctx.state)
@@ -600,9 +600,8 @@ class Compute(Pallet):
                     bonds[check.challenger] = bonds.get(check.challenger, 0) + check.bond
                 if len(check.votes) > len(check.committee):
                     problems.append("a check has more votes than committee members")
-        for key, raw in iterate(system.Account.prefix):
-            who = system.Account.key_suffix(key)
-            held = system.Account.decode(raw).held(BOND)
+        for who, info in system.accounts_in(iterate):
+            held = info.held(BOND)
             if held != bonds.get(who, 0):
                 problems.append(
                     f"account {who.hex()} holds {held} as bonds, disputes owe {bonds.get(who, 0)}"

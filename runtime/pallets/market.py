@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 from runtime import fields
 from runtime.accounts import TREASURY
@@ -363,6 +363,11 @@ def params_in(state: StateOverlay) -> MarketParams:
     return Params.get(state)
 
 
+def find_job(ctx: BlockContext, job_id: int) -> Job | None:
+    """The job with this id, or None if there is none."""
+    return Jobs.get(ctx.state, job_id)
+
+
 def job(ctx: BlockContext, job_id: int) -> Job:
     found = Jobs.get(ctx.state, job_id)
     if found is None:
@@ -521,7 +526,7 @@ def _pay_out_all(
     payments leave it below the deposit, they are taken from its hold at once (reaping it, with
     only its own dust burned) and then credited to their receivers.
     """
-    info = system.Account.get(ctx.state, source)
+    info = system.account(ctx, source)
     if info is None:
         return
     total = sum(amount for _, amount in payouts)
@@ -930,9 +935,7 @@ class Market(Pallet):
                     bonded_by_worker.get(current.worker, 0) + current.slash
                 )
                 active_by_worker[current.worker] = active_by_worker.get(current.worker, 0) + 1
-        holds: dict[bytes, Any] = {}
-        for key, raw in iterate(system.Account.prefix):
-            holds[system.Account.key_suffix(key)] = system.Account.decode(raw)
+        holds = dict(system.accounts_in(iterate))
         for requester, escrow in escrow_by_requester.items():
             info = holds.get(requester)
             held = 0 if info is None else info.held(ESCROW)

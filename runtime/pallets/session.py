@@ -136,6 +136,11 @@ def authority_set(state: StateOverlay) -> AuthoritySet:
     return AuthoritySet(SetId.get(state), Authorities.get(state))
 
 
+def disabled_keys(state: StateOverlay) -> tuple[bytes, ...]:
+    """The current set's authorities whose blocks are refused, sorted."""
+    return Disabled.get(state)
+
+
 def historical_set(ctx: BlockContext, set_id: int) -> AuthoritySet | None:
     """Authority set `set_id`, if it is recent enough to be kept."""
     authorities = HistoricalSets.get(ctx.state, set_id)

@@ -740,7 +740,7 @@ def _punish_offline(ctx: BlockContext, p: StakingParams, era_length: int) -> Non
     active = Active.get(ctx.state)
     if era_length < 2 * len(active):
         return  # too short an era to tell
-    disabled = session.Disabled.get(ctx.state)
+    disabled = session.disabled_keys(ctx.state)
     for stash, key in active:
         activity = EraActivity.get(ctx.state, stash) or Activity()
         if activity.blocks or activity.precommits or key in disabled:
@@ -834,7 +834,7 @@ def _slash_offender(ctx: BlockContext, stash: bytes, p: StakingParams) -> int:
 
 def _disable(ctx: BlockContext, key: bytes) -> None:
     """Disable an offender's key, unless it is the last enabled authority: blocks must go on."""
-    disabled = session.Disabled.get(ctx.state)
+    disabled = session.disabled_keys(ctx.state)
     enabled = [k for k in session.authority_set(ctx.state).keys if k not in disabled]
     if key in enabled and len(enabled) > 1:
         session.disable(ctx, key)
@@ -1213,10 +1213,7 @@ class Staking(Pallet):
             return {item.key_suffix(k): item.decode(v) for k, v in iterate(item.prefix)}
 
         ledgers: dict[bytes, Ledger] = entries(Ledgers)
-        holds = {
-            system.Account.key_suffix(k): system.Account.decode(v).held(HOLD)
-            for k, v in iterate(system.Account.prefix)
-        }
+        holds = {who: info.held(HOLD) for who, info in system.accounts_in(iterate)}
         for stash, ledger in ledgers.items():
             who = stash.hex()
             if holds.get(stash, 0) != ledger.total:
@@ -1284,8 +1281,7 @@ class Staking(Pallet):
             if others != sorted(set(others)) or any(a == 0 for _, a in exposure.others):
                 problems.append(f"validator {stash.hex()}'s exposure has malformed shares")
             authorities.append((key, exposure.total))
-        raw_authorities = read(session.Authorities.key)
-        in_session = () if raw_authorities is None else session.Authorities.decode(raw_authorities)
+        in_session = session.authority_set(StateOverlay(read)).authorities
         if sorted(authorities) != sorted(in_session):
             problems.append("session's authority set is not the era's validators and backing")
         for stash in entries(EraActivity):
