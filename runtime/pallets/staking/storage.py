@@ -6,13 +6,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from runtime import fields
-from runtime.framework import (
-    U64_CODEC,
-    StorageMap,
-    StorageValue,
-    ValueCodec,
-    value_codec,
-)
+from runtime.framework import U64_CODEC, StorageMap, StorageValue, ValueCodec, value_codec
 from runtime.pallets import session
 from runtime.pallets.staking.constants import (
     MAX_CANDIDATES,
