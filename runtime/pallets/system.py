@@ -16,7 +16,6 @@ from runtime.framework import (
     U64_CODEC,
     WEIGHT_PER_MICROS,
     BlockContext,
-    DispatchError,
     EventDef,
     EventRecord,
     Pallet,
@@ -162,13 +161,6 @@ ExtrinsicFailed: Final = EventDef(
 )
 NewAccount: Final = EventDef(NAME, "NewAccount", (("account", fields.ACCOUNT),))
 KilledAccount: Final = EventDef(NAME, "KilledAccount", (("account", fields.ACCOUNT),))
-
-# Errors
-
-
-class SystemError_(DispatchError):
-    pallet = NAME
-
 
 # Reading and writing accounts (the interface other pallets use)
 
