@@ -27,8 +27,8 @@ jobs; a job ends exactly once.
 
 The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
 `errors`, `jobs` (reading), `workers`, `escrow` (paying out of holds), `matching`, `settlement`,
-`deadlines`, and `pallet` (the Market pallet with its calls). Other code imports it as one:
-`from runtime.pallets import market`.
+`deadlines`, `invariants`, and `pallet` (the Market pallet with its calls). Other code imports it
+as one: `from runtime.pallets import market`.
 """
 
 from __future__ import annotations

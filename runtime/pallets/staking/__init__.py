@@ -38,7 +38,7 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
 The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
 `errors`, `candidacy` (validators, nominators and session keys), `bonding` (ledgers), `slashing`
 (slashes and equivocations), `election`, `eras` (points, rewards and the era's end), `genesis`,
-and `pallet` (the Staking pallet with its calls). Other code imports it as one:
+`invariants`, and `pallet` (the Staking pallet with its calls). Other code imports it as one:
 `from runtime.pallets import staking`.
 """
 

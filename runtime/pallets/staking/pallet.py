@@ -8,18 +8,8 @@ from typing import Any, Final
 from runtime import consensus, fields
 from runtime.consensus import Precommit, SlotEquivocation, VoteEquivocation
 from runtime.fields import FieldType
-from runtime.framework import (
-    BlockContext,
-    Origin,
-    Pallet,
-    StorageMap,
-    StorageValue,
-    Weight,
-    call,
-    ensure_root,
-    ensure_signed,
-)
-from runtime.pallets import balances, session, system
+from runtime.framework import BlockContext, Origin, Pallet, Weight, call, ensure_root, ensure_signed
+from runtime.pallets import balances, session
 from runtime.pallets.staking.bonding import _forget_stash, _ledger
 from runtime.pallets.staking.candidacy import (
     _active_stash,
@@ -100,18 +90,16 @@ from runtime.pallets.staking.events import (
     Withdrawn,
 )
 from runtime.pallets.staking.genesis import StakingGenesis, _genesis_bond
+from runtime.pallets.staking.invariants import broken_invariants
 from runtime.pallets.staking.params import StakingParams
 from runtime.pallets.staking.slashing import _disable, _offender, _pay_slash, _slash_offender
 from runtime.pallets.staking.storage import (
     Active,
     Candidates,
     CurrentEra,
-    EraActivity,
     EraStart,
-    Exposure,
     Exposures,
     ForceEra,
-    KeyOwner,
     Ledger,
     Ledgers,
     Nominations,
@@ -119,14 +107,12 @@ from runtime.pallets.staking.storage import (
     NotedRounds,
     Offences,
     Params,
-    RetiredKeys,
-    SessionKeys,
     Validators,
 )
 from runtime.primitives.address import encode_address
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import from_hex, to_hex
-from runtime.state import PrefixIterator, StateOverlay, StateReader
+from runtime.state import PrefixIterator, StateReader
 
 
 def _precommit_from_json(j: Any, what: str) -> Precommit:
@@ -517,91 +503,4 @@ class Staking(Pallet):
     # Invariants
 
     def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
-        problems: list[str] = []
-
-        def value(item: StorageValue[Any]) -> Any:
-            raw = read(item.key)
-            return item.get(StateOverlay(lambda _k: None)) if raw is None else item.decode(raw)
-
-        def entries(item: StorageMap[bytes, Any]) -> dict[bytes, Any]:
-            return {item.key_suffix(k): item.decode(v) for k, v in iterate(item.prefix)}
-
-        ledgers: dict[bytes, Ledger] = entries(Ledgers)
-        holds = {who: info.held(HOLD) for who, info in system.accounts_in(iterate)}
-        for stash, ledger in ledgers.items():
-            who = stash.hex()
-            if holds.get(stash, 0) != ledger.total:
-                problems.append(
-                    f"stash {who} holds {holds.get(stash, 0)}, its ledger {ledger.total}"
-                )
-            if ledger.total == 0:
-                problems.append(f"stash {who} has an empty ledger")
-            eras = [e for e, _ in ledger.unlocking]
-            if eras != sorted(set(eras)) or any(a == 0 for _, a in ledger.unlocking):
-                problems.append(f"stash {who} has malformed unlocking chunks")
-        for account, held in holds.items():
-            if held and account not in ledgers:
-                problems.append(f"account {account.hex()} holds a staking bond without a ledger")
-
-        candidates = value(Candidates)
-        prefs = entries(Validators)
-        if list(candidates) != sorted(prefs):
-            problems.append("the candidate list differs from the candidates' preferences")
-        nominators = value(Nominators)
-        nominations = entries(Nominations)
-        if list(nominators) != sorted(nominations):
-            problems.append("the nominator list differs from the nominations")
-        keys = entries(SessionKeys)
-        owners = entries(KeyOwner)
-        for stash in (*candidates, *nominators):
-            if stash not in ledgers:
-                problems.append(f"stash {stash.hex()} stakes without a bond")
-        for stash in candidates:
-            if stash in nominations:
-                problems.append(f"stash {stash.hex()} both validates and nominates")
-            if stash not in keys:
-                problems.append(f"candidate {stash.hex()} has no session key")
-        for stash, targets in nominations.items():
-            if list(targets) != sorted(set(targets)) or not targets:
-                problems.append(f"nominator {stash.hex()} has malformed targets")
-        if {k: s for s, k in keys.items()} != owners or len(set(keys.values())) != len(keys):
-            problems.append("session keys and their owners do not match one to one")
-        for stash in keys:
-            if stash not in ledgers:
-                problems.append(f"stash {stash.hex()} keeps a session key without a bond")
-        retired = entries(RetiredKeys)
-        if set(retired) & set(owners):
-            problems.append("a session key in use is also listed as retired")
-
-        active = value(Active)
-        exposures: dict[bytes, Exposure] = entries(Exposures)
-        if [s for s, _ in active] != sorted(exposures) or len(set(active)) != len(active):
-            problems.append("the active set differs from the era's exposures")
-        if len({k for _, k in active}) != len(active):
-            problems.append("two active validators share a session key")
-        for stash, key in active:
-            if owners.get(key, retired.get(key)) != stash:
-                problems.append(f"active session key {key.hex()} is not its stash's")
-        authorities = []
-        for stash, key in active:
-            exposure = exposures.get(stash)
-            if exposure is None:
-                continue
-            if exposure.session_key != key:
-                problems.append(f"validator {stash.hex()}'s exposure names another session key")
-            if exposure.total != exposure.own + sum(a for _, a in exposure.others):
-                problems.append(f"validator {stash.hex()}'s exposure does not sum to its total")
-            others = [n for n, _ in exposure.others]
-            if others != sorted(set(others)) or any(a == 0 for _, a in exposure.others):
-                problems.append(f"validator {stash.hex()}'s exposure has malformed shares")
-            authorities.append((key, exposure.total))
-        in_session = session.authority_set(StateOverlay(read)).authorities
-        if sorted(authorities) != sorted(in_session):
-            problems.append("session's authority set is not the era's validators and backing")
-        for stash in entries(EraActivity):
-            if stash not in exposures:
-                problems.append(f"stash {stash.hex()} has era points but does not validate")
-        noted = value(NotedRounds)
-        if list(noted) != sorted(set(noted)) or len(noted) > MAX_NOTED_ROUNDS:
-            problems.append("the noted rounds are malformed")
-        return problems
+        return broken_invariants(read, iterate)
