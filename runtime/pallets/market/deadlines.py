@@ -6,10 +6,10 @@ from dataclasses import replace
 
 from runtime.framework import BlockContext, StorageMap
 from runtime.pallets.market.constants import ESCROW, PPM, STAKE
-from runtime.pallets.market.escrow import _pay_out, _release
+from runtime.pallets.market.escrow import pay_out, release_held
 from runtime.pallets.market.events import DeadlineMissed, JobExpired
 from runtime.pallets.market.storage import Job, Jobs, Params, PendingJobs
-from runtime.pallets.market.workers import _end_for_worker, _store_worker
+from runtime.pallets.market.workers import end_for_worker, store_worker
 
 
 def schedule(
@@ -21,28 +21,29 @@ def schedule(
         queue.insert(ctx.state, number, (*queued, job_id))
 
 
-def _expire(ctx: BlockContext, job_id: int, current: Job) -> None:
-    _release(ctx, current.requester, ESCROW, current.escrow)
+def expire(ctx: BlockContext, job_id: int, current: Job) -> None:
+    """A job that found no worker in time: refund its escrow and end it."""
+    release_held(ctx, current.requester, ESCROW, current.escrow)
     Jobs.insert(ctx.state, job_id, replace(current, state="expired"))
     PendingJobs.put(ctx.state, tuple(i for i in PendingJobs.get(ctx.state) if i != job_id))
     ctx.deposit_event(JobExpired, job_id, current.escrow)
 
 
-def _missed(ctx: BlockContext, job_id: int, current: Job) -> None:
+def miss_deadline(ctx: BlockContext, job_id: int, current: Job) -> None:
     """A matched job passed its commit deadline: penalize the worker, let the job wait again."""
     assert current.worker is not None
     p = Params.get(ctx.state)
-    penalty = _pay_out(
+    penalty = pay_out(
         ctx, current.worker, STAKE, current.requester, current.slash * p.miss_penalty_ppm // PPM
     )
-    worker = _end_for_worker(ctx, current, -2)
+    worker = end_for_worker(ctx, current, -2)
     if worker is not None:
         worker = replace(worker, stake=max(0, worker.stake - penalty))
-    _store_worker(ctx, current.worker, worker)
+    store_worker(ctx, current.worker, worker)
     ctx.deposit_event(DeadlineMissed, job_id, current.worker, penalty)
     waiting = replace(current, state="pending", worker=None, price=0, slash=0, commit_by=0)
     if ctx.number >= current.expires_at:
-        _expire(ctx, job_id, waiting)
+        expire(ctx, job_id, waiting)
         return
     Jobs.insert(ctx.state, job_id, waiting)
     PendingJobs.put(ctx.state, (*PendingJobs.get(ctx.state), job_id))

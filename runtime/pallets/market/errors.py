@@ -7,6 +7,8 @@ from runtime.pallets.market.constants import NAME
 
 
 class MarketError(DispatchError):
+    """Base of the market's errors."""
+
     pallet = NAME
 
 

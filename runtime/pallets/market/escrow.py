@@ -8,7 +8,7 @@ from runtime.framework import BlockContext
 from runtime.pallets import balances, system
 
 
-def _pay_out(ctx: BlockContext, source: bytes, reason: str, dest: bytes, amount: int) -> int:
+def pay_out(ctx: BlockContext, source: bytes, reason: str, dest: bytes, amount: int) -> int:
     """Pay from a hold without ever failing: hooks must not (a failing hook halts the chain).
 
     The invariants guarantee the hold covers `amount`; if it somehow does not, what is there
@@ -20,7 +20,7 @@ def _pay_out(ctx: BlockContext, source: bytes, reason: str, dest: bytes, amount:
     return amount
 
 
-def _pay_out_all(
+def pay_out_all(
     ctx: BlockContext, source: bytes, reason: str, payouts: Sequence[tuple[bytes, int]]
 ) -> None:
     """Make each (dest, amount) payment from a hold, in full and without ever failing.
@@ -36,7 +36,7 @@ def _pay_out_all(
     total = sum(amount for _, amount in payouts)
     if info.total - total >= balances.EXISTENTIAL_DEPOSIT:
         for dest, amount in payouts:
-            _pay_out(ctx, source, reason, dest, amount)
+            pay_out(ctx, source, reason, dest, amount)
         return
     left = balances.slash_held(ctx, source, reason, total)
     for dest, amount in payouts:
@@ -45,7 +45,8 @@ def _pay_out_all(
         balances.deposit(ctx, dest, amount)
 
 
-def _release(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
+def release_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
+    """Release up to `amount` of a hold back to free balance; returns what was released."""
     amount = min(amount, balances.held(ctx, who, reason))
     if amount:
         balances.release(ctx, who, reason, amount)

@@ -26,7 +26,7 @@ from runtime.pallets.market.constants import (
     STAKE,
     SUBMIT_WEIGHT,
 )
-from runtime.pallets.market.deadlines import _expire, _missed, schedule
+from runtime.pallets.market.deadlines import expire, miss_deadline, schedule
 from runtime.pallets.market.errors import (
     AlreadyRegistered,
     BadAsk,
@@ -69,7 +69,7 @@ from runtime.pallets.market.storage import (
     WorkerList,
     Workers,
 )
-from runtime.pallets.market.workers import _asks, _store_worker
+from runtime.pallets.market.workers import checked_asks, store_worker
 from runtime.state import PrefixIterator, StateReader
 from runtime.workloads import WorkloadError, workload_shape
 
@@ -82,6 +82,8 @@ class MarketGenesis(Protocol):
 
 
 class Market(Pallet):
+    """GPU workers, jobs with escrow, matching, deadlines and settlement."""
+
     NAME = NAME
     PARAMS = MarketParams
     EVENTS = (
@@ -125,9 +127,9 @@ class Market(Pallet):
                 if current is None:
                     continue
                 if current.state == "pending" and current.expires_at == ctx.number:
-                    _expire(ctx, job_id, current)
+                    expire(ctx, job_id, current)
                 elif current.state == "matched" and current.commit_by == ctx.number - 1:
-                    _missed(ctx, job_id, current)
+                    miss_deadline(ctx, job_id, current)
         for job_id in PendingJobs.get(state)[:MATCHES_PER_BLOCK]:
             try_match(ctx, job_id)
         return 0
@@ -173,7 +175,7 @@ class Market(Pallet):
             raise TooManyWorkers()
         if stake < Params.get(state).min_stake:
             raise StakeTooLow()
-        asks = _asks(workloads, prices)
+        asks = checked_asks(workloads, prices)
         if len(throughput) != len(workloads):
             raise BadAsk()
         if not 1 <= capacity <= MAX_JOB_CAPACITY or not device:
@@ -219,7 +221,7 @@ class Market(Pallet):
         worker = Workers.get(ctx.state, who)
         if worker is None:
             raise NotAWorker()
-        asks = _asks(workloads, prices)
+        asks = checked_asks(workloads, prices)
         if not 1 <= capacity <= MAX_JOB_CAPACITY:
             raise BadWorkerInfo()
         if add_stake:
@@ -245,7 +247,7 @@ class Market(Pallet):
         worker = Workers.get(ctx.state, who)
         if worker is None:
             raise NotAWorker()
-        _store_worker(ctx, who, replace(worker, retiring=True))
+        store_worker(ctx, who, replace(worker, retiring=True))
 
     @call(
         args=(

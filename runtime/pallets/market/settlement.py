@@ -10,11 +10,11 @@ from runtime.framework import BlockContext
 from runtime.pallets import balances
 from runtime.pallets.market.constants import ESCROW, STAKE
 from runtime.pallets.market.errors import BadJob, NotPending, NotYourJob
-from runtime.pallets.market.escrow import _pay_out_all, _release
+from runtime.pallets.market.escrow import pay_out_all, release_held
 from runtime.pallets.market.events import JobFailed, JobSettled
 from runtime.pallets.market.jobs import job
 from runtime.pallets.market.storage import Job, Jobs, Params
-from runtime.pallets.market.workers import _end_for_worker, _store_worker
+from runtime.pallets.market.workers import end_for_worker, store_worker
 
 # What the compute pallet calls
 
@@ -49,11 +49,11 @@ def settle_success(ctx: BlockContext, job_id: int, verifiers: Sequence[bytes]) -
         share = verification_fee // len(verifiers)
         payouts.extend((verifier, share) for verifier in verifiers)
         paid_verifiers = share * len(verifiers)
-    _pay_out_all(ctx, requester, ESCROW, payouts)
-    refund = _release(
+    pay_out_all(ctx, requester, ESCROW, payouts)
+    refund = release_held(
         ctx, requester, ESCROW, current.escrow - payment - protocol_fee - paid_verifiers
     )
-    _store_worker(ctx, current.worker, _end_for_worker(ctx, current, +1))
+    store_worker(ctx, current.worker, end_for_worker(ctx, current, +1))
     Jobs.insert(ctx.state, job_id, replace(current, state="settled"))
     ctx.deposit_event(
         JobSettled, job_id, current.worker, payment, paid_verifiers, protocol_fee, refund
@@ -73,10 +73,10 @@ def settle_failure(ctx: BlockContext, job_id: int, catchers: Sequence[bytes]) ->
     for catcher in catchers:
         balances.deposit(ctx, catcher, reward)
     balances.deposit(ctx, TREASURY, slashed - reward * len(catchers))
-    _release(ctx, current.requester, ESCROW, current.escrow)
-    worker = _end_for_worker(ctx, current, -10)
+    release_held(ctx, current.requester, ESCROW, current.escrow)
+    worker = end_for_worker(ctx, current, -10)
     if worker is not None:
         worker = replace(worker, stake=max(0, worker.stake - slashed))
-    _store_worker(ctx, current.worker, worker)
+    store_worker(ctx, current.worker, worker)
     Jobs.insert(ctx.state, job_id, replace(current, state="failed"))
     ctx.deposit_event(JobFailed, job_id, current.worker, slashed, current.escrow)

@@ -8,7 +8,7 @@ from runtime.framework import BlockContext
 from runtime.pallets import balances
 from runtime.pallets.market.constants import MAX_REPUTATION, MIN_REPUTATION, STAKE
 from runtime.pallets.market.errors import BadAsk
-from runtime.pallets.market.escrow import _release
+from runtime.pallets.market.escrow import release_held
 from runtime.pallets.market.events import WorkerRetired
 from runtime.pallets.market.storage import Job, Worker, WorkerList, Workers
 from runtime.workloads import WORKLOADS
@@ -19,7 +19,7 @@ def _set_reputation(worker: Worker, delta: int) -> Worker:
     return replace(worker, reputation=value)
 
 
-def _end_for_worker(ctx: BlockContext, current: Job, reputation: int) -> Worker | None:
+def end_for_worker(ctx: BlockContext, current: Job, reputation: int) -> Worker | None:
     """The worker of an ending job, with the job's slot and bond freed (None if it is gone)."""
     assert current.worker is not None
     worker = Workers.get(ctx.state, current.worker)
@@ -31,7 +31,9 @@ def _end_for_worker(ctx: BlockContext, current: Job, reputation: int) -> Worker 
     return _set_reputation(worker, reputation)
 
 
-def _store_worker(ctx: BlockContext, account: bytes, worker: Worker | None) -> None:
+def store_worker(ctx: BlockContext, account: bytes, worker: Worker | None) -> None:
+    """Write back a worker after a job: dropped if a slash reaped it, retired if it asked to be and
+    is idle."""
     if worker is None:
         return
     if not balances.exists(ctx, account):  # reaped by a slash: it cannot stay
@@ -46,13 +48,13 @@ def _store_worker(ctx: BlockContext, account: bytes, worker: Worker | None) -> N
 
 def _retire(ctx: BlockContext, account: bytes, worker: Worker) -> None:
     """Release a worker's stake and remove it from the market."""
-    held = _release(ctx, account, STAKE, balances.held(ctx, account, STAKE))
+    held = release_held(ctx, account, STAKE, balances.held(ctx, account, STAKE))
     Workers.remove(ctx.state, account)
     WorkerList.put(ctx.state, tuple(a for a in WorkerList.get(ctx.state) if a != account))
     ctx.deposit_event(WorkerRetired, account, held)
 
 
-def _asks(workloads: list[str], prices: list[int]) -> tuple[tuple[str, int], ...]:
+def checked_asks(workloads: list[str], prices: list[int]) -> tuple[tuple[str, int], ...]:
     """Checked (workload, price) pairs."""
     if len(workloads) != len(prices) or not workloads:
         raise BadAsk()

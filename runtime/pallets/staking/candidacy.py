@@ -25,7 +25,8 @@ def stash_of(state: StateOverlay, session_key: bytes) -> bytes | None:
     return owner if owner is not None else RetiredKeys.get(state, session_key)
 
 
-def _active_stash(state: StateOverlay, session_key: bytes) -> bytes | None:
+def active_stash(state: StateOverlay, session_key: bytes) -> bytes | None:
+    """The stash whose session key this is among this era's validators, if any."""
     for stash, key in Active.get(state):
         if key == session_key:
             return stash
@@ -35,19 +36,21 @@ def _active_stash(state: StateOverlay, session_key: bytes) -> bytes | None:
 # Bookkeeping
 
 
-def _insert_sorted(items: tuple[bytes, ...], item: bytes) -> tuple[bytes, ...]:
+def insert_sorted(items: tuple[bytes, ...], item: bytes) -> tuple[bytes, ...]:
+    """`items` with `item` added, kept sorted and without duplicates."""
     return items if item in items else tuple(sorted((*items, item)))
 
 
-def _is_candidate(state: StateOverlay, stash: bytes) -> bool:
+def is_candidate(state: StateOverlay, stash: bytes) -> bool:
     return Validators.get(state, stash) is not None
 
 
-def _is_nominator(state: StateOverlay, stash: bytes) -> bool:
+def is_nominator(state: StateOverlay, stash: bytes) -> bool:
     return Nominations.get(state, stash) is not None
 
 
-def _stop_validating(ctx: BlockContext, stash: bytes) -> bool:
+def stop_validating(ctx: BlockContext, stash: bytes) -> bool:
+    """End a stash's candidacy; False if it was no candidate."""
     if Validators.get(ctx.state, stash) is None:
         return False
     Validators.remove(ctx.state, stash)
@@ -55,7 +58,8 @@ def _stop_validating(ctx: BlockContext, stash: bytes) -> bool:
     return True
 
 
-def _stop_nominating(ctx: BlockContext, stash: bytes) -> bool:
+def stop_nominating(ctx: BlockContext, stash: bytes) -> bool:
+    """End a stash's nominations; False if it nominated no one."""
     if Nominations.get(ctx.state, stash) is None:
         return False
     Nominations.remove(ctx.state, stash)
@@ -63,25 +67,28 @@ def _stop_nominating(ctx: BlockContext, stash: bytes) -> bool:
     return True
 
 
-def _chill(ctx: BlockContext, stash: bytes) -> bool:
-    stopped = _stop_validating(ctx, stash)
-    stopped = _stop_nominating(ctx, stash) or stopped
+def chill_stash(ctx: BlockContext, stash: bytes) -> bool:
+    """End a stash's candidacy or nominations (event Chilled); False if it had neither."""
+    stopped = stop_validating(ctx, stash)
+    stopped = stop_nominating(ctx, stash) or stopped
     if stopped:
         ctx.deposit_event(Chilled, stash)
     return stopped
 
 
-def _set_session_key(state: StateOverlay, stash: bytes, key: bytes) -> None:
+def set_session_key(state: StateOverlay, stash: bytes, key: bytes) -> None:
+    """Give a stash a session key; its old key stays its own, retired."""
     old = SessionKeys.get(state, stash)
     if old == key:
         return
     if old is not None:
-        _retire_key(state, stash, old)
+        retire_key(state, stash, old)
     RetiredKeys.remove(state, key)
     SessionKeys.insert(state, stash, key)
     KeyOwner.insert(state, key, stash)
 
 
-def _retire_key(state: StateOverlay, stash: bytes, key: bytes) -> None:
+def retire_key(state: StateOverlay, stash: bytes, key: bytes) -> None:
+    """A stash's former session key: still its own, for offences signed with it."""
     KeyOwner.remove(state, key)
     RetiredKeys.insert(state, key, stash)

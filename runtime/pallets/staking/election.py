@@ -21,7 +21,9 @@ from runtime.state import StateOverlay
 # The election
 
 
-def _elect(state: StateOverlay, p: StakingParams) -> tuple[tuple[bytes, Exposure], ...] | None:
+def elect_validators(
+    state: StateOverlay, p: StakingParams
+) -> tuple[tuple[bytes, Exposure], ...] | None:
     """The next era's validators and their exposures, sorted by stash; None to keep the set."""
     own: dict[bytes, int] = {}
     for stash in Candidates.get(state):
@@ -64,7 +66,7 @@ def _elect(state: StateOverlay, p: StakingParams) -> tuple[tuple[bytes, Exposure
     return tuple(out)
 
 
-def _install(ctx: BlockContext, elected: tuple[tuple[bytes, Exposure], ...]) -> None:
+def install_elected(ctx: BlockContext, elected: tuple[tuple[bytes, Exposure], ...]) -> None:
     """Make `elected` the era's validators, in staking's storage and in session's set.
 
     Session's order is the authoring order: validators already in the set keep their places,

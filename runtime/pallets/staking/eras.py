@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from runtime.framework import BlockContext
 from runtime.pallets import session
-from runtime.pallets.staking.candidacy import _active_stash
+from runtime.pallets.staking.candidacy import active_stash
 from runtime.pallets.staking.constants import ATTESTATION_POINTS, PPM
-from runtime.pallets.staking.election import _elect, _install
+from runtime.pallets.staking.election import elect_validators, install_elected
 from runtime.pallets.staking.events import EraPaid, NewEra, Offline, Rewarded
 from runtime.pallets.staking.params import StakingParams
-from runtime.pallets.staking.slashing import _mint, _pay_slash, _slash
+from runtime.pallets.staking.slashing import mint, pay_slash, slash_stash
 from runtime.pallets.staking.storage import (
     Active,
     Activity,
@@ -23,9 +23,10 @@ from runtime.pallets.staking.storage import (
 from runtime.state import StateOverlay
 
 
-def _note_activity(
+def note_activity(
     state: StateOverlay, stash: bytes, *, points: int, blocks: int = 0, precommits: int = 0
 ) -> None:
+    """Add to a validator's points, blocks and noted precommits this era."""
     a = EraActivity.get(state, stash) or Activity()
     EraActivity.insert(
         state,
@@ -36,9 +37,9 @@ def _note_activity(
 
 def note_attestation(ctx: BlockContext, session_key: bytes) -> None:
     """A compute attestation by `session_key`: a point to its stash if it validates this era."""
-    stash = _active_stash(ctx.state, session_key)
+    stash = active_stash(ctx.state, session_key)
     if stash is not None:
-        _note_activity(ctx.state, stash, points=ATTESTATION_POINTS)
+        note_activity(ctx.state, stash, points=ATTESTATION_POINTS)
 
 
 # Era end
@@ -54,10 +55,10 @@ def _punish_offline(ctx: BlockContext, p: StakingParams, era_length: int) -> Non
         if activity.blocks or activity.precommits or key in disabled:
             continue
         ledger = Ledgers.get(ctx.state, stash)
-        taken = _slash(
+        taken = slash_stash(
             ctx, stash, 0 if ledger is None else ledger.active * p.offline_slash_ppm // PPM
         )
-        _pay_slash(ctx, taken, None, p)
+        pay_slash(ctx, taken, None, p)
         ctx.deposit_event(Offline, stash, taken)
 
 
@@ -78,14 +79,14 @@ def _pay_era(ctx: BlockContext, p: StakingParams, era: int) -> None:
         payouts = [(stash, commission + rest * exposure.own // exposure.total)]
         payouts.extend((who, rest * amount // exposure.total) for who, amount in exposure.others)
         for who, amount in payouts:
-            credited = _mint(ctx, who, amount)
+            credited = mint(ctx, who, amount)
             if credited:
                 minted += credited
                 ctx.deposit_event(Rewarded, who, credited)
     ctx.deposit_event(EraPaid, era, minted)
 
 
-def _end_era(ctx: BlockContext, p: StakingParams) -> None:
+def end_era(ctx: BlockContext, p: StakingParams) -> None:
     """Punish the offline, pay the era, elect the next one's validators."""
     state = ctx.state
     era = CurrentEra.get(state)
@@ -93,9 +94,9 @@ def _end_era(ctx: BlockContext, p: StakingParams) -> None:
     _pay_era(ctx, p, era)
     for stash, _ in Active.get(state):
         EraActivity.remove(state, stash)
-    elected = _elect(state, p)
+    elected = elect_validators(state, p)
     if elected is not None:
-        _install(ctx, elected)
+        install_elected(ctx, elected)
     CurrentEra.put(state, era + 1)
     EraStart.put(state, ctx.number)
     ForceEra.kill(state)

@@ -7,6 +7,8 @@ from runtime.pallets.staking.constants import NAME
 
 
 class StakingError(DispatchError):
+    """Base of staking's errors."""
+
     pallet = NAME
 
 

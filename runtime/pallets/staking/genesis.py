@@ -39,7 +39,8 @@ class GenesisNominator:
     targets: tuple[bytes, ...]
 
 
-def _genesis_bond(ctx: BlockContext, stash: bytes, bond: int, role: str) -> None:
+def genesis_bond(ctx: BlockContext, stash: bytes, bond: int, role: str) -> None:
+    """Hold a genesis bond out of the stash's genesis balance; ValueError if it cannot."""
     try:
         balances.hold(ctx, stash, HOLD, bond)
     except balances.BalancesError as exc:

@@ -10,17 +10,17 @@ from runtime.consensus import Precommit, SlotEquivocation, VoteEquivocation
 from runtime.fields import FieldType
 from runtime.framework import BlockContext, Origin, Pallet, Weight, call, ensure_root, ensure_signed
 from runtime.pallets import balances, session
-from runtime.pallets.staking.bonding import _forget_stash, _ledger
+from runtime.pallets.staking.bonding import forget_stash, ledger_of
 from runtime.pallets.staking.candidacy import (
-    _active_stash,
-    _chill,
-    _insert_sorted,
-    _is_candidate,
-    _is_nominator,
-    _set_session_key,
-    _stop_nominating,
-    _stop_validating,
+    active_stash,
+    chill_stash,
+    insert_sorted,
+    is_candidate,
+    is_nominator,
+    set_session_key,
     stash_of,
+    stop_nominating,
+    stop_validating,
 )
 from runtime.pallets.staking.constants import (
     BLOCK_POINTS,
@@ -43,8 +43,8 @@ from runtime.pallets.staking.constants import (
     SIGNATURE_WEIGHT,
     SLASH_WEIGHT,
 )
-from runtime.pallets.staking.election import _elect
-from runtime.pallets.staking.eras import _end_era, _note_activity
+from runtime.pallets.staking.election import elect_validators
+from runtime.pallets.staking.eras import end_era, note_activity
 from runtime.pallets.staking.errors import (
     AlreadyBonded,
     AlreadyPunished,
@@ -89,10 +89,15 @@ from runtime.pallets.staking.events import (
     VotesNoted,
     Withdrawn,
 )
-from runtime.pallets.staking.genesis import StakingGenesis, _genesis_bond
+from runtime.pallets.staking.genesis import StakingGenesis, genesis_bond
 from runtime.pallets.staking.invariants import broken_invariants
 from runtime.pallets.staking.params import StakingParams
-from runtime.pallets.staking.slashing import _disable, _offender, _pay_slash, _slash_offender
+from runtime.pallets.staking.slashing import (
+    disable_offender,
+    offender_of,
+    pay_slash,
+    slash_offender,
+)
 from runtime.pallets.staking.storage import (
     Active,
     Candidates,
@@ -145,6 +150,8 @@ def _note_votes_weight(args: tuple[Any, ...]) -> Weight:
 
 
 class Staking(Pallet):
+    """Bonds, candidacy and nominations, an election each era, rewards and slashing."""
+
     NAME = NAME
     PARAMS = StakingParams
     EVENTS = (
@@ -197,12 +204,12 @@ class Staking(Pallet):
     def on_initialize(self, ctx: BlockContext) -> Weight:
         """Count the author's block; end the era at its boundary (or when forced) and elect."""
         state = ctx.state
-        stash = _active_stash(state, ctx.author)
+        stash = active_stash(state, ctx.author)
         if stash is not None:
-            _note_activity(state, stash, points=BLOCK_POINTS, blocks=1)
+            note_activity(state, stash, points=BLOCK_POINTS, blocks=1)
         p = Params.get(state)
         if ctx.number % p.era_blocks == 0 or ForceEra.get(state):
-            _end_era(ctx, p)
+            end_era(ctx, p)
             return (len(Candidates.get(state)) + len(Nominators.get(state))) * SLASH_WEIGHT
         return 0
 
@@ -225,7 +232,7 @@ class Staking(Pallet):
     def bond_extra(self, ctx: BlockContext, origin: Origin, value: int) -> None:
         """Add `value` of the free balance to the active bond."""
         stash = ensure_signed(origin)
-        ledger = _ledger(ctx, stash)
+        ledger = ledger_of(ctx, stash)
         if value == 0:
             raise InsufficientBond()
         balances.hold(ctx, stash, HOLD, value)
@@ -237,13 +244,13 @@ class Staking(Pallet):
         """Start unbonding `value` of the active bond; it unlocks `bonding_eras` eras later."""
         stash = ensure_signed(origin)
         state = ctx.state
-        ledger = _ledger(ctx, stash)
+        ledger = ledger_of(ctx, stash)
         if value == 0 or value > ledger.active:
             raise InsufficientBond()
         p = Params.get(state)
         remaining = ledger.active - value
-        if (_is_candidate(state, stash) and remaining < p.min_validator_bond) or (
-            _is_nominator(state, stash) and remaining < p.min_nominator_bond
+        if (is_candidate(state, stash) and remaining < p.min_validator_bond) or (
+            is_nominator(state, stash) and remaining < p.min_nominator_bond
         ):
             raise BondTooSmall()
         unlocks_at = CurrentEra.get(state) + p.bonding_eras
@@ -258,7 +265,7 @@ class Staking(Pallet):
     def withdraw_unbonded(self, ctx: BlockContext, origin: Origin) -> None:
         """Release every unbonded chunk that has unlocked; a ledger left empty is removed."""
         stash = ensure_signed(origin)
-        ledger = _ledger(ctx, stash)
+        ledger = ledger_of(ctx, stash)
         era = CurrentEra.get(ctx.state)
         ready = sum(amount for unlocks_at, amount in ledger.unlocking if unlocks_at <= era)
         if ready == 0:
@@ -266,7 +273,7 @@ class Staking(Pallet):
         balances.release(ctx, stash, HOLD, ready)
         remaining = Ledger(ledger.active, tuple((e, a) for e, a in ledger.unlocking if e > era))
         if remaining.total == 0:
-            _forget_stash(ctx, stash)
+            forget_stash(ctx, stash)
         else:
             Ledgers.insert(ctx.state, stash, remaining)
         ctx.deposit_event(Withdrawn, stash, ready)
@@ -286,7 +293,7 @@ class Staking(Pallet):
         """
         stash = ensure_signed(origin)
         state = ctx.state
-        ledger = _ledger(ctx, stash)
+        ledger = ledger_of(ctx, stash)
         if commission_ppm > PPM:
             raise BadCommission()
         if ledger.active < Params.get(state).min_validator_bond:
@@ -298,11 +305,11 @@ class Staking(Pallet):
         candidates = Candidates.get(state)
         if stash not in candidates and len(candidates) >= MAX_CANDIDATES:
             raise TooManyCandidates()
-        if _stop_nominating(ctx, stash):
+        if stop_nominating(ctx, stash):
             ctx.deposit_event(Chilled, stash)
-        _set_session_key(state, stash, key)
+        set_session_key(state, stash, key)
         Validators.insert(state, stash, commission_ppm)
-        Candidates.put(state, _insert_sorted(candidates, stash))
+        Candidates.put(state, insert_sorted(candidates, stash))
         ctx.deposit_event(ValidatorPrefsSet, stash, commission_ppm, key)
 
     @call(
@@ -313,7 +320,7 @@ class Staking(Pallet):
         """Back these validator candidates with the whole active bond; ends a candidacy."""
         stash = ensure_signed(origin)
         state = ctx.state
-        ledger = _ledger(ctx, stash)
+        ledger = ledger_of(ctx, stash)
         p = Params.get(state)
         if ledger.active < p.min_nominator_bond:
             raise BondTooSmall()
@@ -327,17 +334,17 @@ class Staking(Pallet):
         nominators = Nominators.get(state)
         if stash not in nominators and len(nominators) >= MAX_NOMINATORS:
             raise TooManyNominators()
-        if _stop_validating(ctx, stash):
+        if stop_validating(ctx, stash):
             ctx.deposit_event(Chilled, stash)
         chosen = tuple(sorted(targets))
         Nominations.insert(state, stash, chosen)
-        Nominators.put(state, _insert_sorted(nominators, stash))
+        Nominators.put(state, insert_sorted(nominators, stash))
         ctx.deposit_event(Nominated, stash, list(chosen))
 
     @call(args=(), weight=CANDIDACY_WEIGHT)
     def chill(self, ctx: BlockContext, origin: Origin) -> None:
         """Stop validating or nominating from the next election on; the bond stays."""
-        if not _chill(ctx, ensure_signed(origin)):
+        if not chill_stash(ctx, ensure_signed(origin)):
             raise NotStaking()
 
     # Calls: finality votes and offences
@@ -387,9 +394,9 @@ class Staking(Pallet):
             raise NoSupermajority()
         NotedRounds.put(state, tuple(sorted((*noted, mark)))[-MAX_NOTED_ROUNDS:])
         for voter in voters:
-            stash = _active_stash(state, voter)
+            stash = active_stash(state, voter)
             if stash is not None:
-                _note_activity(state, stash, points=PRECOMMIT_POINTS, precommits=1)
+                note_activity(state, stash, points=PRECOMMIT_POINTS, precommits=1)
         ctx.deposit_event(VotesNoted, set_id, round_, len(voters))
 
     @call(args=(("proof", fields.bytes_type(consensus.MAX_PROOF_BYTES)),), weight=REPORT_WEIGHT)
@@ -402,7 +409,7 @@ class Staking(Pallet):
             offence = consensus.decode_equivocation(proof)
         except DecodeError as exc:
             raise MalformedProof() from exc
-        key = _offender(offence)
+        key = offender_of(offence)
         if isinstance(offence, VoteEquivocation):
             authorities = session.historical_set(ctx, offence.first.set_id)
             if authorities is None:
@@ -421,9 +428,9 @@ class Staking(Pallet):
             raise AlreadyPunished()
         Offences.insert(state, stash, (*punished, offence.offence_key)[-MAX_OFFENCES:])
         p = Params.get(state)
-        _pay_slash(ctx, _slash_offender(ctx, stash, p), reporter, p)
-        _disable(ctx, key)
-        _chill(ctx, stash)
+        pay_slash(ctx, slash_offender(ctx, stash, p), reporter, p)
+        disable_offender(ctx, key)
+        chill_stash(ctx, stash)
         ForceEra.put(state, True)
         ctx.deposit_event(Equivocation, stash, kind)
 
@@ -470,8 +477,8 @@ class Staking(Pallet):
                 raise ValueError(f"genesis validator {who}: commission must be 0 to {PPM} ppm")
             if v.bond < params.min_validator_bond:
                 raise ValueError(f"genesis validator {who}: bond below min_validator_bond")
-            _genesis_bond(ctx, v.stash, v.bond, "validator")
-            _set_session_key(state, v.stash, v.key)
+            genesis_bond(ctx, v.stash, v.bond, "validator")
+            set_session_key(state, v.stash, v.key)
             Validators.insert(state, v.stash, v.commission_ppm)
         Candidates.put(state, tuple(sorted(v.stash for v in validators)))
         if len(nominators) > MAX_NOMINATORS:
@@ -487,12 +494,12 @@ class Staking(Pallet):
                 raise ValueError(f"genesis nominator {who}: targets must be distinct validators")
             if n.bond == 0 or n.bond < params.min_nominator_bond:
                 raise ValueError(f"genesis nominator {who}: bond below min_nominator_bond")
-            _genesis_bond(ctx, n.stash, n.bond, "nominator")
+            genesis_bond(ctx, n.stash, n.bond, "nominator")
             Nominations.insert(state, n.stash, tuple(sorted(n.targets)))
         Nominators.put(state, tuple(sorted(n.stash for n in nominators)))
         CurrentEra.put(state, 0)
         EraStart.put(state, 0)
-        elected = _elect(state, params)
+        elected = elect_validators(state, params)
         assert elected is not None and len(elected) == len(validators)
         for stash, exposure in elected:
             Exposures.insert(state, stash, exposure)

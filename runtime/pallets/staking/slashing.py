@@ -7,7 +7,7 @@ from runtime.accounts import TREASURY
 from runtime.consensus import VoteEquivocation
 from runtime.framework import BlockContext
 from runtime.pallets import balances, session
-from runtime.pallets.staking.bonding import _forget_stash
+from runtime.pallets.staking.bonding import forget_stash
 from runtime.pallets.staking.constants import HOLD, PPM
 from runtime.pallets.staking.errors import BadProofSignature, NotOneOffence, SameMessage
 from runtime.pallets.staking.events import Slashed
@@ -17,7 +17,7 @@ from runtime.pallets.staking.storage import Exposures, Ledgers
 # Slashing and paying
 
 
-def _mint(ctx: BlockContext, who: bytes, amount: int) -> int:
+def mint(ctx: BlockContext, who: bytes, amount: int) -> int:
     """Mint a reward without ever failing (hooks must not); returns what was credited."""
     try:
         return balances.deposit(ctx, who, amount)
@@ -25,7 +25,7 @@ def _mint(ctx: BlockContext, who: bytes, amount: int) -> int:
         return 0
 
 
-def _slash(ctx: BlockContext, stash: bytes, amount: int) -> int:
+def slash_stash(ctx: BlockContext, stash: bytes, amount: int) -> int:
     """Burn up to `amount` of a stash's bond; returns what was taken (to be paid on)."""
     ledger = Ledgers.get(ctx.state, stash)
     if ledger is None:
@@ -37,24 +37,24 @@ def _slash(ctx: BlockContext, stash: bytes, amount: int) -> int:
     ctx.deposit_event(Slashed, stash, taken)
     remaining = ledger.slashed(taken)
     if not balances.exists(ctx, stash) or remaining.total == 0:
-        _forget_stash(ctx, stash)  # reaped: what it still held is gone with the account
+        forget_stash(ctx, stash)  # reaped: what it still held is gone with the account
     else:
         Ledgers.insert(ctx.state, stash, remaining)
     return taken
 
 
-def _pay_slash(ctx: BlockContext, taken: int, reporter: bytes | None, p: StakingParams) -> None:
+def pay_slash(ctx: BlockContext, taken: int, reporter: bytes | None, p: StakingParams) -> None:
     """Pay a slash on: the reporter's share to the reporter, the rest to the treasury."""
     reward = 0
     if reporter is not None:
-        reward = _mint(ctx, reporter, taken * p.reporter_reward_ppm // PPM)
-    _mint(ctx, TREASURY, taken - reward)
+        reward = mint(ctx, reporter, taken * p.reporter_reward_ppm // PPM)
+    mint(ctx, TREASURY, taken - reward)
 
 
 # Offences
 
 
-def _offender(proof: consensus.Equivocation) -> bytes:
+def offender_of(proof: consensus.Equivocation) -> bytes:
     """The offender's session key if the proof's messages prove an offence; the error if not."""
     try:
         return proof.check()
@@ -74,7 +74,7 @@ def _offender(proof: consensus.Equivocation) -> bytes:
         raise BadProofSignature() from exc
 
 
-def _slash_offender(ctx: BlockContext, stash: bytes, p: StakingParams) -> int:
+def slash_offender(ctx: BlockContext, stash: bytes, p: StakingParams) -> int:
     """Slash an equivocating validator and its nominators' exposure this era; the total."""
     exposure = Exposures.get(ctx.state, stash)
     others: tuple[tuple[bytes, int], ...] = ()
@@ -83,13 +83,13 @@ def _slash_offender(ctx: BlockContext, stash: bytes, p: StakingParams) -> int:
         own = 0 if ledger is None else ledger.active
     else:
         own, others = exposure.own, exposure.others
-    total = _slash(ctx, stash, own * p.equivocation_slash_ppm // PPM)
+    total = slash_stash(ctx, stash, own * p.equivocation_slash_ppm // PPM)
     for nominator, amount in others:
-        total += _slash(ctx, nominator, amount * p.equivocation_slash_ppm // PPM)
+        total += slash_stash(ctx, nominator, amount * p.equivocation_slash_ppm // PPM)
     return total
 
 
-def _disable(ctx: BlockContext, key: bytes) -> None:
+def disable_offender(ctx: BlockContext, key: bytes) -> None:
     """Disable an offender's key, unless it is the last enabled authority: blocks must go on."""
     disabled = session.disabled_keys(ctx.state)
     enabled = [k for k in session.authority_set(ctx.state).keys if k not in disabled]
