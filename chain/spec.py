@@ -38,31 +38,26 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, Self, TypeAlias
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
 
+from runtime import fields
 from runtime.block import Header
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
-from runtime.pallets.compute import (
-    DEFAULT_COMPUTE_PARAMS,
-    MAX_AUDIT_LEAVES,
-    MAX_COMMITTEE,
-    ComputeParams,
-)
-from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM, MarketParams
+from runtime.pallets.compute import ComputeParams
+from runtime.pallets.market import PPM, MarketParams
 from runtime.pallets.session import MAX_AUTHORITIES
 from runtime.pallets.staking import (
-    DEFAULT_STAKING_PARAMS,
-    MAX_BONDING_ERAS,
-    MAX_ERA_BLOCKS,
     MAX_NOMINATIONS,
     MAX_NOMINATORS,
     GenesisNominator,
@@ -73,6 +68,7 @@ from runtime.primitives import trie
 from runtime.primitives.address import XPL_ADDRESS_PREFIX, decode_address, encode_address
 from runtime.primitives.amount import format_amount, parse_amount
 from runtime.primitives.keys import DEV_ACCOUNT_NAMES, dev_keypair, keypair_from_suri
+from runtime.schema import Record
 
 MAX_SPEC_BYTES: Final = 16 * 1024 * 1024
 DEV_ENDOWMENT: Final = 1_000_000 * 10**12
@@ -95,143 +91,71 @@ def _address(value: str) -> str:
     return value
 
 
-_M = DEFAULT_MARKET_PARAMS
-_C = DEFAULT_COMPUTE_PARAMS
-_S = DEFAULT_STAKING_PARAMS
+class _Params(BaseModel):
+    """A pallet's parameters in a chain spec, derived from the pallet's declared record: each
+    field under its camelCase key, integers within their declared bounds, balances as amounts,
+    and what is left out taking the record's default."""
 
-
-class _Market(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    slashPpm: Annotated[int, Field(ge=0, le=100 * PPM)] = _M.slash_ppm
-    minSlash: str = format_amount(DEFAULT_MARKET_PARAMS.min_slash)
-    protocolFeePpm: Annotated[int, Field(ge=0, le=PPM)] = _M.protocol_fee_ppm
-    verificationFeePpm: Annotated[int, Field(ge=0, le=PPM)] = (
-        DEFAULT_MARKET_PARAMS.verification_fee_ppm
-    )
-    minVerificationFee: str = format_amount(DEFAULT_MARKET_PARAMS.min_verification_fee)
-    missPenaltyPpm: Annotated[int, Field(ge=0, le=PPM)] = _M.miss_penalty_ppm
-    minStake: str = format_amount(DEFAULT_MARKET_PARAMS.min_stake)
-
-    _amounts = field_validator("minSlash", "minVerificationFee", "minStake")(_amount)
-
-    def params(self) -> MarketParams:
-        return MarketParams(
-            slash_ppm=self.slashPpm,
-            min_slash=parse_amount(self.minSlash),
-            protocol_fee_ppm=self.protocolFeePpm,
-            verification_fee_ppm=self.verificationFeePpm,
-            min_verification_fee=parse_amount(self.minVerificationFee),
-            miss_penalty_ppm=self.missPenaltyPpm,
-            min_stake=parse_amount(self.minStake),
-        )
-
-    @classmethod
-    def of(cls, p: MarketParams) -> _Market:
-        return cls(
-            slashPpm=p.slash_ppm,
-            minSlash=format_amount(p.min_slash),
-            protocolFeePpm=p.protocol_fee_ppm,
-            verificationFeePpm=p.verification_fee_ppm,
-            minVerificationFee=format_amount(p.min_verification_fee),
-            missPenaltyPpm=p.miss_penalty_ppm,
-            minStake=format_amount(p.min_stake),
-        )
-
-
-class _Compute(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    auditPpm: Annotated[int, Field(ge=0, le=PPM)] = _C.audit_ppm
-    auditLeaves: Annotated[int, Field(ge=1, le=MAX_AUDIT_LEAVES)] = (
-        DEFAULT_COMPUTE_PARAMS.audit_leaves
-    )
-    committeeSize: Annotated[int, Field(ge=1, le=MAX_COMMITTEE)] = (
-        DEFAULT_COMPUTE_PARAMS.committee_size
-    )
-    auditWindow: Annotated[int, Field(ge=1, le=100_000)] = _C.audit_window
-    disputeWindow: Annotated[int, Field(ge=1, le=1_000_000)] = _C.dispute_window
-    fraudBond: str = format_amount(DEFAULT_COMPUTE_PARAMS.fraud_bond)
-
-    _amounts = field_validator("fraudBond")(_amount)
-
-    def params(self) -> ComputeParams:
-        return ComputeParams(
-            audit_ppm=self.auditPpm,
-            audit_leaves=self.auditLeaves,
-            committee_size=self.committeeSize,
-            audit_window=self.auditWindow,
-            dispute_window=self.disputeWindow,
-            fraud_bond=parse_amount(self.fraudBond),
-        )
-
-    @classmethod
-    def of(cls, p: ComputeParams) -> _Compute:
-        return cls(
-            auditPpm=p.audit_ppm,
-            auditLeaves=p.audit_leaves,
-            committeeSize=p.committee_size,
-            auditWindow=p.audit_window,
-            disputeWindow=p.dispute_window,
-            fraudBond=format_amount(p.fraud_bond),
-        )
-
-
-class _Staking(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    eraBlocks: Annotated[int, Field(ge=1, le=MAX_ERA_BLOCKS)] = _S.era_blocks
-    validatorCount: Annotated[int, Field(ge=1, le=MAX_AUTHORITIES)] = _S.validator_count
-    minValidators: Annotated[int, Field(ge=1, le=MAX_AUTHORITIES)] = _S.min_validators
-    minValidatorBond: str = format_amount(_S.min_validator_bond)
-    minNominatorBond: str = format_amount(_S.min_nominator_bond)
-    bondingEras: Annotated[int, Field(ge=0, le=MAX_BONDING_ERAS)] = _S.bonding_eras
-    eraReward: str = format_amount(_S.era_reward)
-    maxNominations: Annotated[int, Field(ge=1, le=MAX_NOMINATIONS)] = _S.max_nominations
-    equivocationSlashPpm: Annotated[int, Field(ge=0, le=PPM)] = _S.equivocation_slash_ppm
-    offlineSlashPpm: Annotated[int, Field(ge=0, le=PPM)] = _S.offline_slash_ppm
-    reporterRewardPpm: Annotated[int, Field(ge=0, le=PPM)] = _S.reporter_reward_ppm
-
-    _amounts = field_validator("minValidatorBond", "minNominatorBond", "eraReward")(_amount)
+    RECORD: ClassVar[type[Record]]
+    CHECKED: ClassVar[str] = ""
+    """Where set, the record's own `check()` runs on the spec and its errors start with this."""
 
     @model_validator(mode="after")
-    def _fits(self) -> _Staking:
-        try:
-            self.params().check()
-        except ValueError as exc:
-            raise ValueError(f"staking parameters: {exc}") from exc
+    def _fits(self) -> Self:
+        if self.CHECKED:
+            try:
+                self.params().check()
+            except ValueError as exc:
+                raise ValueError(f"{self.CHECKED}: {exc}") from exc
         return self
 
-    def params(self) -> StakingParams:
-        return StakingParams(
-            era_blocks=self.eraBlocks,
-            validator_count=self.validatorCount,
-            min_validators=self.minValidators,
-            min_validator_bond=parse_amount(self.minValidatorBond),
-            min_nominator_bond=parse_amount(self.minNominatorBond),
-            bonding_eras=self.bondingEras,
-            era_reward=parse_amount(self.eraReward),
-            max_nominations=self.maxNominations,
-            equivocation_slash_ppm=self.equivocationSlashPpm,
-            offline_slash_ppm=self.offlineSlashPpm,
-            reporter_reward_ppm=self.reporterRewardPpm,
-        )
+    def params(self) -> Any:
+        """The pallet's parameter record."""
+        values = []
+        for f in self.RECORD.schema().fields:
+            value = getattr(self, f.camel_name)
+            values.append(parse_amount(value) if f.ftype is fields.BALANCE else value)
+        return self.RECORD(*values)
 
     @classmethod
-    def of(cls, p: StakingParams) -> _Staking:
-        return cls(
-            eraBlocks=p.era_blocks,
-            validatorCount=p.validator_count,
-            minValidators=p.min_validators,
-            minValidatorBond=format_amount(p.min_validator_bond),
-            minNominatorBond=format_amount(p.min_nominator_bond),
-            bondingEras=p.bonding_eras,
-            eraReward=format_amount(p.era_reward),
-            maxNominations=p.max_nominations,
-            equivocationSlashPpm=p.equivocation_slash_ppm,
-            offlineSlashPpm=p.offline_slash_ppm,
-            reporterRewardPpm=p.reporter_reward_ppm,
-        )
+    def of(cls, record: Record) -> Self:
+        values: dict[str, Any] = {}
+        for f in record.schema().fields:
+            value = getattr(record, f.name)
+            values[f.camel_name] = format_amount(value) if f.ftype is fields.BALANCE else value
+        return cls(**values)
+
+
+def _params_model(record: type[Record], checked: str = "") -> type[_Params]:
+    """The chain spec model of a pallet's parameter record."""
+    definitions: dict[str, Any] = {}
+    for f in record.schema().fields:
+        if f.ftype is fields.BALANCE:
+            definitions[f.camel_name] = (
+                Annotated[str, AfterValidator(_amount)],
+                format_amount(f.default),
+            )
+        else:
+            hi = f.hi if f.json_max is None else f.json_max
+            definitions[f.camel_name] = (Annotated[int, Field(ge=f.lo, le=hi)], f.default)
+    model = create_model(
+        "_" + record.__name__.removesuffix("Params"), __base__=_Params, **definitions
+    )
+    model.RECORD = record
+    model.CHECKED = checked
+    return model
+
+
+if TYPE_CHECKING:
+    _Market: TypeAlias = _Params
+    _Compute: TypeAlias = _Params
+    _Staking: TypeAlias = _Params
+else:
+    _Market = _params_model(MarketParams)
+    _Compute = _params_model(ComputeParams)
+    _Staking = _params_model(StakingParams, "staking parameters")
 
 
 class _Validator(BaseModel):

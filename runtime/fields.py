@@ -28,6 +28,8 @@ class FieldType:
     from_json: Callable[[Any, str], Any]
     identity: bool = False
     """True when `to_value` returns its argument unchanged (lets encoders skip the call)."""
+    bounds: tuple[int, int] | None = None
+    """The least and the most value of an integer type; None for the others."""
 
 
 def _json_int(lo: int, hi: int) -> Callable[[Any, str], int]:
@@ -41,20 +43,22 @@ def _json_int(lo: int, hi: int) -> Callable[[Any, str], int]:
     return parse
 
 
-def _int_type(name: str, hi: int) -> FieldType:
+def _int_type(name: str, hi: int, lo: int = 0) -> FieldType:
     return FieldType(
         name=name,
         to_value=lambda v: v,
-        from_value=lambda v, what: codec.expect_int(v, 0, hi, what),
+        from_value=lambda v, what: codec.expect_int(v, lo, hi, what),
         to_json=lambda v: v,
-        from_json=_json_int(0, hi),
+        from_json=_json_int(lo, hi),
         identity=True,
+        bounds=(lo, hi),
     )
 
 
 U8: Final = _int_type("u8", codec.U8_MAX)
 U32: Final = _int_type("u32", codec.U32_MAX)
 U64: Final = _int_type("u64", codec.U64_MAX)
+I64: Final = _int_type("i64", 2**63 - 1, codec.I64_MIN)
 
 BALANCE: Final = FieldType(
     name="balance",
@@ -62,6 +66,7 @@ BALANCE: Final = FieldType(
     from_value=codec.expect_u128,
     to_json=str,
     from_json=_json_int(0, codec.U128_MAX),
+    bounds=(0, codec.U128_MAX),
 )
 
 
@@ -116,6 +121,7 @@ def bytes_type(max_len: int) -> FieldType:
         from_value=lambda v, what: codec.expect_bytes(v, what, max_len=max_len),
         to_json=to_hex,
         from_json=from_json,
+        identity=True,
     )
 
 
@@ -133,6 +139,7 @@ def str_type(max_len: int) -> FieldType:
         from_value=lambda v, what: codec.expect_str(v, what, max_len=max_len),
         to_json=lambda v: v,
         from_json=from_json,
+        identity=True,
     )
 
 
@@ -140,10 +147,13 @@ def option_type(inner: FieldType) -> FieldType:
     """Either None or a value of `inner`."""
     return FieldType(
         name=f"option<{inner.name}>",
-        to_value=lambda v: None if v is None else inner.to_value(v),
+        to_value=(lambda v: v)
+        if inner.identity
+        else (lambda v: None if v is None else inner.to_value(v)),
         from_value=lambda v, what: None if v is None else inner.from_value(v, what),
         to_json=lambda v: None if v is None else inner.to_json(v),
         from_json=lambda j, what: None if j is None else inner.from_json(j, what),
+        identity=inner.identity,
     )
 
 
@@ -161,9 +171,49 @@ def list_type(inner: FieldType, max_len: int) -> FieldType:
 
     return FieldType(
         name=f"list<{inner.name}>",
-        to_value=lambda v: [inner.to_value(x) for x in v],
+        to_value=list if inner.identity else (lambda v: [inner.to_value(x) for x in v]),
         from_value=from_value,
         to_json=lambda v: [inner.to_json(x) for x in v],
+        from_json=from_json,
+    )
+
+
+def tuple_type(inner: FieldType, max_len: int) -> FieldType:
+    """Like `list_type`, but the Python value is a tuple (as in frozen records)."""
+    listed = list_type(inner, max_len)
+
+    def from_value(v: Value, what: str) -> tuple[Any, ...]:
+        items = codec.expect_array(v, max_len, what)
+        return tuple([inner.from_value(x, f"{what}[{i}]") for i, x in enumerate(items)])
+
+    return FieldType(
+        name=f"tuple<{inner.name}>",
+        to_value=listed.to_value,
+        from_value=from_value,
+        to_json=listed.to_json,
+        from_json=lambda j, what: tuple(listed.from_json(j, what)),
+    )
+
+
+def pair_type(first: FieldType, second: FieldType) -> FieldType:
+    """A pair of values, encoded as an array of two."""
+
+    def from_value(v: Value, what: str) -> tuple[Any, Any]:
+        a, b = codec.expect_list(v, 2, what)
+        return (first.from_value(a, f"{what}[0]"), second.from_value(b, f"{what}[1]"))
+
+    def from_json(j: Any, what: str) -> tuple[Any, Any]:
+        if not isinstance(j, list) or len(j) != 2:
+            raise ValueError(f"{what}: expected a pair")
+        return (first.from_json(j[0], f"{what}[0]"), second.from_json(j[1], f"{what}[1]"))
+
+    return FieldType(
+        name=f"pair<{first.name},{second.name}>",
+        to_value=list
+        if first.identity and second.identity
+        else (lambda v: [first.to_value(v[0]), second.to_value(v[1])]),
+        from_value=from_value,
+        to_json=lambda v: [first.to_json(v[0]), second.to_json(v[1])],
         from_json=from_json,
     )
 
@@ -195,6 +245,7 @@ __all__ = [
     "BALANCE",
     "BOOL",
     "HASH",
+    "I64",
     "U8",
     "U32",
     "U64",
@@ -207,5 +258,7 @@ __all__ = [
     "fields_to_json",
     "list_type",
     "option_type",
+    "pair_type",
     "str_type",
+    "tuple_type",
 ]

@@ -9,7 +9,8 @@ Every pallet has the same anatomy, in this order (DESIGN 6, after Substrate's FR
 5. hooks (`on_initialize`, `on_finalize`),
 6. calls (methods marked with `@call`, each declaring its arguments and weight and checking its
    origin),
-7. its part of the genesis config (`build_genesis`).
+7. its part of the genesis config (`build_genesis`), and its parameters, if it has any (`PARAMS`,
+   checked by `check_params`).
 
 Storage keys are `BLAKE2b-128(pallet) ‖ BLAKE2b-128(item)` for a value and that prefix followed by
 `BLAKE2b-128(key) ‖ key` for a map entry, so pallets never collide and a map can be iterated by
@@ -26,6 +27,7 @@ from runtime.fields import Fields, decode_fields, encode_fields, fields_to_json
 from runtime.primitives import codec
 from runtime.primitives.codec import Value
 from runtime.primitives.hashing import blake2b_128
+from runtime.schema import Record
 from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 T = TypeVar("T")
@@ -314,11 +316,27 @@ def call(
 
 
 class Pallet:
-    """Base of every pallet; subclasses set NAME and declare storage, events, errors and calls."""
+    """Base of every pallet; subclasses set NAME and declare storage, events, errors and calls.
+
+    A pallet with parameters names their record in PARAMS; its genesis and its Root-only
+    `set_params` call both accept a record only if `check_params` does. Every pallet builds its
+    part of the genesis state the same way, from the one genesis config (`build_genesis`).
+    """
 
     NAME: ClassVar[str]
     EVENTS: ClassVar[tuple[EventDef, ...]] = ()
     ERRORS: ClassVar[tuple[type[DispatchError], ...]] = ()
+    PARAMS: ClassVar[type[Record] | None] = None
+    """The pallet's parameter record, if it has any."""
+
+    def check_params(self, state: StateOverlay, params: Any) -> None:
+        """ValueError unless `params` may become this pallet's parameters in `state`: each field
+        in its declared range, and the rules that tie them together or to other pallets'."""
+        params.check()
+
+    def build_genesis(self, ctx: BlockContext, config: Any) -> None:
+        """Write this pallet's part of the genesis state from the genesis config (each pallet
+        declares the part it reads as a Protocol); ValueError if the config breaks a rule."""
 
     def calls(self) -> dict[str, CallDef]:
         """This pallet's calls, by name."""

@@ -4,22 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runtime.accounts import TREASURY
 from runtime.block import Digest, Header, extrinsics_root
+from runtime.executive import PALLETS
 from runtime.framework import BlockContext
-from runtime.pallets.balances import EXISTENTIAL_DEPOSIT, Balances
-from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, Compute, ComputeParams
-from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Market, MarketParams
-from runtime.pallets.session import Session
+from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, ComputeParams
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS, MarketParams
 from runtime.pallets.staking import (
     DEFAULT_STAKING_PARAMS,
     GenesisNominator,
     GenesisValidator,
-    Staking,
     StakingParams,
 )
-from runtime.pallets.system import System
-from runtime.pallets.transaction_payment import TransactionPayment
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.state import StateOverlay
 
@@ -57,17 +52,11 @@ def build_genesis_state(config: GenesisConfig) -> dict[bytes, bytes]:
         author=bytes(32),
         genesis_hash=ZERO_HASH,
     )
-    System().build_genesis(ctx)
-    endowed = list(config.balances)
-    if all(who != TREASURY for who, _ in endowed):
-        # The treasury exists from genesis, so that fee shares below the deposit are not lost.
-        endowed.append((TREASURY, EXISTENTIAL_DEPOSIT))
-    Balances().build_genesis(ctx, endowed)
-    authorities = Staking().build_genesis(ctx, config.staking, config.validators, config.nominators)
-    Session().build_genesis(ctx, authorities, config.slot_duration_ms)
-    TransactionPayment().build_genesis(ctx)
-    Market().build_genesis(ctx, config.market)
-    Compute().build_genesis(ctx, config.compute, config.market)
+    # Each pallet builds its own part, in the runtime's pallet order: balances before staking
+    # (which holds bonds out of them), market before compute (whose parameters are checked
+    # against the market's).
+    for pallet in PALLETS:
+        pallet.build_genesis(ctx, config)
     return {k: v for k, v in ctx.state.changes().items() if v is not None}
 
 

@@ -177,8 +177,3 @@ def workload_shape(workload: str, params: Sequence[int]) -> WorkloadShape:
 def payment_for(cost_units: int, price_per_gop: int) -> int:
     """What `cost_units` of compute costs at `price_per_gop` (rounded up to a whole unit)."""
     return -(-cost_units * price_per_gop // GOP)
-
-
-def chunk_count(size: int) -> int:
-    """How many 64 KiB chunks a blob of `size` bytes has (at least one)."""
-    return max(1, -(-size // CHUNK_BYTES))

@@ -15,10 +15,11 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Final
+from collections.abc import Sequence
+from typing import Final, Protocol
 
 from runtime import fields
+from runtime.accounts import TREASURY
 from runtime.framework import (
     U128_CODEC,
     WEIGHT_PER_MICROS,
@@ -32,7 +33,7 @@ from runtime.framework import (
     ensure_signed,
 )
 from runtime.pallets import system
-from runtime.pallets.system import Account, AccountInfo
+from runtime.pallets.system import AccountInfo
 from runtime.primitives.codec import U128_MAX
 from runtime.state import PrefixIterator, StateReader
 
@@ -94,6 +95,14 @@ Slashed: Final = EventDef(
 # Errors
 
 
+class BalancesGenesis(Protocol):
+    """The part of the genesis config that balances builds from."""
+
+    @property
+    def balances(self) -> Sequence[tuple[bytes, int]]:
+        """(account, endowment); the treasury is endowed with the deposit if it is not listed."""
+
+
 class BalancesError(DispatchError):
     pallet = NAME
 
@@ -131,16 +140,16 @@ class InvalidHoldReason(BalancesError):
 
 def held(ctx: BlockContext, who: bytes, reason: str) -> int:
     """What `who` holds under `reason` (0 if nothing, or no account)."""
-    info = Account.get(ctx.state, who)
+    info = system.account(ctx, who)
     return 0 if info is None else info.held(reason)
 
 
 def exists(ctx: BlockContext, who: bytes) -> bool:
-    return Account.get(ctx.state, who) is not None
+    return system.account(ctx, who) is not None
 
 
 def free_balance(ctx: BlockContext, who: bytes) -> int:
-    info = Account.get(ctx.state, who)
+    info = system.account(ctx, who)
     return 0 if info is None else info.free
 
 
@@ -170,26 +179,26 @@ def withdraw(ctx: BlockContext, who: bytes, amount: int, *, keep_alive: bool) ->
 
     No event: the caller reports why (a fee, a burn).
     """
-    before = Account.get(ctx.state, who)
+    before = system.account(ctx, who)
     after = _debit(before, amount, keep_alive)
     TotalIssuance.put(ctx.state, TotalIssuance.get(ctx.state) - amount)
     if after is None:
         assert before is not None
         _reap(ctx, who, before.with_free(before.free - amount))
     else:
-        Account.insert(ctx.state, who, after)
+        system.put_account(ctx, who, after)
 
 
 def _credit(ctx: BlockContext, who: bytes, amount: int) -> bool:
     """Add to `who`'s free balance, creating the account; False if `amount` cannot create it."""
-    info = Account.get(ctx.state, who)
+    info = system.account(ctx, who)
     if info is None:
         if amount < EXISTENTIAL_DEPOSIT:
             return False
         system.create_account(ctx, who, amount)
         ctx.deposit_event(Endowed, who, amount)
     else:
-        Account.insert(ctx.state, who, info.with_free(info.free + amount))
+        system.put_account(ctx, who, info.with_free(info.free + amount))
     return True
 
 
@@ -211,28 +220,27 @@ def transfer(
     ctx: BlockContext, source: bytes, dest: bytes, amount: int, *, keep_alive: bool
 ) -> None:
     """Move free balance between accounts, creating the receiver or reaping the sender."""
-    state = ctx.state
     if source == dest:
-        info = Account.get(state, source)
+        info = system.account(ctx, source)
         if info is None or info.free < amount:
             raise InsufficientBalance()
         ctx.deposit_event(Transfer, source, dest, amount)
         return
-    receiver = Account.get(state, dest)
+    receiver = system.account(ctx, dest)
     if receiver is None and amount < EXISTENTIAL_DEPOSIT:
         raise ExistentialDeposit()
-    before = Account.get(state, source)
+    before = system.account(ctx, source)
     after = _debit(before, amount, keep_alive)
     if after is None:
         assert before is not None
         _reap(ctx, source, before.with_free(before.free - amount))
     else:
-        Account.insert(state, source, after)
+        system.put_account(ctx, source, after)
     if receiver is None:
         system.create_account(ctx, dest, amount)
         ctx.deposit_event(Endowed, dest, amount)
     else:
-        Account.insert(state, dest, receiver.with_free(receiver.free + amount))
+        system.put_account(ctx, dest, receiver.with_free(receiver.free + amount))
     ctx.deposit_event(Transfer, source, dest, amount)
 
 
@@ -240,25 +248,25 @@ def hold(ctx: BlockContext, who: bytes, reason: str, amount: int) -> None:
     """Move `amount` of free balance under the named hold `reason`."""
     if not 0 < len(reason) <= system.MAX_HOLD_REASON_LEN:
         raise InvalidHoldReason()
-    info = Account.get(ctx.state, who)
+    info = system.account(ctx, who)
     if info is None or info.free < amount:
         raise InsufficientBalance()
     current = info.held(reason)
     if current == 0 and len(info.holds) >= system.MAX_HOLDS:
         raise TooManyHolds()
     updated = info.with_free(info.free - amount).with_hold(reason, current + amount)
-    Account.insert(ctx.state, who, updated)
+    system.put_account(ctx, who, updated)
     ctx.deposit_event(Held, who, reason, amount)
 
 
 def release(ctx: BlockContext, who: bytes, reason: str, amount: int) -> None:
     """Return `amount` held under `reason` to the free balance."""
-    info = Account.get(ctx.state, who)
+    info = system.account(ctx, who)
     current = 0 if info is None else info.held(reason)
     if info is None or current < amount:
         raise InsufficientHeld()
     updated = info.with_free(info.free + amount).with_hold(reason, current - amount)
-    Account.insert(ctx.state, who, updated)
+    system.put_account(ctx, who, updated)
     ctx.deposit_event(Released, who, reason, amount)
 
 
@@ -269,7 +277,7 @@ def transfer_held(ctx: BlockContext, source: bytes, reason: str, dest: bytes, am
     instead, as a deposit below the existential deposit would be. A source left below the
     existential deposit is reaped.
     """
-    info = Account.get(ctx.state, source)
+    info = system.account(ctx, source)
     current = 0 if info is None else info.held(reason)
     if info is None or current < amount:
         raise InsufficientHeld()
@@ -278,13 +286,13 @@ def transfer_held(ctx: BlockContext, source: bytes, reason: str, dest: bytes, am
     updated = info.with_hold(reason, current - amount)
     if source == dest:
         updated = updated.with_free(updated.free + amount)
-        Account.insert(ctx.state, source, updated)
+        system.put_account(ctx, source, updated)
         ctx.deposit_event(Released, source, reason, amount)
         return amount
     if updated.total < EXISTENTIAL_DEPOSIT:
         _reap(ctx, source, updated)
     else:
-        Account.insert(ctx.state, source, updated)
+        system.put_account(ctx, source, updated)
     if _credit(ctx, dest, amount):
         ctx.deposit_event(Transfer, source, dest, amount)
         return amount
@@ -299,7 +307,7 @@ def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
     If the account is left below the existential deposit, it is reaped: what it still had, held
     or free, is burned as dust.
     """
-    info = Account.get(ctx.state, who)
+    info = system.account(ctx, who)
     if info is None:
         return 0
     current = info.held(reason)
@@ -312,7 +320,7 @@ def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
     if updated.total < EXISTENTIAL_DEPOSIT:
         _reap(ctx, who, updated)
     else:
-        Account.insert(ctx.state, who, updated)
+        system.put_account(ctx, who, updated)
     return taken
 
 
@@ -345,15 +353,19 @@ class Balances(Pallet):
 
     # Genesis
 
-    def build_genesis(self, ctx: BlockContext, endowed: Iterable[tuple[bytes, int]]) -> None:
+    def build_genesis(self, ctx: BlockContext, config: BalancesGenesis) -> None:
         """Create the endowed accounts; each needs at least the existential deposit."""
+        endowed = list(config.balances)
+        if all(who != TREASURY for who, _ in endowed):
+            # The treasury exists from genesis, so that fee shares below the deposit are not lost.
+            endowed.append((TREASURY, EXISTENTIAL_DEPOSIT))
         total = 0
         for who, amount in endowed:
             if amount < EXISTENTIAL_DEPOSIT:
                 raise ValueError("a genesis balance is below the existential deposit")
-            if Account.get(ctx.state, who) is not None:
+            if system.account(ctx, who) is not None:
                 raise ValueError("an account is endowed twice in the genesis config")
-            Account.insert(ctx.state, who, AccountInfo(nonce=0, free=amount))
+            system.put_account(ctx, who, AccountInfo(nonce=0, free=amount))
             total += amount
         if total > U128_MAX:
             raise ValueError("genesis balances exceed the largest representable total issuance")
@@ -364,9 +376,8 @@ class Balances(Pallet):
     def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
         problems: list[str] = []
         total = 0
-        for key, raw in iterate(Account.prefix):
-            info = Account.decode(raw)
-            who = Account.key_suffix(key).hex()
+        for account, info in system.accounts_in(iterate):
+            who = account.hex()
             total += info.total
             if info.total < EXISTENTIAL_DEPOSIT:
                 problems.append(f"account {who} holds {info.total}, below the deposit")

@@ -26,7 +26,7 @@ refuses parameters with q·(1 + m) < 1.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import Any, Final, Protocol
 
 from runtime import fields
 from runtime.framework import (
@@ -47,9 +47,9 @@ from runtime.framework import (
 from runtime.pallets import balances, market, session, staking, system
 from runtime.pallets.market import PPM, MarketParams
 from runtime.primitives import codec
-from runtime.primitives.codec import Value
 from runtime.primitives.hashing import blake2b_256
-from runtime.state import PrefixIterator, StateReader
+from runtime.schema import Record, param
+from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 NAME: Final = "compute"
 
@@ -72,137 +72,67 @@ after the commitment: its hash is the challenge randomness."""
 COMMIT_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
 ATTEST_WEIGHT: Final = 80 * WEIGHT_PER_MICROS
 DISPUTE_WEIGHT: Final = 100 * WEIGHT_PER_MICROS
+SET_PARAMS_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
+"""Decoding and checking the parameters against the market's and writing them."""
 
 
 @dataclass(frozen=True, slots=True)
-class ComputeParams:
+class ComputeParams(Record):
     """Verification parameters (genesis; changed by Root, later by governance)."""
 
-    audit_ppm: int
+    audit_ppm: int = param(fields.U32, 0, PPM, default=250_000)
     """q: the probability that a committed job is audited, in parts per million."""
-    audit_leaves: int
+    audit_leaves: int = param(fields.U32, 1, MAX_AUDIT_LEAVES, default=16)
     """k: leaves an audit recomputes."""
-    committee_size: int
+    committee_size: int = param(fields.U32, 1, MAX_COMMITTEE, default=3)
     """c: validators on a committee."""
-    audit_window: int
+    audit_window: int = param(
+        fields.U32, 1, default=10, rule="must be at least 1 block", json_max=100_000
+    )
     """Blocks a committee has to attest."""
-    dispute_window: int
+    dispute_window: int = param(fields.U32, 1, default=20, json_max=1_000_000)
     """W: blocks after a commitment during which disputes are open and payment waits."""
-    fraud_bond: int
+    fraud_bond: int = param(fields.BALANCE, default=10**12)
     """What a dispute puts up."""
 
-    def to_value(self) -> list[Value]:
-        return [
-            self.audit_ppm,
-            self.audit_leaves,
-            self.committee_size,
-            self.audit_window,
-            self.dispute_window,
-            codec.encode_u128(self.fraud_bond),
-        ]
-
-    @classmethod
-    def from_value(cls, value: Value) -> ComputeParams:
-        f = codec.expect_list(value, 6, "compute params")
-        return cls(
-            audit_ppm=codec.expect_int(f[0], 0, PPM, "audit_ppm"),
-            audit_leaves=codec.expect_int(f[1], 1, MAX_AUDIT_LEAVES, "audit_leaves"),
-            committee_size=codec.expect_int(f[2], 1, MAX_COMMITTEE, "committee_size"),
-            audit_window=codec.expect_u32(f[3], "audit_window"),
-            dispute_window=codec.expect_u32(f[4], "dispute_window"),
-            fraud_bond=codec.expect_u128(f[5], "fraud_bond"),
-        )
+    def check(self) -> None:
+        """ValueError naming the first parameter out of its range or not fitting the others."""
+        Record.check(self)
+        if self.dispute_window <= DRAW_DELAY + self.audit_window:
+            raise ValueError("the dispute window must outlast the audit draw and the audit window")
 
 
-DEFAULT_COMPUTE_PARAMS: Final = ComputeParams(
-    audit_ppm=250_000,
-    audit_leaves=16,
-    committee_size=3,
-    audit_window=10,
-    dispute_window=20,
-    fraud_bond=10**12,
-)
+DEFAULT_COMPUTE_PARAMS: Final = ComputeParams()
 """Audit a quarter of the jobs on 16 leaves by 3 validators within 10 blocks; disputes for 20
 blocks; a dispute bonds 1 XPL. With the market's slash of 3× the payment, q·(1 + m) = 1."""
 
 
 def check_incentives(market_params: MarketParams, compute_params: ComputeParams) -> None:
     """ValueError unless the parameters make faking a job unprofitable and fit together."""
+    compute_params.check()
     q, m = compute_params.audit_ppm, market_params.slash_ppm
-    if not 0 <= q <= PPM:
-        raise ValueError(f"audit_ppm must be between 0 and {PPM}")
     if q * (PPM + m) < PPM * PPM:
         raise ValueError(
             f"audit probability {q / PPM:.3f} with a slash of {m / PPM:.2f}× the payment lets a "
             "worker profit from faking results: q·(1 + slash) must be at least 1"
         )
-    if not 1 <= compute_params.audit_leaves <= MAX_AUDIT_LEAVES:
-        raise ValueError(f"audit_leaves must be 1 to {MAX_AUDIT_LEAVES}")
-    if not 1 <= compute_params.committee_size <= MAX_COMMITTEE:
-        raise ValueError(f"committee_size must be 1 to {MAX_COMMITTEE}")
-    if compute_params.audit_window < 1:
-        raise ValueError("audit_window must be at least 1 block")
-    if compute_params.dispute_window <= DRAW_DELAY + compute_params.audit_window:
-        raise ValueError("the dispute window must outlast the audit draw and the audit window")
 
 
 @dataclass(frozen=True, slots=True)
-class Check:
+class Check(Record):
     """One verification round of a job: an audit, or a dispute of one leaf."""
 
-    kind: str
-    leaves: tuple[int, ...]
-    committee: tuple[bytes, ...]
-    votes: tuple[tuple[bytes, str], ...]
-    deadline: int
-    challenger: bytes | None = None
-    bond: int = 0
-    outcome: str = ""
+    kind: str = param(fields.str_type(16))
+    leaves: tuple[int, ...] = param(fields.tuple_type(fields.U32, MAX_AUDIT_LEAVES))
+    committee: tuple[bytes, ...] = param(fields.tuple_type(fields.ACCOUNT, MAX_COMMITTEE))
+    votes: tuple[tuple[bytes, str], ...] = param(
+        fields.tuple_type(fields.pair_type(fields.ACCOUNT, fields.str_type(16)), MAX_COMMITTEE)
+    )
+    deadline: int = param(fields.U32)
+    challenger: bytes | None = param(fields.option_type(fields.ACCOUNT), default=None)
+    bond: int = param(fields.BALANCE, default=0)
+    outcome: str = param(fields.str_type(16), default="")
     """"" while open; then "pass", "fail" or "inconclusive"."""
-
-    def to_value(self) -> list[Value]:
-        return [
-            self.kind,
-            list(self.leaves),
-            list(self.committee),
-            [[a, v] for a, v in self.votes],
-            self.deadline,
-            self.challenger,
-            codec.encode_u128(self.bond),
-            self.outcome,
-        ]
-
-    @classmethod
-    def from_value(cls, value: Value) -> Check:
-        f = codec.expect_list(value, 8, "check")
-        votes = []
-        for item in codec.expect_array(f[3], MAX_COMMITTEE, "check.votes"):
-            pair = codec.expect_list(item, 2, "vote")
-            votes.append(
-                (
-                    codec.expect_bytes(pair[0], "vote.member", length=32),
-                    codec.expect_str(pair[1], "vote.verdict", max_len=16),
-                )
-            )
-        challenger = f[5]
-        return cls(
-            kind=codec.expect_str(f[0], "check.kind", max_len=16),
-            leaves=tuple(
-                codec.expect_u32(x, "check.leaf")
-                for x in codec.expect_array(f[1], MAX_AUDIT_LEAVES, "check.leaves")
-            ),
-            committee=tuple(
-                codec.expect_bytes(x, "check.member", length=32)
-                for x in codec.expect_array(f[2], MAX_COMMITTEE, "check.committee")
-            ),
-            votes=tuple(votes),
-            deadline=codec.expect_u32(f[4], "check.deadline"),
-            challenger=None
-            if challenger is None
-            else codec.expect_bytes(challenger, "check.challenger", length=32),
-            bond=codec.expect_u128(f[6], "check.bond"),
-            outcome=codec.expect_str(f[7], "check.outcome", max_len=16),
-        )
 
     def count(self, *verdicts: str) -> int:
         return sum(1 for _, v in self.votes if v in verdicts)
@@ -349,7 +279,7 @@ def draw_committee(ctx: BlockContext, seed: bytes, size: int) -> tuple[bytes, ..
     draw i takes BLAKE2b-256(seed ‖ "committee" ‖ i) modulo that weight and walks the cumulative
     weights. Disabled authorities are left out; integers only, so every node draws the same.
     """
-    disabled = session.Disabled.get(ctx.state)
+    disabled = session.disabled_keys(ctx.state)
     remaining = [
         (key, weight)
         for key, weight in session.authority_set(ctx.state).authorities
@@ -459,8 +389,16 @@ def _verifiers(ctx: BlockContext, job_id: int) -> list[bytes]:
     return found
 
 
+class ComputeGenesis(Protocol):
+    """The part of the genesis config that compute builds from."""
+
+    @property
+    def compute(self) -> ComputeParams: ...
+
+
 class Compute(Pallet):
     NAME = NAME
+    PARAMS = ComputeParams
     EVENTS = (ResultCommitted, ChallengeDrawn, DisputeOpened, Attested, CheckDecided, ParamsChanged)
     ERRORS = (
         NotMatchedWorker,
@@ -494,7 +432,7 @@ class Compute(Pallet):
         return 0
 
     def _draw_audit(self, ctx: BlockContext, job_id: int, p: ComputeParams) -> None:
-        current = market.Jobs.get(ctx.state, job_id)
+        current = market.find_job(ctx, job_id)
         if current is None or current.state != "committed":
             return
         seed = _seed(ctx, job_id, b"audit")
@@ -518,7 +456,7 @@ class Compute(Pallet):
 
     def _look_at(self, ctx: BlockContext, job_id: int, p: ComputeParams) -> None:
         """Close checks past their deadline; settle the job once its window is over and clear."""
-        current = market.Jobs.get(ctx.state, job_id)
+        current = market.find_job(ctx, job_id)
         if current is None or current.state != "committed":
             return
         for index, check in _open_checks(ctx, job_id):
@@ -568,7 +506,7 @@ class Compute(Pallet):
         member = ensure_signed(origin)
         if verdict not in VERDICTS:
             raise BadVerdict()
-        current = market.Jobs.get(ctx.state, job_id)
+        current = market.find_job(ctx, job_id)
         if current is None or current.state != "committed":
             raise NotCommitted()
         checks = list(Checks.get(ctx.state, job_id) or ())
@@ -592,7 +530,7 @@ class Compute(Pallet):
     def dispute(self, ctx: BlockContext, origin: Origin, job_id: int, leaf: int) -> None:
         """Claim that one leaf of a committed result is wrong, bonding the fraud bond on it."""
         challenger = ensure_signed(origin)
-        current = market.Jobs.get(ctx.state, job_id)
+        current = market.find_job(ctx, job_id)
         if current is None or current.state != "committed":
             raise NotCommitted()
         p = Params.get(ctx.state)
@@ -627,47 +565,29 @@ class Compute(Pallet):
             DisputeOpened, job_id, len(checks), challenger, leaf, list(committee), deadline
         )
 
-    @call(
-        args=(
-            ("audit_ppm", fields.U32),
-            ("audit_leaves", fields.U32),
-            ("committee_size", fields.U32),
-            ("audit_window", fields.U32),
-            ("dispute_window", fields.U32),
-            ("fraud_bond", fields.BALANCE),
-        ),
-        weight=COMMIT_WEIGHT,
-    )
-    def set_params(
-        self,
-        ctx: BlockContext,
-        origin: Origin,
-        audit_ppm: int,
-        audit_leaves: int,
-        committee_size: int,
-        audit_window: int,
-        dispute_window: int,
-        fraud_bond: int,
-    ) -> None:
+    @call(args=ComputeParams.call_args(), weight=SET_PARAMS_WEIGHT)
+    def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
         """Change the verification parameters (Root only); refused if cheating would pay."""
         ensure_root(origin)
-        updated = ComputeParams(
-            audit_ppm, audit_leaves, committee_size, audit_window, dispute_window, fraud_bond
-        )
+        updated = ComputeParams(*values)
         try:
-            check_incentives(market.Params.get(ctx.state), updated)
+            self.check_params(ctx.state, updated)
         except ValueError as exc:
             raise BadParams() from exc
         Params.put(ctx.state, updated)
         ctx.deposit_event(ParamsChanged)
 
-    # Genesis
+    # Parameters and genesis
 
-    def build_genesis(
-        self, ctx: BlockContext, compute_params: ComputeParams, market_params: MarketParams
-    ) -> None:
-        check_incentives(market_params, compute_params)
-        Params.put(ctx.state, compute_params)
+    def check_params(self, state: StateOverlay, params: Any) -> None:
+        """ValueError unless `params` fit, and with the market's parameters in `state` make
+        faking a job unprofitable."""
+        check_incentives(market.params_in(state), params)
+
+    def build_genesis(self, ctx: BlockContext, config: ComputeGenesis) -> None:
+        """The verification parameters (after the market's, which they are checked against)."""
+        self.check_params(ctx.state, config.compute)
+        Params.put(ctx.state, config.compute)
 
     # Invariants
 
@@ -680,9 +600,8 @@ class Compute(Pallet):
                     bonds[check.challenger] = bonds.get(check.challenger, 0) + check.bond
                 if len(check.votes) > len(check.committee):
                     problems.append("a check has more votes than committee members")
-        for key, raw in iterate(system.Account.prefix):
-            who = system.Account.key_suffix(key)
-            held = system.Account.decode(raw).held(BOND)
+        for who, info in system.accounts_in(iterate):
+            held = info.held(BOND)
             if held != bonds.get(who, 0):
                 problems.append(
                     f"account {who.hex()} holds {held} as bonds, disputes owe {bonds.get(who, 0)}"

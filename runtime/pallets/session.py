@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from runtime import fields
 from runtime.framework import (
@@ -136,6 +136,11 @@ def authority_set(state: StateOverlay) -> AuthoritySet:
     return AuthoritySet(SetId.get(state), Authorities.get(state))
 
 
+def disabled_keys(state: StateOverlay) -> tuple[bytes, ...]:
+    """The current set's authorities whose blocks are refused, sorted."""
+    return Disabled.get(state)
+
+
 def historical_set(ctx: BlockContext, set_id: int) -> AuthoritySet | None:
     """Authority set `set_id`, if it is recent enough to be kept."""
     authorities = HistoricalSets.get(ctx.state, set_id)
@@ -186,22 +191,32 @@ def disable(ctx: BlockContext, key: bytes) -> bool:
     return True
 
 
+def set_genesis_authorities(ctx: BlockContext, authorities: Sequence[tuple[bytes, int]]) -> None:
+    """Make `authorities` the first authority set (set id 0): staking's genesis election."""
+    _check_authorities(authorities)
+    Authorities.put(ctx.state, tuple(authorities))
+    SetId.put(ctx.state, 0)
+    HistoricalSets.insert(ctx.state, 0, tuple(authorities))
+
+
+class SessionGenesis(Protocol):
+    """The part of the genesis config that session builds from."""
+
+    @property
+    def slot_duration_ms(self) -> int: ...
+
+
 class Session(Pallet):
     NAME = NAME
     EVENTS = (NewAuthorities, AuthorityDisabled)
 
     # Genesis
 
-    def build_genesis(
-        self, ctx: BlockContext, authorities: Sequence[tuple[bytes, int]], slot_duration_ms: int
-    ) -> None:
-        """The first authority set (set id 0) and the slot duration."""
-        _check_authorities(authorities)
+    def build_genesis(self, ctx: BlockContext, config: SessionGenesis) -> None:
+        """The slot duration (staking's genesis election gives the first authority set)."""
+        slot_duration_ms = config.slot_duration_ms
         if not MIN_SLOT_DURATION_MS <= slot_duration_ms <= MAX_SLOT_DURATION_MS:
             raise ValueError(
                 f"the slot duration must be {MIN_SLOT_DURATION_MS} to {MAX_SLOT_DURATION_MS} ms"
             )
-        Authorities.put(ctx.state, tuple(authorities))
-        SetId.put(ctx.state, 0)
-        HistoricalSets.insert(ctx.state, 0, tuple(authorities))
         SlotDurationMs.put(ctx.state, slot_duration_ms)

@@ -7,6 +7,7 @@ balances pallet creates and reaps records.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Final, NamedTuple
 
 from runtime import fields
@@ -15,7 +16,6 @@ from runtime.framework import (
     U64_CODEC,
     WEIGHT_PER_MICROS,
     BlockContext,
-    DispatchError,
     EventDef,
     EventRecord,
     Pallet,
@@ -29,7 +29,7 @@ from runtime.framework import (
 from runtime.primitives import codec
 from runtime.primitives.codec import Value
 from runtime.primitives.hashing import ZERO_HASH
-from runtime.state import StateOverlay
+from runtime.state import PrefixIterator, StateOverlay
 
 NAME: Final = "system"
 
@@ -162,19 +162,23 @@ ExtrinsicFailed: Final = EventDef(
 NewAccount: Final = EventDef(NAME, "NewAccount", (("account", fields.ACCOUNT),))
 KilledAccount: Final = EventDef(NAME, "KilledAccount", (("account", fields.ACCOUNT),))
 
-# Errors
-
-
-class SystemError_(DispatchError):
-    pallet = NAME
-
-
 # Reading and writing accounts (the interface other pallets use)
 
 
 def account(ctx: BlockContext, who: bytes) -> AccountInfo | None:
     """The account record, or None if the account does not exist."""
     return Account.get(ctx.state, who)
+
+
+def put_account(ctx: BlockContext, who: bytes, info: AccountInfo) -> None:
+    """Write an existing or endowed account's record (balances keeps its balance here)."""
+    Account.insert(ctx.state, who, info)
+
+
+def accounts_in(iterate: PrefixIterator) -> Iterator[tuple[bytes, AccountInfo]]:
+    """Every account of a committed state with its record, for invariant checks."""
+    for key, raw in iterate(Account.prefix):
+        yield Account.key_suffix(key), Account.decode(raw)
 
 
 def nonce_of(ctx: BlockContext, who: bytes) -> int:
@@ -231,5 +235,5 @@ class System(Pallet):
 
     # Genesis
 
-    def build_genesis(self, ctx: BlockContext) -> None:
+    def build_genesis(self, ctx: BlockContext, config: object) -> None:
         Number.put(ctx.state, 0)

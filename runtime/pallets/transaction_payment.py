@@ -125,5 +125,5 @@ class TransactionPayment(Pallet):
 
     # Genesis
 
-    def build_genesis(self, ctx: BlockContext) -> None:
+    def build_genesis(self, ctx: BlockContext, config: object) -> None:
         NextFeeMultiplier.put(ctx.state, FIXED_ONE)

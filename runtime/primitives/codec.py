@@ -13,7 +13,6 @@ functions below, naming the offending field in the error.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any, Final, TypeAlias
 
 import msgpack
@@ -217,8 +216,3 @@ def expect_u128(value: Value, what: str) -> int:
     if type(value) is not bytes or len(value) != 16:
         raise DecodeError(f"{what}: expected a 16-byte unsigned 128-bit integer")
     return int.from_bytes(value, "big")
-
-
-def as_list(values: Sequence[Value]) -> list[Value]:
-    """Return a list copy (tuples encode as arrays too, but decode as lists)."""
-    return list(values)

@@ -1,0 +1,64 @@
+"""The market's errors: why a market call fails."""
+
+from __future__ import annotations
+
+from runtime.framework import DispatchError
+from runtime.pallets.market.constants import NAME
+
+
+class MarketError(DispatchError):
+    """Base of the market's errors."""
+
+    pallet = NAME
+
+
+class AlreadyRegistered(MarketError):
+    """This account is already a registered worker."""
+
+
+class NotAWorker(MarketError):
+    """This account is not a registered worker."""
+
+
+class TooManyWorkers(MarketError):
+    """The market has its maximum number of workers."""
+
+
+class StakeTooLow(MarketError):
+    """The stake is below the market's minimum stake."""
+
+
+class BadAsk(MarketError):
+    """An ask names an unknown workload, repeats one, or there are too many."""
+
+
+class BadWorkerInfo(MarketError):
+    """The worker's capacity, device or endpoint is out of range."""
+
+
+class WorkerBusy(MarketError):
+    """The worker still has active jobs."""
+
+
+class BadJob(MarketError):
+    """The job's workload, parameters, inputs, mode or timing are invalid."""
+
+
+class PriceTooLow(MarketError):
+    """No registered worker's ask is within the job's price."""
+
+
+class TooManyPendingJobs(MarketError):
+    """The queue of jobs waiting for a worker is full."""
+
+
+class UnknownJob(MarketError):
+    """No job has that id."""
+
+
+class NotYourJob(MarketError):
+    """Only the job's requester may do this."""
+
+
+class NotPending(MarketError):
+    """The job is no longer waiting for a worker."""

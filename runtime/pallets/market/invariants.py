@@ -1,0 +1,62 @@
+"""The market's invariants: escrow and stake holds match the open jobs and workers."""
+
+from __future__ import annotations
+
+from runtime.pallets import system
+from runtime.pallets.market.constants import ESCROW, STAKE
+from runtime.pallets.market.storage import OPEN_STATES, Jobs, WorkerList, Workers
+from runtime.state import PrefixIterator, StateReader
+
+
+def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
+    """Broken market invariants in a committed state, as messages (empty: all hold)."""
+    problems: list[str] = []
+    escrow_by_requester: dict[bytes, int] = {}
+    bonded_by_worker: dict[bytes, int] = {}
+    active_by_worker: dict[bytes, int] = {}
+    for _, raw in iterate(Jobs.prefix):
+        current = Jobs.decode(raw)
+        if current.state in OPEN_STATES:
+            escrow_by_requester[current.requester] = (
+                escrow_by_requester.get(current.requester, 0) + current.escrow
+            )
+        if current.state in ("matched", "committed") and current.worker is not None:
+            bonded_by_worker[current.worker] = (
+                bonded_by_worker.get(current.worker, 0) + current.slash
+            )
+            active_by_worker[current.worker] = active_by_worker.get(current.worker, 0) + 1
+    holds = dict(system.accounts_in(iterate))
+    for requester, escrow in escrow_by_requester.items():
+        info = holds.get(requester)
+        held = 0 if info is None else info.held(ESCROW)
+        if held != escrow:
+            problems.append(
+                f"requester {requester.hex()} holds {held} in escrow, jobs owe {escrow}"
+            )
+    registered: list[bytes] = []
+    for key, raw in iterate(Workers.prefix):
+        account = Workers.key_suffix(key)
+        worker = Workers.decode(raw)
+        info = holds.get(account)
+        held = 0 if info is None else info.held(STAKE)
+        if held != worker.stake:
+            problems.append(f"worker {account.hex()} holds {held} as stake, records {worker.stake}")
+        if worker.bonded != bonded_by_worker.get(account, 0):
+            problems.append(
+                f"worker {account.hex()} bonds {worker.bonded}, its jobs' slashes differ"
+            )
+        if worker.active != active_by_worker.get(account, 0):
+            problems.append(f"worker {account.hex()} counts {worker.active} active jobs")
+        if worker.bonded > worker.stake:
+            problems.append(f"worker {account.hex()} bonds more than its stake")
+        registered.append(account)
+    raw_list = read(WorkerList.key)
+    listed = () if raw_list is None else WorkerList.decode(raw_list)
+    if sorted(listed) != sorted(registered):
+        problems.append("the worker list differs from the registered workers")
+    for account, info in holds.items():
+        if info.held(ESCROW) and account not in escrow_by_requester:
+            problems.append(f"account {account.hex()} holds escrow without an open job")
+        if info.held(STAKE) and account not in registered:
+            problems.append(f"account {account.hex()} holds stake but is not a worker")
+    return problems

@@ -1,0 +1,366 @@
+"""The market pallet: its hooks, calls, genesis and invariants."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Protocol
+
+from runtime import fields
+from runtime.framework import BlockContext, Origin, Pallet, call, ensure_signed
+from runtime.pallets import balances
+from runtime.pallets.market.constants import (
+    ESCROW,
+    JOB_WEIGHT,
+    MATCHES_PER_BLOCK,
+    MAX_ASKS,
+    MAX_DEADLINE_BLOCKS,
+    MAX_INPUTS,
+    MAX_JOB_CAPACITY,
+    MAX_PARAMS,
+    MAX_PENDING_JOBS,
+    MAX_WAIT_BLOCKS,
+    MAX_WORKERS,
+    MODES,
+    NAME,
+    REGISTER_WEIGHT,
+    STAKE,
+    SUBMIT_WEIGHT,
+)
+from runtime.pallets.market.deadlines import expire, miss_deadline, schedule
+from runtime.pallets.market.errors import (
+    AlreadyRegistered,
+    BadAsk,
+    BadJob,
+    BadWorkerInfo,
+    NotAWorker,
+    NotPending,
+    NotYourJob,
+    PriceTooLow,
+    StakeTooLow,
+    TooManyPendingJobs,
+    TooManyWorkers,
+    UnknownJob,
+    WorkerBusy,
+)
+from runtime.pallets.market.events import (
+    DeadlineMissed,
+    JobCancelled,
+    JobExpired,
+    JobFailed,
+    JobMatched,
+    JobSettled,
+    JobSubmitted,
+    WorkerRegistered,
+    WorkerRetired,
+    WorkerUpdated,
+)
+from runtime.pallets.market.invariants import broken_invariants
+from runtime.pallets.market.jobs import job
+from runtime.pallets.market.matching import try_match
+from runtime.pallets.market.params import MarketParams
+from runtime.pallets.market.storage import (
+    Deadlines,
+    Job,
+    Jobs,
+    NextJobId,
+    Params,
+    PendingJobs,
+    Worker,
+    WorkerList,
+    Workers,
+)
+from runtime.pallets.market.workers import checked_asks, store_worker
+from runtime.state import PrefixIterator, StateReader
+from runtime.workloads import WorkloadError, workload_shape
+
+
+class MarketGenesis(Protocol):
+    """The part of the genesis config that the market builds from."""
+
+    @property
+    def market(self) -> MarketParams: ...
+
+
+class Market(Pallet):
+    """GPU workers, jobs with escrow, matching, deadlines and settlement."""
+
+    NAME = NAME
+    PARAMS = MarketParams
+    EVENTS = (
+        WorkerRegistered,
+        WorkerUpdated,
+        WorkerRetired,
+        JobSubmitted,
+        JobMatched,
+        JobCancelled,
+        JobExpired,
+        DeadlineMissed,
+        JobSettled,
+        JobFailed,
+    )
+    ERRORS = (
+        AlreadyRegistered,
+        NotAWorker,
+        TooManyWorkers,
+        StakeTooLow,
+        BadAsk,
+        BadWorkerInfo,
+        WorkerBusy,
+        BadJob,
+        PriceTooLow,
+        TooManyPendingJobs,
+        UnknownJob,
+        NotYourJob,
+        NotPending,
+    )
+
+    # Hooks
+
+    def on_initialize(self, ctx: BlockContext) -> int:
+        """Expire waiting jobs, penalize missed deadlines, and match what still waits."""
+        state = ctx.state
+        due = Deadlines.get(state, ctx.number)
+        if due is not None:
+            Deadlines.remove(state, ctx.number)
+            for job_id in due:
+                current = Jobs.get(state, job_id)
+                if current is None:
+                    continue
+                if current.state == "pending" and current.expires_at == ctx.number:
+                    expire(ctx, job_id, current)
+                elif current.state == "matched" and current.commit_by == ctx.number - 1:
+                    miss_deadline(ctx, job_id, current)
+        for job_id in PendingJobs.get(state)[:MATCHES_PER_BLOCK]:
+            try_match(ctx, job_id)
+        return 0
+
+    # Calls
+
+    @call(
+        args=(
+            ("stake", fields.BALANCE),
+            ("device", fields.str_type(32)),
+            ("memory_mb", fields.U32),
+            ("workloads", fields.list_type(fields.str_type(32), MAX_ASKS)),
+            ("prices", fields.list_type(fields.BALANCE, MAX_ASKS)),
+            ("throughput", fields.list_type(fields.U64, MAX_ASKS)),
+            ("endpoint", fields.str_type(256)),
+            ("capacity", fields.U32),
+        ),
+        weight=REGISTER_WEIGHT,
+    )
+    def register_worker(
+        self,
+        ctx: BlockContext,
+        origin: Origin,
+        stake: int,
+        device: str,
+        memory_mb: int,
+        workloads: list[str],
+        prices: list[int],
+        throughput: list[int],
+        endpoint: str,
+        capacity: int,
+    ) -> None:
+        """Register as a worker: hold `stake`; publish capabilities and a price per workload.
+
+        `prices[i]` (per 10^9 cost units) and `throughput[i]` (10^9 cost units per second, as
+        measured) are for `workloads[i]`.
+        """
+        who = ensure_signed(origin)
+        state = ctx.state
+        if Workers.get(state, who) is not None:
+            raise AlreadyRegistered()
+        if len(WorkerList.get(state)) >= MAX_WORKERS:
+            raise TooManyWorkers()
+        if stake < Params.get(state).min_stake:
+            raise StakeTooLow()
+        asks = checked_asks(workloads, prices)
+        if len(throughput) != len(workloads):
+            raise BadAsk()
+        if not 1 <= capacity <= MAX_JOB_CAPACITY or not device:
+            raise BadWorkerInfo()
+        balances.hold(ctx, who, STAKE, stake)
+        worker = Worker(
+            stake=stake,
+            bonded=0,
+            device=device,
+            memory_mb=memory_mb,
+            throughput=tuple(zip(workloads, throughput, strict=True)),
+            asks=asks,
+            endpoint=endpoint,
+            capacity=capacity,
+            active=0,
+            reputation=0,
+            retiring=False,
+        )
+        Workers.insert(state, who, worker)
+        WorkerList.put(state, (*WorkerList.get(state), who))
+        ctx.deposit_event(WorkerRegistered, who, stake)
+
+    @call(
+        args=(
+            ("workloads", fields.list_type(fields.str_type(32), MAX_ASKS)),
+            ("prices", fields.list_type(fields.BALANCE, MAX_ASKS)),
+            ("capacity", fields.U32),
+            ("add_stake", fields.BALANCE),
+        ),
+        weight=REGISTER_WEIGHT,
+    )
+    def update_worker(
+        self,
+        ctx: BlockContext,
+        origin: Origin,
+        workloads: list[str],
+        prices: list[int],
+        capacity: int,
+        add_stake: int,
+    ) -> None:
+        """Change a worker's prices and capacity, and add to its stake."""
+        who = ensure_signed(origin)
+        worker = Workers.get(ctx.state, who)
+        if worker is None:
+            raise NotAWorker()
+        asks = checked_asks(workloads, prices)
+        if not 1 <= capacity <= MAX_JOB_CAPACITY:
+            raise BadWorkerInfo()
+        if add_stake:
+            balances.hold(ctx, who, STAKE, add_stake)
+        measured = dict(worker.throughput)
+        Workers.insert(
+            ctx.state,
+            who,
+            replace(
+                worker,
+                asks=asks,
+                throughput=tuple((w, measured.get(w, 0)) for w in workloads),
+                capacity=capacity,
+                stake=worker.stake + add_stake,
+            ),
+        )
+        ctx.deposit_event(WorkerUpdated, who)
+
+    @call(args=(), weight=REGISTER_WEIGHT)
+    def retire_worker(self, ctx: BlockContext, origin: Origin) -> None:
+        """Stop taking jobs; the stake is released once the active jobs end."""
+        who = ensure_signed(origin)
+        worker = Workers.get(ctx.state, who)
+        if worker is None:
+            raise NotAWorker()
+        store_worker(ctx, who, replace(worker, retiring=True))
+
+    @call(
+        args=(
+            ("workload", fields.str_type(32)),
+            ("params", fields.list_type(fields.U64, MAX_PARAMS)),
+            ("input_names", fields.list_type(fields.str_type(32), MAX_INPUTS)),
+            ("input_roots", fields.list_type(fields.bytes_type(32), MAX_INPUTS)),
+            ("seed", fields.U64),
+            ("max_price", fields.BALANCE),
+            ("deadline_blocks", fields.U32),
+            ("wait_blocks", fields.U32),
+            ("mode", fields.str_type(16)),
+        ),
+        weight=SUBMIT_WEIGHT,
+    )
+    def submit_job(
+        self,
+        ctx: BlockContext,
+        origin: Origin,
+        workload: str,
+        params: list[int],
+        input_names: list[str],
+        input_roots: list[bytes],
+        seed: int,
+        max_price: int,
+        deadline_blocks: int,
+        wait_blocks: int,
+        mode: str,
+    ) -> None:
+        """Submit a job and hold its escrow; it is matched at once if a worker can take it.
+
+        Each input is a blob root (32 bytes) or empty to be generated from `seed`.
+        """
+        requester = ensure_signed(origin)
+        state = ctx.state
+        try:
+            shape = workload_shape(workload, params)
+        except WorkloadError as exc:
+            raise BadJob() from exc
+        expected = [spec.name for spec in shape.inputs]
+        if input_names != expected or len(input_roots) != len(expected):
+            raise BadJob()
+        if any(len(root) not in (0, 32) for root in input_roots):
+            raise BadJob()
+        if mode not in MODES:
+            raise BadJob()
+        if (
+            not 1 <= deadline_blocks <= MAX_DEADLINE_BLOCKS
+            or not 1 <= wait_blocks <= MAX_WAIT_BLOCKS
+        ):
+            raise BadJob()
+        if max_price == 0:
+            raise PriceTooLow()
+        pending = PendingJobs.get(state)
+        if len(pending) >= MAX_PENDING_JOBS:
+            raise TooManyPendingJobs()
+        p = Params.get(state)
+        escrow = p.escrow_for(shape.cost_units, max_price)
+        if escrow < balances.EXISTENTIAL_DEPOSIT:
+            # Each job's escrow is at least the deposit, so paying one job out never leaves an
+            # account with other jobs' escrow below it (it would be reaped, escrow and all).
+            raise PriceTooLow()
+        balances.hold(ctx, requester, ESCROW, escrow)
+        job_id = NextJobId.get(state)
+        NextJobId.put(state, job_id + 1)
+        expires_at = ctx.number + wait_blocks
+        Jobs.insert(
+            state,
+            job_id,
+            Job(
+                requester=requester,
+                workload=workload,
+                params=tuple(params),
+                inputs=tuple(zip(input_names, input_roots, strict=True)),
+                seed=seed,
+                max_price=max_price,
+                cost_units=shape.cost_units,
+                leaves=shape.leaves,
+                escrow=escrow,
+                mode=mode,
+                deadline_blocks=deadline_blocks,
+                expires_at=expires_at,
+                submitted_at=ctx.number,
+                state="pending",
+            ),
+        )
+        PendingJobs.put(state, (*pending, job_id))
+        schedule(Deadlines, ctx, expires_at, job_id)
+        ctx.deposit_event(JobSubmitted, job_id, requester, workload, shape.cost_units, escrow)
+        try_match(ctx, job_id)
+
+    @call(args=(("job", fields.U64),), weight=JOB_WEIGHT)
+    def cancel_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
+        """Cancel a job that has no worker yet; its escrow is released."""
+        who = ensure_signed(origin)
+        current = job(ctx, job_id)
+        if current.requester != who:
+            raise NotYourJob()
+        if current.state != "pending":
+            raise NotPending()
+        balances.release(ctx, who, ESCROW, current.escrow)
+        Jobs.insert(ctx.state, job_id, replace(current, state="cancelled"))
+        PendingJobs.put(ctx.state, tuple(i for i in PendingJobs.get(ctx.state) if i != job_id))
+        ctx.deposit_event(JobCancelled, job_id, current.escrow)
+
+    # Genesis
+
+    def build_genesis(self, ctx: BlockContext, config: MarketGenesis) -> None:
+        self.check_params(ctx.state, config.market)
+        Params.put(ctx.state, config.market)
+        NextJobId.put(ctx.state, 1)
+
+    # Invariants
+
+    def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
+        return broken_invariants(read, iterate)

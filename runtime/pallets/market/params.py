@@ -1,0 +1,53 @@
+"""The market's economic parameters, declared once as a schema record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from runtime import fields
+from runtime.pallets.market.constants import PPM
+from runtime.schema import Record, param
+from runtime.workloads import payment_for
+
+
+@dataclass(frozen=True, slots=True)
+class MarketParams(Record):
+    """The market's economic parameters (genesis; later governance)."""
+
+    slash_ppm: int = param(fields.U32, 0, 100 * PPM, default=3 * PPM)
+    """A job's slash, as a share of its payment (in parts per million)..."""
+    min_slash: int = param(fields.BALANCE, default=10**12)
+    """...but at least this much."""
+    protocol_fee_ppm: int = param(fields.U32, 0, PPM, default=20_000)
+    """The treasury's share of each payment."""
+    verification_fee_ppm: int = param(fields.U32, 0, PPM, default=50_000)
+    """The verification committee's fee, as a share of the payment..."""
+    min_verification_fee: int = param(fields.BALANCE, default=10**9)
+    """...but at least this much."""
+    miss_penalty_ppm: int = param(fields.U32, 0, PPM, default=100_000)
+    """Share of a job's slash taken from a worker that misses its deadline."""
+    min_stake: int = param(fields.BALANCE, default=100 * 10**12)
+    """The least stake a worker registers with."""
+
+    def slash_for(self, payment: int) -> int:
+        return max(self.min_slash, payment * self.slash_ppm // PPM)
+
+    def escrow_for(self, cost_units: int, max_price: int) -> int:
+        """What a job holds at submission: its highest payment plus the protocol and
+        verification fees on it."""
+        max_payment = payment_for(cost_units, max_price)
+        protocol_fee, verification_fee = self.fees_for(max_payment)
+        return max_payment + protocol_fee + verification_fee
+
+    def fees_for(self, payment: int) -> tuple[int, int]:
+        """(protocol fee, verification fee) on a payment."""
+        return (
+            payment * self.protocol_fee_ppm // PPM,
+            max(self.min_verification_fee, payment * self.verification_fee_ppm // PPM),
+        )
+
+
+DEFAULT_MARKET_PARAMS: Final = MarketParams()
+"""Slash 3× the payment (at least 1 XPL), 2% to the treasury, 5% (at least 0.001 XPL) to the
+verifiers, 10% of the slash for a missed deadline, 100 XPL least stake."""

@@ -1,0 +1,82 @@
+"""A job's commitment and settlement: paying the worker, fees and refunds, or the slash."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+from runtime.accounts import TREASURY
+from runtime.framework import BlockContext
+from runtime.pallets import balances
+from runtime.pallets.market.constants import ESCROW, STAKE
+from runtime.pallets.market.errors import BadJob, NotPending, NotYourJob
+from runtime.pallets.market.escrow import pay_out_all, release_held
+from runtime.pallets.market.events import JobFailed, JobSettled
+from runtime.pallets.market.jobs import job
+from runtime.pallets.market.storage import Job, Jobs, Params
+from runtime.pallets.market.workers import end_for_worker, store_worker
+
+# What the compute pallet calls
+
+
+def record_commitment(
+    ctx: BlockContext, job_id: int, worker: bytes, root: bytes, leaves: int
+) -> Job:
+    """Record a matched job's result commitment by its worker; raises if it may not commit."""
+    current = job(ctx, job_id)
+    if current.state != "matched" or current.worker != worker:
+        raise NotYourJob()
+    if ctx.number > current.commit_by:
+        raise NotPending()
+    if leaves != current.leaves:
+        raise BadJob()
+    updated = replace(current, state="committed", result_root=root, committed_at=ctx.number)
+    Jobs.insert(ctx.state, job_id, updated)
+    return updated
+
+
+def settle_success(ctx: BlockContext, job_id: int, verifiers: Sequence[bytes]) -> None:
+    """Pay out a committed job whose dispute window passed without a failed check."""
+    current = job(ctx, job_id)
+    assert current.state == "committed" and current.worker is not None
+    p = Params.get(ctx.state)
+    payment = current.payment
+    protocol_fee, verification_fee = p.fees_for(payment)
+    requester = current.requester
+    payouts = [(current.worker, payment), (TREASURY, protocol_fee)]
+    paid_verifiers = 0
+    if verifiers:
+        share = verification_fee // len(verifiers)
+        payouts.extend((verifier, share) for verifier in verifiers)
+        paid_verifiers = share * len(verifiers)
+    pay_out_all(ctx, requester, ESCROW, payouts)
+    refund = release_held(
+        ctx, requester, ESCROW, current.escrow - payment - protocol_fee - paid_verifiers
+    )
+    store_worker(ctx, current.worker, end_for_worker(ctx, current, +1))
+    Jobs.insert(ctx.state, job_id, replace(current, state="settled"))
+    ctx.deposit_event(
+        JobSettled, job_id, current.worker, payment, paid_verifiers, protocol_fee, refund
+    )
+
+
+def settle_failure(ctx: BlockContext, job_id: int, catchers: Sequence[bytes]) -> None:
+    """End a committed job whose result was proven wrong: slash the worker, refund the requester.
+
+    Half of the slash goes to the `catchers` (the committee members who found the fault, and a
+    challenger whose fraud proof held), half to the treasury.
+    """
+    current = job(ctx, job_id)
+    assert current.state == "committed" and current.worker is not None
+    slashed = balances.slash_held(ctx, current.worker, STAKE, current.slash)
+    reward = slashed // 2 // len(catchers) if catchers else 0
+    for catcher in catchers:
+        balances.deposit(ctx, catcher, reward)
+    balances.deposit(ctx, TREASURY, slashed - reward * len(catchers))
+    release_held(ctx, current.requester, ESCROW, current.escrow)
+    worker = end_for_worker(ctx, current, -10)
+    if worker is not None:
+        worker = replace(worker, stake=max(0, worker.stake - slashed))
+    store_worker(ctx, current.worker, worker)
+    Jobs.insert(ctx.state, job_id, replace(current, state="failed"))
+    ctx.deposit_event(JobFailed, job_id, current.worker, slashed, current.escrow)

@@ -1,0 +1,140 @@
+"""The market's records (workers and jobs) and storage items."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from runtime import fields
+from runtime.framework import U64_CODEC, StorageMap, StorageValue, value_codec
+from runtime.pallets.market.constants import (
+    MAX_ASKS,
+    MAX_INPUTS,
+    MAX_PARAMS,
+    MAX_REPUTATION,
+    MAX_WORKERS,
+    MIN_REPUTATION,
+    NAME,
+)
+from runtime.pallets.market.params import DEFAULT_MARKET_PARAMS, MarketParams
+from runtime.primitives import codec
+from runtime.schema import Record, param
+from runtime.workloads import payment_for
+
+_WORKLOAD: Final = fields.str_type(32)
+
+
+@dataclass(frozen=True, slots=True)
+class Worker(Record):
+    """A registered worker: its stake, device, asks and how busy it is."""
+
+    stake: int = param(fields.BALANCE)
+    bonded: int = param(fields.BALANCE)
+    device: str = param(fields.str_type(32))
+    memory_mb: int = param(fields.U32)
+    throughput: tuple[tuple[str, int], ...] = param(
+        fields.tuple_type(fields.pair_type(_WORKLOAD, fields.U64), MAX_ASKS)
+    )
+    """Measured throughput per workload, in 10^9 cost units per second."""
+    asks: tuple[tuple[str, int], ...] = param(
+        fields.tuple_type(fields.pair_type(_WORKLOAD, fields.BALANCE), MAX_ASKS)
+    )
+    """Price per 10^9 cost units, per workload."""
+    endpoint: str = param(fields.str_type(256))
+    capacity: int = param(fields.U32)
+    active: int = param(fields.U32)
+    reputation: int = param(fields.I64, MIN_REPUTATION, MAX_REPUTATION)
+    retiring: bool = param(fields.BOOL)
+
+    def ask(self, workload: str) -> int | None:
+        for name, price in self.asks:
+            if name == workload:
+                return price
+        return None
+
+
+JOB_STATES: Final = (
+    "pending",
+    "matched",
+    "committed",
+    "settled",
+    "failed",
+    "expired",
+    "cancelled",
+)
+OPEN_STATES: Final = ("pending", "matched", "committed")
+
+
+@dataclass(frozen=True, slots=True)
+class Job(Record):
+    """A submitted job: what to run, its escrow and where it is in its lifecycle."""
+
+    requester: bytes = param(fields.ACCOUNT)
+    workload: str = param(_WORKLOAD)
+    params: tuple[int, ...] = param(fields.tuple_type(fields.U64, MAX_PARAMS))
+    inputs: tuple[tuple[str, bytes], ...] = param(
+        fields.tuple_type(fields.pair_type(fields.str_type(32), fields.bytes_type(32)), MAX_INPUTS)
+    )
+    """(name, blob root); an empty root means the input is generated from the seed."""
+    seed: int = param(fields.U64)
+    max_price: int = param(fields.BALANCE)
+    cost_units: int = param(fields.U64)
+    leaves: int = param(fields.U32)
+    escrow: int = param(fields.BALANCE)
+    mode: str = param(fields.str_type(16))
+    deadline_blocks: int = param(fields.U32)
+    expires_at: int = param(fields.U32)
+    submitted_at: int = param(fields.U32)
+    state: str = param(fields.str_type(16))
+    worker: bytes | None = param(fields.option_type(fields.ACCOUNT), default=None)
+    price: int = param(fields.BALANCE, default=0)
+    slash: int = param(fields.BALANCE, default=0)
+    matched_at: int = param(fields.U32, default=0)
+    commit_by: int = param(fields.U32, default=0)
+    result_root: bytes = param(fields.bytes_type(32), default=b"")
+    committed_at: int = param(fields.U32, default=0)
+
+    @property
+    def payment(self) -> int:
+        return payment_for(self.cost_units, self.price)
+
+
+JOB_IDS_CODEC: Final = value_codec(
+    list,
+    lambda v: tuple(codec.expect_u64(x, "job id") for x in codec.expect_array(v, 100_000, "ids")),
+)
+"""A list of job ids (the queues of pending jobs and of jobs to look at in a block)."""
+
+
+# Storage
+
+Params: Final = StorageValue[MarketParams](
+    NAME,
+    "Params",
+    value_codec(MarketParams.to_value, MarketParams.from_value),
+    DEFAULT_MARKET_PARAMS,
+)
+Workers: Final = StorageMap[bytes, Worker](
+    NAME, "Workers", lambda a: a, value_codec(Worker.to_value, Worker.from_value)
+)
+WorkerList: Final = StorageValue[tuple[bytes, ...]](
+    NAME,
+    "WorkerList",
+    value_codec(
+        list,
+        lambda v: tuple(
+            codec.expect_bytes(a, "worker", length=32)
+            for a in codec.expect_array(v, MAX_WORKERS, "workers")
+        ),
+    ),
+    (),
+)
+Jobs: Final = StorageMap[int, Job](
+    NAME, "Jobs", lambda i: i.to_bytes(8, "big"), value_codec(Job.to_value, Job.from_value)
+)
+NextJobId: Final = StorageValue[int](NAME, "NextJobId", U64_CODEC, 1)
+PendingJobs: Final = StorageValue[tuple[int, ...]](NAME, "PendingJobs", JOB_IDS_CODEC, ())
+Deadlines: Final = StorageMap[int, tuple[int, ...]](
+    NAME, "Deadlines", lambda n: n.to_bytes(4, "big"), JOB_IDS_CODEC
+)
+"""Jobs to look at in block n: a pending job's expiry, a matched job's commit deadline."""

@@ -1,0 +1,241 @@
+"""Staking: bonds, validator candidates and nominators, an election each era, rewards, slashing.
+
+Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controller):
+
+1. Bonding. A stash bonds part of its balance (held under "staking"); its ledger records the
+   active bond and the chunks being unbonded, each of which unlocks `bonding_eras` eras after
+   `unbond`; `withdraw_unbonded` releases the unlocked chunks. The "staking" hold always equals
+   the ledger's total.
+2. Candidacy. A stash with at least `min_validator_bond` active `validate`s with a commission and
+   a session key (the key its node signs blocks and finality votes with; by default the stash
+   itself). A session key belongs to one stash only, and stays that stash's after it changes
+   keys, so that offences signed with it are still its own. A stash with at least
+   `min_nominator_bond` `nominate`s up to `max_nominations` candidates instead. `chill` ends
+   either.
+3. Election. In the block whose number is a multiple of `era_blocks` (or the block after a
+   forced era end) the era ends and the next era's validators are elected: the top
+   `validator_count` eligible candidates by approval (own bond plus the whole bond of every
+   nominator naming them), ties broken by stash bytes. Each nominator's bond is then split equally
+   among its elected targets (integer division, the remainder to the first in sorted order): the
+   validators' exposures. Session gets the set as (session key, total backing): the validators
+   it already has in their places, newcomers after them sorted by stash.
+   With fewer than `min_validators` eligible candidates the current set and exposures stay.
+4. Era points: 20 per block authored, 1 per compute attestation, 1 per finality precommit noted on
+   chain (`note_votes`, once per finalized round). At the era's end `era_reward` is minted and
+   shared by points; each validator's share pays its commission, and the rest goes to it and its
+   nominators pro rata to their exposure (rounding dust is not minted).
+5. Offline. At the era's end, an active validator that authored no block and had no precommit
+   noted, in an era long enough to give it at least two slots, loses `offline_slash_ppm` of its
+   own bond (to the treasury). It is not chilled.
+6. Equivocation. Anyone may report two signed messages that prove an authority equivocated (two
+   votes in one round, or two headers in one slot). The offender loses `equivocation_slash_ppm`
+   of its own bond, and each of its nominators of that share of its exposure this era; the
+   reporter gets `reporter_reward_ppm` of the total and the treasury the rest. The offender is
+   disabled (its blocks are refused at once; but never the last enabled authority, so that blocks
+   go on), chilled, and the era ends at the next block so the set changes promptly. Each offence
+   is punished once.
+
+The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
+`errors`, `candidacy` (validators, nominators and session keys), `bonding` (ledgers), `slashing`
+(slashes and equivocations), `election`, `eras` (points, rewards and the era's end), `genesis`,
+`invariants`, and `pallet` (the Staking pallet with its calls). Other code imports it as one:
+`from runtime.pallets import staking`.
+"""
+
+from __future__ import annotations
+
+from runtime.consensus import Precommit
+from runtime.pallets.staking.candidacy import stash_of
+from runtime.pallets.staking.constants import (
+    ATTESTATION_POINTS,
+    BLOCK_POINTS,
+    BOND_WEIGHT,
+    CANDIDACY_WEIGHT,
+    HOLD,
+    MAX_BONDING_ERAS,
+    MAX_CANDIDATES,
+    MAX_ERA_BLOCKS,
+    MAX_NOMINATIONS,
+    MAX_NOMINATORS,
+    MAX_NOTED_ROUNDS,
+    MAX_OFFENCES,
+    MAX_UNLOCKING_CHUNKS,
+    NAME,
+    NOMINATE_WEIGHT,
+    NOTE_VOTES_WEIGHT,
+    PPM,
+    PRECOMMIT_POINTS,
+    REPORT_WEIGHT,
+    SET_PARAMS_WEIGHT,
+    SIGNATURE_WEIGHT,
+    SLASH_WEIGHT,
+    UNIT,
+)
+from runtime.pallets.staking.eras import note_attestation
+from runtime.pallets.staking.errors import (
+    AlreadyBonded,
+    AlreadyPunished,
+    BadCommission,
+    BadParams,
+    BadPrecommit,
+    BadProofSignature,
+    BondTooSmall,
+    DuplicateTarget,
+    InsufficientBond,
+    MalformedProof,
+    NoSupermajority,
+    NotAnAuthority,
+    NotAVoter,
+    NotBonded,
+    NothingToWithdraw,
+    NotOneOffence,
+    NotStaking,
+    RoundAlreadyNoted,
+    SameMessage,
+    SessionKeyTaken,
+    StakingError,
+    TooManyCandidates,
+    TooManyChunks,
+    TooManyNominators,
+    TooManyTargets,
+    UnknownSet,
+    UnknownTarget,
+)
+from runtime.pallets.staking.events import (
+    Bonded,
+    Chilled,
+    Equivocation,
+    EraPaid,
+    NewEra,
+    Nominated,
+    Offline,
+    ParamsChanged,
+    Rewarded,
+    Slashed,
+    Unbonded,
+    ValidatorPrefsSet,
+    VotesNoted,
+    Withdrawn,
+)
+from runtime.pallets.staking.genesis import GenesisNominator, GenesisValidator, StakingGenesis
+from runtime.pallets.staking.pallet import PRECOMMIT_FIELD, Staking
+from runtime.pallets.staking.params import DEFAULT_STAKING_PARAMS, StakingParams
+from runtime.pallets.staking.storage import (
+    Active,
+    Activity,
+    Candidates,
+    CurrentEra,
+    EraActivity,
+    EraStart,
+    Exposure,
+    Exposures,
+    ForceEra,
+    KeyOwner,
+    Ledger,
+    Ledgers,
+    Nominations,
+    Nominators,
+    NotedRounds,
+    Offences,
+    Params,
+    RetiredKeys,
+    SessionKeys,
+    Validators,
+)
+
+__all__ = [
+    "ATTESTATION_POINTS",
+    "BLOCK_POINTS",
+    "BOND_WEIGHT",
+    "CANDIDACY_WEIGHT",
+    "DEFAULT_STAKING_PARAMS",
+    "HOLD",
+    "MAX_BONDING_ERAS",
+    "MAX_CANDIDATES",
+    "MAX_ERA_BLOCKS",
+    "MAX_NOMINATIONS",
+    "MAX_NOMINATORS",
+    "MAX_NOTED_ROUNDS",
+    "MAX_OFFENCES",
+    "MAX_UNLOCKING_CHUNKS",
+    "NAME",
+    "NOMINATE_WEIGHT",
+    "NOTE_VOTES_WEIGHT",
+    "PPM",
+    "PRECOMMIT_FIELD",
+    "PRECOMMIT_POINTS",
+    "REPORT_WEIGHT",
+    "SET_PARAMS_WEIGHT",
+    "SIGNATURE_WEIGHT",
+    "SLASH_WEIGHT",
+    "UNIT",
+    "Active",
+    "Activity",
+    "AlreadyBonded",
+    "AlreadyPunished",
+    "BadCommission",
+    "BadParams",
+    "BadPrecommit",
+    "BadProofSignature",
+    "BondTooSmall",
+    "Bonded",
+    "Candidates",
+    "Chilled",
+    "CurrentEra",
+    "DuplicateTarget",
+    "Equivocation",
+    "EraActivity",
+    "EraPaid",
+    "EraStart",
+    "Exposure",
+    "Exposures",
+    "ForceEra",
+    "GenesisNominator",
+    "GenesisValidator",
+    "InsufficientBond",
+    "KeyOwner",
+    "Ledger",
+    "Ledgers",
+    "MalformedProof",
+    "NewEra",
+    "NoSupermajority",
+    "Nominated",
+    "Nominations",
+    "Nominators",
+    "NotAVoter",
+    "NotAnAuthority",
+    "NotBonded",
+    "NotOneOffence",
+    "NotStaking",
+    "NotedRounds",
+    "NothingToWithdraw",
+    "Offences",
+    "Offline",
+    "Params",
+    "ParamsChanged",
+    "Precommit",
+    "RetiredKeys",
+    "Rewarded",
+    "RoundAlreadyNoted",
+    "SameMessage",
+    "SessionKeyTaken",
+    "SessionKeys",
+    "Slashed",
+    "Staking",
+    "StakingError",
+    "StakingGenesis",
+    "StakingParams",
+    "TooManyCandidates",
+    "TooManyChunks",
+    "TooManyNominators",
+    "TooManyTargets",
+    "Unbonded",
+    "UnknownSet",
+    "UnknownTarget",
+    "ValidatorPrefsSet",
+    "Validators",
+    "VotesNoted",
+    "Withdrawn",
+    "note_attestation",
+    "stash_of",
+]

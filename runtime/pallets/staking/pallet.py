@@ -1,0 +1,513 @@
+"""The staking pallet: its hooks, calls, genesis and invariants."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Final
+
+from runtime import consensus, fields
+from runtime.consensus import Precommit, SlotEquivocation, VoteEquivocation
+from runtime.fields import FieldType
+from runtime.framework import BlockContext, Origin, Pallet, Weight, call, ensure_root, ensure_signed
+from runtime.pallets import balances, session
+from runtime.pallets.staking.bonding import forget_stash, ledger_of
+from runtime.pallets.staking.candidacy import (
+    active_stash,
+    chill_stash,
+    insert_sorted,
+    is_candidate,
+    is_nominator,
+    set_session_key,
+    stash_of,
+    stop_nominating,
+    stop_validating,
+)
+from runtime.pallets.staking.constants import (
+    BLOCK_POINTS,
+    BOND_WEIGHT,
+    CANDIDACY_WEIGHT,
+    HOLD,
+    MAX_CANDIDATES,
+    MAX_NOMINATIONS,
+    MAX_NOMINATORS,
+    MAX_NOTED_ROUNDS,
+    MAX_OFFENCES,
+    MAX_UNLOCKING_CHUNKS,
+    NAME,
+    NOMINATE_WEIGHT,
+    NOTE_VOTES_WEIGHT,
+    PPM,
+    PRECOMMIT_POINTS,
+    REPORT_WEIGHT,
+    SET_PARAMS_WEIGHT,
+    SIGNATURE_WEIGHT,
+    SLASH_WEIGHT,
+)
+from runtime.pallets.staking.election import elect_validators
+from runtime.pallets.staking.eras import end_era, note_activity
+from runtime.pallets.staking.errors import (
+    AlreadyBonded,
+    AlreadyPunished,
+    BadCommission,
+    BadParams,
+    BadPrecommit,
+    BadProofSignature,
+    BondTooSmall,
+    DuplicateTarget,
+    InsufficientBond,
+    MalformedProof,
+    NoSupermajority,
+    NotAnAuthority,
+    NotAVoter,
+    NotBonded,
+    NothingToWithdraw,
+    NotOneOffence,
+    NotStaking,
+    RoundAlreadyNoted,
+    SameMessage,
+    SessionKeyTaken,
+    TooManyCandidates,
+    TooManyChunks,
+    TooManyNominators,
+    TooManyTargets,
+    UnknownSet,
+    UnknownTarget,
+)
+from runtime.pallets.staking.events import (
+    Bonded,
+    Chilled,
+    Equivocation,
+    EraPaid,
+    NewEra,
+    Nominated,
+    Offline,
+    ParamsChanged,
+    Rewarded,
+    Slashed,
+    Unbonded,
+    ValidatorPrefsSet,
+    VotesNoted,
+    Withdrawn,
+)
+from runtime.pallets.staking.genesis import StakingGenesis, genesis_bond
+from runtime.pallets.staking.invariants import broken_invariants
+from runtime.pallets.staking.params import StakingParams
+from runtime.pallets.staking.slashing import (
+    disable_offender,
+    offender_of,
+    pay_slash,
+    slash_offender,
+)
+from runtime.pallets.staking.storage import (
+    Active,
+    Candidates,
+    CurrentEra,
+    EraStart,
+    Exposures,
+    ForceEra,
+    Ledger,
+    Ledgers,
+    Nominations,
+    Nominators,
+    NotedRounds,
+    Offences,
+    Params,
+    Validators,
+)
+from runtime.primitives.address import encode_address
+from runtime.primitives.codec import DecodeError
+from runtime.primitives.hashing import from_hex, to_hex
+from runtime.state import PrefixIterator, StateReader
+
+
+def _precommit_from_json(j: Any, what: str) -> Precommit:
+    if not isinstance(j, list) or len(j) != 4:
+        raise ValueError(f"{what}: expected [block_hash, number, voter, signature]")
+    return Precommit(
+        fields.HASH.from_json(j[0], f"{what}.block_hash"),
+        fields.U32.from_json(j[1], f"{what}.number"),
+        fields.ACCOUNT.from_json(j[2], f"{what}.voter"),
+        from_hex(j[3], length=64, what=f"{what}.signature"),
+    )
+
+
+PRECOMMIT_FIELD: Final = FieldType(
+    name="precommit",
+    to_value=Precommit.to_value,
+    from_value=Precommit.from_value,
+    to_json=lambda p: [
+        to_hex(p.block_hash),
+        p.number,
+        encode_address(p.voter),
+        to_hex(p.signature),
+    ],
+    from_json=_precommit_from_json,
+)
+
+
+def _note_votes_weight(args: tuple[Any, ...]) -> Weight:
+    return NOTE_VOTES_WEIGHT + len(args[2]) * SIGNATURE_WEIGHT
+
+
+class Staking(Pallet):
+    """Bonds, candidacy and nominations, an election each era, rewards and slashing."""
+
+    NAME = NAME
+    PARAMS = StakingParams
+    EVENTS = (
+        Bonded,
+        Unbonded,
+        Withdrawn,
+        ValidatorPrefsSet,
+        Nominated,
+        Chilled,
+        NewEra,
+        EraPaid,
+        Rewarded,
+        Slashed,
+        Offline,
+        Equivocation,
+        VotesNoted,
+        ParamsChanged,
+    )
+    ERRORS = (
+        AlreadyBonded,
+        NotBonded,
+        BondTooSmall,
+        InsufficientBond,
+        TooManyChunks,
+        NothingToWithdraw,
+        BadCommission,
+        SessionKeyTaken,
+        TooManyCandidates,
+        TooManyNominators,
+        TooManyTargets,
+        DuplicateTarget,
+        UnknownTarget,
+        NotStaking,
+        BadParams,
+        MalformedProof,
+        NotOneOffence,
+        SameMessage,
+        BadProofSignature,
+        UnknownSet,
+        NotAnAuthority,
+        AlreadyPunished,
+        RoundAlreadyNoted,
+        NotAVoter,
+        BadPrecommit,
+        NoSupermajority,
+    )
+
+    # Hooks
+
+    def on_initialize(self, ctx: BlockContext) -> Weight:
+        """Count the author's block; end the era at its boundary (or when forced) and elect."""
+        state = ctx.state
+        stash = active_stash(state, ctx.author)
+        if stash is not None:
+            note_activity(state, stash, points=BLOCK_POINTS, blocks=1)
+        p = Params.get(state)
+        if ctx.number % p.era_blocks == 0 or ForceEra.get(state):
+            end_era(ctx, p)
+            return (len(Candidates.get(state)) + len(Nominators.get(state))) * SLASH_WEIGHT
+        return 0
+
+    # Calls: bonding
+
+    @call(args=(("value", fields.BALANCE),), weight=BOND_WEIGHT)
+    def bond(self, ctx: BlockContext, origin: Origin, value: int) -> None:
+        """Bond `value` of the signer's free balance: the signer becomes a stash."""
+        stash = ensure_signed(origin)
+        if Ledgers.get(ctx.state, stash) is not None:
+            raise AlreadyBonded()
+        p = Params.get(ctx.state)
+        if value == 0 or value < min(p.min_nominator_bond, p.min_validator_bond):
+            raise BondTooSmall()
+        balances.hold(ctx, stash, HOLD, value)
+        Ledgers.insert(ctx.state, stash, Ledger(active=value))
+        ctx.deposit_event(Bonded, stash, value)
+
+    @call(args=(("value", fields.BALANCE),), weight=BOND_WEIGHT)
+    def bond_extra(self, ctx: BlockContext, origin: Origin, value: int) -> None:
+        """Add `value` of the free balance to the active bond."""
+        stash = ensure_signed(origin)
+        ledger = ledger_of(ctx, stash)
+        if value == 0:
+            raise InsufficientBond()
+        balances.hold(ctx, stash, HOLD, value)
+        Ledgers.insert(ctx.state, stash, replace(ledger, active=ledger.active + value))
+        ctx.deposit_event(Bonded, stash, value)
+
+    @call(args=(("value", fields.BALANCE),), weight=BOND_WEIGHT)
+    def unbond(self, ctx: BlockContext, origin: Origin, value: int) -> None:
+        """Start unbonding `value` of the active bond; it unlocks `bonding_eras` eras later."""
+        stash = ensure_signed(origin)
+        state = ctx.state
+        ledger = ledger_of(ctx, stash)
+        if value == 0 or value > ledger.active:
+            raise InsufficientBond()
+        p = Params.get(state)
+        remaining = ledger.active - value
+        if (is_candidate(state, stash) and remaining < p.min_validator_bond) or (
+            is_nominator(state, stash) and remaining < p.min_nominator_bond
+        ):
+            raise BondTooSmall()
+        unlocks_at = CurrentEra.get(state) + p.bonding_eras
+        chunks = dict(ledger.unlocking)
+        chunks[unlocks_at] = chunks.get(unlocks_at, 0) + value
+        if len(chunks) > MAX_UNLOCKING_CHUNKS:
+            raise TooManyChunks()
+        Ledgers.insert(state, stash, Ledger(remaining, tuple(sorted(chunks.items()))))
+        ctx.deposit_event(Unbonded, stash, value, unlocks_at)
+
+    @call(args=(), weight=BOND_WEIGHT)
+    def withdraw_unbonded(self, ctx: BlockContext, origin: Origin) -> None:
+        """Release every unbonded chunk that has unlocked; a ledger left empty is removed."""
+        stash = ensure_signed(origin)
+        ledger = ledger_of(ctx, stash)
+        era = CurrentEra.get(ctx.state)
+        ready = sum(amount for unlocks_at, amount in ledger.unlocking if unlocks_at <= era)
+        if ready == 0:
+            raise NothingToWithdraw()
+        balances.release(ctx, stash, HOLD, ready)
+        remaining = Ledger(ledger.active, tuple((e, a) for e, a in ledger.unlocking if e > era))
+        if remaining.total == 0:
+            forget_stash(ctx, stash)
+        else:
+            Ledgers.insert(ctx.state, stash, remaining)
+        ctx.deposit_event(Withdrawn, stash, ready)
+
+    # Calls: candidacy and nominations
+
+    @call(
+        args=(("commission_ppm", fields.U32), ("session_key", fields.option_type(fields.ACCOUNT))),
+        weight=CANDIDACY_WEIGHT,
+    )
+    def validate(
+        self, ctx: BlockContext, origin: Origin, commission_ppm: int, session_key: bytes | None
+    ) -> None:
+        """Be a validator candidate with this commission and session key (default: the stash).
+
+        Ends a nomination; takes effect at the next election.
+        """
+        stash = ensure_signed(origin)
+        state = ctx.state
+        ledger = ledger_of(ctx, stash)
+        if commission_ppm > PPM:
+            raise BadCommission()
+        if ledger.active < Params.get(state).min_validator_bond:
+            raise BondTooSmall()
+        key = stash if session_key is None else session_key
+        owner = stash_of(state, key)
+        if owner is not None and owner != stash:
+            raise SessionKeyTaken()
+        candidates = Candidates.get(state)
+        if stash not in candidates and len(candidates) >= MAX_CANDIDATES:
+            raise TooManyCandidates()
+        if stop_nominating(ctx, stash):
+            ctx.deposit_event(Chilled, stash)
+        set_session_key(state, stash, key)
+        Validators.insert(state, stash, commission_ppm)
+        Candidates.put(state, insert_sorted(candidates, stash))
+        ctx.deposit_event(ValidatorPrefsSet, stash, commission_ppm, key)
+
+    @call(
+        args=(("targets", fields.list_type(fields.ACCOUNT, MAX_NOMINATIONS)),),
+        weight=NOMINATE_WEIGHT,
+    )
+    def nominate(self, ctx: BlockContext, origin: Origin, targets: list[bytes]) -> None:
+        """Back these validator candidates with the whole active bond; ends a candidacy."""
+        stash = ensure_signed(origin)
+        state = ctx.state
+        ledger = ledger_of(ctx, stash)
+        p = Params.get(state)
+        if ledger.active < p.min_nominator_bond:
+            raise BondTooSmall()
+        if not 1 <= len(targets) <= p.max_nominations:
+            raise TooManyTargets()
+        if len(set(targets)) != len(targets):
+            raise DuplicateTarget()
+        candidates = set(Candidates.get(state)) - {stash}
+        if any(t not in candidates for t in targets):
+            raise UnknownTarget()
+        nominators = Nominators.get(state)
+        if stash not in nominators and len(nominators) >= MAX_NOMINATORS:
+            raise TooManyNominators()
+        if stop_validating(ctx, stash):
+            ctx.deposit_event(Chilled, stash)
+        chosen = tuple(sorted(targets))
+        Nominations.insert(state, stash, chosen)
+        Nominators.put(state, insert_sorted(nominators, stash))
+        ctx.deposit_event(Nominated, stash, list(chosen))
+
+    @call(args=(), weight=CANDIDACY_WEIGHT)
+    def chill(self, ctx: BlockContext, origin: Origin) -> None:
+        """Stop validating or nominating from the next election on; the bond stays."""
+        if not chill_stash(ctx, ensure_signed(origin)):
+            raise NotStaking()
+
+    # Calls: finality votes and offences
+
+    @call(
+        args=(
+            ("set_id", fields.U64),
+            ("round", fields.U64),
+            ("precommits", fields.list_type(PRECOMMIT_FIELD, session.MAX_AUTHORITIES)),
+        ),
+        weight=_note_votes_weight,
+    )
+    def note_votes(
+        self,
+        ctx: BlockContext,
+        origin: Origin,
+        set_id: int,
+        round_: int,
+        precommits: list[Precommit],
+    ) -> None:
+        """Note a finalized round's precommits: a point to each voter validating this era.
+
+        Every precommit is checked; a voter listed twice counts once; a round counts once.
+        """
+        ensure_signed(origin)
+        state = ctx.state
+        authorities = session.historical_set(ctx, set_id)
+        if authorities is None:
+            raise UnknownSet()
+        noted = NotedRounds.get(state)
+        mark = (set_id, round_)
+        if mark in noted or (len(noted) >= MAX_NOTED_ROUNDS and mark < noted[0]):
+            raise RoundAlreadyNoted()
+        voters: list[bytes] = []
+        weight = 0
+        for precommit in precommits:
+            voter_weight = authorities.weight_of(precommit.voter)
+            if voter_weight == 0:
+                raise NotAVoter()
+            if precommit.voter in voters:
+                continue
+            if not precommit.signature_is_valid(set_id, round_):
+                raise BadPrecommit()
+            voters.append(precommit.voter)
+            weight += voter_weight
+        if not authorities.is_supermajority(weight):
+            raise NoSupermajority()
+        NotedRounds.put(state, tuple(sorted((*noted, mark)))[-MAX_NOTED_ROUNDS:])
+        for voter in voters:
+            stash = active_stash(state, voter)
+            if stash is not None:
+                note_activity(state, stash, points=PRECOMMIT_POINTS, precommits=1)
+        ctx.deposit_event(VotesNoted, set_id, round_, len(voters))
+
+    @call(args=(("proof", fields.bytes_type(consensus.MAX_PROOF_BYTES)),), weight=REPORT_WEIGHT)
+    def report_equivocation(self, ctx: BlockContext, origin: Origin, proof: bytes) -> None:
+        """Report an equivocation (`runtime.consensus.encode_equivocation`); the reporter earns a
+        share of the slash."""
+        reporter = ensure_signed(origin)
+        state = ctx.state
+        try:
+            offence = consensus.decode_equivocation(proof)
+        except DecodeError as exc:
+            raise MalformedProof() from exc
+        key = offender_of(offence)
+        if isinstance(offence, VoteEquivocation):
+            authorities = session.historical_set(ctx, offence.first.set_id)
+            if authorities is None:
+                raise UnknownSet()
+            if authorities.weight_of(key) == 0:
+                raise NotAnAuthority()
+            kind = "vote"
+        else:
+            assert isinstance(offence, SlotEquivocation)
+            kind = "slot"
+        stash = stash_of(state, key)
+        if stash is None:
+            raise NotAnAuthority()
+        punished = Offences.get(state, stash) or ()
+        if offence.offence_key in punished:
+            raise AlreadyPunished()
+        Offences.insert(state, stash, (*punished, offence.offence_key)[-MAX_OFFENCES:])
+        p = Params.get(state)
+        pay_slash(ctx, slash_offender(ctx, stash, p), reporter, p)
+        disable_offender(ctx, key)
+        chill_stash(ctx, stash)
+        ForceEra.put(state, True)
+        ctx.deposit_event(Equivocation, stash, kind)
+
+    # Calls: parameters
+
+    @call(args=StakingParams.call_args(), weight=SET_PARAMS_WEIGHT)
+    def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
+        """Change the staking parameters (Root only); they apply from the next block on."""
+        ensure_root(origin)
+        updated = StakingParams(*values)
+        try:
+            self.check_params(ctx.state, updated)
+        except ValueError as exc:
+            raise BadParams() from exc
+        Params.put(ctx.state, updated)
+        ctx.deposit_event(ParamsChanged)
+
+    # Genesis
+
+    def build_genesis(self, ctx: BlockContext, config: StakingGenesis) -> None:
+        """Bond the genesis validators and nominators and elect era 0's set, which session takes
+        as its first authority set: (session key, backing), in the config's order."""
+        params, validators, nominators = config.staking, config.validators, config.nominators
+        self.check_params(ctx.state, params)
+        state = ctx.state
+        Params.put(state, params)
+        if not validators:
+            raise ValueError("the genesis config needs at least one validator")
+        if len(validators) > params.validator_count:
+            raise ValueError(
+                f"more genesis validators than validator_count ({params.validator_count})"
+            )
+        if len(validators) < params.min_validators:
+            raise ValueError(
+                f"fewer genesis validators than min_validators ({params.min_validators})"
+            )
+        for v in validators:
+            who = encode_address(v.stash)
+            if Ledgers.get(state, v.stash) is not None:
+                raise ValueError(f"genesis validator {who} is listed twice")
+            if stash_of(state, v.key) is not None:
+                raise ValueError(f"genesis validator {who}: its session key is taken")
+            if not 0 <= v.commission_ppm <= PPM:
+                raise ValueError(f"genesis validator {who}: commission must be 0 to {PPM} ppm")
+            if v.bond < params.min_validator_bond:
+                raise ValueError(f"genesis validator {who}: bond below min_validator_bond")
+            genesis_bond(ctx, v.stash, v.bond, "validator")
+            set_session_key(state, v.stash, v.key)
+            Validators.insert(state, v.stash, v.commission_ppm)
+        Candidates.put(state, tuple(sorted(v.stash for v in validators)))
+        if len(nominators) > MAX_NOMINATORS:
+            raise ValueError(f"at most {MAX_NOMINATORS} genesis nominators")
+        candidates = set(Candidates.get(state))
+        for n in nominators:
+            who = encode_address(n.stash)
+            if Ledgers.get(state, n.stash) is not None:
+                raise ValueError(f"genesis nominator {who} is listed twice or validates")
+            if not 1 <= len(n.targets) <= params.max_nominations:
+                raise ValueError(f"genesis nominator {who}: 1 to max_nominations targets")
+            if len(set(n.targets)) != len(n.targets) or not set(n.targets) <= candidates:
+                raise ValueError(f"genesis nominator {who}: targets must be distinct validators")
+            if n.bond == 0 or n.bond < params.min_nominator_bond:
+                raise ValueError(f"genesis nominator {who}: bond below min_nominator_bond")
+            genesis_bond(ctx, n.stash, n.bond, "nominator")
+            Nominations.insert(state, n.stash, tuple(sorted(n.targets)))
+        Nominators.put(state, tuple(sorted(n.stash for n in nominators)))
+        CurrentEra.put(state, 0)
+        EraStart.put(state, 0)
+        elected = elect_validators(state, params)
+        assert elected is not None and len(elected) == len(validators)
+        for stash, exposure in elected:
+            Exposures.insert(state, stash, exposure)
+        Active.put(state, tuple((stash, e.session_key) for stash, e in elected))
+        backing = {e.session_key: e.total for _, e in elected}
+        session.set_genesis_authorities(ctx, [(v.key, backing[v.key]) for v in validators])
+
+    # Invariants
+
+    def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
+        return broken_invariants(read, iterate)

@@ -1,0 +1,57 @@
+"""Staking's parameters, declared once as a schema record."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from runtime import fields
+from runtime.pallets import session
+from runtime.pallets.staking.constants import (
+    MAX_BONDING_ERAS,
+    MAX_ERA_BLOCKS,
+    MAX_NOMINATIONS,
+    PPM,
+    UNIT,
+)
+from runtime.schema import Record, param
+
+
+@dataclass(frozen=True, slots=True)
+class StakingParams(Record):
+    """Staking parameters (genesis; changed by Root, later by governance)."""
+
+    era_blocks: int = param(fields.U32, 1, MAX_ERA_BLOCKS, default=100)
+    """Blocks per era."""
+    validator_count: int = param(fields.U32, 1, session.MAX_AUTHORITIES, default=100)
+    """The most validators an election picks."""
+    min_validators: int = param(fields.U32, 1, session.MAX_AUTHORITIES, default=1)
+    """Below this many eligible candidates the current set is kept."""
+    min_validator_bond: int = param(
+        fields.BALANCE,
+        1,
+        default=100 * UNIT,
+        rule="must be positive (a validator's weight is its stake)",
+    )
+    min_nominator_bond: int = param(fields.BALANCE, default=10 * UNIT)
+    bonding_eras: int = param(fields.U32, 0, MAX_BONDING_ERAS, default=7)
+    """Eras an unbonded chunk waits before it can be withdrawn."""
+    era_reward: int = param(fields.BALANCE, default=100 * UNIT)
+    """Minted at each era's end and shared among its validators and their nominators."""
+    max_nominations: int = param(fields.U32, 1, MAX_NOMINATIONS, default=16)
+    equivocation_slash_ppm: int = param(fields.U32, 0, PPM, default=100_000)
+    offline_slash_ppm: int = param(fields.U32, 0, PPM, default=1_000)
+    reporter_reward_ppm: int = param(fields.U32, 0, PPM, default=100_000)
+    """The reporter's share of an equivocation's slash; the treasury gets the rest."""
+
+    def check(self) -> None:
+        """ValueError naming the first parameter out of its range."""
+        Record.check(self)
+        if self.min_validators > self.validator_count:
+            raise ValueError("min_validators must be 1 to validator_count")
+
+
+DEFAULT_STAKING_PARAMS: Final = StakingParams()
+"""100-block eras, up to 100 validators, 100 XPL to validate and 10 XPL to nominate, 7 eras to
+unbond, 100 XPL minted per era; an equivocation costs 10% (a tenth of it to the reporter), being
+offline 0.1%."""

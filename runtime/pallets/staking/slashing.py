@@ -1,0 +1,97 @@
+"""Slashing bonds and paying out slashes, and punishing an equivocation's offender."""
+
+from __future__ import annotations
+
+from runtime import consensus
+from runtime.accounts import TREASURY
+from runtime.consensus import VoteEquivocation
+from runtime.framework import BlockContext
+from runtime.pallets import balances, session
+from runtime.pallets.staking.bonding import forget_stash
+from runtime.pallets.staking.constants import HOLD, PPM
+from runtime.pallets.staking.errors import BadProofSignature, NotOneOffence, SameMessage
+from runtime.pallets.staking.events import Slashed
+from runtime.pallets.staking.params import StakingParams
+from runtime.pallets.staking.storage import Exposures, Ledgers
+
+# Slashing and paying
+
+
+def mint(ctx: BlockContext, who: bytes, amount: int) -> int:
+    """Mint a reward without ever failing (hooks must not); returns what was credited."""
+    try:
+        return balances.deposit(ctx, who, amount)
+    except balances.Overflow:
+        return 0
+
+
+def slash_stash(ctx: BlockContext, stash: bytes, amount: int) -> int:
+    """Burn up to `amount` of a stash's bond; returns what was taken (to be paid on)."""
+    ledger = Ledgers.get(ctx.state, stash)
+    if ledger is None:
+        return 0
+    amount = min(amount, ledger.total, balances.held(ctx, stash, HOLD))
+    taken = balances.slash_held(ctx, stash, HOLD, amount)
+    if taken == 0:
+        return 0
+    ctx.deposit_event(Slashed, stash, taken)
+    remaining = ledger.slashed(taken)
+    if not balances.exists(ctx, stash) or remaining.total == 0:
+        forget_stash(ctx, stash)  # reaped: what it still held is gone with the account
+    else:
+        Ledgers.insert(ctx.state, stash, remaining)
+    return taken
+
+
+def pay_slash(ctx: BlockContext, taken: int, reporter: bytes | None, p: StakingParams) -> None:
+    """Pay a slash on: the reporter's share to the reporter, the rest to the treasury."""
+    reward = 0
+    if reporter is not None:
+        reward = mint(ctx, reporter, taken * p.reporter_reward_ppm // PPM)
+    mint(ctx, TREASURY, taken - reward)
+
+
+# Offences
+
+
+def offender_of(proof: consensus.Equivocation) -> bytes:
+    """The offender's session key if the proof's messages prove an offence; the error if not."""
+    try:
+        return proof.check()
+    except consensus.InvalidProof as exc:
+        if isinstance(proof, VoteEquivocation):
+            a, b = proof.first, proof.second
+            if (a.voter, a.phase, a.set_id, a.round) != (b.voter, b.phase, b.set_id, b.round):
+                raise NotOneOffence() from exc
+            if a.target == b.target:
+                raise SameMessage() from exc
+        else:
+            x, y = proof.first, proof.second
+            if (x.digest.slot, x.digest.author) != (y.digest.slot, y.digest.author):
+                raise NotOneOffence() from exc
+            if x.hash == y.hash:
+                raise SameMessage() from exc
+        raise BadProofSignature() from exc
+
+
+def slash_offender(ctx: BlockContext, stash: bytes, p: StakingParams) -> int:
+    """Slash an equivocating validator and its nominators' exposure this era; the total."""
+    exposure = Exposures.get(ctx.state, stash)
+    others: tuple[tuple[bytes, int], ...] = ()
+    if exposure is None:
+        ledger = Ledgers.get(ctx.state, stash)
+        own = 0 if ledger is None else ledger.active
+    else:
+        own, others = exposure.own, exposure.others
+    total = slash_stash(ctx, stash, own * p.equivocation_slash_ppm // PPM)
+    for nominator, amount in others:
+        total += slash_stash(ctx, nominator, amount * p.equivocation_slash_ppm // PPM)
+    return total
+
+
+def disable_offender(ctx: BlockContext, key: bytes) -> None:
+    """Disable an offender's key, unless it is the last enabled authority: blocks must go on."""
+    disabled = session.disabled_keys(ctx.state)
+    enabled = [k for k in session.authority_set(ctx.state).keys if k not in disabled]
+    if key in enabled and len(enabled) > 1:
+        session.disable(ctx, key)
