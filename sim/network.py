@@ -31,8 +31,8 @@ from chain.core.actions import (
     SendRequest,
     SetTimer,
 )
-from chain.core.grandpa import Verdict
 from chain.core.node import NodeCore, RequestRefused
+from chain.core.voter_messages import Verdict
 from chain.spec import ChainSpec
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import MemoryStore

@@ -9,9 +9,11 @@ Its drivers (the node process in `chain.service.node` and `chain.service.network
                 stored block, a peer connecting or leaving, a gossip message, a peer's request,
                 the answer to one of ours. Time comes in as `now_ms` on every input.
     outputs     Action: timers to arm, notifications, gossip, requests, peer reports
-                (`chain.core.actions`); a gossip message also gets a Verdict, a request an answer
-                or RequestRefused.
-    views       NodeView: what drivers (RPC, metrics, the simulator) read of the core's chain.
+                (`chain.core.actions`); a gossip message also gets a Verdict
+                (`chain.core.voter_messages`), a request an answer or RequestRefused.
+    views       ChainView: what the GRANDPA voter (`chain.core.grandpa`) reads of the chain; the
+                core is the voter's view. NodeView, which extends it: what drivers (RPC, metrics,
+                the simulator) read of the core's chain.
 
 What the core needs from outside:
 
@@ -22,8 +24,6 @@ What the core needs from outside:
                        the core's one side effect; every other effect is an Action its driver
                        carries out.
     SignatureVerifier  checks a block's signatures, maybe in parallel (`runtime.executive`).
-    ChainView          what the GRANDPA voter reads of the chain; the core is the voter's view
-                       (`chain.core.grandpa`, where the voter declares it).
 """
 
 from __future__ import annotations
@@ -41,10 +41,11 @@ from chain.core.actions import (
     SetTimer,
     TxDropped,
 )
-from chain.core.grandpa import ChainView, Verdict
 from chain.core.messages import Status
+from chain.core.voter_messages import Verdict
 from runtime.block import Block, Header
 from runtime.executive import SignatureVerifier
+from runtime.pallets.session import AuthoritySet
 from runtime.primitives.trie import TrieCommit
 from runtime.state import StateReader
 from runtime.transaction import SignedTransaction
@@ -114,6 +115,24 @@ class NodeInputs(Protocol):
 
 
 # Views
+
+
+class ChainView(Protocol):
+    """What the GRANDPA voter reads of the chain."""
+
+    def header(self, block_hash: bytes) -> Header | None:
+        """The header of a block this node stores, or None."""
+        ...
+
+    @property
+    def best_header(self) -> Header: ...
+
+    @property
+    def finalized_header(self) -> Header: ...
+
+    def authority_set_after(self, block_hash: bytes) -> AuthoritySet:
+        """The set in the state after `block_hash`: the one that finalizes its children."""
+        ...
 
 
 class NodeView(ChainView, Protocol):

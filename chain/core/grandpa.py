@@ -22,30 +22,42 @@ peer for its last completed round (catch-up) or follows a commit (a justificatio
 later round. Full nodes that are not authorities run the same state machine as observers: they
 finalize from the votes they see.
 
-The voter reads the chain through `ChainView`, finalizes through the `finalize` callback it is
-given (the node stores the block as final at once, so the voter's next step sees it), and returns
-what it wants sent as `VoterOutput`s.
+The voter reads the chain through `ChainView` (`chain.core.boundary`), finalizes through the
+`finalize` callback it is given (the node stores the block as final at once, so the voter's next
+step sees it), and returns what it wants sent as `VoterOutput`s (`chain.core.voter_messages`).
+A round's votes and what they decide (the GHOSTs, the estimate) are `chain.core.rounds`.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum
-from typing import Final, Protocol
+from typing import Final
 
+from chain.core.boundary import ChainView
 from chain.core.finality import (
     InvalidJustification,
     Justification,
     build_justification,
     verify_justification,
 )
+from chain.core.rounds import Round, Target, decide
+from chain.core.voter_messages import (
+    BroadcastCommit,
+    BroadcastVotes,
+    CatchUp,
+    FetchBlock,
+    NoteVotes,
+    ReportEquivocation,
+    RequestCatchUp,
+    Verdict,
+    VoterOutput,
+)
 from runtime.block import Header
 from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote, VoteEquivocation
-from runtime.pallets.session import MAX_AUTHORITIES, AuthoritySet
+from runtime.pallets.session import MAX_AUTHORITIES
 from runtime.primitives import codec
-from runtime.primitives.codec import DecodeError, Value
+from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import Keypair
 
 log = logging.getLogger("xpl.grandpa")
@@ -56,174 +68,8 @@ MAX_PENDING_VOTES: Final = 4 * MAX_AUTHORITIES
 """Votes for blocks not imported yet, kept per round until the block arrives."""
 MAX_VOTE_AHEAD: Final = 256
 """Votes for blocks further above the best block than this are refused as implausible."""
-MAX_VOTES_PER_MESSAGE: Final = 2 * MAX_AUTHORITIES
-MAX_CATCH_UP_BYTES: Final = 1024 * 1024
 NOTE_VOTES_EVERY: Final = 4
 """Rounds between the rounds whose precommits are noted on chain (see `_notes_votes`)."""
-
-
-class Verdict(Enum):
-    """What the node makes of a message from a peer (the network relays only ACCEPT)."""
-
-    ACCEPT = "accept"
-    IGNORE = "ignore"
-    REJECT = "reject"
-
-
-class ChainView(Protocol):
-    """What the voter reads of the chain."""
-
-    def header(self, block_hash: bytes) -> Header | None:
-        """The header of a block this node stores, or None."""
-        ...
-
-    @property
-    def best_header(self) -> Header: ...
-
-    @property
-    def finalized_header(self) -> Header: ...
-
-    def authority_set_after(self, block_hash: bytes) -> AuthoritySet:
-        """The set in the state after `block_hash`: the one that finalizes its children."""
-        ...
-
-
-# What the voter asks for
-
-
-@dataclass(frozen=True, slots=True)
-class BroadcastVotes:
-    """Gossip this voter's signed votes (new ones, or sent again while its round is stuck)."""
-
-    votes: tuple[SignedVote, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class BroadcastCommit:
-    """Gossip a round's justification, so that nodes that missed its votes can finalize too."""
-
-    justification: Justification
-
-
-@dataclass(frozen=True, slots=True)
-class NoteVotes:
-    """This voter's round finalized a block and it announces the commit: note its precommits
-    on chain, where they earn the voters their era points."""
-
-    justification: Justification
-
-
-@dataclass(frozen=True, slots=True)
-class ReportEquivocation:
-    """A voter voted twice in one phase of a round: report the two signed votes on chain."""
-
-    proof: VoteEquivocation
-
-
-@dataclass(frozen=True, slots=True)
-class RequestCatchUp:
-    """Ask `peer`, which is ahead, for its last completed round; this voter is at `round` of set
-    `set_id`."""
-
-    peer: str
-    set_id: int
-    round: int
-
-
-@dataclass(frozen=True, slots=True)
-class FetchBlock:
-    """A vote or commit names a block this node lacks."""
-
-    peer: str
-    block_hash: bytes
-    number: int
-
-
-VoterOutput = (
-    BroadcastVotes | BroadcastCommit | NoteVotes | ReportEquivocation | RequestCatchUp | FetchBlock
-)
-
-
-# Wire forms
-
-
-def votes_from_value(value: Value) -> list[SignedVote]:
-    """The signed votes of a finality message (at most MAX_VOTES_PER_MESSAGE), signatures
-    unchecked; DecodeError if malformed."""
-    return [
-        SignedVote.from_value(v) for v in codec.expect_array(value, MAX_VOTES_PER_MESSAGE, "votes")
-    ]
-
-
-@dataclass(frozen=True, slots=True)
-class CatchUp:
-    """A completed round's votes, which let a voter that fell behind join the next round."""
-
-    set_id: int
-    round: int
-    prevotes: tuple[SignedVote, ...]
-    precommits: tuple[SignedVote, ...]
-
-    def encode(self) -> bytes:
-        """The catch-up protocol's answer: `[set_id, round, prevotes, precommits]`."""
-        return codec.encode(
-            [
-                self.set_id,
-                self.round,
-                [v.to_value() for v in self.prevotes],
-                [v.to_value() for v in self.precommits],
-            ]
-        )
-
-    @classmethod
-    def decode(cls, raw: bytes) -> CatchUp:
-        """A peer's catch-up answer (up to MAX_CATCH_UP_BYTES); the voter checks its signatures."""
-        f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_CATCH_UP_BYTES), 4, "catch-up")
-
-        def votes(value: Value, what: str) -> tuple[SignedVote, ...]:
-            return tuple(
-                SignedVote.from_value(v)
-                for v in codec.expect_array(value, 2 * MAX_AUTHORITIES, what)
-            )
-
-        return cls(
-            set_id=codec.expect_u64(f[0], "catch-up.set_id"),
-            round=codec.expect_u64(f[1], "catch-up.round"),
-            prevotes=votes(f[2], "catch-up.prevotes"),
-            precommits=votes(f[3], "catch-up.precommits"),
-        )
-
-
-# Rounds
-
-Target = tuple[bytes, int]
-
-
-@dataclass
-class Round:
-    """The votes of one round, and what they decide."""
-
-    number: int
-    base: Target
-    votes: dict[int, dict[bytes, list[SignedVote]]] = field(
-        default_factory=lambda: {PREVOTE: {}, PRECOMMIT: {}}
-    )
-    """phase -> voter -> its votes (two for an equivocator; never more are kept)."""
-    pending: list[SignedVote] = field(default_factory=list)
-    mine: dict[int, SignedVote] = field(default_factory=dict)
-    prevote_ghost: Target | None = None
-    precommit_ghost: Target | None = None
-    estimate: Target | None = None
-    completable: bool = False
-    last_broadcast_ms: int = 0
-
-    def voted_weight(self, phase: int, authorities: AuthoritySet) -> int:
-        """The weight of the authorities that voted in `phase` (an equivocator counts once)."""
-        return sum(authorities.weight_of(v) for v in self.votes[phase])
-
-    def all_votes(self, phase: int) -> list[SignedVote]:
-        """Every vote of `phase` in this round, both of each equivocator's."""
-        return [vote for votes in self.votes[phase].values() for vote in votes]
 
 
 class GrandpaVoter:
@@ -425,10 +271,10 @@ class GrandpaVoter:
             if vote.number > finalized.number and self.chain.header(vote.block_hash) is None:
                 outputs.append(FetchBlock(peer, vote.block_hash, vote.number))
                 continue
-            self._add_vote(round_, vote)
+            round_.add_vote(vote)
         if outputs:
             return Verdict.IGNORE, outputs
-        self._decide(round_)
+        decide(round_, self.set, self.chain.header)
         if not round_.completable:
             return Verdict.IGNORE, []
         sent, changed = self._finality_of(round_, now_ms)
@@ -506,7 +352,7 @@ class GrandpaVoter:
             return Verdict.ACCEPT
         if not self._descends_from_finalized((header.hash, header.number)):
             return Verdict.IGNORE
-        self._add_vote(round_, vote)
+        round_.add_vote(vote)
         if len(round_.votes[vote.phase][vote.voter]) == 2:
             first, second = round_.votes[vote.phase][vote.voter]
             key = (vote.voter, vote.round, vote.phase)
@@ -518,12 +364,6 @@ class GrandpaVoter:
                 )
                 outputs.append(ReportEquivocation(proof))
         return Verdict.ACCEPT
-
-    @staticmethod
-    def _add_vote(round_: Round, vote: SignedVote) -> None:
-        votes = round_.votes[vote.phase].setdefault(vote.voter, [])
-        if vote not in votes and len(votes) < 2:
-            votes.append(vote)
 
     def _descends_from_finalized(self, target: Target) -> bool:
         finalized = self.chain.finalized_header
@@ -541,81 +381,7 @@ class GrandpaVoter:
             block_hash, height = header.parent_hash, height - 1
         return block_hash
 
-    # Deciding
-
-    def _support(self, round_: Round, phase: int) -> dict[bytes, tuple[int, int]]:
-        """block hash -> (number, weight of the voters whose votes include it), above the base."""
-        support: dict[bytes, tuple[int, int]] = {}
-        base_number = round_.base[1]
-        for voter, votes in round_.votes[phase].items():
-            weight = self.set.weight_of(voter)
-            seen: set[bytes] = set()
-            for vote in votes:
-                block_hash, number = vote.block_hash, vote.number
-                while number >= base_number and block_hash not in seen:
-                    seen.add(block_hash)
-                    old = support.get(block_hash)
-                    support[block_hash] = (number, weight + (0 if old is None else old[1]))
-                    if number == base_number:
-                        break
-                    header = self.chain.header(block_hash)
-                    if header is None:
-                        break
-                    block_hash, number = header.parent_hash, number - 1
-        return support
-
-    def _ghost(self, support: dict[bytes, tuple[int, int]]) -> Target | None:
-        best: Target | None = None
-        for block_hash, (number, weight) in support.items():
-            if self.set.is_supermajority(weight) and (
-                best is None or (number, block_hash) > (best[1], best[0])
-            ):
-                best = (block_hash, number)
-        return best
-
-    def _decide(self, round_: Round) -> None:
-        """Recompute the round's GHOSTs, estimate and completability from its votes."""
-        prevotes = self._support(round_, PREVOTE)
-        round_.prevote_ghost = self._ghost(prevotes)
-        precommits = self._support(round_, PRECOMMIT)
-        round_.precommit_ghost = self._ghost(precommits)
-        g = round_.prevote_ghost
-        if g is None:
-            round_.estimate, round_.completable = None, False
-            return
-        voted = round_.voted_weight(PRECOMMIT, self.set)
-        undecided = self.set.total_weight - voted
-
-        def possible(block_hash: bytes) -> bool:
-            entry = precommits.get(block_hash)
-            return self.set.is_supermajority((0 if entry is None else entry[1]) + undecided)
-
-        estimate: Target | None = None
-        block_hash, number = g
-        while number >= round_.base[1]:
-            if possible(block_hash) or number == round_.base[1]:
-                estimate = (block_hash, number)
-                break
-            header = self.chain.header(block_hash)
-            if header is None:
-                break
-            block_hash, number = header.parent_hash, number - 1
-        round_.estimate = estimate
-        if estimate is None or not self.set.is_supermajority(voted):
-            round_.completable = False
-        elif estimate != g:
-            round_.completable = True
-        else:
-            # The estimate can only still move up if some child of g could get 2/3.
-            children: dict[bytes, int] = {}
-            for child_hash, (child_number, weight) in precommits.items():
-                if child_number == g[1] + 1:
-                    header = self.chain.header(child_hash)
-                    if header is not None and header.parent_hash == g[0]:
-                        children[child_hash] = weight
-            round_.completable = not any(
-                self.set.is_supermajority(w + undecided) for w in children.values()
-            )
+    # Finalizing
 
     def _finality_of(self, round_: Round, now_ms: int) -> tuple[list[VoterOutput], bool]:
         """Finalize what the round's precommits prove, if it is above the finalized block.
@@ -673,7 +439,7 @@ class GrandpaVoter:
         for _ in range(8):
             current = self.current
             if self.previous is not None:
-                self._decide(self.previous)
+                decide(self.previous, self.set, self.chain.header)
                 sent, changed = self._finality_of(self.previous, now_ms)
                 outputs.extend(sent)
                 if changed:
@@ -682,7 +448,7 @@ class GrandpaVoter:
                 if not self._should_start(current):
                     break
                 outputs.extend(self._cast(current, PREVOTE, self._prevote_target(), now_ms))
-            self._decide(current)
+            decide(current, self.set, self.chain.header)
             if (
                 self.is_voter
                 and PRECOMMIT not in current.mine
@@ -690,7 +456,7 @@ class GrandpaVoter:
                 and self._contains_previous_estimate(current.prevote_ghost)
             ):
                 outputs.extend(self._cast(current, PRECOMMIT, current.prevote_ghost, now_ms))
-                self._decide(current)
+                decide(current, self.set, self.chain.header)
             sent, changed = self._finality_of(current, now_ms)
             outputs.extend(sent)
             if changed:
@@ -804,7 +570,7 @@ class GrandpaVoter:
         round_.mine[phase] = vote
         self._persist(self._saved_state())
         for v in votes:
-            self._add_vote(round_, v)
+            round_.add_vote(v)
         round_.last_broadcast_ms = now_ms
         return [BroadcastVotes(tuple(votes))]
 
@@ -847,5 +613,5 @@ class GrandpaVoter:
         for vote in mine:
             self.current.mine[vote.phase] = vote
             if self.chain.header(vote.block_hash) is not None:
-                self._add_vote(self.current, vote)
+                self.current.add_vote(vote)
         log.info("resuming round %d of set %d", self.current.number, set_id)

@@ -10,7 +10,7 @@ from typing import Final
 from chain.core.actions import Action, ReportPeer
 from chain.core.boundary import NodeInputs, RequestRefused
 from chain.core.finality import Justification
-from chain.core.grandpa import GrandpaVoter, Verdict, votes_from_value
+from chain.core.grandpa import GrandpaVoter
 from chain.core.importer import AlreadyKnown, BlockRejected
 from chain.core.messages import (
     PROTOCOL_CATCH_UP,
@@ -29,6 +29,7 @@ from chain.core.pool_upkeep import PoolUpkeep
 from chain.core.serving import serve_blocks
 from chain.core.sync import Sync
 from chain.core.view import CoreView
+from chain.core.voter_messages import Verdict, votes_from_value
 from chain.core.voting import VoterGlue
 from runtime.block import Block
 from runtime.executive import BadSignature, InvalidTransaction

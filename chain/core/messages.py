@@ -14,7 +14,8 @@ Request protocols (request -> response):
                                                   finalized number, finalized hash, is authority]
     sync           [start, descending, max, bodies]  -> [[header, body | None, justification
                                                   | None], ...]; start is a block number or hash
-    catchup        [set id, round]            -> a completed round's votes (chain.core.grandpa)
+    catchup        [set id, round]            -> a completed round's votes
+                                                  (`chain.core.voter_messages.CatchUp`)
     blob           [root, index]              -> [leaf, proof, leaf count, size] (job data:
                                               `chain.service.blob_protocol`, served by the node
                                               process in `chain.service.network`, not the core)

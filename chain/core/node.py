@@ -12,7 +12,7 @@ This module is the input API; the work is done by the parts `NodeCore` composes:
     chain.core.authoring      authoring in this node's Aura slots
     chain.core.inbound        peers' gossip (blocks, transactions, finality) and requests
     chain.core.sync_exchange  sync's requests (`chain.core.sync` decides them) and their answers
-    chain.core.voting         the GRANDPA voter's outputs (`chain.core.grandpa`) as actions
+    chain.core.voting         the GRANDPA voter's outputs (`chain.core.voter_messages`) as actions
     chain.core.offences       equivocations caught and reported, votes noted on chain
     chain.core.chain_updates  blocks and finality written to the store, and what follows
     chain.core.pool_upkeep    the transaction pool admitted to and repaired after each new best
@@ -42,7 +42,7 @@ from chain.core.boundary import (
 from chain.core.chain_updates import ChainUpdates
 from chain.core.finality import InvalidJustification, Justification, decode_and_verify
 from chain.core.gc_pause import collection_paused
-from chain.core.grandpa import GrandpaVoter, Verdict, VoterOutput
+from chain.core.grandpa import GrandpaVoter
 from chain.core.importer import BadJustification, verify_and_execute
 from chain.core.inbound import COST_BAD_RESPONSE, COST_UNDECODABLE, Inbound
 from chain.core.messages import (
@@ -60,6 +60,7 @@ from chain.core.sync import Sync
 from chain.core.sync_exchange import SyncExchange
 from chain.core.tx_gossip import TransactionOutbox
 from chain.core.view import CoreView
+from chain.core.voter_messages import Verdict, VoterOutput
 from chain.core.voting import VoterGlue
 from chain.storage.chain_store import ChainStore
 from runtime.block import Block, Header

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from chain.core.actions import Action, ReportPeer, SendRequest
 from chain.core.boundary import NodeInputs
-from chain.core.grandpa import CatchUp, GrandpaVoter, Verdict
+from chain.core.grandpa import GrandpaVoter
 from chain.core.importer import AlreadyKnown, BlockRejected, UnknownParent
 from chain.core.inbound import COST_BAD_BLOCK, COST_BAD_RESPONSE, COST_USELESS
 from chain.core.messages import PROTOCOL_STATUS, PROTOCOL_SYNC, Status, SyncedBlock, decode_blocks
 from chain.core.offences import Offences
 from chain.core.sync import Pending, Sync
 from chain.core.view import CoreView
+from chain.core.voter_messages import CatchUp, Verdict
 from chain.core.voting import VoterGlue
 from runtime.block import Block
 

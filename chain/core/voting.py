@@ -12,15 +12,6 @@ from collections.abc import Sequence
 from chain.core.actions import Action, Gossip, SendRequest
 from chain.core.chain_updates import ChainUpdates
 from chain.core.finality import Justification
-from chain.core.grandpa import (
-    BroadcastCommit,
-    BroadcastVotes,
-    FetchBlock,
-    NoteVotes,
-    ReportEquivocation,
-    RequestCatchUp,
-    VoterOutput,
-)
 from chain.core.messages import (
     PROTOCOL_CATCH_UP,
     TOPIC_FINALITY,
@@ -29,6 +20,15 @@ from chain.core.messages import (
 )
 from chain.core.offences import Offences
 from chain.core.sync import Sync
+from chain.core.voter_messages import (
+    BroadcastCommit,
+    BroadcastVotes,
+    FetchBlock,
+    NoteVotes,
+    ReportEquivocation,
+    RequestCatchUp,
+    VoterOutput,
+)
 from runtime.block import Header
 from runtime.consensus import SignedVote, encode_equivocation
 

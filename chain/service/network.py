@@ -22,7 +22,6 @@ import trio
 
 from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo
 from chain.core.actions import ReportPeer, SendRequest
-from chain.core.grandpa import Verdict
 from chain.core.messages import (
     MAX_GOSSIP_BYTES,
     MAX_JUSTIFICATION_BYTES,
@@ -37,6 +36,7 @@ from chain.core.messages import (
     TOPIC_TRANSACTIONS,
 )
 from chain.core.node import RequestRefused
+from chain.core.voter_messages import Verdict
 from chain.service.blob_protocol import (
     BLOB_REQUEST_BYTES,
     BLOB_RESPONSE_BYTES,

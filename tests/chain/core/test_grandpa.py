@@ -9,18 +9,18 @@ from dataclasses import dataclass, field
 import pytest
 
 from chain.core.finality import Justification, verify_justification
-from chain.core.grandpa import (
+from chain.core.grandpa import GrandpaVoter
+from chain.core.messages import decode_finality, encode_finality
+from chain.core.voter_messages import (
     BroadcastCommit,
     BroadcastVotes,
     CatchUp,
     FetchBlock,
-    GrandpaVoter,
     ReportEquivocation,
     RequestCatchUp,
     Verdict,
     votes_from_value,
 )
-from chain.core.messages import decode_finality, encode_finality
 from runtime.block import Digest, Header
 from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote
 from runtime.pallets.session import AuthoritySet

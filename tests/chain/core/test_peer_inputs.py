@@ -9,7 +9,6 @@ from dataclasses import replace
 import pytest
 
 from chain.core.actions import Gossip, ReportPeer, SendRequest
-from chain.core.grandpa import Verdict
 from chain.core.messages import (
     MAX_SYNC_BLOCKS,
     PROTOCOL_CATCH_UP,
@@ -29,6 +28,7 @@ from chain.core.messages import (
     encode_transactions,
 )
 from chain.core.node import NodeCore, RequestRefused
+from chain.core.voter_messages import Verdict
 from runtime.block import Block
 from runtime.consensus import PREVOTE, SignedVote
 from runtime.primitives import codec

@@ -1,0 +1,135 @@
+"""A GRANDPA round's votes and what they decide: the GHOSTs, the estimate and completability.
+
+A vote for a block supports every ancestor of that block down to the round's base (the block
+that was final when the round began). The prevote-GHOST (precommit-GHOST) is the highest block
+that prevotes (precommits) of more than 2/3 of the weight support; the estimate is the highest
+ancestor of the prevote-GHOST that could still get more than 2/3 of the precommits. The voter
+(`chain.core.grandpa`) keeps two rounds and recomputes them with `decide` as votes arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from runtime.block import Header
+from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote
+from runtime.pallets.session import AuthoritySet
+
+Target = tuple[bytes, int]
+"""A block as a vote names it: (hash, number)."""
+HeaderOf = Callable[[bytes], Header | None]
+"""How a round reads the chain: the header of a stored block, or None."""
+Support = dict[bytes, tuple[int, int]]
+"""block hash -> (number, weight of the voters whose votes include it)."""
+
+
+@dataclass
+class Round:
+    """The votes of one round, and what they decide."""
+
+    number: int
+    base: Target
+    votes: dict[int, dict[bytes, list[SignedVote]]] = field(
+        default_factory=lambda: {PREVOTE: {}, PRECOMMIT: {}}
+    )
+    """phase -> voter -> its votes (two for an equivocator; never more are kept)."""
+    pending: list[SignedVote] = field(default_factory=list)
+    mine: dict[int, SignedVote] = field(default_factory=dict)
+    prevote_ghost: Target | None = None
+    precommit_ghost: Target | None = None
+    estimate: Target | None = None
+    completable: bool = False
+    last_broadcast_ms: int = 0
+
+    def voted_weight(self, phase: int, authorities: AuthoritySet) -> int:
+        """The weight of the authorities that voted in `phase` (an equivocator counts once)."""
+        return sum(authorities.weight_of(v) for v in self.votes[phase])
+
+    def all_votes(self, phase: int) -> list[SignedVote]:
+        """Every vote of `phase` in this round, both of each equivocator's."""
+        return [vote for votes in self.votes[phase].values() for vote in votes]
+
+    def add_vote(self, vote: SignedVote) -> None:
+        """Count `vote` (checked by the caller), unless its voter already has two in its phase."""
+        votes = self.votes[vote.phase].setdefault(vote.voter, [])
+        if vote not in votes and len(votes) < 2:
+            votes.append(vote)
+
+
+def support(round_: Round, phase: int, authorities: AuthoritySet, header_of: HeaderOf) -> Support:
+    """The weight behind each block that the votes of `phase` include, down to the base."""
+    result: Support = {}
+    base_number = round_.base[1]
+    for voter, votes in round_.votes[phase].items():
+        weight = authorities.weight_of(voter)
+        seen: set[bytes] = set()
+        for vote in votes:
+            block_hash, number = vote.block_hash, vote.number
+            while number >= base_number and block_hash not in seen:
+                seen.add(block_hash)
+                old = result.get(block_hash)
+                result[block_hash] = (number, weight + (0 if old is None else old[1]))
+                if number == base_number:
+                    break
+                header = header_of(block_hash)
+                if header is None:
+                    break
+                block_hash, number = header.parent_hash, number - 1
+    return result
+
+
+def ghost(weights: Support, authorities: AuthoritySet) -> Target | None:
+    """The highest block that more than 2/3 of the weight supports (ties: the higher hash)."""
+    best: Target | None = None
+    for block_hash, (number, weight) in weights.items():
+        if authorities.is_supermajority(weight) and (
+            best is None or (number, block_hash) > (best[1], best[0])
+        ):
+            best = (block_hash, number)
+    return best
+
+
+def decide(round_: Round, authorities: AuthoritySet, header_of: HeaderOf) -> None:
+    """Recompute the round's GHOSTs, estimate and completability from its votes."""
+    prevotes = support(round_, PREVOTE, authorities, header_of)
+    round_.prevote_ghost = ghost(prevotes, authorities)
+    precommits = support(round_, PRECOMMIT, authorities, header_of)
+    round_.precommit_ghost = ghost(precommits, authorities)
+    g = round_.prevote_ghost
+    if g is None:
+        round_.estimate, round_.completable = None, False
+        return
+    voted = round_.voted_weight(PRECOMMIT, authorities)
+    undecided = authorities.total_weight - voted
+
+    def possible(block_hash: bytes) -> bool:
+        entry = precommits.get(block_hash)
+        return authorities.is_supermajority((0 if entry is None else entry[1]) + undecided)
+
+    estimate: Target | None = None
+    block_hash, number = g
+    while number >= round_.base[1]:
+        if possible(block_hash) or number == round_.base[1]:
+            estimate = (block_hash, number)
+            break
+        header = header_of(block_hash)
+        if header is None:
+            break
+        block_hash, number = header.parent_hash, number - 1
+    round_.estimate = estimate
+    if estimate is None or not authorities.is_supermajority(voted):
+        round_.completable = False
+    elif estimate != g:
+        round_.completable = True
+    else:
+        # The estimate can only still move up if some child of g could get 2/3.
+        children: dict[bytes, int] = {}
+        for child_hash, (child_number, weight) in precommits.items():
+            if child_number == g[1] + 1:
+                header = header_of(child_hash)
+                if header is not None and header.parent_hash == g[0]:
+                    children[child_hash] = weight
+        round_.completable = not any(
+            authorities.is_supermajority(w + undecided) for w in children.values()
+        )

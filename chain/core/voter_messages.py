@@ -1,0 +1,140 @@
+"""What the GRANDPA voter exchanges: the outputs it asks the node to carry out, the verdict on a
+peer's message (the voter's, and every other inbound check's), and the wire forms of the votes
+and catch-ups it reads from peers.
+
+The voter (`chain.core.grandpa`) returns `VoterOutput`s; the node turns them into actions
+(`chain.core.voting`) and decodes peers' finality messages and catch-up answers with
+`votes_from_value` and `CatchUp` (`chain.core.inbound`, `chain.core.sync_exchange`) before it
+hands them to the voter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+from chain.core.finality import Justification
+from runtime.consensus import SignedVote, VoteEquivocation
+from runtime.pallets.session import MAX_AUTHORITIES
+from runtime.primitives import codec
+from runtime.primitives.codec import Value
+
+MAX_VOTES_PER_MESSAGE: Final = 2 * MAX_AUTHORITIES
+"""The most signed votes one finality message may carry."""
+MAX_CATCH_UP_BYTES: Final = 1024 * 1024
+"""The largest catch-up answer this node decodes."""
+
+
+class Verdict(Enum):
+    """What the node makes of a message from a peer (the network relays only ACCEPT)."""
+
+    ACCEPT = "accept"
+    IGNORE = "ignore"
+    REJECT = "reject"
+
+
+# What the voter asks for
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastVotes:
+    """Gossip this voter's signed votes (new ones, or sent again while its round is stuck)."""
+
+    votes: tuple[SignedVote, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BroadcastCommit:
+    """Gossip a round's justification, so that nodes that missed its votes can finalize too."""
+
+    justification: Justification
+
+
+@dataclass(frozen=True, slots=True)
+class NoteVotes:
+    """This voter's round finalized a block and it announces the commit: note its precommits
+    on chain, where they earn the voters their era points."""
+
+    justification: Justification
+
+
+@dataclass(frozen=True, slots=True)
+class ReportEquivocation:
+    """A voter voted twice in one phase of a round: report the two signed votes on chain."""
+
+    proof: VoteEquivocation
+
+
+@dataclass(frozen=True, slots=True)
+class RequestCatchUp:
+    """Ask `peer`, which is ahead, for its last completed round; this voter is at `round` of set
+    `set_id`."""
+
+    peer: str
+    set_id: int
+    round: int
+
+
+@dataclass(frozen=True, slots=True)
+class FetchBlock:
+    """A vote or commit names a block this node lacks."""
+
+    peer: str
+    block_hash: bytes
+    number: int
+
+
+VoterOutput = (
+    BroadcastVotes | BroadcastCommit | NoteVotes | ReportEquivocation | RequestCatchUp | FetchBlock
+)
+
+
+# Wire forms
+
+
+def votes_from_value(value: Value) -> list[SignedVote]:
+    """The signed votes of a finality message (at most MAX_VOTES_PER_MESSAGE), signatures
+    unchecked; DecodeError if malformed."""
+    return [
+        SignedVote.from_value(v) for v in codec.expect_array(value, MAX_VOTES_PER_MESSAGE, "votes")
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class CatchUp:
+    """A completed round's votes, which let a voter that fell behind join the next round."""
+
+    set_id: int
+    round: int
+    prevotes: tuple[SignedVote, ...]
+    precommits: tuple[SignedVote, ...]
+
+    def encode(self) -> bytes:
+        """The catch-up protocol's answer: `[set_id, round, prevotes, precommits]`."""
+        return codec.encode(
+            [
+                self.set_id,
+                self.round,
+                [v.to_value() for v in self.prevotes],
+                [v.to_value() for v in self.precommits],
+            ]
+        )
+
+    @classmethod
+    def decode(cls, raw: bytes) -> CatchUp:
+        """A peer's catch-up answer (up to MAX_CATCH_UP_BYTES); the voter checks its signatures."""
+        f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_CATCH_UP_BYTES), 4, "catch-up")
+
+        def votes(value: Value, what: str) -> tuple[SignedVote, ...]:
+            return tuple(
+                SignedVote.from_value(v)
+                for v in codec.expect_array(value, 2 * MAX_AUTHORITIES, what)
+            )
+
+        return cls(
+            set_id=codec.expect_u64(f[0], "catch-up.set_id"),
+            round=codec.expect_u64(f[1], "catch-up.round"),
+            prevotes=votes(f[2], "catch-up.prevotes"),
+            precommits=votes(f[3], "catch-up.precommits"),
+        )
