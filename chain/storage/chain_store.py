@@ -5,7 +5,7 @@ Layout of the key-value store (one-byte prefixes):
     h ‖ hash           header                  b ‖ hash          body (extrinsic list)
     n ‖ number (4 BE)  hash on the best chain  j ‖ hash          justification of a final block
     m ‖ name           metadata: genesis, best, finalized, schema, pruned-below, the voter's state
-    t ‖ node key       trie node of a finalized state (node key = position ‖ hash, see trie.py)
+    t ‖ node key       trie node of a finalized state (node key = position ‖ hash, see trie)
     s ‖ storage key    value in the finalized state (a flat copy, for fast reads)
     u ‖ hash           journal of an unfinalized block: its trie nodes and state changes
     d ‖ number (4 BE)  death row: trie nodes to delete when the state before `number` is pruned

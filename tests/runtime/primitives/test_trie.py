@@ -26,10 +26,9 @@ from runtime.primitives.trie import (
     root_of,
     verify_proof,
 )
-from runtime.primitives.trie import _decode_cached as decode_cached_node
-from runtime.primitives.trie import _decode_stored as decode_stored_node
-from runtime.primitives.trie import _Malformed as MalformedNode
-from runtime.primitives.trie import _shape as shape_of
+from runtime.primitives.trie.nodes import MalformedNode, shape_of
+from runtime.primitives.trie.nodes import decode_cached as decode_cached_node
+from runtime.primitives.trie.nodes import decode_stored as decode_stored_node
 
 Model = dict[bytes, bytes]
 Changes = dict[bytes, bytes | None]
