@@ -8,7 +8,9 @@
 - `interfaces`: the narrow interfaces of the node that the network glue and the audit service
   use, so that `node` builds them without an import cycle.
 - `metrics`, `job_metrics`: Prometheus metrics of the node and of the market's jobs.
+- `rpc`: the JSON-RPC server (protocol, registry, subscriptions, HTTP/WebSocket transport) and
+  one module per namespace of methods, over the narrow `rpc.context.RpcNode` interface.
 
 It may import `runtime`, `gpu_worker`'s kernels and checks, the client SDK, the node core,
-storage, the RPC methods (`chain.rpc`) and `p2p`; nothing below imports it.
+storage and `p2p`; nothing below imports it.
 """

@@ -3,7 +3,7 @@
 `chain.service.node.NodeService` is the running node; the network glue (`chain.service.network`)
 and the validators' verification service (`chain.service.verification`) depend only on the few
 members listed here, not on the service, so that the service can build them without either
-importing it. The RPC methods' interface is `chain.rpc.context.RpcNode`, whose network is
+importing it. The RPC methods' interface is `chain.service.rpc.context.RpcNode`, whose network is
 `PeerNetwork` here; the job metrics take plain callables.
 """
 

@@ -2,7 +2,7 @@
 metrics.
 
 Everything runs on one trio thread: the timer loop, the network (`chain.service.network`), the RPC
-server (`chain.rpc`), the metrics server and, on a validator, the verification service
+server (`chain.service.rpc`), the metrics server and, on a validator, the verification service
 (`chain.service.verification`) are tasks in one nursery, and the core is called synchronously from
 them, so it needs no locking. Cancelling the nursery (Ctrl-C, SIGTERM, a test) closes every
 socket and then the database.
@@ -33,14 +33,14 @@ from chain.core.actions import (
     TxDropped,
 )
 from chain.core.node import NodeCore
-from chain.rpc.methods import build_methods
-from chain.rpc.registry import RpcMethods
-from chain.rpc.subscriptions import Subscription
-from chain.rpc.system import health
-from chain.rpc.transport import RpcServer
 from chain.service.job_metrics import JobStates
 from chain.service.metrics import NodeMetrics
 from chain.service.network import NodeNetwork, network_config
+from chain.service.rpc.methods import build_methods
+from chain.service.rpc.registry import RpcMethods
+from chain.service.rpc.subscriptions import Subscription
+from chain.service.rpc.system import health
+from chain.service.rpc.transport import RpcServer
 from chain.service.verification import VerificationService
 from chain.spec import ChainSpec
 from chain.storage.blobs import BlobStore

@@ -21,7 +21,7 @@ from websockets.sync.client import connect
 from chain.client.chain import XplClient, transfer_call
 from chain.client.rpc import RpcClientError
 from chain.keystore import write_key_file
-from chain.rpc.errors import (
+from chain.service.rpc.errors import (
     INVALID_PARAMS,
     INVALID_REQUEST,
     METHOD_NOT_FOUND,

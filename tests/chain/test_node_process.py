@@ -14,7 +14,7 @@ import pytest
 
 from chain.client.chain import TxOutcome, XplClient, transfer_call
 from chain.client.rpc import RpcClientError, SubscriptionClosedError
-from chain.rpc.errors import STATE_PRUNED
+from chain.service.rpc.errors import STATE_PRUNED
 from runtime.accounts import TREASURY
 from runtime.pallets import system
 from runtime.pallets.transaction_payment import AUTHOR_FEE_PERCENT

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from chain.core.node import NodeCore
-from chain.rpc import errors
-from chain.rpc.errors import RpcError
-from chain.rpc.params import hash32, param
-from chain.rpc.protocol import Params
-from chain.rpc.registry import RpcMethods, SubscriptionHandler
-from chain.rpc.subscriptions import Subscription
 from chain.service.interfaces import PeerNetwork
 from chain.service.metrics import NodeMetrics
+from chain.service.rpc import errors
+from chain.service.rpc.errors import RpcError
+from chain.service.rpc.params import hash32, param
+from chain.service.rpc.protocol import Params
+from chain.service.rpc.registry import RpcMethods, SubscriptionHandler
+from chain.service.rpc.subscriptions import Subscription
 from chain.spec import ChainSpec
 from chain.storage.blobs import BlobStore
 from chain.storage.chain_store import StatePruned, UnknownBlock

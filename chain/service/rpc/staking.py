@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.rpc.context import RpcContext
-from chain.rpc.params import account, check_arity, param
-from chain.rpc.protocol import Params
+from chain.service.rpc.context import RpcContext
+from chain.service.rpc.params import account, check_arity, param
+from chain.service.rpc.protocol import Params
 from runtime.pallets import session, staking
 from runtime.primitives.address import encode_address
 from runtime.state import StateOverlay

@@ -1,8 +1,8 @@
 """JSON-RPC 2.0 over HTTP (POST /) and WebSocket on one port, served on trio.
 
 The transport only: what the methods do is registered in an `RpcMethods` by the node, and the
-JSON-RPC messages are `chain.rpc.protocol`'s. HTTP and WebSocket parsing are hypercorn's (its
-h11/wsproto protocol stack and its trio `TCPServer`); the accept loop is ours rather than
+JSON-RPC messages are `chain.service.rpc.protocol`'s. HTTP and WebSocket parsing are hypercorn's
+(its h11/wsproto protocol stack and its trio `TCPServer`); the accept loop is ours rather than
 `hypercorn.trio.serve`, for two reasons:
 
 - hypercorn writes to a socket inside a shielded cancel scope, so a client that stops reading
@@ -26,10 +26,10 @@ from hypercorn.config import Config
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 
-from chain.rpc.errors import OVERSIZED_REQUEST, SERVER_BUSY, RpcError
-from chain.rpc.protocol import Request, answer, error_text
-from chain.rpc.registry import RpcMethods, execute
-from chain.rpc.subscriptions import WS_GOING_AWAY, Session, Subscription
+from chain.service.rpc.errors import OVERSIZED_REQUEST, SERVER_BUSY, RpcError
+from chain.service.rpc.protocol import Request, answer, error_text
+from chain.service.rpc.registry import RpcMethods, execute
+from chain.service.rpc.subscriptions import WS_GOING_AWAY, Session, Subscription
 
 logger = logging.getLogger("xpl.rpc")
 

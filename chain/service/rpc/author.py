@@ -14,12 +14,12 @@ from __future__ import annotations
 from typing import Any
 
 from chain.core.pool import PoolError, PoolFull
-from chain.rpc import errors
-from chain.rpc.context import RpcContext
-from chain.rpc.errors import RpcError
-from chain.rpc.params import check_arity, hex_bytes, param
-from chain.rpc.protocol import Params
-from chain.rpc.subscriptions import Subscription
+from chain.service.rpc import errors
+from chain.service.rpc.context import RpcContext
+from chain.service.rpc.errors import RpcError
+from chain.service.rpc.params import check_arity, hex_bytes, param
+from chain.service.rpc.protocol import Params
+from chain.service.rpc.subscriptions import Subscription
 from runtime.executive import InvalidTransaction
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import to_hex

@@ -2,8 +2,8 @@
 
 `answer` turns one HTTP body or WebSocket message into the text to send back: a single request
 or a batch (within `max_batch` requests and `max_response_bytes` of answers), notifications
-answered with nothing, and the standard error codes (see `chain.rpc.errors`). What a request
-does is the caller's `execute`; the transport (`chain.rpc.transport`) supplies it.
+answered with nothing, and the standard error codes (see `chain.service.rpc.errors`). What a request
+does is the caller's `execute`; the transport (`chain.service.rpc.transport`) supplies it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar, cast
 
-from chain.rpc.errors import (
+from chain.service.rpc.errors import (
     BATCH_TOO_LARGE,
     INTERNAL_ERROR,
     INVALID_REQUEST,

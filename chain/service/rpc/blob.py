@@ -24,11 +24,11 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from chain.client.blobs import BlobInfo
-from chain.rpc.errors import BLOB_ERROR, RpcError, invalid_params
-from chain.rpc.params import check_arity as _check_arity
-from chain.rpc.params import param as _param
-from chain.rpc.protocol import Params
-from chain.rpc.registry import RpcMethods
+from chain.service.rpc.errors import BLOB_ERROR, RpcError, invalid_params
+from chain.service.rpc.params import check_arity as _check_arity
+from chain.service.rpc.params import param as _param
+from chain.service.rpc.protocol import Params
+from chain.service.rpc.registry import RpcMethods
 from chain.storage.blobs import BlobError, BlobStore, UnknownBlob
 from runtime.primitives.hashing import from_hex, to_hex
 

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.rpc import errors
-from chain.rpc.context import RpcContext
-from chain.rpc.errors import RpcError
-from chain.rpc.params import check_arity, hex_bytes, param
-from chain.rpc.protocol import Params
+from chain.service.rpc import errors
+from chain.service.rpc.context import RpcContext
+from chain.service.rpc.errors import RpcError
+from chain.service.rpc.params import check_arity, hex_bytes, param
+from chain.service.rpc.protocol import Params
 from chain.storage.chain_store import StatePruned
 from runtime import api as runtime_api
 from runtime.primitives.hashing import to_hex

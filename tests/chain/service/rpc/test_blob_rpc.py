@@ -8,7 +8,7 @@ import pytest
 
 from chain.client.blobs import download_blob, fetch_leaf, upload_file
 from chain.client.rpc import RpcClientError
-from chain.rpc import errors
+from chain.service.rpc import errors
 from runtime.primitives.hashing import to_hex
 from runtime.workloads import CHUNK_BYTES
 from tests.chain.conftest import NodeProcess

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.rpc.context import RpcContext
-from chain.rpc.protocol import Params
+from chain.service.rpc.context import RpcContext
+from chain.service.rpc.protocol import Params
 from runtime.primitives.hashing import to_hex
 
 

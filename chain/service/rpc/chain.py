@@ -14,11 +14,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from chain.rpc.context import RpcContext
-from chain.rpc.params import block_number, check_arity, hash32, param
-from chain.rpc.protocol import Params
-from chain.rpc.registry import SubscriptionHandler
-from chain.rpc.subscriptions import Subscription
+from chain.service.rpc.context import RpcContext
+from chain.service.rpc.params import block_number, check_arity, hash32, param
+from chain.service.rpc.protocol import Params
+from chain.service.rpc.registry import SubscriptionHandler
+from chain.service.rpc.subscriptions import Subscription
 from runtime import api as runtime_api
 from runtime.block import Header
 from runtime.pallets.system import EVENTS_KEY

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.rpc.context import RpcContext
-from chain.rpc.errors import INVALID_PARAMS, RpcError
-from chain.rpc.params import check_arity, param
-from chain.rpc.protocol import Params
+from chain.service.rpc.context import RpcContext
+from chain.service.rpc.errors import INVALID_PARAMS, RpcError
+from chain.service.rpc.params import check_arity, param
+from chain.service.rpc.protocol import Params
 
 
 def _peer_ids(value: Any) -> list[str]:

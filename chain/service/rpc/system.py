@@ -14,9 +14,9 @@ from __future__ import annotations
 from importlib import metadata as importlib_metadata
 from typing import Any
 
-from chain.rpc.context import RpcContext, RpcNode
-from chain.rpc.params import account, check_arity, param
-from chain.rpc.protocol import Params
+from chain.service.rpc.context import RpcContext, RpcNode
+from chain.service.rpc.params import account, check_arity, param
+from chain.service.rpc.protocol import Params
 from runtime.primitives.hashing import to_hex
 
 

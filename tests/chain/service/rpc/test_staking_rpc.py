@@ -7,7 +7,7 @@ import pytest
 
 from chain.client.chain import XplClient, make_call
 from chain.client.rpc import RpcClientError
-from chain.rpc import errors
+from chain.service.rpc import errors
 from chain.spec import DEFAULT_GENESIS_BOND
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, Ledger
 from runtime.primitives.address import encode_address

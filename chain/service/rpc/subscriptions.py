@@ -14,8 +14,8 @@ from collections.abc import Callable
 
 import trio
 
-from chain.rpc.errors import TOO_MANY_SUBSCRIPTIONS, RpcError, invalid_params
-from chain.rpc.protocol import dumps
+from chain.service.rpc.errors import TOO_MANY_SUBSCRIPTIONS, RpcError, invalid_params
+from chain.service.rpc.protocol import dumps
 
 logger = logging.getLogger("xpl.rpc")
 

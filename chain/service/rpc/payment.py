@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.rpc.author import transaction_error
-from chain.rpc.context import RpcContext
-from chain.rpc.params import check_arity, hex_bytes, param
-from chain.rpc.protocol import Params
+from chain.service.rpc.author import transaction_error
+from chain.service.rpc.context import RpcContext
+from chain.service.rpc.params import check_arity, hex_bytes, param
+from chain.service.rpc.protocol import Params
 from runtime import api as runtime_api
 from runtime.executive import InvalidTransaction
 from runtime.primitives.codec import DecodeError

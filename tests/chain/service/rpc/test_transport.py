@@ -27,7 +27,7 @@ from chain.client.rpc import (
     RpcConnectionError,
     SubscriptionClosedError,
 )
-from chain.rpc.errors import (
+from chain.service.rpc.errors import (
     BATCH_TOO_LARGE,
     INTERNAL_ERROR,
     INVALID_PARAMS,
@@ -41,10 +41,10 @@ from chain.rpc.errors import (
     UNKNOWN_BLOCK,
     RpcError,
 )
-from chain.rpc.protocol import Params
-from chain.rpc.registry import RpcMethods
-from chain.rpc.subscriptions import Subscription
-from chain.rpc.transport import RpcServer
+from chain.service.rpc.protocol import Params
+from chain.service.rpc.registry import RpcMethods
+from chain.service.rpc.subscriptions import Subscription
+from chain.service.rpc.transport import RpcServer
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from chain.rpc.context import RpcContext
-from chain.rpc.errors import invalid_params
-from chain.rpc.params import check_arity, param
-from chain.rpc.protocol import Params
-from chain.rpc.subscriptions import Subscription
+from chain.service.rpc.context import RpcContext
+from chain.service.rpc.errors import invalid_params
+from chain.service.rpc.params import check_arity, param
+from chain.service.rpc.protocol import Params
+from chain.service.rpc.subscriptions import Subscription
 from runtime import api as runtime_api
 from runtime.block import Header
 from runtime.pallets import compute, market

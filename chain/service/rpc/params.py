@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from chain.rpc.errors import invalid_params
-from chain.rpc.protocol import Params
+from chain.service.rpc.errors import invalid_params
+from chain.service.rpc.protocol import Params
 from runtime.primitives.address import parse_account
 from runtime.primitives.hashing import from_hex
 

@@ -8,7 +8,7 @@ import pytest
 
 from chain.client.chain import XplClient, make_call
 from chain.client.rpc import RpcClientError
-from chain.rpc import errors
+from chain.service.rpc import errors
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS
 from runtime.primitives.address import encode_address

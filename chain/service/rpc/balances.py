@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.rpc.context import RpcContext
-from chain.rpc.params import account, check_arity, param
-from chain.rpc.protocol import Params
+from chain.service.rpc.context import RpcContext
+from chain.service.rpc.params import account, check_arity, param
+from chain.service.rpc.protocol import Params
 from runtime import api as runtime_api
 
 

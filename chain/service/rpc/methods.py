@@ -9,19 +9,19 @@ Parameters may be given by position or by name.
 
 from __future__ import annotations
 
-from chain.rpc.author import add_author_methods
-from chain.rpc.balances import add_balances_methods
-from chain.rpc.blob import add_blob_methods
-from chain.rpc.chain import add_chain_methods
-from chain.rpc.context import RpcContext, RpcNode
-from chain.rpc.grandpa import add_grandpa_methods
-from chain.rpc.market import add_market_methods
-from chain.rpc.payment import add_payment_methods
-from chain.rpc.registry import RpcMethods
-from chain.rpc.staking import add_staking_methods
-from chain.rpc.state import add_state_methods
-from chain.rpc.system import add_system_methods
-from chain.rpc.testing import add_test_methods
+from chain.service.rpc.author import add_author_methods
+from chain.service.rpc.balances import add_balances_methods
+from chain.service.rpc.blob import add_blob_methods
+from chain.service.rpc.chain import add_chain_methods
+from chain.service.rpc.context import RpcContext, RpcNode
+from chain.service.rpc.grandpa import add_grandpa_methods
+from chain.service.rpc.market import add_market_methods
+from chain.service.rpc.payment import add_payment_methods
+from chain.service.rpc.registry import RpcMethods
+from chain.service.rpc.staking import add_staking_methods
+from chain.service.rpc.state import add_state_methods
+from chain.service.rpc.system import add_system_methods
+from chain.service.rpc.testing import add_test_methods
 
 
 def build_methods(node: RpcNode, *, test_rpc: bool = False) -> RpcMethods:

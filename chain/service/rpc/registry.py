@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from chain.rpc.errors import INVALID_REQUEST, METHOD_NOT_FOUND, RpcError
-from chain.rpc.protocol import Params, Request, invoke
-from chain.rpc.subscriptions import Session, Subscription
+from chain.service.rpc.errors import INVALID_REQUEST, METHOD_NOT_FOUND, RpcError
+from chain.service.rpc.protocol import Params, Request, invoke
+from chain.service.rpc.subscriptions import Session, Subscription
 
 MethodHandler = Callable[[Params], object | Awaitable[object]]
 SubscriptionHandler = Callable[[Params, Subscription], object | Awaitable[object]]
