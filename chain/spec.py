@@ -279,12 +279,15 @@ class ChainSpec:
     genesis: GenesisConfig
 
     def genesis_state(self) -> dict[bytes, bytes]:
+        """The genesis state this spec defines, as key-value pairs."""
         return build_genesis_state(self.genesis)
 
     def genesis_header(self) -> Header:
+        """Block 0 of the chain this spec defines."""
         return genesis_header(trie.root_of(self.genesis_state()))
 
     def to_json(self) -> dict[str, Any]:
+        """The spec as chain-spec JSON (camelCase, addresses and amounts as text)."""
         return {
             "name": self.name,
             "id": self.id,
@@ -306,6 +309,7 @@ class ChainSpec:
 
     @classmethod
     def from_json(cls, data: Any) -> ChainSpec:
+        """Parse and check chain-spec JSON and its genesis; ChainSpecError names what is wrong."""
         try:
             spec = _Spec.model_validate(data)
         except ValidationError as exc:

@@ -1,0 +1,1 @@
+"""The state transition function: pallets, blocks, transactions; imports no other XPL package."""

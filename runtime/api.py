@@ -26,6 +26,8 @@ def make_call(pallet: str, name: str, *args: Any) -> Call:
 
 @dataclass(frozen=True, slots=True)
 class FeeInfo:
+    """What a transaction would weigh and pay on top of a state, as `query_fee` answers."""
+
     weight: int
     partial_fee: int
     """The fee without the tip."""

@@ -36,10 +36,12 @@ class Digest:
     seal: bytes
 
     def to_value(self) -> list[Value]:
+        """The codec value `[slot, author, seal]`."""
         return [self.slot, self.author, self.seal]
 
     @classmethod
     def from_value(cls, value: Value) -> Digest:
+        """Decode a digest (u64 slot, 32-byte author, 64-byte or empty seal); else DecodeError."""
         f = codec.expect_list(value, 3, "header.digest")
         slot = codec.expect_u64(f[0], "header.digest.slot")
         author = codec.expect_bytes(f[1], "header.digest.author", length=PUBLIC_KEY_LEN)
@@ -51,6 +53,8 @@ class Digest:
 
 @dataclass(frozen=True)
 class Header:
+    """A block header: `[parent_hash, number, state_root, extrinsics_root, timestamp, digest]`."""
+
     parent_hash: bytes
     number: int
     state_root: bytes
@@ -59,6 +63,7 @@ class Header:
     digest: Digest
 
     def to_value(self) -> list[Value]:
+        """The codec value of the header, digest included."""
         return [
             self.parent_hash,
             self.number,
@@ -69,10 +74,12 @@ class Header:
         ]
 
     def encode(self) -> bytes:
+        """The canonical encoding, whose BLAKE2b-256 is the block hash."""
         return codec.encode(self.to_value())
 
     @classmethod
     def from_value(cls, value: Value) -> Header:
+        """Decode a header; DecodeError naming the field missing, mistyped or out of range."""
         f = codec.expect_list(value, 6, "header")
         return cls(
             parent_hash=codec.expect_bytes(f[0], "header.parent_hash", length=32),
@@ -85,6 +92,7 @@ class Header:
 
     @classmethod
     def decode(cls, data: bytes) -> Header:
+        """Decode an encoded header of at most MAX_HEADER_SIZE bytes; DecodeError otherwise."""
         return cls.from_value(codec.decode_raw(data, max_size=MAX_HEADER_SIZE))
 
     @cached_property
@@ -128,14 +136,18 @@ class Header:
 
 @dataclass(frozen=True)
 class Block:
+    """A header and its extrinsics, still encoded: `[header, [extrinsic bytes, ...]]`."""
+
     header: Header
     extrinsics: tuple[bytes, ...]
 
     def encode(self) -> bytes:
+        """The canonical encoding `[header, [extrinsic bytes, ...]]`."""
         return codec.encode([self.header.to_value(), list(self.extrinsics)])
 
     @classmethod
     def decode(cls, data: bytes) -> Block:
+        """Decode a block within MAX_BLOCK_SIZE and MAX_BLOCK_EXTRINSICS; DecodeError otherwise."""
         value = codec.decode_raw(data, max_size=MAX_BLOCK_SIZE)
         f = codec.expect_list(value, 2, "block")
         header = Header.from_value(f[0])
@@ -156,10 +168,12 @@ def extrinsics_root(extrinsics: Sequence[bytes]) -> bytes:
 
 
 def encode_body(extrinsics: Sequence[bytes]) -> bytes:
+    """A block body stored without its header: the array of its extrinsics' bytes."""
     return codec.encode(list(extrinsics))
 
 
 def decode_body(data: bytes) -> tuple[bytes, ...]:
+    """Decode a stored block body; DecodeError if it is too large or an item is not bytes."""
     body = codec.expect_array(
         codec.decode_raw(data, max_size=MAX_BLOCK_SIZE), MAX_BLOCK_EXTRINSICS, "block body"
     )

@@ -57,6 +57,7 @@ class SignedVote:
     signature: bytes
 
     def to_value(self) -> list[Value]:
+        """The codec value `[phase, set_id, round, block_hash, number, voter, signature]`."""
         return [
             self.phase,
             self.set_id,
@@ -69,6 +70,7 @@ class SignedVote:
 
     @classmethod
     def from_value(cls, value: Value) -> SignedVote:
+        """Decode a vote, its signature unchecked; DecodeError if a field is malformed."""
         f = codec.expect_list(value, 7, "vote")
         phase = codec.expect_int(f[0], 0, 1, "vote.phase")
         return cls(
@@ -82,9 +84,11 @@ class SignedVote:
         )
 
     def message(self) -> bytes:
+        """The 32-byte message the voter signs (see `vote_message`)."""
         return vote_message(self.phase, self.set_id, self.round, self.block_hash, self.number)
 
     def signature_is_valid(self) -> bool:
+        """Whether the signature is the voter's Ed25519 signature over this vote's message."""
         return verify(self.voter, self.message(), self.signature)
 
     @property
@@ -102,6 +106,7 @@ class SignedVote:
         block_hash: bytes,
         number: int,
     ) -> SignedVote:
+        """The vote for (`block_hash`, `number`) in a round of set `set_id`, signed by `keypair`."""
         signature = keypair.sign(vote_message(phase, set_id, round_, block_hash, number))
         return cls(phase, set_id, round_, block_hash, number, keypair.public, signature)
 
@@ -117,13 +122,16 @@ class Precommit(NamedTuple):
 
     @classmethod
     def of(cls, vote: SignedVote) -> Precommit:
+        """The precommit part of a signed vote: without its phase, set id and round."""
         return cls(vote.block_hash, vote.number, vote.voter, vote.signature)
 
     def to_value(self) -> list[Value]:
+        """The codec value `[block_hash, number, voter, signature]`."""
         return [self.block_hash, self.number, self.voter, self.signature]
 
     @classmethod
     def from_value(cls, value: Value, what: str = "precommit") -> Precommit:
+        """Decode a precommit (signature unchecked); DecodeError naming the field under `what`."""
         f = codec.expect_list(value, 4, what)
         return cls(
             codec.expect_bytes(f[0], f"{what}.block_hash", length=32),
@@ -146,10 +154,12 @@ class VoteEquivocation:
     second: SignedVote
 
     def to_value(self) -> list[Value]:
+        """The codec value `[first vote, second vote]`."""
         return [self.first.to_value(), self.second.to_value()]
 
     @classmethod
     def from_value(cls, value: Value) -> VoteEquivocation:
+        """Decode the two votes (not checked: see `check`); DecodeError if either is malformed."""
         f = codec.expect_list(value, 2, "vote equivocation")
         return cls(SignedVote.from_value(f[0]), SignedVote.from_value(f[1]))
 
@@ -179,10 +189,12 @@ class SlotEquivocation:
     second: Header
 
     def to_value(self) -> list[Value]:
+        """The codec value `[first header, second header]`."""
         return [self.first.to_value(), self.second.to_value()]
 
     @classmethod
     def from_value(cls, value: Value) -> SlotEquivocation:
+        """Decode the two headers (not checked: see `check`); DecodeError if either is malformed."""
         f = codec.expect_list(value, 2, "slot equivocation")
         return cls(Header.from_value(f[0]), Header.from_value(f[1]))
 

@@ -167,6 +167,7 @@ class InlineVerifier:
     """Checks signatures one after another in this process."""
 
     def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
+        """Check every triple now; the returned function only hands back the results."""
         results = [verify(pk, msg, sig) for pk, msg, sig in items]
         return lambda: results
 

@@ -83,16 +83,20 @@ class StorageValue(Generic[T]):
         self._default = default
 
     def get(self, state: StateOverlay) -> T:
+        """The stored value, or the item's default when absent."""
         value = state.get(self.key, self._codec.decode)
         return self._default if value is None else value
 
     def put(self, state: StateOverlay, value: T) -> None:
+        """Store a value (encoded when the block is committed)."""
         state.put(self.key, value, self._codec.encode)
 
     def kill(self, state: StateOverlay) -> None:
+        """Delete the value, so that `get` gives the default again."""
         state.delete(self.key)
 
     def decode(self, raw: bytes) -> T:
+        """A value from its stored bytes (to read a committed state, outside a block)."""
         return self._codec.decode(raw)
 
 
@@ -119,6 +123,7 @@ class StorageMap(Generic[K, T]):
         self._keys: dict[K, bytes] = {}
 
     def key(self, k: K) -> bytes:
+        """The full storage key of entry `k`: prefix ‖ BLAKE2b-128(key bytes) ‖ key bytes."""
         key = self._keys.get(k)
         if key is None:
             kb = self._key_bytes(k)
@@ -129,17 +134,21 @@ class StorageMap(Generic[K, T]):
         return key
 
     def get(self, state: StateOverlay, k: K) -> T | None:
+        """The entry under `k`, or None if there is none."""
         key = self._keys.get(k) or self.key(k)
         return state.get(key, self._decode)  # type: ignore[no-any-return]
 
     def insert(self, state: StateOverlay, k: K, value: T) -> None:
+        """Store the entry under `k`, replacing any (encoded when the block is committed)."""
         key = self._keys.get(k) or self.key(k)
         state.put(key, value, self._encode)
 
     def remove(self, state: StateOverlay, k: K) -> None:
+        """Delete the entry under `k`, if there is one."""
         state.delete(self.key(k))
 
     def decode(self, raw: bytes) -> T:
+        """An entry from its stored bytes (to read a committed state, outside a block)."""
         return self._codec.decode(raw)
 
     def key_suffix(self, full_key: bytes) -> bytes:
@@ -171,9 +180,11 @@ class EventDef:
         return [a if c is None else c(a) for c, a in zip(self._converters, args, strict=True)]
 
     def to_value(self, args: tuple[Any, ...]) -> list[Value]:
+        """An emission's codec value: `[pallet, name, [field values]]`."""
         return [self.pallet, self.name, self.encode_args(args)]
 
     def to_json(self, args: tuple[Any, ...]) -> dict[str, Any]:
+        """An emission as RPC JSON: pallet, event name and the fields by name."""
         return {
             "pallet": self.pallet,
             "event": self.name,
@@ -189,9 +200,11 @@ class EventRecord(NamedTuple):
     args: tuple[Any, ...]
 
     def to_value(self) -> list[Value]:
+        """The record as stored: `[phase, pallet, name, [field values]]`."""
         return [self.phase, *self.event.to_value(self.args)]
 
     def to_json(self) -> dict[str, Any]:
+        """The record as RPC JSON: the phase, pallet, event name and the fields by name."""
         return {"phase": self.phase, **self.event.to_json(self.args)}
 
 
@@ -208,10 +221,12 @@ class DispatchError(Exception):
 
     @classmethod
     def error_name(cls) -> str:
+        """The error's name as reported to users and in RPC errors (the class name)."""
         return cls.__name__
 
     @classmethod
     def describe(cls) -> str:
+        """The explanation shown to users: the first line of the class docstring."""
         return (cls.__doc__ or cls.__name__).strip().splitlines()[0]
 
 
@@ -242,6 +257,7 @@ def ensure_signed(origin: Origin) -> bytes:
 
 
 def ensure_root(origin: Origin) -> None:
+    """BadOrigin unless the origin is Root."""
     if not origin.root:
         raise BadOrigin()
 
@@ -267,6 +283,7 @@ class BlockContext:
     tips_collected: int = 0
 
     def deposit_event(self, event: EventDef, *args: Any) -> None:
+        """Emit an event in the current phase (the extrinsic being applied; None in hooks)."""
         self.events.append(EventRecord(self.phase, event, args))
 
 
@@ -299,6 +316,7 @@ class CallDef:
         return tuple([decode(v, label) for (decode, label), v in pairs])
 
     def encode_args(self, args: tuple[Any, ...]) -> list[Value]:
+        """The call's arguments as codec values, in order (the inverse of `decode_args`)."""
         return encode_fields(self.args, args)
 
 

@@ -181,6 +181,7 @@ class Schema:
         return env["to_value"], env["from_value"]
 
     def check(self, record: Record) -> None:
+        """ValueError naming the first field of `record` out of its declared range."""
         for spec in self.fields:
             spec.check(getattr(record, spec.name))
 
@@ -203,6 +204,7 @@ class Record:
 
     @classmethod
     def schema(cls) -> Schema:
+        """The schema derived from this record class (built once)."""
         return schema_of(cls)
 
     @classmethod
@@ -211,6 +213,7 @@ class Record:
         return schema_of(cls).call_args
 
     def to_value(self) -> list[Value]:
+        """The record as a codec array of its fields, in declaration order."""
         return schema_of(type(self)).to_value(self)
 
     @classmethod

@@ -67,6 +67,7 @@ class StateOverlay:
         self._encoders[key] = encode
 
     def delete(self, key: bytes) -> None:
+        """Delete a key (a deletion in the block's changes when committed)."""
         (self._layers[-1] if self._layers else self._committed)[key] = DELETED
 
     def begin(self) -> None:
@@ -74,10 +75,12 @@ class StateOverlay:
         self._layers.append({})
 
     def commit(self) -> None:
+        """Close the innermost transactional layer, keeping its writes."""
         layer = self._layers.pop()
         (self._layers[-1] if self._layers else self._committed).update(layer)
 
     def rollback(self) -> None:
+        """Close the innermost transactional layer, discarding its writes."""
         self._layers.pop()
 
     def committed_values(self) -> dict[bytes, Any]:

@@ -41,10 +41,12 @@ class Call(NamedTuple):
     args: list[Value]
 
     def to_value(self) -> list[Value]:
+        """The codec value `[pallet, name, args]`."""
         return [self.pallet, self.name, self.args]
 
     @classmethod
     def from_value(cls, value: Value) -> Call:
+        """Decode a call (args left undecoded); DecodeError if names or args are over limits."""
         f = codec.expect_list(value, 3, "call")
         pallet = codec.expect_str(f[0], "call.pallet", max_len=MAX_NAME_LEN)
         name = codec.expect_str(f[1], "call.name", max_len=MAX_NAME_LEN)
@@ -59,10 +61,12 @@ class Mortality(NamedTuple):
     birth: int
 
     def to_value(self) -> list[Value]:
+        """The codec value `[period, birth]`."""
         return [self.period, self.birth]
 
     @classmethod
     def from_value(cls, value: Value) -> Mortality:
+        """Decode a mortality (period <= MAX_MORTAL_PERIOD; birth 0 if immortal); or DecodeError."""
         f = codec.expect_list(value, 2, "mortality")
         period = codec.expect_int(f[0], 0, MAX_MORTAL_PERIOD, "mortality.period")
         birth = codec.expect_u32(f[1], "mortality.birth")
@@ -91,6 +95,7 @@ class TxBody(NamedTuple):
     call: Call
 
     def to_values(self) -> list[Value]:
+        """The codec values after the signature: `[nonce, tip (16 bytes), mortality, call]`."""
         return [
             self.nonce,
             codec.encode_u128(self.tip),
@@ -207,6 +212,7 @@ class SignedTransaction(NamedTuple):
         return cls(signer, signature, raw[BODY_OFFSET:], body, raw, blake2b_256(raw))
 
     def message(self, genesis_hash: bytes, birth_hash: bytes) -> bytes:
+        """What the signer signs, on the chain of `genesis_hash` and the fork of `birth_hash`."""
         return signing_message(genesis_hash, birth_hash, self.body_bytes)
 
 

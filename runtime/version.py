@@ -8,11 +8,14 @@ from typing import Any, Final
 
 @dataclass(frozen=True, slots=True)
 class RuntimeVersion:
+    """The runtime's name and versions; transactions sign over both version numbers."""
+
     spec_name: str
     spec_version: int
     transaction_version: int
 
     def to_json(self) -> dict[str, Any]:
+        """Substrate-style JSON: specName, specVersion and transactionVersion."""
         return {
             "specName": self.spec_name,
             "specVersion": self.spec_version,

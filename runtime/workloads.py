@@ -101,6 +101,7 @@ def _check(shape: WorkloadShape) -> WorkloadShape:
 
 
 def gemm_shape(params: Sequence[int]) -> WorkloadShape:
+    """gemm_i8 `[m, k, n, row_block]`: inputs a, b; a leaf per row block; or WorkloadError."""
     if len(params) != 4:
         raise WorkloadError("gemm_i8 takes params [m, k, n, row_block]")
     m, k, n = _dim(params[0], "m"), _dim(params[1], "k", MAX_K), _dim(params[2], "n")
@@ -115,6 +116,7 @@ def gemm_shape(params: Sequence[int]) -> WorkloadShape:
 
 
 def qmlp_shape(params: Sequence[int]) -> WorkloadShape:
+    """qmlp_i8 `[batch, row_block, d0..dL]`: a leaf per layer and row block; or WorkloadError."""
     if len(params) < 4:
         raise WorkloadError("qmlp_i8 takes params [batch, row_block, d0, d1, ..., dL]")
     batch = _dim(params[0], "batch")
@@ -141,6 +143,7 @@ def qmlp_model_bytes(dims: Sequence[int]) -> int:
 
 
 def sgd_shape(params: Sequence[int]) -> WorkloadShape:
+    """sgd_fxp (seven params): inputs x, y; a leaf (the weights) per step; or WorkloadError."""
     if len(params) != 7:
         raise WorkloadError(
             "sgd_fxp takes params [samples, features, outputs, batch, steps, frac_bits, lr_shift]"

@@ -104,6 +104,8 @@ class BalancesGenesis(Protocol):
 
 
 class BalancesError(DispatchError):
+    """Base of the balances pallet's dispatch errors."""
+
     pallet = NAME
 
 
@@ -145,10 +147,12 @@ def held(ctx: BlockContext, who: bytes, reason: str) -> int:
 
 
 def exists(ctx: BlockContext, who: bytes) -> bool:
+    """Whether `who` has an account record (one whose total fell below the deposit was reaped)."""
     return system.account(ctx, who) is not None
 
 
 def free_balance(ctx: BlockContext, who: bytes) -> int:
+    """The account's free (spendable) balance; 0 if the account does not exist."""
     info = system.account(ctx, who)
     return 0 if info is None else info.free
 
@@ -325,6 +329,8 @@ def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
 
 
 class Balances(Pallet):
+    """The balances pallet: transfers, holds, slashes and the total issuance."""
+
     NAME = NAME
     EVENTS = (Transfer, Endowed, DustLost, Deposited, Held, Released, Slashed)
     ERRORS = (
@@ -374,6 +380,7 @@ class Balances(Pallet):
     # Invariants
 
     def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
+        """Accounts at or above the deposit with well-formed holds, summing to the issuance."""
         problems: list[str] = []
         total = 0
         for account, info in system.accounts_in(iterate):

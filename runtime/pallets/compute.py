@@ -135,6 +135,7 @@ class Check(Record):
     """"" while open; then "pass", "fail" or "inconclusive"."""
 
     def count(self, *verdicts: str) -> int:
+        """How many committee votes are one of `verdicts`."""
         return sum(1 for _, v in self.votes if v in verdicts)
 
     def decided(self) -> str:
@@ -222,6 +223,8 @@ ParamsChanged: Final = EventDef(NAME, "ParamsChanged", ())
 
 
 class ComputeError(DispatchError):
+    """Base of the compute pallet's dispatch errors."""
+
     pallet = NAME
 
 
@@ -397,6 +400,8 @@ class ComputeGenesis(Protocol):
 
 
 class Compute(Pallet):
+    """The compute pallet: result commitments, audits, committees, disputes and verdicts."""
+
     NAME = NAME
     PARAMS = ComputeParams
     EVENTS = (ResultCommitted, ChallengeDrawn, DisputeOpened, Attested, CheckDecided, ParamsChanged)
@@ -592,6 +597,7 @@ class Compute(Pallet):
     # Invariants
 
     def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
+        """Each account's bond hold equals its open disputes' bonds; no check is over-voted."""
         problems: list[str] = []
         bonds: dict[bytes, int] = {}
         for _, raw in iterate(Checks.prefix):

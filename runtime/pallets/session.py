@@ -207,6 +207,8 @@ class SessionGenesis(Protocol):
 
 
 class Session(Pallet):
+    """The session pallet: the weighted authority set, its set id, and the slot duration."""
+
     NAME = NAME
     EVENTS = (NewAuthorities, AuthorityDisabled)
 

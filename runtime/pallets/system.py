@@ -70,12 +70,14 @@ class AccountInfo(NamedTuple):
         return self.free + sum(amount for _, amount in self.holds) if self.holds else self.free
 
     def held(self, reason: str) -> int:
+        """The amount held for `reason` (0 if none)."""
         for r, amount in self.holds:
             if r == reason:
                 return amount
         return 0
 
     def with_free(self, free: int) -> AccountInfo:
+        """This account with its free balance replaced by `free`."""
         return AccountInfo(self.nonce, free, self.holds)
 
     def with_hold(self, reason: str, amount: int) -> AccountInfo:
@@ -143,6 +145,7 @@ def store_events(ctx: BlockContext) -> None:
 
 
 def encode_events(records: tuple[EventRecord, ...]) -> bytes:
+    """The block's events as stored: `[[phase, pallet, name, [field values]], ...]`."""
     return codec.encode_trusted(
         [[r.phase, r.event.pallet, r.event.name, r.event.encode_args(r.args)] for r in records]
     )
@@ -182,10 +185,12 @@ def accounts_in(iterate: PrefixIterator) -> Iterator[tuple[bytes, AccountInfo]]:
 
 
 def nonce_of(ctx: BlockContext, who: bytes) -> int:
+    """The nonce of `who` in the block; without a record, the nonce it was reaped with, or 0."""
     return nonce_of_state(ctx.state, who)
 
 
 def nonce_of_state(state: StateOverlay, who: bytes) -> int:
+    """The nonce of `who` in a state; without a record, the nonce it was reaped with, or 0."""
     info = Account.get(state, who)
     if info is None:
         return ReapedNonce.get(state, who) or 0
@@ -218,6 +223,8 @@ def inc_nonce(ctx: BlockContext, who: bytes) -> None:
 
 
 class System(Pallet):
+    """The system pallet: accounts, nonces, block number and parent, recent hashes, events."""
+
     NAME = NAME
     EVENTS = (ExtrinsicSuccess, ExtrinsicFailed, NewAccount, KilledAccount)
 
@@ -236,4 +243,5 @@ class System(Pallet):
     # Genesis
 
     def build_genesis(self, ctx: BlockContext, config: object) -> None:
+        """Genesis is block 0; the balances pallet creates the genesis accounts."""
         Number.put(ctx.state, 0)

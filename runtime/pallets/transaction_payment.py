@@ -64,6 +64,8 @@ TransactionFeePaid: Final = EventDef(
 
 
 class PaymentError(DispatchError):
+    """Base of the transaction-payment pallet's dispatch errors."""
+
     pallet = NAME
 
 
@@ -90,6 +92,7 @@ def next_multiplier(previous: int, weight_used: int, max_weight: int) -> int:
 
 
 def current_multiplier(state: StateOverlay) -> int:
+    """The fee multiplier that applies to this block, in fixed point (FIXED_ONE is 1)."""
     return NextFeeMultiplier.get(state)
 
 
@@ -105,6 +108,8 @@ def withdraw_fee(ctx: BlockContext, who: bytes, fee: int, tip: int) -> None:
 
 
 class TransactionPayment(Pallet):
+    """The transaction-payment pallet: fees, their payout, and the fee multiplier."""
+
     NAME = NAME
     EVENTS = (TransactionFeePaid,)
     ERRORS = (CannotPayFee,)
@@ -126,4 +131,5 @@ class TransactionPayment(Pallet):
     # Genesis
 
     def build_genesis(self, ctx: BlockContext, config: object) -> None:
+        """The fee multiplier starts at 1 (FIXED_ONE)."""
         NextFeeMultiplier.put(ctx.state, FIXED_ONE)

@@ -1,0 +1,1 @@
+"""What the runtime builds on: codec, hashing, keys, addresses, amounts, Merkle tree, state trie."""

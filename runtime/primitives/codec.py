@@ -168,10 +168,12 @@ def expect_int(value: Value, lo: int, hi: int, what: str) -> int:
 
 
 def expect_u32(value: Value, what: str) -> int:
+    """Check that `value` is an integer in [0, 2^32 - 1]; DecodeError otherwise."""
     return expect_int(value, 0, U32_MAX, what)
 
 
 def expect_u64(value: Value, what: str) -> int:
+    """Check that `value` is an integer in [0, 2^64 - 1]; DecodeError otherwise."""
     return expect_int(value, 0, U64_MAX, what)
 
 
@@ -196,6 +198,7 @@ def expect_str(value: Value, what: str, *, max_len: int) -> str:
 
 
 def expect_bool(value: Value, what: str) -> bool:
+    """Check that `value` is a bool; DecodeError otherwise."""
     if type(value) is not bool:
         raise DecodeError(f"{what}: expected a bool, got {type(value).__name__}")
     return value

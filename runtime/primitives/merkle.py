@@ -1,4 +1,4 @@
-"""The binary Merkle tree: extrinsics roots now, result leaves and blob chunks later.
+"""The binary Merkle tree over extrinsics, result leaves and blob chunks.
 
 Leaves are hashed as H(0x00 ‖ leaf) and inner nodes as H(0x01 ‖ left ‖ right), so a leaf can never
 pass for an inner node. A lone node at the end of a level is promoted unchanged, which keeps the
@@ -32,6 +32,7 @@ def leaf_hash(leaf: bytes) -> bytes:
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
+    """An inner node's hash: BLAKE2b-256(0x01 ‖ left ‖ right)."""
     return blake2b_256(_NODE + left + right)
 
 

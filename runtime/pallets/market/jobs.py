@@ -10,6 +10,7 @@ from runtime.state import StateOverlay
 
 
 def params(ctx: BlockContext) -> MarketParams:
+    """The market's parameters in the block being executed."""
     return Params.get(ctx.state)
 
 
@@ -24,6 +25,7 @@ def find_job(ctx: BlockContext, job_id: int) -> Job | None:
 
 
 def job(ctx: BlockContext, job_id: int) -> Job:
+    """The job with this id; UnknownJob if there is none."""
     found = Jobs.get(ctx.state, job_id)
     if found is None:
         raise UnknownJob()

@@ -356,6 +356,7 @@ class Market(Pallet):
     # Genesis
 
     def build_genesis(self, ctx: BlockContext, config: MarketGenesis) -> None:
+        """Store the genesis parameters (ValueError if unacceptable); job ids start at 1."""
         self.check_params(ctx.state, config.market)
         Params.put(ctx.state, config.market)
         NextJobId.put(ctx.state, 1)
@@ -363,4 +364,5 @@ class Market(Pallet):
     # Invariants
 
     def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
+        """Escrow and stake holds match the open jobs and workers (`broken_invariants`)."""
         return broken_invariants(read, iterate)

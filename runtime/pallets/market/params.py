@@ -31,6 +31,7 @@ class MarketParams(Record):
     """The least stake a worker registers with."""
 
     def slash_for(self, payment: int) -> int:
+        """A failed worker's loss on a job paying `payment`: slash_ppm of it, min_slash at least."""
         return max(self.min_slash, payment * self.slash_ppm // PPM)
 
     def escrow_for(self, cost_units: int, max_price: int) -> int:

@@ -47,6 +47,7 @@ class Worker(Record):
     retiring: bool = param(fields.BOOL)
 
     def ask(self, workload: str) -> int | None:
+        """The worker's asking price for a workload, or None if it does not offer it."""
         for name, price in self.asks:
             if name == workload:
                 return price

@@ -42,10 +42,12 @@ def insert_sorted(items: tuple[bytes, ...], item: bytes) -> tuple[bytes, ...]:
 
 
 def is_candidate(state: StateOverlay, stash: bytes) -> bool:
+    """Whether the stash has declared itself a validator candidate."""
     return Validators.get(state, stash) is not None
 
 
 def is_nominator(state: StateOverlay, stash: bytes) -> bool:
+    """Whether the stash has nominations."""
     return Nominations.get(state, stash) is not None
 
 

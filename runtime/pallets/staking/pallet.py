@@ -510,4 +510,5 @@ class Staking(Pallet):
     # Invariants
 
     def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
+        """Bonds, roles, session keys and exposures, from `invariants.broken_invariants`."""
         return broken_invariants(read, iterate)
