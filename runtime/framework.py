@@ -352,6 +352,26 @@ class Pallet:
         in its declared range, and the rules that tie them together or to other pallets'."""
         params.check()
 
+    def change_params(
+        self,
+        ctx: BlockContext,
+        origin: Origin,
+        updated: Record,
+        stored: StorageValue[Any],
+        refused: type[DispatchError],
+        changed: EventDef,
+    ) -> None:
+        """What every `set_params` call does: Root only; `updated` replaces the parameters in
+        `stored` and `changed` is announced, or the call fails with `refused` if `check_params`
+        finds a value out of its range or a rule broken."""
+        ensure_root(origin)
+        try:
+            self.check_params(ctx.state, updated)
+        except ValueError as exc:
+            raise refused() from exc
+        stored.put(ctx.state, updated)
+        ctx.deposit_event(changed)
+
     def build_genesis(self, ctx: BlockContext, config: Any) -> None:
         """Write this pallet's part of the genesis state from the genesis config (each pallet
         declares the part it reads as a Protocol); ValueError if the config breaks a rule."""

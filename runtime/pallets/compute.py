@@ -40,7 +40,6 @@ from runtime.framework import (
     StorageValue,
     ValueCodec,
     call,
-    ensure_root,
     ensure_signed,
     value_codec,
 )
@@ -573,14 +572,7 @@ class Compute(Pallet):
     @call(args=ComputeParams.call_args(), weight=SET_PARAMS_WEIGHT)
     def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
         """Change the verification parameters (Root only); refused if cheating would pay."""
-        ensure_root(origin)
-        updated = ComputeParams(*values)
-        try:
-            self.check_params(ctx.state, updated)
-        except ValueError as exc:
-            raise BadParams() from exc
-        Params.put(ctx.state, updated)
-        ctx.deposit_event(ParamsChanged)
+        self.change_params(ctx, origin, ComputeParams(*values), Params, BadParams, ParamsChanged)
 
     # Parameters and genesis
 

@@ -8,7 +8,7 @@ from typing import Any, Final
 from runtime import consensus, fields
 from runtime.consensus import Precommit, SlotEquivocation, VoteEquivocation
 from runtime.fields import FieldType
-from runtime.framework import BlockContext, Origin, Pallet, Weight, call, ensure_root, ensure_signed
+from runtime.framework import BlockContext, Origin, Pallet, Weight, call, ensure_signed
 from runtime.pallets import balances, session
 from runtime.pallets.staking.bonding import forget_stash, ledger_of
 from runtime.pallets.staking.candidacy import (
@@ -439,14 +439,7 @@ class Staking(Pallet):
     @call(args=StakingParams.call_args(), weight=SET_PARAMS_WEIGHT)
     def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
         """Change the staking parameters (Root only); they apply from the next block on."""
-        ensure_root(origin)
-        updated = StakingParams(*values)
-        try:
-            self.check_params(ctx.state, updated)
-        except ValueError as exc:
-            raise BadParams() from exc
-        Params.put(ctx.state, updated)
-        ctx.deposit_event(ParamsChanged)
+        self.change_params(ctx, origin, StakingParams(*values), Params, BadParams, ParamsChanged)
 
     # Genesis
 
