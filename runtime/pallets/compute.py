@@ -45,6 +45,7 @@ from runtime.framework import (
 )
 from runtime.pallets import balances, market, session, staking, system
 from runtime.pallets.market import PPM, MarketParams
+from runtime.pallets.market.errors import MarketError
 from runtime.primitives import codec
 from runtime.primitives.hashing import blake2b_256
 from runtime.schema import Record, param
@@ -492,7 +493,7 @@ class Compute(Pallet):
         worker = ensure_signed(origin)
         try:
             market.record_commitment(ctx, job_id, worker, root, leaves)
-        except market.MarketError as exc:
+        except MarketError as exc:
             raise NotMatchedWorker() from exc
         p = Params.get(ctx.state)
         market.schedule(Draws, ctx, ctx.number + DRAW_DELAY, job_id)

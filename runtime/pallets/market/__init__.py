@@ -27,8 +27,9 @@ jobs; a job ends exactly once.
 
 The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
 `errors`, `jobs` (reading), `workers`, `escrow` (paying out of holds), `matching`, `settlement`,
-`deadlines`, `invariants`, and `pallet` (the Market pallet with its calls). Other code imports it
-as one: `from runtime.pallets import market`.
+`deadlines`, `invariants`, and `pallet` (the Market pallet with its calls). Other code imports it as
+one: `from runtime.pallets import market`. Its error and event types are named from their modules
+(`market.errors`, `market.events`); callers tell a failed call by its error's name.
 """
 
 from __future__ import annotations
@@ -55,34 +56,6 @@ from runtime.pallets.market.constants import (
     SUBMIT_WEIGHT,
 )
 from runtime.pallets.market.deadlines import schedule
-from runtime.pallets.market.errors import (
-    AlreadyRegistered,
-    BadAsk,
-    BadJob,
-    BadWorkerInfo,
-    MarketError,
-    NotAWorker,
-    NotPending,
-    NotYourJob,
-    PriceTooLow,
-    StakeTooLow,
-    TooManyPendingJobs,
-    TooManyWorkers,
-    UnknownJob,
-    WorkerBusy,
-)
-from runtime.pallets.market.events import (
-    DeadlineMissed,
-    JobCancelled,
-    JobExpired,
-    JobFailed,
-    JobMatched,
-    JobSettled,
-    JobSubmitted,
-    WorkerRegistered,
-    WorkerRetired,
-    WorkerUpdated,
-)
 from runtime.pallets.market.jobs import find_job, job, params, params_in
 from runtime.pallets.market.matching import try_match
 from runtime.pallets.market.pallet import Market, MarketGenesis
@@ -127,41 +100,17 @@ __all__ = [
     "REGISTER_WEIGHT",
     "STAKE",
     "SUBMIT_WEIGHT",
-    "AlreadyRegistered",
-    "BadAsk",
-    "BadJob",
-    "BadWorkerInfo",
-    "DeadlineMissed",
     "Deadlines",
     "Job",
-    "JobCancelled",
-    "JobExpired",
-    "JobFailed",
-    "JobMatched",
-    "JobSettled",
-    "JobSubmitted",
     "Jobs",
     "Market",
-    "MarketError",
     "MarketGenesis",
     "MarketParams",
     "NextJobId",
-    "NotAWorker",
-    "NotPending",
-    "NotYourJob",
     "Params",
     "PendingJobs",
-    "PriceTooLow",
-    "StakeTooLow",
-    "TooManyPendingJobs",
-    "TooManyWorkers",
-    "UnknownJob",
     "Worker",
-    "WorkerBusy",
     "WorkerList",
-    "WorkerRegistered",
-    "WorkerRetired",
-    "WorkerUpdated",
     "Workers",
     "find_job",
     "job",

@@ -18,6 +18,7 @@ from chain.client.jobs import (
 )
 from gpu_worker.jobs import JobSpec
 from runtime.pallets import market
+from runtime.pallets.market.errors import PriceTooLow
 from runtime.workloads import workload_shape
 
 UNIT = 10**12
@@ -148,6 +149,6 @@ def test_an_input_the_workload_does_not_have_is_refused(tmp_path: Path) -> None:
 
 
 def test_the_runtime_explains_its_errors() -> None:
-    assert describe_error("market.PriceTooLow") == market.PriceTooLow.describe()
+    assert describe_error("market.PriceTooLow") == PriceTooLow.describe()
     assert describe_error("market.PriceTooLow").startswith("No registered worker's ask")
     assert describe_error("nothing.Such") == "nothing.Such"
