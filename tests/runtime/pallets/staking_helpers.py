@@ -31,7 +31,7 @@ from runtime.pallets.staking import (
 from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.primitives.trie import root_of
 from tests.runtime.conftest import apply_changes
-from tests.runtime.pallets.market_helpers import SLOT_MS, UNIT, MarketChain, Outcome
+from tests.runtime.pallets.market_helpers import SLOT_MS, UNIT, MarketChain, Outcome, hook_events
 
 ALICE, BOB, CHARLIE = GENESIS_VALIDATORS = tuple(
     dev_keypair(n) for n in ("Alice", "Bob", "Charlie")
@@ -276,3 +276,16 @@ def precommit(
 
 def with_signature(p: Precommit, signature: bytes) -> Precommit:
     return p._replace(signature=signature)
+
+
+A, B, C, D, E = (k.public for k in (ALICE, BOB, CHARLIE, DAVE, EVE))
+
+
+def boundary(chain: StakingChain) -> list[tuple[str, tuple[object, ...]]]:
+    """Author to the next era boundary; the staking events of that block's hooks."""
+    return hook_events(chain.to_era_end(), "staking")
+
+
+def param_args(p: StakingParams) -> tuple[int, ...]:
+    """`p` as the arguments of a `staking.set_params` call, in declaration order."""
+    return tuple(getattr(p, f) for f in StakingParams.__dataclass_fields__)
