@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 import trio
 
@@ -44,17 +44,20 @@ from chain.service.rpc.transport import RpcServer
 from chain.service.verification import VerificationService
 from chain.spec import ChainSpec
 from chain.storage.blobs import BlobStore
-from chain.storage.chain_store import ChainStore, ChainStoreError, StatePruned
+from chain.storage.chain_store import ChainStore, ChainStoreError
 from chain.storage.kv import LevelDBStore
 from runtime import api as runtime_api
 from runtime.block import Block, Header
-from runtime.invariants import InvariantsBroken, check_invariants
+from runtime.invariants import InvariantsBroken
 from runtime.pallets.system import EVENTS_KEY
 from runtime.primitives.hashing import to_hex
 from runtime.primitives.keys import Keypair
 from runtime.transaction import SignedTransaction
 
 log = logging.getLogger("xpl.node")
+
+MAX_CHECKED_BLOCKS: Final = 4_096
+"""Blocks remembered as checked by --check-invariants before the memory is cleared."""
 
 
 def wall_clock_ms() -> int:
@@ -132,6 +135,7 @@ class NodeService:
         """Check every invariant of the state after each block imported or authored."""
         self.broken: InvariantsBroken | None = None
         """The broken invariants that stopped the node, if any."""
+        self._checked: set[bytes] = set()
         self.stop: Callable[[], None] = lambda: None
         """Stops the running node (`run_node` sets it)."""
         self.blobs = blobs if blobs is not None else BlobStore(core.store.kv)
@@ -236,18 +240,23 @@ class NodeService:
                 self._awaiting_finality.setdefault(header.hash, []).append((tx_hash, subscription))
 
     def _check_invariants(self, header: Header) -> None:
-        """A broken invariant is a bug: log every one with the block, and stop the node."""
-        store, block_hash = self.core.store, header.hash
-        try:
-            problems = check_invariants(
-                store.reader(block_hash), lambda prefix: store.iterate_state(block_hash, prefix)
-            )
-        except StatePruned:  # a block of a long sync whose finality came in the same batch
+        """A broken invariant is a bug: log every one with the block, and stop the node. A block
+        is checked once, though a reorg announces it again as best."""
+        if header.hash in self._checked:
             return
-        if problems:
-            self.broken = InvariantsBroken(problems, f"block #{header.number} {to_hex(block_hash)}")
-            log.error("%s; stopping the node", self.broken)
+        try:
+            self.core.store.check_invariants(header.hash)
+        except ChainStoreError as exc:  # pruned, or abandoned by finality in the same step
+            log.warning("invariants not checked at block #%d: %s", header.number, exc)
+            return
+        except InvariantsBroken as exc:
+            self.broken = exc
+            log.error("%s; stopping the node", exc)
             self.stop()
+            return
+        if len(self._checked) >= MAX_CHECKED_BLOCKS:
+            self._checked.clear()  # forks finality abandoned; at worst a block is checked again
+        self._checked.add(header.hash)
 
     def block_events(self, block_hash: bytes) -> list[dict[str, Any]]:
         """The events of block `block_hash`, decoded once however many listeners ask."""

@@ -27,6 +27,7 @@ from typing import Final
 
 from chain.storage.kv import KeyValueStore, WriteBatch
 from runtime.block import Block, Header, decode_body, encode_body
+from runtime.invariants import ensure_invariants
 from runtime.primitives import codec, trie
 from runtime.primitives.trie import TrieCommit
 from runtime.state import StateReader
@@ -390,6 +391,16 @@ class ChainStore:
         if block_hash not in self._journals and block_hash != self.finalized_hash:
             self._require_state(header)
         return trie.iter_prefix(self._get_node, header.state_root, prefix, self.node_cache)
+
+    def check_invariants(self, block_hash: bytes) -> None:
+        """Raise runtime.invariants.InvariantsBroken if the state after `block_hash` breaks an
+        invariant; StatePruned or UnknownBlock if that state is not kept."""
+        header = self.require_header(block_hash)
+        ensure_invariants(
+            self.reader(block_hash),
+            lambda prefix: self.iterate_state(block_hash, prefix),
+            where=f"block #{header.number} 0x{block_hash.hex()}",
+        )
 
     def read_proof(self, block_hash: bytes, keys: Sequence[bytes]) -> list[bytes]:
         """Encoded trie nodes that prove the value or absence of each of `keys` in the state after

@@ -20,6 +20,8 @@ from hypothesis import strategies as st
 
 from chain.storage.chain_store import ChainStore, ChainStoreError, StatePruned, UnknownBlock
 from chain.storage.kv import LevelDBStore, MemoryStore, StoreError, WriteBatch
+from runtime.invariants import InvariantsBroken
+from runtime.pallets.balances import Balances
 from runtime.primitives import trie
 
 # Pays create and grow recipients' accounts, drains reap them (their state keys are deleted);
@@ -436,3 +438,20 @@ def test_a_justified_import_is_one_atomic_write(dev):
     dev.put(store, second, justification=b"j")
     assert store.finalized_hash == second.hash
     assert kv.writes == 1
+
+
+def test_invariants_are_checked_on_a_kept_state_and_refused_on_one_that_is_gone(dev, monkeypatch):
+    store = dev.store(keep_states=3)
+    trunk = dev.chain(store, dev.genesis, [[("pay", 0, 1)], []])
+    side = dev.build(store, dev.genesis, [("pay", 1, 2)], slot=5)
+    dev.put(store, side)
+    for kept in (dev.genesis, *trunk, side):
+        store.check_invariants(kept.hash)  # nothing broken: no exception
+    store.finalize(trunk[1].hash, b"j")
+    with pytest.raises(UnknownBlock):  # a fork that finality abandoned
+        store.check_invariants(side.hash)
+    monkeypatch.setattr(Balances, "check_invariants", lambda self, read, iterate: ["issuance"])
+    with pytest.raises(
+        InvariantsBroken, match=f"block #2 0x{trunk[1].hash.hex()}: balances: issuance"
+    ):
+        store.check_invariants(trunk[1].hash)
