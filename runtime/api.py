@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from runtime.executive import CALLS, EVENTS, PALLETS, InvalidCall
+from runtime.executive import CALLS, EVENTS, PALLETS, lookup_call
 from runtime.pallets import system, transaction_payment
 from runtime.pallets.system import AccountInfo
 from runtime.primitives import codec
@@ -35,13 +35,7 @@ class FeeInfo:
 
 def query_fee(read: StateReader, tx: SignedTransaction) -> FeeInfo:
     """The weight and fee (tip excluded) the transaction would pay on top of this state."""
-    call_def = CALLS.get((tx.call.pallet, tx.call.name))
-    if call_def is None:
-        raise InvalidCall(f"unknown call {tx.call.pallet}.{tx.call.name}")
-    try:
-        args = call_def.decode_args(tx.call.args)
-    except DecodeError as exc:
-        raise InvalidCall(f"bad arguments: {exc}") from exc
+    call_def, args = lookup_call(tx)
     weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
     multiplier = transaction_payment.current_multiplier(StateOverlay(read))
     fee = transaction_payment.compute_fee(multiplier, len(tx.raw), weight, 0)

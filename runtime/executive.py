@@ -227,7 +227,9 @@ def birth_hash(ctx: BlockContext, tx: SignedTransaction) -> bytes:
     return found
 
 
-def _lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
+def lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
+    """The call's definition and its decoded arguments; InvalidCall if it is unknown or they do
+    not decode."""
     call = tx.call
     call_def = CALLS.get((call.pallet, call.name))
     if call_def is None:
@@ -244,7 +246,7 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
 
     Raises InvalidTransaction (and changes nothing) if the transaction may not be in this block.
     """
-    call_def, args = _lookup_call(tx)
+    call_def, args = lookup_call(tx)
     birth_hash(ctx, tx)
     signer = tx.signer
     nonce = system.nonce_of(ctx, signer)
@@ -395,7 +397,7 @@ def validate_transaction(
         author=best.digest.author,
         genesis_hash=genesis_hash,
     )
-    call_def, args = _lookup_call(tx)
+    call_def, args = lookup_call(tx)
     length = len(tx.raw)
     weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
     if weight > system.MAX_NORMAL_WEIGHT or length > system.MAX_NORMAL_LENGTH:

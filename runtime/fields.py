@@ -157,12 +157,22 @@ def option_type(inner: FieldType) -> FieldType:
     )
 
 
+def _decode_items(inner: FieldType, items: list[Value], what: str) -> list[Any]:
+    """Each of `items` decoded as `inner`; a DecodeError names the first bad one as `what[i]`.
+
+    Items are decoded under `what` and, only if one fails, again with their index, since
+    formatting a label per item is a large share of decoding a list that is read every block."""
+    try:
+        return [inner.from_value(x, what) for x in items]
+    except DecodeError:
+        return [inner.from_value(x, f"{what}[{i}]") for i, x in enumerate(items)]
+
+
 def list_type(inner: FieldType, max_len: int) -> FieldType:
     """A list of at most `max_len` values of `inner`."""
 
     def from_value(v: Value, what: str) -> list[Any]:
-        items = codec.expect_array(v, max_len, what)
-        return [inner.from_value(x, f"{what}[{i}]") for i, x in enumerate(items)]
+        return _decode_items(inner, codec.expect_array(v, max_len, what), what)
 
     def from_json(j: Any, what: str) -> list[Any]:
         if not isinstance(j, list) or len(j) > max_len:
@@ -183,8 +193,7 @@ def tuple_type(inner: FieldType, max_len: int) -> FieldType:
     listed = list_type(inner, max_len)
 
     def from_value(v: Value, what: str) -> tuple[Any, ...]:
-        items = codec.expect_array(v, max_len, what)
-        return tuple([inner.from_value(x, f"{what}[{i}]") for i, x in enumerate(items)])
+        return tuple(_decode_items(inner, codec.expect_array(v, max_len, what), what))
 
     return FieldType(
         name=f"tuple<{inner.name}>",
@@ -200,7 +209,10 @@ def pair_type(first: FieldType, second: FieldType) -> FieldType:
 
     def from_value(v: Value, what: str) -> tuple[Any, Any]:
         a, b = codec.expect_list(v, 2, what)
-        return (first.from_value(a, f"{what}[0]"), second.from_value(b, f"{what}[1]"))
+        try:
+            return (first.from_value(a, what), second.from_value(b, what))
+        except DecodeError:  # decode again to name the bad item (not worth it on every read)
+            return (first.from_value(a, f"{what}[0]"), second.from_value(b, f"{what}[1]"))
 
     def from_json(j: Any, what: str) -> tuple[Any, Any]:
         if not isinstance(j, list) or len(j) != 2:

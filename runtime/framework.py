@@ -2,15 +2,16 @@
 
 Every pallet has the same anatomy, in this order (DESIGN 6, after Substrate's FRAME):
 
-1. constants and parameters,
+1. constants and parameters (a record declared with `runtime.schema`, named in `PARAMS` and
+   checked by `check_params`; Root changes it through `change_params`),
 2. storage items (`StorageValue`, `StorageMap`),
 3. events (`EventDef`),
 4. errors (subclasses of `DispatchError`),
 5. hooks (`on_initialize`, `on_finalize`),
 6. calls (methods marked with `@call`, each declaring its arguments and weight and checking its
    origin),
-7. its part of the genesis config (`build_genesis`), and its parameters, if it has any (`PARAMS`,
-   checked by `check_params`).
+7. its part of the genesis config (`build_genesis`),
+8. its invariants (`check_invariants`), which `runtime.invariants` runs for every pallet.
 
 Storage keys are `BLAKE2b-128(pallet) ‖ BLAKE2b-128(item)` for a value and that prefix followed by
 `BLAKE2b-128(key) ‖ key` for a map entry, so pallets never collide and a map can be iterated by
@@ -62,6 +63,18 @@ def value_codec(to_value: Callable[[T], Value], from_value: Callable[[Value], T]
         return from_value(codec.decode_raw(raw))
 
     return ValueCodec(encode, decode)
+
+
+R = TypeVar("R", bound=Record)
+
+
+def record_codec(record: type[R]) -> ValueCodec[R]:
+    """The storage codec of a declared record: the encoder and decoder its schema generates."""
+    schema = record.schema()
+    return ValueCodec(
+        lambda v: codec.encode_trusted(schema.to_value(v)),
+        lambda raw: schema.from_value(codec.decode_raw(raw)),
+    )
 
 
 U64_CODEC: ValueCodec[int] = value_codec(lambda v: v, lambda v: codec.expect_u64(v, "u64 value"))

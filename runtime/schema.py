@@ -81,20 +81,10 @@ class FieldSpec:
         head, *rest = self.name.split("_")
         return head + "".join(word.capitalize() for word in rest)
 
-    @property
-    def has_default(self) -> bool:
-        return self.default is not dataclasses.MISSING
-
     def decoder(self, record: str) -> Callable[[Value], Any]:
-        """Decode this field's codec value, refusing a value of another type or out of range;
-        errors name it as `record.field`."""
-        name, decode = f"{record}.{self.name}", self.ftype.from_value
-        bounds = self.ftype.bounds
-        if bounds is None or self.lo is None or self.hi is None or bounds == (self.lo, self.hi):
-            return lambda v: decode(v, name)
-        lo, hi = self.lo, self.hi
-        if self.ftype.identity:
-            return lambda v: codec.expect_int(v, lo, hi, name)
+        """Decode this field's codec value and refuse one outside the field's range (narrower
+        than its type's); errors name it as `record.field`."""
+        name, decode, lo, hi = f"{record}.{self.name}", self.ftype.from_value, self.lo, self.hi
 
         def ranged(v: Value) -> Any:
             x = decode(v, name)
@@ -139,14 +129,14 @@ class Schema:
                 )
             )
         self.fields: tuple[FieldSpec, ...] = tuple(specs)
+        self.by_name: dict[str, FieldSpec] = {spec.name: spec for spec in specs}
         self.call_args: Fields = tuple((s.name, s.ftype) for s in self.fields)
         """The record's fields as a call's arguments (a `set_params` call takes them in order)."""
         self.to_value, self.from_value = self._compile()
 
     def _compile(self) -> tuple[Callable[[Any], list[Value]], Callable[[Value], Any]]:
         """The record's encoder and decoder, generated as straight-line code (as `dataclasses`
-        generates `__init__`): they run on every state read and write of the record, and are
-        then as fast as hand-written ones."""
+        generates `__init__`): they run on every state read and write of the record."""
         env: dict[str, Any] = {
             "expect_list": codec.expect_list,
             "expect_int": codec.expect_int,
@@ -180,9 +170,10 @@ class Schema:
         exec(source, env)
         return env["to_value"], env["from_value"]
 
-    def check(self, record: Record) -> None:
-        """ValueError naming the first field of `record` out of its declared range."""
-        for spec in self.fields:
+    def check(self, record: Record, names: tuple[str, ...] = ()) -> None:
+        """ValueError naming the first field of `record` out of its declared range (of `names`
+        in that order, or of every field in declaration order)."""
+        for spec in (self.by_name[n] for n in names) if names else self.fields:
             spec.check(getattr(record, spec.name))
 
 
@@ -190,10 +181,13 @@ _SCHEMAS: dict[type[Record], Schema] = {}
 
 
 def schema_of(record: type[Record]) -> Schema:
-    """The schema derived from a record class's declaration (built once)."""
+    """The schema derived from a record class's declaration (built once). Building it binds the
+    generated codec onto the class, so later `to_value` and `from_value` calls go straight to it."""
     schema = _SCHEMAS.get(record)
     if schema is None:
         schema = _SCHEMAS[record] = Schema(record)
+        setattr(record, "to_value", schema.to_value)  # noqa: B010 (replaces a method)
+        setattr(record, "from_value", staticmethod(schema.from_value))  # noqa: B010
     return schema
 
 
@@ -225,6 +219,11 @@ class Record:
     def check(self) -> None:
         """ValueError naming the first field out of its range."""
         schema_of(type(self)).check(self)
+
+    def check_fields(self, *names: str) -> None:
+        """ValueError naming the first of the fields `names`, in that order, out of its range
+        (for a record whose rules tie fields together between the range checks)."""
+        schema_of(type(self)).check(self, names)
 
 
 __all__ = ["FieldSpec", "Record", "Schema", "param", "schema_of"]

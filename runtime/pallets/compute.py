@@ -41,6 +41,7 @@ from runtime.framework import (
     ValueCodec,
     call,
     ensure_signed,
+    record_codec,
     value_codec,
 )
 from runtime.pallets import balances, market, session, staking, system
@@ -80,7 +81,7 @@ SET_PARAMS_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
 class ComputeParams(Record):
     """Verification parameters (genesis; changed by Root, later by governance)."""
 
-    audit_ppm: int = param(fields.U32, 0, PPM, default=250_000)
+    audit_ppm: int = param(fields.U32, 0, PPM, default=250_000, rule=f"must be between 0 and {PPM}")
     """q: the probability that a committed job is audited, in parts per million."""
     audit_leaves: int = param(fields.U32, 1, MAX_AUDIT_LEAVES, default=16)
     """k: leaves an audit recomputes."""
@@ -97,9 +98,10 @@ class ComputeParams(Record):
 
     def check(self) -> None:
         """ValueError naming the first parameter out of its range or not fitting the others."""
-        Record.check(self)
+        self.check_fields("audit_ppm", "audit_leaves", "committee_size", "audit_window")
         if self.dispute_window <= DRAW_DELAY + self.audit_window:
             raise ValueError("the dispute window must outlast the audit draw and the audit window")
+        Record.check(self)
 
 
 DEFAULT_COMPUTE_PARAMS: Final = ComputeParams()
@@ -109,13 +111,14 @@ blocks; a dispute bonds 1 XPL. With the market's slash of 3× the payment, q·(1
 
 def check_incentives(market_params: MarketParams, compute_params: ComputeParams) -> None:
     """ValueError unless the parameters make faking a job unprofitable and fit together."""
-    compute_params.check()
+    compute_params.check_fields("audit_ppm")
     q, m = compute_params.audit_ppm, market_params.slash_ppm
     if q * (PPM + m) < PPM * PPM:
         raise ValueError(
             f"audit probability {q / PPM:.3f} with a slash of {m / PPM:.2f}× the payment lets a "
             "worker profit from faking results: q·(1 + slash) must be at least 1"
         )
+    compute_params.check()
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,7 +165,7 @@ def _checks_codec() -> ValueCodec[tuple[Check, ...]]:
 Params: Final = StorageValue[ComputeParams](
     NAME,
     "Params",
-    value_codec(ComputeParams.to_value, ComputeParams.from_value),
+    record_codec(ComputeParams),
     DEFAULT_COMPUTE_PARAMS,
 )
 Checks: Final = StorageMap[int, tuple[Check, ...]](

@@ -56,7 +56,7 @@ from runtime.pallets.market.constants import (
     SUBMIT_WEIGHT,
 )
 from runtime.pallets.market.deadlines import schedule
-from runtime.pallets.market.jobs import find_job, job, params, params_in
+from runtime.pallets.market.jobs import find_job, job, params_in
 from runtime.pallets.market.matching import try_match
 from runtime.pallets.market.pallet import Market, MarketGenesis
 from runtime.pallets.market.params import DEFAULT_MARKET_PARAMS, MarketParams
@@ -114,7 +114,6 @@ __all__ = [
     "Workers",
     "find_job",
     "job",
-    "params",
     "params_in",
     "record_commitment",
     "schedule",

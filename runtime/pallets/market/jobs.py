@@ -9,11 +9,6 @@ from runtime.pallets.market.storage import Job, Jobs, Params
 from runtime.state import StateOverlay
 
 
-def params(ctx: BlockContext) -> MarketParams:
-    """The market's parameters in the block being executed."""
-    return Params.get(ctx.state)
-
-
 def params_in(state: StateOverlay) -> MarketParams:
     """The market's parameters in a state (outside a block, as at genesis)."""
     return Params.get(state)

@@ -10,25 +10,34 @@ from runtime.pallets.market.constants import PPM
 from runtime.schema import Record, param
 from runtime.workloads import payment_for
 
+PPM_RULE: Final = f"must be between 0 and {PPM}"
+
 
 @dataclass(frozen=True, slots=True)
 class MarketParams(Record):
     """The market's economic parameters (genesis; later governance)."""
 
-    slash_ppm: int = param(fields.U32, 0, 100 * PPM, default=3 * PPM)
+    slash_ppm: int = param(
+        fields.U32, 0, 100 * PPM, default=3 * PPM, rule=f"must be between 0 and {100 * PPM}"
+    )
     """A job's slash, as a share of its payment (in parts per million)..."""
     min_slash: int = param(fields.BALANCE, default=10**12)
     """...but at least this much."""
-    protocol_fee_ppm: int = param(fields.U32, 0, PPM, default=20_000)
+    protocol_fee_ppm: int = param(fields.U32, 0, PPM, default=20_000, rule=PPM_RULE)
     """The treasury's share of each payment."""
-    verification_fee_ppm: int = param(fields.U32, 0, PPM, default=50_000)
+    verification_fee_ppm: int = param(fields.U32, 0, PPM, default=50_000, rule=PPM_RULE)
     """The verification committee's fee, as a share of the payment..."""
     min_verification_fee: int = param(fields.BALANCE, default=10**9)
     """...but at least this much."""
-    miss_penalty_ppm: int = param(fields.U32, 0, PPM, default=100_000)
+    miss_penalty_ppm: int = param(fields.U32, 0, PPM, default=100_000, rule=PPM_RULE)
     """Share of a job's slash taken from a worker that misses its deadline."""
     min_stake: int = param(fields.BALANCE, default=100 * 10**12)
     """The least stake a worker registers with."""
+
+    def check(self) -> None:
+        """ValueError naming the first parameter out of its range (the shares first)."""
+        self.check_fields("protocol_fee_ppm", "verification_fee_ppm", "miss_penalty_ppm")
+        Record.check(self)
 
     def slash_for(self, payment: int) -> int:
         """A failed worker's loss on a job paying `payment`: slash_ppm of it, min_slash at least."""

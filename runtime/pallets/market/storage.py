@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from runtime import fields
-from runtime.framework import U64_CODEC, StorageMap, StorageValue, value_codec
+from runtime.framework import U64_CODEC, StorageMap, StorageValue, record_codec, value_codec
 from runtime.pallets.market.constants import (
     MAX_ASKS,
     MAX_INPUTS,
@@ -112,12 +112,10 @@ JOB_IDS_CODEC: Final = value_codec(
 Params: Final = StorageValue[MarketParams](
     NAME,
     "Params",
-    value_codec(MarketParams.to_value, MarketParams.from_value),
+    record_codec(MarketParams),
     DEFAULT_MARKET_PARAMS,
 )
-Workers: Final = StorageMap[bytes, Worker](
-    NAME, "Workers", lambda a: a, value_codec(Worker.to_value, Worker.from_value)
-)
+Workers: Final = StorageMap[bytes, Worker](NAME, "Workers", lambda a: a, record_codec(Worker))
 WorkerList: Final = StorageValue[tuple[bytes, ...]](
     NAME,
     "WorkerList",
@@ -130,9 +128,7 @@ WorkerList: Final = StorageValue[tuple[bytes, ...]](
     ),
     (),
 )
-Jobs: Final = StorageMap[int, Job](
-    NAME, "Jobs", lambda i: i.to_bytes(8, "big"), value_codec(Job.to_value, Job.from_value)
-)
+Jobs: Final = StorageMap[int, Job](NAME, "Jobs", lambda i: i.to_bytes(8, "big"), record_codec(Job))
 NextJobId: Final = StorageValue[int](NAME, "NextJobId", U64_CODEC, 1)
 PendingJobs: Final = StorageValue[tuple[int, ...]](NAME, "PendingJobs", JOB_IDS_CODEC, ())
 Deadlines: Final = StorageMap[int, tuple[int, ...]](

@@ -16,6 +16,8 @@ from runtime.pallets.staking.constants import (
 )
 from runtime.schema import Record, param
 
+PPM_RULE: Final = f"must be between 0 and {PPM}"
+
 
 @dataclass(frozen=True, slots=True)
 class StakingParams(Record):
@@ -25,7 +27,9 @@ class StakingParams(Record):
     """Blocks per era."""
     validator_count: int = param(fields.U32, 1, session.MAX_AUTHORITIES, default=100)
     """The most validators an election picks."""
-    min_validators: int = param(fields.U32, 1, session.MAX_AUTHORITIES, default=1)
+    min_validators: int = param(
+        fields.U32, 1, session.MAX_AUTHORITIES, default=1, rule="must be 1 to validator_count"
+    )
     """Below this many eligible candidates the current set is kept."""
     min_validator_bond: int = param(
         fields.BALANCE,
@@ -33,22 +37,24 @@ class StakingParams(Record):
         default=100 * UNIT,
         rule="must be positive (a validator's weight is its stake)",
     )
-    min_nominator_bond: int = param(fields.BALANCE, default=10 * UNIT)
+    min_nominator_bond: int = param(fields.BALANCE, default=10 * UNIT, rule="is out of range")
     bonding_eras: int = param(fields.U32, 0, MAX_BONDING_ERAS, default=7)
     """Eras an unbonded chunk waits before it can be withdrawn."""
-    era_reward: int = param(fields.BALANCE, default=100 * UNIT)
+    era_reward: int = param(fields.BALANCE, default=100 * UNIT, rule="is out of range")
     """Minted at each era's end and shared among its validators and their nominators."""
     max_nominations: int = param(fields.U32, 1, MAX_NOMINATIONS, default=16)
-    equivocation_slash_ppm: int = param(fields.U32, 0, PPM, default=100_000)
-    offline_slash_ppm: int = param(fields.U32, 0, PPM, default=1_000)
-    reporter_reward_ppm: int = param(fields.U32, 0, PPM, default=100_000)
+    equivocation_slash_ppm: int = param(fields.U32, 0, PPM, default=100_000, rule=PPM_RULE)
+    offline_slash_ppm: int = param(fields.U32, 0, PPM, default=1_000, rule=PPM_RULE)
+    reporter_reward_ppm: int = param(fields.U32, 0, PPM, default=100_000, rule=PPM_RULE)
     """The reporter's share of an equivocation's slash; the treasury gets the rest."""
 
     def check(self) -> None:
-        """ValueError naming the first parameter out of its range."""
-        Record.check(self)
-        if self.min_validators > self.validator_count:
+        """ValueError naming the first parameter out of its range; min_validators may not exceed
+        validator_count."""
+        self.check_fields("era_blocks", "validator_count")
+        if not 1 <= self.min_validators <= self.validator_count:
             raise ValueError("min_validators must be 1 to validator_count")
+        Record.check(self)
 
 
 DEFAULT_STAKING_PARAMS: Final = StakingParams()

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from runtime import fields
-from runtime.framework import U64_CODEC, StorageMap, StorageValue, ValueCodec, value_codec
+from runtime.framework import (
+    U64_CODEC,
+    StorageMap,
+    StorageValue,
+    ValueCodec,
+    record_codec,
+    value_codec,
+)
 from runtime.pallets import session
 from runtime.pallets.staking.constants import (
     MAX_CANDIDATES,
@@ -121,7 +128,7 @@ def _account_key(a: bytes) -> bytes:
 Params: Final = StorageValue[StakingParams](
     NAME,
     "Params",
-    value_codec(StakingParams.to_value, StakingParams.from_value),
+    record_codec(StakingParams),
     DEFAULT_STAKING_PARAMS,
 )
 CurrentEra: Final = StorageValue[int](NAME, "CurrentEra", U64_CODEC, 0)
@@ -131,9 +138,7 @@ ForceEra: Final = StorageValue[bool](
     NAME, "ForceEra", value_codec(lambda v: v, lambda v: codec.expect_bool(v, "force era")), False
 )
 """The current era ends at the next block, whatever its number."""
-Ledgers: Final = StorageMap[bytes, Ledger](
-    NAME, "Ledgers", _account_key, value_codec(Ledger.to_value, Ledger.from_value)
-)
+Ledgers: Final = StorageMap[bytes, Ledger](NAME, "Ledgers", _account_key, record_codec(Ledger))
 Validators: Final = StorageMap[bytes, int](NAME, "Validators", _account_key, U64_CODEC)
 """Candidates' commission, in parts per million."""
 Candidates: Final = StorageValue[tuple[bytes, ...]](
@@ -175,11 +180,11 @@ Active: Final = StorageValue[tuple[tuple[bytes, bytes], ...]](
 )
 """The current era's validators as (stash, session key), sorted by stash."""
 Exposures: Final = StorageMap[bytes, Exposure](
-    NAME, "Exposures", _account_key, value_codec(Exposure.to_value, Exposure.from_value)
+    NAME, "Exposures", _account_key, record_codec(Exposure)
 )
 """The current era's validators' backing, by stash."""
 EraActivity: Final = StorageMap[bytes, Activity](
-    NAME, "EraActivity", _account_key, value_codec(Activity.to_value, Activity.from_value)
+    NAME, "EraActivity", _account_key, record_codec(Activity)
 )
 """What each of the current era's validators did so far, by stash."""
 NotedRounds: Final = StorageValue[tuple[tuple[int, int], ...]](
