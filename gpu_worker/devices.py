@@ -12,7 +12,7 @@ import functools
 import importlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Final
 
@@ -61,17 +61,27 @@ def backend(device: str) -> ModuleType:
     return importlib.import_module(f"gpu_worker.kernels.{device}")
 
 
+class DeviceUnusable(DeviceError):
+    """No candidate device for a request loaded its kernels (and passed its self-test)."""
+
+    def __init__(self, problems: Sequence[tuple[str, Exception]]) -> None:
+        self.problems = tuple(problems)
+        """(device, what went wrong) for each device tried, in order."""
+        device, problem = self.problems[0]
+        super().__init__(f"device {device} is not usable here: {problem}")
+
+
 def select_device(
     requested: str,
     *,
     self_test: Callable[[str], None] | None = None,
-    fall_back: bool = False,
+    fall_back: Callable[[str], None] | None = None,
 ) -> str:
     """The concrete device to run on for `requested`: "auto" resolved, its kernels loaded and,
-    with `self_test`, checked; DeviceError if it is unknown or not usable.
+    with `self_test`, checked; DeviceError if it is unknown, DeviceUnusable if it fails.
 
     With `fall_back`, "auto" and "cpu" fall back to the CPU and then to the NumPy reference
-    (with a warning) instead; "cuda" never falls back.
+    instead, telling `fall_back` what failed; "cuda" never falls back.
     """
     if requested not in DEVICES:
         raise DeviceError(f"unknown device {requested!r} (choose from {', '.join(DEVICES)})")
@@ -79,7 +89,7 @@ def select_device(
         return "numpy"
     first = resolve_device(requested)  # DeviceError for "cuda" where there is no GPU
     candidates = [first]
-    if fall_back and requested != "cuda":
+    if fall_back is not None and requested != "cuda":
         candidates = list(dict.fromkeys((first, "cpu")))
     problems: list[tuple[str, Exception]] = []
     for device in candidates:
@@ -91,11 +101,9 @@ def select_device(
             problems.append((device, exc))
             continue
         return device
-    if not fall_back or requested == "cuda":
-        device, problem = problems[0]  # the only candidate
-        raise DeviceError(f"device {device} is not usable here: {problem}") from problem
-    found = "; ".join(f"{device}: {problem}" for device, problem in problems)
-    log.warning("falling back to the NumPy reference: %s", found)
+    if fall_back is None or requested == "cuda":
+        raise DeviceUnusable(problems)
+    fall_back("; ".join(f"{device}: {problem}" for device, problem in problems))
     return "numpy"
 
 

@@ -23,9 +23,9 @@ from chain.cli.node import add_log_arguments
 from chain.keystore import password_from_env, prompt_password, read_key_file
 from chain.logs import setup_logging
 from gpu_worker.devices import DEVICES
-from gpu_worker.job_state import JobStateError
 from gpu_worker.worker.config import WorkerConfig, WorkerError, parse_ask
 from gpu_worker.worker.daemon import WorkerDaemon
+from gpu_worker.worker.job_state import JobStateError
 from runtime.primitives.amount import parse_amount
 from runtime.primitives.keys import Keypair, keypair_from_suri
 

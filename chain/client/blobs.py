@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
+from chain.client.blob_info import BlobInfo
 from chain.client.rpc import RpcClientError, RpcConnectionError
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
@@ -29,19 +29,7 @@ DEFAULT_BATCH_BYTES: Final = 4 * 1024 * 1024
 _LEAF_OVERHEAD: Final = 8
 """What a leaf costs in a request besides its bytes ("0x", quotes, comma), rounded up."""
 
-MAX_BLOB_BYTES: Final = 256 * 1024 * 1024
-"""The largest blob a node stores: an input file over it cannot be uploaded."""
-
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True, slots=True)
-class BlobInfo:
-    """A stored blob: its Merkle root, how many leaves it has, and their total size in bytes."""
-
-    root: bytes
-    leaf_count: int
-    size: int
 
 
 class BlobVerificationError(Exception):

@@ -17,7 +17,8 @@ standard library only.
     inbound         peers' gossip and requests, checked
     sync            what to ask peers for; sync_exchange sends it and imports the answers
     serving         answers to peers' sync requests
-    grandpa         the finality voter; finality: justifications and their checks
+    grandpa         the finality voter; rounds: its rounds' votes, GHOST and estimates;
+                    voter_messages: its outputs and wire forms; finality: justifications
     voting          the voter's outputs as actions
     offences        equivocations caught and reported, the node's own staking transactions
     chain_updates   blocks and finality written to the store (the core's one side effect)

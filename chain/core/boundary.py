@@ -12,8 +12,9 @@ Its drivers (the node process in `chain.service.node` and `chain.service.network
                 (`chain.core.actions`); a gossip message also gets a Verdict
                 (`chain.core.voter_messages`), a request an answer or RequestRefused.
     views       ChainView: what the GRANDPA voter (`chain.core.grandpa`) reads of the chain; the
-                core is the voter's view. NodeView, which extends it: what drivers (RPC, metrics,
-                the simulator) read of the core's chain.
+                core is the voter's view. NodeView, which extends it: the core's own reading of its
+                chain (NodeCore is checked against it). The node service's parts still reach
+                NodeCore's store, pool, sync and voter directly (`chain.service.interfaces`).
 
 What the core needs from outside:
 

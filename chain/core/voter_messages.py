@@ -93,11 +93,11 @@ VoterOutput = (
 # Wire forms
 
 
-def votes_from_value(value: Value) -> list[SignedVote]:
-    """The signed votes of a finality message (at most MAX_VOTES_PER_MESSAGE), signatures
-    unchecked; DecodeError if malformed."""
+def votes_from_value(value: Value, what: str = "votes") -> list[SignedVote]:
+    """The signed votes of a finality message or a catch-up (at most MAX_VOTES_PER_MESSAGE),
+    signatures unchecked; DecodeError naming `what` if malformed."""
     return [
-        SignedVote.from_value(v) for v in codec.expect_array(value, MAX_VOTES_PER_MESSAGE, "votes")
+        SignedVote.from_value(v) for v in codec.expect_array(value, MAX_VOTES_PER_MESSAGE, what)
     ]
 
 
@@ -125,16 +125,9 @@ class CatchUp:
     def decode(cls, raw: bytes) -> CatchUp:
         """A peer's catch-up answer (up to MAX_CATCH_UP_BYTES); the voter checks its signatures."""
         f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_CATCH_UP_BYTES), 4, "catch-up")
-
-        def votes(value: Value, what: str) -> tuple[SignedVote, ...]:
-            return tuple(
-                SignedVote.from_value(v)
-                for v in codec.expect_array(value, 2 * MAX_AUTHORITIES, what)
-            )
-
         return cls(
             set_id=codec.expect_u64(f[0], "catch-up.set_id"),
             round=codec.expect_u64(f[1], "catch-up.round"),
-            prevotes=votes(f[2], "catch-up.prevotes"),
-            precommits=votes(f[3], "catch-up.precommits"),
+            prevotes=tuple(votes_from_value(f[2], "catch-up.prevotes")),
+            precommits=tuple(votes_from_value(f[3], "catch-up.precommits")),
         )

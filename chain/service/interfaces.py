@@ -1,9 +1,10 @@
 """What the node service's parts need of the running node, each as a narrow typed interface.
 
-`chain.service.node.NodeService` is the running node; the network glue (`chain.service.network`)
-and the validators' verification service (`chain.service.verification`) depend only on the few
-members listed here, not on the service, so that the service can build them without either
-importing it. The RPC methods' interface is `chain.service.rpc.context.RpcNode`, whose network is
+`chain.service.node.NodeService` is the running node; the network glue (`chain.service.network`) and
+the validators' verification service (`chain.service.verification`) depend only on the few members
+listed here, not on the service, so that the service can build them without either importing it.
+Their `core` is NodeCore itself: what they read of it (store, pool, sync, voter) is not narrowed
+further. The RPC methods' interface is `chain.service.rpc.context.RpcNode`, whose network is
 `PeerNetwork` here; the job metrics take plain callables.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Protocol
 
-from chain.client.blobs import BlobInfo
+from chain.client.blob_info import BlobInfo
 from chain.core.actions import Action
 from chain.core.node import NodeCore
 from chain.service.blob_protocol import BlobLeaf

@@ -20,7 +20,7 @@ from typing import Final
 
 import trio
 
-from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo
+from chain.client.blob_info import MAX_BLOB_BYTES, BlobInfo
 from chain.core.actions import ReportPeer, SendRequest
 from chain.core.messages import (
     MAX_GOSSIP_BYTES,

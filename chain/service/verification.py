@@ -33,7 +33,7 @@ from typing import Final, Protocol
 
 import trio
 
-from chain.client.blobs import BlobInfo
+from chain.client.blob_info import BlobInfo
 from chain.client.chain import make_call
 from chain.core.pool import PoolError
 from chain.service.interfaces import AuditHost
@@ -366,7 +366,15 @@ def select_device(requested: str) -> str:
     """The device to verify on: `requested` if its kernels load and agree with NumPy's on a
     small job of each workload; for "auto" and "cpu", else "numpy" with a warning; for "cuda",
     else DeviceError."""
-    return devices.select_device(requested, self_test=_self_test, fall_back=True)
+    try:
+        return devices.select_device(requested, self_test=_self_test, fall_back=_warn_fall_back)
+    except devices.DeviceUnusable as exc:
+        found = "; ".join(f"{device}: {problem}" for device, problem in exc.problems)
+        raise DeviceError(f"device {requested} cannot verify: {found}") from exc
+
+
+def _warn_fall_back(found: str) -> None:
+    log.warning("verification falls back to the NumPy reference: %s", found)
 
 
 # The service

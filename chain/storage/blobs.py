@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo
+from chain.client.blob_info import MAX_BLOB_BYTES, BlobInfo
 from chain.storage.kv import KeyValueStore, WriteBatch
 from runtime.primitives.merkle import leaf_hash, proof_from_levels, root_of_hashes, tree_levels
 from runtime.workloads import MAX_LEAF_BYTES, MAX_LEAVES

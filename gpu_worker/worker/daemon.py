@@ -9,7 +9,7 @@ or, driven one step at a time (the tests do):
     daemon.step()             # one pass over this worker's jobs at the best block
 
 A step lists the worker's matched and committed jobs. A matched job goes through its phases
-(`gpu_worker.job_state`): its inputs are fetched (generated from the seed, or downloaded from
+(`gpu_worker.worker.job_state`): its inputs are fetched (generated from the seed, or downloaded from
 blobs and checked), its leaves computed on the device, its leaves uploaded to the node as a blob
 (whose root is the result root), and the root committed on chain before the job's deadline. A
 committed job's blob is kept on the node (uploaded again from disk if the node lost it), and its
@@ -36,9 +36,9 @@ from typing import Final
 from chain.client.chain import TransactionFailed, XplClient
 from chain.client.rpc import RpcClientError, RpcConnectionError
 from gpu_worker.devices import DeviceError, select_device
-from gpu_worker.job_state import JobStateError, JobStore, locked_state_dir
 from gpu_worker.worker.config import WorkerConfig, WorkerError, check_config, default_state_dir
 from gpu_worker.worker.following import HeadFollower
+from gpu_worker.worker.job_state import JobStateError, JobStore, locked_state_dir
 from gpu_worker.worker.pipeline import JobPipeline, lost_node
 from gpu_worker.worker.registration import register
 from runtime.primitives.address import encode_address

@@ -1,7 +1,7 @@
 """The job pipeline: a matched job's inputs fetched, its leaves computed, uploaded and committed;
 a committed job's result kept readable and its checks reported; an ended job's files deleted.
 
-Every phase is written to disk (`gpu_worker.job_state`) before the next begins, so a worker
+Every phase is written to disk (`gpu_worker.worker.job_state`) before the next begins, so a worker
 killed at any moment resumes each job where it stood."""
 
 from __future__ import annotations
@@ -18,10 +18,10 @@ from chain.client.chain import JobView, TransactionFailed, XplClient, make_call
 from chain.client.rpc import RpcClientError, RpcConnectionError
 from gpu_worker.commitment import result_root
 from gpu_worker.inputs import InputError, check_inputs, generate_input
-from gpu_worker.job_state import JobRecord, JobStateError, JobStore
 from gpu_worker.jobs import JobSpec, compute_leaves
 from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
 from gpu_worker.worker.config import COMMIT_TIMEOUT_S, WorkerConfig
+from gpu_worker.worker.job_state import JobRecord, JobStateError, JobStore
 from runtime.pallets.market import Job
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount

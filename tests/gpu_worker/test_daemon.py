@@ -14,7 +14,9 @@ from chain.cli.main import build_parser, main
 from chain.cli.worker import config_from_args
 from chain.keystore import write_key_file
 from gpu_worker.devices import cuda_available
-from gpu_worker.job_state import (
+from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
+from gpu_worker.worker.config import WorkerConfig, WorkerError, check_config, parse_ask
+from gpu_worker.worker.job_state import (
     JobRecord,
     JobStateError,
     JobStore,
@@ -23,8 +25,6 @@ from gpu_worker.job_state import (
     encode_leaves,
     locked_state_dir,
 )
-from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
-from gpu_worker.worker.config import WorkerConfig, WorkerError, check_config, parse_ask
 from runtime.primitives.keys import dev_keypair
 from runtime.primitives.merkle import merkle_root
 

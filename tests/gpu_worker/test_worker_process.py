@@ -24,10 +24,10 @@ from chain.client.blobs import fetch_leaf, upload_file
 from chain.client.chain import TxOutcome, XplClient, make_call, transfer_call
 from chain.spec import builtin_spec
 from gpu_worker.inputs import generate_inputs
-from gpu_worker.job_state import JobRecord
 from gpu_worker.jobs import JobSpec, compute_leaves
 from gpu_worker.worker.config import WorkerConfig
 from gpu_worker.worker.daemon import WorkerDaemon
+from gpu_worker.worker.job_state import JobRecord
 from runtime.pallets.market import Job
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, dev_keypair, keypair_from_suri

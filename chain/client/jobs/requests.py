@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
-from chain.client.blobs import MAX_BLOB_BYTES
+from chain.client.blob_info import MAX_BLOB_BYTES
 from chain.client.jobs.errors import JobRequestError
 from chain.client.jobs.inputs import (
     ARRAY_INPUTS,

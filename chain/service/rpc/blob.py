@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chain.client.blobs import BlobInfo
+from chain.client.blob_info import BlobInfo
 from chain.service.rpc.errors import BLOB_ERROR, RpcError, invalid_params
 from chain.service.rpc.params import check_arity as _check_arity
 from chain.service.rpc.params import param as _param

@@ -9,6 +9,7 @@ The trio part runs against an in-process node core that authors its own blocks.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Sequence
 from typing import Final
 
@@ -18,6 +19,7 @@ import trio
 from chain.client.blobs import chunk_file
 from chain.client.chain import make_call
 from chain.core.node import NodeCore
+from chain.service import verification
 from chain.service.metrics import NodeMetrics
 from chain.service.node import NodeService
 from chain.service.verification import (
@@ -656,3 +658,15 @@ def test_an_attestation_that_leaves_the_pool_unincluded_is_sent_again() -> None:
     assert registry.get_sample_value("xpl_verifications_total", {"verdict": "pass"}) == 1.0
     node.author()
     assert node.check(job_id).outcome == "pass"
+
+
+def test_a_failing_device_falls_back_to_the_reference_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def disagree(device: str) -> None:
+        raise ValueError(f"{device} disagrees with NumPy")
+
+    monkeypatch.setattr(verification, "_self_test", disagree)
+    with caplog.at_level(logging.WARNING, logger="xpl.verify"):
+        assert select_device("cpu") == "numpy"
+    assert "verification falls back to the NumPy reference: cpu: cpu disagrees" in caplog.text

@@ -12,7 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chain.client.blobs import MAX_BLOB_BYTES, BlobInfo, chunk_file
+from chain.client.blob_info import MAX_BLOB_BYTES, BlobInfo
+from chain.client.blobs import chunk_file
 from chain.storage.blobs import (
     MAX_BLOB_LEAVES,
     MAX_BUFFERED_BYTES,
