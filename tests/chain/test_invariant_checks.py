@@ -14,6 +14,7 @@ from chain.cli import node as node_cli
 from chain.cli.main import main
 from chain.service.node import NodeConfig, run_node
 from chain.spec import dev_spec
+from chain.storage.chain_store import ChainStore
 from runtime.invariants import InvariantsBroken
 from runtime.pallets.balances import Balances
 from runtime.primitives.keys import keypair_from_suri
@@ -60,10 +61,22 @@ async def stopped_within(seconds: float, node: NodeConfig) -> None:
         await run_node(node)
 
 
-def test_a_node_checking_invariants_authors_blocks_while_they_hold(tmp_path: Path) -> None:
+def test_a_node_checking_invariants_checks_each_block_once_and_authors_while_they_hold(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[bytes] = []
+    real = ChainStore.check_invariants
+
+    def counted(store: ChainStore, block_hash: bytes) -> None:
+        checked.append(block_hash)
+        real(store, block_hash)
+
+    monkeypatch.setattr(ChainStore, "check_invariants", counted)
     run_for(2.5, config(tmp_path, check_invariants=True))  # the dev chain's slots are 1 s
     best, _ = read_heads(tmp_path)
     assert best.number >= 1
+    assert best.hash in checked
+    assert len(checked) == len(set(checked)) >= best.number
 
 
 def test_a_broken_invariant_is_logged_with_the_block_and_stops_the_node(
