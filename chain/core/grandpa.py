@@ -1,26 +1,46 @@
 """GRANDPA-style finality: rounds of prevotes and precommits over chains, without I/O.
 
-The authorities of one set (`runtime.pallets.session`) vote in numbered rounds. In round r, with
-E the estimate of round r − 1 (the last finalized block for the first round of a set):
+The authorities of one set (`runtime.pallets.session`) vote in numbered rounds. Round r starts
+(at time t_r) as soon as round r − 1 is completable, whether or not a new block arrived. With E
+the estimate of round r − 1 (the last finalized block for the first round of a set) and T the
+gossip duration (GOSSIP_DURATION_MS):
 
-    prevote     for the best chain if it contains E, else for E itself; never past the block
-                that changes the authority set (the last block this set may finalize).
-    precommit   once prevotes of more than 2/3 of the weight support one block: for the highest
-                such block g (the prevote-GHOST), if it contains E.
+    primary     the authority at (set id + r) mod n proposes E if E is above the last finalized
+                block, so that prevoters who saw different votes of round r − 1 agree on it.
+    prevote     for the best chain containing the primary's block if it lies between E and the
+                prevote-GHOST of r − 1, else the best chain containing E; never past the block
+                that changes the authority set (the last block this set may finalize). Cast at
+                t_r + 2T, or at once if the round is completable, or as soon as there is a new
+                block and the primary's proposal is in (or none is due).
+    precommit   for the prevote-GHOST g (the highest block that prevotes of more than 2/3 of the
+                weight support), once g contains E and: t_r + 4T passed, every authority
+                prevoted, or the round is completable.
     finalize    the highest block that precommits of more than 2/3 of the weight support; the
                 signed precommits are its justification.
     complete    once precommits of more than 2/3 arrived and the round's estimate is known: the
                 highest ancestor of g that could still get more than 2/3 of the precommits.
-    next round  starts when the round is complete and there is a new block above the finalized
-                one (or other voters moved on): no empty rounds while the chain is idle.
 
 A vote for a block supports every ancestor of that block. A voter that votes twice in one phase
 of one round equivocates: both votes count for it (as GRANDPA counts them), and the two signed
-votes are the proof that the node reports on chain. The voter persists its own votes before it
-sends them, so a restarted node never votes twice in a round. A voter that falls behind asks a
-peer for its last completed round (catch-up) or follows a commit (a justification) gossiped for a
-later round. Full nodes that are not authorities run the same state machine as observers: they
-finalize from the votes they see.
+votes are the proof that the node reports on chain (also when they wait for blocks not imported
+yet). The voter persists its own votes before it sends them, and its round and the votes of the
+last round it completed whenever it moves on, so a restarted node never votes twice in a round
+and can still prove to a peer where it is.
+
+A voter moves to a later round only on proof: a round it completed, or a catch-up (a peer's
+completed round: more than 2/3 of the prevotes and precommits, signed, and completable on this
+node's chain). Commits (justifications gossiped by the round's announcer) finalize their block
+once verified but move no round. Where the others are comes from neighbour packets (each peer's
+set id and round, asked on connect and while a round is stuck) and from votes of later rounds;
+the voter asks a catch-up of a peer whose packet puts it ahead, one at a time, with a back-off
+that doubles for a peer whose answer does not back its claim (`chain.core.neighbours`). Every
+voter in round r > 1 holds the completed round r − 1 it can answer with, so a voter behind
+always has a way forward. Full nodes that are not authorities run the same state machine as
+observers: they finalize from the votes they see.
+
+Nothing a peer sends moves the voter unverified, and what it can make the voter keep is bounded
+by the authority set: at most two votes per authority, phase and round (four waiting for blocks
+per round), rounds up to MAX_ROUND, message sizes from the set's size.
 
 The voter reads the chain through `ChainView` (`chain.core.boundary`), finalizes through the
 `finalize` callback it is given (the node stores the block as final at once, so the voter's next
@@ -41,13 +61,19 @@ from chain.core.finality import (
     build_justification,
     verify_justification,
 )
+from chain.core.neighbours import Neighbours
 from chain.core.rounds import Round, Target, decide
 from chain.core.voter_messages import (
+    MAX_ROUND,
+    AskNeighbour,
     BroadcastCommit,
+    BroadcastPrimary,
     BroadcastVotes,
     CatchUp,
     FetchBlock,
+    Neighbour,
     NoteVotes,
+    PrimaryProposal,
     ReportEquivocation,
     RequestCatchUp,
     Verdict,
@@ -55,21 +81,37 @@ from chain.core.voter_messages import (
 )
 from runtime.block import Header
 from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote, VoteEquivocation
-from runtime.pallets.session import MAX_AUTHORITIES
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import Keypair
 
 log = logging.getLogger("xpl.grandpa")
 
+GOSSIP_DURATION_MS: Final = 250
+"""T: how long a vote takes to reach every voter on a healthy network."""
+PREVOTE_WAIT_MS: Final = 2 * GOSSIP_DURATION_MS
+"""A voter prevotes at the latest this long after its round started."""
+PRECOMMIT_WAIT_MS: Final = 4 * GOSSIP_DURATION_MS
+"""A voter with a prevote-GHOST precommits at the latest this long after its round started."""
+ROUND_STUCK_MS: Final = 4 * GOSSIP_DURATION_MS
+"""A round not completable by then is stuck: the voter asks its peers where they are, and asks a
+peer only one round ahead for a catch-up too (two rounds ahead, it asks at once)."""
 REBROADCAST_MS: Final = 1_500
-"""A round that has not completed by then has its votes sent again (gossip can lose them)."""
-MAX_PENDING_VOTES: Final = 4 * MAX_AUTHORITIES
-"""Votes for blocks not imported yet, kept per round until the block arrives."""
+"""A stuck round has its votes sent again this often (gossip can lose them)."""
+CATCH_UP_TIMEOUT_MS: Final = 12_000
+"""A catch-up request not answered by then no longer holds back the next one."""
+LATER_REFRESH_MS: Final = 1_000
+"""With more than 1/3 of the weight seen in later rounds, peers' positions are asked this often."""
 MAX_VOTE_AHEAD: Final = 256
 """Votes for blocks further above the best block than this are refused as implausible."""
 NOTE_VOTES_EVERY: Final = 4
-"""Rounds between the rounds whose precommits are noted on chain (see `_notes_votes`)."""
+"""Blocks between the finalizations whose precommits are noted on chain (see `_notes_votes`)."""
+ROUNDS_AHEAD: Final = 3
+"""Votes and proposals for up to this many rounds past the current one are kept (at most 2 per
+voter, phase and round), so that a voter that catches up finds the votes of the round it joins."""
+VOTES_PER_AUTHORITY_PER_MESSAGE: Final = 4
+"""A finality message carries at most this many votes per authority of the set (two rounds'
+prevote and precommit: what an honest voter re-sends); more is refused and its sender charged."""
 
 
 class GrandpaVoter:
@@ -92,12 +134,20 @@ class GrandpaVoter:
         self._persist = persist
         self._equivocate = equivocate
         """Test-only: vote twice in each prevote phase, to exercise equivocation handling."""
-        self._future: dict[int, list[SignedVote]] = {}
-        self._ahead: list[str] = []
-        """Peers that sent votes for the round after ours: they can answer a catch-up."""
+        self._future: dict[int, dict[tuple[int, bytes], list[SignedVote]]] = {}
+        """round -> (phase, voter) -> its checked votes, for the ROUNDS_AHEAD rounds after the
+        current one."""
+        self._future_primary: dict[int, PrimaryProposal] = {}
+        self._later: dict[bytes, int] = {}
+        """voter -> the highest round past the current one it was seen voting in (signed)."""
+        self._neighbours = Neighbours()
+        self._catch_up_from: str | None = None
+        self._catch_up_until_ms = 0
         self._last_commit: Justification | None = None
         self._equivocations: dict[tuple[bytes, int, int], VoteEquivocation] = {}
-        self._catch_up_asked: dict[str, int] = {}
+        self._completed: CatchUp | None = None
+        """The last round this voter completed (or caught up with): what it answers catch-ups
+        with while its current round is not completable."""
         self.set = chain.authority_set_after(chain.finalized_header.hash)
         self.previous: Round | None = None
         self.current = self._new_round(1, now_ms)
@@ -113,6 +163,10 @@ class GrandpaVoter:
     @property
     def round_number(self) -> int:
         return self.current.number
+
+    def neighbour_packet(self) -> Neighbour:
+        """Where this voter stands, as the neighbour protocol tells it."""
+        return Neighbour(self.set.set_id, self.current.number, self.chain.finalized_header.number)
 
     def round_state(self) -> dict[str, object]:
         """The current round as `grandpa_roundState` shows it."""
@@ -136,12 +190,14 @@ class GrandpaVoter:
             "completable": r.completable,
         }
 
-    # Inputs
+    # Inputs: votes, proposals and commits
 
     def on_votes(
         self, peer: str, votes: list[SignedVote], now_ms: int
     ) -> tuple[Verdict, list[VoterOutput]]:
         """Votes gossiped by `peer` (a batch; each is checked on its own)."""
+        if len(votes) > VOTES_PER_AUTHORITY_PER_MESSAGE * len(self.set.authorities):
+            return Verdict.REJECT, []
         outputs: list[VoterOutput] = []
         verdict = Verdict.IGNORE
         for vote in votes:
@@ -153,18 +209,51 @@ class GrandpaVoter:
         outputs.extend(self._progress(now_ms))
         return verdict, outputs
 
+    def on_primary(
+        self, peer: str, proposal: PrimaryProposal, now_ms: int
+    ) -> tuple[Verdict, list[VoterOutput]]:
+        """A round's primary proposal, gossiped by `peer`."""
+        p = proposal
+        if p.set_id != self.set.set_id:
+            return Verdict.IGNORE, []
+        if p.round > MAX_ROUND or p.voter != self._primary_of(p.round):
+            return Verdict.REJECT, []
+        current = self.current
+        if p.round == current.number:
+            if current.primary is not None:
+                return Verdict.IGNORE, []
+        elif current.number < p.round <= current.number + ROUNDS_AHEAD:
+            if p.round in self._future_primary:
+                return Verdict.IGNORE, []
+        else:
+            return Verdict.IGNORE, []
+        if not p.signature_is_valid():
+            return Verdict.REJECT, []
+        outputs: list[VoterOutput] = []
+        if p.round == current.number:
+            current.primary = (p.block_hash, p.number)
+        else:
+            self._future_primary[p.round] = p
+        if self.chain.header(p.block_hash) is None and p.number > self._finalized_number():
+            outputs.append(FetchBlock(peer, p.block_hash, p.number))
+        outputs.extend(self._progress(now_ms))
+        return Verdict.ACCEPT, outputs
+
     def on_commit(
         self, peer: str, justification: Justification, now_ms: int
     ) -> tuple[Verdict, list[VoterOutput]]:
-        """A justification gossiped for a round of this set: finalize, and catch up with it."""
+        """A justification gossiped for a round of this set: finalize its block once verified.
+
+        A commit moves no round (a catch-up does): it carries the precommits but not the prevotes
+        that would give this voter the round's estimate to build on.
+        """
         j = justification
         if j.set_id != self.set.set_id:
             return Verdict.IGNORE, []
-        finalized = self.chain.finalized_header
-        if j.number <= finalized.number:
-            if j.round >= self.current.number and self.chain.header(j.block_hash) is not None:
-                return Verdict.IGNORE, self._fast_forward(j.round, now_ms)
-            return Verdict.IGNORE, []
+        if j.round > MAX_ROUND:
+            return Verdict.REJECT, []
+        if j.number <= self._finalized_number():
+            return Verdict.IGNORE, []  # nothing new, and nothing to relay
         header = self.chain.header(j.block_hash)
         if header is None:
             return Verdict.IGNORE, [FetchBlock(peer, j.block_hash, j.number)]
@@ -177,19 +266,16 @@ class GrandpaVoter:
             return Verdict.REJECT, []
         self._finalize(header, j)
         self._last_commit = j
-        if self._follow_set_change(header, now_ms):
-            return Verdict.ACCEPT, self._progress(now_ms)
-        outputs: list[VoterOutput] = []
-        if j.round >= self.current.number:
-            outputs.extend(self._fast_forward(j.round, now_ms))
-        return Verdict.ACCEPT, outputs
+        self._follow_set_change(header, now_ms)
+        return Verdict.ACCEPT, self._progress(now_ms)
+
+    # Inputs: the chain and the clock
 
     def on_block_imported(self, now_ms: int) -> list[VoterOutput]:
         """A block was imported: votes waiting for it can count, and a new round may start."""
         outputs: list[VoterOutput] = []
         for round_ in self._live_rounds():
-            waiting, round_.pending = round_.pending, []
-            for vote in waiting:
+            for vote in round_.take_pending():
                 self._on_vote("", vote, now_ms, outputs, checked=True)
         outputs.extend(self._progress(now_ms))
         return outputs
@@ -199,89 +285,116 @@ class GrandpaVoter:
         self._follow_set_change(header, now_ms)
         return self._progress(now_ms)
 
-    def _follow_set_change(self, header: Header, now_ms: int) -> bool:
-        """After `header` became final: switch to the next authority set if it changes there."""
-        new_set = self.chain.authority_set_after(header.hash)
-        if new_set.set_id == self.set.set_id:
-            return False
-        log.info(
-            "authority set %d takes over at #%d (%d authorities)",
-            new_set.set_id,
-            header.number,
-            len(new_set.authorities),
-        )
-        self.set = new_set
-        self.previous = None
-        self._future.clear()
-        self._ahead.clear()
-        self._last_commit = None
-        self._equivocations.clear()
-        self.current = self._new_round(1, now_ms)
-        return True
-
     def on_timer(self, now_ms: int) -> list[VoterOutput]:
-        """Send this voter's recent votes again if its round is stuck."""
+        """Vote when a wait ran out; while the round is stuck, send this voter's votes again, ask
+        the peers where they are, and ask one that is ahead for a catch-up."""
         outputs = self._progress(now_ms)
         current = self.current
-        if now_ms >= current.last_broadcast_ms + REBROADCAST_MS and not current.completable:
-            current.last_broadcast_ms = now_ms
-            votes = [*self._mine(self.previous), *self._mine(current)]
-            if votes:
-                outputs.append(BroadcastVotes(tuple(votes)))
-            # A peer that missed the last round's result can fast-forward with it.
-            if self._last_commit is not None and self.is_voter:
-                outputs.append(BroadcastCommit(self._last_commit))
-            # Others are a round ahead while this one is stuck: ask one of them how it ended.
-            if self._future.get(current.number + 1) and self._ahead:
-                peer = self._ahead.pop(0)
-                self._ahead.append(peer)
-                outputs.append(RequestCatchUp(peer, self.set.set_id, current.number))
+        if not current.completable and now_ms - current.started_ms >= ROUND_STUCK_MS:
+            if now_ms >= current.last_broadcast_ms + REBROADCAST_MS:
+                current.last_broadcast_ms = now_ms
+                votes = [*self._mine(self.previous), *self._mine(current)]
+                if votes:
+                    outputs.append(BroadcastVotes(tuple(votes)))
+                # A peer that missed the last round's result can finalize with it.
+                if self._last_commit is not None and self.is_voter:
+                    outputs.append(BroadcastCommit(self._last_commit))
+            packet = self.neighbour_packet()
+            for peer in self._neighbours.to_refresh(now_ms):
+                outputs.append(AskNeighbour(peer, packet))
+        outputs.extend(self._maybe_catch_up(now_ms))
         return outputs
+
+    # Inputs: peers
+
+    def on_peer_connected(self, peer: str, now_ms: int) -> list[VoterOutput]:
+        """A peer connected: tell it where this voter stands, and learn where it does."""
+        self._neighbours.connected(peer)
+        self._neighbours.asked(peer, now_ms)
+        return [AskNeighbour(peer, self.neighbour_packet())]
+
+    def on_peer_disconnected(self, peer: str) -> None:
+        """A peer left: forget everything kept for it."""
+        self._neighbours.disconnected(peer)
+        if self._catch_up_from == peer:
+            self._catch_up_from = None
+
+    def note_neighbour(self, peer: str, packet: Neighbour) -> bool:
+        """`peer` says where its voter stands (in its request); False if it names an impossible
+        round."""
+        if packet.round > MAX_ROUND:
+            return False
+        self._neighbours.note(peer, packet.set_id, packet.round)
+        return True
+
+    def on_neighbour(
+        self, peer: str, packet: Neighbour, now_ms: int
+    ) -> tuple[Verdict, list[VoterOutput]]:
+        """`peer` answered where its voter stands: ask it for a catch-up if it is ahead."""
+        if not self.note_neighbour(peer, packet):
+            return Verdict.REJECT, []
+        return Verdict.ACCEPT, self._maybe_catch_up(now_ms)
+
+    def on_request_failed(self, peer: str, kind: str, now_ms: int) -> None:
+        """A catch-up or neighbour request to `peer` failed or timed out."""
+        if kind == "catchup":
+            if self._catch_up_from == peer:
+                self._catch_up_from = None
+            self._neighbours.catch_up_failed(peer, now_ms)
 
     # Catch-up
 
     def catch_up_for(self, set_id: int, round_: int) -> CatchUp | None:
-        """The last completed round, for a peer that is at round `round_` of set `set_id`."""
-        done = self.current if self.current.completable else self.previous
-        if set_id != self.set.set_id or done is None or not done.completable:
+        """A completed round at or after `round_` of set `set_id`, for a peer that is behind."""
+        if set_id != self.set.set_id:
             return None
-        if done.number < round_:
-            return None
-        return CatchUp(
-            self.set.set_id,
-            done.number,
-            tuple(done.all_votes(PREVOTE)),
-            tuple(done.all_votes(PRECOMMIT)),
-        )
+        current = self.current
+        if current.completable and current.number >= round_:
+            return self._catch_up_of(current)
+        done = self._completed
+        if done is not None and done.set_id == set_id and done.round >= round_:
+            return done
+        return None
 
     def on_catch_up(
         self, peer: str, catch_up: CatchUp, now_ms: int
     ) -> tuple[Verdict, list[VoterOutput]]:
         """A peer's completed round: check it, then finalize what it proves and join after it."""
-        if catch_up.set_id != self.set.set_id or catch_up.round < self.current.number:
+        if self._catch_up_from == peer:
+            self._catch_up_from = None
+        c = catch_up
+        if c.set_id != self.set.set_id or c.round < self.current.number:
+            self._neighbours.catch_up_failed(peer, now_ms)
             return Verdict.IGNORE, []
+        if c.round > MAX_ROUND or not self._catch_up_is_well_formed(c):
+            return Verdict.REJECT, []
         finalized = self.chain.finalized_header
-        round_ = Round(catch_up.round, (finalized.hash, finalized.number), last_broadcast_ms=now_ms)
+        round_ = Round(
+            c.round, (finalized.hash, finalized.number), started_ms=now_ms, last_broadcast_ms=now_ms
+        )
         outputs: list[VoterOutput] = []
-        for vote in (*catch_up.prevotes, *catch_up.precommits):
-            if vote.set_id != self.set.set_id or vote.round != catch_up.round:
-                return Verdict.REJECT, []
-            if self.set.weight_of(vote.voter) == 0 or not vote.signature_is_valid():
+        for vote in (*c.prevotes, *c.precommits):
+            if not vote.signature_is_valid():
                 return Verdict.REJECT, []
             if vote.number > finalized.number and self.chain.header(vote.block_hash) is None:
                 outputs.append(FetchBlock(peer, vote.block_hash, vote.number))
                 continue
             round_.add_vote(vote)
         if outputs:
+            # Ask again once the blocks are in: not a failure of the peer.
+            self._neighbours.asked_catch_up(peer, now_ms)
             return Verdict.IGNORE, outputs
         decide(round_, self.set, self.chain.header)
         if not round_.completable:
+            self._neighbours.catch_up_failed(peer, now_ms)
             return Verdict.IGNORE, []
+        self._neighbours.catch_up_succeeded(peer)
         sent, changed = self._finality_of(round_, now_ms)
         outputs.extend(sent)
         if not changed:
+            self._completed = c
             self.previous = round_
-            self.current = self._new_round(round_.number + 1, now_ms)
+            outputs.extend(self._enter(c.round + 1, now_ms))
             log.info(
                 "caught up to round %d of set %d from %s",
                 self.current.number,
@@ -290,6 +403,47 @@ class GrandpaVoter:
             )
         outputs.extend(self._progress(now_ms))
         return Verdict.ACCEPT, outputs
+
+    def _catch_up_is_well_formed(self, c: CatchUp) -> bool:
+        """Votes of the right set, round, phase and voters, at most two per voter and phase,
+        with more than 2/3 of the weight in each phase: checked before any signature is."""
+        for phase, votes in ((PREVOTE, c.prevotes), (PRECOMMIT, c.precommits)):
+            by_voter: dict[bytes, list[SignedVote]] = {}
+            for vote in votes:
+                if (vote.phase, vote.set_id, vote.round) != (phase, c.set_id, c.round):
+                    return False
+                if self.set.weight_of(vote.voter) == 0:
+                    return False
+                mine = by_voter.setdefault(vote.voter, [])
+                if vote in mine or len(mine) >= 2:
+                    return False
+                mine.append(vote)
+            weight = sum(self.set.weight_of(v) for v in by_voter)
+            if not self.set.is_supermajority(weight):
+                return False
+        return True
+
+    def _maybe_catch_up(self, now_ms: int) -> list[VoterOutput]:
+        """Ask a peer that claims to be ahead for a catch-up, if none is in flight."""
+        if self._catch_up_from is not None and now_ms < self._catch_up_until_ms:
+            return []
+        current = self.current
+        stuck = now_ms - current.started_ms >= ROUND_STUCK_MS
+        peer = self._neighbours.ahead(self.set.set_id, current.number, now_ms, by=1 if stuck else 2)
+        if peer is None:
+            return []
+        self._neighbours.asked_catch_up(peer, now_ms)
+        self._catch_up_from = peer
+        self._catch_up_until_ms = now_ms + CATCH_UP_TIMEOUT_MS
+        return [RequestCatchUp(peer, self.set.set_id, current.number)]
+
+    def _catch_up_of(self, round_: Round) -> CatchUp:
+        return CatchUp(
+            self.set.set_id,
+            round_.number,
+            tuple(round_.all_votes(PREVOTE)),
+            tuple(round_.all_votes(PRECOMMIT)),
+        )
 
     # Votes
 
@@ -307,33 +461,25 @@ class GrandpaVoter:
     ) -> Verdict:
         if vote.set_id != self.set.set_id:
             return Verdict.IGNORE
-        if self.set.weight_of(vote.voter) == 0:
+        if vote.round > MAX_ROUND or self.set.weight_of(vote.voter) == 0:
             return Verdict.REJECT
         current = self.current
-        if vote.round > current.number + 1:
-            last = self._catch_up_asked.get(peer, 0)
-            if peer and now_ms - last > REBROADCAST_MS:
-                self._catch_up_asked[peer] = now_ms
-                outputs.append(RequestCatchUp(peer, self.set.set_id, current.number))
-            return Verdict.IGNORE if checked or vote.signature_is_valid() else Verdict.REJECT
-        if vote.round == current.number + 1:
-            future = self._future.setdefault(vote.round, [])
-            if any(v == vote for v in future):
+        if vote.round > current.number + ROUNDS_AHEAD:
+            return self._on_later_vote(vote, now_ms, outputs, checked=checked)
+        if vote.round > current.number:
+            kept = self._future.setdefault(vote.round, {}).setdefault((vote.phase, vote.voter), [])
+            if vote in kept or len(kept) >= 2:
                 return Verdict.IGNORE
             if not checked and not vote.signature_is_valid():
                 return Verdict.REJECT
-            if len(future) < 2 * MAX_PENDING_VOTES:
-                future.append(vote)
-            if peer and peer not in self._ahead:
-                self._ahead.append(peer)
+            kept.append(vote)
+            self._note_later(vote.voter, vote.round, now_ms, outputs)
             return Verdict.ACCEPT
         round_ = next((r for r in self._live_rounds() if r.number == vote.round), None)
         if round_ is None:
             return Verdict.IGNORE
-        known = round_.votes[vote.phase].get(vote.voter, [])
-        if vote in known or vote in round_.pending:
-            return Verdict.IGNORE
-        if len(known) >= 2:
+        known = round_.votes_of(vote.phase, vote.voter)
+        if vote in known or len(known) >= 2:
             return Verdict.IGNORE
         if not checked and not vote.signature_is_valid():
             return Verdict.REJECT
@@ -343,27 +489,62 @@ class GrandpaVoter:
                 return Verdict.REJECT
             if vote.number > self.chain.best_header.number + MAX_VOTE_AHEAD:
                 return Verdict.REJECT
-            if vote.number <= self.chain.finalized_header.number:
+            if vote.number <= self._finalized_number():
                 return Verdict.IGNORE  # a fork that finality abandoned: late, not malicious
-            if len(round_.pending) < MAX_PENDING_VOTES:
-                round_.pending.append(vote)
-                if peer:
-                    outputs.append(FetchBlock(peer, vote.block_hash, vote.number))
+            round_.pending.setdefault((vote.phase, vote.voter), []).append(vote)
+            self._check_equivocation(round_, vote, outputs)
+            if peer:
+                outputs.append(FetchBlock(peer, vote.block_hash, vote.number))
             return Verdict.ACCEPT
-        if not self._descends_from_finalized((header.hash, header.number)):
+        if self._ancestor_at((header.hash, header.number), round_.base[1]) != round_.base[0]:
             return Verdict.IGNORE
         round_.add_vote(vote)
-        if len(round_.votes[vote.phase][vote.voter]) == 2:
-            first, second = round_.votes[vote.phase][vote.voter]
-            key = (vote.voter, vote.round, vote.phase)
-            if key not in self._equivocations:
-                proof = VoteEquivocation(first, second)
-                self._equivocations[key] = proof
-                log.warning(
-                    "authority 0x%s equivocated in round %d", vote.voter.hex()[:16], vote.round
-                )
-                outputs.append(ReportEquivocation(proof))
+        self._check_equivocation(round_, vote, outputs)
         return Verdict.ACCEPT
+
+    def _on_later_vote(
+        self, vote: SignedVote, now_ms: int, outputs: list[VoterOutput], *, checked: bool
+    ) -> Verdict:
+        """A vote too far ahead to keep: its voter is noted as being there."""
+        if self._later.get(vote.voter, 0) >= vote.round:
+            return Verdict.IGNORE
+        if not checked and not vote.signature_is_valid():
+            return Verdict.REJECT
+        self._note_later(vote.voter, vote.round, now_ms, outputs)
+        return Verdict.IGNORE
+
+    def _note_later(
+        self, voter: bytes, round_: int, now_ms: int, outputs: list[VoterOutput]
+    ) -> None:
+        """`voter` signed a vote of a later round. Once more than 1/3 of the weight is seen
+        ahead, this round cannot complete without them: find out where the peers are."""
+        if self._later.get(voter, 0) >= round_:
+            return
+        self._later[voter] = round_
+        number = self.current.number
+        ahead = sum(self.set.weight_of(v) for v, r in self._later.items() if r > number)
+        if 3 * ahead > self.set.total_weight:
+            packet = self.neighbour_packet()
+            for peer in self._neighbours.to_refresh(now_ms, every_ms=LATER_REFRESH_MS):
+                outputs.append(AskNeighbour(peer, packet))
+
+    def _check_equivocation(
+        self, round_: Round, vote: SignedVote, outputs: list[VoterOutput]
+    ) -> None:
+        """Report `vote`'s voter if it now has two votes in the vote's phase of `round_`."""
+        votes = round_.votes_of(vote.phase, vote.voter)
+        if len(votes) != 2:
+            return
+        key = (vote.voter, vote.round, vote.phase)
+        if key in self._equivocations:
+            return
+        proof = VoteEquivocation(votes[0], votes[1])
+        self._equivocations[key] = proof
+        log.warning("authority 0x%s equivocated in round %d", vote.voter.hex()[:16], vote.round)
+        outputs.append(ReportEquivocation(proof))
+
+    def _finalized_number(self) -> int:
+        return self.chain.finalized_header.number
 
     def _descends_from_finalized(self, target: Target) -> bool:
         finalized = self.chain.finalized_header
@@ -407,21 +588,48 @@ class GrandpaVoter:
         outputs: list[VoterOutput] = []
         if self._announces_commit(round_.number):
             outputs.append(BroadcastCommit(justification))
-        if self._notes_votes(round_.number):
+        if self._notes_votes(finalized.number, header.number):
             outputs.append(NoteVotes(justification))
         return outputs, self._follow_set_change(header, now_ms)
 
-    def _notes_votes(self, round_number: int) -> bool:
-        """Every NOTE_VOTES_EVERY-th round's precommits are noted on chain, by the authorities in
-        turn: a sample of who votes, for era points, at the cost of one transaction per rounds.
-        A sole authority has nothing to share its points with and notes nothing."""
+    def _follow_set_change(self, header: Header, now_ms: int) -> bool:
+        """After `header` became final: switch to the next authority set if it changes there."""
+        new_set = self.chain.authority_set_after(header.hash)
+        if new_set.set_id == self.set.set_id:
+            return False
+        log.info(
+            "authority set %d takes over at #%d (%d authorities)",
+            new_set.set_id,
+            header.number,
+            len(new_set.authorities),
+        )
+        self.set = new_set
+        self.previous = None
+        self._future.clear()
+        self._future_primary.clear()
+        self._later.clear()
+        self._last_commit = None
+        self._equivocations.clear()
+        self._completed = None
+        self._catch_up_from = None
+        self.current = self._new_round(1, now_ms)
+        self._persist(self._saved_state())
+        return True
+
+    def _notes_votes(self, was_final: int, now_final: int) -> bool:
+        """A round that finalizes a block numbered a multiple of NOTE_VOTES_EVERY (or past one)
+        has its precommits noted on chain, by the authorities in turn: a sample of who votes, for
+        era points, at the cost of one transaction per NOTE_VOTES_EVERY blocks. Counted in blocks,
+        not rounds, since rounds that finalize nothing come and go with the chain's pace. A sole
+        authority has nothing to share its points with and notes nothing."""
         if not self.is_voter or len(self.set.authorities) < 2:
             return False
-        if round_number % NOTE_VOTES_EVERY:
+        mark = now_final - now_final % NOTE_VOTES_EVERY
+        if mark <= was_final:
             return False
         assert self.key is not None
         keys = self.set.keys
-        return keys[(round_number // NOTE_VOTES_EVERY) % len(keys)] == self.key.public
+        return keys[(mark // NOTE_VOTES_EVERY) % len(keys)] == self.key.public
 
     def _announces_commit(self, round_number: int) -> bool:
         """One authority per round gossips the commit, so nodes that missed votes still learn."""
@@ -434,7 +642,7 @@ class GrandpaVoter:
     # Moving forward
 
     def _progress(self, now_ms: int) -> list[VoterOutput]:
-        """Vote, finalize and move to the next round as far as the votes allow."""
+        """Vote, finalize and move to the next round as far as the votes and waits allow."""
         outputs: list[VoterOutput] = []
         for _ in range(8):
             current = self.current
@@ -444,68 +652,119 @@ class GrandpaVoter:
                 outputs.extend(sent)
                 if changed:
                     continue
+            decide(current, self.set, self.chain.header)
             if self.is_voter and PREVOTE not in current.mine:
-                if not self._should_start(current):
+                if not self._may_prevote(now_ms):
                     break
                 outputs.extend(self._cast(current, PREVOTE, self._prevote_target(), now_ms))
-            decide(current, self.set, self.chain.header)
-            if (
-                self.is_voter
-                and PRECOMMIT not in current.mine
-                and current.prevote_ghost is not None
-                and self._contains_previous_estimate(current.prevote_ghost)
-            ):
+                decide(current, self.set, self.chain.header)
+            if self.is_voter and PRECOMMIT not in current.mine and self._may_precommit(now_ms):
+                assert current.prevote_ghost is not None
                 outputs.extend(self._cast(current, PRECOMMIT, current.prevote_ghost, now_ms))
                 decide(current, self.set, self.chain.header)
             sent, changed = self._finality_of(current, now_ms)
             outputs.extend(sent)
             if changed:
                 continue
-            if not current.completable or not self._should_start_next():
+            if not current.completable:
                 break
-            self._begin_next(now_ms)
+            outputs.extend(self._begin_next(now_ms))
         return outputs
 
-    def _should_start(self, round_: Round) -> bool:
-        """Whether to prevote in `round_`: there is something new to finalize, or others vote."""
-        if self.chain.best_header.number > self.chain.finalized_header.number:
+    def _may_prevote(self, now_ms: int) -> bool:
+        """Whether the current round's prevote is due (see the module's docstring)."""
+        current = self.current
+        if current.completable or now_ms >= current.started_ms + PREVOTE_WAIT_MS:
             return True
-        return bool(round_.votes[PREVOTE])
+        if self.chain.best_header.number <= self._finalized_number():
+            return False
+        return not self._awaits_primary()
 
-    def _should_start_next(self) -> bool:
-        if self.chain.best_header.number > self.chain.finalized_header.number:
-            return True
-        return bool(self._future.get(self.current.number + 1))
+    def _awaits_primary(self) -> bool:
+        """Whether the current round's primary has a proposal due that has not arrived."""
+        current, previous = self.current, self.previous
+        if current.primary is not None or self._primary_of(current.number) == self._public():
+            return False
+        if previous is None or previous.estimate is None:
+            return False
+        return previous.estimate[1] > self._finalized_number()
 
-    def _begin_next(self, now_ms: int) -> None:
-        self._ahead.clear()
-        self.previous = self.current
-        self.current = self._new_round(self.previous.number + 1, now_ms)
-        waiting = self._future.pop(self.current.number, [])
-        for number in [n for n in self._future if n <= self.current.number]:
-            del self._future[number]
-        scratch: list[VoterOutput] = []
-        for vote in waiting:
-            self._on_vote("", vote, now_ms, scratch, checked=True)
+    def _may_precommit(self, now_ms: int) -> bool:
+        """Whether the current round's precommit is due (see the module's docstring)."""
+        current = self.current
+        ghost = current.prevote_ghost
+        if ghost is None or not self._contains_previous_estimate(ghost):
+            return False
+        return (
+            current.completable
+            or current.voted_weight(PREVOTE, self.set) >= self.set.total_weight
+            or now_ms >= current.started_ms + PRECOMMIT_WAIT_MS
+        )
 
-    def _fast_forward(self, round_number: int, now_ms: int) -> list[VoterOutput]:
-        """Another round already completed with a commit: join the one after it."""
-        if round_number < self.current.number:
+    def _begin_next(self, now_ms: int) -> list[VoterOutput]:
+        """The current round is completable: start the next one."""
+        done = self.current
+        self._completed = self._catch_up_of(done)
+        self.previous = done
+        return self._enter(done.number + 1, now_ms)
+
+    def _enter(self, number: int, now_ms: int) -> list[VoterOutput]:
+        """Make round `number` the current one (the previous one is set): drop what belonged to
+        earlier rounds, save where the voter is (with the round it completed, which it can prove
+        to peers), count the votes kept for the round, and propose as its primary."""
+        self.current = self._new_round(number, now_ms)
+        waiting = self._future.pop(number, {})
+        primary = self._future_primary.pop(number, None)
+        self._future = {r: votes for r, votes in self._future.items() if r > number}
+        self._future_primary = {r: p for r, p in self._future_primary.items() if r > number}
+        self._later = {v: r for v, r in self._later.items() if r > number}
+        previous = self.previous.number if self.previous is not None else number
+        self._equivocations = {k: p for k, p in self._equivocations.items() if k[1] >= previous}
+        self._persist(self._saved_state())
+        outputs: list[VoterOutput] = []
+        if primary is not None:
+            self.current.primary = (primary.block_hash, primary.number)
+        for votes in waiting.values():
+            for vote in votes:
+                self._on_vote("", vote, now_ms, outputs, checked=True)
+        outputs.extend(self._propose_if_primary())
+        return outputs
+
+    def _propose_if_primary(self) -> list[VoterOutput]:
+        """As the current round's primary, propose the last round's estimate if it is not final."""
+        current, previous = self.current, self.previous
+        if self.key is None or self._primary_of(current.number) != self.key.public:
             return []
-        self._ahead.clear()
-        self.previous = None
-        self.current = self._new_round(round_number + 1, now_ms)
-        for number in [n for n in self._future if n < self.current.number]:
-            del self._future[number]
-        waiting = self._future.pop(self.current.number, [])
-        scratch: list[VoterOutput] = []
-        for vote in waiting:
-            self._on_vote("", vote, now_ms, scratch, checked=True)
-        return self._progress(now_ms)
+        if previous is None or previous.estimate is None:
+            return []
+        estimate = previous.estimate
+        if estimate[1] <= self._finalized_number():
+            return []
+        proposal = PrimaryProposal.sign(
+            self.key,
+            set_id=self.set.set_id,
+            round_=current.number,
+            block_hash=estimate[0],
+            number=estimate[1],
+        )
+        current.primary = estimate
+        return [BroadcastPrimary(proposal)]
+
+    def _primary_of(self, round_number: int) -> bytes:
+        keys = self.set.keys
+        return keys[(self.set.set_id + round_number) % len(keys)]
+
+    def _public(self) -> bytes | None:
+        return None if self.key is None else self.key.public
 
     def _new_round(self, number: int, now_ms: int) -> Round:
         finalized = self.chain.finalized_header
-        return Round(number, (finalized.hash, finalized.number), last_broadcast_ms=now_ms)
+        return Round(
+            number,
+            (finalized.hash, finalized.number),
+            last_broadcast_ms=now_ms,
+            started_ms=now_ms,
+        )
 
     def _previous_estimate(self) -> Target:
         previous = self.previous
@@ -519,12 +778,24 @@ class GrandpaVoter:
         return self._ancestor_at(target, estimate[1]) == estimate[0]
 
     def _prevote_target(self) -> Target:
-        """The best chain if it contains the previous estimate, capped at a set change."""
+        """The best chain containing the primary's block (if it lies between the last round's
+        estimate and its prevote-GHOST) or else the estimate, capped at a set change."""
         estimate = self._previous_estimate()
+        anchor = estimate
+        primary, previous = self.current.primary, self.previous
+        if (
+            primary is not None
+            and previous is not None
+            and previous.prevote_ghost is not None
+            and primary[1] > estimate[1]
+            and self._ancestor_at(primary, estimate[1]) == estimate[0]
+            and self._ancestor_at(previous.prevote_ghost, primary[1]) == primary[0]
+        ):
+            anchor = primary
         best = self.chain.best_header
         target: Target = (best.hash, best.number)
-        if self._ancestor_at(target, estimate[1]) != estimate[0]:
-            target = estimate
+        if self._ancestor_at(target, anchor[1]) != anchor[0]:
+            target = anchor
         return self._cap_at_set_change(target)
 
     def _cap_at_set_change(self, target: Target) -> Target:
@@ -589,21 +860,48 @@ class GrandpaVoter:
     # Persistence
 
     def _saved_state(self) -> bytes:
+        """`[set_id, round, own votes of the round, completed round or None]`, the completed
+        round as `[round, prevotes, precommits]`."""
         current = self.current
+        done = self._completed
         return codec.encode(
             [
                 self.set.set_id,
                 current.number,
                 [v.to_value() for v in current.mine.values()],
+                None
+                if done is None
+                else [
+                    done.round,
+                    [v.to_value() for v in done.prevotes],
+                    [v.to_value() for v in done.precommits],
+                ],
             ]
         )
 
     def _restore(self, saved: bytes, now_ms: int) -> None:
         try:
-            f = codec.expect_list(codec.decode_raw(saved), 3, "voter state")
+            value = codec.decode_raw(saved)
+            length = len(value) if isinstance(value, list) else 0
+            f = codec.expect_list(value, 4 if length == 4 else 3, "voter state")
             set_id = codec.expect_u64(f[0], "voter.set_id")
             number = codec.expect_u64(f[1], "voter.round")
             mine = [SignedVote.from_value(v) for v in codec.expect_array(f[2], 2, "voter.votes")]
+            done: CatchUp | None = None
+            if length == 4 and f[3] is not None:
+                d = codec.expect_list(f[3], 3, "voter.completed")
+                done = CatchUp(
+                    set_id,
+                    codec.expect_u64(d[0], "voter.completed.round"),
+                    tuple(
+                        SignedVote.from_value(v)
+                        for v in codec.expect_array(d[1], 1 << 16, "voter.completed.prevotes")
+                    ),
+                    tuple(
+                        SignedVote.from_value(v)
+                        for v in codec.expect_array(d[2], 1 << 16, "voter.completed.precommits")
+                    ),
+                )
         except DecodeError as exc:
             log.warning("the saved voter state does not decode (%s); starting afresh", exc)
             return
@@ -614,4 +912,11 @@ class GrandpaVoter:
             self.current.mine[vote.phase] = vote
             if self.chain.header(vote.block_hash) is not None:
                 self.current.add_vote(vote)
+        if done is not None and done.round < self.current.number:
+            self._completed = done
+            if done.round == self.current.number - 1:
+                previous = self._new_round(done.round, now_ms)
+                for vote in (*done.prevotes, *done.precommits):
+                    previous.add_vote(vote)
+                self.previous = previous
         log.info("resuming round %d of set %d", self.current.number, set_id)

@@ -14,6 +14,7 @@ from chain.core.grandpa import GrandpaVoter
 from chain.core.importer import AlreadyKnown, BlockRejected
 from chain.core.messages import (
     PROTOCOL_CATCH_UP,
+    PROTOCOL_NEIGHBOUR,
     PROTOCOL_STATUS,
     PROTOCOL_SYNC,
     BlockAnnounce,
@@ -29,7 +30,7 @@ from chain.core.pool_upkeep import PoolUpkeep
 from chain.core.serving import serve_blocks
 from chain.core.sync import Sync
 from chain.core.view import CoreView
-from chain.core.voter_messages import Verdict, votes_from_value
+from chain.core.voter_messages import Neighbour, PrimaryProposal, Verdict, votes_from_value
 from chain.core.voting import VoterGlue
 from runtime.block import Block
 from runtime.executive import BadSignature, InvalidTransaction
@@ -144,6 +145,9 @@ class Inbound:
         kind, payload = decode_finality(data)
         if kind == "votes":
             verdict, outputs = self.voter.on_votes(peer, votes_from_value(payload), now_ms)
+        elif kind == "primary":
+            proposal = PrimaryProposal.from_value(payload)
+            verdict, outputs = self.voter.on_primary(peer, proposal, now_ms)
         else:
             justification = Justification.from_value(payload)
             verdict, outputs = self.voter.on_commit(peer, justification, now_ms)
@@ -152,8 +156,8 @@ class Inbound:
             actions.append(ReportPeer(peer, COST_BAD_VOTE, f"invalid finality {kind}"))
         return verdict, actions
 
-    def answer(self, protocol: str, data: bytes) -> bytes:
-        """Answer a peer's request; RequestRefused (or DecodeError) if it cannot be answered."""
+    def answer(self, peer: str, protocol: str, data: bytes) -> bytes:
+        """Answer `peer`'s request; RequestRefused (or DecodeError) if it cannot be answered."""
         if protocol == PROTOCOL_STATUS:
             return self.status().encode()
         if protocol == PROTOCOL_SYNC:
@@ -164,4 +168,8 @@ class Inbound:
             if catch_up is None:
                 raise RequestRefused(f"no completed round at or after {round_} of set {set_id}")
             return catch_up.encode()
+        if protocol == PROTOCOL_NEIGHBOUR:
+            if not self.voter.note_neighbour(peer, Neighbour.decode(data)):
+                raise RequestRefused("a neighbour packet past the last round")
+            return self.voter.neighbour_packet().encode()
         raise RequestRefused(f"unknown protocol {protocol}")

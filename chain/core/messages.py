@@ -7,6 +7,8 @@ Gossip topics (each message is validated before it is relayed):
     transactions   [extrinsic, ...]           a batch of signed transactions
     finality       ["votes", [vote, ...]]     a batch of GRANDPA votes
                    ["commit", justification]  a round's result, for nodes that missed its votes
+                   ["primary", proposal]      a round's primary proposal
+                                              (`chain.core.voter_messages.PrimaryProposal`)
 
 Request protocols (request -> response):
 
@@ -16,6 +18,8 @@ Request protocols (request -> response):
                                                   | None], ...]; start is a block number or hash
     catchup        [set id, round]            -> a completed round's votes
                                                   (`chain.core.voter_messages.CatchUp`)
+    neighbour      [set id, round, finalized] -> the same, of the answering node's voter
+                                                  (`chain.core.voter_messages.Neighbour`)
     blob           [root, index]              -> [leaf, proof, leaf count, size] (job data:
                                               `chain.service.blob_protocol`, served by the node
                                               process in `chain.service.network`, not the core)
@@ -41,6 +45,7 @@ TOPICS: Final = (TOPIC_BLOCKS, TOPIC_TRANSACTIONS, TOPIC_FINALITY)
 PROTOCOL_STATUS: Final = "status"
 PROTOCOL_SYNC: Final = "sync"
 PROTOCOL_CATCH_UP: Final = "catchup"
+PROTOCOL_NEIGHBOUR: Final = "neighbour"
 PROTOCOL_BLOB: Final = "blob"
 
 MAX_GOSSIP_BYTES: Final = 900 * 1024
@@ -143,16 +148,21 @@ def decode_transactions(raw: bytes) -> tuple[bytes, ...]:
     return _body_from(value, "transactions")
 
 
+FINALITY_KINDS: Final = ("votes", "commit", "primary")
+
+
 def encode_finality(kind: str, payload: Value) -> bytes:
-    """The finality topic's message: `["votes", [vote, ...]]` or `["commit", justification]`."""
+    """The finality topic's message: `["votes", [vote, ...]]`, `["commit", justification]` or
+    `["primary", proposal]`."""
     return codec.encode([kind, payload])
 
 
 def decode_finality(raw: bytes) -> tuple[str, Value]:
-    """The kind ("votes" or "commit") and payload of a finality message; DecodeError otherwise."""
+    """The kind (one of FINALITY_KINDS) and payload of a finality message; DecodeError
+    otherwise."""
     f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_GOSSIP_BYTES), 2, "finality")
     kind = codec.expect_str(f[0], "finality.kind", max_len=16)
-    if kind not in ("votes", "commit"):
+    if kind not in FINALITY_KINDS:
         raise DecodeError(f"finality.kind: unknown kind {kind!r}")
     return kind, f[1]
 

@@ -284,11 +284,13 @@ class NodeCore(NodeInputs, NodeView):
         """A peer connected: learn its chain."""
         self._now_ms = now_ms
         self.sync.add_peer(peer)
-        return self._sync_exchange.requests(now_ms)
+        actions = self._voter_actions(self.voter.on_peer_connected(peer, now_ms))
+        return actions + self._sync_exchange.requests(now_ms)
 
     def on_peer_disconnected(self, peer: str) -> None:
         """A peer left: forget its chain and the requests in flight to it."""
         self.sync.remove_peer(peer)
+        self.voter.on_peer_disconnected(peer)
 
     def on_gossip(
         self, peer: str, topic: str, data: bytes, now_ms: int
@@ -315,7 +317,7 @@ class NodeCore(NodeInputs, NodeView):
     def on_request(self, peer: str, protocol: str, data: bytes, now_ms: int) -> bytes:
         """Answer a peer's request; RequestRefused (or DecodeError) if it cannot be answered."""
         self._now_ms = now_ms
-        return self._inbound.answer(protocol, data)
+        return self._inbound.answer(peer, protocol, data)
 
     def on_response(self, peer: str, tag: int, data: bytes | None, now_ms: int) -> list[Action]:
         """The answer to request `tag` (None: it failed or timed out)."""
@@ -326,6 +328,7 @@ class NodeCore(NodeInputs, NodeView):
         actions: list[Action] = []
         if data is None:
             log.debug("%s request to %s failed", pending.kind, peer)
+            self.voter.on_request_failed(peer, pending.kind, now_ms)
         else:
             try:
                 actions.extend(self._sync_exchange.on_answer(peer, pending, data, now_ms))

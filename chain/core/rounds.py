@@ -34,13 +34,19 @@ class Round:
         default_factory=lambda: {PREVOTE: {}, PRECOMMIT: {}}
     )
     """phase -> voter -> its votes (two for an equivocator; never more are kept)."""
-    pending: list[SignedVote] = field(default_factory=list)
+    pending: dict[tuple[int, bytes], list[SignedVote]] = field(default_factory=dict)
+    """(phase, voter) -> its checked votes for blocks not imported yet (with the counted ones,
+    never more than two per voter and phase: at most 4 votes per authority wait here)."""
     mine: dict[int, SignedVote] = field(default_factory=dict)
     prevote_ghost: Target | None = None
     precommit_ghost: Target | None = None
     estimate: Target | None = None
     completable: bool = False
     last_broadcast_ms: int = 0
+    started_ms: int = 0
+    """When this voter entered the round: its prevote and precommit waits count from here."""
+    primary: Target | None = None
+    """The block the round's primary proposed, once its signed proposal arrived."""
 
     def voted_weight(self, phase: int, authorities: AuthoritySet) -> int:
         """The weight of the authorities that voted in `phase` (an equivocator counts once)."""
@@ -49,6 +55,16 @@ class Round:
     def all_votes(self, phase: int) -> list[SignedVote]:
         """Every vote of `phase` in this round, both of each equivocator's."""
         return [vote for votes in self.votes[phase].values() for vote in votes]
+
+    def votes_of(self, phase: int, voter: bytes) -> list[SignedVote]:
+        """What `voter` sent in `phase` of this round, counted or waiting for its block."""
+        return [*self.votes[phase].get(voter, ()), *self.pending.get((phase, voter), ())]
+
+    def take_pending(self) -> list[SignedVote]:
+        """Every vote waiting for its block, removed (the caller counts or re-queues them)."""
+        waiting = [vote for votes in self.pending.values() for vote in votes]
+        self.pending = {}
+        return waiting
 
     def add_vote(self, vote: SignedVote) -> None:
         """Count `vote` (checked by the caller), unless its voter already has two in its phase."""

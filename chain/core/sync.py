@@ -30,6 +30,8 @@ REQUEST_TIMEOUT_MS: Final = 20_000
 """A request the driver has not answered by then is forgotten (the driver times out first)."""
 MAX_WANTED_BLOCKS: Final = 64
 """Blocks waiting to be fetched by hash, at most."""
+UNTRACKED_KINDS: Final = ("status", "catchup", "neighbour")
+"""Requests sent beside sync's own, which do not make their peer busy."""
 JUSTIFICATION_INTERVAL_MS: Final = 1_000
 """A peer is asked for a justification at most this often."""
 
@@ -59,7 +61,7 @@ class Pending:
 
     peer: str
     kind: str
-    """"status", "range", "fetch", "justification" or "catchup"."""
+    """"status", "range", "fetch", "justification", "catchup" or "neighbour"."""
     sent_ms: int
     key: bytes = b""
     """The block hash a fetch or justification request is for."""
@@ -138,7 +140,7 @@ class Sync:
     def _send(self, peer: str, kind: str, now_ms: int, key: bytes = b"") -> int:
         tag = self._tag()
         self.pending[tag] = Pending(peer, kind, now_ms, key)
-        if kind != "status" and kind != "catchup":
+        if kind not in UNTRACKED_KINDS:
             self.peers[peer].busy = True
         return tag
 
@@ -216,9 +218,9 @@ class Sync:
         pending = self.pending.pop(tag, None)
         if pending is not None:
             state = self.peers.get(pending.peer)
-            if state is not None and pending.kind not in ("status", "catchup"):
+            if state is not None and pending.kind not in UNTRACKED_KINDS:
                 state.busy = any(
-                    p.peer == pending.peer and p.kind not in ("status", "catchup")
+                    p.peer == pending.peer and p.kind not in UNTRACKED_KINDS
                     for p in self.pending.values()
                 )
         return pending

@@ -12,7 +12,7 @@ from chain.core.messages import PROTOCOL_STATUS, PROTOCOL_SYNC, Status, SyncedBl
 from chain.core.offences import Offences
 from chain.core.sync import Pending, Sync
 from chain.core.view import CoreView
-from chain.core.voter_messages import CatchUp, Verdict
+from chain.core.voter_messages import CatchUp, Neighbour, Verdict
 from chain.core.voting import VoterGlue
 from runtime.block import Block
 
@@ -80,6 +80,12 @@ class SyncExchange:
             actions = self.voting.actions(outputs, now_ms)
             if verdict is Verdict.REJECT:
                 actions.append(ReportPeer(peer, COST_BAD_RESPONSE, "an invalid catch-up"))
+            return actions
+        if pending.kind == "neighbour":
+            verdict, outputs = self.voter.on_neighbour(peer, Neighbour.decode(data), now_ms)
+            actions = self.voting.actions(outputs, now_ms)
+            if verdict is Verdict.REJECT:
+                actions.append(ReportPeer(peer, COST_BAD_RESPONSE, "an impossible round"))
             return actions
         blocks = decode_blocks(data)
         if pending.kind == "justification":

@@ -1,6 +1,6 @@
 """What the GRANDPA voter exchanges: the outputs it asks the node to carry out, the verdict on a
-peer's message (the voter's, and every other inbound check's), and the wire forms of the votes
-and catch-ups it reads from peers.
+peer's message (the voter's, and every other inbound check's), and the wire forms of the votes,
+primary proposals, neighbour packets and catch-ups it reads from peers.
 
 The voter (`chain.core.grandpa`) returns `VoterOutput`s; the node turns them into actions
 (`chain.core.voting`) and decodes peers' finality messages and catch-up answers with
@@ -19,11 +19,18 @@ from runtime.consensus import SignedVote, VoteEquivocation
 from runtime.pallets.session import MAX_AUTHORITIES
 from runtime.primitives import codec
 from runtime.primitives.codec import Value
+from runtime.primitives.keys import PUBLIC_KEY_LEN, SIGNATURE_LEN, Keypair, verify
 
 MAX_VOTES_PER_MESSAGE: Final = 2 * MAX_AUTHORITIES
 """The most signed votes one finality message may carry."""
 MAX_CATCH_UP_BYTES: Final = 1024 * 1024
 """The largest catch-up answer this node decodes."""
+MAX_ROUND: Final = 2**64 - 2
+"""The highest round number anything may name: its successor still fits the u64 that votes and
+saved state encode it in. A message naming a higher round is refused and its sender charged."""
+PRIMARY_DOMAIN: Final = b"xpl-primary"
+"""What a primary proposal's signature covers before its fields, so that no vote's signature can
+be replayed as one."""
 
 
 class Verdict(Enum):
@@ -77,6 +84,21 @@ class RequestCatchUp:
 
 
 @dataclass(frozen=True, slots=True)
+class BroadcastPrimary:
+    """Gossip this voter's proposal as the primary of a round."""
+
+    proposal: PrimaryProposal
+
+
+@dataclass(frozen=True, slots=True)
+class AskNeighbour:
+    """Send `peer` this voter's position and learn its position in return."""
+
+    peer: str
+    packet: Neighbour
+
+
+@dataclass(frozen=True, slots=True)
 class FetchBlock:
     """A vote or commit names a block this node lacks."""
 
@@ -86,7 +108,14 @@ class FetchBlock:
 
 
 VoterOutput = (
-    BroadcastVotes | BroadcastCommit | NoteVotes | ReportEquivocation | RequestCatchUp | FetchBlock
+    BroadcastVotes
+    | BroadcastCommit
+    | BroadcastPrimary
+    | NoteVotes
+    | ReportEquivocation
+    | RequestCatchUp
+    | AskNeighbour
+    | FetchBlock
 )
 
 
@@ -130,4 +159,84 @@ class CatchUp:
             round=codec.expect_u64(f[1], "catch-up.round"),
             prevotes=tuple(votes_from_value(f[2], "catch-up.prevotes")),
             precommits=tuple(votes_from_value(f[3], "catch-up.precommits")),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PrimaryProposal:
+    """The primary of a round proposes the previous round's estimate, so that the prevoters, who
+    may have seen different votes of that round, all build on one block."""
+
+    set_id: int
+    round: int
+    block_hash: bytes
+    number: int
+    voter: bytes
+    signature: bytes
+
+    @staticmethod
+    def message(set_id: int, round_: int, block_hash: bytes, number: int) -> bytes:
+        """What the primary signs."""
+        return PRIMARY_DOMAIN + codec.encode([set_id, round_, block_hash, number])
+
+    @classmethod
+    def sign(
+        cls, key: Keypair, *, set_id: int, round_: int, block_hash: bytes, number: int
+    ) -> PrimaryProposal:
+        """The proposal of `key` for block (`block_hash`, `number`) in round `round_`."""
+        signature = key.sign(cls.message(set_id, round_, block_hash, number))
+        return cls(set_id, round_, block_hash, number, key.public, signature)
+
+    def signature_is_valid(self) -> bool:
+        """Whether the proposal is signed by its voter."""
+        message = self.message(self.set_id, self.round, self.block_hash, self.number)
+        return verify(self.voter, message, self.signature)
+
+    def to_value(self) -> list[Value]:
+        """`[set_id, round, block_hash, number, voter, signature]`."""
+        return [
+            self.set_id,
+            self.round,
+            self.block_hash,
+            self.number,
+            self.voter,
+            self.signature,
+        ]
+
+    @classmethod
+    def from_value(cls, value: Value) -> PrimaryProposal:
+        """Read a proposal (signature unchecked); DecodeError if malformed."""
+        f = codec.expect_list(value, 6, "primary")
+        return cls(
+            set_id=codec.expect_u64(f[0], "primary.set_id"),
+            round=codec.expect_u64(f[1], "primary.round"),
+            block_hash=codec.expect_bytes(f[2], "primary.block_hash", length=32),
+            number=codec.expect_u32(f[3], "primary.number"),
+            voter=codec.expect_bytes(f[4], "primary.voter", length=PUBLIC_KEY_LEN),
+            signature=codec.expect_bytes(f[5], "primary.signature", length=SIGNATURE_LEN),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Neighbour:
+    """Where a node's voter stands: the neighbour protocol's request (the asker's position) and
+    answer (the answerer's). Unsigned and unverified: it only tells a voter whom to ask for a
+    catch-up, which proves itself."""
+
+    set_id: int
+    round: int
+    finalized_number: int
+
+    def encode(self) -> bytes:
+        """`[set_id, round, finalized number]`."""
+        return codec.encode([self.set_id, self.round, self.finalized_number])
+
+    @classmethod
+    def decode(cls, raw: bytes) -> Neighbour:
+        """A peer's neighbour packet; DecodeError if malformed."""
+        f = codec.expect_list(codec.decode_raw(raw, max_size=64), 3, "neighbour")
+        return cls(
+            set_id=codec.expect_u64(f[0], "neighbour.set_id"),
+            round=codec.expect_u64(f[1], "neighbour.round"),
+            finalized_number=codec.expect_u32(f[2], "neighbour.finalized_number"),
         )

@@ -14,6 +14,7 @@ from chain.core.chain_updates import ChainUpdates
 from chain.core.finality import Justification
 from chain.core.messages import (
     PROTOCOL_CATCH_UP,
+    PROTOCOL_NEIGHBOUR,
     TOPIC_FINALITY,
     encode_catch_up_request,
     encode_finality,
@@ -21,7 +22,9 @@ from chain.core.messages import (
 from chain.core.offences import Offences
 from chain.core.sync import Sync
 from chain.core.voter_messages import (
+    AskNeighbour,
     BroadcastCommit,
+    BroadcastPrimary,
     BroadcastVotes,
     FetchBlock,
     NoteVotes,
@@ -82,6 +85,13 @@ class VoterGlue:
                 tag = self.sync.track(out.peer, "catchup", now_ms)
                 request = encode_catch_up_request(out.set_id, out.round)
                 actions.append(SendRequest(out.peer, PROTOCOL_CATCH_UP, request, tag))
+            elif isinstance(out, BroadcastPrimary):
+                actions.append(
+                    Gossip(TOPIC_FINALITY, encode_finality("primary", out.proposal.to_value()))
+                )
+            elif isinstance(out, AskNeighbour):
+                tag = self.sync.track(out.peer, "neighbour", now_ms)
+                actions.append(SendRequest(out.peer, PROTOCOL_NEIGHBOUR, out.packet.encode(), tag))
             elif isinstance(out, FetchBlock):
                 self.sync.want_block(out.peer, out.block_hash, out.number)
         if votes:

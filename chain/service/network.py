@@ -28,6 +28,7 @@ from chain.core.messages import (
     MAX_SYNC_BLOCKS,
     PROTOCOL_BLOB,
     PROTOCOL_CATCH_UP,
+    PROTOCOL_NEIGHBOUR,
     PROTOCOL_STATUS,
     PROTOCOL_SYNC,
     SYNC_RESPONSE_BYTES,
@@ -80,6 +81,7 @@ REQUEST_LIMITS: Final = {
         max_requests_per_second=10.0,
     ),
     PROTOCOL_CATCH_UP: RequestLimits(64, 1024 * 1024, timeout=10.0, max_requests_per_second=2.0),
+    PROTOCOL_NEIGHBOUR: RequestLimits(64, 64, timeout=5.0, max_requests_per_second=2.0),
     PROTOCOL_BLOB: RequestLimits(
         BLOB_REQUEST_BYTES,
         BLOB_RESPONSE_BYTES,

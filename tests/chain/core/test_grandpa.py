@@ -9,13 +9,15 @@ from dataclasses import dataclass, field
 import pytest
 
 from chain.core.finality import Justification, verify_justification
-from chain.core.grandpa import GrandpaVoter
+from chain.core.grandpa import PRECOMMIT_WAIT_MS, GrandpaVoter
 from chain.core.messages import decode_finality, encode_finality
 from chain.core.voter_messages import (
+    AskNeighbour,
     BroadcastCommit,
     BroadcastVotes,
     CatchUp,
     FetchBlock,
+    Neighbour,
     ReportEquivocation,
     RequestCatchUp,
     Verdict,
@@ -131,6 +133,10 @@ def test_a_voter_prevotes_its_best_block_and_precommits_the_ghost_of_two_thirds(
         "peer", [vote(BOB, PREVOTE, blocks[4]), vote(CHARLIE, PREVOTE, blocks[3])], NOW
     )
     assert verdict is Verdict.ACCEPT
+    # Dave has not prevoted: Alice waits for him until 4T into the round, then precommits.
+    assert sent_votes(outputs) == []
+    assert sent_votes(v.on_timer(NOW + PRECOMMIT_WAIT_MS - 1)) == []
+    outputs = v.on_timer(NOW + PRECOMMIT_WAIT_MS)
     assert [(x.phase, x.number) for x in sent_votes(outputs)] == [(PRECOMMIT, 3)]
     assert v.current.prevote_ghost == (blocks[3].hash, 3)
     assert chain.finalized_log == []
@@ -259,12 +265,15 @@ def test_votes_a_round_ahead_are_kept_until_this_voter_gets_there():
     assert set(v.current.votes[PREVOTE]) == {ALICE.public, BOB.public, CHARLIE.public}
 
 
-def test_votes_far_ahead_ask_for_a_catch_up_which_brings_the_voter_along():
+def test_a_peer_whose_neighbour_packet_is_ahead_is_asked_for_a_catch_up_which_brings_the_voter_along():
     chain, blocks = FakeChain.linear(3)
     v = voter(chain)
     v.on_block_imported(NOW)
-    _, outputs = v.on_votes("bob", [vote(BOB, PREVOTE, blocks[3], round_=5)], NOW)
-    assert RequestCatchUp("bob", 0, 1) in outputs
+    assert v.on_peer_connected("bob", NOW) == [AskNeighbour("bob", Neighbour(0, 1, 0))]
+    _, outputs = v.on_neighbour("bob", Neighbour(0, 5, 3), NOW)
+    assert outputs == [RequestCatchUp("bob", 0, 1)]
+    # One catch-up at a time.
+    assert v.on_neighbour("bob", Neighbour(0, 5, 3), NOW + 1)[1] == []
     # Bob's answer: round 4 completed with all four voters for #3.
     catch_up = CatchUp(
         0,
@@ -295,7 +304,7 @@ def test_a_forged_catch_up_is_refused():
     assert chain.finalized_log == [] and v.round_number == 1
 
 
-def test_a_commit_finalizes_and_moves_the_voter_past_its_round():
+def test_a_commit_finalizes_its_block_but_moves_no_round():
     chain, _ = FakeChain.linear(4)
     v = voter(chain)
     v.on_block_imported(NOW)
@@ -309,7 +318,7 @@ def test_a_commit_finalizes_and_moves_the_voter_past_its_round():
     commit = None
     for _ in range(3):
         for dv in donor_voters[1:]:
-            outputs = dv.on_votes("x", votes, NOW)[1]
+            outputs = dv.on_votes("x", votes, NOW + PRECOMMIT_WAIT_MS)[1]
             votes.extend(sent_votes(outputs))
             commit = commit or next(
                 (o.justification for o in outputs if isinstance(o, BroadcastCommit)), None
@@ -318,7 +327,8 @@ def test_a_commit_finalizes_and_moves_the_voter_past_its_round():
     verdict, _ = v.on_commit("bob", Justification.decode(commit.encode()), NOW)
     assert verdict is Verdict.ACCEPT
     assert chain.finalized_header.number == 4
-    assert v.round_number == 7
+    # It proves the block final, not the round's estimate: the voter stays in its round.
+    assert v.round_number == 1
     # The same commit again is nothing new.
     assert v.on_commit("bob", commit, NOW)[0] is Verdict.IGNORE
 
@@ -333,7 +343,9 @@ def test_votes_stop_at_the_block_that_changes_the_authority_set():
     sent: list[SignedVote] = []
     for k in (BOB, CHARLIE):
         outputs = v.on_votes(
-            "peer", [vote(k, PREVOTE, blocks[6]), vote(k, PRECOMMIT, blocks[6])], NOW
+            "peer",
+            [vote(k, PREVOTE, blocks[6]), vote(k, PRECOMMIT, blocks[6])],
+            NOW + PRECOMMIT_WAIT_MS,
         )[1]
         sent.extend(sent_votes(outputs))
     # The old set finalizes #4 exactly, then the new set votes from round 1 of set 1.
