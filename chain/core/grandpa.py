@@ -102,6 +102,9 @@ CATCH_UP_TIMEOUT_MS: Final = 12_000
 """A catch-up request not answered by then no longer holds back the next one."""
 LATER_REFRESH_MS: Final = 1_000
 """With more than 1/3 of the weight seen in later rounds, peers' positions are asked this often."""
+OLD_COMMIT_DEPTH: Final = 64
+"""A commit for a block this far below the finalized one is dropped unchecked: checking it walks
+the chain down to it, and an honest node re-sends only the last round's commit."""
 MAX_VOTE_AHEAD: Final = 256
 """Votes for blocks further above the best block than this are refused as implausible."""
 NOTE_VOTES_EVERY: Final = 4
@@ -253,7 +256,7 @@ class GrandpaVoter:
         if j.round > MAX_ROUND:
             return Verdict.REJECT, []
         if j.number <= self._finalized_number():
-            return Verdict.IGNORE, []  # nothing new, and nothing to relay
+            return self._on_old_commit(peer, j), []
         header = self.chain.header(j.block_hash)
         if header is None:
             return Verdict.IGNORE, [FetchBlock(peer, j.block_hash, j.number)]
@@ -268,6 +271,21 @@ class GrandpaVoter:
         self._last_commit = j
         self._follow_set_change(header, now_ms)
         return Verdict.ACCEPT, self._progress(now_ms)
+
+    def _on_old_commit(self, peer: str, j: Justification) -> Verdict:
+        """A commit for a block at or below the finalized one: nothing new, and not relayed; but
+        checked all the same, so that a forged one costs its sender."""
+        finalized = self.chain.finalized_header
+        if finalized.number - j.number > OLD_COMMIT_DEPTH:
+            return Verdict.IGNORE
+        if self._ancestor_at((finalized.hash, finalized.number), j.number) != j.block_hash:
+            return Verdict.REJECT  # not on the finalized chain: no honest node signs that
+        try:
+            verify_justification(j, self.set, block_hash=j.block_hash, number=j.number)
+        except InvalidJustification as exc:
+            log.debug("old commit from %s refused: %s", peer, exc)
+            return Verdict.REJECT
+        return Verdict.IGNORE
 
     # Inputs: the chain and the clock
 
@@ -299,11 +317,27 @@ class GrandpaVoter:
                 # A peer that missed the last round's result can finalize with it.
                 if self._last_commit is not None and self.is_voter:
                     outputs.append(BroadcastCommit(self._last_commit))
+                outputs.extend(self._fetch_pending_blocks(now_ms))
             packet = self.neighbour_packet()
             for peer in self._neighbours.to_refresh(now_ms):
                 outputs.append(AskNeighbour(peer, packet))
         outputs.extend(self._maybe_catch_up(now_ms))
         return outputs
+
+    def _fetch_pending_blocks(self, now_ms: int) -> list[VoterOutput]:
+        """Ask again for the blocks that votes wait for, each time of another peer: the first
+        peer asked may have left, or lost the fork (a block gossip lost in a partition is on
+        no best chain, so sync alone would never fetch it)."""
+        peers = self._neighbours.peers()
+        if not peers:
+            return []
+        peer = peers[(now_ms // REBROADCAST_MS) % len(peers)]
+        wanted: dict[bytes, int] = {}
+        for round_ in self._live_rounds():
+            for votes in round_.pending.values():
+                for vote in votes:
+                    wanted[vote.block_hash] = vote.number
+        return [FetchBlock(peer, h, n) for h, n in sorted(wanted.items())]
 
     # Inputs: peers
 

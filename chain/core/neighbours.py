@@ -43,6 +43,10 @@ class Neighbours:
     def __len__(self) -> int:
         return len(self._peers)
 
+    def peers(self) -> list[str]:
+        """The connected peers, by name."""
+        return sorted(self._peers)
+
     def connected(self, peer: str) -> None:
         self._peers.setdefault(peer, PeerPosition())
 
