@@ -265,7 +265,7 @@ def test_votes_a_round_ahead_are_kept_until_this_voter_gets_there():
     assert set(v.current.votes[PREVOTE]) == {ALICE.public, BOB.public, CHARLIE.public}
 
 
-def test_a_peer_whose_neighbour_packet_is_ahead_is_asked_for_a_catch_up_which_brings_the_voter_along():
+def test_a_peer_whose_neighbour_packet_is_ahead_is_asked_for_a_catch_up_that_brings_the_voter():
     chain, blocks = FakeChain.linear(3)
     v = voter(chain)
     v.on_block_imported(NOW)
