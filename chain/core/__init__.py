@@ -18,7 +18,9 @@ standard library only.
     sync            what to ask peers for; sync_exchange sends it and imports the answers
     serving         answers to peers' sync requests
     grandpa         the finality voter; rounds: its rounds' votes, GHOST and estimates;
-                    voter_messages: its outputs and wire forms; finality: justifications
+                    voter_messages: its outputs and wire forms; neighbours: where its peers
+                    stand and whom it asks to catch up; voter_state: what it saves of itself;
+                    finality: justifications
     voting          the voter's outputs as actions
     offences        equivocations caught and reported, the node's own staking transactions
     chain_updates   blocks and finality written to the store (the core's one side effect)

@@ -79,9 +79,9 @@ from chain.core.voter_messages import (
     Verdict,
     VoterOutput,
 )
+from chain.core.voter_state import VoterState
 from runtime.block import Header
 from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote, VoteEquivocation
-from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import Keypair
 
@@ -400,7 +400,7 @@ class GrandpaVoter:
         if c.set_id != self.set.set_id or c.round < self.current.number:
             self._neighbours.catch_up_failed(peer, now_ms)
             return Verdict.IGNORE, []
-        if c.round > MAX_ROUND or not self._catch_up_is_well_formed(c):
+        if c.round > MAX_ROUND or not c.is_well_formed(self.set):
             return Verdict.REJECT, []
         finalized = self.chain.finalized_header
         round_ = Round(
@@ -437,25 +437,6 @@ class GrandpaVoter:
             )
         outputs.extend(self._progress(now_ms))
         return Verdict.ACCEPT, outputs
-
-    def _catch_up_is_well_formed(self, c: CatchUp) -> bool:
-        """Votes of the right set, round, phase and voters, at most two per voter and phase,
-        with more than 2/3 of the weight in each phase: checked before any signature is."""
-        for phase, votes in ((PREVOTE, c.prevotes), (PRECOMMIT, c.precommits)):
-            by_voter: dict[bytes, list[SignedVote]] = {}
-            for vote in votes:
-                if (vote.phase, vote.set_id, vote.round) != (phase, c.set_id, c.round):
-                    return False
-                if self.set.weight_of(vote.voter) == 0:
-                    return False
-                mine = by_voter.setdefault(vote.voter, [])
-                if vote in mine or len(mine) >= 2:
-                    return False
-                mine.append(vote)
-            weight = sum(self.set.weight_of(v) for v in by_voter)
-            if not self.set.is_supermajority(weight):
-                return False
-        return True
 
     def _maybe_catch_up(self, now_ms: int) -> list[VoterOutput]:
         """Ask a peer that claims to be ahead for a catch-up, if none is in flight."""
@@ -894,58 +875,23 @@ class GrandpaVoter:
     # Persistence
 
     def _saved_state(self) -> bytes:
-        """`[set_id, round, own votes of the round, completed round or None]`, the completed
-        round as `[round, prevotes, precommits]`."""
-        current = self.current
-        done = self._completed
-        return codec.encode(
-            [
-                self.set.set_id,
-                current.number,
-                [v.to_value() for v in current.mine.values()],
-                None
-                if done is None
-                else [
-                    done.round,
-                    [v.to_value() for v in done.prevotes],
-                    [v.to_value() for v in done.precommits],
-                ],
-            ]
-        )
+        mine = tuple(self.current.mine.values())
+        return VoterState(self.set.set_id, self.current.number, mine, self._completed).encode()
 
     def _restore(self, saved: bytes, now_ms: int) -> None:
         try:
-            value = codec.decode_raw(saved)
-            length = len(value) if isinstance(value, list) else 0
-            f = codec.expect_list(value, 4 if length == 4 else 3, "voter state")
-            set_id = codec.expect_u64(f[0], "voter.set_id")
-            number = codec.expect_u64(f[1], "voter.round")
-            mine = [SignedVote.from_value(v) for v in codec.expect_array(f[2], 2, "voter.votes")]
-            done: CatchUp | None = None
-            if length == 4 and f[3] is not None:
-                d = codec.expect_list(f[3], 3, "voter.completed")
-                done = CatchUp(
-                    set_id,
-                    codec.expect_u64(d[0], "voter.completed.round"),
-                    tuple(
-                        SignedVote.from_value(v)
-                        for v in codec.expect_array(d[1], 1 << 16, "voter.completed.prevotes")
-                    ),
-                    tuple(
-                        SignedVote.from_value(v)
-                        for v in codec.expect_array(d[2], 1 << 16, "voter.completed.precommits")
-                    ),
-                )
+            state = VoterState.decode(saved)
         except DecodeError as exc:
             log.warning("the saved voter state does not decode (%s); starting afresh", exc)
             return
-        if set_id != self.set.set_id:
+        if state.set_id != self.set.set_id:
             return
-        self.current = self._new_round(max(number, 1), now_ms)
-        for vote in mine:
+        self.current = self._new_round(max(state.round, 1), now_ms)
+        for vote in state.mine:
             self.current.mine[vote.phase] = vote
             if self.chain.header(vote.block_hash) is not None:
                 self.current.add_vote(vote)
+        done = state.completed
         if done is not None and done.round < self.current.number:
             self._completed = done
             if done.round == self.current.number - 1:
@@ -953,4 +899,4 @@ class GrandpaVoter:
                 for vote in (*done.prevotes, *done.precommits):
                     previous.add_vote(vote)
                 self.previous = previous
-        log.info("resuming round %d of set %d", self.current.number, set_id)
+        log.info("resuming round %d of set %d", self.current.number, state.set_id)

@@ -15,8 +15,8 @@ from enum import Enum
 from typing import Final
 
 from chain.core.finality import Justification
-from runtime.consensus import SignedVote, VoteEquivocation
-from runtime.pallets.session import MAX_AUTHORITIES
+from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote, VoteEquivocation
+from runtime.pallets.session import MAX_AUTHORITIES, AuthoritySet
 from runtime.primitives import codec
 from runtime.primitives.codec import Value
 from runtime.primitives.keys import PUBLIC_KEY_LEN, SIGNATURE_LEN, Keypair, verify
@@ -149,6 +149,24 @@ class CatchUp:
                 [v.to_value() for v in self.precommits],
             ]
         )
+
+    def is_well_formed(self, authorities: AuthoritySet) -> bool:
+        """Votes of the right set, round, phase and voters, at most two per voter and phase, with
+        more than 2/3 of the weight in each phase: what can be checked before any signature."""
+        for phase, votes in ((PREVOTE, self.prevotes), (PRECOMMIT, self.precommits)):
+            by_voter: dict[bytes, list[SignedVote]] = {}
+            for vote in votes:
+                if (vote.phase, vote.set_id, vote.round) != (phase, self.set_id, self.round):
+                    return False
+                if authorities.weight_of(vote.voter) == 0:
+                    return False
+                kept = by_voter.setdefault(vote.voter, [])
+                if vote in kept or len(kept) >= 2:
+                    return False
+                kept.append(vote)
+            if not authorities.is_supermajority(sum(authorities.weight_of(v) for v in by_voter)):
+                return False
+        return True
 
     @classmethod
     def decode(cls, raw: bytes) -> CatchUp:
