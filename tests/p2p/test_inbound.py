@@ -63,8 +63,9 @@ async def dial(host: BasicHost, node: Node) -> INetConn:
 
 
 def test_inbound_slots_come_back_when_connections_close() -> None:
-    """500 connections (20 peers, 25 each in turn), each set up and closed, to a node with 38 inbound slots (max_peers 10):
-    py-libp2p's own handler kept each slot until the node stopped, so the 39th was refused."""
+    """500 connections (20 peers, 25 each in turn), each set up and closed, to a node with 38
+    inbound slots (max_peers 10): py-libp2p's own handler kept each slot until the node stopped,
+    so the 39th was refused."""
     lanes, per_lane = 20, 25
 
     async def scenario(nursery: trio.Nursery) -> None:
