@@ -149,7 +149,7 @@ async def run_churn(
                 swarm = host.get_network()
                 for _ in range(quota):
                     try:
-                        conn = await swarm.dial_addr(address, target)  # type: ignore[attr-defined]
+                        conn = await swarm.dial_addr(address, target)
                     except LIBP2P_ERRORS:
                         failed += 1
                         continue

@@ -33,15 +33,13 @@ from libp2p.stream_muxer.yamux.yamux import Yamux
 from multiaddr import Multiaddr
 
 from p2p.config import NetworkConfig
+from p2p.scoring import TOO_MANY_STREAMS
 
 log = logging.getLogger("xpl.p2p")
 
 CLOSED_CHECK_SECONDS: Final = 5.0
 """How often a held slot checks that its connection is still the swarm's (a connection the swarm
 dropped without closing its multiplexer would otherwise keep the slot)."""
-TOO_MANY_STREAMS: Final = 10
-"""The cost of each stream a peer opens beyond `NetworkConfig.max_inbound_streams` on one
-connection: ten of them ban it (at ban score -100)."""
 
 _K = TypeVar("_K")
 

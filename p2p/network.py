@@ -22,6 +22,10 @@ Defence: every topic and protocol has a size cap and per-peer rate limits (`p2p.
 input (malformed frames, oversized or excess messages, REJECT verdicts, refused requests, and what
 the node reports) lowers the sender's score (`p2p.scoring`), and at the ban score the peer is
 disconnected and its connections are refused, and it is not dialed, for `ban_seconds`.
+Inbound connections are limited per remote IP address (those being set up, those in their
+handshake, and sessions: `p2p.inbound`, `NetworkConfig`); the reserved peers and the bootnodes
+are let in beyond `max_peers` and the per-IP session limit. A peer's streams on one connection
+are capped, and each one beyond the cap costs it.
 `set_blocked` is a filter for tests (partitions): it drops connections to and from the given
 peers and refuses new ones until they are unblocked.
 """

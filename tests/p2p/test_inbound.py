@@ -17,7 +17,7 @@ from libp2p.peer.id import ID
 
 from p2p.config import NOTIFICATIONS_NAME
 from p2p.host import build_host, close_host, close_quietly
-from p2p.inbound import TOO_MANY_STREAMS
+from p2p.scoring import TOO_MANY_STREAMS
 from tests.p2p.nodes import (
     PREFIX,
     Node,
