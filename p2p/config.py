@@ -109,7 +109,11 @@ class NetworkConfig:
     keep out a reserved peer, nor stop this node dialing its bootnodes."""
     max_connections_per_ip: int = 16
     """Inbound connections from one IP address, being set up or open, whoever the peer is (it is
-    not known before the handshake). Reserved peers share their address's allowance."""
+    not known before the handshake), so one address holds at most this many inbound slots; a
+    reserved peer shares its address's allowance. An attacker with a tenth as many addresses as
+    the node has inbound slots (about 3 * `max_peers`) can still hold them all with connections
+    that complete the handshake and then stay silent (until the session, which only a peer of
+    this chain keeps open, fails after about 15 s)."""
     max_pending_per_ip: int = 4
     """Inbound connections from one IP address still in their handshake: silent sockets from one
     address hold at most this many of the node's inbound slots, for `handshake_timeout` each.
@@ -118,7 +122,9 @@ class NetworkConfig:
     peers already connected, and this node's own dials, are not affected."""
     handshake_timeout: float = 3.0
     """Seconds an inbound connection gets to complete its security and multiplexer handshake
-    (a few round trips and a key exchange: milliseconds between honest nodes)."""
+    (a few round trips and a key exchange: milliseconds between honest nodes). A silent socket
+    holds its slot this long; an attacker that reopens them holds the slots all the same, within
+    `max_pending_per_ip` per address."""
     unlimited_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
     """Address ranges the per-IP limits do not apply to: by default loopback, where a local
     network's nodes all share one address and from where no remote attacker connects."""

@@ -132,7 +132,9 @@ class StreamGate:
     serves it), so a stream counts from its opening to the end of its handling. A stream beyond
     the cap is reset at once and costs its peer `TOO_MANY_STREAMS`. Within the cap a peer can
     still keep `max_inbound_streams` streams open on each of its connections (a few per peer id,
-    as py-libp2p allows), each for up to the negotiation timeout if it stays silent.
+    as py-libp2p allows), each for up to the negotiation timeout if it stays silent, and it can
+    open and close streams one after another without a charge: each costs a protocol
+    negotiation, and the request rate limits count only the requests that follow one.
     """
 
     def __init__(

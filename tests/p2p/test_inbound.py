@@ -15,6 +15,7 @@ from libp2p.custom_types import TProtocol
 from libp2p.host.basic_host import BasicHost
 from libp2p.peer.id import ID
 
+from p2p import churn
 from p2p.config import NOTIFICATIONS_NAME
 from p2p.host import build_host, close_host, close_quietly
 from p2p.scoring import TOO_MANY_STREAMS
@@ -193,3 +194,11 @@ def test_a_peer_opening_too_many_streams_is_charged_and_banned() -> None:
             await eventually(lambda: peer_id(1) not in node.peers())
 
     run_scenario(scenario)
+
+
+def test_the_churn_measurement_counts_connections_and_honest_nodes() -> None:
+    figures = trio.run(churn.run_churn, 100, 10)
+    assert (figures.connections, figures.failed_dials) == (100, 0)
+    assert figures.honest_connects == figures.honest_tries == churn.CHECKPOINTS
+    assert figures.inbound_slots_held == 0
+    assert "100 connections opened and closed" in churn.format_figures(figures)
