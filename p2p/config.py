@@ -110,10 +110,10 @@ class NetworkConfig:
     max_connections_per_ip: int = 16
     """Inbound connections from one IP address, being set up or open, whoever the peer is (it is
     not known before the handshake), so one address holds at most this many inbound slots; a
-    reserved peer shares its address's allowance. An attacker with a tenth as many addresses as
-    the node has inbound slots (about 3 * `max_peers`) can still hold them all with connections
-    that complete the handshake and then stay silent (until the session, which only a peer of
-    this chain keeps open, fails after about 15 s)."""
+    reserved peer shares its address's allowance. An attacker with enough addresses (the node
+    has about 3 * `max_peers` inbound slots) can still hold them all, with connections that
+    complete the handshake and then stay silent until their session fails (about 15 s), and
+    reopen."""
     max_pending_per_ip: int = 4
     """Inbound connections from one IP address still in their handshake: silent sockets from one
     address hold at most this many of the node's inbound slots, for `handshake_timeout` each.
