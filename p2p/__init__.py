@@ -20,8 +20,9 @@ and defends the node against them. It imports trio, libp2p and the standard libr
 Modules: `network` (the facade and its connection management), `gossip` (the notification
 protocol and why it is not GossipSub), `requests`, `frames` (wire format), `outbox` (queues and
 pacing), `session` (one peer), `scoring`, `rate_limit`, `seen`, `stats`, `host` (how the
-py-libp2p host is put together, and what of its defaults is switched off), `bench` (the
-measurements).
+py-libp2p host is put together, and what of its defaults is switched off), `inbound` (what is
+let in before a peer is known: connections per IP, handshakes, streams per connection), `bench`
+and `churn` (the measurements).
 
 Logging: this package logs under `xpl.p2p`. py-libp2p logs under `libp2p`, which on import it
 cuts off from the root logger (propagate False, no handler), so its warnings reach stderr through

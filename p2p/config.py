@@ -27,6 +27,8 @@ _NAME: Final = re.compile(r"[a-z0-9][a-z0-9_\-]*(/[a-z0-9][a-z0-9_\-.]*)*", re.A
 _MAX_NAME_LEN: Final = 64
 NOTIFICATIONS_NAME: Final = "notifications/1"
 """The protocol name (under the prefix) of the long-lived gossip streams; no request may use it."""
+MAX_INBOUND_GOSSIP_STREAMS: Final = 4
+"""Gossip streams a peer may have open to us at once (one per lane, and their replacements)."""
 
 
 class NetworkConfigError(ValueError):
@@ -95,7 +97,37 @@ class NetworkConfig:
     bootnodes: tuple[str, ...] = ()
     """Peers to dial and keep connected: `/ip4/127.0.0.1/tcp/PORT/p2p/PEERID`."""
     max_peers: int = 50
-    """Inbound connections beyond this are refused; bootnodes are always dialed."""
+    """Inbound connections beyond this are refused; bootnodes and reserved peers are always let in
+    (and bootnodes always dialed)."""
+    reserved_peers: tuple[str, ...] = ()
+    """Peer ids (the validators) kept a slot: neither `max_peers` nor `max_peers_per_ip` refuses
+    them. The bootnodes are reserved too."""
+    max_peers_per_ip: int = 8
+    """Inbound sessions from one IP address, reserved peers not counted: an attacker's many keys
+    behind one address take at most this many of the `max_peers` slots. With many addresses it
+    can still fill the unreserved slots (`max_peers` / this many addresses are enough); it cannot
+    keep out a reserved peer, nor stop this node dialing its bootnodes."""
+    max_connections_per_ip: int = 16
+    """Inbound connections from one IP address, being set up or open, whoever the peer is (it is
+    not known before the handshake), so one address holds at most this many inbound slots; a
+    reserved peer shares its address's allowance. An attacker with enough addresses (the node
+    has about 3 * `max_peers` inbound slots) can still hold them all, with connections that
+    complete the handshake and then stay silent until their session fails (about 15 s), and
+    reopen."""
+    max_pending_per_ip: int = 4
+    """Inbound connections from one IP address still in their handshake: silent sockets from one
+    address hold at most this many of the node's inbound slots, for `handshake_timeout` each.
+    Silent sockets from many addresses can still hold every inbound slot (about 3 * `max_peers`
+    of them, from a quarter as many addresses), though only while they keep reopening them;
+    peers already connected, and this node's own dials, are not affected."""
+    handshake_timeout: float = 3.0
+    """Seconds an inbound connection gets to complete its security and multiplexer handshake
+    (a few round trips and a key exchange: milliseconds between honest nodes). A silent socket
+    holds its slot this long; an attacker that reopens them holds the slots all the same, within
+    `max_pending_per_ip` per address."""
+    unlimited_networks: tuple[str, ...] = ("127.0.0.0/8", "::1/128")
+    """Address ranges the per-IP limits do not apply to: by default loopback, where a local
+    network's nodes all share one address and from where no remote attacker connects."""
     ban_score: float = -100.0
     """A peer whose score falls to this is disconnected and banned."""
     ban_seconds: float = 300.0
@@ -137,11 +169,30 @@ class NetworkConfig:
             ) from None
         if not 0 <= self.port <= 65535:
             raise NetworkConfigError(f"port {self.port}: must be 0..65535")
-        if self.max_peers < 1:
-            raise NetworkConfigError("max_peers must be at least 1")
+        for name in (
+            "max_peers",
+            "max_peers_per_ip",
+            "max_connections_per_ip",
+            "max_pending_per_ip",
+        ):
+            if getattr(self, name) < 1:
+                raise NetworkConfigError(f"{name} must be at least 1")
+        for network in self.unlimited_networks:
+            try:
+                ipaddress.ip_network(network)
+            except ValueError:
+                raise NetworkConfigError(
+                    f"unlimited_networks: {network!r} is not an address range like 10.0.0.0/8"
+                ) from None
         if self.ban_score >= 0:
             raise NetworkConfigError("ban_score must be negative")
-        for name in ("ban_seconds", "score_half_life", "reconnect_min_delay", "write_timeout"):
+        for name in (
+            "ban_seconds",
+            "score_half_life",
+            "reconnect_min_delay",
+            "write_timeout",
+            "handshake_timeout",
+        ):
             if getattr(self, name) <= 0:
                 raise NetworkConfigError(f"{name} must be positive")
         if self.reconnect_max_delay < self.reconnect_min_delay:
@@ -163,6 +214,29 @@ class NetworkConfig:
         """Where to listen, as libp2p wants it."""
         family = "ip6" if ":" in self.listen_host else "ip4"
         return multiaddr.Multiaddr(f"/{family}/{self.listen_host}/tcp/{self.port}")
+
+    @property
+    def reserved_peer_ids(self) -> frozenset[str]:
+        """The peers kept a slot: the reserved peers and the bootnodes."""
+        return frozenset(self.reserved_peers) | {peer for peer, _ in self.bootnode_addresses()}
+
+    @property
+    def max_inbound_streams(self) -> int:
+        """Streams a peer may have open to us on one connection at once, negotiating included:
+        twice what an honest peer opens at most (its gossip streams and its requests, which it
+        keeps under each protocol's `max_concurrent_per_peer`), for streams still closing."""
+        requests = sum(limits.max_concurrent_per_peer for limits in self.request_protocols.values())
+        return 2 * (MAX_INBOUND_GOSSIP_STREAMS + requests) + 8
+
+    def is_per_ip_limited(self, ip: str) -> bool:
+        """Whether the per-IP limits apply to `ip` (it is not in `unlimited_networks`)."""
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            return True
+        return not any(
+            address in ipaddress.ip_network(network) for network in self.unlimited_networks
+        )
 
     def protocol_id(self, name: str) -> str:
         """The full libp2p protocol id of `name` (a request protocol or the gossip streams)."""

@@ -9,6 +9,9 @@ notes/libp2p.md), so the host is put together by hand:
   its low watermark of connections, is switched off: it would redial banned and blocked peers.
   The network dials its bootnodes itself, one address each, with its own backoff (and without
   `dial_peer`'s 250 ms happy-eyeballs wait and 60 s negative cache);
+- inbound connections are admitted by `p2p.inbound.InboundGate` (per-IP limits, and an inbound
+  slot given back when its connection closes: py-libp2p's own handler keeps it until the swarm
+  stops), and a peer's streams on one connection are capped by `p2p.inbound.StreamGate`;
 - the identify exchange on every new connection is switched off: nothing here uses it, and it
   runs in system tasks that would outlive the network;
 - py-libp2p listens with SO_REUSEPORT, so a second node on the same port would start and take
@@ -76,8 +79,15 @@ class _NoAutoDial(AutoConnector):
         return
 
 
-def build_host(node_key: bytes, *, max_connections: int, dial_timeout: float) -> BasicHost:
-    """A host with the node's identity, Noise, yamux and TCP, that dials only when told."""
+def build_host(
+    node_key: bytes,
+    *,
+    max_connections: int,
+    dial_timeout: float,
+    handshake_timeout: float = 10.0,
+) -> BasicHost:
+    """A host with the node's identity, Noise, yamux and TCP, that dials only when told;
+    `handshake_timeout` bounds an inbound connection's security and multiplexer upgrade."""
     key_pair = key_pair_of(node_key)
     noise = NoiseTransport(key_pair, noise_privkey=create_x25519_key_pair().private_key)
     connections = ConnectionConfig(
@@ -86,6 +96,7 @@ def build_host(node_key: bytes, *, max_connections: int, dial_timeout: float) ->
         low_watermark=0,
         high_watermark=max_connections,
         dial_timeout=dial_timeout,
+        inbound_upgrade_timeout=handshake_timeout,
     )
     swarm = new_swarm(
         key_pair=key_pair,
@@ -245,3 +256,10 @@ def remote_address_of(conn: INetConn) -> str:
         return ""
     host, port = remote
     return f"/ip6/{host}/tcp/{port}" if ":" in host else f"/ip4/{host}/tcp/{port}"
+
+
+def remote_ip_of(conn: INetConn) -> str:
+    """The IP address of the connection's remote end ("" if unknown)."""
+    muxed = conn.muxed_conn
+    remote = muxed.get_remote_address() if isinstance(muxed, Yamux) else None
+    return "" if remote is None else remote[0]

@@ -22,6 +22,10 @@ Defence: every topic and protocol has a size cap and per-peer rate limits (`p2p.
 input (malformed frames, oversized or excess messages, REJECT verdicts, refused requests, and what
 the node reports) lowers the sender's score (`p2p.scoring`), and at the ban score the peer is
 disconnected and its connections are refused, and it is not dialed, for `ban_seconds`.
+Inbound connections are limited per remote IP address (those being set up, those in their
+handshake, and sessions: `p2p.inbound`, `NetworkConfig`); the reserved peers and the bootnodes
+are let in beyond `max_peers` and the per-IP session limit. A peer's streams on one connection
+are capped, and each one beyond the cap costs it.
 `set_blocked` is a filter for tests (partitions): it drops connections to and from the given
 peers and refuses new ones until they are unblocked.
 """
@@ -40,11 +44,12 @@ from libp2p.abc import INetConn, INetStream
 from libp2p.custom_types import TProtocol
 from libp2p.host.basic_host import BasicHost
 from libp2p.host.exceptions import StreamFailure
+from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
 from multiaddr import Multiaddr
 
 from p2p import stats
-from p2p.config import NOTIFICATIONS_NAME, NetworkConfig
+from p2p.config import MAX_INBOUND_GOSSIP_STREAMS, NOTIFICATIONS_NAME, NetworkConfig
 from p2p.errors import FailureReason, ListenError, RequestFailed
 from p2p.gossip import Gossip
 from p2p.handler import GossipVerdict, NetworkHandler
@@ -60,8 +65,10 @@ from p2p.host import (
     direction_of,
     end_stream,
     remote_address_of,
+    remote_ip_of,
     widen_receive_window,
 )
+from p2p.inbound import InboundGate, StreamGate
 from p2p.keys import peer_id_of
 from p2p.requests import Requests, request_protocols
 from p2p.scoring import PeerScores
@@ -74,8 +81,6 @@ log = logging.getLogger("xpl.p2p")
 
 STABLE_SESSION_SECONDS: Final = 10.0
 """A bootnode session that lasted this long resets the redial backoff."""
-MAX_INBOUND_GOSSIP_STREAMS: Final = 4
-"""Gossip streams a peer may have open to us at once (one per lane, and their replacements)."""
 GOSSIP_STREAM_ATTEMPTS: Final = 3
 """Times a broken gossip stream to a still-connected peer is reopened before disconnecting."""
 
@@ -98,7 +103,8 @@ class Network:
         self._sessions: dict[str, PeerSession] = {}
         self._blocked: frozenset[str] = frozenset()
         self._bootnodes = [(p, a) for p, a in config.bootnode_addresses() if p != self.peer_id]
-        self._bootnode_ids = {peer for peer, _ in self._bootnodes}
+        self._reserved = config.reserved_peer_ids - {self.peer_id}
+        """Peers let in whatever the limits: the bootnodes and the reserved peers."""
         self._gossip = Gossip(config, handler, self._sessions, self.stats, self._penalize)
         self._requests = Requests(config, handler, self.stats, self._penalize)
         self._host: BasicHost | None = None
@@ -106,6 +112,10 @@ class Network:
         self._to_close, self._closing = trio.open_memory_channel[str](math.inf)
         """Peers whose connections `_close_connections` is to close."""
         self._changed = trio.Event()
+        self.inbound: InboundGate | None = None
+        """The admission of inbound connections while running (its per-IP counts)."""
+        self.streams: StreamGate | None = None
+        """The cap on a peer's streams per connection while running."""
 
     # The node's interface
 
@@ -115,17 +125,24 @@ class Network:
             raise RuntimeError("this Network is already running")
         host = build_host(
             self.config.node_key,
-            max_connections=3 * (self.config.max_peers + len(self._bootnodes)) + 8,
+            max_connections=3 * (self.config.max_peers + len(self._reserved)) + 8,
             dial_timeout=self.config.dial_timeout,
+            handshake_timeout=self.config.handshake_timeout,
         )
+        swarm = host.get_network()
+        assert isinstance(swarm, Swarm)
+        self.inbound = InboundGate(swarm, self.config, self._count_refusal)
+        self.inbound.install()
         events = ConnectionEvents()
-        host.get_network().register_notifee(events)
+        swarm.register_notifee(events)
         self._to_close, self._closing = trio.open_memory_channel[str](math.inf)
         host.set_stream_handler(
             TProtocol(self.config.protocol_id(NOTIFICATIONS_NAME)), self._serve_gossip_stream
         )
         for protocol_id, name in request_protocols(self.config).items():
             host.set_stream_handler(protocol_id, functools.partial(self._serve_request, name))
+        self.streams = StreamGate(swarm, self.config.max_inbound_streams, self._penalize)
+        self.streams.install()
         try:
             claim_port(self.config.listen_host, self.config.port)
         except OSError as exc:
@@ -258,19 +275,30 @@ class Network:
         with trio.move_on_after(timeout):
             await self._changed.wait()
 
-    def _refusal(self, peer: str, direction: str) -> str | None:
+    def _count_refusal(self, reason: str) -> None:
+        self.stats.connections_refused[reason] += 1
+
+    def _refusal(self, peer: str, direction: str, ip: str) -> str | None:
         """Why a new connection from or to `peer` must be closed at once, if it must."""
         if peer in self._blocked:
             return "blocked"
         if self._scores.is_banned(peer, trio.current_time()):
             return "banned"
-        if (
-            direction == "inbound"
-            and peer not in self._bootnode_ids
-            and peer not in self._sessions
-            and len(self._sessions) >= self.config.max_peers
-        ):
+        if direction != "inbound" or peer in self._reserved or peer in self._sessions:
+            return None
+        if len(self._sessions) >= self.config.max_peers:
             return "max_peers"
+        if self.config.is_per_ip_limited(ip) and (
+            sum(
+                1
+                for session in self._sessions.values()
+                if session.ip == ip
+                and session.direction == "inbound"
+                and session.peer not in self._reserved
+            )
+            >= self.config.max_peers_per_ip
+        ):
+            return "peers_per_ip"
         return None
 
     async def _follow_connections(self, events: trio.MemoryReceiveChannel[ConnectionEvent]) -> None:
@@ -294,7 +322,8 @@ class Network:
         assert self._nursery is not None
         peer = str(conn.muxed_conn.peer_id)
         direction = direction_of(conn)
-        refusal = self._refusal(peer, direction)
+        ip = remote_ip_of(conn)
+        refusal = self._refusal(peer, direction, ip)
         if refusal is not None:
             self.stats.connections_refused[refusal] += 1
             log.info("refused a connection with %s: %s", peer, refusal.replace("_", " "))
@@ -306,6 +335,7 @@ class Network:
             conn.muxed_conn.peer_id,
             direction=direction,
             address=remote_address_of(conn),
+            ip=ip,
             config=self.config,
         )
         self._sessions[peer] = session

@@ -27,6 +27,9 @@ PROTOCOL_VIOLATION: Final = 100
 """A length prefix no honest node would send: the stream is closed too."""
 OVERSIZED_REQUEST: Final = 25
 """A request over its protocol's size limit."""
+TOO_MANY_STREAMS: Final = 10
+"""Each stream a peer opens beyond `NetworkConfig.max_inbound_streams` on one connection: ten of
+them ban it."""
 
 
 @dataclass

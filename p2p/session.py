@@ -51,13 +51,17 @@ def lane_of(limits: TopicLimits) -> str:
 class PeerSession:
     """One connected peer: its queues, limits, known messages and the tasks serving it."""
 
-    def __init__(self, peer_id: ID, *, direction: str, address: str, config: NetworkConfig) -> None:
+    def __init__(
+        self, peer_id: ID, *, direction: str, address: str, ip: str, config: NetworkConfig
+    ) -> None:
         now = trio.current_time()
         self.peer_id = peer_id
         self.peer = str(peer_id)
         self.peer_bytes = peer_id.to_bytes()
         self.direction = direction
         self.address = address
+        self.ip = ip
+        """The remote IP address (the per-IP limits count sessions by it)."""
         self.connected_since = time.time()
         self.started = now
         """trio time at which the session started."""

@@ -54,5 +54,6 @@ class NetworkStats:
     request_failures: Counter[str] = field(default_factory=Counter)
     """Our requests that failed, by `FailureReason` value."""
     connections_refused: Counter[str] = field(default_factory=Counter)
-    """Connections closed at once, by reason (banned, blocked, max_peers, incompatible)."""
+    """Connections closed at once, by reason (banned, blocked, max_peers, peers_per_ip,
+    incompatible; and before the handshake: pending_per_ip, connections_per_ip, inbound_slots)."""
     bans: int = 0

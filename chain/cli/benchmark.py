@@ -62,6 +62,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     n.add_argument("--base-path", type=Path, default=None, help="keep the network's files here")
     n.add_argument("--json", action="store_true", help="print one JSON object")
     n.set_defaults(run=network_benchmark)
+    c = b_sub.add_parser(
+        "connections",
+        help="connections opened and closed against one node, and whether honest nodes still "
+        "connect",
+    )
+    c.add_argument("--count", type=int, default=10_000, help="connections (default 10000)")
+    c.add_argument("--lanes", type=int, default=50, help="dialers at once (default 50)")
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.set_defaults(run=connections_benchmark)
 
 
 def import_benchmark(args: argparse.Namespace) -> int:
@@ -130,6 +139,14 @@ def network_benchmark(args: argparse.Namespace) -> int:
     cpu = ", ".join(f"{name} {cores:.2f}" for name, cores in f.cpu_per_node.items())
     print(f"  CPU per node:  {cpu} cores")
     return 0 if f.lost == 0 else 1
+
+
+def connections_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark connections`: a node keeps accepting honest peers through churn."""
+    from p2p import churn
+
+    argv = ["--count", str(args.count), "--lanes", str(args.lanes)]
+    return churn.main([*argv, "--json"] if args.json else argv)
 
 
 def workload_benchmark(args: argparse.Namespace) -> int:

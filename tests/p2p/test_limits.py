@@ -83,6 +83,10 @@ def test_the_outbox_paces_each_topic_and_lets_other_topics_pass() -> None:
         ({"bootnodes": ("not an address",)}, "peer address"),
         ({"ban_score": 5}, "ban_score"),
         ({"reconnect_min_delay": 2, "reconnect_max_delay": 1}, "reconnect"),
+        ({"max_peers_per_ip": 0}, "max_peers_per_ip"),
+        ({"max_pending_per_ip": 0}, "max_pending_per_ip"),
+        ({"handshake_timeout": 0}, "handshake_timeout"),
+        ({"unlimited_networks": ("the office",)}, "unlimited_networks"),
     ],
 )
 def test_bad_configurations_are_refused_with_the_field_named(
@@ -100,6 +104,17 @@ def test_bootnode_addresses_are_parsed() -> None:
     assert cfg.protocol_id("sync") == "/xpl/0123456789abcdef/sync"
     minimal = NetworkConfig(node_key=seed(0), protocol_prefix="/x", topics=TOPICS)
     assert minimal.request_protocols == {} and minimal.port == 30333
+
+
+def test_the_per_ip_limits_spare_loopback_by_default_and_reserved_peers_include_bootnodes() -> None:
+    peer = "12D3KooWK99VoVxNE7XzyBwXEzW7xhK7Gpv85r9F3V3fyKSUKPH5"
+    cfg = config(0, bootnodes=(f"/ip4/127.0.0.1/tcp/4000/p2p/{peer}",), reserved_peers=("v",))
+    assert not cfg.is_per_ip_limited("127.0.0.1") and not cfg.is_per_ip_limited("::1")
+    assert cfg.is_per_ip_limited("203.0.113.7") and cfg.is_per_ip_limited("")
+    assert config(0, unlimited_networks=()).is_per_ip_limited("127.0.0.1")
+    assert cfg.reserved_peer_ids == {peer, "v"}
+    # twice the 4 gossip streams and 2 sync requests an honest peer opens, and 8 more
+    assert cfg.max_inbound_streams == 2 * (4 + 2) + 8
 
 
 def test_a_peer_list_never_overtakes_the_gossip_queued_before_it() -> None:
