@@ -268,6 +268,16 @@ def parse_peer_address(address: str) -> tuple[str, multiaddr.Multiaddr]:
     return str(peer), transport
 
 
+def parse_peer_id(text: str) -> str:
+    """A peer id as `--reserved-nodes` takes it (base58, as in `/p2p/PEERID`); NetworkConfigError
+    if it is not one."""
+    try:
+        peer = multiaddr.Multiaddr(f"/p2p/{text}").value_for_protocol("p2p")
+    except (MultiaddrError, ValueError) as exc:
+        raise NetworkConfigError(f"peer id {text!r}: not a base58 libp2p peer id ({exc})") from exc
+    return str(peer)
+
+
 def _check_name(kind: str, name: str) -> None:
     if len(name) > _MAX_NAME_LEN or not _NAME.fullmatch(name):
         raise NetworkConfigError(

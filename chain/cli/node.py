@@ -17,7 +17,7 @@ from chain.spec import ChainSpec, ChainSpecError, builtin_spec
 from chain.storage.chain_store import ChainStoreError
 from chain.storage.kv import StoreError
 from gpu_worker.devices import DEVICES, DeviceError, select_device
-from p2p.config import NetworkConfigError, parse_peer_address
+from p2p.config import NetworkConfigError, parse_peer_address, parse_peer_id
 from p2p.errors import NetworkError
 from p2p.keys import NodeKeyError, load_or_create_node_key
 from runtime.invariants import InvariantsBroken
@@ -70,6 +70,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default=[],
         metavar="MULTIADDR",
         help="peers to dial and keep connected: /ip4/127.0.0.1/tcp/30333/p2p/PEERID",
+    )
+    p.add_argument(
+        "--reserved-nodes",
+        nargs="+",
+        default=[],
+        metavar="PEERID",
+        help="peer ids (the other validators' nodes) let in whatever the peer limits",
     )
     p.add_argument(
         "--node-key-file",
@@ -158,6 +165,12 @@ def run(args: argparse.Namespace) -> int:
             parse_peer_address(address)
         except NetworkConfigError as exc:
             raise CliError(f"--bootnodes: {exc}") from exc
+    reserved = []
+    for text in args.reserved_nodes:
+        try:
+            reserved.append(parse_peer_id(text))
+        except NetworkConfigError as exc:
+            raise CliError(f"--reserved-nodes: {exc}") from exc
     node_key_file = args.node_key_file or base_path / "network" / "node_key"
     try:
         node_key = load_or_create_node_key(node_key_file)
@@ -178,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
             port=args.port,
             listen_host=args.listen_host,
             bootnodes=tuple(args.bootnodes),
+            reserved_peers=tuple(reserved),
         ),
         test_rpc=args.test_rpc,
         test_equivocate=args.test_equivocate,

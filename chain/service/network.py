@@ -105,6 +105,7 @@ def network_config(
     listen_host: str = "127.0.0.1",
     port: int = 30333,
     bootnodes: Sequence[str] = (),
+    reserved_peers: Sequence[str] = (),
 ) -> NetworkConfig:
     """The network configuration every node of the chain with this genesis uses."""
     return NetworkConfig(
@@ -115,6 +116,7 @@ def network_config(
         listen_host=listen_host,
         port=port,
         bootnodes=tuple(bootnodes),
+        reserved_peers=tuple(reserved_peers),
     )
 
 

@@ -74,6 +74,8 @@ class NetworkSettings:
     port: int = 30333
     listen_host: str = "127.0.0.1"
     bootnodes: tuple[str, ...] = ()
+    reserved_peers: tuple[str, ...] = ()
+    """Peer ids (the other validators' nodes) kept a slot whatever the peer limits."""
 
 
 @dataclass(frozen=True)
@@ -384,6 +386,7 @@ async def run_node(
                     listen_host=settings.listen_host,
                     port=settings.port,
                     bootnodes=settings.bootnodes,
+                    reserved_peers=settings.reserved_peers,
                 ),
             )
             service.network = network
