@@ -285,8 +285,10 @@ class Outcome:
 
     @property
     def stalled(self) -> bool:
-        return self.error is None and not self.violations and (
-            self.resumed_after is None or self.restalled
+        return (
+            self.error is None
+            and not self.violations
+            and (self.resumed_after is None or self.restalled)
         )
 
     @property
@@ -322,9 +324,9 @@ def _key(name: str) -> Keypair:
     return keypair_from_suri("//" + name)
 
 
-def build_network(schedule: Schedule) -> SimNetwork:
+def build_network(schedule: Schedule, network_type: type[SimNetwork] = SimNetwork) -> SimNetwork:
     """The four validators, connected, on the schedule's links."""
-    net = SimNetwork(_spec(), seed=schedule.network_seed, link=schedule.link)
+    net = network_type(_spec(), seed=schedule.network_seed, link=schedule.link)
     for a, b, model in schedule.links:
         net.links[frozenset((a, b))] = model
     for name in NAMES:

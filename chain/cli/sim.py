@@ -75,7 +75,9 @@ def fuzz_command(args: argparse.Namespace) -> int:
     if args.replay is not None:
         return replay(args.replay, mode, args.slots_after_heal)
     if args.schedules < 1 or args.workers < 1 or args.slots_after_heal < 1:
-        print("error: --schedules, --workers and --slots-after-heal must be positive", file=sys.stderr)
+        print(
+            "error: --schedules, --workers and --slots-after-heal must be positive", file=sys.stderr
+        )
         return 2
     seeds = range(args.seed_start, args.seed_start + args.schedules)
     print(
