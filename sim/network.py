@@ -4,9 +4,10 @@ Each simulated node is a real `chain.core.node.NodeCore` over its own in-memory 
 running the real runtime. The network carries what the cores ask to send: gossip is flooded to
 connected peers, deduplicated by message hash and relayed only when the receiver accepts it (as
 the libp2p layer does); requests are answered by the peer's core and the answer comes back, or
-fails after a timeout. Links have a latency drawn per message, and may lose, duplicate or (by
-their latency spread) reorder messages; partitions cut links between groups; nodes can crash
-(losing everything but their database) and restart.
+fails after a timeout. Links (one model for all, or one per link) have a latency drawn per
+message, and may lose, duplicate, hold back for long or (by their latency spread) reorder
+messages; partitions cut links between groups; nodes can crash (losing everything but their
+database) and restart.
 
 Everything happens in one thread on one event queue ordered by (time, sequence), and all
 randomness comes from one seeded generator, so a seed gives the same run every time.
@@ -57,6 +58,7 @@ class LinkModel:
     long_delay: float = 0.0
     """The chance that a message is held back instead by a delay drawn from `long_delay_ms`."""
     long_delay_ms: tuple[int, int] = (5_000, 30_000)
+    """The range of a long delay (a message that arrives after rounds, or partitions, moved on)."""
 
 
 @dataclass

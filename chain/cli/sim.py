@@ -145,6 +145,7 @@ def print_summary(summary: FuzzSummary, mode: EquivocatorMode) -> None:
         f"({summary.per_core_per_s:.2f} schedules/s per worker, {summary.workers} workers)"
     )
     if summary.failures:
+        print("failed seeds:       " + ",".join(str(o.seed) for o in summary.failures))
         print("failed schedules:")
         for o in summary.failures:
             print(f"  seed {o.seed}: {o.verdict()}")

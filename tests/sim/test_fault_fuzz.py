@@ -43,16 +43,70 @@ ROOT = Path(__file__).resolve().parents[2]
 SLOTS_AFTER_HEAL = 30
 """The bound of these tests: finality must resume within this many slots of the final heal."""
 
-SEEDS = range(20)
+SEEDS = range(10)
 """Seeds run without an equivocator (`--equivocator none`)."""
-EQUIVOCATOR_SEEDS = range(500, 520)
+EQUIVOCATOR_SEEDS = range(1000, 1010)
 """Seeds run with one equivocating validator (`--equivocator one`)."""
 
-STALLED_SEEDS: tuple[int, ...] = ()
-"""Seeds (no equivocator) whose finality did not resume within 60 slots on the voter without
-round timers."""
-STALLED_EQUIVOCATOR_SEEDS: tuple[int, ...] = ()
-"""Seeds (one equivocator) whose finality did not resume within 60 slots on that voter."""
+STALLED_SEEDS = (
+    82,
+    139,
+    148,
+    154,
+    158,
+    178,
+    186,
+    249,
+    252,
+    309,
+    360,
+    371,
+    392,
+    401,
+    461,
+    475,
+    490,
+    494,
+    497,
+    499,
+)
+"""Every seed of 0–499 (no equivocator) whose finality did not resume within 60 slots of the
+heal, or stopped again, on a voter without round timers: 20 of 500."""
+STALLED_EQUIVOCATOR_SEEDS = (
+    500,
+    511,
+    518,
+    519,
+    520,
+    543,
+    549,
+    552,
+    554,
+    565,
+    566,
+    570,
+    578,
+    583,
+    590,
+    593,
+    606,
+    611,
+    616,
+    625,
+    636,
+    639,
+    646,
+    655,
+    657,
+    661,
+    662,
+    669,
+    674,
+    684,
+)
+"""The first 30 seeds of 500–999 (one equivocator) whose finality did not resume within 60 slots
+of the heal, or stopped again, on that voter: 97 of 500 did, all run by
+`xpl sim fuzz --schedules 500 --seed-start 500 --equivocator one`."""
 
 A, B, C, D = NAMES
 
