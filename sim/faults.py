@@ -49,7 +49,8 @@ DEFAULT_SLOTS_AFTER_HEAL: Final = 60
 """Slots run after the final heal: finality that has not resumed by then has stalled."""
 RESTALL_SLOTS: Final = 20
 """Finality that resumed and then made no progress for this many slots before the end of the
-run has stalled again (counted as a stall too)."""
+run has stalled again (counted as a stall too; a run of fewer slots after the heal is not
+judged this way)."""
 
 
 # Faults
@@ -345,6 +346,27 @@ def node_states(net: SimNetwork) -> dict[str, NodeState | None]:
     }
 
 
+class FinalityWatch:
+    """After the final heal: the slot at which finality resumed, and the last at which it
+    went on."""
+
+    def __init__(self, mark: int) -> None:
+        self.mark = mark
+        """The highest block any node had finalized at the heal."""
+        self.resumed_after: int | None = None
+        """The first slot after which every node had finalized a block above `mark`."""
+        self.last_progress = 0
+        """The last slot after which the lowest finalized block of the nodes was higher."""
+        self._lowest = mark
+
+    def observe(self, net: SimNetwork, slot: int) -> None:
+        lowest = min(n.core.finalized_header.number for n in net.nodes.values() if n.core)
+        if lowest > self.mark and self.resumed_after is None:
+            self.resumed_after = slot
+        if lowest > self._lowest:
+            self._lowest, self.last_progress = lowest, slot
+
+
 class _Unsafe(Exception):
     """Safety broke: the run stops."""
 
@@ -354,14 +376,13 @@ def run_schedule(
     *,
     slots_after_heal: int = DEFAULT_SLOTS_AFTER_HEAL,
     on_step: Callable[[StepReport], None] | None = None,
-    monitor: SafetyMonitor | None = None,
     network: Callable[[Schedule], SimNetwork] = build_network,
 ) -> Outcome:
     """Play `schedule`, checking safety after every slot and, after the final heal, how many
     slots finality takes to resume. `on_step` sees where the network stands after each step."""
     net = network(schedule)
     slot_ms = _spec().genesis.slot_duration_ms
-    monitor = monitor or SafetyMonitor()
+    monitor = SafetyMonitor()
     where = "start"
 
     def run_slots(slots: int, each: Callable[[int], None] | None = None) -> None:
@@ -378,9 +399,7 @@ def run_schedule(
             on_step(StepReport(index, fault, slots, node_states(net)))
 
     equivocator = schedule.equivocator is not None
-    mark = 0
-    resumed: list[int] = []
-    progress = {"slot": 0, "finalized": 0}
+    watch = FinalityWatch(0)
     try:
         for index, step in enumerate(schedule.steps):
             where = f"step {index}"
@@ -394,17 +413,8 @@ def run_schedule(
             net.restart(name)
         net.link = LinkModel()
         net.links.clear()
-        mark = max(s.finalized for s in node_states(net).values() if s is not None)
-        progress["finalized"] = mark
-
-        def watch(slot: int) -> None:
-            lowest = min(n.core.finalized_header.number for n in net.nodes.values() if n.core)
-            if lowest > mark and not resumed:
-                resumed.append(slot)
-            if lowest > progress["finalized"]:
-                progress.update(slot=slot, finalized=lowest)
-
-        run_slots(slots_after_heal, watch)
+        watch = FinalityWatch(max(s.finalized for s in node_states(net).values() if s is not None))
+        run_slots(slots_after_heal, lambda slot: watch.observe(net, slot))
         report(None, "heal all, restart all, clean links", slots_after_heal)
     except _Unsafe as unsafe:
         return Outcome(
@@ -412,7 +422,7 @@ def run_schedule(
             equivocator,
             slots_after_heal,
             violations=unsafe.args,
-            finalized_at_heal=mark,
+            finalized_at_heal=watch.mark,
             final=node_states(net),
         )
     except Exception as exc:  # a node raising is a finding, not the end of the fuzz
@@ -422,16 +432,17 @@ def run_schedule(
             equivocator,
             slots_after_heal,
             error=f"{where}: {type(exc).__name__}: {exc} ({last.filename}:{last.lineno})",
-            finalized_at_heal=mark,
+            finalized_at_heal=watch.mark,
             final=node_states(net),
         )
     return Outcome(
         schedule.seed,
         equivocator,
         slots_after_heal,
-        resumed_after=resumed[0] if resumed else None,
-        restalled=bool(resumed) and slots_after_heal - progress["slot"] >= RESTALL_SLOTS,
-        finalized_at_heal=mark,
+        resumed_after=watch.resumed_after,
+        restalled=watch.resumed_after is not None
+        and slots_after_heal - watch.last_progress >= RESTALL_SLOTS,
+        finalized_at_heal=watch.mark,
         final=node_states(net),
     )
 

@@ -133,8 +133,8 @@ ISSUE_SCHEDULE = Schedule(
 ends with best #107 and finality at #8 on every node."""
 
 
-def check(outcome_seed: int, mode: EquivocatorMode) -> None:
-    outcome = run_seed(outcome_seed, mode, SLOTS_AFTER_HEAL)
+def check(seed: int, mode: EquivocatorMode) -> None:
+    outcome = run_seed(seed, mode, SLOTS_AFTER_HEAL)
     assert outcome.violations == ()
     assert outcome.error is None
     assert not outcome.stalled, outcome.verdict()
