@@ -4,9 +4,10 @@ Each simulated node is a real `chain.core.node.NodeCore` over its own in-memory 
 running the real runtime. The network carries what the cores ask to send: gossip is flooded to
 connected peers, deduplicated by message hash and relayed only when the receiver accepts it (as
 the libp2p layer does); requests are answered by the peer's core and the answer comes back, or
-fails after a timeout. Links have a latency drawn per message, and may lose, duplicate or (by
-their latency spread) reorder messages; partitions cut links between groups; nodes can crash
-(losing everything but their database) and restart.
+fails after a timeout. Links (one model for all, or one per link) have a latency drawn per
+message, and may lose, duplicate, hold back for long or (by their latency spread) reorder
+messages; partitions cut links between groups; nodes can crash (losing everything but their
+database) and restart.
 
 Everything happens in one thread on one event queue ordered by (time, sequence), and all
 randomness comes from one seeded generator, so a seed gives the same run every time.
@@ -54,6 +55,10 @@ class LinkModel:
     """Each message's delay is drawn uniformly from this range (a wide range reorders)."""
     loss: float = 0.0
     duplicate: float = 0.0
+    long_delay: float = 0.0
+    """The chance that a message is held back instead by a delay drawn from `long_delay_ms`."""
+    long_delay_ms: tuple[int, int] = (5_000, 30_000)
+    """The range of a long delay (a message that arrives after rounds, or partitions, moved on)."""
 
 
 @dataclass
@@ -101,6 +106,8 @@ class SimNetwork:
         InvariantsBroken is raised out of the run on the first violation."""
         self.rng = random.Random(seed)
         self.link = link or LinkModel()
+        self.links: dict[frozenset[str], LinkModel] = {}
+        """Link models of single links, each in place of `link` (both directions)."""
         slot_ms = spec.genesis.slot_duration_ms
         self.now_ms = start_ms if start_ms is not None else 1_000_000 * slot_ms
         self.nodes: dict[str, SimNode] = {}
@@ -266,13 +273,19 @@ class SimNetwork:
         self._seq += 1
         heapq.heappush(self._queue, (self.now_ms + delay_ms, self._seq, event))
 
-    def _latency(self) -> int:
-        lo, hi = self.link.latency_ms
+    def _latency(self, link: LinkModel) -> int:
+        # The long-delay draw is made only where it may happen, so that a run without long
+        # delays draws what it drew before they existed (a seed keeps its run).
+        if link.long_delay and self.rng.random() < link.long_delay:
+            lo, hi = link.long_delay_ms
+        else:
+            lo, hi = link.latency_ms
         return self.rng.randint(lo, hi)
 
     def _transmit(self, a: str, b: str, deliver: Callable[[], None]) -> bool:
         """Send one message from `a` to `b`; False if it is lost on the way."""
-        if not self._linked(a, b) or self.rng.random() < self.link.loss:
+        link = self.links.get(frozenset((a, b)), self.link)
+        if not self._linked(a, b) or self.rng.random() < link.loss:
             self.lost += 1
             return False
 
@@ -283,9 +296,9 @@ class SimNetwork:
             else:
                 self.lost += 1
 
-        self._schedule(self._latency(), arrive)
-        if self.rng.random() < self.link.duplicate:
-            self._schedule(self._latency(), arrive)
+        self._schedule(self._latency(link), arrive)
+        if self.rng.random() < link.duplicate:
+            self._schedule(self._latency(link), arrive)
         return True
 
     def _apply(self, node: SimNode, actions: list[Action]) -> None:

@@ -26,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         localnet,
         node,
         query,
+        sim,
         tx,
         worker,
     )
@@ -34,7 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xpl", description="XPL: an open market for GPU compute on its own chain."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (node, key, chain_ops, localnet, tx, query, job, worker, benchmark, demo):
+    for module in (node, key, chain_ops, localnet, tx, query, job, worker, benchmark, sim, demo):
         module.register(sub)
     return parser
 
