@@ -387,8 +387,15 @@ def validate_transaction(
     genesis_hash: bytes,
     check_signature: bool = True,
     cache: dict[bytes, Any] | None = None,
+    max_nonce_ahead: int | None = None,
 ) -> ValidTransaction:
-    """Check a transaction for inclusion in the block after `best`; raise InvalidTransaction."""
+    """Check a transaction for inclusion in the block after `best`; raise InvalidTransaction.
+
+    The cheap checks (call, size, mortality, nonce, fee: a few state reads) come before the
+    signature, which costs more than all of them together: a transaction that cannot pay is
+    refused without it. `max_nonce_ahead` refuses (FutureNonce) a nonce further than that ahead
+    of the account's next one; None lets any future nonce through.
+    """
     ctx = BlockContext(
         state=StateOverlay(read, cache),
         number=best.number + 1,
@@ -408,14 +415,19 @@ def validate_transaction(
         raise StaleNonce(
             f"nonce {tx.nonce} was already used (the account's next is {account_nonce})"
         )
-    if check_signature and not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
-        raise BadSignature("the signature does not match")
+    if max_nonce_ahead is not None and tx.nonce > account_nonce + max_nonce_ahead:
+        raise FutureNonce(
+            f"nonce {tx.nonce} is more than {max_nonce_ahead} ahead of the account's next "
+            f"({account_nonce})"
+        )
     multiplier = transaction_payment.current_multiplier(ctx.state)
     fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
     try:
         transaction_payment.withdraw_fee(ctx, tx.signer, fee, tx.tip)
     except DispatchError as exc:
         raise CannotPayFee(exc.describe()) from exc
+    if check_signature and not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
+        raise BadSignature("the signature does not match")
     mortality = tx.body.mortality
     return ValidTransaction(
         signer=tx.signer,

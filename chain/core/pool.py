@@ -5,12 +5,14 @@ the best state are *ready*; the rest are *future* and wait for the gap to fill. 
 transactions in order of priority (the tip), an account's in nonce order. A transaction with the
 same signer and nonce as a pooled one replaces it only with a strictly higher tip. Limits bound
 each account and the whole pool; when full, the lowest-priority last-in-line transaction goes.
-Transactions found invalid are banned for a while so that resubmitting them costs nothing.
+Transactions found invalid are banned for a while (a bounded set of their hashes), so that
+resubmitting them costs a hash lookup.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
@@ -22,6 +24,16 @@ DEFAULT_MAX_READY: Final = 16_384
 DEFAULT_MAX_FUTURE: Final = 4_096
 DEFAULT_MAX_PER_ACCOUNT: Final = 1_024
 DEFAULT_BAN_MS: Final = 30_000
+"""How long a transaction found invalid is refused on its hash alone, without another look.
+
+Within it, resending the same transactions costs a hash lookup each; once it ends, one more round
+of the cheap checks (no signature: see `validate_transaction`) bans them again."""
+DEFAULT_MAX_BANNED: Final = 65_536
+"""Banned hashes remembered at most (about 8 MB); past it the oldest ban is forgotten first.
+
+An attacker with more distinct invalid transactions than this in play within one ban pushes its
+own earliest bans out: those cost the cheap checks again (never a signature) when resent, and its
+peer is charged for each batch of them."""
 
 
 class PoolError(Exception):
@@ -140,12 +152,15 @@ class TransactionPool:
         max_future: int = DEFAULT_MAX_FUTURE,
         max_per_account: int = DEFAULT_MAX_PER_ACCOUNT,
         ban_ms: int = DEFAULT_BAN_MS,
+        max_banned: int = DEFAULT_MAX_BANNED,
     ) -> None:
         self.max_ready, self.max_future = max_ready, max_future
         self.max_per_account, self.ban_ms = max_per_account, ban_ms
+        self.max_banned = max_banned
         self._accounts: dict[bytes, _Account] = {}
         self._by_hash: dict[bytes, PooledTx] = {}
-        self._banned: dict[bytes, int] = {}
+        # Hash -> end of its ban, in the order the bans were made (so, of their ends).
+        self._banned: OrderedDict[bytes, int] = OrderedDict()
         self._seq = 0
         self.ready_count = 0
         self.future_count = 0
@@ -169,8 +184,14 @@ class TransactionPool:
     # Bans
 
     def ban(self, tx_hash: bytes, now_ms: int) -> None:
-        """Refuse `tx_hash` for `ban_ms` from `now_ms` (a bad signature is not worth a recheck)."""
-        self._banned[tx_hash] = now_ms + self.ban_ms
+        """Refuse `tx_hash` for `ban_ms` from `now_ms`: it was found invalid, and a recheck within
+        that time would most likely say so again."""
+        banned = self._banned
+        banned.pop(tx_hash, None)
+        banned[tx_hash] = now_ms + self.ban_ms
+        self._expire_bans(now_ms)
+        while len(banned) > self.max_banned:
+            banned.popitem(last=False)
 
     def is_banned(self, tx_hash: bytes, now_ms: int) -> bool:
         """Whether `tx_hash` is still banned at `now_ms` (an expired ban is forgotten)."""
@@ -182,17 +203,26 @@ class TransactionPool:
             return False
         return True
 
+    @property
+    def banned_count(self) -> int:
+        """Hashes banned now or lately (expired bans are forgotten lazily)."""
+        return len(self._banned)
+
     def _expire_bans(self, now_ms: int) -> None:
-        if len(self._banned) > 10_000:
-            self._banned = {h: t for h, t in self._banned.items() if t > now_ms}
+        banned = self._banned
+        while banned:
+            tx_hash, until = next(iter(banned.items()))
+            if until > now_ms:
+                return
+            del banned[tx_hash]
 
     # Adding
 
-    def check_admissible(self, tx: SignedTransaction, now_ms: int) -> None:
-        """Refuse duplicates and banned transactions before the costly validation."""
-        if tx.hash in self._by_hash:
+    def check_admissible(self, tx_hash: bytes, now_ms: int) -> None:
+        """Refuse a pooled or banned transaction on its hash, before the costlier validation."""
+        if tx_hash in self._by_hash:
             raise DuplicateTransaction("the transaction is already in the pool")
-        if self.is_banned(tx.hash, now_ms):
+        if self.is_banned(tx_hash, now_ms):
             raise TransactionBanned("the transaction was found invalid and is temporarily banned")
 
     def add(self, tx: SignedTransaction, valid: ValidTransaction, now_ms: int) -> list[Removed]:
@@ -201,7 +231,7 @@ class TransactionPool:
         If the pool is full of better transactions, the new one is refused (PoolFull)
         and the pool is left exactly as it was.
         """
-        self.check_admissible(tx, now_ms)
+        self.check_admissible(tx.hash, now_ms)
         signer = valid.signer
         account = self._accounts.get(signer)
         existing = None if account is None else account.by_nonce.get(valid.nonce)

@@ -4,17 +4,22 @@ new best block (transactions included, accounts revalidated, a reorg's transacti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from chain.core.actions import Action, TxDropped
 from chain.core.pool import PoolError, Removed, TransactionPool
 from chain.core.view import CoreView
 from runtime.block import Header
-from runtime.executive import BadSignature, InvalidTransaction, validate_transaction
+from runtime.executive import BadMortality, InvalidTransaction, validate_transaction
 from runtime.pallets import system
 from runtime.primitives.codec import DecodeError
+from runtime.primitives.hashing import blake2b_256
 from runtime.state import StateOverlay
 from runtime.transaction import SignedTransaction
+
+NOT_BANNED: Final[tuple[type[InvalidTransaction], ...]] = (BadMortality,)
+"""Refusals that may not hold a moment later, so are not banned: a birth block this node has not
+imported yet. (They come before the signature, so a flood of them costs the cheap checks only.)"""
 
 
 def dropped(removed: Sequence[Removed]) -> list[Action]:
@@ -31,9 +36,15 @@ class PoolUpkeep:
 
     def admit(self, raw: bytes, now_ms: int) -> tuple[SignedTransaction, list[Action]]:
         """Decode, check and pool a transaction; raises DecodeError, InvalidTransaction or
-        PoolError. A transaction with a bad signature is banned for a while."""
+        PoolError.
+
+        A pooled or banned transaction is refused on its hash, before it is decoded. The rest is
+        checked cheapest first, the signature last; one found invalid (a bad signature, a fee it
+        cannot pay, a used nonce, ...) is banned for a while, so that resending it costs a hash
+        lookup.
+        """
+        self.pool.check_admissible(blake2b_256(raw), now_ms)
         tx = SignedTransaction.decode(raw)
-        self.pool.check_admissible(tx, now_ms)
         best = self.view.best_header
         try:
             valid = validate_transaction(
@@ -42,9 +53,11 @@ class PoolUpkeep:
                 tx,
                 genesis_hash=self.view.genesis_hash,
                 cache=self.view.best_cache(),
+                # Further ahead, the gap alone would take more than the account's share of the pool.
+                max_nonce_ahead=self.pool.max_per_account - 1,
             )
         except InvalidTransaction as exc:
-            if isinstance(exc, BadSignature):
+            if not isinstance(exc, NOT_BANNED):
                 self.pool.ban(tx.hash, now_ms)
             raise
         removed = self.pool.add(tx, valid, now_ms)
@@ -55,7 +68,7 @@ class PoolUpkeep:
         for raw in extrinsics:
             try:
                 tx = SignedTransaction.decode(raw)
-                self.pool.check_admissible(tx, now_ms)
+                self.pool.check_admissible(tx.hash, now_ms)
                 valid = validate_transaction(
                     self.view.reader(),
                     self.view.best_header,

@@ -241,7 +241,7 @@ def test_duplicates_are_refused():
         add(pool, item)
     assert refused.value.kind == "duplicate"
     with pytest.raises(DuplicateTransaction):
-        pool.check_admissible(item[0], 0)
+        pool.check_admissible(item[0].hash, 0)
     assert len(pool) == 1
 
 
@@ -403,9 +403,9 @@ def test_update_revalidates_touched_accounts_and_bans_what_turned_invalid():
     ]
     assert charlie0[0].hash not in asked  # not touched
     with pytest.raises(TransactionBanned) as refused:
-        pool.check_admissible(bob0[0], 1_099)
+        pool.check_admissible(bob0[0].hash, 1_099)
     assert refused.value.kind == "banned"
-    pool.check_admissible(bob0[0], 1_100)
+    pool.check_admissible(bob0[0].hash, 1_100)
     # Alice's revalidated priority counts; Bob's nonce 1 now waits for a nonce 0.
     assert ready_order(pool) == hashes(alice0, charlie0)
     assert bob1[0].hash in pool and not pool.is_ready(bob1[0].hash)
