@@ -184,6 +184,44 @@ def test_payment(make_chain: ChainFactory) -> None:
     )
 
 
+def test_the_fee_and_nonce_are_checked_before_the_signature(
+    make_chain: ChainFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = make_chain(endowed=[(ALICE.public, 1_000 * ED)])
+    checked: list[bytes] = []
+    real_verify = executive.verify
+
+    def counting(public: bytes, message: bytes, signature: bytes) -> bool:
+        checked.append(public)
+        return real_verify(public, message, signature)
+
+    monkeypatch.setattr(executive, "verify", counting)
+    # Eve holds nothing: refused for the fee, whatever her signature, without checking it.
+    unpaid = chain.sign(EVE, transfer_call(ALICE.public, 1))
+    forged = with_fields(unpaid, lambda f: f.__setitem__(2, bytes(64)))
+    assert refusal(lambda: validate(chain, unpaid)) == "payment"
+    assert refusal(lambda: validate(chain, forged)) == "payment"
+    # A nonce too far ahead is refused as cheaply.
+    ahead = chain.sign(ALICE, transfer_call(EVE.public, ED), nonce=5)
+    assert validate(chain, ahead).nonce == 5
+    assert checked == [ALICE.public]
+    assert (
+        refusal(
+            lambda: validate_transaction(
+                chain.read, chain.head, ahead, genesis_hash=chain.genesis_hash, max_nonce_ahead=4
+            )
+        )
+        == "future"
+    )
+    assert checked == [ALICE.public]
+    # One that can pay has its signature checked last.
+    flipped = with_fields(
+        chain.sign(ALICE, transfer_call(EVE.public, ED)), lambda f: f.__setitem__(2, bytes(64))
+    )
+    assert refusal(lambda: validate(chain, flipped)) == "bad_signature"
+    assert checked == [ALICE.public] * 2
+
+
 def test_outdated_mortality(chain: DevChain) -> None:
     tx = chain.sign(BOB, transfer_call(CHARLIE.public, ED), mortality=Mortality(2, 0))
     chain.produce()

@@ -259,6 +259,22 @@ def test_a_ban_refuses_until_it_expires():
     assert item[0].hash in pool
 
 
+def test_bans_are_bounded_and_the_oldest_is_forgotten_first():
+    pool = TransactionPool(ban_ms=1_000, max_banned=3)
+    first = [bytes([i]) * 32 for i in range(5)]
+    for i, tx_hash in enumerate(first):
+        pool.ban(tx_hash, 100 + i)
+    assert pool.banned_count == 3
+    assert [pool.is_banned(x, 200) for x in first] == [False, False, True, True, True]
+    # Banned again, a hash goes to the back of the line (its ban now ends last).
+    pool.ban(first[2], 300)
+    pool.ban(bytes(32), 301)
+    assert [pool.is_banned(x, 302) for x in first[2:]] == [True, False, True]
+    # Expired bans are forgotten as new ones are made, without a sweep.
+    pool.ban(bytes([9]) * 32, 5_000)
+    assert pool.banned_count == 1
+
+
 def test_the_per_account_limit_refuses_more_but_allows_replacement():
     pool = TransactionPool(max_per_account=2)
     add(pool, pool_tx("Alice", 0))

@@ -1,0 +1,142 @@
+"""Peers' batches of transactions: what is admissible is pooled and the batch relayed; a flood of
+validly signed transactions that cannot pay their fee costs the node one cheap check each, once,
+and no signature check, and costs its sender until the network bans it; an honest relay that
+raced a block is hardly charged.
+
+The charges are fed to the network's own peer scores (`p2p.scoring`, with the node's defaults) to
+see what they come to over time.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+
+import pytest
+
+from chain.core import pool_upkeep
+from chain.core.actions import Action, ReportPeer
+from chain.core.messages import TOPIC_TRANSACTIONS, encode_transactions
+from chain.core.pool import PoolError
+from chain.core.tx_gossip import COST_USELESS_BATCH
+from chain.core.voter_messages import Verdict
+from p2p.config import NetworkConfig
+from p2p.scoring import PeerScores
+from runtime import executive
+from runtime.primitives.keys import Keypair, dev_keypair
+
+ALICE, BOB, DAVE = (dev_keypair(n) for n in ("Alice", "Bob", "Dave"))
+XPL = 10**12
+FLOOD = 4_000
+
+
+def charges(actions: Sequence[Action], peer: str) -> list[int]:
+    return [a.cost for a in actions if isinstance(a, ReportPeer) and a.peer == peer]
+
+
+def scores() -> PeerScores:
+    """Peer scores as the node's network keeps them by default."""
+    return PeerScores(
+        ban_score=NetworkConfig.ban_score,
+        ban_seconds=NetworkConfig.ban_seconds,
+        half_life=NetworkConfig.score_half_life,
+    )
+
+
+def counted(monkeypatch: pytest.MonkeyPatch, module: object, name: str) -> list[bytes]:
+    """Replace `module.name` by a wrapper that records each call's first argument."""
+    calls: list[bytes] = []
+    real = getattr(module, name)
+
+    def wrapper(first, *args, **kwargs):
+        calls.append(first)
+        return real(first, *args, **kwargs)
+
+    monkeypatch.setattr(module, name, wrapper)
+    return calls
+
+
+@pytest.fixture(scope="module")
+def unpayable(dev, h) -> list[bytes]:
+    """FLOOD validly signed transfers, each from its own account that holds nothing."""
+    g = dev.genesis_header.hash
+    return [
+        h.transfer(
+            Keypair.from_seed(b"unfunded" + i.to_bytes(24, "big")),
+            ALICE.public,
+            XPL,
+            nonce=0,
+            genesis_hash=g,
+        ).raw
+        for i in range(FLOOD)
+    ]
+
+
+def test_a_reshuffled_flood_of_unpayable_transactions_costs_no_signature_check(
+    dev, unpayable, monkeypatch
+):
+    core = dev.node()
+    signatures = counted(monkeypatch, executive, "verify")
+    cheap_checks = counted(monkeypatch, pool_upkeep, "validate_transaction")
+    batch = list(unpayable)
+    rng = random.Random(5)
+    network = scores()
+    banned_after = None
+    counts = []
+    for n in range(1, 5):
+        rng.shuffle(batch)  # a new message each time: the network's duplicate filter passes it
+        now = dev.at(10) + n * 1_000
+        verdict, actions = core.on_gossip(
+            "flooder", TOPIC_TRANSACTIONS, encode_transactions(batch), now
+        )
+        assert verdict is Verdict.IGNORE  # nothing to relay
+        counts.append((len(signatures), len(cheap_checks)))
+        for cost in charges(actions, "flooder"):
+            if network.penalize("flooder", cost, now / 1000) and banned_after is None:
+                banned_after = n
+    # One cheap check each, in the first round only; never a signature.
+    assert counts == [(0, FLOOD)] * 4
+    assert len(core.pool) == 0
+    assert banned_after is not None and banned_after <= 3
+
+
+def test_a_relay_that_raced_a_block_is_hardly_charged(dev, h):
+    core = dev.node(ALICE)
+    core.start(dev.at(10))
+    g = core.genesis_hash
+    txs = [h.transfer(BOB, DAVE.public, XPL, nonce=n, genesis_hash=g) for n in range(5)]
+    for tx in txs:
+        core.submit_transaction(tx.raw, dev.at(10))
+    block = h.authored(core.on_timer("slot", dev.at(11)))
+    assert block is not None and len(core.pool) == 0
+    # The same five, relayed by a peer that had not seen the block: all stale now.
+    stale = encode_transactions([tx.raw for tx in txs])
+    verdict, actions = core.on_gossip("relay", TOPIC_TRANSACTIONS, stale, dev.at(11) + 10)
+    assert verdict is Verdict.IGNORE
+    assert charges(actions, "relay") == [COST_USELESS_BATCH]
+    # With one good transaction among them the batch is relayed, and nobody is charged.
+    fresh = h.transfer(BOB, DAVE.public, XPL, nonce=5, genesis_hash=g)
+    mixed = encode_transactions([*[tx.raw for tx in txs], fresh.raw])
+    verdict, actions = core.on_gossip("relay", TOPIC_TRANSACTIONS, mixed, dev.at(11) + 20)
+    assert verdict is Verdict.ACCEPT and fresh.hash in core.pool
+    assert charges(actions, "relay") == []
+    # Such a race every three seconds for ten minutes does not get a relay banned.
+    network = scores()
+    assert not any(
+        network.penalize("relay", COST_USELESS_BATCH, float(t)) for t in range(0, 600, 3)
+    )
+
+
+def test_a_submission_that_cannot_pay_is_banned_for_a_while(dev, h):
+    core = dev.node(ALICE)
+    core.start(dev.at(10))
+    pauper = Keypair.from_seed(b"pauper".ljust(32, b"\0"))
+    tx = h.transfer(pauper, ALICE.public, XPL, nonce=0, genesis_hash=core.genesis_hash)
+    refusals = []
+    for _ in range(2):
+        with pytest.raises((executive.InvalidTransaction, PoolError)) as refused:
+            core.submit_transaction(tx.raw, dev.at(10))
+        refusals.append(refused.value.kind)
+    assert refusals == ["payment", "banned"]
+    assert core.pool.is_banned(tx.hash, dev.at(10) + core.pool.ban_ms - 1)
+    assert not core.pool.is_banned(tx.hash, dev.at(10) + core.pool.ban_ms)
