@@ -4,9 +4,10 @@ Reading order, as a specification:
 
     execute_block(read, parent, block)
         initialize_block          hooks: block number, parent hash, recent hashes
-        check signatures          all at once, possibly in parallel (`SignatureVerifier`)
+        check signatures          started in parallel, or left for last (`SignatureVerifier`)
         apply_extrinsic × n       mortality, nonce, weight, fee, dispatch (reverted on failure)
         finalize_block            hooks: fee payout, fee multiplier, events
+        signature results         a block refused before this cancels the checks not started
         check extrinsics root
         -> the block's state changes (the node commits them to the trie and checks the state root)
 
@@ -16,7 +17,7 @@ checks are the same as `apply_extrinsic`'s, made against the best block's state.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Protocol
 
@@ -155,21 +156,46 @@ class ValidTransaction:
     """The last block number that may include it (None: immortal)."""
 
 
-class SignatureVerifier(Protocol):
-    """Checks many (public key, message, signature) triples; may work in parallel."""
+class PendingSignatures(Protocol):
+    """Signature checks submitted: call it for one result per item (waiting for them), or cancel
+    the checks not started when the block is refused for a cheaper reason first."""
 
-    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
-        """Start checking; the returned function waits for and returns one result per item."""
+    def __call__(self) -> list[bool]: ...
+
+    def cancel(self) -> None:
+        """Give up on the results: checks not started are not made."""
         ...
 
 
-class InlineVerifier:
-    """Checks signatures one after another in this process."""
+class SignatureVerifier(Protocol):
+    """Checks many (public key, message, signature) triples; may work in parallel."""
 
-    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
-        """Check every triple now; the returned function only hands back the results."""
-        results = [verify(pk, msg, sig) for pk, msg, sig in items]
-        return lambda: results
+    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> PendingSignatures:
+        """Start checking (or be ready to, when the results are asked for)."""
+        ...
+
+
+class DeferredSignatures:
+    """Triples checked one after another in this process when the results are asked for, so
+    that a block refused for a cheaper reason first (a fee it cannot pay) costs no check."""
+
+    def __init__(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> None:
+        self._items = items
+
+    def __call__(self) -> list[bool]:
+        return [verify(pk, msg, sig) for pk, msg, sig in self._items]
+
+    def cancel(self) -> None:
+        """Nothing was started: forget the triples."""
+        self._items = ()
+
+
+class InlineVerifier:
+    """Checks signatures one after another in this process, last (see `DeferredSignatures`)."""
+
+    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> PendingSignatures:
+        """Nothing is checked until the results are asked for."""
+        return DeferredSignatures(items)
 
 
 # Blocks
@@ -332,12 +358,16 @@ def execute_block(
     except InvalidTransaction as exc:
         raise InvalidExtrinsic(f"an extrinsic is invalid: {exc}") from exc
     signatures = (verifier or InlineVerifier()).submit(items)
-    for index, tx in enumerate(txs):
-        try:
-            apply_extrinsic(ctx, index, tx)
-        except InvalidTransaction as exc:
-            raise InvalidExtrinsic(f"extrinsic {index} is invalid: {exc}") from exc
-    changes = finalize_block(ctx)
+    try:
+        for index, tx in enumerate(txs):
+            try:
+                apply_extrinsic(ctx, index, tx)
+            except InvalidTransaction as exc:
+                raise InvalidExtrinsic(f"extrinsic {index} is invalid: {exc}") from exc
+        changes = finalize_block(ctx)
+    except BaseException:
+        signatures.cancel()
+        raise
     results = signatures()
     if not all(results):
         raise BadExtrinsicSignature(f"extrinsic {results.index(False)} has a bad signature")

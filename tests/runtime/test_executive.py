@@ -348,13 +348,55 @@ def test_a_bad_signature_is_refused_by_the_default_verifier(chain: DevChain) -> 
         chain.execute(block_of(chain, [foreign.raw]))
 
 
+class Answers:
+    """Signature results decided in advance; whether they were cancelled."""
+
+    def __init__(self, results: list[bool]) -> None:
+        self.results = results
+        self.cancelled = False
+
+    def __call__(self) -> list[bool]:
+        return self.results
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_a_block_refused_for_a_fee_costs_no_signature_check(
+    chain: DevChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[bytes] = []
+    real_verify = executive.verify
+    monkeypatch.setattr(
+        executive, "verify", lambda pk, msg, sig: checked.append(pk) or real_verify(pk, msg, sig)
+    )
+    good = chain.sign(BOB, transfer_call(CHARLIE.public, ED))
+    unpaid = chain.sign(EVE, transfer_call(BOB.public, ED))  # Eve holds nothing
+    block = block_of(chain, [good.raw, unpaid.raw])
+    with pytest.raises(InvalidExtrinsic, match="extrinsic 1"):
+        chain.execute(block)
+    assert checked == []
+    # A verifier that checks in parallel is told to stop.
+    answers = Answers([True, True])
+
+    class Parallel:
+        def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Answers:
+            return answers
+
+    with pytest.raises(InvalidExtrinsic, match="extrinsic 1"):
+        execute_block(
+            chain.read, chain.head, block, genesis_hash=chain.genesis_hash, verifier=Parallel()
+        )
+    assert answers.cancelled
+
+
 def test_the_verifier_is_what_decides_signatures(chain: DevChain) -> None:
     _, block = signed_block(chain)
 
     class Refuser:
-        def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
+        def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Answers:
             assert [pk for pk, _, _ in items] == [BOB.public, CHARLIE.public, BOB.public]
-            return lambda: [True, True, False]
+            return Answers([True, True, False])
 
     with pytest.raises(BadExtrinsicSignature, match="extrinsic 2 has a bad signature"):
         execute_block(
