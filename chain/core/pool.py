@@ -203,6 +203,10 @@ class TransactionPool:
             return False
         return True
 
+    def lift_ban(self, tx_hash: bytes) -> None:
+        """Forget `tx_hash`'s ban: it was found valid after all (its block was retracted)."""
+        self._banned.pop(tx_hash, None)
+
     @property
     def banned_count(self) -> int:
         """Hashes banned now or lately (expired bans are forgotten lazily)."""

@@ -64,11 +64,16 @@ class PoolUpkeep:
         return tx, dropped(removed)
 
     def resubmit(self, extrinsics: Sequence[bytes], now_ms: int) -> None:
-        """Put a retracted block's transactions back in the pool, quietly skipping invalid ones."""
+        """Put a retracted block's transactions back in the pool, quietly skipping invalid ones.
+
+        A ban does not keep them out: one found stale while its block was best is valid again
+        once the block is retracted (a reorg is bounded by the blocks a node imports, so this
+        is no way around the bans for a stranger)."""
         for raw in extrinsics:
             try:
                 tx = SignedTransaction.decode(raw)
-                self.pool.check_admissible(tx.hash, now_ms)
+                if tx.hash in self.pool:
+                    continue
                 valid = validate_transaction(
                     self.view.reader(),
                     self.view.best_header,
@@ -77,6 +82,7 @@ class PoolUpkeep:
                     check_signature=False,
                     cache=self.view.best_cache(),
                 )
+                self.pool.lift_ban(tx.hash)
                 self.pool.add(tx, valid, now_ms)
             except (DecodeError, InvalidTransaction, PoolError):
                 continue

@@ -140,3 +140,30 @@ def test_a_submission_that_cannot_pay_is_banned_for_a_while(dev, h):
     assert refusals == ["payment", "banned"]
     assert core.pool.is_banned(tx.hash, dev.at(10) + core.pool.ban_ms - 1)
     assert not core.pool.is_banned(tx.hash, dev.at(10) + core.pool.ban_ms)
+
+
+def test_a_ban_does_not_keep_a_retracted_blocks_transaction_out_of_the_pool(local, h):
+    chain = local(2)
+    alice, bob, observer = chain.node(ALICE), chain.node(BOB), chain.node(None)
+    tx = h.transfer(BOB, DAVE.public, XPL, nonce=0, genesis_hash=chain.genesis_header.hash)
+    alice.submit_transaction(tx.raw, chain.at(10))
+
+    def authored(core, slot):
+        header = h.authored(core.on_timer("slot", chain.at(slot)))
+        assert header is not None
+        return core.store.block(header.hash)
+
+    a1 = authored(alice, 10)
+    assert a1.extrinsics == (tx.raw,)
+    observer.import_block(a1, chain.at(10))
+    # A relay that had not seen #1 yet sends it: stale here, so banned.
+    relayed = encode_transactions([tx.raw])
+    observer.on_gossip("relay", TOPIC_TRANSACTIONS, relayed, chain.at(10) + 10)
+    assert observer.pool.is_banned(tx.hash, chain.at(10) + 10)
+    # Bob's longer fork without it retracts #1: the transaction is valid again, and pooled.
+    b1, b2 = authored(bob, 11), authored(bob, 13)
+    observer.import_block(b1, chain.at(13))
+    observer.import_block(b2, chain.at(13))
+    assert observer.best_header == b2.header
+    assert observer.pool.is_ready(tx.hash)
+    assert not observer.pool.is_banned(tx.hash, chain.at(13))
