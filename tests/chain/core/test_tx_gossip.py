@@ -1,7 +1,9 @@
 """Peers' batches of transactions: what is admissible is pooled and the batch relayed; a flood of
 validly signed transactions that cannot pay their fee costs the node one cheap check each, once,
 and no signature check, and costs its sender until the network bans it; an honest relay that
-raced a block is hardly charged.
+raced a block is hardly charged. Bans cover every transaction found invalid (a fee it cannot pay
+included) but do not keep a retracted block's transactions out; a nonce further ahead than an
+account may pool is refused before the signature too.
 
 The charges are fed to the network's own peer scores (`p2p.scoring`, with the node's defaults) to
 see what they come to over time.
@@ -167,3 +169,16 @@ def test_a_ban_does_not_keep_a_retracted_blocks_transaction_out_of_the_pool(loca
     assert observer.best_header == b2.header
     assert observer.pool.is_ready(tx.hash)
     assert not observer.pool.is_banned(tx.hash, chain.at(13))
+
+
+def test_a_nonce_further_ahead_than_an_account_may_pool_is_refused(dev, h):
+    core = dev.node(ALICE)
+    core.start(dev.at(10))
+    g = core.genesis_hash
+    furthest = core.pool.max_per_account - 1
+    waiting = h.transfer(BOB, DAVE.public, XPL, nonce=furthest, genesis_hash=g)
+    core.submit_transaction(waiting.raw, dev.at(10))
+    assert waiting.hash in core.pool and not core.pool.is_ready(waiting.hash)
+    beyond = h.transfer(BOB, DAVE.public, XPL, nonce=furthest + 1, genesis_hash=g)
+    with pytest.raises(executive.FutureNonce):
+        core.submit_transaction(beyond.raw, dev.at(10))
