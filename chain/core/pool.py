@@ -34,6 +34,10 @@ DEFAULT_MAX_BANNED: Final = 65_536
 An attacker with more distinct invalid transactions than this in play within one ban pushes its
 own earliest bans out: those cost the cheap checks again (never a signature) when resent, and its
 peer is charged for each batch of them."""
+MAX_RECENTLY_INCLUDED: Final = 65_536
+"""Hashes of transactions included in recent best blocks remembered at most (for `ban_ms` each),
+so that a relay which raced the block is not charged for them; the oldest are forgotten first.
+Only blocks this node imports add to it, so no stranger can fill it."""
 
 
 class PoolError(Exception):
@@ -70,6 +74,51 @@ class AccountLimitReached(PoolError):
     """The signer already has as many pooled transactions as one account may."""
 
     kind = "account_limit"
+
+
+class ExpiringHashes:
+    """Hashes remembered for `ttl_ms` each and at most `capacity` of them, the oldest forgotten
+    first: every operation costs O(1) amortized, whatever an attacker adds."""
+
+    def __init__(self, ttl_ms: int, capacity: int) -> None:
+        self.ttl_ms, self.capacity = ttl_ms, capacity
+        # Hash -> when it is forgotten, in the order added (so, of those times).
+        self._until: OrderedDict[bytes, int] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def add(self, tx_hash: bytes, now_ms: int) -> None:
+        """Remember `tx_hash` for `ttl_ms` from `now_ms` (again, if it was already)."""
+        until = self._until
+        until.pop(tx_hash, None)
+        until[tx_hash] = now_ms + self.ttl_ms
+        self.expire(now_ms)
+        while len(until) > self.capacity:
+            until.popitem(last=False)
+
+    def holds(self, tx_hash: bytes, now_ms: int) -> bool:
+        """Whether `tx_hash` is still remembered at `now_ms`."""
+        end = self._until.get(tx_hash)
+        if end is None:
+            return False
+        if end <= now_ms:
+            del self._until[tx_hash]
+            return False
+        return True
+
+    def discard(self, tx_hash: bytes) -> None:
+        """Forget `tx_hash` now."""
+        self._until.pop(tx_hash, None)
+
+    def expire(self, now_ms: int) -> None:
+        """Forget what expired by `now_ms` (from the oldest, stopping at the first that holds)."""
+        until = self._until
+        while until:
+            tx_hash, end = next(iter(until.items()))
+            if end > now_ms:
+                return
+            del until[tx_hash]
 
 
 @dataclass(slots=True)
@@ -156,11 +205,10 @@ class TransactionPool:
     ) -> None:
         self.max_ready, self.max_future = max_ready, max_future
         self.max_per_account, self.ban_ms = max_per_account, ban_ms
-        self.max_banned = max_banned
         self._accounts: dict[bytes, _Account] = {}
         self._by_hash: dict[bytes, PooledTx] = {}
-        # Hash -> end of its ban, in the order the bans were made (so, of their ends).
-        self._banned: OrderedDict[bytes, int] = OrderedDict()
+        self._banned = ExpiringHashes(ban_ms, max_banned)
+        self._included = ExpiringHashes(ban_ms, MAX_RECENTLY_INCLUDED)
         self._seq = 0
         self.ready_count = 0
         self.future_count = 0
@@ -186,39 +234,24 @@ class TransactionPool:
     def ban(self, tx_hash: bytes, now_ms: int) -> None:
         """Refuse `tx_hash` for `ban_ms` from `now_ms`: it was found invalid, and a recheck within
         that time would most likely say so again."""
-        banned = self._banned
-        banned.pop(tx_hash, None)
-        banned[tx_hash] = now_ms + self.ban_ms
-        self._expire_bans(now_ms)
-        while len(banned) > self.max_banned:
-            banned.popitem(last=False)
+        self._banned.add(tx_hash, now_ms)
 
     def is_banned(self, tx_hash: bytes, now_ms: int) -> bool:
         """Whether `tx_hash` is still banned at `now_ms` (an expired ban is forgotten)."""
-        until = self._banned.get(tx_hash)
-        if until is None:
-            return False
-        if until <= now_ms:
-            del self._banned[tx_hash]
-            return False
-        return True
+        return self._banned.holds(tx_hash, now_ms)
 
     def lift_ban(self, tx_hash: bytes) -> None:
         """Forget `tx_hash`'s ban: it was found valid after all (its block was retracted)."""
-        self._banned.pop(tx_hash, None)
+        self._banned.discard(tx_hash)
 
     @property
     def banned_count(self) -> int:
         """Hashes banned now or lately (expired bans are forgotten lazily)."""
         return len(self._banned)
 
-    def _expire_bans(self, now_ms: int) -> None:
-        banned = self._banned
-        while banned:
-            tx_hash, until = next(iter(banned.items()))
-            if until > now_ms:
-                return
-            del banned[tx_hash]
+    def was_included(self, tx_hash: bytes, now_ms: int) -> bool:
+        """Whether `tx_hash` was in a best block of the last `ban_ms` (see `update_for_block`)."""
+        return self._included.holds(tx_hash, now_ms)
 
     # Adding
 
@@ -386,14 +419,15 @@ class TransactionPool:
     ) -> list[Removed]:
         """Bring the pool in line with a new best block.
 
-        `included` transactions leave quietly; stale nonces and expired mortality are dropped;
-        the ready transactions of accounts in `touched` (their balance may have changed) are
-        revalidated, and what fails is dropped as invalid and banned. Future transactions whose
-        gap filled become ready.
+        `included` transactions leave quietly, and are remembered as included for `ban_ms`;
+        stale nonces and expired mortality are dropped; the ready transactions of accounts in
+        `touched` (their balance may have changed) are revalidated, and what fails is dropped as
+        invalid and banned. Future transactions whose gap filled become ready.
         """
-        self._expire_bans(now_ms)
+        self._banned.expire(now_ms)
         removed: list[Removed] = []
         for tx_hash in included:
+            self._included.add(tx_hash, now_ms)
             item = self._by_hash.get(tx_hash)
             if item is not None:
                 self._remove_item(item)

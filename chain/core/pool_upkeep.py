@@ -34,16 +34,18 @@ class PoolUpkeep:
         self.view = view
         self.pool = pool
 
-    def admit(self, raw: bytes, now_ms: int) -> tuple[SignedTransaction, list[Action]]:
-        """Decode, check and pool a transaction; raises DecodeError, InvalidTransaction or
-        PoolError.
+    def admit(
+        self, raw: bytes, now_ms: int, *, tx_hash: bytes | None = None
+    ) -> tuple[SignedTransaction, list[Action]]:
+        """Decode, check and pool a transaction (`tx_hash`: its hash, if the caller has it);
+        raises DecodeError, InvalidTransaction or PoolError.
 
         A pooled or banned transaction is refused on its hash, before it is decoded. The rest is
         checked cheapest first, the signature last; one found invalid (a bad signature, a fee it
         cannot pay, a used nonce, ...) is banned for a while, so that resending it costs a hash
         lookup.
         """
-        self.pool.check_admissible(blake2b_256(raw), now_ms)
+        self.pool.check_admissible(blake2b_256(raw) if tx_hash is None else tx_hash, now_ms)
         tx = SignedTransaction.decode(raw)
         best = self.view.best_header
         try:

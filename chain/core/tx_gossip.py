@@ -4,13 +4,15 @@ takes from its peers (their batches pooled, and the useless ones charged to the 
 Outgoing, a batch goes out when it is full or after a short wait, so that a burst of submissions
 costs a few messages rather than one each.
 
-Incoming, each transaction of a batch is refused on its hash if it is pooled or banned, else
-checked cheapest first with the signature last (`PoolUpkeep.admit`), and banned for a while if it
-is invalid. What an honest relay sends is almost all admissible, or already pooled here: it relays
-only what its own pool took. It may still send a few that are invalid here (included in a block
-it has not seen yet, or paid for from a balance our best state no longer has), so a batch is
-charged by how many of its transactions were refused, lightly, and a little more if none of it was
-admissible; the network's scores decay, so an occasional stale relay is forgotten.
+Incoming, each transaction of a batch is refused on its hash if it is pooled, banned or was in a
+recent best block, else checked cheapest first with the signature last (`PoolUpkeep.admit`), and
+banned for a while if it is invalid. An honest relay sends only what its own pool took, so what it
+sends is admissible here, or already pooled, or (often: blocks overtake transaction batches in the
+network's queues) already in a block this node imported first; none of that is charged. It may
+still send a few that are invalid here (paid for from a balance our best state no longer has, or
+stale after a replacement), so a batch is charged by how many of its transactions were refused,
+lightly, and a little more if none of it was admissible; the network's scores decay, so an
+occasional one is forgotten.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from chain.core.pool import PoolError, TransactionBanned
 from chain.core.pool_upkeep import PoolUpkeep
 from runtime.executive import BadSignature, InvalidTransaction
 from runtime.primitives.codec import DecodeError
+from runtime.primitives.hashing import blake2b_256
 
 TX_GOSSIP_DELAY_MS: Final = 100
 """Transactions submitted here wait this long to be gossiped together in one batch."""
@@ -102,9 +105,13 @@ def take_batch(
     """Pool what is admissible of `peer`'s batch, and charge the peer for what was refused."""
     actions: list[Action] = []
     admitted = refused = 0
+    pool = upkeep.pool
     for raw in extrinsics:
+        tx_hash = blake2b_256(raw)
+        if pool.was_included(tx_hash, now_ms):
+            continue  # the relay raced the block that holds it: not its doing
         try:
-            _tx, dropped = upkeep.admit(raw, now_ms)
+            _tx, dropped = upkeep.admit(raw, now_ms, tx_hash=tx_hash)
         except DecodeError as exc:
             actions.append(ReportPeer(peer, COST_BAD_TRANSACTION, f"a transaction: {exc}"))
             return BatchTaken(admitted, True, actions)

@@ -387,6 +387,16 @@ def test_update_drops_included_quietly_and_stale_or_expired_loudly():
     assert [r.tx.hash for r in removed] == hashes(charlie0)
 
 
+def test_included_transactions_are_remembered_for_the_ban_time():
+    pool = TransactionPool(ban_ms=1_000)
+    included, stale = pool_tx("Alice", 0), pool_tx("Alice", 0, tip=1)
+    add(pool, included)
+    update(pool, {"Alice": 1}, included=[included], now_ms=5_000)
+    assert pool.was_included(included[0].hash, 5_999)
+    assert not pool.was_included(stale[0].hash, 5_000)  # same nonce, but not the one included
+    assert not pool.was_included(included[0].hash, 6_000)
+
+
 def test_update_promotes_future_transactions_whose_gap_filled():
     pool = TransactionPool()
     later = [pool_tx("Alice", 2), pool_tx("Alice", 3)]
