@@ -424,16 +424,10 @@ def validate_transaction(
     The cheap checks (call, size, mortality, nonce, fee: a few state reads) come before the
     signature, which costs more than all of them together: a transaction that cannot pay is
     refused without it. `max_nonce_ahead` refuses (FutureNonce) a nonce further than that ahead
-    of the account's next one; None lets any future nonce through.
+    of the account's next one; None lets any future nonce through. With `check_signature` False
+    the caller checks the signature itself, later (`check_transaction_signature`).
     """
-    ctx = BlockContext(
-        state=StateOverlay(read, cache),
-        number=best.number + 1,
-        parent_hash=best.hash,
-        timestamp=best.timestamp,
-        author=best.digest.author,
-        genesis_hash=genesis_hash,
-    )
+    ctx = _context_after(read, best, genesis_hash, cache)
     call_def, args = lookup_call(tx)
     length = len(tx.raw)
     weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
@@ -467,4 +461,35 @@ def validate_transaction(
         fee=fee,
         weight=weight,
         longevity_until=None if mortality.immortal else mortality.birth + mortality.period,
+    )
+
+
+def check_transaction_signature(
+    read: StateReader,
+    best: Header,
+    tx: SignedTransaction,
+    *,
+    genesis_hash: bytes,
+    cache: dict[bytes, Any] | None = None,
+) -> None:
+    """BadSignature unless `tx` is signed by its signer over this chain's transaction (born on the
+    chain of `best`): `validate_transaction`'s last and costliest check, for a caller that made
+    the others first and checks the signature only if it will keep the transaction."""
+    born = birth_hash(_context_after(read, best, genesis_hash, cache), tx)
+    if not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
+        raise BadSignature("the signature does not match")
+
+
+def _context_after(
+    read: StateReader, best: Header, genesis_hash: bytes, cache: dict[bytes, Any] | None
+) -> BlockContext:
+    """A context as the block after `best` would see the state, to check a transaction in (what
+    the checks write to it is thrown away)."""
+    return BlockContext(
+        state=StateOverlay(read, cache),
+        number=best.number + 1,
+        parent_hash=best.hash,
+        timestamp=best.timestamp,
+        author=best.digest.author,
+        genesis_hash=genesis_hash,
     )

@@ -262,11 +262,20 @@ class TransactionPool:
         if self.is_banned(tx_hash, now_ms):
             raise TransactionBanned("the transaction was found invalid and is temporarily banned")
 
-    def add(self, tx: SignedTransaction, valid: ValidTransaction, now_ms: int) -> list[Removed]:
+    def add(
+        self,
+        tx: SignedTransaction,
+        valid: ValidTransaction,
+        now_ms: int,
+        *,
+        check: Callable[[], None] | None = None,
+    ) -> list[Removed]:
         """Admit a validated transaction; returns the transactions it pushed out.
 
         If the pool is full of better transactions, the new one is refused (PoolFull)
-        and the pool is left exactly as it was.
+        and the pool is left exactly as it was. `check` is the last and costliest check (the
+        signature), made only once the pool has found a place for the transaction: if it raises,
+        so does `add`, and the pool is left exactly as it was.
         """
         self.check_admissible(tx.hash, now_ms)
         signer = valid.signer
@@ -291,6 +300,16 @@ class TransactionPool:
             if existing is not None:
                 self._insert(existing)
             raise
+        if check is not None:
+            try:
+                check()
+            except BaseException:
+                self._remove_item(item)
+                for victim in reversed(evicted):
+                    self._insert(victim)
+                if existing is not None:
+                    self._insert(existing)
+                raise
         removed = [] if existing is None else [Removed(existing.tx, "usurped", "replaced")]
         removed.extend(Removed(v.tx, "dropped", "evicted: the pool is full") for v in evicted)
         return removed

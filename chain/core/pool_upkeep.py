@@ -10,7 +10,12 @@ from chain.core.actions import Action, TxDropped
 from chain.core.pool import PoolError, Removed, TransactionPool
 from chain.core.view import CoreView
 from runtime.block import Header
-from runtime.executive import BadMortality, InvalidTransaction, validate_transaction
+from runtime.executive import (
+    BadMortality,
+    InvalidTransaction,
+    check_transaction_signature,
+    validate_transaction,
+)
 from runtime.pallets import system
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256
@@ -41,28 +46,38 @@ class PoolUpkeep:
         raises DecodeError, InvalidTransaction or PoolError.
 
         A pooled or banned transaction is refused on its hash, before it is decoded. The rest is
-        checked cheapest first, the signature last; one found invalid (a bad signature, a fee it
-        cannot pay, a used nonce, ...) is banned for a while, so that resending it costs a hash
-        lookup.
+        checked cheapest first: the runtime's checks of call, mortality, nonce and fee, then
+        whether the pool has a place for it, and the signature last. One found invalid (a bad
+        signature, a fee it cannot pay, a used nonce, ...) is banned for a while, so that resending
+        it costs a hash lookup; one the pool has no place for is not (it is not invalid), but it
+        costs no signature check either.
         """
         self.pool.check_admissible(blake2b_256(raw) if tx_hash is None else tx_hash, now_ms)
         tx = SignedTransaction.decode(raw)
-        best = self.view.best_header
+        view = self.view
+        best, genesis_hash, cache = view.best_header, view.genesis_hash, view.best_cache()
+
+        def check_signature() -> None:
+            check_transaction_signature(
+                view.reader(), best, tx, genesis_hash=genesis_hash, cache=cache
+            )
+
         try:
             valid = validate_transaction(
-                self.view.reader(),
+                view.reader(),
                 best,
                 tx,
-                genesis_hash=self.view.genesis_hash,
-                cache=self.view.best_cache(),
+                genesis_hash=genesis_hash,
+                check_signature=False,
+                cache=cache,
                 # Further ahead, the gap alone would take more than the account's share of the pool.
                 max_nonce_ahead=self.pool.max_per_account - 1,
             )
+            removed = self.pool.add(tx, valid, now_ms, check=check_signature)
         except InvalidTransaction as exc:
             if not isinstance(exc, NOT_BANNED):
                 self.pool.ban(tx.hash, now_ms)
             raise
-        removed = self.pool.add(tx, valid, now_ms)
         return tx, dropped(removed)
 
     def resubmit(self, extrinsics: Sequence[bytes], now_ms: int) -> None:

@@ -29,7 +29,12 @@ from chain.core.messages import (
     TX_BATCH_BYTES,
     encode_transactions,
 )
-from chain.core.pool import PoolError, TransactionBanned
+from chain.core.pool import (
+    AccountLimitReached,
+    PoolError,
+    ReplacementUnderpriced,
+    TransactionBanned,
+)
 from chain.core.pool_upkeep import PoolUpkeep
 from runtime.executive import BadSignature, InvalidTransaction
 from runtime.primitives.codec import DecodeError
@@ -43,16 +48,20 @@ COST_BAD_TRANSACTION: Final = 50
 the batch is refused at once and its sender charged this."""
 COST_USELESS_BATCH: Final = 2
 """A batch of which nothing was admissible (something refused, nothing pooled): on top of the
-per-transaction charge. With the network's 60 s half-life and ban at -100, a peer sending more
-than about one such batch every two seconds for a while is banned; below that it may go on."""
+per-transaction charge. With the network's 60 s half-life and ban at -100, a peer that keeps
+sending more than one such batch every 1.7 s is banned in time; below that it may go on."""
 REFUSED_PER_POINT: Final = 100
-"""Each this many refused transactions (invalid or banned) in a batch cost its sender a point.
+"""Each this many refused transactions in a batch cost its sender a point: invalid, banned, or a
+replacement or an account's transaction the pool would not take (rare from honest relays; those
+cost the cheap checks each time, never a signature). Already pooled, recently included, or no
+room in a full pool are not charged.
 
-A peer flooding 4,000 unpayable transactions a batch is banned by its third batch; a relay that
-raced a block with a few stale ones pays 2 at most. Within it an attacker may still mix up to 99
-refused transactions with one admissible one per batch uncharged: each admissible one is a new
-validly signed transaction of a funded account, which its signer paid to make as much as the node
-pays to check it, and the refused ones cost the cheap checks once and then a hash lookup."""
+A peer flooding 4,000 unpayable transactions a batch is banned by its third batch; a relay with a
+few stale ones pays 2 at most (those a recent best block holds are free). Within it an attacker
+may still mix up to 99 refused transactions with one admissible one per batch uncharged: each
+admissible one is a new validly signed transaction of a funded account, which its signer paid to
+make as much as the node pays to check it, and the refused ones cost the cheap checks once and
+then a hash lookup (or the cheap checks each time, for those the pool would not take)."""
 
 
 class TransactionOutbox:
@@ -120,11 +129,11 @@ def take_batch(
                 ReportPeer(peer, COST_BAD_TRANSACTION, "a transaction with a bad signature")
             )
             return BatchTaken(admitted, True, actions)
-        except (InvalidTransaction, TransactionBanned):
+        except (InvalidTransaction, TransactionBanned, ReplacementUnderpriced, AccountLimitReached):
             refused += 1
             continue
         except PoolError:
-            continue  # already pooled, or no room for it: not the sender's doing
+            continue  # already pooled, or no room left in a busy pool: not the sender's doing
         admitted += 1
         actions.extend(dropped)
     cost = refused // REFUSED_PER_POINT
@@ -135,8 +144,7 @@ def take_batch(
             ReportPeer(
                 peer,
                 cost,
-                f"{refused} of {len(extrinsics)} transactions invalid or banned, "
-                f"{admitted} admissible",
+                f"{refused} of {len(extrinsics)} transactions refused, {admitted} admissible",
             )
         )
     return BatchTaken(admitted, False, actions)

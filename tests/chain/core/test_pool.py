@@ -275,6 +275,41 @@ def test_bans_are_bounded_and_the_oldest_is_forgotten_first():
     assert pool.banned_count == 1
 
 
+class SignatureRefused(Exception):
+    pass
+
+
+def refuse() -> None:
+    raise SignatureRefused
+
+
+def snapshot(pool: TransactionPool) -> tuple[list[tuple[bytes, bool]], int, int]:
+    pooled = [(tx.hash, pool.is_ready(tx.hash)) for tx in pool.pending()]
+    return pooled, pool.ready_count, pool.future_count
+
+
+def test_a_failing_last_check_leaves_the_pool_as_it_was():
+    pool = TransactionPool(max_ready=2, max_future=1)
+    for item in (pool_tx("Alice", 0, 1), pool_tx("Bob", 0, 1), pool_tx("Charlie", 5, 1)):
+        add(pool, item)
+    before = snapshot(pool)
+    # One that would evict Bob's, one that would replace Alice's, one that would evict Charlie's.
+    for item in (pool_tx("Dave", 0, 9), pool_tx("Alice", 0, 9), pool_tx("Dave", 7, 9)):
+        with pytest.raises(SignatureRefused):
+            pool.add(*item, 0, check=refuse)
+        assert snapshot(pool) == before
+        check_counts(pool)
+    # What the pool refuses by itself is never checked.
+    made: list[int] = []
+    for item, refusal in (
+        (pool_tx("Alice", 0, 0), ReplacementUnderpriced),
+        (pool_tx("Eve", 0, 0), PoolFull),
+    ):
+        with pytest.raises(refusal):
+            pool.add(*item, 0, check=lambda: made.append(1))
+    assert made == [] and snapshot(pool) == before
+
+
 def test_the_per_account_limit_refuses_more_but_allows_replacement():
     pool = TransactionPool(max_per_account=2)
     add(pool, pool_tx("Alice", 0))

@@ -103,6 +103,37 @@ def test_a_reshuffled_flood_of_unpayable_transactions_costs_no_signature_check(
     assert banned_after is not None and banned_after <= 3
 
 
+def test_a_reshuffled_flood_of_underpriced_replacements_costs_no_signature_check(
+    dev, h, monkeypatch
+):
+    core = dev.node()
+    g = core.genesis_hash
+    pooled = h.transfer(BOB, DAVE.public, XPL, nonce=0, genesis_hash=g, tip=5)
+    core.submit_transaction(pooled.raw, dev.at(10))
+    # Bob's nonce 0 again, as many ways as the flood, none with a higher tip.
+    batch = [
+        h.transfer(BOB, DAVE.public, XPL + i, nonce=0, genesis_hash=g, tip=5).raw
+        for i in range(1, FLOOD + 1)
+    ]
+    signatures = counted(monkeypatch, executive, "verify")
+    rng = random.Random(6)
+    network = scores()
+    banned_after = None
+    for n in range(1, 4):
+        rng.shuffle(batch)
+        now = dev.at(10) + n * 1_000
+        verdict, actions = core.on_gossip(
+            "flooder", TOPIC_TRANSACTIONS, encode_transactions(batch), now
+        )
+        assert verdict is Verdict.IGNORE
+        for cost in charges(actions, "flooder"):
+            if network.penalize("flooder", cost, now / 1000) and banned_after is None:
+                banned_after = n
+    assert signatures == []
+    assert core.pool.get(pooled.hash) == pooled and len(core.pool) == 1
+    assert banned_after == 3
+
+
 def test_a_relay_that_raced_a_block_is_not_charged_and_a_few_stale_cost_little(dev, h):
     core = dev.node(ALICE)
     core.start(dev.at(10))
