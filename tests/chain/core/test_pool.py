@@ -508,7 +508,8 @@ class ModelTx:
 
 
 class PoolMachine(RuleBasedStateMachine):
-    """The pool under random adds, removals, bans and blocks, against a plain model of it.
+    """The pool under random adds (some failing their last check), removals, bans and blocks,
+    against a plain model of it.
 
     The model follows the pool's documented rules, eviction included.
     """
@@ -591,8 +592,9 @@ class PoolMachine(RuleBasedStateMachine):
         offset=st.integers(0, 4),
         tip=st.integers(0, 3),
         longevity=st.none() | st.integers(1, 6),
+        signed=st.sampled_from([True, True, False]),
     )
-    def add(self, name: str, offset: int, tip: int, longevity: int | None) -> None:
+    def add(self, name: str, offset: int, tip: int, longevity: int | None, signed: bool) -> None:
         nonce = self.chain_nonce[name] + offset
         tx, valid = pool_tx(
             name, nonce, tip, account_nonce=self.chain_nonce[name], longevity_until=longevity
@@ -615,6 +617,7 @@ class PoolMachine(RuleBasedStateMachine):
             return
 
         expected: set[tuple[bytes, str]] = set()
+        before = dict(self.txs)
         if same_slot:
             del self.txs[same_slot[0].hash]
             expected.add((same_slot[0].hash, "usurped"))
@@ -629,6 +632,11 @@ class PoolMachine(RuleBasedStateMachine):
             assert refused.value.kind == "full"
             if same_slot:  # the replaced transaction stays when its replacement is refused
                 self.txs[same_slot[0].hash] = same_slot[0]
+            return
+        if not signed:  # the last check fails: nothing changes
+            with pytest.raises(SignatureRefused):
+                self.pool.add(tx, valid, self.now, check=refuse)
+            self.txs = before
             return
         removed = self.pool.add(tx, valid, self.now)
         assert {(r.tx.hash, r.status) for r in removed} == expected
