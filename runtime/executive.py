@@ -4,9 +4,10 @@ Reading order, as a specification:
 
     execute_block(read, parent, block)
         initialize_block          hooks: block number, parent hash, recent hashes
-        check signatures          all at once, possibly in parallel (`SignatureVerifier`)
+        check signatures          started in parallel, or left for last (`SignatureVerifier`)
         apply_extrinsic × n       mortality, nonce, weight, fee, dispatch (reverted on failure)
         finalize_block            hooks: fee payout, fee multiplier, events
+        signature results         a block refused before this cancels the checks not started
         check extrinsics root
         -> the block's state changes (the node commits them to the trie and checks the state root)
 
@@ -16,7 +17,7 @@ checks are the same as `apply_extrinsic`'s, made against the best block's state.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Protocol
 
@@ -155,21 +156,46 @@ class ValidTransaction:
     """The last block number that may include it (None: immortal)."""
 
 
-class SignatureVerifier(Protocol):
-    """Checks many (public key, message, signature) triples; may work in parallel."""
+class PendingSignatures(Protocol):
+    """Signature checks submitted: call it for one result per item (waiting for them), or cancel
+    the checks not started when the block is refused for a cheaper reason first."""
 
-    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
-        """Start checking; the returned function waits for and returns one result per item."""
+    def __call__(self) -> list[bool]: ...
+
+    def cancel(self) -> None:
+        """Give up on the results: checks not started are not made."""
         ...
 
 
-class InlineVerifier:
-    """Checks signatures one after another in this process."""
+class SignatureVerifier(Protocol):
+    """Checks many (public key, message, signature) triples; may work in parallel."""
 
-    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
-        """Check every triple now; the returned function only hands back the results."""
-        results = [verify(pk, msg, sig) for pk, msg, sig in items]
-        return lambda: results
+    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> PendingSignatures:
+        """Start checking (or be ready to, when the results are asked for)."""
+        ...
+
+
+class DeferredSignatures:
+    """Triples checked one after another in this process when the results are asked for, so
+    that a block refused for a cheaper reason first (a fee it cannot pay) costs no check."""
+
+    def __init__(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> None:
+        self._items = items
+
+    def __call__(self) -> list[bool]:
+        return [verify(pk, msg, sig) for pk, msg, sig in self._items]
+
+    def cancel(self) -> None:
+        """Nothing was started: forget the triples."""
+        self._items = ()
+
+
+class InlineVerifier:
+    """Checks signatures one after another in this process, last (see `DeferredSignatures`)."""
+
+    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> PendingSignatures:
+        """Nothing is checked until the results are asked for."""
+        return DeferredSignatures(items)
 
 
 # Blocks
@@ -332,12 +358,16 @@ def execute_block(
     except InvalidTransaction as exc:
         raise InvalidExtrinsic(f"an extrinsic is invalid: {exc}") from exc
     signatures = (verifier or InlineVerifier()).submit(items)
-    for index, tx in enumerate(txs):
-        try:
-            apply_extrinsic(ctx, index, tx)
-        except InvalidTransaction as exc:
-            raise InvalidExtrinsic(f"extrinsic {index} is invalid: {exc}") from exc
-    changes = finalize_block(ctx)
+    try:
+        for index, tx in enumerate(txs):
+            try:
+                apply_extrinsic(ctx, index, tx)
+            except InvalidTransaction as exc:
+                raise InvalidExtrinsic(f"extrinsic {index} is invalid: {exc}") from exc
+        changes = finalize_block(ctx)
+    except BaseException:
+        signatures.cancel()
+        raise
     results = signatures()
     if not all(results):
         raise BadExtrinsicSignature(f"extrinsic {results.index(False)} has a bad signature")
@@ -387,16 +417,17 @@ def validate_transaction(
     genesis_hash: bytes,
     check_signature: bool = True,
     cache: dict[bytes, Any] | None = None,
+    max_nonce_ahead: int | None = None,
 ) -> ValidTransaction:
-    """Check a transaction for inclusion in the block after `best`; raise InvalidTransaction."""
-    ctx = BlockContext(
-        state=StateOverlay(read, cache),
-        number=best.number + 1,
-        parent_hash=best.hash,
-        timestamp=best.timestamp,
-        author=best.digest.author,
-        genesis_hash=genesis_hash,
-    )
+    """Check a transaction for inclusion in the block after `best`; raise InvalidTransaction.
+
+    The cheap checks (call, size, mortality, nonce, fee: a few state reads) come before the
+    signature, which costs more than all of them together: a transaction that cannot pay is
+    refused without it. `max_nonce_ahead` refuses (FutureNonce) a nonce further than that ahead
+    of the account's next one; None lets any future nonce through. With `check_signature` False
+    the caller checks the signature itself, later (`check_transaction_signature`).
+    """
+    ctx = _context_after(read, best, genesis_hash, cache)
     call_def, args = lookup_call(tx)
     length = len(tx.raw)
     weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
@@ -408,14 +439,19 @@ def validate_transaction(
         raise StaleNonce(
             f"nonce {tx.nonce} was already used (the account's next is {account_nonce})"
         )
-    if check_signature and not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
-        raise BadSignature("the signature does not match")
+    if max_nonce_ahead is not None and tx.nonce > account_nonce + max_nonce_ahead:
+        raise FutureNonce(
+            f"nonce {tx.nonce} is more than {max_nonce_ahead} ahead of the account's next "
+            f"({account_nonce})"
+        )
     multiplier = transaction_payment.current_multiplier(ctx.state)
     fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
     try:
         transaction_payment.withdraw_fee(ctx, tx.signer, fee, tx.tip)
     except DispatchError as exc:
         raise CannotPayFee(exc.describe()) from exc
+    if check_signature and not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
+        raise BadSignature("the signature does not match")
     mortality = tx.body.mortality
     return ValidTransaction(
         signer=tx.signer,
@@ -425,4 +461,35 @@ def validate_transaction(
         fee=fee,
         weight=weight,
         longevity_until=None if mortality.immortal else mortality.birth + mortality.period,
+    )
+
+
+def check_transaction_signature(
+    read: StateReader,
+    best: Header,
+    tx: SignedTransaction,
+    *,
+    genesis_hash: bytes,
+    cache: dict[bytes, Any] | None = None,
+) -> None:
+    """BadSignature unless `tx` is signed by its signer over this chain's transaction (born on the
+    chain of `best`): `validate_transaction`'s last and costliest check, for a caller that made
+    the others first and checks the signature only if it will keep the transaction."""
+    born = birth_hash(_context_after(read, best, genesis_hash, cache), tx)
+    if not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
+        raise BadSignature("the signature does not match")
+
+
+def _context_after(
+    read: StateReader, best: Header, genesis_hash: bytes, cache: dict[bytes, Any] | None
+) -> BlockContext:
+    """A context as the block after `best` would see the state, to check a transaction in (what
+    the checks write to it is thrown away)."""
+    return BlockContext(
+        state=StateOverlay(read, cache),
+        number=best.number + 1,
+        parent_hash=best.hash,
+        timestamp=best.timestamp,
+        author=best.digest.author,
+        genesis_hash=genesis_hash,
     )

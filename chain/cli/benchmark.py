@@ -48,6 +48,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w.add_argument("--repeat", type=int, default=3, help="timings per figure; the best is kept")
     w.add_argument("--json", action="store_true", help="print one JSON object")
     w.set_defaults(run=workload_benchmark)
+    t = b_sub.add_parser(
+        "intake", help="CPU per gossiped batch of transactions that cannot pay their fee"
+    )
+    t.add_argument("--txs", type=int, default=4_000, help="transactions in a batch")
+    t.add_argument("--rounds", type=int, default=5, help="batches sent, reshuffled each time")
+    t.add_argument("--json", action="store_true", help="print one JSON object")
+    t.set_defaults(run=intake_benchmark)
     n = b_sub.add_parser(
         "network",
         help="transfers through a local validator network: inclusion, block time, finality lag",
@@ -99,6 +106,30 @@ def import_benchmark(args: argparse.Namespace) -> int:
     )
     print(f"  raw Ed25519:     {figures.verify_per_s:>10.0f} verifications/s (one core)")
     print(f"  ratio:           {figures.ratio:>10.3f}")
+    return 0
+
+
+def intake_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark intake`: what a reshuffled flood of unpayable transactions costs a node."""
+    from chain.benchmarks.intake_bench import run_intake_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"  {message}", file=sys.stderr)
+
+    try:
+        figures = run_intake_benchmark(txs=args.txs, rounds=args.rounds, progress=progress)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.json:
+        print(json.dumps(figures.to_json()))
+        return 0
+    f = figures
+    print(f"{f.rounds} batches of {f.txs} validly signed transactions from empty accounts")
+    print(f"  first batch:   {f.first_batch_ms:>8.1f} ms of CPU")
+    print(f"  resent:        {f.repeat_batch_ms:>8.1f} ms of CPU a batch (median, reshuffled)")
+    print(f"  sender charged {f.charged} in all (the network bans at 100)")
     return 0
 
 

@@ -26,6 +26,7 @@ standard library only.
     chain_updates   blocks and finality written to the store (the core's one side effect)
     view            the store, read through the core's caches
     pool            the transaction pool; pool_upkeep keeps it in step with the chain
-    tx_gossip       this node's transactions gossiped in batches
+    tx_gossip       this node's transactions gossiped in batches; peers' batches pooled and
+                    the useless ones charged
     gc_pause        garbage collection held off while a block is executed and stored
 """

@@ -25,21 +25,18 @@ from chain.core.messages import (
     encode_blocks,
 )
 from chain.core.offences import Offences
-from chain.core.pool import PoolError
 from chain.core.pool_upkeep import PoolUpkeep
 from chain.core.serving import serve_blocks
 from chain.core.sync import Sync
+from chain.core.tx_gossip import take_batch
 from chain.core.view import CoreView
 from chain.core.voter_messages import Neighbour, PrimaryProposal, Verdict, votes_from_value
 from chain.core.voting import VoterGlue
 from runtime.block import Block
-from runtime.executive import BadSignature, InvalidTransaction
-from runtime.primitives.codec import DecodeError
 
 # What a peer's bad message costs it (the network bans a peer whose score falls far enough).
 COST_UNDECODABLE: Final = 100
 COST_BAD_BLOCK: Final = 200
-COST_BAD_TRANSACTION: Final = 50
 COST_BAD_VOTE: Final = 100
 COST_BAD_RESPONSE: Final = 100
 COST_USELESS: Final = 10
@@ -120,25 +117,12 @@ class Inbound:
     def on_transactions(
         self, peer: str, extrinsics: tuple[bytes, ...], now_ms: int
     ) -> tuple[Verdict, list[Action]]:
-        """A gossiped batch of transactions: pool the valid ones."""
-        actions: list[Action] = []
-        added = 0
-        for raw in extrinsics:
-            try:
-                _tx, dropped = self.upkeep.admit(raw, now_ms)
-            except DecodeError as exc:
-                return Verdict.REJECT, [ReportPeer(peer, COST_BAD_TRANSACTION, str(exc))]
-            except InvalidTransaction as exc:
-                if isinstance(exc, BadSignature):
-                    return Verdict.REJECT, [
-                        ReportPeer(peer, COST_BAD_TRANSACTION, "a transaction with a bad signature")
-                    ]
-                continue  # stale, or not payable here and now: not the relayer's fault
-            except PoolError:
-                continue
-            added += 1
-            actions.extend(dropped)
-        return (Verdict.ACCEPT if added else Verdict.IGNORE), actions
+        """A gossiped batch of transactions: pool the valid ones, relay the batch if any was new,
+        and charge the sender for what was refused (see `chain.core.tx_gossip`)."""
+        taken = take_batch(self.upkeep, peer, extrinsics, now_ms)
+        if taken.bad:
+            return Verdict.REJECT, taken.actions
+        return (Verdict.ACCEPT if taken.admitted else Verdict.IGNORE), taken.actions
 
     def on_finality(self, peer: str, data: bytes, now_ms: int) -> tuple[Verdict, list[Action]]:
         """Gossiped finality votes or a commit, for the voter."""

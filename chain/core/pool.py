@@ -5,12 +5,14 @@ the best state are *ready*; the rest are *future* and wait for the gap to fill. 
 transactions in order of priority (the tip), an account's in nonce order. A transaction with the
 same signer and nonce as a pooled one replaces it only with a strictly higher tip. Limits bound
 each account and the whole pool; when full, the lowest-priority last-in-line transaction goes.
-Transactions found invalid are banned for a while so that resubmitting them costs nothing.
+Transactions found invalid are banned for a while (a bounded set of their hashes), so that
+resubmitting them costs a hash lookup.
 """
 
 from __future__ import annotations
 
 import heapq
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
@@ -22,6 +24,20 @@ DEFAULT_MAX_READY: Final = 16_384
 DEFAULT_MAX_FUTURE: Final = 4_096
 DEFAULT_MAX_PER_ACCOUNT: Final = 1_024
 DEFAULT_BAN_MS: Final = 30_000
+"""How long a transaction found invalid is refused on its hash alone, without another look.
+
+Within it, resending the same transactions costs a hash lookup each; once it ends, one more round
+of the cheap checks (no signature: see `validate_transaction`) bans them again."""
+DEFAULT_MAX_BANNED: Final = 65_536
+"""Banned hashes remembered at most (about 8 MB); past it the oldest ban is forgotten first.
+
+An attacker with more distinct invalid transactions than this in play within one ban pushes its
+own earliest bans out: those cost the cheap checks again (never a signature) when resent, and its
+peer is charged for each batch of them."""
+MAX_RECENTLY_INCLUDED: Final = 65_536
+"""Hashes of transactions included in recent best blocks remembered at most (for `ban_ms` each),
+so that a relay which raced the block is not charged for them; the oldest are forgotten first.
+Only blocks this node imports add to it, so no stranger can fill it."""
 
 
 class PoolError(Exception):
@@ -58,6 +74,51 @@ class AccountLimitReached(PoolError):
     """The signer already has as many pooled transactions as one account may."""
 
     kind = "account_limit"
+
+
+class ExpiringHashes:
+    """Hashes remembered for `ttl_ms` each and at most `capacity` of them, the oldest forgotten
+    first: every operation costs O(1) amortized, whatever an attacker adds."""
+
+    def __init__(self, ttl_ms: int, capacity: int) -> None:
+        self.ttl_ms, self.capacity = ttl_ms, capacity
+        # Hash -> when it is forgotten, in the order added (so, of those times).
+        self._until: OrderedDict[bytes, int] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+    def add(self, tx_hash: bytes, now_ms: int) -> None:
+        """Remember `tx_hash` for `ttl_ms` from `now_ms` (again, if it was already)."""
+        until = self._until
+        until.pop(tx_hash, None)
+        until[tx_hash] = now_ms + self.ttl_ms
+        self.expire(now_ms)
+        while len(until) > self.capacity:
+            until.popitem(last=False)
+
+    def holds(self, tx_hash: bytes, now_ms: int) -> bool:
+        """Whether `tx_hash` is still remembered at `now_ms`."""
+        end = self._until.get(tx_hash)
+        if end is None:
+            return False
+        if end <= now_ms:
+            del self._until[tx_hash]
+            return False
+        return True
+
+    def discard(self, tx_hash: bytes) -> None:
+        """Forget `tx_hash` now."""
+        self._until.pop(tx_hash, None)
+
+    def expire(self, now_ms: int) -> None:
+        """Forget what expired by `now_ms` (from the oldest, stopping at the first that holds)."""
+        until = self._until
+        while until:
+            tx_hash, end = next(iter(until.items()))
+            if end > now_ms:
+                return
+            del until[tx_hash]
 
 
 @dataclass(slots=True)
@@ -140,12 +201,14 @@ class TransactionPool:
         max_future: int = DEFAULT_MAX_FUTURE,
         max_per_account: int = DEFAULT_MAX_PER_ACCOUNT,
         ban_ms: int = DEFAULT_BAN_MS,
+        max_banned: int = DEFAULT_MAX_BANNED,
     ) -> None:
         self.max_ready, self.max_future = max_ready, max_future
         self.max_per_account, self.ban_ms = max_per_account, ban_ms
         self._accounts: dict[bytes, _Account] = {}
         self._by_hash: dict[bytes, PooledTx] = {}
-        self._banned: dict[bytes, int] = {}
+        self._banned = ExpiringHashes(ban_ms, max_banned)
+        self._included = ExpiringHashes(ban_ms, MAX_RECENTLY_INCLUDED)
         self._seq = 0
         self.ready_count = 0
         self.future_count = 0
@@ -169,39 +232,52 @@ class TransactionPool:
     # Bans
 
     def ban(self, tx_hash: bytes, now_ms: int) -> None:
-        """Refuse `tx_hash` for `ban_ms` from `now_ms` (a bad signature is not worth a recheck)."""
-        self._banned[tx_hash] = now_ms + self.ban_ms
+        """Refuse `tx_hash` for `ban_ms` from `now_ms`: it was found invalid, and a recheck within
+        that time would most likely say so again."""
+        self._banned.add(tx_hash, now_ms)
 
     def is_banned(self, tx_hash: bytes, now_ms: int) -> bool:
         """Whether `tx_hash` is still banned at `now_ms` (an expired ban is forgotten)."""
-        until = self._banned.get(tx_hash)
-        if until is None:
-            return False
-        if until <= now_ms:
-            del self._banned[tx_hash]
-            return False
-        return True
+        return self._banned.holds(tx_hash, now_ms)
 
-    def _expire_bans(self, now_ms: int) -> None:
-        if len(self._banned) > 10_000:
-            self._banned = {h: t for h, t in self._banned.items() if t > now_ms}
+    def lift_ban(self, tx_hash: bytes) -> None:
+        """Forget `tx_hash`'s ban: it was found valid after all (its block was retracted)."""
+        self._banned.discard(tx_hash)
+
+    @property
+    def banned_count(self) -> int:
+        """Hashes banned now or lately (expired bans are forgotten lazily)."""
+        return len(self._banned)
+
+    def was_included(self, tx_hash: bytes, now_ms: int) -> bool:
+        """Whether `tx_hash` was in a best block of the last `ban_ms` (see `update_for_block`)."""
+        return self._included.holds(tx_hash, now_ms)
 
     # Adding
 
-    def check_admissible(self, tx: SignedTransaction, now_ms: int) -> None:
-        """Refuse duplicates and banned transactions before the costly validation."""
-        if tx.hash in self._by_hash:
+    def check_admissible(self, tx_hash: bytes, now_ms: int) -> None:
+        """Refuse a pooled or banned transaction on its hash, before the costlier validation."""
+        if tx_hash in self._by_hash:
             raise DuplicateTransaction("the transaction is already in the pool")
-        if self.is_banned(tx.hash, now_ms):
+        if self.is_banned(tx_hash, now_ms):
             raise TransactionBanned("the transaction was found invalid and is temporarily banned")
 
-    def add(self, tx: SignedTransaction, valid: ValidTransaction, now_ms: int) -> list[Removed]:
+    def add(
+        self,
+        tx: SignedTransaction,
+        valid: ValidTransaction,
+        now_ms: int,
+        *,
+        check: Callable[[], None] | None = None,
+    ) -> list[Removed]:
         """Admit a validated transaction; returns the transactions it pushed out.
 
         If the pool is full of better transactions, the new one is refused (PoolFull)
-        and the pool is left exactly as it was.
+        and the pool is left exactly as it was. `check` is the last and costliest check (the
+        signature), made only once the pool has found a place for the transaction: if it raises,
+        so does `add`, and the pool is left exactly as it was.
         """
-        self.check_admissible(tx, now_ms)
+        self.check_admissible(tx.hash, now_ms)
         signer = valid.signer
         account = self._accounts.get(signer)
         existing = None if account is None else account.by_nonce.get(valid.nonce)
@@ -224,6 +300,16 @@ class TransactionPool:
             if existing is not None:
                 self._insert(existing)
             raise
+        if check is not None:
+            try:
+                check()
+            except BaseException:
+                self._remove_item(item)
+                for victim in reversed(evicted):
+                    self._insert(victim)
+                if existing is not None:
+                    self._insert(existing)
+                raise
         removed = [] if existing is None else [Removed(existing.tx, "usurped", "replaced")]
         removed.extend(Removed(v.tx, "dropped", "evicted: the pool is full") for v in evicted)
         return removed
@@ -352,14 +438,15 @@ class TransactionPool:
     ) -> list[Removed]:
         """Bring the pool in line with a new best block.
 
-        `included` transactions leave quietly; stale nonces and expired mortality are dropped;
-        the ready transactions of accounts in `touched` (their balance may have changed) are
-        revalidated, and what fails is dropped as invalid and banned. Future transactions whose
-        gap filled become ready.
+        `included` transactions leave quietly, and are remembered as included for `ban_ms`;
+        stale nonces and expired mortality are dropped; the ready transactions of accounts in
+        `touched` (their balance may have changed) are revalidated, and what fails is dropped as
+        invalid and banned. Future transactions whose gap filled become ready.
         """
-        self._expire_bans(now_ms)
+        self._banned.expire(now_ms)
         removed: list[Removed] = []
         for tx_hash in included:
+            self._included.add(tx_hash, now_ms)
             item = self._by_hash.get(tx_hash)
             if item is not None:
                 self._remove_item(item)

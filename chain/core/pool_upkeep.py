@@ -4,17 +4,27 @@ new best block (transactions included, accounts revalidated, a reorg's transacti
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from chain.core.actions import Action, TxDropped
 from chain.core.pool import PoolError, Removed, TransactionPool
 from chain.core.view import CoreView
 from runtime.block import Header
-from runtime.executive import BadSignature, InvalidTransaction, validate_transaction
+from runtime.executive import (
+    BadMortality,
+    InvalidTransaction,
+    check_transaction_signature,
+    validate_transaction,
+)
 from runtime.pallets import system
 from runtime.primitives.codec import DecodeError
+from runtime.primitives.hashing import blake2b_256
 from runtime.state import StateOverlay
 from runtime.transaction import SignedTransaction
+
+NOT_BANNED: Final[tuple[type[InvalidTransaction], ...]] = (BadMortality,)
+"""Refusals that may not hold a moment later, so are not banned: a birth block this node has not
+imported yet. (They come before the signature, so a flood of them costs the cheap checks only.)"""
 
 
 def dropped(removed: Sequence[Removed]) -> list[Action]:
@@ -29,33 +39,58 @@ class PoolUpkeep:
         self.view = view
         self.pool = pool
 
-    def admit(self, raw: bytes, now_ms: int) -> tuple[SignedTransaction, list[Action]]:
-        """Decode, check and pool a transaction; raises DecodeError, InvalidTransaction or
-        PoolError. A transaction with a bad signature is banned for a while."""
+    def admit(
+        self, raw: bytes, now_ms: int, *, tx_hash: bytes | None = None
+    ) -> tuple[SignedTransaction, list[Action]]:
+        """Decode, check and pool a transaction (`tx_hash`: its hash, if the caller has it);
+        raises DecodeError, InvalidTransaction or PoolError.
+
+        A pooled or banned transaction is refused on its hash, before it is decoded. The rest is
+        checked cheapest first: the runtime's checks of call, mortality, nonce and fee, then
+        whether the pool has a place for it, and the signature last. One found invalid (a bad
+        signature, a fee it cannot pay, a used nonce, ...) is banned for a while, so that resending
+        it costs a hash lookup; one the pool has no place for is not (it is not invalid), but it
+        costs no signature check either.
+        """
+        self.pool.check_admissible(blake2b_256(raw) if tx_hash is None else tx_hash, now_ms)
         tx = SignedTransaction.decode(raw)
-        self.pool.check_admissible(tx, now_ms)
-        best = self.view.best_header
+        view = self.view
+        best, genesis_hash, cache = view.best_header, view.genesis_hash, view.best_cache()
+
+        def check_signature() -> None:
+            check_transaction_signature(
+                view.reader(), best, tx, genesis_hash=genesis_hash, cache=cache
+            )
+
         try:
             valid = validate_transaction(
-                self.view.reader(),
+                view.reader(),
                 best,
                 tx,
-                genesis_hash=self.view.genesis_hash,
-                cache=self.view.best_cache(),
+                genesis_hash=genesis_hash,
+                check_signature=False,
+                cache=cache,
+                # Further ahead, the gap alone would take more than the account's share of the pool.
+                max_nonce_ahead=self.pool.max_per_account - 1,
             )
+            removed = self.pool.add(tx, valid, now_ms, check=check_signature)
         except InvalidTransaction as exc:
-            if isinstance(exc, BadSignature):
+            if not isinstance(exc, NOT_BANNED):
                 self.pool.ban(tx.hash, now_ms)
             raise
-        removed = self.pool.add(tx, valid, now_ms)
         return tx, dropped(removed)
 
     def resubmit(self, extrinsics: Sequence[bytes], now_ms: int) -> None:
-        """Put a retracted block's transactions back in the pool, quietly skipping invalid ones."""
+        """Put a retracted block's transactions back in the pool, quietly skipping invalid ones.
+
+        A ban does not keep them out: one found stale while its block was best is valid again
+        once the block is retracted (a reorg is bounded by the blocks a node imports, so this
+        is no way around the bans for a stranger)."""
         for raw in extrinsics:
             try:
                 tx = SignedTransaction.decode(raw)
-                self.pool.check_admissible(tx, now_ms)
+                if tx.hash in self.pool:
+                    continue
                 valid = validate_transaction(
                     self.view.reader(),
                     self.view.best_header,
@@ -64,6 +99,7 @@ class PoolUpkeep:
                     check_signature=False,
                     cache=self.view.best_cache(),
                 )
+                self.pool.lift_ban(tx.hash)
                 self.pool.add(tx, valid, now_ms)
             except (DecodeError, InvalidTransaction, PoolError):
                 continue

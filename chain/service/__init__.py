@@ -4,7 +4,8 @@
   trio, carries out its actions, serves RPC and metrics, runs the network and the audits.
 - `network`: the core's messages over py-libp2p, and the blob protocol (`blob_protocol`).
 - `verification`: the validators' audit service: recompute drawn leaves, attest on chain.
-- `signature_pool`: a process pool that checks block signatures in parallel.
+- `signature_pool`: a process pool that checks block signatures in parallel (cancelled when the
+  block fails a cheaper check first).
 - `interfaces`: the narrow interfaces of the node that the network glue and the audit service
   use, so that `node` builds them without an import cycle.
 - `metrics`, `job_metrics`: Prometheus metrics of the node and of the market's jobs.

@@ -184,6 +184,44 @@ def test_payment(make_chain: ChainFactory) -> None:
     )
 
 
+def test_the_fee_and_nonce_are_checked_before_the_signature(
+    make_chain: ChainFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    chain = make_chain(endowed=[(ALICE.public, 1_000 * ED)])
+    checked: list[bytes] = []
+    real_verify = executive.verify
+
+    def counting(public: bytes, message: bytes, signature: bytes) -> bool:
+        checked.append(public)
+        return real_verify(public, message, signature)
+
+    monkeypatch.setattr(executive, "verify", counting)
+    # Eve holds nothing: refused for the fee, whatever her signature, without checking it.
+    unpaid = chain.sign(EVE, transfer_call(ALICE.public, 1))
+    forged = with_fields(unpaid, lambda f: f.__setitem__(2, bytes(64)))
+    assert refusal(lambda: validate(chain, unpaid)) == "payment"
+    assert refusal(lambda: validate(chain, forged)) == "payment"
+    # A nonce too far ahead is refused as cheaply.
+    ahead = chain.sign(ALICE, transfer_call(EVE.public, ED), nonce=5)
+    assert validate(chain, ahead).nonce == 5
+    assert checked == [ALICE.public]
+    assert (
+        refusal(
+            lambda: validate_transaction(
+                chain.read, chain.head, ahead, genesis_hash=chain.genesis_hash, max_nonce_ahead=4
+            )
+        )
+        == "future"
+    )
+    assert checked == [ALICE.public]
+    # One that can pay has its signature checked last.
+    flipped = with_fields(
+        chain.sign(ALICE, transfer_call(EVE.public, ED)), lambda f: f.__setitem__(2, bytes(64))
+    )
+    assert refusal(lambda: validate(chain, flipped)) == "bad_signature"
+    assert checked == [ALICE.public] * 2
+
+
 def test_outdated_mortality(chain: DevChain) -> None:
     tx = chain.sign(BOB, transfer_call(CHARLIE.public, ED), mortality=Mortality(2, 0))
     chain.produce()
@@ -310,13 +348,55 @@ def test_a_bad_signature_is_refused_by_the_default_verifier(chain: DevChain) -> 
         chain.execute(block_of(chain, [foreign.raw]))
 
 
+class Answers:
+    """Signature results decided in advance; whether they were cancelled."""
+
+    def __init__(self, results: list[bool]) -> None:
+        self.results = results
+        self.cancelled = False
+
+    def __call__(self) -> list[bool]:
+        return self.results
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+def test_a_block_refused_for_a_fee_costs_no_signature_check(
+    chain: DevChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked: list[bytes] = []
+    real_verify = executive.verify
+    monkeypatch.setattr(
+        executive, "verify", lambda pk, msg, sig: checked.append(pk) or real_verify(pk, msg, sig)
+    )
+    good = chain.sign(BOB, transfer_call(CHARLIE.public, ED))
+    unpaid = chain.sign(EVE, transfer_call(BOB.public, ED))  # Eve holds nothing
+    block = block_of(chain, [good.raw, unpaid.raw])
+    with pytest.raises(InvalidExtrinsic, match="extrinsic 1"):
+        chain.execute(block)
+    assert checked == []
+    # A verifier that checks in parallel is told to stop.
+    answers = Answers([True, True])
+
+    class Parallel:
+        def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Answers:
+            return answers
+
+    with pytest.raises(InvalidExtrinsic, match="extrinsic 1"):
+        execute_block(
+            chain.read, chain.head, block, genesis_hash=chain.genesis_hash, verifier=Parallel()
+        )
+    assert answers.cancelled
+
+
 def test_the_verifier_is_what_decides_signatures(chain: DevChain) -> None:
     _, block = signed_block(chain)
 
     class Refuser:
-        def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Callable[[], list[bool]]:
+        def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> Answers:
             assert [pk for pk, _, _ in items] == [BOB.public, CHARLIE.public, BOB.public]
-            return lambda: [True, True, False]
+            return Answers([True, True, False])
 
     with pytest.raises(BadExtrinsicSignature, match="extrinsic 2 has a bad signature"):
         execute_block(

@@ -241,7 +241,7 @@ def test_duplicates_are_refused():
         add(pool, item)
     assert refused.value.kind == "duplicate"
     with pytest.raises(DuplicateTransaction):
-        pool.check_admissible(item[0], 0)
+        pool.check_admissible(item[0].hash, 0)
     assert len(pool) == 1
 
 
@@ -257,6 +257,57 @@ def test_a_ban_refuses_until_it_expires():
     assert not pool.is_banned(item[0].hash, 1_500)
     add(pool, item, 1_500)
     assert item[0].hash in pool
+
+
+def test_bans_are_bounded_and_the_oldest_is_forgotten_first():
+    pool = TransactionPool(ban_ms=1_000, max_banned=3)
+    first = [bytes([i]) * 32 for i in range(5)]
+    for i, tx_hash in enumerate(first):
+        pool.ban(tx_hash, 100 + i)
+    assert pool.banned_count == 3
+    assert [pool.is_banned(x, 200) for x in first] == [False, False, True, True, True]
+    # Banned again, a hash goes to the back of the line (its ban now ends last).
+    pool.ban(first[2], 300)
+    pool.ban(bytes(32), 301)
+    assert [pool.is_banned(x, 302) for x in first[2:]] == [True, False, True]
+    # Expired bans are forgotten as new ones are made, without a sweep.
+    pool.ban(bytes([9]) * 32, 5_000)
+    assert pool.banned_count == 1
+
+
+class SignatureRefused(Exception):
+    pass
+
+
+def refuse() -> None:
+    raise SignatureRefused
+
+
+def snapshot(pool: TransactionPool) -> tuple[list[tuple[bytes, bool]], int, int]:
+    pooled = [(tx.hash, pool.is_ready(tx.hash)) for tx in pool.pending()]
+    return pooled, pool.ready_count, pool.future_count
+
+
+def test_a_failing_last_check_leaves_the_pool_as_it_was():
+    pool = TransactionPool(max_ready=2, max_future=1)
+    for item in (pool_tx("Alice", 0, 1), pool_tx("Bob", 0, 1), pool_tx("Charlie", 5, 1)):
+        add(pool, item)
+    before = snapshot(pool)
+    # One that would evict Bob's, one that would replace Alice's, one that would evict Charlie's.
+    for item in (pool_tx("Dave", 0, 9), pool_tx("Alice", 0, 9), pool_tx("Dave", 7, 9)):
+        with pytest.raises(SignatureRefused):
+            pool.add(*item, 0, check=refuse)
+        assert snapshot(pool) == before
+        check_counts(pool)
+    # What the pool refuses by itself is never checked.
+    made: list[int] = []
+    for item, refusal in (
+        (pool_tx("Alice", 0, 0), ReplacementUnderpriced),
+        (pool_tx("Eve", 0, 0), PoolFull),
+    ):
+        with pytest.raises(refusal):
+            pool.add(*item, 0, check=lambda: made.append(1))
+    assert made == [] and snapshot(pool) == before
 
 
 def test_the_per_account_limit_refuses_more_but_allows_replacement():
@@ -371,6 +422,16 @@ def test_update_drops_included_quietly_and_stale_or_expired_loudly():
     assert [r.tx.hash for r in removed] == hashes(charlie0)
 
 
+def test_included_transactions_are_remembered_for_the_ban_time():
+    pool = TransactionPool(ban_ms=1_000)
+    included, stale = pool_tx("Alice", 0), pool_tx("Alice", 0, tip=1)
+    add(pool, included)
+    update(pool, {"Alice": 1}, included=[included], now_ms=5_000)
+    assert pool.was_included(included[0].hash, 5_999)
+    assert not pool.was_included(stale[0].hash, 5_000)  # same nonce, but not the one included
+    assert not pool.was_included(included[0].hash, 6_000)
+
+
 def test_update_promotes_future_transactions_whose_gap_filled():
     pool = TransactionPool()
     later = [pool_tx("Alice", 2), pool_tx("Alice", 3)]
@@ -403,9 +464,9 @@ def test_update_revalidates_touched_accounts_and_bans_what_turned_invalid():
     ]
     assert charlie0[0].hash not in asked  # not touched
     with pytest.raises(TransactionBanned) as refused:
-        pool.check_admissible(bob0[0], 1_099)
+        pool.check_admissible(bob0[0].hash, 1_099)
     assert refused.value.kind == "banned"
-    pool.check_admissible(bob0[0], 1_100)
+    pool.check_admissible(bob0[0].hash, 1_100)
     # Alice's revalidated priority counts; Bob's nonce 1 now waits for a nonce 0.
     assert ready_order(pool) == hashes(alice0, charlie0)
     assert bob1[0].hash in pool and not pool.is_ready(bob1[0].hash)
@@ -447,7 +508,8 @@ class ModelTx:
 
 
 class PoolMachine(RuleBasedStateMachine):
-    """The pool under random adds, removals, bans and blocks, against a plain model of it.
+    """The pool under random adds (some failing their last check), removals, bans and blocks,
+    against a plain model of it.
 
     The model follows the pool's documented rules, eviction included.
     """
@@ -530,8 +592,9 @@ class PoolMachine(RuleBasedStateMachine):
         offset=st.integers(0, 4),
         tip=st.integers(0, 3),
         longevity=st.none() | st.integers(1, 6),
+        signed=st.sampled_from([True, True, False]),
     )
-    def add(self, name: str, offset: int, tip: int, longevity: int | None) -> None:
+    def add(self, name: str, offset: int, tip: int, longevity: int | None, signed: bool) -> None:
         nonce = self.chain_nonce[name] + offset
         tx, valid = pool_tx(
             name, nonce, tip, account_nonce=self.chain_nonce[name], longevity_until=longevity
@@ -554,6 +617,7 @@ class PoolMachine(RuleBasedStateMachine):
             return
 
         expected: set[tuple[bytes, str]] = set()
+        before = dict(self.txs)
         if same_slot:
             del self.txs[same_slot[0].hash]
             expected.add((same_slot[0].hash, "usurped"))
@@ -568,6 +632,11 @@ class PoolMachine(RuleBasedStateMachine):
             assert refused.value.kind == "full"
             if same_slot:  # the replaced transaction stays when its replacement is refused
                 self.txs[same_slot[0].hash] = same_slot[0]
+            return
+        if not signed:  # the last check fails: nothing changes
+            with pytest.raises(SignatureRefused):
+                self.pool.add(tx, valid, self.now, check=refuse)
+            self.txs = before
             return
         removed = self.pool.add(tx, valid, self.now)
         assert {(r.tx.hash, r.status) for r in removed} == expected

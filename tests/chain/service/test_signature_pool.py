@@ -6,7 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from chain.service.signature_pool import MIN_PARALLEL, ProcessVerifier
+from chain.service.signature_pool import (
+    CHUNKS_PER_WORKER,
+    MIN_CHUNK,
+    MIN_PARALLEL,
+    ChecksInWorkers,
+    ProcessVerifier,
+)
 from runtime.executive import InlineVerifier
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.keys import Keypair
@@ -48,6 +54,21 @@ def test_small_and_malformed_batches_are_checked_in_process(verifier: ProcessVer
     odd[0] = (odd[0][0][:31], odd[0][1], odd[0][2])  # a truncated public key
     results = verifier.submit(odd)()
     assert results[0] is False and all(results[1:])
+
+
+@pytest.mark.timeout(60)
+def test_a_refused_blocks_checks_not_yet_started_are_cancelled() -> None:
+    pool = ProcessVerifier(1)
+    try:
+        items = signed_items(2 * CHUNKS_PER_WORKER * MIN_CHUNK)
+        pending = pool.submit(items)
+        assert isinstance(pending, ChecksInWorkers)
+        pending.cancel()
+        # One worker holds at most two of the chunks: the others are never checked.
+        assert pending.cancelled >= CHUNKS_PER_WORKER - 2
+        assert pool.submit(items)() == [True] * len(items)
+    finally:
+        pool.close()
 
 
 def test_at_least_one_worker() -> None:
