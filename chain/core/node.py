@@ -326,6 +326,7 @@ class NodeCore(NodeInputs, NodeView):
         actions: list[Action] = []
         if data is None:
             log.debug("%s request to %s failed", pending.kind, peer)
+            self.sync.unanswered(pending, now_ms)
         else:
             try:
                 actions.extend(self._sync_exchange.on_answer(peer, pending, data, now_ms))

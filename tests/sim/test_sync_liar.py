@@ -1,0 +1,120 @@
+"""A node joining far behind syncs at its normal speed with a lying peer among its peers.
+
+The liar follows the chain as any full node does, but answers requests for the others: its status
+claims best block #4294967295, and it answers range requests with one block the joining node
+already has, with nothing, or not at all. Two nodes join at the same instant, one with the liar
+among its peers and one without, and both are timed to the tip in the same run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from chain.core.messages import (
+    PROTOCOL_STATUS,
+    PROTOCOL_SYNC,
+    BlockRequest,
+    Status,
+    SyncedBlock,
+    encode_blocks,
+)
+from chain.spec import local_spec
+from runtime.primitives.keys import keypair_from_suri
+from sim.network import LinkModel, SimNetwork
+
+HONEST = ("Alice", "Bob", "Charlie")
+SPEC = local_spec(validators=len(HONEST))
+SLOT_MS = SPEC.genesis.slot_duration_ms
+BEHIND = 600
+"""Blocks the joining nodes start behind the tip."""
+HUGE_BEST = 2**32 - 1
+LIAR = "Liar"
+WITH_LIAR, WITHOUT_LIAR = "Joiner", "Plain"
+MAX_EXTRA_SLOTS = 3
+"""How much later than the node without a liar the node with one may reach the tip."""
+HONEST_SCORE_FLOOR = -20
+"""The most an honest peer may be charged while a node syncs (the network bans at -100)."""
+
+
+def lying_responder(
+    net: SimNetwork, answer: str, asked: list[tuple[str, BlockRequest]]
+) -> Callable[[str, str, bytes], bytes | None]:
+    """The liar's answers: a huge best in its status, and `answer` to every block request."""
+
+    def respond(requester: str, protocol: str, data: bytes) -> bytes | None:
+        core = net.core(LIAR)
+        if protocol == PROTOCOL_STATUS:
+            real = core.status()
+            return Status(
+                real.genesis_hash,
+                HUGE_BEST,
+                real.best_hash,
+                real.finalized_number,
+                real.finalized_hash,
+                real.authority,
+            ).encode()
+        if protocol == PROTOCOL_SYNC:
+            asked.append((requester, BlockRequest.decode(data)))
+            if answer == "silence":
+                return None
+            if answer == "nothing":
+                return encode_blocks([])
+            genesis = core.store.require_header(core.store.hash_at(0) or b"")
+            body = core.store.body(genesis.hash)
+            return encode_blocks([SyncedBlock(genesis, body, None)])
+        return core.on_request(requester, protocol, data, net.now_ms)
+
+    return respond
+
+
+def slots_to_tip(net: SimNetwork, names: tuple[str, ...], limit_slots: int) -> dict[str, float]:
+    """Slots each node takes to come within a block of Alice's best (inf if it never does)."""
+    start = net.now_ms
+    reached: dict[str, float] = {}
+    step = SLOT_MS // 10
+    while net.now_ms - start < limit_slots * SLOT_MS and len(reached) < len(names):
+        net.run_for(step)
+        tip = net.core("Alice").best_header.number
+        for name in names:
+            if name not in reached and net.core(name).best_header.number >= tip - 1:
+                reached[name] = (net.now_ms - start) / SLOT_MS
+    return {name: reached.get(name, float("inf")) for name in names}
+
+
+@pytest.mark.parametrize("answer", ["a known block", "nothing", "silence"])
+def test_a_joining_node_syncs_at_its_normal_speed_with_a_lying_peer(answer: str) -> None:
+    # One latency for every message: the liar, connected first, is the first peer to answer.
+    net = SimNetwork(SPEC, seed=21, link=LinkModel(latency_ms=(20, 20)))
+    for name in HONEST:
+        net.add_node(name, keypair_from_suri("//" + name))
+    net.add_node(LIAR)
+    net.connect_all()
+    net.run_for(BEHIND * SLOT_MS)
+    assert net.core("Alice").best_header.number >= BEHIND - 5
+    assert net.core(LIAR).best_header.number >= BEHIND - 6  # it follows the chain
+    asked: list[tuple[str, BlockRequest]] = []
+    net.set_responder(LIAR, lying_responder(net, answer, asked))
+
+    net.add_node(WITH_LIAR)
+    net.add_node(WITHOUT_LIAR)
+    net.connect(WITH_LIAR, LIAR)
+    for name in HONEST:
+        net.connect(WITH_LIAR, name)
+        net.connect(WITHOUT_LIAR, name)
+    took = slots_to_tip(net, (WITH_LIAR, WITHOUT_LIAR), limit_slots=40)
+
+    assert took[WITHOUT_LIAR] <= 2, took
+    assert took[WITH_LIAR] <= took[WITHOUT_LIAR] + MAX_EXTRA_SLOTS, took
+    ranges = [r for who, r in asked if who == WITH_LIAR and isinstance(r.start, int)]
+    assert ranges[0].start == 1  # the liar was asked first, as the old code always asked it
+    for name in (WITH_LIAR, WITHOUT_LIAR):
+        scores = net.nodes[name].scores
+        assert all(scores.get(peer, 0) >= HONEST_SCORE_FLOOR for peer in HONEST), (name, scores)
+    assert net.nodes[WITH_LIAR].scores.get(LIAR, 0) <= -50  # charged for its claim
+    # Caught, it is asked again only as its doubt runs out: a handful of times, not each range.
+    net.run_for(20 * SLOT_MS)
+    ranges = [r for who, r in asked if who == WITH_LIAR and isinstance(r.start, int)]
+    assert len(ranges) <= 4, ranges
+    assert net.core(WITH_LIAR).best_header.number >= net.core("Alice").best_header.number - 1
