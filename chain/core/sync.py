@@ -6,8 +6,9 @@ again every STATUS_INTERVAL_MS) and from the blocks the peer gossips. Then:
 - range sync: while a peer's best is above ours, ask it for up to MAX_SYNC_BLOCKS blocks, by
   number, from our best + 1 upward. One range request at a time, taking turns among the peers
   that can fill it, and a second one to another peer if the first is slow to come back
-  (RANGE_HEDGE_MS). If the first block returned does not attach to our chain, that peer is on a
-  fork: ask it again from our finalized block + 1, which every honest chain shares.
+  (`hedge_ms`: three times the usual round trip). If the first block returned does not attach to
+  our chain, that peer is on a fork: ask it again from our finalized block + 1, which every
+  honest chain shares.
 - claims are checked: a best block above what could have been authored since our finalized block
   (`highest_possible_block`) is capped there, and a peer whose range answer brings nothing above
   our best (or does not come) loses its claim down to what it has shown, and is doubted for a
@@ -41,9 +42,15 @@ MAX_WANTED_BLOCKS: Final = 64
 """Blocks waiting to be fetched by hash, at most."""
 JUSTIFICATION_INTERVAL_MS: Final = 1_000
 """A peer is asked for a justification at most this often."""
-RANGE_HEDGE_MS: Final = 2_000
-"""A range request unanswered this long lets another go out, to another peer. A peer that never
-answers still delays sync by this much each time it is asked (rarely: see DOUBT_MS)."""
+RANGE_HEDGE_MS: Final = 1_000
+"""A range request unanswered this long lets another go out, to another peer, until range answers
+were timed (then `hedge_ms`)."""
+MIN_RANGE_HEDGE_MS: Final = 500
+"""The hedge delay is never shorter (a fast network does not double every request)."""
+MAX_RANGE_HEDGE_MS: Final = REQUEST_TIMEOUT_MS // 2
+"""The hedge delay is never longer. A peer that never answers still delays sync by the hedge delay
+each time it is asked (rarely: see DOUBT_MS); one that answers slowly with real blocks lengthens
+it, up to this."""
 MAX_RANGES_IN_FLIGHT: Final = 2
 """Range requests in flight at once, at most (each to a different peer)."""
 DOUBT_MS: Final = 5_000
@@ -124,6 +131,8 @@ class Sync:
         self._wanted: dict[bytes, tuple[int, str]] = {}
         """Blocks to fetch by hash: hash -> (number, a peer that has it)."""
         self._next_tag = 1
+        self._range_round_trip_ms: int | None = None
+        """A moving average of the round trips of range answers that brought blocks."""
 
     # Peers
 
@@ -246,7 +255,7 @@ class Sync:
         # One range request at a time, and another if it is slow to come back.
         ranges = [p for p in self.pending.values() if p.kind == "range"]
         if len(ranges) < MAX_RANGES_IN_FLIGHT and all(
-            now_ms - p.sent_ms >= RANGE_HEDGE_MS for p in ranges
+            now_ms - p.sent_ms >= self.hedge_ms() for p in ranges
         ):
             server = self._range_peer(best_number, now_ms)
             if server is not None:
@@ -314,8 +323,18 @@ class Sync:
         if pending.kind == "range":
             self.range_failed(pending.peer, now_ms)
 
-    def range_backed(self, peer: str, highest: int) -> None:
-        """`peer`'s range answer brought blocks up to `highest`: it backs its claim."""
+    def hedge_ms(self) -> int:
+        """How long a range request may go unanswered before another goes to another peer."""
+        if self._range_round_trip_ms is None:
+            return RANGE_HEDGE_MS
+        return max(MIN_RANGE_HEDGE_MS, min(MAX_RANGE_HEDGE_MS, 3 * self._range_round_trip_ms))
+
+    def range_backed(self, peer: str, highest: int, *, round_trip_ms: int) -> None:
+        """`peer`'s range answer brought blocks up to `highest` in `round_trip_ms`: it backs its
+        claim."""
+        average = self._range_round_trip_ms
+        average = round_trip_ms if average is None else average + (round_trip_ms - average) // 4
+        self._range_round_trip_ms = average
         state = self.peers.get(peer)
         if state is not None:
             state.shown_number = max(state.shown_number, highest)

@@ -131,6 +131,8 @@ class SyncExchange:
         if pending.kind == "fetch":
             self.sync.fetched(pending.key)
             blocks.reverse()
+            if blocks and not is_ancestry(blocks, pending.key):
+                return [ReportPeer(peer, COST_BAD_RESPONSE, "not the ancestry of the block asked")]
         return self.import_synced(peer, pending, blocks, now_ms)
 
     def import_justification(
@@ -183,12 +185,7 @@ class SyncExchange:
                         return actions
                     self.sync.range_failed(peer, now_ms)
                 elif i == 0:
-                    if is_ancestry(blocks, pending.key):
-                        return actions  # we asked for too few ancestors: the gap is ours
-                    return [
-                        *actions,
-                        ReportPeer(peer, COST_BAD_RESPONSE, "not the ancestry of the block asked"),
-                    ]
+                    return actions  # its true ancestry, but we asked for too few: the gap is ours
                 return [*actions, ReportPeer(peer, COST_USELESS, "blocks that do not attach")]
             except BlockRejected as exc:
                 self.offences.note_slot_if_sealed(header)
@@ -200,7 +197,7 @@ class SyncExchange:
             if imported:
                 self.sync.attached(peer)
             if imported or highest > pending.best_then:
-                self.sync.range_backed(peer, highest)
+                self.sync.range_backed(peer, highest, round_trip_ms=now_ms - pending.sent_ms)
             else:
                 self.sync.range_failed(peer, now_ms)
                 actions.append(ReportPeer(peer, COST_USELESS, "a range answer with nothing new"))

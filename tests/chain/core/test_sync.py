@@ -10,6 +10,8 @@ from chain.core.sync import (
     DOUBT_MS,
     JUSTIFICATION_INTERVAL_MS,
     MAX_DOUBT_MS,
+    MAX_RANGE_HEDGE_MS,
+    MIN_RANGE_HEDGE_MS,
     RANGE_HEDGE_MS,
     REQUEST_TIMEOUT_MS,
     STATUS_INTERVAL_MS,
@@ -205,7 +207,7 @@ def test_range_requests_take_turns_among_the_peers_that_can_fill_them():
         asked.append(peer)
         assert request.max_blocks == MAX_SYNC_BLOCKS
         sync.finish(tag)
-        sync.range_backed(peer, 20 + MAX_SYNC_BLOCKS)
+        sync.range_backed(peer, 20 + MAX_SYNC_BLOCKS, round_trip_ms=100)
     assert asked == ["a", "b", "c", "a"]  # never "slow", which has one block to give
 
 
@@ -218,6 +220,19 @@ def test_a_slow_range_request_lets_a_second_go_to_another_peer():
     assert second != first and request.start == 21
     # Two in flight at most, however slow both are.
     assert ranges(asks(sync, best=20, now=NOW + 3 * RANGE_HEDGE_MS)) == []
+
+
+def test_the_hedge_delay_follows_the_round_trips_of_range_answers_within_bounds():
+    sync = Sync()
+    assert sync.hedge_ms() == RANGE_HEDGE_MS  # nothing timed yet
+    sync.range_backed("a", 10, round_trip_ms=400)
+    assert sync.hedge_ms() == 1_200
+    for _ in range(40):
+        sync.range_backed("a", 10, round_trip_ms=20)
+    assert sync.hedge_ms() == MIN_RANGE_HEDGE_MS
+    for _ in range(40):
+        sync.range_backed("a", 10, round_trip_ms=REQUEST_TIMEOUT_MS)
+    assert sync.hedge_ms() == MAX_RANGE_HEDGE_MS
 
 
 def test_a_peer_that_does_not_back_its_claim_loses_it_and_is_doubted_for_longer_each_time():
@@ -246,7 +261,7 @@ def test_a_peer_that_does_not_back_its_claim_loses_it_and_is_doubted_for_longer_
     for _ in range(40):
         sync.range_failed("liar", NOW + 2)
     assert sync.peers["liar"].doubted_until_ms == NOW + 2 + MAX_DOUBT_MS
-    sync.range_backed("liar", 40)
+    sync.range_backed("liar", 40, round_trip_ms=100)
     assert not sync.peers["liar"].doubted(NOW + 3)
     sync.on_status("liar", status(60), cap=CAP, now_ms=NOW + 3)
     assert sync.peers["liar"].best_number == 60
