@@ -11,9 +11,10 @@ again every STATUS_INTERVAL_MS) and from the blocks the peer gossips. Then:
   honest chain shares.
 - claims are checked: a best block above what could have been authored since our finalized block
   (`highest_possible_block`) is capped there, and a peer whose range answer brings nothing above
-  our best (or does not come) loses its claim down to what it has shown, and is doubted for a
-  while that doubles with each failure: its status claims are not believed, and it is asked for
-  ranges only when no other peer is ahead.
+  our best (or does not come) loses its claim down to what its range answers brought, and is
+  doubted for a while that doubles with each failure: its status claims are not believed, and it
+  is asked for ranges only when no other peer is ahead. (A gossiped block raises its best again,
+  but proves nothing: a peer relays a block whose parent it lacks before it holds it.)
 - block fetch: a block that gossip names but does not carry (a large body, or a vote or commit
   for a block not seen yet) is asked for by hash, with its ancestors down to our finalized block;
   a block more than MAX_SYNC_BLOCKS above our best is left to range sync, as its ancestry could
@@ -93,14 +94,14 @@ class PeerState:
     """A request to it is in flight."""
     from_finalized: bool = False
     """Its chain forked from ours: range requests start at our finalized block."""
-    shown_number: int = 0
-    """The highest block it has shown it has: sent in a range answer, or gossiped."""
+    backed_number: int = 0
+    """The highest block one of its range answers brought."""
     range_asked_ms: int = -1
     """When it was last asked for a range (peers take turns, the longest unasked first)."""
     failures: int = 0
     """Range answers in a row that did not back its claimed best."""
     doubted_until_ms: int = 0
-    """Until then its status claims are not believed above `shown_number`, and it is asked for a
+    """Until then its status claims are not believed above `backed_number`, and it is asked for a
     range only when no other peer is ahead."""
 
     def doubted(self, now_ms: int) -> bool:
@@ -149,10 +150,11 @@ class Sync:
             del self._wanted[block_hash]
 
     def on_status(self, peer: str, status: Status, *, cap: int, now_ms: int) -> bool:
-        """Learn a peer's chain from its status; its best and finalized blocks only ever move up.
+        """Learn a peer's chain from its status: its best block now (lower than before if it
+        moved to a shorter chain that finality chose), and its finalized block (only ever up).
 
         A best above `cap` (`highest_possible_block`) is taken as `cap`, and a doubted peer's as
-        no more than it has shown. Returns whether its best was above `cap` (a lie).
+        no more than its range answers brought. Returns whether its best was above `cap` (a lie).
         """
         state = self.peers.get(peer)
         if state is None:
@@ -163,9 +165,8 @@ class Sync:
         if best > cap:
             best, best_hash = cap, b""
         if state.doubted(now_ms):
-            best = min(best, state.shown_number)
-        if best >= state.best_number:
-            state.best_number, state.best_hash = best, best_hash
+            best = min(best, state.backed_number)
+        state.best_number, state.best_hash = best, best_hash
         if status.finalized_number >= state.finalized_number:
             state.finalized_number = status.finalized_number
             state.finalized_hash = status.finalized_hash
@@ -174,10 +175,7 @@ class Sync:
     def note_block(self, peer: str, number: int, block_hash: bytes) -> None:
         """`peer` has block (`number`, `block_hash`): it gossiped it."""
         state = self.peers.get(peer)
-        if state is None:
-            return
-        state.shown_number = max(state.shown_number, number)
-        if number > state.best_number:
+        if state is not None and number > state.best_number:
             state.best_number, state.best_hash = number, block_hash
 
     def want_block(self, peer: str, block_hash: bytes, number: int) -> None:
@@ -337,21 +335,22 @@ class Sync:
         self._range_round_trip_ms = average
         state = self.peers.get(peer)
         if state is not None:
-            state.shown_number = max(state.shown_number, highest)
+            state.backed_number = max(state.backed_number, highest)
             state.failures = 0
             state.doubted_until_ms = 0
 
     def range_failed(self, peer: str, now_ms: int) -> None:
-        """`peer`'s range answer brought nothing above our best: forget its claimed best beyond
-        what it has shown, and doubt it for a while (doubling with each failure in a row)."""
+        """`peer`'s range answer brought nothing above our best (or never came): forget its
+        claimed best beyond what its range answers brought, and doubt it for a while (doubling
+        with each failure in a row)."""
         state = self.peers.get(peer)
         if state is None:
             return
         state.failures += 1
         doubt = min(MAX_DOUBT_MS, DOUBT_MS << min(state.failures - 1, 20))
         state.doubted_until_ms = now_ms + doubt
-        if state.best_number > state.shown_number:
-            state.best_number, state.best_hash = state.shown_number, b""
+        if state.best_number > state.backed_number:
+            state.best_number, state.best_hash = state.backed_number, b""
 
     def forked(self, peer: str) -> bool:
         """`peer`'s blocks do not attach to our best chain: range-sync it from finality.

@@ -2,11 +2,13 @@
 and the answers to them, imported (blocks, justifications) or handed on (status, catch-up).
 
 What an answer costs its peer: a status claiming a best block that could not have been authored
-by now, COST_IMPOSSIBLE_BEST; a range answer that brings nothing above our best (empty, blocks we
-hold, or blocks that do not attach even from our finalized block), COST_USELESS; a bad block,
-COST_BAD_BLOCK. A fetch by hash answered with the block's true ancestry costs nothing even if it
-does not reach our chain: we asked for too few ancestors; one that is not that ancestry costs
-COST_BAD_RESPONSE.
+by now, COST_IMPOSSIBLE_BEST; a range answer of blocks that bring nothing above our best (blocks
+we hold, or blocks that do not attach even from our finalized block), COST_USELESS; a bad block,
+COST_BAD_BLOCK. An empty range answer costs nothing (an honest peer gives one when its best moved
+to a shorter chain, or when it relayed a block it does not hold yet), but like any answer that
+brings nothing it makes sync forget the peer's claim and doubt it (`chain.core.sync`). A fetch by
+hash answered with the block's true ancestry costs nothing even if it does not reach our chain:
+we asked for too few ancestors; one that is not that ancestry costs COST_BAD_RESPONSE.
 """
 
 from __future__ import annotations
@@ -153,8 +155,9 @@ class SyncExchange:
         """Import blocks a peer sent, oldest first, with their justifications.
 
         A range answer must bring something: a block imported, or one above our best when we
-        asked (held by now: it came another way meanwhile); else the peer's claim is forgotten.
-        (A bad block or a block without its body costs more, enough to have the peer banned.)
+        asked (held by now: it came another way meanwhile); else the peer's claim is forgotten,
+        and blocks that bring nothing are charged. (A bad block or a block without its body costs
+        more, enough to have the peer banned.)
         """
         actions: list[Action] = []
         imported = 0
@@ -200,5 +203,6 @@ class SyncExchange:
                 self.sync.range_backed(peer, highest, round_trip_ms=now_ms - pending.sent_ms)
             else:
                 self.sync.range_failed(peer, now_ms)
-                actions.append(ReportPeer(peer, COST_USELESS, "a range answer with nothing new"))
+                if blocks:
+                    actions.append(ReportPeer(peer, COST_USELESS, "a range answer of old blocks"))
         return actions

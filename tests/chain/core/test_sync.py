@@ -195,7 +195,15 @@ def test_a_best_block_above_the_cap_is_capped_and_said_to_be_a_lie():
     assert sync.on_status("liar", status(2**32 - 1), cap=700, now_ms=NOW)
     assert sync.peers["liar"].best_number == 700
     assert not sync.on_status("liar", status(650), cap=700, now_ms=NOW)
-    assert sync.peers["liar"].best_number == 700  # a best only moves up
+    assert sync.peers["liar"].best_number == 650
+
+
+def test_a_peer_that_moved_to_a_shorter_chain_is_not_asked_for_its_old_best():
+    sync = Sync()
+    known_peers(sync, a=30)
+    sync.on_status("a", status(26, finalized=25), cap=CAP, now_ms=NOW)  # finality chose a fork
+    assert sync.peers["a"].best_number == 26
+    assert ranges(asks(sync, best=27, finalized=25)) == []
 
 
 def test_range_requests_take_turns_among_the_peers_that_can_fill_them():
@@ -238,7 +246,7 @@ def test_the_hedge_delay_follows_the_round_trips_of_range_answers_within_bounds(
 def test_a_peer_that_does_not_back_its_claim_loses_it_and_is_doubted_for_longer_each_time():
     sync = Sync()
     known_peers(sync, liar=CAP, honest=25)
-    sync.note_block("liar", 18, h(18))  # it gossiped a block: it has shown it has #18
+    sync.range_backed("liar", 18, round_trip_ms=100)  # it brought blocks up to #18 once
     ((peer, tag, _),) = ranges(asks(sync, best=20))
     assert peer == "liar"  # it claims most
     sync.finish(tag)

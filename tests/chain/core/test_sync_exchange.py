@@ -84,6 +84,20 @@ def test_a_range_answer_with_nothing_new_is_charged_a_little_and_the_claim_forgo
     assert bob.best_header == blocks[-1].header
 
 
+def test_an_empty_range_answer_costs_nothing_but_the_claim_is_forgotten(local):
+    chain = local(2)
+    alice, bob = chain.node(ALICE), chain.node(BOB)
+    blocks = alice_blocks(chain, alice, (10, 12))
+    now = chain.at(12)
+    (to_alice,) = sync_requests(connect(bob, "alice", lie(alice, 5), now))
+    # An honest peer whose best moved to a shorter chain answers so: not charged, not believed.
+    assert reports(bob.on_response("alice", to_alice.tag, encode_blocks([]), now)) == []
+    assert bob.sync.peers["alice"].best_number == 0
+    # A block it gossips makes it worth asking again.
+    bob.on_gossip("alice", TOPIC_BLOCKS, BlockAnnounce.of(blocks[1]).encode(), now)
+    assert bob.sync.peers["alice"].best_number == 2
+
+
 def test_a_range_answer_whose_blocks_came_another_way_meanwhile_is_not_charged(local):
     chain = local(2)
     alice, bob = chain.node(ALICE), chain.node(BOB)
