@@ -6,7 +6,7 @@ again every STATUS_INTERVAL_MS) and from the blocks the peer gossips. Then:
 - range sync: while a peer's best is above ours, ask it for up to MAX_SYNC_BLOCKS blocks, by
   number, from our best + 1 upward. One range request at a time, taking turns among the peers
   that can fill it, and a second one to another peer if the first is slow to come back
-  (`hedge_ms`: three times the usual round trip). If the first block returned does not attach to
+  (`hedge_ms`: twice the usual round trip). If the first block returned does not attach to
   our chain, that peer is on a fork: ask it again from our finalized block + 1, which every
   honest chain shares.
 - claims are checked: a best block above what could have been authored since our finalized block
@@ -55,10 +55,13 @@ it, up to this."""
 MAX_RANGES_IN_FLIGHT: Final = 2
 """Range requests in flight at once, at most (each to a different peer)."""
 DOUBT_MS: Final = 5_000
-"""How long a peer that failed to back its claimed best is doubted after its first failure; each
-further failure in a row doubles it. A liar is still asked for a range once per doubt, and its
-claims believed in between, so it costs one wasted request (and a hedge delay if it keeps silent)
-per doubling: about ten over an hour, each charged to it but an unanswered one."""
+"""How long a peer whose range answer failed to back its claimed best is doubted after its first
+failure; each further failure in a row doubles it, up to MAX_DOUBT_MS. A liar can still be asked
+while doubted when no other peer is ahead (a block it gossips raises its best), and once its doubt
+ends it claims again and is asked once more in turn: one wasted request (and a hedge delay if it
+keeps silent) per doubling, about ten in its first hour and then one per MAX_DOUBT_MS. Old blocks
+in answer cost it COST_USELESS each time; an empty answer or none costs nothing (honest peers give
+those too)."""
 MAX_DOUBT_MS: Final = 600_000
 """The longest a peer is doubted."""
 
@@ -325,7 +328,7 @@ class Sync:
         """How long a range request may go unanswered before another goes to another peer."""
         if self._range_round_trip_ms is None:
             return RANGE_HEDGE_MS
-        return max(MIN_RANGE_HEDGE_MS, min(MAX_RANGE_HEDGE_MS, 3 * self._range_round_trip_ms))
+        return max(MIN_RANGE_HEDGE_MS, min(MAX_RANGE_HEDGE_MS, 2 * self._range_round_trip_ms))
 
     def range_backed(self, peer: str, highest: int, *, round_trip_ms: int) -> None:
         """`peer`'s range answer brought blocks up to `highest` in `round_trip_ms`: it backs its
