@@ -124,6 +124,8 @@ class Pending:
     """The block hash a fetch or justification request is for."""
     best_then: int = 0
     """For a range request: this node's best number when it asked (the answer must bring more)."""
+    up_to: int = 0
+    """For a range request: the highest block number asked for."""
 
 
 class Sync:
@@ -208,9 +210,17 @@ class Sync:
         self._next_tag += 1
         return tag
 
-    def _send(self, peer: str, kind: str, now_ms: int, key: bytes = b"", best_then: int = 0) -> int:
+    def _send(
+        self,
+        peer: str,
+        kind: str,
+        now_ms: int,
+        key: bytes = b"",
+        best_then: int = 0,
+        up_to: int = 0,
+    ) -> int:
         tag = self._tag()
-        self.pending[tag] = Pending(peer, kind, now_ms, key, best_then)
+        self.pending[tag] = Pending(peer, kind, now_ms, key, best_then, up_to)
         if kind != "status" and kind != "catchup":
             self.peers[peer].busy = True
         return tag
@@ -263,9 +273,11 @@ class Sync:
                 state = self.peers[server]
                 state.range_asked_ms = now_ms
                 start = finalized_number + 1 if state.from_finalized else best_number + 1
-                count = min(MAX_SYNC_BLOCKS, state.best_number - start + 1)
-                request = BlockRequest(start, descending=False, max_blocks=max(1, count))
-                tag = self._send(server, "range", now_ms, best_then=best_number)
+                count = max(1, min(MAX_SYNC_BLOCKS, state.best_number - start + 1))
+                request = BlockRequest(start, descending=False, max_blocks=count)
+                tag = self._send(
+                    server, "range", now_ms, best_then=best_number, up_to=start + count - 1
+                )
                 out.append((server, tag, "range", request))
         # Justifications of blocks a peer finalized that we hold but not as final.
         if not any(p.kind == "justification" for p in self.pending.values()):
@@ -341,6 +353,14 @@ class Sync:
             state.backed_number = max(state.backed_number, highest)
             state.failures = 0
             state.doubted_until_ms = 0
+
+    def range_ended(self, peer: str, highest: int) -> None:
+        """`peer`'s range answer stopped at `highest`, short of what was asked, and not for its
+        size: its chain ends there, whatever it claimed (a peer that gives a block at a time is
+        asked again only once it claims or gossips more)."""
+        state = self.peers.get(peer)
+        if state is not None and state.best_number > highest:
+            state.best_number, state.best_hash = highest, b""
 
     def range_failed(self, peer: str, now_ms: int) -> None:
         """`peer`'s range answer brought nothing above our best (or never came): forget its

@@ -21,7 +21,14 @@ from chain.core.boundary import NodeInputs
 from chain.core.grandpa import GrandpaVoter
 from chain.core.importer import AlreadyKnown, BlockRejected, UnknownParent, consensus_params
 from chain.core.inbound import COST_BAD_BLOCK, COST_BAD_RESPONSE, COST_USELESS
-from chain.core.messages import PROTOCOL_STATUS, PROTOCOL_SYNC, Status, SyncedBlock, decode_blocks
+from chain.core.messages import (
+    PROTOCOL_STATUS,
+    PROTOCOL_SYNC,
+    SYNC_RESPONSE_BYTES,
+    Status,
+    SyncedBlock,
+    decode_blocks,
+)
 from chain.core.offences import Offences
 from chain.core.sync import Pending, Sync, highest_possible_block
 from chain.core.view import CoreView
@@ -135,7 +142,8 @@ class SyncExchange:
             blocks.reverse()
             if blocks and not is_ancestry(blocks, pending.key):
                 return [ReportPeer(peer, COST_BAD_RESPONSE, "not the ancestry of the block asked")]
-        return self.import_synced(peer, pending, blocks, now_ms)
+        cut_for_size = len(data) >= SYNC_RESPONSE_BYTES // 2
+        return self.import_synced(peer, pending, blocks, now_ms, cut_for_size=cut_for_size)
 
     def import_justification(
         self, peer: str, pending: Pending, blocks: list[SyncedBlock], now_ms: int
@@ -150,14 +158,22 @@ class SyncExchange:
             return [ReportPeer(peer, COST_BAD_RESPONSE, str(exc))]
 
     def import_synced(
-        self, peer: str, pending: Pending, blocks: list[SyncedBlock], now_ms: int
+        self,
+        peer: str,
+        pending: Pending,
+        blocks: list[SyncedBlock],
+        now_ms: int,
+        *,
+        cut_for_size: bool = False,
     ) -> list[Action]:
         """Import blocks a peer sent, oldest first, with their justifications.
 
         A range answer must bring something: a block imported, or one above our best when we
         asked (held by now: it came another way meanwhile); else the peer's claim is forgotten,
-        and blocks that bring nothing are charged. (A bad block or a block without its body costs
-        more, enough to have the peer banned.)
+        and blocks that bring nothing are charged. An answer short of what was asked, and too
+        small to have been cut for its size (`cut_for_size`: the serving node's estimate of the
+        size is rough), tells where the peer's chain ends. (A bad block or a block without its
+        body costs more, enough to have the peer banned.)
         """
         actions: list[Action] = []
         imported = 0
@@ -201,6 +217,8 @@ class SyncExchange:
                 self.sync.attached(peer)
             if imported or highest > pending.best_then:
                 self.sync.range_backed(peer, highest, round_trip_ms=now_ms - pending.sent_ms)
+                if highest < pending.up_to and not cut_for_size:
+                    self.sync.range_ended(peer, highest)
             else:
                 self.sync.range_failed(peer, now_ms)
                 if blocks:

@@ -2,7 +2,7 @@
 
 The liar follows the chain as any full node does, but answers requests for the others: its status
 claims best block #4294967295, and it answers range requests with one block the joining node
-already has, with nothing, or not at all. Two nodes join at the same instant, one with the liar
+already has, with nothing, not at all, or with one new block at a time. Two nodes join at the same instant, one with the liar
 among its peers and one without, and both are timed to the tip in the same run.
 """
 
@@ -62,6 +62,10 @@ def lying_responder(
                 return None
             if answer == "nothing":
                 return encode_blocks([])
+            if answer == "one new block at a time":
+                request = BlockRequest.decode(data)
+                one = BlockRequest(request.start, request.descending, 1, request.bodies)
+                return core.on_request(requester, protocol, one.encode(), net.now_ms)
             genesis = core.store.require_header(core.store.hash_at(0) or b"")
             body = core.store.body(genesis.hash)
             return encode_blocks([SyncedBlock(genesis, body, None)])
@@ -128,7 +132,9 @@ def ranges_asked_by(race: SyncRace, name: str) -> list[BlockRequest]:
     return [r for who, r in race.asked if who == name and isinstance(r.start, int)]
 
 
-@pytest.mark.parametrize("answer", ["a known block", "nothing", "silence"])
+@pytest.mark.parametrize(
+    "answer", ["a known block", "nothing", "silence", "one new block at a time"]
+)
 def test_a_joining_node_syncs_at_its_normal_speed_with_a_lying_peer(answer: str) -> None:
     race = sync_race(answer)
     net, took = race.net, race.took
