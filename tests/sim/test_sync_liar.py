@@ -2,8 +2,9 @@
 
 The liar follows the chain as any full node does, but answers requests for the others: its status
 claims best block #4294967295, and it answers range requests with one block the joining node
-already has, with nothing, not at all, or with one new block at a time. Two nodes join at the same instant, one with the liar
-among its peers and one without, and both are timed to the tip in the same run.
+already has, with nothing, not at all, or with one new block at a time. Two nodes join at the
+same instant, one with the liar among its peers and one without, and both are timed to the tip in
+the same run.
 """
 
 from __future__ import annotations
