@@ -98,6 +98,20 @@ def test_an_empty_range_answer_costs_nothing_but_the_claim_is_forgotten(local):
     assert bob.sync.peers["alice"].best_number == 2
 
 
+def test_a_range_answer_short_of_what_was_asked_tells_where_the_peers_chain_ends(local):
+    chain = local(2)
+    alice, bob = chain.node(ALICE), chain.node(BOB)
+    blocks = alice_blocks(chain, alice, (10, 12))
+    now = chain.at(12)
+    (to_alice,) = sync_requests(connect(bob, "alice", lie(alice, 5), now))
+    assert BlockRequest.decode(to_alice.data).max_blocks == 5
+    answer = alice.on_request("bob", PROTOCOL_SYNC, to_alice.data, now)
+    actions = bob.on_response("alice", to_alice.tag, answer, now)
+    assert reports(actions) == [] and sync_requests(actions) == []  # not asked for #3 again
+    assert bob.best_header == blocks[-1].header
+    assert bob.sync.peers["alice"].best_number == 2
+
+
 def test_a_range_answer_whose_blocks_came_another_way_meanwhile_is_not_charged(local):
     chain = local(2)
     alice, bob = chain.node(ALICE), chain.node(BOB)
