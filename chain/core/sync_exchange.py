@@ -2,13 +2,14 @@
 and the answers to them, imported (blocks, justifications) or handed on (status, catch-up).
 
 What an answer costs its peer: a status claiming a best block that could not have been authored
-by now, COST_IMPOSSIBLE_BEST; a range answer of blocks that bring nothing above our best (blocks
-we hold, or blocks that do not attach even from our finalized block), COST_USELESS; a bad block,
-COST_BAD_BLOCK. An empty range answer costs nothing (an honest peer gives one when its best moved
-to a shorter chain, or when it relayed a block it does not hold yet), but like any answer that
-brings nothing it makes sync forget the peer's claim and doubt it (`chain.core.sync`). A fetch by
-hash answered with the block's true ancestry costs nothing even if it does not reach our chain:
-we asked for too few ancestors; one that is not that ancestry costs COST_BAD_RESPONSE.
+by now (allowing for CLOCK_SKEW_MS), COST_IMPOSSIBLE_BEST; a range answer of blocks that bring
+nothing above our best (blocks we hold, or blocks that do not attach even from our finalized
+block), COST_USELESS; a bad block, COST_BAD_BLOCK. An empty range answer costs nothing (an honest
+peer gives one when its best moved to a shorter chain, or when it relayed a block it does not hold
+yet), but like any answer that brings nothing it makes sync forget the peer's claim and doubt it
+(`chain.core.sync`). A fetch by hash answered with the block's true ancestry costs nothing even if
+it does not reach our chain: we asked for too few ancestors; one that is not that ancestry costs
+COST_BAD_RESPONSE.
 """
 
 from __future__ import annotations
@@ -37,9 +38,13 @@ from chain.core.voting import VoterGlue
 from runtime.block import Block
 
 COST_IMPOSSIBLE_BEST: Final = 50
-"""A status whose best block is above `highest_possible_block`: no honest clock gets there (the
-bound allows for MAX_FUTURE_SLOTS of clock drift). Asked every STATUS_INTERVAL_MS, so a peer that
-keeps claiming one is banned within seconds."""
+"""A status whose best block is above `highest_possible_block` even with CLOCK_SKEW_MS more on our
+clock. Status is asked every STATUS_INTERVAL_MS, so a peer that keeps claiming one is banned after
+its second."""
+CLOCK_SKEW_MS: Final = 60_000
+"""How far ahead of ours a peer's clock may run before a best block that only its clock allows is
+charged as a lie (above `highest_possible_block` it is capped either way): our own clock running
+late must not make us charge every honest peer."""
 
 
 def is_ancestry(blocks: list[SyncedBlock], block_hash: bytes) -> bool:
@@ -119,7 +124,8 @@ class SyncExchange:
             if status.genesis_hash != self.view.genesis_hash:
                 return [ReportPeer(peer, COST_BAD_RESPONSE, "the peer is on another chain")]
             cap = self.highest_possible_block(now_ms)
-            if self.sync.on_status(peer, status, cap=cap, now_ms=now_ms):
+            capped = self.sync.on_status(peer, status, cap=cap, now_ms=now_ms)
+            if capped and status.best_number > self.highest_possible_block(now_ms + CLOCK_SKEW_MS):
                 return [
                     ReportPeer(
                         peer,
@@ -177,7 +183,7 @@ class SyncExchange:
         """
         actions: list[Action] = []
         imported = 0
-        highest = 0  # the highest block of the answer that attaches to our chain
+        highest = 0  # the highest block of the answer that is now held here
         is_range = pending.kind == "range"
         for i, synced in enumerate(blocks):
             header = synced.header

@@ -63,6 +63,15 @@ def test_a_best_block_that_could_not_be_authored_by_now_is_charged_and_capped(lo
     assert bob.sync.peers["liar"].best_number == slot_at(now, chain.slot_ms) + MAX_FUTURE_SLOTS
 
 
+def test_a_best_block_a_little_ahead_of_our_clock_is_capped_but_not_charged(local):
+    chain = local(2)
+    bob = chain.node(BOB)
+    now = chain.at(14)
+    cap = slot_at(now, chain.slot_ms) + MAX_FUTURE_SLOTS
+    assert reports(connect(bob, "early", lie(bob, cap + 5), now)) == []  # its clock may be ahead
+    assert bob.sync.peers["early"].best_number == cap
+
+
 def test_a_range_answer_with_nothing_new_is_charged_a_little_and_the_claim_forgotten(local):
     chain = local(2)
     alice, bob = chain.node(ALICE), chain.node(BOB)
