@@ -7,7 +7,8 @@ the libp2p layer does); requests are answered by the peer's core and the answer 
 fails after a timeout. Links (one model for all, or one per link) have a latency drawn per
 message, and may lose, duplicate, hold back for long or (by their latency spread) reorder
 messages; partitions cut links between groups; nodes can crash (losing everything but their
-database) and restart.
+database) and restart. A node's requests may be answered by a responder of the test's own
+instead of its core (`set_responder`): a peer that lies.
 
 Everything happens in one thread on one event queue ordered by (time, sequence), and all
 randomness comes from one seeded generator, so a seed gives the same run every time.
@@ -45,6 +46,11 @@ from runtime.primitives.keys import Keypair
 log = logging.getLogger("xpl.sim")
 
 REQUEST_TIMEOUT_MS: Final = 5_000
+
+Responder = Callable[[str, str, bytes], bytes | None]
+"""Answers a request in a node's place: (requester, protocol, request) -> the answer, or None to
+leave it unanswered (the requester's request then times out); it may raise RequestRefused, as a
+core does."""
 
 
 @dataclass
@@ -118,6 +124,7 @@ class SimNetwork:
         self._checked: set[tuple[str, bytes]] = set()
         self._genesis = spec.genesis_header()
         self._genesis_state = spec.genesis_state()
+        self._responders: dict[str, Responder] = {}
         self.delivered = 0
         self.lost = 0
 
@@ -133,6 +140,14 @@ class SimNetwork:
         self.nodes[name] = node
         self._boot(node)
         return node
+
+    def set_responder(self, name: str, responder: Responder | None) -> None:
+        """Answer the requests sent to `name` with `responder` instead of its core (None: with its
+        core again). The node's core still gossips, syncs and asks its own requests."""
+        if responder is None:
+            self._responders.pop(name, None)
+        else:
+            self._responders[name] = responder
 
     def connect(self, a: str, b: str) -> None:
         pair = frozenset((a, b))
@@ -381,10 +396,17 @@ class SimNetwork:
             node = self.nodes[request.peer]
             if node.core is None:
                 return
+            responder = self._responders.get(request.peer)
+            data: bytes | None
             try:
-                data: bytes | None = node.core.on_request(
-                    requester, request.protocol, request.data, self.now_ms
-                )
+                if responder is None:
+                    data = node.core.on_request(
+                        requester, request.protocol, request.data, self.now_ms
+                    )
+                else:
+                    data = responder(requester, request.protocol, request.data)
+                    if data is None:
+                        return
             except (RequestRefused, DecodeError) as exc:
                 log.debug(
                     "%s refused %s's %s request: %s", request.peer, requester, request.protocol, exc
@@ -401,4 +423,4 @@ class SimNetwork:
         log.debug("%s reports %s: %s (score %d)", node.name, report.peer, report.reason, score)
 
 
-__all__ = ["LinkModel", "SimNetwork", "SimNode"]
+__all__ = ["LinkModel", "Responder", "SimNetwork", "SimNode"]

@@ -329,6 +329,7 @@ class NodeCore(NodeInputs, NodeView):
         if data is None:
             log.debug("%s request to %s failed", pending.kind, peer)
             self.voter.on_request_failed(peer, pending.kind, now_ms)
+            self.sync.unanswered(pending, now_ms)
         else:
             try:
                 actions.extend(self._sync_exchange.on_answer(peer, pending, data, now_ms))
