@@ -143,6 +143,12 @@ class GrandpaVoter:
         self._future_primary: dict[int, PrimaryProposal] = {}
         self._later: dict[bytes, int] = {}
         """voter -> the highest round past the current one it was seen voting in (signed)."""
+        self._latest_ahead: dict[tuple[int, bytes], SignedVote] = {}
+        """(phase, voter) -> its latest vote beyond the rounds kept in `_future` (one each)."""
+        self._abstains_in_set: int | None = None
+        """The saved state did not read, so the rounds this voter already voted in are unknown:
+        it votes in no round of this set (it follows them as an observer) rather than risk
+        voting twice in one."""
         self._neighbours = Neighbours()
         self._catch_up_from: str | None = None
         self._catch_up_until_ms = 0
@@ -161,7 +167,10 @@ class GrandpaVoter:
 
     @property
     def is_voter(self) -> bool:
-        return self.key is not None and self.set.weight_of(self.key.public) > 0
+        if self.key is None or self.set.weight_of(self.key.public) == 0:
+            return False
+        # A sole authority has nobody to contradict: it votes even after losing its state.
+        return self._abstains_in_set != self.set.set_id or len(self.set.authorities) == 1
 
     @property
     def round_number(self) -> int:
@@ -257,15 +266,21 @@ class GrandpaVoter:
             return Verdict.REJECT, []
         if j.number <= self._finalized_number():
             return self._on_old_commit(peer, j), []
-        header = self.chain.header(j.block_hash)
-        if header is None:
-            return Verdict.IGNORE, [FetchBlock(peer, j.block_hash, j.number)]
-        if not self._descends_from_finalized((header.hash, header.number)):
-            return Verdict.REJECT, []
         try:
-            verify_justification(j, self.set, block_hash=header.hash, number=header.number)
+            # Checked before anything is fetched for it: a forged commit costs its sender, and
+            # names no block for sync to chase.
+            verify_justification(j, self.set, block_hash=j.block_hash, number=j.number)
         except InvalidJustification as exc:
             log.debug("commit from %s refused: %s", peer, exc)
+            return Verdict.REJECT, []
+        header = self.chain.header(j.block_hash)
+        if header is None:
+            if j.number > self.chain.best_header.number + MAX_VOTE_AHEAD:
+                return Verdict.IGNORE, []  # range sync brings it
+            return Verdict.IGNORE, [FetchBlock(peer, j.block_hash, j.number)]
+        if header.number != j.number or not self._descends_from_finalized(
+            (header.hash, header.number)
+        ):
             return Verdict.REJECT, []
         self._finalize(header, j)
         self._last_commit = j
@@ -313,7 +328,7 @@ class GrandpaVoter:
                 current.last_broadcast_ms = now_ms
                 votes = [*self._mine(self.previous), *self._mine(current)]
                 if votes:
-                    outputs.append(BroadcastVotes(tuple(votes)))
+                    outputs.append(BroadcastVotes(tuple(votes), resent_at_ms=now_ms))
                 # A peer that missed the last round's result can finalize with it.
                 if self._last_commit is not None and self.is_voter:
                     outputs.append(BroadcastCommit(self._last_commit))
@@ -410,10 +425,15 @@ class GrandpaVoter:
         for vote in (*c.prevotes, *c.precommits):
             if not vote.signature_is_valid():
                 return Verdict.REJECT, []
-            if vote.number > finalized.number and self.chain.header(vote.block_hash) is None:
-                outputs.append(FetchBlock(peer, vote.block_hash, vote.number))
+            header = self.chain.header(vote.block_hash)
+            if header is None:
+                if vote.number > finalized.number:
+                    outputs.append(FetchBlock(peer, vote.block_hash, vote.number))
                 continue
-            round_.add_vote(vote)
+            if header.number != vote.number:
+                return Verdict.REJECT, []  # a signed vote naming a block at a false height
+            if self._counts_in(round_, (header.hash, header.number)):
+                round_.add_vote(vote)
         if outputs:
             # Ask again once the blocks are in: not a failure of the peer.
             self._neighbours.asked_catch_up(peer, now_ms)
@@ -511,20 +531,32 @@ class GrandpaVoter:
             if peer:
                 outputs.append(FetchBlock(peer, vote.block_hash, vote.number))
             return Verdict.ACCEPT
-        if self._ancestor_at((header.hash, header.number), round_.base[1]) != round_.base[0]:
+        if not self._counts_in(round_, (header.hash, header.number)):
             return Verdict.IGNORE
         round_.add_vote(vote)
         self._check_equivocation(round_, vote, outputs)
         return Verdict.ACCEPT
 
+    def _counts_in(self, round_: Round, target: Target) -> bool:
+        """Whether a vote for `target` (a stored block, by its true number) counts in `round_`:
+        it descends from the round's base."""
+        return self._ancestor_at(target, round_.base[1]) == round_.base[0]
+
     def _on_later_vote(
         self, vote: SignedVote, now_ms: int, outputs: list[VoterOutput], *, checked: bool
     ) -> Verdict:
-        """A vote too far ahead to keep: its voter is noted as being there."""
-        if self._later.get(vote.voter, 0) >= vote.round:
+        """A vote too far ahead to keep with its round: its voter is noted as being there, and
+        its latest vote of each phase is kept, so that a voter that catches up to that round
+        finds it (resent votes may never reach it again: gossip drops what it has seen)."""
+        kept = self._latest_ahead.get((vote.phase, vote.voter))
+        if kept is not None and (kept.round > vote.round or kept == vote):
+            return Verdict.IGNORE
+        if self._later.get(vote.voter, 0) > vote.round:
             return Verdict.IGNORE
         if not checked and not vote.signature_is_valid():
             return Verdict.REJECT
+        if kept is None or kept.round < vote.round:
+            self._latest_ahead[(vote.phase, vote.voter)] = vote
         self._note_later(vote.voter, vote.round, now_ms, outputs)
         return Verdict.IGNORE
 
@@ -623,6 +655,7 @@ class GrandpaVoter:
         self._future.clear()
         self._future_primary.clear()
         self._later.clear()
+        self._latest_ahead.clear()
         self._last_commit = None
         self._equivocations.clear()
         self._completed = None
@@ -733,6 +766,13 @@ class GrandpaVoter:
         self._future = {r: votes for r, votes in self._future.items() if r > number}
         self._future_primary = {r: p for r, p in self._future_primary.items() if r > number}
         self._later = {v: r for v, r in self._later.items() if r > number}
+        ahead = self._latest_ahead
+        for key in [k for k, vote in ahead.items() if vote.round <= number + ROUNDS_AHEAD]:
+            vote = ahead.pop(key)
+            if vote.round > number:
+                self._future.setdefault(vote.round, {}).setdefault(key, []).append(vote)
+            elif vote.round == number:
+                waiting.setdefault(key, []).append(vote)
         previous = self.previous.number if self.previous is not None else number
         self._equivocations = {k: p for k, p in self._equivocations.items() if k[1] >= previous}
         self._persist(self._saved_state())
@@ -876,16 +916,25 @@ class GrandpaVoter:
 
     def _saved_state(self) -> bytes:
         mine = tuple(self.current.mine.values())
-        return VoterState(self.set.set_id, self.current.number, mine, self._completed).encode()
+        return VoterState(
+            self.set.set_id, self.current.number, mine, self._completed, self._abstains_in_set
+        ).encode()
 
     def _restore(self, saved: bytes, now_ms: int) -> None:
         try:
             state = VoterState.decode(saved)
         except DecodeError as exc:
-            log.warning("the saved voter state does not decode (%s); starting afresh", exc)
+            log.error(
+                "the saved voter state does not decode (%s): this node will not vote in authority"
+                " set %d, in case it voted before, and votes again from the next set",
+                exc,
+                self.set.set_id,
+            )
+            self._abstains_in_set = self.set.set_id
             return
         if state.set_id != self.set.set_id:
             return
+        self._abstains_in_set = state.abstains_in_set
         self.current = self._new_round(max(state.round, 1), now_ms)
         for vote in state.mine:
             self.current.mine[vote.phase] = vote
@@ -897,6 +946,10 @@ class GrandpaVoter:
             if done.round == self.current.number - 1:
                 previous = self._new_round(done.round, now_ms)
                 for vote in (*done.prevotes, *done.precommits):
-                    previous.add_vote(vote)
+                    header = self.chain.header(vote.block_hash)
+                    if header is None:
+                        previous.pending.setdefault((vote.phase, vote.voter), []).append(vote)
+                    elif header.number == vote.number:
+                        previous.add_vote(vote)
                 self.previous = previous
         log.info("resuming round %d of set %d", self.current.number, state.set_id)

@@ -5,7 +5,8 @@ Gossip topics (each message is validated before it is relayed):
     block          [header, body | None]      a new block; a body too large for gossip is left
                                               out and fetched with a sync request by hash
     transactions   [extrinsic, ...]           a batch of signed transactions
-    finality       ["votes", [vote, ...]]     a batch of GRANDPA votes
+    finality       ["votes", [vote, ...]]     a batch of GRANDPA votes (a third item, a nonce,
+                                              makes votes sent again a new message)
                    ["commit", justification]  a round's result, for nodes that missed its votes
                    ["primary", proposal]      a round's primary proposal
                                               (`chain.core.voter_messages.PrimaryProposal`)
@@ -151,16 +152,21 @@ def decode_transactions(raw: bytes) -> tuple[bytes, ...]:
 FINALITY_KINDS: Final = ("votes", "commit", "primary")
 
 
-def encode_finality(kind: str, payload: Value) -> bytes:
+def encode_finality(kind: str, payload: Value, nonce: int | None = None) -> bytes:
     """The finality topic's message: `["votes", [vote, ...]]`, `["commit", justification]` or
-    `["primary", proposal]`."""
-    return codec.encode([kind, payload])
+    `["primary", proposal]`; a `nonce` (a third item) makes a message sent again new to the
+    network's duplicate filters."""
+    return codec.encode([kind, payload] if nonce is None else [kind, payload, nonce])
 
 
 def decode_finality(raw: bytes) -> tuple[str, Value]:
     """The kind (one of FINALITY_KINDS) and payload of a finality message; DecodeError
     otherwise."""
-    f = codec.expect_list(codec.decode_raw(raw, max_size=MAX_GOSSIP_BYTES), 2, "finality")
+    value = codec.decode_raw(raw, max_size=MAX_GOSSIP_BYTES)
+    items = 3 if isinstance(value, list) and len(value) == 3 else 2
+    f = codec.expect_list(value, items, "finality")
+    if len(f) == 3:
+        codec.expect_u64(f[2], "finality.nonce")
     kind = codec.expect_str(f[0], "finality.kind", max_len=16)
     if kind not in FINALITY_KINDS:
         raise DecodeError(f"finality.kind: unknown kind {kind!r}")

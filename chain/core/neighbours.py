@@ -82,16 +82,18 @@ class Neighbours:
 
     def ahead(self, set_id: int, round_: int, now_ms: int, *, by: int) -> str | None:
         """A peer that claims a round at least `by` past `round_` in set `set_id` and may be asked
-        for a catch-up now: the one furthest ahead (ties: the first by name, for determinism)."""
-        best: tuple[int, str] | None = None
+        for a catch-up now: of those whose claims failed least (a liar claiming the furthest
+        round is not asked before honest peers), the one furthest ahead (ties: the first by
+        name, for determinism)."""
+        best: tuple[int, int, str] | None = None
         for peer, state in sorted(self._peers.items()):
             if not state.known or state.set_id != set_id or state.round < round_ + by:
                 continue
             if now_ms < state.catch_up_after_ms:
                 continue
-            if best is None or state.round > best[0]:
-                best = (state.round, peer)
-        return None if best is None else best[1]
+            if best is None or (-state.backoff_ms, state.round) > (-best[0], best[1]):
+                best = (state.backoff_ms, state.round, peer)
+        return None if best is None else best[2]
 
     def asked_catch_up(self, peer: str, now_ms: int) -> None:
         """A catch-up was asked of `peer` now: not again before its back-off has passed."""

@@ -43,6 +43,8 @@ MAX_WANTED_BLOCKS: Final = 64
 """Blocks waiting to be fetched by hash, at most."""
 UNTRACKED_KINDS: Final = ("status", "catchup", "neighbour")
 """Requests sent beside sync's own, which do not make their peer busy."""
+FORGET_WANTED_AHEAD: Final = 4 * MAX_SYNC_BLOCKS
+"""A block wanted by hash this far above our best is forgotten rather than kept for later."""
 JUSTIFICATION_INTERVAL_MS: Final = 1_000
 """A peer is asked for a justification at most this often."""
 RANGE_HEDGE_MS: Final = 1_000
@@ -256,6 +258,11 @@ class Sync:
                 del self._wanted[block_hash]
                 continue
             if any(p.kind == "fetch" and p.key == block_hash for p in self.pending.values()):
+                continue
+            if number > best_number + FORGET_WANTED_AHEAD:
+                # Named far beyond anything range sync will bring soon: dropped, so that names
+                # of blocks that may never exist cannot fill the wanted list for good.
+                del self._wanted[block_hash]
                 continue
             if number > best_number + MAX_SYNC_BLOCKS:
                 continue  # its ancestry would not reach our chain: range sync brings it

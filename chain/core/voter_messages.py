@@ -49,6 +49,10 @@ class BroadcastVotes:
     """Gossip this voter's signed votes (new ones, or sent again while its round is stuck)."""
 
     votes: tuple[SignedVote, ...]
+    resent_at_ms: int | None = None
+    """Set on votes sent again: it makes the message new to the network's duplicate filters,
+    which would otherwise drop it as already seen, however long ago (nodes that have the votes
+    ignore it and do not relay it further)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,10 +2,12 @@
 and can still prove where it is: its set and round, its own votes in that round, and the votes
 of the last round it completed (what it answers catch-ups with).
 
-    [set_id, round, [own vote, ...], [completed round, [prevote, ...], [precommit, ...]] | None]
+    [set_id, round, [own vote, ...], [completed round, [prevote, ...], [precommit, ...]] | None,
+     abstaining set id | None]
 
-The voter writes it before it sends a vote and whenever it enters a round. The three-field form
-of earlier versions (without the completed round) still reads.
+The voter writes it before it sends a vote and whenever it enters a round. The last field names
+the set in which the voter votes no more because an earlier saved state was lost. The three-field
+form of earlier versions (without the completed round and the abstention) still reads.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ class VoterState:
     round: int
     mine: tuple[SignedVote, ...]
     completed: CatchUp | None
+    abstains_in_set: int | None = None
 
     def encode(self) -> bytes:
         """The canonical form the store keeps."""
@@ -45,6 +48,7 @@ class VoterState:
                     [v.to_value() for v in done.prevotes],
                     [v.to_value() for v in done.precommits],
                 ],
+                self.abstains_in_set,
             ]
         )
 
@@ -53,12 +57,12 @@ class VoterState:
         """Read a saved state; DecodeError naming the field if it is malformed."""
         value = codec.decode_raw(raw)
         length = len(value) if isinstance(value, list) else 0
-        f = codec.expect_list(value, 4 if length == 4 else 3, "voter state")
+        f = codec.expect_list(value, length if length in (4, 5) else 3, "voter state")
         set_id = codec.expect_u64(f[0], "voter.set_id")
         number = codec.expect_u64(f[1], "voter.round")
         mine = tuple(SignedVote.from_value(v) for v in codec.expect_array(f[2], 2, "voter.votes"))
         done: CatchUp | None = None
-        if length == 4 and f[3] is not None:
+        if length >= 4 and f[3] is not None:
             d = codec.expect_list(f[3], 3, "voter.completed")
             done = CatchUp(
                 set_id,
@@ -66,7 +70,10 @@ class VoterState:
                 _votes(d[1], "voter.completed.prevotes"),
                 _votes(d[2], "voter.completed.precommits"),
             )
-        return cls(set_id, number, mine, done)
+        abstains = None
+        if length == 5 and f[4] is not None:
+            abstains = codec.expect_u64(f[4], "voter.abstains_in_set")
+        return cls(set_id, number, mine, done, abstains)
 
 
 def _votes(value: codec.Value, what: str) -> tuple[SignedVote, ...]:

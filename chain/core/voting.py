@@ -59,9 +59,11 @@ class VoterGlue:
         after what came before the step), then its messages."""
         actions = self.take_pending()
         votes: list[SignedVote] = []
+        resent: int | None = None
         for out in outputs:
             if isinstance(out, BroadcastVotes):
                 votes.extend(out.votes)
+                resent = out.resent_at_ms if out.resent_at_ms is not None else resent
             elif isinstance(out, BroadcastCommit):
                 actions.append(
                     Gossip(TOPIC_FINALITY, encode_finality("commit", out.justification.to_value()))
@@ -95,7 +97,6 @@ class VoterGlue:
             elif isinstance(out, FetchBlock):
                 self.sync.want_block(out.peer, out.block_hash, out.number)
         if votes:
-            actions.append(
-                Gossip(TOPIC_FINALITY, encode_finality("votes", [v.to_value() for v in votes]))
-            )
+            message = encode_finality("votes", [v.to_value() for v in votes], nonce=resent)
+            actions.append(Gossip(TOPIC_FINALITY, message))
         return actions

@@ -111,3 +111,67 @@ def test_a_neighbour_that_lies_about_its_round_is_asked_less_and_less_and_moves_
     # Four validators over 60 s with a back-off doubling to 32 s: a handful of catch-ups each,
     # not one per tick.
     assert 1 <= lies["count"] <= 4 * 6
+
+
+def lose_the_first_catch_up(net: SimNetwork, name: str, lost: dict[str, int]) -> None:
+    """`name` answers requests with its core, but the first catch-up it is asked goes unanswered
+    (by it, or by any node given the same `lost` counter)."""
+    core = net.core(name)
+
+    def respond(requester: str, protocol: str, data: bytes) -> bytes | None:
+        if protocol == "catchup" and lost["n"] == 0:
+            lost["n"] += 1
+            return None
+        return core.on_request(requester, protocol, data, net.now_ms)
+
+    net.set_responder(name, respond)
+
+
+def test_a_lost_catch_up_request_does_not_stall_finality_for_good():
+    """Dave, cut off, falls rounds behind; after the heal the first catch-up request he sends
+    is lost. The stuck round's votes he saw while too far behind must still reach him (gossip
+    drops a message it has seen, so votes sent again must be new messages)."""
+    for seed in range(3):
+        net = SimNetwork(SPEC, seed=seed)
+        for name in NAMES:
+            net.add_node(name, key(name))
+        net.connect_all()
+        lost = {"n": 0}
+        net.run_for(4 * SLOT_MS)
+        net.partition({"Alice", "Bob", "Charlie"}, {"Dave"})
+        net.run_for(15 * SLOT_MS)
+        net.crash("Charlie")
+        for name in ("Alice", "Bob"):
+            lose_the_first_catch_up(net, name, lost)
+        net.heal()
+        at_heal = net.core("Alice").finalized_header.number
+        net.run_for(30 * SLOT_MS)
+        assert lost["n"] == 1
+        up = ("Alice", "Bob", "Dave")
+        assert all(net.core(n).finalized_header.number > at_heal + 20 for n in up), seed
+
+
+def test_strangers_that_claim_far_rounds_and_never_answer_are_not_asked_before_honest_peers():
+    net = SimNetwork(SPEC, seed=4)
+    for name in NAMES:
+        net.add_node(name, key(name))
+    for liar in ("Mallory", "Trudy"):
+        net.add_node(liar)
+        net.connect(liar, "Dave")
+        net.set_responder(
+            liar,
+            lambda _r, protocol, _d: (
+                Neighbour(0, 10**12, 10**6).encode() if protocol == PROTOCOL_NEIGHBOUR else None
+            ),
+        )
+    for i, a in enumerate(NAMES):
+        for b in NAMES[i + 1 :]:
+            net.connect(a, b)
+    net.run_for(4 * SLOT_MS)
+    net.partition({"Alice", "Bob", "Charlie", "Mallory", "Trudy"}, {"Dave"})
+    net.run_for(15 * SLOT_MS)
+    net.crash("Charlie")
+    net.heal()
+    at_heal = net.core("Alice").finalized_header.number
+    net.run_for(30 * SLOT_MS)
+    assert all(net.core(n).finalized_header.number > at_heal + 20 for n in ("Alice", "Bob", "Dave"))

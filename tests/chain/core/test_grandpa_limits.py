@@ -9,14 +9,17 @@ import itertools
 
 import pytest
 
+from chain.core.finality import Justification
 from chain.core.grandpa import (
     PREVOTE_WAIT_MS,
     ROUNDS_AHEAD,
     GrandpaVoter,
 )
+from chain.core.messages import decode_finality, encode_finality
 from chain.core.voter_messages import (
     AskNeighbour,
     BroadcastPrimary,
+    BroadcastVotes,
     CatchUp,
     Neighbour,
     PrimaryProposal,
@@ -24,11 +27,14 @@ from chain.core.voter_messages import (
     RequestCatchUp,
     Verdict,
     VoterOutput,
+    votes_from_value,
 )
 from runtime.block import Header
 from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote
+from runtime.pallets.session import AuthoritySet
 from runtime.primitives.keys import Keypair
 from tests.chain.core.test_grandpa import (
+    ALICE,
     BOB,
     CHARLIE,
     DAVE,
@@ -216,3 +222,78 @@ def test_a_catch_up_with_surplus_votes_is_refused_before_any_signature_is_checke
     forged = CatchUp(0, 4, triple, ())
     assert v.on_catch_up("p", forged, NOW)[0] is Verdict.REJECT
     assert counted["n"] == 0
+
+
+def test_a_catch_up_vote_naming_a_block_at_a_false_height_is_refused():
+    chain, blocks = FakeChain.linear(5)
+    v = voter(chain)
+    honest = (ALICE, BOB, CHARLIE)
+    lie = SignedVote.sign(
+        DAVE, phase=PREVOTE, set_id=0, round_=4, block_hash=blocks[3].hash, number=200
+    )
+    c = CatchUp(
+        0,
+        4,
+        (*(vote(k, PREVOTE, blocks[3], round_=4) for k in honest), lie),
+        tuple(vote(k, PRECOMMIT, blocks[3], round_=4) for k in honest),
+    )
+    assert v.on_catch_up("dave", c, NOW)[0] is Verdict.REJECT
+    assert v.round_number == 1 and chain.finalized_log == []
+
+
+def test_a_voter_whose_saved_state_is_lost_votes_in_no_round_of_its_set_again():
+    chain, blocks = FakeChain.linear(5)
+    saved: list[bytes] = []
+    v = voter(chain, persist=saved.append)
+    v.on_block_imported(NOW)
+    assert v.current.mine  # it voted in round 1
+    restarted = voter(chain, saved=saved[-1][:-1], persist=saved.append)
+    assert not restarted.is_voter
+    c = CatchUp(
+        0,
+        4,
+        tuple(vote(k, PREVOTE, blocks[3], round_=4) for k in KEYS),
+        tuple(vote(k, PRECOMMIT, blocks[3], round_=4) for k in KEYS),
+    )
+    outputs = restarted.on_catch_up("bob", c, NOW)[1] + restarted.on_timer(NOW + 10_000)
+    assert restarted.round_number == 5 and sent_votes(outputs) == []
+    # It still follows, and its abstention survives another restart.
+    assert [n for n, _ in chain.finalized_log] == [3]
+    assert not voter(chain, saved=saved[-1]).is_voter
+
+
+def test_a_sole_authority_votes_even_after_losing_its_saved_state():
+    chain, blocks = FakeChain.linear(2)
+    chain.sets[blocks[0].hash] = AuthoritySet(0, ((ALICE.public, 1),))
+    solo = voter(chain, saved=b"\xc1")
+    assert solo.is_voter
+    assert [(x.phase, x.number) for x in sent_votes(solo.on_block_imported(NOW))] == [
+        (PREVOTE, 2),
+        (PRECOMMIT, 2),
+    ]
+
+
+def test_a_forged_commit_for_an_unknown_block_is_refused_and_fetches_nothing():
+    chain, blocks = FakeChain.linear(3)
+    v = voter(chain)
+    unknown = make_header(blocks[3], 4)
+    forged = Justification(0, 9, unknown.hash, 4, ())
+    verdict, outputs = v.on_commit("mallory", forged, NOW)
+    assert verdict is Verdict.REJECT and outputs == []
+
+
+def test_votes_sent_again_are_a_new_message_each_time():
+    chain, _ = FakeChain.linear(3)
+    v = voter(chain)
+    v.on_block_imported(NOW)
+    glue_messages = []
+    for t in (NOW + 2_000, NOW + 4_000):
+        for out in v.on_timer(t):
+            if isinstance(out, BroadcastVotes):
+                assert out.resent_at_ms == t
+                glue_messages.append(
+                    encode_finality("votes", [x.to_value() for x in out.votes], out.resent_at_ms)
+                )
+    assert len(glue_messages) == 2 and glue_messages[0] != glue_messages[1]
+    kind, payload = decode_finality(glue_messages[0])
+    assert kind == "votes" and votes_from_value(payload) == [v.current.mine[PREVOTE]]
