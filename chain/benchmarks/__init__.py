@@ -1,2 +1,3 @@
 """The benchmarks `xpl benchmark` runs: block import, a flood of gossiped transactions that
-cannot pay (`intake`), a local network, a compute workload."""
+cannot pay (`intake`), a flood of finality votes (`vote-flood`), a local network, a compute
+workload."""

@@ -55,6 +55,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.add_argument("--rounds", type=int, default=5, help="batches sent, reshuffled each time")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.set_defaults(run=intake_benchmark)
+    v = b_sub.add_parser(
+        "vote-flood", help="CPU of a flood of finality votes from a rogue authority"
+    )
+    v.add_argument("--votes", type=int, default=2_000, help="votes in the flood")
+    v.add_argument("--json", action="store_true", help="print one JSON object")
+    v.set_defaults(run=vote_flood_benchmark)
     n = b_sub.add_parser(
         "network",
         help="transfers through a local validator network: inclusion, block time, finality lag",
@@ -130,6 +136,34 @@ def intake_benchmark(args: argparse.Namespace) -> int:
     print(f"  first batch:   {f.first_batch_ms:>8.1f} ms of CPU")
     print(f"  resent:        {f.repeat_batch_ms:>8.1f} ms of CPU a batch (median, reshuffled)")
     print(f"  sender charged {f.charged} in all (the network bans at 100)")
+    return 0
+
+
+def vote_flood_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark vote-flood`: what a rogue authority's flood of votes costs a node."""
+    from chain.benchmarks.vote_flood_bench import run_vote_flood_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"  {message}", file=sys.stderr)
+
+    try:
+        f = run_vote_flood_benchmark(votes=args.votes, progress=progress)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.json:
+        print(json.dumps(f.to_json()))
+        return 0
+    print(f"{f.votes} signed votes of one authority for blocks nobody has")
+    print(
+        f"  as one message:      {f.one_message_ms:>8.1f} ms of CPU, "
+        f"sender charged {f.one_message_charged}"
+    )
+    print(
+        f"  as {f.messages} messages: {f.small_messages_ms:>8.1f} ms of CPU, "
+        f"sender charged {f.small_messages_charged}"
+    )
     return 0
 
 
