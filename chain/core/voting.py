@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from chain.core.actions import Action, Gossip, SendRequest
 from chain.core.chain_updates import ChainUpdates
 from chain.core.finality import Justification
+from chain.core.grandpa import VOTES_PER_AUTHORITY_PER_MESSAGE
 from chain.core.messages import (
     PROTOCOL_CATCH_UP,
     PROTOCOL_NEIGHBOUR,
@@ -96,7 +97,9 @@ class VoterGlue:
                 actions.append(SendRequest(out.peer, PROTOCOL_NEIGHBOUR, out.packet.encode(), tag))
             elif isinstance(out, FetchBlock):
                 self.sync.want_block(out.peer, out.block_hash, out.number)
-        if votes:
-            message = encode_finality("votes", [v.to_value() for v in votes], nonce=resent)
-            actions.append(Gossip(TOPIC_FINALITY, message))
+        # A step that moves through several rounds casts more votes than one message may carry
+        # for a small set (peers refuse more than VOTES_PER_AUTHORITY_PER_MESSAGE per authority).
+        for i in range(0, len(votes), VOTES_PER_AUTHORITY_PER_MESSAGE):
+            chunk = [v.to_value() for v in votes[i : i + VOTES_PER_AUTHORITY_PER_MESSAGE]]
+            actions.append(Gossip(TOPIC_FINALITY, encode_finality("votes", chunk, nonce=resent)))
         return actions

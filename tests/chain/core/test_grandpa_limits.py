@@ -297,3 +297,20 @@ def test_votes_sent_again_are_a_new_message_each_time():
     assert len(glue_messages) == 2 and glue_messages[0] != glue_messages[1]
     kind, payload = decode_finality(glue_messages[0])
     assert kind == "votes" and votes_from_value(payload) == [v.current.mine[PREVOTE]]
+
+
+def test_a_step_with_many_votes_goes_out_in_messages_peers_of_a_sole_authority_accept():
+    from chain.core.actions import Gossip
+    from chain.core.sync import Sync
+    from chain.core.voting import VoterGlue
+
+    chain, blocks = FakeChain.linear(3)
+    chain.sets[blocks[0].hash] = AuthoritySet(0, ((ALICE.public, 1),))
+    votes = tuple(vote(ALICE, p, blocks[3], round_=r) for r in range(1, 6) for p in (0, 1))
+    glue = VoterGlue(None, None, Sync())  # type: ignore[arg-type]
+    messages = [a for a in glue.actions([BroadcastVotes(votes)], NOW) if isinstance(a, Gossip)]
+    assert len(messages) == 3
+    peer = voter(chain, key=None)
+    for m in messages:
+        _, payload = decode_finality(m.data)
+        assert peer.on_votes("alice", votes_from_value(payload), NOW)[0] is not Verdict.REJECT
