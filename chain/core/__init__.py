@@ -20,7 +20,9 @@ standard library only.
     grandpa         the finality voter; rounds: its rounds' votes, GHOST and estimates;
                     voter_messages: its outputs and wire forms; neighbours: where its peers
                     stand and whom it asks to catch up; voter_state: what it saves of itself;
-                    finality: justifications
+                    votes_ahead: what it keeps of later rounds; vote_targets: the blocks its
+                    votes may name; round_duties: a round's primary, commit announcer and vote
+                    noter; finality: justifications
     voting          the voter's outputs as actions
     offences        equivocations caught and reported, the node's own staking transactions
     chain_updates   blocks and finality written to the store (the core's one side effect)

@@ -62,7 +62,9 @@ from chain.core.finality import (
     verify_justification,
 )
 from chain.core.neighbours import Neighbours
+from chain.core.round_duties import announces_commit, notes_votes, primary_of
 from chain.core.rounds import Round, Target, decide
+from chain.core.vote_targets import contains, prevote_target
 from chain.core.voter_messages import (
     MAX_ROUND,
     AskNeighbour,
@@ -80,6 +82,7 @@ from chain.core.voter_messages import (
     VoterOutput,
 )
 from chain.core.voter_state import VoterState
+from chain.core.votes_ahead import ROUNDS_AHEAD, VotesAhead
 from runtime.block import Header
 from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote, VoteEquivocation
 from runtime.primitives.codec import DecodeError
@@ -107,11 +110,6 @@ OLD_COMMIT_DEPTH: Final = 64
 the chain down to it, and an honest node re-sends only the last round's commit."""
 MAX_VOTE_AHEAD: Final = 256
 """Votes for blocks further above the best block than this are refused as implausible."""
-NOTE_VOTES_EVERY: Final = 4
-"""Blocks between the finalizations whose precommits are noted on chain (see `_notes_votes`)."""
-ROUNDS_AHEAD: Final = 3
-"""Votes and proposals for up to this many rounds past the current one are kept (at most 2 per
-voter, phase and round), so that a voter that catches up finds the votes of the round it joins."""
 VOTES_PER_AUTHORITY_PER_MESSAGE: Final = 4
 """A finality message carries at most this many votes per authority of the set (two rounds'
 prevote and precommit: what an honest voter re-sends); more is refused and its sender charged."""
@@ -137,14 +135,7 @@ class GrandpaVoter:
         self._persist = persist
         self._equivocate = equivocate
         """Test-only: vote twice in each prevote phase, to exercise equivocation handling."""
-        self._future: dict[int, dict[tuple[int, bytes], list[SignedVote]]] = {}
-        """round -> (phase, voter) -> its checked votes, for the ROUNDS_AHEAD rounds after the
-        current one."""
-        self._future_primary: dict[int, PrimaryProposal] = {}
-        self._later: dict[bytes, int] = {}
-        """voter -> the highest round past the current one it was seen voting in (signed)."""
-        self._latest_ahead: dict[tuple[int, bytes], SignedVote] = {}
-        """(phase, voter) -> its latest vote beyond the rounds kept in `_future` (one each)."""
+        self._ahead = VotesAhead()
         self._abstains_in_set: int | None = None
         """The saved state did not read, so the rounds this voter already voted in are unknown:
         it votes in no round of this set (it follows them as an observer) rather than risk
@@ -180,28 +171,6 @@ class GrandpaVoter:
         """Where this voter stands, as the neighbour protocol tells it."""
         return Neighbour(self.set.set_id, self.current.number, self.chain.finalized_header.number)
 
-    def round_state(self) -> dict[str, object]:
-        """The current round as `grandpa_roundState` shows it."""
-
-        def phase(round_: Round, phase_: int) -> dict[str, object]:
-            return {
-                "currentWeight": str(round_.voted_weight(phase_, self.set)),
-                "missing": [k.hex() for k in self.set.keys if k not in round_.votes[phase_]],
-            }
-
-        r = self.current
-        return {
-            "setId": self.set.set_id,
-            "round": r.number,
-            "totalWeight": str(self.set.total_weight),
-            "thresholdWeight": str(self.set.total_weight * 2 // 3 + 1),
-            "prevotes": phase(r, PREVOTE),
-            "precommits": phase(r, PRECOMMIT),
-            "prevoteGhost": None if r.prevote_ghost is None else r.prevote_ghost[1],
-            "estimate": None if r.estimate is None else r.estimate[1],
-            "completable": r.completable,
-        }
-
     # Inputs: votes, proposals and commits
 
     def on_votes(
@@ -228,14 +197,14 @@ class GrandpaVoter:
         p = proposal
         if p.set_id != self.set.set_id:
             return Verdict.IGNORE, []
-        if p.round > MAX_ROUND or p.voter != self._primary_of(p.round):
+        if p.round > MAX_ROUND or p.voter != primary_of(self.set, p.round):
             return Verdict.REJECT, []
         current = self.current
         if p.round == current.number:
             if current.primary is not None:
                 return Verdict.IGNORE, []
         elif current.number < p.round <= current.number + ROUNDS_AHEAD:
-            if p.round in self._future_primary:
+            if self._ahead.has_primary(p.round):
                 return Verdict.IGNORE, []
         else:
             return Verdict.IGNORE, []
@@ -245,7 +214,7 @@ class GrandpaVoter:
         if p.round == current.number:
             current.primary = (p.block_hash, p.number)
         else:
-            self._future_primary[p.round] = p
+            self._ahead.keep_primary(p)
         if self.chain.header(p.block_hash) is None and p.number > self._finalized_number():
             outputs.append(FetchBlock(peer, p.block_hash, p.number))
         outputs.extend(self._progress(now_ms))
@@ -293,7 +262,7 @@ class GrandpaVoter:
         finalized = self.chain.finalized_header
         if finalized.number - j.number > OLD_COMMIT_DEPTH:
             return Verdict.IGNORE
-        if self._ancestor_at((finalized.hash, finalized.number), j.number) != j.block_hash:
+        if not contains(self.chain, (finalized.hash, finalized.number), (j.block_hash, j.number)):
             return Verdict.REJECT  # not on the finalized chain: no honest node signs that
         try:
             verify_justification(j, self.set, block_hash=j.block_hash, number=j.number)
@@ -499,17 +468,14 @@ class GrandpaVoter:
         if vote.round > MAX_ROUND or self.set.weight_of(vote.voter) == 0:
             return Verdict.REJECT
         current = self.current
-        if vote.round > current.number + ROUNDS_AHEAD:
-            return self._on_later_vote(vote, now_ms, outputs, checked=checked)
         if vote.round > current.number:
-            kept = self._future.setdefault(vote.round, {}).setdefault((vote.phase, vote.voter), [])
-            if vote in kept or len(kept) >= 2:
+            if not self._ahead.is_new(vote, current.number):
                 return Verdict.IGNORE
             if not checked and not vote.signature_is_valid():
                 return Verdict.REJECT
-            kept.append(vote)
-            self._note_later(vote.voter, vote.round, now_ms, outputs)
-            return Verdict.ACCEPT
+            kept = self._ahead.keep(vote, current.number)
+            self._ask_where_peers_are_if_left_behind(now_ms, outputs)
+            return Verdict.ACCEPT if kept else Verdict.IGNORE
         round_ = next((r for r in self._live_rounds() if r.number == vote.round), None)
         if round_ is None:
             return Verdict.IGNORE
@@ -540,36 +506,12 @@ class GrandpaVoter:
     def _counts_in(self, round_: Round, target: Target) -> bool:
         """Whether a vote for `target` (a stored block, by its true number) counts in `round_`:
         it descends from the round's base."""
-        return self._ancestor_at(target, round_.base[1]) == round_.base[0]
+        return contains(self.chain, target, round_.base)
 
-    def _on_later_vote(
-        self, vote: SignedVote, now_ms: int, outputs: list[VoterOutput], *, checked: bool
-    ) -> Verdict:
-        """A vote too far ahead to keep with its round: its voter is noted as being there, and
-        its latest vote of each phase is kept, so that a voter that catches up to that round
-        finds it (resent votes may never reach it again: gossip drops what it has seen)."""
-        kept = self._latest_ahead.get((vote.phase, vote.voter))
-        if kept is not None and (kept.round > vote.round or kept == vote):
-            return Verdict.IGNORE
-        if self._later.get(vote.voter, 0) > vote.round:
-            return Verdict.IGNORE
-        if not checked and not vote.signature_is_valid():
-            return Verdict.REJECT
-        if kept is None or kept.round < vote.round:
-            self._latest_ahead[(vote.phase, vote.voter)] = vote
-        self._note_later(vote.voter, vote.round, now_ms, outputs)
-        return Verdict.IGNORE
-
-    def _note_later(
-        self, voter: bytes, round_: int, now_ms: int, outputs: list[VoterOutput]
-    ) -> None:
-        """`voter` signed a vote of a later round. Once more than 1/3 of the weight is seen
-        ahead, this round cannot complete without them: find out where the peers are."""
-        if self._later.get(voter, 0) >= round_:
-            return
-        self._later[voter] = round_
-        number = self.current.number
-        ahead = sum(self.set.weight_of(v) for v, r in self._later.items() if r > number)
+    def _ask_where_peers_are_if_left_behind(self, now_ms: int, outputs: list[VoterOutput]) -> None:
+        """Once more than 1/3 of the weight is seen voting in later rounds, this round cannot
+        complete without them: find out where the peers are."""
+        ahead = sum(self.set.weight_of(v) for v in self._ahead.voters_past(self.current.number))
         if 3 * ahead > self.set.total_weight:
             packet = self.neighbour_packet()
             for peer in self._neighbours.to_refresh(now_ms, every_ms=LATER_REFRESH_MS):
@@ -595,19 +537,7 @@ class GrandpaVoter:
 
     def _descends_from_finalized(self, target: Target) -> bool:
         finalized = self.chain.finalized_header
-        return self._ancestor_at(target, finalized.number) == finalized.hash
-
-    def _ancestor_at(self, target: Target, number: int) -> bytes | None:
-        """The hash of `target`'s ancestor (or itself) at height `number`, if known."""
-        block_hash, height = target
-        if height < number:
-            return None
-        while height > number:
-            header = self.chain.header(block_hash)
-            if header is None:
-                return None
-            block_hash, height = header.parent_hash, height - 1
-        return block_hash
+        return contains(self.chain, target, (finalized.hash, finalized.number))
 
     # Finalizing
 
@@ -633,10 +563,12 @@ class GrandpaVoter:
         self._finalize(header, justification)
         self._last_commit = justification
         outputs: list[VoterOutput] = []
-        if self._announces_commit(round_.number):
-            outputs.append(BroadcastCommit(justification))
-        if self._notes_votes(finalized.number, header.number):
-            outputs.append(NoteVotes(justification))
+        if self.is_voter:
+            assert self.key is not None
+            if announces_commit(self.set, round_.number, self.key.public):
+                outputs.append(BroadcastCommit(justification))
+            if notes_votes(self.set, finalized.number, header.number, self.key.public):
+                outputs.append(NoteVotes(justification))
         return outputs, self._follow_set_change(header, now_ms)
 
     def _follow_set_change(self, header: Header, now_ms: int) -> bool:
@@ -652,10 +584,7 @@ class GrandpaVoter:
         )
         self.set = new_set
         self.previous = None
-        self._future.clear()
-        self._future_primary.clear()
-        self._later.clear()
-        self._latest_ahead.clear()
+        self._ahead.clear()
         self._last_commit = None
         self._equivocations.clear()
         self._completed = None
@@ -663,29 +592,6 @@ class GrandpaVoter:
         self.current = self._new_round(1, now_ms)
         self._persist(self._saved_state())
         return True
-
-    def _notes_votes(self, was_final: int, now_final: int) -> bool:
-        """A round that finalizes a block numbered a multiple of NOTE_VOTES_EVERY (or past one)
-        has its precommits noted on chain, by the authorities in turn: a sample of who votes, for
-        era points, at the cost of one transaction per NOTE_VOTES_EVERY blocks. Counted in blocks,
-        not rounds, since rounds that finalize nothing come and go with the chain's pace. A sole
-        authority has nothing to share its points with and notes nothing."""
-        if not self.is_voter or len(self.set.authorities) < 2:
-            return False
-        mark = now_final - now_final % NOTE_VOTES_EVERY
-        if mark <= was_final:
-            return False
-        assert self.key is not None
-        keys = self.set.keys
-        return keys[(mark // NOTE_VOTES_EVERY) % len(keys)] == self.key.public
-
-    def _announces_commit(self, round_number: int) -> bool:
-        """One authority per round gossips the commit, so nodes that missed votes still learn."""
-        if not self.is_voter:
-            return False
-        assert self.key is not None
-        keys = self.set.keys
-        return keys[round_number % len(keys)] == self.key.public
 
     # Moving forward
 
@@ -730,12 +636,18 @@ class GrandpaVoter:
 
     def _awaits_primary(self) -> bool:
         """Whether the current round's primary has a proposal due that has not arrived."""
-        current, previous = self.current, self.previous
-        if current.primary is not None or self._primary_of(current.number) == self._public():
-            return False
+        is_primary = self.key is not None and self._is_primary(self.key.public)
+        return self.current.primary is None and not is_primary and self._due_proposal() is not None
+
+    def _is_primary(self, voter: bytes) -> bool:
+        return primary_of(self.set, self.current.number) == voter
+
+    def _due_proposal(self) -> Target | None:
+        """What the current round's primary proposes: the last round's estimate, unless final."""
+        previous = self.previous
         if previous is None or previous.estimate is None:
-            return False
-        return previous.estimate[1] > self._finalized_number()
+            return None
+        return previous.estimate if previous.estimate[1] > self._finalized_number() else None
 
     def _may_precommit(self, now_ms: int) -> bool:
         """Whether the current round's precommit is due (see the module's docstring)."""
@@ -761,56 +673,32 @@ class GrandpaVoter:
         earlier rounds, save where the voter is (with the round it completed, which it can prove
         to peers), count the votes kept for the round, and propose as its primary."""
         self.current = self._new_round(number, now_ms)
-        waiting = self._future.pop(number, {})
-        primary = self._future_primary.pop(number, None)
-        self._future = {r: votes for r, votes in self._future.items() if r > number}
-        self._future_primary = {r: p for r, p in self._future_primary.items() if r > number}
-        self._later = {v: r for v, r in self._later.items() if r > number}
-        ahead = self._latest_ahead
-        for key in [k for k, vote in ahead.items() if vote.round <= number + ROUNDS_AHEAD]:
-            vote = ahead.pop(key)
-            if vote.round > number:
-                self._future.setdefault(vote.round, {}).setdefault(key, []).append(vote)
-            elif vote.round == number:
-                waiting.setdefault(key, []).append(vote)
+        waiting, primary = self._ahead.enter(number)
         previous = self.previous.number if self.previous is not None else number
         self._equivocations = {k: p for k, p in self._equivocations.items() if k[1] >= previous}
         self._persist(self._saved_state())
         outputs: list[VoterOutput] = []
         if primary is not None:
             self.current.primary = (primary.block_hash, primary.number)
-        for votes in waiting.values():
-            for vote in votes:
-                self._on_vote("", vote, now_ms, outputs, checked=True)
+        for vote in waiting:
+            self._on_vote("", vote, now_ms, outputs, checked=True)
         outputs.extend(self._propose_if_primary())
         return outputs
 
     def _propose_if_primary(self) -> list[VoterOutput]:
         """As the current round's primary, propose the last round's estimate if it is not final."""
-        current, previous = self.current, self.previous
-        if self.key is None or self._primary_of(current.number) != self.key.public:
-            return []
-        if previous is None or previous.estimate is None:
-            return []
-        estimate = previous.estimate
-        if estimate[1] <= self._finalized_number():
+        estimate = self._due_proposal()
+        if self.key is None or not self._is_primary(self.key.public) or estimate is None:
             return []
         proposal = PrimaryProposal.sign(
             self.key,
             set_id=self.set.set_id,
-            round_=current.number,
+            round_=self.current.number,
             block_hash=estimate[0],
             number=estimate[1],
         )
-        current.primary = estimate
+        self.current.primary = estimate
         return [BroadcastPrimary(proposal)]
-
-    def _primary_of(self, round_number: int) -> bytes:
-        keys = self.set.keys
-        return keys[(self.set.set_id + round_number) % len(keys)]
-
-    def _public(self) -> bytes | None:
-        return None if self.key is None else self.key.public
 
     def _new_round(self, number: int, now_ms: int) -> Round:
         finalized = self.chain.finalized_header
@@ -829,83 +717,39 @@ class GrandpaVoter:
         return finalized.hash, finalized.number
 
     def _contains_previous_estimate(self, target: Target) -> bool:
-        estimate = self._previous_estimate()
-        return self._ancestor_at(target, estimate[1]) == estimate[0]
+        return contains(self.chain, target, self._previous_estimate())
 
     def _prevote_target(self) -> Target:
-        """The best chain containing the primary's block (if it lies between the last round's
-        estimate and its prevote-GHOST) or else the estimate, capped at a set change."""
-        estimate = self._previous_estimate()
-        anchor = estimate
-        primary, previous = self.current.primary, self.previous
-        if (
-            primary is not None
-            and previous is not None
-            and previous.prevote_ghost is not None
-            and primary[1] > estimate[1]
-            and self._ancestor_at(primary, estimate[1]) == estimate[0]
-            and self._ancestor_at(previous.prevote_ghost, primary[1]) == primary[0]
-        ):
-            anchor = primary
-        best = self.chain.best_header
-        target: Target = (best.hash, best.number)
-        if self._ancestor_at(target, anchor[1]) != anchor[0]:
-            target = anchor
-        return self._cap_at_set_change(target)
-
-    def _cap_at_set_change(self, target: Target) -> Target:
-        """The lowest block on the way to `target` after which the authority set changes."""
-        finalized = self.chain.finalized_header
-        chain: list[Target] = []
-        block_hash, number = target
-        while number > finalized.number:
-            chain.append((block_hash, number))
-            header = self.chain.header(block_hash)
-            if header is None:
-                return target
-            block_hash, number = header.parent_hash, number - 1
-        for candidate in reversed(chain):
-            if self.chain.authority_set_after(candidate[0]).set_id != self.set.set_id:
-                return candidate
-        return target
+        previous = self.previous
+        return prevote_target(
+            self.chain,
+            self.set.set_id,
+            estimate=self._previous_estimate(),
+            primary=self.current.primary,
+            previous_ghost=None if previous is None else previous.prevote_ghost,
+        )
 
     def _cast(self, round_: Round, phase: int, target: Target, now_ms: int) -> list[VoterOutput]:
-        assert self.key is not None
-        vote = SignedVote.sign(
-            self.key,
-            phase=phase,
-            set_id=self.set.set_id,
-            round_=round_.number,
-            block_hash=target[0],
-            number=target[1],
-        )
+        key, set_id = self.key, self.set.set_id
+        assert key is not None
+
+        def sign(t: Target) -> SignedVote:
+            return SignedVote.sign(
+                key, phase=phase, set_id=set_id, round_=round_.number, block_hash=t[0], number=t[1]
+            )
+
+        vote = sign(target)
         votes = [vote]
-        if self._equivocate and phase == PREVOTE:
-            other = self._equivocation_target(target)
-            if other is not None:
-                votes.append(
-                    SignedVote.sign(
-                        self.key,
-                        phase=phase,
-                        set_id=self.set.set_id,
-                        round_=round_.number,
-                        block_hash=other[0],
-                        number=other[1],
-                    )
-                )
+        header = self.chain.header(target[0])
+        parent = None if header is None or target[1] == 0 else self.chain.header(header.parent_hash)
+        if self._equivocate and phase == PREVOTE and parent is not None:
+            votes.append(sign((parent.hash, parent.number)))
         round_.mine[phase] = vote
         self._persist(self._saved_state())
         for v in votes:
             round_.add_vote(v)
         round_.last_broadcast_ms = now_ms
         return [BroadcastVotes(tuple(votes))]
-
-    def _equivocation_target(self, target: Target) -> Target | None:
-        header = self.chain.header(target[0])
-        if header is None or target[1] == 0:
-            return None
-        parent = self.chain.header(header.parent_hash)
-        return None if parent is None else (parent.hash, parent.number)
 
     def _mine(self, round_: Round | None) -> list[SignedVote]:
         if round_ is None:
@@ -935,21 +779,18 @@ class GrandpaVoter:
         if state.set_id != self.set.set_id:
             return
         self._abstains_in_set = state.abstains_in_set
+        # The saved votes wait as any unchecked-block votes do, and are counted (through the one
+        # path every vote takes) when the node starts and calls `on_block_imported`.
         self.current = self._new_round(max(state.round, 1), now_ms)
         for vote in state.mine:
             self.current.mine[vote.phase] = vote
-            if self.chain.header(vote.block_hash) is not None:
-                self.current.add_vote(vote)
+            self.current.pending[(vote.phase, vote.voter)] = [vote]
         done = state.completed
         if done is not None and done.round < self.current.number:
             self._completed = done
             if done.round == self.current.number - 1:
                 previous = self._new_round(done.round, now_ms)
                 for vote in (*done.prevotes, *done.precommits):
-                    header = self.chain.header(vote.block_hash)
-                    if header is None:
-                        previous.pending.setdefault((vote.phase, vote.voter), []).append(vote)
-                    elif header.number == vote.number:
-                        previous.add_vote(vote)
+                    previous.pending.setdefault((vote.phase, vote.voter), []).append(vote)
                 self.previous = previous
         log.info("resuming round %d of set %d", self.current.number, state.set_id)

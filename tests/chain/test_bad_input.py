@@ -787,18 +787,3 @@ def test_deeply_nested_key_file_gets_one_error_line(
     argv += ["--key-file", str(key_file)]
     line = xpl.fails(*argv, "--password-env", "XPL_TEST_PW", env={"XPL_TEST_PW": PASSWORD})
     assert "key file" in line
-
-
-@pytest.mark.parametrize(
-    ("flag", "value", "words"),
-    [
-        ("--reserved-nodes", "not-a-peer-id", "--reserved-nodes: peer id 'not-a-peer-id'"),
-        ("--bootnodes", "/ip4/127.0.0.1/tcp/30333", "--bootnodes: peer address"),
-    ],
-)
-def test_node_refuses_a_malformed_peer_id_or_address(
-    xpl: XplCli, tmp_path: Path, flag: str, value: str, words: str
-) -> None:
-    base = tmp_path / "base"
-    line = xpl.fails("node", "--dev", "--base-path", str(base), "--rpc-port", "0", flag, value)
-    assert words in line

@@ -353,3 +353,18 @@ def test_demo_runs_a_network_transfers_and_the_compute_market_end_to_end(xpl: Xp
     assert "caught: the audit recomputed" in out, out
     assert "every node stopped cleanly" in out
     assert "Traceback" not in out + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "words"),
+    [
+        ("--reserved-nodes", "not-a-peer-id", "--reserved-nodes: peer id 'not-a-peer-id'"),
+        ("--bootnodes", "/ip4/127.0.0.1/tcp/30333", "--bootnodes: peer address"),
+    ],
+)
+def test_node_refuses_a_malformed_peer_id_or_address(
+    xpl: XplCli, tmp_path: Path, flag: str, value: str, words: str
+) -> None:
+    base = tmp_path / "base"
+    line = xpl.fails("node", "--dev", "--base-path", str(base), "--rpc-port", "0", flag, value)
+    assert words in line

@@ -12,10 +12,10 @@ import pytest
 from chain.core.finality import Justification
 from chain.core.grandpa import (
     PREVOTE_WAIT_MS,
-    ROUNDS_AHEAD,
     GrandpaVoter,
 )
 from chain.core.messages import decode_finality, encode_finality
+from chain.core.round_duties import primary_of
 from chain.core.voter_messages import (
     AskNeighbour,
     BroadcastPrimary,
@@ -29,6 +29,7 @@ from chain.core.voter_messages import (
     VoterOutput,
     votes_from_value,
 )
+from chain.core.votes_ahead import ROUNDS_AHEAD
 from runtime.block import Header
 from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote
 from runtime.pallets.session import AuthoritySet
@@ -78,12 +79,12 @@ def test_at_most_two_votes_per_voter_phase_and_round_are_checked_and_kept(counte
     votes = [vote(BOB, PREVOTE, f, round_=2) for f in forks]
     v.on_votes("bob", votes, NOW)
     assert counted["n"] == 2
-    assert sum(len(x) for x in v._future[2].values()) == 2
+    assert sum(len(x) for x in v._ahead.rounds[2].values()) == 2
     # Rounds past the kept window: one check per voter and round it climbs to, nothing kept.
     far = [vote(BOB, PREVOTE, blocks[3], round_=ROUNDS_AHEAD + 2) for _ in range(3)]
     v.on_votes("bob", far, NOW)
     assert counted["n"] == 3
-    assert ROUNDS_AHEAD + 2 not in v._future
+    assert ROUNDS_AHEAD + 2 not in v._ahead.rounds
 
 
 def test_an_equivocation_among_votes_that_wait_for_their_blocks_is_reported():
@@ -161,7 +162,7 @@ def test_a_voter_prevotes_at_once_on_a_new_block_and_after_2t_when_there_is_none
 
 def primary_of_round_2() -> Keypair:
     chain, _ = FakeChain.linear(1)
-    owner = voter(chain)._primary_of(2)
+    owner = primary_of(voter(chain).set, 2)
     return next(k for k in KEYS if k.public == owner)
 
 
