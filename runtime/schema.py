@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, Self
+from typing import Any, Final, Self, TypeVar
 
+from runtime import fields
 from runtime.fields import Fields, FieldType
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError, Value
@@ -227,3 +228,27 @@ class Record:
 
 
 __all__ = ["FieldSpec", "Record", "Schema", "param", "schema_of"]
+
+
+R = TypeVar("R", bound=Record)
+
+
+def record_to_json(record: Record) -> dict[str, Any]:
+    """A record as JSON: camelCase keys, balances as decimal strings (they exceed JSON's safe
+    integers)."""
+    out: dict[str, Any] = {}
+    for f in record.schema().fields:
+        value = getattr(record, f.name)
+        out[f.camel_name] = str(value) if f.ftype is fields.BALANCE else value
+    return out
+
+
+def record_from_json(record: type[R], data: Mapping[str, Any]) -> R:
+    """The record `record_to_json` wrote (fields it lacks take their defaults); KeyError,
+    TypeError or ValueError on a value of the wrong type."""
+    values: dict[str, Any] = {}
+    for f in record.schema().fields:
+        if f.camel_name in data:
+            raw = data[f.camel_name]
+            values[f.name] = int(raw) if f.ftype is fields.BALANCE else raw
+    return record(**values)

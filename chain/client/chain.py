@@ -20,6 +20,7 @@ from runtime.pallets import compute, market, staking
 from runtime.primitives.address import decode_address, encode_address
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.keys import Keypair
+from runtime.schema import record_from_json
 from runtime.transaction import Call, Mortality, SignedTransaction, sign_transaction
 
 DEFAULT_RPC_URL: Final = "http://127.0.0.1:9944"
@@ -266,23 +267,8 @@ class XplClient:
         data = self.rpc.call("market_params")
         m, c = data["market"], data["compute"]
         return (
-            market.MarketParams(
-                slash_ppm=m["slashPpm"],
-                min_slash=int(m["minSlash"]),
-                protocol_fee_ppm=m["protocolFeePpm"],
-                verification_fee_ppm=m["verificationFeePpm"],
-                min_verification_fee=int(m["minVerificationFee"]),
-                miss_penalty_ppm=m["missPenaltyPpm"],
-                min_stake=int(m["minStake"]),
-            ),
-            compute.ComputeParams(
-                audit_ppm=c["auditPpm"],
-                audit_leaves=c["auditLeaves"],
-                committee_size=c["committeeSize"],
-                audit_window=c["auditWindow"],
-                dispute_window=c["disputeWindow"],
-                fraud_bond=int(c["fraudBond"]),
-            ),
+            record_from_json(market.MarketParams, m),
+            record_from_json(compute.ComputeParams, c),
         )
 
     def subscribe_job(self, job_id: int) -> ClientSubscription:

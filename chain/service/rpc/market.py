@@ -25,6 +25,7 @@ from runtime.block import Header
 from runtime.pallets import compute, market
 from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.hashing import to_hex
+from runtime.schema import record_to_json
 from runtime.state import StateOverlay
 
 DEFAULT_LIMIT: Final = 100
@@ -108,25 +109,7 @@ def worker_json(account: bytes, worker: market.Worker) -> dict[str, Any]:
 
 def params_json(mp: market.MarketParams, cp: compute.ComputeParams) -> dict[str, Any]:
     """The market's and the compute pallet's parameters, as market_params answers."""
-    return {
-        "market": {
-            "slashPpm": mp.slash_ppm,
-            "minSlash": str(mp.min_slash),
-            "protocolFeePpm": mp.protocol_fee_ppm,
-            "verificationFeePpm": mp.verification_fee_ppm,
-            "minVerificationFee": str(mp.min_verification_fee),
-            "missPenaltyPpm": mp.miss_penalty_ppm,
-            "minStake": str(mp.min_stake),
-        },
-        "compute": {
-            "auditPpm": cp.audit_ppm,
-            "auditLeaves": cp.audit_leaves,
-            "committeeSize": cp.committee_size,
-            "auditWindow": cp.audit_window,
-            "disputeWindow": cp.dispute_window,
-            "fraudBond": str(cp.fraud_bond),
-        },
-    }
+    return {"market": record_to_json(mp), "compute": record_to_json(cp)}
 
 
 def _job_id(value: Any) -> int:

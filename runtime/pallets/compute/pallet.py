@@ -95,6 +95,22 @@ class ComputeParams(Record):
     """W: blocks after a commitment during which disputes are open and payment waits."""
     fraud_bond: int = param(fields.BALANCE, default=10**12)
     """What a dispute puts up."""
+    reveal_window: int = param(fields.U32, 1, default=4, json_max=100_000)
+    """Blocks after a check's commit phase in which members reveal and the worker responds."""
+    max_rounds: int = param(fields.U32, 1, 8, default=3)
+    """Committees a check draws at most; after that many inconclusive rounds the job is void."""
+    member_penalty: int = param(fields.BALANCE, default=10**10)
+    """What a committee member that does not vote, or votes against the outcome, loses."""
+    challenger_share_ppm: int = param(
+        fields.U32, 0, PPM, default=250_000, rule=f"must be between 0 and {PPM}"
+    )
+    """The share of a convicted worker's slash that a dispute's challenger receives."""
+    collusion_ppm: int = param(
+        fields.U32, 0, PPM // 2, default=250_000, rule=f"must be between 0 and {PPM // 2}"
+    )
+    """The share of the validators' stake the guard assumes one colluding party controls."""
+    margin_ppm: int = param(fields.U32, 0, 10 * PPM, default=250_000)
+    """How far the guard requires a cheater's expected loss to exceed its saving (0.25: 25%)."""
 
     def check(self) -> None:
         """ValueError naming the first parameter out of its range or not fitting the others."""

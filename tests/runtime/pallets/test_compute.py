@@ -24,7 +24,6 @@ from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.compute import (
     DEFAULT_COMPUTE_PARAMS,
     DRAW_DELAY,
-    ComputeParams,
     check_incentives,
     draw_leaves,
 )
@@ -586,33 +585,195 @@ def commit_job_for(chain: MarketChain, who: Any, price: int) -> int:
 # Parameters
 
 
+def cp_args(**changes: int) -> tuple[int, ...]:
+    """`compute.set_params`'s arguments: the default parameters with `changes`."""
+    params = replace(CP, **changes)
+    return tuple(getattr(params, f.name) for f in params.schema().fields)
+
+
 def test_set_params_needs_root(chain: MarketChain) -> None:
-    out = chain.call(DAVE, "compute", "set_params", 500_000, 8, 3, 10, 20, UNIT)
+    out = chain.call(
+        DAVE,
+        "compute",
+        "set_params",
+        *cp_args(
+            audit_ppm=500_000,
+            audit_leaves=8,
+            committee_size=3,
+            audit_window=10,
+            dispute_window=20,
+            fraud_bond=UNIT,
+        ),
+    )
     assert out.error == "BadOrigin"
     assert chain.compute_params() == CP
 
 
 def test_set_params_takes_parameters_that_keep_cheating_unprofitable(chain: MarketChain) -> None:
     # The slash is 3x the payment: q = 1/4 is the least audit probability with q(1 + 3) >= 1.
-    assert chain.root_call("compute", "set_params", 250_000, 8, 5, 12, 30, 2 * UNIT) is None
-    assert chain.compute_params() == ComputeParams(250_000, 8, 5, 12, 30, 2 * UNIT)
-    assert chain.root_call("compute", "set_params", 249_999, 8, 5, 12, 30, UNIT) == "BadParams"
-    assert chain.compute_params() == ComputeParams(250_000, 8, 5, 12, 30, 2 * UNIT)
+    assert (
+        chain.root_call(
+            "compute",
+            "set_params",
+            *cp_args(
+                audit_ppm=250_000,
+                audit_leaves=8,
+                committee_size=5,
+                audit_window=12,
+                dispute_window=30,
+                fraud_bond=2 * UNIT,
+            ),
+        )
+        is None
+    )
+    assert chain.compute_params() == replace(
+        CP,
+        audit_ppm=250_000,
+        audit_leaves=8,
+        committee_size=5,
+        audit_window=12,
+        dispute_window=30,
+        fraud_bond=2 * UNIT,
+    )
+    assert (
+        chain.root_call(
+            "compute",
+            "set_params",
+            *cp_args(
+                audit_ppm=249_999,
+                audit_leaves=8,
+                committee_size=5,
+                audit_window=12,
+                dispute_window=30,
+                fraud_bond=UNIT,
+            ),
+        )
+        == "BadParams"
+    )
+    assert chain.compute_params() == replace(
+        CP,
+        audit_ppm=250_000,
+        audit_leaves=8,
+        committee_size=5,
+        audit_window=12,
+        dispute_window=30,
+        fraud_bond=2 * UNIT,
+    )
 
 
 @pytest.mark.parametrize(
     "args",
     [
-        pytest.param((249_999, 16, 3, 10, 20, UNIT), id="q-times-1-plus-m-below-1"),
-        pytest.param((0, 16, 3, 10, 20, UNIT), id="no-audits"),
-        pytest.param((PPM + 1, 16, 3, 10, 20, UNIT), id="q-above-one"),
-        pytest.param((2**32 - 1, 16, 3, 10, 20, UNIT), id="q-far-above-one"),
-        pytest.param((PPM, 0, 3, 10, 20, UNIT), id="no-leaves"),
-        pytest.param((PPM, 257, 3, 10, 20, UNIT), id="too-many-leaves"),
-        pytest.param((PPM, 16, 0, 10, 20, UNIT), id="no-committee"),
-        pytest.param((PPM, 16, 65, 10, 20, UNIT), id="committee-too-big"),
-        pytest.param((PPM, 16, 3, 0, 20, UNIT), id="no-audit-window"),
-        pytest.param((PPM, 16, 3, 10, 12, UNIT), id="dispute-window-too-short"),
+        pytest.param(
+            cp_args(
+                audit_ppm=249_999,
+                audit_leaves=16,
+                committee_size=3,
+                audit_window=10,
+                dispute_window=20,
+                fraud_bond=UNIT,
+            ),
+            id="q-times-1-plus-m-below-1",
+        ),
+        pytest.param(
+            cp_args(
+                audit_ppm=0,
+                audit_leaves=16,
+                committee_size=3,
+                audit_window=10,
+                dispute_window=20,
+                fraud_bond=UNIT,
+            ),
+            id="no-audits",
+        ),
+        pytest.param(
+            cp_args(
+                audit_ppm=PPM + 1,
+                audit_leaves=16,
+                committee_size=3,
+                audit_window=10,
+                dispute_window=20,
+                fraud_bond=UNIT,
+            ),
+            id="q-above-one",
+        ),
+        pytest.param(
+            cp_args(
+                audit_ppm=2**32 - 1,
+                audit_leaves=16,
+                committee_size=3,
+                audit_window=10,
+                dispute_window=20,
+                fraud_bond=UNIT,
+            ),
+            id="q-far-above-one",
+        ),
+        pytest.param(
+            cp_args(
+                audit_ppm=PPM,
+                audit_leaves=0,
+                committee_size=3,
+                audit_window=10,
+                dispute_window=20,
+                fraud_bond=UNIT,
+            ),
+            id="no-leaves",
+        ),
+        pytest.param(
+            cp_args(
+                audit_ppm=PPM,
+                audit_leaves=257,
+                committee_size=3,
+                audit_window=10,
+                dispute_window=20,
+                fraud_bond=UNIT,
+            ),
+            id="too-many-leaves",
+        ),
+        pytest.param(
+            cp_args(
+                audit_ppm=PPM,
+                audit_leaves=16,
+                committee_size=0,
+                audit_window=10,
+                dispute_window=20,
+                fraud_bond=UNIT,
+            ),
+            id="no-committee",
+        ),
+        pytest.param(
+            cp_args(
+                audit_ppm=PPM,
+                audit_leaves=16,
+                committee_size=65,
+                audit_window=10,
+                dispute_window=20,
+                fraud_bond=UNIT,
+            ),
+            id="committee-too-big",
+        ),
+        pytest.param(
+            cp_args(
+                audit_ppm=PPM,
+                audit_leaves=16,
+                committee_size=3,
+                audit_window=0,
+                dispute_window=20,
+                fraud_bond=UNIT,
+            ),
+            id="no-audit-window",
+        ),
+        pytest.param(
+            cp_args(
+                audit_ppm=PPM,
+                audit_leaves=16,
+                committee_size=3,
+                audit_window=10,
+                dispute_window=12,
+                fraud_bond=UNIT,
+            ),
+            id="dispute-window-too-short",
+        ),
     ],
 )
 def test_set_params_refusals(chain: MarketChain, args: tuple[int, ...]) -> None:
@@ -634,7 +795,21 @@ def test_a_longer_dispute_window_still_settles_a_committed_job(chain: MarketChai
     ends (it once stayed committed for ever, its escrow and bond held)."""
     job_id = passed_audit(chain)
     committed_at = chain.job(job_id).committed_at
-    assert chain.root_call("compute", "set_params", 250_000, 16, 3, 10, 40, UNIT) is None
+    assert (
+        chain.root_call(
+            "compute",
+            "set_params",
+            *cp_args(
+                audit_ppm=250_000,
+                audit_leaves=16,
+                committee_size=3,
+                audit_window=10,
+                dispute_window=40,
+                fraud_bond=UNIT,
+            ),
+        )
+        is None
+    )
     assert settle(chain, job_id) == []
     result = chain.advance_to(committed_at + 40)
     assert hook_events(result)[-1][0] == "JobSettled"
