@@ -1,10 +1,12 @@
 """Headers and blocks.
 
-A header is `[parent_hash, number, state_root, extrinsics_root, timestamp, [slot, author, seal]]`.
-The block hash is BLAKE2b-256 of the whole encoded header. The author's seal is an Ed25519
-signature over the *pre-seal hash*: BLAKE2b-256 of b"xpl-seal" ‖ the header encoded with an empty
-seal. A block is `[header, [extrinsic bytes, ...]]`; the extrinsics root is the binary Merkle root
-of the extrinsics' bytes.
+A header is `[parent_hash, number, state_root, extrinsics_root, timestamp, digest]`, the digest
+`[slot, author, vrf_output, vrf_proof, seal]`. The block hash is BLAKE2b-256 of the whole encoded
+header. The author's seal is an Ed25519 signature over the *pre-seal hash*: BLAKE2b-256 of
+b"xpl-seal" ‖ the header encoded with an empty seal, so it covers the VRF output and proof (the
+author's VRF on the chain randomness, which the `randomness` pallet checks; empty only in the
+genesis header). A block is `[header, [extrinsic bytes, ...]]`; the extrinsics root is the
+binary Merkle root of the extrinsics' bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from runtime.primitives.codec import DecodeError, Value
 from runtime.primitives.hashing import blake2b_256, to_hex
 from runtime.primitives.keys import PUBLIC_KEY_LEN, SIGNATURE_LEN, Keypair, verify
 from runtime.primitives.merkle import merkle_root
+from runtime.primitives.vrf import OUTPUT_LEN, PROOF_LEN
 
 MAX_BLOCK_SIZE: Final = 5 * 1024 * 1024
 MAX_HEADER_SIZE: Final = 1024
@@ -29,26 +32,34 @@ _SEAL_DOMAIN: Final = b"xpl-seal"
 
 @dataclass(frozen=True, slots=True)
 class Digest:
-    """Consensus data in the header: the Aura slot, its author and the author's seal."""
+    """Consensus data in the header: the Aura slot, its author, the author's VRF output and proof
+    on the chain randomness, and the author's seal."""
 
     slot: int
     author: bytes
     seal: bytes
+    vrf_output: bytes = b""
+    vrf_proof: bytes = b""
 
     def to_value(self) -> list[Value]:
-        """The codec value `[slot, author, seal]`."""
-        return [self.slot, self.author, self.seal]
+        """The codec value `[slot, author, vrf_output, vrf_proof, seal]`."""
+        return [self.slot, self.author, self.vrf_output, self.vrf_proof, self.seal]
 
     @classmethod
     def from_value(cls, value: Value) -> Digest:
-        """Decode a digest (u64 slot, 32-byte author, 64-byte or empty seal); else DecodeError."""
-        f = codec.expect_list(value, 3, "header.digest")
+        """Decode a digest (u64 slot, 32-byte author, 32-byte VRF output, 80-byte VRF proof,
+        64-byte seal; the VRF fields and the seal may be empty); else DecodeError."""
+        f = codec.expect_list(value, 5, "header.digest")
         slot = codec.expect_u64(f[0], "header.digest.slot")
         author = codec.expect_bytes(f[1], "header.digest.author", length=PUBLIC_KEY_LEN)
-        seal = f[2]
+        vrf_output, vrf_proof, seal = f[2], f[3], f[4]
+        if vrf_output != b"":
+            codec.expect_bytes(vrf_output, "header.digest.vrf_output", length=OUTPUT_LEN)
+        if vrf_proof != b"":
+            codec.expect_bytes(vrf_proof, "header.digest.vrf_proof", length=PROOF_LEN)
         if seal != b"":
             codec.expect_bytes(seal, "header.digest.seal", length=SIGNATURE_LEN)
-        return cls(slot, author, seal)
+        return cls(slot, author, seal, vrf_output, vrf_proof)
 
 
 @dataclass(frozen=True)
@@ -128,6 +139,8 @@ class Header:
             "digest": {
                 "slot": self.digest.slot,
                 "author": encode_address(self.digest.author),
+                "vrfOutput": to_hex(self.digest.vrf_output),
+                "vrfProof": to_hex(self.digest.vrf_proof),
                 "seal": to_hex(self.digest.seal),
             },
             "hash": to_hex(self.hash),

@@ -3,7 +3,8 @@
 Reading order, as a specification:
 
     execute_block(read, parent, block)
-        initialize_block          hooks: block number, parent hash, recent hashes
+        initialize_block          the author's VRF proof on the chain randomness (`randomness`);
+                                  hooks: chain randomness, block number, parent hash, recent hashes
         check signatures          started in parallel, or left for last (`SignatureVerifier`)
         apply_extrinsic × n       mortality, nonce, weight, fee, dispatch (reverted on failure)
         finalize_block            hooks: fee payout, fee multiplier, events
@@ -23,21 +24,23 @@ from typing import Any, ClassVar, Final, Protocol
 
 from runtime.block import Block, Header, extrinsics_root
 from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
-from runtime.pallets import system, transaction_payment
+from runtime.pallets import randomness, system, transaction_payment
 from runtime.pallets.balances import Balances
 from runtime.pallets.compute import Compute
 from runtime.pallets.market import Market
+from runtime.pallets.randomness import Randomness
 from runtime.pallets.session import Session
 from runtime.pallets.staking import Staking
 from runtime.pallets.system import System
 from runtime.pallets.transaction_payment import TransactionPayment
 from runtime.primitives.codec import DecodeError
-from runtime.primitives.keys import verify
+from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
 from runtime.transaction import SignedTransaction
 
 PALLETS: Final[tuple[Pallet, ...]] = (
     System(),
+    Randomness(),
     Session(),
     Balances(),
     TransactionPayment(),
@@ -45,7 +48,8 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Market(),
     Compute(),
 )
-"""The runtime's pallets, in hook order."""
+"""The runtime's pallets, in hook order (randomness first of those that draw: market and compute
+read the block's own chain randomness in their hooks)."""
 
 CALLS: Final[dict[tuple[str, str], CallDef]] = {
     (p.NAME, name): c for p in PALLETS for name, c in p.calls().items()
@@ -142,6 +146,11 @@ class BadExtrinsicSignature(InvalidBlock):
     """An extrinsic's signature does not check."""
 
 
+class BadVrfProof(InvalidBlock):
+    """The header's VRF proof is missing, is not its author's on the chain randomness and slot,
+    or does not prove the header's VRF output."""
+
+
 @dataclass(frozen=True, slots=True)
 class ValidTransaction:
     """What the pool needs to order a valid transaction."""
@@ -206,25 +215,49 @@ def initialize_block(
     parent: Header,
     *,
     timestamp: int,
+    slot: int,
     author: bytes,
+    vrf_output: bytes,
+    vrf_proof: bytes,
     genesis_hash: bytes,
     cache: dict[bytes, Any] | None = None,
 ) -> BlockContext:
-    """Open a block on top of `parent` and run every pallet's on_initialize.
+    """Open a block on top of `parent`, check its author's VRF proof (BadVrfProof) and run every
+    pallet's on_initialize.
 
     `cache` holds decoded values of the parent's state, if the caller keeps one (see StateOverlay).
     """
-    ctx = BlockContext(
+    ctx = _open_block(read, parent, timestamp, slot, author, genesis_hash, cache)
+    ctx.vrf_output, ctx.vrf_proof = vrf_output, vrf_proof
+    if not randomness.proof_is_valid(ctx):
+        raise BadVrfProof("the VRF proof is not the author's on the chain randomness and slot")
+    _on_initialize(ctx)
+    return ctx
+
+
+def _open_block(
+    read: StateReader,
+    parent: Header,
+    timestamp: int,
+    slot: int,
+    author: bytes,
+    genesis_hash: bytes,
+    cache: dict[bytes, Any] | None,
+) -> BlockContext:
+    return BlockContext(
         state=StateOverlay(read, cache),
         number=parent.number + 1,
         parent_hash=parent.hash,
         timestamp=timestamp,
         author=author,
         genesis_hash=genesis_hash,
+        slot=slot,
     )
+
+
+def _on_initialize(ctx: BlockContext) -> None:
     for pallet in PALLETS:
         ctx.weight_used += pallet.on_initialize(ctx)
-    return ctx
 
 
 def finalize_block(ctx: BlockContext) -> dict[bytes, bytes | None]:
@@ -347,7 +380,10 @@ def execute_block(
         read,
         parent,
         timestamp=header.timestamp,
+        slot=header.digest.slot,
         author=header.digest.author,
+        vrf_output=header.digest.vrf_output,
+        vrf_proof=header.digest.vrf_proof,
         genesis_hash=genesis_hash,
         cache=cache,
     )
@@ -375,7 +411,8 @@ def execute_block(
 
 
 class BlockBuilder:
-    """Builds a block from transactions one at a time, as the author does."""
+    """Builds a block from transactions one at a time, as the author does: its VRF output and
+    proof (in `context`, for the header) are the author's on the chain randomness and `slot`."""
 
     def __init__(
         self,
@@ -383,13 +420,15 @@ class BlockBuilder:
         parent: Header,
         *,
         timestamp: int,
-        author: bytes,
+        slot: int,
+        author: Keypair,
         genesis_hash: bytes,
         cache: dict[bytes, Any] | None = None,
     ) -> None:
-        self.context = initialize_block(
-            read, parent, timestamp=timestamp, author=author, genesis_hash=genesis_hash, cache=cache
-        )
+        ctx = _open_block(read, parent, timestamp, slot, author.public, genesis_hash, cache)
+        randomness.prove_block(ctx, author)
+        _on_initialize(ctx)
+        self.context = ctx
         self.extrinsics: list[bytes] = []
         self.included: list[SignedTransaction] = []
 

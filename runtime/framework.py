@@ -288,6 +288,11 @@ class BlockContext:
     timestamp: int
     author: bytes
     genesis_hash: bytes
+    slot: int = 0
+    """The header's Aura slot (0 outside a block, as when a transaction is checked)."""
+    vrf_output: bytes = b""
+    vrf_proof: bytes = b""
+    """The author's VRF output and proof on the chain randomness (see the randomness pallet)."""
     events: list[EventRecord] = field(default_factory=list)
     phase: int | None = None
     weight_used: Weight = 0

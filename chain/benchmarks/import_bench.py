@@ -96,7 +96,8 @@ def _build_blocks(
             store.reader(parent.hash),
             parent,
             timestamp=slot * SLOT_MS,
-            author=author.public,
+            slot=slot,
+            author=author,
             genesis_hash=genesis,
         )
         while cursor < len(pending):

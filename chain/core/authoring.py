@@ -87,7 +87,8 @@ class Authoring:
             self.view.reader(parent.hash),
             parent,
             timestamp=slot * slot_ms,
-            author=author.public,
+            slot=slot,
+            author=author,
             genesis_hash=self.view.genesis_hash,
             cache=cache,
         )

@@ -159,12 +159,19 @@ def seal_block(
 ) -> ExecutedBlock:
     """The author's side: commit the built block's changes and seal its header."""
     commit = store.commit_state(parent.state_root, result.changes)
+    ctx = result.context
     header = Header(
         parent_hash=parent.hash,
         number=parent.number + 1,
         state_root=commit.root,
         extrinsics_root=extrinsics_root(extrinsics),
-        timestamp=result.context.timestamp,
-        digest=Digest(slot=slot, author=author.public, seal=b""),
+        timestamp=ctx.timestamp,
+        digest=Digest(
+            slot=slot,
+            author=author.public,
+            seal=b"",
+            vrf_output=ctx.vrf_output,
+            vrf_proof=ctx.vrf_proof,
+        ),
     ).sealed_by(author)
     return ExecutedBlock(Block(header, tuple(extrinsics)), result, commit)

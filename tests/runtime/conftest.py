@@ -17,9 +17,10 @@ from runtime.block import Block, Digest, Header, extrinsics_root
 from runtime.executive import BlockBuilder, BlockResult, execute_block
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
 from runtime.invariants import check_invariants
-from runtime.pallets import balances, system
+from runtime.pallets import balances, randomness, system
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
 from runtime.pallets.system import AccountInfo
+from runtime.primitives import vrf
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.primitives.trie import root_of
@@ -79,6 +80,8 @@ class DevChain:
         self.genesis_hash = self.head.hash
         self.headers: list[Header] = [self.head]
         self.author = author
+        self.randomness: dict[bytes, bytes] = {self.genesis_hash: self.genesis_hash}
+        """The chain randomness in each block's state, by block hash."""
 
     # Reading
 
@@ -132,13 +135,20 @@ class DevChain:
     # Blocks
 
     def builder(self) -> BlockBuilder:
+        timestamp = self.head.timestamp + SLOT_MS
         return BlockBuilder(
             self.read,
             self.head,
-            timestamp=self.head.timestamp + SLOT_MS,
-            author=self.author.public,
+            timestamp=timestamp,
+            slot=timestamp // SLOT_MS,
+            author=self.author,
             genesis_hash=self.genesis_hash,
         )
+
+    def vrf_for(self, parent: Header, slot: int) -> tuple[bytes, bytes]:
+        """The author's VRF output and proof for a block at `slot` on `parent`."""
+        alpha = randomness.vrf_input(self.randomness[parent.hash], slot)
+        return vrf.prove(self.author, alpha)
 
     def header_for(
         self,
@@ -146,17 +156,23 @@ class DevChain:
         *,
         state_root: bytes = ZERO_HASH,
         parent: Header | None = None,
+        vrf_claim: tuple[bytes, bytes] | None = None,
     ) -> Header:
-        """A sealed header on `parent` (default: the head) for these extrinsics."""
+        """A sealed header on `parent` (default: the head) for these extrinsics, with the author's
+        VRF output and proof (`vrf_claim`, or proven here)."""
         parent = parent or self.head
         timestamp = parent.timestamp + SLOT_MS
+        slot = timestamp // SLOT_MS
+        output, proof = vrf_claim or self.vrf_for(parent, slot)
         header = Header(
             parent_hash=parent.hash,
             number=parent.number + 1,
             state_root=state_root,
             extrinsics_root=extrinsics_root(extrinsics),
             timestamp=timestamp,
-            digest=Digest(slot=timestamp // SLOT_MS, author=self.author.public, seal=b""),
+            digest=Digest(
+                slot=slot, author=self.author.public, seal=b"", vrf_output=output, vrf_proof=proof
+            ),
         )
         return header.sealed_by(self.author)
 
@@ -165,12 +181,23 @@ class DevChain:
         result = builder.finish()
         post = dict(self.state)
         apply_changes(post, result.changes)
-        header = self.header_for(builder.extrinsics, state_root=root_of(post))
-        block = Block(header, tuple(builder.extrinsics))
+        ctx = result.context
+        header = self.header_for(
+            builder.extrinsics,
+            state_root=root_of(post),
+            vrf_claim=(ctx.vrf_output, ctx.vrf_proof),
+        )
+        self.extend(Block(header, tuple(builder.extrinsics)), post)
+        return Block(header, tuple(builder.extrinsics)), result
+
+    def extend(self, block: Block, post: dict[bytes, bytes]) -> None:
+        """Make `block`, whose state is `post`, the head."""
         self.state = post
-        self.head = header
-        self.headers.append(header)
-        return block, result
+        self.head = block.header
+        self.headers.append(block.header)
+        self.randomness[block.hash] = randomness.randomness_at(
+            StateOverlay(post.get), self.genesis_hash
+        )
 
     def produce(self, txs: Sequence[SignedTransaction] = ()) -> tuple[Block, BlockResult]:
         """Author the next block with these transactions (each must be includable)."""

@@ -24,10 +24,12 @@ from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.keys import dev_keypair, verify
 from runtime.primitives.merkle import merkle_root
+from runtime.primitives.vrf import prove
 
 ALICE = dev_keypair("Alice")
 BOB = dev_keypair("Bob")
 EXTRINSICS = (b"first extrinsic", b"second", b"")
+VRF_OUTPUT, VRF_PROOF = prove(ALICE, b"alpha")
 
 
 def header(**changes: Any) -> Header:
@@ -37,7 +39,13 @@ def header(**changes: Any) -> Header:
         state_root=blake2b_256(b"state"),
         extrinsics_root=extrinsics_root(EXTRINSICS),
         timestamp=1_700_000_000_000,
-        digest=Digest(slot=283_333_333, author=ALICE.public, seal=b""),
+        digest=Digest(
+            slot=283_333_333,
+            author=ALICE.public,
+            seal=b"",
+            vrf_output=VRF_OUTPUT,
+            vrf_proof=VRF_PROOF,
+        ),
     )
     return replace(base, **changes)
 
@@ -55,6 +63,8 @@ headers = st.builds(
         slot=st.integers(0, codec.U64_MAX),
         author=hashes,
         seal=st.just(b"") | st.binary(min_size=64, max_size=64),
+        vrf_output=st.just(b"") | hashes,
+        vrf_proof=st.just(b"") | st.binary(min_size=80, max_size=80),
     ),
 )
 
@@ -80,7 +90,7 @@ def test_the_encoding_is_the_documented_array() -> None:
         head.state_root,
         head.extrinsics_root,
         head.timestamp,
-        [d.slot, ALICE.public, d.seal],
+        [d.slot, ALICE.public, VRF_OUTPUT, VRF_PROOF, d.seal],
     ]
     assert codec.decode(Block(head, EXTRINSICS).encode()) == [
         codec.decode(head.encode()),
@@ -124,6 +134,8 @@ def test_only_the_author_can_seal() -> None:
         {"timestamp": 1_700_000_000_001},
         {"slot": 283_333_334},
         {"author": BOB.public},
+        {"vrf_output": bytes(32)},
+        {"vrf_proof": bytes(80)},
         {"seal": bytes(64)},
     ],
     ids=lambda c: next(iter(c)),
@@ -131,7 +143,7 @@ def test_only_the_author_can_seal() -> None:
 def test_any_header_change_breaks_the_seal(change: dict[str, Any]) -> None:
     sealed = header().sealed_by(ALICE)
     (name,) = change
-    if name in ("slot", "author", "seal"):
+    if name in ("slot", "author", "vrf_output", "vrf_proof", "seal"):
         changed = replace(sealed, digest=replace(sealed.digest, **change))
     else:
         changed = replace(sealed, **change)
@@ -168,9 +180,14 @@ def reencoded(head: Header, edit: Any) -> bytes:
         pytest.param(lambda f: f.__setitem__(4, -1), "timestamp", id="timestamp-negative"),
         pytest.param(lambda f: f.__setitem__(5, [0, f[5][1]]), "digest", id="digest-two-fields"),
         pytest.param(lambda f: f[5].__setitem__(1, b"x"), "author", id="author-short"),
-        pytest.param(lambda f: f[5].__setitem__(2, bytes(63)), "seal", id="seal-63"),
-        pytest.param(lambda f: f[5].__setitem__(2, ""), "seal", id="seal-str"),
-        pytest.param(lambda f: f[5].__setitem__(2, None), "seal", id="seal-none"),
+        pytest.param(lambda f: f[5].__setitem__(4, bytes(63)), "seal", id="seal-63"),
+        pytest.param(lambda f: f[5].__setitem__(4, ""), "seal", id="seal-str"),
+        pytest.param(lambda f: f[5].__setitem__(4, None), "seal", id="seal-none"),
+        pytest.param(lambda f: f[5].pop(2), "digest", id="digest-four-fields"),
+        pytest.param(lambda f: f[5].__setitem__(2, bytes(31)), "vrf_output", id="vrf-output-31"),
+        pytest.param(lambda f: f[5].__setitem__(2, None), "vrf_output", id="vrf-output-none"),
+        pytest.param(lambda f: f[5].__setitem__(3, bytes(79)), "vrf_proof", id="vrf-proof-79"),
+        pytest.param(lambda f: f[5].__setitem__(3, 80), "vrf_proof", id="vrf-proof-int"),
     ],
 )
 def test_header_decode_refuses_malformed_fields(edit: Any, match: str) -> None:
@@ -239,6 +256,8 @@ def test_header_json_is_substrate_style() -> None:
     assert j["digest"] == {
         "slot": sealed.digest.slot,
         "author": encode_address(ALICE.public),
+        "vrfOutput": "0x" + VRF_OUTPUT.hex(),
+        "vrfProof": "0x" + VRF_PROOF.hex(),
         "seal": "0x" + sealed.digest.seal.hex(),
     }
     assert header(number=0).to_json()["number"] == "0x0"

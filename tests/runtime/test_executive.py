@@ -15,6 +15,7 @@ from runtime.executive import (
     BadExtrinsicSignature,
     BadMortality,
     BadSignature,
+    BadVrfProof,
     BlockBuilder,
     CannotPayFee,
     ExhaustsResources,
@@ -95,6 +96,7 @@ def test_each_reason_is_its_own_exception_with_the_kind_rpc_reports() -> None:
         UndecodableExtrinsic,
         InvalidExtrinsic,
         BadExtrinsicSignature,
+        BadVrfProof,
     }
 
 
@@ -483,7 +485,8 @@ def full_block(make_chain: ChainFactory) -> dict[str, Any]:
         chain.read,
         chain.head,
         timestamp=chain.head.timestamp + 6_000,
-        author=chain.author.public,
+        slot=chain.head.timestamp // 6_000 + 1,
+        author=chain.author,
         genesis_hash=chain.genesis_hash,
     )
     call = transfer_call(EVE.public, ED)

@@ -156,7 +156,8 @@ def build_block(core, parent, *, slot: int, author: Keypair, txs=()):
         core.reader(parent.hash),
         parent,
         timestamp=slot * core.slot_duration_ms(),
-        author=author.public,
+        slot=slot,
+        author=author,
         genesis_hash=core.genesis_hash,
     )
     for tx in txs:

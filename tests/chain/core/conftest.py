@@ -67,7 +67,8 @@ class Chain:
             store.reader(parent.hash),
             parent,
             timestamp=slot * self.slot_ms if timestamp is None else timestamp,
-            author=author.public,
+            slot=slot,
+            author=author,
             genesis_hash=store.genesis_hash,
         )
         for tx in txs:

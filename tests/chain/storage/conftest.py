@@ -110,7 +110,8 @@ class DevChain:
             store.reader(parent.hash),
             parent,
             timestamp=slot * self.slot_ms,
-            author=ALICE.public,
+            slot=slot,
+            author=ALICE,
             genesis_hash=store.genesis_hash,
         )
         for kind, index, units in moves:

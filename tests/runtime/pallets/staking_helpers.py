@@ -149,7 +149,8 @@ class StakingChain(MarketChain):
             self.read,
             self.head,
             timestamp=self._timestamp,
-            author=self.author.public,
+            slot=slot,
+            author=self.author,
             genesis_hash=self.genesis_hash,
         )
 
@@ -157,18 +158,23 @@ class StakingChain(MarketChain):
         result = builder.finish()
         post = dict(self.state)
         apply_changes(post, result.changes)
+        ctx = result.context
         header = Header(
             parent_hash=self.head.hash,
             number=self.head.number + 1,
             state_root=root_of(post),
             extrinsics_root=extrinsics_root(builder.extrinsics),
             timestamp=self._timestamp,
-            digest=Digest(slot=self._timestamp // SLOT_MS, author=self.author.public, seal=b""),
+            digest=Digest(
+                slot=self._timestamp // SLOT_MS,
+                author=self.author.public,
+                seal=b"",
+                vrf_output=ctx.vrf_output,
+                vrf_proof=ctx.vrf_proof,
+            ),
         ).sealed_by(self.author)
         block = Block(header, tuple(builder.extrinsics))
-        self.state = post
-        self.head = header
-        self.headers.append(header)
+        self.extend(block, post)
         return block, result
 
     def to_era_end(self) -> BlockResult:
