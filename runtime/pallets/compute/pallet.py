@@ -44,7 +44,7 @@ from runtime.framework import (
     record_codec,
     value_codec,
 )
-from runtime.pallets import balances, market, session, staking, system
+from runtime.pallets import balances, market, randomness, session, staking, system
 from runtime.pallets.market import PPM, MarketParams
 from runtime.pallets.market.errors import MarketError
 from runtime.primitives import codec
@@ -66,7 +66,7 @@ MAX_OPEN_CHECKS: Final = 4
 REQUESTER_DISPUTES: Final = 2
 MAX_COMMITTEE: Final = 64
 MAX_AUDIT_LEAVES: Final = 256
-DRAW_DELAY: Final = 2
+DRAW_DELAY: Final = 3
 """The draw for a commitment in block n happens in block n + 2, whose parent is the first block
 after the commitment: its hash is the challenge randomness."""
 
@@ -291,7 +291,19 @@ class BadParams(ComputeError):
 
 
 def _seed(ctx: BlockContext, job_id: int, purpose: bytes) -> bytes:
-    return blake2b_256(b"xpl-compute" + purpose + ctx.parent_hash + job_id.to_bytes(8, "big"))
+    """A draw's seed: the chain randomness of this block (`randomness.current`) with the job.
+
+    Drawn DRAW_DELAY blocks after what it checks was committed, the chain randomness mixes the
+    VRF outputs of the d = DRAW_DELAY blocks after it: nobody knows it at the commitment, and no
+    block content (extrinsics, their order, the timestamp) moves it. Only the author of the last
+    of those blocks knows the draw before it is published; it can forfeit its slot (and its
+    reward) to get the next author's draw instead: one bit, which moves an audit probability q to
+    at most 1 − (1 − q)² or down to q². An operator holding several slots of the window gets one
+    such bit per slot, each bought with a forfeited block (see `runtime.pallets.randomness`).
+    """
+    return blake2b_256(
+        b"xpl-compute" + purpose + randomness.current(ctx.state) + job_id.to_bytes(8, "big")
+    )
 
 
 def draw_committee(ctx: BlockContext, seed: bytes, size: int) -> tuple[bytes, ...]:

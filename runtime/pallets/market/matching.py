@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from runtime.framework import BlockContext
+from runtime.pallets import randomness
 from runtime.pallets.market.deadlines import schedule
 from runtime.pallets.market.events import JobMatched
 from runtime.pallets.market.params import MarketParams
@@ -23,7 +24,7 @@ from runtime.workloads import payment_for
 
 
 def _randomness(ctx: BlockContext, *parts: bytes) -> bytes:
-    return blake2b_256(b"xpl-market" + ctx.parent_hash + b"".join(parts))
+    return blake2b_256(b"xpl-market" + randomness.current(ctx.state) + b"".join(parts))
 
 
 def _eligible(worker: Worker, stake_free: int, job: Job, p: MarketParams) -> int | None:

@@ -79,9 +79,11 @@ def commit_job(chain: MarketChain, who: Any = REQUESTER, mode: str = "always") -
 
 
 def audit_seed(chain: MarketChain, job_id: int) -> bytes:
-    """The audit's randomness: the hash of the first block after the commitment, with the job."""
-    after = chain.headers[chain.job(job_id).committed_at + 1].hash
-    return blake2b_256(b"xpl-compute" + b"audit" + after + job_id.to_bytes(8, "big"))
+    """The audit's randomness: the chain randomness of the draw block, with the job."""
+    drawn_in = chain.headers[chain.job(job_id).committed_at + DRAW_DELAY].hash
+    return blake2b_256(
+        b"xpl-compute" + b"audit" + chain.randomness[drawn_in] + job_id.to_bytes(8, "big")
+    )
 
 
 def draw(chain: MarketChain, job_id: int) -> tuple[Any, ...]:
@@ -123,7 +125,8 @@ def test_the_audit_is_drawn_two_blocks_after_the_commitment(chain: MarketChain) 
     drawn = draw(chain, job_id)
     seed = audit_seed(chain, job_id)
     members = draw_committee_of(seed)
-    assert drawn == (job_id, 0, True, list(range(GEMM_LEAVES)), list(members), committed_at + 12)
+    deadline = committed_at + DRAW_DELAY + CP.audit_window
+    assert drawn == (job_id, 0, True, list(range(GEMM_LEAVES)), list(members), deadline)
     assert len(set(members)) == CP.committee_size
     assert set(members) <= {v.public for v in VALIDATORS}
     (check,) = chain.checks(job_id)
@@ -381,7 +384,10 @@ def test_a_dispute_holds_the_bond_and_draws_a_committee(chain: MarketChain) -> N
     out = chain.dispute(CHALLENGER, job_id, 9)
     number = chain.head.number
     seed = blake2b_256(
-        b"xpl-compute" + b"dispute" + chain.headers[number - 1].hash + job_id.to_bytes(8, "big")
+        b"xpl-compute"
+        + b"dispute"
+        + chain.randomness[chain.headers[number].hash]
+        + job_id.to_bytes(8, "big")
     )
     members = draw_committee_of(seed)
     assert out.error is None

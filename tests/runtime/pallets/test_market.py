@@ -386,12 +386,11 @@ def test_ties_of_equal_reputation_go_by_block_randomness(chain: MarketChain) -> 
     chain.register(WORKER2, capacity=64)
     winners = []
     for job_id in range(1, 17):
-        parent = chain.head.hash
-        draws = {
-            who: blake2b_256(b"xpl-market" + parent + job_id.to_bytes(8, "big") + who)
-            for who in (W, W2)
-        }
         chain.submit(deadline=100)
+        r = chain.randomness[chain.head.hash]  # the chain randomness of the matching block
+        draws = {
+            who: blake2b_256(b"xpl-market" + r + job_id.to_bytes(8, "big") + who) for who in (W, W2)
+        }
         assert chain.job(job_id).worker == min((W, W2), key=lambda who: draws[who])
         winners.append(chain.job(job_id).worker)
     assert set(winners) == {W, W2}  # neither the list order nor the account decides
