@@ -155,12 +155,12 @@ class Market:
 
     def commit(self, job_id: int, leaves: Sequence[bytes], *, upload: bool = True) -> None:
         """Bob commits these leaves (kept in the blob store unless not `upload`); the audit is
-        drawn two blocks later."""
+        drawn DRAW_DELAY blocks later."""
         if upload:
             self.blobs.store_leaves(leaves)
         self.call(BOB, "compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
-        self.chain.produce()
-        self.chain.produce()
+        for _ in range(compute.DRAW_DELAY):
+            self.chain.produce()
         assert self.checks(job_id), "no audit was drawn"
 
     def run_job(
@@ -441,8 +441,8 @@ def test_a_draw_without_an_audit_opens_no_check() -> None:
     job_id = m.submit(GEMM)
     m.blobs.store_leaves(honest_leaves(GEMM))
     m.call(BOB, "compute", "commit_result", job_id, merkle_root(honest_leaves(GEMM)), 4)
-    m.chain.produce()
-    m.chain.produce()
+    for _ in range(compute.DRAW_DELAY):
+        m.chain.produce()
 
     raw = m.chain.read(EVENTS_KEY)
     assert raw is not None
@@ -579,7 +579,7 @@ def test_the_service_attests_once_and_finds_open_checks_again_after_a_restart() 
     assert node.attestations() == []
 
     job_id = node.commit_job(GEMM, honest_leaves(GEMM))
-    node.author(2)  # the audit is drawn; the service learns of it from the block's events
+    node.author(compute.DRAW_DELAY)  # the audit is drawn; the service learns of it from the block's events
     assert node.check(job_id).committee == (ALICE.public,)
     trio.run(verifier.step)
     trio.run(verifier.step)
@@ -613,7 +613,7 @@ def test_the_service_attests_fail_on_a_corrupted_result() -> None:
     verifier = VerificationService(node.service, ALICE, device="numpy")
     leaves = [flipped(leaf) for leaf in honest_leaves(GEMM)]
     job_id = node.commit_job(GEMM, leaves)
-    node.author(2)
+    node.author(compute.DRAW_DELAY)
     trio.run(verifier.step)
     assert node.attestations() == [(job_id, 0, "fail")]
 
@@ -627,7 +627,7 @@ def test_an_error_while_verifying_is_no_verdict_and_is_retried_a_bounded_number_
     verifier = VerificationService(node.service, ALICE, device="numpy", max_attempts=2)
     verifier.device = "tpu"  # a device that cannot run: every recomputation raises
     job_id = node.commit_job(GEMM, honest_leaves(GEMM))
-    node.author(2)
+    node.author(compute.DRAW_DELAY)
 
     for _ in range(4):
         trio.run(verifier.step)
@@ -643,7 +643,7 @@ def test_an_attestation_that_leaves_the_pool_unincluded_is_sent_again() -> None:
     node = LocalNode(MemoryStore())
     verifier = VerificationService(node.service, ALICE, device="numpy")
     job_id = node.commit_job(GEMM, honest_leaves(GEMM))
-    node.author(2)
+    node.author(compute.DRAW_DELAY)
     trio.run(verifier.step)
     assert node.attestations() == [(job_id, 0, "pass")]
     trio.run(verifier.step)  # still pooled: nothing sent again
