@@ -29,9 +29,10 @@ from chain.core.messages import (
 )
 from chain.core.node import NodeCore, RequestRefused
 from chain.core.voter_messages import Verdict
-from runtime.block import Block
+from runtime.block import Block, Header
 from runtime.consensus import PREVOTE, SignedVote
-from runtime.primitives import codec
+from runtime.pallets.randomness import vrf_input
+from runtime.primitives import codec, vrf
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.keys import dev_keypair
@@ -87,6 +88,13 @@ def test_an_authored_block_is_gossiped_and_a_peer_imports_and_relays_it(pair):
     assert again is Verdict.IGNORE
 
 
+def resealed(block: Block, **digest_fields: bytes) -> Header:
+    """The block's header with digest fields changed, sealed again by Alice (its author)."""
+    header = block.header
+    changed = replace(header.digest, seal=b"", **digest_fields)
+    return replace(header, digest=changed).sealed_by(ALICE)
+
+
 @pytest.mark.parametrize(
     ("tamper", "why"),
     [
@@ -100,6 +108,28 @@ def test_an_authored_block_is_gossiped_and_a_peer_imports_and_relays_it(pair):
         (
             lambda c, b: replace(b.header, digest=replace(b.header.digest, seal=bytes(64))),
             "seal",
+        ),
+        (
+            lambda c, b: resealed(b, vrf_output=b"", vrf_proof=b""),
+            "VRF",
+        ),
+        (
+            lambda c, b: resealed(b, vrf_proof=bytes(80)),
+            "VRF",
+        ),
+        (
+            # Bob's VRF on the block's own input (block 1's parent randomness is the genesis hash).
+            lambda c, b: resealed(
+                b,
+                **dict(
+                    zip(
+                        ("vrf_output", "vrf_proof"),
+                        vrf.prove(BOB, vrf_input(b.header.parent_hash, b.header.digest.slot)),
+                        strict=True,
+                    )
+                ),
+            ),
+            "VRF",
         ),
     ],
 )

@@ -579,7 +579,8 @@ def test_the_service_attests_once_and_finds_open_checks_again_after_a_restart() 
     assert node.attestations() == []
 
     job_id = node.commit_job(GEMM, honest_leaves(GEMM))
-    node.author(compute.DRAW_DELAY)  # the audit is drawn; the service learns of it from the block's events
+    # The audit is drawn; the service learns of it from the block's events.
+    node.author(compute.DRAW_DELAY)
     assert node.check(job_id).committee == (ALICE.public,)
     trio.run(verifier.step)
     trio.run(verifier.step)
