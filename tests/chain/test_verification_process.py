@@ -1,7 +1,7 @@
 """A validator node's verification service at work, seen only through RPC and metrics.
 
 One `xpl node` validates (//Alice) a chain whose spec audits every job (auditPpm 1000000) with
-a short audit window (3 blocks) and dispute window (6 blocks). Bob registers as a worker, Charlie
+a short audit window (3 blocks) and dispute window (7 blocks). Bob registers as a worker, Charlie
 submits small gemm_i8 jobs with generated inputs, Bob computes them, uploads the result to the
 node's blob store and commits its root. The node's service recomputes the audited leaves and
 attests: "pass" lets the job settle, "fail" ends it with Bob slashed.
@@ -22,6 +22,7 @@ from chain.client.chain import XplClient, make_call
 from gpu_worker import devices
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves
+from runtime.pallets.compute import DRAW_DELAY
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.primitives.merkle import merkle_root
@@ -36,7 +37,7 @@ PRICE: Final = 10**16
 SPEC: Final = JobSpec("gemm_i8", (8, 16, 8, 2), seed=42)
 """4 leaves of 2 rows each; every one is audited."""
 AUDIT_WINDOW: Final = 3
-DISPUTE_WINDOW: Final = 6
+DISPUTE_WINDOW: Final = 7
 
 
 @pytest.fixture(scope="module")
@@ -159,7 +160,7 @@ def test_an_honest_result_is_attested_pass_and_the_job_settles(
     events = JobEvents(client, job_id, committed_at)
 
     drawn = events.wait_for("ChallengeDrawn", wait_until)
-    assert drawn["number"] == committed_at + 2
+    assert drawn["number"] == committed_at + DRAW_DELAY
     assert drawn["data"]["audited"] is True
     assert drawn["data"]["committee"] == [encode_address(ALICE.public)]
     assert sorted(drawn["data"]["leaves"]) == [0, 1, 2, 3]
