@@ -399,6 +399,9 @@ def test_restart_on_the_same_base_path_resumes_where_it_stopped(
     following = client.header(client.block_hash(best.number + 1))
     assert following["parentHash"] == to_hex(best.hash)
     assert following["digest"]["slot"] > best.digest.slot
+    # chain_getHeader shows the author's VRF output and proof (32 and 80 bytes, hex).
+    assert len(following["digest"]["vrfOutput"]) == 2 + 2 * 32
+    assert len(following["digest"]["vrfProof"]) == 2 + 2 * 80
     for who, before in balances.items():
         assert client.account(who) == before  # no transaction since, no fee, nothing moved
     assert client.next_nonce(BOB.public) == balances[BOB.public].nonce
