@@ -109,37 +109,18 @@ def draws(result: BlockResult) -> dict[int, tuple[Any, ...]]:
 
 
 def committed_jobs(count: int, modes: Sequence[str]) -> tuple[MarketChain, list[int]]:
-    """A chain whose head block commits `count` jobs (Wendy, Walter and Wilma work them)."""
+    """A chain whose head block commits `count` jobs (Wendy, Walter and Wilma work them; Rita and
+    Ralph submit them, each job in a block of its own)."""
     chain = market_chain()
     per_worker = -(-count // 3)
     for worker in (WORKER, WORKER2, WORKER3):
         assert chain.register(worker, stake=300 * UNIT, capacity=per_worker).error is None
-    jobs: list[int] = []
-    for start in range(0, count, 16):
-        outs = chain.calls(
-            *[
-                (
-                    (REQUESTER, REQUESTER2)[i % 2],
-                    "market",
-                    "submit_job",
-                    (
-                        "gemm_i8",
-                        [1000, 500, 1000, 100],
-                        ["a", "b"],
-                        [b"", b""],
-                        i,
-                        2 * UNIT,
-                        10,
-                        10,
-                        modes[i % len(modes)],
-                    ),
-                )
-                for i in range(start, min(count, start + 16))
-            ]
-        )
-        for out in outs:
-            assert out.error is None, out.error
-            jobs.append(int(out.events[1][1][0]))
+    for i in range(count):
+        requester = (REQUESTER, REQUESTER2)[i % 2]
+        out = chain.submit(requester, seed=i, mode=modes[i % len(modes)], deadline=60, wait=60)
+        assert out.error is None, out.error
+    jobs = sorted(chain.jobs())
+    assert len(jobs) == count
     by_worker: dict[bytes, list[int]] = {}
     for j in jobs:
         worker = chain.job(j).worker
