@@ -32,8 +32,9 @@ publishes, and can still:
   18.7% of the jobs. So a worker that is also an author, and times its commitment so that its own
   slot ends the window, is audited with probability q² at the least. Holding m slots of the
   window gives at most 2^m draws to choose from (each forfeit another block lost); Aura's
-  round-robin spreads one operator's slots over the authority set. Authors of earlier blocks of
-  the window do not know the later outputs: forfeiting there is a blind re-draw, not a bias.
+  round-robin spreads one operator's slots over the authority set. The author of an earlier block
+  of the window does not know the later (other authors') outputs: forfeiting there is a blind
+  re-draw, not a bias.
 - choose its parent where the chain has forked (build on one of two competing blocks): R differs
   by parent, so that is a choice among as many values as forks it can build on, each a block
   that finality keeps or discards.
