@@ -71,13 +71,14 @@ MAX_BATCH_ORDER_BYTES: Final = 256 * 1024 * 1024
 MAX_LEAF_INPUT_BYTES: Final = 64 * 1024 * 1024
 """Bytes of input that recomputing any one leaf reads: the slices of the inputs it depends on
 (with the kernels' copies, a check stays well under 1 GiB of memory)."""
-MAX_LEAF_VERIFY_UNITS: Final = 1 << 28
+MAX_LEAF_VERIFY_UNITS: Final = 1 << 27
 """Cost units of recomputing any one leaf, its qmlp_i8 layer chain included: 16 leaves take
 2.1 s at VERIFIER_UNITS_PER_S, within a commit window of 8 blocks of 300 ms."""
-VERIFIER_UNITS_PER_S: Final = 2 * 10**9
-"""The verifier's CPU rate the bounds assume: half the slowest leaf shape measured with the Numba
-CPU kernels on two cores (a skinny gemm_i8 leaf at 4·10^9 units/s), leaving the rest of the window
-for starting the verifying process, reading the inputs and submitting."""
+VERIFIER_UNITS_PER_S: Final = 10**9
+"""The verifier's CPU rate the bounds assume: about a quarter of the slowest audit measured on
+two cores of this machine's CPU with the Numba kernels (`xpl benchmark audit-bounds`: 16 leaves
+of a qmlp_i8 row through 16 layers of 2,000 at 3.6·10^9 units/s, a gemm_i8 row against 64 MiB of
+B at 6·10^9), leaving room for a loaded machine, reading the inputs and submitting."""
 
 
 class WorkloadError(ValueError):

@@ -17,8 +17,8 @@ from gpu_worker.inputs import (
     check_inputs,
     encode_model,
     generate_input,
-    generate_inputs,
     generate_input_range,
+    generate_inputs,
     parse_model,
     seed_stream,
     seed_stream_range,
@@ -86,8 +86,9 @@ def test_a_stream_range_is_the_same_bytes_as_that_slice_of_the_stream(
 ) -> None:
     start = data.draw(st.integers(0, size))
     stop = data.draw(st.integers(start, size))
-    assert seed_stream_range(9, "gemm_i8", "a", size, start, stop) == (
-        seed_stream(9, "gemm_i8", "a", size)[start:stop]
+    assert (
+        seed_stream_range(9, "gemm_i8", "a", size, start, stop)
+        == (seed_stream(9, "gemm_i8", "a", size)[start:stop])
     )
 
 
