@@ -367,7 +367,7 @@ def test_jobs_the_chain_would_refuse_and_unknown_jobs_get_one_clear_error(
         line
     )
     # An escrow beyond the free balance: a huge job, and a key with nothing at all.
-    huge = "--params 4096,4096,4096,512 --max-price 100000XPL"
+    huge = "--params 4096,4096,4096,4 --max-price 100000XPL"
     line = xpl.fails(*on(node, f"{submit} {huge} --from //Charlie"))
     assert f"is more than the free balance of {encode_address(CHARLIE.public)}" in line
     line = xpl.fails(*on(node, f"{submit} --params {PARAMS} --max-price 2XPL --from //Nobody"))
