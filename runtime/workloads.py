@@ -16,7 +16,7 @@ qmlp_i8    A quantized MLP over a batch. params [batch, row_block, d0, d1, ..., 
            input is h_{j+1} = clamp((acc_j·mult_j + 2^(s−1)) >> s, 0, 127) with s =
            clamp(shift_j, 1, 62), in int64 (requantization and ReLU). The last layer's
            accumulators are the logits. Leaves: for each layer j, for each row block, that block's
-           accumulator rows (int32), layers in order, so each layer is checkable on its own.
+           accumulator rows (int32), layers in order (a leaf is rechecked from x, see below).
            cost units Σ_j 2·batch·d_j·d_{j+1}.
 sgd_fxp    T steps of fixed-point mini-batch SGD on a linear model with squared loss.
            params [samples, features, outputs, batch, steps, frac_bits, lr_shift];
