@@ -36,22 +36,52 @@ class InputError(ValueError):
     """An input that does not fit the job: a missing name, or the wrong number of bytes."""
 
 
-def seed_stream(seed: int, workload: str, name: str, size: int) -> bytes:
-    """`size` pseudo-random bytes determined by (seed, workload, name, size)."""
-    if size < 0:
-        raise ValueError("size must not be negative")
+PHILOX_WORDS: Final = 4
+"""64-bit words Philox4x64 yields per counter value: a stream's word w is at counter w // 4."""
+
+
+def _stream_key(seed: int, workload: str, name: str, size: int) -> int:
     material = b"xpl-input\x00" + seed.to_bytes(8, "little") + workload.encode() + b"\x00"
     material += name.encode() + b"\x00" + size.to_bytes(8, "little")
-    key = int.from_bytes(blake2b_256(material)[:16], "little")
-    words = np.random.Philox(key=key).random_raw(-(-size // 8))
-    return np.asarray(words, dtype="<u8").tobytes()[:size]
+    return int.from_bytes(blake2b_256(material)[:16], "little")
+
+
+def seed_stream(seed: int, workload: str, name: str, size: int) -> bytes:
+    """`size` pseudo-random bytes determined by (seed, workload, name, size)."""
+    return seed_stream_range(seed, workload, name, size, 0, size)
+
+
+def seed_stream_range(
+    seed: int, workload: str, name: str, size: int, start: int, stop: int
+) -> bytes:
+    """Bytes `start`..`stop` of `seed_stream(seed, workload, name, size)`, generated on their
+    own: Philox is counter based, so the stream starts at the counter of the first word needed."""
+    if size < 0:
+        raise ValueError("size must not be negative")
+    if not 0 <= start <= stop <= size:
+        raise ValueError(f"range {start}..{stop} is not within a stream of {size} bytes")
+    first = start // 8
+    counter, skip = divmod(first, PHILOX_WORDS)
+    generator = np.random.Philox(key=_stream_key(seed, workload, name, size), counter=counter)
+    words = generator.random_raw(skip + -(-stop // 8) - first)
+    raw = np.asarray(words, dtype="<u8").tobytes()
+    offset = 8 * (counter * PHILOX_WORDS)
+    return raw[start - offset : stop - offset]
 
 
 def batch_order(seed: int, samples: int, batch: int, steps: int) -> I64:
     """sgd_fxp's batch order: `steps`×`batch` sample indices drawn from the job's seed."""
-    raw = seed_stream(seed, "sgd_fxp", "order", 4 * batch * steps)
+    return batch_order_rows(seed, samples, batch, steps, 0, steps)
+
+
+def batch_order_rows(seed: int, samples: int, batch: int, steps: int, first: int, stop: int) -> I64:
+    """Rows `first`..`stop` of `batch_order(seed, samples, batch, steps)` (the batches of those
+    steps), generated on their own: a verifier of one step reads 4·batch bytes of the stream."""
+    raw = seed_stream_range(
+        seed, "sgd_fxp", "order", 4 * batch * steps, 4 * batch * first, 4 * batch * stop
+    )
     order = np.frombuffer(raw, dtype="<u4").astype(np.int64) % samples
-    return order.reshape(steps, batch)
+    return order.reshape(stop - first, batch)
 
 
 def _generated_model(seed: int, dims: Sequence[int]) -> bytes:
@@ -79,6 +109,20 @@ def generate_input(workload: str, params: Sequence[int], name: str, seed: int) -
         assert len(model) == spec.size
         return model
     return seed_stream(seed, workload, name, spec.size)
+
+
+def generate_input_range(
+    workload: str, params: Sequence[int], name: str, seed: int, start: int, stop: int
+) -> bytes:
+    """Bytes `start`..`stop` of the generated input `name` of a job, without the rest (a qmlp_i8
+    model is generated whole and sliced: its parts are separate streams)."""
+    shape = workload_shape(workload, params)
+    spec = {spec.name: spec for spec in shape.inputs}.get(name)
+    if spec is None:
+        raise InputError(f"{workload} has no input {name!r}")
+    if workload == "qmlp_i8" and name == "model":
+        return generate_input(workload, params, name, seed)[start:stop]
+    return seed_stream_range(seed, workload, name, spec.size, start, stop)
 
 
 def generate_inputs(workload: str, params: Sequence[int], seed: int) -> dict[str, bytes]:
@@ -160,10 +204,13 @@ __all__ = [
     "QmlpLayer",
     "WorkloadError",
     "batch_order",
+    "batch_order_rows",
     "check_inputs",
     "encode_model",
     "generate_input",
+    "generate_input_range",
     "generate_inputs",
     "parse_model",
     "seed_stream",
+    "seed_stream_range",
 ]

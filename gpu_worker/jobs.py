@@ -5,13 +5,17 @@
     leaves = compute_leaves(spec, inputs, device="cpu")      # the worker
     root = merkle_root(leaves)                               # what it commits on chain
     deps = {d: leaves[d] for d in leaf_dependencies(spec, 3)}
-    assert recompute_leaf(spec, inputs, 3, deps) == leaves[3]  # a validator's audit of leaf 3
+    assert recompute_leaf(spec, {}, 3, deps) == leaves[3]    # a validator's audit of leaf 3
 
-A leaf is recomputed from the job's inputs and, where the workload is a chain of steps, from the
-committed leaves it builds on (`leaf_dependencies`): a qmlp_i8 layer's row block from the previous
-layer's same row block, an sgd_fxp step from the step before. The verifier takes those from the
-worker's commitment, checked by Merkle proof, so each leaf is checked on its own: a wrong leaf is
-caught when it is drawn, whatever the other leaves hold.
+A leaf is recomputed from only the slices of the inputs it reads (`leaf_input_ranges`; an input
+the caller does not pass is generated from the seed, that slice alone) and, for sgd_fxp, from the
+committed step before it (`leaf_dependencies`), which the verifier takes from the worker's
+commitment, checked by Merkle proof. A qmlp_i8 leaf of layer j is recomputed from x's rows through
+layers 0..j, trusting no committed leaf: a cheater who zeroes the layer-0 leaves fails on every
+leaf of every layer. An sgd_fxp step still trusts the committed step before it: a cheater can fake
+one step and compute the next from its fake, and starting from zero weights halves that step's
+work (the forward pass is free); the incentive guard counts that saving
+(`runtime.pallets.compute.guard`).
 
 Devices (`gpu_worker.devices`): "numpy" is the reference, "cpu" the Numba @njit kernels, "cuda"
 the Numba @cuda.jit kernels, and "auto" the GPU where one is present, else the CPU. Every device
@@ -35,7 +39,9 @@ from gpu_worker.inputs import (
     I64,
     InputError,
     batch_order,
+    batch_order_rows,
     check_inputs,
+    generate_input_range,
     parse_model,
 )
 from runtime.workloads import WorkloadShape, workload_shape
@@ -193,15 +199,61 @@ def _check_index(spec: JobSpec, index: int) -> None:
 
 
 def leaf_dependencies(spec: JobSpec, index: int) -> tuple[int, ...]:
-    """The committed leaves that recomputing leaf `index` starts from."""
+    """The committed leaves that recomputing leaf `index` starts from: the step before, for an
+    sgd_fxp step; none for the others (a qmlp_i8 leaf is recomputed from x)."""
     _check_index(spec, index)
-    if spec.workload == "qmlp_i8":
-        layer, _, _ = _qmlp_position(spec, index)
-        per_layer = _block_count(spec.params[0], spec.params[1])
-        return () if layer == 0 else (index - per_layer,)
     if spec.workload == "sgd_fxp":
         return () if index == 0 else (index - 1,)
     return ()
+
+
+def leaf_input_ranges(spec: JobSpec, index: int) -> dict[str, tuple[int, int]]:
+    """The byte range of each input that recomputing leaf `index` reads."""
+    _check_index(spec, index)
+    sizes = {input_.name: input_.size for input_ in spec.shape.inputs}
+    p = spec.params
+    if spec.workload == "gemm_i8":
+        rows = _block(p[0], p[3], index)
+        return {"a": (rows.start * p[1], rows.stop * p[1]), "b": (0, sizes["b"])}
+    if spec.workload == "qmlp_i8":
+        _, rows, _ = _qmlp_position(spec, index)
+        return {"x": (rows.start * p[2], rows.stop * p[2]), "model": (0, sizes["model"])}
+    return {"x": (0, sizes["x"]), "y": (0, sizes["y"])}
+
+
+GENERATED_SLICES: Final = 3
+"""Generated input slices kept for the next leaf of the same job: a check recomputes several
+leaves that read the same B, model, or x and y."""
+
+
+@functools.lru_cache(maxsize=GENERATED_SLICES)
+def _generated_slice(
+    workload: str, params: tuple[int, ...], name: str, seed: int, start: int, stop: int
+) -> bytes:
+    return generate_input_range(workload, params, name, seed, start, stop)
+
+
+def _leaf_inputs(spec: JobSpec, inputs: Mapping[str, bytes], index: int) -> dict[str, bytes]:
+    """The slices of the inputs leaf `index` reads: cut from `inputs`, or generated from the
+    seed for an input the caller did not pass."""
+    sizes = {input_.name: input_.size for input_ in spec.shape.inputs}
+    for name, data in inputs.items():
+        if name not in sizes:
+            raise InputError(f"{spec.workload} takes inputs {sorted(sizes)}, not {name!r}")
+        if len(data) != sizes[name]:
+            raise InputError(
+                f"input {name!r} of {spec.workload} {list(spec.params)} must be "
+                f"{sizes[name]} bytes, not {len(data)}"
+            )
+    slices: dict[str, bytes] = {}
+    for name, (start, stop) in leaf_input_ranges(spec, index).items():
+        given = inputs.get(name)
+        slices[name] = (
+            given[start:stop]
+            if given is not None
+            else _generated_slice(spec.workload, spec.params, name, spec.seed, start, stop)
+        )
+    return slices
 
 
 def recompute_leaf(
@@ -212,37 +264,35 @@ def recompute_leaf(
     *,
     device: str = "auto",
 ) -> bytes:
-    """Leaf `index` recomputed from the inputs and its dependencies (checked by the caller)."""
+    """Leaf `index` recomputed from the slices of the inputs it reads and its dependencies
+    (checked by the caller). `inputs` holds whole inputs by name; one it lacks is generated from
+    the job's seed, only the slice this leaf reads."""
     needed = leaf_dependencies(spec, index)
     missing = [d for d in needed if d not in deps]
     if missing:
         raise InputError(f"recomputing leaf {index} needs leaves {missing}")
     kernels = backend(device)
-    arrays = _arrays(spec, inputs)
+    data = _leaf_inputs(spec, inputs, index)
     p = spec.params
     if spec.workload == "gemm_i8":
-        rows = _block(p[0], p[3], index)
-        return _leaf(kernels.gemm(np.ascontiguousarray(arrays["a"][rows]), arrays["b"]))
+        _, k, n, _ = p
+        a_rows = np.frombuffer(data["a"], np.int8).reshape(-1, k)
+        return _leaf(kernels.gemm(a_rows, np.frombuffer(data["b"], np.int8).reshape(k, n)))
     if spec.workload == "qmlp_i8":
         layer, rows, _ = _qmlp_position(spec, index)
-        layers = arrays["layers"]
-        if layer == 0:
-            h: I8 = np.ascontiguousarray(arrays["x"][rows])
-        else:
-            height = rows.stop - rows.start
-            prev = _int32(deps[needed[0]], height, p[2 + layer], f"leaf {needed[0]}")
-            h = kernels.requantize(prev, layers[layer - 1])
-        return _leaf(kernels.qmlp_layer(h, layers[layer]))
+        layers = parse_model(p[2:], data["model"])
+        x_rows: I8 = np.frombuffer(data["x"], np.int8).reshape(rows.stop - rows.start, p[2])
+        return _leaf(kernels.qmlp(x_rows, layers[: layer + 1])[-1])
     samples, features, outputs, batch, steps, frac_bits, lr_shift = p
-    order = _batch_order(spec.seed, samples, batch, steps)
+    order = batch_order_rows(spec.seed, samples, batch, steps, index, index + 1)
     start = (
         np.zeros((features, outputs), np.int32)
         if index == 0
         else _int32(deps[needed[0]], features, outputs, f"leaf {needed[0]}")
     )
-    x: I8 = arrays["x"]
-    y: I16 = arrays["y"]
-    (weights,) = kernels.sgd(x, y, order[index : index + 1], frac_bits, lr_shift, start=start)
+    x: I8 = np.frombuffer(data["x"], np.int8).reshape(samples, features)
+    y: I16 = np.frombuffer(data["y"], "<i2").astype(np.int16).reshape(samples, outputs)
+    (weights,) = kernels.sgd(x, y, order, frac_bits, lr_shift, start=start)
     return _leaf(weights)
 
 
@@ -251,6 +301,7 @@ __all__ = [
     "check_leaf_sizes",
     "compute_leaves",
     "leaf_dependencies",
+    "leaf_input_ranges",
     "recompute_leaf",
     "result_arrays",
 ]

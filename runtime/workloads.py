@@ -16,7 +16,7 @@ qmlp_i8    A quantized MLP over a batch. params [batch, row_block, d0, d1, ..., 
            input is h_{j+1} = clamp((acc_j·mult_j + 2^(s−1)) >> s, 0, 127) with s =
            clamp(shift_j, 1, 62), in int64 (requantization and ReLU). The last layer's
            accumulators are the logits. Leaves: for each layer j, for each row block, that block's
-           accumulator rows (int32), layers in order, so each layer is checkable on its own.
+           accumulator rows (int32), layers in order (a leaf is rechecked from x, see below).
            cost units Σ_j 2·batch·d_j·d_{j+1}.
 sgd_fxp    T steps of fixed-point mini-batch SGD on a linear model with squared loss.
            params [samples, features, outputs, batch, steps, frac_bits, lr_shift];
@@ -26,12 +26,28 @@ sgd_fxp    T steps of fixed-point mini-batch SGD on a linear model with squared 
 
 An input is either generated from a seed (synthetic and benchmark jobs) or a blob: content
 addressed by the Merkle root over its 64 KiB chunks.
+
+Verifying one leaf reads only the slices of the inputs that leaf depends on and recomputes only
+that leaf, so each job is bounded by what checking its worst leaf takes, not by the job's size:
+
+gemm_i8    the leaf's rows of A and all of B; 2·rows·k·n units.
+qmlp_i8    the whole model and the leaf's row block of x, carried through layers 0..j for a leaf
+           of layer j (rows are independent across layers, so no committed leaf is trusted);
+           Σ_{i≤j} 2·rows·d_i·d_{i+1} units.
+sgd_fxp    x, y and the step's one row of the batch order (generated on its own: the order is a
+           counter-based stream); one step from the committed previous weights, 4·batch·f·o units.
+
+A job is refused unless every leaf reads at most MAX_LEAF_INPUT_BYTES of input and costs at most
+MAX_LEAF_VERIFY_UNITS to recompute. Within that, a requester can still submit the most expensive
+job to verify the bounds allow: its leaves recompute within the commit window at
+VERIFIER_UNITS_PER_S (`xpl benchmark audit-bounds` measures it), and the requester pays for the
+audit it forces like for any other job.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -47,6 +63,22 @@ CHUNK_BYTES: Final = 64 * 1024
 """Blobs (job inputs) are committed to as a Merkle tree over chunks of this size."""
 GOP: Final = 10**9
 """Prices are per 10^9 cost units."""
+MAX_INPUT_BYTES: Final = 256 * 1024 * 1024
+"""The most bytes one input may have, generated or a blob: what a node stores as one blob, and
+what a worker must hold in memory for it."""
+MAX_BATCH_ORDER_BYTES: Final = 256 * 1024 * 1024
+"""The most bytes an sgd_fxp batch order has (u32 indices): what the worker generates whole."""
+MAX_LEAF_INPUT_BYTES: Final = 64 * 1024 * 1024
+"""Bytes of input that recomputing any one leaf reads: the slices of the inputs it depends on
+(with the kernels' copies, a check stays well under 1 GiB of memory)."""
+MAX_LEAF_VERIFY_UNITS: Final = 1 << 27
+"""Cost units of recomputing any one leaf, its qmlp_i8 layer chain included: 16 leaves take
+2.1 s at VERIFIER_UNITS_PER_S, within a commit window of 8 blocks of 300 ms."""
+VERIFIER_UNITS_PER_S: Final = 10**9
+"""The verifier's CPU rate the bounds assume: about a quarter of the slowest audit measured on
+two cores of this machine's CPU with the Numba kernels (`xpl benchmark audit-bounds`: 16 leaves
+of a qmlp_i8 row through 16 layers of 2,000 at 3.6·10^9 units/s, a gemm_i8 row against 64 MiB of
+B at 6·10^9), leaving room for a loaded machine, reading the inputs and submitting."""
 
 
 class WorkloadError(ValueError):
@@ -68,6 +100,10 @@ class WorkloadShape:
     inputs: tuple[InputSpec, ...]
     cost_units: int
     leaf_sizes: tuple[int, ...]
+    leaf_verify_units: int = 0
+    """The most cost units recomputing one leaf takes (a qmlp_i8 leaf counts its layer chain)."""
+    leaf_input_bytes: int = 0
+    """The most input bytes recomputing one leaf reads."""
 
     @property
     def leaves(self) -> int:
@@ -100,18 +136,48 @@ def _check(shape: WorkloadShape) -> WorkloadShape:
     return shape
 
 
+def _check_leaf_verification(
+    shape: WorkloadShape, sized_by: Mapping[str, str], reads: str, work: str
+) -> WorkloadShape:
+    """WorkloadError unless each input, and what one leaf's verification reads and computes, is
+    within the bounds; `sized_by` (per input), `reads` and `work` name the parameters that set
+    each."""
+    for spec in shape.inputs:
+        if spec.size > MAX_INPUT_BYTES:
+            raise WorkloadError(
+                f"input {spec.name!r} is {spec.size} bytes, over the limit of {MAX_INPUT_BYTES}: "
+                f"lower {sized_by[spec.name]}"
+            )
+    if shape.leaf_input_bytes > MAX_LEAF_INPUT_BYTES:
+        raise WorkloadError(
+            f"verifying one leaf reads {shape.leaf_input_bytes} bytes of input, over the limit "
+            f"of {MAX_LEAF_INPUT_BYTES}: lower {reads}"
+        )
+    if shape.leaf_verify_units > MAX_LEAF_VERIFY_UNITS:
+        raise WorkloadError(
+            f"verifying one leaf takes {shape.leaf_verify_units} cost units, over the limit of "
+            f"{MAX_LEAF_VERIFY_UNITS}: lower {work}"
+        )
+    return _check(shape)
+
+
 def gemm_shape(params: Sequence[int]) -> WorkloadShape:
     """gemm_i8 `[m, k, n, row_block]`: inputs a, b; a leaf per row block; or WorkloadError."""
     if len(params) != 4:
         raise WorkloadError("gemm_i8 takes params [m, k, n, row_block]")
     m, k, n = _dim(params[0], "m"), _dim(params[1], "k", MAX_K), _dim(params[2], "n")
     row_block = _dim(params[3], "row_block", m)
-    return _check(
+    return _check_leaf_verification(
         WorkloadShape(
             inputs=(InputSpec("a", m * k), InputSpec("b", k * n)),
             cost_units=2 * m * k * n,
             leaf_sizes=tuple(rows * n * 4 for rows in _blocks(m, row_block)),
-        )
+            leaf_verify_units=2 * row_block * k * n,
+            leaf_input_bytes=row_block * k + k * n,
+        ),
+        sized_by={"a": "m or k", "b": "k or n"},
+        reads="k or n (b is read whole) or row_block",
+        work="row_block, k or n",
     )
 
 
@@ -128,12 +194,19 @@ def qmlp_shape(params: Sequence[int]) -> WorkloadShape:
     leaf_sizes: list[int] = []
     for _, width in layers:
         leaf_sizes.extend(rows * width * 4 for rows in _blocks(batch, row_block))
-    return _check(
+    model = qmlp_model_bytes(dims)
+    return _check_leaf_verification(
         WorkloadShape(
-            inputs=(InputSpec("x", batch * dims[0]), InputSpec("model", qmlp_model_bytes(dims))),
+            inputs=(InputSpec("x", batch * dims[0]), InputSpec("model", model)),
             cost_units=sum(2 * batch * a * b for a, b in layers),
             leaf_sizes=tuple(leaf_sizes),
-        )
+            # The last layer's leaf recomputes its rows through every layer.
+            leaf_verify_units=sum(2 * row_block * a * b for a, b in layers),
+            leaf_input_bytes=model + row_block * dims[0],
+        ),
+        sized_by={"x": "batch or d0", "model": "the layer widths d0..dL"},
+        reads="the layer widths d0..dL (the model is read whole) or row_block",
+        work="row_block or the layer widths",
     )
 
 
@@ -156,12 +229,23 @@ def sgd_shape(params: Sequence[int]) -> WorkloadShape:
     frac_bits = _dim(params[5], "frac_bits", 24)
     lr_shift = _dim(params[6], "lr_shift", 48)
     del frac_bits, lr_shift  # range-checked; they shape the arithmetic, not the size
-    return _check(
+    if 4 * batch * steps > MAX_BATCH_ORDER_BYTES:
+        raise WorkloadError(
+            f"the batch order is {4 * batch * steps} bytes, over the limit of "
+            f"{MAX_BATCH_ORDER_BYTES}: lower batch or steps"
+        )
+    return _check_leaf_verification(
         WorkloadShape(
             inputs=(InputSpec("x", samples * features), InputSpec("y", samples * outputs * 2)),
             cost_units=steps * 4 * batch * features * outputs,
             leaf_sizes=(features * outputs * 4,) * steps,
-        )
+            leaf_verify_units=4 * batch * features * outputs,
+            # x and y whole, and one step's row of the batch order (u32 indices).
+            leaf_input_bytes=samples * (features + 2 * outputs) + 4 * batch,
+        ),
+        sized_by={"x": "samples or features", "y": "samples or outputs"},
+        reads="samples, features or outputs (x and y are read whole)",
+        work="batch, features or outputs",
     )
 
 

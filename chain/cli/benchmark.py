@@ -48,6 +48,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     w.add_argument("--repeat", type=int, default=3, help="timings per figure; the best is kept")
     w.add_argument("--json", action="store_true", help="print one JSON object")
     w.set_defaults(run=workload_benchmark)
+    a = b_sub.add_parser(
+        "audit-bounds",
+        help="auditing the costliest job the workload bounds accept, in the verifying process",
+    )
+    a.add_argument(
+        "--slot-ms", type=int, default=1000, help="slot duration the window is counted in"
+    )
+    a.add_argument("--shrink", type=int, default=1, help="divide the jobs' dimensions by this")
+    a.add_argument("--json", action="store_true", help="print one JSON object")
+    a.set_defaults(run=audit_bounds_benchmark)
     t = b_sub.add_parser(
         "intake", help="CPU per gossiped batch of transactions that cannot pay their fee"
     )
@@ -113,6 +123,42 @@ def import_benchmark(args: argparse.Namespace) -> int:
     print(f"  raw Ed25519:     {figures.verify_per_s:>10.0f} verifications/s (one core)")
     print(f"  ratio:           {figures.ratio:>10.3f}")
     return 0
+
+
+def audit_bounds_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark audit-bounds`: each workload's costliest accepted audit, as a validator
+    verifies it."""
+    from chain.benchmarks.audit_bounds_bench import run_audit_bounds_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"  {message}", file=sys.stderr)
+
+    if args.shrink < 1 or args.slot_ms < 1:
+        print("error: --shrink and --slot-ms must be at least 1", file=sys.stderr)
+        return USAGE_ERROR
+    try:
+        figures = run_audit_bounds_benchmark(
+            shrink=args.shrink, slot_ms=args.slot_ms, progress=progress
+        )
+    except WorkloadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.json:
+        print(json.dumps([f.to_json() for f in figures]))
+        return 0
+    for f in figures:
+        print(
+            f"{f.workload} {list(f.params)}: {len(f.leaves)} leaves of up to "
+            f"{f.leaf_verify_units / 1e6:.0f} M units, {f.leaf_input_bytes / 2**20:.1f} MiB input"
+        )
+        print(
+            f"  audit:   {f.audit_s * 1e3:>8.0f} ms ({f.verdict}; process start or self-test "
+            f"{f.start_s * 1e3:.0f} ms)"
+        )
+        print(f"  memory:  {f.peak_rss_bytes / 2**20:>8.0f} MiB peak RSS of the verifying process")
+        print(f"  window:  {f.window_ms:>8} ms (the guard's bound for the work: {f.bound_ms} ms)")
+    return 0 if all(f.verdict == "pass" and f.audit_s * 1000 <= f.window_ms for f in figures) else 1
 
 
 def intake_benchmark(args: argparse.Namespace) -> int:

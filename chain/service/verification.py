@@ -37,11 +37,12 @@ from chain.client.blob_info import BlobInfo
 from chain.client.chain import make_call
 from chain.core.pool import PoolError
 from chain.service.interfaces import AuditHost
+from chain.service.verify_process import run_isolated, warm_up
 from chain.storage.blobs import BlobError, BlobStore
 from chain.storage.chain_store import ChainStore, ChainStoreError
 from gpu_worker import devices
 from gpu_worker.devices import DEVICES, DeviceError
-from gpu_worker.inputs import generate_input, generate_inputs
+from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
 from runtime.block import Header
 from runtime.executive import InvalidTransaction
@@ -274,7 +275,8 @@ def read_input_blob(blobs: LeafSource, root: bytes, size: int) -> bytes:
 
 
 def job_inputs(job: market.Job, blobs: LeafSource) -> dict[str, bytes]:
-    """A job's inputs by name: generated from its seed, or read from the blob store."""
+    """A job's blob inputs by name, read from the blob store. A generated input is left out:
+    recomputing a leaf generates only the slice of it that the leaf reads."""
     sizes = {spec.name: spec.size for spec in workload_shape(job.workload, job.params).inputs}
     inputs: dict[str, bytes] = {}
     for name, root in job.inputs:
@@ -282,8 +284,6 @@ def job_inputs(job: market.Job, blobs: LeafSource) -> dict[str, bytes]:
             raise WorkloadError(f"{job.workload} has no input {name!r}")
         if root:
             inputs[name] = read_input_blob(blobs, root, sizes[name])
-        else:
-            inputs[name] = generate_input(job.workload, job.params, name, job.seed)
     return inputs
 
 
@@ -521,6 +521,9 @@ class VerificationService:
                 select_device, self.requested_device, limiter=self._limiter, abandon_on_cancel=True
             )
             log.info("verifying on device %s", self.device)
+            await trio.to_thread.run_sync(
+                warm_up, select_device, "cpu", limiter=self._limiter, abandon_on_cancel=True
+            )
         return self.device
 
     async def _verify_and_attest(self, current: OpenCheck) -> None:
@@ -532,8 +535,11 @@ class VerificationService:
             gather_material, current.job, leaves, source, limiter=self._limiter
         )
         if isinstance(verdict, Material):
+            # In a spawned, memory-capped process on the CPU: a runaway check dies there.
             verdict = await trio.to_thread.run_sync(
-                functools.partial(judge, verdict, device=device),
+                functools.partial(
+                    run_isolated, judge, verdict, device="cpu" if device == "cuda" else device
+                ),
                 limiter=self._limiter,
                 abandon_on_cancel=True,
             )

@@ -57,6 +57,9 @@ SGD_SLICE: Final = 128
 TRANSPOSED_BYTES: Final = 64 * 1024 * 1024
 """Transposed job inputs kept for the next product with the same matrix: at most this many
 bytes, counting the inputs they keep alive."""
+FEW_ROWS: Final = 8
+"""Products of at most this many rows (a verifier's leaf, a qmlp row block) stream B as it is
+stored: transposing B for the tiled kernel costs as much as multiplying ten or more of its rows."""
 SERIAL_WORK: Final = 1 << 17
 """Multiply-adds below which an SGD step runs on one thread: starting the others costs more."""
 
@@ -383,10 +386,32 @@ def _transposed(b: I8) -> I8:
     return bt
 
 
+@_kernel()
+def _gemm_bias_few_rows(a: I8, b: I8, bias: I32, out: I32) -> None:
+    """out = a·b + bias for a few rows of a, streaming b once in its own layout (no transpose),
+    on one thread (measured faster than the parallel loop for these shapes: the rows of b are
+    read once, at memory speed). int32 sums wrap modulo 2^32, as the tiled kernel's results do."""
+    m, k = a.shape
+    n = b.shape[1]
+    acc = np.zeros((m, n), np.int32)
+    for p in range(k):
+        for i in range(m):
+            x = np.int32(a[i, p])
+            for j in range(n):
+                acc[i, j] += x * np.int32(b[p, j])
+    for i in range(m):
+        for j in range(n):
+            out[i, j] = np.int32(np.int64(acc[i, j]) + np.int64(bias[j]))
+
+
 def _gemm_plus(a: I8, b: I8, bias: I32) -> I32:
     check_product(a.shape, b.shape)
     out: I32 = np.empty((a.shape[0], b.shape[1]), np.int32)
-    if out.size:
+    if not out.size:
+        return out
+    if a.shape[0] <= FEW_ROWS:
+        _gemm_bias_few_rows(a, b, bias, out)
+    else:
         _gemm_bias(a, _transposed(b), bias, out)
     return out
 
@@ -440,13 +465,23 @@ def _requantize(acc: I32, mult: int, shift: int, out: I8) -> None:
             out[i, j] = requantize_value(acc[i, j], mult, shift)
 
 
+@_kernel()
+def _requantize_few_rows(acc: I32, mult: int, shift: int, out: I8) -> None:
+    rows, cols = acc.shape
+    for i in range(rows):
+        for j in range(cols):
+            out[i, j] = requantize_value(acc[i, j], mult, shift)
+
+
 def requantize(acc: I32, layer: QmlpLayer) -> I8:
     """The next layer's input: clamp((acc·mult + 2^(shift−1)) >> shift, 0, 127) in int64."""
     if acc.ndim != 2:
         raise ValueError(f"accumulators must be a matrix, not an array of shape {acc.shape}")
     check_requantization(layer)
     out: I8 = np.empty(acc.shape, np.int8)
-    _requantize(np.ascontiguousarray(acc, dtype=np.int32), layer.mult, layer.shift, out)
+    # A few rows (a verifier's leaf) on one thread: starting the others costs more.
+    kernel = _requantize_few_rows if acc.shape[0] <= FEW_ROWS else _requantize
+    kernel(np.ascontiguousarray(acc, dtype=np.int32), layer.mult, layer.shift, out)
     return out
 
 

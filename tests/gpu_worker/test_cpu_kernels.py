@@ -96,12 +96,24 @@ def test_gemm_with_views_of_one_input_buffer() -> None:
 def test_kept_transposes_stay_within_their_budget() -> None:
     rng = np.random.default_rng(12)
     side = 2048
-    a = int8_matrix(rng, 1, side, "random")
+    a = int8_matrix(rng, cpu.FEW_ROWS + 1, side, "random")  # the tiled kernel's, which transposes
     for _ in range(20):
         b = np.frombuffer(rng.bytes(side * side), np.int8).reshape(side, side)
         np.testing.assert_array_equal(cpu.gemm(a, b)[:, :5], reference.gemm(a, b[:, :5]))
     kept = sum(len(owner) + bt.nbytes for owner, bt in cpu._kept.values())
     assert 0 < kept <= cpu.TRANSPOSED_BYTES
+
+
+@pytest.mark.parametrize("rows", [1, 2, cpu.FEW_ROWS - 1, cpu.FEW_ROWS, cpu.FEW_ROWS + 1])
+def test_a_product_of_few_rows_equals_the_reference_at_the_extremes(rows: int) -> None:
+    """The few-rows kernel (a verifier's leaf) wraps modulo 2^32 as the tiled one does."""
+    rng = np.random.default_rng(rows)
+    k = 131_071
+    a = np.full((rows, k), -128, np.int8)
+    b = np.full((k, 3), -128, np.int8)
+    np.testing.assert_array_equal(cpu.gemm(a, b), reference.gemm(a, b))
+    a, b = int8_matrix(rng, rows, 300, "random"), int8_matrix(rng, 300, 77, "random")
+    np.testing.assert_array_equal(cpu.gemm(a, b), reference.gemm(a, b))
 
 
 def test_gemm_of_empty_matrices() -> None:

@@ -13,12 +13,15 @@ from gpu_worker.inputs import (
     BIAS_LIMIT,
     InputError,
     batch_order,
+    batch_order_rows,
     check_inputs,
     encode_model,
     generate_input,
+    generate_input_range,
     generate_inputs,
     parse_model,
     seed_stream,
+    seed_stream_range,
 )
 from runtime.workloads import workload_shape
 
@@ -74,6 +77,43 @@ def test_batch_order_is_in_range_and_deterministic() -> None:
     np.testing.assert_array_equal(order, batch_order(5, 17, 4, 30))
     assert not np.array_equal(order, batch_order(6, 17, 4, 30))
     assert len(np.unique(order)) > 10
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 2000), st.data())
+def test_a_stream_range_is_the_same_bytes_as_that_slice_of_the_stream(
+    size: int, data: st.DataObject
+) -> None:
+    start = data.draw(st.integers(0, size))
+    stop = data.draw(st.integers(start, size))
+    assert (
+        seed_stream_range(9, "gemm_i8", "a", size, start, stop)
+        == (seed_stream(9, "gemm_i8", "a", size)[start:stop])
+    )
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 2**32),
+    st.integers(1, 70),
+    st.integers(1, 9),
+    st.integers(1, 40),
+    st.data(),
+)
+def test_a_batch_order_row_is_byte_identical_to_the_workers_whole_order(
+    seed: int, samples: int, batch: int, steps: int, data: st.DataObject
+) -> None:
+    """A verifier generates one step's row on its own (odd batches start mid-word)."""
+    step = data.draw(st.integers(0, steps - 1))
+    whole = batch_order(seed, samples, batch, steps)
+    row = batch_order_rows(seed, samples, batch, steps, step, step + 1)
+    assert row.tobytes() == whole[step : step + 1].tobytes()
+
+
+def test_generated_input_ranges_match_the_whole_inputs() -> None:
+    for workload, params in JOBS:
+        for name, data in generate_inputs(workload, params, 4).items():
+            assert generate_input_range(workload, params, name, 4, 3, len(data) - 1) == data[3:-1]
 
 
 def test_inputs_of_the_wrong_size_or_name_are_refused() -> None:

@@ -4,6 +4,7 @@ verdicts (DESIGN 8). The rules are described in `pallet`; other code imports the
 
 from __future__ import annotations
 
+from runtime.pallets.compute.guard import check_incentives
 from runtime.pallets.compute.pallet import (
     ATTEST_WEIGHT,
     BOND,
@@ -44,7 +45,6 @@ from runtime.pallets.compute.pallet import (
     ResultCommitted,
     TooManyChecks,
     UnknownCheck,
-    check_incentives,
     draw_committee,
     draw_leaves,
 )

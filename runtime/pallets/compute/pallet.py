@@ -18,9 +18,8 @@ After a worker commits a result (its Merkle root over the result leaves), the ru
    market pallet settles it). Otherwise the job settles when the dispute window is over and no
    check is open; the committee members who attested a passed audit share the verification fee.
 
-The parameters must keep cheating unprofitable: a worker that fakes a job saves at most its
-payment R (its cost C ≤ R) and loses R plus its slash S = m·R with probability q, so the runtime
-refuses parameters with q·(1 + m) < 1.
+The parameters must keep cheating unprofitable: `guard.check_incentives` refuses any under which
+faking a job in full or in part pays, counting the conviction probability of one audit.
 """
 
 from __future__ import annotations
@@ -45,7 +44,8 @@ from runtime.framework import (
     value_codec,
 )
 from runtime.pallets import balances, market, randomness, session, staking, system
-from runtime.pallets.market import PPM, MarketParams
+from runtime.pallets.compute.guard import check_incentives, check_verification_window
+from runtime.pallets.market import PPM
 from runtime.pallets.market.errors import MarketError
 from runtime.primitives import codec
 from runtime.primitives.hashing import blake2b_256
@@ -81,7 +81,7 @@ SET_PARAMS_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
 class ComputeParams(Record):
     """Verification parameters (genesis; changed by Root, later by governance)."""
 
-    audit_ppm: int = param(fields.U32, 0, PPM, default=250_000, rule=f"must be between 0 and {PPM}")
+    audit_ppm: int = param(fields.U32, 0, PPM, default=500_000, rule=f"must be between 0 and {PPM}")
     """q: the probability that a committed job is audited, in parts per million."""
     audit_leaves: int = param(fields.U32, 1, MAX_AUDIT_LEAVES, default=16)
     """k: leaves an audit recomputes."""
@@ -121,20 +121,8 @@ class ComputeParams(Record):
 
 
 DEFAULT_COMPUTE_PARAMS: Final = ComputeParams()
-"""Audit a quarter of the jobs on 16 leaves by 3 validators within 10 blocks; disputes for 20
-blocks; a dispute bonds 1 XPL. With the market's slash of 3× the payment, q·(1 + m) = 1."""
-
-
-def check_incentives(market_params: MarketParams, compute_params: ComputeParams) -> None:
-    """ValueError unless the parameters make faking a job unprofitable and fit together."""
-    compute_params.check_fields("audit_ppm")
-    q, m = compute_params.audit_ppm, market_params.slash_ppm
-    if q * (PPM + m) < PPM * PPM:
-        raise ValueError(
-            f"audit probability {q / PPM:.3f} with a slash of {m / PPM:.2f}× the payment lets a "
-            "worker profit from faking results: q·(1 + slash) must be at least 1"
-        )
-    compute_params.check()
+"""Audit half the jobs on 16 leaves by 3 validators within 10 blocks; disputes for 20 blocks; a
+dispute bonds 1 XPL. With the market's slash of 3× the payment the guard's figure is 1.37."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -612,6 +600,7 @@ class Compute(Pallet):
         """ValueError unless `params` fit, and with the market's parameters in `state` make
         faking a job unprofitable."""
         check_incentives(market.params_in(state), params)
+        check_verification_window(params, session.SlotDurationMs.get(state))
 
     def build_genesis(self, ctx: BlockContext, config: ComputeGenesis) -> None:
         """The verification parameters (after the market's, which they are checked against)."""

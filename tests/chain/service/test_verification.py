@@ -13,6 +13,7 @@ import logging
 from collections.abc import Sequence
 from typing import Final
 
+import numpy as np
 import pytest
 import trio
 
@@ -36,9 +37,9 @@ from chain.spec import ChainSpec, dev_spec
 from chain.storage.blobs import BlobStore
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import MemoryStore
-from gpu_worker import devices
+from gpu_worker import devices, reference
 from gpu_worker.devices import DeviceError
-from gpu_worker.inputs import generate_inputs, seed_stream
+from gpu_worker.inputs import generate_inputs, parse_model, seed_stream
 from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
 from runtime.api import decode_events
 from runtime.executive import CALLS
@@ -331,7 +332,31 @@ def test_an_input_blob_of_the_wrong_size_is_unavailable() -> None:
     assert "holds 100 bytes" in reason
 
 
-@pytest.mark.parametrize(("spec", "leaf"), [(QMLP, 2), (SGD, 3)], ids=["qmlp_i8", "sgd_fxp"])
+def test_a_qmlp_leaf_is_recomputed_from_x_through_every_layer_up_to_its_own() -> None:
+    """A worker that zeroes a layer-0 leaf and computes the next layer on from its fake is
+    caught on both leaves: the later one no longer trusts the committed leaf before it."""
+    spec = QMLP  # 8 rows in blocks of 4, layers 16→8→4: leaves 0, 1 are layer 0; 2, 3 layer 1
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    honest = compute_leaves(spec, inputs, device="numpy")
+    assert leaf_dependencies(spec, 2) == ()
+    layers = parse_model(spec.params[2:], inputs["model"])
+    fake_acc = np.zeros((4, 8), np.int32)
+    faked = list(honest)
+    faked[0] = fake_acc.tobytes()
+    faked[2] = (
+        reference.qmlp_layer(reference.requantize(fake_acc, layers[0]), layers[1])
+        .astype("<i4")
+        .tobytes()
+    )
+    assert faked[2] != honest[2]
+    m = Market()
+    job_id = m.run_job(spec, faked)
+    assert m.verdict(job_id, [0])[0] == "fail"
+    assert m.verdict(job_id, [2])[0] == "fail"  # it passed while checked from leaf 0
+    assert m.verdict(job_id, [1, 3])[0] == "pass"
+
+
+@pytest.mark.parametrize(("spec", "leaf"), [(SGD, 3)], ids=["sgd_fxp"])
 def test_a_leaf_is_recomputed_from_the_committed_leaf_it_builds_on(
     spec: JobSpec, leaf: int
 ) -> None:
@@ -433,9 +458,9 @@ def test_the_events_of_a_block_name_the_checks_it_opened() -> None:
 
 
 def test_a_draw_without_an_audit_opens_no_check() -> None:
-    # The least audit probability the incentive rule allows: 1 in 101 with a slash of 100×.
+    # About the least audit probability the incentive guard allows with a slash of 100×: 3%.
     m = Market(
-        dataclasses.replace(PARAMS, audit_ppm=PPM // 101 + 1),
+        dataclasses.replace(PARAMS, audit_ppm=30_000),
         dataclasses.replace(DEFAULT_MARKET_PARAMS, slash_ppm=100 * PPM),
     )
     job_id = m.submit(GEMM)

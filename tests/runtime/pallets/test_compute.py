@@ -10,6 +10,7 @@ window) unless a check fails it first.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
@@ -615,56 +616,37 @@ def test_set_params_needs_root(chain: MarketChain) -> None:
     assert chain.compute_params() == CP
 
 
+def least_audit_ppm(committee_size: int, audit_leaves: int) -> int:
+    """The least q (ppm) the guard should take at the default slash, collusion, challenger share
+    and margin, from its formula evaluated here in floats (a check of the exact integer one)."""
+    alpha = CP.collusion_ppm / PPM
+    p_conv = sum(
+        math.comb(committee_size, h) * (1 - alpha) ** h * alpha ** (committee_size - h)
+        for h in range(committee_size // 2 + 1, committee_size + 1)
+    )
+    worst = 1 - (1 / 3) ** audit_leaves  # sgd's dependency factor 3/2: f = 2/3
+    m_eff = MP.slash_ppm / PPM * (1 - CP.challenger_share_ppm / PPM)
+    return math.ceil(PPM * (1 + CP.margin_ppm / PPM) / (p_conv * worst * (1 + m_eff)))
+
+
 def test_set_params_takes_parameters_that_keep_cheating_unprofitable(chain: MarketChain) -> None:
-    # The slash is 3x the payment: q = 1/4 is the least audit probability with q(1 + 3) >= 1.
+    # Slash 3x the payment, committee of 5, 8 leaves: the guard needs q·P_conv·worst·3.25 ≥ 1.25.
+    least = least_audit_ppm(5, 8)
+    assert 420_000 < least < 440_000
+    changes = {
+        "audit_leaves": 8,
+        "committee_size": 5,
+        "audit_window": 12,
+        "dispute_window": 30,
+        "fraud_bond": 2 * UNIT,
+    }
     assert (
-        chain.root_call(
-            "compute",
-            "set_params",
-            *cp_args(
-                audit_ppm=250_000,
-                audit_leaves=8,
-                committee_size=5,
-                audit_window=12,
-                dispute_window=30,
-                fraud_bond=2 * UNIT,
-            ),
-        )
-        is None
+        chain.root_call("compute", "set_params", *cp_args(audit_ppm=least + 1, **changes)) is None
     )
-    assert chain.compute_params() == replace(
-        CP,
-        audit_ppm=250_000,
-        audit_leaves=8,
-        committee_size=5,
-        audit_window=12,
-        dispute_window=30,
-        fraud_bond=2 * UNIT,
-    )
-    assert (
-        chain.root_call(
-            "compute",
-            "set_params",
-            *cp_args(
-                audit_ppm=249_999,
-                audit_leaves=8,
-                committee_size=5,
-                audit_window=12,
-                dispute_window=30,
-                fraud_bond=UNIT,
-            ),
-        )
-        == "BadParams"
-    )
-    assert chain.compute_params() == replace(
-        CP,
-        audit_ppm=250_000,
-        audit_leaves=8,
-        committee_size=5,
-        audit_window=12,
-        dispute_window=30,
-        fraud_bond=2 * UNIT,
-    )
+    assert chain.compute_params() == replace(CP, audit_ppm=least + 1, **changes)
+    refused = cp_args(audit_ppm=least - 2, **{**changes, "fraud_bond": UNIT})
+    assert chain.root_call("compute", "set_params", *refused) == "BadParams"
+    assert chain.compute_params() == replace(CP, audit_ppm=least + 1, **changes)
 
 
 @pytest.mark.parametrize(
@@ -672,14 +654,26 @@ def test_set_params_takes_parameters_that_keep_cheating_unprofitable(chain: Mark
     [
         pytest.param(
             cp_args(
-                audit_ppm=249_999,
+                audit_ppm=250_000,
                 audit_leaves=16,
                 committee_size=3,
                 audit_window=10,
                 dispute_window=20,
                 fraud_bond=UNIT,
             ),
-            id="q-times-1-plus-m-below-1",
+            id="the-old-default-q-of-one-quarter",
+        ),
+        pytest.param(
+            cp_args(audit_ppm=PPM, audit_leaves=16, committee_size=3, margin_ppm=3 * PPM),
+            id="a-margin-full-audits-cannot-meet",
+        ),
+        pytest.param(
+            cp_args(audit_ppm=600_000, audit_leaves=16, committee_size=1, collusion_ppm=500_000),
+            id="a-committee-of-one-half-colluding",
+        ),
+        pytest.param(
+            cp_args(audit_ppm=PPM, audit_leaves=256, audit_window=2, dispute_window=20),
+            id="an-audit-that-cannot-recompute-within-its-window",
         ),
         pytest.param(
             cp_args(
@@ -788,12 +782,14 @@ def test_set_params_refusals(chain: MarketChain, args: tuple[int, ...]) -> None:
     chain.advance()  # the chain goes on with the parameters it had
 
 
-def test_check_incentives_is_q_times_one_plus_m_at_least_one() -> None:
-    for slash_ppm, least_q in [(3 * PPM, 250_000), (PPM, 500_000), (0, PPM), (99 * PPM, 10_000)]:
-        market = replace(MP, slash_ppm=slash_ppm)
-        check_incentives(market, replace(CP, audit_ppm=least_q))
-        with pytest.raises(ValueError):
-            check_incentives(market, replace(CP, audit_ppm=least_q - 1))
+def test_check_incentives_needs_the_margin_at_the_formulas_least_q() -> None:
+    for committee_size, audit_leaves in [(3, 16), (5, 8), (7, 1), (1, 4)]:
+        least = least_audit_ppm(committee_size, audit_leaves)
+        params = replace(CP, committee_size=committee_size, audit_leaves=audit_leaves)
+        if least <= PPM:
+            check_incentives(MP, replace(params, audit_ppm=least + 1))
+        with pytest.raises(ValueError, match="audit_ppm"):
+            check_incentives(MP, replace(params, audit_ppm=min(PPM, least - 2)))
 
 
 def test_a_longer_dispute_window_still_settles_a_committed_job(chain: MarketChain) -> None:
@@ -806,7 +802,7 @@ def test_a_longer_dispute_window_still_settles_a_committed_job(chain: MarketChai
             "compute",
             "set_params",
             *cp_args(
-                audit_ppm=250_000,
+                audit_ppm=500_000,
                 audit_leaves=16,
                 committee_size=3,
                 audit_window=10,

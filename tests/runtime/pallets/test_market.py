@@ -345,7 +345,7 @@ def test_matching_takes_the_cheapest_ask_within_the_price(chain: MarketChain) ->
 
 def test_matching_needs_free_stake_to_bond_the_slash(chain: MarketChain) -> None:
     # 40 * 10^9 units: at one unit per 10^9 the payment is 40 units and the slash 120.
-    params = [1000, 500, 40_000, 10]
+    params = [1000, 500, 40_000, 2]  # leaves of 2 rows: each verifies within the bounds
     assert workload_shape(GEMM, params).cost_units == 40 * GEMM_UNITS
     chain.register(WORKER2, prices=[UNIT], stake=STAKE)  # cheapest, but 100 < 120
     chain.register(WORKER, prices=[3 * UNIT // 2], stake=2 * STAKE)

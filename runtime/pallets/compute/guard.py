@@ -1,0 +1,166 @@
+"""The incentive guard: parameters under which faking a job, in full or in part, loses money.
+
+A worker paid R for a job costing it C ≤ R may fake a share f of its leaves. It then saves at
+most min(1, D·f)·C, where D is the leaf-dependency factor (below). One audit happens with
+probability q; it recomputes k leaves drawn from the job, so it draws a faked leaf with
+probability at least 1 − (1 − f)^k (drawing without replacement only raises it); a committee of c
+members drawn by stake convicts when a strict majority of them is honest, which it is with
+probability P_conv when one party holds the share α = collusion_ppm of the stake:
+
+    P_conv = Σ_{h > c/2} C(c, h)·(1 − α)^h·α^(c − h).
+
+Convicted, the worker loses R and its slash S = m·R, of which a challenger that is the cheater
+itself may take back challenger_share; so the guard counts m_eff = m·(1 − challenger_share).
+Faking pays nothing in expectation when, for every f,
+
+    q·P_conv·(1 − (1 − f)^k)·(1 + m_eff)·R > min(1, D·f)·C,
+
+and the guard requires, with C = R, the worst f and a margin:
+
+    q·P_conv·worst·(1 + m_eff) ≥ 1 + margin, and strictly more than 1 even with margin 0,
+
+where worst = min over f of (1 − (1 − f)^k) / min(1, D·f) = 1 − (1 − 1/D)^k (the detection is
+concave in f, so the ratio is least where the saving first reaches the whole job, f = 1/D).
+
+The dependency factor D: a gemm_i8 leaf and a qmlp_i8 leaf are recomputed from the inputs alone
+(a qmlp leaf through every layer up to its own), so faking a leaf saves that leaf: D = 1. An
+sgd_fxp step is recomputed from the committed step before it, so a faked step makes the next one
+checkable only against the fake; a zeroed step makes the next step's forward pass free, half its
+work, so faking a share f of the steps saves up to 1.5·f of the job: D = 3/2.
+
+What a cheater can still do: fake and hope. At the guard's bound its expected loss exceeds its
+saving by the margin; a cheater whose cost is below its payment (C < R) saves even less. A party
+with more than collusion_ppm of the stake can pass its own fakes more often than P_conv assumes:
+the guard is as good as that assumption, which governance sets.
+
+All arithmetic is exact (fractions of integers): the guard is consensus code.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from math import comb
+from typing import Final, Protocol
+
+from runtime.workloads import MAX_LEAF_VERIFY_UNITS, VERIFIER_UNITS_PER_S
+
+PPM: Final = 1_000_000
+
+DEPENDENCY_FACTOR: Final = Fraction(3, 2)
+"""D: the most work faking a share f of a job's leaves saves, as a multiple of f, over every
+workload: an sgd_fxp step computed from a zeroed (faked) step before it costs half (see above)."""
+
+
+class MarketTerms(Protocol):
+    """What the guard reads of the market's parameters."""
+
+    @property
+    def slash_ppm(self) -> int: ...
+
+
+class VerificationTerms(Protocol):
+    """What the guard reads of the compute parameters."""
+
+    @property
+    def audit_ppm(self) -> int: ...
+    @property
+    def audit_leaves(self) -> int: ...
+    @property
+    def committee_size(self) -> int: ...
+    @property
+    def audit_window(self) -> int: ...
+    @property
+    def challenger_share_ppm(self) -> int: ...
+    @property
+    def collusion_ppm(self) -> int: ...
+    @property
+    def margin_ppm(self) -> int: ...
+    def check(self) -> None:
+        """ValueError naming the first parameter out of its range."""
+
+
+def conviction_probability(committee_size: int, collusion_ppm: int) -> Fraction:
+    """P_conv: that a committee of `committee_size` members drawn by stake has a strict honest
+    majority when one party holds `collusion_ppm` of the stake."""
+    honest = Fraction(PPM - collusion_ppm, PPM)
+    colluding = 1 - honest
+    return sum(
+        (
+            comb(committee_size, h) * honest**h * colluding ** (committee_size - h)
+            for h in range(committee_size // 2 + 1, committee_size + 1)
+        ),
+        Fraction(0),
+    )
+
+
+def worst_detection_ratio(audit_leaves: int, dependency: Fraction = DEPENDENCY_FACTOR) -> Fraction:
+    """min over f of (1 − (1 − f)^k) / min(1, D·f): the least detection per unit of saving."""
+    f = min(Fraction(1), 1 / dependency)
+    return (1 - (1 - f) ** audit_leaves) / min(Fraction(1), dependency * f)
+
+
+def deterrence(market: MarketTerms, compute: VerificationTerms) -> Fraction:
+    """q·P_conv·worst·(1 + m_eff): a cheater's least expected loss per unit it saves."""
+    q = Fraction(compute.audit_ppm, PPM)
+    p_conv = conviction_probability(compute.committee_size, compute.collusion_ppm)
+    worst = worst_detection_ratio(compute.audit_leaves)
+    m_eff = Fraction(market.slash_ppm, PPM) * Fraction(PPM - compute.challenger_share_ppm, PPM)
+    return q * p_conv * worst * (1 + m_eff)
+
+
+def _decimal(value: Fraction, places: int = 4) -> str:
+    """`value` as a decimal, rounded down, in integer arithmetic."""
+    scale = 10**places
+    scaled = value.numerator * scale // value.denominator
+    return f"{scaled // scale}.{scaled % scale:0{places}d}"
+
+
+def check_incentives(market: MarketTerms, compute: VerificationTerms) -> None:
+    """ValueError unless faking any share of a job loses money by the margin (see the module):
+    q·P_conv·worst·(1 + m_eff) ≥ 1 + margin, and > 1."""
+    compute.check()
+    value = deterrence(market, compute)
+    needed = 1 + Fraction(compute.margin_ppm, PPM)
+    if value >= needed and value > 1:
+        return
+    p_conv = conviction_probability(compute.committee_size, compute.collusion_ppm)
+    raise ValueError(
+        f"faking results pays: audit_ppm {compute.audit_ppm} × conviction probability "
+        f"{_decimal(p_conv)} (committee_size {compute.committee_size}, collusion_ppm "
+        f"{compute.collusion_ppm}) × worst detection per saving "
+        f"{_decimal(worst_detection_ratio(compute.audit_leaves))} (audit_leaves "
+        f"{compute.audit_leaves}) × (1 + slash_ppm {market.slash_ppm} × (1 − "
+        f"challenger_share_ppm {compute.challenger_share_ppm})) = {_decimal(value)}, "
+        f"needs at least {_decimal(needed)} (margin_ppm {compute.margin_ppm}) and more than 1: "
+        "raise audit_ppm, committee_size or slash_ppm"
+    )
+
+
+def check_verification_window(compute: VerificationTerms, slot_duration_ms: int) -> None:
+    """ValueError unless an audit's leaves recompute within the commit window at the verifier
+    rate the workload bounds assume: audit_leaves × MAX_LEAF_VERIFY_UNITS ≤ VERIFIER_UNITS_PER_S
+    × audit_window × slot duration.
+
+    Within it a requester can submit the job whose leaves are the costliest to verify: its audit
+    then takes the whole window on the slowest verifier the bounds assume, and still ends in time.
+    """
+    work = compute.audit_leaves * MAX_LEAF_VERIFY_UNITS * 1000
+    allowed = VERIFIER_UNITS_PER_S * compute.audit_window * slot_duration_ms
+    if work > allowed:
+        needed_ms = -(-work // VERIFIER_UNITS_PER_S)
+        raise ValueError(
+            f"audit_leaves {compute.audit_leaves} of up to {MAX_LEAF_VERIFY_UNITS} cost units "
+            f"each take {needed_ms} ms at {VERIFIER_UNITS_PER_S} units/s, over a commit window "
+            f"of audit_window {compute.audit_window} blocks × {slot_duration_ms} ms: raise "
+            "audit_window or lower audit_leaves"
+        )
+
+
+__all__ = [
+    "DEPENDENCY_FACTOR",
+    "check_incentives",
+    "check_verification_window",
+    "conviction_probability",
+    "deterrence",
+    "worst_detection_ratio",
+]

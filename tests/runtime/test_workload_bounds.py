@@ -1,0 +1,124 @@
+"""Jobs whose verification needs more than a validator can give are refused at submission.
+
+The jobs a requester used to force unverifiable audits with (17–137 GOP needing 8 GiB of input, a
+64 GiB model or a 16 GiB batch order to check one leaf) are refused by `workload_shape`, with the
+parameter to change named, and so by `market.submit_job`: the attack costs its fee and forces no
+work. Every accepted job's leaves each read at most MAX_LEAF_INPUT_BYTES and cost at most
+MAX_LEAF_VERIFY_UNITS to recompute.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
+
+from gpu_worker.jobs import JobSpec, leaf_input_ranges
+from runtime.pallets.market import ESCROW
+from runtime.workloads import (
+    MAX_LEAF_INPUT_BYTES,
+    MAX_LEAF_VERIFY_UNITS,
+    WorkloadError,
+    workload_shape,
+)
+from tests.runtime.pallets.market_helpers import REQUESTER, WORKER, market_chain
+
+UNVERIFIABLE = [
+    # 17 GOP, one leaf reading all of an 8 GiB A.
+    pytest.param("gemm_i8", (65_536, 131_071, 1, 65_536), "lower m or k", id="gemm-8GiB-input"),
+    # 137 GOP: 16 layers of 65,536², a 64 GiB model.
+    pytest.param("qmlp_i8", (1, 1, *[65_536] * 17), "layer widths", id="qmlp-64GiB-model"),
+    # 17 GOP: a 16 GiB batch order.
+    pytest.param(
+        "sgd_fxp", (65_536, 1, 1, 65_536, 65_536, 8, 6), "batch or steps", id="sgd-16GiB-order"
+    ),
+    # A leaf whose recomputation alone takes 2·10^9 units.
+    pytest.param("gemm_i8", (64, 4096, 4096, 64), "lower row_block", id="gemm-costly-leaf"),
+    # A last-layer leaf that recomputes 64 rows through 16 layers: 8·10^9 units.
+    pytest.param("qmlp_i8", (64, 64, *[2000] * 17), "lower row_block", id="qmlp-costly-chain"),
+]
+
+
+@pytest.mark.parametrize(("workload", "params", "named"), UNVERIFIABLE)
+def test_an_unverifiable_job_is_refused_at_submission(
+    workload: str, params: Sequence[int], named: str
+) -> None:
+    with pytest.raises(WorkloadError, match=named):
+        workload_shape(workload, params)
+    chain = market_chain()
+    assert chain.register(WORKER, workloads=(workload,)).error is None
+    before = chain.balance(REQUESTER)
+    names = {"gemm_i8": ("a", "b"), "qmlp_i8": ("x", "model"), "sgd_fxp": ("x", "y")}[workload]
+    out = chain.submit(REQUESTER, workload=workload, params=params, names=names)
+    assert out.error == "BadJob"
+    assert chain.jobs() == {}
+    # The requester (who would also be the worker) forced no audit: its profit is minus the fee.
+    profit = chain.balance(REQUESTER) - before
+    assert profit == -out.fee < 0
+    assert chain.held(REQUESTER, ESCROW) == 0
+
+
+def _leaf_cost(spec: JobSpec, index: int) -> int:
+    """Cost units of recomputing leaf `index`, counted from the workload's definition."""
+    p = spec.params
+    if spec.workload == "gemm_i8":
+        rows = min(p[3], p[0] - (index * p[3]))
+        return 2 * rows * p[1] * p[2]
+    if spec.workload == "qmlp_i8":
+        per_layer = -(-p[0] // p[1])
+        layer, block = divmod(index, per_layer)
+        rows = min(p[1], p[0] - block * p[1])
+        dims = p[2:]
+        return sum(2 * rows * dims[i] * dims[i + 1] for i in range(layer + 1))
+    return 4 * p[3] * p[1] * p[2]
+
+
+def _dims(hi: int) -> st.SearchStrategy[int]:
+    return st.one_of(st.integers(1, 64), st.integers(1, hi))
+
+
+JOB_PARAMS = st.one_of(
+    st.tuples(
+        st.just("gemm_i8"),
+        st.tuples(_dims(1 << 16), _dims(1 << 17), _dims(1 << 16), _dims(1 << 12)),
+    ),
+    st.tuples(
+        st.just("qmlp_i8"),
+        st.lists(_dims(1 << 13), min_size=4, max_size=18).map(tuple),
+    ),
+    st.tuples(
+        st.just("sgd_fxp"),
+        st.tuples(
+            _dims(1 << 16),
+            _dims(4096),
+            _dims(1024),
+            _dims(1 << 12),
+            _dims(2000),
+            st.integers(1, 24),
+            st.integers(1, 48),
+        ),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(JOB_PARAMS, st.data())
+def test_every_accepted_leaf_verifies_within_the_bounds(
+    job: tuple[str, tuple[int, ...]], data: st.DataObject
+) -> None:
+    workload, params = job
+    try:
+        shape = workload_shape(workload, params)
+    except WorkloadError:
+        return
+    event("accepted")
+    spec = JobSpec(workload, params)
+    for index in (0, shape.leaves - 1, data.draw(st.integers(0, shape.leaves - 1))):
+        ranges = leaf_input_ranges(spec, index)
+        read = sum(stop - start for start, stop in ranges.values())
+        if workload == "sgd_fxp":
+            read += 4 * params[3]  # the step's row of the batch order
+        assert read <= shape.leaf_input_bytes <= MAX_LEAF_INPUT_BYTES
+        assert _leaf_cost(spec, index) <= shape.leaf_verify_units <= MAX_LEAF_VERIFY_UNITS
