@@ -96,8 +96,9 @@ def _describe(event: dict[str, Any]) -> str | None:
         if not data["audited"]:
             return "not drawn for an audit"
         return f"audit drawn: leaves {data['leaves']}, committee {_who_list(data['committee'])}"
-    if name == "Attested":
-        return f"{_who(data['member'])} attests [bold]{data['verdict']}[/]"
+    if name == "AttestationRevealed":
+        agrees = "matching" if data["matches"] else "not matching"
+        return f"{_who(data['member'])} reveals leaf hashes [bold]{agrees}[/] the worker's"
     if name == "CheckDecided":
         return f"audit decided: [bold]{data['outcome']}[/]"
     if name == "JobSettled":
