@@ -80,7 +80,7 @@ def settle_failure(
     _, verification_fee = Params.get(ctx.state).fees_for(current.payment)
     share = verification_fee // len(verifiers) if verifiers else 0
     pay_out_all(ctx, current.requester, ESCROW, [(v, share) for v in verifiers])
-    refund = release_held(ctx, current.requester, ESCROW, current.escrow)
+    refund = release_held(ctx, current.requester, ESCROW, current.escrow - share * len(verifiers))
     slashed = balances.slash_held(ctx, current.worker, STAKE, current.slash)
     reward = slashed * challenger_share_ppm // PPM if challenger is not None else 0
     if challenger is not None and reward:

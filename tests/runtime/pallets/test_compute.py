@@ -51,7 +51,6 @@ from tests.runtime.pallets.market_helpers import (
     escrow_for,
     hook_events,
     market_chain,
-    treasury_fee_share,
     wrong_hashes,
 )
 
