@@ -32,12 +32,15 @@ Who is paid or penalized for what.
 - Members that revealed the deciding hashes (in the deciding round or in the check's earlier
   inconclusive rounds) are with the outcome: an era point each, and they share the job's
   verification fee equally with those of its other passed checks; pass or fail alike (on a fail
-  the fee comes out of the escrow before the requester's refund). On a withheld fail, members
-  that revealed hashes are with the outcome.
+  the fee comes out of the escrow before the requester's refund). On a withheld fail nobody is
+  (nothing shows who recomputed): the fee goes back to the requester.
 - Members that did not commit, did not reveal (or never opened their commitment), or revealed
-  other hashes than the deciding ones, lose their share and `member_penalty` from their staking
-  bond, to the treasury (MemberPenalized). So do members that revealed the worker's hashes of a
-  leaf that a later check of the job fails (their pass is overturned).
+  other hashes than the deciding ones in the deciding round, lose their share and
+  `member_penalty` from their staking bond, to the treasury (MemberPenalized); so do members of
+  earlier inconclusive rounds that revealed "unavailable" once a committee decides with hashes
+  (the data was there). Members that revealed the worker's hashes of a leaf that a later check
+  of the job fails (their pass is overturned) lose `member_penalty` and what the dispute they
+  passed paid them of its bond.
 - On a fail the worker's slash goes to the treasury, except `challenger_share_ppm` of it to a
   dispute's challenger, which also gets its bond back. A dispute's bond grows with the
   recheck's cost (`fraud_bond_for`); a dispute that passes gives half of it to the members with
@@ -52,7 +55,14 @@ What an attacker can still do, and why it does not pay.
   majority of the revealing committee to reveal the same wrong hashes: a colluding majority,
   which the guard bounds by `collusion_ppm` of the stake (a committee of c drawn by stake).
 - A member colluding with a cheating worker that reveals the worker's hashes is penalized, and
-  its pass overturned later costs it again; with an honest majority it only loses.
+  its pass overturned later costs it again; with an honest majority it only loses. A committee
+  whose only revealer colludes decides alone; the requester's own disputes (it keeps two slots)
+  overturn such a pass and take back what it paid.
+- A member that guesses in a round that stays inconclusive is neither paid nor penalized for
+  it (a later round decided by fewer members is no proof against it): it earns nothing.
+- A colluding majority of the revealers decides a check either way; faking a conviction pays it
+  no more than an honest pass. The guard bounds the chance of such a majority by
+  `collusion_ppm`.
 - Forcing inconclusive rounds ("unavailable" majorities, silence) delays the job by a round each,
   costs each such member its penalty, and after max_rounds voids the job: the requester is
   refunded, the worker unpaid but not slashed. A requester withholding its own input data can

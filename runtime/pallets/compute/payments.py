@@ -17,13 +17,14 @@ from runtime.pallets.compute.records import Check
 
 
 def penalize_member(
-    ctx: BlockContext, job_id: int, index: int, member: bytes, p: ComputeParams
+    ctx: BlockContext, job_id: int, index: int, member: bytes, p: ComputeParams, extra: int = 0
 ) -> int:
-    """Take `member_penalty` from a committee member's staking bond to the treasury; what was
-    taken (MemberPenalized says so)."""
-    if p.member_penalty == 0:
+    """Take `member_penalty` (and `extra`) from a committee member's staking bond to the
+    treasury; what was taken (MemberPenalized says so)."""
+    amount = p.member_penalty + extra
+    if amount == 0:
         return 0
-    taken = staking.penalize(ctx, member, p.member_penalty)
+    taken = staking.penalize(ctx, member, amount)
     ctx.deposit_event(MemberPenalized, job_id, index, member, taken)
     return taken
 

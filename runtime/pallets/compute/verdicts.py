@@ -107,10 +107,15 @@ def decide(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None
     """Decide check `index` of a committed job whose reveal phase is over, and carry it out.
 
     Members that did not reveal (they did not commit, or their reveal never opened their
-    commitment) are penalized whatever the outcome. On a pass or fail, the members of this round
-    and of the check's earlier inconclusive rounds that revealed the deciding hashes are with the
-    outcome (an era point each; they share the verification fee when the job ends), and those
-    that revealed anything else are penalized.
+    commitment) are penalized whatever the outcome. On a pass or fail decided by revealed
+    hashes, the members of this round and of the check's earlier inconclusive rounds that
+    revealed them are with the outcome (an era point each; they share the verification fee when
+    the job ends); members of this round that revealed anything else, and members of the earlier
+    rounds that revealed "unavailable" (the data was there for this committee), are penalized.
+    An earlier round's other reveals are neither paid nor penalized: the round that decided may
+    have been decided by fewer members than the one that did not, so a reveal that differs from
+    it is not proof of a lazy member. On a withheld fail nobody is with the outcome (nothing
+    shows who recomputed): the verification fee goes back to the requester.
     """
     checks = list(Checks.get(ctx.state, job_id) or ())
     check = checks[index]
@@ -128,20 +133,15 @@ def decide(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None
         return
     rounds = [*earlier_rounds(checks, index), index]
     with_outcome: list[bytes] = []
-    if result.withheld:
-        with_outcome = [m for m, h in check.reveals if h]
-    else:
+    if not result.withheld:
         for j in rounds:
             for member, hashes in checks[j].reveals:
                 if hashes == result.hashes:
                     if member not in with_outcome:
                         with_outcome.append(member)
                     staking.note_attestation(ctx, member)
-                else:
+                elif j == index or not hashes:
                     penalize_member(ctx, job_id, j, member, p)
-    if result.withheld:
-        for member in with_outcome:
-            staking.note_attestation(ctx, member)
     if result.outcome == "pass":
         if check.kind == "dispute":
             current = [m for m, h in check.reveals if h == result.hashes]
@@ -164,7 +164,8 @@ def _penalize_overturned(
     p: ComputeParams,
 ) -> None:
     """Members of the job's other decided checks that revealed the worker's hashes of a leaf
-    this check failed: their pass is overturned, and they are penalized."""
+    this check failed: their pass is overturned, and they are penalized, on top of
+    `member_penalty`, what a dispute they passed paid them of its bond."""
     bad = {
         leaf for leaf, h, r in zip(failed.leaves, hashes, failed.response, strict=True) if h != r
     }
@@ -173,9 +174,10 @@ def _penalize_overturned(
             continue
         if not bad.intersection(other.leaves):
             continue
-        for member, revealed in other.reveals:
-            if revealed == other.response:
-                penalize_member(ctx, job_id, j, member, p)
+        passed = [m for m, revealed in other.reveals if revealed == other.response]
+        paid = other.bond // 2 // len(passed) if other.outcome == "pass" and passed else 0
+        for member in passed:
+            penalize_member(ctx, job_id, j, member, p, paid)
 
 
 def _next_round(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None:

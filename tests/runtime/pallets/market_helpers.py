@@ -70,6 +70,12 @@ GUESS: Final = leaf_hash(b"a guess")
 """A leaf hash a member that did not recompute might reveal."""
 
 
+def guess(member: bytes) -> bytes:
+    """The leaf hash a member that did not recompute reveals: members guessing on their own do
+    not guess alike."""
+    return leaf_hash(b"a guess by " + member)
+
+
 def wrong_hashes(*bad: int) -> tuple[bytes, ...]:
     """A result whose leaves `bad` are wrong (a cheating worker's)."""
     return tuple(leaf_hash(b"garbage %d" % i) if i in bad else h for i, h in enumerate(LEAF_HASHES))
@@ -358,20 +364,29 @@ class MarketChain(DevChain):
         block that decides the check is returned."""
         current = self.checks(job_id)[check]
         assert current.drawn and self.head.number < current.commit_deadline
-        chosen = {
-            "honest": self.truth(job_id, check),
-            "lazy": tuple(GUESS for _ in current.leaves),
-            "unavailable": (),
-            "copy": self.worker_hashes(job_id, check) if job_id in self.results else (),
-            "mute": self.truth(job_id, check),
-        }
-        commits = [self.commitment(m, job_id, check, chosen[s]) for m, s in plan if s != "silent"]
+        truth = self.truth(job_id, check)
+        copied = self.worker_hashes(job_id, check) if job_id in self.results else ()
+
+        def chosen(member: bytes, strategy: str) -> tuple[bytes, ...]:
+            return {
+                "honest": truth,
+                "lazy": tuple(guess(member) for _ in current.leaves),
+                "unavailable": (),
+                "copy": copied,
+                "mute": truth,
+            }[strategy]
+
+        commits = [
+            self.commitment(m, job_id, check, chosen(m, s)) for m, s in plan if s != "silent"
+        ]
         if commits:
             assert all(o.error is None for o in self.calls(*commits))
         if self.head.number < current.commit_deadline:
             self.advance_to(current.commit_deadline)
         reveals = [
-            self.reveal(m, job_id, check, chosen[s]) for m, s in plan if s not in ("silent", "mute")
+            self.reveal(m, job_id, check, chosen(m, s))
+            for m, s in plan
+            if s not in ("silent", "mute")
         ]
         if respond:
             reveals.append(self.response(job_id, check))

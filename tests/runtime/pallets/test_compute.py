@@ -496,13 +496,15 @@ def test_an_inconclusive_round_draws_a_fresh_committee_and_never_settles(
     events = run(chain, job_id, 1, "honest", "honest", "honest")
     assert events[0] == ("CheckDecided", (job_id, 1, "pass"))
     assert events[-1][0] == "JobSettled"
-    # Round 0's honest revealers share the fee with round 1's; the others are penalized now.
+    # Round 0's honest revealers share the fee with round 1's.
     paid = {args[1]: args[2] for name, args in events if name == "Transfer"}
     honest0 = [m for m, s in zip(members, strategies, strict=True) if s == "honest"]
     verifiers = list(dict.fromkeys([*honest0, *fresh.committee]))
     share = VERIFICATION_FEE // len(verifiers)
     assert all(paid[m] == share for m in verifiers)
-    wrong0 = [m for m, s in zip(members, strategies, strict=True) if s in ("lazy", "unavailable")]
+    # Round 0's "unavailable" revealers are penalized (the data was there); its guess is not:
+    # a round decided by fewer members is no proof against it.
+    wrong0 = [m for m, s in zip(members, strategies, strict=True) if s == "unavailable"]
     penalized = [(args[1], args[2]) for name, args in events if name == "MemberPenalized"]
     assert penalized == [(0, m) for m in members if m in wrong0]
     assert chain.problems() == []
