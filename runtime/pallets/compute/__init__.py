@@ -21,8 +21,9 @@ Phases. A check (an audit, or a dispute of one leaf) drawn in block d runs:
 3. In the block after, the chain decides (`verdicts`).
 
 Verdict. A worker that did not respond fails (it withheld its result). Otherwise the leaf hashes
-revealed by a strict majority of the members that revealed decide: the worker's: pass; others:
-fail. No majority, a majority of "unavailable", or no reveal: inconclusive, and a fresh round of
+revealed by a strict majority of the members that revealed, and by more than half the committee
+(a quorum: a lone revealer whose fellows stay silent does not decide), decide: the worker's:
+pass; others: fail. No such majority, a majority of "unavailable", or no reveal: inconclusive, and a fresh round of
 the same check (same leaves) is drawn, avoiding the members that did not reveal, up to
 max_rounds; then the job is void (the requester refunded in full, the worker neither paid nor
 slashed, its bond freed). A job settles as a success only after its dispute window, with every
@@ -55,9 +56,9 @@ What an attacker can still do, and why it does not pay.
   majority of the revealing committee to reveal the same wrong hashes: a colluding majority,
   which the guard bounds by `collusion_ppm` of the stake (a committee of c drawn by stake).
 - A member colluding with a cheating worker that reveals the worker's hashes is penalized, and
-  its pass overturned later costs it again; with an honest majority it only loses. A committee
-  whose only revealer colludes decides alone; the requester's own disputes (it keeps two slots)
-  overturn such a pass and take back what it paid.
+  its pass overturned later costs it again; with an honest majority it only loses. It cannot
+  decide alone while its fellows stay silent (the quorum), and the requester's own disputes (it
+  keeps two slots) overturn a pass it bought and take back what the pass paid.
 - A member that guesses in a round that stays inconclusive is neither paid nor penalized for
   it (a later round decided by fewer members is no proof against it): it earns nothing.
 - A colluding majority of the revealers decides a check either way; faking a conviction pays it

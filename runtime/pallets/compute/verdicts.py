@@ -1,9 +1,10 @@
 """Turning a check's reveals and the worker's response into an outcome, and carrying it out.
 
 The chain, not the member, turns each reveal into a vote: the leaf hashes revealed by a strict
-majority of the members that revealed decide (equal to the worker's response: "pass"; different:
-"fail"); no majority, a majority of "unavailable" (an empty reveal) or no reveal at all:
-"inconclusive", and a fresh round of the check is appended (its committee drawn DRAW_DELAY blocks
+majority of the members that revealed, and by more than half the committee (a quorum, so that
+one member whose fellows stay silent cannot decide alone), decide (equal to the worker's
+response: "pass"; different: "fail"); no such majority, a majority of "unavailable" (an empty
+reveal) or no reveal at all: "inconclusive", and a fresh round of the check is appended (its committee drawn DRAW_DELAY blocks
 later, avoiding the members that did not reveal) up to `max_rounds`, after which the job is void.
 A worker that did not respond fails the check: it withheld its result.
 """
@@ -72,7 +73,7 @@ def verdict(check: Check) -> Verdict:
     for _, hashes in check.reveals:
         tally[hashes] = tally.get(hashes, 0) + 1
     for hashes, count in tally.items():
-        if 2 * count > len(check.reveals) and hashes:
+        if 2 * count > len(check.reveals) and 2 * count > len(check.committee) and hashes:
             return Verdict("pass" if hashes == check.response else "fail", hashes)
     return Verdict("inconclusive")
 
