@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from chain.client.chain import make_call
-from runtime.executive import CALLS, BlockResult
+from runtime.block import Block
+from runtime.executive import CALLS, BlockBuilder, BlockResult
 from runtime.framework import ROOT, DispatchError, EventRecord
 from runtime.genesis import GenesisConfig
 from runtime.pallets import compute, market, system, transaction_payment
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, Check, ComputeParams
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Job, MarketParams, Worker
 from runtime.pallets.staking import GenesisValidator
+from runtime.pallets.staking import events as staking_events
 from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.primitives.merkle import leaf_hash, proof_from_hashes, root_of_hashes
 from runtime.state import StateOverlay
@@ -124,26 +126,40 @@ class MarketChain(DevChain):
     """A dev chain that makes market and compute calls, each in a block of its own.
 
     It remembers the leaf hashes each job's worker committed to (`results`), so that the worker
-    can respond to checks with Merkle proofs, and adds up the transaction fees each account paid
-    (`fees`) and the treasury's share of them (`treasury_fees`), so that balances can be asserted
-    exactly around many calls.
+    can respond to checks with Merkle proofs, and adds up, over every block it authors, the
+    transaction fees each account paid (`fees`), the treasury's share of them (`treasury_fees`)
+    the era rewards each stash was paid (`rewards`) and what staking took from it other than a
+    compute penalty (`staking_slashes`: offline validators' slashes), so that what the compute
+    protocol paid or took can be told apart from them.
     """
 
     results: dict[int, tuple[bytes, ...]]
     fees: dict[bytes, int]
     treasury_fees: int
+    rewards: dict[bytes, int]
+    staking_slashes: dict[bytes, int]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
         self.results = {}
         self.fees = {}
         self.treasury_fees = 0
+        self.rewards = {}
+        self.staking_slashes = {}
+        super().__init__(*args, **kwargs)
 
-    def _count_fees(self, result: BlockResult) -> None:
+    def seal(self, builder: BlockBuilder) -> tuple[Block, BlockResult]:
+        block, result = super().seal(builder)
         for r in records(result):
             if r.event is transaction_payment.TransactionFeePaid:
                 self.fees[r.args[0]] = self.fees.get(r.args[0], 0) + r.args[1]
+            elif r.event is staking_events.Rewarded:
+                self.rewards[r.args[0]] = self.rewards.get(r.args[0], 0) + r.args[1]
+            elif r.event is staking_events.Slashed:
+                self.staking_slashes[r.args[0]] = self.staking_slashes.get(r.args[0], 0) + r.args[1]
+            elif r.event is compute.MemberPenalized:
+                self.staking_slashes[r.args[2]] = self.staking_slashes.get(r.args[2], 0) - r.args[3]
         self.treasury_fees += treasury_fee_share(result)
+        return block, result
 
     def fees_since(self, before: dict[bytes, int], who: Keypair | bytes) -> int:
         """The fees `who` paid since `before` (a copy of `fees`)."""
@@ -198,7 +214,6 @@ class MarketChain(DevChain):
     def call(self, keypair: Keypair, pallet: str, name: str, *args: Any) -> Outcome:
         """Make one call as a signed transaction, alone in a new block."""
         _, result = self.produce([self.sign(keypair, make_call(pallet, name, *args))])
-        self._count_fees(result)
         return outcome_of(result, 0)
 
     def calls(self, *calls: tuple[Keypair, str, str, tuple[Any, ...]]) -> list[Outcome]:
@@ -210,7 +225,6 @@ class MarketChain(DevChain):
             nonces[keypair.public] = nonce + 1
             txs.append(self.sign(keypair, make_call(pallet, name, *args), nonce=nonce))
         _, result = self.produce(txs)
-        self._count_fees(result)
         return [outcome_of(result, i) for i in range(len(txs))]
 
     def root_call(self, pallet: str, name: str, *args: Any) -> str | None:

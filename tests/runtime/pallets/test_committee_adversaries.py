@@ -76,20 +76,26 @@ def drawn(chain: MarketChain, job_id: int, index: int = 0) -> tuple[bytes, ...]:
 
 
 class Ledger:
-    """Accounts' totals (free and held, staking bonds included) and fees from a point on."""
+    """Accounts' totals (free and held, staking bonds included), fees and era rewards from a
+    point on."""
 
     def __init__(self, chain: MarketChain, *who: bytes) -> None:
         self.chain = chain
         self.start = {w: chain.total(w) for w in who}
         self.fees = dict(chain.fees)
+        self.rewards = dict(chain.rewards)
+        self.slashes = dict(chain.staking_slashes)
 
     def change(self, who: bytes) -> int:
         """What `who` gained since (negative: lost), its fees counted."""
         return self.chain.total(who) - self.start[who]
 
     def earned(self, who: bytes) -> int:
-        """What the protocol paid or took from `who` since, its fees not counted."""
-        return self.change(who) + self.chain.fees_since(self.fees, who)
+        """What the compute protocol paid `who` or took from it since: its fees, era rewards and
+        staking's own slashes (for being offline) not counted."""
+        rewards = self.chain.rewards.get(who, 0) - self.rewards.get(who, 0)
+        slashes = self.chain.staking_slashes.get(who, 0) - self.slashes.get(who, 0)
+        return self.change(who) + self.chain.fees_since(self.fees, who) - rewards + slashes
 
 
 def run(chain: MarketChain, job_id: int, index: int, strategies: dict[bytes, str]) -> list[Any]:
@@ -448,6 +454,8 @@ class CommitteeMachine(RuleBasedStateMachine):
         return ()
 
     def check(self) -> None:
+        """After every block: every pallet's invariants, issuance, and the members' money."""
+        self.issuance_holds()
         assert self.chain.problems() == []
         for member, strategy in self.strategy.items():
             earned = self.ledger.earned(member)
@@ -465,8 +473,8 @@ class CommitteeMachine(RuleBasedStateMachine):
 
 
 CommitteeMachine.TestCase.settings = settings(
-    max_examples=12,
-    stateful_step_count=25,
+    max_examples=15,
+    stateful_step_count=50,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
