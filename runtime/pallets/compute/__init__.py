@@ -23,11 +23,11 @@ Phases. A check (an audit, or a dispute of one leaf) drawn in block d runs:
 Verdict. A worker that did not respond fails (it withheld its result). Otherwise the leaf hashes
 revealed by a strict majority of the members that revealed, and by more than half the committee
 (a quorum: a lone revealer whose fellows stay silent does not decide), decide: the worker's:
-pass; others: fail. No such majority, a majority of "unavailable", or no reveal: inconclusive, and a fresh round of
-the same check (same leaves) is drawn, avoiding the members that did not reveal, up to
-max_rounds; then the job is void (the requester refunded in full, the worker neither paid nor
-slashed, its bond freed). A job settles as a success only after its dispute window, with every
-check passed in its last round.
+pass; others: fail. No such majority, a majority of "unavailable", or no reveal: inconclusive,
+and a fresh round of the same check (same leaves) is drawn, avoiding the members that did not
+reveal, up to max_rounds; then the job is void (the requester refunded in full, the worker
+neither paid nor slashed, its bond freed). A job settles as a success only after its dispute
+window, with every check passed in its last round.
 
 Who is paid or penalized for what.
 - Members that revealed the deciding hashes (in the deciding round or in the check's earlier

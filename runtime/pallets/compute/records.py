@@ -67,11 +67,12 @@ class Check(Record):
         return self.drawn_at > 0
 
     def phase(self, number: int) -> str:
-        """Where the check stands in block `number`: "draw", "commit", "reveal", "decide" (the
-        reveal phase is over) or "closed"."""
+        """Where the check stands in block `number`: "draw" (its committee is not drawn, or is
+        drawn in this very block), "commit", "reveal", "decide" (the reveal phase is over) or
+        "closed"."""
         if self.outcome:
             return "closed"
-        if not self.drawn:
+        if not self.drawn or number <= self.drawn_at:
             return "draw"
         if number <= self.commit_deadline:
             return "commit"

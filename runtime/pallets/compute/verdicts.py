@@ -4,8 +4,9 @@ The chain, not the member, turns each reveal into a vote: the leaf hashes reveal
 majority of the members that revealed, and by more than half the committee (a quorum, so that
 one member whose fellows stay silent cannot decide alone), decide (equal to the worker's
 response: "pass"; different: "fail"); no such majority, a majority of "unavailable" (an empty
-reveal) or no reveal at all: "inconclusive", and a fresh round of the check is appended (its committee drawn DRAW_DELAY blocks
-later, avoiding the members that did not reveal) up to `max_rounds`, after which the job is void.
+reveal) or no reveal at all: "inconclusive", and a fresh round of the check is appended (its
+committee drawn DRAW_DELAY blocks later, avoiding the members that did not reveal) up to
+`max_rounds`, after which the job is void.
 A worker that did not respond fails the check: it withheld its result.
 """
 
