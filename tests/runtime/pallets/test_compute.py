@@ -1,12 +1,12 @@
 """Compute: commitments, audit draws, committees and their commit and reveal phases, the worker's
-response, verdicts, disputes, settlement and the verification parameters.
+response, verdicts and settlement (disputes and parameters are tested in modules of their own).
 
 Jobs are GEMM jobs of 10^9 cost units matched to Wendy at one unit per 10^9 units: the payment is
 one unit, the slash three, the protocol fee 2% and the verification fee 5% of the payment. With
-the default parameters a commitment in block c is drawn for audit in block c + 2; its committee
-commits in blocks c + 3 .. c + 10, reveals (and the worker responds) in c + 11 .. c + 14; the
-check is decided in c + 15, and the job settles in block c + 40 (the end of the dispute window)
-unless a check fails it first.
+the default parameters a commitment in block c is drawn for audit in block d = c + DRAW_DELAY; its
+committee commits in blocks d + 1 .. d + 8, reveals (and the worker responds) in d + 9 .. d + 12;
+the check is decided in d + 13, and the job settles in block c + 40 (the end of the dispute
+window) unless a check fails it first.
 """
 
 from __future__ import annotations
@@ -129,10 +129,11 @@ def stakes(chain: MarketChain, members: tuple[bytes, ...]) -> dict[bytes, int]:
 # The draw
 
 
-def test_the_audit_is_drawn_two_blocks_after_the_commitment(chain: MarketChain) -> None:
+def test_the_audit_is_drawn_draw_delay_blocks_after_the_commitment(chain: MarketChain) -> None:
     job_id = commit_job(chain)
     committed_at = chain.head.number
-    assert hook_events(chain.advance()[0], "compute") == []
+    for result in chain.advance(DRAW_DELAY - 1):
+        assert hook_events(result, "compute") == []
     drawn = draw(chain, job_id)
     seed = audit_seed(chain, job_id)
     members = draw_committee_of(seed)
@@ -453,14 +454,15 @@ def test_an_inconclusive_round_draws_a_fresh_committee_and_never_settles(
     strategies: tuple[str, ...],
 ) -> None:
     # The dispute window ends in the block that decides the first round.
-    chain = market_chain(compute_params=replace(CP, dispute_window=15))
+    window = DRAW_DELAY + CP.commit_window + CP.reveal_window + 1
+    chain = market_chain(compute_params=replace(CP, dispute_window=window))
     chain.register(WORKER, capacity=16)
     job_id = commit_job(chain)
     draw(chain, job_id)
     members = committee(chain, job_id)
     events = run(chain, job_id, 0, *strategies)
     assert events[0] == ("CheckDecided", (job_id, 0, "inconclusive"))
-    assert chain.head.number == chain.job(job_id).committed_at + 15
+    assert chain.head.number == chain.job(job_id).committed_at + window
     assert chain.job(job_id).state == "committed"  # the window is over, but a round is open
     silent = [m for m, s in zip(members, strategies, strict=True) if s == "silent"]
     assert [args[2] for name, args in events if name == "MemberPenalized"] == silent

@@ -22,7 +22,6 @@ from tests.runtime.pallets.market_helpers import (
     OUTSIDER,
     REQUESTER,
     REQUESTER2,
-    STAKE,
     WORKER,
     MarketChain,
     hook_events,
@@ -212,6 +211,7 @@ def test_a_dispute_that_fails_the_worker_returns_the_bond_and_rewards(few: Marke
     audit_members = committee(chain, job_id, 0)
     before = {who: chain.total(who) for who in (W, R, CHUCK, TREASURY)}
     stake_before = stakes(chain, audit_members)
+    worker_stake = chain.held(WORKER, "stake")
     treasury_fees = chain.treasury_fees
     events = run(chain, job_id, index, "honest", "honest", "honest")
     reward = SLASH * CP.challenger_share_ppm // PPM
@@ -229,7 +229,7 @@ def test_a_dispute_that_fails_the_worker_returns_the_bond_and_rewards(few: Marke
     assert after[R] == before[R] - 3 * share
     treasury_fees = chain.treasury_fees - treasury_fees
     assert after[TREASURY] == before[TREASURY] + SLASH - reward + treasury_fees
-    assert chain.held(WORKER, "stake") == STAKE - SLASH
+    assert chain.held(WORKER, "stake") == worker_stake - SLASH
     assert chain.job(job_id).state == "failed"
     assert all(chain.total(m) >= 0 for m in members)
 
