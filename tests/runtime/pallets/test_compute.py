@@ -586,3 +586,14 @@ def commit_job_for(chain: MarketChain, who: Any, price: int) -> int:
     job_id = int(out.events[1][1][0])
     assert chain.commit(WORKER, job_id).error is None
     return job_id
+
+
+def test_a_fresh_round_leaves_out_the_members_that_did_not_reveal(chain: MarketChain) -> None:
+    job_id = commit_job(chain)
+    draw(chain, job_id)
+    members = committee(chain, job_id)
+    run(chain, job_id, 0, "silent", "unavailable", "unavailable")
+    fresh = chain.checks(job_id)[1]
+    chain.advance_to(fresh.draw_at)
+    others = {v.public for v in VALIDATORS} - {members[0]}
+    assert set(committee(chain, job_id, 1)) == others  # three others: the silent one is left out
