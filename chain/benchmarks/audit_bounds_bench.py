@@ -7,7 +7,7 @@ then an audit of `audit_leaves` of its costliest leaves is verified the way a va
 in the separate, memory-capped verifying process (`chain.service.verify_process`), from inputs
 generated slice by slice. Printed: the wall time of the audit (the process already started, and
 the time to start it), the verifying process's peak resident memory, and the commit window the
-audit must fit in (audit_window blocks × the slot duration).
+audit must fit in (commit_window blocks × the slot duration).
 
 `shrink` divides the jobs' dimensions, so that the test suite runs the same path in seconds.
 """
@@ -124,7 +124,7 @@ def audit_largest(
         audit_s=round(run.seconds, 3),
         start_s=round(start_s, 3),
         peak_rss_bytes=run.peak_rss_bytes,
-        window_ms=params.audit_window * slot_ms,
+        window_ms=params.commit_window * slot_ms,
         bound_ms=-(-params.audit_leaves * MAX_LEAF_VERIFY_UNITS * 1000 // VERIFIER_UNITS_PER_S),
     )
 

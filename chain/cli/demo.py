@@ -20,7 +20,7 @@ from rich.table import Table
 
 from chain.cli.demo_market import (
     CHEATER,
-    DEMO_AUDIT_WINDOW,
+    DEMO_COMMIT_WINDOW,
     DEMO_DISPUTE_WINDOW,
     VALIDATORS,
     WORKER,
@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     console.print(
         f"starting {len(VALIDATORS)} validators ({', '.join('//' + v for v in VALIDATORS)}) as "
         f"[bold]xpl node[/] processes on 127.0.0.1, connected over libp2p; short verification "
-        f"windows (audits {DEMO_AUDIT_WINDOW} blocks, disputes {DEMO_DISPUTE_WINDOW} blocks); "
+        f"windows (commitments and reveals {DEMO_COMMIT_WINDOW} blocks each, disputes "
+        f"{DEMO_DISPUTE_WINDOW} blocks); "
         f"databases and logs in {base}"
     )
     code = 1

@@ -34,7 +34,7 @@ from chain.client import jobs as jc
 from chain.client.chain import JobView, TransactionFailed, XplClient
 from chain.client.rpc import RpcClientError, RpcConnectionError
 from gpu_worker.freivalds import SGD_SPOT_CHECKS
-from runtime.pallets import market
+from runtime.pallets import compute, market
 from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.amount import format_amount, parse_amount
 from runtime.primitives.hashing import to_hex
@@ -406,7 +406,8 @@ class _JobWatcher:
             if data["audited"]:
                 text = (
                     f"audit drawn (check {data['check']}): leaves {data['leaves']}, committee of "
-                    f"{len(data['committee'])}, attests by #{data['deadline']}"
+                    f"{len(data['committee'])}, commits by #{data['commit_deadline']}, reveals by "
+                    f"#{data['reveal_deadline']}"
                 )
             else:
                 text = "not drawn for an audit"
@@ -414,12 +415,18 @@ class _JobWatcher:
         elif name == "DisputeOpened":
             text = (
                 f"dispute (check {data['check']}) of leaf {data['leaf']} by "
-                f"{_who(parse_account(data['challenger']))}; decided by #{data['deadline']}"
+                f"{_who(parse_account(data['challenger']))}; committee drawn at #{data['draw_at']}"
             )
-        elif name == "Attested":
+        elif name == "AttestationRevealed":
+            agrees = "matching" if data["matches"] else "not matching"
             text = (
-                f"{_who(parse_account(data['member']))} attested "
-                f"[bold]{data['verdict']}[/] on check {data['check']}"
+                f"{_who(parse_account(data['member']))} revealed leaf hashes "
+                f"[bold]{agrees}[/] the worker's on check {data['check']}"
+            )
+        elif name == "MemberPenalized":
+            text = (
+                f"{_who(parse_account(data['member']))} penalized "
+                f"{format_amount(int(data['amount']))} on check {data['check']}"
             )
         elif name == "CheckDecided":
             text = f"check {data['check']} decided: [bold]{data['outcome']}[/]"
@@ -525,10 +532,15 @@ def status(args: argparse.Namespace) -> int:
         console.print(f"{key:>10}  {value}", soft_wrap=True)
     if view.checks:
         table = Table(title="Checks")
-        for column in ("#", "kind", "leaves", "committee", "votes", "deadline", "outcome"):
+        for column in ("#", "kind", "leaves", "committee", "reveals", "reveal by", "outcome"):
             table.add_column(column)
         for index, check in enumerate(view.checks):
-            votes = ", ".join(f"{_who(m, short=True)}: {v}" for m, v in check.votes) or "none yet"
+            votes = (
+                ", ".join(
+                    f"{_who(m, short=True)}: {_reveal_word(check, h)}" for m, h in check.reveals
+                )
+                or f"{len(check.commits)} committed"
+            )
             kind = check.kind
             if check.challenger is not None:
                 kind += (
@@ -540,11 +552,19 @@ def status(args: argparse.Namespace) -> int:
                 ", ".join(str(leaf) for leaf in check.leaves),
                 str(len(check.committee)),
                 votes,
-                f"#{check.deadline}",
+                f"#{check.reveal_deadline}" if check.drawn else f"drawn at #{check.draw_at}",
                 check.outcome or "open",
             )
         console.print(table)
     return 0
+
+
+def _reveal_word(check: compute.Check, hashes: tuple[bytes, ...]) -> str:
+    if not hashes:
+        return "unavailable"
+    if not check.response:
+        return "revealed"
+    return "matches" if hashes == check.response else "differs"
 
 
 def list_jobs(args: argparse.Namespace) -> int:

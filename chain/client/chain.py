@@ -85,21 +85,18 @@ def _optional_account(value: Any) -> bytes | None:
     return None if value is None else decode_address(value)
 
 
+def check_from_json(data: dict[str, Any]) -> compute.Check:
+    """A check as `market_job` answers it (every field of the record by its schema)."""
+    values = {
+        f.name: f.ftype.from_json(data[f.camel_name], f"check.{f.camel_name}")
+        for f in compute.Check.schema().fields
+    }
+    return compute.Check(**values)
+
+
 def job_from_json(data: dict[str, Any]) -> JobView:
     """Parse the JSON of market_job / market_jobs back into the runtime's types."""
-    checks = tuple(
-        compute.Check(
-            kind=c["kind"],
-            leaves=tuple(c["leaves"]),
-            committee=tuple(decode_address(m) for m in c["committee"]),
-            votes=tuple((decode_address(v["member"]), v["verdict"]) for v in c["votes"]),
-            deadline=c["deadline"],
-            challenger=_optional_account(c["challenger"]),
-            bond=int(c["bond"]),
-            outcome=c["outcome"],
-        )
-        for c in data["checks"]
-    )
+    checks = tuple(check_from_json(c) for c in data["checks"])
     job = market.Job(
         requester=decode_address(data["requester"]),
         workload=data["workload"],

@@ -100,8 +100,8 @@ def awaits_vote(check: compute.Check, member: bytes, best_number: int) -> bool:
     return (
         not check.outcome
         and member in check.committee
-        and all(voter != member for voter, _ in check.votes)
-        and check.deadline > best_number
+        and check.commitment_of(member) is None
+        and check.commit_deadline > best_number
     )
 
 

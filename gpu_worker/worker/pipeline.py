@@ -410,7 +410,7 @@ class JobPipeline:
                         view.id,
                         list(check.leaves),
                         len(check.committee),
-                        check.deadline,
+                        check.reveal_deadline,
                         extra={"job": view.id, "step": "audit", "leaves": list(check.leaves)},
                     )
                 else:
@@ -420,7 +420,7 @@ class JobPipeline:
                         view.id,
                         ", ".join(map(str, check.leaves)),
                         challenger,
-                        check.deadline,
+                        check.reveal_deadline,
                         extra={"job": view.id, "step": "dispute", "leaves": list(check.leaves)},
                     )
             if check.outcome and logged[index] != check.outcome:

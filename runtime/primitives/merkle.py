@@ -112,9 +112,16 @@ def verify_merkle_proof(
     root: bytes, leaf: bytes, index: int, leaf_count: int, proof: Sequence[bytes]
 ) -> None:
     """Check that `leaf` is leaf `index` of `leaf_count` under `root`; MerkleProofError if not."""
+    verify_hash_proof(root, leaf_hash(leaf), index, leaf_count, proof)
+
+
+def verify_hash_proof(
+    root: bytes, hashed: bytes, index: int, leaf_count: int, proof: Sequence[bytes]
+) -> None:
+    """`verify_merkle_proof` for a leaf given by its leaf hash; MerkleProofError if not."""
     if not 0 <= index < leaf_count:
         raise MerkleProofError(f"leaf index {index} out of range for {leaf_count} leaves")
-    acc = leaf_hash(leaf)
+    acc = hashed
     pos, width, used = index, leaf_count, 0
     while width > 1:
         sibling = pos ^ 1

@@ -34,12 +34,14 @@ def _decoded(cls: type[Record], raw: bytes) -> Any:
 # The bytes stay what the hand-written codecs wrote (state roots and genesis hashes depend on them)
 
 GOLDEN = {
-    StakingParams: "9b646401c410000000000000000000005af3107a4000c41000000000000000000000"
-    "09184e72a00007c410000000000000000000005af3107a400010ce000186a0cd03e8ce000186a0",
-    MarketParams: "97ce002dc6c0c4100000000000000000000000e8d4a51000cd4e20cdc350c410000000"
-    "0000000000000000003b9aca00ce000186a0c410000000000000000000005af3107a4000",
-    ComputeParams: "9cce0007a12010030a14c4100000000000000000000000e8d4a510000403c41000000000"
-    "0000000000000002540be400ce0003d090ce0003d090ce0003d090",
+    StakingParams: "9b646401c410000000000000000000005af3107a4000c4100000000000000000"
+    "000009184e72a00007c410000000000000000000005af3107a400010ce000186a0cd03e8"
+    "ce000186a0",
+    MarketParams: "97ce002dc6c0c4100000000000000000000000e8d4a51000cd4e20cdc350c410"
+    "0000000000000000000000003b9aca00ce000186a0c410000000000000000000005af310"
+    "7a4000",
+    ComputeParams: "9cce0007a12010030828c4100000000000000000000000174876e8000403c410"
+    "000000000000000000000002540be400ce0003d090ce0003d090ce0003d090",
 }
 
 
@@ -124,7 +126,18 @@ def _job(**changes: Any) -> Job:
         _job(),
         _job(worker=b"\x05" * 32, price=3, slash=4, result_root=b"\x06" * 32, state="committed"),
         Worker(10**14, 0, "rtx", 24_000, (("gemm_i8", 9),), (("gemm_i8", 5),), "", 2, 0, -7, True),
-        compute.Check("audit", (1, 2), (bytes(32),), ((bytes(32), "pass"),), 9, None, 0, ""),
+        compute.Check(
+            "audit",
+            (1, 2),
+            (bytes(32),),
+            draw_at=7,
+            drawn_at=7,
+            commit_deadline=9,
+            reveal_deadline=11,
+            commits=((bytes(32), b"\x01" * 32),),
+            reveals=((bytes(32), (b"\x02" * 32, b"\x03" * 32)), (b"\x04" * 32, ())),
+            response=(b"\x02" * 32, b"\x03" * 32),
+        ),
     ],
 )
 def test_nested_records_round_trip(record: Record) -> None:
@@ -142,7 +155,7 @@ def test_nested_records_round_trip(record: Record) -> None:
         (StakingParams, 8, staking.PPM + 1, r"staking params\.equivocation_slash_ppm"),
         (MarketParams, 0, 100 * market.PPM + 1, r"market params\.slash_ppm"),
         (MarketParams, 1, 5, r"market params\.min_slash: expected a 16-byte"),
-        (ComputeParams, 3, 0, r"compute params\.audit_window: 0 is outside"),
+        (ComputeParams, 3, 0, r"compute params\.commit_window: 0 is outside"),
         (ComputeParams, 1, True, r"compute params\.audit_leaves: expected an integer, got bool"),
     ],
 )
@@ -189,10 +202,13 @@ def test_a_worker_reputation_may_be_negative_but_within_its_range() -> None:
         ),
         (replace(DEFAULT_MARKET_PARAMS, protocol_fee_ppm=market.PPM + 1), "protocol_fee_ppm"),
         (replace(DEFAULT_MARKET_PARAMS, min_stake=-1), "min_stake"),
-        (replace(DEFAULT_COMPUTE_PARAMS, audit_window=0), "audit_window must be at least 1 block"),
+        (
+            replace(DEFAULT_COMPUTE_PARAMS, commit_window=0),
+            "commit_window must be at least 1 block",
+        ),
         (
             replace(DEFAULT_COMPUTE_PARAMS, dispute_window=12),
-            "the dispute window must outlast the audit draw and the audit window",
+            "the dispute window must outlast the draw delay and the commit and reveal windows",
         ),
         (replace(DEFAULT_COMPUTE_PARAMS, committee_size=True), "committee_size"),
     ],
@@ -232,7 +248,7 @@ def test_json_names_are_camel_case() -> None:
     assert names["equivocation_slash_ppm"] == "equivocationSlashPpm"
     assert names["era_blocks"] == "eraBlocks"
     spec_bounds = {f.name: f.json_max for f in ComputeParams.schema().fields}
-    assert spec_bounds["audit_window"] == 100_000
+    assert spec_bounds["commit_window"] == 100_000
 
 
 def test_every_field_must_be_declared_with_param() -> None:

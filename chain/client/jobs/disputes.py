@@ -9,12 +9,14 @@ from chain.client.jobs.errors import JobClientError
 from chain.client.jobs.reading import require_job
 from chain.client.jobs.results import no_result
 from chain.client.jobs.transactions import event_data, include
+from runtime.pallets import compute
 from runtime.primitives.keys import Keypair
 
 
 @dataclass(frozen=True, slots=True)
 class Dispute:
-    """A fraud proof on chain: the check it opened, on which leaf, bonding what, decided by when."""
+    """A fraud proof on chain: the check it opened, on which leaf, bonding what, decided by when
+    (for a dispute whose committee is not drawn yet: the earliest block it can be decided in)."""
 
     job_id: int
     check: int
@@ -48,7 +50,8 @@ def dispute_leaf(client: XplClient, keypair: Keypair, job_id: int, leaf: int) ->
         raise JobClientError(f"the dispute window of job {job_id} closed at block #{closes}")
     for index, check in enumerate(view.checks):
         if check.kind == "dispute" and check.leaves == (leaf,) and not check.outcome:
-            return Dispute(job_id, index, leaf, check.bond, check.deadline, None, filed=False)
+            deadline = check.reveal_deadline or _earliest_decision(check.draw_at, compute_params)
+            return Dispute(job_id, index, leaf, check.bond, deadline, None, filed=False)
     outcome = include(
         client,
         keypair,
@@ -60,8 +63,13 @@ def dispute_leaf(client: XplClient, keypair: Keypair, job_id: int, leaf: int) ->
         job_id=job_id,
         check=int(opened["check"]),
         leaf=int(opened["leaf"]),
-        bond=compute_params.fraud_bond,
-        deadline=int(opened["deadline"]),
+        bond=int(event_data(outcome, "balances", "Held")["amount"]),
+        deadline=_earliest_decision(int(opened["draw_at"]), compute_params),
         block=outcome.block_number,
         filed=True,
     )
+
+
+def _earliest_decision(draw_at: int, p: compute.ComputeParams) -> int:
+    """The last block of the reveal phase of a check drawn in block `draw_at`."""
+    return draw_at + p.commit_window + p.reveal_window

@@ -6,6 +6,7 @@ from typing import Any, Final
 
 from chain.client.chain import JobView, XplClient
 from chain.client.jobs.errors import UnknownJobError
+from runtime.pallets import compute
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount
 from runtime.primitives.hashing import to_hex
@@ -38,7 +39,8 @@ def ended_at(client: XplClient, view: JobView) -> int | None:
     if job.state not in ("settled", "failed") or not job.committed_at:
         return None
     params = client.market_params()[1]
-    last = job.committed_at + params.dispute_window + params.audit_window + 2
+    round_blocks = compute.DRAW_DELAY + params.commit_window + params.reveal_window + 1
+    last = job.committed_at + params.dispute_window + params.max_rounds * round_blocks + 2
     wanted = {"settled": "JobSettled", "failed": "JobFailed"}[job.state]
     numbers = range(job.committed_at + 1, min(last, client.best_number()) + 1)
     for start in range(0, len(numbers), ENDED_SCAN_BATCH):
@@ -94,8 +96,13 @@ def job_summary(view: JobView, window: int | None = None) -> dict[str, Any]:
                 "kind": check.kind,
                 "leaves": list(check.leaves),
                 "committee": [encode_address(m) for m in check.committee],
-                "votes": {encode_address(m): verdict for m, verdict in check.votes},
-                "deadline": check.deadline,
+                "round": check.round,
+                "drawAt": check.draw_at,
+                "commitDeadline": check.commit_deadline or None,
+                "revealDeadline": check.reveal_deadline or None,
+                "committed": [encode_address(m) for m, _ in check.commits],
+                "reveals": {encode_address(m): [to_hex(h) for h in hs] for m, hs in check.reveals},
+                "response": [to_hex(h) for h in check.response],
                 "challenger": (
                     None if check.challenger is None else encode_address(check.challenger)
                 ),

@@ -34,18 +34,12 @@ MAX_JOB_SUBSCRIPTIONS: Final = 1_000
 
 
 def check_json(index: int, check: compute.Check) -> dict[str, Any]:
-    """Check `index` of a job (an audit, or a dispute of one leaf) as RPC answers it."""
-    return {
-        "index": index,
-        "kind": check.kind,
-        "leaves": list(check.leaves),
-        "committee": [encode_address(m) for m in check.committee],
-        "votes": [{"member": encode_address(m), "verdict": v} for m, v in check.votes],
-        "deadline": check.deadline,
-        "challenger": None if check.challenger is None else encode_address(check.challenger),
-        "bond": str(check.bond),
-        "outcome": check.outcome,
-    }
+    """Check `index` of a job (a round of an audit, or of a dispute of one leaf) as RPC answers
+    it: its index and every field of the record by its schema (camelCase keys)."""
+    out: dict[str, Any] = {"index": index}
+    for f in check.schema().fields:
+        out[f.camel_name] = f.ftype.to_json(getattr(check, f.name))
+    return out
 
 
 def job_json(

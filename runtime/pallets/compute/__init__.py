@@ -1,52 +1,147 @@
-"""Compute: result commitments, challenge randomness, audits, verifier committees, disputes and
-verdicts (DESIGN 8). The rules are described in `pallet`; other code imports the package as one:
-`from runtime.pallets import compute`."""
+"""Compute: result commitments, challenge randomness, audits, accountable verifier committees,
+disputes and verdicts (DESIGN 8). Other code imports the package as one:
+`from runtime.pallets import compute`.
+
+The rules, once a worker commits a result (the Merkle root over its leaves and their number):
+
+Randomness. Every draw comes from the randomness of a block DRAW_DELAY blocks after what opened
+it, never from anything known then: the audit roll (audited with probability q, or always in the
+"always" mode; k leaves; the committee) DRAW_DELAY blocks after the commitment, a dispute's
+committee DRAW_DELAY blocks after the dispute, a fresh round's DRAW_DELAY blocks after the round
+before it ended (`drawing`; the block randomness itself is the beacon's, `_seed`). Committees
+are c validators' session keys drawn by stake.
+
+Phases. A check (an audit, or a dispute of one leaf) drawn in block d runs:
+1. commit, blocks d+1 .. d+commit_window: each member recomputes the check's leaves from the
+   job's inputs and submits `attest_commit(job, check, attestation_commitment(job, check,
+   member, leaf hashes))`, or the same over no hashes for "unavailable";
+2. reveal, the next reveal_window blocks: members reveal (`attest_reveal`), refused unless the
+   reveal opens their commitment; the worker posts its leaf hashes with Merkle proofs to its
+   result root (`respond`), taken only in this phase, so no member can have copied them.
+3. In the block after, the chain decides (`verdicts`).
+
+Verdict. A worker that did not respond fails (it withheld its result). Otherwise the leaf hashes
+revealed by a strict majority of the members that revealed, and by more than half the committee
+(a quorum: a lone revealer whose fellows stay silent does not decide), decide: the worker's:
+pass; others: fail. No such majority, a majority of "unavailable", or no reveal: inconclusive,
+and a fresh round of the same check (same leaves) is drawn, avoiding the members that did not
+reveal, up to max_rounds; then the job is void (the requester refunded in full, the worker
+neither paid nor slashed, its bond freed). A job settles as a success only after its dispute
+window, with every check passed in its last round.
+
+Who is paid or penalized for what.
+- Members that revealed the deciding hashes (in the deciding round or in the check's earlier
+  inconclusive rounds) are with the outcome: an era point each, and they share the job's
+  verification fee equally with those of its other passed checks; pass or fail alike (on a fail
+  the fee comes out of the escrow before the requester's refund). On a withheld fail nobody is
+  (nothing shows who recomputed): the fee goes back to the requester.
+- Members that did not commit, did not reveal (or never opened their commitment), or revealed
+  other hashes than the deciding ones in the deciding round, lose their share and
+  `member_penalty` from their staking bond, to the treasury (MemberPenalized); so do members of
+  earlier inconclusive rounds that revealed "unavailable" once a committee decides with hashes
+  (the data was there). Members that revealed the worker's hashes of a leaf that a later check
+  of the job fails (their pass is overturned) lose `member_penalty` and what the dispute they
+  passed paid them of its bond.
+- On a fail the worker's slash goes to the treasury, except `challenger_share_ppm` of it to a
+  dispute's challenger, which also gets its bond back. A dispute's bond grows with the
+  recheck's cost (`fraud_bond_for`); a dispute that passes gives half of it to the members with
+  the outcome and the rest to the worker; an inconclusive round of a dispute gives it to the
+  treasury. On a void nobody is paid the verification fee (no outcome says who verified).
+
+What an attacker can still do, and why it does not pay.
+- A lazy member cannot know the leaf hashes without recomputing them: the worker's come only
+  after every commitment is in, and a reveal must open its commitment. Guessing, staying silent
+  or revealing "unavailable" earns nothing and costs `member_penalty` once a committee decides.
+- Faking a conviction earns exactly what an honest pass earns (the same fee share), and needs a
+  majority of the revealing committee to reveal the same wrong hashes: a colluding majority,
+  which the guard bounds by `collusion_ppm` of the stake (a committee of c drawn by stake).
+- A member colluding with a cheating worker that reveals the worker's hashes is penalized, and
+  its pass overturned later costs it again; with an honest majority it only loses. It cannot
+  decide alone while its fellows stay silent (the quorum), and the requester's own disputes (it
+  keeps two slots) overturn a pass it bought and take back what the pass paid.
+- A member that guesses in a round that stays inconclusive is neither paid nor penalized for
+  it (a later round decided by fewer members is no proof against it): it earns nothing.
+- A colluding majority of the revealers decides a check either way; faking a conviction pays it
+  no more than an honest pass. The guard bounds the chance of such a majority by
+  `collusion_ppm`.
+- Forcing inconclusive rounds ("unavailable" majorities, silence) delays the job by a round each,
+  costs each such member its penalty, and after max_rounds voids the job: the requester is
+  refunded, the worker unpaid but not slashed. A requester withholding its own input data can
+  void its job this way and is refunded; it gains nothing but wastes the worker's work (the
+  worker is not slashed either).
+- A challenger disputing a correct leaf loses its bond, which covers the committees it made work.
+- The randomness is the beacon's; an author biases a draw only by forfeiting its slot.
+- Reveals are plain transactions: a member that waits for others' reveals before revealing
+  learns nothing it can use, since its own reveal must open the commitment made before.
+
+The package, by concern: `params` (constants, parameters and the guard), `records` (the Check
+record and storage), `events`, `errors`, `drawing` (randomness, committees, leaves),
+`verdicts` (commitments, the verdict rule and carrying it out), `payments` (penalties and
+bonds), and `pallet` (the Compute pallet with its calls, hooks and invariants).
+"""
 
 from __future__ import annotations
 
+from runtime.pallets.compute.drawing import DRAW_DELAY, draw_committee, draw_leaves
+from runtime.pallets.compute.errors import (
+    AlreadyAttested,
+    AlreadyResponded,
+    BadLeaf,
+    BadParams,
+    BadResponse,
+    BadReveal,
+    ComputeError,
+    DisputeWindowClosed,
+    NoCommitment,
+    NotCommitted,
+    NotInCommittee,
+    NotMatchedWorker,
+    TooManyChecks,
+    UnknownCheck,
+    WrongPhase,
+)
+from runtime.pallets.compute.events import (
+    AttestationCommitted,
+    AttestationRevealed,
+    ChallengeDrawn,
+    CheckDecided,
+    DisputeOpened,
+    JobVoided,
+    MemberPenalized,
+    ParamsChanged,
+    ResultCommitted,
+    WorkerResponded,
+)
 from runtime.pallets.compute.guard import check_incentives
-from runtime.pallets.compute.pallet import (
+from runtime.pallets.compute.pallet import Compute, ComputeGenesis
+from runtime.pallets.compute.params import (
     ATTEST_WEIGHT,
     BOND,
     COMMIT_WEIGHT,
     DEFAULT_COMPUTE_PARAMS,
+    DISPUTE_BOND_FACTOR,
     DISPUTE_WEIGHT,
-    DRAW_DELAY,
     MAX_AUDIT_LEAVES,
     MAX_CHECKS_PER_JOB,
     MAX_COMMITTEE,
     MAX_OPEN_CHECKS,
+    MAX_PROOF_HASHES,
+    MAX_ROUNDS,
     NAME,
+    OUTCOMES,
     REQUESTER_DISPUTES,
+    RESPOND_WEIGHT,
     SET_PARAMS_WEIGHT,
-    VERDICTS,
-    AlreadyAttested,
-    Attested,
-    BadLeaf,
-    BadParams,
-    BadVerdict,
-    ChallengeDrawn,
-    Check,
-    CheckDecided,
-    Checks,
-    Compute,
-    ComputeError,
-    ComputeGenesis,
     ComputeParams,
-    DisputeOpened,
-    DisputeWindowClosed,
-    Draws,
-    Due,
-    NotCommitted,
-    NotInCommittee,
-    NotMatchedWorker,
-    Params,
-    ParamsChanged,
-    ResultCommitted,
-    TooManyChecks,
-    UnknownCheck,
-    draw_committee,
-    draw_leaves,
+    fraud_bond_for,
+)
+from runtime.pallets.compute.records import Check, Checks, Draws, Due, Params
+from runtime.pallets.compute.verdicts import (
+    Verdict,
+    attestation_commitment,
+    earlier_rounds,
+    verdict,
+    verifiers,
 )
 
 __all__ = [
@@ -54,21 +149,28 @@ __all__ = [
     "BOND",
     "COMMIT_WEIGHT",
     "DEFAULT_COMPUTE_PARAMS",
+    "DISPUTE_BOND_FACTOR",
     "DISPUTE_WEIGHT",
     "DRAW_DELAY",
     "MAX_AUDIT_LEAVES",
     "MAX_CHECKS_PER_JOB",
     "MAX_COMMITTEE",
     "MAX_OPEN_CHECKS",
+    "MAX_PROOF_HASHES",
+    "MAX_ROUNDS",
     "NAME",
+    "OUTCOMES",
     "REQUESTER_DISPUTES",
+    "RESPOND_WEIGHT",
     "SET_PARAMS_WEIGHT",
-    "VERDICTS",
     "AlreadyAttested",
-    "Attested",
+    "AlreadyResponded",
+    "AttestationCommitted",
+    "AttestationRevealed",
     "BadLeaf",
     "BadParams",
-    "BadVerdict",
+    "BadResponse",
+    "BadReveal",
     "ChallengeDrawn",
     "Check",
     "CheckDecided",
@@ -81,6 +183,9 @@ __all__ = [
     "DisputeWindowClosed",
     "Draws",
     "Due",
+    "JobVoided",
+    "MemberPenalized",
+    "NoCommitment",
     "NotCommitted",
     "NotInCommittee",
     "NotMatchedWorker",
@@ -89,7 +194,15 @@ __all__ = [
     "ResultCommitted",
     "TooManyChecks",
     "UnknownCheck",
+    "Verdict",
+    "WorkerResponded",
+    "WrongPhase",
+    "attestation_commitment",
     "check_incentives",
     "draw_committee",
     "draw_leaves",
+    "earlier_rounds",
+    "fraud_bond_for",
+    "verdict",
+    "verifiers",
 ]

@@ -68,7 +68,7 @@ class VerificationTerms(Protocol):
     @property
     def committee_size(self) -> int: ...
     @property
-    def audit_window(self) -> int: ...
+    def commit_window(self) -> int: ...
     @property
     def challenger_share_ppm(self) -> int: ...
     @property
@@ -139,20 +139,20 @@ def check_incentives(market: MarketTerms, compute: VerificationTerms) -> None:
 def check_verification_window(compute: VerificationTerms, slot_duration_ms: int) -> None:
     """ValueError unless an audit's leaves recompute within the commit window at the verifier
     rate the workload bounds assume: audit_leaves × MAX_LEAF_VERIFY_UNITS ≤ VERIFIER_UNITS_PER_S
-    × audit_window × slot duration.
+    × commit_window × slot duration.
 
     Within it a requester can submit the job whose leaves are the costliest to verify: its audit
     then takes the whole window on the slowest verifier the bounds assume, and still ends in time.
     """
     work = compute.audit_leaves * MAX_LEAF_VERIFY_UNITS * 1000
-    allowed = VERIFIER_UNITS_PER_S * compute.audit_window * slot_duration_ms
+    allowed = VERIFIER_UNITS_PER_S * compute.commit_window * slot_duration_ms
     if work > allowed:
         needed_ms = -(-work // VERIFIER_UNITS_PER_S)
         raise ValueError(
             f"audit_leaves {compute.audit_leaves} of up to {MAX_LEAF_VERIFY_UNITS} cost units "
             f"each take {needed_ms} ms at {VERIFIER_UNITS_PER_S} units/s, over a commit window "
-            f"of audit_window {compute.audit_window} blocks × {slot_duration_ms} ms: raise "
-            "audit_window or lower audit_leaves"
+            f"of commit_window {compute.commit_window} blocks × {slot_duration_ms} ms: raise "
+            "commit_window or lower audit_leaves"
         )
 
 

@@ -60,7 +60,12 @@ from runtime.pallets.market.jobs import find_job, job, params_in
 from runtime.pallets.market.matching import try_match
 from runtime.pallets.market.pallet import Market, MarketGenesis
 from runtime.pallets.market.params import DEFAULT_MARKET_PARAMS, MarketParams
-from runtime.pallets.market.settlement import record_commitment, settle_failure, settle_success
+from runtime.pallets.market.settlement import (
+    record_commitment,
+    settle_failure,
+    settle_success,
+    settle_void,
+)
 from runtime.pallets.market.storage import (
     JOB_IDS_CODEC,
     JOB_STATES,
@@ -119,5 +124,6 @@ __all__ = [
     "schedule",
     "settle_failure",
     "settle_success",
+    "settle_void",
     "try_match",
 ]

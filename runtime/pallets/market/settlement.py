@@ -8,7 +8,7 @@ from dataclasses import replace
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
 from runtime.pallets import balances
-from runtime.pallets.market.constants import ESCROW, STAKE
+from runtime.pallets.market.constants import ESCROW, PPM, STAKE
 from runtime.pallets.market.errors import BadJob, NotPending, NotYourJob
 from runtime.pallets.market.escrow import pay_out_all, release_held
 from runtime.pallets.market.events import JobFailed, JobSettled
@@ -60,23 +60,52 @@ def settle_success(ctx: BlockContext, job_id: int, verifiers: Sequence[bytes]) -
     )
 
 
-def settle_failure(ctx: BlockContext, job_id: int, catchers: Sequence[bytes]) -> None:
+def settle_failure(
+    ctx: BlockContext,
+    job_id: int,
+    verifiers: Sequence[bytes],
+    challenger: bytes | None = None,
+    challenger_share_ppm: int = 0,
+) -> None:
     """End a committed job whose result was proven wrong: slash the worker, refund the requester.
 
-    Half of the slash goes to the `catchers` (the committee members who found the fault, and a
-    challenger whose fraud proof held), half to the treasury.
+    The `verifiers` (the committee members whose reveals decided the fail) share the job's
+    verification fee out of the escrow, as they would have shared it on a pass; the requester gets
+    the rest of its escrow back. The slash goes to the treasury, except `challenger_share_ppm` of
+    it to a dispute's `challenger` whose fraud proof held. Nobody but a challenger profits from a
+    conviction, so voting "fail" pays a member no more than voting "pass".
     """
     current = job(ctx, job_id)
     assert current.state == "committed" and current.worker is not None
+    _, verification_fee = Params.get(ctx.state).fees_for(current.payment)
+    share = verification_fee // len(verifiers) if verifiers else 0
+    pay_out_all(ctx, current.requester, ESCROW, [(v, share) for v in verifiers])
+    refund = release_held(ctx, current.requester, ESCROW, current.escrow - share * len(verifiers))
     slashed = balances.slash_held(ctx, current.worker, STAKE, current.slash)
-    reward = slashed // 2 // len(catchers) if catchers else 0
-    for catcher in catchers:
-        balances.deposit(ctx, catcher, reward)
-    balances.deposit(ctx, TREASURY, slashed - reward * len(catchers))
-    release_held(ctx, current.requester, ESCROW, current.escrow)
+    reward = slashed * challenger_share_ppm // PPM if challenger is not None else 0
+    if challenger is not None and reward:
+        balances.deposit(ctx, challenger, reward)
+    balances.deposit(ctx, TREASURY, slashed - reward)
     worker = end_for_worker(ctx, current, -10)
     if worker is not None:
         worker = replace(worker, stake=max(0, worker.stake - slashed))
     store_worker(ctx, current.worker, worker)
     Jobs.insert(ctx.state, job_id, replace(current, state="failed"))
-    ctx.deposit_event(JobFailed, job_id, current.worker, slashed, current.escrow)
+    ctx.deposit_event(JobFailed, job_id, current.worker, slashed, refund)
+
+
+def settle_void(ctx: BlockContext, job_id: int) -> int:
+    """End a committed job that no committee could decide: the requester gets its whole escrow
+    back, the worker is neither paid nor slashed and its bond is freed (its reputation unchanged);
+    the job ends "cancelled". Returns the refund.
+
+    Nobody is paid for a void job, so a party that forces one (a requester withholding its input
+    data, members revealing "unavailable" round after round) gains nothing from it but the
+    refund of what it paid in.
+    """
+    current = job(ctx, job_id)
+    assert current.state == "committed" and current.worker is not None
+    refund = release_held(ctx, current.requester, ESCROW, current.escrow)
+    store_worker(ctx, current.worker, end_for_worker(ctx, current, 0))
+    Jobs.insert(ctx.state, job_id, replace(current, state="cancelled"))
+    return refund

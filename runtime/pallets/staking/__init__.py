@@ -76,6 +76,7 @@ from runtime.pallets.staking.eras import note_attestation
 from runtime.pallets.staking.genesis import GenesisNominator, GenesisValidator, StakingGenesis
 from runtime.pallets.staking.pallet import PRECOMMIT_FIELD, Staking
 from runtime.pallets.staking.params import DEFAULT_STAKING_PARAMS, StakingParams
+from runtime.pallets.staking.slashing import penalize
 from runtime.pallets.staking.storage import (
     Active,
     Activity,
@@ -152,5 +153,6 @@ __all__ = [
     "StakingParams",
     "Validators",
     "note_attestation",
+    "penalize",
     "stash_of",
 ]

@@ -8,6 +8,7 @@ from runtime.consensus import VoteEquivocation
 from runtime.framework import BlockContext
 from runtime.pallets import balances, session
 from runtime.pallets.staking.bonding import forget_stash
+from runtime.pallets.staking.candidacy import stash_of
 from runtime.pallets.staking.constants import HOLD, PPM
 from runtime.pallets.staking.errors import BadProofSignature, NotOneOffence, SameMessage
 from runtime.pallets.staking.events import Slashed
@@ -49,6 +50,17 @@ def pay_slash(ctx: BlockContext, taken: int, reporter: bytes | None, p: StakingP
     if reporter is not None:
         reward = mint(ctx, reporter, taken * p.reporter_reward_ppm // PPM)
     mint(ctx, TREASURY, taken - reward)
+
+
+def penalize(ctx: BlockContext, session_key: bytes, amount: int) -> int:
+    """Take up to `amount` from the bond of the stash behind `session_key` and pay it to the
+    treasury (a compute committee member's penalty); returns what was taken. Never fails."""
+    stash = stash_of(ctx.state, session_key)
+    if stash is None or amount <= 0:
+        return 0
+    taken = slash_stash(ctx, stash, amount)
+    mint(ctx, TREASURY, taken)
+    return taken
 
 
 # Offences

@@ -49,7 +49,7 @@ def node(module_node_factory: NodeFactory, tmp_path_factory: pytest.TempPathFact
     genesis["slotDurationMs"] = SLOT_MS
     genesis["market"]["slashPpm"] = 99_000_000
     genesis["compute"].update(
-        auditPpm=30_000, auditLeaves=1, auditWindow=4, disputeWindow=DISPUTE_WINDOW
+        auditPpm=30_000, auditLeaves=1, commitWindow=4, disputeWindow=DISPUTE_WINDOW
     )
     path = tmp_path_factory.mktemp("spec") / "fast.json"
     path.write_text(json.dumps(document))
@@ -229,7 +229,7 @@ def test_npy_inputs_are_uploaded_and_a_corrupted_leaf_is_disputed(
     status = json_of(xpl.run(*on(node, f"job status {job_id} --json")))
     dispute = status["checks"][int(found[1])]
     assert dispute["kind"] == "dispute" and dispute["leaves"] == [37]
-    assert dispute["challenger"] == encode_address(CHARLIE.public) and dispute["bond"] == "1XPL"
+    assert dispute["challenger"] == encode_address(CHARLIE.public) and dispute["bond"] == "0.1XPL"
 
 
 @pytest.mark.timeout(60)

@@ -16,14 +16,17 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from chain.client.chain import make_call
-from runtime.executive import CALLS, BlockResult
+from runtime.block import Block
+from runtime.executive import CALLS, BlockBuilder, BlockResult
 from runtime.framework import ROOT, DispatchError, EventRecord
 from runtime.genesis import GenesisConfig
 from runtime.pallets import compute, market, system, transaction_payment
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, Check, ComputeParams
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Job, MarketParams, Worker
 from runtime.pallets.staking import GenesisValidator
+from runtime.pallets.staking import events as staking_events
 from runtime.primitives.keys import Keypair, dev_keypair
+from runtime.primitives.merkle import leaf_hash, proof_from_hashes, root_of_hashes
 from runtime.state import StateOverlay
 from runtime.workloads import payment_for
 from tests.runtime.conftest import DevChain
@@ -61,7 +64,23 @@ GEMM_LEAVES: Final = 10
 STAKE: Final = 100 * UNIT
 VALIDATOR_BOND: Final = 100 * UNIT
 """What each validator bonds of its endowment: equal stakes, so committees are drawn evenly."""
-ROOT_HASH: Final = b"\x11" * 32
+LEAF_HASHES: Final = tuple(leaf_hash(b"gemm leaf %d" % i) for i in range(GEMM_LEAVES))
+"""The leaf hashes of every test job's correct result (what an honest member recomputes)."""
+ROOT_HASH: Final = root_of_hashes(LEAF_HASHES)
+"""The correct result's root, which an honest worker commits."""
+GUESS: Final = leaf_hash(b"a guess")
+"""A leaf hash a member that did not recompute might reveal."""
+
+
+def guess(member: bytes) -> bytes:
+    """The leaf hash a member that did not recompute reveals: members guessing on their own do
+    not guess alike."""
+    return leaf_hash(b"a guess by " + member)
+
+
+def wrong_hashes(*bad: int) -> tuple[bytes, ...]:
+    """A result whose leaves `bad` are wrong (a cheating worker's)."""
+    return tuple(leaf_hash(b"garbage %d" % i) if i in bad else h for i, h in enumerate(LEAF_HASHES))
 
 
 def market_config(
@@ -104,7 +123,48 @@ class Outcome:
 
 
 class MarketChain(DevChain):
-    """A dev chain that makes market and compute calls, each in a block of its own."""
+    """A dev chain that makes market and compute calls, each in a block of its own.
+
+    It remembers the leaf hashes each job's worker committed to (`results`), so that the worker
+    can respond to checks with Merkle proofs, and adds up, over every block it authors, the
+    transaction fees each account paid (`fees`), the treasury's share of them (`treasury_fees`)
+    the era rewards each stash was paid (`rewards`) and what staking took from it other than a
+    compute penalty (`staking_slashes`: offline validators' slashes), so that what the compute
+    protocol paid or took can be told apart from them.
+    """
+
+    results: dict[int, tuple[bytes, ...]]
+    fees: dict[bytes, int]
+    treasury_fees: int
+    rewards: dict[bytes, int]
+    staking_slashes: dict[bytes, int]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.results = {}
+        self.fees = {}
+        self.treasury_fees = 0
+        self.rewards = {}
+        self.staking_slashes = {}
+        super().__init__(*args, **kwargs)
+
+    def seal(self, builder: BlockBuilder) -> tuple[Block, BlockResult]:
+        block, result = super().seal(builder)
+        for r in records(result):
+            if r.event is transaction_payment.TransactionFeePaid:
+                self.fees[r.args[0]] = self.fees.get(r.args[0], 0) + r.args[1]
+            elif r.event is staking_events.Rewarded:
+                self.rewards[r.args[0]] = self.rewards.get(r.args[0], 0) + r.args[1]
+            elif r.event is staking_events.Slashed:
+                self.staking_slashes[r.args[0]] = self.staking_slashes.get(r.args[0], 0) + r.args[1]
+            elif r.event is compute.MemberPenalized:
+                self.staking_slashes[r.args[2]] = self.staking_slashes.get(r.args[2], 0) - r.args[3]
+        self.treasury_fees += treasury_fee_share(result)
+        return block, result
+
+    def fees_since(self, before: dict[bytes, int], who: Keypair | bytes) -> int:
+        """The fees `who` paid since `before` (a copy of `fees`)."""
+        account = account_of(who)
+        return self.fees.get(account, 0) - before.get(account, 0)
 
     def overlay(self) -> StateOverlay:
         return StateOverlay(self.read)
@@ -238,12 +298,115 @@ class MarketChain(DevChain):
         return self.call(who, "market", "submit_job", *args, mode)
 
     def commit(
-        self, who: Keypair, job_id: int, *, leaves: int = GEMM_LEAVES, root: bytes = ROOT_HASH
+        self,
+        who: Keypair,
+        job_id: int,
+        *,
+        leaves: int = GEMM_LEAVES,
+        root: bytes | None = None,
+        hashes: Sequence[bytes] = LEAF_HASHES,
     ) -> Outcome:
+        """Commit `hashes` (the correct result unless told) as the job's result; `root` commits
+        a root with no known leaves instead."""
+        if root is None:
+            self.results[job_id] = tuple(hashes)
+            root = root_of_hashes(hashes)
         return self.call(who, "compute", "commit_result", job_id, root, leaves)
 
-    def attest(self, who: Keypair | bytes, job_id: int, check: int, verdict: str) -> Outcome:
-        return self.call(keypair_of(who), "compute", "attest", job_id, check, verdict)
+    def commitment(
+        self, who: Keypair | bytes, job_id: int, check: int, hashes: Sequence[bytes]
+    ) -> tuple[Keypair, str, str, tuple[Any, ...]]:
+        """The call by which a member commits to `hashes` (empty: "unavailable")."""
+        member = account_of(who)
+        commitment = compute.attestation_commitment(job_id, check, member, hashes)
+        return (keypair_of(who), "compute", "attest_commit", (job_id, check, commitment))
+
+    def reveal(
+        self, who: Keypair | bytes, job_id: int, check: int, hashes: Sequence[bytes]
+    ) -> tuple[Keypair, str, str, tuple[Any, ...]]:
+        """The call by which a member reveals `hashes`."""
+        return (keypair_of(who), "compute", "attest_reveal", (job_id, check, list(hashes)))
+
+    def response(
+        self, job_id: int, check: int, who: Keypair = WORKER
+    ) -> tuple[Keypair, str, str, tuple[Any, ...]]:
+        """The call by which the worker posts its committed hashes of the check's leaves with
+        their Merkle proofs."""
+        committed = self.results[job_id]
+        leaves = self.checks(job_id)[check].leaves
+        hashes = [committed[leaf] for leaf in leaves]
+        proofs = [proof_from_hashes(committed, leaf) for leaf in leaves]
+        return (who, "compute", "respond", (job_id, check, hashes, proofs))
+
+    def attest_commit(
+        self, who: Keypair | bytes, job_id: int, check: int, hashes: Sequence[bytes]
+    ) -> Outcome:
+        keypair, pallet, name, args = self.commitment(who, job_id, check, hashes)
+        return self.call(keypair, pallet, name, *args)
+
+    def attest_reveal(
+        self, who: Keypair | bytes, job_id: int, check: int, hashes: Sequence[bytes]
+    ) -> Outcome:
+        keypair, pallet, name, args = self.reveal(who, job_id, check, hashes)
+        return self.call(keypair, pallet, name, *args)
+
+    def respond(self, job_id: int, check: int, who: Keypair = WORKER) -> Outcome:
+        keypair, pallet, name, args = self.response(job_id, check, who)
+        return self.call(keypair, pallet, name, *args)
+
+    def truth(self, job_id: int, check: int) -> tuple[bytes, ...]:
+        """The correct leaf hashes of the check's leaves (what an honest member recomputes)."""
+        return tuple(LEAF_HASHES[leaf] for leaf in self.checks(job_id)[check].leaves)
+
+    def worker_hashes(self, job_id: int, check: int) -> tuple[bytes, ...]:
+        """The worker's committed hashes of the check's leaves (what a colluder reveals)."""
+        return tuple(self.results[job_id][leaf] for leaf in self.checks(job_id)[check].leaves)
+
+    def run_check(
+        self,
+        job_id: int,
+        check: int,
+        plan: Sequence[tuple[bytes, str]],
+        *,
+        respond: bool = True,
+    ) -> BlockResult:
+        """Run a drawn check's phases with the committee following `plan`, (member, strategy)
+        pairs: "honest" (the correct hashes), "lazy" (a guess), "unavailable", "copy" (the
+        worker's hashes, as a colluder knows them), "mute" (commits, never reveals) or "silent"
+        (nothing). Every commitment goes in one block of the commit phase, every reveal and the
+        worker's response (unless not `respond`) in the first block of the reveal phase; the
+        block that decides the check is returned."""
+        current = self.checks(job_id)[check]
+        assert current.drawn and self.head.number < current.commit_deadline
+        truth = self.truth(job_id, check)
+        copied = self.worker_hashes(job_id, check) if job_id in self.results else ()
+
+        def chosen(member: bytes, strategy: str) -> tuple[bytes, ...]:
+            return {
+                "honest": truth,
+                "lazy": tuple(guess(member) for _ in current.leaves),
+                "unavailable": (),
+                "copy": copied,
+                "mute": truth,
+            }[strategy]
+
+        commits = [
+            self.commitment(m, job_id, check, chosen(m, s)) for m, s in plan if s != "silent"
+        ]
+        if commits:
+            assert all(o.error is None for o in self.calls(*commits))
+        if self.head.number < current.commit_deadline:
+            self.advance_to(current.commit_deadline)
+        reveals = [
+            self.reveal(m, job_id, check, chosen(m, s))
+            for m, s in plan
+            if s not in ("silent", "mute")
+        ]
+        if respond:
+            reveals.append(self.response(job_id, check))
+        if reveals:
+            assert all(o.error is None for o in self.calls(*reveals))
+        return self.advance_to(current.reveal_deadline + 1)
 
     def dispute(self, who: Keypair, job_id: int, leaf: int) -> Outcome:
         return self.call(who, "compute", "dispute", job_id, leaf)

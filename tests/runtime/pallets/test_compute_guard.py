@@ -153,9 +153,9 @@ def test_a_cheat_that_pays_is_refused_by_the_guard() -> None:
 def test_an_audit_must_recompute_within_its_commit_window() -> None:
     """16 leaves of up to MAX_LEAF_VERIFY_UNITS at the verifier rate need 2,148 ms of window."""
     check_verification_window(CP, 300)  # 10 blocks of 300 ms
-    check_verification_window(replace(CP, audit_window=8), 300)
-    with pytest.raises(ValueError, match="raise audit_window or lower audit_leaves"):
-        check_verification_window(replace(CP, audit_window=7), 300)
+    check_verification_window(replace(CP, commit_window=8), 300)
+    with pytest.raises(ValueError, match="raise commit_window or lower audit_leaves"):
+        check_verification_window(replace(CP, commit_window=7), 300)
     with pytest.raises(ValueError, match="2148 ms"):
         check_verification_window(CP, 100)
     check_verification_window(replace(CP, audit_leaves=4), 100)

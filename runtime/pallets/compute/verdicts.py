@@ -1,0 +1,213 @@
+"""Turning a check's reveals and the worker's response into an outcome, and carrying it out.
+
+The chain, not the member, turns each reveal into a vote: the leaf hashes revealed by a strict
+majority of the members that revealed, and by more than half the committee (a quorum, so that
+one member whose fellows stay silent cannot decide alone), decide (equal to the worker's
+response: "pass"; different: "fail"); no such majority, a majority of "unavailable" (an empty
+reveal) or no reveal at all: "inconclusive", and a fresh round of the check is appended (its
+committee drawn DRAW_DELAY blocks later, avoiding the members that did not reveal) up to
+`max_rounds`, after which the job is void.
+A worker that did not respond fails the check: it withheld its result.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from typing import Final
+
+from runtime.framework import BlockContext
+from runtime.pallets import market, staking
+from runtime.pallets.compute.drawing import DRAW_DELAY
+from runtime.pallets.compute.events import CheckDecided, JobVoided
+from runtime.pallets.compute.params import MAX_CHECKS_PER_JOB, ComputeParams
+from runtime.pallets.compute.payments import (
+    forfeit_bond,
+    keep_bond,
+    penalize_member,
+    release_bond,
+)
+from runtime.pallets.compute.records import Check, Checks, Draws
+from runtime.primitives.hashing import blake2b_256
+
+ATTEST_DOMAIN: Final = b"xpl-attest"
+"""Prefix of every attestation commitment's preimage."""
+
+
+def attestation_commitment(
+    job_id: int, check_index: int, member: bytes, leaf_hashes: Sequence[bytes]
+) -> bytes:
+    """What a member commits to: BLAKE2b-256("xpl-attest" ‖ job u64 BE ‖ check u32 BE ‖ member ‖
+    its recomputed leaf hashes), none for "unavailable".
+
+    Bound to the member, so one member cannot commit another's commitment; revealed only after
+    every commitment is in, and the worker's leaf hashes are taken only after that, so a member
+    that did not recompute the leaves cannot commit to hashes that will match.
+    """
+    return blake2b_256(
+        ATTEST_DOMAIN
+        + job_id.to_bytes(8, "big")
+        + check_index.to_bytes(4, "big")
+        + member
+        + b"".join(leaf_hashes)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A check's outcome and the leaf hashes that decided it (empty when none did)."""
+
+    outcome: str
+    hashes: tuple[bytes, ...] = ()
+
+    @property
+    def withheld(self) -> bool:
+        """A fail because the worker did not respond (no leaf hashes decided it)."""
+        return self.outcome == "fail" and not self.hashes
+
+
+def verdict(check: Check) -> Verdict:
+    """The outcome of a check whose reveal phase is over."""
+    if not check.response:
+        return Verdict("fail")
+    tally: dict[tuple[bytes, ...], int] = {}
+    for _, hashes in check.reveals:
+        tally[hashes] = tally.get(hashes, 0) + 1
+    for hashes, count in tally.items():
+        if 2 * count > len(check.reveals) and 2 * count > len(check.committee) and hashes:
+            return Verdict("pass" if hashes == check.response else "fail", hashes)
+    return Verdict("inconclusive")
+
+
+def earlier_rounds(checks: Sequence[Check], index: int) -> list[int]:
+    """The indices of the inconclusive rounds before check `index`, first round first."""
+    found: list[int] = []
+    check = checks[index]
+    want = check.round - 1
+    for j in range(index - 1, -1, -1):
+        if want < 0:
+            break
+        other = checks[j]
+        if other.round == want and other.outcome == "inconclusive" and other.same_check(check):
+            found.insert(0, j)
+            want -= 1
+    return found
+
+
+def verifiers(checks: Sequence[Check]) -> list[bytes]:
+    """Who shares a settled job's verification fee: every member that revealed the worker's
+    leaf hashes in a check that passed or in an inconclusive round of one (a job settles only
+    when each of its checks passed in its last round), once each."""
+    found: list[bytes] = []
+    for check in checks:
+        if check.outcome in ("pass", "inconclusive") and check.response:
+            found.extend(m for m, h in check.reveals if h == check.response and m not in found)
+    return found
+
+
+def decide(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None:
+    """Decide check `index` of a committed job whose reveal phase is over, and carry it out.
+
+    Members that did not reveal (they did not commit, or their reveal never opened their
+    commitment) are penalized whatever the outcome. On a pass or fail decided by revealed
+    hashes, the members of this round and of the check's earlier inconclusive rounds that
+    revealed them are with the outcome (an era point each; they share the verification fee when
+    the job ends); members of this round that revealed anything else, and members of the earlier
+    rounds that revealed "unavailable" (the data was there for this committee), are penalized.
+    An earlier round's other reveals are neither paid nor penalized: the round that decided may
+    have been decided by fewer members than the one that did not, so a reveal that differs from
+    it is not proof of a lazy member. On a withheld fail nobody is with the outcome (nothing
+    shows who recomputed): the verification fee goes back to the requester.
+    """
+    checks = list(Checks.get(ctx.state, job_id) or ())
+    check = checks[index]
+    result = verdict(check)
+    checks[index] = replace(check, outcome=result.outcome)
+    Checks.insert(ctx.state, job_id, tuple(checks))
+    ctx.deposit_event(CheckDecided, job_id, index, result.outcome)
+    for member in check.committee:
+        if check.reveal_of(member) is None:
+            penalize_member(ctx, job_id, index, member, p)
+    if result.outcome == "inconclusive":
+        if check.kind == "dispute":
+            keep_bond(ctx, check)
+        _next_round(ctx, job_id, index, p)
+        return
+    rounds = [*earlier_rounds(checks, index), index]
+    with_outcome: list[bytes] = []
+    if not result.withheld:
+        for j in rounds:
+            for member, hashes in checks[j].reveals:
+                if hashes == result.hashes:
+                    if member not in with_outcome:
+                        with_outcome.append(member)
+                    staking.note_attestation(ctx, member)
+                elif j == index or not hashes:
+                    penalize_member(ctx, job_id, j, member, p)
+    if result.outcome == "pass":
+        if check.kind == "dispute":
+            current = [m for m, h in check.reveals if h == result.hashes]
+            forfeit_bond(ctx, job_id, check, current)
+        return
+    if not result.withheld:
+        _penalize_overturned(ctx, job_id, checks, rounds, check, result.hashes, p)
+    release_bond(ctx, check)
+    _end_open_checks(ctx, job_id)
+    market.settle_failure(ctx, job_id, with_outcome, check.challenger, p.challenger_share_ppm)
+
+
+def _penalize_overturned(
+    ctx: BlockContext,
+    job_id: int,
+    checks: Sequence[Check],
+    rounds: Sequence[int],
+    failed: Check,
+    hashes: tuple[bytes, ...],
+    p: ComputeParams,
+) -> None:
+    """Members of the job's other decided checks that revealed the worker's hashes of a leaf
+    this check failed: their pass is overturned, and they are penalized, on top of
+    `member_penalty`, what a dispute they passed paid them of its bond."""
+    bad = {
+        leaf for leaf, h, r in zip(failed.leaves, hashes, failed.response, strict=True) if h != r
+    }
+    for j, other in enumerate(checks):
+        if j in rounds or other.outcome not in ("pass", "inconclusive") or not other.response:
+            continue
+        if not bad.intersection(other.leaves):
+            continue
+        passed = [m for m, revealed in other.reveals if revealed == other.response]
+        paid = other.bond // 2 // len(passed) if other.outcome == "pass" and passed else 0
+        for member in passed:
+            penalize_member(ctx, job_id, j, member, p, paid)
+
+
+def _next_round(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None:
+    """After an inconclusive round: append a fresh round, or void the job after the last."""
+    checks = Checks.get(ctx.state, job_id) or ()
+    check = checks[index]
+    if check.round + 1 >= p.max_rounds or len(checks) >= MAX_CHECKS_PER_JOB:
+        _end_open_checks(ctx, job_id)
+        market.settle_void(ctx, job_id)
+        ctx.deposit_event(JobVoided, job_id)
+        return
+    fresh = Check(
+        kind=check.kind,
+        leaves=check.leaves,
+        draw_at=ctx.number + DRAW_DELAY,
+        round=check.round + 1,
+        challenger=check.challenger,
+        bond=0,
+    )
+    Checks.insert(ctx.state, job_id, (*checks, fresh))
+    market.schedule(Draws, ctx, fresh.draw_at, job_id)
+
+
+def _end_open_checks(ctx: BlockContext, job_id: int) -> None:
+    """A job that ended: its other open checks are void; disputes get their bonds back."""
+    checks = list(Checks.get(ctx.state, job_id) or ())
+    for i, check in enumerate(checks):
+        if not check.outcome:
+            release_bond(ctx, check)
+            checks[i] = replace(check, outcome="void")
+    Checks.insert(ctx.state, job_id, tuple(checks))
