@@ -19,11 +19,12 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Final
 
-from chain.service.verification import Material, judge, select_device
+from chain.service.recomputation import Material, recompute_hashes, select_device
 from chain.service.verify_process import IsolatedProcess
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS
+from runtime.primitives.merkle import leaf_hash
 from runtime.workloads import MAX_LEAF_VERIFY_UNITS, VERIFIER_UNITS_PER_S, workload_shape
 
 SEED: Final = 11
@@ -99,8 +100,9 @@ def audit_largest(
         spec, generate_inputs(spec.workload, spec.params, spec.seed), device="cpu"
     )
     named = costliest_leaves(spec, params.audit_leaves)
-    needed = {i for index in named for i in (index, *leaf_dependencies(spec, index))}
+    needed = {i for index in named for i in leaf_dependencies(spec, index)}
     material = Material(spec, {}, named, {i: leaves[i] for i in sorted(needed)})
+    committed = tuple(leaf_hash(leaves[i]) for i in named)
     del leaves
     own = process is None
     verifier = IsolatedProcess() if process is None else process
@@ -109,7 +111,7 @@ def audit_largest(
         verifier.run(select_device, "cpu")
         start_s = time.perf_counter() - started
         progress(f"{workload}: verifying {len(named)} leaves")
-        run = verifier.run(judge, material, device="cpu")
+        run = verifier.run(recompute_hashes, material, device="cpu")
     finally:
         if own:
             verifier.close()
@@ -120,7 +122,7 @@ def audit_largest(
         leaves=named,
         leaf_verify_units=shape.leaf_verify_units,
         leaf_input_bytes=shape.leaf_input_bytes,
-        verdict=run.value.verdict,
+        verdict="pass" if run.value == committed else "fail",
         audit_s=round(run.seconds, 3),
         start_s=round(start_s, 3),
         peak_rss_bytes=run.peak_rss_bytes,

@@ -44,15 +44,14 @@ from runtime.primitives.amount import format_amount, parse_amount
 from runtime.primitives.keys import dev_keypair
 from runtime.workloads import payment_for
 
-DEMO_COMMIT_WINDOW: Final = 4
-"""Blocks the demo's committees have to commit to their recomputation (and then to reveal)."""
-DEMO_DISPUTE_WINDOW: Final = 16
+DEMO_COMMIT_WINDOW: Final = 5
+DEMO_DISPUTE_WINDOW: Final = 12
 GEMM_PARAMS: Final = (512, 512, 512, 64)
 ASKS: Final = ("gemm_i8=1XPL", "qmlp_i8=5XPL")
 CHEAP_ASKS: Final = ("gemm_i8=0.5XPL",)
 MAX_PRICES: Final = {"gemm_i8": "2XPL", "qmlp_i8": "10XPL"}
 JOB_TIMEOUT_S: Final = 120.0
-END_EVENTS: Final = ("JobSettled", "JobFailed", "JobExpired", "JobCancelled")
+END_EVENTS: Final = ("JobSettled", "JobFailed", "JobExpired", "JobCancelled", "JobVoided")
 
 
 VALIDATORS: Final = ("Alice", "Bob", "Charlie")
@@ -65,7 +64,6 @@ def demo_spec_json() -> dict[str, Any]:
     """A local chain of three validators with verification windows short enough to watch."""
     spec = local_spec(validators=len(VALIDATORS), name="XPL Demo", chain_id="demo").to_json()
     spec["genesis"]["compute"]["commitWindow"] = DEMO_COMMIT_WINDOW
-    spec["genesis"]["compute"]["revealWindow"] = DEMO_COMMIT_WINDOW
     spec["genesis"]["compute"]["disputeWindow"] = DEMO_DISPUTE_WINDOW
     return spec
 
@@ -98,9 +96,16 @@ def _describe(event: dict[str, Any]) -> str | None:
         if not data["audited"]:
             return "not drawn for an audit"
         return f"audit drawn: leaves {data['leaves']}, committee {_who_list(data['committee'])}"
+    if name == "AttestationCommitted":
+        return f"{_who(data['member'])} commits to its leaf hashes"
+    if name == "WorkerResponded":
+        return "the worker responds"
     if name == "AttestationRevealed":
-        agrees = "matching" if data["matches"] else "not matching"
-        return f"{_who(data['member'])} reveals leaf hashes [bold]{agrees}[/] the worker's"
+        return f"{_who(data['member'])} reveals"
+    if name == "MemberPenalized":
+        return f"{_who(data['member'])} penalized {format_amount(int(data['amount']))}"
+    if name == "JobVoided":
+        return "[yellow]voided[/]: no committee agreed, requester refunded"
     if name == "CheckDecided":
         return f"audit decided: [bold]{data['outcome']}[/]"
     if name == "JobSettled":

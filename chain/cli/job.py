@@ -32,6 +32,7 @@ from chain.cli.common import add_rpc_argument, add_signer_arguments, connect, no
 from chain.cli.errors import CliError
 from chain.client import jobs as jc
 from chain.client.chain import JobView, TransactionFailed, XplClient
+from chain.client.checks import phase, reveal_vote
 from chain.client.rpc import RpcClientError, RpcConnectionError
 from gpu_worker.freivalds import SGD_SPOT_CHECKS
 from runtime.pallets import compute, market
@@ -406,8 +407,8 @@ class _JobWatcher:
             if data["audited"]:
                 text = (
                     f"audit drawn (check {data['check']}): leaves {data['leaves']}, committee of "
-                    f"{len(data['committee'])}, commits by #{data['commit_deadline']}, reveals by "
-                    f"#{data['reveal_deadline']}"
+                    f"{len(data['committee'])}, commits by #{data['commit_deadline']}, reveals "
+                    f"by #{data['reveal_deadline']}"
                 )
             else:
                 text = "not drawn for an audit"
@@ -417,17 +418,23 @@ class _JobWatcher:
                 f"dispute (check {data['check']}) of leaf {data['leaf']} by "
                 f"{_who(parse_account(data['challenger']))}; committee drawn at #{data['draw_at']}"
             )
+        elif name == "AttestationCommitted":
+            text = f"{_who(parse_account(data['member']))} committed on check {data['check']}"
+        elif name == "WorkerResponded":
+            text = f"the worker responded on check {data['check']}"
         elif name == "AttestationRevealed":
-            agrees = "matching" if data["matches"] else "not matching"
+            vote = "matches the worker" if data["matches"] else "does not match the worker (yet)"
             text = (
-                f"{_who(parse_account(data['member']))} revealed leaf hashes "
-                f"[bold]{agrees}[/] the worker's on check {data['check']}"
+                f"{_who(parse_account(data['member']))} revealed on check {data['check']}: "
+                f"[bold]{vote}[/]"
             )
         elif name == "MemberPenalized":
             text = (
                 f"{_who(parse_account(data['member']))} penalized "
                 f"{format_amount(int(data['amount']))} on check {data['check']}"
             )
+        elif name == "JobVoided":
+            text = "[bold]voided[/]: no committee agreed; the requester is refunded"
         elif name == "CheckDecided":
             text = f"check {data['check']} decided: [bold]{data['outcome']}[/]"
         if text is not None:
@@ -488,6 +495,7 @@ def status(args: argparse.Namespace) -> int:
         view = jc.require_job(client, args.id)
         window = jc.dispute_window(client)
         ended = jc.ended_at(client, view)
+        best = client.best_number()
     summary = jc.job_summary(view, window)
     summary["endedAt"] = ended
     if args.json:
@@ -532,15 +540,10 @@ def status(args: argparse.Namespace) -> int:
         console.print(f"{key:>10}  {value}", soft_wrap=True)
     if view.checks:
         table = Table(title="Checks")
-        for column in ("#", "kind", "leaves", "committee", "reveals", "reveal by", "outcome"):
+        columns = ("#", "kind", "round", "leaves", "phase", "commits", "reveals", "response")
+        for column in (*columns, "outcome"):
             table.add_column(column)
         for index, check in enumerate(view.checks):
-            votes = (
-                ", ".join(
-                    f"{_who(m, short=True)}: {_reveal_word(check, h)}" for m, h in check.reveals
-                )
-                or f"{len(check.commits)} committed"
-            )
             kind = check.kind
             if check.challenger is not None:
                 kind += (
@@ -549,22 +552,31 @@ def status(args: argparse.Namespace) -> int:
             table.add_row(
                 str(index),
                 kind,
+                str(check.round),
                 ", ".join(str(leaf) for leaf in check.leaves),
-                str(len(check.committee)),
-                votes,
-                f"#{check.reveal_deadline}" if check.drawn else f"drawn at #{check.draw_at}",
+                _check_phase(check, best),
+                f"{len(check.commits)} of {len(check.committee)}",
+                ", ".join(
+                    f"{_who(m, short=True)}: {reveal_vote(check, h)}" for m, h in check.reveals
+                )
+                or "none yet",
+                "given" if check.response else "none yet",
                 check.outcome or "open",
             )
         console.print(table)
     return 0
 
 
-def _reveal_word(check: compute.Check, hashes: tuple[bytes, ...]) -> str:
-    if not hashes:
-        return "unavailable"
-    if not check.response:
-        return "revealed"
-    return "matches" if hashes == check.response else "differs"
+def _check_phase(check: compute.Check, best: int) -> str:
+    """A check's phase for the next block, with the block it ends at."""
+    now = phase(check, best + 1)
+    if now == "commit":
+        return f"commit until #{check.commit_deadline}"
+    if now == "reveal":
+        return f"reveal until #{check.reveal_deadline}"
+    if now == "drawing":
+        return f"committee drawn at #{check.draw_at}"
+    return now
 
 
 def list_jobs(args: argparse.Namespace) -> int:
@@ -655,12 +667,12 @@ def result(args: argparse.Namespace) -> int:
     if dispute.filed:
         raise CliError(
             f"{wrong}; not saved. Dispute filed: check {dispute.check} of job {args.id} on leaf "
-            f"{bad}, bond {format_amount(dispute.bond)}, in block #{dispute.block}, decided by "
-            f"#{dispute.deadline}"
+            f"{bad}, bond {format_amount(dispute.bond)}, in block #{dispute.block}, committee "
+            f"drawn at #{dispute.draw_at}"
         )
     raise CliError(
-        f"{wrong}; not saved. Leaf {bad} is already disputed: check {dispute.check}, decided by "
-        f"#{dispute.deadline}"
+        f"{wrong}; not saved. Leaf {bad} is already disputed: check {dispute.check}, committee "
+        f"drawn at #{dispute.draw_at}"
     )
 
 

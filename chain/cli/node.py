@@ -13,6 +13,7 @@ from chain.cli.errors import CliError
 from chain.keystore import password_from_env, prompt_password, read_key_file
 from chain.logs import setup_logging
 from chain.service.node import NetworkSettings, NodeConfig, run_node
+from chain.service.verification import BEHAVIOURS
 from chain.spec import ChainSpec, ChainSpecError, builtin_spec
 from chain.storage.chain_store import ChainStoreError
 from chain.storage.kv import StoreError
@@ -95,6 +96,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         default="auto",
         choices=list(DEVICES),
         help="where a validator recomputes audited results (auto: the GPU if any, else the CPU)",
+    )
+    p.add_argument(
+        "--verifier-behaviour",
+        default="honest",
+        choices=list(BEHAVIOURS),
+        help="test and research only: answer checks lazily (made-up hashes), never (silent), or "
+        "always 'unavailable' -- what a rational but lazy validator would do; the chain "
+        "penalizes each",
     )
     p.add_argument(
         "--test-rpc",
@@ -186,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
         prometheus_port=None if args.no_prometheus else args.prometheus_port,
         pruning=args.pruning,
         verify_device=args.verify_device,
+        verifier_behaviour=args.verifier_behaviour,
         network=NetworkSettings(
             node_key=node_key,
             port=args.port,

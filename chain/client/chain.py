@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from chain.client.checks import check_from_json
 from chain.client.rpc import ClientSubscription, RpcClient, RpcClientError, RpcConnectionError
 from runtime.api import make_call as make_call
 from runtime.pallets import compute, market, staking
@@ -83,15 +84,6 @@ class JobView:
 
 def _optional_account(value: Any) -> bytes | None:
     return None if value is None else decode_address(value)
-
-
-def check_from_json(data: dict[str, Any]) -> compute.Check:
-    """A check as `market_job` answers it (every field of the record by its schema)."""
-    values = {
-        f.name: f.ftype.from_json(data[f.camel_name], f"check.{f.camel_name}")
-        for f in compute.Check.schema().fields
-    }
-    return compute.Check(**values)
 
 
 def job_from_json(data: dict[str, Any]) -> JobView:

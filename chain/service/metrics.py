@@ -49,7 +49,7 @@ class NodeMetrics:
         )
         self.verifications = Counter(
             "xpl_verifications_total",
-            "Checks of workers' results this validator recomputed, by verdict",
+            "Checks this validator answered: recomputed, unavailable, or its test behaviour",
             ["verdict"],
             registry=self.registry,
         )

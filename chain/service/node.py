@@ -93,6 +93,9 @@ class NodeConfig:
     """States kept; None keeps all (archive)."""
     verify_device: str = "auto"
     """Where a validator recomputes audited leaves: auto, cpu, cuda or numpy."""
+    verifier_behaviour: str = "honest"
+    """How a validator answers its checks; the others are test and research modes
+    (`chain.service.verification.BEHAVIOURS`)."""
     network: NetworkSettings | None = None
     """None: no network (a node on its own)."""
     test_rpc: bool = False
@@ -423,7 +426,10 @@ async def run_node(
             nursery.start_soon(service.run_timers)
             if config.validator_key is not None:
                 verifier = VerificationService(
-                    service, config.validator_key, device=config.verify_device
+                    service,
+                    config.validator_key,
+                    device=config.verify_device,
+                    behaviour=config.verifier_behaviour,
                 )
                 nursery.start_soon(verifier.run)
             best = store.best_header

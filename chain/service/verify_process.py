@@ -105,7 +105,8 @@ def _child_main() -> None:
     ("error", description, peak RSS) to stdout, until stdin closes. What a call prints goes to
     stderr."""
     memory_bytes = int(sys.argv[1])
-    resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
+    if memory_bytes:
+        resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
     requests, replies = sys.stdin.buffer, sys.stdout.buffer
     sys.stdout = sys.stderr
     while (frame := _read_frame(requests)) is not None:
@@ -201,31 +202,46 @@ class IsolatedProcess:
 
 _SHARED: Final = IsolatedProcess()
 atexit.register(_SHARED.close)
+_SHARED_GPU: Final = IsolatedProcess(memory_bytes=0)
+"""The verifying process for CUDA: the CUDA driver maps far more address space than it uses, so
+`RLIMIT_AS` cannot cap it; the workload bounds (`MAX_LEAF_INPUT_BYTES`) bound what a check
+loads, and a crash still stays in this process."""
+atexit.register(_SHARED_GPU.close)
 
 
 def run_isolated_measured(
-    fn: Callable[..., _T], *args: Any, timeout_s: float = VERIFY_TIMEOUT_S, **kwargs: Any
+    fn: Callable[..., _T],
+    *args: Any,
+    timeout_s: float = VERIFY_TIMEOUT_S,
+    gpu: bool = False,
+    **kwargs: Any,
 ) -> IsolatedRun[_T]:
-    """`fn(*args, **kwargs)` in this node's verifying process, with its time and peak memory."""
-    return _SHARED.run(fn, *args, timeout_s=timeout_s, **kwargs)
+    """`fn(*args, **kwargs)` in this node's verifying process (the GPU one where `gpu`), with
+    its time and peak memory."""
+    return (_SHARED_GPU if gpu else _SHARED).run(fn, *args, timeout_s=timeout_s, **kwargs)
 
 
-def warm_up(fn: Callable[..., object], *args: Any) -> None:
+def warm_up(fn: Callable[..., object], *args: Any, gpu: bool = False) -> None:
     """Start this node's verifying process and run `fn(*args)` in it, so that the first check
     does not spend its window importing and loading kernels; a failure is logged (the first
     check starts another process)."""
     try:
-        run_isolated(fn, *args)
+        run_isolated(fn, *args, gpu=gpu)
     except IsolatedRunFailed as exc:
         log.warning("the verifying process did not start cleanly: %s", exc)
 
 
 def run_isolated(
-    fn: Callable[..., _T], *args: Any, timeout_s: float = VERIFY_TIMEOUT_S, **kwargs: Any
+    fn: Callable[..., _T],
+    *args: Any,
+    timeout_s: float = VERIFY_TIMEOUT_S,
+    gpu: bool = False,
+    **kwargs: Any,
 ) -> _T:
-    """`fn(*args, **kwargs)` in this node's verifying process (a separate, memory-capped Python
-    process, kept between calls); IsolatedRunFailed if it raises, dies or times out."""
-    return run_isolated_measured(fn, *args, timeout_s=timeout_s, **kwargs).value
+    """`fn(*args, **kwargs)` in this node's verifying process (a separate Python process, kept
+    between calls, memory-capped unless `gpu`); IsolatedRunFailed if it raises, dies or times
+    out."""
+    return run_isolated_measured(fn, *args, timeout_s=timeout_s, gpu=gpu, **kwargs).value
 
 
 __all__ = [

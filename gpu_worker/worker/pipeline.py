@@ -22,6 +22,7 @@ from gpu_worker.jobs import JobSpec, compute_leaves
 from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
 from gpu_worker.worker.config import COMMIT_TIMEOUT_S, WorkerConfig
 from gpu_worker.worker.job_state import JobRecord, JobStateError, JobStore
+from gpu_worker.worker.responding import Responder
 from runtime.pallets.market import Job
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount
@@ -64,6 +65,7 @@ class JobPipeline:
         self._unworkable: set[int] = set()
         self._announced: dict[int, int] = {}
         """Matched jobs already reported, by their matched_at."""
+        self._responder = Responder(config.keypair)
 
     @classmethod
     def open(
@@ -99,6 +101,8 @@ class JobPipeline:
             if self.stopping:
                 return  # the rest waits for the next run; nothing is half written
             try:
+                # Between jobs, so that committing many does not hold responses past their phase.
+                self._responder.respond_due(client, self._committed_leaves)
                 if view.state == "matched":
                     self._work(client, view, head)
                 else:
@@ -366,6 +370,13 @@ class JobPipeline:
             )
         self._report_checks(record, view)
 
+    def _committed_leaves(self, job_id: int, root: bytes) -> list[bytes] | None:
+        """The leaves of a job committed under `root`, from disk; None if not at hand."""
+        record = self._records.get(job_id)
+        if record is None or record.root != root:
+            return None
+        return self.store.load_leaves(job_id, root)
+
     def _adopt(self, client: XplClient, view: JobView) -> JobRecord:
         """A job committed on chain that the state directory knows nothing (right) about."""
         job = view.job
@@ -406,21 +417,24 @@ class JobPipeline:
                 logged.append("")
                 if check.kind == "audit":
                     log.info(
-                        "job #%d audit drawn on leaves %s: committee of %d, deadline block #%d",
+                        "job #%d audit drawn on leaves %s (round %d): committee of %d, "
+                        "respond after block #%d, by block #%d",
                         view.id,
                         list(check.leaves),
+                        check.round,
                         len(check.committee),
+                        check.commit_deadline,
                         check.reveal_deadline,
                         extra={"job": view.id, "step": "audit", "leaves": list(check.leaves)},
                     )
                 else:
                     challenger = encode_address(check.challenger) if check.challenger else "?"
                     log.warning(
-                        "job #%d dispute opened on leaf %s by %s: deadline block #%d",
+                        "job #%d dispute opened on leaf %s by %s (round %d)",
                         view.id,
                         ", ".join(map(str, check.leaves)),
                         challenger,
-                        check.reveal_deadline,
+                        check.round,
                         extra={"job": view.id, "step": "dispute", "leaves": list(check.leaves)},
                     )
             if check.outcome and logged[index] != check.outcome:

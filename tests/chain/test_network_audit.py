@@ -13,11 +13,13 @@ import pytest
 
 from chain.client.blobs import download_blob, upload_blob
 from chain.client.chain import XplClient, make_call
+from chain.client.checks import reveal_vote
 from chain.localnet import Localnet
 from chain.localnet import wait_until as poll
 from chain.spec import ChainSpec, local_spec
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves
+from gpu_worker.worker.responding import response_call
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, dev_keypair
 
@@ -33,7 +35,12 @@ SPEC: Final = JobSpec("gemm_i8", (8, 16, 8, 2), seed=0)
 def audit_everything_spec() -> ChainSpec:
     data = local_spec(validators=4).to_json()
     data["genesis"]["compute"].update(
-        auditPpm=1_000_000, auditLeaves=4, committeeSize=3, auditWindow=8, disputeWindow=14
+        auditPpm=1_000_000,
+        auditLeaves=4,
+        committeeSize=3,
+        commitWindow=8,
+        revealWindow=4,
+        disputeWindow=16,
     )
     return ChainSpec.from_json(data)
 
@@ -104,6 +111,18 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
         )  # fmt: skip
         committee = drawn["data"]["committee"]
         assert len(committee) == 3
+        # The worker responds once the commit phase is over, as its daemon does.
+        poll(
+            lambda: True if client.best_number() >= drawn["data"]["commit_deadline"] else None,
+            timeout=60,
+            what="the commit phase to end",
+        )
+        view = client.job(job_id)
+        assert view is not None
+        outcome = client.submit_and_watch(
+            client.sign(WORKER, response_call(job_id, 0, view.checks[0], leaves)), until="inBlock"
+        )
+        assert outcome.success, outcome.error
         settled = poll(
             lambda: next(
                 (e for e in job_events(client, job_id, committed["block"])
@@ -113,10 +132,15 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
             timeout=90,
             what="the job to settle",
         )  # fmt: skip
+        view = client.job(job_id)
+        assert view is not None
         assert settled["data"]["worker"] == encode_address(WORKER.public)
         events = job_events(client, job_id, committed["block"])
-    passes = {e["data"]["member"] for e in events if e["event"] == "Attested"}
-    assert all(e["data"]["verdict"] == "pass" for e in events if e["event"] == "Attested")
+    assert [e["data"]["outcome"] for e in events if e["event"] == "CheckDecided"] == ["pass"]
+    (check,) = view.checks
+    votes = {encode_address(m): reveal_vote(check, hashes) for m, hashes in check.reveals}
+    assert set(votes.values()) == {"match"}
+    passes = set(votes)
     names = {
         encode_address(dev_keypair(n.title()).public): n
         for n in ("alice", "bob", "charlie", "dave")
@@ -127,7 +151,7 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
     for name in remote:
         log = net.node(name).log_path.read_text()
         assert "fetched blob" in log, name
-        assert "pass" in log
+        assert "recomputed" in log
 
     # A node that never held the result serves it, fetched from its peers and proven.
     other = net.node(remote[0])

@@ -1,17 +1,21 @@
 """The worker's parts that need no node: job records and leaves on disk, written atomically; the
-leaves --cheat corrupts; and the settings `xpl worker` refuses before it starts."""
+leaves --cheat corrupts; the settings `xpl worker` refuses before it starts; and when and with
+what it responds to a check."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from nacl.pwhash import argon2id
 
 from chain.cli.main import build_parser, main
 from chain.cli.worker import config_from_args
+from chain.client.chain import JobView
 from chain.keystore import write_key_file
 from gpu_worker.devices import cuda_available
 from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
@@ -25,12 +29,17 @@ from gpu_worker.worker.job_state import (
     encode_leaves,
     locked_state_dir,
 )
+from gpu_worker.worker.responding import Responder
+from runtime.executive import CALLS
+from runtime.pallets import compute
 from runtime.primitives.keys import dev_keypair
-from runtime.primitives.merkle import merkle_root
+from runtime.primitives.merkle import leaf_hash, merkle_root, verify_merkle_proof
+from runtime.transaction import Call
 
 UNIT = 10**12
 ROOT = bytes(range(32))
 LEAVES = [bytes([i]) * (100 + i) for i in range(5)]
+KEY = dev_keypair("Eve")
 
 
 def record(phase: str = "computed", **changes: object) -> JobRecord:
@@ -333,3 +342,75 @@ def test_the_key_file_is_read_with_the_password_from_the_environment(
     assert config.asks == (("gemm_i8", 2 * UNIT),) and config.cheat == 0.25
     monkeypatch.setenv("XPL_TEST_PW", "wrong horse")
     assert "wrong password" in run_cli(capsys, *argv, "--ask", "gemm_i8=1XPL")
+
+
+# Responding to checks
+
+
+class FakeClient:
+    """The little of a node client that responding uses: the best block, the worker's committed
+    jobs, signing and submitting."""
+
+    def __init__(self, best: int, *checks: compute.Check) -> None:
+        self.best = best
+        self.checks = checks
+        self.sent: list[tuple[str, tuple[object, ...]]] = []
+
+    def best_number(self) -> int:
+        return self.best
+
+    def jobs(self, **_: object) -> list[JobView]:
+        job = SimpleNamespace(state="committed", result_root=ROOT)
+        return [JobView(id=7, job=job, checks=self.checks, settles_at=None)]  # type: ignore[arg-type]
+
+    def finalized_number(self) -> int:
+        return self.best - 2
+
+    def sign(self, keypair: object, call: Call, *, mortal_for: int) -> Call:
+        assert self.best - 2 + mortal_for == self.checks[0].reveal_deadline
+        return call
+
+    def submit(self, call: Call) -> bytes:
+        self.sent.append((call.name, CALLS[(call.pallet, call.name)].decode_args(call.args)))
+        return bytes(32)
+
+
+def test_a_worker_responds_once_the_commit_phase_is_over_with_what_it_committed() -> None:
+    check = compute.Check(
+        kind="audit", leaves=(3, 1), committee=(ROOT,), drawn_at=10, commit_deadline=14,
+        reveal_deadline=17,
+    )  # fmt: skip
+    committed = corrupt_leaves(LEAVES, (1, 3), 9, 7)  # a cheat answers with what it committed
+    reads: list[tuple[int, bytes]] = []
+
+    def leaves(job_id: int, root: bytes) -> list[bytes]:
+        reads.append((job_id, root))
+        return committed
+
+    responder = Responder(KEY)
+    client = FakeClient(13, check)  # the next block is still in the commit phase
+    assert responder.respond_due(client, leaves) == []  # type: ignore[arg-type]
+    assert client.sent == [] and reads == []
+
+    client.best = 14
+    assert responder.respond_due(client, leaves) == [(7, 0)]  # type: ignore[arg-type]
+    ((name, (job_id, index, hashes, proofs)),) = client.sent
+    assert (name, job_id, index, reads) == ("respond", 7, 0, [(7, ROOT)])
+    assert hashes == [leaf_hash(committed[3]), leaf_hash(committed[1])]
+    root = merkle_root(committed)
+    for leaf, proof in zip((3, 1), proofs, strict=True):  # type: ignore[call-overload]
+        verify_merkle_proof(root, committed[leaf], leaf, len(committed), proof)
+
+    # Not sent again while it may still be on its way; again if it has not shown on chain.
+    assert responder.respond_due(client, leaves) == []  # type: ignore[arg-type]
+    client.best = 15
+    assert responder.respond_due(client, leaves) == []  # type: ignore[arg-type]
+    client.best = 16
+    assert responder.respond_due(client, leaves) == [(7, 0)]  # type: ignore[arg-type]
+
+    # Answered on chain, or the reveal phase over: nothing more.
+    answered = dataclasses.replace(check, response=tuple(hashes))  # type: ignore[arg-type]
+    for best, current in ((16, answered), (17, check)):
+        late = FakeClient(best, current)
+        assert Responder(KEY).respond_due(late, leaves) == []  # type: ignore[arg-type]
+        assert late.sent == []

@@ -101,7 +101,13 @@ def test_audits_catch_a_cheating_worker_at_the_rate_sampling_predicts(tmp_path: 
     factory = start_node(
         tmp_path,
         {},
-        {"auditPpm": 1_000_000, "auditLeaves": k, "auditWindow": 3, "disputeWindow": 6},
+        {
+            "auditPpm": 1_000_000,
+            "auditLeaves": k,
+            "commitWindow": 3,
+            "revealWindow": 3,
+            "disputeWindow": 9,
+        },
     )
     worker = WorkerProcess(
         factory.nodes[0].url, "//Eve", tmp_path / "eve", "--cheat", str(fraction), "--capacity",
@@ -136,12 +142,18 @@ def test_a_silent_worker_misses_its_deadline_and_a_fraud_proof_catches_a_cheat(
     tmp_path: Path,
 ) -> None:
     xpl = XplCli()
-    # Audits are rare here (3%, on one leaf) and the slash is 99× the payment, the least the
-    # incentive guard allows: corruption is left to the requester's own check and fraud proof.
+    # Audits are rare here (1%, on one leaf) and the slash is 99× the payment, which keeps
+    # q·(1 + slash) ≥ 1: corruption is left to the requester's own check and fraud proof.
     factory = start_node(
         tmp_path,
         {"slashPpm": 99_000_000},
-        {"auditPpm": 30_000, "auditLeaves": 1, "auditWindow": 3, "disputeWindow": 30},
+        {
+            "auditPpm": 30_000,
+            "auditLeaves": 1,
+            "commitWindow": 3,
+            "revealWindow": 2,
+            "disputeWindow": 30,
+        },
     )
     url = factory.nodes[0].url
     dave = dev_keypair("Dave")
@@ -182,7 +194,7 @@ def test_a_silent_worker_misses_its_deadline_and_a_fraud_proof_catches_a_cheat(
             cancel = make_call("market", "cancel_job", silent)
             assert client.submit_and_watch(client.sign(CHARLIE, cancel), until="inBlock").success
 
-            # //Eve corrupts 2 of 64 leaves; the audit (3%, one leaf) almost surely misses.
+            # //Eve corrupts 2 of 64 leaves; the audit (1%, one leaf) almost surely misses.
             eve = dev_keypair("Eve")
             client.submit_and_watch(
                 client.sign(CHARLIE, transfer_call(eve.public, 10 * UNIT)), until="inBlock"

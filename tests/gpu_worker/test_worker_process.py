@@ -1,14 +1,13 @@
 """`xpl worker` beside a dev node on a fast chain spec, with a requester submitting jobs.
 
-The spec makes blocks every 300 ms and audits every job (auditPpm 1000000) within a dispute
-window of 5 blocks, so a job settles a few seconds after it is committed. Each test runs its own
-worker account (funded by the requester), which retires at the end of the test so the next
-test's jobs go to the next test's worker.
+The spec makes blocks every 300 ms and audits every job (auditPpm 1000000) in phases of 2 blocks
+within a dispute window of 7 blocks, so a job settles a few seconds after it is committed. Each
+test runs its own worker account (funded by the requester), which retires at the end of the test
+so the next test's jobs go to the next test's worker.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import signal
@@ -39,17 +38,21 @@ PARAMS = (256, 256, 256, 64)
 REQUESTER = dev_keypair("Charlie")
 STOP_TIMEOUT_S = 20.0
 SLOT_MS = 300
-DISPUTE_WINDOW = 5
+DISPUTE_WINDOW = 7
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    """A dev chain (//Alice validates) that audits every job and settles it within 5 blocks."""
+    """A dev chain (//Alice validates) that audits every job and settles it within 7 blocks."""
     tmp = tmp_path_factory.mktemp("worker-chain")
     spec = builtin_spec("dev").to_json()
     spec["genesis"]["slotDurationMs"] = SLOT_MS
     spec["genesis"]["compute"].update(
-        auditPpm=1_000_000, auditLeaves=2, auditWindow=2, disputeWindow=DISPUTE_WINDOW
+        auditPpm=1_000_000,
+        auditLeaves=2,
+        commitWindow=2,
+        revealWindow=2,
+        disputeWindow=DISPUTE_WINDOW,
     )
     spec_path = tmp / "spec.json"
     spec_path.write_text(json.dumps(spec))
@@ -309,16 +312,14 @@ def test_a_cheating_worker_commits_a_wrong_root(client: XplClient, workers: Work
     for index, leaf in enumerate(honest_leaves(2)):  # every leaf it uploaded is wrong
         assert fetch_leaf(client.rpc, view.job.result_root, index) != leaf
     worker.wait_log(f"job #{job_id}: corrupted 4 of 4 leaves on purpose")
-    if importlib.util.find_spec("chain.service.verification") is not None:
-        # The node's validator recomputes the audited leaves: the job fails, the worker pays.
-        view = wait_state(client, job_id, "failed", "settled")
-        assert view.state == "failed"
-        assert client.workers()[me].stake == stake - view.job.slash
-        worker.wait_log(f"job #{job_id} failed: slashed")
-    else:
-        # No verifier yet: the audit ends inconclusive and the job settles.
-        view = wait_state(client, job_id, "failed", "settled")
-        assert view.checks and view.checks[0].outcome == "inconclusive"
+    # The node's validator recomputes the audited leaves; the worker responds with what it
+    # committed: the two differ, the job fails, the worker pays.
+    view = wait_state(client, job_id, "failed", "settled")
+    assert view.state == "failed"
+    assert view.checks[0].response  # it responded, with its (wrong) committed leaf hashes
+    assert client.workers()[me].stake == stake - view.job.slash
+    worker.wait_log(f"job #{job_id} responded to check 0")
+    worker.wait_log(f"job #{job_id} failed: slashed")
 
 
 def test_a_worker_killed_after_the_match_commits_when_restarted(

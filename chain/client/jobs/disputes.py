@@ -9,20 +9,19 @@ from chain.client.jobs.errors import JobClientError
 from chain.client.jobs.reading import require_job
 from chain.client.jobs.results import no_result
 from chain.client.jobs.transactions import event_data, include
-from runtime.pallets import compute
 from runtime.primitives.keys import Keypair
 
 
 @dataclass(frozen=True, slots=True)
 class Dispute:
-    """A fraud proof on chain: the check it opened, on which leaf, bonding what, decided by when
-    (for a dispute whose committee is not drawn yet: the earliest block it can be decided in)."""
+    """A fraud proof on chain: the check it opened, on which leaf, bonding what, drawn when."""
 
     job_id: int
     check: int
     leaf: int
     bond: int
-    deadline: int
+    draw_at: int
+    """The block whose randomness draws its committee (it is decided two phases later)."""
     block: int | None
     filed: bool
     """False when an open dispute of that leaf was already on chain (nothing new was filed)."""
@@ -50,8 +49,7 @@ def dispute_leaf(client: XplClient, keypair: Keypair, job_id: int, leaf: int) ->
         raise JobClientError(f"the dispute window of job {job_id} closed at block #{closes}")
     for index, check in enumerate(view.checks):
         if check.kind == "dispute" and check.leaves == (leaf,) and not check.outcome:
-            deadline = check.reveal_deadline or _earliest_decision(check.draw_at, compute_params)
-            return Dispute(job_id, index, leaf, check.bond, deadline, None, filed=False)
+            return Dispute(job_id, index, leaf, check.bond, check.draw_at, None, filed=False)
     outcome = include(
         client,
         keypair,
@@ -63,13 +61,8 @@ def dispute_leaf(client: XplClient, keypair: Keypair, job_id: int, leaf: int) ->
         job_id=job_id,
         check=int(opened["check"]),
         leaf=int(opened["leaf"]),
-        bond=int(event_data(outcome, "balances", "Held")["amount"]),
-        deadline=_earliest_decision(int(opened["draw_at"]), compute_params),
+        bond=compute_params.fraud_bond,
+        draw_at=int(opened["draw_at"]),
         block=outcome.block_number,
         filed=True,
     )
-
-
-def _earliest_decision(draw_at: int, p: compute.ComputeParams) -> int:
-    """The last block of the reveal phase of a check drawn in block `draw_at`."""
-    return draw_at + p.commit_window + p.reveal_window

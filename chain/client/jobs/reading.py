@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Final
 
 from chain.client.chain import JobView, XplClient
+from chain.client.checks import check_summary
 from chain.client.jobs.errors import UnknownJobError
-from runtime.pallets import compute
+from runtime.pallets.compute import DRAW_DELAY
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount
 from runtime.primitives.hashing import to_hex
@@ -39,8 +40,8 @@ def ended_at(client: XplClient, view: JobView) -> int | None:
     if job.state not in ("settled", "failed") or not job.committed_at:
         return None
     params = client.market_params()[1]
-    round_blocks = compute.DRAW_DELAY + params.commit_window + params.reveal_window + 1
-    last = job.committed_at + params.dispute_window + params.max_rounds * round_blocks + 2
+    rounds = params.max_rounds * (DRAW_DELAY + params.commit_window + params.reveal_window)
+    last = job.committed_at + params.dispute_window + rounds + 2
     wanted = {"settled": "JobSettled", "failed": "JobFailed"}[job.state]
     numbers = range(job.committed_at + 1, min(last, client.best_number()) + 1)
     for start in range(0, len(numbers), ENDED_SCAN_BATCH):
@@ -90,25 +91,5 @@ def job_summary(view: JobView, window: int | None = None) -> dict[str, Any]:
             job.committed_at + window if job.committed_at and window is not None else None
         ),
         "settlesAt": view.settles_at,
-        "checks": [
-            {
-                "index": index,
-                "kind": check.kind,
-                "leaves": list(check.leaves),
-                "committee": [encode_address(m) for m in check.committee],
-                "round": check.round,
-                "drawAt": check.draw_at,
-                "commitDeadline": check.commit_deadline or None,
-                "revealDeadline": check.reveal_deadline or None,
-                "committed": [encode_address(m) for m, _ in check.commits],
-                "reveals": {encode_address(m): [to_hex(h) for h in hs] for m, hs in check.reveals},
-                "response": [to_hex(h) for h in check.response],
-                "challenger": (
-                    None if check.challenger is None else encode_address(check.challenger)
-                ),
-                "bond": format_amount(check.bond),
-                "outcome": check.outcome or "open",
-            }
-            for index, check in enumerate(view.checks)
-        ],
+        "checks": [check_summary(index, check) for index, check in enumerate(view.checks)],
     }

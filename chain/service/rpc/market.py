@@ -8,13 +8,17 @@
                                      best block with events about it (market_jobEvent;
                                      market_unsubscribeJob)
 
-Amounts are decimal strings, roots 0x hex, accounts addresses, as in the rest of the RPC.
+Amounts are decimal strings, roots 0x hex, accounts addresses, as in the rest of the RPC. A
+check (`chain.client.checks.check_json`) carries its round, phase deadlines, the phase the next
+block falls in (where a transaction sent now lands), its commitments, its reveals with the vote
+each counts as against the worker's response, the response and the outcome.
 """
 
 from __future__ import annotations
 
 from typing import Any, Final
 
+from chain.client.checks import check_json
 from chain.service.rpc.context import RpcContext
 from chain.service.rpc.errors import invalid_params
 from chain.service.rpc.params import check_arity, param
@@ -22,7 +26,7 @@ from chain.service.rpc.protocol import Params
 from chain.service.rpc.subscriptions import Subscription
 from runtime import api as runtime_api
 from runtime.block import Header
-from runtime.pallets import compute, market
+from runtime.pallets import compute, market, system
 from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.hashing import to_hex
 from runtime.schema import record_to_json
@@ -33,20 +37,12 @@ MAX_LIMIT: Final = 1_000
 MAX_JOB_SUBSCRIPTIONS: Final = 1_000
 
 
-def check_json(index: int, check: compute.Check) -> dict[str, Any]:
-    """Check `index` of a job (a round of an audit, or of a dispute of one leaf) as RPC answers
-    it: its index and every field of the record by its schema (camelCase keys)."""
-    out: dict[str, Any] = {"index": index}
-    for f in check.schema().fields:
-        out[f.camel_name] = f.ftype.to_json(getattr(check, f.name))
-    return out
-
-
 def job_json(
     job_id: int,
     job: market.Job,
     checks: tuple[compute.Check, ...] = (),
     dispute_window: int | None = None,
+    number: int | None = None,
 ) -> dict[str, Any]:
     """A job as RPC answers it."""
     committed = bool(job.result_root)
@@ -79,7 +75,7 @@ def job_json(
             if committed and dispute_window is not None and job.state == "committed"
             else None
         ),
-        "checks": [check_json(i, c) for i, c in enumerate(checks)],
+        "checks": [check_json(i, c, number) for i, c in enumerate(checks)],
     }
 
 
@@ -157,7 +153,8 @@ def add_market_methods(ctx: RpcContext) -> None:
         if job is None:
             return None
         checks = compute.Checks.get(state, job_id) or ()
-        return job_json(job_id, job, checks, compute.Params.get(state).dispute_window)
+        window = compute.Params.get(state).dispute_window
+        return job_json(job_id, job, checks, window, system.Number.get(state) + 1)
 
     def market_job(params: Params) -> Any:
         check_arity(params, 2)
@@ -170,6 +167,7 @@ def add_market_methods(ctx: RpcContext) -> None:
         block_hash = at_hash(params, 1)
         state = state_at(block_hash)
         window = compute.Params.get(state).dispute_window
+        number = system.Number.get(state) + 1
         found: list[tuple[int, market.Job]] = []
         for key, raw in store.iterate_state(block_hash, market.Jobs.prefix):
             job = market.Jobs.decode(raw)
@@ -182,7 +180,7 @@ def add_market_methods(ctx: RpcContext) -> None:
             found.append((int.from_bytes(market.Jobs.key_suffix(key), "big"), job))
         found.sort(key=lambda item: item[0], reverse=True)
         return [
-            job_json(i, job, compute.Checks.get(state, i) or (), window)
+            job_json(i, job, compute.Checks.get(state, i) or (), window, number)
             for i, job in found[: wanted["limit"]]
         ]
 

@@ -2,7 +2,7 @@
 
 The test plays the worker: //Bob registers, computes a job's leaves with the NumPy reference,
 uploads them as a blob and commits their root, honestly or with one leaf corrupted. The spec
-audits 3% of the jobs (with a slash of 99× the payment, so cheating still does not pay) on one
+audits 1% of the jobs (with a slash of 99× the payment, so cheating still does not pay) on one
 leaf, so a corrupted leaf is left for the requester's check and fraud proof to catch.
 """
 
@@ -229,7 +229,7 @@ def test_npy_inputs_are_uploaded_and_a_corrupted_leaf_is_disputed(
     status = json_of(xpl.run(*on(node, f"job status {job_id} --json")))
     dispute = status["checks"][int(found[1])]
     assert dispute["kind"] == "dispute" and dispute["leaves"] == [37]
-    assert dispute["challenger"] == encode_address(CHARLIE.public) and dispute["bond"] == "0.1XPL"
+    assert dispute["challenger"] == encode_address(CHARLIE.public) and dispute["bond"] == "1XPL"
 
 
 @pytest.mark.timeout(60)
@@ -367,7 +367,7 @@ def test_jobs_the_chain_would_refuse_and_unknown_jobs_get_one_clear_error(
         line
     )
     # An escrow beyond the free balance: a huge job, and a key with nothing at all.
-    huge = "--params 4096,4096,4096,4 --max-price 100000XPL"
+    huge = "--params 4096,4096,4096,512 --max-price 100000XPL"
     line = xpl.fails(*on(node, f"{submit} {huge} --from //Charlie"))
     assert f"is more than the free balance of {encode_address(CHARLIE.public)}" in line
     line = xpl.fails(*on(node, f"{submit} --params {PARAMS} --max-price 2XPL --from //Nobody"))

@@ -1,48 +1,52 @@
-"""The verification service's decisions against real runtime states and a real blob store.
+"""A committee member's decisions against real runtime states and a real blob store, and over
+hand-built checks.
 
 Jobs are submitted, matched and committed by signed transactions in blocks the runtime executes;
-the worker's result goes into a `BlobStore(MemoryStore())` as the node keeps it. Which checks
-await a validator, and the verdict on a check's leaves, are read from that state and that store.
-The trio part runs against an in-process node core that authors its own blocks.
+the worker's result goes into a `BlobStore(MemoryStore())` as the node keeps it. The leaf hashes
+a member recomputes for a check, and what it owes each check when, are read from that state and
+that store. The service itself, on an in-process node, is in `test_verification_service`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
 from collections.abc import Sequence
 from typing import Final
 
-import numpy as np
 import pytest
-import trio
+from hypothesis import given
+from hypothesis import strategies as st
 
 from chain.client.blobs import chunk_file
 from chain.client.chain import make_call
-from chain.core.node import NodeCore
-from chain.service import verification
-from chain.service.metrics import NodeMetrics
-from chain.service.node import NodeService
-from chain.service.verification import (
+from chain.client.checks import phase, reveal_vote
+from chain.service.committee_duties import (
+    COMMIT,
+    REVEAL,
     OpenCheck,
-    VerificationService,
-    awaits_vote,
     checks_opened,
+    duty,
+    later_open_checks,
+    may_owe,
     my_open_checks,
     read_open_check,
-    select_device,
-    verify_leaves,
 )
-from chain.spec import ChainSpec, dev_spec
+from chain.service.recomputation import (
+    UNBUILDABLE,
+    Unavailable,
+    gather_material,
+    made_up_hashes,
+    recompute_hashes,
+    select_device,
+)
 from chain.storage.blobs import BlobStore
-from chain.storage.chain_store import ChainStore
 from chain.storage.kv import MemoryStore
-from gpu_worker import devices, reference
+from gpu_worker import devices
 from gpu_worker.devices import DeviceError
-from gpu_worker.inputs import generate_inputs, parse_model, seed_stream
+from gpu_worker.inputs import generate_inputs, seed_stream
 from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
+from gpu_worker.worker.responding import awaits_response, response, response_call
 from runtime.api import decode_events
-from runtime.executive import CALLS
 from runtime.genesis import GenesisConfig
 from runtime.pallets import compute, market
 from runtime.pallets.compute import ComputeParams
@@ -50,9 +54,9 @@ from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM, MarketParams
 from runtime.pallets.staking import GenesisValidator
 from runtime.pallets.system import EVENTS_KEY
 from runtime.primitives.keys import Keypair, dev_keypair
-from runtime.primitives.merkle import merkle_root
+from runtime.primitives.merkle import leaf_hash, merkle_root
 from runtime.state import StateOverlay
-from runtime.transaction import sign_transaction
+from runtime.transaction import Call
 from runtime.workloads import WORKLOADS
 from tests.runtime.conftest import DevChain
 
@@ -68,8 +72,9 @@ PARAMS: Final = ComputeParams(
     audit_ppm=PPM,
     audit_leaves=4,
     committee_size=2,
-    audit_window=4,
-    dispute_window=10,
+    commit_window=4,
+    reveal_window=3,
+    dispute_window=12,
     fraud_bond=UNIT,
 )
 """Every job audited on (up to) 4 leaves by 2 of the 3 validators."""
@@ -127,10 +132,18 @@ class Market:
 
     def call(self, who: Keypair, pallet: str, name: str, *args: object) -> None:
         """`who` calls pallet.name in a new block; the call must succeed."""
+        assert self.push(who, make_call(pallet, name, *args)), f"{pallet}.{name} failed"
+
+    def push(self, who: Keypair, call: Call) -> bool:
+        """`who` makes `call` in a new block; whether it succeeded."""
         builder = self.chain.builder()
-        ok = builder.push(self.chain.sign(who, make_call(pallet, name, *args)))
+        ok = builder.push(self.chain.sign(who, call))
         self.chain.seal(builder)
-        assert ok, f"{pallet}.{name} failed"
+        return bool(ok)
+
+    def produce_until(self, number: int) -> None:
+        while self.best_number < number:
+            self.chain.produce()
 
     def submit(self, spec: JobSpec, roots: dict[str, bytes] | None = None) -> int:
         """Charlie submits the job (inputs from the seed unless a root is given); Bob takes it."""
@@ -156,12 +169,12 @@ class Market:
 
     def commit(self, job_id: int, leaves: Sequence[bytes], *, upload: bool = True) -> None:
         """Bob commits these leaves (kept in the blob store unless not `upload`); the audit is
-        drawn DRAW_DELAY blocks later."""
+        drawn two blocks later."""
         if upload:
             self.blobs.store_leaves(leaves)
         self.call(BOB, "compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
-        for _ in range(compute.DRAW_DELAY):
-            self.chain.produce()
+        self.chain.produce()
+        self.chain.produce()
         assert self.checks(job_id), "no audit was drawn"
 
     def run_job(
@@ -182,12 +195,16 @@ class Market:
     def checks(self, job_id: int) -> tuple[compute.Check, ...]:
         return compute.Checks.get(self.state(), job_id) or ()
 
-    def verdict(self, job_id: int, leaves: Sequence[int] | None = None) -> tuple[str, str]:
-        """(verdict, reason) on `leaves` (default: the audited ones) of the job."""
+    def answer(self, job_id: int, leaves: Sequence[int] | None = None) -> tuple[bytes, ...] | str:
+        """The leaf hashes a member recomputes for `leaves` (default: the audited ones) of the
+        job, or why its data is unavailable."""
         if leaves is None:
             leaves = self.checks(job_id)[0].leaves
-        result = verify_leaves(self.job(job_id), leaves, self.blobs, device="numpy")
-        return result.verdict, result.reason
+        try:
+            material = gather_material(self.job(job_id), leaves, self.blobs)
+        except Unavailable as exc:
+            return str(exc)
+        return recompute_hashes(material, device="numpy")
 
     def awaiting(self, member: Keypair) -> list[tuple[int, int]]:
         found = my_open_checks(self.chain.read, self.chain.iterate, member.public, self.best_number)
@@ -200,57 +217,50 @@ def honest_leaves(spec: JobSpec) -> list[bytes]:
     )
 
 
-# Verdicts
+def hashes_of(leaves: Sequence[bytes], named: Sequence[int]) -> tuple[bytes, ...]:
+    """The leaf hashes of the `named` leaves of `leaves`."""
+    return tuple(leaf_hash(leaves[i]) for i in named)
 
 
-def test_an_honest_result_passes() -> None:
+# Recomputed leaf hashes
+
+
+def test_an_honest_result_is_recomputed_to_its_committed_leaf_hashes() -> None:
     m = Market()
     job_id = m.run_job(GEMM)
 
     (check,) = m.checks(job_id)
     assert check.kind == "audit" and sorted(check.leaves) == [0, 1, 2, 3]
-    assert m.verdict(job_id) == ("pass", "4 leaves recomputed equal")
+    assert m.answer(job_id) == hashes_of(honest_leaves(GEMM), check.leaves)
 
 
-def test_a_corrupted_leaf_fails() -> None:
+def test_a_corrupted_leaf_is_recomputed_to_the_right_hash_not_the_committed_one() -> None:
     m = Market()
     leaves = honest_leaves(GEMM)
     leaves[2] = flipped(leaves[2])
     job_id = m.run_job(GEMM, leaves)
 
-    verdict, reason = m.verdict(job_id)
-    assert verdict == "fail"
-    assert "leaf 2" in reason
-    # The other leaves, checked alone, are right.
-    assert m.verdict(job_id, [0, 1, 3])[0] == "pass"
+    answer = m.answer(job_id, [0, 1, 2, 3])
+    assert answer == hashes_of(honest_leaves(GEMM), [0, 1, 2, 3])
+    assert answer != hashes_of(leaves, [0, 1, 2, 3])
+    assert answer[:2] + answer[3:] == hashes_of(leaves, [0, 1, 3])
 
 
-def test_a_result_cut_short_fails() -> None:
-    m = Market()
-    leaves = honest_leaves(GEMM)
-    leaves[1] = leaves[1][:-4]
-    job_id = m.run_job(GEMM, leaves)
-
-    assert m.verdict(job_id, [1])[0] == "fail"
-
-
-def test_a_missing_result_blob_is_unavailable() -> None:
+def test_a_leaf_that_builds_on_nothing_needs_only_the_inputs() -> None:
+    """The worker's leaves are never read: a gemm check is recomputed with no result blob."""
     m = Market()
     job_id = m.run_job(GEMM, upload=False)
 
-    verdict, reason = m.verdict(job_id)
-    assert verdict == "unavailable"
-    assert "unknown blob" in reason
+    assert m.answer(job_id) == hashes_of(honest_leaves(GEMM), m.checks(job_id)[0].leaves)
 
 
-def test_a_result_blob_under_another_root_is_unavailable() -> None:
-    """The store holds a result, but not the one committed: nothing proves against its root."""
+def test_a_missing_committed_predecessor_is_unavailable() -> None:
     m = Market()
-    leaves = honest_leaves(GEMM)
-    job_id = m.run_job(GEMM, [flipped(leaf) for leaf in leaves], upload=False)
-    m.blobs.store_leaves(leaves)
+    job_id = m.run_job(SGD, upload=False)
 
-    assert m.verdict(job_id)[0] == "unavailable"
+    answer = m.answer(job_id, [3])
+    assert isinstance(answer, str) and "unknown blob" in answer
+    assert m.answer(job_id, [0]) == hashes_of(honest_leaves(SGD), [0])  # builds on nothing
 
 
 def _damage(blobs: BlobStore, root: bytes, index: int) -> None:
@@ -261,16 +271,15 @@ def _damage(blobs: BlobStore, root: bytes, index: int) -> None:
     kv.data[key] = flipped(kv.data[key])
 
 
-def test_a_result_leaf_damaged_in_the_store_is_unavailable() -> None:
+def test_a_predecessor_damaged_in_the_store_is_unavailable() -> None:
     """The store is not trusted: a leaf that does not prove against the root is no evidence."""
     m = Market()
-    job_id = m.run_job(GEMM)
-    _damage(m.blobs, m.job(job_id).result_root, 3)
+    job_id = m.run_job(SGD)
+    _damage(m.blobs, m.job(job_id).result_root, 2)
 
-    verdict, reason = m.verdict(job_id)
-    assert verdict == "unavailable"
-    assert "result leaf 3 does not prove" in reason
-    assert m.verdict(job_id, [0, 1, 2])[0] == "pass"
+    answer = m.answer(job_id, [3])
+    assert isinstance(answer, str) and "result leaf 2 does not prove" in answer
+    assert m.answer(job_id, [2]) == hashes_of(honest_leaves(SGD), [2])
 
 
 def _blob_job(m: Market, spec: JobSpec, stored: dict[str, bytes]) -> int:
@@ -288,14 +297,15 @@ BLOB_GEMM: Final = JobSpec("gemm_i8", (64, 1100, 8, 16), seed=11)
 """Input "a" is 70,400 bytes: two 64 KiB chunks."""
 
 
-def test_inputs_read_from_blobs_pass() -> None:
+def test_inputs_read_from_blobs_are_recomputed() -> None:
     m = Market()
     inputs = generate_inputs(BLOB_GEMM.workload, BLOB_GEMM.params, BLOB_GEMM.seed)
     assert len(chunk_file(inputs["a"])) == 2
     job_id = _blob_job(m, BLOB_GEMM, inputs)
 
     assert all(root for _, root in m.job(job_id).inputs)
-    assert m.verdict(job_id)[0] == "pass"
+    leaves = compute_leaves(BLOB_GEMM, inputs, device="numpy")
+    assert m.answer(job_id) == hashes_of(leaves, m.checks(job_id)[0].leaves)
 
 
 def test_a_missing_input_blob_is_unavailable() -> None:
@@ -303,9 +313,8 @@ def test_a_missing_input_blob_is_unavailable() -> None:
     inputs = generate_inputs(BLOB_GEMM.workload, BLOB_GEMM.params, BLOB_GEMM.seed)
     job_id = _blob_job(m, BLOB_GEMM, {"a": inputs["a"]})
 
-    verdict, reason = m.verdict(job_id)
-    assert verdict == "unavailable"
-    assert "not in the local blob store" in reason
+    answer = m.answer(job_id)
+    assert isinstance(answer, str) and "not in the local blob store" in answer
 
 
 def test_an_input_blob_damaged_in_the_store_is_unavailable() -> None:
@@ -314,49 +323,22 @@ def test_an_input_blob_damaged_in_the_store_is_unavailable() -> None:
     job_id = _blob_job(m, BLOB_GEMM, inputs)
     _damage(m.blobs, dict(m.job(job_id).inputs)["a"], 1)
 
-    verdict, reason = m.verdict(job_id)
-    assert verdict == "unavailable"
-    assert "does not match its root" in reason
+    answer = m.answer(job_id)
+    assert isinstance(answer, str) and "does not match its root" in answer
 
 
 def test_an_input_blob_of_the_wrong_size_is_unavailable() -> None:
     m = Market()
-    spec = GEMM
     short = seed_stream(1, "test", "b", 100)
     m.blobs.store_leaves(chunk_file(short))
-    job_id = m.submit(spec, {"b": merkle_root(chunk_file(short))})
-    m.commit(job_id, honest_leaves(spec))
+    job_id = m.submit(GEMM, {"b": merkle_root(chunk_file(short))})
+    m.commit(job_id, honest_leaves(GEMM))
 
-    verdict, reason = m.verdict(job_id)
-    assert verdict == "unavailable"
-    assert "holds 100 bytes" in reason
-
-
-def test_a_qmlp_leaf_is_recomputed_from_x_through_every_layer_up_to_its_own() -> None:
-    """A worker that zeroes a layer-0 leaf and computes the next layer on from its fake is
-    caught on both leaves: the later one no longer trusts the committed leaf before it."""
-    spec = QMLP  # 8 rows in blocks of 4, layers 16→8→4: leaves 0, 1 are layer 0; 2, 3 layer 1
-    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
-    honest = compute_leaves(spec, inputs, device="numpy")
-    assert leaf_dependencies(spec, 2) == ()
-    layers = parse_model(spec.params[2:], inputs["model"])
-    fake_acc = np.zeros((4, 8), np.int32)
-    faked = list(honest)
-    faked[0] = fake_acc.tobytes()
-    faked[2] = (
-        reference.qmlp_layer(reference.requantize(fake_acc, layers[0]), layers[1])
-        .astype("<i4")
-        .tobytes()
-    )
-    assert faked[2] != honest[2]
-    m = Market()
-    job_id = m.run_job(spec, faked)
-    assert m.verdict(job_id, [0])[0] == "fail"
-    assert m.verdict(job_id, [2])[0] == "fail"  # it passed while checked from leaf 0
-    assert m.verdict(job_id, [1, 3])[0] == "pass"
+    answer = m.answer(job_id)
+    assert isinstance(answer, str) and "holds 100 bytes" in answer
 
 
-@pytest.mark.parametrize(("spec", "leaf"), [(SGD, 3)], ids=["sgd_fxp"])
+@pytest.mark.parametrize(("spec", "leaf"), [(QMLP, 2), (SGD, 3)], ids=["qmlp_i8", "sgd_fxp"])
 def test_a_leaf_is_recomputed_from_the_committed_leaf_it_builds_on(
     spec: JobSpec, leaf: int
 ) -> None:
@@ -366,78 +348,187 @@ def test_a_leaf_is_recomputed_from_the_committed_leaf_it_builds_on(
     wrong_dep = bytes(len(honest[dep]))
 
     # The worker got the dependency wrong and computed on from it: the leaf is consistent with
-    # what it committed before it, so it passes; the dependency, checked itself, fails.
+    # what it committed before it, so its hash matches; the dependency, checked itself, does not.
     consistent = list(honest)
     consistent[dep] = wrong_dep
     consistent[leaf] = recompute_leaf(spec, inputs, leaf, {dep: wrong_dep}, device="numpy")
     assert consistent[leaf] != honest[leaf]
     m = Market()
     job_id = m.run_job(spec, consistent)
-    assert m.verdict(job_id, [leaf])[0] == "pass"
-    assert m.verdict(job_id, [dep])[0] == "fail"
+    assert m.answer(job_id, [leaf]) == hashes_of(consistent, [leaf])
+    assert m.answer(job_id, [dep]) != hashes_of(consistent, [dep])
 
-    # A right leaf on a wrong committed dependency does not follow from it: it fails.
+    # A right leaf on a wrong committed dependency does not follow from it.
     inconsistent = list(honest)
     inconsistent[dep] = wrong_dep
     job_id = m.run_job(spec, inconsistent)
-    assert m.verdict(job_id, [leaf])[0] == "fail"
+    assert m.answer(job_id, [leaf]) != hashes_of(inconsistent, [leaf])
 
-    # A dependency of the wrong size cannot be built on: the result is wrong.
+    # A dependency of the wrong size cannot be built on: every member reveals the same marker,
+    # which no worker's leaf hash equals.
     cut = list(honest)
     cut[dep] = honest[dep][:-4]
     job_id = m.run_job(spec, cut)
-    verdict, reason = m.verdict(job_id, [leaf])
-    assert verdict == "fail"
-    assert f"committed leaf {dep}" in reason
+    assert m.answer(job_id, [leaf]) == (UNBUILDABLE,)
 
-    # And the honest result passes on every leaf.
+    # And the honest result is recomputed to its own hashes on every leaf.
     job_id = m.run_job(spec, honest)
-    assert m.verdict(job_id, range(len(honest)))[0] == "pass"
+    assert m.answer(job_id, range(len(honest))) == hashes_of(honest, range(len(honest)))
 
 
-# Which checks are mine
+def test_made_up_hashes_cost_nothing_and_match_no_result() -> None:
+    made_up = made_up_hashes(3, 0, 4)
+    assert made_up == made_up_hashes(3, 0, 4) and len(set(made_up)) == 4
+    assert made_up != made_up_hashes(3, 1, 4)
+    assert not set(made_up) & set(hashes_of(honest_leaves(GEMM), range(4)))
 
 
-def test_a_check_awaits_only_members_that_have_not_voted() -> None:
+# What a member owes a check, when
+
+
+def _check(**changes: object) -> compute.Check:
+    """An audit drawn in block 10 on committee A, B: commits in 11..14, reveals in 15..18."""
+    fields: dict[str, object] = {
+        "kind": "audit",
+        "leaves": (0, 1),
+        "committee": (ALICE.public, DAVE.public),
+        "draw_at": 10,
+        "drawn_at": 10,
+        "commit_deadline": 14,
+        "reveal_deadline": 18,
+    }
+    fields.update(changes)
+    return compute.Check(**fields)  # type: ignore[arg-type]
+
+
+def test_a_member_commits_in_the_commit_phase_and_reveals_in_the_reveal_phase() -> None:
+    a = ALICE.public
+    fresh = _check()
+    assert [duty(fresh, a, best) for best in range(10, 19)] == [COMMIT] * 4 + [None] * 5
+    # A member that missed its commitment owes nothing more: the chain would refuse its reveal.
+    assert not may_owe(fresh, a, 14)
+
+    done = _check(commits=((a, bytes(32)),))
+    assert [duty(done, a, best) for best in range(10, 19)] == [None] * 4 + [REVEAL] * 4 + [None]
+    assert may_owe(done, a, 13) and may_owe(done, a, 17) and not may_owe(done, a, 18)
+
+    revealed = _check(commits=((a, bytes(32)),), reveals=((a, ()),))
+    assert all(duty(revealed, a, best) is None for best in range(10, 19))
+    assert not may_owe(revealed, a, 15)
+
+    assert all(duty(fresh, EVE.public, best) is None for best in range(10, 19))
+    assert not may_owe(fresh, EVE.public, 11)
+    assert not may_owe(_check(outcome="pass"), a, 11)
+
+
+def test_a_check_not_yet_drawn_is_kept_but_owes_nothing() -> None:
+    undrawn = _check(committee=(), drawn_at=0, commit_deadline=0, reveal_deadline=0)
+    assert phase(undrawn, 12) == "drawing"
+    assert duty(undrawn, ALICE.public, 11) is None
+    assert may_owe(undrawn, ALICE.public, 11)
+
+
+@given(
+    drawn=st.integers(0, 50),
+    commit=st.integers(1, 10),
+    reveal=st.integers(1, 10),
+    best=st.integers(0, 80),
+    committed=st.booleans(),
+    revealed=st.booleans(),
+)
+def test_a_duty_is_only_ever_due_when_the_next_block_is_in_its_phase(
+    drawn: int, commit: int, reveal: int, best: int, committed: bool, revealed: bool
+) -> None:
+    a = ALICE.public
+    check = _check(
+        drawn_at=drawn,
+        commit_deadline=drawn + commit,
+        reveal_deadline=drawn + commit + reveal,
+        commits=((a, bytes(32)),) if committed or revealed else (),
+        reveals=((a, ()),) if revealed else (),
+    )
+    owed = duty(check, a, best)
+    if owed is not None:
+        assert may_owe(check, a, best)
+    if owed == COMMIT:
+        assert drawn < best + 1 <= check.commit_deadline and not committed
+    if owed == REVEAL:
+        assert check.commit_deadline < best + 1 <= check.reveal_deadline
+        assert committed and not revealed
+    assert owed is None or phase(check, best + 1) == owed
+    # The worker's response is due exactly in the reveal phase, once.
+    assert awaits_response(check, best) == (phase(check, best + 1) == "reveal")
+
+
+def test_a_reveal_counts_against_the_worker_response() -> None:
+    a, d = ALICE.public, DAVE.public
+    right, wrong = (leaf_hash(b"x"), leaf_hash(b"y")), (leaf_hash(b"x"), leaf_hash(b"z"))
+    check = _check(reveals=((a, right), (d, ())))
+    assert [reveal_vote(check, h) for _, h in check.reveals] == ["pending", "unavailable"]
+    check = _check(response=right)
+    assert [reveal_vote(check, h) for h in (right, wrong, ())] == [
+        "match",
+        "differs",
+        "unavailable",
+    ]
+
+
+# Which checks are mine, on the chain
+
+
+def _member(public: bytes) -> Keypair:
+    return next(v for v in VALIDATORS if v.public == public)
+
+
+def test_members_commit_reveal_and_the_worker_responds_on_chain() -> None:
     m = Market()
-    job_id = m.run_job(GEMM)
+    leaves = honest_leaves(GEMM)
+    job_id = m.run_job(GEMM, leaves)
     (check,) = m.checks(job_id)
-    first, second = (next(v for v in VALIDATORS if v.public == p) for p in check.committee)
+    first, second = (_member(p) for p in check.committee)
     (outsider,) = (v for v in VALIDATORS if v.public not in check.committee)
-
     assert m.awaiting(first) == m.awaiting(second) == [(job_id, 0)]
-    assert m.awaiting(outsider) == []
-    assert m.awaiting(BOB) == []
+    assert m.awaiting(outsider) == [] and m.awaiting(BOB) == []
 
-    m.call(first, "compute", "attest", job_id, 0, "pass")
+    answer = m.answer(job_id)
+    assert isinstance(answer, tuple)
+    for member in (first, second):
+        commitment = compute.attestation_commitment(job_id, 0, member.public, answer)
+        assert duty(m.checks(job_id)[0], member.public, m.best_number) == COMMIT
+        m.call(member, "compute", "attest_commit", job_id, 0, commitment)
+        assert duty(m.checks(job_id)[0], member.public, m.best_number) is None
+    # The worker may not respond while members still commit: none could copy its hashes.
+    assert not m.push(BOB, response_call(job_id, 0, m.checks(job_id)[0], leaves))
+
+    m.produce_until(check.commit_deadline)
     check = m.checks(job_id)[0]
-    assert not check.outcome  # one vote of two decides nothing
-    assert m.awaiting(first) == []
-    assert m.awaiting(second) == [(job_id, 0)]
+    assert awaits_response(check, m.best_number)
+    assert m.push(BOB, response_call(job_id, 0, check, leaves))
+    assert m.checks(job_id)[0].response == answer
+    for member in (first, second):
+        assert duty(m.checks(job_id)[0], member.public, m.best_number) == REVEAL
+        m.call(member, "compute", "attest_reveal", job_id, 0, list(answer))
 
     current = read_open_check(m.chain.read, job_id, 0)
-    assert current == OpenCheck(job_id, 0, m.job(job_id), check)
-    assert not awaits_vote(check, first.public, m.best_number)
-    assert awaits_vote(check, second.public, m.best_number)
-
-    # Once the next block is past the deadline an attestation would come too late.
-    while m.best_number < check.deadline:
-        m.chain.produce()
-    assert m.awaiting(second) == []
-
-
-def test_closed_checks_and_ended_jobs_await_no_one() -> None:
-    m = Market()
-    job_id = m.run_job(GEMM)
-    (check,) = m.checks(job_id)
-    for member in check.committee:
-        voter = next(v for v in VALIDATORS if v.public == member)
-        m.call(voter, "compute", "attest", job_id, 0, "fail")
-
-    assert m.checks(job_id)[0].outcome == "fail"
-    assert m.job(job_id).state == "failed"
-    assert read_open_check(m.chain.read, job_id, 0) is None
+    assert current == OpenCheck(job_id, 0, m.job(job_id), m.checks(job_id)[0])
     assert all(m.awaiting(v) == [] for v in VALIDATORS)
+    m.produce_until(check.reveal_deadline + 1)
+    assert m.checks(job_id)[0].outcome == "pass"
+
+
+def test_a_response_proves_each_leaf_hash_against_the_root() -> None:
+    leaves = honest_leaves(SGD)
+    hashes, proofs = response(leaves, [4, 0])
+    assert hashes == [leaf_hash(leaves[4]), leaf_hash(leaves[0])]
+    m = Market()
+    job_id = m.run_job(SGD, leaves)
+    check = m.checks(job_id)[0]
+    m.produce_until(check.commit_deadline)
+    # Proofs of other leaves than the check names do not prove its leaves.
+    wrong = dataclasses.replace(check, leaves=tuple(reversed(check.leaves)))
+    assert not m.push(BOB, response_call(job_id, 0, wrong, leaves))
+    assert m.push(BOB, response_call(job_id, 0, check, leaves))
+    assert len(proofs) == 2
 
 
 def test_the_events_of_a_block_name_the_checks_it_opened() -> None:
@@ -449,25 +540,24 @@ def test_the_events_of_a_block_name_the_checks_it_opened() -> None:
     assert checks_opened(m.chain.read(EVENTS_KEY)) == []
 
     m.call(CHARLIE, "compute", "dispute", job_id, 1)
-    assert checks_opened(m.chain.read(EVENTS_KEY)) == [(job_id, 1)]
+    assert (job_id, 1) in checks_opened(m.chain.read(EVENTS_KEY))
     dispute = m.checks(job_id)[1]
     assert dispute.kind == "dispute" and dispute.leaves == (1,)
-    member = next(v for v in VALIDATORS if v.public == dispute.committee[0])
-    assert (job_id, 1) in m.awaiting(member)
-    assert m.verdict(job_id, dispute.leaves)[0] == "pass"
+    if dispute.committee:
+        assert (job_id, 1) in m.awaiting(_member(dispute.committee[0]))
 
 
 def test_a_draw_without_an_audit_opens_no_check() -> None:
-    # About the least audit probability the incentive guard allows with a slash of 100×: 3%.
+    # The least audit probability the incentive rule allows: 1 in 101 with a slash of 100×.
     m = Market(
-        dataclasses.replace(PARAMS, audit_ppm=30_000),
+        dataclasses.replace(PARAMS, audit_ppm=PPM // 101 + 1),
         dataclasses.replace(DEFAULT_MARKET_PARAMS, slash_ppm=100 * PPM),
     )
     job_id = m.submit(GEMM)
     m.blobs.store_leaves(honest_leaves(GEMM))
     m.call(BOB, "compute", "commit_result", job_id, merkle_root(honest_leaves(GEMM)), 4)
-    for _ in range(compute.DRAW_DELAY):
-        m.chain.produce()
+    m.chain.produce()
+    m.chain.produce()
 
     raw = m.chain.read(EVENTS_KEY)
     assert raw is not None
@@ -492,207 +582,18 @@ def test_cuda_is_refused_without_a_gpu() -> None:
         select_device("cuda")
 
 
-# The service, on an in-process node
+def test_a_fresh_round_after_an_inconclusive_check_is_found_from_the_closed_one() -> None:
+    m = Market()
+    leaves = honest_leaves(GEMM)
+    job_id = m.run_job(GEMM, leaves)
+    check = m.checks(job_id)[0]
+    m.produce_until(check.commit_deadline)
+    assert m.push(BOB, response_call(job_id, 0, check, leaves))
+    m.produce_until(check.reveal_deadline + 1)  # nobody committed: no majority
 
-
-SLOT_MS: Final = 1_000
-
-
-def _node_spec() -> ChainSpec:
-    spec = dev_spec()
-    params = dataclasses.replace(PARAMS, committee_size=1)
-    return dataclasses.replace(spec, genesis=dataclasses.replace(spec.genesis, compute=params))
-
-
-NODE_SPEC: Final = _node_spec()
-
-
-class LocalNode:
-    """A dev node's core and service over `kv`, authoring when told; a new one over the same
-    `kv` is a restart."""
-
-    def __init__(self, kv: MemoryStore, now_ms: int = 1_000 * SLOT_MS) -> None:
-        store = ChainStore(kv)
-        if store.is_initialized():
-            store.open()
-        else:
-            store.initialize(NODE_SPEC.genesis_header(), NODE_SPEC.genesis_state())
-        self.now_ms = now_ms
-        self.core = NodeCore(store, authority=ALICE)
-        self.metrics = NodeMetrics()
-        self.service = NodeService(
-            self.core, NODE_SPEC, name="test", metrics=self.metrics, clock=lambda: self.now_ms
-        )
-
-    def author(self, blocks: int = 1) -> None:
-        for _ in range(blocks):
-            self.now_ms += SLOT_MS
-            self.service.apply(self.core.on_timer("slot", self.now_ms))
-
-    def submit(self, who: Keypair, pallet: str, name: str, *args: object) -> None:
-        tx = sign_transaction(
-            who,
-            make_call(pallet, name, *args),
-            nonce=self.core.next_nonce(who.public),
-            genesis_hash=self.core.genesis_hash,
-        )
-        self.service.submit(tx.raw)
-
-    def attestations(self) -> list[tuple[object, ...]]:
-        """The attestations waiting in the pool, as (job, check, verdict)."""
-        attest = CALLS[("compute", "attest")]
-        return [
-            attest.decode_args(tx.call.args)
-            for tx in self.core.pool.pending()
-            if (tx.call.pallet, tx.call.name) == ("compute", "attest")
-        ]
-
-    def check(self, job_id: int, index: int = 0) -> compute.Check:
-        return (compute.Checks.get(StateOverlay(self.core.reader()), job_id) or ())[index]
-
-    def job(self, job_id: int) -> market.Job:
-        found = market.Jobs.get(StateOverlay(self.core.reader()), job_id)
-        assert found is not None
-        return found
-
-    def commit_job(self, spec: JobSpec, leaves: Sequence[bytes]) -> int:
-        """Bob registers (once), Charlie submits, Bob commits `leaves`; blocks are authored."""
-        if market.Workers.get(StateOverlay(self.core.reader()), BOB.public) is None:
-            workloads = sorted(WORKLOADS)
-            self.submit(
-                BOB,
-                "market",
-                "register_worker",
-                STAKE,
-                "cpu",
-                1024,
-                workloads,
-                [PRICE] * len(workloads),
-                [1] * len(workloads),
-                "",
-                8,
-            )
-            self.author()
-        job_id = market.NextJobId.get(StateOverlay(self.core.reader()))
-        names = [s.name for s in spec.shape.inputs]
-        self.submit(
-            CHARLIE,
-            "market",
-            "submit_job",
-            spec.workload,
-            list(spec.params),
-            names,
-            [b""] * len(names),
-            spec.seed,
-            PRICE,
-            20,
-            20,
-            "sampled",
-        )
-        self.author()
-        self.service.blobs.store_leaves(leaves)
-        self.submit(BOB, "compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
-        self.author()
-        return job_id
-
-
-def test_the_service_attests_once_and_finds_open_checks_again_after_a_restart() -> None:
-    kv = MemoryStore()
-    node = LocalNode(kv)
-    verifier = VerificationService(node.service, ALICE, device="numpy")
-    trio.run(verifier.step)  # nothing open yet: a full scan of the state finds nothing
-    assert node.attestations() == []
-
-    job_id = node.commit_job(GEMM, honest_leaves(GEMM))
-    # The audit is drawn; the service learns of it from the block's events.
-    node.author(compute.DRAW_DELAY)
-    assert node.check(job_id).committee == (ALICE.public,)
-    trio.run(verifier.step)
-    trio.run(verifier.step)
-    assert node.attestations() == [(job_id, 0, "pass")]
-    assert verifier.attested == {(job_id, 0)}
-
-    # The node restarts before its attestation is in a block: its pool is gone, the check is
-    # still open in the state, and the new service finds it there.
-    restarted = LocalNode(kv, node.now_ms)
-    again = VerificationService(restarted.service, ALICE, device="numpy")
-    trio.run(again.step)
-    assert restarted.attestations() == [(job_id, 0, "pass")]
-
-    restarted.author()
-    assert restarted.check(job_id).votes == ((ALICE.public, "pass"),)
-    assert restarted.check(job_id).outcome == "pass"
-    trio.run(again.step)
-    assert restarted.attestations() == []
-    assert again.attested == frozenset()
-    registry = restarted.metrics.registry
-    assert registry.get_sample_value("xpl_verifications_total", {"verdict": "pass"}) == 1.0
-    assert registry.get_sample_value("xpl_verification_seconds_count") == 1.0
-
-    # The job settles once its dispute window is over.
-    restarted.author(PARAMS.dispute_window)
-    assert restarted.job(job_id).state == "settled"
-
-
-def test_the_service_attests_fail_on_a_corrupted_result() -> None:
-    node = LocalNode(MemoryStore())
-    verifier = VerificationService(node.service, ALICE, device="numpy")
-    leaves = [flipped(leaf) for leaf in honest_leaves(GEMM)]
-    job_id = node.commit_job(GEMM, leaves)
-    node.author(compute.DRAW_DELAY)
-    trio.run(verifier.step)
-    assert node.attestations() == [(job_id, 0, "fail")]
-
-    node.author()
-    assert node.check(job_id).outcome == "fail"
-    assert node.job(job_id).state == "failed"
-
-
-def test_an_error_while_verifying_is_no_verdict_and_is_retried_a_bounded_number_of_times() -> None:
-    node = LocalNode(MemoryStore())
-    verifier = VerificationService(node.service, ALICE, device="numpy", max_attempts=2)
-    verifier.device = "tpu"  # a device that cannot run: every recomputation raises
-    job_id = node.commit_job(GEMM, honest_leaves(GEMM))
-    node.author(compute.DRAW_DELAY)
-
-    for _ in range(4):
-        trio.run(verifier.step)
-        node.author()
-    assert node.attestations() == []
-    assert node.check(job_id).votes == ()
-    registry = node.metrics.registry
-    assert registry.get_sample_value("xpl_verification_errors_total") == 2.0
-    assert registry.get_sample_value("xpl_verifications_total", {"verdict": "pass"}) is None
-
-
-def test_an_attestation_that_leaves_the_pool_unincluded_is_sent_again() -> None:
-    node = LocalNode(MemoryStore())
-    verifier = VerificationService(node.service, ALICE, device="numpy")
-    job_id = node.commit_job(GEMM, honest_leaves(GEMM))
-    node.author(compute.DRAW_DELAY)
-    trio.run(verifier.step)
-    assert node.attestations() == [(job_id, 0, "pass")]
-    trio.run(verifier.step)  # still pooled: nothing sent again
-    assert node.attestations() == [(job_id, 0, "pass")]
-
-    (tx,) = node.core.pool.pending()
-    node.core.pool.remove(tx.hash)  # dropped, as a full pool or an expiry would
-    trio.run(verifier.step)
-    assert node.attestations() == [(job_id, 0, "pass")]
-    registry = node.metrics.registry
-    # Sent again from the verdict it had: the leaves were recomputed once.
-    assert registry.get_sample_value("xpl_verifications_total", {"verdict": "pass"}) == 1.0
-    node.author()
-    assert node.check(job_id).outcome == "pass"
-
-
-def test_a_failing_device_falls_back_to_the_reference_with_a_warning(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
-    def disagree(device: str) -> None:
-        raise ValueError(f"{device} disagrees with NumPy")
-
-    monkeypatch.setattr(verification, "_self_test", disagree)
-    with caplog.at_level(logging.WARNING, logger="xpl.verify"):
-        assert select_device("cpu") == "numpy"
-    assert "verification falls back to the NumPy reference: cpu: cpu disagrees" in caplog.text
+    first, fresh = m.checks(job_id)
+    assert first.outcome == "inconclusive" and not fresh.outcome and fresh.round == 1
+    assert read_open_check(m.chain.read, job_id, 0) is None
+    assert later_open_checks(m.chain.read, job_id, 0) == [(job_id, 1)]
+    assert later_open_checks(m.chain.read, job_id, 1) == []
+    assert all((job_id, 1) in m.awaiting(_member(p)) for p in fresh.committee)
