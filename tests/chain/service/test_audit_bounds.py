@@ -23,7 +23,7 @@ import pytest
 
 from chain.benchmarks.audit_bounds_bench import audit_largest, largest_jobs
 from chain.cli.main import main
-from chain.service.verification import Material, judge
+from chain.service.recomputation import Material, recompute_hashes
 from chain.service.verify_process import IsolatedProcess, IsolatedRunFailed, IsolatedRunTimedOut
 from gpu_worker import reference
 from gpu_worker.inputs import generate_inputs, parse_model
@@ -31,6 +31,7 @@ from gpu_worker.jobs import JobSpec, compute_leaves
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS
 from runtime.pallets.compute.guard import conviction_probability
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM
+from runtime.primitives.merkle import leaf_hash
 
 SHRINK = 16
 MEMORY_GOAL = 1 << 30
@@ -60,8 +61,10 @@ def test_the_costliest_accepted_job_verifies_within_its_bound(
 def test_a_wrong_leaf_fails_in_the_verifying_process(verifier: IsolatedProcess) -> None:
     spec = JobSpec("gemm_i8", (16, 64, 8, 4), seed=3)
     leaves = compute_leaves(spec, generate_inputs(spec.workload, spec.params, 3), device="cpu")
-    wrong = Material(spec, {}, (0, 2), {0: leaves[0], 2: leaves[1]})
-    assert verifier.run(judge, wrong, device="cpu").value.verdict == "fail"
+    committed = (leaf_hash(leaves[0]), leaf_hash(leaves[1]))  # leaf 2 claimed to be leaf 1
+    hashes = verifier.run(recompute_hashes, Material(spec, {}, (0, 2), {}), device="cpu").value
+    assert hashes[0] == committed[0]
+    assert hashes[1] != committed[1]
 
 
 def test_a_runaway_check_dies_in_its_process_and_is_an_error() -> None:
@@ -105,12 +108,12 @@ def test_the_zeroed_layer_cheat_fails_on_every_leaf_and_loses() -> None:
     spec = JobSpec("qmlp_i8", (16, 2, *[64] * 17), seed=9)  # 16 layers × 8 row blocks
     honest, cheat, work_done = _layer_cheat(spec)
     assert len(cheat) == 128
+    recomputed = recompute_hashes(Material(spec, {}, tuple(range(len(cheat))), {}), device="cpu")
     verdicts = [
-        judge(Material(spec, {}, (index,), {index: leaf}), device="cpu").verdict
-        for index, leaf in enumerate(cheat)
+        "pass" if again == leaf_hash(leaf) else "fail"
+        for again, leaf in zip(recomputed, cheat, strict=True)
     ]
-    last_layer = range(len(honest) - 8, len(honest))
-    assert judge(Material(spec, {}, tuple(last_layer), dict(enumerate(honest)))).verdict == "pass"
+    assert recomputed == tuple(leaf_hash(leaf) for leaf in honest)
     failing = Fraction(verdicts.count("fail"), len(verdicts))
     assert failing == 1  # the old rule failed only the 8 layer-0 leaves: 1/16
 
