@@ -7,7 +7,7 @@ from typing import Any, Final
 from chain.client.chain import JobView, XplClient
 from chain.client.checks import check_summary
 from chain.client.jobs.errors import UnknownJobError
-from runtime.pallets.compute import DRAW_DELAY
+from runtime.pallets.compute import DRAW_DELAY, DRAW_JITTER
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount
 from runtime.primitives.hashing import to_hex
@@ -40,7 +40,9 @@ def ended_at(client: XplClient, view: JobView) -> int | None:
     if job.state not in ("settled", "failed") or not job.committed_at:
         return None
     params = client.market_params()[1]
-    rounds = params.max_rounds * (DRAW_DELAY + params.commit_window + params.reveal_window)
+    rounds = params.max_rounds * (
+        DRAW_DELAY + DRAW_JITTER + params.commit_window + params.reveal_window
+    )
     last = job.committed_at + params.dispute_window + rounds + 2
     wanted = {"settled": "JobSettled", "failed": "JobFailed"}[job.state]
     numbers = range(job.committed_at + 1, min(last, client.best_number()) + 1)

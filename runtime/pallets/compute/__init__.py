@@ -82,7 +82,13 @@ bonds), and `pallet` (the Compute pallet with its calls, hooks and invariants).
 
 from __future__ import annotations
 
-from runtime.pallets.compute.drawing import DRAW_DELAY, draw_committee, draw_leaves
+from runtime.pallets.compute.drawing import (
+    DRAW_DELAY,
+    DRAW_JITTER,
+    draw_committee,
+    draw_leaves,
+    roll_delay,
+)
 from runtime.pallets.compute.errors import (
     AlreadyAttested,
     AlreadyResponded,
@@ -135,7 +141,7 @@ from runtime.pallets.compute.params import (
     ComputeParams,
     fraud_bond_for,
 )
-from runtime.pallets.compute.records import Check, Checks, Draws, Due, Params
+from runtime.pallets.compute.records import AuditRolls, Check, Checks, Draws, Due, Params
 from runtime.pallets.compute.verdicts import (
     Verdict,
     attestation_commitment,
@@ -152,6 +158,7 @@ __all__ = [
     "DISPUTE_BOND_FACTOR",
     "DISPUTE_WEIGHT",
     "DRAW_DELAY",
+    "DRAW_JITTER",
     "MAX_AUDIT_LEAVES",
     "MAX_CHECKS_PER_JOB",
     "MAX_COMMITTEE",
@@ -167,6 +174,7 @@ __all__ = [
     "AlreadyResponded",
     "AttestationCommitted",
     "AttestationRevealed",
+    "AuditRolls",
     "BadLeaf",
     "BadParams",
     "BadResponse",
@@ -203,6 +211,7 @@ __all__ = [
     "draw_leaves",
     "earlier_rounds",
     "fraud_bond_for",
+    "roll_delay",
     "verdict",
     "verifiers",
 ]

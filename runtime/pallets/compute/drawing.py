@@ -15,6 +15,22 @@ block whose chain randomness draws it: the draw mixes the VRF outputs of the DRA
 after the opening, so nothing known when the check is opened decides it."""
 
 
+DRAW_JITTER: Final = 4
+"""An audit's roll happens DRAW_DELAY + j blocks after the commitment, j < DRAW_JITTER taken from
+the chain randomness of the block after the commitment. A worker that is also a validator knows
+the slot schedule, so with a fixed delay it could time its commitment to author the block that
+completes its own draw and forfeit that slot whenever the draw would audit it; with j unknown at
+the commitment it authors that block only about as often as it authors any block (its share of
+the slots), and twice that counting its one-bit choice of j when it authors the block after the
+commitment. The incentive guard counts that share (`guard.forfeit_share`)."""
+
+
+def roll_delay(ctx: BlockContext) -> int:
+    """DRAW_DELAY + j for a commitment in the parent block: j from this block's randomness."""
+    j = int.from_bytes(blake2b_256(b"xpl-draw-delay" + randomness.current(ctx.state))[:8], "big")
+    return DRAW_DELAY + j % DRAW_JITTER
+
+
 def _seed(ctx: BlockContext, job_id: int, purpose: bytes) -> bytes:
     """A draw's seed: the chain randomness of this block (`randomness.current`) with the job.
 

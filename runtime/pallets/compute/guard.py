@@ -9,18 +9,29 @@ probability P_conv when one party holds the share α = collusion_ppm of the stak
 
     P_conv = Σ_{h > c/2} C(c, h)·(1 − α)^h·α^(c − h).
 
+The draw comes from the chain randomness (`runtime.pallets.randomness`), which the author of the
+block that completes it can influence only by forfeiting its slot: it then gets the next author's
+draw instead of its own. A cheater that authors that block sees its own draw first and, if it
+would be caught, forfeits: it is caught only if both draws catch it. The block that completes an
+audit's draw lies DRAW_DELAY + j blocks after the commitment, with j set by the randomness of the
+block after the commitment (`compute.drawing`), so a cheater cannot time its commitment to author
+it: it authors it with about its share α of the slots, twice that counting its own one-bit
+choice of j when it authors the block after the commitment. With F = min(1, 2α), one draw
+convicting with x(f) = q·P_conv·(1 − (1 − f)^k), the cheater is caught with
+
+    caught(f) = (1 − F)·x(f) + F·x(f)².
+
 Convicted, the worker loses R and its slash S = m·R, of which a challenger that is the cheater
 itself may take back challenger_share; so the guard counts m_eff = m·(1 − challenger_share).
 Faking pays nothing in expectation when, for every f,
 
-    q·P_conv·(1 − (1 − f)^k)·(1 + m_eff)·R > min(1, D·f)·C,
+    caught(f)·(1 + m_eff)·R > min(1, D·f)·C,
 
-and the guard requires, with C = R, the worst f and a margin:
-
-    q·P_conv·worst·(1 + m_eff) ≥ 1 + margin, and strictly more than 1 even with margin 0,
-
-where worst = min over f of (1 − (1 − f)^k) / min(1, D·f) = 1 − (1 − 1/D)^k (the detection is
-concave in f, so the ratio is least where the saving first reaches the whole job, f = 1/D).
+and the guard requires, with C = R, the least over f of caught(f)·(1 + m_eff) / min(1, D·f)
+(bounded from below exactly on a grid of f, `least_deterrence`) to be at least 1 + margin, and
+strictly more than 1 even with margin 0. Without forfeits (F = 0) the least lies at f = 1/D; with
+them, small f are worse for a cheater that decides its draw (x² is small), and the (1 − F)·x
+share keeps them deterred.
 
 The dependency factor D: a gemm_i8 leaf and a qmlp_i8 leaf are recomputed from the inputs alone
 (a qmlp leaf through every layer up to its own), so faking a leaf saves that leaf: D = 1. An
@@ -94,18 +105,68 @@ def conviction_probability(committee_size: int, collusion_ppm: int) -> Fraction:
 
 
 def worst_detection_ratio(audit_leaves: int, dependency: Fraction = DEPENDENCY_FACTOR) -> Fraction:
-    """min over f of (1 − (1 − f)^k) / min(1, D·f): the least detection per unit of saving."""
+    """min over f of (1 − (1 − f)^k) / min(1, D·f): the least detection per unit of saving
+    (without forfeits: the detection is concave in f, so the least is at f = 1/D)."""
     f = min(Fraction(1), 1 / dependency)
     return (1 - (1 - f) ** audit_leaves) / min(Fraction(1), dependency * f)
 
 
+def forfeit_share(collusion_ppm: int) -> Fraction:
+    """F: the chance a party with `collusion_ppm` of the slots decides its own job's draw by
+    authoring (or forfeiting) the block that completes it (see the module)."""
+    return min(Fraction(1), Fraction(2 * collusion_ppm, PPM))
+
+
+GRID: Final = 384
+"""The shares f = i/GRID of faked leaves at which the guard bounds the deterrence (a multiple of
+3, so that f = 1/D = 2/3, where the least lies at usual parameters, is on it)."""
+
+
+def least_deterrence(
+    audit_ppm: int,
+    audit_leaves: int,
+    p_conv: Fraction,
+    forfeit: Fraction,
+    penalty: Fraction,
+    dependency: Fraction = DEPENDENCY_FACTOR,
+) -> Fraction:
+    """A lower bound, over every share f of faked leaves, of the cheater's expected loss per
+    unit it saves: caught(f)·(1 + m_eff) / min(1, D·f), where one draw convicts with
+    x(f) = q·P_conv·(1 − (1 − f)^k) and a cheater deciding its draw (chance F) is caught only if
+    both of the draws it chooses between convict: caught = (1 − F)·x + F·x².
+
+    Exact: on each interval [f_i, f_{i+1}] of the grid, caught rises and the saving rises, so
+    caught(f_i) / saving(f_{i+1}) bounds it from below; below the first point the ratio is at
+    least (1 − F)·x(f_1) / saving(f_1), since x(f)/f falls as f grows."""
+    q = Fraction(audit_ppm, PPM)
+
+    def caught(f: Fraction) -> Fraction:
+        x = q * p_conv * (1 - (1 - f) ** audit_leaves)
+        return (1 - forfeit) * x + forfeit * x * x
+
+    def saving(f: Fraction) -> Fraction:
+        return min(Fraction(1), dependency * f)
+
+    first = Fraction(1, GRID)
+    q_first = q * p_conv * (1 - (1 - first) ** audit_leaves)
+    least = (1 - forfeit) * q_first / saving(first)
+    for i in range(1, GRID):
+        lo, hi = Fraction(i, GRID), Fraction(i + 1, GRID)
+        least = min(least, caught(lo) / saving(hi))
+    return least * (1 + penalty)
+
+
 def deterrence(market: MarketTerms, compute: VerificationTerms) -> Fraction:
-    """q·P_conv·worst·(1 + m_eff): a cheater's least expected loss per unit it saves."""
-    q = Fraction(compute.audit_ppm, PPM)
-    p_conv = conviction_probability(compute.committee_size, compute.collusion_ppm)
-    worst = worst_detection_ratio(compute.audit_leaves)
+    """A cheater's least expected loss per unit it saves (`least_deterrence` at these
+    parameters)."""
     m_eff = Fraction(market.slash_ppm, PPM) * Fraction(PPM - compute.challenger_share_ppm, PPM)
-    return q * p_conv * worst * (1 + m_eff)
+    return least_deterrence(
+        compute.audit_ppm,
+        compute.audit_leaves,
+        conviction_probability(compute.committee_size, compute.collusion_ppm),
+        forfeit_share(compute.collusion_ppm),
+        m_eff,
+    )
 
 
 def _decimal(value: Fraction, places: int = 4) -> str:
@@ -117,20 +178,21 @@ def _decimal(value: Fraction, places: int = 4) -> str:
 
 def check_incentives(market: MarketTerms, compute: VerificationTerms) -> None:
     """ValueError unless faking any share of a job loses money by the margin (see the module):
-    q·P_conv·worst·(1 + m_eff) ≥ 1 + margin, and > 1."""
+    the least of caught(f)·(1 + m_eff) / saving(f) is at least 1 + margin, and above 1."""
     compute.check()
     value = deterrence(market, compute)
     needed = 1 + Fraction(compute.margin_ppm, PPM)
     if value >= needed and value > 1:
         return
     p_conv = conviction_probability(compute.committee_size, compute.collusion_ppm)
+    decided = _decimal(forfeit_share(compute.collusion_ppm))
     raise ValueError(
-        f"faking results pays: audit_ppm {compute.audit_ppm} × conviction probability "
+        f"faking results pays: with audit_ppm {compute.audit_ppm}, conviction probability "
         f"{_decimal(p_conv)} (committee_size {compute.committee_size}, collusion_ppm "
-        f"{compute.collusion_ppm}) × worst detection per saving "
-        f"{_decimal(worst_detection_ratio(compute.audit_leaves))} (audit_leaves "
-        f"{compute.audit_leaves}) × (1 + slash_ppm {market.slash_ppm} × (1 − "
-        f"challenger_share_ppm {compute.challenger_share_ppm})) = {_decimal(value)}, "
+        f"{compute.collusion_ppm}, so a colluding author decides {decided}"
+        f" of its draws), audit_leaves {compute.audit_leaves}, slash_ppm {market.slash_ppm} and "
+        f"challenger_share_ppm {compute.challenger_share_ppm}, a cheater's least expected loss "
+        f"per unit saved is {_decimal(value)}, "
         f"needs at least {_decimal(needed)} (margin_ppm {compute.margin_ppm}) and more than 1: "
         "raise audit_ppm, committee_size or slash_ppm"
     )
@@ -162,5 +224,7 @@ __all__ = [
     "check_verification_window",
     "conviction_probability",
     "deterrence",
+    "forfeit_share",
+    "least_deterrence",
     "worst_detection_ratio",
 ]

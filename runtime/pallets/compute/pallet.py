@@ -16,6 +16,7 @@ from runtime.pallets.compute.drawing import (
     check_purpose,
     draw_committee,
     draw_leaves,
+    roll_delay,
 )
 from runtime.pallets.compute.errors import (
     ERRORS,
@@ -61,7 +62,7 @@ from runtime.pallets.compute.params import (
     ComputeParams,
     fraud_bond_for,
 )
-from runtime.pallets.compute.records import Check, Checks, Draws, Due, Params
+from runtime.pallets.compute.records import AuditRolls, Check, Checks, Draws, Due, Params
 from runtime.pallets.compute.verdicts import attestation_commitment, decide, verifiers
 from runtime.pallets.market import PPM, Job
 from runtime.pallets.market.errors import MarketError
@@ -128,12 +129,19 @@ class Compute(Pallet):
         return 0
 
     def _draw(self, ctx: BlockContext, job_id: int, p: ComputeParams) -> None:
-        """The audit roll of a commitment DRAW_DELAY blocks old, and the committees of the
-        job's checks whose draw is due."""
+        """In the block after a commitment, when its audit is rolled (`roll_delay`); at that
+        block, the audit roll; and the committees of the job's checks whose draw is due."""
+        roll_at = AuditRolls.get(ctx.state, job_id)
+        if roll_at is not None and roll_at <= ctx.number:
+            AuditRolls.remove(ctx.state, job_id)
         current = market.find_job(ctx, job_id)
         if current is None or current.state != "committed":
             return
-        if ctx.number == current.committed_at + DRAW_DELAY:
+        if ctx.number == current.committed_at + 1 and roll_at is None:
+            roll_at = current.committed_at + roll_delay(ctx)
+            AuditRolls.insert(ctx.state, job_id, roll_at)
+            market.schedule(Draws, ctx, roll_at, job_id)
+        elif roll_at == ctx.number:
             self._roll_audit(ctx, job_id, current, p)
         checks = Checks.get(ctx.state, job_id) or ()
         for index, check in enumerate(checks):
@@ -226,7 +234,7 @@ class Compute(Pallet):
         except MarketError as exc:
             raise NotMatchedWorker() from exc
         p = Params.get(ctx.state)
-        market.schedule(Draws, ctx, ctx.number + DRAW_DELAY, job_id)
+        market.schedule(Draws, ctx, ctx.number + 1, job_id)  # when to roll its audit
         market.schedule(Due, ctx, ctx.number + p.dispute_window, job_id)
         ctx.deposit_event(ResultCommitted, job_id, worker, root, leaves)
 
@@ -398,6 +406,11 @@ class Compute(Pallet):
             settled = raw_job is not None and market.Jobs.decode(raw_job).state == "settled"
             if settled and any(not c.outcome for c in checks):
                 problems.append(f"job {job_id} settled with an open check")
+        for key, _ in iterate(AuditRolls.prefix):
+            job_id = int.from_bytes(AuditRolls.key_suffix(key), "big")
+            raw_job = read(market.Jobs.key(job_id))
+            if raw_job is None or market.Jobs.decode(raw_job).state != "committed":
+                problems.append(f"job {job_id} awaits an audit roll but is not committed")
         for who, info in system.accounts_in(iterate):
             held = info.held(BOND)
             if held != bonds.get(who, 0):

@@ -7,7 +7,7 @@ from typing import Final
 
 from runtime import fields
 from runtime.framework import WEIGHT_PER_MICROS
-from runtime.pallets.compute.drawing import DRAW_DELAY
+from runtime.pallets.compute.drawing import DRAW_DELAY, DRAW_JITTER
 from runtime.pallets.market import PPM
 from runtime.schema import Record, param
 
@@ -51,7 +51,7 @@ SET_PARAMS_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
 class ComputeParams(Record):
     """Verification parameters (genesis; changed by Root, later by governance)."""
 
-    audit_ppm: int = param(fields.U32, 0, PPM, default=500_000, rule=f"must be between 0 and {PPM}")
+    audit_ppm: int = param(fields.U32, 0, PPM, default=650_000, rule=f"must be between 0 and {PPM}")
     """q: the probability that a committed job is audited, in parts per million."""
     audit_leaves: int = param(fields.U32, 1, MAX_AUDIT_LEAVES, default=16)
     """k: leaves an audit recomputes."""
@@ -85,15 +85,18 @@ class ComputeParams(Record):
     def check(self) -> None:
         """ValueError naming the first parameter out of its range or not fitting the others."""
         self.check_fields("audit_ppm", "audit_leaves", "committee_size", "commit_window")
-        if self.dispute_window <= DRAW_DELAY + self.commit_window + self.reveal_window:
+        longest_draw = DRAW_DELAY + DRAW_JITTER - 1
+        if self.dispute_window <= longest_draw + self.commit_window + self.reveal_window:
             raise ValueError(
-                "the dispute window must outlast the draw delay and the commit and reveal windows"
+                "the dispute window must outlast the longest draw delay and the commit and reveal "
+                "windows"
             )
         Record.check(self)
 
 
 DEFAULT_COMPUTE_PARAMS: Final = ComputeParams()
-"""Audit a quarter of the jobs on 16 leaves by 3 validators, who commit within 8 blocks and
+"""Audit 65% of the jobs (the least the incentive guard allows with a 25% margin, counting a
+colluding author's forfeits) on 16 leaves by 3 validators, who commit within 8 blocks and
 reveal within 4 more, for up to 3 rounds; disputes for 40 blocks, bonding at least 0.1 XPL; a
 member out of line loses 0.01 XPL."""
 

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 from typing import Final
 
 from runtime import fields
-from runtime.framework import StorageMap, StorageValue, ValueCodec, record_codec, value_codec
+from runtime.framework import (
+    U64_CODEC,
+    StorageMap,
+    StorageValue,
+    ValueCodec,
+    record_codec,
+    value_codec,
+)
 from runtime.pallets import market
 from runtime.pallets.compute.params import (
     DEFAULT_COMPUTE_PARAMS,
@@ -119,6 +126,11 @@ Draws: Final = StorageMap[int, tuple[int, ...]](
     NAME, "Draws", lambda n: n.to_bytes(4, "big"), market.JOB_IDS_CODEC
 )
 """Jobs with a draw in block n: the audit roll of a commitment, or a check's committee."""
+AuditRolls: Final = StorageMap[int, int](
+    NAME, "AuditRolls", lambda i: i.to_bytes(8, "big"), U64_CODEC
+)
+"""The block in which a committed job's audit is rolled, set in the block after its commitment
+(`drawing.roll_delay`) and removed when it is rolled."""
 Due: Final = StorageMap[int, tuple[int, ...]](
     NAME, "Due", lambda n: n.to_bytes(4, "big"), market.JOB_IDS_CODEC
 )
