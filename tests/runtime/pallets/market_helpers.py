@@ -248,6 +248,20 @@ class MarketChain(DevChain):
         """Author `blocks` empty blocks; their results in order."""
         return [self.produce()[1] for _ in range(blocks)]
 
+    def audit_roll_at(self, job_id: int) -> int:
+        """The block that rolls the committed job's audit (authoring the block after the
+        commitment, which sets it, if need be)."""
+        committed_at = self.job(job_id).committed_at
+        if self.head.number <= committed_at:
+            self.advance_to(committed_at + 1)
+        roll_at = compute.AuditRolls.get(self.overlay(), job_id)
+        assert roll_at is not None, "the audit was already rolled"
+        return roll_at
+
+    def randomness_of(self, number: int) -> bytes:
+        """The chain randomness in the state of block `number`."""
+        return self.randomness[self.headers[number].hash]
+
     def advance_to(self, number: int) -> BlockResult:
         """Author empty blocks up to block `number`; the last one's result."""
         assert number > self.head.number, (number, self.head.number)

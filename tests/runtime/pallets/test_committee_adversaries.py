@@ -69,7 +69,7 @@ def commit_job(chain: MarketChain, bad: tuple[int, ...] = (), mode: str = "alway
 def drawn(chain: MarketChain, job_id: int, index: int = 0) -> tuple[bytes, ...]:
     """Author blocks to check `index`'s draw; its committee."""
     check = chain.checks(job_id)[index] if index < len(chain.checks(job_id)) else None
-    target = chain.job(job_id).committed_at + DRAW_DELAY if check is None else check.draw_at
+    target = chain.audit_roll_at(job_id) if check is None else check.draw_at
     if chain.head.number < target:
         chain.advance_to(target)
     return chain.checks(job_id)[index].committee
@@ -308,7 +308,8 @@ def test_a_disputes_committee_is_drawn_from_a_block_after_the_dispute(
     chain: MarketChain,
 ) -> None:
     """The dispute's committee was drawn from the parent hash at the dispute, known in
-    advance. Now it is drawn DRAW_DELAY blocks later from a block authored after the dispute."""
+    advance. Now it is drawn DRAW_DELAY blocks later from the chain randomness, which mixes the
+    VRF outputs of the blocks authored after the dispute."""
     job_id = commit_job(chain)
     members = drawn(chain, job_id)
     run(chain, job_id, 0, dict.fromkeys(members, "honest"))
@@ -317,10 +318,10 @@ def test_a_disputes_committee_is_drawn_from_a_block_after_the_dispute(
     check = chain.checks(job_id)[1]
     assert check.committee == () and check.draw_at == at + DRAW_DELAY
     committee = drawn(chain, job_id, 1)
-    parent = chain.headers[check.draw_at - 1]
-    assert parent.number > at  # authored after the dispute
+    assert check.draw_at > at  # drawn in a block authored after the dispute
+    mixed = chain.randomness_of(check.draw_at)
     seed = blake2b_256(
-        b"xpl-compute" + b"check" + (1).to_bytes(4, "big") + parent.hash + job_id.to_bytes(8, "big")
+        b"xpl-compute" + b"check" + (1).to_bytes(4, "big") + mixed + job_id.to_bytes(8, "big")
     )
     remaining = list(VALIDATORS_KEYS)
     expected = []

@@ -3,7 +3,8 @@ response, verdicts and settlement (disputes and parameters are tested in modules
 
 Jobs are GEMM jobs of 10^9 cost units matched to Wendy at one unit per 10^9 units: the payment is
 one unit, the slash three, the protocol fee 2% and the verification fee 5% of the payment. With
-the default parameters a commitment in block c is drawn for audit in block d = c + DRAW_DELAY; its
+the default parameters a commitment in block c is drawn for audit in block d = c + DRAW_DELAY + j
+(j < DRAW_JITTER, from the randomness of block c + 1); its
 committee commits in blocks d + 1 .. d + 8, reveals (and the worker responds) in d + 9 .. d + 12;
 the check is decided in d + 13, and the job settles in block c + 40 (the end of the dispute
 window) unless a check fails it first.
@@ -25,6 +26,7 @@ from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.compute import (
     DEFAULT_COMPUTE_PARAMS,
     DRAW_DELAY,
+    DRAW_JITTER,
     attestation_commitment,
     draw_leaves,
     fraud_bond_for,
@@ -84,17 +86,18 @@ def commit_job(
     return int(job_id)
 
 
-def audit_seed(chain: MarketChain, job_id: int) -> bytes:
-    """The audit's randomness: the hash of the first block after the commitment, with the job."""
-    after = chain.headers[chain.job(job_id).committed_at + 1].hash
-    return blake2b_256(b"xpl-compute" + b"audit" + after + job_id.to_bytes(8, "big"))
+def audit_seed(chain: MarketChain, job_id: int, roll_at: int) -> bytes:
+    """The audit's seed: the chain randomness of the block that rolls it, with the job."""
+    return blake2b_256(
+        b"xpl-compute" + b"audit" + chain.randomness_of(roll_at) + job_id.to_bytes(8, "big")
+    )
 
 
 def draw(chain: MarketChain, job_id: int) -> tuple[Any, ...]:
-    """Author blocks up to the job's audit draw; the ChallengeDrawn event's fields."""
-    committed_at = chain.job(job_id).committed_at
-    assert chain.head.number < committed_at + DRAW_DELAY
-    result = chain.advance_to(committed_at + DRAW_DELAY)
+    """Author blocks up to the job's audit roll; the ChallengeDrawn event's fields."""
+    roll_at = chain.audit_roll_at(job_id)
+    assert chain.head.number < roll_at
+    result = chain.advance_to(roll_at)
     (drawn,) = [
         args
         for name, args in hook_events(result, "compute")
@@ -129,15 +132,22 @@ def stakes(chain: MarketChain, members: tuple[bytes, ...]) -> dict[bytes, int]:
 # The draw
 
 
-def test_the_audit_is_drawn_draw_delay_blocks_after_the_commitment(chain: MarketChain) -> None:
+def test_the_audit_is_rolled_a_random_delay_after_the_commitment(chain: MarketChain) -> None:
     job_id = commit_job(chain)
     committed_at = chain.head.number
-    for result in chain.advance(DRAW_DELAY - 1):
+    roll_at = chain.audit_roll_at(job_id)  # set by the randomness of the block after it
+    delay = roll_at - committed_at
+    assert DRAW_DELAY <= delay < DRAW_DELAY + DRAW_JITTER
+    j = int.from_bytes(
+        blake2b_256(b"xpl-draw-delay" + chain.randomness_of(committed_at + 1))[:8], "big"
+    )
+    assert delay == DRAW_DELAY + j % DRAW_JITTER
+    for result in chain.advance(roll_at - chain.head.number - 1):
         assert hook_events(result, "compute") == []
     drawn = draw(chain, job_id)
-    seed = audit_seed(chain, job_id)
+    seed = audit_seed(chain, job_id, roll_at)
     members = draw_committee_of(seed)
-    d = committed_at + DRAW_DELAY
+    d = roll_at
     commit_deadline, reveal_deadline = d + CP.commit_window, d + CP.commit_window + CP.reveal_window
     assert drawn == (
         job_id,
@@ -174,7 +184,7 @@ def draw_committee_of(seed: bytes) -> tuple[bytes, ...]:
 
 
 def test_an_audit_names_k_distinct_leaves_in_range() -> None:
-    chain = market_chain(compute_params=replace(CP, audit_leaves=4))
+    chain = market_chain(compute_params=replace(CP, audit_leaves=4, audit_ppm=PPM))
     chain.register(WORKER, capacity=16)
     for _ in range(3):
         job_id = commit_job(chain)
@@ -182,7 +192,8 @@ def test_an_audit_names_k_distinct_leaves_in_range() -> None:
         leaves = drawn[3]
         assert len(leaves) == 4 == len(set(leaves))
         assert all(0 <= leaf < GEMM_LEAVES for leaf in leaves)
-        assert tuple(leaves) == draw_leaves(audit_seed(chain, job_id), 4, GEMM_LEAVES)
+        seed = audit_seed(chain, job_id, chain.head.number)
+        assert tuple(leaves) == draw_leaves(seed, 4, GEMM_LEAVES)
     assert chain.problems() == []
 
 
@@ -199,7 +210,7 @@ def test_sampled_jobs_are_audited_with_probability_q(chain: MarketChain) -> None
     for _ in range(12):
         job_id = commit_job(chain, mode="sampled")
         drawn = draw(chain, job_id)
-        roll = int.from_bytes(audit_seed(chain, job_id)[:8], "big") % PPM
+        roll = int.from_bytes(audit_seed(chain, job_id, chain.head.number)[:8], "big") % PPM
         audited = roll < CP.audit_ppm
         assert drawn[2] is audited
         if not audited:
@@ -453,8 +464,8 @@ def test_a_worker_that_does_not_respond_fails_the_check(chain: MarketChain) -> N
 def test_an_inconclusive_round_draws_a_fresh_committee_and_never_settles(
     strategies: tuple[str, ...],
 ) -> None:
-    # The dispute window ends in the block that decides the first round.
-    window = DRAW_DELAY + CP.commit_window + CP.reveal_window + 1
+    # The dispute window ends no later than the block that decides the first round.
+    window = DRAW_DELAY + DRAW_JITTER + CP.commit_window + CP.reveal_window
     chain = market_chain(compute_params=replace(CP, dispute_window=window))
     chain.register(WORKER, capacity=16)
     job_id = commit_job(chain)
@@ -462,8 +473,6 @@ def test_an_inconclusive_round_draws_a_fresh_committee_and_never_settles(
     members = committee(chain, job_id)
     events = run(chain, job_id, 0, *strategies)
     assert events[0] == ("CheckDecided", (job_id, 0, "inconclusive"))
-    assert chain.head.number == chain.job(job_id).committed_at + window
-    assert chain.job(job_id).state == "committed"  # the window is over, but a round is open
     silent = [m for m, s in zip(members, strategies, strict=True) if s == "silent"]
     assert [args[2] for name, args in events if name == "MemberPenalized"] == silent
     decided_at = chain.head.number
@@ -478,6 +487,8 @@ def test_an_inconclusive_round_draws_a_fresh_committee_and_never_settles(
     )
     assert fresh.draw_at == decided_at + DRAW_DELAY
     result = chain.advance_to(fresh.draw_at)
+    assert chain.head.number >= chain.job(job_id).committed_at + window
+    assert chain.job(job_id).state == "committed"  # the window is over, but a round is open
     drawn = [args for name, args in hook_events(result, "compute") if name == "ChallengeDrawn"]
     fresh = chain.checks(job_id)[1]
     assert drawn == [

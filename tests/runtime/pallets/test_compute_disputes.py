@@ -113,7 +113,7 @@ def test_a_dispute_holds_the_bond_and_draws_its_committee_later(chain: MarketCha
         b"xpl-compute"
         + b"check"
         + (1).to_bytes(4, "big")
-        + chain.headers[number + DRAW_DELAY - 1].hash
+        + chain.randomness_of(number + DRAW_DELAY)
         + job_id.to_bytes(8, "big")
     )
     members = draw_committee_of(seed)
