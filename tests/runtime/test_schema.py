@@ -208,7 +208,7 @@ def test_a_worker_reputation_may_be_negative_but_within_its_range() -> None:
         ),
         (
             replace(DEFAULT_COMPUTE_PARAMS, dispute_window=12),
-            "the dispute window must outlast the draw delay and the commit and reveal windows",
+            "the dispute window must outlast the longest draw delay and the commit and reveal windows",
         ),
         (replace(DEFAULT_COMPUTE_PARAMS, committee_size=True), "committee_size"),
     ],

@@ -49,6 +49,7 @@ All arithmetic is exact (fractions of integers): the guard is consensus code.
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 from math import comb
 from typing import Final, Protocol
@@ -135,24 +136,31 @@ def least_deterrence(
     x(f) = q·P_conv·(1 − (1 − f)^k) and a cheater deciding its draw (chance F) is caught only if
     both of the draws it chooses between convict: caught = (1 − F)·x + F·x².
 
-    Exact: on each interval [f_i, f_{i+1}] of the grid, caught rises and the saving rises, so
-    caught(f_i) / saving(f_{i+1}) bounds it from below; below the first point the ratio is at
-    least (1 − F)·x(f_1) / saving(f_1), since x(f)/f falls as f grows."""
+    Exact: on each interval [f_i, f_{i+1}] of the grid below the knee f = 1/D, caught/saving =
+    (x/(D·f))·(1 − F + F·x), whose first factor falls (x is concave from 0) and second rises,
+    so x(f_{i+1})/(D·f_{i+1})·(1 − F + F·x(f_i)) bounds it from below (from f = 0 too); above
+    the knee the saving is the whole job and caught(f_i) bounds it."""
     q = Fraction(audit_ppm, PPM)
+    knee = min(Fraction(1), 1 / dependency)  # where the saving reaches the whole job
 
-    def caught(f: Fraction) -> Fraction:
-        x = q * p_conv * (1 - (1 - f) ** audit_leaves)
-        return (1 - forfeit) * x + forfeit * x * x
+    def x(f: Fraction) -> Fraction:
+        return q * p_conv * (1 - (1 - f) ** audit_leaves)
 
-    def saving(f: Fraction) -> Fraction:
-        return min(Fraction(1), dependency * f)
+    def share_kept(x_lo: Fraction) -> Fraction:
+        return 1 - forfeit + forfeit * x_lo  # caught / x, rising with x
 
-    first = Fraction(1, GRID)
-    q_first = q * p_conv * (1 - (1 - first) ** audit_leaves)
-    least = (1 - forfeit) * q_first / saving(first)
-    for i in range(1, GRID):
-        lo, hi = Fraction(i, GRID), Fraction(i + 1, GRID)
-        least = min(least, caught(lo) / saving(hi))
+    points = [Fraction(i, GRID) for i in range(GRID + 1)]
+    least: Fraction | None = None
+    for lo, hi in itertools.pairwise(points):
+        x_lo, x_hi = x(lo), x(hi)
+        if hi <= knee:  # caught/saving = (x/(D·f))·share_kept(x): the first falls, the second rises
+            bound = x_hi / (dependency * hi) * share_kept(x_lo)
+        elif lo >= knee:  # the saving is the whole job; caught rises
+            bound = x_lo * share_kept(x_lo)
+        else:
+            bound = x_lo * share_kept(x_lo) / min(Fraction(1), dependency * hi)
+        least = bound if least is None else min(least, bound)
+    assert least is not None
     return least * (1 + penalty)
 
 

@@ -56,11 +56,16 @@ def cheat_profit(
 ) -> Fraction:
     """A cheat's expected profit over honest work, per unit of payment, when the work costs the
     whole payment (C = R): what it saves, less what it loses when convicted (its payment and the
-    slash less what a challenger of its own takes back)."""
+    slash less what a challenger of its own takes back). One draw convicts with x; a cheater
+    that authors the block completing its draw (twice its share of the slots: its own slot, or
+    its one-bit choice of the roll's delay) forfeits when that draw would convict it, so then it
+    is convicted only if the next author's draw convicts it too."""
     q = Fraction(compute.audit_ppm, PPM)
     clean = Fraction(leaves - len(faked), leaves)
     drawn = 1 - clean**compute.audit_leaves
-    convicted = q * enumerated_conviction(compute.committee_size, compute.collusion_ppm) * drawn
+    x = q * enumerated_conviction(compute.committee_size, compute.collusion_ppm) * drawn
+    decides = min(Fraction(1), Fraction(2 * compute.collusion_ppm, PPM))
+    convicted = (1 - decides) * x + decides * x * x
     slash = Fraction(market.slash_ppm, PPM) * Fraction(PPM - compute.challenger_share_ppm, PPM)
     return saved_share(workload, faked, leaves) - convicted * (1 + slash)
 
@@ -85,8 +90,10 @@ def test_the_old_default_audit_probability_is_refused() -> None:
 
 
 def test_margin_zero_still_needs_strictly_more_than_one() -> None:
-    # A committee of 1 with nobody colluding (P_conv = 1), one leaf drawn: worst = 1 − (1/3)^1
-    # = 2/3; a slash of 2× less the challenger's quarter: m_eff = 3/2; q·(2/3)·(5/2) = 1 at 3/5.
+    # A committee of 1 with nobody colluding (P_conv = 1, no forfeits), one leaf drawn: the
+    # least detection per saving is q·1/D = 2q/3 (at every f: one leaf drawn finds a share f of
+    # fakes with chance f, which save D·f); a slash of 2× less the challenger's quarter:
+    # m_eff = 3/2; q·(2/3)·(5/2) = 1 at q = 3/5.
     compute = replace(CP, committee_size=1, collusion_ppm=0, margin_ppm=0, audit_leaves=1)
     market = replace(MP, slash_ppm=2_000_000)
     assert deterrence(market, replace(compute, audit_ppm=600_000)) == 1

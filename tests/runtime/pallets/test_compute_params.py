@@ -4,13 +4,15 @@ job."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import replace
+from fractions import Fraction
 
 import pytest
 
-from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, check_incentives
-from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM
+from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, ComputeParams, check_incentives
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM, MarketParams
 from tests.runtime.pallets.market_helpers import (
     DAVE,
     UNIT,
@@ -61,56 +63,37 @@ def test_set_params_needs_root(chain: MarketChain) -> None:
     assert chain.compute_params() == CP
 
 
+def least_audit_ppm(market: MarketParams, compute: ComputeParams) -> int:
+    """The least audit_ppm the guard accepts with the other parameters, by bisection."""
+    lo, hi = 0, PPM
+    while lo < hi:
+        mid = (lo + hi) // 2
+        try:
+            check_incentives(market, replace(compute, audit_ppm=mid))
+        except ValueError:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
 def test_set_params_takes_parameters_that_keep_cheating_unprofitable(chain: MarketChain) -> None:
-    # The slash is 3x the payment: q = 1/4 is the least audit probability with q(1 + 3) >= 1.
-    assert (
-        chain.root_call(
-            "compute",
-            "set_params",
-            *cp_args(
-                audit_ppm=250_000,
-                audit_leaves=8,
-                committee_size=5,
-                commit_window=12,
-                dispute_window=30,
-                fraud_bond=2 * UNIT,
-            ),
-        )
-        is None
+    changed = replace(CP, audit_leaves=8, committee_size=5, commit_window=12, dispute_window=30)
+    least = least_audit_ppm(MP, changed)
+    assert 0 < least < CP.audit_ppm  # a committee of 5 convicts more often than one of 3
+    accepted = replace(changed, audit_ppm=least, fraud_bond=2 * UNIT)
+    assert chain.root_call("compute", "set_params", *cp_args(**record_changes(accepted))) is None
+    assert chain.compute_params() == accepted
+    refused = replace(accepted, audit_ppm=least - 1)
+    assert chain.root_call("compute", "set_params", *cp_args(**record_changes(refused))) == (
+        "BadParams"
     )
-    assert chain.compute_params() == replace(
-        CP,
-        audit_ppm=250_000,
-        audit_leaves=8,
-        committee_size=5,
-        commit_window=12,
-        dispute_window=30,
-        fraud_bond=2 * UNIT,
-    )
-    assert (
-        chain.root_call(
-            "compute",
-            "set_params",
-            *cp_args(
-                audit_ppm=249_999,
-                audit_leaves=8,
-                committee_size=5,
-                commit_window=12,
-                dispute_window=30,
-                fraud_bond=UNIT,
-            ),
-        )
-        == "BadParams"
-    )
-    assert chain.compute_params() == replace(
-        CP,
-        audit_ppm=250_000,
-        audit_leaves=8,
-        committee_size=5,
-        commit_window=12,
-        dispute_window=30,
-        fraud_bond=2 * UNIT,
-    )
+    assert chain.compute_params() == accepted
+
+
+def record_changes(params: ComputeParams) -> dict[str, int]:
+    """Every field of `params`, as `cp_args` takes them."""
+    return {f.name: getattr(params, f.name) for f in params.schema().fields}
 
 
 @pytest.mark.parametrize(
@@ -234,12 +217,20 @@ def test_set_params_refusals(chain: MarketChain, args: tuple[int, ...]) -> None:
     chain.advance()  # the chain goes on with the parameters it had
 
 
-def test_check_incentives_is_q_times_one_plus_m_at_least_one() -> None:
-    for slash_ppm, least_q in [(3 * PPM, 250_000), (PPM, 500_000), (0, PPM), (99 * PPM, 10_000)]:
+def test_without_collusion_the_least_audit_probability_has_a_closed_form() -> None:
+    """Nobody colluding (P_conv = 1, no forfeits), the least detection per saving is at f = 1/D
+    = 2/3 of the leaves faked: q·(1 − (1/3)^k)·(1 + m·(1 − share)) ≥ 1 + margin."""
+    compute = replace(CP, collusion_ppm=0)
+    for slash_ppm in (PPM, 3 * PPM, 99 * PPM):
         market = replace(MP, slash_ppm=slash_ppm)
-        check_incentives(market, replace(CP, audit_ppm=least_q))
+        m_eff = Fraction(slash_ppm, PPM) * Fraction(PPM - CP.challenger_share_ppm, PPM)
+        worst = 1 - Fraction(1, 3) ** CP.audit_leaves
+        needed = (1 + Fraction(CP.margin_ppm, PPM)) / (worst * (1 + m_eff))
+        least = math.ceil(needed * PPM)
+        check_incentives(market, replace(compute, audit_ppm=least))
         with pytest.raises(ValueError):
-            check_incentives(market, replace(CP, audit_ppm=least_q - 1))
+            check_incentives(market, replace(compute, audit_ppm=least - 1))
+        assert least_audit_ppm(market, compute) == least
 
 
 def test_a_longer_dispute_window_still_settles_a_committed_job(chain: MarketChain) -> None:
@@ -252,7 +243,7 @@ def test_a_longer_dispute_window_still_settles_a_committed_job(chain: MarketChai
             "compute",
             "set_params",
             *cp_args(
-                audit_ppm=250_000,
+                audit_ppm=CP.audit_ppm,
                 audit_leaves=16,
                 committee_size=3,
                 commit_window=10,

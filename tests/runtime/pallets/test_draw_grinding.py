@@ -1,7 +1,8 @@
 """An author cannot steer which jobs are audited by trying block variants: the draw depends on the
 authors' VRF outputs only. Forfeiting its slot is all it can do, and that is one bit, measured
-here: over many jobs, the author of the last block of the mixing window that forfeits whenever it
-helps moves an audit probability q to about q² (or 1 − (1 − q)²), never further."""
+here: over many jobs, the author of the block that rolls the audits (DRAW_DELAY + j blocks after
+the commitment, j from the block after it) that forfeits whenever it helps moves an audit
+probability q to about q² (or 1 − (1 − q)²), never further."""
 
 from __future__ import annotations
 
@@ -14,9 +15,9 @@ from typing import Any, Final
 from chain.client.chain import transfer_call
 from runtime.block import Block, Digest, Header, extrinsics_root
 from runtime.executive import BlockBuilder, BlockResult
-from runtime.pallets import randomness
+from runtime.pallets import compute, randomness
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
-from runtime.pallets.compute import DRAW_DELAY
+from runtime.pallets.compute import DRAW_DELAY, DRAW_JITTER
 from runtime.pallets.market import PPM
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.primitives.keys import Keypair, dev_keypair
@@ -101,6 +102,16 @@ def author(
     return result
 
 
+def roll_delay_after(chain: MarketChain, job_id: int, first: Keypair) -> int:
+    """Blocks from the head's commitment to its audit roll when `first` authors the block after
+    it (that block's randomness sets the delay, whatever it contains)."""
+    probe = fork(chain)
+    author(probe, first)
+    roll_at = compute.AuditRolls.get(StateOverlay(probe.read), job_id)
+    assert roll_at is not None
+    return roll_at - chain.head.number
+
+
 def draws(result: BlockResult) -> dict[int, tuple[Any, ...]]:
     """The ChallengeDrawn events of a block, by job."""
     return {
@@ -155,18 +166,20 @@ def test_a_thousand_block_variants_leave_every_draw_unchanged() -> None:
     bodies = _ordered_subsets(range(len(signers)))
     outcomes: set[str] = set()
     varied_blocks: set[bytes] = set()
+    window = roll_delay_after(chain, jobs[0], AUTHOR)  # DRAW_DELAY to DRAW_DELAY + 3 blocks
+    assert DRAW_DELAY <= window < DRAW_DELAY + DRAW_JITTER
     for i in range(VARIANTS):
-        varied = i % DRAW_DELAY
-        body = [txs[t] for t in bodies[(i // DRAW_DELAY) % len(bodies)]]
-        delay_ms = i // (DRAW_DELAY * len(bodies))
+        varied = i % window
+        body = [txs[t] for t in bodies[(i // window) % len(bodies)]]
+        delay_ms = i // (window * len(bodies))
         variant = fork(chain)
-        for position in range(DRAW_DELAY):
+        for position in range(window):
             if position == varied:
                 result = author(variant, AUTHOR, txs=body, delay_ms=delay_ms)
                 varied_blocks.add(variant.head.hash)
             else:
                 result = author(variant, AUTHOR)
-        assert variant.head.number == committed_at + DRAW_DELAY
+        assert variant.head.number == committed_at + window
         drawn = draws(result)
         assert sorted(drawn) == sorted(jobs)
         outcomes.add(repr((sorted(drawn.items()), [variant.checks(j) for j in jobs])))
@@ -176,7 +189,7 @@ def test_a_thousand_block_variants_leave_every_draw_unchanged() -> None:
     # Forfeiting the slot of the draw block is what changes the draw: the next slot's author builds
     # it with its own VRF output.
     kept, forfeited = fork(chain), fork(chain)
-    for _ in range(DRAW_DELAY - 1):
+    for _ in range(window - 1):
         author(kept, AUTHOR)
         author(forfeited, AUTHOR)
     as_published = draws(author(kept, AUTHOR))
@@ -206,8 +219,9 @@ def measure_forfeit_bias() -> dict[str, float]:
         world = fork(chain)
         # The honest blocks of the window, with outputs nobody could predict (another author
         # each world), then the draw block: the attacker's, or the next author's if it forfeits.
+        window = roll_delay_after(world, jobs[0], dev_keypair(f"Honest{w}"))
         author(world, dev_keypair(f"Honest{w}"))
-        for _ in range(DRAW_DELAY - 2):
+        for _ in range(window - 2):
             author(world, AUTHOR)
         published = draws(author(fork(world), ATTACKER))
         forfeited = draws(author(fork(world), NEXT_AUTHOR, skip=1))
