@@ -40,10 +40,12 @@ from runtime.pallets.market.constants import (
     MATCHES_PER_BLOCK,
     MAX_ASKS,
     MAX_DEADLINE_BLOCKS,
+    MAX_EXCLUDED,
     MAX_INPUTS,
     MAX_JOB_CAPACITY,
     MAX_PARAMS,
     MAX_PENDING_JOBS,
+    MAX_PENDING_PER_REQUESTER,
     MAX_REPUTATION,
     MAX_WAIT_BLOCKS,
     MAX_WORKERS,
@@ -55,11 +57,11 @@ from runtime.pallets.market.constants import (
     STAKE,
     SUBMIT_WEIGHT,
 )
-from runtime.pallets.market.deadlines import schedule
 from runtime.pallets.market.jobs import find_job, job, params_in
 from runtime.pallets.market.matching import try_match
 from runtime.pallets.market.pallet import Market, MarketGenesis
 from runtime.pallets.market.params import DEFAULT_MARKET_PARAMS, MarketParams
+from runtime.pallets.market.queue import schedule
 from runtime.pallets.market.settlement import record_commitment, settle_failure, settle_success
 from runtime.pallets.market.storage import (
     JOB_IDS_CODEC,
@@ -70,6 +72,7 @@ from runtime.pallets.market.storage import (
     Jobs,
     NextJobId,
     Params,
+    PendingCount,
     PendingJobs,
     Worker,
     WorkerList,
@@ -85,10 +88,12 @@ __all__ = [
     "MATCHES_PER_BLOCK",
     "MAX_ASKS",
     "MAX_DEADLINE_BLOCKS",
+    "MAX_EXCLUDED",
     "MAX_INPUTS",
     "MAX_JOB_CAPACITY",
     "MAX_PARAMS",
     "MAX_PENDING_JOBS",
+    "MAX_PENDING_PER_REQUESTER",
     "MAX_REPUTATION",
     "MAX_WAIT_BLOCKS",
     "MAX_WORKERS",
@@ -108,6 +113,7 @@ __all__ = [
     "MarketParams",
     "NextJobId",
     "Params",
+    "PendingCount",
     "PendingJobs",
     "Worker",
     "WorkerList",

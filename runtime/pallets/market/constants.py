@@ -10,8 +10,13 @@ NAME: Final = "market"
 
 MAX_WORKERS: Final = 256
 MAX_PENDING_JOBS: Final = 512
+MAX_PENDING_PER_REQUESTER: Final = 16
+"""Jobs one requester may have waiting for a worker at once, so that no one fills the queue."""
 MATCHES_PER_BLOCK: Final = 32
-"""Waiting jobs (oldest first) that each block tries to match, which bounds a block's work."""
+"""Waiting jobs that each block tries to match, which bounds a block's work; each block starts
+after the last job the block before tried, so every waiting job is tried in turn."""
+MAX_EXCLUDED: Final = 8
+"""Workers a job remembers as having declined or missed it; a job excluded by this many expires."""
 MAX_ASKS: Final = 8
 MAX_INPUTS: Final = 8
 MAX_PARAMS: Final = 24
