@@ -8,7 +8,9 @@ and enough unbonded stake; a submission needs only one worker that could ever ta
 
 What an attacker can still do: register an inflated throughput to be matched to tight jobs. It
 then misses them, and each miss costs it `miss_penalty_ppm` of the slash (to the treasury), two
-points of reputation and the job for good, while it earns nothing: the lie does not pay.
+points of reputation and the job for good, while it earns nothing: the lie does not pay. A worker
+barred by its reputation may retire and register again (or under a new account) to start at 0:
+the gate only bounds how many jobs one registration can miss, each miss still costs its penalty.
 """
 
 from __future__ import annotations

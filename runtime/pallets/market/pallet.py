@@ -358,9 +358,9 @@ class Market(Pallet):
             submitted_at=ctx.number,
             state="pending",
         )
+        balances.hold(ctx, requester, ESCROW, escrow)  # a refusal below rolls the hold back
         if not anyone_eligible(ctx, submitted):
             raise NoEligibleWorker()
-        balances.hold(ctx, requester, ESCROW, escrow)
         job_id = NextJobId.get(state)
         NextJobId.put(state, job_id + 1)
         Jobs.insert(state, job_id, submitted)

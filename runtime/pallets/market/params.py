@@ -45,8 +45,9 @@ class MarketParams(Record):
     throughput says a job takes..."""
     deadline_margin_blocks: int = param(fields.U32, 1, MAX_DEADLINE_BLOCKS, default=2)
     """...plus these blocks (to fetch inputs, upload and commit), after the decline window."""
-    min_match_reputation: int = param(fields.I64, MIN_REPUTATION, MAX_REPUTATION, default=-6)
-    """A worker whose reputation is below this is matched to no job (three misses at -2 each)."""
+    min_match_reputation: int = param(fields.I64, MIN_REPUTATION, MAX_REPUTATION, default=-20)
+    """A worker whose reputation is below this is matched to no job (a miss costs 2 points, a
+    proven fault 10, a settled job earns 1)."""
     ask_delay: int = param(fields.U32, 0, MAX_DEADLINE_BLOCKS, default=10)
     """Blocks before a raised ask is in force (a lowered one is at once)."""
     min_payment: int = param(fields.BALANCE, 1, None, default=5 * 10**9)
@@ -80,5 +81,5 @@ DEFAULT_MARKET_PARAMS: Final = MarketParams()
 """Slash 3× the payment (at least 1 XPL), 2% to the treasury, 5% (at least 0.001 XPL) to the
 verifiers, 10% of the slash for a missed deadline (to the treasury), 100 XPL least stake, 3 blocks
 to decline a match, twice the registered throughput's time plus 2 blocks to commit, matching from a
-reputation of -6, raised asks in force after 10 blocks, 0.005 XPL least payment (about twice a
+reputation of -20, raised asks in force after 10 blocks, 0.005 XPL least payment (about twice a
 commitment's fee)."""

@@ -70,7 +70,7 @@ def test_the_quoted_escrow_is_what_the_runtime_holds() -> None:
     assert found.cost_units == GEMM_UNITS
     assert found.leaves == workload_shape(GEMM, GEMM_PARAMS).leaves
     assert found.free == free
-    assert (found.cheapest_ask, found.within_price, found.waits) == (UNIT, 1, False)
+    assert (found.cheapest_ask, found.within_price, found.unmatchable) == (UNIT, 1, False)
 
     held = chain.held(REQUESTER, "escrow")
     assert submit(chain, 2 * UNIT) is None
@@ -79,11 +79,11 @@ def test_the_quoted_escrow_is_what_the_runtime_holds() -> None:
     assert found.escrow == 2 * UNIT * 107 // 100
 
 
-def test_a_price_no_worker_asks_as_little_as_is_quoted_as_waiting() -> None:
+def test_a_price_no_worker_asks_as_little_as_is_quoted_as_unmatchable() -> None:
     chain = market_chain()
     assert chain.register(WORKER, prices=(5 * UNIT,)).error is None
     found = quote(chain, UNIT)
-    assert (found.cheapest_ask, found.within_price, found.waits) == (5 * UNIT, 0, True)
+    assert (found.cheapest_ask, found.within_price, found.unmatchable) == (5 * UNIT, 0, True)
     empty = market_chain()
     assert quote(empty, UNIT).cheapest_ask is None
 
