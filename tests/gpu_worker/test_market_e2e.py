@@ -189,6 +189,11 @@ def test_a_silent_worker_misses_its_deadline_and_a_fraud_proof_catches_a_cheat(
             worker.argv[worker.argv.index("gemm_i8=1XPL")] = "gemm_i8=0.5XPL"
             worker.start()
             try:
+                poll_until(
+                    lambda: True if eve.public in client.workers() else None,
+                    timeout=60,
+                    what="Eve's registration",
+                )
                 (cheated,) = submit_jobs(
                     client, 1, [256, 256, 256, 4], UNIT, mode="sampled", deadline=40
                 )
