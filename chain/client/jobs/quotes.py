@@ -69,10 +69,12 @@ def quote_job(client: XplClient, requester: bytes, request: JobRequest) -> Quote
             f"the escrow, {format_amount(escrow)}, is more than the free balance of "
             f"{encode_address(requester)}, {format_amount(free)}"
         )
+    next_block = client.best_number() + 1
     asks = [
         price
         for worker in client.workers().values()
-        if not worker.retiring and (price := worker.ask(request.workload)) is not None
+        if not worker.retiring
+        and (price := worker.ask_at(request.workload, next_block)) is not None
     ]
     return Quote(
         cost_units=shape.cost_units,
