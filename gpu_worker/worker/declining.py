@@ -101,7 +101,6 @@ class Decliner:
 
     def reason(self, client: XplClient, job: Job, head: int) -> str | None:
         """Why this worker cannot finish the matched `job` (None: it can)."""
-        self.clock.observe(head)
         params, _ = client.market_params()
         worker = client.workers().get(self.keypair.public)
         throughput = 0 if worker is None else worker.throughput_for(job.workload)

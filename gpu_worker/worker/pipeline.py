@@ -94,6 +94,7 @@ class JobPipeline:
 
     def step(self, client: XplClient, head: int) -> None:
         """One pass over this worker's jobs at block `head`."""
+        self.decliner.clock.observe(head)
         views = client.jobs(
             worker=self.account, states=["matched", "committed"], limit=JOB_LIST_LIMIT
         )

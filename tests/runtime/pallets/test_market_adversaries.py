@@ -24,6 +24,7 @@ from runtime.accounts import TREASURY
 from runtime.pallets.market import (
     DEFAULT_MARKET_PARAMS,
     MATCHES_PER_BLOCK,
+    MAX_EXCLUDED,
     MAX_PENDING_PER_REQUESTER,
     PPM,
 )
@@ -39,6 +40,7 @@ from tests.runtime.pallets.market_helpers import (
     SLOT_MS,
     STAKE,
     UNIT,
+    VALIDATORS,
     WORKER,
     WORKER2,
     WORKER3,
@@ -137,6 +139,24 @@ def test_workers_decline_what_they_cannot_do_at_no_cost(chain: MarketChain) -> N
         worker = chain.worker(who)
         assert worker is not None and (worker.reputation, worker.active, worker.bonded) == (0, 0, 0)
     assert fees > 0
+
+
+def test_a_job_declined_by_max_excluded_workers_expires(chain: MarketChain) -> None:
+    """A job remembers at most MAX_EXCLUDED workers that gave it back: the one that fills the
+    list ends it, with its escrow refunded, though a worker that could take it is left."""
+    workers = (WORKER, WORKER2, WORKER3, REQUESTER2, CHALLENGER, OUTSIDER, *VALIDATORS)
+    assert len(workers) > MAX_EXCLUDED
+    for who in workers:
+        assert chain.register(who).error is None
+    chain.submit(deadline=20, wait=200)
+    for turn in range(MAX_EXCLUDED):
+        job = chain.job(1)
+        assert job.state == "matched" and job.worker is not None, turn
+        assert chain.call(keypair_of(job.worker), "market", "decline_job", 1).error is None
+        chain.advance()
+    job = chain.job(1)
+    assert job.state == "expired" and len(job.excluded) == MAX_EXCLUDED
+    assert chain.held(REQUESTER, "escrow") == 0
 
 
 def test_decline_refusals(chain: MarketChain) -> None:
