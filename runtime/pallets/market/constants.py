@@ -10,6 +10,10 @@ NAME: Final = "market"
 
 MAX_WORKERS: Final = 256
 MAX_PENDING_JOBS: Final = 512
+"""Jobs waiting for a worker at once. What an attacker can still do: fill the queue from
+MAX_PENDING_JOBS / MAX_PENDING_PER_REQUESTER accounts, each job holding its escrow and paying
+its fee, and each one a job some worker could take; others' submissions are refused until its
+jobs are matched or expire, and it gains nothing but its refunds."""
 MAX_PENDING_PER_REQUESTER: Final = 16
 """Jobs one requester may have waiting for a worker at once, so that no one fills the queue."""
 MATCHES_PER_BLOCK: Final = 32
@@ -33,5 +37,6 @@ PPM: Final = 1_000_000
 
 REGISTER_WEIGHT: Final = 80 * WEIGHT_PER_MICROS
 SUBMIT_WEIGHT: Final = 400 * WEIGHT_PER_MICROS
-"""Checking the job and matching it against at most MAX_WORKERS workers."""
+"""Checking the job, that some worker could take it, and matching it: passes over at most
+MAX_WORKERS workers (a decline's weight too)."""
 JOB_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
