@@ -389,7 +389,7 @@ class _JobWatcher:
         elif name == "DeadlineMissed":
             text = (
                 f"the worker missed its deadline (penalty {format_amount(int(data['penalty']))} "
-                "paid to the requester); waiting for another worker"
+                "paid to the treasury); waiting for another worker"
             )
             self._waiting("waiting for a worker")
         elif name == "ResultCommitted":

@@ -11,7 +11,7 @@ verification parameters as Root, and lets blocks pass. After every block it chec
 - the amounts of every end: escrows, payments, fees, refunds, slashes, penalties and rewards, as
   the rules compute them from the job's price and the checks' votes;
 - each worker's stake against a ledger kept from the events: what it put up, less the penalties
-  and slashes the events record (each paid to the requester, or to the catchers and treasury);
+  and slashes the events record (each paid to the treasury, or to the catchers and treasury);
 - that nothing waits past its time: pending jobs expire, matched jobs commit or miss, committed
   jobs settle or fail within their windows.
 
