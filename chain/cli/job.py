@@ -219,8 +219,8 @@ def submit(args: argparse.Namespace) -> int:
     console = _console()
     with _talking_to_node(args) as client:
         quote = jc.quote_job(client, keypair.public, request)
-        if quote.waits:
-            _warn_no_worker(request, quote)
+        if quote.unmatchable:
+            raise CliError(_no_worker(request, quote))
         job = _submit_with_progress(client, keypair, request, console, quiet=args.json)
         summary = _submitted_json(job, request, keypair.public)
         if not args.json:
@@ -242,7 +242,8 @@ def submit(args: argparse.Namespace) -> int:
     return 0
 
 
-def _warn_no_worker(request: jc.JobRequest, quote: jc.Quote) -> None:
+def _no_worker(request: jc.JobRequest, quote: jc.Quote) -> str:
+    """Why the chain would refuse a job no worker asks as little as (NoEligibleWorker)."""
     if quote.cheapest_ask is None:
         why = f"no registered worker offers {request.workload}"
     else:
@@ -250,11 +251,7 @@ def _warn_no_worker(request: jc.JobRequest, quote: jc.Quote) -> None:
             f"no worker asks as little as {format_amount(request.max_price)} per 10^9 units for "
             f"{request.workload} (the cheapest asks {format_amount(quote.cheapest_ask)})"
         )
-    print(
-        f"warning: {why}: the job will wait {request.wait_blocks} blocks for one, then expire "
-        "and its escrow be refunded",
-        file=sys.stderr,
-    )
+    return f"{why}: the chain refuses a job that no worker could take"
 
 
 def _submit_with_progress(
@@ -393,7 +390,7 @@ class _JobWatcher:
         elif name == "DeadlineMissed":
             text = (
                 f"the worker missed its deadline (penalty {format_amount(int(data['penalty']))} "
-                "paid to the requester); waiting for another worker"
+                "paid to the treasury); waiting for another worker"
             )
             self._waiting("waiting for a worker")
         elif name == "ResultCommitted":

@@ -114,6 +114,7 @@ def job_from_json(data: dict[str, Any]) -> JobView:
         commit_by=data["commitBy"] or 0,
         result_root=b"" if data["resultRoot"] is None else from_hex(data["resultRoot"], length=32),
         committed_at=data["committedAt"] or 0,
+        excluded=tuple(decode_address(a) for a in data.get("excluded", ())),
     )
     return JobView(id=data["id"], job=job, checks=checks, settles_at=data["settlesAt"])
 
@@ -132,6 +133,8 @@ def worker_from_json(data: dict[str, Any]) -> tuple[bytes, market.Worker]:
         active=data["active"],
         reputation=data["reputation"],
         retiring=data["retiring"],
+        raised_asks=tuple((w, int(p)) for w, p in data.get("raisedAsks", {}).items()),
+        raised_at=data.get("raisedAt") or 0,
     )
 
 

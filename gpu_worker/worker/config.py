@@ -41,7 +41,7 @@ class WorkerConfig:
     """Share of each result's leaves to corrupt (tests and demos of the audits)."""
     cheat_seed: int = 0
     measure: bool = True
-    """Time each asked workload when registering; False registers a throughput of 0."""
+    """Time each asked workload when registering; False registers 1 GOP/s (the least)."""
     dev_key: bool = False
     """The key is a development key, refused on a live chain."""
 

@@ -17,10 +17,12 @@ from chain.client.blobs import BlobVerificationError, download_blob, upload_blob
 from chain.client.chain import JobView, TransactionFailed, XplClient, make_call
 from chain.client.rpc import RpcClientError, RpcConnectionError
 from gpu_worker.commitment import result_root
+from gpu_worker.devices import device_info
 from gpu_worker.inputs import InputError, check_inputs, generate_input
 from gpu_worker.jobs import JobSpec, compute_leaves
 from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
 from gpu_worker.worker.config import COMMIT_TIMEOUT_S, WorkerConfig
+from gpu_worker.worker.declining import Decliner
 from gpu_worker.worker.job_state import JobRecord, JobStateError, JobStore
 from gpu_worker.worker.responding import Responder
 from runtime.pallets.market import Job
@@ -66,6 +68,7 @@ class JobPipeline:
         self._announced: dict[int, int] = {}
         """Matched jobs already reported, by their matched_at."""
         self._responder = Responder(config.keypair)
+        self.decliner = Decliner(config.keypair, device_info(device)[1] * 2**20)
 
     @classmethod
     def open(
@@ -93,6 +96,7 @@ class JobPipeline:
 
     def step(self, client: XplClient, head: int) -> None:
         """One pass over this worker's jobs at block `head`."""
+        self.decliner.clock.observe(head)
         views = client.jobs(
             worker=self.account, states=["matched", "committed"], limit=JOB_LIST_LIMIT
         )
@@ -177,6 +181,9 @@ class JobPipeline:
             return
         if view.id in self._unworkable:
             return
+        if record is None and self._declined(client, view.id, job, head):
+            return
+        record = self._records.get(view.id)
         if record is None:
             record = self._fetch(client, view.id, job)
         if record.phase == "fetched" and not self.stopping:
@@ -185,6 +192,21 @@ class JobPipeline:
             record = self._upload(client, record)
         if record.phase == "uploaded" and not self.stopping:
             self._commit(client, record)
+
+    def _declined(self, client: XplClient, job_id: int, job: Job, head: int) -> bool:
+        """Decline a newly matched job this worker cannot finish (`declining`), its inputs
+        fetched first if nothing else stops it; whether it was declined."""
+        reason = self.decliner.reason(client, job, head)
+        if reason is not None:
+            return self.decliner.decline(client, job_id, job, head, reason)
+        try:
+            self._fetch(client, job_id, job)
+        except (JobProblem, InputError, BlobVerificationError, RpcClientError) as exc:
+            self._unworkable.add(job_id)
+            if not self.decliner.decline(client, job_id, job, head, f"its inputs: {exc}"):
+                raise
+            return True
+        return False
 
     def _inputs(self, client: XplClient, record: JobRecord) -> dict[str, bytes]:
         """The job's inputs: generated from the seed, kept on disk, or downloaded from blobs."""

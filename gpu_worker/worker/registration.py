@@ -58,7 +58,7 @@ def register(client: XplClient, config: WorkerConfig, device: str) -> None:
     current = client.workers().get(config.keypair.public)
     if current is None:
         name, memory_mb = device_info(device)
-        throughput = [measure_throughput(w, device) if config.measure else 0 for w in workloads]
+        throughput = [measure_throughput(w, device) if config.measure else 1 for w in workloads]
         call = make_call(
             "market",
             "register_worker",

@@ -37,9 +37,9 @@ GOLDEN = {
     StakingParams: "9b646401c410000000000000000000005af3107a4000c4100000000000000000"
     "000009184e72a00007c410000000000000000000005af3107a400010ce000186a0cd03e8"
     "ce000186a0",
-    MarketParams: "97ce002dc6c0c4100000000000000000000000e8d4a51000cd4e20cdc350c410"
+    MarketParams: "9dce002dc6c0c4100000000000000000000000e8d4a51000cd4e20cdc350c410"
     "0000000000000000000000003b9aca00ce000186a0c410000000000000000000005af310"
-    "7a4000",
+    "7a400003ce001e848002ec0ac4100000000000000000000000012a05f200",
     ComputeParams: "9cce0009eb1010030828c4100000000000000000000000174876e8000403c410"
     "000000000000000000000002540be400ce0003d090ce0003d090ce0003d090",
 }
@@ -208,7 +208,7 @@ def test_a_worker_reputation_may_be_negative_but_within_its_range() -> None:
         ),
         (
             replace(DEFAULT_COMPUTE_PARAMS, dispute_window=12),
-            "the dispute window must outlast the longest draw delay and the commit and reveal windows",
+            "the dispute window must outlast the longest draw delay",
         ),
         (replace(DEFAULT_COMPUTE_PARAMS, committee_size=True), "committee_size"),
     ],

@@ -11,14 +11,20 @@ from chain.client.jobs.requests import JobRequest
 from runtime.pallets import balances, market
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount
+from runtime.workloads import payment_for
 
 
 def least_price(cost_units: int, params: market.MarketParams) -> int:
-    """The lowest price per 10^9 units whose escrow reaches the least escrow (the deposit)."""
-    low, high = 1, max(1, -(-balances.EXISTENTIAL_DEPOSIT * 10**9 // cost_units))
+    """The lowest price per 10^9 units whose escrow reaches the least escrow (the deposit) and
+    whose payment reaches the least payment."""
+    least = max(balances.EXISTENTIAL_DEPOSIT, params.min_payment)
+    low, high = 1, max(1, -(-least * 10**9 // cost_units))
     while low < high:
         middle = (low + high) // 2
-        if params.escrow_for(cost_units, middle) >= balances.EXISTENTIAL_DEPOSIT:
+        if (
+            params.escrow_for(cost_units, middle) >= balances.EXISTENTIAL_DEPOSIT
+            and payment_for(cost_units, middle) >= params.min_payment
+        ):
             high = middle
         else:
             low = middle + 1
@@ -39,8 +45,8 @@ class Quote:
     """How many workers offer the workload at or below the job's price."""
 
     @property
-    def waits(self) -> bool:
-        """No worker asks as little as the job pays: it waits, then expires."""
+    def unmatchable(self) -> bool:
+        """No worker asks as little as the job pays: the chain refuses it (NoEligibleWorker)."""
         return self.within_price == 0
 
 
@@ -63,10 +69,12 @@ def quote_job(client: XplClient, requester: bytes, request: JobRequest) -> Quote
             f"the escrow, {format_amount(escrow)}, is more than the free balance of "
             f"{encode_address(requester)}, {format_amount(free)}"
         )
+    next_block = client.best_number() + 1
     asks = [
         price
         for worker in client.workers().values()
-        if not worker.retiring and (price := worker.ask(request.workload)) is not None
+        if not worker.retiring
+        and (price := worker.ask_at(request.workload, next_block)) is not None
     ]
     return Quote(
         cost_units=shape.cost_units,

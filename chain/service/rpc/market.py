@@ -70,6 +70,7 @@ def job_json(
         "commitBy": job.commit_by or None,
         "resultRoot": to_hex(job.result_root) if committed else None,
         "committedAt": job.committed_at or None,
+        "excluded": [encode_address(a) for a in job.excluded],
         "settlesAt": (
             job.committed_at + dispute_window
             if committed and dispute_window is not None and job.state == "committed"
@@ -89,6 +90,8 @@ def worker_json(account: bytes, worker: market.Worker) -> dict[str, Any]:
         "memoryMb": worker.memory_mb,
         "throughput": {w: t for w, t in worker.throughput},
         "asks": {w: str(p) for w, p in worker.asks},
+        "raisedAsks": {w: str(p) for w, p in worker.raised_asks},
+        "raisedAt": worker.raised_at or None,
         "endpoint": worker.endpoint,
         "capacity": worker.capacity,
         "active": worker.active,

@@ -1,21 +1,36 @@
 """Market: GPU workers and their asks, jobs with escrow, matching, deadlines and settlement.
 
-Lifecycle of a job (DESIGN 8):
+Lifecycle of a job (DESIGN 8), each rule with what an attacker can still do within it:
 
 1. A worker registers: its stake goes under the hold "stake"; it states its device, memory,
-   measured throughput, a price ask per workload (per 10^9 cost units) and how many jobs it takes
-   at once.
+   measured throughput per workload, a price ask per workload (per 10^9 cost units) and how many
+   jobs it takes at once. A lowered ask is in force at once, a raised one `ask_delay` blocks
+   later. Attacker: announce a raise; requesters see it coming and never pay above their price.
 2. A requester submits a job: workload, parameters, inputs (a blob root each, or generated from
    the job's seed), the highest price it pays, how long the worker may take, how long the job may
-   wait for a worker, and the verification mode. The escrow (the highest payment plus the
-   protocol and verification fees) goes under the hold "escrow".
-3. Matching picks, at once and again at every block while the job waits, the cheapest worker
-   whose ask is within the job's price, with a free slot and enough free stake to bond the job's
-   slash; ties go to the better reputation, then to block randomness. The slash is bonded from
-   the worker's stake until the job ends.
-4. The worker must commit a result (the compute pallet records it) before its deadline. A missed
-   deadline costs it part of the bonded slash, paid to the requester, and the job waits for a
-   worker again, or expires and is refunded.
+   wait, and the verification mode. It is refused if its highest payment is below `min_payment`,
+   its result larger than a node stores (`workloads.MAX_RESULT_BYTES`), the requester already has
+   MAX_PENDING_PER_REQUESTER jobs waiting, or no registered worker could ever take it
+   (NoEligibleWorker: see `eligibility`). The escrow (the highest payment plus the protocol and
+   verification fees) goes under the hold "escrow". Attacker: jobs that wait cost it escrow and
+   fees, and at most delay others by a few blocks (step 3); sybil requesters pay the same per job.
+3. Matching picks, at once and then in turn (each block tries MATCHES_PER_BLOCK waiting jobs,
+   starting after the last one the block before tried), the cheapest eligible worker with a free
+   slot and the unbonded stake to bond the job's slash: its ask in force is within the job's
+   price, it is not retiring, did not decline or miss this job before, has a reputation of at
+   least `min_match_reputation`, and its registered throughput fits the job in its deadline
+   (`decline_blocks` + the job's time at that throughput × `deadline_safety_ppm` +
+   `deadline_margin_blocks`). Ties go to the better reputation, then to block randomness. The
+   price is raised, within the job's price, so that the payment reaches `min_payment`.
+   Attacker: an inflated throughput wins tight jobs it then misses (step 4), at a loss.
+4. Within `decline_blocks` of the match the worker may decline the job at no cost; it waits again
+   without that worker. Otherwise the worker must commit a result (the compute pallet records it)
+   by its deadline; a miss costs it `miss_penalty_ppm` of the bonded slash, paid to the TREASURY
+   (never to the requester, so a requester gains nothing from jobs no worker can do), two points
+   of reputation, and the job for good. A job that MAX_EXCLUDED workers gave back, or that no
+   worker left could take, or whose wait is over, expires and is refunded. Attacker: a worker may
+   hold a job for `decline_blocks` once, or until its deadline once at the cost of a penalty; a
+   requester whose job nobody can do gets its escrow back and has paid its fees.
 5. Settlement (called by the compute pallet after the dispute window): on success the worker is
    paid price × units, the treasury its protocol fee and the verification committee its fee,
    and the rest of the escrow is released. On failure the worker's slash is taken: half to whoever
@@ -23,13 +38,15 @@ Lifecycle of a job (DESIGN 8):
 
 Invariants: each requester's "escrow" hold equals the escrow of its open jobs; each worker's
 "stake" hold equals its recorded stake, and its bonded amount equals the slashes of its active
-jobs; a job ends exactly once.
+jobs; the queue of waiting jobs and each requester's count of them match the pending jobs; a job
+ends exactly once.
 
 The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
-`errors`, `jobs` (reading), `workers`, `escrow` (paying out of holds), `matching`, `settlement`,
-`deadlines`, `invariants`, and `pallet` (the Market pallet with its calls). Other code imports it as
-one: `from runtime.pallets import market`. Its error and event types are named from their modules
-(`market.errors`, `market.events`); callers tell a failed call by its error's name.
+`errors`, `jobs` (reading), `workers`, `escrow` (paying out of holds), `queue` (waiting jobs and
+per-block schedules), `eligibility`, `matching`, `deadlines` (expiry, declines and misses),
+`settlement`, `invariants`, and `pallet` (the Market pallet with its calls). Other code imports it
+as one: `from runtime.pallets import market`. Its error and event types are named from their
+modules (`market.errors`, `market.events`); callers tell a failed call by its error's name.
 """
 
 from __future__ import annotations
@@ -40,10 +57,12 @@ from runtime.pallets.market.constants import (
     MATCHES_PER_BLOCK,
     MAX_ASKS,
     MAX_DEADLINE_BLOCKS,
+    MAX_EXCLUDED,
     MAX_INPUTS,
     MAX_JOB_CAPACITY,
     MAX_PARAMS,
     MAX_PENDING_JOBS,
+    MAX_PENDING_PER_REQUESTER,
     MAX_REPUTATION,
     MAX_WAIT_BLOCKS,
     MAX_WORKERS,
@@ -55,11 +74,11 @@ from runtime.pallets.market.constants import (
     STAKE,
     SUBMIT_WEIGHT,
 )
-from runtime.pallets.market.deadlines import schedule
 from runtime.pallets.market.jobs import find_job, job, params_in
 from runtime.pallets.market.matching import try_match
 from runtime.pallets.market.pallet import Market, MarketGenesis
 from runtime.pallets.market.params import DEFAULT_MARKET_PARAMS, MarketParams
+from runtime.pallets.market.queue import schedule
 from runtime.pallets.market.settlement import (
     record_commitment,
     settle_failure,
@@ -75,6 +94,7 @@ from runtime.pallets.market.storage import (
     Jobs,
     NextJobId,
     Params,
+    PendingCount,
     PendingJobs,
     Worker,
     WorkerList,
@@ -90,10 +110,12 @@ __all__ = [
     "MATCHES_PER_BLOCK",
     "MAX_ASKS",
     "MAX_DEADLINE_BLOCKS",
+    "MAX_EXCLUDED",
     "MAX_INPUTS",
     "MAX_JOB_CAPACITY",
     "MAX_PARAMS",
     "MAX_PENDING_JOBS",
+    "MAX_PENDING_PER_REQUESTER",
     "MAX_REPUTATION",
     "MAX_WAIT_BLOCKS",
     "MAX_WORKERS",
@@ -113,6 +135,7 @@ __all__ = [
     "MarketParams",
     "NextJobId",
     "Params",
+    "PendingCount",
     "PendingJobs",
     "Worker",
     "WorkerList",

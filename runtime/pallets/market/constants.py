@@ -10,8 +10,17 @@ NAME: Final = "market"
 
 MAX_WORKERS: Final = 256
 MAX_PENDING_JOBS: Final = 512
+"""Jobs waiting for a worker at once. What an attacker can still do: fill the queue from
+MAX_PENDING_JOBS / MAX_PENDING_PER_REQUESTER accounts, each job holding its escrow and paying
+its fee, and each one a job some worker could take; others' submissions are refused until its
+jobs are matched or expire, and it gains nothing but its refunds."""
+MAX_PENDING_PER_REQUESTER: Final = 16
+"""Jobs one requester may have waiting for a worker at once, so that no one fills the queue."""
 MATCHES_PER_BLOCK: Final = 32
-"""Waiting jobs (oldest first) that each block tries to match, which bounds a block's work."""
+"""Waiting jobs that each block tries to match, which bounds a block's work; each block starts
+after the last job the block before tried, so every waiting job is tried in turn."""
+MAX_EXCLUDED: Final = 8
+"""Workers a job remembers as having declined or missed it; a job excluded by this many expires."""
 MAX_ASKS: Final = 8
 MAX_INPUTS: Final = 8
 MAX_PARAMS: Final = 24
@@ -28,5 +37,6 @@ PPM: Final = 1_000_000
 
 REGISTER_WEIGHT: Final = 80 * WEIGHT_PER_MICROS
 SUBMIT_WEIGHT: Final = 400 * WEIGHT_PER_MICROS
-"""Checking the job and matching it against at most MAX_WORKERS workers."""
+"""Checking the job, that some worker could take it, and matching it: passes over at most
+MAX_WORKERS workers (a decline's weight too)."""
 JOB_WEIGHT: Final = 60 * WEIGHT_PER_MICROS

@@ -52,6 +52,20 @@ class TooManyPendingJobs(MarketError):
     """The queue of jobs waiting for a worker is full."""
 
 
+class TooManyPendingOfRequester(MarketError):
+    """The requester already has MAX_PENDING_PER_REQUESTER jobs waiting for a worker."""
+
+
+class NoEligibleWorker(MarketError):
+    """No registered worker could ever take the job: none that is not retiring asks at most its
+    price for its workload, has the stake to bond its slash, a reputation that may be matched,
+    and a registered throughput at which the job fits its deadline."""
+
+
+class DeclineWindowClosed(MarketError):
+    """The match is older than the decline window: the worker must commit or miss."""
+
+
 class UnknownJob(MarketError):
     """No job has that id."""
 

@@ -32,6 +32,17 @@ JobMatched: Final = EventDef(
     "JobMatched",
     (_JOB, ("worker", fields.ACCOUNT), ("price", fields.BALANCE), ("commit_by", fields.U32)),
 )
+JobDeclined: Final = EventDef(NAME, "JobDeclined", (_JOB, ("worker", fields.ACCOUNT)))
+AskRaised: Final = EventDef(
+    NAME,
+    "AskRaised",
+    (
+        ("worker", fields.ACCOUNT),
+        ("workload", fields.str_type(32)),
+        ("price", fields.BALANCE),
+        ("in_force_at", fields.U32),
+    ),
+)
 JobCancelled: Final = EventDef(NAME, "JobCancelled", (_JOB, ("refund", fields.BALANCE)))
 JobExpired: Final = EventDef(NAME, "JobExpired", (_JOB, ("refund", fields.BALANCE)))
 DeadlineMissed: Final = EventDef(

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from runtime.pallets import system
 from runtime.pallets.market.constants import ESCROW, STAKE
-from runtime.pallets.market.storage import OPEN_STATES, Jobs, WorkerList, Workers
+from runtime.pallets.market.storage import (
+    OPEN_STATES,
+    Jobs,
+    PendingCount,
+    PendingJobs,
+    WorkerList,
+    Workers,
+)
 from runtime.state import PrefixIterator, StateReader
 
 
@@ -14,8 +21,15 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
     escrow_by_requester: dict[bytes, int] = {}
     bonded_by_worker: dict[bytes, int] = {}
     active_by_worker: dict[bytes, int] = {}
-    for _, raw in iterate(Jobs.prefix):
+    pending_by_requester: dict[bytes, int] = {}
+    pending: set[int] = set()
+    for key, raw in iterate(Jobs.prefix):
         current = Jobs.decode(raw)
+        if current.state == "pending":
+            pending.add(int.from_bytes(Jobs.key_suffix(key), "big"))
+            pending_by_requester[current.requester] = (
+                pending_by_requester.get(current.requester, 0) + 1
+            )
         if current.state in OPEN_STATES:
             escrow_by_requester[current.requester] = (
                 escrow_by_requester.get(current.requester, 0) + current.escrow
@@ -25,6 +39,16 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
                 bonded_by_worker.get(current.worker, 0) + current.slash
             )
             active_by_worker[current.worker] = active_by_worker.get(current.worker, 0) + 1
+    raw_queue = read(PendingJobs.key)
+    queue = () if raw_queue is None else PendingJobs.decode(raw_queue)
+    if sorted(queue) != sorted(pending):
+        problems.append("the queue of waiting jobs differs from the pending jobs")
+    counted = {
+        PendingCount.key_suffix(key): PendingCount.decode(raw)
+        for key, raw in iterate(PendingCount.prefix)
+    }
+    if counted != pending_by_requester:
+        problems.append("the requesters' counts of waiting jobs differ from the pending jobs")
     holds = dict(system.accounts_in(iterate))
     for requester, escrow in escrow_by_requester.items():
         info = holds.get(requester)

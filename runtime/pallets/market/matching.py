@@ -1,4 +1,5 @@
-"""Matching a waiting job with the cheapest eligible worker."""
+"""Matching a waiting job with the cheapest eligible worker, and which waiting jobs each block
+tries."""
 
 from __future__ import annotations
 
@@ -6,16 +7,17 @@ from dataclasses import replace
 
 from runtime.framework import BlockContext
 from runtime.pallets import randomness
-from runtime.pallets.market.deadlines import schedule
+from runtime.pallets.market.constants import MATCHES_PER_BLOCK
+from runtime.pallets.market.eligibility import price_if_eligible, price_if_free, slot_ms
 from runtime.pallets.market.events import JobMatched
-from runtime.pallets.market.params import MarketParams
+from runtime.pallets.market.queue import dequeue, schedule
 from runtime.pallets.market.storage import (
     Deadlines,
     Job,
     Jobs,
+    MatchCursor,
     Params,
     PendingJobs,
-    Worker,
     WorkerList,
     Workers,
 )
@@ -27,16 +29,35 @@ def _randomness(ctx: BlockContext, *parts: bytes) -> bytes:
     return blake2b_256(b"xpl-market" + randomness.current(ctx.state) + b"".join(parts))
 
 
-def _eligible(worker: Worker, stake_free: int, job: Job, p: MarketParams) -> int | None:
-    """The worker's price for the job if it can take it, else None."""
-    price = worker.ask(job.workload)
-    if price is None or price > job.max_price or worker.retiring:
-        return None
-    if worker.active >= worker.capacity:
-        return None
-    if stake_free < p.slash_for(payment_for(job.cost_units, price)):
-        return None
-    return price
+def anyone_eligible(ctx: BlockContext, current: Job) -> bool:
+    """Whether some registered worker could ever take the job (busy or not)."""
+    p, slot, state = Params.get(ctx.state), slot_ms(ctx), ctx.state
+    for account in WorkerList.get(state):
+        worker = Workers.get(state, account)
+        if worker is not None and price_if_eligible(p, slot, ctx.number, account, worker, current):
+            return True
+    return False
+
+
+def match_waiting(ctx: BlockContext) -> None:
+    """Try to match up to MATCHES_PER_BLOCK waiting jobs, starting after the last job the block
+    before tried (in job id order, wrapping around), so that jobs no worker takes now do not keep
+    the others from being tried.
+
+    What an attacker can still do: fill the queue with jobs that wait (each job needs an eligible
+    ask at submission, so it pays the escrow and fees, and at most MAX_PENDING_PER_REQUESTER per
+    account). With N waiting jobs every job is tried at least once in N / MATCHES_PER_BLOCK
+    blocks, so it delays others' jobs by that many blocks at most, and gains nothing by it.
+    """
+    waiting = sorted(PendingJobs.get(ctx.state))
+    if not waiting:
+        return
+    cursor = MatchCursor.get(ctx.state)
+    after = [i for i in waiting if i > cursor]
+    turn = (after + [i for i in waiting if i <= cursor])[:MATCHES_PER_BLOCK]
+    for job_id in turn:
+        try_match(ctx, job_id)
+    MatchCursor.put(ctx.state, turn[-1])
 
 
 def try_match(ctx: BlockContext, job_id: int) -> bool:
@@ -46,12 +67,13 @@ def try_match(ctx: BlockContext, job_id: int) -> bool:
     if current is None or current.state != "pending":
         return False
     p = Params.get(state)
+    slot = slot_ms(ctx)
     best: tuple[int, int, bytes, bytes] | None = None
     for account in WorkerList.get(state):
         worker = Workers.get(state, account)
         if worker is None:
             continue
-        price = _eligible(worker, worker.stake - worker.bonded, current, p)
+        price = price_if_free(p, slot, ctx.number, account, worker, current)
         if price is None:
             continue
         key = (
@@ -85,7 +107,7 @@ def try_match(ctx: BlockContext, job_id: int) -> bool:
             commit_by=commit_by,
         ),
     )
-    PendingJobs.put(state, tuple(i for i in PendingJobs.get(state) if i != job_id))
+    dequeue(ctx, job_id, current.requester)
     schedule(Deadlines, ctx, commit_by + 1, job_id)
     ctx.deposit_event(JobMatched, job_id, account, price, commit_by)
     return True

@@ -11,13 +11,13 @@ from runtime.pallets import balances
 from runtime.pallets.market.constants import (
     ESCROW,
     JOB_WEIGHT,
-    MATCHES_PER_BLOCK,
     MAX_ASKS,
     MAX_DEADLINE_BLOCKS,
     MAX_INPUTS,
     MAX_JOB_CAPACITY,
     MAX_PARAMS,
     MAX_PENDING_JOBS,
+    MAX_PENDING_PER_REQUESTER,
     MAX_WAIT_BLOCKS,
     MAX_WORKERS,
     MODES,
@@ -26,25 +26,30 @@ from runtime.pallets.market.constants import (
     STAKE,
     SUBMIT_WEIGHT,
 )
-from runtime.pallets.market.deadlines import expire, miss_deadline, schedule
+from runtime.pallets.market.deadlines import decline, expire, miss_deadline
 from runtime.pallets.market.errors import (
     AlreadyRegistered,
     BadAsk,
     BadJob,
     BadWorkerInfo,
+    DeclineWindowClosed,
+    NoEligibleWorker,
     NotAWorker,
     NotPending,
     NotYourJob,
     PriceTooLow,
     StakeTooLow,
     TooManyPendingJobs,
+    TooManyPendingOfRequester,
     TooManyWorkers,
     UnknownJob,
     WorkerBusy,
 )
 from runtime.pallets.market.events import (
+    AskRaised,
     DeadlineMissed,
     JobCancelled,
+    JobDeclined,
     JobExpired,
     JobFailed,
     JobMatched,
@@ -56,8 +61,9 @@ from runtime.pallets.market.events import (
 )
 from runtime.pallets.market.invariants import broken_invariants
 from runtime.pallets.market.jobs import job
-from runtime.pallets.market.matching import try_match
+from runtime.pallets.market.matching import anyone_eligible, match_waiting, try_match
 from runtime.pallets.market.params import MarketParams
+from runtime.pallets.market.queue import dequeue, enqueue, pending_of, schedule
 from runtime.pallets.market.storage import (
     Deadlines,
     Job,
@@ -71,7 +77,7 @@ from runtime.pallets.market.storage import (
 )
 from runtime.pallets.market.workers import checked_asks, store_worker
 from runtime.state import PrefixIterator, StateReader
-from runtime.workloads import WorkloadError, workload_shape
+from runtime.workloads import WorkloadError, payment_for, workload_shape
 
 
 class MarketGenesis(Protocol):
@@ -92,6 +98,8 @@ class Market(Pallet):
         WorkerRetired,
         JobSubmitted,
         JobMatched,
+        JobDeclined,
+        AskRaised,
         JobCancelled,
         JobExpired,
         DeadlineMissed,
@@ -112,12 +120,15 @@ class Market(Pallet):
         UnknownJob,
         NotYourJob,
         NotPending,
+        TooManyPendingOfRequester,
+        NoEligibleWorker,
+        DeclineWindowClosed,
     )
 
     # Hooks
 
     def on_initialize(self, ctx: BlockContext) -> int:
-        """Expire waiting jobs, penalize missed deadlines, and match what still waits."""
+        """Expire waiting jobs, penalize missed deadlines, and match waiting jobs in turn."""
         state = ctx.state
         due = Deadlines.get(state, ctx.number)
         if due is not None:
@@ -130,8 +141,7 @@ class Market(Pallet):
                     expire(ctx, job_id, current)
                 elif current.state == "matched" and current.commit_by == ctx.number - 1:
                     miss_deadline(ctx, job_id, current)
-        for job_id in PendingJobs.get(state)[:MATCHES_PER_BLOCK]:
-            try_match(ctx, job_id)
+        match_waiting(ctx)
         return 0
 
     # Calls
@@ -216,7 +226,15 @@ class Market(Pallet):
         capacity: int,
         add_stake: int,
     ) -> None:
-        """Change a worker's prices and capacity, and add to its stake."""
+        """Change a worker's prices and capacity, and add to its stake.
+
+        A lowered price (or a new workload) is in force at once; a raised one only `ask_delay`
+        blocks later (until then the price in force stays), so that no update placed before a
+        submission in the same block raises what the submitter pays. A later update replaces
+        raises not yet in force. What an attacker can still do: announce a raise and let it come
+        into force; every requester sees it coming for `ask_delay` blocks, and a job never pays
+        more than its own highest price.
+        """
         who = ensure_signed(origin)
         worker = Workers.get(ctx.state, who)
         if worker is None:
@@ -226,18 +244,25 @@ class Market(Pallet):
             raise BadWorkerInfo()
         if add_stake:
             balances.hold(ctx, who, STAKE, add_stake)
+        in_force = dict(worker.asks_at(ctx.number))
+        raised = tuple((w, price) for w, price in asks if price > in_force.get(w, price))
+        in_force_at = ctx.number + Params.get(ctx.state).ask_delay
         measured = dict(worker.throughput)
         Workers.insert(
             ctx.state,
             who,
             replace(
                 worker,
-                asks=asks,
+                asks=tuple((w, min(price, in_force.get(w, price))) for w, price in asks),
+                raised_asks=raised,
+                raised_at=in_force_at if raised else 0,
                 throughput=tuple((w, measured.get(w, 0)) for w in workloads),
                 capacity=capacity,
                 stake=worker.stake + add_stake,
             ),
         )
+        for w, price in raised:
+            ctx.deposit_event(AskRaised, who, w, price, in_force_at)
         ctx.deposit_event(WorkerUpdated, who)
 
     @call(args=(), weight=REGISTER_WEIGHT)
@@ -279,7 +304,12 @@ class Market(Pallet):
     ) -> None:
         """Submit a job and hold its escrow; it is matched at once if a worker can take it.
 
-        Each input is a blob root (32 bytes) or empty to be generated from `seed`.
+        Each input is a blob root (32 bytes) or empty to be generated from `seed`. Refused when
+        its highest payment is below `min_payment`, when the requester already has
+        MAX_PENDING_PER_REQUESTER jobs waiting, and when no registered worker could ever take
+        it (NoEligibleWorker). What an attacker can still do: submit jobs some worker could take
+        and cancel them before they are matched, paying a fee each time; or jobs whose inputs
+        nobody serves, which the workers decline at no cost while the attacker pays its fees.
         """
         requester = ensure_signed(origin)
         state = ctx.state
@@ -299,42 +329,42 @@ class Market(Pallet):
             or not 1 <= wait_blocks <= MAX_WAIT_BLOCKS
         ):
             raise BadJob()
-        if max_price == 0:
-            raise PriceTooLow()
-        pending = PendingJobs.get(state)
-        if len(pending) >= MAX_PENDING_JOBS:
-            raise TooManyPendingJobs()
         p = Params.get(state)
+        if max_price == 0 or payment_for(shape.cost_units, max_price) < p.min_payment:
+            raise PriceTooLow()
+        if len(PendingJobs.get(state)) >= MAX_PENDING_JOBS:
+            raise TooManyPendingJobs()
+        if pending_of(ctx, requester) >= MAX_PENDING_PER_REQUESTER:
+            raise TooManyPendingOfRequester()
         escrow = p.escrow_for(shape.cost_units, max_price)
         if escrow < balances.EXISTENTIAL_DEPOSIT:
             # Each job's escrow is at least the deposit, so paying one job out never leaves an
             # account with other jobs' escrow below it (it would be reaped, escrow and all).
             raise PriceTooLow()
-        balances.hold(ctx, requester, ESCROW, escrow)
+        expires_at = ctx.number + wait_blocks
+        submitted = Job(
+            requester=requester,
+            workload=workload,
+            params=tuple(params),
+            inputs=tuple(zip(input_names, input_roots, strict=True)),
+            seed=seed,
+            max_price=max_price,
+            cost_units=shape.cost_units,
+            leaves=shape.leaves,
+            escrow=escrow,
+            mode=mode,
+            deadline_blocks=deadline_blocks,
+            expires_at=expires_at,
+            submitted_at=ctx.number,
+            state="pending",
+        )
+        balances.hold(ctx, requester, ESCROW, escrow)  # a refusal below rolls the hold back
+        if not anyone_eligible(ctx, submitted):
+            raise NoEligibleWorker()
         job_id = NextJobId.get(state)
         NextJobId.put(state, job_id + 1)
-        expires_at = ctx.number + wait_blocks
-        Jobs.insert(
-            state,
-            job_id,
-            Job(
-                requester=requester,
-                workload=workload,
-                params=tuple(params),
-                inputs=tuple(zip(input_names, input_roots, strict=True)),
-                seed=seed,
-                max_price=max_price,
-                cost_units=shape.cost_units,
-                leaves=shape.leaves,
-                escrow=escrow,
-                mode=mode,
-                deadline_blocks=deadline_blocks,
-                expires_at=expires_at,
-                submitted_at=ctx.number,
-                state="pending",
-            ),
-        )
-        PendingJobs.put(state, (*pending, job_id))
+        Jobs.insert(state, job_id, submitted)
+        enqueue(ctx, job_id, requester)
         schedule(Deadlines, ctx, expires_at, job_id)
         ctx.deposit_event(JobSubmitted, job_id, requester, workload, shape.cost_units, escrow)
         try_match(ctx, job_id)
@@ -350,8 +380,21 @@ class Market(Pallet):
             raise NotPending()
         balances.release(ctx, who, ESCROW, current.escrow)
         Jobs.insert(ctx.state, job_id, replace(current, state="cancelled"))
-        PendingJobs.put(ctx.state, tuple(i for i in PendingJobs.get(ctx.state) if i != job_id))
+        dequeue(ctx, job_id, who)
         ctx.deposit_event(JobCancelled, job_id, current.escrow)
+
+    @call(args=(("job", fields.U64),), weight=SUBMIT_WEIGHT)
+    def decline_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
+        """Give back a job matched to the caller, within `decline_blocks` of the match, at no
+        cost: the job waits for another worker and is never matched to the caller again (see
+        `deadlines.decline` for what this still allows)."""
+        who = ensure_signed(origin)
+        current = job(ctx, job_id)
+        if current.state != "matched" or current.worker != who:
+            raise NotYourJob()
+        if ctx.number > current.matched_at + Params.get(ctx.state).decline_blocks:
+            raise DeclineWindowClosed()
+        decline(ctx, job_id, current)
 
     # Genesis
 

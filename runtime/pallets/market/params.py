@@ -6,7 +6,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from runtime import fields
-from runtime.pallets.market.constants import PPM
+from runtime.pallets.market.constants import (
+    MAX_DEADLINE_BLOCKS,
+    MAX_REPUTATION,
+    MIN_REPUTATION,
+    PPM,
+)
 from runtime.schema import Record, param
 from runtime.workloads import payment_for
 
@@ -33,6 +38,20 @@ class MarketParams(Record):
     """Share of a job's slash taken from a worker that misses its deadline."""
     min_stake: int = param(fields.BALANCE, default=100 * 10**12)
     """The least stake a worker registers with."""
+    decline_blocks: int = param(fields.U32, 0, MAX_DEADLINE_BLOCKS, default=3)
+    """Blocks after a match in which its worker may decline the job at no cost."""
+    deadline_safety_ppm: int = param(fields.U32, PPM, 100 * PPM, default=2 * PPM)
+    """A worker needs this multiple (in parts per million) of the time its registered
+    throughput says a job takes..."""
+    deadline_margin_blocks: int = param(fields.U32, 1, MAX_DEADLINE_BLOCKS, default=2)
+    """...plus these blocks (to fetch inputs, upload and commit), after the decline window."""
+    min_match_reputation: int = param(fields.I64, MIN_REPUTATION, MAX_REPUTATION, default=-20)
+    """A worker whose reputation is below this is matched to no job (a miss costs 2 points, a
+    proven fault 10, a settled job earns 1)."""
+    ask_delay: int = param(fields.U32, 0, MAX_DEADLINE_BLOCKS, default=10)
+    """Blocks before a raised ask is in force (a lowered one is at once)."""
+    min_payment: int = param(fields.BALANCE, 1, None, default=5 * 10**9)
+    """The least a job pays its worker: a job whose highest payment is below it is refused."""
 
     def check(self) -> None:
         """ValueError naming the first parameter out of its range (the shares first)."""
@@ -60,4 +79,7 @@ class MarketParams(Record):
 
 DEFAULT_MARKET_PARAMS: Final = MarketParams()
 """Slash 3× the payment (at least 1 XPL), 2% to the treasury, 5% (at least 0.001 XPL) to the
-verifiers, 10% of the slash for a missed deadline, 100 XPL least stake."""
+verifiers, 10% of the slash for a missed deadline (to the treasury), 100 XPL least stake, 3 blocks
+to decline a match, twice the registered throughput's time plus 2 blocks to commit, matching from a
+reputation of -20, raised asks in force after 10 blocks, 0.005 XPL least payment (about twice a
+commitment's fee)."""

@@ -9,6 +9,7 @@ from runtime import fields
 from runtime.framework import U64_CODEC, StorageMap, StorageValue, record_codec, value_codec
 from runtime.pallets.market.constants import (
     MAX_ASKS,
+    MAX_EXCLUDED,
     MAX_INPUTS,
     MAX_PARAMS,
     MAX_REPUTATION,
@@ -45,13 +46,31 @@ class Worker(Record):
     active: int = param(fields.U32)
     reputation: int = param(fields.I64, MIN_REPUTATION, MAX_REPUTATION)
     retiring: bool = param(fields.BOOL)
+    raised_asks: tuple[tuple[str, int], ...] = param(
+        fields.tuple_type(fields.pair_type(_WORKLOAD, fields.BALANCE), MAX_ASKS), default=()
+    )
+    """Raised prices not yet in force: they replace those of `asks` from block `raised_at`."""
+    raised_at: int = param(fields.U32, default=0)
+
+    def asks_at(self, number: int) -> tuple[tuple[str, int], ...]:
+        """The asks in force in block `number` (raised prices once their block has come)."""
+        if not self.raised_asks or number < self.raised_at:
+            return self.asks
+        raised = dict(self.raised_asks)
+        return tuple((name, raised.get(name, price)) for name, price in self.asks)
 
     def ask(self, workload: str) -> int | None:
-        """The worker's asking price for a workload, or None if it does not offer it."""
-        for name, price in self.asks:
-            if name == workload:
-                return price
-        return None
+        """The worker's asking price for a workload before any raise, or None if it does not
+        offer it."""
+        return dict(self.asks).get(workload)
+
+    def ask_at(self, workload: str, number: int) -> int | None:
+        """The worker's price for a workload in force in block `number`, or None."""
+        return dict(self.asks_at(number)).get(workload)
+
+    def throughput_for(self, workload: str) -> int:
+        """The registered throughput for a workload (10^9 cost units per second; 0: none)."""
+        return dict(self.throughput).get(workload, 0)
 
 
 JOB_STATES: Final = (
@@ -94,6 +113,8 @@ class Job(Record):
     commit_by: int = param(fields.U32, default=0)
     result_root: bytes = param(fields.bytes_type(32), default=b"")
     committed_at: int = param(fields.U32, default=0)
+    excluded: tuple[bytes, ...] = param(fields.tuple_type(fields.ACCOUNT, MAX_EXCLUDED), default=())
+    """Workers that declined or missed this job: it is never matched to them again."""
 
     @property
     def payment(self) -> int:
@@ -135,3 +156,7 @@ Deadlines: Final = StorageMap[int, tuple[int, ...]](
     NAME, "Deadlines", lambda n: n.to_bytes(4, "big"), JOB_IDS_CODEC
 )
 """Jobs to look at in block n: a pending job's expiry, a matched job's commit deadline."""
+PendingCount: Final = StorageMap[bytes, int](NAME, "PendingCount", lambda a: a, U64_CODEC)
+"""How many of an account's jobs wait for a worker (absent: none)."""
+MatchCursor: Final = StorageValue[int](NAME, "MatchCursor", U64_CODEC, 0)
+"""The last waiting job that a block's matching tried: the next block starts after it."""

@@ -26,7 +26,7 @@ from gpu_worker.inputs import generate_input
 from gpu_worker.jobs import JobSpec, compute_leaves, result_arrays
 from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import to_hex
-from runtime.primitives.keys import dev_keypair, keypair_from_suri
+from runtime.primitives.keys import Keypair, dev_keypair, keypair_from_suri
 from runtime.primitives.merkle import merkle_root
 from tests.chain.conftest import XPL_COMMAND
 
@@ -35,6 +35,7 @@ if TYPE_CHECKING:
 
 UNIT = 10**12
 BOB, CHARLIE = dev_keypair("Bob"), dev_keypair("Charlie")
+DAVE, EVE = dev_keypair("Dave"), dev_keypair("Eve")
 PARAMS = "256,256,256,64"
 SLOT_MS = 500
 DISPUTE_WINDOW = 24
@@ -77,6 +78,27 @@ def client(node: NodeProcess) -> XplClient:
     outcome = client.submit_and_watch(client.sign(BOB, call), until="inBlock")
     assert outcome.success, outcome.error
     return client
+
+
+def busy_cheap_worker(client: XplClient, worker: Keypair) -> None:
+    """`worker` asks 0.5 XPL per 10^9 units with one slot, which a job of //Charlie's takes:
+    a later job at that price waits for it (the chain refuses a job no worker could take)."""
+    args = (1000 * UNIT, "cpu", 2048, ["gemm_i8"], [UNIT // 2], [50], "", 1)
+    outcome = client.submit_and_watch(
+        client.sign(worker, make_call("market", "register_worker", *args)), until="inBlock"
+    )
+    assert outcome.success, outcome.error
+    job = ("gemm_i8", [256, 256, 256, 64], ["a", "b"], [b"", b""], 1, UNIT // 2, 100, 5, "always")
+    call = make_call("market", "submit_job", *job)
+    outcome = client.submit_and_watch(client.sign(CHARLIE, call), until="inBlock")
+    assert outcome.success, outcome.error
+
+
+def retire(client: XplClient, worker: Keypair) -> None:
+    """`worker` takes no new job (it leaves once its job has missed its deadline)."""
+    call = make_call("market", "retire_worker")
+    outcome = client.submit_and_watch(client.sign(worker, call), until="inBlock")
+    assert outcome.success, outcome.error
 
 
 def on(node: NodeProcess, command: str) -> list[str]:
@@ -248,15 +270,18 @@ def test_a_qmlp_result_is_saved_as_its_logits(
 
 
 @pytest.mark.timeout(60)
-def test_a_job_below_every_ask_waits_is_listed_and_can_be_cancelled(
+def test_a_job_below_every_ask_is_refused_and_a_waiting_job_listed_and_cancelled(
     node: NodeProcess, client: XplClient, xpl: XplCli, tmp_path: Path
 ) -> None:
     command = f"job submit --workload gemm_i8 --params {PARAMS} --max-price 0.5XPL"
+    line = xpl.fails(*on(node, f"{command} --from //Charlie"))
+    assert "no worker asks as little as 0.5XPL" in line, line
+    assert line.endswith("the chain refuses a job that no worker could take"), line
+    busy_cheap_worker(client, DAVE)
     submitted = xpl.run(*on(node, f"{command} --from //Charlie"))
+    retire(client, DAVE)
     assert submitted.returncode == 0, submitted.stderr
-    warning = submitted.stderr.strip()
-    assert warning.startswith("warning: no worker asks as little as 0.5XPL"), warning
-    assert warning.endswith("then expire and its escrow be refunded"), warning
+    assert submitted.stderr.strip() == "", submitted.stderr
     found = SUBMITTED.search(submitted.stdout)
     assert found is not None, submitted.stdout
     job_id = int(found[1])
@@ -288,13 +313,16 @@ def test_a_job_below_every_ask_waits_is_listed_and_can_be_cancelled(
 
 
 @pytest.mark.timeout(60)
-def test_a_followed_job_that_no_worker_takes_expires(node: NodeProcess, xpl: XplCli) -> None:
+def test_a_followed_job_that_no_worker_takes_expires(
+    node: NodeProcess, client: XplClient, xpl: XplCli
+) -> None:
+    busy_cheap_worker(client, EVE)
     command = f"job submit --workload gemm_i8 --params {PARAMS} --max-price 0.5XPL"
     result = xpl.run(*on(node, f"{command} --wait-blocks 2 --wait --from //Charlie"))
+    retire(client, EVE)
     assert result.returncode != 0
     assert "Traceback" not in result.stderr
-    warning, error = result.stderr.strip().splitlines()
-    assert warning.startswith("warning: no worker asks as little as 0.5XPL")
+    (error,) = result.stderr.strip().splitlines()
     assert re.fullmatch(
         r"error: job \d+ expired: no worker took it within 2 blocks at 0\.5XPL per 10\^9 units; "
         r"0\.01811276032XPL refunded",

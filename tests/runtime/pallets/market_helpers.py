@@ -304,7 +304,7 @@ class MarketChain(DevChain):
         roots: Sequence[bytes] = (b"", b""),
         seed: int = 7,
         max_price: int = 2 * UNIT,
-        deadline: int = 5,
+        deadline: int = 10,
         wait: int = 5,
         mode: str = "always",
     ) -> Outcome:

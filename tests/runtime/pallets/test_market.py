@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
 from runtime.pallets import balances, market
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
@@ -121,12 +122,21 @@ def test_update_worker_changes_asks_and_capacity_and_adds_stake(chain: MarketCha
     out = chain.call(
         WORKER, "market", "update_worker", ["qmlp_i8", GEMM], [5, 2 * UNIT], 7, 3 * UNIT
     )
+    in_force_at = chain.head.number + P.ask_delay
     assert out.error is None
-    assert out.events == [("Held", (W, "stake", 3 * UNIT)), ("WorkerUpdated", (W,))]
+    assert out.events == [
+        ("Held", (W, "stake", 3 * UNIT)),
+        ("AskRaised", (W, GEMM, 2 * UNIT, in_force_at)),
+        ("WorkerUpdated", (W,)),
+    ]
     assert chain.balance(WORKER) == before - out.fee - 3 * UNIT
     worker = chain.worker(WORKER)
     assert worker is not None
-    assert worker.asks == (("qmlp_i8", 5), (GEMM, 2 * UNIT))
+    # The new workload's price is in force at once; the raised one only ask_delay blocks later.
+    assert worker.asks == (("qmlp_i8", 5), (GEMM, UNIT))
+    assert worker.raised_asks == ((GEMM, 2 * UNIT),) and worker.raised_at == in_force_at
+    assert worker.ask_at(GEMM, in_force_at - 1) == UNIT
+    assert worker.asks_at(in_force_at) == (("qmlp_i8", 5), (GEMM, 2 * UNIT))
     assert worker.throughput == (("qmlp_i8", 0), (GEMM, 70))  # measured figures are kept
     assert worker.capacity == 7 and worker.stake == STAKE + 3 * UNIT
     assert chain.held(WORKER, "stake") == STAKE + 3 * UNIT
@@ -172,15 +182,14 @@ def test_retiring_with_an_active_job_keeps_the_stake_until_the_job_ends(
     chain: MarketChain,
 ) -> None:
     chain.register(WORKER)
-    chain.submit(deadline=3, wait=2)  # job 1, matched to the only worker
+    chain.submit(deadline=6, wait=2)  # job 1, matched to the only worker
     out = chain.call(WORKER, "market", "retire_worker")
     assert out.error is None and out.events == []
     worker = chain.worker(WORKER)
     assert worker is not None and worker.retiring and worker.active == 1
     assert chain.held(WORKER, "stake") == STAKE
-    # A retiring worker takes no new job.
-    chain.submit(REQUESTER2, wait=1)
-    assert chain.job(2).state == "pending"
+    # A retiring worker takes no new job: with no other worker, a job is refused.
+    assert chain.submit(REQUESTER2, wait=1).error == "NoEligibleWorker"
     # The worker misses its deadline: it pays the penalty, and only then is its stake released.
     commit_by = chain.job(1).commit_by
     penalty = SLASH * P.miss_penalty_ppm // PPM
@@ -199,7 +208,7 @@ def test_retiring_with_an_active_job_keeps_the_stake_until_the_job_ends(
 def test_submit_job_holds_the_escrow_and_matches_at_once(chain: MarketChain) -> None:
     chain.register(WORKER)
     before = chain.balance(REQUESTER)
-    out = chain.submit(max_price=2 * UNIT, deadline=5, wait=4)
+    out = chain.submit(max_price=2 * UNIT, deadline=6, wait=4)
     number = chain.head.number
     max_payment = 2 * UNIT
     protocol, verification = max_payment * 20_000 // PPM, max_payment * 50_000 // PPM
@@ -208,13 +217,13 @@ def test_submit_job_holds_the_escrow_and_matches_at_once(chain: MarketChain) -> 
     assert out.events == [
         ("Held", (R, "escrow", ESCROW)),
         ("JobSubmitted", (1, R, GEMM, GEMM_UNITS, ESCROW)),
-        ("JobMatched", (1, W, UNIT, number + 5)),
+        ("JobMatched", (1, W, UNIT, number + 6)),
     ]
     assert chain.balance(REQUESTER) == before - out.fee - ESCROW
     assert chain.held(REQUESTER, "escrow") == ESCROW
     job = chain.job(1)
     assert (job.state, job.worker, job.price, job.slash) == ("matched", W, UNIT, 3 * UNIT)
-    assert (job.matched_at, job.commit_by, job.expires_at) == (number, number + 5, number + 4)
+    assert (job.matched_at, job.commit_by, job.expires_at) == (number, number + 6, number + 4)
     assert (job.cost_units, job.leaves, job.escrow) == (GEMM_UNITS, GEMM_LEAVES, ESCROW)
     worker = chain.worker(WORKER)
     assert worker is not None and (worker.active, worker.bonded) == (1, 3 * UNIT)
@@ -287,14 +296,31 @@ def test_the_smallest_escrow_is_the_existential_deposit(chain: MarketChain) -> N
     # make exactly ED; a unit less per 10^9 falls short of it.
     assert escrow_for(8_823_529_412) == ED
     assert escrow_for(8_823_529_411) == ED - 1
+    chain.register(WORKER, prices=[UNIT // 1000])
     assert chain.submit(max_price=8_823_529_411).error == "PriceTooLow"
     assert chain.submit(max_price=8_823_529_412).error is None
     assert chain.held(REQUESTER, "escrow") == ED
 
 
-def test_a_job_below_every_ask_waits_then_expires_with_a_full_refund(chain: MarketChain) -> None:
+def test_a_job_below_every_ask_is_refused(chain: MarketChain) -> None:
     chain.register(WORKER, prices=[3 * UNIT])
     chain.register(WORKER2, prices=[5 * UNIT])
+    _refused(chain, "NoEligibleWorker", max_price=2 * UNIT)
+
+
+def _busy(chain: MarketChain) -> None:
+    """One worker (asking UNIT), its only slot taken by job 1 of REQUESTER2: jobs now wait."""
+    chain.register(WORKER, capacity=1)
+    assert (
+        chain.submit(REQUESTER2, wait=MAX_WAIT_BLOCKS, deadline=MAX_DEADLINE_BLOCKS).error is None
+    )
+    assert chain.job(1).worker == W
+
+
+def test_a_job_no_free_worker_takes_waits_then_expires_with_a_full_refund(
+    chain: MarketChain,
+) -> None:
+    _busy(chain)
     before = chain.balance(REQUESTER)
     out = chain.submit(max_price=2 * UNIT, wait=3)
     submitted = chain.head.number
@@ -302,25 +328,26 @@ def test_a_job_below_every_ask_waits_then_expires_with_a_full_refund(chain: Mark
     for _ in range(2):
         result = chain.advance()[0]
         assert hook_events(result) == []
-        assert chain.job(1).state == "pending" and chain.pending() == (1,)
+        assert chain.job(2).state == "pending" and chain.pending() == (2,)
     result = chain.advance()[0]
     assert chain.head.number == submitted + 3
-    assert hook_events(result) == [("Released", (R, "escrow", ESCROW)), ("JobExpired", (1, ESCROW))]
-    assert chain.job(1).state == "expired" and chain.pending() == ()
+    assert hook_events(result) == [("Released", (R, "escrow", ESCROW)), ("JobExpired", (2, ESCROW))]
+    assert chain.job(2).state == "expired" and chain.pending() == ()
     assert chain.balance(REQUESTER) == before - out.fee
     assert chain.held(REQUESTER, "escrow") == 0
-    assert chain.advance(3) and chain.job(1).state == "expired"  # it ends once
+    assert chain.advance(3) and chain.job(2).state == "expired"  # it ends once
 
 
 def test_a_waiting_job_is_matched_in_a_later_block(chain: MarketChain) -> None:
+    _busy(chain)
     chain.submit(wait=5)
-    assert chain.job(1).state == "pending"
-    chain.register(WORKER)  # registering does not match by itself ...
-    assert chain.job(1).state == "pending"
+    assert chain.job(2).state == "pending"
+    chain.register(WORKER2)  # registering does not match by itself ...
+    assert chain.job(2).state == "pending"
     result = chain.advance()[0]  # ... the next block does
     number = chain.head.number
-    assert hook_events(result) == [("JobMatched", (1, W, UNIT, number + 5))]
-    assert chain.job(1).state == "matched" and chain.pending() == ()
+    assert hook_events(result) == [("JobMatched", (2, W2, UNIT, number + 10))]
+    assert chain.job(2).state == "matched" and chain.pending() == ()
 
 
 # Matching
@@ -365,7 +392,7 @@ def test_matching_needs_free_stake_to_bond_the_slash(chain: MarketChain) -> None
 def test_ties_go_to_the_better_reputation(chain: MarketChain) -> None:
     chain.register(WORKER)
     chain.register(WORKER2)
-    chain.submit(deadline=1, wait=10)
+    chain.submit(deadline=6, wait=10)
     first = chain.job(1).worker
     assert first is not None
     other = W2 if first == W else W
@@ -400,31 +427,33 @@ def test_ties_of_equal_reputation_go_by_block_randomness(chain: MarketChain) -> 
 
 
 def test_cancel_releases_the_escrow_of_a_waiting_job(chain: MarketChain) -> None:
+    _busy(chain)
     before = chain.balance(REQUESTER)
     submitted = chain.submit(wait=5)
-    out = chain.call(REQUESTER, "market", "cancel_job", 1)
+    out = chain.call(REQUESTER, "market", "cancel_job", 2)
     assert out.error is None
-    assert out.events == [("Released", (R, "escrow", ESCROW)), ("JobCancelled", (1, ESCROW))]
+    assert out.events == [("Released", (R, "escrow", ESCROW)), ("JobCancelled", (2, ESCROW))]
     assert chain.balance(REQUESTER) == before - submitted.fee - out.fee
-    assert chain.job(1).state == "cancelled" and chain.pending() == ()
-    assert chain.call(REQUESTER, "market", "cancel_job", 1).error == "NotPending"
+    assert chain.job(2).state == "cancelled" and chain.pending() == ()
+    assert chain.call(REQUESTER, "market", "cancel_job", 2).error == "NotPending"
     # Its expiry block passes without a second end.
     chain.advance(6)
-    assert chain.job(1).state == "cancelled" and chain.held(REQUESTER, "escrow") == 0
+    assert chain.job(2).state == "cancelled" and chain.held(REQUESTER, "escrow") == 0
 
 
 @pytest.mark.parametrize(
     ("who", "job_id", "error"),
     [
-        pytest.param(REQUESTER2, 1, "NotYourJob", id="not-the-requester"),
-        pytest.param(REQUESTER, 2, "UnknownJob", id="unknown-job"),
+        pytest.param(REQUESTER2, 2, "NotYourJob", id="not-the-requester"),
+        pytest.param(REQUESTER, 3, "UnknownJob", id="unknown-job"),
     ],
 )
 def test_cancel_refusals(chain: MarketChain, who: object, job_id: int, error: str) -> None:
+    _busy(chain)
     chain.submit()
     out = chain.call(who, "market", "cancel_job", job_id)  # type: ignore[arg-type]
     assert out.error == error
-    assert chain.job(1).state == "pending" and chain.held(REQUESTER, "escrow") == ESCROW
+    assert chain.job(2).state == "pending" and chain.held(REQUESTER, "escrow") == ESCROW
 
 
 def test_a_matched_job_cannot_be_cancelled(chain: MarketChain) -> None:
@@ -437,12 +466,15 @@ def test_a_matched_job_cannot_be_cancelled(chain: MarketChain) -> None:
 # Deadlines
 
 
-def test_a_missed_deadline_pays_the_requester_and_rematches_the_job(chain: MarketChain) -> None:
+def test_a_missed_deadline_pays_the_treasury_and_rematches_the_job_elsewhere(
+    chain: MarketChain,
+) -> None:
     chain.register(WORKER, prices=[UNIT])
-    chain.submit(deadline=2, wait=10)
+    chain.submit(deadline=6, wait=10)
     chain.register(WORKER2, prices=[UNIT // 2])  # cheaper, but too late for the first match
     commit_by = chain.job(1).commit_by
     worker_free, requester_free = chain.balance(WORKER), chain.balance(REQUESTER)
+    treasury = chain.balance(TREASURY)
     chain.advance_to(commit_by)
     assert chain.job(1).state == "matched"  # the deadline block itself still counts
     result = chain.advance()[0]
@@ -450,11 +482,12 @@ def test_a_missed_deadline_pays_the_requester_and_rematches_the_job(chain: Marke
     assert penalty == 3 * UNIT // 10
     number = chain.head.number
     assert hook_events(result) == [
-        ("Transfer", (W, R, penalty)),
+        ("Transfer", (W, TREASURY, penalty)),
         ("DeadlineMissed", (1, W, penalty)),
-        ("JobMatched", (1, W2, UNIT // 2, number + 2)),
+        ("JobMatched", (1, W2, UNIT // 2, number + 6)),
     ]
-    assert chain.balance(REQUESTER) == requester_free + penalty
+    assert chain.balance(REQUESTER) == requester_free  # the requester gains nothing
+    assert chain.balance(TREASURY) == treasury + penalty
     assert chain.balance(WORKER) == worker_free
     assert chain.held(WORKER, "stake") == STAKE - penalty
     worker = chain.worker(WORKER)
@@ -467,6 +500,7 @@ def test_a_missed_deadline_pays_the_requester_and_rematches_the_job(chain: Marke
         UNIT // 2,
         P.slash_for(UNIT // 2),
     )
+    assert job.excluded == (W,)  # never matched to the worker that missed it again
     assert chain.held(REQUESTER, "escrow") == ESCROW
     # The worker that missed cannot commit any more.
     assert chain.commit(WORKER, 1).error == "NotMatchedWorker"
@@ -475,18 +509,18 @@ def test_a_missed_deadline_pays_the_requester_and_rematches_the_job(chain: Marke
 def test_a_missed_deadline_after_the_wait_expires_the_job(chain: MarketChain) -> None:
     chain.register(WORKER)
     before = chain.balance(REQUESTER)
-    submitted = chain.submit(deadline=4, wait=2)
+    submitted = chain.submit(deadline=6, wait=2)
     commit_by = chain.job(1).commit_by
     result = chain.advance_to(commit_by + 1)
     penalty = SLASH * P.miss_penalty_ppm // PPM
     assert hook_events(result) == [
-        ("Transfer", (W, R, penalty)),
+        ("Transfer", (W, TREASURY, penalty)),
         ("DeadlineMissed", (1, W, penalty)),
         ("Released", (R, "escrow", ESCROW)),
         ("JobExpired", (1, ESCROW)),
     ]
     assert chain.job(1).state == "expired" and chain.pending() == ()
-    assert chain.balance(REQUESTER) == before - submitted.fee + penalty
+    assert chain.balance(REQUESTER) == before - submitted.fee
     assert chain.held(REQUESTER, "escrow") == 0
     worker = chain.worker(WORKER)
     assert worker is not None and (worker.active, worker.bonded) == (0, 0)
@@ -498,8 +532,9 @@ def test_a_missed_deadline_after_the_wait_expires_the_job(chain: MarketChain) ->
 def test_commit_by_the_matched_worker_up_to_its_deadline(chain: MarketChain) -> None:
     chain.register(WORKER)
     chain.register(WORKER2, prices=[2 * UNIT])
-    chain.submit(deadline=4)
+    chain.submit(deadline=6)
     commit_by = chain.job(1).commit_by
+    chain.advance(2)
     assert chain.commit(WORKER2, 1).error == "NotMatchedWorker"  # not its job
     assert chain.commit(WORKER, 1, leaves=GEMM_LEAVES + 1).error == "NotMatchedWorker"
     assert chain.commit(WORKER, 2).error == "NotMatchedWorker"  # no such job
@@ -517,9 +552,10 @@ def test_commit_by_the_matched_worker_up_to_its_deadline(chain: MarketChain) -> 
 
 
 def test_commit_of_a_pending_job_is_refused(chain: MarketChain) -> None:
+    _busy(chain)
     chain.submit()
-    assert chain.commit(WORKER, 1).error == "NotMatchedWorker"
-    assert chain.job(1).state == "pending"
+    assert chain.commit(WORKER, 2).error == "NotMatchedWorker"
+    assert chain.job(2).state == "pending"
 
 
 def test_payment_is_price_times_units_rounded_up() -> None:

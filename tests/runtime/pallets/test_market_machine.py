@@ -12,9 +12,19 @@ Root, and lets blocks pass. After every block it checks:
 - the amounts of every end: escrows, payments, fees, refunds, slashes, penalties and rewards, as
   the rules compute them from the job's price and the checks' reveals;
 - each worker's stake against a ledger kept from the events: what it put up, less the penalties
-  and slashes the events record (each paid to the requester, or to the catchers and treasury);
+  and slashes the events record (each paid to the treasury, or to the catchers and treasury);
 - that nothing waits past its time: pending jobs expire, matched jobs commit or miss, committed
   jobs settle, fail or are void within their windows and rounds.
+
+Some parties follow the attacks on the market. A farming requester (FARMER) submits jobs whose
+inputs nobody serves, or whose deadline no worker meets, hoping workers miss them. An expiring
+worker (WORKER3) never commits nor declines what it is matched to. A front-runner (WORKER3 again)
+raises its ask to the highest price in the block of an honest submission, placed before it.
+The honest workers (WORKER, WORKER2) decline at once the jobs whose inputs they cannot fetch.
+After every block the machine also checks that the farmer never holds more than it started with,
+that no honest worker pays a penalty on a job it could not do, that no job is matched twice to
+the same worker, and that every job is matched at a price no higher than its worker's ask in
+force before the block (so no update in the block raises it).
 """
 
 from __future__ import annotations
@@ -37,14 +47,15 @@ from runtime.executive import BlockBuilder, BlockResult, InvalidTransaction
 from runtime.pallets import compute, system
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, DRAW_DELAY, DRAW_JITTER, Check
-from runtime.pallets.market import DEFAULT_MARKET_PARAMS, OPEN_STATES, PPM
-from runtime.primitives.keys import Keypair
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS, OPEN_STATES, PPM, Worker
+from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.primitives.merkle import leaf_hash, proof_from_hashes, root_of_hashes
-from runtime.workloads import payment_for
+from runtime.workloads import GOP, payment_for
 from tests.runtime.pallets.market_helpers import (
     ACCOUNTS,
     AUTHOR,
     CHALLENGER,
+    ENDOWMENT,
     GEMM,
     OUTSIDER,
     REQUESTER,
@@ -66,6 +77,21 @@ FAST = replace(
 """Short windows, so that jobs live whole lives within a few dozen blocks."""
 
 WORKERS = (WORKER, WORKER2, WORKER3)
+HONEST_WORKERS = (WORKER, WORKER2)
+EXPIRING = WORKER3
+"""Never commits nor declines: it lets every job it is matched to miss its deadline."""
+FARMER = dev_keypair("Fiona")
+"""Submits jobs that no worker can do, hoping to be paid for the misses."""
+UNSERVED = b"\xde" * 32
+"""An input root that no node serves: honest workers decline a job that names it."""
+HONEST = {k.public for k in HONEST_WORKERS}
+
+
+def signer(account: bytes) -> Keypair:
+    """The keypair of one of the machine's accounts."""
+    return FARMER if account == FARMER.public else keypair_of(account)
+
+
 REQUESTERS = (REQUESTER, REQUESTER2)
 CHALLENGERS = (CHALLENGER, REQUESTER, OUTSIDER)
 ENDS = {
@@ -103,6 +129,7 @@ FLAWS: dict[str, dict[str, Any]] = {
     "inputs out of order": {"names": ["b", "a"]},
     "unknown workload": {"workload": "bogus", "names": []},
     "no deadline": {"deadline": 0},
+    "deadline no worker meets": {"deadline": 3},
     "no wait": {"wait": 0},
     "unknown mode": {"mode": "never"},
     "no price": {"max_price": 0},
@@ -141,7 +168,8 @@ class WatchedChain(MarketChain):
     """A market chain that hands every block it authors to `watch`."""
 
     def __init__(self, watch: Any) -> None:
-        super().__init__(market_config(compute_params=FAST), AUTHOR)
+        endowed = [(k.public, ENDOWMENT) for k in (*ACCOUNTS, FARMER)]
+        super().__init__(market_config(compute_params=FAST, endowed=endowed), AUTHOR)
         self.watch = watch
 
     def seal(self, builder: BlockBuilder) -> tuple[Block, BlockResult]:
@@ -161,6 +189,10 @@ class MarketMachine(RuleBasedStateMachine):
         self.random = Random(0)
         self.answers: dict[tuple[int, int, bytes], tuple[bytes, ...]] = {}
         """What each member committed to, by (job, check, member): it reveals the same."""
+        self.farmer_start = ENDOWMENT
+        self.workers_before: dict[bytes, Worker] = {}
+        """The workers as the block before left them (for the asks in force)."""
+        self.matched_to: dict[int, set[bytes]] = {}
 
     # Acting
 
@@ -190,7 +222,16 @@ class MarketMachine(RuleBasedStateMachine):
         chance = self.random
         calls: list[tuple[Keypair, str, str, tuple[Any, ...]]] = []
         for job_id, job in sorted(self.chain.jobs().items()):
-            if job.state == "matched" and job.worker is not None and chance.random() < 0.4:
+            unserved = any(root == UNSERVED for _, root in job.inputs)
+            if job.state == "matched" and job.worker in HONEST and unserved:
+                calls.append((keypair_of(job.worker), "market", "decline_job", (job_id,)))
+                continue
+            if (
+                job.state == "matched"
+                and job.worker is not None
+                and job.worker != EXPIRING.public
+                and chance.random() < 0.4
+            ):
                 root = result_root(job.leaves, chance.random() < 0.7)
                 args = (job_id, root, job.leaves)
                 calls.append((keypair_of(job.worker), "compute", "commit_result", args))
@@ -200,7 +241,10 @@ class MarketMachine(RuleBasedStateMachine):
             # A requester that finds a wrong result disputes a leaf of it; now and then a
             # challenger disputes a right one and loses its bond.
             if chance.random() < (0.05 if right else 0.3):
-                who = CHALLENGER if right else keypair_of(job.requester)
+                # (The farmer leaves its fraud proofs to others: what it would earn by them is
+                # no gain from its farming, and the machine checks that it gains nothing.)
+                honest_requester = not right and job.requester != FARMER.public
+                who = signer(job.requester) if honest_requester else CHALLENGER
                 leaf = chance.randrange(job.leaves)
                 calls.append((who, "compute", "dispute", (job_id, leaf)))
             for index, check in enumerate(self.chain.checks(job_id)):
@@ -258,6 +302,8 @@ class MarketMachine(RuleBasedStateMachine):
         self.random = chance
         self.chain.register(WORKER, prices=[UNIT], capacity=2)
         self.chain.register(WORKER2, prices=[UNIT // 2], capacity=1)
+        if data.draw(st.booleans(), label="expiring worker"):
+            self.chain.register(EXPIRING, prices=[UNIT // 4], capacity=2)
         self.act([self.submission(data) for _ in range(data.draw(st.integers(1, 3)))])
 
     @rule(
@@ -299,7 +345,7 @@ class MarketMachine(RuleBasedStateMachine):
             "params": params,
             "names": inputs,
             "max_price": data.draw(st.sampled_from(MAX_PRICES), label="max_price"),
-            "deadline": data.draw(st.integers(1, 5), label="deadline"),
+            "deadline": data.draw(st.sampled_from([6, 8, 12]), label="deadline"),
             "wait": data.draw(st.integers(1, 8), label="wait"),
             "mode": data.draw(st.sampled_from(["always", "sampled"]), label="mode"),
         }
@@ -314,6 +360,30 @@ class MarketMachine(RuleBasedStateMachine):
         who = data.draw(st.sampled_from(REQUESTERS), label="requester")
         return (who, "market", "submit_job", (*args, job["deadline"], job["wait"], job["mode"]))
 
+    @rule(
+        data=st.data(),
+        unserved=st.booleans(),
+        deadline=st.sampled_from([1, 5, 6, 20]),
+        count=st.integers(1, 3),
+    )
+    def farm(self, data: st.DataObject, unserved: bool, deadline: int, count: int) -> None:
+        """The farming requester submits jobs no worker can do: inputs nobody serves, or a
+        deadline too short, hoping to be paid for the misses."""
+        calls = []
+        for _ in range(count):
+            workload, params, names = data.draw(st.sampled_from(VALID_JOBS), label="job")
+            roots = [UNSERVED if unserved else b""] * len(names)
+            seed = data.draw(st.integers(0, 2**64 - 1), label="seed")
+            args = (workload, params, names, roots, seed, 2 * UNIT, deadline, 30, "always")
+            calls.append((FARMER, "market", "submit_job", args))
+        self.act(calls)
+
+    @rule(data=st.data(), price=st.sampled_from([2 * UNIT, 40 * UNIT]))
+    def front_run(self, data: st.DataObject, price: int) -> None:
+        """WORKER3 raises its ask in the block of an honest submission, placed before it."""
+        raise_ask = (WORKER3, "market", "update_worker", ([GEMM], [price], 2, 0))
+        self.act([raise_ask, self.submission(data)])
+
     @rule(data=st.data(), who=st.sampled_from(REQUESTERS))
     def cancel(self, data: st.DataObject, who: Keypair) -> None:
         job_id = data.draw(st.sampled_from([*self.job_ids(*OPEN_STATES), 999]))
@@ -326,13 +396,17 @@ class MarketMachine(RuleBasedStateMachine):
         for job_id in self.job_ids("matched"):
             job = self.chain.job(job_id)
             assert job.worker is not None
+            if job.worker == EXPIRING.public:
+                continue
             root = result_root(job.leaves, data.draw(st.sampled_from([True, True, False])))
             calls.append(
                 (keypair_of(job.worker), "compute", "commit_result", (job_id, root, job.leaves))
             )
         self.act(calls)
 
-    @rule(data=st.data(), who=st.sampled_from(WORKERS), leaves=st.sampled_from([0, 1, 10, 11]))
+    @rule(
+        data=st.data(), who=st.sampled_from(HONEST_WORKERS), leaves=st.sampled_from([0, 1, 10, 11])
+    )
     def commit(self, data: st.DataObject, who: Keypair, leaves: int) -> None:
         """A commitment by any worker with any leaf count: most are refused."""
         job_id = data.draw(st.sampled_from([*self.job_ids(*OPEN_STATES), 999]))
@@ -344,7 +418,7 @@ class MarketMachine(RuleBasedStateMachine):
         honestly (they commit to and reveal the right hashes), or not; the worker responds."""
         open_checks = self.open_checks()
         if not open_checks:
-            self.chain.advance()
+            self.act([])
             return
         job_id, index = data.draw(st.sampled_from(open_checks), label="check")
         self.act(self.duties(job_id, index, self.chain.checks(job_id)[index], honest))
@@ -378,19 +452,21 @@ class MarketMachine(RuleBasedStateMachine):
 
     @rule(blocks=st.integers(1, 4))
     def wait(self, blocks: int) -> None:
-        self.chain.advance(blocks)
+        for _ in range(blocks):
+            self.act([])
 
     @rule(who=st.sampled_from(REQUESTERS))
     def drain(self, who: Keypair) -> None:
         """Move all the requester's free balance away: its escrow may then be all it has."""
         if not self.can_pay(who):
-            self.chain.advance()
+            self.act([])
             return
         probe = self.chain.sign(who, transfer_call(OUTSIDER.public, 1))
         fee = api.query_fee(self.chain.read, probe).partial_fee
         amount = self.chain.balance(who) - fee
         tx = self.chain.sign(who, transfer_call(OUTSIDER.public, amount))
         self.chain.produce([tx])
+        self.act([])  # the honest workers act in every other block at least
 
     @rule(
         audit_ppm=st.sampled_from([200_000, 250_000, 600_000, PPM, PPM + 1]),
@@ -409,6 +485,7 @@ class MarketMachine(RuleBasedStateMachine):
     ) -> None:
         args = (audit_ppm, audit_leaves, committee_size, commit_window, dispute_window, UNIT, 2)
         self.chain.root_call("compute", "set_params", *args)
+        self.act([])  # the honest workers act in every other block at least
         p = self.chain.compute_params()
         self.longest = (
             max(self.longest[0], p.dispute_window),
@@ -428,6 +505,37 @@ class MarketMachine(RuleBasedStateMachine):
     def after_block(self, result: BlockResult) -> None:
         self.follow_events(result)
         self.check_state()
+        self.check_attacks(result)
+        self.workers_before = {
+            account: worker
+            for account in self.chain.worker_list()
+            if (worker := self.chain.worker(account)) is not None
+        }
+
+    def check_attacks(self, result: BlockResult) -> None:
+        """The attackers gain nothing, and the honest parties lose nothing, by their strategies."""
+        number = self.chain.head.number
+        assert self.chain.total(FARMER) <= self.farmer_start, "the farming requester gained"
+        for record in result.context.events:
+            if record.event.pallet != "market":
+                continue
+            args = record.args
+            if record.event.name == "JobMatched":
+                job_id, worker, price = args[0], args[1], args[2]
+                assert worker not in self.matched_to.setdefault(job_id, set()), "matched twice"
+                self.matched_to[job_id].add(worker)
+                before = self.workers_before.get(worker)
+                if before is not None:
+                    job = self.chain.job(job_id)
+                    ask = before.ask_at(job.workload, number)
+                    assert ask is not None
+                    least = -(-MP.min_payment * GOP // job.cost_units)
+                    assert price <= min(job.max_price, max(ask, least)), "paid a raised ask"
+            elif record.event.name == "DeadlineMissed":
+                job = self.chain.job(args[0])
+                unserved = any(root == UNSERVED for _, root in job.inputs)
+                honest = args[1] in HONEST
+                assert not (honest and unserved), "an honest worker paid for a job it could not do"
 
     def follow_events(self, result: BlockResult) -> None:
         records = [(r.event.pallet, r.event.name, r.args) for r in result.context.events]
@@ -489,7 +597,7 @@ class MarketMachine(RuleBasedStateMachine):
         assert worker == job.worker
         assert penalty == job.slash * MP.miss_penalty_ppm // PPM
         if penalty:
-            assert before[-1] == ("balances", "Transfer", (worker, job.requester, penalty))
+            assert before[-1] == ("balances", "Transfer", (worker, TREASURY, penalty))
         self.stake[worker] -= penalty
         job.worker = None
 
@@ -551,10 +659,11 @@ class MarketMachine(RuleBasedStateMachine):
         share = verification // len(verifiers) if verifiers else 0
         assert verifiers_paid == share * len(verifiers)
         left = job.escrow - payment - protocol - verifiers_paid
-        if system.Account.get(self.chain.overlay(), job.requester) is None:
-            # A requester whose escrow was all it had: everyone is paid, its dust is burned.
-            assert refund == 0
-            payouts = [(worker, payment), (TREASURY, protocol)] + [(v, share) for v in verifiers]
+        payouts = [(worker, payment), (TREASURY, protocol)] + [(v, share) for v in verifiers]
+        taken = ("balances", "Slashed", (job.requester, "escrow", sum(a for _, a in payouts)))
+        if refund == 0 and taken in before:
+            # A requester whose escrow was all it had: everyone is paid, its dust is burned (it
+            # may be reaped later in the block, by another job's end, whatever path this took).
             deposits = [("balances", "Deposited", p) for p in payouts if p[1]]
             assert before[-len(deposits) :] == deposits
         else:
@@ -647,14 +756,15 @@ def test_the_machine_follows_every_end() -> None:
     machine.random = Idle()
     chain = machine.chain
     chain.register(WORKER, prices=[UNIT], capacity=2)
-    chain.register(WORKER2, prices=[UNIT // 2], capacity=3)
+    chain.register(WORKER2, prices=[UNIT // 2], capacity=1)
     job = (GEMM, [1000, 500, 1000, 100], ["a", "b"], [b"", b""])
     machine.act(
         [
-            (REQUESTER, "market", "submit_job", (*job, 1, UNIT, 3, 4, "always")),
-            (REQUESTER2, "market", "submit_job", (*job, 2, UNIT, 3, 4, "always")),
-            (REQUESTER2, "market", "submit_job", (*job, 3, UNIT // 10, 3, 2, "always")),
-            (REQUESTER, "market", "submit_job", (*job, 4, UNIT // 10, 3, 6, "sampled")),
+            (REQUESTER, "market", "submit_job", (*job, 1, UNIT, 6, 4, "always")),
+            (REQUESTER2, "market", "submit_job", (*job, 2, UNIT, 6, 4, "always")),
+            # Only WORKER2 asks this little, and it is busy: these two wait.
+            (REQUESTER2, "market", "submit_job", (*job, 3, UNIT // 2, 6, 2, "always")),
+            (REQUESTER, "market", "submit_job", (*job, 4, UNIT // 2, 6, 6, "sampled")),
         ]
     )
     machine.act([(REQUESTER, "market", "cancel_job", (4,))])

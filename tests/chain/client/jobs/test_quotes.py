@@ -51,6 +51,9 @@ class RuntimeView:
         found = {who: self.chain.worker(who) for who in self.chain.worker_list()}
         return {who: worker for who, worker in found.items() if worker is not None}
 
+    def best_number(self) -> int:
+        return self.chain.head.number
+
 
 def quote(chain: MarketChain, max_price: int, params: tuple[int, ...] = GEMM_PARAMS) -> Quote:
     job = JobRequest(GEMM, params, seed=7, max_price=max_price, inputs={})
@@ -70,7 +73,7 @@ def test_the_quoted_escrow_is_what_the_runtime_holds() -> None:
     assert found.cost_units == GEMM_UNITS
     assert found.leaves == workload_shape(GEMM, GEMM_PARAMS).leaves
     assert found.free == free
-    assert (found.cheapest_ask, found.within_price, found.waits) == (UNIT, 1, False)
+    assert (found.cheapest_ask, found.within_price, found.unmatchable) == (UNIT, 1, False)
 
     held = chain.held(REQUESTER, "escrow")
     assert submit(chain, 2 * UNIT) is None
@@ -79,11 +82,21 @@ def test_the_quoted_escrow_is_what_the_runtime_holds() -> None:
     assert found.escrow == 2 * UNIT * 107 // 100
 
 
-def test_a_price_no_worker_asks_as_little_as_is_quoted_as_waiting() -> None:
+def test_a_raised_ask_is_quoted_once_it_is_in_force() -> None:
+    chain = market_chain()
+    assert chain.register(WORKER, prices=(UNIT,)).error is None
+    update = ([GEMM], [3 * UNIT], 2, 0)
+    assert chain.call(WORKER, "market", "update_worker", *update).error is None
+    assert quote(chain, 2 * UNIT).cheapest_ask == UNIT  # the raise is not in force yet
+    chain.advance(market.DEFAULT_MARKET_PARAMS.ask_delay)
+    assert quote(chain, 2 * UNIT).cheapest_ask == 3 * UNIT
+
+
+def test_a_price_no_worker_asks_as_little_as_is_quoted_as_unmatchable() -> None:
     chain = market_chain()
     assert chain.register(WORKER, prices=(5 * UNIT,)).error is None
     found = quote(chain, UNIT)
-    assert (found.cheapest_ask, found.within_price, found.waits) == (5 * UNIT, 0, True)
+    assert (found.cheapest_ask, found.within_price, found.unmatchable) == (5 * UNIT, 0, True)
     empty = market_chain()
     assert quote(empty, UNIT).cheapest_ask is None
 

@@ -19,6 +19,7 @@ from tests.chain.conftest import NodeProcess
 UNIT = 10**12
 BOB = dev_keypair("Bob")
 CHARLIE = dev_keypair("Charlie")
+DAVE = dev_keypair("Dave")
 PARAMS = [256, 256, 256, 64]
 
 
@@ -37,6 +38,17 @@ def register(client: XplClient, price: int) -> None:
     )
     outcome = client.submit_and_watch(client.sign(BOB, call), until="inBlock")
     assert outcome.success, outcome.error
+
+
+def busy_cheap_worker(client: XplClient) -> None:
+    """//Dave asks half a unit with one slot, which a job of //Charlie's takes; then it retires:
+    a later job at that price waits (the chain refuses one that no worker could take)."""
+    call = make_call(
+        "market", "register_worker", 1000 * UNIT, "cpu", 2048, ["gemm_i8"], [UNIT // 2], [50], "", 1
+    )
+    outcome = client.submit_and_watch(client.sign(DAVE, call), until="inBlock")
+    assert outcome.success, outcome.error
+    submit(client, max_price=UNIT // 2)
 
 
 def submit(client: XplClient, max_price: int) -> int:
@@ -75,8 +87,13 @@ def test_a_job_subscription_starts_with_the_job_then_follows_its_events(
     with dev_node.client() as client:
         if BOB.public not in client.workers():
             register(client, price=UNIT)
-        # Below every ask: the job waits, then expires after its 5 blocks.
+        # Only //Dave asks as little, and it is busy: the job waits, then expires after its
+        # 5 blocks.
+        busy_cheap_worker(client)
         job_id = submit(client, max_price=UNIT // 2)
+        retired = make_call("market", "retire_worker")
+        outcome = client.submit_and_watch(client.sign(DAVE, retired), until="inBlock")
+        assert outcome.success, outcome.error
         with client.subscribe_job(job_id) as subscription:
             first = subscription.next(timeout=10)
             assert first["job"]["id"] == job_id and first["job"]["state"] == "pending"
