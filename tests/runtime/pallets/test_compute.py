@@ -21,7 +21,7 @@ import pytest
 from chain.client.chain import transfer_call
 from runtime import api
 from runtime.accounts import TREASURY
-from runtime.pallets import staking
+from runtime.pallets import market, staking
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.compute import (
     DEFAULT_COMPUTE_PARAMS,
@@ -205,7 +205,11 @@ def test_drawn_leaves_follow_the_seed() -> None:
     assert sorted(draw_leaves(seed, 999, 1000)) == sorted(set(draw_leaves(seed, 999, 1000)))
 
 
-def test_sampled_jobs_are_audited_with_probability_q(chain: MarketChain) -> None:
+def test_sampled_jobs_are_audited_with_probability_q() -> None:
+    # Nobody runs the audits here, so the worker fails each audited job (it never responds);
+    # the reputation gate would soon stop matching it, so it is off.
+    chain = market_chain(replace(market.DEFAULT_MARKET_PARAMS, min_match_reputation=-1000))
+    chain.register(WORKER, capacity=16)
     seen = set()
     for _ in range(12):
         job_id = commit_job(chain, mode="sampled")

@@ -269,7 +269,7 @@ def test_a_job_no_worker_could_take_is_refused(chain: MarketChain) -> None:
     chain.register(WORKER, prices=[UNIT], throughput=[50])
     for kwargs in (
         {"max_price": UNIT // 2},  # below the only ask
-        {"params": [4000, 4000, 4000, 500], "max_price": UNIT},  # a slash of 384 XPL > 100
+        {"params": [2048, 4096, 4096, 1], "max_price": UNIT},  # a slash of 206 XPL > 100
         {"deadline": 5},  # one block short of what 50 GOP/s needs
     ):
         out = chain.submit(**kwargs)  # type: ignore[arg-type]
@@ -280,7 +280,7 @@ def test_a_job_no_worker_could_take_is_refused(chain: MarketChain) -> None:
 def test_a_slower_worker_is_not_matched_to_a_tighter_job(chain: MarketChain) -> None:
     """Deadlines follow from the registered throughput: the cheaper worker at 1 GOP/s needs more
     blocks than the job allows, so the faster one takes it at its higher ask."""
-    params = [1000, 5000, 6000, 100]  # 6 * 10^10 cost units
+    params = [1000, 5000, 6000, 2]  # 6 * 10^10 cost units
     units = workload_shape(GEMM, params).cost_units
     chain.register(WORKER, prices=[UNIT // 10], throughput=[1])
     chain.register(WORKER2, prices=[UNIT // 5], throughput=[100])
