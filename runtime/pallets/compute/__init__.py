@@ -143,6 +143,7 @@ from runtime.pallets.compute.params import (
 )
 from runtime.pallets.compute.records import AuditRolls, Check, Checks, Draws, Due, Params
 from runtime.pallets.compute.verdicts import (
+    RESULT_WITHHELD,
     Verdict,
     attestation_commitment,
     earlier_rounds,
@@ -169,6 +170,7 @@ __all__ = [
     "OUTCOMES",
     "REQUESTER_DISPUTES",
     "RESPOND_WEIGHT",
+    "RESULT_WITHHELD",
     "SET_PARAMS_WEIGHT",
     "AlreadyAttested",
     "AlreadyResponded",

@@ -7,7 +7,11 @@ response: "pass"; different: "fail"); no such majority, a majority of "unavailab
 reveal) or no reveal at all: "inconclusive", and a fresh round of the check is appended (its
 committee drawn DRAW_DELAY blocks later, avoiding the members that did not reveal) up to
 `max_rounds`, after which the job is void.
-A worker that did not respond fails the check: it withheld its result.
+A worker that did not respond fails the check: it withheld its result. So does a worker whose
+committed leaves that the checked ones build on (an sgd_fxp step's previous step) a majority of
+the members could not obtain: they reveal RESULT_WITHHELD, and serving its result is the
+worker's duty (a colluding majority could convict with any hashes anyway, so this gives it
+nothing new).
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ from runtime.primitives.hashing import blake2b_256
 
 ATTEST_DOMAIN: Final = b"xpl-attest"
 """Prefix of every attestation commitment's preimage."""
+RESULT_WITHHELD: Final = (blake2b_256(b"xpl-result-withheld"),)
+"""The reveal of a member that could not obtain the committed leaves the checked ones build on
+(from the worker, whose duty it is to serve them): one hash no leaf has."""
 
 
 def attestation_commitment(
@@ -65,6 +72,11 @@ class Verdict:
         """A fail because the worker did not respond (no leaf hashes decided it)."""
         return self.outcome == "fail" and not self.hashes
 
+    @property
+    def result_withheld(self) -> bool:
+        """A fail because a majority could not obtain the worker's committed leaves."""
+        return self.outcome == "fail" and self.hashes == RESULT_WITHHELD
+
 
 def verdict(check: Check) -> Verdict:
     """The outcome of a check whose reveal phase is over."""
@@ -75,7 +87,8 @@ def verdict(check: Check) -> Verdict:
         tally[hashes] = tally.get(hashes, 0) + 1
     for hashes, count in tally.items():
         if 2 * count > len(check.reveals) and 2 * count > len(check.committee) and hashes:
-            return Verdict("pass" if hashes == check.response else "fail", hashes)
+            passed = hashes == check.response and hashes != RESULT_WITHHELD
+            return Verdict("pass" if passed else "fail", hashes)
     return Verdict("inconclusive")
 
 
@@ -112,12 +125,12 @@ def decide(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None
     commitment) are penalized whatever the outcome. On a pass or fail decided by revealed
     hashes, the members of this round and of the check's earlier inconclusive rounds that
     revealed them are with the outcome (an era point each; they share the verification fee when
-    the job ends); members of this round that revealed anything else, and members of the earlier
-    rounds that revealed "unavailable" (the data was there for this committee), are penalized.
-    An earlier round's other reveals are neither paid nor penalized: the round that decided may
-    have been decided by fewer members than the one that did not, so a reveal that differs from
-    it is not proof of a lazy member. On a withheld fail nobody is with the outcome (nothing
-    shows who recomputed): the verification fee goes back to the requester.
+    the job ends); members of this round and of the earlier rounds that revealed anything else
+    (other hashes, "unavailable": the data was there for the committee that decided) voted
+    against the outcome that stands and are penalized, so that guessing, or passing a colluding
+    worker's hashes, in a round that stays undecided does not go free. On a withheld fail nobody
+    is with the outcome (nothing shows who recomputed): the verification fee goes back to the
+    requester.
     """
     checks = list(Checks.get(ctx.state, job_id) or ())
     check = checks[index]
@@ -142,14 +155,14 @@ def decide(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None
                     if member not in with_outcome:
                         with_outcome.append(member)
                     staking.note_attestation(ctx, member)
-                elif j == index or not hashes:
+                else:
                     penalize_member(ctx, job_id, j, member, p)
     if result.outcome == "pass":
         if check.kind == "dispute":
             current = [m for m, h in check.reveals if h == result.hashes]
             forfeit_bond(ctx, job_id, check, current)
         return
-    if not result.withheld:
+    if not result.withheld and not result.result_withheld:
         _penalize_overturned(ctx, job_id, checks, rounds, check, result.hashes, p)
     release_bond(ctx, check)
     _end_open_checks(ctx, job_id)

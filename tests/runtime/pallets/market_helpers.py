@@ -385,9 +385,9 @@ class MarketChain(DevChain):
         respond: bool = True,
     ) -> BlockResult:
         """Run a drawn check's phases with the committee following `plan`, (member, strategy)
-        pairs: "honest" (the correct hashes), "lazy" (a guess), "unavailable", "copy" (the
-        worker's hashes, as a colluder knows them), "mute" (commits, never reveals) or "silent"
-        (nothing). Every commitment goes in one block of the commit phase, every reveal and the
+        pairs: "honest" (the correct hashes), "lazy" (a guess), "unavailable", "withheld" (the
+        worker's committed leaves it needed could not be had), "copy" (the worker's hashes, as a
+        colluder knows them), "mute" (commits, never reveals) or "silent" (nothing). Every commitment goes in one block of the commit phase, every reveal and the
         worker's response (unless not `respond`) in the first block of the reveal phase; the
         block that decides the check is returned."""
         current = self.checks(job_id)[check]
@@ -400,6 +400,7 @@ class MarketChain(DevChain):
                 "honest": truth,
                 "lazy": tuple(guess(member) for _ in current.leaves),
                 "unavailable": (),
+                "withheld": compute.RESULT_WITHHELD,
                 "copy": copied,
                 "mute": truth,
             }[strategy]

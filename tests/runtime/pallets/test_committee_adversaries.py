@@ -482,3 +482,35 @@ CommitteeMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 TestCommitteeMachine = CommitteeMachine.TestCase
+
+
+# A worker that withholds the committed leaves its checked ones build on
+
+
+def test_a_worker_whose_result_a_majority_could_not_obtain_fails() -> None:
+    """An sgd_fxp cheater once went free by serving no result: members recompute a step from
+    the committed step before it, and without it they could only reveal "unavailable", round
+    after round, until the job was void. Now they reveal RESULT_WITHHELD and the worker fails:
+    serving its result is its duty."""
+    chain = market_chain()
+    chain.register(WORKER, capacity=16)
+    job_id = commit_job(chain)
+    members = drawn(chain, job_id)
+    before = chain.held(WORKER, "stake")
+    events = run(chain, job_id, 0, dict.fromkeys(members, "withheld"))
+    assert events[0] == ("CheckDecided", (job_id, 0, "fail"))
+    assert chain.job(job_id).state == "failed"
+    assert chain.held(WORKER, "stake") == before - SLASH
+    assert [name for name, _ in events if name == "MemberPenalized"] == []
+
+
+def test_a_lone_member_that_claims_the_result_withheld_is_outvoted_and_penalized() -> None:
+    chain = market_chain()
+    chain.register(WORKER, capacity=16)
+    job_id = commit_job(chain)
+    members = drawn(chain, job_id)
+    strategies = dict(zip(members, ("withheld", "honest", "honest"), strict=True))
+    events = run(chain, job_id, 0, strategies)
+    assert events[0] == ("CheckDecided", (job_id, 0, "pass"))
+    penalized = [args[2] for name, args in events if name == "MemberPenalized"]
+    assert penalized == [members[0]]

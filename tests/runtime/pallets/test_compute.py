@@ -517,9 +517,9 @@ def test_an_inconclusive_round_draws_a_fresh_committee_and_never_settles(
     verifiers = list(dict.fromkeys([*honest0, *fresh.committee]))
     share = VERIFICATION_FEE // len(verifiers)
     assert all(paid[m] == share for m in verifiers)
-    # Round 0's "unavailable" revealers are penalized (the data was there); its guess is not:
-    # a round decided by fewer members is no proof against it.
-    wrong0 = [m for m, s in zip(members, strategies, strict=True) if s == "unavailable"]
+    # Round 0's "unavailable" revealers (the data was there) and its guessers revealed against
+    # the outcome that stands: both are penalized.
+    wrong0 = [m for m, s in zip(members, strategies, strict=True) if s in ("unavailable", "lazy")]
     penalized = [(args[1], args[2]) for name, args in events if name == "MemberPenalized"]
     assert penalized == [(0, m) for m in members if m in wrong0]
     assert chain.problems() == []
