@@ -151,7 +151,7 @@ class LocalNode:
         self.author()
         self.service.blobs.store_leaves(leaves)
         self.submit(BOB, "compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
-        self.author(3)  # the commitment, then the audit draw two blocks later
+        self.author(1 + compute.DRAW_DELAY)  # the commitment, then the audit draw DRAW_DELAY later
         assert self.check(job_id).committee == (ALICE.public,)
         self.leaves[job_id] = leaves
         return job_id
