@@ -106,7 +106,7 @@ def test_audits_catch_a_cheating_worker_at_the_rate_sampling_predicts(tmp_path: 
             "auditLeaves": k,
             "commitWindow": 3,
             "revealWindow": 3,
-            "disputeWindow": 9,
+            "disputeWindow": 10,
         },
     )
     worker = WorkerProcess(
@@ -142,8 +142,8 @@ def test_a_silent_worker_misses_its_deadline_and_a_fraud_proof_catches_a_cheat(
     tmp_path: Path,
 ) -> None:
     xpl = XplCli()
-    # Audits are rare here (1%, on one leaf) and the slash is 99× the payment, which keeps
-    # q·(1 + slash) ≥ 1: corruption is left to the requester's own check and fraud proof.
+    # Audits are rare here (3%, on one leaf) and the slash is 99× the payment, which the
+    # incentive guard accepts: corruption is left to the requester's own check and fraud proof.
     factory = start_node(
         tmp_path,
         {"slashPpm": 99_000_000},
