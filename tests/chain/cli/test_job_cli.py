@@ -12,7 +12,8 @@ import json
 import os
 import re
 import subprocess
-import time
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +60,33 @@ def node(module_node_factory: NodeFactory, tmp_path_factory: pytest.TempPathFact
     return module_node_factory.start(
         args=("--chain", str(path), "--validator", "--dev-key", "//Alice")
     )
+
+
+COMMITTED: dict[int, list[bytes]] = {}
+"""The leaves //Bob committed, by job: what it answers the checks on them with."""
+RESPOND_EVERY_S = SLOT_MS / 4_000
+
+
+@pytest.fixture(scope="module", autouse=True)
+def responding(node: NodeProcess) -> Iterator[None]:
+    """//Bob answers the checks on the jobs it committed, from a thread, as the worker daemon
+    does: an audit (rare here) that it left unanswered would fail the job."""
+    stop = threading.Event()
+
+    def respond() -> None:
+        responder = Responder(BOB)
+        with XplClient(node.url, timeout=10.0) as client:
+            while not stop.wait(RESPOND_EVERY_S):
+                try:
+                    responder.respond_due(client, lambda job, _root: COMMITTED.get(job))
+                except Exception:  # the node restarting or stopping: try again
+                    continue
+
+    thread = threading.Thread(target=respond, name="bob-responds", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=15)
 
 
 @pytest.fixture(scope="module")
@@ -126,6 +154,7 @@ def play_worker(client: XplClient, job_id: int, *, corrupt: int | None = None) -
         leaves[corrupt] = bytes(wrong)
     upload_blob(client.rpc, leaves)
     call = make_call("compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
+    COMMITTED[job_id] = leaves
     outcome = client.submit_and_watch(client.sign(BOB, call), until="inBlock")
     assert outcome.success, outcome.error
     return leaves
@@ -167,7 +196,7 @@ def test_a_job_with_generated_inputs_is_followed_to_settlement_and_its_result_sa
         found = SUBMITTED.search(first)
         assert found is not None, first + submit.stdout.read() + errors.read_text()
         job_id = int(found[1])
-        leaves = play_worker(client, job_id)
+        play_worker(client, job_id)
 
         # While the dispute window is open: the result is fetched, checked and saved.
         out = tmp_path / "c.npy"
@@ -186,13 +215,8 @@ def test_a_job_with_generated_inputs_is_followed_to_settlement_and_its_result_sa
         assert status["payment"] == "0.033554432XPL" and status["price"] == "1XPL"
         assert status["settlesAt"] == status["committedAt"] + DISPUTE_WINDOW
 
-        # Until the command exits (the test's timeout bounds it), answer an audit, should one
-        # fall on this job, as the worker daemon does: a worker that does not respond fails it.
-        responder = Responder(BOB)
-        while submit.poll() is None:
-            responder.respond_due(client, lambda job, _root: leaves if job == job_id else None)
-            time.sleep(SLOT_MS / 4_000)
-        stdout = submit.stdout.read()
+        stdout = submit.stdout.read()  # until the command exits (the test's timeout bounds it)
+        submit.wait(timeout=10)
     finally:
         if submit.poll() is None:
             submit.kill()
