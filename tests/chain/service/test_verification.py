@@ -10,7 +10,6 @@ that store. The service itself, on an in-process node, is in `test_verification_
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Sequence
 from fractions import Fraction
 from typing import Final
@@ -77,7 +76,7 @@ PARAMS: Final = ComputeParams(
     committee_size=2,
     commit_window=4,
     reveal_window=3,
-    dispute_window=12,
+    dispute_window=16,
     fraud_bond=UNIT,
 )
 """Every job audited on (up to) 4 leaves by 2 of the 3 validators."""
@@ -172,13 +171,20 @@ class Market:
 
     def commit(self, job_id: int, leaves: Sequence[bytes], *, upload: bool = True) -> None:
         """Bob commits these leaves (kept in the blob store unless not `upload`); the audit is
-        drawn DRAW_DELAY blocks later."""
+        rolled (`compute.roll_delay`) and drawn some blocks later."""
         if upload:
             self.blobs.store_leaves(leaves)
         self.call(BOB, "compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
-        for _ in range(compute.DRAW_DELAY):
-            self.chain.produce()
+        self.produce_until(self.roll_block(job_id))
         assert self.checks(job_id), "no audit was drawn"
+
+    def roll_block(self, job_id: int) -> int:
+        """The block that rolls the audit of the job committed in the best block: set in the
+        block after it."""
+        self.chain.produce()
+        roll_at = compute.AuditRolls.get(self.state(), job_id)
+        assert roll_at is not None, "no audit roll was scheduled"
+        return roll_at
 
     def run_job(
         self, spec: JobSpec, leaves: Sequence[bytes] | None = None, *, upload: bool = True
@@ -569,15 +575,19 @@ def test_the_events_of_a_block_name_the_checks_it_opened() -> None:
 def test_a_draw_without_an_audit_opens_no_check() -> None:
     # The least audit probability the incentive guard allows with a slash of 100×.
     market_params = dataclasses.replace(DEFAULT_MARKET_PARAMS, slash_ppm=100 * PPM)
-    always = deterrence(market_params, dataclasses.replace(PARAMS, audit_ppm=PPM))
     needed = 1 + Fraction(PARAMS.margin_ppm, PPM)
-    least = math.ceil(needed * PPM / always)
-    m = Market(dataclasses.replace(PARAMS, audit_ppm=least), market_params)
+    low, high = 1, PPM  # the deterrence grows with audit_ppm: bisect for the least that does
+    while low < high:
+        mid = (low + high) // 2
+        if deterrence(market_params, dataclasses.replace(PARAMS, audit_ppm=mid)) >= needed:
+            high = mid
+        else:
+            low = mid + 1
+    m = Market(dataclasses.replace(PARAMS, audit_ppm=low), market_params)
     job_id = m.submit(GEMM)
     m.blobs.store_leaves(honest_leaves(GEMM))
     m.call(BOB, "compute", "commit_result", job_id, merkle_root(honest_leaves(GEMM)), 4)
-    for _ in range(compute.DRAW_DELAY):
-        m.chain.produce()
+    m.produce_until(m.roll_block(job_id))
 
     raw = m.chain.read(EVENTS_KEY)
     assert raw is not None
