@@ -46,8 +46,9 @@ from runtime.workloads import payment_for
 
 DEMO_COMMIT_WINDOW: Final = 5
 """Blocks the demo's committees have to commit to their recomputation (and then to reveal)."""
-DEMO_DISPUTE_WINDOW: Final = 16
-"""Blocks a result stays open to disputes: more than the draw delay, commit and reveal windows."""
+DEMO_DISPUTE_WINDOW: Final = 18
+"""Blocks a result stays open to disputes: more than the longest draw delay and the commit and
+reveal windows."""
 GEMM_PARAMS: Final = (512, 512, 512, 64)
 ASKS: Final = ("gemm_i8=1XPL", "qmlp_i8=5XPL")
 CHEAP_ASKS: Final = ("gemm_i8=0.5XPL",)

@@ -2,7 +2,7 @@
 
 The test plays the worker: //Bob registers, computes a job's leaves with the NumPy reference,
 uploads them as a blob and commits their root, honestly or with one leaf corrupted. The spec
-audits 3% of the jobs (with a slash of 99× the payment, so cheating still does not pay) on one
+audits 6% of the jobs (with a slash of 99× the payment, so cheating still does not pay) on one
 leaf, so a corrupted leaf is left for the requester's check and fraud proof to catch.
 """
 
@@ -53,7 +53,7 @@ def node(module_node_factory: NodeFactory, tmp_path_factory: pytest.TempPathFact
     genesis["slotDurationMs"] = SLOT_MS
     genesis["market"]["slashPpm"] = 99_000_000
     genesis["compute"].update(
-        auditPpm=30_000, auditLeaves=1, commitWindow=4, disputeWindow=DISPUTE_WINDOW
+        auditPpm=60_000, auditLeaves=1, commitWindow=4, disputeWindow=DISPUTE_WINDOW
     )
     path = tmp_path_factory.mktemp("spec") / "fast.json"
     path.write_text(json.dumps(document))
