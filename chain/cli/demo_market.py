@@ -45,7 +45,10 @@ from runtime.primitives.keys import dev_keypair
 from runtime.workloads import payment_for
 
 DEMO_COMMIT_WINDOW: Final = 5
-DEMO_DISPUTE_WINDOW: Final = 12
+"""Blocks the demo's committees have to commit to their recomputation (and then to reveal)."""
+DEMO_DISPUTE_WINDOW: Final = 18
+"""Blocks a result stays open to disputes: more than the longest draw delay and the commit and
+reveal windows."""
 GEMM_PARAMS: Final = (512, 512, 512, 64)
 ASKS: Final = ("gemm_i8=1XPL", "qmlp_i8=5XPL")
 CHEAP_ASKS: Final = ("gemm_i8=0.5XPL",)
@@ -64,6 +67,7 @@ def demo_spec_json() -> dict[str, Any]:
     """A local chain of three validators with verification windows short enough to watch."""
     spec = local_spec(validators=len(VALIDATORS), name="XPL Demo", chain_id="demo").to_json()
     spec["genesis"]["compute"]["commitWindow"] = DEMO_COMMIT_WINDOW
+    spec["genesis"]["compute"]["revealWindow"] = DEMO_COMMIT_WINDOW
     spec["genesis"]["compute"]["disputeWindow"] = DEMO_DISPUTE_WINDOW
     return spec
 

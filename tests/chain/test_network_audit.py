@@ -40,7 +40,7 @@ def audit_everything_spec() -> ChainSpec:
         committeeSize=3,
         commitWindow=8,
         revealWindow=4,
-        disputeWindow=16,
+        disputeWindow=20,
     )
     return ChainSpec.from_json(data)
 

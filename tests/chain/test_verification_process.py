@@ -49,7 +49,7 @@ SPEC: Final = JobSpec("gemm_i8", (8, 16, 8, 2), seed=42)
 COMMIT_WINDOW: Final = 3
 REVEAL_WINDOW: Final = 3
 MAX_ROUNDS: Final = 2
-DISPUTE_WINDOW: Final = 10
+DISPUTE_WINDOW: Final = 14
 PENALTY: Final = 10**10
 
 

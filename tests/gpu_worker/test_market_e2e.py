@@ -106,7 +106,7 @@ def test_audits_catch_a_cheating_worker_at_the_rate_sampling_predicts(tmp_path: 
             "auditLeaves": k,
             "commitWindow": 3,
             "revealWindow": 3,
-            "disputeWindow": 9,
+            "disputeWindow": 13,
         },
     )
     worker = WorkerProcess(
@@ -142,13 +142,13 @@ def test_a_silent_worker_misses_its_deadline_and_a_fraud_proof_catches_a_cheat(
     tmp_path: Path,
 ) -> None:
     xpl = XplCli()
-    # Audits are rare here (1%, on one leaf) and the slash is 99× the payment, which keeps
-    # q·(1 + slash) ≥ 1: corruption is left to the requester's own check and fraud proof.
+    # Audits are rare here (6%, on one leaf) and the slash is 99× the payment, which the
+    # incentive guard accepts: corruption is left to the requester's own check and fraud proof.
     factory = start_node(
         tmp_path,
         {"slashPpm": 99_000_000},
         {
-            "auditPpm": 30_000,
+            "auditPpm": 60_000,
             "auditLeaves": 1,
             "commitWindow": 3,
             "revealWindow": 2,
@@ -192,7 +192,7 @@ def test_a_silent_worker_misses_its_deadline_and_a_fraud_proof_catches_a_cheat(
             view = client.job(silent)
             assert view is not None and view.state == "expired"  # no worker left to take it
 
-            # //Eve corrupts 2 of 64 leaves; the audit (1%, one leaf) almost surely misses.
+            # //Eve corrupts 2 of 64 leaves; the audit (6%, one leaf) almost surely misses.
             eve = dev_keypair("Eve")
             client.submit_and_watch(
                 client.sign(CHARLIE, transfer_call(eve.public, 10 * UNIT)), until="inBlock"

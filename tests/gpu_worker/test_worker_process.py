@@ -1,9 +1,10 @@
 """`xpl worker` beside a dev node on a fast chain spec, with a requester submitting jobs.
 
 The spec makes blocks every 300 ms and audits every job (auditPpm 1000000) in phases of 2 blocks
-within a dispute window of 7 blocks, so a job settles a few seconds after it is committed. Each
-test runs its own worker account (funded by the requester), which retires at the end of the test
-so the next test's jobs go to the next test's worker.
+within a dispute window of 11 blocks (it must outlast the longest draw delay, 6, and both phases),
+so a job settles a few seconds after it is committed. Each test runs its own worker account
+(funded by the requester), which retires at the end of the test so the next test's jobs go to the
+next test's worker.
 """
 
 from __future__ import annotations
@@ -38,12 +39,12 @@ PARAMS = (256, 256, 256, 64)
 REQUESTER = dev_keypair("Charlie")
 STOP_TIMEOUT_S = 20.0
 SLOT_MS = 300
-DISPUTE_WINDOW = 7
+DISPUTE_WINDOW = 11
 
 
 @pytest.fixture(scope="module")
 def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
-    """A dev chain (//Alice validates) that audits every job and settles it within 7 blocks."""
+    """A dev chain (//Alice validates) that audits every job and settles it within 11 blocks."""
     tmp = tmp_path_factory.mktemp("worker-chain")
     spec = builtin_spec("dev").to_json()
     spec["genesis"]["slotDurationMs"] = SLOT_MS

@@ -6,7 +6,8 @@ one member whose fellows stay silent cannot decide alone), decide (equal to the 
 response: "pass"; different: "fail"); no such majority, a majority of "unavailable" (an empty
 reveal) or no reveal at all: "inconclusive", and a fresh round of the check is appended (its
 committee drawn DRAW_DELAY blocks later, avoiding the members that did not reveal) up to
-`max_rounds`, after which the job is void.
+`max_rounds`, after which the job is void and the members of its rounds that revealed
+"unavailable" are penalized (those that did not reveal were, round by round).
 A worker that did not respond fails the check: it withheld its result. So does a worker whose
 committed leaves that the checked ones build on (an sgd_fxp step's previous step) a majority of
 the members could not obtain: they reveal RESULT_WITHHELD, and serving its result is the
@@ -200,6 +201,7 @@ def _next_round(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) ->
     checks = Checks.get(ctx.state, job_id) or ()
     check = checks[index]
     if check.round + 1 >= p.max_rounds or len(checks) >= MAX_CHECKS_PER_JOB:
+        _penalize_unavailable(ctx, job_id, checks, [*earlier_rounds(checks, index), index], p)
         _end_open_checks(ctx, job_id)
         market.settle_void(ctx, job_id)
         ctx.deposit_event(JobVoided, job_id)
@@ -214,6 +216,23 @@ def _next_round(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) ->
     )
     Checks.insert(ctx.state, job_id, (*checks, fresh))
     market.schedule(Draws, ctx, fresh.draw_at, job_id)
+
+
+def _penalize_unavailable(
+    ctx: BlockContext, job_id: int, checks: Sequence[Check], rounds: Sequence[int], p: ComputeParams
+) -> None:
+    """A check void after its last round: every member of its rounds that revealed "unavailable"
+    is penalized (the silent ones were, as each round was decided).
+
+    No later round will decide, so this is the only place such a reveal costs anything; were it
+    free, two colluding members could void any job by revealing "unavailable" round after round.
+    What remains: members whose data truly was unavailable pay the penalty as well; a requester
+    who withholds its inputs makes every member pay, but its job is void and earns it nothing.
+    """
+    for j in rounds:
+        for member, hashes in checks[j].reveals:
+            if not hashes:
+                penalize_member(ctx, job_id, j, member, p)
 
 
 def _end_open_checks(ctx: BlockContext, job_id: int) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from fractions import Fraction
 from typing import Final
 
 import pytest
@@ -50,6 +51,7 @@ from runtime.api import decode_events
 from runtime.genesis import GenesisConfig
 from runtime.pallets import compute, market
 from runtime.pallets.compute import ComputeParams
+from runtime.pallets.compute.guard import deterrence
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM, MarketParams
 from runtime.pallets.staking import GenesisValidator
 from runtime.pallets.system import EVENTS_KEY
@@ -74,7 +76,7 @@ PARAMS: Final = ComputeParams(
     committee_size=2,
     commit_window=4,
     reveal_window=3,
-    dispute_window=12,
+    dispute_window=16,
     fraud_bond=UNIT,
 )
 """Every job audited on (up to) 4 leaves by 2 of the 3 validators."""
@@ -82,7 +84,7 @@ PARAMS: Final = ComputeParams(
 GEMM: Final = JobSpec("gemm_i8", (8, 16, 8, 2), seed=7)
 """4 leaves, all of them audited."""
 QMLP: Final = JobSpec("qmlp_i8", (8, 4, 16, 8, 4), seed=5)
-"""Two layers of two row blocks: leaves 2 and 3 (layer 2) build on leaves 0 and 1."""
+"""Two layers of two row blocks: leaves 2 and 3 (layer 2) are recomputed from x through both."""
 SGD: Final = JobSpec("sgd_fxp", (32, 8, 2, 4, 5, 8, 6), seed=6)
 """Five steps: leaf t builds on leaf t - 1."""
 
@@ -169,13 +171,20 @@ class Market:
 
     def commit(self, job_id: int, leaves: Sequence[bytes], *, upload: bool = True) -> None:
         """Bob commits these leaves (kept in the blob store unless not `upload`); the audit is
-        drawn two blocks later."""
+        rolled (`compute.roll_delay`) and drawn some blocks later."""
         if upload:
             self.blobs.store_leaves(leaves)
         self.call(BOB, "compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
-        self.chain.produce()
-        self.chain.produce()
+        self.produce_until(self.roll_block(job_id))
         assert self.checks(job_id), "no audit was drawn"
+
+    def roll_block(self, job_id: int) -> int:
+        """The block that rolls the audit of the job committed in the best block: set in the
+        block after it."""
+        self.chain.produce()
+        roll_at = compute.AuditRolls.get(self.state(), job_id)
+        assert roll_at is not None, "no audit roll was scheduled"
+        return roll_at
 
     def run_job(
         self, spec: JobSpec, leaves: Sequence[bytes] | None = None, *, upload: bool = True
@@ -338,10 +347,8 @@ def test_an_input_blob_of_the_wrong_size_is_unavailable() -> None:
     assert isinstance(answer, str) and "holds 100 bytes" in answer
 
 
-@pytest.mark.parametrize(("spec", "leaf"), [(QMLP, 2), (SGD, 3)], ids=["qmlp_i8", "sgd_fxp"])
-def test_a_leaf_is_recomputed_from_the_committed_leaf_it_builds_on(
-    spec: JobSpec, leaf: int
-) -> None:
+def test_a_leaf_is_recomputed_from_the_committed_leaf_it_builds_on() -> None:
+    spec, leaf = SGD, 3
     inputs = generate_inputs(spec.workload, spec.params, spec.seed)
     honest = compute_leaves(spec, inputs, device="numpy")
     (dep,) = leaf_dependencies(spec, leaf)
@@ -374,6 +381,24 @@ def test_a_leaf_is_recomputed_from_the_committed_leaf_it_builds_on(
     # And the honest result is recomputed to its own hashes on every leaf.
     job_id = m.run_job(spec, honest)
     assert m.answer(job_id, range(len(honest))) == hashes_of(honest, range(len(honest)))
+
+
+def test_a_qmlp_leaf_is_recomputed_from_x_whatever_the_committed_layer_before_it() -> None:
+    """A later layer's leaf built on a wrong earlier layer fails on its own: the member does not
+    take the committed layer before it on trust (what let zeroed layer-0 leaves pass)."""
+    spec, leaf, before = QMLP, 2, 0
+    assert leaf_dependencies(spec, leaf) == ()
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    honest = compute_leaves(spec, inputs, device="numpy")
+    consistent = list(honest)
+    consistent[before] = bytes(len(honest[before]))
+    consistent[leaf] = bytes(len(honest[leaf]))
+    m = Market()
+    job_id = m.run_job(spec, consistent)
+    assert m.answer(job_id, [leaf]) == hashes_of(honest, [leaf]) != hashes_of(consistent, [leaf])
+    # Without its earlier layers in the store, the leaf is still recomputed, from x.
+    job_id = m.run_job(spec, honest, upload=False)
+    assert m.answer(job_id, [leaf, 3]) == hashes_of(honest, [leaf, 3])
 
 
 def test_made_up_hashes_cost_nothing_and_match_no_result() -> None:
@@ -548,16 +573,21 @@ def test_the_events_of_a_block_name_the_checks_it_opened() -> None:
 
 
 def test_a_draw_without_an_audit_opens_no_check() -> None:
-    # The least audit probability the incentive rule allows: 1 in 101 with a slash of 100×.
-    m = Market(
-        dataclasses.replace(PARAMS, audit_ppm=PPM // 101 + 1),
-        dataclasses.replace(DEFAULT_MARKET_PARAMS, slash_ppm=100 * PPM),
-    )
+    # The least audit probability the incentive guard allows with a slash of 100×.
+    market_params = dataclasses.replace(DEFAULT_MARKET_PARAMS, slash_ppm=100 * PPM)
+    needed = 1 + Fraction(PARAMS.margin_ppm, PPM)
+    low, high = 1, PPM  # the deterrence grows with audit_ppm: bisect for the least that does
+    while low < high:
+        mid = (low + high) // 2
+        if deterrence(market_params, dataclasses.replace(PARAMS, audit_ppm=mid)) >= needed:
+            high = mid
+        else:
+            low = mid + 1
+    m = Market(dataclasses.replace(PARAMS, audit_ppm=low), market_params)
     job_id = m.submit(GEMM)
     m.blobs.store_leaves(honest_leaves(GEMM))
     m.call(BOB, "compute", "commit_result", job_id, merkle_root(honest_leaves(GEMM)), 4)
-    m.chain.produce()
-    m.chain.produce()
+    m.produce_until(m.roll_block(job_id))
 
     raw = m.chain.read(EVENTS_KEY)
     assert raw is not None

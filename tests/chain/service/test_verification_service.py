@@ -50,7 +50,7 @@ PARAMS: Final = ComputeParams(
     committee_size=1,
     commit_window=4,
     reveal_window=3,
-    dispute_window=12,
+    dispute_window=16,
     fraud_bond=UNIT,
 )
 """Every job audited on (up to) 4 leaves by the one validator."""
@@ -151,7 +151,10 @@ class LocalNode:
         self.author()
         self.service.blobs.store_leaves(leaves)
         self.submit(BOB, "compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
-        self.author(3)  # the commitment, then the audit draw two blocks later
+        self.author(2)  # the commitment, then the block that sets when its audit is rolled
+        roll_at = compute.AuditRolls.get(StateOverlay(self.core.reader()), job_id)
+        assert roll_at is not None
+        self.author_until(roll_at)
         assert self.check(job_id).committee == (ALICE.public,)
         self.leaves[job_id] = leaves
         return job_id

@@ -268,6 +268,33 @@ def test_inconclusive_rounds_void_the_job_after_max_rounds(chain: MarketChain) -
     assert all(ledger.earned(m) <= 0 for m in VALIDATORS_KEYS)
 
 
+def test_two_members_revealing_unavailable_until_the_job_is_void_pay_for_each_round(
+    chain: MarketChain,
+) -> None:
+    """Two members of every committee reveal "unavailable" while the third recomputes: no round
+    has a majority and the job is void after max_rounds. No later round decides, so those reveals
+    once cost nothing, and two colluders could void any job for free; now each costs
+    member_penalty, and the member that recomputed is not penalized."""
+    job_id = commit_job(chain)
+    ledger = Ledger(chain, W, REQUESTER.public, *VALIDATORS_KEYS)
+    faked: dict[bytes, int] = dict.fromkeys(VALIDATORS_KEYS, 0)
+    for index in range(CP.max_rounds):
+        members = drawn(chain, job_id, index)
+        plan = {m: "unavailable" for m in members[:2]} | {members[2]: "honest"}
+        for member in members[:2]:
+            faked[member] += 1
+        events = run(chain, job_id, index, plan)
+        assert events[0] == ("CheckDecided", (job_id, index, "inconclusive"))
+    assert events[-1] == ("JobVoided", (job_id,))
+    assert ledger.change(REQUESTER.public) == 0 and ledger.earned(W) == 0
+    for member in VALIDATORS_KEYS:
+        assert ledger.earned(member) == -PENALTY * faked[member]
+    # The colluders' expected profit: voiding the job gains them nothing measurable here (they
+    # are paid no fee either way), and each faked reveal cost them the penalty.
+    profit = sum(ledger.earned(m) for m in VALIDATORS_KEYS if faked[m])
+    assert profit == -2 * CP.max_rounds * PENALTY < 0
+
+
 # Overturned passes, disputes and their bonds (9)
 
 
