@@ -41,6 +41,11 @@ class Unavailable(Exception):
     """Data a recomputation needs is missing or does not match its commitment."""
 
 
+class ResultWithheld(Unavailable):
+    """A committed result leaf that the checked leaves build on could not be had (from the
+    worker, whose duty it is to serve it): the member reveals `compute.RESULT_WITHHELD`."""
+
+
 @dataclass(frozen=True, slots=True)
 class Material:
     """What recomputing a check's leaves takes: the job, its inputs, the committed leaves the
@@ -130,11 +135,11 @@ def committed_leaf(blobs: LeafSource, job: market.Job, index: int) -> bytes:
     try:
         leaf, proof = blobs.leaf(root, index)
     except BlobError as exc:
-        raise Unavailable(f"result leaf {index} of 0x{root.hex()}: {exc}") from exc
+        raise ResultWithheld(f"result leaf {index} of 0x{root.hex()}: {exc}") from exc
     try:
         verify_merkle_proof(root, leaf, index, job.leaves, proof)
     except MerkleProofError as exc:
-        raise Unavailable(f"result leaf {index} does not prove against 0x{root.hex()}") from exc
+        raise ResultWithheld(f"result leaf {index} does not prove against 0x{root.hex()}") from exc
     return leaf
 
 

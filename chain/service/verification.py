@@ -62,6 +62,7 @@ from chain.service.committee_duties import (
 from chain.service.interfaces import AuditHost
 from chain.service.recomputation import (
     LeafSource,
+    ResultWithheld,
     Unavailable,
     WithPeerLeaves,
     gather_material,
@@ -342,7 +343,8 @@ class VerificationService:
         return hashes
 
     async def _recompute(self, current: OpenCheck) -> tuple[tuple[bytes, ...], str]:
-        """The recomputed leaf hashes, or () and why the data was unavailable."""
+        """The recomputed leaf hashes, or () and why the input data was unavailable, or
+        RESULT_WITHHELD and why the worker's committed leaves they build on were."""
         device = await self._choose_device()
         leaves = current.check.leaves
         source = await self._with_peer_data(current.job, leaves)
@@ -350,6 +352,8 @@ class VerificationService:
             material = await trio.to_thread.run_sync(
                 gather_material, current.job, leaves, source, limiter=self._limiter
             )
+        except ResultWithheld as exc:
+            return compute.RESULT_WITHHELD, str(exc)
         except Unavailable as exc:
             return (), str(exc)
         # In a separate process with capped memory: a runaway check dies there, not here.

@@ -63,7 +63,12 @@ from runtime.pallets.compute.params import (
     fraud_bond_for,
 )
 from runtime.pallets.compute.records import AuditRolls, Check, Checks, Draws, Due, Params
-from runtime.pallets.compute.verdicts import attestation_commitment, decide, verifiers
+from runtime.pallets.compute.verdicts import (
+    RESULT_WITHHELD,
+    attestation_commitment,
+    decide,
+    verifiers,
+)
 from runtime.pallets.market import PPM, Job
 from runtime.pallets.market.errors import MarketError
 from runtime.primitives.merkle import MerkleProofError, verify_hash_proof
@@ -283,7 +288,7 @@ class Compute(Pallet):
         if check.reveal_of(member) is not None:
             raise AlreadyAttested()
         hashes = tuple(leaf_hashes)
-        if len(hashes) not in (0, len(check.leaves)):
+        if len(hashes) not in (0, len(check.leaves)) and hashes != RESULT_WITHHELD:
             raise BadReveal()
         if attestation_commitment(job_id, index, member, hashes) != commitment:
             raise BadReveal()

@@ -34,6 +34,7 @@ from chain.service.committee_duties import (
 )
 from chain.service.recomputation import (
     UNBUILDABLE,
+    ResultWithheld,
     Unavailable,
     gather_material,
     made_up_hashes,
@@ -263,12 +264,17 @@ def test_a_leaf_that_builds_on_nothing_needs_only_the_inputs() -> None:
     assert m.answer(job_id) == hashes_of(honest_leaves(GEMM), m.checks(job_id)[0].leaves)
 
 
-def test_a_missing_committed_predecessor_is_unavailable() -> None:
+def test_a_missing_committed_predecessor_is_withheld() -> None:
+    """Serving the result is the worker's duty: a member that cannot have the committed step a
+    checked step builds on reveals RESULT_WITHHELD, not "unavailable" (which would let an sgd_fxp
+    cheater that serves nothing go free, round after round, until its job is void)."""
     m = Market()
     job_id = m.run_job(SGD, upload=False)
 
     answer = m.answer(job_id, [3])
     assert isinstance(answer, str) and "unknown blob" in answer
+    with pytest.raises(ResultWithheld):
+        gather_material(m.job(job_id), [3], m.blobs)
     assert m.answer(job_id, [0]) == hashes_of(honest_leaves(SGD), [0])  # builds on nothing
 
 
@@ -288,6 +294,8 @@ def test_a_predecessor_damaged_in_the_store_is_unavailable() -> None:
 
     answer = m.answer(job_id, [3])
     assert isinstance(answer, str) and "result leaf 2 does not prove" in answer
+    with pytest.raises(ResultWithheld):
+        gather_material(m.job(job_id), [3], m.blobs)
     assert m.answer(job_id, [2]) == hashes_of(honest_leaves(SGD), [2])
 
 

@@ -387,9 +387,10 @@ class MarketChain(DevChain):
         """Run a drawn check's phases with the committee following `plan`, (member, strategy)
         pairs: "honest" (the correct hashes), "lazy" (a guess), "unavailable", "withheld" (the
         worker's committed leaves it needed could not be had), "copy" (the worker's hashes, as a
-        colluder knows them), "mute" (commits, never reveals) or "silent" (nothing). Every commitment goes in one block of the commit phase, every reveal and the
-        worker's response (unless not `respond`) in the first block of the reveal phase; the
-        block that decides the check is returned."""
+        colluder knows them), "mute" (commits, never reveals) or "silent" (nothing). Every
+        commitment goes in one block of the commit phase, every reveal and the worker's response
+        (unless not `respond`) in the first block of the reveal phase; the block that decides the
+        check is returned."""
         current = self.checks(job_id)[check]
         assert current.drawn and self.head.number < current.commit_deadline
         truth = self.truth(job_id, check)

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from runtime.accounts import TREASURY
-from runtime.pallets import system
+from runtime.pallets import market, system
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, DRAW_DELAY, fraud_bond_for
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM
 from runtime.primitives.hashing import blake2b_256
@@ -403,7 +403,9 @@ class CommitteeMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.chain = market_chain(compute_params=replace(CP, audit_leaves=4))
+        # A cheating worker's reputation falls fast; the gate would stop matching it.
+        ungated = replace(market.DEFAULT_MARKET_PARAMS, min_match_reputation=-1000)
+        self.chain = market_chain(ungated, replace(CP, audit_leaves=4))
         self.chain.register(WORKER, capacity=16)
         self.strategy: dict[bytes, str] = {}
         self.ledger = Ledger(self.chain, *VALIDATORS_KEYS)
