@@ -9,9 +9,10 @@ committee of validators for the check (DESIGN 8). A validator node on that commi
 2. in the check's commit phase, recomputes the named leaves into Merkle leaf hashes from the
    job's inputs (`chain.service.recomputation`: generated from the seed, or input blobs from the
    blob store or peers, and the committed leaves they build on) and submits
-   `compute.attest_commit(job, check, attestation_commitment(job, check, member, hashes))`; if
+   `compute.attest_commit(job, check, attestation_commitment(job, check, member, hashes, salt))`; if
    the inputs cannot be obtained, it commits to the empty list ("unavailable");
-3. in the reveal phase, submits `compute.attest_reveal(job, check, hashes)` with the same hashes.
+3. in the reveal phase, submits `compute.attest_reveal(job, check, hashes, salt)` with the same
+   hashes and the salt (derived from its key) that hid them.
    Recomputation is deterministic, so a restarted node recomputes them; an in-memory cache keyed
    by (job, check, round) spares the work otherwise. The chain compares the reveals with the
    worker's response and decides.
@@ -110,14 +111,16 @@ def phase_mortality(
 
 
 def attestation_call(
-    key: CheckKey, what: str, member: bytes, hashes: Sequence[bytes]
+    key: CheckKey, what: str, member: Keypair, hashes: Sequence[bytes]
 ) -> tuple[str, str, tuple[object, ...]]:
-    """The call a member makes for `what` (COMMIT or REVEAL) with its recomputed `hashes`."""
+    """The call a member makes for `what` (COMMIT or REVEAL) with its recomputed `hashes`, salted
+    with a secret derived from its key (the same after a restart)."""
     job_id, index = key
+    salt = compute.attestation_salt(member.seed, job_id, index)
     if what == COMMIT:
-        commitment = compute.attestation_commitment(job_id, index, member, hashes)
+        commitment = compute.attestation_commitment(job_id, index, member.public, hashes, salt)
         return ("compute", "attest_commit", (job_id, index, commitment))
-    return ("compute", "attest_reveal", (job_id, index, list(hashes)))
+    return ("compute", "attest_reveal", (job_id, index, list(hashes), salt))
 
 
 class VerificationService:
@@ -401,7 +404,7 @@ class VerificationService:
         if timing is None:
             return
         mortality, birth = timing
-        pallet, name, args = attestation_call(key, what, me, hashes)
+        pallet, name, args = attestation_call(key, what, self.key, hashes)
         tx = sign_transaction(
             self.key,
             make_call(pallet, name, *args),

@@ -264,7 +264,12 @@ class Compute(Pallet):
         ctx.deposit_event(AttestationCommitted, job_id, index, member)
 
     @call(
-        args=(("job", fields.U64), ("check", fields.U32), ("leaf_hashes", _HASH_LIST)),
+        args=(
+            ("job", fields.U64),
+            ("check", fields.U32),
+            ("leaf_hashes", _HASH_LIST),
+            ("salt", fields.HASH),
+        ),
         weight=ATTEST_WEIGHT,
     )
     def attest_reveal(
@@ -274,9 +279,10 @@ class Compute(Pallet):
         job_id: int,
         index: int,
         leaf_hashes: list[bytes],
+        salt: bytes,
     ) -> None:
-        """A committee member reveals the leaf hashes it committed to (none: "unavailable"), in
-        the reveal phase; refused unless they open its commitment."""
+        """A committee member reveals the leaf hashes it committed to (none: "unavailable") and
+        its salt, in the reveal phase; refused unless they open its commitment."""
         member = ensure_signed(origin)
         checks = _member_check(ctx, job_id, index, member)
         check = checks[index]
@@ -290,7 +296,7 @@ class Compute(Pallet):
         hashes = tuple(leaf_hashes)
         if len(hashes) not in (0, len(check.leaves)) and hashes != RESULT_WITHHELD:
             raise BadReveal()
-        if attestation_commitment(job_id, index, member, hashes) != commitment:
+        if attestation_commitment(job_id, index, member, hashes, salt) != commitment:
             raise BadReveal()
         checks[index] = replace(check, reveals=(*check.reveals, (member, hashes)))
         Checks.insert(ctx.state, job_id, tuple(checks))

@@ -43,21 +43,33 @@ RESULT_WITHHELD: Final = (blake2b_256(b"xpl-result-withheld"),)
 
 
 def attestation_commitment(
-    job_id: int, check_index: int, member: bytes, leaf_hashes: Sequence[bytes]
+    job_id: int, check_index: int, member: bytes, leaf_hashes: Sequence[bytes], salt: bytes
 ) -> bytes:
     """What a member commits to: BLAKE2b-256("xpl-attest" ‖ job u64 BE ‖ check u32 BE ‖ member ‖
-    its recomputed leaf hashes), none for "unavailable".
+    salt ‖ its recomputed leaf hashes), none for "unavailable".
 
     Bound to the member, so one member cannot commit another's commitment; revealed only after
     every commitment is in, and the worker's leaf hashes are taken only after that, so a member
-    that did not recompute the leaves cannot commit to hashes that will match.
+    that did not recompute the leaves cannot commit to hashes that will match. The member's
+    secret salt (revealed with the hashes) hides its vote until the reveal: without it, anyone
+    holding the worker's leaf hashes could test each commitment against them during the commit
+    phase, and a member committing last could copy the others' votes only when that is safe.
     """
     return blake2b_256(
         ATTEST_DOMAIN
         + job_id.to_bytes(8, "big")
         + check_index.to_bytes(4, "big")
         + member
+        + salt
         + b"".join(leaf_hashes)
+    )
+
+
+def attestation_salt(secret: bytes, job_id: int, check_index: int) -> bytes:
+    """A member's salt for one check, derived from a secret of its own (its key's seed), so that
+    a restarted node finds it again; any 32 secret bytes would do."""
+    return blake2b_256(
+        b"xpl-attest-salt" + secret + job_id.to_bytes(8, "big") + check_index.to_bytes(4, "big")
     )
 
 

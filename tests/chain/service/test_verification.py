@@ -526,7 +526,8 @@ def test_members_commit_reveal_and_the_worker_responds_on_chain() -> None:
     answer = m.answer(job_id)
     assert isinstance(answer, tuple)
     for member in (first, second):
-        commitment = compute.attestation_commitment(job_id, 0, member.public, answer)
+        salt = compute.attestation_salt(member.seed, job_id, 0)
+        commitment = compute.attestation_commitment(job_id, 0, member.public, answer, salt)
         assert duty(m.checks(job_id)[0], member.public, m.best_number) == COMMIT
         m.call(member, "compute", "attest_commit", job_id, 0, commitment)
         assert duty(m.checks(job_id)[0], member.public, m.best_number) is None
@@ -540,7 +541,8 @@ def test_members_commit_reveal_and_the_worker_responds_on_chain() -> None:
     assert m.checks(job_id)[0].response == answer
     for member in (first, second):
         assert duty(m.checks(job_id)[0], member.public, m.best_number) == REVEAL
-        m.call(member, "compute", "attest_reveal", job_id, 0, list(answer))
+        salt = compute.attestation_salt(member.seed, job_id, 0)
+        m.call(member, "compute", "attest_reveal", job_id, 0, list(answer), salt)
 
     current = read_open_check(m.chain.read, job_id, 0)
     assert current == OpenCheck(job_id, 0, m.job(job_id), m.checks(job_id)[0])

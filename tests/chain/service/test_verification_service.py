@@ -171,7 +171,12 @@ class LocalNode:
 
 
 def commitment(job_id: int, hashes: Sequence[bytes]) -> bytes:
-    return compute.attestation_commitment(job_id, 0, ALICE.public, hashes)
+    return compute.attestation_commitment(job_id, 0, ALICE.public, hashes, salt(job_id))
+
+
+def salt(job_id: int) -> bytes:
+    """Alice's salt for check 0 of the job, derived from her key as the service derives it."""
+    return compute.attestation_salt(ALICE.seed, job_id, 0)
 
 
 def verifications(node: LocalNode, label: str) -> float | None:
@@ -208,7 +213,7 @@ def test_the_service_commits_then_reveals_and_recomputes_after_a_restart() -> No
     restarted = LocalNode(kv, node.now_ms)
     again = VerificationService(restarted.service, ALICE, device="numpy")
     trio.run(again.step)
-    assert restarted.pooled() == [("attest_reveal", (job_id, 0, list(hashes)))]
+    assert restarted.pooled() == [("attest_reveal", (job_id, 0, list(hashes), salt(job_id)))]
     assert verifications(restarted, "recomputed") == 1.0
 
     restarted.author()
@@ -249,7 +254,7 @@ def test_a_lazy_or_unavailable_member_commits_to_what_it_did_not_compute(behavio
     node.author()
     node.respond(job_id)
     trio.run(verifier.step)
-    assert node.pooled() == [("attest_reveal", (job_id, 0, list(made_up)))]
+    assert node.pooled() == [("attest_reveal", (job_id, 0, list(made_up), salt(job_id)))]
     assert verifications(node, behaviour) == 1.0
     assert verifications(node, "recomputed") is None
 

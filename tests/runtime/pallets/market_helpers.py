@@ -332,14 +332,16 @@ class MarketChain(DevChain):
     ) -> tuple[Keypair, str, str, tuple[Any, ...]]:
         """The call by which a member commits to `hashes` (empty: "unavailable")."""
         member = account_of(who)
-        commitment = compute.attestation_commitment(job_id, check, member, hashes)
+        salt = compute.attestation_salt(keypair_of(who).seed, job_id, check)
+        commitment = compute.attestation_commitment(job_id, check, member, hashes, salt)
         return (keypair_of(who), "compute", "attest_commit", (job_id, check, commitment))
 
     def reveal(
         self, who: Keypair | bytes, job_id: int, check: int, hashes: Sequence[bytes]
     ) -> tuple[Keypair, str, str, tuple[Any, ...]]:
-        """The call by which a member reveals `hashes`."""
-        return (keypair_of(who), "compute", "attest_reveal", (job_id, check, list(hashes)))
+        """The call by which a member reveals `hashes` with its salt."""
+        salt = compute.attestation_salt(keypair_of(who).seed, job_id, check)
+        return (keypair_of(who), "compute", "attest_reveal", (job_id, check, list(hashes), salt))
 
     def response(
         self, job_id: int, check: int, who: Keypair = WORKER

@@ -28,6 +28,7 @@ from runtime.pallets.compute import (
     DRAW_DELAY,
     DRAW_JITTER,
     attestation_commitment,
+    attestation_salt,
     draw_leaves,
     fraud_bond_for,
 )
@@ -243,19 +244,27 @@ def test_an_unaudited_job_settles_with_the_verification_fee_refunded(chain: Mark
 # Committing, revealing and responding
 
 
-def test_the_commitment_binds_job_check_member_and_hashes() -> None:
+def test_the_commitment_binds_job_check_member_salt_and_hashes() -> None:
     member = VALIDATORS[0].public
     hashes = LEAF_HASHES[:2]
+    salt = attestation_salt(VALIDATORS[0].seed, 5, 1)
     expected = blake2b_256(
-        b"xpl-attest" + (5).to_bytes(8, "big") + (1).to_bytes(4, "big") + member + b"".join(hashes)
+        b"xpl-attest"
+        + (5).to_bytes(8, "big")
+        + (1).to_bytes(4, "big")
+        + member
+        + salt
+        + b"".join(hashes)
     )
-    assert attestation_commitment(5, 1, member, hashes) == expected
+    assert attestation_commitment(5, 1, member, hashes, salt) == expected
     others = [
-        attestation_commitment(6, 1, member, hashes),
-        attestation_commitment(5, 2, member, hashes),
-        attestation_commitment(5, 1, VALIDATORS[1].public, hashes),
-        attestation_commitment(5, 1, member, LEAF_HASHES[1:3]),
-        attestation_commitment(5, 1, member, ()),
+        attestation_commitment(6, 1, member, hashes, salt),
+        attestation_commitment(5, 2, member, hashes, salt),
+        attestation_commitment(5, 1, VALIDATORS[1].public, hashes, salt),
+        attestation_commitment(5, 1, member, LEAF_HASHES[1:3], salt),
+        attestation_commitment(5, 1, member, (), salt),
+        # Without the salt, whoever knows the worker's hashes could test the vote.
+        attestation_commitment(5, 1, member, hashes, attestation_salt(b"guess", 5, 1)),
     ]
     assert expected not in others and len(set(others)) == len(others)
 
