@@ -80,6 +80,7 @@ from runtime.executive import InvalidTransaction
 from runtime.pallets import compute, market
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import Keypair
+from runtime.state import StateOverlay
 from runtime.transaction import MAX_MORTAL_PERIOD, Mortality, sign_transaction
 
 log = logging.getLogger("xpl.verify")
@@ -173,15 +174,14 @@ class VerificationService:
     async def run(self) -> None:
         """Verify and attest until cancelled, a step after each new best block.
 
-        The device is chosen (and its kernels compiled) first, off the node's thread, so that the
-        first audit does not spend its commit phase compiling.
+        The device is chosen (its verifying process started and its kernels loaded) as soon as
+        the chain has a registered worker, off the node's thread, so that the first audit does not
+        spend its commit phase starting it, and a chain without a market never starts it.
         """
         log.info("verifying checks as validator 0x%s (%s)", self.key.public.hex(), self.behaviour)
         if self.behaviour == "silent":
             log.warning("--verifier-behaviour silent: this validator never attests")
             await trio.sleep_forever()
-        if self.behaviour == "honest":
-            await self._choose_device()
         while True:
             await self._wake.wait()
             self._wake = trio.Event()
@@ -190,11 +190,19 @@ class VerificationService:
             except Exception:
                 log.exception("the verification step failed; trying again at the next block")
 
+    def _market_open(self) -> bool:
+        """Whether the best state has a registered worker (jobs, and so audits, may follow)."""
+        core = self.node.core
+        state = StateOverlay(core.reader(core.store.best_header.hash))
+        return bool(market.WorkerList.get(state))
+
     async def step(self) -> None:
         """Find the checks that await this validator and do what each owes, one after another
         (nothing, for a silent one)."""
         if self.behaviour == "silent":
             return
+        if self.device is None and self.behaviour == "honest" and self._market_open():
+            await self._choose_device()
         self._refresh()
         for key in list(self._candidates):
             due = self._due(key)
