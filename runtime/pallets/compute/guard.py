@@ -177,6 +177,28 @@ def deterrence(market: MarketTerms, compute: VerificationTerms) -> Fraction:
     )
 
 
+def least_audit_ppm(market: MarketTerms, compute: VerificationTerms) -> int:
+    """The least audit_ppm the guard accepts with the other parameters as they are (PPM + 1 if
+    none does): the deterrence grows with the audit probability, so a bisection finds it."""
+    needed = 1 + Fraction(compute.margin_ppm, PPM)
+    m_eff = Fraction(market.slash_ppm, PPM) * Fraction(PPM - compute.challenger_share_ppm, PPM)
+    p_conv = conviction_probability(compute.committee_size, compute.collusion_ppm)
+    forfeit = forfeit_share(compute.collusion_ppm)
+
+    def enough(audit_ppm: int) -> bool:
+        value = least_deterrence(audit_ppm, compute.audit_leaves, p_conv, forfeit, m_eff)
+        return value >= needed and value > 1
+
+    low, high = 0, PPM + 1
+    while low < high:
+        mid = (low + high) // 2
+        if mid <= PPM and enough(mid):
+            high = mid
+        else:
+            low = mid + 1
+    return low
+
+
 def _decimal(value: Fraction, places: int = 4) -> str:
     """`value` as a decimal, rounded down, in integer arithmetic."""
     scale = 10**places
@@ -233,6 +255,7 @@ __all__ = [
     "conviction_probability",
     "deterrence",
     "forfeit_share",
+    "least_audit_ppm",
     "least_deterrence",
     "worst_detection_ratio",
 ]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
-from fractions import Fraction
 from typing import Final
 
 import pytest
@@ -52,7 +51,7 @@ from runtime.api import decode_events
 from runtime.genesis import GenesisConfig
 from runtime.pallets import compute, market
 from runtime.pallets.compute import ComputeParams
-from runtime.pallets.compute.guard import deterrence
+from runtime.pallets.compute.guard import least_audit_ppm
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM, MarketParams
 from runtime.pallets.staking import GenesisValidator
 from runtime.pallets.system import EVENTS_KEY
@@ -585,14 +584,7 @@ def test_the_events_of_a_block_name_the_checks_it_opened() -> None:
 def test_a_draw_without_an_audit_opens_no_check() -> None:
     # The least audit probability the incentive guard allows with a slash of 100×.
     market_params = dataclasses.replace(DEFAULT_MARKET_PARAMS, slash_ppm=100 * PPM)
-    needed = 1 + Fraction(PARAMS.margin_ppm, PPM)
-    low, high = 1, PPM  # the deterrence grows with audit_ppm: bisect for the least that does
-    while low < high:
-        mid = (low + high) // 2
-        if deterrence(market_params, dataclasses.replace(PARAMS, audit_ppm=mid)) >= needed:
-            high = mid
-        else:
-            low = mid + 1
+    low = least_audit_ppm(market_params, PARAMS)
     m = Market(dataclasses.replace(PARAMS, audit_ppm=low), market_params)
     job_id = m.submit(GEMM)
     m.blobs.store_leaves(honest_leaves(GEMM))

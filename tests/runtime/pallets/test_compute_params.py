@@ -12,7 +12,8 @@ from fractions import Fraction
 import pytest
 
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, ComputeParams, check_incentives
-from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM, MarketParams
+from runtime.pallets.compute.guard import least_audit_ppm
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM
 from tests.runtime.pallets.market_helpers import (
     DAVE,
     UNIT,
@@ -39,10 +40,13 @@ def chain() -> Iterator[MarketChain]:
 # Parameters
 
 
-def cp_args(**changes: int) -> tuple[int, ...]:
-    """`compute.set_params`'s arguments: the default parameters with `changes`."""
-    params = replace(CP, **changes)
+def args_of(params: ComputeParams) -> tuple[int, ...]:
+    """`compute.set_params`'s arguments for `params`."""
     return tuple(getattr(params, f.name) for f in params.schema().fields)
+
+
+BASE = replace(CP, audit_ppm=PPM, audit_leaves=16, committee_size=3, commit_window=10)
+"""Parameters the guard accepts, each refusal below changing one of them."""
 
 
 def test_set_params_needs_root(chain: MarketChain) -> None:
@@ -50,31 +54,10 @@ def test_set_params_needs_root(chain: MarketChain) -> None:
         DAVE,
         "compute",
         "set_params",
-        *cp_args(
-            audit_ppm=500_000,
-            audit_leaves=8,
-            committee_size=3,
-            commit_window=10,
-            dispute_window=20,
-            fraud_bond=UNIT,
-        ),
+        *args_of(replace(BASE, audit_leaves=8, fraud_bond=UNIT)),
     )
     assert out.error == "BadOrigin"
     assert chain.compute_params() == CP
-
-
-def least_audit_ppm(market: MarketParams, compute: ComputeParams) -> int:
-    """The least audit_ppm the guard accepts with the other parameters, by bisection."""
-    lo, hi = 0, PPM
-    while lo < hi:
-        mid = (lo + hi) // 2
-        try:
-            check_incentives(market, replace(compute, audit_ppm=mid))
-        except ValueError:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def test_set_params_takes_parameters_that_keep_cheating_unprofitable(chain: MarketChain) -> None:
@@ -82,131 +65,59 @@ def test_set_params_takes_parameters_that_keep_cheating_unprofitable(chain: Mark
     least = least_audit_ppm(MP, changed)
     assert 0 < least < CP.audit_ppm  # a committee of 5 convicts more often than one of 3
     accepted = replace(changed, audit_ppm=least, fraud_bond=2 * UNIT)
-    assert chain.root_call("compute", "set_params", *cp_args(**record_changes(accepted))) is None
+    assert chain.root_call("compute", "set_params", *args_of(accepted)) is None
     assert chain.compute_params() == accepted
     refused = replace(accepted, audit_ppm=least - 1)
-    assert chain.root_call("compute", "set_params", *cp_args(**record_changes(refused))) == (
-        "BadParams"
-    )
+    assert chain.root_call("compute", "set_params", *args_of(refused)) == ("BadParams")
     assert chain.compute_params() == accepted
 
 
-def record_changes(params: ComputeParams) -> dict[str, int]:
-    """Every field of `params`, as `cp_args` takes them."""
-    return {f.name: getattr(params, f.name) for f in params.schema().fields}
+def test_the_refusals_change_one_accepted_parameter_each(chain: MarketChain) -> None:
+    assert chain.root_call("compute", "set_params", *args_of(BASE)) is None
+    assert chain.compute_params() == BASE
 
 
 @pytest.mark.parametrize(
     "args",
     [
         pytest.param(
-            cp_args(
-                audit_ppm=249_999,
-                audit_leaves=16,
-                committee_size=3,
-                commit_window=10,
-                dispute_window=20,
-                fraud_bond=UNIT,
-            ),
+            args_of(replace(BASE, audit_ppm=249_999)),
             id="q-times-1-plus-m-below-1",
         ),
         pytest.param(
-            cp_args(
-                audit_ppm=0,
-                audit_leaves=16,
-                committee_size=3,
-                commit_window=10,
-                dispute_window=20,
-                fraud_bond=UNIT,
-            ),
+            args_of(replace(BASE, audit_ppm=0)),
             id="no-audits",
         ),
         pytest.param(
-            cp_args(
-                audit_ppm=PPM + 1,
-                audit_leaves=16,
-                committee_size=3,
-                commit_window=10,
-                dispute_window=20,
-                fraud_bond=UNIT,
-            ),
+            args_of(replace(BASE, audit_ppm=PPM + 1)),
             id="q-above-one",
         ),
         pytest.param(
-            cp_args(
-                audit_ppm=2**32 - 1,
-                audit_leaves=16,
-                committee_size=3,
-                commit_window=10,
-                dispute_window=20,
-                fraud_bond=UNIT,
-            ),
+            args_of(replace(BASE, audit_ppm=2**32 - 1)),
             id="q-far-above-one",
         ),
         pytest.param(
-            cp_args(
-                audit_ppm=PPM,
-                audit_leaves=0,
-                committee_size=3,
-                commit_window=10,
-                dispute_window=20,
-                fraud_bond=UNIT,
-            ),
+            args_of(replace(BASE, audit_leaves=0)),
             id="no-leaves",
         ),
         pytest.param(
-            cp_args(
-                audit_ppm=PPM,
-                audit_leaves=257,
-                committee_size=3,
-                commit_window=10,
-                dispute_window=20,
-                fraud_bond=UNIT,
-            ),
+            args_of(replace(BASE, audit_leaves=257)),
             id="too-many-leaves",
         ),
         pytest.param(
-            cp_args(
-                audit_ppm=PPM,
-                audit_leaves=16,
-                committee_size=0,
-                commit_window=10,
-                dispute_window=20,
-                fraud_bond=UNIT,
-            ),
+            args_of(replace(BASE, committee_size=0)),
             id="no-committee",
         ),
         pytest.param(
-            cp_args(
-                audit_ppm=PPM,
-                audit_leaves=16,
-                committee_size=65,
-                commit_window=10,
-                dispute_window=20,
-                fraud_bond=UNIT,
-            ),
+            args_of(replace(BASE, committee_size=65)),
             id="committee-too-big",
         ),
         pytest.param(
-            cp_args(
-                audit_ppm=PPM,
-                audit_leaves=16,
-                committee_size=3,
-                commit_window=0,
-                dispute_window=20,
-                fraud_bond=UNIT,
-            ),
+            args_of(replace(BASE, commit_window=0)),
             id="no-commit-window",
         ),
         pytest.param(
-            cp_args(
-                audit_ppm=PPM,
-                audit_leaves=16,
-                committee_size=3,
-                commit_window=10,
-                dispute_window=16,
-                fraud_bond=UNIT,
-            ),
+            args_of(replace(BASE, dispute_window=16)),
             id="dispute-window-too-short",
         ),
     ],
@@ -242,14 +153,7 @@ def test_a_longer_dispute_window_still_settles_a_committed_job(chain: MarketChai
         chain.root_call(
             "compute",
             "set_params",
-            *cp_args(
-                audit_ppm=CP.audit_ppm,
-                audit_leaves=16,
-                committee_size=3,
-                commit_window=10,
-                dispute_window=60,
-                fraud_bond=UNIT,
-            ),
+            *args_of(replace(BASE, audit_ppm=CP.audit_ppm, dispute_window=60)),
         )
         is None
     )
