@@ -88,6 +88,7 @@ from runtime.pallets.compute.drawing import (
     draw_committee,
     draw_leaves,
     roll_delay,
+    witness_mask,
 )
 from runtime.pallets.compute.errors import (
     AlreadyAttested,
@@ -141,15 +142,25 @@ from runtime.pallets.compute.params import (
     ComputeParams,
     fraud_bond_for,
 )
-from runtime.pallets.compute.records import AuditRolls, Check, Checks, Draws, Due, Params
+from runtime.pallets.compute.records import (
+    NO_WITNESS,
+    AuditRolls,
+    Check,
+    Checks,
+    Draws,
+    Due,
+    Params,
+)
 from runtime.pallets.compute.verdicts import (
     RESULT_WITHHELD,
     Verdict,
     attestation_commitment,
     attestation_salt,
+    backed,
     earlier_rounds,
     verdict,
     verifiers,
+    witness_digest,
 )
 
 __all__ = [
@@ -168,6 +179,7 @@ __all__ = [
     "MAX_PROOF_HASHES",
     "MAX_ROUNDS",
     "NAME",
+    "NO_WITNESS",
     "OUTCOMES",
     "REQUESTER_DISPUTES",
     "RESPOND_WEIGHT",
@@ -210,6 +222,7 @@ __all__ = [
     "WrongPhase",
     "attestation_commitment",
     "attestation_salt",
+    "backed",
     "check_incentives",
     "draw_committee",
     "draw_leaves",
@@ -218,4 +231,6 @@ __all__ = [
     "roll_delay",
     "verdict",
     "verifiers",
+    "witness_digest",
+    "witness_mask",
 ]

@@ -105,3 +105,16 @@ def draw_leaves(seed: bytes, count: int, leaves: int) -> tuple[int, ...]:
             chosen.append(index)
         i += 1
     return tuple(chosen)
+
+
+WITNESS_MASK_BITS: Final = 32
+"""Bits of a check's witness mask (`gpu_worker.witness`: every product term is XORed with it)."""
+
+
+def witness_mask(ctx: BlockContext, job_id: int, index: int) -> int:
+    """The witness mask of check `index` of a job, drawn with its committee from this block's
+    chain randomness: unknown before the draw, so nobody (the worker included) can compute and
+    hand out a round's witnesses before its committee is drawn, and new for each round, so a
+    fresh round cannot copy the witnesses the round before it revealed."""
+    seed = _seed(ctx, job_id, b"witness" + index.to_bytes(4, "big"))
+    return int.from_bytes(seed[:4], "big") % (1 << WITNESS_MASK_BITS)

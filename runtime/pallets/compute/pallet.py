@@ -17,6 +17,7 @@ from runtime.pallets.compute.drawing import (
     draw_committee,
     draw_leaves,
     roll_delay,
+    witness_mask,
 )
 from runtime.pallets.compute.errors import (
     ERRORS,
@@ -62,7 +63,15 @@ from runtime.pallets.compute.params import (
     ComputeParams,
     fraud_bond_for,
 )
-from runtime.pallets.compute.records import AuditRolls, Check, Checks, Draws, Due, Params
+from runtime.pallets.compute.records import (
+    NO_WITNESS,
+    AuditRolls,
+    Check,
+    Checks,
+    Draws,
+    Due,
+    Params,
+)
 from runtime.pallets.compute.verdicts import (
     RESULT_WITHHELD,
     attestation_commitment,
@@ -183,6 +192,7 @@ class Compute(Pallet):
             drawn_at=ctx.number,
             commit_deadline=commit_deadline,
             reveal_deadline=reveal_deadline,
+            mask=witness_mask(ctx, job_id, index),
         )
         checks = list(Checks.get(ctx.state, job_id) or ())
         checks[index] = check
@@ -268,6 +278,7 @@ class Compute(Pallet):
             ("job", fields.U64),
             ("check", fields.U32),
             ("leaf_hashes", _HASH_LIST),
+            ("witness", fields.HASH),
             ("salt", fields.HASH),
         ),
         weight=ATTEST_WEIGHT,
@@ -279,10 +290,12 @@ class Compute(Pallet):
         job_id: int,
         index: int,
         leaf_hashes: list[bytes],
+        witness: bytes,
         salt: bytes,
     ) -> None:
-        """A committee member reveals the leaf hashes it committed to (none: "unavailable") and
-        its salt, in the reveal phase; refused unless they open its commitment."""
+        """A committee member reveals the leaf hashes and witness it committed to (no hashes and
+        NO_WITNESS: "unavailable") and its salt, in the reveal phase; refused unless they open
+        its commitment."""
         member = ensure_signed(origin)
         checks = _member_check(ctx, job_id, index, member)
         check = checks[index]
@@ -296,9 +309,15 @@ class Compute(Pallet):
         hashes = tuple(leaf_hashes)
         if len(hashes) not in (0, len(check.leaves)) and hashes != RESULT_WITHHELD:
             raise BadReveal()
-        if attestation_commitment(job_id, index, member, hashes, salt) != commitment:
+        if (not hashes or hashes == RESULT_WITHHELD) and witness != NO_WITNESS:
+            raise BadReveal()  # recomputed nothing, so it has no witness
+        if attestation_commitment(job_id, index, member, hashes, witness, salt) != commitment:
             raise BadReveal()
-        checks[index] = replace(check, reveals=(*check.reveals, (member, hashes)))
+        checks[index] = replace(
+            check,
+            reveals=(*check.reveals, (member, hashes)),
+            witnesses=(*check.witnesses, (member, witness)),
+        )
         Checks.insert(ctx.state, job_id, tuple(checks))
         matches = bool(check.response) and hashes == check.response
         ctx.deposit_event(AttestationRevealed, job_id, index, member, matches)
@@ -454,6 +473,8 @@ def _check_problems(check: Check) -> list[str]:
         problems.append("a commitment from outside the committee, or a reveal without one")
     if len(set(revealed)) != len(revealed):
         problems.append("a member revealed twice")
+    if [m for m, _ in check.witnesses] != revealed:
+        problems.append("the witnesses are not one for each reveal")
     if check.response and len(check.response) != len(check.leaves):
         problems.append("a response of the wrong length")
     if check.outcome:

@@ -27,6 +27,8 @@ from runtime.primitives import codec
 from runtime.schema import Record, param
 
 _HASHES: Final = fields.tuple_type(fields.HASH, MAX_AUDIT_LEAVES)
+NO_WITNESS: Final = bytes(32)
+"""The witness of a reveal that recomputed nothing ("unavailable", RESULT_WITHHELD)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +69,13 @@ class Check(Record):
     bond: int = param(fields.BALANCE, default=0)
     outcome: str = param(fields.str_type(16), default="")
     """"" while open; then "pass", "fail", "inconclusive" (a fresh round follows) or "void"."""
+    mask: int = param(fields.U32, default=0)
+    """The witness mask, drawn with the committee (`drawing.witness_mask`): what the members'
+    witnesses of this round are computed under."""
+    witnesses: tuple[tuple[bytes, bytes], ...] = param(
+        fields.tuple_type(fields.pair_type(fields.ACCOUNT, fields.HASH), MAX_COMMITTEE), default=()
+    )
+    """(member, its witness digest), one for each reveal (NO_WITNESS with "unavailable")."""
 
     @property
     def drawn(self) -> bool:
@@ -94,6 +103,15 @@ class Check(Record):
     def reveal_of(self, member: bytes) -> tuple[bytes, ...] | None:
         """The member's revealed leaf hashes (empty: "unavailable"), if it revealed."""
         return next((h for m, h in self.reveals if m == member), None)
+
+    def witness_of(self, member: bytes) -> bytes | None:
+        """The member's revealed witness digest, if it revealed."""
+        return next((w for m, w in self.witnesses if m == member), None)
+
+    def votes(self) -> list[tuple[bytes, tuple[bytes, ...], bytes]]:
+        """(member, revealed leaf hashes, witness) of each reveal, in the order they came."""
+        witnesses = dict(self.witnesses)
+        return [(m, h, witnesses.get(m, NO_WITNESS)) for m, h in self.reveals]
 
     def same_check(self, other: Check) -> bool:
         """Whether `other` is a round of the same check (same kind, leaves and challenger)."""

@@ -13,6 +13,17 @@ committed leaves that the checked ones build on (an sgd_fxp step's previous step
 the members could not obtain: they reveal RESULT_WITHHELD, and serving its result is the
 worker's duty (a colluding majority could convict with any hashes anyway, so this gives it
 nothing new).
+
+Witnesses. The worker publishes its result, so leaf hashes alone prove nothing: a member could
+hash the published leaves instead of recomputing them, and would be paid whenever the worker was
+honest. So a member also reveals a witness digest (`gpu_worker.witness`): values formed inside
+the recomputation (every product term XORed with the round's mask, summed), which the published
+result does not give and which cost as much as the recomputation itself. A vote is the pair
+(leaf hashes, witness): members that copied the leaf hashes and made up a witness are not with
+the outcome that honest recomputations reach, and are penalized as any member revealing other
+hashes. In an earlier inconclusive round, whose witnesses the deciding round (with its own mask)
+cannot confirm, a member is with the outcome if it revealed the deciding hashes with a witness
+that another member of its round revealed too; alone, it is neither paid nor penalized.
 """
 
 from __future__ import annotations
@@ -32,9 +43,11 @@ from runtime.pallets.compute.payments import (
     penalize_member,
     release_bond,
 )
-from runtime.pallets.compute.records import Check, Checks, Draws
+from runtime.pallets.compute.records import NO_WITNESS, Check, Checks, Draws
 from runtime.primitives.hashing import blake2b_256
 
+WITNESSES_DOMAIN: Final = b"xpl-witnesses"
+"""Prefix of a reveal's witness digest over its leaves' witness digests."""
 ATTEST_DOMAIN: Final = b"xpl-attest"
 """Prefix of every attestation commitment's preimage."""
 RESULT_WITHHELD: Final = (blake2b_256(b"xpl-result-withheld"),)
@@ -42,11 +55,23 @@ RESULT_WITHHELD: Final = (blake2b_256(b"xpl-result-withheld"),)
 (from the worker, whose duty it is to serve them): one hash no leaf has."""
 
 
+def witness_digest(leaf_witnesses: Sequence[bytes]) -> bytes:
+    """A reveal's witness: BLAKE2b-256("xpl-witnesses" ‖ the witness digest of each of the
+    check's leaves, in the check's order) (`gpu_worker.witness` computes each leaf's)."""
+    return blake2b_256(WITNESSES_DOMAIN + b"".join(leaf_witnesses))
+
+
 def attestation_commitment(
-    job_id: int, check_index: int, member: bytes, leaf_hashes: Sequence[bytes], salt: bytes
+    job_id: int,
+    check_index: int,
+    member: bytes,
+    leaf_hashes: Sequence[bytes],
+    witness: bytes,
+    salt: bytes,
 ) -> bytes:
     """What a member commits to: BLAKE2b-256("xpl-attest" ‖ job u64 BE ‖ check u32 BE ‖ member ‖
-    salt ‖ its recomputed leaf hashes), none for "unavailable".
+    salt ‖ witness ‖ its recomputed leaf hashes), none for "unavailable" (whose witness is
+    NO_WITNESS).
 
     Bound to the member, so one member cannot commit another's commitment; revealed only after
     every commitment is in, and the worker's leaf hashes are taken only after that, so a member
@@ -61,6 +86,7 @@ def attestation_commitment(
         + check_index.to_bytes(4, "big")
         + member
         + salt
+        + witness
         + b"".join(leaf_hashes)
     )
 
@@ -75,10 +101,12 @@ def attestation_salt(secret: bytes, job_id: int, check_index: int) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Verdict:
-    """A check's outcome and the leaf hashes that decided it (empty when none did)."""
+    """A check's outcome and the vote (leaf hashes and witness) that decided it (empty hashes
+    when none did)."""
 
     outcome: str
     hashes: tuple[bytes, ...] = ()
+    witness: bytes = NO_WITNESS
 
     @property
     def withheld(self) -> bool:
@@ -95,14 +123,24 @@ def verdict(check: Check) -> Verdict:
     """The outcome of a check whose reveal phase is over."""
     if not check.response:
         return Verdict("fail")
-    tally: dict[tuple[bytes, ...], int] = {}
-    for _, hashes in check.reveals:
-        tally[hashes] = tally.get(hashes, 0) + 1
-    for hashes, count in tally.items():
+    tally: dict[tuple[tuple[bytes, ...], bytes], int] = {}
+    for _, hashes, witness in check.votes():
+        tally[(hashes, witness)] = tally.get((hashes, witness), 0) + 1
+    for (hashes, witness), count in tally.items():
         if 2 * count > len(check.reveals) and 2 * count > len(check.committee) and hashes:
             passed = hashes == check.response and hashes != RESULT_WITHHELD
-            return Verdict("pass" if passed else "fail", hashes)
+            return Verdict("pass" if passed else "fail", hashes, witness)
     return Verdict("inconclusive")
+
+
+def backed(check: Check, hashes: tuple[bytes, ...]) -> list[bytes]:
+    """Members of an inconclusive round whose reveal of `hashes` another member's confirms: it
+    revealed the same hashes with the same witness (two recomputations agree). The witness of a
+    reveal that recomputed nothing (RESULT_WITHHELD) needs no confirming."""
+    votes = [(m, w) for m, h, w in check.votes() if h == hashes]
+    if hashes == RESULT_WITHHELD:
+        return [m for m, _ in votes]
+    return [m for m, w in votes if sum(1 for _, other in votes if other == w) >= 2]
 
 
 def earlier_rounds(checks: Sequence[Check], index: int) -> list[int]:
@@ -126,8 +164,17 @@ def verifiers(checks: Sequence[Check]) -> list[bytes]:
     when each of its checks passed in its last round), once each."""
     found: list[bytes] = []
     for check in checks:
-        if check.outcome in ("pass", "inconclusive") and check.response:
-            found.extend(m for m, h in check.reveals if h == check.response and m not in found)
+        if not check.response:
+            continue
+        if check.outcome == "pass":
+            decided = verdict(check)
+            vote = (decided.hashes, decided.witness)
+            with_it = [m for m, h, w in check.votes() if (h, w) == vote]
+        elif check.outcome == "inconclusive":
+            with_it = backed(check, check.response)
+        else:
+            continue
+        found.extend(m for m in with_it if m not in found)
     return found
 
 
@@ -163,8 +210,16 @@ def decide(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None
     with_outcome: list[bytes] = []
     if not result.withheld:
         for j in rounds:
-            for member, hashes in checks[j].reveals:
-                if hashes == result.hashes:
+            earlier = checks[j]
+            confirmed = backed(earlier, result.hashes) if j != index else []
+            for member, hashes, witness in earlier.votes():
+                if j == index:
+                    agrees = (hashes, witness) == (result.hashes, result.witness)
+                else:
+                    agrees = member in confirmed
+                    if hashes == result.hashes and not agrees:
+                        continue  # unconfirmed: neither paid nor penalized
+                if agrees:
                     if member not in with_outcome:
                         with_outcome.append(member)
                     staking.note_attestation(ctx, member)
@@ -172,7 +227,7 @@ def decide(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None
                     penalize_member(ctx, job_id, j, member, p)
     if result.outcome == "pass":
         if check.kind == "dispute":
-            current = [m for m, h in check.reveals if h == result.hashes]
+            current = [m for m, h, w in check.votes() if (h, w) == (result.hashes, result.witness)]
             forfeit_bond(ctx, job_id, check, current)
         return
     if not result.withheld and not result.result_withheld:
@@ -202,8 +257,14 @@ def _penalize_overturned(
             continue
         if not bad.intersection(other.leaves):
             continue
-        passed = [m for m, revealed in other.reveals if revealed == other.response]
-        paid = other.bond // 2 // len(passed) if other.outcome == "pass" and passed else 0
+        if other.outcome == "pass":
+            # Those with the pass (what `decide` paid them the bond to); the others that revealed
+            # the worker's hashes were penalized when it was decided.
+            decided = verdict(other)
+            passed = [m for m, h, w in other.votes() if (h, w) == (decided.hashes, decided.witness)]
+            paid = other.bond // 2 // len(passed) if passed else 0
+        else:
+            passed, paid = [m for m, h in other.reveals if h == other.response], 0
         for member in passed:
             penalize_member(ctx, job_id, j, member, p, paid)
 
@@ -215,6 +276,10 @@ def _next_round(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) ->
     if check.round + 1 >= p.max_rounds or len(checks) >= MAX_CHECKS_PER_JOB:
         _penalize_unavailable(ctx, job_id, checks, [*earlier_rounds(checks, index), index], p)
         _end_open_checks(ctx, job_id)
+        if data_unavailable(check):
+            # The worker did not serve the data its result is checked against: it fails.
+            market.settle_failure(ctx, job_id, [])
+            return
         market.settle_void(ctx, job_id)
         ctx.deposit_event(JobVoided, job_id)
         return
@@ -228,6 +293,26 @@ def _next_round(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) ->
     )
     Checks.insert(ctx.state, job_id, (*checks, fresh))
     market.schedule(Draws, ctx, fresh.draw_at, job_id)
+
+
+def data_unavailable(check: Check) -> bool:
+    """Whether every member that revealed, and more than half the committee, revealed
+    "unavailable": the job's data could not be had from anyone, the worker included (one member
+    that recomputed shows it could).
+
+    The last round of a check that ends so fails the worker instead of voiding the job. The
+    worker holds every input it computed on (its node fetched them into its blob store) and its
+    result, and serving them until the job ends is its duty as much as the requester's: a
+    requester that serves its inputs to the worker alone cannot void its job any more (the
+    worker's node serves them), and a worker that serves nobody fails after max_rounds rounds,
+    each a data-availability challenge a fresh committee puts to it (DRAW_DELAY blocks, then a
+    commit window, to serve them). Those that revealed "unavailable" are still penalized, and
+    nobody is paid the verification fee: revealing "unavailable" earns nothing even when it
+    convicts, so a lazy majority has nothing to gain from it; an honest member that the worker
+    kept its data from loses `member_penalty`, while the worker loses its slash.
+    """
+    unavailable = sum(1 for _, hashes in check.reveals if not hashes)
+    return unavailable == len(check.reveals) and 2 * unavailable > len(check.committee)
 
 
 def _penalize_unavailable(

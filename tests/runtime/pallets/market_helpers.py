@@ -327,21 +327,54 @@ class MarketChain(DevChain):
             root = root_of_hashes(hashes)
         return self.call(who, "compute", "commit_result", job_id, root, leaves)
 
+    def true_witness(self, job_id: int, check: int) -> bytes:
+        """The witness every honest recomputation of the check's round reaches (a stand-in for
+        `gpu_worker.witness`: a function of the job, the check and the round's mask only)."""
+        checks = self.checks(job_id)
+        mask = checks[check].mask if check < len(checks) else 0
+        tag = job_id.to_bytes(8, "big") + check.to_bytes(4, "big") + mask.to_bytes(4, "big")
+        return compute.witness_digest([leaf_hash(b"witness" + tag)])
+
+    def witness_for(
+        self, job_id: int, check: int, hashes: Sequence[bytes], witness: bytes | None
+    ) -> bytes:
+        """`witness`, or by default what an honest member reveals with `hashes`: the true
+        witness, or NO_WITNESS with "unavailable" or RESULT_WITHHELD."""
+        if witness is not None:
+            return witness
+        if not hashes or tuple(hashes) == compute.RESULT_WITHHELD:
+            return compute.NO_WITNESS
+        return self.true_witness(job_id, check)
+
     def commitment(
-        self, who: Keypair | bytes, job_id: int, check: int, hashes: Sequence[bytes]
+        self,
+        who: Keypair | bytes,
+        job_id: int,
+        check: int,
+        hashes: Sequence[bytes],
+        witness: bytes | None = None,
     ) -> tuple[Keypair, str, str, tuple[Any, ...]]:
-        """The call by which a member commits to `hashes` (empty: "unavailable")."""
+        """The call by which a member commits to `hashes` (empty: "unavailable") and `witness`
+        (the true one unless told)."""
         member = account_of(who)
         salt = compute.attestation_salt(keypair_of(who).seed, job_id, check)
-        commitment = compute.attestation_commitment(job_id, check, member, hashes, salt)
+        seen = self.witness_for(job_id, check, hashes, witness)
+        commitment = compute.attestation_commitment(job_id, check, member, hashes, seen, salt)
         return (keypair_of(who), "compute", "attest_commit", (job_id, check, commitment))
 
     def reveal(
-        self, who: Keypair | bytes, job_id: int, check: int, hashes: Sequence[bytes]
+        self,
+        who: Keypair | bytes,
+        job_id: int,
+        check: int,
+        hashes: Sequence[bytes],
+        witness: bytes | None = None,
     ) -> tuple[Keypair, str, str, tuple[Any, ...]]:
-        """The call by which a member reveals `hashes` with its salt."""
+        """The call by which a member reveals `hashes` and `witness` with its salt."""
         salt = compute.attestation_salt(keypair_of(who).seed, job_id, check)
-        return (keypair_of(who), "compute", "attest_reveal", (job_id, check, list(hashes), salt))
+        seen = self.witness_for(job_id, check, hashes, witness)
+        args = (job_id, check, list(hashes), seen, salt)
+        return (keypair_of(who), "compute", "attest_reveal", args)
 
     def response(
         self, job_id: int, check: int, who: Keypair = WORKER
@@ -355,15 +388,25 @@ class MarketChain(DevChain):
         return (who, "compute", "respond", (job_id, check, hashes, proofs))
 
     def attest_commit(
-        self, who: Keypair | bytes, job_id: int, check: int, hashes: Sequence[bytes]
+        self,
+        who: Keypair | bytes,
+        job_id: int,
+        check: int,
+        hashes: Sequence[bytes],
+        witness: bytes | None = None,
     ) -> Outcome:
-        keypair, pallet, name, args = self.commitment(who, job_id, check, hashes)
+        keypair, pallet, name, args = self.commitment(who, job_id, check, hashes, witness)
         return self.call(keypair, pallet, name, *args)
 
     def attest_reveal(
-        self, who: Keypair | bytes, job_id: int, check: int, hashes: Sequence[bytes]
+        self,
+        who: Keypair | bytes,
+        job_id: int,
+        check: int,
+        hashes: Sequence[bytes],
+        witness: bytes | None = None,
     ) -> Outcome:
-        keypair, pallet, name, args = self.reveal(who, job_id, check, hashes)
+        keypair, pallet, name, args = self.reveal(who, job_id, check, hashes, witness)
         return self.call(keypair, pallet, name, *args)
 
     def respond(self, job_id: int, check: int, who: Keypair = WORKER) -> Outcome:
@@ -389,7 +432,9 @@ class MarketChain(DevChain):
         """Run a drawn check's phases with the committee following `plan`, (member, strategy)
         pairs: "honest" (the correct hashes), "lazy" (a guess), "unavailable", "withheld" (the
         worker's committed leaves it needed could not be had), "copy" (the worker's hashes, as a
-        colluder knows them), "mute" (commits, never reveals) or "silent" (nothing). Every
+        colluder that recomputed knows them, with the true witness), "lazy-copy" (the worker's
+        published hashes, recomputing nothing: a made-up witness), "mute" (commits, never
+        reveals) or "silent" (nothing). Every
         commitment goes in one block of the commit phase, every reveal and the worker's response
         (unless not `respond`) in the first block of the reveal phase; the block that decides the
         check is returned."""
@@ -405,18 +450,24 @@ class MarketChain(DevChain):
                 "unavailable": (),
                 "withheld": compute.RESULT_WITHHELD,
                 "copy": copied,
+                "lazy-copy": copied,
                 "mute": truth,
             }[strategy]
 
+        def witness(member: bytes, strategy: str) -> bytes | None:
+            return guess(member) if strategy in ("lazy", "lazy-copy") else None
+
         commits = [
-            self.commitment(m, job_id, check, chosen(m, s)) for m, s in plan if s != "silent"
+            self.commitment(m, job_id, check, chosen(m, s), witness(m, s))
+            for m, s in plan
+            if s != "silent"
         ]
         if commits:
             assert all(o.error is None for o in self.calls(*commits))
         if self.head.number < current.commit_deadline:
             self.advance_to(current.commit_deadline)
         reveals = [
-            self.reveal(m, job_id, check, chosen(m, s))
+            self.reveal(m, job_id, check, chosen(m, s), witness(m, s))
             for m, s in plan
             if s not in ("silent", "mute")
         ]

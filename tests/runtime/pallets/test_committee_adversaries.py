@@ -175,6 +175,56 @@ def test_a_lazy_member_cannot_know_the_hashes_and_is_penalized(chain: MarketChai
     assert profit < 0, profit
 
 
+def test_copying_the_published_result_without_recomputing_is_penalized(
+    chain: MarketChain,
+) -> None:
+    """The worker publishes its result, so a lazy member can reveal the hashes of the published
+    leaves without recomputing them; before witnesses it was paid as an honest member whenever
+    the worker was honest. Its made-up witness now puts it outside the majority that honest
+    recomputations reach: penalized and unpaid, on an honest worker's job."""
+    job_id = commit_job(chain)
+    members = drawn(chain, job_id)
+    copier = members[0]
+    ledger = Ledger(chain, *members)
+    plan = {copier: "lazy-copy", members[1]: "honest", members[2]: "honest"}
+    events = run(chain, job_id, 0, plan)
+    assert ("CheckDecided", (job_id, 0, "pass")) in events
+    assert ("MemberPenalized", (job_id, 0, copier, PENALTY)) in events
+    settled = hook_events(chain.advance_to(chain.job(job_id).committed_at + CP.dispute_window))
+    assert settled[-1][0] == "JobSettled"
+    share = VERIFICATION_FEE // 2
+    assert ledger.earned(members[1]) == ledger.earned(members[2]) == share
+    assert ledger.earned(copier) == -PENALTY
+    saved = VERIFICATION_FEE // 3  # at most what recomputing is paid
+    honest = share - chain.fees_since(ledger.fees, members[1])
+    profit = saved + ledger.change(copier) - honest
+    assert profit < 0, profit
+
+
+def test_two_copiers_cannot_outvote_a_recomputation_or_earn_from_the_round(
+    chain: MarketChain,
+) -> None:
+    """Two members that copy the published result, each with its own made-up witness, do not
+    agree with each other: the round is inconclusive (they earn nothing from it), and the fresh
+    committee, recomputing, decides. A pair that agreed on one made-up witness would be a
+    colluding majority, which the guard bounds by `collusion_ppm`."""
+    job_id = commit_job(chain)
+    first = drawn(chain, job_id)
+    ledger = Ledger(chain, *VALIDATORS_KEYS)
+    plan = {first[0]: "lazy-copy", first[1]: "lazy-copy", first[2]: "honest"}
+    events = run(chain, job_id, 0, plan)
+    assert events == [("CheckDecided", (job_id, 0, "inconclusive"))]
+    second = drawn(chain, job_id, 1)
+    events = run(chain, job_id, 1, dict.fromkeys(second, "honest"))
+    assert ("CheckDecided", (job_id, 1, "pass")) in events
+    chain.advance_to(chain.job(job_id).committed_at + CP.dispute_window)
+    assert chain.job(job_id).state == "settled"
+    share = VERIFICATION_FEE // len(second)
+    for member in (first[0], first[1]):
+        # The copied round earned nothing; what a copier earned came from recomputing round 1.
+        assert ledger.earned(member) == (share if member in second else 0)
+
+
 def test_a_reveal_must_open_the_commitment(chain: MarketChain) -> None:
     """A member that committed to a guess and, seeing the worker's response, reveals its hashes
     instead is refused; having never revealed, it is penalized."""
@@ -259,13 +309,41 @@ def test_inconclusive_rounds_void_the_job_after_max_rounds(chain: MarketChain) -
     ledger = Ledger(chain, W, REQUESTER.public, *VALIDATORS_KEYS)
     for index in range(CP.max_rounds):
         members = drawn(chain, job_id, index)
-        events = run(chain, job_id, index, dict.fromkeys(members, "unavailable"))
+        plan = {members[0]: "unavailable", members[1]: "lazy", members[2]: "silent"}
+        events = run(chain, job_id, index, plan)
         assert events[0] == ("CheckDecided", (job_id, index, "inconclusive"))
     assert events[-1] == ("JobVoided", (job_id,))
     assert chain.job(job_id).state == "cancelled"
     assert ledger.change(REQUESTER.public) == 0
     assert ledger.earned(W) == 0 and chain.held(WORKER, "stake") == STAKE
     assert all(ledger.earned(m) <= 0 for m in VALIDATORS_KEYS)
+
+
+def test_data_nobody_could_have_from_the_worker_fails_it_after_max_rounds(
+    chain: MarketChain,
+) -> None:
+    """Every committee of every round reveals "unavailable": the job's data could not be had,
+    from the requester or from the worker, whose node holds the inputs it computed on and its
+    result, and must serve them until the job ends. Each round is a data-availability challenge
+    to the worker; after max_rounds it fails. A requester that served its inputs to the worker
+    alone once got its job free (the job was void, the escrow refunded, the worker unpaid); now
+    the worker's node serves them, and a worker that serves nobody is slashed. Nobody is paid
+    for "unavailable", so a lazy majority gains nothing from convicting this way either."""
+    job_id = commit_job(chain)
+    ledger = Ledger(chain, W, REQUESTER.public, *VALIDATORS_KEYS)
+    unavailable: dict[bytes, int] = dict.fromkeys(VALIDATORS_KEYS, 0)
+    for index in range(CP.max_rounds):
+        members = drawn(chain, job_id, index)
+        for member in members:
+            unavailable[member] += 1
+        events = run(chain, job_id, index, dict.fromkeys(members, "unavailable"))
+        assert events[0] == ("CheckDecided", (job_id, index, "inconclusive"))
+    assert ("JobVoided", (job_id,)) not in events
+    assert chain.job(job_id).state == "failed"
+    assert chain.held(WORKER, "stake") == STAKE - SLASH
+    assert ledger.change(REQUESTER.public) == 0  # refunded, nothing gained
+    for member in VALIDATORS_KEYS:
+        assert ledger.earned(member) == -PENALTY * unavailable[member]
 
 
 def test_two_members_revealing_unavailable_until_the_job_is_void_pay_for_each_round(
@@ -392,7 +470,7 @@ def test_a_griefing_dispute_loses_its_bond(
 # A state machine of committee strategies
 
 
-STRATEGIES = ("honest", "lazy", "silent", "unavailable", "copy")
+STRATEGIES = ("honest", "lazy", "lazy-copy", "silent", "unavailable", "copy")
 
 
 class CommitteeMachine(RuleBasedStateMachine):
@@ -462,16 +540,17 @@ class CommitteeMachine(RuleBasedStateMachine):
         for member in check.committee:
             strategy = self.strategy[member]
             answer = self.answer(job_id, index, member, strategy)
+            witness = guess(member) if strategy in ("lazy", "lazy-copy") else None
             if strategy == "silent":
                 continue
             if phase == "commit" and check.commitment_of(member) is None:
-                calls.append(self.chain.commitment(member, job_id, index, answer))
+                calls.append(self.chain.commitment(member, job_id, index, answer, witness))
             if (
                 phase == "reveal"
                 and check.commitment_of(member)
                 and check.reveal_of(member) is None
             ):
-                calls.append(self.chain.reveal(member, job_id, index, answer))
+                calls.append(self.chain.reveal(member, job_id, index, answer, witness))
         if phase == "reveal" and not check.response:
             calls.append(self.chain.response(job_id, index))
         return calls
@@ -479,7 +558,7 @@ class CommitteeMachine(RuleBasedStateMachine):
     def answer(self, job_id: int, index: int, member: bytes, strategy: str) -> tuple[bytes, ...]:
         if strategy == "honest":
             return self.chain.truth(job_id, index)
-        if strategy == "copy":
+        if strategy in ("copy", "lazy-copy"):
             return self.chain.worker_hashes(job_id, index)
         if strategy == "lazy":
             return tuple(guess(member) for _ in self.chain.checks(job_id)[index].leaves)
@@ -493,7 +572,7 @@ class CommitteeMachine(RuleBasedStateMachine):
             earned = self.ledger.earned(member)
             if strategy == "honest":
                 assert earned >= 0, f"an honest member lost {-earned}"
-            if strategy in ("lazy", "silent", "unavailable"):
+            if strategy in ("lazy", "lazy-copy", "silent", "unavailable"):
                 assert earned <= self.most.get(member, 0), "a lazy member gained"
                 self.most[member] = earned
 

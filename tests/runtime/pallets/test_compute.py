@@ -21,7 +21,7 @@ import pytest
 from chain.client.chain import transfer_call
 from runtime import api
 from runtime.accounts import TREASURY
-from runtime.pallets import market, staking
+from runtime.pallets import compute, market, staking
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.compute import (
     DEFAULT_COMPUTE_PARAMS,
@@ -244,27 +244,31 @@ def test_an_unaudited_job_settles_with_the_verification_fee_refunded(chain: Mark
 # Committing, revealing and responding
 
 
-def test_the_commitment_binds_job_check_member_salt_and_hashes() -> None:
+def test_the_commitment_binds_job_check_member_salt_witness_and_hashes() -> None:
     member = VALIDATORS[0].public
     hashes = LEAF_HASHES[:2]
     salt = attestation_salt(VALIDATORS[0].seed, 5, 1)
+    witness = compute.witness_digest([GUESS, LEAF_HASHES[3]])
     expected = blake2b_256(
         b"xpl-attest"
         + (5).to_bytes(8, "big")
         + (1).to_bytes(4, "big")
         + member
         + salt
+        + witness
         + b"".join(hashes)
     )
-    assert attestation_commitment(5, 1, member, hashes, salt) == expected
+    assert attestation_commitment(5, 1, member, hashes, witness, salt) == expected
     others = [
-        attestation_commitment(6, 1, member, hashes, salt),
-        attestation_commitment(5, 2, member, hashes, salt),
-        attestation_commitment(5, 1, VALIDATORS[1].public, hashes, salt),
-        attestation_commitment(5, 1, member, LEAF_HASHES[1:3], salt),
-        attestation_commitment(5, 1, member, (), salt),
+        attestation_commitment(6, 1, member, hashes, witness, salt),
+        attestation_commitment(5, 2, member, hashes, witness, salt),
+        attestation_commitment(5, 1, VALIDATORS[1].public, hashes, witness, salt),
+        attestation_commitment(5, 1, member, LEAF_HASHES[1:3], witness, salt),
+        attestation_commitment(5, 1, member, (), witness, salt),
+        # A copier of the published leaves cannot reach it without the recomputation's witness.
+        attestation_commitment(5, 1, member, hashes, compute.NO_WITNESS, salt),
         # Without the salt, whoever knows the worker's hashes could test the vote.
-        attestation_commitment(5, 1, member, hashes, attestation_salt(b"guess", 5, 1)),
+        attestation_commitment(5, 1, member, hashes, witness, attestation_salt(b"guess", 5, 1)),
     ]
     assert expected not in others and len(set(others)) == len(others)
 
@@ -310,12 +314,14 @@ def test_commit_reveal_and_respond_refusals() -> None:
         chain.reveal(members[0], job_id, 0, truth[:3]),
         chain.reveal(members[0], job_id, 0, (GUESS,) * 10),
         chain.reveal(members[0], job_id, 0, ()),
+        chain.reveal(members[0], job_id, 0, truth, GUESS),  # another witness than committed
         chain.reveal(members[1], job_id, 0, truth),
+        chain.reveal(members[1], job_id, 0, (), GUESS),  # "unavailable" has no witness
         (REQUESTER, "compute", "respond", (job_id, 0, hashes, proofs)),
         (WORKER, "compute", "respond", (job_id, 0, forged, proofs)),
         (WORKER, "compute", "respond", (job_id, 0, hashes[:9], proofs[:9])),
     )
-    assert [o.error for o in refused] == ["BadReveal"] * 4 + [
+    assert [o.error for o in refused] == ["BadReveal"] * 6 + [
         "NotMatchedWorker",
         "BadResponse",
         "BadResponse",
@@ -543,7 +549,8 @@ def test_the_job_is_void_after_max_rounds_inconclusive(chain: MarketChain) -> No
         check = chain.checks(job_id)[index]
         if not check.drawn:
             chain.advance_to(check.draw_at)
-        events = run(chain, job_id, index, "unavailable", "unavailable", "unavailable")
+        # One member recomputed, so the data was there: not a data-availability failure.
+        events = run(chain, job_id, index, "unavailable", "unavailable", "honest")
         assert events[0] == ("CheckDecided", (job_id, index, "inconclusive"))
     assert events[-1] == ("JobVoided", (job_id,))
     assert chain.job(job_id).state == "cancelled"
