@@ -2,9 +2,10 @@
 its JSON (what `market_job` answers) read back into the runtime's record.
 
 A check runs in phases once its committee is drawn (DESIGN 8): members commit to their
-recomputed leaf hashes (blocks `drawn_at + 1 .. commit_deadline`), then reveal them while the
-worker responds with its committed ones (`commit_deadline + 1 .. reveal_deadline`); the chain
-turns each reveal into a vote by comparing it with the response, and decides.
+recomputed leaf hashes and the witness of their recomputation (blocks `drawn_at + 1 ..
+commit_deadline`), then reveal them while the worker responds with its committed ones
+(`commit_deadline + 1 .. reveal_deadline`); the chain turns each reveal into a vote by comparing
+it with the response, and decides.
 """
 
 from __future__ import annotations
@@ -59,13 +60,15 @@ def check_json(index: int, check: compute.Check, number: int | None = None) -> d
         "commits": [
             {"member": encode_address(m), "commitment": to_hex(c)} for m, c in check.commits
         ],
+        "mask": check.mask,
         "reveals": [
             {
                 "member": encode_address(m),
                 "leafHashes": [to_hex(h) for h in hashes],
+                "witness": to_hex(witness),
                 "vote": reveal_vote(check, hashes),
             }
-            for m, hashes in check.reveals
+            for m, hashes, witness in check.votes()
         ],
         "response": [to_hex(h) for h in check.response],
         "challenger": None if check.challenger is None else encode_address(check.challenger),
@@ -113,6 +116,11 @@ def check_from_json(data: dict[str, Any]) -> compute.Check:
                 decode_address(r["member"]),
                 tuple(from_hex(h, length=32) for h in r["leafHashes"]),
             )
+            for r in data["reveals"]
+        ),
+        mask=data["mask"],
+        witnesses=tuple(
+            (decode_address(r["member"]), from_hex(r["witness"], length=32))
             for r in data["reveals"]
         ),
         response=tuple(from_hex(h, length=32) for h in data["response"]),

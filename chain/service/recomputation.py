@@ -8,7 +8,9 @@ themselves: it commits to what it computed, and the chain compares. What the nod
 lacks is asked of its peers first (`chain.service.network`); anything missing or unprovable makes
 the member's answer "unavailable" (the empty list of hashes).
 
-`gather_material` collects the data; `recompute_hashes` is the one call that does the work.
+`gather_material` collects the data; `recompute_answer` is the one call that does the work: the
+leaf hashes and, in the same pass, the witness that shows they were recomputed, not copied from
+the worker's published result (`gpu_worker.witness`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ from gpu_worker import devices
 from gpu_worker.devices import DeviceError
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
-from runtime.pallets import market
+from gpu_worker.witness import recompute_leaf_witness
+from runtime.pallets import compute, market
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.merkle import MerkleProofError, leaf_hash, merkle_root, verify_merkle_proof
 from runtime.workloads import WorkloadError, workload_shape
@@ -166,6 +169,45 @@ def recompute_hashes(material: Material, *, device: str = "numpy") -> tuple[byte
     return tuple(hashes)
 
 
+def recompute_answer(
+    material: Material, mask: int, *, device: str = "numpy"
+) -> tuple[tuple[bytes, ...], bytes]:
+    """What a member attests: the Merkle leaf hash of each named leaf and the witness digest of
+    the recomputation (`compute.witness_digest` over each leaf's `gpu_worker.witness` digest
+    under the round's `mask`), both in one pass on `device`. A leaf whose committed predecessor
+    has the wrong size is UNBUILDABLE, its witness too: every honest member finds the same."""
+    spec = material.spec
+    sizes = spec.shape.leaf_sizes
+    hashes: list[bytes] = []
+    witnesses: list[bytes] = []
+    for index in material.named:
+        deps = {d: material.committed[d] for d in leaf_dependencies(spec, index)}
+        if any(len(leaf) != sizes[dep] for dep, leaf in deps.items()):
+            hashes.append(UNBUILDABLE)
+            witnesses.append(UNBUILDABLE)
+            continue
+        leaf, witness = recompute_leaf_witness(
+            spec, material.inputs, index, deps, mask, device=device
+        )
+        hashes.append(leaf_hash(leaf))
+        witnesses.append(witness)
+    return tuple(hashes), compute.witness_digest(witnesses)
+
+
+def made_up_witness(job_id: int, index: int) -> bytes:
+    """A witness a lazy member reveals without recomputing anything (research and tests)."""
+    return blake2b_256(b"xpl-lazy-witness" + job_id.to_bytes(8, "big") + index.to_bytes(4, "big"))
+
+
+def published_hashes(
+    job: market.Job, leaves: Sequence[int], blobs: LeafSource
+) -> tuple[bytes, ...]:
+    """The leaf hashes of the named leaves of the worker's published result, proven against its
+    root: what a lazy member copies instead of recomputing (research and tests); ResultWithheld
+    if a leaf cannot be had."""
+    return tuple(leaf_hash(committed_leaf(blobs, job, index)) for index in leaves)
+
+
 def made_up_hashes(job_id: int, index: int, count: int) -> tuple[bytes, ...]:
     """Leaf hashes a lazy member reveals without recomputing anything (research and tests)."""
     tag = job_id.to_bytes(8, "big") + index.to_bytes(4, "big")
@@ -188,6 +230,12 @@ def _self_test(device: str) -> None:
         deps = {d: expected[d] for d in leaf_dependencies(spec, last)}
         if recompute_leaf(spec, inputs, last, deps, device=device) != expected[last]:
             raise DeviceError(f"device {device} disagrees with the reference on {spec.workload}")
+        mask = 0x9E3779B9
+        witnessed = recompute_leaf_witness(spec, inputs, last, deps, mask, device=device)
+        if witnessed != recompute_leaf_witness(spec, inputs, last, deps, mask, device="numpy"):
+            raise DeviceError(
+                f"device {device} disagrees with the reference's witness on {spec.workload}"
+            )
 
 
 def select_device(requested: str) -> str:
@@ -214,7 +262,10 @@ __all__ = [
     "gather_material",
     "job_inputs",
     "made_up_hashes",
+    "made_up_witness",
     "needed_leaves",
+    "published_hashes",
+    "recompute_answer",
     "recompute_hashes",
     "select_device",
 ]

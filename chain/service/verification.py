@@ -8,11 +8,13 @@ committee of validators for the check (DESIGN 8). A validator node on that commi
    again after a reorg or a gap); it keeps each check it may owe something until it closes;
 2. in the check's commit phase, recomputes the named leaves into Merkle leaf hashes from the
    job's inputs (`chain.service.recomputation`: generated from the seed, or input blobs from the
-   blob store or peers, and the committed leaves they build on) and submits
-   `compute.attest_commit(job, check, attestation_commitment(job, check, member, hashes, salt))`; if
-   the inputs cannot be obtained, it commits to the empty list ("unavailable");
-3. in the reveal phase, submits `compute.attest_reveal(job, check, hashes, salt)` with the same
-   hashes and the salt (derived from its key) that hid them.
+   blob store or peers, and the committed leaves they build on), with the witness of that
+   recomputation under the round's mask (`gpu_worker.witness`), and submits
+   `compute.attest_commit(job, check, attestation_commitment(job, check, member, hashes,
+   witness, salt))`; if the inputs cannot be obtained, it commits to the empty list and
+   NO_WITNESS ("unavailable");
+3. in the reveal phase, submits `compute.attest_reveal(job, check, hashes, witness, salt)` with
+   the same hashes and witness and the salt (derived from its key) that hid them.
    Recomputation is deterministic, so a restarted node recomputes them; an in-memory cache keyed
    by (job, check, round) spares the work otherwise. The chain compares the reveals with the
    worker's response and decides.
@@ -24,16 +26,18 @@ here (a bug, a broken device, a refused transaction) is logged and tried again a
 at most `MAX_ATTEMPTS` times per check.
 
 `--verifier-behaviour` selects a test and research mode instead of "honest": what a rational but
-lazy validator would do. "lazy" commits and reveals made-up leaf hashes without recomputing;
-"silent" never attests; "unavailable" reveals "unavailable" without trying. The chain penalizes
-each (they reveal against the outcome, or not at all), which the process tests show.
+lazy validator would do. "lazy" copies the hashes of the worker's published result leaves (made
+up where it cannot get them) and makes up a witness, recomputing nothing; "silent" never
+attests; "unavailable" reveals "unavailable" without trying. The chain penalizes each (its vote
+is not the one honest recomputations reach, or it never reveals), which the process tests show.
 
-What a member can still do within these rules: copy another member's hashes before committing,
-if that member shares them off chain (the commitment binds the hashes to the member, not to who
-computed them). That saves the copier its recomputation but changes no outcome: the copied
-hashes are honest ones, or the copier shares the penalty of whoever it copied. It cannot copy
-the worker's hashes (they are posted only after the commit phase) nor change its answer after
-seeing others' (its reveal must open its commitment).
+What a member can still do within these rules: copy another member's hashes and witness before
+committing, if that member shares them off chain (the commitment binds them to the member, not
+to who computed them). That saves the copier its recomputation but changes no outcome: the
+copied answer is an honest one, or the copier shares the penalty of whoever it copied; a member
+that sells its answer this way gains nothing it would not have had. It cannot copy the worker's
+published result (its made-up witness gives it away), nor change its answer after seeing
+others' (its reveal must open its commitment).
 """
 
 from __future__ import annotations
@@ -68,8 +72,10 @@ from chain.service.recomputation import (
     WithPeerLeaves,
     gather_material,
     made_up_hashes,
+    made_up_witness,
     needed_leaves,
-    recompute_hashes,
+    published_hashes,
+    recompute_answer,
     select_device,
 )
 from chain.service.verify_process import IsolatedRunFailed, run_isolated
@@ -97,6 +103,8 @@ BEHAVIOURS: Final = ("honest", "lazy", "silent", "unavailable")
 
 AnswerKey = tuple[int, int, int]
 """(job id, check index, round)."""
+Answer = tuple[tuple[bytes, ...], bytes]
+"""What a member attests: its recomputed leaf hashes and its witness digest."""
 
 
 def phase_mortality(
@@ -112,16 +120,18 @@ def phase_mortality(
 
 
 def attestation_call(
-    key: CheckKey, what: str, member: Keypair, hashes: Sequence[bytes]
+    key: CheckKey, what: str, member: Keypair, hashes: Sequence[bytes], witness: bytes
 ) -> tuple[str, str, tuple[object, ...]]:
-    """The call a member makes for `what` (COMMIT or REVEAL) with its recomputed `hashes`, salted
-    with a secret derived from its key (the same after a restart)."""
+    """The call a member makes for `what` (COMMIT or REVEAL) with its recomputed `hashes` and
+    `witness`, salted with a secret derived from its key (the same after a restart)."""
     job_id, index = key
     salt = compute.attestation_salt(member.seed, job_id, index)
     if what == COMMIT:
-        commitment = compute.attestation_commitment(job_id, index, member.public, hashes, salt)
+        commitment = compute.attestation_commitment(
+            job_id, index, member.public, hashes, witness, salt
+        )
         return ("compute", "attest_commit", (job_id, index, commitment))
-    return ("compute", "attest_reveal", (job_id, index, list(hashes), salt))
+    return ("compute", "attest_reveal", (job_id, index, list(hashes), witness, salt))
 
 
 class VerificationService:
@@ -156,7 +166,7 @@ class VerificationService:
         self._wake.set()
         self._known_hash: bytes | None = None
         self._candidates: dict[CheckKey, None] = {}
-        self._answers: dict[AnswerKey, tuple[bytes, ...]] = {}
+        self._answers: dict[AnswerKey, Answer] = {}
         self._sent: dict[tuple[CheckKey, str], bytes] = {}
         """The attestations sent, by check and duty: their transaction hashes."""
         self._attempts: dict[CheckKey, int] = {}
@@ -210,8 +220,8 @@ class VerificationService:
                 continue
             current, what = due
             try:
-                hashes = await self._answer(current)
-                self._attest(key, what, hashes)
+                answer = await self._answer(current)
+                self._attest(key, what, answer)
             except Exception:
                 self._failed(key)
                 log.exception(
@@ -306,21 +316,23 @@ class VerificationService:
             log.info("verifying on device %s", self.device)
         return self.device
 
-    async def _answer(self, current: OpenCheck) -> tuple[bytes, ...]:
-        """The leaf hashes this validator commits to and reveals for the check: recomputed
-        (once per round; cached), or what its behaviour makes up."""
+    async def _answer(self, current: OpenCheck) -> Answer:
+        """The leaf hashes and witness this validator commits to and reveals for the check:
+        recomputed (once per round; cached), or what its behaviour makes up."""
         check = current.check
         key = (current.job_id, current.index, check.round)
         cached = self._answers.get(key)
         if cached is not None:
             return cached
         started = time.perf_counter()
+        witness = compute.NO_WITNESS
         if self.behaviour == "lazy":
-            hashes, outcome = made_up_hashes(current.job_id, current.index, len(check.leaves)), ""
+            hashes, outcome = await self._copy(current)
+            witness = made_up_witness(current.job_id, current.index)
         elif self.behaviour == "unavailable":
             hashes, outcome = (), "not tried"
         else:
-            hashes, outcome = await self._recompute(current)
+            (hashes, witness), outcome = await self._recompute(current)
         label = (
             self.behaviour
             if self.behaviour != "honest"
@@ -350,12 +362,23 @@ class VerificationService:
         )
         if len(self._answers) >= MAX_CACHED_ANSWERS:
             del self._answers[next(iter(self._answers))]
-        self._answers[key] = hashes
-        return hashes
+        self._answers[key] = (hashes, witness)
+        return hashes, witness
 
-    async def _recompute(self, current: OpenCheck) -> tuple[tuple[bytes, ...], str]:
-        """The recomputed leaf hashes, or () and why the input data was unavailable, or
-        RESULT_WITHHELD and why the worker's committed leaves they build on were."""
+    async def _copy(self, current: OpenCheck) -> tuple[tuple[bytes, ...], str]:
+        """What a lazy member reveals: the hashes of the worker's published leaves (copied, not
+        recomputed), or made-up ones where the result cannot be had."""
+        leaves = current.check.leaves
+        source = await self._with_peer_data(current.job, leaves, also=leaves)
+        try:
+            return published_hashes(current.job, leaves, source), "copied the published result"
+        except Unavailable as exc:
+            made_up = made_up_hashes(current.job_id, current.index, len(leaves))
+            return made_up, f"made up: {exc}"
+
+    async def _recompute(self, current: OpenCheck) -> tuple[Answer, str]:
+        """The recomputed leaf hashes and witness, or () and why the input data was unavailable,
+        or RESULT_WITHHELD and why the worker's committed leaves they build on were."""
         device = await self._choose_device()
         leaves = current.check.leaves
         source = await self._with_peer_data(current.job, leaves)
@@ -364,22 +387,30 @@ class VerificationService:
                 gather_material, current.job, leaves, source, limiter=self._limiter
             )
         except ResultWithheld as exc:
-            return compute.RESULT_WITHHELD, str(exc)
+            return (compute.RESULT_WITHHELD, compute.NO_WITNESS), str(exc)
         except Unavailable as exc:
-            return (), str(exc)
+            return ((), compute.NO_WITNESS), str(exc)
         # In a separate process with capped memory: a runaway check dies there, not here.
-        hashes = await trio.to_thread.run_sync(
+        answer: Answer = await trio.to_thread.run_sync(
             functools.partial(
-                run_isolated, recompute_hashes, material, device=device, gpu=device == "cuda"
+                run_isolated,
+                recompute_answer,
+                material,
+                current.check.mask,
+                device=device,
+                gpu=device == "cuda",
             ),
             limiter=self._limiter,
             abandon_on_cancel=True,
         )
-        return hashes, ""
+        return answer, ""
 
-    async def _with_peer_data(self, job: market.Job, leaves: Sequence[int]) -> LeafSource:
+    async def _with_peer_data(
+        self, job: market.Job, leaves: Sequence[int], *, also: Sequence[int] = ()
+    ) -> LeafSource:
         """The local blob store, completed from peers where it lacks the job's data: whole input
-        blobs (into the store), and the committed leaves this check builds on (kept aside)."""
+        blobs (into the store), and the committed leaves this check builds on, and those named
+        in `also` (kept aside)."""
         network = self.node.network
         source = WithPeerLeaves(self.blobs)
         if network is None:
@@ -389,14 +420,14 @@ class VerificationService:
                 await network.fetch_blob(root)
         root = job.result_root
         if root and self.blobs.info(root) is None:
-            for index in needed_leaves(job, leaves):
+            for index in sorted({*needed_leaves(job, leaves), *also}):
                 found = await network.fetch_blob_leaf(root, index)
                 if found is not None:
                     source.fetched[(root, index)] = (found.leaf, list(found.proof))
                     source.infos[root] = BlobInfo(root, found.leaf_count, found.size)
         return source
 
-    def _attest(self, key: CheckKey, what: str, hashes: tuple[bytes, ...]) -> None:
+    def _attest(self, key: CheckKey, what: str, answer: Answer) -> None:
         """Sign and pool the commitment or reveal, if the check still awaits it and its phase
         lasts beyond the best block."""
         core = self.node.core
@@ -412,7 +443,8 @@ class VerificationService:
         if timing is None:
             return
         mortality, birth = timing
-        pallet, name, args = attestation_call(key, what, self.key, hashes)
+        hashes, witness = answer
+        pallet, name, args = attestation_call(key, what, self.key, hashes, witness)
         tx = sign_transaction(
             self.key,
             make_call(pallet, name, *args),
@@ -440,7 +472,7 @@ class VerificationService:
             *key,
             check.round,
             what,
-            "unavailable" if not hashes else f"{len(hashes)} leaf hashes",
+            "unavailable" if not answer[0] else f"{len(answer[0])} leaf hashes",
         )
 
 

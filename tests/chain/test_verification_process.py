@@ -182,12 +182,15 @@ def test_a_lazy_member_is_penalized_while_the_honest_majority_passes_the_job(
     assert sorted(drawn["data"]["committee"]) == sorted(map(address, (ALICE, BOB, CHARLIE)))
     decided = job.wait_for("CheckDecided")
     assert decided["data"]["outcome"] == "pass"
-    # Each reveal counts as a vote against the worker's response, as the node reports it.
+    # Alice, lazy, copied the worker's published result: her leaf hashes match its response,
+    # but her made-up witness is not the one Bob's and Charlie's recomputations reached.
     view = client.job(job_id)
     assert view is not None
     (check,) = view.checks
     votes = {encode_address(m): reveal_vote(check, hashes) for m, hashes in check.reveals}
-    assert votes == {address(ALICE): "differs", address(BOB): "match", address(CHARLIE): "match"}
+    assert votes == {address(ALICE): "match", address(BOB): "match", address(CHARLIE): "match"}
+    witnesses = dict(check.witnesses)
+    assert witnesses[BOB.public] == witnesses[CHARLIE.public] != witnesses[ALICE.public]
     assert len(job.named("AttestationRevealed")) == 3
     assert len(job.named("AttestationCommitted")) == 3
     (penalized,) = job.named("MemberPenalized")

@@ -13,21 +13,26 @@ are c validators' session keys drawn by stake.
 
 Phases. A check (an audit, or a dispute of one leaf) drawn in block d runs:
 1. commit, blocks d+1 .. d+commit_window: each member recomputes the check's leaves from the
-   job's inputs and submits `attest_commit(job, check, attestation_commitment(job, check,
-   member, leaf hashes))`, or the same over no hashes for "unavailable";
+   job's inputs, with the witness of that recomputation under the round's mask (drawn with the
+   committee: `drawing.witness_mask`, `gpu_worker.witness`), and submits `attest_commit(job,
+   check, attestation_commitment(job, check, member, leaf hashes, witness, salt))`, or the same
+   over no hashes and NO_WITNESS for "unavailable";
 2. reveal, the next reveal_window blocks: members reveal (`attest_reveal`), refused unless the
    reveal opens their commitment; the worker posts its leaf hashes with Merkle proofs to its
-   result root (`respond`), taken only in this phase, so no member can have copied them.
+   result root (`respond`), taken only in this phase.
 3. In the block after, the chain decides (`verdicts`).
 
-Verdict. A worker that did not respond fails (it withheld its result). Otherwise the leaf hashes
-revealed by a strict majority of the members that revealed, and by more than half the committee
-(a quorum: a lone revealer whose fellows stay silent does not decide), decide: the worker's:
-pass; others: fail. No such majority, a majority of "unavailable", or no reveal: inconclusive,
-and a fresh round of the same check (same leaves) is drawn, avoiding the members that did not
-reveal, up to max_rounds; then the job is void (the requester refunded in full, the worker
-neither paid nor slashed, its bond freed). A job settles as a success only after its dispute
-window, with every check passed in its last round.
+Verdict. A worker that did not respond fails (it withheld its result). Otherwise the vote (leaf
+hashes and witness) revealed by a strict majority of the members that revealed, and by more than
+half the committee (a quorum: a lone revealer whose fellows stay silent does not decide),
+decides: the worker's hashes: pass; others: fail. No such majority, a majority of "unavailable",
+or no reveal: inconclusive, and a fresh round of the same check (same leaves, a new mask) is
+drawn, avoiding the members that did not reveal, up to max_rounds; then the job is void (the
+requester refunded in full, the worker neither paid nor slashed, its bond freed), unless every
+member that revealed in the last round revealed "unavailable": then nobody could have the data
+from the worker either, whose duty it is to serve the inputs it computed on and its result, and
+the worker fails (`verdicts.data_unavailable`). A job settles as a success only after its
+dispute window, with every check passed in its last round.
 
 Who is paid or penalized for what.
 - Members that revealed the deciding hashes (in the deciding round or in the check's earlier
@@ -49,9 +54,12 @@ Who is paid or penalized for what.
   treasury. On a void nobody is paid the verification fee (no outcome says who verified).
 
 What an attacker can still do, and why it does not pay.
-- A lazy member cannot know the leaf hashes without recomputing them: the worker's come only
-  after every commitment is in, and a reveal must open its commitment. Guessing, staying silent
-  or revealing "unavailable" earns nothing and costs `member_penalty` once a committee decides.
+- A lazy member can hash the worker's published result instead of recomputing, but it cannot
+  make up the witness (values formed inside the recomputation, under a mask drawn only with the
+  committee): its vote is not the honest majority's, and it is penalized. Guessing, staying
+  silent or revealing "unavailable" earns nothing and costs `member_penalty` once a committee
+  decides. A member of an inconclusive round whose witness nobody in its round confirms is
+  neither paid nor penalized for it.
 - Faking a conviction earns exactly what an honest pass earns (the same fee share), and needs a
   majority of the revealing committee to reveal the same wrong hashes: a colluding majority,
   which the guard bounds by `collusion_ppm` of the stake (a committee of c drawn by stake).
@@ -66,9 +74,11 @@ What an attacker can still do, and why it does not pay.
   `collusion_ppm`.
 - Forcing inconclusive rounds ("unavailable" majorities, silence) delays the job by a round each,
   costs each such member its penalty, and after max_rounds voids the job: the requester is
-  refunded, the worker unpaid but not slashed. A requester withholding its own input data can
-  void its job this way and is refunded; it gains nothing but wastes the worker's work (the
-  worker is not slashed either).
+  refunded, the worker unpaid but not slashed. A requester withholding its input data from the
+  validators cannot void its job: the worker's node serves the inputs it fetched. A worker that
+  serves nobody fails after max_rounds rounds of "unavailable" (each round a fresh
+  data-availability challenge); its committees are paid nothing for it, so a lazy majority
+  gains nothing by claiming "unavailable" to convict.
 - A challenger disputing a correct leaf loses its bond, which covers the committees it made work.
 - The randomness is the beacon's; an author biases a draw only by forfeiting its slot.
 - Reveals are plain transactions: a member that waits for others' reveals before revealing

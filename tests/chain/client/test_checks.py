@@ -43,6 +43,8 @@ def checks(draw: st.DrawFn) -> compute.Check:
         challenger=draw(st.sampled_from([None, BOB])),
         bond=draw(st.integers(0, 10**20)),
         outcome=draw(st.sampled_from(["", "pass", "fail", "inconclusive", "void"])),
+        mask=draw(st.integers(0, 2**32 - 1)),
+        witnesses=tuple((m, draw(HASHES)) for m in revealed),
     )
 
 

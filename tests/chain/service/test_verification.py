@@ -37,6 +37,7 @@ from chain.service.recomputation import (
     Unavailable,
     gather_material,
     made_up_hashes,
+    recompute_answer,
     recompute_hashes,
     select_device,
 )
@@ -524,9 +525,12 @@ def test_members_commit_reveal_and_the_worker_responds_on_chain() -> None:
 
     answer = m.answer(job_id)
     assert isinstance(answer, tuple)
+    material = gather_material(m.job(job_id), check.leaves, m.blobs)
+    recomputed, witness = recompute_answer(material, check.mask, device="numpy")
+    assert recomputed == answer and witness != compute.NO_WITNESS
     for member in (first, second):
         salt = compute.attestation_salt(member.seed, job_id, 0)
-        commitment = compute.attestation_commitment(job_id, 0, member.public, answer, salt)
+        commitment = compute.attestation_commitment(job_id, 0, member.public, answer, witness, salt)
         assert duty(m.checks(job_id)[0], member.public, m.best_number) == COMMIT
         m.call(member, "compute", "attest_commit", job_id, 0, commitment)
         assert duty(m.checks(job_id)[0], member.public, m.best_number) is None
@@ -541,7 +545,7 @@ def test_members_commit_reveal_and_the_worker_responds_on_chain() -> None:
     for member in (first, second):
         assert duty(m.checks(job_id)[0], member.public, m.best_number) == REVEAL
         salt = compute.attestation_salt(member.seed, job_id, 0)
-        m.call(member, "compute", "attest_reveal", job_id, 0, list(answer), salt)
+        m.call(member, "compute", "attest_reveal", job_id, 0, list(answer), witness, salt)
 
     current = read_open_check(m.chain.read, job_id, 0)
     assert current == OpenCheck(job_id, 0, m.job(job_id), m.checks(job_id)[0])

@@ -21,7 +21,7 @@ from chain.core.node import NodeCore
 from chain.service import recomputation
 from chain.service.metrics import NodeMetrics
 from chain.service.node import NodeService
-from chain.service.recomputation import made_up_hashes, select_device
+from chain.service.recomputation import select_device
 from chain.service.verification import VerificationService, phase_mortality
 from chain.spec import ChainSpec, dev_spec
 from chain.storage.chain_store import ChainStore
@@ -170,8 +170,15 @@ class LocalNode:
         self.service.submit(tx.raw)
 
 
-def commitment(job_id: int, hashes: Sequence[bytes]) -> bytes:
-    return compute.attestation_commitment(job_id, 0, ALICE.public, hashes, salt(job_id))
+def commitment(job_id: int, hashes: Sequence[bytes], witness: bytes) -> bytes:
+    return compute.attestation_commitment(job_id, 0, ALICE.public, hashes, witness, salt(job_id))
+
+
+def witness_of(node: LocalNode, spec: JobSpec, job_id: int) -> bytes:
+    """The witness an honest member's recomputation of check 0 reaches."""
+    check = node.check(job_id)
+    material = recomputation.Material(spec, {}, check.leaves, {})
+    return recomputation.recompute_answer(material, check.mask, device="numpy")[1]
 
 
 def salt(job_id: int) -> bytes:
@@ -194,12 +201,14 @@ def test_the_service_commits_then_reveals_and_recomputes_after_a_restart() -> No
     job_id = node.commit_job(GEMM, leaves)
     check = node.check(job_id)
     hashes = tuple(leaf_hash(leaves[i]) for i in check.leaves)
+    witness = witness_of(node, GEMM, job_id)
     trio.run(verifier.step)
     trio.run(verifier.step)  # pooled already: nothing sent twice
-    assert node.pooled() == [("attest_commit", (job_id, 0, commitment(job_id, hashes)))]
+    made = commitment(job_id, hashes, witness)
+    assert node.pooled() == [("attest_commit", (job_id, 0, made))]
     assert verifier.attested == {(job_id, 0)}
     node.author()
-    assert node.check(job_id).commits == ((ALICE.public, commitment(job_id, hashes)),)
+    assert node.check(job_id).commits == ((ALICE.public, made),)
 
     # Nothing to reveal before the reveal phase: the worker responds once it begins.
     trio.run(verifier.step)
@@ -213,11 +222,13 @@ def test_the_service_commits_then_reveals_and_recomputes_after_a_restart() -> No
     restarted = LocalNode(kv, node.now_ms)
     again = VerificationService(restarted.service, ALICE, device="numpy")
     trio.run(again.step)
-    assert restarted.pooled() == [("attest_reveal", (job_id, 0, list(hashes), salt(job_id)))]
+    reveal = (job_id, 0, list(hashes), witness, salt(job_id))
+    assert restarted.pooled() == [("attest_reveal", reveal)]
     assert verifications(restarted, "recomputed") == 1.0
 
     restarted.author()
     assert restarted.check(job_id).reveals == ((ALICE.public, hashes),)
+    assert restarted.check(job_id).witnesses == ((ALICE.public, witness),)
     restarted.author_until(check.reveal_deadline + 1)
     assert restarted.check(job_id).outcome == "pass"
     trio.run(again.step)
@@ -247,14 +258,19 @@ def test_a_corrupted_result_is_revealed_against_and_fails() -> None:
 def test_a_lazy_or_unavailable_member_commits_to_what_it_did_not_compute(behaviour: str) -> None:
     node = LocalNode(MemoryStore())
     verifier = VerificationService(node.service, ALICE, device="numpy", behaviour=behaviour)
-    job_id = node.commit_job(GEMM, honest_leaves(GEMM))
+    leaves = honest_leaves(GEMM)
+    job_id = node.commit_job(GEMM, leaves)
     trio.run(verifier.step)
-    made_up = made_up_hashes(job_id, 0, 4) if behaviour == "lazy" else ()
-    assert node.pooled() == [("attest_commit", (job_id, 0, commitment(job_id, made_up)))]
+    # "lazy" copies the hashes of the published result, with a witness it made up.
+    lazy = behaviour == "lazy"
+    copied = tuple(leaf_hash(leaves[i]) for i in node.check(job_id).leaves) if lazy else ()
+    witness = recomputation.made_up_witness(job_id, 0) if lazy else compute.NO_WITNESS
+    assert witness != witness_of(node, GEMM, job_id)
+    assert node.pooled() == [("attest_commit", (job_id, 0, commitment(job_id, copied, witness)))]
     node.author()
     node.respond(job_id)
     trio.run(verifier.step)
-    assert node.pooled() == [("attest_reveal", (job_id, 0, list(made_up), salt(job_id)))]
+    assert node.pooled() == [("attest_reveal", (job_id, 0, list(copied), witness, salt(job_id)))]
     assert verifications(node, behaviour) == 1.0
     assert verifications(node, "recomputed") is None
 
