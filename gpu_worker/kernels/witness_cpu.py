@@ -18,7 +18,8 @@ sgd_fxp's terms (int8 × int32) take int64 lanes, as its plain kernel's already 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any, Final, TypeVar, cast
 
 import numba
@@ -40,6 +41,10 @@ FEW_ROWS_COLS: Final = 4096
 """Columns per task for few rows: B is read in runs this long."""
 SGD_SLICE: Final = 128
 """Features per parallel task of an SGD gradient."""
+SERIAL_TERMS: Final = 1 << 23
+"""Terms below which a kernel runs on one thread (about 1 ms): waking the others costs more, and
+on a loaded machine a parallel region waits for its slowest thread to be scheduled (a qmlp_i8
+leaf of 16 layers is 16 regions)."""
 LOW: Final = 0x7FFF
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -48,6 +53,21 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 def _kernel(*, parallel: bool = False) -> Callable[[_F], _F]:
     """numba.njit with the project's settings: cached on disk, no Python fallback."""
     return cast(Callable[[_F], _F], numba.njit(cache=True, parallel=parallel, nogil=True))
+
+
+@contextmanager
+def _threads_for(terms: int) -> Iterator[int]:
+    """Run the enclosed kernel on one thread if it forms fewer than SERIAL_TERMS terms; yields
+    the threads it may use."""
+    threads = numba.get_num_threads()
+    if terms >= SERIAL_TERMS:
+        yield threads
+        return
+    numba.set_num_threads(1)
+    try:
+        yield 1
+    finally:
+        numba.set_num_threads(threads)
 
 
 @_kernel()
@@ -141,15 +161,18 @@ def product_witness(h: I8, weights: I8, bias: I32, mask: int) -> tuple[I32, I64]
     h, weights = int8_matrix(h, "h"), int8_matrix(weights, "weights")
     check_product(h.shape, weights.shape)
     (m, k), n = h.shape, weights.shape[1]
-    if m <= FEW_ROWS:
-        chunks = max(1, min(numba.get_num_threads(), k // 64))
-        tile_rows, tile_cols = max(m, 1), FEW_ROWS_COLS
-    else:
-        chunks, tile_rows, tile_cols = 1, TILE_ROWS, TILE_COLS
-    c_parts = np.zeros((chunks, m, n), np.int32)
-    w_parts = np.zeros((chunks, m, n), np.int64)
-    if m and n and k:
-        _product_witness(h, weights, np.int64(mask), chunks, tile_rows, tile_cols, c_parts, w_parts)
+    with _threads_for(m * k * n) as threads:
+        if m <= FEW_ROWS:
+            chunks = max(1, min(threads, k // 64))
+            tile_rows, tile_cols = max(m, 1), FEW_ROWS_COLS
+        else:
+            chunks, tile_rows, tile_cols = 1, TILE_ROWS, TILE_COLS
+        c_parts = np.zeros((chunks, m, n), np.int32)
+        w_parts = np.zeros((chunks, m, n), np.int64)
+        if m and n and k:
+            _product_witness(
+                h, weights, np.int64(mask), chunks, tile_rows, tile_cols, c_parts, w_parts
+            )
     total = c_parts.sum(axis=0, dtype=np.int64) + bias.astype(np.int64)
     witness: I64 = w_parts[0] if chunks == 1 else w_parts.sum(axis=0, dtype=np.int64)
     return total.astype(np.int32), witness
@@ -218,18 +241,19 @@ def sgd_step_witness(
     out: I32 = np.empty((features, outputs), np.int32)
     w1: I64 = np.empty((rows.shape[0], outputs), np.int64)
     w2: I64 = np.empty((features, outputs), np.int64)
-    _sgd_step_witness(
-        x,
-        np.ascontiguousarray(y, dtype=np.int16),
-        np.ascontiguousarray(rows, dtype=np.int64),
-        np.ascontiguousarray(w, dtype=np.int32),
-        frac_bits,
-        lr_shift,
-        np.int64(mask),
-        out,
-        w1,
-        w2,
-    )
+    with _threads_for(2 * rows.shape[0] * features * outputs):
+        _sgd_step_witness(
+            x,
+            np.ascontiguousarray(y, dtype=np.int16),
+            np.ascontiguousarray(rows, dtype=np.int64),
+            np.ascontiguousarray(w, dtype=np.int32),
+            frac_bits,
+            lr_shift,
+            np.int64(mask),
+            out,
+            w1,
+            w2,
+        )
     return out, w1, w2
 
 
