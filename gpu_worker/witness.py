@@ -29,8 +29,8 @@ for k = 3..13, and the table of p ^ mask has rank 94 to 136 for random masks. Ge
 through matrix products of transformed inputs therefore takes that many products as large as the
 recomputation, less the two that the published leaf (Σ p) and a constant give away. The fewest
 are for masks with few low bits set: mask 1 needs one (Σ [a odd]·[b odd]), which still costs a
-recomputation. Mask 0 makes W the plain sum Σ p, readable from the result: a check's mask must
-never be 0 (the chain draws it from 1..2^32 − 1).
+recomputation. Mask 0 makes W the plain sum Σ p, readable from the result: the chain must never
+draw mask 0 (draw it from 1..2^32 − 1).
 
 What a lazy member can still do: compute the witness in the same loop as the leaf, which is the
 recomputation (the fused kernels here do exactly that, and the leaf costs one more add per term);
