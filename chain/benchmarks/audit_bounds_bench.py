@@ -7,7 +7,9 @@ then an audit of `audit_leaves` of its costliest leaves is verified the way a va
 in the separate, memory-capped verifying process (`chain.service.verify_process`), from inputs
 generated slice by slice. Printed: the wall time of the audit (the process already started, and
 the time to start it), the verifying process's peak resident memory, and the commit window the
-audit must fit in (commit_window blocks × the slot duration).
+audit must fit in (commit_window blocks × the slot duration). Side by side in the same process, the
+same audit as committee members verify it: each leaf recomputed together with its witness under a
+check's mask (`gpu_worker.witness`), with its own wall time and peak memory.
 
 `shrink` divides the jobs' dimensions, so that the test suite runs the same path in seconds.
 """
@@ -21,14 +23,18 @@ from typing import Any, Final
 
 from chain.service.recomputation import Material, recompute_hashes, select_device
 from chain.service.verify_process import IsolatedProcess
+from gpu_worker import jobs
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies
+from gpu_worker.witness import recompute_leaf_witness
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS
 from runtime.primitives.merkle import leaf_hash
 from runtime.workloads import MAX_LEAF_VERIFY_UNITS, VERIFIER_UNITS_PER_S, workload_shape
 
 SEED: Final = 11
 QMLP_LAYERS: Final = 16
+MASK: Final = 0x9E3779B9
+"""The witness mask of the measured checks (any mask but 0 costs the same)."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,10 @@ class AuditFigures:
     window_ms: int
     bound_ms: int
     """audit_leaves × MAX_LEAF_VERIFY_UNITS at VERIFIER_UNITS_PER_S: what the guard allows."""
+    witness_verdict: str
+    """The leaves recomputed with their witnesses against the worker's: "pass" or "fail"."""
+    witness_audit_s: float
+    witness_peak_rss_bytes: int
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -84,6 +94,37 @@ def costliest_leaves(spec: JobSpec, count: int) -> tuple[int, ...]:
     return tuple(range(leaves - 1, max(-1, leaves - 1 - count), -1))
 
 
+def plain_audit(material: Material, device: str) -> tuple[bytes, ...]:
+    """`recompute_hashes` from cold caches of generated input slices (as a fresh check starts)."""
+    jobs._generated_slice.cache_clear()
+    return recompute_hashes(material, device=device)
+
+
+def witness_audit(
+    material: Material, mask: int, device: str
+) -> tuple[tuple[bytes, ...], tuple[bytes, ...]]:
+    """The named leaves' hashes and witness digests under `mask`, recomputed in one pass each,
+    from cold caches of generated input slices."""
+    jobs._generated_slice.cache_clear()
+    hashes: list[bytes] = []
+    digests: list[bytes] = []
+    for index in material.named:
+        deps = {d: material.committed[d] for d in leaf_dependencies(material.spec, index)}
+        leaf, digest = recompute_leaf_witness(
+            material.spec, material.inputs, index, deps, mask, device=device
+        )
+        hashes.append(leaf_hash(leaf))
+        digests.append(digest)
+    return tuple(hashes), tuple(digests)
+
+
+def load_witness_kernels(device: str) -> None:
+    """Compile or load `device`'s witness kernels (a node does it once, as its self-test)."""
+    for spec in (JobSpec("gemm_i8", (2, 64, 4, 1)), JobSpec("sgd_fxp", (4, 3, 2, 2, 1, 8, 6))):
+        recompute_leaf_witness(spec, {}, 0, {}, 1, device=device)
+    recompute_leaf_witness(JobSpec("qmlp_i8", (1, 1, 3, 2, 2)), {}, 1, {}, 1, device=device)
+
+
 def audit_largest(
     workload: str,
     *,
@@ -109,9 +150,11 @@ def audit_largest(
     try:
         started = time.perf_counter()
         verifier.run(select_device, "cpu")
+        verifier.run(load_witness_kernels, "cpu")
         start_s = time.perf_counter() - started
-        progress(f"{workload}: verifying {len(named)} leaves")
-        run = verifier.run(recompute_hashes, material, device="cpu")
+        progress(f"{workload}: verifying {len(named)} leaves, then with their witnesses")
+        run = verifier.run(plain_audit, material, "cpu")
+        witnessed = verifier.run(witness_audit, material, MASK, "cpu")
     finally:
         if own:
             verifier.close()
@@ -128,6 +171,9 @@ def audit_largest(
         peak_rss_bytes=run.peak_rss_bytes,
         window_ms=params.commit_window * slot_ms,
         bound_ms=-(-params.audit_leaves * MAX_LEAF_VERIFY_UNITS * 1000 // VERIFIER_UNITS_PER_S),
+        witness_verdict="pass" if witnessed.value[0] == committed else "fail",
+        witness_audit_s=round(witnessed.seconds, 3),
+        witness_peak_rss_bytes=witnessed.peak_rss_bytes,
     )
 
 
@@ -150,5 +196,8 @@ __all__ = [
     "audit_largest",
     "costliest_leaves",
     "largest_jobs",
+    "load_witness_kernels",
+    "plain_audit",
     "run_audit_bounds_benchmark",
+    "witness_audit",
 ]

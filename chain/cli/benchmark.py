@@ -152,13 +152,27 @@ def audit_bounds_benchmark(args: argparse.Namespace) -> int:
             f"{f.workload} {list(f.params)}: {len(f.leaves)} leaves of up to "
             f"{f.leaf_verify_units / 1e6:.0f} M units, {f.leaf_input_bytes / 2**20:.1f} MiB input"
         )
+        plain_ms, witness_ms = f.audit_s * 1e3, f.witness_audit_s * 1e3
         print(
-            f"  audit:   {f.audit_s * 1e3:>8.0f} ms ({f.verdict}; process start or self-test "
+            f"  audit:   plain {plain_ms:>6.0f} ms, witness {witness_ms:>6.0f} ms"
+            f" ({f.verdict}, {f.witness_verdict}; process start and self-tests "
             f"{f.start_s * 1e3:.0f} ms)"
         )
-        print(f"  memory:  {f.peak_rss_bytes / 2**20:>8.0f} MiB peak RSS of the verifying process")
+        plain_mib, witness_mib = f.peak_rss_bytes / 2**20, f.witness_peak_rss_bytes / 2**20
+        print(
+            f"  memory:  plain {plain_mib:>6.0f} MiB, witness {witness_mib:>6.0f} MiB peak RSS of "
+            "the verifying process"
+        )
         print(f"  window:  {f.window_ms:>8} ms (the guard's bound for the work: {f.bound_ms} ms)")
-    return 0 if all(f.verdict == "pass" and f.audit_s * 1000 <= f.window_ms for f in figures) else 1
+    return (
+        0
+        if all(
+            f.verdict == f.witness_verdict == "pass"
+            and max(f.audit_s, f.witness_audit_s) * 1000 <= f.window_ms
+            for f in figures
+        )
+        else 1
+    )
 
 
 def intake_benchmark(args: argparse.Namespace) -> int:

@@ -56,6 +56,9 @@ def test_the_costliest_accepted_job_verifies_within_its_bound(
     )
     assert figures.audit_s * 1000 < figures.bound_ms <= figures.window_ms
     assert 0 < figures.peak_rss_bytes < MEMORY_GOAL
+    assert figures.witness_verdict == "pass"
+    assert figures.witness_audit_s * 1000 < figures.bound_ms
+    assert 0 < figures.witness_peak_rss_bytes < MEMORY_GOAL
 
 
 def test_a_wrong_leaf_fails_in_the_verifying_process(verifier: IsolatedProcess) -> None:

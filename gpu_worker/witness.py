@@ -1,0 +1,208 @@
+"""The recomputation witness: what a committee member attests besides a leaf's hash, so that only a
+member that recomputed the leaf can attest it.
+
+A worker publishes its whole result, so the Merkle leaf hashes of the leaves a check names can be
+read off it by anyone; a member revealing them proves nothing. The witness is made of values that
+only the recomputation yields. Each check carries a `mask` (0 ≤ mask < 2^32, drawn from chain
+randomness after the worker's commitment). The rule, which every member must follow bit for bit:
+
+For every product term p = a·b that recomputing the leaf forms (exact, in int64), t = p XOR mask
+(int64 two's complement XOR), and each output element's witness accumulator is W = Σ t over the
+same terms that output element's sum runs over, wrapping modulo 2^64 (int64). Per workload:
+
+- gemm_i8 leaf (a row block): C_rows = A_rows·B; W has shape (rows, n).
+- qmlp_i8 leaf (layer j, a row block): for l = 0..j, acc_l = h_l·W_l + b_l with h_0 = the x rows
+  and h_{l+1} = requantize(acc_l) (exactly as `gpu_worker.reference`); one W array per layer, of
+  shape (rows, width_l); the bias is not a term.
+- sgd_fxp step t: pred = xb·w (terms xb[i, f]·w[f, o]) gives W1 of shape (batch, outputs), rows in
+  the batch's order; grad = xbᵀ·err (terms xb[i, f]·err[i, o], summed over i) gives W2 of shape
+  (features, outputs).
+
+The witness bytes of a leaf are its W arrays as little-endian int64, concatenated in that order;
+the leaf's witness digest is blake2b_256(WITNESS_TAG + witness bytes).
+
+Why XOR: a sum of some other function of the terms, Σ p² or Σ |p|, factors into a product of
+transformed matrices ((A∘A)·(B∘B), |A|·|B|), which a lazy member computes with one fast separate
+GEMM without forming any term. Σ (p ^ mask) does not factor: as a function of (a, b) over the int8
+values, the 256×256 table of bit k of a·b has rank 11, 20, 37, 70, 135, 134, 131, 126, 117, 93, 57
+for k = 3..13, and the table of p ^ mask has rank 94 to 136 for random masks. Getting the witness
+through matrix products of transformed inputs therefore takes that many products as large as the
+recomputation, less the two that the published leaf (Σ p) and a constant give away. The fewest
+are for masks with few low bits set: mask 1 needs one (Σ [a odd]·[b odd]), which still costs a
+recomputation. Mask 0 makes W the plain sum Σ p, readable from the result: the chain must never
+draw mask 0 (draw it from 1..2^32 − 1).
+
+What a lazy member can still do: compute the witness in the same loop as the leaf, which is the
+recomputation (the fused kernels here do exactly that, and the leaf costs one more add per term);
+or copy another member's witness, which the salted commit-then-reveal of the attestation
+prevents. The witness does not stop a member who recomputes and then votes against the outcome;
+the majority rule and its penalty do.
+
+Devices: "numpy" is the reference (`gpu_worker.kernels.witness_numpy`), "cpu" the Numba kernels
+(`witness_cpu`), "cuda" the Numba CUDA kernels (`witness_cuda`), "auto" as
+`gpu_worker.devices.resolve_device` resolves it. Every device gives the same bytes, and the leaf
+is `gpu_worker.jobs.recompute_leaf`'s.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+from collections.abc import Callable, Iterable, Mapping
+from types import ModuleType
+from typing import Final
+
+import numpy as np
+
+from gpu_worker.devices import backend, resolve_device
+from gpu_worker.inputs import I8, I16, I32, I64, InputError, batch_order_rows, parse_model
+from gpu_worker.jobs import (
+    JobSpec,
+    _int32,
+    _leaf,
+    _leaf_inputs,
+    _qmlp_position,
+    leaf_dependencies,
+)
+
+WITNESS_TAG: Final = b"xpl-witness"
+"""Prefix of the hashed witness bytes: a witness digest is never another hash of the chain."""
+MASK_LIMIT: Final = 1 << 32
+"""A check's mask is an integer from 0 to MASK_LIMIT − 1 (32 bits)."""
+
+
+def witness_kernels(device: str) -> ModuleType:
+    """The module with `device`'s witness kernels (product_witness, sgd_step_witness)."""
+    return importlib.import_module(f"gpu_worker.kernels.witness_{resolve_device(device)}")
+
+
+def check_mask(mask: int) -> int:
+    """`mask`, or InputError unless it is an integer from 0 to MASK_LIMIT − 1."""
+    if isinstance(mask, bool) or not isinstance(mask, int | np.integer):
+        raise InputError(f"the witness mask must be an integer, not {type(mask).__name__}")
+    if not 0 <= int(mask) < MASK_LIMIT:
+        raise InputError(f"the witness mask must be from 0 to 2^32 − 1, not {int(mask)}")
+    return int(mask)
+
+
+def witness_bytes(arrays: Iterable[I64]) -> bytes:
+    """The witness bytes: the W arrays as little-endian int64, concatenated in order."""
+    return b"".join(np.ascontiguousarray(w, dtype="<i8").tobytes() for w in arrays)
+
+
+class _WitnessHash:
+    """blake2b_256(WITNESS_TAG + witness bytes), fed one W array at a time (never joined)."""
+
+    def __init__(self) -> None:
+        self._hash = hashlib.blake2b(WITNESS_TAG, digest_size=32)
+
+    def absorb(self, w: I64) -> None:
+        self._hash.update(np.ascontiguousarray(w, dtype="<i8").data)
+
+    def digest(self) -> bytes:
+        return self._hash.digest()
+
+
+def witness_digest(arrays: Iterable[I64]) -> bytes:
+    """blake2b_256(WITNESS_TAG + witness_bytes(arrays)), hashed array by array."""
+    hashed = _WitnessHash()
+    for w in arrays:
+        hashed.absorb(w)
+    return hashed.digest()
+
+
+def _recompute(
+    spec: JobSpec,
+    inputs: Mapping[str, bytes],
+    index: int,
+    deps: Mapping[int, bytes],
+    mask: int,
+    device: str,
+    absorb: Callable[[I64], object],
+) -> bytes:
+    """Leaf `index` recomputed, handing each W array to `absorb` in the witness's order as soon
+    as it is computed (a qmlp_i8 leaf's layers are not all kept)."""
+    mask = check_mask(mask)
+    needed = leaf_dependencies(spec, index)
+    missing = [d for d in needed if d not in deps]
+    if missing:
+        raise InputError(f"recomputing leaf {index} needs leaves {missing}")
+    kernels = witness_kernels(device)
+    data = _leaf_inputs(spec, inputs, index)
+    p = spec.params
+    if spec.workload == "gemm_i8":
+        _, k, n, _ = p
+        a_rows: I8 = np.frombuffer(data["a"], np.int8).reshape(-1, k)
+        b: I8 = np.frombuffer(data["b"], np.int8).reshape(k, n)
+        c, w = kernels.product_witness(a_rows, b, np.zeros(n, np.int32), mask)
+        absorb(w)
+        return _leaf(c)
+    if spec.workload == "qmlp_i8":
+        layer, rows, _ = _qmlp_position(spec, index)
+        layers = parse_model(p[2:], data["model"])[: layer + 1]
+        requantize = backend(device).requantize
+        h: I8 = np.frombuffer(data["x"], np.int8).reshape(rows.stop - rows.start, p[2])
+        acc: I32 = np.zeros((0, 0), np.int32)
+        for j, current in enumerate(layers):
+            acc, w = kernels.product_witness(h, current.weights, current.bias, mask)
+            absorb(w)
+            if j + 1 < len(layers):
+                h = requantize(acc, current)
+        return _leaf(acc)
+    samples, features, outputs, batch, steps, frac_bits, lr_shift = p
+    (order,) = batch_order_rows(spec.seed, samples, batch, steps, index, index + 1)
+    start = (
+        np.zeros((features, outputs), np.int32)
+        if index == 0
+        else _int32(deps[needed[0]], features, outputs, f"leaf {needed[0]}")
+    )
+    x: I8 = np.frombuffer(data["x"], np.int8).reshape(samples, features)
+    y: I16 = np.frombuffer(data["y"], "<i2").astype(np.int16).reshape(samples, outputs)
+    weights, w1, w2 = kernels.sgd_step_witness(x, y, order, start, frac_bits, lr_shift, mask)
+    absorb(w1)
+    absorb(w2)
+    return _leaf(weights)
+
+
+def leaf_witness_arrays(
+    spec: JobSpec,
+    inputs: Mapping[str, bytes],
+    index: int,
+    deps: Mapping[int, bytes],
+    mask: int,
+    *,
+    device: str = "auto",
+) -> tuple[bytes, list[I64]]:
+    """Leaf `index` recomputed (as `recompute_leaf`) and its W arrays, in the witness's order."""
+    arrays: list[I64] = []
+    leaf = _recompute(spec, inputs, index, deps, mask, device, arrays.append)
+    return leaf, arrays
+
+
+def recompute_leaf_witness(
+    spec: JobSpec,
+    inputs: Mapping[str, bytes],
+    index: int,
+    deps: Mapping[int, bytes],
+    mask: int,
+    *,
+    device: str = "auto",
+) -> tuple[bytes, bytes]:
+    """(leaf `index`, identical to `gpu_worker.jobs.recompute_leaf`'s, and its 32-byte witness
+    digest under `mask`), recomputed in one pass from the slices of the inputs it reads and its
+    dependencies (checked by the caller)."""
+    hashed = _WitnessHash()
+    leaf = _recompute(spec, inputs, index, deps, mask, device, hashed.absorb)
+    return leaf, hashed.digest()
+
+
+__all__ = [
+    "MASK_LIMIT",
+    "WITNESS_TAG",
+    "check_mask",
+    "leaf_witness_arrays",
+    "recompute_leaf_witness",
+    "witness_bytes",
+    "witness_digest",
+    "witness_kernels",
+]
