@@ -110,6 +110,11 @@ def draw_leaves(seed: bytes, count: int, leaves: int) -> tuple[int, ...]:
 WITNESS_MASK_BITS: Final = 32
 """Bits of a check's witness mask (`gpu_worker.witness`: every product term is XORed with it)."""
 
+WITNESS_MASK_SET: Final = 1 << 4
+"""A bit every mask has: with mask 0 the witness would be the plain sum, which the published
+result gives, and a mask that flips none of bits 3..14 of the products lets the witness be
+assembled from a few dozen small binary matrix products instead of forming every term."""
+
 
 def witness_mask(ctx: BlockContext, job_id: int, index: int) -> int:
     """The witness mask of check `index` of a job, drawn with its committee from this block's
@@ -118,9 +123,3 @@ def witness_mask(ctx: BlockContext, job_id: int, index: int) -> int:
     fresh round cannot copy the witnesses the round before it revealed."""
     seed = _seed(ctx, job_id, b"witness" + index.to_bytes(4, "big"))
     return int.from_bytes(seed[:4], "big") % (1 << WITNESS_MASK_BITS) | WITNESS_MASK_SET
-
-
-WITNESS_MASK_SET: Final = 1 << 4
-"""A bit every mask has: with mask 0 the witness would be the plain sum, which the published
-result gives, and a mask that flips none of bits 3..14 of the products lets the witness be
-assembled from a few dozen small binary matrix products instead of forming every term."""
