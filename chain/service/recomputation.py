@@ -16,17 +16,31 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 
 from chain.client.blob_info import BlobInfo
+from chain.service.input_slices import (
+    BlobInput,
+    InputSlices,
+    LeafSource,
+    Unavailable,
+    covering_chunks,
+)
 from chain.storage.blobs import BlobError, BlobStore
 from gpu_worker import devices
 from gpu_worker.devices import DeviceError
 from gpu_worker.inputs import generate_inputs
-from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
+from gpu_worker.jobs import (
+    InputBytes,
+    JobSpec,
+    compute_leaves,
+    leaf_dependencies,
+    leaf_input_ranges,
+    recompute_leaf,
+)
 from runtime.pallets import market
 from runtime.primitives.hashing import blake2b_256
-from runtime.primitives.merkle import MerkleProofError, leaf_hash, merkle_root, verify_merkle_proof
+from runtime.primitives.merkle import MerkleProofError, leaf_hash, verify_merkle_proof
 from runtime.workloads import WorkloadError, workload_shape
 
 log = logging.getLogger("xpl.verify")
@@ -35,10 +49,6 @@ UNBUILDABLE: Final = leaf_hash(b"")
 """What a member reveals for a leaf whose committed predecessor has the wrong size: no real leaf
 is empty, so this never equals the worker's leaf hash, and every honest member reveals the same
 (the worker committed a malformed result, and the check fails)."""
-
-
-class Unavailable(Exception):
-    """Data a recomputation needs is missing or does not match its commitment."""
 
 
 class ResultWithheld(Unavailable):
@@ -52,22 +62,11 @@ class Material:
     named ones build on."""
 
     spec: JobSpec
-    inputs: Mapping[str, bytes]
+    inputs: Mapping[str, InputBytes]
+    """The blob inputs: only the slices the named leaves read (`InputSlices`), or whole bytes."""
     named: tuple[int, ...]
     committed: Mapping[int, bytes]
     """The leaves the named ones build on, each proven against the result root."""
-
-
-class LeafSource(Protocol):
-    """Where verification reads blobs: the node's blob store, or it with leaves from peers."""
-
-    def info(self, root: bytes) -> BlobInfo | None:
-        """The blob with this root (leaf count and size), or None if it is not held."""
-        ...
-
-    def leaf(self, root: bytes, index: int) -> tuple[bytes, list[bytes]]:
-        """Leaf `index` of blob `root` with its Merkle proof; BlobError if it is not held."""
-        ...
 
 
 class WithPeerLeaves:
@@ -100,33 +99,39 @@ def needed_leaves(job: market.Job, leaves: Sequence[int]) -> list[int]:
     return sorted(needed)
 
 
-def read_input_blob(blobs: LeafSource, root: bytes, size: int) -> bytes:
-    """An input blob's bytes (its leaves concatenated), checked against `root` and `size`."""
-    info = blobs.info(root)
-    if info is None:
-        raise Unavailable(f"input blob 0x{root.hex()} is not in the local blob store")
-    if info.size != size:
-        raise Unavailable(f"input blob 0x{root.hex()} holds {info.size} bytes, the job {size}")
-    try:
-        leaves = [blobs.leaf(root, index)[0] for index in range(info.leaf_count)]
-    except BlobError as exc:
-        raise Unavailable(f"input blob 0x{root.hex()} cannot be read: {exc}") from exc
-    if merkle_root(leaves) != root or sum(map(len, leaves)) != size:
-        raise Unavailable(f"input blob 0x{root.hex()} does not match its root")
-    return b"".join(leaves)
+def input_ranges(job: market.Job, leaves: Sequence[int]) -> dict[str, list[tuple[int, int]]]:
+    """The byte ranges of each of the job's blob inputs that recomputing `leaves` reads (a
+    generated input is left out: recomputing generates only its slice)."""
+    spec = JobSpec(job.workload, job.params, job.seed)
+    blob_inputs = {name for name, root in job.inputs if root}
+    ranges: dict[str, list[tuple[int, int]]] = {name: [] for name in blob_inputs}
+    for index in leaves:
+        for name, read in leaf_input_ranges(spec, index).items():
+            if name in blob_inputs:
+                ranges[name].append(read)
+    return ranges
 
 
-def job_inputs(job: market.Job, blobs: LeafSource) -> dict[str, bytes]:
-    """A job's blob inputs by name, read from the blob store. A generated input is left out:
-    recomputing a leaf generates only the slice of it that the leaf reads."""
+def input_chunks(job: market.Job, leaves: Sequence[int]) -> dict[bytes, list[int]]:
+    """The chunks of each input blob (by root) that recomputing `leaves` reads."""
+    roots = dict(job.inputs)
+    return {roots[name]: covering_chunks(read) for name, read in input_ranges(job, leaves).items()}
+
+
+def job_input_slices(
+    job: market.Job, leaves: Sequence[int], blobs: LeafSource
+) -> dict[str, InputSlices]:
+    """The slices of the job's blob inputs that recomputing `leaves` reads, by input name: only
+    their covering chunks are read, each proven against the input's root."""
     sizes = {spec.name: spec.size for spec in workload_shape(job.workload, job.params).inputs}
-    inputs: dict[str, bytes] = {}
-    for name, root in job.inputs:
+    for name, _root in job.inputs:
         if name not in sizes:
             raise WorkloadError(f"{job.workload} has no input {name!r}")
-        if root:
-            inputs[name] = read_input_blob(blobs, root, sizes[name])
-    return inputs
+    roots = dict(job.inputs)
+    return {
+        name: BlobInput(blobs, roots[name], sizes[name]).slices(read)
+        for name, read in input_ranges(job, leaves).items()
+    }
 
 
 def committed_leaf(blobs: LeafSource, job: market.Job, index: int) -> bytes:
@@ -146,7 +151,7 @@ def committed_leaf(blobs: LeafSource, job: market.Job, index: int) -> bytes:
 def gather_material(job: market.Job, leaves: Sequence[int], blobs: LeafSource) -> Material:
     """What recomputing `leaves` of the job takes; Unavailable saying what is missing."""
     spec = JobSpec(job.workload, job.params, job.seed)
-    inputs = job_inputs(job, blobs)
+    inputs = job_input_slices(job, leaves, blobs)
     committed = {index: committed_leaf(blobs, job, index) for index in needed_leaves(job, leaves)}
     return Material(spec, inputs, tuple(leaves), committed)
 
@@ -209,10 +214,13 @@ __all__ = [
     "UNBUILDABLE",
     "LeafSource",
     "Material",
+    "ResultWithheld",
     "Unavailable",
     "WithPeerLeaves",
     "gather_material",
-    "job_inputs",
+    "input_chunks",
+    "input_ranges",
+    "job_input_slices",
     "made_up_hashes",
     "needed_leaves",
     "recompute_hashes",

@@ -60,6 +60,7 @@ from chain.service.committee_duties import (
     my_open_checks,
     read_open_check,
 )
+from chain.service.input_slices import fetch_chunks
 from chain.service.interfaces import AuditHost
 from chain.service.recomputation import (
     LeafSource,
@@ -67,6 +68,7 @@ from chain.service.recomputation import (
     Unavailable,
     WithPeerLeaves,
     gather_material,
+    input_chunks,
     made_up_hashes,
     needed_leaves,
     recompute_hashes,
@@ -378,15 +380,15 @@ class VerificationService:
         return hashes, ""
 
     async def _with_peer_data(self, job: market.Job, leaves: Sequence[int]) -> LeafSource:
-        """The local blob store, completed from peers where it lacks the job's data: whole input
-        blobs (into the store), and the committed leaves this check builds on (kept aside)."""
+        """The local blob store, completed from peers where it lacks the job's data: the input
+        chunks this check's leaves read, and the committed leaves they build on (kept aside)."""
         network = self.node.network
         source = WithPeerLeaves(self.blobs)
         if network is None:
             return source
-        for _name, root in job.inputs:
-            if root and self.blobs.info(root) is None:
-                await network.fetch_blob(root)
+        for root, chunks in input_chunks(job, leaves).items():
+            if self.blobs.info(root) is None:
+                source.fetched.update(await fetch_chunks(network.fetch_blob_leaf, root, chunks))
         root = job.result_root
         if root and self.blobs.info(root) is None:
             for index in needed_leaves(job, leaves):
