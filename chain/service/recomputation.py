@@ -1,14 +1,17 @@
 """Recomputing a check's leaves into Merkle leaf hashes: the data it takes, and the device.
 
 A committee member recomputes the leaves a check names from the job's inputs alone (generated
-from its seed, or its input blobs checked against their roots) plus, where a leaf builds on an
+from its seed, or read from its input blobs: only the 64 KiB chunks those leaves read, each
+proven against the input's root, `chain.service.input_slices`) plus, where a leaf builds on an
 earlier one (an sgd step on the step before it, a qmlp layer on the layer below), that committed
 leaf, proven against the job's result root. It never reads the worker's copy of the named leaves
 themselves: it commits to what it computed, and the chain compares. What the node's blob store
 lacks is asked of its peers first (`chain.service.network`); anything missing or unprovable makes
 the member's answer "unavailable" (the empty list of hashes).
 
-`gather_material` collects the data; `recompute_hashes` is the one call that does the work.
+`gather_material` collects the data; `recompute_hashes` is the one call that does the work, in
+the verifying process (`chain.service.verify_process`): what crosses to it is the `Material`, so
+the input slices, never a whole input blob (a leaf of a 256 MiB input sends 64 KiB of it).
 """
 
 from __future__ import annotations
