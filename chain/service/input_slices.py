@@ -24,6 +24,7 @@ does not prove is refused, as any unprovable data is.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Final, Protocol
@@ -35,6 +36,8 @@ from chain.service.blob_protocol import BlobLeaf
 from chain.storage.blobs import BlobError
 from runtime.primitives.merkle import MerkleProofError, verify_merkle_proof
 from runtime.workloads import CHUNK_BYTES
+
+log = logging.getLogger("xpl.verify")
 
 CHUNK_FETCH_CONCURRENCY: Final = 16
 """Chunk requests to peers in flight at once while a check gathers its input slices."""
@@ -203,9 +206,16 @@ async def fetch_chunks(
         if leaf is not None:
             found[(root, index)] = (leaf.leaf, list(leaf.proof))
 
+    indices = list(indices)
     async with trio.open_nursery() as nursery:
         for index in indices:
             nursery.start_soon(fetch, index)
+    log.info(
+        "fetched %d of %d chunks of input blob 0x%s from peers",
+        len(found),
+        len(indices),
+        root.hex()[:16],
+    )
     return found
 
 
