@@ -197,8 +197,10 @@ def run(args: argparse.Namespace) -> int:
         temporary = Path(tempfile.mkdtemp(prefix="xpl-dev-"))
         base_path = temporary
     grinding = _grinding(args)
-    if (args.test_rpc or args.test_equivocate) and spec.chain_type == "Live":
-        raise CliError("--test-rpc and --test-equivocate are refused on a live chain")
+    if (args.test_rpc or args.test_equivocate or grinding) and spec.chain_type == "Live":
+        raise CliError(
+            "--test-rpc, --test-equivocate and --author-behaviour grind are refused on a live chain"
+        )
     for address in args.bootnodes:
         try:
             parse_peer_address(address)
