@@ -116,9 +116,13 @@ def input_ranges(job: market.Job, leaves: Sequence[int]) -> dict[str, list[tuple
 
 
 def input_chunks(job: market.Job, leaves: Sequence[int]) -> dict[bytes, list[int]]:
-    """The chunks of each input blob (by root) that recomputing `leaves` reads."""
+    """The chunks of each input blob (by root; two inputs may be one blob) that recomputing
+    `leaves` reads."""
     roots = dict(job.inputs)
-    return {roots[name]: covering_chunks(read) for name, read in input_ranges(job, leaves).items()}
+    ranges: dict[bytes, list[tuple[int, int]]] = {}
+    for name, read in input_ranges(job, leaves).items():
+        ranges.setdefault(roots[name], []).extend(read)
+    return {root: covering_chunks(read) for root, read in ranges.items()}
 
 
 def job_input_slices(

@@ -225,3 +225,15 @@ def test_chunks_missing_locally_are_fetched_from_peers_alone() -> None:
     assert sorted(asked) == sorted([(roots["a"], 2), (roots["b"], 0)])
     hashes = recompute_hashes(gather_material(job, [9, 10], source), device="numpy")
     assert hashes == (leaf_hash(leaves[9]), leaf_hash(leaves[10]))
+
+
+def test_two_inputs_of_one_blob_fetch_the_chunks_of_both() -> None:
+    spec = JobSpec("gemm_i8", (4096, 32, 4096, 64), seed=8)  # A and B: 128 KiB each
+    data = generate_inputs(spec.workload, spec.params, spec.seed)["a"]
+    source, root = _stored(data)
+    job = _job(spec, {"a": root, "b": root})
+
+    assert input_chunks(job, [0]) == {root: [0, 1]}  # rows 0..63 of A (chunk 0), and all of B
+    material = gather_material(job, [0], source)
+    whole = Material(spec, {"a": data, "b": data}, (0,), {})
+    assert recompute_hashes(material, device="numpy") == recompute_hashes(whole, device="numpy")
