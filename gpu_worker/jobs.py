@@ -27,7 +27,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -186,6 +186,15 @@ def result_arrays(spec: JobSpec, leaves: Sequence[bytes]) -> list[I32]:
 # One leaf (the verifiers)
 
 
+class InputBytes(Protocol):
+    """An input as recomputing a leaf reads it: its length and byte slices. `bytes`, or a reader
+    that holds or fetches only the slices asked for (`chain.service.input_slices`)."""
+
+    def __len__(self) -> int: ...
+
+    def __getitem__(self, key: slice, /) -> bytes: ...
+
+
 def _qmlp_position(spec: JobSpec, index: int) -> tuple[int, slice, int]:
     rows, row_block = spec.params[0], spec.params[1]
     layer, block = divmod(index, _block_count(rows, row_block))
@@ -233,7 +242,7 @@ def _generated_slice(
     return generate_input_range(workload, params, name, seed, start, stop)
 
 
-def _leaf_inputs(spec: JobSpec, inputs: Mapping[str, bytes], index: int) -> dict[str, bytes]:
+def _leaf_inputs(spec: JobSpec, inputs: Mapping[str, InputBytes], index: int) -> dict[str, bytes]:
     """The slices of the inputs leaf `index` reads: cut from `inputs`, or generated from the
     seed for an input the caller did not pass."""
     sizes = {input_.name: input_.size for input_ in spec.shape.inputs}
@@ -258,15 +267,15 @@ def _leaf_inputs(spec: JobSpec, inputs: Mapping[str, bytes], index: int) -> dict
 
 def recompute_leaf(
     spec: JobSpec,
-    inputs: Mapping[str, bytes],
+    inputs: Mapping[str, InputBytes],
     index: int,
     deps: Mapping[int, bytes],
     *,
     device: str = "auto",
 ) -> bytes:
     """Leaf `index` recomputed from the slices of the inputs it reads and its dependencies
-    (checked by the caller). `inputs` holds whole inputs by name; one it lacks is generated from
-    the job's seed, only the slice this leaf reads."""
+    (checked by the caller). `inputs` holds whole inputs by name (bytes, or readers of their
+    slices); one it lacks is generated from the job's seed, only the slice this leaf reads."""
     needed = leaf_dependencies(spec, index)
     missing = [d for d in needed if d not in deps]
     if missing:
@@ -297,6 +306,7 @@ def recompute_leaf(
 
 
 __all__ = [
+    "InputBytes",
     "JobSpec",
     "check_leaf_sizes",
     "compute_leaves",

@@ -57,6 +57,7 @@ import numpy as np
 from gpu_worker.devices import backend, resolve_device
 from gpu_worker.inputs import I8, I16, I32, I64, InputError, batch_order_rows, parse_model
 from gpu_worker.jobs import (
+    InputBytes,
     JobSpec,
     _int32,
     _leaf,
@@ -113,7 +114,7 @@ def witness_digest(arrays: Iterable[I64]) -> bytes:
 
 def _recompute(
     spec: JobSpec,
-    inputs: Mapping[str, bytes],
+    inputs: Mapping[str, InputBytes],
     index: int,
     deps: Mapping[int, bytes],
     mask: int,
@@ -166,7 +167,7 @@ def _recompute(
 
 def leaf_witness_arrays(
     spec: JobSpec,
-    inputs: Mapping[str, bytes],
+    inputs: Mapping[str, InputBytes],
     index: int,
     deps: Mapping[int, bytes],
     mask: int,
@@ -181,7 +182,7 @@ def leaf_witness_arrays(
 
 def recompute_leaf_witness(
     spec: JobSpec,
-    inputs: Mapping[str, bytes],
+    inputs: Mapping[str, InputBytes],
     index: int,
     deps: Mapping[int, bytes],
     mask: int,

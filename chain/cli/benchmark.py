@@ -94,6 +94,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--lanes", type=int, default=50, help="dialers at once (default 50)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(run=connections_benchmark)
+    s = b_sub.add_parser(
+        "input-slices",
+        help="memory of verifying one leaf of a large input blob: read whole, or only its slices",
+    )
+    s.add_argument("--a-mib", type=int, default=64, help="size of the input blob A (MiB)")
+    s.add_argument("--json", action="store_true", help="print one JSON object")
+    s.set_defaults(run=input_slices_benchmark)
 
 
 def import_benchmark(args: argparse.Namespace) -> int:
@@ -313,4 +320,29 @@ def workload_benchmark(args: argparse.Namespace) -> int:
         f"  audit of {figures.audit_leaves:<3}   {figures.audit_share:>9.1%} of compute (goal ≤ 1%)"
     )
     print(f"  Freivalds:     {figures.freivalds_share:>9.1%} of compute (goal ≤ 3%)")
+    return 0
+
+
+def input_slices_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark input-slices`: a validator's memory verifying one leaf of a job whose
+    input blob is large, reading the whole blob against reading only the leaf's slices."""
+    from chain.benchmarks.input_slices_bench import run_input_slices_benchmark
+
+    try:
+        figures = run_input_slices_benchmark(a_mib=args.a_mib)
+    except WorkloadError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.json:
+        print(json.dumps([f.to_json() for f in figures]))
+        return 0
+    mib = 2**20
+    print(f"one gemm_i8 leaf of an input blob of {figures[0].input_bytes / mib:.0f} MiB")
+    for f in figures:
+        print(
+            f"  {f.mode:<7} node peak {f.node_peak_rss_bytes / mib:>6.0f} MiB (from "
+            f"{f.node_base_rss_bytes / mib:.0f}), verifying process "
+            f"{f.verify_peak_rss_bytes / mib:>5.0f} MiB, {f.crossed_bytes / mib:>7.2f} MiB "
+            f"across, {f.seconds:.2f} s, {f.verdict}"
+        )
     return 0

@@ -10,6 +10,7 @@ from pathlib import Path
 import trio
 
 from chain.cli.errors import CliError
+from chain.core.grinding import AUTHOR_BEHAVIOURS, MAX_GRIND_VARIANTS, Grinding
 from chain.keystore import password_from_env, prompt_password, read_key_file
 from chain.logs import setup_logging
 from chain.service.node import NetworkSettings, NodeConfig, run_node
@@ -22,6 +23,7 @@ from p2p.config import NetworkConfigError, parse_peer_address, parse_peer_id
 from p2p.errors import NetworkError
 from p2p.keys import NodeKeyError, load_or_create_node_key
 from runtime.invariants import InvariantsBroken
+from runtime.primitives.address import InvalidAddress, parse_account
 from runtime.primitives.keys import Keypair, keypair_from_suri
 
 
@@ -106,6 +108,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "penalizes each",
     )
     p.add_argument(
+        "--author-behaviour",
+        default="honest",
+        choices=list(AUTHOR_BEHAVIOURS),
+        help="test and research only: grind -- build --grind-variants blocks in each slot and "
+        "publish the one that audits --grind-against's jobs least (the VRF draws leave it "
+        "nothing to gain)",
+    )
+    p.add_argument("--grind-against", metavar="ACCOUNT", help="the worker a grinding author spares")
+    p.add_argument(
+        "--grind-variants",
+        type=int,
+        default=32,
+        help=f"blocks a grinding author builds per slot (1 to {MAX_GRIND_VARIANTS})",
+    )
+    p.add_argument(
         "--test-rpc",
         action="store_true",
         help="test networks only: serve test_setBlockedPeers (a network filter for partitions)",
@@ -122,6 +139,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add_log_arguments(p)
     p.set_defaults(run=run)
+
+
+def _grinding(args: argparse.Namespace) -> Grinding | None:
+    """The grinding author's aim, for `--author-behaviour grind`."""
+    if args.author_behaviour != "grind":
+        return None
+    if args.grind_against is None:
+        raise CliError("--author-behaviour grind needs --grind-against ACCOUNT")
+    try:
+        return Grinding(parse_account(args.grind_against), args.grind_variants)
+    except (InvalidAddress, ValueError) as exc:
+        raise CliError(f"--grind-against, --grind-variants: {exc}") from exc
 
 
 def _validator_key(args: argparse.Namespace, spec: ChainSpec) -> Keypair | None:
@@ -167,8 +196,11 @@ def run(args: argparse.Namespace) -> int:
             raise CliError("--base-path is required (or use --dev for a temporary chain)")
         temporary = Path(tempfile.mkdtemp(prefix="xpl-dev-"))
         base_path = temporary
-    if (args.test_rpc or args.test_equivocate) and spec.chain_type == "Live":
-        raise CliError("--test-rpc and --test-equivocate are refused on a live chain")
+    grinding = _grinding(args)
+    if (args.test_rpc or args.test_equivocate or grinding) and spec.chain_type == "Live":
+        raise CliError(
+            "--test-rpc, --test-equivocate and --author-behaviour grind are refused on a live chain"
+        )
     for address in args.bootnodes:
         try:
             parse_peer_address(address)
@@ -205,6 +237,7 @@ def run(args: argparse.Namespace) -> int:
         ),
         test_rpc=args.test_rpc,
         test_equivocate=args.test_equivocate,
+        grinding=grinding,
         check_invariants=args.check_invariants,
     )
     try:

@@ -12,6 +12,7 @@ from chain.core.actions import Action, Gossip, SetTimer
 from chain.core.boundary import SLOT_TIMER
 from chain.core.chain_updates import ChainUpdates
 from chain.core.gc_pause import collection_paused
+from chain.core.grinding import Grinding, grind
 from chain.core.importer import consensus_params, seal_block
 from chain.core.messages import TOPIC_BLOCKS, BlockAnnounce
 from chain.core.offences import Offences
@@ -40,6 +41,7 @@ class Authoring:
         updates: ChainUpdates,
         offences: Offences,
         after_import: Callable[[int], list[Action]],
+        grinding: Grinding | None = None,
     ) -> None:
         self.view = view
         self.pool = pool
@@ -48,6 +50,8 @@ class Authoring:
         self.offences = offences
         self._after_import = after_import
         """What the voter makes of a newly imported block, given the time."""
+        self.grinding = grinding
+        """Test and research only: build block variants against a worker's audits."""
 
     def slot_duration_ms(self) -> int:
         """The Aura slot length (ms) that the best block's state sets for its children."""
@@ -83,15 +87,20 @@ class Authoring:
     ) -> list[Action]:
         """Build a block on `parent` from the pool's ready transactions, seal and import it."""
         cache = self.view.best_cache()
-        builder = BlockBuilder(
-            self.view.reader(parent.hash),
-            parent,
-            timestamp=slot * slot_ms,
-            slot=slot,
-            author=author,
-            genesis_hash=self.view.genesis_hash,
-            cache=cache,
-        )
+
+        def new_builder() -> BlockBuilder:
+            return BlockBuilder(
+                self.view.reader(parent.hash),
+                parent,
+                timestamp=slot * slot_ms,
+                slot=slot,
+                author=author,
+                genesis_hash=self.view.genesis_hash,
+                cache=cache,
+            )
+
+        builder = new_builder()
+        ready_txs = [item.tx for item in self.pool.ready()] if self.grinding else []
         removed: list[Removed] = []
         ready = self.pool.ready()
         misses = 0
@@ -115,8 +124,32 @@ class Authoring:
                 self.pool.remove(item.tx.hash)
                 self.pool.ban(item.tx.hash, now_ms)
                 removed.append(Removed(item.tx, "invalid", "the runtime failed on it"))
+        result = builder.finish()
+        if self.grinding is not None:
+            builder, result, found = grind(
+                self.grinding,
+                (builder, result),
+                ready_txs,
+                new_builder=new_builder,
+                parent=parent,
+                read=self.view.reader(parent.hash),
+                author=author,
+                genesis_hash=self.view.genesis_hash,
+                slot=slot,
+                slot_ms=slot_ms,
+            )
+            log.info(
+                "grinding block #%d: %d variants (%d distinct bodies), audits of the target's "
+                "jobs in each and the next: %s; kept variant %d",
+                found.number,
+                len(found.audits),
+                found.distinct_bodies,
+                list(found.audits),
+                found.kept,
+                extra={"grind_block": found.number, "grind_audits": list(found.audits)},
+            )
         executed = seal_block(
-            self.view.store, parent, builder.finish(), builder.extrinsics, slot=slot, author=author
+            self.view.store, parent, result, builder.extrinsics, slot=slot, author=author
         )
         actions = dropped(removed)
         actions.append(Gossip(TOPIC_BLOCKS, BlockAnnounce.of(executed.block).encode()))

@@ -43,6 +43,7 @@ from chain.core.chain_updates import ChainUpdates
 from chain.core.finality import InvalidJustification, Justification, decode_and_verify
 from chain.core.gc_pause import collection_paused
 from chain.core.grandpa import GrandpaVoter
+from chain.core.grinding import Grinding
 from chain.core.importer import BadJustification, verify_and_execute
 from chain.core.inbound import COST_BAD_RESPONSE, COST_UNDECODABLE, Inbound
 from chain.core.messages import (
@@ -89,6 +90,7 @@ class NodeCore(NodeInputs, NodeView):
         pool: TransactionPool | None = None,
         verifier: SignatureVerifier | None = None,
         equivocate: bool = False,
+        grinding: Grinding | None = None,
     ) -> None:
         self.store = store
         self.authority = authority
@@ -120,6 +122,7 @@ class NodeCore(NodeInputs, NodeView):
             updates=self._updates,
             offences=self._offences,
             after_import=self._after_import,
+            grinding=grinding,
         )
         self._inbound = Inbound(
             self._view,

@@ -32,6 +32,7 @@ from chain.core.actions import (
     SetTimer,
     TxDropped,
 )
+from chain.core.grinding import Grinding
 from chain.core.node import NodeCore
 from chain.service.job_metrics import JobStates
 from chain.service.metrics import NodeMetrics
@@ -102,6 +103,9 @@ class NodeConfig:
     """Serve the test-only RPC methods (a network filter for partitions)."""
     test_equivocate: bool = False
     """Test-only: the validator votes twice in every prevote phase (an equivocation)."""
+    grinding: Grinding | None = None
+    """Test and research only: author block variants against a worker's audits
+    (`chain.core.grinding`)."""
     check_invariants: bool = False
     """Check every invariant after each block imported or authored; stop on a violation."""
 
@@ -369,7 +373,12 @@ async def run_node(
     """Run a node until cancelled (or, with `handle_signals`, until SIGINT or SIGTERM)."""
     store = open_store(config)
     try:
-        core = NodeCore(store, authority=config.validator_key, equivocate=config.test_equivocate)
+        core = NodeCore(
+            store,
+            authority=config.validator_key,
+            equivocate=config.test_equivocate,
+            grinding=config.grinding,
+        )
         metrics = NodeMetrics()
         service = NodeService(
             core,

@@ -1,16 +1,19 @@
 """Recomputing a check's leaves into Merkle leaf hashes: the data it takes, and the device.
 
 A committee member recomputes the leaves a check names from the job's inputs alone (generated
-from its seed, or its input blobs checked against their roots) plus, where a leaf builds on an
+from its seed, or read from its input blobs: only the 64 KiB chunks those leaves read, each
+proven against the input's root, `chain.service.input_slices`) plus, where a leaf builds on an
 earlier one (an sgd step on the step before it, a qmlp layer on the layer below), that committed
 leaf, proven against the job's result root. It never reads the worker's copy of the named leaves
 themselves: it commits to what it computed, and the chain compares. What the node's blob store
 lacks is asked of its peers first (`chain.service.network`); anything missing or unprovable makes
 the member's answer "unavailable" (the empty list of hashes).
 
-`gather_material` collects the data; `recompute_answer` is the one call that does the work: the
-leaf hashes and, in the same pass, the witness that shows they were recomputed, not copied from
-the worker's published result (`gpu_worker.witness`).
+`gather_material` collects the data; `recompute_answer` is the one call that does the work, in
+the verifying process (`chain.service.verify_process`): the leaf hashes and, in the same pass,
+the witness that shows they were recomputed, not copied from the worker's published result
+(`gpu_worker.witness`). What crosses to that process is the `Material`, so the input slices,
+never a whole input blob (a leaf of a 256 MiB input sends 64 KiB of it).
 """
 
 from __future__ import annotations
@@ -18,14 +21,28 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, Protocol
+from typing import Final
 
 from chain.client.blob_info import BlobInfo
+from chain.service.input_slices import (
+    BlobInput,
+    LeafSource,
+    Unavailable,
+    chunk_count,
+    covering_chunks,
+)
 from chain.storage.blobs import BlobError, BlobStore
 from gpu_worker import devices
 from gpu_worker.devices import DeviceError
 from gpu_worker.inputs import generate_inputs
-from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
+from gpu_worker.jobs import (
+    InputBytes,
+    JobSpec,
+    compute_leaves,
+    leaf_dependencies,
+    leaf_input_ranges,
+    recompute_leaf,
+)
 from gpu_worker.witness import recompute_leaf_witness
 from runtime.pallets import compute, market
 from runtime.primitives.hashing import blake2b_256
@@ -40,10 +57,6 @@ is empty, so this never equals the worker's leaf hash, and every honest member r
 (the worker committed a malformed result, and the check fails)."""
 
 
-class Unavailable(Exception):
-    """Data a recomputation needs is missing or does not match its commitment."""
-
-
 class ResultWithheld(Unavailable):
     """A committed result leaf that the checked leaves build on could not be had (from the
     worker, whose duty it is to serve it): the member reveals `compute.RESULT_WITHHELD`."""
@@ -55,22 +68,11 @@ class Material:
     named ones build on."""
 
     spec: JobSpec
-    inputs: Mapping[str, bytes]
+    inputs: Mapping[str, InputBytes]
+    """The blob inputs: only the slices the named leaves read (`InputSlices`), or whole bytes."""
     named: tuple[int, ...]
     committed: Mapping[int, bytes]
     """The leaves the named ones build on, each proven against the result root."""
-
-
-class LeafSource(Protocol):
-    """Where verification reads blobs: the node's blob store, or it with leaves from peers."""
-
-    def info(self, root: bytes) -> BlobInfo | None:
-        """The blob with this root (leaf count and size), or None if it is not held."""
-        ...
-
-    def leaf(self, root: bytes, index: int) -> tuple[bytes, list[bytes]]:
-        """Leaf `index` of blob `root` with its Merkle proof; BlobError if it is not held."""
-        ...
 
 
 class WithPeerLeaves:
@@ -103,8 +105,70 @@ def needed_leaves(job: market.Job, leaves: Sequence[int]) -> list[int]:
     return sorted(needed)
 
 
+def input_ranges(job: market.Job, leaves: Sequence[int]) -> dict[str, list[tuple[int, int]]]:
+    """The byte ranges of each of the job's blob inputs that recomputing `leaves` reads (a
+    generated input is left out: recomputing generates only its slice)."""
+    spec = JobSpec(job.workload, job.params, job.seed)
+    blob_inputs = {name for name, root in job.inputs if root}
+    ranges: dict[str, list[tuple[int, int]]] = {name: [] for name in blob_inputs}
+    for index in leaves:
+        for name, read in leaf_input_ranges(spec, index).items():
+            if name in blob_inputs:
+                ranges[name].append(read)
+    return ranges
+
+
+def input_chunks(job: market.Job, leaves: Sequence[int]) -> dict[bytes, list[int]]:
+    """The chunks of each input blob (by root; two inputs may be one blob) that recomputing
+    `leaves` reads."""
+    roots = dict(job.inputs)
+    ranges: dict[bytes, list[tuple[int, int]]] = {}
+    for name, read in input_ranges(job, leaves).items():
+        ranges.setdefault(roots[name], []).extend(read)
+    return {root: covering_chunks(read) for root, read in ranges.items()}
+
+
+def job_input_slices(
+    job: market.Job, leaves: Sequence[int], blobs: LeafSource
+) -> dict[str, InputBytes]:
+    """The slices of the job's blob inputs that recomputing `leaves` reads, by input name: only
+    their covering chunks are read, each proven against the input's root."""
+    sizes = {spec.name: spec.size for spec in workload_shape(job.workload, job.params).inputs}
+    for name, _root in job.inputs:
+        if name not in sizes:
+            raise WorkloadError(f"{job.workload} has no input {name!r}")
+    roots = dict(job.inputs)
+    inputs: dict[str, InputBytes] = {}
+    for name, read in input_ranges(job, leaves).items():
+        root, size = roots[name], sizes[name]
+        info = blobs.info(root)
+        if info is not None and info.leaf_count != chunk_count(size):
+            # Committed over other leaves than CHUNK_BYTES chunks (a requester's own upload):
+            # read whole, as every member does, so the job is still verified.
+            inputs[name] = read_input_blob(blobs, root, size)
+        else:
+            inputs[name] = BlobInput(blobs, root, size).slices(read)
+    return inputs
+
+
+def proven_chunks(source: LeafSource, job: market.Job, root: bytes, chunks: Sequence[int]) -> bool:
+    """Whether `source` holds each of `chunks` of the job's input blob `root` as a `CHUNK_BYTES`
+    chunk proven against it (False for an input committed over other leaves)."""
+    sizes = {spec.name: spec.size for spec in workload_shape(job.workload, job.params).inputs}
+    size = next((sizes.get(name, 0) for name, r in job.inputs if r == root), 0)
+    blob = BlobInput(source, root, size)
+    try:
+        for index in chunks:
+            blob.chunk(index)
+    except Unavailable:
+        return False
+    return True
+
+
 def read_input_blob(blobs: LeafSource, root: bytes, size: int) -> bytes:
-    """An input blob's bytes (its leaves concatenated), checked against `root` and `size`."""
+    """An input blob's bytes (its leaves concatenated), checked against `root` and `size`: how
+    an input committed over other leaves than `CHUNK_BYTES` chunks is read (at most
+    MAX_BLOB_BYTES, in the node's memory)."""
     info = blobs.info(root)
     if info is None:
         raise Unavailable(f"input blob 0x{root.hex()} is not in the local blob store")
@@ -117,19 +181,6 @@ def read_input_blob(blobs: LeafSource, root: bytes, size: int) -> bytes:
     if merkle_root(leaves) != root or sum(map(len, leaves)) != size:
         raise Unavailable(f"input blob 0x{root.hex()} does not match its root")
     return b"".join(leaves)
-
-
-def job_inputs(job: market.Job, blobs: LeafSource) -> dict[str, bytes]:
-    """A job's blob inputs by name, read from the blob store. A generated input is left out:
-    recomputing a leaf generates only the slice of it that the leaf reads."""
-    sizes = {spec.name: spec.size for spec in workload_shape(job.workload, job.params).inputs}
-    inputs: dict[str, bytes] = {}
-    for name, root in job.inputs:
-        if name not in sizes:
-            raise WorkloadError(f"{job.workload} has no input {name!r}")
-        if root:
-            inputs[name] = read_input_blob(blobs, root, sizes[name])
-    return inputs
 
 
 def committed_leaf(blobs: LeafSource, job: market.Job, index: int) -> bytes:
@@ -149,7 +200,7 @@ def committed_leaf(blobs: LeafSource, job: market.Job, index: int) -> bytes:
 def gather_material(job: market.Job, leaves: Sequence[int], blobs: LeafSource) -> Material:
     """What recomputing `leaves` of the job takes; Unavailable saying what is missing."""
     spec = JobSpec(job.workload, job.params, job.seed)
-    inputs = job_inputs(job, blobs)
+    inputs = job_input_slices(job, leaves, blobs)
     committed = {index: committed_leaf(blobs, job, index) for index in needed_leaves(job, leaves)}
     return Material(spec, inputs, tuple(leaves), committed)
 
@@ -257,14 +308,19 @@ __all__ = [
     "UNBUILDABLE",
     "LeafSource",
     "Material",
+    "ResultWithheld",
     "Unavailable",
     "WithPeerLeaves",
     "gather_material",
-    "job_inputs",
+    "input_chunks",
+    "input_ranges",
+    "job_input_slices",
     "made_up_hashes",
     "made_up_witness",
     "needed_leaves",
+    "proven_chunks",
     "published_hashes",
+    "read_input_blob",
     "recompute_answer",
     "recompute_hashes",
     "select_device",

@@ -64,6 +64,7 @@ from chain.service.committee_duties import (
     my_open_checks,
     read_open_check,
 )
+from chain.service.input_slices import fetch_chunks
 from chain.service.interfaces import AuditHost
 from chain.service.recomputation import (
     LeafSource,
@@ -71,9 +72,11 @@ from chain.service.recomputation import (
     Unavailable,
     WithPeerLeaves,
     gather_material,
+    input_chunks,
     made_up_hashes,
     made_up_witness,
     needed_leaves,
+    proven_chunks,
     published_hashes,
     recompute_answer,
     select_device,
@@ -408,16 +411,21 @@ class VerificationService:
     async def _with_peer_data(
         self, job: market.Job, leaves: Sequence[int], *, also: Sequence[int] = ()
     ) -> LeafSource:
-        """The local blob store, completed from peers where it lacks the job's data: whole input
-        blobs (into the store), and the committed leaves this check builds on, and those named
-        in `also` (kept aside)."""
+        """The local blob store, completed from peers where it lacks the job's data: the input
+        chunks this check's leaves read, the committed leaves they build on, and the result
+        leaves named in `also` (kept aside)."""
         network = self.node.network
         source = WithPeerLeaves(self.blobs)
         if network is None:
             return source
-        for _name, root in job.inputs:
-            if root and self.blobs.info(root) is None:
-                await network.fetch_blob(root)
+        for root, chunks in input_chunks(job, leaves).items():
+            if self.blobs.info(root) is None:
+                fetched = await fetch_chunks(network.fetch_blob_leaf, root, chunks)
+                source.fetched.update(fetched)
+                if len(fetched) < len(chunks) or not proven_chunks(source, job, root, chunks):
+                    # Not served in chunks (an input committed over other leaves, or peers that
+                    # lack some): the whole blob, into the store, which reads it whole.
+                    await network.fetch_blob(root)
         root = job.result_root
         if root and self.blobs.info(root) is None:
             for index in sorted({*needed_leaves(job, leaves), *also}):

@@ -147,10 +147,11 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
     }
     remote = [names[m] for m in passes if names[m] != "dave"]
     assert len(remote) >= 2, f"committee {committee}, attested {passes}"
-    # The committee members on other nodes got the inputs and leaves over the blob protocol.
+    # The committee members on other nodes got the input chunks their leaves read and the
+    # leaves over the blob protocol.
     for name in remote:
         log = net.node(name).log_path.read_text()
-        assert "fetched blob" in log, name
+        assert "fetched 1 of 1 chunks of input blob" in log, name
         assert "recomputed" in log
 
     # A node that never held the result serves it, fetched from its peers and proven.
