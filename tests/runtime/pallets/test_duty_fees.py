@@ -23,6 +23,7 @@ from tests.runtime.pallets.market_helpers import (
     GEMM_UNITS,
     OUTSIDER,
     REQUESTER,
+    UNIT,
     VALIDATORS,
     WORKER,
     MarketChain,
@@ -76,11 +77,17 @@ def test_an_honest_audit_of_a_least_payment_job_costs_no_honest_party(chain: Mar
     chain.advance_to(chain.job(job_id).committed_at + chain.compute_params().dispute_window + 1)
     assert chain.job(job_id).state == "settled"
     worker = start.change(WORKER.public)
-    assert worker > 0, f"the worker lost {-worker}"
+    gains = []
     for member in members:
         rewards = chain.rewards.get(member, 0) - start.rewards.get(member, 0)
-        protocol = start.change(member) - rewards  # the fees it paid counted
-        assert protocol > 0, f"member lost {-protocol}"
+        gains.append(start.change(member) - rewards)  # the fees it paid counted
+    print(
+        f"\n[duties] least-payment job: worker {worker / UNIT:+.4f} XPL, members "
+        f"{[round(g / UNIT, 6) for g in gains]} XPL"
+    )
+    assert worker > 0, f"the worker lost {-worker}"
+    for member, gain in zip(members, gains, strict=True):
+        assert gain > 0, f"member lost {-gain}"
         assert chain.fees_since(start.fees, member) == 0
 
 
