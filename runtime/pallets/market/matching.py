@@ -67,7 +67,10 @@ def try_match(ctx: BlockContext, job_id: int) -> bool:
     The best is a worker in good standing (reputation not negative) before any other, then the
     cheapest, then the most reputed, then by the block's randomness: a worker that declined or
     missed more jobs than it settled takes a job only when no worker in good standing can, so
-    that a few sybil workers asking little cannot decline one job after another.
+    that a few sybil workers asking little cannot decline one job after another. What an
+    attacker can still do: regain good standing by settling a job (real work, paid as such) or
+    by retiring and registering again (two fees, its stake released and held again), paying a
+    decline's penalty each time it declines (`deadlines.decline`).
     """
     state = ctx.state
     current = Jobs.get(state, job_id)

@@ -9,7 +9,8 @@ first found, with the attacker's profit measured from balances and shown to be n
   queue.
 - Front-running: an ask raised in the block of a submission, before it; dust jobs paying less
   than a commitment's fee.
-- Declining: a worker gives a job back within the decline window at no cost.
+- Declining: a worker gives a job back within the decline window, for a small penalty (see
+  `test_market_sybils` for sybil workers that decline every job).
 """
 
 from __future__ import annotations
