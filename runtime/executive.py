@@ -6,7 +6,8 @@ Reading order, as a specification:
         initialize_block          the author's VRF proof on the chain randomness (`randomness`);
                                   hooks: chain randomness, block number, parent hash, recent hashes
         check signatures          started in parallel, or left for last (`SignatureVerifier`)
-        apply_extrinsic × n       mortality, nonce, weight, fee, dispatch (reverted on failure)
+        apply_extrinsic × n       mortality, nonce, weight, fee, dispatch (reverted on failure),
+                                  the fee of a duty that succeeded refunded
         finalize_block            hooks: fee payout, fee multiplier, events
         signature results         a block refused before this cancels the checks not started
         check extrinsics root
@@ -322,6 +323,7 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
     multiplier = transaction_payment.current_multiplier(ctx.state)
     fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
     ctx.phase = index
+    paid_event = len(ctx.events)
     try:
         transaction_payment.withdraw_fee(ctx, signer, fee, tx.tip)
     except DispatchError as exc:
@@ -343,6 +345,8 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
         state.rollback()
         raise
     state.commit()
+    if not call_def.pays:  # a duty done: free (a failed one paid in full above)
+        transaction_payment.refund_fee(ctx, signer, fee, tx.tip, paid_event)
     ctx.deposit_event(system.ExtrinsicSuccess, weight)
     return True
 

@@ -310,7 +310,7 @@ class BlockContext:
 
 @dataclass(frozen=True, slots=True)
 class CallDef:
-    """A dispatchable function: its name, typed arguments and declared weight."""
+    """A dispatchable function: its name, typed arguments, declared weight and who pays."""
 
     pallet: str
     name: str
@@ -318,6 +318,9 @@ class CallDef:
     weight: Callable[[tuple[Any, ...]], Weight]
     function: Callable[..., None]
     doc: str
+    pays: bool = True
+    """False for a duty of the protocol (Substrate's `Pays::No`): when the call succeeds its fee
+    is refunded (the tip, the signer's own choice, stays paid); when it fails it pays in full."""
     _decoders: tuple[tuple[Callable[[Value, str], Any], str], ...] = field(
         init=False, repr=False, compare=False
     )
@@ -339,13 +342,19 @@ class CallDef:
 
 
 def call(
-    *, args: Fields, weight: Weight | Callable[[tuple[Any, ...]], Weight]
+    *, args: Fields, weight: Weight | Callable[[tuple[Any, ...]], Weight], pays: bool = True
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
-    """Mark a pallet method as a call with typed arguments and a weight (fixed or from args)."""
+    """Mark a pallet method as a call with typed arguments and a weight (fixed or from args).
+
+    `pays=False` declares a duty of the protocol, free when it succeeds (see `CallDef.pays`).
+    Only a call that succeeds at most a bounded number of times per duty may be declared so (a
+    committee member's attestation, once per check): a stranger's call fails, and a failed call
+    pays in full, so nobody spams the chain with free calls.
+    """
     weight_fn = weight if callable(weight) else (lambda _args, w=weight: w)
 
     def mark(fn: Callable[..., None]) -> Callable[..., None]:
-        fn.__xpl_call__ = (args, weight_fn)  # type: ignore[attr-defined]
+        fn.__xpl_call__ = (args, weight_fn, pays)  # type: ignore[attr-defined]
         return fn
 
     return mark
@@ -401,7 +410,7 @@ class Pallet:
             fn = getattr(type(self), attr)
             marker = getattr(fn, "__xpl_call__", None)
             if marker is not None:
-                args, weight_fn = marker
+                args, weight_fn, pays = marker
                 found[attr] = CallDef(
                     pallet=self.NAME,
                     name=attr,
@@ -409,6 +418,7 @@ class Pallet:
                     weight=weight_fn,
                     function=getattr(self, attr),
                     doc=(fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "",
+                    pays=pays,
                 )
         return found
 

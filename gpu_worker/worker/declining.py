@@ -1,10 +1,11 @@
-"""Declining matched jobs the worker cannot finish, while declining is still free.
+"""Declining matched jobs the worker cannot finish, while declining is still cheap.
 
-The market lets a worker give a matched job back within `decline_blocks` blocks of the match at no
-cost; after that the worker must commit by the deadline or lose part of its bonded slash. So the
-worker looks at each newly matched job before it fetches anything, and declines it at once if it
-cannot do it: an input its node cannot serve, a result larger than a node stores, inputs and
-result beyond the device's memory, or more time than is left before the deadline at the
+The market lets a worker give a matched job back within `decline_blocks` blocks of the match for
+`decline_penalty_ppm` of the job's slash and a point of reputation; after that the worker must
+commit by the deadline or lose `miss_penalty_ppm` of it (twenty times more at the defaults) and two
+points. So the worker looks at each newly matched job before it fetches anything, and declines it
+at once if it cannot do it: an input its node cannot serve, a result larger than a node stores,
+inputs and result beyond the device's memory, or more time than is left before the deadline at the
 throughput the worker registered (with the same safety factor the chain applies). A job whose
 inputs turn out to be unobtainable or malformed while they are fetched is declined too, if the
 window is still open.

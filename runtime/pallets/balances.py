@@ -220,6 +220,18 @@ def deposit(ctx: BlockContext, who: bytes, amount: int) -> int:
     return amount
 
 
+def refund(ctx: BlockContext, who: bytes, amount: int) -> int:
+    """Give back `amount` that `withdraw` took from `who` in this same transaction (a fee
+    refunded): to its free balance and the total issuance. No event: the caller reports it.
+    Returns what was given back (0 if the account was reaped meanwhile)."""
+    info = system.account(ctx, who)
+    if info is None or amount == 0:
+        return 0
+    system.put_account(ctx, who, info.with_free(info.free + amount))
+    TotalIssuance.put(ctx.state, TotalIssuance.get(ctx.state) + amount)
+    return amount
+
+
 def transfer(
     ctx: BlockContext, source: bytes, dest: bytes, amount: int, *, keep_alive: bool
 ) -> None:

@@ -11,6 +11,10 @@ so fees rise while blocks are fuller than the target and fall back when they are
 fixed point with FIXED_ONE = 10^18. The fee (without tip) is split AUTHOR_FEE_PERCENT to the block
 author and the rest to the treasury; tips go wholly to the author. The author's part goes to the
 stash behind the author's session key (to the key's own account if no stash is behind it).
+
+A duty of the protocol (a call declared `pays=False`: a committee member's attestations, a
+worker's response to a check) is free when it succeeds: its fee, withdrawn up front as every
+fee is, is refunded after the dispatch (`refund_fee`), its tip kept, as Substrate's `Pays::No`.
 """
 
 from __future__ import annotations
@@ -105,6 +109,24 @@ def withdraw_fee(ctx: BlockContext, who: bytes, fee: int, tip: int) -> None:
     ctx.fees_collected += fee - tip
     ctx.tips_collected += tip
     ctx.deposit_event(TransactionFeePaid, who, fee, tip)
+
+
+def refund_fee(ctx: BlockContext, who: bytes, fee: int, tip: int, paid_event: int) -> None:
+    """Refund the fee of a duty call that succeeded (see `framework.CallDef.pays`), keeping its
+    tip: what `withdraw_fee` took, less the tip, goes back to `who` and out of the block's fees,
+    and the transaction's TransactionFeePaid event (at `paid_event` in the block's events) is
+    rewritten to what was finally paid, so that the event always tells what a transaction cost.
+
+    What an attacker can still do: nothing free but its own duties. A duty call succeeds only for
+    the one account whose duty it is, once per duty, so the free calls in a block are bounded by
+    the open duties (committee members and responses per check); any other call of it fails and
+    pays in full, and the pool still requires the whole fee to be payable before admitting it.
+    """
+    refunded = balances.refund(ctx, who, fee - tip)
+    ctx.fees_collected -= refunded
+    record = ctx.events[paid_event]
+    assert record.event is TransactionFeePaid and record.args[0] == who
+    ctx.events[paid_event] = record._replace(args=(who, fee - refunded, tip))
 
 
 class TransactionPayment(Pallet):

@@ -354,7 +354,7 @@ def test_inputs_uploaded_as_blobs_are_downloaded_and_their_sizes_checked(
     assert view.state == "settled"
     right = compute_leaves(JobSpec("gemm_i8", PARAMS, 6), {"a": a, "b": b}, device="numpy")
     assert view.job.result_root == merkle_root(right)
-    # Inputs it cannot use: the worker declines the job at no cost instead of missing it.
+    # Inputs it cannot use: the worker declines the job (a small penalty) instead of missing it.
     worker.wait_log(f"job #{bad_id} declined: its inputs: cannot be computed: input 'a' of gemm_i8")
     view = client.job(bad_id)
     assert view is not None and view.state != "matched" and view.job.excluded

@@ -256,6 +256,7 @@ class Compute(Pallet):
     @call(
         args=(("job", fields.U64), ("check", fields.U32), ("commitment", fields.HASH)),
         weight=ATTEST_WEIGHT,
+        pays=False,
     )
     def attest_commit(
         self, ctx: BlockContext, origin: Origin, job_id: int, index: int, commitment: bytes
@@ -282,6 +283,7 @@ class Compute(Pallet):
             ("salt", fields.HASH),
         ),
         weight=ATTEST_WEIGHT,
+        pays=False,
     )
     def attest_reveal(
         self,
@@ -333,6 +335,7 @@ class Compute(Pallet):
             ),
         ),
         weight=RESPOND_WEIGHT,
+        pays=False,
     )
     def respond(
         self,

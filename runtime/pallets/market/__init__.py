@@ -12,25 +12,31 @@ Lifecycle of a job (DESIGN 8), each rule with what an attacker can still do with
    its result larger than a node stores (`workloads.MAX_RESULT_BYTES`), the requester already has
    MAX_PENDING_PER_REQUESTER jobs waiting, or no registered worker could ever take it
    (NoEligibleWorker: see `eligibility`). The escrow (the highest payment plus the protocol and
-   verification fees) goes under the hold "escrow". Attacker: jobs that wait cost it escrow and
-   fees, and at most delay others by a few blocks (step 3); sybil requesters pay the same per job.
+   verification fees) goes under the hold "escrow"; a job that is not matched at once also holds
+   the rent of its whole wait, and pays the treasury that rent for each block it waits for its
+   first worker, dearer the fuller the queue it found (`rent`). Attacker: jobs that wait cost it
+   escrow, fees and rent, and at most delay others by a few blocks (step 3); filling the queue
+   costs it the rent of every place it holds (sybil requesters pay the same per job).
 3. Matching picks, at once and then in turn (each block tries MATCHES_PER_BLOCK waiting jobs,
    starting after the last one the block before tried), the cheapest eligible worker with a free
    slot and the unbonded stake to bond the job's slash: its ask in force is within the job's
    price, it is not retiring, did not decline or miss this job before, has a reputation of at
    least `min_match_reputation`, and its registered throughput fits the job in its deadline
    (`decline_blocks` + the job's time at that throughput × `deadline_safety_ppm` +
-   `deadline_margin_blocks`). Ties go to the better reputation, then to block randomness. The
+   `deadline_margin_blocks`). Workers in good standing (reputation not negative) come before
+   the others whatever their asks; ties go to the better reputation, then to block randomness. The
    price is raised, within the job's price, so that the payment reaches `min_payment`.
    Attacker: an inflated throughput wins tight jobs it then misses (step 4), at a loss.
-4. Within `decline_blocks` of the match the worker may decline the job at no cost; it waits again
-   without that worker. Otherwise the worker must commit a result (the compute pallet records it)
-   by its deadline; a miss costs it `miss_penalty_ppm` of the bonded slash, paid to the TREASURY
-   (never to the requester, so a requester gains nothing from jobs no worker can do), two points
-   of reputation, and the job for good. A job that MAX_EXCLUDED workers gave back, or that no
-   worker left could take, or whose wait is over, expires and is refunded. Attacker: a worker may
-   hold a job for `decline_blocks` once, or until its deadline once at the cost of a penalty; a
-   requester whose job nobody can do gets its escrow back and has paid its fees.
+4. Within `decline_blocks` of the match the worker may decline the job, for `decline_penalty_ppm`
+   of its slash (to the treasury) and a point of reputation; it waits again without that worker (so
+   that sybil workers cannot decline every job until it expires, see `deadlines.decline`).
+   Otherwise the worker must commit a result (the compute pallet records it) by its deadline; a
+   miss costs it `miss_penalty_ppm` of the bonded slash, paid to the TREASURY (never to the
+   requester, so a requester gains nothing from jobs no worker can do), two points of reputation,
+   and the job for good. A job that MAX_EXCLUDED workers gave back, or that no worker left could
+   take, or whose wait is over, expires and is refunded. Attacker: a worker may hold a job for
+   `decline_blocks` once, or until its deadline once, each at the cost of a penalty; a requester
+   whose job nobody can do gets its escrow back and has paid its fees.
 5. Settlement (called by the compute pallet after the dispute window): on success the worker is
    paid price × units, the treasury its protocol fee and the verification committee its fee,
    and the rest of the escrow is released. On failure the worker's slash is taken: half to whoever
@@ -43,15 +49,17 @@ ends exactly once.
 
 The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
 `errors`, `jobs` (reading), `workers`, `escrow` (paying out of holds), `queue` (waiting jobs and
-per-block schedules), `eligibility`, `matching`, `deadlines` (expiry, declines and misses),
-`settlement`, `invariants`, and `pallet` (the Market pallet with its calls). Other code imports it
-as one: `from runtime.pallets import market`. Its error and event types are named from their
-modules (`market.errors`, `market.events`); callers tell a failed call by its error's name.
+per-block schedules), `rent` (what waiting costs), `eligibility`, `matching`, `deadlines` (expiry,
+declines and misses), `settlement`, `invariants`, and `pallet` (the Market pallet with its calls).
+Other code imports it as one: `from runtime.pallets import market`. Its error and event types are
+named from their modules (`market.errors`, `market.events`); callers tell a failed call by its
+error's name.
 """
 
 from __future__ import annotations
 
 from runtime.pallets.market.constants import (
+    DECLINE_REPUTATION,
     ESCROW,
     JOB_WEIGHT,
     MATCHES_PER_BLOCK,
@@ -73,6 +81,7 @@ from runtime.pallets.market.constants import (
     REGISTER_WEIGHT,
     STAKE,
     SUBMIT_WEIGHT,
+    WAIT_RENT_GROWTH,
 )
 from runtime.pallets.market.jobs import find_job, job, params_in
 from runtime.pallets.market.matching import try_match
@@ -102,6 +111,7 @@ from runtime.pallets.market.storage import (
 )
 
 __all__ = [
+    "DECLINE_REPUTATION",
     "DEFAULT_MARKET_PARAMS",
     "ESCROW",
     "JOB_IDS_CODEC",
@@ -127,6 +137,7 @@ __all__ = [
     "REGISTER_WEIGHT",
     "STAKE",
     "SUBMIT_WEIGHT",
+    "WAIT_RENT_GROWTH",
     "Deadlines",
     "Job",
     "Jobs",

@@ -12,15 +12,25 @@ MAX_WORKERS: Final = 256
 MAX_PENDING_JOBS: Final = 512
 """Jobs waiting for a worker at once. What an attacker can still do: fill the queue from
 MAX_PENDING_JOBS / MAX_PENDING_PER_REQUESTER accounts, each job holding its escrow and paying
-its fee, and each one a job some worker could take; others' submissions are refused until its
-jobs are matched or expire, and it gains nothing but its refunds."""
+its fee, and each one a job some worker could take (one it keeps busy, say); others'
+submissions are refused until its jobs are matched or expire. Each block of it costs the
+attacker the rent of every job it holds there (`market.rent`), which grows as the queue fills,
+and it gains nothing but its refunds."""
+WAIT_RENT_GROWTH: Final = 16
+"""How fast waiting gets dearer as the queue fills: a job submitted to a queue of n waiting jobs
+pays `wait_rent`·(1 + WAIT_RENT_GROWTH·n / MAX_PENDING_JOBS) a block, 17 times the base rent in a
+full queue."""
 MAX_PENDING_PER_REQUESTER: Final = 16
 """Jobs one requester may have waiting for a worker at once, so that no one fills the queue."""
 MATCHES_PER_BLOCK: Final = 32
 """Waiting jobs that each block tries to match, which bounds a block's work; each block starts
 after the last job the block before tried, so every waiting job is tried in turn."""
 MAX_EXCLUDED: Final = 8
-"""Workers a job remembers as having declined or missed it; a job excluded by this many expires."""
+"""Workers a job remembers as having declined or missed it; a job excluded by this many expires
+(so that a job nobody can do costs at most this many workers a decline each)."""
+DECLINE_REPUTATION: Final = -1
+"""A decline's change of reputation (a miss costs 2 points, a proven fault 10, a settled job earns
+1): one decline takes a fresh registration out of good standing."""
 MAX_ASKS: Final = 8
 MAX_INPUTS: Final = 8
 MAX_PARAMS: Final = 24

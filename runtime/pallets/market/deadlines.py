@@ -6,18 +6,27 @@ from dataclasses import replace
 
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
-from runtime.pallets.market.constants import ESCROW, MAX_EXCLUDED, PPM, STAKE
+from runtime.pallets.market.constants import (
+    DECLINE_REPUTATION,
+    ESCROW,
+    MAX_EXCLUDED,
+    PPM,
+    STAKE,
+)
 from runtime.pallets.market.escrow import pay_out, release_held
 from runtime.pallets.market.events import DeadlineMissed, JobDeclined, JobExpired
 from runtime.pallets.market.matching import anyone_eligible
 from runtime.pallets.market.queue import dequeue, enqueue
+from runtime.pallets.market.rent import charge_wait
 from runtime.pallets.market.storage import Job, Jobs, Params
 from runtime.pallets.market.workers import end_for_worker, store_worker
 
 
 def expire(ctx: BlockContext, job_id: int, current: Job, *, queued: bool = True) -> None:
     """A job that found no worker in time (or no worker left that could take it): refund its
-    escrow and end it. `queued`: it is in the queue of waiting jobs."""
+    escrow (less the rent of its wait, `market.rent`) and end it. `queued`: it is in the queue of
+    waiting jobs."""
+    current = charge_wait(ctx, current)
     release_held(ctx, current.requester, ESCROW, current.escrow)
     Jobs.insert(ctx.state, job_id, replace(current, state="expired"))
     if queued:
@@ -26,17 +35,34 @@ def expire(ctx: BlockContext, job_id: int, current: Job, *, queued: bool = True)
 
 
 def decline(ctx: BlockContext, job_id: int, current: Job) -> None:
-    """The matched worker gives the job back within the decline window: no penalty, no change of
-    reputation; it is never matched to this job again.
+    """The matched worker gives the job back within the decline window: it pays
+    `decline_penalty_ppm` of the job's slash from its stake to the treasury and loses one point
+    of reputation, and it is never matched to this job again; the job waits for another worker.
 
-    What an attacker can still do: a worker may take jobs and decline them, keeping each out of
-    others' hands for at most `decline_blocks` blocks, once per job, and earns nothing by it; a
-    requester whose job every worker declines (inputs nobody can fetch, say) gets its escrow back
-    and has paid its fees, while the workers lost nothing.
+    Declining costs the decliner so that sybil workers cannot kill others' jobs for nothing: a
+    job given back by MAX_EXCLUDED workers expires, and the cheapest asks are matched first, so
+    MAX_EXCLUDED sybils asking less than the honest could otherwise decline every job until it
+    expired. What an attacker can still do: kill a job by declining it from MAX_EXCLUDED
+    workers (each registered with `min_stake`), paying MAX_EXCLUDED penalties (at least
+    `min_slash`·`decline_penalty_ppm` each) and decline fees per job killed, more than the
+    requester loses (its submission fee; its escrow comes back, it may submit again), and it
+    gains nothing: the job is paid to nobody. After one decline a sybil's reputation is
+    negative, and a worker with a negative reputation is matched only when no worker in good
+    standing can take the job (`matching.try_match`), so killing the next job needs a fresh
+    registration (or a settled job) per sybil. A requester whose job every worker declines
+    (inputs nobody can fetch) costs at most MAX_EXCLUDED workers a penalty and a point each,
+    and pays its own fee; it gains nothing either (penalties go to the treasury).
     """
     assert current.worker is not None
-    store_worker(ctx, current.worker, end_for_worker(ctx, current, 0))
-    ctx.deposit_event(JobDeclined, job_id, current.worker)
+    p = Params.get(ctx.state)
+    penalty = pay_out(
+        ctx, current.worker, STAKE, TREASURY, current.slash * p.decline_penalty_ppm // PPM
+    )
+    worker = end_for_worker(ctx, current, DECLINE_REPUTATION)
+    if worker is not None:
+        worker = replace(worker, stake=max(0, worker.stake - penalty))
+    store_worker(ctx, current.worker, worker)
+    ctx.deposit_event(JobDeclined, job_id, current.worker, penalty)
     _wait_again(ctx, job_id, current)
 
 

@@ -32,7 +32,9 @@ JobMatched: Final = EventDef(
     "JobMatched",
     (_JOB, ("worker", fields.ACCOUNT), ("price", fields.BALANCE), ("commit_by", fields.U32)),
 )
-JobDeclined: Final = EventDef(NAME, "JobDeclined", (_JOB, ("worker", fields.ACCOUNT)))
+JobDeclined: Final = EventDef(
+    NAME, "JobDeclined", (_JOB, ("worker", fields.ACCOUNT), ("penalty", fields.BALANCE))
+)
 AskRaised: Final = EventDef(
     NAME,
     "AskRaised",

@@ -11,6 +11,7 @@ from runtime.pallets.market.constants import MATCHES_PER_BLOCK
 from runtime.pallets.market.eligibility import price_if_eligible, price_if_free, slot_ms
 from runtime.pallets.market.events import JobMatched
 from runtime.pallets.market.queue import dequeue, schedule
+from runtime.pallets.market.rent import charge_wait
 from runtime.pallets.market.storage import (
     Deadlines,
     Job,
@@ -61,14 +62,23 @@ def match_waiting(ctx: BlockContext) -> None:
 
 
 def try_match(ctx: BlockContext, job_id: int) -> bool:
-    """Match a pending job to the best worker now; True if it found one."""
+    """Match a pending job to the best worker now; True if it found one.
+
+    The best is a worker in good standing (reputation not negative) before any other, then the
+    cheapest, then the most reputed, then by the block's randomness: a worker that declined or
+    missed more jobs than it settled takes a job only when no worker in good standing can, so
+    that a few sybil workers asking little cannot decline one job after another. What an
+    attacker can still do: regain good standing by settling a job (real work, paid as such) or
+    by retiring and registering again (two fees, its stake released and held again), paying a
+    decline's penalty each time it declines (`deadlines.decline`).
+    """
     state = ctx.state
     current = Jobs.get(state, job_id)
     if current is None or current.state != "pending":
         return False
     p = Params.get(state)
     slot = slot_ms(ctx)
-    best: tuple[int, int, bytes, bytes] | None = None
+    best: tuple[bool, int, int, bytes, bytes] | None = None
     for account in WorkerList.get(state):
         worker = Workers.get(state, account)
         if worker is None:
@@ -77,6 +87,7 @@ def try_match(ctx: BlockContext, job_id: int) -> bool:
         if price is None:
             continue
         key = (
+            worker.reputation < 0,
             price,
             -worker.reputation,
             _randomness(ctx, job_id.to_bytes(8, "big"), account),
@@ -86,9 +97,10 @@ def try_match(ctx: BlockContext, job_id: int) -> bool:
             best = key
     if best is None:
         return False
-    price, _, _, account = best
+    _, price, _, _, account = best
     worker = Workers.get(state, account)
     assert worker is not None
+    current = charge_wait(ctx, current)
     slash = p.slash_for(payment_for(current.cost_units, price))
     commit_by = ctx.number + current.deadline_blocks
     Workers.insert(

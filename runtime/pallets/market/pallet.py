@@ -64,6 +64,7 @@ from runtime.pallets.market.jobs import job
 from runtime.pallets.market.matching import anyone_eligible, match_waiting, try_match
 from runtime.pallets.market.params import MarketParams
 from runtime.pallets.market.queue import dequeue, enqueue, pending_of, schedule
+from runtime.pallets.market.rent import charge_wait, rent_now
 from runtime.pallets.market.storage import (
     Deadlines,
     Job,
@@ -307,9 +308,11 @@ class Market(Pallet):
         Each input is a blob root (32 bytes) or empty to be generated from `seed`. Refused when
         its highest payment is below `min_payment`, when the requester already has
         MAX_PENDING_PER_REQUESTER jobs waiting, and when no registered worker could ever take
-        it (NoEligibleWorker). What an attacker can still do: submit jobs some worker could take
-        and cancel them before they are matched, paying a fee each time; or jobs whose inputs
-        nobody serves, which the workers decline at no cost while the attacker pays its fees.
+        it (NoEligibleWorker). Besides its escrow it holds a deposit for its rent while it waits
+        for its first worker (`market.rent`). What an attacker can still do: submit jobs some
+        worker could take and cancel them before they are matched, paying a fee (and the rent
+        of their wait) each time; or jobs whose inputs nobody serves, which the workers decline
+        (at a penalty to the treasury, `deadlines.decline`) while the attacker pays its fees.
         """
         requester = ensure_signed(origin)
         state = ctx.state
@@ -341,6 +344,7 @@ class Market(Pallet):
             # Each job's escrow is at least the deposit, so paying one job out never leaves an
             # account with other jobs' escrow below it (it would be reaped, escrow and all).
             raise PriceTooLow()
+        rent = rent_now(ctx)  # the queue as the job found it
         expires_at = ctx.number + wait_blocks
         submitted = Job(
             requester=requester,
@@ -367,17 +371,23 @@ class Market(Pallet):
         enqueue(ctx, job_id, requester)
         schedule(Deadlines, ctx, expires_at, job_id)
         ctx.deposit_event(JobSubmitted, job_id, requester, workload, shape.cost_units, escrow)
-        try_match(ctx, job_id)
+        if not try_match(ctx, job_id) and rent:
+            # It waits: it holds the deposit for its rent until it first leaves the queue.
+            deposit = rent * wait_blocks
+            balances.hold(ctx, requester, ESCROW, deposit)
+            Jobs.insert(state, job_id, replace(submitted, escrow=escrow + deposit, rent=rent))
 
     @call(args=(("job", fields.U64),), weight=JOB_WEIGHT)
     def cancel_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
-        """Cancel a job that has no worker yet; its escrow is released."""
+        """Cancel a job that has no worker yet; its escrow is released, less the rent of the
+        blocks it waited (`market.rent`)."""
         who = ensure_signed(origin)
         current = job(ctx, job_id)
         if current.requester != who:
             raise NotYourJob()
         if current.state != "pending":
             raise NotPending()
+        current = charge_wait(ctx, current)
         balances.release(ctx, who, ESCROW, current.escrow)
         Jobs.insert(ctx.state, job_id, replace(current, state="cancelled"))
         dequeue(ctx, job_id, who)
@@ -385,9 +395,10 @@ class Market(Pallet):
 
     @call(args=(("job", fields.U64),), weight=SUBMIT_WEIGHT)
     def decline_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
-        """Give back a job matched to the caller, within `decline_blocks` of the match, at no
-        cost: the job waits for another worker and is never matched to the caller again (see
-        `deadlines.decline` for what this still allows)."""
+        """Give back a job matched to the caller, within `decline_blocks` of the match, for
+        `decline_penalty_ppm` of its slash and a point of reputation: the job waits for another
+        worker and is never matched to the caller again (see `deadlines.decline` for why it
+        costs, and what it still allows)."""
         who = ensure_signed(origin)
         current = job(ctx, job_id)
         if current.state != "matched" or current.worker != who:

@@ -39,7 +39,10 @@ class MarketParams(Record):
     min_stake: int = param(fields.BALANCE, default=100 * 10**12)
     """The least stake a worker registers with."""
     decline_blocks: int = param(fields.U32, 0, MAX_DEADLINE_BLOCKS, default=3)
-    """Blocks after a match in which its worker may decline the job at no cost."""
+    """Blocks after a match in which its worker may decline the job (see `decline_penalty_ppm`)."""
+    decline_penalty_ppm: int = param(fields.U32, 0, PPM, default=5_000, rule=PPM_RULE)
+    """Share of a job's slash taken from the stake of a worker that declines it (to the
+    treasury), with one point of reputation."""
     deadline_safety_ppm: int = param(fields.U32, PPM, 100 * PPM, default=2 * PPM)
     """A worker needs this multiple (in parts per million) of the time its registered
     throughput says a job takes..."""
@@ -52,6 +55,10 @@ class MarketParams(Record):
     """Blocks before a raised ask is in force (a lowered one is at once)."""
     min_payment: int = param(fields.BALANCE, 1, None, default=5 * 10**9)
     """The least a job pays its worker: a job whose highest payment is below it is refused."""
+    wait_rent: int = param(fields.BALANCE, default=10**6)
+    """What a job pays the treasury for each block it waits for its first worker, when the queue
+    is empty; a job submitted to a queue holding n jobs pays 1 + WAIT_RENT_GROWTH·n /
+    MAX_PENDING_JOBS times it (see `market.rent`)."""
 
     def check(self) -> None:
         """ValueError naming the first parameter out of its range (the shares first)."""
@@ -80,6 +87,7 @@ class MarketParams(Record):
 DEFAULT_MARKET_PARAMS: Final = MarketParams()
 """Slash 3× the payment (at least 1 XPL), 2% to the treasury, 5% (at least 0.001 XPL) to the
 verifiers, 10% of the slash for a missed deadline (to the treasury), 100 XPL least stake, 3 blocks
-to decline a match, twice the registered throughput's time plus 2 blocks to commit, matching from a
-reputation of -20, raised asks in force after 10 blocks, 0.005 XPL least payment (about twice a
-commitment's fee)."""
+to decline a match for 0.5% of the slash (at least 0.005 XPL, to the treasury), twice the registered
+throughput's time plus 2 blocks to commit, matching from a reputation of -20, raised asks in force
+after 10 blocks, 0.005 XPL least payment (about twice a commitment's fee), 10^-6 XPL a block of
+waiting in an empty queue (17 times that in a full one)."""

@@ -115,6 +115,9 @@ class Job(Record):
     committed_at: int = param(fields.U32, default=0)
     excluded: tuple[bytes, ...] = param(fields.tuple_type(fields.ACCOUNT, MAX_EXCLUDED), default=())
     """Workers that declined or missed this job: it is never matched to them again."""
+    rent: int = param(fields.BALANCE, default=0)
+    """What the job pays for each block it waits for its first worker (0 once paid); `escrow`
+    holds its deposit until then (`market.rent`)."""
 
     @property
     def payment(self) -> int:

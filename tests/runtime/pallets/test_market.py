@@ -51,6 +51,7 @@ W, W2, W3 = WORKER.public, WORKER2.public, WORKER3.public
 R, R2 = REQUESTER.public, REQUESTER2.public
 SLASH = P.slash_for(UNIT)  # the slash of a GEMM job at a price of one unit
 ESCROW = escrow_for(2 * UNIT)  # the escrow of a GEMM job at the default maximum price
+RENT = P.wait_rent  # a block's rent of a job that found the queue empty
 
 
 @pytest.fixture
@@ -324,16 +325,22 @@ def test_a_job_no_free_worker_takes_waits_then_expires_with_a_full_refund(
     before = chain.balance(REQUESTER)
     out = chain.submit(max_price=2 * UNIT, wait=3)
     submitted = chain.head.number
-    assert [name for name, _ in out.events] == ["Held", "JobSubmitted"]
+    # It waits: besides its escrow it holds the rent of its whole wait.
+    assert out.events[2] == ("Held", (R, "escrow", 3 * RENT))
+    assert [name for name, _ in out.events] == ["Held", "JobSubmitted", "Held"]
     for _ in range(2):
         result = chain.advance()[0]
         assert hook_events(result) == []
         assert chain.job(2).state == "pending" and chain.pending() == (2,)
     result = chain.advance()[0]
     assert chain.head.number == submitted + 3
-    assert hook_events(result) == [("Released", (R, "escrow", ESCROW)), ("JobExpired", (2, ESCROW))]
+    assert hook_events(result) == [
+        ("Transfer", (R, TREASURY, 3 * RENT)),
+        ("Released", (R, "escrow", ESCROW)),
+        ("JobExpired", (2, ESCROW)),
+    ]
     assert chain.job(2).state == "expired" and chain.pending() == ()
-    assert chain.balance(REQUESTER) == before - out.fee
+    assert chain.balance(REQUESTER) == before - out.fee - 3 * RENT
     assert chain.held(REQUESTER, "escrow") == 0
     assert chain.advance(3) and chain.job(2).state == "expired"  # it ends once
 
@@ -346,8 +353,14 @@ def test_a_waiting_job_is_matched_in_a_later_block(chain: MarketChain) -> None:
     assert chain.job(2).state == "pending"
     result = chain.advance()[0]  # ... the next block does
     number = chain.head.number
-    assert hook_events(result) == [("JobMatched", (2, W2, UNIT, number + 10))]
+    # It pays the rent of the 2 blocks it waited, and its deposit's rest comes back.
+    assert hook_events(result) == [
+        ("Transfer", (R, TREASURY, 2 * RENT)),
+        ("Released", (R, "escrow", 3 * RENT)),
+        ("JobMatched", (2, W2, UNIT, number + 10)),
+    ]
     assert chain.job(2).state == "matched" and chain.pending() == ()
+    assert chain.held(REQUESTER, "escrow") == ESCROW
 
 
 # Matching
@@ -432,8 +445,13 @@ def test_cancel_releases_the_escrow_of_a_waiting_job(chain: MarketChain) -> None
     submitted = chain.submit(wait=5)
     out = chain.call(REQUESTER, "market", "cancel_job", 2)
     assert out.error is None
-    assert out.events == [("Released", (R, "escrow", ESCROW)), ("JobCancelled", (2, ESCROW))]
-    assert chain.balance(REQUESTER) == before - submitted.fee - out.fee
+    assert out.events == [
+        ("Transfer", (R, TREASURY, RENT)),
+        ("Released", (R, "escrow", 4 * RENT)),
+        ("Released", (R, "escrow", ESCROW)),
+        ("JobCancelled", (2, ESCROW)),
+    ]
+    assert chain.balance(REQUESTER) == before - submitted.fee - out.fee - RENT
     assert chain.job(2).state == "cancelled" and chain.pending() == ()
     assert chain.call(REQUESTER, "market", "cancel_job", 2).error == "NotPending"
     # Its expiry block passes without a second end.
@@ -453,7 +471,9 @@ def test_cancel_refusals(chain: MarketChain, who: object, job_id: int, error: st
     chain.submit()
     out = chain.call(who, "market", "cancel_job", job_id)  # type: ignore[arg-type]
     assert out.error == error
-    assert chain.job(2).state == "pending" and chain.held(REQUESTER, "escrow") == ESCROW
+    deposit = 5 * RENT  # the rent of its whole wait, until it leaves the queue
+    assert chain.job(2).state == "pending"
+    assert chain.held(REQUESTER, "escrow") == ESCROW + deposit
 
 
 def test_a_matched_job_cannot_be_cancelled(chain: MarketChain) -> None:

@@ -9,7 +9,8 @@ first found, with the attacker's profit measured from balances and shown to be n
   queue.
 - Front-running: an ask raised in the block of a submission, before it; dust jobs paying less
   than a commitment's fee.
-- Declining: a worker gives a job back within the decline window at no cost.
+- Declining: a worker gives a job back within the decline window, for a small penalty (see
+  `test_market_sybils` for sybil workers that decline every job).
 """
 
 from __future__ import annotations
@@ -25,8 +26,10 @@ from runtime.pallets.market import (
     DEFAULT_MARKET_PARAMS,
     MATCHES_PER_BLOCK,
     MAX_EXCLUDED,
+    MAX_PENDING_JOBS,
     MAX_PENDING_PER_REQUESTER,
     PPM,
+    WAIT_RENT_GROWTH,
 )
 from runtime.pallets.market.eligibility import blocks_needed
 from runtime.workloads import GOP, MAX_RESULT_BYTES, payment_for, workload_shape
@@ -115,29 +118,37 @@ def test_farming_with_inputs_nobody_serves_pays_the_treasury_not_the_requester(
         assert chain.held(who, "stake") == STAKE - PENALTY
 
 
-def test_workers_decline_what_they_cannot_do_at_no_cost(chain: MarketChain) -> None:
-    """Workers that cannot fetch a job's inputs decline it within the window: they lose only
-    the declining transaction's fee, never stake, and when no worker is left the job expires
-    with its escrow refunded; the requester is out its fee."""
+def test_workers_decline_what_they_cannot_do_for_a_small_penalty(chain: MarketChain) -> None:
+    """Workers that cannot fetch a job's inputs decline it within the window: each loses
+    `decline_penalty_ppm` of the job's slash from its stake (to the treasury), a point of
+    reputation and the declining transaction's fee, and when no worker is left the job expires
+    with its escrow refunded; the requester is out its fee (its job never waited for a first
+    worker, so it paid no rent)."""
     _three_workers(chain)
     before = chain.total(REQUESTER)
+    treasury = chain.total(TREASURY)
     out = chain.submit(roots=UNSERVED, deadline=6, wait=60)
     fees = 0
+    penalty = chain.job(1).slash * DEFAULT_MARKET_PARAMS.decline_penalty_ppm // PPM
+    assert penalty >= DEFAULT_MARKET_PARAMS.min_slash // 200
     for turn in range(3):
         job = chain.job(1)
         assert job.state == "matched" and job.worker is not None
         assert len(job.excluded) == turn
         decline = chain.call(keypair_of(job.worker), "market", "decline_job", 1)
         assert decline.error is None
-        assert ("JobDeclined", (1, job.worker)) in decline.events
+        assert ("JobDeclined", (1, job.worker, penalty)) in decline.events
         fees += decline.fee
         chain.advance()  # the next block matches the job to a worker that has not declined it
     assert chain.job(1).state == "expired" and set(chain.job(1).excluded) == {W, W2, W3}
     assert chain.total(REQUESTER) - before == -out.fee
     for who in (WORKER, WORKER2, WORKER3):
-        assert chain.held(who, "stake") == STAKE
+        assert chain.held(who, "stake") == STAKE - penalty
         worker = chain.worker(who)
-        assert worker is not None and (worker.reputation, worker.active, worker.bonded) == (0, 0, 0)
+        assert worker is not None
+        assert (worker.reputation, worker.active, worker.bonded) == (-1, 0, 0)
+        assert worker.stake == STAKE - penalty
+    assert chain.total(TREASURY) - treasury >= 3 * penalty
     assert fees > 0
 
 
@@ -210,7 +221,6 @@ def test_a_bad_reputation_gates_matching(chain: MarketChain) -> None:
     """A cheap worker that misses job after job (-2 each) falls below min_match_reputation and
     is matched to no job any more, however low its ask."""
     chain.register(WORKER3, prices=[UNIT // 100], capacity=8)
-    chain.register(WORKER, prices=[UNIT], capacity=8)
     misses = -(P.min_match_reputation - 1) // 2 + 1  # 4 misses: -8 < -6
     for _ in range(misses):
         chain.submit(max_price=UNIT, deadline=6, wait=2)
@@ -219,8 +229,25 @@ def test_a_bad_reputation_gates_matching(chain: MarketChain) -> None:
         chain.advance_to(chain.job(job_id).commit_by + 1)
     cheap = chain.worker(WORKER3)
     assert cheap is not None and cheap.reputation == -2 * misses < P.min_match_reputation
+    assert chain.submit(max_price=UNIT, deadline=6, wait=2).error == "NoEligibleWorker"
+    chain.register(WORKER, prices=[UNIT], capacity=8)
     chain.submit(max_price=UNIT, deadline=6, wait=2)
     assert chain.job(max(chain.jobs())).worker == W
+
+
+def test_a_worker_in_good_standing_is_matched_before_a_cheaper_one_that_is_not(
+    chain: MarketChain,
+) -> None:
+    """A worker whose reputation is negative (it missed or declined more jobs than it settled)
+    takes a job only when no worker in good standing can, whatever its ask."""
+    chain.register(WORKER3, prices=[UNIT // 100], capacity=8)
+    chain.register(WORKER, prices=[UNIT], capacity=1)
+    chain.submit(max_price=UNIT, deadline=6, wait=20)
+    assert chain.job(1).worker == W3  # both in good standing: the cheaper
+    chain.advance_to(chain.job(1).commit_by + 1)  # a miss: -2
+    assert chain.job(1).worker == W  # given back, matched again in good standing
+    chain.submit(max_price=UNIT, deadline=6, wait=20)
+    assert chain.job(2).worker == W3  # the worker in good standing is busy
 
 
 # 7. Starvation
@@ -248,7 +275,10 @@ def test_waiting_jobs_do_not_keep_later_jobs_from_being_matched(chain: MarketCha
     rounds = -(-(jam + 1) // MATCHES_PER_BLOCK)
     chain.advance(rounds)
     assert chain.job(honest).worker == W2
-    assert chain.total(REQUESTER) - before == -out.fee  # its escrow is still its own
+    # Its escrow is still its own; it paid the rent of its wait, at the queue it found.
+    rent = P.wait_rent * (MAX_PENDING_JOBS + WAIT_RENT_GROWTH * jam) // MAX_PENDING_JOBS
+    waited = chain.job(honest).matched_at - chain.job(honest).submitted_at
+    assert chain.total(REQUESTER) - before == -out.fee - rent * waited
 
 
 def test_a_requester_cannot_fill_the_queue(chain: MarketChain) -> None:

@@ -12,7 +12,8 @@ Root, and lets blocks pass. After every block it checks:
 - the amounts of every end: escrows, payments, fees, refunds, slashes, penalties and rewards, as
   the rules compute them from the job's price and the checks' reveals;
 - each worker's stake against a ledger kept from the events: what it put up, less the penalties
-  and slashes the events record (each paid to the treasury, or to the catchers and treasury);
+  (of misses and declines) and slashes the events record (each paid to the treasury, or to the
+  catchers and treasury);
 - that nothing waits past its time: pending jobs expire, matched jobs commit or miss, committed
   jobs settle, fail or are void within their windows and rounds.
 
@@ -20,7 +21,8 @@ Some parties follow the attacks on the market. A farming requester (FARMER) subm
 inputs nobody serves, or whose deadline no worker meets, hoping workers miss them. An expiring
 worker (WORKER3) never commits nor declines what it is matched to. A front-runner (WORKER3 again)
 raises its ask to the highest price in the block of an honest submission, placed before it.
-The honest workers (WORKER, WORKER2) decline at once the jobs whose inputs they cannot fetch.
+The honest workers (WORKER, WORKER2) decline at once the jobs whose inputs they cannot fetch
+(for the decline's small penalty, never the larger one of a miss).
 After every block the machine also checks that the farmer never holds more than it started with,
 that no honest worker pays a penalty on a job it could not do, that no job is matched twice to
 the same worker, and that every job is matched at a price no higher than its worker's ask in
@@ -47,7 +49,13 @@ from runtime.executive import BlockBuilder, BlockResult, InvalidTransaction
 from runtime.pallets import compute, system
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, DRAW_DELAY, DRAW_JITTER, Check
-from runtime.pallets.market import DEFAULT_MARKET_PARAMS, OPEN_STATES, PPM, Worker
+from runtime.pallets.market import (
+    DEFAULT_MARKET_PARAMS,
+    OPEN_STATES,
+    PPM,
+    WAIT_RENT_GROWTH,
+    Worker,
+)
 from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.primitives.merkle import leaf_hash, proof_from_hashes, root_of_hashes
 from runtime.workloads import GOP, payment_for
@@ -562,6 +570,8 @@ class MarketMachine(RuleBasedStateMachine):
                 job.slash = MP.slash_for(payment_for(job.units, job.price))
             elif name == "DeadlineMissed":
                 self.on_missed(balance_events(records[:at]), *args)
+            elif name == "JobDeclined":
+                self.on_declined(balance_events(records[:at]), *args)
             elif name == "JobFailed":
                 self.on_failed(balance_events(records[:at]), *args)
             elif name == "JobSettled":
@@ -598,6 +608,15 @@ class MarketMachine(RuleBasedStateMachine):
         assert penalty == job.slash * MP.miss_penalty_ppm // PPM
         if penalty:
             assert before[-1] == ("balances", "Transfer", (worker, TREASURY, penalty))
+        self.stake[worker] -= penalty
+        job.worker = None
+
+    def on_declined(self, before: list[Any], job_id: int, worker: bytes, penalty: int) -> None:
+        job = self.jobs[job_id]
+        assert worker == job.worker
+        assert penalty == job.slash * MP.decline_penalty_ppm // PPM
+        if penalty:
+            assert ("balances", "Transfer", (worker, TREASURY, penalty)) in before[-3:]
         self.stake[worker] -= penalty
         job.worker = None
 
@@ -685,7 +704,11 @@ class MarketMachine(RuleBasedStateMachine):
         owed: dict[bytes, int] = {}
         for job_id, job in jobs.items():
             model = self.jobs[job_id]
-            assert job.escrow == model.escrow and job.requester == model.requester
+            # A job waiting for its first worker also holds the rent of its whole wait.
+            deposit = job.rent * (job.expires_at - job.submitted_at)
+            assert job.state == "pending" or not job.rent
+            assert job.rent <= MP.wait_rent * (1 + WAIT_RENT_GROWTH)
+            assert job.escrow == model.escrow + deposit and job.requester == model.requester
             if job.state in OPEN_STATES:
                 owed[job.requester] = owed.get(job.requester, 0) + job.escrow
                 assert job_id not in self.ended

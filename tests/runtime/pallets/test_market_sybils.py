@@ -1,0 +1,229 @@
+"""Sybil workers and requesters against the market, each attack driven through the runtime as it
+was found, with what it costs the attacker measured from balances:
+
+- Declining sybils: MAX_EXCLUDED workers asking less than the honest one decline every job
+  until it expires (a job given back by MAX_EXCLUDED workers ends).
+- A busy sybil fills the queue: a worker kept busy by its owner makes jobs priced for it
+  "eligible" at submission, so accounts of the attacker fill the queue with jobs nobody takes.
+
+Neither attacker earns anything (nobody is paid for a killed or refused job), so its expected
+profit is minus what it pays; the tests show that this is more than what the attack takes from
+its victims, and that it does not take the honest worker's jobs for free any more.
+"""
+
+from __future__ import annotations
+
+from runtime.accounts import TREASURY
+from runtime.pallets.market import (
+    DEFAULT_MARKET_PARAMS,
+    MAX_EXCLUDED,
+    MAX_PENDING_JOBS,
+    MAX_PENDING_PER_REQUESTER,
+    MAX_WAIT_BLOCKS,
+    PPM,
+    WAIT_RENT_GROWTH,
+)
+from runtime.primitives.keys import Keypair, dev_keypair
+from tests.runtime.pallets.market_helpers import (
+    ACCOUNTS,
+    AUTHOR,
+    ENDOWMENT,
+    REQUESTER,
+    REQUESTER2,
+    STAKE,
+    UNIT,
+    WORKER,
+    MarketChain,
+    market_config,
+)
+
+P = DEFAULT_MARKET_PARAMS
+W = WORKER.public
+LEAST_PRICE = 10**10
+"""The least price whose escrow reaches the existential deposit (for the test's GEMM job)."""
+OLD_FILL_FEES = 2_970_000_000_000
+"""What filling the queue for MAX_WAIT_BLOCKS cost before waiting paid rent: the fees of its 512
+submissions, 2.97 XPL, as the review measured."""
+
+
+def _chain_with(*extra: Keypair) -> MarketChain:
+    endowed = [(k.public, ENDOWMENT) for k in (*ACCOUNTS, *extra)]
+    return MarketChain(market_config(endowed=endowed), AUTHOR)
+
+
+# Declining sybils
+
+
+def _sybil_round(
+    chain: MarketChain, sybils: list[Keypair], jobs: list[int], *, churn: bool
+) -> bool:
+    """One block of the attack: every sybil matched to a job declines it (and, with `churn`,
+    retires and registers again to start over at reputation 0); False when none was matched."""
+    by_key = {s.public: s for s in sybils}
+    txs: list[tuple[Keypair, str, str, tuple[object, ...]]] = []
+    declining = set()
+    for job_id in jobs:
+        job = chain.job(job_id)
+        if job.state == "matched" and job.worker in by_key:
+            txs.append((by_key[job.worker], "market", "decline_job", (job_id,)))
+            declining.add(job.worker)
+    if not txs:
+        return False
+    if churn:
+        for account in sorted(declining):
+            sybil = by_key[account]
+            txs.append((sybil, "market", "retire_worker", ()))
+            args = (STAKE, "rtx4090", 24_576, ["gemm_i8"], [UNIT - 1], [50], "", 64)
+            txs.append((sybil, "market", "register_worker", args))
+    outs = chain.calls(*txs)
+    assert all(o.error is None for o in outs), [o.error for o in outs]
+    return True
+
+
+def _run_sybil_attack(churn: bool) -> tuple[MarketChain, list[int], int, int, bool]:
+    """MAX_EXCLUDED sybils asking just under the honest worker decline every job they are
+    matched to, as in the review's exploit, and the honest worker commits the jobs it gets;
+    (chain, jobs, the sybils' total loss, the requester's loss, whether the honest worker was
+    matched)."""
+    sybils = [dev_keypair(f"Sybil{i}") for i in range(MAX_EXCLUDED)]
+    chain = _chain_with(*sybils)
+    chain.register(WORKER, capacity=16, prices=(UNIT,))
+    for s in sybils:
+        assert chain.register(s, capacity=64, prices=(UNIT - 1,)).error is None
+    start = {s.public: chain.total(s) for s in sybils}
+    requester = chain.total(REQUESTER)
+    jobs = []
+    for _ in range(3):
+        out = chain.submit(REQUESTER, mode="always", deadline=20, wait=60)
+        jobs.append(int(out.events[1][1][0]))
+    matched_honest = False
+    for _ in range(60):
+        for j in jobs:  # the honest worker does the jobs it gets
+            if chain.job(j).state == "matched" and chain.job(j).worker == W:
+                matched_honest = True
+                assert chain.commit(WORKER, j).error is None
+        if not _sybil_round(chain, sybils, jobs, churn=churn):
+            chain.advance()
+        if all(chain.job(j).state not in ("pending", "matched") for j in jobs):
+            break
+    cost = sum(start[k] - chain.total(k) for k in start)
+    assert chain.problems() == []
+    return chain, jobs, cost, requester - chain.total(REQUESTER), matched_honest
+
+
+def test_a_handful_of_declining_sybils_no_longer_keeps_jobs_from_the_honest_worker() -> None:
+    """The review's exploit as it was played: eight sybils decline every job they get. A
+    decline now takes a sybil out of good standing (its reputation falls below 0), and a worker
+    in good standing is matched before any other: once each sybil has declined, the jobs go to
+    the honest worker, and no job expires. Each decline cost its sybil a share of the slash."""
+    chain, jobs, cost, _, matched_honest = _run_sybil_attack(churn=False)
+    states = [chain.job(j).state for j in jobs]
+    print(f"\n[sybils] jobs {states}, honest worker matched: {matched_honest}, cost {cost}")
+    assert matched_honest and states == ["committed"] * len(jobs)
+    penalty = P.slash_for(UNIT - 1) * P.decline_penalty_ppm // PPM
+    declines = sum(len(chain.job(j).excluded) for j in jobs)
+    assert declines >= MAX_EXCLUDED and cost > declines * penalty  # and the fees
+
+
+def test_sybils_that_register_again_after_each_decline_pay_more_than_the_jobs_they_kill() -> None:
+    """The strongest version: every sybil retires and registers again (its stake released and
+    held again) right after each decline, so it is always in good standing, and every job is
+    declined MAX_EXCLUDED times and expires. Nobody is paid for a killed job, so the attacker's
+    expected profit is minus its cost: MAX_EXCLUDED decline penalties (from its stake, to the
+    treasury) and three fees per sybil per job, many times what the requester loses (its
+    submission fee; its escrow comes back)."""
+    chain, jobs, cost, requester_loss, _ = _run_sybil_attack(churn=True)
+    assert [chain.job(j).state for j in jobs] == ["expired"] * len(jobs)
+    per_job = cost // len(jobs)
+    penalty = P.slash_for(UNIT - 1) * P.decline_penalty_ppm // PPM
+    print(
+        f"\n[sybils+churn] attacker cost {per_job / UNIT:.4f} XPL a killed job "
+        f"({MAX_EXCLUDED} penalties of {penalty / UNIT:.4f}); the requester lost "
+        f"{requester_loss / len(jobs) / UNIT:.4f} XPL a job"
+    )
+    assert per_job >= MAX_EXCLUDED * penalty
+    profit = -cost
+    assert profit < 0 and per_job > 10 * requester_loss // len(jobs)
+
+
+# A busy sybil fills the queue
+
+
+def _fill_queue() -> tuple[MarketChain, list[Keypair], int, dict[bytes, int]]:
+    """The review's exploit: a sybil worker asking the least price, capacity 1, is kept busy by
+    a job of the attacker's own; then 32 accounts submit 16 jobs each, priced for the sybil only,
+    with the longest wait. (chain, attackers, the busy job, their totals before)."""
+    n = MAX_PENDING_JOBS // MAX_PENDING_PER_REQUESTER
+    attackers = [dev_keypair(f"Filler{i}") for i in range(n)]
+    sybil = dev_keypair("BusySybil")
+    chain = _chain_with(*attackers, sybil)
+    chain.register(WORKER, capacity=16, prices=(UNIT,))
+    assert chain.register(sybil, capacity=1, prices=(LEAST_PRICE,), throughput=(1,)).error is None
+    out = chain.submit(attackers[0], max_price=LEAST_PRICE, deadline=10_000, wait=10)
+    assert out.error is None, out.error
+    busy = int(out.events[1][1][0])
+    assert chain.job(busy).worker == sybil.public
+    start = {a.public: chain.total(a) for a in attackers}
+    args = (
+        "gemm_i8",
+        [1000, 500, 1000, 100],
+        ["a", "b"],
+        [b"", b""],
+        7,
+        LEAST_PRICE,
+        10_000,
+        MAX_WAIT_BLOCKS,
+        "sampled",
+    )
+    for a in attackers:
+        outs = chain.calls(*[(a, "market", "submit_job", args) for _ in range(16)])
+        assert all(o.error is None for o in outs), [o.error for o in outs]
+    return chain, attackers, busy, start
+
+
+def test_filling_the_queue_for_its_longest_wait_costs_the_rent_of_every_place() -> None:
+    """The queue still fills (eligibility at submission cannot see that the sybil will stay
+    busy), but each waiting job now pays rent for each block it holds its place, dearer as the
+    queue fills: the attacker pays it at expiry out of the deposits it holds, over 15 times the
+    fees that were the whole cost before. An honest job submitted when a worker is free is
+    matched at once and pays no rent."""
+    chain, attackers, busy, start = _fill_queue()
+    assert len(chain.pending()) == MAX_PENDING_JOBS
+    assert chain.submit(REQUESTER, max_price=2 * UNIT, wait=20).error == "TooManyPendingJobs"
+    waiting = [chain.job(j) for j in chain.pending()]
+    rent_per_block = sum(j.rent for j in waiting)
+    expected = sum(
+        P.wait_rent * (MAX_PENDING_JOBS + WAIT_RENT_GROWTH * n) // MAX_PENDING_JOBS
+        for n in range(MAX_PENDING_JOBS)
+    )
+    assert rent_per_block == expected
+    deposits = sum(j.rent * (j.expires_at - j.submitted_at) for j in waiting)
+    fees = sum(start[k] - chain.total(k) for k in start)
+    # Measured: one attacker gives up its 16 places after 100 blocks and pays their rent.
+    quitter = attackers[-1]
+    own = [j for j in chain.pending() if chain.job(j).requester == quitter.public]
+    rents = {j: chain.job(j).rent for j in own}
+    treasury = chain.total(TREASURY)
+    before = chain.total(quitter)
+    chain.advance_to(chain.head.number + 99)
+    outs = chain.calls(*[(quitter, "market", "cancel_job", (j,)) for j in own])
+    assert all(o.error is None for o in outs)
+    waited = {j: chain.job(j).submitted_at for j in own}
+    paid = before - chain.total(quitter) - sum(o.fee for o in outs)
+    assert paid == sum(rents[j] * (chain.head.number - waited[j]) for j in own)
+    assert chain.total(TREASURY) - treasury >= paid
+    cost = fees + deposits  # every place held for its whole wait: all the deposits are rent
+    print(
+        f"\n[queue] rent {rent_per_block / UNIT:.6f} XPL a block for the full queue; holding "
+        f"it {MAX_WAIT_BLOCKS} blocks costs {cost / UNIT:.2f} XPL (fees {fees / UNIT:.3f}), "
+        f"was {OLD_FILL_FEES / UNIT:.2f}"
+    )
+    assert cost > 15 * OLD_FILL_FEES
+    profit = -cost  # no job of the attacker's is ever paid for
+    assert profit < 0
+    # With a place free again, an honest job with a free worker is matched at once, rent-free.
+    before = chain.total(REQUESTER2)
+    out = chain.submit(REQUESTER2, max_price=2 * UNIT, wait=20)
+    assert out.error is None and chain.job(int(out.events[1][1][0])).worker == W
+    assert chain.total(REQUESTER2) == before - out.fee
+    assert chain.job(busy).state == "matched" and chain.problems() == []
