@@ -532,10 +532,14 @@ def test_an_inconclusive_round_draws_a_fresh_committee_and_never_settles(
     events = run(chain, job_id, 1, "honest", "honest", "honest")
     assert events[0] == ("CheckDecided", (job_id, 1, "pass"))
     assert events[-1][0] == "JobSettled"
-    # Round 0's honest revealers share the fee with round 1's.
+    # Round 0's honest revealers share the fee with round 1's when two of them confirm each
+    # other's witness (a lone one is unconfirmed: neither paid nor penalized for round 0).
     paid = {args[1]: args[2] for name, args in events if name == "Transfer"}
     honest0 = [m for m, s in zip(members, strategies, strict=True) if s == "honest"]
-    verifiers = list(dict.fromkeys([*honest0, *fresh.committee]))
+    confirmed0 = honest0 if len(honest0) >= 2 else []
+    verifiers = list(dict.fromkeys([*confirmed0, *fresh.committee]))
+    unconfirmed = [m for m in honest0 if m not in verifiers]
+    assert not set(unconfirmed) & set(paid)
     share = VERIFICATION_FEE // len(verifiers)
     assert all(paid[m] == share for m in verifiers)
     # Round 0's "unavailable" revealers (the data was there) and its guessers revealed against
