@@ -20,7 +20,6 @@ this behaviour does not try. `tests/chain/test_author_grinding.py` runs it on a 
 from __future__ import annotations
 
 import contextlib
-import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -29,7 +28,7 @@ from runtime.api import make_call
 from runtime.block import Digest, Header, extrinsics_root
 from runtime.executive import BlockBuilder, BlockResult, InvalidTransaction
 from runtime.pallets import market, system
-from runtime.primitives.hashing import ZERO_HASH
+from runtime.primitives.hashing import ZERO_HASH, blake2b_256
 from runtime.primitives.keys import Keypair
 from runtime.state import StateOverlay, StateReader
 from runtime.transaction import SignedTransaction, sign_transaction
@@ -91,8 +90,9 @@ def grind(
     slot_ms: int,
 ) -> tuple[BlockBuilder, BlockResult, GroundBlock]:
     """The variant to publish (its builder and result) and what grinding found. `honest` is the
-    block the author would publish (variant 0), built and finished; the others include a random
-    subset of `ready` in a random order, then a transfer of the author's to itself. A variant
+    block the author would publish (variant 0), built and finished; the others include a subset
+    of `ready` in an order of their own (`_variant_of`), then a transfer of the author's to
+    itself. A variant
     scores the audits of the target's jobs drawn in it and in the next block built on it (the
     author's own stand-in for it: it cannot know the next author's VRF output), so that a draw
     seeded by anything in the variant (its hash, its transactions) would show."""
@@ -100,13 +100,12 @@ def grind(
     builders: list[BlockBuilder] = []
     results: list[BlockResult] = []
     audits: list[int] = []
-    chooser = random.Random(slot)
     for amount in range(grinding.variants):
         if amount == 0:
             builder, result = honest
         else:
             builder = new_builder()
-            for tx in chooser.sample(list(ready), chooser.randint(0, len(ready))):
+            for tx in _variant_of(ready, slot, amount):
                 _push(builder, tx)
             nonce = system.nonce_of_state(builder.context.state, author.public)
             own = make_call("balances", "transfer", author.public, amount)
@@ -123,6 +122,22 @@ def grind(
     bodies = len({result.tx_hashes for result in results})
     found = GroundBlock(parent.number + 1, tuple(audits), bodies, kept)
     return builders[kept], results[kept], found
+
+
+def _variant_of(
+    ready: Sequence[SignedTransaction], slot: int, variant: int
+) -> list[SignedTransaction]:
+    """A subset of `ready` in an order, both chosen by BLAKE2b of (slot, variant, index): the
+    node core draws nothing from the process's randomness, so a grinding node stays
+    reproducible."""
+
+    def rank(index: int) -> bytes:
+        tag = slot.to_bytes(8, "big") + variant.to_bytes(4, "big") + index.to_bytes(4, "big")
+        return blake2b_256(b"xpl-grind" + tag)
+
+    order = sorted(range(len(ready)), key=rank)
+    keep = int.from_bytes(blake2b_256(b"xpl-grind-count" + rank(len(ready)))[:4], "big")
+    return [ready[i] for i in order[: keep % (len(ready) + 1)]]
 
 
 def _next_block(
