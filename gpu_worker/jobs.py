@@ -265,6 +265,15 @@ def _leaf_inputs(spec: JobSpec, inputs: Mapping[str, InputBytes], index: int) ->
     return slices
 
 
+def checked_dependencies(spec: JobSpec, index: int, deps: Mapping[int, bytes]) -> tuple[int, ...]:
+    """The leaves recomputing leaf `index` builds on; InputError unless `deps` has them all."""
+    needed = leaf_dependencies(spec, index)
+    missing = [d for d in needed if d not in deps]
+    if missing:
+        raise InputError(f"recomputing leaf {index} needs leaves {missing}")
+    return needed
+
+
 def recompute_leaf(
     spec: JobSpec,
     inputs: Mapping[str, InputBytes],
@@ -276,10 +285,7 @@ def recompute_leaf(
     """Leaf `index` recomputed from the slices of the inputs it reads and its dependencies
     (checked by the caller). `inputs` holds whole inputs by name (bytes, or readers of their
     slices); one it lacks is generated from the job's seed, only the slice this leaf reads."""
-    needed = leaf_dependencies(spec, index)
-    missing = [d for d in needed if d not in deps]
-    if missing:
-        raise InputError(f"recomputing leaf {index} needs leaves {missing}")
+    needed = checked_dependencies(spec, index, deps)
     kernels = backend(device)
     data = _leaf_inputs(spec, inputs, index)
     p = spec.params
@@ -309,6 +315,7 @@ __all__ = [
     "InputBytes",
     "JobSpec",
     "check_leaf_sizes",
+    "checked_dependencies",
     "compute_leaves",
     "leaf_dependencies",
     "leaf_input_ranges",

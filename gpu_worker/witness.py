@@ -63,7 +63,7 @@ from gpu_worker.jobs import (
     _leaf,
     _leaf_inputs,
     _qmlp_position,
-    leaf_dependencies,
+    checked_dependencies,
 )
 
 WITNESS_TAG: Final = b"xpl-witness"
@@ -124,10 +124,7 @@ def _recompute(
     """Leaf `index` recomputed, handing each W array to `absorb` in the witness's order as soon
     as it is computed (a qmlp_i8 leaf's layers are not all kept)."""
     mask = check_mask(mask)
-    needed = leaf_dependencies(spec, index)
-    missing = [d for d in needed if d not in deps]
-    if missing:
-        raise InputError(f"recomputing leaf {index} needs leaves {missing}")
+    needed = checked_dependencies(spec, index, deps)
     kernels = witness_kernels(device)
     data = _leaf_inputs(spec, inputs, index)
     p = spec.params
