@@ -44,7 +44,7 @@ from gpu_worker.inputs import (
     generate_input_range,
     parse_model,
 )
-from runtime.workloads import WorkloadShape, workload_shape
+from runtime.workloads import WorkloadShape, builds_on, workload_shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,9 +211,7 @@ def leaf_dependencies(spec: JobSpec, index: int) -> tuple[int, ...]:
     """The committed leaves that recomputing leaf `index` starts from: the step before, for an
     sgd_fxp step; none for the others (a qmlp_i8 leaf is recomputed from x)."""
     _check_index(spec, index)
-    if spec.workload == "sgd_fxp":
-        return () if index == 0 else (index - 1,)
-    return ()
+    return builds_on(spec.workload, index)
 
 
 def leaf_input_ranges(spec: JobSpec, index: int) -> dict[str, tuple[int, int]]:

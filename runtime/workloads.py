@@ -261,6 +261,15 @@ def workload_shape(workload: str, params: Sequence[int]) -> WorkloadShape:
     return rule(params)
 
 
+def builds_on(workload: str, leaf: int) -> tuple[int, ...]:
+    """The committed result leaves that recomputing `leaf` starts from (a consensus rule: a
+    member may claim the worker withheld them only where there are some): the step before, for
+    an sgd_fxp step; none for the others (a qmlp_i8 leaf is recomputed from the input rows)."""
+    if workload == "sgd_fxp" and leaf > 0:
+        return (leaf - 1,)
+    return ()
+
+
 def payment_for(cost_units: int, price_per_gop: int) -> int:
     """What `cost_units` of compute costs at `price_per_gop` (rounded up to a whole unit)."""
     return -(-cost_units * price_per_gop // GOP)

@@ -28,7 +28,6 @@ from chain.service.input_slices import (
     BlobInput,
     LeafSource,
     Unavailable,
-    chunk_count,
     covering_chunks,
 )
 from chain.storage.blobs import BlobError, BlobStore
@@ -141,13 +140,14 @@ def job_input_slices(
     inputs: dict[str, InputBytes] = {}
     for name, read in input_ranges(job, leaves).items():
         root, size = roots[name], sizes[name]
-        info = blobs.info(root)
-        if info is not None and info.leaf_count != chunk_count(size):
-            # Committed over other leaves than CHUNK_BYTES chunks (a requester's own upload):
-            # read whole, as every member does, so the job is still verified.
-            inputs[name] = read_input_blob(blobs, root, size)
-        else:
+        try:
             inputs[name] = BlobInput(blobs, root, size).slices(read)
+        except Unavailable:
+            if blobs.info(root) is None:
+                raise
+            # Committed over other leaves than CHUNK_BYTES chunks (a requester's own upload, of
+            # any leaf count): read whole, as every member does, so the job is still verified.
+            inputs[name] = read_input_blob(blobs, root, size)
     return inputs
 
 

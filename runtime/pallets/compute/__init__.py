@@ -38,8 +38,9 @@ Who is paid or penalized for what.
 - Members that revealed the deciding hashes (in the deciding round or in the check's earlier
   inconclusive rounds) are with the outcome: an era point each, and they share the job's
   verification fee equally with those of its other passed checks; pass or fail alike (on a fail
-  the fee comes out of the escrow before the requester's refund). On a withheld fail nobody is
-  (nothing shows who recomputed): the fee goes back to the requester.
+  the fee comes out of the escrow before the requester's refund). On a withheld fail, and on
+  one decided by RESULT_WITHHELD (refused where the checked leaves build on no committed leaf),
+  nobody is (nothing shows who recomputed): the fee goes back to the requester.
 - Members that did not commit, did not reveal (or never opened their commitment), or revealed
   other hashes than the deciding ones in the deciding round, lose their share and
   `member_penalty` from their staking bond, to the treasury (MemberPenalized); so do members of

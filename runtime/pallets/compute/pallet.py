@@ -82,6 +82,7 @@ from runtime.pallets.market import PPM, Job
 from runtime.pallets.market.errors import MarketError
 from runtime.primitives.merkle import MerkleProofError, verify_hash_proof
 from runtime.state import PrefixIterator, StateOverlay, StateReader
+from runtime.workloads import builds_on
 
 _HASH_LIST = fields.list_type(fields.HASH, MAX_AUDIT_LEAVES)
 
@@ -313,6 +314,10 @@ class Compute(Pallet):
             raise BadReveal()
         if (not hashes or hashes == RESULT_WITHHELD) and witness != NO_WITNESS:
             raise BadReveal()  # recomputed nothing, so it has no witness
+        if hashes == RESULT_WITHHELD and not any(
+            builds_on(market.job(ctx, job_id).workload, leaf) for leaf in check.leaves
+        ):
+            raise BadReveal()  # the checked leaves build on no committed leaf to withhold
         if attestation_commitment(job_id, index, member, hashes, witness, salt) != commitment:
             raise BadReveal()
         checks[index] = replace(

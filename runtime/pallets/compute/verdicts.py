@@ -135,11 +135,8 @@ def verdict(check: Check) -> Verdict:
 
 def backed(check: Check, hashes: tuple[bytes, ...]) -> list[bytes]:
     """Members of an inconclusive round whose reveal of `hashes` another member's confirms: it
-    revealed the same hashes with the same witness (two recomputations agree). The witness of a
-    reveal that recomputed nothing (RESULT_WITHHELD) needs no confirming."""
+    revealed the same hashes with the same witness (two recomputations agree)."""
     votes = [(m, w) for m, h, w in check.votes() if h == hashes]
-    if hashes == RESULT_WITHHELD:
-        return [m for m, _ in votes]
     return [m for m, w in votes if sum(1 for _, other in votes if other == w) >= 2]
 
 
@@ -188,9 +185,10 @@ def decide(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None
     the job ends); members of this round and of the earlier rounds that revealed anything else
     (other hashes, "unavailable": the data was there for the committee that decided) voted
     against the outcome that stands and are penalized, so that guessing, or passing a colluding
-    worker's hashes, in a round that stays undecided does not go free. On a withheld fail nobody
-    is with the outcome (nothing shows who recomputed): the verification fee goes back to the
-    requester.
+    worker's hashes, in a round that stays undecided does not go free. On a withheld fail, or
+    one decided by RESULT_WITHHELD, nobody is with the outcome or penalized for revealing (nothing
+    shows who recomputed; a claim of withholding is not paid, so lazy members gain nothing by
+    making it): the verification fee goes back to the requester.
     """
     checks = list(Checks.get(ctx.state, job_id) or ())
     check = checks[index]
@@ -208,7 +206,7 @@ def decide(ctx: BlockContext, job_id: int, index: int, p: ComputeParams) -> None
         return
     rounds = [*earlier_rounds(checks, index), index]
     with_outcome: list[bytes] = []
-    if not result.withheld:
+    if not result.withheld and not result.result_withheld:
         for j in rounds:
             earlier = checks[j]
             confirmed = backed(earlier, result.hashes) if j != index else []

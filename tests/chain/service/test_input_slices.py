@@ -3,6 +3,7 @@ input's root, and recomputing from those slices alone."""
 
 from __future__ import annotations
 
+import itertools
 import pickle
 from collections import Counter
 from typing import Final
@@ -161,14 +162,21 @@ def test_an_input_chunked_otherwise_is_refused() -> None:
         BlobInput(blobs, three, len(data))[0:10]
 
 
-def test_an_input_chunked_otherwise_is_still_verified_read_whole() -> None:
-    """A requester may upload its input over leaves of its own sizes. Members read such an input
-    whole (its root proven over its own leaves), so its job is verified as any other: were it
-    "unavailable" to every member, the worker, who computed it, would fail for data it served."""
+@pytest.mark.parametrize(
+    "cuts",
+    [(1000, 70_000), (1000, 70_000, 140_000)],
+    ids=["three-leaves", "four-leaves-as-many-as-chunks"],
+)
+def test_an_input_chunked_otherwise_is_still_verified_read_whole(cuts: tuple[int, ...]) -> None:
+    """A requester may upload its input over leaves of its own sizes, even as many leaves as
+    standard chunking gives. Members read such an input whole (its root proven over its own
+    leaves), so its job is verified as any other: were it "unavailable" to every member, the
+    worker, who computed it, would fail for data it served."""
     inputs = generate_inputs(GEMM.workload, GEMM.params, GEMM.seed)
     blobs = BlobStore(MemoryStore())
     a = inputs["a"]
-    odd = [a[:1000], a[1000:70_000], a[70_000:]]
+    bounds = [0, *cuts, len(a)]
+    odd = [a[start:stop] for start, stop in itertools.pairwise(bounds)]
     roots = {
         "a": blobs.store_leaves(odd).root,
         "b": blobs.store_leaves(chunk_file(inputs["b"])).root,

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from runtime.accounts import TREASURY
-from runtime.pallets import market, system
+from runtime.pallets import compute, market, system
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, DRAW_DELAY, fraud_bond_for
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM
 from runtime.primitives.hashing import blake2b_256
@@ -575,30 +575,73 @@ TestCommitteeMachine = CommitteeMachine.TestCase
 # A worker that withholds the committed leaves its checked ones build on
 
 
+SGD_PARAMS = (1000, 500, 50, 100, 10, 8, 6)
+"""An sgd_fxp job of 10 steps (leaves) and 10^9 cost units: each step builds on the one before."""
+
+
+def commit_sgd_job(chain: MarketChain) -> int:
+    chain.register(WORKER, capacity=16, workloads=("sgd_fxp",), prices=(UNIT,))
+    out = chain.submit(
+        REQUESTER, workload="sgd_fxp", params=SGD_PARAMS, names=("x", "y"), deadline=10, wait=10
+    )
+    job_id = int(out.events[1][1][0])
+    assert chain.commit(WORKER, job_id).error is None
+    return job_id
+
+
 def test_a_worker_whose_result_a_majority_could_not_obtain_fails() -> None:
     """An sgd_fxp cheater once went free by serving no result: members recompute a step from
     the committed step before it, and without it they could only reveal "unavailable", round
     after round, until the job was void. Now they reveal RESULT_WITHHELD and the worker fails:
-    serving its result is its duty."""
+    serving its result is its duty. The claim is not paid (the fee goes back to the requester),
+    so members that make it without trying gain nothing."""
     chain = market_chain()
-    chain.register(WORKER, capacity=16)
-    job_id = commit_job(chain)
+    job_id = commit_sgd_job(chain)
     members = drawn(chain, job_id)
-    before = chain.held(WORKER, "stake")
+    ledger = Ledger(chain, *members)
+    before, slash = chain.held(WORKER, "stake"), chain.job(job_id).slash
     events = run(chain, job_id, 0, dict.fromkeys(members, "withheld"))
     assert events[0] == ("CheckDecided", (job_id, 0, "fail"))
     assert chain.job(job_id).state == "failed"
-    assert chain.held(WORKER, "stake") == before - SLASH
+    assert chain.held(WORKER, "stake") == before - slash > 0
     assert [name for name, _ in events if name == "MemberPenalized"] == []
+    assert all(ledger.earned(m) == 0 for m in members)
 
 
 def test_a_lone_member_that_claims_the_result_withheld_is_outvoted_and_penalized() -> None:
     chain = market_chain()
-    chain.register(WORKER, capacity=16)
-    job_id = commit_job(chain)
+    job_id = commit_sgd_job(chain)
     members = drawn(chain, job_id)
     strategies = dict(zip(members, ("withheld", "honest", "honest"), strict=True))
     events = run(chain, job_id, 0, strategies)
     assert events[0] == ("CheckDecided", (job_id, 0, "pass"))
     penalized = [args[2] for name, args in events if name == "MemberPenalized"]
     assert penalized == [members[0]]
+
+
+def test_claiming_the_result_withheld_where_no_leaf_builds_on_one_is_refused(
+    chain: MarketChain,
+) -> None:
+    """A gemm_i8 leaf builds on no committed leaf, so "the worker withheld what I needed" cannot
+    be true of it. Two lazy members once convicted an honest worker with that claim in one round
+    and were paid for it (+0.025 XPL each, the worker −3 XPL); now the reveal is refused, and
+    the two, having committed but not revealed, are penalized while the job passes."""
+    job_id = commit_job(chain)
+    members = drawn(chain, job_id)
+    check = chain.checks(job_id)[0]
+    commits = [chain.commitment(m, job_id, 0, compute.RESULT_WITHHELD) for m in members[:2]]
+    commits.append(chain.commitment(members[2], job_id, 0, chain.truth(job_id, 0)))
+    assert all(o.error is None for o in chain.calls(*commits))
+    chain.advance_to(check.commit_deadline)
+    refused = chain.calls(
+        *(chain.reveal(m, job_id, 0, compute.RESULT_WITHHELD) for m in members[:2])
+    )
+    assert [o.error for o in refused] == ["BadReveal", "BadReveal"]
+    ledger = Ledger(chain, W)
+    calls = [chain.reveal(members[2], job_id, 0, chain.truth(job_id, 0)), chain.response(job_id, 0)]
+    assert all(o.error is None for o in chain.calls(*calls))
+    events = hook_events(chain.advance_to(check.reveal_deadline + 1))
+    assert ("CheckDecided", (job_id, 0, "fail")) not in events
+    assert chain.job(job_id).state == "committed"
+    assert [a[2] for n, a in events if n == "MemberPenalized"] == list(members[:2])
+    assert ledger.change(W) >= 0
