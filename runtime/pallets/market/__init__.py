@@ -13,23 +13,26 @@ Lifecycle of a job (DESIGN 8), each rule with what an attacker can still do with
    MAX_PENDING_PER_REQUESTER jobs waiting, or no registered worker could ever take it
    (NoEligibleWorker: see `eligibility`). The escrow (the highest payment plus the protocol and
    verification fees) goes under the hold "escrow"; a job that is not matched at once also holds
-   the rent of its whole wait, and pays the treasury that rent for each block it waits for its
-   first worker, dearer the fuller the queue it found (`rent`). Attacker: jobs that wait cost it
-   escrow, fees and rent, and at most delay others by a few blocks (step 3); filling the queue
-   costs it the rent of every place it holds (sybil requesters pay the same per job).
+   the rent of its whole wait, and pays the treasury that rent for each block it waits for a
+   worker (again after a decline or a miss), dearer the fuller the queue it found (`rent`).
+   Attacker: jobs that wait cost it escrow, fees and rent, and at most delay others by a few
+   blocks (step 3); filling the queue costs it the rent of every place it holds (sybil
+   requesters pay the same per job).
 3. Matching picks, at once and then in turn (each block tries MATCHES_PER_BLOCK waiting jobs,
    starting after the last one the block before tried), the cheapest eligible worker with a free
    slot and the unbonded stake to bond the job's slash: its ask in force is within the job's
    price, it is not retiring, did not decline or miss this job before, has a reputation of at
    least `min_match_reputation`, and its registered throughput fits the job in its deadline
    (`decline_blocks` + the job's time at that throughput × `deadline_safety_ppm` +
-   `deadline_margin_blocks`). Workers in good standing (reputation not negative) come before
-   the others whatever their asks; ties go to the better reputation, then to block randomness. The
-   price is raised, within the job's price, so that the payment reaches `min_payment`.
+   `deadline_margin_blocks`). Workers in good standing (reputation not negative, no decline in
+   the last DECLINE_COOLDOWN blocks) come before the others whatever their asks; ties go to the
+   better reputation, then to block randomness. The price is raised, within the job's price, so
+   that the payment reaches `min_payment`.
    Attacker: an inflated throughput wins tight jobs it then misses (step 4), at a loss.
 4. Within `decline_blocks` of the match the worker may decline the job, for `decline_penalty_ppm`
-   of its slash (to the treasury) and a point of reputation; it waits again without that worker (so
-   that sybil workers cannot decline every job until it expires, see `deadlines.decline`).
+   of its slash (to the treasury) and DECLINE_COOLDOWN blocks behind the workers in good
+   standing; it waits again without that worker (so that sybil workers cannot decline every job
+   until it expires, see `deadlines.decline`).
    Otherwise the worker must commit a result (the compute pallet records it) by its deadline; a
    miss costs it `miss_penalty_ppm` of the bonded slash, paid to the TREASURY (never to the
    requester, so a requester gains nothing from jobs no worker can do), two points of reputation,
@@ -59,7 +62,7 @@ error's name.
 from __future__ import annotations
 
 from runtime.pallets.market.constants import (
-    DECLINE_REPUTATION,
+    DECLINE_COOLDOWN,
     ESCROW,
     JOB_WEIGHT,
     MATCHES_PER_BLOCK,
@@ -111,7 +114,7 @@ from runtime.pallets.market.storage import (
 )
 
 __all__ = [
-    "DECLINE_REPUTATION",
+    "DECLINE_COOLDOWN",
     "DEFAULT_MARKET_PARAMS",
     "ESCROW",
     "JOB_IDS_CODEC",

@@ -28,9 +28,11 @@ after the last job the block before tried, so every waiting job is tried in turn
 MAX_EXCLUDED: Final = 8
 """Workers a job remembers as having declined or missed it; a job excluded by this many expires
 (so that a job nobody can do costs at most this many workers a decline each)."""
-DECLINE_REPUTATION: Final = -1
-"""A decline's change of reputation (a miss costs 2 points, a proven fault 10, a settled job earns
-1): one decline takes a fresh registration out of good standing."""
+DECLINE_COOLDOWN: Final = 50
+"""Blocks after a decline during which the worker is matched only when no other worker can take
+the job (`matching.try_match`). A decline changes no reputation: a requester can force one (a job
+whose inputs nobody serves), so it must not take a worker out of good standing for longer than
+this."""
 MAX_ASKS: Final = 8
 MAX_INPUTS: Final = 8
 MAX_PARAMS: Final = 24

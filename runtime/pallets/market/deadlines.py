@@ -7,7 +7,6 @@ from dataclasses import replace
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
 from runtime.pallets.market.constants import (
-    DECLINE_REPUTATION,
     ESCROW,
     MAX_EXCLUDED,
     PPM,
@@ -17,7 +16,7 @@ from runtime.pallets.market.escrow import pay_out, release_held
 from runtime.pallets.market.events import DeadlineMissed, JobDeclined, JobExpired
 from runtime.pallets.market.matching import anyone_eligible
 from runtime.pallets.market.queue import dequeue, enqueue
-from runtime.pallets.market.rent import charge_wait
+from runtime.pallets.market.rent import charge_wait, wait_again
 from runtime.pallets.market.storage import Job, Jobs, Params
 from runtime.pallets.market.workers import end_for_worker, store_worker
 
@@ -36,8 +35,9 @@ def expire(ctx: BlockContext, job_id: int, current: Job, *, queued: bool = True)
 
 def decline(ctx: BlockContext, job_id: int, current: Job) -> None:
     """The matched worker gives the job back within the decline window: it pays
-    `decline_penalty_ppm` of the job's slash from its stake to the treasury and loses one point
-    of reputation, and it is never matched to this job again; the job waits for another worker.
+    `decline_penalty_ppm` of the job's slash from its stake to the treasury, is matched after
+    the others for DECLINE_COOLDOWN blocks, and is never matched to this job again; the job
+    waits for another worker.
 
     Declining costs the decliner so that sybil workers cannot kill others' jobs for nothing: a
     job given back by MAX_EXCLUDED workers expires, and the cheapest asks are matched first, so
@@ -46,21 +46,23 @@ def decline(ctx: BlockContext, job_id: int, current: Job) -> None:
     workers (each registered with `min_stake`), paying MAX_EXCLUDED penalties (at least
     `min_slash`·`decline_penalty_ppm` each) and decline fees per job killed, more than the
     requester loses (its submission fee; its escrow comes back, it may submit again), and it
-    gains nothing: the job is paid to nobody. After one decline a sybil's reputation is
-    negative, and a worker with a negative reputation is matched only when no worker in good
-    standing can take the job (`matching.try_match`), so killing the next job needs a fresh
-    registration (or a settled job) per sybil. A requester whose job every worker declines
-    (inputs nobody can fetch) costs at most MAX_EXCLUDED workers a penalty and a point each,
-    and pays its own fee; it gains nothing either (penalties go to the treasury).
+    gains nothing: the job is paid to nobody. After a decline a sybil is matched only when no
+    other worker can take a job, for DECLINE_COOLDOWN blocks (`matching.try_match`), so each
+    sybil kills at most one job in that time. A requester whose job every worker declines
+    (inputs nobody can fetch) costs at most MAX_EXCLUDED workers a penalty each and puts them
+    behind the others for DECLINE_COOLDOWN blocks, for its own fee; it gains nothing from the
+    penalties (they go to the treasury), and a rival worker that does this to steer the next
+    jobs to itself must do it again every DECLINE_COOLDOWN blocks, and still must bid within
+    the requesters' prices.
     """
     assert current.worker is not None
     p = Params.get(ctx.state)
     penalty = pay_out(
         ctx, current.worker, STAKE, TREASURY, current.slash * p.decline_penalty_ppm // PPM
     )
-    worker = end_for_worker(ctx, current, DECLINE_REPUTATION)
+    worker = end_for_worker(ctx, current, 0)
     if worker is not None:
-        worker = replace(worker, stake=max(0, worker.stake - penalty))
+        worker = replace(worker, stake=max(0, worker.stake - penalty), declined_at=ctx.number)
     store_worker(ctx, current.worker, worker)
     ctx.deposit_event(JobDeclined, job_id, current.worker, penalty)
     _wait_again(ctx, job_id, current)
@@ -89,9 +91,9 @@ def miss_deadline(ctx: BlockContext, job_id: int, current: Job) -> None:
 
 
 def _wait_again(ctx: BlockContext, job_id: int, current: Job) -> None:
-    """A job its worker gave back waits for another worker, without that one; it expires when
-    its wait is over, when MAX_EXCLUDED workers gave it back, or when no worker left could take
-    it."""
+    """A job its worker gave back waits for another worker, without that one, paying rent again
+    (`rent.wait_again`); it expires when its wait is over, when MAX_EXCLUDED workers gave it
+    back, when no worker left could take it, or when its requester cannot hold the rent."""
     assert current.worker is not None
     excluded = (*current.excluded, current.worker)
     waiting = replace(
@@ -105,4 +107,9 @@ def _wait_again(ctx: BlockContext, job_id: int, current: Job) -> None:
     ):
         expire(ctx, job_id, waiting, queued=False)
         return
+    renting = wait_again(ctx, waiting)
+    if renting is None:  # its requester cannot hold the rent of another wait
+        expire(ctx, job_id, waiting, queued=False)
+        return
+    Jobs.insert(ctx.state, job_id, renting)
     enqueue(ctx, job_id, current.requester)

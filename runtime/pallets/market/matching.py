@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from runtime.framework import BlockContext
 from runtime.pallets import randomness
-from runtime.pallets.market.constants import MATCHES_PER_BLOCK
+from runtime.pallets.market.constants import DECLINE_COOLDOWN, MATCHES_PER_BLOCK
 from runtime.pallets.market.eligibility import price_if_eligible, price_if_free, slot_ms
 from runtime.pallets.market.events import JobMatched
 from runtime.pallets.market.queue import dequeue, schedule
@@ -64,13 +64,14 @@ def match_waiting(ctx: BlockContext) -> None:
 def try_match(ctx: BlockContext, job_id: int) -> bool:
     """Match a pending job to the best worker now; True if it found one.
 
-    The best is a worker in good standing (reputation not negative) before any other, then the
-    cheapest, then the most reputed, then by the block's randomness: a worker that declined or
-    missed more jobs than it settled takes a job only when no worker in good standing can, so
-    that a few sybil workers asking little cannot decline one job after another. What an
-    attacker can still do: regain good standing by settling a job (real work, paid as such) or
-    by retiring and registering again (two fees, its stake released and held again), paying a
-    decline's penalty each time it declines (`deadlines.decline`).
+    The best is a worker in good standing (reputation not negative, no decline in the last
+    DECLINE_COOLDOWN blocks) before any other, then the cheapest, then the most reputed, then
+    by the block's randomness: a worker that missed or failed more jobs than it settled, or
+    declined one lately, takes a job only when no worker in good standing can, so that a few
+    sybil workers asking little cannot decline one job after another. What an attacker can
+    still do: regain good standing by settling a job (real work, paid as such), by waiting out
+    the cooldown, or by retiring and registering again (two fees, its stake released and held
+    again), paying a decline's penalty each time it declines (`deadlines.decline`).
     """
     state = ctx.state
     current = Jobs.get(state, job_id)
@@ -86,8 +87,9 @@ def try_match(ctx: BlockContext, job_id: int) -> bool:
         price = price_if_free(p, slot, ctx.number, account, worker, current)
         if price is None:
             continue
+        cooling = worker.declined_at > 0 and ctx.number < worker.declined_at + DECLINE_COOLDOWN
         key = (
-            worker.reputation < 0,
+            cooling or worker.reputation < 0,
             price,
             -worker.reputation,
             _randomness(ctx, job_id.to_bytes(8, "big"), account),

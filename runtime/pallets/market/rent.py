@@ -1,10 +1,12 @@
 """Rent for waiting: what a job pays the treasury for each block it holds a place in the queue
 of waiting jobs before its first worker, dearer the fuller the queue was when it came.
 
-A job holds, besides its escrow, a deposit of its rent times its wait; when it first leaves the
-queue (matched, cancelled or expired) it pays the rent of the blocks it waited and the rest of
-the deposit is released. A job matched at submission pays nothing. Later waits (after a decline
-or a miss) are free: the workers caused them, and MAX_EXCLUDED bounds them.
+A job that waits holds, besides its escrow, a deposit of its rent times the rest of its wait;
+when it leaves the queue (matched, cancelled or expired) it pays the rent of the blocks it
+waited and the rest of the deposit is released. A job matched at submission pays nothing. A job
+a worker gives back (a decline or a miss) waits again and pays again, at the queue as it then
+is: were that wait free, jobs matched at submission to a sybil that declines them at once would
+hold the queue for nothing. A requester that cannot hold the new deposit has its job expire.
 
 What an attacker can still do: hold places in the queue, as any requester may, for their rent.
 Eligibility at submission cannot tell whether the eligible worker will ever be free (a sybil
@@ -22,6 +24,7 @@ from dataclasses import replace
 
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
+from runtime.pallets import balances
 from runtime.pallets.market.constants import ESCROW, MAX_PENDING_JOBS, WAIT_RENT_GROWTH
 from runtime.pallets.market.escrow import pay_out, release_held
 from runtime.pallets.market.storage import Job, Params, PendingJobs
@@ -34,19 +37,38 @@ def rent_now(ctx: BlockContext) -> int:
     return base * (MAX_PENDING_JOBS + WAIT_RENT_GROWTH * waiting) // MAX_PENDING_JOBS
 
 
+def wait_start(current: Job) -> int:
+    """The block the job's current wait began."""
+    return max(current.submitted_at, current.waiting_since)
+
+
 def deposit_of(current: Job) -> int:
-    """What a job holds for its rent until it first leaves the queue: its rent for all its wait."""
-    return current.rent * (current.expires_at - current.submitted_at)
+    """What a waiting job holds for its rent until it leaves the queue: its rent for the rest of
+    its wait."""
+    return current.rent * (current.expires_at - wait_start(current))
+
+
+def wait_again(ctx: BlockContext, current: Job) -> Job | None:
+    """A job given back by its worker, waiting again from now: with the rent of the queue as it
+    is now and its deposit held; None if the requester cannot hold that deposit (the job must
+    expire). Never fails: a missed deadline's hook calls it."""
+    rent = rent_now(ctx)
+    deposit = rent * max(0, current.expires_at - ctx.number)
+    if deposit > balances.free_balance(ctx, current.requester):
+        return None
+    if deposit:
+        balances.hold(ctx, current.requester, ESCROW, deposit)
+    return replace(current, escrow=current.escrow + deposit, rent=rent, waiting_since=ctx.number)
 
 
 def charge_wait(ctx: BlockContext, current: Job) -> Job:
-    """A job leaving the queue for the first time pays the rent of the blocks it waited (out of
-    its escrow hold, to the treasury) and gets the rest of its deposit back; returned without
-    its deposit (unchanged if it paid already). Never fails: hooks call it."""
+    """A job leaving the queue pays the rent of the blocks it waited (out of its escrow hold, to
+    the treasury) and gets the rest of its deposit back; returned without its deposit (unchanged
+    if it paid already). Never fails: hooks call it."""
     if not current.rent:
         return current
     deposit = deposit_of(current)
-    owed = min(deposit, current.rent * max(0, ctx.number - current.submitted_at))
+    owed = min(deposit, current.rent * max(0, ctx.number - wait_start(current)))
     pay_out(ctx, current.requester, ESCROW, TREASURY, owed)
     release_held(ctx, current.requester, ESCROW, deposit - owed)
     return replace(current, escrow=current.escrow - deposit, rent=0)

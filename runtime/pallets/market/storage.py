@@ -51,6 +51,9 @@ class Worker(Record):
     )
     """Raised prices not yet in force: they replace those of `asks` from block `raised_at`."""
     raised_at: int = param(fields.U32, default=0)
+    declined_at: int = param(fields.U32, default=0)
+    """The block of its last decline (0: none); for DECLINE_COOLDOWN blocks after it, it is
+    matched after the others."""
 
     def asks_at(self, number: int) -> tuple[tuple[str, int], ...]:
         """The asks in force in block `number` (raised prices once their block has come)."""
@@ -116,8 +119,11 @@ class Job(Record):
     excluded: tuple[bytes, ...] = param(fields.tuple_type(fields.ACCOUNT, MAX_EXCLUDED), default=())
     """Workers that declined or missed this job: it is never matched to them again."""
     rent: int = param(fields.BALANCE, default=0)
-    """What the job pays for each block it waits for its first worker (0 once paid); `escrow`
+    """What the job pays for each block of its current wait for a worker (0 once paid); `escrow`
     holds its deposit until then (`market.rent`)."""
+    waiting_since: int = param(fields.U32, default=0)
+    """The block a wait after a decline or a miss began (0: the job waits since its
+    submission, if at all)."""
 
     @property
     def payment(self) -> int:

@@ -501,9 +501,14 @@ def test_a_missed_deadline_pays_the_treasury_and_rematches_the_job_elsewhere(
     penalty = SLASH * P.miss_penalty_ppm // PPM
     assert penalty == 3 * UNIT // 10
     number = chain.head.number
+    # It waits again, holding the rent of the rest of its wait, and is matched in the same
+    # block: it waited no block, so the whole deposit comes back.
+    deposit = RENT * (chain.job(1).expires_at - number)
     assert hook_events(result) == [
         ("Transfer", (W, TREASURY, penalty)),
         ("DeadlineMissed", (1, W, penalty)),
+        ("Held", (R, "escrow", deposit)),
+        ("Released", (R, "escrow", deposit)),
         ("JobMatched", (1, W2, UNIT // 2, number + 6)),
     ]
     assert chain.balance(REQUESTER) == requester_free  # the requester gains nothing

@@ -120,10 +120,11 @@ def test_farming_with_inputs_nobody_serves_pays_the_treasury_not_the_requester(
 
 def test_workers_decline_what_they_cannot_do_for_a_small_penalty(chain: MarketChain) -> None:
     """Workers that cannot fetch a job's inputs decline it within the window: each loses
-    `decline_penalty_ppm` of the job's slash from its stake (to the treasury), a point of
-    reputation and the declining transaction's fee, and when no worker is left the job expires
-    with its escrow refunded; the requester is out its fee (its job never waited for a first
-    worker, so it paid no rent)."""
+    `decline_penalty_ppm` of the job's slash from its stake (to the treasury) and the declining
+    transaction's fee, and is matched after the others for DECLINE_COOLDOWN blocks (its
+    reputation unchanged: the requester could have forced the decline), and when no worker is
+    left the job expires with its escrow refunded; the requester is out its fee and the rent of
+    the blocks its job waited for the next worker."""
     _three_workers(chain)
     before = chain.total(REQUESTER)
     treasury = chain.total(TREASURY)
@@ -141,13 +142,14 @@ def test_workers_decline_what_they_cannot_do_for_a_small_penalty(chain: MarketCh
         fees += decline.fee
         chain.advance()  # the next block matches the job to a worker that has not declined it
     assert chain.job(1).state == "expired" and set(chain.job(1).excluded) == {W, W2, W3}
-    assert chain.total(REQUESTER) - before == -out.fee
+    # After each of the first two declines it waited a block for the next worker, at the rent.
+    assert chain.total(REQUESTER) - before == -out.fee - 2 * DEFAULT_MARKET_PARAMS.wait_rent
     for who in (WORKER, WORKER2, WORKER3):
         assert chain.held(who, "stake") == STAKE - penalty
         worker = chain.worker(who)
         assert worker is not None
-        assert (worker.reputation, worker.active, worker.bonded) == (-1, 0, 0)
-        assert worker.stake == STAKE - penalty
+        assert (worker.reputation, worker.active, worker.bonded) == (0, 0, 0)
+        assert worker.stake == STAKE - penalty and worker.declined_at > 0
     assert chain.total(TREASURY) - treasury >= 3 * penalty
     assert fees > 0
 

@@ -56,6 +56,7 @@ from runtime.pallets.market import (
     WAIT_RENT_GROWTH,
     Worker,
 )
+from runtime.pallets.market.rent import deposit_of
 from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.primitives.merkle import leaf_hash, proof_from_hashes, root_of_hashes
 from runtime.workloads import GOP, payment_for
@@ -704,8 +705,8 @@ class MarketMachine(RuleBasedStateMachine):
         owed: dict[bytes, int] = {}
         for job_id, job in jobs.items():
             model = self.jobs[job_id]
-            # A job waiting for its first worker also holds the rent of its whole wait.
-            deposit = job.rent * (job.expires_at - job.submitted_at)
+            # A waiting job also holds the rent of the rest of its wait.
+            deposit = deposit_of(job)
             assert job.state == "pending" or not job.rent
             assert job.rent <= MP.wait_rent * (1 + WAIT_RENT_GROWTH)
             assert job.escrow == model.escrow + deposit and job.requester == model.requester

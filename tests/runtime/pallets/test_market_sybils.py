@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from runtime.accounts import TREASURY
 from runtime.pallets.market import (
+    DECLINE_COOLDOWN,
     DEFAULT_MARKET_PARAMS,
     MAX_EXCLUDED,
     MAX_PENDING_JOBS,
@@ -23,6 +24,7 @@ from runtime.pallets.market import (
     PPM,
     WAIT_RENT_GROWTH,
 )
+from runtime.pallets.market.rent import deposit_of
 from runtime.primitives.keys import Keypair, dev_keypair
 from tests.runtime.pallets.market_helpers import (
     ACCOUNTS,
@@ -33,7 +35,9 @@ from tests.runtime.pallets.market_helpers import (
     STAKE,
     UNIT,
     WORKER,
+    WORKER2,
     MarketChain,
+    market_chain,
     market_config,
 )
 
@@ -227,3 +231,73 @@ def test_filling_the_queue_for_its_longest_wait_costs_the_rent_of_every_place() 
     assert out.error is None and chain.job(int(out.events[1][1][0])).worker == W
     assert chain.total(REQUESTER2) == before - out.fee
     assert chain.job(busy).state == "matched" and chain.problems() == []
+
+
+UNSERVED = (b"\xde" * 32, b"\xad" * 32)
+"""Input roots nobody serves: a worker matched to such a job can only decline it."""
+
+
+def test_a_forced_decline_steers_jobs_away_from_a_rival_only_for_the_cooldown() -> None:
+    """A worker asking 1.5 XPL (WORKER2) loses jobs to a rival asking 1 XPL. Its owner submits a
+    job the rival cannot do (inputs nobody serves), priced so only the rival is eligible: the
+    rival must decline it. A decline once cost a point of reputation, and a worker with a
+    negative one came after all others until it settled a job, which it could not get while the
+    attacker was free: one 0.006 XPL submission steered every later job to the attacker, at
+    0.5 XPL more each. Now the rival's reputation is unchanged and it is behind the others only
+    for DECLINE_COOLDOWN blocks; keeping it there costs a fresh submission each time."""
+    chain = market_chain()
+    assert chain.register(WORKER, prices=(UNIT,)).error is None
+    assert chain.register(WORKER2, prices=(3 * UNIT // 2,)).error is None
+    out = chain.submit(REQUESTER2, roots=UNSERVED, max_price=5 * UNIT // 4, deadline=6, wait=6)
+    job_id = int(out.events[1][1][0])
+    assert chain.job(job_id).worker == W
+    decline = chain.call(WORKER, "market", "decline_job", job_id)
+    assert decline.error is None
+    declined_at = chain.head.number
+    rival = chain.worker(WORKER)
+    assert rival is not None and rival.reputation == 0 and rival.declined_at == declined_at
+    # Within the cooldown an honest job goes to the dearer worker...
+    out = chain.submit(REQUESTER, max_price=2 * UNIT, deadline=10, wait=10)
+    assert chain.job(int(out.events[1][1][0])).worker == WORKER2.public
+    # ...and after it, to the cheaper rival again.
+    chain.advance_to(declined_at + DECLINE_COOLDOWN)
+    out = chain.submit(REQUESTER, max_price=2 * UNIT, deadline=10, wait=10)
+    assert chain.job(int(out.events[1][1][0])).worker == W
+
+
+def test_jobs_declined_at_submission_pay_rent_for_every_block_they_then_wait() -> None:
+    """Only a job's first wait once paid rent, so jobs matched at submission to a sybil that
+    declined them at once held the queue for nothing: 512 places for MAX_WAIT_BLOCKS blocks cost
+    about 8.6 XPL (fees and 512 decline penalties), against about 49 XPL of rent. A wait after a
+    decline now pays rent too, at the queue as it then is: the deposits the filled queue holds
+    come to the rent of every place for the rest of its wait."""
+    n = MAX_PENDING_JOBS // MAX_PENDING_PER_REQUESTER
+    fillers = [dev_keypair(f"Filler{i}") for i in range(n)]
+    decliners = [dev_keypair(f"Decliner{i}") for i in range(n)]
+    busy = dev_keypair("BusySybil")
+    endowed = [(k.public, ENDOWMENT) for k in (*ACCOUNTS, *fillers, *decliners, busy)]
+    chain = MarketChain(market_config(endowed=endowed), AUTHOR)
+    chain.register(WORKER, capacity=16, prices=(UNIT,))
+    assert chain.register(busy, capacity=1, prices=(LEAST_PRICE,), throughput=(1,)).error is None
+    out = chain.submit(fillers[0], max_price=LEAST_PRICE, deadline=10_000, wait=10)
+    assert chain.job(int(out.events[1][1][0])).worker == busy.public
+    for i, (filler, decliner) in enumerate(zip(fillers, decliners, strict=True)):
+        price = LEAST_PRICE + i  # each decliner takes only its own filler's jobs
+        assert chain.register(decliner, capacity=16, prices=(price,)).error is None
+        args = ("gemm_i8", [1000, 500, 1000, 100], ["a", "b"], [b"", b""], 7, price, 10_000)
+        outs = chain.calls(
+            *[(filler, "market", "submit_job", (*args, MAX_WAIT_BLOCKS, "sampled"))] * 16
+        )
+        ids = [int(o.events[1][1][0]) for o in outs]
+        assert all(chain.job(j).worker == decliner.public for j in ids)
+        txs = [(decliner, "market", "decline_job", (j,)) for j in ids]
+        assert all(
+            o.error is None for o in chain.calls(*txs, (decliner, "market", "retire_worker", ()))
+        )
+    pending = chain.pending()
+    assert len(pending) == MAX_PENDING_JOBS
+    assert all(chain.job(j).rent >= P.wait_rent for j in pending)
+    owed = sum(deposit_of(chain.job(j)) for j in pending)
+    print(f"\n[declined fill] rent owed for holding the queue to expiry: {owed / UNIT:.2f} XPL")
+    assert owed > 40 * UNIT  # held to expiry, the places cost their rent (8.6 XPL before)
+    assert chain.problems() == []
