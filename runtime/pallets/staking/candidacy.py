@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from runtime.framework import BlockContext
 from runtime.pallets.staking.events import Chilled
 from runtime.pallets.staking.storage import (
     Active,
     Candidates,
+    CommissionRaise,
+    FormerCommission,
     KeyOwner,
     Nominations,
     Nominators,
+    PendingCommission,
     RetiredKeys,
     SessionKeys,
     Validators,
@@ -52,12 +57,62 @@ def is_nominator(state: StateOverlay, stash: bytes) -> bool:
 
 
 def stop_validating(ctx: BlockContext, stash: bytes) -> bool:
-    """End a stash's candidacy; False if it was no candidate."""
-    if Validators.get(ctx.state, stash) is None:
+    """End a stash's candidacy, remembering the commission it had; False if it was no candidate."""
+    commission = Validators.get(ctx.state, stash)
+    if commission is None:
         return False
     Validators.remove(ctx.state, stash)
+    PendingCommission.remove(ctx.state, stash)
+    FormerCommission.insert(ctx.state, stash, commission)
     Candidates.put(ctx.state, tuple(s for s in Candidates.get(ctx.state) if s != stash))
     return True
+
+
+# Commission
+
+COMMISSION_NOTICE_ERAS: Final = 2
+"""A commission raise made in era e is first used by the election of era e + 2: the nominators
+backing the candidate see it for the whole of era e + 1, and their `chill` or new nominations
+in that era take effect at the same election as the raise."""
+
+
+def set_commission(state: StateOverlay, stash: bytes, commission: int, era: int) -> int | None:
+    """Make `commission` a candidate's: a decrease at once (from the next election on), a raise
+    from era `era + COMMISSION_NOTICE_ERAS`; the era a raise applies from, None if in force now.
+
+    Raised over the commission in force (or, for a new candidacy, the one the stash had when it
+    last stopped validating, since nominations naming it outlive its candidacy) is a raise. What
+    a candidate can still do: raise after the notice, so nominators who do not watch pay it from
+    the era it applies, and chilling and coming back does not shorten it; a forced era end (an
+    equivocation report) shortens era e + 1, which an attacker can only cause by equivocating
+    itself, for `equivocation_slash_ppm` of its own bond. Lowering the raise keeps its era;
+    raising it further restarts the notice.
+    """
+    in_force = Validators.get(state, stash)
+    if in_force is None:
+        in_force = FormerCommission.get(state, stash)
+    FormerCommission.remove(state, stash)
+    pending = PendingCommission.get(state, stash)
+    if in_force is None or commission <= in_force:
+        Validators.insert(state, stash, commission)
+        PendingCommission.remove(state, stash)
+        return None
+    Validators.insert(state, stash, in_force)
+    if pending is not None and commission <= pending.commission_ppm:
+        from_era = pending.from_era
+    else:
+        from_era = era + COMMISSION_NOTICE_ERAS
+    PendingCommission.insert(state, stash, CommissionRaise(commission, from_era))
+    return from_era
+
+
+def apply_commission_raises(state: StateOverlay, era: int) -> None:
+    """Put in force the candidates' commission raises due by `era` (the era being elected)."""
+    for stash in Candidates.get(state):
+        pending = PendingCommission.get(state, stash)
+        if pending is not None and pending.from_era <= era:
+            Validators.insert(state, stash, pending.commission_ppm)
+            PendingCommission.remove(state, stash)
 
 
 def stop_nominating(ctx: BlockContext, stash: bytes) -> bool:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from runtime.framework import BlockContext
 from runtime.pallets import session
+from runtime.pallets.staking.constants import MAX_CANDIDATES, MAX_NOMINATIONS, MAX_NOMINATORS
 from runtime.pallets.staking.params import StakingParams
+from runtime.pallets.staking.phragmen import Voter, seq_phragmen
 from runtime.pallets.staking.storage import (
     Active,
     Candidates,
@@ -20,11 +24,27 @@ from runtime.state import StateOverlay
 
 # The election
 
+MAX_ELECTION_STEPS: Final = (
+    session.MAX_AUTHORITIES * MAX_CANDIDATES + MAX_NOMINATORS * MAX_NOMINATIONS**2
+)
+"""The most score comparisons and updates one election makes (5,096,000). Each round (one per
+seat, at most MAX_AUTHORITIES) compares every candidate's score; each time one of a nominator's
+targets wins, the scores of its other targets rise (at most MAX_NOMINATIONS times, each touching
+MAX_NOMINATIONS targets). Below seats × nominators × nominations, Substrate's bound for a
+recomputation of every score every round."""
+
 
 def elect_validators(
     state: StateOverlay, p: StakingParams
 ) -> tuple[tuple[bytes, Exposure], ...] | None:
-    """The next era's validators and their exposures, sorted by stash; None to keep the set."""
+    """The next era's validators and their exposures, sorted by stash; None to keep the set.
+
+    Eligible candidates (bonded at least `min_validator_bond`, with a session key) stand with their
+    active bond; nominators (at least `min_nominator_bond`) vote for their eligible targets with
+    theirs. Sequential Phragmén (`phragmen.seq_phragmen`) elects up to `validator_count` of them
+    and splits each nominator's bond over its elected targets: those shares are the exposures, and
+    a nominator's shares add up to its active bond, never more.
+    """
     own: dict[bytes, int] = {}
     for stash in Candidates.get(state):
         ledger = Ledgers.get(state, stash)
@@ -33,30 +53,21 @@ def elect_validators(
             own[stash] = ledger.active
     if len(own) < p.min_validators:
         return None
-    approval = dict(own)
-    votes: list[tuple[bytes, int, tuple[bytes, ...]]] = []
+    voters: list[Voter] = []
     for nominator in Nominators.get(state):
         ledger = Ledgers.get(state, nominator)
         if ledger is None or ledger.active == 0 or ledger.active < p.min_nominator_bond:
             continue
         targets = tuple(t for t in Nominations.get(state, nominator) or () if t in own)
         if targets:
-            votes.append((nominator, ledger.active, targets))
-            for target in targets:
-                approval[target] += ledger.active
-    ranked = sorted(own, key=lambda s: (-approval[s], s))[: p.validator_count]
-    others: dict[bytes, list[tuple[bytes, int]]] = {s: [] for s in ranked}
-    for nominator, bond, targets in votes:
-        elected = [t for t in targets if t in others]  # targets are sorted
-        if not elected:
-            continue
-        share, remainder = divmod(bond, len(elected))
-        for i, target in enumerate(elected):
-            amount = share + (remainder if i == 0 else 0)
-            if amount:
-                others[target].append((nominator, amount))
+            voters.append(Voter(nominator, ledger.active, targets))
+    result = seq_phragmen(p.validator_count, own, voters)
+    others: dict[bytes, list[tuple[bytes, int]]] = {s: [] for s in result.winners}
+    for nominator in sorted(result.assignments):  # exposures list nominators sorted
+        for target, amount in result.assignments[nominator]:
+            others[target].append((nominator, amount))
     out = []
-    for stash in sorted(ranked):
+    for stash in sorted(result.winners):
         key = SessionKeys.get(state, stash)
         assert key is not None
         backing = tuple(others[stash])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from runtime.framework import BlockContext
 from runtime.pallets import session
-from runtime.pallets.staking.candidacy import active_stash
+from runtime.pallets.staking.candidacy import active_stash, apply_commission_raises
 from runtime.pallets.staking.constants import ATTESTATION_POINTS, PPM
 from runtime.pallets.staking.election import elect_validators, install_elected
 from runtime.pallets.staking.events import EraPaid, NewEra, Offline, Rewarded
@@ -94,6 +94,7 @@ def end_era(ctx: BlockContext, p: StakingParams) -> None:
     _pay_era(ctx, p, era)
     for stash, _ in Active.get(state):
         EraActivity.remove(state, stash)
+    apply_commission_raises(state, era + 1)
     elected = elect_validators(state, p)
     if elected is not None:
         install_elected(ctx, elected)

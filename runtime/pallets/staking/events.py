@@ -27,6 +27,12 @@ ValidatorPrefsSet: Final = EventDef(
     (_STASH, ("commission_ppm", fields.U32), ("session_key", fields.ACCOUNT)),
     "A stash is a validator candidate with this commission and session key.",
 )
+CommissionRaisePending: Final = EventDef(
+    NAME,
+    "CommissionRaisePending",
+    (_STASH, ("commission_ppm", fields.U32), ("from_era", fields.U64)),
+    "A candidate raised its commission; the raise is used from the election of the era named.",
+)
 Nominated: Final = EventDef(
     NAME,
     "Nominated",

@@ -19,6 +19,7 @@ from runtime.pallets.staking.storage import (
     Nominations,
     Nominators,
     NotedRounds,
+    PendingCommission,
     RetiredKeys,
     SessionKeys,
     Validators,
@@ -56,6 +57,9 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
     prefs = entries(Validators)
     if list(candidates) != sorted(prefs):
         problems.append("the candidate list differs from the candidates' preferences")
+    for stash, pending in entries(PendingCommission).items():
+        if stash not in prefs or pending.commission_ppm <= prefs[stash]:
+            problems.append(f"stash {stash.hex()} has a pending raise but no lower commission")
     nominators = value(Nominators)
     nominations = entries(Nominations)
     if list(nominators) != sorted(nominations):

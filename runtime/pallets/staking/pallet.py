@@ -17,6 +17,7 @@ from runtime.pallets.staking.candidacy import (
     insert_sorted,
     is_candidate,
     is_nominator,
+    set_commission,
     set_session_key,
     stash_of,
     stop_nominating,
@@ -76,6 +77,7 @@ from runtime.pallets.staking.errors import (
 from runtime.pallets.staking.events import (
     Bonded,
     Chilled,
+    CommissionRaisePending,
     Equivocation,
     EraPaid,
     NewEra,
@@ -159,6 +161,7 @@ class Staking(Pallet):
         Unbonded,
         Withdrawn,
         ValidatorPrefsSet,
+        CommissionRaisePending,
         Nominated,
         Chilled,
         NewEra,
@@ -289,7 +292,8 @@ class Staking(Pallet):
     ) -> None:
         """Be a validator candidate with this commission and session key (default: the stash).
 
-        Ends a nomination; takes effect at the next election.
+        Ends a nomination; takes effect at the next election, except a commission raise, which
+        waits COMMISSION_NOTICE_ERAS eras (`candidacy.set_commission`).
         """
         stash = ensure_signed(origin)
         state = ctx.state
@@ -308,9 +312,11 @@ class Staking(Pallet):
         if stop_nominating(ctx, stash):
             ctx.deposit_event(Chilled, stash)
         set_session_key(state, stash, key)
-        Validators.insert(state, stash, commission_ppm)
+        raised_from = set_commission(state, stash, commission_ppm, CurrentEra.get(state))
         Candidates.put(state, insert_sorted(candidates, stash))
-        ctx.deposit_event(ValidatorPrefsSet, stash, commission_ppm, key)
+        ctx.deposit_event(ValidatorPrefsSet, stash, Validators.get(state, stash), key)
+        if raised_from is not None:
+            ctx.deposit_event(CommissionRaisePending, stash, commission_ppm, raised_from)
 
     @call(
         args=(("targets", fields.list_type(fields.ACCOUNT, MAX_NOMINATIONS)),),

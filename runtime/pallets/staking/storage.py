@@ -75,6 +75,14 @@ class Exposure(Record):
 
 
 @dataclass(frozen=True, slots=True)
+class CommissionRaise(Record):
+    """A candidate's raised commission, not in force before the election of era `from_era`."""
+
+    commission_ppm: int = param(fields.U32, 0, PPM)
+    from_era: int = param(fields.U64)
+
+
+@dataclass(frozen=True, slots=True)
 class Activity(Record):
     """What an active validator did this era: its points, blocks and noted precommits."""
 
@@ -204,3 +212,13 @@ Offences: Final = StorageMap[bytes, tuple[bytes, ...]](
     ),
 )
 """The offences a stash was punished for, the latest MAX_OFFENCES."""
+PendingCommission: Final = StorageMap[bytes, CommissionRaise](
+    NAME, "PendingCommission", _account_key, record_codec(CommissionRaise)
+)
+"""Candidates' commission raises waiting for their era, by stash (`Validators` holds the
+commission in force until then)."""
+FormerCommission: Final = StorageMap[bytes, int](
+    NAME, "FormerCommission", _account_key, U64_CODEC
+)
+"""The commission a stash had when it last stopped validating: nominations naming a stash outlive
+its candidacy, so a new candidacy above it waits like a raise."""

@@ -1,5 +1,5 @@
-"""Elections each era: the top candidates by backing, nominations split among elected targets,
-ties, unchanged sets, too few candidates and forced eras.
+"""Elections each era: sequential Phragmén over own and nominated stake, each bond split over its
+elected targets and counted once, ties, unchanged sets, too few candidates and forced eras.
 
 Alice, Bob and Charlie validate from genesis with 3000, 2000 and 1000 XPL; eras are 10 blocks;
 three validators are elected when at least two candidates are eligible (staking_helpers).
@@ -7,11 +7,14 @@ three validators are elected when at least two candidates are eligible (staking_
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 from runtime.pallets import staking
 from tests.runtime.pallets.market_helpers import UNIT, hook_events
 from tests.runtime.pallets.staking_helpers import (
     ALICE,
     BOB,
+    BONDS,
     CHARLIE,
     DAVE,
     ERA_BLOCKS,
@@ -43,29 +46,31 @@ def test_the_election_takes_the_top_candidates_by_backing(chain: StakingChain) -
     assert authorities.authorities == ((A, 3_000 * UNIT), (B, 2_000 * UNIT), (E, 2_500 * UNIT))
 
 
-def test_nominations_lift_a_candidate_and_split_among_elected_targets(
-    chain: StakingChain,
-) -> None:
+def test_nominations_lift_a_candidate_and_split_by_phragmen(chain: StakingChain) -> None:
     chain.bond(DAVE, 1_500 * UNIT)
     chain.validate(DAVE)
     chain.bond(NINA, 601 * UNIT)
-    chain.nominate(NINA, DAVE, CHARLIE)  # Dave's approval 2101 passes Bob's 2000
-    chain.bond(NOEL, 1_000 * UNIT + 1)
+    chain.nominate(NINA, DAVE, CHARLIE)
+    noel_bond = 1_000 * UNIT + 1
+    chain.bond(NOEL, noel_bond)
     chain.nominate(NOEL, ALICE, DAVE)
     boundary(chain)
+    # Alice (4000 approved) first, then Dave (3101 approved, Noel partly loaded by Alice) before
+    # Bob (2000), then Bob before Charlie (1601, Nina loaded by Dave).
     assert chain.active() == tuple(sorted((A, D, B)))
-    # Charlie is not elected: Nina's whole bond backs Dave. Noel's is split between Alice and
-    # Dave, the odd unit to the first of them in byte order.
-    first = min(A, D)
-    noel = {A: 500 * UNIT, D: 500 * UNIT}
-    noel[first] += 1
+    load_alice = Fraction(1, BONDS[A] + noel_bond)
+    load_dave = (1 + noel_bond * load_alice) / (1_500 * UNIT + 601 * UNIT + noel_bond)
+    noel_to_alice = noel_bond * load_alice / load_dave
     dave = chain.exposure(DAVE)
-    assert dave is not None
-    assert dave.own == 1_500 * UNIT
-    assert dict(dave.others) == {NINA.public: 601 * UNIT, NOEL.public: noel[D]}
-    assert dave.total == 1_500 * UNIT + 601 * UNIT + noel[D]
     alice = chain.exposure(ALICE)
-    assert alice is not None and alice.others == ((NOEL.public, noel[A]),)
+    assert dave is not None and alice is not None
+    # Charlie is not elected: Nina's whole bond backs Dave. Noel's follows his loads: about 62%
+    # to Alice, the rest to Dave, to the unit.
+    ((noel, to_alice),) = alice.others
+    assert noel == NOEL.public and abs(to_alice - noel_to_alice) <= 1
+    assert dave.own == 1_500 * UNIT
+    assert dict(dave.others) == {NINA.public: 601 * UNIT, NOEL.public: noel_bond - to_alice}
+    assert dave.total == 1_500 * UNIT + 601 * UNIT + noel_bond - to_alice
     assert chain.authorities().weight_of(D) == dave.total
 
 

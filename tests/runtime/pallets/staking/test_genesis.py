@@ -7,6 +7,7 @@ three validators are elected when at least two candidates are eligible (staking_
 from __future__ import annotations
 
 from dataclasses import replace
+from fractions import Fraction
 
 import pytest
 
@@ -31,19 +32,28 @@ HOLD = staking.HOLD
 
 
 def test_genesis_bonds_the_validators_and_weighs_them_by_their_backing() -> None:
-    first, second = sorted((A, B))
-    nina = GenesisNominator(NINA.public, 600 * UNIT + 1, (A, B))
+    nina_bond = 600 * UNIT + 1
+    nina = GenesisNominator(NINA.public, nina_bond, (A, B))
     chain = staking_chain(nominators=[nina])
     for who, bond in BONDS.items():
         assert chain.ledger(who) == Ledger(active=bond)
         assert chain.held(who, HOLD) == bond and chain.balance(who) == ENDOWMENT - bond
-    assert chain.held(NINA, HOLD) == 600 * UNIT + 1
-    shares = {first: 300 * UNIT + 1, second: 300 * UNIT}
+    assert chain.held(NINA, HOLD) == nina_bond
+    # Sequential Phragmén: Alice (3600 approved) first, leaving Nina a load of 1/3600; then Bob
+    # at (1 + 600/3600) / 2600, Nina's load rising to it. Her bond splits as those loads did.
+    load_alice = Fraction(1, BONDS[A] + nina_bond)
+    load_bob = (1 + nina_bond * load_alice) / (BONDS[B] + nina_bond)
+    to_alice = nina_bond * load_alice / load_bob
+    exposure = chain.exposure(A)
+    assert exposure is not None and len(exposure.others) == 1
+    share = exposure.others[0][1]
+    assert abs(share - to_alice) <= 1 and round(to_alice) == 371_428_571_428_572
+    shares = {A: share, B: nina_bond - share}
     authorities = chain.authorities()
     assert authorities.set_id == 0
     assert authorities.authorities == tuple((v, BONDS[v] + shares.get(v, 0)) for v in (A, B, C))
-    exposure = chain.exposure(first)
-    assert exposure is not None and exposure.others == ((NINA.public, 300 * UNIT + 1),)
+    bob = chain.exposure(B)
+    assert bob is not None and bob.others == ((NINA.public, nina_bond - share),)
     assert chain.active() == tuple(sorted((A, B, C))) and chain.candidates() == chain.active()
     assert chain.problems() == []
 
