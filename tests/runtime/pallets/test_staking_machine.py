@@ -2,8 +2,8 @@
 
 A hypothesis state machine bonds, bonds more, unbonds and withdraws, validates with random
 commissions and session keys, nominates random targets, chills, takes validators offline and back,
-reports equivocations of both kinds, notes finality votes, changes the parameters as Root, and lets
-blocks and eras pass. After every block it checks:
+changes commissions in an era's last block, reports equivocations of both kinds, notes finality
+votes, changes the parameters as Root, and lets blocks and eras pass. After every block it checks:
 
 - every pallet's invariants (staking's: holds equal ledgers, exposures sum to their totals and
   match session's set, session keys map one to one), and total issuance against all balances;
@@ -11,7 +11,9 @@ blocks and eras pass. After every block it checks:
   fees withdrawn, slashes and dust burned;
 - that an era's rewards are at most `era_reward` and are what its `EraPaid` says;
 - at an election: the new validators were candidates when the block began, there are at most
-  `validator_count` of them, and the set id moved exactly when session's set changed.
+  `validator_count` of them, and the set id moved exactly when session's set changed; each winner
+  is backed by its own active bond and each nominator's bond is split over the winners it named,
+  adding up to that bond and never more (sequential Phragmén counts no stake twice).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from runtime.block import Block
 from runtime.executive import BlockBuilder, BlockResult, InvalidTransaction
 from runtime.pallets import staking, system
 from runtime.primitives.keys import Keypair
-from tests.runtime.pallets.market_helpers import UNIT
+from tests.runtime.pallets.market_helpers import UNIT, hook_events
 from tests.runtime.pallets.staking_helpers import (
     ALICE,
     BOB,
@@ -75,6 +77,18 @@ class WatchedChain(StakingChain):
             "active": set(self.active()),
             "authorities": self.authorities(),
             "params": self.params(),
+            "ledgers": {who: self.ledger(who) for who in (k.public for k in STASHES)},
+            "nominations": {n: self.nominations(n) for n in self.nominators()},
+            "era": self.era(),
+            "eligible": len(
+                [
+                    c
+                    for c in self.candidates()
+                    if (ledger := self.ledger(c)) is not None
+                    and ledger.active >= self.params().min_validator_bond
+                    and staking.SessionKeys.get(self.overlay(), c) is not None
+                ]
+            ),
         }
         return super().builder()
 
@@ -83,6 +97,9 @@ class WatchedChain(StakingChain):
         self.check(self.before, result)
         return block, result
 
+    def nominations(self, who: bytes) -> tuple[bytes, ...]:
+        return staking.Nominations.get(self.overlay(), who) or ()
+
 
 class StakingMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
@@ -90,6 +107,10 @@ class StakingMachine(RuleBasedStateMachine):
         self.chain = WatchedChain(self.after_block)
         self.round = 0
         self.eras = 0
+        self.commissions: dict[bytes, list[tuple[int, int]]] = {
+            v.public: [(-1, 0)] for v in (ALICE, BOB, CHARLIE)
+        }
+        """The commissions each stash asked for, with the era it asked in."""
 
     # Acting
 
@@ -151,6 +172,18 @@ class StakingMachine(RuleBasedStateMachine):
         if not anyone:
             chosen = sorted(set(chosen))
         self.act([(who, "nominate", (chosen,))])
+
+    @rule(who=st.sampled_from(STASHES), commission=st.sampled_from(COMMISSIONS))
+    def raise_commission_at_era_end(self, who: Keypair, commission: int) -> None:
+        """Change the commission in the last block of the era (a raise must wait for its era)."""
+        number = self.chain.head.number + 1
+        while (number + 1) % self.chain.params().era_blocks:
+            number += 1
+        if number > self.chain.head.number + 1:
+            self.chain.advance_to(number - 1)
+        key = staking.SessionKeys.get(self.chain.overlay(), who.public)
+        self.act([(who, "validate", (commission, key))])
+        self.chain.to_era_end()
 
     @rule(who=st.sampled_from(STASHES))
     def chill(self, who: Keypair) -> None:
@@ -231,6 +264,12 @@ class StakingMachine(RuleBasedStateMachine):
             + total("transaction_payment", "TransactionFeePaid", 1)
         )
         assert chain.issuance() == before["issuance"] + minted - burned
+        asked = {a[0]: a[1] for p, n, a in events if (p, n) == ("staking", "ValidatorPrefsSet")}
+        raised = {
+            a[0]: a[1] for p, n, a in events if (p, n) == ("staking", "CommissionRaisePending")
+        }
+        for stash, commission in (asked | raised).items():
+            self.commissions.setdefault(stash, []).append((before["era"], commission))
         paid = [args for p, n, args in events if (p, n) == ("staking", "EraPaid")]
         rewarded = total("staking", "Rewarded", 1)
         if paid:
@@ -241,6 +280,8 @@ class StakingMachine(RuleBasedStateMachine):
             if active != before["active"]:  # elected, not kept
                 assert active <= before["candidates"]
                 assert len(active) <= before["params"].validator_count
+            if before["eligible"] >= before["params"].min_validators:
+                self.check_exposures(before, result)
             changed = chain.authorities().authorities != before["authorities"].authorities
             bumped = chain.authorities().set_id == before["authorities"].set_id + 1
             assert changed == bumped
@@ -250,6 +291,37 @@ class StakingMachine(RuleBasedStateMachine):
         else:
             assert rewarded == 0
             assert chain.authorities().set_id == before["authorities"].set_id
+
+    def check_exposures(self, before: Snapshot, result: BlockResult) -> None:
+        """At an election: each winner is backed by its whole active bond, and each nominator's
+        shares add up to its active bond if it named a winner (nothing otherwise), never more.
+
+        The bonds are those the election saw: before the block, less the era end's offline
+        slashes (taken from the active bond first)."""
+        chain, p = self.chain, before["params"]
+        slashed = {
+            args[0]: args[1] for name, args in hook_events(result, "staking") if name == "Slashed"
+        }
+        ledgers = {
+            who: None if ledger is None else ledger.slashed(slashed.get(who, 0))
+            for who, ledger in before["ledgers"].items()
+        }
+        exposures = {stash: chain.exposure(stash) for stash in chain.active()}
+        backed: dict[bytes, int] = {}
+        for stash, exposure in exposures.items():
+            assert exposure is not None
+            assert exposure.own == ledgers[stash].active
+            # A commission asked for in the era just ended applies only if it is no raise.
+            old_enough = [c for era, c in self.commissions[stash] if era < before["era"]]
+            assert not old_enough or exposure.commission_ppm <= max(old_enough)
+            for nominator, amount in exposure.others:
+                backed[nominator] = backed.get(nominator, 0) + amount
+        for nominator, targets in before["nominations"].items():
+            ledger = ledgers[nominator]
+            counted = ledger is not None and ledger.active >= max(p.min_nominator_bond, 1)
+            named_a_winner = counted and bool(set(targets) & set(exposures))
+            assert backed.pop(nominator, 0) == (ledger.active if named_a_winner else 0)
+        assert backed == {}
 
 
 StakingMachine.TestCase.settings = settings(

@@ -8,8 +8,14 @@ three validators are elected when at least two candidates are eligible (staking_
 from __future__ import annotations
 
 from fractions import Fraction
+from itertools import combinations
+from random import Random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runtime.pallets import staking
+from runtime.pallets.staking.phragmen import Voter, seq_phragmen
 from tests.runtime.pallets.market_helpers import UNIT, hook_events
 from tests.runtime.pallets.staking_helpers import (
     ALICE,
@@ -21,6 +27,7 @@ from tests.runtime.pallets.staking_helpers import (
     EVE,
     NINA,
     NOEL,
+    PPM,
     REPORTER,
     A,
     B,
@@ -29,6 +36,7 @@ from tests.runtime.pallets.staking_helpers import (
     E,
     StakingChain,
     boundary,
+    staking_chain,
     vote_equivocation,
 )
 
@@ -115,3 +123,205 @@ def test_a_forced_era_ends_at_the_next_block_and_the_boundary_still_comes(
     assert chain.era() == 1 and staking.EraStart.get(chain.overlay()) == 5
     chain.advance_to(ERA_BLOCKS)
     assert chain.era() == 2
+
+
+# The exploits: one bond counted for two candidates, and a commission raised before the election
+
+
+def rewards_of(events: list[tuple[str, tuple[object, ...]]]) -> dict[object, object]:
+    """Who was rewarded how much, from an era boundary's staking events."""
+    return {args[0]: args[1] for name, args in events if name == "Rewarded"}
+
+
+def coalition_gain(*, second_candidate: bool) -> tuple[StakingChain, int, int]:
+    """Dave (100 XPL) stands, and Nina nominates him with 1,950; with `second_candidate` Eve
+    (100 XPL) stands too and Nina names both. The chain, the coalition's total balances gained by
+    the end of era 1 (whose validators the first election picked), and the fees it paid."""
+    chain = staking_chain()
+    coalition = (DAVE, EVE, NINA)
+    before = sum(chain.total(who) for who in coalition)
+    standing = (DAVE, EVE) if second_candidate else (DAVE,)
+    outcomes = [chain.bond(who, 100 * UNIT) for who in standing]
+    outcomes += [chain.validate(who) for who in standing]
+    outcomes += [chain.bond(NINA, 1_950 * UNIT), chain.nominate(NINA, *standing)]
+    assert all(out.error is None for out in outcomes)
+    boundary(chain)  # the election of era 1
+    assert rewards_of(boundary(chain))  # era 1 paid
+    assert chain.problems() == []
+    gain = sum(chain.total(who) for who in coalition) - before
+    return chain, gain, sum(out.fee for out in outcomes)
+
+
+def test_one_bond_behind_two_candidates_is_counted_once_and_bob_keeps_his_seat() -> None:
+    attack, attack_gain, attack_fees = coalition_gain(second_candidate=True)
+    honest, honest_gain, honest_fees = coalition_gain(second_candidate=False)
+    # Bob's 2000 of his own beats the 2050 that Dave or Eve would need twice over: the coalition
+    # gets the one seat its stake is worth, whichever of its candidates comes first by bytes.
+    winner = min(D, E)
+    assert attack.active() == tuple(sorted((A, B, winner)))
+    assert honest.active() == tuple(sorted((A, B, D)))
+    exposure = attack.exposure(winner)
+    assert exposure is not None
+    assert (exposure.own, exposure.others) == (100 * UNIT, ((NINA.public, 1_950 * UNIT),))
+    assert exposure.total == 2_050 * UNIT
+    bob = attack.exposure(BOB)
+    assert bob is not None and (bob.own, bob.total, bob.others) == (2_000 * UNIT, 2_000 * UNIT, ())
+    # Standing a second candidate only costs Eve's fees: the attack loses money.
+    profit = attack_gain - honest_gain
+    assert profit == -(attack_fees - honest_fees) < 0
+
+
+def commission_gain(*, raise_before_election: bool) -> tuple[int, int, dict[object, object]]:
+    """Dave (1,500 XPL) stands at 0% and Nina nominates him with 601; with
+    `raise_before_election` he raises to 100% in the last block before the election. Dave's
+    total balance gained by the end of era 1, the fees he paid, and era 1's rewards."""
+    chain = staking_chain()
+    before = chain.total(DAVE)
+    outcomes = [chain.bond(DAVE, 1_500 * UNIT), chain.validate(DAVE, 0)]
+    assert chain.bond(NINA, 601 * UNIT).error is None
+    assert chain.nominate(NINA, DAVE).error is None
+    chain.advance_to(ERA_BLOCKS - 2)
+    if raise_before_election:
+        outcomes.append(chain.validate(DAVE, PPM))
+        assert ("CommissionRaisePending", (D, PPM, 2)) in outcomes[-1].events
+    else:
+        chain.advance()
+    assert all(out.error is None for out in outcomes)
+    boundary(chain)  # the election of era 1
+    exposure = chain.exposure(DAVE)
+    assert exposure is not None and exposure.commission_ppm == 0
+    assert exposure.others == ((NINA.public, 601 * UNIT),)
+    rewards = rewards_of(boundary(chain))  # era 1 paid
+    assert chain.problems() == []
+    return chain.total(DAVE) - before, sum(out.fee for out in outcomes), rewards
+
+
+def test_a_commission_raise_before_the_election_does_not_apply_to_the_next_era() -> None:
+    attack_gain, attack_fees, attack_rewards = commission_gain(raise_before_election=True)
+    honest_gain, honest_fees, honest_rewards = commission_gain(raise_before_election=False)
+    # Nina was paid as if Dave had not raised.
+    assert attack_rewards == honest_rewards and attack_rewards[NINA.public] > 0
+    profit = attack_gain - honest_gain
+    assert profit == -(attack_fees - honest_fees) < 0
+
+
+def test_nominators_can_leave_before_a_raised_commission_applies(chain: StakingChain) -> None:
+    chain.bond(DAVE, 1_500 * UNIT)
+    chain.validate(DAVE, 50_000)
+    chain.bond(NINA, 601 * UNIT)
+    chain.nominate(NINA, DAVE)
+    chain.validate(DAVE, PPM)  # era 0: applies from era 2's election
+    pending = staking.PendingCommission.get(chain.overlay(), D)
+    assert pending == staking.CommissionRaise(PPM, 2)
+    assert staking.Validators.get(chain.overlay(), D) == 50_000
+    boundary(chain)
+    exposure = chain.exposure(DAVE)
+    assert exposure is not None and exposure.commission_ppm == 50_000
+    chain.call(NINA, "staking", "chill")  # era 1: Nina sees the raise and leaves
+    boundary(chain)
+    exposure = chain.exposure(DAVE)
+    assert exposure is not None and (exposure.commission_ppm, exposure.others) == (PPM, ())
+    assert staking.PendingCommission.get(chain.overlay(), D) is None
+
+
+def test_a_decrease_applies_at_the_next_election_and_drops_a_pending_raise(
+    chain: StakingChain,
+) -> None:
+    chain.bond(DAVE, 2_500 * UNIT)
+    chain.validate(DAVE, 50_000)
+    chain.validate(DAVE, 100_000)
+    out = chain.validate(DAVE, 10_000)
+    assert ("ValidatorPrefsSet", (D, 10_000, D)) in out.events
+    assert staking.PendingCommission.get(chain.overlay(), D) is None
+    boundary(chain)
+    exposure = chain.exposure(DAVE)
+    assert exposure is not None and exposure.commission_ppm == 10_000
+
+
+def test_standing_again_above_the_former_commission_waits_like_a_raise(
+    chain: StakingChain,
+) -> None:
+    chain.bond(DAVE, 2_500 * UNIT)
+    chain.validate(DAVE, 0)
+    chain.bond(NINA, 601 * UNIT)
+    chain.nominate(NINA, DAVE)
+    chain.call(DAVE, "staking", "chill")  # Nina's nomination of Dave stays
+    chain.validate(DAVE, PPM)
+    assert staking.PendingCommission.get(chain.overlay(), D) == staking.CommissionRaise(PPM, 2)
+    boundary(chain)
+    exposure = chain.exposure(DAVE)
+    assert exposure is not None and exposure.commission_ppm == 0
+    assert exposure.others == ((NINA.public, 601 * UNIT),)
+
+
+# Sequential Phragmén's properties, on random elections
+
+ACCOUNT_IDS = [bytes([i]) * 32 for i in range(1, 7)]
+STAKES = st.integers(1, 10**30)
+
+
+@st.composite
+def elections(draw: st.DrawFn) -> tuple[int, dict[bytes, int], list[Voter]]:
+    """Seats, candidates (stash → own stake) and nominators over a few accounts."""
+    chosen = draw(st.lists(st.sampled_from(ACCOUNT_IDS), min_size=1, max_size=5, unique=True))
+    candidates = {c: draw(STAKES) for c in chosen}
+    voters = [
+        Voter(bytes([100 + i]) * 32, draw(STAKES), tuple(draw(st.sets(st.sampled_from(chosen)))))
+        for i in range(draw(st.integers(0, 5)))
+    ]
+    return draw(st.integers(1, 5)), candidates, voters
+
+
+@given(elections(), st.randoms(use_true_random=False))
+@settings(max_examples=200, deadline=None)
+def test_the_election_is_deterministic_and_splits_each_bond_at_most_once(
+    election: tuple[int, dict[bytes, int], list[Voter]], shuffler: Random
+) -> None:
+    seats, candidates, voters = election
+    result = seq_phragmen(seats, candidates, voters)
+    shuffled = list(voters)
+    shuffler.shuffle(shuffled)
+    reordered = dict(sorted(candidates.items(), key=lambda _: shuffler.random()))
+    assert seq_phragmen(seats, reordered, shuffled) == result
+    assert len(result.winners) == min(seats, len(candidates))
+    assert len(set(result.winners)) == len(result.winners)
+    for voter in voters:
+        elected = set(voter.targets) & set(result.winners)
+        shares = result.assignments.get(voter.who, ())
+        assert {w for w, _ in shares} <= elected
+        assert sum(s for _, s in shares) == (voter.budget if elected else 0)
+
+
+@given(
+    st.dictionaries(st.sampled_from(ACCOUNT_IDS), STAKES, min_size=1),
+    st.integers(1, 6),
+)
+def test_without_nominators_the_top_candidates_by_own_stake_are_elected(
+    candidates: dict[bytes, int], seats: int
+) -> None:
+    result = seq_phragmen(seats, candidates, [])
+    by_stake = sorted(candidates, key=lambda c: (-candidates[c], c))
+    assert result.winners == tuple(by_stake[:seats])
+    assert result.assignments == {}
+
+
+@given(elections())
+@settings(max_examples=200, deadline=None)
+def test_the_election_gives_proportional_justified_representation(
+    election: tuple[int, dict[bytes, int], list[Voter]],
+) -> None:
+    """Any group of voters (candidates voting for themselves included) with more than ℓ seats'
+    worth of stake, all approving ℓ common candidates, gets ℓ seats among those it approves."""
+    seats, candidates, voters = election
+    winners = set(seq_phragmen(seats, candidates, voters).winners)
+    everyone = [Voter(c, own, (c,)) for c, own in candidates.items()]
+    everyone += [v for v in voters if v.targets]
+    total = sum(v.budget for v in everyone)
+    for size in range(1, len(everyone) + 1):
+        for group in combinations(everyone, size):
+            common = set.intersection(*(set(v.targets) for v in group))
+            approved = set().union(*(v.targets for v in group))
+            stake = sum(v.budget for v in group)
+            for ell in range(1, min(len(common), seats) + 1):
+                if stake * seats > ell * total:
+                    assert len(winners & approved) >= ell
