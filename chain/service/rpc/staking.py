@@ -1,9 +1,12 @@
 """The staking namespace: the validators and candidates, the era, and a stash's ledger.
 
-    staking_validators(at?)   → {"active": [...], "candidates": [...]}: the era's validators with
-                                their session keys, stashes, total and own backing, commission,
-                                era points so far and whether they are disabled; and every
-                                candidate with its session key, active bond and commission
+    staking_validators(at?)   → {"seats", "active": [...], "candidates": [...]}: the seats an
+                                election fills (validator_count); the era's validators with
+                                their session keys, stashes, total and own backing and each
+                                nominator's share of it (as sequential Phragmén split it),
+                                commission, era points so far and whether they are disabled; and
+                                every candidate with its session key, active bond, commission and
+                                pending commission raise ({"commissionPpm", "fromEra"} or null)
     staking_era(at?)          → {"era", "start", "eraBlocks", "nextEraAt", "forced"}
     staking_ledger(stash, at?) → {"stash", "active", "total", "unlocking": [{"era", "amount"}],
                                 "sessionKey", "validating", "nominating"}, or null if not bonded
@@ -58,9 +61,17 @@ def validators_json(state: StateOverlay) -> dict[str, Any]:
                 "sessionKey": _optional_address(staking.SessionKeys.get(state, stash)),
                 "bond": str(0 if ledger is None else ledger.active),
                 "commissionPpm": staking.Validators.get(state, stash) or 0,
+                "pendingCommission": _raise_json(staking.PendingCommission.get(state, stash)),
             }
         )
-    return {"active": active, "candidates": candidates}
+    seats = staking.Params.get(state).validator_count
+    return {"seats": seats, "active": active, "candidates": candidates}
+
+
+def _raise_json(pending: staking.CommissionRaise | None) -> dict[str, int] | None:
+    if pending is None:
+        return None
+    return {"commissionPpm": pending.commission_ppm, "fromEra": pending.from_era}
 
 
 def era_json(state: StateOverlay) -> dict[str, Any]:

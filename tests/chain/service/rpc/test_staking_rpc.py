@@ -8,11 +8,13 @@ import pytest
 from chain.client.chain import XplClient, make_call
 from chain.client.rpc import RpcClientError
 from chain.service.rpc import errors
+from chain.service.rpc.staking import validators_json
 from chain.spec import DEFAULT_GENESIS_BOND
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, Ledger
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, dev_keypair
 from tests.chain.conftest import NodeProcess
+from tests.runtime.pallets.staking_helpers import DAVE, NINA, PARAMS, boundary, staking_chain
 
 UNIT = 10**12
 ALICE, BOB = dev_keypair("Alice"), dev_keypair("Bob")
@@ -43,8 +45,10 @@ def test_the_validator_set_is_reported_with_its_backing_and_points(dev_node: Nod
             "sessionKey": encode_address(ALICE.public),
             "bond": str(DEFAULT_GENESIS_BOND),
             "commissionPpm": 0,
+            "pendingCommission": None,
         }
     ]
+    assert found["seats"] == DEFAULT_STAKING_PARAMS.validator_count
 
 
 def test_the_era_and_a_nominators_ledger(dev_node: NodeProcess) -> None:
@@ -81,3 +85,25 @@ def test_bad_parameters_are_refused_by_name(
         client.rpc.call(method, *params)
     assert caught.value.code == errors.INVALID_PARAMS, caught.value.message
     assert message in caught.value.message, caught.value.message
+
+
+def test_the_seats_the_winners_backing_and_a_pending_raise_are_reported() -> None:
+    """In process, on the staking tests' chain: Dave stands with 100 XPL and Nina's 1,950 behind
+    him; he then raises his commission, which waits for era 2."""
+    chain = staking_chain()
+    dave, nina = DAVE.public, NINA.public
+    chain.bond(DAVE, 100 * UNIT)
+    chain.validate(DAVE, 0)
+    chain.bond(NINA, 1_950 * UNIT)
+    chain.nominate(NINA, DAVE)
+    chain.validate(DAVE, 200_000)
+    boundary(chain)
+    found = validators_json(chain.overlay())
+    assert found["seats"] == PARAMS.validator_count == len(found["active"])
+    (winner,) = [v for v in found["active"] if v["stash"] == encode_address(dave)]
+    assert winner["own"] == str(100 * UNIT) and winner["total"] == str(2_050 * UNIT)
+    assert winner["nominators"] == [{"stash": encode_address(nina), "amount": str(1_950 * UNIT)}]
+    assert winner["commissionPpm"] == 0
+    (candidate,) = [c for c in found["candidates"] if c["stash"] == encode_address(dave)]
+    assert candidate["commissionPpm"] == 0
+    assert candidate["pendingCommission"] == {"commissionPpm": 200_000, "fromEra": 2}
