@@ -9,17 +9,20 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
 2. Candidacy. A stash with at least `min_validator_bond` active `validate`s with a commission and
    a session key (the key its node signs blocks and finality votes with; by default the stash
    itself). A session key belongs to one stash only, and stays that stash's after it changes
-   keys, so that offences signed with it are still its own. A stash with at least
-   `min_nominator_bond` `nominate`s up to `max_nominations` candidates instead. `chill` ends
-   either.
+   keys, so that offences signed with it are still its own. A commission decrease applies from
+   the next election; a raise made in era e waits for the election of era e + 2, so nominators
+   can leave first (standing again above the commission a stash had counts as a raise). A stash
+   with at least `min_nominator_bond` `nominate`s up to `max_nominations` candidates instead.
+   `chill` ends either.
 3. Election. In the block whose number is a multiple of `era_blocks` (or the block after a
-   forced era end) the era ends and the next era's validators are elected: the top
-   `validator_count` eligible candidates by approval (own bond plus the whole bond of every
-   nominator naming them), ties broken by stash bytes. Each nominator's bond is then split equally
-   among its elected targets (integer division, the remainder to the first in sorted order): the
-   validators' exposures. Session gets the set as (session key, total backing): the validators
-   it already has in their places, newcomers after them sorted by stash.
-   With fewer than `min_validators` eligible candidates the current set and exposures stay.
+   forced era end) the era ends and the next era's validators are elected by sequential
+   Phragmén (`phragmen`): up to `validator_count` eligible candidates, each standing with its own
+   bond, each nominator voting for its targets with its bond, ties broken by stash bytes. Each
+   nominator's bond is split over its elected targets as the election loaded them, adding up to
+   the bond and never more: the validators' exposures. Session gets the set as (session key,
+   total backing): the validators it already has in their places, newcomers after them sorted
+   by stash. With fewer than `min_validators` eligible candidates the current set and exposures
+   stay.
 4. Era points: 20 per block authored, 1 per compute attestation, 1 per finality precommit noted on
    chain (`note_votes`, once per finalized round). At the era's end `era_reward` is minted and
    shared by points; each validator's share pays its commission, and the rest goes to it and its
@@ -37,7 +40,7 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
 
 The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
 `errors`, `candidacy` (validators, nominators and session keys), `bonding` (ledgers), `slashing`
-(slashes and equivocations), `election`, `eras` (points, rewards and the era's end), `genesis`,
+(slashes and equivocations), `phragmen` (sequential Phragmén), `election`, `eras` (points, rewards and the era's end), `genesis`,
 `invariants`, and `pallet` (the Staking pallet with its calls). Other code imports it as one:
 `from runtime.pallets import staking`. Its error and event types are named from their modules
 (`staking.errors`, `staking.events`); callers tell a failed call by its error's name.
