@@ -101,7 +101,8 @@ class AlreadyPunished(StakingError):
 
 
 class RoundAlreadyNoted(StakingError):
-    """That round was already noted, or is older than every round still remembered."""
+    """The round's window of blocks was noted with these voters already, or is older than the
+    latest noted window or than the era."""
 
 
 class NotAVoter(StakingError):
@@ -113,4 +114,5 @@ class BadPrecommit(StakingError):
 
 
 class NoSupermajority(StakingError):
-    """The precommits do not hold more than 2/3 of the set's weight: the round is not final."""
+    """The precommits for blocks of this chain do not hold more than 2/3 of the set's weight: the
+    round finalized no block of this chain."""
