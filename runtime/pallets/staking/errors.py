@@ -101,8 +101,8 @@ class AlreadyPunished(StakingError):
 
 
 class RoundAlreadyNoted(StakingError):
-    """The round's window of blocks was noted with these voters already, or is older than the
-    latest noted window or than the era."""
+    """No voter of the note earns a point: each was credited for its precommit's window of blocks
+    or a later one already, or the precommits' blocks lie before the era's previous window."""
 
 
 class NotAVoter(StakingError):

@@ -10,19 +10,23 @@ the precommit's block lies in a later window than the one of its last credited p
 (`NotedWindows`), and in the era or the window before it. So a voter earns at most one precommit
 point per window, in increasing order; a note that credits nobody is refused. The round number
 plays no part beyond the signatures, so no round number, however large, keeps a real round out.
+A note names the current authority set or the one before it (the last rounds of a set finalize
+the block that hands over to the next, and are noted after it).
 
 What an attacker can still do: a group with more than 2/3 of the weight can sign precommits for
 rounds that never ran, but only for blocks this chain has, and each of its voters still gains at
 most one point per window: an era's precommit points stay at most era_blocks / NOTE_VOTES_EVERY
-+ 2 per voter, what an honest note of each window gives every voter. It cannot take a window from
-another voter: a voter's credit depends only on its own precommit's block, so any note of a real
-round carrying the voter's precommit (its own node's included) still credits it, in any order.
-A made-up round can only credit a minority voter with its real precommit of that round, which
-the group could only combine with other precommits by signing a second precommit of its own in
-the round, an equivocation. Its gain is the windows that no real round finalized into (finality
-jumping a whole window), where honest voters have no precommit to note. Precommits for a block
-this chain does not have (another fork, a block newer than the including block's parent) earn
-nothing: their voter is left out, not the note refused.
++ 2 per voter, what an honest note of each window gives every voter, so made-up rounds gain it
+only the windows no real round finalized into (finality jumping a whole window). No note can
+take a window from another voter: a voter's credit depends only on its own precommit's block, so
+any later note of a real round carrying its precommit still credits it, in any order. The group
+can leave a minority's precommits out of the windows its own members note; a minority voter
+then loses at most those windows' points (at most one per NOTE_VOTES_EVERY blocks, against
+BLOCK_POINTS per block it authors) unless it notes the round itself. An older set in which the
+group held more than 2/3 is refused; the set before the current one is not, and gives it nothing
+more than the current one. Precommits for a block this chain does not have (another fork, a
+block newer than the including block's parent) earn nothing: their voter is left out, not the
+note refused.
 """
 
 from __future__ import annotations
