@@ -5,6 +5,7 @@ Reading order, as a specification:
     execute_block(read, parent, block)
         initialize_block          the author's VRF proof on the chain randomness (`randomness`);
                                   hooks: chain randomness, block number, parent hash, recent hashes
+                                  (their weight is mandatory: apart from the transactions')
         check signatures          started in parallel, or left for last (`SignatureVerifier`)
         apply_extrinsic × n       mortality, nonce, weight, fee, dispatch (reverted on failure),
                                   the fee of a duty that succeeded refunded
@@ -258,7 +259,7 @@ def _open_block(
 
 def _on_initialize(ctx: BlockContext) -> None:
     for pallet in PALLETS:
-        ctx.weight_used += pallet.on_initialize(ctx)
+        ctx.mandatory_weight += pallet.on_initialize(ctx)
 
 
 def finalize_block(ctx: BlockContext) -> dict[bytes, bytes | None]:
@@ -315,8 +316,12 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
         raise refusal(f"nonce {tx.nonce}, but the account's next is {nonce}")
     length = len(tx.raw)
     weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
+    # As Substrate's CheckWeight: the normal class within its share, and the whole block (the
+    # hooks' mandatory weight included) within MAX_BLOCK_WEIGHT, which only hooks heavier than
+    # the share kept for them (MAX_BLOCK_WEIGHT - MAX_NORMAL_WEIGHT) can bring to bear.
     if (
         ctx.weight_used + weight > system.MAX_NORMAL_WEIGHT
+        or ctx.mandatory_weight + ctx.weight_used + weight > system.MAX_BLOCK_WEIGHT
         or ctx.length_used + length > system.MAX_NORMAL_LENGTH
     ):
         raise ExhaustsResources("the transaction does not fit the block")

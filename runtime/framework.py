@@ -296,6 +296,12 @@ class BlockContext:
     events: list[EventRecord] = field(default_factory=list)
     phase: int | None = None
     weight_used: Weight = 0
+    """The normal class: what the block's transactions used, bounded by MAX_NORMAL_WEIGHT and
+    the fullness the fee multiplier follows."""
+    mandatory_weight: Weight = 0
+    """What the block's hooks used: always executed, so counted apart, as Substrate's
+    DispatchClass::Mandatory, neither taking capacity from transactions nor moving the fee
+    multiplier (a heavy era end is nobody's demand for block space)."""
     length_used: int = 0
     fees_collected: int = 0
     tips_collected: int = 0

@@ -4,12 +4,8 @@ chain. Each is decided by every node alike from the set and the round (or the fi
 
 from __future__ import annotations
 
-from typing import Final
-
 from runtime.pallets.session import AuthoritySet
-
-NOTE_VOTES_EVERY: Final = 4
-"""Blocks between the finalizations whose precommits are noted on chain (see `notes_votes`)."""
+from runtime.pallets.staking import NOTE_VOTES_EVERY
 
 
 def primary_of(authorities: AuthoritySet, round_: int) -> bytes:

@@ -42,7 +42,9 @@ MAX_BLOCK_WEIGHT: Final = 500_000 * WEIGHT_PER_MICROS
 """Half a second of reference execution per block."""
 NORMAL_DISPATCH_PERCENT: Final = 75
 MAX_NORMAL_WEIGHT: Final = MAX_BLOCK_WEIGHT * NORMAL_DISPATCH_PERCENT // 100
-"""What transactions may use; the rest is kept for block hooks."""
+"""What transactions may use (the normal class). Hooks' weight is mandatory, counted apart
+(`BlockContext.mandatory_weight`): it never takes from this, and the rest of the block is kept
+for it."""
 MAX_BLOCK_LENGTH: Final = 4 * 1024 * 1024
 MAX_NORMAL_LENGTH: Final = MAX_BLOCK_LENGTH * NORMAL_DISPATCH_PERCENT // 100
 EXTRINSIC_BASE_WEIGHT: Final = 60 * WEIGHT_PER_MICROS

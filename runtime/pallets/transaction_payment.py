@@ -3,7 +3,8 @@
     fee = BASE_FEE + length × BYTE_FEE + weight × WEIGHT_FEE × multiplier + tip
 
 The multiplier follows block fullness as Substrate's targeted fee adjustment does: after each
-block, with s the fullness of the normal-class weight and s* the target,
+block, with s the fullness of the normal-class weight (the transactions'; hooks' mandatory
+weight is left out, as Substrate leaves it out) and s* the target,
 
     next = prev × (1 + v·(s − s*) + (v·(s − s*))² / 2), clamped to [MIN, MAX]
 

@@ -24,7 +24,8 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
    by stash. With fewer than `min_validators` eligible candidates the current set and exposures
    stay.
 4. Era points: 20 per block authored, 1 per compute attestation, 1 per finality precommit noted on
-   chain (`note_votes`, once per finalized round). At the era's end `era_reward` is minted and
+   chain (`note_votes`: a round that finalized a block of this chain, once per voter per window
+   of NOTE_VOTES_EVERY blocks, see `finality_notes`). At the era's end `era_reward` is minted and
    shared by points; each validator's share pays its commission, and the rest goes to it and its
    nominators pro rata to their exposure (rounding dust is not minted).
 5. Offline. At the era's end, an active validator that authored no block and had no precommit
@@ -62,7 +63,6 @@ from runtime.pallets.staking.constants import (
     MAX_ERA_BLOCKS,
     MAX_NOMINATIONS,
     MAX_NOMINATORS,
-    MAX_NOTED_ROUNDS,
     MAX_OFFENCES,
     MAX_UNLOCKING_CHUNKS,
     NAME,
@@ -77,6 +77,7 @@ from runtime.pallets.staking.constants import (
     UNIT,
 )
 from runtime.pallets.staking.eras import note_attestation
+from runtime.pallets.staking.finality_notes import NOTE_VOTES_EVERY, NotedWindows
 from runtime.pallets.staking.genesis import GenesisNominator, GenesisValidator, StakingGenesis
 from runtime.pallets.staking.pallet import PRECOMMIT_FIELD, Staking
 from runtime.pallets.staking.params import DEFAULT_STAKING_PARAMS, StakingParams
@@ -98,7 +99,6 @@ from runtime.pallets.staking.storage import (
     Ledgers,
     Nominations,
     Nominators,
-    NotedRounds,
     Offences,
     Params,
     PendingCommission,
@@ -119,11 +119,11 @@ __all__ = [
     "MAX_ERA_BLOCKS",
     "MAX_NOMINATIONS",
     "MAX_NOMINATORS",
-    "MAX_NOTED_ROUNDS",
     "MAX_OFFENCES",
     "MAX_UNLOCKING_CHUNKS",
     "NAME",
     "NOMINATE_WEIGHT",
+    "NOTE_VOTES_EVERY",
     "NOTE_VOTES_WEIGHT",
     "PPM",
     "PRECOMMIT_FIELD",
@@ -151,7 +151,7 @@ __all__ = [
     "Ledgers",
     "Nominations",
     "Nominators",
-    "NotedRounds",
+    "NotedWindows",
     "Offences",
     "Params",
     "PendingCommission",

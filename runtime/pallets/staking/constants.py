@@ -18,8 +18,6 @@ MAX_NOMINATIONS: Final = 64
 MAX_UNLOCKING_CHUNKS: Final = 32
 MAX_ERA_BLOCKS: Final = 1_000_000
 MAX_BONDING_ERAS: Final = 1_000
-MAX_NOTED_ROUNDS: Final = 256
-"""Finality rounds remembered as noted; a round older than all of them is refused."""
 MAX_OFFENCES: Final = 32
 """Offences remembered per offender, the most recent ones."""
 BLOCK_POINTS: Final = 20

@@ -101,7 +101,8 @@ class AlreadyPunished(StakingError):
 
 
 class RoundAlreadyNoted(StakingError):
-    """That round was already noted, or is older than every round still remembered."""
+    """No voter of the note earns a point: each was credited for its precommit's window of blocks
+    or a later one already, or the precommits' blocks lie before the era's previous window."""
 
 
 class NotAVoter(StakingError):
@@ -113,4 +114,5 @@ class BadPrecommit(StakingError):
 
 
 class NoSupermajority(StakingError):
-    """The precommits do not hold more than 2/3 of the set's weight: the round is not final."""
+    """The precommits for blocks of this chain do not hold more than 2/3 of the set's weight: the
+    round finalized no block of this chain."""

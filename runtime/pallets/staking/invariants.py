@@ -6,7 +6,8 @@ from typing import Any
 
 from runtime.framework import StorageMap, StorageValue
 from runtime.pallets import session, system
-from runtime.pallets.staking.constants import HOLD, MAX_NOTED_ROUNDS
+from runtime.pallets.staking.constants import HOLD
+from runtime.pallets.staking.finality_notes import NotedWindows, noted_window_problems
 from runtime.pallets.staking.storage import (
     Active,
     Candidates,
@@ -18,7 +19,6 @@ from runtime.pallets.staking.storage import (
     Ledgers,
     Nominations,
     Nominators,
-    NotedRounds,
     PendingCommission,
     RetiredKeys,
     SessionKeys,
@@ -114,7 +114,5 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
     for stash in entries(EraActivity):
         if stash not in exposures:
             problems.append(f"stash {stash.hex()} has era points but does not validate")
-    noted = value(NotedRounds)
-    if list(noted) != sorted(set(noted)) or len(noted) > MAX_NOTED_ROUNDS:
-        problems.append("the noted rounds are malformed")
+    problems.extend(noted_window_problems(value(system.Number), entries(NotedWindows)))
     return problems

@@ -31,7 +31,6 @@ from runtime.pallets.staking.constants import (
     MAX_CANDIDATES,
     MAX_NOMINATIONS,
     MAX_NOMINATORS,
-    MAX_NOTED_ROUNDS,
     MAX_OFFENCES,
     MAX_UNLOCKING_CHUNKS,
     NAME,
@@ -91,6 +90,7 @@ from runtime.pallets.staking.events import (
     VotesNoted,
     Withdrawn,
 )
+from runtime.pallets.staking.finality_notes import noted_voters
 from runtime.pallets.staking.genesis import StakingGenesis, genesis_bond
 from runtime.pallets.staking.invariants import broken_invariants
 from runtime.pallets.staking.params import StakingParams
@@ -111,7 +111,6 @@ from runtime.pallets.staking.storage import (
     Ledgers,
     Nominations,
     Nominators,
-    NotedRounds,
     Offences,
     Params,
     Validators,
@@ -371,34 +370,12 @@ class Staking(Pallet):
         round_: int,
         precommits: list[Precommit],
     ) -> None:
-        """Note a finalized round's precommits: a point to each voter validating this era.
-
-        Every precommit is checked; a voter listed twice counts once; a round counts once.
-        """
+        """Note a finalized round's precommits: a point to each voter validating this era, at
+        most one per window of blocks (`finality_notes`). Every precommit is checked; a voter
+        listed twice counts once."""
         ensure_signed(origin)
         state = ctx.state
-        authorities = session.historical_set(ctx, set_id)
-        if authorities is None:
-            raise UnknownSet()
-        noted = NotedRounds.get(state)
-        mark = (set_id, round_)
-        if mark in noted or (len(noted) >= MAX_NOTED_ROUNDS and mark < noted[0]):
-            raise RoundAlreadyNoted()
-        voters: list[bytes] = []
-        weight = 0
-        for precommit in precommits:
-            voter_weight = authorities.weight_of(precommit.voter)
-            if voter_weight == 0:
-                raise NotAVoter()
-            if precommit.voter in voters:
-                continue
-            if not precommit.signature_is_valid(set_id, round_):
-                raise BadPrecommit()
-            voters.append(precommit.voter)
-            weight += voter_weight
-        if not authorities.is_supermajority(weight):
-            raise NoSupermajority()
-        NotedRounds.put(state, tuple(sorted((*noted, mark)))[-MAX_NOTED_ROUNDS:])
+        voters = noted_voters(ctx, set_id, round_, precommits)
         for voter in voters:
             stash = active_stash(state, voter)
             if stash is not None:

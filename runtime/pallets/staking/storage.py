@@ -19,7 +19,6 @@ from runtime.pallets.staking.constants import (
     MAX_CANDIDATES,
     MAX_NOMINATIONS,
     MAX_NOMINATORS,
-    MAX_NOTED_ROUNDS,
     MAX_OFFENCES,
     MAX_UNLOCKING_CHUNKS,
     NAME,
@@ -116,17 +115,6 @@ def _pairs_codec(limit: int) -> ValueCodec[tuple[tuple[bytes, bytes], ...]]:
     return value_codec(lambda pairs: [list(p) for p in pairs], decode)
 
 
-def _rounds_codec() -> ValueCodec[tuple[tuple[int, int], ...]]:
-    def decode(v: Value) -> tuple[tuple[int, int], ...]:
-        out = []
-        for i, item in enumerate(codec.expect_array(v, MAX_NOTED_ROUNDS, "noted rounds")):
-            pair = codec.expect_list(item, 2, f"noted rounds[{i}]")
-            out.append((codec.expect_u64(pair[0], "set_id"), codec.expect_u64(pair[1], "round")))
-        return tuple(out)
-
-    return value_codec(lambda rounds: [list(r) for r in rounds], decode)
-
-
 def _account_key(a: bytes) -> bytes:
     return a
 
@@ -195,10 +183,6 @@ EraActivity: Final = StorageMap[bytes, Activity](
     NAME, "EraActivity", _account_key, record_codec(Activity)
 )
 """What each of the current era's validators did so far, by stash."""
-NotedRounds: Final = StorageValue[tuple[tuple[int, int], ...]](
-    NAME, "NotedRounds", _rounds_codec(), ()
-)
-"""The latest MAX_NOTED_ROUNDS (set id, round) noted by `note_votes`, sorted."""
 Offences: Final = StorageMap[bytes, tuple[bytes, ...]](
     NAME,
     "Offences",

@@ -18,7 +18,7 @@ from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote, SlotEquivocation, 
 from runtime.consensus import encode_equivocation as encode_proof
 from runtime.executive import BlockBuilder, BlockResult
 from runtime.genesis import GenesisConfig
-from runtime.pallets import session, staking
+from runtime.pallets import session, staking, system
 from runtime.pallets.staking import (
     Activity,
     Exposure,
@@ -208,6 +208,23 @@ class StakingChain(MarketChain):
 
     def report(self, who: Keypair, proof: bytes) -> Outcome:
         return self.call(who, "staking", "report_equivocation", proof)
+
+    def block_hash(self, number: int) -> bytes:
+        """The hash of this chain's block `number` (the head or one of the recorded ones)."""
+        if number == self.head.number:
+            return self.head.hash
+        found = system.BlockHash.get(self.overlay(), number)
+        assert found is not None, f"block {number} is not recorded"
+        return found
+
+    def precommit(
+        self, keypair: Keypair, number: int, *, set_id: int = 0, round_: int = 1
+    ) -> Precommit:
+        """`keypair`'s precommit in round `round_` of set `set_id` for this chain's block
+        `number`."""
+        return precommit(
+            keypair, set_id=set_id, round_=round_, target=self.block_hash(number), number=number
+        )
 
     def note_votes(
         self, who: Keypair, set_id: int, round_: int, precommits: Sequence[Precommit]

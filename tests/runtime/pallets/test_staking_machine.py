@@ -9,6 +9,8 @@ votes, changes the parameters as Root, and lets blocks and eras pass. After ever
   match session's set, session keys map one to one), and total issuance against all balances;
 - that every change of total issuance is explained by the block's events: deposits minted,
   fees withdrawn, slashes and dust burned;
+- that no validator earned more than one noted precommit per window of NOTE_VOTES_EVERY blocks
+  this era, whatever rounds were noted (made-up ones with huge numbers included);
 - that an era's rewards are at most `era_reward` and are what its `EraPaid` says;
 - at an election: the new validators were candidates when the block began, there are at most
   `validator_count` of them, and the set id moved exactly when session's set changed; each winner
@@ -216,16 +218,33 @@ class StakingMachine(RuleBasedStateMachine):
             proof = slot_equivocation(offender, slot=when)
         self.act([(REPORTER, "report_equivocation", (proof,))])
 
-    @rule(voters=st.sets(st.integers(0, 5), min_size=1), repeat=st.booleans())
-    def note_votes(self, voters: set[int], repeat: bool) -> None:
+    @rule(
+        voters=st.sets(st.integers(0, 5), min_size=1),
+        repeat=st.booleans(),
+        back=st.integers(0, 12),
+        made_up=st.booleans(),
+    )
+    def note_votes(self, voters: set[int], repeat: bool, back: int, made_up: bool) -> None:
+        """Note a round's precommits for a recent block, or (made up) for a round number far
+        ahead and, every other time, a block the chain never had."""
         authorities = self.chain.authorities()
         if not repeat:
             self.round += 1
+        round_ = 2**63 + self.round if made_up else self.round
+        number = max(0, self.chain.head.number - back)
         keys = sorted({authorities.keys[i % len(authorities.keys)] for i in voters})
-        signed = [
-            precommit(keypair_of(k), set_id=authorities.set_id, round_=self.round) for k in keys
-        ]
-        self.act([(OUTSIDER, "note_votes", (authorities.set_id, self.round, signed))])
+        if made_up and back % 2:
+            signed = [
+                precommit(keypair_of(k), set_id=authorities.set_id, round_=round_) for k in keys
+            ]
+        else:
+            signed = [
+                self.chain.precommit(
+                    keypair_of(k), number, set_id=authorities.set_id, round_=round_
+                )
+                for k in keys
+            ]
+        self.act([(OUTSIDER, "note_votes", (authorities.set_id, round_, signed))])
 
     @rule(
         era_blocks=st.sampled_from([4, 10, 13]),
@@ -252,6 +271,11 @@ class StakingMachine(RuleBasedStateMachine):
     def after_block(self, before: Snapshot, result: BlockResult) -> None:
         chain = self.chain
         assert chain.problems() == []
+        # At most one precommit point per window of blocks, from the window before the era on.
+        every = staking.NOTE_VOTES_EVERY
+        era_start = staking.EraStart.get(chain.overlay())
+        windows = (chain.head.number - 1) // every - max(0, era_start - every) // every + 1
+        assert all(chain.activity(stash).precommits <= windows for stash in chain.active())
         events = [(r.event.pallet, r.event.name, r.args) for r in result.context.events]
 
         def total(pallet: str, name: str, field: int) -> int:
@@ -344,7 +368,8 @@ def test_the_machine_sees_elections_rewards_slashes_and_unbonding() -> None:
     machine.to_era_end()
     assert SESSION_KEYS[0].public in chain.authorities().keys
     machine.toggle_offline(0, True)
-    machine.note_votes({0, 1, 2}, repeat=False)
+    machine.note_votes({0, 1, 2}, repeat=False, back=0, made_up=False)
+    machine.note_votes({0, 1}, repeat=False, back=1, made_up=True)
     machine.to_era_end()
     machine.report(1, "vote", 1)
     machine.advance(1)

@@ -30,7 +30,6 @@ from tests.runtime.pallets.staking_helpers import (
     C,
     StakingChain,
     boundary,
-    precommit,
     staking_chain,
 )
 
@@ -122,7 +121,8 @@ def test_a_validator_that_neither_authors_nor_votes_is_slashed_not_chilled(
 
 def test_a_noted_precommit_counts_as_online(chain: StakingChain) -> None:
     chain.offline = {C}
-    chain.note_votes(OUTSIDER, 0, 1, [precommit(k) for k in (ALICE, BOB, CHARLIE)])
+    signed = [chain.precommit(k, 0) for k in (ALICE, BOB, CHARLIE)]
+    assert chain.note_votes(OUTSIDER, 0, 1, signed).error is None
     events = boundary(chain)
     assert [e for e in events if e[0] == "Offline"] == []
 
