@@ -37,7 +37,7 @@ from runtime.pallets.staking.history import (
     validator_in,
 )
 from runtime.pallets.staking.params import StakingParams
-from runtime.pallets.staking.storage import Exposure, Ledgers
+from runtime.pallets.staking.storage import CurrentEra, Exposure, Ledgers, Params
 
 # Slashing and paying
 
@@ -136,6 +136,8 @@ def offence_exposure(
         keys = authorities.keys
         if keys[proof.slot % len(keys)] != key:  # Aura's author of that slot then
             raise NotAnAuthority()
+    if era + Params.get(state).slash_window_eras < CurrentEra.get(state):
+        raise OffenceExpired()  # kept only until the next era's end, the window being shortened
     stash = validator_in(state, era, key)
     exposure = None if stash is None else exposure_in(state, era, stash)
     if stash is None or exposure is None:

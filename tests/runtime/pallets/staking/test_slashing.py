@@ -309,7 +309,11 @@ def test_eras_are_kept_for_the_window_and_pruned_after() -> None:
 def test_the_reporting_window_must_end_before_unbonding_does(chain: StakingChain) -> None:
     too_long = replace(PARAMS, slash_window_eras=PARAMS.bonding_eras)
     assert chain.root_call("staking", "set_params", *param_args(too_long)) == "BadParams"
+    chain.to_era_end()
     shorter = replace(PARAMS, slash_window_eras=0)
     assert chain.root_call("staking", "set_params", *param_args(shorter)) is None
+    # Era 0 is still kept until this era's end, but its offences expired with the window.
+    assert OldestEra.get(chain.overlay()) == 0
+    assert chain.report(REPORTER, _offence("slot")).error == "OffenceExpired"
     chain.to_era_end()
-    assert OldestEra.get(chain.overlay()) == 1
+    assert OldestEra.get(chain.overlay()) == 2
