@@ -33,17 +33,21 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
    own bond (to the treasury). It is not chilled.
 6. Equivocation. Anyone may report two signed messages that prove an authority equivocated (two
    votes in one round, or two headers in one slot). The offender loses `equivocation_slash_ppm`
-   of its own bond, and each of its nominators of that share of its exposure this era; the
-   reporter gets `reporter_reward_ppm` of the total and the treasury the rest. The offender is
-   disabled (its blocks are refused at once; but never the last enabled authority, so that blocks
-   go on), chilled, and the era ends at the next block so the set changes promptly. Each offence
-   is punished once.
+   of its own stake, and each of its nominators of its share, in the exposure of the era the
+   offence happened in (a slot's era; a set's latest era; kept for `slash_window_eras` eras by
+   `history`), from the whole ledger, active and unbonding; the reporter gets
+   `reporter_reward_ppm` of the total and the treasury the rest. A slot offence must be by the
+   slot's author in that era's set, a vote offence by an authority of the set named; an offence
+   more than `slash_window_eras` eras old is refused (below `bonding_eras`, so that what was
+   unbonded after it is still held). The offender is disabled (its blocks are refused at once;
+   but never the last enabled authority, so that blocks go on), chilled, and if it validates the
+   era ends at the next block so the set changes promptly. Each offence is punished once.
 
 The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
 `errors`, `candidacy` (validators, nominators and session keys), `bonding` (ledgers), `slashing`
-(slashes and equivocations), `phragmen` (sequential Phragmén), `election`, `eras` (points,
-rewards and the era's end), `genesis`, `invariants`, and `pallet` (the Staking pallet with its
-calls). Other code imports it as one:
+(slashes and equivocations), `history` (past eras kept for offences), `phragmen` (sequential
+Phragmén), `election`, `eras` (points, rewards and the era's end), `genesis`, `invariants`, and
+`pallet` (the Staking pallet with its calls). Other code imports it as one:
 `from runtime.pallets import staking`. Its error and event types are named from their modules
 (`staking.errors`, `staking.events`); callers tell a failed call by its error's name.
 """

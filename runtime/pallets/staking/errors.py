@@ -93,7 +93,8 @@ class UnknownSet(StakingError):
 
 
 class NotAnAuthority(StakingError):
-    """The signer was not an authority of the set named, or is no known stash's session key."""
+    """The signer was not an authority of the set named (or, for a slot, the author of that slot in
+    the set then in force), or is no known stash's session key."""
 
 
 class AlreadyPunished(StakingError):
@@ -116,3 +117,7 @@ class BadPrecommit(StakingError):
 class NoSupermajority(StakingError):
     """The precommits for blocks of this chain do not hold more than 2/3 of the set's weight: the
     round finalized no block of this chain."""
+
+
+class OffenceExpired(StakingError):
+    """The offence happened before the oldest era kept: it can no longer be reported."""

@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Any, Final
 
 from runtime import consensus, fields
-from runtime.consensus import Precommit, SlotEquivocation, VoteEquivocation
+from runtime.consensus import Precommit, VoteEquivocation
 from runtime.fields import FieldType
 from runtime.framework import BlockContext, Origin, Pallet, Weight, call, ensure_signed
 from runtime.pallets import balances, session
@@ -63,6 +63,7 @@ from runtime.pallets.staking.errors import (
     NothingToWithdraw,
     NotOneOffence,
     NotStaking,
+    OffenceExpired,
     RoundAlreadyNoted,
     SameMessage,
     SessionKeyTaken,
@@ -92,10 +93,12 @@ from runtime.pallets.staking.events import (
 )
 from runtime.pallets.staking.finality_notes import noted_voters
 from runtime.pallets.staking.genesis import StakingGenesis, genesis_bond
+from runtime.pallets.staking.history import history_problems, note_era
 from runtime.pallets.staking.invariants import broken_invariants
 from runtime.pallets.staking.params import StakingParams
 from runtime.pallets.staking.slashing import (
     disable_offender,
+    offence_exposure,
     offender_of,
     pay_slash,
     slash_offender,
@@ -199,6 +202,7 @@ class Staking(Pallet):
         NotAVoter,
         BadPrecommit,
         NoSupermajority,
+        OffenceExpired,
     )
 
     # Hooks
@@ -393,28 +397,18 @@ class Staking(Pallet):
         except DecodeError as exc:
             raise MalformedProof() from exc
         key = offender_of(offence)
-        if isinstance(offence, VoteEquivocation):
-            authorities = session.historical_set(ctx, offence.first.set_id)
-            if authorities is None:
-                raise UnknownSet()
-            if authorities.weight_of(key) == 0:
-                raise NotAnAuthority()
-            kind = "vote"
-        else:
-            assert isinstance(offence, SlotEquivocation)
-            kind = "slot"
-        stash = stash_of(state, key)
-        if stash is None:
-            raise NotAnAuthority()
+        kind = "vote" if isinstance(offence, VoteEquivocation) else "slot"
+        stash, exposure = offence_exposure(ctx, offence, key)
         punished = Offences.get(state, stash) or ()
         if offence.offence_key in punished:
             raise AlreadyPunished()
         Offences.insert(state, stash, (*punished, offence.offence_key)[-MAX_OFFENCES:])
         p = Params.get(state)
-        pay_slash(ctx, slash_offender(ctx, stash, p), reporter, p)
+        pay_slash(ctx, slash_offender(ctx, stash, exposure, p), reporter, p)
         disable_offender(ctx, key)
         chill_stash(ctx, stash)
-        ForceEra.put(state, True)
+        if any(s == stash for s, _ in Active.get(state)):
+            ForceEra.put(state, True)  # a new set without it, promptly
         ctx.deposit_event(Equivocation, stash, kind)
 
     # Calls: parameters
@@ -482,9 +476,11 @@ class Staking(Pallet):
         Active.put(state, tuple((stash, e.session_key) for stash, e in elected))
         backing = {e.session_key: e.total for _, e in elected}
         session.set_genesis_authorities(ctx, [(v.key, backing[v.key]) for v in validators])
+        note_era(ctx, 0, params.slash_window_eras)
 
     # Invariants
 
     def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
-        """Bonds, roles, session keys and exposures, from `invariants.broken_invariants`."""
-        return broken_invariants(read, iterate)
+        """Bonds, roles, session keys and exposures, from `invariants.broken_invariants`, and the
+        kept eras, from `history.history_problems`."""
+        return broken_invariants(read, iterate) + history_problems(read, iterate)

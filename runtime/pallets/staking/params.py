@@ -11,6 +11,7 @@ from runtime.pallets.staking.constants import (
     MAX_BONDING_ERAS,
     MAX_ERA_BLOCKS,
     MAX_NOMINATIONS,
+    MAX_SLASH_WINDOW_ERAS,
     PPM,
     UNIT,
 )
@@ -47,17 +48,25 @@ class StakingParams(Record):
     offline_slash_ppm: int = param(fields.U32, 0, PPM, default=1_000, rule=PPM_RULE)
     reporter_reward_ppm: int = param(fields.U32, 0, PPM, default=100_000, rule=PPM_RULE)
     """The reporter's share of an equivocation's slash; the treasury gets the rest."""
+    slash_window_eras: int = param(fields.U32, 0, MAX_SLASH_WINDOW_ERAS, default=6)
+    """Eras after its own that an offence can still be reported in (then it expires); below
+    `bonding_eras`, so that a stake unbonded after an offence is still held while it can be
+    reported."""
 
     def check(self) -> None:
         """ValueError naming the first parameter out of its range; min_validators may not exceed
-        validator_count."""
+        validator_count, and an unbonded chunk unlocks only after the offences of the era it was
+        unbonded in have expired (slash_window_eras below bonding_eras)."""
         self.check_fields("era_blocks", "validator_count")
         if not 1 <= self.min_validators <= self.validator_count:
             raise ValueError("min_validators must be 1 to validator_count")
+        self.check_fields("bonding_eras", "slash_window_eras")
+        if self.slash_window_eras >= self.bonding_eras:
+            raise ValueError("slash_window_eras must be below bonding_eras")
         Record.check(self)
 
 
 DEFAULT_STAKING_PARAMS: Final = StakingParams()
 """100-block eras, up to 100 validators, 100 XPL to validate and 10 XPL to nominate, 7 eras to
-unbond, 100 XPL minted per era; an equivocation costs 10% (a tenth of it to the reporter), being
-offline 0.1%."""
+unbond, 100 XPL minted per era; an equivocation costs 10% (a tenth of it to the reporter) and can
+be reported for 6 eras after its own, being offline 0.1%."""

@@ -1,4 +1,14 @@
-"""Slashing bonds and paying out slashes, and punishing an equivocation's offender."""
+"""Slashing bonds and paying out slashes, and punishing an equivocation's offender.
+
+An offence is slashed against the exposure of the era it happened in (`history`), from each
+backer's whole ledger, active and unbonding alike: chilling, unbonding and waiting out the era
+change nothing, since an unbonded chunk unlocks `bonding_eras` eras later, after the offence has
+expired (`slash_window_eras` is below it). What an offender can still do: let nobody report it
+for `slash_window_eras` eras (every node reports at once what it sees); or, while the election
+keeps its set's every key and weight unchanged over several eras, sign its votes in the set's
+earlier era, which is slashed as the set's latest one: the same total backing, so only who among
+its backers pays can shift, and those backers are ones that backed it with that same set.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +20,24 @@ from runtime.pallets import balances, session
 from runtime.pallets.staking.bonding import forget_stash
 from runtime.pallets.staking.candidacy import stash_of
 from runtime.pallets.staking.constants import HOLD, PPM
-from runtime.pallets.staking.errors import BadProofSignature, NotOneOffence, SameMessage
+from runtime.pallets.staking.errors import (
+    BadProofSignature,
+    NotAnAuthority,
+    NotOneOffence,
+    OffenceExpired,
+    SameMessage,
+    UnknownSet,
+)
 from runtime.pallets.staking.events import Slashed
+from runtime.pallets.staking.history import (
+    era_of_set,
+    era_of_slot,
+    era_record,
+    exposure_in,
+    validator_in,
+)
 from runtime.pallets.staking.params import StakingParams
-from runtime.pallets.staking.storage import Exposures, Ledgers
+from runtime.pallets.staking.storage import CurrentEra, Exposure, Ledgers, Params
 
 # Slashing and paying
 
@@ -86,17 +110,46 @@ def offender_of(proof: consensus.Equivocation) -> bytes:
         raise BadProofSignature() from exc
 
 
-def slash_offender(ctx: BlockContext, stash: bytes, p: StakingParams) -> int:
-    """Slash an equivocating validator and its nominators' exposure this era; the total."""
-    exposure = Exposures.get(ctx.state, stash)
-    others: tuple[tuple[bytes, int], ...] = ()
-    if exposure is None:
-        ledger = Ledgers.get(ctx.state, stash)
-        own = 0 if ledger is None else ledger.active
+def offence_exposure(
+    ctx: BlockContext, proof: consensus.Equivocation, key: bytes
+) -> tuple[bytes, Exposure]:
+    """The stash of the validator whose session key `key` committed the offence, and its
+    exposure in the era the offence happened; UnknownSet, OffenceExpired or NotAnAuthority if
+    there is none to slash."""
+    state = ctx.state
+    if isinstance(proof, VoteEquivocation):
+        set_id = proof.first.set_id
+        authorities = session.historical_set(ctx, set_id)
+        if authorities is None:
+            raise UnknownSet()
+        era = era_of_set(state, set_id)
+        if era is None:
+            raise OffenceExpired()
+        if authorities.weight_of(key) == 0:
+            raise NotAnAuthority()
     else:
-        own, others = exposure.own, exposure.others
-    total = slash_stash(ctx, stash, own * p.equivocation_slash_ppm // PPM)
-    for nominator, amount in others:
+        era = era_of_slot(state, proof.slot)
+        record = None if era is None else era_record(state, era)
+        authorities = None if record is None else session.historical_set(ctx, record.set_id)
+        if era is None or authorities is None:
+            raise OffenceExpired()
+        keys = authorities.keys
+        if keys[proof.slot % len(keys)] != key:  # Aura's author of that slot then
+            raise NotAnAuthority()
+    if era + Params.get(state).slash_window_eras < CurrentEra.get(state):
+        raise OffenceExpired()  # kept only until the next era's end, the window being shortened
+    stash = validator_in(state, era, key)
+    exposure = None if stash is None else exposure_in(state, era, stash)
+    if stash is None or exposure is None:
+        raise NotAnAuthority()
+    return stash, exposure
+
+
+def slash_offender(ctx: BlockContext, stash: bytes, exposure: Exposure, p: StakingParams) -> int:
+    """Slash an equivocating validator and its nominators by their shares of `exposure` (the
+    offence era's), from their whole ledgers; the total taken."""
+    total = slash_stash(ctx, stash, exposure.own * p.equivocation_slash_ppm // PPM)
+    for nominator, amount in exposure.others:
         total += slash_stash(ctx, nominator, amount * p.equivocation_slash_ppm // PPM)
     return total
 

@@ -60,6 +60,7 @@ PARAMS: Final = StakingParams(
     equivocation_slash_ppm=100_000,
     offline_slash_ppm=10_000,
     reporter_reward_ppm=100_000,
+    slash_window_eras=1,
 )
 PPM: Final = staking.PPM
 

@@ -2,8 +2,10 @@
 
 A hypothesis state machine bonds, bonds more, unbonds and withdraws, validates with random
 commissions and session keys, nominates random targets, chills, takes validators offline and back,
-changes commissions in an era's last block, reports equivocations of both kinds, notes finality
-votes, changes the parameters as Root, and lets blocks and eras pass. After every block it checks:
+changes commissions in an era's last block, reports equivocations of both kinds, has an
+offender and its nominators chill and unbond before their offence is reported eras later, notes
+finality votes, changes the parameters as Root, and lets blocks and eras pass. After every block
+it checks:
 
 - every pallet's invariants (staking's: holds equal ledgers, exposures sum to their totals and
   match session's set, session keys map one to one), and total issuance against all balances;
@@ -68,7 +70,7 @@ class WatchedChain(StakingChain):
     """A staking chain that snapshots the state before each block and checks each block after."""
 
     def __init__(self, check: Callable[[Snapshot, BlockResult], None]) -> None:
-        super().__init__(staking_config(replace(PARAMS, bonding_eras=1)))
+        super().__init__(staking_config(PARAMS))
         self.check = check
         self.before: Snapshot = {}
 
@@ -214,9 +216,50 @@ class StakingMachine(RuleBasedStateMachine):
         offender = keypair_of(keys[index % len(keys)])
         if kind == "vote":
             proof = vote_equivocation(offender, set_id=self.chain.authorities().set_id, round_=when)
-        else:
-            proof = slot_equivocation(offender, slot=when)
+        else:  # a slot of the current era: its author's in the current set
+            slot = self.chain.head.digest.slot + 1 + index
+            proof = slot_equivocation(keypair_of(keys[slot % len(keys)]), slot=slot)
         self.act([(REPORTER, "report_equivocation", (proof,))])
+
+    @rule(wait=st.integers(0, 2))
+    def offender_dodges(self, wait: int) -> None:
+        """The last block's author also sealed another block for its slot; it and its nominators
+        chill and unbond all they can, `wait` eras end, and then the offence is reported. Within
+        the window each loses its share of the offence era's exposure, as far as its ledger still
+        holds it; after the window the report is refused and nobody loses anything."""
+        chain = self.chain
+        if chain.balance(REPORTER) < FEE_RESERVE:
+            return  # nobody could pay for the report
+        if chain.head.number == staking.EraStart.get(chain.overlay()):
+            chain.advance(1)  # the era's first block (a boundary's slot is the era before's)
+        slot, key = chain.head.digest.slot, chain.head.digest.author
+        stash = staking.stash_of(chain.overlay(), key)
+        exposure = None if stash is None else chain.exposure(stash)
+        if stash is None or exposure is None:
+            return
+        era, ppm = chain.era(), chain.params().equivocation_slash_ppm
+        due = {stash: exposure.own * ppm // PPM}
+        due.update((who, amount * ppm // PPM) for who, amount in exposure.others)
+        calls = []
+        for who in due:
+            ledger = chain.ledger(who)
+            calls.append((keypair_of(who), "chill", ()))
+            if ledger is not None and ledger.active:
+                calls.append((keypair_of(who), "unbond", (ledger.active,)))
+        self.act(calls)
+        for _ in range(wait):
+            chain.to_era_end()
+        held = {who: getattr(chain.ledger(who), "total", 0) for who in due}
+        offence = b"slot" + slot.to_bytes(8, "big")
+        punished = offence in (staking.Offences.get(chain.overlay(), stash) or ())  # reported
+        proof = slot_equivocation(keypair_of(key), slot=slot)
+        self.act([(REPORTER, "report_equivocation", (proof,))])
+        refused = punished or chain.era() > era + chain.params().slash_window_eras
+        for who, share in due.items():
+            lost = held[who] - getattr(chain.ledger(who), "total", 0)
+            assert lost == (0 if refused else min(share, held[who])), (who.hex(), lost)
+        if currently_in_test_context():
+            event(f"offender dodges: {'refused' if refused else 'slashed'}")
 
     @rule(
         voters=st.sets(st.integers(0, 5), min_size=1),

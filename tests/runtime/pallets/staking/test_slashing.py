@@ -1,5 +1,6 @@
 """Equivocation reports: the offender and its nominators slashed, disabled and chilled, each offence
-punished once, invalid proofs refused by name.
+punished once, invalid proofs refused by name; an offence slashed against the exposure of the era
+it happened in, however late it is reported within its window, and refused after it.
 
 Alice, Bob and Charlie validate from genesis with 3000, 2000 and 1000 XPL; eras are 10 blocks;
 three validators are elected when at least two candidates are eligible (staking_helpers).
@@ -16,6 +17,7 @@ from runtime.consensus import SignedVote, SlotEquivocation, VoteEquivocation
 from runtime.consensus import encode_equivocation as encode_proof
 from runtime.pallets import staking
 from runtime.pallets.staking import GenesisNominator, Ledger
+from runtime.pallets.staking.history import Eras, OldestEra
 from tests.runtime.pallets.market_helpers import UNIT, treasury_fee_share
 from tests.runtime.pallets.staking_helpers import (
     ALICE,
@@ -24,6 +26,7 @@ from tests.runtime.pallets.staking_helpers import (
     CHARLIE,
     DAVE,
     NINA,
+    NOEL,
     OUTSIDER,
     PARAMS,
     PPM,
@@ -35,6 +38,7 @@ from tests.runtime.pallets.staking_helpers import (
     D,
     StakingChain,
     header,
+    param_args,
     slot_equivocation,
     staking_chain,
     vote,
@@ -74,7 +78,7 @@ def test_a_vote_equivocation_slashes_the_offender_and_its_nominators() -> None:
 
 
 def test_a_slot_equivocation_slashes_and_disables_its_author(chain: StakingChain) -> None:
-    out = chain.report(REPORTER, slot_equivocation(CHARLIE))
+    out = chain.report(REPORTER, slot_equivocation(CHARLIE, slot=8))  # set 0's slot 8 is his
     assert out.error is None
     assert ("Slashed", (C, 100 * UNIT)) in out.events
     assert ("Equivocation", (C, "slot")) in out.events
@@ -138,6 +142,7 @@ def _proofs() -> list[object]:
             id="bad-seal",
         ),
         pytest.param(slot_equivocation(OUTSIDER), "NotAnAuthority", id="unknown-author"),
+        pytest.param(slot_equivocation(CHARLIE, slot=7), "NotAnAuthority", id="not-his-slot"),
         pytest.param(b"\x93\x01\x02", "MalformedProof", id="malformed"),
     ]
 
@@ -175,3 +180,140 @@ def test_the_last_enabled_authority_is_not_disabled() -> None:
     assert chain.disabled() == tuple(sorted((A, B)))
     chain.advance(3)  # Charlie authors alone
     assert chain.problems() == []
+
+
+# Offences reported after their era
+
+CHARLIE_SLOT = 2
+"""A slot of era 0 that set 0 (Alice, Bob, Charlie in Aura order) gives to Charlie."""
+NINA_BEHIND_CHARLIE = GenesisNominator(NINA.public, 500 * UNIT, (C,))
+
+
+def _offence(kind: str, keypair: object = CHARLIE, *, slot: int = CHARLIE_SLOT) -> bytes:
+    """Charlie's (or `keypair`'s) offence in era 0: two votes in set 0, or two headers for a
+    slot of era 0."""
+    assert keypair in (CHARLIE, DAVE)
+    offender = CHARLIE if keypair is CHARLIE else DAVE
+    return (
+        vote_equivocation(offender, set_id=0)
+        if kind == "vote"
+        else slot_equivocation(offender, slot=slot)
+    )
+
+
+@pytest.mark.parametrize("kind", ["vote", "slot"])
+def test_chilling_unbonding_and_waiting_out_the_era_does_not_escape_the_slash(kind: str) -> None:
+    """Charlie equivocates in era 0; he and his nominator chill and unbond everything, the era
+    ends without them, and only then is the offence reported: they lose 10% of their era-0
+    exposure (100 and 50 XPL) from their unbonding chunks, as if reported at once."""
+    chain = staking_chain(nominators=[NINA_BEHIND_CHARLIE])
+    exposure = chain.exposure(C)
+    assert exposure is not None and exposure.others == ((NINA.public, 500 * UNIT),)
+    due = {
+        C: exposure.own * PARAMS.equivocation_slash_ppm // PPM,
+        NINA.public: 500 * UNIT * PARAMS.equivocation_slash_ppm // PPM,
+    }
+    dodge = chain.calls(
+        (CHARLIE, "staking", "chill", ()),
+        (CHARLIE, "staking", "unbond", (BONDS[C],)),
+        (NINA, "staking", "chill", ()),
+        (NINA, "staking", "unbond", (500 * UNIT,)),
+    )
+    assert [o.error for o in dodge] == [None] * 4
+    fees = {C: dodge[0].fee + dodge[1].fee, NINA.public: dodge[2].fee + dodge[3].fee}
+    chain.to_era_end()
+    assert chain.era() == 1 and C not in chain.active() and chain.exposure(C) is None
+    before = {who: chain.total(who) for who in (C, NINA.public)}
+    out = chain.report(REPORTER, _offence(kind))
+    assert out.error is None
+    assert ("Equivocation", (C, kind)) in out.events
+    # Dodging saved nothing: each lost, when the report came, what an immediate report would
+    # have taken, and paid the dodge's fees on top.
+    for who in (C, NINA.public):
+        taken = before[who] - chain.total(who)
+        profit = due[who] - taken - fees[who]  # what the dodge saved, less what it cost
+        assert profit < 0
+        assert taken == due[who]
+    # Taken from the unbonding chunks.
+    unlocks = PARAMS.bonding_eras  # unbonded in era 0
+    assert chain.ledger(CHARLIE) == Ledger(0, ((unlocks, BONDS[C] - due[C]),))
+    assert chain.ledger(NINA) == Ledger(0, ((unlocks, 500 * UNIT - due[NINA.public]),))
+    assert chain.problems() == []
+
+
+def test_a_reelected_offenders_new_nominator_is_not_slashed_for_an_older_offence() -> None:
+    """Noel starts backing Charlie after Charlie's era-0 offence; reported in era 1, it slashes
+    Charlie and Nina by their era-0 exposure and leaves Noel's bond alone."""
+    chain = staking_chain(nominators=[NINA_BEHIND_CHARLIE])
+    assert chain.bond(NOEL, 800 * UNIT).error is None
+    assert chain.nominate(NOEL, CHARLIE).error is None
+    chain.to_era_end()
+    now = chain.exposure(C)
+    assert now is not None and (NOEL.public, 800 * UNIT) in now.others
+    assert chain.authorities().set_id == 1
+    out = chain.report(REPORTER, _offence("vote"))
+    assert out.error is None
+    slashes = [args for name, args in out.events if name == "Slashed" and len(args) == 2]
+    assert slashes == [(C, 100 * UNIT), (NINA.public, 50 * UNIT)]
+    assert chain.ledger(NOEL) == Ledger(800 * UNIT)
+    # Still in the set: disabled, and the era ends at the next block.
+    assert chain.disabled() == (C,) and staking.ForceEra.get(chain.overlay())
+
+
+@pytest.mark.parametrize("kind", ["vote", "slot"])
+def test_an_offence_expires_when_its_stake_can_be_withdrawn(kind: str) -> None:
+    """With slash_window_eras 1 and bonding_eras 2, an era-0 offence is reportable in era 1, when
+    the stake unbonded in era 0 is still held, and refused from era 2 on, when it unlocks."""
+    chain = staking_chain(nominators=[NINA_BEHIND_CHARLIE])
+    chain.calls((CHARLIE, "staking", "chill", ()), (CHARLIE, "staking", "unbond", (BONDS[C],)))
+    chain.to_era_end()
+    assert chain.call(CHARLIE, "staking", "withdraw_unbonded").error == "NothingToWithdraw"
+    chain.to_era_end()
+    assert chain.era() == PARAMS.slash_window_eras + 1 == PARAMS.bonding_eras
+    out = chain.report(REPORTER, _offence(kind))
+    assert out.error == "OffenceExpired" and out.fee > 0
+    assert chain.ledger(CHARLIE) == Ledger(0, ((2, BONDS[C]),))
+    assert chain.ledger(NINA) == Ledger(500 * UNIT)
+    assert chain.call(CHARLIE, "staking", "withdraw_unbonded").error is None
+
+
+def test_a_slot_offence_is_checked_against_the_set_of_its_era() -> None:
+    """Dave validates from era 1 on (in Charlie's place): two headers he sealed for an era-0 slot
+    are no offence of an authority (set 0 gave that slot to Alice), nor two votes in set 0, while
+    two headers for one of his era-1 slots are."""
+    chain = staking_chain()
+    chain.bond(DAVE, 1_000 * UNIT)
+    chain.validate(DAVE)
+    chain.to_era_end()
+    keys = chain.authorities().keys
+    assert D in keys and chain.authorities().set_id == 1
+    old = chain.report(REPORTER, _offence("slot", DAVE, slot=3))
+    assert old.error == "NotAnAuthority"
+    assert chain.report(REPORTER, _offence("vote", DAVE)).error == "NotAnAuthority"
+    assert chain.ledger(DAVE) == Ledger(1_000 * UNIT)
+    slot = 100 * len(keys) + keys.index(D)  # a slot of era 1 (after its start), Dave's in set 1
+    out = chain.report(REPORTER, _offence("slot", DAVE, slot=slot))
+    assert out.error is None and ("Slashed", (D, 100 * UNIT)) in out.events
+
+
+def test_eras_are_kept_for_the_window_and_pruned_after() -> None:
+    chain = staking_chain()
+    for _ in range(3):
+        chain.to_era_end()
+    overlay = chain.overlay()
+    assert OldestEra.get(overlay) == 3 - PARAMS.slash_window_eras
+    assert [Eras.get(overlay, e) is not None for e in range(4)] == [False, False, True, True]
+    assert chain.problems() == []
+
+
+def test_the_reporting_window_must_end_before_unbonding_does(chain: StakingChain) -> None:
+    too_long = replace(PARAMS, slash_window_eras=PARAMS.bonding_eras)
+    assert chain.root_call("staking", "set_params", *param_args(too_long)) == "BadParams"
+    chain.to_era_end()
+    shorter = replace(PARAMS, slash_window_eras=0)
+    assert chain.root_call("staking", "set_params", *param_args(shorter)) is None
+    # Era 0 is still kept until this era's end, but its offences expired with the window.
+    assert OldestEra.get(chain.overlay()) == 0
+    assert chain.report(REPORTER, _offence("slot")).error == "OffenceExpired"
+    chain.to_era_end()
+    assert OldestEra.get(chain.overlay()) == 2
