@@ -22,8 +22,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from chain.client.chain import transfer_call
 from chain.core.pool import (
+    EVICTION_BUMP_PPM,
     AccountLimitReached,
     DuplicateTransaction,
+    FeesExceedBalance,
     PoolError,
     PoolFull,
     Removed,
@@ -71,6 +73,7 @@ def pool_tx(
         fee=1,
         weight=1,
         longevity_until=longevity_until,
+        fee_budget=10**30,
     )
     return tx, valid
 
@@ -203,6 +206,7 @@ def test_each_refusal_is_its_own_exception_with_the_kind_rpc_reports():
         ReplacementUnderpriced: "replacement",
         PoolFull: "full",
         AccountLimitReached: "account_limit",
+        FeesExceedBalance: "balance",
     }
 
 
@@ -578,8 +582,14 @@ class PoolMachine(RuleBasedStateMachine):
             if not candidates:
                 return [t.hash for t in evicted], False
             victim = min(candidates, key=lambda t: (t.tip, -t.seq))
+            outbid = newest.tip > victim.tip and newest.tip * 1_000_000 >= victim.tip * (
+                1_000_000 + EVICTION_BUMP_PPM
+            )
             del self.txs[victim.hash]
-            if victim is newest:
+            if victim is newest or (victim.name != newest.name and not outbid):
+                # Refused: the newcomer goes instead, and whatever it pushed out comes back.
+                self.txs[victim.hash] = victim
+                del self.txs[newest.hash]
                 for t in evicted:
                     self.txs[t.hash] = t
                 return [], True
