@@ -62,6 +62,8 @@ def pool_tx(
     *,
     account_nonce: int = 0,
     longevity_until: int | None = None,
+    fee: int = 1,
+    fee_budget: int = 10**30,
 ) -> Pooled:
     """A transfer from the named dev account and what validation would say about it."""
     tx = _signed(signer, nonce, tip, longevity_until)
@@ -70,10 +72,10 @@ def pool_tx(
         nonce=nonce,
         account_nonce=account_nonce,
         priority=tip,
-        fee=1,
+        fee=fee,
         weight=1,
         longevity_until=longevity_until,
-        fee_budget=10**30,
+        fee_budget=fee_budget,
     )
     return tx, valid
 
@@ -397,6 +399,42 @@ def test_the_ready_limit_holds_when_tails_are_future():
     with contextlib.suppress(PoolError):  # refusing Bob's would keep the limit too
         add(pool, pool_tx("Bob", 0))
     assert pool.ready_count <= 1
+
+
+def test_a_full_pool_evicts_another_accounts_transaction_only_for_a_clearly_higher_bid():
+    pool = TransactionPool(max_ready=1)
+    add(pool, pool_tx("Alice", 0, tip=100))
+    for tip in (100, 101, 109):  # not 10% more
+        with pytest.raises(PoolFull):
+            add(pool, pool_tx("Bob", 0, tip=tip))
+    assert ready_order(pool) == hashes(pool_tx("Alice", 0, tip=100))
+    winner = pool_tx("Bob", 0, tip=100 + 100 * EVICTION_BUMP_PPM // 1_000_000)
+    assert [r.status for r in add(pool, winner)] == ["dropped"]
+    assert ready_order(pool) == hashes(winner)
+
+
+def test_an_accounts_pooled_fees_are_charged_together_against_its_budget():
+    pool = TransactionPool()
+    line = [pool_tx("Alice", n, fee=2, fee_budget=5) for n in range(2)]
+    for item in line:
+        add(pool, item)
+    before = snapshot(pool)
+    with pytest.raises(FeesExceedBalance) as refused:
+        add(pool, pool_tx("Alice", 2, fee=2, fee_budget=5))
+    assert refused.value.kind == "balance"
+    # A replacement that the budget cannot carry is refused too, and changes nothing.
+    with pytest.raises(FeesExceedBalance):
+        add(pool, pool_tx("Alice", 1, tip=1, fee=4, fee_budget=5))
+    assert snapshot(pool) == before
+    # Past a gap, it waits as future; once the balance falls, what it cannot pay waits too.
+    later = pool_tx("Alice", 3, fee=2, fee_budget=5)
+    add(pool, later)
+    assert not pool.is_ready(later[0].hash)
+    poorer = {tx.hash: dataclasses.replace(v, fee_budget=3) for tx, v in [*line, later]}
+    update(pool, {"Alice": 0}, touched=["Alice"], revalidate=lambda tx: poorer[tx.hash])
+    assert ready_order(pool) == hashes(line[0])
+    assert (pool.ready_count, pool.future_count) == (1, 2)
+    check_counts(pool)
 
 
 # ---------------------------------------------------------------------------------------------
