@@ -13,6 +13,13 @@ lowest-priority last-in-line transaction goes, but only for a newcomer that outb
 `EVICTION_BUMP_PPM`.
 Transactions found invalid are banned for a while (a bounded set of their hashes), so that
 resubmitting them costs a hash lookup.
+
+What a flooding account can still do within the fee budget: keep ready as many transactions as
+it can pay the fees of, each of which, included, pays its fee. The budget counts fees, not what
+the calls spend: a transfer that empties the account leaves its later transactions unpayable in
+the block, and the author drops the first of them and skips the account for that block (one
+wasted check per account per block, and the account cannot be refilled for free). Transactions
+waiting as future (past a gap, or beyond the budget) compete only for the future places.
 """
 
 from __future__ import annotations
