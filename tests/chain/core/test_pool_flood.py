@@ -17,7 +17,13 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from chain.client.chain import transfer_call
 from chain.core.node import NodeCore
-from chain.core.pool import DEFAULT_MAX_PER_ACCOUNT, DEFAULT_MAX_READY, PoolError, TransactionPool
+from chain.core.pool import (
+    DEFAULT_MAX_PER_ACCOUNT,
+    DEFAULT_MAX_READY,
+    EVICTION_BUMP_PPM,
+    PoolError,
+    TransactionPool,
+)
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import MemoryStore
 from runtime.api import account_info
@@ -129,6 +135,28 @@ def test_barely_funded_accounts_no_longer_push_honest_transactions_out():
     delayed = len(honest_hashes - included)
     paid = sum(b - f.balance(k) for b, k in zip(balances_before, sybils, strict=True))
     assert delayed == 0 and paid == 0
+
+
+def test_outbidding_honest_transactions_costs_a_full_fee_and_more_for_each():
+    """The same flood tipping 15% of a fee, enough to outbid honest tip-0 transfers by the
+    eviction bump: each flooding account can pay for one transaction only, so it displaces at
+    most one honest transfer, and pays for that in full when its own is included. The price of
+    delaying one honest transfer by a block is then above 1.1 fees (the old pool let each
+    account displace 16 for the one fee it could pay: 64 delayed for 4.6 fees)."""
+    honest, sybils = keys(b"honest", 4), keys(b"sybil", 4)
+    f = flood(honest, sybils, TransactionPool(max_ready=64, max_per_account=16))
+    honest_txs = [f.sign(k, n, 0) for k in honest for n in range(16)]
+    assert all(f.submit(tx) for tx in honest_txs)
+    balances_before = [f.balance(k) for k in sybils]
+    tip = f.fee * 15 // 100
+    for k in sybils:
+        for n in range(16):
+            f.submit(f.sign(k, n, tip))
+    displaced = len({tx.hash for tx in honest_txs} - {i.tx.hash for i in f.core.pool.ready()})
+    f.author_next()
+    paid = sum(b - f.balance(k) for b, k in zip(balances_before, sybils, strict=True))
+    assert 0 < displaced <= len(sybils)
+    assert paid * 1_000_000 >= displaced * f.fee * (1_000_000 + EVICTION_BUMP_PPM)
 
 
 def test_sixteen_flooding_accounts_leave_room_at_the_default_limits():
