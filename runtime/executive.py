@@ -161,10 +161,15 @@ class ValidTransaction:
     nonce: int
     account_nonce: int
     priority: int
+    """The fee per share of the block (`transaction_payment.priority`). A duty call, refunded
+    once it succeeds, is charged up front as any other, so its priority follows its fee too."""
     fee: int
     weight: int
     longevity_until: int | None
     """The last block number that may include it (None: immortal)."""
+    fee_budget: int
+    """What the signer could pay in fees in all when it was checked (`fee_budget`): the pool
+    charges the fees of the signer's pooled transactions against it together."""
 
 
 class PendingSignatures(Protocol):
@@ -494,6 +499,7 @@ def validate_transaction(
         )
     multiplier = transaction_payment.current_multiplier(ctx.state)
     fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
+    fee_budget = transaction_payment.fee_budget(ctx, tx.signer)
     try:
         transaction_payment.withdraw_fee(ctx, tx.signer, fee, tx.tip)
     except DispatchError as exc:
@@ -505,10 +511,11 @@ def validate_transaction(
         signer=tx.signer,
         nonce=tx.nonce,
         account_nonce=account_nonce,
-        priority=tx.tip,
+        priority=transaction_payment.priority(fee, weight, length),
         fee=fee,
         weight=weight,
         longevity_until=None if mortality.immortal else mortality.birth + mortality.period,
+        fee_budget=fee_budget,
     )
 
 

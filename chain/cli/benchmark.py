@@ -65,6 +65,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     t.add_argument("--rounds", type=int, default=5, help="batches sent, reshuffled each time")
     t.add_argument("--json", action="store_true", help="print one JSON object")
     t.set_defaults(run=intake_benchmark)
+    p = b_sub.add_parser(
+        "pool", help="pool admission rate, and an honest transfer against a flood of sybils"
+    )
+    p.add_argument("--txs", type=int, default=8_000, help="payable transfers to admit")
+    p.add_argument("--sybils", type=int, default=16, help="barely funded flooding accounts")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=pool_benchmark)
     v = b_sub.add_parser(
         "vote-flood", help="CPU of a flood of finality votes from a rogue authority"
     )
@@ -203,6 +210,30 @@ def intake_benchmark(args: argparse.Namespace) -> int:
     print(f"  first batch:   {f.first_batch_ms:>8.1f} ms of CPU")
     print(f"  resent:        {f.repeat_batch_ms:>8.1f} ms of CPU a batch (median, reshuffled)")
     print(f"  sender charged {f.charged} in all (the network bans at 100)")
+    return 0
+
+
+def pool_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark pool`: admission rate, and whether an honest transfer beats a flood."""
+    from chain.benchmarks.pool_bench import run_pool_benchmark
+
+    def progress(message: str) -> None:
+        if not args.json:
+            print(f"  {message}", file=sys.stderr)
+
+    try:
+        f = run_pool_benchmark(txs=args.txs, sybils=args.sybils, progress=progress)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.json:
+        print(json.dumps(f.to_json()))
+        return 0
+    print(f"admitted {f.txs} payable transfers: {f.admitted_per_s:.0f} transfers/s")
+    print(f"{f.sybils} barely funded accounts sent {f.flood_sent} transfers; {f.flood_ready} ready")
+    print(
+        f"  honest transfer admitted: {f.honest_admitted}, in the next block: {f.honest_included}"
+    )
     return 0
 
 

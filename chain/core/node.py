@@ -94,7 +94,7 @@ class NodeCore(NodeInputs, NodeView):
     ) -> None:
         self.store = store
         self.authority = authority
-        self.pool = pool or TransactionPool()
+        self.pool = TransactionPool() if pool is None else pool
         self.verifier = verifier
         self._now_ms = 0
         self._view = CoreView(store)

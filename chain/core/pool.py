@@ -1,12 +1,25 @@
 """The transaction pool: valid transactions waiting for a block, ordered per account by nonce.
 
 For each account, the transactions whose nonces run on without a gap from the account's nonce in
-the best state are *ready*; the rest are *future* and wait for the gap to fill. Blocks take ready
-transactions in order of priority (the tip), an account's in nonce order. A transaction with the
-same signer and nonce as a pooled one replaces it only with a strictly higher tip. Limits bound
-each account and the whole pool; when full, the lowest-priority last-in-line transaction goes.
+the best state, and whose fees added up in nonce order the account can pay (its fee budget: free
+balance above the existential deposit), are *ready*; the rest are *future* and wait for the gap to
+fill or the balance to grow. A transaction that would be next in line but whose fee, on top of
+the fees of the account's transactions ahead of it, exceeds the budget is refused. So an account
+has no more ready transactions than it can pay for. Blocks take ready transactions in order of
+priority (the fee per share of the block, `transaction_payment.priority`), an account's in nonce
+order. A transaction with the same signer and nonce as a pooled one replaces it only with a
+strictly higher priority. Limits bound each account and the whole pool; when full, the
+lowest-priority last-in-line transaction goes, but only for a newcomer that outbids it by
+`EVICTION_BUMP_PPM`.
 Transactions found invalid are banned for a while (a bounded set of their hashes), so that
 resubmitting them costs a hash lookup.
+
+What a flooding account can still do within the fee budget: keep ready as many transactions as
+it can pay the fees of, each of which, included, pays its fee. The budget counts fees, not what
+the calls spend: a transfer that empties the account leaves its later transactions unpayable in
+the block, and the author drops the first of them and skips the account for that block (one
+wasted check per account per block, and the account cannot be refilled for free). Transactions
+waiting as future (past a gap, or beyond the budget) compete only for the future places.
 """
 
 from __future__ import annotations
@@ -34,6 +47,15 @@ DEFAULT_MAX_BANNED: Final = 65_536
 An attacker with more distinct invalid transactions than this in play within one ban pushes its
 own earliest bans out: those cost the cheap checks again (never a signature) when resent, and its
 peer is charged for each batch of them."""
+EVICTION_BUMP_PPM: Final = 100_000
+"""How much higher (in millionths) a newcomer's priority must be than that of another account's
+transaction it pushes out of a full pool: 10%.
+
+Only ready transactions count toward the ready limit, and an account's ready ones are those it can
+pay for, so an attacker takes an honest transaction's place only with one it pays for in full,
+at a fee per share of the block at least 10% above the honest one's; a dust tip buys nothing. A
+block holds its ready transactions in priority order, so what such an attacker buys is to be
+included first, at its own cost."""
 MAX_RECENTLY_INCLUDED: Final = 65_536
 """Hashes of transactions included in recent best blocks remembered at most (for `ban_ms` each),
 so that a relay which raced the block is not charged for them; the oldest are forgotten first.
@@ -74,6 +96,14 @@ class AccountLimitReached(PoolError):
     """The signer already has as many pooled transactions as one account may."""
 
     kind = "account_limit"
+
+
+class FeesExceedBalance(PoolError):
+    """The signer cannot pay this fee on top of the fees of its transactions ahead of it.
+
+    Not a ban: it may be admitted once those are included and the balance has grown."""
+
+    kind = "balance"
 
 
 class ExpiringHashes:
@@ -138,6 +168,8 @@ class PooledTx:
 @dataclass(slots=True)
 class _Account:
     state_nonce: int
+    fee_budget: int
+    """What the account can pay in fees in all, as its latest check found."""
     by_nonce: dict[int, PooledTx] = field(default_factory=dict)
 
 
@@ -286,42 +318,71 @@ class TransactionPool:
                 raise ReplacementUnderpriced(
                     "a transaction with this nonce is already pooled; raise the tip to replace it",
                 )
-            self._remove_item(existing)
         elif account is not None and len(account.by_nonce) >= self.max_per_account:
             raise AccountLimitReached(
                 f"the account already has {self.max_per_account} pooled transactions",
             )
+        # The fee budgets of the accounts touched, as they were, to put back on a refusal.
+        budgets = {} if account is None else {signer: account.fee_budget}
+        if existing is not None:
+            self._remove_item(existing)
         self._seq += 1
         item = PooledTx(tx, valid, self._seq)
-        self._insert(item)
+        self._insert(item, fee_budget=valid.fee_budget)
+        evicted: list[PooledTx] = []
         try:
-            evicted = self._enforce_limits(item)
-        except PoolFull:
-            if existing is not None:
-                self._insert(existing)
-            raise
-        if check is not None:
-            try:
+            if not item.ready and self._in_line(item):
+                raise FeesExceedBalance(
+                    "the account cannot pay this fee on top of its pooled transactions' fees",
+                )
+            self._enforce_limits(item, evicted, budgets)
+            if check is not None:
                 check()
-            except BaseException:
-                self._remove_item(item)
-                for victim in reversed(evicted):
-                    self._insert(victim)
-                if existing is not None:
-                    self._insert(existing)
-                raise
+        except BaseException:
+            self._undo(item, existing, evicted, budgets)
+            raise
         removed = [] if existing is None else [Removed(existing.tx, "usurped", "replaced")]
         removed.extend(Removed(v.tx, "dropped", "evicted: the pool is full") for v in evicted)
         return removed
 
-    def _insert(self, item: PooledTx) -> None:
+    def _undo(
+        self,
+        item: PooledTx,
+        existing: PooledTx | None,
+        evicted: list[PooledTx],
+        budgets: dict[bytes, int],
+    ) -> None:
+        """Leave the pool as it was before `item` was added (it replaced `existing`)."""
+        if item.tx.hash in self._by_hash:
+            self._remove_item(item)
+        for victim in reversed(evicted):
+            self._insert(victim)
+        if existing is not None:
+            self._insert(existing)
+        for signer, fee_budget in budgets.items():
+            account = self._accounts.get(signer)
+            if account is not None and account.fee_budget != fee_budget:
+                account.fee_budget = fee_budget
+                self._mark(account)
+
+    def _in_line(self, item: PooledTx) -> bool:
+        """Whether every nonce from the account's up to `item`'s is pooled (no gap before it)."""
+        account = self._accounts[item.valid.signer]
+        by_nonce = account.by_nonce
+        return all(n in by_nonce for n in range(account.state_nonce, item.valid.nonce))
+
+    def _insert(self, item: PooledTx, *, fee_budget: int | None = None) -> None:
+        """Pool `item`; `fee_budget`, if given, is its account's budget from now on."""
         valid = item.valid
         account = self._accounts.get(valid.signer)
         if account is None:
-            account = _Account(state_nonce=valid.account_nonce)
+            budget = valid.fee_budget if fee_budget is None else fee_budget
+            account = _Account(state_nonce=valid.account_nonce, fee_budget=budget)
             self._accounts[valid.signer] = account
         else:
             account.state_nonce = max(account.state_nonce, valid.account_nonce)
+            if fee_budget is not None:
+                account.fee_budget = fee_budget
         item.ready = False
         self.future_count += 1
         account.by_nonce[valid.nonce] = item
@@ -329,33 +390,39 @@ class TransactionPool:
         self._mark(account)
 
     def _mark(self, account: _Account) -> None:
-        """Recompute which of an account's transactions are ready (a gapless run of nonces)."""
+        """Recompute which of an account's transactions are ready: a gapless run of nonces from
+        the account's, as far as their fees added up stay within its fee budget."""
         nonce = account.state_nonce
+        left = account.fee_budget
         for n in sorted(account.by_nonce):
             item = account.by_nonce[n]
-            ready = n == nonce
+            ready = n == nonce and item.valid.fee <= left
             if ready:
                 nonce += 1
+                left -= item.valid.fee
             if ready != item.ready:
                 item.ready = ready
                 delta = 1 if ready else -1
                 self.ready_count += delta
                 self.future_count -= delta
 
-    def _enforce_limits(self, newest: PooledTx) -> list[PooledTx]:
-        """Evict the worst transactions until the limits hold; restore them all if `newest` goes."""
-        evicted: list[PooledTx] = []
+    def _enforce_limits(
+        self, newest: PooledTx, evicted: list[PooledTx], budgets: dict[bytes, int]
+    ) -> None:
+        """Evict the worst transactions into `evicted` until the limits hold (noting their
+        accounts' budgets in `budgets`); PoolFull if that would take `newest`, or another
+        account's transaction that `newest` does not outbid by EVICTION_BUMP_PPM."""
         while self.ready_count > self.max_ready or self.future_count > self.max_future:
             victim = self._worst(ready=self.ready_count > self.max_ready)
             if victim is None:
                 break
-            self._remove_item(victim)
-            if victim is newest:
-                for item in reversed(evicted):
-                    self._insert(item)
+            if victim is newest or (
+                victim.valid.signer != newest.valid.signer and not _outbids(newest, victim)
+            ):
                 raise PoolFull("the pool is full of transactions with a higher priority")
+            budgets.setdefault(victim.valid.signer, self._accounts[victim.valid.signer].fee_budget)
+            self._remove_item(victim)
             evicted.append(victim)
-        return evicted
 
     def _worst(self, *, ready: bool) -> PooledTx | None:
         """The lowest-priority (then newest) of the accounts' last ready (or future) transactions.
@@ -462,7 +529,9 @@ class TransactionPool:
                     removed.append(Removed(item.tx, "dropped", "its nonce was already used"))
             if signer not in self._accounts:
                 continue
-            self._mark(account)
+            # The account's line (its gapless run, payable or not) is revalidated if touched: its
+            # balance, and so its fee budget, may have changed.
+            in_line = account.state_nonce
             for nonce in sorted(account.by_nonce):
                 item = account.by_nonce.get(nonce)
                 if item is None:
@@ -471,12 +540,26 @@ class TransactionPool:
                 if until is not None and until < next_number:
                     self._remove_item(item)
                     removed.append(Removed(item.tx, "dropped", "its mortality period is over"))
-                elif signer in touched and item.ready:
+                    continue
+                if nonce != in_line:
+                    continue
+                if signer in touched:
                     outcome = revalidate(item.tx)
                     if isinstance(outcome, str):
                         self._remove_item(item)
                         self.ban(item.tx.hash, now_ms)
                         removed.append(Removed(item.tx, "invalid", outcome))
-                    else:
-                        item.valid = outcome
+                        continue
+                    item.valid = outcome
+                    account.fee_budget = outcome.fee_budget
+                in_line += 1
+            if signer in self._accounts:
+                self._mark(account)
         return removed
+
+
+def _outbids(newcomer: PooledTx, victim: PooledTx) -> bool:
+    """Whether `newcomer`'s priority is above `victim`'s by at least EVICTION_BUMP_PPM."""
+    return newcomer.priority > victim.priority and newcomer.priority * 1_000_000 >= (
+        victim.priority * (1_000_000 + EVICTION_BUMP_PPM)
+    )

@@ -112,6 +112,30 @@ def withdraw_fee(ctx: BlockContext, who: bytes, fee: int, tip: int) -> None:
     ctx.deposit_event(TransactionFeePaid, who, fee, tip)
 
 
+def fee_budget(ctx: BlockContext, who: bytes) -> int:
+    """What `who` can pay in fees in all now: as much of its free balance as `withdraw_fee` may
+    take and leave the account alive (its free balance above the existential deposit, less what
+    its holds already keep it above the deposit by)."""
+    info = system.account(ctx, who)
+    if info is None:
+        return 0
+    return max(0, min(info.free, info.total - balances.EXISTENTIAL_DEPOSIT))
+
+
+def priority(fee: int, weight: int, length: int) -> int:
+    """A transaction's priority: its fee (tip included) per share of the block it takes.
+
+    As Substrate's `ChargeTransactionPayment`, the fee is scaled by how many such transactions
+    the block's normal class would hold (by weight or by length, whichever runs out first), so
+    that a large transaction must pay in proportion to outrank small ones. What a sender can still
+    do: buy priority with a tip, which it pays in full once included.
+    """
+    per_block = min(
+        system.MAX_NORMAL_WEIGHT // max(weight, 1), system.MAX_NORMAL_LENGTH // max(length, 1)
+    )
+    return fee * max(per_block, 1)
+
+
 def refund_fee(ctx: BlockContext, who: bytes, fee: int, tip: int, paid_event: int) -> None:
     """Refund the fee of a duty call that succeeded (see `framework.CallDef.pays`), keeping its
     tip: what `withdraw_fee` took, less the tip, goes back to `who` and out of the block's fees,

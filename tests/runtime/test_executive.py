@@ -34,7 +34,7 @@ from runtime.executive import (
     execute_block,
     validate_transaction,
 )
-from runtime.pallets import balances, system
+from runtime.pallets import balances, system, transaction_payment
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.system import EXTRINSIC_BASE_WEIGHT, MAX_NORMAL_WEIGHT
 from runtime.pallets.transaction_payment import NextFeeMultiplier
@@ -104,8 +104,10 @@ def test_a_good_transaction_is_valid(chain: DevChain) -> None:
     tx = chain.sign(BOB, transfer_call(CHARLIE.public, ED), tip=9, mortality=Mortality(16, 0))
     valid = validate(chain, tx)
     assert (valid.signer, valid.nonce, valid.account_nonce) == (BOB.public, 0, 0)
-    assert valid.priority == 9
+    assert valid.priority == transaction_payment.priority(valid.fee, TRANSFER_WEIGHT, len(tx.raw))
     assert valid.weight == TRANSFER_WEIGHT
+    bob = system.Account.get(StateOverlay(chain.read), BOB.public)
+    assert bob is not None and valid.fee_budget == bob.free - ED
     assert valid.longevity_until == 16
     assert (
         validate(chain, chain.sign(BOB, transfer_call(CHARLIE.public, ED))).longevity_until is None

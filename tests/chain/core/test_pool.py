@@ -22,8 +22,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from chain.client.chain import transfer_call
 from chain.core.pool import (
+    EVICTION_BUMP_PPM,
     AccountLimitReached,
     DuplicateTransaction,
+    FeesExceedBalance,
     PoolError,
     PoolFull,
     Removed,
@@ -60,6 +62,8 @@ def pool_tx(
     *,
     account_nonce: int = 0,
     longevity_until: int | None = None,
+    fee: int = 1,
+    fee_budget: int = 10**30,
 ) -> Pooled:
     """A transfer from the named dev account and what validation would say about it."""
     tx = _signed(signer, nonce, tip, longevity_until)
@@ -68,9 +72,10 @@ def pool_tx(
         nonce=nonce,
         account_nonce=account_nonce,
         priority=tip,
-        fee=1,
+        fee=fee,
         weight=1,
         longevity_until=longevity_until,
+        fee_budget=fee_budget,
     )
     return tx, valid
 
@@ -203,6 +208,7 @@ def test_each_refusal_is_its_own_exception_with_the_kind_rpc_reports():
         ReplacementUnderpriced: "replacement",
         PoolFull: "full",
         AccountLimitReached: "account_limit",
+        FeesExceedBalance: "balance",
     }
 
 
@@ -395,6 +401,42 @@ def test_the_ready_limit_holds_when_tails_are_future():
     assert pool.ready_count <= 1
 
 
+def test_a_full_pool_evicts_another_accounts_transaction_only_for_a_clearly_higher_bid():
+    pool = TransactionPool(max_ready=1)
+    add(pool, pool_tx("Alice", 0, tip=100))
+    for tip in (100, 101, 109):  # not 10% more
+        with pytest.raises(PoolFull):
+            add(pool, pool_tx("Bob", 0, tip=tip))
+    assert ready_order(pool) == hashes(pool_tx("Alice", 0, tip=100))
+    winner = pool_tx("Bob", 0, tip=100 + 100 * EVICTION_BUMP_PPM // 1_000_000)
+    assert [r.status for r in add(pool, winner)] == ["dropped"]
+    assert ready_order(pool) == hashes(winner)
+
+
+def test_an_accounts_pooled_fees_are_charged_together_against_its_budget():
+    pool = TransactionPool()
+    line = [pool_tx("Alice", n, fee=2, fee_budget=5) for n in range(2)]
+    for item in line:
+        add(pool, item)
+    before = snapshot(pool)
+    with pytest.raises(FeesExceedBalance) as refused:
+        add(pool, pool_tx("Alice", 2, fee=2, fee_budget=5))
+    assert refused.value.kind == "balance"
+    # A replacement that the budget cannot carry is refused too, and changes nothing.
+    with pytest.raises(FeesExceedBalance):
+        add(pool, pool_tx("Alice", 1, tip=1, fee=4, fee_budget=5))
+    assert snapshot(pool) == before
+    # Past a gap, it waits as future; once the balance falls, what it cannot pay waits too.
+    later = pool_tx("Alice", 3, fee=2, fee_budget=5)
+    add(pool, later)
+    assert not pool.is_ready(later[0].hash)
+    poorer = {tx.hash: dataclasses.replace(v, fee_budget=3) for tx, v in [*line, later]}
+    update(pool, {"Alice": 0}, touched=["Alice"], revalidate=lambda tx: poorer[tx.hash])
+    assert ready_order(pool) == hashes(line[0])
+    assert (pool.ready_count, pool.future_count) == (1, 2)
+    check_counts(pool)
+
+
 # ---------------------------------------------------------------------------------------------
 # After a block
 
@@ -578,8 +620,14 @@ class PoolMachine(RuleBasedStateMachine):
             if not candidates:
                 return [t.hash for t in evicted], False
             victim = min(candidates, key=lambda t: (t.tip, -t.seq))
+            outbid = newest.tip > victim.tip and newest.tip * 1_000_000 >= victim.tip * (
+                1_000_000 + EVICTION_BUMP_PPM
+            )
             del self.txs[victim.hash]
-            if victim is newest:
+            if victim is newest or (victim.name != newest.name and not outbid):
+                # Refused: the newcomer goes instead, and whatever it pushed out comes back.
+                self.txs[victim.hash] = victim
+                del self.txs[newest.hash]
                 for t in evicted:
                     self.txs[t.hash] = t
                 return [], True

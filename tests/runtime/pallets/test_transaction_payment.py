@@ -16,7 +16,7 @@ from runtime.executive import BlockResult, InvalidTransaction, validate_transact
 from runtime.pallets import system
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.balances import TRANSFER_WEIGHT
-from runtime.pallets.system import EXTRINSIC_BASE_WEIGHT, MAX_NORMAL_WEIGHT
+from runtime.pallets.system import EXTRINSIC_BASE_WEIGHT, MAX_NORMAL_LENGTH, MAX_NORMAL_WEIGHT
 from runtime.pallets.transaction_payment import (
     ADJUSTMENT_VARIABLE,
     AUTHOR_FEE_PERCENT,
@@ -30,6 +30,7 @@ from runtime.pallets.transaction_payment import (
     NextFeeMultiplier,
     compute_fee,
     next_multiplier,
+    priority,
 )
 from runtime.primitives.keys import dev_keypair
 from runtime.state import StateOverlay
@@ -150,10 +151,21 @@ def test_validation_and_the_fee_query_quote_the_formula(chain: DevChain) -> None
     valid = validate_transaction(chain.read, chain.head, tx, genesis_hash=chain.genesis_hash)
     assert valid.fee == fee_of(chain, len(tx.raw), 12_345)
     assert valid.weight == EXTRINSIC_BASE_WEIGHT + TRANSFER_WEIGHT
-    assert valid.priority == 12_345
+    assert valid.priority == priority(valid.fee, valid.weight, len(tx.raw))
     info = api.query_fee(chain.read, tx)
     assert info.partial_fee == valid.fee - 12_345
     assert info.weight == valid.weight
+
+
+def test_priority_is_the_fee_per_share_of_the_block_it_takes() -> None:
+    """A transaction twice as heavy (or, where length runs out first, twice as long) must pay
+    twice the fee to rank level; the tip counts as any other part of the fee."""
+    light, heavy = MAX_NORMAL_WEIGHT // 100, MAX_NORMAL_WEIGHT // 50
+    assert priority(10**9, light, 200) == priority(2 * 10**9, heavy, 200)
+    assert priority(10**9 + 1, light, 200) > priority(10**9, light, 200)
+    long_tx = MAX_NORMAL_LENGTH // 10
+    assert priority(10**9, 1, long_tx) == 10 * 10**9
+    assert priority(10**9, MAX_NORMAL_WEIGHT, 1) == 10**9
 
 
 def test_fees_are_split_between_author_and_treasury_and_conserved(chain: DevChain) -> None:
