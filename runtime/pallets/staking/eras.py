@@ -63,9 +63,19 @@ def _punish_offline(ctx: BlockContext, p: StakingParams, era_length: int) -> Non
         ctx.deposit_event(Offline, stash, taken)
 
 
+def era_reward_for(p: StakingParams, era_length: int) -> int:
+    """What an era of `era_length` blocks mints: `era_reward` in proportion to the era's blocks,
+    at most the whole of it. An era an equivocation report cut short mints only its part, so a
+    validator that reports its own sybil to end the era early cannot mint a whole reward for a
+    few blocks."""
+    return p.era_reward * min(era_length, p.era_blocks) // p.era_blocks
+
+
 def _pay_era(ctx: BlockContext, p: StakingParams, era: int) -> None:
-    """Mint the era's reward and share it by points, commission and exposure."""
+    """Mint the era's reward (`era_reward_for` its length) and share it by points, commission
+    and exposure."""
     state = ctx.state
+    reward = era_reward_for(p, ctx.number - EraStart.get(state))
     active = Active.get(state)
     points = {stash: (EraActivity.get(state, stash) or Activity()).points for stash, _ in active}
     total_points = sum(points.values())
@@ -74,7 +84,7 @@ def _pay_era(ctx: BlockContext, p: StakingParams, era: int) -> None:
         exposure = Exposures.get(state, stash)
         if not points[stash] or exposure is None or exposure.total == 0:
             continue
-        share = p.era_reward * points[stash] // total_points
+        share = reward * points[stash] // total_points
         commission = share * exposure.commission_ppm // PPM
         rest = share - commission
         payouts = [(stash, commission + rest * exposure.own // exposure.total)]

@@ -98,7 +98,8 @@ class NotAnAuthority(StakingError):
 
 
 class AlreadyPunished(StakingError):
-    """This offence was already punished."""
+    """The offender was already punished for an offence of this era (a validator is slashed at
+    most once per era)."""
 
 
 class RoundAlreadyNoted(StakingError):

@@ -98,6 +98,7 @@ from runtime.pallets.staking.invariants import broken_invariants
 from runtime.pallets.staking.params import StakingParams
 from runtime.pallets.staking.slashing import (
     disable_offender,
+    offence_era_key,
     offence_exposure,
     offender_of,
     pay_slash,
@@ -398,13 +399,14 @@ class Staking(Pallet):
             raise MalformedProof() from exc
         key = offender_of(offence)
         kind = "vote" if isinstance(offence, VoteEquivocation) else "slot"
-        stash, exposure = offence_exposure(ctx, offence, key)
+        stash, exposure, era = offence_exposure(ctx, offence, key)
         punished = Offences.get(state, stash) or ()
-        if offence.offence_key in punished:
-            raise AlreadyPunished()
-        Offences.insert(state, stash, (*punished, offence.offence_key)[-MAX_OFFENCES:])
+        if offence_era_key(era) in punished:
+            raise AlreadyPunished()  # slashed for this era already
+        Offences.insert(state, stash, (*punished, offence_era_key(era))[-MAX_OFFENCES:])
         p = Params.get(state)
-        pay_slash(ctx, slash_offender(ctx, stash, exposure, p), reporter, p)
+        taken, own = slash_offender(ctx, stash, exposure, p)
+        pay_slash(ctx, taken, reporter, p, rewarded=own)
         disable_offender(ctx, key)
         chill_stash(ctx, stash)
         if any(s == stash for s, _ in Active.get(state)):

@@ -68,11 +68,19 @@ def slash_stash(ctx: BlockContext, stash: bytes, amount: int) -> int:
     return taken
 
 
-def pay_slash(ctx: BlockContext, taken: int, reporter: bytes | None, p: StakingParams) -> None:
-    """Pay a slash on: the reporter's share to the reporter, the rest to the treasury."""
+def pay_slash(
+    ctx: BlockContext,
+    taken: int,
+    reporter: bytes | None,
+    p: StakingParams,
+    rewarded: int | None = None,
+) -> None:
+    """Pay a slash on: the reporter's share of `rewarded` (of what was taken, if not given) to
+    the reporter, the rest to the treasury."""
     reward = 0
     if reporter is not None:
-        reward = mint(ctx, reporter, taken * p.reporter_reward_ppm // PPM)
+        base = taken if rewarded is None else min(rewarded, taken)
+        reward = mint(ctx, reporter, base * p.reporter_reward_ppm // PPM)
     mint(ctx, TREASURY, taken - reward)
 
 
@@ -112,9 +120,9 @@ def offender_of(proof: consensus.Equivocation) -> bytes:
 
 def offence_exposure(
     ctx: BlockContext, proof: consensus.Equivocation, key: bytes
-) -> tuple[bytes, Exposure]:
-    """The stash of the validator whose session key `key` committed the offence, and its
-    exposure in the era the offence happened; UnknownSet, OffenceExpired or NotAnAuthority if
+) -> tuple[bytes, Exposure, int]:
+    """The stash of the validator whose session key `key` committed the offence, its exposure in
+    the era the offence happened, and that era; UnknownSet, OffenceExpired or NotAnAuthority if
     there is none to slash."""
     state = ctx.state
     if isinstance(proof, VoteEquivocation):
@@ -142,16 +150,32 @@ def offence_exposure(
     exposure = None if stash is None else exposure_in(state, era, stash)
     if stash is None or exposure is None:
         raise NotAnAuthority()
-    return stash, exposure
+    return stash, exposure, era
 
 
-def slash_offender(ctx: BlockContext, stash: bytes, exposure: Exposure, p: StakingParams) -> int:
+def offence_era_key(era: int) -> bytes:
+    """What `Offences` remembers of a punished offence: its era. A validator is slashed at most
+    once per era, whatever it did in it: vote offences name any round number, so an offender
+    could otherwise sign pairs for rounds that never ran and have a colluding reporter take its
+    nominators' stake 10% at a time, the reporter's share outweighing its own loss."""
+    return b"era" + era.to_bytes(4, "big")
+
+
+def slash_offender(
+    ctx: BlockContext, stash: bytes, exposure: Exposure, p: StakingParams
+) -> tuple[int, int]:
     """Slash an equivocating validator and its nominators by their shares of `exposure` (the
-    offence era's), from their whole ledgers; the total taken."""
-    total = slash_stash(ctx, stash, exposure.own * p.equivocation_slash_ppm // PPM)
+    offence era's), from their whole ledgers; (the total taken, what the validator's own bond
+    lost).
+
+    The reporter is rewarded out of the validator's own loss only (`pay_slash`): rewarded out of
+    its nominators' too, an offender reporting itself through a colluding account would gain
+    whenever its nominators back it with more than about ten times its own bond."""
+    own = slash_stash(ctx, stash, exposure.own * p.equivocation_slash_ppm // PPM)
+    total = own
     for nominator, amount in exposure.others:
         total += slash_stash(ctx, nominator, amount * p.equivocation_slash_ppm // PPM)
-    return total
+    return total, own
 
 
 def disable_offender(ctx: BlockContext, key: bytes) -> None:

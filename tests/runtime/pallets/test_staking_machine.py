@@ -250,7 +250,7 @@ class StakingMachine(RuleBasedStateMachine):
         for _ in range(wait):
             chain.to_era_end()
         held = {who: getattr(chain.ledger(who), "total", 0) for who in due}
-        offence = b"slot" + slot.to_bytes(8, "big")
+        offence = b"era" + era.to_bytes(4, "big")  # at most one slash an era
         punished = offence in (staking.Offences.get(chain.overlay(), stash) or ())  # reported
         proof = slot_equivocation(keypair_of(key), slot=slot)
         self.act([(REPORTER, "report_equivocation", (proof,))])
