@@ -35,6 +35,7 @@ from chain.client.chain import make_call
 from runtime.block import Block
 from runtime.executive import BlockBuilder, BlockResult, InvalidTransaction
 from runtime.pallets import staking, system
+from runtime.pallets.staking import history
 from runtime.primitives.keys import Keypair
 from tests.runtime.pallets.market_helpers import UNIT, hook_events
 from tests.runtime.pallets.staking_helpers import (
@@ -230,8 +231,11 @@ class StakingMachine(RuleBasedStateMachine):
         chain = self.chain
         if chain.balance(REPORTER) < FEE_RESERVE:
             return  # nobody could pay for the report
-        if chain.head.number == staking.EraStart.get(chain.overlay()):
-            chain.advance(1)  # the era's first block (a boundary's slot is the era before's)
+        for _ in range(3):  # past an era's first block (a boundary's slot is the era before's)
+            start = history.Eras.get(chain.overlay(), chain.era())
+            if start is None or chain.head.digest.slot > start.start_slot:
+                break
+            chain.advance(1)
         slot, key = chain.head.digest.slot, chain.head.digest.author
         stash = staking.stash_of(chain.overlay(), key)
         exposure = None if stash is None else chain.exposure(stash)
