@@ -91,17 +91,14 @@ def _rss_bytes() -> int:
     return 0
 
 
-def _verify_one(
-    mode: str, path: str, spec: JobSpec, root: bytes, leaf: int, expected: bytes
-) -> InputReadFigures:
-    """In a fresh process (the node): gather leaf `leaf`'s input `mode`-wise, recompute it in a
-    verifying process, and measure both."""
-    blobs = BlobStore(LevelDBStore(Path(path), cache_bytes=CACHE_BYTES))
-    job = market.Job(
+def committed_job(spec: JobSpec, roots: dict[str, bytes], result_root: bytes = b"") -> market.Job:
+    """A committed job of `spec` whose blob inputs are `roots` (by name; the others generated),
+    as a verifier reads it from the state: what a member's recomputation starts from."""
+    return market.Job(
         requester=bytes(32),
         workload=spec.workload,
         params=spec.params,
-        inputs=(("a", root),),
+        inputs=tuple(sorted(roots.items())),
         seed=spec.seed,
         max_price=0,
         cost_units=0,
@@ -112,7 +109,17 @@ def _verify_one(
         expires_at=0,
         submitted_at=0,
         state="committed",
+        result_root=result_root,
     )
+
+
+def _verify_one(
+    mode: str, path: str, spec: JobSpec, root: bytes, leaf: int, expected: bytes
+) -> InputReadFigures:
+    """In a fresh process (the node): gather leaf `leaf`'s input `mode`-wise, recompute it in a
+    verifying process, and measure both."""
+    blobs = BlobStore(LevelDBStore(Path(path), cache_bytes=CACHE_BYTES))
+    job = committed_job(spec, {"a": root})
     verifier = IsolatedProcess()
     try:
         verifier.run(len, b"")  # started before measuring: the interpreter is not the input
