@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from chain.benchmarks.import_bench import run_import_benchmark
@@ -110,12 +111,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.set_defaults(run=input_slices_benchmark)
 
 
-def import_benchmark(args: argparse.Namespace) -> int:
-    """`xpl benchmark import`: block import rate against the raw signature rate."""
+def _progress(args: argparse.Namespace) -> Callable[[str], None]:
+    """A benchmark's progress lines, on stderr (none with --json, whose stdout is one object)."""
 
     def progress(message: str) -> None:
         if not args.json:
             print(f"  {message}", file=sys.stderr)
+
+    return progress
+
+
+def import_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark import`: block import rate against the raw signature rate."""
+
+    progress = _progress(args)
 
     figures = run_import_benchmark(
         txs=args.txs,
@@ -144,9 +153,7 @@ def audit_bounds_benchmark(args: argparse.Namespace) -> int:
     verifies it."""
     from chain.benchmarks.audit_bounds_bench import run_audit_bounds_benchmark
 
-    def progress(message: str) -> None:
-        if not args.json:
-            print(f"  {message}", file=sys.stderr)
+    progress = _progress(args)
 
     if args.shrink < 1 or args.slot_ms < 1:
         print("error: --shrink and --slot-ms must be at least 1", file=sys.stderr)
@@ -193,9 +200,7 @@ def intake_benchmark(args: argparse.Namespace) -> int:
     """`xpl benchmark intake`: what a reshuffled flood of unpayable transactions costs a node."""
     from chain.benchmarks.intake_bench import run_intake_benchmark
 
-    def progress(message: str) -> None:
-        if not args.json:
-            print(f"  {message}", file=sys.stderr)
+    progress = _progress(args)
 
     try:
         figures = run_intake_benchmark(txs=args.txs, rounds=args.rounds, progress=progress)
@@ -217,9 +222,7 @@ def pool_benchmark(args: argparse.Namespace) -> int:
     """`xpl benchmark pool`: admission rate, and whether an honest transfer beats a flood."""
     from chain.benchmarks.pool_bench import run_pool_benchmark
 
-    def progress(message: str) -> None:
-        if not args.json:
-            print(f"  {message}", file=sys.stderr)
+    progress = _progress(args)
 
     try:
         f = run_pool_benchmark(txs=args.txs, sybils=args.sybils, progress=progress)
@@ -241,9 +244,7 @@ def vote_flood_benchmark(args: argparse.Namespace) -> int:
     """`xpl benchmark vote-flood`: what a rogue authority's flood of votes costs a node."""
     from chain.benchmarks.vote_flood_bench import run_vote_flood_benchmark
 
-    def progress(message: str) -> None:
-        if not args.json:
-            print(f"  {message}", file=sys.stderr)
+    progress = _progress(args)
 
     try:
         f = run_vote_flood_benchmark(votes=args.votes, progress=progress)
@@ -269,9 +270,7 @@ def network_benchmark(args: argparse.Namespace) -> int:
     """`xpl benchmark network`: transfers through a local validator network."""
     from chain.benchmarks.network_bench import run_network_benchmark
 
-    def progress(message: str) -> None:
-        if not args.json:
-            print(f"  {message}", file=sys.stderr)
+    progress = _progress(args)
 
     try:
         figures = run_network_benchmark(
@@ -316,9 +315,7 @@ def workload_benchmark(args: argparse.Namespace) -> int:
     """`xpl benchmark workload`: one workload's compute, commitment and audit costs."""
     from chain.benchmarks.workload_bench import run_workload_benchmark
 
-    def progress(message: str) -> None:
-        if not args.json:
-            print(f"  {message}", file=sys.stderr)
+    progress = _progress(args)
 
     try:
         figures = run_workload_benchmark(
