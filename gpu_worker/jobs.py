@@ -263,6 +263,15 @@ def _leaf_inputs(spec: JobSpec, inputs: Mapping[str, InputBytes], index: int) ->
     return slices
 
 
+def _sgd_start(spec: JobSpec, index: int, deps: Mapping[int, bytes]) -> I32:
+    """The weights sgd_fxp step `index` starts from: zero for the first, else the committed
+    step before it (InputError if it has the wrong size)."""
+    features, outputs = spec.params[1], spec.params[2]
+    if index == 0:
+        return np.zeros((features, outputs), np.int32)
+    return _int32(deps[index - 1], features, outputs, f"leaf {index - 1}")
+
+
 def checked_dependencies(spec: JobSpec, index: int, deps: Mapping[int, bytes]) -> tuple[int, ...]:
     """The leaves recomputing leaf `index` builds on; InputError unless `deps` has them all."""
     needed = leaf_dependencies(spec, index)
@@ -283,7 +292,7 @@ def recompute_leaf(
     """Leaf `index` recomputed from the slices of the inputs it reads and its dependencies
     (checked by the caller). `inputs` holds whole inputs by name (bytes, or readers of their
     slices); one it lacks is generated from the job's seed, only the slice this leaf reads."""
-    needed = checked_dependencies(spec, index, deps)
+    checked_dependencies(spec, index, deps)
     kernels = backend(device)
     data = _leaf_inputs(spec, inputs, index)
     p = spec.params
@@ -298,11 +307,7 @@ def recompute_leaf(
         return _leaf(kernels.qmlp(x_rows, layers[: layer + 1])[-1])
     samples, features, outputs, batch, steps, frac_bits, lr_shift = p
     order = batch_order_rows(spec.seed, samples, batch, steps, index, index + 1)
-    start = (
-        np.zeros((features, outputs), np.int32)
-        if index == 0
-        else _int32(deps[needed[0]], features, outputs, f"leaf {needed[0]}")
-    )
+    start = _sgd_start(spec, index, deps)
     x: I8 = np.frombuffer(data["x"], np.int8).reshape(samples, features)
     y: I16 = np.frombuffer(data["y"], "<i2").astype(np.int16).reshape(samples, outputs)
     (weights,) = kernels.sgd(x, y, order, frac_bits, lr_shift, start=start)

@@ -59,10 +59,10 @@ from gpu_worker.inputs import I8, I16, I32, I64, InputError, batch_order_rows, p
 from gpu_worker.jobs import (
     InputBytes,
     JobSpec,
-    _int32,
     _leaf,
     _leaf_inputs,
     _qmlp_position,
+    _sgd_start,
     checked_dependencies,
 )
 
@@ -124,7 +124,7 @@ def _recompute(
     """Leaf `index` recomputed, handing each W array to `absorb` in the witness's order as soon
     as it is computed (a qmlp_i8 leaf's layers are not all kept)."""
     mask = check_mask(mask)
-    needed = checked_dependencies(spec, index, deps)
+    checked_dependencies(spec, index, deps)
     kernels = witness_kernels(device)
     data = _leaf_inputs(spec, inputs, index)
     p = spec.params
@@ -149,11 +149,7 @@ def _recompute(
         return _leaf(acc)
     samples, features, outputs, batch, steps, frac_bits, lr_shift = p
     (order,) = batch_order_rows(spec.seed, samples, batch, steps, index, index + 1)
-    start = (
-        np.zeros((features, outputs), np.int32)
-        if index == 0
-        else _int32(deps[needed[0]], features, outputs, f"leaf {needed[0]}")
-    )
+    start = _sgd_start(spec, index, deps)
     x: I8 = np.frombuffer(data["x"], np.int8).reshape(samples, features)
     y: I16 = np.frombuffer(data["y"], "<i2").astype(np.int16).reshape(samples, outputs)
     weights, w1, w2 = kernels.sgd_step_witness(x, y, order, start, frac_bits, lr_shift, mask)
