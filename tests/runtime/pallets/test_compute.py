@@ -32,6 +32,7 @@ from runtime.pallets.compute import (
     draw_leaves,
     fraud_bond_for,
 )
+from runtime.pallets.compute.drawing import WITNESS_MASK_SET
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM
 from runtime.primitives.hashing import blake2b_256
 from tests.runtime.pallets.market_helpers import (
@@ -529,6 +530,10 @@ def test_an_inconclusive_round_draws_a_fresh_committee_and_never_settles(
     ]
     if silent:  # members that did not vote are left out where there are enough others
         assert not set(silent) & set(fresh.committee) or len(silent) > 1
+    # The fresh round has a mask of its own, drawn with its committee, so its members cannot
+    # reuse the witnesses round 0 revealed; no mask lacks the bit that keeps it from being 0.
+    assert fresh.mask != first.mask
+    assert all(m & WITNESS_MASK_SET for m in (first.mask, fresh.mask))
     events = run(chain, job_id, 1, "honest", "honest", "honest")
     assert events[0] == ("CheckDecided", (job_id, 1, "pass"))
     assert events[-1][0] == "JobSettled"
