@@ -296,7 +296,11 @@ def run_market(console: Console, client: XplClient, base: Path, worker_rpc: dict
         accounts["Treasury"] = TREASURY
         before = {name: client.account(who).free for name, who in accounts.items()}
         params, inputs = digits_job()
-        roots = {name: upload_file(client.rpc, data).root for name, data in inputs.items()}
+        requester = dev_keypair(REQUESTER)
+        roots = {
+            name: upload_file(client.rpc, data, signer=requester).root
+            for name, data in inputs.items()
+        }
         console.print(
             f"//{REQUESTER} uploaded the test images ({len(inputs['x'])} bytes) and the model "
             f"({len(inputs['model'])} bytes) as blobs to its node; the worker's node and the "

@@ -13,9 +13,12 @@ from chain.cli.errors import CliError
 from chain.core.grinding import AUTHOR_BEHAVIOURS, MAX_GRIND_VARIANTS, Grinding
 from chain.keystore import password_from_env, prompt_password, read_key_file
 from chain.logs import setup_logging
+from chain.service.blob_retention import BlobSettings
 from chain.service.node import NetworkSettings, NodeConfig, run_node
 from chain.service.verification import BEHAVIOURS
 from chain.spec import ChainSpec, ChainSpecError, builtin_spec
+from chain.storage.blob_ledger import BLOB_RETENTION_MS
+from chain.storage.blobs import ACCOUNT_QUOTA_BYTES, MAX_STORED_BYTES
 from chain.storage.chain_store import ChainStoreError
 from chain.storage.kv import StoreError
 from gpu_worker.devices import DEVICES, DeviceError, select_device
@@ -44,6 +47,27 @@ def _pruning(text: str) -> int | None:
     if value < 1:
         raise argparse.ArgumentTypeError("--pruning keeps at least 1 state")
     return value
+
+
+_SIZE_UNITS = {"": 1, "KiB": 1024, "MiB": 1024**2, "GiB": 1024**3, "TiB": 1024**4}
+
+
+def _byte_size(text: str) -> int:
+    """A size in bytes: a whole number, optionally followed by KiB, MiB, GiB or TiB."""
+    number = text.rstrip("KMGTiB")
+    unit = text[len(number) :]
+    if unit not in _SIZE_UNITS or not number.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a size: write e.g. 512MiB or 16GiB")
+    value = int(number) * _SIZE_UNITS[unit]
+    if value < 1:
+        raise argparse.ArgumentTypeError("a size is at least 1 byte")
+    return value
+
+
+def _seconds(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of seconds (at least 1)")
+    return int(text)
 
 
 def add_log_arguments(parser: argparse.ArgumentParser) -> None:
@@ -131,6 +155,29 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--test-equivocate",
         action="store_true",
         help="test networks only: the validator votes twice in each round, to be caught",
+    )
+    p.add_argument(
+        "--blob-max-bytes",
+        type=_byte_size,
+        default=MAX_STORED_BYTES,
+        metavar="SIZE",
+        help="what stored blobs and uploads in progress may take in all; uploads past it are "
+        "refused (default: 16GiB)",
+    )
+    p.add_argument(
+        "--blob-account-bytes",
+        type=_byte_size,
+        default=ACCOUNT_QUOTA_BYTES,
+        metavar="SIZE",
+        help="what one account's blobs that no job references, and its uploads in progress, may "
+        "take (default: 1GiB)",
+    )
+    p.add_argument(
+        "--blob-retention",
+        type=_seconds,
+        default=BLOB_RETENTION_MS // 1000,
+        metavar="SECONDS",
+        help="how long a blob that no open job or upload references is kept (default: 86400)",
     )
     p.add_argument(
         "--check-invariants",
@@ -239,6 +286,11 @@ def run(args: argparse.Namespace) -> int:
         test_equivocate=args.test_equivocate,
         grinding=grinding,
         check_invariants=args.check_invariants,
+        blobs=BlobSettings(
+            max_stored_bytes=args.blob_max_bytes,
+            account_quota_bytes=args.blob_account_bytes,
+            retention_ms=args.blob_retention * 1000,
+        ),
     )
     try:
         trio.run(lambda: run_node(config, handle_signals=True))

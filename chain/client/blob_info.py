@@ -1,13 +1,21 @@
 """What client and node agree a blob is, with no I/O behind it: the node's blob store and the
-client's upload and download both use these."""
+client's upload and download both use these, and the message an upload's signature covers."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Final
 
+from runtime.primitives.hashing import blake2b_256
+
 MAX_BLOB_BYTES: Final = 256 * 1024 * 1024
 """The largest blob a node stores: an input file over it cannot be uploaded."""
+
+UPLOAD_NONCE_BYTES: Final = 16
+"""The random nonce in each upload grant: two uploads of the same blob in the same block sign
+different messages, so a node can refuse a grant it has seen (a replay)."""
+
+_UPLOAD_DOMAIN: Final = b"xpl-blob-upload:"
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,3 +25,31 @@ class BlobInfo:
     root: bytes
     leaf_count: int
     size: int
+
+
+@dataclass(frozen=True, slots=True)
+class UploadGrant:
+    """An account's signed permission for one upload: who, the recent block that dates it, a
+    nonce that makes it unique, and the Ed25519 signature over `upload_message`."""
+
+    account: bytes
+    block_hash: bytes
+    nonce: bytes
+    signature: bytes
+
+
+def upload_message(
+    genesis_hash: bytes, grant_block: bytes, account: bytes, nonce: bytes, info: BlobInfo
+) -> bytes:
+    """The 32-byte message an upload grant signs: the chain, a recent block of it, the account,
+    the nonce, and the blob's root, leaf count and size (so a grant uploads that blob only)."""
+    return blake2b_256(
+        _UPLOAD_DOMAIN
+        + genesis_hash
+        + grant_block
+        + account
+        + nonce
+        + info.root
+        + info.leaf_count.to_bytes(4, "big")
+        + info.size.to_bytes(8, "big")
+    )

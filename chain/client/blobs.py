@@ -4,9 +4,15 @@ A node's blob store is not trusted: every leaf fetched is checked against the ro
 trusts (a job's input root, a committed result root) with its Merkle proof, and an upload checks
 that the node stored the root computed here.
 
-    info = upload_file(rpc, data)                    # info.root goes into the job
+    info = upload_file(rpc, data, signer=keypair)    # info.root goes into the job
     data = download_blob(rpc, info.root)             # every leaf verified
     leaf = fetch_leaf(rpc, result_root, 17)          # one leaf, verified
+
+An upload is signed: `blob_begin` carries a grant (`chain.client.blob_info.UploadGrant`) by the
+`signer`, a funded account, dated by the node's best block and made unique by a random nonce.
+The node counts the upload against that account's quotas; a node whose upload slots are taken
+by uploads still sending answers "busy", and the upload begins again until `busy_wait_s` runs
+out (stalled uploads give way within seconds).
 
 Leaves larger than `part_bytes` (or `batch_bytes`) travel in several requests (blob_putPart, and
 blob_get with a byte range), so any leaf up to 8 MiB fits under the RPC size limit.
@@ -15,12 +21,17 @@ blob_get with a byte range), so any leaf up to 8 MiB fits under the RPC size lim
 from __future__ import annotations
 
 import contextlib
+import itertools
+import secrets
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
-from chain.client.blob_info import BlobInfo
+from chain.client.blob_info import UPLOAD_NONCE_BYTES, BlobInfo, UploadGrant, upload_message
 from chain.client.rpc import RpcClientError, RpcConnectionError
+from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import from_hex, to_hex
+from runtime.primitives.keys import Keypair
 from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
 from runtime.workloads import CHUNK_BYTES, MAX_LEAF_BYTES
 
@@ -28,6 +39,10 @@ DEFAULT_BATCH_BYTES: Final = 4 * 1024 * 1024
 """Leaf bytes per request: hex doubles them, which stays well under the 15 MiB request limit."""
 _LEAF_OVERHEAD: Final = 8
 """What a leaf costs in a request besides its bytes ("0x", quotes, comma), rounded up."""
+DEFAULT_BUSY_WAIT_S: Final = 60.0
+"""How long an upload keeps asking a busy node to begin it before giving up."""
+_BUSY_RETRY_S: Final = (0.5, 1.0, 2.0, 4.0)
+"""The pauses between tries on a busy node (the last one repeats)."""
 
 Progress = Callable[[int, int], None]
 
@@ -54,31 +69,87 @@ def upload_file(
     rpc: RpcCaller,
     data: bytes,
     *,
+    signer: Keypair,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     progress: Progress | None = None,
 ) -> BlobInfo:
-    """Upload a file as a blob of its 64 KiB chunks; its root, leaf count and size."""
-    return upload_blob(rpc, chunk_file(data), batch_bytes=batch_bytes, progress=progress)
+    """Upload a file as a blob of its 64 KiB chunks, signed by `signer`; its root, leaf count
+    and size."""
+    return upload_blob(
+        rpc, chunk_file(data), signer=signer, batch_bytes=batch_bytes, progress=progress
+    )
+
+
+def sign_grant(rpc: RpcCaller, signer: Keypair, info: BlobInfo) -> dict[str, str]:
+    """A fresh grant by `signer` to upload the blob `info`, as blob_begin takes it: dated by
+    the node's best block, with a random nonce."""
+    genesis = from_hex(rpc.call("chain_getBlockHash", 0), length=32, what="genesis hash")
+    best = from_hex(rpc.call("chain_getBlockHash"), length=32, what="block hash")
+    nonce = secrets.token_bytes(UPLOAD_NONCE_BYTES)
+    signature = signer.sign(upload_message(genesis, best, signer.public, nonce, info))
+    return grant_json(UploadGrant(signer.public, best, nonce, signature))
+
+
+def grant_json(grant: UploadGrant) -> dict[str, str]:
+    """A grant as blob_begin's `grant` parameter."""
+    return {
+        "account": encode_address(grant.account),
+        "at": to_hex(grant.block_hash),
+        "nonce": to_hex(grant.nonce),
+        "signature": to_hex(grant.signature),
+    }
+
+
+def begin_upload(
+    rpc: RpcCaller, signer: Keypair, info: BlobInfo, *, busy_wait_s: float = DEFAULT_BUSY_WAIT_S
+) -> str:
+    """Begin the upload of the blob `info` under a fresh grant by `signer`; its upload id.
+
+    While the node answers "busy" (its slots or buffer taken by uploads still sending), try
+    again, each time with a new grant, for up to `busy_wait_s` seconds.
+    """
+    deadline = time.monotonic() + busy_wait_s
+    for attempt in itertools.count():
+        grant = sign_grant(rpc, signer, info)
+        try:
+            upload_id = rpc.call("blob_begin", info.leaf_count, info.size, to_hex(info.root), grant)
+        except RpcClientError as exc:
+            busy = isinstance(exc.data, dict) and exc.data.get("kind") == "busy"
+            pause = _BUSY_RETRY_S[min(attempt, len(_BUSY_RETRY_S) - 1)]
+            if not busy or time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)
+            continue
+        if not isinstance(upload_id, str):
+            raise BlobVerificationError(f"the node answered blob_begin with {upload_id!r}")
+        return upload_id
+    raise AssertionError("unreachable")
 
 
 def upload_blob(
     rpc: RpcCaller,
     leaves: Sequence[bytes],
     *,
+    signer: Keypair,
     batch_bytes: int = DEFAULT_BATCH_BYTES,
     progress: Progress | None = None,
+    busy_wait_s: float = DEFAULT_BUSY_WAIT_S,
 ) -> BlobInfo:
-    """Upload a blob's leaves in batches of about `batch_bytes`; its root, leaf count and size.
+    """Upload a blob's leaves in batches of about `batch_bytes`, signed by `signer`; its root,
+    leaf count and size.
 
     `progress(bytes_sent, total_bytes)` is called after each request. Raises
     BlobVerificationError if the node stored another root than the one computed here, and
-    RpcClientError if the node refuses (a limit, too many uploads); a failed upload is aborted.
+    RpcClientError if the node refuses (a quota or limit, an unfunded signer, a node still busy
+    after `busy_wait_s`); a failed upload is aborted.
     """
     if batch_bytes < 1:
         raise ValueError(f"batch_bytes must be at least 1, not {batch_bytes}")
     expected = merkle_root(leaves)
     total = sum(len(leaf) for leaf in leaves)
-    upload_id = rpc.call("blob_begin", len(leaves), total)
+    upload_id = begin_upload(
+        rpc, signer, BlobInfo(expected, len(leaves), total), busy_wait_s=busy_wait_s
+    )
     sent = 0
     try:
         for start, group in _batches(leaves, batch_bytes):

@@ -107,6 +107,37 @@ class NodeMetrics:
             "Peers banned for bad behaviour since the start",
             registry=self.registry,
         )
+        self.blob_stored_bytes = Gauge(
+            "xpl_blob_stored_bytes",
+            "What the stored blobs take on disk: their bytes and their keys' overhead",
+            registry=self.registry,
+        )
+        self.blob_limit_bytes = Gauge(
+            "xpl_blob_limit_bytes",
+            "The node's limit on stored blobs and uploads in progress (--blob-max-bytes)",
+            registry=self.registry,
+        )
+        self.blobs_stored = Gauge(
+            "xpl_blobs_stored", "Blobs in the node's store", registry=self.registry
+        )
+        self.blob_uploads = Gauge(
+            "xpl_blob_uploads_in_progress", "Blob uploads in progress", registry=self.registry
+        )
+        self.blob_reserved_bytes = Gauge(
+            "xpl_blob_reserved_bytes",
+            "Bytes the blob uploads in progress have reserved",
+            registry=self.registry,
+        )
+        self.blobs_deleted = Gauge(
+            "xpl_blobs_deleted",
+            "Unreferenced blobs deleted after the retention period since the start",
+            registry=self.registry,
+        )
+        self.blob_uploads_dropped = Gauge(
+            "xpl_blob_uploads_dropped_stalled",
+            "Stalled blob uploads dropped to make room for others since the start",
+            registry=self.registry,
+        )
         self.before_scrape: list[Callable[[], None]] = []
         """Called before each scrape, to copy in what others count (the network's stats)."""
 

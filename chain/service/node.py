@@ -34,6 +34,7 @@ from chain.core.actions import (
 )
 from chain.core.grinding import Grinding
 from chain.core.node import NodeCore
+from chain.service.blob_retention import DEFAULT_BLOB_SETTINGS, BlobRetention, BlobSettings
 from chain.service.job_metrics import JobStates
 from chain.service.metrics import NodeMetrics
 from chain.service.network import NodeNetwork, network_config
@@ -108,6 +109,8 @@ class NodeConfig:
     (`chain.core.grinding`)."""
     check_invariants: bool = False
     """Check every invariant after each block imported or authored; stop on a violation."""
+    blobs: BlobSettings = DEFAULT_BLOB_SETTINGS
+    """The blob store's limits and retention (`--blob-*`)."""
 
     @property
     def db_path(self) -> Path:
@@ -385,6 +388,7 @@ async def run_node(
             config.spec,
             name=config.name,
             metrics=metrics,
+            blobs=config.blobs.open(store.kv),
             check_invariants=config.check_invariants,
         )
         network = None
@@ -406,6 +410,9 @@ async def run_node(
         job_states = JobStates(store, service.block_events, metrics.jobs)
         job_states.rescan(store.best_hash)
         service.block_listeners.append(job_states.on_best_block)
+        retention = BlobRetention(service.blobs, store, lambda: job_states.states, service.clock)
+        service.block_listeners.append(retention.on_best_block)
+        metrics.before_scrape.append(lambda: retention.publish(metrics))
         methods = build_methods(service, test_rpc=config.test_rpc)
         rpc = RpcServer(
             methods,

@@ -10,31 +10,60 @@ Blobs live in the node's key-value store, beside the chain (which uses h b n j m
 
     x ‖ root                → leaf count (4 bytes BE) ‖ size (8 bytes BE) ‖ the leaf hashes
     y ‖ root ‖ index (4 BE) → the leaf's bytes
+    z ‖ root                → its ledger record (`chain.storage.blob_ledger`)
 
-A finished blob is written in one batch, metadata and every leaf together, so a crash leaves it
-whole or absent. Uploads in progress live in memory only: a restart forgets them. Each upload
-reserves its declared size at `begin`, so the memory all uploads may take is bounded up front and
-an upload that has begun can always finish. An upload idle for longer than `upload_idle_ms` is
-dropped; time comes in as `now_ms` arguments, so the store never reads a clock.
+A finished blob is written in one batch, metadata, every leaf and its record together, so a
+crash leaves it whole or absent. Uploads in progress live in memory only
+(`chain.storage.blob_uploads`): a restart forgets them.
+
+Who may upload, and how much (the RPC layer checks the account's signed, funded grant first):
+
+- an upload belongs to an account and declares the root of the blob it brings; `finish` refuses
+  other leaves, so a grant uploads one blob only;
+- the account's slots and reserved bytes are limited (`blob_uploads`), and a stalled reservation
+  gives way to a new upload that needs its room;
+- the blobs it stored that nothing references, plus its uploads in progress, stay within
+  `account_quota_bytes` (`--blob-account-bytes`); a blob a job references is paid for on chain
+  and no longer counts (`blob_ledger`);
+- everything stored plus everything reserved stays within `max_stored_bytes`
+  (`--blob-max-bytes`): past it an upload, or a blob fetched from peers, is refused with
+  StorageFull;
+- blobs nothing references are deleted by `sweep` after the retention period.
+
+What an attacker can still do: with N funded accounts (each holding the minimum balance, which
+is not spent), keep N × `account_quota_bytes` stored for one retention period; so the node's
+limit is what bounds its disk, and honest uploads are refused (StorageFull, with a message that
+says so) once that many sybils fill it, until their blobs expire. Making that cost money, not
+just capital, would take an on-chain deposit per byte.
+
+Time comes in as `now_ms` arguments, so the store never reads a clock.
 """
 
 from __future__ import annotations
 
-import secrets
 from collections import OrderedDict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
 from typing import Final
 
 from chain.client.blob_info import MAX_BLOB_BYTES, BlobInfo
+from chain.storage.blob_ledger import (
+    BLOB_RETENTION_MS,
+    BlobLedger,
+    BlobRecord,
+    SweepResult,
+    charge_of,
+)
+from chain.storage.blob_uploads import DEFAULT_UPLOAD_LIMITS, Upload, UploadLimits, UploadTable
 from chain.storage.kv import KeyValueStore, WriteBatch
 from runtime.primitives.merkle import leaf_hash, proof_from_levels, root_of_hashes, tree_levels
 from runtime.workloads import MAX_LEAF_BYTES, MAX_LEAVES
 
 MAX_BLOB_LEAVES: Final = MAX_LEAVES
-MAX_UPLOADS: Final = 16
-MAX_BUFFERED_BYTES: Final = 512 * 1024 * 1024
-UPLOAD_IDLE_MS: Final = 10 * 60 * 1000
+MAX_STORED_BYTES: Final = 16 * 1024 * 1024 * 1024
+"""What all stored blobs and uploads in progress may charge on a node (`--blob-max-bytes`)."""
+ACCOUNT_QUOTA_BYTES: Final = 1024 * 1024 * 1024
+"""What one account's unreferenced blobs and uploads in progress may charge (`--blob-account-
+bytes`): four of the largest blobs, uploaded before the job that uses them is submitted."""
 PROOF_CACHE_NODES: Final = 1 << 19
 """Tree nodes kept for serving proofs (about 40 MB): four trees of the most leaves a blob has."""
 
@@ -64,9 +93,34 @@ class BlobTooLarge(BlobError):
 
 
 class UploadsBusy(BlobError):
-    """The upload slots or the byte budget for uploads in progress are taken."""
+    """The upload slots or the byte budget for uploads in progress are taken (by uploads that
+    have not stalled): try again shortly."""
 
     kind = "busy"
+
+
+class AccountLimit(BlobError):
+    """The account has as many uploads in progress, or reserves as many bytes, as one may."""
+
+    kind = "account_limit"
+
+
+class QuotaExceeded(BlobError):
+    """The account's unreferenced blobs and uploads would pass its stored quota."""
+
+    kind = "quota"
+
+
+class StorageFull(BlobError):
+    """The node's blob storage limit (`--blob-max-bytes`) would be passed."""
+
+    kind = "storage_full"
+
+
+class RootMismatch(BlobError):
+    """An upload's leaves have another root than the one its grant declared."""
+
+    kind = "root_mismatch"
 
 
 class UnknownUpload(BlobError):
@@ -111,15 +165,6 @@ class CorruptBlob(BlobError):
     kind = "corrupt"
 
 
-@dataclass(slots=True)
-class _Upload:
-    leaf_count: int
-    size: int
-    leaves: list[bytes | None]
-    received_bytes: int
-    touched_ms: int
-
-
 def _meta_key(root: bytes) -> bytes:
     return _META + root
 
@@ -132,8 +177,18 @@ def _is_count(value: object) -> bool:
     return type(value) is int and value >= 0
 
 
+def _mib(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MiB"
+
+
 class BlobStore:
-    """Blobs by root in a KeyValueStore, and the uploads that create them."""
+    """Blobs by root in a KeyValueStore, the uploads that create them, and the ledger that says
+    what each charges and when it may go.
+
+    The ledger is read from the store the first time something needs it (an upload, a sweep, a
+    metric), so a reader that only serves leaves (the verification service's own view) never
+    loads it.
+    """
 
     def __init__(
         self,
@@ -142,18 +197,19 @@ class BlobStore:
         max_blob_bytes: int = MAX_BLOB_BYTES,
         max_leaf_bytes: int = MAX_LEAF_BYTES,
         max_leaves: int = MAX_BLOB_LEAVES,
-        max_uploads: int = MAX_UPLOADS,
-        max_buffered_bytes: int = MAX_BUFFERED_BYTES,
-        upload_idle_ms: int = UPLOAD_IDLE_MS,
+        max_stored_bytes: int = MAX_STORED_BYTES,
+        account_quota_bytes: int = ACCOUNT_QUOTA_BYTES,
+        retention_ms: int = BLOB_RETENTION_MS,
+        uploads: UploadLimits = DEFAULT_UPLOAD_LIMITS,
         proof_cache_nodes: int = PROOF_CACHE_NODES,
     ) -> None:
         for name, value in (
             ("max_blob_bytes", max_blob_bytes),
             ("max_leaf_bytes", max_leaf_bytes),
             ("max_leaves", max_leaves),
-            ("max_uploads", max_uploads),
-            ("max_buffered_bytes", max_buffered_bytes),
-            ("upload_idle_ms", upload_idle_ms),
+            ("max_stored_bytes", max_stored_bytes),
+            ("account_quota_bytes", account_quota_bytes),
+            ("retention_ms", retention_ms),
         ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, not {value}")
@@ -163,27 +219,42 @@ class BlobStore:
         self.max_blob_bytes = max_blob_bytes
         self.max_leaf_bytes = max_leaf_bytes
         self.max_leaves = max_leaves
-        self.max_uploads = max_uploads
-        self.max_buffered_bytes = max_buffered_bytes
-        self.upload_idle_ms = upload_idle_ms
+        self.max_stored_bytes = max_stored_bytes
+        self.account_quota_bytes = account_quota_bytes
+        self.retention_ms = retention_ms
         self.proof_cache_nodes = proof_cache_nodes
-        self._uploads: dict[str, _Upload] = {}
+        self.uploads = UploadTable(uploads)
+        self._ledger: BlobLedger | None = None
         self._trees: OrderedDict[bytes, tuple[BlobInfo, list[list[bytes]]]] = OrderedDict()
         self._cached_nodes = 0
+        self.deleted_blobs = 0
+        """Blobs the sweeps deleted since the start."""
+
+    @property
+    def ledger(self) -> BlobLedger:
+        """The stored blobs' records (loaded on first use)."""
+        if self._ledger is None:
+            self._ledger = BlobLedger(self.kv)
+        return self._ledger
 
     # Uploads
 
     @property
     def uploads_in_progress(self) -> int:
-        return len(self._uploads)
+        return len(self.uploads)
 
     @property
     def reserved_bytes(self) -> int:
         """Bytes the uploads in progress have declared, and so may buffer."""
-        return sum(upload.size for upload in self._uploads.values())
+        return self.uploads.reserved_bytes
 
-    def begin(self, leaf_count: int, total_size: int, *, now_ms: int) -> str:
-        """Start an upload of `leaf_count` leaves totalling `total_size` bytes; its id."""
+    @property
+    def stored_bytes(self) -> int:
+        """What the stored blobs charge, all together (about their size on disk)."""
+        return self.ledger.stored_bytes
+
+    def check_shape(self, leaf_count: int, total_size: int) -> None:
+        """Refuse a blob's declared leaf count and size if the store could never hold it."""
         if not _is_count(leaf_count) or not 1 <= leaf_count <= self.max_leaves:
             raise InvalidBlobRequest(
                 f"leaf count {leaf_count!r} is out of range: 1 to {self.max_leaves}"
@@ -199,21 +270,62 @@ class BlobStore:
                 f"{leaf_count} leaves of at most {self.max_leaf_bytes} bytes cannot hold "
                 f"{total_size} bytes"
             )
-        self.expire_idle(now_ms)
-        if len(self._uploads) >= self.max_uploads:
-            raise UploadsBusy(
-                f"too many uploads in progress (the limit is {self.max_uploads}): finish or "
-                "abort one, or wait for idle ones to expire"
+
+    def begin(
+        self, leaf_count: int, total_size: int, *, account: bytes, root: bytes, now_ms: int
+    ) -> str:
+        """Start `account`'s upload of the blob `root`, of `leaf_count` leaves totalling
+        `total_size` bytes; its id. The caller has checked that the account may upload."""
+        self.check_shape(leaf_count, total_size)
+        uploads, limits, ledger = self.uploads, self.uploads.limits, self.ledger
+        uploads.expire_idle(now_ms)
+        charge = charge_of(leaf_count, total_size)
+        if uploads.count_of(account) >= limits.max_account_uploads:
+            raise AccountLimit(
+                f"this account has {limits.max_account_uploads} uploads in progress, as many as "
+                "one account may: finish or abort one first"
             )
-        reserved = self.reserved_bytes
-        if reserved + total_size > self.max_buffered_bytes:
-            raise UploadsBusy(
-                f"uploads in progress already reserve {reserved} bytes; {total_size} more would "
-                f"pass the limit of {self.max_buffered_bytes}"
+        if uploads.reserved_by(account) + total_size > limits.max_account_buffered_bytes:
+            raise AccountLimit(
+                f"this account's uploads in progress reserve {uploads.reserved_by(account)} "
+                f"bytes; {total_size} more would pass the limit of "
+                f"{limits.max_account_buffered_bytes} per account"
             )
-        upload_id = secrets.token_hex(16)
-        self._uploads[upload_id] = _Upload(leaf_count, total_size, [None] * leaf_count, 0, now_ms)
-        return upload_id
+        held = ledger.unbound_bytes_of(account) + uploads.charge_of_uploads(account)
+        if held + charge > self.account_quota_bytes:
+            raise QuotaExceeded(
+                f"this account's unreferenced blobs and uploads in progress take {_mib(held)}; "
+                f"this blob ({_mib(charge)}) would pass its quota of "
+                f"{_mib(self.account_quota_bytes)} (blobs a job references do not count, and "
+                "unreferenced ones are deleted after the retention period)"
+            )
+        if ledger.stored_bytes + charge > self.max_stored_bytes:
+            raise StorageFull(self._full_message(charge))
+
+        def fits() -> bool:
+            return (
+                len(uploads) < limits.max_uploads
+                and uploads.reserved_bytes + total_size <= limits.max_buffered_bytes
+                and ledger.stored_bytes + uploads.reserved_charge + charge <= self.max_stored_bytes
+            )
+
+        if not uploads.drop_stalled_until(fits, now_ms):
+            if ledger.stored_bytes + uploads.reserved_charge + charge > self.max_stored_bytes:
+                raise StorageFull(self._full_message(charge))
+            raise UploadsBusy(
+                f"the node's upload slots ({len(uploads)} of {limits.max_uploads}) or its "
+                f"upload buffer ({uploads.reserved_bytes} of {limits.max_buffered_bytes} bytes "
+                "reserved) are taken by uploads that are still sending: try again shortly"
+            )
+        return uploads.add(account, root, leaf_count, total_size, charge, now_ms)
+
+    def _full_message(self, charge: int) -> str:
+        return (
+            f"the node's blob storage is full: blobs take {_mib(self.ledger.stored_bytes)} and "
+            f"uploads in progress reserve {_mib(self.uploads.reserved_charge)} of its "
+            f"{_mib(self.max_stored_bytes)} limit (--blob-max-bytes), and this blob needs "
+            f"{_mib(charge)}; unreferenced blobs are deleted after the retention period"
+        )
 
     def put(
         self, upload_id: str, start_index: int, leaves: Sequence[bytes], *, now_ms: int
@@ -268,9 +380,12 @@ class BlobStore:
         upload.received_bytes = received
 
     def finish(self, upload_id: str, *, now_ms: int) -> BlobInfo:
-        """Check that every leaf and byte arrived, then store the blob in one batch.
+        """Check that every leaf and byte arrived and that they have the declared root, then
+        store the blob in one batch, charged to the uploading account.
 
-        A blob already stored is not written again. A refused finish leaves the upload open.
+        A blob already stored is not written again (its charge passes to this account, and its
+        retention starts again). A finish refused for a missing leaf or byte leaves the upload
+        open; one refused for another root drops it.
         """
         upload = self._upload(upload_id, now_ms)
         missing = [index for index, leaf in enumerate(upload.leaves) if leaf is None]
@@ -284,27 +399,32 @@ class BlobStore:
                 f"size mismatch: the upload declared {upload.size} bytes and received "
                 f"{upload.received_bytes}"
             )
-        info = self._commit([leaf for leaf in upload.leaves if leaf is not None])
-        del self._uploads[upload_id]
+        leaves = [leaf for leaf in upload.leaves if leaf is not None]
+        hashes = [leaf_hash(leaf) for leaf in leaves]
+        root = root_of_hashes(hashes)
+        if root != upload.root:
+            self.uploads.remove(upload_id)
+            raise RootMismatch(
+                f"the leaves have root 0x{root.hex()}, not the 0x{upload.root.hex()} that the "
+                "upload declared: the upload is dropped"
+            )
+        record = BlobRecord(upload.account, len(leaves), upload.size, now_ms, False)
+        info = self._commit(leaves, hashes, record)
+        self.uploads.remove(upload_id)
         return info
 
     def abort(self, upload_id: str) -> bool:
         """Drop an upload and what it buffered; whether there was one."""
-        return self._uploads.pop(upload_id, None) is not None
+        return self.uploads.remove(upload_id) is not None
 
     def expire_idle(self, now_ms: int) -> int:
-        """Drop uploads idle for longer than `upload_idle_ms`; how many were dropped."""
-        idle = [
-            upload_id
-            for upload_id, upload in self._uploads.items()
-            if now_ms - upload.touched_ms > self.upload_idle_ms
-        ]
-        for upload_id in idle:
-            del self._uploads[upload_id]
-        return len(idle)
+        """Drop uploads idle for longer than the upload idle limit; how many were dropped."""
+        return self.uploads.expire_idle(now_ms)
 
-    def store_leaves(self, leaves: Sequence[bytes]) -> BlobInfo:
-        """Store a blob in one step, for callers in the node's own process (a worker's result)."""
+    def store_leaves(self, leaves: Sequence[bytes], *, now_ms: int = 0) -> BlobInfo:
+        """Store a blob in one step, for callers in the node's own process (a blob fetched from
+        peers, a worker's result); it charges no account, only the node's limit. Without
+        `now_ms` its retention starts at the next sweep."""
         if not 1 <= len(leaves) <= self.max_leaves:
             raise InvalidBlobRequest(
                 f"leaf count {len(leaves)} is out of range: 1 to {self.max_leaves}"
@@ -314,7 +434,32 @@ class BlobStore:
         size = sum(len(leaf) for leaf in leaves)
         if size > self.max_blob_bytes:
             raise BlobTooLarge(f"a blob of {size} bytes is over the limit of {self.max_blob_bytes}")
-        return self._commit([bytes(leaf) for leaf in leaves])
+        hashes = [leaf_hash(bytes(leaf)) for leaf in leaves]
+        root = root_of_hashes(hashes)
+        if root not in self.ledger:
+            charge = charge_of(len(leaves), size)
+            if self.ledger.stored_bytes + self.uploads.reserved_charge + charge > (
+                self.max_stored_bytes
+            ):
+                raise StorageFull(self._full_message(charge))
+        record = BlobRecord(None, len(leaves), size, now_ms, False)
+        return self._commit([bytes(leaf) for leaf in leaves], hashes, record)
+
+    # Retention
+
+    def sweep(self, now_ms: int, referenced: Iterable[bytes]) -> SweepResult:
+        """Bind the blobs `referenced` names (and those that uploads in progress declare), and
+        delete a bounded number of those unbound for longer than the retention period
+        (`BlobLedger.sweep`)."""
+        self.uploads.expire_idle(now_ms)
+        keep = {*referenced, *(upload.root for upload in self.uploads)}
+        result = self.ledger.sweep(now_ms, keep, retention_ms=self.retention_ms)
+        for root in result.deleted:
+            cached = self._trees.pop(root, None)
+            if cached is not None:
+                self._cached_nodes -= sum(len(level) for level in cached[1])
+        self.deleted_blobs += len(result.deleted)
+        return result
 
     # Reads
 
@@ -345,13 +490,14 @@ class BlobStore:
 
     # Internals
 
-    def _upload(self, upload_id: str, now_ms: int) -> _Upload:
-        self.expire_idle(now_ms)
-        upload = self._uploads.get(upload_id)
+    def _upload(self, upload_id: str, now_ms: int) -> Upload:
+        self.uploads.expire_idle(now_ms)
+        upload = self.uploads.get(upload_id)
         if upload is None:
             raise UnknownUpload(
-                f"unknown upload {upload_id!r}: never begun, already finished or aborted, or "
-                f"idle for more than {self.upload_idle_ms // 1000} s"
+                f"unknown upload {upload_id!r}: never begun, already finished or aborted, "
+                f"idle for more than {self.uploads.limits.upload_idle_ms // 1000} s, or "
+                "dropped after it stalled while others waited for room"
             )
         upload.touched_ms = now_ms
         return upload
@@ -362,26 +508,33 @@ class BlobStore:
                 f"leaf {index} is {size} bytes, over the limit of {self.max_leaf_bytes}"
             )
 
-    def _check_declared(self, upload: _Upload, received: int) -> None:
+    def _check_declared(self, upload: Upload, received: int) -> None:
         if received > upload.size:
             raise SizeMismatch(
                 f"declared size exceeded: the upload declared {upload.size} bytes and these "
                 f"leaves bring it to {received}"
             )
 
-    def _commit(self, leaves: list[bytes]) -> BlobInfo:
-        hashes = [leaf_hash(leaf) for leaf in leaves]
+    def _commit(self, leaves: list[bytes], hashes: list[bytes], record: BlobRecord) -> BlobInfo:
+        """Write the blob and its record in one batch; a blob already stored gets only its new
+        record (content-addressed: what is stored under this root is these leaves)."""
         root = root_of_hashes(hashes)
-        size = sum(len(leaf) for leaf in leaves)
-        info = BlobInfo(root, len(leaves), size)
-        if self.kv.get(_meta_key(root)) is not None:
-            return info  # content-addressed: what is stored under this root is these leaves
+        info = BlobInfo(root, len(leaves), record.size)
+        ledger = self.ledger
+        old = ledger.get(root)
+        if old is not None and (record.owner is None or old.bound):
+            return info  # kept as it is: a blob stored from elsewhere takes nothing over
         batch = WriteBatch()
-        for index, leaf in enumerate(leaves):
-            batch.put(_leaf_key(root, index), leaf)
-        meta = len(leaves).to_bytes(4, "big") + size.to_bytes(8, "big") + b"".join(hashes)
-        batch.put(_meta_key(root), meta)
+        if old is not None:
+            record = BlobRecord(record.owner, old.leaf_count, old.size, record.released_ms, False)
+        elif self.kv.get(_meta_key(root)) is None:
+            for index, leaf in enumerate(leaves):
+                batch.put(_leaf_key(root, index), leaf)
+            meta = len(leaves).to_bytes(4, "big") + record.size.to_bytes(8, "big")
+            batch.put(_meta_key(root), meta + b"".join(hashes))
+        ledger.record_stored(batch, root, record)
         self.kv.write(batch)
+        ledger.apply(root, record)
         return info
 
     def _parse_meta(self, root: bytes, raw: bytes) -> tuple[BlobInfo, bytes]:

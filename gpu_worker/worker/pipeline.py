@@ -317,7 +317,7 @@ class JobPipeline:
     def _upload(self, client: XplClient, record: JobRecord) -> JobRecord:
         leaves = self._leaves(client, record)
         start = time.perf_counter()
-        info = upload_blob(client.rpc, leaves)
+        info = upload_blob(client.rpc, leaves, signer=self.config.keypair)
         seconds = time.perf_counter() - start
         log.info(
             "job #%d uploaded: %d leaves, %d B in %.2f s, root %s",
@@ -384,7 +384,7 @@ class JobPipeline:
             )
         if client.rpc.call("blob_info", to_hex(record.root)) is None:
             leaves = self._leaves(client, record)
-            upload_blob(client.rpc, leaves)
+            upload_blob(client.rpc, leaves, signer=self.config.keypair)
             log.warning(
                 "job #%d: the node had lost the result blob; uploaded it again from disk",
                 view.id,

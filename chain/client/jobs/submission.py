@@ -62,7 +62,7 @@ def submit_job(
             roots.append(b"")
             continue
         progress = None if on_upload is None else functools.partial(on_upload, name)
-        roots.append(upload_file(client.rpc, given.data, progress=progress).root)
+        roots.append(upload_file(client.rpc, given.data, signer=keypair, progress=progress).root)
     names = list(WORKLOAD_INPUTS[request.workload])
     call = make_call(
         "market",

@@ -1,6 +1,7 @@
 """The blob namespace: upload a blob in pieces, read its leaves with their Merkle proofs.
 
-    blob_begin(leafCount, size)                 -> uploadId
+    blob_begin(leafCount, size, root, grant)    -> uploadId    grant: {"account", "at",
+                                                               "nonce", "signature"}
     blob_put(uploadId, startIndex, [leafHex])   -> true        whole leaves
     blob_putPart(uploadId, index, offset, hex)  -> true        a leaf too large for one request
     blob_finish(uploadId)                       -> {"root", "leafCount", "size"}
@@ -14,6 +15,13 @@ data: a leaf larger than that (up to 8 MiB) goes up in parts with blob_putPart a
 ranges with blob_get's offset and length; `chain.client.blobs` does both. The proof is always the
 whole leaf's: a reader checks it once it has all the leaf's bytes.
 
+An upload is authorized by its grant (`chain.service.blob_grants`): the account (an address),
+`at` (the hash of a recent block), a 16-byte `nonce` and the account's Ed25519 `signature` over
+`chain.client.blob_info.upload_message`, which names the blob's root, leaf count and size. The
+account must hold `UPLOAD_MIN_BALANCE` free; its uploads and unreferenced blobs count against
+its quotas (`chain.storage.blobs`). A refused grant is BLOB_ERROR with `data.kind` one of
+stale_grant, replayed_grant, bad_signature, unfunded, account_limit.
+
 Malformed parameters are answered INVALID_PARAMS; refusals of the blob store (unknown upload or
 blob, a limit, an incomplete upload) are BLOB_ERROR with the store's message and `data.kind`.
 """
@@ -23,13 +31,15 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from chain.client.blob_info import BlobInfo
+from chain.client.blob_info import UPLOAD_NONCE_BYTES, BlobInfo, UploadGrant
+from chain.service.blob_grants import GrantRefused, UploadGate
 from chain.service.rpc.errors import BLOB_ERROR, RpcError, invalid_params
 from chain.service.rpc.params import check_arity as _check_arity
 from chain.service.rpc.params import param as _param
 from chain.service.rpc.protocol import Params
 from chain.service.rpc.registry import RpcMethods
 from chain.storage.blobs import BlobError, BlobStore, UnknownBlob
+from runtime.primitives.address import InvalidAddress, parse_account
 from runtime.primitives.hashing import from_hex, to_hex
 
 MAX_UPLOAD_ID_CHARS = 64
@@ -61,8 +71,36 @@ def _leaves(value: Any) -> list[bytes]:
     return [from_hex(leaf, what=f"leaf {i}") for i, leaf in enumerate(value)]
 
 
+_GRANT_FIELDS = frozenset({"account", "at", "nonce", "signature"})
+
+
+def _grant(value: Any) -> UploadGrant:
+    if not isinstance(value, dict):
+        raise ValueError('expected {"account", "at", "nonce", "signature"}')
+    unknown = sorted(set(value) - _GRANT_FIELDS)
+    missing = sorted(_GRANT_FIELDS - set(value))
+    if unknown or missing:
+        raise ValueError(f"unknown fields {unknown}, missing fields {missing}")
+    if not isinstance(value["account"], str):
+        raise ValueError("account: expected an address")
+    try:
+        account = parse_account(value["account"])
+    except InvalidAddress as exc:
+        raise ValueError(f"account: {exc}") from exc
+    return UploadGrant(
+        account=account,
+        block_hash=from_hex(value["at"], length=32, what="at"),
+        nonce=from_hex(value["nonce"], length=UPLOAD_NONCE_BYTES, what="nonce"),
+        signature=from_hex(value["signature"], length=64, what="signature"),
+    )
+
+
 def _blob_error(exc: BlobError) -> RpcError:
     return RpcError(BLOB_ERROR, f"Blob error: {exc}", {"kind": exc.kind})
+
+
+def _grant_error(exc: GrantRefused) -> RpcError:
+    return RpcError(BLOB_ERROR, f"Upload refused: {exc}", {"kind": exc.kind})
 
 
 def blob_info_json(info: BlobInfo) -> dict[str, Any]:
@@ -74,9 +112,11 @@ def add_blob_methods(
     methods: RpcMethods,
     blobs: BlobStore,
     clock: Callable[[], int],
+    gate: UploadGate,
     fetch: Callable[[bytes], Awaitable[BlobInfo | None]] | None = None,
 ) -> None:
-    """Register the blob_* methods over `blobs`; `clock` gives the time in ms (upload expiry).
+    """Register the blob_* methods over `blobs`; `clock` gives the time in ms (upload expiry),
+    `gate` checks each upload's grant.
 
     With `fetch`, a blob this node lacks is fetched from its peers (whole, proven against its
     root) the first time blob_info or blob_get asks for it.
@@ -89,13 +129,23 @@ def add_blob_methods(
         return info
 
     def blob_begin(params: Params) -> Any:
-        _check_arity(params, 2)
+        _check_arity(params, 4)
         leaf_count = _param(params, 0, "leafCount", _count)
         size = _param(params, 1, "size", _count)
+        root = _param(params, 2, "root", _root)
+        grant = _param(params, 3, "grant", _grant)
         try:
-            return blobs.begin(leaf_count, size, now_ms=clock())
+            blobs.check_shape(leaf_count, size)
+            gate.check(grant, BlobInfo(root, leaf_count, size))
+            upload_id = blobs.begin(
+                leaf_count, size, account=grant.account, root=root, now_ms=clock()
+            )
+        except GrantRefused as exc:
+            raise _grant_error(exc) from exc
         except BlobError as exc:
             raise _blob_error(exc) from exc
+        gate.admit(grant)
+        return upload_id
 
     def blob_put(params: Params) -> Any:
         _check_arity(params, 3)

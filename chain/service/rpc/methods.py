@@ -9,6 +9,7 @@ Parameters may be given by position or by name.
 
 from __future__ import annotations
 
+from chain.service.blob_grants import UploadGate
 from chain.service.rpc.author import add_author_methods
 from chain.service.rpc.balances import add_balances_methods
 from chain.service.rpc.blob import add_blob_methods
@@ -35,7 +36,11 @@ def build_methods(node: RpcNode, *, test_rpc: bool = False) -> RpcMethods:
     add_balances_methods(ctx)
     network = node.network
     add_blob_methods(
-        ctx.methods, node.blobs, node.clock, None if network is None else network.fetch_blob
+        ctx.methods,
+        node.blobs,
+        node.clock,
+        UploadGate(node.core.store),
+        None if network is None else network.fetch_blob,
     )
     add_market_methods(ctx)
     add_staking_methods(ctx)

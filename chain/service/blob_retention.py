@@ -1,0 +1,129 @@
+"""Keeping the node's blobs to what something references: the sweep that binds the blobs open
+jobs name and deletes the others after the retention period, the settings behind the
+`--blob-*` flags, and the blob metrics.
+
+A blob is referenced while a job on the best chain that is still open (pending, matched or
+committed) names it as an input or as its committed result, or while an upload in progress
+declares it. (Models are job inputs: a model is referenced by the jobs that run it.) Each sweep
+reads the open jobs (`JobStates` keeps their ids per best block) and hands their roots to
+`BlobStore.sweep`, which binds those, releases the ones no longer named, and deletes a bounded
+number of blobs that nobody named for longer than the retention period. A job's blobs therefore
+stay while it is open and for one retention period after it ends: the window in which its
+requester downloads the result.
+
+What an attacker can still do: keep a blob for good by keeping a job open that names it, which
+costs the job's escrow, fees and, while it waits, rent per block (`runtime.pallets.market.rent`);
+or upload unreferenced blobs within its account's quota, which go after one retention period.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Final
+
+from chain.service.metrics import NodeMetrics
+from chain.storage.blob_ledger import BLOB_RETENTION_MS, SweepResult
+from chain.storage.blobs import ACCOUNT_QUOTA_BYTES, MAX_STORED_BYTES, BlobStore
+from chain.storage.chain_store import ChainStore
+from chain.storage.kv import KeyValueStore
+from runtime.block import Header
+from runtime.pallets import market
+from runtime.state import StateOverlay
+
+log = logging.getLogger("xpl.blobs")
+
+SWEEP_INTERVAL_MS: Final = 10_000
+"""How often (at the next best block after it) the node sweeps its blobs."""
+
+
+@dataclass(frozen=True, slots=True)
+class BlobSettings:
+    """The node's blob limits (`xpl node --blob-max-bytes --blob-account-bytes
+    --blob-retention`)."""
+
+    max_stored_bytes: int = MAX_STORED_BYTES
+    account_quota_bytes: int = ACCOUNT_QUOTA_BYTES
+    retention_ms: int = BLOB_RETENTION_MS
+
+    def open(self, kv: KeyValueStore) -> BlobStore:
+        """The node's blob store in `kv`, with these limits."""
+        return BlobStore(
+            kv,
+            max_stored_bytes=self.max_stored_bytes,
+            account_quota_bytes=self.account_quota_bytes,
+            retention_ms=self.retention_ms,
+        )
+
+
+DEFAULT_BLOB_SETTINGS: Final = BlobSettings()
+"""The limits a node runs with unless its flags say otherwise."""
+
+
+def referenced_roots(store: ChainStore, block_hash: bytes, open_jobs: Iterable[int]) -> set[bytes]:
+    """The blob roots that the open jobs `open_jobs` name in the state after `block_hash`: their
+    uploaded inputs and committed results."""
+    state = StateOverlay(store.reader(block_hash))
+    roots: set[bytes] = set()
+    for job_id in open_jobs:
+        job = market.Jobs.get(state, job_id)
+        if job is None:
+            continue
+        roots.update(root for _, root in job.inputs if root)
+        if job.result_root:
+            roots.add(job.result_root)
+    return roots
+
+
+class BlobRetention:
+    """Sweeps the node's blobs every SWEEP_INTERVAL_MS of best blocks, and publishes their
+    metrics."""
+
+    def __init__(
+        self,
+        blobs: BlobStore,
+        store: ChainStore,
+        open_jobs: Callable[[], Iterable[int]],
+        clock: Callable[[], int],
+        *,
+        interval_ms: int = SWEEP_INTERVAL_MS,
+    ) -> None:
+        self.blobs = blobs
+        self.store = store
+        self.open_jobs = open_jobs
+        """The ids of the jobs open at the best block (`JobStates.states`)."""
+        self.clock = clock
+        self.interval_ms = interval_ms
+        self._last_ms: int | None = None
+
+    def on_best_block(self, header: Header) -> None:
+        """Sweep if the last sweep is SWEEP_INTERVAL_MS old (a block listener)."""
+        now = self.clock()
+        if self._last_ms is not None and now - self._last_ms < self.interval_ms:
+            return
+        self._last_ms = now
+        self.sweep(header.hash)
+
+    def sweep(self, block_hash: bytes) -> SweepResult:
+        """One sweep against the open jobs at `block_hash`."""
+        roots = referenced_roots(self.store, block_hash, self.open_jobs())
+        result = self.blobs.sweep(self.clock(), roots)
+        if result.deleted:
+            log.info(
+                "deleted %d unreferenced blobs (%d bytes) kept past the retention period",
+                len(result.deleted),
+                result.freed_bytes,
+            )
+        return result
+
+    def publish(self, metrics: NodeMetrics) -> None:
+        """Copy the blob store's figures into the metrics (before each scrape)."""
+        blobs = self.blobs
+        metrics.blob_stored_bytes.set(blobs.stored_bytes)
+        metrics.blob_limit_bytes.set(blobs.max_stored_bytes)
+        metrics.blobs_stored.set(len(blobs.ledger))
+        metrics.blob_uploads.set(blobs.uploads_in_progress)
+        metrics.blob_reserved_bytes.set(blobs.reserved_bytes)
+        metrics.blobs_deleted.set(blobs.deleted_blobs)
+        metrics.blob_uploads_dropped.set(blobs.uploads.dropped_stalled)
