@@ -274,11 +274,14 @@ class BlobLedger:
     def _migrate(self) -> None:
         """Give each blob stored before the ledger a record without owner, unstamped."""
         batch = WriteBatch()
+        found = False
         for key, raw in self.kv.iterate(_META):
             root = key[1:]
+            found = True
             if len(root) != _ROOT_BYTES or self.kv.get(record_key(root)) is not None:
                 continue
             count, size = int.from_bytes(raw[:4], "big"), int.from_bytes(raw[4:12], "big")
             batch.put(record_key(root), BlobRecord(None, count, size, 0, False).encode())
-        batch.put(_MIGRATED, b"\x01")
-        self.kv.write(batch)
+        if found:  # an empty store has nothing to look at next time either
+            batch.put(_MIGRATED, b"\x01")
+            self.kv.write(batch)

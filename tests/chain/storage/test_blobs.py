@@ -14,11 +14,14 @@ from hypothesis import strategies as st
 
 from chain.client.blob_info import MAX_BLOB_BYTES, BlobInfo
 from chain.client.blobs import chunk_file
-from chain.storage.blobs import (
-    MAX_BLOB_LEAVES,
+from chain.storage.blob_uploads import (
     MAX_BUFFERED_BYTES,
     MAX_UPLOADS,
     UPLOAD_IDLE_MS,
+    UploadLimits,
+)
+from chain.storage.blobs import (
+    MAX_BLOB_LEAVES,
     BlobError,
     BlobStore,
     BlobTooLarge,
@@ -71,13 +74,36 @@ def blobs(kv: KeyValueStore) -> BlobStore:
     return BlobStore(kv)
 
 
+UPLOADER = b"\x01" * 32
+"""The account the uploads of these tests belong to (the RPC layer checked its grant)."""
+_UPLOAD_LIMITS = frozenset(UploadLimits.__dataclass_fields__)
+
+
 def small_store(**limits: int) -> BlobStore:
-    return BlobStore(MemoryStore(), **limits)
+    """A store on a MemoryStore with the limits given (the store's and the upload table's)."""
+    uploads = UploadLimits(**{k: v for k, v in limits.items() if k in _UPLOAD_LIMITS})
+    store_limits = {k: v for k, v in limits.items() if k not in _UPLOAD_LIMITS}
+    return BlobStore(MemoryStore(), uploads=uploads, **store_limits)
+
+
+def begin(
+    blobs: BlobStore,
+    leaf_count: int,
+    size: int,
+    *,
+    now_ms: int = 0,
+    root: bytes = bytes(32),
+    account: bytes = UPLOADER,
+) -> str:
+    """Begin an upload by UPLOADER of a blob with `root` (any root, if it is never finished)."""
+    return blobs.begin(leaf_count, size, account=account, root=root, now_ms=now_ms)
 
 
 def upload(blobs: BlobStore, leaves: list[bytes], *, now_ms: int = 0, batch: int = 3) -> BlobInfo:
     """Upload through begin/put/finish, `batch` leaves per put, the batches in reverse order."""
-    upload_id = blobs.begin(len(leaves), sum(map(len, leaves)), now_ms=now_ms)
+    upload_id = begin(
+        blobs, len(leaves), sum(map(len, leaves)), now_ms=now_ms, root=merkle_root(leaves)
+    )
     starts = list(range(0, len(leaves), batch))
     for start in reversed(starts):
         blobs.put(upload_id, start, leaves[start : start + batch], now_ms=now_ms)
@@ -138,7 +164,7 @@ def test_result_leaves_of_varied_sizes_round_trip(blobs: BlobStore) -> None:
 def test_a_leaf_larger_than_a_request_arrives_in_parts(blobs: BlobStore) -> None:
     big = os.urandom(MAX_LEAF_BYTES)
     leaves = [b"head", big, b"tail"]
-    upload_id = blobs.begin(3, sum(map(len, leaves)), now_ms=0)
+    upload_id = begin(blobs, 3, sum(map(len, leaves)), root=merkle_root(leaves))
     blobs.put(upload_id, 0, [b"head"], now_ms=0)
     blobs.put(upload_id, 2, [b"tail"], now_ms=0)
     blobs.put_part(upload_id, 1, 0, b"wrong start", now_ms=0)
@@ -149,7 +175,7 @@ def test_a_leaf_larger_than_a_request_arrives_in_parts(blobs: BlobStore) -> None
 
 
 def test_a_leaf_sent_again_replaces_the_first_copy(blobs: BlobStore) -> None:
-    upload_id = blobs.begin(2, 6, now_ms=0)
+    upload_id = begin(blobs, 2, 6, root=merkle_root([b"abc", b"def"]))
     blobs.put(upload_id, 0, [b"abc", b"d"], now_ms=0)
     blobs.put(upload_id, 1, [b"def"], now_ms=0)  # a retried batch, corrected
     assert_blob_reads_back(blobs, blobs.finish(upload_id, now_ms=0), [b"abc", b"def"])
@@ -163,7 +189,7 @@ def test_a_finished_blob_survives_a_restart_and_an_upload_in_progress_does_not(
     blobs = BlobStore(kv)
     leaves = chunk_file(os.urandom(3 * CHUNK_BYTES))
     info = upload(blobs, leaves)
-    open_id = blobs.begin(1, 1, now_ms=0)
+    open_id = begin(blobs, 1, 1, now_ms=0)
     kv.close()
     kv = LevelDBStore(path)
     try:
@@ -182,6 +208,7 @@ def test_blobs_use_only_their_own_key_prefixes() -> None:
     assert kv.data.keys() == {
         b"x" + info.root,
         *(b"y" + info.root + i.to_bytes(4, "big") for i in range(3)),
+        b"z" + info.root,  # its ledger record
     }
 
 
@@ -214,9 +241,13 @@ def test_the_default_limits() -> None:
     assert blobs.max_blob_bytes == MAX_BLOB_BYTES == 256 * 1024 * KIB
     assert blobs.max_leaf_bytes == MAX_LEAF_BYTES == 8 * 1024 * KIB
     assert blobs.max_leaves == MAX_BLOB_LEAVES == 65_536
-    assert blobs.max_uploads == MAX_UPLOADS == 16
-    assert blobs.max_buffered_bytes == MAX_BUFFERED_BYTES == 512 * 1024 * KIB
-    assert blobs.upload_idle_ms == UPLOAD_IDLE_MS == 600_000
+    limits = blobs.uploads.limits
+    assert limits.max_uploads == MAX_UPLOADS == 16
+    assert limits.max_account_uploads == 4
+    assert limits.max_buffered_bytes == MAX_BUFFERED_BYTES == 512 * 1024 * KIB
+    assert limits.upload_idle_ms == UPLOAD_IDLE_MS == 600_000
+    assert blobs.max_stored_bytes == 16 * 1024 * 1024 * KIB
+    assert blobs.account_quota_bytes == 1024 * 1024 * KIB
 
 
 @pytest.mark.parametrize(
@@ -237,7 +268,7 @@ def test_begin_refuses_impossible_blobs(
 ) -> None:
     blobs = small_store(max_blob_bytes=1000, max_leaf_bytes=100, max_leaves=10)
     with pytest.raises(BlobError, match=message) as caught:
-        blobs.begin(leaf_count, size, now_ms=0)
+        begin(blobs, leaf_count, size, now_ms=0)
     assert caught.value.kind == kind
     assert type(caught.value) is {"invalid": InvalidBlobRequest, "too_large": BlobTooLarge}[kind]
     assert blobs.uploads_in_progress == 0
@@ -249,35 +280,36 @@ def test_each_kind_of_refusal_is_its_own_exception_type() -> None:
     assert sorted(kinds) == sorted(set(kinds))
     assert set(kinds) == {
         "invalid", "too_large", "busy", "unknown_upload", "out_of_range", "out_of_order",
-        "incomplete", "size_mismatch", "unknown_blob", "corrupt",
+        "incomplete", "size_mismatch", "unknown_blob", "corrupt", "account_limit", "quota",
+        "storage_full", "root_mismatch",
     }  # fmt: skip
 
 
 def test_begin_refuses_more_uploads_than_the_limit() -> None:
     blobs = small_store(max_uploads=2)
-    first = blobs.begin(1, 1, now_ms=0)
-    blobs.begin(1, 1, now_ms=0)
-    with pytest.raises(BlobError, match="too many uploads in progress \\(the limit is 2\\)") as e:
-        blobs.begin(1, 1, now_ms=0)
+    first = begin(blobs, 1, 1, now_ms=0)
+    begin(blobs, 1, 1, now_ms=0)
+    with pytest.raises(BlobError, match="upload slots \\(2 of 2\\)") as e:
+        begin(blobs, 1, 1, now_ms=0)
     assert isinstance(e.value, UploadsBusy)
     assert e.value.kind == "busy"
     assert blobs.abort(first)
-    blobs.begin(1, 1, now_ms=0)
+    begin(blobs, 1, 1, now_ms=0)
 
 
 def test_begin_refuses_to_reserve_more_than_the_buffer_limit() -> None:
     blobs = small_store(max_buffered_bytes=1000, max_blob_bytes=800, max_leaf_bytes=800)
-    blobs.begin(1, 600, now_ms=0)
-    with pytest.raises(BlobError, match="already reserve 600 bytes; 401 more would pass") as e:
-        blobs.begin(1, 401, now_ms=0)
+    begin(blobs, 1, 600, now_ms=0)
+    with pytest.raises(BlobError, match="upload buffer \\(600 of 1000 bytes reserved\\)") as e:
+        begin(blobs, 1, 401, now_ms=0)
     assert e.value.kind == "busy"
-    blobs.begin(1, 400, now_ms=0)
+    begin(blobs, 1, 400, now_ms=0)
     assert blobs.reserved_bytes == 1000
 
 
 def test_put_refusals_name_the_problem() -> None:
     blobs = small_store(max_leaf_bytes=10)
-    upload_id = blobs.begin(3, 15, now_ms=0)
+    upload_id = begin(blobs, 3, 15, root=merkle_root([b"x" * 10, b"y" * 5, b""]))
     u = upload_id
     cases: list[tuple[Callable[[], object], str, str]] = [
         (
@@ -350,7 +382,7 @@ def test_put_refusals_name_the_problem() -> None:
 
 def test_parts_must_come_in_order() -> None:
     blobs = small_store(max_leaf_bytes=10)
-    upload_id = blobs.begin(1, 10, now_ms=0)
+    upload_id = begin(blobs, 1, 10, root=merkle_root([b"abcdefghij"]))
     blobs.put_part(upload_id, 0, 0, b"abcd", now_ms=0)
     with pytest.raises(BlobError, match="leaf 0 has 4 bytes so far: a part must start at 4"):
         blobs.put_part(upload_id, 0, 2, b"cdef", now_ms=0)
@@ -363,7 +395,7 @@ def test_parts_must_come_in_order() -> None:
 def test_finish_refuses_missing_leaves_and_missing_bytes_and_leaves_the_upload_open() -> None:
     kv = CountingStore()
     blobs = BlobStore(kv)
-    upload_id = blobs.begin(4, 8, now_ms=0)
+    upload_id = begin(blobs, 4, 8, root=merkle_root([b"ab", b"cd", b"ef", b"gh"]))
     blobs.put(upload_id, 0, [b"ab", b"cd"], now_ms=0)
     with pytest.raises(BlobError, match="leaf count mismatch: 2 of the 4 declared leaves") as e:
         blobs.finish(upload_id, now_ms=0)
@@ -421,7 +453,9 @@ def test_a_blob_whose_leaf_is_gone_from_the_database_says_so() -> None:
 
 def test_limits_must_be_positive() -> None:
     with pytest.raises(ValueError, match="max_uploads must be at least 1"):
-        BlobStore(MemoryStore(), max_uploads=0)
+        BlobStore(MemoryStore(), uploads=UploadLimits(max_uploads=0))
+    with pytest.raises(ValueError, match="max_stored_bytes must be at least 1"):
+        BlobStore(MemoryStore(), max_stored_bytes=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,7 +464,7 @@ def test_limits_must_be_positive() -> None:
 
 def test_an_upload_idle_for_more_than_ten_minutes_is_dropped() -> None:
     blobs = small_store()
-    upload_id = blobs.begin(2, 2, now_ms=1_000)
+    upload_id = begin(blobs, 2, 2, now_ms=1_000)
     blobs.put(upload_id, 0, [b"a"], now_ms=1_000 + UPLOAD_IDLE_MS)  # exactly 10 min: still there
     assert blobs.expire_idle(1_000 + 2 * UPLOAD_IDLE_MS) == 0  # the put touched it
     with pytest.raises(BlobError, match="idle for more than 600 s") as e:
@@ -440,13 +474,21 @@ def test_an_upload_idle_for_more_than_ten_minutes_is_dropped() -> None:
 
 
 def test_expiry_frees_upload_slots_and_reservations() -> None:
-    blobs = small_store(max_uploads=2, max_buffered_bytes=10, max_leaf_bytes=10, max_blob_bytes=10)
-    blobs.begin(1, 5, now_ms=0)
-    kept = blobs.begin(1, 5, now_ms=0)
+    # Stalls never count here, so that only the idle expiry frees room.
+    blobs = small_store(
+        max_uploads=2,
+        max_buffered_bytes=10,
+        max_leaf_bytes=10,
+        max_blob_bytes=10,
+        stall_idle_ms=10**9,
+        stall_grace_ms=10**9,
+    )
+    begin(blobs, 1, 5, now_ms=0)
+    kept = begin(blobs, 1, 5, now_ms=0)
     blobs.put(kept, 0, [b"abc"], now_ms=500_000)
-    with pytest.raises(BlobError, match="too many uploads"):
-        blobs.begin(1, 5, now_ms=600_000)
-    fresh = blobs.begin(1, 5, now_ms=600_001)  # the first one expired; `kept` was touched
+    with pytest.raises(BlobError, match="upload slots"):
+        begin(blobs, 1, 5, now_ms=600_000)
+    fresh = begin(blobs, 1, 5, now_ms=600_001, root=merkle_root([b"12345"]))  # the first one expired; `kept` was touched
     assert blobs.uploads_in_progress == 2
     with pytest.raises(BlobError, match="unknown upload"):
         blobs.finish(kept, now_ms=1_100_001)
@@ -458,22 +500,23 @@ def test_expiry_frees_upload_slots_and_reservations() -> None:
 # Writing once, atomically
 
 
-def test_a_blob_is_written_in_one_batch_and_a_second_upload_rewrites_nothing() -> None:
+def test_a_blob_is_written_in_one_batch_and_a_second_upload_rewrites_only_its_record() -> None:
     kv = CountingStore()
     blobs = BlobStore(kv)
     leaves = chunk_file(os.urandom(2 * CHUNK_BYTES + 5))
     info = upload(blobs, leaves)
-    assert len(kv.writes) == 1 and len(kv.writes[0]) == len(leaves) + 1
-    assert upload(blobs, leaves) == info
+    assert len(kv.writes) == 1 and len(kv.writes[0]) == len(leaves) + 2  # + metadata, record
+    assert upload(blobs, leaves, now_ms=5) == info  # the uploader takes it over: a new record
+    assert [key for key, _ in kv.writes[1].ops] == [b"z" + info.root]
     assert blobs.store_leaves(leaves) == info
-    assert len(kv.writes) == 1
+    assert len(kv.writes) == 2
     assert_blob_reads_back(blobs, info, leaves)
 
 
 def test_a_failed_write_leaves_nothing_and_the_upload_can_finish_later() -> None:
     kv = CountingStore()
     blobs = BlobStore(kv)
-    upload_id = blobs.begin(2, 4, now_ms=0)
+    upload_id = begin(blobs, 2, 4, root=merkle_root([b"ab", b"cd"]))
     blobs.put(upload_id, 0, [b"ab", b"cd"], now_ms=0)
     kv.fail_next = True
     with pytest.raises(StoreError, match="disk full"):
