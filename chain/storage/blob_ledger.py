@@ -142,6 +142,10 @@ class BlobLedger:
     def __contains__(self, root: object) -> bool:
         return root in self._records
 
+    def roots(self) -> list[bytes]:
+        """The roots of every stored blob."""
+        return list(self._records)
+
     def get(self, root: bytes) -> BlobRecord | None:
         """The record of a stored blob, or None."""
         return self._records.get(root)
@@ -186,6 +190,7 @@ class BlobLedger:
         expiry (the next sweep goes on from there). A blob in `referenced` is never deleted.
         """
         referenced_now = {root for root in referenced if root in self._records}
+        now_ms = max(now_ms, 1)  # 0 marks a record not yet stamped
         changed: list[tuple[bytes, BlobRecord]] = []
         for root in self._bound - referenced_now:
             old = self._records[root]

@@ -184,15 +184,15 @@ class UploadTable:
         """Drop stalled uploads, the most behind first, until `fits()`; whether it then fits."""
         if fits():
             return True
+        # The most behind first; among equals the oldest (so the order does not hang on ids).
         stalled = sorted(
             (
-                (behind, upload_id)
-                for upload_id, upload in self._uploads.items()
+                (-behind, upload.begun_ms, order, upload_id)
+                for order, (upload_id, upload) in enumerate(self._uploads.items())
                 if (behind := self.behind_by(upload, now_ms)) > 0
-            ),
-            reverse=True,
+            )
         )
-        for _, upload_id in stalled:
+        for *_, upload_id in stalled:
             self.remove(upload_id)
             self.dropped_stalled += 1
             if fits():

@@ -488,7 +488,9 @@ def test_expiry_frees_upload_slots_and_reservations() -> None:
     blobs.put(kept, 0, [b"abc"], now_ms=500_000)
     with pytest.raises(BlobError, match="upload slots"):
         begin(blobs, 1, 5, now_ms=600_000)
-    fresh = begin(blobs, 1, 5, now_ms=600_001, root=merkle_root([b"12345"]))  # the first one expired; `kept` was touched
+    fresh = begin(
+        blobs, 1, 5, now_ms=600_001, root=merkle_root([b"12345"])
+    )  # the first one expired; `kept` was touched
     assert blobs.uploads_in_progress == 2
     with pytest.raises(BlobError, match="unknown upload"):
         blobs.finish(kept, now_ms=1_100_001)
