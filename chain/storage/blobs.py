@@ -408,7 +408,8 @@ class BlobStore:
                 f"the leaves have root 0x{root.hex()}, not the 0x{upload.root.hex()} that the "
                 "upload declared: the upload is dropped"
             )
-        record = BlobRecord(upload.account, len(leaves), upload.size, now_ms, False)
+        # max(): 0 would read as 'not yet stamped' (`blob_ledger`)
+        record = BlobRecord(upload.account, len(leaves), upload.size, max(now_ms, 1), False)
         info = self._commit(leaves, hashes, record)
         self.uploads.remove(upload_id)
         return info
