@@ -41,7 +41,7 @@ _LEAF_OVERHEAD: Final = 8
 """What a leaf costs in a request besides its bytes ("0x", quotes, comma), rounded up."""
 DEFAULT_BUSY_WAIT_S: Final = 60.0
 """How long an upload keeps asking a busy node to begin it before giving up."""
-_BUSY_RETRY_S: Final = (0.5, 1.0, 2.0, 4.0)
+_BUSY_RETRY_S: Final = (0.25, 0.5, 1.0)
 """The pauses between tries on a busy node (the last one repeats)."""
 
 Progress = Callable[[int, int], None]

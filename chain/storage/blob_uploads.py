@@ -8,7 +8,9 @@ begun can always finish. The rules, each with what an attacker can still do with
 - At most `max_uploads` uploads at once and `max_buffered_bytes` reserved in all (the node's
   memory); at most `max_account_uploads` of the slots and `max_account_buffered_bytes` of the
   bytes per account. One account cannot take every slot or the whole budget: it takes its share,
-  and needs several funded accounts for more.
+  and needs several funded accounts for more. An account at its share that begins another
+  upload drops its own stalled ones first (a client that crashed mid-upload is not locked out
+  by its own leftovers).
 - A reservation that falls behind is *stalled*: no request for `stall_idle_ms`, or, after
   `stall_grace_ms`, fewer bytes received than `min_bytes_per_s` since it began (capped at its
   size). A stalled upload keeps its slot while nobody needs it, but a `begin` that finds no room
@@ -180,8 +182,11 @@ class UploadTable:
         due = min(upload.size, elapsed * self.limits.min_bytes_per_s // 1000)
         return max(0, due - upload.received_bytes)
 
-    def drop_stalled_until(self, fits: Callable[[], bool], now_ms: int) -> bool:
-        """Drop stalled uploads, the most behind first, until `fits()`; whether it then fits."""
+    def drop_stalled_until(
+        self, fits: Callable[[], bool], now_ms: int, *, account: bytes | None = None
+    ) -> bool:
+        """Drop stalled uploads (only `account`'s, if given), the most behind first, until
+        `fits()`; whether it then fits."""
         if fits():
             return True
         # The most behind first; among equals the oldest (so the order does not hang on ids).
@@ -189,7 +194,8 @@ class UploadTable:
             (
                 (-behind, upload.begun_ms, order, upload_id)
                 for order, (upload_id, upload) in enumerate(self._uploads.items())
-                if (behind := self.behind_by(upload, now_ms)) > 0
+                if (account is None or upload.account == account)
+                and (behind := self.behind_by(upload, now_ms)) > 0
             )
         )
         for *_, upload_id in stalled:

@@ -280,12 +280,19 @@ class BlobStore:
         uploads, limits, ledger = self.uploads, self.uploads.limits, self.ledger
         uploads.expire_idle(now_ms)
         charge = charge_of(leaf_count, total_size)
-        if uploads.count_of(account) >= limits.max_account_uploads:
-            raise AccountLimit(
-                f"this account has {limits.max_account_uploads} uploads in progress, as many as "
-                "one account may: finish or abort one first"
+
+        def account_fits() -> bool:
+            return (
+                uploads.count_of(account) < limits.max_account_uploads
+                and uploads.reserved_by(account) + total_size <= limits.max_account_buffered_bytes
             )
-        if uploads.reserved_by(account) + total_size > limits.max_account_buffered_bytes:
+
+        if not uploads.drop_stalled_until(account_fits, now_ms, account=account):
+            if uploads.count_of(account) >= limits.max_account_uploads:
+                raise AccountLimit(
+                    f"this account has {limits.max_account_uploads} uploads in progress, as many "
+                    "as one account may: finish or abort one first"
+                )
             raise AccountLimit(
                 f"this account's uploads in progress reserve {uploads.reserved_by(account)} "
                 f"bytes; {total_size} more would pass the limit of "

@@ -86,7 +86,7 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
         call(client, WORKER, "market", "register_worker", *worker)
         # The requester uploads both inputs to Dave's node only.
         inputs = generate_inputs(SPEC.workload, SPEC.params, 7)
-        roots = [upload_blob(client.rpc, [inputs[name]]).root for name in ("a", "b")]
+        roots = [upload_blob(client.rpc, [inputs[name]], signer=EVE).root for name in ("a", "b")]
         submitted = call(
             client, EVE, "market", "submit_job", SPEC.workload, list(SPEC.params),
             ["a", "b"], roots, 0, PRICE, 30, 30, "always",
@@ -95,7 +95,7 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
         job_id = event["data"]["job"]
         # The worker computes and uploads its result to Dave's node, and commits.
         leaves = compute_leaves(JobSpec(SPEC.workload, SPEC.params, 0), inputs, device="numpy")
-        result = upload_blob(client.rpc, leaves)
+        result = upload_blob(client.rpc, leaves, signer=WORKER)
         committed = call(
             client, WORKER, "compute", "commit_result", job_id, result.root, len(leaves)
         )

@@ -118,7 +118,7 @@ def run_job(client: XplClient) -> tuple[int, int, list[bytes]]:
     leaves = compute_leaves(
         SPEC, generate_inputs(SPEC.workload, SPEC.params, SPEC.seed), device="numpy"
     )
-    info = upload_blob(client.rpc, leaves)
+    info = upload_blob(client.rpc, leaves, signer=FERDIE)
     committed = call(client, FERDIE, "compute", "commit_result", job_id, info.root, len(leaves))
     return job_id, committed["block"], leaves
 

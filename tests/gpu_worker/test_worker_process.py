@@ -346,8 +346,11 @@ def test_inputs_uploaded_as_blobs_are_downloaded_and_their_sizes_checked(
     worker = workers.process("Blobs", "--capacity", "2").start()
     wait_registered(client, workers.accounts[-1])
     a, b = (generate_inputs("gemm_i8", PARAMS, 99)[name][::-1] for name in ("a", "b"))
-    roots = (upload_file(client.rpc, a).root, upload_file(client.rpc, b).root)
-    short = upload_file(client.rpc, a[:1000]).root
+    roots = (
+        upload_file(client.rpc, a, signer=REQUESTER).root,
+        upload_file(client.rpc, b, signer=REQUESTER).root,
+    )
+    short = upload_file(client.rpc, a[:1000], signer=REQUESTER).root
     bad_id = submit_job(client, seed=6, roots=(short, roots[1]))
     job_id = submit_job(client, seed=6, roots=roots)
     view = wait_state(client, job_id, "settled", "failed")

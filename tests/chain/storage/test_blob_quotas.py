@@ -69,6 +69,17 @@ def test_one_account_takes_at_most_its_share_of_the_upload_slots() -> None:
     begin_any(blobs, HONEST, 1, now_ms=0)
 
 
+def test_an_accounts_own_stalled_uploads_give_way_to_its_new_one() -> None:
+    """A client that crashed mid-upload is not locked out by its leftovers for ten minutes."""
+    blobs = BlobStore(MemoryStore())
+    for _ in range(MAX_ACCOUNT_UPLOADS):
+        begin_any(blobs, HONEST, 1, now_ms=0)
+    with pytest.raises(AccountLimit):
+        begin_any(blobs, HONEST, 1, now_ms=STALL_GRACE_MS)
+    upload(blobs, HONEST, [b"again"], now_ms=STALL_GRACE_MS + 1)
+    assert blobs.uploads.count_of(HONEST) == MAX_ACCOUNT_UPLOADS - 1
+
+
 def test_one_account_reserves_at_most_one_largest_blob() -> None:
     blobs = BlobStore(MemoryStore())
     begin_any(blobs, ATTACKERS[0], HUGE, now_ms=0, leaves=64)

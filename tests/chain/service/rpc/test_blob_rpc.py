@@ -10,6 +10,7 @@ from chain.client.blobs import download_blob, fetch_leaf, upload_file
 from chain.client.rpc import RpcClientError
 from chain.service.rpc import errors
 from runtime.primitives.hashing import to_hex
+from runtime.primitives.keys import dev_keypair
 from runtime.workloads import CHUNK_BYTES
 from tests.chain.conftest import NodeProcess
 
@@ -17,7 +18,7 @@ from tests.chain.conftest import NodeProcess
 def test_a_file_uploaded_to_the_node_comes_back_whole_and_proven(dev_node: NodeProcess) -> None:
     data = os.urandom(3 * CHUNK_BYTES + 1234)
     with dev_node.client() as client:
-        info = upload_file(client.rpc, data)
+        info = upload_file(client.rpc, data, signer=dev_keypair("Ferdie"))
         assert info.leaf_count == 4 and info.size == len(data)
         assert download_blob(client.rpc, info.root) == data
         assert fetch_leaf(client.rpc, info.root, 3) == data[3 * CHUNK_BYTES :]
