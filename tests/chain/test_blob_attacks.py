@@ -11,6 +11,7 @@ accounts, and the honest upload waits at most the stall grace plus a retry.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import time
@@ -18,6 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from chain.cli.node import _byte_size
 from chain.client.blob_info import BlobInfo
 from chain.client.blobs import begin_upload, upload_file
 from chain.client.chain import XplClient, transfer_call
@@ -139,3 +141,17 @@ def test_one_account_cannot_store_past_its_quota(node: NodeProcess) -> None:
         assert metric(metrics, "xpl_blob_stored_bytes") >= 16 * MIB
         assert metric(metrics, "xpl_blob_limit_bytes") == NODE_LIMIT
         assert metric(metrics, "xpl_blobs_stored") >= 2
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("1000", 1000), ("512KiB", 512 * 1024), ("270MiB", 270 * MIB), ("16GiB", 16 * 1024 * MIB)],
+)
+def test_blob_size_flags_take_whole_numbers_with_binary_units(text: str, size: int) -> None:
+    assert _byte_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["0", "-1", "1.5GiB", "12XB", "MiB", "16 GiB", "16gib"])
+def test_blob_size_flags_refuse_anything_else(text: str) -> None:
+    with pytest.raises(argparse.ArgumentTypeError):
+        _byte_size(text)
