@@ -222,8 +222,8 @@ class BlobLedger:
         max_examined: int,
     ) -> tuple[list[bytes], int]:
         deleted: list[bytes] = []
-        freed = 0
         leaves = 0
+        batch = WriteBatch()
         for _ in range(min(max_examined, len(self._records))):
             if not self._cursor:
                 self._cursor = list(reversed(self._records))
@@ -240,14 +240,17 @@ class BlobLedger:
             if deleted and leaves + record.leaf_count > max_leaves:
                 self._cursor.append(root)  # first in line next time
                 break
-            batch = WriteBatch()
             for key in blob_keys(root, record.leaf_count):
                 batch.delete(key)
-            self.kv.write(batch)
-            self._forget(root)
             deleted.append(root)
-            freed += record.charge
             leaves += record.leaf_count
+        if not deleted:
+            return [], 0
+        self.kv.write(batch)  # one batch: the blobs go together or, if it fails, none does
+        freed = 0
+        for root in deleted:
+            freed += self._records[root].charge
+            self._forget(root)
         return deleted, freed
 
     def _forget(self, root: bytes) -> None:
