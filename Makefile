@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PACKAGES := chain p2p runtime gpu_worker sim
 
-.PHONY: demo test lint typecheck pytest install clean
+.PHONY: demo test lint typecheck pytest fuzz install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ pytest: $(STAMP)
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test: lint typecheck pytest
+
+# Every fuzz target for FUZZ_SECONDS each (`make fuzz FUZZ_SECONDS=600`); `make test` runs each for
+# a few seconds. Inputs that fail are kept in tests/fuzz/regressions/ and replayed by the tests.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	$(BIN)/python -m tests.fuzz.run all --seconds $(FUZZ_SECONDS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -181,6 +181,22 @@ Read = Callable[[int], Awaitable[bytes]]
 """Reads up to n bytes, as many as have arrived; b"" at the end of the stream."""
 
 
+def _buffered_varint(buffer: bytearray) -> int | None:
+    """The length prefix at the start of `buffer`, removed from it; None if it is not all there
+    yet. MalformedFrame if it is not minimally encoded or longer than 10 bytes."""
+    value = 0
+    for index, byte in enumerate(buffer[:_MAX_VARINT_BYTES]):
+        value |= (byte & 0x7F) << (7 * index)
+        if byte & 0x80 == 0:
+            if byte == 0 and index > 0:
+                raise MalformedFrame("a length prefix that is not minimally encoded")
+            del buffer[: index + 1]
+            return value
+    if len(buffer) >= _MAX_VARINT_BYTES:
+        raise MalformedFrame("a length prefix longer than 10 bytes")
+    return None
+
+
 class FrameReader:
     """Reads length-prefixed frames of at most `max_frame` bytes from a stream.
 
@@ -233,16 +249,9 @@ class FrameReader:
 
     async def _read_length(self) -> int | None:
         while True:
-            value = 0
-            for index, byte in enumerate(self._buffer[:_MAX_VARINT_BYTES]):
-                value |= (byte & 0x7F) << (7 * index)
-                if byte & 0x80 == 0:
-                    if byte == 0 and index > 0:
-                        raise MalformedFrame("a length prefix that is not minimally encoded")
-                    del self._buffer[: index + 1]
-                    return value
-            if len(self._buffer) >= _MAX_VARINT_BYTES:
-                raise MalformedFrame("a length prefix longer than 10 bytes")
+            length = _buffered_varint(self._buffer)
+            if length is not None:
+                return length
             if not await self._fill(READ_CHUNK):
                 if self._buffer:
                     raise TruncatedFrame("the stream ended inside a length prefix")

@@ -1,0 +1,128 @@
+"""Run fuzz targets under atheris (libFuzzer, coverage-guided over XPL's own packages).
+
+    python -m tests.fuzz.run all --seconds 60        each target for 60 s (what `make fuzz` does)
+    python -m tests.fuzz.run rpc --runs 1000000      one target for a million inputs
+
+Each target runs in its own process (libFuzzer ends the process when it stops). The corpus a run
+builds is kept under `.fuzz/corpus/<target>/` and grows run after run; an input that fails is
+written to `tests/fuzz/regressions/<target>/`, where the test suite replays it from then on. The
+summary line per target gives the inputs run, the executions per second and the outcome.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Final
+
+ROOT: Final = Path(__file__).resolve().parents[2]
+REGRESSIONS: Final = Path(__file__).resolve().parent / "regressions"
+CORPUS: Final = ROOT / ".fuzz" / "corpus"
+INSTRUMENTED: Final = ("runtime", "chain", "p2p", "msgpack")
+"""Packages whose branches guide the fuzzer (XPL's own, and the msgpack decoder beneath the
+codec). Instrumenting everything imported (trio, pydantic, libp2p) would slow every input."""
+PER_INPUT_TIMEOUT_S: Final = 10
+"""An input that takes longer is reported as a hang."""
+MEMORY_LIMIT_MB: Final = 4096
+"""An input that makes the process grow past this is reported as a memory blow-up."""
+
+
+def _worker(name: str, libfuzzer_args: list[str]) -> None:
+    """Inside the fuzzing process: instrument, build the target, hand over to libFuzzer."""
+    import atheris
+
+    with atheris.instrument_imports(include=list(INSTRUMENTED)):
+        from tests.fuzz.targets import TARGETS
+
+        target = TARGETS[name]
+        one = target.build()
+    corpus = CORPUS / name
+    corpus.mkdir(parents=True, exist_ok=True)
+    for seed in target.seeds():
+        (corpus / f"seed-{hashlib.sha1(seed).hexdigest()}").write_bytes(seed)
+    artifacts = REGRESSIONS / name
+    artifacts.mkdir(parents=True, exist_ok=True)
+    argv = [
+        sys.argv[0],
+        str(corpus),
+        f"-artifact_prefix={artifacts}/",
+        f"-timeout={PER_INPUT_TIMEOUT_S}",
+        f"-rss_limit_mb={MEMORY_LIMIT_MB}",
+        "-print_final_stats=1",
+        *libfuzzer_args,
+    ]
+    atheris.Setup(argv, one)
+    atheris.Fuzz()
+
+
+def run_target(name: str, seconds: int | None, runs: int | None) -> tuple[bool, str]:
+    """Fuzz one target in a child process; (passed, summary line)."""
+    args = []
+    if seconds is not None:
+        args.append(f"-max_total_time={seconds}")
+    if runs is not None:
+        args.append(f"-runs={runs}")
+    started = time.monotonic()
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-m", "tests.fuzz.run", "--worker", name, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.monotonic() - started
+    output = done.stdout + done.stderr
+    executed = re.search(r"stat::number_of_executed_units:\s*(\d+)", output)
+    count = int(executed.group(1)) if executed else 0
+    rate = re.search(r"stat::average_exec_per_sec:\s*(\d+)", output)
+    passed = done.returncode == 0
+    outcome = "no failure" if passed else f"FAILED (exit {done.returncode})"
+    summary = (
+        f"{name:<13} {count:>10,} inputs in {elapsed:6.1f} s "
+        f"({int(rate.group(1)) if rate else 0:,}/s): {outcome}"
+    )
+    if not passed:
+        summary += "\n" + "\n".join(output.splitlines()[-40:])
+    return passed, summary
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.fuzz.run", description=__doc__)
+    parser.add_argument("target", help="a target name, or 'all'")
+    parser.add_argument("--seconds", type=int, help="how long to fuzz each target")
+    parser.add_argument("--runs", type=int, help="how many inputs to run per target")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    options, rest = parser.parse_known_args(argv)
+    if options.worker:
+        _worker(options.target, rest)
+        return 0
+    from tests.fuzz.targets import TARGETS
+
+    names = list(TARGETS) if options.target == "all" else [options.target]
+    unknown = [n for n in names if n not in TARGETS]
+    if unknown:
+        parser.error(f"unknown target {unknown[0]!r}; the targets are {', '.join(TARGETS)}")
+    if options.seconds is None and options.runs is None:
+        options.seconds = 60
+    if (options.seconds is not None and options.seconds <= 0) or (
+        options.runs is not None and options.runs <= 0
+    ):
+        parser.error("--seconds and --runs must be positive")
+    failed = 0
+    for name in names:
+        passed, summary = run_target(name, options.seconds, options.runs)
+        print(summary, flush=True)
+        failed += not passed
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
