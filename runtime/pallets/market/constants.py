@@ -26,8 +26,9 @@ MATCHES_PER_BLOCK: Final = 32
 """Waiting jobs that each block tries to match, which bounds a block's work; each block starts
 after the last job the block before tried, so every waiting job is tried in turn."""
 MAX_EXCLUDED: Final = 8
-"""Workers a job remembers as having declined or missed it; a job excluded by this many expires
-(so that a job nobody can do costs at most this many workers a decline each)."""
+"""The most matches a job's history keeps as given back (declined or missed): the bound of
+`MarketParams.max_reoffers` + 1, after which the job expires (so that a job nobody can do costs at
+most this many workers a decline or a miss each)."""
 DECLINE_COOLDOWN: Final = 50
 """Blocks after a decline during which the worker is matched only when no other worker can take
 the job (`matching.try_match`). A decline changes no reputation: a requester can force one (a job

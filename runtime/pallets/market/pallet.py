@@ -396,9 +396,9 @@ class Market(Pallet):
     @call(args=(("job", fields.U64),), weight=SUBMIT_WEIGHT)
     def decline_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
         """Give back a job matched to the caller, within `decline_blocks` of the match, for
-        `decline_penalty_ppm` of its slash and a point of reputation: the job waits for another
-        worker and is never matched to the caller again (see `deadlines.decline` for why it
-        costs, and what it still allows)."""
+        `decline_penalty_ppm` of its slash: the job is offered to the next worker at once and is
+        never matched to the caller again (see `deadlines.decline` for why it costs, and what it
+        still allows)."""
         who = ensure_signed(origin)
         current = job(ctx, job_id)
         if current.state != "matched" or current.worker != who:
