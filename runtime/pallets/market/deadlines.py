@@ -64,10 +64,11 @@ def decline(ctx: BlockContext, job_id: int, current: Job) -> None:
     give_back(ctx, job_id, current, "declined", penalty)
 
 
-def miss_deadline(ctx: BlockContext, job_id: int, current: Job) -> None:
+def miss_deadline(ctx: BlockContext, job_id: int, current: Job, *, at_once: bool = True) -> None:
     """A matched job passed its commit deadline (its worker went away, or could not finish):
     the worker pays `miss_penalty_ppm` of the slash to the treasury, loses reputation and never
-    gets this job again; the job is offered to the next worker at once (`give_back`).
+    gets this job again; the job is offered to the next worker at once (`give_back`), or, when
+    not `at_once` (past REOFFERS_PER_BLOCK misses in the block), waits in the queue for its turn.
 
     The penalty goes to the treasury, never to the requester, so that a requester gains nothing
     from a job no worker can finish: it cannot farm workers' stake. What an attacker can still
@@ -84,18 +85,27 @@ def miss_deadline(ctx: BlockContext, job_id: int, current: Job) -> None:
         worker = replace(worker, stake=max(0, worker.stake - penalty))
     store_worker(ctx, current.worker, worker)
     ctx.deposit_event(DeadlineMissed, job_id, current.worker, penalty)
-    give_back(ctx, job_id, current, "missed", penalty)
+    give_back(ctx, job_id, current, "missed", penalty, at_once=at_once)
 
 
-def give_back(ctx: BlockContext, job_id: int, current: Job, outcome: str, penalty: int) -> None:
+def give_back(
+    ctx: BlockContext,
+    job_id: int,
+    current: Job,
+    outcome: str,
+    penalty: int,
+    *,
+    at_once: bool = True,
+) -> None:
     """A job its worker gave back (`outcome`: "declined" or "missed", for `penalty`): the match
     goes into its history, and it is offered at once to the best other worker with a free slot,
     with a full commit window (`matching.try_match`). Its wait for a worker is extended by the
     blocks it spent matched, which the requester did not spend waiting. Not matched at once, it
     waits again without that worker, paying rent again (`rent.wait_again`). It expires, refunded,
     when it was given back more than `max_reoffers` times, when no worker left could take it,
-    or when its requester cannot hold the rent of another wait. Never fails: a missed deadline's
-    hook calls it.
+    or when its requester cannot hold the rent of another wait. Not `at_once`, it goes straight
+    to the queue (a block's hook offers at most REOFFERS_PER_BLOCK missed jobs at once). Never
+    fails: a missed deadline's hook calls it.
 
     What an attacker can still do: hold a job with sybil workers, each asking less than the
     honest workers and in good standing (fresh), each taking it and letting its deadline pass.
@@ -138,7 +148,7 @@ def give_back(ctx: BlockContext, job_id: int, current: Job, outcome: str, penalt
         return
     rent = rent_now(ctx)  # the queue as the job finds it
     enqueue(ctx, job_id, current.requester)
-    if try_match(ctx, job_id):
+    if at_once and try_match(ctx, job_id):
         return
     renting = wait_again(ctx, waiting, rent)
     if renting is None:  # its requester cannot hold the rent of another wait

@@ -18,6 +18,7 @@ from runtime.pallets.market import (
     DEFAULT_MARKET_PARAMS,
     MAX_EXCLUDED,
     PPM,
+    REOFFERS_PER_BLOCK,
     MarketParams,
     PastMatch,
 )
@@ -283,3 +284,26 @@ def test_max_reoffers_stays_below_what_a_job_remembers() -> None:
     with pytest.raises(ValueError, match="max_reoffers"):
         MarketParams(max_reoffers=MAX_EXCLUDED).check()
     MarketParams(max_reoffers=MAX_EXCLUDED - 1).check()
+
+
+def test_a_block_offers_at_most_reoffers_per_block_missed_jobs_at_once() -> None:
+    """Misses timed to fall in one block: the hook offers REOFFERS_PER_BLOCK of them at once
+    (a pass over the workers each); the others wait in the queue (holding their rent deposit)
+    and the same block's matching takes them in turn, so every job is matched again there."""
+    count = REOFFERS_PER_BLOCK + 8
+    chain = market_chain()
+    chain.register(WORKER2, prices=[CHEAP], capacity=64)
+    chain.register(WORKER, prices=[UNIT], capacity=64, stake=2 * count * STAKE // 10)
+    job = ("gemm_i8", [1000, 500, 1000, 100], ["a", "b"], [b"", b""], 7, 2 * UNIT, DEADLINE, WAIT)
+    outs = chain.calls(*[(REQUESTER, "market", "submit_job", (*job, "sampled"))] * count)
+    assert all(o.error is None for o in outs)
+    jobs = chain.jobs()
+    assert len(jobs) == count and {j.worker for j in jobs.values()} == {W2}
+    result = chain.advance_to(jobs[1].commit_by + 1)
+    events = hook_events(result, "market", "balances")
+    assert sum(name == "DeadlineMissed" for name, _ in events) == count
+    deposits = [args for name, args in events if name == "Held" and args[1] == "escrow"]
+    assert len(deposits) == count - REOFFERS_PER_BLOCK
+    assert {j.worker for j in chain.jobs().values()} == {W} and chain.pending() == ()
+    assert chain.held(REQUESTER, "escrow") == count * escrow_for(2 * UNIT)
+    assert chain.problems() == []
