@@ -717,7 +717,7 @@ def result(args: argparse.Namespace) -> int:
         if args.no_dispute:
             raise CliError(f"{wrong}; not saved, no dispute filed (--no-dispute)")
         if not _has_signer(args):
-            raise CliError(_how_to_dispute(wrong, args, bad))
+            raise CliError(_how_to_dispute(wrong, args, bad, fetched.view.job.state))
         keypair = signer(args)
         try:
             dispute = jc.dispute_leaf(client, keypair, args.id, bad)
@@ -735,8 +735,12 @@ def result(args: argparse.Namespace) -> int:
     )
 
 
-def _how_to_dispute(wrong: str, args: argparse.Namespace, bad: int) -> str:
+def _how_to_dispute(wrong: str, args: argparse.Namespace, bad: int, state: str) -> str:
     """What to do about a wrong result when no account was given to dispute it."""
+    if state == "failed":
+        return f"{wrong}; not saved. Its check already failed it: the worker was slashed"
+    if state != "committed":
+        return f"{wrong}; not saved. The job is {state}: its dispute window is over"
     return (
         f"{wrong}; not saved. To dispute it (a fraud proof naming leaf {bad}, which bonds the "
         "fraud bond; a recheck that finds the leaf wrong returns it with a share of the "
