@@ -31,6 +31,7 @@ from rich.table import Table
 
 from chain.cli.common import add_rpc_argument, add_signer_arguments, connect, node_error, signer
 from chain.cli.errors import CliError
+from chain.cli.job_history import current_worker, match_lines, submitted_row
 from chain.client import jobs as jc
 from chain.client.chain import JobView, TransactionFailed, XplClient
 from chain.client.checks import phase, reveal_vote
@@ -524,7 +525,7 @@ def status(args: argparse.Namespace) -> int:
             ),
         ),
         ("requester", encode_address(job.requester)),
-        ("worker", _current_worker(job)),
+        ("worker", current_worker(job)),
         ("max price", _price(job.max_price)),
         ("escrow", format_amount(job.escrow)),
     ]
@@ -534,8 +535,8 @@ def status(args: argparse.Namespace) -> int:
             ("payment", format_amount(job.payment)),
             ("slash", f"{format_amount(job.slash)} bonded from the worker's stake"),
         ]
-    rows.append(("submitted", _submitted_row(job)))
-    for index, line in enumerate(_match_lines(job)):
+    rows.append(("submitted", submitted_row(job)))
+    for index, line in enumerate(match_lines(job, _who)):
         rows.append(("matches" if index == 0 else "", line))
     if job.result_root:
         rows += [
@@ -573,56 +574,6 @@ def status(args: argparse.Namespace) -> int:
             )
         console.print(table)
     return 0
-
-
-def _current_worker(job: market.Job) -> str:
-    """The worker the job is matched to now, or why there is none."""
-    if job.worker is not None:
-        return encode_address(job.worker)
-    if not job.past_matches:
-        return "none yet"
-    given_back = len(job.past_matches)
-    return f"none now ({given_back} gave it back: see matches)"
-
-
-def _submitted_row(job: market.Job) -> str:
-    """When the job was submitted and how long it waits for a worker (or waited)."""
-    row = f"#{job.submitted_at}, "
-    if job.state == "expired":
-        row += f"expired at #{job.expires_at}"
-    else:
-        row += f"waits for a worker until #{job.expires_at}"
-    matched = sum(m.ended_at - m.matched_at for m in job.past_matches)
-    if matched:
-        row += f" (extended by the {matched} blocks it was matched to workers that gave it back)"
-    return row
-
-
-def _match_lines(job: market.Job) -> list[str]:
-    """Every match of the job, in order: worker, block matched, deadline, and how it ended."""
-    lines = []
-    for number, m in enumerate(job.past_matches, start=1):
-        how = (
-            f"declined at #{m.ended_at}"
-            if m.outcome == "declined"
-            else f"missed its deadline, taken back at #{m.ended_at}"
-        )
-        lines.append(
-            f"{number}. {_who(m.worker)} matched #{m.matched_at}, commit by #{m.commit_by}: "
-            f"{how}, penalty {format_amount(m.penalty)}"
-        )
-    if job.worker is not None:
-        if job.committed_at:
-            now = f"committed at #{job.committed_at}"
-        elif job.state == "matched":
-            now = "the current match, not committed yet"
-        else:
-            now = job.state
-        lines.append(
-            f"{len(lines) + 1}. {_who(job.worker)} matched #{job.matched_at}, commit by "
-            f"#{job.commit_by}: {now}"
-        )
-    return lines
 
 
 def _check_phase(check: compute.Check, best: int) -> str:
