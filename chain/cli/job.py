@@ -5,7 +5,8 @@
     xpl job submit --workload gemm_i8 --input a=A.npy --input b=B.npy --max-price 2XPL ...
     xpl job status 7
     xpl job list --mine --from //Charlie
-    xpl job result 7 --out C.npy --from //Charlie     # checks it; a wrong result is disputed
+    xpl job result 7 --out C.npy                      # checks it and saves it if it is right
+    xpl job result 7 --out C.npy --from //Charlie     # ...and disputes it if it is wrong
     xpl job cancel 7 --from //Charlie
 
 The work is done by `chain.client.jobs`; this module reads arguments and shows what happens.
@@ -30,6 +31,7 @@ from rich.table import Table
 
 from chain.cli.common import add_rpc_argument, add_signer_arguments, connect, node_error, signer
 from chain.cli.errors import CliError
+from chain.cli.job_history import current_worker, match_lines, submitted_row
 from chain.client import jobs as jc
 from chain.client.chain import JobView, TransactionFailed, XplClient
 from chain.client.checks import phase, reveal_vote
@@ -238,7 +240,7 @@ def submit(args: argparse.Namespace) -> int:
     else:
         console.print(_outcome_line(outcome), soft_wrap=True)
     if outcome.state != "settled":
-        raise CliError(_outcome_error(outcome, request))
+        raise CliError(_outcome_error(outcome, request, watcher.given_back))
     return 0
 
 
@@ -343,6 +345,8 @@ class _JobWatcher:
         self.quiet = quiet
         self.status: Status | None = None
         self.disputes_until: int | None = None
+        self.given_back = 0
+        """Matches its workers gave back (declined or missed) while it was followed."""
 
     @contextmanager
     def running(self) -> Iterator[None]:
@@ -387,10 +391,13 @@ class _JobWatcher:
                 f"it commits by #{data['commit_by']}"
             )
             self._waiting(f"waiting for the result (by block #{data['commit_by']})")
-        elif name == "DeadlineMissed":
+        elif name in ("DeadlineMissed", "JobDeclined"):
+            did = "missed its deadline" if name == "DeadlineMissed" else "declined the job"
+            self.given_back += 1
             text = (
-                f"the worker missed its deadline (penalty {format_amount(int(data['penalty']))} "
-                "paid to the treasury); waiting for another worker"
+                f"{_who(parse_account(data['worker']))} {did} (penalty "
+                f"{format_amount(int(data['penalty']))} paid to the treasury); offered to the "
+                "next worker"
             )
             self._waiting("waiting for a worker")
         elif name == "ResultCommitted":
@@ -468,8 +475,13 @@ def _outcome_line(outcome: jc.JobOutcome) -> str:
     return "; ".join(parts)
 
 
-def _outcome_error(outcome: jc.JobOutcome, request: jc.JobRequest) -> str:
+def _outcome_error(outcome: jc.JobOutcome, request: jc.JobRequest, given_back: int = 0) -> str:
     refund = "" if outcome.refund is None else f"; {format_amount(outcome.refund)} refunded"
+    if outcome.state == "expired" and given_back:
+        return (
+            f"job {outcome.job_id} expired: {given_back} matched worker(s) gave it back "
+            f"(declined it or missed the deadline) and no other worker took it{refund}"
+        )
     if outcome.state == "expired":
         return (
             f"job {outcome.job_id} expired: no worker took it within {request.wait_blocks} "
@@ -513,7 +525,7 @@ def status(args: argparse.Namespace) -> int:
             ),
         ),
         ("requester", encode_address(job.requester)),
-        ("worker", "-" if job.worker is None else encode_address(job.worker)),
+        ("worker", current_worker(job)),
         ("max price", _price(job.max_price)),
         ("escrow", format_amount(job.escrow)),
     ]
@@ -523,9 +535,9 @@ def status(args: argparse.Namespace) -> int:
             ("payment", format_amount(job.payment)),
             ("slash", f"{format_amount(job.slash)} bonded from the worker's stake"),
         ]
-    rows.append(("submitted", f"#{job.submitted_at}, waits for a worker until #{job.expires_at}"))
-    if job.matched_at:
-        rows.append(("matched", f"#{job.matched_at}, commits by #{job.commit_by}"))
+    rows.append(("submitted", submitted_row(job)))
+    for index, line in enumerate(match_lines(job, _who)):
+        rows.append(("matches" if index == 0 else "", line))
     if job.result_root:
         rows += [
             ("result", to_hex(job.result_root)),
@@ -622,14 +634,9 @@ def list_jobs(args: argparse.Namespace) -> int:
 
 
 def result(args: argparse.Namespace) -> int:
-    """`xpl job result`: fetch every leaf (proven), check the result, save it or dispute it."""
-    disputes = not (args.no_check or args.no_dispute)
-    if disputes and not _has_signer(args):
-        raise CliError(
-            "a wrong result is disputed by the account given with --from or --key-file "
-            "(or pass --no-dispute)"
-        )
-    keypair = signer(args) if disputes else None
+    """`xpl job result`: fetch every leaf (proven), check the result, and save it; a result
+    found wrong is not saved, and is disputed by the account given with --from or --key-file
+    (asked for only then)."""
     console = _console()
     with _talking_to_node(args) as client:
         fetched = _fetch_with_progress(client, args.id, console)
@@ -654,9 +661,15 @@ def result(args: argparse.Namespace) -> int:
             )
             console.print(f"the result of job {args.id} {how}; saved to {args.out}", soft_wrap=True)
             return 0
-        wrong = f"the result of job {args.id} is wrong: leaf {bad} does not match the inputs"
-        if keypair is None:
+        wrong = (
+            f"the result of job {args.id} was checked and is wrong: leaf {bad} does not match "
+            "the inputs"
+        )
+        if args.no_dispute:
             raise CliError(f"{wrong}; not saved, no dispute filed (--no-dispute)")
+        if not _has_signer(args):
+            raise CliError(_how_to_dispute(wrong, args, bad, fetched.view.job.state))
+        keypair = signer(args)
         try:
             dispute = jc.dispute_leaf(client, keypair, args.id, bad)
         except jc.JobClientError as exc:
@@ -670,6 +683,21 @@ def result(args: argparse.Namespace) -> int:
     raise CliError(
         f"{wrong}; not saved. Leaf {bad} is already disputed: check {dispute.check}, committee "
         f"drawn at #{dispute.draw_at}"
+    )
+
+
+def _how_to_dispute(wrong: str, args: argparse.Namespace, bad: int, state: str) -> str:
+    """What to do about a wrong result when no account was given to dispute it."""
+    if state == "failed":
+        return f"{wrong}; not saved. Its check already failed it: the worker was slashed"
+    if state != "committed":
+        return f"{wrong}; not saved. The job is {state}: its dispute window is over"
+    return (
+        f"{wrong}; not saved. To dispute it (a fraud proof naming leaf {bad}, which bonds the "
+        "fraud bond; a recheck that finds the leaf wrong returns it with a share of the "
+        "worker's slash), run again with the account that files it: "
+        f"xpl job result {args.id} --out {args.out} --from //NAME (or --key-file FILE), "
+        "within the job's dispute window"
     )
 
 

@@ -114,7 +114,18 @@ def job_from_json(data: dict[str, Any]) -> JobView:
         commit_by=data["commitBy"] or 0,
         result_root=b"" if data["resultRoot"] is None else from_hex(data["resultRoot"], length=32),
         committed_at=data["committedAt"] or 0,
-        excluded=tuple(decode_address(a) for a in data.get("excluded", ())),
+        past_matches=tuple(
+            market.PastMatch(
+                decode_address(m["worker"]),
+                m["matchedAt"],
+                m["commitBy"],
+                m["endedAt"],
+                m["outcome"],
+                int(m["penalty"]),
+            )
+            for m in data.get("matches", ())
+            if m["outcome"] is not None
+        ),
     )
     return JobView(id=data["id"], job=job, checks=checks, settles_at=data["settlesAt"])
 

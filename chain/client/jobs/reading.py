@@ -8,6 +8,7 @@ from chain.client.chain import JobView, XplClient
 from chain.client.checks import check_summary
 from chain.client.jobs.errors import UnknownJobError
 from runtime.pallets.compute import DRAW_DELAY, DRAW_JITTER
+from runtime.pallets.market import Job
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount
 from runtime.primitives.hashing import to_hex
@@ -93,5 +94,34 @@ def job_summary(view: JobView, window: int | None = None) -> dict[str, Any]:
             job.committed_at + window if job.committed_at and window is not None else None
         ),
         "settlesAt": view.settles_at,
+        "matches": match_summaries(job),
         "checks": [check_summary(index, check) for index, check in enumerate(view.checks)],
     }
+
+
+def match_summaries(job: Job) -> list[dict[str, Any]]:
+    """Every match of the job in order, as JSON: those its workers gave back ("declined" or
+    "missed", the block it ended and the penalty paid), then the current one (outcome None)."""
+    out: list[dict[str, Any]] = [
+        {
+            "worker": encode_address(m.worker),
+            "matchedAt": m.matched_at,
+            "commitBy": m.commit_by,
+            "outcome": m.outcome,
+            "endedAt": m.ended_at,
+            "penalty": format_amount(m.penalty),
+        }
+        for m in job.past_matches
+    ]
+    if job.worker is not None:
+        out.append(
+            {
+                "worker": encode_address(job.worker),
+                "matchedAt": job.matched_at,
+                "commitBy": job.commit_by,
+                "outcome": None,
+                "endedAt": None,
+                "penalty": None,
+            }
+        )
+    return out

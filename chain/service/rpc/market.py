@@ -1,6 +1,6 @@
 """The market namespace: jobs, workers, verification checks, and job event subscriptions.
 
-    market_job(id, at?)            → a job with its checks, or null
+    market_job(id, at?)            → a job with its checks and its matches in order, or null
     market_jobs(filter?, at?)      → jobs, newest first; filter {state, worker, requester, limit}
     market_workers(at?)            → every registered worker
     market_params(at?)             → the market and compute parameters in force
@@ -71,6 +71,7 @@ def job_json(
         "resultRoot": to_hex(job.result_root) if committed else None,
         "committedAt": job.committed_at or None,
         "excluded": [encode_address(a) for a in job.excluded],
+        "matches": matches_json(job),
         "settlesAt": (
             job.committed_at + dispute_window
             if committed and dispute_window is not None and job.state == "committed"
@@ -78,6 +79,33 @@ def job_json(
         ),
         "checks": [check_json(i, c, number) for i, c in enumerate(checks)],
     }
+
+
+def matches_json(job: market.Job) -> list[dict[str, Any]]:
+    """Every match of a job in order: those given back (declined or missed: `outcome`, the
+    block it `endedAt` and the worker's `penalty`), then the current one (`outcome` null)."""
+    past = [
+        {
+            "worker": encode_address(m.worker),
+            "matchedAt": m.matched_at,
+            "commitBy": m.commit_by,
+            "endedAt": m.ended_at,
+            "outcome": m.outcome,
+            "penalty": str(m.penalty),
+        }
+        for m in job.past_matches
+    ]
+    if job.worker is None:
+        return past
+    current = {
+        "worker": encode_address(job.worker),
+        "matchedAt": job.matched_at,
+        "commitBy": job.commit_by,
+        "endedAt": None,
+        "outcome": None,
+        "penalty": None,
+    }
+    return [*past, current]
 
 
 def worker_json(account: bytes, worker: market.Worker) -> dict[str, Any]:
@@ -247,4 +275,4 @@ def add_market_methods(ctx: RpcContext) -> None:
     )
 
 
-__all__ = ["add_market_methods", "check_json", "job_json", "worker_json"]
+__all__ = ["add_market_methods", "check_json", "job_json", "matches_json", "worker_json"]

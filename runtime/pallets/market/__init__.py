@@ -34,12 +34,16 @@ Lifecycle of a job (DESIGN 8), each rule with what an attacker can still do with
    standing; it waits again without that worker (so that sybil workers cannot decline every job
    until it expires, see `deadlines.decline`).
    Otherwise the worker must commit a result (the compute pallet records it) by its deadline; a
-   miss costs it `miss_penalty_ppm` of the bonded slash, paid to the TREASURY (never to the
-   requester, so a requester gains nothing from jobs no worker can do), two points of reputation,
-   and the job for good. A job that MAX_EXCLUDED workers gave back, or that no worker left could
-   take, or whose wait is over, expires and is refunded. Attacker: a worker may hold a job for
-   `decline_blocks` once, or until its deadline once, each at the cost of a penalty; a requester
-   whose job nobody can do gets its escrow back and has paid its fees.
+   miss (a worker that went away) costs it `miss_penalty_ppm` of the bonded slash, paid to the
+   TREASURY (never to the requester, so a requester gains nothing from jobs no worker can do),
+   two points of reputation, and the job for good. A job given back (declined or missed) goes
+   into its history of matches and is offered at once to the best other worker with a free slot,
+   with a full commit window; its wait for a worker is extended by the blocks it spent matched
+   (`deadlines.give_back`). A job given back more than `max_reoffers` times, or that no worker
+   left could take, expires and is refunded. Attacker: a worker may hold a job for
+   `decline_blocks` once, or until its deadline once, each at the cost of a penalty; sybil
+   workers may hold it `max_reoffers` + 1 times, a penalty each; a requester whose job nobody
+   can do gets its escrow back and has paid its fees.
 5. Settlement (called by the compute pallet after the dispute window): on success the worker is
    paid price × units, the treasury its protocol fee and the verification committee its fee,
    and the rest of the escrow is released. On failure the worker's slash is taken: half to whoever
@@ -48,7 +52,8 @@ Lifecycle of a job (DESIGN 8), each rule with what an attacker can still do with
 Invariants: each requester's "escrow" hold equals the escrow of its open jobs; each worker's
 "stake" hold equals its recorded stake, and its bonded amount equals the slashes of its active
 jobs; the queue of waiting jobs and each requester's count of them match the pending jobs; a job
-ends exactly once.
+ends exactly once; a job's history holds at most `max_reoffers` + 1 given-back matches, none by
+the worker of another or of the current match.
 
 The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
 `errors`, `jobs` (reading), `workers`, `escrow` (paying out of holds), `queue` (waiting jobs and
@@ -82,6 +87,7 @@ from runtime.pallets.market.constants import (
     NAME,
     PPM,
     REGISTER_WEIGHT,
+    REOFFERS_PER_BLOCK,
     STAKE,
     SUBMIT_WEIGHT,
     WAIT_RENT_GROWTH,
@@ -98,6 +104,7 @@ from runtime.pallets.market.settlement import (
     settle_void,
 )
 from runtime.pallets.market.storage import (
+    GIVE_BACKS,
     JOB_IDS_CODEC,
     JOB_STATES,
     OPEN_STATES,
@@ -106,6 +113,7 @@ from runtime.pallets.market.storage import (
     Jobs,
     NextJobId,
     Params,
+    PastMatch,
     PendingCount,
     PendingJobs,
     Worker,
@@ -117,6 +125,7 @@ __all__ = [
     "DECLINE_COOLDOWN",
     "DEFAULT_MARKET_PARAMS",
     "ESCROW",
+    "GIVE_BACKS",
     "JOB_IDS_CODEC",
     "JOB_STATES",
     "JOB_WEIGHT",
@@ -138,6 +147,7 @@ __all__ = [
     "OPEN_STATES",
     "PPM",
     "REGISTER_WEIGHT",
+    "REOFFERS_PER_BLOCK",
     "STAKE",
     "SUBMIT_WEIGHT",
     "WAIT_RENT_GROWTH",
@@ -149,6 +159,7 @@ __all__ = [
     "MarketParams",
     "NextJobId",
     "Params",
+    "PastMatch",
     "PendingCount",
     "PendingJobs",
     "Worker",

@@ -25,9 +25,15 @@ MAX_PENDING_PER_REQUESTER: Final = 16
 MATCHES_PER_BLOCK: Final = 32
 """Waiting jobs that each block tries to match, which bounds a block's work; each block starts
 after the last job the block before tried, so every waiting job is tried in turn."""
+REOFFERS_PER_BLOCK: Final = 32
+"""Jobs whose deadline passed that a block's hook offers to the next worker at once; the others
+of that block wait in the queue and are tried in turn (`matching.match_waiting`). Each offer is
+a pass over the workers, so misses timed to fall in one block (each costing its worker a
+penalty) make that block's hook at most this many passes longer."""
 MAX_EXCLUDED: Final = 8
-"""Workers a job remembers as having declined or missed it; a job excluded by this many expires
-(so that a job nobody can do costs at most this many workers a decline each)."""
+"""The most matches a job's history keeps as given back (declined or missed): the bound of
+`MarketParams.max_reoffers` + 1, after which the job expires (so that a job nobody can do costs at
+most this many workers a decline or a miss each)."""
 DECLINE_COOLDOWN: Final = 50
 """Blocks after a decline during which the worker is matched only when no other worker can take
 the job (`matching.try_match`). A decline changes no reputation: a requester can force one (a job

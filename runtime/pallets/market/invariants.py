@@ -5,14 +5,17 @@ from __future__ import annotations
 from runtime.pallets import system
 from runtime.pallets.market.constants import ESCROW, STAKE
 from runtime.pallets.market.storage import (
+    GIVE_BACKS,
     OPEN_STATES,
+    Job,
     Jobs,
+    Params,
     PendingCount,
     PendingJobs,
     WorkerList,
     Workers,
 )
-from runtime.state import PrefixIterator, StateReader
+from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 
 def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
@@ -23,8 +26,10 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
     active_by_worker: dict[bytes, int] = {}
     pending_by_requester: dict[bytes, int] = {}
     pending: set[int] = set()
+    params = Params.get(StateOverlay(read))
     for key, raw in iterate(Jobs.prefix):
         current = Jobs.decode(raw)
+        problems.extend(_broken_history(Jobs.key_suffix(key), current, params.max_reoffers))
         if current.state == "pending":
             pending.add(int.from_bytes(Jobs.key_suffix(key), "big"))
             pending_by_requester[current.requester] = (
@@ -83,4 +88,24 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
             problems.append(f"account {account.hex()} holds escrow without an open job")
         if info.held(STAKE) and account not in registered:
             problems.append(f"account {account.hex()} holds stake but is not a worker")
+    return problems
+
+
+def _broken_history(key: bytes, current: Job, max_reoffers: int) -> list[str]:
+    """What is wrong with a job's history of matches: more give-backs than `max_reoffers` + 1,
+    a worker matched twice, a give-back of an unknown kind or out of order."""
+    job_id = int.from_bytes(key, "big")
+    past = current.past_matches
+    problems = []
+    if len(past) > max_reoffers + 1:
+        problems.append(f"job {job_id} was given back {len(past)} times")
+    workers = [m.worker for m in past]
+    if current.worker is not None:
+        workers.append(current.worker)
+    if len(set(workers)) != len(workers):
+        problems.append(f"job {job_id} was matched twice to one worker")
+    ends = [m.ended_at for m in past]
+    odd = any(m.outcome not in GIVE_BACKS or m.ended_at < m.matched_at for m in past)
+    if odd or ends != sorted(ends):
+        problems.append(f"job {job_id} has a history out of order")
     return problems

@@ -23,6 +23,7 @@ from runtime.pallets.market.constants import (
     MODES,
     NAME,
     REGISTER_WEIGHT,
+    REOFFERS_PER_BLOCK,
     STAKE,
     SUBMIT_WEIGHT,
 )
@@ -134,6 +135,7 @@ class Market(Pallet):
         due = Deadlines.get(state, ctx.number)
         if due is not None:
             Deadlines.remove(state, ctx.number)
+            missed = 0
             for job_id in due:
                 current = Jobs.get(state, job_id)
                 if current is None:
@@ -141,7 +143,8 @@ class Market(Pallet):
                 if current.state == "pending" and current.expires_at == ctx.number:
                     expire(ctx, job_id, current)
                 elif current.state == "matched" and current.commit_by == ctx.number - 1:
-                    miss_deadline(ctx, job_id, current)
+                    miss_deadline(ctx, job_id, current, at_once=missed < REOFFERS_PER_BLOCK)
+                    missed += 1
         match_waiting(ctx)
         return 0
 
@@ -396,9 +399,9 @@ class Market(Pallet):
     @call(args=(("job", fields.U64),), weight=SUBMIT_WEIGHT)
     def decline_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
         """Give back a job matched to the caller, within `decline_blocks` of the match, for
-        `decline_penalty_ppm` of its slash and a point of reputation: the job waits for another
-        worker and is never matched to the caller again (see `deadlines.decline` for why it
-        costs, and what it still allows)."""
+        `decline_penalty_ppm` of its slash: the job is offered to the next worker at once and is
+        never matched to the caller again (see `deadlines.decline` for why it costs, and what it
+        still allows)."""
         who = ensure_signed(origin)
         current = job(ctx, job_id)
         if current.state != "matched" or current.worker != who:

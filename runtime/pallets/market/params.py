@@ -8,6 +8,7 @@ from typing import Final
 from runtime import fields
 from runtime.pallets.market.constants import (
     MAX_DEADLINE_BLOCKS,
+    MAX_EXCLUDED,
     MAX_REPUTATION,
     MIN_REPUTATION,
     PPM,
@@ -59,6 +60,10 @@ class MarketParams(Record):
     """What a job pays the treasury for each block it waits for its first worker, when the queue
     is empty; a job submitted to a queue holding n jobs pays 1 + WAIT_RENT_GROWTH·n /
     MAX_PENDING_JOBS times it (see `market.rent`)."""
+    max_reoffers: int = param(fields.U32, 0, MAX_EXCLUDED - 1, default=MAX_EXCLUDED - 1)
+    """Times a job given back by its worker (a decline or a missed deadline) is offered to
+    another worker; the next give-back expires it with its escrow refunded (see
+    `deadlines.give_back` for what sybil workers can do within it, and what it costs them)."""
 
     def check(self) -> None:
         """ValueError naming the first parameter out of its range (the shares first)."""
@@ -90,4 +95,5 @@ verifiers, 10% of the slash for a missed deadline (to the treasury), 100 XPL lea
 to decline a match for 0.5% of the slash (at least 0.005 XPL, to the treasury), twice the registered
 throughput's time plus 2 blocks to commit, matching from a reputation of -20, raised asks in force
 after 10 blocks, 0.005 XPL least payment (about twice a commitment's fee), 10^-6 XPL a block of
-waiting in an empty queue (17 times that in a full one)."""
+waiting in an empty queue (17 times that in a full one), a job offered again after each of up to
+7 declines or misses."""

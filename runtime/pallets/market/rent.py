@@ -48,11 +48,10 @@ def deposit_of(current: Job) -> int:
     return current.rent * (current.expires_at - wait_start(current))
 
 
-def wait_again(ctx: BlockContext, current: Job) -> Job | None:
-    """A job given back by its worker, waiting again from now: with the rent of the queue as it
-    is now and its deposit held; None if the requester cannot hold that deposit (the job must
-    expire). Never fails: a missed deadline's hook calls it."""
-    rent = rent_now(ctx)
+def wait_again(ctx: BlockContext, current: Job, rent: int) -> Job | None:
+    """A job given back by its worker, waiting again from now at `rent` a block (`rent_now` of
+    the queue it found, without itself) with its deposit held; None if the requester cannot hold
+    that deposit (the job must expire). Never fails: a missed deadline's hook calls it."""
     deposit = rent * max(0, current.expires_at - ctx.number)
     if deposit > balances.free_balance(ctx, current.requester):
         return None

@@ -19,7 +19,7 @@ from runtime.pallets.market.constants import (
 )
 from runtime.pallets.market.params import DEFAULT_MARKET_PARAMS, MarketParams
 from runtime.primitives import codec
-from runtime.schema import Record, param
+from runtime.schema import Record, param, record_from_json, record_to_json
 from runtime.workloads import payment_for
 
 _WORKLOAD: Final = fields.str_type(32)
@@ -76,6 +76,37 @@ class Worker(Record):
         return dict(self.throughput).get(workload, 0)
 
 
+GIVE_BACKS: Final = ("declined", "missed")
+"""How a matched worker gives a job back: it declined it, or it missed its commit deadline."""
+
+
+@dataclass(frozen=True, slots=True)
+class PastMatch(Record):
+    """A match of a job that its worker gave back: who, when, its deadline, how and when it
+    ended, and the penalty it paid (to the treasury)."""
+
+    worker: bytes = param(fields.ACCOUNT)
+    matched_at: int = param(fields.U32)
+    commit_by: int = param(fields.U32)
+    ended_at: int = param(fields.U32)
+    """The block of the decline, or the block after the missed deadline."""
+    outcome: str = param(fields.str_type(16))
+    """One of GIVE_BACKS."""
+    penalty: int = param(fields.BALANCE)
+
+
+def _record_field(record: type[PastMatch]) -> fields.FieldType:
+    """A field holding a record (encoded as the record's array of fields)."""
+    schema = record.schema()
+    return fields.FieldType(
+        name=record.__name__,
+        to_value=schema.to_value,
+        from_value=lambda v, what: schema.from_value(v),
+        to_json=record_to_json,
+        from_json=lambda j, what: record_from_json(record, j),
+    )
+
+
 JOB_STATES: Final = (
     "pending",
     "matched",
@@ -116,8 +147,11 @@ class Job(Record):
     commit_by: int = param(fields.U32, default=0)
     result_root: bytes = param(fields.bytes_type(32), default=b"")
     committed_at: int = param(fields.U32, default=0)
-    excluded: tuple[bytes, ...] = param(fields.tuple_type(fields.ACCOUNT, MAX_EXCLUDED), default=())
-    """Workers that declined or missed this job: it is never matched to them again."""
+    past_matches: tuple[PastMatch, ...] = param(
+        fields.tuple_type(_record_field(PastMatch), MAX_EXCLUDED), default=()
+    )
+    """Its earlier matches, in order, each given back by its worker (declined or missed): the
+    job is never matched to those workers again."""
     rent: int = param(fields.BALANCE, default=0)
     """What the job pays for each block of its current wait for a worker (0 once paid); `escrow`
     holds its deposit until then (`market.rent`)."""
@@ -128,6 +162,11 @@ class Job(Record):
     @property
     def payment(self) -> int:
         return payment_for(self.cost_units, self.price)
+
+    @property
+    def excluded(self) -> tuple[bytes, ...]:
+        """The workers that declined or missed this job: it is never matched to them again."""
+        return tuple(m.worker for m in self.past_matches)
 
 
 JOB_IDS_CODEC: Final = value_codec(

@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 UNIT = 10**12
 BOB, CHARLIE = dev_keypair("Bob"), dev_keypair("Charlie")
-DAVE, EVE = dev_keypair("Dave"), dev_keypair("Eve")
+DAVE, EVE, FERDIE = dev_keypair("Dave"), dev_keypair("Eve"), dev_keypair("Ferdie")
 PARAMS = "256,256,256,64"
 SLOT_MS = 500
 DISPUTE_WINDOW = 24
@@ -198,9 +199,10 @@ def test_a_job_with_generated_inputs_is_followed_to_settlement_and_its_result_sa
         job_id = int(found[1])
         play_worker(client, job_id)
 
-        # While the dispute window is open: the result is fetched, checked and saved.
+        # While the dispute window is open: the result is fetched, checked and saved; a right
+        # result needs no account to dispute it with.
         out = tmp_path / "c.npy"
-        fetched = xpl.run(*on(node, f"job result {job_id} --out {out} --from //Charlie"))
+        fetched = xpl.run(*on(node, f"job result {job_id} --out {out}"))
         assert fetched.returncode == 0, fetched.stderr
         assert f"the result of job {job_id} checks out" in fetched.stdout
         saved = np.load(out)
@@ -260,7 +262,8 @@ def test_npy_inputs_are_uploaded_and_a_corrupted_leaf_is_disputed(
     committed_at = client.job(job_id).job.committed_at  # type: ignore[union-attr]
     out = tmp_path / "c.npy"
     line = xpl.fails(*on(node, f"job result {job_id} --out {out} --from //Charlie"), timeout=60)
-    assert f"the result of job {job_id} is wrong: leaf 37 does not match the inputs" in line
+    wrong = f"the result of job {job_id} was checked and is wrong: leaf 37 does not match"
+    assert f"{wrong} the inputs" in line
     found = re.search(r"Dispute filed: check (\d+) of job \d+ on leaf 37", line)
     assert found is not None, line
     assert not out.exists()
@@ -442,3 +445,64 @@ def test_jobs_the_chain_would_refuse_and_unknown_jobs_get_one_clear_error(
         "job cancel 999999 --from //Charlie",
     ):
         assert xpl.fails(*on(node, command)) == "error: there is no job 999999 on this chain"
+
+
+@pytest.mark.timeout(90)
+def test_a_job_whose_worker_went_away_runs_on_the_next_worker_and_status_shows_each_match(
+    node: NodeProcess, client: XplClient, xpl: XplCli, tmp_path: Path
+) -> None:
+    """//Ferdie asks less than //Bob, takes the job, retires and never commits: at the missed
+    deadline the job goes to //Bob at once, though its two-block wait had passed. `xpl job
+    status` shows both matches in order and //Bob as the worker; //Bob's right result is saved
+    without an account to dispute it with."""
+    args = (1000 * UNIT, "cpu", 2048, ["gemm_i8"], [UNIT // 2], [50], "", 1)
+    register = make_call("market", "register_worker", *args)
+    outcome = client.submit_and_watch(client.sign(FERDIE, register), until="inBlock")
+    assert outcome.success, outcome.error
+    command = f"job submit --workload gemm_i8 --params {PARAMS} --seed 3 --max-price 2XPL"
+    submitted = json_of(
+        xpl.run(*on(node, f"{command} --deadline 12 --wait-blocks 2 --from //Charlie --json"))
+    )
+    job_id = submitted["job"]
+    retire(client, FERDIE)
+    assert submitted["worker"] == encode_address(FERDIE.public)
+    first = client.job(job_id)
+    assert first is not None
+    deadline = time.monotonic() + 30
+    while (view := client.job(job_id)) is not None and view.job.worker != BOB.public:
+        assert view.state == "matched" and time.monotonic() < deadline, view.state
+        time.sleep(SLOT_MS / 1000)
+    assert view is not None and view.job.past_matches[0].worker == FERDIE.public
+    missed_at = view.job.past_matches[0].ended_at
+    assert missed_at == first.job.commit_by + 1 > first.job.expires_at
+    assert view.job.matched_at == missed_at and view.job.commit_by == missed_at + 12
+    play_worker(client, job_id)  # at once: the node's blocks come every half second
+    committed = client.job(job_id)
+    assert committed is not None and committed.state == "committed"
+
+    status = json_of(xpl.run(*on(node, f"job status {job_id} --json")))
+    assert status["worker"] == encode_address(BOB.public) and status["state"] == "committed"
+    assert [(m["worker"], m["outcome"]) for m in status["matches"]] == [
+        (encode_address(FERDIE.public), "missed"),
+        (encode_address(BOB.public), None),
+    ]
+    shown = xpl.run(*on(node, f"job status {job_id}"))
+    assert shown.returncode == 0, shown.stderr
+    text = shown.stdout
+    assert re.search(rf"worker\s+{encode_address(BOB.public)}", text), text
+    assert re.search(
+        rf"matches\s+1\. Ferdie \(\S+\) matched #{first.job.matched_at}, commit by "
+        rf"#{first.job.commit_by}: missed its deadline, taken back at #{missed_at}, penalty "
+        r"0\.\d+XPL",
+        text,
+    ), text
+    assert re.search(
+        rf"2\. Bob \(\S+\) matched #{missed_at}, commit by #{missed_at + 12}: committed at "
+        rf"#{committed.job.committed_at}",
+        text,
+    ), text
+    assert "commits by #0" not in text and "worker  -" not in text
+    out = tmp_path / "c.npy"
+    fetched = xpl.run(*on(node, f"job result {job_id} --out {out}"))
+    assert fetched.returncode == 0, fetched.stderr
+    assert np.array_equal(np.load(out), generated_matrix("a", 3) @ generated_matrix("b", 3))

@@ -5,14 +5,15 @@ draws, its model of a job's amounts, and the rules it checks outcomes against
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from runtime.block import Block
 from runtime.executive import BlockBuilder, BlockResult
-from runtime.pallets import compute
+from runtime.pallets import compute, market, session
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, DRAW_DELAY, DRAW_JITTER, Check
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS
+from runtime.pallets.market.eligibility import price_if_free
 from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.primitives.merkle import leaf_hash, root_of_hashes
 from tests.runtime.pallets.market_helpers import (
@@ -109,14 +110,66 @@ GEMM_MAX = 10
 
 @dataclass
 class JobModel:
-    """What the rules say a job's amounts are, from its submission and its match."""
+    """What the rules say a job's amounts are, from its submission and its match; and its wait
+    for a worker (extended by each match given back) and the workers that gave it back."""
 
     requester: bytes
     units: int
     escrow: int
+    expires_at: int
     worker: bytes | None = None
     price: int = 0
     slash: int = 0
+    matched_at: int = 0
+    given_back: list[bytes] = field(default_factory=list)
+
+    def on_given_back(self, number: int) -> None:
+        """Its worker declined or missed it in block `number`: the wait is extended by the
+        blocks it spent matched."""
+        assert self.worker is not None
+        self.given_back.append(self.worker)
+        self.expires_at += number - self.matched_at
+        self.worker = None
+
+
+def check_reoffers(
+    chain: MarketChain, result: BlockResult, models: dict[int, JobModel], before: dict[bytes, Any]
+) -> None:
+    """After a block: every match has a full commit window and goes to no worker that gave the
+    job back; an open job's wait is its own, extended by its given-back matches, whose history
+    it keeps (at most `max_reoffers` + 1); and a job given back in the block is not left waiting
+    while a worker that was free for it all along (unchanged since the block before) is idle."""
+    number = chain.head.number
+    given_back = set()
+    for record in result.context.events:
+        name, args = record.event.name, record.args
+        if record.event.pallet != "market":
+            continue
+        if name == "JobMatched":
+            job = chain.job(args[0])
+            assert args[3] == number + job.deadline_blocks, "a match without a full window"
+            assert args[1] not in job.excluded, "matched to a worker that gave it back"
+        elif name in ("DeadlineMissed", "JobDeclined"):
+            given_back.add(args[0])
+    p = market.Params.get(chain.overlay())
+    slot = slot_ms_of(chain)
+    for job_id, job in chain.jobs().items():
+        model = models[job_id]
+        assert list(job.excluded) == model.given_back, "the history differs from the events"
+        assert len(job.past_matches) <= p.max_reoffers + 1
+        if job.state in ("pending", "matched", "committed"):
+            assert job.expires_at == model.expires_at, "the wait was not extended as it should"
+        if job.state != "pending" or job_id not in given_back:
+            continue
+        for account, worker in before.items():
+            if chain.worker(account) == worker:
+                free = price_if_free(p, slot, number, account, worker, job)
+                assert free is None, f"job {job_id} waits while a free worker is idle"
+
+
+def slot_ms_of(chain: MarketChain) -> int:
+    """The chain's slot duration (what matching reads)."""
+    return max(1, session.SlotDurationMs.get(chain.overlay()))
 
 
 def balance_events(records: list[Any]) -> list[Any]:

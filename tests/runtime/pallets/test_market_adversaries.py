@@ -123,8 +123,8 @@ def test_workers_decline_what_they_cannot_do_for_a_small_penalty(chain: MarketCh
     `decline_penalty_ppm` of the job's slash from its stake (to the treasury) and the declining
     transaction's fee, and is matched after the others for DECLINE_COOLDOWN blocks (its
     reputation unchanged: the requester could have forced the decline), and when no worker is
-    left the job expires with its escrow refunded; the requester is out its fee and the rent of
-    the blocks its job waited for the next worker."""
+    left the job expires with its escrow refunded; the requester is out its fee only: each
+    decline offers the job to the next worker in the same block, so it never waits."""
     _three_workers(chain)
     before = chain.total(REQUESTER)
     treasury = chain.total(TREASURY)
@@ -140,10 +140,13 @@ def test_workers_decline_what_they_cannot_do_for_a_small_penalty(chain: MarketCh
         assert decline.error is None
         assert ("JobDeclined", (1, job.worker, penalty)) in decline.events
         fees += decline.fee
-        chain.advance()  # the next block matches the job to a worker that has not declined it
+        after = chain.job(1)  # offered at once to a worker that has not declined it
+        if turn < 2:
+            assert after.state == "matched" and after.matched_at == chain.head.number
+            assert after.worker not in after.excluded
     assert chain.job(1).state == "expired" and set(chain.job(1).excluded) == {W, W2, W3}
-    # After each of the first two declines it waited a block for the next worker, at the rent.
-    assert chain.total(REQUESTER) - before == -out.fee - 2 * DEFAULT_MARKET_PARAMS.wait_rent
+    assert [m.outcome for m in chain.job(1).past_matches] == ["declined"] * 3
+    assert chain.total(REQUESTER) - before == -out.fee  # no rent: it never waited
     for who in (WORKER, WORKER2, WORKER3):
         assert chain.held(who, "stake") == STAKE - penalty
         worker = chain.worker(who)

@@ -23,7 +23,12 @@ worker (WORKER3) never commits nor declines what it is matched to. A front-runne
 raises its ask to the highest price in the block of an honest submission, placed before it.
 The honest workers (WORKER, WORKER2) decline at once the jobs whose inputs they cannot fetch
 (for the decline's small penalty, never the larger one of a miss).
-After every block the machine also checks that the farmer never holds more than it started with,
+An honest worker may go away for some blocks (`vanish`): it neither commits, declines nor
+responds, so the jobs it holds miss their deadlines. After every block the machine checks that
+each match has a full commit window and goes to no worker that gave the job back, that a job's
+wait is extended by the blocks of each match given back and its history holds them, and that a
+job given back is not left waiting while a worker free for it all along is idle
+(`check_reoffers`). It also checks that the farmer never holds more than it started with,
 that no honest worker pays a penalty on a job it could not do, that no job is matched twice to
 the same worker, and that every job is matched at a price no higher than its worker's ask in
 force before the block (so no update in the block raises it).
@@ -95,6 +100,7 @@ from tests.runtime.pallets.market_machine_model import (
     JobModel,
     WatchedChain,
     balance_events,
+    check_reoffers,
     fail_verifiers,
     result_hashes,
     result_root,
@@ -118,6 +124,9 @@ class MarketMachine(RuleBasedStateMachine):
         self.workers_before: dict[bytes, Worker] = {}
         """The workers as the block before left them (for the asks in force)."""
         self.matched_to: dict[int, set[bytes]] = {}
+        self.gone: set[bytes] = set()
+        """Workers that went away: they neither commit, decline nor respond until they return."""
+        self.went_away: set[bytes] = set()
 
     # Acting
 
@@ -147,6 +156,8 @@ class MarketMachine(RuleBasedStateMachine):
         chance = self.random
         calls: list[tuple[Keypair, str, str, tuple[Any, ...]]] = []
         for job_id, job in sorted(self.chain.jobs().items()):
+            if job.worker in self.gone:
+                continue
             unserved = any(root == UNSERVED for _, root in job.inputs)
             if job.state == "matched" and job.worker in HONEST and unserved:
                 calls.append((keypair_of(job.worker), "market", "decline_job", (job_id,)))
@@ -254,6 +265,16 @@ class MarketMachine(RuleBasedStateMachine):
     def update(self, who: Keypair, price: int, capacity: int, add: int) -> None:
         self.act([(who, "market", "update_worker", ([GEMM], [price], capacity, add))])
 
+    @rule(who=st.sampled_from(HONEST_WORKERS), blocks=st.integers(0, 14))
+    def vanish(self, who: Keypair, blocks: int) -> None:
+        """An honest worker goes away (its node stops) for `blocks` blocks, then returns: the
+        jobs it holds miss their deadlines and go to the next worker at once."""
+        self.gone.add(who.public)
+        self.went_away.add(who.public)
+        for _ in range(blocks):
+            self.act([])
+        self.gone.discard(who.public)
+
     @rule(who=st.sampled_from(WORKERS))
     def retire(self, who: Keypair) -> None:
         self.act([(who, "market", "retire_worker", ())])
@@ -321,7 +342,7 @@ class MarketMachine(RuleBasedStateMachine):
         for job_id in self.job_ids("matched"):
             job = self.chain.job(job_id)
             assert job.worker is not None
-            if job.worker == EXPIRING.public:
+            if job.worker == EXPIRING.public or job.worker in self.gone:
                 continue
             root = result_root(job.leaves, data.draw(st.sampled_from([True, True, False])))
             calls.append(
@@ -431,6 +452,7 @@ class MarketMachine(RuleBasedStateMachine):
         self.follow_events(result)
         self.check_state()
         self.check_attacks(result)
+        check_reoffers(self.chain, result, self.jobs, self.workers_before)
         self.workers_before = {
             account: worker
             for account in self.chain.worker_list()
@@ -459,7 +481,7 @@ class MarketMachine(RuleBasedStateMachine):
             elif record.event.name == "DeadlineMissed":
                 job = self.chain.job(args[0])
                 unserved = any(root == UNSERVED for _, root in job.inputs)
-                honest = args[1] in HONEST
+                honest = args[1] in HONEST - self.went_away
                 assert not (honest and unserved), "an honest worker paid for a job it could not do"
 
     def follow_events(self, result: BlockResult) -> None:
@@ -483,7 +505,7 @@ class MarketMachine(RuleBasedStateMachine):
                 self.on_submitted(*args)
             elif name == "JobMatched":
                 job = self.jobs[args[0]]
-                job.worker, job.price = args[1], args[2]
+                job.worker, job.price, job.matched_at = args[1], args[2], self.chain.head.number
                 job.slash = MP.slash_for(payment_for(job.units, job.price))
             elif name == "DeadlineMissed":
                 self.on_missed(balance_events(records[:at]), *args)
@@ -517,7 +539,7 @@ class MarketMachine(RuleBasedStateMachine):
         payment = payment_for(units, job.max_price)
         protocol, verification = MP.fees_for(payment)
         assert escrow == payment + protocol + verification >= ED
-        self.jobs[job_id] = JobModel(requester, units, escrow)
+        self.jobs[job_id] = JobModel(requester, units, escrow, job.expires_at)
 
     def on_missed(self, before: list[Any], job_id: int, worker: bytes, penalty: int) -> None:
         job = self.jobs[job_id]
@@ -526,7 +548,7 @@ class MarketMachine(RuleBasedStateMachine):
         if penalty:
             assert before[-1] == ("balances", "Transfer", (worker, TREASURY, penalty))
         self.stake[worker] -= penalty
-        job.worker = None
+        job.on_given_back(self.chain.head.number)
 
     def on_declined(self, before: list[Any], job_id: int, worker: bytes, penalty: int) -> None:
         job = self.jobs[job_id]
@@ -535,7 +557,7 @@ class MarketMachine(RuleBasedStateMachine):
         if penalty:
             assert ("balances", "Transfer", (worker, TREASURY, penalty)) in before[-3:]
         self.stake[worker] -= penalty
-        job.worker = None
+        job.on_given_back(self.chain.head.number)
 
     def on_failed(
         self, before: list[Any], job_id: int, worker: bytes, slashed: int, refund: int

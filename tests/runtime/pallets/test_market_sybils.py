@@ -62,7 +62,10 @@ def _sybil_round(
     chain: MarketChain, sybils: list[Keypair], jobs: list[int], *, churn: bool
 ) -> bool:
     """One block of the attack: every sybil matched to a job declines it (and, with `churn`,
-    retires and registers again to start over at reputation 0); False when none was matched."""
+    those left idle retire and register again in the next block, to start over without the
+    decline's cooldown); False when none was matched. A job declined is offered to the next
+    worker at once, possibly another sybil that declined in the same block: that one churns
+    after declining it too."""
     by_key = {s.public: s for s in sybils}
     txs: list[tuple[Keypair, str, str, tuple[object, ...]]] = []
     declining = set()
@@ -73,14 +76,20 @@ def _sybil_round(
             declining.add(job.worker)
     if not txs:
         return False
+    outs = chain.calls(*txs)
+    assert all(o.error is None for o in outs), str([o.error for o in outs])
     if churn:
+        txs = []
         for account in sorted(declining):
+            worker = chain.worker(account)
+            if worker is None or worker.active:
+                continue
             sybil = by_key[account]
             txs.append((sybil, "market", "retire_worker", ()))
             args = (STAKE, "rtx4090", 24_576, ["gemm_i8"], [UNIT - 1], [50], "", 64)
             txs.append((sybil, "market", "register_worker", args))
-    outs = chain.calls(*txs)
-    assert all(o.error is None for o in outs), [o.error for o in outs]
+        outs = chain.calls(*txs)
+        assert all(o.error is None for o in outs), str([o.error for o in outs])
     return True
 
 
@@ -181,7 +190,7 @@ def _fill_queue() -> tuple[MarketChain, list[Keypair], int, dict[bytes, int]]:
     )
     for a in attackers:
         outs = chain.calls(*[(a, "market", "submit_job", args) for _ in range(16)])
-        assert all(o.error is None for o in outs), [o.error for o in outs]
+        assert all(o.error is None for o in outs), str([o.error for o in outs])
     return chain, attackers, busy, start
 
 

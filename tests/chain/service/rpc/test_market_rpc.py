@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 
-from chain.client.chain import XplClient, make_call
+from chain.client.chain import XplClient, job_from_json, make_call
 from chain.client.rpc import RpcClientError
 from chain.service.rpc import errors
+from chain.service.rpc.market import job_json
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS
-from runtime.pallets.market import DEFAULT_MARKET_PARAMS
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Job, PastMatch
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import dev_keypair
 from runtime.workloads import workload_shape
@@ -137,3 +139,52 @@ def test_the_node_counts_jobs_by_state_in_its_metrics(dev_node: NodeProcess) -> 
     for state in set(states.values()):
         # A job may move on in the block between the two reads, never more than one.
         assert abs(counted[state] - list(states.values()).count(state)) <= 1, (state, counted)
+
+
+def test_a_job_is_served_with_every_match_in_order_and_read_back_by_the_client() -> None:
+    """A job given back once and matched again: `matches` lists the given-back match (its
+    outcome, end and penalty) then the current one, and the client reads the history back."""
+    past = PastMatch(DAVE.public, 5, 11, 12, "missed", 3 * UNIT // 10)
+    job = Job(
+        requester=CHARLIE.public,
+        workload="gemm_i8",
+        params=tuple(PARAMS),
+        inputs=(("a", b""), ("b", b"")),
+        seed=7,
+        max_price=2 * UNIT,
+        cost_units=workload_shape("gemm_i8", PARAMS).cost_units,
+        leaves=4,
+        escrow=UNIT,
+        mode="sampled",
+        deadline_blocks=6,
+        expires_at=14,
+        submitted_at=5,
+        state="matched",
+        worker=BOB.public,
+        price=UNIT,
+        slash=UNIT,
+        matched_at=12,
+        commit_by=18,
+        past_matches=(past,),
+    )
+    served = json.loads(json.dumps(job_json(3, job)))
+    assert served["matches"] == [
+        {
+            "worker": encode_address(DAVE.public),
+            "matchedAt": 5,
+            "commitBy": 11,
+            "endedAt": 12,
+            "outcome": "missed",
+            "penalty": str(3 * UNIT // 10),
+        },
+        {
+            "worker": encode_address(BOB.public),
+            "matchedAt": 12,
+            "commitBy": 18,
+            "endedAt": None,
+            "outcome": None,
+            "penalty": None,
+        },
+    ]
+    assert served["excluded"] == [encode_address(DAVE.public)]
+    assert job_from_json(served).job == job
