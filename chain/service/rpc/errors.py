@@ -32,6 +32,9 @@ UNKNOWN_BLOCK = -32012
 STATE_PRUNED = -32013
 BLOB_ERROR = -32020
 """A blob store refusal (unknown blob or upload, a limit, an incomplete upload); data.kind."""
+STORAGE_FAILURE = -32030
+"""The node's database failed a read or write (no space left, an I/O error) or is being reopened
+after one; the call may succeed once `system_health` shows no "storage" fault."""
 
 
 class RpcError(Exception):

@@ -21,9 +21,11 @@ from chain.service.rpc.errors import (
     INVALID_REQUEST,
     OVERSIZED_RESPONSE,
     PARSE_ERROR,
+    STORAGE_FAILURE,
     RpcError,
     invalid_params,
 )
+from chain.storage.kv import StoreError
 
 logger = logging.getLogger("xpl.rpc")
 
@@ -123,6 +125,8 @@ async def invoke(name: str, handler: Callable[..., object], *args: object) -> ob
         raise
     except (ValueError, TypeError) as exc:
         raise invalid_params(str(exc)) from None
+    except StoreError as exc:
+        raise RpcError(STORAGE_FAILURE, f"Storage failure: {exc}") from None
     except Exception:
         logger.exception("RPC method %s failed", name)
         raise RpcError(INTERNAL_ERROR, "Internal error") from None
