@@ -36,7 +36,7 @@ log = logging.getLogger("xpl.node")
 
 STORAGE_RETRY_FIRST_MS: Final = 1_000
 """The wait before the first try to reopen the database after a failed write."""
-STORAGE_RETRY_MAX_MS: Final = 30_000
+STORAGE_RETRY_MAX_MS: Final = 8_000
 """The longest wait between two tries (each failed try doubles the wait up to this)."""
 STORAGE_GIVE_UP_MS: Final = 600_000
 """A node whose database has not taken a write for this long after a failure exits."""
