@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 import trio
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from chain.core.actions import BlockImported, Finalized, Gossip
 from chain.core.messages import TOPIC_BLOCKS, TOPIC_FINALITY
@@ -154,6 +156,87 @@ def test_a_failed_write_halts_the_core_and_resuming_loses_nothing_final(dev, h, 
         invariants_hold(reopened)
     finally:
         reopened.close()
+
+
+class FillingStore(MemoryStore):
+    """A MemoryStore whose writes fail from a chosen one on until `free`: LevelDB's behaviour on a
+    full disk, placed at an exact write (the block, its finality, or the voter's record)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+        self.fail_at: int | None = None
+        self.full = False
+
+    def write(self, batch: WriteBatch) -> None:
+        self.writes += 1
+        if self.full or (self.fail_at is not None and self.writes >= self.fail_at):
+            self.full = True
+            raise StoreWriteFailed("cannot write the database at memory: No space left on device")
+        super().write(batch)
+
+    def free(self) -> None:
+        self.full, self.fail_at = False, None
+
+
+@settings(max_examples=30, deadline=None)
+@given(fail_at=st.integers(1, 24), transfers=st.integers(0, 5))
+def test_a_write_failing_anywhere_loses_nothing_durable_and_the_node_resumes(
+    dev, h, fail_at, transfers
+):
+    kv = FillingStore()
+    store = dev.store(kv)
+    core = NodeCore(store, authority=ALICE)
+    core.start(dev.at(10))
+    genesis = core.genesis_hash
+    sent = [
+        h.transfer(BOB, CHARLIE.public, 10**12, nonce=n, genesis_hash=genesis)
+        for n in range(transfers)
+    ]
+    finalized: dict[int, bytes] = {}
+
+    def step(slot: int) -> None:
+        for name in ("slot", "tick"):
+            actions = core.on_timer(name, dev.at(slot))
+            halted = core.storage_fault is not None
+            for action in actions:
+                if isinstance(action, BlockImported):
+                    assert store.header(action.header.hash) is not None
+                if isinstance(action, Finalized):
+                    finalized.update((x.number, x.hash) for x in action.headers)
+                if isinstance(action, Gossip) and halted:
+                    assert action.topic not in (TOPIC_BLOCKS, TOPIC_FINALITY)
+            if halted:
+                return
+
+    kv.fail_at = kv.writes + fail_at
+    slot = 11
+    for tx in sent:
+        core.submit_transaction(tx.raw, dev.at(slot))
+    while core.storage_fault is None:
+        step(slot)
+        slot += 1
+        assert slot < 40, "no write failed"
+    # Memory is never ahead of the disk: what the store says is what it wrote.
+    assert kv.get(b"mbest") == store.best_hash and kv.get(b"mfinalized") == store.finalized_hash
+    before = store.finalized_header.number
+
+    kv.free()
+    store.reload()
+    core.resume(dev.at(slot))
+    for later in range(slot + 1, slot + 4):
+        step(later)
+    assert core.storage_fault is None
+    assert store.finalized_header.number >= before + 2
+    for number, block_hash in finalized.items():
+        assert store.hash_at(number) == block_hash, f"finalized block #{number} was lost"
+    best = store.best_header
+    included = [
+        raw for n in range(1, best.number + 1) for raw in store.body(store.hash_at(n) or b"") or ()
+    ]
+    for tx in sent:
+        assert included.count(tx.raw) + (tx.hash in core.pool) == 1
+    invariants_hold(store)
 
 
 def test_reload_refuses_a_chain_that_lost_a_finalized_block(dev, h):
