@@ -236,8 +236,11 @@ class NodeCore(NodeInputs, NodeView):
     def on_timer(self, name: str, now_ms: int) -> list[Action]:
         """A timer armed by SetTimer fired: a slot, the upkeep tick, or the transaction batch.
 
-        While halted no timer is armed again: `resume` arms them."""
+        While halted the slot and tick timers are not armed again (`resume` arms them); the
+        transaction batch still goes out, as it reads and writes nothing of the store."""
         self._now_ms = now_ms
+        if name == GOSSIP_TIMER:
+            return self._outbox.on_timer()
         return self._guarded(lambda: self._on_timer(name, now_ms), self._halted_actions)
 
     def _on_timer(self, name: str, now_ms: int) -> list[Action]:
@@ -248,8 +251,6 @@ class NodeCore(NodeInputs, NodeView):
             actions.extend(self._sync_exchange.requests(now_ms))
             actions.append(SetTimer(TICK_TIMER, now_ms + TICK_MS))
             return self._with_pending(actions)
-        if name == GOSSIP_TIMER:
-            return self._outbox.on_timer()
         raise ValueError(f"unknown timer {name!r}")
 
     def submit_transaction(self, raw: bytes, now_ms: int) -> tuple[SignedTransaction, list[Action]]:
@@ -418,9 +419,9 @@ class NodeCore(NodeInputs, NodeView):
         self._now_ms = now_ms
         self.storage_fault = None
         self._voting.take_pending()
-        self._assemble(now_ms)
 
         def restart() -> list[Action]:
+            self._assemble(now_ms)
             actions = self._start(now_ms)
             for peer in list(self.sync.peers):
                 actions.extend(self._voter_actions(self.voter.on_peer_connected(peer, now_ms)))

@@ -21,11 +21,10 @@ from chain.service.rpc.errors import (
     INVALID_REQUEST,
     OVERSIZED_RESPONSE,
     PARSE_ERROR,
-    STORAGE_FAILURE,
     RpcError,
     invalid_params,
+    storage_failure,
 )
-from chain.storage.kv import StoreError
 
 logger = logging.getLogger("xpl.rpc")
 
@@ -125,9 +124,10 @@ async def invoke(name: str, handler: Callable[..., object], *args: object) -> ob
         raise
     except (ValueError, TypeError) as exc:
         raise invalid_params(str(exc)) from None
-    except StoreError as exc:
-        raise RpcError(STORAGE_FAILURE, f"Storage failure: {exc}") from None
-    except Exception:
+    except Exception as exc:
+        failure = storage_failure(exc)
+        if failure is not None:
+            raise failure from None
         logger.exception("RPC method %s failed", name)
         raise RpcError(INTERNAL_ERROR, "Internal error") from None
     return result

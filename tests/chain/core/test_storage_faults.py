@@ -19,7 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain.core.actions import BlockImported, Finalized, Gossip
-from chain.core.messages import TOPIC_BLOCKS, TOPIC_FINALITY
+from chain.core.messages import TOPIC_BLOCKS, TOPIC_FINALITY, TOPIC_TRANSACTIONS
 from chain.core.node import NodeCore
 from chain.core.voter_messages import Verdict
 from chain.service.metrics import NodeMetrics
@@ -122,6 +122,9 @@ def test_a_failed_write_halts_the_core_and_resuming_loses_nothing_final(dev, h, 
     # Halted: every input is a no-op that writes nothing; local work is refused.
     assert core.on_timer("slot", dev.at(slot + 1)) == []
     assert core.on_timer("tick", dev.at(slot + 1)) == []
+    # Transactions pooled before the fault still go out (the batch writes nothing).
+    batch = core.on_timer("gossip", dev.at(slot + 1))
+    assert [a.topic for a in batch if isinstance(a, Gossip)] == [TOPIC_TRANSACTIONS]
     late = dev.build_on(store, best, slot=slot + 1, author=ALICE)
     assert core.on_gossip("peer", TOPIC_BLOCKS, b"\x00", dev.at(slot + 1)) == (Verdict.IGNORE, [])
     with pytest.raises(StoreUnavailable, match="No space left on device"):
@@ -141,6 +144,9 @@ def test_a_failed_write_halts_the_core_and_resuming_loses_nothing_final(dev, h, 
     assert core.storage_fault is None and h.timers(resumed)
     header = h.authored(core.on_timer("slot", dev.at(slot + 3)))
     assert header is not None and header.parent_hash == best.hash
+    later = h.transfer(CHARLIE, BOB.public, 10**12, nonce=0, genesis_hash=genesis)
+    _, queued = core.submit_transaction(later.raw, dev.at(slot + 3))
+    assert h.timers(queued, "gossip"), "the transaction batch timer is armed again"
     assert core.finalized_header == header
     assert store.hash_at(first.number) == first.hash and store.hash_at(1) == first.hash
     included = [tx for n in range(1, header.number + 1) for tx in store.body(store.hash_at(n))]
