@@ -301,3 +301,18 @@ def test_a_database_that_stays_full_stops_the_node_after_the_bound(dev, disk):
     assert health.failures >= 3
     assert metrics.storage_write_failures._value.get() == health.failures
     kv.close()
+
+
+def test_a_database_damaged_while_faulted_stops_the_node_at_once(dev, tmp_path):
+    kv = LevelDBStore(tmp_path / "db")
+    store = dev.store(kv)
+    core = NodeCore(store, authority=ALICE)
+    health = StorageHealth(str(kv.path), NodeMetrics(), lambda: 0)
+    recovery = StorageRecovery(kv, store, health, halt=core.halt, resume=lambda: None)
+    recovery.on_write_failed(StoreWriteFailed("cannot write the database at db: IO error"))
+    assert core.storage_fault is not None
+    kv.close()
+    (tmp_path / "db" / "CURRENT").write_bytes(b"garbage")  # no manifest named, no newline
+    with pytest.raises(StorageLost, match="corrupt"):
+        recovery.try_recover()
+    kv.close()
