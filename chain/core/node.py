@@ -255,7 +255,7 @@ class NodeCore(NodeInputs, NodeView):
 
     def submit_transaction(self, raw: bytes, now_ms: int) -> tuple[SignedTransaction, list[Action]]:
         """Admit a local transaction to the pool and gossip it; raises DecodeError,
-        InvalidTransaction or PoolError."""
+        InvalidTransaction or PoolError (StoreUnavailable while halted)."""
         self._now_ms = now_ms
         return self._guarded(lambda: self._submit_transaction(raw, now_ms), self._refuse)
 
@@ -270,7 +270,8 @@ class NodeCore(NodeInputs, NodeView):
     def import_block(
         self, block: Block, now_ms: int, *, justification: bytes | None = None
     ) -> list[Action]:
-        """Import a block from elsewhere; raises BlockRejected (or a subclass) if it is refused.
+        """Import a block from elsewhere; raises BlockRejected (or a subclass) if it is refused,
+        StoreUnavailable while halted.
 
         With a justification (a block served by sync, say) the block is also made final, once
         the justification is checked against the authority set.
