@@ -22,12 +22,22 @@ This module is the input API; the work is done by the parts `NodeCore` composes:
 What the core tells peers and what it accepts from them is in `chain.core.messages`; every
 message from a peer is checked, and one that breaks the rules is refused and costs the peer its
 score.
+
+A store that fails (`chain.storage.kv.StoreError`: no space left, an I/O error) halts the core:
+the step that hit it ends there, with nothing of it announced but what was written before the
+failure (a block whose write failed is neither imported nor gossiped, a vote whose record failed
+is not sent), and until `resume` every input is a no-op that writes nothing (blocks and votes
+from peers are ignored, not relayed; local transactions and imports are refused with
+StoreUnavailable). The store advances its own memory only after a write succeeds, so it never
+runs ahead of the disk; `resume` rebuilds the other parts (the voter, the caches, the offences)
+from the store, as a restart would.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Final
+from collections.abc import Callable
+from typing import Final, NoReturn, TypeVar
 
 from chain.core.actions import Action, ReportPeer, SetTimer
 from chain.core.authoring import Authoring
@@ -64,6 +74,7 @@ from chain.core.view import CoreView
 from chain.core.voter_messages import Verdict, VoterOutput
 from chain.core.voting import VoterGlue
 from chain.storage.chain_store import ChainStore
+from chain.storage.kv import StoreError, StoreUnavailable
 from runtime.block import Block, Header
 from runtime.executive import SignatureVerifier
 from runtime.pallets import system
@@ -77,6 +88,8 @@ log = logging.getLogger("xpl.core")
 
 TICK_MS: Final = 500
 """Upkeep: votes sent again, sync requests, peers' status."""
+
+T = TypeVar("T")
 
 
 class NodeCore(NodeInputs, NodeView):
@@ -96,24 +109,35 @@ class NodeCore(NodeInputs, NodeView):
         self.authority = authority
         self.pool = TransactionPool() if pool is None else pool
         self.verifier = verifier
+        self._equivocate = equivocate
+        self._grinding = grinding
         self._now_ms = 0
+        self.storage_fault: StoreError | None = None
+        """The store failure that halted the core; None while the store works."""
+        self._depth = 0
+        """How many inputs are running (inputs call each other; the outermost catches a fault)."""
+        self._outbox = TransactionOutbox()
+        self.sync = Sync()
+        self._assemble(0)
+
+    def _assemble(self, now_ms: int) -> None:
+        """Build the parts that keep state beside the store (the voter from its saved state)."""
+        store, authority = self.store, self.authority
         self._view = CoreView(store)
         self._upkeep = PoolUpkeep(self._view, self.pool)
         self._updates = ChainUpdates(self._view, store, self._upkeep)
-        self._outbox = TransactionOutbox()
         self._offences = Offences(
             self._view, authority, submit=self.submit_transaction, next_nonce=self.next_nonce
         )
-        self.sync = Sync()
         self._voting = VoterGlue(self._updates, self._offences, self.sync)
         self.voter = GrandpaVoter(
             self,
             key=authority,
-            now_ms=0,
+            now_ms=now_ms,
             saved=store.voter_state(),
             finalize=self._finalize_by_voter,
             persist=store.save_voter_state,
-            equivocate=equivocate,
+            equivocate=self._equivocate,
         )
         self._authoring = Authoring(
             self._view,
@@ -122,7 +146,7 @@ class NodeCore(NodeInputs, NodeView):
             updates=self._updates,
             offences=self._offences,
             after_import=self._after_import,
-            grinding=grinding,
+            grinding=self._grinding,
         )
         self._inbound = Inbound(
             self._view,
@@ -199,6 +223,9 @@ class NodeCore(NodeInputs, NodeView):
     def start(self, now_ms: int) -> list[Action]:
         """Resume after a (re)start: arm the timers, and vote on what is not final yet."""
         self._now_ms = now_ms
+        return self._guarded(lambda: self._start(now_ms), self._halted_actions)
+
+    def _start(self, now_ms: int) -> list[Action]:
         actions: list[Action] = [
             self._authoring.next_slot_timer(now_ms),
             SetTimer(TICK_TIMER, now_ms + TICK_MS),
@@ -207,8 +234,16 @@ class NodeCore(NodeInputs, NodeView):
         return self._with_pending(actions)
 
     def on_timer(self, name: str, now_ms: int) -> list[Action]:
-        """A timer armed by SetTimer fired: a slot, the upkeep tick, or the transaction batch."""
+        """A timer armed by SetTimer fired: a slot, the upkeep tick, or the transaction batch.
+
+        While halted the slot and tick timers are not armed again (`resume` arms them); the
+        transaction batch still goes out, as it reads and writes nothing of the store."""
         self._now_ms = now_ms
+        if name == GOSSIP_TIMER:
+            return self._outbox.on_timer()
+        return self._guarded(lambda: self._on_timer(name, now_ms), self._halted_actions)
+
+    def _on_timer(self, name: str, now_ms: int) -> list[Action]:
         if name == SLOT_TIMER:
             return self._with_pending(self._authoring.on_slot(now_ms))
         if name == TICK_TIMER:
@@ -216,14 +251,17 @@ class NodeCore(NodeInputs, NodeView):
             actions.extend(self._sync_exchange.requests(now_ms))
             actions.append(SetTimer(TICK_TIMER, now_ms + TICK_MS))
             return self._with_pending(actions)
-        if name == GOSSIP_TIMER:
-            return self._outbox.on_timer()
         raise ValueError(f"unknown timer {name!r}")
 
     def submit_transaction(self, raw: bytes, now_ms: int) -> tuple[SignedTransaction, list[Action]]:
         """Admit a local transaction to the pool and gossip it; raises DecodeError,
-        InvalidTransaction or PoolError."""
+        InvalidTransaction or PoolError (StoreUnavailable while halted)."""
         self._now_ms = now_ms
+        return self._guarded(lambda: self._submit_transaction(raw, now_ms), self._refuse)
+
+    def _submit_transaction(
+        self, raw: bytes, now_ms: int
+    ) -> tuple[SignedTransaction, list[Action]]:
         tx, actions = self._upkeep.admit(raw, now_ms)
         actions.extend(self._outbox.add(tx.raw, now_ms))
         return tx, actions
@@ -232,12 +270,16 @@ class NodeCore(NodeInputs, NodeView):
     def import_block(
         self, block: Block, now_ms: int, *, justification: bytes | None = None
     ) -> list[Action]:
-        """Import a block from elsewhere; raises BlockRejected (or a subclass) if it is refused.
+        """Import a block from elsewhere; raises BlockRejected (or a subclass) if it is refused,
+        StoreUnavailable while halted.
 
         With a justification (a block served by sync, say) the block is also made final, once
         the justification is checked against the authority set.
         """
         self._now_ms = now_ms
+        return self._guarded(lambda: self._import_block(block, now_ms, justification), self._refuse)
+
+    def _import_block(self, block: Block, now_ms: int, justification: bytes | None) -> list[Action]:
         parent_hash = block.header.parent_hash
         if justification is not None and self.store.header(block.hash) is not None:
             return self.finalize_block(block.hash, justification, now_ms)
@@ -267,6 +309,11 @@ class NodeCore(NodeInputs, NodeView):
     def finalize_block(self, block_hash: bytes, justification: bytes, now_ms: int) -> list[Action]:
         """Finalize a stored block given its justification; raises BlockRejected if it is bad."""
         self._now_ms = now_ms
+        return self._guarded(
+            lambda: self._finalize_block(block_hash, justification, now_ms), self._refuse
+        )
+
+    def _finalize_block(self, block_hash: bytes, justification: bytes, now_ms: int) -> list[Action]:
         header = self.store.require_header(block_hash)
         if header.number <= self.store.finalized_header.number:
             return []
@@ -284,9 +331,12 @@ class NodeCore(NodeInputs, NodeView):
         return self._with_pending(actions)
 
     def on_peer_connected(self, peer: str, now_ms: int) -> list[Action]:
-        """A peer connected: learn its chain."""
+        """A peer connected: learn its chain (once resumed, if halted)."""
         self._now_ms = now_ms
         self.sync.add_peer(peer)
+        return self._guarded(lambda: self._on_peer_connected(peer, now_ms), self._halted_actions)
+
+    def _on_peer_connected(self, peer: str, now_ms: int) -> list[Action]:
         actions = self._voter_actions(self.voter.on_peer_connected(peer, now_ms))
         return actions + self._sync_exchange.requests(now_ms)
 
@@ -298,8 +348,17 @@ class NodeCore(NodeInputs, NodeView):
     def on_gossip(
         self, peer: str, topic: str, data: bytes, now_ms: int
     ) -> tuple[Verdict, list[Action]]:
-        """A gossip message from `peer`, checked before the network relays it (ACCEPT only)."""
+        """A gossip message from `peer`, checked before the network relays it (ACCEPT only);
+        ignored while halted."""
         self._now_ms = now_ms
+        return self._guarded(
+            lambda: self._on_gossip(peer, topic, data, now_ms),
+            lambda: (Verdict.IGNORE, self._halted_actions()),
+        )
+
+    def _on_gossip(
+        self, peer: str, topic: str, data: bytes, now_ms: int
+    ) -> tuple[Verdict, list[Action]]:
         inbound = self._inbound
         try:
             if topic == TOPIC_BLOCKS:
@@ -320,11 +379,17 @@ class NodeCore(NodeInputs, NodeView):
     def on_request(self, peer: str, protocol: str, data: bytes, now_ms: int) -> bytes:
         """Answer a peer's request; RequestRefused (or DecodeError) if it cannot be answered."""
         self._now_ms = now_ms
-        return self._inbound.answer(peer, protocol, data)
+        return self._guarded(lambda: self._inbound.answer(peer, protocol, data), self._busy)
 
     def on_response(self, peer: str, tag: int, data: bytes | None, now_ms: int) -> list[Action]:
-        """The answer to request `tag` (None: it failed or timed out)."""
+        """The answer to request `tag` (None: it failed or timed out); dropped while halted."""
         self._now_ms = now_ms
+        return self._guarded(
+            lambda: self._on_response(peer, tag, data, now_ms),
+            lambda: self._drop_response(tag),
+        )
+
+    def _on_response(self, peer: str, tag: int, data: bytes | None, now_ms: int) -> list[Action]:
         pending = self.sync.finish(tag)
         if pending is None:
             return []
@@ -340,6 +405,63 @@ class NodeCore(NodeInputs, NodeView):
                 actions.append(ReportPeer(peer, COST_BAD_RESPONSE, f"{pending.kind}: {exc}"))
         actions.extend(self._sync_exchange.requests(now_ms))
         return self._with_pending(actions)
+
+    # Storage faults
+
+    def halt(self, fault: StoreError) -> None:
+        """Stop writing: the store failed (here, or where the caller wrote to it)."""
+        if self.storage_fault is None:
+            self.storage_fault = fault
+
+    def resume(self, now_ms: int) -> list[Action]:
+        """Carry on after a halt, once the store was reopened and reloaded
+        (`ChainStore.reload`): rebuild what may have run ahead of the disk from it, repair the
+        pool against the best state, and start again as a restart does."""
+        self._now_ms = now_ms
+        self.storage_fault = None
+        self._voting.take_pending()
+
+        def restart() -> list[Action]:
+            self._assemble(now_ms)
+            actions = self._start(now_ms)
+            for peer in list(self.sync.peers):
+                actions.extend(self._voter_actions(self.voter.on_peer_connected(peer, now_ms)))
+            best = self.store.best_header
+            actions.extend(self._upkeep.update_pool(best, None, set(), now_ms))
+            return self._with_pending(actions)
+
+        return self._guarded(restart, self._halted_actions)
+
+    def _guarded(self, step: Callable[[], T], halted: Callable[[], T]) -> T:
+        """Run an input's `step`, or `halted` if the store failed before or during it."""
+        if self.storage_fault is not None:
+            return halted()
+        if self._depth:
+            return step()
+        self._depth += 1
+        try:
+            return step()
+        except StoreError as exc:
+            self.halt(exc)
+            return halted()
+        finally:
+            self._depth -= 1
+
+    def _halted_actions(self) -> list[Action]:
+        """While halted: only what finalizations written before the failure still owe."""
+        return self._voting.take_pending()
+
+    def _refuse(self) -> NoReturn:
+        raise StoreUnavailable(
+            f"the node's database failed and is being recovered: {self.storage_fault}"
+        )
+
+    def _busy(self) -> NoReturn:
+        raise RequestRefused("the node's database failed and is being recovered")
+
+    def _drop_response(self, tag: int) -> list[Action]:
+        self.sync.finish(tag)
+        return self._halted_actions()
 
     # What every input ends with
 

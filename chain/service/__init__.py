@@ -9,6 +9,8 @@
 - `interfaces`: the narrow interfaces of the node that the network glue and the audit service
   use, so that `node` builds them without an import cycle.
 - `metrics`, `job_metrics`: Prometheus metrics of the node and of the market's jobs.
+- `storage_faults`: a database that fails its writes, reported once and recovered from by
+  reopening it (or the node stops).
 - `rpc`: the JSON-RPC server (protocol, registry, subscriptions, HTTP/WebSocket transport) and
   one module per namespace of methods, over the narrow `rpc.context.RpcNode` interface.
 

@@ -138,6 +138,17 @@ class NodeMetrics:
             "Stalled blob uploads dropped to make room for others since the start",
             registry=self.registry,
         )
+        self.storage_healthy = Gauge(
+            "xpl_storage_healthy",
+            "1 while the database takes writes; 0 from a failed write until it is reopened",
+            registry=self.registry,
+        )
+        self.storage_healthy.set(1)
+        self.storage_write_failures = Counter(
+            "xpl_storage_write_failures_total",
+            "Database writes that failed (no space, I/O errors), and failed attempts to reopen it",
+            registry=self.registry,
+        )
         self.before_scrape: list[Callable[[], None]] = []
         """Called before each scrape, to copy in what others count (the network's stats)."""
 

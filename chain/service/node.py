@@ -5,7 +5,8 @@ Everything runs on one trio thread: the timer loop, the network (`chain.service.
 server (`chain.service.rpc`), the metrics server and, on a validator, the verification service
 (`chain.service.verification`) are tasks in one nursery, and the core is called synchronously from
 them, so it needs no locking. Cancelling the nursery (Ctrl-C, SIGTERM, a test) closes every
-socket and then the database.
+socket and then the database. A database that fails its writes halts the core until
+`chain.service.storage_faults` has reopened it, or stops the node if it cannot.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from chain.service.rpc.registry import RpcMethods
 from chain.service.rpc.subscriptions import Subscription
 from chain.service.rpc.system import health
 from chain.service.rpc.transport import RpcServer
+from chain.service.storage_faults import StorageHealth, StorageRecovery
 from chain.service.verification import VerificationService
 from chain.spec import ChainSpec
 from chain.storage.blobs import BlobStore
@@ -167,6 +169,11 @@ class NodeService:
         self._timers_changed: trio.Event | None = None
         self.network: NodeNetwork | None = None
         """The node's network, once it runs (None for a node on its own)."""
+        kv = core.store.kv
+        self.storage = StorageHealth(
+            str(kv.path) if isinstance(kv, LevelDBStore) else "memory", metrics, clock
+        )
+        """Whether the database takes writes (`chain.service.storage_faults`)."""
         self._update_gauges()
 
     # Inputs from RPC
@@ -299,7 +306,13 @@ class NodeService:
             subscription.send({dropped.status: dropped.reason})
             subscription.close()
 
+    def resume_after_storage_fault(self) -> None:
+        """The database takes writes again: resume the core and carry out what it asks."""
+        self.apply(self.core.resume(self.clock()))
+
     def _update_gauges(self) -> None:
+        if not self.storage.healthy:
+            return  # the database may be closed while it is reopened
         store = self.core.store
         self.metrics.block_height.labels("best").set(store.best_header.number)
         self.metrics.block_height.labels("finalized").set(store.finalized_header.number)
@@ -438,6 +451,16 @@ async def run_node(
                 prometheus_port = await nursery.start(metrics_server.serve)
             if network is not None:
                 await nursery.start(network.run)
+            kv = store.kv
+            if isinstance(kv, LevelDBStore):
+                recovery = StorageRecovery(
+                    kv,
+                    store,
+                    service.storage,
+                    halt=core.halt,
+                    resume=service.resume_after_storage_fault,
+                )
+                nursery.start_soon(recovery.run)
             service.apply(core.start(service.clock()))
             nursery.start_soon(service.run_timers)
             if config.validator_key is not None:

@@ -1,7 +1,8 @@
 """What the node keeps on disk.
 
     kv            KeyValueStore: atomic write batches and prefix iteration; LevelDBStore (plyvel)
-                  on disk, MemoryStore in tests and the simulator
+                  on disk, MemoryStore in tests and the simulator; StoreWriteFailed for a
+                  failed write, and `LevelDBStore.reopen` to clear LevelDB's error after one
     chain_store   ChainStore on a key-value store: blocks, the canonical index, justifications,
                   the states (kept and pruned the way Substrate's state-db does) and the voter's
                   state; every change one atomic write

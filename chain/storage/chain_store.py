@@ -258,6 +258,28 @@ class ChainStore:
             if self.header(h) is None:
                 raise ChainStoreError("the database's head block is missing")
 
+    def reload(self) -> None:
+        """Read the heads, journals and death rows again, after the key-value store underneath
+        was reopened (following a failed write); ChainStoreError if the head or finalized block
+        does not read back or finality went back.
+
+        Memory advances only after a write succeeds, so the disk holds at least what memory
+        held; it may hold more (LevelDB can replay a write it reported failed), which the reload
+        takes in.
+        """
+        finalized = self.finalized_header if self.finalized_hash else None
+        self._flat_cache.clear()  # the finalized state may have moved on
+        self.open()
+        # Cached headers are never stale (a hash names one header), but they must be on disk.
+        for h in (self.best_hash, self.finalized_hash):
+            if self.kv.get(_HEADER + h) is None:
+                raise ChainStoreError(f"the head block 0x{h.hex()} did not read back")
+        if finalized is not None and self.hash_at(finalized.number) != finalized.hash:
+            raise ChainStoreError(
+                f"finalized block #{finalized.number} 0x{finalized.hash.hex()} did not read back "
+                "from the database"
+            )
+
     # Blocks
 
     def header(self, block_hash: bytes) -> Header | None:

@@ -3,12 +3,16 @@
 Every change goes through `write(batch)`, which applies a whole batch atomically: a crash leaves
 the store before or after the batch, never in between. That is what makes each block import one
 step that cannot be half done.
+
+A write can fail (no space left on the device, an I/O error): `write` then raises
+StoreWriteFailed and tells the store's failure listeners. LevelDB may keep refusing writes after
+such an error until the database is closed and opened again, which `reopen` does.
 """
 
 from __future__ import annotations
 
 import bisect
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +21,20 @@ import plyvel
 
 class StoreError(Exception):
     """The database cannot be opened or used (locked by another process, corrupt, no space)."""
+
+
+class StoreWriteFailed(StoreError):
+    """A write to the database failed (no space left, an I/O error); the caller must not count on
+    it having been applied, and LevelDB may refuse every later write until it is reopened."""
+
+
+class StoreCorrupt(StoreError):
+    """The database's files are damaged: opening it again will not help."""
+
+
+class StoreUnavailable(StoreError):
+    """The database is closed (being reopened after a failed write); nothing can be read or written
+    until it is open again."""
 
 
 class WriteBatch:
@@ -110,26 +128,42 @@ class LevelDBStore:
         self, path: Path, *, sync: bool = False, cache_bytes: int = 64 * 1024 * 1024
     ) -> None:
         path.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._sync = sync
+        self._cache_bytes = cache_bytes
+        self.failure_listeners: list[Callable[[StoreWriteFailed], None]] = []
+        """Called with every failed write, before `write` raises it."""
+        self._db: plyvel.DB | None = self._open()
+
+    def _open(self) -> plyvel.DB:
         try:
-            self._db = plyvel.DB(
-                str(path), create_if_missing=True, lru_cache_size=cache_bytes, bloom_filter_bits=10
+            return plyvel.DB(
+                str(self.path),
+                create_if_missing=True,
+                lru_cache_size=self._cache_bytes,
+                bloom_filter_bits=10,
             )
         except plyvel.IOError as exc:
-            raise StoreError(f"cannot open the database at {path}: {_reason(exc)}") from exc
+            raise StoreError(f"cannot open the database at {self.path}: {_reason(exc)}") from exc
         except plyvel.CorruptionError as exc:
-            raise StoreError(f"the database at {path} is corrupt: {_reason(exc)}") from exc
-        self._sync = sync
-        self.path = path
+            raise StoreCorrupt(f"the database at {self.path} is corrupt: {_reason(exc)}") from exc
+
+    def _open_db(self) -> plyvel.DB:
+        db = self._db
+        if db is None:
+            raise StoreUnavailable(f"the database at {self.path} is closed while it is reopened")
+        return db
 
     def get(self, key: bytes) -> bytes | None:
         """The value stored under `key`, or None."""
-        return self._db.get(key)  # type: ignore[no-any-return]
+        return self._open_db().get(key)  # type: ignore[no-any-return]
 
     def write(self, batch: WriteBatch) -> None:
         """Apply the batch in one LevelDB transaction (synced to disk if opened with `sync`);
-        StoreError if it fails."""
+        StoreWriteFailed if it fails."""
+        db = self._open_db()
         try:
-            with self._db.write_batch(transaction=True, sync=self._sync) as wb:
+            with db.write_batch(transaction=True, sync=self._sync) as wb:
                 put, delete = wb.put, wb.delete
                 for key, value in batch.ops:
                     if value is None:
@@ -137,13 +171,26 @@ class LevelDBStore:
                     else:
                         put(key, value)
         except plyvel.Error as exc:
-            raise StoreError(f"database write failed: {exc}") from exc
+            failed = StoreWriteFailed(f"cannot write the database at {self.path}: {_reason(exc)}")
+            for listener in self.failure_listeners:
+                listener(failed)
+            raise failed from exc
 
     def iterate(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         """The pairs whose key starts with `prefix`, in key order, from a LevelDB snapshot."""
-        with self._db.iterator(prefix=prefix) as it:
+        with self._open_db().iterator(prefix=prefix) as it:
             yield from it
+
+    def reopen(self) -> None:
+        """Close the database and open it again, which clears an error LevelDB keeps after a
+        failed write; StoreError if it does not open (StoreCorrupt if its files are damaged)."""
+        if self._db is not None:
+            db, self._db = self._db, None
+            db.close()
+        self._db = self._open()
 
     def close(self) -> None:
         """Close the database, releasing its lock for other processes."""
-        self._db.close()
+        if self._db is not None:
+            db, self._db = self._db, None
+            db.close()

@@ -15,6 +15,7 @@ from chain.service.rpc.params import hash32, param
 from chain.service.rpc.protocol import Params
 from chain.service.rpc.registry import RpcMethods, SubscriptionHandler
 from chain.service.rpc.subscriptions import Subscription
+from chain.service.storage_faults import StorageHealth
 from chain.spec import ChainSpec
 from chain.storage.blobs import BlobStore
 from chain.storage.chain_store import StatePruned, UnknownBlock
@@ -38,6 +39,10 @@ class RpcNode(Protocol):
 
     @property
     def blobs(self) -> BlobStore: ...
+
+    @property
+    def storage(self) -> StorageHealth:
+        """Whether the database takes writes."""
 
     @property
     def clock(self) -> Callable[[], int]:

@@ -12,6 +12,11 @@ Codes, following the JSON-RPC 2.0 specification and Substrate's jsonrpsee where 
 
 from __future__ import annotations
 
+import errno
+from typing import Final
+
+from chain.storage.kv import StoreError
+
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
@@ -32,6 +37,13 @@ UNKNOWN_BLOCK = -32012
 STATE_PRUNED = -32013
 BLOB_ERROR = -32020
 """A blob store refusal (unknown blob or upload, a limit, an incomplete upload); data.kind."""
+STORAGE_FAILURE = -32030
+"""The node's database or a file it keeps failed a write (no space left, an I/O error), or the
+database is being reopened after one; the call may succeed once `system_health` shows no
+"storage" fault."""
+
+STORAGE_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EIO, errno.EDQUOT, errno.EROFS})
+"""OS errors that mean the disk failed, not the request: answered as STORAGE_FAILURE."""
 
 
 class RpcError(Exception):
@@ -54,3 +66,10 @@ class RpcError(Exception):
 def invalid_params(msg: str) -> RpcError:
     """An INVALID_PARAMS error with a message that names what is wrong."""
     return RpcError(INVALID_PARAMS, f"Invalid params: {msg}")
+
+
+def storage_failure(exc: Exception) -> RpcError | None:
+    """The STORAGE_FAILURE answer if `exc` is the database's or the disk's failure, else None."""
+    if isinstance(exc, StoreError) or (isinstance(exc, OSError) and exc.errno in STORAGE_ERRNOS):
+        return RpcError(STORAGE_FAILURE, f"Storage failure: {exc}")
+    return None

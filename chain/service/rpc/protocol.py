@@ -23,6 +23,7 @@ from chain.service.rpc.errors import (
     PARSE_ERROR,
     RpcError,
     invalid_params,
+    storage_failure,
 )
 
 logger = logging.getLogger("xpl.rpc")
@@ -123,7 +124,10 @@ async def invoke(name: str, handler: Callable[..., object], *args: object) -> ob
         raise
     except (ValueError, TypeError) as exc:
         raise invalid_params(str(exc)) from None
-    except Exception:
+    except Exception as exc:
+        failure = storage_failure(exc)
+        if failure is not None:
+            raise failure from None
         logger.exception("RPC method %s failed", name)
         raise RpcError(INTERNAL_ERROR, "Internal error") from None
     return result

@@ -1,6 +1,8 @@
 """The system namespace: the node, its chain, its peers and its sync state.
 
-system_health                 → {"peers", "isSyncing", "shouldHavePeers"}
+system_health                 → {"peers", "isSyncing", "shouldHavePeers"}, and "storage"
+                                 ({"healthy": false, "error", "failures", "faultedForMs"}) only
+                                 while the database fails its writes
 system_chain, system_chainType, system_name, system_version, system_properties
 system_accountNextIndex(account) → the next nonce, counting the pool's transactions
 system_peers                  → the connected peers with what they last told of their chain
@@ -21,15 +23,20 @@ from runtime.primitives.hashing import to_hex
 
 
 def health(node: RpcNode) -> dict[str, Any]:
-    """`system_health`: peers, whether the node is syncing, and whether it should have peers."""
+    """`system_health`: peers, whether the node is syncing, whether it should have peers, and
+    (only while it lasts) a storage fault."""
     network = node.network
     peers = 0 if network is None else len(network.network.peers())
     best = node.core.best_header.number
-    return {
+    answer: dict[str, Any] = {
         "peers": peers,
         "isSyncing": node.core.sync.is_syncing(best),
         "shouldHavePeers": network is not None and node.spec.chain_type != "Development",
     }
+    storage = node.storage.to_json()
+    if storage is not None:
+        answer["storage"] = storage
+    return answer
 
 
 def add_system_methods(ctx: RpcContext) -> None:
