@@ -19,8 +19,8 @@ MAX_UNLOCKING_CHUNKS: Final = 32
 MAX_ERA_BLOCKS: Final = 1_000_000
 MAX_BONDING_ERAS: Final = 1_000
 MAX_SLASH_WINDOW_ERAS: Final = 63
-"""The most eras an offence stays reportable after its own: each era changes the authority set
-at most once, so the sets of the kept eras are still among session's HISTORY_DEPTH (64) kept."""
+"""The most eras' worth of blocks an offence stays reportable after its era's end: bounds the
+eras (and authority sets) kept for offences, one per block of the window at most."""
 MAX_OFFENCES: Final = 32
 """Offences remembered per offender, the most recent ones."""
 BLOCK_POINTS: Final = 20

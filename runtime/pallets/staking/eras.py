@@ -8,7 +8,7 @@ from runtime.pallets.staking.candidacy import active_stash, apply_commission_rai
 from runtime.pallets.staking.constants import ATTESTATION_POINTS, PPM
 from runtime.pallets.staking.election import elect_validators, install_elected
 from runtime.pallets.staking.events import EraPaid, NewEra, Offline, Rewarded
-from runtime.pallets.staking.history import note_era
+from runtime.pallets.staking.history import note_era, window_blocks
 from runtime.pallets.staking.params import StakingParams
 from runtime.pallets.staking.slashing import mint, pay_slash, slash_stash
 from runtime.pallets.staking.storage import (
@@ -105,12 +105,12 @@ def end_era(ctx: BlockContext, p: StakingParams) -> None:
     _pay_era(ctx, p, era)
     for stash, _ in Active.get(state):
         EraActivity.remove(state, stash)
-    apply_commission_raises(state, era + 1)
+    apply_commission_raises(state, ctx.number)
     elected = elect_validators(state, p)
     if elected is not None:
         install_elected(ctx, elected)
     CurrentEra.put(state, era + 1)
     EraStart.put(state, ctx.number)
-    note_era(ctx, era + 1, p.slash_window_eras)
+    note_era(ctx, era + 1, window_blocks(p))
     ForceEra.kill(state)
     ctx.deposit_event(NewEra, era + 1, [stash for stash, _ in Active.get(state)])

@@ -32,7 +32,7 @@ from runtime.schema import Record, param
 
 @dataclass(frozen=True, slots=True)
 class Ledger(Record):
-    """A stash's bond: what is active, and what is unbonding as (era it unlocks at, amount)."""
+    """A stash's bond: what is active, and what is unbonding as (block it unlocks at, amount)."""
 
     active: int = param(fields.BALANCE)
     unlocking: tuple[tuple[int, int], ...] = param(
@@ -75,10 +75,11 @@ class Exposure(Record):
 
 @dataclass(frozen=True, slots=True)
 class CommissionRaise(Record):
-    """A candidate's raised commission, not in force before the election of era `from_era`."""
+    """A candidate's raised commission, not in force for an era that starts before block
+    `from_block`."""
 
     commission_ppm: int = param(fields.U32, 0, PPM)
-    from_era: int = param(fields.U64)
+    from_block: int = param(fields.U64)
 
 
 @dataclass(frozen=True, slots=True)

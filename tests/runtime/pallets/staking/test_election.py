@@ -183,7 +183,8 @@ def commission_gain(*, raise_before_election: bool) -> tuple[int, int, dict[obje
     chain.advance_to(ERA_BLOCKS - 2)
     if raise_before_election:
         outcomes.append(chain.validate(DAVE, PPM))
-        assert ("CommissionRaisePending", (D, PPM, 2)) in outcomes[-1].events
+        due = chain.head.number + ERA_BLOCKS  # a whole era's blocks later: era 2's start
+        assert ("CommissionRaisePending", (D, PPM, due)) in outcomes[-1].events
     else:
         chain.advance()
     assert all(out.error is None for out in outcomes)
@@ -212,7 +213,7 @@ def test_nominators_can_leave_before_a_raised_commission_applies(chain: StakingC
     chain.nominate(NINA, DAVE)
     chain.validate(DAVE, PPM)  # era 0: applies from era 2's election
     pending = staking.PendingCommission.get(chain.overlay(), D)
-    assert pending == staking.CommissionRaise(PPM, 2)
+    assert pending == staking.CommissionRaise(PPM, chain.head.number + ERA_BLOCKS)
     assert staking.Validators.get(chain.overlay(), D) == 50_000
     boundary(chain)
     exposure = chain.exposure(DAVE)
@@ -247,7 +248,8 @@ def test_standing_again_above_the_former_commission_waits_like_a_raise(
     chain.nominate(NINA, DAVE)
     chain.call(DAVE, "staking", "chill")  # Nina's nomination of Dave stays
     chain.validate(DAVE, PPM)
-    assert staking.PendingCommission.get(chain.overlay(), D) == staking.CommissionRaise(PPM, 2)
+    due = chain.head.number + ERA_BLOCKS
+    assert staking.PendingCommission.get(chain.overlay(), D) == staking.CommissionRaise(PPM, due)
     boundary(chain)
     exposure = chain.exposure(DAVE)
     assert exposure is not None and exposure.commission_ppm == 0
