@@ -8,7 +8,6 @@ from runtime.pallets.staking.storage import (
     Active,
     Candidates,
     CommissionRaise,
-    FormerCommission,
     KeyOwner,
     Nominations,
     Nominators,
@@ -55,13 +54,11 @@ def is_nominator(state: StateOverlay, stash: bytes) -> bool:
 
 
 def stop_validating(ctx: BlockContext, stash: bytes) -> bool:
-    """End a stash's candidacy, remembering the commission it had; False if it was no candidate."""
-    commission = Validators.get(ctx.state, stash)
-    if commission is None:
+    """End a stash's candidacy; False if it was no candidate."""
+    if Validators.get(ctx.state, stash) is None:
         return False
     Validators.remove(ctx.state, stash)
     PendingCommission.remove(ctx.state, stash)
-    FormerCommission.insert(ctx.state, stash, commission)
     Candidates.put(ctx.state, tuple(s for s in Candidates.get(ctx.state) if s != stash))
     return True
 
@@ -82,18 +79,17 @@ def set_commission(
     backing the candidate have `notice_blocks` blocks to `chill` or nominate elsewhere, which
     takes effect at the same election as the raise, however many eras are cut short meanwhile.
 
-    Raised over the commission in force (or, for a new candidacy, the one the stash had when it
-    last stopped validating, since nominations naming it outlive its candidacy) is a raise. What
+    Raised over the commission in force is a raise; a new candidacy's commission is raised over
+    0%, since nominations naming a stash outlive its candidacy (and nothing need be remembered of
+    a stash that stopped validating, so no record grows with every stash that ever stood). What
     a candidate can still do: raise after the notice, so nominators who do not watch pay it from
-    the era it applies, and chilling and coming back does not shorten it. Lowering the raise keeps
-    its block; raising it further restarts the notice.
+    the era it applies, and chilling and coming back does not shorten it (a newcomer standing
+    above 0% waits the notice at 0%, which costs it at most one era's commission). Lowering the
+    raise keeps its block; raising it further restarts the notice.
     """
-    in_force = Validators.get(state, stash)
-    if in_force is None:
-        in_force = FormerCommission.get(state, stash)
-    FormerCommission.remove(state, stash)
+    in_force = Validators.get(state, stash) or 0
     pending = PendingCommission.get(state, stash)
-    if in_force is None or commission <= in_force:
+    if commission <= in_force:
         Validators.insert(state, stash, commission)
         PendingCommission.remove(state, stash)
         return None

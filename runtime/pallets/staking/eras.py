@@ -8,6 +8,7 @@ from runtime.pallets.staking.candidacy import active_stash, apply_commission_rai
 from runtime.pallets.staking.constants import ATTESTATION_POINTS, PPM
 from runtime.pallets.staking.election import elect_validators, install_elected
 from runtime.pallets.staking.events import EraPaid, NewEra, Offline, Rewarded
+from runtime.pallets.staking.finality_notes import forget_old_windows
 from runtime.pallets.staking.history import note_era, window_blocks
 from runtime.pallets.staking.params import StakingParams
 from runtime.pallets.staking.slashing import mint, pay_slash, slash_stash
@@ -97,6 +98,13 @@ def _pay_era(ctx: BlockContext, p: StakingParams, era: int) -> None:
     ctx.deposit_event(EraPaid, era, minted)
 
 
+def _recent_voters(ctx: BlockContext) -> list[bytes]:
+    """The voters of the current authority set and of the one before it."""
+    current = session.authority_set(ctx.state)
+    previous = session.historical_set(ctx, current.set_id - 1) if current.set_id else None
+    return [*current.keys, *(() if previous is None else previous.keys)]
+
+
 def end_era(ctx: BlockContext, p: StakingParams) -> None:
     """Punish the offline, pay the era, elect the next one's validators."""
     state = ctx.state
@@ -106,6 +114,7 @@ def end_era(ctx: BlockContext, p: StakingParams) -> None:
     for stash, _ in Active.get(state):
         EraActivity.remove(state, stash)
     apply_commission_raises(state, ctx.number)
+    forget_old_windows(state, _recent_voters(ctx), ctx.number)
     elected = elect_validators(state, p)
     if elected is not None:
         install_elected(ctx, elected)

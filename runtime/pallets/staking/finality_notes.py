@@ -35,6 +35,7 @@ voter is left out, not the note refused.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 from runtime.consensus import Precommit
@@ -110,6 +111,23 @@ def noted_voters(
     if not credited:
         raise RoundAlreadyNoted()
     return credited
+
+
+def forget_old_windows(state: StateOverlay, keys: Iterable[bytes], era_start: int) -> None:
+    """Forget the credited windows of `keys` that can no longer refuse a credit: older than the
+    window before era `era_start`'s first block, the oldest a precommit may still be credited
+    for (a voter with no window is credited the same).
+
+    Called at each era's end for the voters of the current and the previous set, the only ones
+    a note can credit, so that `NotedWindows` holds no more than the voters of the last sets. What
+    still stays: the windows of a set's voters whose last credit was within two windows of the
+    era start when that set stopped being the previous one, which takes a forced era end (an
+    active validator slashed for it) each."""
+    oldest = max(0, era_start - NOTE_VOTES_EVERY) // NOTE_VOTES_EVERY
+    for key in keys:
+        last = NotedWindows.get(state, key)
+        if last is not None and last < oldest:
+            NotedWindows.remove(state, key)
 
 
 def noted_window_problems(latest_block: int, noted: dict[bytes, int]) -> list[str]:

@@ -202,6 +202,3 @@ PendingCommission: Final = StorageMap[bytes, CommissionRaise](
 )
 """Candidates' commission raises waiting for their era, by stash (`Validators` holds the
 commission in force until then)."""
-FormerCommission: Final = StorageMap[bytes, int](NAME, "FormerCommission", _account_key, U64_CODEC)
-"""The commission a stash had when it last stopped validating: nominations naming a stash outlive
-its candidacy, so a new candidacy above it waits like a raise."""

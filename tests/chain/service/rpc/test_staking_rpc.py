@@ -101,6 +101,7 @@ def test_the_seats_the_winners_backing_and_a_pending_raise_are_reported() -> Non
     chain.bond(NINA, 1_950 * UNIT)
     chain.nominate(NINA, DAVE)
     chain.validate(DAVE, 200_000)
+    due = chain.head.number + PARAMS.era_blocks  # a whole era's blocks after the raise
     boundary(chain)
     found = validators_json(chain.overlay())
     assert found["seats"] == PARAMS.validator_count == len(found["active"])
@@ -110,4 +111,4 @@ def test_the_seats_the_winners_backing_and_a_pending_raise_are_reported() -> Non
     assert winner["commissionPpm"] == 0
     (candidate,) = [c for c in found["candidates"] if c["stash"] == encode_address(dave)]
     assert candidate["commissionPpm"] == 0
-    assert candidate["pendingCommission"] == {"commissionPpm": 200_000, "fromEra": 2}
+    assert candidate["pendingCommission"] == {"commissionPpm": 200_000, "fromBlock": due}
