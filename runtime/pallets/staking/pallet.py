@@ -41,7 +41,6 @@ from runtime.pallets.staking.constants import (
     REPORT_WEIGHT,
     SET_PARAMS_WEIGHT,
     SIGNATURE_WEIGHT,
-    SLASH_WEIGHT,
 )
 from runtime.pallets.staking.election import elect_validators
 from runtime.pallets.staking.eras import end_era, note_activity
@@ -216,8 +215,7 @@ class Staking(Pallet):
             note_activity(state, stash, points=BLOCK_POINTS, blocks=1)
         p = Params.get(state)
         if ctx.number % p.era_blocks == 0 or ForceEra.get(state):
-            end_era(ctx, p)
-            return (len(Candidates.get(state)) + len(Nominators.get(state))) * SLASH_WEIGHT
+            return end_era(ctx, p)
         return 0
 
     # Calls: bonding
