@@ -30,34 +30,35 @@ MAX_WAITING: Final = 8
 
 
 class LeftOutVotes:
-    """The finalizations whose note may have left this voter's precommit out, until checked."""
+    """The finalizations whose note may have left a voter's precommit out, until checked."""
 
-    def __init__(self, voter: bytes | None) -> None:
-        self.voter = voter
+    def __init__(self) -> None:
         self._waiting: deque[tuple[int, int, Justification]] = deque(maxlen=MAX_WAITING)
 
-    def finalized(self, was_final: int, justification: Justification) -> None:
+    def finalized(self, voter: bytes | None, was_final: int, justification: Justification) -> None:
         """Finality moved from block `was_final` by `justification`: remember it if it crossed a
-        window's mark (so that it is the round noted for that window) with this voter's
-        precommit in it."""
+        window's mark (so that it is the round noted for that window) with `voter`'s precommit
+        in it."""
         now_final = justification.number
         mark = now_final - now_final % staking.NOTE_VOTES_EVERY
-        own = [p for p in justification.precommits if p.voter == self.voter]
-        if self.voter is None or mark <= was_final or not own:
+        own = [p for p in justification.precommits if p.voter == voter]
+        if voter is None or mark <= was_final or not own:
             return
         self._waiting.append((mark, own[0].number // staking.NOTE_VOTES_EVERY, justification))
 
-    def to_note(self, finalized: int, state: StateOverlay) -> list[Justification]:
+    def to_note(
+        self, voter: bytes | None, finalized: int, state: StateOverlay
+    ) -> list[Justification]:
         """The remembered rounds to note now: those RECHECK_AFTER_BLOCKS or more behind the
         finalized block `finalized` for whose window the finalized `state` credits another of
-        the round's voters but not this one (each is checked once, then forgotten)."""
+        the round's voters but not `voter` (each is checked once, then forgotten)."""
         due: list[Justification] = []
         while self._waiting and self._waiting[0][0] + RECHECK_AFTER_BLOCKS <= finalized:
             _, window, justification = self._waiting.popleft()
-            if not _credited(state, self.voter, window) and any(
+            if not _credited(state, voter, window) and any(
                 _credited(state, p.voter, p.number // staking.NOTE_VOTES_EVERY)
                 for p in justification.precommits
-                if p.voter != self.voter
+                if p.voter != voter
             ):
                 due.append(justification)
         return due

@@ -47,19 +47,18 @@ class VoterGlue:
         self.offences = offences
         self.sync = sync
         self._pending: list[Action] = []
-        self.left_out = LeftOutVotes(
-            None if offences.authority is None else offences.authority.public
-        )
+        self.left_out = LeftOutVotes()
 
     def finalized(self, header: Header, justification: Justification, now_ms: int) -> None:
         """The voter's round proved `header` final: store it as final now, act on it later; and
         note again the rounds whose window's note left this voter's precommit out."""
         view = self.offences.view
+        voter = None if self.offences.authority is None else self.offences.authority.public
         was_final = view.finalized_header.number
         self._pending.extend(self.updates.finalize_stored(header, justification.encode(), now_ms))
-        self.left_out.finalized(was_final, justification)
+        self.left_out.finalized(voter, was_final, justification)
         state = StateOverlay(view.store.reader(view.store.finalized_hash))
-        for j in self.left_out.to_note(view.finalized_header.number, state):
+        for j in self.left_out.to_note(voter, view.finalized_header.number, state):
             self._pending.extend(
                 self.offences.submit_own(
                     now_ms, "note_votes", j.set_id, j.round, list(j.precommits)

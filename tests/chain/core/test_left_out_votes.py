@@ -35,15 +35,15 @@ def _round(chain: StakingChain, number: int, round_: int) -> Justification:
 
 def test_a_voter_left_out_notes_the_round_itself_and_earns_its_point() -> None:
     chain = staking_chain()
-    left_out = LeftOutVotes(C)
+    left_out = LeftOutVotes()
     chain.advance_to(2 * EVERY + 1)
     justification = _round(chain, 2 * EVERY, 1)
-    left_out.finalized(2 * EVERY - 1, justification)  # finality crossed the mark of window 2
+    left_out.finalized(C, 2 * EVERY - 1, justification)  # finality crossed the mark of window 2
     majority = [p for p in justification.precommits if p.voter != C]
     assert chain.note_votes(ALICE, 0, 1, majority).error is None
     assert [chain.activity(v).precommits for v in (A, B, C)] == [1, 1, 0]
-    assert left_out.to_note(2 * EVERY + RECHECK_AFTER_BLOCKS - 1, chain.overlay()) == []
-    (due,) = left_out.to_note(2 * EVERY + RECHECK_AFTER_BLOCKS, chain.overlay())
+    assert left_out.to_note(C, 2 * EVERY + RECHECK_AFTER_BLOCKS - 1, chain.overlay()) == []
+    (due,) = left_out.to_note(C, 2 * EVERY + RECHECK_AFTER_BLOCKS, chain.overlay())
     out = chain.note_votes(CHARLIE, due.set_id, due.round, list(due.precommits))
     assert out.error is None
     assert [chain.activity(v).precommits for v in (A, B, C)] == [1, 1, 1]
@@ -52,29 +52,32 @@ def test_a_voter_left_out_notes_the_round_itself_and_earns_its_point() -> None:
 
 def test_a_voter_credited_for_its_window_notes_nothing_again() -> None:
     chain = staking_chain()
-    left_out = LeftOutVotes(C)
+    left_out = LeftOutVotes()
     chain.advance_to(EVERY + 1)
     justification = _round(chain, EVERY, 1)
-    left_out.finalized(EVERY - 1, justification)
+    left_out.finalized(C, EVERY - 1, justification)
     assert chain.note_votes(ALICE, 0, 1, list(justification.precommits)).error is None
-    assert left_out.to_note(EVERY + RECHECK_AFTER_BLOCKS, chain.overlay()) == []
+    assert left_out.to_note(C, EVERY + RECHECK_AFTER_BLOCKS, chain.overlay()) == []
 
 
 def test_a_window_nobody_noted_is_not_noted_again() -> None:
     """Its noter offline, every voter would pay for a note only one gets in: none notes it."""
     chain = staking_chain()
-    left_out = LeftOutVotes(C)
+    left_out = LeftOutVotes()
     chain.advance_to(EVERY + 1)
-    left_out.finalized(EVERY - 1, _round(chain, EVERY, 1))
-    assert left_out.to_note(EVERY + RECHECK_AFTER_BLOCKS, chain.overlay()) == []
+    left_out.finalized(C, EVERY - 1, _round(chain, EVERY, 1))
+    assert left_out.to_note(C, EVERY + RECHECK_AFTER_BLOCKS, chain.overlay()) == []
 
 
 def test_rounds_that_cross_no_mark_or_lack_the_voters_precommit_are_not_kept() -> None:
     chain = staking_chain()
     chain.advance_to(2 * EVERY + 2)
-    past_the_mark = LeftOutVotes(C)
-    past_the_mark.finalized(2 * EVERY, _round(chain, 2 * EVERY + 1, 1))  # window 2 noted already
-    not_a_voter = LeftOutVotes(OUTSIDER.public)
-    not_a_voter.finalized(2 * EVERY - 1, _round(chain, 2 * EVERY, 2))
-    for kept in (past_the_mark, not_a_voter, LeftOutVotes(None)):
-        assert kept.to_note(10 * EVERY, chain.overlay()) == []
+    past_the_mark = LeftOutVotes()
+    past_the_mark.finalized(C, 2 * EVERY, _round(chain, 2 * EVERY + 1, 1))  # window 2 noted already
+    not_a_voter = LeftOutVotes()
+    not_a_voter.finalized(OUTSIDER.public, 2 * EVERY - 1, _round(chain, 2 * EVERY, 2))
+    assert past_the_mark.to_note(C, 10 * EVERY, chain.overlay()) == []
+    assert not_a_voter.to_note(OUTSIDER.public, 10 * EVERY, chain.overlay()) == []
+    nobody = LeftOutVotes()
+    nobody.finalized(None, 2 * EVERY - 1, _round(chain, 2 * EVERY, 3))
+    assert nobody.to_note(None, 10 * EVERY, chain.overlay()) == []
