@@ -11,6 +11,11 @@ note was made, and left it out), and if so submits the round's justification (mo
 the weight, its own precommit among them) as its own note. It pays that note's fee only when it
 was left out, and the note credits only the voters left out. A window nobody noted (its noter
 offline) is not noted again: every voter would pay for a note only one of them gets in.
+
+What a group with more than 2/3 of the weight can still do: leave the minority out of every note,
+so that each left-out voter pays one note's fee per window to get its point (the points are still
+earned, the group gains none of them), and several left-out voters may each submit one, the
+first credit them all and the others being refused for their fee.
 """
 
 from __future__ import annotations

@@ -171,7 +171,8 @@ def exposure_in(state: StateOverlay, era: int, stash: bytes) -> Exposure | None:
 
 def history_problems(read: StateReader, iterate: PrefixIterator) -> list[str]:
     """Broken invariants of the kept eras: the current era is kept as it is, the kept eras are
-    contiguous up to it, and no exposure outlives its era's validators."""
+    contiguous up to it, session still keeps each one's authority set, and no exposure outlives
+    its era's validators."""
     state = StateOverlay(read)
     problems: list[str] = []
     current, oldest = CurrentEra.get(state), OldestEra.get(state)
@@ -184,6 +185,10 @@ def history_problems(read: StateReader, iterate: PrefixIterator) -> list[str]:
         problems.append(f"the kept eras are {eras}, not {oldest} to {current}")
     if sorted(int.from_bytes(k, "big") for k in keys(ErasValidators)) != eras:
         problems.append("the kept eras' records and validators differ")
+    for era in eras:
+        record = Eras.get(state, era)
+        if record is not None and session.HistoricalSets.get(state, record.set_id) is None:
+            problems.append(f"era {era}'s authority set {record.set_id} is no longer kept")
     kept = ErasValidators.get(state, current)
     if kept is None or kept.validators != Active.get(state):
         problems.append("the current era's kept validators are not the active ones")
