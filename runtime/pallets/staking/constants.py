@@ -21,8 +21,6 @@ MAX_BONDING_ERAS: Final = 1_000
 MAX_SLASH_WINDOW_ERAS: Final = 63
 """The most eras' worth of blocks an offence stays reportable after its era's end: bounds the
 eras (and authority sets) kept for offences, one per block of the window at most."""
-MAX_OFFENCES: Final = 32
-"""Offences remembered per offender, the most recent ones."""
 BLOCK_POINTS: Final = 20
 ATTESTATION_POINTS: Final = 1
 PRECOMMIT_POINTS: Final = 1

@@ -155,12 +155,13 @@ def end_era(ctx: BlockContext, p: StakingParams) -> Weight:
     for stash, _ in Active.get(state):
         EraActivity.remove(state, stash)
     apply_commission_raises(state, ctx.number)
-    forget_old_windows(state, _recent_voters(ctx), ctx.number)
+    voters = _recent_voters(ctx)
     elected = elect_validators(state, p)
     if elected is not None:
         install_elected(ctx, elected)
         validators += len(elected)
         payouts += sum(len(exposure.others) for _, exposure in elected)
+    forget_old_windows(state, voters, set(_recent_voters(ctx)), ctx.number)
     CurrentEra.put(state, era + 1)
     EraStart.put(state, ctx.number)
     note_era(ctx, era + 1, window_blocks(p))

@@ -35,7 +35,7 @@ voter is left out, not the note refused.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from typing import Final
 
 from runtime.consensus import Precommit
@@ -113,20 +113,24 @@ def noted_voters(
     return credited
 
 
-def forget_old_windows(state: StateOverlay, keys: Iterable[bytes], era_start: int) -> None:
-    """Forget the credited windows of `keys` that can no longer refuse a credit: older than the
-    window before era `era_start`'s first block, the oldest a precommit may still be credited
-    for (a voter with no window is credited the same).
+def forget_old_windows(
+    state: StateOverlay, keys: Iterable[bytes], still_voting: Collection[bytes], era_start: int
+) -> None:
+    """Forget the credited windows of `keys` (the voters of the current and the previous set
+    before an era's end) that can no longer refuse a credit: all of those no longer in
+    `still_voting` (the voters of those sets after it), which no note can credit any more; and
+    of the others, those older than the window before block `era_start` (the new era's first),
+    the oldest a precommit may still be credited for (a voter with no window is credited the
+    same). So `NotedWindows` holds no more than the voters of the last two sets.
 
-    Called at each era's end for the voters of the current and the previous set, the only ones
-    a note can credit, so that `NotedWindows` holds no more than the voters of the last sets. What
-    still stays: the windows of a set's voters whose last credit was within two windows of the
-    era start when that set stopped being the previous one, which takes a forced era end (an
-    active validator slashed for it) each."""
+    What a voter can still do: leave the sets and, at the next set change but one, come back
+    with the same session key, and be credited again for a window it was credited for before
+    it left. That takes two set changes, and so (eras lasting at least 2 windows) at least one
+    forced era end, an active validator slashed for it; and gains one precommit point."""
     oldest = max(0, era_start - NOTE_VOTES_EVERY) // NOTE_VOTES_EVERY
     for key in keys:
         last = NotedWindows.get(state, key)
-        if last is not None and last < oldest:
+        if last is not None and (key not in still_voting or last < oldest):
             NotedWindows.remove(state, key)
 
 

@@ -23,11 +23,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from runtime import fields
-from runtime.framework import U64_CODEC, BlockContext, StorageMap, StorageValue, record_codec
+from runtime.framework import (
+    U64_CODEC,
+    BlockContext,
+    StorageMap,
+    StorageValue,
+    record_codec,
+    value_codec,
+)
 from runtime.pallets import session
 from runtime.pallets.staking.constants import NAME
 from runtime.pallets.staking.params import StakingParams
 from runtime.pallets.staking.storage import Active, CurrentEra, Exposure, Exposures
+from runtime.primitives import codec
 from runtime.schema import Record, param
 from runtime.state import PrefixIterator, StateOverlay, StateReader
 
@@ -75,6 +83,14 @@ ErasExposures: Final = StorageMap[tuple[int, bytes], Exposure](
     NAME, "ErasExposures", _era_stash_key, record_codec(Exposure)
 )
 """Each kept era's exposures, by (era, validator stash)."""
+ErasPunished: Final = StorageMap[tuple[int, bytes], bool](
+    NAME,
+    "ErasPunished",
+    _era_stash_key,
+    value_codec(lambda v: v, lambda v: codec.expect_bool(v, "punished")),
+)
+"""The validators slashed for an offence of a kept era, by (era, validator stash): a validator is
+slashed at most once an era, and the record goes with its era."""
 
 
 # Recording and pruning
@@ -114,6 +130,7 @@ def note_era(ctx: BlockContext, era: int, window: int) -> None:
         kept = ErasValidators.get(state, old)
         for stash, _ in () if kept is None else kept.validators:
             ErasExposures.remove(state, (old, stash))
+            ErasPunished.remove(state, (old, stash))
         ErasValidators.remove(state, old)
         Eras.remove(state, old)
         old += 1
@@ -161,6 +178,18 @@ def validator_in(state: StateOverlay, era: int, session_key: bytes) -> bytes | N
     return None
 
 
+def punish_once(state: StateOverlay, era: int, stash: bytes) -> bool:
+    """Record that a validator is slashed for an offence of kept era `era`; False if it was
+    already (a validator is slashed at most once an era, whatever it did in it: vote offences
+    name any round number, so an offender could otherwise sign pairs for rounds that never ran
+    and have a colluding reporter take its nominators' stake 10% at a time, the reporter's share
+    outweighing its own loss)."""
+    if ErasPunished.get(state, (era, stash)):
+        return False
+    ErasPunished.insert(state, (era, stash), True)
+    return True
+
+
 def exposure_in(state: StateOverlay, era: int, stash: bytes) -> Exposure | None:
     """A validator's exposure in a kept era."""
     return ErasExposures.get(state, (era, stash))
@@ -195,9 +224,10 @@ def history_problems(read: StateReader, iterate: PrefixIterator) -> list[str]:
     for stash, _ in Active.get(state):
         if ErasExposures.get(state, (current, stash)) != Exposures.get(state, stash):
             problems.append(f"validator {stash.hex()}'s kept exposure is not its current one")
-    for key in keys(ErasExposures):
-        era, stash = int.from_bytes(key[:8], "big"), key[8:]
-        validators = ErasValidators.get(state, era)
-        if validators is None or all(s != stash for s, _ in validators.validators):
-            problems.append(f"an exposure of {stash.hex()} is kept for era {era} it did not run")
+    for item, what in ((ErasExposures, "an exposure"), (ErasPunished, "a punishment")):
+        for key in keys(item):
+            era, stash = int.from_bytes(key[:8], "big"), key[8:]
+            validators = ErasValidators.get(state, era)
+            if validators is None or all(s != stash for s, _ in validators.validators):
+                problems.append(f"{what} of {stash.hex()} is kept for era {era} it did not run")
     return problems

@@ -31,7 +31,6 @@ from runtime.pallets.staking.constants import (
     MAX_CANDIDATES,
     MAX_NOMINATIONS,
     MAX_NOMINATORS,
-    MAX_OFFENCES,
     MAX_UNLOCKING_CHUNKS,
     NAME,
     NOMINATE_WEIGHT,
@@ -92,12 +91,16 @@ from runtime.pallets.staking.events import (
 )
 from runtime.pallets.staking.finality_notes import noted_voters
 from runtime.pallets.staking.genesis import StakingGenesis, genesis_bond
-from runtime.pallets.staking.history import history_problems, note_era, window_blocks
+from runtime.pallets.staking.history import (
+    history_problems,
+    note_era,
+    punish_once,
+    window_blocks,
+)
 from runtime.pallets.staking.invariants import broken_invariants
 from runtime.pallets.staking.params import StakingParams
 from runtime.pallets.staking.slashing import (
     disable_offender,
-    offence_era_key,
     offence_exposure,
     offender_of,
     pay_slash,
@@ -114,7 +117,6 @@ from runtime.pallets.staking.storage import (
     Ledgers,
     Nominations,
     Nominators,
-    Offences,
     Params,
     Validators,
 )
@@ -400,10 +402,8 @@ class Staking(Pallet):
         key = offender_of(offence)
         kind = "vote" if isinstance(offence, VoteEquivocation) else "slot"
         stash, exposure, era = offence_exposure(ctx, offence, key)
-        punished = Offences.get(state, stash) or ()
-        if offence_era_key(era) in punished:
+        if not punish_once(state, era, stash):
             raise AlreadyPunished()  # slashed for this era already
-        Offences.insert(state, stash, (*punished, offence_era_key(era))[-MAX_OFFENCES:])
         p = Params.get(state)
         taken, own = slash_offender(ctx, stash, exposure, p)
         pay_slash(ctx, taken, reporter, p, rewarded=own)

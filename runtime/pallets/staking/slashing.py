@@ -158,14 +158,6 @@ def offence_exposure(
     return stash, exposure, era
 
 
-def offence_era_key(era: int) -> bytes:
-    """What `Offences` remembers of a punished offence: its era. A validator is slashed at most
-    once per era, whatever it did in it: vote offences name any round number, so an offender
-    could otherwise sign pairs for rounds that never ran and have a colluding reporter take its
-    nominators' stake 10% at a time, the reporter's share outweighing its own loss."""
-    return b"era" + era.to_bytes(4, "big")
-
-
 def slash_offender(
     ctx: BlockContext, stash: bytes, exposure: Exposure, p: StakingParams
 ) -> tuple[int, int]:

@@ -19,7 +19,6 @@ from runtime.pallets.staking.constants import (
     MAX_CANDIDATES,
     MAX_NOMINATIONS,
     MAX_NOMINATORS,
-    MAX_OFFENCES,
     MAX_UNLOCKING_CHUNKS,
     NAME,
     PPM,
@@ -184,19 +183,6 @@ EraActivity: Final = StorageMap[bytes, Activity](
     NAME, "EraActivity", _account_key, record_codec(Activity)
 )
 """What each of the current era's validators did so far, by stash."""
-Offences: Final = StorageMap[bytes, tuple[bytes, ...]](
-    NAME,
-    "Offences",
-    _account_key,
-    value_codec(
-        list,
-        lambda v: tuple(
-            codec.expect_bytes(k, "offence", max_len=64)
-            for k in codec.expect_array(v, MAX_OFFENCES, "offences")
-        ),
-    ),
-)
-"""The offences a stash was punished for, the latest MAX_OFFENCES."""
 PendingCommission: Final = StorageMap[bytes, CommissionRaise](
     NAME, "PendingCommission", _account_key, record_codec(CommissionRaise)
 )

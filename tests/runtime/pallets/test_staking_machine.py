@@ -324,8 +324,8 @@ class StakingMachine(RuleBasedStateMachine):
             else:
                 chain.to_era_end()
         held = {who: getattr(chain.ledger(who), "total", 0) for who in due}
-        offence = b"era" + era.to_bytes(4, "big")  # at most one slash an era
-        punished = offence in (staking.Offences.get(chain.overlay(), stash) or ())  # reported
+        # At most one slash an era: already reported (by another step) if so.
+        punished = bool(history.ErasPunished.get(chain.overlay(), (era, stash)))
         proof = slot_equivocation(keypair_of(key), slot=slot)
         self.act([(REPORTER, "report_equivocation", (proof,))])
         p, ended = chain.params(), self.era_ends.get(era)
