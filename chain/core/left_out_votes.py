@@ -49,21 +49,30 @@ class LeftOutVotes:
         own = [p for p in justification.precommits if p.voter == voter]
         if voter is None or mark <= was_final or not own:
             return
-        self._waiting.append((mark, own[0].number // staking.NOTE_VOTES_EVERY, justification))
+        self._waiting.append((mark, own[0].number, justification))
 
     def to_note(
         self, voter: bytes | None, finalized: int, state: StateOverlay
     ) -> list[Justification]:
         """The remembered rounds to note now: those RECHECK_AFTER_BLOCKS or more behind the
         finalized block `finalized` for whose window the finalized `state` credits another of
-        the round's voters but not `voter` (each is checked once, then forgotten)."""
+        the round's voters but not `voter`, and that can still credit it (its precommit not
+        older than the window before the era's first block); each is checked once, then
+        forgotten."""
         due: list[Justification] = []
+        era_start = staking.EraStart.get(state)
         while self._waiting and self._waiting[0][0] + RECHECK_AFTER_BLOCKS <= finalized:
-            _, window, justification = self._waiting.popleft()
-            if not _credited(state, voter, window) and any(
-                _credited(state, p.voter, p.number // staking.NOTE_VOTES_EVERY)
-                for p in justification.precommits
-                if p.voter != voter
+            _, number, justification = self._waiting.popleft()
+            window = number // staking.NOTE_VOTES_EVERY
+            creditable = number + staking.NOTE_VOTES_EVERY >= era_start
+            if (
+                creditable
+                and not _credited(state, voter, window)
+                and any(
+                    _credited(state, p.voter, p.number // staking.NOTE_VOTES_EVERY)
+                    for p in justification.precommits
+                    if p.voter != voter
+                )
             ):
                 due.append(justification)
         return due

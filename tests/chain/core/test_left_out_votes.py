@@ -69,6 +69,22 @@ def test_a_window_nobody_noted_is_not_noted_again() -> None:
     assert left_out.to_note(C, EVERY + RECHECK_AFTER_BLOCKS, chain.overlay()) == []
 
 
+def test_a_round_too_old_for_the_era_is_not_noted_again() -> None:
+    """Left out in the last window of an era, a voter checking after the next era began would
+    only pay for a refused note: it notes nothing."""
+    chain = staking_chain()
+    left_out = LeftOutVotes()
+    chain.advance_to(2 * EVERY + 1)
+    justification = _round(chain, 2 * EVERY, 1)
+    left_out.finalized(C, 2 * EVERY - 1, justification)
+    majority = [p for p in justification.precommits if p.voter != C]
+    assert chain.note_votes(ALICE, 0, 1, majority).error is None
+    chain.to_era_end()
+    chain.advance_to(chain.head.number + 2 * EVERY)
+    assert staking.EraStart.get(chain.overlay()) > 2 * EVERY + EVERY
+    assert left_out.to_note(C, chain.head.number, chain.overlay()) == []
+
+
 def test_rounds_that_cross_no_mark_or_lack_the_voters_precommit_are_not_kept() -> None:
     chain = staking_chain()
     chain.advance_to(2 * EVERY + 2)
