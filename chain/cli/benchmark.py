@@ -109,6 +109,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--a-mib", type=int, default=64, help="size of the input blob A (MiB)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=input_slices_benchmark)
+    e = b_sub.add_parser("era-end", help="staking's era end at the most stakers, and its weight")
+    e.add_argument("--seats", type=int, default=100, help="validators elected (default 100)")
+    e.add_argument("--nominations", type=int, default=16, help="targets per nominator")
+    e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.set_defaults(run=era_end_benchmark)
 
 
 def _progress(args: argparse.Namespace) -> Callable[[str], None]:
@@ -373,4 +378,25 @@ def input_slices_benchmark(args: argparse.Namespace) -> int:
             f"{f.verify_peak_rss_bytes / mib:>5.0f} MiB, {f.crossed_bytes / mib:>7.2f} MiB "
             f"across, {f.seconds:.2f} s, {f.verdict}"
         )
+    return 0
+
+
+def era_end_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark era-end`: staking's era-end hook timed beside its declared weight."""
+    from dataclasses import asdict
+
+    from chain.benchmarks.era_end_bench import run_era_end_benchmark
+
+    if not 1 <= args.nominations <= 64 or not 1 <= args.seats <= 1_000:
+        print("error: --seats must be 1 to 1000, --nominations 1 to 64", file=sys.stderr)
+        return USAGE_ERROR
+    f = run_era_end_benchmark(args.seats, args.nominations)
+    if args.json:
+        print(json.dumps(asdict(f)))
+        return 0
+    print(
+        f"era end: {f.seats} seats of {f.candidates} candidates, {f.nominators} nominators naming "
+        f"{f.nominations} each, {f.payouts} payouts: {f.measured_ms:.0f} ms measured, "
+        f"{f.declared_ms:.0f} ms declared"
+    )
     return 0

@@ -295,7 +295,7 @@ class XplClient:
             return None
         return staking.Ledger(
             active=int(data["active"]),
-            unlocking=tuple((c["era"], int(c["amount"])) for c in data["unlocking"]),
+            unlocking=tuple((c["block"], int(c["amount"])) for c in data["unlocking"]),
         )
 
     # Transactions

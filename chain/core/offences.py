@@ -10,6 +10,7 @@ from typing import Any, Final
 from chain.core.actions import Action
 from chain.core.pool import PoolError
 from chain.core.view import CoreView
+from chain.storage.chain_store import ChainStoreError
 from runtime.api import make_call
 from runtime.block import Header
 from runtime.consensus import SlotEquivocation, encode_equivocation
@@ -82,11 +83,25 @@ class Offences:
                 proof.first.digest.author.hex()[:16],
                 proof.slot,
             )
+            if not self.sealed_its_own_slot(proof.first):
+                log.info("not reporting it: slot %d was not its to seal", proof.slot)
+                continue
             if self.first_report(proof.offence_key + proof.first.digest.author):
                 actions.extend(
                     self.submit_own(now_ms, "report_equivocation", encode_equivocation(proof))
                 )
         return actions
+
+    def sealed_its_own_slot(self, header: Header) -> bool:
+        """Whether the header's sealer was its slot's Aura author, in the set after its parent
+        (the set that authors the parent's children; the finalized block's set if that state
+        is not at hand). The runtime refuses a slot offence by anyone else, so reporting one
+        would only cost this node the fee."""
+        try:
+            keys = self.view.authority_set_after(header.parent_hash).keys
+        except ChainStoreError:
+            keys = self.view.authority_set_after(self.view.store.finalized_hash).keys
+        return bool(keys) and keys[header.digest.slot % len(keys)] == header.digest.author
 
     def first_report(self, key: bytes) -> bool:
         """Whether offence `key` is new here (each is reported once)."""

@@ -13,6 +13,7 @@ from chain.core.actions import Action, Gossip, SendRequest
 from chain.core.chain_updates import ChainUpdates
 from chain.core.finality import Justification
 from chain.core.grandpa import VOTES_PER_AUTHORITY_PER_MESSAGE
+from chain.core.left_out_votes import LeftOutVotes
 from chain.core.messages import (
     PROTOCOL_CATCH_UP,
     PROTOCOL_NEIGHBOUR,
@@ -35,6 +36,7 @@ from chain.core.voter_messages import (
 )
 from runtime.block import Header
 from runtime.consensus import SignedVote, encode_equivocation
+from runtime.state import StateOverlay
 
 
 class VoterGlue:
@@ -45,10 +47,23 @@ class VoterGlue:
         self.offences = offences
         self.sync = sync
         self._pending: list[Action] = []
+        self.left_out = LeftOutVotes()
 
     def finalized(self, header: Header, justification: Justification, now_ms: int) -> None:
-        """The voter's round proved `header` final: store it as final now, act on it later."""
+        """The voter's round proved `header` final: store it as final now, act on it later; and
+        note again the rounds whose window's note left this voter's precommit out."""
+        view = self.offences.view
+        voter = None if self.offences.authority is None else self.offences.authority.public
+        was_final = view.finalized_header.number
         self._pending.extend(self.updates.finalize_stored(header, justification.encode(), now_ms))
+        self.left_out.finalized(voter, was_final, justification)
+        state = StateOverlay(view.store.reader(view.store.finalized_hash))
+        for j in self.left_out.to_note(voter, view.finalized_header.number, state):
+            self._pending.extend(
+                self.offences.submit_own(
+                    now_ms, "note_votes", j.set_id, j.round, list(j.precommits)
+                )
+            )
 
     def take_pending(self) -> list[Action]:
         """What the voter's finalizations did and no step has carried yet (oldest first)."""

@@ -39,8 +39,6 @@ NAME: Final = "session"
 MAX_AUTHORITIES: Final = 1_000
 MIN_SLOT_DURATION_MS: Final = 100
 MAX_SLOT_DURATION_MS: Final = 3_600_000
-HISTORY_DEPTH: Final = 64
-"""Past authority sets kept in state, so that an offence in one of them can still be proven."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +107,14 @@ Disabled: Final = StorageValue[tuple[bytes, ...]](NAME, "Disabled", KEYS_CODEC, 
 HistoricalSets: Final = StorageMap[int, tuple[tuple[bytes, int], ...]](
     NAME, "HistoricalSets", lambda n: n.to_bytes(8, "big"), AUTHORITIES_CODEC
 )
-"""The authorities of the last HISTORY_DEPTH sets, the current one included, by set id."""
+"""The authorities of the sets from `OldestSet` on, the current one included, by set id: past
+sets stay while an offence in one of them can still be proven (`forget_sets_before`)."""
+OldestSet: Final = StorageValue[int](NAME, "OldestSet", U64_CODEC, 0)
+"""The oldest set kept in `HistoricalSets`."""
 SlotDurationMs: Final = StorageValue[int](NAME, "SlotDurationMs", U64_CODEC, 0)
+SetChangedAt: Final = StorageValue[int](NAME, "SetChangedAt", U64_CODEC, 0)
+"""The block whose hook made the current set (0 for the genesis set): the handover block, the
+last one the set before it finalizes; the current set finalizes only the blocks after it."""
 
 # Events
 
@@ -147,6 +151,11 @@ def historical_set(ctx: BlockContext, set_id: int) -> AuthoritySet | None:
     return None if authorities is None else AuthoritySet(set_id, authorities)
 
 
+def set_changed_at(state: StateOverlay) -> int:
+    """The handover block: the last block the previous set finalizes (0 under the genesis set)."""
+    return SetChangedAt.get(state)
+
+
 def _check_authorities(authorities: Sequence[tuple[bytes, int]]) -> None:
     if not authorities:
         raise ValueError("an authority set needs at least one authority")
@@ -173,12 +182,23 @@ def set_authorities(ctx: BlockContext, authorities: Sequence[tuple[bytes, int]])
     set_id = SetId.get(ctx.state) + 1
     Authorities.put(ctx.state, new)
     SetId.put(ctx.state, set_id)
+    SetChangedAt.put(ctx.state, ctx.number)
     Disabled.kill(ctx.state)
     HistoricalSets.insert(ctx.state, set_id, new)
-    if set_id >= HISTORY_DEPTH:
-        HistoricalSets.remove(ctx.state, set_id - HISTORY_DEPTH)
     ctx.deposit_event(NewAuthorities, set_id, [key for key, _ in new])
     return True
+
+
+def forget_sets_before(ctx: BlockContext, set_id: int) -> None:
+    """Forget the past sets older than `set_id` (never the current one): staking, which elects
+    the sets, says which it no longer needs to prove offences in, so that no count of set
+    changes (each forced era end is one) can drop a set while its offences are reportable."""
+    oldest = OldestSet.get(ctx.state)
+    keep_from = min(set_id, SetId.get(ctx.state))
+    for old in range(oldest, keep_from):
+        HistoricalSets.remove(ctx.state, old)
+    if keep_from > oldest:
+        OldestSet.put(ctx.state, keep_from)
 
 
 def disable(ctx: BlockContext, key: bytes) -> bool:

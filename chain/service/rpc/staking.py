@@ -6,9 +6,9 @@
                                 nominator's share of it (as sequential Phragmén split it),
                                 commission, era points so far and whether they are disabled; and
                                 every candidate with its session key, active bond, commission and
-                                pending commission raise ({"commissionPpm", "fromEra"} or null)
+                                pending commission raise ({"commissionPpm", "fromBlock"} or null)
     staking_era(at?)          → {"era", "start", "eraBlocks", "nextEraAt", "forced"}
-    staking_ledger(stash, at?) → {"stash", "active", "total", "unlocking": [{"era", "amount"}],
+    staking_ledger(stash, at?) → {"stash", "active", "total", "unlocking": [{"block", "amount"}],
                                 "sessionKey", "validating", "nominating"}, or null if not bonded
 
 Amounts are decimal strings, accounts addresses, as in the rest of the RPC.
@@ -71,7 +71,7 @@ def validators_json(state: StateOverlay) -> dict[str, Any]:
 def _raise_json(pending: staking.CommissionRaise | None) -> dict[str, int] | None:
     if pending is None:
         return None
-    return {"commissionPpm": pending.commission_ppm, "fromEra": pending.from_era}
+    return {"commissionPpm": pending.commission_ppm, "fromBlock": pending.from_block}
 
 
 def era_json(state: StateOverlay) -> dict[str, Any]:
@@ -99,7 +99,7 @@ def ledger_json(state: StateOverlay, stash: bytes) -> dict[str, Any] | None:
         "stash": encode_address(stash),
         "active": str(ledger.active),
         "total": str(ledger.total),
-        "unlocking": [{"era": era, "amount": str(amount)} for era, amount in ledger.unlocking],
+        "unlocking": [{"block": b, "amount": str(amount)} for b, amount in ledger.unlocking],
         "sessionKey": _optional_address(staking.SessionKeys.get(state, stash)),
         "validating": staking.Validators.get(state, stash) is not None,
         "nominating": None if targets is None else [encode_address(t) for t in targets],

@@ -3,15 +3,17 @@
 Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controller):
 
 1. Bonding. A stash bonds part of its balance (held under "staking"); its ledger records the
-   active bond and the chunks being unbonded, each of which unlocks `bonding_eras` eras after
-   `unbond`; `withdraw_unbonded` releases the unlocked chunks. The "staking" hold always equals
-   the ledger's total.
+   active bond and the chunks being unbonded, each of which unlocks at the era boundary
+   `bonding_eras` eras' worth of blocks after the last boundary before its `unbond` (counted in
+   blocks, so that eras forced to end early shorten nothing); `withdraw_unbonded` releases the
+   unlocked chunks. The "staking" hold always equals the ledger's total.
 2. Candidacy. A stash with at least `min_validator_bond` active `validate`s with a commission and
    a session key (the key its node signs blocks and finality votes with; by default the stash
    itself). A session key belongs to one stash only, and stays that stash's after it changes
    keys, so that offences signed with it are still its own. A commission decrease applies from
-   the next election; a raise made in era e waits for the election of era e + 2, so nominators
-   can leave first (standing again above the commission a stash had counts as a raise). A stash
+   the next election; a raise applies from the first era that starts `era_blocks` or more blocks
+   after it, however many eras end early meanwhile, so nominators can leave first (a new
+   candidacy's commission is a raise over 0%, since nominations outlive a candidacy). A stash
    with at least `min_nominator_bond` `nominate`s up to `max_nominations` candidates instead.
    `chill` ends either.
 3. Election. In the block whose number is a multiple of `era_blocks` (or the block after a
@@ -25,21 +27,24 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
    stay.
 4. Era points: 20 per block authored, 1 per compute attestation, 1 per finality precommit noted on
    chain (`note_votes`: a round that finalized a block of this chain, once per voter per window
-   of NOTE_VOTES_EVERY blocks, see `finality_notes`). At the era's end `era_reward` is minted and
-   shared by points; each validator's share pays its commission, and the rest goes to it and its
-   nominators pro rata to their exposure (rounding dust is not minted).
+   of NOTE_VOTES_EVERY blocks, see `finality_notes`; a note of the previous set counts only
+   blocks up to the handover to the current one). At the era's end `era_reward` (in proportion
+   to the era's blocks, if it was cut short) is minted and shared by points; each validator's
+   share pays its commission, and the rest goes to it and its nominators pro rata to their
+   exposure (rounding dust is not minted).
 5. Offline. At the era's end, an active validator that authored no block and had no precommit
    noted, in an era long enough to give it at least two slots, loses `offline_slash_ppm` of its
    own bond (to the treasury). It is not chilled.
 6. Equivocation. Anyone may report two signed messages that prove an authority equivocated (two
    votes in one round, or two headers in one slot). The offender loses `equivocation_slash_ppm`
    of its own stake, and each of its nominators of its share, in the exposure of the era the
-   offence happened in (a slot's era; a set's latest era; kept for `slash_window_eras` eras by
-   `history`), from the whole ledger, active and unbonding; the reporter gets
-   `reporter_reward_ppm` of the total and the treasury the rest. A slot offence must be by the
-   slot's author in that era's set, a vote offence by an authority of the set named; an offence
-   more than `slash_window_eras` eras old is refused (below `bonding_eras`, so that what was
-   unbonded after it is still held). The offender is disabled (its blocks are refused at once;
+   offence happened in (a slot's era; a set's latest era; kept by `history` for
+   `slash_window_eras` eras' worth of blocks after the era's end), from the whole ledger, active
+   and unbonding; the reporter gets `reporter_reward_ppm` of the offender's own loss and the
+   treasury the rest. A slot offence must be by the slot's author in that era's set, a vote
+   offence by an authority of the set named; an offence is refused from `slash_window_eras` eras'
+   worth of blocks after its era's end (below `bonding_eras`, so that what was unbonded after it
+   is still held). The offender is disabled (its blocks are refused at once;
    but never the last enabled authority, so that blocks go on), chilled, and if it validates the
    era ends at the next block so the set changes promptly. Each offence is punished once.
 
@@ -67,7 +72,6 @@ from runtime.pallets.staking.constants import (
     MAX_ERA_BLOCKS,
     MAX_NOMINATIONS,
     MAX_NOMINATORS,
-    MAX_OFFENCES,
     MAX_UNLOCKING_CHUNKS,
     NAME,
     NOMINATE_WEIGHT,
@@ -97,13 +101,11 @@ from runtime.pallets.staking.storage import (
     Exposure,
     Exposures,
     ForceEra,
-    FormerCommission,
     KeyOwner,
     Ledger,
     Ledgers,
     Nominations,
     Nominators,
-    Offences,
     Params,
     PendingCommission,
     RetiredKeys,
@@ -123,7 +125,6 @@ __all__ = [
     "MAX_ERA_BLOCKS",
     "MAX_NOMINATIONS",
     "MAX_NOMINATORS",
-    "MAX_OFFENCES",
     "MAX_UNLOCKING_CHUNKS",
     "NAME",
     "NOMINATE_WEIGHT",
@@ -147,7 +148,6 @@ __all__ = [
     "Exposure",
     "Exposures",
     "ForceEra",
-    "FormerCommission",
     "GenesisNominator",
     "GenesisValidator",
     "KeyOwner",
@@ -156,7 +156,6 @@ __all__ = [
     "Nominations",
     "Nominators",
     "NotedWindows",
-    "Offences",
     "Params",
     "PendingCommission",
     "Precommit",

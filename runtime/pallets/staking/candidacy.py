@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Final
-
 from runtime.framework import BlockContext
 from runtime.pallets.staking.events import Chilled
 from runtime.pallets.staking.storage import (
     Active,
     Candidates,
     CommissionRaise,
-    FormerCommission,
     KeyOwner,
     Nominations,
     Nominators,
@@ -57,60 +54,60 @@ def is_nominator(state: StateOverlay, stash: bytes) -> bool:
 
 
 def stop_validating(ctx: BlockContext, stash: bytes) -> bool:
-    """End a stash's candidacy, remembering the commission it had; False if it was no candidate."""
-    commission = Validators.get(ctx.state, stash)
-    if commission is None:
+    """End a stash's candidacy; False if it was no candidate."""
+    if Validators.get(ctx.state, stash) is None:
         return False
     Validators.remove(ctx.state, stash)
     PendingCommission.remove(ctx.state, stash)
-    FormerCommission.insert(ctx.state, stash, commission)
     Candidates.put(ctx.state, tuple(s for s in Candidates.get(ctx.state) if s != stash))
     return True
 
 
 # Commission
 
-COMMISSION_NOTICE_ERAS: Final = 2
-"""A commission raise made in era e is first used by the election of era e + 2: the nominators
-backing the candidate see it for the whole of era e + 1, and their `chill` or new nominations
-in that era take effect at the same election as the raise."""
 
-
-def set_commission(state: StateOverlay, stash: bytes, commission: int, era: int) -> int | None:
+def set_commission(
+    state: StateOverlay, stash: bytes, commission: int, now: int, notice_blocks: int
+) -> int | None:
     """Make `commission` a candidate's: a decrease at once (from the next election on), a raise
-    from era `era + COMMISSION_NOTICE_ERAS`; the era a raise applies from, None if in force now.
+    for the first era that starts `notice_blocks` (a whole era's `era_blocks`) or more blocks
+    after block `now`; the block from which a raise applies, None if in force now.
 
-    Raised over the commission in force (or, for a new candidacy, the one the stash had when it
-    last stopped validating, since nominations naming it outlive its candidacy) is a raise. What
+    The notice is counted in blocks, not eras: an equivocation report ends the era at the next
+    block (`ForceEra`), so a notice of "two eras" could shrink to a few blocks if the candidate
+    reports a sybil validator of its own right after raising. Counted in blocks, the nominators
+    backing the candidate have `notice_blocks` blocks to `chill` or nominate elsewhere, which
+    takes effect at the same election as the raise, however many eras are cut short meanwhile.
+
+    Raised over the commission in force is a raise; a new candidacy's commission is raised over
+    0%, since nominations naming a stash outlive its candidacy (and nothing need be remembered of
+    a stash that stopped validating, so no record grows with every stash that ever stood). What
     a candidate can still do: raise after the notice, so nominators who do not watch pay it from
-    the era it applies, and chilling and coming back does not shorten it; a forced era end (an
-    equivocation report) shortens era e + 1, which an attacker can only cause by equivocating
-    itself, for `equivocation_slash_ppm` of its own bond. Lowering the raise keeps its era;
-    raising it further restarts the notice.
+    the era it applies, and chilling and coming back does not shorten it (a newcomer standing
+    above 0% waits the notice at 0%, which costs it at most one era's commission). Lowering the
+    raise keeps its block; raising it further restarts the notice.
     """
-    in_force = Validators.get(state, stash)
-    if in_force is None:
-        in_force = FormerCommission.get(state, stash)
-    FormerCommission.remove(state, stash)
+    in_force = Validators.get(state, stash) or 0
     pending = PendingCommission.get(state, stash)
-    if in_force is None or commission <= in_force:
+    if commission <= in_force:
         Validators.insert(state, stash, commission)
         PendingCommission.remove(state, stash)
         return None
     Validators.insert(state, stash, in_force)
     if pending is not None and commission <= pending.commission_ppm:
-        from_era = pending.from_era
+        from_block = pending.from_block
     else:
-        from_era = era + COMMISSION_NOTICE_ERAS
-    PendingCommission.insert(state, stash, CommissionRaise(commission, from_era))
-    return from_era
+        from_block = now + notice_blocks
+    PendingCommission.insert(state, stash, CommissionRaise(commission, from_block))
+    return from_block
 
 
-def apply_commission_raises(state: StateOverlay, era: int) -> None:
-    """Put in force the candidates' commission raises due by `era` (the era being elected)."""
+def apply_commission_raises(state: StateOverlay, now: int) -> None:
+    """Put in force the candidates' commission raises due by block `now`, whose hook elects the
+    next era."""
     for stash in Candidates.get(state):
         pending = PendingCommission.get(state, stash)
-        if pending is not None and pending.from_era <= era:
+        if pending is not None and pending.from_block <= now:
             Validators.insert(state, stash, pending.commission_ppm)
             PendingCommission.remove(state, stash)
 

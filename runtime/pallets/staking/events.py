@@ -15,8 +15,8 @@ Bonded: Final = EventDef(NAME, "Bonded", (_STASH, _AMOUNT), "A stash bonded more
 Unbonded: Final = EventDef(
     NAME,
     "Unbonded",
-    (_STASH, _AMOUNT, ("unlocks_at_era", fields.U64)),
-    "Part of a bond starts unbonding; it can be withdrawn from the era named.",
+    (_STASH, _AMOUNT, ("unlocks_at_block", fields.U64)),
+    "Part of a bond starts unbonding; it can be withdrawn from the block named.",
 )
 Withdrawn: Final = EventDef(
     NAME, "Withdrawn", (_STASH, _AMOUNT), "Unlocked chunks were released to the free balance."
@@ -30,8 +30,9 @@ ValidatorPrefsSet: Final = EventDef(
 CommissionRaisePending: Final = EventDef(
     NAME,
     "CommissionRaisePending",
-    (_STASH, ("commission_ppm", fields.U32), ("from_era", fields.U64)),
-    "A candidate raised its commission; the raise is used from the election of the era named.",
+    (_STASH, ("commission_ppm", fields.U32), ("from_block", fields.U64)),
+    "A candidate raised its commission; the raise is used from the first era starting at or "
+    "after the block named.",
 )
 Nominated: Final = EventDef(
     NAME,

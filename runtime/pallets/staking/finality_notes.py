@@ -11,7 +11,9 @@ the precommit's block lies in a later window than the one of its last credited p
 point per window, in increasing order; a note that credits nobody is refused. The round number
 plays no part beyond the signatures, so no round number, however large, keeps a real round out.
 A note names the current authority set or the one before it (the last rounds of a set finalize
-the block that hands over to the next, and are noted after it).
+the block that hands over to the next, and are noted after it). A set finalizes only its own
+blocks: a note of the set before counts only precommits for blocks up to the handover block
+(`session.set_changed_at`), a note of the current set only those for blocks from it on.
 
 What an attacker can still do: a group with more than 2/3 of the weight can sign precommits for
 rounds that never ran, but only for blocks this chain has, and each of its voters still gains at
@@ -24,13 +26,16 @@ can leave a minority's precommits out of the windows its own members note; a min
 then loses at most those windows' points (at most one per NOTE_VOTES_EVERY blocks, against
 BLOCK_POINTS per block it authors) unless it notes the round itself. An older set in which the
 group held more than 2/3 is refused; the set before the current one is not, and gives it nothing
-more than the current one. Precommits for a block this chain does not have (another fork, a
-block newer than the including block's parent) earn nothing: their voter is left out, not the
-note refused.
+more than the current one: its notes count only blocks up to the handover, which that set did
+finalize, so a group that held more than 2/3 of it but lost that in the new set cannot note
+made-up rounds of the old set for the new set's blocks. Precommits for a block this chain does
+not have (another fork, a block newer than the including block's parent) earn nothing: their
+voter is left out, not the note refused.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection, Iterable
 from typing import Final
 
 from runtime.consensus import Precommit
@@ -61,6 +66,12 @@ def _on_chain(state: StateOverlay, precommit: Precommit) -> bool:
     return system.BlockHash.get(state, precommit.number) == precommit.block_hash
 
 
+def _in_set(precommit: Precommit, previous_set: bool, handover: int) -> bool:
+    """Whether the precommit's block is one its set finalizes: up to the handover block for the
+    set before the current one, from it on for the current set (whose rounds start there)."""
+    return precommit.number <= handover if previous_set else precommit.number >= handover
+
+
 def noted_voters(
     ctx: BlockContext, set_id: int, round_: int, precommits: list[Precommit]
 ) -> list[bytes]:
@@ -70,6 +81,8 @@ def noted_voters(
     authorities = session.historical_set(ctx, set_id)
     if authorities is None or set_id + 1 < session.SetId.get(state):
         raise UnknownSet()
+    previous_set = set_id + 1 == session.SetId.get(state)
+    handover = session.set_changed_at(state)
     seen: set[bytes] = set()
     counted: list[Precommit] = []
     weight = 0
@@ -82,7 +95,7 @@ def noted_voters(
         seen.add(precommit.voter)
         if not precommit.signature_is_valid(set_id, round_):
             raise BadPrecommit()
-        if _on_chain(state, precommit):
+        if _on_chain(state, precommit) and _in_set(precommit, previous_set, handover):
             counted.append(precommit)
             weight += voter_weight
     if not authorities.is_supermajority(weight):
@@ -98,6 +111,27 @@ def noted_voters(
     if not credited:
         raise RoundAlreadyNoted()
     return credited
+
+
+def forget_old_windows(
+    state: StateOverlay, keys: Iterable[bytes], still_voting: Collection[bytes], era_start: int
+) -> None:
+    """Forget the credited windows of `keys` (the voters of the current and the previous set
+    before an era's end) that can no longer refuse a credit: all of those no longer in
+    `still_voting` (the voters of those sets after it), which no note can credit any more; and
+    of the others, those older than the window before block `era_start` (the new era's first),
+    the oldest a precommit may still be credited for (a voter with no window is credited the
+    same). So `NotedWindows` holds no more than the voters of the last two sets.
+
+    What a voter can still do: leave the sets and, at the next set change but one, come back
+    with the same session key, and be credited again for a window it was credited for before
+    it left. That takes two set changes, and so (eras lasting at least 2 windows) at least one
+    forced era end, an active validator slashed for it; and gains one precommit point."""
+    oldest = max(0, era_start - NOTE_VOTES_EVERY) // NOTE_VOTES_EVERY
+    for key in keys:
+        last = NotedWindows.get(state, key)
+        if last is not None and (key not in still_voting or last < oldest):
+            NotedWindows.remove(state, key)
 
 
 def noted_window_problems(latest_block: int, noted: dict[bytes, int]) -> list[str]:

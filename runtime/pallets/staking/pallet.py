@@ -10,7 +10,7 @@ from runtime.consensus import Precommit, VoteEquivocation
 from runtime.fields import FieldType
 from runtime.framework import BlockContext, Origin, Pallet, Weight, call, ensure_signed
 from runtime.pallets import balances, session
-from runtime.pallets.staking.bonding import forget_stash, ledger_of
+from runtime.pallets.staking.bonding import forget_stash, ledger_of, unlock_block
 from runtime.pallets.staking.candidacy import (
     active_stash,
     chill_stash,
@@ -31,7 +31,6 @@ from runtime.pallets.staking.constants import (
     MAX_CANDIDATES,
     MAX_NOMINATIONS,
     MAX_NOMINATORS,
-    MAX_OFFENCES,
     MAX_UNLOCKING_CHUNKS,
     NAME,
     NOMINATE_WEIGHT,
@@ -41,7 +40,6 @@ from runtime.pallets.staking.constants import (
     REPORT_WEIGHT,
     SET_PARAMS_WEIGHT,
     SIGNATURE_WEIGHT,
-    SLASH_WEIGHT,
 )
 from runtime.pallets.staking.election import elect_validators
 from runtime.pallets.staking.eras import end_era, note_activity
@@ -93,12 +91,16 @@ from runtime.pallets.staking.events import (
 )
 from runtime.pallets.staking.finality_notes import noted_voters
 from runtime.pallets.staking.genesis import StakingGenesis, genesis_bond
-from runtime.pallets.staking.history import history_problems, note_era
+from runtime.pallets.staking.history import (
+    history_problems,
+    note_era,
+    punish_once,
+    window_blocks,
+)
 from runtime.pallets.staking.invariants import broken_invariants
 from runtime.pallets.staking.params import StakingParams
 from runtime.pallets.staking.slashing import (
     disable_offender,
-    offence_era_key,
     offence_exposure,
     offender_of,
     pay_slash,
@@ -115,7 +117,6 @@ from runtime.pallets.staking.storage import (
     Ledgers,
     Nominations,
     Nominators,
-    Offences,
     Params,
     Validators,
 )
@@ -216,8 +217,7 @@ class Staking(Pallet):
             note_activity(state, stash, points=BLOCK_POINTS, blocks=1)
         p = Params.get(state)
         if ctx.number % p.era_blocks == 0 or ForceEra.get(state):
-            end_era(ctx, p)
-            return (len(Candidates.get(state)) + len(Nominators.get(state))) * SLASH_WEIGHT
+            return end_era(ctx, p)
         return 0
 
     # Calls: bonding
@@ -248,7 +248,8 @@ class Staking(Pallet):
 
     @call(args=(("value", fields.BALANCE),), weight=BOND_WEIGHT)
     def unbond(self, ctx: BlockContext, origin: Origin, value: int) -> None:
-        """Start unbonding `value` of the active bond; it unlocks `bonding_eras` eras later."""
+        """Start unbonding `value` of the active bond; it unlocks `bonding_eras` eras' worth of
+        blocks later (`bonding.unlock_block`)."""
         stash = ensure_signed(origin)
         state = ctx.state
         ledger = ledger_of(ctx, stash)
@@ -260,7 +261,7 @@ class Staking(Pallet):
             is_nominator(state, stash) and remaining < p.min_nominator_bond
         ):
             raise BondTooSmall()
-        unlocks_at = CurrentEra.get(state) + p.bonding_eras
+        unlocks_at = unlock_block(ctx.number, p)
         chunks = dict(ledger.unlocking)
         chunks[unlocks_at] = chunks.get(unlocks_at, 0) + value
         if len(chunks) > MAX_UNLOCKING_CHUNKS:
@@ -273,12 +274,12 @@ class Staking(Pallet):
         """Release every unbonded chunk that has unlocked; a ledger left empty is removed."""
         stash = ensure_signed(origin)
         ledger = ledger_of(ctx, stash)
-        era = CurrentEra.get(ctx.state)
-        ready = sum(amount for unlocks_at, amount in ledger.unlocking if unlocks_at <= era)
+        now = ctx.number
+        ready = sum(amount for unlocks_at, amount in ledger.unlocking if unlocks_at <= now)
         if ready == 0:
             raise NothingToWithdraw()
         balances.release(ctx, stash, HOLD, ready)
-        remaining = Ledger(ledger.active, tuple((e, a) for e, a in ledger.unlocking if e > era))
+        remaining = Ledger(ledger.active, tuple((b, a) for b, a in ledger.unlocking if b > now))
         if remaining.total == 0:
             forget_stash(ctx, stash)
         else:
@@ -297,7 +298,7 @@ class Staking(Pallet):
         """Be a validator candidate with this commission and session key (default: the stash).
 
         Ends a nomination; takes effect at the next election, except a commission raise, which
-        waits COMMISSION_NOTICE_ERAS eras (`candidacy.set_commission`).
+        waits `era_blocks` blocks (`candidacy.set_commission`).
         """
         stash = ensure_signed(origin)
         state = ctx.state
@@ -316,7 +317,8 @@ class Staking(Pallet):
         if stop_nominating(ctx, stash):
             ctx.deposit_event(Chilled, stash)
         set_session_key(state, stash, key)
-        raised_from = set_commission(state, stash, commission_ppm, CurrentEra.get(state))
+        notice = Params.get(state).era_blocks
+        raised_from = set_commission(state, stash, commission_ppm, ctx.number, notice)
         Candidates.put(state, insert_sorted(candidates, stash))
         ctx.deposit_event(ValidatorPrefsSet, stash, Validators.get(state, stash), key)
         if raised_from is not None:
@@ -400,10 +402,8 @@ class Staking(Pallet):
         key = offender_of(offence)
         kind = "vote" if isinstance(offence, VoteEquivocation) else "slot"
         stash, exposure, era = offence_exposure(ctx, offence, key)
-        punished = Offences.get(state, stash) or ()
-        if offence_era_key(era) in punished:
+        if not punish_once(state, era, stash):
             raise AlreadyPunished()  # slashed for this era already
-        Offences.insert(state, stash, (*punished, offence_era_key(era))[-MAX_OFFENCES:])
         p = Params.get(state)
         taken, own = slash_offender(ctx, stash, exposure, p)
         pay_slash(ctx, taken, reporter, p, rewarded=own)
@@ -478,7 +478,7 @@ class Staking(Pallet):
         Active.put(state, tuple((stash, e.session_key) for stash, e in elected))
         backing = {e.session_key: e.total for _, e in elected}
         session.set_genesis_authorities(ctx, [(v.key, backing[v.key]) for v in validators])
-        note_era(ctx, 0, params.slash_window_eras)
+        note_era(ctx, 0, window_blocks(params))
 
     # Invariants
 

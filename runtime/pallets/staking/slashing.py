@@ -2,9 +2,11 @@
 
 An offence is slashed against the exposure of the era it happened in (`history`), from each
 backer's whole ledger, active and unbonding alike: chilling, unbonding and waiting out the era
-change nothing, since an unbonded chunk unlocks `bonding_eras` eras later, after the offence has
-expired (`slash_window_eras` is below it). What an offender can still do: let nobody report it
-for `slash_window_eras` eras (every node reports at once what it sees); or, while the election
+change nothing, since an unbonded chunk unlocks `bonding_eras` eras' worth of blocks later, after
+the offence has expired (`slash_window_eras` eras' worth of blocks after its era's end, below it;
+both counted in blocks so that forced era ends shorten neither). What an offender can still do:
+let nobody report it for that long (every node reports at once what it sees); or, while the
+election
 keeps its set's every key and weight unchanged over several eras, sign its votes in the set's
 earlier era, which is slashed as the set's latest one: the same total backing, so only who among
 its backers pays can shift, and those backers are ones that backed it with that same set.
@@ -34,10 +36,12 @@ from runtime.pallets.staking.history import (
     era_of_slot,
     era_record,
     exposure_in,
+    offence_deadline,
     validator_in,
+    window_blocks,
 )
 from runtime.pallets.staking.params import StakingParams
-from runtime.pallets.staking.storage import CurrentEra, Exposure, Ledgers, Params
+from runtime.pallets.staking.storage import Exposure, Ledgers, Params
 
 # Slashing and paying
 
@@ -144,21 +148,14 @@ def offence_exposure(
         keys = authorities.keys
         if keys[proof.slot % len(keys)] != key:  # Aura's author of that slot then
             raise NotAnAuthority()
-    if era + Params.get(state).slash_window_eras < CurrentEra.get(state):
+    deadline = offence_deadline(state, era, window_blocks(Params.get(state)))
+    if deadline is not None and ctx.number >= deadline:
         raise OffenceExpired()  # kept only until the next era's end, the window being shortened
     stash = validator_in(state, era, key)
     exposure = None if stash is None else exposure_in(state, era, stash)
     if stash is None or exposure is None:
         raise NotAnAuthority()
     return stash, exposure, era
-
-
-def offence_era_key(era: int) -> bytes:
-    """What `Offences` remembers of a punished offence: its era. A validator is slashed at most
-    once per era, whatever it did in it: vote offences name any round number, so an offender
-    could otherwise sign pairs for rounds that never ran and have a colluding reporter take its
-    nominators' stake 10% at a time, the reporter's share outweighing its own loss."""
-    return b"era" + era.to_bytes(4, "big")
 
 
 def slash_offender(

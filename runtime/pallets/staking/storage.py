@@ -19,7 +19,6 @@ from runtime.pallets.staking.constants import (
     MAX_CANDIDATES,
     MAX_NOMINATIONS,
     MAX_NOMINATORS,
-    MAX_OFFENCES,
     MAX_UNLOCKING_CHUNKS,
     NAME,
     PPM,
@@ -32,7 +31,7 @@ from runtime.schema import Record, param
 
 @dataclass(frozen=True, slots=True)
 class Ledger(Record):
-    """A stash's bond: what is active, and what is unbonding as (era it unlocks at, amount)."""
+    """A stash's bond: what is active, and what is unbonding as (block it unlocks at, amount)."""
 
     active: int = param(fields.BALANCE)
     unlocking: tuple[tuple[int, int], ...] = param(
@@ -75,10 +74,11 @@ class Exposure(Record):
 
 @dataclass(frozen=True, slots=True)
 class CommissionRaise(Record):
-    """A candidate's raised commission, not in force before the election of era `from_era`."""
+    """A candidate's raised commission, not in force for an era that starts before block
+    `from_block`."""
 
     commission_ppm: int = param(fields.U32, 0, PPM)
-    from_era: int = param(fields.U64)
+    from_block: int = param(fields.U64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,24 +183,8 @@ EraActivity: Final = StorageMap[bytes, Activity](
     NAME, "EraActivity", _account_key, record_codec(Activity)
 )
 """What each of the current era's validators did so far, by stash."""
-Offences: Final = StorageMap[bytes, tuple[bytes, ...]](
-    NAME,
-    "Offences",
-    _account_key,
-    value_codec(
-        list,
-        lambda v: tuple(
-            codec.expect_bytes(k, "offence", max_len=64)
-            for k in codec.expect_array(v, MAX_OFFENCES, "offences")
-        ),
-    ),
-)
-"""The offences a stash was punished for, the latest MAX_OFFENCES."""
 PendingCommission: Final = StorageMap[bytes, CommissionRaise](
     NAME, "PendingCommission", _account_key, record_codec(CommissionRaise)
 )
 """Candidates' commission raises waiting for their era, by stash (`Validators` holds the
 commission in force until then)."""
-FormerCommission: Final = StorageMap[bytes, int](NAME, "FormerCommission", _account_key, U64_CODEC)
-"""The commission a stash had when it last stopped validating: nominations naming a stash outlive
-its candidacy, so a new candidacy above it waits like a raise."""

@@ -192,18 +192,24 @@ def test_a_set_change_clears_the_disabled_list() -> None:
     assert session.disable(ctx, B)  # B is an authority of the new set too, and can be again
 
 
-def test_the_history_keeps_the_last_sets_and_forgets_older_ones() -> None:
+def test_the_history_keeps_past_sets_until_told_to_forget_them() -> None:
+    """Past sets stay however many changes come (each forced era end is one), until staking says
+    which it no longer needs; the current set is never forgotten."""
     ctx = block_context()
-    depth = session.HISTORY_DEPTH
-    for n in range(1, depth + 2):  # sets 1 .. depth + 1
+    last = 70
+    for n in range(1, last + 1):
         assert session.set_authorities(ctx, [(OTHERS[n % 3], n * UNIT)])
-    last = depth + 1
     assert session.authority_set(ctx.state) == AuthoritySet(
         last, ((OTHERS[last % 3], last * UNIT),)
     )
     kept = [n for n in range(last + 1) if session.historical_set(ctx, n) is not None]
-    assert kept == list(range(last - depth + 1, last + 1))  # the current one among them
-    assert session.historical_set(ctx, 2) == AuthoritySet(2, ((OTHERS[2], 2 * UNIT),))
+    assert kept == list(range(last + 1))
+    session.forget_sets_before(ctx, 60)
+    kept = [n for n in range(last + 1) if session.historical_set(ctx, n) is not None]
+    assert kept == list(range(60, last + 1))
+    assert session.historical_set(ctx, 62) == AuthoritySet(62, ((OTHERS[2], 62 * UNIT),))
+    session.forget_sets_before(ctx, last + 5)
+    assert [n for n in range(last + 1) if session.historical_set(ctx, n)] == [last]
 
 
 # Disabling

@@ -17,7 +17,15 @@ it checks:
 - at an election: the new validators were candidates when the block began, there are at most
   `validator_count` of them, and the set id moved exactly when session's set changed; each winner
   is backed by its own active bond and each nominator's bond is split over the winners it named,
-  adding up to that bond and never more (sequential Phragmén counts no stake twice).
+  adding up to that bond and never more (sequential Phragmén counts no stake twice); and no
+  winner's commission is above what it asked for at least `era_blocks` blocks before.
+
+Adversarial steps: a candidate raises its commission and at once a sybil's equivocation is
+reported, forcing the era to end at the next block (the raise still waits a whole era's blocks);
+an offender dodging its report forces eras to end through such reports (its offence stays
+reportable `slash_window_eras` eras' worth of blocks after its era's end, and an unbonded chunk
+never unlocks within `bonding_eras - 1` eras' worth of blocks); and a note of the previous set
+for a recent block (it counts only if the block is no later than the handover block).
 """
 
 from __future__ import annotations
@@ -34,7 +42,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule
 from chain.client.chain import make_call
 from runtime.block import Block
 from runtime.executive import BlockBuilder, BlockResult, InvalidTransaction
-from runtime.pallets import staking, system
+from runtime.pallets import session, staking, system
 from runtime.pallets.staking import history
 from runtime.primitives.keys import Keypair
 from tests.runtime.pallets.market_helpers import UNIT, hook_events
@@ -85,6 +93,7 @@ class WatchedChain(StakingChain):
             "ledgers": {who: self.ledger(who) for who in (k.public for k in STASHES)},
             "nominations": {n: self.nominations(n) for n in self.nominators()},
             "era": self.era(),
+            "number": self.head.number + 1,
             "eligible": len(
                 [
                     c
@@ -113,13 +122,16 @@ class StakingMachine(RuleBasedStateMachine):
         self.round = 0
         self.eras = 0
         self.commissions: dict[bytes, list[tuple[int, int]]] = {
-            v.public: [(-1, 0)] for v in (ALICE, BOB, CHARLIE)
+            v.public: [(-(10**9), 0)] for v in (ALICE, BOB, CHARLIE)
         }
-        """The commissions each stash asked for, with the era it asked in."""
+        """The commissions each stash asked for, with the block from which its notice allows it
+        (the asking block plus the era's length then)."""
+        self.era_ends: dict[int, int] = {}
+        """The block that ended each era."""
 
     # Acting
 
-    def act(self, calls: Sequence[tuple[Keypair, str, tuple[Any, ...]]]) -> None:
+    def act(self, calls: Sequence[tuple[Keypair, str, tuple[Any, ...]]]) -> BlockResult:
         """Make staking calls in one block; signers that cannot pay their fee do not act."""
         builder = self.chain.builder()
         for keypair, name, args in calls:
@@ -135,7 +147,7 @@ class StakingMachine(RuleBasedStateMachine):
             if currently_in_test_context():
                 failed = [r for r in builder.context.events if r.event is system.ExtrinsicFailed]
                 event(f"{name}: {'ok' if ok else failed[-1].args[1]}")
-        self.chain.seal(builder)
+        return self.chain.seal(builder)[1]
 
     @rule(who=st.sampled_from(STASHES), amount=st.sampled_from(AMOUNTS))
     def bond(self, who: Keypair, amount: int) -> None:
@@ -190,6 +202,58 @@ class StakingMachine(RuleBasedStateMachine):
         self.act([(who, "validate", (commission, key))])
         self.chain.to_era_end()
 
+    @rule(
+        who=st.sampled_from(STASHES),
+        commission=st.sampled_from(COMMISSIONS),
+        index=st.integers(0, 5),
+    )
+    def raise_then_force_era_end(self, who: Keypair, commission: int, index: int) -> None:
+        """Change the commission, then have another validator's equivocation reported at once
+        (a sybil's), so that the era ends at the next block: a raise must still wait a whole
+        era's blocks, however many eras end meanwhile."""
+        key = staking.SessionKeys.get(self.chain.overlay(), who.public)
+        self.act([(who, "validate", (commission, key))])
+        self.force_era_end(index, spare=who.public)
+        self.chain.advance()
+
+    def force_era_end(self, index: int, spare: bytes) -> None:
+        """Report an equivocation of an active validator other than stash `spare` in the current
+        set, which ends the era at the next block (if the report is accepted)."""
+        chain = self.chain
+        keys = [
+            k for k in chain.authorities().keys if staking.stash_of(chain.overlay(), k) != spare
+        ]
+        if not keys:
+            return
+        sybil = keypair_of(keys[index % len(keys)])
+        proof = vote_equivocation(sybil, set_id=chain.authorities().set_id, round_=index)
+        self.act([(REPORTER, "report_equivocation", (proof,))])
+
+    @rule(voters=st.sets(st.integers(0, 5), min_size=1), back=st.integers(0, 12))
+    def note_previous_set(self, voters: set[int], back: int) -> None:
+        """Note a made-up round of the set before the current one for a recent block: it counts
+        only if the block is no later than the handover block, the last that set finalized."""
+        chain = self.chain
+        set_id = chain.authorities().set_id
+        previous = session.HistoricalSets.get(chain.overlay(), set_id - 1) if set_id else None
+        if previous is None:
+            return
+        self.round += 1
+        round_ = 2**62 + self.round
+        number = max(0, chain.head.number - back)
+        keys = sorted({previous[i % len(previous)][0] for i in voters})
+        signed = [
+            chain.precommit(keypair_of(k), number, set_id=set_id - 1, round_=round_) for k in keys
+        ]
+        handover = session.set_changed_at(chain.overlay())
+        result = self.act([(OUTSIDER, "note_votes", (set_id - 1, round_, signed))])
+        noted = [
+            r.args
+            for r in result.context.events
+            if r.event.name == "VotesNoted" and r.args[0] == set_id - 1
+        ]
+        assert not noted or number <= handover, (number, handover)
+
     @rule(who=st.sampled_from(STASHES))
     def chill(self, who: Keypair) -> None:
         self.act([(who, "chill", ())])
@@ -222,12 +286,14 @@ class StakingMachine(RuleBasedStateMachine):
             proof = slot_equivocation(keypair_of(keys[slot % len(keys)]), slot=slot)
         self.act([(REPORTER, "report_equivocation", (proof,))])
 
-    @rule(wait=st.integers(0, 2))
-    def offender_dodges(self, wait: int) -> None:
+    @rule(wait=st.integers(0, 2), forced=st.booleans(), index=st.integers(0, 5))
+    def offender_dodges(self, wait: int, forced: bool, index: int) -> None:
         """The last block's author also sealed another block for its slot; it and its nominators
-        chill and unbond all they can, `wait` eras end, and then the offence is reported. Within
-        the window each loses its share of the offence era's exposure, as far as its ledger still
-        holds it; after the window the report is refused and nobody loses anything."""
+        chill and unbond all they can, `wait` eras end (`forced`: each at once, by reporting a
+        sybil validator), and then the offence is reported. Within the window (a window of
+        blocks after the offence era's end) each loses its share of the offence era's exposure,
+        as far as its ledger still holds it; after the window the report is refused and nobody
+        loses anything."""
         chain = self.chain
         if chain.balance(REPORTER) < FEE_RESERVE:
             return  # nobody could pay for the report
@@ -252,13 +318,21 @@ class StakingMachine(RuleBasedStateMachine):
                 calls.append((keypair_of(who), "unbond", (ledger.active,)))
         self.act(calls)
         for _ in range(wait):
-            chain.to_era_end()
+            if forced:
+                self.force_era_end(index, spare=stash)
+                chain.advance()
+            else:
+                chain.to_era_end()
         held = {who: getattr(chain.ledger(who), "total", 0) for who in due}
-        offence = b"era" + era.to_bytes(4, "big")  # at most one slash an era
-        punished = offence in (staking.Offences.get(chain.overlay(), stash) or ())  # reported
+        # At most one slash an era: already reported (by another step) if so.
+        punished = bool(history.ErasPunished.get(chain.overlay(), (era, stash)))
         proof = slot_equivocation(keypair_of(key), slot=slot)
         self.act([(REPORTER, "report_equivocation", (proof,))])
-        refused = punished or chain.era() > era + chain.params().slash_window_eras
+        p, ended = chain.params(), self.era_ends.get(era)
+        expired = (
+            ended is not None and chain.head.number >= ended + p.slash_window_eras * p.era_blocks
+        )
+        refused = punished or expired
         for who, share in due.items():
             lost = held[who] - getattr(chain.ledger(who), "total", 0)
             assert lost == (0 if refused else min(share, held[who])), (who.hex(), lost)
@@ -339,13 +413,23 @@ class StakingMachine(RuleBasedStateMachine):
         raised = {
             a[0]: a[1] for p, n, a in events if (p, n) == ("staking", "CommissionRaisePending")
         }
+        notice = before["number"] + before["params"].era_blocks
         for stash, commission in (asked | raised).items():
-            self.commissions.setdefault(stash, []).append((before["era"], commission))
+            self.commissions.setdefault(stash, []).append((notice, commission))
+        # An unbonded chunk unlocks at an era boundary at least bonding_eras - 1 eras' worth of
+        # blocks on, however many eras are forced to end meanwhile.
+        p = before["params"]
+        for pallet, name, args in events:
+            if (pallet, name) == ("staking", "Unbonded"):
+                unlocks_at = args[2]
+                assert unlocks_at % p.era_blocks == 0
+                assert unlocks_at > before["number"] + (p.bonding_eras - 1) * p.era_blocks
         paid = [args for p, n, args in events if (p, n) == ("staking", "EraPaid")]
         rewarded = total("staking", "Rewarded", 1)
         if paid:
             ((_, era_minted),) = paid
             assert rewarded == era_minted <= before["params"].era_reward
+            self.era_ends[before["era"]] = chain.head.number
             self.eras += 1
             active = set(chain.active())
             if active != before["active"]:  # elected, not kept
@@ -382,8 +466,9 @@ class StakingMachine(RuleBasedStateMachine):
         for stash, exposure in exposures.items():
             assert exposure is not None
             assert exposure.own == ledgers[stash].active
-            # A commission asked for in the era just ended applies only if it is no raise.
-            old_enough = [c for era, c in self.commissions[stash] if era < before["era"]]
+            # A commission asked for less than a whole era's blocks ago applies only if it is no
+            # raise, whatever eras were forced to end meanwhile.
+            old_enough = [c for due, c in self.commissions[stash] if due <= chain.head.number]
             assert not old_enough or exposure.commission_ppm <= max(old_enough)
             for nominator, amount in exposure.others:
                 backed[nominator] = backed.get(nominator, 0) + amount

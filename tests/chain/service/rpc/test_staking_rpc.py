@@ -10,7 +10,7 @@ from chain.client.rpc import RpcClientError
 from chain.service.rpc import errors
 from chain.service.rpc.staking import validators_json
 from chain.spec import DEFAULT_GENESIS_BOND
-from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, Ledger
+from runtime.pallets.staking import DEFAULT_STAKING_PARAMS
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, dev_keypair
 from tests.chain.conftest import NodeProcess
@@ -60,8 +60,12 @@ def test_the_era_and_a_nominators_ledger(dev_node: NodeProcess) -> None:
         staking_call(client, BOB, "bond", 500 * UNIT)
         staking_call(client, BOB, "nominate", [ALICE.public])
         staking_call(client, BOB, "unbond", 100 * UNIT)
-        unlocks_at = client.staking_era()["era"] + DEFAULT_STAKING_PARAMS.bonding_eras
-        assert client.staking_ledger(BOB.public) == Ledger(400 * UNIT, ((unlocks_at, 100 * UNIT),))
+        p, best = DEFAULT_STAKING_PARAMS, client.best_number()
+        ledger = client.staking_ledger(BOB.public)
+        assert ledger is not None and ledger.active == 400 * UNIT
+        ((unlocks_at, amount),) = ledger.unlocking  # a block: bonding_eras eras' worth after
+        assert amount == 100 * UNIT and unlocks_at % p.era_blocks == 0
+        assert best < unlocks_at - p.bonding_eras * p.era_blocks + p.era_blocks
         raw = client.rpc.call("staking_ledger", encode_address(BOB.public))
         assert raw["nominating"] == [encode_address(ALICE.public)]
         assert raw["validating"] is False and raw["sessionKey"] is None
@@ -97,6 +101,7 @@ def test_the_seats_the_winners_backing_and_a_pending_raise_are_reported() -> Non
     chain.bond(NINA, 1_950 * UNIT)
     chain.nominate(NINA, DAVE)
     chain.validate(DAVE, 200_000)
+    due = chain.head.number + PARAMS.era_blocks  # a whole era's blocks after the raise
     boundary(chain)
     found = validators_json(chain.overlay())
     assert found["seats"] == PARAMS.validator_count == len(found["active"])
@@ -106,4 +111,4 @@ def test_the_seats_the_winners_backing_and_a_pending_raise_are_reported() -> Non
     assert winner["commissionPpm"] == 0
     (candidate,) = [c for c in found["candidates"] if c["stash"] == encode_address(dave)]
     assert candidate["commissionPpm"] == 0
-    assert candidate["pendingCommission"] == {"commissionPpm": 200_000, "fromEra": 2}
+    assert candidate["pendingCommission"] == {"commissionPpm": 200_000, "fromBlock": due}

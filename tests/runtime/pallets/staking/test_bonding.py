@@ -17,6 +17,7 @@ from tests.runtime.pallets.staking_helpers import (
     DAVE,
     ENDOWMENT,
     EVE,
+    PARAMS,
     D,
     StakingChain,
 )
@@ -59,12 +60,13 @@ def test_unbonded_chunks_unlock_after_the_bonding_eras_and_are_withdrawn(
 ) -> None:
     chain.bond(DAVE, 500 * UNIT)
     out = chain.call(DAVE, "staking", "unbond", 200 * UNIT)
-    assert ("Unbonded", (D, 200 * UNIT, 2)) in out.events
-    assert chain.ledger(DAVE) == Ledger(300 * UNIT, ((2, 200 * UNIT),))
+    first = 2 * PARAMS.era_blocks  # the start of era 2, bonding_eras after era 0
+    assert ("Unbonded", (D, 200 * UNIT, first)) in out.events
+    assert chain.ledger(DAVE) == Ledger(300 * UNIT, ((first, 200 * UNIT),))
     assert chain.held(DAVE, HOLD) == 500 * UNIT  # still held while it unbonds
     assert chain.call(DAVE, "staking", "withdraw_unbonded").error == "NothingToWithdraw"
     chain.to_era_end()
-    chain.call(DAVE, "staking", "unbond", 100 * UNIT)  # era 1: unlocks at era 3
+    chain.call(DAVE, "staking", "unbond", 100 * UNIT)  # era 1: unlocks at era 3's start
     assert chain.call(DAVE, "staking", "withdraw_unbonded").error == "NothingToWithdraw"
     chain.to_era_end()
     assert chain.era() == 2
@@ -72,7 +74,7 @@ def test_unbonded_chunks_unlock_after_the_bonding_eras_and_are_withdrawn(
     out = chain.call(DAVE, "staking", "withdraw_unbonded")
     assert ("Withdrawn", (D, 200 * UNIT)) in out.events
     assert chain.balance(DAVE) == free + 200 * UNIT - out.fee
-    assert chain.ledger(DAVE) == Ledger(200 * UNIT, ((3, 100 * UNIT),))
+    assert chain.ledger(DAVE) == Ledger(200 * UNIT, ((3 * PARAMS.era_blocks, 100 * UNIT),))
     assert chain.held(DAVE, HOLD) == 300 * UNIT
 
 

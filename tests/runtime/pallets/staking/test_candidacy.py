@@ -40,9 +40,13 @@ def test_validate_records_the_commission_and_the_session_key_both_ways(
     chain.bond(DAVE, 500 * UNIT)
     key = SESSION_KEYS[0].public
     out = chain.validate(DAVE, 50_000, key)
-    assert ("ValidatorPrefsSet", (D, 50_000, key)) in out.events
+    # A new candidacy's commission is raised over 0%: in force a whole era's blocks later.
+    assert ("ValidatorPrefsSet", (D, 0, key)) in out.events
+    due = chain.head.number + PARAMS.era_blocks
+    assert ("CommissionRaisePending", (D, 50_000, due)) in out.events
     state = chain.overlay()
-    assert staking.Validators.get(state, D) == 50_000
+    assert staking.Validators.get(state, D) == 0
+    assert staking.PendingCommission.get(state, D) == staking.CommissionRaise(50_000, due)
     assert staking.SessionKeys.get(state, D) == key and staking.KeyOwner.get(state, key) == D
     assert D in chain.candidates()
     # The default session key is the stash itself; a new key frees the old one.

@@ -183,7 +183,8 @@ def commission_gain(*, raise_before_election: bool) -> tuple[int, int, dict[obje
     chain.advance_to(ERA_BLOCKS - 2)
     if raise_before_election:
         outcomes.append(chain.validate(DAVE, PPM))
-        assert ("CommissionRaisePending", (D, PPM, 2)) in outcomes[-1].events
+        due = chain.head.number + ERA_BLOCKS  # a whole era's blocks later: era 2's start
+        assert ("CommissionRaisePending", (D, PPM, due)) in outcomes[-1].events
     else:
         chain.advance()
     assert all(out.error is None for out in outcomes)
@@ -205,49 +206,46 @@ def test_a_commission_raise_before_the_election_does_not_apply_to_the_next_era()
     assert profit == -(attack_fees - honest_fees) < 0
 
 
-def test_nominators_can_leave_before_a_raised_commission_applies(chain: StakingChain) -> None:
-    chain.bond(DAVE, 1_500 * UNIT)
-    chain.validate(DAVE, 50_000)
+def test_nominators_can_leave_before_a_raised_commission_applies() -> None:
+    chain = staking_chain(commission=50_000)  # the genesis validators charge 5%
     chain.bond(NINA, 601 * UNIT)
-    chain.nominate(NINA, DAVE)
-    chain.validate(DAVE, PPM)  # era 0: applies from era 2's election
-    pending = staking.PendingCommission.get(chain.overlay(), D)
-    assert pending == staking.CommissionRaise(PPM, 2)
-    assert staking.Validators.get(chain.overlay(), D) == 50_000
+    chain.nominate(NINA, CHARLIE)
+    chain.validate(CHARLIE, PPM)  # era 0: applies from era 2's election
+    pending = staking.PendingCommission.get(chain.overlay(), C)
+    assert pending == staking.CommissionRaise(PPM, chain.head.number + ERA_BLOCKS)
+    assert staking.Validators.get(chain.overlay(), C) == 50_000
     boundary(chain)
-    exposure = chain.exposure(DAVE)
+    exposure = chain.exposure(CHARLIE)
     assert exposure is not None and exposure.commission_ppm == 50_000
     chain.call(NINA, "staking", "chill")  # era 1: Nina sees the raise and leaves
     boundary(chain)
-    exposure = chain.exposure(DAVE)
+    exposure = chain.exposure(CHARLIE)
     assert exposure is not None and (exposure.commission_ppm, exposure.others) == (PPM, ())
-    assert staking.PendingCommission.get(chain.overlay(), D) is None
+    assert staking.PendingCommission.get(chain.overlay(), C) is None
+    assert chain.problems() == []
 
 
-def test_a_decrease_applies_at_the_next_election_and_drops_a_pending_raise(
-    chain: StakingChain,
-) -> None:
-    chain.bond(DAVE, 2_500 * UNIT)
-    chain.validate(DAVE, 50_000)
-    chain.validate(DAVE, 100_000)
-    out = chain.validate(DAVE, 10_000)
-    assert ("ValidatorPrefsSet", (D, 10_000, D)) in out.events
-    assert staking.PendingCommission.get(chain.overlay(), D) is None
+def test_a_decrease_applies_at_the_next_election_and_drops_a_pending_raise() -> None:
+    chain = staking_chain(commission=50_000)
+    chain.validate(CHARLIE, 100_000)
+    out = chain.validate(CHARLIE, 10_000)
+    assert ("ValidatorPrefsSet", (C, 10_000, C)) in out.events
+    assert staking.PendingCommission.get(chain.overlay(), C) is None
     boundary(chain)
-    exposure = chain.exposure(DAVE)
+    exposure = chain.exposure(CHARLIE)
     assert exposure is not None and exposure.commission_ppm == 10_000
 
 
-def test_standing_again_above_the_former_commission_waits_like_a_raise(
-    chain: StakingChain,
-) -> None:
+def test_standing_again_above_zero_waits_like_a_raise(chain: StakingChain) -> None:
+    """Nominations outlive a candidacy: a stash that stands again does so over 0%."""
     chain.bond(DAVE, 2_500 * UNIT)
     chain.validate(DAVE, 0)
     chain.bond(NINA, 601 * UNIT)
     chain.nominate(NINA, DAVE)
     chain.call(DAVE, "staking", "chill")  # Nina's nomination of Dave stays
     chain.validate(DAVE, PPM)
-    assert staking.PendingCommission.get(chain.overlay(), D) == staking.CommissionRaise(PPM, 2)
+    due = chain.head.number + ERA_BLOCKS
+    assert staking.PendingCommission.get(chain.overlay(), D) == staking.CommissionRaise(PPM, due)
     boundary(chain)
     exposure = chain.exposure(DAVE)
     assert exposure is not None and exposure.commission_ppm == 0

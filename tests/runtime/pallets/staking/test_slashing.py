@@ -237,7 +237,7 @@ def test_chilling_unbonding_and_waiting_out_the_era_does_not_escape_the_slash(ki
         assert profit < 0
         assert taken == due[who]
     # Taken from the unbonding chunks.
-    unlocks = PARAMS.bonding_eras  # unbonded in era 0
+    unlocks = PARAMS.bonding_eras * PARAMS.era_blocks  # unbonded in era 0: era 2's start
     assert chain.ledger(CHARLIE) == Ledger(0, ((unlocks, BONDS[C] - due[C]),))
     assert chain.ledger(NINA) == Ledger(0, ((unlocks, 500 * UNIT - due[NINA.public]),))
     assert chain.problems() == []
@@ -274,7 +274,7 @@ def test_an_offence_expires_when_its_stake_can_be_withdrawn(kind: str) -> None:
     assert chain.era() == PARAMS.slash_window_eras + 1 == PARAMS.bonding_eras
     out = chain.report(REPORTER, _offence(kind))
     assert out.error == "OffenceExpired" and out.fee > 0
-    assert chain.ledger(CHARLIE) == Ledger(0, ((2, BONDS[C]),))
+    assert chain.ledger(CHARLIE) == Ledger(0, ((2 * PARAMS.era_blocks, BONDS[C]),))
     assert chain.ledger(NINA) == Ledger(500 * UNIT)
     assert chain.call(CHARLIE, "staking", "withdraw_unbonded").error is None
 
