@@ -22,6 +22,7 @@ from chain.service.rpc.errors import (
     OVERSIZED_RESPONSE,
     SERVER_BUSY,
 )
+from chain.service.rpc.limits import RpcLimits
 from tests.chain.service.rpc.harness import (
     COUNTER,
     Harness,
@@ -48,7 +49,9 @@ def test_oversized_http_body_is_refused_with_413(start_server: Callable[..., Har
             yield b" " * 16384
 
     with httpx.Client(trust_env=False, timeout=10) as http:
-        chunked = http.post(small.url, content=chunks())
+        chunked = http.post(
+            small.url, content=chunks(), headers={"content-type": "application/json"}
+        )
     assert chunked.status_code == 413
 
     with RpcClient(small.url) as rpc, pytest.raises(RpcClientError) as refused:
@@ -136,7 +139,7 @@ def test_client_that_stops_reading_is_disconnected(start_server: Callable[..., H
 
 
 def test_connection_limit(start_server: Callable[..., Harness]) -> None:
-    limited = start_server(max_connections=3)
+    limited = start_server(limits=RpcLimits(max_connections=3))
     sockets = [open_ws(limited.ws_url) for _ in range(3)]
     try:
         with pytest.raises(InvalidStatus) as refused:
@@ -157,7 +160,7 @@ def test_connection_limit(start_server: Callable[..., Harness]) -> None:
 def test_closed_connections_stop_counting_at_once(start_server: Callable[..., Harness]) -> None:
     # hypercorn's connection task outlives a closed socket by its keep-alive timeout (5 s); the
     # limit must count open sockets, or a script making short-lived calls would be refused.
-    limited = start_server(max_connections=2)
+    limited = start_server(limits=RpcLimits(max_connections=2))
     for value in range(6):
         with RpcClient(limited.url) as rpc:
             assert rpc.call("test_echo", value) == [value]
