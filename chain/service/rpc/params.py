@@ -2,7 +2,8 @@
 
 Parsing is strict, so that one value has one spelling and a mistyped call fails rather than
 doing something else: integers are JSON integers (not booleans or floats) or canonical strings
-(decimal without sign, spaces, underscores or leading zeros; or 0x hex without leading zeros),
+(decimal without sign, spaces, underscores or leading zeros; or lowercase 0x hex without leading
+zeros, as Substrate writes block numbers),
 byte strings are 0x followed by an even number of hex digits and nothing else, and a call that
 names a parameter the method does not take, or gives more positional ones, is refused
 (`check_signature`). A client can still send any value of the right kind; what it does with it is
@@ -65,7 +66,7 @@ def check_arity(params: Params, count: int) -> None:
 
 
 _DECIMAL = re.compile(r"(?:0|[1-9][0-9]*)\Z")
-_HEX_NUMBER = re.compile(r"0x(?:0|[1-9a-fA-F][0-9a-fA-F]*)\Z")
+_HEX_NUMBER = re.compile(r"0x(?:0|[1-9a-f][0-9a-f]*)\Z")
 _HEX_BYTES = re.compile(r"0x(?:[0-9a-fA-F]{2})*\Z")
 
 

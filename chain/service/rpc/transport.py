@@ -224,6 +224,11 @@ class RpcServer:
         """Open TCP connections (HTTP keep-alive and WebSocket)."""
         return len(self._open)
 
+    @property
+    def busy_count(self) -> int:
+        """Open connections with a call being answered."""
+        return sum(1 for connection in self._open.values() if connection.tracked.busy)
+
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen and answer until cancelled; `task_status.started(port)` once listening.
 

@@ -138,23 +138,35 @@ def test_client_that_stops_reading_is_disconnected(start_server: Callable[..., H
         sock.close()
 
 
-def test_connection_limit(start_server: Callable[..., Harness]) -> None:
+def test_a_full_server_replaces_an_idle_connection_and_refuses_when_all_are_busy(
+    start_server: Callable[..., Harness],
+) -> None:
     limited = start_server(limits=RpcLimits(max_connections=3))
     sockets = [open_ws(limited.ws_url) for _ in range(3)]
+    ws_call(sockets[0], {"jsonrpc": "2.0", "id": 1, "method": "test_echo"})  # most recent
     try:
+        # Full of idle connections: a newcomer replaces the least recently active one.
+        sockets.append(open_ws(limited.ws_url))
+        with pytest.raises(ConnectionClosed):
+            sockets[1].recv(timeout=5)
+        busy = [sockets[0], sockets[2], sockets[3]]
+        for ws in busy:
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "test_sleep", "params": [3]}))
+        wait_until(lambda: limited.server.busy_count == 3)
+        # Every connection is busy answering a call: none is closed, the newcomer is refused.
         with pytest.raises(InvalidStatus) as refused:
             open_ws(limited.ws_url)
         assert refused.value.response.status_code == 429
-        with RpcClient(limited.url) as rpc, pytest.raises(RpcClientError) as busy:
+        with RpcClient(limited.url) as rpc, pytest.raises(RpcClientError) as full:
             rpc.call("test_echo")
-        assert busy.value.code == SERVER_BUSY
+        assert full.value.code == SERVER_BUSY
+        for ws in busy:
+            assert json.loads(ws.recv(timeout=10))["result"] == "slept"
+        with RpcClient(limited.url) as rpc:
+            assert rpc.call("test_echo", 1) == [1]
     finally:
-        sockets.pop().close()
-    wait_until(lambda: limited.server.connection_count < 3)
-    with RpcClient(limited.url) as rpc:
-        assert rpc.call("test_echo", 1) == [1]
-    for ws in sockets:
-        ws.close()
+        for ws in sockets:
+            ws.close()
 
 
 def test_closed_connections_stop_counting_at_once(start_server: Callable[..., Harness]) -> None:
