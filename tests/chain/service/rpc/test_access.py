@@ -165,8 +165,8 @@ def test_only_local_origins_pass_by_default(origin: str) -> None:
     allowed = RpcAccess().origin_allowed(origin)
     local = any(
         origin.lower() == base or origin.lower().startswith(base + ":")
-        for base in ("http://localhost", "http://127.0.0.1", "http://[::1]")
-        + ("https://localhost", "https://127.0.0.1", "https://[::1]")
+        for scheme in ("http", "https")
+        for base in (f"{scheme}://localhost", f"{scheme}://127.0.0.1", f"{scheme}://[::1]")
     )
     assert not allowed or local
 

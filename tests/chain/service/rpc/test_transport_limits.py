@@ -24,7 +24,6 @@ from tests.chain.service.rpc.harness import (
     masked_text_frame,
     open_ws,
     raw_websocket,
-    read_close_code,
     wait_until,
     ws_call,
 )
