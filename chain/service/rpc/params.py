@@ -3,11 +3,10 @@
 Parsing is strict, so that one value has one spelling and a mistyped call fails rather than
 doing something else: integers are JSON integers (not booleans or floats) or canonical strings
 (decimal without sign, spaces, underscores or leading zeros; or lowercase 0x hex without leading
-zeros, as Substrate writes block numbers),
-byte strings are 0x followed by an even number of hex digits and nothing else, and a call that
-names a parameter the method does not take, or gives more positional ones, is refused
-(`check_signature`). A client can still send any value of the right kind; what it does with it is
-the method's to check.
+zeros, as Substrate writes block numbers), byte strings are 0x followed by an even number of hex
+digits and nothing else, and a call that names a parameter the method does not take, or gives
+more positional ones, is refused (`check_signature`). A client can still send any value of the
+right kind; what it does with it is the method's to check.
 """
 
 from __future__ import annotations
@@ -70,9 +69,9 @@ _HEX_NUMBER = re.compile(r"0x(?:0|[1-9a-f][0-9a-f]*)\Z")
 _HEX_BYTES = re.compile(r"0x(?:[0-9a-fA-F]{2})*\Z")
 
 
-def canonical_int(value: Any) -> int:
+def canonical_int(value: Any, what: str = "an integer") -> int:
     """A non-negative integer: a JSON integer, or a canonical decimal or 0x hex string."""
-    if type(value) is int:
+    if type(value) is int and value >= 0:
         return value
     if isinstance(value, str) and len(value) <= 80:
         if _DECIMAL.match(value):
@@ -80,7 +79,7 @@ def canonical_int(value: Any) -> int:
         if _HEX_NUMBER.match(value):
             return int(value, 16)
     raise ValueError(
-        f"expected an integer (a JSON number, or a decimal or 0x hex string without sign, "
+        f"expected {what} (a JSON number, or a decimal or 0x hex string without sign, "
         f"spaces, underscores or leading zeros), got {value!r:.40}"
     )
 
@@ -111,7 +110,7 @@ def hex_bytes(limit: int) -> Callable[[Any], bytes]:
 
 def block_number(value: Any) -> int:
     """A block number: an integer, or a canonical decimal or 0x hex string (`canonical_int`)."""
-    number = canonical_int(value)
+    number = canonical_int(value, "a block number")
     if not 0 <= number < 2**32:
         raise ValueError(f"expected a block number below 2^32, got {number}")
     return number

@@ -83,6 +83,14 @@ def test_a_local_page_is_served_with_cors_headers_and_preflight(harness: Harness
     assert handshake_status(harness.port, {"Origin": "http://127.0.0.1:8080"}) == 101
 
 
+def test_a_page_of_the_node_itself_is_served(start_server: Callable[..., Harness]) -> None:
+    server = start_server(access=RpcAccess(allowed_hosts=("node.example",)))
+    own = {"host": "node.example:9944", "origin": "https://node.example:9944"}
+    assert post(server.url, own).status_code == 200
+    spoofed = {"host": "node.example:9944", "origin": "https://node.example:9945"}
+    assert post(server.url, spoofed).status_code == 403
+
+
 def test_a_rebound_host_name_is_refused_and_addresses_are_served(harness: Harness) -> None:
     assert post(harness.url, {"host": "attacker.example"}).status_code == 403
     assert post(harness.url, {"host": "attacker.example:9944"}).status_code == 403
