@@ -294,6 +294,8 @@ class RpcServer:
             now = trio.current_time()
             for connection in list(self._tasks):
                 session = connection.session
+                if self._open.get(connection.peer) is not connection:
+                    continue  # its socket is closed; hypercorn's task is ending
                 if session is None:
                     # A backstop: the body deadline is also kept by the request itself, which
                     # answers 408 first; this closes what hypercorn still holds after it.
