@@ -121,7 +121,10 @@ def test_a_full_server_still_admits_an_honest_client(node: NodeProcess) -> None:
         assert "peers" in health
         # The newcomer closed the least recently active stalled connection to get in.
         posts[0].settimeout(5)
-        assert posts[0].recv(1024) == b""
+        try:
+            assert posts[0].recv(1024) == b""
+        except ConnectionResetError:
+            pass  # closed, with its unread byte: also closed
     finally:
         for sock in posts:
             sock.close()
