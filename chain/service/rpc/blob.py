@@ -215,7 +215,7 @@ def add_blob_methods(
             "offset": offset,
         }
 
-    methods.add("blob_begin", blob_begin, ("leafCount", "size"))
+    methods.add("blob_begin", blob_begin, ("leafCount", "size", "root", "grant"))
     methods.add("blob_put", blob_put, ("uploadId", "startIndex", "leaves"))
     methods.add("blob_putPart", blob_put_part, ("uploadId", "index", "offset", "data"))
     methods.add("blob_finish", blob_finish, ("uploadId",))
