@@ -102,6 +102,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     c.add_argument("--lanes", type=int, default=50, help="dialers at once (default 50)")
     c.add_argument("--json", action="store_true", help="print one JSON object")
     c.set_defaults(run=connections_benchmark)
+    r = b_sub.add_parser(
+        "rpc-attack",
+        help="an honest RPC client's latency while stalled and idle connections are held open",
+    )
+    r.add_argument("--stalled", type=int, default=100, help="stalled POSTs (default 100)")
+    r.add_argument("--idle", type=int, default=100, help="idle WebSockets (default 100)")
+    r.add_argument("--duration", type=float, default=5.0, help="seconds of honest calls")
+    r.add_argument("--json", action="store_true", help="print one JSON object")
+    r.set_defaults(run=rpc_attack_benchmark)
     s = b_sub.add_parser(
         "input-slices",
         help="memory of verifying one leaf of a large input blob: read whole, or only its slices",
@@ -314,6 +323,32 @@ def connections_benchmark(args: argparse.Namespace) -> int:
 
     argv = ["--count", str(args.count), "--lanes", str(args.lanes)]
     return churn.main([*argv, "--json"] if args.json else argv)
+
+
+def rpc_attack_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark rpc-attack`: honest calls answer in time while connections are held."""
+    from chain.benchmarks.rpc_attack_bench import GOAL_P99_MS, run_rpc_attack_benchmark
+
+    try:
+        f = run_rpc_attack_benchmark(
+            stalled=args.stalled, idle=args.idle, duration=args.duration, progress=_progress(args)
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    met = f.failed == 0 and f.p99_ms < GOAL_P99_MS
+    if args.json:
+        print(json.dumps(f.to_json()))
+        return 0 if met else 1
+    print(f"{f.stalled} stalled POSTs and {f.idle} idle WebSockets held open")
+    print(
+        f"  honest calls:  {f.calls} (system_health and author_submitExtrinsic), {f.failed} failed"
+    )
+    print(
+        f"  latency:       p50 {f.p50_ms:.1f} ms, p99 {f.p99_ms:.1f} ms, max {f.max_ms:.1f} ms"
+        f" (goal: p99 < {GOAL_P99_MS:.0f} ms)"
+    )
+    return 0 if met else 1
 
 
 def workload_benchmark(args: argparse.Namespace) -> int:

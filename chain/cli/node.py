@@ -10,6 +10,13 @@ from pathlib import Path
 import trio
 
 from chain.cli.errors import CliError
+from chain.cli.rpc_flags import (
+    add_prometheus_arguments,
+    add_rpc_arguments,
+    rpc_settings,
+    warn_external,
+)
+from chain.cli.rpc_flags import port_number as _port
 from chain.core.grinding import AUTHOR_BEHAVIOURS, MAX_GRIND_VARIANTS, Grinding
 from chain.keystore import password_from_env, prompt_password, read_key_file
 from chain.logs import setup_logging
@@ -28,13 +35,6 @@ from p2p.keys import NodeKeyError, load_or_create_node_key
 from runtime.invariants import InvariantsBroken
 from runtime.primitives.address import InvalidAddress, parse_account
 from runtime.primitives.keys import Keypair, keypair_from_suri
-
-
-def _port(text: str) -> int:
-    value = int(text)
-    if not 0 <= value <= 65535:
-        raise argparse.ArgumentTypeError(f"{value} is not a port number")
-    return value
 
 
 def _pruning(text: str) -> int | None:
@@ -110,10 +110,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=Path,
         help="the node's libp2p identity (created if missing; default: BASE/network/node_key)",
     )
-    p.add_argument("--rpc-port", type=_port, default=9944)
-    p.add_argument("--rpc-external", action="store_true", help="listen on all interfaces")
-    p.add_argument("--prometheus-port", type=_port, default=9615)
-    p.add_argument("--no-prometheus", action="store_true")
+    add_rpc_arguments(p)
+    add_prometheus_arguments(p)
     p.add_argument(
         "--pruning", type=_pruning, default=256, help="finalized states to keep, or 'archive'"
     )
@@ -259,6 +257,8 @@ def run(args: argparse.Namespace) -> int:
             reserved.append(parse_peer_id(text))
         except NetworkConfigError as exc:
             raise CliError(f"--reserved-nodes: {exc}") from exc
+    limits, access = rpc_settings(args)
+    warn_external(args, access)
     node_key_file = args.node_key_file or base_path / "network" / "node_key"
     try:
         node_key = load_or_create_node_key(node_key_file)
@@ -271,6 +271,9 @@ def run(args: argparse.Namespace) -> int:
         validator_key=key,
         rpc_host="0.0.0.0" if args.rpc_external else "127.0.0.1",
         rpc_port=args.rpc_port,
+        rpc_limits=limits,
+        rpc_access=access,
+        prometheus_host="0.0.0.0" if args.prometheus_external else "127.0.0.1",
         prometheus_port=None if args.no_prometheus else args.prometheus_port,
         pruning=args.pruning,
         verify_device=args.verify_device,

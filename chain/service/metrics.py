@@ -149,6 +149,18 @@ class NodeMetrics:
             "Database writes that failed (no space, I/O errors), and failed attempts to reopen it",
             registry=self.registry,
         )
+        self.rpc_connections = Gauge(
+            "xpl_rpc_connections",
+            "Open JSON-RPC connections (HTTP keep-alive and WebSocket)",
+            registry=self.registry,
+        )
+        self.rpc_connections_closed = Gauge(
+            "xpl_rpc_connections_closed",
+            "JSON-RPC connections refused or closed by the server's limits since the start, "
+            "by reason (refused, evicted, timeout, idle, unresponsive)",
+            ["reason"],
+            registry=self.registry,
+        )
         self.before_scrape: list[Callable[[], None]] = []
         """Called before each scrape, to copy in what others count (the network's stats)."""
 

@@ -16,7 +16,7 @@ import logging
 import signal
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
@@ -39,6 +39,8 @@ from chain.service.blob_retention import DEFAULT_BLOB_SETTINGS, BlobRetention, B
 from chain.service.job_metrics import JobStates
 from chain.service.metrics import NodeMetrics
 from chain.service.network import NodeNetwork, network_config
+from chain.service.rpc.access import RpcAccess
+from chain.service.rpc.limits import RpcLimits
 from chain.service.rpc.methods import build_methods
 from chain.service.rpc.registry import RpcMethods
 from chain.service.rpc.subscriptions import Subscription
@@ -92,6 +94,9 @@ class NodeConfig:
     validator_key: Keypair | None = None
     rpc_host: str = "127.0.0.1"
     rpc_port: int = 9944
+    rpc_limits: RpcLimits = field(default_factory=RpcLimits)
+    rpc_access: RpcAccess = field(default_factory=RpcAccess)
+    prometheus_host: str = "127.0.0.1"
     prometheus_port: int | None = 9615
     pruning: int | None = 256
     """States kept; None keeps all (archive)."""
@@ -431,24 +436,31 @@ async def run_node(
             methods,
             host=config.rpc_host,
             port=config.rpc_port,
+            limits=config.rpc_limits,
+            access=config.rpc_access,
             extra_routes={
                 "/health": lambda: (200, "application/json", json.dumps(health(service)).encode())
             },
         )
+        metrics.before_scrape.append(lambda: _copy_rpc_stats(metrics, rpc))
         async with trio.open_nursery() as nursery:
             service.stop = nursery.cancel_scope.cancel
             if handle_signals:
                 nursery.start_soon(_stop_on_signal, nursery.cancel_scope)
             rpc_port = await nursery.start(rpc.serve)
             prometheus_port = None
+            metrics_address = ""
             if config.prometheus_port is not None:
                 metrics_server = RpcServer(
                     RpcMethods(),
-                    host=config.rpc_host,
+                    host=config.prometheus_host,
                     port=config.prometheus_port,
+                    # Scrapers name the node as they like; a page can read no more than metrics.
+                    access=RpcAccess(allowed_hosts=None),
                     extra_routes={"/metrics": metrics.exposition},
                 )
                 prometheus_port = await nursery.start(metrics_server.serve)
+                metrics_address = f", metrics {metrics_server.bound_address}"
             if network is not None:
                 await nursery.start(network.run)
             kv = store.kv
@@ -473,13 +485,13 @@ async def run_node(
                 nursery.start_soon(verifier.run)
             best = store.best_header
             log.info(
-                "node %s ready: chain %s, best #%d, finalized #%d, rpc 127.0.0.1:%d%s%s",
+                "node %s ready: chain %s, best #%d, finalized #%d, rpc %s%s%s",
                 config.name,
                 config.spec.name,
                 best.number,
                 store.finalized_header.number,
-                rpc_port,
-                "" if prometheus_port is None else f", metrics :{prometheus_port}",
+                rpc.bound_address,
+                metrics_address,
                 "" if network is None else f", p2p {' '.join(network.network.listen_addresses)}",
             )
             task_status.started(
@@ -508,6 +520,12 @@ def _copy_network_stats(metrics: NodeMetrics, network: NodeNetwork) -> None:
         metrics.gossip_sent.labels(topic).set(count)
     metrics.peer_bans.set(stats.bans)
     metrics.peers.set(len(network.network.peers()))
+
+
+def _copy_rpc_stats(metrics: NodeMetrics, rpc: RpcServer) -> None:
+    metrics.rpc_connections.set(rpc.connection_count)
+    for reason, count in rpc.closed_counts.items():
+        metrics.rpc_connections_closed.labels(reason).set(count)
 
 
 def _single(group: BaseExceptionGroup[BaseException]) -> BaseException:

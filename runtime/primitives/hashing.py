@@ -31,6 +31,8 @@ def from_hex(text: str, *, length: int | None = None, what: str = "value") -> by
     if not text.startswith("0x"):
         raise ValueError(f"{what}: expected a 0x-prefixed hex string")
     try:
+        if not text.isascii() or any(c.isspace() for c in text):
+            raise ValueError("whitespace")  # bytes.fromhex would skip it
         data = bytes.fromhex(text[2:])
     except ValueError as exc:
         raise ValueError(f"{what}: not valid hex") from exc

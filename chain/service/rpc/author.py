@@ -17,7 +17,7 @@ from chain.core.pool import PoolError, PoolFull
 from chain.service.rpc import errors
 from chain.service.rpc.context import RpcContext
 from chain.service.rpc.errors import RpcError
-from chain.service.rpc.params import check_arity, hex_bytes, param
+from chain.service.rpc.params import hex_bytes, param
 from chain.service.rpc.protocol import Params
 from chain.service.rpc.subscriptions import Subscription
 from runtime.executive import InvalidTransaction
@@ -53,7 +53,6 @@ def add_author_methods(ctx: RpcContext) -> None:
     node = ctx.node
 
     def decode_submission(params: Params) -> bytes:
-        check_arity(params, 1)
         return param(params, 0, "extrinsic", hex_bytes(MAX_TX_SIZE))
 
     def author_submit_extrinsic(params: Params) -> Any:
@@ -75,11 +74,12 @@ def add_author_methods(ctx: RpcContext) -> None:
     def author_pending_extrinsics(params: Params) -> Any:
         return [to_hex(tx.raw) for tx in node.core.pool.pending()]
 
-    ctx.add("author_submitExtrinsic", author_submit_extrinsic)
+    ctx.add("author_submitExtrinsic", author_submit_extrinsic, ("extrinsic",))
     ctx.add_subscription(
         "author_submitAndWatchExtrinsic",
         "author_extrinsicUpdate",
         "author_unwatchExtrinsic",
         author_submit_and_watch,
+        ("extrinsic",),
     )
-    ctx.add("author_pendingExtrinsics", author_pending_extrinsics)
+    ctx.add("author_pendingExtrinsics", author_pending_extrinsics, ())

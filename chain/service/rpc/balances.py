@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from chain.service.rpc.context import RpcContext
-from chain.service.rpc.params import account, check_arity, param
+from chain.service.rpc.params import account, param
 from chain.service.rpc.protocol import Params
 from runtime import api as runtime_api
 
@@ -18,7 +18,6 @@ def add_balances_methods(ctx: RpcContext) -> None:
     """Register balances_account."""
 
     def balances_account(params: Params) -> Any:
-        check_arity(params, 2)
         who = param(params, 0, "account", account)
         info = runtime_api.account_info(ctx.reader_at(ctx.at_hash(params, 1)), who)
         return {
@@ -29,4 +28,4 @@ def add_balances_methods(ctx: RpcContext) -> None:
             "holds": [{"reason": r, "amount": str(a)} for r, a in info.holds],
         }
 
-    ctx.add("balances_account", balances_account)
+    ctx.add("balances_account", balances_account, ("account", "at"))

@@ -215,13 +215,13 @@ def add_blob_methods(
             "offset": offset,
         }
 
-    methods.add("blob_begin", blob_begin)
-    methods.add("blob_put", blob_put)
-    methods.add("blob_putPart", blob_put_part)
-    methods.add("blob_finish", blob_finish)
-    methods.add("blob_abort", blob_abort)
-    methods.add("blob_info", blob_info)
-    methods.add("blob_get", blob_get)
+    methods.add("blob_begin", blob_begin, ("leafCount", "size", "root", "grant"))
+    methods.add("blob_put", blob_put, ("uploadId", "startIndex", "leaves"))
+    methods.add("blob_putPart", blob_put_part, ("uploadId", "index", "offset", "data"))
+    methods.add("blob_finish", blob_finish, ("uploadId",))
+    methods.add("blob_abort", blob_abort, ("uploadId",))
+    methods.add("blob_info", blob_info, ("root",))
+    methods.add("blob_get", blob_get, ("root", "index", "offset", "length"))
 
 
 __all__ = ["add_blob_methods", "blob_info_json"]

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chain.service.rpc.context import RpcContext
-from chain.service.rpc.params import block_number, check_arity, hash32, param
+from chain.service.rpc.params import block_number, hash32, param
 from chain.service.rpc.protocol import Params
 from chain.service.rpc.registry import SubscriptionHandler
 from chain.service.rpc.subscriptions import Subscription
@@ -46,11 +46,9 @@ def add_chain_methods(ctx: RpcContext) -> None:
         return None if header is None else header.to_json()
 
     def chain_get_header(params: Params) -> Any:
-        check_arity(params, 1)
         return header_json(param(params, 0, "hash", hash32, default=store.best_hash))
 
     def chain_get_block(params: Params) -> Any:
-        check_arity(params, 1)
         block_hash = param(params, 0, "hash", hash32, default=store.best_hash)
         block = store.block(block_hash)
         if block is None:
@@ -65,7 +63,6 @@ def add_chain_methods(ctx: RpcContext) -> None:
         }
 
     def chain_get_block_hash(params: Params) -> Any:
-        check_arity(params, 1)
         number = param(params, 0, "number", block_number, default=None)
         if number is None:
             return to_hex(store.best_hash)
@@ -76,26 +73,27 @@ def add_chain_methods(ctx: RpcContext) -> None:
         return to_hex(store.finalized_hash)
 
     def chain_get_events(params: Params) -> Any:
-        check_arity(params, 1)
         block_hash = ctx.at_hash(params, 0)
         raw = ctx.reader_at(block_hash)(EVENTS_KEY)
         return [] if raw is None else runtime_api.decode_events(raw)
 
-    ctx.add("chain_getHeader", chain_get_header)
-    ctx.add("chain_getBlock", chain_get_block)
-    ctx.add("chain_getBlockHash", chain_get_block_hash)
-    ctx.add("chain_getFinalizedHead", chain_get_finalized_head)
-    ctx.add("chain_getFinalisedHead", chain_get_finalized_head)
-    ctx.add("chain_getEvents", chain_get_events)
+    ctx.add("chain_getHeader", chain_get_header, ("hash",))
+    ctx.add("chain_getBlock", chain_get_block, ("hash",))
+    ctx.add("chain_getBlockHash", chain_get_block_hash, ("number",))
+    ctx.add("chain_getFinalizedHead", chain_get_finalized_head, ())
+    ctx.add("chain_getFinalisedHead", chain_get_finalized_head, ())
+    ctx.add("chain_getEvents", chain_get_events, ("at",))
     ctx.add_subscription(
         "chain_subscribeNewHeads",
         "chain_newHead",
         "chain_unsubscribeNewHeads",
         _subscribe_heads(node.head_subscribers, lambda: store.best_header),
+        (),
     )
     ctx.add_subscription(
         "chain_subscribeFinalizedHeads",
         "chain_finalizedHead",
         "chain_unsubscribeFinalizedHeads",
         _subscribe_heads(node.finalized_subscribers, lambda: store.finalized_header),
+        (),
     )

@@ -3,7 +3,7 @@ methods share (`RpcContext`): counted registration and reading the state at a bl
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from chain.core.node import NodeCore
@@ -86,8 +86,16 @@ class RpcContext:
         self.node = node
         self.methods = methods
 
-    def add(self, name: str, handler: Callable[[Params], Any]) -> None:
-        """Register a method whose calls and errors are counted in the node's metrics."""
+    def add(
+        self,
+        name: str,
+        handler: Callable[[Params], Any],
+        params: Sequence[str],
+        *,
+        unsafe: bool = False,
+    ) -> None:
+        """Register a method taking `params` (by name, in order) whose calls and errors are
+        counted in the node's metrics; `unsafe` as `RpcMethods.add`."""
         metrics = self.node.metrics
 
         def counted(params: Params) -> Any:
@@ -98,13 +106,18 @@ class RpcContext:
                 metrics.rpc_errors.labels(name).inc()
                 raise
 
-        self.methods.add(name, counted)
+        self.methods.add(name, counted, params, unsafe=unsafe)
 
     def add_subscription(
-        self, subscribe: str, notification: str, unsubscribe: str, handler: SubscriptionHandler
+        self,
+        subscribe: str,
+        notification: str,
+        unsubscribe: str,
+        handler: SubscriptionHandler,
+        params: Sequence[str],
     ) -> None:
-        """Register a subscription (see `RpcMethods.add_subscription`)."""
-        self.methods.add_subscription(subscribe, notification, unsubscribe, handler)
+        """Register a subscription taking `params` (see `RpcMethods.add_subscription`)."""
+        self.methods.add_subscription(subscribe, notification, unsubscribe, handler, params)
 
     def at_hash(self, params: Params, index: int) -> bytes:
         """The block hash parameter `at` (position `index`; the best block by default), known."""

@@ -51,4 +51,4 @@ def add_grandpa_methods(ctx: RpcContext) -> None:
         }
         return state
 
-    ctx.add("grandpa_roundState", grandpa_round_state)
+    ctx.add("grandpa_roundState", grandpa_round_state, ())

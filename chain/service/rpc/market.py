@@ -21,7 +21,7 @@ from typing import Any, Final
 from chain.client.checks import check_json
 from chain.service.rpc.context import RpcContext
 from chain.service.rpc.errors import invalid_params
-from chain.service.rpc.params import check_arity, param
+from chain.service.rpc.params import param
 from chain.service.rpc.protocol import Params
 from chain.service.rpc.subscriptions import Subscription
 from runtime import api as runtime_api
@@ -188,12 +188,10 @@ def add_market_methods(ctx: RpcContext) -> None:
         return job_json(job_id, job, checks, window, system.Number.get(state) + 1)
 
     def market_job(params: Params) -> Any:
-        check_arity(params, 2)
         job_id = param(params, 0, "id", _job_id)
         return one_job(state_at(at_hash(params, 1)), job_id)
 
     def market_jobs(params: Params) -> Any:
-        check_arity(params, 2)
         wanted = param(params, 0, "filter", _job_filter, default={"states": None, "limit": 100})
         block_hash = at_hash(params, 1)
         state = state_at(block_hash)
@@ -216,7 +214,6 @@ def add_market_methods(ctx: RpcContext) -> None:
         ]
 
     def market_workers(params: Params) -> Any:
-        check_arity(params, 1)
         state = state_at(at_hash(params, 0))
         out = []
         for account in market.WorkerList.get(state):
@@ -226,14 +223,13 @@ def add_market_methods(ctx: RpcContext) -> None:
         return out
 
     def market_params(params: Params) -> Any:
-        check_arity(params, 1)
         state = state_at(at_hash(params, 0))
         return params_json(market.Params.get(state), compute.Params.get(state))
 
-    add("market_job", market_job)
-    add("market_jobs", market_jobs)
-    add("market_workers", market_workers)
-    add("market_params", market_params)
+    add("market_job", market_job, ("id", "at"))
+    add("market_jobs", market_jobs, ("filter", "at"))
+    add("market_workers", market_workers, ("at",))
+    add("market_params", market_params, ("at",))
 
     watchers: dict[int, set[Subscription]] = {}
 
@@ -271,7 +267,7 @@ def add_market_methods(ctx: RpcContext) -> None:
 
     node.block_listeners.append(on_best_block)
     ctx.add_subscription(
-        "market_subscribeJob", "market_jobEvent", "market_unsubscribeJob", subscribe_job
+        "market_subscribeJob", "market_jobEvent", "market_unsubscribeJob", subscribe_job, ("id",)
     )
 
 

@@ -1,8 +1,18 @@
-"""Reading JSON-RPC parameters: by position or by name, each parsed, with errors that name it."""
+"""Reading JSON-RPC parameters: by position or by name, each parsed, with errors that name it.
+
+Parsing is strict, so that one value has one spelling and a mistyped call fails rather than
+doing something else: integers are JSON integers (not booleans or floats) or canonical strings
+(decimal without sign, spaces, underscores or leading zeros; or lowercase 0x hex without leading
+zeros, as Substrate writes block numbers), byte strings are 0x followed by an even number of hex
+digits and nothing else, and a call that names a parameter the method does not take, or gives
+more positional ones, is refused (`check_signature`). A client can still send any value of the
+right kind; what it does with it is the method's to check.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from chain.service.rpc.errors import invalid_params
@@ -32,6 +42,19 @@ def param(
         raise invalid_params(f"{name}: {exc}") from exc
 
 
+def check_signature(params: Params, names: Sequence[str]) -> None:
+    """INVALID_PARAMS naming the culprit if `params` are not some of `names` (in order)."""
+    expected = ", ".join(names) if names else "none"
+    if isinstance(params, dict):
+        unknown = sorted(set(params) - set(names))
+        if unknown:
+            raise invalid_params(f"unknown parameter {unknown[0]!r} (expected: {expected})")
+    elif len(params) > len(names):
+        raise invalid_params(
+            f"expected at most {len(names)} parameters ({expected}), got {len(params)}"
+        )
+
+
 def check_arity(params: Params, count: int) -> None:
     """INVALID_PARAMS if more than `count` positional parameters were given."""
     if isinstance(params, list) and len(params) > count:
@@ -41,16 +64,43 @@ def check_arity(params: Params, count: int) -> None:
 # Parsers of the common parameter kinds
 
 
+_DECIMAL = re.compile(r"(?:0|[1-9][0-9]*)\Z")
+_HEX_NUMBER = re.compile(r"0x(?:0|[1-9a-f][0-9a-f]*)\Z")
+_HEX_BYTES = re.compile(r"0x(?:[0-9a-fA-F]{2})*\Z")
+
+
+def canonical_int(value: Any, what: str = "an integer") -> int:
+    """A non-negative integer: a JSON integer, or a canonical decimal or 0x hex string."""
+    if type(value) is int and value >= 0:
+        return value
+    if isinstance(value, str) and len(value) <= 80:
+        if _DECIMAL.match(value):
+            return int(value)
+        if _HEX_NUMBER.match(value):
+            return int(value, 16)
+    raise ValueError(
+        f"expected {what} (a JSON number, or a decimal or 0x hex string without sign, "
+        f"spaces, underscores or leading zeros), got {value!r:.40}"
+    )
+
+
+def strict_hex(value: Any, *, length: int | None = None, what: str = "bytes") -> bytes:
+    """0x followed by an even number of hex digits (no spaces), of `length` bytes if given."""
+    if not isinstance(value, str) or not _HEX_BYTES.match(value):
+        raise ValueError(f"{what}: expected 0x and an even number of hex digits")
+    return from_hex(value, length=length, what=what)
+
+
 def hash32(value: Any) -> bytes:
     """A 0x hex block hash."""
-    return from_hex(value, length=32, what="block hash")
+    return strict_hex(value, length=32, what="block hash")
 
 
 def hex_bytes(limit: int) -> Callable[[Any], bytes]:
     """A parser of 0x hex bytes, at most `limit` of them."""
 
     def parse(value: Any) -> bytes:
-        data = from_hex(value, what="bytes")
+        data = strict_hex(value)
         if len(data) > limit:
             raise ValueError(f"{len(data)} bytes, over the limit of {limit}")
         return data
@@ -59,12 +109,11 @@ def hex_bytes(limit: int) -> Callable[[Any], bytes]:
 
 
 def block_number(value: Any) -> int:
-    """A block number: an integer, or a decimal or 0x hex string."""
-    if isinstance(value, str):
-        value = int(value, 16) if value.startswith("0x") else int(value)
-    if type(value) is not int or not 0 <= value < 2**32:
-        raise ValueError("expected a block number")
-    return value
+    """A block number: an integer, or a canonical decimal or 0x hex string (`canonical_int`)."""
+    number = canonical_int(value, "a block number")
+    if not 0 <= number < 2**32:
+        raise ValueError(f"expected a block number below 2^32, got {number}")
+    return number
 
 
 def account(value: Any) -> bytes:

@@ -9,7 +9,7 @@ from typing import Any
 
 from chain.service.rpc.author import transaction_error
 from chain.service.rpc.context import RpcContext
-from chain.service.rpc.params import check_arity, hex_bytes, param
+from chain.service.rpc.params import hex_bytes, param
 from chain.service.rpc.protocol import Params
 from runtime import api as runtime_api
 from runtime.executive import InvalidTransaction
@@ -21,7 +21,6 @@ def add_payment_methods(ctx: RpcContext) -> None:
     """Register payment_queryInfo."""
 
     def payment_query_info(params: Params) -> Any:
-        check_arity(params, 2)
         raw = param(params, 0, "extrinsic", hex_bytes(MAX_TX_SIZE))
         block_hash = ctx.at_hash(params, 1)
         try:
@@ -31,4 +30,4 @@ def add_payment_methods(ctx: RpcContext) -> None:
             raise transaction_error(exc) from exc
         return {"weight": info.weight, "class": "normal", "partialFee": str(info.partial_fee)}
 
-    ctx.add("payment_queryInfo", payment_query_info)
+    ctx.add("payment_queryInfo", payment_query_info, ("extrinsic", "at"))

@@ -145,6 +145,10 @@ async def answer(
     Also the subscriptions it opened, to be activated once the response is queued.
     """
     try:
+        if isinstance(payload, bytes):
+            # Strict UTF-8: json.loads would guess UTF-16 or UTF-32 from the first bytes and
+            # let encoded surrogates through.
+            payload = payload.decode("utf-8")
         document = json.loads(payload, parse_constant=_reject_constant)
     except (ValueError, RecursionError) as exc:
         return error_text(None, RpcError(PARSE_ERROR, f"Parse error: {exc}")), []

@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from chain.service.rpc.context import RpcContext
-from chain.service.rpc.params import account, check_arity, param
+from chain.service.rpc.params import account, param
 from chain.service.rpc.protocol import Params
 from runtime.pallets import session, staking
 from runtime.primitives.address import encode_address
@@ -113,21 +113,18 @@ def add_staking_methods(ctx: RpcContext) -> None:
         return StateOverlay(ctx.reader_at(ctx.at_hash(params, index)))
 
     def staking_validators(params: Params) -> Any:
-        check_arity(params, 1)
         return validators_json(state_at(params, 0))
 
     def staking_era(params: Params) -> Any:
-        check_arity(params, 1)
         return era_json(state_at(params, 0))
 
     def staking_ledger(params: Params) -> Any:
-        check_arity(params, 2)
         stash = param(params, 0, "stash", account)
         return ledger_json(state_at(params, 1), stash)
 
-    ctx.add("staking_validators", staking_validators)
-    ctx.add("staking_era", staking_era)
-    ctx.add("staking_ledger", staking_ledger)
+    ctx.add("staking_validators", staking_validators, ("at",))
+    ctx.add("staking_era", staking_era, ("at",))
+    ctx.add("staking_ledger", staking_ledger, ("stash", "at"))
 
 
 __all__ = ["add_staking_methods", "era_json", "ledger_json", "validators_json"]

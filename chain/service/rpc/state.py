@@ -12,7 +12,7 @@ from typing import Any
 from chain.service.rpc import errors
 from chain.service.rpc.context import RpcContext
 from chain.service.rpc.errors import RpcError
-from chain.service.rpc.params import check_arity, hex_bytes, param
+from chain.service.rpc.params import hex_bytes, param
 from chain.service.rpc.protocol import Params
 from chain.storage.chain_store import StatePruned
 from runtime import api as runtime_api
@@ -28,13 +28,11 @@ def add_state_methods(ctx: RpcContext) -> None:
     store = ctx.node.core.store
 
     def state_get_storage(params: Params) -> Any:
-        check_arity(params, 2)
         key = param(params, 0, "key", hex_bytes(1024))
         value = ctx.reader_at(ctx.at_hash(params, 1))(key)
         return None if value is None else to_hex(value)
 
     def state_get_read_proof(params: Params) -> Any:
-        check_arity(params, 2)
 
         def parse_keys(value: Any) -> list[bytes]:
             if not isinstance(value, list) or len(value) > MAX_PROOF_KEYS:
@@ -58,7 +56,7 @@ def add_state_methods(ctx: RpcContext) -> None:
     def state_get_metadata(params: Params) -> Any:
         return runtime_api.metadata()
 
-    ctx.add("state_getStorage", state_get_storage)
-    ctx.add("state_getReadProof", state_get_read_proof)
-    ctx.add("state_getRuntimeVersion", state_get_runtime_version)
-    ctx.add("state_getMetadata", state_get_metadata)
+    ctx.add("state_getStorage", state_get_storage, ("key", "at"))
+    ctx.add("state_getReadProof", state_get_read_proof, ("keys", "at"))
+    ctx.add("state_getRuntimeVersion", state_get_runtime_version, ())
+    ctx.add("state_getMetadata", state_get_metadata, ())

@@ -17,7 +17,7 @@ from importlib import metadata as importlib_metadata
 from typing import Any
 
 from chain.service.rpc.context import RpcContext, RpcNode
-from chain.service.rpc.params import account, check_arity, param
+from chain.service.rpc.params import account, param
 from chain.service.rpc.protocol import Params
 from runtime.primitives.hashing import to_hex
 
@@ -66,7 +66,6 @@ def add_system_methods(ctx: RpcContext) -> None:
         return node.spec.properties
 
     def system_account_next_index(params: Params) -> Any:
-        check_arity(params, 1)
         who = param(params, 0, "account", account)
         return core.next_nonce(who)
 
@@ -109,14 +108,14 @@ def add_system_methods(ctx: RpcContext) -> None:
             "finalizedBlock": core.finalized_header.number,
         }
 
-    ctx.add("system_health", system_health)
-    ctx.add("system_chain", system_chain)
-    ctx.add("system_chainType", system_chain_type)
-    ctx.add("system_name", system_name)
-    ctx.add("system_version", system_version)
-    ctx.add("system_properties", system_properties)
-    ctx.add("system_accountNextIndex", system_account_next_index)
-    ctx.add("system_peers", system_peers)
-    ctx.add("system_localPeerId", system_local_peer_id)
-    ctx.add("system_localListenAddresses", system_local_listen_addresses)
-    ctx.add("system_syncState", system_sync_state)
+    ctx.add("system_health", system_health, ())
+    ctx.add("system_chain", system_chain, ())
+    ctx.add("system_chainType", system_chain_type, ())
+    ctx.add("system_name", system_name, ())
+    ctx.add("system_version", system_version, ())
+    ctx.add("system_properties", system_properties, ())
+    ctx.add("system_accountNextIndex", system_account_next_index, ("account",))
+    ctx.add("system_peers", system_peers, (), unsafe=True)
+    ctx.add("system_localPeerId", system_local_peer_id, ())
+    ctx.add("system_localListenAddresses", system_local_listen_addresses, ())
+    ctx.add("system_syncState", system_sync_state, ())

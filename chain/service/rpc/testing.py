@@ -10,7 +10,7 @@ from typing import Any
 
 from chain.service.rpc.context import RpcContext
 from chain.service.rpc.errors import INVALID_PARAMS, RpcError
-from chain.service.rpc.params import check_arity, param
+from chain.service.rpc.params import param
 from chain.service.rpc.protocol import Params
 
 
@@ -27,11 +27,10 @@ def add_test_methods(ctx: RpcContext) -> None:
     node = ctx.node
 
     def test_set_blocked_peers(params: Params) -> Any:
-        check_arity(params, 1)
         peers = param(params, 0, "peers", _peer_ids)
         if node.network is None:
             raise RpcError(INVALID_PARAMS, "this node runs without a network")
         node.network.network.set_blocked(peers)
         return len(peers)
 
-    ctx.add("test_setBlockedPeers", test_set_blocked_peers)
+    ctx.add("test_setBlockedPeers", test_set_blocked_peers, ("peers",), unsafe=True)

@@ -11,12 +11,16 @@ JSON-RPC messages are `chain.service.rpc.protocol`'s. HTTP and WebSocket parsing
 - `max_connections` counts TCP connections (as Substrate's does), which an ASGI app cannot see.
 
 Both HTTP and WebSocket requests are answered by the same dispatcher, with size limits on both
-directions.
+directions. Who may connect and what they may hold are `chain.service.rpc.limits` (connections
+per address and in all, the rate of calls, deadlines for headers, bodies and idle WebSockets) and
+`chain.service.rpc.access` (browser origins, Host names, unsafe methods); a task checks every
+connection's deadline a few times a second and closes those that passed it.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
@@ -26,10 +30,22 @@ from hypercorn.config import Config
 from hypercorn.trio.tcp_server import TCPServer
 from hypercorn.trio.worker_context import WorkerContext
 
+from chain.service.rpc import websocket_stream
+from chain.service.rpc.access import RpcAccess
 from chain.service.rpc.errors import OVERSIZED_REQUEST, SERVER_BUSY, RpcError
+from chain.service.rpc.limits import (
+    Admission,
+    ConnectionTable,
+    RateLimiter,
+    RpcLimits,
+    Tracked,
+    client_key,
+)
 from chain.service.rpc.protocol import Request, answer, error_text
 from chain.service.rpc.registry import RpcMethods, execute
 from chain.service.rpc.subscriptions import WS_GOING_AWAY, Session, Subscription
+
+websocket_stream.install()
 
 logger = logging.getLogger("xpl.rpc")
 
@@ -38,6 +54,12 @@ SHUTDOWN_GRACE_S = 2.0
 # How long an oversized HTTP body is read and discarded after the 413 answer, so that the client,
 # which sends its whole body before reading, sees the answer rather than a reset connection.
 OVERSIZED_DRAIN_S = 2.0
+# How often the deadlines of open connections are checked (at most; less often with long ones).
+DEADLINE_CHECK_S = 0.25
+# How long a connection closed for being late, idle or displaced gets to take its close frame.
+CLOSE_GRACE_S = 1.0
+WS_IDLE_CLOSE = 1000
+"""The close code sent to a WebSocket closed for being idle (normal closure: nothing is wrong)."""
 
 _Message = dict[str, Any]
 _Receive = Callable[[], Awaitable[_Message]]
@@ -52,23 +74,43 @@ class _Connection:
         stream: trio.SocketStream,
         peer: tuple[str, int],
         open_sockets: dict[tuple[str, int], _Connection],
+        table: ConnectionTable,
+        now: float,
+        header_deadline: float,
     ) -> None:
         self.stream = stream
         self.peer = peer
         self.scope = trio.CancelScope(shield=True)
+        self.tracked = Tracked(client_key(peer[0]), now, now)
+        self.deadline = header_deadline
+        """When the client must have sent what is awaited (headers, a body); inf: nothing is."""
+        self.last_received = now
+        self.session: Session | None = None
+        """Its WebSocket session, once the handshake is accepted."""
         self._open_sockets = open_sockets
+        self._table = table
         open_sockets[peer] = self
+        table.add(self.tracked)
 
     def socket_closed(self) -> None:
-        """The socket is closed: stop counting it against the connection limit."""
+        """The socket is closed: stop counting it against the connection limits."""
         if self._open_sockets.get(self.peer) is self:
             del self._open_sockets[self.peer]
+        self._table.remove(self.tracked)
 
     def abort(self) -> None:
         """Close the socket under hypercorn (waking a blocked write) and cancel its tasks."""
         self.stream.socket.close()
         self.socket_closed()
         self.scope.cancel()
+
+    def close(self, reason: str) -> None:
+        """Close it for `reason`: a WebSocket gets a close frame first, anything else is aborted."""
+        logger.info("closing JSON-RPC connection from %s:%d: %s", *self.peer, reason)
+        if self.session is not None and not self.session.closing:
+            self.session.request_close(WS_IDLE_CLOSE, reason)
+        else:
+            self.abort()
 
 
 class _TrackedStream(trio.abc.HalfCloseableStream):
@@ -95,6 +137,7 @@ class _TrackedStream(trio.abc.HalfCloseableStream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         data = await self._stream.receive_some(max_bytes)
+        self._connection.last_received = trio.current_time()
         if not data:
             # The client has gone; hypercorn closes the socket when its idle timer ends.
             self._connection.socket_closed()
@@ -117,16 +160,16 @@ class RpcServer:
         max_request_bytes: int = 15 * 1024 * 1024,
         max_response_bytes: int = 15 * 1024 * 1024,
         max_batch: int = 1024,
-        max_connections: int = 100,
         max_subscriptions_per_connection: int = 1024,
         max_queued_messages: int = 4096,
+        limits: RpcLimits | None = None,
+        access: RpcAccess | None = None,
         extra_routes: Mapping[str, Callable[[], tuple[int, str, bytes]]] | None = None,
     ) -> None:
         for name, value in (
             ("max_request_bytes", max_request_bytes),
             ("max_response_bytes", max_response_bytes),
             ("max_batch", max_batch),
-            ("max_connections", max_connections),
             ("max_subscriptions_per_connection", max_subscriptions_per_connection),
             ("max_queued_messages", max_queued_messages),
         ):
@@ -140,18 +183,31 @@ class RpcServer:
         self.max_request_bytes = max_request_bytes
         self.max_response_bytes = max_response_bytes
         self.max_batch = max_batch
-        self.max_connections = max_connections
         self.max_subscriptions_per_connection = max_subscriptions_per_connection
         self.max_queued_messages = max_queued_messages
+        self.limits = limits or RpcLimits()
+        self.access = access or RpcAccess()
+        self.serves_unsafe = self.access.serves_unsafe(host)
         self.extra_routes = dict(extra_routes or {})
+        self.bound_address = f"{host}:{port}"
+        """The address it listens on, once serving (host:port, with the port chosen)."""
+        self.closed_counts: dict[str, int] = {}
+        """Connections refused or closed by the limits since the start, by reason."""
 
         self._config = Config()
         self._config.websocket_max_message_size = max_request_bytes
+        self._config.keep_alive_timeout = self.limits.header_timeout_s
+        self._config.websocket_ping_interval = self.limits.ws_ping_interval_s
         self._config.errorlog = logger
         self._config.accesslog = None
         self._app = ASGIWrapper(cast(Any, self._asgi))
         self._context = WorkerContext(None)
         self._open: dict[tuple[str, int], _Connection] = {}  # by peer address, open sockets
+        self._table = ConnectionTable(
+            self.limits.max_connections, self.limits.max_connections_per_ip
+        )
+        rate = self.limits.rate_limit_per_minute
+        self._rate = None if rate is None else RateLimiter(rate, max(1, rate // 60, self.max_batch))
         self._tasks: set[_Connection] = set()  # whose TCPServer task is still running
         self._sessions: set[Session] = set()
         self._serving = False
@@ -159,9 +215,19 @@ class RpcServer:
         self._drained: trio.Event | None = None
 
     @property
+    def max_connections(self) -> int:
+        """Open connections in all (`RpcLimits.max_connections`)."""
+        return self.limits.max_connections
+
+    @property
     def connection_count(self) -> int:
         """Open TCP connections (HTTP keep-alive and WebSocket)."""
         return len(self._open)
+
+    @property
+    def busy_count(self) -> int:
+        """Open connections with a call being answered."""
+        return sum(1 for connection in self._open.values() if connection.tracked.busy)
 
     async def serve(self, *, task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED) -> None:
         """Listen and answer until cancelled; `task_status.started(port)` once listening.
@@ -181,10 +247,14 @@ class RpcServer:
                 extra.socket.close()
             listeners = listeners[:1]
         try:
-            self.port = listeners[0].socket.getsockname()[1]
+            bound = listeners[0].socket.getsockname()
+            self.port = bound[1]
+            name = str(bound[0])
+            self.bound_address = f"[{name}]:{self.port}" if ":" in name else f"{name}:{self.port}"
             async with trio.open_nursery() as handlers:
                 try:
-                    logger.info("JSON-RPC server listening on %s port %d", self.host, self.port)
+                    logger.info("JSON-RPC server listening on %s", self.bound_address)
+                    handlers.start_soon(self._enforce_deadlines)
                     task_status.started(self.port)
                     await trio.serve_listeners(
                         self._serve_connection, listeners, handler_nursery=handlers
@@ -211,19 +281,61 @@ class RpcServer:
         for connection in list(self._tasks):
             connection.abort()
 
+    def _count_closed(self, reason: str) -> None:
+        self.closed_counts[reason] = self.closed_counts.get(reason, 0) + 1
+
+    async def _enforce_deadlines(self) -> None:
+        """Close connections past their deadline, unresponsive or idle, a few times a second."""
+        limits = self.limits
+        unresponsive_s = 2 * limits.ws_ping_interval_s
+        period = min(DEADLINE_CHECK_S, limits.header_timeout_s / 4, limits.body_timeout_s / 4)
+        while True:
+            await trio.sleep(period)
+            now = trio.current_time()
+            for connection in list(self._tasks):
+                session = connection.session
+                if self._open.get(connection.peer) is not connection:
+                    continue  # its socket is closed; hypercorn's task is ending
+                if session is None:
+                    # A backstop: the body deadline is also kept by the request itself, which
+                    # answers 408 first; this closes what hypercorn still holds after it.
+                    if now > connection.deadline + CLOSE_GRACE_S:
+                        self._count_closed("timeout")
+                        connection.close("request not received in time")
+                elif session.closing:
+                    continue
+                elif now - connection.last_received > unresponsive_s:
+                    self._count_closed("unresponsive")
+                    connection.abort()
+                elif (
+                    not session.subscriptions
+                    and connection.tracked.busy == 0
+                    and now - connection.tracked.last_active > limits.ws_idle_timeout_s
+                ):
+                    self._count_closed("idle")
+                    connection.close("idle timeout")
+
     async def _serve_connection(self, stream: trio.SocketStream) -> None:
         if self._shutting_down:
             stream.socket.close()
-            return
-        if len(self._open) >= self.max_connections:
-            await self._refuse_connection(stream)
             return
         try:
             address = stream.socket.getpeername()
         except OSError:
             stream.socket.close()
             return
-        connection = _Connection(stream, (str(address[0]), int(address[1])), self._open)
+        peer = (str(address[0]), int(address[1]))
+        admission = self._table.admission(client_key(peer[0]))
+        if not admission.admit:
+            self._count_closed("refused")
+            await self._refuse_connection(stream, admission)
+            return
+        if admission.evict is not None:
+            self._evict(admission.evict)
+        now = trio.current_time()
+        connection = _Connection(
+            stream, peer, self._open, self._table, now, now + self.limits.header_timeout_s
+        )
         self._tasks.add(connection)
         try:
             with connection.scope:
@@ -238,12 +350,20 @@ class RpcServer:
             if not self._tasks and self._drained is not None:
                 self._drained.set()
 
-    async def _refuse_connection(self, stream: trio.SocketStream) -> None:
+    def _evict(self, victim: Tracked) -> None:
+        """Close `victim` to make room: at once (a WebSocket gets its close frame after)."""
+        for connection in self._tasks:
+            if connection.tracked is victim:
+                self._count_closed("evicted")
+                connection.socket_closed()  # the room is needed now, not once it has closed
+                connection.close("making room for a new connection")
+                return
+
+    async def _refuse_connection(self, stream: trio.SocketStream, admission: Admission) -> None:
         """Answer HTTP 429 on a connection over the limit, as Substrate does, and close it."""
-        logger.warning("refusing a connection: %d connections open", len(self._open))
+        logger.warning("refusing a connection: %s", admission.reason)
         body = error_text(
-            None,
-            RpcError(SERVER_BUSY, f"Too many connections: the limit is {self.max_connections}"),
+            None, RpcError(SERVER_BUSY, f"Too many connections: {admission.reason}")
         ).encode()
         head = (
             "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n"
@@ -262,6 +382,10 @@ class RpcServer:
                 pass
         stream.socket.close()
 
+    def _connection_of(self, scope: _Message) -> _Connection | None:
+        client = scope.get("client")
+        return self._open.get((str(client[0]), int(client[1]))) if client else None
+
     # -- ASGI -----------------------------------------------------------------------------------
 
     async def _asgi(self, scope: _Message, receive: _Receive, send: _Send) -> None:
@@ -271,17 +395,53 @@ class RpcServer:
         elif kind == "websocket":
             await self._serve_websocket(scope, receive, send)
 
+    def _refusal(self, scope: _Message) -> str | None:
+        """Why a request's Host or Origin is refused (403), or None."""
+        host = _header(scope["headers"], b"host")
+        if not self.access.host_allowed(host):
+            return f"host {host!r} is not allowed (see --rpc-allowed-hosts)"
+        origin = _header(scope["headers"], b"origin")
+        if not self.access.origin_allowed(origin) and not _same_origin(origin, host):
+            return f"origin {origin!r} is not allowed (see --rpc-cors)"
+        return None
+
+    def _cors_headers(self, scope: _Message) -> list[tuple[bytes, bytes]]:
+        origin = _header(scope["headers"], b"origin")
+        if origin is None:
+            return []
+        allowed = b"*" if self.access.cors is None else origin.encode("latin-1")
+        return [(b"access-control-allow-origin", allowed), (b"vary", b"origin")]
+
     async def _serve_http(self, scope: _Message, receive: _Receive, send: _Send) -> None:
+        connection = self._connection_of(scope)
+        if connection is not None:
+            connection.deadline = trio.current_time() + self.limits.body_timeout_s
+        refusal = self._refusal(scope)
         method, path = scope["method"], scope["path"]
-        if method == "POST" and path == "/":
-            await self._serve_http_rpc(scope, receive, send)
+        if refusal is not None:
+            await _respond(send, 403, "text/plain; charset=utf-8", f"{refusal}\n".encode())
+        elif method == "OPTIONS":
+            await _respond(
+                send,
+                204,
+                "text/plain; charset=utf-8",
+                b"",
+                [
+                    *self._cors_headers(scope),
+                    (b"access-control-allow-methods", b"POST, GET, OPTIONS"),
+                    (b"access-control-allow-headers", b"content-type"),
+                    (b"access-control-max-age", b"600"),
+                ],
+            )
+        elif method == "POST" and path == "/":
+            await self._serve_http_rpc(scope, receive, send, connection)
         elif method == "GET" and path in self.extra_routes:
             try:
                 status, content_type, body = self.extra_routes[path]()
             except Exception:
                 logger.exception("HTTP route %s failed", path)
                 status, content_type, body = 500, "text/plain; charset=utf-8", b"internal error\n"
-            await _respond(send, status, content_type, body)
+            await _respond(send, status, content_type, body, self._cors_headers(scope))
         elif method in ("GET", "POST"):
             await _respond(send, 404, "text/plain; charset=utf-8", b"not found\n")
         else:
@@ -290,28 +450,68 @@ class RpcServer:
                 405,
                 "text/plain; charset=utf-8",
                 b"method not allowed: use POST for JSON-RPC\n",
-                [(b"allow", b"GET, POST")],
+                [(b"allow", b"GET, POST, OPTIONS")],
             )
+        if connection is not None:
+            # The next request's headers are due within the header timeout.
+            connection.deadline = trio.current_time() + self.limits.header_timeout_s
 
-    async def _serve_http_rpc(self, scope: _Message, receive: _Receive, send: _Send) -> None:
+    async def _serve_http_rpc(
+        self, scope: _Message, receive: _Receive, send: _Send, connection: _Connection | None
+    ) -> None:
+        content_type = (_header(scope["headers"], b"content-type") or "").lower()
+        if content_type.split(";")[0].strip() != "application/json":
+            # Also refuses the "simple" requests a browser sends cross-origin without asking.
+            await _respond(
+                send,
+                415,
+                "text/plain; charset=utf-8",
+                b"unsupported media type: JSON-RPC requests are application/json\n",
+            )
+            return
         declared = _content_length(scope["headers"])
         body = bytearray()
         more_body = True
-        while more_body and (declared is None or declared <= self.max_request_bytes):
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                return
-            body += message.get("body", b"")
-            more_body = bool(message.get("more_body", False))
-            if len(body) > self.max_request_bytes:
-                break
+        with trio.move_on_after(self.limits.body_timeout_s) as reading:
+            while more_body and (declared is None or declared <= self.max_request_bytes):
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    return
+                body += message.get("body", b"")
+                more_body = bool(message.get("more_body", False))
+                if len(body) > self.max_request_bytes:
+                    break
+        if reading.cancelled_caught:
+            self._count_closed("timeout")
+            await self._refuse_late_body(scope, send, connection)
+            return
         if len(body) > self.max_request_bytes or (
             declared is not None and declared > self.max_request_bytes
         ):
             await self._refuse_oversized(scope, receive, send, more_body)
             return
-        text, _ = await self._answer(bytes(body), None)
-        await _respond(send, 200, "application/json", (text or "").encode())
+        address = client_key(str(scope["client"][0])) if scope.get("client") else "?"
+        text, _, status = await self._answer(bytes(body), None, address, connection)
+        await _respond(
+            send, status, "application/json", (text or "").encode(), self._cors_headers(scope)
+        )
+
+    async def _refuse_late_body(
+        self, scope: _Message, send: _Send, connection: _Connection | None
+    ) -> None:
+        """Answer 408 to a request whose body did not arrive in time, and close its connection."""
+        logger.info("JSON-RPC request body not received in %.1f s", self.limits.body_timeout_s)
+        close = [(b"connection", b"close")] if scope.get("http_version", "1.1") < "2" else []
+        with trio.move_on_after(CLOSE_GRACE_S):
+            await _respond(
+                send,
+                408,
+                "text/plain; charset=utf-8",
+                b"request body not received in time\n",
+                close,
+            )
+        if connection is not None:
+            connection.abort()
 
     async def _refuse_oversized(
         self, scope: _Message, receive: _Receive, send: _Send, more_body: bool
@@ -333,14 +533,16 @@ class RpcServer:
     async def _serve_websocket(self, scope: _Message, receive: _Receive, send: _Send) -> None:
         if (await receive())["type"] != "websocket.connect":
             return
-        if scope["path"] != "/" or self._shutting_down:
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            logger.info("refusing a WebSocket handshake: %s", refusal)
+        if scope["path"] != "/" or self._shutting_down or refusal is not None:
             await send({"type": "websocket.close"})  # hypercorn answers the handshake with 403
             return
         await send({"type": "websocket.accept"})
-        client = scope.get("client")
-        key = (str(client[0]), int(client[1])) if client else None
-        connection = self._open.get(key) if key else None
-        peer = f"{key[0]}:{key[1]}" if key else "?"
+        connection = self._connection_of(scope)
+        peer = "?" if connection is None else f"{connection.peer[0]}:{connection.peer[1]}"
+        address = "?" if connection is None else connection.tracked.address
         async with trio.open_nursery() as nursery:
             session = Session(
                 nursery,
@@ -351,15 +553,21 @@ class RpcServer:
                 max_subscriptions=self.max_subscriptions_per_connection,
             )
             self._sessions.add(session)
+            if connection is not None:
+                connection.session = session
+                connection.deadline = math.inf
+                connection.tracked.last_active = trio.current_time()
             try:
                 nursery.start_soon(self._write_websocket, session, send)
-                await self._read_websocket(session, receive)
+                await self._read_websocket(session, receive, address, connection)
                 nursery.cancel_scope.cancel()
             finally:
                 self._sessions.discard(session)
                 session.end()
 
-    async def _read_websocket(self, session: Session, receive: _Receive) -> None:
+    async def _read_websocket(
+        self, session: Session, receive: _Receive, address: str, connection: _Connection | None
+    ) -> None:
         """Answer the connection's requests one at a time, in order, until it disconnects."""
         while True:
             message = await receive()
@@ -370,7 +578,7 @@ class RpcServer:
                 payload = message.get("bytes")
             if message["type"] != "websocket.receive" or payload is None or session.closing:
                 continue
-            text, subscriptions = await self._answer(payload, session)
+            text, subscriptions, _ = await self._answer(payload, session, address, connection)
             if text is not None:
                 await session.outbox_send.send(text)
             for subscription in subscriptions:
@@ -395,19 +603,67 @@ class RpcServer:
     # -- Dispatch -------------------------------------------------------------------------------
 
     async def _answer(
-        self, payload: bytes | str, session: Session | None
-    ) -> tuple[str | None, list[Subscription]]:
+        self,
+        payload: bytes | str,
+        session: Session | None,
+        address: str,
+        connection: _Connection | None,
+    ) -> tuple[str | None, list[Subscription], int]:
         """The response text to one HTTP body or WebSocket message (None: nothing to send).
 
-        Also the subscriptions it opened, to be activated once the response is queued.
+        Also the subscriptions it opened, to be activated once the response is queued, and the
+        HTTP status to answer it with (429 for a single call over the rate limit; in a batch,
+        each call over it is answered SERVER_BUSY).
         """
+        if connection is not None:
+            connection.tracked.busy += 1
+            connection.deadline = math.inf
+        refused = 0
 
         async def run(request: Request) -> tuple[object, Subscription | None]:
-            return await execute(self.methods, request, session)
+            nonlocal refused
+            if self._rate is not None:
+                # Each call of a batch is charged as it comes: counting calls before parsing
+                # could be fooled (a key spelled with escapes), and parsing twice costs twice.
+                wait = self._rate.reserve(address, 1, trio.current_time())
+                if wait is None:
+                    refused += 1
+                    raise RpcError(
+                        SERVER_BUSY,
+                        "Too many requests: the limit is "
+                        f"{self.limits.rate_limit_per_minute} calls a minute from one address",
+                    )
+                if wait > 0:
+                    await trio.sleep(wait)
+            return await execute(self.methods, request, session, allow_unsafe=self.serves_unsafe)
 
-        return await answer(
-            payload, run, max_batch=self.max_batch, max_response_bytes=self.max_response_bytes
-        )
+        try:
+            text, subscriptions = await answer(
+                payload, run, max_batch=self.max_batch, max_response_bytes=self.max_response_bytes
+            )
+            single = text is not None and not text.startswith("[")
+            return text, subscriptions, 429 if refused and single else 200
+        finally:
+            if connection is not None:
+                connection.tracked.busy -= 1
+                connection.tracked.last_active = trio.current_time()
+                if connection.session is None:
+                    connection.deadline = trio.current_time() + self.limits.body_timeout_s
+
+
+def _same_origin(origin: str | None, host: str | None) -> bool:
+    """Whether a page served by this server itself asks (its Host passed the Host check)."""
+    if origin is None or host is None:
+        return False
+    origin, host = origin.lower(), host.lower()
+    return origin in (f"http://{host}", f"https://{host}")
+
+
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    for key, value in headers:
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
 
 
 def _content_length(headers: list[tuple[bytes, bytes]]) -> int | None:

@@ -26,6 +26,7 @@ from chain.service.rpc.registry import RpcMethods
 from chain.service.rpc.subscriptions import Subscription
 from chain.service.rpc.transport import RpcServer
 
+ECHO_METHOD = "test_echo"
 COUNTER = ("test_subscribeCounter", "test_counter", "test_unsubscribeCounter")
 FINITE = ("test_subscribeFinite", "test_finite", "test_unsubscribeFinite")
 
@@ -136,6 +137,7 @@ class Harness:
         methods.add("test_remember", lambda params: self.remembered.append(params))
         methods.add("test_recall", lambda params: self.remembered)
         methods.add("test_flood", self._flood)
+        methods.add("test_unsafe", lambda params: "done", (), unsafe=True)
         methods.add_subscription(*COUNTER, self._subscribe_counter)
         methods.add_subscription(*FINITE, self._subscribe_finite)
         return methods
@@ -254,9 +256,42 @@ def raw_websocket(port: int) -> socket.socket:
 
 
 def masked_text_frame(obj: object) -> bytes:
-    data = json.dumps(obj).encode()
+    return masked_frame(json.dumps(obj).encode())
+
+
+def masked_frame(data: bytes, opcode: int = 0x1) -> bytes:
+    """One final client frame (text by default) carrying `data`, as given, however invalid."""
     assert len(data) < 126
     mask = os.urandom(4)
     return (
-        bytes([0x81, 0x80 | len(data)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
+        bytes([0x80 | opcode, 0x80 | len(data)])
+        + mask
+        + bytes(b ^ mask[i % 4] for i, b in enumerate(data))
     )
+
+
+def read_close_code(sock: socket.socket, timeout: float = 5.0) -> int | None:
+    """The code of the close frame the server sends next (skipping other frames); None if the
+    connection ends without one."""
+    sock.settimeout(timeout)
+    buffer = b""
+    while True:
+        while len(buffer) >= 2:
+            opcode, length = buffer[0] & 0x0F, buffer[1] & 0x7F
+            head = 2
+            if length == 126:
+                head, length = 4, int.from_bytes(buffer[2:4], "big") if len(buffer) >= 4 else -1
+            elif length == 127:
+                head, length = 10, int.from_bytes(buffer[2:10], "big") if len(buffer) >= 10 else -1
+            if length < 0 or len(buffer) < head + length:
+                break
+            payload, buffer = buffer[head : head + length], buffer[head + length :]
+            if opcode == 0x8:
+                return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+        try:
+            data = sock.recv(65536)
+        except (ConnectionResetError, TimeoutError):
+            return None
+        if not data:
+            return None
+        buffer += data

@@ -22,6 +22,7 @@ from chain.service.rpc.errors import (
     OVERSIZED_RESPONSE,
     SERVER_BUSY,
 )
+from chain.service.rpc.limits import RpcLimits
 from tests.chain.service.rpc.harness import (
     COUNTER,
     Harness,
@@ -48,7 +49,9 @@ def test_oversized_http_body_is_refused_with_413(start_server: Callable[..., Har
             yield b" " * 16384
 
     with httpx.Client(trust_env=False, timeout=10) as http:
-        chunked = http.post(small.url, content=chunks())
+        chunked = http.post(
+            small.url, content=chunks(), headers={"content-type": "application/json"}
+        )
     assert chunked.status_code == 413
 
     with RpcClient(small.url) as rpc, pytest.raises(RpcClientError) as refused:
@@ -135,29 +138,41 @@ def test_client_that_stops_reading_is_disconnected(start_server: Callable[..., H
         sock.close()
 
 
-def test_connection_limit(start_server: Callable[..., Harness]) -> None:
-    limited = start_server(max_connections=3)
+def test_a_full_server_replaces_an_idle_connection_and_refuses_when_all_are_busy(
+    start_server: Callable[..., Harness],
+) -> None:
+    limited = start_server(limits=RpcLimits(max_connections=3))
     sockets = [open_ws(limited.ws_url) for _ in range(3)]
+    ws_call(sockets[0], {"jsonrpc": "2.0", "id": 1, "method": "test_echo"})  # most recent
     try:
+        # Full of idle connections: a newcomer replaces the least recently active one.
+        sockets.append(open_ws(limited.ws_url))
+        with pytest.raises(ConnectionClosed):
+            sockets[1].recv(timeout=5)
+        busy = [sockets[0], sockets[2], sockets[3]]
+        for ws in busy:
+            ws.send(json.dumps({"jsonrpc": "2.0", "id": 2, "method": "test_sleep", "params": [3]}))
+        wait_until(lambda: limited.server.busy_count == 3)
+        # Every connection is busy answering a call: none is closed, the newcomer is refused.
         with pytest.raises(InvalidStatus) as refused:
             open_ws(limited.ws_url)
         assert refused.value.response.status_code == 429
-        with RpcClient(limited.url) as rpc, pytest.raises(RpcClientError) as busy:
+        with RpcClient(limited.url) as rpc, pytest.raises(RpcClientError) as full:
             rpc.call("test_echo")
-        assert busy.value.code == SERVER_BUSY
+        assert full.value.code == SERVER_BUSY
+        for ws in busy:
+            assert json.loads(ws.recv(timeout=10))["result"] == "slept"
+        with RpcClient(limited.url) as rpc:
+            assert rpc.call("test_echo", 1) == [1]
     finally:
-        sockets.pop().close()
-    wait_until(lambda: limited.server.connection_count < 3)
-    with RpcClient(limited.url) as rpc:
-        assert rpc.call("test_echo", 1) == [1]
-    for ws in sockets:
-        ws.close()
+        for ws in sockets:
+            ws.close()
 
 
 def test_closed_connections_stop_counting_at_once(start_server: Callable[..., Harness]) -> None:
     # hypercorn's connection task outlives a closed socket by its keep-alive timeout (5 s); the
     # limit must count open sockets, or a script making short-lived calls would be refused.
-    limited = start_server(max_connections=2)
+    limited = start_server(limits=RpcLimits(max_connections=2))
     for value in range(6):
         with RpcClient(limited.url) as rpc:
             assert rpc.call("test_echo", value) == [value]
