@@ -69,6 +69,12 @@ so that a relay which raced the block is not charged for them; the oldest are fo
 Only blocks this node imports add to it, so no stranger can fill it."""
 
 
+TAIL_HEAP_SLACK: Final = 2_048
+"""Entries no longer current that the pool's two priority heaps may hold beyond four per pooled
+account before both are rebuilt: a rebuild costs O(accounts) and comes at most once in as many
+changes, so each change costs O(log n) amortized whatever the order of adds and removals."""
+
+
 class PoolError(Exception):
     """The pool refuses a transaction; each subclass is one reason, `kind` names it in a word."""
 
@@ -265,6 +271,7 @@ class TransactionPool:
         # no longer current are dropped when they come up, or when the heap is rebuilt.
         self._ready_tails: list[_Tail] = []
         self._future_tails: list[_Tail] = []
+        self._slack = TAIL_HEAP_SLACK
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -438,7 +445,9 @@ class TransactionPool:
             ready = n == nonce and valid.fee <= left
             if ready:
                 nonce += 1
-                left = max(0, left - valid.fee - valid.outflow)
+                left -= valid.fee + valid.outflow
+                if left < 0:
+                    left = 0  # an outflow beyond what is left takes the rest
                 last_ready = item
             else:
                 last_future = item
@@ -447,33 +456,30 @@ class TransactionPool:
                 delta = 1 if ready else -1
                 self.ready_count += delta
                 self.future_count -= delta
-        account.ready_tail = self._push_tail(self._ready_tails, account.ready_tail, last_ready)
-        account.future_tail = self._push_tail(self._future_tails, account.future_tail, last_future)
+        # The heaps' entries for the account's last ready and last future transactions, pushed
+        # anew only when the transaction or its priority changed.
+        tail = account.ready_tail
+        if last_ready is None:
+            account.ready_tail = None
+        elif tail is None or tail[2] is not last_ready or tail[0] != last_ready.valid.priority:
+            account.ready_tail = tail = (last_ready.valid.priority, -last_ready.seq, last_ready)
+            heapq.heappush(self._ready_tails, tail)
+        tail = account.future_tail
+        if last_future is None:
+            account.future_tail = None
+        elif tail is None or tail[2] is not last_future or tail[0] != last_future.valid.priority:
+            account.future_tail = tail = (last_future.valid.priority, -last_future.seq, last_future)
+            heapq.heappush(self._future_tails, tail)
+        if len(self._ready_tails) + len(self._future_tails) > 4 * len(self._accounts) + self._slack:
+            self._rebuild_tails()
 
-    def _push_tail(
-        self, heap: list[_Tail], tail: _Tail | None, last: PooledTx | None
-    ) -> _Tail | None:
-        """The entry for an account's `last` ready (or future) transaction, pushed onto `heap`
-        unless `tail` already stands for it at its priority."""
-        if last is None:
-            return None
-        if tail is not None and tail[2] is last and tail[0] == last.priority:
-            return tail
-        entry = (last.priority, -last.seq, last)
-        heapq.heappush(heap, entry)
-        if len(heap) > 2 * len(self._accounts) + 1_024:
-            self._rebuild_tails(heap)
-        return entry
-
-    def _rebuild_tails(self, heap: list[_Tail]) -> None:
-        """Drop the entries of `heap` that are no longer current (O(n), once in O(n) pushes)."""
-        ready = heap is self._ready_tails
-        heap[:] = [
-            tail
-            for account in self._accounts.values()
-            if (tail := account.ready_tail if ready else account.future_tail) is not None
-        ]
-        heapq.heapify(heap)
+    def _rebuild_tails(self) -> None:
+        """Keep only the heaps' current entries (O(n), once in O(n) pushes)."""
+        accounts = self._accounts.values()
+        self._ready_tails = [a.ready_tail for a in accounts if a.ready_tail is not None]
+        self._future_tails = [a.future_tail for a in accounts if a.future_tail is not None]
+        heapq.heapify(self._ready_tails)
+        heapq.heapify(self._future_tails)
 
     def _enforce_limits(
         self, newest: PooledTx, evicted: list[PooledTx], budgets: dict[bytes, int]

@@ -193,6 +193,7 @@ class SpendingBudgetMachine(RuleBasedStateMachine):
     def __init__(self) -> None:
         super().__init__()
         self.pool = TransactionPool(max_ready=6, max_future=4, max_per_account=5)
+        self.pool._slack = 0  # rebuild the priority heaps often, to check that too
         self.nonce = dict.fromkeys(NAMES, 0)
         self.budget = dict.fromkeys(NAMES, 20)
         self.valid: dict[bytes, tuple[str, ValidTransaction]] = {}
