@@ -14,7 +14,7 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from chain.client.chain import transfer_call
+from chain.client.chain import make_call, transfer_call
 from chain.core.node import NodeCore
 from chain.core.pool import (
     DEFAULT_MAX_PER_ACCOUNT,
@@ -26,7 +26,8 @@ from chain.core.pool import (
 )
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import MemoryStore
-from runtime.executive import ValidTransaction, lookup_call
+from runtime.executive import ValidTransaction, lookup_call, validate_transaction
+from runtime.framework import call
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
@@ -34,7 +35,7 @@ from runtime.pallets.system import EXTRINSIC_BASE_WEIGHT
 from runtime.pallets.transaction_payment import FIXED_ONE, SPENDS_EVERYTHING, compute_fee
 from runtime.primitives import trie
 from runtime.primitives.keys import Keypair, dev_keypair
-from runtime.transaction import SignedTransaction, sign_transaction
+from runtime.transaction import Call, SignedTransaction, sign_transaction
 from tests.chain.core.test_pool_flood import AUTHOR, SINK, XPL, Flood, keys, transfer_fee
 
 STASH = dev_keypair("Mallory")
@@ -161,6 +162,29 @@ def test_a_user_sending_transfers_in_a_row_has_them_all_in_the_next_block():
     before = f.balance(bob)
     assert {tx.hash for tx in line[:11]} <= f.author_next()
     assert before - f.balance(bob) == 900 * XPL + sum(fee_of(tx) for tx in line[:11])
+
+
+def test_validation_reports_what_each_call_moves_out_of_the_free_balance():
+    """A transfer's outflow is its value, a bond's its value, a chill's nothing; a call that
+    declares no outflow counts as spending everything."""
+    bob = dev_keypair("Bob")
+    f = emptying_flood([bob], [], TransactionPool(), 0, 0)
+    best = f.core.store.best_header
+
+    def outflow(call: Call) -> int:
+        tx = sign_transaction(bob, call, nonce=0, genesis_hash=f.genesis_hash)
+        return validate_transaction(f.core.reader(), best, tx, genesis_hash=f.genesis_hash).outflow
+
+    assert outflow(transfer_call(SINK, 7 * XPL)) == 7 * XPL
+    assert outflow(make_call("staking", "bond", 5 * XPL)) == 5 * XPL
+    assert outflow(make_call("staking", "chill")) == 0
+
+    @call(args=(), weight=1)
+    def undeclared(_self: object, _ctx: object, _origin: object) -> None:
+        """A call that says nothing of its outflow."""
+
+    outflow_fn = undeclared.__xpl_call__[3]  # type: ignore[attr-defined]
+    assert outflow_fn(None, ()) is None and SPENDS_EVERYTHING > 2**127
 
 
 # ---------------------------------------------------------------------------------------------
