@@ -71,8 +71,9 @@ Only blocks this node imports add to it, so no stranger can fill it."""
 
 TAIL_HEAP_SLACK: Final = 2_048
 """Entries no longer current that the pool's two priority heaps may hold beyond four per pooled
-account before both are rebuilt: a rebuild costs O(accounts) and comes at most once in as many
-changes, so each change costs O(log n) amortized whatever the order of adds and removals."""
+account before both are rebuilt, and changed accounts it may note beyond one per pooled account
+before it brings the heaps up to date: a rebuild costs O(accounts) and comes at most once in as
+many changes, so each change costs O(log n) amortized whatever the order of adds and removals."""
 
 
 class PoolError(Exception):
@@ -189,9 +190,12 @@ class _Account:
     fee_budget: int
     """What the account can pay in fees and outflows in all, as its latest check found."""
     by_nonce: dict[int, PooledTx] = field(default_factory=dict)
+    last_ready: PooledTx | None = None
+    last_future: PooledTx | None = None
+    """Its last ready and last future transactions, as `_mark` last found them."""
     ready_tail: _Tail | None = None
-    """The entry pushed for its last ready transaction (one in the heap is current only if it
-    is this very object)."""
+    """The heap entry pushed for its last ready transaction (one in the heap is current only if
+    it is this very object)."""
     future_tail: _Tail | None = None
     """The same for its last future transaction."""
 
@@ -271,6 +275,9 @@ class TransactionPool:
         # no longer current are dropped when they come up, or when the heap is rebuilt.
         self._ready_tails: list[_Tail] = []
         self._future_tails: list[_Tail] = []
+        # Accounts whose last ready or future transaction may have changed since the heaps were
+        # last brought up to date (done only when they are read, so admission stays cheap).
+        self._changed: dict[bytes, _Account] = {}
         self._slack = TAIL_HEAP_SLACK
 
     def __len__(self) -> int:
@@ -350,8 +357,10 @@ class TransactionPool:
             raise AccountLimitReached(
                 f"the account already has {self.max_per_account} pooled transactions",
             )
-        elif account is None:
-            self._check_floor(valid)
+        elif account is None and (
+            self.ready_count >= self.max_ready or self.future_count >= self.max_future
+        ):
+            self._check_floor(valid)  # a refusal below a full pool's floor, before any work
         # The fee budgets of the accounts touched, as they were, to put back on a refusal.
         budgets = {} if account is None else {signer: account.fee_budget}
         if existing is not None:
@@ -456,20 +465,34 @@ class TransactionPool:
                 delta = 1 if ready else -1
                 self.ready_count += delta
                 self.future_count -= delta
-        # The heaps' entries for the account's last ready and last future transactions, pushed
-        # anew only when the transaction or its priority changed.
-        tail = account.ready_tail
-        if last_ready is None:
-            account.ready_tail = None
-        elif tail is None or tail[2] is not last_ready or tail[0] != last_ready.valid.priority:
-            account.ready_tail = tail = (last_ready.valid.priority, -last_ready.seq, last_ready)
-            heapq.heappush(self._ready_tails, tail)
-        tail = account.future_tail
-        if last_future is None:
-            account.future_tail = None
-        elif tail is None or tail[2] is not last_future or tail[0] != last_future.valid.priority:
-            account.future_tail = tail = (last_future.valid.priority, -last_future.seq, last_future)
-            heapq.heappush(self._future_tails, tail)
+        account.last_ready, account.last_future = last_ready, last_future
+        some = last_ready if last_ready is not None else last_future
+        if some is not None:
+            changed = self._changed
+            changed[some.valid.signer] = account
+            if len(changed) > len(self._accounts) + self._slack:
+                self._update_tails()
+
+    def _update_tails(self) -> None:
+        """Bring the heaps up to date with the accounts changed since: an entry is pushed anew
+        for an account's last ready (or future) transaction only when the transaction or its
+        priority changed."""
+        for signer, account in self._changed.items():
+            if self._accounts.get(signer) is not account:
+                continue  # gone since: its entries are no longer current
+            last, tail = account.last_ready, account.ready_tail
+            if last is None:
+                account.ready_tail = None
+            elif tail is None or tail[2] is not last or tail[0] != last.valid.priority:
+                account.ready_tail = tail = (last.valid.priority, -last.seq, last)
+                heapq.heappush(self._ready_tails, tail)
+            last, tail = account.last_future, account.future_tail
+            if last is None:
+                account.future_tail = None
+            elif tail is None or tail[2] is not last or tail[0] != last.valid.priority:
+                account.future_tail = tail = (last.valid.priority, -last.seq, last)
+                heapq.heappush(self._future_tails, tail)
+        self._changed.clear()
         if len(self._ready_tails) + len(self._future_tails) > 4 * len(self._accounts) + self._slack:
             self._rebuild_tails()
 
@@ -506,6 +529,8 @@ class TransactionPool:
         Only an account's last ready, or last future, transaction may go without leaving the
         others out of line. O(log n) amortized: entries no longer current are popped on the way.
         """
+        if self._changed:
+            self._update_tails()
         heap = self._ready_tails if ready else self._future_tails
         while heap:
             entry = heap[0]
