@@ -168,8 +168,12 @@ class ValidTransaction:
     longevity_until: int | None
     """The last block number that may include it (None: immortal)."""
     fee_budget: int
-    """What the signer could pay in fees in all when it was checked (`fee_budget`): the pool
-    charges the fees of the signer's pooled transactions against it together."""
+    """What the signer could pay in all when it was checked (`transaction_payment.fee_budget`):
+    the pool charges the fees and outflows of the signer's pooled transactions against it
+    together."""
+    outflow: int = 0
+    """At most what the call moves out of the signer's free balance besides the fee (its
+    `CallDef.outflow`; `transaction_payment.SPENDS_EVERYTHING` when the call cannot say)."""
 
 
 class PendingSignatures(Protocol):
@@ -500,6 +504,7 @@ def validate_transaction(
     multiplier = transaction_payment.current_multiplier(ctx.state)
     fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
     fee_budget = transaction_payment.fee_budget(ctx, tx.signer)
+    outflow = call_def.outflow(ctx, args)
     try:
         transaction_payment.withdraw_fee(ctx, tx.signer, fee, tx.tip)
     except DispatchError as exc:
@@ -516,6 +521,7 @@ def validate_transaction(
         weight=weight,
         longevity_until=None if mortality.immortal else mortality.birth + mortality.period,
         fee_budget=fee_budget,
+        outflow=transaction_payment.SPENDS_EVERYTHING if outflow is None else outflow,
     )
 
 

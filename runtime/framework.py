@@ -313,6 +313,22 @@ class BlockContext:
 
 # Calls
 
+Outflow = Callable[[BlockContext, tuple[Any, ...]], int | None]
+"""What a call may move out of its signer's free balance at most, besides its fee (a transfer's
+amount, a bond, a hold), from the state it is checked in and its arguments; None when it cannot
+say (the transaction pool then counts the call as spending everything free)."""
+
+
+def _spends_everything(_ctx: BlockContext, _args: tuple[Any, ...]) -> int | None:
+    return None
+
+
+def _fixed_outflow(amount: int) -> Outflow:
+    def fixed(_ctx: BlockContext, _args: tuple[Any, ...]) -> int | None:
+        return amount
+
+    return fixed
+
 
 @dataclass(frozen=True, slots=True)
 class CallDef:
@@ -327,6 +343,9 @@ class CallDef:
     pays: bool = True
     """False for a duty of the protocol (Substrate's `Pays::No`): when the call succeeds its fee
     is refunded (the tip, the signer's own choice, stays paid); when it fails it pays in full."""
+    outflow: Outflow = _spends_everything
+    """At most what the call moves out of the signer's free balance besides its fee (see
+    `Outflow`); undeclared, everything."""
     _decoders: tuple[tuple[Callable[[Value, str], Any], str], ...] = field(
         init=False, repr=False, compare=False
     )
@@ -348,9 +367,18 @@ class CallDef:
 
 
 def call(
-    *, args: Fields, weight: Weight | Callable[[tuple[Any, ...]], Weight], pays: bool = True
+    *,
+    args: Fields,
+    weight: Weight | Callable[[tuple[Any, ...]], Weight],
+    pays: bool = True,
+    outflow: int | Outflow | None = None,
 ) -> Callable[[Callable[..., None]], Callable[..., None]]:
     """Mark a pallet method as a call with typed arguments and a weight (fixed or from args).
+
+    `outflow` declares the most the call moves out of the signer's free balance besides its fee:
+    a fixed amount (0 for a call that moves none) or an `Outflow` function; left out, the call
+    counts as spending everything free, so a call that moves funds and says nothing is taken
+    for the worst.
 
     `pays=False` declares a duty of the protocol, free when it succeeds (see `CallDef.pays`).
     Only a call that succeeds at most a bounded number of times per duty may be declared so (a
@@ -358,9 +386,16 @@ def call(
     pays in full, so nobody spams the chain with free calls.
     """
     weight_fn = weight if callable(weight) else (lambda _args, w=weight: w)
+    outflow_fn: Outflow
+    if outflow is None:
+        outflow_fn = _spends_everything
+    elif callable(outflow):
+        outflow_fn = outflow
+    else:
+        outflow_fn = _fixed_outflow(outflow)
 
     def mark(fn: Callable[..., None]) -> Callable[..., None]:
-        fn.__xpl_call__ = (args, weight_fn, pays)  # type: ignore[attr-defined]
+        fn.__xpl_call__ = (args, weight_fn, pays, outflow_fn)  # type: ignore[attr-defined]
         return fn
 
     return mark
@@ -416,7 +451,7 @@ class Pallet:
             fn = getattr(type(self), attr)
             marker = getattr(fn, "__xpl_call__", None)
             if marker is not None:
-                args, weight_fn, pays = marker
+                args, weight_fn, pays, outflow_fn = marker
                 found[attr] = CallDef(
                     pallet=self.NAME,
                     name=attr,
@@ -425,6 +460,7 @@ class Pallet:
                     function=getattr(self, attr),
                     doc=(fn.__doc__ or "").strip().splitlines()[0] if fn.__doc__ else "",
                     pays=pays,
+                    outflow=outflow_fn,
                 )
         return found
 

@@ -9,6 +9,9 @@ gets into the next block while barely funded accounts flood the pool.
    then an honest tip-0 transfer is sent and the node authors the next block. Reported: how many
    of the flood's transactions were ready, and whether the honest transfer was admitted and
    included.
+3. Emptying flood: `sybils` accounts each funded for the fees of that many transfers tipping 15%
+   of a fee send a line whose first transfer moves all but the existential deposit away (each
+   later one payable on the balance before it); then the same honest transfer and block.
 """
 
 from __future__ import annotations
@@ -49,6 +52,10 @@ class PoolFigures:
     flood_ready: int
     honest_admitted: bool
     honest_included: bool
+    emptying_sent: int
+    emptying_ready: int
+    emptying_honest_admitted: bool
+    emptying_honest_included: bool
 
     def to_json(self) -> dict[str, object]:
         """The figures as one JSON object, for `--json`."""
@@ -108,26 +115,39 @@ def _admission_rate(txs: int, progress: Callable[[str], None]) -> float:
     return txs / elapsed
 
 
-def _flood(sybils: int, progress: Callable[[str], None]) -> tuple[int, int, bool, bool]:
-    """(sent, ready after the flood, honest admitted, honest included) for `sybils` accounts."""
+def _flood(
+    sybils: int, progress: Callable[[str], None], *, emptying: bool
+) -> tuple[int, int, bool, bool]:
+    """(sent, ready after the flood, honest admitted, honest included) for `sybils` accounts,
+    barely funded ones or (`emptying`) ones whose first transfer moves their balance away."""
     keys = _keys(b"xpl-pool-sybil", sybils)
     honest = dev_keypair("Bob")
     dest = dev_keypair("Ferdie").public
-    fee = _transfer_fee(
-        sign_transaction(honest, transfer_call(dest, 1), nonce=0, genesis_hash=bytes(32), tip=1)
-    )
-    barely = EXISTENTIAL_DEPOSIT + fee * 14 // 10
-    core = _node([(honest.public, ENDOWMENT), *((k.public, barely) for k in keys)])
+    sample = sign_transaction(honest, transfer_call(dest, 1), nonce=0, genesis_hash=bytes(32))
+    fee = _transfer_fee(sample)
+    tip = fee * 15 // 100 if emptying else 1
+    if emptying:
+        funded = EXISTENTIAL_DEPOSIT + DEFAULT_MAX_PER_ACCOUNT * (fee + tip) + fee
+    else:
+        funded = EXISTENTIAL_DEPOSIT + fee * 14 // 10
+    core = _node([(honest.public, ENDOWMENT), *((k.public, funded) for k in keys)])
     sent = 0
     for k in keys:
         for nonce in range(DEFAULT_MAX_PER_ACCOUNT):
+            value = 1
+            if emptying and nonce == 0:
+                # All but the deposit and this transfer's own fee (its value's length aside).
+                first = sign_transaction(
+                    k, transfer_call(dest, funded), nonce=0, genesis_hash=core.genesis_hash, tip=tip
+                )
+                value = funded - EXISTENTIAL_DEPOSIT - _transfer_fee(first) - tip
             tx = sign_transaction(
-                k, transfer_call(dest, 1), nonce=nonce, genesis_hash=core.genesis_hash, tip=1
+                k, transfer_call(dest, value), nonce=nonce, genesis_hash=core.genesis_hash, tip=tip
             )
             _submit(core, tx)
             sent += 1
     ready = core.pool.ready_count
-    progress(f"flood: {sent} sent, {ready} ready")
+    progress(f"{'emptying ' if emptying else ''}flood: {sent} sent, {ready} ready")
     transfer = sign_transaction(
         honest, transfer_call(dest, 10**12), nonce=0, genesis_hash=core.genesis_hash
     )
@@ -146,7 +166,8 @@ def run_pool_benchmark(
         raise ValueError("the benchmark needs at least 1 transfer and no negative sybil count")
     rate = _admission_rate(txs, progress)
     progress(f"admission: {rate:.0f} transfers/s")
-    sent, ready, admitted, included = _flood(sybils, progress)
+    sent, ready, admitted, included = _flood(sybils, progress, emptying=False)
+    e_sent, e_ready, e_admitted, e_included = _flood(sybils, progress, emptying=True)
     return PoolFigures(
         txs=txs,
         admitted_per_s=round(rate, 1),
@@ -155,4 +176,8 @@ def run_pool_benchmark(
         flood_ready=ready,
         honest_admitted=admitted,
         honest_included=included,
+        emptying_sent=e_sent,
+        emptying_ready=e_ready,
+        emptying_honest_admitted=e_admitted,
+        emptying_honest_included=e_included,
     )

@@ -251,6 +251,14 @@ def pool_benchmark(args: argparse.Namespace) -> int:
     print(
         f"  honest transfer admitted: {f.honest_admitted}, in the next block: {f.honest_included}"
     )
+    print(
+        f"{f.sybils} accounts emptying themselves first sent {f.emptying_sent} transfers; "
+        f"{f.emptying_ready} ready"
+    )
+    print(
+        f"  honest transfer admitted: {f.emptying_honest_admitted}, "
+        f"in the next block: {f.emptying_honest_included}"
+    )
     return 0
 
 

@@ -1,25 +1,32 @@
 """The transaction pool: valid transactions waiting for a block, ordered per account by nonce.
 
-For each account, the transactions whose nonces run on without a gap from the account's nonce in
-the best state, and whose fees added up in nonce order the account can pay (its fee budget: free
-balance above the existential deposit), are *ready*; the rest are *future* and wait for the gap to
-fill or the balance to grow. A transaction that would be next in line but whose fee, on top of
-the fees of the account's transactions ahead of it, exceeds the budget is refused. So an account
-has no more ready transactions than it can pay for. Blocks take ready transactions in order of
-priority (the fee per share of the block, `transaction_payment.priority`), an account's in nonce
-order. A transaction with the same signer and nonce as a pooled one replaces it only with a
-strictly higher priority. Limits bound each account and the whole pool; when full, the
-lowest-priority last-in-line transaction goes, but only for a newcomer that outbids it by
-`EVICTION_BUMP_PPM`.
-Transactions found invalid are banned for a while (a bounded set of their hashes), so that
-resubmitting them costs a hash lookup.
+Each transaction comes with its fee and its *outflow*: the most its call moves out of the
+signer's free balance besides the fee (a transfer's value, a bond, a job's escrow; everything,
+for a call that cannot say: `framework.CallDef.outflow`). For each account, the transactions
+whose nonces run on without a gap from the account's nonce in the best state are *ready* as far
+as each one's fee fits in the account's budget (its free balance above the existential deposit)
+less the fees and outflows of the ready ones ahead of it; the rest are *future* and wait for the
+gap to fill or the balance to grow. A transaction that would be next in line but cannot pay its
+fee after what the transactions ahead of it may spend is refused. So every ready transaction can
+pay its fee in a block whatever the account's earlier ones spend, and an account has no more
+ready transactions than it can pay for. Blocks take ready transactions in order of priority (the
+fee per share of the block, `transaction_payment.priority`), an account's in nonce order. A
+transaction with the same signer and nonce as a pooled one replaces it only with a strictly
+higher priority. Limits bound each account and the whole pool; when full, the lowest-priority
+last-in-line transaction goes, but only for a newcomer that outbids it by `EVICTION_BUMP_PPM`.
+The last-in-line transactions are kept in two heaps by priority (ready and future), so finding
+the one to evict, or refusing a newcomer below a full pool's floor, costs O(log n), not a walk
+over the pool. Transactions found invalid are banned for a while (a bounded set of their
+hashes), so that resubmitting them costs a hash lookup.
 
-What a flooding account can still do within the fee budget: keep ready as many transactions as
-it can pay the fees of, each of which, included, pays its fee. The budget counts fees, not what
-the calls spend: a transfer that empties the account leaves its later transactions unpayable in
-the block, and the author drops the first of them and skips the account for that block (one
-wasted check per account per block, and the account cannot be refilled for free). Transactions
-waiting as future (past a gap, or beyond the budget) compete only for the future places.
+What a flooding account can still do within the budget: keep ready as many transactions as it
+can pay the fees and outflows of, each of which, included, pays its fee; to take an honest
+transaction's place it must outbid it by the eviction bump and pay that fee in full. Moving its
+balance away first (a transfer of everything) takes all its budget, so nothing after it is ready.
+What escapes the rule is what a call's declared outflow misses: money leaving the account in a
+hook of the block (a job's rent deposit taken later), which the account's next revalidation
+sees; transactions waiting as future (past a gap, or beyond the budget) compete only for the
+future places.
 """
 
 from __future__ import annotations
@@ -62,6 +69,13 @@ so that a relay which raced the block is not charged for them; the oldest are fo
 Only blocks this node imports add to it, so no stranger can fill it."""
 
 
+TAIL_HEAP_SLACK: Final = 2_048
+"""Entries no longer current that the pool's two priority heaps may hold beyond four per pooled
+account before both are rebuilt, and changed accounts it may note beyond one per pooled account
+before it brings the heaps up to date: a rebuild costs O(accounts) and comes at most once in as
+many changes, so each change costs O(log n) amortized whatever the order of adds and removals."""
+
+
 class PoolError(Exception):
     """The pool refuses a transaction; each subclass is one reason, `kind` names it in a word."""
 
@@ -99,7 +113,7 @@ class AccountLimitReached(PoolError):
 
 
 class FeesExceedBalance(PoolError):
-    """The signer cannot pay this fee on top of the fees of its transactions ahead of it.
+    """The signer cannot pay this fee after the fees and outflows of its transactions ahead.
 
     Not a ban: it may be admitted once those are included and the balance has grown."""
 
@@ -165,12 +179,25 @@ class PooledTx:
         return self.valid.priority
 
 
+_Tail = tuple[int, int, PooledTx]
+"""A heap entry for an account's last ready (or future) transaction: (priority, -seq, it), so
+the heap's top is the lowest priority, then the newest."""
+
+
 @dataclass(slots=True)
 class _Account:
     state_nonce: int
     fee_budget: int
-    """What the account can pay in fees in all, as its latest check found."""
+    """What the account can pay in fees and outflows in all, as its latest check found."""
     by_nonce: dict[int, PooledTx] = field(default_factory=dict)
+    last_ready: PooledTx | None = None
+    last_future: PooledTx | None = None
+    """Its last ready and last future transactions, as `_mark` last found them."""
+    ready_tail: _Tail | None = None
+    """The heap entry pushed for its last ready transaction (one in the heap is current only if
+    it is this very object)."""
+    future_tail: _Tail | None = None
+    """The same for its last future transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +271,14 @@ class TransactionPool:
         self._seq = 0
         self.ready_count = 0
         self.future_count = 0
+        # Accounts' last ready and last future transactions, lowest priority on top; entries
+        # no longer current are dropped when they come up, or when the heap is rebuilt.
+        self._ready_tails: list[_Tail] = []
+        self._future_tails: list[_Tail] = []
+        # Accounts whose last ready or future transaction may have changed since the heaps were
+        # last brought up to date (done only when they are read, so admission stays cheap).
+        self._changed: dict[bytes, _Account] = {}
+        self._slack = TAIL_HEAP_SLACK
 
     def __len__(self) -> int:
         return len(self._by_hash)
@@ -322,6 +357,10 @@ class TransactionPool:
             raise AccountLimitReached(
                 f"the account already has {self.max_per_account} pooled transactions",
             )
+        elif account is None and (
+            self.ready_count >= self.max_ready or self.future_count >= self.max_future
+        ):
+            self._check_floor(valid)  # a refusal below a full pool's floor, before any work
         # The fee budgets of the accounts touched, as they were, to put back on a refusal.
         budgets = {} if account is None else {signer: account.fee_budget}
         if existing is not None:
@@ -333,7 +372,7 @@ class TransactionPool:
         try:
             if not item.ready and self._in_line(item):
                 raise FeesExceedBalance(
-                    "the account cannot pay this fee on top of its pooled transactions' fees",
+                    "the account cannot pay this fee after what its pooled transactions may spend",
                 )
             self._enforce_limits(item, evicted, budgets)
             if check is not None:
@@ -344,6 +383,19 @@ class TransactionPool:
         removed = [] if existing is None else [Removed(existing.tx, "usurped", "replaced")]
         removed.extend(Removed(v.tx, "dropped", "evicted: the pool is full") for v in evicted)
         return removed
+
+    def _check_floor(self, valid: ValidTransaction) -> None:
+        """PoolFull, at once, if a transaction from an account with nothing pooled would go where
+        the pool is full and does not outbid that part's lowest last-in-line transaction."""
+        ready = valid.nonce == valid.account_nonce and valid.fee <= valid.fee_budget
+        pooled, limit = (
+            (self.ready_count, self.max_ready) if ready else (self.future_count, self.max_future)
+        )
+        if pooled < limit:
+            return
+        floor = self._worst(ready=ready)
+        if floor is None or not _outbids(valid.priority, floor.priority):
+            raise PoolFull("the pool is full of transactions with a higher priority")
 
     def _undo(
         self,
@@ -391,20 +443,66 @@ class TransactionPool:
 
     def _mark(self, account: _Account) -> None:
         """Recompute which of an account's transactions are ready: a gapless run of nonces from
-        the account's, as far as their fees added up stay within its fee budget."""
+        the account's, each as long as its fee fits in the budget less the fees and outflows of
+        the ready ones before it (an outflow beyond what is left takes what is left)."""
         nonce = account.state_nonce
         left = account.fee_budget
+        last_ready = last_future = None
         for n in sorted(account.by_nonce):
             item = account.by_nonce[n]
-            ready = n == nonce and item.valid.fee <= left
+            valid = item.valid
+            ready = n == nonce and valid.fee <= left
             if ready:
                 nonce += 1
-                left -= item.valid.fee
+                left -= valid.fee + valid.outflow
+                if left < 0:
+                    left = 0  # an outflow beyond what is left takes the rest
+                last_ready = item
+            else:
+                last_future = item
             if ready != item.ready:
                 item.ready = ready
                 delta = 1 if ready else -1
                 self.ready_count += delta
                 self.future_count -= delta
+        account.last_ready, account.last_future = last_ready, last_future
+        some = last_ready if last_ready is not None else last_future
+        if some is not None:
+            changed = self._changed
+            changed[some.valid.signer] = account
+            if len(changed) > len(self._accounts) + self._slack:
+                self._update_tails()
+
+    def _update_tails(self) -> None:
+        """Bring the heaps up to date with the accounts changed since: an entry is pushed anew
+        for an account's last ready (or future) transaction only when the transaction or its
+        priority changed."""
+        for signer, account in self._changed.items():
+            if self._accounts.get(signer) is not account:
+                continue  # gone since: its entries are no longer current
+            last, tail = account.last_ready, account.ready_tail
+            if last is None:
+                account.ready_tail = None
+            elif tail is None or tail[2] is not last or tail[0] != last.valid.priority:
+                account.ready_tail = tail = (last.valid.priority, -last.seq, last)
+                heapq.heappush(self._ready_tails, tail)
+            last, tail = account.last_future, account.future_tail
+            if last is None:
+                account.future_tail = None
+            elif tail is None or tail[2] is not last or tail[0] != last.valid.priority:
+                account.future_tail = tail = (last.valid.priority, -last.seq, last)
+                heapq.heappush(self._future_tails, tail)
+        self._changed.clear()
+        if len(self._ready_tails) + len(self._future_tails) > 4 * len(self._accounts) + self._slack:
+            self._rebuild_tails()
+
+    def _rebuild_tails(self) -> None:
+        """Keep only the heaps' current entries (O(n), once in O(n) pushes)."""
+        accounts = self._accounts.values()
+        self._ready_tails = [a.ready_tail for a in accounts if a.ready_tail is not None]
+        self._future_tails = [a.future_tail for a in accounts if a.future_tail is not None]
+        heapq.heapify(self._ready_tails)
+        heapq.heapify(self._future_tails)
 
     def _enforce_limits(
         self, newest: PooledTx, evicted: list[PooledTx], budgets: dict[bytes, int]
@@ -417,7 +515,8 @@ class TransactionPool:
             if victim is None:
                 break
             if victim is newest or (
-                victim.valid.signer != newest.valid.signer and not _outbids(newest, victim)
+                victim.valid.signer != newest.valid.signer
+                and not _outbids(newest.priority, victim.priority)
             ):
                 raise PoolFull("the pool is full of transactions with a higher priority")
             budgets.setdefault(victim.valid.signer, self._accounts[victim.valid.signer].fee_budget)
@@ -428,19 +527,21 @@ class TransactionPool:
         """The lowest-priority (then newest) of the accounts' last ready (or future) transactions.
 
         Only an account's last ready, or last future, transaction may go without leaving the
-        others out of line.
+        others out of line. O(log n) amortized: entries no longer current are popped on the way.
         """
-        worst: PooledTx | None = None
-        for account in self._accounts.values():
-            last = None
-            for nonce, item in account.by_nonce.items():
-                if item.ready == ready and (last is None or nonce > last.valid.nonce):
-                    last = item
-            if last is not None and (
-                worst is None or (last.priority, -last.seq) < (worst.priority, -worst.seq)
+        if self._changed:
+            self._update_tails()
+        heap = self._ready_tails if ready else self._future_tails
+        while heap:
+            entry = heap[0]
+            account = self._accounts.get(entry[2].valid.signer)
+            if (
+                account is not None
+                and (account.ready_tail if ready else account.future_tail) is entry
             ):
-                worst = last
-        return worst
+                return entry[2]
+            heapq.heappop(heap)
+        return None
 
     # Removing
 
@@ -558,8 +659,6 @@ class TransactionPool:
         return removed
 
 
-def _outbids(newcomer: PooledTx, victim: PooledTx) -> bool:
-    """Whether `newcomer`'s priority is above `victim`'s by at least EVICTION_BUMP_PPM."""
-    return newcomer.priority > victim.priority and newcomer.priority * 1_000_000 >= (
-        victim.priority * (1_000_000 + EVICTION_BUMP_PPM)
-    )
+def _outbids(newcomer: int, victim: int) -> bool:
+    """Whether priority `newcomer` is above `victim` by at least EVICTION_BUMP_PPM."""
+    return newcomer > victim and newcomer * 1_000_000 >= victim * (1_000_000 + EVICTION_BUMP_PPM)

@@ -12,7 +12,8 @@ network's queues) already in a block this node imported first; none of that is c
 still send a few that are invalid here (paid for from a balance our best state no longer has, or
 stale after a replacement), so a batch is charged by how many of its transactions were refused,
 lightly, and a little more if none of it was admissible; the network's scores decay, so an
-occasional one is forgotten.
+occasional one is forgotten. A relay whose pool has room may also send what a full pool here
+refuses as below its floor: a few of those per batch are free, the rest are charged as refused.
 """
 
 from __future__ import annotations
@@ -31,7 +32,9 @@ from chain.core.messages import (
 )
 from chain.core.pool import (
     AccountLimitReached,
+    FeesExceedBalance,
     PoolError,
+    PoolFull,
     ReplacementUnderpriced,
     TransactionBanned,
 )
@@ -53,8 +56,8 @@ sending more than one such batch every 1.7 s is banned in time; below that it ma
 REFUSED_PER_POINT: Final = 100
 """Each this many refused transactions in a batch cost its sender a point: invalid, banned, or a
 replacement or an account's transaction the pool would not take (rare from honest relays; those
-cost the cheap checks each time, never a signature). Already pooled, recently included, or no
-room in a full pool are not charged.
+cost the cheap checks each time, never a signature), and those a full pool refused beyond
+FULL_POOL_ALLOWANCE. Already pooled or recently included are not charged.
 
 A peer flooding 4,000 unpayable transactions a batch is banned by its third batch; a relay with a
 few stale ones pays 2 at most (those a recent best block holds are free). Within it an attacker
@@ -62,6 +65,17 @@ may still mix up to 99 refused transactions with one admissible one per batch un
 admissible one is a new validly signed transaction of a funded account, which its signer paid to
 make as much as the node pays to check it, and the refused ones cost the cheap checks once and
 then a hash lookup (or the cheap checks each time, for those the pool would not take)."""
+
+
+FULL_POOL_ALLOWANCE: Final = 100
+"""Transactions of one batch that a full pool may refuse as below its floor without charge.
+
+A relay with room in its pool relays what this node's full pool does not want (the pools' floors
+differ while the network is busy); beyond this many in one batch they count as refused. Each
+refusal costs the node the cheap checks and an O(log n) look at the pool's floor, never a
+signature, so a peer flooding 4,000 such transactions a batch pays 41 points a batch and is
+banned by its third; below the allowance it costs the node at most 100 cheap checks a batch,
+and the network's rate limits bound the batches."""
 
 
 class TransactionOutbox:
@@ -113,7 +127,7 @@ def take_batch(
 ) -> BatchTaken:
     """Pool what is admissible of `peer`'s batch, and charge the peer for what was refused."""
     actions: list[Action] = []
-    admitted = refused = 0
+    admitted = refused = full = 0
     pool = upkeep.pool
     for raw in extrinsics:
         tx_hash = blake2b_256(raw)
@@ -129,13 +143,23 @@ def take_batch(
                 ReportPeer(peer, COST_BAD_TRANSACTION, "a transaction with a bad signature")
             )
             return BatchTaken(admitted, True, actions)
-        except (InvalidTransaction, TransactionBanned, ReplacementUnderpriced, AccountLimitReached):
+        except (
+            InvalidTransaction,
+            TransactionBanned,
+            ReplacementUnderpriced,
+            AccountLimitReached,
+            FeesExceedBalance,
+        ):
             refused += 1
             continue
+        except PoolFull:
+            full += 1
+            continue
         except PoolError:
-            continue  # already pooled, or no room left in a busy pool: not the sender's doing
+            continue  # already pooled: not the sender's doing
         admitted += 1
         actions.extend(dropped)
+    refused += max(0, full - FULL_POOL_ALLOWANCE)
     cost = refused // REFUSED_PER_POINT
     if refused and not admitted:
         cost += COST_USELESS_BATCH

@@ -16,7 +16,7 @@ Rules:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Final, Protocol
+from typing import Any, Final, Protocol
 
 from runtime import fields
 from runtime.accounts import TREASURY
@@ -340,6 +340,11 @@ def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
     return taken
 
 
+def _value_sent(_ctx: BlockContext, args: tuple[Any, ...]) -> int:
+    """A transfer's outflow: its value."""
+    return int(args[1])
+
+
 class Balances(Pallet):
     """The balances pallet: transfers, holds, slashes and the total issuance."""
 
@@ -357,12 +362,20 @@ class Balances(Pallet):
 
     # Calls
 
-    @call(args=(("dest", fields.ACCOUNT), ("value", fields.BALANCE)), weight=TRANSFER_WEIGHT)
+    @call(
+        args=(("dest", fields.ACCOUNT), ("value", fields.BALANCE)),
+        weight=TRANSFER_WEIGHT,
+        outflow=_value_sent,
+    )
     def transfer(self, ctx: BlockContext, origin: Origin, dest: bytes, value: int) -> None:
         """Transfer free balance; the sender is reaped if it is left below the deposit."""
         transfer(ctx, ensure_signed(origin), dest, value, keep_alive=False)
 
-    @call(args=(("dest", fields.ACCOUNT), ("value", fields.BALANCE)), weight=TRANSFER_WEIGHT)
+    @call(
+        args=(("dest", fields.ACCOUNT), ("value", fields.BALANCE)),
+        weight=TRANSFER_WEIGHT,
+        outflow=_value_sent,
+    )
     def transfer_keep_alive(
         self, ctx: BlockContext, origin: Origin, dest: bytes, value: int
     ) -> None:

@@ -33,6 +33,7 @@ from runtime.framework import (
     StorageValue,
 )
 from runtime.pallets import balances, staking, system
+from runtime.primitives.codec import U128_MAX
 from runtime.state import StateOverlay
 
 NAME: Final = "transaction_payment"
@@ -112,10 +113,15 @@ def withdraw_fee(ctx: BlockContext, who: bytes, fee: int, tip: int) -> None:
     ctx.deposit_event(TransactionFeePaid, who, fee, tip)
 
 
+SPENDS_EVERYTHING: Final = U128_MAX
+"""The outflow of a call that cannot say what it moves out of the free balance: more than any
+balance, so the pool counts it as spending all its signer has left after its fee."""
+
+
 def fee_budget(ctx: BlockContext, who: bytes) -> int:
-    """What `who` can pay in fees in all now: as much of its free balance as `withdraw_fee` may
-    take and leave the account alive (its free balance above the existential deposit, less what
-    its holds already keep it above the deposit by)."""
+    """What `who` can pay in fees and move out of its free balance in all now: as much of its
+    free balance as `withdraw_fee` may take and leave the account alive (its free balance above
+    the existential deposit, less what its holds already keep it above the deposit by)."""
     info = system.account(ctx, who)
     if info is None:
         return 0

@@ -117,6 +117,16 @@ def _member_check(ctx: BlockContext, job_id: int, index: int, member: bytes) -> 
     return checks
 
 
+def _dispute_bond(ctx: BlockContext, args: tuple[Any, ...]) -> int | None:
+    """A dispute's outflow: the fraud bond it holds (None for a job not committed: it fails,
+    but say the worst)."""
+    current = market.find_job(ctx, int(args[0]))
+    if current is None or current.state != "committed":
+        return None
+    _, verification_fee = market.Params.get(ctx.state).fees_for(current.payment)
+    return fraud_bond_for(Params.get(ctx.state), verification_fee)
+
+
 class Compute(Pallet):
     """The compute pallet: result commitments, audits, committees, disputes and verdicts."""
 
@@ -239,6 +249,7 @@ class Compute(Pallet):
     @call(
         args=(("job", fields.U64), ("root", fields.HASH), ("leaves", fields.U32)),
         weight=COMMIT_WEIGHT,
+        outflow=0,
     )
     def commit_result(
         self, ctx: BlockContext, origin: Origin, job_id: int, root: bytes, leaves: int
@@ -258,6 +269,7 @@ class Compute(Pallet):
         args=(("job", fields.U64), ("check", fields.U32), ("commitment", fields.HASH)),
         weight=ATTEST_WEIGHT,
         pays=False,
+        outflow=0,
     )
     def attest_commit(
         self, ctx: BlockContext, origin: Origin, job_id: int, index: int, commitment: bytes
@@ -285,6 +297,7 @@ class Compute(Pallet):
         ),
         weight=ATTEST_WEIGHT,
         pays=False,
+        outflow=0,
     )
     def attest_reveal(
         self,
@@ -341,6 +354,7 @@ class Compute(Pallet):
         ),
         weight=RESPOND_WEIGHT,
         pays=False,
+        outflow=0,
     )
     def respond(
         self,
@@ -375,7 +389,11 @@ class Compute(Pallet):
         Checks.insert(ctx.state, job_id, tuple(checks))
         ctx.deposit_event(WorkerResponded, job_id, index)
 
-    @call(args=(("job", fields.U64), ("leaf", fields.U32)), weight=DISPUTE_WEIGHT)
+    @call(
+        args=(("job", fields.U64), ("leaf", fields.U32)),
+        weight=DISPUTE_WEIGHT,
+        outflow=_dispute_bond,
+    )
     def dispute(self, ctx: BlockContext, origin: Origin, job_id: int, leaf: int) -> None:
         """Claim that one leaf of a committed result is wrong, bonding `fraud_bond_for` the job
         on it; its committee is drawn DRAW_DELAY blocks later."""
@@ -406,7 +424,7 @@ class Compute(Pallet):
         market.schedule(Draws, ctx, draw_at, job_id)
         ctx.deposit_event(DisputeOpened, job_id, len(checks), challenger, leaf, draw_at)
 
-    @call(args=ComputeParams.call_args(), weight=SET_PARAMS_WEIGHT)
+    @call(args=ComputeParams.call_args(), weight=SET_PARAMS_WEIGHT, outflow=0)
     def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
         """Change the verification parameters (Root only); refused if cheating would pay."""
         self.change_params(ctx, origin, ComputeParams(*values), Params, BadParams, ParamsChanged)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Protocol
+from typing import Any, Protocol
 
 from runtime import fields
 from runtime.framework import BlockContext, Origin, Pallet, call, ensure_signed
@@ -80,6 +80,18 @@ from runtime.pallets.market.storage import (
 from runtime.pallets.market.workers import checked_asks, store_worker
 from runtime.state import PrefixIterator, StateReader
 from runtime.workloads import WorkloadError, payment_for, workload_shape
+
+
+def _job_holds(ctx: BlockContext, args: tuple[Any, ...]) -> int | None:
+    """A job submission's outflow: its escrow and the deposit for its rent if it waits (None
+    if its workload is not one the market knows: it fails, but say the worst)."""
+    workload, params, max_price, wait_blocks = args[0], args[1], args[5], args[7]
+    try:
+        shape = workload_shape(workload, params)
+    except WorkloadError:
+        return None
+    escrow = Params.get(ctx.state).escrow_for(shape.cost_units, max_price)
+    return int(escrow + rent_now(ctx) * wait_blocks)
 
 
 class MarketGenesis(Protocol):
@@ -162,6 +174,7 @@ class Market(Pallet):
             ("capacity", fields.U32),
         ),
         weight=REGISTER_WEIGHT,
+        outflow=lambda _ctx, args: int(args[0]),  # the stake held
     )
     def register_worker(
         self,
@@ -220,6 +233,7 @@ class Market(Pallet):
             ("add_stake", fields.BALANCE),
         ),
         weight=REGISTER_WEIGHT,
+        outflow=lambda _ctx, args: int(args[3]),  # the stake added
     )
     def update_worker(
         self,
@@ -269,7 +283,7 @@ class Market(Pallet):
             ctx.deposit_event(AskRaised, who, w, price, in_force_at)
         ctx.deposit_event(WorkerUpdated, who)
 
-    @call(args=(), weight=REGISTER_WEIGHT)
+    @call(args=(), weight=REGISTER_WEIGHT, outflow=0)
     def retire_worker(self, ctx: BlockContext, origin: Origin) -> None:
         """Stop taking jobs; the stake is released once the active jobs end."""
         who = ensure_signed(origin)
@@ -291,6 +305,7 @@ class Market(Pallet):
             ("mode", fields.str_type(16)),
         ),
         weight=SUBMIT_WEIGHT,
+        outflow=_job_holds,
     )
     def submit_job(
         self,
@@ -380,7 +395,7 @@ class Market(Pallet):
             balances.hold(ctx, requester, ESCROW, deposit)
             Jobs.insert(state, job_id, replace(submitted, escrow=escrow + deposit, rent=rent))
 
-    @call(args=(("job", fields.U64),), weight=JOB_WEIGHT)
+    @call(args=(("job", fields.U64),), weight=JOB_WEIGHT, outflow=0)
     def cancel_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
         """Cancel a job that has no worker yet; its escrow is released, less the rent of the
         blocks it waited (`market.rent`)."""
@@ -396,7 +411,7 @@ class Market(Pallet):
         dequeue(ctx, job_id, who)
         ctx.deposit_event(JobCancelled, job_id, current.escrow)
 
-    @call(args=(("job", fields.U64),), weight=SUBMIT_WEIGHT)
+    @call(args=(("job", fields.U64),), weight=SUBMIT_WEIGHT, outflow=0)
     def decline_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
         """Give back a job matched to the caller, within `decline_blocks` of the match, for
         `decline_penalty_ppm` of its slash: the job is offered to the next worker at once and is

@@ -151,6 +151,11 @@ PRECOMMIT_FIELD: Final = FieldType(
 )
 
 
+def _value_bonded(_ctx: BlockContext, args: tuple[Any, ...]) -> int:
+    """A bond's outflow from free balance: its value (held)."""
+    return int(args[0])
+
+
 def _note_votes_weight(args: tuple[Any, ...]) -> Weight:
     return NOTE_VOTES_WEIGHT + len(args[2]) * SIGNATURE_WEIGHT
 
@@ -222,7 +227,7 @@ class Staking(Pallet):
 
     # Calls: bonding
 
-    @call(args=(("value", fields.BALANCE),), weight=BOND_WEIGHT)
+    @call(args=(("value", fields.BALANCE),), weight=BOND_WEIGHT, outflow=_value_bonded)
     def bond(self, ctx: BlockContext, origin: Origin, value: int) -> None:
         """Bond `value` of the signer's free balance: the signer becomes a stash."""
         stash = ensure_signed(origin)
@@ -235,7 +240,7 @@ class Staking(Pallet):
         Ledgers.insert(ctx.state, stash, Ledger(active=value))
         ctx.deposit_event(Bonded, stash, value)
 
-    @call(args=(("value", fields.BALANCE),), weight=BOND_WEIGHT)
+    @call(args=(("value", fields.BALANCE),), weight=BOND_WEIGHT, outflow=_value_bonded)
     def bond_extra(self, ctx: BlockContext, origin: Origin, value: int) -> None:
         """Add `value` of the free balance to the active bond."""
         stash = ensure_signed(origin)
@@ -246,7 +251,7 @@ class Staking(Pallet):
         Ledgers.insert(ctx.state, stash, replace(ledger, active=ledger.active + value))
         ctx.deposit_event(Bonded, stash, value)
 
-    @call(args=(("value", fields.BALANCE),), weight=BOND_WEIGHT)
+    @call(args=(("value", fields.BALANCE),), weight=BOND_WEIGHT, outflow=0)
     def unbond(self, ctx: BlockContext, origin: Origin, value: int) -> None:
         """Start unbonding `value` of the active bond; it unlocks `bonding_eras` eras' worth of
         blocks later (`bonding.unlock_block`)."""
@@ -269,7 +274,7 @@ class Staking(Pallet):
         Ledgers.insert(state, stash, Ledger(remaining, tuple(sorted(chunks.items()))))
         ctx.deposit_event(Unbonded, stash, value, unlocks_at)
 
-    @call(args=(), weight=BOND_WEIGHT)
+    @call(args=(), weight=BOND_WEIGHT, outflow=0)
     def withdraw_unbonded(self, ctx: BlockContext, origin: Origin) -> None:
         """Release every unbonded chunk that has unlocked; a ledger left empty is removed."""
         stash = ensure_signed(origin)
@@ -291,6 +296,7 @@ class Staking(Pallet):
     @call(
         args=(("commission_ppm", fields.U32), ("session_key", fields.option_type(fields.ACCOUNT))),
         weight=CANDIDACY_WEIGHT,
+        outflow=0,
     )
     def validate(
         self, ctx: BlockContext, origin: Origin, commission_ppm: int, session_key: bytes | None
@@ -327,6 +333,7 @@ class Staking(Pallet):
     @call(
         args=(("targets", fields.list_type(fields.ACCOUNT, MAX_NOMINATIONS)),),
         weight=NOMINATE_WEIGHT,
+        outflow=0,
     )
     def nominate(self, ctx: BlockContext, origin: Origin, targets: list[bytes]) -> None:
         """Back these validator candidates with the whole active bond; ends a candidacy."""
@@ -353,7 +360,7 @@ class Staking(Pallet):
         Nominators.put(state, insert_sorted(nominators, stash))
         ctx.deposit_event(Nominated, stash, list(chosen))
 
-    @call(args=(), weight=CANDIDACY_WEIGHT)
+    @call(args=(), weight=CANDIDACY_WEIGHT, outflow=0)
     def chill(self, ctx: BlockContext, origin: Origin) -> None:
         """Stop validating or nominating from the next election on; the bond stays."""
         if not chill_stash(ctx, ensure_signed(origin)):
@@ -368,6 +375,7 @@ class Staking(Pallet):
             ("precommits", fields.list_type(PRECOMMIT_FIELD, session.MAX_AUTHORITIES)),
         ),
         weight=_note_votes_weight,
+        outflow=0,
     )
     def note_votes(
         self,
@@ -389,7 +397,11 @@ class Staking(Pallet):
                 note_activity(state, stash, points=PRECOMMIT_POINTS, precommits=1)
         ctx.deposit_event(VotesNoted, set_id, round_, len(voters))
 
-    @call(args=(("proof", fields.bytes_type(consensus.MAX_PROOF_BYTES)),), weight=REPORT_WEIGHT)
+    @call(
+        args=(("proof", fields.bytes_type(consensus.MAX_PROOF_BYTES)),),
+        weight=REPORT_WEIGHT,
+        outflow=0,
+    )
     def report_equivocation(self, ctx: BlockContext, origin: Origin, proof: bytes) -> None:
         """Report an equivocation (`runtime.consensus.encode_equivocation`); the reporter earns a
         share of the slash."""
@@ -415,7 +427,7 @@ class Staking(Pallet):
 
     # Calls: parameters
 
-    @call(args=StakingParams.call_args(), weight=SET_PARAMS_WEIGHT)
+    @call(args=StakingParams.call_args(), weight=SET_PARAMS_WEIGHT, outflow=0)
     def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
         """Change the staking parameters (Root only); they apply from the next block on."""
         self.change_params(ctx, origin, StakingParams(*values), Params, BadParams, ParamsChanged)

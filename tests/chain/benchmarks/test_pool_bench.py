@@ -14,6 +14,9 @@ def test_the_flood_leaves_one_ready_transaction_per_sybil_and_the_honest_one_get
     assert f.flood_sent == 2 * DEFAULT_MAX_PER_ACCOUNT
     assert f.flood_ready == 2
     assert f.honest_admitted and f.honest_included
+    assert f.emptying_sent == 2 * DEFAULT_MAX_PER_ACCOUNT
+    assert f.emptying_ready == 2
+    assert f.emptying_honest_admitted and f.emptying_honest_included
 
 
 def test_a_benchmark_of_no_transfers_is_refused():

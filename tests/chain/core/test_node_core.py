@@ -224,15 +224,20 @@ def test_a_transaction_whose_balance_was_spent_is_dropped_as_invalid(dev, h):
     spend = h.transfer(DAVE, BOB.public, free - fee - ED, nonce=0, genesis_hash=g, keep_alive=True)
     starved = h.transfer(DAVE, BOB.public, XPL, nonce=1, genesis_hash=g)
     other = h.transfer(CHARLIE, BOB.public, XPL, nonce=0, genesis_hash=g)
-    for tx in (spend, starved, other):
+    # Behind `spend`, `starved` could not pay its fee after what `spend` moves: refused at once.
+    for tx in (spend, other):
         submit(core, tx, dev)
+    with pytest.raises(PoolError) as refused:
+        submit(core, starved, dev)
+    assert refused.value.kind == "balance"
 
     actions = core.on_timer("slot", dev.at(11))
     block = core.store.block(h.authored(actions).hash)
     assert set(block.extrinsics) == {spend.raw, other.raw}
-    [dropped] = h.dropped(actions)
-    assert (dropped.tx_hash, dropped.status) == (starved.hash, "invalid")
     assert len(core.pool) == 0 and h.free(core, DAVE.public) == ED
+    # Once the balance is spent, it is invalid, and banned for a while.
+    with pytest.raises(InvalidTransaction):
+        submit(core, starved, dev)
     with pytest.raises(PoolError) as banned:
         submit(core, starved, dev)
     assert banned.value.kind == "banned"
@@ -536,8 +541,9 @@ def test_an_imported_block_that_spends_a_balance_drops_the_pooled_follow_up(loca
     spend = h.transfer(DAVE, BOB.public, free - fee - ED, nonce=0, genesis_hash=g, keep_alive=True)
     starved = h.transfer(DAVE, BOB.public, XPL, nonce=1, genesis_hash=g)
     submit(alice, spend, chain)
+    submit(bob, starved, chain)  # before `spend`: it waits as future, then behind `spend`
     submit(bob, spend, chain)
-    submit(bob, starved, chain)
+    assert not bob.pool.is_ready(starved.hash)
     a1 = author(alice, chain, 10, h)
     actions = bob.import_block(a1, chain.at(10))
     assert [(d.tx_hash, d.status) for d in h.dropped(actions)] == [(starved.hash, "invalid")]
