@@ -431,3 +431,40 @@ def test_blob_get_over_five_widest_blobs_rebuilds_a_65536_leaf_tree_every_call()
     assert builds == calls  # every cycling call rebuilt a 65,536-leaf tree; the cached ones none
     print(f"blob_get: {cycling * 1e3:.1f} ms cycling five roots, {cached * 1e3:.2f} ms cached")
     assert cycling > 20 * cached
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. The attacker fills the free slots, then its next begin drops an honest slow upload
+
+
+def test_an_attacker_drops_an_honest_upload_sending_at_half_a_mib_per_s() -> None:
+    """An honest 64 MiB upload over a 4 Mbit/s link (0.5 MiB/s) is 'stalled' from 20 s on (at
+    0.9 MiB/s, from 100 s on: a 256 MiB input takes 284 s).
+    The attacker takes every free slot with empty uploads (which are never stalled), so its next
+    begin finds no room and drops the honest upload, which then fails (UnknownUpload): a stranger
+    with four funded accounts kills any upload slower than the minimum rate, at will."""
+    from chain.storage.blobs import UnknownUpload
+
+    blobs = BlobStore(MemoryStore())
+    honest = HONEST.public
+    size = 64 * MIB
+    upload_id = blobs.begin(64, size, account=honest, root=bytes(32), now_ms=0)
+    attackers = [a.public for a in ATTACKERS]
+    taken = [  # 15 empty uploads fill the other slots
+        blobs.begin(1, 0, account=attackers[k // 4], root=bytes([k + 1]) * 32, now_ms=0)
+        for k in range(MAX_UPLOADS - 1)
+    ]
+    leaf = b"\x01" * MIB
+    now = 0
+    for index in range(40):  # 0.5 MiB/s: one 1 MiB leaf every 2 s
+        now = (index + 1) * 2_000
+        blobs.put(upload_id, index, [leaf], now_ms=now)
+        for empty in taken:  # the attacker keeps its own uploads alive
+            blobs.put(empty, 0, [b""], now_ms=now)
+    # The attacker's 16th begin (its fourth account's last slot) finds no room: the honest
+    # upload, 30 MiB behind at 80 s, is the only stalled one and goes.
+    blobs.begin(1, 0, account=attackers[3], root=b"\xee" * 32, now_ms=now)
+    with pytest.raises(UnknownUpload):
+        blobs.put(upload_id, 40, [leaf], now_ms=now + 2_000)
+    assert blobs.uploads.dropped_stalled == 1
+    assert all(blobs.uploads.get(empty) is not None for empty in taken)
