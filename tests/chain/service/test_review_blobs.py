@@ -468,3 +468,46 @@ def test_an_attacker_drops_an_honest_upload_sending_at_half_a_mib_per_s() -> Non
         blobs.put(upload_id, 40, [leaf], now_ms=now + 2_000)
     assert blobs.uploads.dropped_stalled == 1
     assert all(blobs.uploads.get(empty) is not None for empty in taken)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. One XPL, passed on from account to account, funds every sybil's quota in turn
+
+
+def test_one_xpl_passed_along_fills_a_quota_per_hop() -> None:
+    """The balance is looked at when an upload begins, never after: an account uploads its
+    quota, hands its XPL to the next account, which does the same. Its blobs stay (for the
+    retention period, or for good with a pin), so one XPL fills N quotas at the price of N
+    transfer fees, not N XPL held."""
+    from tests.chain.core.conftest import Helpers
+
+    quota = 2 * MIB
+    node = ClockedNode(blocks=2, blobs=BlobStore(MemoryStore(), account_quota_bytes=quota))
+    core, chain = node.core, node.chain
+    xpl = 10**12
+    hops = [Keypair.from_seed(bytes([0x70 + i]) * 32) for i in range(5)]
+    slot = core.best_header.digest.slot
+    nonces = {ATTACKERS[0].public: 0}
+
+    def send(signer: Keypair, dest: bytes, amount: int) -> None:
+        nonlocal slot
+        nonce = nonces.get(signer.public, 0)
+        nonces[signer.public] = nonce + 1
+        tx = Helpers.transfer(signer, dest, amount, nonce=nonce, genesis_hash=core.genesis_hash)
+        core.submit_transaction(tx.raw, chain.at(slot))
+        slot += 1
+        assert Helpers.authored(core.on_timer("slot", chain.at(slot))) is not None
+
+    send(ATTACKERS[0], hops[0].public, 2 * xpl)  # the attacker's only money: 2 XPL
+    for i, hop in enumerate(hops):
+        data = bytes([i]) * (quota - 1024)
+        info = BlobInfo(merkle_root([data]), 1, len(data))
+        node.call("blob_finish", _put(node, node.begin(node.fresh(hop, info), info), data))
+        if i + 1 < len(hops):  # pass the money on, leaving this account below 1 XPL
+            free = Helpers.free(core, hop.public)
+            send(hop, hops[i + 1].public, free - xpl // 10)
+            assert Helpers.free(core, hop.public) < xpl
+    funded = [hop for hop in hops if Helpers.free(core, hop.public) >= xpl]
+    held = [node.blobs.ledger.unbound_bytes_of(hop.public) for hop in hops]
+    assert len(funded) == 1 and all(h > quota - 2048 for h in held)
+    assert node.blobs.stored_bytes > 4.9 * quota  # five quotas, one funded account
