@@ -3,11 +3,11 @@ jobs name and deletes the others after the retention period, the settings behind
 `--blob-*` flags, and the blob metrics.
 
 A blob is referenced while a job on the best chain that is still open (pending, matched or
-committed) names it as an input or as its committed result, or while an upload in progress
-declares it. (Models are job inputs: a model is referenced by the jobs that run it.) Each sweep
-reads the open jobs (`JobStates` keeps their ids per best block) and hands their roots to
-`BlobStore.sweep`, which binds those, releases the ones no longer named, and deletes a bounded
-number of blobs that nobody named for longer than the retention period. A job's blobs therefore
+committed) names it as an input or as its committed result (an upload in progress that
+declares it does not count). (Models are job inputs: a model is referenced by the jobs that run
+it.) Each sweep reads the open jobs (`JobStates` keeps their ids per best block) and hands
+their roots to `BlobStore.sweep`, which binds those, releases the ones no longer named, and
+deletes a bounded number of blobs that nobody named for longer than the retention period. A job's blobs therefore
 stay while it is open and for one retention period after it ends: the window in which its
 requester downloads the result.
 

@@ -5,11 +5,12 @@ A stored blob *charges* its bytes plus a fixed overhead per leaf and per blob (`
 that a million one-byte blobs cost what their keys and metadata cost. The charge of every blob
 counts against the node's limit (`--blob-max-bytes`); the charge of a blob that nothing
 references counts against its uploader's stored quota as well. A blob is *bound* while an open
-job on the best chain names it (an input or the committed result), or an upload in progress
-declares its root: a bound blob is paid for on chain (the job's escrow, fees and rent) and is
-never deleted. An unbound blob is deleted `retention_ms` after it was stored or last bound; a
-blob that a job names again before then is kept, so a job's inputs and result stay for the
-retention period after the job ends (the window in which its requester downloads the result).
+job on the best chain names it (an input or the committed result); an upload in progress that
+declares its root does not bind it (it could pin any blob without its bytes). A bound blob is
+paid for on chain (the job's escrow, fees and rent) and is never deleted. An unbound blob is
+deleted `retention_ms` after it was stored or last bound; a blob that a job names again before
+then is kept, so a job's inputs and result stay for the retention period after the job ends
+(the window in which its requester downloads the result).
 
 The charge goes to the last account that uploaded the blob (uploading a blob already stored
 takes the charge over and starts its retention again); a blob stored from elsewhere (fetched

@@ -259,8 +259,9 @@ class BlobStore:
             raise InvalidBlobRequest(
                 f"leaf count {leaf_count!r} is out of range: 1 to {self.max_leaves}"
             )
-        if not _is_count(total_size):
-            raise InvalidBlobRequest(f"size {total_size!r} must be a non-negative integer")
+        if not _is_count(total_size) or total_size < 1:
+            # An empty blob would reserve a slot that never has a byte to bring.
+            raise InvalidBlobRequest(f"size {total_size!r} must be a positive integer")
         if total_size > self.max_blob_bytes:
             raise BlobTooLarge(
                 f"a blob of {total_size} bytes is over the limit of {self.max_blob_bytes}"
@@ -316,7 +317,10 @@ class BlobStore:
                 and ledger.stored_bytes + uploads.reserved_charge + charge <= self.max_stored_bytes
             )
 
-        if not uploads.drop_stalled_until(fits, now_ms):
+        # Only an account with no upload in progress may make room by dropping others' stalled
+        # uploads: one holding slots cannot evict an honest upload with its next begin.
+        may_evict = uploads.count_of(account) == 0
+        if not (fits() or (may_evict and uploads.drop_stalled_until(fits, now_ms))):
             if ledger.stored_bytes + uploads.reserved_charge + charge > self.max_stored_bytes:
                 raise StorageFull(self._full_message(charge))
             raise UploadsBusy(
@@ -325,6 +329,13 @@ class BlobStore:
                 "reserved) are taken by uploads that are still sending: try again shortly"
             )
         return uploads.add(account, root, leaf_count, total_size, charge, now_ms)
+
+    def check_room(self, leaf_count: int, size: int) -> None:
+        """StorageFull unless a blob of this shape fits the node's limit beside what is stored
+        and what uploads in progress reserve."""
+        charge = charge_of(leaf_count, size)
+        if self.ledger.stored_bytes + self.uploads.reserved_charge + charge > self.max_stored_bytes:
+            raise StorageFull(self._full_message(charge))
 
     def _full_message(self, charge: int) -> str:
         return (
@@ -358,7 +369,7 @@ class BlobStore:
             received += len(leaf) - (0 if old is None else len(old))
         self._check_declared(upload, received)
         upload.leaves[start_index:end] = [bytes(leaf) for leaf in leaves]
-        upload.received_bytes = received
+        self._progress(upload, received, now_ms)
 
     def put_part(
         self, upload_id: str, index: int, offset: int, data: bytes, *, now_ms: int
@@ -384,7 +395,7 @@ class BlobStore:
         received = upload.received_bytes + length - have
         self._check_declared(upload, received)
         upload.leaves[index] = bytes(data) if offset == 0 or old is None else old + data
-        upload.received_bytes = received
+        self._progress(upload, received, now_ms)
 
     def finish(self, upload_id: str, *, now_ms: int) -> BlobInfo:
         """Check that every leaf and byte arrived and that they have the declared root, then
@@ -445,23 +456,21 @@ class BlobStore:
         hashes = [leaf_hash(bytes(leaf)) for leaf in leaves]
         root = root_of_hashes(hashes)
         if root not in self.ledger:
-            charge = charge_of(len(leaves), size)
-            if self.ledger.stored_bytes + self.uploads.reserved_charge + charge > (
-                self.max_stored_bytes
-            ):
-                raise StorageFull(self._full_message(charge))
+            self.check_room(len(leaves), size)
         record = BlobRecord(None, len(leaves), size, now_ms, False)
         return self._commit([bytes(leaf) for leaf in leaves], hashes, record)
 
     # Retention
 
     def sweep(self, now_ms: int, referenced: Iterable[bytes]) -> SweepResult:
-        """Bind the blobs `referenced` names (and those that uploads in progress declare), and
-        delete a bounded number of those unbound for longer than the retention period
-        (`BlobLedger.sweep`)."""
+        """Bind the blobs `referenced` names, and delete a bounded number of those unbound for
+        longer than the retention period (`BlobLedger.sweep`).
+
+        An upload in progress does not keep the stored blob whose root it declares: it could
+        pin any blob without bringing its bytes. If the blob goes before the upload finishes,
+        `finish` stores it again from the upload's own leaves."""
         self.uploads.expire_idle(now_ms)
-        keep = {*referenced, *(upload.root for upload in self.uploads)}
-        result = self.ledger.sweep(now_ms, keep, retention_ms=self.retention_ms)
+        result = self.ledger.sweep(now_ms, referenced, retention_ms=self.retention_ms)
         for root in result.deleted:
             cached = self._trees.pop(root, None)
             if cached is not None:
@@ -504,11 +513,19 @@ class BlobStore:
         if upload is None:
             raise UnknownUpload(
                 f"unknown upload {upload_id!r}: never begun, already finished or aborted, "
-                f"idle for more than {self.uploads.limits.upload_idle_ms // 1000} s, or "
+                "without new bytes for more than "
+                f"{self.uploads.limits.upload_idle_ms // 1000} s, or "
                 "dropped after it stalled while others waited for room"
             )
-        upload.touched_ms = now_ms
         return upload
+
+    @staticmethod
+    def _progress(upload: Upload, received: int, now_ms: int) -> None:
+        """Count an accepted request's bytes; only new bytes count as progress (a ping, an
+        empty leaf or a leaf sent again does not keep an upload from stalling)."""
+        if received > upload.received_bytes:
+            upload.progress_ms = now_ms
+        upload.received_bytes = received
 
     def _check_leaf_size(self, index: int, size: int) -> None:
         if size > self.max_leaf_bytes:
