@@ -7,9 +7,9 @@ committed) names it as an input or as its committed result (an upload in progres
 declares it does not count). (Models are job inputs: a model is referenced by the jobs that run
 it.) Each sweep reads the open jobs (`JobStates` keeps their ids per best block) and hands
 their roots to `BlobStore.sweep`, which binds those, releases the ones no longer named, and
-deletes a bounded number of blobs that nobody named for longer than the retention period. A job's blobs therefore
-stay while it is open and for one retention period after it ends: the window in which its
-requester downloads the result.
+deletes a bounded number of blobs that nobody named for longer than the retention period. A
+job's blobs therefore stay while it is open and for one retention period after it ends: the
+window in which its requester downloads the result.
 
 What an attacker can still do: keep a blob for good by keeping a job open that names it, which
 costs the job's escrow, fees and, while it waits, rent per block (`runtime.pallets.market.rent`);
