@@ -15,20 +15,20 @@ import trio
 from chain.client.blob_info import BlobInfo, UploadGrant
 from chain.client.blobs import grant_json
 from chain.service.blob_grants import UploadGate
-from chain.service.blob_protocol import BlobLeaf, decode_blob_leaf, encode_blob_leaf
+from chain.service.blob_protocol import BlobLeaf, encode_blob_leaf
 from chain.service.network import NodeNetwork
 from chain.service.rpc.blob import add_blob_methods
 from chain.service.rpc.errors import RpcError
 from chain.service.rpc.registry import Method, RpcMethods
 from chain.storage.blob_ledger import BlobLedger, BlobRecord, charge_of
-from chain.storage.blob_uploads import MAX_UPLOADS, STALL_IDLE_MS, UPLOAD_IDLE_MS
-from chain.storage.blobs import BlobStore, StorageFull
+from chain.storage.blob_uploads import STALL_IDLE_MS
+from chain.storage.blobs import BlobStore
 from chain.storage.kv import MemoryStore, WriteBatch
 from p2p.errors import FailureReason, RequestFailed
 from runtime.primitives import merkle
 from runtime.primitives.hashing import to_hex
 from runtime.primitives.keys import Keypair, dev_keypair
-from runtime.primitives.merkle import merkle_root, verify_merkle_proof
+from runtime.primitives.merkle import merkle_root
 from runtime.workloads import MAX_LEAVES
 from tests.chain.service.test_blob_grants import Node
 
@@ -58,39 +58,6 @@ class ClockedNode(Node):
 # 1. Sixteen empty uploads, kept alive by one tiny request every 29 s, hold every slot forever
 
 
-def test_four_funded_accounts_hold_every_upload_slot_forever_with_empty_uploads() -> None:
-    """The minimum rate is capped at the declared size, so an upload declared as 0 bytes is never
-    behind; any request on it (even a refused one) resets its idle clock. Four funded accounts
-    take the 16 slots and keep them for as long as they like: the issue's `blob_begin(1, 1)` x16
-    lockout is back, for the price of 4 x 1 XPL held (not spent)."""
-    node = ClockedNode(blocks=2)
-    ids: list[str] = []
-    for k, attacker in enumerate(ATTACKERS):
-        for i in range(4):
-            info = BlobInfo(bytes([k * 4 + i + 1]) * 32, 1, 0)  # any root, 1 leaf, 0 bytes
-            ids.append(node.begin(node.fresh(attacker, info), info))
-    assert node.blobs.uploads_in_progress == MAX_UPLOADS
-
-    honest = BlobInfo(merkle_root([b"honest input"]), 1, 12)
-    refused = keepalives = 0
-    hours = 3
-    for _ in range(hours * 3600 // 29):
-        node.now_ms += 29_000
-        for upload_id in ids:  # one tiny request per upload per 29 s: an empty leaf
-            node.call("blob_put", upload_id, 0, ["0x"])
-            keepalives += 1
-        with pytest.raises(RpcError) as caught:
-            node.begin(node.fresh(HONEST, honest), honest)
-        assert caught.value.data == {"kind": "busy"}
-        refused += 1
-    assert node.blobs.uploads_in_progress == MAX_UPLOADS
-    assert node.blobs.uploads.dropped_stalled == 0
-    assert node.now_ms > UPLOAD_IDLE_MS * 10  # far past every idle and stall limit
-    assert refused == hours * 3600 // 29  # every honest try in 3 hours was refused as busy
-    # What it cost: 16 x 320 bytes of quota and ~0.55 requests per second, no data at all.
-    assert keepalives / (hours * 3600) < 0.6
-
-
 # ---------------------------------------------------------------------------------------------
 # 2. An upload in progress that declares a stored blob's root pins it: never deleted, off quota
 
@@ -102,41 +69,6 @@ def _upload(blobs: BlobStore, account: bytes, leaves: list[bytes], now_ms: int) 
     )
     blobs.put(upload_id, 0, leaves, now_ms=now_ms)
     return blobs.finish(upload_id, now_ms=now_ms).root
-
-
-def test_an_empty_upload_declaring_a_stored_root_keeps_it_forever_and_off_the_quota() -> None:
-    """The sweep binds every root an upload in progress declares, and a bound blob is neither
-    deleted nor counted against its owner's quota. A 0-byte upload naming a stored blob's root
-    (charge 320 bytes) pins that blob; with 3 such pins one account stores 4x its quota, and the
-    pinned blobs outlive the retention period for good."""
-    quota = 4 * MIB
-    retention = 60_000
-    blobs = BlobStore(
-        MemoryStore(), account_quota_bytes=quota, max_stored_bytes=64 * MIB, retention_ms=retention
-    )
-    attacker = ATTACKERS[0].public
-    chunk = quota - 4096  # one blob that nearly fills the quota
-    now = 1_000
-    pins: list[str] = []
-    roots: list[bytes] = []
-    for k in range(4):
-        roots.append(_upload(blobs, attacker, [bytes([k]) * chunk], now))
-        if k < 3:  # three slots pin, the fourth stays free for uploading
-            pins.append(blobs.begin(1, 0, account=attacker, root=roots[-1], now_ms=now))
-            blobs.sweep(now, [])  # the pin binds the blob: it leaves the quota
-            assert blobs.ledger.unbound_bytes_of(attacker) == 0
-    stored_by_attacker = sum(blobs.ledger.get(r).charge for r in roots)  # type: ignore[union-attr]
-    assert stored_by_attacker > 3.9 * quota
-    # Ten retention periods later, with one empty put per pin every 29 s, the pinned blobs stay.
-    for _ in range(10 * retention // 29_000 + 1):
-        now += 29_000
-        for pin in pins:
-            blobs.put(pin, 0, [b""], now_ms=now)
-        blobs.sweep(now, [])
-    assert now > 10 * retention
-    assert all(root in blobs.ledger for root in roots[:3])
-    assert roots[3] not in blobs.ledger  # only the unpinned one went
-    assert blobs.ledger.unbound_bytes_of(attacker) == 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -198,30 +130,6 @@ def real_blob_server(blobs_by_root: dict[bytes, list[bytes]]) -> Any:
     return serve
 
 
-def test_a_stranger_fills_the_node_limit_through_blob_info_charging_no_account() -> None:
-    """`blob_info` (open to all) fetches a blob the node lacks from its peers and stores it with
-    no owner: no grant, no account quota, no rate. A stranger whose own node is a peer fills the
-    node's whole `--blob-max-bytes`, and honest signed uploads are refused as storage_full for a
-    retention period (and again after, by asking again)."""
-    limit = 16 * MIB
-    blobs = BlobStore(MemoryStore(), max_stored_bytes=limit, account_quota_bytes=4 * MIB)
-    served = {}
-    for k in range(40):
-        leaves = [bytes([k, 0]) * (256 * 1024)]  # 512 KiB blobs
-        served[merkle_root(leaves)] = leaves
-    peers = FakePeers(real_blob_server(served))
-    methods = rpc_over(blobs, fetcher(blobs, peers))
-    fetched = 0
-    for root in served:
-        if call_async(methods, "blob_info", to_hex(root)) is not None:
-            fetched += 1
-    assert blobs.stored_bytes > limit - MIB  # the node's limit, filled by one stranger
-    owners = {blobs.ledger.get(r).owner for r in served if r in blobs.ledger}  # type: ignore[union-attr]
-    assert fetched >= 31 and owners == {None}  # no account charged for any of them
-    with pytest.raises(StorageFull):
-        blobs.begin(1, MIB, account=HONEST.public, root=bytes(32), now_ms=1_000)
-
-
 def _fake_first_leaf(leaf: bytes, leaf_count: int) -> tuple[bytes, tuple[bytes, ...]]:
     """A root and a proof that `leaf` is leaf 0 of `leaf_count` leaves: a peer makes these up
     with one hash per level, whatever the count."""
@@ -235,56 +143,6 @@ def _fake_first_leaf(leaf: bytes, leaf_count: int) -> tuple[bytes, tuple[bytes, 
         pos //= 2
         width = (width + 1) // 2
     return merkle._bind(acc, leaf_count), tuple(proof)
-
-
-def test_a_peers_made_up_leaf_count_is_trusted_up_to_2_pow_32() -> None:
-    """The fetch checks the first leaf's proof and its declared size, not its leaf count against
-    MAX_LEAVES: it then allocates a list of `leaf_count` slots and starts one task per leaf before
-    anything else is checked. 2**32 - 1 passes every check it makes (a 32 GiB list: the node dies);
-    here 2 x MAX_LEAVES is run, and the node sends that many requests for one `blob_info`."""
-    huge = 2**32 - 1
-    root, proof = _fake_first_leaf(b"x", huge)
-    answer = decode_blob_leaf(encode_blob_leaf(BlobLeaf(b"x", proof, huge, 1)))
-    verify_merkle_proof(root, answer.leaf, 0, answer.leaf_count, answer.proof)  # passes
-    assert answer.leaf_count == huge and answer.size == 1  # size 1 passes the MAX_BLOB_BYTES check
-
-    count = 2 * MAX_LEAVES
-    root, proof = _fake_first_leaf(b"x", count)
-    first = encode_blob_leaf(BlobLeaf(b"x", proof, count, 1))
-    peers = FakePeers(lambda r, i: first if i == 0 else None)
-    blobs = BlobStore(MemoryStore())
-    started = time.perf_counter()
-    assert call_async(rpc_over(blobs, fetcher(blobs, peers)), "blob_info", to_hex(root)) is None
-    elapsed = time.perf_counter() - started
-    assert peers.requests == count  # one RPC call from a stranger: 131,072 peer requests
-    print(f"one blob_info: {peers.requests} peer requests, {elapsed:.1f} s of the node's loop")
-
-
-def test_a_peers_leaves_are_buffered_past_the_declared_size_and_the_blob_limit() -> None:
-    """The declared size is checked, the bytes are not: a peer that says 1 byte and serves large
-    leaves has every one buffered in memory until the last arrives; only `store_leaves` then
-    refuses them. Up to MAX_LEAVES x 8 MiB (512 GiB) for one `blob_info`, with no account."""
-    leaf = b"\x07" * MIB
-    count = 24
-    levels = merkle.tree_levels([merkle.leaf_hash(leaf)] * count)
-    root = merkle._bind(levels[-1][0], count)
-
-    def serve(r: bytes, index: int) -> bytes:
-        proof = tuple(merkle.proof_from_levels(levels, index))
-        return encode_blob_leaf(BlobLeaf(leaf, proof, count, 1))  # "1 byte"
-
-    buffered: list[int] = []
-    blobs = BlobStore(MemoryStore(), max_blob_bytes=8 * MIB)
-    original = blobs.store_leaves
-
-    def store_leaves(leaves: Any, **kwargs: Any) -> Any:
-        buffered.append(sum(map(len, leaves)))
-        return original(leaves, **kwargs)
-
-    blobs.store_leaves = store_leaves  # type: ignore[method-assign]
-    peers = FakePeers(serve)
-    assert call_async(rpc_over(blobs, fetcher(blobs, peers)), "blob_info", to_hex(root)) is None
-    assert buffered == [count * MIB]  # 24 MiB held for a blob declared as 1 byte, 3x the limit
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,39 +293,6 @@ def test_blob_get_over_five_widest_blobs_rebuilds_a_65536_leaf_tree_every_call()
 
 # ---------------------------------------------------------------------------------------------
 # 6. The attacker fills the free slots, then its next begin drops an honest slow upload
-
-
-def test_an_attacker_drops_an_honest_upload_sending_at_half_a_mib_per_s() -> None:
-    """An honest 64 MiB upload over a 4 Mbit/s link (0.5 MiB/s) is 'stalled' from 20 s on (at
-    0.9 MiB/s, from 100 s on: a 256 MiB input takes 284 s).
-    The attacker takes every free slot with empty uploads (which are never stalled), so its next
-    begin finds no room and drops the honest upload, which then fails (UnknownUpload): a stranger
-    with four funded accounts kills any upload slower than the minimum rate, at will."""
-    from chain.storage.blobs import UnknownUpload
-
-    blobs = BlobStore(MemoryStore())
-    honest = HONEST.public
-    size = 64 * MIB
-    upload_id = blobs.begin(64, size, account=honest, root=bytes(32), now_ms=0)
-    attackers = [a.public for a in ATTACKERS]
-    taken = [  # 15 empty uploads fill the other slots
-        blobs.begin(1, 0, account=attackers[k // 4], root=bytes([k + 1]) * 32, now_ms=0)
-        for k in range(MAX_UPLOADS - 1)
-    ]
-    leaf = b"\x01" * MIB
-    now = 0
-    for index in range(40):  # 0.5 MiB/s: one 1 MiB leaf every 2 s
-        now = (index + 1) * 2_000
-        blobs.put(upload_id, index, [leaf], now_ms=now)
-        for empty in taken:  # the attacker keeps its own uploads alive
-            blobs.put(empty, 0, [b""], now_ms=now)
-    # The attacker's 16th begin (its fourth account's last slot) finds no room: the honest
-    # upload, 30 MiB behind at 80 s, is the only stalled one and goes.
-    blobs.begin(1, 0, account=attackers[3], root=b"\xee" * 32, now_ms=now)
-    with pytest.raises(UnknownUpload):
-        blobs.put(upload_id, 40, [leaf], now_ms=now + 2_000)
-    assert blobs.uploads.dropped_stalled == 1
-    assert all(blobs.uploads.get(empty) is not None for empty in taken)
 
 
 # ---------------------------------------------------------------------------------------------
