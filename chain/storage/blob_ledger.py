@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from chain.storage.blob_tree import tree_keys
 from chain.storage.kv import KeyValueStore, WriteBatch
 
 BLOB_OVERHEAD_BYTES: Final = 256
@@ -105,9 +106,9 @@ def record_key(root: bytes) -> bytes:
 
 
 def blob_keys(root: bytes, leaf_count: int) -> list[bytes]:
-    """Every key a stored blob occupies: its metadata, its leaves and its record."""
+    """Every key a stored blob occupies: its metadata, its leaves, its tree and its record."""
     leaves = [_LEAF + root + index.to_bytes(4, "big") for index in range(leaf_count)]
-    return [_META + root, *leaves, record_key(root)]
+    return [_META + root, *leaves, *tree_keys(root, leaf_count), record_key(root)]
 
 
 @dataclass(frozen=True, slots=True)

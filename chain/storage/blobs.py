@@ -11,6 +11,10 @@ Blobs live in the node's key-value store, beside the chain (which uses h b n j m
     x ‖ root                → leaf count (4 bytes BE) ‖ size (8 bytes BE) ‖ the leaf hashes
     y ‖ root ‖ index (4 BE) → the leaf's bytes
     z ‖ root                → its ledger record (`chain.storage.blob_ledger`)
+    w ‖ root ‖ ...          → its tree in pages, for proofs (`chain.storage.blob_tree`)
+
+A blob stored before its tree was kept in pages has its proofs built from the leaf hashes (a
+few trees are cached).
 
 A finished blob is written in one batch, metadata, every leaf and its record together, so a
 crash leaves it whole or absent. Uploads in progress live in memory only
@@ -53,6 +57,7 @@ from chain.storage.blob_ledger import (
     SweepResult,
     charge_of,
 )
+from chain.storage.blob_tree import read_header, read_proof, write_tree
 from chain.storage.blob_uploads import DEFAULT_UPLOAD_LIMITS, Upload, UploadLimits, UploadTable
 from chain.storage.kv import KeyValueStore, WriteBatch
 from runtime.primitives.merkle import leaf_hash, proof_from_levels, root_of_hashes, tree_levels
@@ -482,6 +487,9 @@ class BlobStore:
 
     def info(self, root: bytes) -> BlobInfo | None:
         """The stored blob with this root, or None."""
+        header = read_header(self.kv, root)
+        if header is not None:
+            return BlobInfo(root, *header)
         cached = self._trees.get(root)
         if cached is not None:
             return cached[0]
@@ -489,14 +497,27 @@ class BlobStore:
         return None if raw is None else self._parse_meta(root, raw)[0]
 
     def leaf(self, root: bytes, index: int) -> tuple[bytes, list[bytes]]:
-        """Leaf `index` of the blob and its Merkle proof against `root`."""
-        info, levels = self._tree(root)
+        """Leaf `index` of the blob and its Merkle proof against `root`: O(log n) small reads
+        from the stored tree (`blob_tree`)."""
+        header = read_header(self.kv, root)
+        if header is None:  # stored before its tree was kept: build it from the leaf hashes
+            info, levels = self._tree(root)
+            self._check_index(info, index)
+            return self._read_leaf(root, index), proof_from_levels(levels, index)
+        info = BlobInfo(root, *header)
+        self._check_index(info, index)
+        proof = read_proof(self.kv, root, info.leaf_count, index)
+        if proof is None:
+            raise CorruptBlob(f"the tree of blob 0x{root.hex()} is damaged")
+        return self._read_leaf(root, index), proof
+
+    @staticmethod
+    def _check_index(info: BlobInfo, index: int) -> None:
         if not _is_count(index) or index >= info.leaf_count:
             raise LeafOutOfRange(
-                f"leaf index {index!r} is out of range: blob 0x{root.hex()} has "
+                f"leaf index {index!r} is out of range: blob 0x{info.root.hex()} has "
                 f"{info.leaf_count} leaves"
             )
-        return self._read_leaf(root, index), proof_from_levels(levels, index)
 
     def read_all(self, root: bytes) -> bytes:
         """The blob's leaves, concatenated (a file's content, for a chunked file)."""
@@ -557,6 +578,7 @@ class BlobStore:
                 batch.put(_leaf_key(root, index), leaf)
             meta = len(leaves).to_bytes(4, "big") + record.size.to_bytes(8, "big")
             batch.put(_meta_key(root), meta + b"".join(hashes))
+            write_tree(batch, root, tree_levels(hashes), record.size)
         ledger.record_stored(batch, root, record)
         self.kv.write(batch)
         ledger.apply(root, record)

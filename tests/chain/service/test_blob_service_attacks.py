@@ -12,6 +12,7 @@ declared as 1 byte, and the attacker's 16th begin dropped the honest upload.
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -339,3 +340,53 @@ def test_rpc_reads_from_peers_are_bounded_in_flight() -> None:
 
     trio.run(main)
     assert sorted(outcomes) == ["busy"] * 3 + ["ok"] * MAX_PEER_READS
+
+
+# ---------------------------------------------------------------------------------------------
+# Proofs
+
+
+def test_blob_get_cycling_over_five_widest_blobs_builds_no_tree() -> None:
+    """A reader cycling blob_get over five blobs of MAX_LEAVES leaves used to miss the proof
+    cache every call and rebuild a 65,536-leaf tree (2 MiB read, 65,535 hashes: ~75 ms of the
+    node's thread per free request). Now each call reads the stored tree pages: no tree is
+    built, and a call costs a bounded number of small reads."""
+    from chain.storage import blobs as blobs_module
+
+    kv = MemoryStore()
+    store = BlobStore(kv)
+    roots = [
+        store.store_leaves(
+            [bytes([k, i % 256, i // 256]) for i in range(MAX_LEAVES)], now_ms=1
+        ).root
+        for k in range(5)
+    ]
+    methods = RpcMethods()
+    add_blob_methods(methods, store, lambda: 1_000, UploadGate(None))  # type: ignore[arg-type]
+    builds = reads = 0
+    original_levels, original_get = blobs_module.tree_levels, kv.get
+
+    def counting_levels(hashes: Any) -> Any:
+        nonlocal builds
+        builds += 1
+        return original_levels(hashes)
+
+    def counting_get(key: bytes) -> bytes | None:
+        nonlocal reads
+        reads += 1
+        return original_get(key)
+
+    blobs_module.tree_levels = counting_levels  # type: ignore[assignment]
+    kv.get = counting_get  # type: ignore[method-assign]
+    calls = 20
+    try:
+        started = time.perf_counter()
+        for j in range(calls):
+            answer = call_async(methods, "blob_get", to_hex(roots[j % 5]), 40_000 + j)
+            assert len(answer["proof"]) == 16
+        cycling = (time.perf_counter() - started) / calls
+    finally:
+        blobs_module.tree_levels = original_levels  # type: ignore[assignment]
+    assert builds == 0
+    assert reads <= calls * (3 + 16)  # info, header, leaf and one page per level
+    print(f"blob_get cycling five widest blobs: {cycling * 1e3:.2f} ms per call, {reads} reads")

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from chain.client.blob_info import MAX_BLOB_BYTES, BlobInfo
 from chain.client.blobs import chunk_file
+from chain.storage.blob_tree import tree_keys
 from chain.storage.blob_uploads import (
     MAX_BUFFERED_BYTES,
     MAX_UPLOADS,
@@ -29,7 +30,12 @@ from chain.storage.blobs import (
     UploadsBusy,
 )
 from chain.storage.kv import KeyValueStore, LevelDBStore, MemoryStore, StoreError, WriteBatch
-from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
+from runtime.primitives.merkle import (
+    MerkleProofError,
+    merkle_proof,
+    merkle_root,
+    verify_merkle_proof,
+)
 from runtime.workloads import CHUNK_BYTES, MAX_LEAF_BYTES
 
 KIB = 1024
@@ -213,7 +219,9 @@ def test_blobs_use_only_their_own_key_prefixes() -> None:
         b"x" + info.root,
         *(b"y" + info.root + i.to_bytes(4, "big") for i in range(3)),
         b"z" + info.root,  # its ledger record
+        *tree_keys(info.root, 3),  # its tree in pages
     }
+    assert {key[:1] for key in tree_keys(info.root, 3)} == {b"w"}
 
 
 def test_proofs_stay_right_when_the_proof_cache_evicts() -> None:
@@ -513,7 +521,8 @@ def test_a_blob_is_written_in_one_batch_and_a_second_upload_rewrites_only_its_re
     blobs = BlobStore(kv)
     leaves = chunk_file(os.urandom(2 * CHUNK_BYTES + 5))
     info = upload(blobs, leaves)
-    assert len(kv.writes) == 1 and len(kv.writes[0]) == len(leaves) + 2  # + metadata, record
+    tree = len(tree_keys(info.root, len(leaves)))
+    assert len(kv.writes) == 1 and len(kv.writes[0]) == len(leaves) + 2 + tree  # + meta, record
     assert upload(blobs, leaves, now_ms=5) == info  # the uploader takes it over: a new record
     assert [key for key, _ in kv.writes[1].ops] == [b"z" + info.root]
     assert blobs.store_leaves(leaves) == info
@@ -553,3 +562,20 @@ def test_any_leaf_list_round_trips_and_every_proof_verifies(
     info = upload(blobs, leaves, batch=batch)
     assert_blob_reads_back(blobs, info, leaves)
     assert blobs.store_leaves(leaves) == info
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_proofs_read_from_the_stored_pages_are_the_trees_proofs(
+    count: int, data: st.DataObject
+) -> None:
+    blobs = BlobStore(MemoryStore())
+    leaves = [b"%d" % i for i in range(count)]
+    info = blobs.store_leaves(leaves)
+    index = data.draw(st.integers(0, count - 1))
+    leaf, proof = blobs.leaf(info.root, index)
+    assert (leaf, proof) == (leaves[index], merkle_proof(leaves, index))
+    assert blobs._trees == {}  # no tree was built to answer it
+    blobs.sweep(1, [])
+    blobs.sweep(10**12, [])
+    assert blobs.kv.data == {} or set(blobs.kv.data) == {b"zledger"}  # every page deleted
