@@ -69,6 +69,12 @@ MAX_STORED_BYTES: Final = 16 * 1024 * 1024 * 1024
 ACCOUNT_QUOTA_BYTES: Final = 1024 * 1024 * 1024
 """What one account's unreferenced blobs and uploads in progress may charge (`--blob-account-
 bytes`): four of the largest blobs, uploaded before the job that uses them is submitted."""
+MAX_ACCOUNT_BLOBS: Final = 16_384
+"""Blobs one account may have stored unreferenced plus uploads in progress: bounds the ledger
+records (memory) one funded account adds, whatever its blobs' sizes."""
+MAX_STORED_BLOBS: Final = 1 << 20
+"""Blobs a node holds in all (stored plus uploads in progress): bounds the ledger's memory to
+about 200 MiB, and the sweep looks at all of them within 43 minutes."""
 PROOF_CACHE_NODES: Final = 1 << 19
 """Tree nodes kept for serving proofs (about 40 MB): four trees of the most leaves a blob has."""
 
@@ -207,6 +213,8 @@ class BlobStore:
         retention_ms: int = BLOB_RETENTION_MS,
         uploads: UploadLimits = DEFAULT_UPLOAD_LIMITS,
         proof_cache_nodes: int = PROOF_CACHE_NODES,
+        max_account_blobs: int = MAX_ACCOUNT_BLOBS,
+        max_blobs: int = MAX_STORED_BLOBS,
     ) -> None:
         for name, value in (
             ("max_blob_bytes", max_blob_bytes),
@@ -215,6 +223,8 @@ class BlobStore:
             ("max_stored_bytes", max_stored_bytes),
             ("account_quota_bytes", account_quota_bytes),
             ("retention_ms", retention_ms),
+            ("max_account_blobs", max_account_blobs),
+            ("max_blobs", max_blobs),
         ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, not {value}")
@@ -228,6 +238,8 @@ class BlobStore:
         self.account_quota_bytes = account_quota_bytes
         self.retention_ms = retention_ms
         self.proof_cache_nodes = proof_cache_nodes
+        self.max_account_blobs = max_account_blobs
+        self.max_blobs = max_blobs
         self.uploads = UploadTable(uploads)
         self._ledger: BlobLedger | None = None
         self._trees: OrderedDict[bytes, tuple[BlobInfo, list[list[bytes]]]] = OrderedDict()
@@ -304,6 +316,13 @@ class BlobStore:
                 f"bytes; {total_size} more would pass the limit of "
                 f"{limits.max_account_buffered_bytes} per account"
             )
+        blobs_held = ledger.unbound_records_of(account) + uploads.count_of(account)
+        if blobs_held >= self.max_account_blobs:
+            raise QuotaExceeded(
+                f"this account has {blobs_held} unreferenced blobs and uploads in progress, as "
+                f"many as one account may ({self.max_account_blobs}); unreferenced ones are "
+                "deleted after the retention period"
+            )
         held = ledger.unbound_bytes_of(account) + uploads.charge_of_uploads(account)
         if held + charge > self.account_quota_bytes:
             raise QuotaExceeded(
@@ -312,8 +331,8 @@ class BlobStore:
                 f"{_mib(self.account_quota_bytes)} (blobs a job references do not count, and "
                 "unreferenced ones are deleted after the retention period)"
             )
-        if ledger.stored_bytes + charge > self.max_stored_bytes:
-            raise StorageFull(self._full_message(charge))
+        # Reservations are checked below: stalled ones may give way.
+        self.check_room(leaf_count, total_size, with_reserved=False)
 
         def fits() -> bool:
             return (
@@ -335,11 +354,18 @@ class BlobStore:
             )
         return uploads.add(account, root, leaf_count, total_size, charge, now_ms)
 
-    def check_room(self, leaf_count: int, size: int) -> None:
-        """StorageFull unless a blob of this shape fits the node's limit beside what is stored
-        and what uploads in progress reserve."""
+    def check_room(self, leaf_count: int, size: int, *, with_reserved: bool = True) -> None:
+        """StorageFull unless a blob of this shape fits the node's limits beside what is stored
+        and (`with_reserved`) what uploads in progress reserve."""
+        if len(self.ledger) + len(self.uploads) >= self.max_blobs:
+            raise StorageFull(
+                f"the node holds {len(self.ledger)} blobs and {len(self.uploads)} uploads in "
+                f"progress, as many as it keeps ({self.max_blobs}); unreferenced blobs are "
+                "deleted after the retention period"
+            )
         charge = charge_of(leaf_count, size)
-        if self.ledger.stored_bytes + self.uploads.reserved_charge + charge > self.max_stored_bytes:
+        reserved = self.uploads.reserved_charge if with_reserved else 0
+        if self.ledger.stored_bytes + reserved + charge > self.max_stored_bytes:
             raise StorageFull(self._full_message(charge))
 
     def _full_message(self, charge: int) -> str:
@@ -467,15 +493,24 @@ class BlobStore:
 
     # Retention
 
-    def sweep(self, now_ms: int, referenced: Iterable[bytes]) -> SweepResult:
+    def sweep(
+        self,
+        now_ms: int,
+        referenced: Iterable[bytes],
+        *,
+        unfunded: frozenset[bytes] = frozenset(),
+    ) -> SweepResult:
         """Bind the blobs `referenced` names, and delete a bounded number of those unbound for
-        longer than the retention period (`BlobLedger.sweep`).
+        longer than the retention period, or owned by an account in `unfunded`
+        (`BlobLedger.sweep`).
 
         An upload in progress does not keep the stored blob whose root it declares: it could
         pin any blob without bringing its bytes. If the blob goes before the upload finishes,
         `finish` stores it again from the upload's own leaves."""
         self.uploads.expire_idle(now_ms)
-        result = self.ledger.sweep(now_ms, referenced, retention_ms=self.retention_ms)
+        result = self.ledger.sweep(
+            now_ms, referenced, retention_ms=self.retention_ms, unfunded=unfunded
+        )
         for root in result.deleted:
             cached = self._trees.pop(root, None)
             if cached is not None:

@@ -22,13 +22,29 @@ import trio
 from chain.client.blob_info import BlobInfo, UploadGrant
 from chain.service.blob_grants import UploadGate
 from chain.service.blob_protocol import BlobLeaf, decode_blob_request, encode_blob_leaf
+from chain.service.blob_retention import SWEEP_INTERVAL_MS
 from chain.service.network import BLOB_FETCH_CONCURRENCY, NodeNetwork
 from chain.service.rpc.blob import add_blob_methods
 from chain.service.rpc.errors import RpcError
 from chain.service.rpc.registry import Method, RpcMethods
+from chain.storage.blob_ledger import (
+    BLOB_RETENTION_MS,
+    MAX_SWEEP_EXAMINED,
+    MIN_BLOB_CHARGE,
+    BlobLedger,
+    BlobRecord,
+    charge_of,
+)
 from chain.storage.blob_uploads import MAX_UPLOADS, STALL_GRACE_MS
-from chain.storage.blobs import AccountLimit, BlobStore, UploadsBusy
-from chain.storage.kv import MemoryStore
+from chain.storage.blobs import (
+    MAX_STORED_BLOBS,
+    AccountLimit,
+    BlobStore,
+    QuotaExceeded,
+    StorageFull,
+    UploadsBusy,
+)
+from chain.storage.kv import MemoryStore, WriteBatch
 from p2p.errors import FailureReason, RequestFailed
 from runtime.primitives import merkle
 from runtime.primitives.hashing import to_hex
@@ -144,10 +160,10 @@ def test_an_upload_in_progress_no_longer_pins_a_stored_blob() -> None:
     )
     attacker = ATTACKERS[0].public
     now = 1_000
-    root = _upload(blobs, attacker, [b"\x00" * (quota - 4096)], now)
+    root = _upload(blobs, attacker, [b"\x00" * (quota - 16384)], now)
     pin = blobs.begin(1, 1, account=attacker, root=root, now_ms=now)
     blobs.sweep(now, [])
-    assert blobs.ledger.unbound_bytes_of(attacker) > quota - 4096  # still on its quota
+    assert blobs.ledger.unbound_bytes_of(attacker) > quota - 16384  # still on its quota
     for _ in range(retention // 29_000 + 2):
         now += 29_000
         blobs.put(pin, 0, [b""], now_ms=now)
@@ -390,3 +406,109 @@ def test_blob_get_cycling_over_five_widest_blobs_builds_no_tree() -> None:
     assert builds == 0
     assert reads <= calls * (3 + 16)  # info, header, leaf and one page per level
     print(f"blob_get cycling five widest blobs: {cycling * 1e3:.2f} ms per call, {reads} reads")
+
+
+# ---------------------------------------------------------------------------------------------
+# Funding
+
+
+def test_one_xpl_passed_along_funds_one_quota_not_one_per_hop() -> None:
+    """An account uploads its quota, hands its XPL to the next account, which does the same:
+    the balance used to be read only at begin, so one XPL kept five quotas stored. Now each
+    sweep reads the owners' balances, and an account below the minimum for the grace loses its
+    unreferenced blobs: what stays is what funded accounts hold, one quota per XPL held."""
+    from chain.service.blob_retention import UNFUNDED_GRACE_MS, BlobRetention
+    from tests.chain.core.conftest import Helpers
+
+    quota = 2 * MIB
+    node = ClockedNode(blocks=2, blobs=BlobStore(MemoryStore(), account_quota_bytes=quota))
+    core, chain = node.core, node.chain
+    xpl = 10**12
+    hops = [Keypair.from_seed(bytes([0x70 + i]) * 32) for i in range(5)]
+    slot = core.best_header.digest.slot
+    nonces = {ATTACKERS[0].public: 0}
+
+    def send(signer: Keypair, dest: bytes, amount: int) -> None:
+        nonlocal slot
+        nonce = nonces.get(signer.public, 0)
+        nonces[signer.public] = nonce + 1
+        tx = Helpers.transfer(signer, dest, amount, nonce=nonce, genesis_hash=core.genesis_hash)
+        core.submit_transaction(tx.raw, chain.at(slot))
+        slot += 1
+        assert Helpers.authored(core.on_timer("slot", chain.at(slot))) is not None
+
+    send(ATTACKERS[0], hops[0].public, 2 * xpl)  # the attacker's only money: 2 XPL
+    for i, hop in enumerate(hops):
+        data = bytes([i]) * (quota - 1024)
+        info = BlobInfo(merkle_root([data]), 1, len(data))
+        node.call("blob_finish", _put(node, node.begin(node.fresh(hop, info), info), data))
+        if i + 1 < len(hops):  # pass the money on, leaving this account below 1 XPL
+            free = Helpers.free(core, hop.public)
+            send(hop, hops[i + 1].public, free - xpl // 10)
+            assert Helpers.free(core, hop.public) < xpl
+    funded = [hop for hop in hops if Helpers.free(core, hop.public) >= xpl]
+    assert len(funded) == 1
+    assert node.blobs.stored_bytes > 4.9 * quota  # five quotas, for now
+    retention = BlobRetention(node.blobs, core.store, lambda: [], lambda: node.now_ms)
+    retention.sweep(core.store.best_hash)  # the four emptied accounts are seen unfunded
+    assert node.blobs.stored_bytes > 4.9 * quota  # within the grace: a top-up would keep them
+    node.now_ms += UNFUNDED_GRACE_MS
+    retention.sweep(core.store.best_hash)
+    held = [node.blobs.ledger.unbound_bytes_of(hop.public) for hop in hops]
+    assert held[:-1] == [0, 0, 0, 0] and held[-1] > quota - 2048
+    quotas_per_xpl_held = node.blobs.stored_bytes / quota / len(funded)
+    assert quotas_per_xpl_held <= 1.0  # was 5: the attacker's gain per hop is gone
+
+
+def _put(node: ClockedNode, upload_id: str, data: bytes) -> str:
+    node.call("blob_put", upload_id, 0, [to_hex(data)])
+    return upload_id
+
+
+# ---------------------------------------------------------------------------------------------
+# The ledger's memory
+
+
+def test_a_ledger_record_takes_a_small_fraction_of_what_its_blob_is_charged() -> None:
+    """A 1-byte blob used to be charged 321 bytes while its record took ~188 bytes of RAM, so a
+    node limit filled with tiny blobs needed more than half of it again in memory. Now a blob is
+    charged at least MIN_BLOB_CHARGE: the records of a full node take a few percent of it."""
+    import tracemalloc
+
+    kv = MemoryStore()
+    count = 20_000
+    batch = WriteBatch()
+    ledger = BlobLedger(kv)
+    for i in range(count):
+        ledger.record_stored(batch, i.to_bytes(32, "big"), BlobRecord(b"\x01" * 32, 1, 1, 1, False))
+    kv.write(batch)
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    loaded = BlobLedger(kv)
+    loaded.sweep(2, [], retention_ms=10**12)  # builds the cursor
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    per_record = (after - before) / count
+    print(f"ledger RAM per 1-byte blob: {per_record:.0f} bytes, charged {charge_of(1, 1)}")
+    assert charge_of(1, 1) == MIN_BLOB_CHARGE
+    assert per_record < 0.1 * charge_of(1, 1)
+
+
+def test_record_counts_are_bounded_per_account_and_per_node_and_the_sweep_keeps_up() -> None:
+    """An account holds at most `max_account_blobs` unreferenced blobs and uploads, a node at
+    most `max_blobs`; at the sweep's pace every record is looked at well within one retention
+    period (it used to take past a day beyond 35 million records)."""
+    blobs = BlobStore(MemoryStore(), max_account_blobs=3, max_blobs=5)
+    attacker = ATTACKERS[0].public
+    for i in range(3):
+        _upload(blobs, attacker, [bytes([i + 1])], 1_000)
+    with pytest.raises(QuotaExceeded, match="as many as one account may"):
+        blobs.begin(1, 1, account=attacker, root=b"\x09" * 32, now_ms=1_000)
+    _upload(blobs, ATTACKERS[1].public, [b"\x10"], 1_000)
+    blobs.store_leaves([b"\x11"])  # a fetched blob counts toward the node's records too
+    with pytest.raises(StorageFull, match="as many as it keeps"):
+        blobs.begin(1, 1, account=HONEST.public, root=b"\x0a" * 32, now_ms=1_000)
+    with pytest.raises(StorageFull):
+        blobs.store_leaves([b"\x12"])
+    sweeps_per_pass = -(-MAX_STORED_BLOBS // MAX_SWEEP_EXAMINED)
+    assert sweeps_per_pass * SWEEP_INTERVAL_MS < BLOB_RETENTION_MS / 30

@@ -20,10 +20,7 @@ from chain.service.network import NodeNetwork
 from chain.service.rpc.blob import add_blob_methods
 from chain.service.rpc.errors import RpcError
 from chain.service.rpc.registry import Method, RpcMethods
-from chain.storage.blob_ledger import BlobLedger, BlobRecord, charge_of
-from chain.storage.blob_uploads import STALL_IDLE_MS
 from chain.storage.blobs import BlobStore
-from chain.storage.kv import MemoryStore, WriteBatch
 from p2p.errors import FailureReason, RequestFailed
 from runtime.primitives import merkle
 from runtime.primitives.hashing import to_hex
@@ -193,53 +190,8 @@ def test_a_stranger_makes_the_node_verify_signatures_for_free() -> None:
 # 4. The ledger in memory: tiny blobs cost the node more RAM than they are charged
 
 
-def test_the_ledger_keeps_every_record_in_memory_at_a_large_fraction_of_its_charge() -> None:
-    """Every stored blob's record is held in Python objects; a 1-byte blob is charged 321 bytes
-    against the node's limit, and its record alone takes most of that in RAM (the first sweep
-    also copies every root into its cursor). At the default 16 GiB limit filled with tiny blobs
-    (53 million records, fetched for free through blob_info), the ledger would need ~10+ GiB."""
-    import tracemalloc
-
-    kv = MemoryStore()
-    count = 20_000
-    batch = WriteBatch()
-    roots = [i.to_bytes(32, "big") for i in range(count)]
-    ledger = BlobLedger(kv)
-    for root in roots:
-        ledger.record_stored(batch, root, BlobRecord(None, 1, 1, 1, False))
-    kv.write(batch)
-    tracemalloc.start()
-    before = tracemalloc.get_traced_memory()[0]
-    loaded = BlobLedger(kv)
-    loaded.sweep(2, [], retention_ms=10**12)  # builds the cursor
-    after = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    per_record = (after - before) / count
-    print(f"ledger RAM per 1-byte blob: {per_record:.0f} bytes, charged {charge_of(1, 1)}")
-    assert len(loaded) == count
-    assert per_record > 0.5 * charge_of(1, 1)
-
-
 # ---------------------------------------------------------------------------------------------
 # Help for the figures above
-
-
-def test_sweep_examines_at_most_4096_records_per_10_s() -> None:
-    """The sweep looks at 4,096 records per 10 s (410 per second): a store of N tiny blobs takes
-    N / 410 seconds to be looked at once, so past 35 million records (11 GiB of 1-byte blobs,
-    within the default limit) an expired blob waits more than one retention period on top of
-    its own before it is deleted."""
-    kv = MemoryStore()
-    ledger = BlobLedger(kv)
-    batch = WriteBatch()
-    for i in range(10_000):
-        ledger.record_stored(batch, i.to_bytes(32, "big"), BlobRecord(None, 1, 1, 1, False))
-    kv.write(batch)
-    ledger = BlobLedger(kv)
-    result = ledger.sweep(10**9, [], retention_ms=1)
-    assert len(result.deleted) == 4_096  # all 10,000 expired, 4,096 deleted this sweep
-    assert 86_400 * 4_096 / 10 < 35_400_000  # one day of sweeps looks at 35.4 M records at most
-    assert STALL_IDLE_MS == 30_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,42 +204,3 @@ def test_sweep_examines_at_most_4096_records_per_10_s() -> None:
 
 # ---------------------------------------------------------------------------------------------
 # 7. One XPL, passed on from account to account, funds every sybil's quota in turn
-
-
-def test_one_xpl_passed_along_fills_a_quota_per_hop() -> None:
-    """The balance is looked at when an upload begins, never after: an account uploads its
-    quota, hands its XPL to the next account, which does the same. Its blobs stay (for the
-    retention period, or for good with a pin), so one XPL fills N quotas at the price of N
-    transfer fees, not N XPL held."""
-    from tests.chain.core.conftest import Helpers
-
-    quota = 2 * MIB
-    node = ClockedNode(blocks=2, blobs=BlobStore(MemoryStore(), account_quota_bytes=quota))
-    core, chain = node.core, node.chain
-    xpl = 10**12
-    hops = [Keypair.from_seed(bytes([0x70 + i]) * 32) for i in range(5)]
-    slot = core.best_header.digest.slot
-    nonces = {ATTACKERS[0].public: 0}
-
-    def send(signer: Keypair, dest: bytes, amount: int) -> None:
-        nonlocal slot
-        nonce = nonces.get(signer.public, 0)
-        nonces[signer.public] = nonce + 1
-        tx = Helpers.transfer(signer, dest, amount, nonce=nonce, genesis_hash=core.genesis_hash)
-        core.submit_transaction(tx.raw, chain.at(slot))
-        slot += 1
-        assert Helpers.authored(core.on_timer("slot", chain.at(slot))) is not None
-
-    send(ATTACKERS[0], hops[0].public, 2 * xpl)  # the attacker's only money: 2 XPL
-    for i, hop in enumerate(hops):
-        data = bytes([i]) * (quota - 1024)
-        info = BlobInfo(merkle_root([data]), 1, len(data))
-        node.call("blob_finish", _put(node, node.begin(node.fresh(hop, info), info), data))
-        if i + 1 < len(hops):  # pass the money on, leaving this account below 1 XPL
-            free = Helpers.free(core, hop.public)
-            send(hop, hops[i + 1].public, free - xpl // 10)
-            assert Helpers.free(core, hop.public) < xpl
-    funded = [hop for hop in hops if Helpers.free(core, hop.public) >= xpl]
-    held = [node.blobs.ledger.unbound_bytes_of(hop.public) for hop in hops]
-    assert len(funded) == 1 and all(h > quota - 2048 for h in held)
-    assert node.blobs.stored_bytes > 4.9 * quota  # five quotas, one funded account
