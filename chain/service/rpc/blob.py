@@ -1,5 +1,6 @@
 """The blob namespace: upload a blob in pieces, read its leaves with their Merkle proofs.
 
+    blob_grantNode()                            -> the node id an upload grant signs
     blob_begin(leafCount, size, root, grant)    -> uploadId    grant: {"account", "at",
                                                                "nonce", "signature"}
     blob_put(uploadId, startIndex, [leafHex])   -> true        whole leaves
@@ -17,7 +18,8 @@ whole leaf's: a reader checks it once it has all the leaf's bytes.
 
 An upload is authorized by its grant (`chain.service.blob_grants`): the account (an address),
 `at` (the hash of a recent block), a 16-byte `nonce` and the account's Ed25519 `signature` over
-`chain.client.blob_info.upload_message`, which names the blob's root, leaf count and size. The
+`chain.client.blob_info.upload_message`, which names this node (`blob_grantNode`, new at each
+start) and the blob's root, leaf count and size. The
 account must hold `UPLOAD_MIN_BALANCE` free; its uploads and unreferenced blobs count against
 its quotas (`chain.storage.blobs`). A refused grant is BLOB_ERROR with `data.kind` one of
 stale_grant, replayed_grant, bad_signature, unfunded, account_limit.
@@ -290,6 +292,11 @@ def add_blob_methods(
             "offset": offset,
         }
 
+    def blob_grant_node(params: Params) -> Any:
+        _check_arity(params, 0)
+        return to_hex(gate.node_id)
+
+    methods.add("blob_grantNode", blob_grant_node)
     methods.add("blob_begin", blob_begin)
     methods.add("blob_put", blob_put)
     methods.add("blob_putPart", blob_put_part)

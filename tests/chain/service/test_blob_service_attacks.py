@@ -20,6 +20,7 @@ import pytest
 import trio
 
 from chain.client.blob_info import BlobInfo, UploadGrant
+from chain.client.blobs import grant_json
 from chain.service.blob_grants import UploadGate
 from chain.service.blob_protocol import BlobLeaf, decode_blob_request, encode_blob_leaf
 from chain.service.blob_retention import SWEEP_INTERVAL_MS
@@ -512,3 +513,59 @@ def test_record_counts_are_bounded_per_account_and_per_node_and_the_sweep_keeps_
         blobs.store_leaves([b"\x12"])
     sweeps_per_pass = -(-MAX_STORED_BLOBS // MAX_SWEEP_EXAMINED)
     assert sweeps_per_pass * SWEEP_INTERVAL_MS < BLOB_RETENTION_MS / 30
+
+
+# ---------------------------------------------------------------------------------------------
+# Grants
+
+
+def test_a_grant_seen_before_a_restart_or_on_another_node_is_refused() -> None:
+    """Admitted nonces live in memory, and a grant used to name no node: whoever saw one began
+    the upload again on the restarted node, or on any node of the chain, in the victim's name.
+    Now a grant signs the node's id, drawn at each start: the replay fails its signature."""
+    node = ClockedNode(blocks=2)
+    info = BlobInfo(merkle_root([b"victim data"]), 1, 11)
+    grant = node.fresh(HONEST, info)
+    node.call("blob_finish", _put(node, node.begin(grant, info), b"victim data"))
+    assert node.call("blob_grantNode") == to_hex(node.gate.node_id)
+    for _ in range(2):  # the node restarts; then another node of the chain
+        node.gate = UploadGate(node.core.store)
+        node.methods = RpcMethods()
+        add_blob_methods(node.methods, node.blobs, lambda: node.now_ms, node.gate)
+        with pytest.raises(RpcError) as caught:
+            node.begin(grant, info)
+        assert caught.value.data == {"kind": "bad_signature"}
+    assert node.blobs.uploads.count_of(HONEST.public) == 0
+    node.begin(node.fresh(HONEST, info), info)  # a grant for this node works
+
+
+def test_a_stranger_gets_no_signature_checks_and_a_refused_grant_is_not_checked_twice() -> None:
+    """A grant naming an unfunded key used to reach the Ed25519 check, and a refused grant could
+    be sent again and again. Now the balance is read first (an unfunded key costs one state
+    read), and a grant refused for its signature is refused again without verifying."""
+    from chain.service import blob_grants
+
+    node = ClockedNode(blocks=2)
+    info = BlobInfo(bytes(32), 1, 1)
+    verified = 0
+    original = blob_grants.verify
+
+    def counting(public: bytes, message: bytes, signature: bytes) -> bool:
+        nonlocal verified
+        verified += 1
+        return original(public, message, signature)
+
+    blob_grants.verify = counting  # type: ignore[assignment]
+    try:
+        stranger = Keypair.from_seed(b"\x33" * 32)
+        best = node.core.store.best_hash
+        unfunded = UploadGrant(stranger.public, best, b"\x01" * 16, b"\x02" * 64)
+        forged = UploadGrant(HONEST.public, best, b"\x01" * 16, b"\x02" * 64)
+        for grant, kind in ((unfunded, "unfunded"), (forged, "bad_signature")):
+            for _ in range(200):
+                with pytest.raises(RpcError) as caught:
+                    node.call("blob_begin", 1, 1, to_hex(info.root), grant_json(grant))
+                assert caught.value.data == {"kind": kind}
+    finally:
+        blob_grants.verify = original  # type: ignore[assignment]
+    assert verified == 1  # 400 refusals, one signature check
