@@ -15,6 +15,10 @@ UPLOAD_NONCE_BYTES: Final = 16
 """The random nonce in each upload grant: two uploads of the same blob in the same block sign
 different messages, so a node can refuse a grant it has seen (a replay)."""
 
+UPLOAD_NODE_BYTES: Final = 16
+"""The node identity an upload grant names (`blob_grantNode`): random for each run of a node, so
+a grant is good on one node, until it restarts."""
+
 _UPLOAD_DOMAIN: Final = b"xpl-blob-upload:"
 
 
@@ -39,13 +43,21 @@ class UploadGrant:
 
 
 def upload_message(
-    genesis_hash: bytes, grant_block: bytes, account: bytes, nonce: bytes, info: BlobInfo
+    genesis_hash: bytes,
+    grant_block: bytes,
+    account: bytes,
+    nonce: bytes,
+    info: BlobInfo,
+    *,
+    node: bytes,
 ) -> bytes:
-    """The 32-byte message an upload grant signs: the chain, a recent block of it, the account,
-    the nonce, and the blob's root, leaf count and size (so a grant uploads that blob only)."""
+    """The 32-byte message an upload grant signs: the chain, the node it is for, a recent block,
+    the account, the nonce, and the blob's root, leaf count and size (so a grant uploads that
+    blob only, on that node only)."""
     return blake2b_256(
         _UPLOAD_DOMAIN
         + genesis_hash
+        + node
         + grant_block
         + account
         + nonce

@@ -27,7 +27,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
-from chain.client.blob_info import UPLOAD_NONCE_BYTES, BlobInfo, UploadGrant, upload_message
+from chain.client.blob_info import (
+    UPLOAD_NODE_BYTES,
+    UPLOAD_NONCE_BYTES,
+    BlobInfo,
+    UploadGrant,
+    upload_message,
+)
 from chain.client.rpc import RpcClientError, RpcConnectionError
 from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import from_hex, to_hex
@@ -81,12 +87,13 @@ def upload_file(
 
 
 def sign_grant(rpc: RpcCaller, signer: Keypair, info: BlobInfo) -> dict[str, str]:
-    """A fresh grant by `signer` to upload the blob `info`, as blob_begin takes it: dated by
-    the node's best block, with a random nonce."""
+    """A fresh grant by `signer` to upload the blob `info`, as blob_begin takes it: for this
+    node (`blob_grantNode`), dated by its best block, with a random nonce."""
     genesis = from_hex(rpc.call("chain_getBlockHash", 0), length=32, what="genesis hash")
+    node = from_hex(rpc.call("blob_grantNode"), length=UPLOAD_NODE_BYTES, what="node")
     best = from_hex(rpc.call("chain_getBlockHash"), length=32, what="block hash")
     nonce = secrets.token_bytes(UPLOAD_NONCE_BYTES)
-    signature = signer.sign(upload_message(genesis, best, signer.public, nonce, info))
+    signature = signer.sign(upload_message(genesis, best, signer.public, nonce, info, node=node))
     return grant_json(UploadGrant(signer.public, best, nonce, signature))
 
 

@@ -3,17 +3,25 @@ jobs name and deletes the others after the retention period, the settings behind
 `--blob-*` flags, and the blob metrics.
 
 A blob is referenced while a job on the best chain that is still open (pending, matched or
-committed) names it as an input or as its committed result, or while an upload in progress
-declares it. (Models are job inputs: a model is referenced by the jobs that run it.) Each sweep
-reads the open jobs (`JobStates` keeps their ids per best block) and hands their roots to
-`BlobStore.sweep`, which binds those, releases the ones no longer named, and deletes a bounded
-number of blobs that nobody named for longer than the retention period. A job's blobs therefore
-stay while it is open and for one retention period after it ends: the window in which its
-requester downloads the result.
+committed) names it as an input or as its committed result (an upload in progress that
+declares it does not count). (Models are job inputs: a model is referenced by the jobs that run
+it.) Each sweep reads the open jobs (`JobStates` keeps their ids per best block) and hands
+their roots to `BlobStore.sweep`, which binds those, releases the ones no longer named, and
+deletes a bounded number of blobs that nobody named for longer than the retention period. A
+job's blobs therefore stay while it is open and for one retention period after it ends: the
+window in which its requester downloads the result.
+
+An account's unreferenced blobs count only while it is funded: each sweep reads the free balance
+of every account that owns unreferenced blobs, and once one has held less than
+`UPLOAD_MIN_BALANCE` for UNFUNDED_GRACE_MS its unreferenced blobs are deleted (at the sweep's
+pace), whatever their age. So one XPL passed from account to account no longer funds a quota per
+hop: the accounts it left lose their blobs a minute later.
 
 What an attacker can still do: keep a blob for good by keeping a job open that names it, which
 costs the job's escrow, fees and, while it waits, rent per block (`runtime.pallets.market.rent`);
-or upload unreferenced blobs within its account's quota, which go after one retention period.
+or upload unreferenced blobs within its account's quota, which go after one retention period,
+and sooner if it moves the account's balance below the minimum; holding N quotas takes N
+minimum balances held (capital, not spent) for as long as the blobs are kept.
 """
 
 from __future__ import annotations
@@ -23,11 +31,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from chain.service.blob_grants import UPLOAD_MIN_BALANCE
 from chain.service.metrics import NodeMetrics
 from chain.storage.blob_ledger import BLOB_RETENTION_MS, SweepResult
 from chain.storage.blobs import ACCOUNT_QUOTA_BYTES, MAX_STORED_BYTES, BlobStore
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import KeyValueStore
+from runtime import api as runtime_api
 from runtime.block import Header
 from runtime.pallets import market
 from runtime.state import StateOverlay
@@ -36,6 +46,9 @@ log = logging.getLogger("xpl.blobs")
 
 SWEEP_INTERVAL_MS: Final = 10_000
 """How often (at the next best block after it) the node sweeps its blobs."""
+UNFUNDED_GRACE_MS: Final = 60_000
+"""How long an account may hold less than the upload minimum before its unreferenced blobs go:
+long enough for a transfer that tops it up again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +101,8 @@ class BlobRetention:
         clock: Callable[[], int],
         *,
         interval_ms: int = SWEEP_INTERVAL_MS,
+        min_balance: int = UPLOAD_MIN_BALANCE,
+        unfunded_grace_ms: int = UNFUNDED_GRACE_MS,
     ) -> None:
         self.blobs = blobs
         self.store = store
@@ -95,7 +110,10 @@ class BlobRetention:
         """The ids of the jobs open at the best block (`JobStates.states`)."""
         self.clock = clock
         self.interval_ms = interval_ms
+        self.min_balance = min_balance
+        self.unfunded_grace_ms = unfunded_grace_ms
         self._last_ms: int | None = None
+        self._unfunded_since: dict[bytes, int] = {}
 
     def on_best_block(self, header: Header) -> None:
         """Sweep if the last sweep is SWEEP_INTERVAL_MS old (a block listener)."""
@@ -108,7 +126,8 @@ class BlobRetention:
     def sweep(self, block_hash: bytes) -> SweepResult:
         """One sweep against the open jobs at `block_hash`."""
         roots = referenced_roots(self.store, block_hash, self.open_jobs())
-        result = self.blobs.sweep(self.clock(), roots)
+        now = self.clock()
+        result = self.blobs.sweep(now, roots, unfunded=self.unfunded(block_hash, now))
         if result.deleted:
             log.info(
                 "deleted %d unreferenced blobs (%d bytes) kept past the retention period",
@@ -116,6 +135,17 @@ class BlobRetention:
                 result.freed_bytes,
             )
         return result
+
+    def unfunded(self, block_hash: bytes, now_ms: int) -> frozenset[bytes]:
+        """The owners of unreferenced blobs that have held less than the minimum balance, in the
+        state after `block_hash`, for at least the grace."""
+        reader = self.store.reader(block_hash)
+        since: dict[bytes, int] = {}
+        for owner in self.blobs.ledger.owners():
+            if runtime_api.account_info(reader, owner).free < self.min_balance:
+                since[owner] = self._unfunded_since.get(owner, now_ms)
+        self._unfunded_since = since
+        return frozenset(o for o, t in since.items() if now_ms - t >= self.unfunded_grace_ms)
 
     def publish(self, metrics: NodeMetrics) -> None:
         """Copy the blob store's figures into the metrics (before each scrape)."""

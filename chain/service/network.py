@@ -20,7 +20,7 @@ from typing import Final
 
 import trio
 
-from chain.client.blob_info import MAX_BLOB_BYTES, BlobInfo
+from chain.client.blob_info import BlobInfo
 from chain.core.actions import ReportPeer, SendRequest
 from chain.core.messages import (
     MAX_GOSSIP_BYTES,
@@ -61,7 +61,8 @@ from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merk
 log = logging.getLogger("xpl.network")
 
 BLOB_FETCH_CONCURRENCY: Final = 8
-"""Leaves of one blob asked for at once."""
+"""Leaves of one blob asked for at once: a whole-blob fetch runs in batches of this many tasks,
+so a blob of many leaves never starts one task per leaf."""
 
 TOPIC_LIMITS: Final = {
     TOPIC_BLOCKS: TopicLimits(MAX_GOSSIP_BYTES, 40.0, 16 * 1024 * 1024),
@@ -231,9 +232,18 @@ class NodeNetwork:
         return encode_blob_leaf(BlobLeaf(leaf, tuple(proof), info.leaf_count, info.size))
 
     async def fetch_blob(self, root: bytes) -> BlobInfo | None:
-        """Fetch a whole blob from peers into the local blob store; its info, or None if no peer
-        has it (or it is larger than a blob may be). Concurrent calls for one root share one
-        fetch."""
+        """Fetch a whole blob from peers into the local blob store (for the verification of an
+        open job's inputs); its info, or None if no peer has it whole, or it could never be
+        stored. Concurrent calls for one root share one fetch.
+
+        The peers are not trusted: the leaf count and size that leaf 0 declares (its proof binds
+        the count to the root, not the size) must be a shape the store could hold
+        (`BlobStore.check_shape`: at most MAX_LEAVES leaves, the size within the leaves and the
+        blob limit) and fit the node's limit before anything else is asked for; every later leaf
+        must declare the same, and the fetch stops as soon as the bytes received pass the
+        declared size. What a lying peer can still cost the node: one blob's declared size (at
+        most MAX_BLOB_BYTES) buffered, plus one batch of leaves, and its score.
+        """
         blobs = self.service.blobs
         while root in self._fetching:
             await self._fetching[root].wait()
@@ -243,25 +253,15 @@ class NodeNetwork:
         done = self._fetching[root] = trio.Event()
         try:
             first = await self.fetch_blob_leaf(root, 0)
-            if first is None or first.size > MAX_BLOB_BYTES:
+            if first is None:
                 return None
-            leaves: list[bytes | None] = [first.leaf] + [None] * (first.leaf_count - 1)
-            limiter = trio.Semaphore(BLOB_FETCH_CONCURRENCY)
-
-            async def fetch(index: int) -> None:
-                async with limiter:
-                    found = await self.fetch_blob_leaf(root, index)
-                    if found is not None and found.leaf_count == first.leaf_count:
-                        leaves[index] = found.leaf
-
-            async with trio.open_nursery() as nursery:
-                for index in range(1, first.leaf_count):
-                    nursery.start_soon(fetch, index)
-            complete = [leaf for leaf in leaves if leaf is not None]
-            if len(complete) != first.leaf_count or merkle_root(complete) != root:
+            blobs.check_shape(first.leaf_count, first.size)
+            blobs.check_room(first.leaf_count, first.size)
+            leaves = await self._fetch_leaves(root, first)
+            if leaves is None or merkle_root(leaves) != root:
                 log.warning("blob 0x%s could not be fetched whole from peers", root.hex())
                 return None
-            info = blobs.store_leaves(complete)
+            info = blobs.store_leaves(leaves)
             log.info("fetched blob 0x%s (%d leaves) from peers", root.hex()[:16], info.leaf_count)
             return info
         except BlobError as exc:
@@ -270,6 +270,37 @@ class NodeNetwork:
         finally:
             del self._fetching[root]
             done.set()
+
+    async def _fetch_leaves(self, root: bytes, first: BlobLeaf) -> list[bytes] | None:
+        """Every leaf of the blob whose leaf 0 is `first`, in batches of BLOB_FETCH_CONCURRENCY;
+        None if one is missing, declares another shape, or the bytes pass the declared size."""
+        count, size = first.leaf_count, first.size
+        leaves: list[bytes | None] = [first.leaf] + [None] * (count - 1)
+        received = len(first.leaf)
+        failed = received > size
+
+        async def fetch(index: int, cancel: trio.CancelScope) -> None:
+            nonlocal received, failed
+            found = await self.fetch_blob_leaf(root, index)
+            if found is None or (found.leaf_count, found.size) != (count, size):
+                failed = True
+            else:
+                received += len(found.leaf)
+                failed = failed or received > size
+                leaves[index] = found.leaf
+            if failed:
+                cancel.cancel()
+
+        for start in range(1, count, BLOB_FETCH_CONCURRENCY):
+            if failed:
+                break
+            async with trio.open_nursery() as nursery:
+                for index in range(start, min(count, start + BLOB_FETCH_CONCURRENCY)):
+                    nursery.start_soon(fetch, index, nursery.cancel_scope)
+        complete = [leaf for leaf in leaves if leaf is not None]
+        if failed or len(complete) != count or received != size:
+            return None
+        return complete
 
     async def fetch_blob_leaf(self, root: bytes, index: int) -> BlobLeaf | None:
         """Leaf `index` of blob `root` from the first peer that holds it, its proof checked."""

@@ -5,11 +5,12 @@ A stored blob *charges* its bytes plus a fixed overhead per leaf and per blob (`
 that a million one-byte blobs cost what their keys and metadata cost. The charge of every blob
 counts against the node's limit (`--blob-max-bytes`); the charge of a blob that nothing
 references counts against its uploader's stored quota as well. A blob is *bound* while an open
-job on the best chain names it (an input or the committed result), or an upload in progress
-declares its root: a bound blob is paid for on chain (the job's escrow, fees and rent) and is
-never deleted. An unbound blob is deleted `retention_ms` after it was stored or last bound; a
-blob that a job names again before then is kept, so a job's inputs and result stay for the
-retention period after the job ends (the window in which its requester downloads the result).
+job on the best chain names it (an input or the committed result); an upload in progress that
+declares its root does not bind it (it could pin any blob without its bytes). A bound blob is
+paid for on chain (the job's escrow, fees and rent) and is never deleted. An unbound blob is
+deleted `retention_ms` after it was stored or last bound; a blob that a job names again before
+then is kept, so a job's inputs and result stay for the retention period after the job ends
+(the window in which its requester downloads the result).
 
 The charge goes to the last account that uploaded the blob (uploading a blob already stored
 takes the charge over and starts its retention again); a blob stored from elsewhere (fetched
@@ -31,12 +32,18 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
 
+from chain.storage.blob_tree import tree_keys
 from chain.storage.kv import KeyValueStore, WriteBatch
 
 BLOB_OVERHEAD_BYTES: Final = 256
 """What a stored blob charges besides its leaves: its metadata and ledger keys."""
-LEAF_OVERHEAD_BYTES: Final = 64
-"""What each leaf charges besides its bytes: its key and its hash in the blob's metadata."""
+LEAF_OVERHEAD_BYTES: Final = 128
+"""What each leaf charges besides its bytes: its key, its hash in the blob's metadata, and its
+share of the tree pages (`blob_tree`)."""
+MIN_BLOB_CHARGE: Final = 4096
+"""The least a stored blob charges, however small: its record takes ~200 bytes of the node's
+memory, so a node limit filled with tiny blobs holds at most limit / 4 KiB records in RAM (about
+5% of the limit)."""
 BLOB_RETENTION_MS: Final = 24 * 60 * 60 * 1000
 """How long a blob nothing references is kept (`--blob-retention`): long enough to submit the
 job an upload is for, and for a requester to download a finished job's result."""
@@ -44,7 +51,9 @@ MAX_SWEEP_LEAVES: Final = 65_536
 """Leaves one sweep deletes at most (one largest blob, or many small ones); the rest wait for the
 next sweep, so a sweep never stalls the node."""
 MAX_SWEEP_EXAMINED: Final = 4_096
-"""Ledger records one sweep looks at for expiry; it resumes after the last one next time."""
+"""Ledger records one sweep looks at for expiry; it resumes after the last one next time. At one
+sweep per 10 s this looks at the most records a node holds (`blobs.MAX_STORED_BLOBS`, 1,048,576)
+in 43 minutes, well within one retention period."""
 
 _RECORD: Final = b"z"
 _MIGRATED: Final = b"zledger"
@@ -57,7 +66,7 @@ _FIXED_BYTES: Final = 4 + 8 + 8 + 1
 
 def charge_of(leaf_count: int, size: int) -> int:
     """What a blob of `leaf_count` leaves and `size` bytes counts against quotas and limits."""
-    return size + leaf_count * LEAF_OVERHEAD_BYTES + BLOB_OVERHEAD_BYTES
+    return max(MIN_BLOB_CHARGE, size + leaf_count * LEAF_OVERHEAD_BYTES + BLOB_OVERHEAD_BYTES)
 
 
 @dataclass(slots=True)
@@ -104,9 +113,9 @@ def record_key(root: bytes) -> bytes:
 
 
 def blob_keys(root: bytes, leaf_count: int) -> list[bytes]:
-    """Every key a stored blob occupies: its metadata, its leaves and its record."""
+    """Every key a stored blob occupies: its metadata, its leaves, its tree and its record."""
     leaves = [_LEAF + root + index.to_bytes(4, "big") for index in range(leaf_count)]
-    return [_META + root, *leaves, record_key(root)]
+    return [_META + root, *leaves, *tree_keys(root, leaf_count), record_key(root)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,6 +138,7 @@ class BlobLedger:
         self.kv = kv
         self._records: dict[bytes, BlobRecord] = {}
         self._unbound: dict[bytes, int] = {}
+        self._unbound_count: dict[bytes, int] = {}
         self._bound: set[bytes] = set()
         self._unstamped: set[bytes] = set()
         self._cursor: list[bytes] = []
@@ -154,6 +164,14 @@ class BlobLedger:
         """The charge of `account`'s stored blobs that nothing references: its stored quota use."""
         return self._unbound.get(account, 0)
 
+    def unbound_records_of(self, account: bytes) -> int:
+        """How many of `account`'s stored blobs nothing references."""
+        return self._unbound_count.get(account, 0)
+
+    def owners(self) -> list[bytes]:
+        """The accounts that own stored blobs nothing references."""
+        return list(self._unbound)
+
     # Changes (each written to the store before the memory follows)
 
     def record_stored(self, batch: WriteBatch, root: bytes, record: BlobRecord) -> None:
@@ -170,6 +188,7 @@ class BlobLedger:
             self._bound.add(root)
         elif record.owner is not None:
             self._unbound[record.owner] = self._unbound.get(record.owner, 0) + record.charge
+            self._unbound_count[record.owner] = self._unbound_count.get(record.owner, 0) + 1
         if record.released_ms == 0:
             self._unstamped.add(root)
 
@@ -181,9 +200,11 @@ class BlobLedger:
         retention_ms: int,
         max_leaves: int = MAX_SWEEP_LEAVES,
         max_examined: int = MAX_SWEEP_EXAMINED,
+        unfunded: frozenset[bytes] = frozenset(),
     ) -> SweepResult:
         """Bind the stored blobs in `referenced` and release the others, then delete up to
-        `max_leaves` leaves' worth of blobs unbound for longer than `retention_ms`.
+        `max_leaves` leaves' worth of blobs unbound for longer than `retention_ms`, or owned by
+        an account in `unfunded` (whatever their age).
 
         The work is bounded: the bindings change only for blobs that `referenced` (open jobs and
         uploads) names or named last time, and at most `max_examined` records are looked at for
@@ -209,7 +230,7 @@ class BlobLedger:
             for root, record in changed:
                 self.apply(root, record)
         deleted, freed = self._delete_expired(
-            now_ms, referenced_now, retention_ms, max_leaves, max_examined
+            now_ms, referenced_now, retention_ms, max_leaves, max_examined, unfunded
         )
         return SweepResult(tuple(deleted), freed, len(self._bound))
 
@@ -220,6 +241,7 @@ class BlobLedger:
         retention_ms: int,
         max_leaves: int,
         max_examined: int,
+        unfunded: frozenset[bytes],
     ) -> tuple[list[bytes], int]:
         deleted: list[bytes] = []
         leaves = 0
@@ -233,8 +255,10 @@ class BlobLedger:
                 record is None
                 or record.bound
                 or root in keep
-                or record.released_ms == 0
-                or now_ms - record.released_ms <= retention_ms
+                or (
+                    record.owner not in unfunded
+                    and (record.released_ms == 0 or now_ms - record.released_ms <= retention_ms)
+                )
             ):
                 continue
             if deleted and leaves + record.leaf_count > max_leaves:
@@ -262,10 +286,11 @@ class BlobLedger:
         self._unstamped.discard(root)
         if not old.bound and old.owner is not None:
             left = self._unbound[old.owner] - old.charge
-            if left:
+            self._unbound_count[old.owner] -= 1
+            if self._unbound_count[old.owner]:
                 self._unbound[old.owner] = left
             else:
-                del self._unbound[old.owner]
+                del self._unbound[old.owner], self._unbound_count[old.owner]
 
     # Loading
 

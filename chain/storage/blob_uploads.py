@@ -11,15 +11,24 @@ begun can always finish. The rules, each with what an attacker can still do with
   and needs several funded accounts for more. An account at its share that begins another
   upload drops its own stalled ones first (a client that crashed mid-upload is not locked out
   by its own leftovers).
-- A reservation that falls behind is *stalled*: no request for `stall_idle_ms`, or, after
-  `stall_grace_ms`, fewer bytes received than `min_bytes_per_s` since it began (capped at its
-  size). A stalled upload keeps its slot while nobody needs it, but a `begin` that finds no room
-  drops stalled uploads (the most behind first) before it gives up. So reservations that never
-  send (the two `begin(64, 256 MiB)` that used to lock every upload out for ten minutes) hold
-  their room for `stall_grace_ms` at most once someone waits; an attacker who keeps a
-  reservation must keep sending at `min_bytes_per_s` (bandwidth it pays for), and the blob it
-  then finishes counts against its stored quota.
-- An upload idle for longer than `upload_idle_ms` is dropped whether or not anyone waits.
+- Every upload gets a deadline when it begins: `stall_grace_ms` plus its declared bytes at
+  `min_bytes_per_s` (64 KiB/s, a slow home uplink). An upload is *stalled* once it is past its
+  deadline (whatever it sends), has brought no new byte for `stall_idle_ms`, or, after the
+  grace, has received fewer bytes than `min_bytes_per_s` since it began. Only a request that
+  brings new bytes counts as progress: an empty or refused request does not, so a reservation
+  cannot be kept alive by pinging it. A declared size of 0 is refused (`BlobStore.check_shape`),
+  so every reservation has bytes to bring.
+- A stalled upload keeps its slot while nobody needs it; a `begin` that finds no room drops
+  stalled uploads (the most overdue first) before it gives up, but only for an account that has
+  no upload in progress itself: an attacker who holds slots cannot use its next `begin` to
+  evict an honest upload, and an upload sending at 64 KiB/s or more is never stalled.
+- An upload with no progress for longer than `upload_idle_ms` is dropped whether or not anyone
+  waits.
+
+What an attacker can still do: hold its accounts' shares of the slots and the buffer for as
+long as it keeps sending at `min_bytes_per_s` per upload (bandwidth it pays for), and at most
+until the deadline; the bytes it sends become blobs charged to its stored quota. Two funded
+accounts reserving 256 MiB each hold the buffer for about 68 minutes only by sending all 512 MiB.
 
 Time comes in as `now_ms` arguments: this table never reads a clock.
 """
@@ -43,8 +52,9 @@ STALL_IDLE_MS: Final = 30 * 1000
 """An upload with no request for this long is stalled: dropped if another upload needs room."""
 STALL_GRACE_MS: Final = 10 * 1000
 """How long a new upload may send nothing before the minimum rate applies to it."""
-MIN_UPLOAD_BYTES_PER_S: Final = 1024 * 1024
-"""The rate an upload must keep, after the grace, to hold its reservation when others wait."""
+MIN_UPLOAD_BYTES_PER_S: Final = 64 * 1024
+"""The rate an upload must keep, after the grace, to hold its reservation when others wait; its
+deadline is the grace plus its size at this rate (4,106 s for the largest blob)."""
 
 
 @dataclass(slots=True)
@@ -61,7 +71,11 @@ class Upload:
     leaves: list[bytes | None]
     received_bytes: int
     begun_ms: int
-    touched_ms: int
+    progress_ms: int
+    """When a request last brought new bytes (or the upload began): pings do not count."""
+    deadline_ms: int
+    """When the upload is stalled whatever it sends: the grace plus its size at the minimum
+    rate."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +150,16 @@ class UploadTable:
         """Record a new upload (its room already checked); its id."""
         upload_id = secrets.token_hex(16)
         self._uploads[upload_id] = Upload(
-            account, root, leaf_count, size, charge, [None] * leaf_count, 0, now_ms, now_ms
+            account,
+            root,
+            leaf_count,
+            size,
+            charge,
+            [None] * leaf_count,
+            0,
+            now_ms,
+            now_ms,
+            self.deadline_of(size, now_ms),
         )
         self._count[account] = self._count.get(account, 0) + 1
         self._bytes[account] = self._bytes.get(account, 0) + size
@@ -144,6 +167,11 @@ class UploadTable:
         self.reserved_bytes += size
         self.reserved_charge += charge
         return upload_id
+
+    def deadline_of(self, size: int, now_ms: int) -> int:
+        """When an upload of `size` bytes begun at `now_ms` is stalled whatever it sends."""
+        limits = self.limits
+        return now_ms + limits.stall_grace_ms + -(-size * 1000 // limits.min_bytes_per_s)
 
     def remove(self, upload_id: str) -> Upload | None:
         """Drop an upload and its reservation; the upload, or None if there was none."""
@@ -165,17 +193,19 @@ class UploadTable:
         idle = [
             upload_id
             for upload_id, upload in self._uploads.items()
-            if now_ms - upload.touched_ms > self.limits.upload_idle_ms
+            if now_ms - upload.progress_ms > self.limits.upload_idle_ms
         ]
         for upload_id in idle:
             self.remove(upload_id)
         return len(idle)
 
     def behind_by(self, upload: Upload, now_ms: int) -> int:
-        """How stalled an upload is: 0 if on schedule, else how many bytes (or, if idle, more
-        than any byte count) it is behind."""
-        if now_ms - upload.touched_ms > self.limits.stall_idle_ms:
-            return 2**63
+        """How stalled an upload is: 0 if on schedule, else how many bytes (or, if idle or past
+        its deadline, more than any byte count) it is behind."""
+        if now_ms > upload.deadline_ms:
+            return 2**63 + now_ms - upload.deadline_ms
+        if now_ms - upload.progress_ms > self.limits.stall_idle_ms:
+            return 2**62 + now_ms - upload.progress_ms
         elapsed = now_ms - upload.begun_ms - self.limits.stall_grace_ms
         if elapsed <= 0:
             return 0

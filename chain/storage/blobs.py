@@ -11,6 +11,10 @@ Blobs live in the node's key-value store, beside the chain (which uses h b n j m
     x ‖ root                → leaf count (4 bytes BE) ‖ size (8 bytes BE) ‖ the leaf hashes
     y ‖ root ‖ index (4 BE) → the leaf's bytes
     z ‖ root                → its ledger record (`chain.storage.blob_ledger`)
+    w ‖ root ‖ ...          → its tree in pages, for proofs (`chain.storage.blob_tree`)
+
+A blob stored before its tree was kept in pages has its proofs built from the leaf hashes (a
+few trees are cached).
 
 A finished blob is written in one batch, metadata, every leaf and its record together, so a
 crash leaves it whole or absent. Uploads in progress live in memory only
@@ -53,6 +57,7 @@ from chain.storage.blob_ledger import (
     SweepResult,
     charge_of,
 )
+from chain.storage.blob_tree import read_header, read_proof, write_tree
 from chain.storage.blob_uploads import DEFAULT_UPLOAD_LIMITS, Upload, UploadLimits, UploadTable
 from chain.storage.kv import KeyValueStore, WriteBatch
 from runtime.primitives.merkle import leaf_hash, proof_from_levels, root_of_hashes, tree_levels
@@ -64,6 +69,12 @@ MAX_STORED_BYTES: Final = 16 * 1024 * 1024 * 1024
 ACCOUNT_QUOTA_BYTES: Final = 1024 * 1024 * 1024
 """What one account's unreferenced blobs and uploads in progress may charge (`--blob-account-
 bytes`): four of the largest blobs, uploaded before the job that uses them is submitted."""
+MAX_ACCOUNT_BLOBS: Final = 16_384
+"""Blobs one account may have stored unreferenced plus uploads in progress: bounds the ledger
+records (memory) one funded account adds, whatever its blobs' sizes."""
+MAX_STORED_BLOBS: Final = 1 << 20
+"""Blobs a node holds in all (stored plus uploads in progress): bounds the ledger's memory to
+about 200 MiB, and the sweep looks at all of them within 43 minutes."""
 PROOF_CACHE_NODES: Final = 1 << 19
 """Tree nodes kept for serving proofs (about 40 MB): four trees of the most leaves a blob has."""
 
@@ -202,6 +213,8 @@ class BlobStore:
         retention_ms: int = BLOB_RETENTION_MS,
         uploads: UploadLimits = DEFAULT_UPLOAD_LIMITS,
         proof_cache_nodes: int = PROOF_CACHE_NODES,
+        max_account_blobs: int = MAX_ACCOUNT_BLOBS,
+        max_blobs: int = MAX_STORED_BLOBS,
     ) -> None:
         for name, value in (
             ("max_blob_bytes", max_blob_bytes),
@@ -210,6 +223,8 @@ class BlobStore:
             ("max_stored_bytes", max_stored_bytes),
             ("account_quota_bytes", account_quota_bytes),
             ("retention_ms", retention_ms),
+            ("max_account_blobs", max_account_blobs),
+            ("max_blobs", max_blobs),
         ):
             if value < 1:
                 raise ValueError(f"{name} must be at least 1, not {value}")
@@ -223,6 +238,8 @@ class BlobStore:
         self.account_quota_bytes = account_quota_bytes
         self.retention_ms = retention_ms
         self.proof_cache_nodes = proof_cache_nodes
+        self.max_account_blobs = max_account_blobs
+        self.max_blobs = max_blobs
         self.uploads = UploadTable(uploads)
         self._ledger: BlobLedger | None = None
         self._trees: OrderedDict[bytes, tuple[BlobInfo, list[list[bytes]]]] = OrderedDict()
@@ -259,8 +276,9 @@ class BlobStore:
             raise InvalidBlobRequest(
                 f"leaf count {leaf_count!r} is out of range: 1 to {self.max_leaves}"
             )
-        if not _is_count(total_size):
-            raise InvalidBlobRequest(f"size {total_size!r} must be a non-negative integer")
+        if not _is_count(total_size) or total_size < 1:
+            # An empty blob would reserve a slot that never has a byte to bring.
+            raise InvalidBlobRequest(f"size {total_size!r} must be a positive integer")
         if total_size > self.max_blob_bytes:
             raise BlobTooLarge(
                 f"a blob of {total_size} bytes is over the limit of {self.max_blob_bytes}"
@@ -298,6 +316,13 @@ class BlobStore:
                 f"bytes; {total_size} more would pass the limit of "
                 f"{limits.max_account_buffered_bytes} per account"
             )
+        blobs_held = ledger.unbound_records_of(account) + uploads.count_of(account)
+        if blobs_held >= self.max_account_blobs:
+            raise QuotaExceeded(
+                f"this account has {blobs_held} unreferenced blobs and uploads in progress, as "
+                f"many as one account may ({self.max_account_blobs}); unreferenced ones are "
+                "deleted after the retention period"
+            )
         held = ledger.unbound_bytes_of(account) + uploads.charge_of_uploads(account)
         if held + charge > self.account_quota_bytes:
             raise QuotaExceeded(
@@ -306,8 +331,8 @@ class BlobStore:
                 f"{_mib(self.account_quota_bytes)} (blobs a job references do not count, and "
                 "unreferenced ones are deleted after the retention period)"
             )
-        if ledger.stored_bytes + charge > self.max_stored_bytes:
-            raise StorageFull(self._full_message(charge))
+        # Reservations are checked below: stalled ones may give way.
+        self.check_room(leaf_count, total_size, with_reserved=False)
 
         def fits() -> bool:
             return (
@@ -316,7 +341,10 @@ class BlobStore:
                 and ledger.stored_bytes + uploads.reserved_charge + charge <= self.max_stored_bytes
             )
 
-        if not uploads.drop_stalled_until(fits, now_ms):
+        # Only an account with no upload in progress may make room by dropping others' stalled
+        # uploads: one holding slots cannot evict an honest upload with its next begin.
+        may_evict = uploads.count_of(account) == 0
+        if not (fits() or (may_evict and uploads.drop_stalled_until(fits, now_ms))):
             if ledger.stored_bytes + uploads.reserved_charge + charge > self.max_stored_bytes:
                 raise StorageFull(self._full_message(charge))
             raise UploadsBusy(
@@ -325,6 +353,20 @@ class BlobStore:
                 "reserved) are taken by uploads that are still sending: try again shortly"
             )
         return uploads.add(account, root, leaf_count, total_size, charge, now_ms)
+
+    def check_room(self, leaf_count: int, size: int, *, with_reserved: bool = True) -> None:
+        """StorageFull unless a blob of this shape fits the node's limits beside what is stored
+        and (`with_reserved`) what uploads in progress reserve."""
+        if len(self.ledger) + len(self.uploads) >= self.max_blobs:
+            raise StorageFull(
+                f"the node holds {len(self.ledger)} blobs and {len(self.uploads)} uploads in "
+                f"progress, as many as it keeps ({self.max_blobs}); unreferenced blobs are "
+                "deleted after the retention period"
+            )
+        charge = charge_of(leaf_count, size)
+        reserved = self.uploads.reserved_charge if with_reserved else 0
+        if self.ledger.stored_bytes + reserved + charge > self.max_stored_bytes:
+            raise StorageFull(self._full_message(charge))
 
     def _full_message(self, charge: int) -> str:
         return (
@@ -358,7 +400,7 @@ class BlobStore:
             received += len(leaf) - (0 if old is None else len(old))
         self._check_declared(upload, received)
         upload.leaves[start_index:end] = [bytes(leaf) for leaf in leaves]
-        upload.received_bytes = received
+        self._progress(upload, received, now_ms)
 
     def put_part(
         self, upload_id: str, index: int, offset: int, data: bytes, *, now_ms: int
@@ -384,7 +426,7 @@ class BlobStore:
         received = upload.received_bytes + length - have
         self._check_declared(upload, received)
         upload.leaves[index] = bytes(data) if offset == 0 or old is None else old + data
-        upload.received_bytes = received
+        self._progress(upload, received, now_ms)
 
     def finish(self, upload_id: str, *, now_ms: int) -> BlobInfo:
         """Check that every leaf and byte arrived and that they have the declared root, then
@@ -445,23 +487,30 @@ class BlobStore:
         hashes = [leaf_hash(bytes(leaf)) for leaf in leaves]
         root = root_of_hashes(hashes)
         if root not in self.ledger:
-            charge = charge_of(len(leaves), size)
-            if self.ledger.stored_bytes + self.uploads.reserved_charge + charge > (
-                self.max_stored_bytes
-            ):
-                raise StorageFull(self._full_message(charge))
+            self.check_room(len(leaves), size)
         record = BlobRecord(None, len(leaves), size, now_ms, False)
         return self._commit([bytes(leaf) for leaf in leaves], hashes, record)
 
     # Retention
 
-    def sweep(self, now_ms: int, referenced: Iterable[bytes]) -> SweepResult:
-        """Bind the blobs `referenced` names (and those that uploads in progress declare), and
-        delete a bounded number of those unbound for longer than the retention period
-        (`BlobLedger.sweep`)."""
+    def sweep(
+        self,
+        now_ms: int,
+        referenced: Iterable[bytes],
+        *,
+        unfunded: frozenset[bytes] = frozenset(),
+    ) -> SweepResult:
+        """Bind the blobs `referenced` names, and delete a bounded number of those unbound for
+        longer than the retention period, or owned by an account in `unfunded`
+        (`BlobLedger.sweep`).
+
+        An upload in progress does not keep the stored blob whose root it declares: it could
+        pin any blob without bringing its bytes. If the blob goes before the upload finishes,
+        `finish` stores it again from the upload's own leaves."""
         self.uploads.expire_idle(now_ms)
-        keep = {*referenced, *(upload.root for upload in self.uploads)}
-        result = self.ledger.sweep(now_ms, keep, retention_ms=self.retention_ms)
+        result = self.ledger.sweep(
+            now_ms, referenced, retention_ms=self.retention_ms, unfunded=unfunded
+        )
         for root in result.deleted:
             cached = self._trees.pop(root, None)
             if cached is not None:
@@ -473,6 +522,9 @@ class BlobStore:
 
     def info(self, root: bytes) -> BlobInfo | None:
         """The stored blob with this root, or None."""
+        header = read_header(self.kv, root)
+        if header is not None:
+            return BlobInfo(root, *header)
         cached = self._trees.get(root)
         if cached is not None:
             return cached[0]
@@ -480,14 +532,27 @@ class BlobStore:
         return None if raw is None else self._parse_meta(root, raw)[0]
 
     def leaf(self, root: bytes, index: int) -> tuple[bytes, list[bytes]]:
-        """Leaf `index` of the blob and its Merkle proof against `root`."""
-        info, levels = self._tree(root)
+        """Leaf `index` of the blob and its Merkle proof against `root`: O(log n) small reads
+        from the stored tree (`blob_tree`)."""
+        header = read_header(self.kv, root)
+        if header is None:  # stored before its tree was kept: build it from the leaf hashes
+            info, levels = self._tree(root)
+            self._check_index(info, index)
+            return self._read_leaf(root, index), proof_from_levels(levels, index)
+        info = BlobInfo(root, *header)
+        self._check_index(info, index)
+        proof = read_proof(self.kv, root, info.leaf_count, index)
+        if proof is None:
+            raise CorruptBlob(f"the tree of blob 0x{root.hex()} is damaged")
+        return self._read_leaf(root, index), proof
+
+    @staticmethod
+    def _check_index(info: BlobInfo, index: int) -> None:
         if not _is_count(index) or index >= info.leaf_count:
             raise LeafOutOfRange(
-                f"leaf index {index!r} is out of range: blob 0x{root.hex()} has "
+                f"leaf index {index!r} is out of range: blob 0x{info.root.hex()} has "
                 f"{info.leaf_count} leaves"
             )
-        return self._read_leaf(root, index), proof_from_levels(levels, index)
 
     def read_all(self, root: bytes) -> bytes:
         """The blob's leaves, concatenated (a file's content, for a chunked file)."""
@@ -504,11 +569,19 @@ class BlobStore:
         if upload is None:
             raise UnknownUpload(
                 f"unknown upload {upload_id!r}: never begun, already finished or aborted, "
-                f"idle for more than {self.uploads.limits.upload_idle_ms // 1000} s, or "
+                "without new bytes for more than "
+                f"{self.uploads.limits.upload_idle_ms // 1000} s, or "
                 "dropped after it stalled while others waited for room"
             )
-        upload.touched_ms = now_ms
         return upload
+
+    @staticmethod
+    def _progress(upload: Upload, received: int, now_ms: int) -> None:
+        """Count an accepted request's bytes; only new bytes count as progress (a ping, an
+        empty leaf or a leaf sent again does not keep an upload from stalling)."""
+        if received > upload.received_bytes:
+            upload.progress_ms = now_ms
+        upload.received_bytes = received
 
     def _check_leaf_size(self, index: int, size: int) -> None:
         if size > self.max_leaf_bytes:
@@ -540,6 +613,7 @@ class BlobStore:
                 batch.put(_leaf_key(root, index), leaf)
             meta = len(leaves).to_bytes(4, "big") + record.size.to_bytes(8, "big")
             batch.put(_meta_key(root), meta + b"".join(hashes))
+            write_tree(batch, root, tree_levels(hashes), record.size)
         ledger.record_stored(batch, root, record)
         self.kv.write(batch)
         ledger.apply(root, record)

@@ -1,5 +1,6 @@
 """The blob namespace: upload a blob in pieces, read its leaves with their Merkle proofs.
 
+    blob_grantNode()                            -> the node id an upload grant signs
     blob_begin(leafCount, size, root, grant)    -> uploadId    grant: {"account", "at",
                                                                "nonce", "signature"}
     blob_put(uploadId, startIndex, [leafHex])   -> true        whole leaves
@@ -17,10 +18,19 @@ whole leaf's: a reader checks it once it has all the leaf's bytes.
 
 An upload is authorized by its grant (`chain.service.blob_grants`): the account (an address),
 `at` (the hash of a recent block), a 16-byte `nonce` and the account's Ed25519 `signature` over
-`chain.client.blob_info.upload_message`, which names the blob's root, leaf count and size. The
+`chain.client.blob_info.upload_message`, which names this node (`blob_grantNode`, new at each
+start) and the blob's root, leaf count and size. The
 account must hold `UPLOAD_MIN_BALANCE` free; its uploads and unreferenced blobs count against
 its quotas (`chain.storage.blobs`). A refused grant is BLOB_ERROR with `data.kind` one of
 stale_grant, replayed_grant, bad_signature, unfunded, account_limit.
+
+A blob this node lacks is read from its peers one leaf at a time (each proven against its root
+by `NodeNetwork.fetch_blob_leaf`) and never stored: a reader is charged to no account, so what
+it reads must not fill the node's storage. The last leaves read so far are kept in a cache of
+PEER_LEAF_CACHE_BYTES (a large leaf is read in ranges), and at most MAX_PEER_READS such reads
+run at once on the node; past that a read is refused as busy. What a stranger can still do:
+keep MAX_PEER_READS peer requests in flight and churn the cache, which costs the node one
+leaf's transfer per request (the peers' own request limits bound it), and nothing on disk.
 
 Malformed parameters are answered INVALID_PARAMS; refusals of the blob store (unknown upload or
 blob, a limit, an incomplete upload) are BLOB_ERROR with the store's message and `data.kind`.
@@ -28,21 +38,74 @@ blob, a limit, an incomplete upload) are BLOB_ERROR with the store's message and
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Final
 
 from chain.client.blob_info import UPLOAD_NONCE_BYTES, BlobInfo, UploadGrant
 from chain.service.blob_grants import GrantRefused, UploadGate
+from chain.service.blob_protocol import BlobLeaf
 from chain.service.rpc.errors import BLOB_ERROR, RpcError, invalid_params
 from chain.service.rpc.params import check_arity as _check_arity
 from chain.service.rpc.params import param as _param
 from chain.service.rpc.protocol import Params
 from chain.service.rpc.registry import RpcMethods
-from chain.storage.blobs import BlobError, BlobStore, UnknownBlob
+from chain.storage.blobs import BlobError, BlobStore, UnknownBlob, UploadsBusy
 from runtime.primitives.address import InvalidAddress, parse_account
 from runtime.primitives.hashing import from_hex, to_hex
 
 MAX_UPLOAD_ID_CHARS = 64
+PEER_LEAF_CACHE_BYTES: Final = 32 * 1024 * 1024
+"""Bytes of leaves read from peers for RPC readers kept in memory (never on disk)."""
+MAX_PEER_READS: Final = 4
+"""Reads from peers that RPC readers may have in flight at once, all clients together."""
+
+PeerLeafFetch = Callable[[bytes, int], Awaitable[BlobLeaf | None]]
+"""Leaf `index` of blob `root` from a peer, its proof checked (`NodeNetwork.fetch_blob_leaf`)."""
+
+
+class PeerReads:
+    """Leaves of blobs this node lacks, read from peers for RPC readers: a bounded cache and a
+    bound on the reads in flight; nothing is stored."""
+
+    def __init__(
+        self,
+        fetch: PeerLeafFetch,
+        *,
+        cache_bytes: int = PEER_LEAF_CACHE_BYTES,
+        max_reads: int = MAX_PEER_READS,
+    ) -> None:
+        self.fetch = fetch
+        self.cache_bytes = cache_bytes
+        self.max_reads = max_reads
+        self.in_flight = 0
+        self._cache: OrderedDict[tuple[bytes, int], BlobLeaf] = OrderedDict()
+        self._cached_bytes = 0
+
+    async def leaf(self, root: bytes, index: int) -> BlobLeaf | None:
+        """Leaf `index` of `root` from the cache or a peer; None if no peer serves it."""
+        key = (root, index)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        if self.in_flight >= self.max_reads:
+            raise UploadsBusy(
+                f"{self.in_flight} reads from peers are in flight, as many as this node runs "
+                "for its RPC readers: try again shortly"
+            )
+        self.in_flight += 1
+        try:
+            found = await self.fetch(root, index)
+        finally:
+            self.in_flight -= 1
+        if found is not None and len(found.leaf) <= self.cache_bytes:
+            self._cache[key] = found
+            self._cached_bytes += len(found.leaf)
+            while self._cached_bytes > self.cache_bytes:
+                _, evicted = self._cache.popitem(last=False)
+                self._cached_bytes -= len(evicted.leaf)
+        return found
 
 
 def _count(value: Any) -> int:
@@ -113,20 +176,27 @@ def add_blob_methods(
     blobs: BlobStore,
     clock: Callable[[], int],
     gate: UploadGate,
-    fetch: Callable[[bytes], Awaitable[BlobInfo | None]] | None = None,
+    fetch: PeerLeafFetch | None = None,
 ) -> None:
     """Register the blob_* methods over `blobs`; `clock` gives the time in ms (upload expiry),
     `gate` checks each upload's grant.
 
-    With `fetch`, a blob this node lacks is fetched from its peers (whole, proven against its
-    root) the first time blob_info or blob_get asks for it.
+    With `fetch`, blob_info and blob_get read a blob this node lacks from its peers, leaf by
+    leaf, without storing it (`PeerReads`).
     """
+    peers = None if fetch is None else PeerReads(fetch)
 
-    async def local_or_fetched(root: bytes) -> BlobInfo | None:
-        info = blobs.info(root)
-        if info is None and fetch is not None:
-            info = await fetch(root)
-        return info
+    async def peer_leaf(root: bytes, index: int) -> BlobLeaf | None:
+        if peers is None:
+            return None
+        found = await peers.leaf(root, index)
+        if found is None:
+            return None
+        try:  # the size is the peer's word (the proof binds only the leaf count)
+            blobs.check_shape(found.leaf_count, found.size)
+        except BlobError:
+            return None
+        return found
 
     def blob_begin(params: Params) -> Any:
         _check_arity(params, 4)
@@ -184,8 +254,11 @@ def add_blob_methods(
 
     async def blob_info(params: Params) -> Any:
         _check_arity(params, 1)
+        root = _param(params, 0, "root", _root)
         try:
-            info = await local_or_fetched(_param(params, 0, "root", _root))
+            info = blobs.info(root)
+            if info is None and (first := await peer_leaf(root, 0)) is not None:
+                info = BlobInfo(root, first.leaf_count, first.size)
         except BlobError as exc:
             raise _blob_error(exc) from exc
         return None if info is None else blob_info_json(info)
@@ -197,10 +270,14 @@ def add_blob_methods(
         offset = _param(params, 2, "offset", _count, default=0)
         length = _param(params, 3, "length", _count, default=None)
         try:
-            info = await local_or_fetched(root)
-            if info is None:
-                raise UnknownBlob(f"unknown blob 0x{root.hex()}")
-            leaf, proof = blobs.leaf(root, index)
+            info = blobs.info(root)
+            if info is not None:
+                leaf, proof = blobs.leaf(root, index)
+            elif index < 2**32 and (found := await peer_leaf(root, index)) is not None:
+                info = BlobInfo(root, found.leaf_count, found.size)
+                leaf, proof = found.leaf, list(found.proof)
+            else:
+                raise UnknownBlob(f"unknown blob 0x{root.hex()}, here or at this node's peers")
         except BlobError as exc:
             raise _blob_error(exc) from exc
         if offset > len(leaf):
@@ -215,6 +292,11 @@ def add_blob_methods(
             "offset": offset,
         }
 
+    def blob_grant_node(params: Params) -> Any:
+        _check_arity(params, 0)
+        return to_hex(gate.node_id)
+
+    methods.add("blob_grantNode", blob_grant_node, ())
     methods.add("blob_begin", blob_begin, ("leafCount", "size", "root", "grant"))
     methods.add("blob_put", blob_put, ("uploadId", "startIndex", "leaves"))
     methods.add("blob_putPart", blob_put_part, ("uploadId", "index", "offset", "data"))

@@ -40,7 +40,7 @@ def build_methods(node: RpcNode, *, test_rpc: bool = False) -> RpcMethods:
         node.blobs,
         node.clock,
         UploadGate(node.core.store),
-        None if network is None else network.fetch_blob,
+        None if network is None else network.fetch_blob_leaf,
     )
     add_market_methods(ctx)
     add_staking_methods(ctx)

@@ -60,7 +60,9 @@ class Node:
     ) -> UploadGrant:
         store = self.core.store
         block = store.best_hash if at is None else at
-        message = upload_message(store.genesis_hash, block, signer.public, nonce, info)
+        message = upload_message(
+            store.genesis_hash, block, signer.public, nonce, info, node=self.gate.node_id
+        )
         return UploadGrant(signer.public, block, nonce, signer.sign(message))
 
     def begin(self, grant: UploadGrant | dict[str, Any], info: BlobInfo = INFO) -> Any:

@@ -131,15 +131,27 @@ def test_an_upload_that_keeps_the_minimum_rate_keeps_its_reservation() -> None:
     assert blobs.uploads.get(steady) is not None  # the silent one made the room
 
 
-def test_an_idle_upload_is_stalled_whatever_it_sent() -> None:
-    limits = UploadLimits()
+def test_a_complete_upload_never_finished_is_stalled_past_its_deadline() -> None:
     blobs = BlobStore(MemoryStore(), uploads=UploadLimits(max_uploads=1))
     upload_id = begin_any(blobs, ATTACKERS[0], 1, now_ms=0)
     blobs.put(upload_id, 0, [b"x"], now_ms=0)  # all its bytes, then never finished
-    assert blobs.uploads.behind_by(blobs.uploads.get(upload_id), STALL_IDLE_MS) == 0
+    pending = blobs.uploads.get(upload_id)
+    assert pending is not None and pending.deadline_ms == STALL_GRACE_MS + 1
+    assert blobs.uploads.behind_by(pending, pending.deadline_ms) == 0
     with pytest.raises(UploadsBusy):
-        upload(blobs, HONEST, [b"h"], now_ms=limits.stall_idle_ms)
-    upload(blobs, HONEST, [b"h"], now_ms=limits.stall_idle_ms + 1)
+        upload(blobs, HONEST, [b"h"], now_ms=pending.deadline_ms)
+    upload(blobs, HONEST, [b"h"], now_ms=pending.deadline_ms + 1)
+
+
+def test_an_upload_without_new_bytes_is_stalled_after_the_idle_limit() -> None:
+    blobs = BlobStore(MemoryStore(), uploads=UploadLimits(max_uploads=1))
+    upload_id = begin_any(blobs, ATTACKERS[0], HUGE, now_ms=0, leaves=64)
+    blobs.put(upload_id, 0, [b"\x00" * (4 * MIB)], now_ms=0)  # ahead of the rate until 74 s
+    for now in range(5_000, STALL_IDLE_MS + 1, 5_000):  # the same leaf again: no new bytes
+        blobs.put(upload_id, 0, [b"\x00" * (4 * MIB)], now_ms=now)
+    with pytest.raises(UploadsBusy):
+        upload(blobs, HONEST, [b"h"], now_ms=STALL_IDLE_MS)
+    upload(blobs, HONEST, [b"h"], now_ms=STALL_IDLE_MS + 1)
 
 
 def test_the_schedule_is_the_minimum_rate_after_the_grace() -> None:

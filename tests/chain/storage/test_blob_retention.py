@@ -61,17 +61,20 @@ def test_a_referenced_blob_is_never_deleted_and_goes_one_period_after_it_is_rele
     assert blobs.sweep(released_at + RETENTION + 1, []).deleted == (kept,)
 
 
-def test_a_pending_upload_of_a_stored_blob_keeps_it() -> None:
+def test_a_pending_upload_of_a_stored_blob_does_not_keep_it_and_stores_it_again() -> None:
+    """An upload in progress that declares a stored root does not pin it (it could pin any
+    blob without its bytes): the sweep deletes it on time, and the upload's finish stores it
+    again from its own leaves, retained from then on."""
     blobs = store()
     root = upload(blobs, [b"again"], now_ms=0)
     upload_id = blobs.begin(1, 5, account=OWNER, root=root, now_ms=RETENTION)
-    assert blobs.sweep(RETENTION + 1, []).deleted == ()
-    blobs.put(upload_id, 0, [b"again"], now_ms=RETENTION + 1)
-    blobs.finish(upload_id, now_ms=RETENTION + 1)
-    released = 2 * RETENTION
-    assert blobs.sweep(released, []).deleted == ()  # no upload names it now: released
-    assert blobs.sweep(released + RETENTION, []).deleted == ()
-    assert blobs.sweep(released + RETENTION + 1, []).deleted == (root,)
+    assert blobs.sweep(RETENTION + 2, []).deleted == (root,)
+    blobs.put(upload_id, 0, [b"again"], now_ms=RETENTION + 2)
+    blobs.finish(upload_id, now_ms=RETENTION + 3)
+    assert blobs.read_all(root) == b"again"
+    assert blobs.ledger.unbound_bytes_of(OWNER) == blobs.stored_bytes > 0
+    assert blobs.sweep(2 * RETENTION + 3, []).deleted == ()
+    assert blobs.sweep(2 * RETENTION + 4, []).deleted == (root,)
 
 
 def test_a_blob_stored_without_a_clock_is_timed_from_the_first_sweep() -> None:

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from chain.client.blob_info import MAX_BLOB_BYTES, BlobInfo
 from chain.client.blobs import chunk_file
+from chain.storage.blob_tree import tree_keys
 from chain.storage.blob_uploads import (
     MAX_BUFFERED_BYTES,
     MAX_UPLOADS,
@@ -29,7 +30,12 @@ from chain.storage.blobs import (
     UploadsBusy,
 )
 from chain.storage.kv import KeyValueStore, LevelDBStore, MemoryStore, StoreError, WriteBatch
-from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
+from runtime.primitives.merkle import (
+    MerkleProofError,
+    merkle_proof,
+    merkle_root,
+    verify_merkle_proof,
+)
 from runtime.workloads import CHUNK_BYTES, MAX_LEAF_BYTES
 
 KIB = 1024
@@ -139,6 +145,10 @@ def test_a_chunked_file_round_trips_through_an_upload(blobs: BlobStore, size: in
     chunks = chunk_file(data)
     assert len(chunks) == max(1, -(-size // CHUNK_BYTES))
     assert all(len(chunk) == CHUNK_BYTES for chunk in chunks[:-1])
+    if size == 0:  # an empty upload would hold a slot with no byte to bring
+        with pytest.raises(InvalidBlobRequest, match="size 0 must be a positive integer"):
+            upload(blobs, chunks)
+        return
     info = upload(blobs, chunks)
     assert_blob_reads_back(blobs, info, chunks)
     assert blobs.uploads_in_progress == 0 and blobs.reserved_bytes == 0
@@ -151,7 +161,7 @@ def test_a_chunked_file_round_trips_through_store_leaves(blobs: BlobStore, size:
 
 
 def test_an_empty_file_is_one_empty_chunk(blobs: BlobStore) -> None:
-    info = upload(blobs, chunk_file(b""))
+    info = blobs.store_leaves(chunk_file(b""))
     assert (info.leaf_count, info.size) == (1, 0)
     assert blobs.leaf(info.root, 0) == (b"", [])
 
@@ -209,7 +219,9 @@ def test_blobs_use_only_their_own_key_prefixes() -> None:
         b"x" + info.root,
         *(b"y" + info.root + i.to_bytes(4, "big") for i in range(3)),
         b"z" + info.root,  # its ledger record
+        *tree_keys(info.root, 3),  # its tree in pages
     }
+    assert {key[:1] for key in tree_keys(info.root, 3)} == {b"w"}
 
 
 def test_proofs_stay_right_when_the_proof_cache_evicts() -> None:
@@ -257,8 +269,9 @@ def test_the_default_limits() -> None:
         (11, 0, "invalid", "leaf count 11 is out of range"),
         (-1, 0, "invalid", "out of range"),
         (True, 0, "invalid", "out of range"),
-        (1, -1, "invalid", "size -1 must be a non-negative integer"),
-        (1, 1.5, "invalid", "must be a non-negative integer"),
+        (1, -1, "invalid", "size -1 must be a positive integer"),
+        (1, 1.5, "invalid", "must be a positive integer"),
+        (1, 0, "invalid", "size 0 must be a positive integer"),
         (10, 1001, "too_large", "a blob of 1001 bytes is over the limit of 1000"),
         (2, 201, "too_large", "2 leaves of at most 100 bytes cannot hold 201 bytes"),
     ],
@@ -466,8 +479,9 @@ def test_an_upload_idle_for_more_than_ten_minutes_is_dropped() -> None:
     blobs = small_store()
     upload_id = begin(blobs, 2, 2, now_ms=1_000)
     blobs.put(upload_id, 0, [b"a"], now_ms=1_000 + UPLOAD_IDLE_MS)  # exactly 10 min: still there
-    assert blobs.expire_idle(1_000 + 2 * UPLOAD_IDLE_MS) == 0  # the put touched it
-    with pytest.raises(BlobError, match="idle for more than 600 s") as e:
+    assert blobs.expire_idle(1_000 + 2 * UPLOAD_IDLE_MS) == 0  # the put brought a new byte
+    blobs.put(upload_id, 0, [b"a"], now_ms=1_000 + 2 * UPLOAD_IDLE_MS)  # no new byte: no progress
+    with pytest.raises(BlobError, match="without new bytes for more than 600 s") as e:
         blobs.put(upload_id, 1, [b"b"], now_ms=1_001 + 2 * UPLOAD_IDLE_MS)
     assert e.value.kind == "unknown_upload"
     assert blobs.uploads_in_progress == 0 and blobs.reserved_bytes == 0
@@ -507,7 +521,8 @@ def test_a_blob_is_written_in_one_batch_and_a_second_upload_rewrites_only_its_re
     blobs = BlobStore(kv)
     leaves = chunk_file(os.urandom(2 * CHUNK_BYTES + 5))
     info = upload(blobs, leaves)
-    assert len(kv.writes) == 1 and len(kv.writes[0]) == len(leaves) + 2  # + metadata, record
+    tree = len(tree_keys(info.root, len(leaves)))
+    assert len(kv.writes) == 1 and len(kv.writes[0]) == len(leaves) + 2 + tree  # + meta, record
     assert upload(blobs, leaves, now_ms=5) == info  # the uploader takes it over: a new record
     assert [key for key, _ in kv.writes[1].ops] == [b"z" + info.root]
     assert blobs.store_leaves(leaves) == info
@@ -541,7 +556,26 @@ def test_a_failed_write_leaves_nothing_and_the_upload_can_finish_later() -> None
 def test_any_leaf_list_round_trips_and_every_proof_verifies(
     leaves: list[bytes], batch: int
 ) -> None:
+    if not any(leaves):  # an upload brings at least one byte
+        leaves = [*leaves, b"\x01"]
     blobs = BlobStore(MemoryStore())
     info = upload(blobs, leaves, batch=batch)
     assert_blob_reads_back(blobs, info, leaves)
     assert blobs.store_leaves(leaves) == info
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_proofs_read_from_the_stored_pages_are_the_trees_proofs(
+    count: int, data: st.DataObject
+) -> None:
+    blobs = BlobStore(MemoryStore())
+    leaves = [b"%d" % i for i in range(count)]
+    info = blobs.store_leaves(leaves)
+    index = data.draw(st.integers(0, count - 1))
+    leaf, proof = blobs.leaf(info.root, index)
+    assert (leaf, proof) == (leaves[index], merkle_proof(leaves, index))
+    assert blobs._trees == {}  # no tree was built to answer it
+    blobs.sweep(1, [])
+    blobs.sweep(10**12, [])
+    assert blobs.kv.data == {} or set(blobs.kv.data) == {b"zledger"}  # every page deleted
