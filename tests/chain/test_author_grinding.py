@@ -119,7 +119,7 @@ def ferdie_jobs(client: XplClient, count: int) -> list[int]:
         lambda: (
             all((view := client.job(j)) and view.job.worker == FERDIE.public for j in jobs) or None
         ),
-        timeout=15,
+        timeout=45,
         what="Ferdie to take the jobs",
     )
     return jobs
