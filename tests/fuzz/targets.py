@@ -525,7 +525,9 @@ def _json_value(r: _Reader, depth: int) -> Any:
     if kind == 3:
         return int.from_bytes(r.take(r.byte() % 20), "big", signed=True)
     if kind == 4:
-        return r.take(r.byte() % 24).decode("latin-1")
+        text = r.take(r.byte() % 24).decode("latin-1")
+        # Now and then a UTF-16 surrogate, which JSON carries as a (maybe lone) escape.
+        return text + chr(0xD800 + r.byte() * 4) if r.byte() % 8 == 0 else text
     if kind == 5:
         return "0x" + r.take(r.byte() % 40).hex()
     if kind == 6:

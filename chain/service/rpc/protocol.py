@@ -11,9 +11,10 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, cast
+from typing import Any, Final, Protocol, TypeVar, cast
 
 from chain.service.rpc.errors import (
     BATCH_TOO_LARGE,
@@ -50,6 +51,41 @@ def dumps(value: object) -> str:
 
 def _reject_constant(name: str) -> object:
     raise ValueError(f"{name} is not valid JSON")
+
+
+_SURROGATE_ESCAPE: Final = re.compile(r"\\u[dD][89a-fA-F]")
+"""A JSON escape of a UTF-16 surrogate: paired, it is one character; alone, it is not text."""
+
+
+def _object(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A JSON object, refusing a key given twice (which of the two counts is left to chance in
+    other parsers, so a proxy and the node could read different requests)."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key!r} appears twice in one object")
+            seen.add(key)
+    return obj
+
+
+def _check_text(document: object) -> None:
+    """Refuse strings (and keys) holding a lone surrogate, which `\\uD800` escapes can make:
+    they are not Unicode text, and would fail wherever the node encodes them."""
+    stack = [document]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError("a string holds a lone UTF-16 surrogate escape") from None
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
 
 
 def _valid_id(value: object) -> bool:
@@ -149,7 +185,9 @@ async def answer(
             # Strict UTF-8: json.loads would guess UTF-16 or UTF-32 from the first bytes and
             # let encoded surrogates through.
             payload = payload.decode("utf-8")
-        document = json.loads(payload, parse_constant=_reject_constant)
+        document = json.loads(payload, parse_constant=_reject_constant, object_pairs_hook=_object)
+        if _SURROGATE_ESCAPE.search(payload):
+            _check_text(document)
     except (ValueError, RecursionError) as exc:
         return error_text(None, RpcError(PARSE_ERROR, f"Parse error: {exc}")), []
     if not isinstance(document, list):

@@ -163,13 +163,21 @@ def test_batch_too_large(start_server: Callable[..., Harness]) -> None:
         b"[" * 100_000,
         b"\xff\xfe\x00garbage",
         b"",
+        rb'{"jsonrpc": "2.0", "id": 1, "method": "test_echo", "params": ["\ud800"]}',
+        rb'{"jsonrpc": "2.0", "id": 1, "method": "test_echo", "params": {"\udfff": 1}}',
+        b'{"jsonrpc": "2.0", "id": 1, "method": "test_echo", "method": "rpc_methods"}',
     ],
-    ids=["truncated", "text", "nan", "deep", "binary", "empty"],
+    ids=["truncated", "text", "nan", "deep", "binary", "empty", "lone", "lone-key", "dup-key"],
 )
 def test_parse_error(harness: Harness, body: bytes) -> None:
     answer = post_json(harness.url, body)
     assert answer["error"]["code"] == PARSE_ERROR
     assert answer["id"] is None
+
+
+def test_a_surrogate_pair_escape_is_one_character(harness: Harness) -> None:
+    body = rb'{"jsonrpc": "2.0", "id": 1, "method": "test_echo", "params": ["\ud83d\ude00"]}'
+    assert post_json(harness.url, body)["result"] == ["\U0001f600"]
 
 
 @pytest.mark.parametrize(
