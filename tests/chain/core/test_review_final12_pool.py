@@ -1,0 +1,98 @@
+"""Final review of the pool's outflow rule: a job submission declares its rent deposit at the
+queue's rent when it was validated, but holds it at the rent of the queue it finds in its
+block, up to 17 times more. The difference is spent out of the budget the pool counted on for
+the signer's later transactions, so ready transactions the pool admitted as payable cannot pay
+their fees when the block comes.
+"""
+
+from __future__ import annotations
+
+from chain.client.chain import make_call
+from chain.core.pool import PoolError, TransactionPool
+from runtime.executive import InvalidTransaction, validate_transaction
+from runtime.pallets.balances import EXISTENTIAL_DEPOSIT
+from runtime.pallets.market import MAX_PENDING_JOBS, MAX_PENDING_PER_REQUESTER, MAX_WAIT_BLOCKS
+from runtime.primitives.keys import dev_keypair
+from tests.runtime.pallets.market_helpers import ACCOUNTS, AUTHOR, ENDOWMENT, UNIT, WORKER, MarketChain
+from tests.runtime.pallets.market_helpers import market_config
+
+LEAST_PRICE = 10**10
+JOB_ARGS = (
+    "gemm_i8",
+    [1000, 500, 1000, 100],
+    ["a", "b"],
+    [b"", b""],
+    7,
+    LEAST_PRICE,
+    10_000,
+    MAX_WAIT_BLOCKS,
+    "sampled",
+)
+
+
+def test_a_job_validated_at_an_empty_queue_spends_the_fees_of_ready_transactions_behind_it():
+    fillers = [dev_keypair(f"Filler{i}") for i in range(MAX_PENDING_JOBS // MAX_PENDING_PER_REQUESTER - 1)]
+    mallory = dev_keypair("Mallory")
+    sybil = dev_keypair("BusySybil")
+    endowed = [(k.public, ENDOWMENT) for k in (*ACCOUNTS, *fillers, sybil)]
+    chain = MarketChain(market_config(endowed=[*endowed, (mallory.public, 10 * UNIT)]), AUTHOR)
+    chain.register(WORKER, capacity=16, prices=(UNIT,))
+    assert chain.register(sybil, capacity=1, prices=(LEAST_PRICE,), throughput=(1,)).error is None
+    busy = chain.submit(fillers[0], max_price=LEAST_PRICE, deadline=10_000, wait=10)
+    assert busy.error is None and chain.pending() == ()
+
+    # Mallory's line, validated against the empty queue: a job, then small transfers.
+    def validated(nonce: int, call):
+        tx = chain.sign(mallory, call, nonce=nonce)
+        return tx, validate_transaction(chain.read, chain.head, tx, genesis_hash=chain.genesis_hash)
+
+    _, job_valid = validated(0, make_call("market", "submit_job", *JOB_ARGS))
+    _, probe = validated(1, make_call("balances", "transfer_keep_alive", AUTHOR.public, 1))
+    # Mallory keeps what a job and 300 transfers need, and sends the rest away.
+    needed = job_valid.fee + job_valid.outflow + 300 * (probe.fee + probe.outflow)
+    keep = EXISTENTIAL_DEPOSIT + needed
+    _, away = validated(0, make_call("balances", "transfer_keep_alive", AUTHOR.public, 9 * UNIT))
+    out = chain.call(mallory, "balances", "transfer_keep_alive", AUTHOR.public,
+                     chain.free(mallory.public) - away.fee - keep)
+    assert out.error is None
+    job_tx, job_valid = validated(1, make_call("market", "submit_job", *JOB_ARGS))
+    budget = job_valid.fee_budget
+    per = probe.fee + probe.outflow
+    pool = TransactionPool()
+    pool.add(job_tx, job_valid, 0)
+    line = [(job_tx, job_valid)]
+    for n in range(2, 2 + 400):
+        tx, valid = validated(n, make_call("balances", "transfer_keep_alive", AUTHOR.public, 1))
+        try:
+            pool.add(tx, valid, 0)
+        except PoolError:
+            break
+        line.append((tx, valid))
+    count = len(line) - 1
+    assert count >= 299
+    assert all(pool.is_ready(tx.hash) for tx, _ in line)  # the pool says all can pay
+
+    # The block: the queue fills first (the attacker's other accounts, or anyone's jobs).
+    builder = chain.builder()
+    for k in fillers:
+        nonce = chain.nonce(k.public)
+        for i in range(MAX_PENDING_PER_REQUESTER):
+            assert builder.push(chain.sign(k, make_call("market", "submit_job", *JOB_ARGS), nonce=nonce + i))
+    unpayable = 0
+    for tx, _ in line:
+        try:
+            builder.push(tx)
+        except InvalidTransaction:
+            unpayable += 1
+    chain.seal(builder)
+    jid = [j for j, job in chain.jobs().items() if job.requester == mallory.public][0]
+    mine = chain.job(jid)
+    declared_rent = job_valid.outflow - (mine.escrow - mine.rent * MAX_WAIT_BLOCKS)
+    held_rent = chain.job(jid).rent * MAX_WAIT_BLOCKS
+    print(
+        f"\n[rent outflow] declared rent deposit {declared_rent / UNIT:.4f} XPL, held "
+        f"{held_rent / UNIT:.4f} XPL; {unpayable} of {count} ready transfers could not pay "
+        f"their fee (fee {probe.fee / UNIT:.6f} XPL)"
+    )
+    assert held_rent > 15 * declared_rent
+    assert unpayable >= 60  # ready places the pool held as payable, never paid for
