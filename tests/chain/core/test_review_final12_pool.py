@@ -96,3 +96,55 @@ def test_a_job_validated_at_an_empty_queue_spends_the_fees_of_ready_transactions
     )
     assert held_rent > 15 * declared_rent
     assert unpayable >= 60  # ready places the pool held as payable, never paid for
+
+
+# Admission cost: `_mark` walks the whole line of the account on every insert and removal.
+
+
+def _pooled(keypair, nonce: int, tip: int, budget: int):
+    from chain.client.chain import transfer_call
+    from runtime.executive import ValidTransaction
+    from runtime.transaction import sign_transaction
+
+    tx = sign_transaction(
+        keypair, transfer_call(dev_keypair("Sink").public, 1), nonce=nonce, tip=tip,
+        genesis_hash=bytes(32),
+    )
+    valid = ValidTransaction(
+        signer=keypair.public, nonce=nonce, account_nonce=0, priority=10 + tip, fee=10,
+        weight=1, longevity_until=None, fee_budget=budget, outflow=1,
+    )
+    return tx, valid
+
+
+def test_replacing_a_gapped_future_line_costs_the_pool_a_walk_of_the_whole_line_each_time():
+    """An account with ED and one fee pools nonces 1..1023 (nonce 0 never sent: all future, never
+    included, never paid for), then replaces its last one with tip+1, again and again: every
+    replacement is admitted (no peer penalty, gossiped on) and costs two walks of the line."""
+    import time
+
+    from chain.core.pool import DEFAULT_MAX_PER_ACCOUNT
+
+    mallory = dev_keypair("Mallory")
+    pool = TransactionPool()
+    for nonce in range(1, DEFAULT_MAX_PER_ACCOUNT):
+        pool.add(*_pooled(mallory, nonce, 0, 11), 0)
+    assert pool.future_count == DEFAULT_MAX_PER_ACCOUNT - 1 and pool.ready_count == 0
+    replacements = [_pooled(mallory, DEFAULT_MAX_PER_ACCOUNT - 1, t, 11) for t in range(1, 501)]
+    start = time.perf_counter()
+    for tx, valid in replacements:
+        assert len(pool.add(tx, valid, 0)) == 1  # admitted, the previous one usurped
+    per_replacement = (time.perf_counter() - start) / len(replacements)
+    # Baseline: admissions to a pool with room, one transaction per account.
+    other = TransactionPool()
+    fresh = [_pooled(dev_keypair(f"Honest{i}"), 0, 0, 100) for i in range(500)]
+    start = time.perf_counter()
+    for tx, valid in fresh:
+        other.add(tx, valid, 0)
+    per_admission = (time.perf_counter() - start) / len(fresh)
+    print(
+        f"\n[replacement] {per_replacement * 1e6:.0f} us a replacement in a 1,023-long future "
+        f"line against {per_admission * 1e6:.1f} us an ordinary admission "
+        f"(x{per_replacement / per_admission:.0f}); the attacker pays no fee"
+    )
+    assert per_replacement > 10 * per_admission
