@@ -148,3 +148,61 @@ def test_replacing_a_gapped_future_line_costs_the_pool_a_walk_of_the_whole_line_
         f"(x{per_replacement / per_admission:.0f}); the attacker pays no fee"
     )
     assert per_replacement > 10 * per_admission
+
+
+# Eviction looks only at each account's last-in-line transaction.
+
+
+def test_a_high_tip_on_the_last_of_each_line_shields_sixteen_thousand_tip_0_transfers():
+    """Sixteen accounts, each funded for its whole line, send 1,023 tip-0 transfers and a last
+    one tipping 10 fees: all 16,384 ready places fill, and a full pool's floor is the lowest
+    last-in-line priority, the tipped one. An honest transfer tipping 5 fees (six times the
+    priority of 16,368 pooled transfers) is refused as pool full and misses the next block."""
+    from chain.core.pool import DEFAULT_MAX_PER_ACCOUNT, DEFAULT_MAX_READY, PoolFull
+    from chain.core.node import NodeCore
+    from chain.storage.chain_store import ChainStore
+    from chain.storage.kv import MemoryStore
+    from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
+    from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
+    from runtime.primitives import trie
+    from tests.chain.core.test_pool_flood import AUTHOR, SLOT_MS, XPL, Flood, keys, transfer_fee
+
+    sybils = keys(b"sybil", 16)
+    honest = dev_keypair("Bob")
+    fee = transfer_fee()
+    tail_tip = 10 * fee
+    per = DEFAULT_MAX_PER_ACCOUNT
+    assert len(sybils) * per == DEFAULT_MAX_READY
+    funded = EXISTENTIAL_DEPOSIT + per * (2 * fee + 1) + tail_tip
+    config = GenesisConfig(
+        validators=(GenesisValidator(AUTHOR.public, DEFAULT_STAKING_PARAMS.min_validator_bond),),
+        slot_duration_ms=SLOT_MS,
+        balances=(
+            (AUTHOR.public, 1_000 * XPL),
+            (honest.public, 1_000 * XPL),
+            *((k.public, funded) for k in sybils),
+        ),
+    )
+    state = build_genesis_state(config)
+    store = ChainStore(MemoryStore(), keep_states=8)
+    store.initialize(genesis_header(trie.root_of(state)), state)
+    f = Flood(NodeCore(store, authority=AUTHOR, pool=TransactionPool()), store.genesis_hash, fee)
+    for k in sybils:
+        for n in range(per):
+            assert f.submit(f.sign(k, n, tail_tip if n == per - 1 else 0))
+    assert f.core.pool.ready_count == DEFAULT_MAX_READY
+    transfer = f.sign(honest, 0, 5 * fee)
+    try:
+        f.core.submit_transaction(transfer.raw, SLOT_MS // 3)
+        refused = None
+    except PoolFull as exc:
+        refused = exc
+    assert refused is not None
+    included = f.author_next()
+    assert transfer.hash not in included
+    print(
+        f"\n[tail shield] honest transfer tipping 5 fees refused as pool full behind "
+        f"{DEFAULT_MAX_READY - len(sybils)} tip-0 transfers; the shield cost "
+        f"{len(sybils) * tail_tip / fee:.0f} fees of tips; the next block held {len(included)} "
+        f"of the flood's transfers"
+    )
