@@ -44,3 +44,48 @@ def test_a_left_out_voter_loses_its_window_once_the_next_window_is_noted_with_it
     print(f"\n[left out] precommit credits Alice/Bob/Charlie {points}; Charlie paid {out.fee} "
           "for a refused re-note")
     assert points == [2, 2, 1]  # Charlie lost window 1 for good
+
+
+def _offline_era(monkeypatch, count: int):
+    """`count` genesis validators at the default parameters, one offline for the first era;
+    (its bond before, its bond after, how many Offline events the era end raised)."""
+    from runtime.genesis import GenesisConfig
+    from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
+    from runtime.primitives.keys import dev_keypair
+    from tests.runtime.pallets import staking_helpers
+    from runtime.pallets.staking.events import Offline
+    from tests.runtime.pallets.market_helpers import SLOT_MS, records
+    from tests.runtime.pallets.staking_helpers import StakingChain
+
+    p = DEFAULT_STAKING_PARAMS
+    validators = [dev_keypair(f"Val{i}") for i in range(count)]
+    for k in validators:
+        monkeypatch.setitem(staking_helpers._BY_ACCOUNT, k.public, k)
+    bond = 10 * p.min_validator_bond
+    config = GenesisConfig(
+        validators=tuple(GenesisValidator(k.public, bond) for k in validators),
+        slot_duration_ms=SLOT_MS,
+        balances=tuple((k.public, 2 * bond) for k in validators),
+        staking=p,
+    )
+    chain = StakingChain(config)
+    offline = validators[7]
+    chain.offline = {offline.public}
+    result = chain.to_era_end()
+    assert chain.era() == 1 and chain.activity(offline).blocks == 0
+    offline_events = sum(r.event is Offline for r in records(result))
+    return bond, chain.ledger(offline).active, offline_events
+
+
+def test_at_the_default_parameters_with_over_fifty_validators_nobody_is_ever_slashed_offline(
+    monkeypatch,
+) -> None:
+    """`_punish_offline` skips eras shorter than twice the active set: at the default 100-block
+    era (100 seats), any set of more than 50 validators is never checked. With 40 validators an
+    offline one loses 0.1% of its bond; with 60 (or the default 100) it keeps all of it."""
+    bond, after_40, events_40 = _offline_era(monkeypatch, 40)
+    assert events_40 == 1 and after_40 < bond
+    bond, after_60, events_60 = _offline_era(monkeypatch, 60)
+    print(f"\n[offline] 40 validators: offline one slashed {bond - after_40}; 60 validators: "
+          f"slashed {bond - after_60}, Offline events {events_60}")
+    assert events_60 == 0 and after_60 == bond
