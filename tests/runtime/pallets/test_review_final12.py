@@ -89,3 +89,29 @@ def test_at_the_default_parameters_with_over_fifty_validators_nobody_is_ever_sla
     print(f"\n[offline] 40 validators: offline one slashed {bond - after_40}; 60 validators: "
           f"slashed {bond - after_60}, Offline events {events_60}")
     assert events_60 == 0 and after_60 == bond
+
+
+def test_a_chunk_unbonded_before_governance_lengthens_eras_unlocks_before_its_offence_expires():
+    """Charlie (1,000 bonded) equivocates in era 0, chills and unbonds everything; governance
+    then lengthens `era_blocks` from 10 to 100. The chunk keeps the block it was given (20), but
+    era 0 now ends at block 100 and its offence is reportable until 100 + 100: Charlie withdraws
+    at block 20 and the report at block 21 slashes nothing (100 XPL before the change)."""
+    from tests.runtime.pallets.staking_helpers import REPORTER, UNIT, param_args, vote_equivocation
+
+    chain = staking_chain()
+    proof = vote_equivocation(CHARLIE, set_id=0)
+    assert chain.call(CHARLIE, "staking", "chill").error is None
+    bonded = chain.ledger(CHARLIE).active
+    assert chain.call(CHARLIE, "staking", "unbond", bonded).error is None
+    unlocks_at = chain.ledger(CHARLIE).unlocking[0][0]
+    assert chain.root_call("staking", "set_params", *param_args(replace(PARAMS, era_blocks=100))) is None
+    chain.advance_to(unlocks_at)
+    assert chain.era() == 0  # era 0 still running: its offences are far from expiring
+    assert chain.call(CHARLIE, "staking", "withdraw_unbonded").error is None
+    before = chain.total(CHARLIE)
+    out = chain.report(REPORTER, proof)
+    slashed = before - chain.total(CHARLIE)
+    print(f"\n[era_blocks] chunk unlocked at block {unlocks_at} while era 0 runs to block 100; "
+          f"report slashed {slashed / UNIT:.0f} XPL (error {out.error}), due "
+          f"{bonded * PARAMS.equivocation_slash_ppm // 10**6 / UNIT:.0f}")
+    assert slashed == 0
