@@ -13,8 +13,15 @@ from runtime.executive import InvalidTransaction, validate_transaction
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT
 from runtime.pallets.market import MAX_PENDING_JOBS, MAX_PENDING_PER_REQUESTER, MAX_WAIT_BLOCKS
 from runtime.primitives.keys import dev_keypair
-from tests.runtime.pallets.market_helpers import ACCOUNTS, AUTHOR, ENDOWMENT, UNIT, WORKER, MarketChain
-from tests.runtime.pallets.market_helpers import market_config
+from tests.runtime.pallets.market_helpers import (
+    ACCOUNTS,
+    AUTHOR,
+    ENDOWMENT,
+    UNIT,
+    WORKER,
+    MarketChain,
+    market_config,
+)
 
 LEAST_PRICE = 10**10
 JOB_ARGS = (
@@ -31,7 +38,9 @@ JOB_ARGS = (
 
 
 def test_a_job_validated_at_an_empty_queue_spends_the_fees_of_ready_transactions_behind_it():
-    fillers = [dev_keypair(f"Filler{i}") for i in range(MAX_PENDING_JOBS // MAX_PENDING_PER_REQUESTER - 1)]
+    fillers = [
+        dev_keypair(f"Filler{i}") for i in range(MAX_PENDING_JOBS // MAX_PENDING_PER_REQUESTER - 1)
+    ]
     mallory = dev_keypair("Mallory")
     sybil = dev_keypair("BusySybil")
     endowed = [(k.public, ENDOWMENT) for k in (*ACCOUNTS, *fillers, sybil)]
@@ -52,12 +61,15 @@ def test_a_job_validated_at_an_empty_queue_spends_the_fees_of_ready_transactions
     needed = job_valid.fee + job_valid.outflow + 300 * (probe.fee + probe.outflow)
     keep = EXISTENTIAL_DEPOSIT + needed
     _, away = validated(0, make_call("balances", "transfer_keep_alive", AUTHOR.public, 9 * UNIT))
-    out = chain.call(mallory, "balances", "transfer_keep_alive", AUTHOR.public,
-                     chain.free(mallory.public) - away.fee - keep)
+    out = chain.call(
+        mallory,
+        "balances",
+        "transfer_keep_alive",
+        AUTHOR.public,
+        chain.free(mallory.public) - away.fee - keep,
+    )
     assert out.error is None
     job_tx, job_valid = validated(1, make_call("market", "submit_job", *JOB_ARGS))
-    budget = job_valid.fee_budget
-    per = probe.fee + probe.outflow
     pool = TransactionPool()
     pool.add(job_tx, job_valid, 0)
     line = [(job_tx, job_valid)]
@@ -77,7 +89,9 @@ def test_a_job_validated_at_an_empty_queue_spends_the_fees_of_ready_transactions
     for k in fillers:
         nonce = chain.nonce(k.public)
         for i in range(MAX_PENDING_PER_REQUESTER):
-            assert builder.push(chain.sign(k, make_call("market", "submit_job", *JOB_ARGS), nonce=nonce + i))
+            assert builder.push(
+                chain.sign(k, make_call("market", "submit_job", *JOB_ARGS), nonce=nonce + i)
+            )
     unpayable = 0
     for tx, _ in line:
         try:
@@ -85,7 +99,7 @@ def test_a_job_validated_at_an_empty_queue_spends_the_fees_of_ready_transactions
         except InvalidTransaction:
             unpayable += 1
     chain.seal(builder)
-    jid = [j for j, job in chain.jobs().items() if job.requester == mallory.public][0]
+    jid = next(j for j, job in chain.jobs().items() if job.requester == mallory.public)
     mine = chain.job(jid)
     declared_rent = job_valid.outflow - (mine.escrow - mine.rent * MAX_WAIT_BLOCKS)
     held_rent = chain.job(jid).rent * MAX_WAIT_BLOCKS
@@ -107,12 +121,22 @@ def _pooled(keypair, nonce: int, tip: int, budget: int):
     from runtime.transaction import sign_transaction
 
     tx = sign_transaction(
-        keypair, transfer_call(dev_keypair("Sink").public, 1), nonce=nonce, tip=tip,
+        keypair,
+        transfer_call(dev_keypair("Sink").public, 1),
+        nonce=nonce,
+        tip=tip,
         genesis_hash=bytes(32),
     )
     valid = ValidTransaction(
-        signer=keypair.public, nonce=nonce, account_nonce=0, priority=10 + tip, fee=10,
-        weight=1, longevity_until=None, fee_budget=budget, outflow=1,
+        signer=keypair.public,
+        nonce=nonce,
+        account_nonce=0,
+        priority=10 + tip,
+        fee=10,
+        weight=1,
+        longevity_until=None,
+        fee_budget=budget,
+        outflow=1,
     )
     return tx, valid
 
@@ -158,8 +182,8 @@ def test_a_high_tip_on_the_last_of_each_line_shields_sixteen_thousand_tip_0_tran
     one tipping 10 fees: all 16,384 ready places fill, and a full pool's floor is the lowest
     last-in-line priority, the tipped one. An honest transfer tipping 5 fees (six times the
     priority of 16,368 pooled transfers) is refused as pool full and misses the next block."""
-    from chain.core.pool import DEFAULT_MAX_PER_ACCOUNT, DEFAULT_MAX_READY, PoolFull
     from chain.core.node import NodeCore
+    from chain.core.pool import DEFAULT_MAX_PER_ACCOUNT, DEFAULT_MAX_READY, PoolFull
     from chain.storage.chain_store import ChainStore
     from chain.storage.kv import MemoryStore
     from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header

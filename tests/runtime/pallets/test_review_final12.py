@@ -41,8 +41,10 @@ def test_a_left_out_voter_loses_its_window_once_the_next_window_is_noted_with_it
     out = chain.note_votes(CHARLIE, 0, 2, full)
     assert out.error == "RoundAlreadyNoted" and out.fee > 0
     points = [chain.activity(k).precommits for k in (ALICE, BOB, CHARLIE)]
-    print(f"\n[left out] precommit credits Alice/Bob/Charlie {points}; Charlie paid {out.fee} "
-          "for a refused re-note")
+    print(
+        f"\n[left out] precommit credits Alice/Bob/Charlie {points}; Charlie paid {out.fee} "
+        "for a refused re-note"
+    )
     assert points == [2, 2, 1]  # Charlie lost window 1 for good
 
 
@@ -51,9 +53,9 @@ def _offline_era(monkeypatch, count: int):
     (its bond before, its bond after, how many Offline events the era end raised)."""
     from runtime.genesis import GenesisConfig
     from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
+    from runtime.pallets.staking.events import Offline
     from runtime.primitives.keys import dev_keypair
     from tests.runtime.pallets import staking_helpers
-    from runtime.pallets.staking.events import Offline
     from tests.runtime.pallets.market_helpers import SLOT_MS, records
     from tests.runtime.pallets.staking_helpers import StakingChain
 
@@ -86,8 +88,10 @@ def test_at_the_default_parameters_with_over_fifty_validators_nobody_is_ever_sla
     bond, after_40, events_40 = _offline_era(monkeypatch, 40)
     assert events_40 == 1 and after_40 < bond
     bond, after_60, events_60 = _offline_era(monkeypatch, 60)
-    print(f"\n[offline] 40 validators: offline one slashed {bond - after_40}; 60 validators: "
-          f"slashed {bond - after_60}, Offline events {events_60}")
+    print(
+        f"\n[offline] 40 validators: offline one slashed {bond - after_40}; 60 validators: "
+        f"slashed {bond - after_60}, Offline events {events_60}"
+    )
     assert events_60 == 0 and after_60 == bond
 
 
@@ -104,14 +108,19 @@ def test_a_chunk_unbonded_before_governance_lengthens_eras_unlocks_before_its_of
     bonded = chain.ledger(CHARLIE).active
     assert chain.call(CHARLIE, "staking", "unbond", bonded).error is None
     unlocks_at = chain.ledger(CHARLIE).unlocking[0][0]
-    assert chain.root_call("staking", "set_params", *param_args(replace(PARAMS, era_blocks=100))) is None
+    assert (
+        chain.root_call("staking", "set_params", *param_args(replace(PARAMS, era_blocks=100)))
+        is None
+    )
     chain.advance_to(unlocks_at)
     assert chain.era() == 0  # era 0 still running: its offences are far from expiring
     assert chain.call(CHARLIE, "staking", "withdraw_unbonded").error is None
     before = chain.total(CHARLIE)
     out = chain.report(REPORTER, proof)
     slashed = before - chain.total(CHARLIE)
-    print(f"\n[era_blocks] chunk unlocked at block {unlocks_at} while era 0 runs to block 100; "
-          f"report slashed {slashed / UNIT:.0f} XPL (error {out.error}), due "
-          f"{bonded * PARAMS.equivocation_slash_ppm // 10**6 / UNIT:.0f}")
+    print(
+        f"\n[era_blocks] chunk unlocked at block {unlocks_at} while era 0 runs to block 100; "
+        f"report slashed {slashed / UNIT:.0f} XPL (error {out.error}), due "
+        f"{bonded * PARAMS.equivocation_slash_ppm // 10**6 / UNIT:.0f}"
+    )
     assert slashed == 0
