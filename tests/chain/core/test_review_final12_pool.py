@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from chain.client.chain import make_call
 from chain.core.pool import PoolError, TransactionPool
-from runtime.executive import InvalidTransaction, validate_transaction
+from runtime.executive import InvalidTransaction, ValidTransaction, validate_transaction
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT
 from runtime.pallets.market import MAX_PENDING_JOBS, MAX_PENDING_PER_REQUESTER, MAX_WAIT_BLOCKS
-from runtime.primitives.keys import dev_keypair
+from runtime.primitives.keys import Keypair, dev_keypair
+from runtime.transaction import Call, SignedTransaction
 from tests.runtime.pallets.market_helpers import (
     ACCOUNTS,
     AUTHOR,
@@ -37,7 +38,9 @@ JOB_ARGS = (
 )
 
 
-def test_a_job_validated_at_an_empty_queue_spends_the_fees_of_ready_transactions_behind_it():
+def test_a_job_validated_at_an_empty_queue_spends_the_fees_of_ready_transactions_behind_it() -> (
+    None
+):
     fillers = [
         dev_keypair(f"Filler{i}") for i in range(MAX_PENDING_JOBS // MAX_PENDING_PER_REQUESTER - 1)
     ]
@@ -51,7 +54,7 @@ def test_a_job_validated_at_an_empty_queue_spends_the_fees_of_ready_transactions
     assert busy.error is None and chain.pending() == ()
 
     # Mallory's line, validated against the empty queue: a job, then small transfers.
-    def validated(nonce: int, call):
+    def validated(nonce: int, call: Call) -> tuple[SignedTransaction, ValidTransaction]:
         tx = chain.sign(mallory, call, nonce=nonce)
         return tx, validate_transaction(chain.read, chain.head, tx, genesis_hash=chain.genesis_hash)
 
@@ -115,7 +118,9 @@ def test_a_job_validated_at_an_empty_queue_spends_the_fees_of_ready_transactions
 # Admission cost: `_mark` walks the whole line of the account on every insert and removal.
 
 
-def _pooled(keypair, nonce: int, tip: int, budget: int):
+def _pooled(
+    keypair: Keypair, nonce: int, tip: int, budget: int
+) -> tuple[SignedTransaction, ValidTransaction]:
     from chain.client.chain import transfer_call
     from runtime.executive import ValidTransaction
     from runtime.transaction import sign_transaction
@@ -141,7 +146,7 @@ def _pooled(keypair, nonce: int, tip: int, budget: int):
     return tx, valid
 
 
-def test_replacing_a_gapped_future_line_costs_the_pool_a_walk_of_the_whole_line_each_time():
+def test_replacing_a_gapped_future_line_costs_the_pool_a_walk_of_the_whole_line_each_time() -> None:
     """An account with ED and one fee pools nonces 1..1023 (nonce 0 never sent: all future, never
     included, never paid for), then replaces its last one with tip+1, again and again: every
     replacement is admitted (no peer penalty, gossiped on) and costs two walks of the line."""
@@ -152,7 +157,8 @@ def test_replacing_a_gapped_future_line_costs_the_pool_a_walk_of_the_whole_line_
     mallory = dev_keypair("Mallory")
     pool = TransactionPool()
     for nonce in range(1, DEFAULT_MAX_PER_ACCOUNT):
-        pool.add(*_pooled(mallory, nonce, 0, 11), 0)
+        tx, valid = _pooled(mallory, nonce, 0, 11)
+        pool.add(tx, valid, 0)
     assert pool.future_count == DEFAULT_MAX_PER_ACCOUNT - 1 and pool.ready_count == 0
     replacements = [_pooled(mallory, DEFAULT_MAX_PER_ACCOUNT - 1, t, 11) for t in range(1, 501)]
     start = time.perf_counter()
@@ -177,7 +183,7 @@ def test_replacing_a_gapped_future_line_costs_the_pool_a_walk_of_the_whole_line_
 # Eviction looks only at each account's last-in-line transaction.
 
 
-def test_a_high_tip_on_the_last_of_each_line_shields_sixteen_thousand_tip_0_transfers():
+def test_a_high_tip_on_the_last_of_each_line_shields_sixteen_thousand_tip_0_transfers() -> None:
     """Sixteen accounts, each funded for its whole line, send 1,023 tip-0 transfers and a last
     one tipping 10 fees: all 16,384 ready places fill, and a full pool's floor is the lowest
     last-in-line priority, the tipped one. An honest transfer tipping 5 fees (six times the

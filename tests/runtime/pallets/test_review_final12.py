@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from chain.core.finality import Justification
 from chain.core.left_out_votes import RECHECK_AFTER_BLOCKS, LeftOutVotes
 from runtime.pallets import staking
@@ -48,7 +50,7 @@ def test_a_left_out_voter_loses_its_window_once_the_next_window_is_noted_with_it
     assert points == [2, 2, 1]  # Charlie lost window 1 for good
 
 
-def _offline_era(monkeypatch, count: int):
+def _offline_era(monkeypatch: pytest.MonkeyPatch, count: int) -> tuple[int, int, int]:
     """`count` genesis validators at the default parameters, one offline for the first era;
     (its bond before, its bond after, how many Offline events the era end raised)."""
     from runtime.genesis import GenesisConfig
@@ -76,11 +78,13 @@ def _offline_era(monkeypatch, count: int):
     result = chain.to_era_end()
     assert chain.era() == 1 and chain.activity(offline).blocks == 0
     offline_events = sum(r.event is Offline for r in records(result))
-    return bond, chain.ledger(offline).active, offline_events
+    ledger = chain.ledger(offline)
+    assert ledger is not None
+    return bond, ledger.active, offline_events
 
 
 def test_at_the_default_parameters_with_over_fifty_validators_nobody_is_ever_slashed_offline(
-    monkeypatch,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """`_punish_offline` skips eras shorter than twice the active set: at the default 100-block
     era (100 seats), any set of more than 50 validators is never checked. With 40 validators an
@@ -95,19 +99,26 @@ def test_at_the_default_parameters_with_over_fifty_validators_nobody_is_ever_sla
     assert events_60 == 0 and after_60 == bond
 
 
-def test_a_chunk_unbonded_before_governance_lengthens_eras_unlocks_before_its_offence_expires():
+def test_a_chunk_unbonded_before_governance_lengthens_eras_unlocks_before_its_offence_expires() -> (
+    None
+):
     """Charlie (1,000 bonded) equivocates in era 0, chills and unbonds everything; governance
     then lengthens `era_blocks` from 10 to 100. The chunk keeps the block it was given (20), but
     era 0 now ends at block 100 and its offence is reportable until 100 + 100: Charlie withdraws
     at block 20 and the report at block 21 slashes nothing (100 XPL before the change)."""
-    from tests.runtime.pallets.staking_helpers import REPORTER, UNIT, param_args, vote_equivocation
+    from tests.runtime.pallets.market_helpers import UNIT
+    from tests.runtime.pallets.staking_helpers import REPORTER, param_args, vote_equivocation
 
     chain = staking_chain()
     proof = vote_equivocation(CHARLIE, set_id=0)
     assert chain.call(CHARLIE, "staking", "chill").error is None
-    bonded = chain.ledger(CHARLIE).active
+    ledger = chain.ledger(CHARLIE)
+    assert ledger is not None
+    bonded = ledger.active
     assert chain.call(CHARLIE, "staking", "unbond", bonded).error is None
-    unlocks_at = chain.ledger(CHARLIE).unlocking[0][0]
+    ledger = chain.ledger(CHARLIE)
+    assert ledger is not None
+    unlocks_at = ledger.unlocking[0][0]
     assert (
         chain.root_call("staking", "set_params", *param_args(replace(PARAMS, era_blocks=100)))
         is None
