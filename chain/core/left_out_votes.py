@@ -6,8 +6,10 @@ it a precommit point. A noter with more than 2/3 of the weight behind it can lea
 precommits out. The runtime credits each voter once per window, whoever notes it, so a voter left
 out notes the round itself: for each finalization that crossed a mark and carries its own
 precommit, it checks, once RECHECK_AFTER_BLOCKS more blocks are final, whether the finalized state
-credits it for its precommit's window while crediting another voter of the round for its own (a
-note was made, and left it out), and if so submits the round's justification (more than 2/3 of
+credits another voter of the round for its own window (a note was made) and whether a note of the
+round would still credit it (`staking.would_credit`: it was left out, and no later window's note
+forecloses it, since the runtime keeps each voter's credited windows of the era), and if so
+submits the round's justification (more than 2/3 of
 the weight, its own precommit among them) as its own note. It pays that note's fee only when it
 was left out, and the note credits only the voters left out. A window nobody noted (its noter
 offline) is not noted again: every voter would pay for a note only one of them gets in.
@@ -56,29 +58,18 @@ class LeftOutVotes:
     ) -> list[Justification]:
         """The remembered rounds to note now: those RECHECK_AFTER_BLOCKS or more behind the
         finalized block `finalized` for whose window the finalized `state` credits another of
-        the round's voters but not `voter`, and that can still credit it (its precommit not
-        older than the window before the era's first block); each is checked once, then
-        forgotten."""
+        the round's voters but not `voter`, and whose note the runtime would credit `voter` for
+        (`staking.would_credit`: the set still noted, the block still this chain's, the window
+        not yet credited and not older than the window before the era's first block); each is
+        checked once, then forgotten."""
         due: list[Justification] = []
-        era_start = staking.EraStart.get(state)
         while self._waiting and self._waiting[0][0] + RECHECK_AFTER_BLOCKS <= finalized:
-            _, number, justification = self._waiting.popleft()
-            window = number // staking.NOTE_VOTES_EVERY
-            creditable = number + staking.NOTE_VOTES_EVERY >= era_start
-            if (
-                creditable
-                and not _credited(state, voter, window)
-                and any(
-                    _credited(state, p.voter, p.number // staking.NOTE_VOTES_EVERY)
-                    for p in justification.precommits
-                    if p.voter != voter
-                )
+            _, _, justification = self._waiting.popleft()
+            own = next(p for p in justification.precommits if p.voter == voter)
+            if staking.would_credit(state, justification.set_id, own) and any(
+                staking.is_credited(state, p.voter, p.number // staking.NOTE_VOTES_EVERY)
+                for p in justification.precommits
+                if p.voter != voter
             ):
                 due.append(justification)
         return due
-
-
-def _credited(state: StateOverlay, voter: bytes | None, window: int) -> bool:
-    """Whether `voter` was credited for window `window` (or a later one)."""
-    last = None if voter is None else staking.NotedWindows.get(state, voter)
-    return last is not None and last >= window

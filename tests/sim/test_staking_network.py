@@ -117,7 +117,7 @@ def test_noted_precommits_earn_era_points():
     assert all(a.blocks > 0 for a in activity.values())
     assert all(a.precommits > 0 for a in activity.values())
     windows = [staking.NotedWindows.get(final, key(name).public) for name in NAMES]
-    assert all(w is not None and w >= 2 for w in windows)
+    assert all(w is not None and w.latest >= 2 for w in windows)
 
 
 def test_an_authority_that_seals_two_blocks_for_one_slot_is_reported_and_slashed():

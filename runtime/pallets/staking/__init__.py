@@ -85,7 +85,13 @@ from runtime.pallets.staking.constants import (
     UNIT,
 )
 from runtime.pallets.staking.eras import note_attestation
-from runtime.pallets.staking.finality_notes import NOTE_VOTES_EVERY, NotedWindows
+from runtime.pallets.staking.finality_notes import (
+    NOTE_VOTES_EVERY,
+    CreditedWindows,
+    NotedWindows,
+    is_credited,
+    would_credit,
+)
 from runtime.pallets.staking.genesis import GenesisNominator, GenesisValidator, StakingGenesis
 from runtime.pallets.staking.pallet import PRECOMMIT_FIELD, Staking
 from runtime.pallets.staking.params import DEFAULT_STAKING_PARAMS, StakingParams
@@ -142,6 +148,7 @@ __all__ = [
     "Activity",
     "Candidates",
     "CommissionRaise",
+    "CreditedWindows",
     "CurrentEra",
     "EraActivity",
     "EraStart",
@@ -165,7 +172,9 @@ __all__ = [
     "StakingGenesis",
     "StakingParams",
     "Validators",
+    "is_credited",
     "note_attestation",
     "penalize",
     "stash_of",
+    "would_credit",
 ]

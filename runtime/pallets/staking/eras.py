@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 from runtime.framework import BlockContext, Weight
 from runtime.pallets import session
 from runtime.pallets.staking.candidacy import active_stash, apply_commission_raises
@@ -56,14 +58,32 @@ def note_attestation(ctx: BlockContext, session_key: bytes) -> None:
 # Era end
 
 
+MIN_NOTED_WINDOWS: Final = 4
+"""Windows of NOTE_VOTES_EVERY blocks some validator must have been credited for in an era before
+a validator credited for none (and authoring none of its blocks) is judged offline."""
+
+
 def _punish_offline(ctx: BlockContext, p: StakingParams, era_length: int) -> None:
+    """Slash `offline_slash_ppm` of the active bond of each validator, not disabled, that neither
+    authored a block nor was credited for a precommit in the era, if the era tells: its blocks
+    number at least twice the active set (each validator had slots to author), or its notes
+    credited some validator for at least MIN_NOTED_WINDOWS windows (finality ran and was noted,
+    one window every NOTE_VOTES_EVERY blocks: 25 in a default 100-block era, whatever the size
+    of the set). An era in which finality stalled slashes nobody for missing precommits.
+
+    What a validator can still do: stay offline but for one window (or one block) an era, and
+    keep its bond, as before; it then earns one precommit point against an online validator's
+    one per window, so it forgoes nearly all of its era reward. A group with more than 2/3 of
+    the weight that leaves a validator out of every note does not get it slashed: the validator
+    notes the rounds itself (`chain.core.left_out_votes`)."""
     active = Active.get(ctx.state)
-    if era_length < 2 * len(active):
+    activity = {stash: EraActivity.get(ctx.state, stash) or Activity() for stash, _ in active}
+    noted = max((a.precommits for a in activity.values()), default=0)
+    if era_length < 2 * len(active) and noted < MIN_NOTED_WINDOWS:
         return  # too short an era to tell
     disabled = session.disabled_keys(ctx.state)
     for stash, key in active:
-        activity = EraActivity.get(ctx.state, stash) or Activity()
-        if activity.blocks or activity.precommits or key in disabled:
+        if activity[stash].blocks or activity[stash].precommits or key in disabled:
             continue
         ledger = Ledgers.get(ctx.state, stash)
         taken = slash_stash(

@@ -104,7 +104,7 @@ class AlreadyPunished(StakingError):
 
 class RoundAlreadyNoted(StakingError):
     """No voter of the note earns a point: each was credited for its precommit's window of blocks
-    or a later one already, or the precommits' blocks lie before the era's previous window."""
+    already, or the precommits' blocks lie before the era's previous window."""
 
 
 class NotAVoter(StakingError):

@@ -6,9 +6,9 @@ BLOCK_HASH_COUNT blocks), and the counted precommits must weigh more than 2/3 of
 one chain, they finalize the lowest block among them). Blocks are cut into windows of
 NOTE_VOTES_EVERY blocks (the node notes one finalization per window,
 `chain.core.round_duties.notes_votes`), and a voter earns a point for a counted precommit only if
-the precommit's block lies in a later window than the one of its last credited precommit
-(`NotedWindows`), and in the era or the window before it. So a voter earns at most one precommit
-point per window, in increasing order; a note that credits nobody is refused. The round number
+the precommit's block lies in a window it was not credited for yet (`NotedWindows`, a bitmap of
+the era's windows per voter), and in the era or the window before it. So a voter earns at most one
+precommit point per window, in any order; a note that credits nobody is refused. The round number
 plays no part beyond the signatures, so no round number, however large, keeps a real round out.
 A note names the current authority set or the one before it (the last rounds of a set finalize
 the block that hands over to the next, and are noted after it). A set finalizes only its own
@@ -21,7 +21,8 @@ most one point per window: an era's precommit points stay at most era_blocks / N
 + 2 per voter, what an honest note of each window gives every voter, so made-up rounds gain it
 only the windows no real round finalized into (finality jumping a whole window). No note can
 take a window from another voter: a voter's credit depends only on its own precommit's block, so
-any later note of a real round carrying its precommit still credits it, in any order. The group
+any note of a real round carrying its precommit still credits it for that window, whatever later
+windows were noted first. The group
 can leave a minority's precommits out of the windows its own members note; a minority voter
 then loses at most those windows' points (at most one per NOTE_VOTES_EVERY blocks, against
 BLOCK_POINTS per block it authors) unless it notes the round itself. An older set in which the
@@ -36,12 +37,14 @@ voter is left out, not the note refused.
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
+from dataclasses import dataclass
 from typing import Final
 
+from runtime import fields
 from runtime.consensus import Precommit
-from runtime.framework import U64_CODEC, BlockContext, StorageMap
+from runtime.framework import BlockContext, StorageMap, record_codec
 from runtime.pallets import session, system
-from runtime.pallets.staking.constants import NAME
+from runtime.pallets.staking.constants import MAX_ERA_BLOCKS, NAME
 from runtime.pallets.staking.errors import (
     BadPrecommit,
     NoSupermajority,
@@ -50,6 +53,7 @@ from runtime.pallets.staking.errors import (
     UnknownSet,
 )
 from runtime.pallets.staking.storage import EraStart
+from runtime.schema import Record, param
 from runtime.state import StateOverlay
 
 NOTE_VOTES_EVERY: Final = 4
@@ -57,8 +61,66 @@ NOTE_VOTES_EVERY: Final = 4
 precommit point per window."""
 
 
-NotedWindows: Final = StorageMap[bytes, int](NAME, "NotedWindows", lambda k: k, U64_CODEC)
-"""The window of each session key's latest credited precommit."""
+MAX_WINDOW_BYTES: Final = (MAX_ERA_BLOCKS // NOTE_VOTES_EVERY + 2) // 8 + 1
+"""Bytes of a voter's bitmap of credited windows: one bit for each window a precommit may be
+credited for, from the window before the era's first block to the longest era's last."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreditedWindows(Record):
+    """The windows a session key was credited for: window `first + i` for each bit `i` set in
+    `bits` (little-endian), `first` the oldest window still creditable."""
+
+    first: int = param(fields.U64)
+    bits: bytes = param(fields.bytes_type(MAX_WINDOW_BYTES))
+
+    @property
+    def mask(self) -> int:
+        """The bitmap as an integer."""
+        return int.from_bytes(self.bits, "little")
+
+    @property
+    def latest(self) -> int:
+        """The latest credited window (`first` - 1 if none)."""
+        return self.first + self.mask.bit_length() - 1
+
+    def has(self, window: int) -> bool:
+        """Whether `window` was credited."""
+        return window >= self.first and bool(self.mask >> (window - self.first) & 1)
+
+
+def _windows(first: int, mask: int) -> CreditedWindows:
+    return CreditedWindows(first, mask.to_bytes((mask.bit_length() + 7) // 8, "little"))
+
+
+NotedWindows: Final = StorageMap[bytes, CreditedWindows](
+    NAME, "NotedWindows", lambda k: k, record_codec(CreditedWindows)
+)
+"""The windows each session key was credited for, from the oldest still creditable on."""
+
+
+def is_credited(state: StateOverlay, voter: bytes, window: int) -> bool:
+    """Whether `voter` was credited for window `window`."""
+    noted = NotedWindows.get(state, voter)
+    return noted is not None and noted.has(window)
+
+
+def creditable(state: StateOverlay, precommit: Precommit) -> bool:
+    """Whether a note may still credit the precommit's voter for it: its block is the era's or
+    in the window before it, and the voter was not credited for its window yet."""
+    return precommit.number + NOTE_VOTES_EVERY >= EraStart.get(state) and not is_credited(
+        state, precommit.voter, precommit.number // NOTE_VOTES_EVERY
+    )
+
+
+def _credit(state: StateOverlay, voter: bytes, window: int) -> None:
+    """Credit `voter` for `window`, the bitmap starting at the oldest creditable window."""
+    noted = NotedWindows.get(state, voter)
+    oldest = max(0, EraStart.get(state) - NOTE_VOTES_EVERY) // NOTE_VOTES_EVERY
+    first, mask = (oldest, 0) if noted is None else (noted.first, noted.mask)
+    if window < first:  # not reached: creditable windows are never older than `oldest`
+        first, mask = window, mask << (first - window)
+    NotedWindows.insert(state, voter, _windows(first, mask | 1 << (window - first)))
 
 
 def _on_chain(state: StateOverlay, precommit: Precommit) -> bool:
@@ -70,6 +132,23 @@ def _in_set(precommit: Precommit, previous_set: bool, handover: int) -> bool:
     """Whether the precommit's block is one its set finalizes: up to the handover block for the
     set before the current one, from it on for the current set (whose rounds start there)."""
     return precommit.number <= handover if previous_set else precommit.number >= handover
+
+
+def would_credit(state: StateOverlay, set_id: int, precommit: Precommit) -> bool:
+    """Whether a note of set `set_id` that holds more than 2/3 of its weight, `precommit` among
+    them, would credit the precommit's voter now: the set can still be noted, the precommit's
+    block is one of this chain's that the set finalizes, and its voter can still be credited
+    for it (`creditable`). A node checks it before noting a round that left it out, so as not
+    to pay for a note the runtime would refuse."""
+    set_now = session.SetId.get(state)
+    if not set_now <= set_id + 1 <= set_now + 1:
+        return False
+    handover = session.set_changed_at(state)
+    return (
+        _on_chain(state, precommit)
+        and _in_set(precommit, set_id + 1 == set_now, handover)
+        and creditable(state, precommit)
+    )
 
 
 def noted_voters(
@@ -100,13 +179,10 @@ def noted_voters(
             weight += voter_weight
     if not authorities.is_supermajority(weight):
         raise NoSupermajority()
-    era_start = EraStart.get(state)
     credited: list[bytes] = []
     for precommit in counted:
-        window = precommit.number // NOTE_VOTES_EVERY
-        last = NotedWindows.get(state, precommit.voter)
-        if (last is None or window > last) and precommit.number + NOTE_VOTES_EVERY >= era_start:
-            NotedWindows.insert(state, precommit.voter, window)
+        if creditable(state, precommit):
+            _credit(state, precommit.voter, precommit.number // NOTE_VOTES_EVERY)
             credited.append(precommit.voter)
     if not credited:
         raise RoundAlreadyNoted()
@@ -120,8 +196,8 @@ def forget_old_windows(
     before an era's end) that can no longer refuse a credit: all of those no longer in
     `still_voting` (the voters of those sets after it), which no note can credit any more; and
     of the others, those older than the window before block `era_start` (the new era's first),
-    the oldest a precommit may still be credited for (a voter with no window is credited the
-    same). So `NotedWindows` holds no more than the voters of the last two sets.
+    the oldest a precommit may still be credited for. So `NotedWindows` holds no more than the
+    voters of the last two sets, each a bitmap of at most an era's windows and two.
 
     What a voter can still do: leave the sets and, at the next set change but one, come back
     with the same session key, and be credited again for a window it was credited for before
@@ -129,15 +205,21 @@ def forget_old_windows(
     forced era end, an active validator slashed for it; and gains one precommit point."""
     oldest = max(0, era_start - NOTE_VOTES_EVERY) // NOTE_VOTES_EVERY
     for key in keys:
-        last = NotedWindows.get(state, key)
-        if last is not None and (key not in still_voting or last < oldest):
+        noted = NotedWindows.get(state, key)
+        if noted is None or (key in still_voting and noted.first >= oldest):
+            continue
+        mask = noted.mask >> max(0, oldest - noted.first)
+        if key not in still_voting or mask == 0:
             NotedWindows.remove(state, key)
+        else:
+            NotedWindows.insert(state, key, _windows(oldest, mask))
 
 
-def noted_window_problems(latest_block: int, noted: dict[bytes, int]) -> list[str]:
+def noted_window_problems(latest_block: int, noted: dict[bytes, CreditedWindows]) -> list[str]:
     """Voters credited for a window that no block has reached yet (empty: none)."""
     return [
-        f"session key {key.hex()} was credited for window {window}, past block {latest_block}"
-        for key, window in noted.items()
-        if window > latest_block // NOTE_VOTES_EVERY
+        f"session key {key.hex()} was credited for window {windows.latest}, past block "
+        f"{latest_block}"
+        for key, windows in noted.items()
+        if windows.latest > latest_block // NOTE_VOTES_EVERY
     ]

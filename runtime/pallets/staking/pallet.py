@@ -10,7 +10,13 @@ from runtime.consensus import Precommit, VoteEquivocation
 from runtime.fields import FieldType
 from runtime.framework import BlockContext, Origin, Pallet, Weight, call, ensure_signed
 from runtime.pallets import balances, session
-from runtime.pallets.staking.bonding import forget_stash, ledger_of, unlock_block
+from runtime.pallets.staking.bonding import (
+    forget_stash,
+    ledger_of,
+    params_changed,
+    unlock_block,
+    unlocked,
+)
 from runtime.pallets.staking.candidacy import (
     active_stash,
     chill_stash,
@@ -280,11 +286,12 @@ class Staking(Pallet):
         stash = ensure_signed(origin)
         ledger = ledger_of(ctx, stash)
         now = ctx.number
-        ready = sum(amount for unlocks_at, amount in ledger.unlocking if unlocks_at <= now)
+        chunks = [(unlocked(ctx.state, b, now), (b, a)) for b, a in ledger.unlocking]
+        ready = sum(amount for free, (_, amount) in chunks if free)
         if ready == 0:
             raise NothingToWithdraw()
         balances.release(ctx, stash, HOLD, ready)
-        remaining = Ledger(ledger.active, tuple((b, a) for b, a in ledger.unlocking if b > now))
+        remaining = Ledger(ledger.active, tuple(chunk for free, chunk in chunks if not free))
         if remaining.total == 0:
             forget_stash(ctx, stash)
         else:
@@ -429,8 +436,11 @@ class Staking(Pallet):
 
     @call(args=StakingParams.call_args(), weight=SET_PARAMS_WEIGHT, outflow=0)
     def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
-        """Change the staking parameters (Root only); they apply from the next block on."""
+        """Change the staking parameters (Root only); they apply from the next block on. Chunks
+        still locked are held longer if eras or the slash window grow (`bonding.params_changed`)."""
+        old = Params.get(ctx.state)
         self.change_params(ctx, origin, StakingParams(*values), Params, BadParams, ParamsChanged)
+        params_changed(ctx.state, ctx.number, old, Params.get(ctx.state))
 
     # Genesis
 

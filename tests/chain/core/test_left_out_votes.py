@@ -6,6 +6,9 @@ window's round with their own precommits only, leaving Charlie's out.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from fractions import Fraction
+
 from chain.core.finality import Justification
 from chain.core.left_out_votes import RECHECK_AFTER_BLOCKS, LeftOutVotes
 from runtime.pallets import staking
@@ -14,6 +17,7 @@ from tests.runtime.pallets.staking_helpers import (
     BOB,
     CHARLIE,
     OUTSIDER,
+    PARAMS,
     A,
     B,
     C,
@@ -97,3 +101,38 @@ def test_rounds_that_cross_no_mark_or_lack_the_voters_precommit_are_not_kept() -
     nobody = LeftOutVotes()
     nobody.finalized(None, 2 * EVERY - 1, _round(chain, 2 * EVERY, 3))
     assert nobody.to_note(None, 10 * EVERY, chain.overlay()) == []
+
+
+def test_a_left_out_voter_keeps_its_window_after_the_next_window_is_noted_with_it() -> None:
+    """Alice and Bob (5/6 of the weight) note window 1 without Charlie; an honest noter notes
+    window 2 with everyone before Charlie checks. Charlie's node still notes window 1 (the
+    runtime keeps the era's credited windows, not only the latest), and earns its point: the
+    group's share of the era's precommit points gains nothing from leaving it out, while its
+    noter paid for its note. A copy of the same re-note would be refused: the node submits none."""
+    chain = staking_chain(replace(PARAMS, era_blocks=100))
+    chain.advance(EVERY + 2)
+    first = _round(chain, EVERY, 2)
+    watch = LeftOutVotes()
+    watch.finalized(C, EVERY - 1, first)
+    majority = [p for p in first.precommits if p.voter != C]
+    group_fee = chain.note_votes(ALICE, 0, 2, majority).fee
+    chain.advance(EVERY)
+    assert (
+        chain.note_votes(OUTSIDER, 0, 3, list(_round(chain, 2 * EVERY, 3).precommits)).error is None
+    )
+    chain.advance(RECHECK_AFTER_BLOCKS)
+    (due,) = watch.to_note(C, EVERY + RECHECK_AFTER_BLOCKS, chain.overlay())
+    out = chain.note_votes(CHARLIE, due.set_id, due.round, list(due.precommits))
+    assert out.error is None and ("VotesNoted", (0, 2, 1)) in out.events
+    points = [chain.activity(v).precommits for v in (A, B, C)]
+    group_share_gain = Fraction(points[0] + points[1], sum(points)) - Fraction(2, 3)
+    print(
+        f"\n[left out] precommit credits Alice/Bob/Charlie {points}; Charlie paid {out.fee}, "
+        f"the group's note {group_fee}; group's share gain {group_share_gain}"
+    )
+    assert points == [2, 2, 2] and group_share_gain == 0 and group_fee > 0
+    again = LeftOutVotes()
+    again.finalized(C, EVERY - 1, first)
+    assert again.to_note(C, chain.head.number, chain.overlay()) == []
+    assert chain.note_votes(CHARLIE, 0, 2, list(first.precommits)).error == "RoundAlreadyNoted"
+    assert chain.problems() == []

@@ -122,20 +122,24 @@ def test_note_votes_refusals(
     assert all(staking.NotedWindows.get(chain.overlay(), v) is None for v in (A, B, C))
 
 
-def test_a_voter_is_credited_per_window_in_increasing_order_whoever_notes_first(
+def test_a_voter_is_credited_once_per_window_in_any_order_whoever_notes_first(
     chain: StakingChain,
 ) -> None:
     chain.advance(EVERY + 1)
     newer = [chain.precommit(k, EVERY, round_=9) for k in (ALICE, BOB)]
     assert chain.note_votes(OUTSIDER, 0, 9, newer).error is None
-    # An older window still credits Charlie, whose last credited window is older still.
+    # An older window still credits everyone: Charlie, and Alice and Bob too (their later window
+    # was noted first, which takes nothing from the older one).
     old = [chain.precommit(k, 3, round_=2) for k in (ALICE, BOB, CHARLIE)]
     out = chain.note_votes(OUTSIDER, 0, 2, old)
-    assert ("VotesNoted", (0, 2, 1)) in out.events
-    assert [chain.activity(v).precommits for v in (A, B, C)] == [1, 1, 1]
+    assert ("VotesNoted", (0, 2, 3)) in out.events
+    assert [chain.activity(v).precommits for v in (A, B, C)] == [2, 2, 1]
+    # Window 1 again: only Charlie, not credited there yet, earns a point; then nobody does.
     again = [chain.precommit(k, EVERY + 1, round_=3) for k in (ALICE, BOB, CHARLIE)]
     assert chain.note_votes(OUTSIDER, 0, 3, again).error is None
-    assert [chain.activity(v).precommits for v in (A, B, C)] == [1, 1, 2]
+    assert [chain.activity(v).precommits for v in (A, B, C)] == [2, 2, 2]
+    assert chain.note_votes(OUTSIDER, 0, 3, again).error == "RoundAlreadyNoted"
+    assert chain.note_votes(OUTSIDER, 0, 2, old).error == "RoundAlreadyNoted"
 
 
 def test_blocks_before_the_era_and_the_window_before_it_earn_nothing(
