@@ -6,7 +6,9 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
    active bond and the chunks being unbonded, each of which unlocks at the era boundary
    `bonding_eras` eras' worth of blocks after the last boundary before its `unbond` (counted in
    blocks, so that eras forced to end early shorten nothing); `withdraw_unbonded` releases the
-   unlocked chunks. The "staking" hold always equals the ledger's total.
+   unlocked chunks (those still locked when governance lengthened eras or the slash window are
+   held until the era then running has its offences expire, `bonding.HeldLonger`). The
+   "staking" hold always equals the ledger's total.
 2. Candidacy. A stash with at least `min_validator_bond` active `validate`s with a commission and
    a session key (the key its node signs blocks and finality votes with; by default the stash
    itself). A session key belongs to one stash only, and stays that stash's after it changes
@@ -33,7 +35,8 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
    share pays its commission, and the rest goes to it and its nominators pro rata to their
    exposure (rounding dust is not minted).
 5. Offline. At the era's end, an active validator that authored no block and had no precommit
-   noted, in an era long enough to give it at least two slots, loses `offline_slash_ppm` of its
+   noted, in an era long enough to give it at least two slots or whose notes credited some
+   validator for at least `eras.MIN_NOTED_WINDOWS` windows, loses `offline_slash_ppm` of its
    own bond (to the treasury). It is not chilled.
 6. Equivocation. Anyone may report two signed messages that prove an authority equivocated (two
    votes in one round, or two headers in one slot). The offender loses `equivocation_slash_ppm`
