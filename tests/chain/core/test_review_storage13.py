@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,8 +42,8 @@ def _upload(blobs: BlobStore, account: bytes, n: int, now_ms: int) -> None:
 
 
 def test_uploads_within_one_accounts_quota_fill_the_disk_and_the_node_cannot_leave_the_fault(
-    dev, disk
-):
+    dev: Any, disk: TinyFilesystem
+) -> None:
     """The node's blob limits are fixed sizes (16 GiB in all, 1 GiB an account), not a share of
     the free space of the disk the database is on, and blobs live in the chain's own database. On
     a disk with 24 MiB, one funded account's uploads, well within its quota, fill it: the failed
@@ -88,4 +89,39 @@ def test_uploads_within_one_accounts_quota_fill_the_disk_and_the_node_cannot_lea
     if restarted is not None:
         restarted.close()
     assert restarted is None  # a restarted node cannot open its database either
+    kv.close()
+
+
+def test_blobs_fetched_from_peers_for_a_check_fill_the_disk_charged_to_no_account(
+    dev: Any, disk: TinyFilesystem
+) -> None:
+    """A committee member that checks a job whose inputs are not served in chunks fetches each
+    input whole from peers (`verification._with_peer_data` → `network.fetch_blob` →
+    `BlobStore.store_leaves`), charged to no account and bounded only by the node's 16 GiB limit
+    (`check_room`), never by the disk's free space. A requester whose jobs name such inputs (up
+    to 8 × 256 MiB a job, kept while the job is open and a day after) puts them on the disk of
+    every member that checks them: on a 24 MiB disk, peer data stored within every limit halts
+    the core, and the 1 MiB probe never fits again, so the member stays down."""
+    kv = LevelDBStore(disk.path / "db")
+    store = dev.store(kv)
+    core = NodeCore(store, authority=ALICE)
+    core.start(dev.at(10))
+    health = StorageHealth(str(kv.path), NodeMetrics(), lambda: 0)
+    recovery = StorageRecovery(kv, store, health, halt=core.halt, resume=lambda: None)
+    blobs = BlobStore(kv)
+    stored = 0
+    with pytest.raises(StoreWriteFailed, match="No space left on device"):
+        for n in range(64):
+            rng = random.Random(1_000 + n)
+            leaves = [rng.randbytes(LEAF), rng.randbytes(LEAF)]
+            blobs.check_room(2, 2 * LEAF)  # what `fetch_blob` asks before fetching
+            info = blobs.store_leaves(leaves)
+            record = blobs.ledger.get(info.root)
+            assert record is not None and record.owner is None  # charged to nobody
+            stored += 2 * LEAF
+    assert stored < DISK_BYTES and blobs.stored_bytes < MAX_STORED_BYTES
+    assert core.storage_fault is not None and not health.healthy
+    for _ in range(5):
+        assert recovery.try_recover() is False
+    print(f"stored {stored / 2**20:.0f} MiB of peer data, charged to no account; node halted")
     kv.close()

@@ -21,9 +21,7 @@ UNSERVED = (b"\xde" * 32, b"\xad" * 32)
 """Input roots nobody serves: a worker matched to such a job can only decline it (or miss it)."""
 
 
-def test_one_unserved_job_cascades_through_every_honest_worker_and_hands_jobs_to_a_rival() -> (
-    None
-):
+def test_one_unserved_job_cools_every_honest_worker_and_hands_jobs_to_a_rival() -> None:
     """A rival asking 1.5 XPL against eight honest workers asking 1 XPL submits one job whose
     inputs nobody serves, priced so that only the honest workers are eligible. Each honest worker
     matched to it can only decline; the give-back offers it at once to the next honest worker,
