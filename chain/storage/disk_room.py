@@ -72,7 +72,7 @@ class DiskRoom:
     @property
     def reserve_file_bytes(self) -> int:
         """The reserve file's size on this filesystem."""
-        return min(RESERVE_FILE_BYTES, self._stats()[0] // 8)
+        return min(RESERVE_FILE_BYTES, self._stats()[0] // 4)
 
     def check(self, incoming_bytes: int) -> None:
         """DiskNearlyFull unless `incoming_bytes` more leave the reserve free."""
@@ -89,7 +89,7 @@ class DiskRoom:
         """Make the reserve file if it is missing or short; whether it is whole (False when the
         disk has no room for it yet: the caller tries again later)."""
         total, free = self._stats()
-        size = min(RESERVE_FILE_BYTES, total // 8)
+        size = min(RESERVE_FILE_BYTES, total // 4)
         try:
             if self.reserve_file.exists() and self.reserve_file.stat().st_size >= size:
                 return True
