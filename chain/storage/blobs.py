@@ -30,13 +30,14 @@ Who may upload, and how much (the RPC layer checks the account's signed, funded 
   `account_quota_bytes` (`--blob-account-bytes`); a blob a job references is paid for on chain
   and no longer counts (`blob_ledger`);
 - everything stored plus everything reserved stays within `max_stored_bytes`
-  (`--blob-max-bytes`): past it an upload, or a blob fetched from peers, is refused with
-  StorageFull;
+  (`--blob-max-bytes`), and leaves the disk's free-space reserve (`disk_room`): past either an
+  upload, or a blob fetched from peers, is refused with StorageFull;
 - blobs nothing references are deleted by `sweep` after the retention period.
 
 What an attacker can still do: with N funded accounts (each holding the minimum balance, which
 is not spent), keep N × `account_quota_bytes` stored for one retention period; so the node's
-limit is what bounds its disk, and honest uploads are refused (StorageFull, with a message that
+limit, or on a smaller disk its free-space reserve, is what bounds its disk (never the chain's
+room), and honest uploads are refused (StorageFull, with a message that
 says so) once that many sybils fill it, until their blobs expire. Making that cost money, not
 just capital, would take an on-chain deposit per byte.
 
@@ -124,7 +125,8 @@ class QuotaExceeded(BlobError):
 
 
 class StorageFull(BlobError):
-    """The node's blob storage limit (`--blob-max-bytes`) would be passed."""
+    """The node's blob storage limit (`--blob-max-bytes`) would be passed, or the free space of
+    the database's disk would fall below its reserve ("disk nearly full", `disk_room`)."""
 
     kind = "storage_full"
 
