@@ -15,6 +15,7 @@ import trio
 
 from chain.core.node import NodeCore
 from chain.service.metrics import NodeMetrics
+from chain.service.network import BLOB_FETCH_IN_FLIGHT_BYTES
 from chain.service.storage_faults import StorageHealth, StorageRecovery
 from chain.storage.blobs import ACCOUNT_QUOTA_BYTES, BlobStore, StorageFull
 from chain.storage.disk_room import DiskRoom, reserve_for
@@ -184,3 +185,17 @@ def test_voter_records_and_finality_steps_are_synced_to_disk(dev: Any) -> None:
     core.on_timer("slot", dev.at(11))
     core.on_timer("tick", dev.at(11))
     assert store.finalized_header.number >= 1 and True in kv.synced
+
+
+def test_whole_blob_fetches_in_flight_stay_within_their_bound() -> None:
+    """Fetches in progress already declare the bound: the next is refused after leaf 0."""
+    blobs = BlobStore(MemoryStore())
+    leaves = _leaves(9)
+    root = merkle_root(leaves)
+    peers = FakePeers(real_blob_server({root: leaves}))
+    network = fetcher(blobs, peers)
+    network._fetching_bytes = BLOB_FETCH_IN_FLIGHT_BYTES - LEAF
+    assert trio.run(network.fetch_blob, root) is None
+    assert peers.requests == 1 and blobs.info(root) is None
+    network._fetching_bytes = 0
+    assert trio.run(network.fetch_blob, root) is not None and network._fetching_bytes == 0
