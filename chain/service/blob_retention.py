@@ -125,6 +125,8 @@ class BlobRetention:
 
     def sweep(self, block_hash: bytes) -> SweepResult:
         """One sweep against the open jobs at `block_hash`."""
+        if self.blobs.disk is not None:  # made again once a fault's recovery leaves room
+            self.blobs.disk.ensure_reserve_file()
         roots = referenced_roots(self.store, block_hash, self.open_jobs())
         now = self.clock()
         result = self.blobs.sweep(now, roots, unfunded=self.unfunded(block_hash, now))

@@ -33,6 +33,9 @@ class BlobFetcher(Protocol):
     async def fetch_blob_leaf(self, root: bytes, index: int) -> BlobLeaf | None:
         """Leaf `index` of blob `root` from the first peer that holds it, its proof checked."""
 
+    def drop_fetched(self, root: bytes) -> int:
+        """Delete a blob `fetch_blob` stored that nothing else here holds; the bytes freed."""
+
 
 class PeerNetwork(BlobFetcher, Protocol):
     """The node on its network, as its RPC methods see it."""

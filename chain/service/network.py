@@ -20,7 +20,7 @@ from typing import Final
 
 import trio
 
-from chain.client.blob_info import BlobInfo
+from chain.client.blob_info import MAX_BLOB_BYTES, BlobInfo
 from chain.core.actions import ReportPeer, SendRequest
 from chain.core.messages import (
     MAX_GOSSIP_BYTES,
@@ -49,6 +49,7 @@ from chain.service.blob_protocol import (
 )
 from chain.service.interfaces import NetworkHost
 from chain.storage.blobs import BlobError
+from chain.storage.kv import StoreError
 from p2p.config import NetworkConfig, RequestLimits, TopicLimits, protocol_prefix_for
 from p2p.errors import MessageTooLarge, RequestFailed, UnknownTopic
 from p2p.errors import RequestRefused as P2pRequestRefused
@@ -63,6 +64,9 @@ log = logging.getLogger("xpl.network")
 BLOB_FETCH_CONCURRENCY: Final = 8
 """Leaves of one blob asked for at once: a whole-blob fetch runs in batches of this many tasks,
 so a blob of many leaves never starts one task per leaf."""
+BLOB_FETCH_IN_FLIGHT_BYTES: Final = 2 * MAX_BLOB_BYTES
+"""What the whole-blob fetches in progress may declare in all (they are buffered in memory, then
+stored): two of the largest blobs. A fetch past it is refused (the check reads as unavailable)."""
 
 TOPIC_LIMITS: Final = {
     TOPIC_BLOCKS: TopicLimits(MAX_GOSSIP_BYTES, 40.0, 16 * 1024 * 1024),
@@ -129,6 +133,10 @@ class NodeNetwork:
         self.network = Network(config, self)
         self._nursery: trio.Nursery | None = None
         self._fetching: dict[bytes, trio.Event] = {}
+        self._fetching_bytes = 0
+        """The declared sizes of the whole-blob fetches in progress (BLOB_FETCH_IN_FLIGHT_BYTES)."""
+        self.fetched_roots: set[bytes] = set()
+        """Blobs `fetch_blob` stored that this node did not hold: `drop_fetched` may delete them."""
 
     @property
     def peer_id(self) -> str:
@@ -234,7 +242,9 @@ class NodeNetwork:
     async def fetch_blob(self, root: bytes) -> BlobInfo | None:
         """Fetch a whole blob from peers into the local blob store (for the verification of an
         open job's inputs); its info, or None if no peer has it whole, or it could never be
-        stored. Concurrent calls for one root share one fetch.
+        stored. Concurrent calls for one root share one fetch. The blob must leave the disk's
+        free-space reserve (`BlobStore.check_room`), and the fetches in progress stay within
+        BLOB_FETCH_IN_FLIGHT_BYTES; the caller deletes it (`drop_fetched`) when its check ends.
 
         The peers are not trusted: the leaf count and size that leaf 0 declares (its proof binds
         the count to the root, not the size) must be a shape the store could hold
@@ -257,11 +267,26 @@ class NodeNetwork:
                 return None
             blobs.check_shape(first.leaf_count, first.size)
             blobs.check_room(first.leaf_count, first.size)
-            leaves = await self._fetch_leaves(root, first)
+            if self._fetching_bytes + first.size > BLOB_FETCH_IN_FLIGHT_BYTES:
+                log.warning(
+                    "blob 0x%s (%d bytes) not fetched: fetches in progress already take %d of "
+                    "%d bytes",
+                    root.hex(),
+                    first.size,
+                    self._fetching_bytes,
+                    BLOB_FETCH_IN_FLIGHT_BYTES,
+                )
+                return None
+            self._fetching_bytes += first.size
+            try:
+                leaves = await self._fetch_leaves(root, first)
+            finally:
+                self._fetching_bytes -= first.size
             if leaves is None or merkle_root(leaves) != root:
                 log.warning("blob 0x%s could not be fetched whole from peers", root.hex())
                 return None
             info = blobs.store_leaves(leaves)
+            self.fetched_roots.add(root)
             log.info("fetched blob 0x%s (%d leaves) from peers", root.hex()[:16], info.leaf_count)
             return info
         except BlobError as exc:
@@ -270,6 +295,22 @@ class NodeNetwork:
         finally:
             del self._fetching[root]
             done.set()
+
+    def drop_fetched(self, root: bytes) -> int:
+        """Delete a blob `fetch_blob` stored, unless an account uploaded it here since (then it
+        is the uploader's, under its quota); the bytes freed."""
+        if root not in self.fetched_roots:
+            return 0
+        self.fetched_roots.discard(root)
+        ledger = self.service.blobs.ledger
+        record = ledger.get(root)
+        if record is None or record.owner is not None:
+            return 0
+        try:
+            return ledger.delete(root)
+        except StoreError as exc:  # a failed write is reported by the storage fault handling
+            log.warning("blob 0x%s fetched for a check could not be deleted: %s", root.hex(), exc)
+            return 0
 
     async def _fetch_leaves(self, root: bytes, first: BlobLeaf) -> list[bytes] | None:
         """Every leaf of the blob whose leaf 0 is `first`, in batches of BLOB_FETCH_CONCURRENCY;

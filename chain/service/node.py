@@ -51,6 +51,7 @@ from chain.service.verification import VerificationService
 from chain.spec import ChainSpec
 from chain.storage.blobs import BlobStore
 from chain.storage.chain_store import ChainStore, ChainStoreError
+from chain.storage.disk_room import DiskRoom
 from chain.storage.kv import LevelDBStore
 from runtime import api as runtime_api
 from runtime.block import Block, Header
@@ -471,6 +472,8 @@ async def run_node(
                     service.storage,
                     halt=core.halt,
                     resume=service.resume_after_storage_fault,
+                    disk=DiskRoom(kv.path),
+                    free_space=lambda: retention.sweep(store.best_hash),
                 )
                 nursery.start_soon(recovery.run)
             service.apply(core.start(service.clock()))

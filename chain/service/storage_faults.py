@@ -5,15 +5,20 @@ until it resumes) and is logged once, naming the database and the error; later f
 the fault lasts are only counted (`xpl_storage_write_failures_total`). `system_health` shows the
 fault (its `storage` member) and `xpl_storage_healthy` is 0 while it lasts.
 
-`StorageRecovery.run` then retries with a back-off: it closes and reopens the database (LevelDB
-refuses every write after some failures until it is reopened), reads the chain back
-(`ChainStore.reload`: the head and the finalized block must read back, finality must not go
-back), writes and deletes STORAGE_PROBE_BYTES, and resumes the core. A damaged database, a chain
-that does not read back, or a database that has not taken writes for STORAGE_GIVE_UP_MS stops
-the node with StorageLost (the command exits non-zero with its message).
+When the fault begins the node deletes its reserve file (`chain.storage.disk_room`), so the
+disk has room for what recovery writes even when something else filled it. `StorageRecovery.run`
+then retries with a back-off: it closes and reopens the database (LevelDB refuses every write
+after some failures until it is reopened), reads the chain back (`ChainStore.reload`: the head and
+the finalized block must read back, finality must not go back), runs the blob sweep (which only
+deletes, so frees space), writes and deletes STORAGE_PROBE_BYTES, and resumes the core; the
+reserve file is made again once the disk has room for it beside the free-space reserve. A
+damaged database, a chain that does not read back, or a database that has not taken writes for
+STORAGE_GIVE_UP_MS stops the node with StorageLost (the command exits non-zero with its message).
 
 What an attacker can do: fill the disk the node writes to (for instance with blobs, within their
-quotas, or by anything else that shares the disk). That stops this node's authoring and import for
+quotas, or by anything else that shares the disk). Blobs stop at the free-space reserve
+(`DiskRoom.check`), so only something outside the node can fill the disk; once the reserve file's
+room is used up too, that stops this node's authoring and import for
 as long as the disk is full, as it would stop any program; it cannot make the node lose a
 finalized block, write half a block, send a vote it has not recorded, or account for a block it
 did not store, so the fault costs the node's owner liveness only, and the node takes writes again
@@ -30,6 +35,7 @@ import trio
 
 from chain.service.metrics import NodeMetrics
 from chain.storage.chain_store import ChainStore, ChainStoreError
+from chain.storage.disk_room import DiskRoom
 from chain.storage.kv import LevelDBStore, StoreCorrupt, StoreError, StoreWriteFailed, WriteBatch
 
 log = logging.getLogger("xpl.node")
@@ -128,6 +134,8 @@ class StorageRecovery:
         retry_first_ms: int = STORAGE_RETRY_FIRST_MS,
         retry_max_ms: int = STORAGE_RETRY_MAX_MS,
         give_up_ms: int = STORAGE_GIVE_UP_MS,
+        disk: DiskRoom | None = None,
+        free_space: Callable[[], object] | None = None,
     ) -> None:
         self.kv = kv
         self.store = store
@@ -137,11 +145,19 @@ class StorageRecovery:
         self.retry_first_ms = retry_first_ms
         self.retry_max_ms = retry_max_ms
         self.give_up_ms = give_up_ms
+        self.disk = disk
+        """The database's disk, whose reserve file a fault releases (None: no reserve file)."""
+        self.free_space = free_space
+        """Run after a reopen, before the probe: the blob sweep, which deletes what it may."""
         kv.failure_listeners.append(self.on_write_failed)
+        if disk is not None:
+            disk.ensure_reserve_file()
 
     def on_write_failed(self, exc: StoreWriteFailed) -> None:
         """Every failed write of the database (the chain's, the blobs', a probe's) comes here."""
         if self.health.failed(exc):
+            if self.disk is not None:
+                self.disk.release_reserve_file()
             self._halt(exc)
 
     async def run(self) -> None:
@@ -168,6 +184,12 @@ class StorageRecovery:
         try:
             self.kv.reopen()
             self.store.reload()
+            if self.free_space is not None:
+                try:
+                    self.free_space()
+                except StoreError as exc:  # a failed write is counted by on_write_failed
+                    log.debug("the blob sweep could not run during the fault: %s", exc)
+                    self.kv.reopen()
             batch = WriteBatch()
             batch.put(_PROBE_KEY, bytes(STORAGE_PROBE_BYTES))
             batch.delete(_PROBE_KEY)
@@ -186,5 +208,7 @@ class StorageRecovery:
             log.debug("the database does not reopen yet: %s", exc)
             return False
         self.health.recovered()
+        if self.disk is not None:
+            self.disk.ensure_reserve_file()
         self._resume()
         return True

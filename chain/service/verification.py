@@ -87,10 +87,12 @@ from gpu_worker.devices import DEVICES, DeviceError
 from runtime.block import Header
 from runtime.executive import InvalidTransaction
 from runtime.pallets import compute, market
+from runtime.pallets.market.constants import MAX_INPUTS
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import Keypair
 from runtime.state import StateOverlay
 from runtime.transaction import MAX_MORTAL_PERIOD, Mortality, sign_transaction
+from runtime.workloads import MAX_INPUT_BYTES
 
 log = logging.getLogger("xpl.verify")
 
@@ -100,6 +102,10 @@ BLOB_PROOF_CACHE_NODES: Final = 1 << 16
 """Tree nodes the verifier's own view of the blob store keeps for proofs (about 5 MB)."""
 MAX_CACHED_ANSWERS: Final = 1_024
 """Recomputed answers kept between a check's commit and its reveal (each at most 256 hashes)."""
+CHECK_FETCH_MAX_BYTES: Final = MAX_INPUTS * MAX_INPUT_BYTES
+"""What one check may fetch whole from peers: a job's inputs at their largest (what the market's
+bounds already allow). What a requester can still make a member fetch is one job's inputs for as
+long as the check runs, within the disk's reserve; they are deleted when the check ends."""
 
 BEHAVIOURS: Final = ("honest", "lazy", "silent", "unavailable")
 """How a validator answers its checks: honestly, or one of the test and research modes."""
@@ -173,6 +179,8 @@ class VerificationService:
         self._sent: dict[tuple[CheckKey, str], bytes] = {}
         """The attestations sent, by check and duty: their transaction hashes."""
         self._attempts: dict[CheckKey, int] = {}
+        self._fetched_whole: dict[bytes, int] = {}
+        """Blobs fetched whole for the checks in progress, and how many of them use each."""
         node.block_listeners.append(self.on_best_block)
 
     @property
@@ -372,20 +380,26 @@ class VerificationService:
         """What a lazy member reveals: the hashes of the worker's published leaves (copied, not
         recomputed), or made-up ones where the result cannot be had."""
         leaves = current.check.leaves
-        source = await self._with_peer_data(current.job, leaves, also=leaves)
+        fetched: list[bytes] = []
         try:
+            source = await self._with_peer_data(
+                current.job, leaves, also=leaves, fetched_whole=fetched
+            )
             return published_hashes(current.job, leaves, source), "copied the published result"
         except Unavailable as exc:
             made_up = made_up_hashes(current.job_id, current.index, len(leaves))
             return made_up, f"made up: {exc}"
+        finally:
+            self._release_fetched(fetched)
 
     async def _recompute(self, current: OpenCheck) -> tuple[Answer, str]:
         """The recomputed leaf hashes and witness, or () and why the input data was unavailable,
         or RESULT_WITHHELD and why the worker's committed leaves they build on were."""
         device = await self._choose_device()
         leaves = current.check.leaves
-        source = await self._with_peer_data(current.job, leaves)
+        fetched: list[bytes] = []
         try:
+            source = await self._with_peer_data(current.job, leaves, fetched_whole=fetched)
             material = await trio.to_thread.run_sync(
                 gather_material, current.job, leaves, source, limiter=self._limiter
             )
@@ -393,6 +407,9 @@ class VerificationService:
             return (compute.RESULT_WITHHELD, compute.NO_WITNESS), str(exc)
         except Unavailable as exc:
             return ((), compute.NO_WITNESS), str(exc)
+        finally:
+            # The material is in memory now: what was fetched for it goes at once.
+            self._release_fetched(fetched)
         # In a separate process with capped memory: a runaway check dies there, not here.
         answer: Answer = await trio.to_thread.run_sync(
             functools.partial(
@@ -409,15 +426,23 @@ class VerificationService:
         return answer, ""
 
     async def _with_peer_data(
-        self, job: market.Job, leaves: Sequence[int], *, also: Sequence[int] = ()
+        self,
+        job: market.Job,
+        leaves: Sequence[int],
+        *,
+        also: Sequence[int] = (),
+        fetched_whole: list[bytes] | None = None,
     ) -> LeafSource:
         """The local blob store, completed from peers where it lacks the job's data: the input
         chunks this check's leaves read, the committed leaves they build on, and the result
-        leaves named in `also` (kept aside)."""
+        leaves named in `also` (kept aside). The blobs fetched whole go in `fetched_whole`, for the
+        caller to release (`_release_fetched`) when the check no longer needs them; they stay
+        within CHECK_FETCH_MAX_BYTES."""
         network = self.node.network
         source = WithPeerLeaves(self.blobs)
         if network is None:
             return source
+        fetched_bytes = 0
         for root, chunks in input_chunks(job, leaves).items():
             if self.blobs.info(root) is None:
                 fetched = await fetch_chunks(network.fetch_blob_leaf, root, chunks)
@@ -425,7 +450,14 @@ class VerificationService:
                 if len(fetched) < len(chunks) or not proven_chunks(source, job, root, chunks):
                     # Not served in chunks (an input committed over other leaves, or peers that
                     # lack some): the whole blob, into the store, which reads it whole.
-                    await network.fetch_blob(root)
+                    if fetched_bytes >= CHECK_FETCH_MAX_BYTES:
+                        continue  # read as unavailable: a job's inputs never need more
+                    whole = await network.fetch_blob(root)
+                    if whole is not None:
+                        fetched_bytes += whole.size
+                        self._fetched_whole[root] = self._fetched_whole.get(root, 0) + 1
+                        if fetched_whole is not None:
+                            fetched_whole.append(root)
         root = job.result_root
         if root and self.blobs.info(root) is None:
             for index in sorted({*needed_leaves(job, leaves), *also}):
@@ -434,6 +466,19 @@ class VerificationService:
                     source.fetched[(root, index)] = (found.leaf, list(found.proof))
                     source.infos[root] = BlobInfo(root, found.leaf_count, found.size)
         return source
+
+    def _release_fetched(self, roots: Sequence[bytes]) -> None:
+        """A check is done with the blobs it fetched whole: delete each no other check in
+        progress uses (`NodeNetwork.drop_fetched` keeps any an account has uploaded here)."""
+        network = self.node.network
+        for root in roots:
+            users = self._fetched_whole.get(root, 0) - 1
+            if users > 0:
+                self._fetched_whole[root] = users
+                continue
+            self._fetched_whole.pop(root, None)
+            if network is not None:
+                network.drop_fetched(root)
 
     def _attest(self, key: CheckKey, what: str, answer: Answer) -> None:
         """Sign and pool the commitment or reveal, if the check still awaits it and its phase

@@ -277,6 +277,19 @@ class BlobLedger:
             self._forget(root)
         return deleted, freed
 
+    def delete(self, root: bytes) -> int:
+        """Delete a stored blob now, in one batch (a blob fetched for a check that has ended);
+        the charge freed, 0 if it is not stored."""
+        record = self._records.get(root)
+        if record is None:
+            return 0
+        batch = WriteBatch()
+        for key in blob_keys(root, record.leaf_count):
+            batch.delete(key)
+        self.kv.write(batch)
+        self._forget(root)
+        return record.charge
+
     def _forget(self, root: bytes) -> None:
         old = self._records.pop(root, None)
         if old is None:

@@ -30,13 +30,14 @@ Who may upload, and how much (the RPC layer checks the account's signed, funded 
   `account_quota_bytes` (`--blob-account-bytes`); a blob a job references is paid for on chain
   and no longer counts (`blob_ledger`);
 - everything stored plus everything reserved stays within `max_stored_bytes`
-  (`--blob-max-bytes`): past it an upload, or a blob fetched from peers, is refused with
-  StorageFull;
+  (`--blob-max-bytes`), and leaves the disk's free-space reserve (`disk_room`): past either an
+  upload, or a blob fetched from peers, is refused with StorageFull;
 - blobs nothing references are deleted by `sweep` after the retention period.
 
 What an attacker can still do: with N funded accounts (each holding the minimum balance, which
 is not spent), keep N × `account_quota_bytes` stored for one retention period; so the node's
-limit is what bounds its disk, and honest uploads are refused (StorageFull, with a message that
+limit, or on a smaller disk its free-space reserve, is what bounds its disk (never the chain's
+room), and honest uploads are refused (StorageFull, with a message that
 says so) once that many sybils fill it, until their blobs expire. Making that cost money, not
 just capital, would take an on-chain deposit per byte.
 
@@ -59,7 +60,8 @@ from chain.storage.blob_ledger import (
 )
 from chain.storage.blob_tree import read_header, read_proof, write_tree
 from chain.storage.blob_uploads import DEFAULT_UPLOAD_LIMITS, Upload, UploadLimits, UploadTable
-from chain.storage.kv import KeyValueStore, WriteBatch
+from chain.storage.disk_room import DiskNearlyFull, DiskRoom
+from chain.storage.kv import KeyValueStore, LevelDBStore, WriteBatch
 from runtime.primitives.merkle import leaf_hash, proof_from_levels, root_of_hashes, tree_levels
 from runtime.workloads import MAX_LEAF_BYTES, MAX_LEAVES
 
@@ -123,7 +125,8 @@ class QuotaExceeded(BlobError):
 
 
 class StorageFull(BlobError):
-    """The node's blob storage limit (`--blob-max-bytes`) would be passed."""
+    """The node's blob storage limit (`--blob-max-bytes`) would be passed, or the free space of
+    the database's disk would fall below its reserve ("disk nearly full", `disk_room`)."""
 
     kind = "storage_full"
 
@@ -215,6 +218,7 @@ class BlobStore:
         proof_cache_nodes: int = PROOF_CACHE_NODES,
         max_account_blobs: int = MAX_ACCOUNT_BLOBS,
         max_blobs: int = MAX_STORED_BLOBS,
+        disk: DiskRoom | None = None,
     ) -> None:
         for name, value in (
             ("max_blob_bytes", max_blob_bytes),
@@ -241,6 +245,10 @@ class BlobStore:
         self.max_account_blobs = max_account_blobs
         self.max_blobs = max_blobs
         self.uploads = UploadTable(uploads)
+        if disk is None and isinstance(kv, LevelDBStore):
+            disk = DiskRoom(kv.path)
+        self.disk = disk
+        """The free-space check of the database's disk (none for a store in memory)."""
         self._ledger: BlobLedger | None = None
         self._trees: OrderedDict[bytes, tuple[BlobInfo, list[list[bytes]]]] = OrderedDict()
         self._cached_nodes = 0
@@ -356,7 +364,8 @@ class BlobStore:
 
     def check_room(self, leaf_count: int, size: int, *, with_reserved: bool = True) -> None:
         """StorageFull unless a blob of this shape fits the node's limits beside what is stored
-        and (`with_reserved`) what uploads in progress reserve."""
+        and (`with_reserved`) what uploads in progress reserve, and leaves the disk's reserve
+        free (`disk_room`)."""
         if len(self.ledger) + len(self.uploads) >= self.max_blobs:
             raise StorageFull(
                 f"the node holds {len(self.ledger)} blobs and {len(self.uploads)} uploads in "
@@ -367,6 +376,12 @@ class BlobStore:
         reserved = self.uploads.reserved_charge if with_reserved else 0
         if self.ledger.stored_bytes + reserved + charge > self.max_stored_bytes:
             raise StorageFull(self._full_message(charge))
+        if self.disk is not None:
+            try:
+                # Uploads in progress are in memory and land on the disk when they finish.
+                self.disk.check(self.uploads.reserved_charge + charge)
+            except DiskNearlyFull as exc:
+                raise StorageFull(str(exc)) from exc
 
     def _full_message(self, charge: int) -> str:
         return (

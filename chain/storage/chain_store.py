@@ -341,8 +341,9 @@ class ChainStore:
         return self.kv.get(_META_VOTER)
 
     def save_voter_state(self, raw: bytes) -> None:
-        """Save the voter's state durably, before it sends the votes it records."""
-        batch = WriteBatch()
+        """Save the voter's state durably (synced: a power loss must not forget a vote already
+        sent, or the node could vote again otherwise after a restart), before it sends it."""
+        batch = WriteBatch(sync=True)
         batch.put(_META_VOTER, raw)
         self.kv.write(batch)
 
@@ -467,6 +468,7 @@ class ChainStore:
             batch.put(_JOURNAL + h, journal.encode())
         else:
             plan = self._plan_finality(h, justification, new=(h, header, journal))
+            batch.sync = True  # a finality step: synced, as `finalize` is
             if (best or self.best_header).hash in plan.discarded:
                 best = plan.best
             self._write_finality(batch, plan)
@@ -489,7 +491,7 @@ class ChainStore:
         if block_hash == self.finalized_hash:
             return []
         plan = self._plan_finality(block_hash, justification)
-        batch = WriteBatch()
+        batch = WriteBatch(sync=True)  # a finality step announced survives a power loss
         best = plan.best if self.best_hash in plan.discarded else None
         self._write_finality(batch, plan)
         if best is not None:

@@ -40,10 +40,13 @@ class StoreUnavailable(StoreError):
 class WriteBatch:
     """Puts and deletes applied together, in order (so for one key, the last operation wins)."""
 
-    __slots__ = ("ops",)
+    __slots__ = ("ops", "sync")
 
-    def __init__(self) -> None:
+    def __init__(self, *, sync: bool = False) -> None:
         self.ops: list[tuple[bytes, bytes | None]] = []
+        self.sync = sync
+        """Whether the write waits for the disk (fsync) before it returns: for records a power
+        loss must not lose once acted on (a vote sent, a finality step announced)."""
 
     def put(self, key: bytes, value: bytes) -> None:
         """Set `key` to `value` when the batch is written."""
@@ -159,11 +162,11 @@ class LevelDBStore:
         return self._open_db().get(key)  # type: ignore[no-any-return]
 
     def write(self, batch: WriteBatch) -> None:
-        """Apply the batch in one LevelDB transaction (synced to disk if opened with `sync`);
-        StoreWriteFailed if it fails."""
+        """Apply the batch in one LevelDB transaction (synced to disk if opened with `sync` or the
+        batch asks for it); StoreWriteFailed if it fails."""
         db = self._open_db()
         try:
-            with db.write_batch(transaction=True, sync=self._sync) as wb:
+            with db.write_batch(transaction=True, sync=self._sync or batch.sync) as wb:
                 put, delete = wb.put, wb.delete
                 for key, value in batch.ops:
                     if value is None:

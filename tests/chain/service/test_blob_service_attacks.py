@@ -205,6 +205,8 @@ def fetcher(blobs: BlobStore, peers: FakePeers) -> NodeNetwork:
     network.service = SimpleNamespace(blobs=blobs)  # type: ignore[assignment]
     network.network = peers  # type: ignore[assignment]
     network._fetching = {}
+    network._fetching_bytes = 0
+    network.fetched_roots = set()
     return network
 
 
