@@ -195,16 +195,19 @@ OUTFLOWS = st.one_of(st.integers(0, 8), st.just(SPENDS_EVERYTHING))
 
 
 def brute_worst(pool: TransactionPool, *, ready: bool) -> PooledTx | None:
-    """The lowest-priority (then newest) of the accounts' last ready (or future) transactions,
-    by a walk over the whole pool."""
-    last: dict[bytes, PooledTx] = {}
+    """The lowest-priority (then newest) of the accounts' lowest-priority (then latest) ready (or
+    future) transactions, by a walk over the whole pool."""
+    low: dict[bytes, PooledTx] = {}
     for tx in pool.pending():
         item = pool._by_hash[tx.hash]
         if item.ready == ready:
-            held = last.get(item.valid.signer)
-            if held is None or item.valid.nonce > held.valid.nonce:
-                last[item.valid.signer] = item
-    return min(last.values(), key=lambda i: (i.priority, -i.seq), default=None)
+            held = low.get(item.valid.signer)
+            if held is None or (item.priority, -item.valid.nonce) < (
+                held.priority,
+                -held.valid.nonce,
+            ):
+                low[item.valid.signer] = item
+    return min(low.values(), key=lambda i: (i.priority, -i.seq), default=None)
 
 
 class SpendingBudgetMachine(RuleBasedStateMachine):
