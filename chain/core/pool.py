@@ -459,28 +459,30 @@ class TransactionPool:
             account.fee_budget = fee_budget
         return account, whole
 
-    def _place(self, account: _Account, item: PooledTx) -> None:
-        """Put `item` in its account's place for its nonce, as future (ready once relinked)."""
+    def _place(self, account: _Account, item: PooledTx, *, whole: bool) -> None:
+        """Put `item` in its account's place for its nonce, as future, and relink the account
+        from there (`whole`: all its line); it goes in the account's own heap as it ends up."""
         item.ready = False
         self.future_count += 1
         account.by_nonce[item.valid.nonce] = item
         self._by_hash[item.tx.hash] = item
-        self._push_own(account, item)
+        if whole:
+            self._mark(account)
+            return
+        self._relink(account, item.valid.nonce)
+        if not item.ready:  # made ready, it was pushed to the ready heap
+            self._push_own(account, item)
 
     def _insert(self, item: PooledTx, *, fee_budget: int | None = None) -> None:
         """Pool `item`; `fee_budget`, if given, is its account's budget from now on."""
         account, whole = self._account_for(item, fee_budget)
-        self._place(account, item)
         nonce = item.valid.nonce
         if nonce == account.line_end:
             by_nonce, end = account.by_nonce, nonce + 1
             while end in by_nonce:
                 end += 1
             account.line_end = end
-        if whole:
-            self._mark(account)
-        else:
-            self._relink(account, nonce)
+        self._place(account, item, whole=whole)
 
     def _swap(self, old: PooledTx, new: PooledTx, *, fee_budget: int | None = None) -> None:
         """Put `new` in the place of `old` (same signer and nonce), without a gap between."""
@@ -491,11 +493,7 @@ class TransactionPool:
         else:
             self.future_count -= 1
         old.ready = False
-        self._place(account, new)
-        if whole:
-            self._mark(account)
-        else:
-            self._relink(account, new.valid.nonce)
+        self._place(account, new, whole=whole)
 
     def _set_ready(self, account: _Account, item: PooledTx, ready: bool) -> None:
         item.ready = ready
