@@ -12,12 +12,17 @@ pay its fee in a block whatever the account's earlier ones spend, and an account
 ready transactions than it can pay for. Blocks take ready transactions in order of priority (the
 fee per share of the block, `transaction_payment.priority`), an account's in nonce order. A
 transaction with the same signer and nonce as a pooled one replaces it only with a strictly
-higher priority. Limits bound each account and the whole pool; when full, the lowest-priority
-last-in-line transaction goes, but only for a newcomer that outbids it by `EVICTION_BUMP_PPM`.
-The last-in-line transactions are kept in two heaps by priority (ready and future), so finding
-the one to evict, or refusing a newcomer below a full pool's floor, costs O(log n), not a walk
-over the pool. Transactions found invalid are banned for a while (a bounded set of their
-hashes), so that resubmitting them costs a hash lookup.
+higher priority. Limits bound each account and the whole pool; when full, the pool's
+lowest-priority ready (or future) transaction goes together with every later one of its account
+(they depend on it), but only for a newcomer that outbids it by `EVICTION_BUMP_PPM`; so a high
+tip at the end of a line shields nothing before it. Each account keeps its ready and its future
+transactions in heaps by priority, and the pool keeps each account's lowest in two heaps (ready
+and future), so finding the one to evict, or refusing a newcomer below a full pool's floor, costs
+O(log n), not a walk over the pool. Readiness is recomputed from the changed nonce on, each
+transaction keeping what is left of the budget after it, and only as far as that changes: adding
+or replacing past the end of an account's ready run, or refusing an unpayable newcomer at the
+end of its line, costs O(log n) whatever the line's length. Transactions found invalid are banned
+for a while (a bounded set of their hashes), so that resubmitting them costs a hash lookup.
 
 What a flooding account can still do within the budget: keep ready as many transactions as it
 can pay the fees and outflows of, each of which, included, pays its fee; to take an honest
@@ -26,17 +31,19 @@ balance away first (a transfer of everything) takes all its budget, so nothing a
 What escapes the rule is what a call's declared outflow misses: money leaving the account in a
 hook of the block (a job's rent deposit taken later), which the account's next revalidation
 sees; transactions waiting as future (past a gap, or beyond the budget) compete only for the
-future places.
+future places. A replacement inside an account's ready run with a different fee walks the run
+after it (each later transaction's budget left changes): up to `max_per_account` steps of integer
+arithmetic, bought with a strictly higher tip on a transaction the account can pay for.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
+from chain.core.expiring_hashes import ExpiringHashes
 from runtime.executive import ValidTransaction
 from runtime.transaction import SignedTransaction
 
@@ -118,51 +125,6 @@ class FeesExceedBalance(PoolError):
     Not a ban: it may be admitted once those are included and the balance has grown."""
 
     kind = "balance"
-
-
-class ExpiringHashes:
-    """Hashes remembered for `ttl_ms` each and at most `capacity` of them, the oldest forgotten
-    first: every operation costs O(1) amortized, whatever an attacker adds."""
-
-    def __init__(self, ttl_ms: int, capacity: int) -> None:
-        self.ttl_ms, self.capacity = ttl_ms, capacity
-        # Hash -> when it is forgotten, in the order added (so, of those times).
-        self._until: OrderedDict[bytes, int] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._until)
-
-    def add(self, tx_hash: bytes, now_ms: int) -> None:
-        """Remember `tx_hash` for `ttl_ms` from `now_ms` (again, if it was already)."""
-        until = self._until
-        until.pop(tx_hash, None)
-        until[tx_hash] = now_ms + self.ttl_ms
-        self.expire(now_ms)
-        while len(until) > self.capacity:
-            until.popitem(last=False)
-
-    def holds(self, tx_hash: bytes, now_ms: int) -> bool:
-        """Whether `tx_hash` is still remembered at `now_ms`."""
-        end = self._until.get(tx_hash)
-        if end is None:
-            return False
-        if end <= now_ms:
-            del self._until[tx_hash]
-            return False
-        return True
-
-    def discard(self, tx_hash: bytes) -> None:
-        """Forget `tx_hash` now."""
-        self._until.pop(tx_hash, None)
-
-    def expire(self, now_ms: int) -> None:
-        """Forget what expired by `now_ms` (from the oldest, stopping at the first that holds)."""
-        until = self._until
-        while until:
-            tx_hash, end = next(iter(until.items()))
-            if end > now_ms:
-                return
-            del until[tx_hash]
 
 
 @dataclass(slots=True)
@@ -286,11 +248,11 @@ class TransactionPool:
         self._seq = 0
         self.ready_count = 0
         self.future_count = 0
-        # Accounts' last ready and last future transactions, lowest priority on top; entries
+        # Accounts' lowest-priority ready and future transactions, lowest on top; entries
         # no longer current are dropped when they come up, or when the heap is rebuilt.
         self._ready_tails: list[_Tail] = []
         self._future_tails: list[_Tail] = []
-        # Accounts whose last ready or future transaction may have changed since the heaps were
+        # Accounts whose lowest ready or future transaction may have changed since the heaps were
         # last brought up to date (done only when they are read, so admission stays cheap).
         self._changed: dict[bytes, _Account] = {}
         self._slack = TAIL_HEAP_SLACK
