@@ -167,9 +167,10 @@ class _Account:
     """The nonce after its ready run: nonces from `state_nonce` up to it are pooled and ready."""
     line_end: int = 0
     """The first nonce from `state_nonce` on that is not pooled (the end of its gapless line)."""
-    own_ready: list[_Own] = field(default_factory=list)
-    own_future: list[_Own] = field(default_factory=list)
-    """Its ready and future transactions by priority (entries no longer current are skipped)."""
+    own_ready: list[_Own] | None = None
+    own_future: list[_Own] | None = None
+    """Its ready and future transactions by priority (entries no longer current are skipped);
+    made only once it has two transactions pooled (most accounts have one: nothing to order)."""
     ready_tail: _Tail | None = None
     """The pool heap's entry for its lowest-priority ready transaction (one in the heap is
     current only if it is this very object)."""
@@ -467,9 +468,13 @@ class TransactionPool:
     def _push_own(self, account: _Account, item: PooledTx) -> None:
         """Note `item` in its account's heap of ready (or future) transactions."""
         heap = account.own_ready if item.ready else account.own_future
-        heapq.heappush(heap, (item.valid.priority, -item.valid.nonce, item.seq, item))
-        if len(heap) > 2 * len(account.by_nonce) + OWN_HEAP_SLACK:
-            self._rebuild_own(account)
+        if heap is None:
+            if len(account.by_nonce) > 1:
+                self._rebuild_own(account)  # its second transaction: the heaps begin
+        else:
+            heapq.heappush(heap, (item.valid.priority, -item.valid.nonce, item.seq, item))
+            if len(heap) > 2 * len(account.by_nonce) + OWN_HEAP_SLACK:
+                self._rebuild_own(account)
         self._touch(account)
 
     def _rebuild_own(self, account: _Account) -> None:
@@ -531,7 +536,10 @@ class TransactionPool:
             end += 1
         account.line_end = end
         self._relink(account, account.state_nonce)
-        self._rebuild_own(account)
+        if len(by_nonce) > 1:
+            self._rebuild_own(account)
+        else:
+            account.own_ready = account.own_future = None
         self._touch(account)
 
     def _update_tails(self) -> None:
@@ -758,6 +766,10 @@ def _lowest(account: _Account, *, ready: bool) -> PooledTx | None:
     entries of its own heap no longer current on the way."""
     heap = account.own_ready if ready else account.own_future
     by_nonce = account.by_nonce
+    if heap is None:  # one transaction at most
+        for item in by_nonce.values():
+            return item if item.ready == ready else None
+        return None
     while heap:
         item = heap[0][3]
         if by_nonce.get(item.valid.nonce) is item and item.ready == ready:
