@@ -631,7 +631,10 @@ class TransactionPool:
     def _remove_from(self, account: _Account, nonce: int) -> list[PooledTx]:
         """Take out an account's transactions from `nonce` on (in nonce order): those before keep
         their readiness, so this costs O(its line) to find them, nothing more."""
-        gone = sorted((i for n, i in account.by_nonce.items() if n >= nonce), key=_nonce_of)
+        if nonce < account.state_nonce:  # stale (until the next block's repair): nothing needs it
+            gone = [account.by_nonce[nonce]]
+        else:
+            gone = sorted((i for n, i in account.by_nonce.items() if n >= nonce), key=_nonce_of)
         for item in gone:
             self._drop(account, item)
         account.ready_end = max(account.state_nonce, min(account.ready_end, nonce))
