@@ -637,8 +637,9 @@ class TransactionPool:
             gone = sorted((i for n, i in account.by_nonce.items() if n >= nonce), key=_nonce_of)
         for item in gone:
             self._drop(account, item)
-        account.ready_end = max(account.state_nonce, min(account.ready_end, nonce))
-        account.line_end = max(account.state_nonce, min(account.line_end, nonce))
+        if nonce >= account.state_nonce:
+            account.ready_end = min(account.ready_end, nonce)
+            account.line_end = min(account.line_end, nonce)
         if not account.by_nonce:
             del self._accounts[account.signer]
         return gone
