@@ -310,6 +310,16 @@ class SpendingBudgetMachine(RuleBasedStateMachine):
             assert len(ready) == nonce - self.nonce[name]
 
     @invariant()
+    def each_accounts_kept_ends_match_a_walk(self) -> None:
+        for account in self.pool._accounts.values():
+            end = account.state_nonce
+            while end in account.by_nonce:
+                end += 1
+            assert account.line_end == end
+            ready = sum(1 for item in account.by_nonce.values() if item.ready)
+            assert account.ready_end == account.state_nonce + ready
+
+    @invariant()
     def the_heaps_name_the_walks_worst(self) -> None:
         for ready in (True, False):
             assert self.pool._worst(ready=ready) is brute_worst(self.pool, ready=ready)
