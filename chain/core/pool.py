@@ -12,12 +12,17 @@ pay its fee in a block whatever the account's earlier ones spend, and an account
 ready transactions than it can pay for. Blocks take ready transactions in order of priority (the
 fee per share of the block, `transaction_payment.priority`), an account's in nonce order. A
 transaction with the same signer and nonce as a pooled one replaces it only with a strictly
-higher priority. Limits bound each account and the whole pool; when full, the lowest-priority
-last-in-line transaction goes, but only for a newcomer that outbids it by `EVICTION_BUMP_PPM`.
-The last-in-line transactions are kept in two heaps by priority (ready and future), so finding
-the one to evict, or refusing a newcomer below a full pool's floor, costs O(log n), not a walk
-over the pool. Transactions found invalid are banned for a while (a bounded set of their
-hashes), so that resubmitting them costs a hash lookup.
+higher priority. Limits bound each account and the whole pool; when full, the pool's
+lowest-priority ready (or future) transaction goes together with every later one of its account
+(they depend on it), but only for a newcomer that outbids it by `EVICTION_BUMP_PPM`; so a high
+tip at the end of a line shields nothing before it. Each account keeps its ready and its future
+transactions in heaps by priority, and the pool keeps each account's lowest in two heaps (ready
+and future), so finding the one to evict, or refusing a newcomer below a full pool's floor, costs
+O(log n), not a walk over the pool. Readiness is recomputed from the changed nonce on, each
+transaction keeping what is left of the budget after it, and only as far as that changes: adding
+or replacing past the end of an account's ready run, or refusing an unpayable newcomer at the
+end of its line, costs O(log n) whatever the line's length. Transactions found invalid are banned
+for a while (a bounded set of their hashes), so that resubmitting them costs a hash lookup.
 
 What a flooding account can still do within the budget: keep ready as many transactions as it
 can pay the fees and outflows of, each of which, included, pays its fee; to take an honest
@@ -26,17 +31,19 @@ balance away first (a transfer of everything) takes all its budget, so nothing a
 What escapes the rule is what a call's declared outflow misses: money leaving the account in a
 hook of the block (a job's rent deposit taken later), which the account's next revalidation
 sees; transactions waiting as future (past a gap, or beyond the budget) compete only for the
-future places.
+future places. A replacement inside an account's ready run with a different fee walks the run
+after it (each later transaction's budget left changes): up to `max_per_account` steps of integer
+arithmetic, bought with a strictly higher tip on a transaction the account can pay for.
 """
 
 from __future__ import annotations
 
 import heapq
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar, Final
 
+from chain.core.expiring_hashes import ExpiringHashes
 from runtime.executive import ValidTransaction
 from runtime.transaction import SignedTransaction
 
@@ -120,51 +127,6 @@ class FeesExceedBalance(PoolError):
     kind = "balance"
 
 
-class ExpiringHashes:
-    """Hashes remembered for `ttl_ms` each and at most `capacity` of them, the oldest forgotten
-    first: every operation costs O(1) amortized, whatever an attacker adds."""
-
-    def __init__(self, ttl_ms: int, capacity: int) -> None:
-        self.ttl_ms, self.capacity = ttl_ms, capacity
-        # Hash -> when it is forgotten, in the order added (so, of those times).
-        self._until: OrderedDict[bytes, int] = OrderedDict()
-
-    def __len__(self) -> int:
-        return len(self._until)
-
-    def add(self, tx_hash: bytes, now_ms: int) -> None:
-        """Remember `tx_hash` for `ttl_ms` from `now_ms` (again, if it was already)."""
-        until = self._until
-        until.pop(tx_hash, None)
-        until[tx_hash] = now_ms + self.ttl_ms
-        self.expire(now_ms)
-        while len(until) > self.capacity:
-            until.popitem(last=False)
-
-    def holds(self, tx_hash: bytes, now_ms: int) -> bool:
-        """Whether `tx_hash` is still remembered at `now_ms`."""
-        end = self._until.get(tx_hash)
-        if end is None:
-            return False
-        if end <= now_ms:
-            del self._until[tx_hash]
-            return False
-        return True
-
-    def discard(self, tx_hash: bytes) -> None:
-        """Forget `tx_hash` now."""
-        self._until.pop(tx_hash, None)
-
-    def expire(self, now_ms: int) -> None:
-        """Forget what expired by `now_ms` (from the oldest, stopping at the first that holds)."""
-        until = self._until
-        while until:
-            tx_hash, end = next(iter(until.items()))
-            if end > now_ms:
-                return
-            del until[tx_hash]
-
-
 @dataclass(slots=True)
 class PooledTx:
     """A pooled transaction with what validation said of it, its arrival order and readiness."""
@@ -173,6 +135,8 @@ class PooledTx:
     valid: ValidTransaction
     seq: int
     ready: bool = False
+    left: int = 0
+    """What is left of the account's budget after this transaction (while it is ready)."""
 
     @property
     def priority(self) -> int:
@@ -180,24 +144,38 @@ class PooledTx:
 
 
 _Tail = tuple[int, int, PooledTx]
-"""A heap entry for an account's last ready (or future) transaction: (priority, -seq, it), so
-the heap's top is the lowest priority, then the newest."""
+"""A heap entry for an account's lowest-priority ready (or future) transaction: (priority, -seq,
+it), so the heap's top is the lowest priority, then the newest."""
+
+_Own = tuple[int, int, int, PooledTx]
+"""An entry of an account's own heap of its ready (or future) transactions: (priority, -nonce,
+seq, it), so its top is the lowest priority, then the latest in line."""
+
+OWN_HEAP_SLACK: Final = 16
+"""Entries no longer current that an account's own heaps may hold beyond twice its pooled
+transactions before the heap is rebuilt (O(line), once in as many pushes)."""
 
 
 @dataclass(slots=True)
 class _Account:
+    signer: bytes
     state_nonce: int
     fee_budget: int
     """What the account can pay in fees and outflows in all, as its latest check found."""
     by_nonce: dict[int, PooledTx] = field(default_factory=dict)
-    last_ready: PooledTx | None = None
-    last_future: PooledTx | None = None
-    """Its last ready and last future transactions, as `_mark` last found them."""
+    ready_end: int = 0
+    """The nonce after its ready run: nonces from `state_nonce` up to it are pooled and ready."""
+    line_end: int = 0
+    """The first nonce from `state_nonce` on that is not pooled (the end of its gapless line)."""
+    own_ready: list[_Own] | None = None
+    own_future: list[_Own] | None = None
+    """Its ready and future transactions by priority (entries no longer current are skipped);
+    made only once it has two transactions pooled (most accounts have one: nothing to order)."""
     ready_tail: _Tail | None = None
-    """The heap entry pushed for its last ready transaction (one in the heap is current only if
-    it is this very object)."""
+    """The pool heap's entry for its lowest-priority ready transaction (one in the heap is
+    current only if it is this very object)."""
     future_tail: _Tail | None = None
-    """The same for its last future transaction."""
+    """The same for its lowest-priority future transaction."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,11 +249,11 @@ class TransactionPool:
         self._seq = 0
         self.ready_count = 0
         self.future_count = 0
-        # Accounts' last ready and last future transactions, lowest priority on top; entries
+        # Accounts' lowest-priority ready and future transactions, lowest on top; entries
         # no longer current are dropped when they come up, or when the heap is rebuilt.
         self._ready_tails: list[_Tail] = []
         self._future_tails: list[_Tail] = []
-        # Accounts whose last ready or future transaction may have changed since the heaps were
+        # Accounts whose lowest ready or future transaction may have changed since the heaps were
         # last brought up to date (done only when they are read, so admission stays cheap).
         self._changed: dict[bytes, _Account] = {}
         self._slack = TAIL_HEAP_SLACK
@@ -363,11 +341,12 @@ class TransactionPool:
             self._check_floor(valid)  # a refusal below a full pool's floor, before any work
         # The fee budgets of the accounts touched, as they were, to put back on a refusal.
         budgets = {} if account is None else {signer: account.fee_budget}
-        if existing is not None:
-            self._remove_item(existing)
         self._seq += 1
         item = PooledTx(tx, valid, self._seq)
-        self._insert(item, fee_budget=valid.fee_budget)
+        if existing is not None:
+            self._swap(existing, item, fee_budget=valid.fee_budget)
+        else:
+            self._insert(item, fee_budget=valid.fee_budget)
         evicted: list[PooledTx] = []
         try:
             if not item.ready and self._in_line(item):
@@ -386,7 +365,7 @@ class TransactionPool:
 
     def _check_floor(self, valid: ValidTransaction) -> None:
         """PoolFull, at once, if a transaction from an account with nothing pooled would go where
-        the pool is full and does not outbid that part's lowest last-in-line transaction."""
+        the pool is full and does not outbid that part's lowest-priority account."""
         ready = valid.nonce == valid.account_nonce and valid.fee <= valid.fee_budget
         pooled, limit = (
             (self.ready_count, self.max_ready) if ready else (self.future_count, self.max_future)
@@ -405,12 +384,14 @@ class TransactionPool:
         budgets: dict[bytes, int],
     ) -> None:
         """Leave the pool as it was before `item` was added (it replaced `existing`)."""
-        if item.tx.hash in self._by_hash:
-            self._remove_item(item)
-        for victim in reversed(evicted):
+        # Evicted lines go back in nonce order, so that each extends its line at the end.
+        for victim in sorted(evicted, key=lambda v: (v.valid.signer, v.valid.nonce)):
             self._insert(victim)
-        if existing is not None:
-            self._insert(existing)
+        if item.tx.hash in self._by_hash:
+            if existing is not None:
+                self._swap(item, existing)
+            else:
+                self._remove_item(item)
         for signer, fee_budget in budgets.items():
             account = self._accounts.get(signer)
             if account is not None and account.fee_budget != fee_budget:
@@ -420,77 +401,167 @@ class TransactionPool:
     def _in_line(self, item: PooledTx) -> bool:
         """Whether every nonce from the account's up to `item`'s is pooled (no gap before it)."""
         account = self._accounts[item.valid.signer]
-        by_nonce = account.by_nonce
-        return all(n in by_nonce for n in range(account.state_nonce, item.valid.nonce))
+        return account.state_nonce <= item.valid.nonce < account.line_end
 
-    def _insert(self, item: PooledTx, *, fee_budget: int | None = None) -> None:
-        """Pool `item`; `fee_budget`, if given, is its account's budget from now on."""
+    def _account_for(self, item: PooledTx, fee_budget: int | None) -> tuple[_Account, bool]:
+        """`item`'s account (made if new) and whether its nonce or budget changed (so that its
+        whole line must be looked at again)."""
         valid = item.valid
         account = self._accounts.get(valid.signer)
         if account is None:
             budget = valid.fee_budget if fee_budget is None else fee_budget
-            account = _Account(state_nonce=valid.account_nonce, fee_budget=budget)
+            account = _Account(valid.signer, valid.account_nonce, budget)
+            account.ready_end = account.line_end = valid.account_nonce
             self._accounts[valid.signer] = account
-        else:
-            account.state_nonce = max(account.state_nonce, valid.account_nonce)
-            if fee_budget is not None:
-                account.fee_budget = fee_budget
+            return account, False
+        whole = valid.account_nonce > account.state_nonce or (
+            fee_budget is not None and fee_budget != account.fee_budget
+        )
+        account.state_nonce = max(account.state_nonce, valid.account_nonce)
+        if fee_budget is not None:
+            account.fee_budget = fee_budget
+        return account, whole
+
+    def _place(self, account: _Account, item: PooledTx, *, whole: bool) -> None:
+        """Put `item` in its account's place for its nonce, as future, and relink the account
+        from there (`whole`: all its line); it goes in the account's own heap as it ends up."""
         item.ready = False
         self.future_count += 1
-        account.by_nonce[valid.nonce] = item
+        account.by_nonce[item.valid.nonce] = item
         self._by_hash[item.tx.hash] = item
-        self._mark(account)
+        if whole:
+            self._mark(account)
+            return
+        self._relink(account, item.valid.nonce)
+        if not item.ready:  # made ready, it was pushed to the ready heap
+            self._push_own(account, item)
+
+    def _insert(self, item: PooledTx, *, fee_budget: int | None = None) -> None:
+        """Pool `item`; `fee_budget`, if given, is its account's budget from now on."""
+        account, whole = self._account_for(item, fee_budget)
+        nonce = item.valid.nonce
+        if nonce == account.line_end:
+            by_nonce, end = account.by_nonce, nonce + 1
+            while end in by_nonce:
+                end += 1
+            account.line_end = end
+        self._place(account, item, whole=whole)
+
+    def _swap(self, old: PooledTx, new: PooledTx, *, fee_budget: int | None = None) -> None:
+        """Put `new` in the place of `old` (same signer and nonce), without a gap between."""
+        account, whole = self._account_for(new, fee_budget)
+        del self._by_hash[old.tx.hash]
+        if old.ready:
+            self.ready_count -= 1
+        else:
+            self.future_count -= 1
+        old.ready = False
+        self._place(account, new, whole=whole)
+
+    def _set_ready(self, account: _Account, item: PooledTx, ready: bool) -> None:
+        item.ready = ready
+        delta = 1 if ready else -1
+        self.ready_count += delta
+        self.future_count -= delta
+        self._push_own(account, item)
+
+    def _push_own(self, account: _Account, item: PooledTx) -> None:
+        """Note `item` in its account's heap of ready (or future) transactions."""
+        heap = account.own_ready if item.ready else account.own_future
+        if heap is None:
+            if len(account.by_nonce) > 1:
+                self._rebuild_own(account)  # its second transaction: the heaps begin
+        else:
+            heapq.heappush(heap, (item.valid.priority, -item.valid.nonce, item.seq, item))
+            if len(heap) > 2 * len(account.by_nonce) + OWN_HEAP_SLACK:
+                self._rebuild_own(account)
+        self._touch(account)
+
+    def _rebuild_own(self, account: _Account) -> None:
+        """Keep only the current entries of an account's own heaps."""
+        items = account.by_nonce.values()
+        account.own_ready = [(i.valid.priority, -i.valid.nonce, i.seq, i) for i in items if i.ready]
+        account.own_future = [
+            (i.valid.priority, -i.valid.nonce, i.seq, i) for i in items if not i.ready
+        ]
+        heapq.heapify(account.own_ready)
+        heapq.heapify(account.own_future)
+
+    def _touch(self, account: _Account) -> None:
+        """Note that an account's lowest-priority transactions may have changed."""
+        changed = self._changed
+        changed[account.signer] = account
+        if len(changed) > len(self._accounts) + self._slack:
+            self._update_tails()
+
+    def _relink(self, account: _Account, nonce: int) -> None:
+        """Recompute readiness after a change at `nonce`: from there (or the end of the ready
+        run, if before it) on, each transaction in a gapless run is ready as long as its fee fits
+        in the budget less the fees and outflows of the ready ones before it (an outflow beyond
+        what is left takes what is left). The walk stops where a transaction finds the budget it
+        found before, so a change past the ready run costs O(1)."""
+        by_nonce, old_end = account.by_nonce, account.ready_end
+        if nonce < account.state_nonce:
+            return  # stale: never ready, and it changes nothing after it
+        n = min(nonce, old_end)
+        left = account.fee_budget if n == account.state_nonce else by_nonce[n - 1].left
+        while True:
+            item = by_nonce.get(n)
+            if item is None or item.valid.fee > left:
+                break
+            left = max(0, left - item.valid.fee - item.valid.outflow)
+            if item.ready and item.left == left:
+                return  # as before from here on
+            item.left = left
+            if not item.ready:
+                self._set_ready(account, item, True)
+            n += 1
+        for m in range(n, old_end):
+            item = by_nonce.get(m)
+            if item is not None and item.ready:
+                self._set_ready(account, item, False)
+        account.ready_end = n
 
     def _mark(self, account: _Account) -> None:
-        """Recompute which of an account's transactions are ready: a gapless run of nonces from
-        the account's, each as long as its fee fits in the budget less the fees and outflows of
-        the ready ones before it (an outflow beyond what is left takes what is left)."""
-        nonce = account.state_nonce
-        left = account.fee_budget
-        last_ready = last_future = None
-        for n in sorted(account.by_nonce):
-            item = account.by_nonce[n]
-            valid = item.valid
-            ready = n == nonce and valid.fee <= left
-            if ready:
-                nonce += 1
-                left -= valid.fee + valid.outflow
-                if left < 0:
-                    left = 0  # an outflow beyond what is left takes the rest
-                last_ready = item
-            else:
-                last_future = item
-            if ready != item.ready:
-                item.ready = ready
-                delta = 1 if ready else -1
-                self.ready_count += delta
-                self.future_count -= delta
-        account.last_ready, account.last_future = last_ready, last_future
-        some = last_ready if last_ready is not None else last_future
-        if some is not None:
-            changed = self._changed
-            changed[some.valid.signer] = account
-            if len(changed) > len(self._accounts) + self._slack:
-                self._update_tails()
+        """Recompute the readiness, line and own heaps of all an account's transactions (after
+        its nonce or budget changed, or a block's repair): O(its line)."""
+        by_nonce = account.by_nonce
+        for item in by_nonce.values():
+            if item.ready:
+                item.ready = False
+                self.ready_count -= 1
+                self.future_count += 1
+        account.ready_end = end = account.state_nonce
+        while end in by_nonce:
+            end += 1
+        account.line_end = end
+        self._relink(account, account.state_nonce)
+        if len(by_nonce) > 1:
+            self._rebuild_own(account)
+        else:
+            account.own_ready = account.own_future = None
+        self._touch(account)
 
     def _update_tails(self) -> None:
         """Bring the heaps up to date with the accounts changed since: an entry is pushed anew
-        for an account's last ready (or future) transaction only when the transaction or its
-        priority changed."""
+        for an account's lowest-priority ready (or future) transaction only when the
+        transaction or its priority changed."""
         for signer, account in self._changed.items():
             if self._accounts.get(signer) is not account:
                 continue  # gone since: its entries are no longer current
-            last, tail = account.last_ready, account.ready_tail
-            if last is None:
+            low = _lowest(account, ready=True)
+            tail = account.ready_tail
+            if low is None:
                 account.ready_tail = None
-            elif tail is None or tail[2] is not last or tail[0] != last.valid.priority:
-                account.ready_tail = tail = (last.valid.priority, -last.seq, last)
+            elif tail is None or tail[2] is not low or tail[0] != low.valid.priority:
+                account.ready_tail = tail = (low.valid.priority, -low.seq, low)
                 heapq.heappush(self._ready_tails, tail)
-            last, tail = account.last_future, account.future_tail
-            if last is None:
+            low = _lowest(account, ready=False)
+            tail = account.future_tail
+            if low is None:
                 account.future_tail = None
-            elif tail is None or tail[2] is not last or tail[0] != last.valid.priority:
-                account.future_tail = tail = (last.valid.priority, -last.seq, last)
+            elif tail is None or tail[2] is not low or tail[0] != low.valid.priority:
+                account.future_tail = tail = (low.valid.priority, -low.seq, low)
                 heapq.heappush(self._future_tails, tail)
         self._changed.clear()
         if len(self._ready_tails) + len(self._future_tails) > 4 * len(self._accounts) + self._slack:
@@ -507,27 +578,28 @@ class TransactionPool:
     def _enforce_limits(
         self, newest: PooledTx, evicted: list[PooledTx], budgets: dict[bytes, int]
     ) -> None:
-        """Evict the worst transactions into `evicted` until the limits hold (noting their
-        accounts' budgets in `budgets`); PoolFull if that would take `newest`, or another
-        account's transaction that `newest` does not outbid by EVICTION_BUMP_PPM."""
+        """Evict the worst transactions, each with its account's later ones (which depend on
+        it), into `evicted` until the limits hold (noting their accounts' budgets in `budgets`);
+        PoolFull if that would take `newest`, or another account's transaction that `newest`
+        does not outbid by EVICTION_BUMP_PPM."""
         while self.ready_count > self.max_ready or self.future_count > self.max_future:
             victim = self._worst(ready=self.ready_count > self.max_ready)
             if victim is None:
                 break
-            if victim is newest or (
-                victim.valid.signer != newest.valid.signer
-                and not _outbids(newest.priority, victim.priority)
-            ):
+            if victim.valid.signer == newest.valid.signer:
+                if victim.valid.nonce <= newest.valid.nonce:
+                    raise PoolFull("the pool is full of transactions with a higher priority")
+            elif not _outbids(newest.priority, victim.priority):
                 raise PoolFull("the pool is full of transactions with a higher priority")
-            budgets.setdefault(victim.valid.signer, self._accounts[victim.valid.signer].fee_budget)
-            self._remove_item(victim)
-            evicted.append(victim)
+            account = self._accounts[victim.valid.signer]
+            budgets.setdefault(victim.valid.signer, account.fee_budget)
+            evicted.extend(self._remove_from(account, victim.valid.nonce))
 
     def _worst(self, *, ready: bool) -> PooledTx | None:
-        """The lowest-priority (then newest) of the accounts' last ready (or future) transactions.
+        """The lowest-priority (then newest) of the accounts' lowest-priority ready (or future)
+        transactions: the one to evict, with its account's later ones.
 
-        Only an account's last ready, or last future, transaction may go without leaving the
-        others out of line. O(log n) amortized: entries no longer current are popped on the way.
+        O(log n) amortized: entries no longer current are popped on the way.
         """
         if self._changed:
             self._update_tails()
@@ -545,19 +617,49 @@ class TransactionPool:
 
     # Removing
 
-    def _remove_item(self, item: PooledTx) -> None:
-        signer = item.valid.signer
-        account = self._accounts[signer]
+    def _drop(self, account: _Account, item: PooledTx) -> None:
+        """Take `item` out of the indexes and counts, leaving its account's readiness as it was."""
         del account.by_nonce[item.valid.nonce]
         del self._by_hash[item.tx.hash]
         if item.ready:
             self.ready_count -= 1
         else:
             self.future_count -= 1
-        if account.by_nonce:
-            self._mark(account)
+        item.ready = False
+        self._touch(account)
+
+    def _remove_from(self, account: _Account, nonce: int) -> list[PooledTx]:
+        """Take out an account's transactions from `nonce` on (in nonce order): those before keep
+        their readiness, so this costs O(its line) to find them, nothing more."""
+        if nonce < account.state_nonce:  # stale (until the next block's repair): nothing needs it
+            gone = [account.by_nonce[nonce]]
         else:
-            del self._accounts[signer]
+            gone = sorted((i for n, i in account.by_nonce.items() if n >= nonce), key=_nonce_of)
+        for item in gone:
+            self._drop(account, item)
+        if nonce >= account.state_nonce:
+            account.ready_end = min(account.ready_end, nonce)
+            account.line_end = min(account.line_end, nonce)
+        if not account.by_nonce:
+            del self._accounts[account.signer]
+        return gone
+
+    def _remove_item(self, item: PooledTx) -> None:
+        account = self._accounts[item.valid.signer]
+        self._drop(account, item)
+        nonce = item.valid.nonce
+        if not account.by_nonce:
+            del self._accounts[account.signer]
+            return
+        if nonce < account.state_nonce:
+            return
+        # A gap at `nonce`: nothing after it is ready or in line any more.
+        for m in range(nonce + 1, account.ready_end):
+            later = account.by_nonce.get(m)
+            if later is not None and later.ready:
+                self._set_ready(account, later, False)
+        account.ready_end = min(account.ready_end, nonce)
+        account.line_end = min(account.line_end, nonce)
 
     def remove(self, tx_hash: bytes) -> SignedTransaction | None:
         """Take `tx_hash` out of the pool; the transaction, or None if it was not pooled."""
@@ -657,6 +759,27 @@ class TransactionPool:
             if signer in self._accounts:
                 self._mark(account)
         return removed
+
+
+def _nonce_of(item: PooledTx) -> int:
+    return item.valid.nonce
+
+
+def _lowest(account: _Account, *, ready: bool) -> PooledTx | None:
+    """An account's lowest-priority (then latest) ready (or future) transaction, popping the
+    entries of its own heap no longer current on the way."""
+    heap = account.own_ready if ready else account.own_future
+    by_nonce = account.by_nonce
+    if heap is None:  # one transaction at most
+        for item in by_nonce.values():
+            return item if item.ready == ready else None
+        return None
+    while heap:
+        item = heap[0][3]
+        if by_nonce.get(item.valid.nonce) is item and item.ready == ready:
+            return item
+        heapq.heappop(heap)
+    return None
 
 
 def _outbids(newcomer: int, victim: int) -> bool:

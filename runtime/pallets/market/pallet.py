@@ -26,6 +26,7 @@ from runtime.pallets.market.constants import (
     REOFFERS_PER_BLOCK,
     STAKE,
     SUBMIT_WEIGHT,
+    WAIT_RENT_GROWTH,
 )
 from runtime.pallets.market.deadlines import decline, expire, miss_deadline
 from runtime.pallets.market.errors import (
@@ -83,15 +84,22 @@ from runtime.workloads import WorkloadError, payment_for, workload_shape
 
 
 def _job_holds(ctx: BlockContext, args: tuple[Any, ...]) -> int | None:
-    """A job submission's outflow: its escrow and the deposit for its rent if it waits (None
-    if its workload is not one the market knows: it fails, but say the worst)."""
+    """A job submission's outflow: its escrow and the most its rent deposit can be if it waits
+    (None if its workload is not one the market knows: it fails, but say the worst).
+
+    The deposit is held at the rent of the queue the job finds in its block, which the block's
+    earlier transactions may have filled, so the rent of a full queue is declared, not today's:
+    an account's later transactions are ready only if they can pay after that. What remains is
+    that an honest requester's later transactions may wait as future for a block when its balance
+    covers the rent now but not a full queue's; nothing the pool holds ready goes unpaid."""
     workload, params, max_price, wait_blocks = args[0], args[1], args[5], args[7]
     try:
         shape = workload_shape(workload, params)
     except WorkloadError:
         return None
-    escrow = Params.get(ctx.state).escrow_for(shape.cost_units, max_price)
-    return int(escrow + rent_now(ctx) * wait_blocks)
+    p = Params.get(ctx.state)
+    most_rent = p.wait_rent * (1 + WAIT_RENT_GROWTH)  # `rent_now` of a full queue, at most
+    return int(p.escrow_for(shape.cost_units, max_price) + most_rent * wait_blocks)
 
 
 class MarketGenesis(Protocol):

@@ -333,7 +333,7 @@ def test_the_per_account_limit_refuses_more_but_allows_replacement():
 # Total limits
 
 
-def test_a_full_pool_evicts_the_lowest_priority_tail():
+def test_a_full_pool_evicts_the_lowest_priority_transaction_with_its_later_ones():
     pool = TransactionPool(max_ready=3)
     alice0, alice1 = pool_tx("Alice", 0, tip=0), pool_tx("Alice", 1, tip=9)
     bob0 = pool_tx("Bob", 0, tip=2)
@@ -341,9 +341,13 @@ def test_a_full_pool_evicts_the_lowest_priority_tail():
         add(pool, item)
     charlie0 = pool_tx("Charlie", 0, tip=5)
     removed = add(pool, charlie0)
-    # Alice's tip-0 transaction is cheaper, but Alice's tip-9 one depends on it: tails go first.
-    assert [(r.tx.hash, r.status) for r in removed] == [(bob0[0].hash, "dropped")]
-    assert sorted(ready_order(pool)) == sorted(hashes(alice0, alice1, charlie0))
+    # Alice's tip-0 transaction is the cheapest: it goes, and her tip-9 one that depends on it
+    # with it (a high tip at the end of a line shields nothing before it).
+    assert [(r.tx.hash, r.status) for r in removed] == [
+        (alice0[0].hash, "dropped"),
+        (alice1[0].hash, "dropped"),
+    ]
+    assert sorted(ready_order(pool)) == sorted(hashes(bob0, charlie0))
     check_counts(pool)
 
 
@@ -602,8 +606,9 @@ class PoolMachine(RuleBasedStateMachine):
         return order
 
     def evict(self, newest: ModelTx) -> tuple[list[bytes], bool]:
-        """What the limits push out: each account's last ready (or last future) transaction, the
-        lowest tip (then the newest) first; True if the newest goes, which undoes it all."""
+        """What the limits push out: the account whose lowest-tip ready (or future) transaction
+        is lowest (then the newest of those) loses it, the latest of its lowest first, and every
+        later one of its line with it; True if the newest goes, which undoes it all."""
         evicted: list[ModelTx] = []
         while True:
             ready = self.ready_set()
@@ -616,22 +621,25 @@ class PoolMachine(RuleBasedStateMachine):
             for name in NAMES:
                 same = [t for t in self.line(name) if (t.hash in ready) == want_ready]
                 if same:
-                    candidates.append(same[-1])
+                    candidates.append(min(same, key=lambda t: (t.tip, -t.nonce)))
             if not candidates:
                 return [t.hash for t in evicted], False
             victim = min(candidates, key=lambda t: (t.tip, -t.seq))
             outbid = newest.tip > victim.tip and newest.tip * 1_000_000 >= victim.tip * (
                 1_000_000 + EVICTION_BUMP_PPM
             )
-            del self.txs[victim.hash]
-            if victim is newest or (victim.name != newest.name and not outbid):
+            if (victim.name == newest.name and victim.nonce <= newest.nonce) or (
+                victim.name != newest.name and not outbid
+            ):
                 # Refused: the newcomer goes instead, and whatever it pushed out comes back.
-                self.txs[victim.hash] = victim
                 del self.txs[newest.hash]
                 for t in evicted:
                     self.txs[t.hash] = t
                 return [], True
-            evicted.append(victim)
+            for t in self.line(victim.name):
+                if t.nonce >= victim.nonce:
+                    del self.txs[t.hash]
+                    evicted.append(t)
 
     # Rules
 

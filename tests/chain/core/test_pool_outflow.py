@@ -195,16 +195,19 @@ OUTFLOWS = st.one_of(st.integers(0, 8), st.just(SPENDS_EVERYTHING))
 
 
 def brute_worst(pool: TransactionPool, *, ready: bool) -> PooledTx | None:
-    """The lowest-priority (then newest) of the accounts' last ready (or future) transactions,
-    by a walk over the whole pool."""
-    last: dict[bytes, PooledTx] = {}
+    """The lowest-priority (then newest) of the accounts' lowest-priority (then latest) ready (or
+    future) transactions, by a walk over the whole pool."""
+    low: dict[bytes, PooledTx] = {}
     for tx in pool.pending():
         item = pool._by_hash[tx.hash]
         if item.ready == ready:
-            held = last.get(item.valid.signer)
-            if held is None or item.valid.nonce > held.valid.nonce:
-                last[item.valid.signer] = item
-    return min(last.values(), key=lambda i: (i.priority, -i.seq), default=None)
+            held = low.get(item.valid.signer)
+            if held is None or (item.priority, -item.valid.nonce) < (
+                held.priority,
+                -held.valid.nonce,
+            ):
+                low[item.valid.signer] = item
+    return min(low.values(), key=lambda i: (i.priority, -i.seq), default=None)
 
 
 class SpendingBudgetMachine(RuleBasedStateMachine):
@@ -305,6 +308,16 @@ class SpendingBudgetMachine(RuleBasedStateMachine):
                 left = max(0, left - line[nonce][0].fee - line[nonce][0].outflow)
                 nonce += 1
             assert len(ready) == nonce - self.nonce[name]
+
+    @invariant()
+    def each_accounts_kept_ends_match_a_walk(self) -> None:
+        for account in self.pool._accounts.values():
+            end = account.state_nonce
+            while end in account.by_nonce:
+                end += 1
+            assert account.line_end == end
+            ready = sum(1 for item in account.by_nonce.values() if item.ready)
+            assert account.ready_end == account.state_nonce + ready
 
     @invariant()
     def the_heaps_name_the_walks_worst(self) -> None:
