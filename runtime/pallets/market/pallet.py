@@ -23,11 +23,10 @@ from runtime.pallets.market.constants import (
     MODES,
     NAME,
     REGISTER_WEIGHT,
-    REOFFERS_PER_BLOCK,
     STAKE,
     SUBMIT_WEIGHT,
 )
-from runtime.pallets.market.deadlines import decline, expire, miss_deadline
+from runtime.pallets.market.deadlines import decline, hook_weight, process_due
 from runtime.pallets.market.errors import (
     AlreadyRegistered,
     BadAsk,
@@ -142,23 +141,13 @@ class Market(Pallet):
     # Hooks
 
     def on_initialize(self, ctx: BlockContext) -> int:
-        """Expire waiting jobs, penalize missed deadlines, and match waiting jobs in turn."""
-        state = ctx.state
-        due = Deadlines.get(state, ctx.number)
-        if due is not None:
-            Deadlines.remove(state, ctx.number)
-            missed = 0
-            for job_id in due:
-                current = Jobs.get(state, job_id)
-                if current is None:
-                    continue
-                if current.state == "pending" and current.expires_at == ctx.number:
-                    expire(ctx, job_id, current)
-                elif current.state == "matched" and current.commit_by == ctx.number - 1:
-                    miss_deadline(ctx, job_id, current, at_once=missed < REOFFERS_PER_BLOCK)
-                    missed += 1
-        match_waiting(ctx)
-        return 0
+        """Expire waiting jobs and penalize missed deadlines due now (at most
+        DEADLINES_PER_BLOCK, `deadlines.process_due`), and match waiting jobs in turn; its weight
+        counts each deadline and each pass over the workers (`deadlines.hook_weight`)."""
+        workers = len(WorkerList.get(ctx.state))  # the hook only removes workers
+        processed, entries, passes = process_due(ctx)
+        passes += match_waiting(ctx)
+        return hook_weight(processed, entries, passes, workers)
 
     # Calls
 
