@@ -33,7 +33,7 @@ penalty) make that block's hook at most this many passes longer."""
 MAX_EXCLUDED: Final = 8
 """The most matches a job's history keeps as given back (declined or missed): the bound of
 `MarketParams.max_reoffers` + 1, after which the job expires (so that a job nobody can do costs at
-most this many workers a decline or a miss each)."""
+most this many workers a miss each, and one worker a decline's penalty, MAX_DECLINES)."""
 MAX_DECLINES: Final = 2
 """Declines after which a job expires, refunded (`deadlines.decline`): a job that two different
 workers declined is most likely one nobody can do (inputs nobody serves), so it is not offered to

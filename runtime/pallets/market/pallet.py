@@ -318,8 +318,9 @@ class Market(Pallet):
         it (NoEligibleWorker). Besides its escrow it holds a deposit for its rent while it waits
         for its first worker (`market.rent`). What an attacker can still do: submit jobs some
         worker could take and cancel them before they are matched, paying a fee (and the rent
-        of their wait) each time; or jobs whose inputs nobody serves, which the workers decline
-        (at a penalty to the treasury, `deadlines.decline`) while the attacker pays its fees.
+        of their wait) each time; or jobs whose inputs nobody serves, which two workers decline
+        (the first at a penalty to the treasury, `deadlines.decline`) while the attacker pays its
+        fees.
         """
         requester = ensure_signed(origin)
         state = ctx.state
@@ -402,10 +403,10 @@ class Market(Pallet):
 
     @call(args=(("job", fields.U64),), weight=SUBMIT_WEIGHT, outflow=0)
     def decline_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
-        """Give back a job matched to the caller, within `decline_blocks` of the match, for
-        `decline_penalty_ppm` of its slash: the job is offered to the next worker at once and is
-        never matched to the caller again (see `deadlines.decline` for why it costs, and what it
-        still allows)."""
+        """Give back a job matched to the caller, within `decline_blocks` of the match: its first
+        decline costs `decline_penalty_ppm` of its slash and offers it to the next worker at once;
+        its second is free and expires it. It is never matched to the caller again (see
+        `deadlines.decline` for why the first costs, and what it still allows)."""
         who = ensure_signed(origin)
         current = job(ctx, job_id)
         if current.state != "matched" or current.worker != who:
