@@ -29,21 +29,24 @@ Lifecycle of a job (DESIGN 8), each rule with what an attacker can still do with
    better reputation, then to block randomness. The price is raised, within the job's price, so
    that the payment reaches `min_payment`.
    Attacker: an inflated throughput wins tight jobs it then misses (step 4), at a loss.
-4. Within `decline_blocks` of the match the worker may decline the job, for `decline_penalty_ppm`
-   of its slash (to the treasury) and DECLINE_COOLDOWN blocks behind the workers in good
-   standing; it waits again without that worker (so that sybil workers cannot decline every job
-   until it expires, see `deadlines.decline`).
+4. Within `decline_blocks` of the match the worker may decline the job. The job's first decline
+   costs `decline_penalty_ppm` of its slash (to the treasury) and DECLINE_COOLDOWN blocks behind
+   the workers in good standing, and the job is offered again without that worker; its second
+   (MAX_DECLINES) costs nothing and expires it, refunded, since a job two workers cannot do is
+   most likely one nobody can (see `deadlines.decline` for what sybils can do within it).
    Otherwise the worker must commit a result (the compute pallet records it) by its deadline; a
    miss (a worker that went away) costs it `miss_penalty_ppm` of the bonded slash, paid to the
    TREASURY (never to the requester, so a requester gains nothing from jobs no worker can do),
    two points of reputation, and the job for good. A job given back (declined or missed) goes
    into its history of matches and is offered at once to the best other worker with a free slot,
    with a full commit window; its wait for a worker is extended by the blocks it spent matched
-   (`deadlines.give_back`). A job given back more than `max_reoffers` times, or that no worker
-   left could take, expires and is refunded. Attacker: a worker may hold a job for
-   `decline_blocks` once, or until its deadline once, each at the cost of a penalty; sybil
-   workers may hold it `max_reoffers` + 1 times, a penalty each; a requester whose job nobody
-   can do gets its escrow back and has paid its fees.
+   (`deadlines.give_back`). A job given back more than `max_reoffers` times, declined twice, or
+   that no worker left could take, expires and is refunded. A block processes at most
+   DEADLINES_PER_BLOCK due deadlines (the rest in the next) and its hook declares their weight.
+   Attacker: a worker may hold a job for `decline_blocks` once, or until its deadline once, each
+   at the cost of a penalty; sybil workers may hold it `max_reoffers` + 1 times, a miss penalty
+   each, or kill it with two declines, one penalty; a requester whose job nobody can do costs one
+   honest worker a decline penalty and cooldown, gets its escrow back and has paid its fees.
 5. Settlement (called by the compute pallet after the dispute window): on success the worker is
    paid price × units, the treasury its protocol fee and the verification committee its fee,
    and the rest of the escrow is released. On failure the worker's slash is taken: half to whoever
@@ -67,12 +70,14 @@ error's name.
 from __future__ import annotations
 
 from runtime.pallets.market.constants import (
+    DEADLINES_PER_BLOCK,
     DECLINE_COOLDOWN,
     ESCROW,
     JOB_WEIGHT,
     MATCHES_PER_BLOCK,
     MAX_ASKS,
     MAX_DEADLINE_BLOCKS,
+    MAX_DECLINES,
     MAX_EXCLUDED,
     MAX_INPUTS,
     MAX_JOB_CAPACITY,
@@ -122,6 +127,7 @@ from runtime.pallets.market.storage import (
 )
 
 __all__ = [
+    "DEADLINES_PER_BLOCK",
     "DECLINE_COOLDOWN",
     "DEFAULT_MARKET_PARAMS",
     "ESCROW",
@@ -132,6 +138,7 @@ __all__ = [
     "MATCHES_PER_BLOCK",
     "MAX_ASKS",
     "MAX_DEADLINE_BLOCKS",
+    "MAX_DECLINES",
     "MAX_EXCLUDED",
     "MAX_INPUTS",
     "MAX_JOB_CAPACITY",

@@ -7,7 +7,18 @@ from dataclasses import replace
 
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
-from runtime.pallets.market.constants import ESCROW, PPM, STAKE
+from runtime.pallets.market.constants import (
+    DEADLINE_WEIGHT,
+    DEADLINES_PER_BLOCK,
+    DUE_ENTRY_WEIGHT,
+    ESCROW,
+    MAX_DECLINES,
+    PASS_WEIGHT,
+    PPM,
+    REOFFERS_PER_BLOCK,
+    STAKE,
+    WORKER_CHECK_WEIGHT,
+)
 from runtime.pallets.market.escrow import pay_out, release_held
 from runtime.pallets.market.events import DeadlineMissed, JobDeclined, JobExpired
 from runtime.pallets.market.matching import anyone_eligible, try_match
@@ -29,42 +40,56 @@ def expire(ctx: BlockContext, job_id: int, current: Job, *, queued: bool = True)
     ctx.deposit_event(JobExpired, job_id, current.escrow)
 
 
-def decline(ctx: BlockContext, job_id: int, current: Job) -> None:
-    """The matched worker gives the job back within the decline window: it pays
-    `decline_penalty_ppm` of the job's slash from its stake to the treasury, is matched after
-    the others for DECLINE_COOLDOWN blocks, and is never matched to this job again; the job is
-    offered to the next worker at once (`give_back`).
+def declines_of(current: Job) -> int:
+    """How many workers declined the job before (misses not counted)."""
+    return sum(m.outcome == "declined" for m in current.past_matches)
 
-    Declining costs the decliner so that sybil workers cannot kill others' jobs for nothing: a
-    job given back `max_reoffers` + 1 times expires, and the cheapest asks are matched first, so
-    that many sybils asking less than the honest could otherwise decline every job until it
-    expired. What an attacker can still do: kill a job by declining it from `max_reoffers` + 1
-    workers (each registered with `min_stake`), paying as many penalties (at least
-    `min_slash`·`decline_penalty_ppm` each) and decline fees per job killed, more than the
-    requester loses (its submission fee; its escrow comes back, it may submit again), and it
-    gains nothing: the job is paid to nobody. After a decline a sybil is matched only when no
-    other worker can take a job, for DECLINE_COOLDOWN blocks (`matching.try_match`), so each
-    sybil kills at most one job in that time. A requester whose job every worker declines
-    (inputs nobody can fetch) costs at most `max_reoffers` + 1 workers a penalty each and puts
-    them behind the others for DECLINE_COOLDOWN blocks, for its own fee; it gains nothing from
-    the penalties (they go to the treasury), and a rival worker that does this to steer the next
-    jobs to itself must do it again every DECLINE_COOLDOWN blocks, and still must bid within
-    the requesters' prices.
+
+def decline(ctx: BlockContext, job_id: int, current: Job) -> None:
+    """The matched worker gives the job back within the decline window. The job's first decline
+    costs its worker `decline_penalty_ppm` of the job's slash from its stake (to the treasury)
+    and puts it after the others for DECLINE_COOLDOWN blocks; the job is offered to the next
+    worker at once (`give_back`). Its MAX_DECLINES-th decline (a second worker that cannot do it
+    either: most likely nobody can, its inputs being served by nobody) costs that worker nothing,
+    neither penalty nor cooldown, and expires the job, refunded. Neither worker is ever matched
+    to this job again.
+
+    Declining costs the first decliner so that sybil workers cannot kill others' jobs for
+    nothing. What an attacker can still do:
+
+    - A requester (or a rival worker) submitting a job nobody can do harms one honest worker per
+      submission: the first matched pays the penalty (at least `min_slash`·`decline_penalty_ppm`,
+      0.005 XPL, to the treasury, not to the attacker) and is behind the others for
+      DECLINE_COOLDOWN blocks; the second declines it for free and it expires. The attacker pays
+      the submission fee (about 0.006 XPL) and the rent of no wait; to keep k honest workers
+      behind a rival it must submit k such jobs every DECLINE_COOLDOWN blocks, and which
+      workers it hits is the matching's choice, not its own.
+    - Sybil workers kill a job by declining it from two of them: one penalty and its cooldown
+      on the first sybil, two decline fees, per job killed. Nobody is paid for a killed job, the
+      requester gets its escrow back (it loses its submission fee and may submit again), so the
+      attacker gains nothing. After its decline a sybil is matched only when no other worker can
+      take a job, for DECLINE_COOLDOWN blocks (`matching.try_match`).
+    - A worker declines for free only a job another worker declined first (which costs that
+      worker a penalty): a worker cannot make its own first decline free.
     """
     assert current.worker is not None
     p = Params.get(ctx.state)
-    penalty = pay_out(
-        ctx, current.worker, STAKE, TREASURY, current.slash * p.decline_penalty_ppm // PPM
-    )
+    first = declines_of(current) == 0
+    rate = p.decline_penalty_ppm if first else 0
+    penalty = pay_out(ctx, current.worker, STAKE, TREASURY, current.slash * rate // PPM)
     worker = end_for_worker(ctx, current, 0)
     if worker is not None:
-        worker = replace(worker, stake=max(0, worker.stake - penalty), declined_at=ctx.number)
+        worker = replace(
+            worker,
+            stake=max(0, worker.stake - penalty),
+            declined_at=ctx.number if first else worker.declined_at,
+        )
     store_worker(ctx, current.worker, worker)
     ctx.deposit_event(JobDeclined, job_id, current.worker, penalty)
     give_back(ctx, job_id, current, "declined", penalty)
 
 
-def miss_deadline(ctx: BlockContext, job_id: int, current: Job, *, at_once: bool = True) -> None:
+def miss_deadline(ctx: BlockContext, job_id: int, current: Job, *, at_once: bool = True) -> int:
     """A matched job passed its commit deadline (its worker went away, or could not finish):
     the worker pays `miss_penalty_ppm` of the slash to the treasury, loses reputation and never
     gets this job again; the job is offered to the next worker at once (`give_back`), or, when
@@ -74,6 +99,7 @@ def miss_deadline(ctx: BlockContext, job_id: int, current: Job, *, at_once: bool
     from a job no worker can finish: it cannot farm workers' stake. What an attacker can still
     do: submit a job that cannot be done (inputs nobody serves) and hope a worker neither does
     nor declines it: that worker loses the penalty, but the requester only pays its fees.
+    Returns the passes over the workers it ran (`give_back`).
     """
     assert current.worker is not None
     p = Params.get(ctx.state)
@@ -85,7 +111,7 @@ def miss_deadline(ctx: BlockContext, job_id: int, current: Job, *, at_once: bool
         worker = replace(worker, stake=max(0, worker.stake - penalty))
     store_worker(ctx, current.worker, worker)
     ctx.deposit_event(DeadlineMissed, job_id, current.worker, penalty)
-    give_back(ctx, job_id, current, "missed", penalty, at_once=at_once)
+    return give_back(ctx, job_id, current, "missed", penalty, at_once=at_once)
 
 
 def give_back(
@@ -96,16 +122,18 @@ def give_back(
     penalty: int,
     *,
     at_once: bool = True,
-) -> None:
+) -> int:
     """A job its worker gave back (`outcome`: "declined" or "missed", for `penalty`): the match
     goes into its history, and it is offered at once to the best other worker with a free slot,
     with a full commit window (`matching.try_match`). Its wait for a worker is extended by the
     blocks it spent matched, which the requester did not spend waiting. Not matched at once, it
     waits again without that worker, paying rent again (`rent.wait_again`). It expires, refunded,
-    when it was given back more than `max_reoffers` times, when no worker left could take it,
-    or when its requester cannot hold the rent of another wait. Not `at_once`, it goes straight
-    to the queue (a block's hook offers at most REOFFERS_PER_BLOCK missed jobs at once). Never
-    fails: a missed deadline's hook calls it.
+    when it was given back more than `max_reoffers` times or declined MAX_DECLINES times, when
+    no worker left could take it, or when its requester cannot hold the rent of another wait.
+    Not `at_once`, it goes straight to the queue (a block's hook offers at most
+    REOFFERS_PER_BLOCK missed jobs at once). Never fails: a missed deadline's hook calls it.
+    Returns the passes over the workers it ran (at most 2: whether anyone could take it, and
+    matching it), for the hook's weight.
 
     What an attacker can still do: hold a job with sybil workers, each asking less than the
     honest workers and in good standing (fresh), each taking it and letting its deadline pass.
@@ -141,18 +169,64 @@ def give_back(
     Jobs.insert(ctx.state, job_id, waiting)
     if (
         len(waiting.past_matches) > Params.get(ctx.state).max_reoffers
+        or declines_of(waiting) >= MAX_DECLINES
         or ctx.number >= waiting.expires_at
-        or not anyone_eligible(ctx, waiting)
     ):
         expire(ctx, job_id, waiting, queued=False)
-        return
+        return 0
+    if not anyone_eligible(ctx, waiting):
+        expire(ctx, job_id, waiting, queued=False)
+        return 1
     rent = rent_now(ctx)  # the queue as the job finds it
     enqueue(ctx, job_id, current.requester)
     if at_once and try_match(ctx, job_id):
-        return
+        return 2
     renting = wait_again(ctx, waiting, rent)
     if renting is None:  # its requester cannot hold the rent of another wait
         expire(ctx, job_id, waiting)
-        return
-    Jobs.insert(ctx.state, job_id, renting)
-    schedule(Deadlines, ctx, renting.expires_at, job_id)
+    else:
+        Jobs.insert(ctx.state, job_id, renting)
+        schedule(Deadlines, ctx, renting.expires_at, job_id)
+    return 2 if at_once else 1
+
+
+def hook_weight(processed: int, entries: int, passes: int, workers: int) -> int:
+    """The weight of a block's hook: `processed` due deadlines, `entries` due entries read or
+    carried, and `passes` passes over `workers` registered workers."""
+    pass_weight = PASS_WEIGHT + WORKER_CHECK_WEIGHT * workers
+    return DEADLINE_WEIGHT * processed + DUE_ENTRY_WEIGHT * entries + pass_weight * passes
+
+
+def process_due(ctx: BlockContext) -> tuple[int, int, int]:
+    """Expire the waiting jobs and penalize the missed deadlines due now, the first
+    DEADLINES_PER_BLOCK of them; the rest go first in the next block's (in their order). Due
+    entries whose job moved on (matched again, extended, ended) are skipped, not counted.
+    Returns (deadlines processed, entries read or carried, passes over the workers run): at most
+    DEADLINES_PER_BLOCK, the entries due, and REOFFERS_PER_BLOCK·2 + the rest of the misses."""
+    state = ctx.state
+    due = Deadlines.get(state, ctx.number)
+    if due is None:
+        return 0, 0, 0
+    Deadlines.remove(state, ctx.number)
+    processed = passes = missed = 0
+    for index, job_id in enumerate(due):
+        if processed >= DEADLINES_PER_BLOCK:
+            rest = due[index:]
+            later = Deadlines.get(state, ctx.number + 1) or ()
+            carried = set(rest)
+            Deadlines.insert(
+                state, ctx.number + 1, (*rest, *(i for i in later if i not in carried))
+            )
+            return processed, len(due) + len(later), passes
+        current = Jobs.get(state, job_id)
+        if current is None:
+            continue
+        # Carried entries are due later than their deadline: hence `<=` and `<`.
+        if current.state == "pending" and current.expires_at <= ctx.number:
+            expire(ctx, job_id, current)
+            processed += 1
+        elif current.state == "matched" and current.commit_by < ctx.number:
+            passes += miss_deadline(ctx, job_id, current, at_once=missed < REOFFERS_PER_BLOCK)
+            missed += 1
+            processed += 1
+    return processed, len(due), passes

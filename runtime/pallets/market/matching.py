@@ -26,10 +26,6 @@ from runtime.primitives.hashing import blake2b_256
 from runtime.workloads import payment_for
 
 
-def _randomness(ctx: BlockContext, *parts: bytes) -> bytes:
-    return blake2b_256(b"xpl-market" + randomness.current(ctx.state) + b"".join(parts))
-
-
 def anyone_eligible(ctx: BlockContext, current: Job) -> bool:
     """Whether some registered worker could ever take the job (busy or not)."""
     p, slot, state = Params.get(ctx.state), slot_ms(ctx), ctx.state
@@ -40,7 +36,7 @@ def anyone_eligible(ctx: BlockContext, current: Job) -> bool:
     return False
 
 
-def match_waiting(ctx: BlockContext) -> None:
+def match_waiting(ctx: BlockContext) -> int:
     """Try to match up to MATCHES_PER_BLOCK waiting jobs, starting after the last job the block
     before tried (in job id order, wrapping around), so that jobs no worker takes now do not keep
     the others from being tried.
@@ -49,16 +45,18 @@ def match_waiting(ctx: BlockContext) -> None:
     ask at submission, so it pays the escrow and fees, and at most MAX_PENDING_PER_REQUESTER per
     account). With N waiting jobs every job is tried at least once in N / MATCHES_PER_BLOCK
     blocks, so it delays others' jobs by that many blocks at most, and gains nothing by it.
+    Returns how many it tried (each a pass over the workers).
     """
     waiting = sorted(PendingJobs.get(ctx.state))
     if not waiting:
-        return
+        return 0
     cursor = MatchCursor.get(ctx.state)
     after = [i for i in waiting if i > cursor]
     turn = (after + [i for i in waiting if i <= cursor])[:MATCHES_PER_BLOCK]
     for job_id in turn:
         try_match(ctx, job_id)
     MatchCursor.put(ctx.state, turn[-1])
+    return len(turn)
 
 
 def try_match(ctx: BlockContext, job_id: int) -> bool:
@@ -79,7 +77,11 @@ def try_match(ctx: BlockContext, job_id: int) -> bool:
         return False
     p = Params.get(state)
     slot = slot_ms(ctx)
-    best: tuple[bool, int, int, bytes, bytes] | None = None
+    seed = b"xpl-market" + randomness.current(state) + job_id.to_bytes(8, "big")
+    # The draw breaks ties only, so it is hashed only for workers tied with the best so far.
+    best: tuple[bool, int, int] | None = None
+    best_draw = b""
+    best_account = b""
     for account in WorkerList.get(state):
         worker = Workers.get(state, account)
         if worker is None:
@@ -88,18 +90,15 @@ def try_match(ctx: BlockContext, job_id: int) -> bool:
         if price is None:
             continue
         cooling = worker.declined_at > 0 and ctx.number < worker.declined_at + DECLINE_COOLDOWN
-        key = (
-            cooling or worker.reputation < 0,
-            price,
-            -worker.reputation,
-            _randomness(ctx, job_id.to_bytes(8, "big"), account),
-            account,
-        )
-        if best is None or key < best:
-            best = key
+        key = (cooling or worker.reputation < 0, price, -worker.reputation)
+        if best is not None and key > best:
+            continue
+        draw = blake2b_256(seed + account)
+        if best is None or key < best or (draw, account) < (best_draw, best_account):
+            best, best_draw, best_account = key, draw, account
     if best is None:
         return False
-    _, price, _, _, account = best
+    price, account = best[1], best_account
     worker = Workers.get(state, account)
     assert worker is not None
     current = charge_wait(ctx, current)

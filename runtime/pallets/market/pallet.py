@@ -23,12 +23,11 @@ from runtime.pallets.market.constants import (
     MODES,
     NAME,
     REGISTER_WEIGHT,
-    REOFFERS_PER_BLOCK,
     STAKE,
     SUBMIT_WEIGHT,
     WAIT_RENT_GROWTH,
 )
-from runtime.pallets.market.deadlines import decline, expire, miss_deadline
+from runtime.pallets.market.deadlines import decline, hook_weight, process_due
 from runtime.pallets.market.errors import (
     AlreadyRegistered,
     BadAsk,
@@ -150,23 +149,13 @@ class Market(Pallet):
     # Hooks
 
     def on_initialize(self, ctx: BlockContext) -> int:
-        """Expire waiting jobs, penalize missed deadlines, and match waiting jobs in turn."""
-        state = ctx.state
-        due = Deadlines.get(state, ctx.number)
-        if due is not None:
-            Deadlines.remove(state, ctx.number)
-            missed = 0
-            for job_id in due:
-                current = Jobs.get(state, job_id)
-                if current is None:
-                    continue
-                if current.state == "pending" and current.expires_at == ctx.number:
-                    expire(ctx, job_id, current)
-                elif current.state == "matched" and current.commit_by == ctx.number - 1:
-                    miss_deadline(ctx, job_id, current, at_once=missed < REOFFERS_PER_BLOCK)
-                    missed += 1
-        match_waiting(ctx)
-        return 0
+        """Expire waiting jobs and penalize missed deadlines due now (at most
+        DEADLINES_PER_BLOCK, `deadlines.process_due`), and match waiting jobs in turn; its weight
+        counts each deadline and each pass over the workers (`deadlines.hook_weight`)."""
+        workers = len(WorkerList.get(ctx.state))  # the hook only removes workers
+        processed, entries, passes = process_due(ctx)
+        passes += match_waiting(ctx)
+        return hook_weight(processed, entries, passes, workers)
 
     # Calls
 
@@ -337,8 +326,9 @@ class Market(Pallet):
         it (NoEligibleWorker). Besides its escrow it holds a deposit for its rent while it waits
         for its first worker (`market.rent`). What an attacker can still do: submit jobs some
         worker could take and cancel them before they are matched, paying a fee (and the rent
-        of their wait) each time; or jobs whose inputs nobody serves, which the workers decline
-        (at a penalty to the treasury, `deadlines.decline`) while the attacker pays its fees.
+        of their wait) each time; or jobs whose inputs nobody serves, which two workers decline
+        (the first at a penalty to the treasury, `deadlines.decline`) while the attacker pays its
+        fees.
         """
         requester = ensure_signed(origin)
         state = ctx.state
@@ -421,10 +411,10 @@ class Market(Pallet):
 
     @call(args=(("job", fields.U64),), weight=SUBMIT_WEIGHT, outflow=0)
     def decline_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
-        """Give back a job matched to the caller, within `decline_blocks` of the match, for
-        `decline_penalty_ppm` of its slash: the job is offered to the next worker at once and is
-        never matched to the caller again (see `deadlines.decline` for why it costs, and what it
-        still allows)."""
+        """Give back a job matched to the caller, within `decline_blocks` of the match: its first
+        decline costs `decline_penalty_ppm` of its slash and offers it to the next worker at once;
+        its second is free and expires it. It is never matched to the caller again (see
+        `deadlines.decline` for why the first costs, and what it still allows)."""
         who = ensure_signed(origin)
         current = job(ctx, job_id)
         if current.state != "matched" or current.worker != who:

@@ -62,8 +62,9 @@ class MarketParams(Record):
     MAX_PENDING_JOBS times it (see `market.rent`)."""
     max_reoffers: int = param(fields.U32, 0, MAX_EXCLUDED - 1, default=MAX_EXCLUDED - 1)
     """Times a job given back by its worker (a decline or a missed deadline) is offered to
-    another worker; the next give-back expires it with its escrow refunded (see
-    `deadlines.give_back` for what sybil workers can do within it, and what it costs them)."""
+    another worker; the next give-back expires it with its escrow refunded, as does its
+    MAX_DECLINES-th decline (see `deadlines.give_back` and `deadlines.decline` for what sybil
+    workers can do within it, and what it costs them)."""
 
     def check(self) -> None:
         """ValueError naming the first parameter out of its range (the shares first)."""
@@ -96,4 +97,4 @@ to decline a match for 0.5% of the slash (at least 0.005 XPL, to the treasury), 
 throughput's time plus 2 blocks to commit, matching from a reputation of -20, raised asks in force
 after 10 blocks, 0.005 XPL least payment (about twice a commitment's fee), 10^-6 XPL a block of
 waiting in an empty queue (17 times that in a full one), a job offered again after each of up to
-7 declines or misses."""
+7 misses or its first decline."""

@@ -137,7 +137,8 @@ def check_reoffers(
 ) -> None:
     """After a block: every match has a full commit window and goes to no worker that gave the
     job back; an open job's wait is its own, extended by its given-back matches, whose history
-    it keeps (at most `max_reoffers` + 1); and a job given back in the block is not left waiting
+    it keeps (at most `max_reoffers` + 1); a job declined MAX_DECLINES times expired, the last
+    decline free; and a job given back in the block is not left waiting
     while a worker that was free for it all along (unchanged since the block before) is idle."""
     number = chain.head.number
     given_back = set()
@@ -157,6 +158,10 @@ def check_reoffers(
         model = models[job_id]
         assert list(job.excluded) == model.given_back, "the history differs from the events"
         assert len(job.past_matches) <= p.max_reoffers + 1
+        declines = [m.penalty for m in job.past_matches if m.outcome == "declined"]
+        assert len(declines) <= market.MAX_DECLINES, "declined by more workers than it may be"
+        if len(declines) == market.MAX_DECLINES:
+            assert job.state == "expired" and declines[-1] == 0, "a second decline cost or lived"
         if job.state in ("pending", "matched", "committed"):
             assert job.expires_at == model.expires_at, "the wait was not extended as it should"
         if job.state != "pending" or job_id not in given_back:

@@ -14,14 +14,25 @@ from dataclasses import replace
 import pytest
 
 from runtime.accounts import TREASURY
+from runtime.framework import WEIGHT_PER_MICROS
 from runtime.pallets.market import (
     DEFAULT_MARKET_PARAMS,
     MAX_EXCLUDED,
+    MAX_WORKERS,
     PPM,
     REOFFERS_PER_BLOCK,
     MarketParams,
     PastMatch,
 )
+from runtime.pallets.market.constants import (
+    DEADLINE_WEIGHT,
+    DEADLINES_PER_BLOCK,
+    MATCHES_PER_BLOCK,
+    PASS_WEIGHT,
+    WORKER_CHECK_WEIGHT,
+)
+from runtime.pallets.market.deadlines import hook_weight
+from runtime.pallets.system import MAX_BLOCK_WEIGHT
 from runtime.primitives.keys import Keypair, dev_keypair
 from tests.runtime.pallets.market_helpers import (
     ACCOUNTS,
@@ -306,4 +317,63 @@ def test_a_block_offers_at_most_reoffers_per_block_missed_jobs_at_once() -> None
     assert len(deposits) == count - REOFFERS_PER_BLOCK
     assert {j.worker for j in chain.jobs().values()} == {W} and chain.pending() == ()
     assert chain.held(REQUESTER, "escrow") == count * escrow_for(2 * UNIT)
+    assert chain.problems() == []
+
+
+def test_misses_timed_into_one_block_are_carried_over_and_weighed() -> None:
+    """Misses timed into one block (each job's deadline chosen so) made its hook run a pass over
+    the workers for each (and up to 32 matches) while it declared no weight: at 16,384 misses
+    (MAX_WORKERS workers, MAX_JOB_CAPACITY jobs each) seconds of hook no block weight accounted
+    for. Now a block processes at most DEADLINES_PER_BLOCK of them, the rest in the next block
+    in their order, and the hook declares each deadline and each pass as mandatory weight; at the
+    bounds that is a fixed share of the block. The attacker still pays a miss penalty a job."""
+    import time
+
+    n_workers, n_jobs = 64, DEADLINES_PER_BLOCK + 16
+    workers = [dev_keypair(f"W{i}") for i in range(n_workers)]
+    sybil = dev_keypair("Syb")
+    requesters = [dev_keypair(f"Req{i}") for i in range(4)]
+    endowed = [(k.public, ENDOWMENT) for k in (*ACCOUNTS, *workers, sybil, *requesters)]
+    chain = MarketChain(market_config(endowed=endowed), AUTHOR)
+    ask = (STAKE, "rtx4090", 24_576, ["gemm_i8"], [UNIT], [50], "", 64)
+    outs = chain.calls(*[(w, "market", "register_worker", ask) for w in workers])
+    assert all(o.error is None for o in outs)
+    assert chain.register(sybil, stake=500 * UNIT, prices=(UNIT // 2,), capacity=64).error is None
+    job = ("gemm_i8", [1000, 500, 1000, 100], ["a", "b"], [b"", b""], 7, 2 * UNIT, 20, 100)
+    outs = chain.calls(
+        *[(requesters[i % 4], "market", "submit_job", (*job, "sampled")) for i in range(n_jobs)]
+    )
+    ids = [int(o.events[1][1][0]) for o in outs]
+    assert all(chain.job(j).worker == sybil.public for j in ids)
+    sybil_before = chain.total(sybil)
+    registered = n_workers + 1
+    chain.advance_to(chain.job(ids[0]).commit_by)
+    started = time.perf_counter()
+    first = chain.advance(1)[0]
+    first_s = time.perf_counter() - started
+    second = chain.advance(1)[0]
+    missed = [
+        [args[0] for name, args in hook_events(b, "market") if name == "DeadlineMissed"]
+        for b in (first, second)
+    ]
+    assert missed == [ids[:DEADLINES_PER_BLOCK], ids[DEADLINES_PER_BLOCK:]]  # carried, in order
+    assert all(chain.job(j).past_matches[-1].outcome == "missed" for j in ids)
+    assert all(chain.job(j).state == "matched" for j in ids)  # every one offered again
+    # The hook declares each deadline and at least one pass over the workers for each miss.
+    one_pass = PASS_WEIGHT + WORKER_CHECK_WEIGHT * registered
+    least = DEADLINES_PER_BLOCK * (DEADLINE_WEIGHT + one_pass)
+    assert first.context.mandatory_weight >= least
+    assert second.context.mandatory_weight >= 16 * (DEADLINE_WEIGHT + one_pass)
+    # At the bounds the hook's weight is a bounded share of the block.
+    passes = 2 * REOFFERS_PER_BLOCK + DEADLINES_PER_BLOCK - REOFFERS_PER_BLOCK + MATCHES_PER_BLOCK
+    worst = hook_weight(DEADLINES_PER_BLOCK, 0, passes, MAX_WORKERS)
+    assert worst <= MAX_BLOCK_WEIGHT // 2
+    cost = sybil_before - chain.total(sybil)
+    assert cost >= n_jobs * _miss_penalty(UNIT // 2)
+    print(
+        f"\n[hook] {DEADLINES_PER_BLOCK} misses, {registered} workers: {first_s * 1e3:.1f} ms, "
+        f"declared {first.context.mandatory_weight / WEIGHT_PER_MICROS / 1e3:.1f} ms; at the "
+        f"bounds {worst / WEIGHT_PER_MICROS / 1e3:.0f} ms declared; the misses cost "
+        f"{cost / UNIT:.1f} XPL"
+    )
     assert chain.problems() == []

@@ -553,7 +553,11 @@ class MarketMachine(RuleBasedStateMachine):
     def on_declined(self, before: list[Any], job_id: int, worker: bytes, penalty: int) -> None:
         job = self.jobs[job_id]
         assert worker == job.worker
-        assert penalty == job.slash * MP.decline_penalty_ppm // PPM
+        history = self.chain.job(job_id).past_matches
+        mine = next(i for i, m in enumerate(history) if m.worker == worker)
+        first = all(m.outcome != "declined" for m in history[:mine])
+        # Only a job's first decline costs: its second expires it (`deadlines.decline`).
+        assert penalty == (job.slash * MP.decline_penalty_ppm // PPM if first else 0)
         if penalty:
             assert ("balances", "Transfer", (worker, TREASURY, penalty)) in before[-3:]
         self.stake[worker] -= penalty
