@@ -181,7 +181,8 @@ def test_two_addresses_hold_40960_new_head_subscriptions(node_factory: NodeFacto
             sock.close()
     p99 = percentile(latencies, 0.99)
     print(
-        f"{busy[0]} subscribe calls refused, {notified[0]} notifications; 40,960 subscriptions: {received[0] / 2**20:.0f} MiB received by the attacker; honest "
+        f"{busy[0]} subscribe calls refused, {notified[0]} notifications; 40,960 subscriptions: "
+        f"{received[0] / 2**20:.0f} MiB received by the attacker; honest "
         f"{len(latencies)} calls, {failed} failed, p50 {percentile(latencies, 0.5):.0f} ms, "
         f"p99 {p99:.0f} ms, max {max(latencies):.0f} ms; node CPU {cpu:.0%}, peak RSS "
         f"{rss_mib(pid):.0f} MiB"
