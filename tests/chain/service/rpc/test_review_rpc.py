@@ -197,3 +197,35 @@ def test_requests_that_are_not_calls_are_never_charged_to_the_rate_limit(
     print(f"2,400 uncharged requests at {rate:.0f} a second: {statuses}")
     assert b"429" not in statuses
     assert statuses.get(b"200", 0) == 1800  # six of every eight
+
+
+def test_answers_queue_without_bound_in_bytes_for_a_websocket_that_does_not_read(
+    start_server: Callable[..., Harness],
+) -> None:
+    """Answers wait in a queue of 4,096 messages per WebSocket, of up to 15 MiB each: a client
+    that keeps sending calls (so it is never unresponsive) and never reads makes the server keep
+    every answer. 2,000 calls answered with 100 kB each hold 200 MB on one connection; on the
+    node a batch of 1,024 `rpc_methods` calls (a few kB each) makes one message of megabytes."""
+    from tests.chain.service.rpc.harness import raw_websocket
+
+    server = start_server()
+    before = _rss_mib()
+    sock = raw_websocket(server.port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    call = _frame(
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "test_big", "params": [100_000]}).encode(),
+        0x1,
+        True,
+    )
+    try:
+        for _ in range(20):
+            sock.sendall(call * 100)
+            time.sleep(0.1)
+        time.sleep(1.0)
+        grown = _rss_mib() - before
+        held = server.server.connection_count
+    finally:
+        sock.close()
+    print(f"a WebSocket that does not read: {grown:.0f} MiB of answers held, {held} open")
+    assert held == 1
+    assert grown > 150
