@@ -18,7 +18,11 @@ What a stranger can still do within them, and why it does not lock others out:
   replaced least recently active first; the server then serves whoever keeps using a connection.
   No limit of one process stops a large botnet; a firewall or proxy in front of the node does.
 - Send as many calls as the rate limit allows: they cost the node what the same calls from
-  honest clients cost, and every other address has its own bucket.
+  honest clients cost, and every other address has its own bucket. Requests that are not calls
+  (parse errors, 404s, oversized batches) and bodies' JSON structure are charged too, before
+  any parsing, so at most about MAX_REQUEST_STRUCTURE / STRUCTURE_PER_TOKEN requests' worth of
+  parsing a second's tokens buy; a request over the limit is refused at once, so it never holds
+  its connection busy (a busy connection cannot be replaced).
 """
 
 from __future__ import annotations
@@ -35,8 +39,24 @@ DEFAULT_MAX_CONNECTIONS_PER_IP = 20
 machine every client shares the proxy's address, so raise it there."""
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60_000
-"""Calls one address may make per minute (each call of a batch counts); a burst of up to one
-second's worth (at least a full batch) is served at once."""
+"""Tokens one address may spend per minute: one per HTTP request or WebSocket message whatever
+its outcome, one per call of a batch (charged up front), one per STRUCTURE_PER_TOKEN of a
+body's JSON punctuation (charged before it is parsed). A burst of
+one second's worth (at least 1) is served at once; beyond it a request is refused, not delayed."""
+
+ACCEPTS_PER_SECOND = 50
+"""Connections one address may open a second (a burst of as many at once), whatever the rate
+limit: accepting costs a socket and a task, and a loop of connect-and-close would otherwise
+keep the accept loop busy. A client that keeps its connections open never meets it."""
+
+STRUCTURE_PER_TOKEN = 256
+"""JSON punctuation characters (`[`, `{`, `,`, `:`) of a body charged as one token before it
+is parsed: parsing costs the event loop about its number of values, not its bytes, and a blob
+upload (long hex strings) has few. 256 nested empty arrays parse in about 0.2 ms."""
+
+MAX_REQUEST_STRUCTURE = 262_144
+"""JSON punctuation characters one request may hold (a body with more is refused before it is
+parsed): about 50 ms of parsing at worst; a full batch of 1,024 calls has a few thousand."""
 
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 """Seconds a connection has to send a request's headers (or a WebSocket handshake), counted from
@@ -51,9 +71,6 @@ DEFAULT_WS_IDLE_TIMEOUT_S = 300.0
 DEFAULT_WS_PING_INTERVAL_S = 30.0
 """Seconds between the server's pings on a WebSocket; one from which nothing (not even a pong)
 arrives for two intervals is closed as unresponsive."""
-
-MAX_RATE_WAIT_S = 1.0
-"""How long a call over the rate limit waits for its tokens before it is refused with 429."""
 
 RATE_BUCKETS_KEPT = 4096
 """Addresses whose buckets are kept; beyond it, full (idle) buckets are forgotten."""
@@ -192,17 +209,15 @@ class RateLimiter:
         self.burst = float(burst)
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
 
-    def reserve(self, address: str, calls: int, now: float) -> float | None:
-        """Take `calls` tokens from `address`'s bucket: seconds to wait before they are due, or
-        None (nothing taken) when that wait would exceed MAX_RATE_WAIT_S or the burst."""
-        tokens, at = self._buckets.get(address, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        wait = max(0.0, (calls - tokens) / self.rate)
-        if calls > self.burst or wait > MAX_RATE_WAIT_S:
-            self._remember(address, tokens, now)
-            return None
-        self._remember(address, tokens - calls, now)
-        return wait
+    def take(self, address: str, tokens: int, now: float) -> bool:
+        """Take `tokens` from `address`'s bucket; False (nothing taken) if it holds fewer."""
+        held, at = self._buckets.get(address, (self.burst, now))
+        held = min(self.burst, held + (now - at) * self.rate)
+        if tokens > held:
+            self._remember(address, held, now)
+            return False
+        self._remember(address, held - tokens, now)
+        return True
 
     def _remember(self, address: str, tokens: float, now: float) -> None:
         self._buckets[address] = (tokens, now)
