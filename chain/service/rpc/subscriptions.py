@@ -23,6 +23,53 @@ CLOSE_TIMEOUT_S = 1.0
 """How long a WebSocket that must close (slow client, shutdown) gets to take its close frame
 before its socket is closed under it."""
 
+MAX_SUBSCRIPTIONS_PER_ADDRESS = 4096
+"""Subscriptions one client address (IPv6: one /64) may hold over all its WebSockets: each
+costs the node a notification per event, encoded and sent on the event loop that answers
+everyone. Within it an address still pays for its own notifications' bandwidth, and others
+keep theirs, up to MAX_SUBSCRIPTIONS."""
+
+MAX_SUBSCRIPTIONS = 16_384
+"""Subscriptions all clients together may hold: what a new head costs the node to announce."""
+
+
+class SubscriptionCounts:
+    """Open subscriptions by client address and in all, shared by a server's sessions."""
+
+    def __init__(
+        self, per_address: int = MAX_SUBSCRIPTIONS_PER_ADDRESS, total: int = MAX_SUBSCRIPTIONS
+    ) -> None:
+        self.per_address = per_address
+        self.total = total
+        self.by_address: dict[str, int] = {}
+        self.count = 0
+
+    def take(self, address: str) -> None:
+        """Count one more for `address`; RpcError TOO_MANY_SUBSCRIPTIONS over either cap."""
+        held = self.by_address.get(address, 0)
+        if held >= self.per_address:
+            raise RpcError(
+                TOO_MANY_SUBSCRIPTIONS,
+                f"Too many subscriptions: the limit is {self.per_address} per address",
+            )
+        if self.count >= self.total:
+            raise RpcError(
+                TOO_MANY_SUBSCRIPTIONS,
+                f"Too many subscriptions: the node holds its limit of {self.total}",
+            )
+        self.by_address[address] = held + 1
+        self.count += 1
+
+    def give_back(self, address: str) -> None:
+        """Count one fewer for `address`."""
+        held = self.by_address.get(address, 0)
+        if held <= 1:
+            self.by_address.pop(address, None)
+        else:
+            self.by_address[address] = held - 1
+        self.count = max(0, self.count - 1)
+
+
 # WebSocket close codes (RFC 6455).
 WS_GOING_AWAY = 1001
 WS_POLICY_VIOLATION = 1008
@@ -120,7 +167,8 @@ class Subscription:
         if self._finished:
             return
         self._finished = True
-        self._session.subscriptions.pop(self.id, None)
+        if self._session.subscriptions.pop(self.id, None) is not None:
+            self._session.counts.give_back(self._session.address)
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             _run_callback(callback)
@@ -145,8 +193,13 @@ class Session:
         max_message_bytes: int,
         max_queued_messages: int,
         max_subscriptions: int,
+        address: str = "?",
+        counts: SubscriptionCounts | None = None,
     ) -> None:
         self.nursery = nursery
+        self.address = address
+        """The client address its subscriptions are counted under."""
+        self.counts = counts or SubscriptionCounts()
         self.abort_connection = abort_connection
         """Closes the socket under the connection (None: the socket is not known)."""
         self.peer = peer
@@ -198,6 +251,7 @@ class Session:
                 TOO_MANY_SUBSCRIPTIONS,
                 f"Too many subscriptions: the limit is {self.max_subscriptions} per connection",
             )
+        self.counts.take(self.address)
         sub_id = secrets.token_hex(8)
         while sub_id in self.subscriptions:
             sub_id = secrets.token_hex(8)

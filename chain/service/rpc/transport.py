@@ -53,7 +53,12 @@ from chain.service.rpc.protocol import (
     structure_count,
 )
 from chain.service.rpc.registry import RpcMethods, execute
-from chain.service.rpc.subscriptions import WS_GOING_AWAY, Session, Subscription
+from chain.service.rpc.subscriptions import (
+    WS_GOING_AWAY,
+    Session,
+    Subscription,
+    SubscriptionCounts,
+)
 
 websocket_stream.install()
 
@@ -229,6 +234,8 @@ class RpcServer:
         self._accepts = RateLimiter(60 * ACCEPTS_PER_SECOND, ACCEPTS_PER_SECOND)
         self._tasks: set[_Connection] = set()  # whose TCPServer task is still running
         self._sessions: set[Session] = set()
+        self.subscription_counts = SubscriptionCounts()
+        """Open subscriptions by address and in all (capped, see SubscriptionCounts)."""
         self._serving = False
         self._shutting_down = False
         self._drained: trio.Event | None = None
@@ -462,8 +469,7 @@ class RpcServer:
         if not self._charge(address, 1):
             # Every request costs a token whatever it asks: a 404 or a parse error costs the
             # node its parsing and answering as much as a call does.
-            close = [(b"connection", b"close")] if scope.get("http_version", "1.1") < "2" else []
-            await _respond(send, 429, "application/json", self._rate_refusal().encode(), close)
+            await _respond(send, 429, "application/json", self._rate_refusal().encode())
         elif refusal is not None:
             await _respond(send, 403, "text/plain; charset=utf-8", f"{refusal}\n".encode())
         elif method == "OPTIONS":
@@ -594,6 +600,8 @@ class RpcServer:
                 max_message_bytes=self.max_response_bytes,
                 max_queued_messages=self.max_queued_messages,
                 max_subscriptions=self.max_subscriptions_per_connection,
+                address=address,
+                counts=self.subscription_counts,
             )
             self._sessions.add(session)
             if connection is not None:
@@ -676,6 +684,8 @@ class RpcServer:
         STRUCTURE_PER_TOKEN of its JSON punctuation) and a batch for its calls once parsed,
         before any runs: a message over the limit is refused whole, at once, and never waits.
         """
+        if not self._charge(address, max(0, 1 - charged)):
+            return self._rate_refusal(), [], 429
         structure = structure_count(payload)
         if structure > MAX_REQUEST_STRUCTURE:
             error = RpcError(
@@ -683,7 +693,7 @@ class RpcServer:
                 f"Request too large: over {MAX_REQUEST_STRUCTURE} JSON values",
             )
             return error_text(None, error), [], 413
-        if not self._charge(address, max(0, 1 - charged) + structure // STRUCTURE_PER_TOKEN):
+        if not self._charge(address, structure // STRUCTURE_PER_TOKEN):
             return self._rate_refusal(), [], 429
         document, parse_error = parse(payload)
         if parse_error is not None:

@@ -1,0 +1,192 @@
+"""Attacks on the RPC transport's limits, each driven as an attacker would, showing it fails:
+closed sockets are counted and freed, rate-limited batches cannot hold connections busy,
+requests that are not calls are charged, a body of many JSON values is refused unparsed, and
+subscriptions are capped per address."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+import httpx
+import pytest
+
+from chain.service.rpc.errors import OVERSIZED_REQUEST, TOO_MANY_SUBSCRIPTIONS
+from chain.service.rpc.limits import MAX_REQUEST_STRUCTURE, RpcLimits
+from chain.service.rpc.subscriptions import SubscriptionCounts
+from tests.chain.service.rpc.harness import FINITE, Harness, open_ws, wait_until, ws_call
+
+pytestmark = pytest.mark.timeout(90)
+
+HTTP_HEAD = b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+
+
+def open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_connect_and_close_loops_hold_no_more_sockets_than_the_limits(
+    start_server: Callable[..., Harness],
+) -> None:
+    """3,000 connect-and-close: each closed connection stays counted until its socket is closed,
+    which happens within a deadline check; the server never holds more sockets than its limit
+    (it held about 1,000, uncounted, while a closed socket stopped counting at EOF)."""
+    server = start_server(limits=RpcLimits(max_connections=10, max_connections_per_ip=5))
+    before = open_fds()
+    most_held = 0
+    for round_ in range(3000):
+        socket.create_connection(("127.0.0.1", server.port), timeout=5).close()
+        if round_ % 100 == 0:
+            most_held = max(most_held, open_fds() - before)
+    assert server.server.connection_count <= 10
+    assert most_held <= 10 + 2  # the limit, and a socket being accepted or refused
+    wait_until(lambda: server.server.connection_count == 0, timeout=3)
+    assert open_fds() - before <= 10
+
+
+def _pipelined_batches(port: int, source: str, batch: bytes, stop: threading.Event) -> None:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30, source_address=(source, 0))
+    request = HTTP_HEAD + b"Content-Length: %d\r\n\r\n" % len(batch) + batch
+    try:
+        sock.sendall(request * 2)  # always one more queued behind the one being answered
+        while not stop.is_set():
+            buffer = b""
+            while b"\r\n\r\n" not in buffer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return
+                buffer += chunk
+            sock.sendall(request)
+    except OSError:
+        pass
+    finally:
+        sock.close()
+
+
+def test_rate_limited_batches_cannot_hold_connections_busy_against_an_honest_client(
+    start_server: Callable[..., Harness],
+) -> None:
+    """Two addresses fill the server with connections that pipeline batches over their rate
+    limit: each batch over it is refused whole at once instead of waiting for its tokens, so
+    the connections are idle between requests and an honest newcomer replaces one of them
+    (it was refused 429 on 20 of 20 tries while a throttled batch kept its connection busy)."""
+    limits = RpcLimits(max_connections=10, max_connections_per_ip=5, rate_limit_per_minute=600)
+    server = start_server(limits=limits, max_batch=10)
+    call = {"jsonrpc": "2.0", "id": 1, "method": "test_echo", "params": [1]}
+    batch = json.dumps([call] * 10).encode()
+    stop = threading.Event()
+    attackers = [
+        threading.Thread(target=_pipelined_batches, args=(server.port, source, batch, stop))
+        for source in ("127.0.0.2", "127.0.0.3")
+        for _ in range(5)
+    ]
+    for thread in attackers:
+        thread.start()
+    try:
+        time.sleep(1.0)
+        statuses = []
+        for _ in range(20):
+            with httpx.Client(trust_env=False, timeout=10) as http:
+                answer = http.post(
+                    server.url,
+                    content=json.dumps(call),
+                    headers={"content-type": "application/json"},
+                )
+            statuses.append(answer.status_code)
+            time.sleep(0.1)  # the honest client keeps within its own rate limit (10 a second)
+    finally:
+        stop.set()
+        for thread in attackers:
+            thread.join(30)
+    assert statuses.count(200) == 20, f"{statuses} {server.server.closed_counts}"
+
+
+def test_requests_that_are_not_calls_are_charged_to_the_rate_limit(
+    start_server: Callable[..., Harness],
+) -> None:
+    """Parse errors, invalid requests, oversized batches, OPTIONS and 404s cost a token each:
+    at one call a second, a client pipelining 240 of them has almost all refused 429 (before,
+    all 240 were answered, 180 of them 200)."""
+    server = start_server(limits=RpcLimits(rate_limit_per_minute=60), max_batch=2)
+    bodies = [b"{}", b"[]", b'"x"', b"[1,2,3]", b"{", b'{"jsonrpc":"2.0","id":1}']
+    requests = [HTTP_HEAD + b"Content-Length: %d\r\n\r\n" % len(body) + body for body in bodies]
+    requests.append(b"OPTIONS / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    requests.append(b"GET /nothing HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    statuses: dict[bytes, int] = {}
+    started = time.monotonic()
+    for _ in range(30):
+        with socket.create_connection(
+            ("127.0.0.1", server.port), timeout=10, source_address=("127.0.0.2", 0)
+        ) as sock:
+            sock.sendall(b"".join(requests))  # pipelined
+            answers = b""
+            while answers.count(b"HTTP/1.1 ") < len(requests):
+                chunk = sock.recv(1 << 20)
+                assert chunk, "connection closed"
+                answers += chunk
+            for line in answers.split(b"HTTP/1.1 ")[1:]:
+                statuses[line[:3]] = statuses.get(line[:3], 0) + 1
+    served = sum(n for status, n in statuses.items() if status != b"429")
+    # One token a second and one burst: what was served is what the tokens paid for.
+    assert served <= 1 + (time.monotonic() - started) + 1
+    assert statuses.get(b"429", 0) >= 200
+
+
+def test_a_body_of_too_many_json_values_is_refused_before_it_is_parsed(
+    start_server: Callable[..., Harness],
+) -> None:
+    """A batch of nested empty arrays (cheap to send, slow to parse) over MAX_REQUEST_STRUCTURE
+    values is refused by counting its punctuation, without parsing it (the 15 MiB one, about
+    2 s of parsing on the event loop, was parsed and then refused as too large a batch)."""
+    server = start_server()
+    count = MAX_REQUEST_STRUCTURE  # twice the bound in punctuation: "[[]]," is 3 of it
+    body = b"[" + b"[[]]," * count + b"[]]"
+    with httpx.Client(trust_env=False, timeout=30) as http:
+        started = time.monotonic()
+        answer = http.post(server.url, content=body, headers={"content-type": "application/json"})
+        took = time.monotonic() - started
+        assert answer.status_code == 413
+        assert answer.json()["error"]["code"] == OVERSIZED_REQUEST
+        # Honest calls are still served at once.
+        echo = {"jsonrpc": "2.0", "id": 1, "method": "test_echo", "params": ["hi"]}
+        assert http.post(server.url, json=echo).json()["result"] == ["hi"]
+    assert took < 2.0
+
+
+def test_subscriptions_are_capped_per_address_across_its_websockets(
+    start_server: Callable[..., Harness],
+) -> None:
+    """An address that opens subscriptions over several WebSockets is refused beyond its cap
+    (two addresses held 40,960 with only a per-connection cap); closing them gives them back."""
+    server = start_server()
+    server.server.subscription_counts = SubscriptionCounts(per_address=3, total=10)
+    subscribe = {"jsonrpc": "2.0", "id": 1, "method": FINITE[0], "params": [0, "silent"]}
+    first, second = open_ws(server.ws_url), open_ws(server.ws_url)
+    answers = [ws_call(ws, subscribe) for ws in (first, first, second, second)]
+    assert ["result" in a for a in answers] == [True, True, True, False]
+    assert answers[-1]["error"]["code"] == TOO_MANY_SUBSCRIPTIONS
+    assert "per address" in answers[-1]["error"]["message"]
+    first.close()
+    deadline = time.monotonic() + 5
+    while server.server.subscription_counts.count != 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert "result" in ws_call(second, subscribe)
+    second.close()
+
+
+def test_subscription_counts_cap_the_total_and_give_back() -> None:
+    counts = SubscriptionCounts(per_address=2, total=3)
+    for address in ("a", "a", "b"):
+        counts.take(address)
+    with pytest.raises(Exception, match="per address"):
+        counts.take("a")
+    with pytest.raises(Exception, match="node holds its limit of 3"):
+        counts.take("c")
+    counts.give_back("a")
+    counts.take("c")
+    assert counts.count == 3 and counts.by_address == {"a": 1, "b": 1, "c": 1}
