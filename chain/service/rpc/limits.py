@@ -28,8 +28,15 @@ What a stranger can still do within them, and why it does not lock others out:
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
+import resource
 from dataclasses import dataclass, field
+
+logger = logging.getLogger("xpl.rpc")
+
+OPEN_FILES_WANTED = 65536
+"""The soft open-file limit asked for when the hard limit is unlimited."""
 
 DEFAULT_MAX_CONNECTIONS = 100
 """Open connections in all (Substrate's `--rpc-max-connections` default)."""
@@ -230,3 +237,17 @@ class RateLimiter:
             }
         if len(self._buckets) > 2 * RATE_BUCKETS_KEPT:
             self._buckets.clear()  # memory stays bounded; a fresh bucket holds one burst
+
+
+def raise_open_file_limit() -> None:
+    """Raise the process's soft limit on open files to its hard limit (logged), so that the
+    RPC server's connections cannot starve the database and the network of descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, OPEN_FILES_WANTED)
+        if target > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            except (ValueError, OSError):
+                return
+            logger.info("raised the open-file limit from %d to %d", soft, target)

@@ -29,6 +29,11 @@ costs the node a notification per event, encoded and sent on the event loop that
 everyone. Within it an address still pays for its own notifications' bandwidth, and others
 keep theirs, up to MAX_SUBSCRIPTIONS."""
 
+MAX_QUEUED_BYTES = 16 * 1024 * 1024
+"""Bytes of answers and notifications waiting to be sent on one WebSocket. Over it the
+connection's requests are not read (its answers wait for it to read) and a notification closes
+it; a client can make the node hold this much, and one answer more, per connection."""
+
 MAX_SUBSCRIPTIONS = 16_384
 """Subscriptions all clients together may hold: what a new head costs the node to announce."""
 
@@ -207,6 +212,14 @@ class Session:
         self.max_queued_messages = max_queued_messages
         self.max_subscriptions = max_subscriptions
         self.outbox_send, self.outbox_receive = trio.open_memory_channel[str](max_queued_messages)
+        self.max_queued_bytes = MAX_QUEUED_BYTES
+        self.queued_bytes = 0
+        """Bytes of the messages waiting in the outbox (and the one being written)."""
+        self.last_progress = trio.current_time()
+        """When a message was last written, or the queue last became non-empty."""
+        self.room = trio.Event()
+        """Set while queued_bytes is within max_queued_bytes."""
+        self.room.set()
         self.subscriptions: dict[str, Subscription] = {}
         self.close_reason: tuple[int, str] | None = None
         self.ended = False
@@ -221,10 +234,34 @@ class Session:
         """Queue a notification without blocking; overflow closes the connection."""
         if self.closing:
             return
+        if self.queued_bytes > self.max_queued_bytes:
+            self.overflow()
+            return
         try:
             self.outbox_send.send_nowait(text)
         except trio.WouldBlock:
             self.overflow()
+            return
+        self._queued(len(text))
+
+    async def queue_answer(self, text: str) -> None:
+        """Queue an answer, waiting for room in the outbox."""
+        await self.outbox_send.send(text)
+        self._queued(len(text))
+
+    def _queued(self, size: int) -> None:
+        if self.queued_bytes == 0:
+            self.last_progress = trio.current_time()
+        self.queued_bytes += size
+        if self.queued_bytes > self.max_queued_bytes:
+            self.room = trio.Event()
+
+    def sent(self, size: int) -> None:
+        """A queued message of `size` bytes has been written."""
+        self.queued_bytes -= size
+        self.last_progress = trio.current_time()
+        if self.queued_bytes <= self.max_queued_bytes:
+            self.room.set()
 
     def overflow(self) -> None:
         """The client does not keep up: close rather than drop notifications silently."""

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 import math
-import resource
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, cast
 
@@ -44,6 +43,7 @@ from chain.service.rpc.limits import (
     RpcLimits,
     Tracked,
     client_key,
+    raise_open_file_limit,
 )
 from chain.service.rpc.protocol import (
     Request,
@@ -73,8 +73,11 @@ OVERSIZED_DRAIN_S = 2.0
 DEADLINE_CHECK_S = 0.25
 # How long a connection closed for being late, idle or displaced gets to take its close frame.
 CLOSE_GRACE_S = 1.0
-OPEN_FILES_WANTED = 65536
-"""The soft open-file limit asked for when the hard limit is unlimited."""
+PARTIAL_MESSAGE_BYTES = 64 * 1024
+"""Bytes a WebSocket may send in one body timeout without finishing a message (pings and pongs
+count too): more, and a message not finished within the body timeout closes the connection, so
+an unfinished 15 MiB fragment is not held for ever. Within it, a fragment can still grow by
+this much per body timeout (about 2 KiB a second at the defaults) up to the message limit."""
 WS_IDLE_CLOSE = 1000
 """The close code sent to a WebSocket closed for being idle (normal closure: nothing is wrong)."""
 
@@ -106,6 +109,9 @@ class _Connection:
         """The client has closed its side (it reads nothing more from it)."""
         self.in_request = 0
         """HTTP requests being answered."""
+        self.unfinished_bytes = 0
+        """WebSocket bytes received since its last whole message (a fragment, pings, pongs)."""
+        self.unfinished_since = now
         self.session: Session | None = None
         """Its WebSocket session, once the handshake is accepted."""
         self._open_sockets = open_sockets
@@ -162,6 +168,10 @@ class _TrackedStream(trio.abc.HalfCloseableStream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         data = await self._stream.receive_some(max_bytes)
         self._connection.last_received = trio.current_time()
+        if self._connection.session is not None:
+            if self._connection.unfinished_bytes == 0:
+                self._connection.unfinished_since = self._connection.last_received
+            self._connection.unfinished_bytes += len(data)
         if not data:
             self._connection.ended = True  # closed at the next deadline check if not answering
         return data
@@ -323,17 +333,30 @@ class RpcServer:
                 session = connection.session
                 if self._open.get(connection.peer) is not connection:
                     continue  # its socket is closed; hypercorn's task is ending
-                if session is None and connection.ended and not connection.in_request:
-                    connection.abort()  # the client has gone: free its socket now
-                elif session is None:
-                    # A backstop: the body deadline is also kept by the request itself, which
-                    # answers 408 first; this closes what hypercorn still holds after it.
-                    if now > connection.deadline + CLOSE_GRACE_S:
+                if session is None:
+                    if connection.ended and not connection.in_request:
+                        connection.abort()  # the client has gone: free its socket now
+                    elif now > connection.deadline + CLOSE_GRACE_S:
+                        # A backstop: the body deadline is also kept by the request itself,
+                        # which answers 408 first; this closes what hypercorn still holds.
                         self._count_closed("timeout")
                         connection.close("request not received in time")
-                elif session.closing:
                     continue
-                elif now - connection.last_received > unresponsive_s:
+                if session.closing:
+                    continue
+                unfinished_late = now - connection.unfinished_since > limits.body_timeout_s
+                if unfinished_late and connection.unfinished_bytes <= PARTIAL_MESSAGE_BYTES:
+                    connection.unfinished_bytes = 0  # pings and pongs, a little at a time
+                    connection.unfinished_since = now
+                    unfinished_late = False
+                if (
+                    now - connection.last_received > unresponsive_s
+                    or (
+                        session.queued_bytes and now - session.last_progress > limits.body_timeout_s
+                    )
+                    or unfinished_late
+                ):
+                    # Nothing arrives, what it is sent is not taken, or a message is not finished.
                     self._count_closed("unresponsive")
                     connection.abort()
                 elif (
@@ -621,9 +644,13 @@ class RpcServer:
     ) -> None:
         """Answer the connection's requests one at a time, in order, until it disconnects."""
         while True:
+            # A client whose answers wait unread is not read from until it catches up.
+            await session.room.wait()
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
+            if connection is not None:
+                connection.unfinished_bytes = 0
             payload = message.get("text")
             if payload is None:
                 payload = message.get("bytes")
@@ -633,7 +660,7 @@ class RpcServer:
                 payload, session, address, connection, charged=0
             )
             if text is not None:
-                await session.outbox_send.send(text)
+                await session.queue_answer(text)
             for subscription in subscriptions:
                 subscription.activate()
 
@@ -648,6 +675,7 @@ class RpcServer:
             if text is None or session.close_reason is not None:
                 break
             await send({"type": "websocket.send", "text": text})
+            session.sent(len(text))
         if session.close_reason is not None:
             code, reason = session.close_reason
             await send({"type": "websocket.close", "code": code, "reason": reason})
@@ -721,20 +749,6 @@ class RpcServer:
                 connection.tracked.last_active = trio.current_time()
                 if connection.session is None:
                     connection.deadline = trio.current_time() + self.limits.body_timeout_s
-
-
-def raise_open_file_limit() -> None:
-    """Raise the process's soft limit on open files to its hard limit (logged), so that the
-    RPC server's connections cannot starve the database and the network of descriptors."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if hard == resource.RLIM_INFINITY or soft < hard:
-        target = hard if hard != resource.RLIM_INFINITY else max(soft, OPEN_FILES_WANTED)
-        if target > soft:
-            try:
-                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-            except (ValueError, OSError):
-                return
-            logger.info("raised the open-file limit from %d to %d", soft, target)
 
 
 def _same_origin(origin: str | None, host: str | None) -> bool:

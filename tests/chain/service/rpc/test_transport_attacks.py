@@ -5,6 +5,7 @@ subscriptions are capped per address."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -18,7 +19,14 @@ import pytest
 from chain.service.rpc.errors import OVERSIZED_REQUEST, TOO_MANY_SUBSCRIPTIONS
 from chain.service.rpc.limits import MAX_REQUEST_STRUCTURE, RpcLimits
 from chain.service.rpc.subscriptions import SubscriptionCounts
-from tests.chain.service.rpc.harness import FINITE, Harness, open_ws, wait_until, ws_call
+from tests.chain.service.rpc.harness import (
+    FINITE,
+    Harness,
+    open_ws,
+    raw_websocket,
+    wait_until,
+    ws_call,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -190,3 +198,86 @@ def test_subscription_counts_cap_the_total_and_give_back() -> None:
     counts.give_back("a")
     counts.take("c")
     assert counts.count == 3 and counts.by_address == {"a": 1, "b": 1, "c": 1}
+
+
+def _rss_mib() -> float:
+    for line in open("/proc/self/status").read().splitlines():  # noqa: SIM115
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _frame(data: bytes, opcode: int, final: bool) -> bytes:
+    """One masked client frame (mask 0: the payload is sent as is)."""
+    first = (0x80 if final else 0) | opcode
+    if len(data) < 126:
+        length = bytes([0x80 | len(data)])
+    elif len(data) < 65536:
+        length = bytes([0x80 | 126]) + len(data).to_bytes(2, "big")
+    else:
+        length = bytes([0x80 | 127]) + len(data).to_bytes(8, "big")
+    return bytes([first]) + length + b"\0\0\0\0" + data
+
+
+def test_an_unfinished_websocket_message_is_not_held_past_the_body_timeout(
+    start_server: Callable[..., Harness],
+) -> None:
+    """WebSockets kept busy by a silent subscription and their own pings, each with the first
+    4 MiB fragment of a message never finished, are closed once the body timeout passes (they
+    were held, with their fragments, for as long as they stayed)."""
+    limits = RpcLimits(ws_idle_timeout_s=60.0, ws_ping_interval_s=60.0, body_timeout_s=1.0)
+    server = start_server(limits=limits)
+    subscribe = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": FINITE[0], "params": [0, "silent"]}
+    ).encode()
+    fragment = b'{"jsonrpc":"2.0","id":2,"method":"test_echo","params":["' + b"a" * (4 << 20)
+    sockets = []
+    for _ in range(3):
+        sock = raw_websocket(server.port)
+        sock.sendall(_frame(subscribe, 0x1, True))
+        sock.sendall(_frame(fragment, 0x1, False))
+        sockets.append(sock)
+    try:
+        deadline = time.monotonic() + 10
+        while server.server.connection_count:
+            assert time.monotonic() < deadline, "unfinished messages held past the deadline"
+            for sock in sockets:
+                with contextlib.suppress(OSError):
+                    sock.sendall(_frame(b"", 0x9, True))  # something arrives: not unresponsive
+            time.sleep(0.2)
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert server.server.closed_counts.get("unresponsive", 0) == 3
+
+
+def test_answers_held_for_a_websocket_that_does_not_read_are_bounded_in_bytes(
+    start_server: Callable[..., Harness],
+) -> None:
+    """A client that keeps sending calls and never reads: its requests stop being read once
+    MAX_QUEUED_BYTES of answers wait, and with writes making no progress for the body timeout
+    it is closed (it made the server hold 200 MB of answers on one connection)."""
+    server = start_server(limits=RpcLimits(body_timeout_s=2.0, rate_limit_per_minute=None))
+    before = _rss_mib()
+    sock = raw_websocket(server.port)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    call = _frame(
+        json.dumps({"jsonrpc": "2.0", "id": 1, "method": "test_big", "params": [100_000]}).encode(),
+        0x1,
+        True,
+    )
+    grown = 0.0
+    try:
+        sock.settimeout(0.5)
+        for _ in range(20):
+            try:
+                sock.sendall(call * 100)
+            except OSError:
+                break  # not read from any more, or closed
+            grown = max(grown, _rss_mib() - before)
+            time.sleep(0.05)
+        wait_until(lambda: server.server.connection_count == 0, timeout=10)
+    finally:
+        sock.close()
+    assert grown < 100  # MAX_QUEUED_BYTES (16 MiB) of answers, one more, and buffers
+    assert server.server.closed_counts.get("unresponsive", 0) == 1
