@@ -52,7 +52,8 @@ body's JSON punctuation (charged before it is parsed). A burst of
 one second's worth (at least 1) is served at once; beyond it a request is refused, not delayed."""
 
 ACCEPTS_PER_SECOND = 50
-"""Connections one address may open a second (a burst of as many at once), whatever the rate
+"""Connections one address may open a second (a burst of as many, or of its whole
+`max_connections_per_ip` if more, at once), whatever the rate
 limit: accepting costs a socket and a task, and a loop of connect-and-close would otherwise
 keep the accept loop busy. A client that keeps its connections open never meets it."""
 

@@ -241,7 +241,9 @@ class RpcServer:
         )
         rate = self.limits.rate_limit_per_minute
         self._rate = None if rate is None else RateLimiter(rate, max(1, rate // 60))
-        self._accepts = RateLimiter(60 * ACCEPTS_PER_SECOND, ACCEPTS_PER_SECOND)
+        # An address may open its whole quota of connections at once.
+        accept_burst = max(ACCEPTS_PER_SECOND, self.limits.max_connections_per_ip)
+        self._accepts = RateLimiter(60 * ACCEPTS_PER_SECOND, accept_burst)
         self._tasks: set[_Connection] = set()  # whose TCPServer task is still running
         self._sessions: set[Session] = set()
         self.subscription_counts = SubscriptionCounts()
