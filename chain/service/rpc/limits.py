@@ -49,7 +49,14 @@ DEFAULT_RATE_LIMIT_PER_MINUTE = 60_000
 """Tokens one address may spend per minute: one per HTTP request or WebSocket message whatever
 its outcome, one per call of a batch (charged up front), one per STRUCTURE_PER_TOKEN of a
 body's JSON punctuation (charged before it is parsed). A burst of
-one second's worth (at least 1) is served at once; beyond it a request is refused, not delayed."""
+one second's worth (at least 1) is served at once; a request a little over it waits for its
+tokens (up to MAX_RATE_WAIT_S, its connection not counted busy meanwhile), beyond that it is
+refused."""
+
+MAX_RATE_WAIT_S = 1.0
+"""How long a request over the rate limit may wait for its tokens before it is refused: a
+client that keeps to the rate is paced rather than refused. A connection waiting is not busy,
+so it can be replaced to make room."""
 
 ACCEPTS_PER_SECOND = 50
 """Connections one address may open a second (a burst of as many, or of its whole
@@ -216,6 +223,18 @@ class RateLimiter:
         self.rate = per_minute / 60.0
         self.burst = float(burst)
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
+
+    def reserve(self, address: str, tokens: int, now: float) -> float | None:
+        """Take `tokens` from `address`'s bucket: seconds to wait before they are due, or None
+        (nothing taken) when that exceeds MAX_RATE_WAIT_S or `tokens` exceeds the burst."""
+        held, at = self._buckets.get(address, (self.burst, now))
+        held = min(self.burst, held + (now - at) * self.rate)
+        wait = max(0.0, (tokens - held) / self.rate)
+        if tokens > self.burst or wait > MAX_RATE_WAIT_S:
+            self._remember(address, held, now)
+            return None
+        self._remember(address, held - tokens, now)
+        return wait
 
     def take(self, address: str, tokens: int, now: float) -> bool:
         """Take `tokens` from `address`'s bucket; False (nothing taken) if it holds fewer."""

@@ -491,7 +491,7 @@ class RpcServer:
         refusal = self._refusal(scope)
         method, path = scope["method"], scope["path"]
         address = client_key(str(scope["client"][0])) if scope.get("client") else "?"
-        if not self._charge(address, 1):
+        if not await self._charge(address, 1):
             # Every request costs a token whatever it asks: a 404 or a parse error costs the
             # node its parsing and answering as much as a call does.
             await _respond(send, 429, "application/json", self._rate_refusal().encode())
@@ -685,9 +685,17 @@ class RpcServer:
 
     # -- Dispatch -------------------------------------------------------------------------------
 
-    def _charge(self, address: str, tokens: int) -> bool:
-        """Take `tokens` from `address`'s rate limit (True when there is none)."""
-        return self._rate is None or self._rate.take(address, tokens, trio.current_time())
+    async def _charge(self, address: str, tokens: int) -> bool:
+        """Take `tokens` from `address`'s rate limit, waiting for them if they are due within
+        MAX_RATE_WAIT_S (the connection is not busy meanwhile); False if refused."""
+        if self._rate is None or tokens == 0:
+            return True
+        wait = self._rate.reserve(address, tokens, trio.current_time())
+        if wait is None:
+            return False
+        if wait > 0:
+            await trio.sleep(wait)
+        return True
 
     def _rate_refusal(self, detail: str = "") -> str:
         limit = self.limits.rate_limit_per_minute
@@ -714,7 +722,7 @@ class RpcServer:
         STRUCTURE_PER_TOKEN of its JSON punctuation) and a batch for its calls once parsed,
         before any runs: a message over the limit is refused whole, at once, and never waits.
         """
-        if not self._charge(address, max(0, 1 - charged)):
+        if not await self._charge(address, max(0, 1 - charged)):
             return self._rate_refusal(), [], 429
         structure = structure_count(payload)
         if structure > MAX_REQUEST_STRUCTURE:
@@ -723,15 +731,15 @@ class RpcServer:
                 f"Request too large: over {MAX_REQUEST_STRUCTURE} JSON values",
             )
             return error_text(None, error), [], 413
-        if not self._charge(address, structure // STRUCTURE_PER_TOKEN):
+        if not await self._charge(address, structure // STRUCTURE_PER_TOKEN):
             return self._rate_refusal(), [], 429
         document, parse_error = parse(payload)
         if parse_error is not None:
             return parse_error, [], 200
         if isinstance(document, list) and 1 < len(document) <= self.max_batch:
-            burst = self.limits.rate_limit_per_minute
-            if not self._charge(address, len(document) - 1):
-                detail = "" if burst is None else f" (a second's worth at once: {burst // 60})"
+            burst = self._rate.burst if self._rate is not None else math.inf
+            if len(document) > burst or not await self._charge(address, len(document) - 1):
+                detail = f" (a batch may hold {burst:.0f} calls: a second's worth)"
                 return self._rate_refusal(detail), [], 429
         if connection is not None:
             connection.tracked.busy += 1
