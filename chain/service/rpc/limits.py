@@ -144,7 +144,10 @@ class Tracked:
     opened: float
     last_active: float
     busy: int = 0
-    """Calls being answered: a busy connection is never closed to make room."""
+    """Calls being answered: a busy connection is closed to make room only once it has been
+    busy longer than the body timeout (see `ConnectionTable.admission`)."""
+    busy_since: float = 0.0
+    """When its current call began (meaningful while busy)."""
 
 
 @dataclass
@@ -172,12 +175,16 @@ class ConnectionTable:
         """Open connections from `address`."""
         return len(self._by_address.get(address, ()))
 
-    def admission(self, address: str) -> Admission:
+    def admission(
+        self, address: str, now: float = 0.0, busy_limit_s: float = math.inf
+    ) -> Admission:
         """Whether a new connection from `address` is admitted, and which one it replaces.
 
         At its address's limit it replaces that address's least recently active idle connection;
         with the server full, the least recently active idle connection of the address holding
-        the most. Refused when the one it would replace is busy answering calls.
+        the most, or, all of those busy, its connection busy longest if that is longer than
+        `busy_limit_s` (its call is aborted: an address cannot keep the server full with calls
+        that never end). Refused when the one it would replace is busy, and not for that long.
         """
         if self.count(address) >= self.max_per_address:
             victim = _least_active_idle(self._by_address.get(address, []))
@@ -189,6 +196,11 @@ class ConnectionTable:
         most = max(len(held) for held in self._by_address.values())
         crowded = [c for held in self._by_address.values() if len(held) == most for c in held]
         victim = _least_active_idle(crowded)
+        if victim is None and address not in self._by_address:
+            # A newcomer holding none may end the longest-busy call of the most crowded address.
+            longest = min(crowded, key=lambda c: c.busy_since)
+            if now - longest.busy_since > busy_limit_s:
+                victim = longest
         if victim is None:
             return Admission(False, reason=f"the limit is {self.max_connections}")
         return Admission(True, victim)

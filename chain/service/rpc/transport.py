@@ -384,7 +384,9 @@ class RpcServer:
             reason = f"over {ACCEPTS_PER_SECOND} connections a second from {peer[0]}"
             await self._refuse_connection(stream, Admission(False, reason=reason))
             return
-        admission = self._table.admission(client_key(peer[0]))
+        admission = self._table.admission(
+            client_key(peer[0]), trio.current_time(), self.limits.body_timeout_s
+        )
         if not admission.admit:
             self._count_closed("refused")
             await self._refuse_connection(stream, admission)
@@ -415,7 +417,10 @@ class RpcServer:
             if connection.tracked is victim:
                 self._count_closed("evicted")
                 connection.socket_closed()  # the room is needed now, not once it has closed
-                connection.close("making room for a new connection")
+                if victim.busy:
+                    connection.abort()  # a call busy past the body timeout is ended
+                else:
+                    connection.close("making room for a new connection")
                 return
 
     async def _refuse_connection(self, stream: trio.SocketStream, admission: Admission) -> None:
@@ -742,6 +747,8 @@ class RpcServer:
                 detail = f" (a batch may hold {burst:.0f} calls: a second's worth)"
                 return self._rate_refusal(detail), [], 429
         if connection is not None:
+            if connection.tracked.busy == 0:
+                connection.tracked.busy_since = trio.current_time()
             connection.tracked.busy += 1
             connection.deadline = math.inf
 

@@ -22,11 +22,13 @@ from chain.service.rpc.subscriptions import SubscriptionCounts
 from tests.chain.service.rpc.harness import (
     FINITE,
     Harness,
+    masked_text_frame,
     open_ws,
     raw_websocket,
     wait_until,
     ws_call,
 )
+from tests.chain.service.rpc.test_transport_limits import call_from
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -291,3 +293,27 @@ def test_answers_held_for_a_websocket_that_does_not_read_are_bounded_in_bytes(
         sock.close()
     assert grown < 100  # MAX_QUEUED_BYTES (16 MiB) of answers, one more, and buffers
     assert server.server.closed_counts.get("unresponsive", 0) == 1
+
+
+def test_a_server_full_of_calls_that_never_end_admits_a_newcomer_after_the_body_timeout(
+    start_server: Callable[..., Harness],
+) -> None:
+    """An address fills the server with WebSockets each in a long call: a newcomer holding no
+    connection is refused while those calls are younger than the body timeout, then replaces
+    the longest-busy one (its call is ended); before, it was refused for as long as they ran."""
+    limits = RpcLimits(max_connections=2, max_connections_per_ip=2, body_timeout_s=1.0)
+    server = start_server(limits=limits)
+    sleepers = [raw_websocket(server.port) for _ in range(2)]
+    for sock in sleepers:
+        sock.sendall(
+            masked_text_frame({"jsonrpc": "2.0", "id": 1, "method": "test_sleep", "params": [20]})
+        )
+    try:
+        wait_until(lambda: server.server.busy_count == 2)
+        assert call_from("127.0.0.2", server.url).status_code == 429
+        time.sleep(1.2)  # the body timeout passes: what the test is about
+        assert call_from("127.0.0.2", server.url).json()["result"] == ["hi"]
+        assert server.server.closed_counts.get("evicted", 0) == 1
+    finally:
+        for sock in sleepers:
+            sock.close()
