@@ -13,7 +13,10 @@ What a stranger can still do within them, and why it does not lock others out:
   and an attacker that keeps opening connections only replaces its own.
 - Hold WebSockets open that answer pings: one without a subscription is closed after the idle
   timeout, and any of them is closed first when the server is full. One with subscriptions stays,
-  within the per-address limit: it pays for its notifications' bandwidth, not the node.
+  within the per-address limits on connections and subscriptions: it pays for its
+  notifications' bandwidth, not the node.
+- Keep a connection busy with a call that never ends: once it has been busy longer than the
+  body timeout, a newcomer holding no connection may replace it, ending the call.
 - Spread over many addresses (a botnet): the limits per address do not bind, and connections are
   replaced least recently active first; the server then serves whoever keeps using a connection.
   No limit of one process stops a large botnet; a firewall or proxy in front of the node does.
@@ -21,8 +24,8 @@ What a stranger can still do within them, and why it does not lock others out:
   honest clients cost, and every other address has its own bucket. Requests that are not calls
   (parse errors, 404s, oversized batches) and bodies' JSON structure are charged too, before
   any parsing, so at most about MAX_REQUEST_STRUCTURE / STRUCTURE_PER_TOKEN requests' worth of
-  parsing a second's tokens buy; a request over the limit is refused at once, so it never holds
-  its connection busy (a busy connection cannot be replaced).
+  parsing a second's tokens buy; a request over the limit waits at most MAX_RATE_WAIT_S for
+  its tokens, its connection not counted busy meanwhile, so it can still be replaced.
 """
 
 from __future__ import annotations
