@@ -23,9 +23,10 @@ What a stranger can still do within them, and why it does not lock others out:
 - Send as many calls as the rate limit allows: they cost the node what the same calls from
   honest clients cost, and every other address has its own bucket. Requests that are not calls
   (parse errors, 404s, oversized batches) and bodies' JSON structure are charged too, before
-  any parsing, so at most about MAX_REQUEST_STRUCTURE / STRUCTURE_PER_TOKEN requests' worth of
-  parsing a second's tokens buy; a request over the limit waits at most MAX_RATE_WAIT_S for
-  its tokens, its connection not counted busy meanwhile, so it can still be replaced.
+  any parsing: a second's tokens (1,000 at the default) buy about 256,000 punctuation
+  characters, some 50 ms of parsing on the event loop; a request over the limit waits at most
+  MAX_RATE_WAIT_S for its tokens, its connection not counted busy meanwhile, so it can still
+  be replaced.
 """
 
 from __future__ import annotations
