@@ -106,7 +106,8 @@ def add_rpc_arguments(parser: argparse.ArgumentParser) -> None:
         type=_rate,
         default=limits.DEFAULT_RATE_LIMIT_PER_MINUTE,
         metavar="CALLS",
-        help="calls a minute from one address, 0 for no limit (default: %(default)s)",
+        help="calls a minute from one address (each request and each call of a batch; a "
+        "body's JSON values cost more), 0 for no limit (default: %(default)s)",
     )
     p.add_argument(
         "--rpc-header-timeout",

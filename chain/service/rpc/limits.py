@@ -13,19 +13,34 @@ What a stranger can still do within them, and why it does not lock others out:
   and an attacker that keeps opening connections only replaces its own.
 - Hold WebSockets open that answer pings: one without a subscription is closed after the idle
   timeout, and any of them is closed first when the server is full. One with subscriptions stays,
-  within the per-address limit: it pays for its notifications' bandwidth, not the node.
+  within the per-address limits on connections and subscriptions: it pays for its
+  notifications' bandwidth, not the node.
+- Keep a connection busy with a call that never ends: once it has been busy longer than the
+  body timeout, a newcomer holding no connection may replace it, ending the call.
 - Spread over many addresses (a botnet): the limits per address do not bind, and connections are
   replaced least recently active first; the server then serves whoever keeps using a connection.
   No limit of one process stops a large botnet; a firewall or proxy in front of the node does.
 - Send as many calls as the rate limit allows: they cost the node what the same calls from
-  honest clients cost, and every other address has its own bucket.
+  honest clients cost, and every other address has its own bucket. Requests that are not calls
+  (parse errors, 404s, oversized batches) and bodies' JSON structure are charged too, before
+  any parsing: a second's tokens (1,000 at the default) buy about 256,000 punctuation
+  characters, some 50 ms of parsing on the event loop; a request over the limit waits at most
+  MAX_RATE_WAIT_S for its tokens, its connection not counted busy meanwhile, so it can still
+  be replaced.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import math
+import resource
 from dataclasses import dataclass, field
+
+logger = logging.getLogger("xpl.rpc")
+
+OPEN_FILES_WANTED = 65536
+"""The soft open-file limit asked for when the hard limit is unlimited."""
 
 DEFAULT_MAX_CONNECTIONS = 100
 """Open connections in all (Substrate's `--rpc-max-connections` default)."""
@@ -35,8 +50,32 @@ DEFAULT_MAX_CONNECTIONS_PER_IP = 20
 machine every client shares the proxy's address, so raise it there."""
 
 DEFAULT_RATE_LIMIT_PER_MINUTE = 60_000
-"""Calls one address may make per minute (each call of a batch counts); a burst of up to one
-second's worth (at least a full batch) is served at once."""
+"""Tokens one address may spend per minute: one per HTTP request or WebSocket message whatever
+its outcome, one per call of a batch (charged up front), one per STRUCTURE_PER_TOKEN of a
+body's JSON punctuation (charged before it is parsed). A burst of
+one second's worth (at least 1) is served at once; a request a little over it waits for its
+tokens (up to MAX_RATE_WAIT_S, its connection not counted busy meanwhile), beyond that it is
+refused."""
+
+MAX_RATE_WAIT_S = 1.0
+"""How long a request over the rate limit may wait for its tokens before it is refused: a
+client that keeps to the rate is paced rather than refused. A connection waiting is not busy,
+so it can be replaced to make room."""
+
+ACCEPTS_PER_SECOND = 50
+"""Connections one address may open a second (a burst of as many, or of its whole
+`max_connections_per_ip` if more, at once), whatever the rate
+limit: accepting costs a socket and a task, and a loop of connect-and-close would otherwise
+keep the accept loop busy. A client that keeps its connections open never meets it."""
+
+STRUCTURE_PER_TOKEN = 256
+"""JSON punctuation characters (`[`, `{`, `,`, `:`) of a body charged as one token before it
+is parsed: parsing costs the event loop about its number of values, not its bytes, and a blob
+upload (long hex strings) has few. 256 nested empty arrays parse in about 0.2 ms."""
+
+MAX_REQUEST_STRUCTURE = 262_144
+"""JSON punctuation characters one request may hold (a body with more is refused before it is
+parsed): about 50 ms of parsing at worst; a full batch of 1,024 calls has a few thousand."""
 
 DEFAULT_HEADER_TIMEOUT_S = 10.0
 """Seconds a connection has to send a request's headers (or a WebSocket handshake), counted from
@@ -51,9 +90,6 @@ DEFAULT_WS_IDLE_TIMEOUT_S = 300.0
 DEFAULT_WS_PING_INTERVAL_S = 30.0
 """Seconds between the server's pings on a WebSocket; one from which nothing (not even a pong)
 arrives for two intervals is closed as unresponsive."""
-
-MAX_RATE_WAIT_S = 1.0
-"""How long a call over the rate limit waits for its tokens before it is refused with 429."""
 
 RATE_BUCKETS_KEPT = 4096
 """Addresses whose buckets are kept; beyond it, full (idle) buckets are forgotten."""
@@ -112,7 +148,10 @@ class Tracked:
     opened: float
     last_active: float
     busy: int = 0
-    """Calls being answered: a busy connection is never closed to make room."""
+    """Calls being answered: a busy connection is closed to make room only once it has been
+    busy longer than the body timeout (see `ConnectionTable.admission`)."""
+    busy_since: float = 0.0
+    """When its current call began (meaningful while busy)."""
 
 
 @dataclass
@@ -140,12 +179,16 @@ class ConnectionTable:
         """Open connections from `address`."""
         return len(self._by_address.get(address, ()))
 
-    def admission(self, address: str) -> Admission:
+    def admission(
+        self, address: str, now: float = 0.0, busy_limit_s: float = math.inf
+    ) -> Admission:
         """Whether a new connection from `address` is admitted, and which one it replaces.
 
         At its address's limit it replaces that address's least recently active idle connection;
         with the server full, the least recently active idle connection of the address holding
-        the most. Refused when the one it would replace is busy answering calls.
+        the most, or, all of those busy, its connection busy longest if that is longer than
+        `busy_limit_s` (its call is aborted: an address cannot keep the server full with calls
+        that never end). Refused when the one it would replace is busy, and not for that long.
         """
         if self.count(address) >= self.max_per_address:
             victim = _least_active_idle(self._by_address.get(address, []))
@@ -157,6 +200,11 @@ class ConnectionTable:
         most = max(len(held) for held in self._by_address.values())
         crowded = [c for held in self._by_address.values() if len(held) == most for c in held]
         victim = _least_active_idle(crowded)
+        if victim is None and address not in self._by_address:
+            # A newcomer holding none may end the longest-busy call of the most crowded address.
+            longest = min(crowded, key=lambda c: c.busy_since)
+            if now - longest.busy_since > busy_limit_s:
+                victim = longest
         if victim is None:
             return Admission(False, reason=f"the limit is {self.max_connections}")
         return Admission(True, victim)
@@ -192,17 +240,27 @@ class RateLimiter:
         self.burst = float(burst)
         self._buckets: dict[str, tuple[float, float]] = {}  # address -> (tokens, at)
 
-    def reserve(self, address: str, calls: int, now: float) -> float | None:
-        """Take `calls` tokens from `address`'s bucket: seconds to wait before they are due, or
-        None (nothing taken) when that wait would exceed MAX_RATE_WAIT_S or the burst."""
-        tokens, at = self._buckets.get(address, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - at) * self.rate)
-        wait = max(0.0, (calls - tokens) / self.rate)
-        if calls > self.burst or wait > MAX_RATE_WAIT_S:
-            self._remember(address, tokens, now)
+    def reserve(self, address: str, tokens: int, now: float) -> float | None:
+        """Take `tokens` from `address`'s bucket: seconds to wait before they are due, or None
+        (nothing taken) when that exceeds MAX_RATE_WAIT_S or `tokens` exceeds the burst."""
+        held, at = self._buckets.get(address, (self.burst, now))
+        held = min(self.burst, held + (now - at) * self.rate)
+        wait = max(0.0, (tokens - held) / self.rate)
+        if tokens > self.burst or wait > MAX_RATE_WAIT_S:
+            self._remember(address, held, now)
             return None
-        self._remember(address, tokens - calls, now)
+        self._remember(address, held - tokens, now)
         return wait
+
+    def take(self, address: str, tokens: int, now: float) -> bool:
+        """Take `tokens` from `address`'s bucket; False (nothing taken) if it holds fewer."""
+        held, at = self._buckets.get(address, (self.burst, now))
+        held = min(self.burst, held + (now - at) * self.rate)
+        if tokens > held:
+            self._remember(address, held, now)
+            return False
+        self._remember(address, held - tokens, now)
+        return True
 
     def _remember(self, address: str, tokens: float, now: float) -> None:
         self._buckets[address] = (tokens, now)
@@ -215,3 +273,17 @@ class RateLimiter:
             }
         if len(self._buckets) > 2 * RATE_BUCKETS_KEPT:
             self._buckets.clear()  # memory stays bounded; a fresh bucket holds one burst
+
+
+def raise_open_file_limit() -> None:
+    """Raise the process's soft limit on open files to its hard limit (logged), so that the
+    RPC server's connections cannot starve the database and the network of descriptors."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, OPEN_FILES_WANTED)
+        if target > soft:
+            try:
+                resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            except (ValueError, OSError):
+                return
+            logger.info("raised the open-file limit from %d to %d", soft, target)

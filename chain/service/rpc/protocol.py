@@ -173,13 +173,16 @@ Execute = Callable[[Request], Awaitable[tuple[object, S | None]]]
 """Carries out one request: its result, and the subscription it opened if any; raises RpcError."""
 
 
-async def answer(
-    payload: bytes | str, execute: Execute[S], *, max_batch: int, max_response_bytes: int
-) -> tuple[str | None, list[S]]:
-    """The response text to one HTTP body or WebSocket message (None: nothing to send).
+def structure_count(payload: bytes | str) -> int:
+    """JSON punctuation characters in `payload` (an upper bound on its values, counted in C
+    without parsing; those inside strings count too, which only overcharges)."""
+    if isinstance(payload, str):
+        return sum(payload.count(c) for c in "[{,:")
+    return sum(payload.count(c) for c in (b"[", b"{", b",", b":"))
 
-    Also the subscriptions it opened, to be activated once the response is queued.
-    """
+
+def parse(payload: bytes | str) -> tuple[object, str | None]:
+    """The JSON document of one HTTP body or WebSocket message, or the parse error's text."""
     try:
         if isinstance(payload, bytes):
             # Strict UTF-8: json.loads would guess UTF-16 or UTF-32 from the first bytes and
@@ -189,7 +192,29 @@ async def answer(
         if _SURROGATE_ESCAPE.search(payload):
             _check_text(document)
     except (ValueError, RecursionError) as exc:
-        return error_text(None, RpcError(PARSE_ERROR, f"Parse error: {exc}")), []
+        return None, error_text(None, RpcError(PARSE_ERROR, f"Parse error: {exc}"))
+    return document, None
+
+
+async def answer(
+    payload: bytes | str, execute: Execute[S], *, max_batch: int, max_response_bytes: int
+) -> tuple[str | None, list[S]]:
+    """The response text to one HTTP body or WebSocket message (None: nothing to send).
+
+    Also the subscriptions it opened, to be activated once the response is queued.
+    """
+    document, error = parse(payload)
+    if error is not None:
+        return error, []
+    return await answer_document(
+        document, execute, max_batch=max_batch, max_response_bytes=max_response_bytes
+    )
+
+
+async def answer_document(
+    document: object, execute: Execute[S], *, max_batch: int, max_response_bytes: int
+) -> tuple[str | None, list[S]]:
+    """The response text to one parsed message (see `answer`)."""
     if not isinstance(document, list):
         text, subscription = await _answer_one(document, execute, max_response_bytes)
         return text, [subscription] if subscription is not None else []

@@ -23,6 +23,58 @@ CLOSE_TIMEOUT_S = 1.0
 """How long a WebSocket that must close (slow client, shutdown) gets to take its close frame
 before its socket is closed under it."""
 
+MAX_SUBSCRIPTIONS_PER_ADDRESS = 4096
+"""Subscriptions one client address (IPv6: one /64) may hold over all its WebSockets: each
+costs the node a notification per event, encoded and sent on the event loop that answers
+everyone. Within it an address still pays for its own notifications' bandwidth, and others
+keep theirs, up to MAX_SUBSCRIPTIONS."""
+
+MAX_QUEUED_BYTES = 16 * 1024 * 1024
+"""Bytes of answers and notifications waiting to be sent on one WebSocket. Over it the
+connection's requests are not read (its answers wait for it to read) and a notification closes
+it; a client can make the node hold this much, and one answer more, per connection."""
+
+MAX_SUBSCRIPTIONS = 16_384
+"""Subscriptions all clients together may hold: what a new head costs the node to announce."""
+
+
+class SubscriptionCounts:
+    """Open subscriptions by client address and in all, shared by a server's sessions."""
+
+    def __init__(
+        self, per_address: int = MAX_SUBSCRIPTIONS_PER_ADDRESS, total: int = MAX_SUBSCRIPTIONS
+    ) -> None:
+        self.per_address = per_address
+        self.total = total
+        self.by_address: dict[str, int] = {}
+        self.count = 0
+
+    def take(self, address: str) -> None:
+        """Count one more for `address`; RpcError TOO_MANY_SUBSCRIPTIONS over either cap."""
+        held = self.by_address.get(address, 0)
+        if held >= self.per_address:
+            raise RpcError(
+                TOO_MANY_SUBSCRIPTIONS,
+                f"Too many subscriptions: the limit is {self.per_address} per address",
+            )
+        if self.count >= self.total:
+            raise RpcError(
+                TOO_MANY_SUBSCRIPTIONS,
+                f"Too many subscriptions: the node holds its limit of {self.total}",
+            )
+        self.by_address[address] = held + 1
+        self.count += 1
+
+    def give_back(self, address: str) -> None:
+        """Count one fewer for `address`."""
+        held = self.by_address.get(address, 0)
+        if held <= 1:
+            self.by_address.pop(address, None)
+        else:
+            self.by_address[address] = held - 1
+        self.count = max(0, self.count - 1)
+
+
 # WebSocket close codes (RFC 6455).
 WS_GOING_AWAY = 1001
 WS_POLICY_VIOLATION = 1008
@@ -120,7 +172,8 @@ class Subscription:
         if self._finished:
             return
         self._finished = True
-        self._session.subscriptions.pop(self.id, None)
+        if self._session.subscriptions.pop(self.id, None) is not None:
+            self._session.counts.give_back(self._session.address)
         callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
             _run_callback(callback)
@@ -145,8 +198,13 @@ class Session:
         max_message_bytes: int,
         max_queued_messages: int,
         max_subscriptions: int,
+        address: str = "?",
+        counts: SubscriptionCounts | None = None,
     ) -> None:
         self.nursery = nursery
+        self.address = address
+        """The client address its subscriptions are counted under."""
+        self.counts = counts or SubscriptionCounts()
         self.abort_connection = abort_connection
         """Closes the socket under the connection (None: the socket is not known)."""
         self.peer = peer
@@ -154,6 +212,14 @@ class Session:
         self.max_queued_messages = max_queued_messages
         self.max_subscriptions = max_subscriptions
         self.outbox_send, self.outbox_receive = trio.open_memory_channel[str](max_queued_messages)
+        self.max_queued_bytes = MAX_QUEUED_BYTES
+        self.queued_bytes = 0
+        """Bytes of the messages waiting in the outbox (and the one being written)."""
+        self.last_progress = trio.current_time()
+        """When a message was last written, or the queue last became non-empty."""
+        self.room = trio.Event()
+        """Set while queued_bytes is within max_queued_bytes."""
+        self.room.set()
         self.subscriptions: dict[str, Subscription] = {}
         self.close_reason: tuple[int, str] | None = None
         self.ended = False
@@ -168,10 +234,34 @@ class Session:
         """Queue a notification without blocking; overflow closes the connection."""
         if self.closing:
             return
+        if self.queued_bytes > self.max_queued_bytes:
+            self.overflow()
+            return
         try:
             self.outbox_send.send_nowait(text)
         except trio.WouldBlock:
             self.overflow()
+            return
+        self._queued(len(text))
+
+    async def queue_answer(self, text: str) -> None:
+        """Queue an answer, waiting for room in the outbox."""
+        await self.outbox_send.send(text)
+        self._queued(len(text))
+
+    def _queued(self, size: int) -> None:
+        if self.queued_bytes == 0:
+            self.last_progress = trio.current_time()
+        self.queued_bytes += size
+        if self.queued_bytes > self.max_queued_bytes:
+            self.room = trio.Event()
+
+    def sent(self, size: int) -> None:
+        """A queued message of `size` bytes has been written."""
+        self.queued_bytes -= size
+        self.last_progress = trio.current_time()
+        if self.queued_bytes <= self.max_queued_bytes:
+            self.room.set()
 
     def overflow(self) -> None:
         """The client does not keep up: close rather than drop notifications silently."""
@@ -198,6 +288,7 @@ class Session:
                 TOO_MANY_SUBSCRIPTIONS,
                 f"Too many subscriptions: the limit is {self.max_subscriptions} per connection",
             )
+        self.counts.take(self.address)
         sub_id = secrets.token_hex(8)
         while sub_id in self.subscriptions:
             sub_id = secrets.token_hex(8)

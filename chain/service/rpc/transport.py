@@ -34,16 +34,31 @@ from chain.service.rpc import websocket_stream
 from chain.service.rpc.access import RpcAccess
 from chain.service.rpc.errors import OVERSIZED_REQUEST, SERVER_BUSY, RpcError
 from chain.service.rpc.limits import (
+    ACCEPTS_PER_SECOND,
+    MAX_REQUEST_STRUCTURE,
+    STRUCTURE_PER_TOKEN,
     Admission,
     ConnectionTable,
     RateLimiter,
     RpcLimits,
     Tracked,
     client_key,
+    raise_open_file_limit,
 )
-from chain.service.rpc.protocol import Request, answer, error_text
+from chain.service.rpc.protocol import (
+    Request,
+    answer_document,
+    error_text,
+    parse,
+    structure_count,
+)
 from chain.service.rpc.registry import RpcMethods, execute
-from chain.service.rpc.subscriptions import WS_GOING_AWAY, Session, Subscription
+from chain.service.rpc.subscriptions import (
+    WS_GOING_AWAY,
+    Session,
+    Subscription,
+    SubscriptionCounts,
+)
 
 websocket_stream.install()
 
@@ -58,6 +73,11 @@ OVERSIZED_DRAIN_S = 2.0
 DEADLINE_CHECK_S = 0.25
 # How long a connection closed for being late, idle or displaced gets to take its close frame.
 CLOSE_GRACE_S = 1.0
+PARTIAL_MESSAGE_BYTES = 64 * 1024
+"""Bytes a WebSocket may send in one body timeout without finishing a message (pings and pongs
+count too): more, and a message not finished within the body timeout closes the connection, so
+an unfinished 15 MiB fragment is not held for ever. Within it, a fragment can still grow by
+this much per body timeout (about 2 KiB a second at the defaults) up to the message limit."""
 WS_IDLE_CLOSE = 1000
 """The close code sent to a WebSocket closed for being idle (normal closure: nothing is wrong)."""
 
@@ -85,6 +105,13 @@ class _Connection:
         self.deadline = header_deadline
         """When the client must have sent what is awaited (headers, a body); inf: nothing is."""
         self.last_received = now
+        self.ended = False
+        """The client has closed its side (it reads nothing more from it)."""
+        self.in_request = 0
+        """HTTP requests being answered."""
+        self.unfinished_bytes = 0
+        """WebSocket bytes received since its last whole message (a fragment, pings, pongs)."""
+        self.unfinished_since = now
         self.session: Session | None = None
         """Its WebSocket session, once the handshake is accepted."""
         self._open_sockets = open_sockets
@@ -116,9 +143,12 @@ class _Connection:
 class _TrackedStream(trio.abc.HalfCloseableStream):
     """The socket stream handed to hypercorn, which tells its connection when it is closed.
 
-    After the client closes a keep-alive connection, hypercorn's TCPServer keeps the socket and
-    its task until its idle timer ends (keep_alive_timeout, 5 s); counting those against the
-    limit would refuse a script that makes many short-lived calls.
+    After the client closes a keep-alive connection, hypercorn's TCPServer would keep the
+    socket and its task until its idle timer ends (keep_alive_timeout, the header timeout). The
+    connection stays counted until its socket is closed (uncounted, a loop of connect-and-close
+    would hold thousands of sockets), which the deadline check does within DEADLINE_CHECK_S
+    once no request of it is being answered; meanwhile, at its address's limit, a new
+    connection replaces that address's least recently active idle one.
     """
 
     def __init__(self, connection: _Connection) -> None:
@@ -138,9 +168,12 @@ class _TrackedStream(trio.abc.HalfCloseableStream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
         data = await self._stream.receive_some(max_bytes)
         self._connection.last_received = trio.current_time()
+        if self._connection.session is not None:
+            if self._connection.unfinished_bytes == 0:
+                self._connection.unfinished_since = self._connection.last_received
+            self._connection.unfinished_bytes += len(data)
         if not data:
-            # The client has gone; hypercorn closes the socket when its idle timer ends.
-            self._connection.socket_closed()
+            self._connection.ended = True  # closed at the next deadline check if not answering
         return data
 
     async def aclose(self) -> None:
@@ -207,9 +240,14 @@ class RpcServer:
             self.limits.max_connections, self.limits.max_connections_per_ip
         )
         rate = self.limits.rate_limit_per_minute
-        self._rate = None if rate is None else RateLimiter(rate, max(1, rate // 60, self.max_batch))
+        self._rate = None if rate is None else RateLimiter(rate, max(1, rate // 60))
+        # An address may open its whole quota of connections at once.
+        accept_burst = max(ACCEPTS_PER_SECOND, self.limits.max_connections_per_ip)
+        self._accepts = RateLimiter(60 * ACCEPTS_PER_SECOND, accept_burst)
         self._tasks: set[_Connection] = set()  # whose TCPServer task is still running
         self._sessions: set[Session] = set()
+        self.subscription_counts = SubscriptionCounts()
+        """Open subscriptions by address and in all (capped, see SubscriptionCounts)."""
         self._serving = False
         self._shutting_down = False
         self._drained: trio.Event | None = None
@@ -237,6 +275,7 @@ class RpcServer:
         """
         if self._serving:
             raise RuntimeError("this RpcServer is already serving")
+        raise_open_file_limit()
         listeners = await trio.open_tcp_listeners(self.port, host=self.host)
         self._serving = True
         self._shutting_down = False
@@ -297,14 +336,29 @@ class RpcServer:
                 if self._open.get(connection.peer) is not connection:
                     continue  # its socket is closed; hypercorn's task is ending
                 if session is None:
-                    # A backstop: the body deadline is also kept by the request itself, which
-                    # answers 408 first; this closes what hypercorn still holds after it.
-                    if now > connection.deadline + CLOSE_GRACE_S:
+                    if connection.ended and not connection.in_request:
+                        connection.abort()  # the client has gone: free its socket now
+                    elif now > connection.deadline + CLOSE_GRACE_S:
+                        # A backstop: the body deadline is also kept by the request itself,
+                        # which answers 408 first; this closes what hypercorn still holds.
                         self._count_closed("timeout")
                         connection.close("request not received in time")
-                elif session.closing:
                     continue
-                elif now - connection.last_received > unresponsive_s:
+                if session.closing:
+                    continue
+                unfinished_late = now - connection.unfinished_since > limits.body_timeout_s
+                if unfinished_late and connection.unfinished_bytes <= PARTIAL_MESSAGE_BYTES:
+                    connection.unfinished_bytes = 0  # pings and pongs, a little at a time
+                    connection.unfinished_since = now
+                    unfinished_late = False
+                if (
+                    now - connection.last_received > unresponsive_s
+                    or (
+                        session.queued_bytes and now - session.last_progress > limits.body_timeout_s
+                    )
+                    or unfinished_late
+                ):
+                    # Nothing arrives, what it is sent is not taken, or a message is not finished.
                     self._count_closed("unresponsive")
                     connection.abort()
                 elif (
@@ -325,7 +379,14 @@ class RpcServer:
             stream.socket.close()
             return
         peer = (str(address[0]), int(address[1]))
-        admission = self._table.admission(client_key(peer[0]))
+        if not self._accepts.take(client_key(peer[0]), 1, trio.current_time()):
+            self._count_closed("refused")
+            reason = f"over {ACCEPTS_PER_SECOND} connections a second from {peer[0]}"
+            await self._refuse_connection(stream, Admission(False, reason=reason))
+            return
+        admission = self._table.admission(
+            client_key(peer[0]), trio.current_time(), self.limits.body_timeout_s
+        )
         if not admission.admit:
             self._count_closed("refused")
             await self._refuse_connection(stream, admission)
@@ -356,7 +417,10 @@ class RpcServer:
             if connection.tracked is victim:
                 self._count_closed("evicted")
                 connection.socket_closed()  # the room is needed now, not once it has closed
-                connection.close("making room for a new connection")
+                if victim.busy:
+                    connection.abort()  # a call busy past the body timeout is ended
+                else:
+                    connection.close("making room for a new connection")
                 return
 
     async def _refuse_connection(self, stream: trio.SocketStream, admission: Admission) -> None:
@@ -414,11 +478,29 @@ class RpcServer:
 
     async def _serve_http(self, scope: _Message, receive: _Receive, send: _Send) -> None:
         connection = self._connection_of(scope)
-        if connection is not None:
-            connection.deadline = trio.current_time() + self.limits.body_timeout_s
+        if connection is None:
+            await self._serve_http_request(scope, receive, send, connection)
+            return
+        connection.in_request += 1
+        connection.deadline = trio.current_time() + self.limits.body_timeout_s
+        try:
+            await self._serve_http_request(scope, receive, send, connection)
+        finally:
+            connection.in_request -= 1
+            # The next request's headers are due within the header timeout.
+            connection.deadline = trio.current_time() + self.limits.header_timeout_s
+
+    async def _serve_http_request(
+        self, scope: _Message, receive: _Receive, send: _Send, connection: _Connection | None
+    ) -> None:
         refusal = self._refusal(scope)
         method, path = scope["method"], scope["path"]
-        if refusal is not None:
+        address = client_key(str(scope["client"][0])) if scope.get("client") else "?"
+        if not await self._charge(address, 1):
+            # Every request costs a token whatever it asks: a 404 or a parse error costs the
+            # node its parsing and answering as much as a call does.
+            await _respond(send, 429, "application/json", self._rate_refusal().encode())
+        elif refusal is not None:
             await _respond(send, 403, "text/plain; charset=utf-8", f"{refusal}\n".encode())
         elif method == "OPTIONS":
             await _respond(
@@ -452,9 +534,6 @@ class RpcServer:
                 b"method not allowed: use POST for JSON-RPC\n",
                 [(b"allow", b"GET, POST, OPTIONS")],
             )
-        if connection is not None:
-            # The next request's headers are due within the header timeout.
-            connection.deadline = trio.current_time() + self.limits.header_timeout_s
 
     async def _serve_http_rpc(
         self, scope: _Message, receive: _Receive, send: _Send, connection: _Connection | None
@@ -491,7 +570,7 @@ class RpcServer:
             await self._refuse_oversized(scope, receive, send, more_body)
             return
         address = client_key(str(scope["client"][0])) if scope.get("client") else "?"
-        text, _, status = await self._answer(bytes(body), None, address, connection)
+        text, _, status = await self._answer(bytes(body), None, address, connection, charged=1)
         await _respond(
             send, status, "application/json", (text or "").encode(), self._cors_headers(scope)
         )
@@ -551,6 +630,8 @@ class RpcServer:
                 max_message_bytes=self.max_response_bytes,
                 max_queued_messages=self.max_queued_messages,
                 max_subscriptions=self.max_subscriptions_per_connection,
+                address=address,
+                counts=self.subscription_counts,
             )
             self._sessions.add(session)
             if connection is not None:
@@ -570,17 +651,23 @@ class RpcServer:
     ) -> None:
         """Answer the connection's requests one at a time, in order, until it disconnects."""
         while True:
+            # A client whose answers wait unread is not read from until it catches up.
+            await session.room.wait()
             message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
+            if connection is not None:
+                connection.unfinished_bytes = 0
             payload = message.get("text")
             if payload is None:
                 payload = message.get("bytes")
             if message["type"] != "websocket.receive" or payload is None or session.closing:
                 continue
-            text, subscriptions, _ = await self._answer(payload, session, address, connection)
+            text, subscriptions, _ = await self._answer(
+                payload, session, address, connection, charged=0
+            )
             if text is not None:
-                await session.outbox_send.send(text)
+                await session.queue_answer(text)
             for subscription in subscriptions:
                 subscription.activate()
 
@@ -595,6 +682,7 @@ class RpcServer:
             if text is None or session.close_reason is not None:
                 break
             await send({"type": "websocket.send", "text": text})
+            session.sent(len(text))
         if session.close_reason is not None:
             code, reason = session.close_reason
             await send({"type": "websocket.close", "code": code, "reason": reason})
@@ -602,47 +690,76 @@ class RpcServer:
 
     # -- Dispatch -------------------------------------------------------------------------------
 
+    async def _charge(self, address: str, tokens: int) -> bool:
+        """Take `tokens` from `address`'s rate limit, waiting for them if they are due within
+        MAX_RATE_WAIT_S (the connection is not busy meanwhile); False if refused."""
+        if self._rate is None or tokens == 0:
+            return True
+        wait = self._rate.reserve(address, tokens, trio.current_time())
+        if wait is None:
+            return False
+        if wait > 0:
+            await trio.sleep(wait)
+        return True
+
+    def _rate_refusal(self, detail: str = "") -> str:
+        limit = self.limits.rate_limit_per_minute
+        error = RpcError(
+            SERVER_BUSY,
+            f"Too many requests: the limit is {limit} calls a minute from one address{detail}",
+        )
+        return error_text(None, error)
+
     async def _answer(
         self,
         payload: bytes | str,
         session: Session | None,
         address: str,
         connection: _Connection | None,
+        *,
+        charged: int,
     ) -> tuple[str | None, list[Subscription], int]:
         """The response text to one HTTP body or WebSocket message (None: nothing to send).
 
         Also the subscriptions it opened, to be activated once the response is queued, and the
-        HTTP status to answer it with (429 for a single call over the rate limit; in a batch,
-        each call over it is answered SERVER_BUSY).
+        HTTP status to answer it with (429 when over the rate limit). The message is charged
+        before it is parsed (one token, less `charged` already taken, and one per
+        STRUCTURE_PER_TOKEN of its JSON punctuation) and a batch for its calls once parsed,
+        before any runs: a message over the limit is refused whole, at once, and never waits.
         """
+        if not await self._charge(address, max(0, 1 - charged)):
+            return self._rate_refusal(), [], 429
+        structure = structure_count(payload)
+        if structure > MAX_REQUEST_STRUCTURE:
+            error = RpcError(
+                OVERSIZED_REQUEST,
+                f"Request too large: over {MAX_REQUEST_STRUCTURE} JSON values",
+            )
+            return error_text(None, error), [], 413
+        if not await self._charge(address, structure // STRUCTURE_PER_TOKEN):
+            return self._rate_refusal(), [], 429
+        document, parse_error = parse(payload)
+        if parse_error is not None:
+            return parse_error, [], 200
+        if isinstance(document, list) and 1 < len(document) <= self.max_batch:
+            burst = self._rate.burst if self._rate is not None else math.inf
+            if len(document) > burst or not await self._charge(address, len(document) - 1):
+                detail = f" (a batch may hold {burst:.0f} calls: a second's worth)"
+                return self._rate_refusal(detail), [], 429
         if connection is not None:
+            if connection.tracked.busy == 0:
+                connection.tracked.busy_since = trio.current_time()
             connection.tracked.busy += 1
             connection.deadline = math.inf
-        refused = 0
 
         async def run(request: Request) -> tuple[object, Subscription | None]:
-            nonlocal refused
-            if self._rate is not None:
-                # Each call of a batch is charged as it comes: counting calls before parsing
-                # could be fooled (a key spelled with escapes), and parsing twice costs twice.
-                wait = self._rate.reserve(address, 1, trio.current_time())
-                if wait is None:
-                    refused += 1
-                    raise RpcError(
-                        SERVER_BUSY,
-                        "Too many requests: the limit is "
-                        f"{self.limits.rate_limit_per_minute} calls a minute from one address",
-                    )
-                if wait > 0:
-                    await trio.sleep(wait)
             return await execute(self.methods, request, session, allow_unsafe=self.serves_unsafe)
 
         try:
-            text, subscriptions = await answer(
-                payload, run, max_batch=self.max_batch, max_response_bytes=self.max_response_bytes
+            text, subscriptions = await answer_document(
+                document, run, max_batch=self.max_batch, max_response_bytes=self.max_response_bytes
             )
-            single = text is not None and not text.startswith("[")
-            return text, subscriptions, 429 if refused and single else 200
+            return text, subscriptions, 200
         finally:
             if connection is not None:
                 connection.tracked.busy -= 1

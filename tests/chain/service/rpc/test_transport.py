@@ -186,7 +186,7 @@ def test_shutdown_closes_sockets_and_subscriptions() -> None:
         stuck.sendall(masked_text_frame({"jsonrpc": "2.0", "id": 1, "method": COUNTER[0]}))
         wait_until(lambda: len(stopping.hub.subscriptions) == 1)
         with RpcClient(stopping.url) as rpc:
-            rpc.call("test_flood", 20, 1_000_000)  # fill the stuck client's buffers
+            rpc.call("test_flood", 10, 1_000_000)  # fill the stuck client's buffers (10 MB)
             subscription = rpc.subscribe(COUNTER[0], [], COUNTER[2])
             assert len(stopping.hub.subscriptions) == 2
     finally:

@@ -154,25 +154,35 @@ def test_an_address_with_every_connection_busy_is_refused_429(
 def test_calls_over_an_address_rate_limit_are_refused_and_other_addresses_served(
     start_server: Callable[..., Harness],
 ) -> None:
-    # 6 calls a minute, bursts of 5 (the batch limit): the sixth would wait 10 s, over 1 s.
+    # 6 calls a minute, a burst of 1 (a second's worth, at least one): the second call within
+    # ten seconds is refused at once rather than delayed, and so is a batch, whole.
     server = start_server(limits=RpcLimits(rate_limit_per_minute=6), max_batch=5)
     with httpx.Client(trust_env=False, timeout=10) as http:
-        answers = [http.post(server.url, json=ECHO) for _ in range(6)]
-        assert [a.status_code for a in answers] == [200] * 5 + [429]
+        started = time.monotonic()
+        answers = [http.post(server.url, json=ECHO) for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 429, 429]
+        assert time.monotonic() - started < 1  # refused, not made to wait
         assert answers[-1].json()["error"]["code"] == SERVER_BUSY
         batch = [dict(ECHO, id=i) for i in range(2)]
-        answers = http.post(server.url, json=batch).json()
-        assert [a["error"]["code"] for a in answers] == [SERVER_BUSY] * 2
+        refused = http.post(server.url, json=batch)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == SERVER_BUSY
     assert call_from("127.0.0.2", server.url).json()["result"] == ["hi"]
 
 
-def test_a_call_slightly_over_the_rate_waits_for_its_token(
+def test_a_batch_is_charged_whole_before_any_call_runs(
     start_server: Callable[..., Harness],
 ) -> None:
-    server = start_server(limits=RpcLimits(rate_limit_per_minute=120), max_batch=1)
+    # 240 calls a minute, a burst of 4: a batch of 4 passes, one of 5 (more than a burst) is
+    # refused whole at once (no call of it ran), and another of 4 waits about a second.
+    server = start_server(limits=RpcLimits(rate_limit_per_minute=240), max_batch=5)
     with httpx.Client(trust_env=False, timeout=10) as http:
         started = time.monotonic()
-        for _ in range(3):
-            assert http.post(server.url, json=ECHO).status_code == 200
-        # A burst of 2 (a second's worth) at 2 calls a second: the third waits about 0.5 s.
-        assert 0.4 <= time.monotonic() - started < 3
+        four = [dict(ECHO, id=i) for i in range(4)]
+        assert [a["result"] for a in http.post(server.url, json=four).json()] == [["hi"]] * 4
+        refused = http.post(server.url, json=[*four, ECHO])
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == SERVER_BUSY
+        assert time.monotonic() - started < 0.7  # refused, not made to wait
+        assert len(http.post(server.url, json=four).json()) == 4
+        assert 0.7 <= time.monotonic() - started < 3
