@@ -19,6 +19,7 @@ import contextlib
 import functools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -70,8 +71,33 @@ def wait_until(
         time.sleep(interval)
 
 
+LISTEN_PORTS_FLOOR: Final = 10_000
+"""The lowest port `free_port` hands out."""
+
+
+def _ephemeral_floor() -> int:
+    """The first port the kernel hands to outgoing connections (Linux's ip_local_port_range)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range") as ranges:
+            return int(ranges.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
+
+
 def free_port() -> int:
-    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    """A TCP port on 127.0.0.1 that was free a moment ago, drawn below the kernel's ephemeral
+    range where one exists: a port from that range (what binding port 0 gives) can be taken by
+    any outgoing connection between this check and the node's bind, and the tests open thousands
+    of those at once."""
+    top = _ephemeral_floor()
+    for _ in range(64 if top - LISTEN_PORTS_FLOOR > 1_000 else 0):
+        port = random.randrange(LISTEN_PORTS_FLOOR, top)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])

@@ -7,7 +7,6 @@ is cancelled at the end, so no host outlives its test.
 from __future__ import annotations
 
 import hashlib
-import socket
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,13 +32,6 @@ PROTOCOLS = {
 def seed(index: int) -> bytes:
     """The node key of test node `index`."""
     return hashlib.sha256(b"p2p test node %d" % index).digest()
-
-
-def free_port() -> int:
-    """A TCP port of 127.0.0.1 that nothing listens on (now)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def config(index: int, *, bootnodes: tuple[str, ...] = (), **overrides: Any) -> NetworkConfig:

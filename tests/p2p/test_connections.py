@@ -8,8 +8,9 @@ import functools
 import pytest
 import trio
 
+from chain.localnet import free_port
 from p2p.errors import FailureReason, ListenError, RequestFailed
-from tests.p2p.nodes import Node, config, connected, eventually, free_port, run_scenario, start_node
+from tests.p2p.nodes import Node, config, connected, eventually, run_scenario, start_node
 
 pytestmark = pytest.mark.timeout(60)
 
