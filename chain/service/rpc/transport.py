@@ -32,6 +32,7 @@ from hypercorn.trio.worker_context import WorkerContext
 
 from chain.service.rpc import websocket_stream
 from chain.service.rpc.access import RpcAccess
+from chain.service.rpc.connection import Connection, TrackedStream
 from chain.service.rpc.errors import OVERSIZED_REQUEST, SERVER_BUSY, RpcError
 from chain.service.rpc.limits import (
     ACCEPTS_PER_SECOND,
@@ -78,107 +79,10 @@ PARTIAL_MESSAGE_BYTES = 64 * 1024
 count too): more, and a message not finished within the body timeout closes the connection, so
 an unfinished 15 MiB fragment is not held for ever. Within it, a fragment can still grow by
 this much per body timeout (about 2 KiB a second at the defaults) up to the message limit."""
-WS_IDLE_CLOSE = 1000
-"""The close code sent to a WebSocket closed for being idle (normal closure: nothing is wrong)."""
 
 _Message = dict[str, Any]
 _Receive = Callable[[], Awaitable[_Message]]
 _Send = Callable[[_Message], Awaitable[None]]
-
-
-class _Connection:
-    """One accepted TCP connection, served by hypercorn's TCPServer in its own cancel scope."""
-
-    def __init__(
-        self,
-        stream: trio.SocketStream,
-        peer: tuple[str, int],
-        open_sockets: dict[tuple[str, int], _Connection],
-        table: ConnectionTable,
-        now: float,
-        header_deadline: float,
-    ) -> None:
-        self.stream = stream
-        self.peer = peer
-        self.scope = trio.CancelScope(shield=True)
-        self.tracked = Tracked(client_key(peer[0]), now, now)
-        self.deadline = header_deadline
-        """When the client must have sent what is awaited (headers, a body); inf: nothing is."""
-        self.last_received = now
-        self.ended = False
-        """The client has closed its side (it reads nothing more from it)."""
-        self.in_request = 0
-        """HTTP requests being answered."""
-        self.unfinished_bytes = 0
-        """WebSocket bytes received since its last whole message (a fragment, pings, pongs)."""
-        self.unfinished_since = now
-        self.session: Session | None = None
-        """Its WebSocket session, once the handshake is accepted."""
-        self._open_sockets = open_sockets
-        self._table = table
-        open_sockets[peer] = self
-        table.add(self.tracked)
-
-    def socket_closed(self) -> None:
-        """The socket is closed: stop counting it against the connection limits."""
-        if self._open_sockets.get(self.peer) is self:
-            del self._open_sockets[self.peer]
-        self._table.remove(self.tracked)
-
-    def abort(self) -> None:
-        """Close the socket under hypercorn (waking a blocked write) and cancel its tasks."""
-        self.stream.socket.close()
-        self.socket_closed()
-        self.scope.cancel()
-
-    def close(self, reason: str) -> None:
-        """Close it for `reason`: a WebSocket gets a close frame first, anything else is aborted."""
-        logger.info("closing JSON-RPC connection from %s:%d: %s", *self.peer, reason)
-        if self.session is not None and not self.session.closing:
-            self.session.request_close(WS_IDLE_CLOSE, reason)
-        else:
-            self.abort()
-
-
-class _TrackedStream(trio.abc.HalfCloseableStream):
-    """The socket stream handed to hypercorn, which tells its connection when it is closed.
-
-    After the client closes a keep-alive connection, hypercorn's TCPServer would keep the
-    socket and its task until its idle timer ends (keep_alive_timeout, the header timeout). The
-    connection stays counted until its socket is closed (uncounted, a loop of connect-and-close
-    would hold thousands of sockets), which the deadline check does within DEADLINE_CHECK_S
-    once no request of it is being answered; meanwhile, at its address's limit, a new
-    connection replaces that address's least recently active idle one.
-    """
-
-    def __init__(self, connection: _Connection) -> None:
-        self._connection = connection
-        self._stream = connection.stream
-        self.socket = connection.stream.socket
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        await self._stream.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        await self._stream.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        await self._stream.send_eof()
-
-    async def receive_some(self, max_bytes: int | None = None) -> bytes | bytearray:
-        data = await self._stream.receive_some(max_bytes)
-        self._connection.last_received = trio.current_time()
-        if self._connection.session is not None:
-            if self._connection.unfinished_bytes == 0:
-                self._connection.unfinished_since = self._connection.last_received
-            self._connection.unfinished_bytes += len(data)
-        if not data:
-            self._connection.ended = True  # closed at the next deadline check if not answering
-        return data
-
-    async def aclose(self) -> None:
-        self._connection.socket_closed()
-        await self._stream.aclose()
 
 
 class RpcServer:
@@ -235,7 +139,7 @@ class RpcServer:
         self._config.accesslog = None
         self._app = ASGIWrapper(cast(Any, self._asgi))
         self._context = WorkerContext(None)
-        self._open: dict[tuple[str, int], _Connection] = {}  # by peer address, open sockets
+        self._open: dict[tuple[str, int], Connection] = {}  # by peer address, open sockets
         self._table = ConnectionTable(
             self.limits.max_connections, self.limits.max_connections_per_ip
         )
@@ -244,7 +148,7 @@ class RpcServer:
         # An address may open its whole quota of connections at once.
         accept_burst = max(ACCEPTS_PER_SECOND, self.limits.max_connections_per_ip)
         self._accepts = RateLimiter(60 * ACCEPTS_PER_SECOND, accept_burst)
-        self._tasks: set[_Connection] = set()  # whose TCPServer task is still running
+        self._tasks: set[Connection] = set()  # whose TCPServer task is still running
         self._sessions: set[Session] = set()
         self.subscription_counts = SubscriptionCounts()
         """Open subscriptions by address and in all (capped, see SubscriptionCounts)."""
@@ -394,13 +298,13 @@ class RpcServer:
         if admission.evict is not None:
             self._evict(admission.evict)
         now = trio.current_time()
-        connection = _Connection(
+        connection = Connection(
             stream, peer, self._open, self._table, now, now + self.limits.header_timeout_s
         )
         self._tasks.add(connection)
         try:
             with connection.scope:
-                tracked = cast(Any, _TrackedStream(connection))
+                tracked = cast(Any, TrackedStream(connection))
                 await TCPServer(self._app, self._config, self._context, {}, tracked).run()
         except Exception:
             logger.exception("JSON-RPC connection from %s:%d failed", *connection.peer)
@@ -446,7 +350,7 @@ class RpcServer:
                 pass
         stream.socket.close()
 
-    def _connection_of(self, scope: _Message) -> _Connection | None:
+    def _connection_of(self, scope: _Message) -> Connection | None:
         client = scope.get("client")
         return self._open.get((str(client[0]), int(client[1]))) if client else None
 
@@ -491,7 +395,7 @@ class RpcServer:
             connection.deadline = trio.current_time() + self.limits.header_timeout_s
 
     async def _serve_http_request(
-        self, scope: _Message, receive: _Receive, send: _Send, connection: _Connection | None
+        self, scope: _Message, receive: _Receive, send: _Send, connection: Connection | None
     ) -> None:
         refusal = self._refusal(scope)
         method, path = scope["method"], scope["path"]
@@ -536,7 +440,7 @@ class RpcServer:
             )
 
     async def _serve_http_rpc(
-        self, scope: _Message, receive: _Receive, send: _Send, connection: _Connection | None
+        self, scope: _Message, receive: _Receive, send: _Send, connection: Connection | None
     ) -> None:
         content_type = (_header(scope["headers"], b"content-type") or "").lower()
         if content_type.split(";")[0].strip() != "application/json":
@@ -576,7 +480,7 @@ class RpcServer:
         )
 
     async def _refuse_late_body(
-        self, scope: _Message, send: _Send, connection: _Connection | None
+        self, scope: _Message, send: _Send, connection: Connection | None
     ) -> None:
         """Answer 408 to a request whose body did not arrive in time, and close its connection."""
         logger.info("JSON-RPC request body not received in %.1f s", self.limits.body_timeout_s)
@@ -647,7 +551,7 @@ class RpcServer:
                 session.end()
 
     async def _read_websocket(
-        self, session: Session, receive: _Receive, address: str, connection: _Connection | None
+        self, session: Session, receive: _Receive, address: str, connection: Connection | None
     ) -> None:
         """Answer the connection's requests one at a time, in order, until it disconnects."""
         while True:
@@ -715,7 +619,7 @@ class RpcServer:
         payload: bytes | str,
         session: Session | None,
         address: str,
-        connection: _Connection | None,
+        connection: Connection | None,
         *,
         charged: int,
     ) -> tuple[str | None, list[Subscription], int]:
