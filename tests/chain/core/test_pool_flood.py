@@ -8,12 +8,7 @@ test drives the pool alone with fee budgets that change from block to block.
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
-
-from hypothesis import settings
-from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from chain.client.chain import transfer_call
 from chain.core.node import NodeCore
@@ -27,7 +22,7 @@ from chain.core.pool import (
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import MemoryStore
 from runtime.api import account_info
-from runtime.executive import InvalidTransaction, ValidTransaction, lookup_call
+from runtime.executive import InvalidTransaction, lookup_call
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
@@ -177,104 +172,3 @@ def test_sixteen_flooding_accounts_leave_room_at_the_default_limits():
     assert transfer.hash in f.author_next()
     # Each flooding account had exactly what it can pay for ready: one transfer.
     assert flood_ready == len(sybils)
-
-
-# ---------------------------------------------------------------------------------------------
-# The fee budget as a property of every sequence of adds and blocks
-
-NAMES = ("Alice", "Bob", "Charlie")
-
-
-class FeeBudgetMachine(RuleBasedStateMachine):
-    """Accounts whose balances (fee budgets) change with every block, sending transactions of
-    random fees: the pool never holds, for one account, ready transactions whose fees add up to
-    more than the account can pay, and it holds ready all that it can (a gapless run of nonces
-    as far as the fees fit)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.pool = TransactionPool(max_ready=8, max_future=4, max_per_account=5)
-        self.nonce = dict.fromkeys(NAMES, 0)
-        self.budget = dict.fromkeys(NAMES, 10)
-        self.valid: dict[bytes, tuple[str, ValidTransaction]] = {}
-        self.number = 0
-
-    def validate(
-        self, name: str, nonce: int, fee: int
-    ) -> tuple[SignedTransaction, ValidTransaction]:
-        # The tip tells transactions of one slot apart; the fee is what the test says.
-        tx = sign_transaction(
-            dev_keypair(name), transfer_call(SINK, 1), nonce=nonce, genesis_hash=bytes(32), tip=fee
-        )
-        valid = ValidTransaction(
-            signer=tx.signer,
-            nonce=nonce,
-            account_nonce=self.nonce[name],
-            priority=fee,
-            fee=fee,
-            weight=1,
-            longevity_until=None,
-            fee_budget=self.budget[name],
-        )
-        self.valid[tx.hash] = (name, valid)
-        return tx, valid
-
-    @rule(name=st.sampled_from(NAMES), offset=st.integers(0, 3), fee=st.integers(1, 6))
-    def add(self, name: str, offset: int, fee: int) -> None:
-        if fee > self.budget[name]:
-            return  # the runtime refuses a fee the account cannot pay alone (CannotPayFee)
-        tx, valid = self.validate(name, self.nonce[name] + offset, fee)
-        with contextlib.suppress(PoolError):
-            self.pool.add(tx, valid, 0)
-
-    @rule(
-        spent=st.fixed_dictionaries({n: st.integers(0, 2) for n in NAMES}),
-        budgets=st.fixed_dictionaries({n: st.integers(0, 14) for n in NAMES}),
-    )
-    def block(self, spent: dict[str, int], budgets: dict[str, int]) -> None:
-        """A block uses up some nonces and sets new balances; every account is touched."""
-        self.number += 1
-        for name in NAMES:
-            self.nonce[name] += spent[name]
-            self.budget[name] = budgets[name]
-
-        def revalidate(tx: SignedTransaction) -> ValidTransaction | str:
-            name, valid = self.valid[tx.hash]
-            if valid.fee > self.budget[name]:
-                return "cannot pay the fee"
-            _, fresh = self.validate(name, valid.nonce, valid.fee)
-            return fresh
-
-        by_key = {dev_keypair(n).public: self.nonce[n] for n in NAMES}
-        self.pool.update_for_block(
-            included=set(),
-            nonce_of=lambda who: by_key[who],
-            next_number=self.number + 1,
-            touched=set(by_key),
-            revalidate=revalidate,
-            now_ms=0,
-        )
-
-    @invariant()
-    def ready_fees_fit_each_budget_and_fill_it(self) -> None:
-        pooled: dict[str, dict[int, tuple[int, bool]]] = {name: {} for name in NAMES}
-        for tx in self.pool.pending():
-            name, valid = self.valid[tx.hash]
-            pooled[name][valid.nonce] = (valid.fee, self.pool.is_ready(tx.hash))
-        for name in NAMES:
-            line = pooled[name]
-            ready_fees = sum(fee for fee, ready in line.values() if ready)
-            assert ready_fees <= self.budget[name]
-            # Exactly the gapless run from the account's nonce whose fees fit is ready.
-            nonce, left = self.nonce[name], self.budget[name]
-            while nonce in line and line[nonce][0] <= left:
-                assert line[nonce][1], (name, nonce)
-                left -= line[nonce][0]
-                nonce += 1
-            assert sum(ready for _, ready in line.values()) == nonce - self.nonce[name]
-
-
-FeeBudgetMachine.TestCase.settings = settings(
-    max_examples=60, stateful_step_count=25, deadline=None, derandomize=True
-)
-test_ready_fees_never_exceed_the_budget = FeeBudgetMachine.TestCase

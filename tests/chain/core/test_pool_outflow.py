@@ -212,10 +212,11 @@ def brute_worst(pool: TransactionPool, *, ready: bool) -> PooledTx | None:
 
 class SpendingBudgetMachine(RuleBasedStateMachine):
     """Accounts whose balances change with every block send transactions of random fees and
-    outflows (some spending everything): for each account, the ready transactions' fees and
-    outflows added up in nonce order (an outflow counted up to what is left) never exceed its
-    budget, each ready transaction's fee fits after what the ones ahead may spend, and the
-    eviction heaps name the same transaction as a walk over the pool would."""
+    outflows (some nothing, some spending everything, so fee-only lines are covered too):
+    for each account, the ready transactions' fees and outflows added up in nonce order (an
+    outflow counted up to what is left) never exceed its budget, each ready transaction's
+    fee fits after what the ones ahead may spend, and the eviction heaps name the same
+    transaction as a walk over the pool would."""
 
     def __init__(self) -> None:
         super().__init__()
