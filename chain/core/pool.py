@@ -549,20 +549,10 @@ class TransactionPool:
         for signer, account in self._changed.items():
             if self._accounts.get(signer) is not account:
                 continue  # gone since: its entries are no longer current
-            low = _lowest(account, ready=True)
-            tail = account.ready_tail
-            if low is None:
-                account.ready_tail = None
-            elif tail is None or tail[2] is not low or tail[0] != low.valid.priority:
-                account.ready_tail = tail = (low.valid.priority, -low.seq, low)
-                heapq.heappush(self._ready_tails, tail)
-            low = _lowest(account, ready=False)
-            tail = account.future_tail
-            if low is None:
-                account.future_tail = None
-            elif tail is None or tail[2] is not low or tail[0] != low.valid.priority:
-                account.future_tail = tail = (low.valid.priority, -low.seq, low)
-                heapq.heappush(self._future_tails, tail)
+            account.ready_tail = _renew_tail(account, account.ready_tail, self._ready_tails, True)
+            account.future_tail = _renew_tail(
+                account, account.future_tail, self._future_tails, False
+            )
         self._changed.clear()
         if len(self._ready_tails) + len(self._future_tails) > 4 * len(self._accounts) + self._slack:
             self._rebuild_tails()
@@ -780,6 +770,20 @@ def _lowest(account: _Account, *, ready: bool) -> PooledTx | None:
             return item
         heapq.heappop(heap)
     return None
+
+
+def _renew_tail(
+    account: _Account, tail: _Tail | None, heap: list[_Tail], ready: bool
+) -> _Tail | None:
+    """The heap entry of `account`'s lowest-priority ready (or future) transaction: pushed on
+    `heap` anew only when that transaction or its priority changed since `tail`."""
+    low = _lowest(account, ready=ready)
+    if low is None:
+        return None
+    if tail is None or tail[2] is not low or tail[0] != low.valid.priority:
+        tail = (low.valid.priority, -low.seq, low)
+        heapq.heappush(heap, tail)
+    return tail
 
 
 def _outbids(newcomer: int, victim: int) -> bool:
