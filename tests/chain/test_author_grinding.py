@@ -35,6 +35,7 @@ from runtime.pallets import randomness
 from runtime.pallets.compute import DRAW_DELAY, DRAW_JITTER
 from runtime.pallets.compute.drawing import draw_leaves
 from runtime.pallets.market import PPM
+from runtime.pallets.market.constants import MIN_REPUTATION
 from runtime.primitives import vrf
 from runtime.primitives.address import decode_address
 from runtime.primitives.hashing import blake2b_256
@@ -54,10 +55,20 @@ COMMIT_BLOCKS: Final = 6
 """Blocks that each commit JOBS_PER_BLOCK jobs: their rolls fall in as many blocks or more."""
 MAX_WAVES: Final = 3
 """Waves of commitments, until one of Alice's blocks rolled an audit of Ferdie's."""
+CAPACITY: Final = MAX_WAVES * JOBS_PER_BLOCK * COMMIT_BLOCKS
+"""Ferdie's capacity: every wave's jobs, however many of the earlier ones are still open."""
 GROUND: Final = re.compile(
     r"grinding block #(\d+): (\d+) variants \((\d+) distinct bodies\), audits of the target's "
     r"jobs in each and the next: \[([\d, ]*)\]; kept variant (\d+)"
 )
+
+
+def grinding_spec() -> ChainSpec:
+    """The local chain, except that Ferdie keeps taking jobs after audits catch his made-up
+    results: every wave's jobs must be his, however many of the last wave's were audited."""
+    data = local_spec(validators=3).to_json()
+    data["genesis"]["market"]["minMatchReputation"] = MIN_REPUTATION
+    return ChainSpec.from_json(data)
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +76,7 @@ def net(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Localnet]:
     net = Localnet(
         tmp_path_factory.mktemp("grinding") / "net",
         validators=3,
-        spec=ChainSpec.from_json(local_spec(validators=3).to_json()),
+        spec=grinding_spec(),
         node_args=("--verify-device", "numpy"),
     )
     net.node("alice").extra_args = (
@@ -122,6 +133,7 @@ def ferdie_jobs(client: XplClient, count: int) -> list[int]:
         timeout=45,
         what="Ferdie to take the jobs",
     )
+
     return jobs
 
 
@@ -181,7 +193,7 @@ def test_a_grinding_author_cannot_move_audits(net: Localnet) -> None:
     with net.node("charlie").client(timeout=30) as client:
         _, params = client.market_params()
         # stake, device, memory, workloads, prices, throughput, endpoint, capacity
-        worker = (100 * UNIT, "cpu", 1024, ["gemm_i8"], [PRICE], [1], "", 16)
+        worker = (100 * UNIT, "cpu", 1024, ["gemm_i8"], [PRICE], [1], "", CAPACITY)
         submit_all(client, [(FERDIE, make_call("market", "register_worker", *worker))])
         committed: dict[int, int] = {}
         rolls: dict[int, tuple[int, dict[str, Any]]] = {}
