@@ -1,0 +1,298 @@
+"""The invariants a simulation checks after every block on every node, and what a violation says.
+
+Per node, after each block it imports or authors and each change of its finality:
+- no two nodes finalized different blocks at one height (`conflicting finality`);
+- a node's finalized height never goes back, across crashes and restarts (`finality regressed`).
+
+Per block (the state after a block is a function of the block alone, the runtime being
+deterministic, so it is judged once, on the first node that holds it):
+- the runtime's own invariants (`store.check_invariants`: balances sum to the issuance, every
+  hold is explained by a bond, a stake or an escrow — the market's check that the escrow held
+  equals what open jobs owe among them);
+- the total issuance changed by exactly what the block's events say was minted (balances
+  `Deposited`) and burned (`TransactionFeePaid`, `DustLost`, `Slashed`);
+- a stake is slashed only with evidence on chain in the same block: a worker's stake only where
+  the market fails its job (`JobFailed`, which only a decided check or dispute causes), a
+  validator's bond only with an offence (`Equivocation`, `Offline`), a challenger's bond only
+  where a check is decided;
+- a worker is paid (`JobSettled`) only for a job none of whose checks failed.
+
+A violation stops the run; it carries the replay command that runs the same scenario and seed
+to the simulated time of the violation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from chain.storage.chain_store import ChainStoreError
+from runtime.block import Header
+from runtime.executive import EVENTS
+from runtime.invariants import InvariantsBroken
+from runtime.pallets import balances, system
+from runtime.pallets.compute.params import BOND
+from runtime.pallets.compute.records import Checks
+from runtime.pallets.market.constants import STAKE
+from runtime.pallets.staking.constants import HOLD as STAKING_HOLD
+from runtime.primitives import codec
+from runtime.state import StateOverlay, StateReader
+
+PASSING_OUTCOMES: Final = frozenset({"pass", "inconclusive", "void"})
+"""Check outcomes that do not fail a job (an inconclusive round is followed by another)."""
+
+KEPT_BLOCKS: Final = 4_096
+"""Blocks whose issuance and figures are remembered (for their children's checks); older ones
+are forgotten, so that memory stays flat over a long run."""
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A broken invariant: which, on which node, at which block and simulated time, and how to
+    replay the run to that point."""
+
+    name: str
+    node: str
+    block: int
+    t_ms: int
+    detail: str
+    replay: str
+
+    def describe(self) -> str:
+        """The violation in a few lines, the replay command last."""
+        return (
+            f"invariant violated: {self.name}\n"
+            f"  node {self.node}, block #{self.block}, simulated time {self.t_ms} ms\n"
+            f"  {self.detail}\n"
+            f"  replay: {self.replay}"
+        )
+
+
+class InvariantViolated(Exception):
+    """Raised out of the run loop by the first broken invariant."""
+
+    def __init__(self, violation: Violation) -> None:
+        self.violation = violation
+        super().__init__(violation.describe())
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a block, its fields decoded to Python values (accounts as bytes)."""
+
+    pallet: str
+    name: str
+    data: dict[str, Any]
+
+
+def block_events(read: StateReader) -> list[Event]:
+    """The events of the block whose state `read` reads."""
+    raw = read(system.EVENTS_KEY)
+    if raw is None:
+        return []
+    out = []
+    for value in codec.expect_array(codec.decode_raw(raw), 10_000_000, "events"):
+        f = codec.expect_list(value, 4, "event")
+        pallet, name = f[1], f[2]
+        assert isinstance(pallet, str) and isinstance(name, str)
+        event = EVENTS[(pallet, name)]
+        items = codec.expect_list(f[3], len(event.fields), "event fields")
+        data = {
+            fname: ftype.from_value(item, fname)
+            for (fname, ftype), item in zip(event.fields, items, strict=True)
+        }
+        out.append(Event(pallet, name, data))
+    return out
+
+
+@dataclass(frozen=True)
+class BlockFigures:
+    """What a block minted and burned, by its events, and its issuance after."""
+
+    issuance: int
+    minted: int
+    burned: int
+    fees: int
+    rewards: int
+
+
+def issuance_of(read: StateReader) -> int:
+    """`balances.TotalIssuance` in a state."""
+    return balances.TotalIssuance.get(StateOverlay(read))
+
+
+def figures_of(events: list[Event], issuance: int) -> BlockFigures:
+    """Minted, burned, fees and staking rewards of a block's events."""
+    minted = burned = fees = rewards = 0
+    for e in events:
+        if e.pallet == "balances" and e.name == "Deposited":
+            minted += e.data["amount"]
+        elif e.pallet == "balances" and e.name in ("DustLost", "Slashed"):
+            burned += e.data["amount"]
+        elif e.pallet == "transaction_payment" and e.name == "TransactionFeePaid":
+            burned += e.data["actual_fee"]
+            fees += e.data["actual_fee"]
+        elif e.pallet == "staking" and e.name == "Rewarded":
+            rewards += e.data["amount"]
+    return BlockFigures(issuance, minted, burned, fees, rewards)
+
+
+def slashes_without_evidence(events: list[Event]) -> list[str]:
+    """Each slash of a stake, bond or challenger's bond that no evidence in the block explains."""
+    failed = {e.data["worker"] for e in events if (e.pallet, e.name) == ("market", "JobFailed")}
+    offences = any(e.pallet == "staking" and e.name in ("Equivocation", "Offline") for e in events)
+    decided = any((e.pallet, e.name) == ("compute", "CheckDecided") for e in events)
+    problems = []
+    for e in events:
+        if (e.pallet, e.name) != ("balances", "Slashed"):
+            continue
+        who, reason = e.data["account"], e.data["reason"]
+        if reason == STAKE and who not in failed:
+            problems.append(f"worker 0x{who.hex()} slashed {e.data['amount']} with no failed job")
+        elif reason == STAKING_HOLD and not offences:
+            problems.append(f"stash 0x{who.hex()} slashed {e.data['amount']} with no offence")
+        elif reason == BOND and not decided:
+            problems.append(f"challenger 0x{who.hex()} lost its bond with no check decided")
+    return problems
+
+
+def payments_for_failed_jobs(events: list[Event], read: StateReader) -> list[str]:
+    """Each job settled (its worker paid) although one of its checks failed."""
+    failed_now = {
+        e.data["job"]
+        for e in events
+        if (e.pallet, e.name) == ("compute", "CheckDecided")
+        and e.data["outcome"] not in PASSING_OUTCOMES
+    }
+    state = StateOverlay(read)
+    problems = []
+    for e in events:
+        if (e.pallet, e.name) != ("market", "JobSettled"):
+            continue
+        job = e.data["job"]
+        outcomes = [c.outcome for c in Checks.get(state, job) or ()]
+        if job in failed_now or any(o not in PASSING_OUTCOMES and o for o in outcomes):
+            problems.append(
+                f"job {job} paid its worker 0x{e.data['worker'].hex()} {e.data['payment']} "
+                "although a check of it failed"
+            )
+    return problems
+
+
+Report = Callable[[str, str, Header, str], None]
+"""How a broken invariant is reported: (invariant, node, block header, detail)."""
+
+
+@dataclass
+class InvariantChecker:
+    """Checks the invariants as nodes import blocks and finalize them; `report` raises."""
+
+    genesis_issuance: int
+    genesis_hash: bytes
+    report: Report
+    figures: dict[bytes, BlockFigures] = field(default_factory=dict)
+    """Each checked block's figures, by hash (the most recent KEPT_BLOCKS)."""
+    finalized_heights: dict[int, tuple[str, bytes]] = field(default_factory=dict)
+    """Who first finalized which block at each height."""
+    finalized_of: dict[str, int] = field(default_factory=dict)
+    """Each node's highest finalized height seen."""
+
+    def on_finalized(self, node: str, headers: tuple[Header, ...] | list[Header]) -> None:
+        """A node finalized `headers`: no conflict with other nodes, no step back."""
+        for header in headers:
+            seen = self.finalized_heights.get(header.number)
+            if seen is None:
+                self.finalized_heights[header.number] = (node, header.hash)
+            elif seen[1] != header.hash:
+                self.report(
+                    "conflicting finality",
+                    node,
+                    header,
+                    f"{seen[0]} finalized 0x{seen[1].hex()[:16]} and {node} finalized "
+                    f"0x{header.hash.hex()[:16]} at #{header.number}",
+                )
+
+    def on_finality(self, node: str, finalized: Header) -> None:
+        """A node's finalized head now: it must not be below one it had."""
+        before = self.finalized_of.get(node, 0)
+        if finalized.number < before:
+            self.report(
+                "finality regressed",
+                node,
+                finalized,
+                f"{node}'s finalized height went from #{before} to #{finalized.number}",
+            )
+        self.finalized_of[node] = max(before, finalized.number)
+
+    def on_block(
+        self,
+        node: str,
+        header: Header,
+        read: Callable[[bytes], StateReader],
+        check_runtime: Callable[[bytes], None],
+    ) -> BlockFigures | None:
+        """Judge the state after `header` (once per block); its figures, or None if the node
+        no longer holds that state."""
+        known = self.figures.get(header.hash)
+        if known is not None:
+            return known
+        try:
+            reader = read(header.hash)
+            events = block_events(reader)
+            issuance = issuance_of(reader)
+            try:
+                check_runtime(header.hash)
+            except InvariantsBroken as exc:
+                name = "escrow" if any("escrow" in p for p in exc.problems) else "runtime"
+                self.report(name, node, header, "; ".join(exc.problems))
+        except ChainStoreError:  # abandoned by finality in the same step
+            return None
+        figures = figures_of(events, issuance)
+        parent = self._issuance_before(header)
+        if parent is not None and issuance - parent != figures.minted - figures.burned:
+            self.report(
+                "issuance",
+                node,
+                header,
+                f"total issuance went from {parent} to {issuance} ({issuance - parent:+}), the "
+                f"events minted {figures.minted} and burned {figures.burned} "
+                f"({figures.minted - figures.burned:+})",
+            )
+        for problem in slashes_without_evidence(events):
+            self.report("slash without evidence", node, header, problem)
+        for problem in payments_for_failed_jobs(events, reader):
+            self.report("payment for a failed job", node, header, problem)
+        self._remember(header.hash, figures)
+        return figures
+
+    def _issuance_before(self, header: Header) -> int | None:
+        if header.parent_hash == self.genesis_hash:
+            return self.genesis_issuance
+        parent = self.figures.get(header.parent_hash)
+        return None if parent is None else parent.issuance
+
+    def _remember(self, block_hash: bytes, figures: BlockFigures) -> None:
+        self.figures[block_hash] = figures
+        if len(self.figures) > KEPT_BLOCKS:
+            oldest: Iterator[bytes] = iter(self.figures)
+            del self.figures[next(oldest)]
+
+
+def replay_command(
+    file: str, seed: int, overrides: tuple[str, ...] | list[str], until_ms: int
+) -> str:
+    """The command that replays a run to simulated time `until_ms`."""
+    sets = "".join(f" --set {o}" for o in overrides)
+    return f"xpl sim run {file} --seed {seed}{sets} --until-ms {until_ms}"
+
+
+__all__ = [
+    "BlockFigures",
+    "Event",
+    "InvariantChecker",
+    "InvariantViolated",
+    "Violation",
+    "block_events",
+    "replay_command",
+]
