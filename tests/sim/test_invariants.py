@@ -1,0 +1,203 @@
+"""The simulator's invariants: a planted bug in the runtime is caught and replayed to the same
+point; the issuance accounting agrees with what the balances pallet really does; slashes and
+payments need their evidence."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import sim
+from chain.cli.main import main
+from chain.spec import local_spec
+from runtime.accounts import TREASURY
+from runtime.framework import BlockContext, EventDef, EventRecord
+from runtime.pallets import balances, system, transaction_payment
+from runtime.pallets.compute.events import CheckDecided
+from runtime.pallets.market.constants import STAKE
+from runtime.pallets.market.events import JobFailed, JobSettled
+from runtime.pallets.staking.constants import HOLD
+from runtime.pallets.staking.events import Equivocation
+from runtime.primitives.keys import keypair_from_suri
+from runtime.state import StateOverlay
+from sim.invariants import (
+    block_events,
+    figures_of,
+    payments_for_failed_jobs,
+    slashes_without_evidence,
+)
+
+SCENARIO = """\
+name = "planted"
+duration_s = 15
+
+[validators]
+count = 4
+
+[outputs]
+plots = false
+"""
+
+BUGGY_FROM_BLOCK = 6
+
+
+@pytest.fixture
+def minting_one_unit(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runtime, from block BUGGY_FROM_BLOCK on, mints one unit into the treasury without an
+    event (the balances still add up to the issuance: only the event accounting sees it)."""
+    original = transaction_payment.TransactionPayment.on_finalize
+
+    def on_finalize(self: Any, ctx: BlockContext) -> None:
+        original(self, ctx)
+        if ctx.number >= BUGGY_FROM_BLOCK:
+            info = system.account(ctx, TREASURY)
+            assert info is not None
+            system.put_account(ctx, TREASURY, info.with_free(info.free + 1))
+            issuance = balances.TotalIssuance.get(ctx.state)
+            balances.TotalIssuance.put(ctx.state, issuance + 1)
+
+    monkeypatch.setattr(transaction_payment.TransactionPayment, "on_finalize", on_finalize)
+
+
+def test_a_runtime_minting_one_unit_is_caught_and_replayed(
+    minting_one_unit: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "planted.toml"
+    file.write_text(SCENARIO)
+    result = sim.run(file, seed=4, overrides=["network.jitter_ms=3"])
+    violation = result.violation
+    assert violation is not None
+    assert violation.name == "issuance"
+    assert violation.block == BUGGY_FROM_BLOCK
+    changed, explained = (int(x) for x in re.findall(r"\(([+-]\d+)\)", violation.detail))
+    assert changed - explained == 1
+    assert result.summary["stopped_at_ms"] == violation.t_ms < 15_000
+    assert violation.replay == (
+        f"xpl sim run {file} --seed 4 --set network.jitter_ms=3 --until-ms {violation.t_ms}"
+    )
+    # The replay command stops at the same violation, at the same simulated time.
+    argv = shlex.split(violation.replay)
+    assert argv[:3] == ["xpl", "sim", "run"]
+    assert main(argv[1:]) == 1
+    err = capsys.readouterr().err
+    assert "invariant violated: issuance" in err
+    assert f"block #{BUGGY_FROM_BLOCK}, simulated time {violation.t_ms} ms" in err
+    # Replayed to just before it, the run ends clean.
+    before = sim.run(file, seed=4, overrides=["network.jitter_ms=3"], until_ms=violation.t_ms - 1)
+    assert before.violation is None
+
+
+def test_the_same_run_without_the_bug_holds_every_invariant(tmp_path: Path) -> None:
+    file = tmp_path / "planted.toml"
+    file.write_text(SCENARIO)
+    assert sim.run(file, seed=4, overrides=["network.jitter_ms=3"]).violation is None
+
+
+# The issuance accounting against the real balances pallet
+
+SPEC = local_spec(validators=2)
+ACCOUNTS = [keypair_from_suri(f"//{n}").public for n in ("Alice", "Bob", "Charlie", "Dave")]
+NEW = keypair_from_suri("//Nobody").public
+
+operation = st.one_of(
+    st.tuples(st.just("deposit"), st.sampled_from([*ACCOUNTS, NEW]), st.integers(0, 10**13)),
+    st.tuples(st.just("fee"), st.sampled_from(ACCOUNTS), st.integers(0, 10**12)),
+    st.tuples(st.just("hold"), st.sampled_from(ACCOUNTS), st.integers(1, 10**18)),
+    st.tuples(st.just("slash"), st.sampled_from(ACCOUNTS), st.integers(0, 10**18)),
+    st.tuples(st.just("pay_held"), st.sampled_from(ACCOUNTS), st.integers(0, 10**18)),
+    st.tuples(st.just("transfer"), st.sampled_from(ACCOUNTS), st.integers(0, 10**24)),
+)
+
+
+def context() -> BlockContext:
+    state = SPEC.genesis_state()
+    return BlockContext(
+        state=StateOverlay(state.get),
+        number=1,
+        parent_hash=bytes(32),
+        timestamp=0,
+        author=ACCOUNTS[0],
+        genesis_hash=bytes(32),
+    )
+
+
+def apply(ctx: BlockContext, op: tuple[str, bytes, int]) -> None:
+    kind, who, amount = op
+    try:
+        if kind == "deposit":
+            balances.deposit(ctx, who, amount)
+        elif kind == "fee":
+            fee = transaction_payment.BASE_FEE + amount
+            transaction_payment.withdraw_fee(ctx, who, fee, 0)
+            paid = len(ctx.events) - 1
+            if amount % 2:  # a duty refunded
+                transaction_payment.refund_fee(ctx, who, fee, 0, paid)
+        elif kind == "hold":
+            balances.hold(ctx, who, "escrow", amount)
+        elif kind == "slash":
+            balances.slash_held(ctx, who, "escrow", amount)
+        elif kind == "pay_held":
+            balances.transfer_held(
+                ctx, who, "escrow", NEW, min(amount, balances.held(ctx, who, "escrow"))
+            )
+        else:
+            balances.transfer(ctx, who, NEW, amount, keep_alive=False)
+    except (balances.BalancesError, transaction_payment.CannotPayFee):
+        pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(operation, max_size=12))
+def test_events_explain_every_change_of_the_issuance(ops: list[tuple[str, bytes, int]]) -> None:
+    ctx = context()
+    before = balances.TotalIssuance.get(ctx.state)
+    for op in ops:
+        apply(ctx, op)
+    transaction_payment.TransactionPayment().on_finalize(ctx)  # the fees paid out
+    raw = system.encode_events(tuple(ctx.events))
+    events = block_events(lambda key: raw if key == system.EVENTS_KEY else None)
+    after = balances.TotalIssuance.get(ctx.state)
+    figures = figures_of(events, after)
+    assert after - before == figures.minted - figures.burned
+
+
+# Slashes and payments need their evidence
+
+
+def events_of(*emitted: tuple[EventDef, tuple[Any, ...]]) -> Any:
+    records = tuple(EventRecord(None, e, args) for e, args in emitted)
+    raw = system.encode_events(records)
+    return block_events(lambda key: raw if key == system.EVENTS_KEY else None)
+
+
+WORKER, STASH = ACCOUNTS[2], ACCOUNTS[3]
+
+
+def test_a_worker_slashed_without_a_failed_job_is_caught() -> None:
+    slash = (balances.Slashed, (WORKER, STAKE, 500))
+    assert slashes_without_evidence(events_of(slash)) != []
+    failed = (JobFailed, (3, WORKER, 500, 0))
+    assert slashes_without_evidence(events_of(slash, failed)) == []
+    staking_slash = (balances.Slashed, (STASH, HOLD, 10))
+    assert slashes_without_evidence(events_of(staking_slash)) != []
+    offence = (Equivocation, (STASH, "vote"))
+    assert slashes_without_evidence(events_of(staking_slash, offence)) == []
+
+
+def test_a_worker_paid_for_a_failed_check_is_caught() -> None:
+    settled = (JobSettled, (9, WORKER, 1_000, 10, 5, 0))
+    failed_check = (CheckDecided, (9, 0, "fail"))
+    passed_check = (CheckDecided, (9, 0, "pass"))
+
+    def empty(_key: bytes) -> bytes | None:
+        return None
+
+    assert payments_for_failed_jobs(events_of(passed_check, settled), empty) == []
+    problems = payments_for_failed_jobs(events_of(failed_check, settled), empty)
+    assert problems and "job 9" in problems[0]

@@ -1,0 +1,208 @@
+"""Scenario runs: determinism of the digest and state root, faults from the scenario, Ctrl-C
+leaving complete tables, and `xpl sim run` end to end."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+import pytest
+
+import sim
+from chain.cli.main import main
+from sim.results import SimResult
+from sim.scenario import Scenario, load_scenario, scenario_from_dict
+from sim.tables import TABLES
+from sim.world.build import plan_validators, stream
+from sim.world.fault_plan import plan_faults
+from sim.world.run import Progress, Simulation
+
+TINY = """\
+name = "tiny"
+duration_s = 12
+
+[validators]
+count = 4
+
+[network]
+regions = ["eu", "us"]
+latency_ms = [[10, 60], [60, 10]]
+jitter_ms = 5
+
+[outputs]
+sample_every_s = 4
+plots = false
+"""
+
+
+def tiny(**changes: Any) -> Scenario:
+    data: dict[str, Any] = {
+        "name": "tiny",
+        "duration_s": 12,
+        "validators": {"count": 4},
+        "network": {"regions": ["eu", "us"], "latency_ms": [[10, 60], [60, 10]], "jitter_ms": 5},
+        "outputs": {"sample_every_s": 4, "plots": False},
+    }
+    data.update(changes)
+    return scenario_from_dict(data)
+
+
+@pytest.fixture(scope="module")
+def first_run() -> SimResult:
+    return sim.run(tiny(), seed=7)
+
+
+def test_a_scenario_and_seed_give_one_digest_and_state_root(first_run: Any) -> None:
+    again = sim.run(tiny(), seed=7)
+    assert first_run.violation is None
+    assert (again.digest, again.state_root) == (first_run.digest, first_run.state_root)
+    assert len(first_run.blocks) >= 8
+    other = sim.run(tiny(), seed=8)
+    assert other.digest != first_run.digest
+
+
+def test_the_run_records_blocks_finality_messages_and_economics(first_run: Any) -> None:
+    blocks, finality = first_run.blocks, first_run.finality
+    assert list(blocks["number"]) == sorted(blocks["number"])
+    assert set(finality["node"]) == {"v0", "v1", "v2", "v3"}
+    assert (finality["lag_blocks"] >= 0).all()
+    assert finality.groupby("node")["finalized"].max().min() >= 5
+    assert {"block", "finality"} <= set(first_run.messages["topic"])
+    economics = first_run.economics
+    assert len(economics) == 3  # every 4 s of 12
+    issuance = [int(x) for x in economics["issuance"]]
+    minted = [int(x) for x in economics["minted"]]
+    burned = [int(x) for x in economics["burned"]]
+    assert issuance[-1] - issuance[0] == sum(minted[1:]) - sum(burned[1:])
+    assert first_run.state_root == first_run.summary["state_root"]
+
+
+def test_validators_stakes_and_regions_come_from_the_scenario() -> None:
+    scenario = tiny(
+        validators={"count": 4, "stake": {"kind": "uniform", "low": 1_000, "high": 5_000}}
+    )
+    plans = plan_validators(scenario, 3)
+    assert [p.region for p in plans] == ["eu", "us", "eu", "us"]
+    assert all(1_000 * 10**12 <= p.bond <= 5_000 * 10**12 for p in plans)
+    assert len({p.bond for p in plans}) == 4
+    assert plan_validators(scenario, 3) == plans
+    assert len({p.key.public for p in plans}) == 4
+
+
+def test_scheduled_faults_are_played_and_undone() -> None:
+    scenario = tiny(
+        duration_s=30,
+        faults={
+            "schedule": [
+                {"at_s": 3, "kind": "crash", "nodes": [1], "until_s": 9},
+                {"at_s": 10, "kind": "partition", "groups": [[0, 1], ["us"]], "until_s": 15},
+                {"at_s": 16, "kind": "skew", "nodes": [2], "skew_ms": 300, "until_s": 20},
+                {"at_s": 16, "kind": "loss", "loss": 0.3, "until_s": 20},
+                {"at_s": 21, "kind": "equivocate", "nodes": [3]},
+            ]
+        },
+    )
+    plan = plan_faults(
+        scenario.faults,
+        ["v0", "v1", "v2", "v3"],
+        ["eu", "us", "eu", "us"],
+        stream(0, "f"),
+        30_000,
+        (0.0, 0.0, 0.0),
+    )
+    kinds = [(f.at_ms, f.kind) for f in plan]
+    assert kinds == sorted(kinds, key=lambda k: k[0])
+    assert (9_000, "restart") in kinds and (15_000, "heal") in kinds
+    partition = next(f for f in plan if f.kind == "partition")
+    assert partition.groups == (("v0", "v1"), ("v1", "v3"))
+    result = sim.run(scenario, seed=1)
+    assert result.violation is None
+    finality = result.finality
+    v1 = finality[finality["node"] == "v1"]
+    # v1 was down from 3 s to 9 s: no row of it then, and it finalized after its restart.
+    assert not ((v1["t_ms"] > 3_100) & (v1["t_ms"] < 9_000)).any()
+    assert int(v1["finalized"].max()) > 9
+    assert int(finality.groupby("node")["finalized"].max().min()) >= 20
+
+
+def test_random_faults_are_drawn_from_the_seed() -> None:
+    scenario = tiny(
+        duration_s=3600,
+        faults={"random": {"crash_per_hour": 20, "partition_per_hour": 10, "mean_down_s": 30}},
+    )
+    names = ["v0", "v1", "v2", "v3"]
+
+    def plan(seed: int) -> list[Any]:
+        return plan_faults(
+            scenario.faults, names, [None] * 4, stream(seed, "faults"), 3_600_000, (0.0, 0.0, 0.0)
+        )
+
+    assert plan(1) == plan(1) != plan(2)
+    crashes = [f for f in plan(1) if f.kind == "crash"]
+    assert 5 <= len(crashes) <= 40
+    assert all(f.at_ms < 3_600_000 for f in crashes)
+
+
+def test_ctrl_c_leaves_complete_tables(tmp_path: Path) -> None:
+    scenario = tiny(outputs={"sample_every_s": 2, "plots": False, "flush_rows": 5})
+
+    def interrupt(p: Progress) -> None:
+        if p.t_ms >= 6_000:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        Simulation(scenario, seed=2, out=tmp_path, on_progress=interrupt).run()
+    for name in TABLES:
+        table = pq.read_table(tmp_path / f"{name}.parquet")
+        assert table.schema.equals(TABLES[name])
+    blocks = pq.read_table(tmp_path / "blocks.parquet").to_pandas()
+    assert 4 <= len(blocks) <= 7
+    assert int(blocks["t_ms"].max()) <= 6_000
+    assert (tmp_path / "scenario.toml").is_file()
+
+
+def test_xpl_sim_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    file = tmp_path / "tiny.toml"
+    file.write_text(TINY)
+    out = tmp_path / "out"
+    code = main(
+        [
+            "sim",
+            "run",
+            str(file),
+            "--seed",
+            "5",
+            "--out",
+            str(out),
+            "--set",
+            "validators.count=3",
+            "--check-determinism",
+        ]
+    )
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    assert printed.index("count = 3") < printed.index("# seed = 5") < printed.index("digest:")
+    assert "deterministic: yes" in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert f"digest:     {summary['digest']}" in printed
+    assert f"state root: 0x{summary['state_root']}" in printed
+    assert load_scenario(out / "scenario.toml").validators.count == 3
+    loaded = SimResult.load(out)
+    assert loaded.digest == summary["digest"] and len(loaded.blocks) >= 8
+
+
+def test_a_bad_scenario_is_refused_with_its_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "tiny.toml"
+    file.write_text(TINY)
+    assert main(["sim", "run", str(file), "--set", "validators.count=0"]) == 2
+    assert "validators.count" in capsys.readouterr().err
+
+
+def test_until_ms_stops_the_run_there() -> None:
+    result = sim.run(tiny(), seed=7, until_ms=5_000)
+    assert result.summary["stopped_at_ms"] == 5_000
+    assert int(result.blocks["t_ms"].max()) <= 5_000
