@@ -76,8 +76,6 @@ class SimResult:
     def load(cls, out: Path) -> SimResult:
         """A run from its directory: summary.json, scenario.toml and the tables' Parquet files
         (a table without a file is empty)."""
-        from sim.scenario import load_scenario  # type: ignore[import, unused-ignore]
-
         out = Path(out)
         for name in (SUMMARY_FILE, SCENARIO_FILE):
             if not (out / name).is_file():
@@ -91,6 +89,8 @@ class SimResult:
             from sim.invariants import Violation  # type: ignore[import, unused-ignore]
 
             violation = Violation(**summary["violation"])
+        from sim.scenario import load_scenario  # type: ignore[import, unused-ignore]
+
         return cls(
             scenario=load_scenario(out / SCENARIO_FILE),
             seed=int(summary["seed"]),

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import numbers
 from collections.abc import Collection, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final
@@ -138,72 +139,109 @@ class RecorderClosed(RuntimeError):
     """A row recorded after the recorder was closed."""
 
 
-def _canonical(table: str, column: str, kind: pa.DataType, nullable: bool, value: Any) -> Any:
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column as validation sees it: plain Python, read once from the Arrow schema (asking
+    pyarrow for a field's name and type on every row costs more than the rest of a row)."""
+
+    name: str
+    kind: str  # "str", "bool", "int" (int64) or "amount"
+    nullable: bool
+
+    @property
+    def expects(self) -> str:
+        """What the column takes, in words."""
+        return _EXPECTS[self.kind]
+
+
+_EXPECTS: Final = {
+    "str": "a string",
+    "bool": "a bool",
+    "int": "an integer",
+    "amount": "an amount (integer units)",
+}
+
+
+def _column(field: pa.Field) -> Column:
+    kinds = {_STR: "str", _BOOL: "bool", _INT: "int", AMOUNT: "amount"}
+    return Column(field.name, kinds[field.type], field.nullable)
+
+
+COLUMNS: Final[dict[str, tuple[Column, ...]]] = {
+    table: tuple(_column(field) for field in schema) for table, schema in TABLES.items()
+}
+"""Each table's columns, in schema order."""
+
+_NAMES: Final = {table: frozenset(c.name for c in columns) for table, columns in COLUMNS.items()}
+_AMOUNTS: Final = {
+    table: tuple(i for i, c in enumerate(columns) if c.kind == "amount")
+    for table, columns in COLUMNS.items()
+}
+
+
+def _refusal(table: str, column: Column, what: str, value: Any) -> TableError:
+    return TableError(
+        f"table {table!r}: column {column.name!r} expects {what}, got "
+        f"{type(value).__name__} {value!r:.80}"
+    )
+
+
+def _canonical(table: str, column: Column, value: Any) -> Any:
     """`value` as the plain Python value `column` stores (int, str, bool or None), or TableError."""
-
-    def refuse(what: str) -> TableError:
-        return TableError(
-            f"table {table!r}: column {column!r} expects {what}, got "
-            f"{type(value).__name__} {value!r:.80}"
-        )
-
+    kind = column.kind
+    value_type = type(value)
+    if value_type is int and kind == "int" and INT64_MIN <= value <= INT64_MAX:
+        return value  # the common case, first
     if value is None:
-        if nullable:
+        if column.nullable:
             return None
-        raise refuse(f"{_kind_name(kind)} (not null)")
-    if kind == _STR:
-        if not isinstance(value, str):
-            raise refuse("a string")
-        return value
-    if kind == _BOOL:
-        if not isinstance(value, bool):
-            raise refuse("a bool")
-        return value
-    # Integers (int64 and amounts): numpy integers are accepted and made plain ints; bools are not
-    # numbers here, and floats are refused rather than silently truncated.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise refuse(f"an integer ({_kind_name(kind)})")
-    number = int(value)
-    if kind == AMOUNT:
-        if not -AMOUNT_LIMIT < number < AMOUNT_LIMIT:
-            raise refuse("an amount below 10^38")
-    elif not INT64_MIN <= number <= INT64_MAX:
-        raise refuse("an integer in int64's range")
-    return number
-
-
-def _kind_name(kind: pa.DataType) -> str:
-    return "an amount (integer units)" if kind == AMOUNT else str(kind)
+    elif kind == "str":
+        if value_type is str or isinstance(value, str):
+            return value
+    elif kind == "bool":
+        if isinstance(value, bool):
+            return value
+    # Integers: numpy integers are accepted and made plain ints; bools are not numbers here, and
+    # floats are refused rather than silently truncated.
+    elif not isinstance(value, bool) and isinstance(value, numbers.Integral):
+        number = int(value)
+        if kind == "amount":
+            if -AMOUNT_LIMIT < number < AMOUNT_LIMIT:
+                return number
+            raise _refusal(table, column, "an amount below 10^38", value)
+        if INT64_MIN <= number <= INT64_MAX:
+            return number
+        raise _refusal(table, column, "an integer in int64's range", value)
+    raise _refusal(table, column, column.expects, value)
 
 
 def validate_row(table: str, columns: Mapping[str, Any]) -> list[Any]:
     """The row's values in its schema's column order, checked; TableError names what is wrong."""
-    schema = TABLES.get(table)
-    if schema is None:
+    spec = COLUMNS.get(table)
+    if spec is None:
         raise TableError(f"unknown table {table!r} (known: {', '.join(TABLES)})")
-    unknown = [name for name in columns if schema.get_field_index(name) < 0]
-    if unknown:
-        raise TableError(
-            f"table {table!r}: unknown column {unknown[0]!r} (columns: {', '.join(schema.names)})"
-        )
+    names = _NAMES[table]
+    for name in columns:
+        if name not in names:
+            raise TableError(
+                f"table {table!r}: unknown column {name!r} "
+                f"(columns: {', '.join(c.name for c in spec)})"
+            )
     values = []
-    for field in schema:
-        if field.name not in columns and not field.nullable:
-            raise TableError(f"table {table!r}: missing column {field.name!r}")
-        values.append(
-            _canonical(table, field.name, field.type, field.nullable, columns.get(field.name))
-        )
+    for column in spec:
+        if column.name not in columns and not column.nullable:
+            raise TableError(f"table {table!r}: missing column {column.name!r}")
+        values.append(_canonical(table, column, columns.get(column.name)))
     return values
 
 
 def _encode_for_digest(table: str, values: list[Any]) -> bytes:
     """One row's canonical bytes: msgpack of [table, values in column order], amounts as decimal
     text (msgpack integers stop at 64 bits)."""
-    schema = TABLES[table]
-    plain = [
-        str(value) if value is not None and schema.field(i).type == AMOUNT else value
-        for i, value in enumerate(values)
-    ]
+    plain = list(values)
+    for i in _AMOUNTS[table]:
+        if plain[i] is not None:
+            plain[i] = str(plain[i])
     encoded: bytes = msgpack.packb([table, plain], use_bin_type=True)
     return encoded
 
