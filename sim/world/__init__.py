@@ -1,1 +1,2 @@
-"""A scenario's world: its chain spec, network and agents built (`build`), and run (`run`)."""
+"""A scenario's world: the agents' context (`context`), how a scenario builds it (`build`), and the
+run loop (`run`)."""
