@@ -13,8 +13,9 @@ deterministic, so it is judged once, on the first node that holds it):
   `Deposited`) and burned (`TransactionFeePaid`, `DustLost`, `Slashed`);
 - a stake is slashed only with evidence on chain in the same block: a worker's stake only where
   the market fails its job (`JobFailed`, which only a decided check or dispute causes), a
-  validator's bond only with an offence (`Equivocation`, `Offline`), a challenger's bond only
-  where a check is decided;
+  validator's bond only with an offence (`Equivocation`, `Offline`) or a committee member's
+  penalty (`MemberPenalized`: it did not reveal, or revealed against the outcome), a
+  challenger's bond only where a check is decided;
 - a worker is paid (`JobSettled`) only for a job none of whose checks failed.
 
 A violation stops the run; it carries the replay command that runs the same scenario and seed
@@ -141,7 +142,11 @@ def figures_of(events: list[Event], issuance: int) -> BlockFigures:
 def slashes_without_evidence(events: list[Event]) -> list[str]:
     """Each slash of a stake, bond or challenger's bond that no evidence in the block explains."""
     failed = {e.data["worker"] for e in events if (e.pallet, e.name) == ("market", "JobFailed")}
-    offences = any(e.pallet == "staking" and e.name in ("Equivocation", "Offline") for e in events)
+    offences = any(
+        (e.pallet, e.name)
+        in (("staking", "Equivocation"), ("staking", "Offline"), ("compute", "MemberPenalized"))
+        for e in events
+    )
     decided = any((e.pallet, e.name) == ("compute", "CheckDecided") for e in events)
     problems = []
     for e in events:
@@ -151,7 +156,9 @@ def slashes_without_evidence(events: list[Event]) -> list[str]:
         if reason == STAKE and who not in failed:
             problems.append(f"worker 0x{who.hex()} slashed {e.data['amount']} with no failed job")
         elif reason == STAKING_HOLD and not offences:
-            problems.append(f"stash 0x{who.hex()} slashed {e.data['amount']} with no offence")
+            problems.append(
+                f"stash 0x{who.hex()} slashed {e.data['amount']} with no offence or penalty"
+            )
         elif reason == BOND and not decided:
             problems.append(f"challenger 0x{who.hex()} lost its bond with no check decided")
     return problems

@@ -208,7 +208,7 @@ class WorkerAgent:
             earnings=self.earnings,
             slashed=self.slashed,
             reputation=reputation,
-            active=active,
+            active=active > 0,
             online=self._active(ctx),
         )
 

@@ -24,6 +24,8 @@ from runtime.primitives.keys import Keypair, keypair_from_suri
 from runtime.schema import Record
 from sim.network import SimNetwork
 from sim.scenario import Scenario, xpl_to_planck
+from sim.world.context import Agent, AgentContext, RowRecorder
+from sim.world.population import populate
 
 SPEC_ID: Final = "sim"
 
@@ -126,7 +128,7 @@ def build_network(
     """The simulated network: the regions and their latencies, every validator placed, with its
     bandwidth, on links of the scenario's loss, duplication and reordering, all connected."""
     n = scenario.network
-    net = SimNetwork(spec, seed=stream(seed, "network").getrandbits(64))
+    net = SimNetwork(spec, seed=stream(seed, "network").getrandbits(64), start_ms=0)
     net.set_regions(n.regions, n.latency_ms, n.jitter_ms)
     net.set_link(loss=n.loss, duplicate=n.duplicate, reorder_ms=round(n.reorder_ms))
     for v in validators:
@@ -150,8 +152,8 @@ class World:
     validators: list[ValidatorPlan]
     start_ms: int
     """The network time at which the run starts (simulated time 0)."""
-    agents: list[Any] = field(default_factory=list)
-    """(agent, context) pairs."""
+    agents: list[tuple[Agent, AgentContext]] = field(default_factory=list)
+    """Each agent with its context, in the order they start."""
 
     @property
     def validator_names(self) -> list[str]:
@@ -161,13 +163,31 @@ class World:
         """Simulated time since the start."""
         return self.net.now_ms - self.start_ms
 
+    def agents_at(self, node: str) -> list[tuple[Agent, AgentContext]]:
+        """The agents whose home is `node`."""
+        return self._homes.get(node, [])
 
-def build_world(scenario: Scenario, seed: int, recorder: Any) -> World:
-    """The world of a scenario and seed: spec, network and agents."""
+    def __post_init__(self) -> None:
+        self._homes: dict[str, list[tuple[Agent, AgentContext]]] = {}
+        for agent, ctx in self.agents:
+            self._homes.setdefault(ctx.home, []).append((agent, ctx))
+
+
+def build_world(scenario: Scenario, seed: int, recorder: RowRecorder) -> World:
+    """The world of a scenario and seed: spec, network and agents (not started)."""
     validators = plan_validators(scenario, seed)
-    spec = build_spec(scenario, validators, {})
+    throughputs = {
+        g.name: g.throughput.draw(stream(seed, f"throughput/{g.name}"), g.count)
+        for g in scenario.workers
+    }
+    pop = populate(scenario, [(v.name, v.key, v.region) for v in validators], throughputs)
+    spec = build_spec(scenario, validators, pop.endowments)
     net = build_network(scenario, seed, spec, validators)
-    return World(scenario, seed, spec, net, validators, start_ms=net.now_ms)
+    agents = [
+        (agent, AgentContext(agent.name, net, home, stream(seed, f"agent/{agent.name}"), recorder))
+        for agent, home in pop.agents
+    ]
+    return World(scenario, seed, spec, net, validators, start_ms=net.now_ms, agents=agents)
 
 
 __all__ = [

@@ -28,6 +28,7 @@ from sim.scenario import Scenario, resolved_toml
 from sim.summary import summarize, write_summary
 from sim.tables import Recorder
 from sim.world.build import World, build_world, stream
+from sim.world.context import Agent, AgentContext
 from sim.world.fault_plan import FaultEvent, apply_fault, plan_faults
 from sim.world.observation import Observation
 
@@ -99,6 +100,8 @@ class Simulation:
                 world, self.recorder, self.replay, self._on_best
             )
             world.net.add_observer(observation)
+            for agent, ctx in world.agents:
+                agent.start(ctx)
             self._schedule_faults(world)
             world.net.schedule(self.sample_every_ms, self._sample)
             try:
@@ -144,7 +147,19 @@ class Simulation:
         return lambda: apply_fault(world.net, fault)
 
     def _on_best(self, node: str, header: Header) -> None:
-        """A node's new best block, for the agents whose home it is."""
+        """A node's new best block, for the agents whose home it is: each is told at once after
+        the node's step (on the queue, not inside the network's handling of the import)."""
+        assert self.world is not None
+        for agent, ctx in self.world.agents_at(node):
+            self.world.net.schedule(0, self._tell(agent, ctx, header))
+
+    @staticmethod
+    def _tell(agent: Agent, ctx: AgentContext, header: Header) -> Callable[[], None]:
+        def tell() -> None:
+            if ctx.online:
+                agent.on_block(ctx, header)
+
+        return tell
 
     def _sample(self) -> None:
         assert self.world is not None and self.observation is not None
@@ -163,6 +178,8 @@ class Simulation:
                 )
         self._messages_seen = dict(stats)
         self.observation.record_economics()
+        for agent, ctx in self.world.agents:
+            agent.sample(ctx)
         self.world.net.schedule(self.sample_every_ms, self._sample)
 
     def state_root(self) -> str:
