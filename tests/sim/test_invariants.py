@@ -18,8 +18,8 @@ from chain.cli.main import main
 from chain.spec import local_spec
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext, EventDef, EventRecord
-from runtime.pallets import balances, system, transaction_payment
-from runtime.pallets.compute.events import CheckDecided
+from runtime.pallets import balances, market, system, transaction_payment
+from runtime.pallets.compute.events import CheckDecided, MemberPenalized
 from runtime.pallets.market.constants import STAKE
 from runtime.pallets.market.events import JobFailed, JobSettled
 from runtime.pallets.staking.constants import HOLD
@@ -32,6 +32,7 @@ from sim.invariants import (
     payments_for_failed_jobs,
     slashes_without_evidence,
 )
+from sim.scenario import scenario_from_dict
 
 SCENARIO = """\
 name = "planted"
@@ -97,6 +98,59 @@ def test_the_same_run_without_the_bug_holds_every_invariant(tmp_path: Path) -> N
     file = tmp_path / "planted.toml"
     file.write_text(SCENARIO)
     assert sim.run(file, seed=4, overrides=["network.jitter_ms=3"]).violation is None
+
+
+CHEATERS: dict[str, Any] = {
+    "name": "cheaters",
+    "duration_s": 20,
+    "validators": {"count": 4},
+    "chain": {
+        "compute": {"commit_window": 3, "reveal_window": 2, "dispute_window": 12},
+        "market": {"min_match_reputation": -1000},
+    },
+    "workers": [
+        {
+            "name": "cheaters",
+            "count": 2,
+            "strategy": {"kind": "cheat", "fraction": 1.0},
+            "pricing": {"price_xpl_per_gunit": 2500.0},
+        }
+    ],
+    "requesters": [
+        {
+            "name": "audited",
+            "count": 2,
+            "mode": "always",
+            "arrival": {"process": "fixed", "rate_per_s": 0.2},
+            "max_price_xpl_per_gunit": 5000.0,
+        }
+    ],
+    "outputs": {"plots": False},
+}
+"""Workers faking every leaf for requesters who have every job audited: jobs fail from ~16 s."""
+
+
+def test_a_runtime_paying_a_failed_job_is_caught_and_replayed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    honest = sim.run(scenario_from_dict(CHEATERS), seed=2)
+    assert honest.violation is None
+    assert (honest.jobs["step"] == "failed").any()
+
+    def pay_anyway(ctx: BlockContext, job_id: int, verifiers: Any, *_: Any) -> None:
+        market.settle_success(ctx, job_id, verifiers)
+
+    monkeypatch.setattr(market, "settle_failure", pay_anyway)
+    scenario = scenario_from_dict(CHEATERS)
+    result = sim.run(scenario, seed=2)
+    violation = result.violation
+    assert violation is not None and violation.name == "payment for a failed job"
+    assert "although a check of it failed" in violation.detail
+    first_failure = int(honest.jobs[honest.jobs["step"] == "failed"]["t_ms"].min())
+    assert violation.t_ms <= first_failure
+    assert violation.replay.endswith(f"--seed 2 --until-ms {violation.t_ms}")
+    replayed = sim.run(scenario, seed=2, until_ms=violation.t_ms)
+    assert replayed.violation == violation
 
 
 # The issuance accounting against the real balances pallet
@@ -188,6 +242,8 @@ def test_a_worker_slashed_without_a_failed_job_is_caught() -> None:
     assert slashes_without_evidence(events_of(staking_slash)) != []
     offence = (Equivocation, (STASH, "vote"))
     assert slashes_without_evidence(events_of(staking_slash, offence)) == []
+    penalty = (MemberPenalized, (3, 0, STASH, 10))
+    assert slashes_without_evidence(events_of(staking_slash, penalty)) == []
 
 
 def test_a_worker_paid_for_a_failed_check_is_caught() -> None:
