@@ -273,6 +273,12 @@ class InvariantChecker:
         self._remember(header.hash, figures)
         return figures
 
+    def forget_below(self, height: int) -> None:
+        """Forget who finalized the heights below `height` (memory stays flat; a node that far
+        behind is no longer compared there)."""
+        for number in [n for n in self.finalized_heights if n < height]:
+            del self.finalized_heights[number]
+
     def _issuance_before(self, header: Header) -> int | None:
         if header.parent_hash == self.genesis_hash:
             return self.genesis_issuance

@@ -24,6 +24,7 @@ from runtime.primitives.keys import Keypair, keypair_from_suri
 from runtime.schema import Record
 from sim.network import SimNetwork
 from sim.scenario import Scenario, xpl_to_planck
+from sim.shared_execution import SharedExecution
 from sim.world.context import Agent, AgentContext, RowRecorder
 from sim.world.population import populate
 
@@ -128,7 +129,9 @@ def build_network(
     """The simulated network: the regions and their latencies, every validator placed, with its
     bandwidth, on links of the scenario's loss, duplication and reordering, all connected."""
     n = scenario.network
-    net = SimNetwork(spec, seed=stream(seed, "network").getrandbits(64), start_ms=0)
+    net = SimNetwork(
+        spec, seed=stream(seed, "network").getrandbits(64), start_ms=0, shared=SharedExecution()
+    )
     net.set_regions(n.regions, n.latency_ms, n.jitter_ms)
     net.set_link(loss=n.loss, duplicate=n.duplicate, reorder_ms=round(n.reorder_ms))
     for v in validators:

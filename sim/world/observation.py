@@ -11,7 +11,7 @@ from runtime.accounts import TREASURY
 from runtime.api import account_info
 from runtime.block import Header
 from runtime.primitives.address import encode_address
-from sim.invariants import InvariantChecker, InvariantViolated, Violation, issuance_of
+from sim.invariants import KEPT_BLOCKS, InvariantChecker, InvariantViolated, Violation, issuance_of
 from sim.network import SimNode
 from sim.tables import Recorder
 from sim.world.build import World
@@ -53,8 +53,12 @@ class Observation:
             genesis_hash=genesis.hash,
             report=self._report,
         )
-        self.recorded: set[bytes] = set()
-        """Blocks recorded in the blocks table (bounded by the chain's length, 32 bytes each)."""
+        self.recorded: dict[bytes, int] = {}
+        """Blocks recorded in the blocks table, by hash, with their numbers (those more than
+        KEPT_BLOCKS below the highest finality are forgotten: memory stays flat)."""
+        self.forgotten_below = 0
+        """Blocks below this height count as recorded (all that were are final by now)."""
+        self.blocks_recorded = 0
         self.heights: dict[str, tuple[int, int]] = {}
         """Each node's (best, finalized) heights last recorded."""
         self.first = world.validator_names[0]
@@ -75,8 +79,9 @@ class Observation:
         core = node.require_core()
         header = action.header
         t_ms = self.world.t_ms()
-        if header.hash not in self.recorded:
-            self.recorded.add(header.hash)
+        if header.number >= self.forgotten_below and header.hash not in self.recorded:
+            self.recorded[header.hash] = header.number
+            self.blocks_recorded += 1
             body = core.store.body(header.hash) or ()
             self.recorder.row(
                 "blocks",
@@ -134,6 +139,7 @@ class Observation:
 
     def record_economics(self) -> None:
         """One row of the economics table: the figures up to the first validator's finality."""
+        self._forget()
         e, last = self.economics, self.economics_recorded
         self.recorder.row(
             "economics",
@@ -147,6 +153,15 @@ class Observation:
             burned=e.burned - last.burned,
         )
         self.economics_recorded = replace(e)
+
+    def _forget(self) -> None:
+        """Forget recorded blocks and finalized heights far below finality."""
+        below = max(self.checker.finalized_heights, default=0) - KEPT_BLOCKS
+        if below <= self.forgotten_below:
+            return
+        self.forgotten_below = below
+        self.recorded = {h: n for h, n in self.recorded.items() if n >= below}
+        self.checker.forget_below(below)
 
     def _report(self, name: str, node: str, header: Header, detail: str) -> None:
         t_ms = self.world.t_ms()

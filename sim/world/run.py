@@ -126,7 +126,7 @@ class Simulation:
         assert self.world is not None and self.observation is not None
         heights = self.observation.heights.get(self.world.validator_names[0], (0, 0))
         return Progress(
-            self.world.t_ms(), self.end_ms, heights[0], heights[1], len(self.observation.recorded)
+            self.world.t_ms(), self.end_ms, heights[0], heights[1], self.observation.blocks_recorded
         )
 
     def _schedule_faults(self, world: World) -> None:
