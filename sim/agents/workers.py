@@ -167,25 +167,33 @@ class WorkerAgent:
             self._schedule_crash(ctx)
 
     def on_block(self, ctx: AgentContext, header: Header) -> None:
-        """Follow the chain: take matched jobs, note commitments and endings, answer checks."""
-        if not self._active(ctx):
+        """Follow the chain: take matched jobs, note commitments and endings, answer checks.
+
+        A worker that is down or gone still has its payments and slashes read from the chain
+        (its books), but takes, computes and answers nothing; one that resumes reads its open
+        jobs afresh."""
+        if not ctx.online:
             return
         best = ctx.best_header()
+        acting = self._acting()
         if not self.registered:
             self.registered = market.Workers.get(ctx.overlay(), self.account) is not None
             if not self.registered:
-                if best.number >= self._register_sent_at + RESEND_AFTER_BLOCKS:
+                if acting and best.number >= self._register_sent_at + RESEND_AFTER_BLOCKS:
                     self._register(ctx)
                 self._known = best.hash
                 return
         events = ctx.events_since(self._known)
         if events is None:
-            self._rescan(ctx, best.number)
+            if acting:
+                self._rescan(ctx, best.number)
         else:
             for block in events:
                 for event in block.events:
                     self._on_event(ctx, block.number, event)
         self._known = best.hash
+        if not acting:
+            return
         self._commit_again(ctx, best.number)
         self._respond_due(ctx, best)
         if self.pricing.policy == "undercut" and best.number % UNDERCUT_EVERY_BLOCKS == 0:
@@ -273,7 +281,8 @@ class WorkerAgent:
         job_id = args[0]
         if event.pallet == "market":
             if event.name == "JobMatched" and args[1] == self.account:
-                self._take(ctx, job_id, number)
+                if self._acting():
+                    self._take(ctx, job_id, number)
             elif job_id not in self._jobs:
                 return
             elif event.name == "JobSettled":
@@ -424,8 +433,12 @@ class WorkerAgent:
 
     # Going offline and crashing
 
+    def _acting(self) -> bool:
+        """Whether the worker itself is up (its home node aside)."""
+        return not self._down and not self._gone
+
     def _active(self, ctx: AgentContext) -> bool:
-        return ctx.online and not self._down and not self._gone
+        return ctx.online and self._acting()
 
     def _go_offline(self) -> None:
         self._gone = True
@@ -441,13 +454,13 @@ class WorkerAgent:
         self._down = True
         self._generation += 1
         self._busy_until_ms = 0
-        self._known = None
         for mine in self._jobs.values():
             mine.computing = False
         ctx.at(self.strategy.down_for_ms, lambda: self._resume(ctx))
 
     def _resume(self, ctx: AgentContext) -> None:
         self._down = False
+        self._known = None  # read its open jobs afresh at the next block
         self._schedule_crash(ctx)
 
 
