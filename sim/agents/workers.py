@@ -86,12 +86,22 @@ class Pricing:
     """cost_plus: the ask is price · (1 + markup)."""
     undercut_ppm: int = 10_000
     """undercut: how far below the lowest other ask it asks."""
+    cost: int | None = None
+    """What computing 10^9 cost units costs the worker (None: `price` for cost_plus and
+    undercut, unmodelled for fixed)."""
 
     def __post_init__(self) -> None:
         if self.policy not in PRICING_POLICIES:
             raise ValueError(f"unknown pricing policy {self.policy!r} (one of {PRICING_POLICIES})")
         if self.price <= 0:
             raise ValueError("a worker's price must be positive")
+
+    @property
+    def cost_per_gunit(self) -> int | None:
+        """The worker's modelled cost per 10^9 cost units, if modelled."""
+        if self.cost is not None:
+            return self.cost
+        return None if self.policy == "fixed" else self.price
 
     def initial_ask(self) -> int:
         """The ask the worker registers with."""
@@ -132,6 +142,9 @@ class WorkerAgent:
     registered: bool = False
     earnings: int = 0
     slashed: int = 0
+    cost: int = 0
+    """The modelled cost of the compute done so far (a cheater's saved leaves and a lazy
+    worker's whole job cost nothing)."""
     _jobs: dict[int, _Job] = field(default_factory=dict)
     _known: bytes | None = None
     _busy_until_ms: int = 0
@@ -216,8 +229,9 @@ class WorkerAgent:
             earnings=self.earnings,
             slashed=self.slashed,
             reputation=reputation,
-            active=active,
+            active=active > 0,
             online=self._active(ctx),
+            cost=self.cost if self.pricing.cost_per_gunit is not None else None,
         )
 
     # Registration and prices
@@ -378,12 +392,20 @@ class WorkerAgent:
             leaves = compute_leaves(
                 spec, generate_inputs(job.workload, job.params, job.seed), device="numpy"
             )
+            bad: tuple[int, ...] = ()
             if self.strategy.kind == "cheat":
                 bad = cheat_indices(len(leaves), self.strategy.fraction, self._cheat_seed, job_id)
                 leaves = corrupt_leaves(leaves, bad, self._cheat_seed, job_id)
+            self._add_cost(job, len(leaves) - len(bad), len(leaves))
             mine.leaves = tuple(leaves)
             mine.root = self.results.publish(leaves)
         self._send_commit(ctx, job_id, mine)
+
+    def _add_cost(self, job: market.Job, computed: int, leaves: int) -> None:
+        """Book the modelled cost of computing `computed` of the job's `leaves` leaves."""
+        per_gunit = self.pricing.cost_per_gunit
+        if per_gunit is not None and leaves:
+            self.cost += job.cost_units * computed * per_gunit // (GOP * leaves)
 
     def _send_commit(self, ctx: AgentContext, job_id: int, mine: _Job) -> None:
         call = make_call("compute", "commit_result", job_id, mine.root, mine.record.leaves)

@@ -25,6 +25,7 @@ from sim.agents import (
     WorkerStrategy,
 )
 from sim.network import SimNetwork
+from sim.tables import validate_row
 from sim.world.context import Agent, AgentContext
 
 VALIDATORS = ("Alice", "Bob", "Charlie", "Dave")
@@ -42,11 +43,13 @@ SAMPLE_MS = 2_000
 
 @dataclass
 class Rows:
-    """A recorder that keeps its rows (in place of `sim.tables.Recorder`)."""
+    """A recorder that keeps its rows as dicts, each checked against its table's schema as
+    `sim.tables.Recorder` checks it."""
 
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def row(self, table: str, **columns: Any) -> None:
+        validate_row(table, columns)
         self.tables.setdefault(table, []).append(columns)
 
     def of(self, table: str, **match: Any) -> list[dict[str, Any]]:
