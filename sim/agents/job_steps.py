@@ -41,7 +41,7 @@ def record_step(
         job=job_id,
         step=step,
         block=block,
-        workload=job.workload if job is not None else "",
+        workload=job.workload if job is not None else None,
         requester=address(job.requester) if job is not None else None,
         worker=address(worker if worker is not None else job.worker if job is not None else None),
         price=job.price if job is not None else 0,

@@ -86,12 +86,22 @@ class Pricing:
     """cost_plus: the ask is price · (1 + markup)."""
     undercut_ppm: int = 10_000
     """undercut: how far below the lowest other ask it asks."""
+    cost: int | None = None
+    """What computing 10^9 cost units costs the worker (None: `price` for cost_plus and
+    undercut, unmodelled for fixed)."""
 
     def __post_init__(self) -> None:
         if self.policy not in PRICING_POLICIES:
             raise ValueError(f"unknown pricing policy {self.policy!r} (one of {PRICING_POLICIES})")
         if self.price <= 0:
             raise ValueError("a worker's price must be positive")
+
+    @property
+    def cost_per_gunit(self) -> int | None:
+        """The worker's modelled cost per 10^9 cost units, if modelled."""
+        if self.cost is not None:
+            return self.cost
+        return None if self.policy == "fixed" else self.price
 
     def initial_ask(self) -> int:
         """The ask the worker registers with."""
@@ -132,6 +142,9 @@ class WorkerAgent:
     registered: bool = False
     earnings: int = 0
     slashed: int = 0
+    cost: int = 0
+    """The modelled cost of the compute done so far (a cheater's saved leaves and a lazy
+    worker's whole job cost nothing)."""
     _jobs: dict[int, _Job] = field(default_factory=dict)
     _known: bytes | None = None
     _busy_until_ms: int = 0
@@ -167,25 +180,33 @@ class WorkerAgent:
             self._schedule_crash(ctx)
 
     def on_block(self, ctx: AgentContext, header: Header) -> None:
-        """Follow the chain: take matched jobs, note commitments and endings, answer checks."""
-        if not self._active(ctx):
+        """Follow the chain: take matched jobs, note commitments and endings, answer checks.
+
+        A worker that is down or gone still has its payments and slashes read from the chain
+        (its books), but takes, computes and answers nothing; one that resumes reads its open
+        jobs afresh."""
+        if not ctx.online:
             return
         best = ctx.best_header()
+        acting = self._acting()
         if not self.registered:
             self.registered = market.Workers.get(ctx.overlay(), self.account) is not None
             if not self.registered:
-                if best.number >= self._register_sent_at + RESEND_AFTER_BLOCKS:
+                if acting and best.number >= self._register_sent_at + RESEND_AFTER_BLOCKS:
                     self._register(ctx)
                 self._known = best.hash
                 return
         events = ctx.events_since(self._known)
         if events is None:
-            self._rescan(ctx, best.number)
+            if acting:
+                self._rescan(ctx, best.number)
         else:
             for block in events:
                 for event in block.events:
                     self._on_event(ctx, block.number, event)
         self._known = best.hash
+        if not acting:
+            return
         self._commit_again(ctx, best.number)
         self._respond_due(ctx, best)
         if self.pricing.policy == "undercut" and best.number % UNDERCUT_EVERY_BLOCKS == 0:
@@ -210,6 +231,7 @@ class WorkerAgent:
             reputation=reputation,
             active=active > 0,
             online=self._active(ctx),
+            cost=self.cost if self.pricing.cost_per_gunit is not None else None,
         )
 
     # Registration and prices
@@ -273,7 +295,8 @@ class WorkerAgent:
         job_id = args[0]
         if event.pallet == "market":
             if event.name == "JobMatched" and args[1] == self.account:
-                self._take(ctx, job_id, number)
+                if self._acting():
+                    self._take(ctx, job_id, number)
             elif job_id not in self._jobs:
                 return
             elif event.name == "JobSettled":
@@ -369,12 +392,20 @@ class WorkerAgent:
             leaves = compute_leaves(
                 spec, generate_inputs(job.workload, job.params, job.seed), device="numpy"
             )
+            bad: tuple[int, ...] = ()
             if self.strategy.kind == "cheat":
                 bad = cheat_indices(len(leaves), self.strategy.fraction, self._cheat_seed, job_id)
                 leaves = corrupt_leaves(leaves, bad, self._cheat_seed, job_id)
+            self._add_cost(job, len(leaves) - len(bad), len(leaves))
             mine.leaves = tuple(leaves)
             mine.root = self.results.publish(leaves)
         self._send_commit(ctx, job_id, mine)
+
+    def _add_cost(self, job: market.Job, computed: int, leaves: int) -> None:
+        """Book the modelled cost of computing `computed` of the job's `leaves` leaves."""
+        per_gunit = self.pricing.cost_per_gunit
+        if per_gunit is not None and leaves:
+            self.cost += job.cost_units * computed * per_gunit // (GOP * leaves)
 
     def _send_commit(self, ctx: AgentContext, job_id: int, mine: _Job) -> None:
         call = make_call("compute", "commit_result", job_id, mine.root, mine.record.leaves)
@@ -424,8 +455,12 @@ class WorkerAgent:
 
     # Going offline and crashing
 
+    def _acting(self) -> bool:
+        """Whether the worker itself is up (its home node aside)."""
+        return not self._down and not self._gone
+
     def _active(self, ctx: AgentContext) -> bool:
-        return ctx.online and not self._down and not self._gone
+        return ctx.online and self._acting()
 
     def _go_offline(self) -> None:
         self._gone = True
@@ -441,13 +476,13 @@ class WorkerAgent:
         self._down = True
         self._generation += 1
         self._busy_until_ms = 0
-        self._known = None
         for mine in self._jobs.values():
             mine.computing = False
         ctx.at(self.strategy.down_for_ms, lambda: self._resume(ctx))
 
     def _resume(self, ctx: AgentContext) -> None:
         self._down = False
+        self._known = None  # read its open jobs afresh at the next block
         self._schedule_crash(ctx)
 
 

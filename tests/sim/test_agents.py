@@ -25,6 +25,7 @@ from sim.agents import (
     WorkerStrategy,
 )
 from sim.network import SimNetwork
+from sim.tables import validate_row
 from sim.world.context import Agent, AgentContext
 
 VALIDATORS = ("Alice", "Bob", "Charlie", "Dave")
@@ -37,15 +38,18 @@ AUDIT_LEAVES = 2
 """q and k: with k = 2 of 32 leaves a cheater on a quarter of them escapes an audit often, so
 the measured rate says something about k (the guard allows k = 2 from q = 0.685)."""
 POLL_MS = 250
+SAMPLE_MS = 2_000
 
 
 @dataclass
 class Rows:
-    """A recorder that keeps its rows (in place of `sim.tables.Recorder`)."""
+    """A recorder that keeps its rows as dicts, each checked against its table's schema as
+    `sim.tables.Recorder` checks it."""
 
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def row(self, table: str, **columns: Any) -> None:
+        validate_row(table, columns)
         self.tables.setdefault(table, []).append(columns)
 
     def of(self, table: str, **match: Any) -> list[dict[str, Any]]:
@@ -90,9 +94,13 @@ class World:
         for agent, ctx in self.agents:
             agent.start(ctx)
         self.net.schedule(POLL_MS, self._poll)
+        self.net.schedule(SAMPLE_MS, self._sample)
         self.net.run_for(ms)
+
+    def _sample(self) -> None:
         for agent, ctx in self.agents:
             agent.sample(ctx)
+        self.net.schedule(SAMPLE_MS, self._sample)
 
     def _poll(self) -> None:
         for agent, ctx in self.agents:
@@ -106,10 +114,16 @@ class World:
 
 
 def world(
-    workers: Sequence[WorkerAgent], requesters: Sequence[RequesterAgent], *, seed: int
+    workers: Sequence[WorkerAgent],
+    requesters: Sequence[RequesterAgent],
+    *,
+    seed: int,
+    check_invariants: bool = True,
 ) -> World:
+    """The four validators, a committee member on each, and the agents spread over them; every
+    pallet's invariants checked after each block unless told not to (a long run)."""
     accounts = [a.key for a in (*workers, *requesters)]
-    net = SimNetwork(spec(accounts), seed=seed, check_invariants=True)
+    net = SimNetwork(spec(accounts), seed=seed, check_invariants=check_invariants)
     for name in VALIDATORS:
         net.add_node(name, key(name))
     net.connect_all()
@@ -142,7 +156,13 @@ def workers(
 
 
 def requesters(
-    results: PublishedResults, count: int, *, rate: float, stop_after_ms: int, mode: str = "sampled"
+    results: PublishedResults,
+    count: int,
+    *,
+    rate: float,
+    stop_after_ms: int,
+    mode: str = "sampled",
+    freivalds: bool = False,
 ) -> list[RequesterAgent]:
     return [
         RequesterAgent(
@@ -153,6 +173,7 @@ def requesters(
             rate_per_s=rate,
             max_price=1_000 * UNIT,
             mode=mode,
+            freivalds=freivalds,
             stop_after_ms=stop_after_ms,
         )
         for i in range(count)
@@ -172,7 +193,8 @@ def test_honest_workers_settle_jobs_and_nobody_is_slashed() -> None:
     assert w.rows.of("jobs", step="audit_drawn")  # audits happened, and passed
     samples = w.rows.of("workers")
     assert {s["slashed"] for s in samples} == {0}
-    assert sum(s["earnings"] for s in samples) == sum(r["amount"] for r in settled)
+    last = {s["worker"]: s for s in samples}  # each worker's latest sample
+    assert sum(s["earnings"] for s in last.values()) == sum(r["amount"] for r in settled)
     assert len(results) == 0  # every ended job's result was withdrawn
     assert w.net.conflicting_finality() == []
 
@@ -199,7 +221,8 @@ def test_a_cheater_is_caught_at_the_rate_the_audits_sample() -> None:
     f = 0.25
     results = PublishedResults()
     cheaters = workers(results, 6, WorkerStrategy("cheat", fraction=f))
-    w = world(cheaters, requesters(results, 6, rate=0.45, stop_after_ms=60_000), seed=2)
+    demand = requesters(results, 6, rate=0.45, stop_after_ms=60_000)
+    w = world(cheaters, demand, seed=2, check_invariants=False)
     w.run(90_000)
     caught = len(w.rows.of("jobs", step="failed"))
     passed = len(w.rows.of("jobs", step="settled"))
@@ -229,6 +252,52 @@ def test_a_lazy_worker_is_slashed() -> None:
     assert w.rows.of("workers")[-1]["slashed"] == sum(r["amount"] for r in slashed)
 
 
+def test_requesters_checking_with_freivalds_dispute_every_cheat() -> None:
+    # Audits sample; a requester's Freivalds check of the whole result finds every corrupted
+    # result and its dispute convicts the worker, so no cheat is paid.
+    results = PublishedResults()
+    cheater = workers(results, 1, WorkerStrategy("cheat", fraction=0.1))
+    checking = requesters(results, 1, rate=0.5, stop_after_ms=10_000, freivalds=True)
+    w = world(cheater, checking, seed=6)
+    w.run(30_000)
+    failed = w.rows.of("jobs", step="failed")
+    disputed = w.rows.of("jobs", step="disputed")
+    assert len(failed) >= 3 and w.rows.of("jobs", step="settled") == []
+    assert {r["job"] for r in disputed} == {r["job"] for r in failed}
+
+
+def test_workers_that_go_offline_or_crash_stop_and_resume() -> None:
+    results = PublishedResults()
+    offline = WorkerStrategy("offline", offline_after_ms=8_000)
+    crashing = WorkerStrategy("crash", crash_every_ms=6_000, down_for_ms=3_000)
+    agents = [
+        *workers(results, 1, offline, prefix="off"),
+        *workers(results, 1, crashing, prefix="crash"),
+        *workers(results, 1, WorkerStrategy()),
+    ]
+    w = world(agents, requesters(results, 2, rate=0.4, stop_after_ms=25_000), seed=7)
+    start = w.net.now_ms
+    w.run(40_000)
+    gone = encode_address(agents[0].key.public)
+    crash = encode_address(agents[1].key.public)
+    committed = w.rows.of("jobs", step="committed")
+    assert all(r["t_ms"] <= start + 8_000 for r in committed if r["worker"] == gone)
+    assert not any(
+        s["online"] for s in w.rows.of("workers", worker=gone) if s["t_ms"] > start + 8_000
+    )
+    # Its books go on: the job it left committed and unanswered failed, and it was slashed.
+    failed = {r["job"] for r in w.rows.of("jobs", step="failed", worker=gone)}
+    assert failed and failed == {r["job"] for r in w.rows.of("jobs", step="slashed", worker=gone)}
+    crash_samples = [s["online"] for s in w.rows.of("workers", worker=crash)]
+    assert False in crash_samples
+    # It went down and came back, and took jobs after coming back.
+    back = [
+        i for i in range(1, len(crash_samples)) if crash_samples[i] and not crash_samples[i - 1]
+    ]
+    assert back
+    assert any(r["worker"] == crash for r in w.rows.of("jobs", step="settled"))
+
+
 def test_a_run_repeats_exactly_from_its_seed() -> None:
     def once(seed: int) -> dict[str, list[dict[str, Any]]]:
         results = PublishedResults()
@@ -236,8 +305,8 @@ def test_a_run_repeats_exactly_from_its_seed() -> None:
             *workers(results, 1, WorkerStrategy()),
             *workers(results, 1, WorkerStrategy("cheat", fraction=0.5), prefix="c"),
         ]
-        w = world(mixed, requesters(results, 2, rate=0.5, stop_after_ms=8_000), seed=seed)
-        w.run(20_000)
+        w = world(mixed, requesters(results, 2, rate=0.6, stop_after_ms=6_000), seed=seed)
+        w.run(16_000)
         return w.rows.tables
 
     first = once(4)

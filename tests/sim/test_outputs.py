@@ -540,3 +540,18 @@ def test_a_result_without_a_table_gives_it_empty_with_its_columns() -> None:
     )
     assert list(result.messages.columns) == TABLES["messages"].names
     assert result.messages.empty
+
+
+def test_a_run_stopped_by_a_violation_loads_back_with_it(
+    tmp_path: Path, stand_in_scenario_loader: list[Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    violation = {"name": "finality_backwards", "node": "A", "block": 9, "t_ms": 9000}
+    monkeypatch.setitem(
+        sys.modules, "sim.invariants", types.SimpleNamespace(Violation=types.SimpleNamespace)
+    )
+    Recorder(tmp_path).close()
+    write_summary(tmp_path, hand_made_summary() | {"violation": violation})
+    (tmp_path / "scenario.toml").write_text("tiny\n")
+    result = SimResult.load(tmp_path)
+    assert vars(result.violation) == violation
+    assert result.jobs.empty and list(result.jobs.columns) == TABLES["jobs"].names
