@@ -192,7 +192,7 @@ class NetworkConfig(BaseModel):
             if len(row) != n:
                 raise problem(
                     f"latency_ms[{i}]",
-                    f"has {len(row)} entries for {n} region(s): it must be {n}×{n}",
+                    f"has {len(row)} value(s) for {n} region(s): it must be {n}×{n}",
                 )
         return self
 
