@@ -4,6 +4,7 @@ and the problem named."""
 
 from __future__ import annotations
 
+import pickle
 import random
 import tomllib
 from pathlib import Path
@@ -342,6 +343,12 @@ BAD: Final[list[tuple[str, str, str, str]]] = [
         "requesters[0].jobs[0].params",
         "gemm_i8 takes params",
     ),
+    (
+        "a negative region weight",
+        "[validators]\ncount = 4\nregions = { local = -1.0 }\n",
+        "validators.regions.local",
+        "at least 0",
+    ),
     ("a probability of 1", "[network]\nloss = 1.0\n", "network.loss", "below 1"),
     (
         "a negative time",
@@ -397,6 +404,16 @@ def test_a_missing_file_and_a_missing_key_are_named(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError) as caught:
         load_scenario(path)
     assert caught.value.key == "duration_s" and "required" in str(caught.value)
+
+
+def test_scenarios_and_their_errors_cross_process_boundaries() -> None:
+    """A sweep pickles scenarios to its worker processes and errors back."""
+    s = load_scenario(QUICK)
+    assert pickle.loads(pickle.dumps(s)) == s
+    with pytest.raises(ScenarioError) as caught:
+        with_overrides(s, ["workers[0].count=-1"])
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert (str(again), again.key) == (str(caught.value), "workers[0].count")
 
 
 def test_unknown_keys_are_refused_at_every_depth() -> None:
