@@ -34,6 +34,10 @@ class ScenarioError(ValueError):
         where = f"{self.source}: {self.key}" if key else self.source
         super().__init__(f"{where}: {self.problem}")
 
+    def __reduce__(self) -> tuple[type[ScenarioError], tuple[str, str, str]]:
+        """Pickled by its parts (a sweep sends it from a worker process)."""
+        return (ScenarioError, (self.source, self.key, self.problem))
+
 
 def scenario_from_dict(data: dict[str, Any], *, source: str = "<scenario>") -> Scenario:
     """A validated scenario from its parsed TOML; ScenarioError naming `source` otherwise."""
@@ -51,8 +55,9 @@ def scenario_from_dict(data: dict[str, Any], *, source: str = "<scenario>") -> S
         raise ScenarioError(source, "", "nested too deeply") from None
 
 
-def load_scenario(path: Path, overrides: Sequence[str] = ()) -> Scenario:
+def load_scenario(path: Path | str, overrides: Sequence[str] = ()) -> Scenario:
     """The scenario in a TOML file, with `key.path=value` overrides applied."""
+    path = Path(path)
     source = str(path)
     try:
         with path.open("rb") as f:

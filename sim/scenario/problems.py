@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterator
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -36,12 +35,14 @@ def bare_type(tp: Any) -> Any:
     return tp
 
 
-def resolve(loc: tuple[str | int, ...]) -> tuple[list[str | int], type[BaseModel] | None]:
-    """The key path a pydantic location names (union member tags dropped), and the model whose
-    key the last element is (None where it is not a model's)."""
+def resolve(loc: tuple[str | int, ...]) -> tuple[list[str | int], type[BaseModel] | None, int]:
+    """The key path a pydantic location names (union member tags dropped), the model whose key
+    the last element is (None where it is not a model's), and how many parts of the path lead to
+    the first union whose member the location goes into (-1 where none)."""
     parts: list[str | int] = []
     tp: Any = Scenario
     owner: type[BaseModel] | None = None
+    union_at = -1
     for element in loc:
         tp = bare_type(tp)
         origin = typing.get_origin(tp)
@@ -60,13 +61,14 @@ def resolve(loc: tuple[str | int, ...]) -> tuple[list[str | int], type[BaseModel
             tp = typing.get_args(tp)[1]
         elif origin in (typing.Union, types.UnionType) and isinstance(element, str):
             # pydantic names the union member it tried: not a key of the file
+            union_at = len(parts) if union_at < 0 else union_at
             members = typing.get_args(tp)
             tp = next((m for m in members if element.startswith(_tag(m))), members[0])
         elif isinstance(element, int) or tp is None:
             owner = None
             parts.append(element)
         # else: a tag of a validator or a constrained type (e.g. 'function-after[...]'): skip
-    return parts, owner
+    return parts, owner, union_at
 
 
 def _tag(tp: Any) -> str:
@@ -132,18 +134,37 @@ def _message(error: ErrorDetails, owner: type[BaseModel] | None) -> str:
     return text[:1].lower() + text[1:]
 
 
-def problems(exc: ValidationError) -> Iterator[tuple[str, str]]:
-    """(key path, problem) for each of a validation's errors, in pydantic's order."""
+MISMATCHES: Final = frozenset(
+    {"int_type", "float_type", "string_type", "bool_type", "list_type", "dict_type", "model_type"}
+)
+"""Errors saying a value is not of a type: for a union, each member the value is not says so."""
+
+
+def problems(exc: ValidationError) -> list[tuple[str, str]]:
+    """(key path, problem) for each of a validation's errors, in pydantic's order; of the errors
+    one union's members give, those of the member the value is of (where there is one)."""
+    found: list[tuple[str, str, str, str]] = []  # (key, problem, error type, union key)
     for error in exc.errors():
-        parts, owner = resolve(tuple(error["loc"]))
+        parts, owner, union_at = resolve(tuple(error["loc"]))
+        key = key_path(parts) or "(top level)"
         if error["type"] == "scenario":
             extra = str((error.get("ctx") or {}).get("key", ""))
             if extra:
                 suffix = extra if extra.startswith("[") else f".{extra}"
-                base = key_path(parts)
-                yield (base + suffix if base else extra), _message(error, owner)
-                continue
-        yield key_path(parts) or "(top level)", _message(error, owner)
+                key = key_path(parts) + suffix if parts else extra
+        union = key_path(parts[:union_at]) if union_at >= 0 else ""
+        found.append((key, _message(error, owner), error["type"], union))
+    fitting = {u for _, _, kind, u in found if u and kind not in MISMATCHES}
+    out: list[tuple[str, str]] = []
+    unions_told: set[str] = set()
+    for key, message, kind, union in found:
+        if union and kind in MISMATCHES:
+            if union in fitting or union in unions_told:
+                continue  # the value is of another member, or one mismatch says it
+            unions_told.add(union)
+        if (key, message) not in out:
+            out.append((key, message))
+    return out
 
 
 __all__ = ["bare_type", "key_path", "problems", "resolve"]

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Final, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationInfo, field_validator, model_validator
 
 from runtime import fields
 from runtime.pallets.compute import ComputeParams
@@ -74,18 +74,19 @@ class ChainConfig(BaseModel):
 
     @field_validator("compute", "market", "staking", mode="before")
     @classmethod
-    def _complete(cls, value: Any, info: Any) -> Any:
+    def _complete(cls, value: Any, info: ValidationInfo) -> Any:
         """Known fields only, amounts as planck, and every default filled in."""
         if not isinstance(value, dict):
             return value
-        record = PARAMS[info.field_name]
+        section = str(info.field_name)
+        record = PARAMS[section]
         specs = record.schema().by_name
         out: dict[str, Any] = {}
         for key, v in value.items():
             spec = specs.get(key)
             if spec is None:
                 known = ", ".join(specs)
-                raise problem(key, f"is not a {info.field_name} parameter (known: {known})")
+                raise problem(key, f"is not a {section} parameter (known: {known})")
             if isinstance(v, str) and spec.ftype is fields.BALANCE:
                 try:
                     v = parse_amount(v)
@@ -93,6 +94,8 @@ class ChainConfig(BaseModel):
                     raise problem(key, str(exc)) from exc
             if type(v) is not int:
                 raise problem(key, f"must be an integer, got {v!r}")
+            if spec.json_max is not None and v > spec.json_max:
+                raise problem(key, f"must be at most {spec.json_max}, got {v}")
             out[key] = v
         return {name: out.get(name, spec.default) for name, spec in specs.items()}
 
@@ -104,9 +107,10 @@ class ChainConfig(BaseModel):
                 _params_of(section, values).check()
             except ValueError as exc:
                 message = str(exc)
-                first = message.split(" ", 1)[0]
-                key = f"{section}.{first}" if first in values else section
-                raise problem(key, message) from exc
+                first, _, rest = message.partition(" ")
+                if first in values:
+                    raise problem(f"{section}.{first}", rest) from exc
+                raise problem(section, message) from exc
         return self
 
     def compute_params(self) -> ComputeParams:
@@ -192,7 +196,7 @@ class NetworkConfig(BaseModel):
             if len(row) != n:
                 raise problem(
                     f"latency_ms[{i}]",
-                    f"has {len(row)} entries for {n} region(s): it must be {n}×{n}",
+                    f"has {len(row)} value(s) for {n} region(s): it must be {n}×{n}",
                 )
         return self
 
