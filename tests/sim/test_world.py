@@ -15,7 +15,7 @@ from chain.cli.main import main
 from sim.results import SimResult
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
 from sim.tables import TABLES
-from sim.world.build import plan_validators, stream
+from sim.world.build import PEERS_PER_NODE, connect, plan_validators, stream
 from sim.world.fault_plan import plan_faults
 from sim.world.run import Progress, Simulation
 
@@ -206,3 +206,38 @@ def test_until_ms_stops_the_run_there() -> None:
     result = sim.run(tiny(), seed=7, until_ms=5_000)
     assert result.summary["stopped_at_ms"] == 5_000
     assert int(result.blocks["t_ms"].max()) <= 5_000
+
+
+class Links:
+    """Records the links `connect` makes."""
+
+    def __init__(self) -> None:
+        self.links: set[frozenset[str]] = set()
+        self.all = False
+
+    def connect(self, a: str, b: str) -> None:
+        self.links.add(frozenset((a, b)))
+
+    def connect_all(self) -> None:
+        self.all = True
+
+
+def test_many_validators_gossip_over_a_connected_mesh_of_bounded_degree() -> None:
+    names = [f"v{i}" for i in range(40)]
+    net = Links()
+    connect(net, names, stream(1, "topology"))  # type: ignore[arg-type]
+    assert not net.all
+    assert len(net.links) == 40 * PEERS_PER_NODE // 2
+    reached, frontier = {"v0"}, ["v0"]
+    while frontier:
+        node = frontier.pop()
+        for link in net.links:
+            if node in link:
+                (other,) = link - {node}
+                if other not in reached:
+                    reached.add(other)
+                    frontier.append(other)
+    assert reached == set(names)
+    few = Links()
+    connect(few, names[:9], stream(1, "topology"))  # type: ignore[arg-type]
+    assert few.all
