@@ -256,8 +256,8 @@ class WorkerAgent:
             self._register_sent_at = ctx.best_header().number
 
     def _undercut(self, ctx: AgentContext) -> None:
-        """Ask `undercut_ppm` below the lowest other ask for its first workload, never below its
-        cost."""
+        """Ask `undercut_ppm` below the lowest other ask for its first workload (up or down, as
+        the others move), never below its cost."""
         state = ctx.overlay()
         workload = self.workloads[0]
         number = ctx.best_header().number
@@ -271,10 +271,9 @@ class WorkerAgent:
                 others.append(ask)
         if not others:
             return
-        target = max(
-            self.pricing.price, min(others) - min(others) * self.pricing.undercut_ppm // 10**6
-        )
-        if target < self._ask:
+        lowest = min(others)
+        target = max(self.pricing.price, lowest - lowest * self.pricing.undercut_ppm // 10**6)
+        if target != self._ask:
             self._ask = target
             call = make_call(
                 "market",
