@@ -75,11 +75,11 @@ class CommitteeMember:
     results: PublishedResults
     behaviour: str = "honest"
 
-    _known: bytes | None = None
-    _candidates: dict[CheckKey, None] = field(default_factory=dict)
-    _answers: dict[tuple[int, int, int], Answer] = field(default_factory=dict)
-    _labels: dict[tuple[int, int, int], str] = field(default_factory=dict)
-    _sent: dict[tuple[CheckKey, str], int] = field(default_factory=dict)
+    _known: bytes | None = field(default=None, init=False)
+    _candidates: dict[CheckKey, None] = field(default_factory=dict, init=False)
+    _answers: dict[tuple[int, int, int], Answer] = field(default_factory=dict, init=False)
+    _labels: dict[tuple[int, int, int], str] = field(default_factory=dict, init=False)
+    _sent: dict[tuple[CheckKey, str], int] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         if self.behaviour not in BEHAVIOURS:

@@ -79,10 +79,11 @@ class RequesterAgent:
     stop_after_ms: int | None = None
     """No arrivals after this much simulated time from its start (None: arrivals go on)."""
 
-    submitted: int = 0
-    refused: int = 0
-    _tracked: dict[int, _Tracked] = field(default_factory=dict)
-    _known: bytes | None = None
+    submitted: int = field(default=0, init=False)
+    refused: int = field(default=0, init=False)
+    _tracked: dict[int, _Tracked] = field(default_factory=dict, init=False)
+    _known: bytes | None = field(default=None, init=False)
+    _stop_at_ms: int | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         if self.process not in ARRIVALS:
@@ -91,8 +92,6 @@ class RequesterAgent:
             raise ValueError(f"requester {self.name}: a positive rate and a job mix are needed")
         if self.mode not in market.MODES:
             raise ValueError(f"unknown verification mode {self.mode!r} (one of {market.MODES})")
-
-    _stop_at_ms: int | None = None
 
     def start(self, ctx: AgentContext) -> None:
         """Schedule the first arrival."""

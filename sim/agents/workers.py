@@ -139,23 +139,23 @@ class WorkerAgent:
     """Cost units per second its device computes."""
     capacity: int = 2
 
-    registered: bool = False
-    earnings: int = 0
-    slashed: int = 0
-    cost: int = 0
+    registered: bool = field(default=False, init=False)
+    earnings: int = field(default=0, init=False)
+    slashed: int = field(default=0, init=False)
+    cost: int = field(default=0, init=False)
     """The modelled cost of the compute done so far (a cheater's saved leaves and a lazy
     worker's whole job cost nothing)."""
-    _jobs: dict[int, _Job] = field(default_factory=dict)
-    _known: bytes | None = None
-    _busy_until_ms: int = 0
-    _generation: int = 0
-    _down: bool = False
-    _gone: bool = False
-    _register_sent_at: int = -1
-    _responded: dict[tuple[int, int, int], int] = field(default_factory=dict)
-    _cheat_seed: int = 0
-    _ask: int = 0
-    _last: tuple[int, int, int] = (0, 0, 0)
+    _jobs: dict[int, _Job] = field(default_factory=dict, init=False)
+    _known: bytes | None = field(default=None, init=False)
+    _busy_until_ms: int = field(default=0, init=False)
+    _generation: int = field(default=0, init=False)
+    _down: bool = field(default=False, init=False)
+    _gone: bool = field(default=False, init=False)
+    _register_sent_at: int = field(default=-1, init=False)
+    _responded: dict[tuple[int, int, int], int] = field(default_factory=dict, init=False)
+    _cheat_seed: int = field(default=0, init=False)
+    _ask: int = field(default=0, init=False)
+    _last: tuple[int, int, int] = field(default=(0, 0, 0), init=False)
     """The last stake, reputation and active jobs read from the chain (for samples while down)."""
 
     def __post_init__(self) -> None:
@@ -256,8 +256,8 @@ class WorkerAgent:
             self._register_sent_at = ctx.best_header().number
 
     def _undercut(self, ctx: AgentContext) -> None:
-        """Ask `undercut_ppm` below the lowest other ask for its first workload, never below its
-        cost."""
+        """Ask `undercut_ppm` below the lowest other ask for its first workload (up or down, as
+        the others move), never below its cost."""
         state = ctx.overlay()
         workload = self.workloads[0]
         number = ctx.best_header().number
@@ -271,10 +271,9 @@ class WorkerAgent:
                 others.append(ask)
         if not others:
             return
-        target = max(
-            self.pricing.price, min(others) - min(others) * self.pricing.undercut_ppm // 10**6
-        )
-        if target < self._ask:
+        lowest = min(others)
+        target = max(self.pricing.price, lowest - lowest * self.pricing.undercut_ppm // 10**6)
+        if target != self._ask:
             self._ask = target
             call = make_call(
                 "market",

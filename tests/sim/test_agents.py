@@ -12,8 +12,10 @@ from fractions import Fraction
 from typing import Any
 
 from chain.spec import ChainSpec, local_spec
+from runtime.pallets import market
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, keypair_from_suri
+from runtime.state import StateOverlay
 from runtime.workloads import workload_shape
 from sim.agents import (
     CommitteeMember,
@@ -296,6 +298,37 @@ def test_workers_that_go_offline_or_crash_stop_and_resume() -> None:
     ]
     assert back
     assert any(r["worker"] == crash for r in w.rows.of("jobs", step="settled"))
+
+
+def test_an_undercutting_worker_asks_below_the_others_and_books_its_cost() -> None:
+    results = PublishedResults()
+    fixed = workers(results, 1, WorkerStrategy())[0]
+    undercut = WorkerAgent(
+        "u0",
+        key("u0"),
+        results,
+        group="undercut",
+        pricing=Pricing("undercut", price=50 * UNIT, undercut_ppm=100_000),
+        stake=1_000 * UNIT,
+        throughput=10**8,
+    )
+    w = world([fixed, undercut], requesters(results, 1, rate=0.3, stop_after_ms=15_000), seed=8)
+    w.run(30_000)
+    core = w.net.core("Alice")
+    state = StateOverlay(core.reader())
+    number = core.best_header.number
+    asks = {}
+    for agent in (fixed, undercut):
+        registered = market.Workers.get(state, agent.key.public)
+        assert registered is not None
+        asks[agent.name] = registered.ask_at("gemm_i8", number)
+    # Registered at its cost, it raised its ask to 10% below the other's (in force after the
+    # market's ask delay).
+    assert asks == {"w0": 100 * UNIT, "u0": 90 * UNIT}
+    last = {s["worker"]: s for s in w.rows.of("workers")}
+    cheap = last[encode_address(undercut.key.public)]
+    assert cheap["cost"] == undercut.cost > 0  # it computed jobs, at its cost
+    assert last[encode_address(fixed.key.public)]["cost"] is None  # a fixed price models none
 
 
 def test_a_run_repeats_exactly_from_its_seed() -> None:
