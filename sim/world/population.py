@@ -65,16 +65,18 @@ class Homes:
 
 
 def worker_pricing(group: WorkerGroup) -> Pricing:
-    """The agent's pricing from the group's: prices in planck per gunit; cost_plus and
-    undercut floor their asks at the cost (at the price where no cost is given)."""
+    """The agent's pricing from the group's, in planck per gunit: fixed asks its price;
+    cost_plus its cost plus the markup; undercut follows the lowest other ask, never below its
+    cost (its price where it states no cost). A cost of 0 is not modelled."""
     p = group.pricing
     price = xpl_to_planck(p.price_xpl_per_gunit)
-    cost = xpl_to_planck(p.cost_xpl_per_gunit)
+    cost = xpl_to_planck(p.cost_xpl_per_gunit) or None
     if p.policy == "fixed":
-        return Pricing("fixed", price)
+        return Pricing("fixed", price, cost=cost)
     if p.policy == "cost_plus":
-        return Pricing("cost_plus", cost, markup_ppm=round(p.markup * PPM))
-    return Pricing("undercut", cost or price, undercut_ppm=round(p.undercut * PPM))
+        assert cost is not None  # the schema requires a cost for cost_plus
+        return Pricing("cost_plus", cost, markup_ppm=round(p.markup * PPM), cost=cost)
+    return Pricing("undercut", cost or price, undercut_ppm=round(p.undercut * PPM), cost=cost)
 
 
 def worker_strategy(group: WorkerGroup) -> WorkerStrategy:

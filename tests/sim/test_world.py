@@ -12,11 +12,13 @@ import pytest
 
 import sim
 from chain.cli.main import main
+from sim.agents import WorkerAgent
 from sim.results import SimResult
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
-from sim.tables import TABLES
-from sim.world.build import PEERS_PER_NODE, connect, plan_validators, stream
+from sim.tables import TABLES, Recorder
+from sim.world.build import PEERS_PER_NODE, build_world, connect, plan_validators, stream
 from sim.world.fault_plan import plan_faults
+from sim.world.population import requester_keypair, worker_keypair
 from sim.world.run import Progress, Simulation
 
 TINY = """\
@@ -241,3 +243,28 @@ def test_many_validators_gossip_over_a_connected_mesh_of_bounded_degree() -> Non
     few = Links()
     connect(few, names[:9], stream(1, "topology"))  # type: ignore[arg-type]
     assert few.all
+
+
+def test_agents_live_on_validators_of_their_region_and_are_funded() -> None:
+    scenario = tiny(
+        workers=[
+            {"name": "east", "count": 3, "region": "us", "stake_xpl": 500, "endowment_xpl": 2000},
+            {
+                "name": "cheap",
+                "count": 1,
+                "pricing": {"policy": "cost_plus", "cost_xpl_per_gunit": 100, "markup": 0.5},
+            },
+        ],
+        requesters=[{"name": "r", "count": 2, "region": "eu"}],
+    )
+    world = build_world(scenario, 3, Recorder(None))
+    homes = {ctx.name: ctx.home for _, ctx in world.agents}
+    assert [homes[f"committee-v{i}"] for i in range(4)] == ["v0", "v1", "v2", "v3"]
+    assert [homes[f"east-{i}"] for i in range(3)] == ["v1", "v3", "v1"]
+    assert {homes["r-0"], homes["r-1"]} == {"v0", "v2"}
+    balances = dict(world.spec.genesis.balances)
+    assert balances[worker_keypair("east", 0).public] == 2_000 * 10**12
+    assert requester_keypair("r", 1).public in balances
+    cheap = next(a for a, _ in world.agents if a.name == "cheap-0")
+    assert isinstance(cheap, WorkerAgent)
+    assert cheap.pricing.initial_ask() == 150 * 10**12
