@@ -24,6 +24,7 @@ to the simulated time of the violation.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -295,9 +296,9 @@ class InvariantChecker:
 def replay_command(
     file: str, seed: int, overrides: tuple[str, ...] | list[str], until_ms: int
 ) -> str:
-    """The command that replays a run to simulated time `until_ms`."""
-    sets = "".join(f" --set {o}" for o in overrides)
-    return f"xpl sim run {file} --seed {seed}{sets} --until-ms {until_ms}"
+    """The command that replays a run to simulated time `until_ms` (quoted for a shell)."""
+    sets = "".join(f" --set {shlex.quote(o)}" for o in overrides)
+    return f"xpl sim run {shlex.quote(file)} --seed {seed}{sets} --until-ms {until_ms}"
 
 
 __all__ = [

@@ -30,6 +30,7 @@ from sim.invariants import (
     block_events,
     figures_of,
     payments_for_failed_jobs,
+    replay_command,
     slashes_without_evidence,
 )
 from sim.scenario import scenario_from_dict
@@ -257,3 +258,19 @@ def test_a_worker_paid_for_a_failed_check_is_caught() -> None:
     assert payments_for_failed_jobs(events_of(passed_check, settled), empty) == []
     problems = payments_for_failed_jobs(events_of(failed_check, settled), empty)
     assert problems and "job 9" in problems[0]
+
+
+def test_the_replay_command_is_quoted_for_a_shell() -> None:
+    command = replay_command("my runs/q.toml", 3, ["workers[1].strategy.fraction=0.5"], 900)
+    assert shlex.split(command) == [
+        "xpl",
+        "sim",
+        "run",
+        "my runs/q.toml",
+        "--seed",
+        "3",
+        "--set",
+        "workers[1].strategy.fraction=0.5",
+        "--until-ms",
+        "900",
+    ]
