@@ -17,6 +17,7 @@ import sim
 from chain.cli.main import main
 from chain.spec import local_spec
 from runtime.accounts import TREASURY
+from runtime.block import Digest, Header
 from runtime.framework import BlockContext, EventDef, EventRecord
 from runtime.pallets import balances, market, system, transaction_payment
 from runtime.pallets.compute.events import CheckDecided, MemberPenalized
@@ -27,6 +28,7 @@ from runtime.pallets.staking.events import Equivocation
 from runtime.primitives.keys import keypair_from_suri
 from runtime.state import StateOverlay
 from sim.invariants import (
+    InvariantChecker,
     block_events,
     figures_of,
     payments_for_failed_jobs,
@@ -274,3 +276,38 @@ def test_the_replay_command_is_quoted_for_a_shell() -> None:
         "--until-ms",
         "900",
     ]
+
+
+# Finality across nodes
+
+
+def header(number: int, salt: int = 0) -> Header:
+    digest = Digest(slot=number, author=bytes(32), seal=b"")
+    return Header(bytes([salt]) * 32, number, bytes(32), bytes(32), number * 1000, digest)
+
+
+class Reported(Exception):
+    pass
+
+
+def raising(name: str, node: str, block: Header, detail: str) -> None:
+    raise Reported(name, node, block.number, detail)
+
+
+def test_two_nodes_finalizing_different_blocks_at_a_height_is_caught() -> None:
+    checker = InvariantChecker(genesis_issuance=0, genesis_hash=bytes(32), report=raising)
+    checker.on_finalized("v0", [header(1), header(2)])
+    checker.on_finalized("v1", [header(1), header(2)])
+    with pytest.raises(Reported) as caught:
+        checker.on_finalized("v2", [header(1), header(2, salt=7)])
+    assert caught.value.args[:3] == ("conflicting finality", "v2", 2)
+
+
+def test_a_node_whose_finality_goes_back_is_caught() -> None:
+    checker = InvariantChecker(genesis_issuance=0, genesis_hash=bytes(32), report=raising)
+    checker.on_finality("v0", header(5))
+    checker.on_finality("v0", header(5))
+    checker.on_finality("v1", header(3))
+    with pytest.raises(Reported) as caught:
+        checker.on_finality("v0", header(4))
+    assert caught.value.args[:3] == ("finality regressed", "v0", 4)
