@@ -56,6 +56,13 @@ from sim.shared_execution import SharedExecution
 log = logging.getLogger("xpl.sim")
 
 REQUEST_TIMEOUT_MS: Final = 5_000
+CHECKED_BLOCKS: Final = 10_000
+"""How many (node, block) pairs whose invariants were checked are remembered (so that a block is
+checked once per node): bounds that memory in a long run; a block is imported by every node
+within far fewer imports than this."""
+SEEN_TTL_MS: Final = 120_000
+"""How long a node remembers a gossip message's id to drop its copies (as gossipsub's seen cache):
+between this and twice this, so that what a node remembers stays bounded in a long run."""
 
 Responder = Callable[[str, str, bytes], bytes | None]
 """Answers a request in a node's place: (requester, protocol, request) -> the answer, or None to
@@ -89,6 +96,10 @@ class SimNode:
     core: NodeCore | None = None
     timers: dict[str, int] = field(default_factory=dict)
     seen: set[bytes] = field(default_factory=set)
+    """The ids of the gossip messages this node took in since `seen_since`."""
+    seen_before: set[bytes] = field(default_factory=set)
+    """The ids it took in the `SEEN_TTL_MS` before that (forgotten at the next turn)."""
+    seen_since: int = 0
     scores: dict[str, int] = field(default_factory=dict)
     """What each peer's reported misbehaviour cost it, summed and logged but never acted on: the
     simulator bans no peer (the libp2p layer does, in `p2p.scoring`)."""
@@ -152,9 +163,15 @@ class SimNetwork:
         self.nodes: dict[str, SimNode] = {}
         self._links: set[frozenset[str]] = set()
         self._cut: set[frozenset[str]] = set()
+        self._adjacent: dict[str, list[str]] = {}
+        """Each node's links, up or down, cut or not, sorted."""
+        self._live: dict[str, tuple[list[str], frozenset[str]]] = {}
+        """Each node's peers it can reach now, sorted (computed when asked, forgotten whenever a
+        link, a cut or a node's state changes)."""
         self._queue: list[tuple[int, int, Callable[[], None]]] = []
         self._seq = 0
-        self._checked: set[tuple[str, bytes]] = set()
+        self._checked: dict[tuple[str, bytes], None] = {}
+        """The (node, block) pairs whose state was checked, the latest `CHECKED_BLOCKS`."""
         self._genesis = spec.genesis_header()
         self._genesis_state = spec.genesis_state()
         self._responders: dict[str, Responder] = {}
@@ -260,6 +277,9 @@ class SimNetwork:
         if a == b or pair in self._links:
             return
         self._links.add(pair)
+        self._adjacent[a] = sorted([*self._adjacent.get(a, ()), b])
+        self._adjacent[b] = sorted([*self._adjacent.get(b, ()), a])
+        self._live.clear()
         if self._linked(a, b):
             self._on_connect(a, b)
 
@@ -269,6 +289,23 @@ class SimNetwork:
             for b in names[i + 1 :]:
                 self.connect(a, b)
 
+    def connect_mesh(self, degree: int, *, seed: int = 0) -> None:
+        """Connect the nodes in a ring, then each to `(degree - 2) // 2` more drawn at random (from
+        a generator of its own, seeded with `seed`): about `degree` peers each, connected, as
+        gossipsub's mesh rather than everyone to everyone."""
+        names = list(self.nodes)
+        if len(names) <= degree + 1:
+            self.connect_all()
+            return
+        rng = random.Random(seed)
+        for i, name in enumerate(names):
+            self.connect(name, names[(i + 1) % len(names)])
+        extra = max(0, (degree - 2) // 2)
+        for name in names:
+            others = [n for n in names if n != name]
+            for other in rng.sample(others, extra):
+                self.connect(name, other)
+
     def partition(self, *groups: Iterable[str]) -> None:
         """Cut every link between nodes of different groups."""
         sets = [set(g) for g in groups]
@@ -276,10 +313,12 @@ class SimNetwork:
             a, b = sorted(pair)
             if not any(a in g and b in g for g in sets) and pair not in self._cut:
                 self._cut.add(pair)
+                self._live.clear()
                 self._on_disconnect(a, b)
 
     def heal(self) -> None:
         cut, self._cut = self._cut, set()
+        self._live.clear()
         for pair in sorted(cut, key=sorted):
             a, b = sorted(pair)
             if self._linked(a, b):
@@ -291,8 +330,10 @@ class SimNetwork:
         if node.core is None:
             return
         node.core = None
+        self._live.clear()
         node.timers.clear()
         node.seen.clear()
+        node.seen_before.clear()
         for other in self._neighbours(name, even_down=True):
             if self.nodes[other].up:
                 self._on_disconnect(name, other)
@@ -374,27 +415,50 @@ class SimNetwork:
             store.open()
         else:
             store.initialize(self._genesis, self._genesis_state)
-        verifier = None if self.shared is None else self.shared.signatures
+        shared = self.shared
         node.core = NodeCore(
-            store, authority=node.key, equivocate=node.equivocate, verifier=verifier
+            store,
+            authority=node.key,
+            equivocate=node.equivocate,
+            verifier=None if shared is None else shared.signatures,
+            executor=None if shared is None else shared.executions,
         )
+        self._live.clear()
+        node.seen_since = self.now_ms
         node.timers.clear()
         self._apply(node, node.core.start(self._now(node)))
 
     def _linked(self, a: str, b: str) -> bool:
-        pair = frozenset((a, b))
-        return (
-            pair in self._links and pair not in self._cut and self.nodes[a].up and self.nodes[b].up
-        )
+        return b in self._live_peers(a)[1]
+
+    def _live_peers(self, name: str) -> tuple[list[str], frozenset[str]]:
+        """`name`'s reachable peers, sorted and as a set (none while it is down)."""
+        live = self._live.get(name)
+        if live is None:
+            peers: list[str] = []
+            if self.nodes[name].up:
+                for other in self._adjacent.get(name, ()):
+                    if self.nodes[other].up and frozenset((name, other)) not in self._cut:
+                        peers.append(other)
+            live = self._live[name] = (peers, frozenset(peers))
+        return live
 
     def _neighbours(self, name: str, *, even_down: bool = False) -> list[str]:
-        out = []
-        for pair in self._links:
-            if name in pair:
-                (other,) = pair - {name}
-                if even_down or self._linked(name, other):
-                    out.append(other)
-        return sorted(out)
+        # The lists are replaced, never changed, so that a caller may iterate over one while
+        # what it calls changes the network.
+        if even_down:
+            return self._adjacent.get(name, [])
+        return self._live_peers(name)[0]
+
+    def _remember(self, node: SimNode, message_id: bytes) -> bool:
+        """Note that `node` took in a gossip message; False if it had already seen it."""
+        if self.now_ms - node.seen_since >= SEEN_TTL_MS:
+            node.seen_before, node.seen = node.seen, set()
+            node.seen_since = self.now_ms
+        if message_id in node.seen or message_id in node.seen_before:
+            return False
+        node.seen.add(message_id)
+        return True
 
     def _on_connect(self, a: str, b: str) -> None:
         for x, y in ((a, b), (b, a)):
@@ -485,7 +549,7 @@ class SimNetwork:
                 self._arm(node, action.name, action.at_ms)
             elif isinstance(action, Gossip):
                 message_id = blake2b_256(action.topic.encode() + action.data)
-                node.seen.add(message_id)
+                self._remember(node, message_id)
                 for peer in self._neighbours(node.name):
                     self._send_gossip(node.name, peer, action.topic, action.data, message_id)
             elif isinstance(action, SendRequest):
@@ -511,7 +575,9 @@ class SimNetwork:
             return
         except InvariantsBroken as exc:
             raise InvariantsBroken(exc.problems, f"{node.name}'s {exc.where}") from None
-        self._checked.add((node.name, header.hash))
+        if len(self._checked) >= CHECKED_BLOCKS:
+            del self._checked[next(iter(self._checked))]
+        self._checked[(node.name, header.hash)] = None
 
     def _arm(self, node: SimNode, name: str, at_ms: int) -> None:
         node.timers[name] = at_ms
@@ -530,9 +596,8 @@ class SimNetwork:
         def deliver() -> None:
             node = self.nodes[peer]
             core = node.core
-            if core is None or message_id in node.seen:
+            if core is None or not self._remember(node, message_id):
                 return
-            node.seen.add(message_id)
             verdict, actions = core.on_gossip(sender, topic, data, self._now(node))
             self._apply(node, actions)
             if verdict is Verdict.ACCEPT:

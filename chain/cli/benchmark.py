@@ -118,6 +118,34 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--a-mib", type=int, default=64, help="size of the input blob A (MiB)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=input_slices_benchmark)
+    m = b_sub.add_parser(
+        "sim", help="simulated time over wall time of the simulator at several sizes, and memory"
+    )
+    m.add_argument(
+        "--validators", default="4,16,64", help="validator counts, comma-separated (4,16,64)"
+    )
+    m.add_argument(
+        "--workers", default="10,100,1000", help="worker counts, comma-separated (10,100,1000)"
+    )
+    m.add_argument(
+        "--network-only",
+        action="store_true",
+        help="validators and a steady load of transfers, no workers or jobs",
+    )
+    m.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="simulated seconds per size (default 240/validators, at least 2)",
+    )
+    m.add_argument("--tps", type=float, default=2.0, help="transfers a second (network-only)")
+    m.add_argument(
+        "--memory-durations",
+        default="60,240",
+        help="simulated seconds of the two runs whose peak memory is compared (60,240)",
+    )
+    m.add_argument("--json", action="store_true", help="print one JSON object")
+    m.set_defaults(run=sim_benchmark)
     e = b_sub.add_parser("era-end", help="staking's era end at the most stakers, and its weight")
     e.add_argument("--seats", type=int, default=100, help="validators elected (default 100)")
     e.add_argument("--nominations", type=int, default=16, help="targets per nominator")
@@ -442,4 +470,49 @@ def era_end_benchmark(args: argparse.Namespace) -> int:
         f"{f.nominations} each, {f.payouts} payouts: {f.measured_ms:.0f} ms measured, "
         f"{f.declared_ms:.0f} ms declared"
     )
+    return 0
+
+
+def _numbers(text: str, option: str, kind: Callable[[str], float]) -> list[float]:
+    """A comma-separated list of numbers; ValueError naming the option."""
+    try:
+        return [kind(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise ValueError(f"{option}: expected numbers separated by commas, got {text!r}") from None
+
+
+def sim_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark sim`: how many times faster than real time the simulator runs."""
+    from chain.benchmarks.sim_bench import run_sim_benchmark
+
+    progress = _progress(args)
+    try:
+        figures = run_sim_benchmark(
+            validators=[int(v) for v in _numbers(args.validators, "--validators", int)],
+            workers=[int(w) for w in _numbers(args.workers, "--workers", int)],
+            network_only=args.network_only,
+            duration_s=args.duration,
+            memory_s=_numbers(args.memory_durations, "--memory-durations", float),
+            tps=args.tps,
+            progress=progress,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.json:
+        print(json.dumps(figures.to_json()))
+        return 0
+    print(f"simulator speed ({figures.mode}; simulated s over CPU s of one core)")
+    for p in figures.speed:
+        load = "transfers" if p.workers is None else "jobs"
+        who = f"{p.validators:>3} validators" + (
+            "" if p.workers is None else f", {p.workers:>4} workers"
+        )
+        print(
+            f"  {who}: {p.speed:>7.1f}x real time  ({p.simulated_s:g} s in {p.wall_s:.2f} s; "
+            f"{p.transfers} {load}, {p.messages} messages, finalized #{p.finalized})"
+        )
+    print("peak memory (tracemalloc)")
+    for m in figures.memory:
+        print(f"  {m.validators} validators, {m.simulated_s:g} simulated s: {m.peak_mib:.1f} MiB")
     return 0

@@ -8,7 +8,7 @@
         header            Aura: slot after the parent's, not in the future, right author (not
                           disabled for an offence), seal
         execute           runtime.executive.execute_block on the parent's state (signatures
-                          checked there)
+                          checked there)                                  (execute_and_commit)
         state root        the trie root after the block's changes must equal the header's
 
     seal_block(store, parent, result, extrinsics, slot=..., author=...)
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from chain.core import aura
 from chain.core.boundary import ChainStoreReads
@@ -99,6 +99,21 @@ def consensus_params(store: ChainStoreReads, parent_hash: bytes) -> ConsensusPar
     )
 
 
+class BlockExecutor(Protocol):
+    """Runs `execute_and_commit` for a block whose header passed the checks, or gives what it
+    would give (a simulator's nodes share one execution of each block on each parent state)."""
+
+    def __call__(
+        self,
+        store: ChainStoreReads,
+        parent: Header,
+        block: Block,
+        *,
+        verifier: SignatureVerifier | None,
+        cache: dict[bytes, Any] | None,
+    ) -> ExecutedBlock: ...
+
+
 def verify_and_execute(
     store: ChainStoreReads,
     block: Block,
@@ -106,6 +121,7 @@ def verify_and_execute(
     now_ms: int,
     verifier: SignatureVerifier | None = None,
     cache: dict[bytes, Any] | None = None,
+    executor: BlockExecutor | None = None,
 ) -> ExecutedBlock:
     """Check every rule a block must follow; nothing is written."""
     header = block.header
@@ -131,6 +147,20 @@ def verify_and_execute(
         )
     except aura.BadSeal as exc:
         raise BadHeader(str(exc)) from exc
+    execute = execute_and_commit if executor is None else executor
+    return execute(store, parent, block, verifier=verifier, cache=cache)
+
+
+def execute_and_commit(
+    store: ChainStoreReads,
+    parent: Header,
+    block: Block,
+    *,
+    verifier: SignatureVerifier | None,
+    cache: dict[bytes, Any] | None,
+) -> ExecutedBlock:
+    """Execute the block on its parent's state and check the state root its header commits to."""
+    header = block.header
     try:
         result = execute_block(
             store.reader(parent.hash),

@@ -54,7 +54,7 @@ from chain.core.finality import InvalidJustification, Justification, decode_and_
 from chain.core.gc_pause import collection_paused
 from chain.core.grandpa import GrandpaVoter
 from chain.core.grinding import Grinding
-from chain.core.importer import BadJustification, verify_and_execute
+from chain.core.importer import BadJustification, BlockExecutor, verify_and_execute
 from chain.core.inbound import COST_BAD_RESPONSE, COST_UNDECODABLE, Inbound
 from chain.core.messages import (
     TOPIC_BLOCKS,
@@ -104,11 +104,14 @@ class NodeCore(NodeInputs, NodeView):
         verifier: SignatureVerifier | None = None,
         equivocate: bool = False,
         grinding: Grinding | None = None,
+        executor: BlockExecutor | None = None,
     ) -> None:
         self.store = store
         self.authority = authority
         self.pool = TransactionPool() if pool is None else pool
         self.verifier = verifier
+        self.executor = executor
+        """Executes imported blocks (None: `importer.execute_and_commit`, here)."""
         self._equivocate = equivocate
         self._grinding = grinding
         self._now_ms = 0
@@ -285,7 +288,12 @@ class NodeCore(NodeInputs, NodeView):
             return self.finalize_block(block.hash, justification, now_ms)
         cache = self._view.best_cache() if parent_hash == self.store.best_hash else None
         executed = verify_and_execute(
-            self.store, block, now_ms=now_ms, verifier=self.verifier, cache=cache
+            self.store,
+            block,
+            now_ms=now_ms,
+            verifier=self.verifier,
+            cache=cache,
+            executor=self.executor,
         )
         self._offences.note_slot(block.header)
         if justification is not None:

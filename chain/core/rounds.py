@@ -75,6 +75,72 @@ class Round:
 
 def support(round_: Round, phase: int, authorities: AuthoritySet, header_of: HeaderOf) -> Support:
     """The weight behind each block that the votes of `phase` include, down to the base."""
+    # Most voters vote for one of a few blocks: each block's ancestry is walked once, with the
+    # weight of all its voters (the voter recomputes this on every vote it takes in).
+    base_number = round_.base[1]
+    paths: dict[Target, list[Target]] = {}
+
+    def path(target: Target) -> list[Target]:
+        walked = paths.get(target)
+        if walked is None:
+            walked = paths[target] = _ancestry(target, base_number, header_of)
+        return walked
+
+    single: dict[Target, int] = {}
+    result: Support = {}
+    for voter, votes in round_.votes[phase].items():
+        weight = authorities.weight_of(voter)
+        if len(votes) == 1:
+            target = votes[0].target
+            single[target] = single.get(target, 0) + weight
+            continue
+        seen: set[bytes] = set()  # an equivocator's two votes count once below where they meet
+        for vote in votes:
+            for block_hash, number in path(vote.target):
+                if block_hash in seen:
+                    break
+                seen.add(block_hash)
+                if not _add(result, block_hash, number, weight):
+                    return _support_per_voter(round_, phase, authorities, header_of)
+    for target, weight in single.items():
+        for block_hash, number in path(target):
+            if not _add(result, block_hash, number, weight):
+                return _support_per_voter(round_, phase, authorities, header_of)
+    return result
+
+
+def _ancestry(target: Target, base_number: int, header_of: HeaderOf) -> list[Target]:
+    """`target` and its ancestors down to the base's height (or the first one not stored)."""
+    out: list[Target] = []
+    block_hash, number = target
+    while number >= base_number:
+        out.append((block_hash, number))
+        if number == base_number:
+            break
+        header = header_of(block_hash)
+        if header is None:
+            break
+        block_hash, number = header.parent_hash, number - 1
+    return out
+
+
+def _add(result: Support, block_hash: bytes, number: int, weight: int) -> bool:
+    """Add `weight` behind a block; False if it was counted at another height before."""
+    old = result.get(block_hash)
+    if old is None:
+        result[block_hash] = (number, weight)
+        return True
+    if old[0] != number:
+        return False
+    result[block_hash] = (number, old[1] + weight)
+    return True
+
+
+def _support_per_voter(
+    round_: Round, phase: int, authorities: AuthoritySet, header_of: HeaderOf
+) -> Support:
+    """`support` voter by voter, each vote's number taken as its block's: what `support` gives
+    for votes that name one block at two heights (counted votes never do)."""
     result: Support = {}
     base_number = round_.base[1]
     for voter, votes in round_.votes[phase].items():

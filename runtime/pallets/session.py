@@ -14,7 +14,7 @@ finality weights do not move in the middle of a set, but its blocks are refused.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final, Protocol
 
 from runtime import fields
@@ -47,6 +47,16 @@ class AuthoritySet:
 
     set_id: int
     authorities: tuple[tuple[bytes, int], ...]
+    # Finality counts weights for every vote it takes in: looked up, not searched for.
+    _weights: dict[bytes, int] = field(init=False, repr=False, compare=False)
+    _total: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        weights: dict[bytes, int] = {}
+        for key, weight in self.authorities:
+            weights.setdefault(key, weight)
+        object.__setattr__(self, "_weights", weights)
+        object.__setattr__(self, "_total", sum(weight for _, weight in self.authorities))
 
     @property
     def keys(self) -> tuple[bytes, ...]:
@@ -54,14 +64,11 @@ class AuthoritySet:
 
     @property
     def total_weight(self) -> int:
-        return sum(weight for _, weight in self.authorities)
+        return self._total
 
     def weight_of(self, key: bytes) -> int:
-        """The weight of `key` in this set; 0 if it is not an authority."""
-        for k, weight in self.authorities:
-            if k == key:
-                return weight
-        return 0
+        """The weight of `key` in this set (its first entry's); 0 if it is not an authority."""
+        return self._weights.get(key, 0)
 
     def is_supermajority(self, weight: int) -> bool:
         """Whether `weight` is more than 2/3 of the set's total weight."""

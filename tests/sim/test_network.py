@@ -4,20 +4,26 @@ message loss and reordering, sync from genesis, and determinism."""
 from __future__ import annotations
 
 import itertools
+from dataclasses import replace
 
 import pytest
 
 from chain.client.chain import transfer_call
+from chain.core import aura
 from chain.core.actions import Action, BlockImported
 from chain.core.finality import Justification
+from chain.core.importer import ExecutionFailed, StateRootMismatch, seal_block
 from chain.spec import local_spec
 from runtime.api import account_info
+from runtime.block import Block, Header
+from runtime.executive import BlockBuilder
 from runtime.invariants import InvariantsBroken
 from runtime.pallets.balances import Balances
 from runtime.primitives.keys import Keypair, keypair_from_suri
 from runtime.state import PrefixIterator, StateReader
-from runtime.transaction import sign_transaction
+from runtime.transaction import SignedTransaction, sign_transaction
 from sim.network import LinkModel, SimNetwork, SimNode
+from sim.shared_execution import SharedExecution
 
 NAMES = ("Alice", "Bob", "Charlie", "Dave")
 SPEC = local_spec(validators=4)
@@ -318,3 +324,107 @@ def test_a_loss_window_loses_messages_and_closing_it_stops_the_losses():
     assert min(finalized(net).values()) >= 15
     with pytest.raises(ValueError, match="loss"):
         net.set_link(loss=1.0)
+
+
+# Shared execution and signature checks
+
+
+def transfers_network(seed: int, shared: SharedExecution | None) -> SimNetwork:
+    net = SimNetwork(SPEC, seed=seed, check_invariants=True, shared=shared)
+    for name in NAMES:
+        net.add_node(name, key(name))
+    net.connect_all()
+    genesis_hash = SPEC.genesis_header().hash
+    for nonce in range(6):
+        tx = sign_transaction(
+            key("Eve"),
+            transfer_call(keypair_from_suri(f"//Receiver{nonce % 3}").public, 10**12),
+            nonce=nonce,
+            genesis_hash=genesis_hash,
+        )
+        net.schedule(nonce * 700, lambda raw=tx.raw, n=nonce: net.submit(NAMES[n % 4], raw))
+    return net
+
+
+def test_sharing_executions_and_signature_checks_gives_the_same_run():
+    def run(shared: SharedExecution | None) -> list[tuple[bytes, bytes, bytes, int]]:
+        net = transfers_network(31, shared)
+        net.run_for(12 * SLOT_MS)
+        return [
+            (
+                net.core(n).finalized_header.hash,
+                net.core(n).best_header.hash,
+                net.core(n).best_header.state_root,
+                net.delivered,
+            )
+            for n in NAMES
+        ]
+
+    shared = SharedExecution()
+    assert run(None) == run(shared)
+    # Each block was executed by the first node to import it, and reused by the others.
+    assert shared.executions.hits >= 2 * shared.executions.misses > 0
+    assert shared.signatures.misses >= 6
+
+
+def next_slot_of(net: SimNetwork, parent: Header) -> tuple[int, Keypair]:
+    """The first slot after `parent`'s and the key of its author."""
+    keys = {key(n).public: key(n) for n in NAMES}
+    authorities = net.core("Alice").authority_set_after(parent.hash).keys
+    slot = parent.digest.slot + 1
+    return slot, keys[aura.slot_author(authorities, slot)]
+
+
+def block_on(net: SimNetwork, extrinsics: list[bytes], *, state_root: bytes | None = None) -> Block:
+    """A block on Alice's best block by the next slot's author, sealed: its extrinsics applied
+    and its state root computed, or `state_root` instead."""
+    store = net.core("Alice").store
+    parent = store.best_header
+    slot, author = next_slot_of(net, parent)
+    builder = BlockBuilder(
+        store.reader(parent.hash),
+        parent,
+        timestamp=slot * SLOT_MS,
+        slot=slot,
+        author=author,
+        genesis_hash=store.genesis_hash,
+    )
+    for raw in extrinsics:
+        builder.push(SignedTransaction.decode(raw))
+    executed = seal_block(store, parent, builder.finish(), extrinsics, slot=slot, author=author)
+    header = executed.block.header
+    if state_root is not None:
+        header = replace(header, state_root=state_root).sealed_by(author)
+    return Block(header, tuple(extrinsics))
+
+
+def test_a_bad_block_is_refused_by_every_node_sharing_executions():
+    shared = SharedExecution()
+    net = transfers_network(32, shared)
+    net.run_for(4 * SLOT_MS)
+    for _ in range(40):  # until every node has the best block the test builds on
+        if len({net.core(n).best_header.hash for n in NAMES}) == 1:
+            break
+        net.run_for(50)
+    names = NAMES
+    tx = sign_transaction(
+        key("Ferdie"),
+        transfer_call(key("Eve").public, 10**12),
+        nonce=0,
+        genesis_hash=SPEC.genesis_header().hash,
+    )
+    wrong_root = block_on(net, [tx.raw], state_root=bytes(32))
+    bad_signature = tx.raw.replace(tx.signature, bytes(64))
+    unsigned = block_on(net, [bad_signature])
+    now = net.now_ms + 3 * SLOT_MS
+    before = shared.executions.misses
+    for block, refusal in ((wrong_root, StateRootMismatch), (unsigned, ExecutionFailed)):
+        for name in names:
+            with pytest.raises(refusal):
+                net.core(name).import_block(block, now)
+    # Each bad block was executed once and refused by all four.
+    assert shared.executions.misses == before + 2
+    good = block_on(net, [tx.raw])
+    for name in names:
+        net.core(name).import_block(good, now)
+        assert net.core(name).best_header.hash == good.hash
