@@ -4,6 +4,9 @@ leaving complete tables, and `xpl sim run` end to end."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -268,3 +271,31 @@ def test_agents_live_on_validators_of_their_region_and_are_funded() -> None:
     cheap = next(a for a, _ in world.agents if a.name == "cheap-0")
     assert isinstance(cheap, WorkerAgent)
     assert cheap.pricing.initial_ask() == 150 * 10**12
+
+
+def test_the_digest_does_not_depend_on_the_process_hash_seed(tmp_path: Path) -> None:
+    file = tmp_path / "tiny.toml"
+    file.write_text(TINY)
+    here = sim.run(file, seed=9, overrides=["duration_s=6"])
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "chain.cli.main",
+            "sim",
+            "run",
+            str(file),
+            "--seed",
+            "9",
+            "--set",
+            "duration_s=6",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert f"digest:     {here.digest}" in done.stdout.splitlines()
+    assert f"state root: 0x{here.state_root}" in done.stdout.splitlines()
