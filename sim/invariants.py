@@ -12,9 +12,9 @@ deterministic, so it is judged once, on the first node that holds it):
 - the total issuance changed by exactly what the block's events say was minted (balances
   `Deposited`) and burned (`TransactionFeePaid`, `DustLost`, `Slashed`);
 - a stake is slashed only with evidence on chain in the same block: a worker's stake only where
-  the market fails its job (`JobFailed`, which only a decided check or dispute causes), a
-  validator's bond only with an offence (`Equivocation`, `Offline`) or a committee member's
-  penalty (`MemberPenalized`: it did not reveal, or revealed against the outcome), a
+  the market fails its job (`JobFailed`, itself only in a block that decides a check of the
+  job), a validator's bond only with an offence (`Equivocation`, `Offline`) or a committee
+  member's penalty (`MemberPenalized`: it did not reveal, or revealed against the outcome), a
   challenger's bond only where a check is decided;
 - a worker is paid (`JobSettled`) only for a job none of whose checks failed.
 
@@ -142,14 +142,22 @@ def figures_of(events: list[Event], issuance: int) -> BlockFigures:
 
 def slashes_without_evidence(events: list[Event]) -> list[str]:
     """Each slash of a stake, bond or challenger's bond that no evidence in the block explains."""
-    failed = {e.data["worker"] for e in events if (e.pallet, e.name) == ("market", "JobFailed")}
+    decided_jobs = {
+        e.data["job"] for e in events if (e.pallet, e.name) == ("compute", "CheckDecided")
+    }
+    failed = set()
+    problems = []
+    for e in events:
+        if (e.pallet, e.name) == ("market", "JobFailed"):
+            failed.add(e.data["worker"])
+            if e.data["job"] not in decided_jobs:
+                problems.append(f"job {e.data['job']} failed with no check of it decided")
     offences = any(
         (e.pallet, e.name)
         in (("staking", "Equivocation"), ("staking", "Offline"), ("compute", "MemberPenalized"))
         for e in events
     )
-    decided = any((e.pallet, e.name) == ("compute", "CheckDecided") for e in events)
-    problems = []
+    decided = bool(decided_jobs)
     for e in events:
         if (e.pallet, e.name) != ("balances", "Slashed"):
             continue

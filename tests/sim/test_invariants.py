@@ -240,7 +240,11 @@ def test_a_worker_slashed_without_a_failed_job_is_caught() -> None:
     slash = (balances.Slashed, (WORKER, STAKE, 500))
     assert slashes_without_evidence(events_of(slash)) != []
     failed = (JobFailed, (3, WORKER, 500, 0))
-    assert slashes_without_evidence(events_of(slash, failed)) == []
+    assert slashes_without_evidence(events_of(slash, failed)) == [
+        "job 3 failed with no check of it decided"
+    ]
+    decided = (CheckDecided, (3, 0, "fail"))
+    assert slashes_without_evidence(events_of(decided, slash, failed)) == []
     staking_slash = (balances.Slashed, (STASH, HOLD, 10))
     assert slashes_without_evidence(events_of(staking_slash)) != []
     offence = (Equivocation, (STASH, "vote"))
