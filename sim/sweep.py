@@ -338,7 +338,7 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",  # any free port: several clusters may share a machine
             silence_logs=logging.ERROR,
         ) as cluster,
         Client(cluster) as client,  # type: ignore[no-untyped-call]
@@ -389,7 +389,12 @@ class _Tally:
         self.counts[status] = self.counts.get(status, 0) + 1
         self.progress.update(self.task, advance=1, counts=self._counts())
         if status != "ok":
-            self.progress.console.print(f"{row['run']}: {status}: {row.get('error')}")
+            self.progress.console.print(
+                f"{row['run']}: {status}: {row.get('error')}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def run_all(

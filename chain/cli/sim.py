@@ -40,7 +40,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "fuzz",
         help="random fault schedules: over a scenario, or over 4 validators: safety at every "
         "slot, finality resuming after the last fault heals",
-        description="Each seed draws 4 validators of the local spec (one equivocating, if asked), "
+        description="With a SCENARIO.toml, each seed draws a fault schedule into the scenario "
+        "and runs it with the whole simulator (see --mode); every violation is printed with "
+        "its replay command. Without one, each seed draws 4 validators of the local spec (one "
+        "equivocating, if asked), "
         "lossy, duplicating and reordering links with long delays, and 4 to 12 steps of crashes, "
         "restarts, partitions of every shape and heals, each followed by 1 to 20 slots; then "
         "everything heals and the run goes on. Safety is checked after every slot; a schedule "
@@ -73,7 +76,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         metavar="SEED",
         default=None,
-        help="run one seed's schedule, printing best/finalized per node after each step",
+        help="run one seed's schedule, printing best/finalized per node after each step (with "
+        "SCENARIO: print the scenario that seed runs)",
     )
     f.set_defaults(run=fuzz_command)
     register_sweep(s_sub)

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 DEFAULT_SWEEP_WORKERS = 2
 """Processes of the LocalCluster a sweep starts when given no scheduler."""
+DEFAULT_FUZZ_SEEDS = 10
+"""Seeds a scenario fuzz runs when not told."""
 
 
 def register_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -74,7 +76,12 @@ def add_scenario_fuzz_arguments(parser: argparse.ArgumentParser) -> None:
         help="fuzz this scenario: a fault schedule drawn per seed into faults.schedule, run "
         "with the whole simulator on Dask (without it: the four-validator fuzz below)",
     )
-    parser.add_argument("--seeds", type=int, default=None, help="with SCENARIO: seeds to run")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        default=None,
+        help=f"with SCENARIO: seeds to run (default {DEFAULT_FUZZ_SEEDS})",
+    )
     parser.add_argument(
         "--mode",
         choices=("safety", "liveness"),
@@ -178,7 +185,7 @@ def scenario_fuzz_command(args: argparse.Namespace) -> int:
     out = args.out or Path("sim-out") / f"fuzz-{args.scenario.stem}-{mode.value}"
     frame = fuzz_scenario(
         scenario,
-        _seeds(args.seeds or 1, args.seed_start),
+        _seeds(DEFAULT_FUZZ_SEEDS if args.seeds is None else args.seeds, args.seed_start),
         out,
         mode=mode,
         bound_slots=bound,
