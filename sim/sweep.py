@@ -343,6 +343,9 @@ def dask_client(workers: int, scheduler: str | None) -> Iterator[Any]:
         ) as cluster,
         Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
+        # The node cores log every refused message and equivocation: over many runs that
+        # buries the progress bar. A cluster of the user's own keeps its own logging.
+        client.run(logging.disable, logging.ERROR)
         yield client
 
 
