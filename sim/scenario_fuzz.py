@@ -260,15 +260,18 @@ class FuzzRunner:
     """Runs a fuzzed scenario with the simulator and, in liveness mode, judges its finality
     (a `sim.sweep.Runner`)."""
 
-    drawn: Mapping[int, DrawnFaults]
-    """Each seed's schedule."""
+    base: Scenario
+    """The scenario before its schedule was drawn (each seed's is drawn again here: a task
+    carries one scenario, not every seed's schedule)."""
+    mode: FuzzMode
+    bound_slots: int = LIVENESS_BOUND_SLOTS
 
     def __call__(self, scenario: Scenario, seed: int, out: Path) -> Mapping[str, Any]:
         # Imported where a run needs it: drawing schedules never loads the world.
         api = importlib.import_module("sim.api")
         result = api.run(scenario, seed=seed, out=out)
         summary = dict(result.summary)
-        drawn = self.drawn[seed]
+        drawn = draw_faults(self.base, seed, self.mode, bound_slots=self.bound_slots)
         if result.violation is not None:
             summary["violation"] = result.violation
         elif drawn.mode is FuzzMode.LIVENESS:
@@ -291,25 +294,25 @@ def plan_fuzz(
     out: Path,
     *,
     bound_slots: int = LIVENESS_BOUND_SLOTS,
-) -> tuple[list[PlannedRun], dict[int, DrawnFaults]]:
+) -> list[PlannedRun]:
     """A run per seed over its drawn schedule; FuzzError if the scenario cannot be fuzzed."""
     if not seeds or len(set(seeds)) != len(seeds):
         raise FuzzError("the seeds must be distinct, and at least one")
     if bound_slots < 1:
         raise FuzzError("the liveness bound must be at least one slot")
-    runs, drawn = [], {}
+    runs = []
     for seed in seeds:
-        drawn[seed] = draw_faults(scenario, seed, mode, bound_slots=bound_slots)
+        drawn = draw_faults(scenario, seed, mode, bound_slots=bound_slots)
         rid = f"{mode.value}-seed={seed}"
         params = {
             "mode": mode.value,
-            "faults": len(drawn[seed].events),
-            "heal_s": drawn[seed].heal_s,
-            "down": len(drawn[seed].down),
+            "faults": len(drawn.events),
+            "heal_s": drawn.heal_s,
+            "down": len(drawn.down),
         }
         replay = replay_command(None, (), seed, out / "runs" / rid)
-        runs.append(PlannedRun(rid, params, (), seed, fuzzed(scenario, drawn[seed]), replay))
-    return runs, drawn
+        runs.append(PlannedRun(rid, params, (), seed, fuzzed(scenario, drawn), replay))
+    return runs
 
 
 def fuzz_scenario(
@@ -326,7 +329,7 @@ def fuzz_scenario(
     """Fuzz `scenario` over `seeds` (see the module's docstring); the table of the runs, also
     written to OUT/runs.parquet. A row's status is `violation` for a broken invariant or, in
     liveness mode, finality that did not advance in time."""
-    runs, drawn = plan_fuzz(scenario, seeds, mode, out, bound_slots=bound_slots)
+    runs = plan_fuzz(scenario, seeds, mode, out, bound_slots=bound_slots)
     try:
         claim_output(out, scenario)
     except SweepError as exc:
@@ -336,7 +339,7 @@ def fuzz_scenario(
         out,
         workers=workers,
         scheduler=scheduler,
-        runner=FuzzRunner(drawn),
+        runner=FuzzRunner(scenario, mode, bound_slots),
         progress=progress,
     )
 

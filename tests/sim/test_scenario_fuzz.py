@@ -5,8 +5,11 @@ judgement on a finality table; and a fixed handful of seeds run end to end in bo
 
 from __future__ import annotations
 
+import sys
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
@@ -172,6 +175,45 @@ def test_the_command_refuses_options_of_the_other_fuzz(
     assert "--schedules: not for a scenario fuzz" in capsys.readouterr().err
     assert main(["sim", "fuzz", "--mode", "liveness"]) == 2
     assert "--mode: only with a SCENARIO.toml" in capsys.readouterr().err
+
+
+@dataclass
+class FakeResult:
+    summary: dict[str, Any]
+    violation: Any
+    finality: pd.DataFrame
+
+
+def fake_run(scenario: Scenario, *, seed: int, out: Path) -> FakeResult:
+    """Finality that advances after the heal for even seeds and stalls for odd ones."""
+    heal_ms = draw_faults(scenario_for_fake(), seed, FuzzMode.LIVENESS).heal_s * 1000
+    rows = [(int(heal_ms) - 500, str(n), 3) for n in range(scenario.validators.count)]
+    if seed % 2 == 0:
+        rows += [(int(heal_ms) + 2_000, str(n), 4) for n in range(scenario.validators.count)]
+    return FakeResult({"blocks": 10 + seed}, None, _finality(rows))
+
+
+def scenario_for_fake() -> Scenario:
+    return scenario(4, stake={"kind": "uniform", "low": 100_000.0, "high": 200_000.0})
+
+
+def test_a_stalled_seed_is_reported_with_a_command_that_replays_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "sim.api", SimpleNamespace(run=fake_run))
+    frame = fuzz_scenario(
+        scenario_for_fake(), (0, 1), tmp_path, mode=FuzzMode.LIVENESS, workers=0, progress=False
+    )
+    assert list(frame["status"]) == ["ok", "violation"]
+    assert list(frame["blocks"]) == [10, 11]
+    stalled = frame.iloc[1]
+    drawn = draw_faults(scenario_for_fake(), 1, FuzzMode.LIVENESS)
+    assert "finality stalled" in stalled["error"] and "0 of the 4 validators" in stalled["error"]
+    file = tmp_path / "runs" / "liveness-seed=1" / "scenario.toml"
+    deadline = round((drawn.heal_s + drawn.bound_s) * 1000)
+    assert stalled["replay"] == f"xpl sim run {file} --seed 1 --until-ms {deadline}"
+    replayed = scenario_from_dict(tomllib.loads(file.read_text()))
+    assert replayed == fuzzed(scenario_for_fake(), drawn)
 
 
 @pytest.mark.parametrize("mode", list(FuzzMode))
