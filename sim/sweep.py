@@ -307,13 +307,20 @@ def _describe_violation(violation: Any, replay: str) -> tuple[str, str]:
     return text, replay
 
 
+BREAKDOWN_PREFIXES: Final = ("per_", "by_")
+"""A summary's mappings named so (`per_node`, `per_topic`, `by_author`) break a figure down by
+node, topic or author: a column each would make the table as wide as the largest network, so
+they stay in each run's summary.json."""
+
+
 def headline_figures(summary: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A summary's scalar figures, nested mappings flattened to `a.b` names; lists are left
-    out (they do not fit one row)."""
+    """A summary's scalar figures, nested mappings flattened to `a.b` names; lists and
+    breakdowns (BREAKDOWN_PREFIXES) are left out."""
     figures: dict[str, Any] = {}
     for name, value in summary.items():
         if isinstance(value, Mapping):
-            figures.update(headline_figures(value, f"{prefix}{name}."))
+            if not str(name).startswith(BREAKDOWN_PREFIXES):
+                figures.update(headline_figures(value, f"{prefix}{name}."))
             continue
         if hasattr(value, "item") and callable(value.item):  # numpy scalars
             value = value.item()

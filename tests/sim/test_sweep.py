@@ -20,7 +20,15 @@ import pytest
 
 from chain.cli.main import main
 from sim.scenario import Scenario, scenario_from_dict
-from sim.sweep import DATASET_FILE, RESULT_FILE, SweepError, dask_client, parse_grid, sweep
+from sim.sweep import (
+    DATASET_FILE,
+    RESULT_FILE,
+    SweepError,
+    dask_client,
+    headline_figures,
+    parse_grid,
+    sweep,
+)
 
 # The cluster's worker processes load this module's runner by value, not by its import name.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -157,6 +165,21 @@ def test_a_grid_that_is_no_scenario_is_refused_before_anything_runs(
         sweep(scenario(), grid, SEEDS, tmp_path, scheduler="tcp://127.0.0.1:1", runner=figures)
     assert not (tmp_path / "runs").exists()
     assert calls(tmp_path) == []
+
+
+def test_headline_figures_flatten_the_summary_without_its_breakdowns() -> None:
+    summary = {
+        "digest": "ab",
+        "finality": {"lag_blocks": {"p50": 1.0}, "per_node": {"v0": {"finalized": 3}}},
+        "blocks": {"height": 7, "by_author": {"5abc": 2}},
+        "jobs": {"latency_s": [1.0, 2.0], "settled": None},
+    }
+    assert headline_figures(summary) == {
+        "digest": "ab",
+        "finality.lag_blocks.p50": 1.0,
+        "blocks.height": 7,
+        "jobs.settled": None,
+    }
 
 
 def test_grid_arguments() -> None:
