@@ -191,10 +191,12 @@ def plan(
     out: Path,
     *,
     source: Path | None = None,
+    base_overrides: Sequence[str] = (),
 ) -> list[PlannedRun]:
     """Every run of a sweep, in grid order with the seeds innermost; SweepError, naming the key
     and the value, for a key that is no scenario field or a value or combination that makes no
-    valid scenario."""
+    valid scenario. `source` and `base_overrides` (already applied to `scenario`) are where the
+    replay commands start from."""
     if not seeds:
         raise SweepError("a sweep needs at least one seed")
     if len(set(seeds)) != len(seeds):
@@ -221,7 +223,7 @@ def plan(
         }
         for seed in seeds:
             rid = run_id({k: texts[k][i] for k, i in zip(keys, point, strict=True)}, seed)
-            replay = replay_command(source, overrides, seed, out / "runs" / rid)
+            replay = replay_command(source, (*base_overrides, *overrides), seed, out / "runs" / rid)
             runs.append(PlannedRun(rid, params, overrides, seed, point_scenario, replay))
     return runs
 
@@ -532,19 +534,23 @@ def sweep(
     runner: Runner = run_scenario,
     retry_failed: bool = False,
     progress: bool = True,
+    overrides: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Run the grid times the seeds (see the module's docstring) and return the table of all
-    runs, also written to OUT/runs.parquet. SweepError, before anything runs, for a grid that
+    runs, also written to OUT/runs.parquet. `overrides` (`key=value`, as `--set` takes them)
+    apply to the scenario before the grid's. SweepError, before anything runs, for a grid that
     makes no valid scenario or an OUT that holds a sweep of another scenario."""
     source: Path | None = None
-    if not isinstance(scenario, Scenario):
-        source = Path(scenario)
-        try:
-            scenario = load_scenario(source)
-        except ScenarioError as exc:
-            raise SweepError(str(exc)) from exc
+    try:
+        if isinstance(scenario, Scenario):
+            scenario = with_overrides(scenario, overrides) if overrides else scenario
+        else:
+            source = Path(scenario)
+            scenario = load_scenario(source, overrides)
+    except ScenarioError as exc:
+        raise SweepError(str(exc)) from exc
     out = Path(out)
-    runs = plan(scenario, grid, seeds, out, source=source)
+    runs = plan(scenario, grid, seeds, out, source=source, base_overrides=overrides)
     claim_output(out, scenario)
     return run_all(
         runs,

@@ -42,6 +42,14 @@ def register_sweep(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="KEY=V1,V2,...",
         help="a scenario key and its values (repeatable: the grid is their product)",
     )
+    w.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="override a scenario key for every run, before the grid (repeatable)",
+    )
     w.add_argument("--seeds", type=int, default=1, help="seeds per grid point (default 1)")
     w.add_argument("--seed-start", type=int, default=0, help="the first seed (default 0)")
     add_cluster_arguments(w, default_workers=DEFAULT_SWEEP_WORKERS)
@@ -153,6 +161,7 @@ def sweep_command(args: argparse.Namespace) -> int:
         workers=args.workers,
         scheduler=args.scheduler,
         retry_failed=args.retry_failed,
+        overrides=args.overrides,
     )
     return _report(frame, args.out, label="run")
 

@@ -125,6 +125,24 @@ def test_a_failing_run_is_recorded_while_the_others_complete(
     assert (tmp_path / "runs" / violation["run"] / "scenario.toml").exists()
 
 
+def test_a_replay_starts_from_the_file_with_every_override(scheduler: str, tmp_path: Path) -> None:
+    path = tmp_path / "s.toml"
+    path.write_text('name = "s"\nduration_s = 5\n[validators]\ncount = 4\n')
+    frame = sweep(
+        path,
+        {"validators.equivocating": [1]},
+        (3,),
+        tmp_path / "out",
+        scheduler=scheduler,
+        runner=figures,
+        overrides=["duration_s=20"],
+    )
+    assert list(frame["status"]) == ["failed"]
+    assert frame["replay"][0] == (
+        f"xpl sim run {path} --seed 3 --set duration_s=20 --set validators.equivocating=1"
+    )
+
+
 def test_a_rerun_skips_finished_runs(scheduler: str, tmp_path: Path) -> None:
     first = sweep(scenario(), GRID, SEEDS, tmp_path, scheduler=scheduler, runner=figures)
     assert len(calls(tmp_path)) == 8
