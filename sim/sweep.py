@@ -42,6 +42,7 @@ from distributed import Client, LocalCluster, as_completed
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from runtime.pallets.compute.guard import check_incentives
 from sim.scenario import (
     Scenario,
     ScenarioError,
@@ -229,10 +230,19 @@ def plan(
 
 
 def _overridden(scenario: Scenario, overrides: Sequence[str]) -> Scenario:
+    """`scenario` with a grid point's overrides; SweepError unless it is valid and the chain
+    would start from its parameters."""
     try:
-        return with_overrides(scenario, overrides)
+        point = with_overrides(scenario, overrides)
     except ScenarioError as exc:
         raise SweepError(f"grid {' '.join(overrides)}: {exc}") from exc
+    try:
+        # The genesis refuses parameters under which faking results pays; the scenario's own
+        # checks leave that to it, and a sweep would find out only when every run failed.
+        check_incentives(point.chain.market_params(), point.chain.compute_params())
+    except ValueError as exc:
+        raise SweepError(f"grid {' '.join(overrides)}: the chain refuses it: {exc}") from exc
+    return point
 
 
 # One run, on a worker

@@ -173,6 +173,10 @@ def test_a_rerun_over_another_scenario_is_refused(scheduler: str, tmp_path: Path
         ({"duration_s": [10, -1]}, r"grid duration_s=-1: .*duration_s"),
         ({"validators.equivocating": [1, 9]}, r"validators.equivocating=9: .*equivocating"),
         ({"duration_s": []}, r"'duration_s': no values"),
+        (
+            {"chain.compute.audit_ppm": [650_000, 50_000]},
+            r"grid chain.compute.audit_ppm=50000: the chain refuses it: faking results pays",
+        ),
     ],
 )
 def test_a_grid_that_is_no_scenario_is_refused_before_anything_runs(
