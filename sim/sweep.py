@@ -390,8 +390,11 @@ def _write_atomically(path: Path, text: str) -> None:
 class _Tally:
     """The progress bar and the count of each status."""
 
-    def __init__(self, total: int, *, show: bool) -> None:
+    def __init__(self, total: int, done: Sequence[Mapping[str, Any]], *, show: bool) -> None:
         self.counts: dict[str, int] = {"ok": 0, "failed": 0, "violation": 0}
+        for row in done:
+            status = str(row.get("status"))
+            self.counts[status] = self.counts.get(status, 0) + 1
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -442,7 +445,7 @@ def run_all(
             todo.append(run)
         else:
             rows[run.run_id] = row
-    tally = _Tally(len(runs), show=progress)
+    tally = _Tally(len(runs), list(rows.values()), show=progress)
     try:
         with tally.progress:
             tally.progress.update(tally.task, completed=len(rows))
