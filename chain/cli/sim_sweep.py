@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -107,13 +108,25 @@ def add_scenario_fuzz_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--scheduler", default=None, help="with SCENARIO: an existing Dask cluster's scheduler"
     )
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=None,
+        dest="overrides",
+        metavar="KEY=VALUE",
+        help="with SCENARIO: override a scenario key before the schedules are drawn",
+    )
     parser.add_argument("--out", type=Path, default=None, help="with SCENARIO: the runs' directory")
 
 
-SCENARIO_ONLY = ("seeds", "mode", "bound_slots", "scheduler", "out")
+SCENARIO_ONLY = ("seeds", "mode", "bound_slots", "scheduler", "out", "overrides")
 """Options of `xpl sim fuzz` that only a scenario fuzz takes."""
 FOUR_VALIDATOR_ONLY = ("schedules", "equivocator", "slots_after_heal")
 """Options of `xpl sim fuzz` that only the four-validator fuzz takes."""
+
+
+FLAGS = {"overrides": "set"}
+"""Options whose flag is not their name."""
 
 
 def refused_options(args: argparse.Namespace) -> str | None:
@@ -122,7 +135,7 @@ def refused_options(args: argparse.Namespace) -> str | None:
     given = [name for name in wrong if getattr(args, name) is not None]
     if not given:
         return None
-    flags = ", ".join("--" + name.replace("_", "-") for name in given)
+    flags = ", ".join("--" + FLAGS.get(name, name.replace("_", "-")) for name in given)
     if args.scenario is not None:
         return f"{flags}: not for a scenario fuzz (use --seeds, --mode)"
     return f"{flags}: only with a SCENARIO.toml"
@@ -181,13 +194,14 @@ def scenario_fuzz_command(args: argparse.Namespace) -> int:
     logging.disable(logging.ERROR)
     mode = FuzzMode(args.mode or FuzzMode.SAFETY.value)
     bound = LIVENESS_BOUND_SLOTS if args.bound_slots is None else args.bound_slots
-    scenario = load_scenario(args.scenario)
+    scenario = load_scenario(args.scenario, args.overrides or ())
     if args.replay is not None:
         drawn = draw_faults(scenario, args.replay, mode, bound_slots=bound)
         sys.stdout.write(resolved_toml(fuzzed(scenario, drawn)))
+        sets = "".join(f" --set {shlex.quote(o)}" for o in args.overrides or ())
         print(
-            f"# xpl sim fuzz {args.scenario} --mode {mode.value} --replay {args.replay} > F.toml"
-            f" && xpl sim run F.toml --seed {args.replay}",
+            f"# xpl sim fuzz {args.scenario}{sets} --mode {mode.value} --replay {args.replay} "
+            f"> F.toml && xpl sim run F.toml --seed {args.replay}",
             file=sys.stderr,
         )
         return 0
