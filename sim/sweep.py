@@ -1,7 +1,8 @@
 """Sweeps: a parameter grid times seeds, each an independent run, on `dask.distributed`.
 
 `sweep(scenario, grid, seeds, out)` checks the whole grid first (every key a scenario field,
-every value and every combination a valid scenario: nothing runs otherwise), then runs each
+every value and every combination a valid scenario whose chain parameters the genesis accepts:
+nothing runs otherwise), then runs each
 point and seed once, on a LocalCluster of worker processes or on an existing cluster by its
 scheduler address. Each run writes its own directory, `OUT/runs/<run id>/`: the runner's
 tables, the run's resolved `scenario.toml`, and `result.json`, the row of that run, written
