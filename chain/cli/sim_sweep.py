@@ -156,32 +156,46 @@ def _report(frame: pd.DataFrame, out: Path, *, label: str) -> int:
 
 
 def _seeds(count: int, start: int) -> Sequence[int]:
+    from sim.sweep import SweepError
+
     if count < 1 or start < 0:
-        raise ValueError("--seeds must be positive and --seed-start not negative")
+        raise SweepError("--seeds must be positive and --seed-start not negative")
     return range(start, start + count)
 
 
 def sweep_command(args: argparse.Namespace) -> int:
-    """`xpl sim sweep`: the grid times the seeds; 1 if any run failed."""
-    from sim.sweep import parse_grid, sweep
+    """`xpl sim sweep`: the grid times the seeds; 1 if any run failed, 2 on bad input."""
+    from sim.sweep import SweepError, parse_grid, sweep
 
-    grid = parse_grid(args.grid)
-    frame = sweep(
-        args.scenario,
-        grid,
-        _seeds(args.seeds, args.seed_start),
-        args.out,
-        workers=args.workers,
-        scheduler=args.scheduler,
-        retry_failed=args.retry_failed,
-        overrides=args.overrides,
-    )
+    try:
+        frame = sweep(
+            args.scenario,
+            parse_grid(args.grid),
+            _seeds(args.seeds, args.seed_start),
+            args.out,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            retry_failed=args.retry_failed,
+            overrides=args.overrides,
+        )
+    except SweepError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     return _report(frame, args.out, label="run")
 
 
 def scenario_fuzz_command(args: argparse.Namespace) -> int:
     """`xpl sim fuzz SCENARIO.toml`: a drawn fault schedule per seed; 1 if any run broke
-    safety, stalled (liveness) or failed. With --replay N: the scenario seed N runs."""
+    safety, stalled (liveness) or failed, 2 on bad input. With --replay N: the scenario seed
+    N runs."""
+    try:
+        return _scenario_fuzz(args)
+    except ValueError as exc:  # ScenarioError, FuzzError: raised before anything runs
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _scenario_fuzz(args: argparse.Namespace) -> int:
     from sim.scenario import load_scenario, resolved_toml
     from sim.scenario_fuzz import (
         LIVENESS_BOUND_SLOTS,

@@ -232,6 +232,6 @@ def test_the_command_refuses_an_unknown_grid_key(tmp_path: Path, capsys: Any) ->
             str(tmp_path / "out"),
         ]
     )
-    assert code == 1
+    assert code == 2
     assert "network.colour" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
