@@ -24,7 +24,7 @@ from typing import Final
 ROOT: Final = Path(__file__).resolve().parents[2]
 REGRESSIONS: Final = Path(__file__).resolve().parent / "regressions"
 CORPUS: Final = ROOT / ".fuzz" / "corpus"
-INSTRUMENTED: Final = ("runtime", "chain", "p2p", "msgpack")
+INSTRUMENTED: Final = ("runtime", "chain", "p2p", "msgpack", "sim")
 """Packages whose branches guide the fuzzer (XPL's own, and the msgpack decoder beneath the
 codec). Instrumenting everything imported (trio, pydantic, libp2p) would slow every input."""
 PER_INPUT_TIMEOUT_S: Final = 10

@@ -8,7 +8,7 @@ Each target's `seeds` are well-formed inputs for the fuzzer to mutate from.
 
 The targets drive real parts: the canonical codec, a node core over a real dev-chain state (its
 pool, importer, gossip and request handlers), the RPC method table of a node service over that
-core, and chain-spec parsing with genesis building.
+core, chain-spec parsing with genesis building, and the simulator's scenario files.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import trio
@@ -615,6 +616,56 @@ def _chain_spec_seeds() -> list[bytes]:
     return [b"\x00" + json.dumps(dev_spec().to_json()).encode(), bytes([1, 3, 5, 2, 0, 9])]
 
 
+# scenario: simulator scenario files (TOML) and --set overrides, checked against the schema.
+
+QUICK_SCENARIO: Final = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "quick.toml"
+
+
+def _scenario() -> Callable[[bytes], None]:
+    import tomllib
+
+    from sim.scenario import (
+        ScenarioError,
+        load_scenario,
+        resolved_toml,
+        scenario_dict,
+        scenario_from_dict,
+        with_overrides,
+    )
+    from sim.scenario.loading import parse_toml
+
+    quick = load_scenario(QUICK_SCENARIO)
+    base = scenario_dict(quick)
+
+    def one(data: bytes) -> None:
+        mode = data[0] % 3 if data else 0
+        try:
+            if mode == 0:
+                scenario = scenario_from_dict(parse_toml(data[1:], "fuzz.toml"), source="fuzz")
+            elif mode == 1:
+                scenario = scenario_from_dict(_mutated(base, _Reader(data[1:])), source="fuzz")
+            else:
+                lines = data[1:].decode("latin-1").splitlines()
+                scenario = with_overrides(quick, lines[:4])
+        except ScenarioError as exc:
+            if "pydantic" in str(exc) or "validation error" in str(exc):
+                raise Finding(f"a raw pydantic error reached the user: {exc}") from exc
+            return
+        if scenario_from_dict(tomllib.loads(resolved_toml(scenario))) != scenario:
+            raise Finding("a scenario's resolved TOML loads back as another scenario")
+
+    return one
+
+
+def _scenario_seeds() -> list[bytes]:
+    return [
+        b"\x00" + QUICK_SCENARIO.read_bytes(),
+        b'\x00name = "m"\nduration_s = 1.0\nvalidators = { count = 1 }\n',
+        bytes([1, 3, 5, 2, 0, 9, 7, 1]),
+        b'\x02chain.compute.audit_ppm=500000\nworkers[0].count=50\nvalidators.regions=["eu"]',
+    ]
+
+
 TARGETS: Final = {
     t.name: t
     for t in (
@@ -626,6 +677,7 @@ TARGETS: Final = {
         Target("calls", _calls, _calls_seeds),
         Target("rpc", _rpc, _rpc_seeds),
         Target("chain_spec", _chain_spec, _chain_spec_seeds),
+        Target("scenario", _scenario, _scenario_seeds),
     )
 }
 """Every fuzz target by name."""

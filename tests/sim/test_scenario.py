@@ -1,0 +1,444 @@
+"""Scenario files: the schema's defaults, resolved TOML that loads back equal, --set overrides,
+the keys a sweep grid may vary, seeded draws, and bad input refused with the file, the key path
+and the problem named."""
+
+from __future__ import annotations
+
+import pickle
+import random
+import tomllib
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+import tomli_w
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS
+from sim.scenario import (
+    Distribution,
+    Scenario,
+    ScenarioError,
+    load_scenario,
+    resolved_toml,
+    scenario_from_dict,
+    scenario_key_exists,
+    with_overrides,
+    xpl_to_planck,
+)
+from sim.scenario.schema import apportion
+
+QUICK: Final = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "quick.toml"
+MINIMAL: Final = """\
+name = "minimal"
+duration_s = 60.0
+
+[validators]
+count = 4
+
+[[workers]]
+name = "w"
+
+[[requesters]]
+name = "r"
+"""
+RAW_PYDANTIC: Final = ("validation error", "pydantic", "For further information", "input_value")
+
+
+def minimal() -> dict[str, Any]:
+    return tomllib.loads(MINIMAL)
+
+
+def reloaded(s: Scenario) -> Scenario:
+    return scenario_from_dict(tomllib.loads(resolved_toml(s)), source="resolved")
+
+
+# What a scenario holds
+
+
+def test_a_minimal_file_is_a_scenario_with_the_runtime_defaults() -> None:
+    s = scenario_from_dict(minimal())
+    assert (s.seed, s.slot_ms, s.duration_ms) == (0, 1000, 60_000)
+    assert s.chain.compute_params() == DEFAULT_COMPUTE_PARAMS
+    assert s.chain.market_params() == DEFAULT_MARKET_PARAMS
+    assert s.chain.compute["audit_ppm"] == DEFAULT_COMPUTE_PARAMS.audit_ppm  # every field held
+    assert s.workers[0].strategy.kind == "honest"
+    assert s.requesters[0].jobs[0].workload == "gemm_i8"
+    assert s.validator_regions() == ["local"] * 4
+
+
+def test_the_quick_scenario_is_what_its_comment_says() -> None:
+    s = load_scenario(QUICK)
+    assert s.validators.count == 4 and s.duration_s == 120.0
+    assert sum(w.count for w in s.workers) == 10 and len(s.requesters) == 2
+    cheaters = [w for w in s.workers if w.strategy.kind == "cheat"]
+    assert [(w.count, w.strategy.fraction) for w in cheaters] == [(3, 0.25)]
+    (partition,) = s.faults.schedule
+    assert partition.kind == "partition" and partition.until_s == 70.0
+    assert s.validator_regions() == ["eu", "us", "eu", "us"]
+
+
+def test_amounts_in_chain_parameters_may_be_written_in_xpl() -> None:
+    data = minimal()
+    data["chain"] = {"market": {"min_stake": "150XPL"}}
+    s = scenario_from_dict(data)
+    assert s.chain.market_params().min_stake == 150 * 10**12
+    assert xpl_to_planck(0.1) == 10**11  # exact as written, not 0.1's binary value
+
+
+def test_weighted_regions_are_apportioned_by_largest_remainder() -> None:
+    assert apportion(10, {"eu": 1.0, "us": 1.0, "ap": 1.0}) == ["eu"] * 4 + ["us"] * 3 + ["ap"] * 3
+    assert apportion(4, {"eu": 3.0, "us": 1.0}) == ["eu", "eu", "eu", "us"]
+
+
+# Resolved TOML
+
+
+def test_resolved_toml_loads_back_equal_for_the_shipped_scenarios() -> None:
+    for s in (load_scenario(QUICK), scenario_from_dict(minimal())):
+        text = resolved_toml(s)
+        assert "audit_ppm" in text and "sample_every_s" in text  # defaults written out
+        assert reloaded(s) == s
+
+
+finite = st.floats(min_value=0, max_value=1e6, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def distributions(draw: st.DrawFn) -> dict[str, Any]:
+    kind = draw(st.sampled_from(["fixed", "uniform", "lognormal", "pareto"]))
+    low = draw(st.floats(min_value=0.001, max_value=1e3))
+    high = low + draw(finite)
+    if kind == "fixed":
+        return {"kind": kind, "value": low}
+    if kind == "uniform":
+        return {"kind": kind, "low": low, "high": high}
+    if kind == "lognormal":
+        return {"kind": kind, "mean": low, "sigma": draw(st.floats(0, 3)), "high": high}
+    return {"kind": kind, "low": low, "alpha": draw(st.floats(0.1, 5)), "high": high}
+
+
+@st.composite
+def scenarios(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(1, 4))
+    regions = [f"r{i}" for i in range(n)]
+    data = minimal()
+    data["duration_s"] = draw(st.floats(min_value=0.001, max_value=1e6))
+    data["seed"] = draw(st.integers(0, 2**64 - 1))
+    data["validators"] = {"count": draw(st.integers(1, 100)), "regions": regions[:1]}
+    data["network"] = {
+        "regions": regions,
+        "latency_ms": [[draw(finite) for _ in regions] for _ in regions],
+        "loss": draw(st.floats(0, 0.99)),
+        "bandwidth_mbps": draw(st.none() | st.floats(0.1, 1e4)),
+    }
+    kind = draw(st.sampled_from(["honest", "cheat", "lazy"]))
+    data["workers"][0] |= {
+        "count": draw(st.integers(0, 1000)),
+        "region": draw(st.sampled_from(regions)),
+        "throughput": draw(distributions()),
+        "strategy": {"kind": kind, "fraction": draw(st.floats(0.01, 1)) if kind == "cheat" else 0},
+    }
+    data["chain"] = {"compute": {"audit_ppm": draw(st.integers(0, 10**6))}}
+    return data
+
+
+@settings(max_examples=60, deadline=None)
+@given(scenarios())
+def test_resolved_toml_loads_back_equal(data: dict[str, Any]) -> None:
+    s = scenario_from_dict(data)
+    assert reloaded(s) == s
+    assert reloaded(reloaded(s)) == s
+
+
+# Draws
+
+
+@settings(max_examples=60, deadline=None)
+@given(distributions(), st.integers(0, 2**32))
+def test_draws_are_the_same_for_the_same_seed_and_within_bounds(
+    d: dict[str, Any], seed: int
+) -> None:
+    dist = Distribution.model_validate(d)
+    first = dist.draw(random.Random(seed), 20)
+    assert first == dist.draw(random.Random(seed), 20)
+    assert len(first) == 20
+    highest = dist.highest()
+    assert all(dist.lowest() <= x and (highest is None or x <= highest) for x in first)
+
+
+def test_different_seeds_draw_differently() -> None:
+    dist = Distribution(kind="lognormal", mean=1e9, sigma=0.5)
+    assert dist.draw(random.Random(1), 5) != dist.draw(random.Random(2), 5)
+    assert Distribution.model_validate(7) == Distribution(kind="fixed", value=7.0)
+
+
+# Overrides
+
+
+def test_overrides_set_values_parsed_as_toml() -> None:
+    s = load_scenario(
+        QUICK,
+        [
+            "chain.compute.audit_ppm=500000",
+            "workers[0].count=50",
+            'network.regions=["eu","us","ap"]',
+            "network.latency_ms=[[1,2,3],[2,1,3],[3,3,1]]",
+            "name=renamed",
+            "workers[1].strategy.fraction=0.5",
+        ],
+    )
+    assert s.chain.compute_params().audit_ppm == 500_000
+    assert s.workers[0].count == 50
+    assert s.network.regions == ["eu", "us", "ap"]
+    assert s.name == "renamed"  # a bare word is a string
+    assert s.workers[1].strategy.fraction == 0.5
+    assert with_overrides(load_scenario(QUICK), ["workers[0].count=50"]).workers[0].count == 50
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "words"),
+    [
+        ("workers[0].speed=3", "workers[0].speed", "not a scenario key"),
+        ("chain.compute.audit_rate=3", "chain.compute.audit_rate", "not a scenario key"),
+        ("nonsense=1", "nonsense", "not a scenario key"),
+        ("workers[7].count=1", "workers[7]", "past the end"),
+        ("workers[0].count=-1", "workers[0].count", "at least 0"),
+        ("chain.compute.audit_ppm=1000001", "chain.compute.audit_ppm", "between 0 and 1000000"),
+        ("workers.count", "workers.count", "not key=value"),
+    ],
+)
+def test_a_bad_override_names_the_file_the_override_and_the_key(
+    override: str, key: str, words: str
+) -> None:
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(QUICK, [override])
+    message = str(caught.value)
+    assert str(QUICK) in message and f": {key}: " in message and words in message, message
+    assert caught.value.key == key
+
+
+# Grid keys
+
+
+def test_grid_keys_are_checked_against_the_schema() -> None:
+    for key in (
+        "chain.compute.audit_ppm",
+        "chain.market.slash_ppm",
+        "workers[0].strategy.fraction",
+        "validators.stake.value",
+        "requesters[1].arrival.rate_per_s",
+        "network.latency_ms[0][1]",
+        "faults.random.crash_per_hour",
+        "validators.regions.eu",  # a weight in a region table
+    ):
+        assert scenario_key_exists(key), key
+    for key in (
+        "chain.compute.audit_rate",
+        "chain.compute.audit_ppm.x",
+        "workers.count",
+        "workers[0].speed",
+        "validators[0].count",
+        "seed.x",
+        "",
+        "workers[0]..count",
+    ):
+        assert not scenario_key_exists(key), key
+    quick = load_scenario(QUICK)
+    assert scenario_key_exists("workers[1].count", quick)
+    assert not scenario_key_exists("workers[2].count", quick)
+
+
+# Bad input: each names the file, the key path and the problem in plain words.
+
+BAD: Final[list[tuple[str, str, str, str]]] = [
+    ("does not parse", "name = \n", "", "not valid TOML"),
+    ("unknown top-level key", 'colour = "red"\n', "colour", "not a known key"),
+    ("unknown key in a table", "[validators]\ncount = 4\nspeed = 1\n", "validators.speed", "known"),
+    (
+        "unknown key deep in a list",
+        "[[workers]]\nname = 'w'\n[[workers]]\nname = 'v'\nstrategy = { kind = 'cheat', f = 1 }\n",
+        "workers[1].strategy.f",
+        "not a known key",
+    ),
+    (
+        "unknown key in a fault",
+        "[[faults.schedule]]\nat_s = 1.0\nkind = 'heal'\nwhen = 2\n",
+        "faults.schedule[0].when",
+        "not a known key",
+    ),
+    (
+        "unknown chain parameter",
+        "[chain.compute]\naudit_rate = 5\n",
+        "chain.compute.audit_rate",
+        "not a compute parameter",
+    ),
+    ("mistyped value", "[validators]\ncount = 'four'\n", "validators.count", "must be an integer"),
+    (
+        "a fraction out of range",
+        "[[workers]]\nname = 'w'\n[[workers]]\nname = 'v'\n"
+        "strategy = { kind = 'cheat', fraction = 1.5 }\n",
+        "workers[1].strategy.fraction",
+        "at most 1",
+    ),
+    (
+        "negative latency",
+        "[network]\nlatency_ms = [[-5.0]]\n",
+        "network.latency_ms[0][0]",
+        "at least 0",
+    ),
+    (
+        "latency matrix of the wrong size",
+        "[network]\nregions = ['eu', 'us']\nlatency_ms = [[10.0, 80.0]]\n",
+        "network.latency_ms",
+        "it must be 2×2",
+    ),
+    (
+        "a latency row of the wrong size",
+        "[network]\nregions = ['eu', 'us']\nlatency_ms = [[10.0, 80.0], [80.0]]\n",
+        "network.latency_ms[1]",
+        "it must be 2×2",
+    ),
+    (
+        "q above 1",
+        "[chain.compute]\naudit_ppm = 1000001\n",
+        "chain.compute.audit_ppm",
+        "between 0 and 1000000",
+    ),
+    (
+        "q below 0",
+        "[chain.compute]\naudit_ppm = -1\n",
+        "chain.compute.audit_ppm",
+        "between 0 and 1000000",
+    ),
+    (
+        "more validator stake than issuance",
+        "[validators]\ncount = 4\nstake = 2000000.0\n",
+        "validators.stake",
+        "more than the 1000000.0 XPL each is endowed with",
+    ),
+    (
+        "an unknown region",
+        "[[workers]]\nname = 'w'\nregion = 'mars'\n",
+        "workers[0].region",
+        "'mars' is not a network region",
+    ),
+    (
+        "an unknown region in a partition",
+        "[[faults.schedule]]\nat_s = 1.0\nkind = 'partition'\ngroups = [[0], ['mars']]\n",
+        "faults.schedule[0].groups[1][0]",
+        "not a network region",
+    ),
+    (
+        "an unknown workload",
+        "[[requesters]]\nname = 'r'\njobs = [{ workload = 'sha_mining', params = [1] }]\n",
+        "requesters[0].jobs[0].workload",
+        "not a workload the runtime knows",
+    ),
+    (
+        "job parameters the workload refuses",
+        "[[requesters]]\nname = 'r'\njobs = [{ workload = 'gemm_i8', params = [8, 16] }]\n",
+        "requesters[0].jobs[0].params",
+        "gemm_i8 takes params",
+    ),
+    (
+        "a negative region weight",
+        "[validators]\ncount = 4\nregions = { local = -1.0 }\n",
+        "validators.regions.local",
+        "at least 0",
+    ),
+    ("a probability of 1", "[network]\nloss = 1.0\n", "network.loss", "below 1"),
+    (
+        "a negative time",
+        "[[faults.schedule]]\nat_s = -1.0\nkind = 'heal'\n",
+        "faults.schedule[0].at_s",
+        "at least 0",
+    ),
+    ("zero duration", "duration_s = 0.0\n", "duration_s", "above 0"),
+    (
+        "chain parameters that do not fit together",
+        "[chain.compute]\ndispute_window = 5\n",
+        "chain.compute",
+        "dispute window",
+    ),
+]
+
+
+def _with_minimal(fragment: str) -> str:
+    """MINIMAL with `fragment`'s tables replacing its own (a top-level key is set in front)."""
+    data = minimal()
+    try:
+        patch = tomllib.loads(fragment)
+    except tomllib.TOMLDecodeError:
+        return fragment
+    for key, value in patch.items():
+        if isinstance(value, dict) and isinstance(data.get(key), dict):
+            data[key] = data[key] | value
+        else:
+            data[key] = value
+    return tomli_w.dumps(data)
+
+
+@pytest.mark.parametrize(("case", "fragment", "key", "words"), BAD, ids=[b[0] for b in BAD])
+def test_bad_input_names_the_file_the_key_and_the_problem(
+    tmp_path: Path, case: str, fragment: str, key: str, words: str
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(_with_minimal(fragment))
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: "), message
+    assert caught.value.key == key, message
+    assert words in message, message
+    assert not any(raw in message for raw in RAW_PYDANTIC), message
+
+
+def test_a_missing_file_and_a_missing_key_are_named(tmp_path: Path) -> None:
+    with pytest.raises(ScenarioError, match="no such file"):
+        load_scenario(tmp_path / "absent.toml")
+    path = tmp_path / "s.toml"
+    path.write_text('name = "x"\n[validators]\ncount = 1\n')
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert caught.value.key == "duration_s" and "required" in str(caught.value)
+
+
+def test_scenarios_and_their_errors_cross_process_boundaries() -> None:
+    """A sweep pickles scenarios to its worker processes and errors back."""
+    s = load_scenario(QUICK)
+    assert pickle.loads(pickle.dumps(s)) == s
+    with pytest.raises(ScenarioError) as caught:
+        with_overrides(s, ["workers[0].count=-1"])
+    again = pickle.loads(pickle.dumps(caught.value))
+    assert (str(again), again.key) == (str(caught.value), "workers[0].count")
+
+
+def test_unknown_keys_are_refused_at_every_depth() -> None:
+    """A misspelt key added to any table of the quick scenario is refused and named."""
+    base = load_scenario(QUICK).model_dump(mode="python", exclude_none=True)
+    tables: list[tuple[str, dict[str, Any]]] = []
+
+    def walk(prefix: str, node: Any) -> None:
+        if isinstance(node, dict):
+            tables.append((prefix, node))
+            for k, v in node.items():
+                walk(f"{prefix}.{k}" if prefix else k, v)
+        elif isinstance(node, list):
+            for i, v in enumerate(node):
+                walk(f"{prefix}[{i}]", v)
+
+    walk("", base)
+    assert len(tables) > 20
+    for prefix, table in tables:
+        if prefix.startswith("validators.regions"):
+            continue  # a region table's keys are region names
+        table["misspelt"] = 1
+        with pytest.raises(ScenarioError) as caught:
+            scenario_from_dict(base, source="quick.toml")
+        del table["misspelt"]
+        expected = f"{prefix}.misspelt" if prefix else "misspelt"
+        assert caught.value.key == expected, str(caught.value)
+        assert str(caught.value).startswith("quick.toml: ")
