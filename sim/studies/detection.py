@@ -81,7 +81,7 @@ class DetectionRow:
 
 
 def _randomness(seed: int, job: int) -> bytes:
-    return blake2b_256(b"xpl-sim-econ-randomness" + seed.to_bytes(8, "big") + job.to_bytes(8, "big"))
+    return blake2b_256(f"xpl-sim-econ-randomness:{seed}:{job}".encode())
 
 
 def measure_detection(
@@ -98,9 +98,13 @@ def measure_detection(
     jobs whose drawn leaves name a faked one (one row per (f, k), f first)."""
     state = StateOverlay(lambda key: None)
     ctx = BlockContext(
-        state=state, number=1, parent_hash=bytes(32), timestamp=0, author=bytes(32),
+        state=state,
+        number=1,
+        parent_hash=bytes(32),
+        timestamp=0,
+        author=bytes(32),
         genesis_hash=bytes(32),
-    )  # fmt: skip
+    )
     cheater = random.Random(f"xpl-sim-econ-cheater:{seed}")
     sizes = [max(1, round(f * leaves)) for f in fractions]
     audited = 0
