@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import csv
 from pathlib import Path
 
 from sim.studies.economics_study import STUDY_JOBS, run_economics_study
+from sim.studies.measured_profit import DEFAULT_SCENARIO, measure_strategy_profits, summarize
 
 
 def register_study(s_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,6 +29,20 @@ def register_study(s_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         "--jobs", type=int, default=STUDY_JOBS, help=f"audit rolls (default {STUDY_JOBS})"
     )
     econ.add_argument("--seed", type=int, default=0, help="seed of the rolls' randomness")
+    econ.add_argument(
+        "--runs",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also run the economic_security scenario with seeds 1..N and measure each worker "
+        "group's net per unit of payment (measured_profit.csv; default 0: none)",
+    )
+    econ.add_argument(
+        "--scenario",
+        type=Path,
+        default=DEFAULT_SCENARIO,
+        help="the scenario --runs runs (default sim/scenarios/economic_security.toml)",
+    )
     econ.set_defaults(run=economics_command)
 
 
@@ -34,6 +50,8 @@ def economics_command(args: argparse.Namespace) -> int:
     """`xpl sim study economics`: the figures printed, the files written; 1 if cheating pays."""
     if args.jobs < 1:
         raise ValueError(f"--jobs must be at least 1, not {args.jobs}")
+    if args.runs < 0:
+        raise ValueError(f"--runs must be 0 or more, not {args.runs}")
     study = run_economics_study(args.out, jobs=args.jobs, seed=args.seed)
     m = study.margin
     print(
@@ -57,8 +75,30 @@ def economics_command(args: argparse.Namespace) -> int:
         )
     for path in study.files:
         print(f"wrote {path}")
+    if args.runs > 0:
+        print_measured(args.out, args.runs, args.scenario)
     print("inside the losing region with the margin" if m.inside else "CHEATING PAYS")
     return 0 if m.inside else 1
 
 
-__all__ = ["economics_command", "register_study"]
+def print_measured(out: Path, runs: int, scenario: Path) -> None:
+    """Run `scenario` with seeds 1..runs, print each group's measured and predicted net, and
+    write them to measured_profit.csv under `out`."""
+    rows = measure_strategy_profits(range(1, runs + 1), scenario=scenario, out=out / "runs")
+    path = out / "measured_profit.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0].as_dict()) if rows else [])
+        writer.writeheader()
+        writer.writerows(row.as_dict() for row in rows)
+    print(f"measured over {runs} run(s) of {scenario}: net per unit of payment (C = R: gain)")
+    print("  group          f      jobs  measured  predicted   gain  predicted")
+    for group, figures in summarize(rows).items():
+        print(
+            f"  {group:12s} {figures['fraction']:5.3f} {int(figures['jobs']):7d}  "
+            f"{figures['net_per_payment']:8.3f}  {figures['predicted_net']:8.3f}  "
+            f"{figures['gain_at_full_cost']:6.3f}  {figures['predicted_gain_at_full_cost']:8.3f}"
+        )
+    print(f"wrote {path}")
+
+
+__all__ = ["economics_command", "print_measured", "register_study"]

@@ -9,7 +9,9 @@ import json
 from dataclasses import replace
 from fractions import Fraction
 from pathlib import Path
+from types import SimpleNamespace
 
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -32,6 +34,7 @@ from sim.studies.economics import (
     terms_from_params,
 )
 from sim.studies.economics_plots import write_heatmap
+from sim.studies.measured_profit import predicted_net, strategy_profits
 
 CP = DEFAULT_COMPUTE_PARAMS
 MP = DEFAULT_MARKET_PARAMS
@@ -204,3 +207,69 @@ def test_study_command_writes_its_files(tmp_path: Path, capsys: pytest.CaptureFi
 def test_study_command_refuses_no_jobs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sim", "study", "economics", "--out", str(tmp_path), "--jobs", "0"]) == 1
     assert "--jobs must be at least 1" in capsys.readouterr().err
+
+
+# The measured part's reading of a run's tables (the runs themselves need the whole simulator)
+
+
+def test_predicted_net_by_hand() -> None:
+    """2 of 32 leaves faked, 16 drawn: caught with 0.65·(1 − (16·15)/(32·31)), losing 4
+    payments each time."""
+    caught = 0.65 * (1 - 240 / 992)
+    assert predicted_net(0.05, 32, MP, CP) == pytest.approx(1 - 4 * caught)
+    assert predicted_net(0.0, 32, MP, CP) == 1.0
+    assert predicted_net(1.0, 32, MP, CP) == pytest.approx(1 - 4 * 0.65)
+
+
+def _group(name: str, kind: str, fraction: float = 0.0) -> SimpleNamespace:
+    return SimpleNamespace(name=name, strategy=SimpleNamespace(kind=kind, fraction=fraction))
+
+
+def test_strategy_profits_reads_the_tables() -> None:
+    """Per group: the last sample's earnings and slashes over the payments of its jobs that
+    ended by then (a job settled after the last sample is left out)."""
+    gemm = SimpleNamespace(workload="gemm_i8", params=[128, 64, 32, 4])
+    scenario = SimpleNamespace(
+        chain=SimpleNamespace(market_params=lambda: MP, compute_params=lambda: CP),
+        workers=[_group("honest", "honest"), _group("lazy", "lazy")],
+        requesters=[SimpleNamespace(jobs=[gemm])],
+    )
+    price, units = 2_000 * 10**12, 524_288  # 1.048576 XPL a job
+    payment = price * units // 10**9
+    workers = pd.DataFrame(
+        {
+            "t_ms": [1_000, 1_000, 9_000, 9_000],
+            "worker": ["h", "z", "h", "z"],
+            "group": ["honest", "lazy", "honest", "lazy"],
+            "earnings": [0, 0, 2 * payment, 0],
+            "slashed": [0, 0, 0, 3 * payment],
+        }
+    )
+    jobs = pd.DataFrame(
+        {
+            "t_ms": [100, 100, 200, 5_000, 6_000, 7_000, 9_500],
+            "job": [1, 2, 3, 1, 2, 3, 4],
+            "step": ["committed"] * 3 + ["settled", "settled", "slashed", "settled"],
+            "worker": ["h", "h", "z", "h", "h", "z", "h"],
+            "price": [price] * 7,
+            "cost_units": [units] * 7,
+        }
+    )
+    jobs = pd.concat([jobs, jobs.iloc[[6]].assign(step="committed", t_ms=300)])
+    result = SimpleNamespace(scenario=scenario, workers=workers, jobs=jobs)
+    honest, lazy = strategy_profits(result, seed=5)
+    assert (honest.jobs, honest.payments, honest.net_per_payment) == (2, 2 * payment, 1.0)
+    assert (lazy.jobs, lazy.net_per_payment, lazy.fraction) == (1, -3.0, 1.0)  # unpaid, −3
+    assert lazy.gain_at_full_cost == pytest.approx(1 - (1 - -3.0))
+    assert lazy.predicted_net == pytest.approx(1 - 4 * 0.65)
+
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
+
+
+@pytest.mark.parametrize("name", ["economic_security", "supply_latency", "network_finality"])
+def test_study_scenarios_load(name: str) -> None:
+    """The studies' scenario files pass the scenario schema (once it is there)."""
+    scenario = pytest.importorskip("sim.scenario")
+    loaded = scenario.load_scenario(SCENARIOS / f"{name}.toml")
+    assert loaded.name == name
