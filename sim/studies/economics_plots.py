@@ -21,6 +21,7 @@ from sim.studies.economics import (
     caught_probability,
     drawn_probability,
     guard_slash_bound,
+    least_loss_ratio,
     saved_share,
 )
 
@@ -74,9 +75,12 @@ def write_heatmap(path: Path, t: Terms, panels: Sequence[tuple[float, float]] = 
     axes.flat[0].legend(loc="upper right", fontsize=7)
     if image is not None:
         fig.colorbar(image, ax=axes, label="cheater's expected gain over honest work / payment")
+    least, _ = least_loss_ratio(t)
     fig.suptitle(
         f"Cheating pays in red: k = {t.k}, P_conv = {t.p_conv:.3f}, forfeits {t.forfeit:g}, "
-        f"challenger share {t.challenger_share:g}, D = {t.dependency:g}; ★ the defaults",
+        f"challenger share {t.challenger_share:g}, D = {t.dependency:g}. ★ q = {t.q:g}, "
+        f"m = {t.m:g}: least expected loss per unit saved {least:.3f} (the guard needs "
+        f"{1 + t.margin:g})",
         fontsize=10,
     )
     fig.savefig(path, dpi=110)

@@ -133,6 +133,16 @@ def test_the_defaults_are_inside_with_the_guards_margin() -> None:
     assert defaults_margin(MP, replace(CP, audit_ppm=margin.least_audit_ppm)).inside
 
 
+def test_at_q_times_one_plus_m_of_one_cheating_pays() -> None:
+    """q = 0.25, m = 3: the naive model breaks even at f = 1; with the runtime's rules (collusion,
+    forfeits, the challenger share, D = 3/2) faking 2/3 of a job costing its payment gains more
+    than half the payment."""
+    naive = naive_terms(0.25, 3.0, 16)
+    assert cheat_gain(1.0, 1.0, naive) == pytest.approx(0.0)
+    assert cheat_gain(2 / 3, 1.0, DEFAULTS.at(0.25, 3.0)) > 0.5
+    assert not defaults_margin(MP, replace(CP, audit_ppm=250_000)).inside
+
+
 @given(f=st.floats(1e-6, 1.0), ratio=st.floats(0.0, 1.0))
 def test_every_cheat_loses_at_the_defaults(f: float, ratio: float) -> None:
     """For every share f and cost ratio C/R, a cheater at the defaults expects to lose at least
