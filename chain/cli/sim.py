@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+from chain.cli.sim_study import register_study
 from sim.faults import (
     DEFAULT_SLOTS_AFTER_HEAL,
     NAMES,
@@ -69,6 +70,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run one seed's schedule, printing best/finalized per node after each step",
     )
     f.set_defaults(run=fuzz_command)
+    register_study(s_sub)
 
 
 def fuzz_command(args: argparse.Namespace) -> int:
