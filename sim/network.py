@@ -10,6 +10,14 @@ messages; partitions cut links between groups; nodes can crash (losing everythin
 database) and restart. A node's requests may be answered by a responder of the test's own
 instead of its core (`set_responder`): a peer that lies.
 
+For larger worlds the network also models geography and capacity: nodes placed in regions
+(`set_regions`, `place`) get the latency of a region-to-region matrix plus jitter; a node with a
+bandwidth (`set_bandwidth`) serializes what it sends one message after another, each taking its
+size over the bandwidth; a node with a clock skew (`set_clock_skew`) runs its core on a clock
+ahead of (or behind) the network's. Observers (`add_observer`) see every action a core returns,
+and `message_stats` counts messages, bytes and losses per topic. Each of these draws random
+numbers only when it is on, so a seed keeps the run it had before they existed.
+
 Everything happens in one thread on one event queue ordered by (time, sequence), and all
 randomness comes from one seeded generator, so a seed gives the same run every time.
 """
@@ -18,9 +26,10 @@ from __future__ import annotations
 
 import heapq
 import logging
+import math
 import random
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 from chain.core.actions import (
@@ -42,6 +51,7 @@ from runtime.invariants import InvariantsBroken
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.keys import Keypair
+from sim.shared_execution import SharedExecution
 
 log = logging.getLogger("xpl.sim")
 
@@ -65,6 +75,8 @@ class LinkModel:
     """The chance that a message is held back instead by a delay drawn from `long_delay_ms`."""
     long_delay_ms: tuple[int, int] = (5_000, 30_000)
     """The range of a long delay (a message that arrives after rounds, or partitions, moved on)."""
+    reorder_ms: int = 0
+    """An extra delay drawn uniformly from [0, reorder_ms] for each message (0: none)."""
 
 
 @dataclass
@@ -83,6 +95,14 @@ class SimNode:
     finalized: dict[int, bytes] = field(default_factory=dict)
     """Every block this node finalized, by number (across restarts)."""
     equivocate: bool = False
+    region: int | None = None
+    """The index of the node's region in the network's latency matrix (None: not placed)."""
+    bandwidth_mbps: float | None = None
+    """The node's upload bandwidth in megabits per second (None: unlimited)."""
+    clock_skew_ms: int = 0
+    """How far the node's clock runs ahead of the network's (negative: behind)."""
+    sending_until_us: int = 0
+    """When the node's uplink finishes sending what it was given (network time, microseconds)."""
 
     @property
     def up(self) -> bool:
@@ -92,6 +112,15 @@ class SimNode:
         if self.core is None:
             raise RuntimeError(f"node {self.name} is down")
         return self.core
+
+
+Observer = Callable[[SimNode, Action], None]
+"""Called with each action a node's core returned, after the network carried it out."""
+
+REQUEST_TOPIC_PREFIX: Final = "request:"
+RESPONSE_TOPIC_PREFIX: Final = "response:"
+"""`message_stats` counts a request on `request:PROTOCOL` and its answer on `response:PROTOCOL`
+(gossip on its own topic)."""
 
 
 class SimNetwork:
@@ -105,8 +134,12 @@ class SimNetwork:
         link: LinkModel | None = None,
         start_ms: int | None = None,
         check_invariants: bool = False,
+        shared: SharedExecution | None = None,
     ) -> None:
         self.spec = spec
+        self.shared = shared
+        """What the nodes share to run faster (None: each node checks and executes alone); a
+        seed's run is the same either way."""
         self.check_invariants = check_invariants
         """Check every invariant of the state after each block a node imports or authors;
         InvariantsBroken is raised out of the run on the first violation."""
@@ -127,6 +160,11 @@ class SimNetwork:
         self._responders: dict[str, Responder] = {}
         self.delivered = 0
         self.lost = 0
+        self._observers: list[Observer] = []
+        self._regions: dict[str, int] = {}
+        self._latency_matrix: list[list[int]] = []
+        self._jitter_ms = 0.0
+        self._stats: dict[str, list[int]] = {}
 
     # Building the network
 
@@ -148,6 +186,74 @@ class SimNetwork:
             self._responders.pop(name, None)
         else:
             self._responders[name] = responder
+
+    def add_observer(self, observer: Observer) -> None:
+        """Call `observer` with every action a core returns, after the network carried it out."""
+        self._observers.append(observer)
+
+    def set_regions(
+        self, regions: Sequence[str], latency_ms: Sequence[Sequence[float]], jitter_ms: float
+    ) -> None:
+        """Name the regions and the one-way latency from each to each (row: the sender's region);
+        a message between placed nodes takes that latency plus a jitter drawn uniformly from
+        [0, jitter_ms] (instead of the default link model's latency; its loss, duplicates, long
+        delays and reordering still apply). A link with a model of its own keeps that model."""
+        names = list(regions)
+        if len(set(names)) != len(names):
+            raise ValueError(f"region names repeat: {names}")
+        if len(latency_ms) != len(names) or any(len(row) != len(names) for row in latency_ms):
+            raise ValueError(
+                f"the latency matrix must be {len(names)}x{len(names)}, one row and column per "
+                "region"
+            )
+        if any(not math.isfinite(v) or v < 0 for row in latency_ms for v in row):
+            raise ValueError("latencies must be finite and non-negative")
+        if not math.isfinite(jitter_ms) or jitter_ms < 0:
+            raise ValueError(f"jitter_ms must be finite and non-negative, got {jitter_ms}")
+        self._regions = {name: i for i, name in enumerate(names)}
+        self._latency_matrix = [[round(v) for v in row] for row in latency_ms]
+        self._jitter_ms = float(jitter_ms)
+        for node in self.nodes.values():
+            node.region = None
+
+    def place(self, node: str, region: str) -> None:
+        """Put `node` in `region` (one of `set_regions`')."""
+        if region not in self._regions:
+            raise ValueError(f"unknown region {region!r} (known: {sorted(self._regions)})")
+        self.nodes[node].region = self._regions[region]
+
+    def set_bandwidth(self, node: str, mbps: float | None) -> None:
+        """Limit what `node` sends to `mbps` megabits per second (None: unlimited)."""
+        if mbps is not None and (not math.isfinite(mbps) or mbps <= 0):
+            raise ValueError(f"the bandwidth of {node} must be positive, got {mbps}")
+        self.nodes[node].bandwidth_mbps = mbps
+
+    def set_clock_skew(self, node: str, skew_ms: int) -> None:
+        """Run `node`'s core on the network's clock plus `skew_ms` from now on."""
+        self.nodes[node].clock_skew_ms = int(skew_ms)
+
+    def set_link(
+        self,
+        loss: float | None = None,
+        duplicate: float | None = None,
+        reorder_ms: int | None = None,
+    ) -> None:
+        """Change the default link model's loss, duplication or reordering (None: unchanged), for
+        a fault window; links with a model of their own keep it."""
+        link = self.link
+        if loss is not None:
+            if not 0 <= loss < 1:
+                raise ValueError(f"loss must be in [0, 1), got {loss}")
+            link = replace(link, loss=loss)
+        if duplicate is not None:
+            if not 0 <= duplicate < 1:
+                raise ValueError(f"duplicate must be in [0, 1), got {duplicate}")
+            link = replace(link, duplicate=duplicate)
+        if reorder_ms is not None:
+            if reorder_ms < 0:
+                raise ValueError(f"reorder_ms must be non-negative, got {reorder_ms}")
+            link = replace(link, reorder_ms=int(reorder_ms))
+        self.link = link
 
     def connect(self, a: str, b: str) -> None:
         pair = frozenset((a, b))
@@ -211,17 +317,31 @@ class SimNetwork:
     def run_for(self, ms: int) -> None:
         self.run_until(self.now_ms + ms)
 
+    def schedule(self, delay_ms: int, event: Callable[[], None]) -> None:
+        """Run `event` `delay_ms` from now on the simulated clock (after what is due before)."""
+        self._schedule(max(0, delay_ms), event)
+
+    def clock(self, name: str) -> int:
+        """The time `name`'s core sees now: the network's clock plus the node's skew."""
+        return self.now_ms + self.nodes[name].clock_skew_ms
+
     def gossip_from(self, name: str, topic: str, data: bytes) -> None:
         """`name` publishes `data` on `topic`, as if its core had asked to (faults, attacks)."""
         self._apply(self.nodes[name], [Gossip(topic, data)])
 
     def submit(self, name: str, raw: bytes) -> None:
         """A transaction submitted to one node (as over its RPC)."""
-        core = self.nodes[name].require_core()
-        _tx, actions = core.submit_transaction(raw, self.now_ms)
-        self._apply(self.nodes[name], actions)
+        node = self.nodes[name]
+        _tx, actions = node.require_core().submit_transaction(raw, self._now(node))
+        self._apply(node, actions)
 
     # Reading
+
+    @property
+    def message_stats(self) -> dict[str, tuple[int, int, int]]:
+        """Per topic: (messages sent, bytes sent, messages lost), since the network began; each
+        hop of a flooded message counts, and so does each duplicate."""
+        return {topic: (c[0], c[1], c[2]) for topic, c in sorted(self._stats.items())}
 
     def core(self, name: str) -> NodeCore:
         return self.nodes[name].require_core()
@@ -254,9 +374,12 @@ class SimNetwork:
             store.open()
         else:
             store.initialize(self._genesis, self._genesis_state)
-        node.core = NodeCore(store, authority=node.key, equivocate=node.equivocate)
+        verifier = None if self.shared is None else self.shared.signatures
+        node.core = NodeCore(
+            store, authority=node.key, equivocate=node.equivocate, verifier=verifier
+        )
         node.timers.clear()
-        self._apply(node, node.core.start(self.now_ms))
+        self._apply(node, node.core.start(self._now(node)))
 
     def _linked(self, a: str, b: str) -> bool:
         pair = frozenset((a, b))
@@ -276,7 +399,7 @@ class SimNetwork:
     def _on_connect(self, a: str, b: str) -> None:
         for x, y in ((a, b), (b, a)):
             node = self.nodes[x]
-            self._apply(node, node.require_core().on_peer_connected(y, self.now_ms))
+            self._apply(node, node.require_core().on_peer_connected(y, self._now(node)))
 
     def _on_disconnect(self, a: str, b: str) -> None:
         for x, y in ((a, b), (b, a)):
@@ -284,24 +407,60 @@ class SimNetwork:
             if core is not None:
                 core.on_peer_disconnected(y)
 
+    def _now(self, node: SimNode) -> int:
+        return self.now_ms + node.clock_skew_ms
+
     def _schedule(self, delay_ms: int, event: Callable[[], None]) -> None:
         self._seq += 1
         heapq.heappush(self._queue, (self.now_ms + delay_ms, self._seq, event))
 
-    def _latency(self, link: LinkModel) -> int:
-        # The long-delay draw is made only where it may happen, so that a run without long
-        # delays draws what it drew before they existed (a seed keeps its run).
+    def _latency(self, a: SimNode, b: SimNode, link: LinkModel, own: bool) -> int:
+        # The long-delay, jitter and reorder draws are made only where they may happen, so that a
+        # run without them draws what it drew before they existed (a seed keeps its run).
         if link.long_delay and self.rng.random() < link.long_delay:
             lo, hi = link.long_delay_ms
+            delay = self.rng.randint(lo, hi)
+        elif not own and a.region is not None and b.region is not None:
+            delay = self._latency_matrix[a.region][b.region]
+            if self._jitter_ms:
+                delay += round(self.rng.random() * self._jitter_ms)
         else:
             lo, hi = link.latency_ms
-        return self.rng.randint(lo, hi)
+            delay = self.rng.randint(lo, hi)
+        if link.reorder_ms:
+            delay += self.rng.randint(0, link.reorder_ms)
+        return delay
 
-    def _transmit(self, a: str, b: str, deliver: Callable[[], None]) -> bool:
-        """Send one message from `a` to `b`; False if it is lost on the way."""
-        link = self.links.get(frozenset((a, b)), self.link)
-        if not self._linked(a, b) or self.rng.random() < link.loss:
+    def _sending_delay(self, node: SimNode, size: int) -> int:
+        """Milliseconds until `node`'s uplink has sent a message of `size` bytes given now: it
+        waits for what the node sent before, then takes its size over the bandwidth."""
+        if node.bandwidth_mbps is None:
+            return 0
+        now_us = self.now_ms * 1_000
+        start_us = max(now_us, node.sending_until_us)
+        # bits over megabits per second is microseconds
+        node.sending_until_us = start_us + math.ceil(size * 8 / node.bandwidth_mbps)
+        return -(-(node.sending_until_us - now_us) // 1_000)
+
+    def _transmit(self, a: str, b: str, deliver: Callable[[], None], topic: str, size: int) -> bool:
+        """Send one message of `size` bytes on `topic` from `a` to `b`; False if it is lost on
+        the way."""
+        own_link = self.links.get(frozenset((a, b)))
+        link = own_link or self.link
+        stats = self._stats.get(topic)
+        if stats is None:
+            stats = self._stats[topic] = [0, 0, 0]
+        stats[0] += 1
+        stats[1] += size
+        if not self._linked(a, b):
             self.lost += 1
+            stats[2] += 1
+            return False
+        sender, receiver = self.nodes[a], self.nodes[b]
+        sending = self._sending_delay(sender, size)
+        if self.rng.random() < link.loss:
+            self.lost += 1
+            stats[2] += 1
             return False
 
         def arrive() -> None:
@@ -310,10 +469,14 @@ class SimNetwork:
                 deliver()
             else:
                 self.lost += 1
+                stats[2] += 1
 
-        self._schedule(self._latency(link), arrive)
+        own = own_link is not None
+        self._schedule(sending + self._latency(sender, receiver, link, own), arrive)
         if self.rng.random() < link.duplicate:
-            self._schedule(self._latency(link), arrive)
+            stats[0] += 1
+            stats[1] += size
+            self._schedule(sending + self._latency(sender, receiver, link, own), arrive)
         return True
 
     def _apply(self, node: SimNode, actions: list[Action]) -> None:
@@ -334,6 +497,8 @@ class SimNetwork:
                     node.finalized[header.number] = header.hash
             elif isinstance(action, BlockImported) and self.check_invariants:
                 self._check_invariants(node, action.header)
+            for observer in self._observers:
+                observer(node, action)
 
     def _check_invariants(self, node: SimNode, header: Header) -> None:
         """Raise InvariantsBroken out of the run if `node`'s state after `header` breaks one; a
@@ -355,9 +520,9 @@ class SimNetwork:
         def fire() -> None:
             if node.core is core and core is not None and node.timers.get(name) == at_ms:
                 del node.timers[name]
-                self._apply(node, core.on_timer(name, self.now_ms))
+                self._apply(node, core.on_timer(name, self._now(node)))
 
-        self._schedule(max(0, at_ms - self.now_ms), fire)
+        self._schedule(max(0, at_ms - self._now(node)), fire)
 
     def _send_gossip(
         self, sender: str, peer: str, topic: str, data: bytes, message_id: bytes
@@ -368,7 +533,7 @@ class SimNetwork:
             if core is None or message_id in node.seen:
                 return
             node.seen.add(message_id)
-            verdict, actions = core.on_gossip(sender, topic, data, self.now_ms)
+            verdict, actions = core.on_gossip(sender, topic, data, self._now(node))
             self._apply(node, actions)
             if verdict is Verdict.ACCEPT:
                 for other in self._neighbours(peer):
@@ -377,7 +542,7 @@ class SimNetwork:
             elif verdict is Verdict.REJECT:
                 self._report(node, ReportPeer(sender, 100, f"rejected {topic} gossip"))
 
-        self._transmit(sender, peer, deliver)
+        self._transmit(sender, peer, deliver, topic, len(data))
 
     def _send_request(self, requester: str, request: SendRequest) -> None:
         answered = {"done": False}
@@ -390,7 +555,9 @@ class SimNetwork:
             node = self.nodes[requester]
             if node.core is not core_at_send or node.core is None:
                 return
-            self._apply(node, node.core.on_response(request.peer, request.tag, data, self.now_ms))
+            self._apply(
+                node, node.core.on_response(request.peer, request.tag, data, self._now(node))
+            )
 
         def serve() -> None:
             node = self.nodes[request.peer]
@@ -401,7 +568,7 @@ class SimNetwork:
             try:
                 if responder is None:
                     data = node.core.on_request(
-                        requester, request.protocol, request.data, self.now_ms
+                        requester, request.protocol, request.data, self._now(node)
                     )
                 else:
                     data = responder(requester, request.protocol, request.data)
@@ -412,9 +579,21 @@ class SimNetwork:
                     "%s refused %s's %s request: %s", request.peer, requester, request.protocol, exc
                 )
                 data = None
-            self._transmit(request.peer, requester, lambda: respond(data))
+            self._transmit(
+                request.peer,
+                requester,
+                lambda: respond(data),
+                RESPONSE_TOPIC_PREFIX + request.protocol,
+                len(data or b""),
+            )
 
-        self._transmit(requester, request.peer, serve)
+        self._transmit(
+            requester,
+            request.peer,
+            serve,
+            REQUEST_TOPIC_PREFIX + request.protocol,
+            len(request.data),
+        )
         self._schedule(REQUEST_TIMEOUT_MS, lambda: respond(None))
 
     def _report(self, node: SimNode, report: ReportPeer) -> None:
@@ -423,4 +602,4 @@ class SimNetwork:
         log.debug("%s reports %s: %s (score %d)", node.name, report.peer, report.reason, score)
 
 
-__all__ = ["LinkModel", "Responder", "SimNetwork", "SimNode"]
+__all__ = ["LinkModel", "Observer", "Responder", "SimNetwork", "SimNode"]

@@ -118,6 +118,21 @@ KERNELS: Final = ("runtime", "gpu_worker")
 CLIENT: Final = (*KERNELS, "chain.client")
 NODE: Final = (*CLIENT, "chain.spec", "chain.storage", "chain.core", "chain.service", "p2p")
 
+SIM: Final = ("runtime", "chain.spec", "chain.storage", "chain.core", "sim")
+SIM_AGENTS: Final = (
+    "gpu_worker.inputs",
+    "gpu_worker.jobs",
+    "gpu_worker.commitment",
+    "gpu_worker.freivalds",
+    "gpu_worker.worker.cheating",
+    "chain.client.blob_info",
+    "chain.service.committee_duties",
+    "chain.service.recomputation",
+)
+"""What the simulator's agents use besides the simulator's own layers: the worker's kernels,
+commitment and cheating, and the node's committee duties and recomputation (the same code its
+verification service runs); never the node service's I/O, p2p or the RPC client."""
+
 ALLOWED: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     # The most specific package first: a module follows the first entry it lies within.
     ("runtime", ("runtime",)),
@@ -130,7 +145,8 @@ ALLOWED: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     ("chain.storage", ("runtime", "chain.storage", "chain.client.blob_info")),
     ("chain.core", ("runtime", "chain.storage", "chain.core")),
     ("chain.service", NODE),
-    ("sim", ("runtime", "chain.spec", "chain.storage", "chain.core", "sim")),
+    ("sim.agents", (*SIM, *SIM_AGENTS)),
+    ("sim", SIM),
     ("chain.cli", ()),
     ("chain.localnet", ()),
     ("chain.benchmarks", ()),
@@ -154,7 +170,9 @@ def _violations(module: str) -> list[str]:
     allowed = _allowed(module)
     if allowed is None:
         return []
-    refused = [] if _within(module, "gpu_worker.worker") else ["gpu_worker.worker"]
+    # The simulator's agents may use the worker's cheating module, and only it (SIM_AGENTS).
+    below_worker = not _within(module, "gpu_worker.worker", "sim.agents")
+    refused = ["gpu_worker.worker"] if below_worker else []
     return sorted(
         target
         for target in _edges()[module]
@@ -193,6 +211,8 @@ def test_the_node_core_does_no_io() -> None:
         ("chain.client.jobs", ("chain.service", "chain.core", "chain.storage", "p2p")),
         ("chain.core.node", ("chain.service", "chain.client.rpc", "p2p", "trio", "httpx")),
         ("sim.network", ("p2p", "chain.service", "trio")),
+        ("sim.world.context", ("p2p", "chain.service", "trio")),
+        ("sim.agents", ("p2p", "chain.client.rpc", "httpx", "chain.service.verification")),
     ],
 )
 def test_importing_a_layer_loads_nothing_above_it(module: str, kept_out: tuple[str, ...]) -> None:

@@ -9,6 +9,7 @@ import os
 import sys
 import time
 
+from chain.cli.sim_study import register_study
 from chain.cli.sim_sweep import (
     add_scenario_fuzz_arguments,
     refused_options,
@@ -80,6 +81,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "SCENARIO: print the scenario that seed runs)",
     )
     f.set_defaults(run=fuzz_command)
+    register_study(s_sub)
     register_sweep(s_sub)
 
 

@@ -14,16 +14,20 @@ function over a state reader or hand-built `compute.Check` records; the verifica
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 from chain.client.checks import phase
 from chain.storage.chain_store import ChainStore, ChainStoreError
+from runtime.block import Header
 from runtime.pallets import compute, market
 from runtime.pallets.system import EVENTS_KEY
 from runtime.primitives import codec
+from runtime.primitives.keys import Keypair
 from runtime.primitives.trie import TrieError
 from runtime.state import PrefixIterator, StateOverlay, StateReader
+from runtime.transaction import MAX_MORTAL_PERIOD, Mortality
 
 MAX_EVENT_WALK: Final = 64
 """New blocks read for opened checks at one step; more than this, and the state is scanned."""
@@ -127,6 +131,33 @@ def my_open_checks(
     return found
 
 
+def phase_mortality(
+    phase_end: int, best: Header, finalized: Header
+) -> tuple[Mortality, Header] | None:
+    """A mortality (and its birth block) that lets a transaction land only up to `phase_end`:
+    born at the finalized head when the phase ends within `MAX_MORTAL_PERIOD` of it, else at the
+    best block; None if the phase is over."""
+    if phase_end <= best.number:
+        return None
+    birth = finalized if phase_end - finalized.number <= MAX_MORTAL_PERIOD else best
+    return Mortality(min(phase_end - birth.number, MAX_MORTAL_PERIOD), birth.number), birth
+
+
+def attestation_call(
+    key: CheckKey, what: str, member: Keypair, hashes: Sequence[bytes], witness: bytes
+) -> tuple[str, str, tuple[object, ...]]:
+    """The call a member makes for `what` (COMMIT or REVEAL) with its recomputed `hashes` and
+    `witness`, salted with a secret derived from its key (the same after a restart)."""
+    job_id, index = key
+    salt = compute.attestation_salt(member.seed, job_id, index)
+    if what == COMMIT:
+        commitment = compute.attestation_commitment(
+            job_id, index, member.public, hashes, witness, salt
+        )
+        return ("compute", "attest_commit", (job_id, index, commitment))
+    return ("compute", "attest_reveal", (job_id, index, list(hashes), witness, salt))
+
+
 _OPENING_EVENTS: Final = {
     (compute.ChallengeDrawn.pallet, compute.ChallengeDrawn.name): len(
         compute.ChallengeDrawn.fields
@@ -187,6 +218,7 @@ __all__ = [
     "REVEAL",
     "CheckKey",
     "OpenCheck",
+    "attestation_call",
     "checks_opened",
     "checks_opened_since",
     "committed",
@@ -194,6 +226,7 @@ __all__ = [
     "later_open_checks",
     "may_owe",
     "my_open_checks",
+    "phase_mortality",
     "read_open_check",
     "revealed",
 ]

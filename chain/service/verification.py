@@ -57,11 +57,13 @@ from chain.service.committee_duties import (
     COMMIT,
     CheckKey,
     OpenCheck,
+    attestation_call,
     checks_opened_since,
     duty,
     later_open_checks,
     may_owe,
     my_open_checks,
+    phase_mortality,
     read_open_check,
 )
 from chain.service.input_slices import fetch_chunks
@@ -91,7 +93,7 @@ from runtime.pallets.market.constants import MAX_INPUTS
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import Keypair
 from runtime.state import StateOverlay
-from runtime.transaction import MAX_MORTAL_PERIOD, Mortality, sign_transaction
+from runtime.transaction import sign_transaction
 from runtime.workloads import MAX_INPUT_BYTES
 
 log = logging.getLogger("xpl.verify")
@@ -114,33 +116,6 @@ AnswerKey = tuple[int, int, int]
 """(job id, check index, round)."""
 Answer = tuple[tuple[bytes, ...], bytes]
 """What a member attests: its recomputed leaf hashes and its witness digest."""
-
-
-def phase_mortality(
-    phase_end: int, best: Header, finalized: Header
-) -> tuple[Mortality, Header] | None:
-    """A mortality (and its birth block) that lets a transaction land only up to `phase_end`:
-    born at the finalized head when the phase ends within `MAX_MORTAL_PERIOD` of it, else at the
-    best block; None if the phase is over."""
-    if phase_end <= best.number:
-        return None
-    birth = finalized if phase_end - finalized.number <= MAX_MORTAL_PERIOD else best
-    return Mortality(min(phase_end - birth.number, MAX_MORTAL_PERIOD), birth.number), birth
-
-
-def attestation_call(
-    key: CheckKey, what: str, member: Keypair, hashes: Sequence[bytes], witness: bytes
-) -> tuple[str, str, tuple[object, ...]]:
-    """The call a member makes for `what` (COMMIT or REVEAL) with its recomputed `hashes` and
-    `witness`, salted with a secret derived from its key (the same after a restart)."""
-    job_id, index = key
-    salt = compute.attestation_salt(member.seed, job_id, index)
-    if what == COMMIT:
-        commitment = compute.attestation_commitment(
-            job_id, index, member.public, hashes, witness, salt
-        )
-        return ("compute", "attest_commit", (job_id, index, commitment))
-    return ("compute", "attest_reveal", (job_id, index, list(hashes), witness, salt))
 
 
 class VerificationService:

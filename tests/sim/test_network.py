@@ -8,6 +8,7 @@ import itertools
 import pytest
 
 from chain.client.chain import transfer_call
+from chain.core.actions import Action, BlockImported
 from chain.core.finality import Justification
 from chain.spec import local_spec
 from runtime.api import account_info
@@ -16,7 +17,7 @@ from runtime.pallets.balances import Balances
 from runtime.primitives.keys import Keypair, keypair_from_suri
 from runtime.state import PrefixIterator, StateReader
 from runtime.transaction import sign_transaction
-from sim.network import LinkModel, SimNetwork
+from sim.network import LinkModel, SimNetwork, SimNode
 
 NAMES = ("Alice", "Bob", "Charlie", "Dave")
 SPEC = local_spec(validators=4)
@@ -198,3 +199,122 @@ def test_one_seed_gives_one_run():
 
     assert run(11) == run(11)
     assert run(11) != run(12)
+
+
+# Regions, bandwidth, clock skew, observers, counters and fault windows
+
+
+def test_observers_see_every_action_and_stats_count_each_topic():
+    net = network(seed=21)
+    seen: list[tuple[str, str]] = []
+    net.add_observer(lambda node, action: seen.append((node.name, type(action).__name__)))
+    net.run_for(6 * SLOT_MS)
+    kinds = {kind for _, kind in seen}
+    assert {"BlockImported", "Finalized", "Gossip", "SetTimer"} <= kinds
+    assert {name for name, kind in seen if kind == "BlockImported"} == set(NAMES)
+    stats = net.message_stats
+    assert stats["block"][0] > 0 and stats["finality"][1] > stats["finality"][0]
+    assert sum(m for m, _, _ in stats.values()) >= net.delivered + net.lost
+    assert sum(lost for _, _, lost in stats.values()) == net.lost
+
+
+def placed_network(seed: int, cross_ms: float, jitter_ms: float = 0.0) -> SimNetwork:
+    """Alice and Bob in eu, Charlie and Dave in us; 10 ms within a region."""
+    net = network(seed=seed)
+    net.set_regions(["eu", "us"], [[10, cross_ms], [cross_ms, 10]], jitter_ms)
+    for name in NAMES:
+        net.place(name, "eu" if name in ("Alice", "Bob") else "us")
+    return net
+
+
+def alices_blocks_delays(net: SimNetwork, slots: int) -> dict[str, list[int]]:
+    """How long each of Alice's blocks took to reach each other node."""
+    sent: dict[bytes, int] = {}
+    delays: dict[str, list[int]] = {name: [] for name in NAMES}
+
+    def watch(node: SimNode, action: Action) -> None:
+        if isinstance(action, BlockImported):
+            if action.authored and node.name == "Alice":
+                sent[action.header.hash] = net.now_ms
+            elif action.header.hash in sent:
+                delays[node.name].append(net.now_ms - sent[action.header.hash])
+
+    net.add_observer(watch)
+    net.run_for(slots * SLOT_MS)
+    return delays
+
+
+def test_placed_nodes_get_the_latency_of_their_regions():
+    delays = alices_blocks_delays(placed_network(seed=22, cross_ms=400), 12)
+    assert delays["Bob"] and delays["Dave"]
+    assert all(d == 10 for d in delays["Bob"])
+    assert all(d == 400 for d in delays["Charlie"] + delays["Dave"])
+    jittered = alices_blocks_delays(placed_network(seed=22, cross_ms=400, jitter_ms=50), 12)
+    across = jittered["Charlie"] + jittered["Dave"]
+    assert all(400 <= d <= 450 for d in across) and len(set(across)) > 1
+
+
+def test_bad_regions_are_refused():
+    net = network()
+    with pytest.raises(ValueError, match="2x2"):
+        net.set_regions(["eu", "us"], [[1, 2]], 0)
+    with pytest.raises(ValueError, match="non-negative"):
+        net.set_regions(["eu", "us"], [[1, -2], [2, 1]], 0)
+    net.set_regions(["eu"], [[1]], 0)
+    with pytest.raises(ValueError, match="unknown region 'mars'"):
+        net.place("Alice", "mars")
+    with pytest.raises(ValueError, match="bandwidth of Bob must be positive"):
+        net.set_bandwidth("Bob", 0)
+
+
+def first_copy_delay(mbps: float | None) -> int:
+    """How long after Alice authored it the first of her blocks to arrive anywhere arrived."""
+    net = network(seed=23, link=LinkModel(latency_ms=(20, 20)))
+    net.set_bandwidth("Alice", mbps)
+    delays = alices_blocks_delays(net, 12)
+    return min(d for name in ("Bob", "Charlie", "Dave") for d in delays[name])
+
+
+def test_a_slow_uplink_delays_what_its_node_sends_by_size_over_bandwidth():
+    assert first_copy_delay(None) == 20
+    # 50 kbit/s sends 6.25 bytes a millisecond: a block of a few hundred bytes takes tens.
+    slow = first_copy_delay(0.05)
+    assert slow > 40
+    # Half the bandwidth: the block waits longer behind what Alice sent before it, and takes
+    # twice as long itself.
+    assert first_copy_delay(0.025) > 2 * slow - 20
+
+
+def test_a_node_whose_clock_runs_ahead_has_its_blocks_refused():
+    net = network(seed=24)
+    net.set_clock_skew("Dave", 20 * SLOT_MS)
+    assert net.clock("Dave") == net.now_ms + 20 * SLOT_MS
+    net.run_for(20 * SLOT_MS)
+    alice = net.core("Alice")
+    final = alice.finalized_header
+    assert final.number >= 10  # three of four are enough
+    authors = set()
+    for number in range(1, final.number + 1):
+        header = alice.store.require_header(alice.store.hash_at(number) or b"")
+        authors.add(header.digest.author)
+    assert key("Dave").public not in authors
+    assert authors == {key(n).public for n in ("Alice", "Bob", "Charlie")}
+
+
+def test_a_loss_window_loses_messages_and_closing_it_stops_the_losses():
+    net = network(seed=25)
+    net.run_for(3 * SLOT_MS)
+    assert net.lost == 0
+    net.set_link(loss=0.3, duplicate=0.1, reorder_ms=200)
+    net.run_for(10 * SLOT_MS)
+    lost = net.lost
+    assert lost > 0
+    assert sum(lost for _, _, lost in net.message_stats.values()) == net.lost
+    net.set_link(loss=0.0, duplicate=0.0, reorder_ms=0)
+    net.run_for(SLOT_MS)  # messages sent before may still be lost in flight (partitions only)
+    settled = net.lost
+    net.run_for(10 * SLOT_MS)
+    assert net.lost == settled
+    assert min(finalized(net).values()) >= 15
+    with pytest.raises(ValueError, match="loss"):
+        net.set_link(loss=1.0)

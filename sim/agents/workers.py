@@ -1,0 +1,509 @@
+"""Worker agents: register, take the jobs matched to them, compute, commit, answer checks.
+
+A worker registers (`market.register_worker`: its stake, device "cpu", an ask per workload from
+its pricing policy, its throughput and capacity), then follows its home node's best blocks. A job
+matched to it is computed for real with the gpu_worker kernels (the NumPy path, inputs generated
+from the job's seed) while the simulated clock models the time it takes from the worker's
+throughput (`cost_units / throughput`, one job after another on its device; never a sleep). It
+commits the real Merkle root (`compute.commit_result`), publishes the leaves where committee
+members and requesters read them (`PublishedResults`, standing in for the blob protocol), and
+answers each check in its reveal phase with the named leaves' hashes and Merkle proofs
+(`compute.respond`). A job it cannot finish before the job's commit deadline, or of a workload it
+does not serve, it declines (`market.decline_job`).
+
+`gpu_worker.worker.responding` builds the same response but imports the RPC client (httpx), which
+the simulator may not load; the response here is the same two lines over
+`runtime.primitives.merkle`. Cheating reuses `gpu_worker.worker.cheating` as the daemon's
+`--cheat` does.
+
+Strategies: "honest"; "cheat" (corrupts a fraction f of each result's leaves before committing);
+"lazy" (commits a made-up root without computing, so it cannot answer a check); "offline" (stops
+for good after `offline_after_ms`); "crash" (goes down every `crash_every_ms` on average for
+`down_for_ms`, losing the jobs it was computing, and resumes from the chain's state).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Final
+
+from chain.service.committee_duties import phase_mortality
+from gpu_worker.inputs import generate_inputs
+from gpu_worker.jobs import JobSpec, compute_leaves
+from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
+from runtime.api import make_call
+from runtime.block import Header
+from runtime.pallets import compute, market
+from runtime.primitives.hashing import blake2b_256
+from runtime.primitives.keys import Keypair
+from runtime.primitives.merkle import leaf_hash, proof_from_hashes
+from runtime.workloads import GOP
+from sim.agents.job_steps import WORKERS_TABLE, address, record_step
+from sim.agents.published import PublishedResults
+from sim.world.context import AgentContext, ChainEvent
+
+log = logging.getLogger("xpl.sim.agents")
+
+STRATEGIES: Final = ("honest", "cheat", "lazy", "offline", "crash")
+PRICING_POLICIES: Final = ("fixed", "cost_plus", "undercut")
+RESEND_AFTER_BLOCKS: Final = 2
+"""Blocks a sent response or commitment may take to show on chain before it is sent again."""
+UNDERCUT_EVERY_BLOCKS: Final = 10
+"""How often an undercutting worker looks at the other asks."""
+MEMORY_MB: Final = 16_384
+"""The device memory a simulated worker registers (the chain does not match on it)."""
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStrategy:
+    """How a worker behaves (see the module)."""
+
+    kind: str = "honest"
+    fraction: float = 0.0
+    """cheat: the share of each result's leaves it corrupts."""
+    offline_after_ms: int | None = None
+    crash_every_ms: int | None = None
+    down_for_ms: int = 0
+
+    def __post_init__(self) -> None:
+        if self.kind not in STRATEGIES:
+            raise ValueError(f"unknown worker strategy {self.kind!r} (one of {STRATEGIES})")
+        if not 0.0 <= self.fraction <= 1.0:
+            raise ValueError(f"the cheat fraction must be from 0 to 1, not {self.fraction}")
+
+
+@dataclass(frozen=True, slots=True)
+class Pricing:
+    """Where a worker's asks come from: a fixed price, its cost plus a markup, or undercutting
+    the lowest other ask (never below its cost). Prices in planck per 10^9 cost units."""
+
+    policy: str = "fixed"
+    price: int = 10**9
+    """fixed: the ask; cost_plus and undercut: the worker's cost, the floor of its ask."""
+    markup_ppm: int = 0
+    """cost_plus: the ask is price · (1 + markup)."""
+    undercut_ppm: int = 10_000
+    """undercut: how far below the lowest other ask it asks."""
+    cost: int | None = None
+    """What computing 10^9 cost units costs the worker (None: `price` for cost_plus and
+    undercut, unmodelled for fixed)."""
+
+    def __post_init__(self) -> None:
+        if self.policy not in PRICING_POLICIES:
+            raise ValueError(f"unknown pricing policy {self.policy!r} (one of {PRICING_POLICIES})")
+        if self.price <= 0:
+            raise ValueError("a worker's price must be positive")
+
+    @property
+    def cost_per_gunit(self) -> int | None:
+        """The worker's modelled cost per 10^9 cost units, if modelled."""
+        if self.cost is not None:
+            return self.cost
+        return None if self.policy == "fixed" else self.price
+
+    def initial_ask(self) -> int:
+        """The ask the worker registers with."""
+        if self.policy == "cost_plus":
+            return self.price + self.price * self.markup_ppm // 1_000_000
+        return self.price
+
+
+@dataclass(slots=True)
+class _Job:
+    """A job this worker took, as far as it knows."""
+
+    record: market.Job
+    leaves: tuple[bytes, ...] | None = None
+    """Its computed (or corrupted) result, once committed; None for a lazy worker's."""
+    root: bytes = b""
+    computing: bool = False
+    committed: bool = False
+    sent_commit_at: int = -1
+
+
+@dataclass
+class WorkerAgent:
+    """A worker account that takes jobs on its home node's chain (see the module)."""
+
+    name: str
+    key: Keypair
+    results: PublishedResults
+    group: str = ""
+    strategy: WorkerStrategy = field(default_factory=WorkerStrategy)
+    pricing: Pricing = field(default_factory=Pricing)
+    stake: int = 100 * 10**12
+    workloads: tuple[str, ...] = ("gemm_i8",)
+    throughput: int = 10**9
+    """Cost units per second its device computes."""
+    capacity: int = 2
+
+    registered: bool = field(default=False, init=False)
+    earnings: int = field(default=0, init=False)
+    slashed: int = field(default=0, init=False)
+    cost: int = field(default=0, init=False)
+    """The modelled cost of the compute done so far (a cheater's saved leaves and a lazy
+    worker's whole job cost nothing)."""
+    _jobs: dict[int, _Job] = field(default_factory=dict, init=False)
+    _known: bytes | None = field(default=None, init=False)
+    _busy_until_ms: int = field(default=0, init=False)
+    _generation: int = field(default=0, init=False)
+    _down: bool = field(default=False, init=False)
+    _gone: bool = field(default=False, init=False)
+    _register_sent_at: int = field(default=-1, init=False)
+    _responded: dict[tuple[int, int, int], int] = field(default_factory=dict, init=False)
+    _cheat_seed: int = field(default=0, init=False)
+    _ask: int = field(default=0, init=False)
+    _last: tuple[int, int, int] = field(default=(0, 0, 0), init=False)
+    """The last stake, reputation and active jobs read from the chain (for samples while down)."""
+
+    def __post_init__(self) -> None:
+        if self.throughput <= 0 or self.capacity <= 0 or not self.workloads:
+            raise ValueError(f"worker {self.name}: throughput, capacity and workloads are needed")
+        self._ask = self.pricing.initial_ask()
+
+    @property
+    def account(self) -> bytes:
+        return self.key.public
+
+    # The agent protocol
+
+    def start(self, ctx: AgentContext) -> None:
+        """Draw its cheating seed, register, and schedule its going offline or crashing."""
+        self._cheat_seed = ctx.rng.getrandbits(32)
+        self._register(ctx)
+        s = self.strategy
+        if s.kind == "offline" and s.offline_after_ms is not None:
+            ctx.at(s.offline_after_ms, self._go_offline)
+        if s.kind == "crash" and s.crash_every_ms:
+            self._schedule_crash(ctx)
+
+    def on_block(self, ctx: AgentContext, header: Header) -> None:
+        """Follow the chain: take matched jobs, note commitments and endings, answer checks.
+
+        A worker that is down or gone still has its payments and slashes read from the chain
+        (its books), but takes, computes and answers nothing; one that resumes reads its open
+        jobs afresh."""
+        if not ctx.online:
+            return
+        best = ctx.best_header()
+        acting = self._acting()
+        if not self.registered:
+            self.registered = market.Workers.get(ctx.overlay(), self.account) is not None
+            if not self.registered:
+                if acting and best.number >= self._register_sent_at + RESEND_AFTER_BLOCKS:
+                    self._register(ctx)
+                self._known = best.hash
+                return
+        events = ctx.events_since(self._known)
+        if events is None:
+            if acting:
+                self._rescan(ctx, best.number)
+        else:
+            for block in events:
+                for event in block.events:
+                    self._on_event(ctx, block.number, event)
+        self._known = best.hash
+        if not acting:
+            return
+        self._commit_again(ctx, best.number)
+        self._respond_due(ctx, best)
+        if self.pricing.policy == "undercut" and best.number % UNDERCUT_EVERY_BLOCKS == 0:
+            self._undercut(ctx)
+
+    def sample(self, ctx: AgentContext) -> None:
+        """One row of the `workers` table."""
+        if ctx.online:
+            worker = market.Workers.get(ctx.overlay(), self.account)
+            if worker is not None:
+                self._last = (worker.stake, worker.reputation, worker.active)
+        stake, reputation, active = self._last
+        ctx.recorder.row(
+            WORKERS_TABLE,
+            t_ms=ctx.now_ms,
+            worker=address(self.account),
+            group=self.group,
+            strategy=self.strategy.kind,
+            stake=stake,
+            earnings=self.earnings,
+            slashed=self.slashed,
+            reputation=reputation,
+            active=active > 0,
+            online=self._active(ctx),
+            cost=self.cost if self.pricing.cost_per_gunit is not None else None,
+        )
+
+    # Registration and prices
+
+    def _register(self, ctx: AgentContext) -> None:
+        if not ctx.online:
+            return
+        gunits_per_s = max(1, self.throughput // GOP)
+        call = make_call(
+            "market",
+            "register_worker",
+            self.stake,
+            "cpu",
+            MEMORY_MB,
+            list(self.workloads),
+            [self._ask] * len(self.workloads),
+            [gunits_per_s] * len(self.workloads),
+            f"sim://{self.name}",
+            self.capacity,
+        )
+        if ctx.submit(self.key, call):
+            self._register_sent_at = ctx.best_header().number
+
+    def _undercut(self, ctx: AgentContext) -> None:
+        """Ask `undercut_ppm` below the lowest other ask for its first workload (up or down, as
+        the others move), never below its cost."""
+        state = ctx.overlay()
+        workload = self.workloads[0]
+        number = ctx.best_header().number
+        others = []
+        for account in market.WorkerList.get(state):
+            if account == self.account:
+                continue
+            worker = market.Workers.get(state, account)
+            ask = None if worker is None else worker.ask_at(workload, number)
+            if ask is not None:
+                others.append(ask)
+        if not others:
+            return
+        lowest = min(others)
+        target = max(self.pricing.price, lowest - lowest * self.pricing.undercut_ppm // 10**6)
+        if target != self._ask:
+            self._ask = target
+            call = make_call(
+                "market",
+                "update_worker",
+                list(self.workloads),
+                [target] * len(self.workloads),
+                self.capacity,
+                0,
+            )
+            ctx.submit(self.key, call)
+
+    # Following the chain
+
+    def _on_event(self, ctx: AgentContext, number: int, event: ChainEvent) -> None:
+        args = event.args
+        if not args or not isinstance(args[0], int):
+            return
+        job_id = args[0]
+        if event.pallet == "market":
+            if event.name == "JobMatched" and args[1] == self.account:
+                if self._acting():
+                    self._take(ctx, job_id, number)
+            elif job_id not in self._jobs:
+                return
+            elif event.name == "JobSettled":
+                self.earnings += int(args[2])
+                self._drop(job_id)
+            elif event.name == "JobFailed":
+                self.slashed += int(args[2])
+                record_step(
+                    ctx,
+                    "slashed",
+                    job_id,
+                    number,
+                    self._jobs[job_id].record,
+                    worker=self.account,
+                    verdict="fail",
+                    amount=int(args[2]),
+                )
+                self._drop(job_id)
+            elif event.name in ("DeadlineMissed", "JobDeclined", "JobExpired", "JobCancelled"):
+                self._drop(job_id)
+        elif event.pallet == "compute" and job_id in self._jobs:
+            mine = self._jobs[job_id]
+            if event.name == "ResultCommitted" and args[1] == self.account:
+                mine.committed = True
+                record_step(ctx, "committed", job_id, number, mine.record, worker=self.account)
+            elif event.name == "ChallengeDrawn" and args[2] is True:
+                record_step(ctx, "audit_drawn", job_id, number, mine.record, worker=self.account)
+            elif event.name == "JobVoided":
+                self._drop(job_id)
+
+    def _rescan(self, ctx: AgentContext, number: int) -> None:
+        """Read its open jobs afresh from the state (at the start, after a gap or a crash)."""
+        open_ids = set()
+        for key, raw in ctx.iterate(market.Jobs.prefix):
+            job = market.Jobs.decode(raw)
+            if job.worker != self.account or job.state not in ("matched", "committed"):
+                continue
+            job_id = int.from_bytes(market.Jobs.key_suffix(key), "big")
+            open_ids.add(job_id)
+            mine = self._jobs.get(job_id)
+            if mine is None:
+                if job.state == "matched":
+                    self._take(ctx, job_id, number)
+                # A committed job it no longer knows the result of it cannot answer checks on.
+                continue
+            mine.record = job
+            mine.committed = job.state == "committed"
+            if job.state == "matched" and not mine.computing:
+                self._schedule_compute(ctx, job_id, mine)
+        for job_id in [j for j in self._jobs if j not in open_ids]:
+            self._drop(job_id)
+
+    def _take(self, ctx: AgentContext, job_id: int, number: int) -> None:
+        """A job matched to it: compute it, or decline it if it cannot be done in time."""
+        job = market.Jobs.get(ctx.overlay(), job_id)
+        if job is None or job.worker != self.account or job.state != "matched":
+            return
+        record_step(ctx, "matched", job_id, number, job, worker=self.account)
+        slot_ms = ctx.net.spec.genesis.slot_duration_ms
+        start = max(ctx.now_ms, self._busy_until_ms)
+        done_ms = start + self._compute_ms(job)
+        blocks_left = job.commit_by - ctx.best_header().number
+        if job.workload not in self.workloads or done_ms - ctx.now_ms >= blocks_left * slot_ms:
+            ctx.submit(self.key, make_call("market", "decline_job", job_id))
+            return
+        mine = _Job(job)
+        self._jobs[job_id] = mine
+        self._schedule_compute(ctx, job_id, mine)
+
+    def _compute_ms(self, job: market.Job) -> int:
+        if self.strategy.kind == "lazy":
+            return 0
+        return -(-job.cost_units * 1000 // self.throughput)
+
+    def _schedule_compute(self, ctx: AgentContext, job_id: int, mine: _Job) -> None:
+        start = max(ctx.now_ms, self._busy_until_ms)
+        self._busy_until_ms = start + self._compute_ms(mine.record)
+        mine.computing = True
+        generation = self._generation
+        ctx.at(self._busy_until_ms - ctx.now_ms, lambda: self._finish(ctx, job_id, generation))
+
+    def _finish(self, ctx: AgentContext, job_id: int, generation: int) -> None:
+        """The device is done with the job: commit its root and publish its leaves."""
+        mine = self._jobs.get(job_id)
+        if generation != self._generation or mine is None or not self._active(ctx):
+            return
+        mine.computing = False
+        job = mine.record
+        if self.strategy.kind == "lazy":
+            mine.root = blake2b_256(b"xpl-sim-lazy" + job_id.to_bytes(8, "big"))
+        else:
+            spec = JobSpec(job.workload, job.params, job.seed)
+            leaves = compute_leaves(
+                spec, generate_inputs(job.workload, job.params, job.seed), device="numpy"
+            )
+            bad: tuple[int, ...] = ()
+            if self.strategy.kind == "cheat":
+                bad = cheat_indices(len(leaves), self.strategy.fraction, self._cheat_seed, job_id)
+                leaves = corrupt_leaves(leaves, bad, self._cheat_seed, job_id)
+            self._add_cost(job, len(leaves) - len(bad), len(leaves))
+            mine.leaves = tuple(leaves)
+            mine.root = self.results.publish(leaves)
+        self._send_commit(ctx, job_id, mine)
+
+    def _add_cost(self, job: market.Job, computed: int, leaves: int) -> None:
+        """Book the modelled cost of computing `computed` of the job's `leaves` leaves."""
+        per_gunit = self.pricing.cost_per_gunit
+        if per_gunit is not None and leaves:
+            self.cost += job.cost_units * computed * per_gunit // (GOP * leaves)
+
+    def _send_commit(self, ctx: AgentContext, job_id: int, mine: _Job) -> None:
+        call = make_call("compute", "commit_result", job_id, mine.root, mine.record.leaves)
+        if ctx.submit(self.key, call):
+            mine.sent_commit_at = ctx.best_header().number
+
+    def _commit_again(self, ctx: AgentContext, best: int) -> None:
+        """Send again a commitment that has not reached the chain within RESEND_AFTER_BLOCKS."""
+        for job_id, mine in sorted(self._jobs.items()):
+            if (
+                mine.root
+                and not mine.committed
+                and mine.sent_commit_at >= 0
+                and best >= mine.sent_commit_at + RESEND_AFTER_BLOCKS
+                and best < mine.record.commit_by
+            ):
+                self._send_commit(ctx, job_id, mine)
+
+    def _respond_due(self, ctx: AgentContext, best: Header) -> None:
+        """Answer each check on its committed jobs whose reveal phase the next block is in."""
+        state = ctx.overlay()
+        for job_id, mine in sorted(self._jobs.items()):
+            if not mine.committed or mine.leaves is None:
+                continue  # a lazy worker has nothing to answer with
+            checks = compute.Checks.get(state, job_id) or ()
+            for index, check in enumerate(checks):
+                if not _awaits_response(check, best.number):
+                    continue
+                key = (job_id, index, check.round)
+                sent = self._responded.get(key)
+                if sent is not None and best.number < sent + RESEND_AFTER_BLOCKS:
+                    continue
+                timing = phase_mortality(check.reveal_deadline, best, ctx.finalized_header())
+                if timing is None:
+                    continue
+                hashes, proofs = _response(mine.leaves, check.leaves)
+                call = make_call("compute", "respond", job_id, index, hashes, proofs)
+                if ctx.submit(self.key, call, mortality=timing[0], birth=timing[1]):
+                    self._responded[key] = best.number
+
+    def _drop(self, job_id: int) -> None:
+        mine = self._jobs.pop(job_id, None)
+        if mine is not None and mine.leaves is not None:
+            self.results.withdraw(mine.root)
+        for key in [k for k in self._responded if k[0] == job_id]:
+            del self._responded[key]
+
+    # Going offline and crashing
+
+    def _acting(self) -> bool:
+        """Whether the worker itself is up (its home node aside)."""
+        return not self._down and not self._gone
+
+    def _active(self, ctx: AgentContext) -> bool:
+        return ctx.online and self._acting()
+
+    def _go_offline(self) -> None:
+        self._gone = True
+
+    def _schedule_crash(self, ctx: AgentContext) -> None:
+        every = self.strategy.crash_every_ms or 0
+        ctx.at(int(ctx.rng.expovariate(1.0 / every)), lambda: self._crash(ctx))
+
+    def _crash(self, ctx: AgentContext) -> None:
+        """Go down: what it was computing is lost; its published results (on disk) stay."""
+        if self._down:
+            return
+        self._down = True
+        self._generation += 1
+        self._busy_until_ms = 0
+        for mine in self._jobs.values():
+            mine.computing = False
+        ctx.at(self.strategy.down_for_ms, lambda: self._resume(ctx))
+
+    def _resume(self, ctx: AgentContext) -> None:
+        self._down = False
+        self._known = None  # read its open jobs afresh at the next block
+        self._schedule_crash(ctx)
+
+
+def _awaits_response(check: compute.Check, best_number: int) -> bool:
+    """Whether the worker answers `check` in the block after `best_number` (as
+    `gpu_worker.worker.responding.awaits_response`)."""
+    following = best_number + 1
+    return (
+        not check.outcome
+        and not check.response
+        and bool(check.commit_deadline)
+        and check.commit_deadline < following <= check.reveal_deadline
+    )
+
+
+def _response(
+    leaves: Sequence[bytes], named: Sequence[int]
+) -> tuple[list[bytes], list[list[bytes]]]:
+    """The leaf hashes of the `named` leaves and their Merkle proofs (as
+    `gpu_worker.worker.responding.response`)."""
+    hashes = [leaf_hash(leaf) for leaf in leaves]
+    return [hashes[i] for i in named], [proof_from_hashes(hashes, i) for i in named]
+
+
+__all__ = ["PRICING_POLICIES", "STRATEGIES", "Pricing", "WorkerAgent", "WorkerStrategy"]

@@ -1,0 +1,1 @@
+"""The simulated world: its agents' context, how a scenario builds it, and the run loop."""

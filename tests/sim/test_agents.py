@@ -1,0 +1,348 @@
+"""The simulated world's agents on a small network of four validators: honest workers get paid
+and nobody is slashed; a worker cheating on a share f of its leaves is caught at the rate the
+audits' sampling gives; a lazy worker is slashed; a run repeats exactly from its seed."""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+from chain.spec import ChainSpec, local_spec
+from runtime.pallets import market
+from runtime.primitives.address import encode_address
+from runtime.primitives.keys import Keypair, keypair_from_suri
+from runtime.state import StateOverlay
+from runtime.workloads import workload_shape
+from sim.agents import (
+    CommitteeMember,
+    JobKind,
+    Pricing,
+    PublishedResults,
+    RequesterAgent,
+    WorkerAgent,
+    WorkerStrategy,
+)
+from sim.network import SimNetwork
+from sim.tables import validate_row
+from sim.world.context import Agent, AgentContext
+
+VALIDATORS = ("Alice", "Bob", "Charlie", "Dave")
+UNIT = 10**12
+GEMM = JobKind("gemm_i8", (64, 16, 16, 2))
+"""32 leaves of 2 rows each: small enough to compute and recompute at once."""
+LEAVES = workload_shape(GEMM.workload, GEMM.params).leaves
+AUDIT_PPM = 800_000
+AUDIT_LEAVES = 2
+"""q and k: with k = 2 of 32 leaves a cheater on a quarter of them escapes an audit often, so
+the measured rate says something about k (the guard allows k = 2 from q = 0.685)."""
+POLL_MS = 250
+SAMPLE_MS = 2_000
+
+
+@dataclass
+class Rows:
+    """A recorder that keeps its rows as dicts, each checked against its table's schema as
+    `sim.tables.Recorder` checks it."""
+
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def row(self, table: str, **columns: Any) -> None:
+        validate_row(table, columns)
+        self.tables.setdefault(table, []).append(columns)
+
+    def of(self, table: str, **match: Any) -> list[dict[str, Any]]:
+        return [r for r in self.tables.get(table, []) if all(r[k] == v for k, v in match.items())]
+
+
+def key(name: str) -> Keypair:
+    return keypair_from_suri("//" + name)
+
+
+def spec(accounts: Sequence[Keypair]) -> ChainSpec:
+    """A local four-validator chain with short verification windows, q and k as above, workers
+    matched whatever their reputation (a cheater keeps taking jobs), and `accounts` endowed."""
+    data = local_spec(validators=len(VALIDATORS)).to_json()
+    genesis = data["genesis"]
+    genesis["balances"].extend([encode_address(a.public), "100000XPL"] for a in accounts)
+    genesis["compute"].update(
+        auditPpm=AUDIT_PPM,
+        auditLeaves=AUDIT_LEAVES,
+        commitWindow=3,
+        revealWindow=2,
+        disputeWindow=12,
+    )
+    genesis["market"].update(minMatchReputation=-1_000)
+    return ChainSpec.from_json(data)
+
+
+@dataclass
+class World:
+    """A small driver: agents on their home nodes, told of each new best block by polling."""
+
+    net: SimNetwork
+    rows: Rows
+    agents: list[tuple[Agent, AgentContext]] = field(default_factory=list)
+    seen: dict[str, bytes] = field(default_factory=dict)
+
+    def add(self, agent: Agent, home: str, seed: int) -> None:
+        ctx = AgentContext(agent.name, self.net, home, random.Random(seed), self.rows)
+        self.agents.append((agent, ctx))
+
+    def run(self, ms: int) -> None:
+        for agent, ctx in self.agents:
+            agent.start(ctx)
+        self.net.schedule(POLL_MS, self._poll)
+        self.net.schedule(SAMPLE_MS, self._sample)
+        self.net.run_for(ms)
+
+    def _sample(self) -> None:
+        for agent, ctx in self.agents:
+            agent.sample(ctx)
+        self.net.schedule(SAMPLE_MS, self._sample)
+
+    def _poll(self) -> None:
+        for agent, ctx in self.agents:
+            if not ctx.online:
+                continue
+            best = ctx.best_header()
+            if self.seen.get(agent.name) != best.hash:
+                self.seen[agent.name] = best.hash
+                agent.on_block(ctx, best)
+        self.net.schedule(POLL_MS, self._poll)
+
+
+def world(
+    workers: Sequence[WorkerAgent],
+    requesters: Sequence[RequesterAgent],
+    *,
+    seed: int,
+    check_invariants: bool = True,
+) -> World:
+    """The four validators, a committee member on each, and the agents spread over them; every
+    pallet's invariants checked after each block unless told not to (a long run)."""
+    accounts = [a.key for a in (*workers, *requesters)]
+    net = SimNetwork(spec(accounts), seed=seed, check_invariants=check_invariants)
+    for name in VALIDATORS:
+        net.add_node(name, key(name))
+    net.connect_all()
+    w = World(net, Rows())
+    results = workers[0].results
+    for i, name in enumerate(VALIDATORS):
+        w.add(CommitteeMember(f"committee-{name}", key(name), results), name, seed * 1000 + i)
+    for i, agent in enumerate((*workers, *requesters)):
+        w.add(agent, VALIDATORS[i % len(VALIDATORS)], seed * 1000 + 100 + i)
+    return w
+
+
+def workers(
+    results: PublishedResults, count: int, strategy: WorkerStrategy, *, prefix: str = "w"
+) -> list[WorkerAgent]:
+    return [
+        WorkerAgent(
+            f"{prefix}{i}",
+            key(f"{prefix}{i}"),
+            results,
+            group=strategy.kind,
+            strategy=strategy,
+            pricing=Pricing(price=100 * UNIT),
+            stake=1_000 * UNIT,
+            throughput=10**8,
+            capacity=4,
+        )
+        for i in range(count)
+    ]
+
+
+def requesters(
+    results: PublishedResults,
+    count: int,
+    *,
+    rate: float,
+    stop_after_ms: int,
+    mode: str = "sampled",
+    freivalds: bool = False,
+) -> list[RequesterAgent]:
+    return [
+        RequesterAgent(
+            f"r{i}",
+            key(f"r{i}"),
+            results,
+            jobs=(GEMM,),
+            rate_per_s=rate,
+            max_price=1_000 * UNIT,
+            mode=mode,
+            freivalds=freivalds,
+            stop_after_ms=stop_after_ms,
+        )
+        for i in range(count)
+    ]
+
+
+def test_honest_workers_settle_jobs_and_nobody_is_slashed() -> None:
+    results = PublishedResults()
+    honest = workers(results, 2, WorkerStrategy())
+    w = world(honest, requesters(results, 2, rate=0.3, stop_after_ms=20_000), seed=1)
+    w.run(45_000)
+    settled = w.rows.of("jobs", step="settled")
+    assert len(settled) >= 5
+    assert w.rows.of("jobs", step="failed") == []
+    assert w.rows.of("jobs", step="slashed") == []
+    assert {r["verdict"] for r in w.rows.of("jobs", step="attested")} == {"recomputed"}
+    assert w.rows.of("jobs", step="audit_drawn")  # audits happened, and passed
+    samples = w.rows.of("workers")
+    assert {s["slashed"] for s in samples} == {0}
+    last = {s["worker"]: s for s in samples}  # each worker's latest sample
+    assert sum(s["earnings"] for s in last.values()) == sum(r["amount"] for r in settled)
+    assert len(results) == 0  # every ended job's result was withdrawn
+    assert w.net.conflicting_finality() == []
+
+
+def _binomial_interval(n: int, p: Fraction, tail: float) -> tuple[int, int]:
+    """The central interval of Binomial(n, p) leaving at most `tail` on each side."""
+    pf = float(p)
+    pmf = [math.comb(n, i) * pf**i * (1 - pf) ** (n - i) for i in range(n + 1)]
+    low, acc = 0, 0.0
+    while acc + pmf[low] <= tail:
+        acc += pmf[low]
+        low += 1
+    high, acc = n, 0.0
+    while acc + pmf[high] <= tail:
+        acc += pmf[high]
+        high -= 1
+    return low, high
+
+
+def test_a_cheater_is_caught_at_the_rate_the_audits_sample() -> None:
+    # f = 1/4 of 32 leaves corrupted; an audit draws k = 2 distinct leaves, so it finds one with
+    # probability 1 - C(24, 2)/C(32, 2) (at least 1 - (1 - f)^k: without replacement is likelier),
+    # and q of the jobs are audited.
+    f = 0.25
+    results = PublishedResults()
+    cheaters = workers(results, 6, WorkerStrategy("cheat", fraction=f))
+    demand = requesters(results, 6, rate=0.45, stop_after_ms=60_000)
+    w = world(cheaters, demand, seed=2, check_invariants=False)
+    w.run(90_000)
+    caught = len(w.rows.of("jobs", step="failed"))
+    passed = len(w.rows.of("jobs", step="settled"))
+    ended = caught + passed
+    assert ended >= 120, ended
+    bad = round(f * LEAVES)
+    hit = 1 - Fraction(math.comb(LEAVES - bad, AUDIT_LEAVES), math.comb(LEAVES, AUDIT_LEAVES))
+    expected = Fraction(AUDIT_PPM, 10**6) * hit
+    assert abs(float(expected) - AUDIT_PPM / 1e6 * (1 - (1 - f) ** AUDIT_LEAVES)) < 0.01
+    low, high = _binomial_interval(ended, expected, 0.0005)
+    assert low <= caught <= high, (caught, ended, float(expected))
+    # Every catch is a slash of the cheater, and every pass of an audit found only good leaves.
+    assert len(w.rows.of("jobs", step="slashed")) == caught
+    assert all(r["verdict"] in ("pass", "unaudited") for r in w.rows.of("jobs", step="settled"))
+
+
+def test_a_lazy_worker_is_slashed() -> None:
+    results = PublishedResults()
+    lazy = workers(results, 1, WorkerStrategy("lazy"))
+    w = world(lazy, requesters(results, 1, rate=0.2, stop_after_ms=10_000, mode="always"), seed=3)
+    w.run(30_000)
+    failed = w.rows.of("jobs", step="failed")
+    assert failed
+    assert w.rows.of("jobs", step="settled") == []
+    slashed = w.rows.of("jobs", step="slashed")
+    assert len(slashed) == len(failed) and all(r["amount"] > 0 for r in slashed)
+    assert w.rows.of("workers")[-1]["slashed"] == sum(r["amount"] for r in slashed)
+
+
+def test_requesters_checking_with_freivalds_dispute_every_cheat() -> None:
+    # Audits sample; a requester's Freivalds check of the whole result finds every corrupted
+    # result and its dispute convicts the worker, so no cheat is paid.
+    results = PublishedResults()
+    cheater = workers(results, 1, WorkerStrategy("cheat", fraction=0.1))
+    checking = requesters(results, 1, rate=0.5, stop_after_ms=10_000, freivalds=True)
+    w = world(cheater, checking, seed=6)
+    w.run(30_000)
+    failed = w.rows.of("jobs", step="failed")
+    disputed = w.rows.of("jobs", step="disputed")
+    assert len(failed) >= 3 and w.rows.of("jobs", step="settled") == []
+    assert {r["job"] for r in disputed} == {r["job"] for r in failed}
+
+
+def test_workers_that_go_offline_or_crash_stop_and_resume() -> None:
+    results = PublishedResults()
+    offline = WorkerStrategy("offline", offline_after_ms=8_000)
+    crashing = WorkerStrategy("crash", crash_every_ms=6_000, down_for_ms=3_000)
+    agents = [
+        *workers(results, 1, offline, prefix="off"),
+        *workers(results, 1, crashing, prefix="crash"),
+        *workers(results, 1, WorkerStrategy()),
+    ]
+    w = world(agents, requesters(results, 2, rate=0.4, stop_after_ms=25_000), seed=7)
+    start = w.net.now_ms
+    w.run(40_000)
+    gone = encode_address(agents[0].key.public)
+    crash = encode_address(agents[1].key.public)
+    committed = w.rows.of("jobs", step="committed")
+    assert all(r["t_ms"] <= start + 8_000 for r in committed if r["worker"] == gone)
+    assert not any(
+        s["online"] for s in w.rows.of("workers", worker=gone) if s["t_ms"] > start + 8_000
+    )
+    # Its books go on: the job it left committed and unanswered failed, and it was slashed.
+    failed = {r["job"] for r in w.rows.of("jobs", step="failed", worker=gone)}
+    assert failed and failed == {r["job"] for r in w.rows.of("jobs", step="slashed", worker=gone)}
+    crash_samples = [s["online"] for s in w.rows.of("workers", worker=crash)]
+    assert False in crash_samples
+    # It went down and came back, and took jobs after coming back.
+    back = [
+        i for i in range(1, len(crash_samples)) if crash_samples[i] and not crash_samples[i - 1]
+    ]
+    assert back
+    assert any(r["worker"] == crash for r in w.rows.of("jobs", step="settled"))
+
+
+def test_an_undercutting_worker_asks_below_the_others_and_books_its_cost() -> None:
+    results = PublishedResults()
+    fixed = workers(results, 1, WorkerStrategy())[0]
+    undercut = WorkerAgent(
+        "u0",
+        key("u0"),
+        results,
+        group="undercut",
+        pricing=Pricing("undercut", price=50 * UNIT, undercut_ppm=100_000),
+        stake=1_000 * UNIT,
+        throughput=10**8,
+    )
+    w = world([fixed, undercut], requesters(results, 1, rate=0.3, stop_after_ms=15_000), seed=8)
+    w.run(30_000)
+    core = w.net.core("Alice")
+    state = StateOverlay(core.reader())
+    number = core.best_header.number
+    asks = {}
+    for agent in (fixed, undercut):
+        registered = market.Workers.get(state, agent.key.public)
+        assert registered is not None
+        asks[agent.name] = registered.ask_at("gemm_i8", number)
+    # Registered at its cost, it raised its ask to 10% below the other's (in force after the
+    # market's ask delay).
+    assert asks == {"w0": 100 * UNIT, "u0": 90 * UNIT}
+    last = {s["worker"]: s for s in w.rows.of("workers")}
+    cheap = last[encode_address(undercut.key.public)]
+    assert cheap["cost"] == undercut.cost > 0  # it computed jobs, at its cost
+    assert last[encode_address(fixed.key.public)]["cost"] is None  # a fixed price models none
+
+
+def test_a_run_repeats_exactly_from_its_seed() -> None:
+    def once(seed: int) -> dict[str, list[dict[str, Any]]]:
+        results = PublishedResults()
+        mixed = [
+            *workers(results, 1, WorkerStrategy()),
+            *workers(results, 1, WorkerStrategy("cheat", fraction=0.5), prefix="c"),
+        ]
+        w = world(mixed, requesters(results, 2, rate=0.6, stop_after_ms=6_000), seed=seed)
+        w.run(16_000)
+        return w.rows.tables
+
+    first = once(4)
+    assert first["jobs"]
+    assert once(4) == first
+    assert once(5) != first
