@@ -10,6 +10,13 @@ import sys
 import time
 
 from chain.cli import sim_run
+from chain.cli.sim_study import register_study
+from chain.cli.sim_sweep import (
+    add_scenario_fuzz_arguments,
+    refused_options,
+    register_sweep,
+    scenario_fuzz_command,
+)
 from sim.faults import (
     DEFAULT_SLOTS_AFTER_HEAL,
     NAMES,
@@ -33,20 +40,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s_sub = s.add_subparsers(dest="sim", metavar="WHAT", required=True)
     f = s_sub.add_parser(
         "fuzz",
-        help="random fault schedules over 4 validators: safety at every slot, finality resuming "
-        "after the last fault heals",
-        description="Each seed draws 4 validators of the local spec (one equivocating, if asked), "
+        help="random fault schedules: over a scenario, or over 4 validators: safety at every "
+        "slot, finality resuming after the last fault heals",
+        description="With a SCENARIO.toml, each seed draws a fault schedule into the scenario "
+        "and runs it with the whole simulator (see --mode); every violation is printed with "
+        "its replay command. Without one, each seed draws 4 validators of the local spec (one "
+        "equivocating, if asked), "
         "lossy, duplicating and reordering links with long delays, and 4 to 12 steps of crashes, "
         "restarts, partitions of every shape and heals, each followed by 1 to 20 slots; then "
         "everything heals and the run goes on. Safety is checked after every slot; a schedule "
         "whose finality does not resume after the heal has stalled. Exits 1 if any failed.",
     )
-    f.add_argument("--schedules", type=int, default=100, help="schedules to run (default 100)")
+    add_scenario_fuzz_arguments(f)
+    f.add_argument("--schedules", type=int, default=None, help="schedules to run (default 100)")
     f.add_argument("--seed-start", type=int, default=0, help="seed of the first schedule")
     f.add_argument(
         "--equivocator",
         choices=[m.value for m in EquivocatorMode],
-        default=EquivocatorMode.NONE.value,
+        default=None,
         help="schedules with one equivocating validator: none, one (all), or both (odd seeds)",
     )
     f.add_argument(
@@ -58,7 +69,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     f.add_argument(
         "--slots-after-heal",
         type=int,
-        default=DEFAULT_SLOTS_AFTER_HEAL,
+        default=None,
         help="slots run after the last fault heals; finality not resumed by then has stalled "
         f"(default {DEFAULT_SLOTS_AFTER_HEAL})",
     )
@@ -67,18 +78,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=int,
         metavar="SEED",
         default=None,
-        help="run one seed's schedule, printing best/finalized per node after each step",
+        help="run one seed's schedule, printing best/finalized per node after each step (with "
+        "SCENARIO: print the scenario that seed runs)",
     )
     f.set_defaults(run=fuzz_command)
     sim_run.register(s_sub)
+    register_study(s_sub)
+    register_sweep(s_sub)
 
 
 def fuzz_command(args: argparse.Namespace) -> int:
     """`xpl sim fuzz`: many schedules, or one replayed step by step; 1 if any failed."""
+    refused = refused_options(args)
+    if refused is not None:
+        print(f"error: {refused}", file=sys.stderr)
+        return 2
+    if args.scenario is not None:
+        return scenario_fuzz_command(args)
+    args.schedules = 100 if args.schedules is None else args.schedules
+    if args.slots_after_heal is None:
+        args.slots_after_heal = DEFAULT_SLOTS_AFTER_HEAL
     # The cores log every equivocation and refused message; thousands of runs would bury the
     # figures.
     logging.disable(logging.ERROR)
-    mode = EquivocatorMode(args.equivocator)
+    mode = EquivocatorMode(args.equivocator or EquivocatorMode.NONE.value)
     if args.replay is not None:
         return replay(args.replay, mode, args.slots_after_heal)
     if args.schedules < 1 or args.workers < 1 or args.slots_after_heal < 1:

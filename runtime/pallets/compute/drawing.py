@@ -7,6 +7,7 @@ from typing import Final
 
 from runtime.framework import BlockContext
 from runtime.pallets import randomness, session
+from runtime.pallets.market import PPM
 from runtime.primitives.hashing import blake2b_256
 
 DRAW_DELAY: Final = 3
@@ -45,6 +46,17 @@ def _seed(ctx: BlockContext, job_id: int, purpose: bytes) -> bytes:
     return blake2b_256(
         b"xpl-compute" + purpose + randomness.current(ctx.state) + job_id.to_bytes(8, "big")
     )
+
+
+def audit_seed(ctx: BlockContext, job_id: int) -> bytes:
+    """The seed of a job's audit roll in this block: it rolls the audit (`rolls_audit`) and
+    draws its leaves (`draw_leaves`) and committee."""
+    return _seed(ctx, job_id, b"audit")
+
+
+def rolls_audit(seed: bytes, audit_ppm: int) -> bool:
+    """Whether an audit seed audits its job, which happens with probability audit_ppm / PPM."""
+    return int.from_bytes(seed[:8], "big") % PPM < audit_ppm
 
 
 def check_purpose(index: int) -> bytes:

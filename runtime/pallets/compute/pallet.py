@@ -13,10 +13,12 @@ from runtime.pallets import balances, market, session, system
 from runtime.pallets.compute.drawing import (
     DRAW_DELAY,
     _seed,
+    audit_seed,
     check_purpose,
     draw_committee,
     draw_leaves,
     roll_delay,
+    rolls_audit,
     witness_mask,
 )
 from runtime.pallets.compute.errors import (
@@ -78,7 +80,7 @@ from runtime.pallets.compute.verdicts import (
     decide,
     verifiers,
 )
-from runtime.pallets.market import PPM, Job
+from runtime.pallets.market import Job
 from runtime.pallets.market.errors import MarketError
 from runtime.primitives.merkle import MerkleProofError, verify_hash_proof
 from runtime.state import PrefixIterator, StateOverlay, StateReader
@@ -177,10 +179,9 @@ class Compute(Pallet):
                 self._open(ctx, job_id, index, replace(check, committee=committee), p)
 
     def _roll_audit(self, ctx: BlockContext, job_id: int, current: Job, p: ComputeParams) -> None:
-        seed = _seed(ctx, job_id, b"audit")
-        roll = int.from_bytes(seed[:8], "big") % PPM
+        seed = audit_seed(ctx, job_id)
         checks = Checks.get(ctx.state, job_id) or ()
-        audited = (current.mode == "always" or roll < p.audit_ppm) and len(
+        audited = (current.mode == "always" or rolls_audit(seed, p.audit_ppm)) and len(
             checks
         ) < MAX_CHECKS_PER_JOB
         if not audited:
