@@ -80,7 +80,12 @@ class SimResult:
         for name in (SUMMARY_FILE, SCENARIO_FILE):
             if not (out / name).is_file():
                 raise ResultError(f"{out}: no {name}: not a finished run directory")
-        summary = read_summary(out)
+        try:
+            summary = read_summary(out)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ResultError(f"{out / SUMMARY_FILE}: not JSON: {exc}") from None
+        if not isinstance(summary, dict):
+            raise ResultError(f"{out / SUMMARY_FILE}: not a JSON object")
         for key in ("seed", "digest", "state_root"):
             if key not in summary:
                 raise ResultError(f"{out / SUMMARY_FILE}: no {key!r}")
@@ -88,7 +93,10 @@ class SimResult:
         if isinstance(summary.get("violation"), dict):
             from sim.invariants import Violation  # type: ignore[import, unused-ignore]
 
-            violation = Violation(**summary["violation"])
+            try:
+                violation = Violation(**summary["violation"])
+            except TypeError as exc:
+                raise ResultError(f"{out / SUMMARY_FILE}: violation: {exc}") from None
         from sim.scenario import load_scenario  # type: ignore[import, unused-ignore]
 
         return cls(

@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import msgpack
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -199,8 +200,8 @@ def _canonical(table: str, column: Column, value: Any) -> Any:
         if value_type is str or isinstance(value, str):
             return value
     elif kind == "bool":
-        if isinstance(value, bool):
-            return value
+        if isinstance(value, bool | np.bool_):
+            return bool(value)  # numpy's bool made plain, as numpy's integers are
     # Integers: numpy integers are accepted and made plain ints; bools are not numbers here, and
     # floats are refused rather than silently truncated.
     elif not isinstance(value, bool) and isinstance(value, numbers.Integral):

@@ -80,7 +80,10 @@ def _tag(tp: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more digits than Python converts to text
+        return f"an integer of about {value.bit_length() * 3 // 10} digits"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

@@ -555,3 +555,34 @@ def test_a_run_stopped_by_a_violation_loads_back_with_it(
     result = SimResult.load(tmp_path)
     assert vars(result.violation) == violation
     assert result.jobs.empty and list(result.jobs.columns) == TABLES["jobs"].names
+
+
+def test_numpy_bools_are_taken_as_plain_bools_like_numpy_integers() -> None:
+    """An agent's `active = bool-ish numpy value` records as a bool, digested as one."""
+    import numpy as np
+
+    plain, numpy = Recorder(None), Recorder(None)
+    row = {
+        "t_ms": 0,
+        "worker": "w",
+        "group": "g",
+        "strategy": "honest",
+        "stake": 1,
+        "earnings": 0,
+        "slashed": 0,
+        "reputation": 0,
+    }
+    plain.row("workers", **row, active=True, online=False)
+    numpy.row("workers", **row, active=np.bool_(True), online=np.array([0])[0] > 0)
+    assert plain.digest() == numpy.digest()
+    assert numpy.frames()["workers"]["active"].tolist() == [True]
+    with pytest.raises(TableError, match="'active' expects a bool"):
+        numpy.row("workers", **row, active=np.int64(1), online=False)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", "\xff"])
+def test_a_damaged_summary_is_a_result_error_naming_the_file(tmp_path: Path, text: str) -> None:
+    (tmp_path / "summary.json").write_text(text)
+    (tmp_path / "scenario.toml").write_text("")
+    with pytest.raises(ResultError, match=re.escape(str(tmp_path / "summary.json"))):
+        SimResult.load(tmp_path)
