@@ -198,6 +198,8 @@ def _canonical(table: str, column: Column, value: Any) -> Any:
             return None
     elif kind == "str":
         if value_type is str or isinstance(value, str):
+            if not value.isascii() and not _is_utf8(value):
+                raise _refusal(table, column, "text UTF-8 can carry", value)
             return value
     elif kind == "bool":
         if isinstance(value, bool | np.bool_):
@@ -214,6 +216,16 @@ def _canonical(table: str, column: Column, value: Any) -> Any:
             return number
         raise _refusal(table, column, "an integer in int64's range", value)
     raise _refusal(table, column, column.expects, value)
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether `text` encodes as UTF-8 (a lone surrogate does not: Parquet and the digest need
+    it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def validate_row(table: str, columns: Mapping[str, Any]) -> list[Any]:

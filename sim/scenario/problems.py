@@ -83,7 +83,7 @@ def _shown(value: Any) -> str:
     try:
         text = repr(value)
     except ValueError:  # an integer of more digits than Python converts to text
-        return f"an integer of about {value.bit_length() * 3 // 10} digits"
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     return text if len(text) <= 60 else text[:57] + "..."
 
 

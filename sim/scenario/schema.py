@@ -32,6 +32,11 @@ MAX_VALIDATORS: Final = 100
 """The most validators a scenario runs (a local spec's limit)."""
 MAX_GROUP_COUNT: Final = 100_000
 """The most agents one worker or requester group holds."""
+MAX_AGENTS: Final = 100_000
+"""The most workers and requesters a scenario holds in all (each is a key, an account and an
+agent in memory)."""
+MAX_SEED: Final = 2**63 - 1
+"""The largest seed: a TOML integer (64-bit signed) and an int64 column of a sweep's table."""
 MAX_DURATION_S: Final = 366 * 86_400.0
 """The longest simulated duration a scenario asks for: a year; also bounds every other time in
 seconds (a fault's end, a worker's downtime)."""
@@ -46,6 +51,9 @@ MAX_RATE_PER_S: Final = 1_000.0
 """The highest arrival rate per requester (one job a millisecond, the simulator's tick)."""
 MAX_FAULTS_PER_HOUR: Final = 3_600.0
 """The highest rate of each kind of random fault: one a second."""
+MAX_RANDOM_FAULTS: Final = 100_000
+"""The most random faults of one kind a run expects (rate × duration): they are drawn before the
+run starts and held in memory."""
 MAX_DELAY_MS: Final = 3_600_000.0
 """The longest latency, jitter or extra delay of a link: an hour."""
 MAX_SKEW_MS: Final = 86_400_000
@@ -490,7 +498,7 @@ class Scenario(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=128)]
     duration_s: float = Field(gt=0, le=MAX_DURATION_S)
-    seed: int = Field(default=0, ge=0, lt=2**64)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     slot_ms: int = Field(default=1_000, ge=100, le=3_600_000)
     chain: ChainConfig = Field(default_factory=ChainConfig)
     validators: ValidatorSet
@@ -577,7 +585,23 @@ class Scenario(BaseModel):
                     )
         for i, event in enumerate(self.faults.schedule):
             yield from self._fault_problems(f"faults.schedule[{i}]", event, regions, known)
+        hours = self.duration_s / 3600
+        for kind in ("crash", "partition", "skew", "loss"):
+            rate = getattr(self.faults.random, f"{kind}_per_hour")
+            if rate * hours > MAX_RANDOM_FAULTS:
+                yield (
+                    f"faults.random.{kind}_per_hour",
+                    f"{rate} an hour for {self.duration_s} s is {rate * hours:.0f} faults, more "
+                    f"than a run draws ({MAX_RANDOM_FAULTS})",
+                )
         yield from self._endowment_problems()
+        agents = sum(g.count for g in (*self.workers, *self.requesters))
+        if agents > MAX_AGENTS:
+            yield (
+                "workers" if sum(g.count for g in self.workers) * 2 >= agents else "requesters",
+                f"{agents} workers and requesters in all, more than a scenario holds "
+                f"({MAX_AGENTS})",
+            )
 
     def _endowment_problems(self) -> Iterator[tuple[str, str]]:
         """Every endowment together must fit a u128 balance (the genesis issuance)."""

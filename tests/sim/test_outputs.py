@@ -586,3 +586,13 @@ def test_a_damaged_summary_is_a_result_error_naming_the_file(tmp_path: Path, tex
     (tmp_path / "scenario.toml").write_text("")
     with pytest.raises(ResultError, match=re.escape(str(tmp_path / "summary.json"))):
         SimResult.load(tmp_path)
+
+
+def test_text_utf8_cannot_carry_is_refused_before_it_is_digested() -> None:
+    recorder = Recorder(None)
+    before = recorder.digest()
+    with pytest.raises(TableError, match="'node' expects text UTF-8 can carry"):
+        recorder.row("finality", **{**finality_row(0), "node": "A\ud800"})
+    assert recorder.digest() == before
+    recorder.row("finality", **{**finality_row(0), "node": "Ålice"})  # any other text is fine
+    assert recorder.frames()["finality"]["node"].tolist() == ["Ålice"]

@@ -129,7 +129,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     regions = [f"r{i}" for i in range(n)]
     data = minimal()
     data["duration_s"] = draw(st.floats(min_value=0.001, max_value=1e6))
-    data["seed"] = draw(st.integers(0, 2**64 - 1))
+    data["seed"] = draw(st.integers(0, 2**63 - 1))
     data["validators"] = {"count": draw(st.integers(1, 100)), "regions": regions[:1]}
     data["network"] = {
         "regions": regions,
@@ -477,6 +477,9 @@ HOSTILE: Final[list[tuple[str, str, str]]] = [
     ("requesters[0].arrival.start_s=200.0", "requesters[0].arrival.start_s", "before the run ends"),
     ("requesters[0].arrival.stop_s=500.0", "requesters[0].arrival.stop_s", "after the run ends"),
     ("duration_s=1e300", "duration_s", "at most"),
+    ("seed=9223372036854775808", "seed", "at most 9223372036854775807"),
+    ("faults.random.partition_per_hour=3600", "faults.random.partition_per_hour", "more than"),
+    ("requesters[0].count=60000", "workers", "more than a scenario holds (100000)"),
     ("workers[0].name=" + "[" * 100_000 + "]" * 100_000, "workers[0].name", "nested too deeply"),
     ("seed=" + "9" * 5000, "seed", "cannot be read"),
 ]
@@ -487,6 +490,10 @@ def test_hostile_overrides_are_refused_with_the_key(override: str, key: str, wor
     overrides = [override]
     if key == "workers[0].endowment_xpl":  # every endowment at its most, and many of them
         overrides += ["workers[0].endowment_xpl=1e24", "workers[0].stake_xpl=1000.0"]
+    if key == "workers":  # two groups within their own bound, too many together
+        overrides += ["workers[0].count=60000"]
+    if key == "faults.random.partition_per_hour":  # a rate within bounds, for a year
+        overrides += ["duration_s=31000000"]
     with pytest.raises(ScenarioError) as caught:
         load_scenario(QUICK, overrides)
     message = str(caught.value)
@@ -502,7 +509,7 @@ def test_a_file_with_an_integer_too_long_to_read_is_named(tmp_path: Path) -> Non
         load_scenario(path)
     assert str(caught.value).startswith(f"{path}: ")
     data = minimal() | {"seed": 10**5000}  # and from a notebook's dict
-    with pytest.raises(ScenarioError, match=r"seed: must be below .* digits"):
+    with pytest.raises(ScenarioError, match=r"seed: must be at most .* of about 5001 digits"):
         scenario_from_dict(data)
 
 
