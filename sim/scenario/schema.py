@@ -595,10 +595,11 @@ class Scenario(BaseModel):
                     f"than a run draws ({MAX_RANDOM_FAULTS})",
                 )
         yield from self._endowment_problems()
-        agents = sum(g.count for g in (*self.workers, *self.requesters))
+        workers = sum(w.count for w in self.workers)
+        agents = workers + sum(r.count for r in self.requesters)
         if agents > MAX_AGENTS:
             yield (
-                "workers" if sum(g.count for g in self.workers) * 2 >= agents else "requesters",
+                "workers" if workers * 2 >= agents else "requesters",
                 f"{agents} workers and requesters in all, more than a scenario holds "
                 f"({MAX_AGENTS})",
             )
