@@ -297,7 +297,8 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
 
 class Recorder:
     """Validates, digests and writes a run's rows: to `out/<table>.parquet`, or kept in memory
-    when `out` is None (tests, notebooks). Only the tables named in `tables` are kept."""
+    when `out` is None (tests, notebooks). Only the tables named in `tables` are kept.
+    Table files already in `out` (a run before this one) are removed at the start."""
 
     def __init__(
         self,
@@ -323,6 +324,8 @@ class Recorder:
         self._closed = False
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
+            for name in TABLES:  # a previous run's tables in the same directory are not this one's
+                (out / f"{name}.parquet").unlink(missing_ok=True)
 
     def row(self, table: str, **columns: Any) -> None:
         """Record one row of `table` (TableError if it does not fit the table's schema)."""

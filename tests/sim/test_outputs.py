@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from sim.plots import PLOTS, write_plots
 from sim.results import ResultError, SimResult
 from sim.summary import summarize, write_summary
-from sim.tables import TABLES, Recorder, RecorderClosed, TableError
+from sim.tables import TABLES, Recorder, RecorderClosed, TableError, read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 XPL = 10**12
@@ -596,3 +596,12 @@ def test_text_utf8_cannot_carry_is_refused_before_it_is_digested() -> None:
     assert recorder.digest() == before
     recorder.row("finality", **{**finality_row(0), "node": "Ålice"})  # any other text is fine
     assert recorder.frames()["finality"]["node"].tolist() == ["Ålice"]
+
+
+def test_a_run_into_a_used_directory_leaves_no_table_of_the_run_before(tmp_path: Path) -> None:
+    with Recorder(tmp_path) as first:
+        first.row("jobs", **job_row(1, "submitted", 0))
+    with Recorder(tmp_path, tables=("blocks",)) as second:
+        second.row("jobs", **job_row(2, "submitted", 5))  # digested, not kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocks.parquet"]
+    assert read_table(tmp_path / "jobs.parquet", "jobs").empty  # what loading the run reads
