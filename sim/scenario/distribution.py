@@ -33,6 +33,11 @@ is not given (10^24 XPL of stake or cost units per second is beyond any scenario
 finite and convert to exact integers)."""
 MAX_SIGMA: Final = 10.0
 """The largest sigma of a lognormal's logarithm (e^±10σ already spans 10^±43)."""
+DRAW_DIGITS: Final = 12
+"""Significant digits a lognormal or Pareto draw keeps: they go through the C library's exp, log
+and pow, which may differ in the last bit between platforms; rounded to 12 digits, a stake in
+planck or a throughput is the same on every machine (but for a draw within 10^-16 of a rounding
+boundary)."""
 _LOG_FLOAT_MAX: Final = math.log(sys.float_info.max)
 
 MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
@@ -105,7 +110,8 @@ class Distribution(BaseModel):
 
     def draw(self, rng: random.Random, n: int) -> list[float]:
         """`n` draws from `rng` (the same values for the same seeded stream), each finite and
-        within [lowest(), high or MAX_QUANTITY]."""
+        within [lowest(), high or MAX_QUANTITY]; lognormal and Pareto draws to DRAW_DIGITS
+        significant digits."""
         if self.kind == "fixed":
             return [float(self.value or 0.0)] * n
         if self.kind == "uniform":
@@ -121,6 +127,9 @@ class Distribution(BaseModel):
         return [self._clip(scale * _power(1.0 - rng.random(), -1.0 / alpha)) for _ in range(n)]
 
     def _clip(self, x: float) -> float:
+        """`x` to DRAW_DIGITS significant digits, within [low, high or MAX_QUANTITY]."""
+        if math.isfinite(x):
+            x = float(f"{x:.{DRAW_DIGITS}g}")  # correctly rounded, the same everywhere
         if self.low is not None and x < self.low:
             return self.low
         high = MAX_QUANTITY if self.high is None else self.high
@@ -146,6 +155,7 @@ def fixed(value: float) -> Distribution:
 
 
 __all__ = [
+    "DRAW_DIGITS",
     "KINDS",
     "MAX_QUANTITY",
     "MAX_SIGMA",
