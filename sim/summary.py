@@ -164,7 +164,8 @@ def message_figures(messages: pd.DataFrame) -> dict[str, Any]:
     """Messages, bytes and losses in all and per topic."""
     columns = ("messages", "bytes", "lost")
     per_topic = {
-        topic: {c: int(messages.loc[messages["topic"] == topic, c].sum()) for c in columns}
+        # Python ints: pandas' Int64 sum wraps around silently past 2^63
+        topic: {c: _amount_sum(messages.loc[messages["topic"] == topic, c]) for c in columns}
         for topic in sorted(set(messages["topic"].astype(str)))
     }
     return {

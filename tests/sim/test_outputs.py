@@ -605,3 +605,20 @@ def test_a_run_into_a_used_directory_leaves_no_table_of_the_run_before(tmp_path:
         second.row("jobs", **job_row(2, "submitted", 5))  # digested, not kept
     assert sorted(p.name for p in tmp_path.iterdir()) == ["blocks.parquet"]
     assert read_table(tmp_path / "jobs.parquet", "jobs").empty  # what loading the run reads
+
+
+def test_message_totals_are_exact_past_int64() -> None:
+    """Rows within int64 whose total is not: summed as Python ints, never wrapped around."""
+    recorder = Recorder(None)
+    for t in range(3):
+        recorder.row("messages", t_ms=t, topic="blocks", messages=1, bytes=2**62, lost=0)
+    summary = summarize(
+        recorder.frames(),
+        scenario=types.SimpleNamespace(name="big"),
+        seed=0,
+        digest="",
+        state_root="",
+        wall_s=1.0,
+    )
+    assert summary["messages"]["bytes"] == 3 * 2**62
+    assert summary["messages"]["per_topic"]["blocks"]["bytes"] == 3 * 2**62
