@@ -358,17 +358,23 @@ class Recorder:
 
     def _flush(self, table: str) -> None:
         """Write the buffered rows of `table` as one row group (or keep them, in memory)."""
-        # Take the rows out before writing so that an interrupt during the write never has them
-        # written twice by `close`.
-        rows, self._buffers[table] = self._buffers[table], []
+        rows = self._buffers[table]
         if not rows:
             return
+        # A KeyboardInterrupt is raised only between Python steps: everything that runs Python
+        # code (building the batch, opening the file) comes first, while the rows are still
+        # buffered for `close`; then the rows leave the buffer and the batch is written in one
+        # native call, after which an interrupt can neither lose them nor write them twice.
         batch = _arrow(table, rows)
-        if self.out is None:
-            self._kept[table].append(batch)
-        else:
-            self._writer(table).write_table(batch, row_group_size=len(rows))
+        count = len(rows)
+        kept = self._kept[table]
+        native = None if self.out is None else self._writer(table).writer
         self._row_groups[table] += 1
+        self._buffers[table] = []
+        if native is None:
+            kept.append(batch)
+        else:
+            native.write_table(batch, row_group_size=count)
 
     def _writer(self, table: str) -> pq.ParquetWriter:
         writer = self._writers.get(table)

@@ -622,3 +622,33 @@ def test_message_totals_are_exact_past_int64() -> None:
     )
     assert summary["messages"]["bytes"] == 3 * 2**62
     assert summary["messages"]["per_topic"]["blocks"]["bytes"] == 3 * 2**62
+
+
+def test_an_interrupt_while_a_batch_is_built_loses_no_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C lands in a flush, before its rows are written: `close` still writes them all."""
+    import sim.tables
+
+    build = sim.tables._arrow
+    calls = 0
+
+    def interrupted(table: str, rows: list[list[Any]]) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        return build(table, rows)
+
+    monkeypatch.setattr(sim.tables, "_arrow", interrupted)
+    recorder = Recorder(tmp_path, flush_rows=10)
+    recorded = 0
+    try:
+        for i in range(100):
+            recorder.row("finality", **finality_row(i))
+            recorded += 1
+    except KeyboardInterrupt:
+        recorder.close()
+    assert recorded == 19  # the 20th row's flush was interrupted, after it was digested
+    times = pq.read_table(tmp_path / "finality.parquet").column("t_ms").to_pylist()
+    assert times == list(range(20))
