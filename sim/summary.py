@@ -102,14 +102,20 @@ def job_latencies_s(jobs: pd.DataFrame) -> pd.Series[Any]:
     return (both["settled"] - both["submitted"]).astype("float64") / 1000.0
 
 
+def _once_per_job(jobs: pd.DataFrame, step: str) -> pd.DataFrame:
+    """Each job's last row at `step`: a step an agent saw again in a competing fork's block (a
+    partition, a reorg) counts once."""
+    return jobs[jobs["step"] == step].drop_duplicates(subset=["job"], keep="last")
+
+
 def job_figures(jobs: pd.DataFrame, workers: pd.DataFrame) -> dict[str, Any]:
     """Jobs by outcome, latency submit→settled, mean matched price, utilisation and slashes."""
     counts = {step: int(jobs.loc[jobs["step"] == step, "job"].nunique()) for step in COUNTED_STEPS}
     latency = spread(job_latencies_s(jobs))
     latency.pop("max")
-    prices = pd.to_numeric(jobs.loc[jobs["step"] == "matched", "price"]).dropna()
+    prices = pd.to_numeric(_once_per_job(jobs, "matched")["price"]).dropna()
     online = workers[workers["online"].astype(bool)]
-    slashes = jobs[jobs["step"] == "slashed"]
+    slashes = _once_per_job(jobs, "slashed")
     return {
         **counts,
         "latency_s": latency,

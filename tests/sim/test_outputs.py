@@ -652,3 +652,22 @@ def test_an_interrupt_while_a_batch_is_built_loses_no_row(
     assert recorded == 19  # the 20th row's flush was interrupted, after it was digested
     times = pq.read_table(tmp_path / "finality.parquet").column("t_ms").to_pylist()
     assert times == list(range(20))
+
+
+def test_a_step_seen_again_in_a_competing_fork_counts_once() -> None:
+    """Under a partition both forks carry a job's events: one slash, one price per job."""
+    recorder = Recorder(None)
+    for t in (1_000, 1_400):  # the same job matched and slashed in two forks' blocks
+        recorder.row("jobs", **job_row(7, "matched", t, price=100))
+        recorder.row("jobs", **job_row(7, "slashed", t + 50, amount=5 * XPL))
+    recorder.row("jobs", **job_row(8, "matched", 2_000, price=300))
+    summary = summarize(
+        recorder.frames(),
+        scenario=types.SimpleNamespace(name="forks"),
+        seed=0,
+        digest="",
+        state_root="",
+        wall_s=1.0,
+    )
+    assert summary["jobs"]["slashes"] == {"count": 1, "total": 5 * XPL}
+    assert summary["jobs"]["mean_price"] == 200.0
