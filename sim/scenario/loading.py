@@ -151,7 +151,10 @@ def _apply(data: dict[str, Any], override: str, source: str) -> dict[str, Any]:
     key = key_path(path)
     if not _known(path):
         raise ScenarioError(source, key, "is not a scenario key")
-    out: dict[str, Any] = _copy(data)
+    try:
+        out: dict[str, Any] = _copy(data)
+    except RecursionError:  # a dotted key thousands of tables deep parses without recursion
+        raise ScenarioError(source, "", "is nested too deeply") from None
     node: Any = out
     for i, part in enumerate(path[:-1]):
         nxt = path[i + 1]

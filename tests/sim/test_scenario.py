@@ -610,3 +610,13 @@ def test_a_file_of_many_errors_is_reported_in_time_linear_in_its_size(tmp_path: 
     with pytest.raises(ScenarioError, match=r"at least 0.0, got -1.0 \(and 39999 more problems\)"):
         load_scenario(path)
     assert time.perf_counter() - started < 8.0
+
+
+def test_a_file_nested_too_deeply_is_named_with_or_without_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text(MINIMAL + "x" + ".a" * 5_000 + " = 1\n")  # TOML parses it without recursion
+    with pytest.raises(ScenarioError, match="x: is not a known key"):
+        load_scenario(path)
+    with pytest.raises(ScenarioError, match="nested too deeply") as caught:
+        load_scenario(path, ["seed=1"])
+    assert str(caught.value).startswith(f"{path} (with --set seed=1): ")
