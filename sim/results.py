@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
+import pyarrow as pa
 
 from sim.summary import SUMMARY_FILE, read_summary
 from sim.tables import TABLES, empty_frame, read_table
@@ -107,5 +108,15 @@ class SimResult:
             summary=summary,
             out=out,
             violation=violation,
-            frames={name: read_table(out / f"{name}.parquet", name) for name in TABLES},
+            frames={name: _read(out, name) for name in TABLES},
         )
+
+
+def _read(out: Path, table: str) -> pd.DataFrame:
+    """A run's table, or ResultError naming its file where it is damaged (a run killed while
+    writing it) or of another schema."""
+    path = out / f"{table}.parquet"
+    try:
+        return read_table(path, table)
+    except (pa.ArrowException, OSError) as exc:
+        raise ResultError(f"{path}: cannot be read as the {table!r} table: {exc}") from None

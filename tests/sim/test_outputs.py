@@ -671,3 +671,16 @@ def test_a_step_seen_again_in_a_competing_fork_counts_once() -> None:
     )
     assert summary["jobs"]["slashes"] == {"count": 1, "total": 5 * XPL}
     assert summary["jobs"]["mean_price"] == 200.0
+
+
+def test_a_damaged_table_file_is_a_result_error_naming_it(
+    tmp_path: Path, stand_in_scenario_loader: list[Path]
+) -> None:
+    with Recorder(tmp_path) as recorder:
+        recorder.row("finality", **finality_row(0))
+    write_summary(tmp_path, hand_made_summary())
+    (tmp_path / "scenario.toml").write_text("tiny\n")
+    damaged = tmp_path / "finality.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:40])  # a run killed while writing it
+    with pytest.raises(ResultError, match=re.escape(str(damaged))):
+        SimResult.load(tmp_path)
