@@ -256,6 +256,11 @@ class Pricing(BaseModel):
     def _cost_plus_has_cost(self) -> Pricing:
         if self.policy == "cost_plus" and self.cost_xpl_per_gunit <= 0:
             raise problem("cost_xpl_per_gunit", "a cost_plus price needs a cost above 0")
+        if self.policy == "cost_plus" and self.cost_xpl_per_gunit * (1 + self.markup) > MAX_XPL:
+            raise problem(
+                "markup",
+                f"the ask, cost × (1 + markup), comes to more than {MAX_XPL} XPL per gunit",
+            )
         return self
 
 

@@ -478,6 +478,11 @@ HOSTILE: Final[list[tuple[str, str, str]]] = [
     ("requesters[0].arrival.start_s=200.0", "requesters[0].arrival.start_s", "before the run ends"),
     ("requesters[0].arrival.stop_s=500.0", "requesters[0].arrival.stop_s", "after the run ends"),
     ("duration_s=1e300", "duration_s", "at most"),
+    (
+        'workers[0].pricing={policy="cost_plus",cost_xpl_per_gunit=1e20,markup=1e300}',
+        "workers[0].pricing.markup",
+        "more than 1e+24 XPL per gunit",
+    ),
     ("seed=9223372036854775808", "seed", "at most 9223372036854775807"),
     ("faults.random.partition_per_hour=3600", "faults.random.partition_per_hour", "more than"),
     ("requesters[0].count=60000", "workers", "more than a scenario holds (100000)"),
