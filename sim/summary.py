@@ -10,6 +10,7 @@ best or finalized height.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
@@ -63,11 +64,11 @@ def _last_rows(frame: pd.DataFrame, key: str) -> pd.DataFrame:
 
 def block_figures(blocks: pd.DataFrame) -> dict[str, Any]:
     """Blocks authored in all and by author, and the highest block number."""
-    authors = blocks["author"].astype(str).tolist()
+    authored = Counter(blocks["author"].astype(str))  # one pass: a year holds 3 × 10^7 blocks
     return {
         "authored": len(blocks),
         "height": int(blocks["number"].max()) if len(blocks) else 0,
-        "by_author": {a: authors.count(a) for a in sorted(set(authors))},
+        "by_author": {a: authored[a] for a in sorted(authored)},
     }
 
 
