@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 import pandas as pd
+import pyarrow as pa
 
 from sim.summary import SUMMARY_FILE, read_summary
 from sim.tables import TABLES, empty_frame, read_table
@@ -80,7 +81,12 @@ class SimResult:
         for name in (SUMMARY_FILE, SCENARIO_FILE):
             if not (out / name).is_file():
                 raise ResultError(f"{out}: no {name}: not a finished run directory")
-        summary = read_summary(out)
+        try:
+            summary = read_summary(out)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise ResultError(f"{out / SUMMARY_FILE}: not JSON: {exc}") from None
+        if not isinstance(summary, dict):
+            raise ResultError(f"{out / SUMMARY_FILE}: not a JSON object")
         for key in ("seed", "digest", "state_root"):
             if key not in summary:
                 raise ResultError(f"{out / SUMMARY_FILE}: no {key!r}")
@@ -88,7 +94,10 @@ class SimResult:
         if isinstance(summary.get("violation"), dict):
             from sim.invariants import Violation  # type: ignore[import, unused-ignore]
 
-            violation = Violation(**summary["violation"])
+            try:
+                violation = Violation(**summary["violation"])
+            except TypeError as exc:
+                raise ResultError(f"{out / SUMMARY_FILE}: violation: {exc}") from None
         from sim.scenario import load_scenario  # type: ignore[import, unused-ignore]
 
         return cls(
@@ -99,5 +108,15 @@ class SimResult:
             summary=summary,
             out=out,
             violation=violation,
-            frames={name: read_table(out / f"{name}.parquet", name) for name in TABLES},
+            frames={name: _read(out, name) for name in TABLES},
         )
+
+
+def _read(out: Path, table: str) -> pd.DataFrame:
+    """A run's table, or ResultError naming its file where it is damaged (a run killed while
+    writing it) or of another schema."""
+    path = out / f"{table}.parquet"
+    try:
+        return read_table(path, table)
+    except (pa.ArrowException, OSError) as exc:
+        raise ResultError(f"{path}: cannot be read as the {table!r} table: {exc}") from None

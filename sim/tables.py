@@ -22,6 +22,7 @@ from types import TracebackType
 from typing import Any, Final
 
 import msgpack
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -197,10 +198,12 @@ def _canonical(table: str, column: Column, value: Any) -> Any:
             return None
     elif kind == "str":
         if value_type is str or isinstance(value, str):
+            if not value.isascii() and not _is_utf8(value):
+                raise _refusal(table, column, "text UTF-8 can carry", value)
             return value
     elif kind == "bool":
-        if isinstance(value, bool):
-            return value
+        if isinstance(value, bool | np.bool_):
+            return bool(value)  # numpy's bool made plain, as numpy's integers are
     # Integers: numpy integers are accepted and made plain ints; bools are not numbers here, and
     # floats are refused rather than silently truncated.
     elif not isinstance(value, bool) and isinstance(value, numbers.Integral):
@@ -213,6 +216,16 @@ def _canonical(table: str, column: Column, value: Any) -> Any:
             return number
         raise _refusal(table, column, "an integer in int64's range", value)
     raise _refusal(table, column, column.expects, value)
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether `text` encodes as UTF-8 (a lone surrogate does not: Parquet and the digest need
+    it)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def validate_row(table: str, columns: Mapping[str, Any]) -> list[Any]:
@@ -284,7 +297,8 @@ def read_table(path: Path, table: str) -> pd.DataFrame:
 
 class Recorder:
     """Validates, digests and writes a run's rows: to `out/<table>.parquet`, or kept in memory
-    when `out` is None (tests, notebooks). Only the tables named in `tables` are kept."""
+    when `out` is None (tests, notebooks). Only the tables named in `tables` are kept.
+    Table files already in `out` (a run before this one) are removed at the start."""
 
     def __init__(
         self,
@@ -310,6 +324,8 @@ class Recorder:
         self._closed = False
         if out is not None:
             out.mkdir(parents=True, exist_ok=True)
+            for name in TABLES:  # a previous run's tables in the same directory are not this one's
+                (out / f"{name}.parquet").unlink(missing_ok=True)
 
     def row(self, table: str, **columns: Any) -> None:
         """Record one row of `table` (TableError if it does not fit the table's schema)."""
@@ -342,17 +358,23 @@ class Recorder:
 
     def _flush(self, table: str) -> None:
         """Write the buffered rows of `table` as one row group (or keep them, in memory)."""
-        # Take the rows out before writing so that an interrupt during the write never has them
-        # written twice by `close`.
-        rows, self._buffers[table] = self._buffers[table], []
+        rows = self._buffers[table]
         if not rows:
             return
+        # A KeyboardInterrupt is raised only between Python steps: everything that runs Python
+        # code (building the batch, opening the file) comes first, while the rows are still
+        # buffered for `close`; then the rows leave the buffer and the batch is written in one
+        # native call, after which an interrupt can neither lose them nor write them twice.
         batch = _arrow(table, rows)
-        if self.out is None:
-            self._kept[table].append(batch)
-        else:
-            self._writer(table).write_table(batch, row_group_size=len(rows))
+        count = len(rows)
+        kept = self._kept[table]
+        native = None if self.out is None else self._writer(table).writer
         self._row_groups[table] += 1
+        self._buffers[table] = []
+        if native is None:
+            kept.append(batch)
+        else:
+            native.write_table(batch, row_group_size=count)
 
     def _writer(self, table: str) -> pq.ParquetWriter:
         writer = self._writers.get(table)

@@ -76,8 +76,12 @@ class RequesterAgent:
     dispute: bool = True
     deadline_blocks: int = 30
     wait_blocks: int = 10
+    start_after_ms: int = 0
+    """No arrivals before this much simulated time from its start: the first comes one gap
+    after it (a scenario's `arrival.start_s`)."""
     stop_after_ms: int | None = None
-    """No arrivals after this much simulated time from its start (None: arrivals go on)."""
+    """No arrivals after this much simulated time from its start (None: arrivals go on; a
+    scenario's `arrival.stop_s`)."""
 
     submitted: int = field(default=0, init=False)
     refused: int = field(default=0, init=False)
@@ -92,12 +96,16 @@ class RequesterAgent:
             raise ValueError(f"requester {self.name}: a positive rate and a job mix are needed")
         if self.mode not in market.MODES:
             raise ValueError(f"unknown verification mode {self.mode!r} (one of {market.MODES})")
+        if self.start_after_ms < 0 or (
+            self.stop_after_ms is not None and self.stop_after_ms <= self.start_after_ms
+        ):
+            raise ValueError(f"requester {self.name}: arrivals must stop after they start")
 
     def start(self, ctx: AgentContext) -> None:
         """Schedule the first arrival."""
         if self.stop_after_ms is not None:
             self._stop_at_ms = ctx.now_ms + self.stop_after_ms
-        ctx.at(self._gap_ms(ctx), lambda: self._arrive(ctx))
+        ctx.at(self.start_after_ms + self._gap_ms(ctx), lambda: self._arrive(ctx))
 
     def sample(self, ctx: AgentContext) -> None:
         """Requesters write no samples: their jobs' steps are in the `jobs` table."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import random
-from typing import Any, Literal
+import sys
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
@@ -25,6 +26,19 @@ _ALLOWS: dict[str, tuple[str, ...]] = {
 }
 """The parameters each kind accepts (for lognormal, low and high clip the draws; for pareto,
 low is the scale and high clips)."""
+
+MAX_QUANTITY: Final = 1e24
+"""The largest value, bound and mean a distribution takes, and the cap on its draws where `high`
+is not given (10^24 XPL of stake or cost units per second is beyond any scenario; draws stay
+finite and convert to exact integers)."""
+MAX_SIGMA: Final = 10.0
+"""The largest sigma of a lognormal's logarithm (e^±10σ already spans 10^±43)."""
+DRAW_DIGITS: Final = 12
+"""Significant digits a lognormal or Pareto draw keeps: they go through the C library's exp, log
+and pow, which may differ in the last bit between platforms; rounded to 12 digits, a stake in
+planck or a throughput is the same on every machine (but for a draw within 10^-16 of a rounding
+boundary)."""
+_LOG_FLOAT_MAX: Final = math.log(sys.float_info.max)
 
 MODEL_CONFIG = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 """Every scenario model: unknown keys refused, immutable, no type coercion, finite numbers."""
@@ -51,11 +65,11 @@ class Distribution(BaseModel):
     model_config = MODEL_CONFIG
 
     kind: Literal["fixed", "uniform", "lognormal", "pareto"] = "fixed"
-    value: float | None = None
-    low: float | None = None
-    high: float | None = None
-    mean: float | None = Field(default=None, gt=0)
-    sigma: float | None = Field(default=None, ge=0)
+    value: float | None = Field(default=None, le=MAX_QUANTITY)
+    low: float | None = Field(default=None, le=MAX_QUANTITY)
+    high: float | None = Field(default=None, le=MAX_QUANTITY)
+    mean: float | None = Field(default=None, gt=0, le=MAX_QUANTITY)
+    sigma: float | None = Field(default=None, ge=0, le=MAX_SIGMA)
     alpha: float | None = Field(default=None, gt=0)
 
     @model_validator(mode="before")
@@ -95,25 +109,44 @@ class Distribution(BaseModel):
         return self.value if self.kind == "fixed" else self.high
 
     def draw(self, rng: random.Random, n: int) -> list[float]:
-        """`n` draws from `rng` (the same values for the same seeded stream)."""
+        """`n` draws from `rng` (the same values for the same seeded stream), each finite and
+        within [lowest(), high or MAX_QUANTITY]; lognormal and Pareto draws to DRAW_DIGITS
+        significant digits."""
         if self.kind == "fixed":
             return [float(self.value or 0.0)] * n
         if self.kind == "uniform":
             low, high = float(self.low or 0.0), float(self.high or 0.0)
             return [rng.uniform(low, high) for _ in range(n)]
         if self.kind == "lognormal":
+            # rng.lognormvariate's own steps, with exp kept from overflowing
             sigma = float(self.sigma or 0.0)
             mu = math.log(float(self.mean or 1.0)) - sigma * sigma / 2
-            return [self._clip(rng.lognormvariate(mu, sigma)) for _ in range(n)]
+            return [self._clip(_exp(rng.normalvariate(mu, sigma))) for _ in range(n)]
+        # rng.paretovariate's own steps, with the power kept from overflowing
         scale, alpha = float(self.low or 1.0), float(self.alpha or 1.0)
-        return [self._clip(scale * rng.paretovariate(alpha)) for _ in range(n)]
+        return [self._clip(scale * _power(1.0 - rng.random(), -1.0 / alpha)) for _ in range(n)]
 
     def _clip(self, x: float) -> float:
+        """`x` to DRAW_DIGITS significant digits, within [low, high or MAX_QUANTITY]."""
+        if math.isfinite(x):
+            x = float(f"{x:.{DRAW_DIGITS}g}")  # correctly rounded, the same everywhere
         if self.low is not None and x < self.low:
             return self.low
-        if self.high is not None and x > self.high:
-            return self.high
-        return x
+        high = MAX_QUANTITY if self.high is None else self.high
+        return high if x > high else x
+
+
+def _power(base: float, exponent: float) -> float:
+    """base ** exponent, infinite rather than OverflowError where it is beyond a float."""
+    try:
+        return float(base**exponent)
+    except OverflowError:
+        return math.inf
+
+
+def _exp(x: float) -> float:
+    """e^x, infinite rather than OverflowError where it is beyond a float."""
+    return math.exp(x) if x < _LOG_FLOAT_MAX else math.inf
 
 
 def fixed(value: float) -> Distribution:
@@ -121,4 +154,14 @@ def fixed(value: float) -> Distribution:
     return Distribution(kind="fixed", value=value)
 
 
-__all__ = ["KINDS", "MODEL_CONFIG", "Distribution", "fixed", "printable", "problem"]
+__all__ = [
+    "DRAW_DIGITS",
+    "KINDS",
+    "MAX_QUANTITY",
+    "MAX_SIGMA",
+    "MODEL_CONFIG",
+    "Distribution",
+    "fixed",
+    "printable",
+    "problem",
+]

@@ -21,6 +21,8 @@ from sim.scenario.schema import PARAMS, ChainConfig, Scenario
 
 MAX_SCENARIO_BYTES: Final = 4 * 1024 * 1024
 """The largest scenario file read (a scenario is a page of TOML; this bounds a mistake)."""
+MAX_SHOWN: Final = 200
+"""The most characters of one override an error repeats."""
 _SEGMENT: Final = re.compile(r"([A-Za-z_][A-Za-z0-9_\-]*)((?:\[\d{1,6}\])*)")
 _INDEX: Final = re.compile(r"\[(\d+)\]")
 
@@ -70,7 +72,7 @@ def load_scenario(path: Path | str, overrides: Sequence[str] = ()) -> Scenario:
         raise ScenarioError(source, "", f"is larger than {MAX_SCENARIO_BYTES} bytes")
     data = parse_toml(raw, source)
     for override in overrides:
-        data = _apply(data, override, f"{source} (with --set {override})")
+        data = _apply(data, override, _with_overrides(source, [override]))
     return scenario_from_dict(data, source=_with_overrides(source, overrides))
 
 
@@ -84,6 +86,8 @@ def parse_toml(raw: bytes, source: str) -> dict[str, Any]:
         raise ScenarioError(source, "", f"is not valid TOML: {exc}") from None
     except RecursionError:
         raise ScenarioError(source, "", "is not valid TOML: nested too deeply") from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ScenarioError(source, "", f"is not valid TOML: {exc}") from None
 
 
 def with_overrides(s: Scenario, overrides: Sequence[str]) -> Scenario:
@@ -93,14 +97,19 @@ def with_overrides(s: Scenario, overrides: Sequence[str]) -> Scenario:
     data = scenario_dict(s)
     source = f"scenario {s.name!r}"
     for override in overrides:
-        data = _apply(data, override, f"{source} (with --set {override})")
+        data = _apply(data, override, _with_overrides(source, [override]))
     return scenario_from_dict(data, source=_with_overrides(source, overrides))
 
 
 def _with_overrides(source: str, overrides: Sequence[str]) -> str:
     if not overrides:
         return source
-    return f"{source} (with --set {' '.join(overrides)})"
+    return f"{source} (with --set {' '.join(_shown(o) for o in overrides)})"
+
+
+def _shown(override: str) -> str:
+    """An override as an error shows it: cut short where it is long."""
+    return override if len(override) <= MAX_SHOWN else override[: MAX_SHOWN - 3] + "..."
 
 
 def parse_override(override: str, source: str = "--set") -> tuple[list[str | int], Any]:
@@ -116,6 +125,10 @@ def parse_override(override: str, source: str = "--set") -> tuple[list[str | int
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         value = text
+    except RecursionError:
+        raise ScenarioError(source, key, "the value is nested too deeply") from None
+    except ValueError as exc:  # an integer of more digits than Python converts
+        raise ScenarioError(source, key, f"the value cannot be read: {exc}") from None
     return path, value
 
 
@@ -138,7 +151,10 @@ def _apply(data: dict[str, Any], override: str, source: str) -> dict[str, Any]:
     key = key_path(path)
     if not _known(path):
         raise ScenarioError(source, key, "is not a scenario key")
-    out: dict[str, Any] = _copy(data)
+    try:
+        out: dict[str, Any] = _copy(data)
+    except RecursionError:  # a dotted key thousands of tables deep parses without recursion
+        raise ScenarioError(source, "", "is nested too deeply") from None
     node: Any = out
     for i, part in enumerate(path[:-1]):
         nxt = path[i + 1]

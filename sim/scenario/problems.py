@@ -80,7 +80,10 @@ def _tag(tp: Any) -> str:
 
 
 def _shown(value: Any) -> str:
-    text = repr(value)
+    try:
+        text = repr(value)
+    except ValueError:  # an integer of more digits than Python converts to text
+        return f"an integer of about {int(value.bit_length() * 0.30103) + 1} digits"
     return text if len(text) <= 60 else text[:57] + "..."
 
 
@@ -156,13 +159,15 @@ def problems(exc: ValidationError) -> list[tuple[str, str]]:
         found.append((key, _message(error, owner), error["type"], union))
     fitting = {u for _, _, kind, u in found if u and kind not in MISMATCHES}
     out: list[tuple[str, str]] = []
+    told: set[tuple[str, str]] = set()  # a set: a file may hold 100,000 errors
     unions_told: set[str] = set()
     for key, message, kind, union in found:
         if union and kind in MISMATCHES:
             if union in fitting or union in unions_told:
                 continue  # the value is of another member, or one mismatch says it
             unions_told.add(union)
-        if (key, message) not in out:
+        if (key, message) not in told:
+            told.add((key, message))
             out.append((key, message))
     return out
 

@@ -32,8 +32,36 @@ MAX_VALIDATORS: Final = 100
 """The most validators a scenario runs (a local spec's limit)."""
 MAX_GROUP_COUNT: Final = 100_000
 """The most agents one worker or requester group holds."""
+MAX_AGENTS: Final = 100_000
+"""The most workers and requesters a scenario holds in all (each is a key, an account and an
+agent in memory)."""
+MAX_SEED: Final = 2**63 - 1
+"""The largest seed: a TOML integer (64-bit signed) and an int64 column of a sweep's table."""
 MAX_DURATION_S: Final = 366 * 86_400.0
-"""The longest simulated duration a scenario asks for: a year."""
+"""The longest simulated duration a scenario asks for: a year; also bounds every other time in
+seconds (a fault's end, a worker's downtime)."""
+MAX_XPL: Final = 1e24
+"""The largest amount of XPL (a stake, an endowment, a price per gunit) a scenario names: 10^36
+planck, within a u128 balance."""
+MAX_AMOUNT: Final = 2**128 - 1
+"""The most planck every endowment together may come to (balances and issuance are u128)."""
+MIN_PERIOD_S: Final = 0.1
+"""The shortest period of anything repeated (samples, a worker's crashes): the shortest slot."""
+MAX_RATE_PER_S: Final = 1_000.0
+"""The highest arrival rate per requester (one job a millisecond, the simulator's tick)."""
+MAX_FAULTS_PER_HOUR: Final = 3_600.0
+"""The highest rate of each kind of random fault: one a second."""
+MAX_RANDOM_FAULTS: Final = 100_000
+"""The most random faults of one kind a run expects (rate × duration): they are drawn before the
+run starts and held in memory."""
+MAX_DELAY_MS: Final = 3_600_000.0
+"""The longest latency, jitter or extra delay of a link: an hour."""
+MAX_SKEW_MS: Final = 86_400_000
+"""The largest clock skew, either way: a day."""
+MAX_FLUSH_ROWS: Final = 1_000_000
+"""The most rows of one table held in memory before they are written (memory stays bounded)."""
+MAX_WEIGHT: Final = 1e12
+"""The largest region or job weight (their sums must stay finite floats)."""
 TableName = Literal["blocks", "finality", "messages", "jobs", "workers", "economics"]
 TABLE_NAMES: Final[tuple[TableName, ...]] = typing.get_args(TableName)
 """The output tables a run can write."""
@@ -45,6 +73,10 @@ PARAMS: Final[dict[str, type[Record]]] = {
 """The chain parameter sections and the runtime record each one builds."""
 
 NonNegative = Annotated[float, Field(ge=0)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_DURATION_S)]
+Delay = Annotated[float, Field(ge=0, le=MAX_DELAY_MS)]
+Xpl = Annotated[float, Field(gt=0, le=MAX_XPL)]
+PerHour = Annotated[float, Field(ge=0, le=MAX_FAULTS_PER_HOUR)]
 Probability = Annotated[float, Field(ge=0, lt=1)]
 Name = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 
@@ -138,8 +170,10 @@ class ValidatorSet(BaseModel):
 
     count: int = Field(ge=1, le=MAX_VALIDATORS)
     stake: Distribution = Field(default_factory=lambda: fixed(100_000.0))
-    endowment_xpl: float = Field(default=1_000_000.0, gt=0)
-    regions: list[Name] | dict[Name, NonNegative] = Field(default_factory=list)
+    endowment_xpl: Xpl = 1_000_000.0
+    regions: list[Name] | dict[Name, Annotated[float, Field(ge=0, le=MAX_WEIGHT)]] = Field(
+        default_factory=list
+    )
     equivocating: int = Field(default=0, ge=0)
 
     @field_validator("regions", mode="before")
@@ -175,12 +209,12 @@ class NetworkConfig(BaseModel):
     model_config = MODEL_CONFIG
 
     regions: list[Name] = Field(default_factory=lambda: ["local"], min_length=1)
-    latency_ms: list[list[NonNegative]] = Field(default_factory=lambda: [[20.0]])
-    jitter_ms: NonNegative = 0.0
-    bandwidth_mbps: float | None = Field(default=None, gt=0)
+    latency_ms: list[list[Delay]] = Field(default_factory=lambda: [[20.0]])
+    jitter_ms: Delay = 0.0
+    bandwidth_mbps: float | None = Field(default=None, ge=1e-3, le=1e9)
     loss: Probability = 0.0
     duplicate: Probability = 0.0
-    reorder_ms: NonNegative = 0.0
+    reorder_ms: Delay = 0.0
 
     @model_validator(mode="after")
     def _matrix_fits_regions(self) -> NetworkConfig:
@@ -212,8 +246,8 @@ class Pricing(BaseModel):
     model_config = MODEL_CONFIG
 
     policy: Literal["fixed", "cost_plus", "undercut"] = "fixed"
-    price_xpl_per_gunit: float = Field(default=5_000.0, gt=0)
-    cost_xpl_per_gunit: NonNegative = 0.0
+    price_xpl_per_gunit: Xpl = 5_000.0
+    cost_xpl_per_gunit: float = Field(default=0.0, ge=0, le=MAX_XPL)
     """What the compute costs the worker (its profit is earnings less this)."""
     markup: NonNegative = 0.2
     undercut: Probability = 0.05
@@ -222,6 +256,11 @@ class Pricing(BaseModel):
     def _cost_plus_has_cost(self) -> Pricing:
         if self.policy == "cost_plus" and self.cost_xpl_per_gunit <= 0:
             raise problem("cost_xpl_per_gunit", "a cost_plus price needs a cost above 0")
+        if self.policy == "cost_plus" and self.cost_xpl_per_gunit * (1 + self.markup) > MAX_XPL:
+            raise problem(
+                "markup",
+                f"the ask, cost × (1 + markup), comes to more than {MAX_XPL} XPL per gunit",
+            )
         return self
 
 
@@ -234,9 +273,9 @@ class Strategy(BaseModel):
 
     kind: Literal["honest", "cheat", "lazy", "offline", "crash"] = "honest"
     fraction: float = Field(default=0.0, ge=0, le=1)
-    offline_after_s: NonNegative | None = None
-    crash_every_s: float | None = Field(default=None, gt=0)
-    down_for_s: NonNegative = 30.0
+    offline_after_s: Seconds | None = None
+    crash_every_s: float | None = Field(default=None, ge=MIN_PERIOD_S, le=MAX_DURATION_S)
+    down_for_s: Seconds = 30.0
 
     @model_validator(mode="after")
     def _parameters_fit_kind(self) -> Strategy:
@@ -266,8 +305,8 @@ class WorkerGroup(BaseModel):
     count: int = Field(default=1, ge=0, le=MAX_GROUP_COUNT)
     region: Name | None = None
     throughput: Distribution = Field(default_factory=lambda: fixed(1e9))
-    stake_xpl: float = Field(default=1_000.0, gt=0)
-    endowment_xpl: float = Field(default=10_000.0, gt=0)
+    stake_xpl: Xpl = 1_000.0
+    endowment_xpl: Xpl = 10_000.0
     capacity: int = Field(default=4, ge=1, le=1_000)
     workloads: list[str] = Field(default_factory=lambda: ["gemm_i8"], min_length=1)
     pricing: Pricing = Field(default_factory=Pricing)
@@ -300,12 +339,31 @@ class WorkerGroup(BaseModel):
 
 class Arrival(BaseModel):
     """When each requester of a group submits: a Poisson process or a fixed interval, at
-    `rate_per_s` jobs per second per requester."""
+    `rate_per_s` jobs per second per requester, between `start_s` and `stop_s` of simulated time
+    (the first arrival one gap after `start_s`; none after `stop_s`, None: until the run ends)."""
 
     model_config = MODEL_CONFIG
 
     process: Literal["poisson", "fixed"] = "poisson"
-    rate_per_s: NonNegative = 0.1
+    rate_per_s: float = Field(default=0.1, ge=0, le=MAX_RATE_PER_S)
+    start_s: Seconds = 0.0
+    stop_s: Seconds | None = None
+
+    @model_validator(mode="after")
+    def _window_is_ordered(self) -> Arrival:
+        if self.stop_s is not None and self.stop_s <= self.start_s:
+            raise problem("stop_s", f"must be after start_s ({self.start_s}), got {self.stop_s}")
+        return self
+
+    @property
+    def start_ms(self) -> int:
+        """No arrivals before this simulated time, in milliseconds."""
+        return round(self.start_s * 1000)
+
+    @property
+    def stop_ms(self) -> int | None:
+        """No arrivals after this simulated time, in milliseconds (None: until the run ends)."""
+        return None if self.stop_s is None else round(self.stop_s * 1000)
 
 
 class JobMix(BaseModel):
@@ -316,7 +374,7 @@ class JobMix(BaseModel):
 
     workload: str = "gemm_i8"
     params: list[int] = Field(default_factory=lambda: [8, 16, 8, 2])
-    weight: float = Field(default=1.0, gt=0)
+    weight: float = Field(default=1.0, gt=0, le=MAX_WEIGHT)
     leaves: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
@@ -348,13 +406,13 @@ class RequesterGroup(BaseModel):
     region: Name | None = None
     arrival: Arrival = Field(default_factory=Arrival)
     jobs: list[JobMix] = Field(default_factory=lambda: [JobMix()], min_length=1)
-    max_price_xpl_per_gunit: float = Field(default=10_000.0, gt=0)
+    max_price_xpl_per_gunit: Xpl = 10_000.0
     mode: Literal["sampled", "always"] = "sampled"
     freivalds: bool = False
     dispute: bool = True
     deadline_blocks: int = Field(default=20, ge=1, le=MAX_DEADLINE_BLOCKS)
     wait_blocks: int = Field(default=20, ge=0, le=MAX_WAIT_BLOCKS)
-    endowment_xpl: float = Field(default=1_000_000.0, gt=0)
+    endowment_xpl: Xpl = 1_000_000.0
 
 
 # Faults
@@ -367,15 +425,15 @@ class FaultEvent(BaseModel):
 
     model_config = MODEL_CONFIG
 
-    at_s: NonNegative
+    at_s: Seconds
     kind: Literal["crash", "restart", "partition", "heal", "skew", "loss", "equivocate"]
     nodes: list[Annotated[int, Field(ge=0)]] = Field(default_factory=list)
     groups: list[list[Annotated[int, Field(ge=0)] | Name]] = Field(default_factory=list)
-    skew_ms: int | None = None
-    until_s: NonNegative | None = None
+    skew_ms: int | None = Field(default=None, ge=-MAX_SKEW_MS, le=MAX_SKEW_MS)
+    until_s: Seconds | None = None
     loss: Probability | None = None
     duplicate: Probability | None = None
-    reorder_ms: NonNegative | None = None
+    reorder_ms: Delay | None = None
 
     @model_validator(mode="after")
     def _parameters_fit_kind(self) -> FaultEvent:
@@ -401,12 +459,12 @@ class RandomFaults(BaseModel):
 
     model_config = MODEL_CONFIG
 
-    crash_per_hour: NonNegative = 0.0
-    partition_per_hour: NonNegative = 0.0
-    skew_per_hour: NonNegative = 0.0
-    loss_per_hour: NonNegative = 0.0
-    mean_down_s: float = Field(default=60.0, gt=0)
-    max_skew_ms: int = Field(default=500, ge=0)
+    crash_per_hour: PerHour = 0.0
+    partition_per_hour: PerHour = 0.0
+    skew_per_hour: PerHour = 0.0
+    loss_per_hour: PerHour = 0.0
+    mean_down_s: float = Field(default=60.0, gt=0, le=MAX_DURATION_S)
+    max_skew_ms: int = Field(default=500, ge=0, le=MAX_SKEW_MS)
     loss: Probability = 0.2
 
 
@@ -430,8 +488,8 @@ class OutputConfig(BaseModel):
 
     tables: list[TableName] = Field(default_factory=lambda: list(TABLE_NAMES))
     plots: bool = True
-    flush_rows: int = Field(default=10_000, ge=1)
-    sample_every_s: float = Field(default=10.0, gt=0)
+    flush_rows: int = Field(default=10_000, ge=1, le=MAX_FLUSH_ROWS)
+    sample_every_s: float = Field(default=10.0, ge=MIN_PERIOD_S, le=MAX_DURATION_S)
 
 
 # The scenario
@@ -445,7 +503,7 @@ class Scenario(BaseModel):
 
     name: Annotated[str, Field(min_length=1, max_length=128)]
     duration_s: float = Field(gt=0, le=MAX_DURATION_S)
-    seed: int = Field(default=0, ge=0, lt=2**64)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     slot_ms: int = Field(default=1_000, ge=100, le=3_600_000)
     chain: ChainConfig = Field(default_factory=ChainConfig)
     validators: ValidatorSet
@@ -507,6 +565,17 @@ class Scenario(BaseModel):
             names.add(r.name)
             if r.region is not None and r.region not in regions:
                 yield f"{at}.region", f"{r.region!r} is not a network region (known: {known})"
+            arrival = r.arrival
+            if arrival.start_s >= self.duration_s:
+                yield (
+                    f"{at}.arrival.start_s",
+                    f"{arrival.start_s} s is not before the run ends ({self.duration_s} s)",
+                )
+            if arrival.stop_s is not None and arrival.stop_s > self.duration_s:
+                yield (
+                    f"{at}.arrival.stop_s",
+                    f"{arrival.stop_s} s is after the run ends ({self.duration_s} s)",
+                )
             for j, job in enumerate(r.jobs):
                 if job.workload not in served:
                     yield f"{at}.jobs[{j}].workload", f"no worker group runs {job.workload!r}"
@@ -521,6 +590,47 @@ class Scenario(BaseModel):
                     )
         for i, event in enumerate(self.faults.schedule):
             yield from self._fault_problems(f"faults.schedule[{i}]", event, regions, known)
+        hours = self.duration_s / 3600
+        for kind in ("crash", "partition", "skew", "loss"):
+            rate = getattr(self.faults.random, f"{kind}_per_hour")
+            if rate * hours > MAX_RANDOM_FAULTS:
+                yield (
+                    f"faults.random.{kind}_per_hour",
+                    f"{rate} an hour for {self.duration_s} s is {rate * hours:.0f} faults, more "
+                    f"than a run draws ({MAX_RANDOM_FAULTS})",
+                )
+        yield from self._endowment_problems()
+        workers = sum(w.count for w in self.workers)
+        agents = workers + sum(r.count for r in self.requesters)
+        if agents > MAX_AGENTS:
+            yield (
+                "workers" if workers * 2 >= agents else "requesters",
+                f"{agents} workers and requesters in all, more than a scenario holds "
+                f"({MAX_AGENTS})",
+            )
+
+    def _endowment_problems(self) -> Iterator[tuple[str, str]]:
+        """Every endowment together must fit a u128 balance (the genesis issuance)."""
+        totals = [
+            ("validators.endowment_xpl", self.validators.count, self.validators.endowment_xpl)
+        ]
+        totals += [
+            (f"workers[{i}].endowment_xpl", g.count, g.endowment_xpl)
+            for i, g in enumerate(self.workers)
+        ]
+        totals += [
+            (f"requesters[{i}].endowment_xpl", g.count, g.endowment_xpl)
+            for i, g in enumerate(self.requesters)
+        ]
+        planck = [(key, count * xpl_to_planck(xpl)) for key, count, xpl in totals]
+        total = sum(amount for _, amount in planck)
+        if total > MAX_AMOUNT:
+            key = max(planck, key=lambda entry: entry[1])[0]
+            yield (
+                key,
+                f"the endowments come to {total} planck in all, more than the chain's issuance "
+                f"can hold ({MAX_AMOUNT})",
+            )
 
     def _validator_problems(self, regions: set[str], known: str) -> Iterator[tuple[str, str]]:
         v = self.validators

@@ -16,6 +16,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
+import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -653,6 +655,9 @@ def _scenario() -> Callable[[bytes], None]:
             return
         if scenario_from_dict(tomllib.loads(resolved_toml(scenario))) != scenario:
             raise Finding("a scenario's resolved TOML loads back as another scenario")
+        for dist in (scenario.validators.stake, *(w.throughput for w in scenario.workers)):
+            if not all(math.isfinite(x) for x in dist.draw(random.Random(0), 8)):
+                raise Finding(f"a distribution drew a value that is not finite: {dist}")
 
     return one
 

@@ -346,3 +346,53 @@ def test_a_run_repeats_exactly_from_its_seed() -> None:
     assert first["jobs"]
     assert once(4) == first
     assert once(5) != first
+
+
+@dataclass
+class ArrivalClock:
+    """The little of an agent context a requester's arrivals use: a clock, a queue of scheduled
+    actions, its random stream, and a pool that takes every submission (their times kept)."""
+
+    rng: random.Random
+    now_ms: int = 0
+    queue: list[tuple[int, int, Any]] = field(default_factory=list)
+    submitted_ms: list[int] = field(default_factory=list)
+
+    def at(self, delay_ms: int, action: Any) -> None:
+        self.queue.append((self.now_ms + delay_ms, len(self.queue), action))
+
+    def submit(self, signer: Keypair, call: Any, *, mortality: int | None = None) -> bool:
+        self.submitted_ms.append(self.now_ms)
+        return True
+
+    def run_until(self, end_ms: int) -> None:
+        while self.queue:
+            self.queue.sort(key=lambda entry: entry[:2])
+            t, _, action = self.queue[0]
+            if t > end_ms:
+                return
+            self.queue.pop(0)
+            self.now_ms = t
+            action()
+
+
+def test_requester_arrivals_fall_within_their_window() -> None:
+    """No job before start_after_ms nor after stop_after_ms, and jobs in between at the rate."""
+    for process in ("poisson", "fixed"):
+        agent = RequesterAgent(
+            "r",
+            key("r"),
+            PublishedResults(),
+            jobs=(GEMM,),
+            rate_per_s=2.0,
+            max_price=UNIT,
+            process=process,
+            start_after_ms=30_000,
+            stop_after_ms=40_000,
+        )
+        clock = ArrivalClock(random.Random(5))
+        agent.start(clock)  # type: ignore[arg-type]
+        clock.run_until(100_000)
+        times = clock.submitted_ms
+        assert times and min(times) >= 30_000 and max(times) <= 40_000, process
+        assert 10 <= len(times) <= 35, (process, len(times))  # 2/s over 10 s

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from sim.plots import PLOTS, write_plots
 from sim.results import ResultError, SimResult
 from sim.summary import summarize, write_summary
-from sim.tables import TABLES, Recorder, RecorderClosed, TableError
+from sim.tables import TABLES, Recorder, RecorderClosed, TableError, read_table
 
 ROOT = Path(__file__).resolve().parents[2]
 XPL = 10**12
@@ -555,3 +555,132 @@ def test_a_run_stopped_by_a_violation_loads_back_with_it(
     result = SimResult.load(tmp_path)
     assert vars(result.violation) == violation
     assert result.jobs.empty and list(result.jobs.columns) == TABLES["jobs"].names
+
+
+def test_numpy_bools_are_taken_as_plain_bools_like_numpy_integers() -> None:
+    """An agent's `active = bool-ish numpy value` records as a bool, digested as one."""
+    import numpy as np
+
+    plain, numpy = Recorder(None), Recorder(None)
+    row = {
+        "t_ms": 0,
+        "worker": "w",
+        "group": "g",
+        "strategy": "honest",
+        "stake": 1,
+        "earnings": 0,
+        "slashed": 0,
+        "reputation": 0,
+    }
+    plain.row("workers", **row, active=True, online=False)
+    numpy.row("workers", **row, active=np.bool_(True), online=np.array([0])[0] > 0)
+    assert plain.digest() == numpy.digest()
+    assert numpy.frames()["workers"]["active"].tolist() == [True]
+    with pytest.raises(TableError, match="'active' expects a bool"):
+        numpy.row("workers", **row, active=np.int64(1), online=False)
+
+
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", "\xff"])
+def test_a_damaged_summary_is_a_result_error_naming_the_file(tmp_path: Path, text: str) -> None:
+    (tmp_path / "summary.json").write_text(text)
+    (tmp_path / "scenario.toml").write_text("")
+    with pytest.raises(ResultError, match=re.escape(str(tmp_path / "summary.json"))):
+        SimResult.load(tmp_path)
+
+
+def test_text_utf8_cannot_carry_is_refused_before_it_is_digested() -> None:
+    recorder = Recorder(None)
+    before = recorder.digest()
+    with pytest.raises(TableError, match="'node' expects text UTF-8 can carry"):
+        recorder.row("finality", **{**finality_row(0), "node": "A\ud800"})
+    assert recorder.digest() == before
+    recorder.row("finality", **{**finality_row(0), "node": "Ålice"})  # any other text is fine
+    assert recorder.frames()["finality"]["node"].tolist() == ["Ålice"]
+
+
+def test_a_run_into_a_used_directory_leaves_no_table_of_the_run_before(tmp_path: Path) -> None:
+    with Recorder(tmp_path) as first:
+        first.row("jobs", **job_row(1, "submitted", 0))
+    with Recorder(tmp_path, tables=("blocks",)) as second:
+        second.row("jobs", **job_row(2, "submitted", 5))  # digested, not kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blocks.parquet"]
+    assert read_table(tmp_path / "jobs.parquet", "jobs").empty  # what loading the run reads
+
+
+def test_message_totals_are_exact_past_int64() -> None:
+    """Rows within int64 whose total is not: summed as Python ints, never wrapped around."""
+    recorder = Recorder(None)
+    for t in range(3):
+        recorder.row("messages", t_ms=t, topic="blocks", messages=1, bytes=2**62, lost=0)
+    summary = summarize(
+        recorder.frames(),
+        scenario=types.SimpleNamespace(name="big"),
+        seed=0,
+        digest="",
+        state_root="",
+        wall_s=1.0,
+    )
+    assert summary["messages"]["bytes"] == 3 * 2**62
+    assert summary["messages"]["per_topic"]["blocks"]["bytes"] == 3 * 2**62
+
+
+def test_an_interrupt_while_a_batch_is_built_loses_no_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C lands in a flush, before its rows are written: `close` still writes them all."""
+    import sim.tables
+
+    build = sim.tables._arrow
+    calls = 0
+
+    def interrupted(table: str, rows: list[list[Any]]) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise KeyboardInterrupt
+        return build(table, rows)
+
+    monkeypatch.setattr(sim.tables, "_arrow", interrupted)
+    recorder = Recorder(tmp_path, flush_rows=10)
+    recorded = 0
+    try:
+        for i in range(100):
+            recorder.row("finality", **finality_row(i))
+            recorded += 1
+    except KeyboardInterrupt:
+        recorder.close()
+    assert recorded == 19  # the 20th row's flush was interrupted, after it was digested
+    times = pq.read_table(tmp_path / "finality.parquet").column("t_ms").to_pylist()
+    assert times == list(range(20))
+
+
+def test_a_step_seen_again_in_a_competing_fork_counts_once() -> None:
+    """Under a partition both forks carry a job's events: one slash, one price per job."""
+    recorder = Recorder(None)
+    for t in (1_000, 1_400):  # the same job matched and slashed in two forks' blocks
+        recorder.row("jobs", **job_row(7, "matched", t, price=100))
+        recorder.row("jobs", **job_row(7, "slashed", t + 50, amount=5 * XPL))
+    recorder.row("jobs", **job_row(8, "matched", 2_000, price=300))
+    summary = summarize(
+        recorder.frames(),
+        scenario=types.SimpleNamespace(name="forks"),
+        seed=0,
+        digest="",
+        state_root="",
+        wall_s=1.0,
+    )
+    assert summary["jobs"]["slashes"] == {"count": 1, "total": 5 * XPL}
+    assert summary["jobs"]["mean_price"] == 200.0
+
+
+def test_a_damaged_table_file_is_a_result_error_naming_it(
+    tmp_path: Path, stand_in_scenario_loader: list[Path]
+) -> None:
+    with Recorder(tmp_path) as recorder:
+        recorder.row("finality", **finality_row(0))
+    write_summary(tmp_path, hand_made_summary())
+    (tmp_path / "scenario.toml").write_text("tiny\n")
+    damaged = tmp_path / "finality.parquet"
+    damaged.write_bytes(damaged.read_bytes()[:40])  # a run killed while writing it
+    with pytest.raises(ResultError, match=re.escape(str(damaged))):
+        SimResult.load(tmp_path)

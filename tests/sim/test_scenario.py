@@ -4,8 +4,12 @@ and the problem named."""
 
 from __future__ import annotations
 
+import os
 import pickle
 import random
+import subprocess
+import sys
+import time
 import tomllib
 from pathlib import Path
 from typing import Any, Final
@@ -126,7 +130,7 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     regions = [f"r{i}" for i in range(n)]
     data = minimal()
     data["duration_s"] = draw(st.floats(min_value=0.001, max_value=1e6))
-    data["seed"] = draw(st.integers(0, 2**64 - 1))
+    data["seed"] = draw(st.integers(0, 2**63 - 1))
     data["validators"] = {"count": draw(st.integers(1, 100)), "regions": regions[:1]}
     data["network"] = {
         "regions": regions,
@@ -442,3 +446,182 @@ def test_unknown_keys_are_refused_at_every_depth() -> None:
         expected = f"{prefix}.misspelt" if prefix else "misspelt"
         assert caught.value.key == expected, str(caught.value)
         assert str(caught.value).startswith("quick.toml: ")
+
+
+# Hostile input: values within their types that would crash, hang or exhaust a run later are
+# refused here, each naming the key; the loader itself never raises anything but ScenarioError.
+
+HOSTILE: Final[list[tuple[str, str, str]]] = [
+    # (override, the key named, words of the problem)
+    ("outputs.sample_every_s=1e-300", "outputs.sample_every_s", "at least 0.1"),
+    ("outputs.flush_rows=100000000000000000", "outputs.flush_rows", "at most 1000000"),
+    (
+        'workers[0].strategy={kind="crash",crash_every_s=1e-300}',
+        "workers[0].strategy.crash_every_s",
+        "at least 0.1",
+    ),
+    ("faults.random.crash_per_hour=1e300", "faults.random.crash_per_hour", "at most 3600"),
+    ("faults.random.max_skew_ms=1180591620717411303424", "faults.random.max_skew_ms", "at most"),
+    ("network.latency_ms=[[1e300,1.0],[1.0,1.0]]", "network.latency_ms[0][0]", "at most"),
+    ("network.jitter_ms=1e300", "network.jitter_ms", "at most"),
+    ("requesters[0].arrival.rate_per_s=1e300", "requesters[0].arrival.rate_per_s", "at most"),
+    ("requesters[0].max_price_xpl_per_gunit=1e300", "requesters[0].max_price_xpl_per_gunit", "at"),
+    ("requesters[0].jobs[0].weight=1e308", "requesters[0].jobs[0].weight", "at most"),
+    (
+        'workers[0].throughput={kind="lognormal",mean=1e9,sigma=1e300}',
+        "workers[0].throughput.sigma",
+        "at most 10",
+    ),
+    ("workers[0].throughput=1e308", "workers[0].throughput.value", "at most 1e+24"),
+    ("validators.regions={eu=1e308,us=1e308}", "validators.regions.eu", "at most"),
+    ("workers[0].count=100000", "workers[0].endowment_xpl", "more than the chain's issuance"),
+    ("requesters[0].arrival.start_s=200.0", "requesters[0].arrival.start_s", "before the run ends"),
+    ("requesters[0].arrival.stop_s=500.0", "requesters[0].arrival.stop_s", "after the run ends"),
+    ("duration_s=1e300", "duration_s", "at most"),
+    (
+        'workers[0].pricing={policy="cost_plus",cost_xpl_per_gunit=1e20,markup=1e300}',
+        "workers[0].pricing.markup",
+        "more than 1e+24 XPL per gunit",
+    ),
+    ("seed=9223372036854775808", "seed", "at most 9223372036854775807"),
+    ("faults.random.partition_per_hour=3600", "faults.random.partition_per_hour", "more than"),
+    ("requesters[0].count=60000", "workers", "more than a scenario holds (100000)"),
+    ("workers[0].name=" + "[" * 100_000 + "]" * 100_000, "workers[0].name", "nested too deeply"),
+    ("seed=" + "9" * 5000, "seed", "cannot be read"),
+]
+
+
+@pytest.mark.parametrize(("override", "key", "words"), HOSTILE, ids=[h[1] for h in HOSTILE])
+def test_hostile_overrides_are_refused_with_the_key(override: str, key: str, words: str) -> None:
+    overrides = [override]
+    if key == "workers[0].endowment_xpl":  # every endowment at its most, and many of them
+        overrides += ["workers[0].endowment_xpl=1e24", "workers[0].stake_xpl=1000.0"]
+    if key == "workers":  # two groups within their own bound, too many together
+        overrides += ["workers[0].count=60000"]
+    if key == "faults.random.partition_per_hour":  # a rate within bounds, for a year
+        overrides += ["duration_s=31000000"]
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(QUICK, overrides)
+    message = str(caught.value)
+    assert caught.value.key == key, message
+    assert words in message, message
+    assert len(message) < 2_000  # a long override is cut short, not repeated whole
+
+
+def test_a_file_with_an_integer_too_long_to_read_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "long.toml"
+    path.write_text(MINIMAL + "seed = " + "9" * 5000 + "\n")
+    with pytest.raises(ScenarioError, match="is not valid TOML") as caught:
+        load_scenario(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    data = minimal() | {"seed": 10**5000}  # and from a notebook's dict
+    with pytest.raises(ScenarioError, match=r"seed: must be at most .* of about 5001 digits"):
+        scenario_from_dict(data)
+
+
+def test_lognormal_and_pareto_draws_keep_twelve_digits_that_every_platform_agrees_on() -> None:
+    """A last-bit difference of the C library's exp or pow would change a stake in planck."""
+    for params in (
+        {"kind": "lognormal", "mean": 1.5e5, "sigma": 0.4, "high": 1e6},
+        {"kind": "pareto", "low": 1e5, "alpha": 1.5, "high": 1e6},
+    ):
+        draws = Distribution.model_validate(params).draw(random.Random(11), 200)
+        assert all(float(f"{x:.12g}") == x for x in draws), params
+        assert len(set(draws)) > 190  # still a continuous spread
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"kind": "pareto", "low": 1.0, "alpha": 1e-300},
+        {"kind": "pareto", "low": 1.0, "alpha": 0.01},
+        {"kind": "pareto", "low": 1e24, "alpha": 0.5},
+        {"kind": "lognormal", "mean": 1e24, "sigma": 10.0},
+        {"kind": "lognormal", "mean": 1e-300, "sigma": 10.0},
+    ],
+)
+def test_extreme_distributions_draw_finite_values_within_bounds(params: dict[str, Any]) -> None:
+    dist = Distribution.model_validate(params)
+    draws = dist.draw(random.Random(3), 5_000)  # no OverflowError
+    assert all(dist.lowest() <= x <= 1e24 for x in draws)
+    assert draws == dist.draw(random.Random(3), 5_000)
+
+
+def test_an_arrival_window_is_ordered_and_kept_in_milliseconds() -> None:
+    quick = load_scenario(
+        QUICK, ["requesters[0].arrival.start_s=30", "requesters[0].arrival.stop_s=90.5"]
+    )
+    arrival = quick.requesters[0].arrival
+    assert (arrival.start_ms, arrival.stop_ms) == (30_000, 90_500)
+    assert reloaded(quick) == quick
+    assert load_scenario(QUICK).requesters[0].arrival.stop_ms is None  # the whole run
+    with pytest.raises(ScenarioError, match="must be after start_s") as caught:
+        load_scenario(
+            QUICK, ["requesters[1].arrival.start_s=50", "requesters[1].arrival.stop_s=50"]
+        )
+    assert caught.value.key == "requesters[1].arrival.stop_s"
+
+
+HASH_SEED_PROBE: Final = """
+import hashlib, random, sys
+from pathlib import Path
+from sim.scenario import Distribution, load_scenario, resolved_toml
+from sim.tables import Recorder
+
+out = []
+for path in sorted(Path("sim/scenarios").glob("*.toml")):
+    s = load_scenario(path)
+    out += [resolved_toml(s), repr(s.validator_regions())]
+weighted = load_scenario("sim/scenarios/quick.toml", ["validators.regions={us=2.0,eu=1.0}"])
+out += [resolved_toml(weighted), repr(weighted.validator_regions())]
+for params in ({"kind": "lognormal", "mean": 1e9, "sigma": 0.5},
+               {"kind": "pareto", "low": 1.0, "alpha": 1.5, "high": 1e3},
+               {"kind": "uniform", "low": 1.0, "high": 2.0}):
+    out.append(repr(Distribution.model_validate(params).draw(random.Random(7), 50)))
+recorder = Recorder(None)
+for i in range(50):
+    recorder.row("jobs", t_ms=i, job=i, step="settled", requester=f"r{i % 3}", amount=10**30 + i)
+    recorder.row("finality", t_ms=i, node=f"n{i % 4}", best=i, finalized=0, lag_blocks=i)
+out.append(recorder.digest())
+print(hashlib.sha256("\\n".join(out).encode()).hexdigest())
+"""
+
+
+def test_scenarios_draws_and_digests_do_not_depend_on_the_hash_seed() -> None:
+    """Two interpreters with different string hashing resolve, draw and digest alike."""
+    root = QUICK.parents[2]
+    outputs = []
+    for hash_seed in ("0", "4242"):
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed, "PYTHONPATH": str(root)}
+        done = subprocess.run(
+            [sys.executable, "-c", HASH_SEED_PROBE],
+            cwd=root,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        outputs.append(done.stdout.strip())
+    assert len(outputs[0]) == 64 and outputs[0] == outputs[1]
+
+
+def test_a_file_of_many_errors_is_reported_in_time_linear_in_its_size(tmp_path: Path) -> None:
+    """40,000 bad entries (2 MB, within the file limit): the errors are gathered in one pass,
+    not compared pairwise (which took over 15 s)."""
+    path = tmp_path / "many.toml"
+    path.write_text(MINIMAL + "[[faults.schedule]]\nat_s = -1.0\nkind = 'heal'\n" * 40_000)
+    started = time.perf_counter()
+    with pytest.raises(ScenarioError, match=r"at least 0.0, got -1.0 \(and 39999 more problems\)"):
+        load_scenario(path)
+    assert time.perf_counter() - started < 8.0
+
+
+def test_a_file_nested_too_deeply_is_named_with_or_without_overrides(tmp_path: Path) -> None:
+    path = tmp_path / "deep.toml"
+    path.write_text(MINIMAL + "x" + ".a" * 5_000 + " = 1\n")  # TOML parses it without recursion
+    with pytest.raises(ScenarioError, match="x: is not a known key"):
+        load_scenario(path)
+    with pytest.raises(ScenarioError, match="nested too deeply") as caught:
+        load_scenario(path, ["seed=1"])
+    assert str(caught.value).startswith(f"{path} (with --set seed=1): ")
