@@ -343,7 +343,12 @@ class WorkerAgent:
                 continue
             mine.record = job
             mine.committed = job.state == "committed"
-            if job.state == "matched" and not mine.computing:
+            if job.state == "matched" and mine.root:
+                # Computed, and its commitment is not on chain (still pooled when it went down, or
+                # replaced by a reorg): commit the same root again at once, as the daemon does
+                # from its record on disk, rather than computing it again.
+                mine.sent_commit_at = -1
+            elif job.state == "matched" and not mine.computing:
                 self._schedule_compute(ctx, job_id, mine)
         for job_id in [j for j in self._jobs if j not in open_ids]:
             self._drop(job_id)
@@ -380,7 +385,8 @@ class WorkerAgent:
     def _finish(self, ctx: AgentContext, job_id: int, generation: int) -> None:
         """The device is done with the job: commit its root and publish its leaves."""
         mine = self._jobs.get(job_id)
-        if generation != self._generation or mine is None or not self._active(ctx):
+        # The device computes whether or not the home node is up; the commitment waits for it.
+        if generation != self._generation or mine is None or not self._acting():
             return
         mine.computing = False
         job = mine.record
@@ -412,13 +418,14 @@ class WorkerAgent:
             mine.sent_commit_at = ctx.best_header().number
 
     def _commit_again(self, ctx: AgentContext, best: int) -> None:
-        """Send again a commitment that has not reached the chain within RESEND_AFTER_BLOCKS."""
+        """Send again a commitment that the pool refused (or its node was down for), or that has
+        not reached the chain within RESEND_AFTER_BLOCKS, while the deadline allows (the daemon
+        tries again at each block while the job is matched)."""
         for job_id, mine in sorted(self._jobs.items()):
             if (
                 mine.root
                 and not mine.committed
-                and mine.sent_commit_at >= 0
-                and best >= mine.sent_commit_at + RESEND_AFTER_BLOCKS
+                and (mine.sent_commit_at < 0 or best >= mine.sent_commit_at + RESEND_AFTER_BLOCKS)
                 and best < mine.record.commit_by
             ):
                 self._send_commit(ctx, job_id, mine)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+import pytest
+
 from chain.spec import ChainSpec, local_spec
 from runtime.pallets import market
 from runtime.primitives.address import encode_address
@@ -124,7 +126,8 @@ def world(
 ) -> World:
     """The four validators, a committee member on each, and the agents spread over them; every
     pallet's invariants checked after each block unless told not to (a long run)."""
-    accounts = [a.key for a in (*workers, *requesters)]
+    agents: list[WorkerAgent | RequesterAgent] = [*workers, *requesters]
+    accounts = [a.key for a in agents]
     net = SimNetwork(spec(accounts), seed=seed, check_invariants=check_invariants)
     for name in VALIDATORS:
         net.add_node(name, key(name))
@@ -133,7 +136,7 @@ def world(
     results = workers[0].results
     for i, name in enumerate(VALIDATORS):
         w.add(CommitteeMember(f"committee-{name}", key(name), results), name, seed * 1000 + i)
-    for i, agent in enumerate((*workers, *requesters)):
+    for i, agent in enumerate(agents):
         w.add(agent, VALIDATORS[i % len(VALIDATORS)], seed * 1000 + 100 + i)
     return w
 
@@ -346,3 +349,55 @@ def test_a_run_repeats_exactly_from_its_seed() -> None:
     assert first["jobs"]
     assert once(4) == first
     assert once(5) != first
+
+
+class RefusingFirstCommits(AgentContext):
+    """A worker's context whose pool refuses the first commitment of each job, and that then
+    reports a gap in the blocks if `gaps` (as after a reorg or a long outage), so that the
+    worker reads its jobs afresh with the commitment still not on chain."""
+
+    refused: set[int]
+    gaps: bool
+    gap: bool
+
+    def submit(self, signer: Keypair, call: Any, **kwargs: Any) -> bool:
+        if call.pallet == "compute" and call.name == "commit_result":
+            job_id = int(call.args[0])
+            if job_id not in self.refused:
+                self.refused.add(job_id)
+                self.gap = self.gaps
+                return False
+        return super().submit(signer, call, **kwargs)
+
+    def events_since(self, known: bytes | None) -> Any:
+        if self.gap:
+            self.gap = False
+            return None
+        return super().events_since(known)
+
+
+@pytest.mark.parametrize("gaps", [False, True])
+def test_a_refused_commitment_is_sent_again_and_the_job_not_computed_twice(gaps: bool) -> None:
+    # The daemon commits a computed job again at each block while it is matched (its record on
+    # disk says "uploaded"); it never computes it again for that.
+    results = PublishedResults()
+    worker = WorkerAgent(
+        "w0",
+        key("w0"),
+        results,
+        pricing=Pricing("cost_plus", price=100 * UNIT),
+        stake=1_000 * UNIT,
+        throughput=10**8,
+        capacity=8,
+    )
+    w = world([worker], requesters(results, 1, rate=0.3, stop_after_ms=10_000), seed=11)
+    ctx = RefusingFirstCommits(worker.name, w.net, "Alice", random.Random(0), w.rows)
+    ctx.refused, ctx.gaps, ctx.gap = set(), gaps, False
+    w.agents = [(a, ctx if a is worker else c) for a, c in w.agents]
+    w.run(30_000)
+    settled = w.rows.of("jobs", step="settled")
+    assert len(settled) >= 2 and len(ctx.refused) == len(settled)
+    assert {r["job"] for r in w.rows.of("jobs", step="submitted")} == {r["job"] for r in settled}
+    assert len(w.rows.of("jobs", step="matched")) == len(settled)  # no deadline missed
+    assert worker.cost == sum(r["cost_units"] * 100 * UNIT // 10**9 for r in settled)
+    assert len(results) == 0  # each result published once, and withdrawn
