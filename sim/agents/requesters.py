@@ -6,7 +6,9 @@ agent's own random stream), and are submitted with `market.submit_job` at its hi
 inputs generated from the seed. It follows its jobs through its home node's blocks and records
 their steps. With `freivalds`, it checks each committed result it can read (the worker's
 published leaves) with `gpu_worker.freivalds.check_result`, and with `dispute` opens
-`compute.dispute` on the first wrong leaf it finds.
+`compute.dispute` on the first wrong leaf it finds. With `grief`, it disputes a leaf of each
+committed result, drawn at random, whatever the result (a griefer holding up honest workers: the
+committee finds the leaf right and the requester's bond pays for it).
 """
 
 from __future__ import annotations
@@ -76,6 +78,8 @@ class RequesterAgent:
     dispute: bool = True
     deadline_blocks: int = 30
     wait_blocks: int = 10
+    grief: bool = False
+    """Dispute a random leaf of every committed result, right or wrong."""
     stop_after_ms: int | None = None
     """No arrivals after this much simulated time from its start (None: arrivals go on)."""
 
@@ -167,7 +171,9 @@ class RequesterAgent:
         if event.pallet == "compute":
             if event.name == "ResultCommitted":
                 self._refresh_record(ctx, job_id, tracked)
-                if self.freivalds:
+                if self.grief:
+                    self._grief(ctx, job_id, tracked, number)
+                elif self.freivalds:
                     self._check(ctx, job_id, tracked, number, bytes(args[2]))
             elif event.name == "ChallengeDrawn" and args[2] is True:
                 tracked.audited = True
@@ -218,6 +224,16 @@ class RequesterAgent:
                 continue
             job_id = int.from_bytes(market.Jobs.key_suffix(key), "big")
             self._tracked.setdefault(job_id, _Tracked(job))
+
+    def _grief(self, ctx: AgentContext, job_id: int, tracked: _Tracked, number: int) -> None:
+        """A dispute of a leaf drawn at random, whether or not it is wrong."""
+        job = tracked.record
+        if job is None or not job.leaves or tracked.checked:
+            return
+        tracked.checked = True
+        leaf = ctx.rng.randrange(job.leaves)
+        if ctx.submit(self.key, make_call("compute", "dispute", job_id, leaf)):
+            record_step(ctx, "disputed", job_id, number, job, verdict="grief")
 
     def _check(
         self, ctx: AgentContext, job_id: int, tracked: _Tracked, number: int, root: bytes

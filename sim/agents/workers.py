@@ -19,7 +19,11 @@ the simulator may not load; the response here is the same two lines over
 Strategies: "honest"; "cheat" (corrupts a fraction f of each result's leaves before committing);
 "lazy" (commits a made-up root without computing, so it cannot answer a check); "offline" (stops
 for good after `offline_after_ms`); "crash" (goes down every `crash_every_ms` on average for
-`down_for_ms`, losing the jobs it was computing, and resumes from the chain's state).
+`down_for_ms`, losing the jobs it was computing, and resumes from the chain's state);
+"unresponsive" (computes and commits honestly, and never answers a check: a response that comes
+after the reveal phase is refused by the chain, so late is never); "withhold" (commits its result,
+corrupted on a fraction f of its leaves if f > 0, and never publishes it, so that committee
+members cannot read the committed leaves a checked one builds on and requesters cannot check it).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Final
 
 from chain.service.committee_duties import phase_mortality
+from gpu_worker.commitment import result_root
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves
 from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
@@ -46,7 +51,7 @@ from sim.world.context import AgentContext, ChainEvent
 
 log = logging.getLogger("xpl.sim.agents")
 
-STRATEGIES: Final = ("honest", "cheat", "lazy", "offline", "crash")
+STRATEGIES: Final = ("honest", "cheat", "lazy", "offline", "crash", "unresponsive", "withhold")
 PRICING_POLICIES: Final = ("fixed", "cost_plus", "undercut")
 RESEND_AFTER_BLOCKS: Final = 2
 """Blocks a sent response or commitment may take to show on chain before it is sent again."""
@@ -118,6 +123,7 @@ class _Job:
     leaves: tuple[bytes, ...] | None = None
     """Its computed (or corrupted) result, once committed; None for a lazy worker's."""
     root: bytes = b""
+    published: bool = False
     computing: bool = False
     committed: bool = False
     sent_commit_at: int = -1
@@ -398,12 +404,16 @@ class WorkerAgent:
                 spec, generate_inputs(job.workload, job.params, job.seed), device="numpy"
             )
             bad: tuple[int, ...] = ()
-            if self.strategy.kind == "cheat":
+            if self.strategy.kind in ("cheat", "withhold"):
                 bad = cheat_indices(len(leaves), self.strategy.fraction, self._cheat_seed, job_id)
                 leaves = corrupt_leaves(leaves, bad, self._cheat_seed, job_id)
             self._add_cost(job, len(leaves) - len(bad), len(leaves))
             mine.leaves = tuple(leaves)
-            mine.root = self.results.publish(leaves)
+            if self.strategy.kind == "withhold":
+                mine.root = result_root(leaves, threads=1)
+            else:
+                mine.root = self.results.publish(leaves)
+                mine.published = True
         self._send_commit(ctx, job_id, mine)
 
     def _add_cost(self, job: market.Job, computed: int, leaves: int) -> None:
@@ -432,6 +442,8 @@ class WorkerAgent:
 
     def _respond_due(self, ctx: AgentContext, best: Header) -> None:
         """Answer each check on its committed jobs whose reveal phase the next block is in."""
+        if self.strategy.kind == "unresponsive":
+            return
         state = ctx.overlay()
         for job_id, mine in sorted(self._jobs.items()):
             if not mine.committed or mine.leaves is None:
@@ -454,7 +466,7 @@ class WorkerAgent:
 
     def _drop(self, job_id: int) -> None:
         mine = self._jobs.pop(job_id, None)
-        if mine is not None and mine.leaves is not None:
+        if mine is not None and mine.published:
             self.results.withdraw(mine.root)
         for key in [k for k in self._responded if k[0] == job_id]:
             del self._responded[key]

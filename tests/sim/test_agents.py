@@ -14,7 +14,9 @@ from typing import Any
 import pytest
 
 from chain.spec import ChainSpec, local_spec
-from runtime.pallets import market
+from runtime.pallets import compute, market, system
+from runtime.pallets.compute.params import fraud_bond_for
+from runtime.pallets.system import EVENTS_KEY
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, keypair_from_suri
 from runtime.state import StateOverlay
@@ -30,7 +32,7 @@ from sim.agents import (
 )
 from sim.network import SimNetwork
 from sim.tables import validate_row
-from sim.world.context import Agent, AgentContext
+from sim.world.context import Agent, AgentContext, decode_events
 
 VALIDATORS = ("Alice", "Bob", "Charlie", "Dave")
 UNIT = 10**12
@@ -123,6 +125,7 @@ def world(
     *,
     seed: int,
     check_invariants: bool = True,
+    behaviours: Sequence[str] = (),
 ) -> World:
     """The four validators, a committee member on each, and the agents spread over them; every
     pallet's invariants checked after each block unless told not to (a long run)."""
@@ -135,14 +138,21 @@ def world(
     w = World(net, Rows())
     results = workers[0].results
     for i, name in enumerate(VALIDATORS):
-        w.add(CommitteeMember(f"committee-{name}", key(name), results), name, seed * 1000 + i)
+        behaviour = behaviours[i] if i < len(behaviours) else "honest"
+        member = CommitteeMember(f"committee-{name}", key(name), results, behaviour)
+        w.add(member, name, seed * 1000 + i)
     for i, agent in enumerate(agents):
         w.add(agent, VALIDATORS[i % len(VALIDATORS)], seed * 1000 + 100 + i)
     return w
 
 
 def workers(
-    results: PublishedResults, count: int, strategy: WorkerStrategy, *, prefix: str = "w"
+    results: PublishedResults,
+    count: int,
+    strategy: WorkerStrategy,
+    *,
+    prefix: str = "w",
+    workloads: tuple[str, ...] = ("gemm_i8",),
 ) -> list[WorkerAgent]:
     return [
         WorkerAgent(
@@ -155,6 +165,7 @@ def workers(
             stake=1_000 * UNIT,
             throughput=10**8,
             capacity=4,
+            workloads=workloads,
         )
         for i in range(count)
     ]
@@ -168,17 +179,21 @@ def requesters(
     stop_after_ms: int,
     mode: str = "sampled",
     freivalds: bool = False,
+    grief: bool = False,
+    jobs: tuple[JobKind, ...] = (GEMM,),
+    prefix: str = "r",
 ) -> list[RequesterAgent]:
     return [
         RequesterAgent(
-            f"r{i}",
-            key(f"r{i}"),
+            f"{prefix}{i}",
+            key(f"{prefix}{i}"),
             results,
-            jobs=(GEMM,),
+            jobs=jobs,
             rate_per_s=rate,
             max_price=1_000 * UNIT,
             mode=mode,
             freivalds=freivalds,
+            grief=grief,
             stop_after_ms=stop_after_ms,
         )
         for i in range(count)
@@ -401,3 +416,106 @@ def test_a_refused_commitment_is_sent_again_and_the_job_not_computed_twice(gaps:
     assert len(w.rows.of("jobs", step="matched")) == len(settled)  # no deadline missed
     assert worker.cost == sum(r["cost_units"] * 100 * UNIT // 10**9 for r in settled)
     assert len(results) == 0  # each result published once, and withdrawn
+
+
+def test_an_unresponsive_worker_fails_every_audit() -> None:
+    # It computes and commits honestly and never answers a check: that fails the check as a
+    # wrong leaf does, so the work it did is lost and its stake slashed.
+    results = PublishedResults()
+    mute = workers(results, 1, WorkerStrategy("unresponsive"))
+    w = world(mute, requesters(results, 1, rate=0.2, stop_after_ms=10_000, mode="always"), seed=12)
+    w.run(30_000)
+    failed = w.rows.of("jobs", step="failed")
+    assert len(failed) >= 2 and w.rows.of("jobs", step="settled") == []
+    assert {r["verdict"] for r in w.rows.of("jobs", step="attested")} == {"recomputed"}
+    assert mute[0].earnings == 0 and mute[0].slashed > 0
+
+
+SGD = JobKind("sgd_fxp", (64, 32, 2, 32, 6, 12, 9))
+"""Six steps, each leaf building on the committed step before it."""
+
+
+def test_a_worker_withholding_its_result_fails_the_audits_that_need_it() -> None:
+    # Each sgd step after the first builds on the committed step before it, which the worker
+    # must serve; members that cannot read it reveal RESULT_WITHHELD and the check fails, so
+    # withholding a result (here an honest one) loses the job and the stake.
+    results = PublishedResults()
+    hider = workers(results, 1, WorkerStrategy("withhold"), workloads=("sgd_fxp",))
+    demand = requesters(results, 1, rate=0.4, stop_after_ms=10_000, mode="always", jobs=(SGD,))
+    w = world(hider, demand, seed=13)
+    w.run(30_000)
+    failed = w.rows.of("jobs", step="failed")
+    assert len(failed) >= 2 and w.rows.of("jobs", step="settled") == []
+    assert {r["verdict"] for r in w.rows.of("jobs", step="attested")} == {"withheld"}
+    assert hider[0].earnings == 0 and hider[0].slashed > 0
+    assert len(results) == 0  # nothing was ever published
+
+
+def _total_balance(w: World, account: bytes) -> int:
+    core = w.net.core("Alice")
+    info = system.Account.get(StateOverlay(core.reader()), account)
+    return 0 if info is None else info.free + sum(amount for _, amount in info.holds)
+
+
+def test_a_requester_disputing_honest_work_loses_its_bonds() -> None:
+    # A griefer disputes a random leaf of each honest result: the committee finds it right, the
+    # worker is paid all the same, and the griefer's bond goes to the committee and the worker.
+    results = PublishedResults()
+    honest = workers(results, 2, WorkerStrategy())
+    griefer = requesters(results, 1, rate=0.4, stop_after_ms=10_000, grief=True, prefix="g")
+    plain = requesters(results, 1, rate=0.4, stop_after_ms=10_000)
+    w = world(honest, [*griefer, *plain], seed=14)
+    before = {r.name: _total_balance(w, r.key.public) for r in (*griefer, *plain)}
+    w.run(40_000)
+    disputed = {r["job"] for r in w.rows.of("jobs", step="disputed")}
+    settled = w.rows.of("jobs", step="settled")
+    assert len(disputed) >= 2 and disputed <= {r["job"] for r in settled}
+    assert w.rows.of("jobs", step="failed") == [] and w.rows.of("jobs", step="slashed") == []
+    spent = {}
+    for r in (*griefer, *plain):
+        jobs = [s for s in settled if s["requester"] == encode_address(r.key.public)]
+        assert jobs
+        spent[r.name] = (before[r.name] - _total_balance(w, r.key.public)) // len(jobs)
+    core = w.net.core("Alice")
+    state = StateOverlay(core.reader())
+    payment = max(s["amount"] for s in settled)
+    fee = market.Params.get(state).fees_for(payment)[1]
+    bond = fraud_bond_for(compute.Params.get(state), fee)
+    assert spent["g0"] >= spent["r0"] + bond  # every dispute's bond lost, on top of the job
+
+
+def _events(w: World, pallet: str, name: str) -> list[tuple[Any, ...]]:
+    """The arguments of every `pallet.name` event on Alice's best chain."""
+    core = w.net.core("Alice")
+    found: list[tuple[Any, ...]] = []
+    header = core.best_header
+    while header.number > 0:
+        for event in decode_events(core.store.reader(header.hash)(EVENTS_KEY)):
+            if (event.pallet, event.name) == (pallet, name):
+                found.append(event.args)
+        parent = core.store.header(header.parent_hash)
+        assert parent is not None
+        header = parent
+    return found
+
+
+@pytest.mark.parametrize("behaviour", ["unavailable", "lazy", "silent"])
+def test_a_committee_member_that_does_not_recompute_is_penalized(behaviour: str) -> None:
+    # Alice's member answers by its behaviour, the other three recompute: every job audited
+    # still settles on their votes, and only Alice is penalized (once per check she sat on).
+    results = PublishedResults()
+    honest = workers(results, 1, WorkerStrategy())
+    demand = requesters(results, 1, rate=0.4, stop_after_ms=8_000, mode="always")
+    w = world(honest, demand, seed=15, behaviours=(behaviour,))
+    w.run(25_000)
+    attested = w.rows.of("jobs", step="attested")
+    assert {r["verdict"] for r in attested} == {"recomputed"} | (
+        set() if behaviour == "silent" else {behaviour}
+    )
+    assert w.rows.of("jobs", step="settled") and w.rows.of("jobs", step="failed") == []
+    alice = key("Alice").public
+    penalties = _events(w, "compute", "MemberPenalized")
+    assert penalties and {args[2] for args in penalties} == {alice}
+    decided = {args[:2] for args in _events(w, "compute", "CheckDecided")}
+    sat = {a[:2] for a in _events(w, "compute", "ChallengeDrawn") if a[2] and alice in a[4]}
+    assert sorted(args[:2] for args in penalties) == sorted(sat & decided)
