@@ -245,7 +245,9 @@ class WorkerAgent:
     def _register(self, ctx: AgentContext) -> None:
         if not ctx.online:
             return
-        gunits_per_s = max(1, self.throughput // GOP)
+        # Stated as the daemon's measurement states it (`registration.measure_throughput`):
+        # rounded to whole 10^9 cost units per second, at least 1.
+        gunits_per_s = max(1, round(self.throughput / GOP))
         call = make_call(
             "market",
             "register_worker",

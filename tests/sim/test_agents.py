@@ -519,3 +519,22 @@ def test_a_committee_member_that_does_not_recompute_is_penalized(behaviour: str)
     decided = {args[:2] for args in _events(w, "compute", "CheckDecided")}
     sat = {a[:2] for a in _events(w, "compute", "ChallengeDrawn") if a[2] and alice in a[4]}
     assert sorted(args[:2] for args in penalties) == sorted(sat & decided)
+
+
+def test_a_worker_registers_its_throughput_rounded_as_the_daemon_measures_it() -> None:
+    # The chain gives a job as many blocks as the registered throughput says it takes; the
+    # daemon states round(measured), so a 1.9 GOP/s device registers 2, a 0.4 GOP/s one 1.
+    results = PublishedResults()
+    fast, slow = (
+        WorkerAgent(name, key(name), results, stake=1_000 * UNIT, throughput=throughput)
+        for name, throughput in (("f0", 1_900_000_000), ("s0", 400_000_000))
+    )
+    w = world([fast, slow], requesters(results, 1, rate=0.1, stop_after_ms=0), seed=16)
+    w.run(3_000)
+    state = StateOverlay(w.net.core("Alice").reader())
+    registered = {}
+    for agent in (fast, slow):
+        worker = market.Workers.get(state, agent.key.public)
+        assert worker is not None
+        registered[agent.name] = worker.throughput_for("gemm_i8")
+    assert registered == {"f0": 2, "s0": 1}
