@@ -11,9 +11,8 @@ answers each check in its reveal phase with the named leaves' hashes and Merkle 
 (`compute.respond`). A job it cannot finish before the job's commit deadline, or of a workload it
 does not serve, it declines (`market.decline_job`).
 
-`gpu_worker.worker.responding` builds the same response but imports the RPC client (httpx), which
-the simulator may not load; the response here is the same two lines over
-`runtime.primitives.merkle`. Cheating reuses `gpu_worker.worker.cheating` as the daemon's
+When a check awaits a response and what it holds come from the daemon's own functions
+(`gpu_worker.worker.response`); cheating reuses `gpu_worker.worker.cheating` as the daemon's
 `--cheat` does.
 
 Strategies: "honest"; "cheat" (corrupts a fraction f of each result's leaves before committing);
@@ -29,7 +28,6 @@ members cannot read the committed leaves a checked one builds on and requesters 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -38,12 +36,12 @@ from gpu_worker.commitment import result_root
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves
 from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
+from gpu_worker.worker.response import awaits_response, response_call
 from runtime.api import make_call
 from runtime.block import Header
 from runtime.pallets import compute, market
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.keys import Keypair
-from runtime.primitives.merkle import leaf_hash, proof_from_hashes
 from runtime.workloads import GOP
 from sim.agents.job_steps import WORKERS_TABLE, address, record_step
 from sim.agents.published import PublishedResults
@@ -452,7 +450,7 @@ class WorkerAgent:
                 continue  # a lazy worker has nothing to answer with
             checks = compute.Checks.get(state, job_id) or ()
             for index, check in enumerate(checks):
-                if not _awaits_response(check, best.number):
+                if not awaits_response(check, best.number):
                     continue
                 key = (job_id, index, check.round)
                 sent = self._responded.get(key)
@@ -461,8 +459,7 @@ class WorkerAgent:
                 timing = phase_mortality(check.reveal_deadline, best, ctx.finalized_header())
                 if timing is None:
                     continue
-                hashes, proofs = _response(mine.leaves, check.leaves)
-                call = make_call("compute", "respond", job_id, index, hashes, proofs)
+                call = response_call(job_id, index, check, mine.leaves)
                 if ctx.submit(self.key, call, mortality=timing[0], birth=timing[1]):
                     self._responded[key] = best.number
 
@@ -504,27 +501,6 @@ class WorkerAgent:
         self._down = False
         self._known = None  # read its open jobs afresh at the next block
         self._schedule_crash(ctx)
-
-
-def _awaits_response(check: compute.Check, best_number: int) -> bool:
-    """Whether the worker answers `check` in the block after `best_number` (as
-    `gpu_worker.worker.responding.awaits_response`)."""
-    following = best_number + 1
-    return (
-        not check.outcome
-        and not check.response
-        and bool(check.commit_deadline)
-        and check.commit_deadline < following <= check.reveal_deadline
-    )
-
-
-def _response(
-    leaves: Sequence[bytes], named: Sequence[int]
-) -> tuple[list[bytes], list[list[bytes]]]:
-    """The leaf hashes of the `named` leaves and their Merkle proofs (as
-    `gpu_worker.worker.responding.response`)."""
-    hashes = [leaf_hash(leaf) for leaf in leaves]
-    return [hashes[i] for i in named], [proof_from_hashes(hashes, i) for i in named]
 
 
 __all__ = ["PRICING_POLICIES", "STRATEGIES", "Pricing", "WorkerAgent", "WorkerStrategy"]
