@@ -55,6 +55,9 @@ RESEND_AFTER_BLOCKS: Final = 2
 """Blocks a sent response or commitment may take to show on chain before it is sent again."""
 UNDERCUT_EVERY_BLOCKS: Final = 10
 """How often an undercutting worker looks at the other asks."""
+PENALTIES: Final = {"JobFailed": "fail", "DeadlineMissed": "missed", "JobDeclined": "declined"}
+"""The market's events that take from a worker's stake (their third argument), and the verdict
+its `slashed` row gives each."""
 MEMORY_MB: Final = 16_384
 """The device memory a simulated worker registers (the chain does not match on it)."""
 
@@ -299,28 +302,34 @@ class WorkerAgent:
             return
         job_id = args[0]
         if event.pallet == "market":
-            if event.name == "JobMatched" and args[1] == self.account:
+            # Its books follow every event naming it, known job or not (one it lost track of
+            # in a crash or declined is paid or penalized all the same).
+            named = len(args) > 1 and args[1] == self.account
+            if event.name == "JobMatched" and named:
                 if self._acting():
                     self._take(ctx, job_id, number)
-            elif job_id not in self._jobs:
-                return
-            elif event.name == "JobSettled":
+            elif event.name == "JobSettled" and named:
                 self.earnings += int(args[2])
                 self._drop(job_id)
-            elif event.name == "JobFailed":
-                self.slashed += int(args[2])
-                record_step(
-                    ctx,
-                    "slashed",
-                    job_id,
-                    number,
-                    self._jobs[job_id].record,
-                    worker=self.account,
-                    verdict="fail",
-                    amount=int(args[2]),
-                )
+            elif event.name in PENALTIES and named:
+                amount = int(args[2])
+                self.slashed += amount
+                if amount:
+                    mine = self._jobs.get(job_id)
+                    record = mine.record if mine else market.Jobs.get(ctx.overlay(), job_id)
+                    verdict = PENALTIES[event.name]
+                    record_step(
+                        ctx,
+                        "slashed",
+                        job_id,
+                        number,
+                        record,
+                        worker=self.account,
+                        verdict=verdict,
+                        amount=amount,
+                    )
                 self._drop(job_id)
-            elif event.name in ("DeadlineMissed", "JobDeclined", "JobExpired", "JobCancelled"):
+            elif event.name in ("JobExpired", "JobCancelled"):
                 self._drop(job_id)
         elif event.pallet == "compute" and job_id in self._jobs:
             mine = self._jobs[job_id]

@@ -307,7 +307,8 @@ def test_workers_that_go_offline_or_crash_stop_and_resume() -> None:
     )
     # Its books go on: the job it left committed and unanswered failed, and it was slashed.
     failed = {r["job"] for r in w.rows.of("jobs", step="failed", worker=gone)}
-    assert failed and failed == {r["job"] for r in w.rows.of("jobs", step="slashed", worker=gone)}
+    slashed = w.rows.of("jobs", step="slashed", worker=gone, verdict="fail")
+    assert failed and failed == {r["job"] for r in slashed}
     crash_samples = [s["online"] for s in w.rows.of("workers", worker=crash)]
     assert False in crash_samples
     # It went down and came back, and took jobs after coming back.
@@ -316,6 +317,14 @@ def test_workers_that_go_offline_or_crash_stop_and_resume() -> None:
     ]
     assert back
     assert any(r["worker"] == crash for r in w.rows.of("jobs", step="settled"))
+    # Each worker's books of what its stake lost (failed checks, missed deadlines, declines)
+    # are what the chain took; the one gone offline missed the jobs matched to it meanwhile.
+    state = StateOverlay(w.net.core("Alice").reader())
+    for agent in agents:
+        registered = market.Workers.get(state, agent.key.public)
+        assert registered is not None
+        assert agent.stake - registered.stake == agent.slashed, agent.name
+    assert {r["verdict"] for r in w.rows.of("jobs", step="slashed", worker=gone)} >= {"missed"}
 
 
 def test_an_undercutting_worker_asks_below_the_others_and_books_its_cost() -> None:
