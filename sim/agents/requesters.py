@@ -117,7 +117,7 @@ class RequesterAgent:
                 for event in block.events:
                     self._on_event(ctx, block.number, event)
         else:
-            self._rescan(ctx)
+            self._rescan(ctx, best.number)
         self._known = best.hash
 
     # Arrivals
@@ -211,9 +211,25 @@ class RequesterAgent:
         tracked = self._tracked.pop(job_id)
         record_step(ctx, step, job_id, number, tracked.record, verdict=verdict, amount=amount)
 
-    def _rescan(self, ctx: AgentContext) -> None:
-        """Learn its open jobs from the state (after a gap or a reorg: steps in between are not
-        recorded)."""
+    def _rescan(self, ctx: AgentContext, number: int) -> None:
+        """Learn its open jobs from the state, and end those that ended meanwhile (after a gap or
+        a reorg: the steps in between are not recorded, and an ended job's row has the payment
+        of a settled job, no refund of one that failed or expired)."""
+        state = ctx.overlay()
+        for job_id in list(self._tracked):
+            tracked = self._tracked[job_id]
+            job = market.Jobs.get(state, job_id)
+            if job is None or job.requester != self.key.public:
+                del self._tracked[job_id]  # not its job on the chain adopted
+                continue
+            tracked.record = job
+            if job.state == "settled":
+                verdict = tracked.outcome or ("pass" if tracked.audited else "unaudited")
+                self._end(ctx, job_id, "settled", number, verdict, job.payment)
+            elif job.state == "failed":
+                self._end(ctx, job_id, "failed", number, tracked.outcome or "fail", 0)
+            elif job.state in ("expired", "cancelled"):
+                self._end(ctx, job_id, "expired", number, None, 0)
         for key, raw in ctx.iterate(market.Jobs.prefix):
             job = market.Jobs.decode(raw)
             if job.requester != self.key.public or job.state not in (

@@ -365,8 +365,33 @@ class WorkerAgent:
                 mine.sent_commit_at = -1
             elif job.state == "matched" and not mine.computing:
                 self._schedule_compute(ctx, job_id, mine)
+        state = ctx.overlay()
         for job_id in [j for j in self._jobs if j not in open_ids]:
+            self._book_ended(ctx, job_id, market.Jobs.get(state, job_id), number)
             self._drop(job_id)
+
+    def _book_ended(
+        self, ctx: AgentContext, job_id: int, job: market.Job | None, number: int
+    ) -> None:
+        """Book a job of its that ended in blocks whose events it did not read (a reorg, a gap)
+        as the market's settlement did: its payment if settled, its slash if failed. (A miss or
+        a decline in such blocks gives the job back, and its penalty is not booked.)"""
+        if job is None or job.worker != self.account:
+            return
+        if job.state == "settled":
+            self.earnings += job.payment
+        elif job.state == "failed":
+            self.slashed += job.slash
+            record_step(
+                ctx,
+                "slashed",
+                job_id,
+                number,
+                job,
+                worker=self.account,
+                verdict=PENALTIES["JobFailed"],
+                amount=job.slash,
+            )
 
     def _take(self, ctx: AgentContext, job_id: int, number: int) -> None:
         """A job matched to it: compute it, or decline it if it cannot be done in time."""

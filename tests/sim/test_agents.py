@@ -547,3 +547,38 @@ def test_a_worker_registers_its_throughput_rounded_as_the_daemon_measures_it() -
         assert worker is not None
         registered[agent.name] = worker.throughput_for("gemm_i8")
     assert registered == {"f0": 2, "s0": 1}
+
+
+class Gappy(AgentContext):
+    """A context that reports a gap (as after a reorg or an outage) at every other block."""
+
+    calls = 0
+
+    def events_since(self, known: bytes | None) -> Any:
+        self.calls += 1
+        return None if self.calls % 2 else super().events_since(known)
+
+
+def test_jobs_that_end_in_a_gap_are_booked_from_the_state() -> None:
+    # Reading the state afresh after a gap, a worker books the payment of a job that settled
+    # meanwhile, and the requester writes its end; the daemon reads its jobs' states the same.
+    results = PublishedResults()
+    honest = workers(results, 2, WorkerStrategy())
+    demand = requesters(results, 2, rate=0.4, stop_after_ms=10_000)
+    w = world(honest, demand, seed=17)
+    w.agents = [
+        (a, c if isinstance(a, CommitteeMember) else Gappy(c.name, w.net, c.home, c.rng, w.rows))
+        for a, c in w.agents
+    ]
+    w.run(35_000)
+    core = w.net.core("Alice")
+    ended = {}
+    for raw_key, raw in core.store.iterate_state(core.best_header.hash, market.Jobs.prefix):
+        job = market.Jobs.decode(raw)
+        if job.state == "settled":
+            ended[int.from_bytes(market.Jobs.key_suffix(raw_key), "big")] = job
+    assert len(ended) >= 4
+    settled = w.rows.of("jobs", step="settled")
+    assert sorted(r["job"] for r in settled) == sorted(ended)
+    assert sum(a.earnings for a in honest) == sum(job.payment for job in ended.values())
+    assert all(not r._tracked for r in demand)  # nothing left followed after its end
