@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from chain.spec import ChainSpec, local_spec
+from runtime.api import make_call
 from runtime.pallets import compute, market, system
 from runtime.pallets.compute.params import fraud_bond_for
 from runtime.pallets.system import EVENTS_KEY
@@ -32,7 +33,7 @@ from sim.agents import (
 )
 from sim.network import SimNetwork
 from sim.tables import validate_row
-from sim.world.context import Agent, AgentContext, decode_events
+from sim.world.context import DEFAULT_MORTALITY, Agent, AgentContext, decode_events
 
 VALIDATORS = ("Alice", "Bob", "Charlie", "Dave")
 UNIT = 10**12
@@ -582,3 +583,23 @@ def test_jobs_that_end_in_a_gap_are_booked_from_the_state() -> None:
     assert sorted(r["job"] for r in settled) == sorted(ended)
     assert sum(a.earnings for a in honest) == sum(job.payment for job in ended.values())
     assert all(not r._tracked for r in demand)  # nothing left followed after its end
+
+
+def test_transactions_are_born_at_the_finalized_block_as_the_client_signs_them() -> None:
+    # With half the validators down, blocks go on and finality stops; once the best block is
+    # DEFAULT_MORTALITY past the finalized one, a transaction signed as the client SDK signs it
+    # (mortal from the finalized head) is dead on arrival, and the pool refuses it.
+    w = world(workers(PublishedResults(), 1, WorkerStrategy()), [], seed=18)
+    ctx = AgentContext("probe", w.net, "Alice", random.Random(0), w.rows)
+    transfer = make_call("balances", "transfer_keep_alive", key("Bob").public, UNIT)
+    w.net.run_for(5_000)
+    assert ctx.submit(key("w0"), transfer)
+    w.net.crash("Charlie")
+    w.net.crash("Dave")
+    lag = 0
+    while lag < DEFAULT_MORTALITY + 2:
+        w.net.run_for(10_000)
+        lag = ctx.best_header().number - ctx.finalized_header().number
+        if lag < DEFAULT_MORTALITY - 1:
+            assert ctx.submit(key("w0"), transfer)
+    assert not ctx.submit(key("w0"), transfer)
