@@ -9,7 +9,7 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 
@@ -31,7 +31,9 @@ from sim.agents import (
     WorkerAgent,
     WorkerStrategy,
 )
+from sim.agents.workers import STRATEGIES
 from sim.network import SimNetwork
+from sim.scenario.schema import Strategy
 from sim.tables import validate_row
 from sim.world.context import DEFAULT_MORTALITY, Agent, AgentContext, decode_events
 
@@ -603,3 +605,8 @@ def test_transactions_are_born_at_the_finalized_block_as_the_client_signs_them()
         if lag < DEFAULT_MORTALITY - 1:
             assert ctx.submit(key("w0"), transfer)
     assert not ctx.submit(key("w0"), transfer)
+
+
+def test_every_worker_strategy_can_be_named_in_a_scenario() -> None:
+    annotation = Strategy.model_fields["kind"].annotation
+    assert set(get_args(annotation)) == set(STRATEGIES)
