@@ -28,6 +28,7 @@ members cannot read the committed leaves a checked one builds on and requesters 
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -58,6 +59,9 @@ UNDERCUT_EVERY_BLOCKS: Final = 10
 PENALTIES: Final = {"JobFailed": "fail", "DeadlineMissed": "missed", "JobDeclined": "declined"}
 """The market's events that take from a worker's stake (their third argument), and the verdict
 its `slashed` row gives each."""
+BOOKED_JOBS: Final = 4_096
+"""Ended jobs a worker remembers having booked (a reorg deeper than this many of its jobs
+could book one twice)."""
 MEMORY_MB: Final = 16_384
 """The device memory a simulated worker registers (the chain does not match on it)."""
 
@@ -164,6 +168,9 @@ class WorkerAgent:
     _ask: int = field(default=0, init=False)
     _last: tuple[int, int, int] = field(default=(0, 0, 0), init=False)
     """The last stake, reputation and active jobs read from the chain (for samples while down)."""
+    _booked: OrderedDict[int, None] = field(default_factory=OrderedDict, init=False)
+    """The latest jobs whose end (payment or penalty) is in its books: each is booked once, even
+    where a reorg shows its end again."""
 
     def __post_init__(self) -> None:
         if self.throughput <= 0 or self.capacity <= 0 or not self.workloads:
@@ -309,10 +316,11 @@ class WorkerAgent:
                 if self._acting():
                     self._take(ctx, job_id, number)
             elif event.name == "JobSettled" and named:
-                self.earnings += int(args[2])
+                if self._book(job_id):
+                    self.earnings += int(args[2])
                 self._drop(job_id)
             elif event.name in PENALTIES and named:
-                amount = int(args[2])
+                amount = int(args[2]) if self._book(job_id) else 0
                 self.slashed += amount
                 if amount:
                     mine = self._jobs.get(job_id)
@@ -376,7 +384,7 @@ class WorkerAgent:
         """Book a job of its that ended in blocks whose events it did not read (a reorg, a gap)
         as the market's settlement did: its payment if settled, its slash if failed. (A miss or
         a decline in such blocks gives the job back, and its penalty is not booked.)"""
-        if job is None or job.worker != self.account:
+        if job is None or job.worker != self.account or not self._book(job_id):
             return
         if job.state == "settled":
             self.earnings += job.payment
@@ -496,6 +504,15 @@ class WorkerAgent:
                 call = response_call(job_id, index, check, mine.leaves)
                 if ctx.submit(self.key, call, mortality=timing[0], birth=timing[1]):
                     self._responded[key] = best.number
+
+    def _book(self, job_id: int) -> bool:
+        """Whether the end of `job_id` is to be booked now (not booked before)."""
+        if job_id in self._booked:
+            return False
+        self._booked[job_id] = None
+        if len(self._booked) > BOOKED_JOBS:
+            self._booked.popitem(last=False)
+        return True
 
     def _drop(self, job_id: int) -> None:
         mine = self._jobs.pop(job_id, None)

@@ -610,3 +610,34 @@ def test_transactions_are_born_at_the_finalized_block_as_the_client_signs_them()
 def test_every_worker_strategy_can_be_named_in_a_scenario() -> None:
     annotation = Strategy.model_fields["kind"].annotation
     assert set(get_args(annotation)) == set(STRATEGIES)
+
+
+class Replaying(AgentContext):
+    """A context that shows each block's events twice, as a reorg onto a branch with the same
+    events shows them again."""
+
+    def events_since(self, known: bytes | None) -> Any:
+        blocks = super().events_since(known)
+        return None if blocks is None else [b for block in blocks for b in (block, block)]
+
+
+def test_a_job_end_seen_again_is_booked_once() -> None:
+    results = PublishedResults()
+    agents = [
+        *workers(results, 1, WorkerStrategy()),
+        *workers(results, 1, WorkerStrategy("offline", offline_after_ms=5_000), prefix="o"),
+    ]
+    w = world(agents, requesters(results, 2, rate=0.4, stop_after_ms=10_000), seed=19)
+    w.agents = [
+        (a, Replaying(c.name, w.net, c.home, c.rng, w.rows) if a in agents else c)
+        for a, c in w.agents
+    ]
+    w.run(30_000)
+    settled = w.rows.of("jobs", step="settled")
+    assert settled and agents[0].earnings == sum(
+        r["amount"] for r in settled if r["worker"] == encode_address(agents[0].key.public)
+    )
+    state = StateOverlay(w.net.core("Alice").reader())
+    for agent in agents:
+        registered = market.Workers.get(state, agent.key.public)
+        assert registered is not None and agent.stake - registered.stake == agent.slashed
