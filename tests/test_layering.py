@@ -125,6 +125,7 @@ SIM_AGENTS: Final = (
     "gpu_worker.commitment",
     "gpu_worker.freivalds",
     "gpu_worker.worker.cheating",
+    "gpu_worker.worker.response",
     "chain.client.blob_info",
     "chain.service.committee_duties",
     "chain.service.recomputation",
@@ -170,7 +171,8 @@ def _violations(module: str) -> list[str]:
     allowed = _allowed(module)
     if allowed is None:
         return []
-    # The simulator's agents may use the worker's cheating module, and only it (SIM_AGENTS).
+    # The simulator's agents may use the worker's cheating and response modules, and only
+    # them (SIM_AGENTS).
     below_worker = not _within(module, "gpu_worker.worker", "sim.agents")
     refused = ["gpu_worker.worker"] if below_worker else []
     return sorted(

@@ -14,8 +14,9 @@ not published makes its answer RESULT_WITHHELD, as the service's.
 The service itself runs on trio in a node process, so it is not imported here; the recomputation
 takes no simulated time (a validator verifies within its commit window by the guard's bound).
 
-Behaviours: "honest"; "lazy" (copies the worker's published hashes with a made-up witness,
-recomputing nothing); "silent" (never attests).
+Behaviours, as the service's `--verifier-behaviour`: "honest"; "lazy" (copies the worker's
+published hashes with a made-up witness, recomputing nothing); "silent" (never attests);
+"unavailable" (reveals "unavailable" without trying).
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ from sim.world.context import AgentContext
 
 log = logging.getLogger("xpl.sim.agents")
 
-BEHAVIOURS: Final = ("honest", "lazy", "silent")
+BEHAVIOURS: Final = ("honest", "lazy", "silent", "unavailable")
 RESEND_AFTER_BLOCKS: Final = 2
 """Blocks a sent attestation may take to show on chain before it is sent again (while due)."""
 MAX_CACHED_ANSWERS: Final = 1_024
@@ -186,6 +187,8 @@ class CommitteeMember:
             except Unavailable:
                 hashes = made_up_hashes(current.job_id, current.index, len(check.leaves))
             answer, label = (hashes, made_up_witness(current.job_id, current.index)), "lazy"
+        elif self.behaviour == "unavailable":
+            answer, label = ((), compute.NO_WITNESS), "unavailable"
         else:
             try:
                 material = gather_material(current.job, check.leaves, self.results)

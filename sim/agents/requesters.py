@@ -6,7 +6,9 @@ agent's own random stream), and are submitted with `market.submit_job` at its hi
 inputs generated from the seed. It follows its jobs through its home node's blocks and records
 their steps. With `freivalds`, it checks each committed result it can read (the worker's
 published leaves) with `gpu_worker.freivalds.check_result`, and with `dispute` opens
-`compute.dispute` on the first wrong leaf it finds.
+`compute.dispute` on the first wrong leaf it finds. With `grief`, it disputes a leaf of each
+committed result, drawn at random, whatever the result (a griefer holding up honest workers: the
+committee finds the leaf right and the requester's bond pays for it).
 """
 
 from __future__ import annotations
@@ -79,6 +81,8 @@ class RequesterAgent:
     start_after_ms: int = 0
     """No arrivals before this much simulated time from its start: the first comes one gap
     after it (a scenario's `arrival.start_s`)."""
+    grief: bool = False
+    """Dispute a random leaf of every committed result, right or wrong."""
     stop_after_ms: int | None = None
     """No arrivals after this much simulated time from its start (None: arrivals go on; a
     scenario's `arrival.stop_s`)."""
@@ -121,7 +125,7 @@ class RequesterAgent:
                 for event in block.events:
                     self._on_event(ctx, block.number, event)
         else:
-            self._rescan(ctx)
+            self._rescan(ctx, best.number)
         self._known = best.hash
 
     # Arrivals
@@ -175,7 +179,9 @@ class RequesterAgent:
         if event.pallet == "compute":
             if event.name == "ResultCommitted":
                 self._refresh_record(ctx, job_id, tracked)
-                if self.freivalds:
+                if self.grief:
+                    self._grief(ctx, job_id, tracked, number)
+                elif self.freivalds:
                     self._check(ctx, job_id, tracked, number, bytes(args[2]))
             elif event.name == "ChallengeDrawn" and args[2] is True:
                 tracked.audited = True
@@ -213,9 +219,25 @@ class RequesterAgent:
         tracked = self._tracked.pop(job_id)
         record_step(ctx, step, job_id, number, tracked.record, verdict=verdict, amount=amount)
 
-    def _rescan(self, ctx: AgentContext) -> None:
-        """Learn its open jobs from the state (after a gap or a reorg: steps in between are not
-        recorded)."""
+    def _rescan(self, ctx: AgentContext, number: int) -> None:
+        """Learn its open jobs from the state, and end those that ended meanwhile (after a gap or
+        a reorg: the steps in between are not recorded, and an ended job's row has the payment
+        of a settled job, no refund of one that failed or expired)."""
+        state = ctx.overlay()
+        for job_id in list(self._tracked):
+            tracked = self._tracked[job_id]
+            job = market.Jobs.get(state, job_id)
+            if job is None or job.requester != self.key.public:
+                del self._tracked[job_id]  # not its job on the chain adopted
+                continue
+            tracked.record = job
+            if job.state == "settled":
+                verdict = tracked.outcome or ("pass" if tracked.audited else "unaudited")
+                self._end(ctx, job_id, "settled", number, verdict, job.payment)
+            elif job.state == "failed":
+                self._end(ctx, job_id, "failed", number, tracked.outcome or "fail", 0)
+            elif job.state in ("expired", "cancelled"):
+                self._end(ctx, job_id, "expired", number, None, 0)
         for key, raw in ctx.iterate(market.Jobs.prefix):
             job = market.Jobs.decode(raw)
             if job.requester != self.key.public or job.state not in (
@@ -226,6 +248,16 @@ class RequesterAgent:
                 continue
             job_id = int.from_bytes(market.Jobs.key_suffix(key), "big")
             self._tracked.setdefault(job_id, _Tracked(job))
+
+    def _grief(self, ctx: AgentContext, job_id: int, tracked: _Tracked, number: int) -> None:
+        """A dispute of a leaf drawn at random, whether or not it is wrong."""
+        job = tracked.record
+        if job is None or not job.leaves or tracked.checked:
+            return
+        tracked.checked = True
+        leaf = ctx.rng.randrange(job.leaves)
+        if ctx.submit(self.key, make_call("compute", "dispute", job_id, leaf)):
+            record_step(ctx, "disputed", job_id, number, job, verdict="grief")
 
     def _check(
         self, ctx: AgentContext, job_id: int, tracked: _Tracked, number: int, root: bytes

@@ -11,34 +11,38 @@ answers each check in its reveal phase with the named leaves' hashes and Merkle 
 (`compute.respond`). A job it cannot finish before the job's commit deadline, or of a workload it
 does not serve, it declines (`market.decline_job`).
 
-`gpu_worker.worker.responding` builds the same response but imports the RPC client (httpx), which
-the simulator may not load; the response here is the same two lines over
-`runtime.primitives.merkle`. Cheating reuses `gpu_worker.worker.cheating` as the daemon's
+When a check awaits a response and what it holds come from the daemon's own functions
+(`gpu_worker.worker.response`); cheating reuses `gpu_worker.worker.cheating` as the daemon's
 `--cheat` does.
 
 Strategies: "honest"; "cheat" (corrupts a fraction f of each result's leaves before committing);
 "lazy" (commits a made-up root without computing, so it cannot answer a check); "offline" (stops
 for good after `offline_after_ms`); "crash" (goes down every `crash_every_ms` on average for
-`down_for_ms`, losing the jobs it was computing, and resumes from the chain's state).
+`down_for_ms`, losing the jobs it was computing, and resumes from the chain's state);
+"unresponsive" (computes and commits honestly, and never answers a check: a response that comes
+after the reveal phase is refused by the chain, so late is never); "withhold" (commits its result,
+corrupted on a fraction f of its leaves if f > 0, and never publishes it, so that committee
+members cannot read the committed leaves a checked one builds on and requesters cannot check it).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
 
 from chain.service.committee_duties import phase_mortality
+from gpu_worker.commitment import result_root
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves
 from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
+from gpu_worker.worker.response import awaits_response, response_call
 from runtime.api import make_call
 from runtime.block import Header
 from runtime.pallets import compute, market
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.keys import Keypair
-from runtime.primitives.merkle import leaf_hash, proof_from_hashes
 from runtime.workloads import GOP
 from sim.agents.job_steps import WORKERS_TABLE, address, record_step
 from sim.agents.published import PublishedResults
@@ -46,12 +50,18 @@ from sim.world.context import AgentContext, ChainEvent
 
 log = logging.getLogger("xpl.sim.agents")
 
-STRATEGIES: Final = ("honest", "cheat", "lazy", "offline", "crash")
+STRATEGIES: Final = ("honest", "cheat", "lazy", "offline", "crash", "unresponsive", "withhold")
 PRICING_POLICIES: Final = ("fixed", "cost_plus", "undercut")
 RESEND_AFTER_BLOCKS: Final = 2
 """Blocks a sent response or commitment may take to show on chain before it is sent again."""
 UNDERCUT_EVERY_BLOCKS: Final = 10
 """How often an undercutting worker looks at the other asks."""
+PENALTIES: Final = {"JobFailed": "fail", "DeadlineMissed": "missed", "JobDeclined": "declined"}
+"""The market's events that take from a worker's stake (their third argument), and the verdict
+its `slashed` row gives each."""
+BOOKED_JOBS: Final = 4_096
+"""Ended jobs a worker remembers having booked (a reorg deeper than this many of its jobs
+could book one twice)."""
 MEMORY_MB: Final = 16_384
 """The device memory a simulated worker registers (the chain does not match on it)."""
 
@@ -118,6 +128,7 @@ class _Job:
     leaves: tuple[bytes, ...] | None = None
     """Its computed (or corrupted) result, once committed; None for a lazy worker's."""
     root: bytes = b""
+    published: bool = False
     computing: bool = False
     committed: bool = False
     sent_commit_at: int = -1
@@ -157,6 +168,9 @@ class WorkerAgent:
     _ask: int = field(default=0, init=False)
     _last: tuple[int, int, int] = field(default=(0, 0, 0), init=False)
     """The last stake, reputation and active jobs read from the chain (for samples while down)."""
+    _booked: OrderedDict[int, None] = field(default_factory=OrderedDict, init=False)
+    """The latest jobs whose end (payment or penalty) is in its books: each is booked once, even
+    where a reorg shows its end again."""
 
     def __post_init__(self) -> None:
         if self.throughput <= 0 or self.capacity <= 0 or not self.workloads:
@@ -239,7 +253,9 @@ class WorkerAgent:
     def _register(self, ctx: AgentContext) -> None:
         if not ctx.online:
             return
-        gunits_per_s = max(1, self.throughput // GOP)
+        # Stated as the daemon's measurement states it (`registration.measure_throughput`):
+        # rounded to whole 10^9 cost units per second, at least 1.
+        gunits_per_s = max(1, round(self.throughput / GOP))
         call = make_call(
             "market",
             "register_worker",
@@ -293,28 +309,35 @@ class WorkerAgent:
             return
         job_id = args[0]
         if event.pallet == "market":
-            if event.name == "JobMatched" and args[1] == self.account:
+            # Its books follow every event naming it, known job or not (one it lost track of
+            # in a crash or declined is paid or penalized all the same).
+            named = len(args) > 1 and args[1] == self.account
+            if event.name == "JobMatched" and named:
                 if self._acting():
                     self._take(ctx, job_id, number)
-            elif job_id not in self._jobs:
-                return
-            elif event.name == "JobSettled":
-                self.earnings += int(args[2])
+            elif event.name == "JobSettled" and named:
+                if self._book(job_id):
+                    self.earnings += int(args[2])
                 self._drop(job_id)
-            elif event.name == "JobFailed":
-                self.slashed += int(args[2])
-                record_step(
-                    ctx,
-                    "slashed",
-                    job_id,
-                    number,
-                    self._jobs[job_id].record,
-                    worker=self.account,
-                    verdict="fail",
-                    amount=int(args[2]),
-                )
+            elif event.name in PENALTIES and named:
+                amount = int(args[2]) if self._book(job_id) else 0
+                self.slashed += amount
+                if amount:
+                    mine = self._jobs.get(job_id)
+                    record = mine.record if mine else market.Jobs.get(ctx.overlay(), job_id)
+                    verdict = PENALTIES[event.name]
+                    record_step(
+                        ctx,
+                        "slashed",
+                        job_id,
+                        number,
+                        record,
+                        worker=self.account,
+                        verdict=verdict,
+                        amount=amount,
+                    )
                 self._drop(job_id)
-            elif event.name in ("DeadlineMissed", "JobDeclined", "JobExpired", "JobCancelled"):
+            elif event.name in ("JobExpired", "JobCancelled"):
                 self._drop(job_id)
         elif event.pallet == "compute" and job_id in self._jobs:
             mine = self._jobs[job_id]
@@ -343,10 +366,40 @@ class WorkerAgent:
                 continue
             mine.record = job
             mine.committed = job.state == "committed"
-            if job.state == "matched" and not mine.computing:
+            if job.state == "matched" and mine.root:
+                # Computed, and its commitment is not on chain (still pooled when it went down, or
+                # replaced by a reorg): commit the same root again at once, as the daemon does
+                # from its record on disk, rather than computing it again.
+                mine.sent_commit_at = -1
+            elif job.state == "matched" and not mine.computing:
                 self._schedule_compute(ctx, job_id, mine)
+        state = ctx.overlay()
         for job_id in [j for j in self._jobs if j not in open_ids]:
+            self._book_ended(ctx, job_id, market.Jobs.get(state, job_id), number)
             self._drop(job_id)
+
+    def _book_ended(
+        self, ctx: AgentContext, job_id: int, job: market.Job | None, number: int
+    ) -> None:
+        """Book a job of its that ended in blocks whose events it did not read (a reorg, a gap)
+        as the market's settlement did: its payment if settled, its slash if failed. (A miss or
+        a decline in such blocks gives the job back, and its penalty is not booked.)"""
+        if job is None or job.worker != self.account or not self._book(job_id):
+            return
+        if job.state == "settled":
+            self.earnings += job.payment
+        elif job.state == "failed":
+            self.slashed += job.slash
+            record_step(
+                ctx,
+                "slashed",
+                job_id,
+                number,
+                job,
+                worker=self.account,
+                verdict=PENALTIES["JobFailed"],
+                amount=job.slash,
+            )
 
     def _take(self, ctx: AgentContext, job_id: int, number: int) -> None:
         """A job matched to it: compute it, or decline it if it cannot be done in time."""
@@ -380,7 +433,8 @@ class WorkerAgent:
     def _finish(self, ctx: AgentContext, job_id: int, generation: int) -> None:
         """The device is done with the job: commit its root and publish its leaves."""
         mine = self._jobs.get(job_id)
-        if generation != self._generation or mine is None or not self._active(ctx):
+        # The device computes whether or not the home node is up; the commitment waits for it.
+        if generation != self._generation or mine is None or not self._acting():
             return
         mine.computing = False
         job = mine.record
@@ -392,12 +446,16 @@ class WorkerAgent:
                 spec, generate_inputs(job.workload, job.params, job.seed), device="numpy"
             )
             bad: tuple[int, ...] = ()
-            if self.strategy.kind == "cheat":
+            if self.strategy.kind in ("cheat", "withhold"):
                 bad = cheat_indices(len(leaves), self.strategy.fraction, self._cheat_seed, job_id)
                 leaves = corrupt_leaves(leaves, bad, self._cheat_seed, job_id)
             self._add_cost(job, len(leaves) - len(bad), len(leaves))
             mine.leaves = tuple(leaves)
-            mine.root = self.results.publish(leaves)
+            if self.strategy.kind == "withhold":
+                mine.root = result_root(leaves, threads=1)
+            else:
+                mine.root = self.results.publish(leaves)
+                mine.published = True
         self._send_commit(ctx, job_id, mine)
 
     def _add_cost(self, job: market.Job, computed: int, leaves: int) -> None:
@@ -412,26 +470,29 @@ class WorkerAgent:
             mine.sent_commit_at = ctx.best_header().number
 
     def _commit_again(self, ctx: AgentContext, best: int) -> None:
-        """Send again a commitment that has not reached the chain within RESEND_AFTER_BLOCKS."""
+        """Send again a commitment that the pool refused (or its node was down for), or that has
+        not reached the chain within RESEND_AFTER_BLOCKS, while the deadline allows (the daemon
+        tries again at each block while the job is matched)."""
         for job_id, mine in sorted(self._jobs.items()):
             if (
                 mine.root
                 and not mine.committed
-                and mine.sent_commit_at >= 0
-                and best >= mine.sent_commit_at + RESEND_AFTER_BLOCKS
+                and (mine.sent_commit_at < 0 or best >= mine.sent_commit_at + RESEND_AFTER_BLOCKS)
                 and best < mine.record.commit_by
             ):
                 self._send_commit(ctx, job_id, mine)
 
     def _respond_due(self, ctx: AgentContext, best: Header) -> None:
         """Answer each check on its committed jobs whose reveal phase the next block is in."""
+        if self.strategy.kind == "unresponsive":
+            return
         state = ctx.overlay()
         for job_id, mine in sorted(self._jobs.items()):
             if not mine.committed or mine.leaves is None:
                 continue  # a lazy worker has nothing to answer with
             checks = compute.Checks.get(state, job_id) or ()
             for index, check in enumerate(checks):
-                if not _awaits_response(check, best.number):
+                if not awaits_response(check, best.number):
                     continue
                 key = (job_id, index, check.round)
                 sent = self._responded.get(key)
@@ -440,14 +501,22 @@ class WorkerAgent:
                 timing = phase_mortality(check.reveal_deadline, best, ctx.finalized_header())
                 if timing is None:
                     continue
-                hashes, proofs = _response(mine.leaves, check.leaves)
-                call = make_call("compute", "respond", job_id, index, hashes, proofs)
+                call = response_call(job_id, index, check, mine.leaves)
                 if ctx.submit(self.key, call, mortality=timing[0], birth=timing[1]):
                     self._responded[key] = best.number
 
+    def _book(self, job_id: int) -> bool:
+        """Whether the end of `job_id` is to be booked now (not booked before)."""
+        if job_id in self._booked:
+            return False
+        self._booked[job_id] = None
+        if len(self._booked) > BOOKED_JOBS:
+            self._booked.popitem(last=False)
+        return True
+
     def _drop(self, job_id: int) -> None:
         mine = self._jobs.pop(job_id, None)
-        if mine is not None and mine.leaves is not None:
+        if mine is not None and mine.published:
             self.results.withdraw(mine.root)
         for key in [k for k in self._responded if k[0] == job_id]:
             del self._responded[key]
@@ -483,27 +552,6 @@ class WorkerAgent:
         self._down = False
         self._known = None  # read its open jobs afresh at the next block
         self._schedule_crash(ctx)
-
-
-def _awaits_response(check: compute.Check, best_number: int) -> bool:
-    """Whether the worker answers `check` in the block after `best_number` (as
-    `gpu_worker.worker.responding.awaits_response`)."""
-    following = best_number + 1
-    return (
-        not check.outcome
-        and not check.response
-        and bool(check.commit_deadline)
-        and check.commit_deadline < following <= check.reveal_deadline
-    )
-
-
-def _response(
-    leaves: Sequence[bytes], named: Sequence[int]
-) -> tuple[list[bytes], list[list[bytes]]]:
-    """The leaf hashes of the `named` leaves and their Merkle proofs (as
-    `gpu_worker.worker.responding.response`)."""
-    hashes = [leaf_hash(leaf) for leaf in leaves]
-    return [hashes[i] for i in named], [proof_from_hashes(hashes, i) for i in named]
 
 
 __all__ = ["PRICING_POLICIES", "STRATEGIES", "Pricing", "WorkerAgent", "WorkerStrategy"]

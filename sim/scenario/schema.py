@@ -267,11 +267,14 @@ class Pricing(BaseModel):
 class Strategy(BaseModel):
     """How a worker behaves: honest; cheat (fakes a `fraction` of the leaves); lazy (commits
     without computing); offline (leaves for good after `offline_after_s`); crash (goes down every
-    `crash_every_s` for `down_for_s`, then resumes)."""
+    `crash_every_s` for `down_for_s`, then resumes); unresponsive (never answers a check);
+    withhold (never publishes its result, faking a `fraction` of its leaves if above 0)."""
 
     model_config = MODEL_CONFIG
 
-    kind: Literal["honest", "cheat", "lazy", "offline", "crash"] = "honest"
+    kind: Literal["honest", "cheat", "lazy", "offline", "crash", "unresponsive", "withhold"] = (
+        "honest"
+    )
     fraction: float = Field(default=0.0, ge=0, le=1)
     offline_after_s: Seconds | None = None
     crash_every_s: float | None = Field(default=None, ge=MIN_PERIOD_S, le=MAX_DURATION_S)
@@ -281,7 +284,7 @@ class Strategy(BaseModel):
     def _parameters_fit_kind(self) -> Strategy:
         if self.kind == "cheat" and self.fraction <= 0:
             raise problem("fraction", "a cheating worker fakes a fraction of leaves above 0")
-        if self.kind != "cheat" and self.fraction != 0:
+        if self.kind not in ("cheat", "withhold") and self.fraction != 0:
             raise problem("fraction", f"applies only to kind = 'cheat', not {self.kind!r}")
         if self.kind == "offline" and self.offline_after_s is None:
             raise problem("offline_after_s", "an offline worker needs the time it leaves")

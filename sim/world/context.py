@@ -39,8 +39,10 @@ from sim.network import SimNetwork
 log = logging.getLogger("xpl.sim.agents")
 
 DEFAULT_MORTALITY: Final = 64
-"""Blocks a transaction submitted without a mortality of its own stays valid for: one that the
-pool holds back (a nonce gap, a full block) does not land long after its agent moved on."""
+"""Blocks from the finalized head that a transaction submitted without a mortality of its own
+stays valid for, as the client SDK signs them (`chain.client.chain.DEFAULT_MORTALITY`): one that
+the pool holds back does not land long after its agent moved on, and while finality lags that
+far behind the best block, no such transaction is valid at all."""
 MAX_EVENT_WALK: Final = 256
 """Blocks `events_since` walks back from the best block; a longer gap (or a reorg) asks the agent
 to read the state afresh instead."""
@@ -157,8 +159,9 @@ class AgentContext:
         transactions in the home pool) and submit it to the home node; False if the node is down
         or its pool refused it (the reason is logged at debug).
 
-        `mortality` is a period in blocks from the best block (DEFAULT_MORTALITY if None), or a
-        `Mortality` with its `birth` block (as `committee_duties.phase_mortality` gives them)."""
+        `mortality` is a period in blocks from the finalized block, where the client SDK births
+        its transactions (DEFAULT_MORTALITY if None), or a `Mortality` with its `birth` block (as
+        `committee_duties.phase_mortality` gives them)."""
         if not self.online:
             return False
         core = self.core()
@@ -167,7 +170,7 @@ class AgentContext:
                 raise ValueError("a Mortality needs its birth block")
             born = birth
         else:
-            born = core.best_header
+            born = core.finalized_header
             period = DEFAULT_MORTALITY if mortality is None else mortality
             mortality = Mortality(max(1, min(period, MAX_MORTAL_PERIOD)), born.number)
         tx = sign_transaction(
