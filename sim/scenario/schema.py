@@ -164,7 +164,10 @@ class ChainConfig(BaseModel):
 class ValidatorSet(BaseModel):
     """The validators: each runs a real node core and bonds a stake drawn from `stake` out of its
     genesis endowment. `regions` places them: a list round robin, a table by weight; empty means
-    round robin over every network region. The first `equivocating` validators equivocate."""
+    round robin over every network region. The first `equivocating` validators equivocate. As
+    committee members, the last `unavailable` validators reveal "unavailable" without trying, the
+    `silent` before them never attest, and the `lazy` before those copy the worker's published
+    result (the node's `--verifier-behaviour` modes); the others recompute."""
 
     model_config = MODEL_CONFIG
 
@@ -175,6 +178,19 @@ class ValidatorSet(BaseModel):
         default_factory=list
     )
     equivocating: int = Field(default=0, ge=0)
+    lazy: int = Field(default=0, ge=0)
+    silent: int = Field(default=0, ge=0)
+    unavailable: int = Field(default=0, ge=0)
+
+    def committee_behaviours(self) -> list[str]:
+        """Each validator's behaviour on committees, in validator order."""
+        honest = self.count - self.lazy - self.silent - self.unavailable
+        return (
+            ["honest"] * honest
+            + ["lazy"] * self.lazy
+            + ["silent"] * self.silent
+            + ["unavailable"] * self.unavailable
+        )
 
     @field_validator("regions", mode="before")
     @classmethod
@@ -188,6 +204,13 @@ class ValidatorSet(BaseModel):
         if self.equivocating > self.count:
             raise problem(
                 "equivocating", f"{self.equivocating} is more than the {self.count} validators"
+            )
+        deviating = self.lazy + self.silent + self.unavailable
+        if deviating > self.count:
+            raise problem(
+                "lazy",
+                f"lazy, silent and unavailable members ({deviating}) are more than the "
+                f"{self.count} validators",
             )
         if isinstance(self.regions, dict) and self.regions and sum(self.regions.values()) <= 0:
             raise problem("regions", "the region weights must not all be 0")
@@ -400,7 +423,8 @@ class JobMix(BaseModel):
 class RequesterGroup(BaseModel):
     """`count` requesters submitting jobs from `jobs`, offering at most
     `max_price_xpl_per_gunit`, audited `mode` ("sampled" or "always"), checking results with
-    Freivalds' test when `freivalds` and disputing a wrong leaf when `dispute`."""
+    Freivalds' test when `freivalds` and disputing a wrong leaf when `dispute`; with `grief`,
+    disputing a random leaf of every committed result, right or wrong."""
 
     model_config = MODEL_CONFIG
 
@@ -413,6 +437,7 @@ class RequesterGroup(BaseModel):
     mode: Literal["sampled", "always"] = "sampled"
     freivalds: bool = False
     dispute: bool = True
+    grief: bool = False
     deadline_blocks: int = Field(default=20, ge=1, le=MAX_DEADLINE_BLOCKS)
     wait_blocks: int = Field(default=20, ge=0, le=MAX_WAIT_BLOCKS)
     endowment_xpl: Xpl = 1_000_000.0

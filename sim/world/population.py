@@ -99,8 +99,10 @@ def populate(
     throughputs."""
     pop = Population()
     homes = Homes([(name, region) for name, _, region in validators])
-    for name, key, _ in validators:
-        pop.agents.append((CommitteeMember(f"committee-{name}", key, pop.results), name))
+    behaviours = scenario.validators.committee_behaviours()
+    for (name, key, _), behaviour in zip(validators, behaviours, strict=True):
+        member = CommitteeMember(f"committee-{name}", key, pop.results, behaviour=behaviour)
+        pop.agents.append((member, name))
     for group in scenario.workers:
         _add_workers(pop, scenario, group, homes, throughput_streams[group.name])
     for rgroup in scenario.requesters:
@@ -152,8 +154,11 @@ def _add_requesters(
             mode=group.mode,
             freivalds=group.freivalds,
             dispute=group.dispute,
+            grief=group.grief,
             deadline_blocks=group.deadline_blocks,
             wait_blocks=group.wait_blocks,
+            start_after_ms=group.arrival.start_ms,
+            stop_after_ms=group.arrival.stop_ms,
         )
         pop.agents.append((agent, homes.next(regions[i])))
         pop.endowments[key.public] = xpl_to_planck(group.endowment_xpl)

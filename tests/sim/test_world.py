@@ -15,6 +15,8 @@ import pytest
 
 import sim
 from chain.cli.main import main
+from runtime.pallets.staking.storage import Ledgers
+from runtime.state import StateOverlay
 from sim.agents import WorkerAgent
 from sim.results import SimResult
 from sim.scenario import Scenario, load_scenario, scenario_from_dict
@@ -299,3 +301,45 @@ def test_the_digest_does_not_depend_on_the_process_hash_seed(tmp_path: Path) -> 
     )
     assert f"digest:     {here.digest}" in done.stdout.splitlines()
     assert f"state root: 0x{here.state_root}" in done.stdout.splitlines()
+
+
+def test_committee_behaviours_griefing_and_arrival_windows_come_from_the_scenario() -> None:
+    """validators.lazy/silent/unavailable reach the committee members, requesters[].grief and
+    arrival.start_s/stop_s reach the requesters: a lazy member is penalized, a griefer's disputes
+    of honest work are recorded, and no job arrives outside its window."""
+    scenario = tiny(
+        duration_s=40,
+        validators={"count": 4, "lazy": 1},
+        workers=[{"name": "honest", "count": 2}],
+        requesters=[
+            {
+                "name": "griefer",
+                "grief": True,
+                "mode": "always",
+                "arrival": {"process": "fixed", "rate_per_s": 0.5, "start_s": 5, "stop_s": 15},
+            }
+        ],
+    )
+    simulation = Simulation(scenario, seed=3, out=None)
+    result = simulation.run()
+    assert result.violation is None
+    members = {
+        agent.name: agent.behaviour
+        for agent, _ in simulation.world.agents
+        if agent.name.startswith("committee-")
+    }
+    assert sorted(members.values()) == ["honest", "honest", "honest", "lazy"]
+    jobs = result.jobs
+    submitted = jobs[jobs["step"] == "submitted"]["t_ms"]
+    assert len(submitted) >= 3
+    assert submitted.min() >= 5_000 and submitted.max() <= 15_000 + 2_000  # one block's lag
+    assert (jobs[jobs["step"] == "disputed"]["verdict"] == "grief").any()
+    fails = jobs[(jobs["step"] == "slashed") & (jobs["verdict"] == "fail")]
+    assert fails.empty, "an honest worker was slashed for a griefer's dispute"
+    state = StateOverlay(simulation.world.net.core("v0").reader())
+    lost = {}
+    for plan in simulation.world.validators:
+        ledger = Ledgers.get(state, plan.key.public)
+        assert ledger is not None
+        lost[plan.name] = plan.bond - ledger.total
+    assert lost["v3"] > 0 and all(lost[v] == 0 for v in ("v0", "v1", "v2")), lost
