@@ -30,19 +30,38 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from chain.storage.chain_store import ChainStoreError
+from runtime.accounts import TREASURY
 from runtime.block import Header
 from runtime.executive import EVENTS
 from runtime.invariants import InvariantsBroken
 from runtime.pallets import balances, system
 from runtime.pallets.compute.params import BOND
 from runtime.pallets.compute.records import Checks
-from runtime.pallets.market.constants import STAKE
+from runtime.pallets.market.constants import ESCROW, STAKE
+from runtime.pallets.market.storage import Jobs
+from runtime.pallets.staking.candidacy import stash_of as staking_stash_of
 from runtime.pallets.staking.constants import HOLD as STAKING_HOLD
+from runtime.pallets.staking.storage import Params as StakingParamsStore
 from runtime.primitives import codec
 from runtime.state import StateOverlay, StateReader
 
 PASSING_OUTCOMES: Final = frozenset({"pass", "inconclusive", "void"})
 """Check outcomes that do not fail a job (an inconclusive round is followed by another)."""
+
+EQUIVOCATION: Final = ("staking", "Equivocation")
+
+JOB_ENDINGS: Final = frozenset(
+    {
+        ("market", "JobMatched"),
+        ("market", "JobSettled"),
+        ("market", "JobFailed"),
+        ("market", "JobCancelled"),
+        ("market", "JobExpired"),
+        ("compute", "JobVoided"),
+    }
+)
+"""The events under which a job's escrow may leave its requester's hold (a match pays the rent
+of the job's wait)."""
 
 KEPT_BLOCKS: Final = 4_096
 """Blocks whose issuance and figures are remembered (for their children's checks); older ones
@@ -140,36 +159,65 @@ def figures_of(events: list[Event], issuance: int) -> BlockFigures:
     return BlockFigures(issuance, minted, burned, fees, rewards)
 
 
-def slashes_without_evidence(events: list[Event]) -> list[str]:
-    """Each slash of a stake, bond or challenger's bond that no evidence in the block explains."""
+def slashes_without_evidence(
+    events: list[Event], stash_of: Callable[[bytes], bytes | None] | None = None
+) -> list[str]:
+    """Each slash of a stake, bond or challenger's bond that no evidence in the block explains:
+    a worker's stake only as much as its own failed jobs say (each failed by a check decided
+    against it), a stash's bond only where it is the offender, the offline validator or the
+    penalized member (`stash_of` maps a member's session key to its stash), or a nominator in a
+    block with an equivocation; a challenger's bond only where a check is decided."""
     decided_jobs = {
         e.data["job"] for e in events if (e.pallet, e.name) == ("compute", "CheckDecided")
     }
-    failed = set()
+    failing_jobs = {
+        e.data["job"]
+        for e in events
+        if (e.pallet, e.name) == ("compute", "CheckDecided")
+        and e.data["outcome"] not in PASSING_OUTCOMES
+    }
+    failed: dict[bytes, int] = {}
     problems = []
     for e in events:
         if (e.pallet, e.name) == ("market", "JobFailed"):
-            failed.add(e.data["worker"])
+            failed[e.data["worker"]] = failed.get(e.data["worker"], 0) + e.data["slashed"]
             if e.data["job"] not in decided_jobs:
                 problems.append(f"job {e.data['job']} failed with no check of it decided")
-    offences = any(
-        (e.pallet, e.name)
-        in (("staking", "Equivocation"), ("staking", "Offline"), ("compute", "MemberPenalized"))
-        for e in events
-    )
+            elif e.data["job"] not in failing_jobs:
+                problems.append(f"job {e.data['job']} failed although its check passed")
+    offenders = {e.data["offender"] for e in events if (e.pallet, e.name) == EQUIVOCATION}
+    equivocation = bool(offenders)
+    offenders |= {e.data["stash"] for e in events if (e.pallet, e.name) == ("staking", "Offline")}
+    for e in events:
+        if (e.pallet, e.name) == ("compute", "MemberPenalized"):
+            member = e.data["member"]
+            offenders.add(member)
+            stash = None if stash_of is None else stash_of(member)
+            if stash is not None:
+                offenders.add(stash)
     decided = bool(decided_jobs)
+    stake_slashed: dict[bytes, int] = {}
     for e in events:
         if (e.pallet, e.name) != ("balances", "Slashed"):
             continue
         who, reason = e.data["account"], e.data["reason"]
-        if reason == STAKE and who not in failed:
-            problems.append(f"worker 0x{who.hex()} slashed {e.data['amount']} with no failed job")
-        elif reason == STAKING_HOLD and not offences:
+        if reason == STAKE:
+            stake_slashed[who] = stake_slashed.get(who, 0) + e.data["amount"]
+        elif reason == STAKING_HOLD and who not in offenders and not equivocation:
+            # An equivocation slashes its offender's nominators too, whom no event names.
             problems.append(
-                f"stash 0x{who.hex()} slashed {e.data['amount']} with no offence or penalty"
+                f"stash 0x{who.hex()} slashed {e.data['amount']} with no offence or penalty "
+                "of its own"
             )
         elif reason == BOND and not decided:
             problems.append(f"challenger 0x{who.hex()} lost its bond with no check decided")
+    for who, amount in stake_slashed.items():
+        if who not in failed:
+            problems.append(f"worker 0x{who.hex()} slashed {amount} with no failed job")
+        elif amount > failed[who]:
+            problems.append(
+                f"worker 0x{who.hex()} slashed {amount}, its failed jobs say {failed[who]}"
+            )
     return problems
 
 
@@ -196,6 +244,104 @@ def payments_for_failed_jobs(events: list[Event], read: StateReader) -> list[str
     return problems
 
 
+def settlements_without_payment(events: list[Event], read: StateReader) -> list[str]:
+    """Each job settled twice in a block, settled with another worker or payment than its record
+    says, or whose worker the block's balance events do not credit with what it was paid."""
+    credited: dict[bytes, int] = {}
+    for e in events:
+        if (e.pallet, e.name) == ("balances", "Transfer"):
+            credited[e.data["to"]] = credited.get(e.data["to"], 0) + e.data["amount"]
+        elif (e.pallet, e.name) == ("balances", "Deposited"):
+            credited[e.data["account"]] = credited.get(e.data["account"], 0) + e.data["amount"]
+    state = StateOverlay(read)
+    settled: set[int] = set()
+    owed: dict[bytes, int] = {}
+    problems = []
+    for e in events:
+        if (e.pallet, e.name) != ("market", "JobSettled"):
+            continue
+        job, worker, payment = e.data["job"], e.data["worker"], e.data["payment"]
+        if job in settled:
+            problems.append(f"job {job} settled twice in one block")
+        settled.add(job)
+        record = Jobs.get(state, job)
+        if record is None or record.state != "settled" or record.worker != worker:
+            problems.append(f"job {job} settled to 0x{worker.hex()}, which its record does not say")
+        elif record.payment != payment:
+            problems.append(
+                f"job {job} paid its worker {payment}, its record owes {record.payment}"
+            )
+        owed[worker] = owed.get(worker, 0) + payment
+    for worker, amount in owed.items():
+        if credited.get(worker, 0) < amount:
+            problems.append(
+                f"worker 0x{worker.hex()} settled {amount} but credited "
+                f"{credited.get(worker, 0)} by the block's balance events"
+            )
+    return problems
+
+
+def escrow_released_without_event(events: list[Event], read: StateReader) -> list[str]:
+    """Each requester whose escrow hold fell in a block (released, paid out or slashed) although
+    no job of its was matched (its wait's rent paid), settled, failed, cancelled, expired or
+    voided by an event of that block."""
+    leaving: dict[bytes, int] = {}
+    jobs: set[int] = set()
+    for e in events:
+        if (e.pallet, e.name) in JOB_ENDINGS:
+            jobs.add(e.data["job"])
+        elif (
+            e.pallet == "balances"
+            and e.name in ("Released", "Slashed")
+            and e.data["reason"] == ESCROW
+        ):
+            leaving[e.data["account"]] = leaving.get(e.data["account"], 0) + e.data["amount"]
+    if not leaving:
+        return []
+    state = StateOverlay(read)
+    explained = set()
+    for job in jobs:
+        record = Jobs.get(state, job)
+        if record is not None:
+            explained.add(record.requester)
+    return [
+        f"requester 0x{who.hex()}'s escrow fell by {amount} with no event of a job of its"
+        for who, amount in leaving.items()
+        if who not in explained
+    ]
+
+
+def treasury_outflows(events: list[Event]) -> list[str]:
+    """Each payment out of the treasury: no call or hook of the runtime spends from it (it is
+    paid fees, rents and slashes, and holds no key), so any is a payment the runtime made up."""
+    return [
+        f"the treasury paid {e.data['amount']} to 0x{e.data['to'].hex()}"
+        for e in events
+        if (e.pallet, e.name) == ("balances", "Transfer") and e.data["from"] == TREASURY
+    ]
+
+
+def minting_beyond_rewards(events: list[Event], figures: BlockFigures, read: StateReader) -> str:
+    """What is wrong where a block mints more than it burns beyond its era reward, or an era
+    mints more than `era_reward` (empty if nothing): every other mint (fee shares, slashes paid
+    on) is a burn paid out again."""
+    era_minted = 0
+    for e in events:
+        if (e.pallet, e.name) == ("staking", "EraPaid"):
+            era_minted += e.data["minted"]
+    if era_minted:
+        cap = StakingParamsStore.get(StateOverlay(read)).era_reward
+        if era_minted > cap:
+            return f"the era minted {era_minted}, more than its reward of {cap}"
+    grown = figures.minted - figures.burned
+    if grown > era_minted:
+        return (
+            f"the block minted {figures.minted} and burned {figures.burned} ({grown:+}), more "
+            f"than the era reward it paid ({era_minted})"
+        )
+    return ""
+
+
 Report = Callable[[str, str, Header, str], None]
 """How a broken invariant is reported: (invariant, node, block header, detail)."""
 
@@ -213,10 +359,41 @@ class InvariantChecker:
     """Who first finalized which block at each height."""
     finalized_of: dict[str, int] = field(default_factory=dict)
     """Each node's highest finalized height seen."""
+    stakes: dict[str, int] = field(default_factory=dict)
+    """Each validator node's bond (empty: who holds a finalized block is not judged)."""
+    holders: dict[bytes, tuple[int, set[str]]] = field(default_factory=dict)
+    """Each block imported (its number, and the nodes that imported it), for the most recent
+    KEPT_BLOCKS heights below finality."""
+
+    forgotten_height: int = 0
+    """Blocks below this height are no longer remembered."""
+
+    def on_import(self, node: str, header: Header) -> None:
+        """`node` imported or authored `header`."""
+        held = self.holders.get(header.hash)
+        if held is None:
+            self.holders[header.hash] = (header.number, {node})
+        else:
+            held[1].add(node)
 
     def on_finalized(self, node: str, headers: tuple[Header, ...] | list[Header]) -> None:
-        """A node finalized `headers`: no conflict with other nodes, no step back."""
+        """A node finalized `headers`: no conflict with other nodes, no step back, and each
+        imported by validators of more than a third of the stake (of the more than two thirds
+        whose votes finalize a block, those that are honest voted for a block they hold)."""
+        total = sum(self.stakes.values())
         for header in headers:
+            held = self.holders.get(header.hash)
+            if total and (held is not None or header.number >= self.forgotten_height):
+                nodes = set() if held is None else held[1]
+                holding = sum(self.stakes.get(n, 0) for n in nodes)
+                if 3 * holding <= total:
+                    self.report(
+                        "finality without votes",
+                        node,
+                        header,
+                        f"{node} finalized #{header.number} 0x{header.hash.hex()[:16]}, which "
+                        f"only {sorted(nodes)} ({holding} of {total} staked) hold",
+                    )
             seen = self.finalized_heights.get(header.number)
             if seen is None:
                 self.finalized_heights[header.number] = (node, header.hash)
@@ -275,10 +452,19 @@ class InvariantChecker:
                 f"events minted {figures.minted} and burned {figures.burned} "
                 f"({figures.minted - figures.burned:+})",
             )
-        for problem in slashes_without_evidence(events):
+        excess = minting_beyond_rewards(events, figures, reader)
+        if excess:
+            self.report("issuance", node, header, excess)
+        for problem in slashes_without_evidence(events, self._stash_of(reader)):
             self.report("slash without evidence", node, header, problem)
         for problem in payments_for_failed_jobs(events, reader):
             self.report("payment for a failed job", node, header, problem)
+        for problem in settlements_without_payment(events, reader):
+            self.report("settlement", node, header, problem)
+        for problem in treasury_outflows(events):
+            self.report("treasury", node, header, problem)
+        for problem in escrow_released_without_event(events, reader):
+            self.report("escrow", node, header, problem)
         self._remember(header.hash, figures)
         return figures
 
@@ -287,6 +473,13 @@ class InvariantChecker:
         behind is no longer compared there)."""
         for number in [n for n in self.finalized_heights if n < height]:
             del self.finalized_heights[number]
+        self.holders = {h: held for h, held in self.holders.items() if held[0] >= height}
+        self.forgotten_height = max(self.forgotten_height, height)
+
+    @staticmethod
+    def _stash_of(read: StateReader) -> Callable[[bytes], bytes | None]:
+        state = StateOverlay(read)
+        return lambda key: staking_stash_of(state, key)
 
     def _issuance_before(self, header: Header) -> int | None:
         if header.parent_hash == self.genesis_hash:

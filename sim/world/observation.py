@@ -52,6 +52,7 @@ class Observation:
             genesis_issuance=issuance_of(state.get),
             genesis_hash=genesis.hash,
             report=self._report,
+            stakes={v.name: v.bond for v in world.validators},
         )
         self.recorded: dict[bytes, int] = {}
         """Blocks recorded in the blocks table, by hash, with their numbers (those more than
@@ -94,6 +95,7 @@ class Observation:
                 size_bytes=len(header.encode()) + sum(len(x) for x in body),
                 extrinsics=len(body),
             )
+        self.checker.on_import(node.name, header)
         self.checker.on_block(node.name, header, core.reader, core.store.check_invariants)
         self.checker.on_finality(node.name, core.finalized_header)
         self._record_heights(node)
