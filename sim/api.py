@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sim.results import SimResult
+from sim.results import SCENARIO_FILE, SimResult
 from sim.scenario import Scenario, load_scenario, with_overrides
 from sim.world.run import Simulation
 
@@ -23,20 +23,26 @@ def run(
     """Run `scenario` (a Scenario, or the path of its TOML file) with `seed` (default: the
     scenario's own), `overrides` applied (`"key.path=value"`), writing its tables, summary and
     plots to `out` if given (else keeping them in memory); stopped early at `until_ms` of
-    simulated time if given. A violated invariant ends the run: see `result.violation`."""
+    simulated time if given. A violated invariant ends the run: see `result.violation`; its
+    replay command names the file, or for a Scenario given as an object the resolved scenario
+    the run wrote to `out` (with no `out`, SCENARIO.toml stands for `resolved_toml` of it)."""
+    directory = None if out is None else Path(out)
     if isinstance(scenario, Scenario):
-        source = "SCENARIO.toml"
         resolved = with_overrides(scenario, overrides) if overrides else scenario
+        # The file the run writes holds the overrides already.
+        source = "SCENARIO.toml" if directory is None else str(directory / SCENARIO_FILE)
+        replayed: Sequence[str] = ()
     else:
         source = str(scenario)
         resolved = load_scenario(Path(scenario), overrides)
+        replayed = overrides
     return Simulation(
         resolved,
         seed=resolved.seed if seed is None else seed,
-        out=None if out is None else Path(out),
+        out=directory,
         stop_at_ms=until_ms,
         source=source,
-        overrides=overrides,
+        overrides=replayed,
     ).run()
 
 

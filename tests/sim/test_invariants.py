@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shlex
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +22,29 @@ from runtime.block import Digest, Header
 from runtime.framework import BlockContext, EventDef, EventRecord
 from runtime.pallets import balances, market, system, transaction_payment
 from runtime.pallets.compute.events import CheckDecided, MemberPenalized
+from runtime.pallets.market import settlement
 from runtime.pallets.market.constants import STAKE
-from runtime.pallets.market.events import JobFailed, JobSettled
+from runtime.pallets.market.events import JobExpired, JobFailed, JobSettled
 from runtime.pallets.staking.constants import HOLD
-from runtime.pallets.staking.events import Equivocation
+from runtime.pallets.staking.events import Equivocation, EraPaid, Offline
+from runtime.pallets.staking.slashing import slash_stash
+from runtime.pallets.staking.storage import Params as StakingParamsStore
 from runtime.primitives.keys import keypair_from_suri
 from runtime.state import StateOverlay
 from sim.invariants import (
     InvariantChecker,
     block_events,
+    escrow_released_without_event,
     figures_of,
+    minting_beyond_rewards,
     payments_for_failed_jobs,
     replay_command,
+    settlements_without_payment,
     slashes_without_evidence,
+    treasury_outflows,
 )
 from sim.scenario import scenario_from_dict
+from sim.world.build import validator_keypair
 
 SCENARIO = """\
 name = "planted"
@@ -315,3 +324,238 @@ def test_a_node_whose_finality_goes_back_is_caught() -> None:
     with pytest.raises(Reported) as caught:
         checker.on_finality("v0", header(4))
     assert caught.value.args[:3] == ("finality regressed", "v0", 4)
+
+
+# Planted bugs in settlement, each caught end to end
+
+SETTLING: dict[str, Any] = {
+    "name": "settling",
+    "duration_s": 20,
+    "validators": {"count": 4},
+    "chain": {
+        "compute": {"commit_window": 3, "reveal_window": 2, "dispute_window": 12},
+        "market": {"min_match_reputation": -1000},
+    },
+    "workers": [
+        {"name": "honest", "count": 2, "pricing": {"price_xpl_per_gunit": 2500.0}},
+        {
+            "name": "cheaters",
+            "count": 2,
+            "strategy": {"kind": "cheat", "fraction": 1.0},
+            "pricing": {"price_xpl_per_gunit": 2500.0},
+        },
+    ],
+    "requesters": [
+        {
+            "name": "audited",
+            "count": 2,
+            "mode": "always",
+            "arrival": {"process": "fixed", "rate_per_s": 0.3},
+            "max_price_xpl_per_gunit": 5000.0,
+        }
+    ],
+    "outputs": {"plots": False},
+}
+"""Honest and cheating workers, every job audited: jobs fail from ~14 s and settle from ~17 s."""
+
+settle_success = market.settle_success
+pay_out_all = vars(settlement)["pay_out_all"]
+
+
+def paying_the_requester(ctx: BlockContext, job_id: int, verifiers: Any) -> None:
+    """(d) The worker's payment goes back to the requester; the event still says it was paid."""
+    job = market.Jobs.get(ctx.state, job_id)
+    assert job is not None
+
+    def routed(ctx: BlockContext, source: bytes, reason: str, payouts: Any) -> None:
+        pay_out_all(
+            ctx, source, reason, [(job.requester if d == job.worker else d, a) for d, a in payouts]
+        )
+
+    vars(settlement)["pay_out_all"] = routed
+    try:
+        settle_success(ctx, job_id, verifiers)
+    finally:
+        vars(settlement)["pay_out_all"] = pay_out_all
+
+
+def paying_twice(ctx: BlockContext, job_id: int, verifiers: Any) -> None:
+    """(a) The worker is paid a second time, out of the treasury, with no event of its own."""
+    settle_success(ctx, job_id, verifiers)
+    job = market.Jobs.get(ctx.state, job_id)
+    assert job is not None and job.worker is not None
+    balances.transfer(ctx, TREASURY, job.worker, job.payment, keep_alive=True)
+
+
+def settling_silently(ctx: BlockContext, job_id: int, verifiers: Any) -> None:
+    """(b) The escrow is paid out and released, the settlement's event dropped."""
+    settle_success(ctx, job_id, verifiers)
+    ctx.events[:] = [e for e in ctx.events if e.event is not JobSettled]
+
+
+def minting_with_an_event(ctx: BlockContext, job_id: int, verifiers: Any) -> None:
+    """(e) A unit minted into the treasury, its `Deposited` event making the books agree."""
+    settle_success(ctx, job_id, verifiers)
+    balances.deposit(ctx, TREASURY, 10**9)
+
+
+def slashing_a_bystander(ctx: BlockContext, job_id: int, verifiers: Any) -> None:
+    """(c) A validator's bond slashed in a block where another is reported offline."""
+    settle_success(ctx, job_id, verifiers)
+    slash_stash(ctx, validator_keypair(0).public, 10**12)
+    ctx.deposit_event(Offline, validator_keypair(1).public, 0)
+
+
+@pytest.mark.parametrize(
+    ("bug", "caught"),
+    [
+        (None, None),
+        (paying_the_requester, "settlement"),
+        (paying_twice, "treasury"),
+        (settling_silently, "escrow"),
+        (minting_with_an_event, "issuance"),
+        (slashing_a_bystander, "slash without evidence"),
+    ],
+)
+def test_a_planted_settlement_bug_is_caught(
+    bug: Any, caught: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if bug is not None:
+        monkeypatch.setattr(market, "settle_success", bug)
+    result = sim.run(scenario_from_dict(SETTLING), seed=2)
+    if caught is None:
+        assert result.violation is None
+        assert (result.jobs["step"] == "settled").any()
+        assert (result.jobs["step"] == "slashed").any()
+    else:
+        assert result.violation is not None
+        assert result.violation.name == caught
+
+
+def test_a_scenario_object_run_with_out_is_replayed_from_the_file_it_wrote(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(market, "settle_success", minting_with_an_event)
+    out = tmp_path / "run"
+    scenario = scenario_from_dict(SETTLING)
+    violation = sim.run(scenario, seed=2, out=out, overrides=["network.jitter_ms=2"]).violation
+    assert violation is not None
+    assert violation.replay == (
+        f"xpl sim run {out / 'scenario.toml'} --seed 2 --until-ms {violation.t_ms}"
+    )
+    assert main(shlex.split(violation.replay)[1:]) == 1
+    assert f"simulated time {violation.t_ms} ms" in capsys.readouterr().err
+
+
+# Slashes, settlements, escrow, the treasury and minting judged by a block's events
+
+
+def test_a_slash_beyond_or_beside_its_own_evidence_is_caught() -> None:
+    failed = (JobFailed, (3, WORKER, 500, 0))
+    fail = (CheckDecided, (3, 0, "fail"))
+    slash = (balances.Slashed, (WORKER, STAKE, 500))
+    assert slashes_without_evidence(events_of(fail, slash, failed)) == []
+    # More than the failed job says.
+    too_much = (balances.Slashed, (WORKER, STAKE, 501))
+    assert slashes_without_evidence(events_of(fail, too_much, failed)) != []
+    # A job failed in a block whose only check of it passed.
+    passed = (CheckDecided, (3, 0, "pass"))
+    assert slashes_without_evidence(events_of(passed, slash, failed)) == [
+        "job 3 failed although its check passed"
+    ]
+    # A stash slashed where another validator is the one reported offline.
+    bystander = (balances.Slashed, (STASH, HOLD, 10))
+    other_offline = (Offline, (WORKER, 10))
+    assert slashes_without_evidence(events_of(bystander, other_offline)) != []
+    assert slashes_without_evidence(events_of(bystander, (Offline, (STASH, 10)))) == []
+    # A penalized member's stash, found from its session key.
+    penalty = (MemberPenalized, (3, 0, WORKER, 10))
+    assert slashes_without_evidence(events_of(bystander, penalty)) != []
+    assert slashes_without_evidence(events_of(bystander, penalty), {WORKER: STASH}.get) == []
+    # An equivocation slashes the offender's nominators, whom no event names.
+    assert slashes_without_evidence(events_of(bystander, (Equivocation, (WORKER, "vote")))) == []
+
+
+def with_job(job_id: int, **fields: Any) -> Any:
+    """A state reader holding one job record."""
+    ctx = context()
+    record = market.Job(
+        requester=ACCOUNTS[1],
+        workload="gemm_i8",
+        params=(8, 16, 8, 2),
+        inputs=(),
+        seed=0,
+        max_price=10**12,
+        cost_units=10**9,
+        leaves=4,
+        escrow=10**10,
+        mode="always",
+        deadline_blocks=20,
+        expires_at=100,
+        submitted_at=1,
+        state="settled",
+        worker=WORKER,
+        price=1000,
+    )
+    market.Jobs.insert(ctx.state, job_id, replace(record, **fields))
+    changes = ctx.state.changes()
+    return changes.get
+
+
+def test_a_settlement_that_does_not_pay_its_worker_once_is_caught() -> None:
+    read = with_job(9)
+    payment = market.Jobs.get(StateOverlay(read), 9).payment  # type: ignore[union-attr]
+    settled = (JobSettled, (9, WORKER, payment, 10, 5, 0))
+    paid = (balances.Transfer, (ACCOUNTS[1], WORKER, payment))
+    assert settlements_without_payment(events_of(paid, settled), read) == []
+    assert settlements_without_payment(events_of(settled), read) != []  # nothing credited
+    twice = settlements_without_payment(events_of(paid, paid, settled, settled), read)
+    assert twice == ["job 9 settled twice in one block"]
+    understated = (JobSettled, (9, WORKER, payment - 1, 10, 5, 0))
+    assert settlements_without_payment(events_of(paid, understated), read) != []
+    assert (
+        settlements_without_payment(events_of(paid, settled), with_job(9, state="committed")) != []
+    )
+
+
+def test_escrow_leaving_with_no_event_of_its_job_is_caught() -> None:
+    read = with_job(9)
+    released = (balances.Released, (ACCOUNTS[1], market.ESCROW, 700))
+    assert escrow_released_without_event(events_of(released), read) != []
+    expired = (JobExpired, (9, 700))
+    assert escrow_released_without_event(events_of(released, expired), read) == []
+    other = (balances.Released, (ACCOUNTS[2], market.ESCROW, 700))
+    assert escrow_released_without_event(events_of(other, expired), read) != []
+
+
+def test_payments_out_of_the_treasury_and_minting_beyond_the_era_reward_are_caught() -> None:
+    assert treasury_outflows(events_of((balances.Transfer, (TREASURY, WORKER, 5)))) != []
+    assert treasury_outflows(events_of((balances.Transfer, (WORKER, TREASURY, 5)))) == []
+    read = SPEC.genesis_state().get
+    reward = StakingParamsStore.get(StateOverlay(read)).era_reward
+    recycled = events_of(
+        (balances.Slashed, (WORKER, STAKE, 9)), (balances.Deposited, (TREASURY, 9))
+    )
+    assert minting_beyond_rewards(recycled, figures_of(recycled, 0), read) == ""
+    minted = events_of((balances.Deposited, (TREASURY, 9)))
+    assert minting_beyond_rewards(minted, figures_of(minted, 0), read) != ""
+    era = events_of((balances.Deposited, (STASH, reward)), (EraPaid, (1, reward)))
+    assert minting_beyond_rewards(era, figures_of(era, 0), read) == ""
+    over = events_of((balances.Deposited, (STASH, reward + 1)), (EraPaid, (1, reward + 1)))
+    assert "more than its reward" in minting_beyond_rewards(over, figures_of(over, 0), read)
+
+
+def test_a_block_finalized_that_too_little_stake_holds_is_caught() -> None:
+    stakes = {"v0": 10, "v1": 10, "v2": 10, "v3": 10}
+    checker = InvariantChecker(
+        genesis_issuance=0, genesis_hash=bytes(32), report=raising, stakes=stakes
+    )
+    checker.on_import("v0", header(1))
+    checker.on_import("v1", header(1))
+    checker.on_finalized("v0", [header(1)])  # half the stake holds it
+    checker.on_import("v0", header(2))
+    with pytest.raises(Reported) as caught:
+        checker.on_finalized("v0", [header(2)])  # v0's alone: no supermajority voted for it
+    assert caught.value.args[:3] == ("finality without votes", "v0", 2)
+    with pytest.raises(Reported):
+        checker.on_finalized("v0", [header(3)])  # a block no node ever imported
