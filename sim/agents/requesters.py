@@ -271,7 +271,20 @@ class RequesterAgent:
         spec = JobSpec(job.workload, job.params, job.seed)
         rng = np.random.default_rng(ctx.rng.getrandbits(64))
         inputs = generate_inputs(job.workload, job.params, job.seed)
-        wrong = check_result(spec, inputs, leaves, rng=rng)
+        # A worker's commit names the job by its id alone, so a result computed for the job of
+        # that id on a competing fork can land here with leaves of another size: as the client
+        # does (`find_bad_leaf`), the first leaf of the wrong size is the wrong one.
+        sizes = spec.shape.leaf_sizes
+        wrong = next(
+            (
+                i
+                for i, (leaf, size) in enumerate(zip(leaves, sizes, strict=False))
+                if len(leaf) != size
+            ),
+            None,
+        )
+        if wrong is None and len(leaves) == len(sizes):
+            wrong = check_result(spec, inputs, leaves, rng=rng)
         if wrong is None or not self.dispute:
             return
         if ctx.submit(self.key, make_call("compute", "dispute", job_id, wrong)):

@@ -239,3 +239,22 @@ def test_fuzz_seeds_run_end_to_end(mode: FuzzMode, tmp_path: Path) -> None:
     assert list(frame["seed"]) == list(END_TO_END_SEEDS)
     problems = frame[frame["status"] != "ok"]
     assert problems.empty, problems[["run", "status", "error", "replay"]].to_string()
+
+
+SAFETY_REORG_SEED = 15
+"""A safety schedule over the quick scenario under which a worker's commit, made for the job of
+its id on a competing fork, lands on a job with leaves of another size (at 93 s)."""
+
+
+def test_a_result_of_a_job_from_a_competing_fork_is_disputed_not_a_crash() -> None:
+    pytest.importorskip("sim.api", reason="runs the world's simulator (sim.api.run)")
+    import sim
+    from sim.scenario import load_scenario
+
+    base = load_scenario(QUICK)
+    drawn = draw_faults(base, SAFETY_REORG_SEED, FuzzMode.SAFETY)
+    result = sim.run(fuzzed(base, drawn), seed=SAFETY_REORG_SEED, until_ms=94_000)
+    assert result.violation is None
+    jobs = result.jobs
+    disputed = jobs[(jobs["step"] == "disputed") & (jobs["verdict"] == "freivalds")]
+    assert (disputed["t_ms"] > 93_000).any()
