@@ -343,3 +343,172 @@ def test_committee_behaviours_griefing_and_arrival_windows_come_from_the_scenari
         assert ledger is not None
         lost[plan.name] = plan.bond - ledger.total
     assert lost["v3"] > 0 and all(lost[v] == 0 for v in ("v0", "v1", "v2")), lost
+
+
+EVERYTHING = """\
+name = "everything"
+duration_s = 30
+slot_ms = 1000
+
+[validators]
+count = 7
+stake = { kind = "lognormal", mean = 11.5, sigma = 0.3, low = 50000.0, high = 200000.0 }
+regions = { eu = 2.0, us = 1.0 }
+equivocating = 1
+lazy = 1
+silent = 1
+
+[chain.compute]
+commit_window = 3
+reveal_window = 2
+dispute_window = 12
+
+[chain.market]
+min_match_reputation = -1000
+
+[network]
+regions = ["eu", "us"]
+latency_ms = [[10.0, 70.0], [70.0, 10.0]]
+jitter_ms = 7.0
+bandwidth_mbps = 50.0
+loss = 0.02
+duplicate = 0.02
+reorder_ms = 30.0
+
+[[workers]]
+name = "honest"
+count = 2
+throughput = { kind = "uniform", low = 5e8, high = 2e9 }
+pricing = { policy = "cost_plus", price_xpl_per_gunit = 2500.0, cost_xpl_per_gunit = 1500.0 }
+
+[[workers]]
+name = "cheat"
+count = 1
+pricing = { policy = "undercut", price_xpl_per_gunit = 2000.0 }
+strategy = { kind = "cheat", fraction = 0.5 }
+
+[[workers]]
+name = "lazy"
+count = 1
+strategy = { kind = "lazy" }
+
+[[workers]]
+name = "offline"
+count = 1
+strategy = { kind = "offline", offline_after_s = 15.0 }
+
+[[workers]]
+name = "crash"
+count = 1
+strategy = { kind = "crash", crash_every_s = 10.0, down_for_s = 4.0 }
+
+[[workers]]
+name = "unresponsive"
+count = 1
+strategy = { kind = "unresponsive" }
+
+[[workers]]
+name = "withhold"
+count = 1
+strategy = { kind = "withhold", fraction = 0.5 }
+
+[[requesters]]
+name = "checkers"
+count = 2
+arrival = { process = "poisson", rate_per_s = 0.4 }
+mode = "always"
+freivalds = true
+dispute = true
+max_price_xpl_per_gunit = 5000.0
+
+[[requesters]]
+name = "sampled"
+count = 1
+arrival = { process = "fixed", rate_per_s = 0.2 }
+max_price_xpl_per_gunit = 5000.0
+
+[[requesters]]
+name = "griefer"
+count = 1
+grief = true
+mode = "always"
+arrival = { process = "fixed", rate_per_s = 0.1 }
+max_price_xpl_per_gunit = 5000.0
+
+[[faults.schedule]]
+at_s = 5.0
+kind = "crash"
+nodes = [6]
+until_s = 12.0
+
+[[faults.schedule]]
+at_s = 8.0
+kind = "skew"
+nodes = [5]
+skew_ms = 700
+until_s = 20.0
+
+[[faults.schedule]]
+at_s = 10.0
+kind = "loss"
+loss = 0.2
+duplicate = 0.1
+reorder_ms = 300.0
+until_s = 16.0
+
+[[faults.schedule]]
+at_s = 18.0
+kind = "partition"
+groups = [["eu"], ["us"]]
+until_s = 26.0
+
+[[faults.schedule]]
+at_s = 20.0
+kind = "equivocate"
+nodes = [1]
+
+[[faults.schedule]]
+at_s = 27.0
+kind = "crash"
+nodes = [4]
+
+[[faults.schedule]]
+at_s = 29.0
+kind = "restart"
+nodes = [4]
+
+[faults.random]
+crash_per_hour = 120.0
+loss_per_hour = 120.0
+skew_per_hour = 120.0
+mean_down_s = 3.0
+
+[outputs]
+sample_every_s = 4.0
+plots = false
+"""
+"""Every fault kind (scheduled and random), an equivocator and a lazy and a silent committee
+member, every worker strategy and pricing policy, requesters checking, sampling and griefing."""
+
+
+def test_every_fault_agent_and_strategy_give_one_digest_whatever_the_hash_seed(
+    tmp_path: Path,
+) -> None:
+    file = tmp_path / "everything.toml"
+    file.write_text(EVERYTHING)
+    here = sim.run(file, seed=3)
+    assert here.violation is None
+    steps = set(here.jobs["step"])
+    assert {"settled", "failed", "disputed"} <= steps
+    env = {**os.environ, "PYTHONHASHSEED": "424242"}
+    done = subprocess.run(
+        [sys.executable, "-m", "chain.cli.main", "sim", "run", str(file), "--seed", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    lines = done.stdout.splitlines()
+    assert f"digest:     {here.digest}" in lines
+    assert f"state root: 0x{here.state_root}" in lines
