@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 import sim
 from chain.cli.main import main
+from chain.core.chain_updates import ChainUpdates
 from chain.spec import local_spec
 from runtime.accounts import TREASURY
 from runtime.block import Digest, Header
@@ -559,3 +560,27 @@ def test_a_block_finalized_that_too_little_stake_holds_is_caught() -> None:
     assert caught.value.args[:3] == ("finality without votes", "v0", 2)
     with pytest.raises(Reported):
         checker.on_finalized("v0", [header(3)])  # a block no node ever imported
+
+
+def test_a_node_finalizing_a_block_no_supermajority_can_have_voted_for_is_caught(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """(f) The first node to author a block from BUGGY_FROM_BLOCK on finalizes it at once, with
+    no justification, before any other node has seen it."""
+    persist = ChainUpdates.persist
+    planted: list[int] = []
+
+    def finalizing_alone(self: ChainUpdates, executed: Any, **kwargs: Any) -> Any:
+        actions = persist(self, executed, **kwargs)
+        header = executed.block.header
+        if kwargs["authored"] and header.number >= BUGGY_FROM_BLOCK and not planted:
+            planted.append(header.number)
+            actions = actions + self.finalize_stored(header, b"", kwargs["now_ms"])
+        return actions
+
+    monkeypatch.setattr(ChainUpdates, "persist", finalizing_alone)
+    violation = sim.run(
+        scenario_from_dict({**CHEATERS, "workers": [], "requesters": []}), seed=1
+    ).violation
+    assert violation is not None and violation.name == "finality without votes"
+    assert violation.block == BUGGY_FROM_BLOCK == planted[0]
