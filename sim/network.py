@@ -509,26 +509,26 @@ class SimNetwork:
     def _transmit(self, a: str, b: str, deliver: Callable[[], None], topic: str, size: int) -> bool:
         """Send one message of `size` bytes on `topic` from `a` to `b`; False if it is lost on
         the way."""
-        own_link = self.links.get(frozenset((a, b)))
-        link = own_link or self.link
+        own_link = self.links.get(frozenset((a, b))) if self.links else None
+        link = self.link if own_link is None else own_link
         stats = self._stats.get(topic)
         if stats is None:
             stats = self._stats[topic] = [0, 0, 0]
         stats[0] += 1
         stats[1] += size
-        if not self._linked(a, b):
+        if b not in self._live_peers(a)[1]:
             self.lost += 1
             stats[2] += 1
             return False
         sender, receiver = self.nodes[a], self.nodes[b]
-        sending = self._sending_delay(sender, size)
+        sending = 0 if sender.bandwidth_mbps is None else self._sending_delay(sender, size)
         if self.rng.random() < link.loss:
             self.lost += 1
             stats[2] += 1
             return False
 
         def arrive() -> None:
-            if self._linked(a, b):
+            if b in self._live_peers(a)[1]:
                 self.delivered += 1
                 deliver()
             else:
