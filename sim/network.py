@@ -50,7 +50,7 @@ from runtime.block import Header
 from runtime.invariants import InvariantsBroken
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256
-from runtime.primitives.keys import Keypair
+from runtime.primitives.keys import Keypair, verify
 from sim.shared_execution import SharedExecution
 
 log = logging.getLogger("xpl.sim")
@@ -422,6 +422,7 @@ class SimNetwork:
             equivocate=node.equivocate,
             verifier=None if shared is None else shared.signatures,
             executor=None if shared is None else shared.executions,
+            check_signature=verify if shared is None else shared.signatures.check,
         )
         self._live.clear()
         node.seen_since = self.now_ms
