@@ -16,7 +16,9 @@ bandwidth (`set_bandwidth`) serializes what it sends one message after another, 
 size over the bandwidth; a node with a clock skew (`set_clock_skew`) runs its core on a clock
 ahead of (or behind) the network's. Observers (`add_observer`) see every action a core returns,
 and `message_stats` counts messages, bytes and losses per topic. Each of these draws random
-numbers only when it is on, so a seed keeps the run it had before they existed.
+numbers only when it is on, so a seed keeps the run it had before they existed. With a
+`SharedExecution` the nodes execute each block and check each signature once for the network
+(`sim.shared_execution`): the run is the same, faster.
 
 Everything happens in one thread on one event queue ordered by (time, sequence), and all
 randomness comes from one seeded generator, so a seed gives the same run every time.
