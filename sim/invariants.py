@@ -2,7 +2,9 @@
 
 Per node, after each block it imports or authors and each change of its finality:
 - no two nodes finalized different blocks at one height (`conflicting finality`);
-- a node's finalized height never goes back, across crashes and restarts (`finality regressed`).
+- a node's finalized height never goes back, across crashes and restarts (`finality regressed`);
+- a block a node finalizes is held by nodes of more than a third of the stake (`finality without
+  votes`: of the more than two thirds whose votes finalize it, the honest hold it).
 
 Per block (the state after a block is a function of the block alone, the runtime being
 deterministic, so it is judged once, on the first node that holds it):
@@ -10,13 +12,17 @@ deterministic, so it is judged once, on the first node that holds it):
   hold is explained by a bond, a stake or an escrow — the market's check that the escrow held
   equals what open jobs owe among them);
 - the total issuance changed by exactly what the block's events say was minted (balances
-  `Deposited`) and burned (`TransactionFeePaid`, `DustLost`, `Slashed`);
-- a stake is slashed only with evidence on chain in the same block: a worker's stake only where
-  the market fails its job (`JobFailed`, itself only in a block that decides a check of the
-  job), a validator's bond only with an offence (`Equivocation`, `Offline`) or a committee
-  member's penalty (`MemberPenalized`: it did not reveal, or revealed against the outcome), a
-  challenger's bond only where a check is decided;
-- a worker is paid (`JobSettled`) only for a job none of whose checks failed.
+  `Deposited`) and burned (`TransactionFeePaid`, `DustLost`, `Slashed`), and grew by no more
+  than the era reward paid in it (`EraPaid`, itself at most `era_reward`);
+- a stake is slashed only with evidence on chain in the same block: a worker's stake only as
+  much as its own failed jobs say (`JobFailed`, each in a block that decides a check of the job
+  against it), a validator's bond only with an offence naming it (`Equivocation`, `Offline`) or
+  its penalty as a committee member (`MemberPenalized`), a challenger's bond only where a check
+  is decided;
+- a worker is paid (`JobSettled`) only for a job none of whose checks failed, once, as much as
+  the job's record says, and the block's balance events credit it with that;
+- a requester's escrow falls only in a block with an event of a job of its (matched, settled,
+  failed, cancelled, expired, voided); the treasury never pays out.
 
 A violation stops the run; it carries the replay command that runs the same scenario and seed
 to the simulated time of the violation.
