@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from gpu_worker.worker.declining import Abilities, BlockClock, decline_reason
+from gpu_worker.worker.decline_rule import Abilities, decline_reason
+from gpu_worker.worker.declining import BlockClock
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Job
 from runtime.workloads import workload_shape
 

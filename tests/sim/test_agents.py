@@ -122,6 +122,13 @@ class World:
         self.net.schedule(POLL_MS, self._poll)
 
 
+def final_state(w: World) -> StateOverlay:
+    """The state of the first validator's finalized block, which the `jobs` table and the
+    workers' books follow."""
+    core = w.net.core(VALIDATORS[0])
+    return StateOverlay(core.reader(core.finalized_header.hash))
+
+
 def world(
     workers: Sequence[WorkerAgent],
     requesters: Sequence[RequesterAgent],
@@ -300,7 +307,7 @@ def test_workers_that_go_offline_or_crash_stop_and_resume() -> None:
     ]
     w = world(agents, requesters(results, 2, rate=0.4, stop_after_ms=25_000), seed=7)
     start = w.net.now_ms
-    w.run(40_000)
+    w.run(43_000)  # the gone worker's first miss (block 40) final by then
     gone = encode_address(agents[0].key.public)
     crash = encode_address(agents[1].key.public)
     committed = w.rows.of("jobs", step="committed")
@@ -321,8 +328,9 @@ def test_workers_that_go_offline_or_crash_stop_and_resume() -> None:
     assert back
     assert any(r["worker"] == crash for r in w.rows.of("jobs", step="settled"))
     # Each worker's books of what its stake lost (failed checks, missed deadlines, declines)
-    # are what the chain took; the one gone offline missed the jobs matched to it meanwhile.
-    state = StateOverlay(w.net.core("Alice").reader())
+    # are what the chain took by its finalized block (books follow finality); the one gone
+    # offline missed the jobs matched to it meanwhile.
+    state = final_state(w)
     for agent in agents:
         registered = market.Workers.get(state, agent.key.public)
         assert registered is not None
@@ -591,7 +599,7 @@ def test_a_worker_registers_its_throughput_rounded_as_the_daemon_measures_it() -
         WorkerAgent(name, key(name), results, stake=1_000 * UNIT, throughput=throughput)
         for name, throughput in (("f0", 1_900_000_000), ("s0", 400_000_000))
     )
-    w = world([fast, slow], requesters(results, 1, rate=0.1, stop_after_ms=0), seed=16)
+    w = world([fast, slow], requesters(results, 1, rate=0.1, stop_after_ms=1), seed=16)
     w.run(3_000)
     state = StateOverlay(w.net.core("Alice").reader())
     registered = {}
@@ -626,7 +634,7 @@ def test_jobs_that_end_in_a_gap_are_booked_from_the_state() -> None:
     w.run(35_000)
     core = w.net.core("Alice")
     ended = {}
-    for raw_key, raw in core.store.iterate_state(core.best_header.hash, market.Jobs.prefix):
+    for raw_key, raw in core.store.iterate_state(core.finalized_header.hash, market.Jobs.prefix):
         job = market.Jobs.decode(raw)
         if job.state == "settled":
             ended[int.from_bytes(market.Jobs.key_suffix(raw_key), "big")] = job
@@ -687,7 +695,7 @@ def test_a_job_end_seen_again_is_booked_once() -> None:
     assert settled and agents[0].earnings == sum(
         r["amount"] for r in settled if r["worker"] == encode_address(agents[0].key.public)
     )
-    state = StateOverlay(w.net.core("Alice").reader())
+    state = final_state(w)
     for agent in agents:
         registered = market.Workers.get(state, agent.key.public)
         assert registered is not None and agent.stake - registered.stake == agent.slashed
