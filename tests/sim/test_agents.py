@@ -599,7 +599,7 @@ def test_a_worker_registers_its_throughput_rounded_as_the_daemon_measures_it() -
         WorkerAgent(name, key(name), results, stake=1_000 * UNIT, throughput=throughput)
         for name, throughput in (("f0", 1_900_000_000), ("s0", 400_000_000))
     )
-    w = world([fast, slow], requesters(results, 1, rate=0.1, stop_after_ms=1), seed=16)
+    w = world([fast, slow], requesters(results, 1, rate=0.1, stop_after_ms=0), seed=16)
     w.run(3_000)
     state = StateOverlay(w.net.core("Alice").reader())
     registered = {}
