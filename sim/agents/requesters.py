@@ -103,9 +103,9 @@ class RequesterAgent:
         if self.mode not in market.MODES:
             raise ValueError(f"unknown verification mode {self.mode!r} (one of {market.MODES})")
         if self.start_after_ms < 0 or (
-            self.stop_after_ms is not None and self.stop_after_ms <= self.start_after_ms
+            self.stop_after_ms is not None and self.stop_after_ms < self.start_after_ms
         ):
-            raise ValueError(f"requester {self.name}: arrivals must stop after they start")
+            raise ValueError(f"requester {self.name}: arrivals must not stop before they start")
 
     def start(self, ctx: AgentContext) -> None:
         """Schedule the first arrival."""
