@@ -48,7 +48,9 @@ LIFECYCLE: Final = (
 )
 """The steps in the order a job goes through them (the order of one block's rows)."""
 WRITTEN_KEYS: Final = 65_536
-"""Written steps remembered, so that a late report of one is not written again."""
+"""Written steps remembered, so that a late report of one (a requester or worker reading its
+open jobs afresh reports their steps again) is not written again; far more than the steps of the
+jobs open at once."""
 
 StepKey = tuple[Any, ...]
 
@@ -93,7 +95,8 @@ class JobSteps:
         then: Callable[[], None] | None = None,
     ) -> None:
         """A step seen in block `block_hash` (at height `number`) at `t_ms`: its row written
-        and `then` run once, when that block is final, unless `key` was written before."""
+        and `then` run once, when that block is final, unless `key` was written before. A
+        report of a block already final is written at once, at its own time."""
         if key in self._written:
             return
         self._seq += 1
@@ -135,10 +138,6 @@ class JobSteps:
                 self.recorder.row(JOBS_TABLE, t_ms=t_ms, **report.columns)
             if report.then is not None:
                 report.then()
-
-    def pending(self) -> int:
-        """Reports waiting for their height to be final."""
-        return sum(len(r) for r in self._pending.values())
 
 
 _LEDGERS: weakref.WeakKeyDictionary[SimNetwork, dict[int, JobSteps]] = weakref.WeakKeyDictionary()
