@@ -14,6 +14,7 @@ Two offences can be proven with signed messages alone:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, NamedTuple
 
@@ -27,6 +28,9 @@ PREVOTE: Final = 0
 PRECOMMIT: Final = 1
 PHASES: Final = (PREVOTE, PRECOMMIT)
 _DOMAINS: Final = {PREVOTE: b"xpl-prevote", PRECOMMIT: b"xpl-precommit"}
+
+SignatureCheck = Callable[[bytes, bytes, bytes], bool]
+"""Checks one (public key, message, signature): `verify`, or one that remembers its answers."""
 
 
 class InvalidProof(Exception):
@@ -87,9 +91,10 @@ class SignedVote:
         """The 32-byte message the voter signs (see `vote_message`)."""
         return vote_message(self.phase, self.set_id, self.round, self.block_hash, self.number)
 
-    def signature_is_valid(self) -> bool:
-        """Whether the signature is the voter's Ed25519 signature over this vote's message."""
-        return verify(self.voter, self.message(), self.signature)
+    def signature_is_valid(self, check: SignatureCheck = verify) -> bool:
+        """Whether the signature is the voter's Ed25519 signature over this vote's message
+        (`check` is `verify`, or one that remembers what it checked)."""
+        return check(self.voter, self.message(), self.signature)
 
     @property
     def target(self) -> tuple[bytes, int]:

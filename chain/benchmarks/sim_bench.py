@@ -271,7 +271,7 @@ def run_sim_benchmark(
     workers: Sequence[int] = WORKER_COUNTS,
     network_only: bool = False,
     duration_s: float | None = None,
-    memory_s: Sequence[float] = (60.0, 240.0),
+    memory_s: Sequence[float] = (300.0, 900.0),
     memory_validators: int = 4,
     tps: float = DEFAULT_TPS,
     progress: Callable[[str], None] = lambda _m: None,

@@ -141,8 +141,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     m.add_argument("--tps", type=float, default=2.0, help="transfers a second (network-only)")
     m.add_argument(
         "--memory-durations",
-        default="60,240",
-        help="simulated seconds of the two runs whose peak memory is compared (60,240)",
+        default="300,900",
+        help="simulated seconds of the two runs whose peak memory is compared (300,900: both "
+        "past the 256 finalized states a node keeps)",
     )
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(run=sim_benchmark)

@@ -84,9 +84,9 @@ from chain.core.voter_messages import (
 from chain.core.voter_state import VoterState
 from chain.core.votes_ahead import ROUNDS_AHEAD, VotesAhead
 from runtime.block import Header
-from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote, VoteEquivocation
+from runtime.consensus import PRECOMMIT, PREVOTE, SignatureCheck, SignedVote, VoteEquivocation
 from runtime.primitives.codec import DecodeError
-from runtime.primitives.keys import Keypair
+from runtime.primitives.keys import Keypair, verify
 
 log = logging.getLogger("xpl.grandpa")
 
@@ -128,8 +128,9 @@ class GrandpaVoter:
         finalize: Callable[[Header, Justification], None],
         persist: Callable[[bytes], None] = lambda _raw: None,
         equivocate: bool = False,
+        check_signature: SignatureCheck = verify,
     ) -> None:
-        self.chain = chain
+        self.chain, self._check_signature = chain, check_signature
         self.key = key
         self._finalize = finalize
         self._persist = persist
@@ -392,7 +393,7 @@ class GrandpaVoter:
         )
         outputs: list[VoterOutput] = []
         for vote in (*c.prevotes, *c.precommits):
-            if not vote.signature_is_valid():
+            if not vote.signature_is_valid(self._check_signature):
                 return Verdict.REJECT, []
             header = self.chain.header(vote.block_hash)
             if header is None:
@@ -471,7 +472,7 @@ class GrandpaVoter:
         if vote.round > current.number:
             if not self._ahead.is_new(vote, current.number):
                 return Verdict.IGNORE
-            if not checked and not vote.signature_is_valid():
+            if not checked and not vote.signature_is_valid(self._check_signature):
                 return Verdict.REJECT
             kept = self._ahead.keep(vote, current.number)
             self._ask_where_peers_are_if_left_behind(now_ms, outputs)
@@ -482,7 +483,7 @@ class GrandpaVoter:
         known = round_.votes_of(vote.phase, vote.voter)
         if vote in known or len(known) >= 2:
             return Verdict.IGNORE
-        if not checked and not vote.signature_is_valid():
+        if not checked and not vote.signature_is_valid(self._check_signature):
             return Verdict.REJECT
         header = self.chain.header(vote.block_hash)
         if header is None or header.number != vote.number:

@@ -76,11 +76,12 @@ from chain.core.voting import VoterGlue
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import StoreError, StoreUnavailable
 from runtime.block import Block, Header
+from runtime.consensus import SignatureCheck
 from runtime.executive import SignatureVerifier
 from runtime.pallets import system
 from runtime.pallets.session import AuthoritySet
 from runtime.primitives.codec import DecodeError
-from runtime.primitives.keys import Keypair
+from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
 from runtime.transaction import SignedTransaction
 
@@ -105,6 +106,7 @@ class NodeCore(NodeInputs, NodeView):
         equivocate: bool = False,
         grinding: Grinding | None = None,
         executor: BlockExecutor | None = None,
+        check_signature: SignatureCheck = verify,
     ) -> None:
         self.store = store
         self.authority = authority
@@ -112,6 +114,8 @@ class NodeCore(NodeInputs, NodeView):
         self.verifier = verifier
         self.executor = executor
         """Executes imported blocks (None: `importer.execute_and_commit`, here)."""
+        self.check_signature = check_signature
+        """Checks the finality votes' signatures (a simulator's nodes share what they checked)."""
         self._equivocate = equivocate
         self._grinding = grinding
         self._now_ms = 0
@@ -141,6 +145,7 @@ class NodeCore(NodeInputs, NodeView):
             finalize=self._finalize_by_voter,
             persist=store.save_voter_state,
             equivocate=self._equivocate,
+            check_signature=self.check_signature,
         )
         self._authoring = Authoring(
             self._view,

@@ -22,6 +22,9 @@ HeaderOf = Callable[[bytes], Header | None]
 """How a round reads the chain: the header of a stored block, or None."""
 Support = dict[bytes, tuple[int, int]]
 """block hash -> (number, weight of the voters whose votes include it)."""
+Tally = tuple[dict[Target, int], list[tuple[int, list[SignedVote]]]]
+"""What `Round.tally` gives: weight by block voted for (voters with one vote), and the
+equivocators' (weight, votes)."""
 
 
 @dataclass
@@ -47,10 +50,16 @@ class Round:
     """When this voter entered the round: its prevote and precommit waits count from here."""
     primary: Target | None = None
     """The block the round's primary proposed, once its signed proposal arrived."""
+    _changes: dict[int, int] = field(default_factory=dict, repr=False, compare=False)
+    """phase -> votes counted so far (what `tally` was computed at)."""
+    _tallies: dict[int, tuple[int, AuthoritySet, Tally]] = field(
+        default_factory=dict, repr=False, compare=False
+    )
 
     def voted_weight(self, phase: int, authorities: AuthoritySet) -> int:
         """The weight of the authorities that voted in `phase` (an equivocator counts once)."""
-        return sum(authorities.weight_of(v) for v in self.votes[phase])
+        single, split = self.tally(phase, authorities)
+        return sum(single.values()) + sum(weight for weight, _ in split)
 
     def all_votes(self, phase: int) -> list[SignedVote]:
         """Every vote of `phase` in this round, both of each equivocator's."""
@@ -71,6 +80,27 @@ class Round:
         votes = self.votes[vote.phase].setdefault(vote.voter, [])
         if vote not in votes and len(votes) < 2:
             votes.append(vote)
+            self._changes[vote.phase] = self._changes.get(vote.phase, 0) + 1
+
+    def tally(self, phase: int, authorities: AuthoritySet) -> Tally:
+        """The votes of `phase` by block voted for, with their voters' weight summed (voters with
+        one vote), and the equivocators' votes with their weight; kept until a vote is added."""
+        kept = self._tallies.get(phase)
+        changes = self._changes.get(phase, 0)
+        if kept is not None and kept[0] == changes and kept[1] is authorities:
+            return kept[2]
+        single: dict[Target, int] = {}
+        split: list[tuple[int, list[SignedVote]]] = []
+        for voter, votes in self.votes[phase].items():
+            weight = authorities.weight_of(voter)
+            if len(votes) == 1:
+                target = votes[0].target
+                single[target] = single.get(target, 0) + weight
+            else:
+                split.append((weight, list(votes)))
+        tally = (single, split)
+        self._tallies[phase] = (changes, authorities, tally)
+        return tally
 
 
 def support(round_: Round, phase: int, authorities: AuthoritySet, header_of: HeaderOf) -> Support:
@@ -86,14 +116,9 @@ def support(round_: Round, phase: int, authorities: AuthoritySet, header_of: Hea
             walked = paths[target] = _ancestry(target, base_number, header_of)
         return walked
 
-    single: dict[Target, int] = {}
+    single, split = round_.tally(phase, authorities)
     result: Support = {}
-    for voter, votes in round_.votes[phase].items():
-        weight = authorities.weight_of(voter)
-        if len(votes) == 1:
-            target = votes[0].target
-            single[target] = single.get(target, 0) + weight
-            continue
+    for weight, votes in split:
         seen: set[bytes] = set()  # an equivocator's two votes count once below where they meet
         for vote in votes:
             for block_hash, number in path(vote.target):

@@ -31,9 +31,9 @@ from chain.core.voter_messages import (
 )
 from chain.core.votes_ahead import ROUNDS_AHEAD
 from runtime.block import Header
-from runtime.consensus import PRECOMMIT, PREVOTE, SignedVote
+from runtime.consensus import PRECOMMIT, PREVOTE, SignatureCheck, SignedVote
 from runtime.pallets.session import AuthoritySet
-from runtime.primitives.keys import Keypair
+from runtime.primitives.keys import Keypair, verify
 from tests.chain.core.test_grandpa import (
     ALICE,
     BOB,
@@ -55,9 +55,9 @@ def counted(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
     calls = {"n": 0}
     real = SignedVote.signature_is_valid
 
-    def counting(self: SignedVote) -> bool:
+    def counting(self: SignedVote, check: SignatureCheck = verify) -> bool:
         calls["n"] += 1
-        return real(self)
+        return real(self, check)
 
     monkeypatch.setattr(SignedVote, "signature_is_valid", counting)
     return calls

@@ -18,7 +18,9 @@ def block_hash(i: int) -> bytes:
 
 
 @st.composite
-def rounds(draw: st.DrawFn) -> tuple[Round, AuthoritySet, dict[bytes, SimpleNamespace]]:
+def rounds(
+    draw: st.DrawFn,
+) -> tuple[Round, AuthoritySet, dict[bytes, SimpleNamespace], SignedVote]:
     size = draw(st.integers(2, 14))
     # Block i's parent is some block before it: a tree rooted at block 0, at number depth.
     parents = [draw(st.integers(0, i - 1)) for i in range(1, size)]
@@ -45,15 +47,25 @@ def rounds(draw: st.DrawFn) -> tuple[Round, AuthoritySet, dict[bytes, SimpleName
                 number = numbers[target] + (draw(st.integers(-1, 1)) if lying else 0)
                 vote = SignedVote(phase, 0, 1, block_hash(target), number, bytes([v]) * 32, b"")
                 round_.add_vote(vote)
-    return round_, authorities, headers
+    target = draw(st.integers(0, size - 1))
+    voter = bytes([draw(st.integers(0, voters - 1))]) * 32
+    late = SignedVote(PREVOTE, 0, 1, block_hash(target), numbers[target], voter, b"")
+    return round_, authorities, headers, late
 
 
 @settings(max_examples=300, deadline=None)
 @given(rounds())
 def test_support_by_block_equals_support_by_voter(
-    case: tuple[Round, AuthoritySet, dict[bytes, SimpleNamespace]],
+    case: tuple[Round, AuthoritySet, dict[bytes, SimpleNamespace], SignedVote],
 ) -> None:
-    round_, authorities, headers = case
-    for phase in (PREVOTE, PRECOMMIT):
-        expected = _support_per_voter(round_, phase, authorities, headers.get)  # type: ignore[arg-type]
-        assert support(round_, phase, authorities, headers.get) == expected  # type: ignore[arg-type]
+    round_, authorities, headers, late = case
+    header_of = headers.get
+    for _ in range(2):  # before and after a vote arrives (the round's tally is kept between)
+        for phase in (PREVOTE, PRECOMMIT):
+            expected = _support_per_voter(round_, phase, authorities, header_of)  # type: ignore[arg-type]
+            assert support(round_, phase, authorities, header_of) == expected  # type: ignore[arg-type]
+            voted = {v for v, votes in round_.votes[phase].items() if votes}
+            assert round_.voted_weight(phase, authorities) == sum(
+                authorities.weight_of(v) for v in voted
+            )
+        round_.add_vote(late)
