@@ -104,9 +104,10 @@ def job_latencies_s(jobs: pd.DataFrame) -> pd.Series[Any]:
 
 
 def _once_per_job(jobs: pd.DataFrame, step: str) -> pd.DataFrame:
-    """Each job's last row at `step`: a step an agent saw again in a competing fork's block (a
-    partition, a reorg) counts once."""
-    return jobs[jobs["step"] == step].drop_duplicates(subset=["job"], keep="last")
+    """Each job's last row at `step` per worker: a job matched again after a decline or a miss
+    has a match (and possibly a slash) per worker, each counted; a table written before the
+    steps were written once counts a step seen again in a competing fork's block once."""
+    return jobs[jobs["step"] == step].drop_duplicates(subset=["job", "worker"], keep="last")
 
 
 def job_figures(jobs: pd.DataFrame, workers: pd.DataFrame) -> dict[str, Any]:

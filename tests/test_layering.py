@@ -125,14 +125,16 @@ SIM_AGENTS: Final = (
     "gpu_worker.commitment",
     "gpu_worker.freivalds",
     "gpu_worker.worker.cheating",
+    "gpu_worker.worker.decline_rule",
     "gpu_worker.worker.response",
     "chain.client.blob_info",
     "chain.service.committee_duties",
     "chain.service.recomputation",
 )
 """What the simulator's agents use besides the simulator's own layers: the worker's kernels,
-commitment and cheating, and the node's committee duties and recomputation (the same code its
-verification service runs); never the node service's I/O, p2p or the RPC client."""
+commitment, cheating, responses and decline rule, and the node's committee duties and
+recomputation (the same code its verification service runs); never the node service's I/O, p2p
+or the RPC client."""
 
 ALLOWED: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
     # The most specific package first: a module follows the first entry it lies within.
@@ -171,8 +173,8 @@ def _violations(module: str) -> list[str]:
     allowed = _allowed(module)
     if allowed is None:
         return []
-    # The simulator's agents may use the worker's cheating and response modules, and only
-    # them (SIM_AGENTS).
+    # The simulator's agents may use the worker's cheating, response and decline rule modules,
+    # and only them (SIM_AGENTS).
     below_worker = not _within(module, "gpu_worker.worker", "sim.agents")
     refused = ["gpu_worker.worker"] if below_worker else []
     return sorted(

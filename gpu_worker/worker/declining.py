@@ -8,67 +8,22 @@ at once if it cannot do it: an input its node cannot serve, a result larger than
 inputs and result beyond the device's memory, or more time than is left before the deadline at the
 throughput the worker registered (with the same safety factor the chain applies). A job whose
 inputs turn out to be unobtainable or malformed while they are fetched is declined too, if the
-window is still open.
+window is still open. The decision itself is `gpu_worker.worker.decline_rule`.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Final
 
-from chain.client.blob_info import MAX_BLOB_BYTES
 from chain.client.chain import XplClient, make_call
 from gpu_worker.worker.config import COMMIT_TIMEOUT_S
-from runtime.pallets.market import PPM, Job, MarketParams
+from gpu_worker.worker.decline_rule import Abilities, decline_reason, may_decline
+from runtime.pallets.market import Job
 from runtime.primitives.hashing import to_hex
 from runtime.primitives.keys import Keypair
-from runtime.workloads import GOP, workload_shape
 
 log = logging.getLogger("xpl.worker")
-
-MEMORY_SHARE_PPM: Final = 800_000
-"""The share of the device's memory that a job's inputs and result may take."""
-
-
-@dataclass(frozen=True, slots=True)
-class Abilities:
-    """What the worker can do: its device's memory, its registered throughput for the job's
-    workload, and how long a block takes (None while not yet measured)."""
-
-    memory_bytes: int
-    throughput: int
-    """10^9 cost units per second, as registered (0: none registered)."""
-    seconds_per_block: float | None
-
-
-def decline_reason(
-    job: Job,
-    head: int,
-    params: MarketParams,
-    abilities: Abilities,
-    blob_known: Callable[[bytes], bool],
-) -> str | None:
-    """Why the worker cannot finish `job` by its deadline (None: it can)."""
-    shape = workload_shape(job.workload, job.params)
-    if shape.result_bytes > MAX_BLOB_BYTES:
-        return f"its result of {shape.result_bytes} B is more than a node stores"
-    needed = sum(spec.size for spec in shape.inputs) + shape.result_bytes
-    if abilities.memory_bytes and needed > abilities.memory_bytes * MEMORY_SHARE_PPM // PPM:
-        return f"its inputs and result ({needed} B) do not fit the device's memory"
-    for name, root in job.inputs:
-        if root and not blob_known(root):
-            return f"its input {name} (blob {to_hex(root)[:12]}…) is not on the node"
-    if abilities.throughput <= 0:
-        return "this worker registered no throughput for its workload"
-    if abilities.seconds_per_block:
-        seconds = job.cost_units * params.deadline_safety_ppm / PPM / (abilities.throughput * GOP)
-        left = (job.commit_by - head - params.deadline_margin_blocks) * abilities.seconds_per_block
-        if seconds > left:
-            return f"it needs about {seconds:.0f} s and {max(left, 0):.0f} s are left"
-    return None
 
 
 class BlockClock:
@@ -117,7 +72,7 @@ class Decliner:
     def decline(self, client: XplClient, job_id: int, job: Job, head: int, reason: str) -> bool:
         """Give the job back if its decline window is still open; whether it was declined."""
         params, _ = client.market_params()
-        if head >= job.matched_at + params.decline_blocks:
+        if not may_decline(job, head, params):
             return False  # the next block would be past the window
         tx = client.sign(self.keypair, make_call("market", "decline_job", job_id))
         outcome = client.submit_and_watch(tx, until="inBlock", timeout=COMMIT_TIMEOUT_S)

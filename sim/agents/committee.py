@@ -170,6 +170,7 @@ class CommitteeMember:
                     best.number,
                     current.job,
                     verdict=label,
+                    distinct=(self.key.public, current.index, check.round),
                 )
 
     def _answer(self, current: OpenCheck) -> tuple[Answer, str]:

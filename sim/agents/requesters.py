@@ -90,6 +90,8 @@ class RequesterAgent:
     submitted: int = field(default=0, init=False)
     refused: int = field(default=0, init=False)
     _tracked: dict[int, _Tracked] = field(default_factory=dict, init=False)
+    _ending: dict[int, _Tracked] = field(default_factory=dict, init=False)
+    """Jobs whose end is recorded in a block not yet final: followed again after a reorg."""
     _known: bytes | None = field(default=None, init=False)
     _stop_at_ms: int | None = field(default=None, init=False)
 
@@ -217,13 +219,24 @@ class RequesterAgent:
         amount: int,
     ) -> None:
         tracked = self._tracked.pop(job_id)
-        record_step(ctx, step, job_id, number, tracked.record, verdict=verdict, amount=amount)
+        self._ending[job_id] = tracked
+
+        def final() -> None:
+            self._ending.pop(job_id, None)
+
+        record_step(
+            ctx, step, job_id, number, tracked.record, verdict=verdict, amount=amount, then=final
+        )
 
     def _rescan(self, ctx: AgentContext, number: int) -> None:
         """Learn its open jobs from the state, and end those that ended meanwhile (after a gap or
-        a reorg: the steps in between are not recorded, and an ended job's row has the payment
-        of a settled job, no refund of one that failed or expired)."""
+        a reorg: the steps in between are not recorded but its submission, and an ended job's
+        row has the payment of a settled job, no refund of one that failed or expired). A job
+        whose end it saw in a block not yet final is followed again: a reorg may have abandoned
+        that block."""
         state = ctx.overlay()
+        self._tracked.update(self._ending)
+        self._ending.clear()
         for job_id in list(self._tracked):
             tracked = self._tracked[job_id]
             job = market.Jobs.get(state, job_id)
@@ -231,6 +244,7 @@ class RequesterAgent:
                 del self._tracked[job_id]  # not its job on the chain adopted
                 continue
             tracked.record = job
+            record_step(ctx, "submitted", job_id, job.submitted_at, job)
             if job.state == "settled":
                 verdict = tracked.outcome or ("pass" if tracked.audited else "unaudited")
                 self._end(ctx, job_id, "settled", number, verdict, job.payment)
@@ -247,7 +261,10 @@ class RequesterAgent:
             ):
                 continue
             job_id = int.from_bytes(market.Jobs.key_suffix(key), "big")
-            self._tracked.setdefault(job_id, _Tracked(job))
+            if job_id not in self._tracked:
+                # Submitted in blocks it did not read (a reorg put its submission there).
+                self._tracked[job_id] = _Tracked(job)
+                record_step(ctx, "submitted", job_id, job.submitted_at, job)
 
     def _grief(self, ctx: AgentContext, job_id: int, tracked: _Tracked, number: int) -> None:
         """A dispute of a leaf drawn at random, whether or not it is wrong."""
@@ -257,7 +274,15 @@ class RequesterAgent:
         tracked.checked = True
         leaf = ctx.rng.randrange(job.leaves)
         if ctx.submit(self.key, make_call("compute", "dispute", job_id, leaf)):
-            record_step(ctx, "disputed", job_id, number, job, verdict="grief")
+            record_step(
+                ctx,
+                "disputed",
+                job_id,
+                number,
+                job,
+                verdict="grief",
+                distinct=(self.key.public, leaf),
+            )
 
     def _check(
         self, ctx: AgentContext, job_id: int, tracked: _Tracked, number: int, root: bytes
@@ -288,7 +313,15 @@ class RequesterAgent:
         if wrong is None or not self.dispute:
             return
         if ctx.submit(self.key, make_call("compute", "dispute", job_id, wrong)):
-            record_step(ctx, "disputed", job_id, number, job, verdict="freivalds")
+            record_step(
+                ctx,
+                "disputed",
+                job_id,
+                number,
+                job,
+                verdict="freivalds",
+                distinct=(self.key.public, wrong),
+            )
 
 
 __all__ = ["ARRIVALS", "JobKind", "RequesterAgent"]

@@ -8,8 +8,11 @@ throughput (`cost_units / throughput`, one job after another on its device; neve
 commits the real Merkle root (`compute.commit_result`), publishes the leaves where committee
 members and requesters read them (`PublishedResults`, standing in for the blob protocol), and
 answers each check in its reveal phase with the named leaves' hashes and Merkle proofs
-(`compute.respond`). A job it cannot finish before the job's commit deadline, or of a workload it
-does not serve, it declines (`market.decline_job`).
+(`compute.respond`). A job it cannot finish by the job's commit deadline at the throughput it
+registered (with the chain's safety factor and margin), or of a workload it registered no
+throughput for, it declines (`market.decline_job`) while the decline window is open, as the
+daemon does (`gpu_worker.worker.decline_rule`); past the window it computes and commits what it
+can.
 
 When a check awaits a response and what it holds come from the daemon's own functions
 (`gpu_worker.worker.response`); cheating reuses `gpu_worker.worker.cheating` as the daemon's
@@ -28,7 +31,6 @@ members cannot read the committed leaves a checked one builds on and requesters 
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -37,6 +39,7 @@ from gpu_worker.commitment import result_root
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves
 from gpu_worker.worker.cheating import cheat_indices, corrupt_leaves
+from gpu_worker.worker.decline_rule import Abilities, decline_reason, may_decline
 from gpu_worker.worker.response import awaits_response, response_call
 from runtime.api import make_call
 from runtime.block import Header
@@ -44,7 +47,7 @@ from runtime.pallets import compute, market
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.keys import Keypair
 from runtime.workloads import GOP
-from sim.agents.job_steps import WORKERS_TABLE, address, record_step
+from sim.agents.job_steps import WORKERS_TABLE, address, on_final, record_step
 from sim.agents.published import PublishedResults
 from sim.world.context import AgentContext, ChainEvent
 
@@ -59,9 +62,6 @@ UNDERCUT_EVERY_BLOCKS: Final = 10
 PENALTIES: Final = {"JobFailed": "fail", "DeadlineMissed": "missed", "JobDeclined": "declined"}
 """The market's events that take from a worker's stake (their third argument), and the verdict
 its `slashed` row gives each."""
-BOOKED_JOBS: Final = 4_096
-"""Ended jobs a worker remembers having booked (a reorg deeper than this many of its jobs
-could book one twice)."""
 MEMORY_MB: Final = 16_384
 """The device memory a simulated worker registers (the chain does not match on it)."""
 
@@ -152,7 +152,9 @@ class WorkerAgent:
 
     registered: bool = field(default=False, init=False)
     earnings: int = field(default=0, init=False)
+    """Payments of its settled jobs, booked once each as their blocks become final."""
     slashed: int = field(default=0, init=False)
+    """Penalties taken from its stake, booked as its payments are."""
     cost: int = field(default=0, init=False)
     """The modelled cost of the compute done so far (a cheater's saved leaves and a lazy
     worker's whole job cost nothing)."""
@@ -166,11 +168,11 @@ class WorkerAgent:
     _responded: dict[tuple[int, int, int], int] = field(default_factory=dict, init=False)
     _cheat_seed: int = field(default=0, init=False)
     _ask: int = field(default=0, init=False)
+    _ending: dict[int, None] = field(default_factory=dict, init=False)
+    """Jobs whose payment or penalty is seen in a block not yet final: read again after a
+    reorg."""
     _last: tuple[int, int, int] = field(default=(0, 0, 0), init=False)
     """The last stake, reputation and active jobs read from the chain (for samples while down)."""
-    _booked: OrderedDict[int, None] = field(default_factory=OrderedDict, init=False)
-    """The latest jobs whose end (payment or penalty) is in its books: each is booked once, even
-    where a reorg shows its end again."""
 
     def __post_init__(self) -> None:
         if self.throughput <= 0 or self.capacity <= 0 or not self.workloads:
@@ -316,26 +318,12 @@ class WorkerAgent:
                 if self._acting():
                     self._take(ctx, job_id, number)
             elif event.name == "JobSettled" and named:
-                if self._book(job_id):
-                    self.earnings += int(args[2])
+                self._book_payment(ctx, job_id, number, int(args[2]))
                 self._drop(job_id)
             elif event.name in PENALTIES and named:
-                amount = int(args[2]) if self._book(job_id) else 0
-                self.slashed += amount
-                if amount:
-                    mine = self._jobs.get(job_id)
-                    record = mine.record if mine else market.Jobs.get(ctx.overlay(), job_id)
-                    verdict = PENALTIES[event.name]
-                    record_step(
-                        ctx,
-                        "slashed",
-                        job_id,
-                        number,
-                        record,
-                        worker=self.account,
-                        verdict=verdict,
-                        amount=amount,
-                    )
+                mine = self._jobs.get(job_id)
+                record = mine.record if mine else market.Jobs.get(ctx.overlay(), job_id)
+                self._book_slash(ctx, job_id, number, record, PENALTIES[event.name], int(args[2]))
                 self._drop(job_id)
             elif event.name in ("JobExpired", "JobCancelled"):
                 self._drop(job_id)
@@ -343,9 +331,25 @@ class WorkerAgent:
             mine = self._jobs[job_id]
             if event.name == "ResultCommitted" and args[1] == self.account:
                 mine.committed = True
-                record_step(ctx, "committed", job_id, number, mine.record, worker=self.account)
+                record_step(
+                    ctx,
+                    "committed",
+                    job_id,
+                    number,
+                    mine.record,
+                    worker=self.account,
+                    distinct=(self.account,),
+                )
             elif event.name == "ChallengeDrawn" and args[2] is True:
-                record_step(ctx, "audit_drawn", job_id, number, mine.record, worker=self.account)
+                record_step(
+                    ctx,
+                    "audit_drawn",
+                    job_id,
+                    number,
+                    mine.record,
+                    worker=self.account,
+                    distinct=(self.account, args[1], args[5]),
+                )
             elif event.name == "JobVoided":
                 self._drop(job_id)
 
@@ -366,6 +370,26 @@ class WorkerAgent:
                 continue
             mine.record = job
             mine.committed = job.state == "committed"
+            if mine.committed:
+                record_step(
+                    ctx,
+                    "committed",
+                    job_id,
+                    job.committed_at,
+                    job,
+                    worker=self.account,
+                    distinct=(self.account,),
+                )
+            # Its match may be in blocks it did not read (a reorg put it there).
+            record_step(
+                ctx,
+                "matched",
+                job_id,
+                job.matched_at,
+                job,
+                worker=self.account,
+                distinct=(self.account,),
+            )
             if job.state == "matched" and mine.root:
                 # Computed, and its commitment is not on chain (still pooled when it went down, or
                 # replaced by a reorg): commit the same root again at once, as the daemon does
@@ -377,6 +401,9 @@ class WorkerAgent:
         for job_id in [j for j in self._jobs if j not in open_ids]:
             self._book_ended(ctx, job_id, market.Jobs.get(state, job_id), number)
             self._drop(job_id)
+        # An end seen in a block a reorg abandoned is booked from the chain adopted.
+        for job_id in [j for j in self._ending if j not in open_ids]:
+            self._book_ended(ctx, job_id, market.Jobs.get(state, job_id), number)
 
     def _book_ended(
         self, ctx: AgentContext, job_id: int, job: market.Job | None, number: int
@@ -384,39 +411,92 @@ class WorkerAgent:
         """Book a job of its that ended in blocks whose events it did not read (a reorg, a gap)
         as the market's settlement did: its payment if settled, its slash if failed. (A miss or
         a decline in such blocks gives the job back, and its penalty is not booked.)"""
-        if job is None or job.worker != self.account or not self._book(job_id):
+        if job is None or job.worker != self.account:
             return
         if job.state == "settled":
-            self.earnings += job.payment
+            self._book_payment(ctx, job_id, number, job.payment)
         elif job.state == "failed":
-            self.slashed += job.slash
-            record_step(
-                ctx,
-                "slashed",
-                job_id,
-                number,
-                job,
-                worker=self.account,
-                verdict=PENALTIES["JobFailed"],
-                amount=job.slash,
-            )
+            self._book_slash(ctx, job_id, number, job, PENALTIES["JobFailed"], job.slash)
+
+    def _book_payment(self, ctx: AgentContext, job_id: int, number: int, amount: int) -> None:
+        """Book a job's payment, seen at height `number`, once that block is final: once per
+        job, whichever final block shows it first, never from a block a reorg abandoned."""
+
+        def book() -> None:
+            self.earnings += amount
+            self._ending.pop(job_id, None)
+
+        self._ending[job_id] = None
+        on_final(ctx, number, "settled", (job_id, "earned", self.account), book)
+
+    def _book_slash(
+        self,
+        ctx: AgentContext,
+        job_id: int,
+        number: int,
+        job: market.Job | None,
+        verdict: str,
+        amount: int,
+    ) -> None:
+        """Book and record a penalty, seen at height `number`, once that block is final (once
+        per job, as a payment)."""
+        if amount <= 0:
+            return
+
+        def book() -> None:
+            self.slashed += amount
+            self._ending.pop(job_id, None)
+
+        self._ending[job_id] = None
+        record_step(
+            ctx,
+            "slashed",
+            job_id,
+            number,
+            job,
+            worker=self.account,
+            verdict=verdict,
+            amount=amount,
+            distinct=(self.account,),
+            then=book,
+        )
 
     def _take(self, ctx: AgentContext, job_id: int, number: int) -> None:
         """A job matched to it: compute it, or decline it if it cannot be done in time."""
         job = market.Jobs.get(ctx.overlay(), job_id)
         if job is None or job.worker != self.account or job.state != "matched":
             return
-        record_step(ctx, "matched", job_id, number, job, worker=self.account)
-        slot_ms = ctx.net.spec.genesis.slot_duration_ms
-        start = max(ctx.now_ms, self._busy_until_ms)
-        done_ms = start + self._compute_ms(job)
-        blocks_left = job.commit_by - ctx.best_header().number
-        if job.workload not in self.workloads or done_ms - ctx.now_ms >= blocks_left * slot_ms:
+        record_step(
+            ctx,
+            "matched",
+            job_id,
+            job.matched_at,
+            job,
+            worker=self.account,
+            distinct=(self.account,),
+        )
+        if self._declines(ctx, job):
             ctx.submit(self.key, make_call("market", "decline_job", job_id))
             return
         mine = _Job(job)
         self._jobs[job_id] = mine
         self._schedule_compute(ctx, job_id, mine)
+
+    def _declines(self, ctx: AgentContext, job: market.Job) -> bool:
+        """Whether to give the job back, as the daemon decides (`decline_rule`): it cannot be
+        done by its deadline at the throughput registered for its workload, and the decline
+        window is still open (past it, the worker tries its best)."""
+        state = ctx.overlay()
+        head = ctx.best_header().number
+        params = market.Params.get(state)
+        if not may_decline(job, head, params):
+            return False
+        worker = market.Workers.get(state, self.account)
+        throughput = 0 if worker is None else worker.throughput_for(job.workload)
+        slot_s = ctx.net.spec.genesis.slot_duration_ms / 1000
+        abilities = Abilities(MEMORY_MB * 2**20, throughput, slot_s)
+        # Inputs are generated from the job's seed: no blob is fetched in the simulated world.
+        return decline_reason(job, head, params, abilities, lambda root: False) is not None
 
     def _compute_ms(self, job: market.Job) -> int:
         if self.strategy.kind == "lazy":
@@ -504,15 +584,6 @@ class WorkerAgent:
                 call = response_call(job_id, index, check, mine.leaves)
                 if ctx.submit(self.key, call, mortality=timing[0], birth=timing[1]):
                     self._responded[key] = best.number
-
-    def _book(self, job_id: int) -> bool:
-        """Whether the end of `job_id` is to be booked now (not booked before)."""
-        if job_id in self._booked:
-            return False
-        self._booked[job_id] = None
-        if len(self._booked) > BOOKED_JOBS:
-            self._booked.popitem(last=False)
-        return True
 
     def _drop(self, job_id: int) -> None:
         mine = self._jobs.pop(job_id, None)

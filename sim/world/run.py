@@ -106,6 +106,10 @@ class Simulation:
             world.net.schedule(self.sample_every_ms, self._sample)
             try:
                 self._drive(world)
+                # Each worker's last row holds its books at the end (those it booked after the
+                # last sample too), as the jobs table does.
+                for agent, ctx in world.agents:
+                    agent.sample(ctx)
             except InvariantViolated as exc:
                 violation = exc.violation
         finally:

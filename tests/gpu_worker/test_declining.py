@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import pytest
 
-from gpu_worker.worker.declining import Abilities, BlockClock, decline_reason
+from gpu_worker.worker.decline_rule import Abilities, decline_reason, may_decline
+from gpu_worker.worker.declining import BlockClock
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Job
 from runtime.workloads import workload_shape
 
@@ -71,6 +72,14 @@ def test_a_job_the_worker_cannot_do_is_declined(job: Job, abilities: Abilities, 
 def test_without_a_block_time_the_deadline_is_left_to_the_chain() -> None:
     slow = replace(ROOMY, seconds_per_block=None)
     assert decline_reason(_job(cost_units=10**15), 10, P, slow, _known) is None
+
+
+def test_a_decline_is_sent_only_while_the_chain_takes_it() -> None:
+    # The chain takes a decline up to `decline_blocks` blocks after the match; a decline sent at
+    # head h lands in block h + 1 at the earliest.
+    job = _job(matched_at=10)
+    last = 10 + P.decline_blocks
+    assert may_decline(job, last - 1, P) and not may_decline(job, last, P)
 
 
 def test_the_block_clock_needs_two_blocks() -> None:

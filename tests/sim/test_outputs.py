@@ -673,6 +673,25 @@ def test_a_step_seen_again_in_a_competing_fork_counts_once() -> None:
     assert summary["jobs"]["mean_price"] == 200.0
 
 
+def test_a_job_matched_again_counts_each_worker_s_match_and_slash() -> None:
+    """A job declined by one worker and failed by the next: two matches, two slashes."""
+    recorder = Recorder(None)
+    recorder.row("jobs", **job_row(7, "matched", 1_000, worker="w1", price=100))
+    recorder.row("jobs", **job_row(7, "slashed", 2_000, worker="w1", amount=XPL))
+    recorder.row("jobs", **job_row(7, "matched", 3_000, worker="w2", price=300))
+    recorder.row("jobs", **job_row(7, "slashed", 9_000, worker="w2", amount=5 * XPL))
+    summary = summarize(
+        recorder.frames(),
+        scenario=types.SimpleNamespace(name="rematched"),
+        seed=0,
+        digest="",
+        state_root="",
+        wall_s=1.0,
+    )
+    assert summary["jobs"]["slashes"] == {"count": 2, "total": 6 * XPL}
+    assert summary["jobs"]["mean_price"] == 200.0
+
+
 def test_a_damaged_table_file_is_a_result_error_naming_it(
     tmp_path: Path, stand_in_scenario_loader: list[Path]
 ) -> None:
