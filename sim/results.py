@@ -14,8 +14,8 @@ from sim.summary import SUMMARY_FILE, read_summary
 from sim.tables import TABLES, empty_frame, read_table
 
 if TYPE_CHECKING:
-    from sim.invariants import Violation  # type: ignore[import, unused-ignore]
-    from sim.scenario import Scenario  # type: ignore[import, unused-ignore]
+    from sim.invariants import Violation
+    from sim.scenario import Scenario
 
 SCENARIO_FILE: Final = "scenario.toml"
 """The resolved scenario a run directory holds, every field written out."""
@@ -92,13 +92,13 @@ class SimResult:
                 raise ResultError(f"{out / SUMMARY_FILE}: no {key!r}")
         violation = None
         if isinstance(summary.get("violation"), dict):
-            from sim.invariants import Violation  # type: ignore[import, unused-ignore]
+            from sim.invariants import Violation
 
             try:
                 violation = Violation(**summary["violation"])
             except TypeError as exc:
                 raise ResultError(f"{out / SUMMARY_FILE}: violation: {exc}") from None
-        from sim.scenario import load_scenario  # type: ignore[import, unused-ignore]
+        from sim.scenario import load_scenario
 
         return cls(
             scenario=load_scenario(out / SCENARIO_FILE),

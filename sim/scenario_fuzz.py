@@ -21,7 +21,6 @@ violation with the command that replays it: `xpl sim run OUT/runs/<seed>/scenari
 
 from __future__ import annotations
 
-import importlib
 import math
 import random
 import tomllib
@@ -268,7 +267,8 @@ class FuzzRunner:
 
     def __call__(self, scenario: Scenario, seed: int, out: Path) -> Mapping[str, Any]:
         # Imported where a run needs it: drawing schedules never loads the world.
-        api = importlib.import_module("sim.api")
+        from sim import api
+
         result = api.run(scenario, seed=seed, out=out)
         summary = dict(result.summary)
         drawn = draw_faults(self.base, seed, self.mode, bound_slots=self.bound_slots)

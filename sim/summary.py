@@ -20,7 +20,7 @@ import pandas as pd
 from sim.tables import TABLES, empty_frame
 
 if TYPE_CHECKING:
-    from sim.scenario import Scenario  # type: ignore[import, unused-ignore]
+    from sim.scenario import Scenario
 
 SUMMARY_FILE: Final = "summary.json"
 

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import importlib
 import itertools
 import json
 import logging
@@ -252,7 +251,8 @@ def _overridden(scenario: Scenario, overrides: Sequence[str]) -> Scenario:
 def run_scenario(scenario: Scenario, seed: int, out: Path) -> Mapping[str, Any]:
     """The default runner: the simulator's run (`sim.api.run`), its summary and any violation."""
     # Imported where a run needs it: a sweep with its own runner never loads the world.
-    api = importlib.import_module("sim.api")
+    from sim import api
+
     result = api.run(scenario, seed=seed, out=out)
     summary = dict(result.summary)
     if result.violation is not None:

@@ -14,7 +14,6 @@ job a second) through `sim.api.run`, timed the same way.
 from __future__ import annotations
 
 import gc
-import importlib
 import random
 import time
 import tracemalloc
@@ -238,9 +237,10 @@ def standard_scenario(validators: int, workers: int, duration_s: float) -> dict[
 def run_world_point(validators: int, workers: int, simulated_s: float) -> SpeedPoint:
     """Run the standard scenario through `sim.api.run` and time it."""
     # Imported when asked for: the network-only benchmark needs none of the world.
-    scenario_module = importlib.import_module("sim.scenario")
-    api = importlib.import_module("sim.api")
-    scenario = scenario_module.scenario_from_dict(
+    from sim import api
+    from sim.scenario import scenario_from_dict
+
+    scenario = scenario_from_dict(
         standard_scenario(validators, workers, simulated_s), source="<benchmark>"
     )
     start = time.process_time()

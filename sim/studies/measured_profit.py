@@ -16,7 +16,6 @@ outputs); this module reaches them only when called.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -151,7 +150,8 @@ def measure_strategy_profits(
     out: Path | None = None,
 ) -> list[StrategyProfit]:
     """Run `scenario` once per seed (under `out`/seed-N if given) and measure every group."""
-    api: Any = importlib.import_module("sim.api")  # the world, which this module does not need
+    from sim import api  # the world, loaded only when runs are asked for
+
     rows: list[StrategyProfit] = []
     for seed in seeds:
         where = None if out is None else out / f"seed-{seed}"

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from chain.cli.main import main
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, check_incentives
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS
+from sim.scenario import load_scenario
 from sim.studies.detection import measure_detection, wilson_interval
 from sim.studies.economics import (
     Terms,
@@ -280,6 +281,5 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "sim" / "scenarios"
 @pytest.mark.parametrize("name", ["economic_security", "supply_latency", "network_finality"])
 def test_study_scenarios_load(name: str) -> None:
     """The studies' scenario files pass the scenario schema (once it is there)."""
-    scenario = pytest.importorskip("sim.scenario")
-    loaded = scenario.load_scenario(SCENARIOS / f"{name}.toml")
+    loaded = load_scenario(SCENARIOS / f"{name}.toml")
     assert loaded.name == name

@@ -224,7 +224,6 @@ def test_a_stalled_seed_is_reported_with_a_command_that_replays_it(
 def test_fuzz_seeds_run_end_to_end(mode: FuzzMode, tmp_path: Path) -> None:
     """The whole simulator (`sim.api.run`) over a few drawn schedules: safety holds, and in
     liveness mode finality advances after the heal."""
-    pytest.importorskip("sim.api", reason="runs the world's simulator (sim.api.run)")
     from sim.scenario import load_scenario
 
     frame = fuzz_scenario(
@@ -247,7 +246,6 @@ its id on a competing fork, lands on a job with leaves of another size (at 93 s)
 
 
 def test_a_result_of_a_job_from_a_competing_fork_is_disputed_not_a_crash() -> None:
-    pytest.importorskip("sim.api", reason="runs the world's simulator (sim.api.run)")
     import sim
     from sim.scenario import load_scenario
 
@@ -257,4 +255,5 @@ def test_a_result_of_a_job_from_a_competing_fork_is_disputed_not_a_crash() -> No
     assert result.violation is None
     jobs = result.jobs
     disputed = jobs[(jobs["step"] == "disputed") & (jobs["verdict"] == "freivalds")]
-    assert (disputed["t_ms"] > 93_000).any()
+    # the dispute's block is first seen at 93 s, the time the requester's check once crashed at
+    assert (disputed["t_ms"] >= 93_000).any()
