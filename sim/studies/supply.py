@@ -304,7 +304,8 @@ def run_supply_study(
     workers: int = 2,
 ) -> SupplyStudy:
     """Run the scenario into OUT/run, the sweep (unless `sweep_counts` or `sweep_rates` is
-    empty) into OUT/sweep, and write the plots, the windows and sweep tables and supply.json under OUT."""
+    empty) into OUT/sweep, and write the plots, the windows and sweep tables and supply.json
+    under OUT."""
     # Imported here: the plots module imports this one for its types.
     from sim.studies.supply_plots import write_over_time, write_vs_ratio
 
