@@ -150,6 +150,9 @@ def windows(result: SimResult, window_s: float = WINDOW_S) -> pd.DataFrame:
                 "slots_online": slots,
                 "jobs_per_min": per_minute,
                 "supply_demand": slots / per_minute if per_minute else None,
+                "lost_share": (int(here["failed"].sum()) + int(here["expired"].sum())) / len(here)
+                if len(here)
+                else None,
             }
         )
     return pd.DataFrame(rows)
@@ -242,7 +245,9 @@ def sweep_supply(
                 "slots": slots,
                 "submitted": submitted,
                 "settled": row.get("jobs.settled"),
+                "failed": row.get("jobs.failed"),
                 "expired": row.get("jobs.expired"),
+                "lost_share": _lost_share(row),
                 "latency_p50_s": row.get("jobs.latency_s.p50"),
                 "latency_p95_s": row.get("jobs.latency_s.p95"),
                 "mean_price_xpl": None
@@ -253,6 +258,15 @@ def sweep_supply(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _lost_share(row: pd.Series[Any]) -> float | None:
+    """Jobs that expired or failed over jobs submitted, of one sweep run."""
+    submitted = row.get("jobs.submitted")
+    if not submitted or pd.isna(submitted):
+        return None
+    lost = sum(float(row.get(f"jobs.{step}") or 0.0) for step in ("failed", "expired"))
+    return lost / float(submitted)
 
 
 @dataclass

@@ -97,11 +97,12 @@ def write_over_time(path: Path, series: pd.DataFrame, jobs: pd.DataFrame, events
 
 
 def write_vs_ratio(path: Path, series: pd.DataFrame, swept: pd.DataFrame | None) -> Path:
-    """Latency p50/p95 and mean price against worker slots online per job submitted a minute:
-    each window of the run, and each run of the sweep over supply."""
-    fig = Figure(figsize=(9.0, 4.0), dpi=DPI, layout="constrained")
+    """Latency p50/p95 (of settled jobs), mean price and the share of jobs lost (expired or
+    failed) against worker slots online per job submitted a minute: each window of the run, and
+    each run of the sweep over supply and demand."""
+    fig = Figure(figsize=(12.0, 4.2), dpi=DPI, layout="constrained")
     FigureCanvasAgg(fig)
-    lat_ax, price_ax = fig.subplots(1, 2)
+    lat_ax, price_ax, lost_ax = fig.subplots(1, 3)
     shown = series.dropna(subset=["supply_demand"])
     lat_ax.plot(
         shown["supply_demand"],
@@ -127,6 +128,14 @@ def write_vs_ratio(path: Path, series: pd.DataFrame, swept: pd.DataFrame | None)
         markersize=4,
         label="run window",
     )
+    lost_ax.plot(
+        shown["supply_demand"],
+        shown["lost_share"],
+        "o",
+        color="tab:red",
+        markersize=4,
+        label="run window",
+    )
     if swept is not None and not swept.empty:
         done = swept.dropna(subset=["supply_demand"])
         for rate, rows in done.groupby("rate_per_s", sort=True):
@@ -149,7 +158,14 @@ def write_vs_ratio(path: Path, series: pd.DataFrame, swept: pd.DataFrame | None)
                 color=line[0].get_color(),
                 label=label,
             )
-    for ax in (lat_ax, price_ax):
+            lost_ax.plot(
+                rows["supply_demand"],
+                rows["lost_share"],
+                "s-",
+                color=line[0].get_color(),
+                label=label,
+            )
+    for ax in (lat_ax, price_ax, lost_ax):
         ax.set_xscale("log")
         ax.xaxis.set_major_formatter(ScalarFormatter())
         ax.xaxis.set_minor_formatter(NullFormatter())
@@ -157,6 +173,7 @@ def write_vs_ratio(path: Path, series: pd.DataFrame, swept: pd.DataFrame | None)
         ax.legend(fontsize="small")
     lat_ax.set_ylabel("latency, submitted → settled (s)")
     price_ax.set_ylabel("mean matched price (XPL per gunit)")
+    lost_ax.set_ylabel("share of jobs expired or failed")
     fig.suptitle("Latency and price against supply over demand")
     fig.savefig(path, format="png")
     return path

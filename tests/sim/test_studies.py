@@ -16,7 +16,7 @@ PNG_LIMIT = 150_000
 """Bytes a study's PNG may take (the README shows them)."""
 
 TINY_SUPPLY = [
-    # 150 s; 4 workers of each price; the cheap four leave at 50 s; a spike from 100 s to 110 s.
+    # 150 s; 4 workers of each price; the cheap four leave at 50 s; a spike from 100 s to 125 s.
     "duration_s=150.0",
     "workers[0].count=4",
     "workers[1].count=4",
@@ -24,7 +24,7 @@ TINY_SUPPLY = [
     "workers[0].strategy.offline_after_s=50.0",
     "requesters[1].count=6",
     "requesters[1].arrival.start_s=100.0",
-    "requesters[1].arrival.stop_s=110.0",
+    "requesters[1].arrival.stop_s=125.0",
 ]
 
 
@@ -54,13 +54,13 @@ def test_supply_study_writes_its_plots_and_figures(supply_out: Path) -> None:
     assert windows["submitted"].sum() > 0
     figures = json.loads((supply_out / "supply.json").read_text())
     assert figures["shocks"] == [{"at_s": 50.0, "group": "leaving", "workers": 4}]
-    spike = {"from_s": 100.0, "to_s": 110.0, "group": "spike", "requesters": 6}
+    spike = {"from_s": 100.0, "to_s": 125.0, "group": "spike", "requesters": 6}
     assert figures["spikes"] == [spike]
     assert [(p["from_s"], p["to_s"]) for p in figures["phases"]] == [
         (0.0, 50.0),
         (50.0, 100.0),
-        (100.0, 110.0),
-        (110.0, 150.0),
+        (100.0, 125.0),
+        (125.0, 150.0),
     ]
 
 
@@ -79,7 +79,7 @@ def test_the_demand_spike_shows_in_the_submissions(supply_out: Path) -> None:
     windows = pd.read_csv(supply_out / "supply_windows.csv")
     spike = windows[windows["start_s"] == 100.0].iloc[0]
     steady = windows[windows["start_s"] < 50.0]
-    assert spike["jobs_per_min"] > 2 * steady["jobs_per_min"].max()
+    assert spike["jobs_per_min"] > 2.5 * steady["jobs_per_min"].max()
     assert spike["supply_demand"] < steady["supply_demand"].min()
 
 
