@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from chain.cli.main import main
+from sim.sweep import runs_frame
 
 PNG_LIMIT = 150_000
 """Bytes a study's PNG may take (the README shows them)."""
@@ -112,3 +113,13 @@ def test_network_study_finality_lag_grows_with_latency_and_the_partition(
 def test_network_study_refuses_a_bad_partition(tmp_path: Path) -> None:
     argv = ["sim", "study", "network", "--out", str(tmp_path), "--partition", "14,8"]
     assert main(argv) != 0
+
+
+def test_a_sweep_table_keeps_totals_beyond_int64_exactly(tmp_path: Path) -> None:
+    """A network of many validators issues more planck than int64 holds: the sweep's table
+    still writes, the total as its exact digits."""
+    big = 50_300_800_009_999_999_984
+    frame = runs_frame([{"run": "a", "issuance": big}, {"run": "b", "issuance": 7}])
+    frame.to_parquet(tmp_path / "runs.parquet", index=False)
+    back = pd.read_parquet(tmp_path / "runs.parquet")
+    assert [int(v) for v in back["issuance"]] == [big, 7]
