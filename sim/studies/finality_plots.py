@@ -10,12 +10,12 @@ from pathlib import Path
 from typing import Final
 
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
 from sim.results import SimResult
 from sim.scenario import Scenario
 from sim.studies.finality import lag_series, partition_window
+from sim.studies.png import save_png
 
 DPI: Final = 90
 """Dots per inch of the study's PNGs (each stays well under 150 KB)."""
@@ -26,8 +26,7 @@ SHOWN_VALIDATORS: Final = 16
 def write_lag_vs_validators(path: Path, runs: pd.DataFrame) -> Path:
     """Finality delay (s, p50 and p95, outside the partition) and the catch-up after the heal,
     against validator count, one line per latency level."""
-    fig = Figure(figsize=(9.0, 4.0), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = Figure(figsize=(9.0, 4.0), layout="constrained")
     delay_ax, lag_ax = fig.subplots(1, 2)
     done = runs[runs["status"] == "ok"]
     for scale, rows in done.groupby("scale", sort=True):
@@ -53,15 +52,14 @@ def write_lag_vs_validators(path: Path, runs: pd.DataFrame) -> Path:
     lag_ax.set_ylim(bottom=0.0)
     lag_ax.legend(fontsize="x-small")
     fig.suptitle("Finality against validator count and inter-region latency")
-    fig.savefig(path, format="png")
+    save_png(fig, path, dpi=DPI)
     return path
 
 
 def write_lag_over_time(path: Path, runs: pd.DataFrame, sweep_dir: Path, base: Scenario) -> Path:
     """The median and largest lag across nodes every second, for the largest validator count up
     to SHOWN_VALIDATORS at each latency level, with the partition shaded."""
-    fig = Figure(figsize=(9.0, 4.0), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = Figure(figsize=(9.0, 4.0), layout="constrained")
     ax = fig.add_subplot()
     done = runs[runs["status"] == "ok"]
     small = done[done["validators"] <= SHOWN_VALIDATORS]
@@ -92,7 +90,7 @@ def write_lag_over_time(path: Path, runs: pd.DataFrame, sweep_dir: Path, base: S
     ax.set_ylabel("best − finalized (blocks)")
     ax.set_title(f"Finality lag through a partition that heals ({count} validators)")
     ax.legend(fontsize="small")
-    fig.savefig(path, format="png")
+    save_png(fig, path, dpi=DPI)
     return path
 
 

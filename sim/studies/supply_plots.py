@@ -11,10 +11,10 @@ from typing import Final
 
 import pandas as pd
 from matplotlib.axes import Axes
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
+from sim.studies.png import save_png
 from sim.studies.supply import Events
 
 DPI: Final = 90
@@ -45,8 +45,7 @@ def write_over_time(path: Path, series: pd.DataFrame, jobs: pd.DataFrame, events
     """Three panels over simulated time: each settled job's latency with the windows' p50/p95,
     each matched job's price with the windows' mean, and the worker slots online against the
     jobs submitted per minute."""
-    fig = Figure(figsize=(9.0, 7.5), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = Figure(figsize=(9.0, 7.5), layout="constrained")
     lat_ax, price_ax, load_ax = fig.subplots(3, 1, sharex=True)
     mid = (series["start_s"] + series["stop_s"]) / 2
     settled = jobs.dropna(subset=["latency_s"])
@@ -92,7 +91,7 @@ def write_over_time(path: Path, series: pd.DataFrame, jobs: pd.DataFrame, events
     load_ax.set_xlabel("simulated time (s), jobs by submission")
     load_ax.legend(fontsize="small")
     _mark(load_ax, events, label=False)
-    fig.savefig(path, format="png")
+    save_png(fig, path, dpi=DPI)
     return path
 
 
@@ -100,8 +99,7 @@ def write_vs_ratio(path: Path, series: pd.DataFrame, swept: pd.DataFrame | None)
     """Latency p50/p95 (of settled jobs), mean price and the share of jobs lost (expired or
     failed) against worker slots online per job submitted a minute: each window of the run, and
     each run of the sweep over supply and demand."""
-    fig = Figure(figsize=(12.0, 4.2), dpi=DPI, layout="constrained")
-    FigureCanvasAgg(fig)
+    fig = Figure(figsize=(12.0, 4.2), layout="constrained")
     lat_ax, price_ax, lost_ax = fig.subplots(1, 3)
     shown = series.dropna(subset=["supply_demand"])
     lat_ax.plot(
@@ -175,7 +173,7 @@ def write_vs_ratio(path: Path, series: pd.DataFrame, swept: pd.DataFrame | None)
     price_ax.set_ylabel("mean matched price (XPL per gunit)")
     lost_ax.set_ylabel("share of jobs expired or failed")
     fig.suptitle("Latency and price against supply over demand")
-    fig.savefig(path, format="png")
+    save_png(fig, path, dpi=DPI)
     return path
 
 
