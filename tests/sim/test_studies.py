@@ -36,7 +36,7 @@ def _sets(overrides: list[str]) -> list[str]:
 def _png_ok(path: Path) -> None:
     data = path.read_bytes()
     assert data.startswith(b"\x89PNG"), path
-    assert 5_000 < len(data) <= PNG_LIMIT, (path, len(data))
+    assert 2_000 < len(data) <= PNG_LIMIT, (path, len(data))
 
 
 @pytest.fixture(scope="module")
