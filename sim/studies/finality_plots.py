@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from sim.results import SimResult
 from sim.scenario import Scenario
-from sim.studies.finality import lag_series, partition_window
+from sim.studies.finality_measures import lag_series, partition_window
 from sim.studies.png import save_png
 
 DPI: Final = 90

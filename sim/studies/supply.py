@@ -27,6 +27,8 @@ import pandas as pd
 from sim.api import run
 from sim.results import SimResult
 from sim.scenario import PLANCK_PER_XPL, Scenario, load_scenario, with_overrides
+from sim.studies.supply_events import Events, scenario_events
+from sim.studies.supply_plots import write_over_time, write_vs_ratio
 from sim.summary import job_latencies_s
 from sim.sweep import sweep
 
@@ -49,44 +51,6 @@ SWEEP_DIR: Final = "sweep"
 WINDOWS_TABLE: Final = "supply_windows.csv"
 SWEEP_TABLE: Final = "supply_sweep.csv"
 SUMMARY: Final = "supply.json"
-
-
-@dataclass(frozen=True, slots=True)
-class Events:
-    """What the scenario does to supply and demand, in simulated seconds."""
-
-    shocks: list[tuple[float, str, int]]
-    """(time, group, workers): a group of offline workers leaving."""
-    spikes: list[tuple[float, float, str, int]]
-    """(start, stop, group, requesters): a requester group's arrival window."""
-
-    def boundaries(self, duration_s: float) -> list[float]:
-        """The phase boundaries: 0, every shock, every spike's start and stop, the end."""
-        times = {0.0, duration_s}
-        times.update(t for t, _, _ in self.shocks)
-        for start, stop, _, _ in self.spikes:
-            times.update((start, stop))
-        return sorted(t for t in times if 0.0 <= t <= duration_s)
-
-
-def scenario_events(scenario: Scenario) -> Events:
-    """The shocks and spikes a scenario holds."""
-    shocks = [
-        (float(g.strategy.offline_after_s), g.name, g.count)
-        for g in scenario.workers
-        if g.strategy.kind == "offline" and g.strategy.offline_after_s is not None and g.count
-    ]
-    spikes = [
-        (
-            float(r.arrival.start_s),
-            float(scenario.duration_s if r.arrival.stop_s is None else r.arrival.stop_s),
-            r.name,
-            r.count,
-        )
-        for r in scenario.requesters
-        if r.count and (r.arrival.start_s > 0 or r.arrival.stop_s is not None)
-    ]
-    return Events(shocks=shocks, spikes=spikes)
 
 
 def job_frame(result: SimResult) -> pd.DataFrame:
@@ -320,9 +284,6 @@ def run_supply_study(
     """Run the scenario into OUT/run, the sweep (unless `sweep_counts` or `sweep_rates` is
     empty) into OUT/sweep, and write the plots, the windows and sweep tables and supply.json
     under OUT."""
-    # Imported here: the plots module imports this one for its types.
-    from sim.studies.supply_plots import write_over_time, write_vs_ratio
-
     out.mkdir(parents=True, exist_ok=True)
     loaded = load_scenario(scenario, overrides)
     result = run(loaded, seed=seed, out=out / RUN_DIR)

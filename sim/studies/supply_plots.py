@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from sim.studies.png import save_png
-from sim.studies.supply import Events
+from sim.studies.supply_events import Events
 
 DPI: Final = 90
 """Dots per inch of the study's PNGs (each stays well under 150 KB)."""
