@@ -507,13 +507,21 @@ def _record(
 
 def runs_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     """The rows as one table that Parquet can hold: a column whose values are of several
-    kinds (text and numbers) is written as text."""
+    kinds (text and numbers), or holds an integer beyond int64, is written as text."""
     frame = pd.DataFrame(list(rows))
     for name in frame.columns:
         kinds = {type(v) for v in frame[name] if v is not None and not _is_nan(v)}
-        if len(kinds) > 1 and not kinds <= {int, float, bool}:
+        if (len(kinds) > 1 and not kinds <= {int, float, bool}) or _beyond_int64(frame[name]):
             frame[name] = [None if v is None or _is_nan(v) else str(v) for v in frame[name]]
     return frame
+
+
+def _beyond_int64(values: pd.Series[Any]) -> bool:
+    """Whether an integer in `values` does not fit Parquet's int64 (a total in planck can
+    exceed it): such a column is written as text, exact."""
+    return any(
+        isinstance(v, int) and not isinstance(v, bool) and not -(2**63) <= v < 2**63 for v in values
+    )
 
 
 def _is_nan(value: Any) -> bool:

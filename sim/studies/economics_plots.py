@@ -24,6 +24,7 @@ from sim.studies.economics import (
     least_loss_ratio,
     saved_share,
 )
+from sim.studies.png import save_png
 
 PANELS: Final = tuple((f, ratio) for ratio in (0.5, 1.0) for f in (0.05, 0.25, 2 / 3, 1.0))
 """The heatmap's panels: (share of leaves faked f, cost over payment C/R); f = 2/3 = 1/D is
@@ -83,7 +84,7 @@ def write_heatmap(path: Path, t: Terms, panels: Sequence[tuple[float, float]] = 
         f"{1 + t.margin:g})",
         fontsize=10,
     )
-    fig.savefig(path, dpi=110)
+    save_png(fig, path, dpi=110)
     return path
 
 
