@@ -17,6 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import sim
 from chain.cli.main import main
 from sim.scenario import Scenario, scenario_from_dict
 from sim.scenario_fuzz import (
@@ -204,7 +205,9 @@ def scenario_for_fake() -> Scenario:
 def test_a_stalled_seed_is_reported_with_a_command_that_replays_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "sim.api", SimpleNamespace(run=fake_run))
+    fake_api = SimpleNamespace(run=fake_run)
+    monkeypatch.setitem(sys.modules, "sim.api", fake_api)
+    monkeypatch.setattr(sim, "api", fake_api, raising=False)  # `from sim import api` reads this
     frame = fuzz_scenario(
         scenario_for_fake(), (0, 1), tmp_path, mode=FuzzMode.LIVENESS, workers=0, progress=False
     )
