@@ -110,7 +110,15 @@ def test_stalled_and_idle_connections_are_closed_at_their_deadlines(node: NodePr
             time.sleep(0.2)
         assert open_connections(node) <= 1 < baseline
     text = node.metrics()
-    assert re.search(r'xpl_rpc_connections_closed\{reason="idle"\} ([2-9]\d|\d{3})', text)
+    closed = {
+        reason: float(count)
+        for reason, count in re.findall(r'xpl_rpc_connections_closed\{reason="(\w+)"\} (\S+)', text)
+    }
+    # Every attacking connection was closed by a deadline: the stalled POSTs by the body's, the
+    # idle ones by the idle deadline (on a loaded machine an idle WebSocket may still be in its
+    # handshake when its deadline comes, and is then counted under "timeout").
+    assert closed.get("idle", 0) >= 15, closed
+    assert closed.get("idle", 0) + closed.get("timeout", 0) >= 40, closed
 
 
 def test_a_full_server_still_admits_an_honest_client(node: NodeProcess) -> None:
