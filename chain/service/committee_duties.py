@@ -212,6 +212,29 @@ def checks_opened_since(
     return None
 
 
+def checks_to_watch(
+    store: ChainStore, member: bytes, known_hash: bytes | None
+) -> tuple[list[CheckKey], bytes]:
+    """The checks `member` may owe something that opened in the best chain since block
+    `known_hash` (every open one after a start, a reorg or a long gap), sorted; and the best
+    block's hash, the `known_hash` of the next call."""
+    best = store.best_header
+    if best.hash == known_hash:
+        return [], best.hash
+    opened = None
+    if known_hash is not None:
+        opened = checks_opened_since(store, best.hash, known_hash)
+    if opened is None:
+        found = my_open_checks(
+            store.reader(best.hash),
+            lambda prefix: store.iterate_state(best.hash, prefix),
+            member,
+            best.number,
+        )
+        opened = [check.key for check in found]
+    return sorted(opened), best.hash
+
+
 __all__ = [
     "COMMIT",
     "MAX_EVENT_WALK",
@@ -221,6 +244,7 @@ __all__ = [
     "attestation_call",
     "checks_opened",
     "checks_opened_since",
+    "checks_to_watch",
     "committed",
     "duty",
     "later_open_checks",

@@ -58,11 +58,10 @@ from chain.service.committee_duties import (
     CheckKey,
     OpenCheck,
     attestation_call,
-    checks_opened_since,
+    checks_to_watch,
     duty,
     later_open_checks,
     may_owe,
-    my_open_checks,
     phase_mortality,
     read_open_check,
 )
@@ -252,24 +251,11 @@ class VerificationService:
 
     def _refresh(self) -> None:
         """Add the checks opened since the last step (all open ones after a start or a reorg)."""
-        store = self.node.core.store
-        best = store.best_header
-        if best.hash == self._known_hash:
-            return
-        opened = None
-        if self._known_hash is not None:
-            opened = checks_opened_since(store, best.hash, self._known_hash)
-        if opened is None:
-            found = my_open_checks(
-                store.reader(best.hash),
-                lambda prefix: store.iterate_state(best.hash, prefix),
-                self.key.public,
-                best.number,
-            )
-            opened = [check.key for check in found]
-        for key in sorted(opened):
+        opened, self._known_hash = checks_to_watch(
+            self.node.core.store, self.key.public, self._known_hash
+        )
+        for key in opened:
             self._candidates.setdefault(key)
-        self._known_hash = best.hash
 
     def _forget(self, key: CheckKey) -> None:
         self._candidates.pop(key, None)

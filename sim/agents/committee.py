@@ -2,8 +2,8 @@
 
 One agent per validator, homed on the validator's own node, does what the node's verification
 service (`chain.service.verification`) does, with the same code: it finds the checks it may owe
-something (`committee_duties.my_open_checks` at the start or after a gap,
-`committee_duties.checks_opened_since` from then on), asks `committee_duties.duty` what is due in
+something (`committee_duties.checks_to_watch`: the whole state at the start or after a gap, the
+new blocks' events from then on), asks `committee_duties.duty` what is due in
 the next block, recomputes the named leaves with `recomputation.gather_material` and
 `recomputation.recompute_answer` (the NumPy path), and submits `committee_duties.attestation_call`
 (the commitment, then in the reveal phase the reveal) with `committee_duties.phase_mortality`, so
@@ -31,11 +31,10 @@ from chain.service.committee_duties import (
     CheckKey,
     OpenCheck,
     attestation_call,
-    checks_opened_since,
+    checks_to_watch,
     duty,
     later_open_checks,
     may_owe,
-    my_open_checks,
     phase_mortality,
     read_open_check,
 )
@@ -106,25 +105,9 @@ class CommitteeMember:
 
     def _refresh(self, ctx: AgentContext) -> None:
         """Add the checks opened since the last block (every open one after a start or a gap)."""
-        core = ctx.core()
-        store = core.store
-        best = store.best_header
-        if best.hash == self._known:
-            return
-        opened = None
-        if self._known is not None:
-            opened = checks_opened_since(store, best.hash, self._known)
-        if opened is None:
-            found = my_open_checks(
-                store.reader(best.hash),
-                lambda prefix: store.iterate_state(best.hash, prefix),
-                self.key.public,
-                best.number,
-            )
-            opened = [check.key for check in found]
-        for key in sorted(opened):
+        opened, self._known = checks_to_watch(ctx.core().store, self.key.public, self._known)
+        for key in opened:
             self._candidates.setdefault(key)
-        self._known = best.hash
 
     def _due(self, ctx: AgentContext, key: CheckKey) -> tuple[OpenCheck, str] | None:
         """The check and what this member owes it in the next block; drops what needs nothing
