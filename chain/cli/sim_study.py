@@ -132,22 +132,7 @@ def register_supply(studies: argparse._SubParsersAction[argparse.ArgumentParser]
         "supply_vs_ratio.png (latency and price against worker slots per job a minute), "
         "supply_windows.csv, supply_sweep.csv and supply.json.",
     )
-    p.add_argument("--out", type=Path, required=True, help="directory to write to")
-    p.add_argument(
-        "--scenario",
-        type=Path,
-        default=supply.DEFAULT_SCENARIO,
-        help="the scenario (default sim/scenarios/supply_latency.toml)",
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario field (repeatable)",
-    )
-    p.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
+    _scenario_options(p, supply.DEFAULT_SCENARIO)
     p.add_argument(
         "--window",
         type=float,
@@ -234,22 +219,7 @@ def register_network(studies: argparse._SubParsersAction[argparse.ArgumentParser
         "network_runs.csv and network.json. --full adds 64 validators and a third level: "
         "64 validators simulate at about a tenth of real time.",
     )
-    p.add_argument("--out", type=Path, required=True, help="directory to write to")
-    p.add_argument(
-        "--scenario",
-        type=Path,
-        default=finality.DEFAULT_SCENARIO,
-        help="the scenario (default sim/scenarios/network_finality.toml)",
-    )
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a scenario field (repeatable)",
-    )
-    p.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
+    _scenario_options(p, finality.DEFAULT_SCENARIO)
     p.add_argument(
         "--counts",
         default=None,
@@ -326,6 +296,26 @@ def network_command(args: argparse.Namespace) -> int:
     for path in study.files:
         print(f"wrote {path}")
     return 0 if (study.runs["status"] == "ok").all() else 1
+
+
+def _scenario_options(p: argparse.ArgumentParser, scenario: Path) -> None:
+    """--out, --scenario (default `scenario`), --set and --seed, which every study run takes."""
+    p.add_argument("--out", type=Path, required=True, help="directory to write to")
+    p.add_argument(
+        "--scenario",
+        type=Path,
+        default=scenario,
+        help=f"the scenario (default {scenario.relative_to(scenario.parents[2])})",
+    )
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a scenario field (repeatable)",
+    )
+    p.add_argument("--seed", type=int, default=None, help="seed (default: the scenario's)")
 
 
 def _joined(values: Sequence[float]) -> str:
