@@ -455,7 +455,9 @@ def test_a_job_whose_worker_went_away_runs_on_the_next_worker_and_status_shows_e
     deadline the job goes to //Bob at once, though its two-block wait had passed. `xpl job
     status` shows both matches in order and //Bob as the worker; //Bob's right result is saved
     without an account to dispute it with."""
-    args = (1000 * UNIT, "cpu", 2048, ["gemm_i8"], [UNIT // 2], [50], "", 1)
+    # Two slots: a cheap job of an earlier test whose worker missed its deadline is offered again
+    # and may take one the moment //Ferdie registers; this job must still find one free.
+    args = (1000 * UNIT, "cpu", 2048, ["gemm_i8"], [UNIT // 2], [50], "", 2)
     register = make_call("market", "register_worker", *args)
     outcome = client.submit_and_watch(client.sign(FERDIE, register), until="inBlock")
     assert outcome.success, outcome.error
