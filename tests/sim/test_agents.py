@@ -1,26 +1,22 @@
 """The simulated world's agents on a small network of four validators: honest workers get paid
 and nobody is slashed; a worker cheating on a share f of its leaves is caught at the rate the
 audits' sampling gives; a lazy worker is slashed; a run repeats exactly from its seed; a worker
-declines as the daemon does; under a partition that heals, the jobs table holds each step once
-from the final chain, and the books and the summary agree with that chain."""
+declines as the daemon does (the jobs table and the books under a partition:
+`test_final_chain_books.py`)."""
 
 from __future__ import annotations
 
 import math
 import random
-import statistics
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
-from pathlib import Path
 from typing import Any, get_args
 
 import pytest
 
 from chain.spec import ChainSpec, local_spec
 from runtime.api import make_call
-from runtime.block import Header
 from runtime.pallets import compute, market, system
 from runtime.pallets.compute.params import fraud_bond_for
 from runtime.pallets.system import EVENTS_KEY
@@ -37,15 +33,11 @@ from sim.agents import (
     WorkerAgent,
     WorkerStrategy,
 )
-from sim.agents.job_steps import LIFECYCLE
 from sim.agents.workers import STRATEGIES
 from sim.network import SimNetwork
-from sim.results import SimResult
-from sim.scenario import load_scenario
 from sim.scenario.schema import Strategy
 from sim.tables import validate_row
 from sim.world.context import DEFAULT_MORTALITY, Agent, AgentContext, decode_events
-from sim.world.run import Simulation
 
 VALIDATORS = ("Alice", "Bob", "Charlie", "Dave")
 UNIT = 10**12
@@ -53,7 +45,6 @@ GEMM = JobKind("gemm_i8", (64, 16, 16, 2))
 """32 leaves of 2 rows each: small enough to compute and recompute at once."""
 LEAVES = workload_shape(GEMM.workload, GEMM.params).leaves
 GEMM_COST = workload_shape(GEMM.workload, GEMM.params).cost_units
-QUICK = Path(__file__).resolve().parents[2] / "sim" / "scenarios" / "quick.toml"
 AUDIT_PPM = 800_000
 AUDIT_LEAVES = 2
 """q and k: with k = 2 of 32 leaves a cheater on a quarter of them escapes an audit often, so
@@ -728,122 +719,3 @@ def test_a_worker_declines_as_the_daemon_does_on_its_registered_throughput() -> 
     assert _events(w, "market", "JobDeclined") == []
     missed = _events(w, "market", "DeadlineMissed")
     assert missed and all(args[1] == slow.key.public for args in missed)
-
-
-@pytest.fixture(scope="module")
-def partitioned() -> tuple[Simulation, SimResult]:
-    """quick.toml cut short, its validators split in half by region from 12 s to 27 s (neither
-    half finalizes, both author), with settlement windows short enough for jobs to settle."""
-    overrides = [
-        "duration_s=50",
-        "chain.compute.dispute_window=20",
-        "faults.schedule[0].at_s=12",
-        "faults.schedule[0].until_s=27",
-    ]
-    simulation = Simulation(load_scenario(QUICK, overrides), seed=3, out=None)
-    return simulation, simulation.run()
-
-
-def _final_jobs(simulation: Simulation) -> tuple[StateOverlay, dict[int, market.Job]]:
-    """The first validator's finalized state, which the run's state root is read from, and the
-    market's jobs in it."""
-    assert simulation.world is not None
-    core = simulation.world.net.core("v0")
-    final = core.finalized_header.hash
-    jobs = {
-        int.from_bytes(market.Jobs.key_suffix(raw_key), "big"): market.Jobs.decode(raw)
-        for raw_key, raw in core.store.iterate_state(final, market.Jobs.prefix)
-    }
-    return StateOverlay(core.reader(final)), jobs
-
-
-def _worker_agents(simulation: Simulation) -> list[WorkerAgent]:
-    assert simulation.world is not None
-    return [a for a, _ in simulation.world.agents if isinstance(a, WorkerAgent)]
-
-
-def test_a_partitioned_run_writes_each_job_step_once_from_the_final_chain(
-    partitioned: tuple[Simulation, SimResult],
-) -> None:
-    simulation, result = partitioned
-    blocks = result.blocks
-    assert blocks["number"].duplicated().any()  # the halves authored competing blocks
-    state, jobs = _final_jobs(simulation)
-    rows = result.jobs
-    assert set(rows["job"]) == set(jobs)
-    # Once per job, or per worker where a job goes to another worker after a decline or a miss.
-    for steps, key in (
-        (("submitted", "settled", "failed", "expired"), ["job", "step"]),
-        (("matched", "committed", "slashed"), ["job", "step", "worker"]),
-    ):
-        chosen = rows[rows["step"].isin(steps)]
-        assert not chosen.duplicated(key).any(), chosen[chosen.duplicated(key, keep=False)]
-    # In lifecycle order, at the blocks of the chain adopted.
-    rank = {step: i for i, step in enumerate(LIFECYCLE)}
-    for job_id, job in jobs.items():
-        mine = rows[rows["job"] == job_id]
-        order = [(int(b), rank[s]) for b, s in zip(mine["block"], mine["step"], strict=True)]
-        assert order == sorted(order), mine
-        assert mine.iloc[0]["step"] == "submitted" and mine.iloc[0]["block"] == job.submitted_at
-        if job.matched_at:
-            assert mine[mine["step"] == "matched"]["block"].max() == job.matched_at
-        if job.committed_at:
-            assert mine[mine["step"] == "committed"]["block"].max() == job.committed_at
-        ended = {"settled": "settled", "failed": "failed"}.get(job.state)
-        assert list(mine[mine["step"].isin(("settled", "failed"))]["step"]) == (
-            [ended] if ended else []
-        )
-    # The workers' books: what the final chain paid and took, each once.
-    for agent in _worker_agents(simulation):
-        paid = sum(
-            j.payment for j in jobs.values() if j.state == "settled" and j.worker == agent.account
-        )
-        registered = market.Workers.get(state, agent.account)
-        assert registered is not None
-        assert (agent.earnings, agent.slashed) == (paid, agent.stake - registered.stake), agent.name
-
-
-def test_the_summary_agrees_with_the_final_chain(
-    partitioned: tuple[Simulation, SimResult],
-) -> None:
-    simulation, result = partitioned
-    state, jobs = _final_jobs(simulation)
-    summary = result.summary
-    counted = summary["jobs"]
-    by_state = Counter(job.state for job in jobs.values())
-    assert by_state["settled"] >= 1 and by_state["failed"] >= 1
-    assert (counted["submitted"], counted["settled"], counted["failed"]) == (
-        len(jobs),
-        by_state["settled"],
-        by_state["failed"],
-    )
-    agents = _worker_agents(simulation)
-    lost = 0
-    for agent in agents:
-        registered = market.Workers.get(state, agent.account)
-        assert registered is not None
-        lost += agent.stake - registered.stake
-    assert counted["slashes"]["total"] == lost
-    strategies = summary["strategies"]
-    paid = sum(job.payment for job in jobs.values() if job.state == "settled")
-    assert sum(s["earnings"] for s in strategies.values()) == paid
-    assert sum(s["slashed"] for s in strategies.values()) == lost
-    assert sum(s["workers"] for s in strategies.values()) == len(agents)
-    # Latency: submission to settlement, as the final chain's blocks place them (a block's time
-    # is its slot's; the table's is when it was first seen, well within half a slot of it).
-    assert simulation.world is not None
-    core = simulation.world.net.core("v0")
-    slots = {}
-    header: Header | None = core.finalized_header
-    while header is not None and header.number > 0:
-        slots[header.number] = header.digest.slot
-        header = core.store.header(header.parent_hash)
-    slot_s = simulation.scenario.slot_ms / 1000
-    rows = result.jobs
-    settled_at = rows[rows["step"] == "settled"].set_index("job")["block"]
-    spans = [
-        (slots[int(settled_at[i])] - slots[job.submitted_at]) * slot_s
-        for i, job in jobs.items()
-        if job.state == "settled"
-    ]
-    assert abs(counted["latency_s"]["p50"] - statistics.median(spans)) <= slot_s / 2
