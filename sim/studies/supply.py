@@ -98,18 +98,11 @@ def windows(result: SimResult, window_s: float = WINDOW_S) -> pd.DataFrame:
         samples = max(1, sampled["t_ms"].nunique())
         slots = sum(capacity.get(str(g), 1) for g in online["group"]) / samples
         per_minute = len(here) * 60.0 / (stop - start)
-        p50, p95 = _latency_stats(here["latency_s"])
         rows.append(
             {
                 "start_s": start,
                 "stop_s": stop,
-                "submitted": len(here),
-                "settled": int(here["settled"].sum()),
-                "failed": int(here["failed"].sum()),
-                "expired": int(here["expired"].sum()),
-                "latency_p50_s": p50,
-                "latency_p95_s": p95,
-                "mean_price_xpl": _mean(here["price_xpl"]),
+                **_span_figures(here),
                 "workers_online": len(online) / samples,
                 "slots_online": slots,
                 "jobs_per_min": per_minute,
@@ -122,6 +115,21 @@ def windows(result: SimResult, window_s: float = WINDOW_S) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _span_figures(here: pd.DataFrame) -> dict[str, Any]:
+    """The jobs submitted in a span of time: how many, their outcomes, latency p50/p95 and
+    mean price."""
+    p50, p95 = _latency_stats(here["latency_s"])
+    return {
+        "submitted": len(here),
+        "settled": int(here["settled"].sum()),
+        "failed": int(here["failed"].sum()),
+        "expired": int(here["expired"].sum()),
+        "latency_p50_s": p50,
+        "latency_p95_s": p95,
+        "mean_price_xpl": _mean(here["price_xpl"]),
+    }
+
+
 def phases(result: SimResult, events: Events) -> list[dict[str, Any]]:
     """The headline figures between consecutive event times: jobs submitted in the phase,
     their outcomes, latency p50/p95 and mean price."""
@@ -130,20 +138,7 @@ def phases(result: SimResult, events: Events) -> list[dict[str, Any]]:
     out = []
     for start, stop in itertools.pairwise(bounds):
         here = jobs[(jobs["submitted_s"] >= start) & (jobs["submitted_s"] < stop)]
-        p50, p95 = _latency_stats(here["latency_s"])
-        out.append(
-            {
-                "from_s": start,
-                "to_s": stop,
-                "submitted": len(here),
-                "settled": int(here["settled"].sum()),
-                "failed": int(here["failed"].sum()),
-                "expired": int(here["expired"].sum()),
-                "latency_p50_s": p50,
-                "latency_p95_s": p95,
-                "mean_price_xpl": _mean(here["price_xpl"]),
-            }
-        )
+        out.append({"from_s": start, "to_s": stop, **_span_figures(here)})
     return out
 
 
