@@ -81,6 +81,11 @@ class JobView:
     def state(self) -> str:
         return self.job.state
 
+    @property
+    def digest(self) -> bytes:
+        """What names the job by its content (`market.job_digest`): calls about it carry it."""
+        return market.job_digest(self.id, self.job)
+
 
 def _optional_account(value: Any) -> bytes | None:
     return None if value is None else decode_address(value)

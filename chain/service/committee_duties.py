@@ -52,6 +52,11 @@ class OpenCheck:
     def key(self) -> CheckKey:
         return (self.job_id, self.index)
 
+    @property
+    def digest(self) -> bytes:
+        """The job's digest (`market.job_digest`), which a commitment carries."""
+        return market.job_digest(self.job_id, self.job)
+
 
 def committed(check: compute.Check, member: bytes) -> bool:
     """Whether `member` has a commitment on `check`."""
@@ -144,17 +149,24 @@ def phase_mortality(
 
 
 def attestation_call(
-    key: CheckKey, what: str, member: Keypair, hashes: Sequence[bytes], witness: bytes
+    key: CheckKey,
+    what: str,
+    member: Keypair,
+    hashes: Sequence[bytes],
+    witness: bytes,
+    *,
+    digest: bytes,
 ) -> tuple[str, str, tuple[object, ...]]:
     """The call a member makes for `what` (COMMIT or REVEAL) with its recomputed `hashes` and
-    `witness`, salted with a secret derived from its key (the same after a restart)."""
+    `witness`, salted with a secret derived from its key (the same after a restart); a
+    commitment names the job it recomputed by its `digest` (`market.job_digest`)."""
     job_id, index = key
     salt = compute.attestation_salt(member.seed, job_id, index)
     if what == COMMIT:
         commitment = compute.attestation_commitment(
             job_id, index, member.public, hashes, witness, salt
         )
-        return ("compute", "attest_commit", (job_id, index, commitment))
+        return ("compute", "attest_commit", (job_id, digest, index, commitment))
     return ("compute", "attest_reveal", (job_id, index, list(hashes), witness, salt))
 
 

@@ -458,7 +458,9 @@ class VerificationService:
             return
         mortality, birth = timing
         hashes, witness = answer
-        pallet, name, args = attestation_call(key, what, self.key, hashes, witness)
+        pallet, name, args = attestation_call(
+            key, what, self.key, hashes, witness, digest=current.digest
+        )
         tx = sign_transaction(
             self.key,
             make_call(pallet, name, *args),

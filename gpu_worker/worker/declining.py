@@ -19,7 +19,7 @@ import time
 from chain.client.chain import XplClient, make_call
 from gpu_worker.worker.config import COMMIT_TIMEOUT_S
 from gpu_worker.worker.decline_rule import Abilities, decline_reason, may_decline
-from runtime.pallets.market import Job
+from runtime.pallets.market import Job, job_digest
 from runtime.primitives.hashing import to_hex
 from runtime.primitives.keys import Keypair
 
@@ -74,7 +74,9 @@ class Decliner:
         params, _ = client.market_params()
         if not may_decline(job, head, params):
             return False  # the next block would be past the window
-        tx = client.sign(self.keypair, make_call("market", "decline_job", job_id))
+        tx = client.sign(
+            self.keypair, make_call("market", "decline_job", job_id, job_digest(job_id, job))
+        )
         outcome = client.submit_and_watch(tx, until="inBlock", timeout=COMMIT_TIMEOUT_S)
         if not outcome.success:
             log.warning("job #%d: the chain refused to take it back: %s", job_id, outcome.error)

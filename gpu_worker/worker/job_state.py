@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-from runtime.pallets.market import Job
+from runtime.pallets.market import Job, job_digest
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.merkle import merkle_root
 
@@ -68,6 +68,9 @@ class JobRecord:
     """One entry per verification check already reported: its outcome then ("" while open)."""
     outcome: str = ""
     """How the job ended: settled, failed, or lost (no longer this worker's)."""
+    digest: bytes = b""
+    """The job's digest (`market.job_digest`) when it was taken: the commitment carries it, so
+    that it binds the root only to the job computed, never to another fork's job of that id."""
 
     @classmethod
     def of_job(cls, job_id: int, job: Job, phase: str, **changes: Any) -> JobRecord:
@@ -81,6 +84,7 @@ class JobRecord:
             matched_at=job.matched_at,
             commit_by=job.commit_by,
             inputs=job.inputs,
+            digest=job_digest(job_id, job),
             **changes,
         )
 
@@ -107,6 +111,7 @@ class JobRecord:
             "committedAt": self.committed_at or None,
             "checksLogged": list(self.checks_logged),
             "outcome": self.outcome or None,
+            "digest": to_hex(self.digest) if self.digest else None,
         }
 
     @classmethod
@@ -134,6 +139,7 @@ class JobRecord:
             root = item.get("root")
             inputs.append((item["name"], b"" if root is None else from_hex(root, length=32)))
         root = data.get("root")
+        digest = data.get("digest")
         cheated = get("cheated", list)
         checks = get("checksLogged", list)
         if not all(type(i) is int for i in cheated) or not all(isinstance(c, str) for c in checks):
@@ -154,6 +160,7 @@ class JobRecord:
             committed_at=data.get("committedAt") or 0,
             checks_logged=tuple(checks),
             outcome=data.get("outcome") or "",
+            digest=b"" if digest is None else from_hex(digest, length=32, what="digest"),
         )
 
 

@@ -153,6 +153,11 @@ class JobPipeline:
     def _work(self, client: XplClient, view: JobView, head: int) -> None:
         job = view.job
         record = self._records.get(view.id)
+        if record is not None and record.digest != view.digest:
+            # A fork replaced the job this record is about with another one of the same id.
+            log.warning("job #%d is another job than the one on disk; starting it afresh", view.id)
+            self._forget(view.id)
+            record = None
         if record is None and self._announced.get(view.id) != job.matched_at:
             self._announced[view.id] = job.matched_at
             log.info(
@@ -340,7 +345,9 @@ class JobPipeline:
                 f"#{record.commit_by}, now #{best}); the market takes it back",
             )
             return
-        call = make_call("compute", "commit_result", record.job_id, record.root, record.leaves)
+        call = make_call(
+            "compute", "commit_result", record.job_id, record.digest, record.root, record.leaves
+        )
         tx = client.sign(self.config.keypair, call)
         outcome = client.submit_and_watch(tx, until="inBlock", timeout=COMMIT_TIMEOUT_S)
         block = outcome.block_number
@@ -371,7 +378,7 @@ class JobPipeline:
         if view.id in self._unworkable:
             return
         record = self._records.get(view.id)
-        if record is None or record.root != job.result_root:
+        if record is None or record.root != job.result_root or record.digest != view.digest:
             record = self._adopt(client, view)
         elif record.phase != "committed":
             # Killed after the commitment went in and before the record said so.

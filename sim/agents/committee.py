@@ -140,7 +140,9 @@ class CommitteeMember:
         timing = phase_mortality(phase_end, best, ctx.finalized_header())
         if timing is None:
             return
-        pallet, name, args = attestation_call(current.key, what, self.key, *answer)
+        pallet, name, args = attestation_call(
+            current.key, what, self.key, *answer, digest=current.digest
+        )
         if ctx.submit(
             self.key, make_call(pallet, name, *args), mortality=timing[0], birth=timing[1]
         ):

@@ -273,7 +273,9 @@ class RequesterAgent:
             return
         tracked.checked = True
         leaf = ctx.rng.randrange(job.leaves)
-        if ctx.submit(self.key, make_call("compute", "dispute", job_id, leaf)):
+        if ctx.submit(
+            self.key, make_call("compute", "dispute", job_id, market.job_digest(job_id, job), leaf)
+        ):
             record_step(
                 ctx,
                 "disputed",
@@ -296,9 +298,8 @@ class RequesterAgent:
         spec = JobSpec(job.workload, job.params, job.seed)
         rng = np.random.default_rng(ctx.rng.getrandbits(64))
         inputs = generate_inputs(job.workload, job.params, job.seed)
-        # A worker's commit names the job by its id alone, so a result computed for the job of
-        # that id on a competing fork can land here with leaves of another size: as the client
-        # does (`find_bad_leaf`), the first leaf of the wrong size is the wrong one.
+        # A result may come with leaves of another size than the job's (a cheater's): as the
+        # client does (`find_bad_leaf`), the first leaf of the wrong size is the wrong one.
         sizes = spec.shape.leaf_sizes
         wrong = next(
             (
@@ -312,7 +313,9 @@ class RequesterAgent:
             wrong = check_result(spec, inputs, leaves, rng=rng)
         if wrong is None or not self.dispute:
             return
-        if ctx.submit(self.key, make_call("compute", "dispute", job_id, wrong)):
+        if ctx.submit(
+            self.key, make_call("compute", "dispute", job_id, market.job_digest(job_id, job), wrong)
+        ):
             record_step(
                 ctx,
                 "disputed",

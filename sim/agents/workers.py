@@ -5,10 +5,10 @@ its pricing policy, its throughput and capacity), then follows its home node's b
 matched to it is computed for real with the gpu_worker kernels (the NumPy path, inputs generated
 from the job's seed) while the simulated clock models the time it takes from the worker's
 throughput (`cost_units / throughput`, one job after another on its device; never a sleep). It
-commits the real Merkle root (`compute.commit_result`), publishes the leaves where committee
-members and requesters read them (`PublishedResults`, standing in for the blob protocol), and
-answers each check in its reveal phase with the named leaves' hashes and Merkle proofs
-(`compute.respond`). A job it cannot finish by the job's commit deadline at the throughput it
+commits the real Merkle root (`compute.commit_result`, naming the job it computed by its digest),
+publishes the leaves where committee members and requesters read them (`PublishedResults`,
+standing in for the blob protocol), and answers each check in its reveal phase with the named
+leaves' hashes and Merkle proofs (`compute.respond`). A job it cannot finish by the job's commit deadline at the throughput it
 registered (with the chain's safety factor and margin), or of a workload it registered no
 throughput for, it declines (`market.decline_job`) while the decline window is open, as the
 daemon does (`gpu_worker.worker.decline_rule`); past the window it computes and commits what it
@@ -363,6 +363,13 @@ class WorkerAgent:
             job_id = int.from_bytes(market.Jobs.key_suffix(key), "big")
             open_ids.add(job_id)
             mine = self._jobs.get(job_id)
+            if mine is not None and market.job_digest(job_id, mine.record) != market.job_digest(
+                job_id, job
+            ):
+                # A reorg replaced the job it computed with another job of the same id: what it
+                # holds is no answer to that one.
+                self._drop(job_id)
+                mine = None
             if mine is None:
                 if job.state == "matched":
                     self._take(ctx, job_id, number)
@@ -476,7 +483,9 @@ class WorkerAgent:
             distinct=(self.account,),
         )
         if self._declines(ctx, job):
-            ctx.submit(self.key, make_call("market", "decline_job", job_id))
+            ctx.submit(
+                self.key, make_call("market", "decline_job", job_id, market.job_digest(job_id, job))
+            )
             return
         mine = _Job(job)
         self._jobs[job_id] = mine
@@ -545,7 +554,8 @@ class WorkerAgent:
             self.cost += job.cost_units * computed * per_gunit // (GOP * leaves)
 
     def _send_commit(self, ctx: AgentContext, job_id: int, mine: _Job) -> None:
-        call = make_call("compute", "commit_result", job_id, mine.root, mine.record.leaves)
+        digest = market.job_digest(job_id, mine.record)
+        call = make_call("compute", "commit_result", job_id, digest, mine.root, mine.record.leaves)
         if ctx.submit(self.key, call):
             mine.sent_commit_at = ctx.best_header().number
 

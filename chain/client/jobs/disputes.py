@@ -53,7 +53,7 @@ def dispute_leaf(client: XplClient, keypair: Keypair, job_id: int, leaf: int) ->
     outcome = include(
         client,
         keypair,
-        make_call("compute", "dispute", job_id, leaf),
+        make_call("compute", "dispute", job_id, view.digest, leaf),
         f"disputing leaf {leaf} of job {job_id}",
     )
     opened = event_data(outcome, "compute", "DisputeOpened")

@@ -68,6 +68,7 @@ def job_summary(view: JobView, window: int | None = None) -> dict[str, Any]:
     job = view.job
     return {
         "id": view.id,
+        "digest": to_hex(view.digest),
         "state": job.state,
         "workload": job.workload,
         "params": list(job.params),

@@ -109,6 +109,9 @@ def cancel_job(client: XplClient, keypair: Keypair, job_id: int) -> int:
             f"job {job_id} is {view.state}: only a job still waiting for a worker can be cancelled"
         )
     outcome = include(
-        client, keypair, make_call("market", "cancel_job", job_id), f"cancelling job {job_id}"
+        client,
+        keypair,
+        make_call("market", "cancel_job", job_id, view.digest),
+        f"cancelling job {job_id}",
     )
     return int(event_data(outcome, "market", "JobCancelled")["refund"])

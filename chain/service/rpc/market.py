@@ -1,6 +1,7 @@
 """The market namespace: jobs, workers, verification checks, and job event subscriptions.
 
-    market_job(id, at?)            → a job with its checks and its matches in order, or null
+    market_job(id, at?)            → a job with its checks and its matches in order, or null;
+                                     its `digest` names it in the calls about it
     market_jobs(filter?, at?)      → jobs, newest first; filter {state, worker, requester, limit}
     market_workers(at?)            → every registered worker
     market_params(at?)             → the market and compute parameters in force
@@ -48,6 +49,7 @@ def job_json(
     committed = bool(job.result_root)
     return {
         "id": job_id,
+        "digest": to_hex(market.job_digest(job_id, job)),
         "requester": encode_address(job.requester),
         "workload": job.workload,
         "params": list(job.params),

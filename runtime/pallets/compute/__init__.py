@@ -11,12 +11,23 @@ committee DRAW_DELAY blocks after the dispute, a fresh round's DRAW_DELAY blocks
 before it ended (`drawing`; the block randomness itself is the beacon's, `_seed`). Committees
 are c validators' session keys drawn by stake.
 
+Naming a job. Job ids are a counter, so two forks (a partition's two sides) may each give the
+same id to a different job. Every call that stakes something on a job's content carries the
+job's digest (`market.job_digest`: its requester, workload, parameters, inputs, seed, price,
+mode, deadline and submission block), and is refused with WrongJob where the job with that id
+has another digest: `commit_result` (the worker's root is over the work it computed),
+`attest_commit` (a member's vote is over the work it recomputed), `dispute` (the challenger's
+bond is on the leaf it checked), and the market's `decline_job` and `cancel_job`. A signed
+commitment therefore never binds a worker to another fork's job, whoever includes it. The other
+calls need no digest: `respond` proves its leaf hashes against the result root, which the
+worker committed for this very job; `attest_reveal` must open a commitment made for it.
+
 Phases. A check (an audit, or a dispute of one leaf) drawn in block d runs:
 1. commit, blocks d+1 .. d+commit_window: each member recomputes the check's leaves from the
    job's inputs, with the witness of that recomputation under the round's mask (drawn with the
    committee: `drawing.witness_mask`, `gpu_worker.witness`), and submits `attest_commit(job,
-   check, attestation_commitment(job, check, member, leaf hashes, witness, salt))`, or the same
-   over no hashes and NO_WITNESS for "unavailable";
+   digest, check, attestation_commitment(job, check, member, leaf hashes, witness, salt))`, or
+   the same over no hashes and NO_WITNESS for "unavailable";
 2. reveal, the next reveal_window blocks: members reveal (`attest_reveal`), refused unless the
    reveal opens their commitment; the worker posts its leaf hashes with Merkle proofs to its
    result root (`respond`), taken only in this phase.
@@ -116,6 +127,7 @@ from runtime.pallets.compute.errors import (
     NotMatchedWorker,
     TooManyChecks,
     UnknownCheck,
+    WrongJob,
     WrongPhase,
 )
 from runtime.pallets.compute.events import (
@@ -230,6 +242,7 @@ __all__ = [
     "UnknownCheck",
     "Verdict",
     "WorkerResponded",
+    "WrongJob",
     "WrongPhase",
     "attestation_commitment",
     "attestation_salt",

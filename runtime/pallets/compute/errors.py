@@ -73,6 +73,11 @@ class BadParams(ComputeError):
     """The parameters would let cheating pay, or do not fit together."""
 
 
+class WrongJob(ComputeError):
+    """The job with that id is not the one the call names: its digest (`market.job_digest`)
+    differs, as for another fork's job that was given the same id."""
+
+
 ERRORS: Final = (
     NotMatchedWorker,
     NotCommitted,
@@ -88,4 +93,5 @@ ERRORS: Final = (
     BadLeaf,
     TooManyChecks,
     BadParams,
+    WrongJob,
 )

@@ -36,6 +36,7 @@ from runtime.pallets.compute.errors import (
     NotMatchedWorker,
     TooManyChecks,
     UnknownCheck,
+    WrongJob,
     WrongPhase,
 )
 from runtime.pallets.compute.events import (
@@ -103,6 +104,13 @@ def _committed_job(ctx: BlockContext, job_id: int) -> Job:
     return current
 
 
+def _bound_job(job_id: int, current: Job | None, digest: bytes) -> None:
+    """WrongJob if the job with id `job_id` is not the one whose digest the call carries (another
+    fork's job that was given the same id)."""
+    if current is not None and market.job_digest(job_id, current) != digest:
+        raise WrongJob()
+
+
 def _drawn_check(ctx: BlockContext, job_id: int, index: int) -> list[Check]:
     """The job's checks, with check `index` open and drawn (UnknownCheck if not)."""
     checks = list(Checks.get(ctx.state, job_id) or ())
@@ -111,8 +119,14 @@ def _drawn_check(ctx: BlockContext, job_id: int, index: int) -> list[Check]:
     return checks
 
 
-def _member_check(ctx: BlockContext, job_id: int, index: int, member: bytes) -> list[Check]:
-    _committed_job(ctx, job_id)
+def _member_check(
+    ctx: BlockContext, job_id: int, index: int, member: bytes, digest: bytes | None = None
+) -> list[Check]:
+    """The job's checks, with check `index` open, drawn and naming `member`; the job is bound to
+    `digest` if one is given."""
+    current = _committed_job(ctx, job_id)
+    if digest is not None:
+        _bound_job(job_id, current, digest)
     checks = _drawn_check(ctx, job_id, index)
     if member not in checks[index].committee:
         raise NotInCommittee()
@@ -248,15 +262,32 @@ class Compute(Pallet):
     # Calls
 
     @call(
-        args=(("job", fields.U64), ("root", fields.HASH), ("leaves", fields.U32)),
+        args=(
+            ("job", fields.U64),
+            ("digest", fields.HASH),
+            ("root", fields.HASH),
+            ("leaves", fields.U32),
+        ),
         weight=COMMIT_WEIGHT,
         outflow=0,
     )
     def commit_result(
-        self, ctx: BlockContext, origin: Origin, job_id: int, root: bytes, leaves: int
+        self,
+        ctx: BlockContext,
+        origin: Origin,
+        job_id: int,
+        digest: bytes,
+        root: bytes,
+        leaves: int,
     ) -> None:
-        """Commit a matched job's result: the Merkle root over its leaves and their number."""
+        """Commit a matched job's result: the Merkle root over its leaves and their number.
+
+        `digest` (`market.job_digest`) names the job the worker computed: WrongJob if the job
+        with that id is another one. Without it, a commitment signed for job N on one fork could
+        be included on another fork whose job N is different work, and bind the worker to a root
+        that fails every audit of that work."""
         worker = ensure_signed(origin)
+        _bound_job(job_id, market.find_job(ctx, job_id), digest)
         try:
             market.record_commitment(ctx, job_id, worker, root, leaves)
         except MarketError as exc:
@@ -267,18 +298,31 @@ class Compute(Pallet):
         ctx.deposit_event(ResultCommitted, job_id, worker, root, leaves)
 
     @call(
-        args=(("job", fields.U64), ("check", fields.U32), ("commitment", fields.HASH)),
+        args=(
+            ("job", fields.U64),
+            ("digest", fields.HASH),
+            ("check", fields.U32),
+            ("commitment", fields.HASH),
+        ),
         weight=ATTEST_WEIGHT,
         pays=False,
         outflow=0,
     )
     def attest_commit(
-        self, ctx: BlockContext, origin: Origin, job_id: int, index: int, commitment: bytes
+        self,
+        ctx: BlockContext,
+        origin: Origin,
+        job_id: int,
+        digest: bytes,
+        index: int,
+        commitment: bytes,
     ) -> None:
         """A committee member's commitment to its recomputation, in the commit phase:
-        `attestation_commitment` over its recomputed leaf hashes (or none: "unavailable")."""
+        `attestation_commitment` over its recomputed leaf hashes (or none: "unavailable").
+        `digest` names the job it recomputed (WrongJob otherwise), so that a commitment over
+        another fork's job with the same id never counts as a vote on this one."""
         member = ensure_signed(origin)
-        checks = _member_check(ctx, job_id, index, member)
+        checks = _member_check(ctx, job_id, index, member, digest)
         check = checks[index]
         if check.phase(ctx.number) != "commit":
             raise WrongPhase()
@@ -391,15 +435,19 @@ class Compute(Pallet):
         ctx.deposit_event(WorkerResponded, job_id, index)
 
     @call(
-        args=(("job", fields.U64), ("leaf", fields.U32)),
+        args=(("job", fields.U64), ("digest", fields.HASH), ("leaf", fields.U32)),
         weight=DISPUTE_WEIGHT,
         outflow=_dispute_bond,
     )
-    def dispute(self, ctx: BlockContext, origin: Origin, job_id: int, leaf: int) -> None:
+    def dispute(
+        self, ctx: BlockContext, origin: Origin, job_id: int, digest: bytes, leaf: int
+    ) -> None:
         """Claim that one leaf of a committed result is wrong, bonding `fraud_bond_for` the job
-        on it; its committee is drawn DRAW_DELAY blocks later."""
+        on it; its committee is drawn DRAW_DELAY blocks later. `digest` names the job the
+        challenger checked (WrongJob otherwise), so its bond never stakes on another job."""
         challenger = ensure_signed(origin)
         current = _committed_job(ctx, job_id)
+        _bound_job(job_id, current, digest)
         p = Params.get(ctx.state)
         if ctx.number >= current.committed_at + p.dispute_window:
             raise DisputeWindowClosed()

@@ -97,7 +97,14 @@ from runtime.pallets.market.constants import (
     SUBMIT_WEIGHT,
     WAIT_RENT_GROWTH,
 )
-from runtime.pallets.market.jobs import find_job, job, params_in
+from runtime.pallets.market.jobs import (
+    JOB_DIGEST_DOMAIN,
+    find_job,
+    job,
+    job_digest,
+    named_job,
+    params_in,
+)
 from runtime.pallets.market.matching import try_match
 from runtime.pallets.market.pallet import Market, MarketGenesis
 from runtime.pallets.market.params import DEFAULT_MARKET_PARAMS, MarketParams
@@ -132,6 +139,7 @@ __all__ = [
     "DEFAULT_MARKET_PARAMS",
     "ESCROW",
     "GIVE_BACKS",
+    "JOB_DIGEST_DOMAIN",
     "JOB_IDS_CODEC",
     "JOB_STATES",
     "JOB_WEIGHT",
@@ -174,6 +182,8 @@ __all__ = [
     "Workers",
     "find_job",
     "job",
+    "job_digest",
+    "named_job",
     "params_in",
     "record_commitment",
     "schedule",

@@ -76,3 +76,8 @@ class NotYourJob(MarketError):
 
 class NotPending(MarketError):
     """The job is no longer waiting for a worker."""
+
+
+class WrongJob(MarketError):
+    """The job with that id is not the one the call names: its digest (`market.job_digest`)
+    differs, as for another fork's job that was given the same id."""

@@ -45,6 +45,7 @@ from runtime.pallets.market.errors import (
     TooManyWorkers,
     UnknownJob,
     WorkerBusy,
+    WrongJob,
 )
 from runtime.pallets.market.events import (
     AskRaised,
@@ -61,7 +62,7 @@ from runtime.pallets.market.events import (
     WorkerUpdated,
 )
 from runtime.pallets.market.invariants import broken_invariants
-from runtime.pallets.market.jobs import job
+from runtime.pallets.market.jobs import named_job
 from runtime.pallets.market.matching import anyone_eligible, match_waiting, try_match
 from runtime.pallets.market.params import MarketParams
 from runtime.pallets.market.queue import dequeue, enqueue, pending_of, schedule
@@ -144,6 +145,7 @@ class Market(Pallet):
         TooManyPendingOfRequester,
         NoEligibleWorker,
         DeclineWindowClosed,
+        WrongJob,
     )
 
     # Hooks
@@ -393,12 +395,13 @@ class Market(Pallet):
             balances.hold(ctx, requester, ESCROW, deposit)
             Jobs.insert(state, job_id, replace(submitted, escrow=escrow + deposit, rent=rent))
 
-    @call(args=(("job", fields.U64),), weight=JOB_WEIGHT, outflow=0)
-    def cancel_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
+    @call(args=(("job", fields.U64), ("digest", fields.HASH)), weight=JOB_WEIGHT, outflow=0)
+    def cancel_job(self, ctx: BlockContext, origin: Origin, job_id: int, digest: bytes) -> None:
         """Cancel a job that has no worker yet; its escrow is released, less the rent of the
-        blocks it waited (`market.rent`)."""
+        blocks it waited (`market.rent`). `digest` (`market.job_digest`) names the job: WrongJob
+        if the job with that id is another one."""
         who = ensure_signed(origin)
-        current = job(ctx, job_id)
+        current = named_job(ctx, job_id, digest)
         if current.requester != who:
             raise NotYourJob()
         if current.state != "pending":
@@ -409,14 +412,16 @@ class Market(Pallet):
         dequeue(ctx, job_id, who)
         ctx.deposit_event(JobCancelled, job_id, current.escrow)
 
-    @call(args=(("job", fields.U64),), weight=SUBMIT_WEIGHT, outflow=0)
-    def decline_job(self, ctx: BlockContext, origin: Origin, job_id: int) -> None:
+    @call(args=(("job", fields.U64), ("digest", fields.HASH)), weight=SUBMIT_WEIGHT, outflow=0)
+    def decline_job(self, ctx: BlockContext, origin: Origin, job_id: int, digest: bytes) -> None:
         """Give back a job matched to the caller, within `decline_blocks` of the match: its first
         decline costs `decline_penalty_ppm` of its slash and offers it to the next worker at once;
         its second is free and expires it. It is never matched to the caller again (see
-        `deadlines.decline` for why the first costs, and what it still allows)."""
+        `deadlines.decline` for why the first costs, and what it still allows). `digest`
+        (`market.job_digest`) names the job: WrongJob if the job with that id is another one, so
+        a decline signed on one fork never costs the penalty of another fork's job."""
         who = ensure_signed(origin)
-        current = job(ctx, job_id)
+        current = named_job(ctx, job_id, digest)
         if current.state != "matched" or current.worker != who:
             raise NotYourJob()
         if ctx.number > current.matched_at + Params.get(ctx.state).decline_blocks:
