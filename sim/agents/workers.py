@@ -1,18 +1,17 @@
 """Worker agents: register, take the jobs matched to them, compute, commit, answer checks.
 
-A worker registers (`market.register_worker`: its stake, device "cpu", an ask per workload from
-its pricing policy, its throughput and capacity), then follows its home node's best blocks. A job
+A worker registers (`market.register_worker`: its stake, device "cpu", an ask per workload from its
+pricing policy, its throughput and capacity), then follows its home node's best blocks. A job
 matched to it is computed for real with the gpu_worker kernels (the NumPy path, inputs generated
-from the job's seed) while the simulated clock models the time it takes from the worker's
-throughput (`cost_units / throughput`, one job after another on its device; never a sleep). It
-commits the real Merkle root (`compute.commit_result`, naming the job it computed by its digest),
-publishes the leaves where committee members and requesters read them (`PublishedResults`,
-standing in for the blob protocol), and answers each check in its reveal phase with the named
-leaves' hashes and Merkle proofs (`compute.respond`). A job it cannot finish by the job's commit deadline at the throughput it
-registered (with the chain's safety factor and margin), or of a workload it registered no
-throughput for, it declines (`market.decline_job`) while the decline window is open, as the
-daemon does (`gpu_worker.worker.decline_rule`); past the window it computes and commits what it
-can.
+from the job's seed) while the simulated clock models the time it takes from the worker's throughput
+(`cost_units / throughput`, one job after another on its device; never a sleep). It commits the real
+Merkle root (`compute.commit_result`, naming the job it computed by its digest), publishes the
+leaves where committee members and requesters read them (`PublishedResults`, standing in for the
+blob protocol), and answers each check in its reveal phase with the named leaves' hashes and Merkle
+proofs (`compute.respond`). A job it cannot finish by the job's commit deadline at the throughput it
+registered (with the chain's safety factor and margin), or of a workload it registered no throughput
+for, it declines (`market.decline_job`) while the decline window is open, as the daemon does
+(`gpu_worker.worker.decline_rule`); past the window it computes and commits what it can.
 
 When a check awaits a response and what it holds come from the daemon's own functions
 (`gpu_worker.worker.response`); cheating reuses `gpu_worker.worker.cheating` as the daemon's

@@ -188,6 +188,11 @@ class MarketChain(DevChain):
     def worker_list(self) -> tuple[bytes, ...]:
         return market.WorkerList.get(self.overlay())
 
+    def digest(self, job_id: int) -> bytes:
+        """The digest that names job `job_id` in calls (zeros for a job that is not there)."""
+        found = market.Jobs.get(self.overlay(), job_id)
+        return bytes(32) if found is None else market.job_digest(job_id, found)
+
     def checks(self, job_id: int) -> tuple[Check, ...]:
         return compute.Checks.get(self.overlay(), job_id) or ()
 
@@ -325,7 +330,7 @@ class MarketChain(DevChain):
         if root is None:
             self.results[job_id] = tuple(hashes)
             root = root_of_hashes(hashes)
-        return self.call(who, "compute", "commit_result", job_id, root, leaves)
+        return self.call(who, "compute", "commit_result", job_id, self.digest(job_id), root, leaves)
 
     def true_witness(self, job_id: int, check: int) -> bytes:
         """The witness every honest recomputation of the check's round reaches (a stand-in for
@@ -360,7 +365,8 @@ class MarketChain(DevChain):
         salt = compute.attestation_salt(keypair_of(who).seed, job_id, check)
         seen = self.witness_for(job_id, check, hashes, witness)
         commitment = compute.attestation_commitment(job_id, check, member, hashes, seen, salt)
-        return (keypair_of(who), "compute", "attest_commit", (job_id, check, commitment))
+        args = (job_id, self.digest(job_id), check, commitment)
+        return (keypair_of(who), "compute", "attest_commit", args)
 
     def reveal(
         self,
@@ -478,7 +484,7 @@ class MarketChain(DevChain):
         return self.advance_to(current.reveal_deadline + 1)
 
     def dispute(self, who: Keypair, job_id: int, leaf: int) -> Outcome:
-        return self.call(who, "compute", "dispute", job_id, leaf)
+        return self.call(who, "compute", "dispute", job_id, self.digest(job_id), leaf)
 
 
 def account_of(who: Keypair | bytes) -> bytes:

@@ -491,7 +491,8 @@ class CommitteeMachine(RuleBasedStateMachine):
             hashes = wrong_hashes(*((3,) if cheat else ()))
             self.chain.results[job_id] = hashes
             root = root_of_hashes(hashes)
-            self.block((WORKER, "compute", "commit_result", (job_id, root, 10)))
+            args = (job_id, self.chain.digest(job_id), root, 10)
+            self.block((WORKER, "compute", "commit_result", args))
 
     @rule(blocks=st.integers(1, 3))
     def wait(self, blocks: int) -> None:

@@ -140,7 +140,7 @@ def committed_jobs(count: int, modes: Sequence[str]) -> tuple[MarketChain, list[
     keys = {k.public: k for k in (WORKER, WORKER2, WORKER3)}
     outs = chain.calls(
         *[
-            (keys[w], "compute", "commit_result", (j, ROOT_HASH, GEMM_LEAVES))
+            (keys[w], "compute", "commit_result", (j, chain.digest(j), ROOT_HASH, GEMM_LEAVES))
             for w, js in by_worker.items()
             for j in js
         ]

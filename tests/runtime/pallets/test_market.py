@@ -443,7 +443,7 @@ def test_cancel_releases_the_escrow_of_a_waiting_job(chain: MarketChain) -> None
     _busy(chain)
     before = chain.balance(REQUESTER)
     submitted = chain.submit(wait=5)
-    out = chain.call(REQUESTER, "market", "cancel_job", 2)
+    out = chain.call(REQUESTER, "market", "cancel_job", 2, chain.digest(2))
     assert out.error is None
     assert out.events == [
         ("Transfer", (R, TREASURY, RENT)),
@@ -453,7 +453,7 @@ def test_cancel_releases_the_escrow_of_a_waiting_job(chain: MarketChain) -> None
     ]
     assert chain.balance(REQUESTER) == before - submitted.fee - out.fee - RENT
     assert chain.job(2).state == "cancelled" and chain.pending() == ()
-    assert chain.call(REQUESTER, "market", "cancel_job", 2).error == "NotPending"
+    assert chain.call(REQUESTER, "market", "cancel_job", 2, chain.digest(2)).error == "NotPending"
     # Its expiry block passes without a second end.
     chain.advance(6)
     assert chain.job(2).state == "cancelled" and chain.held(REQUESTER, "escrow") == 0
@@ -469,7 +469,7 @@ def test_cancel_releases_the_escrow_of_a_waiting_job(chain: MarketChain) -> None
 def test_cancel_refusals(chain: MarketChain, who: object, job_id: int, error: str) -> None:
     _busy(chain)
     chain.submit()
-    out = chain.call(who, "market", "cancel_job", job_id)  # type: ignore[arg-type]
+    out = chain.call(who, "market", "cancel_job", job_id, chain.digest(job_id))  # type: ignore[arg-type]
     assert out.error == error
     deposit = 5 * RENT  # the rent of its whole wait, until it leaves the queue
     assert chain.job(2).state == "pending"
@@ -479,7 +479,7 @@ def test_cancel_refusals(chain: MarketChain, who: object, job_id: int, error: st
 def test_a_matched_job_cannot_be_cancelled(chain: MarketChain) -> None:
     chain.register(WORKER)
     chain.submit()
-    assert chain.call(REQUESTER, "market", "cancel_job", 1).error == "NotPending"
+    assert chain.call(REQUESTER, "market", "cancel_job", 1, chain.digest(1)).error == "NotPending"
     assert chain.job(1).state == "matched" and chain.held(REQUESTER, "escrow") == ESCROW
 
 

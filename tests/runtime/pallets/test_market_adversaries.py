@@ -138,7 +138,7 @@ def test_workers_decline_what_they_cannot_do_for_a_small_penalty(chain: MarketCh
         job = chain.job(1)
         assert job.state == "matched" and job.worker is not None
         assert len(job.excluded) == turn
-        decline = chain.call(keypair_of(job.worker), "market", "decline_job", 1)
+        decline = chain.call(keypair_of(job.worker), "market", "decline_job", 1, chain.digest(1))
         assert decline.error is None
         assert ("JobDeclined", (1, job.worker, penalty if turn == 0 else 0)) in decline.events
         fees += decline.fee
@@ -171,7 +171,10 @@ def test_a_job_given_back_by_max_excluded_workers_expires(chain: MarketChain) ->
     chain.submit(deadline=20, wait=200)
     job = chain.job(1)
     assert job.worker is not None
-    assert chain.call(keypair_of(job.worker), "market", "decline_job", 1).error is None
+    assert (
+        chain.call(keypair_of(job.worker), "market", "decline_job", 1, chain.digest(1)).error
+        is None
+    )
     for turn in range(1, MAX_EXCLUDED):
         job = chain.job(1)
         assert job.state == "matched" and job.worker is not None, turn
@@ -188,12 +191,15 @@ def test_decline_refusals(chain: MarketChain) -> None:
     job = chain.job(1)
     assert job.worker is not None
     others = [k for k in (WORKER, WORKER2, WORKER3) if k.public != job.worker]
-    assert chain.call(others[0], "market", "decline_job", 1).error == "NotYourJob"
-    assert chain.call(others[0], "market", "decline_job", 2).error == "UnknownJob"
+    assert chain.call(others[0], "market", "decline_job", 1, chain.digest(1)).error == "NotYourJob"
+    assert chain.call(others[0], "market", "decline_job", 2, chain.digest(2)).error == "UnknownJob"
     chain.advance_to(job.matched_at + P.decline_blocks)
     # Past the decline window the worker must commit or miss.
     worker = keypair_of(job.worker)
-    assert chain.call(worker, "market", "decline_job", 1).error == "DeclineWindowClosed"
+    assert (
+        chain.call(worker, "market", "decline_job", 1, chain.digest(1)).error
+        == "DeclineWindowClosed"
+    )
     assert chain.job(1).worker == job.worker
 
 

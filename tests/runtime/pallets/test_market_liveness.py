@@ -181,7 +181,7 @@ def test_a_declined_job_is_offered_to_the_next_worker_in_the_same_block() -> Non
     chain.submit(deadline=DEADLINE, wait=WAIT, max_price=2 * UNIT)
     matched_at = chain.job(1).matched_at
     chain.advance()
-    out = chain.call(WORKER2, "market", "decline_job", 1)
+    out = chain.call(WORKER2, "market", "decline_job", 1, chain.digest(1))
     assert out.error is None
     number = chain.head.number
     names = [name for name, _ in out.events if name in ("JobDeclined", "JobMatched")]

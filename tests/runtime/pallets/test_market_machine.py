@@ -160,7 +160,14 @@ class MarketMachine(RuleBasedStateMachine):
                 continue
             unserved = any(root == UNSERVED for _, root in job.inputs)
             if job.state == "matched" and job.worker in HONEST and unserved:
-                calls.append((keypair_of(job.worker), "market", "decline_job", (job_id,)))
+                calls.append(
+                    (
+                        keypair_of(job.worker),
+                        "market",
+                        "decline_job",
+                        (job_id, self.chain.digest(job_id)),
+                    )
+                )
                 continue
             if (
                 job.state == "matched"
@@ -169,7 +176,7 @@ class MarketMachine(RuleBasedStateMachine):
                 and chance.random() < 0.4
             ):
                 root = result_root(job.leaves, chance.random() < 0.7)
-                args = (job_id, root, job.leaves)
+                args = (job_id, self.chain.digest(job_id), root, job.leaves)
                 calls.append((keypair_of(job.worker), "compute", "commit_result", args))
             if job.state != "committed":
                 continue
@@ -182,7 +189,7 @@ class MarketMachine(RuleBasedStateMachine):
                 honest_requester = not right and job.requester != FARMER.public
                 who = signer(job.requester) if honest_requester else CHALLENGER
                 leaf = chance.randrange(job.leaves)
-                calls.append((who, "compute", "dispute", (job_id, leaf)))
+                calls.append((who, "compute", "dispute", (job_id, self.chain.digest(job_id), leaf)))
             for index, check in enumerate(self.chain.checks(job_id)):
                 if chance.random() < 0.5:
                     calls.extend(self.duties(job_id, index, check, chance.random() < 0.9))
@@ -333,7 +340,7 @@ class MarketMachine(RuleBasedStateMachine):
     @rule(data=st.data(), who=st.sampled_from(REQUESTERS))
     def cancel(self, data: st.DataObject, who: Keypair) -> None:
         job_id = data.draw(st.sampled_from([*self.job_ids(*OPEN_STATES), 999]))
-        self.act([(who, "market", "cancel_job", (job_id,))])
+        self.act([(who, "market", "cancel_job", (job_id, self.chain.digest(job_id)))])
 
     @rule(data=st.data())
     def work(self, data: st.DataObject) -> None:
@@ -346,7 +353,12 @@ class MarketMachine(RuleBasedStateMachine):
                 continue
             root = result_root(job.leaves, data.draw(st.sampled_from([True, True, False])))
             calls.append(
-                (keypair_of(job.worker), "compute", "commit_result", (job_id, root, job.leaves))
+                (
+                    keypair_of(job.worker),
+                    "compute",
+                    "commit_result",
+                    (job_id, self.chain.digest(job_id), root, job.leaves),
+                )
             )
         self.act(calls)
 
@@ -356,7 +368,16 @@ class MarketMachine(RuleBasedStateMachine):
     def commit(self, data: st.DataObject, who: Keypair, leaves: int) -> None:
         """A commitment by any worker with any leaf count: most are refused."""
         job_id = data.draw(st.sampled_from([*self.job_ids(*OPEN_STATES), 999]))
-        self.act([(who, "compute", "commit_result", (job_id, result_root(10, True), leaves))])
+        self.act(
+            [
+                (
+                    who,
+                    "compute",
+                    "commit_result",
+                    (job_id, self.chain.digest(job_id), result_root(10, True), leaves),
+                )
+            ]
+        )
 
     @rule(data=st.data(), honest=st.sampled_from([True, True, True, False]))
     def committee_votes(self, data: st.DataObject, honest: bool) -> None:
@@ -394,7 +415,7 @@ class MarketMachine(RuleBasedStateMachine):
     @rule(data=st.data(), who=st.sampled_from(CHALLENGERS), leaf=st.integers(0, 40))
     def dispute(self, data: st.DataObject, who: Keypair, leaf: int) -> None:
         job_id = data.draw(st.sampled_from([*self.job_ids("committed", "matched"), 999]))
-        self.act([(who, "compute", "dispute", (job_id, leaf))])
+        self.act([(who, "compute", "dispute", (job_id, self.chain.digest(job_id), leaf))])
 
     @rule(blocks=st.integers(1, 4))
     def wait(self, blocks: int) -> None:
@@ -711,7 +732,7 @@ def test_the_machine_follows_every_end() -> None:
             (REQUESTER, "market", "submit_job", (*job, 4, UNIT // 2, 6, 6, "sampled")),
         ]
     )
-    machine.act([(REQUESTER, "market", "cancel_job", (4,))])
+    machine.act([(REQUESTER, "market", "cancel_job", (4, chain.digest(4)))])
     for job_id, right in ((1, True), (2, False)):
         worker = chain.job(job_id).worker
         assert worker is not None

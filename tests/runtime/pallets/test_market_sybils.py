@@ -74,7 +74,9 @@ def _sybil_round(
     for job_id in jobs:
         job = chain.job(job_id)
         if job.state == "matched" and job.worker in by_key:
-            txs.append((by_key[job.worker], "market", "decline_job", (job_id,)))
+            txs.append(
+                (by_key[job.worker], "market", "decline_job", (job_id, chain.digest(job_id)))
+            )
             declining.add(job.worker)
     if not txs:
         return False
@@ -232,7 +234,7 @@ def test_filling_the_queue_for_its_longest_wait_costs_the_rent_of_every_place() 
     treasury = chain.total(TREASURY)
     before = chain.total(quitter)
     chain.advance_to(chain.head.number + 99)
-    outs = chain.calls(*[(quitter, "market", "cancel_job", (j,)) for j in own])
+    outs = chain.calls(*[(quitter, "market", "cancel_job", (j, chain.digest(j))) for j in own])
     assert all(o.error is None for o in outs)
     waited = {j: chain.job(j).submitted_at for j in own}
     paid = before - chain.total(quitter) - sum(o.fee for o in outs)
@@ -273,7 +275,7 @@ def test_a_forced_decline_steers_jobs_away_from_a_rival_only_for_the_cooldown() 
     out = chain.submit(REQUESTER2, roots=UNSERVED, max_price=5 * UNIT // 4, deadline=6, wait=6)
     job_id = int(out.events[1][1][0])
     assert chain.job(job_id).worker == W
-    decline = chain.call(WORKER, "market", "decline_job", job_id)
+    decline = chain.call(WORKER, "market", "decline_job", job_id, chain.digest(job_id))
     assert decline.error is None
     declined_at = chain.head.number
     rival = chain.worker(WORKER)
@@ -312,7 +314,7 @@ def test_jobs_declined_at_submission_pay_rent_for_every_block_they_then_wait() -
         )
         ids = [int(o.events[1][1][0]) for o in outs]
         assert all(chain.job(j).worker == decliner.public for j in ids)
-        txs = [(decliner, "market", "decline_job", (j,)) for j in ids]
+        txs = [(decliner, "market", "decline_job", (j, chain.digest(j))) for j in ids]
         assert all(
             o.error is None for o in chain.calls(*txs, (decliner, "market", "retire_worker", ()))
         )
@@ -353,7 +355,7 @@ def test_one_unserved_job_cools_one_honest_worker_not_all_of_them() -> None:
     while chain.job(job_id).state == "matched":
         worker = chain.job(job_id).worker
         assert worker in by_key
-        decline = chain.call(by_key[worker], "market", "decline_job", job_id)
+        decline = chain.call(by_key[worker], "market", "decline_job", job_id, chain.digest(job_id))
         assert decline.error is None
         penalties += [args[2] for name, args in decline.events if name == "JobDeclined"]
     job = chain.job(job_id)
@@ -395,7 +397,7 @@ def test_a_second_decline_is_free_only_for_a_job_another_worker_declined() -> No
     job_id = int(out.events[1][1][0])
     first = chain.job(job_id).worker
     assert first is not None
-    decline = chain.call(keypair_of(first), "market", "decline_job", job_id)
+    decline = chain.call(keypair_of(first), "market", "decline_job", job_id, chain.digest(job_id))
     penalty = chain.job(job_id).past_matches[0].penalty
     assert penalty >= P.min_slash * P.decline_penalty_ppm // PPM
     assert ("JobDeclined", (job_id, first, penalty)) in decline.events
