@@ -5,7 +5,6 @@ other work, and the worker is never slashed for it."""
 
 from __future__ import annotations
 
-
 import pytest
 
 from runtime.pallets import market
