@@ -137,6 +137,13 @@ def ferdie_jobs(client: XplClient, count: int) -> list[int]:
     return jobs
 
 
+def digest_of(client: XplClient, job_id: int) -> bytes:
+    """The digest that names the job in calls, as the node reports the job."""
+    view = client.job(job_id)
+    assert view is not None
+    return view.digest
+
+
 def commit_wave(client: XplClient) -> dict[int, int]:
     """Ferdie commits JOBS_PER_BLOCK jobs in each of COMMIT_BLOCKS blocks; job → its block."""
     jobs = ferdie_jobs(client, JOBS_PER_BLOCK * COMMIT_BLOCKS)
@@ -144,7 +151,17 @@ def commit_wave(client: XplClient) -> dict[int, int]:
     for at in range(0, len(jobs), JOBS_PER_BLOCK):
         group = jobs[at : at + JOBS_PER_BLOCK]
         calls = [
-            (FERDIE, make_call("compute", "commit_result", j, blake2b_256(bytes(j)), LEAVES))
+            (
+                FERDIE,
+                make_call(
+                    "compute",
+                    "commit_result",
+                    j,
+                    digest_of(client, j),
+                    blake2b_256(bytes(j)),
+                    LEAVES,
+                ),
+            )
             for j in group
         ]
         first = client.best_number() + 1

@@ -96,8 +96,11 @@ def test_an_audit_completes_with_the_data_on_another_node(net: Localnet) -> None
         # The worker computes and uploads its result to Dave's node, and commits.
         leaves = compute_leaves(JobSpec(SPEC.workload, SPEC.params, 0), inputs, device="numpy")
         result = upload_blob(client.rpc, leaves, signer=WORKER)
+        view = client.job(job_id)
+        assert view is not None
+        digest = view.digest
         committed = call(
-            client, WORKER, "compute", "commit_result", job_id, result.root, len(leaves)
+            client, WORKER, "compute", "commit_result", job_id, digest, result.root, len(leaves)
         )
 
         drawn = poll(

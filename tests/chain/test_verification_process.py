@@ -119,7 +119,11 @@ def run_job(client: XplClient) -> tuple[int, int, list[bytes]]:
         SPEC, generate_inputs(SPEC.workload, SPEC.params, SPEC.seed), device="numpy"
     )
     info = upload_blob(client.rpc, leaves, signer=FERDIE)
-    committed = call(client, FERDIE, "compute", "commit_result", job_id, info.root, len(leaves))
+    view = client.job(job_id)
+    assert view is not None
+    committed = call(
+        client, FERDIE, "compute", "commit_result", job_id, view.digest, info.root, len(leaves)
+    )
     return job_id, committed["block"], leaves
 
 

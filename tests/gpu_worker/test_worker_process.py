@@ -28,6 +28,7 @@ from gpu_worker.jobs import JobSpec, compute_leaves
 from gpu_worker.worker.config import WorkerConfig
 from gpu_worker.worker.daemon import WorkerDaemon
 from gpu_worker.worker.job_state import JobRecord
+from runtime.pallets import market
 from runtime.pallets.market import Job
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import Keypair, dev_keypair, keypair_from_suri
@@ -389,6 +390,7 @@ def started_record(job_id: int, job: Job, phase: str, **fields: Any) -> JobRecor
         matched_at=job.matched_at,
         commit_by=job.commit_by,
         inputs=job.inputs,
+        digest=market.job_digest(job_id, job),
         **fields,
     )
 

@@ -154,7 +154,9 @@ def play_worker(client: XplClient, job_id: int, *, corrupt: int | None = None) -
         wrong[7] ^= 0x10
         leaves[corrupt] = bytes(wrong)
     upload_blob(client.rpc, leaves, signer=BOB)
-    call = make_call("compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
+    call = make_call(
+        "compute", "commit_result", job_id, view.digest, merkle_root(leaves), len(leaves)
+    )
     COMMITTED[job_id] = leaves
     outcome = client.submit_and_watch(client.sign(BOB, call), until="inBlock")
     assert outcome.success, outcome.error

@@ -175,7 +175,8 @@ class Market:
         rolled (`compute.roll_delay`) and drawn some blocks later."""
         if upload:
             self.blobs.store_leaves(leaves)
-        self.call(BOB, "compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
+        digest = market.job_digest(job_id, self.job(job_id))
+        self.call(BOB, "compute", "commit_result", job_id, digest, merkle_root(leaves), len(leaves))
         self.produce_until(self.roll_block(job_id))
         assert self.checks(job_id), "no audit was drawn"
 
@@ -532,7 +533,8 @@ def test_members_commit_reveal_and_the_worker_responds_on_chain() -> None:
         salt = compute.attestation_salt(member.seed, job_id, 0)
         commitment = compute.attestation_commitment(job_id, 0, member.public, answer, witness, salt)
         assert duty(m.checks(job_id)[0], member.public, m.best_number) == COMMIT
-        m.call(member, "compute", "attest_commit", job_id, 0, commitment)
+        digest = market.job_digest(job_id, m.job(job_id))
+        m.call(member, "compute", "attest_commit", job_id, digest, 0, commitment)
         assert duty(m.checks(job_id)[0], member.public, m.best_number) is None
     # The worker may not respond while members still commit: none could copy its hashes.
     assert not m.push(BOB, response_call(job_id, 0, m.checks(job_id)[0], leaves))
@@ -577,7 +579,7 @@ def test_the_events_of_a_block_name_the_checks_it_opened() -> None:
     m.chain.produce()
     assert checks_opened(m.chain.read(EVENTS_KEY)) == []
 
-    m.call(CHARLIE, "compute", "dispute", job_id, 1)
+    m.call(CHARLIE, "compute", "dispute", job_id, market.job_digest(job_id, m.job(job_id)), 1)
     assert (job_id, 1) in checks_opened(m.chain.read(EVENTS_KEY))
     dispute = m.checks(job_id)[1]
     assert dispute.kind == "dispute" and dispute.leaves == (1,)
@@ -592,7 +594,8 @@ def test_a_draw_without_an_audit_opens_no_check() -> None:
     m = Market(dataclasses.replace(PARAMS, audit_ppm=low), market_params)
     job_id = m.submit(GEMM)
     m.blobs.store_leaves(honest_leaves(GEMM))
-    m.call(BOB, "compute", "commit_result", job_id, merkle_root(honest_leaves(GEMM)), 4)
+    digest = market.job_digest(job_id, m.job(job_id))
+    m.call(BOB, "compute", "commit_result", job_id, digest, merkle_root(honest_leaves(GEMM)), 4)
     m.produce_until(m.roll_block(job_id))
 
     raw = m.chain.read(EVENTS_KEY)

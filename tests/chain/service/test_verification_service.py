@@ -150,7 +150,10 @@ class LocalNode:
         )  # fmt: skip
         self.author()
         self.service.blobs.store_leaves(leaves)
-        self.submit(BOB, "compute", "commit_result", job_id, merkle_root(leaves), len(leaves))
+        digest = market.job_digest(job_id, self.job(job_id))
+        self.submit(
+            BOB, "compute", "commit_result", job_id, digest, merkle_root(leaves), len(leaves)
+        )
         self.author(2)  # the commitment, then the block that sets when its audit is rolled
         roll_at = compute.AuditRolls.get(StateOverlay(self.core.reader()), job_id)
         assert roll_at is not None
@@ -205,7 +208,8 @@ def test_the_service_commits_then_reveals_and_recomputes_after_a_restart() -> No
     trio.run(verifier.step)
     trio.run(verifier.step)  # pooled already: nothing sent twice
     made = commitment(job_id, hashes, witness)
-    assert node.pooled() == [("attest_commit", (job_id, 0, made))]
+    digest = market.job_digest(job_id, node.job(job_id))
+    assert node.pooled() == [("attest_commit", (job_id, digest, 0, made))]
     assert verifier.attested == {(job_id, 0)}
     node.author()
     assert node.check(job_id).commits == ((ALICE.public, made),)
@@ -266,7 +270,9 @@ def test_a_lazy_or_unavailable_member_commits_to_what_it_did_not_compute(behavio
     copied = tuple(leaf_hash(leaves[i]) for i in node.check(job_id).leaves) if lazy else ()
     witness = recomputation.made_up_witness(job_id, 0) if lazy else compute.NO_WITNESS
     assert witness != witness_of(node, GEMM, job_id)
-    assert node.pooled() == [("attest_commit", (job_id, 0, commitment(job_id, copied, witness)))]
+    made = commitment(job_id, copied, witness)
+    digest = market.job_digest(job_id, node.job(job_id))
+    assert node.pooled() == [("attest_commit", (job_id, digest, 0, made))]
     node.author()
     node.respond(job_id)
     trio.run(verifier.step)
