@@ -58,6 +58,7 @@ def record(phase: str = "computed", **changes: object) -> JobRecord:
         "compute_seconds": 0.25,
         "committed_at": 0,
         "checks_logged": ("pass", ""),
+        "digest": bytes(range(32, 64)),
     }
     fields.update(changes)
     return JobRecord(**fields)  # type: ignore[arg-type]
