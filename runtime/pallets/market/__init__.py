@@ -52,6 +52,14 @@ Lifecycle of a job (DESIGN 8), each rule with what an attacker can still do with
    and the rest of the escrow is released. On failure the worker's slash is taken: half to whoever
    caught it, half to the treasury; the requester gets its whole escrow back.
 
+Naming a job. Ids are a counter, so the two sides of a partition may give the same id to
+different jobs. A job's digest (`job_digest`: its id, requester, workload, parameters, inputs,
+seed, highest price, mode, deadline and submission block; nothing that changes later) names it
+in every call that stakes something on its content: `cancel_job` and `decline_job` here, and the
+compute pallet's `commit_result`, `attest_commit` and `dispute`. A call whose digest is not that
+of the job with its id fails with WrongJob and changes nothing but its fee, so a call signed on
+one side never applies to the other side's job (`named_job`).
+
 Invariants: each requester's "escrow" hold equals the escrow of its open jobs; each worker's
 "stake" hold equals its recorded stake, and its bonded amount equals the slashes of its active
 jobs; the queue of waiting jobs and each requester's count of them match the pending jobs; a job
