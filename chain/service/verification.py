@@ -111,8 +111,8 @@ long as the check runs, within the disk's reserve; they are deleted when the che
 BEHAVIOURS: Final = ("honest", "lazy", "silent", "unavailable")
 """How a validator answers its checks: honestly, or one of the test and research modes."""
 
-AnswerKey = tuple[int, int, int]
-"""(job id, check index, round)."""
+AnswerKey = tuple[int, int, int, bytes]
+"""(job id, check index, round, job digest): a reorg may put another job under the same id."""
 Answer = tuple[tuple[bytes, ...], bytes]
 """What a member attests: its recomputed leaf hashes and its witness digest."""
 
@@ -206,7 +206,7 @@ class VerificationService:
             current, what = due
             try:
                 answer = await self._answer(current)
-                self._attest(key, what, answer)
+                self._attest(key, what, answer, current.digest)
             except Exception:
                 self._failed(key)
                 log.exception(
@@ -292,7 +292,7 @@ class VerificationService:
         """The leaf hashes and witness this validator commits to and reveals for the check:
         recomputed (once per round; cached), or what its behaviour makes up."""
         check = current.check
-        key = (current.job_id, current.index, check.round)
+        key = (current.job_id, current.index, check.round, current.digest)
         cached = self._answers.get(key)
         if cached is not None:
             return cached
@@ -441,15 +441,18 @@ class VerificationService:
             if network is not None:
                 network.drop_fetched(root)
 
-    def _attest(self, key: CheckKey, what: str, answer: Answer) -> None:
-        """Sign and pool the commitment or reveal, if the check still awaits it and its phase
-        lasts beyond the best block."""
+    def _attest(self, key: CheckKey, what: str, answer: Answer, digest: bytes) -> None:
+        """Sign and pool the commitment or reveal, if the check still awaits it, its phase lasts
+        beyond the best block and its job is still the one recomputed (`digest`)."""
         core = self.node.core
         best = core.store.best_header
         current = read_open_check(core.reader(best.hash), *key)
         me = self.key.public
         if current is None or duty(current.check, me, best.number) != what:
             log.info("job %d check %d: its %s phase ended before the answer was ready", *key, what)
+            return
+        if current.digest != digest:
+            log.info("job %d check %d: a reorg put another job under this id", *key)
             return
         check = current.check
         phase_end = check.commit_deadline if what == COMMIT else check.reveal_deadline
@@ -458,9 +461,7 @@ class VerificationService:
             return
         mortality, birth = timing
         hashes, witness = answer
-        pallet, name, args = attestation_call(
-            key, what, self.key, hashes, witness, digest=current.digest
-        )
+        pallet, name, args = attestation_call(key, what, self.key, hashes, witness, digest=digest)
         tx = sign_transaction(
             self.key,
             make_call(pallet, name, *args),

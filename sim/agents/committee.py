@@ -77,8 +77,9 @@ class CommitteeMember:
 
     _known: bytes | None = field(default=None, init=False)
     _candidates: dict[CheckKey, None] = field(default_factory=dict, init=False)
-    _answers: dict[tuple[int, int, int], Answer] = field(default_factory=dict, init=False)
-    _labels: dict[tuple[int, int, int], str] = field(default_factory=dict, init=False)
+    _answers: dict[tuple[int, int, int, bytes], Answer] = field(default_factory=dict, init=False)
+    """By (job id, check index, round, job digest): a reorg may put another job under an id."""
+    _labels: dict[tuple[int, int, int, bytes], str] = field(default_factory=dict, init=False)
     _sent: dict[tuple[CheckKey, str], int] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
@@ -162,7 +163,7 @@ class CommitteeMember:
         """The hashes and witness this member commits to and reveals (once per round), and what
         kind of answer it is."""
         check = current.check
-        key = (current.job_id, current.index, check.round)
+        key = (current.job_id, current.index, check.round, current.digest)
         cached = self._answers.get(key)
         if cached is not None:
             return cached, self._labels[key]
