@@ -26,6 +26,7 @@ randomness comes from one seeded generator, so a seed gives the same run every t
 
 from __future__ import annotations
 
+import gc
 import heapq
 import logging
 import math
@@ -65,6 +66,12 @@ within far fewer imports than this."""
 SEEN_TTL_MS: Final = 120_000
 """How long a node remembers a gossip message's id to drop its copies (as gossipsub's seen cache):
 between this and twice this, so that what a node remembers stays bounded in a long run."""
+
+RUN_GC_THRESHOLDS: Final = (20_000, 20, 20)
+"""The cyclic garbage collector's thresholds while the simulated network runs (Python's default:
+700, 10, 10). A run makes no cyclic garbage (none found in 20 simulated s of 16 validators), yet
+at the default each collection of the oldest generation walks every node's chain: they took 45%
+of the time at 64 validators. Restored when `run_until` returns."""
 
 Responder = Callable[[str, str, bytes], bytes | None]
 """Answers a request in a node's place: (requester, protocol, request) -> the answer, or None to
@@ -351,11 +358,16 @@ class SimNetwork:
     # Running
 
     def run_until(self, at_ms: int) -> None:
-        queue, pop = self._queue, heapq.heappop  # the loop runs once per message: kept local
-        while queue and queue[0][0] <= at_ms:
-            time, _seq, event = pop(queue)
-            self.now_ms = time
-            event()
+        thresholds = gc.get_threshold()
+        gc.set_threshold(*RUN_GC_THRESHOLDS)
+        try:
+            queue, pop = self._queue, heapq.heappop  # the loop runs once per message: kept local
+            while queue and queue[0][0] <= at_ms:
+                time, _seq, event = pop(queue)
+                self.now_ms = time
+                event()
+        finally:
+            gc.set_threshold(*thresholds)
         self.now_ms = max(self.now_ms, at_ms)
 
     def run_for(self, ms: int) -> None:

@@ -66,6 +66,11 @@ class Round:
 
     def voted_weight(self, phase: int, authorities: AuthoritySet) -> int:
         """The weight of the authorities that voted in `phase` (an equivocator counts once)."""
+        count = self._count
+        if count is not None and count.authorities is authorities:
+            kept = count.phases[phase]  # what `decide` added up, if it has every vote in
+            if kept.exact and kept.added == len(self._counted[phase]):
+                return kept.voted
         single, split = self.tally(phase, authorities)
         return sum(single.values()) + sum(weight for weight, _ in split)
 
