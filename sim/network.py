@@ -69,9 +69,10 @@ between this and twice this, so that what a node remembers stays bounded in a lo
 
 RUN_GC_THRESHOLDS: Final = (20_000, 20, 20)
 """The cyclic garbage collector's thresholds while the simulated network runs (Python's default:
-700, 10, 10). A run makes no cyclic garbage (none found in 20 simulated s of 16 validators), yet
-at the default each collection of the oldest generation walks every node's chain: they took 45%
-of the time at 64 validators. Restored when `run_until` returns."""
+700, 10, 10). A run makes little cyclic garbage (none in 20 simulated s of 16 validators, 488
+objects in the 120 s of quick.toml), yet at the default each collection of the oldest generation
+walks every node's chain: they took 45% of the time at 64 validators. Restored when `run_until`
+returns."""
 
 Responder = Callable[[str, str, bytes], bytes | None]
 """Answers a request in a node's place: (requester, protocol, request) -> the answer, or None to
