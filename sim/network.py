@@ -33,6 +33,7 @@ import math
 import random
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Final
 
 from chain.core.actions import (
@@ -581,8 +582,7 @@ class SimNetwork:
             elif isinstance(action, Gossip):
                 message_id = blake2b_256(action.topic.encode() + action.data)
                 self._remember(node, message_id)
-                for peer in self._neighbours(node.name):
-                    self._send_gossip(node.name, peer, action.topic, action.data, message_id)
+                self._flood(node.name, self._neighbours(node.name), None, action, message_id)
             elif isinstance(action, SendRequest):
                 self._send_request(node.name, action)
             elif isinstance(action, ReportPeer):
@@ -621,24 +621,69 @@ class SimNetwork:
 
         self._schedule(max(0, at_ms - self._now(node)), fire)
 
-    def _send_gossip(
-        self, sender: str, peer: str, topic: str, data: bytes, message_id: bytes
+    def _flood(
+        self, sender: str, peers: list[str], skip: str | None, gossip: Gossip, message_id: bytes
     ) -> None:
-        def deliver() -> None:
-            node = self.nodes[peer]
-            core = node.core
-            if core is None or not self._remember(node, message_id):
-                return
-            verdict, actions = core.on_gossip(sender, topic, data, self._now(node))
-            self._apply(node, actions)
-            if verdict is Verdict.ACCEPT:
-                for other in self._neighbours(peer):
-                    if other != sender:
-                        self._send_gossip(peer, other, topic, data, message_id)
-            elif verdict is Verdict.REJECT:
-                self._report(node, ReportPeer(sender, 100, f"rejected {topic} gossip"))
+        """Send a gossip message from `sender` to each of `peers` but `skip`, as `_transmit` sends
+        one message: the same draws in the same order, what is the same for every peer looked up
+        once (this runs for each node that takes a message in: the simulator's busiest step)."""
+        size = len(gossip.data)
+        stats = self._stats.get(gossip.topic)
+        if stats is None:
+            stats = self._stats[gossip.topic] = [0, 0, 0]
+        live = (self._live.get(sender) or self._live_peers(sender))[1]
+        nodes, links, rng, queue = self.nodes, self.links, self.rng, self._queue
+        node = nodes[sender]
+        for peer in peers:
+            if peer == skip:
+                continue
+            own_link = links.get(frozenset((sender, peer))) if links else None
+            link = self.link if own_link is None else own_link
+            stats[0] += 1
+            stats[1] += size
+            if peer not in live:
+                self.lost += 1
+                stats[2] += 1
+                continue
+            receiver = nodes[peer]
+            sending = 0 if node.bandwidth_mbps is None else self._sending_delay(node, size)
+            if rng.random() < link.loss:
+                self.lost += 1
+                stats[2] += 1
+                continue
+            arrive: Callable[[], None] = partial(
+                self._gossip_arrives, sender, peer, gossip, message_id, stats
+            )
+            own = own_link is not None
+            self._seq += 1
+            at_ms = self.now_ms + sending + self._latency(node, receiver, link, own)
+            heapq.heappush(queue, (at_ms, self._seq, arrive))
+            if rng.random() < link.duplicate:
+                stats[0] += 1
+                stats[1] += size
+                self._schedule(sending + self._latency(node, receiver, link, own), arrive)
 
-        self._transmit(sender, peer, deliver, topic, len(data))
+    def _gossip_arrives(
+        self, sender: str, peer: str, gossip: Gossip, message_id: bytes, stats: list[int]
+    ) -> None:
+        """A gossip message from `sender` reaches `peer`, if their link still holds: `peer`
+        takes it in unless it saw it before, and relays it to its other peers if it accepts it."""
+        live = self._live.get(sender) or self._live_peers(sender)
+        if peer not in live[1]:
+            self.lost += 1
+            stats[2] += 1
+            return
+        self.delivered += 1
+        node = self.nodes[peer]
+        core = node.core
+        if core is None or not self._remember(node, message_id):
+            return
+        verdict, actions = core.on_gossip(sender, gossip.topic, gossip.data, self._now(node))
+        self._apply(node, actions)
+        if verdict is Verdict.ACCEPT:
+            self._flood(peer, self._neighbours(peer), sender, gossip, message_id)
+        elif verdict is Verdict.REJECT:
+            self._report(node, ReportPeer(sender, 100, f"rejected {gossip.topic} gossip"))
 
     def _send_request(self, requester: str, request: SendRequest) -> None:
         answered = {"done": False}
