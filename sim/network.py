@@ -519,7 +519,7 @@ class SimNetwork:
         if lo > hi:
             return self.rng.randint(lo, hi)  # refused as randint refuses it
         # randint(lo, hi) is randrange(lo, hi + 1), which returns lo + _randbelow(hi - lo + 1)
-        # (CPython 3.11 and later; tests/sim/test_sim_speed.py compares the two streams).
+        # (CPython 3.11 and later; tests/sim/test_network_draws.py compares the two streams).
         below: int = self.rng._randbelow(hi - lo + 1)  # type: ignore[attr-defined]
         return lo + below
 
