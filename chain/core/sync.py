@@ -143,14 +143,17 @@ class Sync:
         self._next_tag = 1
         self._range_round_trip_ms: int | None = None
         """A moving average of the round trips of range answers that brought blocks."""
-        # `next_requests` runs after every gossip message a node takes in: these two let it pass
-        # over the peers without looking at each while nothing can be due.
+        # `next_requests` runs after every gossip message a node takes in: these three let it
+        # pass over the peers without looking at each while nothing can be due.
         self._status_due_ms: int | None = None
         """When the next status request falls due: the earliest status ask of a peer plus
         STATUS_INTERVAL_MS (asks change only in `next_requests`, which keeps this; None: look)."""
         self._peers_finalized = 0
         """The highest finalized number a peer told of (never lowered): no peer above it has a
         justification to ask for."""
+        self._peers_best = 0
+        """The highest best number a peer told of or gossiped (never lowered): with ours at or
+        above it, no peer is ahead to ask for a range."""
 
     # Peers
 
@@ -185,6 +188,7 @@ class Sync:
         if state.doubted(now_ms):
             best = min(best, state.backed_number)
         state.best_number, state.best_hash = best, best_hash
+        self._peers_best = max(self._peers_best, best)
         if status.finalized_number >= state.finalized_number:
             state.finalized_number = status.finalized_number
             state.finalized_hash = status.finalized_hash
@@ -196,6 +200,7 @@ class Sync:
         state = self.peers.get(peer)
         if state is not None and number > state.best_number:
             state.best_number, state.best_hash = number, block_hash
+            self._peers_best = max(self._peers_best, number)
 
     def want_block(self, peer: str, block_hash: bytes, number: int) -> None:
         """Fetch this block (and its missing ancestors) from `peer`."""
@@ -290,8 +295,10 @@ class Sync:
             out.append((peer, self._send(peer, "fetch", now_ms, block_hash), "fetch", request))
         # One range request at a time, and another if it is slow to come back.
         ranges = [p for p in self.pending.values() if p.kind == "range"]
-        if len(ranges) < MAX_RANGES_IN_FLIGHT and all(
-            now_ms - p.sent_ms >= self.hedge_ms() for p in ranges
+        if (
+            self._peers_best > best_number
+            and len(ranges) < MAX_RANGES_IN_FLIGHT
+            and all(now_ms - p.sent_ms >= self.hedge_ms() for p in ranges)
         ):
             server = self._range_peer(best_number, now_ms)
             if server is not None:
