@@ -548,8 +548,10 @@ class GrandpaVoter:
         Returns what to send, and whether the authority set changed with it.
         """
         f = round_.precommit_ghost
+        if f is None:
+            return [], False
         finalized = self.chain.finalized_header
-        if f is None or f[1] <= finalized.number:
+        if f[1] <= finalized.number:
             return [], False
         header = self.chain.header(f[0])
         if header is None or not self._descends_from_finalized(f):

@@ -4,7 +4,10 @@ A vote for a block supports every ancestor of that block down to the round's bas
 that was final when the round began). The prevote-GHOST (precommit-GHOST) is the highest block
 that prevotes (precommits) of more than 2/3 of the weight support; the estimate is the highest
 ancestor of the prevote-GHOST that could still get more than 2/3 of the precommits. The voter
-(`chain.core.grandpa`) keeps two rounds and recomputes them with `decide` as votes arrive.
+(`chain.core.grandpa`) keeps two rounds and has `decide` bring them up to date as votes arrive:
+each phase's support is kept and only the votes counted since the last call are added in, and a
+round whose votes and set did not change, on a chain that answers the same for every block the
+count read, is not recomputed at all (`recount` is the same computation from scratch).
 """
 
 from __future__ import annotations
@@ -55,9 +58,19 @@ class Round:
     _tallies: dict[int, tuple[int, AuthoritySet, Tally]] = field(
         default_factory=dict, repr=False, compare=False
     )
+    _counted: dict[int, list[SignedVote]] = field(
+        default_factory=lambda: {PREVOTE: [], PRECOMMIT: []}, repr=False, compare=False
+    )
+    """phase -> its votes in the order they were counted (what `decide` adds in)."""
+    _count: _Count | None = field(default=None, repr=False, compare=False)
 
     def voted_weight(self, phase: int, authorities: AuthoritySet) -> int:
         """The weight of the authorities that voted in `phase` (an equivocator counts once)."""
+        count = self._count
+        if count is not None and count.authorities is authorities:
+            kept = count.phases[phase]  # what `decide` added up, if it has every vote in
+            if kept.exact and kept.added == len(self._counted[phase]):
+                return kept.voted
         single, split = self.tally(phase, authorities)
         return sum(single.values()) + sum(weight for weight, _ in split)
 
@@ -81,6 +94,7 @@ class Round:
         if vote not in votes and len(votes) < 2:
             votes.append(vote)
             self._changes[vote.phase] = self._changes.get(vote.phase, 0) + 1
+            self._counted[vote.phase].append(vote)
 
     def tally(self, phase: int, authorities: AuthoritySet) -> Tally:
         """The votes of `phase` by block voted for, with their voters' weight summed (voters with
@@ -198,16 +212,138 @@ def ghost(weights: Support, authorities: AuthoritySet) -> Target | None:
 
 
 def decide(round_: Round, authorities: AuthoritySet, header_of: HeaderOf) -> None:
-    """Recompute the round's GHOSTs, estimate and completability from its votes."""
+    """Bring the round's GHOSTs, estimate and completability up to date with its votes.
+
+    The same as `recount`, at less cost: each phase's support is kept with the header of every
+    block it read (by its parent; or that it was not stored), votes counted since the last call
+    are added in, and the whole is counted again from scratch if the set changed or the chain
+    now answers otherwise for any block read (an import, a block abandoned by finality, or any
+    other change of the store). A round whose votes did not change is then left as it is.
+    """
+    count = round_._count
+    if count is None or count.authorities is not authorities or not count.reads_same(header_of):
+        count = round_._count = _Count(authorities)
+    counted = round_._counted
+    at = (len(counted[PREVOTE]), len(counted[PRECOMMIT]))
+    if count.decided_at == at:
+        return
+    prevotes = count.phases[PREVOTE].add(round_, PREVOTE, count, header_of)
+    precommits = count.phases[PRECOMMIT].add(round_, PRECOMMIT, count, header_of)
+    if prevotes is None or precommits is None:
+        # A block counted at two heights (no counted vote names one): the plain count decides.
+        count.decided_at = None
+        recount(round_, authorities, header_of)
+        return
+    count.decided_at = at
+    _decide(round_, authorities, header_of, prevotes, precommits, count.phases[PRECOMMIT].voted)
+
+
+def recount(round_: Round, authorities: AuthoritySet, header_of: HeaderOf) -> None:
+    """Recompute the round's GHOSTs, estimate and completability from all its votes."""
     prevotes = support(round_, PREVOTE, authorities, header_of)
-    round_.prevote_ghost = ghost(prevotes, authorities)
     precommits = support(round_, PRECOMMIT, authorities, header_of)
+    voted = round_.voted_weight(PRECOMMIT, authorities)
+    _decide(round_, authorities, header_of, prevotes, precommits, voted)
+
+
+@dataclass
+class _PhaseCount:
+    """One phase's support and voted weight, with the votes counted so far added in."""
+
+    added: int = 0
+    """How many of the phase's counted votes (`Round._counted`) are in."""
+    support: Support = field(default_factory=dict)
+    voted: int = 0
+    exact: bool = True
+    """False once a block was counted at two heights: `support` no longer holds."""
+
+    def add(self, round_: Round, phase: int, count: _Count, header_of: HeaderOf) -> Support | None:
+        """Add in the votes counted since the last call; the support, or None if not exact.
+
+        The same sums as `support`: a voter's first vote adds its weight along its ancestry, an
+        equivocator's second along its own up to where it meets the first's.
+        """
+        counted = round_._counted[phase]
+        if self.exact and self.added < len(counted):
+            votes, authorities, result = round_.votes[phase], count.authorities, self.support
+            for vote in counted[self.added :]:
+                first = votes[vote.voter][0]
+                weight = authorities.weight_of(vote.voter)
+                meets: set[bytes] = set()
+                if first is vote:
+                    self.voted += weight
+                else:
+                    meets = {block_hash for block_hash, _ in count.path(round_, first, header_of)}
+                for block_hash, number in count.path(round_, vote, header_of):
+                    if block_hash in meets:
+                        break
+                    if not _add(result, block_hash, number, weight):
+                        self.exact = False
+                        return None
+            self.added = len(counted)
+        return self.support if self.exact else None
+
+
+@dataclass
+class _Count:
+    """What `decide` counted a round from: the set, every header read, each phase's count."""
+
+    authorities: AuthoritySet
+    reads: dict[bytes, bytes | None] = field(default_factory=dict)
+    """block hash -> its parent's hash, or None if it was not stored, as the count read it."""
+    paths: dict[Target, list[Target]] = field(default_factory=dict)
+    """Each voted block's ancestry down to the base, walked once."""
+    phases: dict[int, _PhaseCount] = field(
+        default_factory=lambda: {PREVOTE: _PhaseCount(), PRECOMMIT: _PhaseCount()}
+    )
+    decided_at: tuple[int, int] | None = None
+    """The votes counted in each phase when the round was last decided from this count."""
+
+    def reads_same(self, header_of: HeaderOf) -> bool:
+        """Whether the chain still answers as it did for every block the count read."""
+        for block_hash, parent in self.reads.items():
+            header = header_of(block_hash)
+            if (None if header is None else header.parent_hash) != parent:
+                return False
+        return True
+
+    def path(self, round_: Round, vote: SignedVote, header_of: HeaderOf) -> list[Target]:
+        """`_ancestry` of the vote's block, each header it reads noted in `reads`."""
+        target = vote.target
+        walked = self.paths.get(target)
+        if walked is not None:
+            return walked
+        walked = self.paths[target] = []
+        base_number = round_.base[1]
+        block_hash, number = target
+        while number >= base_number:
+            walked.append((block_hash, number))
+            if number == base_number:
+                break
+            header = header_of(block_hash)
+            self.reads[block_hash] = None if header is None else header.parent_hash
+            if header is None:
+                break
+            block_hash, number = header.parent_hash, number - 1
+        return walked
+
+
+def _decide(
+    round_: Round,
+    authorities: AuthoritySet,
+    header_of: HeaderOf,
+    prevotes: Support,
+    precommits: Support,
+    voted: int,
+) -> None:
+    """Decide the round from its phases' support and the weight that precommitted (the chain is
+    read only at blocks whose headers the support's count read)."""
+    round_.prevote_ghost = ghost(prevotes, authorities)
     round_.precommit_ghost = ghost(precommits, authorities)
     g = round_.prevote_ghost
     if g is None:
         round_.estimate, round_.completable = None, False
         return
-    voted = round_.voted_weight(PRECOMMIT, authorities)
     undecided = authorities.total_weight - voted
 
     def possible(block_hash: bytes) -> bool:

@@ -143,12 +143,24 @@ class Sync:
         self._next_tag = 1
         self._range_round_trip_ms: int | None = None
         """A moving average of the round trips of range answers that brought blocks."""
+        # `next_requests` runs after every gossip message a node takes in: these three let it
+        # pass over the peers without looking at each while nothing can be due.
+        self._status_due_ms: int | None = None
+        """When the next status request falls due: the earliest status ask of a peer plus
+        STATUS_INTERVAL_MS (asks change only in `next_requests`, which keeps this; None: look)."""
+        self._peers_finalized = 0
+        """The highest finalized number a peer told of (never lowered): no peer above it has a
+        justification to ask for."""
+        self._peers_best = 0
+        """The highest best number a peer told of or gossiped (never lowered): with ours at or
+        above it, no peer is ahead to ask for a range."""
 
     # Peers
 
     def add_peer(self, peer: str) -> None:
         """Track a newly connected peer; its status is asked for with the next requests."""
         self.peers.setdefault(peer, PeerState())
+        self._status_due_ms = None
 
     def remove_peer(self, peer: str) -> None:
         """Forget a peer that left, its requests in flight, and the blocks it was to send."""
@@ -176,9 +188,11 @@ class Sync:
         if state.doubted(now_ms):
             best = min(best, state.backed_number)
         state.best_number, state.best_hash = best, best_hash
+        self._peers_best = max(self._peers_best, best)
         if status.finalized_number >= state.finalized_number:
             state.finalized_number = status.finalized_number
             state.finalized_hash = status.finalized_hash
+            self._peers_finalized = max(self._peers_finalized, state.finalized_number)
         return status.best_number > cap
 
     def note_block(self, peer: str, number: int, block_hash: bytes) -> None:
@@ -186,6 +200,7 @@ class Sync:
         state = self.peers.get(peer)
         if state is not None and number > state.best_number:
             state.best_number, state.best_hash = number, block_hash
+            self._peers_best = max(self._peers_best, number)
 
     def want_block(self, peer: str, block_hash: bytes, number: int) -> None:
         """Fetch this block (and its missing ancestors) from `peer`."""
@@ -244,16 +259,22 @@ class Sync:
     ) -> list[tuple[str, int, str, BlockRequest | None]]:
         """What to ask now: (peer, tag, kind, block request or None for a status request)."""
         out: list[tuple[str, int, str, BlockRequest | None]] = []
-        for tag, p in list(self.pending.items()):
-            if now_ms - p.sent_ms > REQUEST_TIMEOUT_MS:
-                self.finish(tag)
-                self.unanswered(p, now_ms)
-        for peer, state in self.peers.items():
-            if now_ms - state.status_asked_ms >= STATUS_INTERVAL_MS:
-                state.status_asked_ms = now_ms
-                out.append((peer, self._send(peer, "status", now_ms), "status", None))
+        if self.pending:
+            for tag, p in list(self.pending.items()):
+                if now_ms - p.sent_ms > REQUEST_TIMEOUT_MS:
+                    self.finish(tag)
+                    self.unanswered(p, now_ms)
+        if self._status_due_ms is None or now_ms >= self._status_due_ms:
+            earliest: int | None = None
+            for peer, state in self.peers.items():
+                if now_ms - state.status_asked_ms >= STATUS_INTERVAL_MS:
+                    state.status_asked_ms = now_ms
+                    out.append((peer, self._send(peer, "status", now_ms), "status", None))
+                if earliest is None or state.status_asked_ms < earliest:
+                    earliest = state.status_asked_ms
+            self._status_due_ms = None if earliest is None else earliest + STATUS_INTERVAL_MS
         # Blocks named but not held, by hash, with their ancestors.
-        for block_hash, (number, peer) in list(self._wanted.items()):
+        for block_hash, (number, peer) in list(self._wanted.items()) if self._wanted else ():
             if has_block(block_hash):
                 del self._wanted[block_hash]
                 continue
@@ -274,8 +295,10 @@ class Sync:
             out.append((peer, self._send(peer, "fetch", now_ms, block_hash), "fetch", request))
         # One range request at a time, and another if it is slow to come back.
         ranges = [p for p in self.pending.values() if p.kind == "range"]
-        if len(ranges) < MAX_RANGES_IN_FLIGHT and all(
-            now_ms - p.sent_ms >= self.hedge_ms() for p in ranges
+        if (
+            self._peers_best > best_number
+            and len(ranges) < MAX_RANGES_IN_FLIGHT
+            and all(now_ms - p.sent_ms >= self.hedge_ms() for p in ranges)
         ):
             server = self._range_peer(best_number, now_ms)
             if server is not None:
@@ -289,7 +312,9 @@ class Sync:
                 )
                 out.append((server, tag, "range", request))
         # Justifications of blocks a peer finalized that we hold but not as final.
-        if not any(p.kind == "justification" for p in self.pending.values()):
+        if self._peers_finalized > finalized_number and not any(
+            p.kind == "justification" for p in self.pending.values()
+        ):
             for peer, state in self.peers.items():
                 if (
                     state.known
