@@ -309,7 +309,11 @@ def test_a_qmlp_result_is_saved_as_its_logits(
 def test_a_job_below_every_ask_is_refused_and_a_waiting_job_listed_and_cancelled(
     node: NodeProcess, client: XplClient, xpl: XplCli, tmp_path: Path
 ) -> None:
-    command = f"job submit --workload gemm_i8 --params {PARAMS} --max-price 0.5XPL"
+    # waits long enough (400 blocks, 200 s) that the commands below run before it expires, on a
+    # machine however busy
+    command = (
+        f"job submit --workload gemm_i8 --params {PARAMS} --max-price 0.5XPL --wait-blocks 400"
+    )
     line = xpl.fails(*on(node, f"{command} --from //Charlie"))
     assert "no worker asks as little as 0.5XPL" in line, line
     assert line.endswith("the chain refuses a job that no worker could take"), line
