@@ -227,15 +227,22 @@ def decide(round_: Round, authorities: AuthoritySet, header_of: HeaderOf) -> Non
     at = (len(counted[PREVOTE]), len(counted[PRECOMMIT]))
     if count.decided_at == at:
         return
-    prevotes = count.phases[PREVOTE].add(round_, PREVOTE, count, header_of)
-    precommits = count.phases[PRECOMMIT].add(round_, PRECOMMIT, count, header_of)
-    if prevotes is None or precommits is None:
-        # A block counted at two heights (no counted vote names one): the plain count decides.
-        count.decided_at = None
-        recount(round_, authorities, header_of)
-        return
+    count.decided_at = None
+    try:
+        prevotes = count.phases[PREVOTE].add(round_, PREVOTE, count, header_of)
+        precommits = count.phases[PRECOMMIT].add(round_, PRECOMMIT, count, header_of)
+        if prevotes is None or precommits is None:
+            # A block counted at two heights (no counted vote names one): the plain count decides.
+            recount(round_, authorities, header_of)
+            return
+        voted = count.phases[PRECOMMIT].voted
+        _decide(round_, authorities, header_of, prevotes, precommits, voted)
+    except BaseException:
+        # A read that failed (a store closed while it reopens) left votes added in but not noted
+        # as added, or a walk cut short: the node carries on, and the next call counts afresh.
+        round_._count = None
+        raise
     count.decided_at = at
-    _decide(round_, authorities, header_of, prevotes, precommits, count.phases[PRECOMMIT].voted)
 
 
 def recount(round_: Round, authorities: AuthoritySet, header_of: HeaderOf) -> None:
@@ -313,7 +320,7 @@ class _Count:
         walked = self.paths.get(target)
         if walked is not None:
             return walked
-        walked = self.paths[target] = []
+        walked = []
         base_number = round_.base[1]
         block_hash, number = target
         while number >= base_number:
@@ -325,6 +332,7 @@ class _Count:
             if header is None:
                 break
             block_hash, number = header.parent_hash, number - 1
+        self.paths[target] = walked  # only a whole walk: a failed read leaves none kept
         return walked
 
 

@@ -6,8 +6,10 @@ replaced (by an equal one too)."""
 
 from __future__ import annotations
 
+from contextlib import suppress
 from types import SimpleNamespace
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -177,3 +179,70 @@ def test_a_block_imported_under_counted_votes_is_read_by_the_next_decision() -> 
     headers[block_hash(1)] = SimpleNamespace(parent_hash=block_hash(0))
     decide(round_, authorities, headers.get)  # type: ignore[arg-type]
     assert round_.estimate == (block_hash(0), 0)
+
+
+class ReadFailed(Exception):
+    """A header read that fails (a store closed while it reopens after a failed write)."""
+
+
+def failing_after(reads: int, headers: Headers) -> object:
+    """A `header_of` that answers `reads` times, then raises ReadFailed."""
+    left = [reads]
+
+    def header_of(block: bytes) -> SimpleNamespace | None:
+        if left[0] <= 0:
+            raise ReadFailed
+        left[0] -= 1
+        return headers.get(block)
+
+    return header_of
+
+
+def test_a_read_that_fails_mid_count_leaves_no_vote_counted_twice() -> None:
+    """Two of four equal voters precommit for block 1 (one of them through its child, block 2);
+    the store fails the decision's second read, with the first vote added in. The node carries
+    on (its timer and gossip handlers log the failure), and the next decision must still see 2 of
+    4, not 3: no precommit-GHOST, so nothing to finalize."""
+    authorities = AuthoritySet(0, tuple((voter_key(v), 1) for v in range(4)))
+    headers: Headers = {
+        block_hash(1): SimpleNamespace(parent_hash=block_hash(0)),
+        block_hash(2): SimpleNamespace(parent_hash=block_hash(1)),
+    }
+    round_ = Round(1, (block_hash(0), 0))
+    round_.add_vote(SignedVote(PRECOMMIT, 0, 1, block_hash(1), 1, voter_key(0), b""))
+    round_.add_vote(SignedVote(PRECOMMIT, 0, 1, block_hash(2), 2, voter_key(1), b""))
+    with pytest.raises(ReadFailed):
+        decide(round_, authorities, failing_after(2, headers))  # type: ignore[arg-type]
+    decide(round_, authorities, headers.get)  # type: ignore[arg-type]
+    assert round_.precommit_ghost is None
+    assert round_.voted_weight(PRECOMMIT, authorities) == 2
+    assert outcome(round_, authorities) == recounted(round_, authorities, headers)
+
+
+@settings(max_examples=200, deadline=None)
+@given(histories(), st.lists(st.integers(0, 12), max_size=40))
+def test_decide_after_failed_reads_equals_a_recount(
+    history: tuple[list[int], list[int], int, list[tuple[object, ...]]], fail_at: list[int]
+) -> None:
+    """As the test above, with a decision before each that fails at a drawn header read."""
+    parents, stored, base, steps = history
+    numbers = [0]
+    for parent in parents:
+        numbers.append(numbers[parent] + 1)
+    headers: Headers = {
+        block_hash(i): SimpleNamespace(parent_hash=block_hash(parents[i - 1])) for i in stored
+    }
+    authorities = SETS[0]
+    round_ = Round(1, (block_hash(base), numbers[base]))
+    for i, step in enumerate(steps):
+        if step[0] != "vote":
+            continue
+        _, phase, voter, block, number = step
+        assert isinstance(block, int) and isinstance(number, int)
+        assert isinstance(phase, int) and isinstance(voter, int)
+        round_.add_vote(SignedVote(phase, 0, 1, block_hash(block), number, voter_key(voter), b""))
+        if i < len(fail_at):
+            with suppress(ReadFailed):
+                decide(round_, authorities, failing_after(fail_at[i], headers))  # type: ignore[arg-type]
+        decide(round_, authorities, headers.get)  # type: ignore[arg-type]
+        assert outcome(round_, authorities) == recounted(round_, authorities, headers)
