@@ -238,8 +238,9 @@ def decide(round_: Round, authorities: AuthoritySet, header_of: HeaderOf) -> Non
         voted = count.phases[PRECOMMIT].voted
         _decide(round_, authorities, header_of, prevotes, precommits, voted)
     except BaseException:
-        # A read that failed (a store closed while it reopens) left votes added in but not noted
-        # as added, or a walk cut short: the node carries on, and the next call counts afresh.
+        # A read that failed (a damaged header record, a read error of the database) left votes
+        # added in but not noted as added: the node logs it and carries on, and the next call
+        # must count afresh, or those votes would count twice.
         round_._count = None
         raise
     count.decided_at = at

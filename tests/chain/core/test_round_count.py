@@ -182,7 +182,8 @@ def test_a_block_imported_under_counted_votes_is_read_by_the_next_decision() -> 
 
 
 class ReadFailed(Exception):
-    """A header read that fails (a store closed while it reopens after a failed write)."""
+    """A header read that fails without halting the node (a damaged header record that does not
+    decode, a read error of the database): the node's timer and gossip handlers log it and go on."""
 
 
 def failing_after(reads: int, headers: Headers) -> object:
@@ -200,9 +201,8 @@ def failing_after(reads: int, headers: Headers) -> object:
 
 def test_a_read_that_fails_mid_count_leaves_no_vote_counted_twice() -> None:
     """Two of four equal voters precommit for block 1 (one of them through its child, block 2);
-    the store fails the decision's second read, with the first vote added in. The node carries
-    on (its timer and gossip handlers log the failure), and the next decision must still see 2 of
-    4, not 3: no precommit-GHOST, so nothing to finalize."""
+    the decision's second read fails, with the first vote added in. The node carries on, and the
+    next decision must still see 2 of 4, not 3: no precommit-GHOST, so nothing to finalize."""
     authorities = AuthoritySet(0, tuple((voter_key(v), 1) for v in range(4)))
     headers: Headers = {
         block_hash(1): SimpleNamespace(parent_hash=block_hash(0)),
