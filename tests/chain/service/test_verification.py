@@ -533,7 +533,7 @@ def test_members_commit_reveal_and_the_worker_responds_on_chain() -> None:
         salt = compute.attestation_salt(member.seed, job_id, 0)
         commitment = compute.attestation_commitment(job_id, 0, member.public, answer, witness, salt)
         assert duty(m.checks(job_id)[0], member.public, m.best_number) == COMMIT
-        digest = market.job_digest(job_id, m.job(job_id))
+        digest = compute.check_digest(job_id, m.job(job_id), 0, m.checks(job_id)[0])
         m.call(member, "compute", "attest_commit", job_id, digest, 0, commitment)
         assert duty(m.checks(job_id)[0], member.public, m.best_number) is None
     # The worker may not respond while members still commit: none could copy its hashes.
@@ -579,7 +579,7 @@ def test_the_events_of_a_block_name_the_checks_it_opened() -> None:
     m.chain.produce()
     assert checks_opened(m.chain.read(EVENTS_KEY)) == []
 
-    m.call(CHARLIE, "compute", "dispute", job_id, market.job_digest(job_id, m.job(job_id)), 1)
+    m.call(CHARLIE, "compute", "dispute", job_id, compute.result_digest(job_id, m.job(job_id)), 1)
     assert (job_id, 1) in checks_opened(m.chain.read(EVENTS_KEY))
     dispute = m.checks(job_id)[1]
     assert dispute.kind == "dispute" and dispute.leaves == (1,)
