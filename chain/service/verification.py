@@ -11,14 +11,14 @@ committee of validators for the check (DESIGN 8). A validator node on that commi
    blob store or peers, and the committed leaves they build on), with the witness of that
    recomputation under the round's mask (`gpu_worker.witness`), and submits
    `compute.attest_commit(job, check_digest, check, attestation_commitment(job, check, member,
-   hashes, witness, salt))`, naming the round's draw it recomputed (`compute.check_digest`); if the inputs cannot be obtained, it commits to the empty list and
-   NO_WITNESS ("unavailable");
+   hashes, witness, salt))`, naming the round's draw it recomputed (`compute.check_digest`); if
+   the inputs cannot be obtained, it commits to the empty list and NO_WITNESS ("unavailable");
 3. in the reveal phase, submits `compute.attest_reveal(job, check, hashes, witness, salt)` with
    the same hashes and witness and the salt (derived from its key) that hid them.
    Recomputation is deterministic, so a restarted node recomputes them; an in-memory cache keyed
    by (job, check, round, check digest) spares the work otherwise (the digest, because a reorg
-   may draw the same job's round again with other leaves and another mask). The chain compares the reveals with the
-   worker's response and decides.
+   may draw the same job's round again with other leaves and another mask). The chain compares
+   the reveals with the worker's response and decides.
 
 Each transaction must land in its phase: it is submitted while the next block is in the phase,
 and its mortality ends with the phase. The recomputation runs in a worker thread, one check at a
