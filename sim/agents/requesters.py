@@ -14,7 +14,7 @@ committee finds the leaf right and the requester's bond pays for it).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import numpy as np
@@ -316,7 +316,13 @@ class RequesterAgent:
             return
         if ctx.submit(
             self.key,
-            make_call("compute", "dispute", job_id, compute.result_digest(job_id, job), wrong),
+            make_call(
+                "compute",
+                "dispute",
+                job_id,
+                compute.result_digest(job_id, replace(job, result_root=root)),
+                wrong,
+            ),
         ):
             record_step(
                 ctx,
