@@ -54,8 +54,9 @@ class OpenCheck:
 
     @property
     def digest(self) -> bytes:
-        """The job's digest (`market.job_digest`), which a commitment carries."""
-        return market.job_digest(self.job_id, self.job)
+        """The round's digest (`compute.check_digest`: the job, its result, the round's leaves
+        and mask), which a commitment carries and an answer is cached under."""
+        return compute.check_digest(self.job_id, self.job, self.index, self.check)
 
 
 def committed(check: compute.Check, member: bytes) -> bool:
@@ -159,7 +160,7 @@ def attestation_call(
 ) -> tuple[str, str, tuple[object, ...]]:
     """The call a member makes for `what` (COMMIT or REVEAL) with its recomputed `hashes` and
     `witness`, salted with a secret derived from its key (the same after a restart); a
-    commitment names the job it recomputed by its `digest` (`market.job_digest`)."""
+    commitment names the round it recomputed by its `digest` (`compute.check_digest`)."""
     job_id, index = key
     salt = compute.attestation_salt(member.seed, job_id, index)
     if what == COMMIT:

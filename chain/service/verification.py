@@ -10,14 +10,15 @@ committee of validators for the check (DESIGN 8). A validator node on that commi
    job's inputs (`chain.service.recomputation`: generated from the seed, or input blobs from the
    blob store or peers, and the committed leaves they build on), with the witness of that
    recomputation under the round's mask (`gpu_worker.witness`), and submits
-   `compute.attest_commit(job, check, attestation_commitment(job, check, member, hashes,
-   witness, salt))`; if the inputs cannot be obtained, it commits to the empty list and
-   NO_WITNESS ("unavailable");
+   `compute.attest_commit(job, check_digest, check, attestation_commitment(job, check, member,
+   hashes, witness, salt))`, naming the round's draw it recomputed (`compute.check_digest`); if
+   the inputs cannot be obtained, it commits to the empty list and NO_WITNESS ("unavailable");
 3. in the reveal phase, submits `compute.attest_reveal(job, check, hashes, witness, salt)` with
    the same hashes and witness and the salt (derived from its key) that hid them.
    Recomputation is deterministic, so a restarted node recomputes them; an in-memory cache keyed
-   by (job, check, round) spares the work otherwise. The chain compares the reveals with the
-   worker's response and decides.
+   by (job, check, round, check digest) spares the work otherwise (the digest, because a reorg
+   may draw the same job's round again with other leaves and another mask). The chain compares
+   the reveals with the worker's response and decides.
 
 Each transaction must land in its phase: it is submitted while the next block is in the phase,
 and its mortality ends with the phase. The recomputation runs in a worker thread, one check at a
@@ -112,7 +113,8 @@ BEHAVIOURS: Final = ("honest", "lazy", "silent", "unavailable")
 """How a validator answers its checks: honestly, or one of the test and research modes."""
 
 AnswerKey = tuple[int, int, int, bytes]
-"""(job id, check index, round, job digest): a reorg may put another job under the same id."""
+"""(job id, check index, round, `compute.check_digest`): a reorg may put another job under the
+same id, or draw the same job's round again with other leaves and another mask."""
 Answer = tuple[tuple[bytes, ...], bytes]
 """What a member attests: its recomputed leaf hashes and its witness digest."""
 
@@ -452,7 +454,7 @@ class VerificationService:
             log.info("job %d check %d: its %s phase ended before the answer was ready", *key, what)
             return
         if current.digest != digest:
-            log.info("job %d check %d: a reorg put another job under this id", *key)
+            log.info("job %d check %d: a reorg put another job or draw under this id", *key)
             return
         check = current.check
         phase_end = check.commit_deadline if what == COMMIT else check.reveal_deadline

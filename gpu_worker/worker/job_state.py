@@ -88,6 +88,19 @@ class JobRecord:
             **changes,
         )
 
+    def is_of(self, job_id: int, job: Job) -> bool:
+        """Whether this record is about the chain's job `job_id`: its digest is the job's or,
+        written before records kept one, it names the same work (workload, parameters, seed and
+        inputs: the same leaves answer it), so that upgrading never throws away leaves on disk."""
+        if self.digest:
+            return self.digest == job_digest(job_id, job)
+        return (self.workload, self.params, self.seed, self.inputs) == (
+            job.workload,
+            job.params,
+            job.seed,
+            job.inputs,
+        )
+
     def advance(self, phase: str, **changes: Any) -> JobRecord:
         """This record at `phase` (never an earlier one) with `changes`."""
         if PHASES.index(phase) < PHASES.index(self.phase):

@@ -153,11 +153,13 @@ class JobPipeline:
     def _work(self, client: XplClient, view: JobView, head: int) -> None:
         job = view.job
         record = self._records.get(view.id)
-        if record is not None and record.digest != view.digest:
+        if record is not None and not record.is_of(view.id, job):
             # A fork replaced the job this record is about with another one of the same id.
             log.warning("job #%d is another job than the one on disk; starting it afresh", view.id)
             self._forget(view.id)
             record = None
+        elif record is not None and not record.digest:
+            record = self._save(replace(record, digest=view.digest))  # written before digests
         if record is None and self._announced.get(view.id) != job.matched_at:
             self._announced[view.id] = job.matched_at
             log.info(
@@ -378,8 +380,10 @@ class JobPipeline:
         if view.id in self._unworkable:
             return
         record = self._records.get(view.id)
-        if record is None or record.root != job.result_root or record.digest != view.digest:
+        if record is None or record.root != job.result_root or not record.is_of(view.id, job):
             record = self._adopt(client, view)
+        elif not record.digest:
+            record = self._save(replace(record, digest=view.digest))  # written before digests
         elif record.phase != "committed":
             # Killed after the commitment went in and before the record said so.
             record = self._save(record.advance("committed", committed_at=job.committed_at))

@@ -14,7 +14,7 @@ committee finds the leaf right and the requester's bond pays for it).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Final
 
 import numpy as np
@@ -24,7 +24,7 @@ from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec
 from runtime.api import make_call
 from runtime.block import Header
-from runtime.pallets import market
+from runtime.pallets import compute, market
 from runtime.primitives.keys import Keypair
 from runtime.workloads import workload_shape
 from sim.agents.job_steps import record_step
@@ -274,7 +274,8 @@ class RequesterAgent:
         tracked.checked = True
         leaf = ctx.rng.randrange(job.leaves)
         if ctx.submit(
-            self.key, make_call("compute", "dispute", job_id, market.job_digest(job_id, job), leaf)
+            self.key,
+            make_call("compute", "dispute", job_id, compute.result_digest(job_id, job), leaf),
         ):
             record_step(
                 ctx,
@@ -314,7 +315,14 @@ class RequesterAgent:
         if wrong is None or not self.dispute:
             return
         if ctx.submit(
-            self.key, make_call("compute", "dispute", job_id, market.job_digest(job_id, job), wrong)
+            self.key,
+            make_call(
+                "compute",
+                "dispute",
+                job_id,
+                compute.result_digest(job_id, replace(job, result_root=root)),
+                wrong,
+            ),
         ):
             record_step(
                 ctx,

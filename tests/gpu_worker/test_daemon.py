@@ -32,6 +32,7 @@ from gpu_worker.worker.job_state import (
 from gpu_worker.worker.responding import Responder
 from runtime.executive import CALLS
 from runtime.pallets import compute
+from runtime.pallets.market import Job, job_digest
 from runtime.primitives.keys import dev_keypair
 from runtime.primitives.merkle import leaf_hash, merkle_root, verify_merkle_proof
 from runtime.transaction import Call
@@ -415,3 +416,45 @@ def test_a_worker_responds_once_the_commit_phase_is_over_with_what_it_committed(
         late = FakeClient(best, current)
         assert Responder(KEY).respond_due(late, leaves) == []  # type: ignore[arg-type]
         assert late.sent == []
+
+
+def chain_job(**changes: object) -> Job:
+    """The chain's job that `record()` is about."""
+    fields: dict[str, object] = {
+        "requester": KEY.public,
+        "workload": "gemm_i8",
+        "params": (256, 256, 256, 64),
+        "inputs": (("a", b""), ("b", ROOT)),
+        "seed": 42,
+        "max_price": 10**12,
+        "cost_units": 1,
+        "leaves": len(LEAVES),
+        "escrow": 10**12,
+        "mode": "sampled",
+        "deadline_blocks": 20,
+        "expires_at": 15,
+        "submitted_at": 9,
+        "state": "matched",
+        "matched_at": 10,
+        "commit_by": 30,
+    }
+    fields.update(changes)
+    return Job(**fields)  # type: ignore[arg-type]
+
+
+def test_a_record_names_its_job_by_digest_and_one_from_before_digests_by_its_work() -> None:
+    """A worker upgraded with a job on disk keeps its leaves (its record has no digest: the
+    same work is the same job to it), and a record with a digest is of that job alone."""
+    job = chain_job()
+    kept = record(digest=job_digest(7, job))
+    assert kept.is_of(7, job)
+    assert not kept.is_of(7, dataclasses.replace(job, requester=dev_keypair("Bob").public))
+    assert not kept.is_of(8, job)
+    data = kept.to_json()
+    del data["digest"]
+    before = JobRecord.from_json(data)
+    assert before.digest == b""
+    assert before.is_of(7, job)
+    assert before.is_of(7, dataclasses.replace(job, requester=dev_keypair("Bob").public))
+    assert not before.is_of(7, dataclasses.replace(job, seed=43))
+    assert not before.is_of(7, dataclasses.replace(job, inputs=(("a", b""), ("b", bytes(32)))))

@@ -14,6 +14,7 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -395,11 +396,19 @@ def started_record(job_id: int, job: Job, phase: str, **fields: Any) -> JobRecor
     )
 
 
+@pytest.mark.parametrize("before_digests", [False, True], ids=["digest", "before-digests"])
 def test_a_restarted_worker_resumes_from_leaves_on_disk_without_computing(
-    node: NodeProcess, client: XplClient, workers: Workers, monkeypatch: pytest.MonkeyPatch
+    node: NodeProcess,
+    client: XplClient,
+    workers: Workers,
+    monkeypatch: pytest.MonkeyPatch,
+    before_digests: bool,
 ) -> None:
-    keypair = workers.account("Resumed")
-    config = in_process_config(node, keypair, workers.tmp / "Resumed")
+    """Also from a record written before records kept the job's digest (an upgraded worker):
+    the same work is the same job to it, so its leaves on disk are committed, not computed."""
+    name = "ResumedOld" if before_digests else "Resumed"
+    keypair = workers.account(name)
+    config = in_process_config(node, keypair, workers.tmp / name)
     first = WorkerDaemon(config)
     first.connect()  # registers
     first.close()
@@ -409,9 +418,8 @@ def test_a_restarted_worker_resumes_from_leaves_on_disk_without_computing(
     # What a worker killed right after computing leaves behind: the record and the leaves.
     leaves = honest_leaves(4)
     first.store.save_leaves(job_id, leaves)
-    first.store.save(
-        started_record(job_id, job, "computed", root=merkle_root(leaves), leaves=len(leaves))
-    )
+    started = started_record(job_id, job, "computed", root=merkle_root(leaves), leaves=len(leaves))
+    first.store.save(replace(started, digest=b"") if before_digests else started)
 
     def no_computing(*args: object, **kwargs: object) -> list[bytes]:
         raise AssertionError("the leaves on disk were computed again")
@@ -423,6 +431,7 @@ def test_a_restarted_worker_resumes_from_leaves_on_disk_without_computing(
         restarted.step()
         record = restarted.store.load(job_id)
         assert record is not None and record.phase == "committed"
+        assert record.digest == market.job_digest(job_id, job)
         view = client.job(job_id)
         assert view is not None and view.state == "committed"
         assert view.job.result_root == merkle_root(leaves) == honest_root(4)

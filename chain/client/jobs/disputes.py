@@ -9,6 +9,7 @@ from chain.client.jobs.errors import JobClientError
 from chain.client.jobs.reading import require_job
 from chain.client.jobs.results import no_result
 from chain.client.jobs.transactions import event_data, include
+from runtime.pallets import compute
 from runtime.primitives.keys import Keypair
 
 
@@ -53,7 +54,7 @@ def dispute_leaf(client: XplClient, keypair: Keypair, job_id: int, leaf: int) ->
     outcome = include(
         client,
         keypair,
-        make_call("compute", "dispute", job_id, view.digest, leaf),
+        make_call("compute", "dispute", job_id, compute.result_digest(job_id, view.job), leaf),
         f"disputing leaf {leaf} of job {job_id}",
     )
     opened = event_data(outcome, "compute", "DisputeOpened")

@@ -15,18 +15,23 @@ Naming a job. Job ids are a counter, so two forks (a partition's two sides) may 
 same id to a different job. Every call that stakes something on a job's content carries the
 job's digest (`market.job_digest`: its requester, workload, parameters, inputs, seed, price,
 mode, deadline and submission block), and is refused with WrongJob where the job with that id
-has another digest: `commit_result` (the worker's root is over the work it computed),
-`attest_commit` (a member's vote is over the work it recomputed), `dispute` (the challenger's
-bond is on the leaf it checked), and the market's `decline_job` and `cancel_job`. A signed
-commitment therefore never binds a worker to another fork's job, whoever includes it. The other
-calls need no digest: `respond` proves its leaf hashes against the result root, which the
-worker committed for this very job; `attest_reveal` must open a commitment made for it.
+has another digest: `commit_result` (the worker's root is over the work it computed) and the
+market's `decline_job` and `cancel_job`. Two calls name more than the job, since the same job
+may be committed and checked differently on two forks: `dispute` carries `result_digest` (the
+job and its result root: the challenger's bond is on the result it checked, not another
+worker's or another root), and `attest_commit` carries `check_digest` (the result and the
+round's draw: its index, round, block, leaves and mask, which the member's hashes and witness
+are over; a commitment to one fork's draw would open on another to a vote against the outcome,
+and cost the member its penalty). A signed commitment therefore never binds a worker or a
+member to another fork's job or draw, whoever includes it. The other calls need no digest:
+`respond` proves its leaf hashes against the result root and the check's leaves; `attest_reveal`
+must open a commitment made for this very draw.
 
 Phases. A check (an audit, or a dispute of one leaf) drawn in block d runs:
 1. commit, blocks d+1 .. d+commit_window: each member recomputes the check's leaves from the
    job's inputs, with the witness of that recomputation under the round's mask (drawn with the
    committee: `drawing.witness_mask`, `gpu_worker.witness`), and submits `attest_commit(job,
-   digest, check, attestation_commitment(job, check, member, leaf hashes, witness, salt))`, or
+   check_digest, check, attestation_commitment(job, check, member, leaf hashes, witness, salt))`, or
    the same over no hashes and NO_WITNESS for "unavailable";
 2. reveal, the next reveal_window blocks: members reveal (`attest_reveal`), refused unless the
    reveal opens their commitment; the worker posts its leaf hashes with Merkle proofs to its
@@ -180,7 +185,9 @@ from runtime.pallets.compute.verdicts import (
     attestation_commitment,
     attestation_salt,
     backed,
+    check_digest,
     earlier_rounds,
+    result_digest,
     verdict,
     verifiers,
     witness_digest,
@@ -247,11 +254,13 @@ __all__ = [
     "attestation_commitment",
     "attestation_salt",
     "backed",
+    "check_digest",
     "check_incentives",
     "draw_committee",
     "draw_leaves",
     "earlier_rounds",
     "fraud_bond_for",
+    "result_digest",
     "roll_delay",
     "verdict",
     "verifiers",

@@ -78,7 +78,9 @@ from runtime.pallets.compute.records import (
 from runtime.pallets.compute.verdicts import (
     RESULT_WITHHELD,
     attestation_commitment,
+    check_digest,
     decide,
+    result_digest,
     verifiers,
 )
 from runtime.pallets.market import Job
@@ -122,12 +124,12 @@ def _drawn_check(ctx: BlockContext, job_id: int, index: int) -> list[Check]:
 def _member_check(
     ctx: BlockContext, job_id: int, index: int, member: bytes, digest: bytes | None = None
 ) -> list[Check]:
-    """The job's checks, with check `index` open, drawn and naming `member`; the job is bound to
-    `digest` if one is given."""
+    """The job's checks, with check `index` open, drawn and naming `member`; the check's round
+    is bound to `digest` (`check_digest`: the job, its result and the round's draw) if given."""
     current = _committed_job(ctx, job_id)
-    if digest is not None:
-        _bound_job(job_id, current, digest)
     checks = _drawn_check(ctx, job_id, index)
+    if digest is not None and check_digest(job_id, current, index, checks[index]) != digest:
+        raise WrongJob()
     if member not in checks[index].committee:
         raise NotInCommittee()
     return checks
@@ -319,8 +321,9 @@ class Compute(Pallet):
     ) -> None:
         """A committee member's commitment to its recomputation, in the commit phase:
         `attestation_commitment` over its recomputed leaf hashes (or none: "unavailable").
-        `digest` names the job it recomputed (WrongJob otherwise), so that a commitment over
-        another fork's job with the same id never counts as a vote on this one."""
+        `digest` (`check_digest`) names the job, its result and the round's draw (leaves and
+        mask) it recomputed (WrongJob otherwise), so that a commitment over another fork's job
+        with the same id, or over another fork's draw of this check, never counts here."""
         member = ensure_signed(origin)
         checks = _member_check(ctx, job_id, index, member, digest)
         check = checks[index]
@@ -443,11 +446,13 @@ class Compute(Pallet):
         self, ctx: BlockContext, origin: Origin, job_id: int, digest: bytes, leaf: int
     ) -> None:
         """Claim that one leaf of a committed result is wrong, bonding `fraud_bond_for` the job
-        on it; its committee is drawn DRAW_DELAY blocks later. `digest` names the job the
-        challenger checked (WrongJob otherwise), so its bond never stakes on another job."""
+        on it; its committee is drawn DRAW_DELAY blocks later. `digest` (`result_digest`) names the
+        job and the committed result the challenger checked (WrongJob otherwise), so its bond
+        never stakes on another job, nor on another fork's worker or root for the same job."""
         challenger = ensure_signed(origin)
         current = _committed_job(ctx, job_id)
-        _bound_job(job_id, current, digest)
+        if result_digest(job_id, current) != digest:
+            raise WrongJob()
         p = Params.get(ctx.state)
         if ctx.number >= current.committed_at + p.dispute_window:
             raise DisputeWindowClosed()

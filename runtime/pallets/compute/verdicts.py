@@ -91,6 +91,37 @@ def attestation_commitment(
     )
 
 
+CHECK_DIGEST_DOMAIN: Final = b"xpl-check"
+"""Prefix of a check digest's preimage (`check_digest`)."""
+RESULT_DIGEST_DOMAIN: Final = b"xpl-result"
+"""Prefix of a result digest's preimage (`result_digest`)."""
+
+
+def result_digest(job_id: int, job: market.Job) -> bytes:
+    """What names a job's committed result: BLAKE2b-256("xpl-result" ‖ `market.job_digest` ‖
+    result root). A dispute carries it: the same job may be committed by another worker, or with
+    another root, on another fork, and a challenger's bond is on the result it checked."""
+    return blake2b_256(RESULT_DIGEST_DOMAIN + market.job_digest(job_id, job) + job.result_root)
+
+
+def check_digest(job_id: int, job: market.Job, index: int, check: Check) -> bytes:
+    """What names one drawn round of a check: BLAKE2b-256("xpl-check" ‖ `result_digest` ‖ check
+    u32 BE ‖ round u32 BE ‖ drawn_at u32 BE ‖ mask u32 BE ‖ each leaf u32 BE). A commitment
+    carries it: a member's hashes are over these leaves (some building on the committed result)
+    and its witness under this mask, so a commitment made for one fork's draw of check `index`
+    never counts on another fork that drew the same job's check with other leaves or mask,
+    where it would open to a vote against the outcome and cost the member its penalty."""
+    return blake2b_256(
+        CHECK_DIGEST_DOMAIN
+        + result_digest(job_id, job)
+        + index.to_bytes(4, "big")
+        + check.round.to_bytes(4, "big")
+        + check.drawn_at.to_bytes(4, "big")
+        + check.mask.to_bytes(4, "big")
+        + b"".join(leaf.to_bytes(4, "big") for leaf in check.leaves)
+    )
+
+
 def attestation_salt(secret: bytes, job_id: int, check_index: int) -> bytes:
     """A member's salt for one check, derived from a secret of its own (its key's seed), so that
     a restarted node finds it again; any 32 secret bytes would do."""

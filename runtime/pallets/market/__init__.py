@@ -56,7 +56,8 @@ Naming a job. Ids are a counter, so the two sides of a partition may give the sa
 different jobs. A job's digest (`job_digest`: its id, requester, workload, parameters, inputs,
 seed, highest price, mode, deadline and submission block; nothing that changes later) names it
 in every call that stakes something on its content: `cancel_job` and `decline_job` here, and the
-compute pallet's `commit_result`, `attest_commit` and `dispute`. A call whose digest is not that
+compute pallet's `commit_result` (and, within the compute pallet's digests of a result and of a
+check's draw, its `dispute` and `attest_commit`). A call whose digest is not that
 of the job with its id fails with WrongJob and changes nothing but its fee, so a call signed on
 one side never applies to the other side's job (`named_job`).
 

@@ -533,7 +533,7 @@ def test_members_commit_reveal_and_the_worker_responds_on_chain() -> None:
         salt = compute.attestation_salt(member.seed, job_id, 0)
         commitment = compute.attestation_commitment(job_id, 0, member.public, answer, witness, salt)
         assert duty(m.checks(job_id)[0], member.public, m.best_number) == COMMIT
-        digest = market.job_digest(job_id, m.job(job_id))
+        digest = compute.check_digest(job_id, m.job(job_id), 0, m.checks(job_id)[0])
         m.call(member, "compute", "attest_commit", job_id, digest, 0, commitment)
         assert duty(m.checks(job_id)[0], member.public, m.best_number) is None
     # The worker may not respond while members still commit: none could copy its hashes.
@@ -579,7 +579,7 @@ def test_the_events_of_a_block_name_the_checks_it_opened() -> None:
     m.chain.produce()
     assert checks_opened(m.chain.read(EVENTS_KEY)) == []
 
-    m.call(CHARLIE, "compute", "dispute", job_id, market.job_digest(job_id, m.job(job_id)), 1)
+    m.call(CHARLIE, "compute", "dispute", job_id, compute.result_digest(job_id, m.job(job_id)), 1)
     assert (job_id, 1) in checks_opened(m.chain.read(EVENTS_KEY))
     dispute = m.checks(job_id)[1]
     assert dispute.kind == "dispute" and dispute.leaves == (1,)
@@ -636,3 +636,23 @@ def test_a_fresh_round_after_an_inconclusive_check_is_found_from_the_closed_one(
     assert later_open_checks(m.chain.read, job_id, 0) == [(job_id, 1)]
     assert later_open_checks(m.chain.read, job_id, 1) == []
     assert all((job_id, 1) in m.awaiting(_member(p)) for p in fresh.committee)
+
+
+def test_a_check_drawn_again_under_its_key_is_another_round_to_a_member() -> None:
+    """A reorg may draw the same job's check again, same index and round, with another mask or
+    leaves: the digest that keys a member's cached answer and that its commitment carries
+    differs, so an answer recomputed for one draw is never committed for the other."""
+    m = Market()
+    job_id = m.run_job(GEMM, honest_leaves(GEMM))
+    current = read_open_check(m.chain.read, job_id, 0)
+    assert current is not None
+    assert current.digest == compute.check_digest(job_id, m.job(job_id), 0, current.check)
+    check = current.check
+    for redrawn in (
+        dataclasses.replace(check, mask=check.mask ^ (1 << 5)),
+        dataclasses.replace(check, leaves=tuple(reversed(check.leaves))),
+        dataclasses.replace(check, drawn_at=check.drawn_at + 1),
+    ):
+        again = dataclasses.replace(current, check=redrawn)
+        assert (again.key, again.check.round) == (current.key, check.round)
+        assert again.digest != current.digest

@@ -208,7 +208,7 @@ def test_the_service_commits_then_reveals_and_recomputes_after_a_restart() -> No
     trio.run(verifier.step)
     trio.run(verifier.step)  # pooled already: nothing sent twice
     made = commitment(job_id, hashes, witness)
-    digest = market.job_digest(job_id, node.job(job_id))
+    digest = compute.check_digest(job_id, node.job(job_id), 0, node.check(job_id))
     assert node.pooled() == [("attest_commit", (job_id, digest, 0, made))]
     assert verifier.attested == {(job_id, 0)}
     node.author()
@@ -271,7 +271,7 @@ def test_a_lazy_or_unavailable_member_commits_to_what_it_did_not_compute(behavio
     witness = recomputation.made_up_witness(job_id, 0) if lazy else compute.NO_WITNESS
     assert witness != witness_of(node, GEMM, job_id)
     made = commitment(job_id, copied, witness)
-    digest = market.job_digest(job_id, node.job(job_id))
+    digest = compute.check_digest(job_id, node.job(job_id), 0, node.check(job_id))
     assert node.pooled() == [("attest_commit", (job_id, digest, 0, made))]
     node.author()
     node.respond(job_id)

@@ -193,6 +193,19 @@ class MarketChain(DevChain):
         found = market.Jobs.get(self.overlay(), job_id)
         return bytes(32) if found is None else market.job_digest(job_id, found)
 
+    def result_digest(self, job_id: int) -> bytes:
+        """The digest that names job `job_id`'s committed result (zeros for no job)."""
+        found = market.Jobs.get(self.overlay(), job_id)
+        return bytes(32) if found is None else compute.result_digest(job_id, found)
+
+    def check_digest(self, job_id: int, index: int) -> bytes:
+        """The digest that names the round of check `index` drawn now (zeros for none)."""
+        found = market.Jobs.get(self.overlay(), job_id)
+        checks = self.checks(job_id)
+        if found is None or not 0 <= index < len(checks):
+            return bytes(32)
+        return compute.check_digest(job_id, found, index, checks[index])
+
     def checks(self, job_id: int) -> tuple[Check, ...]:
         return compute.Checks.get(self.overlay(), job_id) or ()
 
@@ -365,7 +378,7 @@ class MarketChain(DevChain):
         salt = compute.attestation_salt(keypair_of(who).seed, job_id, check)
         seen = self.witness_for(job_id, check, hashes, witness)
         commitment = compute.attestation_commitment(job_id, check, member, hashes, seen, salt)
-        args = (job_id, self.digest(job_id), check, commitment)
+        args = (job_id, self.check_digest(job_id, check), check, commitment)
         return (keypair_of(who), "compute", "attest_commit", args)
 
     def reveal(
@@ -484,7 +497,7 @@ class MarketChain(DevChain):
         return self.advance_to(current.reveal_deadline + 1)
 
     def dispute(self, who: Keypair, job_id: int, leaf: int) -> Outcome:
-        return self.call(who, "compute", "dispute", job_id, self.digest(job_id), leaf)
+        return self.call(who, "compute", "dispute", job_id, self.result_digest(job_id), leaf)
 
 
 def account_of(who: Keypair | bytes) -> bytes:

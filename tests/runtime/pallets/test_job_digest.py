@@ -165,7 +165,7 @@ def test_a_dispute_or_attestation_signed_on_one_side_is_no_vote_or_bond_on_the_o
     for side in (a, b):
         assert side.commit(WORKER, 1).error is None
     if duty == "dispute":
-        out = replayed(a, b, CHALLENGER, "dispute", 1, a.digest(1), 0)
+        out = replayed(a, b, CHALLENGER, "dispute", 1, a.result_digest(1), 0)
         assert out.error == "WrongJob"
         assert b.checks(1) == () and b.held(CHALLENGER, "bond") == 0
     else:
@@ -190,3 +190,90 @@ def test_an_identical_job_on_both_sides_takes_the_same_commitment() -> None:
     out = replayed(a, b, WORKER, "commit_result", 1, a.digest(1), root_of_hashes(LEAF_HASHES), 10)
     assert out.error is None and b.job(1).state == "committed"
     assert compute.Checks.get(b.overlay(), 1) is None
+
+
+# One job alike on both sides, checked or committed differently
+
+
+def alike_committed_apart(a: MarketChain, b: MarketChain) -> None:
+    """Job 1 is the same work on both sides (one digest), committed by Wendy with the same root
+    two blocks later on B: its audit is rolled in another block there, from other randomness,
+    so check 0 of the same job is drawn with another mask on each side; both then stand in their
+    commit phase at the same height."""
+    for side in (a, b):
+        assert side.submit(REQUESTER, seed=1).error is None
+    assert a.digest(1) == b.digest(1)
+    assert a.commit(WORKER, 1).error is None
+    b.advance(2)
+    assert b.commit(WORKER, 1).error is None
+    for side in (a, b):
+        side.advance_to(side.audit_roll_at(1))
+    height = max(a.head.number, b.head.number)
+    for side in (a, b):
+        if side.head.number < height:
+            side.advance_to(height)
+        assert side.checks(1)[0].phase(height + 1) == "commit"
+    drawn_a, drawn_b = a.checks(1)[0], b.checks(1)[0]
+    assert drawn_a.mask != drawn_b.mask and drawn_a.drawn_at != drawn_b.drawn_at
+
+
+def test_a_commitment_to_one_sides_draw_of_a_check_is_refused_on_the_others() -> None:
+    """The same job, but its check 0 drawn with another mask (and leaves) on B: a member's
+    commitment over A's draw would open on B to hashes and a witness that are not B's, a vote
+    against the outcome that costs it its penalty, and would keep it from committing B's own.
+    The commitment names the draw (`check_digest`), so B refuses it (as it does one naming the
+    job alone) and the member's own commitment on B goes in and is with the outcome."""
+    a, b = forks()
+    alike_committed_apart(a, b)
+    assert a.result_digest(1) == b.result_digest(1)
+    assert a.check_digest(1, 0) != b.check_digest(1, 0)
+    committee_b = b.checks(1)[0].committee
+    member = next(m for m in a.checks(1)[0].committee if m in committee_b)
+    who, _, _, args = a.commitment(member, 1, 0, a.truth(1, 0))
+    out = replayed(a, b, keypair_of(who), "attest_commit", *args)
+    assert out.error == "WrongJob" and b.checks(1)[0].commits == ()
+    job_named = (args[0], b.digest(1), *args[2:])
+    assert b.call(keypair_of(who), "compute", "attest_commit", *job_named).error == "WrongJob"
+    penalties = dict(b.staking_slashes)
+    b.run_check(1, 0, [(m, "honest") for m in committee_b])
+    assert b.checks(1)[0].outcome == "pass"
+    assert b.staking_slashes == penalties  # nobody was penalized
+    assert b.problems() == []
+
+
+def test_a_dispute_of_one_sides_result_puts_no_bond_on_the_others() -> None:
+    """The same job, committed with another root on each side (Wendy's honest result on B, a
+    wrong one on A): a challenger that found a wrong leaf in A's result and disputed it there
+    would, replayed on B, bond against B's honest result and lose its bond. The dispute names
+    the result (`result_digest`), so B refuses it."""
+    a, b = forks()
+    for side in (a, b):
+        assert side.submit(REQUESTER, seed=1).error is None
+    assert a.digest(1) == b.digest(1)
+    assert a.commit(WORKER, 1, hashes=OTHER_WORK).error is None
+    assert b.commit(WORKER, 1).error is None
+    assert a.result_digest(1) != b.result_digest(1)
+    out = replayed(a, b, CHALLENGER, "dispute", 1, a.result_digest(1), 0)
+    assert out.error == "WrongJob"
+    assert b.checks(1) == () and b.held(CHALLENGER, "bond") == 0
+    assert b.call(CHALLENGER, "compute", "dispute", 1, b.digest(1), 0).error == "WrongJob"
+    assert b.problems() == []
+
+
+def test_the_check_digest_covers_the_draw_and_the_result() -> None:
+    a, b = forks()
+    alike_committed_apart(a, b)
+    job, check = a.job(1), a.checks(1)[0]
+    digest = compute.check_digest(1, job, 0, check)
+    assert digest == a.check_digest(1, 0)
+    assert compute.check_digest(1, job, 1, check) != digest
+    assert compute.check_digest(1, replace(job, result_root=bytes(32)), 0, check) != digest
+    for changed in (
+        {"mask": check.mask ^ 1},
+        {"leaves": tuple(reversed(check.leaves))},
+        {"drawn_at": check.drawn_at + 1},
+        {"round": check.round + 1},
+    ):
+        assert compute.check_digest(1, job, 0, replace(check, **changed)) != digest, changed  # type: ignore[arg-type]
+    # What the round gathers later does not change it.
+    assert compute.check_digest(1, job, 0, replace(check, commits=((W, bytes(32)),))) == digest

@@ -189,7 +189,9 @@ class MarketMachine(RuleBasedStateMachine):
                 honest_requester = not right and job.requester != FARMER.public
                 who = signer(job.requester) if honest_requester else CHALLENGER
                 leaf = chance.randrange(job.leaves)
-                calls.append((who, "compute", "dispute", (job_id, self.chain.digest(job_id), leaf)))
+                calls.append(
+                    (who, "compute", "dispute", (job_id, self.chain.result_digest(job_id), leaf))
+                )
             for index, check in enumerate(self.chain.checks(job_id)):
                 if chance.random() < 0.5:
                     calls.extend(self.duties(job_id, index, check, chance.random() < 0.9))
@@ -415,7 +417,7 @@ class MarketMachine(RuleBasedStateMachine):
     @rule(data=st.data(), who=st.sampled_from(CHALLENGERS), leaf=st.integers(0, 40))
     def dispute(self, data: st.DataObject, who: Keypair, leaf: int) -> None:
         job_id = data.draw(st.sampled_from([*self.job_ids("committed", "matched"), 999]))
-        self.act([(who, "compute", "dispute", (job_id, self.chain.digest(job_id), leaf))])
+        self.act([(who, "compute", "dispute", (job_id, self.chain.result_digest(job_id), leaf))])
 
     @rule(blocks=st.integers(1, 4))
     def wait(self, blocks: int) -> None:

@@ -12,7 +12,7 @@ from chain.client.rpc import RpcClientError
 from chain.service.rpc import errors
 from chain.service.rpc.market import job_json
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS
-from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Job, PastMatch
+from runtime.pallets.market import DEFAULT_MARKET_PARAMS, Job, PastMatch, job_digest
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import dev_keypair
 from runtime.workloads import workload_shape
@@ -188,3 +188,6 @@ def test_a_job_is_served_with_every_match_in_order_and_read_back_by_the_client()
     ]
     assert served["excluded"] == [encode_address(DAVE.public)]
     assert job_from_json(served).job == job
+    # The digest served is the runtime's, and the one the client computes from what it read.
+    assert served["digest"] == "0x" + job_from_json(served).digest.hex()
+    assert served["digest"] == "0x" + job_digest(3, job).hex()
