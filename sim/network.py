@@ -47,7 +47,7 @@ from chain.core.node import NodeCore, RequestRefused
 from chain.core.voter_messages import Verdict
 from chain.spec import ChainSpec
 from chain.storage.chain_store import ChainStore, ChainStoreError
-from chain.storage.kv import MemoryStore
+from chain.storage.kv import KeyValueStore, MemoryStore
 from runtime.block import Header
 from runtime.invariants import InvariantsBroken
 from runtime.primitives.codec import DecodeError
@@ -94,7 +94,7 @@ class SimNode:
 
     name: str
     key: Keypair | None
-    kv: MemoryStore
+    kv: KeyValueStore
     core: NodeCore | None = None
     timers: dict[str, int] = field(default_factory=dict)
     seen: set[bytes] = field(default_factory=set)
@@ -148,8 +148,11 @@ class SimNetwork:
         start_ms: int | None = None,
         check_invariants: bool = False,
         shared: SharedExecution | None = None,
+        databases: Callable[[str], KeyValueStore] | None = None,
     ) -> None:
         self.spec = spec
+        self.databases = databases
+        """Opens a new node's empty database by the node's name (None: a `MemoryStore`)."""
         self.shared = shared
         """What the nodes share to run faster (None: each node checks and executes alone); a
         seed's run is the same either way."""
@@ -193,7 +196,8 @@ class SimNetwork:
         """A new node with an empty database (it starts at genesis); started at once."""
         if name in self.nodes:
             raise ValueError(f"a node named {name} exists")
-        node = SimNode(name, key, MemoryStore(), equivocate=equivocate)
+        kv = MemoryStore() if self.databases is None else self.databases(name)
+        node = SimNode(name, key, kv, equivocate=equivocate)
         self.nodes[name] = node
         self._boot(node)
         return node

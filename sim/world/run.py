@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Final
 
 from runtime.block import Header
+from sim.node_databases import NodeDatabases
 from sim.invariants import InvariantViolated, Violation, replay_command
 from sim.plots import write_plots
 from sim.results import SCENARIO_FILE, SimResult
@@ -94,8 +95,11 @@ class Simulation:
         if self.out is not None:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / SCENARIO_FILE).write_text(resolved_toml(self.scenario))
+        databases = NodeDatabases(self.scenario.store)
         try:
-            world = self.world = build_world(self.scenario, self.seed, self.recorder)
+            world = self.world = build_world(
+                self.scenario, self.seed, self.recorder, databases.open
+            )
             observation = self.observation = Observation(
                 world, self.recorder, self.replay, self._on_best
             )
@@ -114,6 +118,7 @@ class Simulation:
                 violation = exc.violation
         finally:
             self.recorder.close()
+            databases.close()
         return self._result(violation, time.perf_counter() - started)
 
     def _drive(self, world: World) -> None:
