@@ -54,6 +54,8 @@ class NodeDatabases:
         self.directory: Path | None = None
         """The run's temporary directory (None: in memory, or not made yet, or removed)."""
         self._open: list[LevelDBStore] = []
+        self.disk_bytes_at_close = 0
+        """What the databases took on disk when they were closed (0 in memory)."""
 
     def open(self, name: str) -> KeyValueStore:
         """A new, empty database for node `name`."""
@@ -76,6 +78,8 @@ class NodeDatabases:
 
     def close(self) -> None:
         """Close every database and remove the directory (again: nothing to do)."""
+        if self.directory is not None:
+            self.disk_bytes_at_close = self.disk_bytes()
         stores, self._open = self._open, []
         for store in stores:
             store.close()

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from chain.spec import ChainSpec
+from chain.storage.kv import KeyValueStore
 from runtime import fields
 from runtime.pallets.compute import ComputeParams
 from runtime.pallets.market import MarketParams
@@ -22,7 +23,6 @@ from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount
 from runtime.primitives.keys import Keypair, keypair_from_suri
 from runtime.schema import Record
-from chain.storage.kv import KeyValueStore
 from sim.network import SimNetwork
 from sim.scenario import Scenario, xpl_to_planck
 from sim.shared_execution import SharedExecution
