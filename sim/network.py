@@ -62,6 +62,10 @@ CHECKED_BLOCKS: Final = 10_000
 """How many (node, block) pairs whose invariants were checked are remembered (so that a block is
 checked once per node): bounds that memory in a long run; a block is imported by every node
 within far fewer imports than this."""
+FINALIZED_KEPT: Final = 4_096
+"""How many of its finalized heights a node remembers (`SimNode.finalized`; the oldest are
+forgotten first), so that a long run's memory stays flat: two nodes further apart than this are
+not compared by `conflicting_finality` (the world's invariants keep as many blocks)."""
 SEEN_TTL_MS: Final = 120_000
 """How long a node remembers a gossip message's id to drop its copies (as gossipsub's seen cache):
 between this and twice this, so that what a node remembers stays bounded in a long run."""
@@ -106,7 +110,8 @@ class SimNode:
     """What each peer's reported misbehaviour cost it, summed and logged but never acted on: the
     simulator bans no peer (the libp2p layer does, in `p2p.scoring`)."""
     finalized: dict[int, bytes] = field(default_factory=dict)
-    """Every block this node finalized, by number (across restarts)."""
+    """The blocks this node finalized, by number (across restarts), the latest
+    `FINALIZED_KEPT`."""
     equivocate: bool = False
     region: int | None = None
     """The index of the node's region in the network's latency matrix (None: not placed)."""
@@ -566,6 +571,8 @@ class SimNetwork:
             elif isinstance(action, Finalized):
                 for header in action.headers:
                     node.finalized[header.number] = header.hash
+                while len(node.finalized) > FINALIZED_KEPT:
+                    del node.finalized[next(iter(node.finalized))]
             elif isinstance(action, BlockImported) and self.check_invariants:
                 self._check_invariants(node, action.header)
             for observer in self._observers:

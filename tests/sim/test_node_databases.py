@@ -10,6 +10,10 @@ from typing import Any
 import pytest
 
 from chain.benchmarks.sim_bench import TransferLoad, build_network
+from runtime.primitives.keys import keypair_from_suri
+from sim import network
+from sim.agents.committee import SENT_KEPT_BLOCKS, CommitteeMember
+from sim.agents.published import PublishedResults
 from sim.node_databases import NodeDatabases
 from sim.scenario import ScenarioError, scenario_from_dict
 from sim.shared_execution import SignatureCache
@@ -98,3 +102,30 @@ def test_the_signature_cache_keeps_at_most_its_entries() -> None:
         cache.check(bytes(32), bytes([i]), bytes(64))
     assert len(cache._known) == 3
     assert cache.misses == 10
+
+
+def test_a_committee_member_forgets_sendings_long_past() -> None:
+    """A sending older than SENT_KEPT_BLOCKS holds nothing back: forgotten, so that a member's
+    books stay bounded however many checks it attested."""
+    member = CommitteeMember("m", keypair_from_suri("//Member"), PublishedResults())
+    member._sent = {((1, 0), "commit"): 10, ((2, 0), "reveal"): 400}
+    member._forget_old_sendings(400)
+    assert member._sent == {((2, 0), "reveal"): 400}
+    member._sent[((3, 0), "commit")] = 401
+    member._forget_old_sendings(401)  # not again before SENT_KEPT_BLOCKS more blocks
+    assert len(member._sent) == 2
+    member._forget_old_sendings(400 + SENT_KEPT_BLOCKS + 2)
+    assert member._sent == {}
+
+
+def test_a_node_remembers_only_its_latest_finalized_heights(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(network, "FINALIZED_KEPT", 5)
+    net = build_network(4)
+    net.run_for(15_000)
+    for name, node in net.nodes.items():
+        final = net.core(name).finalized_header
+        assert final.number > 5
+        assert list(node.finalized) == list(range(final.number - 4, final.number + 1))
+        assert node.finalized[final.number] == final.hash
