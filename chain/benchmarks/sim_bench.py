@@ -17,9 +17,11 @@ figures at every duration.
 from __future__ import annotations
 
 import random
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Final
 
 from chain.benchmarks.sim_memory import MemoryPoint, measure_memory
@@ -29,7 +31,7 @@ from runtime.api import make_call
 from runtime.primitives.keys import Keypair, keypair_from_suri
 from runtime.transaction import sign_transaction
 from sim.network import SimNetwork
-from sim.node_databases import STORE_KINDS, StoreKind
+from sim.node_databases import STORE_KINDS, NodeDatabases, StoreKind
 from sim.shared_execution import SharedExecution
 
 MESH_DEGREE: Final = 8
@@ -242,6 +244,45 @@ def run_world_point(validators: int, workers: int, simulated_s: float) -> SpeedP
     )
 
 
+def memory_run(
+    mode: str,
+    validators: int,
+    workers: int,
+    store: StoreKind,
+    simulated_s: float,
+    sample: Callable[[], None],
+) -> float:
+    """Run one memory point (`sim_memory.PointRun`) in this process, calling `sample` after every
+    slot; the databases' MiB on disk at the end."""
+    if mode == "world":
+        # Imported when asked for: the network-only benchmark needs none of the world.
+        from sim.scenario import scenario_from_dict
+        from sim.world.run import Simulation
+
+        raw = standard_scenario(validators, workers, simulated_s)
+        databases = NodeDatabases(store)
+        scenario = scenario_from_dict(raw, source="<benchmark>")
+        # Its tables go to Parquet as the run goes (in memory they would grow with it).
+        with tempfile.TemporaryDirectory(prefix="xpl-sim-bench-") as out:
+            Simulation(
+                scenario,
+                seed=0,
+                out=Path(out),
+                databases=databases,
+                on_progress=lambda _p: sample(),
+            ).run()
+        return round(databases.disk_bytes_at_close / 2**20, 1)
+    with NodeDatabases(store) as databases:
+        net = build_network(validators, databases=databases.open)
+        TransferLoad(net, list(net.nodes), DEFAULT_TPS, 0).start()
+        slot_ms = net.spec.genesis.slot_duration_ms
+        end_ms = net.now_ms + round((WARMUP_S + simulated_s) * 1000)
+        while net.now_ms < end_ms:
+            net.run_until(min(end_ms, net.now_ms + slot_ms))
+            sample()
+        return round(databases.disk_bytes() / 2**20, 1)
+
+
 def default_duration(validators: int) -> float:
     """Simulated seconds timed for a size: fewer for larger networks, which run slower."""
     return max(2.0, 240.0 / validators)
@@ -297,7 +338,9 @@ def run_sim_benchmark(
                     f", {memory_workers} workers" if mode == "world" else ""
                 )
                 progress(f"memory ({mode}, {store}): {who}, {d:g} simulated s")
-                memory.append(measure_memory(mode, memory_validators, memory_workers, store, d))
+                memory.append(
+                    measure_memory(memory_run, mode, memory_validators, memory_workers, store, d)
+                )
     return SimBenchmarkFigures(
         mode="network-only" if network_only else "world", speed=speed, memory=memory
     )
@@ -309,6 +352,7 @@ __all__ = [
     "SpeedPoint",
     "TransferLoad",
     "build_network",
+    "memory_run",
     "run_network_point",
     "run_sim_benchmark",
     "run_world_point",

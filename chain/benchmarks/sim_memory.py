@@ -13,23 +13,24 @@ from __future__ import annotations
 
 import gc
 import resource
-import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from multiprocessing import get_context
-from pathlib import Path
 from typing import Final
 
-from sim.node_databases import STORE_KINDS, NodeDatabases, StoreKind
+from sim.node_databases import STORE_KINDS, StoreKind
 
 RSS_SAMPLE_EVERY: Final = 10
 """Slots between two looks at the resident memory (each reads /proc/self/status)."""
-SLOT_MS: Final = 1_000
-"""The network-only run advances a slot at a time, its RSS looked at between slots."""
 MEMORY_MODES: Final = ("network", "world")
+PointArgs = tuple[str, int, int, StoreKind, float]
+"""A memory point: (mode, validators, workers, store, simulated seconds)."""
+PointRun = Callable[[str, int, int, StoreKind, float, Callable[[], None]], float]
+"""Runs a point in the process it is called in, calling its last argument between slots (to
+look at the memory); the databases' MiB on disk at the end."""
 """What a memory point runs: the network-only load, or the standard scenario's world."""
 
 
@@ -61,7 +62,6 @@ def _prepare() -> None:
     import pandas  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 
-    import chain.benchmarks.sim_bench  # noqa: F401
     import sim.summary
     import sim.world.run  # noqa: F401
 
@@ -96,62 +96,20 @@ class _RssPeak:
             self.peak = max(self.peak, _rss_mib())
 
 
-def _run(
-    mode: str,
-    validators: int,
-    workers: int,
-    store: StoreKind,
-    simulated_s: float,
-    rss: _RssPeak | None = None,
-) -> float:
-    """Run one point in this process (sampling its RSS into `rss`); the databases' MiB on disk
-    at the end."""
-    from chain.benchmarks import sim_bench
-
-    sample: Callable[[], None] = _RssPeak.ignore if rss is None else rss.sample
-    if mode == "world":
-        from sim.scenario import scenario_from_dict
-        from sim.world.run import Simulation
-
-        raw = sim_bench.standard_scenario(validators, workers, simulated_s)
-        databases = NodeDatabases(store)
-        scenario = scenario_from_dict(raw, source="<benchmark>")
-        # Its tables go to Parquet as the run goes (in memory they would grow with it).
-        with tempfile.TemporaryDirectory(prefix="xpl-sim-bench-") as out:
-            Simulation(
-                scenario,
-                seed=0,
-                out=Path(out),
-                databases=databases,
-                on_progress=lambda _p: sample(),
-            ).run()
-        return round(databases.disk_bytes_at_close / 2**20, 1)
-    with NodeDatabases(store) as databases:
-        net = sim_bench.build_network(validators, databases=databases.open)
-        sim_bench.TransferLoad(net, list(net.nodes), sim_bench.DEFAULT_TPS, 0).start()
-        end_ms = net.now_ms + round((sim_bench.WARMUP_S + simulated_s) * 1000)
-        while net.now_ms < end_ms:
-            net.run_until(min(end_ms, net.now_ms + SLOT_MS))
-            sample()
-        return round(databases.disk_bytes() / 2**20, 1)
-
-
-def _traced(mode: str, validators: int, workers: int, store: StoreKind, seconds: float) -> float:
+def _traced(run: PointRun, args: PointArgs) -> float:
     """The peak MiB Python allocated running one point (in a fresh process)."""
     _prepare()
     gc.collect()
     tracemalloc.start()
     try:
-        _run(mode, validators, workers, store, seconds)
+        run(*args, _RssPeak.ignore)
         _current, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     return round(peak / 2**20, 1)
 
 
-def _untraced(
-    mode: str, validators: int, workers: int, store: StoreKind, seconds: float
-) -> tuple[float, float, float]:
+def _untraced(run: PointRun, args: PointArgs) -> tuple[float, float, float]:
     """The peak resident memory the run added (MiB), the disk MiB and the CPU seconds of one
     point (in a fresh process)."""
     _prepare()
@@ -159,15 +117,21 @@ def _untraced(
     rss = _RssPeak()
     before = rss.peak
     start = time.process_time()
-    disk = _run(mode, validators, workers, store, seconds, rss)
+    disk = run(*args, rss.sample)
     cpu = time.process_time() - start
     return round(rss.peak - before, 1), disk, round(cpu, 2)
 
 
 def measure_memory(
-    mode: str, validators: int, workers: int | None, store: StoreKind, simulated_s: float
+    run: PointRun,
+    mode: str,
+    validators: int,
+    workers: int | None,
+    store: StoreKind,
+    simulated_s: float,
 ) -> MemoryPoint:
-    """One point's memory, each of its two runs in a fresh process."""
+    """One point's memory, `run` run twice, each time in a fresh process (`run` is pickled by
+    name: a function of a module)."""
     if mode not in MEMORY_MODES:
         raise ValueError(f"memory mode must be one of {', '.join(MEMORY_MODES)}, got {mode!r}")
     if store not in STORE_KINDS:
@@ -175,9 +139,9 @@ def measure_memory(
     args = (mode, validators, workers or 0, store, simulated_s)
     context = get_context("spawn")
     with ProcessPoolExecutor(1, mp_context=context) as pool:
-        peak = pool.submit(_traced, *args).result()
+        peak = pool.submit(_traced, run, args).result()
     with ProcessPoolExecutor(1, mp_context=context) as pool:
-        rss, disk, cpu = pool.submit(_untraced, *args).result()
+        rss, disk, cpu = pool.submit(_untraced, run, args).result()
     return MemoryPoint(
         mode=mode,
         validators=validators,
