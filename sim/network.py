@@ -1,14 +1,14 @@
 """A deterministic simulated network that drives real node cores on a simulated clock.
 
-Each simulated node is a real `chain.core.node.NodeCore` over its own in-memory chain store,
-running the real runtime. The network carries what the cores ask to send: gossip is flooded to
-connected peers, deduplicated by message hash and relayed only when the receiver accepts it (as
-the libp2p layer does); requests are answered by the peer's core and the answer comes back, or
-fails after a timeout. Links (one model for all, or one per link) have a latency drawn per
-message, and may lose, duplicate, hold back for long or (by their latency spread) reorder
-messages; partitions cut links between groups; nodes can crash (losing everything but their
-database) and restart. A node's requests may be answered by a responder of the test's own
-instead of its core (`set_responder`): a peer that lies.
+Each simulated node is a real `chain.core.node.NodeCore` over its own chain store (in memory, or in
+the database `databases` opens for it), running the real runtime. The network carries what the
+cores ask to send: gossip is flooded to connected peers, deduplicated by message hash and relayed
+only when the receiver accepts it (as the libp2p layer does); requests are answered by the peer's
+core and the answer comes back, or fails after a timeout. Links (one model for all, or one per
+link) have a latency drawn per message, and may lose, duplicate, hold back for long or (by their
+latency spread) reorder messages; partitions cut links between groups; nodes can crash (losing
+everything but their database) and restart. A node's requests may be answered by a responder of the
+test's own instead of its core (`set_responder`): a peer that lies.
 
 For larger worlds the network also models geography and capacity: nodes placed in regions
 (`set_regions`, `place`) get the latency of a region-to-region matrix plus jitter; a node with a
