@@ -5,7 +5,7 @@ In memory (`MemoryStore`) every block a node stores stays in Python's heap, so a
 grows with its simulated duration (about 5 KB a node a simulated second with one-second slots).
 In LevelDB (`LevelDBStore`, as the real node keeps its database) the blocks go to disk and the
 heap stays flat; LevelDB's own memory is bounded by its block cache (`CACHE_BYTES` a node) and
-write buffer. The directory is removed when the run ends, however it ends (`close`, or leaving
+write buffer (`WRITE_BUFFER_BYTES`). The directory is removed when the run ends, however it ends (`close`, or leaving
 the `with` block on an exception or Ctrl-C). A node that crashes and restarts keeps its database
 either way, as a real node's disk outlives its process.
 """
@@ -27,6 +27,9 @@ CACHE_BYTES: Final = 4 * 1024 * 1024
 """LevelDB's block cache of each simulated node: bounds the memory LevelDB spends on reads
 outside Python's heap (the real node's 64 MiB would cost gigabytes for 64 validators); the chain
 store caches what it reads often itself."""
+WRITE_BUFFER_BYTES: Final = 1024 * 1024
+"""LevelDB's write buffer (memtable) of each simulated node, a quarter of its default: with the
+block cache, what LevelDB holds in RAM a node is about 6 MiB."""
 DIRECTORY_PREFIX: Final = "xpl-sim-db-"
 """The prefix of a run's temporary directory (under the system's temporary directory)."""
 
@@ -66,7 +69,9 @@ class NodeDatabases:
         path = self.directory / name
         if path.exists():
             raise ValueError(f"a database for node {name} was opened already")
-        store = UnsyncedLevelDBStore(path, cache_bytes=CACHE_BYTES)
+        store = UnsyncedLevelDBStore(
+            path, cache_bytes=CACHE_BYTES, write_buffer_bytes=WRITE_BUFFER_BYTES
+        )
         self._open.append(store)
         return store
 
