@@ -48,6 +48,10 @@ SENDERS: Final = 8
 """Funded accounts of the load's own (no validator's, whose nonces their nodes use)."""
 MAX_MEMORY_DURATIONS: Final = 4
 """The most durations whose memory is compared (each is two runs, one traced)."""
+MEMORY_FLUSH_ROWS: Final = 1_000
+"""Rows a world's memory run buffers per table before a Parquet flush (a scenario's default is
+10,000, which the finality and jobs tables reach only after about 20 simulated minutes): the
+buffers are full within the shortest duration, so that what still grows is the simulator's."""
 RECEIVERS: Final = 64
 """Accounts the load pays, over and over: the state stays the same size however long it runs."""
 
@@ -260,6 +264,7 @@ def memory_run(
         from sim.world.run import Simulation
 
         raw = standard_scenario(validators, workers, simulated_s)
+        raw["outputs"]["flush_rows"] = MEMORY_FLUSH_ROWS
         databases = NodeDatabases(store)
         scenario = scenario_from_dict(raw, source="<benchmark>")
         # Its tables go to Parquet as the run goes (in memory they would grow with it).
