@@ -3,11 +3,11 @@ temporary directory that the run owns.
 
 In memory (`MemoryStore`) every block a node stores stays in Python's heap, so a run's memory
 grows with its simulated duration (about 5 KB a node a simulated second with one-second slots).
-In LevelDB (`LevelDBStore`, as the real node keeps its database) the blocks go to disk and the
-heap stays flat; LevelDB's own memory is bounded by its block cache (`CACHE_BYTES` a node) and
-write buffer (`WRITE_BUFFER_BYTES`). The directory is removed when the run ends, however it ends (`close`, or leaving
-the `with` block on an exception or Ctrl-C). A node that crashes and restarts keeps its database
-either way, as a real node's disk outlives its process.
+In LevelDB (`LevelDBStore`, as the real node keeps its database) the blocks go to disk instead;
+LevelDB's own memory is bounded by its block cache (`CACHE_BYTES` a node) and its write buffer
+(`WRITE_BUFFER_BYTES`). The directory is removed when the run ends, however it ends (`close`, or
+leaving the `with` block on an exception or Ctrl-C). A node that crashes and restarts keeps its
+database either way, as a real node's disk outlives its process.
 """
 
 from __future__ import annotations
