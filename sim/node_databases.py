@@ -2,7 +2,7 @@
 temporary directory that the run owns.
 
 In memory (`MemoryStore`) every block a node stores stays in Python's heap, so a run's memory
-grows with its simulated duration (about 5 KB a node a simulated second with one-second slots).
+grows with its simulated duration (about 3 KB a node a simulated second with one-second slots).
 In LevelDB (`LevelDBStore`, as the real node keeps its database) the blocks go to disk instead;
 LevelDB's own memory is bounded by its block cache (`CACHE_BYTES` a node) and its write buffer
 (`WRITE_BUFFER_BYTES`). The directory is removed when the run ends, however it ends (`close`, or
