@@ -1,14 +1,14 @@
 """A deterministic simulated network that drives real node cores on a simulated clock.
 
-Each simulated node is a real `chain.core.node.NodeCore` over its own in-memory chain store,
-running the real runtime. The network carries what the cores ask to send: gossip is flooded to
-connected peers, deduplicated by message hash and relayed only when the receiver accepts it (as
-the libp2p layer does); requests are answered by the peer's core and the answer comes back, or
-fails after a timeout. Links (one model for all, or one per link) have a latency drawn per
-message, and may lose, duplicate, hold back for long or (by their latency spread) reorder
-messages; partitions cut links between groups; nodes can crash (losing everything but their
-database) and restart. A node's requests may be answered by a responder of the test's own
-instead of its core (`set_responder`): a peer that lies.
+Each simulated node is a real `chain.core.node.NodeCore` over its own chain store (in memory, or in
+the database `databases` opens for it), running the real runtime. The network carries what the
+cores ask to send: gossip is flooded to connected peers, deduplicated by message hash and relayed
+only when the receiver accepts it (as the libp2p layer does); requests are answered by the peer's
+core and the answer comes back, or fails after a timeout. Links (one model for all, or one per
+link) have a latency drawn per message, and may lose, duplicate, hold back for long or (by their
+latency spread) reorder messages; partitions cut links between groups; nodes can crash (losing
+everything but their database) and restart. A node's requests may be answered by a responder of the
+test's own instead of its core (`set_responder`): a peer that lies.
 
 For larger worlds the network also models geography and capacity: nodes placed in regions
 (`set_regions`, `place`) get the latency of a region-to-region matrix plus jitter; a node with a
@@ -49,7 +49,7 @@ from chain.core.node import NodeCore, RequestRefused
 from chain.core.voter_messages import Verdict
 from chain.spec import ChainSpec
 from chain.storage.chain_store import ChainStore, ChainStoreError
-from chain.storage.kv import MemoryStore
+from chain.storage.kv import KeyValueStore, MemoryStore
 from runtime.block import Header
 from runtime.invariants import InvariantsBroken
 from runtime.primitives.codec import DecodeError
@@ -64,6 +64,10 @@ CHECKED_BLOCKS: Final = 10_000
 """How many (node, block) pairs whose invariants were checked are remembered (so that a block is
 checked once per node): bounds that memory in a long run; a block is imported by every node
 within far fewer imports than this."""
+FINALIZED_KEPT: Final = 4_096
+"""How many of its finalized heights a node remembers (`SimNode.finalized`; the oldest are
+forgotten first), so that a long run's memory stays flat: two nodes further apart than this are
+not compared by `conflicting_finality` (the world's invariants keep as many blocks)."""
 SEEN_TTL_MS: Final = 120_000
 """How long a node remembers a gossip message's id to drop its copies (as gossipsub's seen cache):
 between this and twice this, so that what a node remembers stays bounded in a long run."""
@@ -103,7 +107,7 @@ class SimNode:
 
     name: str
     key: Keypair | None
-    kv: MemoryStore
+    kv: KeyValueStore
     core: NodeCore | None = None
     timers: dict[str, int] = field(default_factory=dict)
     seen: set[bytes] = field(default_factory=set)
@@ -115,7 +119,8 @@ class SimNode:
     """What each peer's reported misbehaviour cost it, summed and logged but never acted on: the
     simulator bans no peer (the libp2p layer does, in `p2p.scoring`)."""
     finalized: dict[int, bytes] = field(default_factory=dict)
-    """Every block this node finalized, by number (across restarts)."""
+    """The blocks this node finalized, by number (across restarts), the latest
+    `FINALIZED_KEPT`."""
     equivocate: bool = False
     region: int | None = None
     """The index of the node's region in the network's latency matrix (None: not placed)."""
@@ -157,8 +162,11 @@ class SimNetwork:
         start_ms: int | None = None,
         check_invariants: bool = False,
         shared: SharedExecution | None = None,
+        databases: Callable[[str], KeyValueStore] | None = None,
     ) -> None:
         self.spec = spec
+        self.databases = databases
+        """Opens a new node's empty database by the node's name (None: a `MemoryStore`)."""
         self.shared = shared
         """What the nodes share to run faster (None: each node checks and executes alone); a
         seed's run is the same either way."""
@@ -202,7 +210,8 @@ class SimNetwork:
         """A new node with an empty database (it starts at genesis); started at once."""
         if name in self.nodes:
             raise ValueError(f"a node named {name} exists")
-        node = SimNode(name, key, MemoryStore(), equivocate=equivocate)
+        kv = MemoryStore() if self.databases is None else self.databases(name)
+        node = SimNode(name, key, kv, equivocate=equivocate)
         self.nodes[name] = node
         self._boot(node)
         return node
@@ -590,6 +599,8 @@ class SimNetwork:
             elif isinstance(action, Finalized):
                 for header in action.headers:
                     node.finalized[header.number] = header.hash
+                while len(node.finalized) > FINALIZED_KEPT:
+                    del node.finalized[next(iter(node.finalized))]
             elif isinstance(action, BlockImported) and self.check_invariants:
                 self._check_invariants(node, action.header)
             for observer in self._observers:

@@ -4,28 +4,34 @@ Network-only (`run_network_point`): `validators` validators of the local spec on
 `SimNetwork` (a random mesh of `MESH_DEGREE` peers each), sharing block execution and
 signature checks, carrying a steady load of real transfers: signed by funded accounts of the
 load's own, each with its own nonce, submitted to the validators in turn. The figure is simulated
-seconds per wall second, over the run after a warm-up; the peak of Python's allocations
-(tracemalloc) is taken at two durations to show whether memory stays flat.
+seconds per wall second, over the run after a warm-up.
 
 With the world (`run_world_point`): the standard scenario of the study (validators, workers, one
 job a second) through `sim.api.run`, timed the same way.
+
+Memory (`chain.benchmarks.sim_memory`): both kinds of run at several durations, with the nodes'
+databases in memory or in LevelDB, each in fresh processes: flat memory shows as the same
+figures at every duration.
 """
 
 from __future__ import annotations
 
-import gc
 import random
+import tempfile
 import time
-import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, Final
 
+from chain.benchmarks.sim_memory import MemoryPoint, measure_memory
 from chain.spec import DEV_ENDOWMENT, ChainSpec, local_spec, validator_uris_of
+from chain.storage.kv import KeyValueStore
 from runtime.api import make_call
 from runtime.primitives.keys import Keypair, keypair_from_suri
 from runtime.transaction import sign_transaction
 from sim.network import SimNetwork
+from sim.node_databases import STORE_KINDS, NodeDatabases, StoreKind
 from sim.shared_execution import SharedExecution
 
 MESH_DEGREE: Final = 8
@@ -40,6 +46,12 @@ TRANSFER_AMOUNT: Final = 10**12
 """What each benchmark transfer moves (one XPL): far below any endowment."""
 SENDERS: Final = 8
 """Funded accounts of the load's own (no validator's, whose nonces their nodes use)."""
+MAX_MEMORY_DURATIONS: Final = 4
+"""The most durations whose memory is compared (each is two runs, one traced)."""
+MEMORY_FLUSH_ROWS: Final = 1_000
+"""Rows a world's memory run buffers per table before a Parquet flush (a scenario's default is
+10,000, which the finality and jobs tables reach only after about 20 simulated minutes): the
+buffers are full within the shortest duration, so that what still grows is the simulator's."""
 RECEIVERS: Final = 64
 """Accounts the load pays, over and over: the state stays the same size however long it runs."""
 
@@ -72,15 +84,6 @@ class SpeedPoint:
     transfers: int
     """Transfers submitted (network-only) or jobs (with the world)."""
     messages: int
-
-
-@dataclass(frozen=True)
-class MemoryPoint:
-    """The peak of Python's allocations during a run of `simulated_s`."""
-
-    validators: int
-    simulated_s: float
-    peak_mib: float
 
 
 @dataclass(frozen=True)
@@ -135,11 +138,19 @@ class TransferLoad:
 
 
 def build_network(
-    validators: int, *, seed: int = 0, shared: bool = True, degree: int = MESH_DEGREE
+    validators: int,
+    *,
+    seed: int = 0,
+    shared: bool = True,
+    degree: int = MESH_DEGREE,
+    databases: Callable[[str], KeyValueStore] | None = None,
 ) -> SimNetwork:
-    """`validators` validators of the local spec on a random mesh of `degree` peers each."""
+    """`validators` validators of the local spec on a random mesh of `degree` peers each, each
+    node's database opened by `databases` (None: in memory)."""
     spec = benchmark_spec(validators)
-    net = SimNetwork(spec, seed=seed, shared=SharedExecution() if shared else None)
+    net = SimNetwork(
+        spec, seed=seed, shared=SharedExecution() if shared else None, databases=databases
+    )
     for name in [uri[2:] for uri in validator_uris_of(validators)]:
         net.add_node(name, keypair_from_suri("//" + name))
     if validators <= degree + 1:
@@ -176,29 +187,6 @@ def run_network_point(
         transfers=load.submitted,
         messages=messages,
     )
-
-
-def peak_memory(run: Callable[[], object]) -> float:
-    """The peak MiB Python allocated while `run` ran (tracemalloc; slows the run down)."""
-    gc.collect()
-    tracemalloc.start()
-    try:
-        run()
-        _current, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
-    return round(peak / 2**20, 1)
-
-
-def network_memory(validators: int, simulated_s: float, *, tps: float = DEFAULT_TPS) -> float:
-    """The peak MiB of a network-only run of `simulated_s` (network built inside)."""
-
-    def run() -> None:
-        net = build_network(validators)
-        TransferLoad(net, list(net.nodes), tps, 0).start()
-        net.run_for(round((WARMUP_S + simulated_s) * 1000))
-
-    return peak_memory(run)
 
 
 def standard_scenario(validators: int, workers: int, duration_s: float) -> dict[str, Any]:
@@ -260,6 +248,46 @@ def run_world_point(validators: int, workers: int, simulated_s: float) -> SpeedP
     )
 
 
+def memory_run(
+    mode: str,
+    validators: int,
+    workers: int,
+    store: StoreKind,
+    simulated_s: float,
+    sample: Callable[[], None],
+) -> float:
+    """Run one memory point (`sim_memory.PointRun`) in this process, calling `sample` after every
+    slot; the databases' MiB on disk at the end."""
+    if mode == "world":
+        # Imported when asked for: the network-only benchmark needs none of the world.
+        from sim.scenario import scenario_from_dict
+        from sim.world.run import Simulation
+
+        raw = standard_scenario(validators, workers, simulated_s)
+        raw["outputs"]["flush_rows"] = MEMORY_FLUSH_ROWS
+        databases = NodeDatabases(store)
+        scenario = scenario_from_dict(raw, source="<benchmark>")
+        # Its tables go to Parquet as the run goes (in memory they would grow with it).
+        with tempfile.TemporaryDirectory(prefix="xpl-sim-bench-") as out:
+            Simulation(
+                scenario,
+                seed=0,
+                out=Path(out),
+                databases=databases,
+                on_progress=lambda _p: sample(),
+            ).run()
+        return round(databases.disk_bytes_at_close / 2**20, 1)
+    with NodeDatabases(store) as databases:
+        net = build_network(validators, databases=databases.open)
+        TransferLoad(net, list(net.nodes), DEFAULT_TPS, 0).start()
+        slot_ms = net.spec.genesis.slot_duration_ms
+        end_ms = net.now_ms + round((WARMUP_S + simulated_s) * 1000)
+        while net.now_ms < end_ms:
+            net.run_until(min(end_ms, net.now_ms + slot_ms))
+            sample()
+        return round(databases.disk_bytes() / 2**20, 1)
+
+
 def default_duration(validators: int) -> float:
     """Simulated seconds timed for a size: fewer for larger networks, which run slower."""
     return max(2.0, 240.0 / validators)
@@ -273,19 +301,29 @@ def run_sim_benchmark(
     duration_s: float | None = None,
     memory_s: Sequence[float] = (300.0, 900.0),
     memory_validators: int = 4,
+    memory_workers: int = 10,
+    memory_stores: Sequence[str] = ("leveldb",),
     tps: float = DEFAULT_TPS,
     progress: Callable[[str], None] = lambda _m: None,
 ) -> SimBenchmarkFigures:
-    """Every size's speed, then the peak memory of runs of each of `memory_s`; ValueError on
-    sizes or durations out of range."""
+    """Every size's speed, then the memory of runs of each of `memory_s` for each of
+    `memory_stores`: network-only, and with the world unless `network_only`; ValueError on sizes,
+    durations or stores out of range."""
     if not validators or any(not 1 <= v <= 100 for v in validators):
         raise ValueError("--validators: each count must be between 1 and 100")
-    if any(w < 0 for w in workers):
-        raise ValueError("--workers: counts must not be negative")
+    if any(w < 0 for w in workers) or memory_workers < 0:
+        raise ValueError("--workers and --memory-workers: counts must not be negative")
     if duration_s is not None and duration_s <= 0:
         raise ValueError("--duration must be positive")
     if any(d <= 0 for d in memory_s) or tps <= 0:
         raise ValueError("--memory-durations and --tps must be positive")
+    if len(memory_s) > MAX_MEMORY_DURATIONS:
+        raise ValueError(f"--memory-durations: at most {MAX_MEMORY_DURATIONS} durations")
+    stores: list[StoreKind] = []
+    for store in memory_stores:
+        if store not in STORE_KINDS:
+            raise ValueError(f"--memory-stores: {store!r} is not one of {', '.join(STORE_KINDS)}")
+        stores.append(store)
     speed: list[SpeedPoint] = []
     for v in validators:
         simulated = duration_s if duration_s is not None else default_duration(v)
@@ -297,9 +335,17 @@ def run_sim_benchmark(
                 progress(f"{v} validators, {w} workers, {simulated:g} simulated s")
                 speed.append(run_world_point(v, w, simulated))
     memory: list[MemoryPoint] = []
-    for d in memory_s:
-        progress(f"memory: {memory_validators} validators, {d:g} simulated s")
-        memory.append(MemoryPoint(memory_validators, d, network_memory(memory_validators, d)))
+    modes = ("network",) if network_only else ("network", "world")
+    for mode in modes:
+        for store in stores:
+            for d in memory_s:
+                who = f"{memory_validators} validators" + (
+                    f", {memory_workers} workers" if mode == "world" else ""
+                )
+                progress(f"memory ({mode}, {store}): {who}, {d:g} simulated s")
+                memory.append(
+                    measure_memory(memory_run, mode, memory_validators, memory_workers, store, d)
+                )
     return SimBenchmarkFigures(
         mode="network-only" if network_only else "world", speed=speed, memory=memory
     )
@@ -311,8 +357,7 @@ __all__ = [
     "SpeedPoint",
     "TransferLoad",
     "build_network",
-    "network_memory",
-    "peak_memory",
+    "memory_run",
     "run_network_point",
     "run_sim_benchmark",
     "run_world_point",

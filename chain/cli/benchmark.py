@@ -142,8 +142,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     m.add_argument(
         "--memory-durations",
         default="300,900",
-        help="simulated seconds of the two runs whose peak memory is compared (300,900: both "
-        "past the 256 finalized states a node keeps)",
+        help="simulated seconds of the runs (two to four) whose memory is compared (300,900: "
+        "both past the 256 finalized states a node keeps)",
+    )
+    m.add_argument(
+        "--memory-stores",
+        default="leveldb",
+        help="where the nodes keep their databases in the memory runs, comma-separated: "
+        "leveldb (as `xpl sim run` does), memory, or both (memory,leveldb) to compare",
+    )
+    m.add_argument(
+        "--memory-validators", type=int, default=4, help="validators of the memory runs (4)"
+    )
+    m.add_argument(
+        "--memory-workers",
+        type=int,
+        default=10,
+        help="workers of the world's memory runs (10; the world is left out with --network-only)",
     )
     m.add_argument("--json", action="store_true", help="print one JSON object")
     m.set_defaults(run=sim_benchmark)
@@ -494,6 +509,9 @@ def sim_benchmark(args: argparse.Namespace) -> int:
             network_only=args.network_only,
             duration_s=args.duration,
             memory_s=_numbers(args.memory_durations, "--memory-durations", float),
+            memory_validators=args.memory_validators,
+            memory_workers=args.memory_workers,
+            memory_stores=[s.strip() for s in args.memory_stores.split(",") if s.strip()],
             tps=args.tps,
             progress=progress,
         )
@@ -513,7 +531,12 @@ def sim_benchmark(args: argparse.Namespace) -> int:
             f"  {who}: {p.speed:>7.1f}x real time  ({p.simulated_s:g} s in {p.wall_s:.2f} s; "
             f"{p.transfers} {load}, {p.messages} messages, finalized #{p.finalized})"
         )
-    print("peak memory (tracemalloc)")
+    print("memory (Python's peak by tracemalloc; what the run adds to RSS; the disk)")
     for m in figures.memory:
-        print(f"  {m.validators} validators, {m.simulated_s:g} simulated s: {m.peak_mib:.1f} MiB")
+        who = f"{m.validators} validators" + ("" if m.workers is None else f", {m.workers} workers")
+        print(
+            f"  {m.mode:<7} {m.store:<7} {who}, {m.simulated_s:>6g} simulated s: "
+            f"{m.peak_mib:6.1f} MiB Python, +{m.rss_mib:5.1f} MiB RSS, {m.disk_mib:5.1f} MiB disk "
+            f"({m.simulated_s / max(m.cpu_s, 1e-9):.0f}x real time untraced)"
+        )
     return 0

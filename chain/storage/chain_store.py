@@ -46,6 +46,10 @@ _META_GENESIS, _META_BEST, _META_FINALIZED, _META_SCHEMA, _META_PRUNED, _META_VO
     b"mvoter",
 )
 _FLAT_CACHE_SIZE: Final = 500_000
+HEADER_CACHE_SIZE: Final = 512
+"""The most decoded headers kept in memory (emptied when full): the blocks near the tip that
+import, authoring and finality read over and over; older ones are read from the database. Bounds
+what a long-running node spends on them (about 1 KB a header)."""
 _NODE_CACHE_SIZE: Final = 400_000
 
 
@@ -291,10 +295,13 @@ class ChainStore:
         if raw is None:
             return None
         header = Header.decode(raw)
-        if len(self._headers) > 4096:
+        self._cache_header(block_hash, header)
+        return header
+
+    def _cache_header(self, block_hash: bytes, header: Header) -> None:
+        if len(self._headers) >= HEADER_CACHE_SIZE:
             self._headers.clear()
         self._headers[block_hash] = header
-        return header
 
     def require_header(self, block_hash: bytes) -> Header:
         """The header of a stored block; UnknownBlock if it is not stored."""
@@ -476,7 +483,7 @@ class ChainStore:
             self._route_best(batch, best)
         self.kv.write(batch)
         # The write is durable: now bring memory in line with it.
-        self._headers[h] = header
+        self._cache_header(h, header)
         if plan is None:
             self._journals[h] = journal
             self._add_to_overlay(journal)
@@ -606,6 +613,9 @@ class ChainStore:
                 self._remove_from_overlay(abandoned)
             self._headers.pop(h, None)
         if plan.death_rows is not None:
+            # The pruned states' nodes are gone from the store: left in the cache they would pile
+            # up there (one block's replaced nodes a block) until its bound of hundreds of MB.
+            self.node_cache.discard(plan.pruned_nodes(plan.death_rows))
             plan.death_rows.apply()
         if plan.pruned:
             self._pruned_below = max(self._pruned_below, max(plan.pruned))

@@ -128,12 +128,21 @@ class LevelDBStore:
     """LevelDB through plyvel; one process may open a database at a time."""
 
     def __init__(
-        self, path: Path, *, sync: bool = False, cache_bytes: int = 64 * 1024 * 1024
+        self,
+        path: Path,
+        *,
+        sync: bool = False,
+        cache_bytes: int = 64 * 1024 * 1024,
+        write_buffer_bytes: int | None = None,
     ) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._sync = sync
         self._cache_bytes = cache_bytes
+        self._write_buffer: dict[str, int] = (
+            {} if write_buffer_bytes is None else {"write_buffer_size": write_buffer_bytes}
+        )
+        """LevelDB's memtable size, where not its default (4 MiB; two may be held at once)."""
         self.failure_listeners: list[Callable[[StoreWriteFailed], None]] = []
         """Called with every failed write, before `write` raises it."""
         self._db: plyvel.DB | None = self._open()
@@ -145,6 +154,7 @@ class LevelDBStore:
                 create_if_missing=True,
                 lru_cache_size=self._cache_bytes,
                 bloom_filter_bits=10,
+                **self._write_buffer,
             )
         except plyvel.IOError as exc:
             raise StoreError(f"cannot open the database at {self.path}: {_reason(exc)}") from exc

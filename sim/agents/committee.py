@@ -60,6 +60,10 @@ log = logging.getLogger("xpl.sim.agents")
 BEHAVIOURS: Final = ("honest", "lazy", "silent", "unavailable")
 RESEND_AFTER_BLOCKS: Final = 2
 """Blocks a sent attestation may take to show on chain before it is sent again (while due)."""
+SENT_KEPT_BLOCKS: Final = 256
+"""How long an attestation's sending is remembered, in blocks: long past `RESEND_AFTER_BLOCKS`,
+after which it holds nothing back (forgotten, so that a long run's memory stays flat: a member
+stops owing a check without its sendings being dropped otherwise)."""
 MAX_CACHED_ANSWERS: Final = 1_024
 """Answers kept between a check's commitment and its reveal."""
 
@@ -81,6 +85,7 @@ class CommitteeMember:
     """By (job id, check index, round, job digest): a reorg may put another job under an id."""
     _labels: dict[tuple[int, int, int, bytes], str] = field(default_factory=dict, init=False)
     _sent: dict[tuple[CheckKey, str], int] = field(default_factory=dict, init=False)
+    _sweep_at: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
         if self.behaviour not in BEHAVIOURS:
@@ -99,6 +104,7 @@ class CommitteeMember:
         if self.behaviour == "silent" or not ctx.online:
             return
         self._refresh(ctx)
+        self._forget_old_sendings(header.number)
         for key in list(self._candidates):
             due = self._due(ctx, key)
             if due is not None:
@@ -191,6 +197,13 @@ class CommitteeMember:
         self._answers[key] = answer
         self._labels[key] = label
         return answer, label
+
+    def _forget_old_sendings(self, number: int) -> None:
+        """Drop the sendings more than `SENT_KEPT_BLOCKS` below block `number` (every so often)."""
+        if number < self._sweep_at:
+            return
+        self._sweep_at = number + SENT_KEPT_BLOCKS
+        self._sent = {k: n for k, n in self._sent.items() if n + SENT_KEPT_BLOCKS > number}
 
     def _forget(self, key: CheckKey) -> None:
         self._candidates.pop(key, None)

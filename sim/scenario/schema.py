@@ -25,6 +25,7 @@ from runtime.pallets.staking import StakingParams
 from runtime.primitives.amount import InvalidAmount, parse_amount
 from runtime.schema import Record
 from runtime.workloads import WORKLOADS, WorkloadError, payment_for, workload_shape
+from sim.node_databases import StoreKind
 from sim.scenario.distribution import MODEL_CONFIG, Distribution, fixed, problem
 
 PLANCK_PER_XPL: Final = 10**12
@@ -540,6 +541,10 @@ class Scenario(BaseModel):
     requesters: list[RequesterGroup] = Field(default_factory=list)
     faults: FaultPlan = Field(default_factory=FaultPlan)
     outputs: OutputConfig = Field(default_factory=OutputConfig)
+    store: StoreKind = "leveldb"
+    """Where each validator keeps its database: "leveldb" (on disk in a temporary directory the
+    run removes at its end: memory stays flat however long the run) or "memory" (a little
+    faster; memory grows with the duration; the databases can be read after the run)."""
 
     @property
     def duration_ms(self) -> int:

@@ -9,11 +9,12 @@ scenario's distribution; every account the agents sign with is funded at genesis
 from __future__ import annotations
 
 import random
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
 from chain.spec import ChainSpec
+from chain.storage.kv import KeyValueStore
 from runtime import fields
 from runtime.pallets.compute import ComputeParams
 from runtime.pallets.market import MarketParams
@@ -127,13 +128,22 @@ def build_spec(
 
 
 def build_network(
-    scenario: Scenario, seed: int, spec: ChainSpec, validators: Sequence[ValidatorPlan]
+    scenario: Scenario,
+    seed: int,
+    spec: ChainSpec,
+    validators: Sequence[ValidatorPlan],
+    databases: Callable[[str], KeyValueStore] | None = None,
 ) -> SimNetwork:
     """The simulated network: the regions and their latencies, every validator placed, with its
-    bandwidth, on links of the scenario's loss, duplication and reordering, in a gossip mesh."""
+    bandwidth, on links of the scenario's loss, duplication and reordering, in a gossip mesh;
+    each node's database opened by `databases` (None: in memory)."""
     n = scenario.network
     net = SimNetwork(
-        spec, seed=stream(seed, "network").getrandbits(64), start_ms=0, shared=SharedExecution()
+        spec,
+        seed=stream(seed, "network").getrandbits(64),
+        start_ms=0,
+        shared=SharedExecution(),
+        databases=databases,
     )
     net.set_regions(n.regions, n.latency_ms, n.jitter_ms)
     net.set_link(loss=n.loss, duplicate=n.duplicate, reorder_ms=round(n.reorder_ms))
@@ -198,8 +208,14 @@ class World:
             self._homes.setdefault(ctx.home, []).append((agent, ctx))
 
 
-def build_world(scenario: Scenario, seed: int, recorder: RowRecorder) -> World:
-    """The world of a scenario and seed: spec, network and agents (not started)."""
+def build_world(
+    scenario: Scenario,
+    seed: int,
+    recorder: RowRecorder,
+    databases: Callable[[str], KeyValueStore] | None = None,
+) -> World:
+    """The world of a scenario and seed: spec, network and agents (not started); each node's
+    database opened by `databases` (None: in memory)."""
     validators = plan_validators(scenario, seed)
     throughputs = {
         g.name: g.throughput.draw(stream(seed, f"throughput/{g.name}"), g.count)
@@ -207,7 +223,7 @@ def build_world(scenario: Scenario, seed: int, recorder: RowRecorder) -> World:
     }
     pop = populate(scenario, [(v.name, v.key, v.region) for v in validators], throughputs)
     spec = build_spec(scenario, validators, pop.endowments)
-    net = build_network(scenario, seed, spec, validators)
+    net = build_network(scenario, seed, spec, validators, databases)
     agents = [
         (agent, AgentContext(agent.name, net, home, stream(seed, f"agent/{agent.name}"), recorder))
         for agent, home in pop.agents

@@ -22,6 +22,7 @@ from typing import Final
 
 from runtime.block import Header
 from sim.invariants import InvariantViolated, Violation, replay_command
+from sim.node_databases import NodeDatabases
 from sim.plots import write_plots
 from sim.results import SCENARIO_FILE, SimResult
 from sim.scenario import Scenario, resolved_toml
@@ -63,6 +64,7 @@ class Simulation:
         overrides: Sequence[str] = (),
         on_progress: Callable[[Progress], None] | None = None,
         recorder: Recorder | None = None,
+        databases: NodeDatabases | None = None,
     ) -> None:
         self.scenario = scenario
         self.seed = seed
@@ -79,6 +81,8 @@ class Simulation:
         )
         sample_s = getattr(outputs, "sample_every_s", None)
         self.sample_every_ms = round(sample_s * 1000) if sample_s else DEFAULT_SAMPLE_EVERY_MS
+        self.databases = databases or NodeDatabases(scenario.store)
+        """The validators' databases: closed (and their directory removed) when the run ends."""
         self.world: World | None = None
         self.observation: Observation | None = None
         self._messages_seen: dict[str, tuple[int, int, int]] = {}
@@ -95,7 +99,9 @@ class Simulation:
             self.out.mkdir(parents=True, exist_ok=True)
             (self.out / SCENARIO_FILE).write_text(resolved_toml(self.scenario))
         try:
-            world = self.world = build_world(self.scenario, self.seed, self.recorder)
+            world = self.world = build_world(
+                self.scenario, self.seed, self.recorder, self.databases.open
+            )
             observation = self.observation = Observation(
                 world, self.recorder, self.replay, self._on_best
             )
@@ -114,6 +120,7 @@ class Simulation:
                 violation = exc.violation
         finally:
             self.recorder.close()
+            self.databases.close()
         return self._result(violation, time.perf_counter() - started)
 
     def _drive(self, world: World) -> None:

@@ -27,6 +27,7 @@ def partitioned() -> tuple[Simulation, SimResult]:
     half finalizes, both author), with settlement windows short enough for jobs to settle."""
     overrides = [
         "duration_s=50",
+        "store=memory",  # the first validator's state is read after the run
         "chain.compute.dispute_window=20",
         "faults.schedule[0].at_s=12",
         "faults.schedule[0].until_s=27",

@@ -309,6 +309,7 @@ def test_committee_behaviours_griefing_and_arrival_windows_come_from_the_scenari
     of honest work are recorded, and no job arrives outside its window."""
     scenario = tiny(
         duration_s=40,
+        store="memory",  # the validators' states are read after the run
         validators={"count": 4, "lazy": 1},
         workers=[{"name": "honest", "count": 2}],
         requesters=[

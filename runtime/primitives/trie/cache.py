@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from itertools import islice
 from typing import Final
 
@@ -47,6 +48,12 @@ class NodeCache:
     def clear(self) -> None:
         """Drop every entry."""
         self._nodes = {}
+
+    def discard(self, node_keys: Iterable[bytes]) -> None:
+        """Drop the entries of `node_keys` that are cached (nodes no kept state holds any more)."""
+        nodes = self._nodes
+        for node_key in node_keys:
+            nodes.pop(node_key, None)
 
     def _settle(self) -> None:
         """Drop the oldest entries once the cache is over its bound."""

@@ -16,7 +16,7 @@ def test_the_network_only_benchmark_prints_its_figures_as_json(
     code = main(
         [
             "benchmark", "sim", "--network-only", "--validators", "4", "--duration", "3",
-            "--memory-durations", "2,4", "--json",
+            "--memory-durations", "3", "--json",
         ]
     )  # fmt: skip
     assert code == 0
@@ -26,8 +26,11 @@ def test_the_network_only_benchmark_prints_its_figures_as_json(
     assert point["validators"] == 4 and point["workers"] is None
     assert point["simulated_s"] == 3 and point["speed"] > 0
     assert point["transfers"] >= 6 and point["finalized"] >= 3 and point["messages"] > 0
-    assert [m["simulated_s"] for m in figures["memory"]] == [2, 4]
-    assert all(m["peak_mib"] > 0 for m in figures["memory"])
+    # Network-only: the network's memory alone, its databases in LevelDB by default.
+    (memory,) = figures["memory"]
+    assert (memory["mode"], memory["store"], memory["simulated_s"]) == ("network", "leveldb", 3)
+    assert memory["workers"] is None
+    assert memory["peak_mib"] > 0 and memory["disk_mib"] > 0 and memory["cpu_s"] > 0
 
 
 def test_bad_sizes_are_refused_naming_the_option(capsys: pytest.CaptureFixture[str]) -> None:
@@ -37,6 +40,8 @@ def test_bad_sizes_are_refused_naming_the_option(capsys: pytest.CaptureFixture[s
         run_sim_benchmark(validators=[0], network_only=True)
     with pytest.raises(ValueError, match="--duration"):
         run_sim_benchmark(validators=[4], network_only=True, duration_s=0)
+    with pytest.raises(ValueError, match="--memory-stores: 'disk'"):
+        run_sim_benchmark(validators=[4], network_only=True, memory_stores=["disk"])
 
 
 def test_the_standard_scenario_names_its_sizes() -> None:

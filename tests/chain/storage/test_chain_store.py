@@ -18,6 +18,8 @@ import pytest
 from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 
+from chain.core.view import CoreView
+from chain.storage import chain_store
 from chain.storage.chain_store import ChainStore, ChainStoreError, StatePruned, UnknownBlock
 from chain.storage.kv import LevelDBStore, MemoryStore, StoreError, WriteBatch
 from runtime.invariants import InvariantsBroken
@@ -455,3 +457,40 @@ def test_invariants_are_checked_on_a_kept_state_and_refused_on_one_that_is_gone(
         InvariantsBroken, match=f"block #2 0x{trunk[1].hash.hex()}: balances: issuance"
     ):
         store.check_invariants(trunk[1].hash)
+
+
+def test_pruned_states_leave_the_node_cache(dev):
+    """A state's trie nodes that pruning deletes from the database leave the node cache too:
+    otherwise a long-running node's cache fills with one block's replaced nodes a block."""
+    store = dev.store(keep_states=2)
+    blocks = dev.chain(store, dev.genesis, [[("pay", i % 3, 2)] for i in range(6)])
+    for b in blocks:
+        store.read_proof(b.hash, sorted(b.state))  # every node of every state in the cache
+    every_node = {k for b in (dev.genesis, *blocks) for k in nodes_of(b.state)}
+    assert sum(k in store.node_cache for k in every_node) > len(nodes_of(blocks[-1].state))
+    for b in blocks:
+        store.finalize(b.hash, b"j")
+    pruned = every_node - set(stored(store.kv, b"t"))
+    assert pruned
+    assert [k for k in pruned if k in store.node_cache] == []
+
+
+def test_the_header_cache_stays_within_its_bound(dev, monkeypatch):
+    monkeypatch.setattr(chain_store, "HEADER_CACHE_SIZE", 4)
+    store = dev.store()
+    blocks = dev.chain(store, dev.genesis, [[] for _ in range(9)])
+    reopened = ChainStore(store.kv)
+    reopened.open()
+    for b in blocks:
+        assert reopened.header(b.hash) == b.header
+        assert len(reopened._headers) <= 4
+
+
+def test_blocks_of_one_authority_set_share_one_cached_set(dev):
+    """The core's view caches an authority set per block: the blocks of one set share one
+    object, so that the cache's memory does not grow with the number of authorities."""
+    store = dev.store()
+    blocks = dev.chain(store, dev.genesis, [[] for _ in range(5)])
+    view = CoreView(store)
+    sets = [view.authority_set_after(b.hash) for b in (dev.genesis, *blocks)]
+    assert all(s is sets[0] for s in sets)
