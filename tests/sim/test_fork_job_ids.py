@@ -21,6 +21,7 @@ name = "fork-job-ids"
 duration_s = 45.0
 seed = 1
 slot_ms = 1000
+store = "memory"  # the validators' blocks are read after the run
 
 [validators]
 count = 4
