@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, NamedTuple, TypeVar
+from typing import Any, ClassVar, Final, Generic, NamedTuple, TypeVar
 
 from runtime.fields import Fields, decode_fields, encode_fields, fields_to_json
 from runtime.primitives import codec
@@ -114,6 +114,9 @@ class StorageValue(Generic[T]):
 
 
 _KEY_CACHE_SIZE = 200_000
+DECODED_ENTRIES: Final = 50_000
+"""The most keys of one map whose decoded committed value `StorageMap.decode_at` keeps (about
+1.5 KiB each for a job: 14 hours of jobs at one a second); keys beyond are decoded each time."""
 
 
 class StorageMap(Generic[K, T]):
@@ -134,6 +137,7 @@ class StorageMap(Generic[K, T]):
         self._encode = vcodec.encode
         # Hashing the key is a large share of a map access; hot keys are remembered.
         self._keys: dict[K, bytes] = {}
+        self._decoded: dict[bytes, tuple[bytes, T]] = {}
 
     def key(self, k: K) -> bytes:
         """The full storage key of entry `k`: prefix ‖ BLAKE2b-128(key bytes) ‖ key bytes."""
@@ -163,6 +167,25 @@ class StorageMap(Generic[K, T]):
     def decode(self, raw: bytes) -> T:
         """An entry from its stored bytes (to read a committed state, outside a block)."""
         return self._codec.decode(raw)
+
+    def decode_at(self, full_key: bytes, raw: bytes) -> T:
+        """The entry stored as `raw` under `full_key` of a committed state, decoded once per
+        stored version: the invariants scan every entry after every block, and most (settled
+        jobs) are as they were, so that only the entries that changed are decoded again. One
+        version per key is kept (a fork's differs only in the keys it changed), for at most
+        `DECODED_ENTRIES` keys: the first ones seen, which a scan in key order would otherwise
+        evict before it comes back to them. Values are frozen records, shared by every reader."""
+        known = self._decoded.get(full_key)
+        if known is not None and known[0] == raw:
+            return known[1]
+        value = self._codec.decode(raw)
+        if known is not None or len(self._decoded) < DECODED_ENTRIES:
+            self._decoded[full_key] = (raw, value)
+        return value
+
+    def decoded_entries(self) -> int:
+        """How many keys `decode_at` keeps a decoded value of."""
+        return len(self._decoded)
 
     def key_suffix(self, full_key: bytes) -> bytes:
         """The map key bytes of a full storage key under this map."""

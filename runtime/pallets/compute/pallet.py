@@ -506,20 +506,24 @@ class Compute(Pallet):
         bonds: dict[bytes, int] = {}
         for key, raw in iterate(Checks.prefix):
             job_id = int.from_bytes(Checks.key_suffix(key), "big")
-            checks = Checks.decode(raw)
+            checks = Checks.decode_at(key, raw)
             for index, check in enumerate(checks):
                 where = f"job {job_id} check {index}"
                 if not check.outcome and check.challenger is not None:
                     bonds[check.challenger] = bonds.get(check.challenger, 0) + check.bond
                 problems.extend(f"{where}: {p}" for p in _check_problems(check))
-            raw_job = read(market.Jobs.key(job_id))
-            settled = raw_job is not None and market.Jobs.decode(raw_job).state == "settled"
+            job_key = market.Jobs.key(job_id)
+            raw_job = read(job_key)
+            settled = (
+                raw_job is not None and market.Jobs.decode_at(job_key, raw_job).state == "settled"
+            )
             if settled and any(not c.outcome for c in checks):
                 problems.append(f"job {job_id} settled with an open check")
         for key, _ in iterate(AuditRolls.prefix):
             job_id = int.from_bytes(AuditRolls.key_suffix(key), "big")
-            raw_job = read(market.Jobs.key(job_id))
-            if raw_job is None or market.Jobs.decode(raw_job).state != "committed":
+            job_key = market.Jobs.key(job_id)
+            raw_job = read(job_key)
+            if raw_job is None or market.Jobs.decode_at(job_key, raw_job).state != "committed":
                 problems.append(f"job {job_id} awaits an audit roll but is not committed")
         for who, info in system.accounts_in(iterate):
             held = info.held(BOND)

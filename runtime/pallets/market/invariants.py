@@ -28,7 +28,7 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
     pending: set[int] = set()
     params = Params.get(StateOverlay(read))
     for key, raw in iterate(Jobs.prefix):
-        current = Jobs.decode(raw)
+        current = Jobs.decode_at(key, raw)
         problems.extend(_broken_history(Jobs.key_suffix(key), current, params.max_reoffers))
         if current.state == "pending":
             pending.add(int.from_bytes(Jobs.key_suffix(key), "big"))
