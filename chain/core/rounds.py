@@ -321,18 +321,14 @@ class _Count:
         walked = self.paths.get(target)
         if walked is not None:
             return walked
-        walked = []
-        base_number = round_.base[1]
-        block_hash, number = target
-        while number >= base_number:
-            walked.append((block_hash, number))
-            if number == base_number:
-                break
+        reads = self.reads
+
+        def noted(block_hash: bytes) -> Header | None:
             header = header_of(block_hash)
-            self.reads[block_hash] = None if header is None else header.parent_hash
-            if header is None:
-                break
-            block_hash, number = header.parent_hash, number - 1
+            reads[block_hash] = None if header is None else header.parent_hash
+            return header
+
+        walked = _ancestry(target, round_.base[1], noted)
         self.paths[target] = walked  # only a whole walk: a failed read leaves none kept
         return walked
 
