@@ -174,6 +174,10 @@ class ValidTransaction:
     outflow: int = 0
     """At most what the call moves out of the signer's free balance besides the fee (its
     `CallDef.outflow`; `transaction_payment.SPENDS_EVERYTHING` when the call cannot say)."""
+    birth_hash: bytes = b""
+    """The hash of the block it was born at on the chain it was checked against (the genesis
+    hash if immortal; empty: not known). Its signature is over that hash, so it holds only on a
+    chain with that block: a pool that checked it on one fork must not include it on another."""
 
 
 class PendingSignatures(Protocol):
@@ -450,8 +454,14 @@ class BlockBuilder:
         self.extrinsics: list[bytes] = []
         self.included: list[SignedTransaction] = []
 
-    def push(self, tx: SignedTransaction) -> bool:
-        """Include a transaction whose signature was checked; InvalidTransaction if it cannot be."""
+    def push(self, tx: SignedTransaction, *, born: bytes = b"") -> bool:
+        """Include a transaction whose signature was checked; InvalidTransaction if it cannot be.
+
+        `born`: the birth block's hash its signature was checked over (`ValidTransaction.
+        birth_hash`); BadMortality if this block's chain has another block at that height, where
+        the signature would not hold (a transaction pooled on a fork the author has left)."""
+        if born and birth_hash(self.context, tx) != born:
+            raise BadMortality("the transaction was born at a block this chain does not hold")
         ok = apply_extrinsic(self.context, len(self.extrinsics), tx)
         self.extrinsics.append(tx.raw)
         self.included.append(tx)
@@ -522,6 +532,7 @@ def validate_transaction(
         longevity_until=None if mortality.immortal else mortality.birth + mortality.period,
         fee_budget=fee_budget,
         outflow=transaction_payment.SPENDS_EVERYTHING if outflow is None else outflow,
+        birth_hash=born,
     )
 
 

@@ -106,7 +106,7 @@ class Authoring:
         misses = 0
         for item in ready:
             try:
-                builder.push(item.tx)
+                builder.push(item.tx, born=item.valid.birth_hash)
                 misses = 0
             except InvalidTransaction as exc:
                 ready.skip_account(item.valid.signer)

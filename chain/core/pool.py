@@ -738,6 +738,10 @@ class TransactionPool:
                     continue
                 if signer in touched:
                     outcome = revalidate(item.tx)
+                    if not isinstance(outcome, str) and outcome.birth_hash != item.valid.birth_hash:
+                        # its signature was checked over another block at its birth height: on
+                        # this chain (after a reorg) it does not hold
+                        outcome = "it was born at a block this chain does not hold"
                     if isinstance(outcome, str):
                         self._remove_item(item)
                         self.ban(item.tx.hash, now_ms)

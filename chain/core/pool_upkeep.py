@@ -85,7 +85,8 @@ class PoolUpkeep:
 
         A ban does not keep them out: one found stale while its block was best is valid again
         once the block is retracted (a reorg is bounded by the blocks a node imports, so this
-        is no way around the bans for a stranger)."""
+        is no way around the bans for a stranger). Each signature is checked again, over the
+        birth block of the chain now best: one born on the retracted side does not hold here."""
         for raw in extrinsics:
             try:
                 tx = SignedTransaction.decode(raw)
@@ -96,7 +97,7 @@ class PoolUpkeep:
                     self.view.best_header,
                     tx,
                     genesis_hash=self.view.genesis_hash,
-                    check_signature=False,
+                    check_signature=True,
                     cache=self.view.best_cache(),
                 )
                 self.pool.lift_ban(tx.hash)

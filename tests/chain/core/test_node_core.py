@@ -576,3 +576,66 @@ def test_a_reorg_returns_the_retracted_blocks_transactions_to_the_pool(local, h)
     assert observer.best_header == b2.header
     assert observer.next_nonce(CHARLIE.public) == 1  # counting the transaction back in the pool
     assert observer.pool.is_ready(tx.hash)
+
+
+def _longer_fork(chain, bob: NodeCore, observer: NodeCore, h, blocks: int) -> list[Block]:
+    """`blocks` blocks of Bob's (odd slots from 11), imported into `observer`: its best now."""
+    fork = [author(bob, chain, 11 + 2 * i, h) for i in range(blocks)]
+    for block in fork:
+        observer.import_block(block, chain.at(11 + 2 * blocks))
+    assert observer.best_header == fork[-1].header
+    return fork
+
+
+def test_a_pooled_transaction_born_on_a_fork_left_behind_is_dropped_not_included(local, h):
+    """Its signature is over its birth block's hash: on the chain a reorg adopts, another block
+    has that height, so the transaction would make the author's block invalid (refused by every
+    peer, the slot lost). The pool drops it when it revalidates after the reorg."""
+    chain = local(2)
+    alice, bob, observer = chain.node(ALICE), chain.node(BOB), chain.node(None)
+    a1 = author(alice, chain, 10, h)
+    observer.import_block(a1, chain.at(10))
+    tx = h.transfer(
+        CHARLIE,
+        DAVE.public,
+        XPL,
+        nonce=0,
+        genesis_hash=chain.genesis_header.hash,
+        mortality=Mortality(32, 1),
+        birth_hash=a1.header.hash,
+    )
+    submit(observer, tx, chain)
+    assert observer.pool.is_ready(tx.hash)
+    fork = _longer_fork(chain, bob, observer, h, 2)
+    assert fork[0].header.hash != a1.header.hash
+    assert tx.hash not in observer.pool
+    assert observer.next_nonce(CHARLIE.public) == 0
+
+
+def test_a_retracted_blocks_transaction_born_on_the_retracted_side_is_not_pooled_again(local, h):
+    """A reorg puts the retracted blocks' transactions back in the pool; one born at a retracted
+    block is checked again over the adopted chain's block of that height, and refused."""
+    chain = local(2)
+    alice, bob, observer = chain.node(ALICE), chain.node(BOB), chain.node(None)
+    a1 = author(alice, chain, 10, h)
+    born_there = h.transfer(
+        CHARLIE,
+        DAVE.public,
+        XPL,
+        nonce=0,
+        genesis_hash=chain.genesis_header.hash,
+        mortality=Mortality(32, 1),
+        birth_hash=a1.header.hash,
+    )
+    immortal = h.transfer(
+        DAVE, CHARLIE.public, XPL, nonce=0, genesis_hash=chain.genesis_header.hash
+    )
+    submit(alice, born_there, chain)
+    submit(alice, immortal, chain)
+    a2 = author(alice, chain, 12, h)
+    assert set(a2.extrinsics) == {born_there.raw, immortal.raw}
+    observer.import_block(a1, chain.at(12))
+    observer.import_block(a2, chain.at(12))
+    _longer_fork(chain, bob, observer, h, 3)
+    assert observer.pool.is_ready(immortal.hash)  # valid on any fork: back in the pool
+    assert born_there.hash not in observer.pool
