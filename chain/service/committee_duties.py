@@ -14,7 +14,7 @@ function over a state reader or hand-built `compute.Check` records; the verifica
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -138,14 +138,32 @@ def my_open_checks(
 
 
 def phase_mortality(
-    phase_end: int, best: Header, finalized: Header
+    phase_end: int,
+    best: Header,
+    finalized: Header,
+    *,
+    drawn_at: int,
+    header_of: Callable[[bytes], Header | None],
 ) -> tuple[Mortality, Header] | None:
-    """A mortality (and its birth block) that lets a transaction land only up to `phase_end`:
-    born at the finalized head when the phase ends within `MAX_MORTAL_PERIOD` of it, else at the
-    best block; None if the phase is over."""
+    """A mortality (and its birth block) that lets a transaction land only up to `phase_end`,
+    and only on a chain holding the block the check was drawn in (number `drawn_at`, an
+    ancestor of `best`, whose headers `header_of` reads); None if the phase is over.
+
+    Born at that draw block (or at the finalized head, if the draw is final), the transaction
+    is refused on a fork that drew the check in another block: there its round has another
+    mask and leaves, so an attestation or response made for this draw would only fail there,
+    at its signer's fee and nonce. Born at the best block when the phase ends more than
+    `MAX_MORTAL_PERIOD` after the draw (the best block descends from the draw too)."""
     if phase_end <= best.number:
         return None
-    birth = finalized if phase_end - finalized.number <= MAX_MORTAL_PERIOD else best
+    floor = finalized
+    if drawn_at > finalized.number:
+        drawn: Header | None = best
+        while drawn is not None and drawn.number > drawn_at:
+            drawn = header_of(drawn.parent_hash)
+        if drawn is not None and drawn.number == drawn_at:
+            floor = drawn
+    birth = floor if phase_end - floor.number <= MAX_MORTAL_PERIOD else best
     return Mortality(min(phase_end - birth.number, MAX_MORTAL_PERIOD), birth.number), birth
 
 

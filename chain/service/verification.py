@@ -458,7 +458,13 @@ class VerificationService:
             return
         check = current.check
         phase_end = check.commit_deadline if what == COMMIT else check.reveal_deadline
-        timing = phase_mortality(phase_end, best, core.finalized_header)
+        timing = phase_mortality(
+            phase_end,
+            best,
+            core.finalized_header,
+            drawn_at=check.drawn_at,
+            header_of=core.header,
+        )
         if timing is None:
             return
         mortality, birth = timing

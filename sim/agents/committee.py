@@ -144,7 +144,13 @@ class CommitteeMember:
         answer, label = self._answer(current)
         best = ctx.best_header()
         phase_end = check.commit_deadline if what == COMMIT else check.reveal_deadline
-        timing = phase_mortality(phase_end, best, ctx.finalized_header())
+        timing = phase_mortality(
+            phase_end,
+            best,
+            ctx.finalized_header(),
+            drawn_at=check.drawn_at,
+            header_of=ctx.core().header,
+        )
         if timing is None:
             return
         pallet, name, args = attestation_call(

@@ -587,7 +587,13 @@ class WorkerAgent:
                 sent = self._responded.get(key)
                 if sent is not None and best.number < sent + RESEND_AFTER_BLOCKS:
                     continue
-                timing = phase_mortality(check.reveal_deadline, best, ctx.finalized_header())
+                timing = phase_mortality(
+                    check.reveal_deadline,
+                    best,
+                    ctx.finalized_header(),
+                    drawn_at=check.drawn_at,
+                    header_of=ctx.core().header,
+                )
                 if timing is None:
                     continue
                 call = response_call(job_id, index, check, mine.leaves)

@@ -337,19 +337,56 @@ def test_an_answer_ready_after_its_phase_is_not_sent() -> None:
     assert verifications(node, "recomputed") is None
 
 
-def _header(number: int) -> Header:
-    return dataclasses.replace(NODE_SPEC.genesis_header(), number=number)
+def _chain(length: int, fork: int = 0) -> dict[int, Header]:
+    """Headers 0..length-1, each the child of the one before; `fork` makes another chain from
+    the same genesis (different hashes at every height above 0)."""
+    headers = {0: NODE_SPEC.genesis_header()}
+    for number in range(1, length):
+        headers[number] = dataclasses.replace(
+            headers[number - 1],
+            number=number,
+            parent_hash=headers[number - 1].hash,
+            extrinsics_root=bytes([fork]) * 32,
+        )
+    return headers
+
+
+def _reads(*chains: dict[int, Header]) -> dict[bytes, Header]:
+    return {h.hash: h for chain in chains for h in chain.values()}
 
 
 def test_an_attestation_expires_with_its_phase() -> None:
-    mortality, birth = phase_mortality(14, _header(11), _header(9)) or (None, None)
-    assert mortality == Mortality(5, 9) and birth is not None and birth.number == 9
+    chain = _chain(1_000)
+    header_of = _reads(chain).get
+    # the draw is final: born at the finalized head, ending with the phase
+    timing = phase_mortality(14, chain[11], chain[9], drawn_at=8, header_of=header_of)
+    mortality, birth = timing or (None, None)
+    assert mortality == Mortality(5, 9) and birth == chain[9]
     assert not mortality.expired_at(14) and mortality.expired_at(15)
-    # Finality far behind: born at the best block instead, still ending with the phase.
-    far = phase_mortality(1_000, _header(990), _header(10))
+    # Finality far behind, the draw near: born at the draw block.
+    near = phase_mortality(1_000, chain[990], chain[10], drawn_at=985, header_of=header_of)
+    assert near is not None and near == (Mortality(15, 985), chain[985])
+    # Finality and the draw far behind: born at the best block, still ending with the phase.
+    far = phase_mortality(1_000, chain[990], chain[10], drawn_at=700, header_of=header_of)
     assert far is not None and far[0] == Mortality(10, 990)
-    assert phase_mortality(14, _header(14), _header(9)) is None
+    assert phase_mortality(14, chain[14], chain[9], drawn_at=8, header_of=header_of) is None
     assert MAX_MORTAL_PERIOD >= 10
+
+
+def test_an_attestation_is_born_at_its_checks_draw_so_no_other_fork_takes_it() -> None:
+    """A check drawn above finality is drawn again (another mask) on a fork that differs at the
+    draw block: the attestation, born at this side's draw block, is refused there outright
+    instead of failing at its signer's fee and nonce."""
+    here, there = _chain(20), _chain(20, fork=1)
+    header_of = _reads(here, there).get
+    timing = phase_mortality(16, here[13], here[9], drawn_at=11, header_of=header_of)
+    assert timing is not None
+    mortality, birth = timing
+    assert birth == here[11] and mortality == Mortality(5, 11)
+    assert birth.hash != there[11].hash  # the other side's block 11: its signature fails there
+    # a draw whose block is not known (a gap in the headers): the finalized head, as before
+    gap = phase_mortality(16, here[13], here[9], drawn_at=11, header_of=lambda _h: None)
+    assert gap is not None and gap[1] == here[9]
 
 
 def test_a_failing_device_falls_back_to_the_reference_with_a_warning(
