@@ -587,6 +587,19 @@ def _longer_fork(chain, bob: NodeCore, observer: NodeCore, h, blocks: int) -> li
     return fork
 
 
+def _born_at(chain, h, birth: Block):
+    """//Charlie's transfer to //Dave, nonce 0, born at `birth` (block #1) for 32 blocks."""
+    return h.transfer(
+        CHARLIE,
+        DAVE.public,
+        XPL,
+        nonce=0,
+        genesis_hash=chain.genesis_header.hash,
+        mortality=Mortality(32, 1),
+        birth_hash=birth.header.hash,
+    )
+
+
 def test_a_pooled_transaction_born_on_a_fork_left_behind_is_dropped_not_included(local, h):
     """Its signature is over its birth block's hash: on the chain a reorg adopts, another block
     has that height, so the transaction would make the author's block invalid (refused by every
@@ -595,15 +608,7 @@ def test_a_pooled_transaction_born_on_a_fork_left_behind_is_dropped_not_included
     alice, bob, observer = chain.node(ALICE), chain.node(BOB), chain.node(None)
     a1 = author(alice, chain, 10, h)
     observer.import_block(a1, chain.at(10))
-    tx = h.transfer(
-        CHARLIE,
-        DAVE.public,
-        XPL,
-        nonce=0,
-        genesis_hash=chain.genesis_header.hash,
-        mortality=Mortality(32, 1),
-        birth_hash=a1.header.hash,
-    )
+    tx = _born_at(chain, h, a1)
     submit(observer, tx, chain)
     assert observer.pool.is_ready(tx.hash)
     fork = _longer_fork(chain, bob, observer, h, 2)
@@ -618,15 +623,7 @@ def test_a_retracted_blocks_transaction_born_on_the_retracted_side_is_not_pooled
     chain = local(2)
     alice, bob, observer = chain.node(ALICE), chain.node(BOB), chain.node(None)
     a1 = author(alice, chain, 10, h)
-    born_there = h.transfer(
-        CHARLIE,
-        DAVE.public,
-        XPL,
-        nonce=0,
-        genesis_hash=chain.genesis_header.hash,
-        mortality=Mortality(32, 1),
-        birth_hash=a1.header.hash,
-    )
+    born_there = _born_at(chain, h, a1)
     immortal = h.transfer(
         DAVE, CHARLIE.public, XPL, nonce=0, genesis_hash=chain.genesis_header.hash
     )
