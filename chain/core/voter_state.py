@@ -33,27 +33,29 @@ class VoterState:
     completed: CatchUp | None
     abstains_in_set: int | None = None
 
+    def to_value(self) -> list[object]:
+        """The codec value of the state: `[set_id, round, mine, completed, abstains]`."""
+        done = self.completed
+        return [
+            self.set_id,
+            self.round,
+            [v.to_value() for v in self.mine],
+            None
+            if done is None
+            else [
+                done.round,
+                [v.to_value() for v in done.prevotes],
+                [v.to_value() for v in done.precommits],
+            ],
+            self.abstains_in_set,
+        ]
+
     def encode(self) -> bytes:
         """The canonical form the store keeps."""
-        done = self.completed
         # Every field is a typed integer or a checked vote (signed here, or decoded with its
         # ranges checked): the codec's walk over the ~100 values would refuse nothing, and the
         # voter saves its state before every vote it casts.
-        return codec.encode_trusted(
-            [
-                self.set_id,
-                self.round,
-                [v.to_value() for v in self.mine],
-                None
-                if done is None
-                else [
-                    done.round,
-                    [v.to_value() for v in done.prevotes],
-                    [v.to_value() for v in done.precommits],
-                ],
-                self.abstains_in_set,
-            ]
-        )
+        return codec.encode_trusted(self.to_value())
 
     @classmethod
     def decode(cls, raw: bytes) -> VoterState:
