@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Protocol
 
+from runtime import dispatch
 from runtime.block import Block, Header, extrinsics_root
 from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
 from runtime.pallets import randomness, system, transaction_payment
@@ -56,6 +57,7 @@ read the block's own chain randomness in their hooks)."""
 CALLS: Final[dict[tuple[str, str], CallDef]] = {
     (p.NAME, name): c for p in PALLETS for name, c in p.calls().items()
 }
+dispatch.register(CALLS)
 EVENTS: Final[dict[tuple[str, str], EventDef]] = {
     (e.pallet, e.name): e for p in PALLETS for e in p.EVENTS
 }

@@ -230,7 +230,89 @@ def pair_type(first: FieldType, second: FieldType) -> FieldType:
     )
 
 
+def _call_from_value(v: Value, what: str) -> bytes:
+    from runtime.dispatch import MAX_CALL_BYTES
+
+    raw = codec.expect_bytes(v, what, max_len=MAX_CALL_BYTES)
+    try:
+        codec.expect_list(codec.decode(raw), 3, what)
+    except DecodeError as exc:
+        raise DecodeError(f"{what}: not an encoded call ({exc})") from exc
+    return raw
+
+
+def _call_to_json(raw: bytes) -> Any:
+    from runtime.dispatch import BadCall, decode_call
+
+    try:
+        call_def, args = decode_call(raw)
+    except BadCall:
+        return {"raw": to_hex(raw)}
+    return {
+        "pallet": call_def.pallet,
+        "call": call_def.name,
+        "args": fields_to_json(call_def.args, args),
+    }
+
+
+def _call_from_json(j: Any, what: str) -> bytes:
+    """A call from JSON: `{"pallet", "call", "args"}` (args by name, or a list in order) or the
+    encoded call as hex; checked against the runtime's calls."""
+    from runtime.dispatch import BadCall, calls, decode_call, encode_call
+
+    if isinstance(j, str):
+        raw = from_hex(j, what=what)
+        try:
+            decode_call(raw)
+        except BadCall as exc:
+            raise ValueError(f"{what}: {exc.reason()}") from exc
+        return raw
+    if not isinstance(j, dict) or set(j) - {"pallet", "call", "args"} or "pallet" not in j:
+        raise ValueError(f'{what}: expected {{"pallet", "call", "args"}} or the call as hex')
+    key = (j.get("pallet"), j.get("call"))
+    call_def = calls().get(key)  # type: ignore[arg-type]
+    if call_def is None:
+        raise ValueError(f"{what}: unknown call {key[0]}.{key[1]}")
+    args = parse_json_args(call_def.args, j.get("args", []), f"{what}.{key[0]}.{key[1]}")
+    try:
+        return encode_call(call_def.pallet, call_def.name, args)
+    except BadCall as exc:
+        raise ValueError(f"{what}: {exc.reason()}") from exc
+
+
+CALL: Final = FieldType(
+    name="call",
+    to_value=lambda v: v,
+    from_value=_call_from_value,
+    to_json=_call_to_json,
+    from_json=_call_from_json,
+    identity=True,
+)
+"""An encoded call (`runtime.dispatch`): a proposal, a scheduled task, sudo's call."""
+
+
 Fields = tuple[tuple[str, FieldType], ...]
+
+
+def parse_json_args(fields: Fields, j: Any, what: str) -> tuple[Any, ...]:
+    """Python values of declared fields from JSON: an object by field name (every field, no
+    other key) or a list in order; ValueError names the first bad or missing field."""
+    names = [n for n, _ in fields]
+    if isinstance(j, dict):
+        unknown = sorted(set(j) - set(names))
+        if unknown:
+            raise ValueError(f"{what}: unknown argument {unknown[0]!r} (expected {names})")
+        missing = [n for n in names if n not in j]
+        if missing:
+            raise ValueError(f"{what}: missing argument {missing[0]!r} (expected {names})")
+        items = [j[n] for n in names]
+    elif isinstance(j, list):
+        if len(j) != len(names):
+            raise ValueError(f"{what}: expected {len(names)} arguments {names}, got {len(j)}")
+        items = j
+    else:
+        raise ValueError(f"{what}: expected the arguments as an object or a list")
+    return tuple(t.from_json(x, f"{what}.{n}") for (n, t), x in zip(fields, items, strict=True))
 
 
 def decode_fields(fields: Fields, values: Value, what: str) -> tuple[Any, ...]:
@@ -256,6 +338,7 @@ __all__ = [
     "ACCOUNT",
     "BALANCE",
     "BOOL",
+    "CALL",
     "HASH",
     "I64",
     "U8",
@@ -271,6 +354,7 @@ __all__ = [
     "list_type",
     "option_type",
     "pair_type",
+    "parse_json_args",
     "str_type",
     "tuple_type",
 ]

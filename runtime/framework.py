@@ -250,7 +250,9 @@ class EventRecord(NamedTuple):
 class DispatchError(Exception):
     """A call failed by the rules; its writes are reverted but its fee and nonce stay paid.
 
-    Subclasses are declared per pallet; the docstring of each is its explanation for users.
+    Subclasses are declared per pallet; the docstring of each is its explanation for users. An
+    error may carry a detail (`DispatchError("the audit probability is below ...")`): `reason()`
+    gives it, or the explanation where there is none.
     """
 
     pallet: ClassVar[str] = ""
@@ -265,6 +267,11 @@ class DispatchError(Exception):
         """The explanation shown to users: the first line of the class docstring."""
         return (cls.__doc__ or cls.__name__).strip().splitlines()[0]
 
+    def reason(self) -> str:
+        """Why this call failed: the detail it was raised with, else the error's explanation."""
+        detail = str(self)
+        return detail if detail else self.describe()
+
 
 class BadOrigin(DispatchError):
     """The call was made by an origin that is not allowed to make it."""
@@ -276,10 +283,14 @@ class BadOrigin(DispatchError):
 
 
 class Origin(NamedTuple):
-    """Who makes a call: a signed account, or Root (the chain itself, by governance)."""
+    """Who makes a call: a signed account; Root (the chain itself: the `root` track's referenda,
+    or the dev chain's sudo key); or a governance track other than root (`track`, the origin a
+    referendum on that track is enacted with, as OpenGov's custom origins: the `treasurer` and
+    `small_spender` tracks may spend up to their track's maximum, and nothing else)."""
 
     signer: bytes | None = None
     root: bool = False
+    track: str = ""
 
 
 ROOT = Origin(root=True)
@@ -296,6 +307,36 @@ def ensure_root(origin: Origin) -> None:
     """BadOrigin unless the origin is Root."""
     if not origin.root:
         raise BadOrigin()
+
+
+def track_origin(track: str) -> Origin:
+    """The origin a referendum on `track` is enacted with: Root for the `root` track."""
+    return ROOT if track == "root" else Origin(track=track)
+
+
+def origin_to_value(origin: Origin) -> Value:
+    """An origin as stored (a scheduled call keeps the origin it runs with): `["root"]`,
+    `["track", name]` or `["signed", account]`."""
+    if origin.root:
+        return ["root"]
+    if origin.track:
+        return ["track", origin.track]
+    if origin.signer is None:
+        raise ValueError("an origin is root, a track or a signer")
+    return ["signed", origin.signer]
+
+
+def origin_from_value(value: Value) -> Origin:
+    """The origin `origin_to_value` stored; DecodeError if malformed."""
+    f = codec.expect_array(value, 2, "origin")
+    kind = codec.expect_str(f[0] if f else None, "origin.kind", max_len=8)
+    if kind == "root" and len(f) == 1:
+        return ROOT
+    if kind == "track" and len(f) == 2:
+        return Origin(track=codec.expect_str(f[1], "origin.track", max_len=32))
+    if kind == "signed" and len(f) == 2:
+        return Origin(signer=codec.expect_bytes(f[1], "origin.signer", length=32))
+    raise codec.DecodeError(f"origin: unknown kind {kind!r}")
 
 
 # The block context
@@ -459,7 +500,7 @@ class Pallet:
         try:
             self.check_params(ctx.state, updated)
         except ValueError as exc:
-            raise refused() from exc
+            raise refused(str(exc)) from exc
         stored.put(ctx.state, updated)
         ctx.deposit_event(changed)
 

@@ -1,0 +1,1 @@
+"""What the governance pallets share: the tracks referenda are decided on, and their tallies."""
