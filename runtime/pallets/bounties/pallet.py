@@ -76,7 +76,8 @@ from runtime.pallets.bounties.storage import (
     bounty_account,
     expect_status,
 )
-from runtime.state import PrefixIterator, StateReader
+from runtime.pallets.governance.spending import register_spending_call
+from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 
 def _proposal_bond(ctx: BlockContext, args: tuple[Any, ...]) -> int:
@@ -334,3 +335,21 @@ class BountiesPallet(ChildBountyCalls, Pallet):
         """Deposits held equal deposits owed; every open bounty's and child's account exists;
         each bounty's list of children matches them (`invariants.broken_invariants`)."""
         return broken_invariants(read, iterate)
+
+
+def _bounty_value(state: StateOverlay, args: tuple[Any, ...]) -> int:
+    """What a governance call on bounty `args[0]` answers for: its value (0 for no bounty; the
+    call then fails at enactment, and checks the origin against the value it finds then)."""
+    found = Bounties.get(state, args[0])
+    return 0 if found is None else found.value
+
+
+for _name in (
+    "approve_bounty",
+    "propose_curator",
+    "unassign_curator",
+    "close_bounty",
+    "unassign_child_curator",
+    "close_child_bounty",
+):
+    register_spending_call(NAME, _name, _bounty_value)

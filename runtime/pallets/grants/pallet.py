@@ -10,6 +10,7 @@ from runtime.framework import BlockContext, Origin, Pallet, Weight
 from runtime.framework import call as declare_call
 from runtime.pallets import balances, system
 from runtime.pallets.bounties.funds import ensure_spender, fund, return_all
+from runtime.pallets.governance.spending import register_spending_call
 from runtime.pallets.grants.errors import (
     ERRORS,
     BadGrant,
@@ -40,7 +41,7 @@ from runtime.pallets.grants.storage import (
     grant,
     grant_account,
 )
-from runtime.state import PrefixIterator, StateReader
+from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 
 def _call_weight(args: tuple[Any, ...]) -> Weight:
@@ -183,3 +184,18 @@ def _ensure_may_close(ctx: BlockContext, origin: Origin, current: Grant) -> None
         return
     if not current.closed and ctx.number < current.expires_at:
         raise NotBuilder(f"only the builder may close the grant before block {current.expires_at}")
+
+
+def _award_amount(_state: StateOverlay, args: tuple[Any, ...]) -> int:
+    """What an award pays: its amount."""
+    return int(args[1])
+
+
+def _grant_awarded(state: StateOverlay, args: tuple[Any, ...]) -> int:
+    """What closing grant `args[0]` answers for: its award (0 for no grant)."""
+    found = Grants.get(state, args[0])
+    return 0 if found is None else found.awarded
+
+
+register_spending_call(NAME, "award", _award_amount)
+register_spending_call(NAME, "close", _grant_awarded)

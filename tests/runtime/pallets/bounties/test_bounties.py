@@ -306,3 +306,22 @@ def test_parameters_change_by_root_only_and_within_their_rules(env: Env) -> None
     assert env.call(ROOT, "bounties", "set_params", *astuple(bad)) == "BadParams"
     env.ok(ROOT, "bounties", "set_params", *astuple(changed))
     assert bounties.Params.get(env.ctx.state).payout_delay == 10
+
+
+# Referenda
+
+
+def test_the_spending_calls_say_what_a_referendum_would_spend(env: Env) -> None:
+    """A spending track's referendum may make these calls, each answering for the bounty's
+    value, so referenda refuses a proposal above the track's max_spend at submission."""
+    from runtime.pallets.governance.spending import spend_amount
+
+    bounty_id = funded(env, 20_000 * UNIT)
+    state = env.ctx.state
+    for name in ("approve_bounty", "propose_curator", "unassign_curator", "close_bounty"):
+        assert spend_amount(state, "bounties", name, (bounty_id,)) == 20_000 * UNIT
+    for name in ("unassign_child_curator", "close_child_bounty"):
+        assert spend_amount(state, "bounties", name, (bounty_id, 0)) == 20_000 * UNIT
+    assert spend_amount(state, "bounties", "approve_bounty", (99,)) == 0
+    assert spend_amount(state, "bounties", "propose_bounty", (VALUE, b"")) is None
+    assert spend_amount(state, "grants", "award", (BOB, 7 * UNIT, UNIT, 100)) == 7 * UNIT
