@@ -41,6 +41,7 @@ from runtime.pallets.grants.storage import (
     grant,
     grant_account,
 )
+from runtime.primitives import codec
 from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 
@@ -51,6 +52,19 @@ def _call_weight(args: tuple[Any, ...]) -> Weight:
         return CALL_WEIGHT + dispatch.weight_of(args[1])
     except dispatch.BadCall:
         return CALL_WEIGHT
+
+
+def _named(raw: bytes) -> tuple[str, str]:
+    """The (pallet, name) an encoded call names, read before its arguments are checked, so that a
+    call no grant may make is refused as such whatever its arguments; BadCall if it names none."""
+    try:
+        f = codec.expect_list(codec.decode(raw), 3, "call")
+        return (
+            codec.expect_str(f[0], "call.pallet", max_len=64),
+            codec.expect_str(f[1], "call.name", max_len=64),
+        )
+    except codec.DecodeError as exc:
+        raise dispatch.BadCall(f"the call does not decode: {exc}") from exc
 
 
 def _held(ctx: BlockContext, account: bytes) -> int:
@@ -120,13 +134,13 @@ class GrantsPallet(Pallet):
         current = grant(ctx, grant_id)
         if origin.signer is None or origin.signer != current.builder:
             raise NotBuilder()
-        call_def, args = dispatch.decode_call(raw)
-        name = (call_def.pallet, call_def.name)
+        name = _named(raw)
         if name not in ALLOWED_CALLS:
             raise CallNotAllowed(
-                f"a grant pays for compute jobs only (market.submit_job, market.cancel_job), "
-                f"not {call_def.pallet}.{call_def.name}"
+                "a grant pays for compute jobs only (market.submit_job, market.cancel_job), "
+                f"not {'.'.join(name)}"
             )
+        _, args = dispatch.decode_call(raw)
         if name == SUBMIT:
             if current.closed or ctx.number >= current.expires_at:
                 raise GrantExpired()
@@ -134,7 +148,7 @@ class GrantsPallet(Pallet):
             if price > current.max_price:
                 raise PriceAboveGrant(f"the grant pays at most {current.max_price}, not {price}")
         dispatch.dispatch(ctx, Origin(signer=grant_account(grant_id)), raw)
-        ctx.deposit_event(GrantCallDispatched, grant_id, f"{call_def.pallet}.{call_def.name}")
+        ctx.deposit_event(GrantCallDispatched, grant_id, ".".join(name))
 
     @declare_call(args=(("grant", fields.U64),), weight=CLOSE_WEIGHT, outflow=0)
     def close(self, ctx: BlockContext, origin: Origin, grant_id: int) -> None:

@@ -147,7 +147,8 @@ def test_a_cancelled_job_refunds_the_grant() -> None:
         ),
         (lambda: dispatch.encode_call("staking", "bond", (UNIT,)), "CallNotAllowed"),
         (lambda: submit_job(max_price=CAP + 1), "PriceAboveGrant"),
-        (lambda: codec.encode(["market", "no_such_call", []]), "BadCall"),
+        (lambda: codec.encode(["market", "no_such_call", []]), "CallNotAllowed"),
+        (lambda: codec.encode([1, 2, 3]), "BadCall"),
     ],
 )
 def test_the_builder_moves_grant_funds_only_into_compute_jobs(raw: Any, error: str) -> None:
@@ -251,3 +252,19 @@ def test_anyone_sweeps_what_reaches_an_ended_grants_account() -> None:
     assert env.total(grants.grant_account(0)) == 0
     assert env.call(ALICE, "grants", "close", 1) == "UnknownGrant"
     assert env.problems() == []
+
+
+def test_no_runtime_call_but_the_requesters_goes_through_a_grant() -> None:
+    """Every call of the runtime, whatever its arguments, is refused through `grants.call`,
+    except market.submit_job and market.cancel_job."""
+    env = Env()
+    env.ok(ROOT, "grants", "award", BOB, AWARD, CAP, EXPIRY)
+    for pallet, name in dispatch.calls():
+        raw = codec.encode([pallet, name, []])
+        error = env.call(BOB, "grants", "call", 0, raw)
+        if (pallet, name) in grants.ALLOWED_CALLS:
+            assert error == "BadCall"  # no arguments: refused by the market's own decoding
+        else:
+            assert error == "CallNotAllowed", (pallet, name, error)
+    assert grants.ALLOWED_CALLS == {("market", "submit_job"), ("market", "cancel_job")}
+    assert env.free(grants.grant_account(0)) == AWARD
