@@ -325,3 +325,19 @@ def test_the_spending_calls_say_what_a_referendum_would_spend(env: Env) -> None:
     assert spend_amount(state, "bounties", "approve_bounty", (99,)) == 0
     assert spend_amount(state, "bounties", "propose_bounty", (VALUE, b"")) is None
     assert spend_amount(state, "grants", "award", (BOB, 7 * UNIT, UNIT, 100)) == 7 * UNIT
+
+
+# The invariants
+
+
+def test_the_invariants_see_a_deposit_nobody_owes_and_funds_gone_missing(env: Env) -> None:
+    from runtime.pallets import balances
+
+    bounty_id = funded(env)
+    balances.hold(env.ctx, DAVE, "bounties", UNIT)  # held, but no bounty owes it
+    (problem,) = env.problems()
+    assert "bounty deposits held" in problem
+    balances.release(env.ctx, DAVE, "bounties", UNIT)
+    balances.withdraw(env.ctx, bounty_account(bounty_id), VALUE, keep_alive=False)
+    assert env.problems() == [f"bounties: bounty {bounty_id} is funded but has no account"]
+    env.ok(ROOT, "bounties", "close_bounty", bounty_id)  # what is left of it ends cleanly
