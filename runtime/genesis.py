@@ -15,6 +15,7 @@ from runtime.pallets.staking import (
     GenesisValidator,
     StakingParams,
 )
+from runtime.pallets.treasury import DEFAULT_TREASURY_PARAMS, TreasuryParams
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.state import StateOverlay
 
@@ -35,6 +36,7 @@ class GenesisConfig:
     compute: ComputeParams = DEFAULT_COMPUTE_PARAMS
     nominators: tuple[GenesisNominator, ...] = ()
     staking: StakingParams = DEFAULT_STAKING_PARAMS
+    treasury: TreasuryParams = DEFAULT_TREASURY_PARAMS
 
     @property
     def validator_keys(self) -> tuple[bytes, ...]:
