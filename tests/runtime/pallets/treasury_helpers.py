@@ -46,11 +46,20 @@ def treasury_config(params: TreasuryParams = PARAMS, funds: int = TREASURY_FUNDS
     )
 
 
+_GENESIS: dict[tuple[TreasuryParams, int], dict[bytes, bytes]] = {}
+
+
 class TreasuryChain:
     """A genesis state and the block number the next call or hook runs in."""
 
     def __init__(self, params: TreasuryParams = PARAMS, funds: int = TREASURY_FUNDS) -> None:
-        self.state: dict[bytes, bytes] = build_genesis_state(treasury_config(params, funds))
+        genesis = _GENESIS.get((params, funds))
+        if genesis is None:
+            genesis = _GENESIS[(params, funds)] = build_genesis_state(
+                treasury_config(params, funds)
+            )
+        self.state: dict[bytes, bytes] = dict(genesis)
+        self.last_reason = ""
         self.number = 1
         self.events: list[tuple[str, str, tuple[Any, ...]]] = []
         """Every event of the calls and hooks run, as (pallet, name, args)."""
