@@ -15,6 +15,7 @@ from runtime.pallets.staking import (
     GenesisValidator,
     StakingParams,
 )
+from runtime.pallets.treasury import DEFAULT_TREASURY_PARAMS, TreasuryParams
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.state import StateOverlay
 
@@ -37,6 +38,7 @@ class GenesisConfig:
     staking: StakingParams = DEFAULT_STAKING_PARAMS
     sudo: bytes | None = None
     """The sudo key's account (development chains), or None: no sudo."""
+    treasury: TreasuryParams = DEFAULT_TREASURY_PARAMS
 
     @property
     def validator_keys(self) -> tuple[bytes, ...]:
