@@ -32,6 +32,7 @@ from runtime.pallets.balances import Balances
 from runtime.pallets.compute import Compute
 from runtime.pallets.market import Market
 from runtime.pallets.randomness import Randomness
+from runtime.pallets.referenda import Referenda
 from runtime.pallets.session import Session
 from runtime.pallets.staking import Staking
 from runtime.pallets.system import System
@@ -50,6 +51,7 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Staking(),
     Market(),
     Compute(),
+    Referenda(),
 )
 """The runtime's pallets, in hook order (randomness first of those that draw: market and compute
 read the block's own chain randomness in their hooks)."""
