@@ -106,7 +106,7 @@ def test_a_full_queue_leaves_out_the_fewest_ayes_and_nobody_is_stranded(
 
 def test_a_raised_max_deciding_lets_a_nudged_queue_head_decide(cheap: GovChain) -> None:
     gov = cheap
-    first, second = prepared(gov, 2)
+    _first, second = prepared(gov, 2)
     assert gov.ref(second).state == QUEUED
     tracks = (replace(CHEAP_ROOT, max_deciding=2), *CHEAP[1:])
     gov.call(ROOT, "set_tracks", tracks)
