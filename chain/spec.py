@@ -17,7 +17,8 @@
         "compute": {"auditPpm": 250000, "auditLeaves": 16, "disputeWindow": 20, ...},
         "staking": {"eraBlocks": 100, "validatorCount": 100, "eraReward": "100XPL", ...},
         "governance": {"tracks": [{"id": 0, "name": "root", "maxDeciding": 1,
-                                   "submissionDeposit": "100XPL", ...}, ...]}
+                                   "submissionDeposit": "100XPL", ...}, ...]},
+        "sudo": "<address>"
       }
     }
 
@@ -37,6 +38,9 @@ chain has DEFAULT_TRACKS; `"tracks": "fast"` asks for `referenda.fast_tracks()`,
 with periods of a few blocks, which the dev and local specs use. A set of tracks that breaks a
 rule of `referenda.check_tracks` (one named root, the time-out after the prepare period, curves
 that never rise, ...) is refused.
+`sudo` names the account that may dispatch any call as Root (`xpl sudo`); left out or null, the
+chain has no sudo and Root is reached only through the `root` track's referenda. The dev spec
+names //Alice; the local spec names none.
 
 Amounts are written like the CLI's (`1000000XPL` or `1500u`). The genesis hash is computed from the
 genesis config; a node refuses a database that holds another chain.
@@ -286,6 +290,9 @@ class _Genesis(BaseModel):
     compute: _Compute = Field(default_factory=lambda: _Compute())
     staking: _Staking = Field(default_factory=lambda: _Staking())
     governance: _Governance = Field(default_factory=lambda: _Governance())
+    sudo: str | None = None
+
+    _sudo = field_validator("sudo")(lambda v: v if v is None else _address(v))
 
     @field_validator("validators", mode="before")
     @classmethod
@@ -361,6 +368,7 @@ class ChainSpec:
                 "compute": _Compute.of(self.genesis.compute).model_dump(),
                 "staking": _Staking.of(self.genesis.staking).model_dump(),
                 "governance": {"tracks": [_Track.of(t).model_dump() for t in self.genesis.tracks]},
+                "sudo": None if self.genesis.sudo is None else encode_address(self.genesis.sudo),
             },
         }
 
@@ -383,6 +391,7 @@ class ChainSpec:
             nominators=tuple(n.nominator() for n in g.nominators),
             staking=g.staking.params(),
             tracks=g.governance.track_infos(),
+            sudo=None if g.sudo is None else decode_address(g.sudo),
         )
         try:
             build_genesis_state(genesis)
@@ -422,9 +431,14 @@ def validator_uris_of(count: int) -> list[str]:
 
 
 def dev_spec() -> ChainSpec:
-    """A single-validator development chain: //Alice authors; the dev accounts are funded."""
+    """A single-validator development chain: //Alice authors and holds the sudo key; the dev
+    accounts are funded."""
     return local_spec(
-        validators=1, name="XPL Development", chain_id="dev", chain_type="Development"
+        validators=1,
+        name="XPL Development",
+        chain_id="dev",
+        chain_type="Development",
+        sudo=keypair_from_suri("//Alice").public,
     )
 
 
@@ -436,10 +450,12 @@ def local_spec(
     chain_type: str = "Local",
     slot_duration_ms: int = 1000,
     tracks: tuple[TrackInfo, ...] | None = None,
+    sudo: bytes | None = None,
 ) -> ChainSpec:
     """A local testnet with `validators` development validators (//Alice, //Bob, ...), each
     bonding DEFAULT_GENESIS_BOND of its endowment; its governance tracks are `tracks`, by default
-    `fast_tracks()` (referenda decided within a minute, for tests and the demo)."""
+    `fast_tracks()` (referenda decided within a minute, for tests and the demo); no sudo key
+    unless `sudo` names one."""
     if not 1 <= validators <= 100:
         raise ChainSpecError("a local chain has between 1 and 100 validators")
     uris = validator_uris_of(validators)
@@ -459,6 +475,7 @@ def local_spec(
             slot_duration_ms=slot_duration_ms,
             balances=tuple((keypair_from_suri(u).public, DEV_ENDOWMENT) for u in endowed),
             tracks=fast_tracks() if tracks is None else tracks,
+            sudo=sudo,
         ),
     )
 

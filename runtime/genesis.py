@@ -38,6 +38,8 @@ class GenesisConfig:
     staking: StakingParams = DEFAULT_STAKING_PARAMS
     tracks: tuple[TrackInfo, ...] = DEFAULT_TRACKS
     """The governance tracks referenda are decided on (the chain spec's `governance.tracks`)."""
+    sudo: bytes | None = None
+    """The sudo key's account (development chains), or None: no sudo."""
 
     @property
     def validator_keys(self) -> tuple[bytes, ...]:
