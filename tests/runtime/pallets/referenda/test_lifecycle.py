@@ -284,3 +284,26 @@ def test_bob_may_not_refund_into_his_own_account(gov: GovChain) -> None:
     gov.call(BOB, "refund_submission_deposit", index)  # anyone may call: Alice is paid
     assert gov.free(BOB) == bob and gov.held(ALICE) == 0
     assert balances.held(gov.ctx, BOB, "referenda") == DECISION
+
+
+def test_an_unsafe_parameter_change_passes_its_vote_and_fails_at_enactment_saying_why(
+    gov: GovChain,
+) -> None:
+    from dataclasses import replace
+
+    from runtime import dispatch
+    from runtime.pallets import compute
+
+    params = compute.Params.get(gov.state)
+    unsafe = replace(params, audit_ppm=1)  # cheating would pay
+    args = tuple(getattr(unsafe, f.name) for f in unsafe.schema().fields)
+    gov.next_block()
+    index = gov.submit(ALICE, proposal=dispatch.encode_call("compute", "set_params", args))
+    gov.call(BOB, "place_decision_deposit", index)
+    gov.set_tally(index, ayes=500_000 * UNIT)
+    seen = gov.run_to(gov.ref(index).submitted + 2 + 3 + 2)
+    assert gov.ref(index).state == APPROVED
+    (dispatched,) = [args for e, args in seen if e == "Dispatched"]
+    assert dispatched[2] == "compute.set_params" and dispatched[3] is False
+    assert dispatched[5]  # the check that failed
+    assert compute.Params.get(gov.state) == params

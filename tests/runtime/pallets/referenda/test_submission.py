@@ -147,3 +147,14 @@ def test_the_default_and_fast_tracks_keep_the_rules() -> None:
     check_tracks(fast_tracks())
     assert [t.name for t in fast_tracks()] == ["root", "treasurer", "small_spender"]
     assert all(t.decision_period <= 30 for t in fast_tracks())
+
+
+@pytest.mark.usefixtures("spend_call")
+def test_funds_frozen_by_a_vote_cannot_pay_a_deposit(gov: GovChain) -> None:
+    from runtime.pallets import balances
+
+    gov.next_block()
+    balances.set_freeze(gov.ctx, POOR, "vote", 5 * UNIT)
+    with pytest.raises(balances.Frozen):
+        gov.call(POOR, "submit", SMALL, transfer(1), 0)
+    assert gov.held(POOR) == 0 and gov.count() == 0
