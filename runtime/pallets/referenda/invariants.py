@@ -25,10 +25,6 @@ from runtime.pallets.referenda.storage import (
 from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 
-def _index(key: bytes) -> int:
-    return int.from_bytes(key, "big")
-
-
 def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
     """Broken referenda invariants in a committed state, as messages (empty: all hold)."""
     problems: list[str] = []
@@ -36,7 +32,7 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
 
     def entries(item: StorageMap[int, Any]) -> dict[int, Any]:
         return {
-            int.from_bytes(item.key_suffix(k), "big"): item.decode(v)
+            int.from_bytes(item.key_suffix(k), "big"): item.decode_at(k, v)
             for k, v in iterate(item.prefix)
         }
 
