@@ -32,6 +32,7 @@ from runtime.pallets.balances import Balances
 from runtime.pallets.compute import Compute
 from runtime.pallets.market import Market
 from runtime.pallets.randomness import Randomness
+from runtime.pallets.referenda import Referenda
 from runtime.pallets.scheduler import Scheduler
 from runtime.pallets.session import Session
 from runtime.pallets.staking import Staking
@@ -54,6 +55,7 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Market(),
     Compute(),
     Scheduler(),
+    Referenda(),
     Sudo(),
     Treasury(),
 )
