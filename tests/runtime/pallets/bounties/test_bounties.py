@@ -341,3 +341,30 @@ def test_the_invariants_see_a_deposit_nobody_owes_and_funds_gone_missing(env: En
     balances.withdraw(env.ctx, bounty_account(bounty_id), VALUE, keep_alive=False)
     assert env.problems() == [f"bounties: bounty {bounty_id} is funded but has no account"]
     env.ok(ROOT, "bounties", "close_bounty", bounty_id)  # what is left of it ends cleanly
+
+
+def test_the_treasurys_books_record_the_bounty_paid_the_bond_slashed_and_the_funds_returned(
+    env: Env,
+) -> None:
+    from runtime.pallets import treasury
+
+    def books() -> treasury.Ledger:
+        return treasury.Ledgers.get(env.ctx.state)
+
+    before = books()
+    rejected = propose(env)
+    env.ok(ROOT, "bounties", "close_bounty", rejected)
+    bounty_id = funded(env)
+    env.ok(ROOT, "bounties", "close_bounty", bounty_id)
+    after = books()
+    assert after.bounties - before.bounties == VALUE
+    assert after.slashes - before.slashes == BOND
+    assert after.returns - before.returns == VALUE
+
+
+def test_a_bounty_the_treasury_cannot_cover_is_not_approved(env: Env) -> None:
+    from runtime.pallets import treasury
+
+    bounty_id = propose(env, treasury.available(env.ctx.state) + 1)
+    assert env.call(ROOT, "bounties", "approve_bounty", bounty_id) == "InsufficientFunds"
+    assert status(env, bounty_id) == "proposed" and env.held(ALICE) == BOND
