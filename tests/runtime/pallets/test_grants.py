@@ -266,5 +266,5 @@ def test_no_runtime_call_but_the_requesters_goes_through_a_grant() -> None:
             assert error == "BadCall"  # no arguments: refused by the market's own decoding
         else:
             assert error == "CallNotAllowed", (pallet, name, error)
-    assert grants.ALLOWED_CALLS == {("market", "submit_job"), ("market", "cancel_job")}
+    assert {("market", "submit_job"), ("market", "cancel_job")} == grants.ALLOWED_CALLS
     assert env.free(grants.grant_account(0)) == AWARD
