@@ -26,6 +26,7 @@ from runtime.pallets.scheduler import (
     Lookup,
     Task,
 )
+from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import dev_keypair
 from runtime.state import StateOverlay
 from tests.runtime.conftest import apply_changes, prefix_iterator
@@ -455,3 +456,26 @@ def test_every_task_left_runs_once_in_order_within_the_budget(
     assert order == sorted(order), "out of order"
     assert list(prefix_iterator(blocks.state)(Agenda.prefix)) == []
     assert list(prefix_iterator(blocks.state)(Lookup.prefix)) == []
+
+
+# The codec of an agenda
+
+
+task_strategy = st.builds(
+    Task,
+    st.sampled_from((ROOT, TREASURER, SMALL_SPENDER, BOB)),
+    st.sampled_from((LIGHT_CALL, HEAVY_CALL)),
+    st.binary(max_size=scheduler.MAX_NAME_BYTES),
+)
+
+
+@settings(max_examples=60)
+@given(st.lists(st.none() | task_strategy, max_size=MAX_PER_BLOCK))
+def test_an_agenda_decodes_to_what_was_stored(agenda: list[Task | None]) -> None:
+    assert Agenda.decode(Agenda._codec.encode(tuple(agenda))) == tuple(agenda)
+
+
+def test_an_agenda_over_the_limit_does_not_decode() -> None:
+    raw = Agenda._codec.encode((Task(ROOT, LIGHT_CALL),) * (MAX_PER_BLOCK + 1))
+    with pytest.raises(DecodeError, match="agenda"):
+        Agenda.decode(raw)
