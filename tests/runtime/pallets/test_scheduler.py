@@ -140,6 +140,26 @@ def test_a_call_can_only_be_scheduled_for_a_later_block(blocks: Blocks) -> None:
     assert ctx.events == []
 
 
+def test_a_task_that_crashes_is_reported_and_the_next_ones_still_run(
+    blocks: Blocks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def crash(_self: object, _state: object, _params: object) -> None:
+        raise RuntimeError("a bug in the parameter check")
+
+    monkeypatch.setattr(compute.Compute, "check_params", crash)
+
+    def schedule(ctx: BlockContext) -> None:
+        scheduler.schedule(ctx, 3, ROOT, LIGHT_CALL)
+        scheduler.schedule(ctx, 3, ROOT, HEAVY_CALL)
+
+    blocks.run(schedule)
+    [crashed, after] = dispatched(blocks.run_to(3)[-1])
+    assert crashed[:5] == (3, 0, "compute.set_params", False, "scheduler.TaskCrashed")
+    assert "RuntimeError: a bug in the parameter check" in crashed[5]
+    assert after[:5] == (3, 1, "staking.report_equivocation", False, "system.BadOrigin")
+    assert blocks.compute_params() != SAFE_PARAMS
+
+
 # Cancelling: the same authority, or Root
 
 
