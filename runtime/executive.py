@@ -174,9 +174,9 @@ class ValidTransaction:
     longevity_until: int | None
     """The last block number that may include it (None: immortal)."""
     fee_budget: int
-    """What the signer could pay in all when it was checked (`transaction_payment.fee_budget`):
-    the pool charges the fees and outflows of the signer's pooled transactions against it
-    together."""
+    """What the signer could pay in all when it was checked (`transaction_payment.fee_budget`:
+    its free balance above the deposit, less what its locks freeze): the pool charges the fees
+    and outflows of the signer's pooled transactions against it together."""
     outflow: int = 0
     """At most what the call moves out of the signer's free balance besides the fee (its
     `CallDef.outflow`; `transaction_payment.SPENDS_EVERYTHING` when the call cannot say)."""
