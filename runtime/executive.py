@@ -355,7 +355,7 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
     try:
         transaction_payment.withdraw_fee(ctx, signer, fee, tx.tip)
     except DispatchError as exc:
-        raise CannotPayFee(exc.describe()) from exc
+        raise CannotPayFee(exc.reason()) from exc
     system.inc_nonce(ctx, signer)
     ctx.weight_used += weight
     ctx.length_used += length
@@ -528,7 +528,7 @@ def validate_transaction(
     try:
         transaction_payment.withdraw_fee(ctx, tx.signer, fee, tx.tip)
     except DispatchError as exc:
-        raise CannotPayFee(exc.describe()) from exc
+        raise CannotPayFee(exc.reason()) from exc
     if check_signature and not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
         raise BadSignature("the signature does not match")
     mortality = tx.body.mortality

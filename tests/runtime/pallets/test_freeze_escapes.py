@@ -96,7 +96,7 @@ def test_fees_and_tips_cannot_reach_into_a_lock(chain: MarketChain) -> None:
     hold it, so not even the author can be paid out of the lock."""
     locked = lock_all_but(chain, OUTSIDER, UNIT)
     tipping = chain.sign(OUTSIDER, transfer_call(CHALLENGER.public, 1), tip=UNIT)
-    with pytest.raises(CannotPayFee):
+    with pytest.raises(CannotPayFee, match=r"cannot pay the fee: .* is not frozen"):
         validate_transaction(chain.read, chain.head, tipping, genesis_hash=chain.genesis_hash)
     with pytest.raises(CannotPayFee):
         chain.produce([tipping])
