@@ -178,9 +178,9 @@ class ValidTransaction:
     longevity_until: int | None
     """The last block number that may include it (None: immortal)."""
     fee_budget: int
-    """What the signer could pay in all when it was checked (`transaction_payment.fee_budget`):
-    the pool charges the fees and outflows of the signer's pooled transactions against it
-    together."""
+    """What the signer could pay in all when it was checked (`transaction_payment.fee_budget`:
+    its free balance above the deposit, less what its locks freeze): the pool charges the fees
+    and outflows of the signer's pooled transactions against it together."""
     outflow: int = 0
     """At most what the call moves out of the signer's free balance besides the fee (its
     `CallDef.outflow`; `transaction_payment.SPENDS_EVERYTHING` when the call cannot say)."""
@@ -355,7 +355,7 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
     try:
         transaction_payment.withdraw_fee(ctx, signer, fee, tx.tip)
     except DispatchError as exc:
-        raise CannotPayFee(exc.describe()) from exc
+        raise CannotPayFee(exc.reason()) from exc
     system.inc_nonce(ctx, signer)
     ctx.weight_used += weight
     ctx.length_used += length
@@ -528,7 +528,7 @@ def validate_transaction(
     try:
         transaction_payment.withdraw_fee(ctx, tx.signer, fee, tx.tip)
     except DispatchError as exc:
-        raise CannotPayFee(exc.describe()) from exc
+        raise CannotPayFee(exc.reason()) from exc
     if check_signature and not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
         raise BadSignature("the signature does not match")
     mortality = tx.body.mortality

@@ -17,7 +17,7 @@ from typing import Any, Final, Literal
 from chain.client.checks import check_from_json
 from chain.client.rpc import ClientSubscription, RpcClient, RpcClientError, RpcConnectionError
 from runtime.api import make_call as make_call
-from runtime.pallets import compute, market, staking
+from runtime.pallets import balances, compute, market, staking
 from runtime.primitives.address import decode_address, encode_address
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.keys import Keypair
@@ -41,16 +41,24 @@ def transfer_call(dest: bytes, amount: int, *, keep_alive: bool = False) -> Call
 
 @dataclass(frozen=True)
 class Account:
-    """An account as `balances_account` reports it: nonce, free and reserved units, named holds."""
+    """An account as `balances_account` reports it: nonce, free and reserved units, named holds,
+    and its largest freeze (a vote's lock)."""
 
     nonce: int
     free: int
     reserved: int
     holds: tuple[tuple[str, int], ...]
+    frozen: int = 0
 
     @property
     def total(self) -> int:
         return self.free + self.reserved
+
+    @property
+    def usable(self) -> int:
+        """What of the free balance may leave the account: the lock covers the stake first."""
+        staked = sum(a for r, a in self.holds if r == balances.STAKING_HOLD)
+        return max(0, self.free - max(0, self.frozen - staked))
 
 
 @dataclass(frozen=True)
@@ -235,6 +243,7 @@ class XplClient:
             free=int(r["free"]),
             reserved=int(r["reserved"]),
             holds=tuple((h["reason"], int(h["amount"])) for h in r["holds"]),
+            frozen=int(r.get("frozen", 0)),
         )
 
     def next_nonce(self, who: bytes) -> int:
