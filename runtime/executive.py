@@ -30,6 +30,7 @@ from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Or
 from runtime.pallets import randomness, system, transaction_payment
 from runtime.pallets.balances import Balances
 from runtime.pallets.compute import Compute
+from runtime.pallets.conviction_voting import ConvictionVoting
 from runtime.pallets.market import Market
 from runtime.pallets.randomness import Randomness
 from runtime.pallets.session import Session
@@ -50,6 +51,7 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Staking(),
     Market(),
     Compute(),
+    ConvictionVoting(),
 )
 """The runtime's pallets, in hook order (randomness first of those that draw: market and compute
 read the block's own chain randomness in their hooks)."""
