@@ -85,8 +85,8 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
         balances.Freezes.key_suffix(k): dict(balances.Freezes.decode(v)).get(LOCK_ID, 0)
         for k, v in iterate(balances.Freezes.prefix)
     }
-    for who in set(locks) | {w for w, f in frozen.items() if f}:
-        largest = max(locks.get(who, {}).values(), default=0)
+    for who, held in locks.items():
+        largest = max(held.values(), default=0)
         if frozen.get(who, 0) > largest:
             problems.append(
                 f"{who.hex()}: vote freeze {frozen.get(who, 0)} above its largest lock {largest}"

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from runtime.framework import Origin
 from runtime.pallets.conviction_voting import errors
 from runtime.pallets.governance.tally import Tally
+from runtime.pallets.staking import Staking
+from runtime.pallets.staking.slashing import slash_stash
 from tests.runtime.pallets.voting_helpers import ALICE, BOB, CHARLIE, PERIOD, UNIT, Bench, Refused
 
 
@@ -183,3 +186,40 @@ def test_a_lock_in_one_class_is_kept_when_another_class_unlocks(bench: Bench) ->
     bench.call(ALICE, "unlock", 1, ALICE)
     assert bench.locks(ALICE) == {0: 300 * UNIT}
     assert bench.freeze(ALICE) == 300 * UNIT
+
+
+def bond(bench: Bench, who: bytes, value: int) -> None:
+    function = Staking().calls()["bond"].function
+    bench.run(lambda ctx: function(ctx, Origin(signer=who), value))
+
+
+def test_staked_funds_can_vote_and_voted_funds_can_be_bonded(bench: Bench) -> None:
+    bench.open_poll(0)
+    bond(bench, ALICE, 600 * UNIT)
+    bench.vote(ALICE, 0, aye=900 * UNIT, c=1)
+    assert bench.freeze(ALICE) == 900 * UNIT
+    # Of the 400 free, 300 are locked beyond the stake.
+    with pytest.raises(Refused):
+        bench.transfer(ALICE, CHARLIE, 101 * UNIT)
+    bench.transfer(ALICE, CHARLIE, 99 * UNIT)
+    bench.vote(BOB, 0, nay=800 * UNIT, c=1)
+    bond(bench, BOB, 700 * UNIT)  # locked funds may still be staked
+    assert bench.tally(0) == Tally(900 * UNIT, 800 * UNIT, 900 * UNIT)
+
+
+def test_a_slash_below_the_lock_breaks_no_later_call(bench: Bench) -> None:
+    bench.open_poll(0)
+    bench.open_poll(1)
+    bond(bench, ALICE, 800 * UNIT)
+    bench.vote(ALICE, 0, aye=1_000 * UNIT, c=1)
+    bench.run(lambda ctx: slash_stash(ctx, ALICE, 500 * UNIT))
+    lockable = 500 * UNIT
+    refused = pytest.raises(Refused)
+    with refused:
+        bench.vote(ALICE, 1, aye=lockable + 1, c=1)
+    bench.vote(ALICE, 1, aye=100 * UNIT, c=1)  # the class lock stays; the freeze covers all left
+    assert bench.locks(ALICE) == {0: 1_000 * UNIT}
+    assert bench.freeze(ALICE) == lockable
+    bench.call(ALICE, "remove_vote", 0, 0)
+    bench.call(ALICE, "unlock", 0, ALICE)
+    assert bench.freeze(ALICE) == 100 * UNIT
