@@ -9,7 +9,16 @@ import pytest
 from runtime.accounts import TREASURY
 from runtime.executive import PALLETS
 from runtime.genesis import GenesisConfig, build_genesis_state
-from runtime.pallets import balances, compute, conviction_voting, market, session, staking, system
+from runtime.pallets import (
+    balances,
+    compute,
+    conviction_voting,
+    market,
+    session,
+    staking,
+    system,
+    treasury,
+)
 from runtime.pallets.staking import GenesisValidator
 from runtime.primitives.keys import dev_keypair
 
@@ -20,6 +29,7 @@ PARTS = (
     staking.StakingGenesis,
     market.MarketGenesis,
     compute.ComputeGenesis,
+    treasury.TreasuryGenesis,
 )
 
 
@@ -37,6 +47,7 @@ def test_pallets_with_parameters_name_their_record() -> None:
         "market": market.MarketParams,
         "compute": compute.ComputeParams,
         "conviction_voting": conviction_voting.ConvictionVotingParams,
+        "treasury": treasury.TreasuryParams,
     }
 
 
