@@ -30,6 +30,7 @@ from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Or
 from runtime.pallets import randomness, system, transaction_payment
 from runtime.pallets.balances import Balances
 from runtime.pallets.compute import Compute
+from runtime.pallets.conviction_voting import ConvictionVoting
 from runtime.pallets.market import Market
 from runtime.pallets.randomness import Randomness
 from runtime.pallets.referenda import Referenda
@@ -56,6 +57,7 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Compute(),
     Scheduler(),
     Referenda(),
+    ConvictionVoting(),
     Sudo(),
     Treasury(),
 )

@@ -9,7 +9,16 @@ import pytest
 from runtime.accounts import TREASURY
 from runtime.executive import PALLETS
 from runtime.genesis import GenesisConfig, build_genesis_state
-from runtime.pallets import balances, compute, market, session, staking, system, treasury
+from runtime.pallets import (
+    balances,
+    compute,
+    conviction_voting,
+    market,
+    session,
+    staking,
+    system,
+    treasury,
+)
 from runtime.pallets.staking import GenesisValidator
 from runtime.primitives.keys import dev_keypair
 
@@ -37,6 +46,7 @@ def test_pallets_with_parameters_name_their_record() -> None:
         "staking": staking.StakingParams,
         "market": market.MarketParams,
         "compute": compute.ComputeParams,
+        "conviction_voting": conviction_voting.ConvictionVotingParams,
         "treasury": treasury.TreasuryParams,
     }
 
