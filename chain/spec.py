@@ -15,7 +15,8 @@
         "balances": [["<address>", "1000000XPL"], ...],
         "market": {"slashPpm": 3000000, "minStake": "100XPL", ...},
         "compute": {"auditPpm": 250000, "auditLeaves": 16, "disputeWindow": 20, ...},
-        "staking": {"eraBlocks": 100, "validatorCount": 100, "eraReward": "100XPL", ...}
+        "staking": {"eraBlocks": 100, "validatorCount": 100, "eraReward": "100XPL", ...},
+        "transactionPayment": {"baseFee": "1000000000u", "authorSharePpm": 200000, ...}
       }
     }
 
@@ -23,11 +24,13 @@ A validator is its stash account, the session key its node signs blocks and vote
 the account), the bond held out of the account's genesis balance, and its commission in parts per
 million; a plain address also does, for a validator bonding DEFAULT_GENESIS_BOND with no
 commission. The genesis authority set is the validators, each weighing its backing (its bond plus
-the genesis nominators' shares). `nominators`, `market`, `compute` and `staking` are optional, and
-so is each parameter: what is left out takes the runtime's default
-(runtime.pallets.market.DEFAULT_MARKET_PARAMS, runtime.pallets.compute.DEFAULT_COMPUTE_PARAMS,
-runtime.pallets.staking.DEFAULT_STAKING_PARAMS). The parameters must keep cheating unprofitable
-(q·(1 + slash) ≥ 1); a spec that breaks that is refused.
+the genesis nominators' shares). `nominators`, `market`, `compute`, `staking` and
+`transactionPayment` are optional, and so is each parameter: what is left out takes the runtime's
+default (runtime.pallets.market.DEFAULT_MARKET_PARAMS,
+runtime.pallets.compute.DEFAULT_COMPUTE_PARAMS, runtime.pallets.staking.DEFAULT_STAKING_PARAMS,
+runtime.pallets.transaction_payment.DEFAULT_TRANSACTION_PAYMENT_PARAMS). The parameters must keep
+cheating unprofitable (q·(1 + slash) ≥ 1), and the fee multiplier's bounds in order and within
+reach of each other; a spec that breaks that is refused.
 
 Amounts are written like the CLI's (`1000000XPL` or `1500u`). The genesis hash is computed from the
 genesis config; a node refuses a database that holds another chain.
@@ -64,6 +67,7 @@ from runtime.pallets.staking import (
     GenesisValidator,
     StakingParams,
 )
+from runtime.pallets.transaction_payment import TransactionPaymentParams
 from runtime.primitives import trie
 from runtime.primitives.address import XPL_ADDRESS_PREFIX, decode_address, encode_address
 from runtime.primitives.amount import format_amount, parse_amount
@@ -152,10 +156,12 @@ if TYPE_CHECKING:
     _Market: TypeAlias = _Params
     _Compute: TypeAlias = _Params
     _Staking: TypeAlias = _Params
+    _TransactionPayment: TypeAlias = _Params
 else:
     _Market = _params_model(MarketParams)
     _Compute = _params_model(ComputeParams)
     _Staking = _params_model(StakingParams, "staking parameters")
+    _TransactionPayment = _params_model(TransactionPaymentParams, "transaction payment parameters")
 
 
 class _Validator(BaseModel):
@@ -230,6 +236,7 @@ class _Genesis(BaseModel):
     market: _Market = Field(default_factory=lambda: _Market())
     compute: _Compute = Field(default_factory=lambda: _Compute())
     staking: _Staking = Field(default_factory=lambda: _Staking())
+    transactionPayment: _TransactionPayment = Field(default_factory=lambda: _TransactionPayment())
 
     @field_validator("validators", mode="before")
     @classmethod
@@ -304,6 +311,9 @@ class ChainSpec:
                 "market": _Market.of(self.genesis.market).model_dump(),
                 "compute": _Compute.of(self.genesis.compute).model_dump(),
                 "staking": _Staking.of(self.genesis.staking).model_dump(),
+                "transactionPayment": _TransactionPayment.of(
+                    self.genesis.transaction_payment
+                ).model_dump(),
             },
         }
 
@@ -325,6 +335,7 @@ class ChainSpec:
             compute=g.compute.params(),
             nominators=tuple(n.nominator() for n in g.nominators),
             staking=g.staking.params(),
+            transaction_payment=g.transactionPayment.params(),
         )
         try:
             build_genesis_state(genesis)

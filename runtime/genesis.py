@@ -15,6 +15,10 @@ from runtime.pallets.staking import (
     GenesisValidator,
     StakingParams,
 )
+from runtime.pallets.transaction_payment import (
+    DEFAULT_TRANSACTION_PAYMENT_PARAMS,
+    TransactionPaymentParams,
+)
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.state import StateOverlay
 
@@ -35,6 +39,7 @@ class GenesisConfig:
     compute: ComputeParams = DEFAULT_COMPUTE_PARAMS
     nominators: tuple[GenesisNominator, ...] = ()
     staking: StakingParams = DEFAULT_STAKING_PARAMS
+    transaction_payment: TransactionPaymentParams = DEFAULT_TRANSACTION_PAYMENT_PARAMS
 
     @property
     def validator_keys(self) -> tuple[bytes, ...]:
