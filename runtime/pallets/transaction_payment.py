@@ -136,30 +136,16 @@ class TransactionPaymentParams(Record):
         return self.max_multiplier_ppm * (FIXED_ONE // PPM)
 
     def check(self) -> None:
-        """ValueError naming the first parameter out of its range; the multiplier's bounds in
-        order, and a multiplier that can move between them: one at its least must rise when
-        blocks are full and one at its most fall when they are empty (in integer arithmetic a
-        tiny multiplier times a tiny adjustment rounds to no change, and would stay stuck)."""
+        """ValueError naming the first parameter out of its range, or the multiplier's bounds out
+        of order.
+
+        The ranges keep the multiplier able to move between its bounds: at its least (at least
+        10^-6, 10^12 in fixed point) a full block raises it by at least min × v × (1 − s*) ≥ 1
+        unit whatever v ≥ 10^-9 and s* < 1, and rounding down makes an empty block lower it from
+        its most, so that a tiny multiplier never rounds to no change and stays stuck."""
         Record.check(self)
         if self.min_multiplier_ppm > self.max_multiplier_ppm:
             raise ValueError("min_multiplier_ppm must not exceed max_multiplier_ppm")
-        if self.adjustment_ppb == 0 or self.min_multiplier_ppm == self.max_multiplier_ppm:
-            return
-        full, empty = system.MAX_NORMAL_WEIGHT, 0
-        if next_multiplier(self.min_multiplier, full, system.MAX_NORMAL_WEIGHT, self) <= (
-            self.min_multiplier
-        ):
-            raise ValueError(
-                "the multiplier would stay at min_multiplier_ppm in full blocks: raise "
-                "min_multiplier_ppm or adjustment_ppb"
-            )
-        if next_multiplier(self.max_multiplier, empty, system.MAX_NORMAL_WEIGHT, self) >= (
-            self.max_multiplier
-        ):
-            raise ValueError(
-                "the multiplier would stay at max_multiplier_ppm in empty blocks: raise "
-                "adjustment_ppb"
-            )
 
 
 DEFAULT_TRANSACTION_PAYMENT_PARAMS: Final = TransactionPaymentParams()
