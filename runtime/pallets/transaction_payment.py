@@ -10,15 +10,15 @@ weight is left out, as Substrate leaves it out) and s* the target,
 
 so fees rise while blocks are fuller than the target and fall back when they are emptier. All in
 fixed point with FIXED_ONE = 10^18. The fee (without tip) is split `author_share_ppm` to the block
-author and the rest to the treasury; tips go wholly to the author.
+author and the rest to the treasury; tips go wholly to the author. The author's part goes to the
+stash behind the author's session key (to the key's own account if no stash is behind it).
 
 The terms (base, byte and weight fees, the author's share, the target fullness s*, the variable v
 and the multiplier's bounds) are a parameter record in state (`TransactionPaymentParams`, from the
 chain spec's `genesis.transactionPayment`), which Root changes with `set_params`; the constants
 below are its defaults. Every place a fee is computed (block execution, the pool's check, the
 `payment_queryInfo` RPC) reads the record of the state it computes on, so an estimate made on the
-best block is what a transaction included on it pays. The author's part goes to the
-stash behind the author's session key (to the key's own account if no stash is behind it).
+best block is what a transaction included on it pays.
 
 A duty of the protocol (a call declared `pays=False`: a committee member's attestations, a
 worker's response to a check) is free when it succeeds: its fee, withdrawn up front as every
