@@ -35,14 +35,13 @@ OTHER_ROOT_ONLY: Final = frozenset(
         ("referenda", "kill"),
         ("treasury", "void_spend"),
         ("bounties", "close_bounty"),
-        ("sudo", "remove_key"),
     }
 )
 """Root-only calls whose names do not start with `set_` (those the runtime has are tested)."""
 
 NOT_ROOT_ONLY: Final = frozenset({("sudo", "set_key")})
 """`set_` calls made by an office rather than Root: sudo's key hands itself on (refused to
-anyone else, which sudo's own tests check)."""
+anyone else, which sudo's own tests check, as they check `remove_key`)."""
 
 
 def root_only_calls() -> list[CallDef]:
