@@ -8,6 +8,7 @@ from runtime.block import Digest, Header, extrinsics_root
 from runtime.executive import PALLETS
 from runtime.framework import BlockContext
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, ComputeParams
+from runtime.pallets.governance.tracks import DEFAULT_TRACKS, TrackInfo
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, MarketParams
 from runtime.pallets.staking import (
     DEFAULT_STAKING_PARAMS,
@@ -19,6 +20,7 @@ from runtime.pallets.transaction_payment import (
     DEFAULT_TRANSACTION_PAYMENT_PARAMS,
     TransactionPaymentParams,
 )
+from runtime.pallets.treasury import DEFAULT_TREASURY_PARAMS, TreasuryParams
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.state import StateOverlay
 
@@ -40,6 +42,11 @@ class GenesisConfig:
     nominators: tuple[GenesisNominator, ...] = ()
     staking: StakingParams = DEFAULT_STAKING_PARAMS
     transaction_payment: TransactionPaymentParams = DEFAULT_TRANSACTION_PAYMENT_PARAMS
+    tracks: tuple[TrackInfo, ...] = DEFAULT_TRACKS
+    """The governance tracks referenda are decided on (the chain spec's `governance.tracks`)."""
+    sudo: bytes | None = None
+    """The sudo key's account (development chains), or None: no sudo."""
+    treasury: TreasuryParams = DEFAULT_TREASURY_PARAMS
 
     @property
     def validator_keys(self) -> tuple[bytes, ...]:

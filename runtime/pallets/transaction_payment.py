@@ -44,7 +44,7 @@ from runtime.framework import (
     call,
     record_codec,
 )
-from runtime.pallets import balances, staking, system
+from runtime.pallets import balances, staking, system, treasury
 from runtime.primitives.codec import U128_MAX
 from runtime.schema import Record, param
 from runtime.state import PrefixIterator, StateOverlay, StateReader
@@ -183,7 +183,8 @@ class PaymentError(DispatchError):
 
 
 class CannotPayFee(PaymentError):
-    """The account cannot pay the fee and stay above the existential deposit."""
+    """The account cannot pay the fee and stay above the existential deposit (or its funds are
+    frozen)."""
 
 
 class BadParams(PaymentError):
@@ -234,7 +235,7 @@ def withdraw_fee(ctx: BlockContext, who: bytes, fee: int, tip: int) -> None:
     """Charge a transaction's fee (tip included); CannotPayFee if it cannot be paid."""
     try:
         balances.withdraw(ctx, who, fee, keep_alive=True)
-    except (balances.InsufficientBalance, balances.KeepAlive) as exc:
+    except (balances.InsufficientBalance, balances.KeepAlive, balances.Frozen) as exc:
         raise CannotPayFee() from exc
     ctx.fees_collected += fee - tip
     ctx.tips_collected += tip
@@ -249,11 +250,13 @@ balance, so the pool counts it as spending all its signer has left after its fee
 def fee_budget(ctx: BlockContext, who: bytes) -> int:
     """What `who` can pay in fees and move out of its free balance in all now: as much of its
     free balance as `withdraw_fee` may take and leave the account alive (its free balance above
-    the existential deposit, less what its holds already keep it above the deposit by)."""
+    the existential deposit, less what its holds already keep it above the deposit by), and no
+    more than its freezes leave usable (`balances.usable_free`)."""
     info = system.account(ctx, who)
     if info is None:
         return 0
-    return max(0, min(info.free, info.total - balances.EXISTENTIAL_DEPOSIT))
+    usable = balances.usable_free(ctx, who)
+    return max(0, min(usable, info.total - balances.EXISTENTIAL_DEPOSIT))
 
 
 def priority(fee: int, weight: int, length: int) -> int:
@@ -311,7 +314,8 @@ class TransactionPayment(Pallet):
         author_share = ctx.fees_collected * p.author_share_ppm // PPM
         author = staking.stash_of(ctx.state, ctx.author) or ctx.author
         balances.deposit(ctx, author, author_share + ctx.tips_collected)
-        balances.deposit(ctx, TREASURY, ctx.fees_collected - author_share)
+        to_treasury = balances.deposit(ctx, TREASURY, ctx.fees_collected - author_share)
+        treasury.receive(ctx, treasury.FEES, to_treasury)
         ctx.fees_collected = ctx.tips_collected = 0
         previous = NextFeeMultiplier.get(ctx.state)
         updated = next_multiplier(previous, ctx.weight_used, system.MAX_NORMAL_WEIGHT, p)

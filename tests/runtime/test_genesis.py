@@ -9,7 +9,16 @@ import pytest
 from runtime.accounts import TREASURY
 from runtime.executive import PALLETS
 from runtime.genesis import GenesisConfig, build_genesis_state
-from runtime.pallets import balances, compute, market, session, staking, system, transaction_payment
+from runtime.pallets import (
+    balances,
+    compute,
+    market,
+    session,
+    staking,
+    system,
+    transaction_payment,
+    treasury,
+)
 from runtime.pallets.staking import GenesisValidator
 from runtime.primitives.keys import dev_keypair
 
@@ -21,6 +30,7 @@ PARTS = (
     market.MarketGenesis,
     compute.ComputeGenesis,
     transaction_payment.TransactionPaymentGenesis,
+    treasury.TreasuryGenesis,
 )
 
 
@@ -38,6 +48,7 @@ def test_pallets_with_parameters_name_their_record() -> None:
         "market": market.MarketParams,
         "compute": compute.ComputeParams,
         "transaction_payment": transaction_payment.TransactionPaymentParams,
+        "treasury": treasury.TreasuryParams,
     }
 
 

@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
-from runtime.pallets import balances
+from runtime.pallets import balances, treasury
 from runtime.pallets.market.constants import ESCROW, MAX_PENDING_JOBS, WAIT_RENT_GROWTH
 from runtime.pallets.market.escrow import pay_out, release_held
 from runtime.pallets.market.storage import Job, Params, PendingJobs
@@ -51,9 +51,10 @@ def deposit_of(current: Job) -> int:
 def wait_again(ctx: BlockContext, current: Job, rent: int) -> Job | None:
     """A job given back by its worker, waiting again from now at `rent` a block (`rent_now` of
     the queue it found, without itself) with its deposit held; None if the requester cannot hold
-    that deposit (the job must expire). Never fails: a missed deadline's hook calls it."""
+    that deposit with what its freezes leave usable (the job must expire). Never fails: a missed
+    deadline's hook calls it."""
     deposit = rent * max(0, current.expires_at - ctx.number)
-    if deposit > balances.free_balance(ctx, current.requester):
+    if deposit > balances.usable_free(ctx, current.requester):  # frozen funds cannot be held
         return None
     if deposit:
         balances.hold(ctx, current.requester, ESCROW, deposit)
@@ -68,6 +69,6 @@ def charge_wait(ctx: BlockContext, current: Job) -> Job:
         return current
     deposit = deposit_of(current)
     owed = min(deposit, current.rent * max(0, ctx.number - wait_start(current)))
-    pay_out(ctx, current.requester, ESCROW, TREASURY, owed)
+    treasury.receive(ctx, treasury.RENT, pay_out(ctx, current.requester, ESCROW, TREASURY, owed))
     release_held(ctx, current.requester, ESCROW, deposit - owed)
     return replace(current, escrow=current.escrow - deposit, rent=0)
