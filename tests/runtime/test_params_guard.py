@@ -17,7 +17,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 import runtime.executive
 from runtime import dispatch
-from runtime.framework import ROOT, BlockContext, DispatchError
+from runtime.framework import ROOT, BlockContext, DispatchError, Pallet, StorageValue
 from runtime.genesis import build_genesis_state
 from runtime.pallets import market, transaction_payment
 from runtime.pallets.market import PPM
@@ -29,10 +29,19 @@ from tests.runtime.conftest import dev_genesis_config
 
 PALLETS = {p.NAME: p for p in runtime.executive.PALLETS if p.PARAMS is not None}
 """Every pallet with parameters (a pallet added to the runtime is covered at once)."""
-STORED: dict[str, Any] = {
-    name: importlib.import_module(f"runtime.pallets.{name}").Params for name in PALLETS
-}
-"""Each pallet's stored parameters (its package's `Params` item)."""
+
+
+def params_item(pallet: Pallet) -> StorageValue[Any]:
+    """The storage item a pallet keeps its parameters in: the `Params` its module uses."""
+    for module in (type(pallet).__module__, f"runtime.pallets.{pallet.NAME}"):
+        item = getattr(importlib.import_module(module), "Params", None)
+        if isinstance(item, StorageValue):
+            return item
+    raise AssertionError(f"{pallet.NAME} declares PARAMS but keeps no `Params` storage item")
+
+
+STORED: dict[str, Any] = {name: params_item(pallet) for name, pallet in PALLETS.items()}
+"""Each pallet's stored parameters."""
 OTHERS = sorted(set(PALLETS) - {"compute", "market"})
 """The pallets drawn by `set_other` (compute and market have rules of their own, near the
 incentive guard's edges)."""
