@@ -34,11 +34,14 @@ class FeeInfo:
 
 
 def query_fee(read: StateReader, tx: SignedTransaction) -> FeeInfo:
-    """The weight and fee (tip excluded) the transaction would pay on top of this state."""
+    """The weight and fee (tip excluded) the transaction would pay on top of this state, on the
+    fee's terms and multiplier in it."""
     call_def, args = lookup_call(tx)
     weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
-    multiplier = transaction_payment.current_multiplier(StateOverlay(read))
-    fee = transaction_payment.compute_fee(multiplier, len(tx.raw), weight, 0)
+    state = StateOverlay(read)
+    terms = transaction_payment.params_in(state)
+    multiplier = transaction_payment.current_multiplier(state)
+    fee = transaction_payment.compute_fee(multiplier, len(tx.raw), weight, 0, terms)
     return FeeInfo(weight=weight, partial_fee=fee)
 
 

@@ -350,8 +350,9 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
         or ctx.length_used + length > system.MAX_NORMAL_LENGTH
     ):
         raise ExhaustsResources("the transaction does not fit the block")
+    terms = transaction_payment.params_in(ctx.state)
     multiplier = transaction_payment.current_multiplier(ctx.state)
-    fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
+    fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip, terms)
     ctx.phase = index
     paid_event = len(ctx.events)
     try:
@@ -523,8 +524,9 @@ def validate_transaction(
             f"nonce {tx.nonce} is more than {max_nonce_ahead} ahead of the account's next "
             f"({account_nonce})"
         )
+    terms = transaction_payment.params_in(ctx.state)
     multiplier = transaction_payment.current_multiplier(ctx.state)
-    fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip)
+    fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip, terms)
     fee_budget = transaction_payment.fee_budget(ctx, tx.signer)
     outflow = call_def.outflow(ctx, args)
     try:

@@ -17,6 +17,7 @@ from runtime.pallets import (
     session,
     staking,
     system,
+    transaction_payment,
     treasury,
 )
 from runtime.pallets.staking import GenesisValidator
@@ -29,6 +30,7 @@ PARTS = (
     staking.StakingGenesis,
     market.MarketGenesis,
     compute.ComputeGenesis,
+    transaction_payment.TransactionPaymentGenesis,
     treasury.TreasuryGenesis,
 )
 
@@ -47,6 +49,7 @@ def test_pallets_with_parameters_name_their_record() -> None:
         "market": market.MarketParams,
         "compute": compute.ComputeParams,
         "conviction_voting": conviction_voting.ConvictionVotingParams,
+        "transaction_payment": transaction_payment.TransactionPaymentParams,
         "treasury": treasury.TreasuryParams,
     }
 
