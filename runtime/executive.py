@@ -29,8 +29,10 @@ from runtime.block import Block, Header, extrinsics_root
 from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
 from runtime.pallets import randomness, system, transaction_payment
 from runtime.pallets.balances import Balances
+from runtime.pallets.bounties import BountiesPallet
 from runtime.pallets.compute import Compute
 from runtime.pallets.conviction_voting import ConvictionVoting
+from runtime.pallets.grants import GrantsPallet
 from runtime.pallets.market import Market
 from runtime.pallets.randomness import Randomness
 from runtime.pallets.referenda import Referenda
@@ -60,6 +62,8 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     ConvictionVoting(),
     Sudo(),
     Treasury(),
+    BountiesPallet(),
+    GrantsPallet(),
 )
 """The runtime's pallets, in hook order (randomness first of those that draw: market and compute
 read the block's own chain randomness in their hooks)."""

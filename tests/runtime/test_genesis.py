@@ -11,6 +11,7 @@ from runtime.executive import PALLETS
 from runtime.genesis import GenesisConfig, build_genesis_state
 from runtime.pallets import (
     balances,
+    bounties,
     compute,
     conviction_voting,
     market,
@@ -51,6 +52,7 @@ def test_pallets_with_parameters_name_their_record() -> None:
         "conviction_voting": conviction_voting.ConvictionVotingParams,
         "transaction_payment": transaction_payment.TransactionPaymentParams,
         "treasury": treasury.TreasuryParams,
+        "bounties": bounties.BountiesParams,
     }
 
 
