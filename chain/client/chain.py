@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from chain.client.checks import check_from_json
+from chain.client.metadata import Metadata
 from chain.client.rpc import ClientSubscription, RpcClient, RpcClientError, RpcConnectionError
 from runtime.api import make_call as make_call
 from runtime.pallets import compute, market, staking
@@ -161,6 +162,7 @@ class XplClient:
         self.rpc = RpcClient(url, timeout=timeout)
         self.url = url
         self._genesis: bytes | None = None
+        self._metadata: Metadata | None = None
 
     def close(self) -> None:
         """Close the connection to the node."""
@@ -179,6 +181,13 @@ class XplClient:
         if self._genesis is None:
             self._genesis = from_hex(self.rpc.call("chain_getBlockHash", 0), length=32)
         return self._genesis
+
+    def metadata(self) -> Metadata:
+        """The node's runtime metadata (asked once, then remembered): its pallets, calls,
+        arguments, events and errors, against which calls are checked before signing."""
+        if self._metadata is None:
+            self._metadata = Metadata(self.rpc.call("state_getMetadata"))
+        return self._metadata
 
     def header(self, block_hash: bytes | None = None) -> dict[str, Any]:
         """The header of `block_hash` (the best block by default) as JSON; RpcClientError if the
