@@ -27,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         node,
         query,
         sim,
+        staking,
         tx,
         worker,
     )
@@ -35,7 +36,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xpl", description="XPL: an open market for GPU compute on its own chain."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (node, key, chain_ops, localnet, tx, query, job, worker, benchmark, sim, demo):
+    commands = (node, key, chain_ops, localnet, tx, staking, query, job, worker, benchmark, sim)
+    for module in (*commands, demo):
         module.register(sub)
     return parser
 
