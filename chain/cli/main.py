@@ -21,6 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         benchmark,
         chain_ops,
         demo,
+        gov,
         job,
         key,
         localnet,
@@ -28,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         query,
         sim,
         staking,
+        sudo,
+        treasury,
         tx,
         worker,
     )
@@ -36,8 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xpl", description="XPL: an open market for GPU compute on its own chain."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    commands = (node, key, chain_ops, localnet, tx, staking, query, job, worker, benchmark, sim)
-    for module in (*commands, demo):
+    commands = (node, key, chain_ops, localnet, tx, staking, sudo, gov, treasury, query, job)
+    for module in (*commands, worker, benchmark, sim, demo):
         module.register(sub)
     return parser
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from chain.cli.common import add_rpc_argument, add_signer_arguments, connect, node_error, signer
@@ -62,6 +62,17 @@ def checked_call(client: XplClient, pallet: str, name: str, args_json: Any) -> C
         raise node_error(exc, client.url) from exc
 
 
+def checked_encoded_call(client: XplClient, pallet: str, name: str, args_json: Any) -> bytes:
+    """The bytes of `pallet.name` with JSON arguments, as a proposal or a sudo call carries it,
+    checked as `checked_call` checks it."""
+    try:
+        return client.metadata().encode_call(pallet, name, args_json)
+    except CallCheckError as exc:
+        raise CliError(str(exc), exit_code=BAD_CALL_EXIT) from exc
+    except (RpcClientError, RpcConnectionError) as exc:
+        raise node_error(exc, client.url) from exc
+
+
 def parse_call_name(text: str) -> tuple[str, str]:
     """`pallet.call` split in two; CliError (exit code 2) if it is not of that form."""
     pallet, dot, name = text.partition(".")
@@ -85,15 +96,18 @@ def submit_call(
     summary: Mapping[str, object] | None = None,
     *,
     client: XplClient | None = None,
+    inner_failure: Callable[[TxOutcome], str | None] | None = None,
 ) -> int:
     """Sign `call` with the command's signer, submit it, follow it as `--wait` asks, print the
     outcome (with `summary`, what the command did, in words) and return the exit code: 0 when it
-    succeeded (or was only submitted), 1 when the chain refused it by its rules."""
+    succeeded (or was only submitted), 1 when the chain refused it by its rules, or when
+    `inner_failure` finds in the outcome that a call it dispatched failed (the message it gives).
+    """
     keypair = signer(args)
     tip = parse_amount(args.tip)
     if client is None:
         with connect(args) as own:
-            return submit_call(args, call, summary, client=own)
+            return submit_call(args, call, summary, client=own, inner_failure=inner_failure)
     facts: dict[str, object] = {"call": f"{call.pallet}.{call.name}"}
     facts["from"] = encode_address(keypair.public)
     facts.update(summary or {})
@@ -122,7 +136,29 @@ def submit_call(
     if not outcome.success:
         print(f"error: {outcome.error}: {explanation or 'refused by the chain'}", file=sys.stderr)
         return 1
+    failure = None if inner_failure is None else inner_failure(outcome)
+    if failure is not None:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
     return 0
+
+
+def submit_checked(
+    args: argparse.Namespace,
+    pallet: str,
+    name: str,
+    args_json: Any,
+    summary: Mapping[str, object] | None = None,
+    *,
+    client: XplClient | None = None,
+) -> int:
+    """Check `pallet.name` with its JSON arguments against the node's metadata, then sign and
+    submit it as `submit_call` does."""
+    if client is None:
+        with connect(args) as own:
+            return submit_checked(args, pallet, name, args_json, summary, client=own)
+    call = checked_call(client, pallet, name, args_json)
+    return submit_call(args, call, summary, client=client)
 
 
 def _explain(client: XplClient, error: str) -> str | None:
@@ -183,10 +219,12 @@ __all__ = [
     "BAD_CALL_EXIT",
     "add_submit_arguments",
     "checked_call",
+    "checked_encoded_call",
     "event_line",
     "outcome_json",
     "parse_args_json",
     "parse_call_name",
     "print_result",
     "submit_call",
+    "submit_checked",
 ]

@@ -221,10 +221,7 @@ def _split_generic(name: str) -> tuple[str | None, list[str]]:
 def _balance_from_json(j: Any, what: str) -> int:
     """Units as a number or a digit string, or an amount with its unit ("12.5XPL")."""
     if isinstance(j, str) and j and not j.isdigit():
-        try:
-            return parse_amount(j)
-        except ValueError as exc:
-            raise ValueError(f"{what}: {exc}") from exc
+        return parse_amount(j)
     value: int = fields.BALANCE.from_json(j, what)
     return value
 
@@ -232,10 +229,7 @@ def _balance_from_json(j: Any, what: str) -> int:
 def _account_from_json(j: Any, what: str) -> bytes:
     """An address, 0x and 32 bytes of hex, or a development name ("//Alice")."""
     if isinstance(j, str) and j.startswith("//"):
-        try:
-            return parse_account(j)
-        except ValueError as exc:
-            raise ValueError(f"{what}: {exc}") from exc
+        return parse_account(j)
     value: bytes = fields.ACCOUNT.from_json(j, what)
     return value
 
@@ -246,12 +240,25 @@ _FRIENDLIER: Final[dict[str, Callable[[Any, str], Any]]] = {
 }
 
 
+def _naming(parse: Callable[[Any, str], Any]) -> Callable[[Any, str], Any]:
+    """`parse`, its errors made to name the argument they are about."""
+
+    def named(j: Any, what: str) -> Any:
+        try:
+            return parse(j, what)
+        except ValueError as exc:
+            if what in str(exc):
+                raise
+            raise ValueError(f"{what}: {exc}") from exc
+
+    return named
+
+
 def _friendly(t: FieldType) -> FieldType:
-    """`t`, reading amounts with units and development names where it is a balance or account."""
-    better = _FRIENDLIER.get(t.name)
-    if better is None:
-        return t
-    return FieldType(t.name, t.to_value, t.from_value, t.to_json, better, t.identity, t.bounds)
+    """`t`, reading amounts with units and development names where it is a balance or account,
+    and naming the argument in every error."""
+    parse = _naming(_FRIENDLIER.get(t.name, t.from_json))
+    return FieldType(t.name, t.to_value, t.from_value, t.to_json, parse, t.identity, t.bounds)
 
 
 _SCALARS: Final[dict[str, FieldType]] = {
