@@ -10,9 +10,11 @@ order) are checked against the node's metadata before anything is signed.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 
-from chain.cli.common import connect
+from chain.cli.common import add_rpc_argument, connect, node_error
+from chain.cli.errors import CliError
 from chain.cli.submit import (
     add_submit_arguments,
     checked_call,
@@ -21,6 +23,7 @@ from chain.cli.submit import (
     submit_call,
 )
 from chain.client.chain import transfer_call
+from chain.client.rpc import RpcClientError, RpcConnectionError
 from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.amount import format_amount, parse_amount
 
@@ -53,6 +56,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add_submit_arguments(c)
     c.set_defaults(run=call)
 
+    listing = tx_sub.add_parser("calls", help="the node's calls, their arguments and types")
+    listing.add_argument("pallet", nargs="?", help="only this pallet's calls")
+    listing.add_argument("--json", action="store_true", help="print one JSON object")
+    add_rpc_argument(listing)
+    listing.set_defaults(run=list_calls)
+
 
 def transfer(args: argparse.Namespace) -> int:
     """`xpl tx transfer`: sign a transfer, submit it and wait for it as asked."""
@@ -60,6 +69,39 @@ def transfer(args: argparse.Namespace) -> int:
     amount = parse_amount(args.amount)
     summary = {"to": encode_address(dest), "amount": format_amount(amount)}
     return submit_call(args, transfer_call(dest, amount, keep_alive=args.keep_alive), summary)
+
+
+def list_calls(args: argparse.Namespace) -> int:
+    """`xpl tx calls`: every call the node's runtime has (or one pallet's), as `tx call` takes
+    them: `pallet.call name: type, ...` and the first line of its doc."""
+    with connect(args) as client:
+        try:
+            metadata = client.metadata()
+        except (RpcClientError, RpcConnectionError) as exc:
+            raise node_error(exc, args.rpc) from exc
+    if args.pallet is not None and args.pallet not in metadata.pallets:
+        known = ", ".join(sorted(metadata.pallets))
+        raise CliError(f"unknown pallet {args.pallet!r} (the node's pallets: {known})", exit_code=2)
+    infos = [
+        info
+        for p in metadata.pallets.values()
+        if args.pallet in (None, p.name)
+        for info in p.calls.values()
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                [{"call": f"{i.pallet}.{i.name}", "args": i.args, "doc": i.doc} for i in infos]
+            )
+        )
+        return 0
+    for info in infos:
+        arguments = ", ".join(f"{n}: {t}" for n, t in info.args)
+        doc = info.doc.strip().splitlines()[0] if info.doc.strip() else ""
+        print(f"{info.pallet}.{info.name}({arguments})")
+        if doc:
+            print(f"    {doc}")
+    return 0
 
 
 def call(args: argparse.Namespace) -> int:

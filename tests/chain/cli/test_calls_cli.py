@@ -203,3 +203,19 @@ def test_staking_input_the_chain_would_refuse_gets_one_clear_error(
     ran = xpl("staking", "unbond", "1XPL", "--from", "//Ferdie")
     assert ran.code == 1 and "error: staking.NotBonded: " in ran.err
     assert xpl("staking", "status").code == 1
+
+
+@pytest.mark.timeout(60)
+def test_tx_calls_lists_the_nodes_calls_with_their_argument_types(xpl: Any) -> None:
+    ran = xpl("tx", "calls", "staking")
+    assert ran.code == 0, ran.err
+    assert "staking.bond(value: balance)" in ran.out
+    assert "staking.nominate(targets: list<account>)" in ran.out
+    assert "balances." not in ran.out
+    every = xpl("tx", "calls", "--json").json()
+    assert {
+        "call": "balances.transfer",
+        "args": [["dest", "account"], ["value", "balance"]],
+    }.items() <= next(c for c in every if c["call"] == "balances.transfer").items()
+    unknown = xpl("tx", "calls", "stakin")
+    assert unknown.code == 2 and "unknown pallet 'stakin'" in unknown.err
