@@ -8,6 +8,7 @@ name and explanation; the staking commands take a stash from bonding to withdraw
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import TYPE_CHECKING, Any
 
@@ -219,3 +220,37 @@ def test_tx_calls_lists_the_nodes_calls_with_their_argument_types(xpl: Any) -> N
     }.items() <= next(c for c in every if c["call"] == "balances.transfer").items()
     unknown = xpl("tx", "calls", "stakin")
     assert unknown.code == 2 and "unknown pallet 'stakin'" in unknown.err
+
+
+# sudo
+
+
+@pytest.mark.timeout(60)
+def test_sudo_makes_a_root_call_and_says_why_a_refused_one_failed(
+    xpl: Any, client: XplClient
+) -> None:
+    if "sudo" not in client.metadata().pallets:
+        pytest.skip("this runtime has no sudo pallet yet")
+    _, compute = client.market_params()
+    changed = {**dataclasses.asdict(compute), "audit_ppm": compute.audit_ppm + 1}
+    ran = xpl("sudo", "compute.set_params", "--args", json.dumps(changed), "--from", "//Alice")
+    assert ran.code == 0, ran.err
+    assert "sudo.Sudid" in ran.out and "ok=true" in ran.out
+    assert client.market_params()[1].audit_ppm == compute.audit_ppm + 1
+
+    # The inner call fails its pallet's checks: the sudo call is paid, Sudid says why.
+    unsafe = {**changed, "audit_ppm": 0}
+    ran = xpl(
+        "sudo", "compute.set_params", "--args", json.dumps(unsafe), "--from", "//Alice", "--json"
+    )
+    assert ran.code == 1
+    sudid = next(e for e in ran.json()["events"] if e["event"] == "sudo.Sudid")
+    assert sudid["data"]["ok"] is False and sudid["data"]["error"]
+    assert ran.err.startswith(f"error: compute.set_params failed as Root: {sudid['data']['error']}")
+    assert client.market_params()[1].audit_ppm == compute.audit_ppm + 1
+
+    # Anyone but the key is refused; so is an inner call that does not match the metadata.
+    ran = xpl("sudo", "compute.set_params", "--args", json.dumps(changed), "--from", "//Bob")
+    assert ran.code == 1 and "error: sudo.RequireSudo: " in ran.err
+    ran = xpl("sudo", "compute.set_params", "--args", "{}", "--from", "//Alice")
+    assert ran.code == 2 and "missing argument 'audit_ppm'" in ran.err
