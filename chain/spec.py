@@ -15,7 +15,8 @@
         "balances": [["<address>", "1000000XPL"], ...],
         "market": {"slashPpm": 3000000, "minStake": "100XPL", ...},
         "compute": {"auditPpm": 250000, "auditLeaves": 16, "disputeWindow": 20, ...},
-        "staking": {"eraBlocks": 100, "validatorCount": 100, "eraReward": "100XPL", ...}
+        "staking": {"eraBlocks": 100, "validatorCount": 100, "eraReward": "100XPL", ...},
+        "sudo": "<address>"
       }
     }
 
@@ -28,6 +29,10 @@ so is each parameter: what is left out takes the runtime's default
 (runtime.pallets.market.DEFAULT_MARKET_PARAMS, runtime.pallets.compute.DEFAULT_COMPUTE_PARAMS,
 runtime.pallets.staking.DEFAULT_STAKING_PARAMS). The parameters must keep cheating unprofitable
 (q·(1 + slash) ≥ 1); a spec that breaks that is refused.
+
+`sudo` names the account that may dispatch any call as Root (`xpl sudo`); left out or null, the
+chain has no sudo and Root is reached only through the `root` track's referenda. The dev spec
+names //Alice; the local spec names none.
 
 Amounts are written like the CLI's (`1000000XPL` or `1500u`). The genesis hash is computed from the
 genesis config; a node refuses a database that holds another chain.
@@ -230,6 +235,9 @@ class _Genesis(BaseModel):
     market: _Market = Field(default_factory=lambda: _Market())
     compute: _Compute = Field(default_factory=lambda: _Compute())
     staking: _Staking = Field(default_factory=lambda: _Staking())
+    sudo: str | None = None
+
+    _sudo = field_validator("sudo")(lambda v: v if v is None else _address(v))
 
     @field_validator("validators", mode="before")
     @classmethod
@@ -304,6 +312,7 @@ class ChainSpec:
                 "market": _Market.of(self.genesis.market).model_dump(),
                 "compute": _Compute.of(self.genesis.compute).model_dump(),
                 "staking": _Staking.of(self.genesis.staking).model_dump(),
+                "sudo": None if self.genesis.sudo is None else encode_address(self.genesis.sudo),
             },
         }
 
@@ -325,6 +334,7 @@ class ChainSpec:
             compute=g.compute.params(),
             nominators=tuple(n.nominator() for n in g.nominators),
             staking=g.staking.params(),
+            sudo=None if g.sudo is None else decode_address(g.sudo),
         )
         try:
             build_genesis_state(genesis)
@@ -364,9 +374,14 @@ def validator_uris_of(count: int) -> list[str]:
 
 
 def dev_spec() -> ChainSpec:
-    """A single-validator development chain: //Alice authors; the dev accounts are funded."""
+    """A single-validator development chain: //Alice authors and holds the sudo key; the dev
+    accounts are funded."""
     return local_spec(
-        validators=1, name="XPL Development", chain_id="dev", chain_type="Development"
+        validators=1,
+        name="XPL Development",
+        chain_id="dev",
+        chain_type="Development",
+        sudo=keypair_from_suri("//Alice").public,
     )
 
 
@@ -377,9 +392,10 @@ def local_spec(
     chain_id: str = "local",
     chain_type: str = "Local",
     slot_duration_ms: int = 1000,
+    sudo: bytes | None = None,
 ) -> ChainSpec:
     """A local testnet with `validators` development validators (//Alice, //Bob, ...), each
-    bonding DEFAULT_GENESIS_BOND of its endowment."""
+    bonding DEFAULT_GENESIS_BOND of its endowment; no sudo key unless `sudo` names one."""
     if not 1 <= validators <= 100:
         raise ChainSpecError("a local chain has between 1 and 100 validators")
     uris = validator_uris_of(validators)
@@ -398,6 +414,7 @@ def local_spec(
             ),
             slot_duration_ms=slot_duration_ms,
             balances=tuple((keypair_from_suri(u).public, DEV_ENDOWMENT) for u in endowed),
+            sudo=sudo,
         ),
     )
 

@@ -35,6 +35,8 @@ class GenesisConfig:
     compute: ComputeParams = DEFAULT_COMPUTE_PARAMS
     nominators: tuple[GenesisNominator, ...] = ()
     staking: StakingParams = DEFAULT_STAKING_PARAMS
+    sudo: bytes | None = None
+    """The sudo key's account (development chains), or None: no sudo."""
 
     @property
     def validator_keys(self) -> tuple[bytes, ...]:
