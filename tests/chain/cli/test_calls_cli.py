@@ -229,8 +229,6 @@ def test_tx_calls_lists_the_nodes_calls_with_their_argument_types(xpl: Any) -> N
 def test_sudo_makes_a_root_call_and_says_why_a_refused_one_failed(
     xpl: Any, client: XplClient
 ) -> None:
-    if "sudo" not in client.metadata().pallets:
-        pytest.skip("this runtime has no sudo pallet yet")
     _, compute = client.market_params()
     changed = {**dataclasses.asdict(compute), "audit_ppm": compute.audit_ppm + 1}
     ran = xpl("sudo", "compute.set_params", "--args", json.dumps(changed), "--from", "//Alice")
