@@ -14,7 +14,13 @@ from typing import Any, Final
 
 from chain.cli.common import node_error
 from chain.cli.errors import CliError
-from chain.cli.submit import BAD_CALL_EXIT, checked_call, checked_encoded_call, submit_call
+from chain.cli.submit import (
+    BAD_CALL_EXIT,
+    Found,
+    checked_call,
+    checked_encoded_call,
+    submit_call,
+)
 from chain.cli.sudo import sudid_failure
 from chain.client.chain import XplClient
 from chain.client.rpc import RpcClientError, RpcConnectionError
@@ -24,6 +30,9 @@ from runtime.primitives.hashing import to_hex
 CONVICTIONS: Final = ("0.1x", "1x", "2x", "3x", "4x", "5x", "6x")
 """Conviction 0 to 6 as users write them: 0.1x votes a tenth and locks nothing; Nx votes N times
 the amount and locks it for 2^(N-1) lock periods."""
+
+
+REFERENDUM: Final[Found] = {"referendum": ("referenda", "Submitted", "index")}
 
 
 def parse_conviction(text: str) -> int:
@@ -97,14 +106,18 @@ def submit_as_governance(
     name: str,
     args_json: Any,
     summary: dict[str, object],
+    found: Found | None = None,
 ) -> int:
     """Make `pallet.name` with a governance origin, as `add_origin_arguments`' flags say: as a
-    referendum on a track (the call is its proposal), or through sudo."""
+    referendum on a track (the call is its proposal), or through sudo (then what `found` names
+    is read from the events of the call made)."""
     proposal = checked_encoded_call(client, pallet, name, args_json)
     summary = {"proposal": f"{pallet}.{name}", **summary}
     if args.sudo:
         outer = checked_call(client, "sudo", "sudo", [to_hex(proposal)])
-        return submit_call(args, outer, summary, client=client, inner_failure=sudid_failure)
+        return submit_call(
+            args, outer, summary, client=client, inner_failure=sudid_failure, found=found
+        )
     return submit_referendum(args, client, args.track, proposal, summary)
 
 
@@ -124,4 +137,4 @@ def submit_referendum(
     track = track_of(client, track_name)
     call = checked_call(client, "referenda", "submit", [track.id, to_hex(proposal), args.after])
     summary = {**summary, "track": track.name}
-    return submit_call(args, call, summary, client=client)
+    return submit_call(args, call, summary, client=client, found=REFERENDUM)

@@ -34,6 +34,9 @@ DEFAULT_MORTALITY = 64
 BAD_CALL_EXIT = 2
 """The exit code of a call refused before signing: unknown, or arguments that do not match."""
 
+Found = Mapping[str, tuple[str, str, str]]
+"""What a command made, to print from its events: name → (pallet, event, field)."""
+
 
 def add_submit_arguments(parser: argparse.ArgumentParser, *, wait: str = "inBlock") -> None:
     """Add the options of a command that signs and submits one call."""
@@ -97,17 +100,23 @@ def submit_call(
     *,
     client: XplClient | None = None,
     inner_failure: Callable[[TxOutcome], str | None] | None = None,
+    found: Found | None = None,
 ) -> int:
     """Sign `call` with the command's signer, submit it, follow it as `--wait` asks, print the
     outcome (with `summary`, what the command did, in words) and return the exit code: 0 when it
     succeeded (or was only submitted), 1 when the chain refused it by its rules, or when
     `inner_failure` finds in the outcome that a call it dispatched failed (the message it gives).
+
+    `found` names what the command made, read from its events and printed first: `{"referendum":
+    ("referenda", "Submitted", "index")}` prints the new referendum's index as `referendum`.
     """
     keypair = signer(args)
     tip = parse_amount(args.tip)
     if client is None:
         with connect(args) as own:
-            return submit_call(args, call, summary, client=own, inner_failure=inner_failure)
+            return submit_call(
+                args, call, summary, client=own, inner_failure=inner_failure, found=found
+            )
     facts: dict[str, object] = {"call": f"{call.pallet}.{call.name}"}
     facts["from"] = encode_address(keypair.public)
     facts.update(summary or {})
@@ -130,6 +139,7 @@ def submit_call(
         raise node_error(exc, args.rpc) from exc
     except TransactionFailed as exc:
         raise CliError(str(exc)) from exc
+    facts.update(_found_in(outcome, found or {}))
     facts.update(outcome_json(outcome))
     facts["explanation"] = explanation
     print_result(args, facts)
@@ -151,14 +161,26 @@ def submit_checked(
     summary: Mapping[str, object] | None = None,
     *,
     client: XplClient | None = None,
+    found: Found | None = None,
 ) -> int:
     """Check `pallet.name` with its JSON arguments against the node's metadata, then sign and
     submit it as `submit_call` does."""
     if client is None:
         with connect(args) as own:
-            return submit_checked(args, pallet, name, args_json, summary, client=own)
+            return submit_checked(args, pallet, name, args_json, summary, client=own, found=found)
     call = checked_call(client, pallet, name, args_json)
-    return submit_call(args, call, summary, client=client)
+    return submit_call(args, call, summary, client=client, found=found)
+
+
+def _found_in(outcome: TxOutcome, found: Found) -> dict[str, object]:
+    """The values `found` names, from the first event of each kind the outcome deposited."""
+    values: dict[str, object] = {}
+    for key, (pallet, name, field) in found.items():
+        for event in outcome.events:
+            if (event["pallet"], event["event"]) == (pallet, name) and field in event["data"]:
+                values[key] = event["data"][field]
+                break
+    return values
 
 
 def _explain(client: XplClient, error: str) -> str | None:
@@ -217,6 +239,7 @@ def print_result(args: argparse.Namespace, result: Mapping[str, object]) -> None
 
 __all__ = [
     "BAD_CALL_EXIT",
+    "Found",
     "add_submit_arguments",
     "checked_call",
     "checked_encoded_call",

@@ -26,6 +26,7 @@ from typing import Any
 from chain.cli.common import add_rpc_argument, connect, node_error
 from chain.cli.governance import add_origin_arguments, submit_as_governance
 from chain.cli.submit import (
+    Found,
     add_submit_arguments,
     checked_encoded_call,
     parse_args_json,
@@ -160,10 +161,11 @@ def _governance(
     name: str,
     call_args: dict[str, Any],
     summary: dict[str, object] | None = None,
+    found: Found | None = None,
 ) -> int:
     with connect(args) as client:
         return submit_as_governance(
-            args, client, pallet, name, call_args, summary or dict(call_args)
+            args, client, pallet, name, call_args, summary or dict(call_args), found
         )
 
 
@@ -206,7 +208,8 @@ def _propose_spend(args: argparse.Namespace) -> int:
     to = encode_address(parse_account(args.to))
     call_args = {"amount": amount, "beneficiary": to, "valid_from": args.valid_from}
     summary: dict[str, object] = {"amount": format_amount(amount), "beneficiary": to}
-    return _governance(args, "treasury", "spend", call_args, summary)
+    found = {"spend": ("treasury", "SpendApproved", "index")}
+    return _governance(args, "treasury", "spend", call_args, summary, found)
 
 
 def _propose_bounty(args: argparse.Namespace) -> int:
@@ -214,7 +217,8 @@ def _propose_bounty(args: argparse.Namespace) -> int:
     description = args.description.encode()
     call_args = {"value": value, "description": to_hex(description)}
     summary = {"value": format_amount(value), "description": args.description}
-    return submit_checked(args, "bounties", "propose_bounty", call_args, summary)
+    found = {"bounty": ("bounties", "BountyProposed", "bounty")}
+    return submit_checked(args, "bounties", "propose_bounty", call_args, summary, found=found)
 
 
 def _curate(args: argparse.Namespace) -> int:
@@ -246,7 +250,8 @@ def _award_grant(args: argparse.Namespace) -> int:
         "maxPrice": format_amount(max_price),
         "expiresAt": args.expires_at,
     }
-    return _governance(args, "grants", "award", call_args, summary)
+    found = {"grant": ("grants", "GrantAwarded", "grant")}
+    return _governance(args, "grants", "award", call_args, summary, found)
 
 
 def _grant_call(args: argparse.Namespace) -> int:
@@ -256,4 +261,7 @@ def _grant_call(args: argparse.Namespace) -> int:
         inner = checked_encoded_call(client, pallet, name, args_json)
         call_args = {"grant": args.grant, "call": to_hex(inner)}
         summary = {"grant": args.grant, "inner": f"{pallet}.{name}"}
-        return submit_checked(args, "grants", "call", call_args, summary, client=client)
+        found = {"job": ("market", "JobSubmitted", "job")}
+        return submit_checked(
+            args, "grants", "call", call_args, summary, client=client, found=found
+        )
