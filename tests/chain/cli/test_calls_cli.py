@@ -1,5 +1,5 @@
-"""`xpl tx call` and `xpl staking`, run in this process (the entry point the `xpl` command runs)
-against one dev node with half-second blocks and four-block eras.
+"""`xpl tx call`, `xpl staking` and `xpl sudo`, run in this process (the entry point the `xpl`
+command runs) against the package's fast dev node (see conftest).
 
 A call that does not match the node's metadata is refused before anything is signed (exit code 2,
 the signer's nonce unchanged); a call the chain refuses by its rules exits 1 with its error's
@@ -14,62 +14,30 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from chain.cli.main import main as xpl_main
 from chain.client.chain import XplClient
-from chain.spec import dev_spec
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import parse_amount
-from runtime.primitives.keys import dev_keypair
+from runtime.primitives.keys import keypair_from_suri
+from tests.chain.cli.conftest import XplRun, fund
 
 if TYPE_CHECKING:
-    from tests.chain.conftest import NodeFactory, NodeProcess, Waiter
+    from tests.chain.conftest import Waiter
 
-ALICE, CHARLIE, DAVE, EVE, FERDIE = (
-    dev_keypair(n) for n in ("Alice", "Charlie", "Dave", "Eve", "Ferdie")
-)
-
-
-@pytest.fixture(scope="module")
-def node(module_node_factory: NodeFactory, tmp_path_factory: pytest.TempPathFactory) -> NodeProcess:
-    """A dev chain with half-second blocks, four-block eras and one era to unbond."""
-    document = dev_spec().to_json()
-    genesis = document["genesis"]
-    genesis["slotDurationMs"] = 500
-    genesis["staking"] = {"eraBlocks": 4, "bondingEras": 1, "slashWindowEras": 0}
-    path = tmp_path_factory.mktemp("spec") / "fast.json"
-    path.write_text(json.dumps(document))
-    return module_node_factory.start(
-        args=("--chain", str(path), "--validator", "--dev-key", "//Alice")
-    )
+PAYER, STASH, NOMINATOR, IDLE = "//CliPayer", "//CliStash", "//CliNominator", "//CliIdle"
+RECEIVER = keypair_from_suri("//CliReceiver")
+RECEIVER_ADDRESS = encode_address(RECEIVER.public)
 
 
 @pytest.fixture(scope="module")
-def client(node: NodeProcess) -> XplClient:
-    return node.client(timeout=20.0)
-
-
-class Ran:
-    """What one `xpl` run in this process did: its exit code, its output and its error lines."""
-
-    def __init__(self, code: int, out: str, err: str) -> None:
-        self.code, self.out, self.err = code, out, err
-
-    def json(self) -> Any:
-        lines = self.out.strip().splitlines()
-        assert len(lines) == 1, self.out
-        return json.loads(lines[0])
+def client(cli_client: XplClient) -> XplClient:
+    """The shared fast dev node's client, with this module's accounts funded."""
+    fund(cli_client, [PAYER, STASH, NOMINATOR, IDLE], "5000XPL")
+    return cli_client
 
 
 @pytest.fixture
-def xpl(node: NodeProcess, capsys: pytest.CaptureFixture[str]) -> Any:
-    """Run `xpl ARGS --rpc NODE` in this process."""
-
-    def run(*args: str) -> Ran:
-        code = xpl_main([*args, "--rpc", node.url])
-        captured = capsys.readouterr()
-        return Ran(code, captured.out, captured.err)
-
-    return run
+def xpl(xpl_in_process: XplRun, client: XplClient) -> XplRun:
+    return xpl_in_process
 
 
 def events_of(outcome: dict[str, Any]) -> list[str]:
@@ -81,24 +49,24 @@ def events_of(outcome: dict[str, Any]) -> list[str]:
 
 @pytest.mark.timeout(60)
 def test_tx_call_checks_the_arguments_against_the_metadata_and_makes_the_call(
-    xpl: Any, client: XplClient
+    xpl: XplRun, client: XplClient
 ) -> None:
     ran = xpl(
         "tx", "call", "balances.transfer_keep_alive", "--args",
-        json.dumps({"dest": "//Ferdie", "value": "2.5XPL"}), "--from", "//Charlie", "--json",
+        json.dumps({"dest": RECEIVER_ADDRESS, "value": "2.5XPL"}), "--from", PAYER, "--json",
     )  # fmt: skip
     assert ran.code == 0, ran.err
     outcome = ran.json()
     assert outcome["success"] is True and outcome["call"] == "balances.transfer_keep_alive"
     assert "balances.Transfer" in events_of(outcome)
     transfer = next(e for e in outcome["events"] if e["event"] == "balances.Transfer")
-    assert transfer["data"]["to"] == encode_address(FERDIE.public)
+    assert transfer["data"]["to"] == encode_address(RECEIVER.public)
     assert transfer["data"]["amount"] == str(parse_amount("2.5XPL"))
 
     # Arguments in order, as a list, and the human output names the events.
     ran = xpl(
-        "tx", "call", "balances.transfer", "--args", json.dumps(["//Ferdie", "1000"]),
-        "--from", "//Charlie",
+        "tx", "call", "balances.transfer", "--args", json.dumps([RECEIVER_ADDRESS, "1000"]),
+        "--from", PAYER,
     )  # fmt: skip
     assert ran.code == 0, ran.err
     assert "balances.Transfer" in ran.out and "success: True" in ran.out
@@ -106,9 +74,9 @@ def test_tx_call_checks_the_arguments_against_the_metadata_and_makes_the_call(
 
 @pytest.mark.timeout(60)
 def test_a_call_that_does_not_match_the_metadata_is_refused_before_signing(
-    xpl: Any, client: XplClient
+    xpl: XplRun, client: XplClient
 ) -> None:
-    nonce = client.next_nonce(CHARLIE.public)
+    nonce = client.next_nonce(keypair_from_suri(PAYER).public)
     cases = [
         ("stakin.bond", {"value": "1XPL"}, "unknown pallet 'stakin' (the node's pallets:"),
         ("staking.bnd", {"value": "1XPL"}, "staking has no call 'bnd' (its calls: bond,"),
@@ -123,21 +91,21 @@ def test_a_call_that_does_not_match_the_metadata_is_refused_before_signing(
         ("balances", {}, "'balances': expected pallet.call"),
     ]
     for name, args, message in cases:
-        ran = xpl("tx", "call", name, "--args", json.dumps(args), "--from", "//Charlie")
+        ran = xpl("tx", "call", name, "--args", json.dumps(args), "--from", PAYER)
         lines = ran.err.strip().splitlines()
         assert ran.code == 2 and len(lines) == 1, (name, ran.err)
         assert lines[0].startswith("error: ") and message in lines[0], (name, lines[0])
         assert ran.out == ""
-    not_json = xpl("tx", "call", "staking.bond", "--args", "{value: 1}", "--from", "//Charlie")
+    not_json = xpl("tx", "call", "staking.bond", "--args", "{value: 1}", "--from", PAYER)
     assert not_json.code == 2 and "--args is not JSON" in not_json.err
-    assert client.next_nonce(CHARLIE.public) == nonce  # nothing was signed or sent
+    assert client.next_nonce(keypair_from_suri(PAYER).public) == nonce  # nothing was signed or sent
 
 
 @pytest.mark.timeout(60)
 def test_a_call_the_chain_refuses_exits_1_with_the_errors_explanation(
-    xpl: Any, client: XplClient
+    xpl: XplRun, client: XplClient
 ) -> None:
-    ran = xpl("tx", "call", "staking.withdraw_unbonded", "--from", "//Charlie", "--json")
+    ran = xpl("tx", "call", "staking.withdraw_unbonded", "--from", PAYER, "--json")
     assert ran.code == 1
     outcome = ran.json()
     assert outcome["success"] is False and outcome["error"] == "staking.NotBonded"
@@ -156,58 +124,63 @@ def chunks_unlocked(client: XplClient, stash: bytes) -> bool | None:
 
 @pytest.mark.timeout(60)
 def test_a_stash_bonds_validates_is_nominated_unbonds_and_withdraws(
-    xpl: Any, client: XplClient, wait_until: Waiter
+    xpl: XplRun, client: XplClient, wait_until: Waiter
 ) -> None:
-    dave, eve = encode_address(DAVE.public), encode_address(EVE.public)
-    ran = xpl("staking", "bond", "1000XPL", "--from", "//Dave", "--json")
+    dave, eve = (encode_address(keypair_from_suri(n).public) for n in (STASH, NOMINATOR))
+    ran = xpl("staking", "bond", "1000XPL", "--from", STASH, "--json")
     assert ran.code == 0, ran.err
     assert ran.json()["call"] == "staking.bond" and "staking.Bonded" in events_of(ran.json())
-    ran = xpl("staking", "bond", "500XPL", "--from", "//Dave", "--json")  # bonded: adds to it
+    ran = xpl("staking", "bond", "500XPL", "--from", STASH, "--json")  # bonded: adds to it
     assert ran.code == 0 and ran.json()["call"] == "staking.bond_extra", ran.err
-    ran = xpl("staking", "validate", "--commission", "5%", "--from", "//Dave", "--json")
+    ran = xpl("staking", "validate", "--commission", "5%", "--from", STASH, "--json")
     assert ran.code == 0, ran.err
     assert ran.json()["commissionPpm"] == 50_000
 
-    assert xpl("staking", "bond", "20XPL", "--from", "//Eve").code == 0
-    ran = xpl("staking", "nominate", dave, "--from", "//Eve", "--json")
+    assert xpl("staking", "bond", "20XPL", "--from", NOMINATOR).code == 0
+    ran = xpl("staking", "nominate", dave, "--from", NOMINATOR, "--json")
     assert ran.code == 0 and "staking.Nominated" in events_of(ran.json()), ran.err
 
-    status = xpl("staking", "status", "--from", "//Dave", "--json").json()
+    status = xpl("staking", "status", "--from", STASH, "--json").json()
     assert status["role"] == "validator candidate" and status["active"] == "1500XPL"
     eve_status = xpl("staking", "status", eve)
     assert eve_status.code == 0 and f"nominating: {dave}" in eve_status.out
 
-    assert xpl("staking", "chill", "--from", "//Dave").code == 0
-    assert xpl("staking", "unbond", "1500XPL", "--from", "//Dave").code == 0
+    assert xpl("staking", "chill", "--from", STASH).code == 0
+    assert xpl("staking", "unbond", "1500XPL", "--from", STASH).code == 0
     status = xpl("staking", "status", dave, "--json").json()
     assert status["role"] == "bonded, idle" and status["unlocking"][0]["amount"] == "1500XPL"
-    wait_until(lambda: chunks_unlocked(client, DAVE.public), timeout=20, what="the unlock")
-    ran = xpl("staking", "withdraw", "--from", "//Dave", "--json")
+    wait_until(
+        lambda: chunks_unlocked(client, keypair_from_suri(STASH).public),
+        timeout=20,
+        what="the unlock",
+    )
+    ran = xpl("staking", "withdraw", "--from", STASH, "--json")
     assert ran.code == 0 and "staking.Withdrawn" in events_of(ran.json()), ran.err
     assert xpl("staking", "status", dave, "--json").json()["bonded"] is False
 
 
 @pytest.mark.timeout(60)
 def test_staking_input_the_chain_would_refuse_gets_one_clear_error(
-    xpl: Any, client: XplClient
+    xpl: XplRun, client: XplClient
 ) -> None:
-    nonce = client.next_nonce(FERDIE.public)
+    idle = keypair_from_suri(IDLE).public
+    nonce = client.next_nonce(idle)
     for args, message in [
         (("validate", "--commission", "120%"), "must be 0% to 100%"),
         (("validate", "--commission", "lots"), "expected a percentage such as 5%"),
         (("bond", "12"), "amount '12': no unit"),
         (("nominate", "not-an-address"), "not-an-address"),
     ]:
-        ran = xpl("staking", *args, "--from", "//Ferdie")
+        ran = xpl("staking", *args, "--from", IDLE)
         assert ran.code == 1 and message in ran.err, (args, ran.err)
-    assert client.next_nonce(FERDIE.public) == nonce
-    ran = xpl("staking", "unbond", "1XPL", "--from", "//Ferdie")
+    assert client.next_nonce(idle) == nonce
+    ran = xpl("staking", "unbond", "1XPL", "--from", IDLE)
     assert ran.code == 1 and "error: staking.NotBonded: " in ran.err
     assert xpl("staking", "status").code == 1
 
 
 @pytest.mark.timeout(60)
-def test_tx_calls_lists_the_nodes_calls_with_their_argument_types(xpl: Any) -> None:
+def test_tx_calls_lists_the_nodes_calls_with_their_argument_types(xpl: XplRun) -> None:
     ran = xpl("tx", "calls", "staking")
     assert ran.code == 0, ran.err
     assert "staking.bond(value: balance)" in ran.out
@@ -227,7 +200,7 @@ def test_tx_calls_lists_the_nodes_calls_with_their_argument_types(xpl: Any) -> N
 
 @pytest.mark.timeout(60)
 def test_sudo_makes_a_root_call_and_says_why_a_refused_one_failed(
-    xpl: Any, client: XplClient
+    xpl: XplRun, client: XplClient
 ) -> None:
     _, compute = client.market_params()
     changed = {**dataclasses.asdict(compute), "audit_ppm": compute.audit_ppm + 1}
