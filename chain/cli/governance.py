@@ -69,7 +69,8 @@ def track_of(client: XplClient, name_or_id: str) -> TrackInfo:
         if track.name == name_or_id or str(track.id) == name_or_id:
             return track
     names = ", ".join(f"{t.name} ({t.id})" for t in known)
-    raise CliError(f"no track {name_or_id!r} on this chain (its tracks: {names})")
+    message = f"no track {name_or_id!r} on this chain (its tracks: {names})"
+    raise CliError(message, exit_code=BAD_CALL_EXIT)
 
 
 def add_track_argument(parser: argparse.ArgumentParser, *, what: str) -> None:

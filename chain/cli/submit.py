@@ -110,13 +110,13 @@ def submit_call(
     `found` names what the command made, read from its events and printed first: `{"referendum":
     ("referenda", "Submitted", "index")}` prints the new referendum's index as `referendum`.
     """
-    keypair = signer(args)
-    tip = parse_amount(args.tip)
     if client is None:
         with connect(args) as own:
             return submit_call(
                 args, call, summary, client=own, inner_failure=inner_failure, found=found
             )
+    tip = parse_amount(args.tip)
+    keypair = signer(args)
     facts: dict[str, object] = {"call": f"{call.pallet}.{call.name}"}
     facts["from"] = encode_address(keypair.public)
     facts.update(summary or {})

@@ -148,7 +148,7 @@ def _register_grant(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = g.add_parser("list", help="the grants and what is left of each")
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     add_rpc_argument(listing)
-    listing.set_defaults(run=_status, method="grants")
+    listing.set_defaults(run=_status, method="grants_list")
 
 
 def _own(args: argparse.Namespace, pallet: str, name: str, call_args: dict[str, Any]) -> int:
