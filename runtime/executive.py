@@ -32,12 +32,14 @@ from runtime.pallets.balances import Balances
 from runtime.pallets.compute import Compute
 from runtime.pallets.market import Market
 from runtime.pallets.randomness import Randomness
+from runtime.pallets.referenda import Referenda
 from runtime.pallets.scheduler import Scheduler
 from runtime.pallets.session import Session
 from runtime.pallets.staking import Staking
 from runtime.pallets.sudo import Sudo
 from runtime.pallets.system import System
 from runtime.pallets.transaction_payment import TransactionPayment
+from runtime.pallets.treasury import Treasury
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
@@ -53,7 +55,9 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Market(),
     Compute(),
     Scheduler(),
+    Referenda(),
     Sudo(),
+    Treasury(),
 )
 """The runtime's pallets, in hook order (randomness first of those that draw: market and compute
 read the block's own chain randomness in their hooks)."""

@@ -8,6 +8,7 @@ from runtime.block import Digest, Header, extrinsics_root
 from runtime.executive import PALLETS
 from runtime.framework import BlockContext
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, ComputeParams
+from runtime.pallets.governance.tracks import DEFAULT_TRACKS, TrackInfo
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, MarketParams
 from runtime.pallets.staking import (
     DEFAULT_STAKING_PARAMS,
@@ -15,6 +16,7 @@ from runtime.pallets.staking import (
     GenesisValidator,
     StakingParams,
 )
+from runtime.pallets.treasury import DEFAULT_TREASURY_PARAMS, TreasuryParams
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.state import StateOverlay
 
@@ -35,8 +37,11 @@ class GenesisConfig:
     compute: ComputeParams = DEFAULT_COMPUTE_PARAMS
     nominators: tuple[GenesisNominator, ...] = ()
     staking: StakingParams = DEFAULT_STAKING_PARAMS
+    tracks: tuple[TrackInfo, ...] = DEFAULT_TRACKS
+    """The governance tracks referenda are decided on (the chain spec's `governance.tracks`)."""
     sudo: bytes | None = None
     """The sudo key's account (development chains), or None: no sudo."""
+    treasury: TreasuryParams = DEFAULT_TREASURY_PARAMS
 
     @property
     def validator_keys(self) -> tuple[bytes, ...]:

@@ -16,6 +16,8 @@ from chain.spec import (
     local_spec,
 )
 from runtime.pallets import session, staking, sudo
+from runtime.pallets.governance.tracks import DEFAULT_TRACKS
+from runtime.pallets.referenda import fast_tracks
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import dev_keypair
@@ -127,6 +129,30 @@ def test_bad_staking_fields_are_refused_by_name(genesis: dict[str, Any], message
 
     with pytest.raises(ChainSpecError, match=message):
         ChainSpec.from_json(document(**resolve(genesis)))
+
+
+def test_governance_tracks_are_read_checked_and_written_back() -> None:
+    spec = dev_spec()
+    assert spec.genesis.tracks == fast_tracks()
+    data = spec.to_json()
+    assert data["genesis"]["governance"]["tracks"][0]["name"] == "root"
+    assert ChainSpec.from_json(data).genesis.tracks == fast_tracks()
+
+    del data["genesis"]["governance"]
+    assert ChainSpec.from_json(data).genesis.tracks == DEFAULT_TRACKS
+    data["genesis"]["governance"] = {"tracks": "fast"}
+    assert ChainSpec.from_json(data).genesis.tracks == fast_tracks()
+
+    root = dict(ChainSpec.from_json(data).to_json()["genesis"]["governance"]["tracks"][0])
+    for bad, words in (
+        ({**root, "timeout": 1}, "time-out must be longer than the prepare period"),
+        ({**root, "name": "treasurer"}, "there must be a track named root"),
+        ({**root, "approvalB": 2_000_000_000}, "approval curve: a linear curve falls from a to b"),
+        ({k: v for k, v in root.items() if k != "confirmPeriod"}, "confirmPeriod: Field required"),
+    ):
+        data["genesis"]["governance"] = {"tracks": [bad]}
+        with pytest.raises(ChainSpecError, match=words):
+            ChainSpec.from_json(data)
 
 
 def test_the_dev_chain_has_alice_as_its_sudo_key_and_the_local_chain_none() -> None:
