@@ -20,7 +20,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from chain.cli.common import connect
+from chain.cli.common import connect, node_error, signer
 from chain.cli.errors import CliError
 from chain.cli.gov_view import add_view_commands
 from chain.cli.governance import (
@@ -38,8 +38,8 @@ from chain.cli.submit import (
     parse_call_name,
     submit_checked,
 )
-from chain.client.governance import referendum_track
 from chain.client.metadata import CallCheckError
+from chain.client.rpc import RpcClientError, RpcConnectionError
 from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.amount import format_amount, parse_amount
 from runtime.primitives.hashing import from_hex
@@ -208,10 +208,13 @@ def _remove_vote(args: argparse.Namespace) -> int:
         if args.track is not None:
             track_id = track_of(client, args.track).id
         else:
-            found = referendum_track(client, args.referendum)
+            try:
+                found = client.gov_referendum(args.referendum)
+            except (RpcClientError, RpcConnectionError) as exc:
+                raise node_error(exc, args.rpc) from exc
             if found is None:
                 raise CliError(f"no referendum {args.referendum}: name its --track")
-            track_id = found
+            track_id = int(found["track"]["id"])
         summary = {"referendum": args.referendum}
         call_args = [track_id, args.referendum]
         return submit_checked(
@@ -251,8 +254,6 @@ def _undelegate(args: argparse.Namespace) -> int:
 
 
 def _unlock(args: argparse.Namespace) -> int:
-    from chain.cli.common import signer
-
     target = parse_account(args.target) if args.target else signer(args).public
     with connect(args) as client:
         track = track_of(client, args.track)

@@ -1,12 +1,18 @@
 """`xpl gov list` and `xpl gov show REF`: the referenda, and one referendum's live tally against
-its curves' thresholds, drawn in the terminal with rich."""
+the thresholds its track's curves ask for now, drawn in the terminal with rich.
+
+`show` draws, for a referendum on a track: its state and phase with the blocks left; the tally;
+approval (ayes / (ayes + nays)) and support (aye and abstain capital / the electorate) each as a
+bar with the curve's threshold now marked on it; and the track's two curves over the decision
+period, the column of the present highlighted. `--watch` redraws it every block until it ends.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import time
-from typing import Any
+from typing import Any, Final
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -15,21 +21,23 @@ from rich.text import Text
 
 from chain.cli.common import add_rpc_argument, connect, node_error
 from chain.cli.errors import CliError
-from chain.client.governance import referenda, referendum
+from chain.client.chain import XplClient
 from chain.client.rpc import RpcClientError, RpcConnectionError
+from runtime.primitives.amount import format_amount
 
-PPB = 1_000_000_000
-BAR_WIDTH = 40
+PPB: Final = 1_000_000_000
+BAR_WIDTH: Final = 40
+WATCH_EVERY_S: Final = 1.0
 
 
 def add_view_commands(g: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `xpl gov list` and `xpl gov show`."""
-    listing = g.add_parser("list", help="the referenda: state, track, tally")
+    listing = g.add_parser("list", help="the ongoing and recently ended referenda")
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     add_rpc_argument(listing)
     listing.set_defaults(run=_list)
 
-    show = g.add_parser("show", help="a referendum's tally against its curves, time left")
+    show = g.add_parser("show", help="a referendum's live tally against its track's curves")
     show.add_argument("referendum", type=int, metavar="REF")
     show.add_argument("--json", action="store_true", help="print one JSON object")
     show.add_argument("--watch", action="store_true", help="redraw every block until it ends")
@@ -40,61 +48,179 @@ def add_view_commands(g: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def _list(args: argparse.Namespace) -> int:
     with connect(args) as client:
         try:
-            items = referenda(client)
+            items = client.gov_referenda()
         except (RpcClientError, RpcConnectionError) as exc:
             raise node_error(exc, args.rpc) from exc
     if args.json:
         print(json.dumps(items))
         return 0
-    table = Table(title="referenda")
-    for column in ("ref", "track", "state", "ayes", "nays", "support", "proposal"):
+    table = Table(title=f"{len(items)} referenda")
+    for column in ("ref", "track", "state", "approval", "support", "phase", "proposal"):
         table.add_column(column)
-    for item in items:
+    for ref in items:
+        now, needed = ref["now"], ref.get("needed")
         table.add_row(
-            *(
-                _cell(item.get(c))
-                for c in ("index", "track", "state", "ayes", "nays", "support", "proposal")
-            )
+            str(ref["index"]),
+            str(ref["track"]["name"]),
+            ref["state"],
+            _versus(now["approvalPpb"], None if needed is None else needed["approvalPpb"]),
+            _versus(now["supportPpb"], None if needed is None else needed["supportPpb"]),
+            _phase_text(ref.get("phase")),
+            _proposal_text(ref.get("proposal")),
         )
     Console().print(table)
     return 0
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, dict):
-        return str(value.get("name") or value.get("call") or json.dumps(value))
-    return "" if value is None else str(value)
-
-
 def _show(args: argparse.Namespace) -> int:
     with connect(args) as client:
         try:
-            found = referendum(client, args.referendum)
-            if found is None:
-                raise CliError(f"no referendum {args.referendum}")
+            ref = _referendum(client, args.referendum)
             if args.json:
-                print(json.dumps(found))
+                print(json.dumps(ref))
                 return 0
+            curves = _track_curves(client, ref["track"]["id"])
             console = Console()
             if not args.watch:
-                console.print(render(found))
+                console.print(render(ref, curves))
                 return 0
-            with Live(render(found), console=console, refresh_per_second=2) as live:
-                while found is not None and found.get("ongoing", True):
-                    time.sleep(1.0)
-                    found = referendum(client, args.referendum)
-                    if found is not None:
-                        live.update(render(found))
+            with Live(render(ref, curves), console=console, auto_refresh=False) as live:
+                while ref.get("phase") is not None:
+                    time.sleep(WATCH_EVERY_S)
+                    ref = _referendum(client, args.referendum)
+                    live.update(render(ref, curves), refresh=True)
         except (RpcClientError, RpcConnectionError) as exc:
             raise node_error(exc, args.rpc) from exc
     return 0
 
 
-def render(ref: dict[str, Any]) -> Group:
-    """A referendum as rich renderables: its facts, then approval and support against the
-    thresholds the curves ask for now."""
+def _referendum(client: XplClient, index: int) -> dict[str, Any]:
+    ref = client.gov_referendum(index)
+    if ref is None:
+        raise CliError(f"no referendum {index} on this chain (see `xpl gov list`)")
+    return ref
+
+
+def _track_curves(client: XplClient, track_id: int) -> list[list[int]]:
+    track = next((t for t in client.gov_tracks() if t["id"] == track_id), None)
+    return [] if track is None else list(track["curve"])
+
+
+def render(ref: dict[str, Any], curves: list[list[int]]) -> Group:
+    """A referendum as rich renderables: its facts, its tally, approval and support against the
+    thresholds the curves ask for now, and the curves over the decision period."""
+    track = ref["track"]
+    state = Text(ref["state"], style=_state_style(ref))
+    title = Text.assemble(
+        (f"Referendum {ref['index']}", "bold"),
+        f" on track {track['name']} ({track['id']}): ",
+        state,
+    )
     facts = Table.grid(padding=(0, 2))
-    for key, value in ref.items():
-        if not isinstance(value, dict | list):
-            facts.add_row(Text(str(key), style="bold"), str(value))
-    return Group(facts)
+    facts.add_column(style="bold", justify="right")
+    facts.add_column()
+    facts.add_row("proposal", _proposal_text(ref.get("proposal")))
+    facts.add_row("submitted", f"#{ref['submitted']} by {ref['submitter']}")
+    for kind, deposit in ref["deposits"].items():
+        if deposit is not None:
+            facts.add_row(f"{kind} deposit", f"{format_amount(int(deposit['amount']))} held")
+    facts.add_row("phase", _phase_text(ref.get("phase")))
+    for label, key in (("confirming until", "confirmingUntil"), ("passes at", "passesAt")):
+        if ref.get(key) is not None:
+            facts.add_row(label, f"#{ref[key]}")
+    if ref.get("enactment") is not None:
+        facts.add_row("enactment", f"#{ref['enactment']}")
+    tally = ref["tally"]
+    facts.add_row(
+        "tally",
+        f"ayes {format_amount(int(tally['ayes']))}, nays {format_amount(int(tally['nays']))}, "
+        f"support {format_amount(int(tally['support']))} of "
+        f"{format_amount(int(ref['now']['electorate']))}",
+    )
+    needed = ref.get("needed") or {}
+    bars = Table.grid(padding=(0, 1))
+    bars.add_column(style="bold", justify="right")
+    bars.add_column()
+    bars.add_column()
+    for label, key in (("approval", "approvalPpb"), ("support", "supportPpb")):
+        bars.add_row(
+            label, _bar(ref["now"][key], needed.get(key)), _versus(ref["now"][key], needed.get(key))
+        )
+    parts: list[Any] = [title, facts, bars]
+    if curves:
+        parts.append(_curve_table(ref, curves))
+    return Group(*parts)
+
+
+def _bar(value: int, needed: int | None) -> Text:
+    """A bar filled to `value` (ppb) with the threshold marked as `|`: green if it is met."""
+    filled = min(BAR_WIDTH, value * BAR_WIDTH // PPB)
+    mark = None if needed is None else min(BAR_WIDTH - 1, needed * BAR_WIDTH // PPB)
+    style = "green" if needed is not None and value >= needed else "red"
+    bar = Text()
+    for i in range(BAR_WIDTH):
+        if i == mark:
+            bar.append("|", style="bold yellow")
+        else:
+            bar.append("█" if i < filled else "░", style=style if i < filled else "dim")
+    return bar
+
+
+def _versus(value: int, needed: int | None) -> str:
+    if needed is None:
+        return _percent(value)
+    sign = "≥" if value >= needed else "<"
+    return f"{_percent(value)} {sign} {_percent(needed)} needed"
+
+
+def _percent(ppb: int) -> str:
+    return f"{ppb * 100 / PPB:.1f}%"
+
+
+def _curve_table(ref: dict[str, Any], curves: list[list[int]]) -> Table:
+    """The track's curves at each tenth of the decision period, the present highlighted."""
+    table = Table(title="thresholds over the decision period", title_justify="left")
+    table.add_column("")
+    current = _current_column(ref, curves)
+    for i, (x, _, _) in enumerate(curves):
+        table.add_column(f"{x * 100 // PPB}%", style="bold reverse" if i == current else None)
+    table.add_row("approval", *(_percent(a) for _, a, _ in curves))
+    table.add_row("support", *(_percent(s) for _, _, s in curves))
+    return table
+
+
+def _current_column(ref: dict[str, Any], curves: list[list[int]]) -> int | None:
+    needed = ref.get("needed")
+    if ref.get("decidingSince") is None or needed is None:
+        return None
+    approval = needed["approvalPpb"]
+    # The last sample whose approval threshold is not below the one asked for now.
+    return max((i for i, (_, a, _) in enumerate(curves) if a >= approval), default=0)
+
+
+def _phase_text(phase: dict[str, Any] | None) -> str:
+    if phase is None:
+        return "ended"
+    return f"{phase['name']} until #{phase['endsAt']} ({phase['blocksLeft']} blocks left)"
+
+
+def _proposal_text(proposal: Any) -> str:
+    if not isinstance(proposal, dict):
+        return "—"
+    if "raw" in proposal:
+        return f"undecodable call {proposal['raw'][:18]}…"
+    args = json.dumps(proposal.get("args", {}))
+    if len(args) > 60:
+        args = args[:57] + "…"
+    return f"{proposal['pallet']}.{proposal['call']} {args}"
+
+
+def _state_style(ref: dict[str, Any]) -> str:
+    return {
+        "approved": "bold green",
+        "confirming": "green",
+        "rejected": "bold red",
+        "killed": "bold red",
+        "timed_out": "red",
+        "cancelled": "red",
+    }.get(ref["state"], "yellow")

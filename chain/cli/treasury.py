@@ -20,10 +20,9 @@ awarding a grant) is made by a referendum on `--track`, or with `--sudo` on a de
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from chain.cli.common import add_rpc_argument, connect, node_error
+from chain.cli.common import add_rpc_argument, connect
 from chain.cli.governance import add_origin_arguments, submit_as_governance
 from chain.cli.submit import (
     Found,
@@ -33,7 +32,7 @@ from chain.cli.submit import (
     parse_call_name,
     submit_checked,
 )
-from chain.client.rpc import RpcClientError, RpcConnectionError
+from chain.cli.treasury_view import show
 from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.amount import format_amount, parse_amount
 from runtime.primitives.hashing import to_hex
@@ -58,7 +57,7 @@ def _register_treasury(sub: argparse._SubParsersAction[argparse.ArgumentParser])
     status = t.add_parser("status", help="balance, income, pending spends, the next spend period")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     add_rpc_argument(status)
-    status.set_defaults(run=_status, method="treasury_status")
+    status.set_defaults(run=show, method="treasury_status")
 
     spend = t.add_parser("propose-spend", help="propose paying an account from the treasury")
     spend.add_argument("amount", help="for example 500XPL")
@@ -118,7 +117,7 @@ def _register_bounty(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     listing = b.add_parser("list", help="the bounties and their state")
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     add_rpc_argument(listing)
-    listing.set_defaults(run=_status, method="treasury_bounties")
+    listing.set_defaults(run=show, method="treasury_bounties")
 
 
 def _register_grant(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -148,7 +147,7 @@ def _register_grant(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     listing = g.add_parser("list", help="the grants and what is left of each")
     listing.add_argument("--json", action="store_true", help="print one JSON object")
     add_rpc_argument(listing)
-    listing.set_defaults(run=_status, method="grants_list")
+    listing.set_defaults(run=show, method="grants_list")
 
 
 def _own(args: argparse.Namespace, pallet: str, name: str, call_args: dict[str, Any]) -> int:
@@ -167,40 +166,6 @@ def _governance(
         return submit_as_governance(
             args, client, pallet, name, call_args, summary or dict(call_args), found
         )
-
-
-def _status(args: argparse.Namespace) -> int:
-    """Print what a treasury, bounties or grants RPC method answers."""
-    with connect(args) as client:
-        try:
-            result = client.rpc.call(args.method)
-        except (RpcClientError, RpcConnectionError) as exc:
-            raise node_error(exc, args.rpc) from exc
-    if args.json:
-        print(json.dumps(result))
-    else:
-        _print_tree(result)
-    return 0
-
-
-def _print_tree(value: Any, indent: int = 0) -> None:
-    pad = "  " * indent
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if isinstance(item, dict | list) and item:
-                print(f"{pad}{key}:")
-                _print_tree(item, indent + 1)
-            else:
-                print(f"{pad}{key}: {json.dumps(item) if not isinstance(item, str) else item}")
-    elif isinstance(value, list):
-        for item in value:
-            if isinstance(item, dict):
-                print(f"{pad}-")
-                _print_tree(item, indent + 1)
-            else:
-                print(f"{pad}- {item}")
-    else:
-        print(f"{pad}{value}")
 
 
 def _propose_spend(args: argparse.Namespace) -> int:
