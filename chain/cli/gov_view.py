@@ -66,7 +66,7 @@ def _list(args: argparse.Namespace) -> int:
             _versus(now["approvalPpb"], None if needed is None else needed["approvalPpb"]),
             _versus(now["supportPpb"], None if needed is None else needed["supportPpb"]),
             _phase_text(ref.get("phase")),
-            _proposal_text(ref.get("proposal")),
+            _proposal_text(ref.get("proposal"), brief=True),
         )
     Console().print(table)
     return 0
@@ -79,15 +79,16 @@ def _show(args: argparse.Namespace) -> int:
             if args.json:
                 print(json.dumps(ref))
                 return 0
-            curves = _track_curves(client, ref["track"]["id"])
+            curves = _track_curves(client, ref)
             console = Console()
             if not args.watch:
                 console.print(render(ref, curves))
                 return 0
+            period = ref.get("decisionPeriod", 0)
             with Live(render(ref, curves), console=console, auto_refresh=False) as live:
                 while ref.get("phase") is not None:
                     time.sleep(WATCH_EVERY_S)
-                    ref = _referendum(client, args.referendum)
+                    ref = {**_referendum(client, args.referendum), "decisionPeriod": period}
                     live.update(render(ref, curves), refresh=True)
         except (RpcClientError, RpcConnectionError) as exc:
             raise node_error(exc, args.rpc) from exc
@@ -101,9 +102,13 @@ def _referendum(client: XplClient, index: int) -> dict[str, Any]:
     return ref
 
 
-def _track_curves(client: XplClient, track_id: int) -> list[list[int]]:
-    track = next((t for t in client.gov_tracks() if t["id"] == track_id), None)
-    return [] if track is None else list(track["curve"])
+def _track_curves(client: XplClient, ref: dict[str, Any]) -> list[list[int]]:
+    """The curves of the referendum's track (noting its decision period in `ref`)."""
+    track = next((t for t in client.gov_tracks() if t["id"] == ref["track"]["id"]), None)
+    if track is None:
+        return []
+    ref["decisionPeriod"] = int(track["decisionPeriod"])
+    return list(track["curve"])
 
 
 def render(ref: dict[str, Any], curves: list[list[int]]) -> Group:
@@ -178,14 +183,20 @@ def _percent(ppb: int) -> str:
 
 
 def _curve_table(ref: dict[str, Any], curves: list[list[int]]) -> Table:
-    """The track's curves at each tenth of the decision period, the present highlighted."""
+    """The track's curves at each tenth of the decision period, the present marked."""
     table = Table(title="thresholds over the decision period", title_justify="left")
-    table.add_column("")
+    for column in ("elapsed", "approval", "support", ""):
+        table.add_column(column, justify="right")
     current = _current_column(ref, curves)
-    for i, (x, _, _) in enumerate(curves):
-        table.add_column(f"{x * 100 // PPB}%", style="bold reverse" if i == current else None)
-    table.add_row("approval", *(_percent(a) for _, a, _ in curves))
-    table.add_row("support", *(_percent(s) for _, _, s in curves))
+    for i, (x, approval, support) in enumerate(curves):
+        now = i == current
+        table.add_row(
+            f"{x * 100 // PPB}%",
+            _percent(approval),
+            _percent(support),
+            "◀ now" if now else "",
+            style="bold" if now else None,
+        )
     return table
 
 
@@ -193,9 +204,13 @@ def _current_column(ref: dict[str, Any], curves: list[list[int]]) -> int | None:
     needed = ref.get("needed")
     if ref.get("decidingSince") is None or needed is None:
         return None
-    approval = needed["approvalPpb"]
-    # The last sample whose approval threshold is not below the one asked for now.
-    return max((i for i, (_, a, _) in enumerate(curves) if a >= approval), default=0)
+    # The last sample the decision period has reached (the block read, from deciding_since).
+    if ref.get("phase") is None or not curves:
+        return None
+    period = ref.get("decisionPeriod", 0)
+    elapsed = ref["now"]["block"] - ref["decidingSince"]
+    x = PPB if period <= 0 else min(PPB, elapsed * PPB // period)
+    return max((i for i, (at, _, _) in enumerate(curves) if at <= x), default=0)
 
 
 def _phase_text(phase: dict[str, Any] | None) -> str:
@@ -204,11 +219,13 @@ def _phase_text(phase: dict[str, Any] | None) -> str:
     return f"{phase['name']} until #{phase['endsAt']} ({phase['blocksLeft']} blocks left)"
 
 
-def _proposal_text(proposal: Any) -> str:
+def _proposal_text(proposal: Any, *, brief: bool = False) -> str:
     if not isinstance(proposal, dict):
         return "—"
     if "raw" in proposal:
         return f"undecodable call {proposal['raw'][:18]}…"
+    if brief:
+        return f"{proposal['pallet']}.{proposal['call']}"
     args = json.dumps(proposal.get("args", {}))
     if len(args) > 60:
         args = args[:57] + "…"
