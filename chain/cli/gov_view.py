@@ -19,10 +19,12 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from chain.cli.common import add_rpc_argument, connect, node_error
+from chain.cli.common import add_rpc_argument, connect, node_error, signer
 from chain.cli.errors import CliError
+from chain.cli.governance import conviction_text
 from chain.client.chain import XplClient
 from chain.client.rpc import RpcClientError, RpcConnectionError
+from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.amount import format_amount
 
 PPB: Final = 1_000_000_000
@@ -43,6 +45,13 @@ def add_view_commands(g: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     show.add_argument("--watch", action="store_true", help="redraw every block until it ends")
     add_rpc_argument(show)
     show.set_defaults(run=_show)
+
+    votes = g.add_parser("votes", help="an account's votes, delegations and locks per track")
+    votes.add_argument("account", nargs="?", help="the account (default: the --from signer)")
+    votes.add_argument("--from", dest="suri", metavar="//NAME", help="the account as a dev key")
+    votes.add_argument("--json", action="store_true", help="print one JSON object")
+    add_rpc_argument(votes)
+    votes.set_defaults(run=_votes, key_file=None, password_env=None)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -93,6 +102,72 @@ def _show(args: argparse.Namespace) -> int:
         except (RpcClientError, RpcConnectionError) as exc:
             raise node_error(exc, args.rpc) from exc
     return 0
+
+
+def _votes(args: argparse.Namespace) -> int:
+    if args.account is not None:
+        who = parse_account(args.account)
+    elif args.suri is not None:
+        who = signer(args).public
+    else:
+        raise CliError("name the account: an ADDRESS or --from //NAME")
+    with connect(args) as client:
+        try:
+            report = client.rpc.call("gov_votes", encode_address(who))
+        except (RpcClientError, RpcConnectionError) as exc:
+            raise node_error(exc, args.rpc) from exc
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    console = Console()
+    console.print(f"{report['account']}: {format_amount(int(report['frozen']))} frozen by votes")
+    for cls in report["classes"]:
+        console.print(_class_table(cls))
+    return 0
+
+
+def _class_table(cls: dict[str, Any]) -> Group:
+    """One track's votes, delegation and lock of an account."""
+    lines: list[Any] = [
+        Text.assemble(
+            (f"track {cls.get('track') or cls['class']}", "bold"),
+            f": {format_amount(int(cls['lock']))} locked",
+        )
+    ]
+    delegating = cls.get("delegating")
+    if delegating is not None:
+        lines.append(
+            f"  delegating {format_amount(int(delegating['amount']))} at "
+            f"{conviction_text(int(delegating['conviction']))} to {delegating['target']}"
+        )
+    delegated = cls.get("delegated")
+    if delegated is not None and int(delegated.get("capital", 0)):
+        lines.append(
+            f"  delegated to it: {format_amount(int(delegated['capital']))} "
+            f"({format_amount(int(delegated['votes']))} of votes)"
+        )
+    prior = cls.get("prior")
+    if prior is not None:
+        lines.append(
+            f"  still locked by past votes: {format_amount(int(prior['amount']))} "
+            f"until #{prior['until']}"
+        )
+    if cls.get("votes"):
+        table = Table()
+        for column in ("ref", "aye", "nay", "abstain", "conviction", "status", "locked until"):
+            table.add_column(column)
+        for v in cls["votes"]:
+            table.add_row(
+                str(v["poll"]),
+                format_amount(int(v["aye"])),
+                format_amount(int(v["nay"])),
+                format_amount(int(v["abstain"])),
+                conviction_text(int(v["conviction"])),
+                str(v["status"]),
+                "—" if v.get("lockedUntil") is None else f"#{v['lockedUntil']}",
+            )
+        lines.append(table)
+    return Group(*lines)
 
 
 def _referendum(client: XplClient, index: int) -> dict[str, Any]:
