@@ -18,7 +18,9 @@
         "staking": {"eraBlocks": 100, "validatorCount": 100, "eraReward": "100XPL", ...},
         "governance": {"tracks": [{"id": 0, "name": "root", "maxDeciding": 1,
                                    "submissionDeposit": "100XPL", ...}, ...]},
-        "sudo": "<address>"
+        "sudo": "<address>",
+        "treasury": {"spendPeriod": 14400, "burnPpm": 10000, "payoutPeriod": 100800,
+                     "inflationSharePpm": 0}
       }
     }
 
@@ -26,10 +28,11 @@ A validator is its stash account, the session key its node signs blocks and vote
 the account), the bond held out of the account's genesis balance, and its commission in parts per
 million; a plain address also does, for a validator bonding DEFAULT_GENESIS_BOND with no
 commission. The genesis authority set is the validators, each weighing its backing (its bond plus
-the genesis nominators' shares). `nominators`, `market`, `compute` and `staking` are optional, and
-so is each parameter: what is left out takes the runtime's default
+the genesis nominators' shares). `nominators`, `market`, `compute`, `staking` and `treasury` are
+optional, and so is each parameter: what is left out takes the runtime's default
 (runtime.pallets.market.DEFAULT_MARKET_PARAMS, runtime.pallets.compute.DEFAULT_COMPUTE_PARAMS,
-runtime.pallets.staking.DEFAULT_STAKING_PARAMS). The parameters must keep cheating unprofitable
+runtime.pallets.staking.DEFAULT_STAKING_PARAMS, runtime.pallets.treasury.DEFAULT_TREASURY_PARAMS).
+The parameters must keep cheating unprofitable
 (q·(1 + slash) ≥ 1); a spec that breaks that is refused.
 
 `governance.tracks` lists the referenda tracks, each with every field of
@@ -80,6 +83,7 @@ from runtime.pallets.staking import (
     GenesisValidator,
     StakingParams,
 )
+from runtime.pallets.treasury import TreasuryParams
 from runtime.primitives import trie
 from runtime.primitives.address import XPL_ADDRESS_PREFIX, decode_address, encode_address
 from runtime.primitives.amount import format_amount, parse_amount
@@ -175,10 +179,12 @@ if TYPE_CHECKING:
     _Market: TypeAlias = _Params
     _Compute: TypeAlias = _Params
     _Staking: TypeAlias = _Params
+    _Treasury: TypeAlias = _Params
 else:
     _Market = _params_model(MarketParams)
     _Compute = _params_model(ComputeParams)
     _Staking = _params_model(StakingParams, "staking parameters")
+    _Treasury = _params_model(TreasuryParams, "treasury parameters")
 
 
 class _Validator(BaseModel):
@@ -293,6 +299,7 @@ class _Genesis(BaseModel):
     sudo: str | None = None
 
     _sudo = field_validator("sudo")(lambda v: v if v is None else _address(v))
+    treasury: _Treasury = Field(default_factory=lambda: _Treasury())
 
     @field_validator("validators", mode="before")
     @classmethod
@@ -369,6 +376,7 @@ class ChainSpec:
                 "staking": _Staking.of(self.genesis.staking).model_dump(),
                 "governance": {"tracks": [_Track.of(t).model_dump() for t in self.genesis.tracks]},
                 "sudo": None if self.genesis.sudo is None else encode_address(self.genesis.sudo),
+                "treasury": _Treasury.of(self.genesis.treasury).model_dump(),
             },
         }
 
@@ -392,6 +400,7 @@ class ChainSpec:
             staking=g.staking.params(),
             tracks=g.governance.track_infos(),
             sudo=None if g.sudo is None else decode_address(g.sudo),
+            treasury=g.treasury.params(),
         )
         try:
             build_genesis_state(genesis)

@@ -39,6 +39,7 @@ from runtime.pallets.staking import Staking
 from runtime.pallets.sudo import Sudo
 from runtime.pallets.system import System
 from runtime.pallets.transaction_payment import TransactionPayment
+from runtime.pallets.treasury import Treasury
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
@@ -56,6 +57,7 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Scheduler(),
     Referenda(),
     Sudo(),
+    Treasury(),
 )
 """The runtime's pallets, in hook order (randomness first of those that draw: market and compute
 read the block's own chain randomness in their hooks)."""

@@ -16,6 +16,7 @@ from runtime.pallets.staking import (
     GenesisValidator,
     StakingParams,
 )
+from runtime.pallets.treasury import DEFAULT_TREASURY_PARAMS, TreasuryParams
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.state import StateOverlay
 
@@ -40,6 +41,7 @@ class GenesisConfig:
     """The governance tracks referenda are decided on (the chain spec's `governance.tracks`)."""
     sudo: bytes | None = None
     """The sudo key's account (development chains), or None: no sudo."""
+    treasury: TreasuryParams = DEFAULT_TREASURY_PARAMS
 
     @property
     def validator_keys(self) -> tuple[bytes, ...]:

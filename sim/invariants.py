@@ -12,7 +12,8 @@ deterministic, so it is judged once, on the first node that holds it):
   hold is explained by a bond, a stake or an escrow — the market's check that the escrow held
   equals what open jobs owe among them);
 - the total issuance changed by exactly what the block's events say was minted (balances
-  `Deposited`) and burned (`TransactionFeePaid`, `DustLost`, `Slashed`), and grew by no more
+  `Deposited`) and burned (`TransactionFeePaid`, `DustLost`, `Slashed`, the treasury's
+  `Burnt`), and grew by no more
   than the era reward paid in it (`EraPaid`, itself at most `era_reward`);
 - a stake is slashed only with evidence on chain in the same block: a worker's stake only as
   much as its own failed jobs say (`JobFailed`, each in a block that decides a check of the job
@@ -22,7 +23,8 @@ deterministic, so it is judged once, on the first node that holds it):
 - a worker is paid (`JobSettled`) only for a job none of whose checks failed, once, as much as
   the job's record says, and the block's balance events credit it with that;
 - a requester's escrow falls only in a block with an event of a job of its (matched, settled,
-  failed, cancelled, expired, voided); the treasury never pays out.
+  failed, cancelled, expired, voided); the treasury pays out only what its `PaidOut` events
+  announce.
 
 A violation stops the run; it carries the replay command that runs the same scenario and seed
 to the simulated time of the violation.
@@ -31,6 +33,7 @@ to the simulated time of the violation.
 from __future__ import annotations
 
 import shlex
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -162,6 +165,8 @@ def figures_of(events: list[Event], issuance: int) -> BlockFigures:
             fees += e.data["actual_fee"]
         elif e.pallet == "staking" and e.name == "Rewarded":
             rewards += e.data["amount"]
+        elif e.pallet == "treasury" and e.name == "Burnt":
+            burned += e.data["amount"]
     return BlockFigures(issuance, minted, burned, fees, rewards)
 
 
@@ -318,13 +323,23 @@ def escrow_released_without_event(events: list[Event], read: StateReader) -> lis
 
 
 def treasury_outflows(events: list[Event]) -> list[str]:
-    """Each payment out of the treasury: no call or hook of the runtime spends from it (it is
-    paid fees, rents and slashes, and holds no key), so any is a payment the runtime made up."""
-    return [
-        f"the treasury paid {e.data['amount']} to 0x{e.data['to'].hex()}"
+    """Each payment out of the treasury that the treasury did not make: it holds no key, and
+    pays only through its ledger (a spend, a bounty's funds, a grant), each payment announced by
+    its `PaidOut`; any other is a payment the runtime made up."""
+    announced = Counter(
+        (e.data["to"], e.data["amount"])
         for e in events
-        if (e.pallet, e.name) == ("balances", "Transfer") and e.data["from"] == TREASURY
-    ]
+        if (e.pallet, e.name) == ("treasury", "PaidOut")
+    )
+    problems = []
+    for e in events:
+        if (e.pallet, e.name) == ("balances", "Transfer") and e.data["from"] == TREASURY:
+            paid = (e.data["to"], e.data["amount"])
+            if announced[paid]:
+                announced[paid] -= 1
+            else:
+                problems.append(f"the treasury paid {paid[1]} to 0x{paid[0].hex()}")
+    return problems
 
 
 def minting_beyond_rewards(events: list[Event], figures: BlockFigures, read: StateReader) -> str:

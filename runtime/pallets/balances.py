@@ -24,7 +24,7 @@ Rules:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, Protocol
 
 from runtime import fields
@@ -514,6 +514,27 @@ def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
     return taken
 
 
+TransferHook = Callable[[BlockContext, int], None]
+_TRANSFER_HOOKS: dict[bytes, TransferHook] = {}
+
+
+def on_transfer_to(account: bytes, hook: TransferHook) -> None:
+    """Have `hook(ctx, amount)` run after every transfer call into `account` (the treasury
+    counts them as donations): only the calls, which an account makes of its own accord, not the
+    transfers pallets make through `transfer`, which record themselves."""
+    _TRANSFER_HOOKS[account] = hook
+
+
+def _transfer_call(
+    ctx: BlockContext, origin: Origin, dest: bytes, value: int, *, keep_alive: bool
+) -> None:
+    source = ensure_signed(origin)
+    transfer(ctx, source, dest, value, keep_alive=keep_alive)
+    hook = _TRANSFER_HOOKS.get(dest)
+    if hook is not None and source != dest:
+        hook(ctx, value)
+
+
 def _value_sent(_ctx: BlockContext, args: tuple[Any, ...]) -> int:
     """A transfer's outflow: its value."""
     return int(args[1])
@@ -546,7 +567,7 @@ class Balances(Pallet):
     )
     def transfer(self, ctx: BlockContext, origin: Origin, dest: bytes, value: int) -> None:
         """Transfer free balance; the sender is reaped if it is left below the deposit."""
-        transfer(ctx, ensure_signed(origin), dest, value, keep_alive=False)
+        _transfer_call(ctx, origin, dest, value, keep_alive=False)
 
     @call(
         args=(("dest", fields.ACCOUNT), ("value", fields.BALANCE)),
@@ -557,7 +578,7 @@ class Balances(Pallet):
         self, ctx: BlockContext, origin: Origin, dest: bytes, value: int
     ) -> None:
         """Transfer free balance, refusing to leave the sender below the deposit."""
-        transfer(ctx, ensure_signed(origin), dest, value, keep_alive=True)
+        _transfer_call(ctx, origin, dest, value, keep_alive=True)
 
     # Genesis
 

@@ -32,7 +32,7 @@ from runtime.framework import (
     Pallet,
     StorageValue,
 )
-from runtime.pallets import balances, staking, system
+from runtime.pallets import balances, staking, system, treasury
 from runtime.primitives.codec import U128_MAX
 from runtime.state import StateOverlay
 
@@ -177,7 +177,8 @@ class TransactionPayment(Pallet):
         author_share = ctx.fees_collected * AUTHOR_FEE_PERCENT // 100
         author = staking.stash_of(ctx.state, ctx.author) or ctx.author
         balances.deposit(ctx, author, author_share + ctx.tips_collected)
-        balances.deposit(ctx, TREASURY, ctx.fees_collected - author_share)
+        to_treasury = balances.deposit(ctx, TREASURY, ctx.fees_collected - author_share)
+        treasury.receive(ctx, treasury.FEES, to_treasury)
         ctx.fees_collected = ctx.tips_collected = 0
         previous = NextFeeMultiplier.get(ctx.state)
         updated = next_multiplier(previous, ctx.weight_used, system.MAX_NORMAL_WEIGHT)

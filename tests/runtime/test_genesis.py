@@ -9,7 +9,7 @@ import pytest
 from runtime.accounts import TREASURY
 from runtime.executive import PALLETS
 from runtime.genesis import GenesisConfig, build_genesis_state
-from runtime.pallets import balances, compute, market, session, staking, system
+from runtime.pallets import balances, compute, market, session, staking, system, treasury
 from runtime.pallets.staking import GenesisValidator
 from runtime.primitives.keys import dev_keypair
 
@@ -20,6 +20,7 @@ PARTS = (
     staking.StakingGenesis,
     market.MarketGenesis,
     compute.ComputeGenesis,
+    treasury.TreasuryGenesis,
 )
 
 
@@ -36,6 +37,7 @@ def test_pallets_with_parameters_name_their_record() -> None:
         "staking": staking.StakingParams,
         "market": market.MarketParams,
         "compute": compute.ComputeParams,
+        "treasury": treasury.TreasuryParams,
     }
 
 

@@ -21,7 +21,7 @@ from chain.spec import local_spec
 from runtime.accounts import TREASURY
 from runtime.block import Digest, Header
 from runtime.framework import BlockContext, EventDef, EventRecord
-from runtime.pallets import balances, market, system, transaction_payment
+from runtime.pallets import balances, market, system, transaction_payment, treasury
 from runtime.pallets.compute.events import CheckDecided, MemberPenalized
 from runtime.pallets.market import settlement
 from runtime.pallets.market.constants import STAKE
@@ -30,6 +30,7 @@ from runtime.pallets.staking.constants import HOLD
 from runtime.pallets.staking.events import Equivocation, EraPaid, Offline
 from runtime.pallets.staking.slashing import slash_stash
 from runtime.pallets.staking.storage import Params as StakingParamsStore
+from runtime.pallets.treasury import events as treasury_events
 from runtime.primitives.keys import keypair_from_suri
 from runtime.state import StateOverlay
 from sim.invariants import (
@@ -64,7 +65,8 @@ BUGGY_FROM_BLOCK = 6
 @pytest.fixture
 def minting_one_unit(monkeypatch: pytest.MonkeyPatch) -> None:
     """The runtime, from block BUGGY_FROM_BLOCK on, mints one unit into the treasury without an
-    event (the balances still add up to the issuance: only the event accounting sees it)."""
+    event (the balances still add up to the issuance and the treasury's ledger counts it: only
+    the event accounting sees it)."""
     original = transaction_payment.TransactionPayment.on_finalize
 
     def on_finalize(self: Any, ctx: BlockContext) -> None:
@@ -75,6 +77,7 @@ def minting_one_unit(monkeypatch: pytest.MonkeyPatch) -> None:
             system.put_account(ctx, TREASURY, info.with_free(info.free + 1))
             issuance = balances.TotalIssuance.get(ctx.state)
             balances.TotalIssuance.put(ctx.state, issuance + 1)
+            treasury.receive(ctx, treasury.DONATIONS, 1)
 
     monkeypatch.setattr(transaction_payment.TransactionPayment, "on_finalize", on_finalize)
 
@@ -331,7 +334,7 @@ def test_a_node_whose_finality_goes_back_is_caught() -> None:
 
 SETTLING: dict[str, Any] = {
     "name": "settling",
-    "duration_s": 20,
+    "duration_s": 28,
     "validators": {"count": 4},
     "chain": {
         "compute": {"commit_window": 3, "reveal_window": 2, "dispute_window": 12},
@@ -357,7 +360,9 @@ SETTLING: dict[str, Any] = {
     ],
     "outputs": {"plots": False},
 }
-"""Honest and cheating workers, every job audited: jobs fail from ~14 s and settle from ~17 s."""
+"""Honest and cheating workers, every job audited: jobs fail from ~14 s and settle from ~17 s
+(which jobs the audits and committees draw follows the chain randomness, seeded by the genesis
+hash, so the run is long enough to settle a few whatever the genesis state holds)."""
 
 settle_success = market.settle_success
 pay_out_all = vars(settlement)["pay_out_all"]
@@ -368,8 +373,8 @@ def paying_the_requester(ctx: BlockContext, job_id: int, verifiers: Any) -> None
     job = market.Jobs.get(ctx.state, job_id)
     assert job is not None
 
-    def routed(ctx: BlockContext, source: bytes, reason: str, payouts: Any) -> None:
-        pay_out_all(
+    def routed(ctx: BlockContext, source: bytes, reason: str, payouts: Any) -> list[int]:
+        return pay_out_all(  # type: ignore[no-any-return]
             ctx, source, reason, [(job.requester if d == job.worker else d, a) for d, a in payouts]
         )
 
@@ -381,11 +386,13 @@ def paying_the_requester(ctx: BlockContext, job_id: int, verifiers: Any) -> None
 
 
 def paying_twice(ctx: BlockContext, job_id: int, verifiers: Any) -> None:
-    """(a) The worker is paid a second time, out of the treasury, with no event of its own."""
+    """(a) The worker is paid a second time, out of the treasury, with no event of its own (the
+    treasury's ledger counting it, as a grant)."""
     settle_success(ctx, job_id, verifiers)
     job = market.Jobs.get(ctx.state, job_id)
     assert job is not None and job.worker is not None
     balances.transfer(ctx, TREASURY, job.worker, job.payment, keep_alive=True)
+    treasury.Ledgers.put(ctx.state, treasury.Ledgers.get(ctx.state).plus("grants", job.payment))
 
 
 def settling_silently(ctx: BlockContext, job_id: int, verifiers: Any) -> None:
@@ -395,9 +402,10 @@ def settling_silently(ctx: BlockContext, job_id: int, verifiers: Any) -> None:
 
 
 def minting_with_an_event(ctx: BlockContext, job_id: int, verifiers: Any) -> None:
-    """(e) A unit minted into the treasury, its `Deposited` event making the books agree."""
+    """(e) A unit minted into the treasury, its `Deposited` event and the treasury's ledger
+    making the books agree."""
     settle_success(ctx, job_id, verifiers)
-    balances.deposit(ctx, TREASURY, 10**9)
+    treasury.receive(ctx, treasury.DONATIONS, balances.deposit(ctx, TREASURY, 10**9))
 
 
 def slashing_a_bystander(ctx: BlockContext, job_id: int, verifiers: Any) -> None:
@@ -532,6 +540,10 @@ def test_escrow_leaving_with_no_event_of_its_job_is_caught() -> None:
 def test_payments_out_of_the_treasury_and_minting_beyond_the_era_reward_are_caught() -> None:
     assert treasury_outflows(events_of((balances.Transfer, (TREASURY, WORKER, 5)))) != []
     assert treasury_outflows(events_of((balances.Transfer, (WORKER, TREASURY, 5)))) == []
+    announced = (treasury_events.PaidOut, ("spends", WORKER, 5))
+    paid = (balances.Transfer, (TREASURY, WORKER, 5))
+    assert treasury_outflows(events_of(paid, announced)) == []
+    assert treasury_outflows(events_of(paid, paid, announced)) != []  # announced once, paid twice
     read = SPEC.genesis_state().get
     reward = StakingParamsStore.get(StateOverlay(read)).era_reward
     recycled = events_of(

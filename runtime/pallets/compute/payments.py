@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
-from runtime.pallets import balances, market, staking
+from runtime.pallets import balances, market, staking, treasury
 from runtime.pallets.compute.events import MemberPenalized
 from runtime.pallets.compute.params import BOND, ComputeParams
 from runtime.pallets.compute.records import Check
@@ -50,7 +50,7 @@ def keep_bond(ctx: BlockContext, check: Check) -> None:
     if amount:
         assert check.challenger is not None
         taken = balances.slash_held(ctx, check.challenger, BOND, amount)
-        balances.deposit(ctx, TREASURY, taken)
+        treasury.receive(ctx, treasury.SLASHES, balances.deposit(ctx, TREASURY, taken))
 
 
 def forfeit_bond(ctx: BlockContext, job_id: int, check: Check, voters: Sequence[bytes]) -> None:
@@ -66,4 +66,7 @@ def forfeit_bond(ctx: BlockContext, job_id: int, check: Check, voters: Sequence[
         balances.deposit(ctx, voter, share)
     worker = market.job(ctx, job_id).worker
     rest = taken - share * len(voters)
-    balances.deposit(ctx, TREASURY if worker is None else worker, rest)
+    if worker is None:
+        treasury.receive(ctx, treasury.SLASHES, balances.deposit(ctx, TREASURY, rest))
+    else:
+        balances.deposit(ctx, worker, rest)

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
+from runtime.pallets import treasury
 from runtime.pallets.market.constants import (
     DEADLINE_WEIGHT,
     DEADLINES_PER_BLOCK,
@@ -77,6 +78,7 @@ def decline(ctx: BlockContext, job_id: int, current: Job) -> None:
     first = declines_of(current) == 0
     rate = p.decline_penalty_ppm if first else 0
     penalty = pay_out(ctx, current.worker, STAKE, TREASURY, current.slash * rate // PPM)
+    treasury.receive(ctx, treasury.SLASHES, penalty)
     worker = end_for_worker(ctx, current, 0)
     if worker is not None:
         worker = replace(
@@ -106,6 +108,7 @@ def miss_deadline(ctx: BlockContext, job_id: int, current: Job, *, at_once: bool
     penalty = pay_out(
         ctx, current.worker, STAKE, TREASURY, current.slash * p.miss_penalty_ppm // PPM
     )
+    treasury.receive(ctx, treasury.SLASHES, penalty)
     worker = end_for_worker(ctx, current, -2)
     if worker is not None:
         worker = replace(worker, stake=max(0, worker.stake - penalty))

@@ -22,8 +22,9 @@ def pay_out(ctx: BlockContext, source: bytes, reason: str, dest: bytes, amount: 
 
 def pay_out_all(
     ctx: BlockContext, source: bytes, reason: str, payouts: Sequence[tuple[bytes, int]]
-) -> None:
-    """Make each (dest, amount) payment from a hold, in full and without ever failing.
+) -> list[int]:
+    """Make each (dest, amount) payment from a hold, in full and without ever failing; what
+    each receiver was credited, in order (the treasury records its own).
 
     Paid one by one, a source left below the existential deposit would be reaped by the payment
     that takes it there, and what it still held for the later receivers burned. So when the
@@ -32,17 +33,17 @@ def pay_out_all(
     """
     info = system.account(ctx, source)
     if info is None:
-        return
+        return [0] * len(payouts)
     total = sum(amount for _, amount in payouts)
     if info.total - total >= balances.EXISTENTIAL_DEPOSIT:
-        for dest, amount in payouts:
-            pay_out(ctx, source, reason, dest, amount)
-        return
+        return [pay_out(ctx, source, reason, dest, amount) for dest, amount in payouts]
     left = balances.slash_held(ctx, source, reason, total)
+    credited = []
     for dest, amount in payouts:
         amount = min(amount, left)
         left -= amount
-        balances.deposit(ctx, dest, amount)
+        credited.append(balances.deposit(ctx, dest, amount))
+    return credited
 
 
 def release_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:

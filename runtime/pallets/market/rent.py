@@ -24,7 +24,7 @@ from dataclasses import replace
 
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
-from runtime.pallets import balances
+from runtime.pallets import balances, treasury
 from runtime.pallets.market.constants import ESCROW, MAX_PENDING_JOBS, WAIT_RENT_GROWTH
 from runtime.pallets.market.escrow import pay_out, release_held
 from runtime.pallets.market.storage import Job, Params, PendingJobs
@@ -69,6 +69,6 @@ def charge_wait(ctx: BlockContext, current: Job) -> Job:
         return current
     deposit = deposit_of(current)
     owed = min(deposit, current.rent * max(0, ctx.number - wait_start(current)))
-    pay_out(ctx, current.requester, ESCROW, TREASURY, owed)
+    treasury.receive(ctx, treasury.RENT, pay_out(ctx, current.requester, ESCROW, TREASURY, owed))
     release_held(ctx, current.requester, ESCROW, deposit - owed)
     return replace(current, escrow=current.escrow - deposit, rent=0)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from runtime.accounts import TREASURY
 from runtime.framework import BlockContext
-from runtime.pallets import balances
+from runtime.pallets import balances, treasury
 from runtime.pallets.market.constants import ESCROW, PPM, STAKE
 from runtime.pallets.market.errors import BadJob, NotPending, NotYourJob
 from runtime.pallets.market.escrow import pay_out_all, release_held
@@ -49,7 +49,8 @@ def settle_success(ctx: BlockContext, job_id: int, verifiers: Sequence[bytes]) -
         share = verification_fee // len(verifiers)
         payouts.extend((verifier, share) for verifier in verifiers)
         paid_verifiers = share * len(verifiers)
-    pay_out_all(ctx, requester, ESCROW, payouts)
+    credited = pay_out_all(ctx, requester, ESCROW, payouts)
+    treasury.receive(ctx, treasury.PROTOCOL, credited[1])
     refund = release_held(
         ctx, requester, ESCROW, current.escrow - payment - protocol_fee - paid_verifiers
     )
@@ -85,7 +86,7 @@ def settle_failure(
     reward = slashed * challenger_share_ppm // PPM if challenger is not None else 0
     if challenger is not None and reward:
         balances.deposit(ctx, challenger, reward)
-    balances.deposit(ctx, TREASURY, slashed - reward)
+    treasury.receive(ctx, treasury.SLASHES, balances.deposit(ctx, TREASURY, slashed - reward))
     worker = end_for_worker(ctx, current, -10)
     if worker is not None:
         worker = replace(worker, stake=max(0, worker.stake - slashed))

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from runtime.accounts import TREASURY
 from runtime.framework import BlockContext, Weight
-from runtime.pallets import session
+from runtime.pallets import session, treasury
 from runtime.pallets.staking.candidacy import active_stash, apply_commission_raises
 from runtime.pallets.staking.constants import (
     ATTESTATION_POINTS,
@@ -102,14 +103,19 @@ def era_reward_for(p: StakingParams, era_length: int) -> int:
 
 
 def _pay_era(ctx: BlockContext, p: StakingParams, era: int) -> int:
-    """Mint the era's reward (`era_reward_for` its length) and share it by points, commission
-    and exposure; how many payouts it made."""
+    """Mint the era's reward (`era_reward_for` its length): the treasury's share
+    (`treasury.inflation_share`) to the treasury, the rest shared by points, commission and
+    exposure; how many payouts it made. `EraPaid` counts both."""
     state = ctx.state
     reward = era_reward_for(p, ctx.number - EraStart.get(state))
+    to_treasury = treasury.inflation_share(state, reward)
+    reward -= to_treasury
+    to_treasury = mint(ctx, TREASURY, to_treasury)
+    treasury.receive(ctx, treasury.INFLATION, to_treasury)
     active = Active.get(state)
     points = {stash: (EraActivity.get(state, stash) or Activity()).points for stash, _ in active}
     total_points = sum(points.values())
-    minted = paid = 0
+    minted, paid = to_treasury, 0
     for stash, _ in active:
         exposure = Exposures.get(state, stash)
         if not points[stash] or exposure is None or exposure.total == 0:

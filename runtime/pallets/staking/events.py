@@ -53,7 +53,7 @@ EraPaid: Final = EventDef(
     NAME,
     "EraPaid",
     (("era", fields.U64), ("minted", fields.BALANCE)),
-    "An era's reward was minted and paid out.",
+    "An era's reward was minted and paid out (the treasury's share of it included).",
 )
 Rewarded: Final = EventDef(NAME, "Rewarded", (_STASH, _AMOUNT))
 Slashed: Final = EventDef(NAME, "Slashed", (_STASH, _AMOUNT), "A stash's bond was slashed.")

@@ -18,7 +18,7 @@ from runtime import consensus
 from runtime.accounts import TREASURY
 from runtime.consensus import VoteEquivocation
 from runtime.framework import BlockContext
-from runtime.pallets import balances, session
+from runtime.pallets import balances, session, treasury
 from runtime.pallets.staking.bonding import forget_stash
 from runtime.pallets.staking.candidacy import stash_of
 from runtime.pallets.staking.constants import HOLD, PPM
@@ -85,7 +85,7 @@ def pay_slash(
     if reporter is not None:
         base = taken if rewarded is None else min(rewarded, taken)
         reward = mint(ctx, reporter, base * p.reporter_reward_ppm // PPM)
-    mint(ctx, TREASURY, taken - reward)
+    treasury.receive(ctx, treasury.SLASHES, mint(ctx, TREASURY, taken - reward))
 
 
 def penalize(ctx: BlockContext, session_key: bytes, amount: int) -> int:
@@ -95,7 +95,7 @@ def penalize(ctx: BlockContext, session_key: bytes, amount: int) -> int:
     if stash is None or amount <= 0:
         return 0
     taken = slash_stash(ctx, stash, amount)
-    mint(ctx, TREASURY, taken)
+    treasury.receive(ctx, treasury.SLASHES, mint(ctx, TREASURY, taken))
     return taken
 
 
