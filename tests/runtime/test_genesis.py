@@ -13,10 +13,12 @@ from runtime.pallets import (
     balances,
     bounties,
     compute,
+    conviction_voting,
     market,
     session,
     staking,
     system,
+    transaction_payment,
     treasury,
 )
 from runtime.pallets.staking import GenesisValidator
@@ -29,6 +31,7 @@ PARTS = (
     staking.StakingGenesis,
     market.MarketGenesis,
     compute.ComputeGenesis,
+    transaction_payment.TransactionPaymentGenesis,
     treasury.TreasuryGenesis,
 )
 
@@ -46,6 +49,8 @@ def test_pallets_with_parameters_name_their_record() -> None:
         "staking": staking.StakingParams,
         "market": market.MarketParams,
         "compute": compute.ComputeParams,
+        "conviction_voting": conviction_voting.ConvictionVotingParams,
+        "transaction_payment": transaction_payment.TransactionPaymentParams,
         "treasury": treasury.TreasuryParams,
         "bounties": bounties.BountiesParams,
     }
