@@ -45,12 +45,7 @@ def test_a_bounty_from_proposal_to_claim_in_blocks_accounts_for_every_coin() -> 
 
     before = [issuance_of(chain.read)]
     fast = replace(P, payout_delay=2)
-    assert (
-        chain.root_call(
-            "bounties", "set_params", *(getattr(fast, f) for f in fast.__dataclass_fields__)
-        )
-        is None
-    )
+    assert chain.root_call("bounties", "set_params", *astuple(fast)) is None
     check_block()
     assert chain.call(PROPOSER, "bounties", "propose_bounty", VALUE, DESCRIPTION).error is None
     check_block()
