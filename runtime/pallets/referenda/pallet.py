@@ -194,7 +194,7 @@ class Referenda(Pallet):
     # Calls
 
     @call(
-        args=(("track", fields.U8), ("proposal", fields.CALL), ("enactment_after", fields.U32)),
+        args=(("track", fields.U8), ("proposal", dispatch.CALL), ("enactment_after", fields.U32)),
         weight=SUBMIT_WEIGHT,
         outflow=_submission_outflow,
     )
