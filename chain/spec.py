@@ -16,6 +16,7 @@
         "market": {"slashPpm": 3000000, "minStake": "100XPL", ...},
         "compute": {"auditPpm": 250000, "auditLeaves": 16, "disputeWindow": 20, ...},
         "staking": {"eraBlocks": 100, "validatorCount": 100, "eraReward": "100XPL", ...},
+        "transactionPayment": {"baseFee": "1000000000u", "authorSharePpm": 200000, ...},
         "governance": {"tracks": [{"id": 0, "name": "root", "maxDeciding": 1,
                                    "submissionDeposit": "100XPL", ...}, ...]},
         "sudo": "<address>",
@@ -28,12 +29,13 @@ A validator is its stash account, the session key its node signs blocks and vote
 the account), the bond held out of the account's genesis balance, and its commission in parts per
 million; a plain address also does, for a validator bonding DEFAULT_GENESIS_BOND with no
 commission. The genesis authority set is the validators, each weighing its backing (its bond plus
-the genesis nominators' shares). `nominators`, `market`, `compute`, `staking` and `treasury` are
-optional, and so is each parameter: what is left out takes the runtime's default
-(runtime.pallets.market.DEFAULT_MARKET_PARAMS, runtime.pallets.compute.DEFAULT_COMPUTE_PARAMS,
-runtime.pallets.staking.DEFAULT_STAKING_PARAMS, runtime.pallets.treasury.DEFAULT_TREASURY_PARAMS).
-The parameters must keep cheating unprofitable
-(q·(1 + slash) ≥ 1); a spec that breaks that is refused.
+the genesis nominators' shares). `nominators`, `market`, `compute`, `staking`, `transactionPayment`
+and `treasury` are optional, and so is each parameter: what is left out takes the runtime's
+default (runtime.pallets.market.DEFAULT_MARKET_PARAMS,
+runtime.pallets.compute.DEFAULT_COMPUTE_PARAMS, runtime.pallets.staking.DEFAULT_STAKING_PARAMS,
+runtime.pallets.transaction_payment.DEFAULT_TRANSACTION_PAYMENT_PARAMS,
+runtime.pallets.treasury.DEFAULT_TREASURY_PARAMS). The parameters must keep cheating unprofitable
+(q·(1 + slash) ≥ 1), and the fee multiplier's bounds in order; a spec that breaks that is refused.
 
 `governance.tracks` lists the referenda tracks, each with every field of
 `runtime.pallets.governance.tracks.TrackInfo` in camelCase (deposits as amounts); left out, the
@@ -83,6 +85,7 @@ from runtime.pallets.staking import (
     GenesisValidator,
     StakingParams,
 )
+from runtime.pallets.transaction_payment import TransactionPaymentParams
 from runtime.pallets.treasury import TreasuryParams
 from runtime.primitives import trie
 from runtime.primitives.address import XPL_ADDRESS_PREFIX, decode_address, encode_address
@@ -179,11 +182,13 @@ if TYPE_CHECKING:
     _Market: TypeAlias = _Params
     _Compute: TypeAlias = _Params
     _Staking: TypeAlias = _Params
+    _TransactionPayment: TypeAlias = _Params
     _Treasury: TypeAlias = _Params
 else:
     _Market = _params_model(MarketParams)
     _Compute = _params_model(ComputeParams)
     _Staking = _params_model(StakingParams, "staking parameters")
+    _TransactionPayment = _params_model(TransactionPaymentParams, "transaction payment parameters")
     _Treasury = _params_model(TreasuryParams, "treasury parameters")
 
 
@@ -295,6 +300,7 @@ class _Genesis(BaseModel):
     market: _Market = Field(default_factory=lambda: _Market())
     compute: _Compute = Field(default_factory=lambda: _Compute())
     staking: _Staking = Field(default_factory=lambda: _Staking())
+    transactionPayment: _TransactionPayment = Field(default_factory=lambda: _TransactionPayment())
     governance: _Governance = Field(default_factory=lambda: _Governance())
     sudo: str | None = None
 
@@ -374,6 +380,9 @@ class ChainSpec:
                 "market": _Market.of(self.genesis.market).model_dump(),
                 "compute": _Compute.of(self.genesis.compute).model_dump(),
                 "staking": _Staking.of(self.genesis.staking).model_dump(),
+                "transactionPayment": _TransactionPayment.of(
+                    self.genesis.transaction_payment
+                ).model_dump(),
                 "governance": {"tracks": [_Track.of(t).model_dump() for t in self.genesis.tracks]},
                 "sudo": None if self.genesis.sudo is None else encode_address(self.genesis.sudo),
                 "treasury": _Treasury.of(self.genesis.treasury).model_dump(),
@@ -398,6 +407,7 @@ class ChainSpec:
             compute=g.compute.params(),
             nominators=tuple(n.nominator() for n in g.nominators),
             staking=g.staking.params(),
+            transaction_payment=g.transactionPayment.params(),
             tracks=g.governance.track_infos(),
             sudo=None if g.sudo is None else decode_address(g.sudo),
             treasury=g.treasury.params(),

@@ -16,6 +16,10 @@ from runtime.pallets.staking import (
     GenesisValidator,
     StakingParams,
 )
+from runtime.pallets.transaction_payment import (
+    DEFAULT_TRANSACTION_PAYMENT_PARAMS,
+    TransactionPaymentParams,
+)
 from runtime.pallets.treasury import DEFAULT_TREASURY_PARAMS, TreasuryParams
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.state import StateOverlay
@@ -37,6 +41,7 @@ class GenesisConfig:
     compute: ComputeParams = DEFAULT_COMPUTE_PARAMS
     nominators: tuple[GenesisNominator, ...] = ()
     staking: StakingParams = DEFAULT_STAKING_PARAMS
+    transaction_payment: TransactionPaymentParams = DEFAULT_TRANSACTION_PAYMENT_PARAMS
     tracks: tuple[TrackInfo, ...] = DEFAULT_TRACKS
     """The governance tracks referenda are decided on (the chain spec's `governance.tracks`)."""
     sudo: bytes | None = None

@@ -11,12 +11,14 @@ from runtime.executive import PALLETS
 from runtime.genesis import GenesisConfig, build_genesis_state
 from runtime.pallets import (
     balances,
+    bounties,
     compute,
     conviction_voting,
     market,
     session,
     staking,
     system,
+    transaction_payment,
     treasury,
 )
 from runtime.pallets.staking import GenesisValidator
@@ -29,6 +31,7 @@ PARTS = (
     staking.StakingGenesis,
     market.MarketGenesis,
     compute.ComputeGenesis,
+    transaction_payment.TransactionPaymentGenesis,
     treasury.TreasuryGenesis,
 )
 
@@ -47,7 +50,9 @@ def test_pallets_with_parameters_name_their_record() -> None:
         "market": market.MarketParams,
         "compute": compute.ComputeParams,
         "conviction_voting": conviction_voting.ConvictionVotingParams,
+        "transaction_payment": transaction_payment.TransactionPaymentParams,
         "treasury": treasury.TreasuryParams,
+        "bounties": bounties.BountiesParams,
     }
 
 

@@ -1,8 +1,8 @@
 """The node's JSON-RPC method table, with Substrate's names where one exists.
 
 One module per namespace registers its methods: `system`, `chain`, `state`, `author`, `payment`,
-`balances`, `grandpa`, `market`, `staking`, `gov` (`referenda`, `votes`), `blob` and (only with
-`--test-rpc`) `testing`.
+`balances`, `grandpa`, `market`, `staking`, `gov` (`referenda`, `votes`), `bounties`
+(treasury_bounties, grants_list), `blob` and (only with `--test-rpc`) `testing`.
 Hashes, keys and byte strings are 0x hex; block numbers in headers are hex (as Substrate's);
 balances are decimal strings (they exceed JSON's safe integers); addresses are SS58-style.
 Parameters may be given by position or by name.
@@ -14,6 +14,7 @@ from chain.service.blob_grants import UploadGate
 from chain.service.rpc.author import add_author_methods
 from chain.service.rpc.balances import add_balances_methods
 from chain.service.rpc.blob import add_blob_methods
+from chain.service.rpc.bounties import add_bounty_methods
 from chain.service.rpc.chain import add_chain_methods
 from chain.service.rpc.context import RpcContext, RpcNode
 from chain.service.rpc.grandpa import add_grandpa_methods
@@ -49,6 +50,7 @@ def build_methods(node: RpcNode, *, test_rpc: bool = False) -> RpcMethods:
     add_staking_methods(ctx)
     add_referenda_methods(ctx)
     add_vote_methods(ctx)
+    add_bounty_methods(ctx)
     add_grandpa_methods(ctx)
     if test_rpc:
         add_test_methods(ctx)

@@ -145,6 +145,19 @@ def _dispute_bond(ctx: BlockContext, args: tuple[Any, ...]) -> int | None:
     return fraud_bond_for(Params.get(ctx.state), verification_fee)
 
 
+def incentives_with_market(state: StateOverlay, market_params: market.MarketParams) -> None:
+    """Compute's rule on the market's parameters (bound to `market.set_params`): with the compute
+    parameters in force in `state`, faking results must still lose money at `market_params`'s
+    slash (`check_incentives`); ValueError saying why otherwise."""
+    try:
+        check_incentives(market_params, Params.get(state))
+    except ValueError as exc:
+        raise ValueError(f"with the compute parameters in force, {exc}") from exc
+
+
+market.bind_params_rule(incentives_with_market)
+
+
 class Compute(Pallet):
     """The compute pallet: result commitments, audits, committees, disputes and verdicts."""
 

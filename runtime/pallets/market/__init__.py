@@ -102,6 +102,7 @@ from runtime.pallets.market.constants import (
     PPM,
     REGISTER_WEIGHT,
     REOFFERS_PER_BLOCK,
+    SET_PARAMS_WEIGHT,
     STAKE,
     SUBMIT_WEIGHT,
     WAIT_RENT_GROWTH,
@@ -116,7 +117,12 @@ from runtime.pallets.market.jobs import (
 )
 from runtime.pallets.market.matching import try_match
 from runtime.pallets.market.pallet import Market, MarketGenesis
-from runtime.pallets.market.params import DEFAULT_MARKET_PARAMS, MarketParams
+from runtime.pallets.market.params import (
+    DEFAULT_MARKET_PARAMS,
+    MarketParams,
+    ParamsRule,
+    bind_params_rule,
+)
 from runtime.pallets.market.queue import schedule
 from runtime.pallets.market.settlement import (
     record_commitment,
@@ -172,6 +178,7 @@ __all__ = [
     "PPM",
     "REGISTER_WEIGHT",
     "REOFFERS_PER_BLOCK",
+    "SET_PARAMS_WEIGHT",
     "STAKE",
     "SUBMIT_WEIGHT",
     "WAIT_RENT_GROWTH",
@@ -183,12 +190,14 @@ __all__ = [
     "MarketParams",
     "NextJobId",
     "Params",
+    "ParamsRule",
     "PastMatch",
     "PendingCount",
     "PendingJobs",
     "Worker",
     "WorkerList",
     "Workers",
+    "bind_params_rule",
     "find_job",
     "job",
     "job_digest",

@@ -81,3 +81,8 @@ class NotPending(MarketError):
 class WrongJob(MarketError):
     """The job with that id is not the one the call names: its digest (`market.job_digest`)
     differs, as for another fork's job that was given the same id."""
+
+
+class BadParams(MarketError):
+    """The parameters are out of their ranges, or would break a rule another pallet ties to them
+    (compute's: faking results must not pay)."""

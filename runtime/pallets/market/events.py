@@ -67,3 +67,4 @@ JobFailed: Final = EventDef(
     "JobFailed",
     (_JOB, ("worker", fields.ACCOUNT), ("slashed", fields.BALANCE), ("refund", fields.BALANCE)),
 )
+ParamsChanged: Final = EventDef(NAME, "ParamsChanged", (), "Root changed the market's parameters.")

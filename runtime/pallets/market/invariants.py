@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from runtime.pallets import system
-from runtime.pallets.market.constants import ESCROW, STAKE
+from runtime.pallets.market.constants import ESCROW, MAX_EXCLUDED, STAKE
 from runtime.pallets.market.storage import (
     GIVE_BACKS,
     OPEN_STATES,
     Job,
     Jobs,
-    Params,
     PendingCount,
     PendingJobs,
     WorkerList,
     Workers,
 )
-from runtime.state import PrefixIterator, StateOverlay, StateReader
+from runtime.state import PrefixIterator, StateReader
 
 
 def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
@@ -26,10 +25,12 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
     active_by_worker: dict[bytes, int] = {}
     pending_by_requester: dict[bytes, int] = {}
     pending: set[int] = set()
-    params = Params.get(StateOverlay(read))
+    # The most give-backs any max_reoffers allows, not today's: a job keeps the history it had
+    # when Root lowered max_reoffers (its next give-back then expires it).
+    most_reoffers = MAX_EXCLUDED - 1
     for key, raw in iterate(Jobs.prefix):
         current = Jobs.decode_at(key, raw)
-        problems.extend(_broken_history(Jobs.key_suffix(key), current, params.max_reoffers))
+        problems.extend(_broken_history(Jobs.key_suffix(key), current, most_reoffers))
         if current.state == "pending":
             pending.add(int.from_bytes(Jobs.key_suffix(key), "big"))
             pending_by_requester[current.requester] = (

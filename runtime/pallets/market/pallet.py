@@ -23,6 +23,7 @@ from runtime.pallets.market.constants import (
     MODES,
     NAME,
     REGISTER_WEIGHT,
+    SET_PARAMS_WEIGHT,
     STAKE,
     SUBMIT_WEIGHT,
     WAIT_RENT_GROWTH,
@@ -32,6 +33,7 @@ from runtime.pallets.market.errors import (
     AlreadyRegistered,
     BadAsk,
     BadJob,
+    BadParams,
     BadWorkerInfo,
     DeclineWindowClosed,
     NoEligibleWorker,
@@ -57,6 +59,7 @@ from runtime.pallets.market.events import (
     JobMatched,
     JobSettled,
     JobSubmitted,
+    ParamsChanged,
     WorkerRegistered,
     WorkerRetired,
     WorkerUpdated,
@@ -64,7 +67,7 @@ from runtime.pallets.market.events import (
 from runtime.pallets.market.invariants import broken_invariants
 from runtime.pallets.market.jobs import named_job
 from runtime.pallets.market.matching import anyone_eligible, match_waiting, try_match
-from runtime.pallets.market.params import MarketParams
+from runtime.pallets.market.params import MarketParams, check_bound_rules
 from runtime.pallets.market.queue import dequeue, enqueue, pending_of, schedule
 from runtime.pallets.market.rent import charge_wait, rent_now
 from runtime.pallets.market.storage import (
@@ -79,7 +82,7 @@ from runtime.pallets.market.storage import (
     Workers,
 )
 from runtime.pallets.market.workers import checked_asks, store_worker
-from runtime.state import PrefixIterator, StateReader
+from runtime.state import PrefixIterator, StateOverlay, StateReader
 from runtime.workloads import WorkloadError, payment_for, workload_shape
 
 
@@ -127,6 +130,7 @@ class Market(Pallet):
         DeadlineMissed,
         JobSettled,
         JobFailed,
+        ParamsChanged,
     )
     ERRORS = (
         AlreadyRegistered,
@@ -146,6 +150,7 @@ class Market(Pallet):
         NoEligibleWorker,
         DeclineWindowClosed,
         WrongJob,
+        BadParams,
     )
 
     # Hooks
@@ -428,11 +433,26 @@ class Market(Pallet):
             raise DeclineWindowClosed()
         decline(ctx, job_id, current)
 
-    # Genesis
+    @call(args=MarketParams.call_args(), weight=SET_PARAMS_WEIGHT, outflow=0)
+    def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
+        """Change the market's parameters (Root only); refused if out of range or if, with the
+        compute parameters in force, faking results would pay. Jobs already submitted keep the
+        terms they were matched on (their slash and deadline) and never pay more fees than their
+        escrow holds (`settlement.fees_within`)."""
+        self.change_params(ctx, origin, MarketParams(*values), Params, BadParams, ParamsChanged)
+
+    # Parameters and genesis
+
+    def check_params(self, state: StateOverlay, params: Any) -> None:
+        """ValueError unless `params` are in their ranges and keep every rule other pallets bind
+        to the market's parameters (`params.bind_params_rule`)."""
+        params.check()
+        check_bound_rules(state, params)
 
     def build_genesis(self, ctx: BlockContext, config: MarketGenesis) -> None:
-        """Store the genesis parameters (ValueError if unacceptable); job ids start at 1."""
-        self.check_params(ctx.state, config.market)
+        """Store the genesis parameters (ValueError if out of range: the compute pallet's genesis,
+        which comes after, checks the two together); job ids start at 1."""
+        config.market.check()
         Params.put(ctx.state, config.market)
         NextJobId.put(ctx.state, 1)
 

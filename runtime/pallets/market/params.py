@@ -1,7 +1,9 @@
-"""The market's economic parameters, declared once as a schema record."""
+"""The market's economic parameters, declared once as a schema record, and the rules other
+pallets tie to them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -14,6 +16,7 @@ from runtime.pallets.market.constants import (
     PPM,
 )
 from runtime.schema import Record, param
+from runtime.state import StateOverlay
 from runtime.workloads import payment_for
 
 PPM_RULE: Final = f"must be between 0 and {PPM}"
@@ -98,3 +101,24 @@ throughput's time plus 2 blocks to commit, matching from a reputation of -20, ra
 after 10 blocks, 0.005 XPL least payment (about twice a commitment's fee), 10^-6 XPL a block of
 waiting in an empty queue (17 times that in a full one), a job offered again after each of up to
 7 misses or its first decline."""
+
+
+ParamsRule = Callable[[StateOverlay, MarketParams], None]
+"""A rule another pallet ties to the market's parameters: ValueError, saying why, unless the
+market's parameters may become `params` in `state` as far as that pallet is concerned."""
+
+_RULES: list[ParamsRule] = []
+
+
+def bind_params_rule(rule: ParamsRule) -> None:
+    """Make `market.set_params` keep `rule` (a pallet above the market, as compute with its
+    incentive guard over slash_ppm, binds its rule when it is imported: the market does not import
+    the pallets that read its parameters)."""
+    if rule not in _RULES:
+        _RULES.append(rule)
+
+
+def check_bound_rules(state: StateOverlay, params: MarketParams) -> None:
+    """ValueError from the first bound rule that `params` would break in `state`."""
+    for rule in _RULES:
+        rule(state, params)

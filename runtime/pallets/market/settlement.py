@@ -35,13 +35,25 @@ def record_commitment(
     return updated
 
 
+def fees_within(ctx: BlockContext, current: Job) -> tuple[int, int]:
+    """(protocol fee, verification fee) of a committed job: on its payment at the rates in force,
+    but never more than its escrow holds beyond the payment (the verifiers' fee first).
+
+    The escrow was taken at the rates in force at submission, so a job ends within it whatever
+    Root sets in between: raising the fee rates (or the least verification fee) after a job was
+    submitted never takes its requester's other funds, nor another job's escrow."""
+    protocol_fee, verification_fee = Params.get(ctx.state).fees_for(current.payment)
+    room = max(0, current.escrow - current.payment)
+    verification_fee = min(verification_fee, room)
+    return min(protocol_fee, room - verification_fee), verification_fee
+
+
 def settle_success(ctx: BlockContext, job_id: int, verifiers: Sequence[bytes]) -> None:
     """Pay out a committed job whose dispute window passed without a failed check."""
     current = job(ctx, job_id)
     assert current.state == "committed" and current.worker is not None
-    p = Params.get(ctx.state)
     payment = current.payment
-    protocol_fee, verification_fee = p.fees_for(payment)
+    protocol_fee, verification_fee = fees_within(ctx, current)
     requester = current.requester
     payouts = [(current.worker, payment), (TREASURY, protocol_fee)]
     paid_verifiers = 0
@@ -78,7 +90,7 @@ def settle_failure(
     """
     current = job(ctx, job_id)
     assert current.state == "committed" and current.worker is not None
-    _, verification_fee = Params.get(ctx.state).fees_for(current.payment)
+    _, verification_fee = fees_within(ctx, current)
     share = verification_fee // len(verifiers) if verifiers else 0
     pay_out_all(ctx, current.requester, ESCROW, [(v, share) for v in verifiers])
     refund = release_held(ctx, current.requester, ESCROW, current.escrow - share * len(verifiers))
