@@ -16,6 +16,9 @@
         "market": {"slashPpm": 3000000, "minStake": "100XPL", ...},
         "compute": {"auditPpm": 250000, "auditLeaves": 16, "disputeWindow": 20, ...},
         "staking": {"eraBlocks": 100, "validatorCount": 100, "eraReward": "100XPL", ...},
+        "governance": {"tracks": [{"id": 0, "name": "root", "maxDeciding": 1,
+                                   "submissionDeposit": "100XPL", ...}, ...]},
+        "sudo": "<address>",
         "treasury": {"spendPeriod": 14400, "burnPpm": 10000, "payoutPeriod": 100800,
                      "inflationSharePpm": 0}
       }
@@ -32,12 +35,23 @@ runtime.pallets.staking.DEFAULT_STAKING_PARAMS, runtime.pallets.treasury.DEFAULT
 The parameters must keep cheating unprofitable
 (q·(1 + slash) ≥ 1); a spec that breaks that is refused.
 
+`governance.tracks` lists the referenda tracks, each with every field of
+`runtime.pallets.governance.tracks.TrackInfo` in camelCase (deposits as amounts); left out, the
+chain has DEFAULT_TRACKS; `"tracks": "fast"` asks for `referenda.fast_tracks()`, the same tracks
+with periods of a few blocks, which the dev and local specs use. A set of tracks that breaks a
+rule of `referenda.check_tracks` (one named root, the time-out after the prepare period, curves
+that never rise, ...) is refused.
+`sudo` names the account that may dispatch any call as Root (`xpl sudo`); left out or null, the
+chain has no sudo and Root is reached only through the `root` track's referenda. The dev spec
+names //Alice; the local spec names none.
+
 Amounts are written like the CLI's (`1000000XPL` or `1500u`). The genesis hash is computed from the
 genesis config; a node refuses a database that holds another chain.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,7 +72,9 @@ from runtime import fields
 from runtime.block import Header
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
 from runtime.pallets.compute import ComputeParams
+from runtime.pallets.governance.tracks import DEFAULT_TRACKS, MAX_TRACKS, TrackInfo
 from runtime.pallets.market import PPM, MarketParams
+from runtime.pallets.referenda import check_tracks, fast_tracks
 from runtime.pallets.session import MAX_AUTHORITIES
 from runtime.pallets.staking import (
     MAX_NOMINATIONS,
@@ -133,17 +149,24 @@ class _Params(BaseModel):
 
 
 def _params_model(record: type[Record], checked: str = "") -> type[_Params]:
-    """The chain spec model of a pallet's parameter record."""
+    """The chain spec model of a pallet's parameter record (a field without a default, as a
+    track's, is required)."""
     definitions: dict[str, Any] = {}
     for f in record.schema().fields:
+        required = f.default is dataclasses.MISSING
         if f.ftype is fields.BALANCE:
             definitions[f.camel_name] = (
                 Annotated[str, AfterValidator(_amount)],
-                format_amount(f.default),
+                ... if required else format_amount(f.default),
             )
+        elif f.lo is None:  # a string (a track's name)
+            definitions[f.camel_name] = (Annotated[str, Field(max_length=64)], ...)
         else:
             hi = f.hi if f.json_max is None else f.json_max
-            definitions[f.camel_name] = (Annotated[int, Field(ge=f.lo, le=hi)], f.default)
+            definitions[f.camel_name] = (
+                Annotated[int, Field(ge=f.lo, le=hi)],
+                ... if required else f.default,
+            )
     model = create_model(
         "_" + record.__name__.removesuffix("Params"), __base__=_Params, **definitions
     )
@@ -226,6 +249,42 @@ class _Nominator(BaseModel):
         )
 
 
+if TYPE_CHECKING:
+    _Track: TypeAlias = _Params
+else:
+    _Track = _params_model(TrackInfo)
+
+
+class _Governance(BaseModel):
+    """The referenda tracks: a list of track objects, or "fast" for `fast_tracks()`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    tracks: list[_Track] = Field(
+        default_factory=lambda: [_Track.of(t) for t in DEFAULT_TRACKS], max_length=MAX_TRACKS
+    )
+
+    @field_validator("tracks", mode="before")
+    @classmethod
+    def _fast(cls, value: Any) -> Any:
+        """`"fast"` stands for `fast_tracks()`."""
+        if value == "fast":
+            return [_Track.of(t).model_dump() for t in fast_tracks()]
+        return value
+
+    @model_validator(mode="after")
+    def _rules(self) -> Self:
+        try:
+            check_tracks(self.track_infos())
+        except ValueError as exc:
+            raise ValueError(f"governance tracks: {exc}") from exc
+        return self
+
+    def track_infos(self) -> tuple[TrackInfo, ...]:
+        """The tracks as the runtime's records."""
+        return tuple(t.params() for t in self.tracks)
+
+
 class _Genesis(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -236,6 +295,10 @@ class _Genesis(BaseModel):
     market: _Market = Field(default_factory=lambda: _Market())
     compute: _Compute = Field(default_factory=lambda: _Compute())
     staking: _Staking = Field(default_factory=lambda: _Staking())
+    governance: _Governance = Field(default_factory=lambda: _Governance())
+    sudo: str | None = None
+
+    _sudo = field_validator("sudo")(lambda v: v if v is None else _address(v))
     treasury: _Treasury = Field(default_factory=lambda: _Treasury())
 
     @field_validator("validators", mode="before")
@@ -311,6 +374,8 @@ class ChainSpec:
                 "market": _Market.of(self.genesis.market).model_dump(),
                 "compute": _Compute.of(self.genesis.compute).model_dump(),
                 "staking": _Staking.of(self.genesis.staking).model_dump(),
+                "governance": {"tracks": [_Track.of(t).model_dump() for t in self.genesis.tracks]},
+                "sudo": None if self.genesis.sudo is None else encode_address(self.genesis.sudo),
                 "treasury": _Treasury.of(self.genesis.treasury).model_dump(),
             },
         }
@@ -333,6 +398,8 @@ class ChainSpec:
             compute=g.compute.params(),
             nominators=tuple(n.nominator() for n in g.nominators),
             staking=g.staking.params(),
+            tracks=g.governance.track_infos(),
+            sudo=None if g.sudo is None else decode_address(g.sudo),
             treasury=g.treasury.params(),
         )
         try:
@@ -373,9 +440,14 @@ def validator_uris_of(count: int) -> list[str]:
 
 
 def dev_spec() -> ChainSpec:
-    """A single-validator development chain: //Alice authors; the dev accounts are funded."""
+    """A single-validator development chain: //Alice authors and holds the sudo key; the dev
+    accounts are funded."""
     return local_spec(
-        validators=1, name="XPL Development", chain_id="dev", chain_type="Development"
+        validators=1,
+        name="XPL Development",
+        chain_id="dev",
+        chain_type="Development",
+        sudo=keypair_from_suri("//Alice").public,
     )
 
 
@@ -386,9 +458,13 @@ def local_spec(
     chain_id: str = "local",
     chain_type: str = "Local",
     slot_duration_ms: int = 1000,
+    tracks: tuple[TrackInfo, ...] | None = None,
+    sudo: bytes | None = None,
 ) -> ChainSpec:
     """A local testnet with `validators` development validators (//Alice, //Bob, ...), each
-    bonding DEFAULT_GENESIS_BOND of its endowment."""
+    bonding DEFAULT_GENESIS_BOND of its endowment; its governance tracks are `tracks`, by default
+    `fast_tracks()` (referenda decided within a minute, for tests and the demo); no sudo key
+    unless `sudo` names one."""
     if not 1 <= validators <= 100:
         raise ChainSpecError("a local chain has between 1 and 100 validators")
     uris = validator_uris_of(validators)
@@ -407,6 +483,8 @@ def local_spec(
             ),
             slot_duration_ms=slot_duration_ms,
             balances=tuple((keypair_from_suri(u).public, DEV_ENDOWMENT) for u in endowed),
+            tracks=fast_tracks() if tracks is None else tracks,
+            sudo=sudo,
         ),
     )
 

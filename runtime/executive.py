@@ -32,8 +32,11 @@ from runtime.pallets.balances import Balances
 from runtime.pallets.compute import Compute
 from runtime.pallets.market import Market
 from runtime.pallets.randomness import Randomness
+from runtime.pallets.referenda import Referenda
+from runtime.pallets.scheduler import Scheduler
 from runtime.pallets.session import Session
 from runtime.pallets.staking import Staking
+from runtime.pallets.sudo import Sudo
 from runtime.pallets.system import System
 from runtime.pallets.transaction_payment import TransactionPayment
 from runtime.pallets.treasury import Treasury
@@ -51,6 +54,9 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Staking(),
     Market(),
     Compute(),
+    Scheduler(),
+    Referenda(),
+    Sudo(),
     Treasury(),
 )
 """The runtime's pallets, in hook order (randomness first of those that draw: market and compute

@@ -8,6 +8,7 @@ from runtime.block import Digest, Header, extrinsics_root
 from runtime.executive import PALLETS
 from runtime.framework import BlockContext
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS, ComputeParams
+from runtime.pallets.governance.tracks import DEFAULT_TRACKS, TrackInfo
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, MarketParams
 from runtime.pallets.staking import (
     DEFAULT_STAKING_PARAMS,
@@ -36,6 +37,10 @@ class GenesisConfig:
     compute: ComputeParams = DEFAULT_COMPUTE_PARAMS
     nominators: tuple[GenesisNominator, ...] = ()
     staking: StakingParams = DEFAULT_STAKING_PARAMS
+    tracks: tuple[TrackInfo, ...] = DEFAULT_TRACKS
+    """The governance tracks referenda are decided on (the chain spec's `governance.tracks`)."""
+    sudo: bytes | None = None
+    """The sudo key's account (development chains), or None: no sudo."""
     treasury: TreasuryParams = DEFAULT_TREASURY_PARAMS
 
     @property

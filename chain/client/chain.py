@@ -303,6 +303,21 @@ class XplClient:
             unlocking=tuple((c["block"], int(c["amount"])) for c in data["unlocking"]),
         )
 
+    # Governance: referenda
+
+    def gov_referenda(self) -> list[dict[str, Any]]:
+        """Every ongoing referendum and the latest ended ones, newest first (gov_referenda)."""
+        return self.rpc.call("gov_referenda")  # type: ignore[no-any-return]
+
+    def gov_referendum(self, index: int) -> dict[str, Any] | None:
+        """One referendum with its tally, the curves' thresholds now and the time left in its
+        phase; None if there is none (gov_referendum)."""
+        return self.rpc.call("gov_referendum", index)  # type: ignore[no-any-return]
+
+    def gov_tracks(self) -> list[dict[str, Any]]:
+        """The tracks, each with its curves sampled over the decision period (gov_tracks)."""
+        return self.rpc.call("gov_tracks")  # type: ignore[no-any-return]
+
     # Transactions
 
     def sign(

@@ -11,6 +11,15 @@ Rules:
   `deposit` mints, transfers and holds move balance without changing the sum.
 - Holds are named (for example "stake" and "escrow"); held balance cannot be spent or transferred
   until released, and can be slashed.
+- Freezes (a vote's conviction lock, as Substrate's fungible freezes) keep part of an account's
+  balance from leaving it without moving it: named by an id, at most MAX_FREEZES per account, they
+  overlap one another (the largest counts) and the staking hold, so staked funds can still be
+  locked by a vote and locked funds can still be bonded. A freeze covers at most the free balance
+  plus the staking hold (`lockable`); of the free balance only `usable_free` (what the freeze does
+  not cover beyond the staking hold) may be withdrawn (fees too), transferred or put under any hold
+  but staking's, and a frozen account is never reaped by spending. Slashes ignore freezes; a freeze
+  left above its account's total after a slash is cut to the total, and a reaped account's
+  freezes go with it.
 """
 
 from __future__ import annotations
@@ -28,14 +37,18 @@ from runtime.framework import (
     EventDef,
     Origin,
     Pallet,
+    StorageMap,
     StorageValue,
     call,
     ensure_signed,
+    value_codec,
 )
 from runtime.pallets import system
 from runtime.pallets.system import AccountInfo
-from runtime.primitives.codec import U128_MAX
-from runtime.state import PrefixIterator, StateReader
+from runtime.primitives import codec
+from runtime.primitives.amount import format_amount
+from runtime.primitives.codec import U128_MAX, Value
+from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 NAME: Final = "balances"
 
@@ -46,9 +59,37 @@ EXISTENTIAL_DEPOSIT: Final = 10_000_000_000
 
 TRANSFER_WEIGHT: Final = 40 * WEIGHT_PER_MICROS
 
+STAKING_HOLD: Final = "staking"
+"""The hold that freezes overlap: bonded funds stay lockable (staking holds under this reason)."""
+MAX_FREEZES: Final = 4
+MAX_FREEZE_ID_LEN: Final = 16
+
 # Storage
 
 TotalIssuance: Final = StorageValue[int](NAME, "TotalIssuance", U128_CODEC, 0)
+
+FreezeList = tuple[tuple[str, int], ...]
+"""An account's freezes: (id, amount), sorted by id, amounts > 0, at most MAX_FREEZES."""
+
+
+def _freezes_to_value(freezes: FreezeList) -> Value:
+    return [[i, a.to_bytes(16, "big")] for i, a in freezes]
+
+
+def _freezes_from_value(value: Value) -> FreezeList:
+    items = codec.expect_array(value, MAX_FREEZES, "freezes")
+    checked = []
+    for n, item in enumerate(items):
+        f = codec.expect_list(item, 2, f"freezes[{n}]")
+        freeze_id = codec.expect_str(f[0], "freezes.id", max_len=MAX_FREEZE_ID_LEN)
+        checked.append((freeze_id, codec.expect_u128(f[1], "freezes.amount")))
+    return tuple(checked)
+
+
+Freezes: Final = StorageMap[bytes, FreezeList](
+    NAME, "Freezes", lambda a: a, value_codec(_freezes_to_value, _freezes_from_value)
+)
+"""Each frozen account's freezes; no entry for an account without any."""
 
 # Events
 
@@ -90,6 +131,12 @@ Slashed: Final = EventDef(
     NAME,
     "Slashed",
     (("account", fields.ACCOUNT), ("reason", fields.str_type(16)), ("amount", fields.BALANCE)),
+)
+FreezeSet: Final = EventDef(
+    NAME,
+    "FreezeSet",
+    (("account", fields.ACCOUNT), ("id", fields.str_type(16)), ("amount", fields.BALANCE)),
+    "A freeze on the account was set to this amount (0: removed), or cut to its total by a slash.",
 )
 
 # Errors
@@ -137,6 +184,18 @@ class InvalidHoldReason(BalancesError):
     """A hold's reason must be 1 to 16 characters."""
 
 
+class Frozen(BalancesError):
+    """The funds are frozen by a vote's conviction lock until it expires (see `xpl gov unlock`)."""
+
+
+class TooManyFreezes(BalancesError):
+    """The account already has the maximum number of freezes."""
+
+
+class InvalidFreezeId(BalancesError):
+    """A freeze's id must be 1 to 16 characters."""
+
+
 # The interface other pallets use
 
 
@@ -157,23 +216,130 @@ def free_balance(ctx: BlockContext, who: bytes) -> int:
     return 0 if info is None else info.free
 
 
+# Freezes (the interface conviction voting uses)
+
+
+def freezes(state: StateOverlay, who: bytes) -> FreezeList:
+    """Every freeze on `who`, (id, amount) sorted by id; () if none."""
+    return Freezes.get(state, who) or ()
+
+
+def frozen(ctx: BlockContext, who: bytes) -> int:
+    """What the freezes on `who` keep in the account: the largest of them (they overlap)."""
+    return max((amount for _, amount in freezes(ctx.state, who)), default=0)
+
+
+def freeze_of(ctx: BlockContext, who: bytes, freeze_id: str) -> int:
+    """The freeze `freeze_id` on `who` (0 if none)."""
+    for i, amount in freezes(ctx.state, who):
+        if i == freeze_id:
+            return amount
+    return 0
+
+
+def lockable(ctx: BlockContext, who: bytes) -> int:
+    """The most a freeze on `who` may cover: its free balance and its staking hold."""
+    info = system.account(ctx, who)
+    return 0 if info is None else info.free + info.held(STAKING_HOLD)
+
+
+def _usable(info: AccountInfo, largest_freeze: int) -> int:
+    """The part of `info`'s free balance a freeze of `largest_freeze` leaves free to go: the
+    freeze covers the staking hold first, then the free balance."""
+    return max(0, info.free - max(0, largest_freeze - info.held(STAKING_HOLD)))
+
+
+def usable_free(ctx: BlockContext, who: bytes) -> int:
+    """What of `who`'s free balance may leave the account (fees, transfers, holds but staking's)."""
+    info = system.account(ctx, who)
+    return 0 if info is None else _usable(info, frozen(ctx, who))
+
+
+def set_freeze(ctx: BlockContext, who: bytes, freeze_id: str, amount: int) -> None:
+    """Set the freeze `freeze_id` on `who` to `amount`; 0 removes it.
+
+    Raising a freeze needs the amount to be at most `lockable` (InsufficientBalance otherwise);
+    lowering one is always allowed, so that a lock recomputed after a slash can still shrink.
+    """
+    if not 0 < len(freeze_id) <= MAX_FREEZE_ID_LEN:
+        raise InvalidFreezeId()
+    current = freezes(ctx.state, who)
+    before = next((a for i, a in current if i == freeze_id), 0)
+    if amount == before:
+        return
+    rest = [(i, a) for i, a in current if i != freeze_id]
+    if amount > before:
+        can_lock = lockable(ctx, who)
+        if amount > can_lock:
+            raise InsufficientBalance(
+                f"a freeze of {format_amount(amount)} is more than the "
+                f"{format_amount(can_lock)} the account can lock (free and staked)"
+            )
+        if before == 0 and len(current) >= MAX_FREEZES:
+            raise TooManyFreezes()
+    if amount:
+        rest.append((freeze_id, amount))
+    if rest:
+        Freezes.insert(ctx.state, who, tuple(sorted(rest)))
+    else:
+        Freezes.remove(ctx.state, who)
+    ctx.deposit_event(FreezeSet, who, freeze_id, amount)
+
+
+def _cut_freezes(ctx: BlockContext, who: bytes, total: int) -> None:
+    """After a slash: cut every freeze on `who` above its `total` to it (0: remove them all)."""
+    current = freezes(ctx.state, who)
+    if not current or max(a for _, a in current) <= total:
+        return
+    if total == 0:
+        Freezes.remove(ctx.state, who)
+    else:
+        Freezes.insert(ctx.state, who, tuple((i, min(a, total)) for i, a in current))
+    for i, a in current:
+        if a > total:
+            ctx.deposit_event(FreezeSet, who, i, total)
+
+
+# Debits and credits
+
+
 def _reap(ctx: BlockContext, who: bytes, info: AccountInfo) -> None:
     """Remove an account whose total fell below the existential deposit; burn what it had."""
     dust = info.total
     if dust:
         TotalIssuance.put(ctx.state, TotalIssuance.get(ctx.state) - dust)
         ctx.deposit_event(DustLost, who, dust)
+    _cut_freezes(ctx, who, 0)
     system.remove_account(ctx, who, info)
 
 
-def _debit(info: AccountInfo | None, amount: int, keep_alive: bool) -> AccountInfo | None:
-    """The account after taking `amount` of free balance; None if it must be reaped."""
+def _spend_free(ctx: BlockContext, who: bytes, info: AccountInfo | None, amount: int) -> int:
+    """Check that `amount` of free balance may leave `who`; returns its largest freeze.
+
+    InsufficientBalance if the free balance is short, Frozen if a freeze keeps it."""
     if info is None or info.free < amount:
         raise InsufficientBalance()
+    largest = frozen(ctx, who)
+    if largest and amount > _usable(info, largest):
+        raise Frozen(
+            f"{format_amount(amount)} asked, but only {format_amount(_usable(info, largest))} "
+            f"of the free balance is not frozen (the account's lock is {format_amount(largest)})"
+        )
+    return largest
+
+
+def _debit(
+    ctx: BlockContext, who: bytes, info: AccountInfo | None, amount: int, keep_alive: bool
+) -> AccountInfo | None:
+    """The account after taking `amount` of free balance; None if it must be reaped."""
+    largest = _spend_free(ctx, who, info, amount)
+    assert info is not None
     after = info.with_free(info.free - amount)
     if after.total < EXISTENTIAL_DEPOSIT:
         if keep_alive or after.holds:
             raise KeepAlive()
+        if largest:
+            raise KeepAlive("a frozen account cannot be emptied: its lock keeps it alive")
         return None
     return after
 
@@ -184,7 +350,7 @@ def withdraw(ctx: BlockContext, who: bytes, amount: int, *, keep_alive: bool) ->
     No event: the caller reports why (a fee, a burn).
     """
     before = system.account(ctx, who)
-    after = _debit(before, amount, keep_alive)
+    after = _debit(ctx, who, before, amount, keep_alive)
     TotalIssuance.put(ctx.state, TotalIssuance.get(ctx.state) - amount)
     if after is None:
         assert before is not None
@@ -246,7 +412,7 @@ def transfer(
     if receiver is None and amount < EXISTENTIAL_DEPOSIT:
         raise ExistentialDeposit()
     before = system.account(ctx, source)
-    after = _debit(before, amount, keep_alive)
+    after = _debit(ctx, source, before, amount, keep_alive)
     if after is None:
         assert before is not None
         _reap(ctx, source, before.with_free(before.free - amount))
@@ -261,12 +427,17 @@ def transfer(
 
 
 def hold(ctx: BlockContext, who: bytes, reason: str, amount: int) -> None:
-    """Move `amount` of free balance under the named hold `reason`."""
+    """Move `amount` of free balance under the named hold `reason`: only its usable part
+    (`usable_free`), but for the staking hold, which freezes overlap."""
     if not 0 < len(reason) <= system.MAX_HOLD_REASON_LEN:
         raise InvalidHoldReason()
     info = system.account(ctx, who)
-    if info is None or info.free < amount:
-        raise InsufficientBalance()
+    if reason == STAKING_HOLD:
+        if info is None or info.free < amount:
+            raise InsufficientBalance()
+    else:
+        _spend_free(ctx, who, info, amount)
+    assert info is not None
     current = info.held(reason)
     if current == 0 and len(info.holds) >= system.MAX_HOLDS:
         raise TooManyHolds()
@@ -309,6 +480,7 @@ def transfer_held(ctx: BlockContext, source: bytes, reason: str, dest: bytes, am
         _reap(ctx, source, updated)
     else:
         system.put_account(ctx, source, updated)
+        _cut_freezes(ctx, source, updated.total)
     if _credit(ctx, dest, amount):
         ctx.deposit_event(Transfer, source, dest, amount)
         return amount
@@ -320,8 +492,9 @@ def transfer_held(ctx: BlockContext, source: bytes, reason: str, dest: bytes, am
 def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
     """Burn up to `amount` held under `reason`; returns what was taken (callers may re-deposit).
 
-    If the account is left below the existential deposit, it is reaped: what it still had, held
-    or free, is burned as dust.
+    Freezes do not stop a slash: one left above the account's total is cut to it. If the account
+    is left below the existential deposit, it is reaped: what it still had, held or free, is
+    burned as dust, and its freezes are removed.
     """
     info = system.account(ctx, who)
     if info is None:
@@ -337,6 +510,7 @@ def slash_held(ctx: BlockContext, who: bytes, reason: str, amount: int) -> int:
         _reap(ctx, who, updated)
     else:
         system.put_account(ctx, who, updated)
+        _cut_freezes(ctx, who, updated.total)
     return taken
 
 
@@ -370,7 +544,7 @@ class Balances(Pallet):
     """The balances pallet: transfers, holds, slashes and the total issuance."""
 
     NAME = NAME
-    EVENTS = (Transfer, Endowed, DustLost, Deposited, Held, Released, Slashed)
+    EVENTS = (Transfer, Endowed, DustLost, Deposited, Held, Released, Slashed, FreezeSet)
     ERRORS = (
         InsufficientBalance,
         ExistentialDeposit,
@@ -379,6 +553,9 @@ class Balances(Pallet):
         TooManyHolds,
         Overflow,
         InvalidHoldReason,
+        Frozen,
+        TooManyFreezes,
+        InvalidFreezeId,
     )
 
     # Calls
@@ -426,7 +603,8 @@ class Balances(Pallet):
     # Invariants
 
     def check_invariants(self, read: StateReader, iterate: PrefixIterator) -> list[str]:
-        """Accounts at or above the deposit with well-formed holds, summing to the issuance."""
+        """Accounts at or above the deposit with well-formed holds, summing to the issuance;
+        freezes well formed, only on accounts, none above its account's total."""
         problems: list[str] = []
         total = 0
         for account, info in system.accounts_in(iterate):
@@ -437,8 +615,28 @@ class Balances(Pallet):
             reasons = [r for r, _ in info.holds]
             if reasons != sorted(set(reasons)) or any(a == 0 for _, a in info.holds):
                 problems.append(f"account {who} has malformed holds {info.holds}")
+        problems += _freeze_problems(read, iterate)
         raw_issuance = read(TotalIssuance.key)
         issuance = 0 if raw_issuance is None else TotalIssuance.decode(raw_issuance)
         if total != issuance:
             problems.append(f"sum of balances {total} != total issuance {issuance}")
         return problems
+
+
+def _freeze_problems(read: StateReader, iterate: PrefixIterator) -> list[str]:
+    """What is wrong with the stored freezes: each on an account, well formed, within its total."""
+    problems: list[str] = []
+    for key, raw in iterate(Freezes.prefix):
+        who = Freezes.key_suffix(key)
+        entries = Freezes.decode(raw)
+        ids = [i for i, _ in entries]
+        if not entries or ids != sorted(set(ids)) or any(a == 0 for _, a in entries):
+            problems.append(f"account {who.hex()} has malformed freezes {entries}")
+        raw_account = read(system.Account.key(who))
+        if raw_account is None:
+            problems.append(f"freezes {entries} on {who.hex()}, which has no account")
+            continue
+        total = system.Account.decode(raw_account).total
+        if any(a > total for _, a in entries):
+            problems.append(f"account {who.hex()} has a freeze above its total {total}")
+    return problems

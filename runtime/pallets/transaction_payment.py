@@ -76,7 +76,8 @@ class PaymentError(DispatchError):
 
 
 class CannotPayFee(PaymentError):
-    """The account cannot pay the fee and stay above the existential deposit."""
+    """The account cannot pay the fee and stay above the existential deposit (or its funds are
+    frozen)."""
 
 
 # The fee formula
@@ -106,7 +107,7 @@ def withdraw_fee(ctx: BlockContext, who: bytes, fee: int, tip: int) -> None:
     """Charge a transaction's fee (tip included); CannotPayFee if it cannot be paid."""
     try:
         balances.withdraw(ctx, who, fee, keep_alive=True)
-    except (balances.InsufficientBalance, balances.KeepAlive) as exc:
+    except (balances.InsufficientBalance, balances.KeepAlive, balances.Frozen) as exc:
         raise CannotPayFee() from exc
     ctx.fees_collected += fee - tip
     ctx.tips_collected += tip
@@ -121,11 +122,13 @@ balance, so the pool counts it as spending all its signer has left after its fee
 def fee_budget(ctx: BlockContext, who: bytes) -> int:
     """What `who` can pay in fees and move out of its free balance in all now: as much of its
     free balance as `withdraw_fee` may take and leave the account alive (its free balance above
-    the existential deposit, less what its holds already keep it above the deposit by)."""
+    the existential deposit, less what its holds already keep it above the deposit by), and no
+    more than its freezes leave usable (`balances.usable_free`)."""
     info = system.account(ctx, who)
     if info is None:
         return 0
-    return max(0, min(info.free, info.total - balances.EXISTENTIAL_DEPOSIT))
+    usable = balances.usable_free(ctx, who)
+    return max(0, min(usable, info.total - balances.EXISTENTIAL_DEPOSIT))
 
 
 def priority(fee: int, weight: int, length: int) -> int:

@@ -7,8 +7,17 @@ from typing import Any
 
 import pytest
 
-from chain.spec import DEFAULT_GENESIS_BOND, DEV_ENDOWMENT, ChainSpec, ChainSpecError, local_spec
-from runtime.pallets import session, staking
+from chain.spec import (
+    DEFAULT_GENESIS_BOND,
+    DEV_ENDOWMENT,
+    ChainSpec,
+    ChainSpecError,
+    dev_spec,
+    local_spec,
+)
+from runtime.pallets import session, staking, sudo
+from runtime.pallets.governance.tracks import DEFAULT_TRACKS
+from runtime.pallets.referenda import fast_tracks
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import dev_keypair
@@ -120,3 +129,52 @@ def test_bad_staking_fields_are_refused_by_name(genesis: dict[str, Any], message
 
     with pytest.raises(ChainSpecError, match=message):
         ChainSpec.from_json(document(**resolve(genesis)))
+
+
+def test_governance_tracks_are_read_checked_and_written_back() -> None:
+    spec = dev_spec()
+    assert spec.genesis.tracks == fast_tracks()
+    data = spec.to_json()
+    assert data["genesis"]["governance"]["tracks"][0]["name"] == "root"
+    assert ChainSpec.from_json(data).genesis.tracks == fast_tracks()
+
+    del data["genesis"]["governance"]
+    assert ChainSpec.from_json(data).genesis.tracks == DEFAULT_TRACKS
+    data["genesis"]["governance"] = {"tracks": "fast"}
+    assert ChainSpec.from_json(data).genesis.tracks == fast_tracks()
+
+    root = dict(ChainSpec.from_json(data).to_json()["genesis"]["governance"]["tracks"][0])
+    for bad, words in (
+        ({**root, "timeout": 1}, "time-out must be longer than the prepare period"),
+        ({**root, "name": "treasurer"}, "there must be a track named root"),
+        ({**root, "approvalB": 2_000_000_000}, "approval curve: a linear curve falls from a to b"),
+        ({k: v for k, v in root.items() if k != "confirmPeriod"}, "confirmPeriod: Field required"),
+    ):
+        data["genesis"]["governance"] = {"tracks": [bad]}
+        with pytest.raises(ChainSpecError, match=words):
+            ChainSpec.from_json(data)
+
+
+def test_the_dev_chain_has_alice_as_its_sudo_key_and_the_local_chain_none() -> None:
+    dev = dev_spec()
+    assert dev.genesis.sudo == ALICE.public
+    assert dev.to_json()["genesis"]["sudo"] == encode_address(ALICE.public)
+    assert sudo.key(state_of(dev)) == ALICE.public
+    local = local_spec(validators=2)
+    assert local.genesis.sudo is None
+    assert local.to_json()["genesis"]["sudo"] is None
+    assert sudo.key(state_of(local)) is None
+
+
+def test_a_custom_spec_has_sudo_only_if_it_names_a_key() -> None:
+    unnamed = document()
+    del unnamed["genesis"]["sudo"]
+    assert ChainSpec.from_json(unnamed).genesis.sudo is None
+    named = ChainSpec.from_json(document(sudo=encode_address(BOB.public)))
+    assert named.genesis.sudo == BOB.public
+    assert sudo.key(state_of(named)) == BOB.public
+    assert ChainSpec.from_json(named.to_json()).genesis_header() == named.genesis_header()
+    # The key is part of the genesis: a chain with another key is another chain.
+    assert named.genesis_header() != ChainSpec.from_json(unnamed).genesis_header()
+    with pytest.raises(ChainSpecError, match=r"genesis\.sudo"):
+        ChainSpec.from_json(document(sudo="not an address"))

@@ -13,6 +13,7 @@ out one request), `limits` (connections per address and in all, the rate of call
 frames), `transport` (hypercorn on trio: connections, their deadlines, shutdown). The methods:
 `context` (RpcNode, the node as the methods see it, and what every namespace shares), `params`
 (reading parameters, strictly), and one module per namespace: `system`, `chain`, `state`,
-`author`, `payment`, `balances`, `grandpa`, `market`, `staking`, `blob`, `testing` (the test
-namespace, only with `--test-rpc`).
+`author`, `payment`, `balances`, `grandpa`, `market`, `staking`, `referenda` (the gov
+namespace's referenda and tracks), `blob`, `testing` (the test namespace, only with
+`--test-rpc`).
 """

@@ -51,9 +51,10 @@ def deposit_of(current: Job) -> int:
 def wait_again(ctx: BlockContext, current: Job, rent: int) -> Job | None:
     """A job given back by its worker, waiting again from now at `rent` a block (`rent_now` of
     the queue it found, without itself) with its deposit held; None if the requester cannot hold
-    that deposit (the job must expire). Never fails: a missed deadline's hook calls it."""
+    that deposit with what its freezes leave usable (the job must expire). Never fails: a missed
+    deadline's hook calls it."""
     deposit = rent * max(0, current.expires_at - ctx.number)
-    if deposit > balances.free_balance(ctx, current.requester):
+    if deposit > balances.usable_free(ctx, current.requester):  # frozen funds cannot be held
         return None
     if deposit:
         balances.hold(ctx, current.requester, ESCROW, deposit)

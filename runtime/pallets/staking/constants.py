@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Final
 
 from runtime.framework import WEIGHT_PER_MICROS
+from runtime.pallets.balances import STAKING_HOLD
 
 NAME: Final = "staking"
 
-HOLD: Final = "staking"
+HOLD: Final = STAKING_HOLD
+"""Bonded funds are held under the reason that freezes overlap (`balances.STAKING_HOLD`)."""
 PPM: Final = 1_000_000
 UNIT: Final = 10**12
 MAX_CANDIDATES: Final = 1_000
