@@ -17,7 +17,7 @@ from runtime.framework import (
     ensure_root,
     ensure_signed,
 )
-from runtime.pallets import balances
+from runtime.pallets import balances, treasury
 from runtime.pallets.governance import polls, spending
 from runtime.pallets.governance.polls import Completed, Ongoing
 from runtime.pallets.governance.tally import Tally
@@ -295,6 +295,7 @@ class Referenda(Pallet):
         ):
             if who is not None and amount:
                 paid = balances.transfer_held(ctx, who, HOLD, TREASURY, amount)
+                treasury.receive(ctx, treasury.SLASHES, paid)
                 ctx.deposit_event(events.DepositSlashed, index, who, paid)
         ReferendumInfo.insert(
             ctx.state, index, replace(ref, submission_deposit=0, decision_deposit=0)

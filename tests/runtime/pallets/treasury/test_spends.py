@@ -3,6 +3,7 @@ period, closed when they lapse, voided by Root; and the adversary's attempts at 
 
 from __future__ import annotations
 
+from runtime import dispatch
 from runtime.accounts import TREASURY
 from runtime.framework import ROOT, Origin
 from runtime.pallets import treasury
@@ -22,6 +23,7 @@ from tests.runtime.pallets.treasury_helpers import (
 )
 
 AVAILABLE = TREASURY_FUNDS - ED
+SMALL_TRACK = 2
 
 
 def test_a_spend_is_promised_at_once_and_paid_to_its_beneficiary_once() -> None:
@@ -154,4 +156,24 @@ def test_a_payout_too_small_to_create_its_beneficiary_fails_and_stays_claimable(
     assert chain.payout(0) == "ExistentialDeposit"
     record = chain.spend_record(0)
     assert record is not None and record.pending
+    assert chain.problems() == []
+
+
+def test_a_proposal_to_spend_above_the_track_limit_is_refused_at_submission() -> None:
+    chain = TreasuryChain()
+    bob = Origin(signer=BOB)
+    over = dispatch.encode_call("treasury", "spend", (SMALL_LIMIT + 1, BEN, 0))
+    assert chain.call(bob, "referenda", "submit", SMALL_TRACK, over, 0) == "SpendAboveLimit"
+    within = dispatch.encode_call("treasury", "spend", (SMALL_LIMIT, BEN, 0))
+    assert chain.call(bob, "referenda", "submit", SMALL_TRACK, within, 0) is None
+
+
+def test_a_killed_referendums_deposit_is_recorded_as_a_slash() -> None:
+    chain = TreasuryChain()
+    proposal = dispatch.encode_call("treasury", "spend", (UNIT, BEN, 0))
+    assert chain.call(Origin(signer=BOB), "referenda", "submit", SMALL_TRACK, proposal, 0) is None
+    before = chain.balance(TREASURY)
+    assert chain.call(ROOT, "referenda", "kill", 0) is None
+    deposit = chain.balance(TREASURY) - before
+    assert deposit > 0 and chain.ledger().slashes == deposit
     assert chain.problems() == []
