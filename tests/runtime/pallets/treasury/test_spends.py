@@ -9,6 +9,7 @@ from runtime.framework import ROOT, Origin
 from runtime.pallets import treasury
 from runtime.pallets.governance import spending
 from runtime.pallets.treasury import MAX_PENDING_SPENDS
+from runtime.pallets.treasury.params import MAX_PERIOD
 from tests.runtime.pallets.treasury_helpers import (
     BEN,
     BOB,
@@ -142,10 +143,12 @@ def test_bad_spends_are_refused() -> None:
     chain = TreasuryChain()
     assert chain.spend(0) == "ZeroSpend"
     assert chain.spend(1 * UNIT, beneficiary=TREASURY) == "BadBeneficiary"
-    for _ in range(MAX_PENDING_SPENDS):
+    assert chain.spend(1 * UNIT, valid_from=1 + MAX_PERIOD + 1) == "StartTooLate"
+    assert chain.spend(1 * UNIT, valid_from=1 + MAX_PERIOD) is None  # a promise of 3 years at most
+    for _ in range(MAX_PENDING_SPENDS - 1):
         assert chain.spend(1 * UNIT, beneficiary=BOB) is None
     assert chain.spend(1 * UNIT, beneficiary=BOB) == "TooManySpends"
-    assert chain.payout(0) is None  # one paid: room for another
+    assert chain.payout(1) is None  # one paid: room for another
     assert chain.spend(1 * UNIT, beneficiary=BOB) is None
     assert chain.problems() == []
 
