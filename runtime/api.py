@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from runtime.executive import CALLS, EVENTS, PALLETS, lookup_call
-from runtime.pallets import system, transaction_payment
+from runtime.pallets import balances, system, transaction_payment
 from runtime.pallets.system import AccountInfo
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
@@ -49,6 +49,11 @@ def account_info(read: StateReader, who: bytes) -> AccountInfo:
     """An account's record; a zero record if it does not exist."""
     info = system.Account.get(StateOverlay(read), who)
     return AccountInfo(nonce=0, free=0) if info is None else info
+
+
+def freezes(read: StateReader, who: bytes) -> tuple[tuple[str, int], ...]:
+    """The freezes (votes' locks) on an account: (id, amount) sorted by id; () if none."""
+    return balances.freezes(StateOverlay(read), who)
 
 
 def decode_events(raw: bytes) -> list[dict[str, Any]]:

@@ -29,7 +29,10 @@ from runtime.block import Block, Header, extrinsics_root
 from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
 from runtime.pallets import randomness, system, transaction_payment
 from runtime.pallets.balances import Balances
+from runtime.pallets.bounties import BountiesPallet
 from runtime.pallets.compute import Compute
+from runtime.pallets.conviction_voting import ConvictionVoting
+from runtime.pallets.grants import GrantsPallet
 from runtime.pallets.market import Market
 from runtime.pallets.randomness import Randomness
 from runtime.pallets.referenda import Referenda
@@ -56,8 +59,11 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Compute(),
     Scheduler(),
     Referenda(),
+    ConvictionVoting(),
     Sudo(),
     Treasury(),
+    BountiesPallet(),
+    GrantsPallet(),
 )
 """The runtime's pallets, in hook order (randomness first of those that draw: market and compute
 read the block's own chain randomness in their hooks)."""
@@ -178,9 +184,9 @@ class ValidTransaction:
     longevity_until: int | None
     """The last block number that may include it (None: immortal)."""
     fee_budget: int
-    """What the signer could pay in all when it was checked (`transaction_payment.fee_budget`):
-    the pool charges the fees and outflows of the signer's pooled transactions against it
-    together."""
+    """What the signer could pay in all when it was checked (`transaction_payment.fee_budget`:
+    its free balance above the deposit, less what its locks freeze): the pool charges the fees
+    and outflows of the signer's pooled transactions against it together."""
     outflow: int = 0
     """At most what the call moves out of the signer's free balance besides the fee (its
     `CallDef.outflow`; `transaction_payment.SPENDS_EVERYTHING` when the call cannot say)."""
@@ -356,7 +362,7 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
     try:
         transaction_payment.withdraw_fee(ctx, signer, fee, tx.tip)
     except DispatchError as exc:
-        raise CannotPayFee(exc.describe()) from exc
+        raise CannotPayFee(exc.reason()) from exc
     system.inc_nonce(ctx, signer)
     ctx.weight_used += weight
     ctx.length_used += length
@@ -530,7 +536,7 @@ def validate_transaction(
     try:
         transaction_payment.withdraw_fee(ctx, tx.signer, fee, tx.tip)
     except DispatchError as exc:
-        raise CannotPayFee(exc.describe()) from exc
+        raise CannotPayFee(exc.reason()) from exc
     if check_signature and not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
         raise BadSignature("the signature does not match")
     mortality = tx.body.mortality

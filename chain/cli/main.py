@@ -21,12 +21,16 @@ def build_parser() -> argparse.ArgumentParser:
         benchmark,
         chain_ops,
         demo,
+        gov,
         job,
         key,
         localnet,
         node,
         query,
         sim,
+        staking,
+        sudo,
+        treasury,
         tx,
         worker,
     )
@@ -35,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="xpl", description="XPL: an open market for GPU compute on its own chain."
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (node, key, chain_ops, localnet, tx, query, job, worker, benchmark, sim, demo):
+    commands = (node, key, chain_ops, localnet, tx, staking, sudo, gov, treasury, query, job)
+    for module in (*commands, worker, benchmark, sim, demo):
         module.register(sub)
     return parser
 
@@ -49,7 +54,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (CliError, ValueError) as exc:
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return code

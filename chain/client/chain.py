@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from chain.client.checks import check_from_json
+from chain.client.metadata import Metadata
 from chain.client.rpc import ClientSubscription, RpcClient, RpcClientError, RpcConnectionError
 from runtime.api import make_call as make_call
-from runtime.pallets import compute, market, staking
+from runtime.pallets import balances, compute, market, staking
 from runtime.primitives.address import decode_address, encode_address
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.keys import Keypair
 from runtime.schema import record_from_json
+from runtime.state import StateOverlay
 from runtime.transaction import Call, Mortality, SignedTransaction, sign_transaction
 
 DEFAULT_RPC_URL: Final = "http://127.0.0.1:9944"
@@ -41,16 +43,24 @@ def transfer_call(dest: bytes, amount: int, *, keep_alive: bool = False) -> Call
 
 @dataclass(frozen=True)
 class Account:
-    """An account as `balances_account` reports it: nonce, free and reserved units, named holds."""
+    """An account as `balances_account` reports it: nonce, free and reserved units, named holds,
+    and its largest freeze (a vote's lock)."""
 
     nonce: int
     free: int
     reserved: int
     holds: tuple[tuple[str, int], ...]
+    frozen: int = 0
 
     @property
     def total(self) -> int:
         return self.free + self.reserved
+
+    @property
+    def usable(self) -> int:
+        """What of the free balance may leave the account: the lock covers the stake first."""
+        staked = sum(a for r, a in self.holds if r == balances.STAKING_HOLD)
+        return max(0, self.free - max(0, self.frozen - staked))
 
 
 @dataclass(frozen=True)
@@ -161,6 +171,7 @@ class XplClient:
         self.rpc = RpcClient(url, timeout=timeout)
         self.url = url
         self._genesis: bytes | None = None
+        self._metadata: Metadata | None = None
 
     def close(self) -> None:
         """Close the connection to the node."""
@@ -179,6 +190,13 @@ class XplClient:
         if self._genesis is None:
             self._genesis = from_hex(self.rpc.call("chain_getBlockHash", 0), length=32)
         return self._genesis
+
+    def metadata(self) -> Metadata:
+        """The node's runtime metadata (asked once, then remembered): its pallets, calls,
+        arguments, events and errors, against which calls are checked before signing."""
+        if self._metadata is None:
+            self._metadata = Metadata(self.rpc.call("state_getMetadata"))
+        return self._metadata
 
     def header(self, block_hash: bytes | None = None) -> dict[str, Any]:
         """The header of `block_hash` (the best block by default) as JSON; RpcClientError if the
@@ -235,7 +253,22 @@ class XplClient:
             free=int(r["free"]),
             reserved=int(r["reserved"]),
             holds=tuple((h["reason"], int(h["amount"])) for h in r["holds"]),
+            frozen=int(r.get("frozen", 0)),
         )
+
+    def storage(self, key: bytes, *, at: bytes | None = None) -> bytes | None:
+        """The raw value at storage `key` in block `at` (the best block by default), or None."""
+        params: list[object] = [to_hex(key)]
+        if at is not None:
+            params.append(to_hex(at))
+        value = self.rpc.call("state_getStorage", *params)
+        return None if value is None else from_hex(value)
+
+    def state(self, at: bytes | None = None) -> StateOverlay:
+        """A read-only view of the state of block `at` (the best block when called, by default)
+        that reads each key from the node as the runtime's typed storage asks for it."""
+        block = at if at is not None else from_hex(self.rpc.call("chain_getBlockHash"), length=32)
+        return StateOverlay(lambda key: self.storage(key, at=block))
 
     def next_nonce(self, who: bytes) -> int:
         """The nonce `who`'s next transaction should carry, counting those in the node's pool."""

@@ -4,9 +4,10 @@ Each transaction comes with its fee and its *outflow*: the most its call moves o
 signer's free balance besides the fee (a transfer's value, a bond, a job's escrow; everything,
 for a call that cannot say: `framework.CallDef.outflow`). For each account, the transactions
 whose nonces run on without a gap from the account's nonce in the best state are *ready* as far
-as each one's fee fits in the account's budget (its free balance above the existential deposit)
-less the fees and outflows of the ready ones ahead of it; the rest are *future* and wait for the
-gap to fill or the balance to grow. A transaction that would be next in line but cannot pay its
+as each one's fee fits in the account's budget (its free balance above the existential deposit,
+not counting what its votes' locks freeze: `transaction_payment.fee_budget`) less the fees and
+outflows of the ready ones ahead of it; the rest are *future* and wait for the gap to fill or the
+balance to grow. A transaction that would be next in line but cannot pay its
 fee after what the transactions ahead of it may spend is refused. So every ready transaction can
 pay its fee in a block whatever the account's earlier ones spend, and an account has no more
 ready transactions than it can pay for. Blocks take ready transactions in order of priority (the

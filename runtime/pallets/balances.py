@@ -86,9 +86,8 @@ def _freezes_from_value(value: Value) -> FreezeList:
     return tuple(checked)
 
 
-Freezes: Final = StorageMap[bytes, FreezeList](
-    NAME, "Freezes", lambda a: a, value_codec(_freezes_to_value, _freezes_from_value)
-)
+FREEZES_CODEC: Final = value_codec(_freezes_to_value, _freezes_from_value)
+Freezes: Final = StorageMap[bytes, FreezeList](NAME, "Freezes", lambda a: a, FREEZES_CODEC)
 """Each frozen account's freezes; no entry for an account without any."""
 
 # Events

@@ -194,8 +194,7 @@ class PaymentError(DispatchError):
 
 
 class CannotPayFee(PaymentError):
-    """The account cannot pay the fee and stay above the existential deposit (or its funds are
-    frozen)."""
+    """The account cannot pay the fee out of its unlocked balance and keep the deposit."""
 
 
 class BadParams(PaymentError):
@@ -246,7 +245,9 @@ def withdraw_fee(ctx: BlockContext, who: bytes, fee: int, tip: int) -> None:
     """Charge a transaction's fee (tip included); CannotPayFee if it cannot be paid."""
     try:
         balances.withdraw(ctx, who, fee, keep_alive=True)
-    except (balances.InsufficientBalance, balances.KeepAlive, balances.Frozen) as exc:
+    except balances.Frozen as exc:
+        raise CannotPayFee(f"cannot pay the fee: {exc}") from exc
+    except (balances.InsufficientBalance, balances.KeepAlive) as exc:
         raise CannotPayFee() from exc
     ctx.fees_collected += fee - tip
     ctx.tips_collected += tip

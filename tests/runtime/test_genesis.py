@@ -11,7 +11,9 @@ from runtime.executive import PALLETS
 from runtime.genesis import GenesisConfig, build_genesis_state
 from runtime.pallets import (
     balances,
+    bounties,
     compute,
+    conviction_voting,
     market,
     session,
     staking,
@@ -47,8 +49,10 @@ def test_pallets_with_parameters_name_their_record() -> None:
         "staking": staking.StakingParams,
         "market": market.MarketParams,
         "compute": compute.ComputeParams,
+        "conviction_voting": conviction_voting.ConvictionVotingParams,
         "transaction_payment": transaction_payment.TransactionPaymentParams,
         "treasury": treasury.TreasuryParams,
+        "bounties": bounties.BountiesParams,
     }
 
 

@@ -63,11 +63,14 @@ def quote_job(client: XplClient, requester: bytes, request: JobRequest) -> Quote
             f"{format_amount(balances.EXISTENTIAL_DEPOSIT)}: this job needs a maximum price of "
             f"at least {format_amount(lowest)} per 10^9 units"
         )
-    free = client.account(requester).free
-    if escrow > free:
+    account = client.account(requester)
+    free = account.free
+    if escrow > account.usable:
+        locked = f" ({format_amount(free - account.usable)} of it locked by votes)"
         raise JobRequestError(
             f"the escrow, {format_amount(escrow)}, is more than the free balance of "
             f"{encode_address(requester)}, {format_amount(free)}"
+            f"{locked if account.usable < free else ''}"
         )
     next_block = client.best_number() + 1
     asks = [

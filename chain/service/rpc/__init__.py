@@ -14,6 +14,6 @@ frames), `transport` (hypercorn on trio: connections, their deadlines, shutdown)
 `context` (RpcNode, the node as the methods see it, and what every namespace shares), `params`
 (reading parameters, strictly), and one module per namespace: `system`, `chain`, `state`,
 `author`, `payment`, `balances`, `grandpa`, `market`, `staking`, `referenda` (the gov
-namespace's referenda and tracks), `blob`, `testing` (the test namespace, only with
-`--test-rpc`).
+namespace's referenda and tracks), `votes` (gov_votes), `blob`, `testing` (the test namespace,
+only with `--test-rpc`).
 """

@@ -2,7 +2,10 @@
 
 state_getStorage(key, at?)      → the value, or null
 state_getReadProof(keys, at?)   → {"at", "proof": [trie node]} (at most MAX_PROOF_KEYS keys)
-state_getRuntimeVersion, state_getMetadata
+state_getRuntimeVersion
+state_getMetadata()             → {"version", "pallets": [{"name", "calls": [{"name", "args":
+                                  [[name, type]], "doc"}], "events": [{"name", "fields", "doc"}],
+                                  "errors": [{"name", "doc"}]}]}: every call a transaction may make
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ def add_state_methods(ctx: RpcContext) -> None:
         return RUNTIME_VERSION.to_json()
 
     def state_get_metadata(params: Params) -> Any:
-        return runtime_api.metadata()
+        return {"version": RUNTIME_VERSION.to_json(), **runtime_api.metadata()}
 
     ctx.add("state_getStorage", state_get_storage, ("key", "at"))
     ctx.add("state_getReadProof", state_get_read_proof, ("keys", "at"))

@@ -4,7 +4,7 @@ Every ongoing referendum has exactly one alarm: the block of its next time-drive
 (the end of its prepare period, its time-out, the end of its decision or confirmation period, or
 the block from which its standing tally passes as the curves fall). Alarms live in per-block
 buckets of at most MAX_ALARMS_PER_BLOCK; an alarm for a full bucket goes to the first block after
-it with room (looking MAX_ALARM_PROBE blocks ahead, then overfilling the last bucket looked at,
+it with room (looking MAX_ALARM_PROBE (16) blocks ahead, then overfilling the last bucket looked at,
 which the carry-over below still services in bounded steps).
 
 `on_initialize` services at most MAX_ALARMS_PER_BLOCK alarms and reads at most

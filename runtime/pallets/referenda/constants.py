@@ -16,7 +16,7 @@ MAX_QUEUED: Final = 100
 with fewer ayes than the last of a full queue waits outside it (see `nudge`) until it times out."""
 MAX_ALARMS_PER_BLOCK: Final = 64
 """The most alarms one block's bucket holds, and the most on_initialize services per block."""
-MAX_ALARM_PROBE: Final = 256
+MAX_ALARM_PROBE: Final = 16
 """How many blocks after its due block an alarm may land when the buckets there are full."""
 MAX_BUCKETS_SCANNED: Final = 8
 """The most buckets on_initialize reads per block while it catches up with carried-over alarms."""

@@ -17,11 +17,13 @@ import pytest
 from chain.client.chain import transfer_call
 from runtime.executive import CannotPayFee, validate_transaction
 from runtime.framework import BlockContext, Origin
+from runtime.invariants import check_invariants
 from runtime.pallets import balances
 from runtime.pallets.balances import STAKING_HOLD
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS
 from runtime.pallets.staking import Staking
 from runtime.pallets.staking.bonding import unlock_block
+from runtime.pallets.staking.slashing import slash_stash
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.primitives.keys import Keypair
 from runtime.state import StateOverlay
@@ -40,7 +42,7 @@ from tests.runtime.pallets.market_helpers import (
     market_chain,
     outcome_of,
 )
-from tests.runtime.pallets.test_balances import BOB, CHARLIE, ED, committed, genesis
+from tests.runtime.pallets.test_balances import BOB, CHARLIE, ED, committed, genesis, iterate_over
 from tests.runtime.pallets.test_compute import BOND
 from tests.runtime.pallets.test_compute_disputes import passed_audit
 from tests.runtime.pallets.test_market_liveness import CHEAP, DEADLINE, WAIT
@@ -94,7 +96,7 @@ def test_fees_and_tips_cannot_reach_into_a_lock(chain: MarketChain) -> None:
     hold it, so not even the author can be paid out of the lock."""
     locked = lock_all_but(chain, OUTSIDER, UNIT)
     tipping = chain.sign(OUTSIDER, transfer_call(CHALLENGER.public, 1), tip=UNIT)
-    with pytest.raises(CannotPayFee):
+    with pytest.raises(CannotPayFee, match=r"cannot pay the fee: .* is not frozen"):
         validate_transaction(chain.read, chain.head, tipping, genesis_hash=chain.genesis_hash)
     with pytest.raises(CannotPayFee):
         chain.produce([tipping])
@@ -217,3 +219,20 @@ def test_locked_funds_can_be_bonded_and_unbonded_and_stay_locked() -> None:
     assert balances.usable_free(later, BOB) == ED
     with pytest.raises(balances.Frozen):
         balances.transfer(later, BOB, CHARLIE, ED + 1, keep_alive=True)
+
+
+def test_a_slashed_stash_keeps_no_lock_above_what_it_has_left() -> None:
+    """Slashes ignore locks: a locked stash's bond is slashed in full, its lock cut to what is
+    left, and a stash reaped by a slash takes its lock with it; every invariant holds."""
+    state = genesis({BOB: 10 * ED, CHARLIE: 2 * ED})
+    ctx = at_block(state, 1)
+    Staking().bond(ctx, Origin(signer=BOB), 8 * ED)
+    balances.set_freeze(ctx, BOB, VOTE, 9 * ED)
+    assert slash_stash(ctx, BOB, 5 * ED) == 5 * ED
+    assert balances.freeze_of(ctx, BOB, VOTE) == 5 * ED  # 2 free + 3 bonded
+    Staking().bond(ctx, Origin(signer=CHARLIE), 2 * ED)
+    balances.set_freeze(ctx, CHARLIE, VOTE, 2 * ED)
+    assert slash_stash(ctx, CHARLIE, 2 * ED) == 2 * ED
+    assert not balances.exists(ctx, CHARLIE) and balances.freezes(ctx.state, CHARLIE) == ()
+    state = committed(ctx, state)
+    assert check_invariants(state.get, iterate_over(state)) == []

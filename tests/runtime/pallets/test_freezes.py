@@ -17,8 +17,9 @@ from hypothesis import strategies as st
 
 from runtime.framework import BlockContext, DispatchError
 from runtime.pallets import balances, transaction_payment
-from runtime.pallets.balances import MAX_FREEZES, STAKING_HOLD, Balances, Freezes
+from runtime.pallets.balances import FREEZES_CODEC, MAX_FREEZES, STAKING_HOLD, Balances, Freezes
 from runtime.pallets.staking import constants as staking_constants
+from runtime.primitives.codec import DecodeError
 from runtime.state import StateOverlay
 from tests.runtime.pallets.test_balances import (
     ALICE,
@@ -195,6 +196,14 @@ def test_a_slash_ignores_freezes_and_cuts_them_to_what_is_left() -> None:
     assert problems(state) == []
 
 
+def test_a_payment_out_of_the_stake_cuts_a_freeze_above_what_is_left() -> None:
+    ctx = context(genesis({BOB: 4 * ED, CHARLIE: ED}))
+    balances.hold(ctx, BOB, STAKING_HOLD, 3 * ED)
+    balances.set_freeze(ctx, BOB, VOTE, 4 * ED)
+    assert balances.transfer_held(ctx, BOB, STAKING_HOLD, CHARLIE, 2 * ED) == 2 * ED
+    assert balances.freezes(ctx.state, BOB) == ((VOTE, 2 * ED),)
+
+
 def test_check_invariants_reports_bad_freezes() -> None:
     state = genesis({BOB: 2 * ED})
     ctx = context(state)
@@ -229,8 +238,11 @@ operations = st.one_of(
     st.tuples(st.just("hold"), people, st.sampled_from(REASONS), amounts),
     st.tuples(st.just("release"), people, st.sampled_from(REASONS), amounts),
     st.tuples(st.just("slash_held"), people, st.sampled_from(REASONS), amounts),
+    st.tuples(st.just("transfer_held"), people, st.sampled_from(REASONS), people, amounts),
     st.tuples(st.just("set_freeze"), people, st.sampled_from(IDS), amounts),
 )
+UNCHECKED = ("slash_held", "transfer_held")
+"""Operations the runtime makes on held funds (penalties, payments): freezes do not stop them."""
 histories = st.lists(st.lists(operations, max_size=14), min_size=1, max_size=3)
 
 
@@ -267,7 +279,7 @@ def debit_of(op: tuple[Any, ...]) -> tuple[bytes, int] | None:
     return None
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(histories)
 def test_nothing_but_a_slash_takes_an_account_below_its_freeze(
     history: list[list[tuple[Any, ...]]],
@@ -295,7 +307,7 @@ def test_nothing_but_a_slash_takes_an_account_below_its_freeze(
                     assert in_the_way, (op, error)
                 if in_the_way:
                     assert error is not None, op  # for the freeze or an earlier rule
-            if op[0] == "slash_held":
+            if op[0] in UNCHECKED:
                 continue
             for who in PEOPLE:
                 lockable_before, freezes_before = before[who]
@@ -316,3 +328,38 @@ def test_nothing_but_a_slash_takes_an_account_below_its_freeze(
             info = account(state, who)
             for _, amount in Freezes.get(overlay, who) or ():
                 assert info is not None and amount <= info.total
+
+
+# The codec
+
+
+freeze_lists = st.lists(
+    st.tuples(st.text(min_size=1, max_size=16), st.integers(1, 2**128 - 1)),
+    max_size=MAX_FREEZES,
+    unique_by=lambda f: f[0],
+).map(lambda items: tuple(sorted(items)))
+
+
+@settings(max_examples=100)
+@given(freeze_lists)
+def test_freezes_round_trip_through_their_codec(freezes: balances.FreezeList) -> None:
+    assert FREEZES_CODEC.decode(FREEZES_CODEC.encode(freezes)) == freezes
+
+
+@settings(max_examples=100)
+@given(st.binary(max_size=80))
+def test_stored_freezes_that_are_not_well_formed_raise_a_decode_error(raw: bytes) -> None:
+    try:
+        decoded = FREEZES_CODEC.decode(raw)
+    except DecodeError:
+        return
+    assert len(decoded) <= MAX_FREEZES
+    assert all(len(i) <= 16 and 0 <= a < 2**128 for i, a in decoded)
+
+
+def test_five_freezes_or_a_long_id_do_not_decode() -> None:
+    five = tuple((f"id{i}", 1) for i in range(MAX_FREEZES + 1))
+    with pytest.raises(DecodeError):
+        FREEZES_CODEC.decode(FREEZES_CODEC.encode(five))
+    with pytest.raises(DecodeError):
+        FREEZES_CODEC.decode(FREEZES_CODEC.encode((("x" * 17, 1),)))

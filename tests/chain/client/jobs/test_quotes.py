@@ -45,7 +45,10 @@ class RuntimeView:
         info = self.chain.account(who)
         if info is None:
             return Account(0, 0, 0, ())
-        return Account(info.nonce, info.free, info.total - info.free, info.holds)
+        frozen = max(
+            (a for _, a in balances.freezes(StateOverlay(self.chain.read), who)), default=0
+        )
+        return Account(info.nonce, info.free, info.total - info.free, info.holds, frozen)
 
     def workers(self) -> dict[bytes, market.Worker]:
         found = {who: self.chain.worker(who) for who in self.chain.worker_list()}
@@ -130,3 +133,17 @@ def test_an_escrow_over_the_free_balance_is_refused_before_submitting() -> None:
     with pytest.raises(JobRequestError, match="is more than the free balance of"):
         quote(chain, price)
     assert submit(chain, price) == "InsufficientBalance"
+
+
+def test_an_escrow_over_what_votes_leave_unlocked_is_refused_before_submitting() -> None:
+    """The quote counts only what the requester's locks leave usable, as the runtime does."""
+    chain = market_chain()
+    assert chain.register(WORKER, prices=(UNIT,)).error is None
+    escrow = quote(chain, 2 * UNIT).escrow
+    builder = chain.builder()
+    locked = chain.balance(REQUESTER) - escrow // 2
+    balances.set_freeze(builder.context, REQUESTER.public, "vote", locked)
+    chain.seal(builder)
+    with pytest.raises(JobRequestError, match="locked by votes"):
+        quote(chain, 2 * UNIT)
+    assert submit(chain, 2 * UNIT) == "Frozen"

@@ -155,13 +155,18 @@ class GovChain:
     def free(self, who: bytes) -> int:
         return balances.free_balance(self.ctx, who)
 
-    def problems(self) -> list[str]:
+    def committed(self) -> dict[bytes, bytes]:
+        """The state as committed so far."""
         committed = dict(self.genesis)
         for key, value in self.state.changes().items():
             if value is None:
                 committed.pop(key, None)
             else:
                 committed[key] = value
+        return committed
+
+    def problems(self) -> list[str]:
+        committed = self.committed()
 
         def iterate(prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
             return iter(sorted((k, v) for k, v in committed.items() if k.startswith(prefix)))

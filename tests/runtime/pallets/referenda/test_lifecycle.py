@@ -12,6 +12,7 @@ import pytest
 from runtime.accounts import TREASURY
 from runtime.framework import ROOT, BadOrigin, Origin
 from runtime.pallets import balances, staking
+from runtime.pallets import treasury as treasury_pallet
 from runtime.pallets.governance import polls
 from runtime.pallets.governance.polls import Completed, Ongoing
 from runtime.pallets.referenda import enactment_name
@@ -34,6 +35,7 @@ from runtime.pallets.referenda.storage import (
     TIMED_OUT,
 )
 from runtime.pallets.scheduler import lookup
+from runtime.pallets.treasury.invariants import treasury_problems
 from tests.runtime.pallets.referenda.conftest import ALICE, BOB, CHARLIE, UNIT, GovChain
 
 SUBMISSION = 100 * UNIT
@@ -182,8 +184,10 @@ def test_killed_by_root_slashes_both_deposits_to_the_treasury(gov: GovChain) -> 
     assert gov.ref(index).state == KILLED
     assert gov.held(ALICE) == 0 and gov.held(BOB) == 0
     assert gov.free(TREASURY) == treasury + SUBMISSION + DECISION
+    assert treasury_pallet.Ledgers.get(gov.state).slashes == SUBMISSION + DECISION
     assert gov.electorate() == issuance
     assert polls.polls().poll_status(gov.state, index) is None
+    assert treasury_problems(gov.committed().get) == []
     for refund in ("refund_submission_deposit", "refund_decision_deposit"):
         with pytest.raises(KilledReferendum):
             gov.call(CHARLIE, refund, index)

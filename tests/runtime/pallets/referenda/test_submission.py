@@ -158,3 +158,26 @@ def test_funds_frozen_by_a_vote_cannot_pay_a_deposit(gov: GovChain) -> None:
     with pytest.raises(balances.Frozen):
         gov.call(POOR, "submit", SMALL, transfer(1), 0)
     assert gov.held(POOR) == 0 and gov.count() == 0
+
+
+def test_a_small_spender_referendum_enacts_a_treasury_spend_within_its_limit(
+    gov: GovChain,
+) -> None:
+    from runtime.accounts import TREASURY
+    from runtime.pallets import balances, treasury
+
+    gov.next_block()
+    balances.transfer(gov.ctx, ALICE, TREASURY, 50_000 * UNIT, keep_alive=True)
+    limit = gov.track(SMALL).max_spend
+    over = dispatch.encode_call("treasury", "spend", (limit + 1, BOB, 0))
+    with pytest.raises(SpendAboveLimit):
+        gov.call(ALICE, "submit", SMALL, over, 0)
+    index = gov.submit(ALICE, SMALL, dispatch.encode_call("treasury", "spend", (limit, BOB, 0)))
+    gov.call(BOB, "place_decision_deposit", index)
+    gov.set_tally(index, ayes=500_000 * UNIT)
+    track = gov.track(SMALL)
+    seen = gov.run_to(gov.ref(index).submitted + track.prepare_period + track.confirm_period + 1)
+    (dispatched,) = [args for e, args in seen if e == "Dispatched"]
+    assert dispatched[2:4] == ("treasury.spend", True), dispatched
+    spends = [treasury.Spends.get(gov.state, i) for i in treasury.Pending.get(gov.state)]
+    assert [(s.amount, s.beneficiary) for s in spends if s is not None] == [(limit, BOB)]
