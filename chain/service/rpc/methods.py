@@ -1,10 +1,8 @@
 """The node's JSON-RPC method table, with Substrate's names where one exists.
 
 One module per namespace registers its methods: `system`, `chain`, `state`, `author`, `payment`,
-`balances`, `grandpa`, `market`, `staking`, `gov` (`referenda`, `votes`), `bounties`
+`balances`, `grandpa`, `market`, `staking`, `gov` (`referenda`, `votes`), `treasury`, `bounties`
 (treasury_bounties, grants_list), `blob` and (only with `--test-rpc`) `testing`.
-`balances`, `grandpa`, `market`, `staking`, `gov` (`referenda`), `treasury`, `blob` and (only
-with `--test-rpc`) `testing`.
 Hashes, keys and byte strings are 0x hex; block numbers in headers are hex (as Substrate's);
 balances are decimal strings (they exceed JSON's safe integers); addresses are SS58-style.
 Parameters may be given by position or by name.
