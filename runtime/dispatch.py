@@ -12,9 +12,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final
 
+from runtime.fields import FieldType, fields_to_json, parse_json_args
 from runtime.framework import BlockContext, CallDef, DispatchError, Origin, Weight
 from runtime.primitives import codec
-from runtime.primitives.codec import DecodeError
+from runtime.primitives.codec import DecodeError, Value
+from runtime.primitives.hashing import from_hex, to_hex
 
 MAX_CALL_BYTES: Final = 4096
 """The largest encoded call a proposal, a scheduled task or a sudo call may hold."""
@@ -116,3 +118,61 @@ def dispatch(ctx: BlockContext, origin: Origin, raw: bytes) -> None:
         state.commit()
     finally:
         _depth[0] -= 1
+
+
+# The call field: a call as an argument of a call or an event
+
+
+def _call_from_value(v: Value, what: str) -> bytes:
+    raw = codec.expect_bytes(v, what, max_len=MAX_CALL_BYTES)
+    try:
+        codec.expect_list(codec.decode(raw), 3, what)
+    except DecodeError as exc:
+        raise DecodeError(f"{what}: not an encoded call ({exc})") from exc
+    return raw
+
+
+def _call_to_json(raw: bytes) -> Any:
+    try:
+        call_def, args = decode_call(raw)
+    except BadCall:
+        return {"raw": to_hex(raw)}
+    return {
+        "pallet": call_def.pallet,
+        "call": call_def.name,
+        "args": fields_to_json(call_def.args, args),
+    }
+
+
+def _call_from_json(j: Any, what: str) -> bytes:
+    """A call from JSON: `{"pallet", "call", "args"}` (args by name, or a list in order) or the
+    encoded call as hex; checked against the runtime's calls."""
+    if isinstance(j, str):
+        raw = from_hex(j, what=what)
+        try:
+            decode_call(raw)
+        except BadCall as exc:
+            raise ValueError(f"{what}: {exc.reason()}") from exc
+        return raw
+    if not isinstance(j, dict) or set(j) - {"pallet", "call", "args"} or "pallet" not in j:
+        raise ValueError(f'{what}: expected {{"pallet", "call", "args"}} or the call as hex')
+    key = (j.get("pallet"), j.get("call"))
+    call_def = calls().get(key)  # type: ignore[arg-type]
+    if call_def is None:
+        raise ValueError(f"{what}: unknown call {key[0]}.{key[1]}")
+    args = parse_json_args(call_def.args, j.get("args", []), f"{what}.{key[0]}.{key[1]}")
+    try:
+        return encode_call(call_def.pallet, call_def.name, args)
+    except BadCall as exc:
+        raise ValueError(f"{what}: {exc.reason()}") from exc
+
+
+CALL: Final = FieldType(
+    name="call",
+    to_value=lambda v: v,
+    from_value=_call_from_value,
+    to_json=_call_to_json,
+    from_json=_call_from_json,
+    identity=True,
+)
+"""An encoded call (`runtime.dispatch`): a proposal, a scheduled task, sudo's call."""

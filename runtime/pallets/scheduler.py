@@ -417,14 +417,14 @@ class Scheduler(Pallet):
 
     # Calls
 
-    @call(args=(_WHEN, ("call", fields.CALL)), weight=SCHEDULE_WEIGHT, outflow=0)
+    @call(args=(_WHEN, ("call", dispatch.CALL)), weight=SCHEDULE_WEIGHT, outflow=0)
     def schedule(self, ctx: BlockContext, origin: Origin, when: int, call: bytes) -> None:
         """Schedule a call to run with this origin at block `when` (Root or a track only)."""
         _ensure_governance(origin)
         schedule(ctx, when, origin, call)
 
     @call(
-        args=(_NAME, _WHEN, ("call", fields.CALL)),
+        args=(_NAME, _WHEN, ("call", dispatch.CALL)),
         weight=SCHEDULE_WEIGHT,
         outflow=0,
     )

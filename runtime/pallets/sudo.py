@@ -127,7 +127,7 @@ class Sudo(Pallet):
 
     # Calls
 
-    @call(args=(("call", fields.CALL),), weight=_sudo_weight, outflow=0)
+    @call(args=(("call", dispatch.CALL),), weight=_sudo_weight, outflow=0)
     def sudo(self, ctx: BlockContext, origin: Origin, call: bytes) -> None:
         """Dispatch a call as Root (the sudo key only); Sudid says how it went."""
         ensure_sudo(ctx, origin)

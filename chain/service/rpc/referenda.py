@@ -29,7 +29,7 @@ from typing import Any, Final
 from chain.service.rpc.context import RpcContext
 from chain.service.rpc.params import param
 from chain.service.rpc.protocol import Params
-from runtime import fields
+from runtime import dispatch
 from runtime.pallets import system
 from runtime.pallets.governance.tally import PPB
 from runtime.pallets.governance.tracks import TrackInfo, Tracks, track_by_id
@@ -90,7 +90,7 @@ def referendum_json(state: StateOverlay, index: int, ref: Referendum) -> dict[st
         "state": ref.state_name,
         "submitter": encode_address(ref.submitter),
         "submitted": ref.submitted,
-        "proposal": None if proposal is None else fields.CALL.to_json(proposal),
+        "proposal": None if proposal is None else dispatch.CALL.to_json(proposal),
         "enactmentAfter": ref.enactment_after,
         "deposits": {
             "submission": _deposit(ref.submitter, ref.submission_deposit),

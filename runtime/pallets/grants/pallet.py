@@ -123,7 +123,7 @@ class GrantsPallet(Pallet):
         ctx.deposit_event(GrantAwarded, grant_id, builder, amount, max_price, expires_at, account)
 
     @declare_call(
-        args=(("grant", fields.U64), ("call", fields.CALL)),
+        args=(("grant", fields.U64), ("call", dispatch.CALL)),
         weight=_call_weight,
         outflow=0,  # the grant's account pays; the builder pays only the fee
     )

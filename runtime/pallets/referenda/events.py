@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from runtime import fields
+from runtime import dispatch, fields
 from runtime.framework import EventDef
 from runtime.pallets.referenda.constants import NAME
 
@@ -17,7 +17,7 @@ _TALLY = (("ayes", fields.BALANCE), ("nays", fields.BALANCE), ("support", fields
 Submitted: Final = EventDef(
     NAME,
     "Submitted",
-    (_INDEX, _TRACK, ("proposal", fields.CALL), _WHO, _AMOUNT),
+    (_INDEX, _TRACK, ("proposal", dispatch.CALL), _WHO, _AMOUNT),
     "A referendum was submitted on a track; its submission deposit is held.",
 )
 DecisionDepositPlaced: Final = EventDef(

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Final
 
-from runtime import fields
+from runtime import dispatch, fields
 from runtime.framework import U64_CODEC, StorageMap, StorageValue, value_codec
 from runtime.pallets.governance.tally import Tally
 from runtime.pallets.referenda.constants import MAX_QUEUED, NAME
@@ -106,7 +106,7 @@ Proposals: Final = StorageMap[int, bytes](
     NAME,
     "Proposals",
     _U32_KEY,
-    value_codec(lambda raw: raw, lambda v: fields.CALL.from_value(v, "proposal")),
+    value_codec(lambda raw: raw, lambda v: dispatch.CALL.from_value(v, "proposal")),
 )
 """Each ongoing referendum's encoded call (apart from its record, which votes rewrite)."""
 
