@@ -55,7 +55,8 @@ def pay_from(ctx: BlockContext, source: bytes, payouts: list[tuple[bytes, int]])
     The payments are made smallest first, so that when they add up to everything `source` has
     (a claim, a close) the last one empties it and none leaves it below the existential deposit
     before, which would reap it and burn the rest. An amount too small to create its receiver's
-    account goes to the treasury as returns. Should a payment still leave `source` below the
+    account goes to the treasury as returns, as does a payment to a receiver that is the
+    treasury itself (recorded in its ledger). Should a payment still leave `source` below the
     deposit (parts below it that add up to less than two deposits), everything left goes to the
     treasury instead of being burned."""
     received = [0] * len(payouts)
@@ -73,6 +74,8 @@ def pay_from(ctx: BlockContext, source: bytes, payouts: list[tuple[bytes, int]])
             treasury.receive(ctx, "returns", amount)
             continue
         balances.transfer(ctx, source, dest, amount, keep_alive=False)
+        if dest == TREASURY:  # a beneficiary may name the treasury: its ledger records it
+            treasury.receive(ctx, "returns", amount)
         received[i] = amount
     return received
 
