@@ -5,7 +5,9 @@ Every ongoing referendum has exactly one alarm: the block of its next time-drive
 the block from which its standing tally passes as the curves fall). Alarms live in per-block
 buckets of at most MAX_ALARMS_PER_BLOCK; an alarm for a full bucket goes to the first block after
 it with room (looking MAX_ALARM_PROBE (16) blocks ahead, then overfilling the last bucket looked at,
-which the carry-over below still services in bounded steps).
+which the carry-over below still services in bounded steps). Only transitions may overfill a
+bucket: a submission or a decision deposit whose alarm finds no room is refused (AlarmsFull), so
+that cheap submissions cannot pile alarms up without bound ahead of other referenda's.
 
 `on_initialize` services at most MAX_ALARMS_PER_BLOCK alarms and reads at most
 MAX_BUCKETS_SCANNED buckets per block; what it has not reached stays in its bucket and
@@ -63,6 +65,14 @@ def set_alarm(ctx: BlockContext, index: int, ref: Referendum, when: int) -> Refe
         bucket = Alarms.get(state, block) or ()
     Alarms.insert(state, block, (*bucket, index))
     return replace(ref, alarm=block)
+
+
+def overfilled(state: StateOverlay, ref: Referendum) -> bool:
+    """Whether the referendum's alarm found no bucket with room within the probe and overfilled
+    the last one (a call that would cause this is refused: only transitions may overfill)."""
+    if ref.alarm is None:
+        return False
+    return len(Alarms.get(state, ref.alarm) or ()) > MAX_ALARMS_PER_BLOCK
 
 
 def service_alarms(ctx: BlockContext, service: Callable[[int, int], None]) -> int:

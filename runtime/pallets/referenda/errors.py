@@ -59,3 +59,7 @@ class KilledReferendum(ReferendaError):
 
 class BadTracks(ReferendaError):
     """The tracks break a rule (each track's reason is given)."""
+
+
+class AlarmsFull(ReferendaError):
+    """Too many referenda are due around the block this one would be: try again in a block."""

@@ -27,6 +27,7 @@ from runtime.pallets.referenda.constants import (
     DEPOSIT_WEIGHT,
     END_WEIGHT,
     HOLD,
+    MAX_ALARM_PROBE,
     NAME,
     REFUND_WEIGHT,
     SERVICE_WEIGHT,
@@ -35,6 +36,7 @@ from runtime.pallets.referenda.constants import (
     SUBMIT_WEIGHT,
 )
 from runtime.pallets.referenda.errors import (
+    AlarmsFull,
     BadProposal,
     BadTracks,
     CallNotAllowed,
@@ -128,6 +130,14 @@ def _hold_deposit(ctx: BlockContext, who: bytes, amount: int, what: str) -> None
         balances.hold(ctx, who, HOLD, amount)
 
 
+def _ensure_alarm_room(ctx: BlockContext, ref: Referendum) -> None:
+    """AlarmsFull if the call just made left the referendum's alarm in an overfilled bucket: a
+    signer may not push other referenda's transitions back (the call's writes are undone)."""
+    if alarms.overfilled(ctx.state, ref):
+        first = max(0, (ref.alarm or 0) - MAX_ALARM_PROBE + 1)
+        raise AlarmsFull(f"the alarms of blocks {first} to {ref.alarm} are full")
+
+
 def _submission_outflow(ctx: BlockContext, args: tuple[Any, ...]) -> int | None:
     track = track_by_id(ctx.state, args[0])
     return 0 if track is None else track.submission_deposit
@@ -175,6 +185,7 @@ class Referenda(Pallet):
         NoDeposit,
         KilledReferendum,
         BadTracks,
+        AlarmsFull,
     )
 
     # Hooks
@@ -222,7 +233,7 @@ class Referenda(Pallet):
         ctx.deposit_event(
             events.Submitted, index, track.id, proposal, who, track.submission_deposit
         )
-        lifecycle.service(ctx, index, ref)
+        _ensure_alarm_room(ctx, lifecycle.service(ctx, index, ref))
 
     @call(args=(("index", fields.U32),), weight=DEPOSIT_WEIGHT, outflow=_decision_outflow)
     def place_decision_deposit(self, ctx: BlockContext, origin: Origin, index: int) -> None:
@@ -237,7 +248,7 @@ class Referenda(Pallet):
             ref, state=PREPARING, decision_depositor=who, decision_deposit=track.decision_deposit
         )
         ctx.deposit_event(events.DecisionDepositPlaced, index, who, track.decision_deposit)
-        lifecycle.service(ctx, index, ref)
+        _ensure_alarm_room(ctx, lifecycle.service(ctx, index, ref))
 
     @call(args=(("index", fields.U32),), weight=REFUND_WEIGHT, outflow=0)
     def refund_decision_deposit(self, ctx: BlockContext, origin: Origin, index: int) -> None:

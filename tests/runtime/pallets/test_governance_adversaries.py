@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from runtime import dispatch
 from runtime.accounts import TREASURY
 from runtime.framework import ROOT
 from runtime.pallets import bounties
 from runtime.pallets.bounties import DEFAULT_BOUNTIES_PARAMS as P
+from runtime.pallets.referenda import MAX_ALARMS_PER_BLOCK
+from runtime.pallets.referenda.constants import MAX_ALARM_PROBE
+from runtime.pallets.referenda.errors import AlarmsFull
+from runtime.pallets.referenda.storage import APPROVED, CONFIRMING, Alarms
 from tests.runtime.pallets.bounty_helpers import ALICE, BOB, CHARLIE, UNIT, Env
+from tests.runtime.pallets.referenda.conftest import ROOT_TRACK, SMALL, GovChain
 
 VALUE = 1_000 * UNIT
 FEE = 100 * UNIT
@@ -43,3 +49,37 @@ def test_a_child_bounty_awarded_to_the_treasury_keeps_the_treasurys_books_whole(
     env.advance(P.payout_delay)
     env.ok(ALICE, "bounties", "claim_child_bounty", parent, child)
     assert env.problems() == []
+
+
+def test_cheap_submissions_cannot_push_an_honest_referendums_alarm_back_without_bound() -> None:
+    """An attacker submits thousands of small-spender referenda in one block (1 XPL each,
+    refunded at their time-out) so that their time-outs fill every alarm bucket around the block
+    an honest referendum's confirmation ends: that referendum must still be approved within the
+    alarm probe's reach, not after the whole pile of spam is worked off, and no bucket holds
+    more alarms than on_initialize services in a block."""
+    gov = GovChain()
+    small = gov.track(SMALL)
+    gov.next_block()
+    honest = gov.submit(BOB)
+    gov.call(BOB, "place_decision_deposit", honest)
+    spend = dispatch.encode_call("treasury", "spend", (UNIT, CHARLIE, 0))
+    refused = 0
+    for _ in range(1_500):
+        try:
+            gov.call(ALICE, "submit", SMALL, spend, 0)
+        except AlarmsFull:
+            refused += 1
+    due = gov.now + small.timeout
+    assert refused == 1_500 - MAX_ALARM_PROBE * MAX_ALARMS_PER_BLOCK
+    assert all(
+        len(Alarms.get(gov.state, b) or ()) <= MAX_ALARMS_PER_BLOCK
+        for b in range(due, due + MAX_ALARM_PROBE)
+    )
+    confirm = gov.track(ROOT_TRACK).confirm_period
+    gov.run_to(due - confirm)
+    gov.set_tally(honest, ayes=gov.electorate(), support=gov.electorate())
+    assert gov.ref(honest).state == CONFIRMING
+    confirm_end = gov.now + confirm
+    gov.run_to(confirm_end + MAX_ALARM_PROBE + 1)
+    assert gov.ref(honest).state == APPROVED
+    assert gov.problems() == []

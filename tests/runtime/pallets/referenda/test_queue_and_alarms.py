@@ -10,6 +10,7 @@ import pytest
 from runtime.framework import ROOT
 from runtime.pallets.referenda import MAX_ALARMS_PER_BLOCK, MAX_QUEUED, TrackQueue, alarms
 from runtime.pallets.referenda.constants import SERVICE_WEIGHT, SET_TALLY_WEIGHT
+from runtime.pallets.referenda.errors import AlarmsFull
 from runtime.pallets.referenda.storage import (
     DECIDING,
     PREPARING,
@@ -145,6 +146,9 @@ def test_overfull_buckets_are_carried_over_in_bounded_steps(
 ) -> None:
     gov = cheap
     monkeypatch.setattr(alarms, "MAX_ALARM_PROBE", 1)  # every alarm lands in its own block
+    # Submissions that find no room are refused; transitions due at one block may still overfill
+    # its bucket, as these submissions do with the refusal off.
+    monkeypatch.setattr(alarms, "overfilled", lambda _state, _ref: False)
     gov.next_block()
     for _ in range(200):
         gov.submit(ALICE)
@@ -159,3 +163,28 @@ def test_overfull_buckets_are_carried_over_in_bounded_steps(
 
 def test_idle_blocks_read_one_bucket(gov: GovChain) -> None:
     assert serviced_per_block(gov, 50) == [0] * 50
+
+
+def test_a_submission_or_deposit_whose_alarm_finds_no_room_is_refused(
+    cheap: GovChain, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gov = cheap
+    monkeypatch.setattr(alarms, "MAX_ALARM_PROBE", 1)
+    gov.next_block()
+    for _ in range(MAX_ALARMS_PER_BLOCK):
+        gov.submit(ALICE)
+    held = gov.held(ALICE)
+    with pytest.raises(AlarmsFull):
+        gov.submit(ALICE)
+    assert gov.held(ALICE) == held  # nothing of the refused submission stays
+    gov.next_block()
+    late = gov.submit(ALICE)  # a block later there is room again
+    gov.next_block()
+    for _ in range(MAX_ALARMS_PER_BLOCK):  # they fill the bucket a block after late's time-out
+        gov.submit(CHARLIE)
+    # Prepared when its deposit comes, `late` would decide at once, its decision ending there.
+    gov.run_to(gov.now + CHEAP_ROOT.timeout - CHEAP_ROOT.decision_period)
+    with pytest.raises(AlarmsFull):
+        gov.call(BOB, "place_decision_deposit", late)
+    assert gov.held(BOB) == 0
+    assert gov.problems() == []
