@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Final
 
 from runtime.framework import WEIGHT_PER_MICROS
-from runtime.pallets.governance.tracks import PALLET
+from runtime.pallets.governance.tracks import MAX_PERIOD, PALLET
 
 NAME: Final = PALLET
 HOLD: Final = "referenda"
@@ -20,6 +20,10 @@ MAX_ALARM_PROBE: Final = 16
 """How many blocks after its due block an alarm may land when the buckets there are full."""
 MAX_BUCKETS_SCANNED: Final = 8
 """The most buckets on_initialize reads per block while it catches up with carried-over alarms."""
+MAX_ENACTMENT_DELAY: Final = MAX_PERIOD
+"""The longest `enactment_after` a submission may ask for: an approval is scheduled at most this
+long (or the track's min_enactment_period, if longer) after it, always within the block numbers
+the scheduler takes, so an approved referendum never retries its enactment for good."""
 ENACTMENT_RETRY: Final = 1
 """Blocks after which an approval whose enactment found the scheduler's agendas full retries."""
 

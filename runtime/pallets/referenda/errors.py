@@ -16,6 +16,10 @@ class UnknownTrack(ReferendaError):
     """There is no track with that number (see gov_referenda or the chain spec's tracks)."""
 
 
+class BadEnactment(ReferendaError):
+    """The enactment delay is too long: at most MAX_ENACTMENT_DELAY blocks after approval."""
+
+
 class BadProposal(ReferendaError):
     """The proposal is not a call of this runtime, or its arguments do not match the call."""
 

@@ -28,6 +28,7 @@ from runtime.pallets.referenda.constants import (
     END_WEIGHT,
     HOLD,
     MAX_ALARM_PROBE,
+    MAX_ENACTMENT_DELAY,
     NAME,
     REFUND_WEIGHT,
     SERVICE_WEIGHT,
@@ -37,6 +38,7 @@ from runtime.pallets.referenda.constants import (
 )
 from runtime.pallets.referenda.errors import (
     AlarmsFull,
+    BadEnactment,
     BadProposal,
     BadTracks,
     CallNotAllowed,
@@ -186,6 +188,7 @@ class Referenda(Pallet):
         KilledReferendum,
         BadTracks,
         AlarmsFull,
+        BadEnactment,
     )
 
     # Hooks
@@ -216,6 +219,8 @@ class Referenda(Pallet):
         who = ensure_signed(origin)
         state = ctx.state
         track = _track(state, track_id)
+        if after > MAX_ENACTMENT_DELAY:
+            raise BadEnactment(f"enactment_after is {after} blocks, over {MAX_ENACTMENT_DELAY}")
         check_proposal(state, track, proposal)
         _hold_deposit(ctx, who, track.submission_deposit, "submission")
         index = ReferendumCount.get(state)

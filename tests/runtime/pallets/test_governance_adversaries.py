@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from runtime import dispatch
 from runtime.accounts import TREASURY
 from runtime.framework import ROOT
@@ -9,8 +11,10 @@ from runtime.pallets import bounties
 from runtime.pallets.bounties import DEFAULT_BOUNTIES_PARAMS as P
 from runtime.pallets.referenda import MAX_ALARMS_PER_BLOCK
 from runtime.pallets.referenda.constants import MAX_ALARM_PROBE
-from runtime.pallets.referenda.errors import AlarmsFull
+from runtime.pallets.referenda.constants import MAX_ENACTMENT_DELAY
+from runtime.pallets.referenda.errors import AlarmsFull, BadEnactment
 from runtime.pallets.referenda.storage import APPROVED, CONFIRMING, Alarms
+from runtime.primitives.codec import U32_MAX
 from tests.runtime.pallets.bounty_helpers import ALICE, BOB, CHARLIE, UNIT, Env
 from tests.runtime.pallets.referenda.conftest import ROOT_TRACK, SMALL, GovChain
 
@@ -82,4 +86,26 @@ def test_cheap_submissions_cannot_push_an_honest_referendums_alarm_back_without_
     confirm_end = gov.now + confirm
     gov.run_to(confirm_end + MAX_ALARM_PROBE + 1)
     assert gov.ref(honest).state == APPROVED
+    assert gov.problems() == []
+
+
+def test_an_enactment_delay_beyond_the_last_block_cannot_hold_a_deciding_place_forever() -> None:
+    """A proposer asks for its proposal to be enacted 2^32 - 1 blocks after approval: the
+    scheduler can never take it, so the approved referendum would stay confirming and retry at
+    every block for good, keeping the root track's only deciding place (and with it the
+    referendum that could cancel it). Such a delay is refused at submission; the longest one
+    allowed is enacted."""
+    gov = GovChain()
+    gov.next_block()
+    with pytest.raises(BadEnactment):
+        gov.submit(ALICE, ROOT_TRACK, after=U32_MAX)
+    longest = gov.submit(ALICE, ROOT_TRACK, after=MAX_ENACTMENT_DELAY)
+    gov.call(BOB, "place_decision_deposit", longest)
+    waiting = gov.submit(ALICE, ROOT_TRACK)
+    gov.call(BOB, "place_decision_deposit", waiting)
+    gov.run_to(5)
+    gov.set_tally(longest, ayes=gov.electorate(), support=gov.electorate())
+    gov.run_to(5 + gov.track(ROOT_TRACK).confirm_period + 1)
+    assert gov.ref(longest).state == APPROVED
+    assert gov.ref(waiting).state_name in ("deciding", "confirming")  # it took the freed place
     assert gov.problems() == []
