@@ -10,8 +10,7 @@ from runtime.framework import ROOT
 from runtime.pallets import bounties
 from runtime.pallets.bounties import DEFAULT_BOUNTIES_PARAMS as P
 from runtime.pallets.referenda import MAX_ALARMS_PER_BLOCK
-from runtime.pallets.referenda.constants import MAX_ALARM_PROBE
-from runtime.pallets.referenda.constants import MAX_ENACTMENT_DELAY
+from runtime.pallets.referenda.constants import MAX_ALARM_PROBE, MAX_ENACTMENT_DELAY
 from runtime.pallets.referenda.errors import AlarmsFull, BadEnactment
 from runtime.pallets.referenda.storage import APPROVED, CONFIRMING, Alarms
 from runtime.primitives.codec import U32_MAX
