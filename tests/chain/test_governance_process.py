@@ -14,14 +14,16 @@ Four referenda are proposed at once, so that they run side by side in the same b
   the enactment fails, and the scheduler's Dispatched event names the error and the check.
 The root track decides one referendum at a time: D waits in its queue until A is done.
 
-//Ferdie proposes A and D, //Eve B and C; both vote aye on all four with 0.1x conviction (no lock)
-and enough capital for the support the curves ask for at the start of the decision period.
+//Ferdie proposes A and D, //Eve B and C; both vote aye on all four with 0.1x conviction (no lock
+after the end) and enough capital for the support the curves ask for at the start of the decision
+period.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import io
 import json
 from collections.abc import Callable, Iterator
@@ -212,10 +214,24 @@ def _propose_and_vote(url: str, client: XplClient) -> dict[str, int]:
     for letter in "ADBC":
         depositor = ferdie if letter in "AD" else eve
         sent(url, "gov", "deposit", str(refs[letter]), *depositor)
+    # One vote per voter at a time: the pool counts a vote's whole amount as what it may take
+    # from the voter's spendable balance, even where an earlier vote's lock covers it already.
+    for letter in "ADBC":
         for voter in (eve, ferdie):
             sent(url, "gov", "vote", str(refs[letter]), "aye", "--amount", VOTE,
                  "--conviction", "0.1x", *voter)  # fmt: skip
+        poll(
+            functools.partial(_counted, client, refs[letter]),
+            timeout=TIMEOUT_S,
+            what=f"the votes on referendum {letter}",
+        )
     return refs
+
+
+def _counted(client: XplClient, index: int) -> bool | None:
+    """True once both votes count in referendum `index`'s tally."""
+    found = client.gov_referendum(index)
+    return True if found and int(found["tally"]["support"]) == 2 * parse_amount(VOTE) else None
 
 
 def dispatched(gov: Governance, call: str, *, ok: bool) -> dict[str, Any]:
