@@ -258,7 +258,7 @@ def job_of(ran: Ran) -> int:
     return int(jobs[0])
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(180)
 def test_a_root_referendum_changes_the_audit_probability_and_the_next_job_is_audited_so(
     gov: Governance,
 ) -> None:
@@ -281,7 +281,7 @@ def test_a_root_referendum_changes_the_audit_probability_and_the_next_job_is_aud
     assert len(drawn["committee"]) == 3
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(180)
 def test_a_small_spender_referendum_pays_a_builder_from_the_treasury_once(
     gov: Governance,
 ) -> None:
@@ -304,7 +304,7 @@ def test_a_small_spender_referendum_pays_a_builder_from_the_treasury_once(
     assert gov.client.account(BUILDER.public).free == SPEND
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(180)
 def test_a_compute_grant_awarded_by_referendum_pays_for_a_job_end_to_end(
     gov: Governance,
 ) -> None:
@@ -344,7 +344,7 @@ def test_a_compute_grant_awarded_by_referendum_pays_for_a_job_end_to_end(
     assert worker_after.stake == worker_before.stake
 
 
-@pytest.mark.timeout(150)
+@pytest.mark.timeout(180)
 def test_an_unsafe_parameter_change_passes_its_vote_and_fails_at_enactment_saying_why(
     gov: Governance,
 ) -> None:
