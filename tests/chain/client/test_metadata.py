@@ -80,7 +80,7 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.sampled_from(sorted(CALLS)), JSON)
 def test_any_json_builds_a_call_the_runtime_decodes_or_is_refused_cleanly(
     key: tuple[str, str], args: Any
