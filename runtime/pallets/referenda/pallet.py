@@ -295,7 +295,7 @@ class Referenda(Pallet):
         ):
             if who is not None and amount:
                 paid = balances.transfer_held(ctx, who, HOLD, TREASURY, amount)
-                treasury.receive(ctx, "slashes", paid)
+                treasury.receive(ctx, treasury.SLASHES, paid)
                 ctx.deposit_event(events.DepositSlashed, index, who, paid)
         ReferendumInfo.insert(
             ctx.state, index, replace(ref, submission_deposit=0, decision_deposit=0)
