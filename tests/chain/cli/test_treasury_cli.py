@@ -82,8 +82,6 @@ def test_a_spend_is_paid_once_and_one_above_the_tracks_maximum_is_refused(
 
 @pytest.mark.timeout(60)
 def test_treasury_status_shows_the_funds_and_pending_spends(xpl: XplRun, client: XplClient) -> None:
-    if "treasury_status" not in client.rpc.call("rpc_methods")["methods"]:
-        pytest.skip("this node has no treasury_status method yet")
     beneficiary = encode_address(public(BENEFICIARY))
     spend = sudo(xpl, "treasury", "propose-spend", "5XPL", "--to", beneficiary, "--valid-from",
                  "1000000")["spend"]  # fmt: skip
