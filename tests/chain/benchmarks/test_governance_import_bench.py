@@ -45,16 +45,19 @@ def test_the_governance_genesis_holds_what_the_pallets_wrote() -> None:
     assert balances.frozen(ctx, keys[0]) > 0  # a voter's conviction lock
     assert conviction_voting.VotingFor.get(ctx.state, (keys[19], 0)) is not None  # a delegator
     sorted_state = sorted(state.items())
-    assert broken_invariants(
-        state.get, lambda p: iter([(k, v) for k, v in sorted_state if k.startswith(p)])
-    ) == []
+    assert (
+        broken_invariants(
+            state.get, lambda p: iter([(k, v) for k, v in sorted_state if k.startswith(p)])
+        )
+        == []
+    )
     with pytest.raises(ValueError, match="cannot cast"):
         populate_governance(plain, keys[:2], referenda=3, votes=10)
 
 
 def test_both_chains_import_the_same_transfers_and_report_their_hook_work() -> None:
-    f = run_governance_import_benchmark(txs=60, accounts=20, referenda=12, votes=120)
-    assert (f.txs, f.accounts, f.referenda, f.votes, f.rounds) == (60, 20, 12, 120, 1)
+    f = run_governance_import_benchmark(txs=60, accounts=20, referenda=12, votes=120, rounds=2)
+    assert (f.txs, f.accounts, f.referenda, f.votes, f.rounds) == (60, 20, 12, 120, 2)
     assert f.plain.blocks == f.governance.blocks >= 1
     for chain in (f.plain, f.governance):
         assert chain.transfers_per_s > 0 and chain.import_seconds > 0
@@ -63,12 +66,13 @@ def test_both_chains_import_the_same_transfers_and_report_their_hook_work() -> N
     assert f.governance.alarms_serviced >= 1  # the first block's due alarm
     assert f.governance.max_alarms_per_block <= 64
     assert f.ratio == pytest.approx(f.governance.transfers_per_s / f.plain.transfers_per_s, 0.01)
+    assert f.cpu_ratio > 0 and f.plain.cpu_seconds > 0
 
 
 def test_the_command_prints_both_rates_and_refuses_impossible_sizes(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    args = ["benchmark", "import", "--txs", "40", "--accounts", "10", "--referenda", "5"]
+    args = ["benchmark", "import", "--txs", "40", "--accounts", "10", "--referenda", "5", "--rounds", "1"]
     assert main([*args, "--votes", "40", "--json"]) == 0
     figures = json.loads(capsys.readouterr().out)
     assert figures["referenda"] == 5 and figures["votes"] == 40
