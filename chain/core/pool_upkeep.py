@@ -16,7 +16,7 @@ from runtime.executive import (
     check_transaction_signature,
     validate_transaction,
 )
-from runtime.pallets import system
+from runtime.pallets import balances, system
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256
 from runtime.state import StateOverlay
@@ -117,8 +117,17 @@ class PoolUpkeep:
         view = self.view
         state = StateOverlay(view.reader(header.hash), view.best_cache())
         if changes is not None:
+            # A signer's budget is its account record less its locks: a lock can change without
+            # the record (another account's `unlock` of it).
+            relocked = {
+                balances.Freezes.key_suffix(key)
+                for key in changes
+                if key.startswith(balances.Freezes.prefix)
+            }
             touched = {
-                signer for signer in self.pool.signers() if system.Account.key(signer) in changes
+                signer
+                for signer in self.pool.signers()
+                if signer in relocked or system.Account.key(signer) in changes
             }
         else:
             touched = set(self.pool.signers())

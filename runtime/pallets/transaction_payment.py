@@ -136,16 +136,27 @@ class TransactionPaymentParams(Record):
         return self.max_multiplier_ppm * (FIXED_ONE // PPM)
 
     def check(self) -> None:
-        """ValueError naming the first parameter out of its range, or the multiplier's bounds out
-        of order.
-
-        The ranges keep the multiplier able to move between its bounds: at its least (at least
-        10^-6, 10^12 in fixed point) a full block raises it by at least min × v × (1 − s*) ≥ 1
-        unit whatever v ≥ 10^-9 and s* < 1, and rounding down makes an empty block lower it from
-        its most, so that a tiny multiplier never rounds to no change and stays stuck."""
+        """ValueError naming the first parameter out of its range; the multiplier's bounds out of
+        order; or a multiplier that could not move between them: at its least it must rise in
+        full blocks, and at its most fall in empty ones (in integer arithmetic a small multiplier
+        times a small adjustment rounds to no change: a target near 100% with a tiny v would
+        leave it stuck at its least however full the blocks)."""
         Record.check(self)
         if self.min_multiplier_ppm > self.max_multiplier_ppm:
             raise ValueError("min_multiplier_ppm must not exceed max_multiplier_ppm")
+        if self.adjustment_ppb == 0 or self.min_multiplier_ppm == self.max_multiplier_ppm:
+            return
+        most = system.MAX_NORMAL_WEIGHT
+        if next_multiplier(self.min_multiplier, most, most, self) <= self.min_multiplier:
+            raise ValueError(
+                "the multiplier would stay at min_multiplier_ppm however full the blocks: raise "
+                "min_multiplier_ppm or adjustment_ppb, or lower target_fullness_ppm"
+            )
+        if next_multiplier(self.max_multiplier, 0, most, self) >= self.max_multiplier:
+            raise ValueError(
+                "the multiplier would stay at max_multiplier_ppm however empty the blocks: raise "
+                "adjustment_ppb or target_fullness_ppm"
+            )
 
 
 DEFAULT_TRANSACTION_PAYMENT_PARAMS: Final = TransactionPaymentParams()

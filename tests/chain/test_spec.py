@@ -15,10 +15,11 @@ from chain.spec import (
     dev_spec,
     local_spec,
 )
-from runtime.pallets import session, staking, sudo
+from runtime.pallets import session, staking, sudo, treasury
 from runtime.pallets.governance.tracks import DEFAULT_TRACKS
 from runtime.pallets.referenda import fast_tracks
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
+from runtime.pallets.treasury import TreasuryParams
 from runtime.primitives.address import encode_address
 from runtime.primitives.keys import dev_keypair
 from runtime.state import StateOverlay
@@ -178,3 +179,15 @@ def test_a_custom_spec_has_sudo_only_if_it_names_a_key() -> None:
     assert named.genesis_header() != ChainSpec.from_json(unnamed).genesis_header()
     with pytest.raises(ChainSpecError, match=r"genesis\.sudo"):
         ChainSpec.from_json(document(sudo="not an address"))
+
+
+def test_the_treasury_parameters_are_read_checked_and_written_back() -> None:
+    spec = ChainSpec.from_json(document(treasury={"burnPpm": 0, "inflationSharePpm": 200_000}))
+    assert spec.genesis.treasury == TreasuryParams(burn_ppm=0, inflation_share_ppm=200_000)
+    assert treasury.Params.get(state_of(spec)) == spec.genesis.treasury
+    assert spec.to_json()["genesis"]["treasury"]["inflationSharePpm"] == 200_000
+    assert ChainSpec.from_json(spec.to_json()).genesis_header() == spec.genesis_header()
+    with pytest.raises(ChainSpecError, match=r"genesis\.treasury\.burnPpm"):
+        ChainSpec.from_json(document(treasury={"burnPpm": 1_000_001}))
+    with pytest.raises(ChainSpecError, match=r"genesis\.treasury\.spendPeriod"):
+        ChainSpec.from_json(document(treasury={"spendPeriod": 0}))

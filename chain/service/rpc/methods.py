@@ -1,7 +1,7 @@
 """The node's JSON-RPC method table, with Substrate's names where one exists.
 
 One module per namespace registers its methods: `system`, `chain`, `state`, `author`, `payment`,
-`balances`, `grandpa`, `market`, `staking`, `gov` (`referenda`, `votes`), `bounties`
+`balances`, `grandpa`, `market`, `staking`, `gov` (`referenda`, `votes`), `treasury`, `bounties`
 (treasury_bounties, grants_list), `blob` and (only with `--test-rpc`) `testing`.
 Hashes, keys and byte strings are 0x hex; block numbers in headers are hex (as Substrate's);
 balances are decimal strings (they exceed JSON's safe integers); addresses are SS58-style.
@@ -26,6 +26,7 @@ from chain.service.rpc.staking import add_staking_methods
 from chain.service.rpc.state import add_state_methods
 from chain.service.rpc.system import add_system_methods
 from chain.service.rpc.testing import add_test_methods
+from chain.service.rpc.treasury import add_treasury_methods
 from chain.service.rpc.votes import add_vote_methods
 
 
@@ -51,6 +52,7 @@ def build_methods(node: RpcNode, *, test_rpc: bool = False) -> RpcMethods:
     add_referenda_methods(ctx)
     add_vote_methods(ctx)
     add_bounty_methods(ctx)
+    add_treasury_methods(ctx)
     add_grandpa_methods(ctx)
     if test_rpc:
         add_test_methods(ctx)

@@ -8,10 +8,10 @@ The rules:
    holding a bond of `bond_base` + `bond_per_byte` per byte (hold "bounties").
 2. Approval. Root, or a spending track whose `max_spend` covers the value (a referendum on
    `treasurer` or `small_spender`), approves it: the treasury pays the value into the bounty's
-   own account (`bounty_account`, no key controls it) and the bond is refunded. Governance
-   rejects a proposal with `close_bounty`: the bond is slashed to the treasury. A proposal
-   nobody decided on within `proposal_period` blocks may be withdrawn by anyone, the bond
-   refunded.
+   own account (`bounty_account`, no key controls it) and the bond is refunded. Root (a
+   referendum on the root track) rejects a proposal with `close_bounty`: the bond is slashed to
+   the treasury. A proposal nobody decided on within `proposal_period` blocks may be withdrawn
+   by anyone (`withdraw_proposal`), the bond refunded.
 3. Curator. The same origins propose a curator and its fee (below the value); the curator
    accepts, holding a deposit (`curator_deposit_ppm` of the fee within its bounds) until the
    bounty ends. It must `extend_bounty_expiry` at least every `update_period` blocks; after that
@@ -24,9 +24,9 @@ The rules:
    after `payout_delay` blocks anyone claims it: the curator gets its fee and deposit back, the
    beneficiary the rest, the bounty is removed (no second claim). In the delay governance may
    unassign a curator that awarded wrongly (its deposit slashed, the bounty funded again).
-6. Close. Governance closes a bounty that is not awarded and has no open children: its account
-   goes back to the treasury (as returns); an active curator gets its deposit back. A child
-   bounty closed by governance or the parent's curator returns its funds to the parent.
+6. Close. Root closes a bounty that is not awarded and has no open children: its account goes
+   back to the treasury (as returns); an active curator gets its deposit back. A child bounty
+   closed by Root or the parent's curator returns its funds to the parent.
 
 Every end state refunds or slashes each deposit: a proposal's bond at approval, rejection or
 withdrawal; a curator's deposit at the claim, a close, a resignation or an unassignment. The

@@ -270,13 +270,13 @@ class ChildBountyCalls:
     def close_child_bounty(
         self, ctx: BlockContext, origin: Origin, parent: int, child_id: int
     ) -> None:
-        """End a child bounty that is not awarded (governance, or the parent's curator): its
-        funds go back to the parent's account, and an active curator (not at fault) gets its
-        deposit back. An awarded child's curator must be unassigned first."""
+        """End a child bounty that is not awarded (Root, or the parent's curator): its funds go
+        back to the parent's account, and an active curator (not at fault) gets its deposit
+        back. An awarded child's curator must be unassigned first."""
+        if not origin.root:
+            ensure_signed(origin)
         current = bounty(ctx, parent)
-        if origin.signer is None:
-            ensure_spender(ctx, origin, current.value)
-        elif not _is_parent_curator(current, origin):
+        if not origin.root and not _is_parent_curator(current, origin):
             raise RequireCurator()
         child = child_bounty(ctx, parent, child_id)
         if child.status == PENDING_PAYOUT:

@@ -4,7 +4,7 @@ curator and beneficiary, and back to the treasury; deposits held, released or sl
 Every payment that a claim or a close makes succeeds whatever the receiver's state: an amount
 too small to create a receiver's account goes to the treasury instead of failing the call (a
 failing claim would leave the funds stranded in the bounty's account), and a bounty's account is
-emptied in one step, so that no remainder below the existential deposit is burned with it.
+emptied so that no remainder below the existential deposit is burned with it (`pay_from`).
 """
 
 from __future__ import annotations
@@ -43,33 +43,38 @@ def return_all(ctx: BlockContext, account: bytes) -> int:
     if it holds nothing else); returns the amount."""
     amount = balances.free_balance(ctx, account)
     if amount:
-        balances.withdraw(ctx, account, amount, keep_alive=False)
-        _to_treasury(ctx, "returns", amount)
+        balances.transfer(ctx, account, TREASURY, amount, keep_alive=False)
+        treasury.receive(ctx, "returns", amount)
     return amount
 
 
 def pay_from(ctx: BlockContext, source: bytes, payouts: list[tuple[bytes, int]]) -> list[int]:
-    """Pay each (dest, amount) out of `source`'s free balance, in full and without failing: the
-    total leaves `source` at once (reaping it if nothing is left), then each receiver is
-    credited; an amount too small to create its receiver's account goes to the treasury as
-    returns. Returns what each receiver got."""
-    total = sum(amount for _, amount in payouts)
-    if total:
-        balances.withdraw(ctx, source, total, keep_alive=False)
-    received = []
-    for dest, amount in payouts:
-        got = balances.deposit(ctx, dest, amount)
-        if amount and not got:
-            _to_treasury(ctx, "returns", amount)
-        received.append(got)
+    """Pay each (dest, amount) out of `source`'s free balance by transfers, without failing, and
+    return what each receiver got.
+
+    The payments are made smallest first, so that when they add up to everything `source` has
+    (a claim, a close) the last one empties it and none leaves it below the existential deposit
+    before, which would reap it and burn the rest. An amount too small to create its receiver's
+    account goes to the treasury as returns. Should a payment still leave `source` below the
+    deposit (parts below it that add up to less than two deposits), everything left goes to the
+    treasury instead of being burned."""
+    received = [0] * len(payouts)
+    for i in sorted(range(len(payouts)), key=lambda i: payouts[i][1]):
+        dest, amount = payouts[i]
+        free = balances.free_balance(ctx, source)
+        amount = min(amount, free)
+        if amount == 0:
+            continue
+        if 0 < free - amount < balances.EXISTENTIAL_DEPOSIT:
+            return_all(ctx, source)
+            break
+        if not balances.exists(ctx, dest) and amount < balances.EXISTENTIAL_DEPOSIT:
+            balances.transfer(ctx, source, TREASURY, amount, keep_alive=False)
+            treasury.receive(ctx, "returns", amount)
+            continue
+        balances.transfer(ctx, source, dest, amount, keep_alive=False)
+        received[i] = amount
     return received
-
-
-def _to_treasury(ctx: BlockContext, source: str, amount: int) -> None:
-    """Credit the treasury with `amount` that just left another account, recorded as `source`."""
-    arrived = balances.deposit(ctx, TREASURY, amount)
-    if arrived:
-        treasury.receive(ctx, source, arrived)
 
 
 def hold_deposit(ctx: BlockContext, who: bytes, amount: int) -> None:
@@ -89,5 +94,7 @@ def release_deposit(ctx: BlockContext, who: bytes, amount: int) -> int:
 def slash_deposit(ctx: BlockContext, who: bytes, amount: int) -> int:
     """Take a bond or curator deposit to the treasury as a slash; returns what was taken."""
     taken = balances.slash_held(ctx, who, HOLD, amount)
-    _to_treasury(ctx, "slashes", taken)
+    arrived = balances.deposit(ctx, TREASURY, taken)
+    if arrived:
+        treasury.receive(ctx, "slashes", arrived)
     return taken

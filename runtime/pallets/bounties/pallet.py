@@ -13,6 +13,7 @@ from runtime.framework import (
     Origin,
     Pallet,
     call,
+    ensure_root,
     ensure_signed,
 )
 from runtime.pallets import balances
@@ -290,24 +291,12 @@ class BountiesPallet(ChildBountyCalls, Pallet):
 
     @call(args=(("bounty", fields.U64),), weight=CLOSE_WEIGHT, outflow=0)
     def close_bounty(self, ctx: BlockContext, origin: Origin, bounty_id: int) -> None:
-        """End a bounty (Root, or a track covering its value): a proposal is rejected, its bond
-        slashed to the treasury; a funded bounty's account goes back to the treasury, and an
-        active curator (not at fault) gets its deposit back. Refused while child bounties are
-        open and while an award waits (unassign its curator first).
-
-        Anyone may withdraw a proposal that nobody decided on within `proposal_period` blocks:
-        its bond is refunded, so that no bond waits on governance forever."""
+        """End a bounty (Root only: a referendum on the root track): a proposal is rejected, its
+        bond slashed to the treasury; a funded bounty's account goes back to the treasury, and
+        an active curator (not at fault) gets its deposit back. Refused while child bounties are
+        open and while an award waits (unassign its curator first)."""
+        ensure_root(origin)
         current = bounty(ctx, bounty_id)
-        if origin.signer is not None:
-            expect_status(current, PROPOSED)
-            expires = current.proposed_at + Params.get(ctx.state).proposal_period
-            if ctx.number < expires:
-                raise Premature(f"a proposal may be withdrawn from block {expires}")
-            refunded = release_deposit(ctx, current.proposer, current.bond)
-            Bounties.remove(ctx.state, bounty_id)
-            ctx.deposit_event(BountyWithdrawn, bounty_id, refunded)
-            return
-        ensure_spender(ctx, origin, current.value)
         if current.status == PROPOSED:
             slashed = slash_deposit(ctx, current.proposer, current.bond)
             Bounties.remove(ctx.state, bounty_id)
@@ -322,6 +311,20 @@ class BountiesPallet(ChildBountyCalls, Pallet):
         returned = return_all(ctx, bounty_account(bounty_id))
         Bounties.remove(ctx.state, bounty_id)
         ctx.deposit_event(BountyClosed, bounty_id, returned)
+
+    @call(args=(("bounty", fields.U64),), weight=CALL_WEIGHT, outflow=0)
+    def withdraw_proposal(self, ctx: BlockContext, origin: Origin, bounty_id: int) -> None:
+        """Withdraw a proposal that nobody approved or rejected within `proposal_period` blocks
+        (anyone may): its bond is refunded, so that no bond waits on governance forever."""
+        ensure_signed(origin)
+        current = bounty(ctx, bounty_id)
+        expect_status(current, PROPOSED)
+        expires = current.proposed_at + Params.get(ctx.state).proposal_period
+        if ctx.number < expires:
+            raise Premature(f"the proposal may be withdrawn from block {expires}")
+        refunded = release_deposit(ctx, current.proposer, current.bond)
+        Bounties.remove(ctx.state, bounty_id)
+        ctx.deposit_event(BountyWithdrawn, bounty_id, refunded)
 
     @call(args=BountiesParams.call_args(), weight=CALL_WEIGHT, outflow=0)
     def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
@@ -348,8 +351,6 @@ for _name in (
     "approve_bounty",
     "propose_curator",
     "unassign_curator",
-    "close_bounty",
     "unassign_child_curator",
-    "close_child_bounty",
 ):
     register_spending_call(NAME, _name, _bounty_value)

@@ -65,11 +65,11 @@ def _delegation_problems(records: dict[tuple[bytes, int], Voting]) -> list[str]:
 def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
     """Broken conviction voting invariants in a committed state, as messages (empty: all hold)."""
     records = {
-        voting_key_parts(VotingFor.key_suffix(k)): VotingFor.decode(v)
+        voting_key_parts(VotingFor.key_suffix(k)): VotingFor.decode_at(k, v)
         for k, v in iterate(VotingFor.prefix)
     }
     locks = {
-        ClassLocksFor.key_suffix(k): dict(ClassLocksFor.decode(v))
+        ClassLocksFor.key_suffix(k): dict(ClassLocksFor.decode_at(k, v))
         for k, v in iterate(ClassLocksFor.prefix)
     }
     problems = _delegation_problems(records)

@@ -35,6 +35,17 @@ _CLASS = ("class", fields.U8)
 _POLL = ("poll", fields.U32)
 
 
+def _vote_locks(_ctx: BlockContext, args: tuple[Any, ...]) -> int:
+    """A vote's outflow: the most its lock takes from what the voter may spend (the pool must
+    not count on funds the vote is about to freeze)."""
+    return int(args[1]) + int(args[2]) + int(args[3])
+
+
+def _delegation_locks(_ctx: BlockContext, args: tuple[Any, ...]) -> int:
+    """A delegation's outflow: the amount it locks."""
+    return int(args[3])
+
+
 class ConvictionVoting(Pallet):
     """Votes with conviction on referenda, delegation per track, and the locks they leave."""
 
@@ -71,7 +82,7 @@ class ConvictionVoting(Pallet):
             ("conviction", fields.U8),
         ),
         weight=VOTE_WEIGHT,
-        outflow=0,
+        outflow=_vote_locks,
     )
     def vote(
         self,
@@ -117,7 +128,7 @@ class ConvictionVoting(Pallet):
             ("amount", fields.BALANCE),
         ),
         weight=DELEGATE_WEIGHT,
-        outflow=0,
+        outflow=_delegation_locks,
     )
     def delegate(
         self,

@@ -31,7 +31,8 @@ Rules (DESIGN 6, after Substrate's staking pallet; the stash is its own controll
    chain (`note_votes`: a round that finalized a block of this chain, once per voter per window
    of NOTE_VOTES_EVERY blocks, see `finality_notes`; a note of the previous set counts only
    blocks up to the handover to the current one). At the era's end `era_reward` (in proportion
-   to the era's blocks, if it was cut short) is minted and shared by points; each validator's
+   to the era's blocks, if it was cut short) is minted: the treasury's `inflation_share_ppm` of
+   it to the treasury (`treasury.inflation_share`), the rest shared by points; each validator's
    share pays its commission, and the rest goes to it and its nominators pro rata to their
    exposure (rounding dust is not minted).
 5. Offline. At the era's end, an active validator that authored no block and had no precommit

@@ -56,6 +56,10 @@ class SpendNotExpired(TreasuryError):
     """This spend may still be claimed: only a paid or expired spend can be closed."""
 
 
+class StartTooLate(TreasuryError):
+    """A spend's valid_from may be at most MAX_PERIOD blocks ahead: its promise locks funds."""
+
+
 class BadParams(TreasuryError):
     """The treasury parameters are out of range."""
 
@@ -72,5 +76,6 @@ ERRORS = (
     EarlyPayout,
     SpendExpired,
     SpendNotExpired,
+    StartTooLate,
     BadParams,
 )

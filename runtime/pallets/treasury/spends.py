@@ -24,13 +24,14 @@ from runtime.pallets.treasury.errors import (
     SpendEnded,
     SpendExpired,
     SpendNotExpired,
+    StartTooLate,
     TooManySpends,
     UnknownSpend,
     ZeroSpend,
 )
 from runtime.pallets.treasury.events import SpendApproved, SpendLapsed, SpendPaid, SpendVoided
 from runtime.pallets.treasury.ledger import available, pay_out
-from runtime.pallets.treasury.params import MAX_HISTORY, MAX_PENDING_SPENDS
+from runtime.pallets.treasury.params import MAX_HISTORY, MAX_PENDING_SPENDS, MAX_PERIOD
 from runtime.pallets.treasury.storage import (
     History,
     Params,
@@ -74,6 +75,8 @@ def approve(
         raise ZeroSpend()
     if beneficiary == TREASURY:
         raise BadBeneficiary()
+    if valid_from > ctx.number + MAX_PERIOD:
+        raise StartTooLate(f"valid_from may be at most block {ctx.number + MAX_PERIOD}")
     state = ctx.state
     free = available(state)
     if amount > free:

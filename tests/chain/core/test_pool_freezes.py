@@ -7,16 +7,18 @@ state in which accounts' balances are frozen as conviction voting freezes them.
 
 from __future__ import annotations
 
-from chain.client.chain import transfer_call
+from chain.client.chain import make_call, transfer_call
+from chain.core.importer import seal_block
 from chain.core.node import NodeCore
 from chain.core.pool import TransactionPool
 from chain.storage.chain_store import ChainStore
 from chain.storage.kv import MemoryStore
 from runtime.api import account_info
-from runtime.executive import validate_transaction
+from runtime.block import Block
+from runtime.executive import BlockBuilder, validate_transaction
 from runtime.framework import BlockContext
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
-from runtime.pallets import balances
+from runtime.pallets import balances, system
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
 from runtime.primitives import trie
@@ -24,7 +26,7 @@ from runtime.primitives.hashing import ZERO_HASH
 from runtime.primitives.keys import dev_keypair
 from runtime.state import StateOverlay
 from runtime.transaction import SignedTransaction, sign_transaction
-from tests.chain.core.test_pool_flood import AUTHOR, SINK, XPL, Flood, transfer_fee
+from tests.chain.core.test_pool_flood import AUTHOR, SINK, SLOT_MS, XPL, Flood, transfer_fee
 
 BOB = dev_keypair("Bob")
 BOND = DEFAULT_STAKING_PARAMS.min_validator_bond
@@ -91,3 +93,39 @@ def test_a_lock_the_stake_covers_leaves_the_free_balance_to_spend() -> None:
     assert budget_of(f, tx) == min(info.free, info.total - EXISTENTIAL_DEPOSIT) == info.free
     assert f.submit(tx)
     assert not f.submit(transfer(f, 0))  # Bob's whole balance is locked: not even a fee
+
+
+def block_unlocking(f: Flood, who: bytes) -> Block:
+    """A block from elsewhere in which the author's account sends `conviction_voting.unlock` of
+    `who` (who has no votes: its lock goes), and nothing else: `who`'s account record is
+    unchanged, only its freezes."""
+    parent = f.core.store.best_header
+    builder = BlockBuilder(
+        f.core.store.reader(parent.hash),
+        parent,
+        timestamp=SLOT_MS,
+        slot=1,
+        author=AUTHOR,
+        genesis_hash=f.genesis_hash,
+    )
+    unlock = make_call("conviction_voting", "unlock", 0, who)
+    tx = sign_transaction(AUTHOR, unlock, nonce=0, genesis_hash=f.genesis_hash)
+    assert builder.push(tx)
+    sealed = seal_block(f.core.store, parent, builder.finish(), (tx.raw,), slot=1, author=AUTHOR)
+    assert system.Account.key(who) not in sealed.result.changes
+    assert balances.Freezes.key(who) in sealed.result.changes
+    return sealed.block
+
+
+def test_a_lock_lowered_by_a_block_refreshes_the_signers_budget() -> None:
+    """Bob's lock leaves 1.5 fees: his transfer 1 waits (future) behind transfer 0. A block that
+    lowers his lock without touching his account record (another account unlocked him) must
+    refresh his budget in the pool, so that transfer 1 is ready at once."""
+    fee = transfer_fee()
+    f = frozen_chain({BOB.public: 1_000 * XPL - fee - fee // 2})
+    later, first = transfer(f, 1), transfer(f, 0)
+    assert f.submit(later) and f.submit(first)
+    assert f.core.pool.is_ready(first.hash) and not f.core.pool.is_ready(later.hash)
+    f.core.import_block(block_unlocking(f, BOB.public), SLOT_MS + SLOT_MS // 3)
+    assert f.core.store.best_header.number == 1
+    assert f.core.pool.is_ready(first.hash) and f.core.pool.is_ready(later.hash)

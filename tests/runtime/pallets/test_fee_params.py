@@ -140,6 +140,10 @@ def test_new_bounds_bring_the_multiplier_within_them_at_once(chain: DevChain) ->
         (replace(TP, target_fullness_ppm=PPM), "target_fullness_ppm"),
         (replace(TP, min_multiplier_ppm=0), "min_multiplier_ppm"),
         (replace(TP, min_multiplier_ppm=5 * PPM, max_multiplier_ppm=4 * PPM), "must not exceed"),
+        (
+            replace(TP, target_fullness_ppm=PPM - 1, adjustment_ppb=1, min_multiplier_ppm=1),
+            "would stay at min_multiplier_ppm",
+        ),
     ],
 )
 def test_terms_that_break_a_rule_are_refused_saying_why(

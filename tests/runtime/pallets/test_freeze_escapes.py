@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from chain.client.chain import transfer_call
+from chain.client.chain import make_call, transfer_call
 from runtime.executive import CannotPayFee, validate_transaction
 from runtime.framework import BlockContext, Origin
 from runtime.invariants import check_invariants
@@ -103,6 +103,16 @@ def test_fees_and_tips_cannot_reach_into_a_lock(chain: MarketChain) -> None:
     modest = chain.sign(OUTSIDER, transfer_call(CHALLENGER.public, 1), tip=UNIT // 2)
     chain.produce([modest])
     assert chain.balance(OUTSIDER) >= locked
+
+
+def test_a_duty_calls_fee_cannot_come_out_of_a_lock(chain: MarketChain) -> None:
+    """A duty call (a worker's response) is refunded only when it succeeds; one that fails keeps
+    its fee, which goes to the block's author, so its fee up front must be payable without the
+    lock too, or a locked validator could pay its own blocks out of its lock."""
+    lock_all_but(chain, OUTSIDER, 0)
+    response = chain.sign(OUTSIDER, make_call("compute", "respond", 1, 0, [], []))
+    with pytest.raises(CannotPayFee, match="frozen"):
+        validate_transaction(chain.read, chain.head, response, genesis_hash=chain.genesis_hash)
 
 
 # Holds: a job's escrow, a worker's stake, a dispute's bond

@@ -22,6 +22,7 @@ from tests.runtime.pallets.market_helpers import (
     AUTHOR,
     ENDOWMENT,
     GEMM,
+    GEMM_LEAVES,
     GEMM_PARAMS,
     OUTSIDER,
     REQUESTER,
@@ -32,6 +33,7 @@ from tests.runtime.pallets.market_helpers import (
     Outcome,
     escrow_for,
     market_config,
+    wrong_hashes,
 )
 
 BUILDER: Final = REQUESTER
@@ -121,6 +123,35 @@ def test_a_cancelled_job_refunds_the_grant() -> None:
     assert chain.held(account, "escrow") == 0
     rent = AWARD - chain.balance(account)  # the rent of the block it waited
     assert 0 < rent <= 2 * DEFAULT_MARKET_PARAMS.wait_rent
+
+
+def test_an_expired_job_refunds_the_grant() -> None:
+    chain = grant_chain()
+    grant_id = awarded(chain)
+    account = grants.grant_account(grant_id)
+    assert chain.submit(REQUESTER2, seed=1).error is None
+    assert chain.submit(REQUESTER2, seed=2).error is None
+    assert through(chain, grant_id, submit_job(wait=2)).error is None
+    chain.advance(3)
+    assert chain.job(3).state == "expired"
+    assert chain.held(account, "escrow") == 0
+    assert 0 < AWARD - chain.balance(account) <= 3 * DEFAULT_MARKET_PARAMS.wait_rent
+
+
+def test_a_failed_job_refunds_the_grant_and_slashes_the_worker() -> None:
+    chain = grant_chain()
+    grant_id = awarded(chain)
+    account = grants.grant_account(grant_id)
+    assert through(chain, grant_id, submit_job()).error is None
+    treasury = chain.total(TREASURY)
+    assert chain.commit(WORKER, 1, hashes=wrong_hashes(*range(GEMM_LEAVES))).error is None
+    chain.advance_to(chain.audit_roll_at(1))
+    chain.run_check(1, 0, [(m, "honest") for m in chain.checks(1)[0].committee])
+    assert chain.job(1).state == "failed"
+    _, verification = DEFAULT_MARKET_PARAMS.fees_for(UNIT)
+    assert chain.held(account, "escrow") == 0
+    assert AWARD - chain.balance(account) <= verification  # only the committee's fee was paid
+    assert chain.total(TREASURY) > treasury  # the worker's slash
 
 
 @pytest.mark.parametrize(

@@ -112,6 +112,7 @@ class TreasuryChain:
         pallet = treasury.Treasury()
         while self.number < number:
             self.number += 1
+            self.run(lambda ctx: system.Number.put(ctx.state, ctx.number))  # as the executive
             self.run(pallet.on_initialize)
 
     # Reading

@@ -136,17 +136,18 @@ def test_a_rejected_proposal_slashes_its_bond_to_the_treasury(env: Env) -> None:
 def test_an_undecided_proposal_may_be_withdrawn_after_the_proposal_period(env: Env) -> None:
     bounty_id = propose(env)
     env.advance(P.proposal_period - 1)
-    assert env.call(DAVE, "bounties", "close_bounty", bounty_id) == "Premature"
+    assert env.call(DAVE, "bounties", "withdraw_proposal", bounty_id) == "Premature"
     env.advance(1)
-    env.ok(DAVE, "bounties", "close_bounty", bounty_id)
+    env.ok(DAVE, "bounties", "withdraw_proposal", bounty_id)
     assert env.last("bounties") == ("BountyWithdrawn", (bounty_id, BOND))
     assert env.free(ALICE) == ENDOWMENT and env.held(ALICE) == 0
 
 
-def test_a_signer_cannot_close_a_funded_bounty(env: Env) -> None:
+def test_a_signer_cannot_close_or_withdraw_a_funded_bounty(env: Env) -> None:
     bounty_id = funded(env)
     env.advance(P.proposal_period)
-    assert env.call(ALICE, "bounties", "close_bounty", bounty_id) == "UnexpectedStatus"
+    assert env.call(ALICE, "bounties", "close_bounty", bounty_id) == "BadOrigin"
+    assert env.call(ALICE, "bounties", "withdraw_proposal", bounty_id) == "UnexpectedStatus"
 
 
 # Curator
@@ -279,10 +280,11 @@ def test_closing_an_active_bounty_returns_its_funds_and_the_curators_deposit(env
     assert env.total(bounty_account(bounty_id)) == 0
 
 
-def test_a_track_closes_only_bounties_it_could_have_funded(env: Env) -> None:
-    bounty_id = funded(env, 20_000 * UNIT)
-    assert env.call(SMALL, "bounties", "close_bounty", bounty_id) == "SpendTooLarge"
-    env.ok(TREASURER, "bounties", "close_bounty", bounty_id)
+def test_only_root_closes_a_bounty(env: Env) -> None:
+    bounty_id = funded(env)
+    assert env.call(SMALL, "bounties", "close_bounty", bounty_id) == "BadOrigin"
+    assert env.call(TREASURER, "bounties", "close_bounty", bounty_id) == "BadOrigin"
+    env.ok(ROOT, "bounties", "close_bounty", bounty_id)
 
 
 def test_donations_to_a_bounty_are_paid_out_with_it(env: Env) -> None:
@@ -318,10 +320,13 @@ def test_the_spending_calls_say_what_a_referendum_would_spend(env: Env) -> None:
 
     bounty_id = funded(env, 20_000 * UNIT)
     state = env.ctx.state
-    for name in ("approve_bounty", "propose_curator", "unassign_curator", "close_bounty"):
+    for name in ("approve_bounty", "propose_curator", "unassign_curator"):
         assert spend_amount(state, "bounties", name, (bounty_id,)) == 20_000 * UNIT
-    for name in ("unassign_child_curator", "close_child_bounty"):
-        assert spend_amount(state, "bounties", name, (bounty_id, 0)) == 20_000 * UNIT
+    assert spend_amount(state, "bounties", "unassign_child_curator", (bounty_id, 0)) == (
+        20_000 * UNIT
+    )
+    for name in ("close_bounty", "close_child_bounty"):  # Root's alone
+        assert spend_amount(state, "bounties", name, (bounty_id, 0)) is None
     assert spend_amount(state, "bounties", "approve_bounty", (99,)) == 0
     assert spend_amount(state, "bounties", "propose_bounty", (VALUE, b"")) is None
     assert spend_amount(state, "grants", "award", (BOB, 7 * UNIT, UNIT, 100)) == 7 * UNIT

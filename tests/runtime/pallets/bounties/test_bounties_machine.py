@@ -136,6 +136,10 @@ class BountiesMachine(RuleBasedStateMachine):
     def close(self, who: Any, bounty: int) -> None:
         self.do(self.governance(who), "close_bounty", self.bounty(bounty))
 
+    @rule(who=people, bounty=ids)
+    def withdraw(self, who: bytes, bounty: int) -> None:
+        self.do(who, "withdraw_proposal", self.bounty(bounty))
+
     @rule(who=actors, parent=ids, value=child_values)
     def add_child(self, who: Any, parent: int, value: int) -> None:
         parent = self.bounty(parent)

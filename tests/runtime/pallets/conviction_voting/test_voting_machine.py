@@ -132,6 +132,14 @@ class VotingMachine(RuleBasedStateMachine):
     def delegate(self, who: bytes, cls: int, to: bytes, conviction: int, share: int) -> None:
         self.attempt(who, "delegate", cls, to, conviction, amount(share))
 
+    @rule(who=who_st, pick=pick_st, conviction=conviction_st, share=share_st)
+    def delegate_to_a_voter(self, who: bytes, pick: int, conviction: int, share: int) -> None:
+        """Delegate to an account that already votes in the class: its votes change at once."""
+        voters = sorted(key for key, record in self.records().items() if record.votes)
+        if voters:
+            to, cls = voters[pick % len(voters)]
+            self.attempt(who, "delegate", cls, to, conviction, amount(share))
+
     @rule(
         pick=pick_st, who=who_st, cls=class_st, any_account=st.integers(0, 3).map(lambda n: n == 0)
     )
@@ -297,7 +305,7 @@ def direct_count(vote: AccountVote) -> tuple[int, int, int]:
 
 
 VotingMachine.TestCase.settings = settings(
-    max_examples=50,
+    max_examples=40,
     stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],

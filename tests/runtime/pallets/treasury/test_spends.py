@@ -3,11 +3,13 @@ period, closed when they lapse, voided by Root; and the adversary's attempts at 
 
 from __future__ import annotations
 
+from runtime import dispatch
 from runtime.accounts import TREASURY
 from runtime.framework import ROOT, Origin
 from runtime.pallets import treasury
 from runtime.pallets.governance import spending
 from runtime.pallets.treasury import MAX_PENDING_SPENDS
+from runtime.pallets.treasury.params import MAX_PERIOD
 from tests.runtime.pallets.treasury_helpers import (
     BEN,
     BOB,
@@ -22,6 +24,7 @@ from tests.runtime.pallets.treasury_helpers import (
 )
 
 AVAILABLE = TREASURY_FUNDS - ED
+SMALL_TRACK = 2
 
 
 def test_a_spend_is_promised_at_once_and_paid_to_its_beneficiary_once() -> None:
@@ -140,10 +143,12 @@ def test_bad_spends_are_refused() -> None:
     chain = TreasuryChain()
     assert chain.spend(0) == "ZeroSpend"
     assert chain.spend(1 * UNIT, beneficiary=TREASURY) == "BadBeneficiary"
-    for _ in range(MAX_PENDING_SPENDS):
+    assert chain.spend(1 * UNIT, valid_from=1 + MAX_PERIOD + 1) == "StartTooLate"
+    assert chain.spend(1 * UNIT, valid_from=1 + MAX_PERIOD) is None  # a promise of 3 years at most
+    for _ in range(MAX_PENDING_SPENDS - 1):
         assert chain.spend(1 * UNIT, beneficiary=BOB) is None
     assert chain.spend(1 * UNIT, beneficiary=BOB) == "TooManySpends"
-    assert chain.payout(0) is None  # one paid: room for another
+    assert chain.payout(1) is None  # one paid: room for another
     assert chain.spend(1 * UNIT, beneficiary=BOB) is None
     assert chain.problems() == []
 
@@ -154,4 +159,24 @@ def test_a_payout_too_small_to_create_its_beneficiary_fails_and_stays_claimable(
     assert chain.payout(0) == "ExistentialDeposit"
     record = chain.spend_record(0)
     assert record is not None and record.pending
+    assert chain.problems() == []
+
+
+def test_a_proposal_to_spend_above_the_track_limit_is_refused_at_submission() -> None:
+    chain = TreasuryChain()
+    bob = Origin(signer=BOB)
+    over = dispatch.encode_call("treasury", "spend", (SMALL_LIMIT + 1, BEN, 0))
+    assert chain.call(bob, "referenda", "submit", SMALL_TRACK, over, 0) == "SpendAboveLimit"
+    within = dispatch.encode_call("treasury", "spend", (SMALL_LIMIT, BEN, 0))
+    assert chain.call(bob, "referenda", "submit", SMALL_TRACK, within, 0) is None
+
+
+def test_a_killed_referendums_deposit_is_recorded_as_a_slash() -> None:
+    chain = TreasuryChain()
+    proposal = dispatch.encode_call("treasury", "spend", (UNIT, BEN, 0))
+    assert chain.call(Origin(signer=BOB), "referenda", "submit", SMALL_TRACK, proposal, 0) is None
+    before = chain.balance(TREASURY)
+    assert chain.call(ROOT, "referenda", "kill", 0) is None
+    deposit = chain.balance(TREASURY) - before
+    assert deposit > 0 and chain.ledger().slashes == deposit
     assert chain.problems() == []
