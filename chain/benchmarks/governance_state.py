@@ -9,7 +9,8 @@ queue, tally and alarm is what the chain itself would have written.
 
 - The tracks are the defaults with no prepare period, so that a referendum with its decision
   deposit decides at once while its track has a place, and queues (at most MAX_QUEUED a track)
-  when not: the genesis holds deciding, confirming, queued, preparing and submitted referenda.
+  when not (the rest wait outside a full queue): the genesis holds deciding, queued, preparing
+  and submitted referenda (and confirming ones where the votes make one pass).
 - Votes come from many accounts, each voting on distinct referenda (amounts and convictions
   vary; some split and abstain); one account in DELEGATOR_EVERY delegates every class to its
   neighbour instead of voting, so that delegated power rides on the neighbour's votes.
