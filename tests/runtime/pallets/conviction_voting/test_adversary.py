@@ -7,6 +7,7 @@ import pytest
 
 from runtime.framework import Origin
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
+from runtime.pallets.governance.tracks import MAX_TRACKS
 from runtime.pallets.staking import Staking
 from runtime.pallets.staking.slashing import slash_stash
 from tests.runtime.pallets.voting_helpers import ALICE, BOB, CHARLIE, UNIT, Bench, Refused
@@ -49,3 +50,22 @@ def test_a_vote_after_a_reap_is_frozen(bench: Bench) -> None:
     assert bench.freeze(ALICE) == 900 * UNIT
     with pytest.raises(Refused):
         bench.transfer(ALICE, CHARLIE, 100 * UNIT)
+
+
+def test_locks_in_more_classes_than_tracks_stay_readable_and_unlock(bench: Bench) -> None:
+    """Tracks renumbered by `set_tracks` (allowed once they have no ongoing referenda) leave
+    voters locked in classes that no longer exist while they vote in the new ones: an account
+    locked in more classes than there are tracks at once must still vote, unlock and keep its
+    record readable, or its lock could never be released."""
+    classes = 2 * MAX_TRACKS + 1
+    for poll in range(classes):
+        bench.open_poll(poll, track=poll)
+        bench.vote(ALICE, poll, aye=(poll + 1) * UNIT, c=1)
+    assert len(bench.locks(ALICE)) == classes
+    assert bench.freeze(ALICE) == classes * UNIT
+    for poll in range(classes):
+        bench.end_poll(poll, approved=False)
+        bench.call(ALICE, "remove_vote", poll, poll)
+        bench.call(BOB, "unlock", poll, ALICE)
+    assert bench.locks(ALICE) == {}
+    assert bench.freeze(ALICE) == 0
