@@ -10,7 +10,7 @@ from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.governance.tracks import MAX_TRACKS
 from runtime.pallets.staking import Staking
 from runtime.pallets.staking.slashing import slash_stash
-from tests.runtime.pallets.voting_helpers import ALICE, BOB, CHARLIE, UNIT, Bench, Refused
+from tests.runtime.pallets.voting_helpers import ALICE, BOB, CHARLIE, PERIOD, UNIT, Bench, Refused
 
 
 def bond(bench: Bench, who: bytes, value: int) -> None:
@@ -69,3 +69,34 @@ def test_locks_in_more_classes_than_tracks_stay_readable_and_unlock(bench: Bench
         bench.call(BOB, "unlock", poll, ALICE)
     assert bench.locks(ALICE) == {}
     assert bench.freeze(ALICE) == 0
+
+
+def test_lowering_the_lock_period_does_not_shorten_the_locks_of_ended_polls(bench: Bench) -> None:
+    """Whales vote 6x for a referendum that lowers `vote_locking_period`; once it is enacted
+    they remove their votes. The locks of polls that ended before the change keep the period
+    they ended under (the longest in force until then), or the change would free the very
+    votes that passed it; a poll that ends after the change gets the new period."""
+    bench.open_poll(0)
+    bench.open_poll(1)
+    bench.vote(ALICE, 0, aye=300 * UNIT, c=6)
+    bench.vote(BOB, 1, aye=200 * UNIT, c=1)
+    bench.end_poll(0, approved=True)
+    end = bench.number
+    bench.advance(3)  # the enactment delay
+    bench.call(None, "set_params", 10, 8, root=True)
+    bench.call(None, "set_params", 1, 8, root=True)  # lowered twice: the longest still counts
+    bench.call(ALICE, "remove_vote", 0, 0)
+    assert ("VoteRemoved", (ALICE, 0, end + 32 * PERIOD)) in bench.events
+    bench.advance(32 * 10)
+    bench.call(ALICE, "unlock", 0, ALICE)
+    assert bench.freeze(ALICE) == 300 * UNIT
+    with pytest.raises(Refused):
+        bench.call(CHARLIE, "remove_other_vote", ALICE, 0, 0)
+    bench.number = end + 32 * PERIOD
+    bench.call(ALICE, "unlock", 0, ALICE)
+    assert bench.freeze(ALICE) == 0
+    bench.advance(1)
+    bench.end_poll(1, approved=True)
+    later = bench.number
+    bench.call(BOB, "remove_vote", 0, 1)
+    assert ("VoteRemoved", (BOB, 1, later + 1)) in bench.events
