@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Final
 
 from runtime.framework import StorageMap, StorageValue, record_codec, value_codec
-from runtime.pallets.conviction_voting.constants import MAX_CLASSES, NAME
+from runtime.pallets.conviction_voting.constants import MAX_CLASSES, MAX_CONVICTION, NAME
 from runtime.pallets.conviction_voting.params import (
     DEFAULT_CONVICTION_VOTING_PARAMS,
     ConvictionVotingParams,
 )
-from runtime.pallets.conviction_voting.records import Voting
+from runtime.pallets.conviction_voting.records import Voting, lock_periods
 from runtime.primitives import codec
 from runtime.primitives.codec import Value
 from runtime.state import StateOverlay
@@ -69,6 +69,17 @@ def locking_period(state: StateOverlay, poll_end: int) -> int:
     period: int = Params.get(state).vote_locking_period
     floor, until = LockingPeriodFloor.get(state)
     return max(period, floor) if poll_end <= until else period
+
+
+def undelegation_period(state: StateOverlay, now: int) -> int:
+    """The lock period of a delegation ended at block `now`: the longest one before a lowering
+    of `vote_locking_period` while the longest lock it gave (32 periods) would still run from
+    the lowering, so that a delegation that helped pass it keeps its weight's lock; the
+    current period after that."""
+    period: int = Params.get(state).vote_locking_period
+    floor, until = LockingPeriodFloor.get(state)
+    window = lock_periods(MAX_CONVICTION) * floor
+    return max(period, floor) if now <= until + window else period
 
 
 def voting_key_parts(suffix: bytes) -> tuple[bytes, int]:

@@ -10,7 +10,16 @@ from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.governance.tracks import MAX_TRACKS
 from runtime.pallets.staking import Staking
 from runtime.pallets.staking.slashing import slash_stash
-from tests.runtime.pallets.voting_helpers import ALICE, BOB, CHARLIE, PERIOD, UNIT, Bench, Refused
+from tests.runtime.pallets.voting_helpers import (
+    ALICE,
+    BOB,
+    CHARLIE,
+    DAVE,
+    PERIOD,
+    UNIT,
+    Bench,
+    Refused,
+)
 
 
 def bond(bench: Bench, who: bytes, value: int) -> None:
@@ -100,3 +109,25 @@ def test_lowering_the_lock_period_does_not_shorten_the_locks_of_ended_polls(benc
     later = bench.number
     bench.call(BOB, "remove_vote", 0, 1)
     assert ("VoteRemoved", (BOB, 1, later + 1)) in bench.events
+
+
+def test_lowering_the_lock_period_does_not_free_a_delegation_that_voted_for_it(
+    bench: Bench,
+) -> None:
+    """A delegator lends 6x to the whale who passes a lower `vote_locking_period`, and ends its
+    delegation once it is enacted: its lock keeps the old period for as long as the longest lock
+    the old period gave from the change; later undelegations get the new one."""
+    bench.open_poll(0)
+    bench.call(CHARLIE, "delegate", 0, BOB, 6, 400 * UNIT)
+    bench.vote(BOB, 0, aye=100 * UNIT, c=6)
+    bench.end_poll(0, approved=True)
+    bench.advance(3)
+    bench.call(None, "set_params", 1, 8, root=True)
+    changed = bench.number
+    bench.advance(1)
+    bench.call(CHARLIE, "undelegate", 0)
+    assert ("Undelegated", (CHARLIE, 0, changed + 1 + 32 * PERIOD)) in bench.events
+    bench.call(DAVE, "delegate", 0, BOB, 6, 400 * UNIT)
+    bench.number = changed + 32 * PERIOD + 1
+    bench.call(DAVE, "undelegate", 0)
+    assert ("Undelegated", (DAVE, 0, bench.number + 32)) in bench.events
