@@ -1,10 +1,12 @@
-"""`xpl demo`: a local validator network; transfers, then the compute market end to end; a clean
-stop.
+"""`xpl demo`: a local validator network; transfers, governance (a referendum from submission to
+enactment and a treasury spend), then the compute market end to end; a clean stop.
 
 Three validator processes (`chain.localnet`) author and finalize over libp2p. The market part
 (chain.cli.demo_market) runs real jobs through `xpl worker` processes attached to other nodes than
 the requester's: the digits classifier as a qmlp_i8 job and a gemm_i8 job, audited by the
 validators, paid on chain, then a worker started with --cheat caught by an audit and slashed.
+The governance part (chain.cli.demo_governance) runs before it on the chain's fast referendum
+tracks.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from chain.cli.demo_governance import run_governance
 from chain.cli.demo_market import (
     CHEATER,
     DEMO_COMMIT_WINDOW,
@@ -48,13 +51,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add `xpl demo`."""
     d = sub.add_parser("demo", help="watch a local validator network work, end to end")
     d.add_argument("--keep", action="store_true", help="keep the nodes' directory afterwards")
-    d.add_argument("--no-market", action="store_true", help="only the transfers, no compute jobs")
+    d.add_argument("--no-market", action="store_true", help="no compute jobs")
+    d.add_argument(
+        "--no-governance", action="store_true", help="no referenda and no treasury spend"
+    )
     d.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """`xpl demo`: start the validators; show the network, transfers, the market and
-    finality; stop them."""
+    """`xpl demo`: start the validators; show the network, transfers, governance, the market
+    and finality; stop them."""
     # Tables are wide: give them room even when the output is not a terminal.
     console = Console(width=None if sys.stdout.isatty() else 110)
     base = Path(tempfile.mkdtemp(prefix="xpl-demo-"))
@@ -80,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
         by_name = {node.name: node for node in net.nodes}
         with by_name["alice"].client() as client:
             _show_transfers(console, client)
+            if not args.no_governance:
+                run_governance(console, client)
             if not args.no_market:
                 run_market(
                     console,

@@ -10,6 +10,7 @@ call that needs a governance origin (a referendum on a track, or sudo on a devel
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from typing import Any, Final
 
 from chain.cli.common import node_error
@@ -24,7 +25,6 @@ from chain.cli.submit import (
 from chain.cli.sudo import sudid_failure
 from chain.client.chain import XplClient
 from chain.client.rpc import RpcClientError, RpcConnectionError
-from runtime.pallets.governance.tracks import TrackInfo, tracks
 from runtime.primitives.hashing import to_hex
 
 CONVICTIONS: Final = ("0.1x", "1x", "2x", "3x", "4x", "5x", "6x")
@@ -54,16 +54,25 @@ def conviction_text(conviction: int) -> str:
     return CONVICTIONS[conviction] if 0 <= conviction < len(CONVICTIONS) else f"{conviction}?"
 
 
-def chain_tracks(client: XplClient) -> tuple[TrackInfo, ...]:
-    """The chain's tracks, read from its state."""
+@dataclass(frozen=True)
+class Track:
+    """A track as the node names it: its number (conviction voting's class) and name."""
+
+    id: int
+    name: str
+
+
+def chain_tracks(client: XplClient) -> tuple[Track, ...]:
+    """The chain's tracks (`gov_tracks`)."""
     try:
-        return tracks(client.state())
+        return tuple(Track(int(t["id"]), str(t["name"])) for t in client.gov_tracks())
     except (RpcClientError, RpcConnectionError) as exc:
         raise node_error(exc, client.url) from exc
 
 
-def track_of(client: XplClient, name_or_id: str) -> TrackInfo:
-    """The chain's track named (or numbered) `name_or_id`; CliError listing the tracks."""
+def track_of(client: XplClient, name_or_id: str) -> Track:
+    """The chain's track named (or numbered) `name_or_id`; CliError (exit code 2) listing the
+    tracks."""
     known = chain_tracks(client)
     for track in known:
         if track.name == name_or_id or str(track.id) == name_or_id:

@@ -23,7 +23,6 @@ from runtime.primitives.address import decode_address, encode_address
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.keys import Keypair
 from runtime.schema import record_from_json
-from runtime.state import StateOverlay
 from runtime.transaction import Call, Mortality, SignedTransaction, sign_transaction
 
 DEFAULT_RPC_URL: Final = "http://127.0.0.1:9944"
@@ -255,20 +254,6 @@ class XplClient:
             holds=tuple((h["reason"], int(h["amount"])) for h in r["holds"]),
             frozen=int(r.get("frozen", 0)),
         )
-
-    def storage(self, key: bytes, *, at: bytes | None = None) -> bytes | None:
-        """The raw value at storage `key` in block `at` (the best block by default), or None."""
-        params: list[object] = [to_hex(key)]
-        if at is not None:
-            params.append(to_hex(at))
-        value = self.rpc.call("state_getStorage", *params)
-        return None if value is None else from_hex(value)
-
-    def state(self, at: bytes | None = None) -> StateOverlay:
-        """A read-only view of the state of block `at` (the best block when called, by default)
-        that reads each key from the node as the runtime's typed storage asks for it."""
-        block = at if at is not None else from_hex(self.rpc.call("chain_getBlockHash"), length=32)
-        return StateOverlay(lambda key: self.storage(key, at=block))
 
     def next_nonce(self, who: bytes) -> int:
         """The nonce `who`'s next transaction should carry, counting those in the node's pool."""

@@ -63,20 +63,14 @@ class Metadata:
     """The node's runtime metadata: its version and pallets, and calls checked against them."""
 
     def __init__(self, document: Mapping[str, Any]) -> None:
+        """Read the node's metadata; CallCheckError if it is not the shape `state_getMetadata`
+        answers (a node that answers something else cannot have its calls checked)."""
         self.document = document
-        self.version: Mapping[str, Any] = document.get("version") or {}
-        pallets = {}
-        for p in document["pallets"]:
-            calls_ = {
-                c["name"]: CallInfo(
-                    p["name"], c["name"], tuple((n, t) for n, t in c["args"]), c.get("doc", "")
-                )
-                for c in p["calls"]
-            }
-            errors = {e["name"]: e.get("doc", "") for e in p.get("errors", ())}
-            events = tuple(e["name"] for e in p.get("events", ()))
-            pallets[p["name"]] = PalletInfo(p["name"], calls_, errors, events)
-        self.pallets: Mapping[str, PalletInfo] = pallets
+        try:
+            self.version: Mapping[str, Any] = dict(document.get("version") or {})
+            self.pallets: Mapping[str, PalletInfo] = dict(_pallet(p) for p in document["pallets"])
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise CallCheckError(f"the node's metadata does not read as metadata: {exc!r}") from exc
 
     def call_info(self, pallet: str, name: str) -> CallInfo:
         """The declaration of `pallet.name`; CallCheckError naming the unknown pallet or call."""
@@ -189,6 +183,23 @@ class Metadata:
             from_json=from_json,
             identity=True,
         )
+
+
+def _pallet(p: Mapping[str, Any]) -> tuple[str, PalletInfo]:
+    """One pallet of the metadata document, by name."""
+    name = str(p["name"])
+    calls = {
+        str(c["name"]): CallInfo(
+            name,
+            str(c["name"]),
+            tuple((str(n), str(t)) for n, t in c["args"]),
+            str(c.get("doc", "")),
+        )
+        for c in p["calls"]
+    }
+    errors = {str(e["name"]): str(e.get("doc", "")) for e in p.get("errors", ())}
+    events = tuple(str(e["name"]) for e in p.get("events", ()))
+    return name, PalletInfo(name, calls, errors, events)
 
 
 def _check_bounds(type_name: str, value: codec.Value, what: str) -> None:

@@ -37,6 +37,7 @@ from runtime.pallets.conviction_voting.storage import VotingFor, undelegation_pe
 from runtime.pallets.governance import polls
 from runtime.pallets.governance.polls import Ongoing
 from runtime.pallets.governance.tracks import track_by_id
+from runtime.primitives.amount import format_amount
 
 
 def _change_upstream(
@@ -80,7 +81,10 @@ def delegate(
         raise BadVote("a delegation needs a positive amount")
     lockable = balances.lockable(ctx, who)
     if balance > lockable:
-        raise InsufficientFunds(f"the delegation is {balance}, the account can lock {lockable}")
+        raise InsufficientFunds(
+            f"the delegation is {format_amount(balance)}, the account can lock "
+            f"{format_amount(lockable)} (free and staked)"
+        )
     voting = VotingFor.get(state, (who, cls)) or Voting()
     if voting.delegating is not None:
         raise AlreadyDelegating()

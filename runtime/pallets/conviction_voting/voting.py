@@ -36,6 +36,7 @@ from runtime.pallets.conviction_voting.records import (
 from runtime.pallets.conviction_voting.storage import Params, VotingFor, locking_period
 from runtime.pallets.governance import polls
 from runtime.pallets.governance.polls import Completed, Ongoing
+from runtime.primitives.amount import format_amount
 from runtime.state import StateOverlay
 
 
@@ -66,7 +67,10 @@ def cast_vote(ctx: BlockContext, who: bytes, poll: int, vote: AccountVote) -> in
         raise NotOngoing(f"poll {poll} has ended")
     lockable = balances.lockable(ctx, who)
     if vote.balance > lockable:
-        raise InsufficientFunds(f"the vote uses {vote.balance}, the account can lock {lockable}")
+        raise InsufficientFunds(
+            f"the vote uses {format_amount(vote.balance)}, the account can lock "
+            f"{format_amount(lockable)} (free and staked)"
+        )
     cls = status.track_id
     voting = VotingFor.get(state, (who, cls)) or Voting()
     if voting.delegating is not None:

@@ -346,13 +346,14 @@ class Referenda(Pallet):
 
     def poll_status(self, state: StateOverlay, index: int) -> Ongoing | Completed | None:
         """The referendum as a poll: ongoing with its track and tally, completed (approved or
-        not), or None if there is none or it was cancelled or killed."""
+        rejected), or None if there is none or it was cancelled, killed or timed out: a
+        referendum that never decided locks no voter, whichever side it voted (as Substrate)."""
         ref = ReferendumInfo.get(state, index)
-        if ref is None or ref.state in (CANCELLED, KILLED):
+        if ref is None or ref.state in (CANCELLED, KILLED, TIMED_OUT):
             return None
         if ref.ongoing:
             return Ongoing(ref.track, ref.tally)
-        assert ref.ended is not None and ref.state in (APPROVED, REJECTED, TIMED_OUT)
+        assert ref.ended is not None and ref.state in (APPROVED, REJECTED)
         return Completed(ref.ended, ref.state == APPROVED)
 
     def set_tally(self, ctx: BlockContext, index: int, tally: Tally) -> None:

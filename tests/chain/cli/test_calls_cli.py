@@ -225,3 +225,22 @@ def test_sudo_makes_a_root_call_and_says_why_a_refused_one_failed(
     assert ran.code == 1 and "error: sudo.RequireSudo: " in ran.err
     ran = xpl("sudo", "compute.set_params", "--args", "{}", "--from", "//Alice")
     assert ran.code == 2 and "missing argument 'audit_ppm'" in ran.err
+
+
+@pytest.mark.timeout(60)
+def test_the_metadata_names_the_runtime_version_and_every_call_event_and_error(
+    client: XplClient,
+) -> None:
+    from runtime.executive import CALLS, EVENTS, PALLETS
+    from runtime.version import RUNTIME_VERSION
+
+    document = client.rpc.call("state_getMetadata")
+    assert document["version"] == RUNTIME_VERSION.to_json()
+    pallets = {p["name"]: p for p in document["pallets"]}
+    assert list(pallets) == [p.NAME for p in PALLETS]
+    calls = {(p, c["name"]): c["args"] for p, d in pallets.items() for c in d["calls"]}
+    assert calls == {k: [[n, t.name] for n, t in c.args] for k, c in CALLS.items()}
+    events = {(p, e["name"]) for p, d in pallets.items() for e in d["events"]}
+    assert events == set(EVENTS)
+    explained = [e for d in pallets.values() for e in d["errors"]]
+    assert explained and all(e["doc"] for e in explained)

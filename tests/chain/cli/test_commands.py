@@ -323,9 +323,11 @@ def test_benchmark_import_prints_positive_figures(xpl: XplCli) -> None:
         assert isinstance(figures[name], int | float) and figures[name] > 0, (name, figures)
 
 
-@pytest.mark.timeout(300)
-def test_demo_runs_a_network_transfers_and_the_compute_market_end_to_end(xpl: XplCli) -> None:
-    result = xpl.run("demo", env={"COLUMNS": "200"}, timeout=290)
+@pytest.mark.timeout(360)
+def test_demo_runs_a_network_transfers_governance_and_the_compute_market_end_to_end(
+    xpl: XplCli,
+) -> None:
+    result = xpl.run("demo", env={"COLUMNS": "200"}, timeout=350)
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
     # Three validators, each connected to the other two, finalizing.
@@ -336,6 +338,15 @@ def test_demo_runs_a_network_transfers_and_the_compute_market_end_to_end(xpl: Xp
         assert re.search(rf"│ {sender}\s+│ {receiver}\s+│", out), out
     assert out.count("success") == 3
     assert "failed: balances.InsufficientBalance" in out
+    # Governance: a root referendum through its states to its enactment; a treasury spend paid.
+    root = "referendum 0 (root: audit 65% → 80% of jobs): "
+    for state in ("submitted", "deciding", "confirming", "approved"):
+        assert root + state in out, out
+    # (a long line wraps at the demo's 110 columns: [^#] reaches across it, not past the next block)
+    assert re.search(r"referendum 0 enacted: compute\.set_params dispatched[^#]* done", out), out
+    assert "compute's audit probability is now 80%" in out, out
+    assert re.search(r"referendum 1 enacted: treasury\.spend dispatched[^#]* done", out), out
+    assert "//Builder 0XPL → 250XPL (+250XPL)" in out, out
     # The market: both honest jobs audited by the three validators (each commits to its
     # recomputed leaf hashes, then reveals them), passed and settled; the digits model's accuracy.
     for validator in ("Alice", "Bob", "Charlie"):

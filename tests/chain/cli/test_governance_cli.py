@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from chain.client.chain import XplClient
+from runtime.primitives import codec
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import parse_amount
+from runtime.primitives.hashing import to_hex
 from runtime.primitives.keys import keypair_from_suri
 from tests.chain.cli.conftest import XplRun, fund
 
@@ -115,6 +118,41 @@ def test_a_referendum_from_submission_to_enactment_through_the_cli(
     assert removed.code == 0, removed.err
     unlocked = xpl("gov", "unlock", "--track", "root", "--from", SPLITTER, "--json")
     assert unlocked.code == 0 and "conviction_voting.Unlocked" in unlocked.events()
+
+
+@pytest.mark.timeout(60)
+def test_a_proposal_from_a_preimage_file_is_checked_before_it_is_submitted(
+    xpl: XplRun, client: XplClient, tmp_path: Path
+) -> None:
+    spend = client.metadata().encode_call(
+        "treasury", "spend", {"amount": "5XPL", "beneficiary": VOTER, "valid_from": 0}
+    )
+    as_hex, as_bytes = tmp_path / "spend.hex", tmp_path / "spend.call"
+    as_hex.write_text(to_hex(spend) + "\n")
+    as_bytes.write_bytes(spend)
+    for path in (as_hex, as_bytes):
+        ran = xpl(
+            "gov", "submit", "--track", "small_spender", "--preimage-file", str(path),
+            "--from", PROPOSER, "--json",
+        )  # fmt: skip
+        assert ran.code == 0 and "referenda.Submitted" in ran.events(), ran.err
+        shown = xpl("gov", "show", str(ran.json()["referendum"]), "--json").json()
+        assert (shown["proposal"]["pallet"], shown["proposal"]["call"]) == ("treasury", "spend")
+
+    nonce = client.next_nonce(public(PROPOSER))
+    (tmp_path / "junk").write_bytes(b"not a call")
+    (tmp_path / "unknown").write_text(to_hex(codec.encode(["treasury", "steal", []])))
+    for name, message in [
+        ("junk", "is not an encoded call"),
+        ("unknown", "treasury has no call 'steal'"),
+        ("missing", "cannot read"),
+    ]:
+        ran = xpl(
+            "gov", "submit", "--track", "small_spender", "--preimage-file",
+            str(tmp_path / name), "--from", PROPOSER,
+        )  # fmt: skip
+        assert ran.code == 2 and message in ran.err, (name, ran.err)
+    assert client.next_nonce(public(PROPOSER)) == nonce
 
 
 @pytest.mark.timeout(60)

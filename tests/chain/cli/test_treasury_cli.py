@@ -1,7 +1,7 @@
 """`xpl treasury`, `xpl bounty` and `xpl grant` on the package's fast dev node (see conftest): a
 spend made with sudo and claimed once, a spend above a track's maximum refused, a bounty from
-proposal to its payout, and a compute grant awarded, refused a call that is not a requester's,
-and closed.
+proposal to its payout, and a compute grant awarded, paying a job's escrow, refusing a dearer
+job and a call that is not a requester's, and closed.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from tests.chain.conftest import Waiter
 
 BENEFICIARY, PROPOSER, CURATOR = "//TrsBeneficiary", "//TrsProposer", "//TrsCurator"
-WORKER, BUILDER = "//TrsWorker", "//TrsBuilder"
+WORKER, BUILDER, WORKER_NODE = "//TrsWorker", "//TrsBuilder", "//TrsWorkerNode"
 
 
 def public(name: str) -> bytes:
@@ -35,6 +35,7 @@ def client(cli_client: XplClient) -> XplClient:
     """The shared fast dev node's client, this module's accounts funded and 10,000 XPL donated
     to the treasury."""
     fund(cli_client, [BENEFICIARY, PROPOSER, CURATOR, WORKER, BUILDER], "100XPL")
+    fund(cli_client, [WORKER_NODE], "2000XPL")
     alice = dev_keypair("Alice")
     donation = cli_client.sign(alice, transfer_call(TREASURY, parse_amount("10000XPL")))
     assert cli_client.submit_and_watch(donation, until="inBlock").success
@@ -82,8 +83,6 @@ def test_a_spend_is_paid_once_and_one_above_the_tracks_maximum_is_refused(
 
 @pytest.mark.timeout(60)
 def test_treasury_status_shows_the_funds_and_pending_spends(xpl: XplRun, client: XplClient) -> None:
-    if "treasury_status" not in client.rpc.call("rpc_methods")["methods"]:
-        pytest.skip("this node has no treasury_status method yet")
     beneficiary = encode_address(public(BENEFICIARY))
     spend = sudo(xpl, "treasury", "propose-spend", "5XPL", "--to", beneficiary, "--valid-from",
                  "1000000")["spend"]  # fmt: skip
@@ -132,18 +131,45 @@ def test_a_bounty_from_proposal_to_its_payout(
 
 
 @pytest.mark.timeout(60)
-def test_a_grant_is_awarded_refuses_other_calls_and_is_closed(xpl: XplRun) -> None:
+def test_a_grant_pays_a_jobs_escrow_refuses_other_calls_and_is_closed(
+    xpl: XplRun, client: XplClient
+) -> None:
+    # A worker that takes gemm_i8 jobs at 1 XPL, registered with `tx call` (lists by position).
+    register = [
+        "1000XPL", "cpu", 2048, ["gemm_i8"], ["1XPL"], [50], "", 4,
+    ]  # fmt: skip
+    ran = xpl("tx", "call", "market.register_worker", "--args", json.dumps(register),
+              "--from", WORKER_NODE)  # fmt: skip
+    assert ran.code == 0, ran.err
+
     builder = encode_address(public(BUILDER))
     grant = sudo(
         xpl, "grant", "award", builder, "--amount", "40XPL", "--max-price", "2XPL",
         "--expires-at", "100000",
     )["grant"]  # fmt: skip
-    listed = xpl("grant", "list", "--json").json()
-    assert any(g["id"] == grant and g["builder"] == builder for g in listed)
+    job = {
+        "workload": "gemm_i8", "params": [256, 256, 256, 64], "input_names": ["a", "b"],
+        "input_roots": ["0x", "0x"], "seed": 1, "max_price": "2XPL", "deadline_blocks": 100,
+        "wait_blocks": 5, "mode": "always",
+    }  # fmt: skip
+    before = client.account(public(BUILDER)).free
+    ran = xpl("grant", "call", str(grant), "market.submit_job", "--args", json.dumps(job),
+              "--from", BUILDER, "--json")  # fmt: skip
+    assert ran.code == 0, ran.err
+    assert isinstance(ran.json()["job"], int) and "grants.GrantCallDispatched" in ran.events()
+    fee = parse_amount(ran.json()["fee"])
+    assert client.account(public(BUILDER)).free == before - fee  # the escrow is the grant's
+    (listed,) = [g for g in xpl("grant", "list", "--json").json() if g["id"] == grant]
+    assert listed["builder"] == builder and int(listed["held"]) > 0
+
+    too_dear = {**job, "max_price": "3XPL"}
+    ran = xpl("grant", "call", str(grant), "market.submit_job", "--args",
+              json.dumps(too_dear), "--from", BUILDER)  # fmt: skip
+    assert ran.code == 1 and "error: grants.PriceAboveGrant: " in ran.err, ran.err
     stray = xpl(
         "grant", "call", str(grant), "balances.transfer",
         "--args", json.dumps([builder, "1XPL"]), "--from", BUILDER,
     )  # fmt: skip
-    assert stray.code == 1 and stray.err.startswith("error: grants."), stray.err
+    assert stray.code == 1 and "error: grants.CallNotAllowed: " in stray.err, stray.err
     closed = xpl("grant", "close", str(grant), "--from", BUILDER, "--json")
     assert closed.code == 0 and "grants.GrantClosed" in closed.events(), closed.err

@@ -80,7 +80,7 @@ JSON = st.recursive(
 )
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=50, deadline=None)
 @given(st.sampled_from(sorted(CALLS)), JSON)
 def test_any_json_builds_a_call_the_runtime_decodes_or_is_refused_cleanly(
     key: tuple[str, str], args: Any
@@ -91,3 +91,12 @@ def test_any_json_builds_a_call_the_runtime_decodes_or_is_refused_cleanly(
         return
     call_def, _ = decode_call(codec.encode(call.to_value()))
     assert (call_def.pallet, call_def.name) == key
+
+
+@pytest.mark.parametrize(
+    "document",
+    [{}, {"pallets": 3}, {"pallets": [{"name": "x"}]}, {"pallets": [{"name": "x", "calls": [1]}]}],
+)
+def test_a_node_answering_something_else_than_metadata_is_named(document: Any) -> None:
+    with pytest.raises(CallCheckError, match="the node's metadata does not read as metadata"):
+        Metadata(document)

@@ -156,3 +156,14 @@ def test_only_root_changes_the_parameters(bench: Bench) -> None:
     refused(bench, errors.BadParams, lambda: bench.call(None, "set_params", 10, 0, root=True))
     bench.call(None, "set_params", 10, 5, root=True)
     assert Params.get(StateOverlay(bench.state.get)) == ConvictionVotingParams(10, 5)
+
+
+def test_a_refusal_says_what_was_asked_and_what_the_account_can_lock(bench: Bench) -> None:
+    bench.open_poll(0)
+    with pytest.raises(Refused) as caught:
+        bench.vote(ALICE, 0, aye=1_500 * UNIT, c=1)
+    reason = caught.value.error.reason()
+    assert "1500" in reason.replace(",", "") and "1000" in reason.replace(",", ""), reason
+    with pytest.raises(Refused) as caught:
+        bench.vote(ALICE, 0, aye=UNIT, c=9)
+    assert caught.value.error.reason() == "conviction 9 is not 0 to 6"

@@ -15,7 +15,13 @@ from runtime.invariants import check_invariants
 from runtime.pallets import balances, conviction_voting
 from runtime.pallets.conviction_voting import errors
 from runtime.pallets.governance.tally import Tally
-from runtime.pallets.referenda.storage import APPROVED, CONFIRMING, DECIDING, REJECTED
+from runtime.pallets.referenda.storage import (
+    APPROVED,
+    CONFIRMING,
+    DECIDING,
+    REJECTED,
+    TIMED_OUT,
+)
 from tests.runtime.pallets.referenda.conftest import ALICE, BOB, CHARLIE, DAVE, UNIT, GovChain
 
 PERIOD = conviction_voting.DEFAULT_CONVICTION_VOTING_PARAMS.vote_locking_period
@@ -143,6 +149,23 @@ def test_votes_on_cancelled_or_unknown_referenda_are_refused_and_lock_nothing(
     voting(gov, BOB, "remove_other_vote", CHARLIE, 0, index)
     voting(gov, BOB, "unlock", 0, CHARLIE)
     assert freeze(gov, CHARLIE) == 0
+
+
+def test_a_timed_out_referendum_locks_none_of_its_voters(gov: GovChain) -> None:
+    # No decision deposit: the referendum never decides and times out. Its voters, nay ones
+    # with conviction included, are free at once: it was never decided, so no side won.
+    gov.next_block()
+    index = gov.submit(ALICE)
+    voting(gov, CHARLIE, "vote", index, 0, 50_000 * UNIT, 0, 6)
+    voting(gov, DAVE, "vote", index, 10_000 * UNIT, 0, 0, 6)
+    gov.run_to(gov.ref(index).submitted + gov.track(0).timeout)
+    assert gov.ref(index).state == TIMED_OUT
+    with pytest.raises(errors.UnknownPoll):
+        voting(gov, BOB, "vote", index, UNIT, 0, 0, 1)
+    for voter in (CHARLIE, DAVE):
+        voting(gov, BOB, "remove_other_vote", voter, 0, index)
+        voting(gov, BOB, "unlock", 0, voter)
+        assert freeze(gov, voter) == 0
 
 
 def test_a_referendum_preparing_takes_votes(gov: GovChain) -> None:

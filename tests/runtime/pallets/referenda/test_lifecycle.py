@@ -75,7 +75,7 @@ def test_submission_holds_its_deposit_and_a_referendum_never_decided_times_out(
     assert ("TimedOut", (index,)) in seen
     ref = gov.ref(index)
     assert ref.state == TIMED_OUT and ref.ended == gov.now
-    assert polls.polls().poll_status(gov.state, index) == Completed(gov.now, False)
+    assert polls.polls().poll_status(gov.state, index) is None  # never decided: locks no voter
     assert gov.held(ALICE) == SUBMISSION  # refundable, not stranded
     with pytest.raises(NoDeposit):
         gov.call(CHARLIE, "refund_decision_deposit", index)
