@@ -131,3 +131,27 @@ def test_lowering_the_lock_period_does_not_free_a_delegation_that_voted_for_it(
     bench.number = changed + 32 * PERIOD + 1
     bench.call(DAVE, "undelegate", 0)
     assert ("Undelegated", (DAVE, 0, bench.number + 32)) in bench.events
+
+
+def test_staked_funds_that_voted_stay_frozen_once_unbonded_and_withdrawn(bench: Bench) -> None:
+    """A stash votes with its bond at 6x, unbonds and withdraws it: the vote's funds come back
+    to the free balance still frozen, so they cannot vote again from another account."""
+    staking_calls = Staking().calls()
+    bench.open_poll(0)
+    bond(bench, ALICE, 999 * UNIT)
+    bench.vote(ALICE, 0, aye=999 * UNIT, c=6)
+    unbond = staking_calls["unbond"].function
+    bench.run(lambda ctx: unbond(ctx, Origin(signer=ALICE), 999 * UNIT))
+    withdraw = staking_calls["withdraw_unbonded"].function
+    for _ in range(100):
+        bench.advance(1_000)
+        try:
+            bench.run(lambda ctx: withdraw(ctx, Origin(signer=ALICE)))
+        except Refused:
+            continue
+        if bench.free(ALICE) > 999 * UNIT:
+            break
+    assert bench.free(ALICE) == 1_000 * UNIT
+    assert bench.freeze(ALICE) == 999 * UNIT
+    with pytest.raises(Refused):
+        bench.transfer(ALICE, CHARLIE, 2 * UNIT)
