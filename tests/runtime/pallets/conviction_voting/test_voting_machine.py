@@ -201,7 +201,9 @@ class VotingMachine(RuleBasedStateMachine):
     @rule(pick=pick_st)
     def cancel_poll(self, pick: int) -> None:
         poll = self.a_poll(pick)
-        if self.status(poll) is not None:
+        # Only an ongoing poll is cancelled (referenda cancels and kills ongoing referenda only):
+        # cancelling one that ended would release the locks its winners earned.
+        if isinstance(self.status(poll), Ongoing):
             self.bench.cancel_poll(poll)
 
     @rule(blocks=st.sampled_from([1, PERIOD // 2, PERIOD, 4 * PERIOD, 40 * PERIOD]))
