@@ -34,12 +34,15 @@ from runtime.pallets.governance.tracks import Tracks
 from runtime.pallets.referenda import ReferendumCount, ReferendumInfo
 from runtime.pallets.treasury.storage import Pending, SpendCount
 from runtime.primitives.keys import Keypair
+from runtime.state import StateOverlay
+from tests.runtime.conftest import apply_changes, prefix_iterator
 from tests.runtime.pallets.governance_helpers import (
     ALICE,
     TREASURY_PARAMS,
     UNIT,
     VOTERS,
     GovernanceChain,
+    cross_pallet_problems,
     keypair_of,
 )
 
@@ -451,3 +454,36 @@ GovernanceMachine.TestCase.settings = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 TestGovernanceMachine = GovernanceMachine.TestCase
+
+
+def test_the_cross_pallet_checks_name_a_broken_state() -> None:
+    """Each cross-pallet check fails on a state broken its way: a freeze above the account's
+    total, a deposit held that no referendum owes, a tally that the votes do not add up to."""
+    chain = GovernanceChain()
+    bob, charlie, dave = (k.public for k in VOTERS[:3])
+    outcomes = chain.calls(
+        (VOTERS[0], "referenda", "submit", (SMALL, encode("treasury", "spend", UNIT, bob, 0), 0)),
+        (VOTERS[1], "referenda", "place_decision_deposit", (0,)),
+        (VOTERS[2], "conviction_voting", "vote", (0, 1_000 * UNIT, 0, 0, 3)),
+    )
+    assert [o.error for o in outcomes] == [None, None, None]
+    assert chain.problems == [] and cross_pallet_problems(chain.read, chain.iterate) == []
+
+    def broken(change: Any) -> list[str]:
+        state = dict(chain.state)
+        overlay = StateOverlay(state.get)
+        change(overlay)
+        apply_changes(state, overlay.changes())
+        return cross_pallet_problems(state.get, prefix_iterator(state))
+
+    total = chain.total(dave)
+    found = broken(lambda s: balances.Freezes.insert(s, dave, (("vote", total + 1),)))
+    assert found == [f"{dave.hex()[:8]} freezes {total + 1}, above its total {total}"]
+    ref = ReferendumInfo.get(chain.overlay(), 0)
+    assert ref is not None and ref.ayes == 3_000 * UNIT
+    found = broken(lambda s: ReferendumInfo.insert(s, 0, replace(ref, ayes=ref.ayes + 1)))
+    assert len(found) == 1 and found[0].startswith("referendum 0's tally")
+    found = broken(lambda s: ReferendumInfo.insert(s, 0, replace(ref, decision_deposit=0)))
+    assert found == [
+        f"{charlie.hex()[:8]} holds {ref.decision_deposit} for referenda, owes 0",
+    ]
