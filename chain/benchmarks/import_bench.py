@@ -8,6 +8,13 @@
 
 Signature checking is the floor of the cost of importing a transfer, so the ratio of the two
 rates says how much the rest of the import path costs on top of it.
+
+With governance (`run_governance_import_benchmark`, `xpl benchmark import --referenda N --votes
+M`): the same kind of transfer blocks are built on a plain genesis and on one that also holds N
+open referenda and M conviction votes (see `governance_state`), and imported into two fresh
+databases block by block in turn, the order flipping each block, for a few rounds; each block
+counts its best round. Both rates and their ratio are printed, with each block's on_initialize
+work (every hook's mandatory weight; the alarms referenda serviced and the items it read).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from chain.benchmarks.governance_state import bench_tracks, populate_governance
 from chain.client.chain import transfer_call
 from chain.core.finality import sign_justification
 from chain.core.importer import seal_block
@@ -29,10 +37,15 @@ from chain.storage.chain_store import ChainStore
 from chain.storage.kv import LevelDBStore, MemoryStore
 from runtime.block import Block
 from runtime.executive import BlockBuilder, ExhaustsResources
+from runtime.framework import WEIGHT_PER_MICROS, BlockContext
 from runtime.genesis import GenesisConfig, build_genesis_state, genesis_header
+from runtime.pallets.referenda import REFERENDA
+from runtime.pallets.referenda.constants import SERVICE_WEIGHT, SET_TALLY_WEIGHT
 from runtime.pallets.staking import DEFAULT_STAKING_PARAMS, GenesisValidator
 from runtime.primitives import trie
+from runtime.primitives.hashing import ZERO_HASH
 from runtime.primitives.keys import Keypair, dev_keypair, verify
+from runtime.state import StateOverlay, StateReader
 from runtime.transaction import SignedTransaction, sign_transaction
 
 SLOT_MS = 1000
@@ -63,14 +76,47 @@ def _accounts(count: int) -> list[Keypair]:
     return [Keypair.from_seed(b"xpl-bench-account" + i.to_bytes(15, "big")) for i in range(count)]
 
 
+@dataclass(frozen=True)
+class HookWork:
+    """What one block's on_initialize did: every hook's mandatory weight, and referenda's part:
+    the alarms it serviced and the storage items it read."""
+
+    mandatory_weight: int
+    alarms_serviced: int
+    referenda_reads: int
+
+
+def _referenda_hook_work(read: StateReader, number: int) -> tuple[int, int]:
+    """Referenda's on_initialize at block `number` over the state `read` reads, on a throwaway
+    overlay: the alarms it services (from the weight it declares) and the items it reads."""
+    reads = 0
+
+    def counting(key: bytes) -> bytes | None:
+        nonlocal reads
+        reads += 1
+        return read(key)
+
+    ctx = BlockContext(
+        state=StateOverlay(counting),
+        number=number,
+        parent_hash=ZERO_HASH,
+        timestamp=0,
+        author=ZERO_HASH,
+        genesis_hash=ZERO_HASH,
+    )
+    weight = REFERENDA.on_initialize(ctx)
+    return (weight - SERVICE_WEIGHT) // SET_TALLY_WEIGHT, reads
+
+
 def _build_blocks(
     spec_state: dict[bytes, bytes],
     accounts: list[Keypair],
     txs: int,
     author: Keypair,
     progress: Callable[[str], None],
-) -> tuple[bytes, list[tuple[Block, bytes]]]:
-    """Sign `txs` transfers and pack them into sealed blocks; returns the genesis hash too."""
+) -> tuple[bytes, list[tuple[Block, bytes]], list[HookWork]]:
+    """Sign `txs` transfers and pack them into sealed blocks; returns the genesis hash too, and
+    each block's hook work."""
     store = ChainStore(MemoryStore(), keep_states=4)
     store.initialize(genesis_header(trie.root_of(spec_state)), spec_state)
     genesis = store.genesis_hash
@@ -87,11 +133,13 @@ def _build_blocks(
         nonces[sender] += 1
     progress(f"signed {txs} transfers")
     blocks: list[tuple[Block, bytes]] = []
+    work: list[HookWork] = []
     parent = store.best_header
     slot = START_MS // SLOT_MS
     cursor = 0
     while cursor < len(pending):
         slot += 1
+        serviced, reads = _referenda_hook_work(store.reader(parent.hash), parent.number + 1)
         builder = BlockBuilder(
             store.reader(parent.hash),
             parent,
@@ -100,6 +148,7 @@ def _build_blocks(
             author=author,
             genesis_hash=genesis,
         )
+        work.append(HookWork(builder.context.mandatory_weight, serviced, reads))
         while cursor < len(pending):
             try:
                 builder.push(pending[cursor])
@@ -123,7 +172,7 @@ def _build_blocks(
         blocks.append((executed.block, justification))
         parent = header
     progress(f"built {len(blocks)} blocks")
-    return genesis, blocks
+    return genesis, blocks, work
 
 
 def _verify_rate(blocks: list[tuple[Block, bytes]], genesis: bytes) -> float:
@@ -158,7 +207,7 @@ def run_import_benchmark(
         balances=(*tuple((k.public, ENDOWMENT) for k in keys), (author.public, ENDOWMENT)),
     )
     state = build_genesis_state(config)
-    genesis_hash, blocks = _build_blocks(state, keys, txs, author, progress)
+    genesis_hash, blocks, _ = _build_blocks(state, keys, txs, author, progress)
     verify_before = _verify_rate(blocks, genesis_hash)
     workdir = Path(tempfile.mkdtemp(prefix="xpl-bench-"))
     verifier = ProcessVerifier(verify_workers) if verify_workers > 0 else None
@@ -192,3 +241,177 @@ def run_import_benchmark(
         verify_per_s=round(verify_per_s, 1),
         ratio=round(transfers_per_s / verify_per_s, 3),
     )
+
+
+# The same import with and without governance in the state
+
+
+@dataclass(frozen=True)
+class ChainFigures:
+    """One chain's import in the side-by-side run, and its blocks' on_initialize work."""
+
+    import_seconds: float
+    """The sum of each block's best import time over the rounds."""
+    cpu_seconds: float
+    """The same in the importing thread's CPU time (other processes' load counts less)."""
+    process_cpu_seconds: float
+    """The same in the whole process's CPU time: with LevelDB's background compaction."""
+    transfers_per_s: float
+    blocks: int
+    alarms_serviced: int
+    """Over every imported block."""
+    max_alarms_per_block: int
+    max_referenda_reads: int
+    """The most storage items referenda's on_initialize read in one block."""
+    mean_mandatory_us: float
+    max_mandatory_us: float
+    """Every hook's mandatory weight per block, in microseconds of weight."""
+
+
+@dataclass(frozen=True)
+class GovernanceImportFigures:
+    """The import rate of the same transfers on a plain genesis and on one holding `referenda`
+    open referenda and `votes` votes; `ratio` is the second's rate over the first's (by the
+    clock; `cpu_ratio` the same by the importing thread's CPU time)."""
+
+    txs: int
+    accounts: int
+    referenda: int
+    votes: int
+    delegations: int
+    referenda_states: dict[str, int]
+    rounds: int
+    verify_workers: int
+    plain: ChainFigures
+    governance: ChainFigures
+    ratio: float
+    cpu_ratio: float
+    """The plain chain's CPU seconds over the governance chain's (above 1: governance faster)."""
+
+    def to_json(self) -> dict[str, object]:
+        """The figures as one JSON object, for `--json`."""
+        return asdict(self)
+
+
+def _genesis_config(keys: list[Keypair], author: Keypair) -> GenesisConfig:
+    return GenesisConfig(
+        validators=(GenesisValidator(author.public, VALIDATOR_BOND),),
+        slot_duration_ms=SLOT_MS,
+        balances=(*tuple((k.public, ENDOWMENT) for k in keys), (author.public, ENDOWMENT)),
+        tracks=bench_tracks(),
+    )
+
+
+def _chain_figures(
+    txs: int, seconds: float, cpu: float, process: float, work: list[HookWork]
+) -> ChainFigures:
+    us = [w.mandatory_weight / WEIGHT_PER_MICROS for w in work]
+    return ChainFigures(
+        import_seconds=round(seconds, 3),
+        cpu_seconds=round(cpu, 3),
+        process_cpu_seconds=round(process, 3),
+        transfers_per_s=round(txs / seconds, 1),
+        blocks=len(work),
+        alarms_serviced=sum(w.alarms_serviced for w in work),
+        max_alarms_per_block=max(w.alarms_serviced for w in work),
+        max_referenda_reads=max(w.referenda_reads for w in work),
+        mean_mandatory_us=round(sum(us) / len(us), 1),
+        max_mandatory_us=round(max(us), 1),
+    )
+
+
+def run_governance_import_benchmark(
+    *,
+    txs: int,
+    accounts: int,
+    referenda: int,
+    votes: int,
+    rounds: int = 1,
+    verify_workers: int = 0,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> GovernanceImportFigures:
+    """Import the same kind of transfer blocks on a plain genesis and on one with `referenda`
+    open referenda and `votes` votes (cast by the transfers' own accounts), block by block in
+    turn (the order flipping each block, so that the machine's noise falls on both); `rounds`
+    times over, each into fresh databases, each block's best round counting."""
+    if txs < 1 or accounts < 2 or rounds < 1:
+        raise ValueError("the benchmark needs at least 1 transfer, 2 accounts and 1 round")
+    author = dev_keypair("Alice")
+    keys = _accounts(accounts)
+    plain_state = build_genesis_state(_genesis_config(keys, author))
+    gov_state, setup = populate_governance(
+        plain_state, [k.public for k in keys], referenda=referenda, votes=votes
+    )
+    progress(f"genesis with {setup.describe()}")
+    chains = []
+    for name, state in (("plain", plain_state), ("governance", gov_state)):
+        genesis_hash, blocks, work = _build_blocks(state, keys, txs, author, progress)
+        chains.append((name, state, genesis_hash, blocks, work))
+    if len(chains[0][3]) != len(chains[1][3]):
+        raise AssertionError("the two chains' transfers did not fit the same number of blocks")
+    count = len(chains[0][3])
+    # Each block's import time in each round; a block's figure is its best round (as timeit
+    # keeps the best), so that a burst of other work on the machine does not count.
+    wall = [[[0.0] * count for _ in range(rounds)] for _ in chains]
+    cpu = [[[0.0] * count for _ in range(rounds)] for _ in chains]
+    process = [[[0.0] * count for _ in range(rounds)] for _ in chains]
+    verifier = ProcessVerifier(verify_workers) if verify_workers > 0 else None
+    try:
+        for round_ in range(rounds):
+            workdir = Path(tempfile.mkdtemp(prefix="xpl-bench-"))
+            try:
+                cores = []
+                for i, (_, state, genesis_hash, _, _) in enumerate(chains):
+                    kv = LevelDBStore(workdir / f"db{i}")
+                    store = ChainStore(kv)
+                    store.initialize(genesis_header(trie.root_of(state)), state)
+                    assert store.genesis_hash == genesis_hash
+                    # Settled, as a running node's database is long after its genesis: else
+                    # LevelDB compacts the larger genesis in the background while it is timed.
+                    kv.compact()
+                    cores.append((store, NodeCore(store, verifier=verifier)))
+                progress(f"round {round_ + 1}: importing {count} blocks on each chain in turn")
+                for k in range(count):
+                    order = (0, 1) if (k + round_) % 2 == 0 else (1, 0)
+                    for i in order:
+                        block, justification = chains[i][3][k]
+                        started, started_cpu = time.perf_counter(), time.thread_time()
+                        started_process = time.process_time()
+                        cores[i][1].import_block(
+                            block, block.header.timestamp, justification=justification
+                        )
+                        wall[i][round_][k] = time.perf_counter() - started
+                        cpu[i][round_][k] = time.thread_time() - started_cpu
+                        process[i][round_][k] = time.process_time() - started_process
+                for store, _ in cores:
+                    if store.finalized_header.number != count:
+                        raise AssertionError("not every block was imported and finalized")
+                    store.close()
+            finally:
+                shutil.rmtree(workdir, ignore_errors=True)
+    finally:
+        if verifier is not None:
+            verifier.close()
+    plain, governance = (
+        _chain_figures(txs, _best(wall[i]), _best(cpu[i]), _best(process[i]), chains[i][4])
+        for i in (0, 1)
+    )
+    return GovernanceImportFigures(
+        txs=txs,
+        accounts=accounts,
+        referenda=setup.referenda,
+        votes=setup.votes,
+        delegations=setup.delegations,
+        referenda_states=setup.states,
+        rounds=rounds,
+        verify_workers=verify_workers,
+        plain=plain,
+        governance=governance,
+        ratio=round(governance.transfers_per_s / plain.transfers_per_s, 3),
+        cpu_ratio=round(plain.cpu_seconds / governance.cpu_seconds, 3),
+    )
+
+
+def _best(times: list[list[float]]) -> float:
+    """The sum over blocks of each block's best time over the rounds."""
+    return float(sum(min(per_round) for per_round in zip(*times, strict=True)))

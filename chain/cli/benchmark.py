@@ -8,7 +8,11 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from chain.benchmarks.import_bench import run_import_benchmark
+from chain.benchmarks.import_bench import (
+    ChainFigures,
+    run_governance_import_benchmark,
+    run_import_benchmark,
+)
 from gpu_worker.devices import DEVICES, DeviceError
 from runtime.workloads import WorkloadError
 
@@ -24,6 +28,22 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     i.add_argument("--txs", type=int, default=20_000, help="signed transfers to import")
     i.add_argument("--accounts", type=int, default=10_000, help="accounts they move between")
     i.add_argument("--verify-workers", type=int, default=0, help="processes checking signatures")
+    i.add_argument(
+        "--referenda",
+        type=int,
+        default=0,
+        help="also import the same transfers on a genesis holding this many open referenda, "
+        "side by side, and print both rates and their ratio",
+    )
+    i.add_argument(
+        "--votes", type=int, default=0, help="with --referenda: conviction votes in that genesis"
+    )
+    i.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="with --referenda: imports of both chains in turn; each block's best counts",
+    )
     i.add_argument("--json", action="store_true", help="print one JSON object")
     i.set_defaults(run=import_benchmark)
     w = b_sub.add_parser(
@@ -183,7 +203,8 @@ def import_benchmark(args: argparse.Namespace) -> int:
     """`xpl benchmark import`: block import rate against the raw signature rate."""
 
     progress = _progress(args)
-
+    if args.referenda or args.votes:
+        return _governance_import_benchmark(args, progress)
     figures = run_import_benchmark(
         txs=args.txs,
         accounts=args.accounts,
@@ -203,6 +224,53 @@ def import_benchmark(args: argparse.Namespace) -> int:
     )
     print(f"  raw Ed25519:     {figures.verify_per_s:>10.0f} verifications/s (one core)")
     print(f"  ratio:           {figures.ratio:>10.3f}")
+    return 0
+
+
+def _governance_import_benchmark(args: argparse.Namespace, progress: Callable[[str], None]) -> int:
+    """`xpl benchmark import --referenda N --votes M`: the import rate without and with them."""
+    try:
+        figures = run_governance_import_benchmark(
+            txs=args.txs,
+            accounts=args.accounts,
+            referenda=args.referenda,
+            votes=args.votes,
+            rounds=args.rounds,
+            verify_workers=args.verify_workers,
+            progress=progress,
+        )
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.json:
+        print(json.dumps(figures.to_json()))
+        return 0
+    states = ", ".join(f"{n} {s}" for s, n in sorted(figures.referenda_states.items()))
+    print(
+        f"imported {figures.txs} transfers among {figures.accounts} accounts, "
+        f"{figures.rounds} round(s), on two chains in turn"
+    )
+    print(
+        f"  governance state: {figures.referenda} referenda ({states}), {figures.votes} votes, "
+        f"{figures.delegations} delegations"
+    )
+
+    def line(name: str, f: ChainFigures) -> str:
+        return (
+            f"  {name:<11} {f.transfers_per_s:>9.0f} transfers/s ({f.import_seconds} s, "
+            f"{f.cpu_seconds} s CPU, {f.process_cpu_seconds} s with LevelDB's threads)\n"
+            f"{'':14}on_initialize per block: {f.alarms_serviced / f.blocks:.2f} alarms "
+            f"(at most {f.max_alarms_per_block}), referenda read at most "
+            f"{f.max_referenda_reads} items, mandatory weight {f.mean_mandatory_us:.0f} us "
+            f"(at most {f.max_mandatory_us:.0f})"
+        )
+
+    print(line("plain:", figures.plain))
+    print(line("governance:", figures.governance))
+    print(
+        f"  ratio:      {figures.ratio:>9.3f} (governance over plain; by CPU time "
+        f"{figures.cpu_ratio:.3f})"
+    )
     return 0
 
 

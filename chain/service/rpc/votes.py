@@ -23,6 +23,7 @@ from chain.service.rpc.protocol import Params
 from runtime.framework import BlockContext
 from runtime.pallets import balances, conviction_voting
 from runtime.pallets.conviction_voting import AccountVote, Voting, VotingFor, class_locks
+from runtime.pallets.conviction_voting.storage import locking_period
 from runtime.pallets.governance import polls
 from runtime.pallets.governance.polls import Completed, Ongoing
 from runtime.pallets.governance.tracks import track_by_id, tracks
@@ -43,7 +44,7 @@ def _vote_json(state: StateOverlay, poll: int, vote: AccountVote, period: int) -
         name = "approved" if status.approved else "rejected"
         lock = vote.locked_if(status.approved)
         if lock is not None:
-            locked_until = status.end + lock[0] * period
+            locked_until = status.end + lock[0] * max(period, locking_period(state, status.end))
     else:
         name = "unknown"
     return {

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Final
 
 from runtime.framework import WEIGHT_PER_MICROS
-from runtime.pallets.governance.tracks import MAX_TRACKS
 
 NAME: Final = "conviction_voting"
 
@@ -14,8 +13,9 @@ LOCK_ID: Final = "vote"
 MAX_CONVICTION: Final = 6
 MAX_VOTES: Final = 256
 """The most votes `max_votes` may allow an account in one class: bounds every loop over them."""
-MAX_CLASSES: Final = MAX_TRACKS
-"""The most classes (tracks) an account may hold locks in."""
+MAX_CLASSES: Final = 256
+"""The most classes an account may hold locks in: every track id (a u8), not just MAX_TRACKS,
+since `set_tracks` may renumber the tracks while locks in the old ids run on."""
 
 VOTE_WEIGHT: Final = 200 * WEIGHT_PER_MICROS
 """A vote: the poll's status, the voter's record (up to MAX_VOTES votes) read and written, the

@@ -33,7 +33,7 @@ from runtime.pallets.conviction_voting.records import (
     lock_periods,
     tally_delegations,
 )
-from runtime.pallets.conviction_voting.storage import Params, VotingFor
+from runtime.pallets.conviction_voting.storage import VotingFor, undelegation_period
 from runtime.pallets.governance import polls
 from runtime.pallets.governance.polls import Ongoing
 from runtime.pallets.governance.tracks import track_by_id
@@ -109,7 +109,7 @@ def undelegate(ctx: BlockContext, who: bytes, cls: int) -> int:
     until = 0
     prior = voting.prior
     if periods:
-        until = ctx.number + periods * Params.get(state).vote_locking_period
+        until = ctx.number + periods * undelegation_period(state, ctx.number)
         prior = prior.accumulate(until, d.balance)
     updated = voting._replace(delegating=None, prior=prior)
     if updated.is_empty():

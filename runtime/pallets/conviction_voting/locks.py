@@ -33,11 +33,14 @@ def _store(ctx: BlockContext, who: bytes, locks: dict[int, int]) -> None:
 
 
 def extend_lock(ctx: BlockContext, who: bytes, cls: int, amount: int) -> None:
-    """Raise `who`'s lock in class `cls` to at least `amount` (never lowers it)."""
+    """Raise `who`'s lock in class `cls` to at least `amount` (never lowers it), and the freeze
+    with it: a freeze a slash or a reap cut below the class lock is raised again to cover
+    `amount` (which the caller checked is lockable), so funds that came in since cannot vote
+    here and leave."""
     locks = class_locks(ctx.state, who)
-    if locks.get(cls, 0) >= amount:
+    if locks.get(cls, 0) >= amount and balances.freeze_of(ctx, who, LOCK_ID) >= amount:
         return
-    locks[cls] = amount
+    locks[cls] = max(locks.get(cls, 0), amount)
     _store(ctx, who, locks)
 
 

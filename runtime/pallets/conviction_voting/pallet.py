@@ -27,7 +27,7 @@ from runtime.pallets.conviction_voting.invariants import broken_invariants
 from runtime.pallets.conviction_voting.locks import update_lock
 from runtime.pallets.conviction_voting.params import ConvictionVotingParams
 from runtime.pallets.conviction_voting.records import AccountVote
-from runtime.pallets.conviction_voting.storage import Params
+from runtime.pallets.conviction_voting.storage import LockingPeriodFloor, Params
 from runtime.pallets.conviction_voting.voting import cast_vote, remove_vote
 from runtime.state import PrefixIterator, StateReader
 
@@ -166,10 +166,16 @@ class ConvictionVoting(Pallet):
     @call(args=ConvictionVotingParams.call_args(), weight=SET_PARAMS_WEIGHT, outflow=0)
     def set_params(self, ctx: BlockContext, origin: Origin, *values: Any) -> None:
         """Change the conviction voting parameters (Root only). A lock already running keeps the
-        block it ends at; a lower max_votes refuses new votes until enough are removed."""
+        block it ends at, and a lower vote_locking_period applies only to polls that end from the
+        next block on (`storage.locking_period`); a lower max_votes refuses new votes until
+        enough are removed."""
+        before = Params.get(ctx.state).vote_locking_period
         self.change_params(
             ctx, origin, ConvictionVotingParams(*values), Params, errors.BadParams, ParamsChanged
         )
+        if Params.get(ctx.state).vote_locking_period < before:
+            floor, _ = LockingPeriodFloor.get(ctx.state)
+            LockingPeriodFloor.put(ctx.state, (max(floor, before), ctx.number))
 
     # Invariants
 

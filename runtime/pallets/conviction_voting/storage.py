@@ -5,14 +5,15 @@ from __future__ import annotations
 from typing import Final
 
 from runtime.framework import StorageMap, StorageValue, record_codec, value_codec
-from runtime.pallets.conviction_voting.constants import MAX_CLASSES, NAME
+from runtime.pallets.conviction_voting.constants import MAX_CLASSES, MAX_CONVICTION, NAME
 from runtime.pallets.conviction_voting.params import (
     DEFAULT_CONVICTION_VOTING_PARAMS,
     ConvictionVotingParams,
 )
-from runtime.pallets.conviction_voting.records import Voting
+from runtime.pallets.conviction_voting.records import Voting, lock_periods
 from runtime.primitives import codec
 from runtime.primitives.codec import Value
+from runtime.state import StateOverlay
 
 
 def _voting_key(key: tuple[bytes, int]) -> bytes:
@@ -43,6 +44,42 @@ ClassLocksFor: Final = StorageMap[bytes, tuple[tuple[int, int], ...]](
 )
 """An account's lock in each class, sorted by class; its "vote" freeze is the largest. Absent
 when it has none."""
+
+
+def _floor_from_value(v: Value) -> tuple[int, int]:
+    f = codec.expect_list(v, 2, "locking period floor")
+    return (
+        codec.expect_int(f[0], 0, codec.U32_MAX, "locking period floor.period"),
+        codec.expect_int(f[1], 0, codec.U64_MAX, "locking period floor.block"),
+    )
+
+
+LockingPeriodFloor: Final = StorageValue[tuple[int, int]](
+    NAME, "LockingPeriodFloor", value_codec(list, _floor_from_value), (0, 0)
+)
+"""(period, block): the longest `vote_locking_period` in force up to `block`, the last block
+at which the period was lowered. A poll that ended by then locks its winning votes for at least
+that period, so that lowering the period cannot shorten the locks of votes already decided
+(the votes that passed the change among them)."""
+
+
+def locking_period(state: StateOverlay, poll_end: int) -> int:
+    """The lock period of a winning vote on a poll that ended at block `poll_end`: the current
+    `vote_locking_period`, or the longest one before a later lowering of it."""
+    period: int = Params.get(state).vote_locking_period
+    floor, until = LockingPeriodFloor.get(state)
+    return max(period, floor) if poll_end <= until else period
+
+
+def undelegation_period(state: StateOverlay, now: int) -> int:
+    """The lock period of a delegation ended at block `now`: the longest one before a lowering
+    of `vote_locking_period` while the longest lock it gave (32 periods) would still run from
+    the lowering, so that a delegation that helped pass it keeps its weight's lock; the
+    current period after that."""
+    period: int = Params.get(state).vote_locking_period
+    floor, until = LockingPeriodFloor.get(state)
+    window = lock_periods(MAX_CONVICTION) * floor
+    return max(period, floor) if now <= until + window else period
 
 
 def voting_key_parts(suffix: bytes) -> tuple[bytes, int]:

@@ -33,7 +33,7 @@ from runtime.pallets.conviction_voting.records import (
     tally_delegations,
     tally_remove,
 )
-from runtime.pallets.conviction_voting.storage import Params, VotingFor
+from runtime.pallets.conviction_voting.storage import Params, VotingFor, locking_period
 from runtime.pallets.governance import polls
 from runtime.pallets.governance.polls import Completed, Ongoing
 from runtime.primitives.amount import format_amount
@@ -125,7 +125,7 @@ def remove_vote(ctx: BlockContext, who: bytes, cls: int, poll: int, *, by_owner:
         lock = vote.locked_if(status.approved)
         if lock is not None:
             periods, amount = lock
-            until = status.end + periods * Params.get(state).vote_locking_period
+            until = status.end + periods * locking_period(state, status.end)
             if ctx.number < until:
                 if not by_owner:
                     raise NoPermissionYet(f"locked until block {until}")
