@@ -240,6 +240,19 @@ def test_rows_come_back_from_parquet_as_they_were_recorded(
 # ---- Ctrl-C: what was recorded before it is all in complete files
 
 
+@pytest.fixture
+def default_sigint() -> Iterator[None]:
+    """Python's own SIGINT handler (KeyboardInterrupt) for the test, whatever an earlier test in
+    this worker process left installed, and for the processes it starts (which inherit an
+    ignored SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("default_sigint")
 def test_a_keyboard_interrupt_mid_run_leaves_every_row_recorded_before_it(tmp_path: Path) -> None:
     recorder = Recorder(tmp_path, flush_rows=10)
     recorded = 0
@@ -276,7 +289,7 @@ except KeyboardInterrupt:
 
 
 @pytest.fixture
-def child_run(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], Path]]:
+def child_run(tmp_path: Path, default_sigint: None) -> Iterator[tuple[subprocess.Popen[str], Path]]:
     env = os.environ | {"PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(
         [sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True, env=env
