@@ -242,7 +242,7 @@ def lockable(ctx: BlockContext, who: bytes) -> int:
     return 0 if info is None else info.free + info.held(STAKING_HOLD)
 
 
-def _usable(info: AccountInfo, largest_freeze: int) -> int:
+def usable_of(info: AccountInfo, largest_freeze: int) -> int:
     """The part of `info`'s free balance a freeze of `largest_freeze` leaves free to go: the
     freeze covers the staking hold first, then the free balance."""
     return max(0, info.free - max(0, largest_freeze - info.held(STAKING_HOLD)))
@@ -251,7 +251,7 @@ def _usable(info: AccountInfo, largest_freeze: int) -> int:
 def usable_free(ctx: BlockContext, who: bytes) -> int:
     """What of `who`'s free balance may leave the account (fees, transfers, holds but staking's)."""
     info = system.account(ctx, who)
-    return 0 if info is None else _usable(info, frozen(ctx, who))
+    return 0 if info is None else usable_of(info, frozen(ctx, who))
 
 
 def set_freeze(ctx: BlockContext, who: bytes, freeze_id: str, amount: int) -> None:
@@ -319,9 +319,9 @@ def _spend_free(ctx: BlockContext, who: bytes, info: AccountInfo | None, amount:
     if info is None or info.free < amount:
         raise InsufficientBalance()
     largest = frozen(ctx, who)
-    if largest and amount > _usable(info, largest):
+    if largest and amount > usable_of(info, largest):
         raise Frozen(
-            f"{format_amount(amount)} asked, but only {format_amount(_usable(info, largest))} "
+            f"{format_amount(amount)} asked, but only {format_amount(usable_of(info, largest))} "
             f"of the free balance is not frozen (the account's lock is {format_amount(largest)})"
         )
     return largest

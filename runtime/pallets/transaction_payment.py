@@ -267,7 +267,7 @@ def fee_budget(ctx: BlockContext, who: bytes) -> int:
     info = system.account(ctx, who)
     if info is None:
         return 0
-    usable = balances.usable_free(ctx, who)
+    usable = balances.usable_of(info, balances.frozen(ctx, who))
     return max(0, min(usable, info.total - balances.EXISTENTIAL_DEPOSIT))
 
 
