@@ -27,6 +27,7 @@ from chain.client.blob_info import BlobInfo
 from chain.service.input_slices import (
     BlobInput,
     LeafSource,
+    Read,
     Unavailable,
     covering_chunks,
 )
@@ -104,12 +105,12 @@ def needed_leaves(job: market.Job, leaves: Sequence[int]) -> list[int]:
     return sorted(needed)
 
 
-def input_ranges(job: market.Job, leaves: Sequence[int]) -> dict[str, list[tuple[int, int]]]:
-    """The byte ranges of each of the job's blob inputs that recomputing `leaves` reads (a
+def input_ranges(job: market.Job, leaves: Sequence[int]) -> dict[str, list[Read]]:
+    """The bytes of each of the job's blob inputs that recomputing `leaves` reads, as runs (a
     generated input is left out: recomputing generates only its slice)."""
     spec = JobSpec(job.workload, job.params, job.seed)
     blob_inputs = {name for name, root in job.inputs if root}
-    ranges: dict[str, list[tuple[int, int]]] = {name: [] for name in blob_inputs}
+    ranges: dict[str, list[Read]] = {name: [] for name in blob_inputs}
     for index in leaves:
         for name, read in leaf_input_ranges(spec, index).items():
             if name in blob_inputs:
@@ -121,7 +122,7 @@ def input_chunks(job: market.Job, leaves: Sequence[int]) -> dict[bytes, list[int
     """The chunks of each input blob (by root; two inputs may be one blob) that recomputing
     `leaves` reads."""
     roots = dict(job.inputs)
-    ranges: dict[bytes, list[tuple[int, int]]] = {}
+    ranges: dict[bytes, list[Read]] = {}
     for name, read in input_ranges(job, leaves).items():
         ranges.setdefault(roots[name], []).extend(read)
     return {root: covering_chunks(read) for root, read in ranges.items()}

@@ -196,7 +196,8 @@ def test_a_check_reads_only_the_chunks_covering_its_leaves() -> None:
     assert isinstance(a, InputSlices) and a.held_bytes == CHUNK_BYTES
     # What crosses into the verifying process is the slices, not the 256 KiB input.
     assert len(pickle.dumps(material)) < 2 * CHUNK_BYTES
-    start, stop = leaf_input_ranges(GEMM, leaf)["a"]
+    read = leaf_input_ranges(GEMM, leaf)["a"]
+    start, stop = read.start, read.stop
     assert a[start:stop] == generate_inputs(GEMM.workload, GEMM.params, GEMM.seed)["a"][start:stop]
 
 
