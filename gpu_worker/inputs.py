@@ -193,7 +193,7 @@ def generate_input_runs(
             for start, stop in runs.ranges()
         )
     data = seed_stream_range(seed, workload, name, spec.size, runs.start, runs.stop)
-    return _cut(data, ByteRuns(0, runs.length, runs.stride, runs.count), runs.start)
+    return _cut(data, runs, runs.start)
 
 
 def _cut(data: bytes, runs: ByteRuns, offset: int = 0) -> bytes:

@@ -65,6 +65,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="rows of the output per result leaf (gemm_i8, qmlp_i8; default: 64 KiB leaves); "
         "smaller leaves make an audit of 16 leaves a smaller share of the job",
     )
+    w.add_argument(
+        "--col-block",
+        type=int,
+        default=None,
+        help="columns of the output per result leaf (gemm_i8: leaves are tiles of row block × "
+        "column block; default: the benchmark's tiles)",
+    )
     w.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default: auto)")
     w.add_argument("--repeat", type=int, default=3, help="timings per figure; the best is kept")
     w.add_argument("--json", action="store_true", help="print one JSON object")
@@ -482,6 +489,7 @@ def workload_benchmark(args: argparse.Namespace) -> int:
             args.name,
             n=args.n,
             row_block=args.row_block,
+            col_block=args.col_block,
             device=args.device,
             repeat=args.repeat,
             progress=progress,
