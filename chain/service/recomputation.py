@@ -42,6 +42,7 @@ from gpu_worker.jobs import (
     leaf_dependencies,
     leaf_input_ranges,
     recompute_leaf,
+    recompute_leaves,
 )
 from gpu_worker.witness import recompute_leaf_witness
 from runtime.pallets import compute, market
@@ -211,14 +212,18 @@ def recompute_hashes(material: Material, *, device: str = "numpy") -> tuple[byte
     (`UNBUILDABLE` for a leaf whose committed predecessor has the wrong size)."""
     spec = material.spec
     sizes = spec.shape.leaf_sizes
-    hashes: list[bytes] = []
+    buildable: list[int] = []
+    deps: dict[int, bytes] = {}
     for index in material.named:
-        deps = {d: material.committed[d] for d in leaf_dependencies(spec, index)}
-        if any(len(leaf) != sizes[dep] for dep, leaf in deps.items()):
-            hashes.append(UNBUILDABLE)
-            continue
-        hashes.append(leaf_hash(recompute_leaf(spec, material.inputs, index, deps, device=device)))
-    return tuple(hashes)
+        needed = {d: material.committed[d] for d in leaf_dependencies(spec, index)}
+        if all(len(leaf) == sizes[dep] for dep, leaf in needed.items()):
+            buildable.append(index)
+            deps.update(needed)
+    # Recomputed together: the inputs are read once, a qmlp_i8 check's rows go through the
+    # layers together, and an audit costs about its share of the job.
+    leaves = recompute_leaves(spec, material.inputs, buildable, deps, device=device)
+    recomputed = {index: leaf_hash(leaf) for index, leaf in zip(buildable, leaves, strict=True)}
+    return tuple(recomputed.get(index, UNBUILDABLE) for index in material.named)
 
 
 def recompute_answer(
