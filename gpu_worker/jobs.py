@@ -476,13 +476,19 @@ def _recompute_gemm(
     stop = max(tile.cols.stop for tile in tiles)
     b_runs = ByteRuns(0, k * n) if stop - first == n else ByteRuns(first, stop - first, n, k)
     b = _read_inputs(spec, inputs, {"b": b_runs})["b"].reshape(k, stop - first)
-    parts = [
-        _read_inputs(spec, inputs, {"a": ByteRuns(tile.rows.start * k, tile.shape[0] * k)})["a"]
-        for tile in tiles
-    ]
+    if isinstance(inputs.get("a"), bytes | bytearray | memoryview):
+        a = _read_inputs(spec, inputs, {"a": ByteRuns(0, spec.params[0] * k)})["a"]  # a view
+        parts = [a.reshape(-1, k)[tile.rows] for tile in tiles]
+    else:
+        parts = [
+            _read_inputs(spec, inputs, {"a": ByteRuns(tile.rows.start * k, tile.shape[0] * k)})[
+                "a"
+            ].reshape(-1, k)
+            for tile in tiles
+        ]
     kernels = backend(device)
     work = [
-        (part.reshape(-1, k), b[:, tile.cols.start - first : tile.cols.stop - first])
+        (part, b[:, tile.cols.start - first : tile.cols.stop - first])
         for part, tile in zip(parts, tiles, strict=True)
     ]
     threads = min(len(work), os.cpu_count() or 1)
@@ -535,10 +541,20 @@ def qmlp_x_rows(spec: JobSpec, inputs: Mapping[str, InputBytes], rows: I64) -> I
 
 
 def qmlp_model(spec: JobSpec, inputs: Mapping[str, InputBytes], layers: int) -> list[Any]:
-    """The first `layers` parsed layers of a qmlp_i8 job's model."""
+    """The first `layers` parsed layers of a qmlp_i8 job's model, read whole (its weights are
+    views of the bytes given or generated, which lets the kernels keep their transposes for the
+    check's next leaves)."""
     size = next(i.size for i in spec.shape.inputs if i.name == "model")
-    model = _read_inputs(spec, inputs, {"model": ByteRuns(0, size)})["model"]
-    return parse_model(spec.params[2:], model.reshape(-1).data.cast("B"))[:layers]
+    _check_given(spec, inputs)
+    given = inputs.get("model")
+    model: bytes | memoryview
+    if given is None:
+        model = _generated_slice(spec.workload, spec.params, "model", spec.seed, ByteRuns(0, size))
+    elif isinstance(given, bytes):
+        model = given
+    else:
+        model = memoryview(given[0:size]).cast("B")
+    return parse_model(spec.params[2:], model)[:layers]
 
 
 def _recompute_qmlp(

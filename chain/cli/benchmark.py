@@ -62,8 +62,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--row-block",
         type=int,
         default=None,
-        help="rows of the output per result leaf (gemm_i8, qmlp_i8; default: 64 KiB leaves); "
-        "smaller leaves make an audit of 16 leaves a smaller share of the job",
+        help="rows of the output per result leaf (gemm_i8, qmlp_i8; default: gemm_i8 the "
+        "client's tiles, qmlp_i8 one row); smaller leaves make an audit of 16 leaves a smaller "
+        "share of the job",
     )
     w.add_argument(
         "--col-block",
