@@ -22,6 +22,13 @@ qmlp_i8    A quantized MLP over a batch. params [batch, row_block, d0, d1, ..., 
            accumulators are the logits. Leaves: for each layer j, for each row block, that block's
            accumulator rows (int32), layers in order (a leaf is rechecked from x, see below).
            cost units Σ_j 2·batch·d_j·d_{j+1}.
+           No column tiles, by choice: a leaf of layer j is rechecked from its rows of x through
+           layers 0..j−1 whole (each needs every column of the layer below), so cutting layer j
+           into columns saves only part of the last of those layers. A finer audit comes from
+           fewer rows a leaf instead: an audit of k leaves costs about k·row_block/batch of the
+           job, and row_block 1 is a leaf per row (measured at batch 2,048, layers
+           2,048 → 2,048 → 2,048 → 10: 16 leaves 1.0% of the job's CPU time at row block 1, 1.2%
+           at 2, 4.9% at 4; `xpl benchmark workload qmlp_i8`).
 sgd_fxp    T steps of fixed-point mini-batch SGD on a linear model with squared loss.
            params [samples, features, outputs, batch, steps, frac_bits, lr_shift];
            inputs "x" (samples×features int8), "y" (samples×outputs int16); the batch order
