@@ -62,6 +62,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Final
 
 MAX_DIM: Final = 65_536
@@ -174,8 +175,10 @@ def _check_leaf_verification(
     return _check(shape)
 
 
-MAX_TILE_SKEW: Final = 2
-"""The costliest gemm_i8 tile may cost at most this many times the mean tile (see gemm_shape)."""
+MAX_TILE_SKEW: Final = Fraction(3, 2)
+"""The costliest gemm_i8 tile may cost at most this many times the mean tile (see gemm_shape):
+the incentive guard's dependency factor D (`runtime.pallets.compute.guard`), which bounds the
+work a share f of faked leaves saves by D·f."""
 
 
 def gemm_layout(params: Sequence[int]) -> tuple[int, int, int, int, int]:
@@ -197,13 +200,14 @@ def gemm_shape(params: Sequence[int]) -> WorkloadShape:
 
     Layouts refused besides the common bounds (leaf count, leaf size, what one leaf's check
     reads and computes), because they would make an audit say less than it seems to:
-    - a tile costlier than MAX_TILE_SKEW times the mean tile. The audit draws leaves, not units
-      of work: where a few tiles hold most of the work (m = n = 1,025 in blocks of 1,024: one
-      tile of 1,024² next to three slivers), a worker who fakes that one tile skips nearly all
-      the work while faking a quarter of the leaves. Within the bound, skipping a share w of
-      the work means faking at least w / 2 of the leaves, and an audit of k leaves finds it
-      with probability at least 1 − (1 − w/2)^k. Bands of whole rows always pass (the last
-      band is the only short one, so the largest is at most twice the mean).
+    - tiles (col_block < n) of which the costliest costs more than MAX_TILE_SKEW times the mean
+      tile. The audit draws leaves, not units of work: where a few tiles hold most of the work
+      (m = n = 1,025 in blocks of 1,024: one tile of 1,024² next to three slivers), a worker who
+      fakes that one tile skips nearly all the work while faking a quarter of the leaves.
+      Within the bound, faking a share f of the leaves saves at most 3/2·f of the work, which
+      the incentive guard's D = 3/2 already prices. Bands of whole rows (col_block = n, or the
+      four params) are not held to it, as before tiles: only their last band is short, so the
+      largest is at most L/(L − 1) times the mean of L bands (2 for two bands).
     """
     m, k, n, row_block, col_block = gemm_layout(params)
     row_blocks, col_blocks = _blocks(m, row_block), _blocks(n, col_block)
@@ -212,7 +216,7 @@ def gemm_shape(params: Sequence[int]) -> WorkloadShape:
         raise WorkloadError(
             f"{tiles} result leaves, over the limit of {MAX_LEAVES}: raise row_block or col_block"
         )
-    if row_block * col_block * tiles > MAX_TILE_SKEW * m * n:
+    if col_block < n and row_block * col_block * tiles > MAX_TILE_SKEW * m * n:
         raise WorkloadError(
             f"a tile of {row_block}×{col_block} holds more than {MAX_TILE_SKEW} times the mean "
             f"tile's work ({m}×{n} in {tiles} tiles): choose blocks that divide m and n more "
