@@ -47,7 +47,7 @@ class MerkleProofError(ValueError):
     """A Merkle proof that does not lead from its leaf to the expected root."""
 
 
-def as_bytes_view(data: Buffer) -> Buffer:
+def as_bytes_view(data: Buffer) -> memoryview:
     """`data` as a buffer of bytes, without a copy (BLAKE3 reads only byte buffers).
 
     An int32 array or a memoryview of one becomes a byte view of the same memory; a buffer whose
