@@ -202,3 +202,17 @@ def test_chunks_covering_runs_are_those_of_each_run(
     stride = max(stride, length) if count > 1 else stride
     runs = ByteRuns(start, length, stride, count)
     assert covering_chunks([runs]) == covering_chunks(runs.ranges())
+
+
+def test_tiles_run_side_by_side_only_through_the_single_threaded_kernel() -> None:
+    """`recompute_leaves` runs tiles of up to FEW_ROWS rows on several threads at once: the
+    kernel they take must not be a parallel one (Numba's parallel kernels must not be entered
+    from two threads at once)."""
+    from gpu_worker.kernels import cpu
+
+    assert cpu._gemm_bias_few_rows.targetoptions.get("parallel", False) is False
+    spec = JobSpec("gemm_i8", (64, 40, 64, cpu.FEW_ROWS, 16), seed=4)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves = compute_leaves(spec, inputs, device="numpy")
+    picks = list(range(0, spec.shape.leaves, 3))
+    assert recompute_leaves(spec, inputs, picks, {}, device="cpu") == [leaves[i] for i in picks]
