@@ -252,8 +252,8 @@ def test_npy_inputs_are_uploaded_and_a_corrupted_leaf_is_disputed(
     command = f"job submit --workload gemm_i8 {inputs} --max-price 2XPL --from //Charlie --json"
     submitted = json_of(xpl.run(*on(node, command)))
     job_id = submitted["job"]
-    # m, k, n come from the arrays; the row block cuts C into 64 leaves.
-    assert submitted["params"] == [256, 256, 192, 4]
+    # m, k, n come from the arrays; the default tiles cut C into 32 × 3 leaves of 8 × 64.
+    assert submitted["params"] == [256, 256, 192, 8, 64]
     a_root, b_root = merkle_root(chunk_file(a.tobytes())), merkle_root(chunk_file(b.tobytes()))
     assert submitted["inputs"] == {"a": to_hex(a_root), "b": to_hex(b_root)}
     view = client.job(job_id)
