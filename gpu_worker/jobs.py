@@ -557,12 +557,29 @@ def qmlp_model(spec: JobSpec, inputs: Mapping[str, InputBytes], layers: int) -> 
     return parse_model(spec.params[2:], model)[:layers]
 
 
+def _qmlp_in_groups(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
+    """`kernels.qmlp(x, layers)`; on the CPU, for a check's few rows, in groups of FEW_ROWS on
+    the tile threads: the single-threaded kernels that stream each W as stored. Measured on the
+    loaded 2-core machine: the parallel kernels' start and join, six times for three layers,
+    stalled for 50–80 ms in half the runs (a thread of theirs waiting for a core), against about
+    1 ms when they did not."""
+    few = getattr(kernels, "FEW_ROWS", 0) if kernels.__name__.endswith(".cpu") else 0
+    threads = os.cpu_count() or 1
+    if not few or x.shape[0] <= few or threads < 2 or x.shape[0] > few * threads * 4:
+        accs: list[I32] = kernels.qmlp(x, layers)
+        return accs
+    groups = [x[start : start + few] for start in range(0, x.shape[0], few)]
+    parts = list(_tile_pool().map(lambda group: kernels.qmlp(group, layers), groups))
+    return [np.concatenate([part[j] for part in parts]) for j in range(len(layers))]
+
+
 def _recompute_qmlp(
     spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], kernels: Any
 ) -> list[bytes]:
     rows, deepest = qmlp_rows(spec, indices)
     layers = qmlp_model(spec, inputs, deepest + 1)
-    accs = kernels.qmlp(qmlp_x_rows(spec, inputs, rows), layers)
+    x = qmlp_x_rows(spec, inputs, rows)
+    accs = _qmlp_in_groups(x, layers, kernels)
     position = {int(row): i for i, row in enumerate(rows.tolist())}
     out: list[bytes] = []
     for index in indices:
