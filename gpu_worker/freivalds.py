@@ -327,6 +327,46 @@ def _result_side(c0: I32, c1: I32, c2: I32, c3: I32, r0: I32, r1: I32) -> Any:
 
 
 @_kernel(parallel=False)
+def _result_side_requantized(
+    c0: I32,
+    c1: I32,
+    c2: I32,
+    c3: I32,
+    r0: I32,
+    r1: I32,
+    requant: I64,
+    o0: I8,
+    o1: I8,
+    o2: I8,
+    o3: I8,
+) -> Any:
+    """_result_side, each entry also requantized into o_r in the same pass over the rows."""
+    mult, shift = requant[1], requant[2]
+    half = np.int64(1) << (shift - 1)
+    a0 = a1 = b0 = b1 = e0 = e1 = d0 = d1 = np.int64(0)
+    for j in range(c0.shape[0]):
+        x0 = np.int64(r0[j])
+        x1 = np.int64(r1[j])
+        v = np.int64(c0[j])
+        a0 += v * x0
+        a1 += v * x1
+        o0[j] = min(max((v * mult + half) >> shift, 0), 127)
+        v = np.int64(c1[j])
+        b0 += v * x0
+        b1 += v * x1
+        o1[j] = min(max((v * mult + half) >> shift, 0), 127)
+        v = np.int64(c2[j])
+        e0 += v * x0
+        e1 += v * x1
+        o2[j] = min(max((v * mult + half) >> shift, 0), 127)
+        v = np.int64(c3[j])
+        d0 += v * x0
+        d1 += v * x1
+        o3[j] = min(max((v * mult + half) >> shift, 0), 127)
+    return a0, a1, b0, b1, e0, e1, d0, d1
+
+
+@_kernel(parallel=False)
 def _row_at(addresses: I64, grids: I64, j: int, i: int, width: int) -> I32:
     """Row i of layer j where its band is one leaf (one tile wide), read where it lies."""
     first, row_block = grids[j, 0], grids[j, 1]
@@ -368,13 +408,12 @@ def _rows_side(
         c3 = _row_at(addresses, grids, j, i3, width)
         for q in range(0, rounds, 2):
             q1 = min(q + 1, rounds - 1)
-            c = _result_side(c0, c1, c2, c3, rt[q], rt[q1])
+            if q == 0 and requant[0]:
+                o0, o1, o2, o3 = out[i - top], out[i1 - top], out[i2 - top], out[i3 - top]
+                c = _result_side_requantized(c0, c1, c2, c3, rt[q], rt[q1], requant, o0, o1, o2, o3)
+            else:
+                c = _result_side(c0, c1, c2, c3, rt[q], rt[q1])
             _add_sums(claimed, i - top, min(4, end - i), q, q1, c)
-        if requant[0]:
-            _requantize_into(c0, requant, out[i - top])
-            _requantize_into(c1, requant, out[i1 - top])
-            _requantize_into(c2, requant, out[i2 - top])
-            _requantize_into(c3, requant, out[i3 - top])
 
 
 @_kernel(parallel=False)
