@@ -43,7 +43,7 @@ import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, TypeVar, cast
+from typing import Any, Final, TypeVar, cast
 
 import numba
 import numpy as np
@@ -56,9 +56,11 @@ from numba.np.numpy_support import carray
 from gpu_worker.inputs import I8, I32, I64, QmlpLayer
 from gpu_worker.jobs import (
     JobSpec,
+    LeafTile,
     _arrays,
     check_leaf_sizes,
     leaf_dependencies,
+    leaf_tile,
     recompute_leaf,
 )
 from gpu_worker.kernels import cpu
@@ -107,25 +109,6 @@ def sgd_spot_checks(steps: int) -> int:
 # A result read in place: each layer's tiles, by band of rows and by column tile
 
 
-class Tile(NamedTuple):
-    """Where a leaf lies in the result: its layer (0 for gemm_i8), rows and columns."""
-
-    layer: int
-    rows: slice
-    cols: slice
-
-
-def leaf_tile(spec: JobSpec, index: int) -> Tile:
-    """The tile of a gemm_i8 or qmlp_i8 job's leaf `index`: a block of whole rows."""
-    p = spec.params
-    rows, row_block = (p[0], p[3]) if spec.workload == "gemm_i8" else (p[0], p[1])
-    widths = [p[2]] if spec.workload == "gemm_i8" else list(p[3:])
-    per_layer = -(-rows // row_block)
-    layer, band = divmod(index, per_layer)
-    start = band * row_block
-    return Tile(layer, slice(start, min(start + row_block, rows)), slice(0, widths[layer]))
-
-
 @dataclass(frozen=True)
 class _Grid:
     """One layer's leaves from leaf `first` on: bands of row_block rows, each cut into tiles of
@@ -145,11 +128,11 @@ class _Grid:
     def leaves(self) -> int:
         return -(-self.rows // self.row_block) * self.col_tiles
 
-    def tile(self, layer: int, index: int) -> Tile:
+    def tile(self, layer: int, index: int) -> LeafTile:
         """The tile of leaf `index` (counted from the job's first leaf)."""
         band, col = divmod(index - self.first, self.col_tiles)
         r, c = band * self.row_block, col * self.col_block
-        return Tile(
+        return LeafTile(
             layer,
             slice(r, min(r + self.row_block, self.rows)),
             slice(c, min(c + self.col_block, self.width)),

@@ -16,8 +16,9 @@ from hypothesis import strategies as st
 from gpu_worker import freivalds, reference
 from gpu_worker.freivalds import _check_layers, _Grid, _Layer
 from gpu_worker.inputs import I8, I32, QmlpLayer, encode_model, generate_inputs, parse_model
-from gpu_worker.jobs import JobSpec, compute_leaves
+from gpu_worker.jobs import JobSpec, compute_leaves, leaf_tile, leaf_tiles
 from gpu_worker.kernels import cpu
+from runtime.workloads import WorkloadError
 
 
 def tiles(matrices: Sequence[I32], row_block: int, col_block: int) -> list[bytes]:
@@ -253,3 +254,48 @@ def test_every_sgd_step_is_checked_when_the_job_is_short() -> None:
         values[1] += 1
         leaves[t] = values.tobytes()
         assert freivalds.check_result(spec, inputs, leaves) == t
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    workload=st.sampled_from(["gemm_i8", "qmlp_i8"]),
+    rows=st.integers(1, 40),
+    widths=st.lists(st.integers(1, 40), min_size=2, max_size=4),
+    blocks=st.tuples(st.integers(1, 40), st.integers(1, 40)),
+)
+def test_the_grids_read_off_the_first_tiles_equal_every_leaf_tile(
+    workload: str, rows: int, widths: list[int], blocks: tuple[int, int]
+) -> None:
+    """The row pass finds each leaf by the grid formula: it must agree with `leaf_tile` on
+    every leaf of every layout the runtime accepts."""
+    rb = min(blocks[0], rows)
+    if workload == "gemm_i8":
+        cb = min(blocks[1], widths[1])
+        spec = JobSpec(workload, (rows, widths[0], widths[1], rb, cb), seed=1)
+    else:
+        spec = JobSpec(workload, (rows, rb, *widths), seed=1)
+    try:
+        tiles = leaf_tiles(spec)
+    except WorkloadError:
+        return
+    layer_grids = freivalds._grids(spec, len(tiles))
+    formula = [
+        g.tile(layer, g.first + i) for layer, g in enumerate(layer_grids) for i in range(g.leaves)
+    ]
+    assert formula == tiles
+
+
+@pytest.mark.parametrize("params", [(37, 19, 29, 8, 7), (37, 19, 29, 5, 29), (16, 9, 40, 16, 3)])
+def test_a_tiled_gemm_job_checked_whole_names_the_wrong_tile(params: tuple[int, ...]) -> None:
+    spec = JobSpec("gemm_i8", params, seed=15)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves = compute_leaves(spec, inputs, device="cpu")
+    assert freivalds.check_result(spec, inputs, leaves) is None
+    for index in (0, len(leaves) // 2, len(leaves) - 1):
+        wrong = list(leaves)
+        values = np.frombuffer(wrong[index], "<i4").copy()
+        values[-1] += 3
+        wrong[index] = values.tobytes()
+        assert freivalds.check_result(spec, inputs, wrong) == index
+        tile = leaf_tile(spec, index)
+        assert tile.rows.stop - tile.rows.start == len(values) // (tile.cols.stop - tile.cols.start)
