@@ -153,3 +153,16 @@ def test_leveldb_refuses_a_second_opener_of_the_same_directory(tmp_path):
     finally:
         first.close()
     LevelDBStore(tmp_path / "db").close()  # free again once closed
+
+
+@settings(max_examples=50)
+@given(st.dictionaries(st.binary(max_size=4), st.one_of(st.none(), st.binary(max_size=4))))
+def test_a_batch_update_is_a_put_or_delete_of_each_prefixed_key(changes):
+    one_by_one, at_once = WriteBatch(), WriteBatch()
+    for key, value in changes.items():
+        if value is None:
+            one_by_one.delete(b"p" + key)
+        else:
+            one_by_one.put(b"p" + key, value)
+    at_once.update(b"p", changes)
+    assert at_once.ops == one_by_one.ops
