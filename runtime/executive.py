@@ -315,6 +315,8 @@ class SkipChecked:
 
     def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> PendingSignatures:
         """Start checking the items not known good."""
+        if not len(self.checked):
+            return self.verifier.submit(items)
         known = self.checked.known(items)
         if not any(known):
             return self.verifier.submit(items)
