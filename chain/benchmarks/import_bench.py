@@ -12,6 +12,10 @@ CPU time (the importing process's, LevelDB's background compactions included; th
 workers' not), which a machine shared with other work disturbs far less than the clock: the
 `cpu_ratio` of the two is the figure to compare between runs there.
 
+With `pooled`, the importing node first remembers every transaction's signature as its pool does
+when it admits a gossiped transaction (`runtime.executive.CheckedSignatures`): the import then
+checks none of them, which is what importing a block of transactions gossiped before it costs.
+
 With governance (`run_governance_import_benchmark`, `xpl benchmark import --referenda N --votes
 M`): the same kind of transfer blocks are built on a plain genesis and on one that also holds N
 open referenda and M conviction votes (see `governance_state`), and imported into two fresh
@@ -76,6 +80,8 @@ class ImportFigures:
     verify_per_cpu_s: float
     cpu_ratio: float
     """transfers_per_cpu_s over verify_per_cpu_s."""
+    pooled: bool = False
+    """Whether the node had the signatures checked on admission (none checked at import)."""
 
     def to_json(self) -> dict[str, object]:
         """The figures as one JSON object, for `--json`."""
@@ -185,14 +191,22 @@ def _build_blocks(
     return genesis, blocks, work
 
 
-def _verify_rate(blocks: list[tuple[Block, bytes]], genesis: bytes) -> tuple[float, float]:
-    """Raw Ed25519 checks per second over the blocks' own signatures, by the clock and by CPU
-    time."""
+def _signature_items(
+    blocks: list[tuple[Block, bytes]], genesis: bytes
+) -> list[tuple[bytes, bytes, bytes]]:
+    """(public key, signed message, signature) of every transaction of the (immortal) blocks."""
     items = []
     for block, _ in blocks:
         for raw in block.extrinsics:
             tx = SignedTransaction.decode(raw)
             items.append((tx.signer, tx.message(genesis, genesis), tx.signature))
+    return items
+
+
+def _verify_rate(blocks: list[tuple[Block, bytes]], genesis: bytes) -> tuple[float, float]:
+    """Raw Ed25519 checks per second over the blocks' own signatures, by the clock and by CPU
+    time."""
+    items = _signature_items(blocks, genesis)
     started, started_cpu = time.perf_counter(), time.process_time()
     for public, message, signature in items:
         if not verify(public, message, signature):
@@ -206,9 +220,11 @@ def run_import_benchmark(
     txs: int,
     accounts: int,
     verify_workers: int = 0,
+    pooled: bool = False,
     progress: Callable[[str], None] = lambda _msg: None,
 ) -> ImportFigures:
-    """Build the blocks, import them into a fresh database, and measure both rates."""
+    """Build the blocks, import them into a fresh database, and measure both rates (`pooled`:
+    into a node that checked their signatures on admission)."""
     if txs < 1 or accounts < 2:
         raise ValueError("the benchmark needs at least 1 transfer and 2 accounts")
     author = dev_keypair("Alice")
@@ -228,6 +244,9 @@ def run_import_benchmark(
         store.initialize(genesis_header(trie.root_of(state)), state)
         assert store.genesis_hash == genesis_hash
         core = NodeCore(store, verifier=verifier)
+        if pooled:
+            for item in _signature_items(blocks, genesis_hash):
+                core.checked_signatures.add(*item)
         progress(f"importing {len(blocks)} blocks")
         started, started_cpu = time.perf_counter(), time.process_time()
         for block, justification in blocks:
@@ -259,6 +278,7 @@ def run_import_benchmark(
         transfers_per_cpu_s=round(txs / cpu, 1),
         verify_per_cpu_s=round(verify_per_cpu_s, 1),
         cpu_ratio=round(txs / cpu / verify_per_cpu_s, 3),
+        pooled=pooled,
     )
 
 
