@@ -23,7 +23,7 @@ from __future__ import annotations
 import platform
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar, cast
 
 import numba
@@ -60,6 +60,8 @@ bytes, counting the inputs they keep alive."""
 FEW_ROWS: Final = 8
 """Products of at most this many rows (a verifier's leaf, a qmlp row block) stream B as it is
 stored: transposing B for the tiled kernel costs as much as multiplying ten or more of its rows."""
+MIN_BAND_ROWS: Final = 32
+"""Rows below which a band (`gemm_bands`) makes a parallel call too short to pay its start."""
 SERIAL_WORK: Final = 1 << 17
 """Multiply-adds below which an SGD step runs on one thread: starting the others costs more."""
 
@@ -422,6 +424,69 @@ def gemm(a: I8, b: I8) -> I32:
     return _gemm_plus(a, b, np.zeros(b.shape[1], np.int32))
 
 
+def _band_product(a: I8, b: I8, bias: I32, out: I32) -> Callable[[slice], None]:
+    """A function that fills out[rows] = a[rows]·b + bias for one band of rows at a time."""
+    if a.shape[0] <= FEW_ROWS:
+        return lambda rows: _gemm_bias_few_rows(a[rows], b, bias, out[rows])
+    bt = _transposed(b)
+    return lambda rows: _gemm_bias(a[rows], bt, bias, out[rows])
+
+
+def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slice]]:
+    """C = A·B computed one band of rows at a time: C (filled as the iterator runs) and an
+    iterator that computes each band of `bands` in turn and yields it once its rows are final.
+
+    Each band is one parallel call (about 30 µs to start), and the kernels release the GIL, so
+    a caller can hash a finished band on another thread while the next one computes.
+    """
+    a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
+    check_product(a.shape, b.shape)
+    out: I32 = np.empty((a.shape[0], b.shape[1]), np.int32)
+    bias: I32 = np.zeros(b.shape[1], np.int32)
+
+    def run() -> Iterator[slice]:
+        if not out.size:
+            yield from bands
+            return
+        product = _band_product(a, b, bias, out)
+        for rows in bands:
+            product(rows)
+            yield rows
+
+    return out, run()
+
+
+def qmlp_bands(
+    x: I8, layers: Sequence[QmlpLayer], bands: Sequence[slice]
+) -> tuple[list[I32], Iterator[tuple[int, slice]]]:
+    """qmlp one band of rows at a time, through every layer before the next band (a row's
+    activations depend on that row alone): each layer's accumulators (filled as the iterator
+    runs) and an iterator that yields (layer, rows) as those accumulators become final."""
+    x = int8_matrix(x, "x")
+    rows_total = x.shape[0]
+    accs: list[I32] = []
+    for layer in layers:
+        weights, _ = layer_arrays(layer)
+        check_requantization(layer)
+        accs.append(np.empty((rows_total, weights.shape[1]), np.int32))
+
+    def run() -> Iterator[tuple[int, slice]]:
+        for rows in bands:
+            h: I8 = x[rows]
+            for j, layer in enumerate(layers):
+                weights, bias = layer_arrays(layer)
+                check_product(h.shape, weights.shape)
+                out = accs[j][rows]
+                if out.size:
+                    local = slice(0, h.shape[0])
+                    _band_product(h, weights, bias, out)(local)
+                yield j, rows
+                if j + 1 < len(layers):
+                    h = requantize(out, layer)
+
+    return accs, run()
+
+
 def gemm_transposed(a: I8, bt: I8) -> I32:
     """C = A·Btᵀ, for a right-hand side already stored transposed (the kernel's own layout)."""
     a, bt = int8_matrix(a, "a"), int8_matrix(bt, "bt")
@@ -571,8 +636,10 @@ def sgd(
 __all__ = [
     "AVX2",
     "gemm",
+    "gemm_bands",
     "gemm_transposed",
     "qmlp",
+    "qmlp_bands",
     "qmlp_layer",
     "requantize",
     "requantize_value",

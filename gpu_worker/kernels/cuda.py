@@ -19,7 +19,7 @@ thread, the tiles are smaller so tests stay fast; the code and the arithmetic ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any, Final
 
 import numba
@@ -46,6 +46,9 @@ TILE: Final = THREADS * PER_THREAD
 """Rows and columns of C per block: 64 on a GPU."""
 K_TILE: Final = 4 if SIMULATOR else 32
 """Elements of K staged in shared memory per step."""
+MIN_BAND_ROWS: Final = 4 * TILE
+"""Rows per band (`gemm_bands`) below which a band's launch leaves a large GPU's
+multiprocessors idle: 256 rows of 1,024 columns are 64 blocks."""
 
 cuda: Any = numba_cuda
 """numba.cuda, untyped: its kernel API (threadIdx, shared, syncthreads) is made at run time."""
@@ -167,6 +170,123 @@ def gemm(a: I8, b: I8) -> I32:
     return out
 
 
+class _Streamed:
+    """Bands computed on one CUDA stream and copied back to pinned host memory on another, so
+    that band i's copy overlaps band i + 1's kernel; the host waits for each band in turn."""
+
+    def __init__(self) -> None:
+        self.compute = cuda.stream()
+        self.copy = cuda.stream()
+        self.copied: list[Any] = []
+
+    def copy_back(self, d_part: Any, host_part: Any) -> None:
+        """Queue the copy of d_part to host_part once the kernels queued so far are done."""
+        computed = cuda.event()
+        computed.record(self.compute)
+        computed.wait(self.copy)
+        if d_part.size:
+            d_part.copy_to_host(host_part, stream=self.copy)
+        copied = cuda.event()
+        copied.record(self.copy)
+        self.copied.append(copied)
+
+    def finished(self, index: int) -> None:
+        """Wait until the index-th queued copy is on the host."""
+        self.copied[index].synchronize()
+
+
+def _launch_gemm(streamed: _Streamed, d_a: Any, d_b: Any, d_bias: Any, d_out: Any) -> None:
+    rows, cols = d_out.shape
+    if rows and cols:
+        grid = _blocks(rows, cols, TILE)
+        _gemm_bias[grid, (THREADS, THREADS), streamed.compute](d_a, d_b, d_bias, d_out)
+
+
+def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slice]]:
+    """C = A·B one band of rows at a time: C (in pinned host memory, filled as the iterator
+    runs) and an iterator that yields each band of `bands` once its rows are on the host.
+
+    Every band's kernel is queued at once; each band is copied back as soon as its kernel ends,
+    while the GPU computes the next, so the host can hash band i while band i + 1 computes.
+    """
+    a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
+    check_product(a.shape, b.shape)
+    m, n = a.shape[0], b.shape[1]
+    out: I32 = cuda.pinned_array((m, n), np.int32)
+
+    def run() -> Iterator[slice]:
+        if not (m and n):
+            out.fill(0)
+            yield from bands
+            return
+        streamed = _Streamed()
+        d_a = cuda.to_device(a, stream=streamed.compute)
+        d_b = cuda.to_device(b, stream=streamed.compute)
+        d_bias = cuda.to_device(np.zeros(n, np.int32), stream=streamed.compute)
+        d_out = cuda.device_array((m, n), np.int32, stream=streamed.compute)
+        for rows in bands:
+            _launch_gemm(streamed, d_a[rows], d_b, d_bias, d_out[rows])
+            streamed.copy_back(d_out[rows], out[rows])
+        for index, rows in enumerate(bands):
+            streamed.finished(index)
+            yield rows
+
+    return out, run()
+
+
+def qmlp_bands(
+    x: I8, layers: Sequence[QmlpLayer], bands: Sequence[slice]
+) -> tuple[list[I32], Iterator[tuple[int, slice]]]:
+    """qmlp one band of rows at a time, through every layer before the next band: each
+    layer's accumulators (pinned host memory, filled as the iterator runs) and an iterator
+    that yields (layer, rows) once those accumulators are on the host."""
+    x = int8_matrix(x, "x")
+    rows_total = x.shape[0]
+    arrays = [layer_arrays(layer) for layer in layers]
+    width = x.shape[1]
+    for (weights, _), layer in zip(arrays, layers, strict=True):
+        if width != weights.shape[0]:
+            raise ValueError(f"cannot multiply h of width {width} by weights {weights.shape}")
+        check_requantization(layer)
+        width = weights.shape[1]
+    accs: list[I32] = [cuda.pinned_array((rows_total, w.shape[1]), np.int32) for w, _ in arrays]
+
+    def run() -> Iterator[tuple[int, slice]]:
+        streamed = _Streamed()
+        stream = streamed.compute
+        d_x = cuda.to_device(x, stream=stream)
+        d_layers = [
+            (cuda.to_device(w, stream=stream), cuda.to_device(bias, stream=stream))
+            for w, bias in arrays
+        ]
+        d_accs = [cuda.device_array(acc.shape, np.int32, stream=stream) for acc in accs]
+        d_hs = [cuda.device_array(acc.shape, np.int8, stream=stream) for acc in accs[:-1]]
+        order: list[tuple[int, slice]] = []
+        for rows in bands:
+            d_h = d_x[rows]
+            for j, layer in enumerate(layers):
+                d_w, d_bias = d_layers[j]
+                _launch_gemm(streamed, d_h, d_w, d_bias, d_accs[j][rows])
+                streamed.copy_back(d_accs[j][rows], accs[j][rows])
+                order.append((j, rows))
+                if j + 1 < len(layers):
+                    d_h = d_hs[j][rows]
+                    _launch_requantize(stream, d_accs[j][rows], layer, d_h)
+        for index, finished in enumerate(order):
+            streamed.finished(index)
+            yield finished
+
+    return accs, run()
+
+
+def _launch_requantize(stream: Any, d_acc: Any, layer: QmlpLayer, d_out: Any) -> None:
+    rows, cols = d_acc.shape
+    if rows and cols:
+        _requantize[_blocks(rows, cols, THREADS), (THREADS, THREADS), stream](
+            d_acc, np.int64(layer.mult), np.int64(layer.shift), d_out
+        )
+
+
 def _layer_on_device(d_h: Any, rows: int, layer: QmlpLayer) -> Any:
     weights, bias = layer_arrays(layer)
     if d_h.shape[1] != weights.shape[0]:
@@ -254,4 +374,13 @@ def sgd(
     return list(weights)
 
 
-__all__ = ["SIMULATOR", "gemm", "qmlp", "qmlp_layer", "requantize", "sgd"]
+__all__ = [
+    "SIMULATOR",
+    "gemm",
+    "gemm_bands",
+    "qmlp",
+    "qmlp_bands",
+    "qmlp_layer",
+    "requantize",
+    "sgd",
+]

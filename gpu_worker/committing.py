@@ -1,0 +1,216 @@
+"""A job computed and committed together: the leaves of each finished band of rows are hashed
+while the kernel computes the next band.
+
+    committed = compute_committed(spec, inputs, device="cpu")
+    assert committed.root == merkle_root(compute_leaves(spec, inputs, device="cpu"))
+
+The kernels of gemm_i8 and qmlp_i8 compute their result one band of rows at a time
+(`gemm_bands`, `qmlp_bands` of each device's module). A band is a whole number of leaves, so once
+the kernel yields it, its leaves are final: a hashing thread hashes them (hashing releases the
+GIL, as the Numba kernels do) while the kernel goes on with the next band. On a GPU the band is
+copied back while the next one computes, so the host hashes band i while the GPU computes band
+i + 1 and copies band i + 1 back. Only the last band's hashing waits for the kernel to finish,
+so bands are many (BANDS) and the last is hashed on every core.
+
+A leaf is a view into the result array where its bytes lie contiguous in it (a row block of C,
+little-endian int32 as the workload defines): committing copies nothing. sgd_fxp steps depend on
+each other one after the other and are hashed after the fact; so are the reference device's.
+The result is equal, byte for byte, to `compute_leaves` and `merkle_root`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+import numpy as np
+
+from gpu_worker.commitment import leaf_hashes
+from gpu_worker.devices import backend, resolve_device
+from gpu_worker.jobs import JobSpec, _arrays, compute_leaves
+from runtime.primitives.merkle import root_of_hashes, tree_levels
+
+BANDS: Final = 8
+"""Bands a job's rows are cut into: only the last one's hashing is not overlapped."""
+OVERLAP_PARTS: Final = int(os.environ.get("XPL_OVERLAP_PARTS", "1"))
+"""Hashing threads that take a finished band while the CPU kernel computes the next."""
+
+Leaf = bytes | memoryview
+
+
+@dataclass(frozen=True, slots=True)
+class Committed:
+    """A computed result and its commitment: the leaves (views into the result where they lie
+    contiguous), their hashes, every level of the tree (for serving proofs) and the root."""
+
+    leaves: list[Leaf]
+    hashes: list[bytes]
+    levels: list[list[bytes]]
+    root: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LeafRegion:
+    """Where leaf bytes lie in the result: rows of one layer's matrix (`layer` 0 for gemm_i8)."""
+
+    layer: int
+    rows: slice
+
+
+def committed_from_leaves(leaves: Sequence[Leaf]) -> Committed:
+    """The commitment to leaves computed already (hashed on every core)."""
+    hashes = leaf_hashes(cast(Sequence[bytes], leaves))
+    return Committed(list(leaves), hashes, tree_levels(hashes), root_of_hashes(hashes))
+
+
+def leaf_regions(spec: JobSpec) -> list[LeafRegion]:
+    """Where each leaf of a gemm_i8 or qmlp_i8 job lies in its result, in leaf order."""
+    p = spec.params
+    rows, row_block = (p[0], p[3]) if spec.workload == "gemm_i8" else (p[0], p[1])
+    layers = 1 if spec.workload == "gemm_i8" else len(p) - 3
+    return [
+        LeafRegion(layer, slice(start, min(start + row_block, rows)))
+        for layer in range(layers)
+        for start in range(0, rows, row_block)
+    ]
+
+
+def row_bands(rows: int, row_block: int, *, bands: int = BANDS, min_rows: int = 1) -> list[slice]:
+    """The bands of rows the kernel computes one at a time: whole leaves each, about `bands`
+    of them, none under `min_rows` rows unless a leaf is larger."""
+    if rows <= 0:
+        return []
+    blocks = -(-rows // row_block)
+    per_band = max(-(-blocks // max(bands, 1)), -(-min_rows // row_block), 1)
+    step = per_band * row_block
+    return [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
+
+
+def _leaf_view(result: np.ndarray, region: LeafRegion) -> Leaf:
+    """The leaf's bytes: a read-only view where they lie contiguous and little-endian (the
+    root is taken over them: nothing may change them after), else a copy."""
+    part = result[region.rows]
+    part.flags.writeable = False
+    if sys.byteorder == "little" and part.flags.c_contiguous:
+        return part.data.cast("B")
+    return np.ascontiguousarray(part, dtype="<i4").tobytes()
+
+
+def _banded(
+    spec: JobSpec, inputs: Mapping[str, bytes], kernels: Any, bands: Sequence[slice]
+) -> tuple[list[np.ndarray], Iterator[tuple[int, slice]]]:
+    """The result's arrays and an iterator computing it band by band, yielding (layer, rows)."""
+    arrays = _arrays(spec, inputs)
+    if spec.workload == "gemm_i8":
+        out, progress = kernels.gemm_bands(arrays["a"], arrays["b"], bands)
+        return [out], ((0, rows) for rows in progress)
+    accs, layer_progress = kernels.qmlp_bands(arrays["x"], arrays["layers"], bands)
+    return accs, layer_progress
+
+
+_pool_lock = threading.Lock()
+_pools: list[ThreadPoolExecutor] = []
+
+
+def hashing_pool() -> ThreadPoolExecutor:
+    """The process's hashing threads, one per core, started once: on a busy machine starting a
+    thread was measured at several milliseconds, as much as hashing a megabyte-sized band."""
+    with _pool_lock:
+        if not _pools:
+            cores = os.cpu_count() or 1
+            _pools.append(ThreadPoolExecutor(max_workers=cores, thread_name_prefix="xpl-hash"))
+        return _pools[0]
+
+
+def _hash_into(hashes: list[bytes], indices: Sequence[int], leaves: Sequence[Leaf]) -> None:
+    """Hash the leaves at `indices` into their places in `hashes`, on the calling thread."""
+    digests = leaf_hashes(cast(list[bytes], [leaves[i] for i in indices]), threads=1)
+    for index, digest in zip(indices, digests, strict=True):
+        hashes[index] = digest
+
+
+def _hash_band(
+    hashes: list[bytes], indices: Sequence[int], leaves: Sequence[Leaf], parts: int
+) -> list[Future[None]]:
+    """Hash a band's leaves on the hashing threads, in up to `parts` runs of leaves."""
+    parts = max(1, min(parts, len(indices)))
+    bounds = [len(indices) * i // parts for i in range(parts + 1)]
+    pool = hashing_pool()
+    return [
+        pool.submit(_hash_into, hashes, indices[bounds[i] : bounds[i + 1]], leaves)
+        for i in range(parts)
+    ]
+
+
+def compute_committed(
+    spec: JobSpec,
+    inputs: Mapping[str, bytes],
+    *,
+    device: str = "auto",
+    bands: int = BANDS,
+    min_band_rows: int | None = None,
+) -> Committed:
+    """The job's leaves and their commitment, hashing each finished band while the next
+    computes; equal to `compute_leaves` followed by `merkle_root`.
+
+    The rows are cut into about `bands` bands of whole leaves, each at least `min_band_rows`
+    rows (default: the device's MIN_BAND_ROWS, below which its kernel runs inefficiently).
+    """
+    device = resolve_device(device)
+    kernels = backend(device)
+    if spec.workload not in ("gemm_i8", "qmlp_i8") or not hasattr(kernels, "gemm_bands"):
+        return committed_from_leaves(compute_leaves(spec, inputs, device=device))
+    regions = leaf_regions(spec)
+    row_block = spec.params[3] if spec.workload == "gemm_i8" else spec.params[1]
+    if min_band_rows is None:
+        min_band_rows = int(getattr(kernels, "MIN_BAND_ROWS", 1))
+    band_list = row_bands(spec.params[0], row_block, bands=bands, min_rows=min_band_rows)
+    results, progress = _banded(spec, inputs, kernels, band_list)
+    in_band = _leaves_by_band(regions, band_list)
+    leaves: list[Leaf] = [b""] * len(regions)
+    hashes: list[bytes] = [b""] * len(regions)
+    cores = os.cpu_count() or 1
+    # While the CPU kernel runs it holds every core: one hashing thread takes what it leaves.
+    # A GPU leaves the host's cores to the hashing.
+    parts = OVERLAP_PARTS if device == "cpu" else cores
+    remaining = len(in_band)
+    futures: list[Future[None]] = []
+    for layer, rows in progress:
+        finished = in_band[layer, rows.start]
+        for index in finished:
+            leaves[index] = _leaf_view(results[layer], regions[index])
+        remaining -= 1
+        # The last band has nothing left to overlap with: every core hashes it.
+        futures += _hash_band(hashes, finished, leaves, parts if remaining else cores)
+    for future in futures:
+        future.result()
+    return Committed(leaves, hashes, tree_levels(hashes), root_of_hashes(hashes))
+
+
+def _leaves_by_band(
+    regions: Sequence[LeafRegion], bands: Iterable[slice]
+) -> dict[tuple[int, int], list[int]]:
+    """The leaves in each (layer, band start): a band holds whole leaves."""
+    starts = sorted(rows.start for rows in bands)
+    layers = {region.layer for region in regions}
+    by_band: dict[tuple[int, int], list[int]] = {(j, s): [] for j in layers for s in starts}
+    for index, region in enumerate(regions):
+        band = starts[int(np.searchsorted(starts, region.rows.start, side="right")) - 1]
+        by_band[region.layer, band].append(index)
+    return by_band
+
+
+__all__ = [
+    "BANDS",
+    "Committed",
+    "LeafRegion",
+    "committed_from_leaves",
+    "compute_committed",
+    "leaf_regions",
+    "row_bands",
+]
