@@ -36,9 +36,8 @@ from gpu_worker.jobs import JobSpec, _arrays, compute_leaves
 from runtime.primitives.merkle import root_of_hashes, tree_levels
 
 BANDS: Final = 8
-"""Bands a job's rows are cut into: only the last one's hashing is not overlapped."""
-OVERLAP_PARTS: Final = int(os.environ.get("XPL_OVERLAP_PARTS", "1"))
-"""Hashing threads that take a finished band while the CPU kernel computes the next."""
+"""Bands a job's rows are cut into where the device does not say: only the last one's hashing
+is not overlapped with the kernel."""
 
 Leaf = bytes | memoryview
 
@@ -152,14 +151,15 @@ def compute_committed(
     inputs: Mapping[str, bytes],
     *,
     device: str = "auto",
-    bands: int = BANDS,
+    bands: int | None = None,
     min_band_rows: int | None = None,
 ) -> Committed:
     """The job's leaves and their commitment, hashing each finished band while the next
     computes; equal to `compute_leaves` followed by `merkle_root`.
 
     The rows are cut into about `bands` bands of whole leaves, each at least `min_band_rows`
-    rows (default: the device's MIN_BAND_ROWS, below which its kernel runs inefficiently).
+    rows (defaults: the device's BANDS and MIN_BAND_ROWS: on a GPU, several bands of rows
+    enough to fill it; on the CPU, whose kernel holds every core, one).
     """
     device = resolve_device(device)
     kernels = backend(device)
@@ -167,6 +167,8 @@ def compute_committed(
         return committed_from_leaves(compute_leaves(spec, inputs, device=device))
     regions = leaf_regions(spec)
     row_block = spec.params[3] if spec.workload == "gemm_i8" else spec.params[1]
+    if bands is None:
+        bands = int(getattr(kernels, "BANDS", BANDS))
     if min_band_rows is None:
         min_band_rows = int(getattr(kernels, "MIN_BAND_ROWS", 1))
     band_list = row_bands(spec.params[0], row_block, bands=bands, min_rows=min_band_rows)
@@ -175,18 +177,22 @@ def compute_committed(
     leaves: list[Leaf] = [b""] * len(regions)
     hashes: list[bytes] = [b""] * len(regions)
     cores = os.cpu_count() or 1
-    # While the CPU kernel runs it holds every core: one hashing thread takes what it leaves.
-    # A GPU leaves the host's cores to the hashing.
-    parts = OVERLAP_PARTS if device == "cpu" else cores
+    # A GPU leaves the host's cores to the hashing of each band as it lands; a CPU kernel that
+    # holds every core has its leaves hashed after it, on every core.
+    overlap = bool(getattr(kernels, "HASH_WHILE_COMPUTING", True))
     remaining = len(in_band)
     futures: list[Future[None]] = []
+    waiting: list[int] = []
     for layer, rows in progress:
         finished = in_band[layer, rows.start]
         for index in finished:
             leaves[index] = _leaf_view(results[layer], regions[index])
         remaining -= 1
-        # The last band has nothing left to overlap with: every core hashes it.
-        futures += _hash_band(hashes, finished, leaves, parts if remaining else cores)
+        waiting += finished
+        if overlap or not remaining:
+            # The last band has nothing left to overlap with: every core hashes it.
+            futures += _hash_band(hashes, waiting, leaves, cores)
+            waiting = []
     for future in futures:
         future.result()
     return Committed(leaves, hashes, tree_levels(hashes), root_of_hashes(hashes))

@@ -60,6 +60,15 @@ bytes, counting the inputs they keep alive."""
 FEW_ROWS: Final = 8
 """Products of at most this many rows (a verifier's leaf, a qmlp row block) stream B as it is
 stored: transposing B for the tiled kernel costs as much as multiplying ten or more of its rows."""
+BANDS: Final = 1
+"""Bands `gpu_worker.committing` cuts a job into on the CPU: one. The kernel holds every core,
+so hashing a band while the next computes only moves the hashing onto cores the kernel needs;
+and on the shared 2-core machine each parallel call of a band waited for its slowest thread
+(8 bands: the job took 1.5 to 4 times as long; 1 band and the leaves hashed on every core:
+the kernel plus the hashing alone)."""
+HASH_WHILE_COMPUTING: Final = False
+"""Whether `gpu_worker.committing` hashes finished leaves while the kernel goes on (a qmlp_i8
+layer's while the next layer computes): not on the CPU, for the same reason."""
 MIN_BAND_ROWS: Final = 32
 """Rows below which a band (`gemm_bands`) makes a parallel call too short to pay its start."""
 SERIAL_WORK: Final = 1 << 17

@@ -46,6 +46,9 @@ TILE: Final = THREADS * PER_THREAD
 """Rows and columns of C per block: 64 on a GPU."""
 K_TILE: Final = 4 if SIMULATOR else 32
 """Elements of K staged in shared memory per step."""
+BANDS: Final = 8
+"""Bands `gpu_worker.committing` cuts a job into on a GPU: the host hashes band i while the GPU
+computes band i + 1, so only the last band's hashing adds to the job's time."""
 MIN_BAND_ROWS: Final = 4 * TILE
 """Rows per band (`gemm_bands`) below which a band's launch leaves a large GPU's
 multiprocessors idle: 256 rows of 1,024 columns are 64 blocks."""
