@@ -55,10 +55,13 @@ class Committed:
 
 @dataclass(frozen=True, slots=True)
 class LeafRegion:
-    """Where leaf bytes lie in the result: rows of one layer's matrix (`layer` 0 for gemm_i8)."""
+    """Where a leaf lies in the result: the rows of one layer's matrix it covers (`layer` 0 for
+    gemm_i8), and its elements [start, stop) in that layer's result laid out in leaf order."""
 
     layer: int
     rows: slice
+    start: int
+    stop: int
 
 
 def committed_from_leaves(leaves: Sequence[Leaf]) -> Committed:
@@ -67,16 +70,31 @@ def committed_from_leaves(leaves: Sequence[Leaf]) -> Committed:
     return Committed(list(leaves), hashes, tree_levels(hashes), root_of_hashes(hashes))
 
 
-def leaf_regions(spec: JobSpec) -> list[LeafRegion]:
-    """Where each leaf of a gemm_i8 or qmlp_i8 job lies in its result, in leaf order."""
+def _tiling(spec: JobSpec) -> tuple[int, int, int | None, list[int]]:
+    """(rows, row_block, col_block or None for whole rows, each layer's width) of a gemm_i8 or
+    qmlp_i8 job."""
     p = spec.params
-    rows, row_block = (p[0], p[3]) if spec.workload == "gemm_i8" else (p[0], p[1])
-    layers = 1 if spec.workload == "gemm_i8" else len(p) - 3
-    return [
-        LeafRegion(layer, slice(start, min(start + row_block, rows)))
-        for layer in range(layers)
-        for start in range(0, rows, row_block)
-    ]
+    if spec.workload == "gemm_i8":
+        col_block = p[4] if len(p) > 4 and p[4] < p[2] else None
+        return p[0], p[3], col_block, [p[2]]
+    return p[0], p[1], None, list(p[3:])
+
+
+def leaf_regions(spec: JobSpec) -> list[LeafRegion]:
+    """Where each leaf of a gemm_i8 or qmlp_i8 job lies in its result, in leaf order: row
+    blocks of each layer, or tiles (row_tile · col_tiles + col_tile) where the job has them."""
+    rows, row_block, col_block, widths = _tiling(spec)
+    regions: list[LeafRegion] = []
+    for layer, width in enumerate(widths):
+        offset = 0
+        for r0 in range(0, rows, row_block):
+            band = slice(r0, min(r0 + row_block, rows))
+            height = band.stop - band.start
+            for c0 in range(0, width, col_block or width):
+                size = height * (min(c0 + (col_block or width), width) - c0)
+                regions.append(LeafRegion(layer, band, offset, offset + size))
+                offset += size
+    return regions
 
 
 def row_bands(rows: int, row_block: int, *, bands: int = BANDS, min_rows: int = 1) -> list[slice]:
@@ -91,11 +109,10 @@ def row_bands(rows: int, row_block: int, *, bands: int = BANDS, min_rows: int = 
 
 
 def _leaf_view(result: np.ndarray, region: LeafRegion) -> Leaf:
-    """The leaf's bytes: a read-only view where they lie contiguous and little-endian (the
-    root is taken over them: nothing may change them after), else a copy."""
-    part = result[region.rows]
-    part.flags.writeable = False
-    if sys.byteorder == "little" and part.flags.c_contiguous:
+    """The leaf's bytes as a view into the result (laid out in leaf order, read-only: the root
+    is taken over them, so nothing may change them after); a copy on a big-endian host."""
+    part = result[region.start : region.stop]
+    if sys.byteorder == "little":
         return part.data.cast("B")
     return np.ascontiguousarray(part, dtype="<i4").tobytes()
 
@@ -103,13 +120,31 @@ def _leaf_view(result: np.ndarray, region: LeafRegion) -> Leaf:
 def _banded(
     spec: JobSpec, inputs: Mapping[str, bytes], kernels: Any, bands: Sequence[slice]
 ) -> tuple[list[np.ndarray], Iterator[tuple[int, slice]]]:
-    """The result's arrays and an iterator computing it band by band, yielding (layer, rows)."""
+    """Each layer's result laid out in leaf order (flat, read-only views) and an
+    iterator computing it band by band, yielding (layer, rows) as each band is final."""
     arrays = _arrays(spec, inputs)
+    _, row_block, col_block, _ = _tiling(spec)
     if spec.workload == "gemm_i8":
-        out, progress = kernels.gemm_bands(arrays["a"], arrays["b"], bands)
-        return [out], ((0, rows) for rows in progress)
-    accs, layer_progress = kernels.qmlp_bands(arrays["x"], arrays["layers"], bands)
-    return accs, layer_progress
+        if col_block is None:
+            out, progress = kernels.gemm_bands(arrays["a"], arrays["b"], bands)
+        else:
+            out, progress = kernels.gemm_tile_bands(
+                arrays["a"], arrays["b"], row_block, col_block, bands
+            )
+        results = [out.reshape(-1)]
+        layer_progress: Iterator[tuple[int, slice]] = ((0, band) for band in progress)
+    else:
+        accs, layer_progress = kernels.qmlp_bands(arrays["x"], arrays["layers"], bands)
+        results = [acc.reshape(-1) for acc in accs]
+    return [_read_only(result) for result in results], layer_progress
+
+
+def _read_only(result: np.ndarray) -> np.ndarray:
+    """A read-only view of `result` (which the kernel goes on writing): the leaves are views of
+    it, and the root is taken over them, so nothing may change them after."""
+    view = result.view()
+    view.flags.writeable = False
+    return view
 
 
 _pool_lock = threading.Lock()
@@ -166,7 +201,7 @@ def compute_committed(
     if spec.workload not in ("gemm_i8", "qmlp_i8") or not hasattr(kernels, "gemm_bands"):
         return committed_from_leaves(compute_leaves(spec, inputs, device=device))
     regions = leaf_regions(spec)
-    row_block = spec.params[3] if spec.workload == "gemm_i8" else spec.params[1]
+    _, row_block, _, _ = _tiling(spec)
     if bands is None:
         bands = int(getattr(kernels, "BANDS", BANDS))
     if min_band_rows is None:

@@ -282,8 +282,19 @@ def _transpose_i8(b: I8) -> I8:
 
 @_kernel()
 def _gemm_tile(
-    a: I8, bt: I8, bias: I32, out: I32, i0: int, i1: int, j0: int, j1: int, kv: int
+    a: I8,
+    bt: I8,
+    bias: I32,
+    out: I32,
+    i0: int,
+    i1: int,
+    j0: int,
+    j1: int,
+    kv: int,
+    oi: int = 0,
+    oj: int = 0,
 ) -> None:
+    """out[i − oi, j − oj] = a[i]·bt[j] + bias[j] for rows i0..i1 and columns j0..j1."""
     k = a.shape[1]
     # Bias and the last K % LANES products first, then the vector slices on top.
     for i in range(i0, i1):
@@ -291,7 +302,7 @@ def _gemm_tile(
             acc = np.int32(bias[j])
             for p in range(kv, k):
                 acc = np.int32(acc + np.int32(a[i, p]) * np.int32(bt[j, p]))
-            out[i, j] = acc
+            out[i - oi, j - oj] = acc
     for p0 in range(0, kv, K_SLICE):
         p1 = min(p0 + K_SLICE, kv)
         i = i0
@@ -300,33 +311,33 @@ def _gemm_tile(
                 j = j0
                 while j + 4 <= j1:
                     r = _dot_2x4(a, bt, i, j, p0, p1)
-                    out[i, j] += r[0]
-                    out[i, j + 1] += r[1]
-                    out[i, j + 2] += r[2]
-                    out[i, j + 3] += r[3]
-                    out[i + 1, j] += r[4]
-                    out[i + 1, j + 1] += r[5]
-                    out[i + 1, j + 2] += r[6]
-                    out[i + 1, j + 3] += r[7]
+                    out[i - oi, j - oj] += r[0]
+                    out[i - oi, j - oj + 1] += r[1]
+                    out[i - oi, j - oj + 2] += r[2]
+                    out[i - oi, j - oj + 3] += r[3]
+                    out[i + 1 - oi, j - oj] += r[4]
+                    out[i + 1 - oi, j - oj + 1] += r[5]
+                    out[i + 1 - oi, j - oj + 2] += r[6]
+                    out[i + 1 - oi, j - oj + 3] += r[7]
                     j += 4
                 while j < j1:
                     s = _dot_2x1(a, bt, i, j, p0, p1)
-                    out[i, j] += s[0]
-                    out[i + 1, j] += s[1]
+                    out[i - oi, j - oj] += s[0]
+                    out[i + 1 - oi, j - oj] += s[1]
                     j += 1
                 i += 2
             else:
                 j = j0
                 while j + 4 <= j1:
                     q = _dot_1x4(a, bt, i, j, p0, p1)
-                    out[i, j] += q[0]
-                    out[i, j + 1] += q[1]
-                    out[i, j + 2] += q[2]
-                    out[i, j + 3] += q[3]
+                    out[i - oi, j - oj] += q[0]
+                    out[i - oi, j - oj + 1] += q[1]
+                    out[i - oi, j - oj + 2] += q[2]
+                    out[i - oi, j - oj + 3] += q[3]
                     j += 4
                 while j < j1:
                     u = _dot_1x1(a, bt, i, j, p0, p1)
-                    out[i, j] += u[0]
+                    out[i - oi, j - oj] += u[0]
                     j += 1
                 i += 1
 
@@ -343,6 +354,37 @@ def _gemm_bias(a: I8, bt: I8, bias: I32, out: I32) -> None:
         i0 = (t // col_tiles) * TILE_ROWS
         j0 = (t % col_tiles) * TILE_COLS
         _gemm_tile(a, bt, bias, out, i0, min(i0 + TILE_ROWS, m), j0, min(j0 + TILE_COLS, n), kv)
+
+
+@_kernel(parallel=True)
+def _gemm_bias_leaves(a: I8, bt: I8, bias: I32, out: I32, rb: int, cb: int) -> None:
+    """a·btᵀ + bias as gemm_i8's tile leaves, one after another in `out` (flat, m·n int32):
+    tile (r, c) of rb×cb (smaller at the edges), tile-major, each tile row-major. Each block of
+    TILE_ROWS×TILE_COLS is computed into a local array and written out by runs of a tile row."""
+    m, k = a.shape
+    n = bt.shape[0]
+    kv = k - k % LANES
+    row_tiles = (m + TILE_ROWS - 1) // TILE_ROWS
+    col_tiles = (n + TILE_COLS - 1) // TILE_COLS
+    for t in prange(row_tiles * col_tiles):
+        i0 = (t // col_tiles) * TILE_ROWS
+        j0 = (t % col_tiles) * TILE_COLS
+        i1 = min(i0 + TILE_ROWS, m)
+        j1 = min(j0 + TILE_COLS, n)
+        local = np.empty((TILE_ROWS, TILE_COLS), np.int32)
+        _gemm_tile(a, bt, bias, local, i0, i1, j0, j1, kv, i0, j0)
+        for i in range(i0, i1):
+            r = i // rb
+            height = min(rb, m - r * rb)
+            j = j0
+            while j < j1:
+                c = j // cb
+                width = min(cb, n - c * cb)
+                stop = min((c + 1) * cb, j1)
+                base = r * rb * n + c * cb * height + (i - r * rb) * width - c * cb
+                for q in range(j, stop):
+                    out[base + q] = local[i - i0, q - j0]
+                j = stop
 
 
 @_kernel(parallel=True)
@@ -460,6 +502,49 @@ def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slic
         product = _band_product(a, b, bias, out)
         for rows in bands:
             product(rows)
+            yield rows
+
+    return out, run()
+
+
+def tiles_of(c: I32, row_block: int, col_block: int, out: I32) -> None:
+    """Write matrix c into flat `out` as gemm_i8's tile leaves: tiles of row_block×col_block
+    (smaller at the edges), tile-major, each tile row-major."""
+    m, n = c.shape
+    offset = 0
+    for r0 in range(0, m, row_block):
+        for c0 in range(0, n, col_block):
+            tile = c[r0 : r0 + row_block, c0 : c0 + col_block]
+            out[offset : offset + tile.size] = tile.reshape(-1)
+            offset += tile.size
+
+
+def gemm_tile_bands(
+    a: I8, b: I8, row_block: int, col_block: int, bands: Sequence[slice]
+) -> tuple[I32, Iterator[slice]]:
+    """`gemm_bands` with C laid out as gemm_i8's tile leaves (`tiles_of`) in one flat array, so
+    each leaf is a contiguous part of it: the kernel writes every tile where its leaf lies, and
+    no copy is made to encode or hash it. Each band is a whole number of rows of tiles."""
+    a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
+    check_product(a.shape, b.shape)
+    m, n = a.shape[0], b.shape[1]
+    if row_block < 1 or col_block < 1:
+        raise ValueError(f"tiles of {row_block}×{col_block} do not exist")
+    out: I32 = np.empty(m * n, np.int32)
+    bias: I32 = np.zeros(n, np.int32)
+
+    def run() -> Iterator[slice]:
+        bt = _transposed(b) if out.size and m > FEW_ROWS else b
+        for rows in bands:
+            if rows.start % row_block:
+                raise ValueError(f"band {rows} does not start at a row of tiles")
+            part = out[rows.start * n : min(rows.stop, m) * n]
+            if part.size and m > FEW_ROWS:
+                _gemm_bias_leaves(a[rows], bt, bias, part, row_block, col_block)
+            elif part.size:
+                band: I32 = np.empty((part.size // n, n), np.int32)
+                _gemm_bias_few_rows(a[rows], b, bias, band)
+                tiles_of(band, row_block, col_block, part)
             yield rows
 
     return out, run()
@@ -646,6 +731,7 @@ __all__ = [
     "AVX2",
     "gemm",
     "gemm_bands",
+    "gemm_tile_bands",
     "gemm_transposed",
     "qmlp",
     "qmlp_bands",
@@ -653,4 +739,5 @@ __all__ = [
     "requantize",
     "requantize_value",
     "sgd",
+    "tiles_of",
 ]

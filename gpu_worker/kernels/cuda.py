@@ -139,8 +139,23 @@ def _sgd_update_kernel(
         out[t, f, o] = v
 
 
+def _tiles_kernel(c: Any, row_block: Any, col_block: Any, out: Any) -> None:
+    """out (flat) = c laid out as gemm_i8's tile leaves: tiles of row_block×col_block (smaller
+    at the edges), tile-major, each tile row-major; one element per thread."""
+    j, i = cuda.grid(2)
+    m, n = c.shape
+    if i < m and j < n:
+        r = i // row_block
+        t = j // col_block
+        height = min(row_block, m - r * row_block)
+        width = min(col_block, n - t * col_block)
+        base = r * row_block * n + t * col_block * height
+        out[base + (i - r * row_block) * width + (j - t * col_block)] = c[i, j]
+
+
 _gemm_bias = _jit(_gemm_bias_kernel)
 _requantize = _jit(_requantize_kernel)
+_tiles = _jit(_tiles_kernel)
 _sgd_errors = _jit(_sgd_errors_kernel)
 _sgd_update = _jit(_sgd_update_kernel)
 
@@ -230,6 +245,49 @@ def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slic
         for rows in bands:
             _launch_gemm(streamed, d_a[rows], d_b, d_bias, d_out[rows])
             streamed.copy_back(d_out[rows], out[rows])
+        for index, rows in enumerate(bands):
+            streamed.finished(index)
+            yield rows
+
+    return out, run()
+
+
+def gemm_tile_bands(
+    a: I8, b: I8, row_block: int, col_block: int, bands: Sequence[slice]
+) -> tuple[I32, Iterator[slice]]:
+    """`gemm_bands` with C laid out as gemm_i8's tile leaves in one flat array (pinned host
+    memory): each band is computed, laid out as tiles on the GPU and copied back while the next
+    band computes. Each band is a whole number of rows of tiles."""
+    a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
+    check_product(a.shape, b.shape)
+    m, n = a.shape[0], b.shape[1]
+    if row_block < 1 or col_block < 1:
+        raise ValueError(f"tiles of {row_block}×{col_block} do not exist")
+    out: I32 = cuda.pinned_array(m * n, np.int32)
+
+    def run() -> Iterator[slice]:
+        if not (m and n):
+            yield from bands
+            return
+        streamed = _Streamed()
+        stream = streamed.compute
+        d_a = cuda.to_device(a, stream=stream)
+        d_b = cuda.to_device(b, stream=stream)
+        d_bias = cuda.to_device(np.zeros(n, np.int32), stream=stream)
+        d_c = cuda.device_array((m, n), np.int32, stream=stream)
+        d_flat = cuda.device_array(m * n, np.int32, stream=stream)
+        for rows in bands:
+            if rows.start % row_block:
+                raise ValueError(f"band {rows} does not start at a row of tiles")
+            stop = min(rows.stop, m)
+            part = slice(rows.start * n, stop * n)
+            _launch_gemm(streamed, d_a[rows], d_b, d_bias, d_c[rows])
+            if stop > rows.start:
+                grid = _blocks(stop - rows.start, n, THREADS)
+                _tiles[grid, (THREADS, THREADS), stream](
+                    d_c[rows], np.int64(row_block), np.int64(col_block), d_flat[part]
+                )
+            streamed.copy_back(d_flat[part], out[part])
         for index, rows in enumerate(bands):
             streamed.finished(index)
             yield rows
@@ -381,6 +439,7 @@ __all__ = [
     "SIMULATOR",
     "gemm",
     "gemm_bands",
+    "gemm_tile_bands",
     "qmlp",
     "qmlp_bands",
     "qmlp_layer",

@@ -93,3 +93,29 @@ def test_jobs_streamed_on_cuda_commit_as_computed_on_the_cpu(spec: JobSpec) -> N
         assert [bytes(leaf) for leaf in committed.leaves] == leaves
         assert committed.hashes == [leaf_hash(leaf) for leaf in leaves]
         assert committed.root == merkle_root(leaves)
+
+
+@settings(max_examples=6, deadline=None)
+@given(
+    m=st.integers(1, 10),
+    k=st.integers(1, 6),
+    n=st.integers(1, 10),
+    row_block=st.integers(1, 4),
+    col_block=st.integers(1, 11),
+    per_band=st.integers(1, 3),
+)
+def test_gemm_tile_bands_lay_each_tile_where_its_leaf_lies(
+    kernels: ModuleType, m: int, k: int, n: int, row_block: int, col_block: int, per_band: int
+) -> None:
+    from gpu_worker.kernels.cpu import tiles_of
+
+    rng = np.random.default_rng(m * 1000 + n * 10 + k)
+    a = rng.integers(-128, 128, (m, k), dtype=np.int8)
+    b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    want = np.empty(m * n, np.int32)
+    tiles_of(reference.gemm(a, b), row_block, col_block, want)
+    out, progress = kernels.gemm_tile_bands(
+        a, b, row_block, col_block, _cut(m, row_block * per_band)
+    )
+    assert len(list(progress)) == -(-m // (row_block * per_band))
+    np.testing.assert_array_equal(out, want)

@@ -143,3 +143,43 @@ def test_gemm_bands_compute_each_band_only_when_asked() -> None:
     np.testing.assert_array_equal(out[:16], expected[:16])
     assert list(progress) == [slice(16, 40)]
     np.testing.assert_array_equal(out, expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    m=st.integers(1, 70),
+    k=st.integers(1, 40),
+    n=st.integers(1, 140),
+    row_block=st.integers(1, 40),
+    col_block=st.integers(1, 140),
+    per_band=st.integers(1, 4),
+    seed=st.integers(0, 2**31),
+)
+def test_tiles_are_computed_where_their_leaves_lie(
+    m: int, k: int, n: int, row_block: int, col_block: int, per_band: int, seed: int
+) -> None:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(-128, 128, (m, k), dtype=np.int8)
+    b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    c = (a.astype(np.int64) @ b.astype(np.int64)).astype(np.int32)
+    step = row_block * per_band
+    out, progress = cpu.gemm_tile_bands(
+        a, b, row_block, col_block, [slice(s, min(s + step, m)) for s in range(0, m, step)]
+    )
+    list(progress)
+    # The plain definition: tile (r, c) is C[r·rb:(r+1)·rb, c·cb:(c+1)·cb], tile-major.
+    plain = b"".join(
+        np.ascontiguousarray(c[r : r + row_block, q : q + col_block], "<i4").tobytes()
+        for r in range(0, m, row_block)
+        for q in range(0, n, col_block)
+    )
+    assert out.tobytes() == plain
+
+
+def test_tile_bands_refuse_a_band_that_splits_a_row_of_tiles() -> None:
+    a = np.ones((12, 4), np.int8)
+    b = np.ones((4, 6), np.int8)
+    _, progress = cpu.gemm_tile_bands(a, b, 4, 3, [slice(0, 6), slice(6, 12)])
+    next(progress)
+    with pytest.raises(ValueError, match="does not start at a row of tiles"):
+        next(progress)
