@@ -282,19 +282,8 @@ def _transpose_i8(b: I8) -> I8:
 
 @_kernel()
 def _gemm_tile(
-    a: I8,
-    bt: I8,
-    bias: I32,
-    out: I32,
-    i0: int,
-    i1: int,
-    j0: int,
-    j1: int,
-    kv: int,
-    oi: int = 0,
-    oj: int = 0,
+    a: I8, bt: I8, bias: I32, out: I32, i0: int, i1: int, j0: int, j1: int, kv: int
 ) -> None:
-    """out[i − oi, j − oj] = a[i]·bt[j] + bias[j] for rows i0..i1 and columns j0..j1."""
     k = a.shape[1]
     # Bias and the last K % LANES products first, then the vector slices on top.
     for i in range(i0, i1):
@@ -302,7 +291,7 @@ def _gemm_tile(
             acc = np.int32(bias[j])
             for p in range(kv, k):
                 acc = np.int32(acc + np.int32(a[i, p]) * np.int32(bt[j, p]))
-            out[i - oi, j - oj] = acc
+            out[i, j] = acc
     for p0 in range(0, kv, K_SLICE):
         p1 = min(p0 + K_SLICE, kv)
         i = i0
@@ -311,33 +300,33 @@ def _gemm_tile(
                 j = j0
                 while j + 4 <= j1:
                     r = _dot_2x4(a, bt, i, j, p0, p1)
-                    out[i - oi, j - oj] += r[0]
-                    out[i - oi, j - oj + 1] += r[1]
-                    out[i - oi, j - oj + 2] += r[2]
-                    out[i - oi, j - oj + 3] += r[3]
-                    out[i + 1 - oi, j - oj] += r[4]
-                    out[i + 1 - oi, j - oj + 1] += r[5]
-                    out[i + 1 - oi, j - oj + 2] += r[6]
-                    out[i + 1 - oi, j - oj + 3] += r[7]
+                    out[i, j] += r[0]
+                    out[i, j + 1] += r[1]
+                    out[i, j + 2] += r[2]
+                    out[i, j + 3] += r[3]
+                    out[i + 1, j] += r[4]
+                    out[i + 1, j + 1] += r[5]
+                    out[i + 1, j + 2] += r[6]
+                    out[i + 1, j + 3] += r[7]
                     j += 4
                 while j < j1:
                     s = _dot_2x1(a, bt, i, j, p0, p1)
-                    out[i - oi, j - oj] += s[0]
-                    out[i + 1 - oi, j - oj] += s[1]
+                    out[i, j] += s[0]
+                    out[i + 1, j] += s[1]
                     j += 1
                 i += 2
             else:
                 j = j0
                 while j + 4 <= j1:
                     q = _dot_1x4(a, bt, i, j, p0, p1)
-                    out[i - oi, j - oj] += q[0]
-                    out[i - oi, j - oj + 1] += q[1]
-                    out[i - oi, j - oj + 2] += q[2]
-                    out[i - oi, j - oj + 3] += q[3]
+                    out[i, j] += q[0]
+                    out[i, j + 1] += q[1]
+                    out[i, j + 2] += q[2]
+                    out[i, j + 3] += q[3]
                     j += 4
                 while j < j1:
                     u = _dot_1x1(a, bt, i, j, p0, p1)
-                    out[i - oi, j - oj] += u[0]
+                    out[i, j] += u[0]
                     j += 1
                 i += 1
 
@@ -372,7 +361,7 @@ def _gemm_bias_leaves(a: I8, bt: I8, bias: I32, out: I32, rb: int, cb: int) -> N
         i1 = min(i0 + TILE_ROWS, m)
         j1 = min(j0 + TILE_COLS, n)
         local = np.empty((TILE_ROWS, TILE_COLS), np.int32)
-        _gemm_tile(a, bt, bias, local, i0, i1, j0, j1, kv, i0, j0)
+        _gemm_tile(a[i0:i1], bt[j0:j1], bias[j0:j1], local, 0, i1 - i0, 0, j1 - j0, kv)
         for i in range(i0, i1):
             r = i // rb
             height = min(rb, m - r * rb)
