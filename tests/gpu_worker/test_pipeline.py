@@ -5,6 +5,7 @@ be changed after the root is taken."""
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,6 +22,7 @@ from gpu_worker.committing import (
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves
 from gpu_worker.kernels import cpu
+from gpu_worker.worker.job_state import JobStore
 from runtime.primitives.merkle import leaf_hash, merkle_root, proof_from_levels, verify_merkle_proof
 
 
@@ -183,3 +185,14 @@ def test_tile_bands_refuse_a_band_that_splits_a_row_of_tiles() -> None:
     next(progress)
     with pytest.raises(ValueError, match="does not start at a row of tiles"):
         next(progress)
+
+
+def test_a_worker_keeps_leaves_that_are_views_and_reads_them_back_under_the_root(
+    tmp_path: Path,
+) -> None:
+    spec = JobSpec("gemm_i8", (40, 16, 24, 8), 6)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    committed = compute_committed(spec, inputs, device="cpu")
+    store = JobStore(tmp_path / "state")
+    store.save_leaves(3, committed.leaves)
+    assert store.load_leaves(3, committed.root) == compute_leaves(spec, inputs, device="numpy")
