@@ -1,39 +1,190 @@
-"""A worker's commitment to its result: the Merkle root over the result leaves, hashed in parallel.
+"""A worker's commitment to its result: the Merkle root over the result leaves, built fast.
 
-The root is `runtime.primitives.merkle.merkle_root(leaves)`; hashing the leaves is the largest
-cost of committing (BLAKE2b runs at about 1 GB/s a core), and hashlib releases the GIL while it
-hashes, so the leaves are hashed in contiguous runs on one thread per core.
+The root is `runtime.primitives.merkle.merkle_root(leaves)` (BLAKE3, keyed per role); this module
+computes the same root, byte for byte, at the speed the kernels produce results:
+- leaves are read in place: bytes, or memoryviews / numpy arrays into one result array, never
+  copied (`merkle.leaf_hash` hashes any C-contiguous buffer);
+- leaf hashing uses every core: the `blake3` package releases the GIL while it hashes (inputs of
+  2 KiB and more), so a large result is hashed as contiguous runs of leaves on a thread pool kept
+  for the process; a leaf of `RAYON_LEAF_BYTES` or more is instead hashed by blake3's own threads
+  (`max_threads`), which split one input across the cores;
+- the inner levels are built by a Numba kernel (`gpu_worker.kernels.blake3_nodes`): a node is one
+  BLAKE3 compression, about 0.1 µs compiled against about 0.9 µs a call from Python.
+
+`tree_of(hashes)` keeps every level, so a worker builds its tree once and serves each audited
+leaf's proof from it with `merkle.proof_from_levels`.
 """
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Final
+from typing import Any, Final, TypeAlias, overload
 
-from runtime.primitives.merkle import leaf_hash, root_of_hashes
+import numpy as np
+import numpy.typing as npt
+from blake3 import blake3
 
-PARALLEL_BYTES: Final = 4 * 1024 * 1024
-"""Below this much data a single thread is faster than starting others."""
+from gpu_worker.kernels.blake3_nodes import parent_level
+from runtime.primitives.merkle import (
+    HASH_LEN,
+    LEAF_KEY,
+    NODE_KEY,
+    as_bytes_view,
+    bind_count,
+    node_hash,
+    root_of_hashes,
+)
+
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    from typing_extensions import Buffer
+
+LeafBuffer: TypeAlias = Buffer | npt.NDArray[Any]
+"""A result leaf as the worker holds it: bytes, or a C-contiguous view into the result array."""
+
+PARALLEL_BYTES: Final = 1024 * 1024
+"""Below this much data one thread hashes faster than handing runs of leaves to others."""
+RAYON_LEAF_BYTES: Final = 1024 * 1024
+"""A leaf at least this large is split across the cores by blake3 itself."""
+KERNEL_NODES: Final = 64
+"""A level with fewer nodes than this is built in Python (the kernel's call costs more)."""
 
 
-def leaf_hashes(leaves: Sequence[bytes], *, threads: int | None = None) -> list[bytes]:
-    """Every leaf's hash, in order, computed on up to `threads` threads (default: the cores)."""
+class HashLevel(Sequence[bytes]):
+    """One level of a tree: its node hashes, 32 bytes each, held in one bytes object."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        if len(data) % HASH_LEN:
+            raise ValueError(f"a level holds 32-byte hashes, not {len(data)} bytes")
+        self._data = data
+
+    def __len__(self) -> int:
+        return len(self._data) // HASH_LEN
+
+    @overload
+    def __getitem__(self, index: int) -> bytes: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[bytes]: ...
+    def __getitem__(self, index: int | slice) -> bytes | list[bytes]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        count = len(self)
+        if index < 0:
+            index += count
+        if not 0 <= index < count:
+            raise IndexError(f"node {index} out of range for a level of {count}")
+        return self._data[index * HASH_LEN : (index + 1) * HASH_LEN]
+
+    def __iter__(self) -> Iterator[bytes]:
+        data = self._data
+        return (data[i : i + HASH_LEN] for i in range(0, len(data), HASH_LEN))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, HashLevel):
+            return self._data == other._data
+        if isinstance(other, Sequence):
+            return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"HashLevel({len(self)} nodes)"
+
+
+def _bytes_of(leaf: LeafBuffer) -> bytes | memoryview:
+    """The leaf's memory as a buffer of bytes, not copied (BufferError if not contiguous)."""
+    if isinstance(leaf, bytes):
+        return leaf
+    return as_bytes_view(leaf.data if isinstance(leaf, np.ndarray) else leaf)
+
+
+def _hash_leaf(leaf: Buffer) -> bytes:
+    return blake3(leaf, key=LEAF_KEY).digest()
+
+
+@functools.cache
+def _pool(workers: int) -> ThreadPoolExecutor:
+    """The process's leaf-hashing threads (started once: a thread's start costs ~50 µs)."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="xpl-leaf-hash")
+
+
+def leaf_hashes(leaves: Sequence[LeafBuffer], *, threads: int | None = None) -> list[bytes]:
+    """Every leaf's hash, in order, on up to `threads` threads (default: the cores).
+
+    Each leaf is any C-contiguous buffer (bytes, a memoryview or numpy array into the result),
+    hashed in place; BufferError for a strided one.
+    """
     count = len(leaves)
-    workers = min(threads or os.cpu_count() or 1, count)
-    if workers <= 1 or sum(len(leaf) for leaf in leaves) < PARALLEL_BYTES:
-        return [leaf_hash(leaf) for leaf in leaves]
-    bounds = [count * i // workers for i in range(workers + 1)]
+    buffers = [_bytes_of(leaf) for leaf in leaves]
+    workers = max(1, min(threads or os.cpu_count() or 1, count))
+    if workers == 1:
+        return [_hash_leaf(leaf) for leaf in buffers]
+    sizes = [len(leaf) for leaf in buffers]
+    total = sum(sizes)
+    if total < PARALLEL_BYTES:
+        return [_hash_leaf(leaf) for leaf in buffers]
+    if total // count >= RAYON_LEAF_BYTES:
+        return [blake3(leaf, key=LEAF_KEY, max_threads=workers).digest() for leaf in buffers]
+    # Runs of leaves of about equal bytes, one a thread.
+    bounds, run, acc = [0], total / workers, 0
+    for index, size in enumerate(sizes):
+        acc += size
+        if acc >= run * len(bounds) and len(bounds) < workers:
+            bounds.append(index + 1)
+    bounds.append(count)
 
-    def run(part: int) -> list[bytes]:
-        return [leaf_hash(leaf) for leaf in leaves[bounds[part] : bounds[part + 1]]]
+    def hash_run(part: int) -> list[bytes]:
+        return [_hash_leaf(leaf) for leaf in buffers[bounds[part] : bounds[part + 1]]]
 
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        parts = list(pool.map(run, range(workers)))
+    parts = _pool(workers).map(hash_run, range(len(bounds) - 1))
     return [digest for part in parts for digest in part]
 
 
-def result_root(leaves: Sequence[bytes], *, threads: int | None = None) -> bytes:
+def _levels_above(hashes: Sequence[bytes]) -> list[Sequence[bytes]]:
+    """The levels above the leaf hashes, the top node last (none for a single leaf)."""
+    levels: list[Sequence[bytes]] = []
+    level: Sequence[bytes] = hashes
+    if len(level) >= KERNEL_NODES:
+        array = np.frombuffer(b"".join(level), np.uint8).reshape(-1, HASH_LEN)
+        while len(array) > 1:
+            array = parent_level(array, NODE_KEY)
+            levels.append(HashLevel(array.tobytes()))
+        return levels
+    while len(level) > 1:
+        up = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+        if len(level) % 2:
+            up.append(level[-1])
+        levels.append(up)
+        level = up
+    return levels
+
+
+def tree_of(hashes: Sequence[bytes]) -> list[Sequence[bytes]]:
+    """Every level of the tree over the leaf hashes, as `merkle.tree_levels` gives them.
+
+    The leaf hashes first, the single top node last; no leaves give no levels. Read proofs with
+    `merkle.proof_from_levels(levels, index)` and the root with `root_of_levels(levels)`.
+    """
+    if not hashes:
+        return []
+    return [hashes, *_levels_above(hashes)]
+
+
+def root_of_levels(levels: Sequence[Sequence[bytes]]) -> bytes:
+    """The root (bound to the leaf count) of a tree `tree_of` built."""
+    if not levels:
+        return root_of_hashes(())
+    return bind_count(levels[-1][0], len(levels[0]))
+
+
+def result_root(leaves: Sequence[LeafBuffer], *, threads: int | None = None) -> bytes:
     """The Merkle root a worker commits for `leaves` (equal to merkle_root(leaves))."""
-    return root_of_hashes(leaf_hashes(leaves, threads=threads))
+    return root_of_levels(tree_of(leaf_hashes(leaves, threads=threads)))

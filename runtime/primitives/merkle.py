@@ -1,67 +1,108 @@
-"""The binary Merkle tree over extrinsics, result leaves and blob chunks.
+"""The binary Merkle tree over extrinsics, result leaves and blob chunks, hashed with BLAKE3.
 
-Leaves are hashed as H(0x00 ‖ leaf) and inner nodes as H(0x01 ‖ left ‖ right), so a leaf can never
-pass for an inner node. A lone node at the end of a level is promoted unchanged, which keeps the
-tree free of the duplicated-last-leaf ambiguity. The root binds the number of leaves:
-root = H(0x03 ‖ leaf count (8 bytes BE) ‖ top), where top is the single node left at the top, or
-H(0x02) for no leaves; so a proof checked against a root also proves the count it was given.
+Every hash here is BLAKE3 in its keyed mode, with a different public key for each role, so a leaf
+can never pass for an inner node nor a node for a root:
+- a leaf is H_leaf(leaf) = BLAKE3-keyed(LEAF_KEY, leaf);
+- an inner node is H_node(left ‖ right) = BLAKE3-keyed(NODE_KEY, left ‖ right): its input is exactly
+  one 64-byte BLAKE3 block, so a node costs a single compression (cheap in a compiled kernel too);
+- the root binds the number of leaves: root = BLAKE3-keyed(ROOT_KEY, leaf count (8 bytes BE) ‖ top),
+  where top is the single node left at the top, or EMPTY_TOP = BLAKE3-keyed(ROOT_KEY, b"") for no
+  leaves; so a proof checked against a root also proves the count it was given.
+Each key is the plain BLAKE3 hash of an ASCII label (`_KEY_LABELS`). A lone node at the end of a
+level is promoted unchanged, which keeps the tree free of the duplicated-last-leaf ambiguity.
+
+BLAKE3 (the `blake3` package) hashes large leaves several times faster than BLAKE2b and releases
+the GIL while it does; the state trie, block hashes and every other digest stay BLAKE2b-256.
 """
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
-from hashlib import blake2b
+from typing import Final
 
-from runtime.primitives.hashing import blake2b_256
+from blake3 import blake3
 
-_LEAF = b"\x00"
-_NODE = b"\x01"
-_ROOT = b"\x03"
-_EMPTY_TOP = blake2b_256(b"\x02")
+if sys.version_info >= (3, 12):
+    from collections.abc import Buffer
+else:
+    from typing_extensions import Buffer
+
+_KEY_LABELS: Final = {
+    "leaf": b"XPL merkle leaf v2",
+    "node": b"XPL merkle node v2",
+    "root": b"XPL merkle root v2",
+}
+LEAF_KEY: Final[bytes] = blake3(_KEY_LABELS["leaf"]).digest()
+NODE_KEY: Final[bytes] = blake3(_KEY_LABELS["node"]).digest()
+ROOT_KEY: Final[bytes] = blake3(_KEY_LABELS["root"]).digest()
+EMPTY_TOP: Final[bytes] = blake3(b"", key=ROOT_KEY).digest()
+
+
+HASH_LEN: Final = 32
+"""Every hash in the tree (leaf, node, root) is 32 bytes."""
 
 
 class MerkleProofError(ValueError):
     """A Merkle proof that does not lead from its leaf to the expected root."""
 
 
-def leaf_hash(leaf: bytes) -> bytes:
-    """BLAKE2b-256(0x00 ‖ leaf), fed in two parts so a large leaf is not copied."""
-    h = blake2b(_LEAF, digest_size=32)
-    h.update(leaf)
-    return h.digest()
+def as_bytes_view(data: Buffer) -> memoryview:
+    """`data` as a buffer of bytes, without a copy (BLAKE3 reads only byte buffers).
+
+    An int32 array or a memoryview of one becomes a byte view of the same memory; a buffer whose
+    bytes are not contiguous (a strided slice) is refused with BufferError rather than copied.
+    """
+    view = memoryview(data)
+    if not view.c_contiguous:
+        raise BufferError("a leaf must be a C-contiguous buffer: its bytes are hashed in place")
+    return view.cast("B")
+
+
+def leaf_hash(leaf: Buffer) -> bytes:
+    """BLAKE3-keyed(LEAF_KEY, leaf) of any C-contiguous buffer, read in place (never copied)."""
+    try:
+        return blake3(leaf, key=LEAF_KEY).digest()
+    except BufferError:  # not a buffer of bytes: hash the same memory seen as bytes
+        return blake3(as_bytes_view(leaf), key=LEAF_KEY).digest()
 
 
 def node_hash(left: bytes, right: bytes) -> bytes:
-    """An inner node's hash: BLAKE2b-256(0x01 ‖ left ‖ right)."""
-    return blake2b_256(_NODE + left + right)
+    """An inner node's hash: BLAKE3-keyed(NODE_KEY, left ‖ right), one 64-byte block."""
+    return blake3(left + right, key=NODE_KEY).digest()
 
 
-def _bind(top: bytes, leaf_count: int) -> bytes:
-    return blake2b_256(_ROOT + leaf_count.to_bytes(8, "big") + top)
+def bind_count(top: bytes, leaf_count: int) -> bytes:
+    """The root over a tree whose top node is `top`: BLAKE3-keyed(ROOT_KEY, count ‖ top)."""
+    return blake3(leaf_count.to_bytes(8, "big") + top, key=ROOT_KEY).digest()
+
+
+def _next_level(level: Sequence[bytes]) -> list[bytes]:
+    nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    if len(level) % 2:
+        nxt.append(level[-1])
+    return nxt
 
 
 def root_of_hashes(hashes: Sequence[bytes]) -> bytes:
     """Root of a tree whose leaf hashes are already computed."""
     if not hashes:
-        return _bind(_EMPTY_TOP, 0)
-    level = list(hashes)
+        return bind_count(EMPTY_TOP, 0)
+    level: Sequence[bytes] = hashes
     while len(level) > 1:
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
-    return _bind(level[0], len(hashes))
+        level = _next_level(level)
+    return bind_count(level[0], len(hashes))
 
 
-EMPTY_ROOT = root_of_hashes(())
+EMPTY_ROOT: Final = root_of_hashes(())
 
 
-def merkle_root(leaves: Sequence[bytes]) -> bytes:
+def merkle_root(leaves: Sequence[Buffer]) -> bytes:
     """Root over raw leaves."""
     return root_of_hashes([leaf_hash(leaf) for leaf in leaves])
 
 
-def merkle_proof(leaves: Sequence[bytes], index: int) -> list[bytes]:
+def merkle_proof(leaves: Sequence[Buffer], index: int) -> list[bytes]:
     """The sibling hashes from leaf `index` up to the root (promoted levels contribute nothing)."""
     if not 0 <= index < len(leaves):
         raise IndexError(f"leaf index {index} out of range for {len(leaves)} leaves")
@@ -85,10 +126,7 @@ def tree_levels(leaf_hashes: Sequence[bytes]) -> list[list[bytes]]:
     level = list(leaf_hashes)
     levels = [level]
     while len(level) > 1:
-        nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
-        if len(level) % 2:
-            nxt.append(level[-1])
-        level = nxt
+        level = _next_level(level)
         levels.append(level)
     return levels
 
@@ -109,7 +147,7 @@ def proof_from_levels(levels: Sequence[Sequence[bytes]], index: int) -> list[byt
 
 
 def verify_merkle_proof(
-    root: bytes, leaf: bytes, index: int, leaf_count: int, proof: Sequence[bytes]
+    root: bytes, leaf: Buffer, index: int, leaf_count: int, proof: Sequence[bytes]
 ) -> None:
     """Check that `leaf` is leaf `index` of `leaf_count` under `root`; MerkleProofError if not."""
     verify_hash_proof(root, leaf_hash(leaf), index, leaf_count, proof)
@@ -129,11 +167,13 @@ def verify_hash_proof(
             if used >= len(proof):
                 raise MerkleProofError("proof is too short")
             other = proof[used]
+            if len(other) != HASH_LEN:
+                raise MerkleProofError(f"proof hash {used} is {len(other)} bytes, not {HASH_LEN}")
             used += 1
             acc = node_hash(acc, other) if pos % 2 == 0 else node_hash(other, acc)
         pos //= 2
         width = (width + 1) // 2
     if used != len(proof):
         raise MerkleProofError("proof has extra hashes")
-    if _bind(acc, leaf_count) != root:
+    if bind_count(acc, leaf_count) != root:
         raise MerkleProofError("proof does not lead to the root")

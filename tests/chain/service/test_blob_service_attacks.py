@@ -267,7 +267,7 @@ def _fake_first_leaf(leaf: bytes, leaf_count: int) -> tuple[bytes, tuple[bytes, 
             acc = merkle.node_hash(acc, sibling)
         pos //= 2
         width = (width + 1) // 2
-    return merkle._bind(acc, leaf_count), tuple(proof)
+    return merkle.bind_count(acc, leaf_count), tuple(proof)
 
 
 @pytest.mark.parametrize("count", [2**32 - 1, 2 * MAX_LEAVES])
@@ -292,7 +292,7 @@ def test_a_peers_leaves_past_the_declared_size_stop_the_fetch_within_one_batch()
     leaf = b"\x07" * MIB
     count = 24
     levels = merkle.tree_levels([merkle.leaf_hash(leaf)] * count)
-    root = merkle._bind(levels[-1][0], count)
+    root = merkle.bind_count(levels[-1][0], count)
 
     def serve(r: bytes, index: int) -> bytes:
         proof = tuple(merkle.proof_from_levels(levels, index))

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
+from blake3 import blake3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.merkle import (
     EMPTY_ROOT,
+    LEAF_KEY,
+    NODE_KEY,
+    ROOT_KEY,
     MerkleProofError,
     leaf_hash,
     merkle_proof,
@@ -24,23 +29,69 @@ def distinct_leaves(n: int) -> list[bytes]:
     return [b"leaf-%d" % i for i in range(n)]
 
 
+def keyed(label: bytes, data: bytes) -> bytes:
+    """BLAKE3 keyed by the plain BLAKE3 of `label`, straight from the package."""
+    return blake3(data, key=blake3(label).digest()).digest()
+
+
 def bound(top: bytes, count: int) -> bytes:
-    return blake2b_256(b"\x03" + count.to_bytes(8, "big") + top)
+    return keyed(b"XPL merkle root v2", count.to_bytes(8, "big") + top)
+
+
+def test_the_keys_are_the_blake3_of_their_labels() -> None:
+    assert blake3(b"XPL merkle leaf v2").digest() == LEAF_KEY
+    assert blake3(b"XPL merkle node v2").digest() == NODE_KEY
+    assert blake3(b"XPL merkle root v2").digest() == ROOT_KEY
+    assert len({LEAF_KEY, NODE_KEY, ROOT_KEY}) == 3
 
 
 def test_small_roots_follow_the_documented_shape() -> None:
-    # Recomputed from the module docstring: H(0x00 ‖ leaf), H(0x01 ‖ left ‖ right), a lone
-    # node at the end of a level promoted unchanged, and the leaf count bound into the root.
+    # Recomputed from the module docstring: H_leaf(leaf), H_node(left ‖ right), a lone node at
+    # the end of a level promoted unchanged, and the leaf count bound into the root.
     a, b, c = b"a", b"b", b"c"
-    ha, hb, hc = (blake2b_256(b"\x00" + x) for x in (a, b, c))
+    ha, hb, hc = (keyed(b"XPL merkle leaf v2", x) for x in (a, b, c))
+    node = lambda left, right: keyed(b"XPL merkle node v2", left + right)  # noqa: E731
     assert merkle_root([a]) == bound(ha, 1)
-    assert merkle_root([a, b]) == bound(blake2b_256(b"\x01" + ha + hb), 2)
-    top3 = blake2b_256(b"\x01" + blake2b_256(b"\x01" + ha + hb) + hc)
-    assert merkle_root([a, b, c]) == bound(top3, 3)
+    assert merkle_root([a, b]) == bound(node(ha, hb), 2)
+    assert merkle_root([a, b, c]) == bound(node(node(ha, hb), hc), 3)
+
+
+def test_the_tree_is_not_the_old_blake2b_tree() -> None:
+    # A root from before the switch must not verify under the new hash (no silent mixing).
+    old_leaf = blake2b_256(b"\x00" + b"a")
+    old_root = blake2b_256(b"\x03" + (1).to_bytes(8, "big") + old_leaf)
+    assert merkle_root([b"a"]) != old_root
+    with pytest.raises(MerkleProofError):
+        verify_merkle_proof(old_root, b"a", 0, 1, [])
+
+
+def test_the_same_bytes_hash_differently_as_leaf_node_and_root() -> None:
+    data = bytes(range(64))
+    as_leaf = leaf_hash(data)
+    as_node = node_hash(data[:32], data[32:])
+    assert as_leaf != as_node
+    assert keyed(b"XPL merkle root v2", data) not in (as_leaf, as_node)
+
+
+def test_a_leaf_hashes_in_place_from_any_contiguous_buffer() -> None:
+    data = np.arange(1000, dtype=np.int32)
+    expected = leaf_hash(data.tobytes())
+    assert leaf_hash(data) == expected
+    assert leaf_hash(memoryview(data)) == expected
+    assert leaf_hash(memoryview(data.tobytes())[0:4000]) == expected
+    with pytest.raises(BufferError):
+        leaf_hash(data[::2])  # a strided view has no contiguous bytes to hash
+
+
+def test_a_proof_hash_of_the_wrong_length_is_refused() -> None:
+    leaves = distinct_leaves(2)
+    proof = merkle_proof(leaves, 0)
+    with pytest.raises(MerkleProofError, match="not 32"):
+        verify_merkle_proof(merkle_root(leaves), leaves[0], 0, 2, [proof[0] + b"\x00"])
 
 
 def test_root_of_no_leaves_is_a_distinct_constant() -> None:
-    assert merkle_root([]) == EMPTY_ROOT == bound(blake2b_256(b"\x02"), 0)
+    assert merkle_root([]) == EMPTY_ROOT == bound(keyed(b"XPL merkle root v2", b""), 0)
     for leaf in [b"", b"\x02", b"\x00", EMPTY_ROOT]:
         assert merkle_root([leaf]) != EMPTY_ROOT
 
