@@ -20,20 +20,20 @@ The result is equal, byte for byte, to `compute_leaves` and `merkle_root`.
 
 from __future__ import annotations
 
-import os
+import bisect
+import functools
 import sys
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, cast
+from typing import Any, Final
 
 import numpy as np
 
-from gpu_worker.commitment import leaf_hashes
+from gpu_worker.commitment import leaf_hashes, root_of_levels, tree_of
 from gpu_worker.devices import backend, resolve_device
-from gpu_worker.jobs import JobSpec, _arrays, compute_leaves
-from runtime.primitives.merkle import root_of_hashes, tree_levels
+from gpu_worker.jobs import JobSpec, _arrays, compute_leaves, gemm_blocks
 
 BANDS: Final = 8
 """Bands a job's rows are cut into where the device does not say: only the last one's hashing
@@ -49,7 +49,7 @@ class Committed:
 
     leaves: list[Leaf]
     hashes: list[bytes]
-    levels: list[list[bytes]]
+    levels: list[Sequence[bytes]]
     root: bytes
 
 
@@ -66,8 +66,12 @@ class LeafRegion:
 
 def committed_from_leaves(leaves: Sequence[Leaf]) -> Committed:
     """The commitment to leaves computed already (hashed on every core)."""
-    hashes = leaf_hashes(cast(Sequence[bytes], leaves))
-    return Committed(list(leaves), hashes, tree_levels(hashes), root_of_hashes(hashes))
+    return _committed(list(leaves), leaf_hashes(leaves))
+
+
+def _committed(leaves: list[Leaf], hashes: list[bytes]) -> Committed:
+    levels = tree_of(hashes)
+    return Committed(leaves, hashes, levels, root_of_levels(levels))
 
 
 def _tiling(spec: JobSpec) -> tuple[int, int, int | None, list[int]]:
@@ -75,14 +79,21 @@ def _tiling(spec: JobSpec) -> tuple[int, int, int | None, list[int]]:
     qmlp_i8 job."""
     p = spec.params
     if spec.workload == "gemm_i8":
-        col_block = p[4] if len(p) > 4 and p[4] < p[2] else None
-        return p[0], p[3], col_block, [p[2]]
+        row_block, col_block = gemm_blocks(spec)
+        return p[0], row_block, (col_block if col_block < p[2] else None), [p[2]]
     return p[0], p[1], None, list(p[3:])
 
 
 def leaf_regions(spec: JobSpec) -> list[LeafRegion]:
     """Where each leaf of a gemm_i8 or qmlp_i8 job lies in its result, in leaf order: row
     blocks of each layer, or tiles (row_tile · col_tiles + col_tile) where the job has them."""
+    return list(_regions(spec))
+
+
+@functools.lru_cache(maxsize=4)
+def _regions(spec: JobSpec) -> tuple[LeafRegion, ...]:
+    """leaf_regions, kept: a worker commits jobs of one shape again and again, and listing
+    4,096 tiles costs about a millisecond."""
     rows, row_block, col_block, widths = _tiling(spec)
     regions: list[LeafRegion] = []
     for layer, width in enumerate(widths):
@@ -94,7 +105,7 @@ def leaf_regions(spec: JobSpec) -> list[LeafRegion]:
                 size = height * (min(c0 + (col_block or width), width) - c0)
                 regions.append(LeafRegion(layer, band, offset, offset + size))
                 offset += size
-    return regions
+    return tuple(regions)
 
 
 def row_bands(rows: int, row_block: int, *, bands: int = BANDS, min_rows: int = 1) -> list[slice]:
@@ -108,13 +119,19 @@ def row_bands(rows: int, row_block: int, *, bands: int = BANDS, min_rows: int = 
     return [slice(start, min(start + step, rows)) for start in range(0, rows, step)]
 
 
-def _leaf_view(result: np.ndarray, region: LeafRegion) -> Leaf:
+def _byte_view(result: np.ndarray) -> memoryview | None:
+    """The result's bytes as one memoryview (each leaf is a slice of it: slicing a memoryview
+    costs about 0.1 µs, exporting an array's buffer for every leaf ten times that); None on a
+    big-endian host, where the leaves must be converted."""
+    return result.data.cast("B") if sys.byteorder == "little" else None
+
+
+def _leaf_view(result: np.ndarray, view: memoryview | None, region: LeafRegion) -> Leaf:
     """The leaf's bytes as a view into the result (laid out in leaf order, read-only: the root
     is taken over them, so nothing may change them after); a copy on a big-endian host."""
-    part = result[region.start : region.stop]
-    if sys.byteorder == "little":
-        return part.data.cast("B")
-    return np.ascontiguousarray(part, dtype="<i4").tobytes()
+    if view is not None:
+        return view[4 * region.start : 4 * region.stop]
+    return np.ascontiguousarray(result[region.start : region.stop], dtype="<i4").tobytes()
 
 
 def _banded(
@@ -147,38 +164,24 @@ def _read_only(result: np.ndarray) -> np.ndarray:
     return view
 
 
-_pool_lock = threading.Lock()
-_pools: list[ThreadPoolExecutor] = []
+_hashers: list[ThreadPoolExecutor] = []
+_hashers_lock = threading.Lock()
 
 
-def hashing_pool() -> ThreadPoolExecutor:
-    """The process's hashing threads, one per core, started once: on a busy machine starting a
-    thread was measured at several milliseconds, as much as hashing a megabyte-sized band."""
-    with _pool_lock:
-        if not _pools:
-            cores = os.cpu_count() or 1
-            _pools.append(ThreadPoolExecutor(max_workers=cores, thread_name_prefix="xpl-hash"))
-        return _pools[0]
+def _hasher() -> ThreadPoolExecutor:
+    """The thread that hashes a finished band while the device computes the next (each band on
+    every core, through `leaf_hashes`), started once a process: on a busy machine starting a
+    thread was measured at several milliseconds, as much as hashing a megabyte of result."""
+    with _hashers_lock:
+        if not _hashers:
+            _hashers.append(ThreadPoolExecutor(max_workers=1, thread_name_prefix="xpl-bands"))
+        return _hashers[0]
 
 
 def _hash_into(hashes: list[bytes], indices: Sequence[int], leaves: Sequence[Leaf]) -> None:
-    """Hash the leaves at `indices` into their places in `hashes`, on the calling thread."""
-    digests = leaf_hashes(cast(list[bytes], [leaves[i] for i in indices]), threads=1)
-    for index, digest in zip(indices, digests, strict=True):
+    """Hash the leaves at `indices` (on every core) into their places in `hashes`."""
+    for index, digest in zip(indices, leaf_hashes([leaves[i] for i in indices]), strict=True):
         hashes[index] = digest
-
-
-def _hash_band(
-    hashes: list[bytes], indices: Sequence[int], leaves: Sequence[Leaf], parts: int
-) -> list[Future[None]]:
-    """Hash a band's leaves on the hashing threads, in up to `parts` runs of leaves."""
-    parts = max(1, min(parts, len(indices)))
-    bounds = [len(indices) * i // parts for i in range(parts + 1)]
-    pool = hashing_pool()
-    return [
-        pool.submit(_hash_into, hashes, indices[bounds[i] : bounds[i + 1]], leaves)
-        for i in range(parts)
-    ]
 
 
 def compute_committed(
@@ -200,7 +203,7 @@ def compute_committed(
     kernels = backend(device)
     if spec.workload not in ("gemm_i8", "qmlp_i8") or not hasattr(kernels, "gemm_bands"):
         return committed_from_leaves(compute_leaves(spec, inputs, device=device))
-    regions = leaf_regions(spec)
+    regions = _regions(spec)
     _, row_block, _, _ = _tiling(spec)
     if bands is None:
         bands = int(getattr(kernels, "BANDS", BANDS))
@@ -208,42 +211,43 @@ def compute_committed(
         min_band_rows = int(getattr(kernels, "MIN_BAND_ROWS", 1))
     band_list = row_bands(spec.params[0], row_block, bands=bands, min_rows=min_band_rows)
     results, progress = _banded(spec, inputs, kernels, band_list)
-    in_band = _leaves_by_band(regions, band_list)
+    in_band = _leaves_by_band(spec, tuple(band.start for band in band_list))
+    views = [_byte_view(result) for result in results]
     leaves: list[Leaf] = [b""] * len(regions)
     hashes: list[bytes] = [b""] * len(regions)
-    cores = os.cpu_count() or 1
     # A GPU leaves the host's cores to the hashing of each band as it lands; a CPU kernel that
     # holds every core has its leaves hashed after it, on every core.
     overlap = bool(getattr(kernels, "HASH_WHILE_COMPUTING", True))
-    remaining = len(in_band)
-    futures: list[Future[None]] = []
+    remaining = len(band_list) * len(results)  # the (layer, band) pairs the kernel yields
+    pending: list[Future[None]] = []
     waiting: list[int] = []
     for layer, rows in progress:
-        finished = in_band[layer, rows.start]
+        finished = in_band.get((layer, rows.start), ())
         for index in finished:
-            leaves[index] = _leaf_view(results[layer], regions[index])
+            leaves[index] = _leaf_view(results[layer], views[layer], regions[index])
         remaining -= 1
         waiting += finished
-        if overlap or not remaining:
-            # The last band has nothing left to overlap with: every core hashes it.
-            futures += _hash_band(hashes, waiting, leaves, cores)
+        if overlap and remaining:
+            pending.append(_hasher().submit(_hash_into, hashes, waiting, leaves))
             waiting = []
-    for future in futures:
+    for future in pending:
         future.result()
-    return Committed(leaves, hashes, tree_levels(hashes), root_of_hashes(hashes))
+    # The last band (on the CPU, every band) has nothing left to overlap with.
+    _hash_into(hashes, waiting, leaves)
+    return _committed(leaves, hashes)
 
 
+@functools.lru_cache(maxsize=4)
 def _leaves_by_band(
-    regions: Sequence[LeafRegion], bands: Iterable[slice]
-) -> dict[tuple[int, int], list[int]]:
-    """The leaves in each (layer, band start): a band holds whole leaves."""
-    starts = sorted(rows.start for rows in bands)
-    layers = {region.layer for region in regions}
-    by_band: dict[tuple[int, int], list[int]] = {(j, s): [] for j in layers for s in starts}
-    for index, region in enumerate(regions):
-        band = starts[int(np.searchsorted(starts, region.rows.start, side="right")) - 1]
-        by_band[region.layer, band].append(index)
-    return by_band
+    spec: JobSpec, starts: tuple[int, ...]
+) -> dict[tuple[int, int], tuple[int, ...]]:
+    """The leaves in each (layer, band start) of the bands starting at `starts` (a band holds
+    whole leaves), kept for the next job of the same shape."""
+    by_band: dict[tuple[int, int], list[int]] = {}
+    for index, region in enumerate(_regions(spec)):
+        band = starts[bisect.bisect_right(starts, region.rows.start) - 1]
+        by_band.setdefault((region.layer, band), []).append(index)
+    return {key: tuple(indices) for key, indices in by_band.items()}
 
 
 __all__ = [

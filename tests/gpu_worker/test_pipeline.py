@@ -20,10 +20,11 @@ from gpu_worker.committing import (
     row_bands,
 )
 from gpu_worker.inputs import generate_inputs
-from gpu_worker.jobs import JobSpec, compute_leaves
+from gpu_worker.jobs import JobSpec, compute_leaves, leaf_tiles
 from gpu_worker.kernels import cpu
 from gpu_worker.worker.job_state import JobStore
 from runtime.primitives.merkle import leaf_hash, merkle_root, proof_from_levels, verify_merkle_proof
+from runtime.workloads import WorkloadError
 
 
 def _assert_commits(committed: Committed, leaves: list[bytes]) -> None:
@@ -55,14 +56,26 @@ def test_bands_hold_whole_leaves_and_cover_every_row_once(
     assert len(cut) <= max(bands, 1) or all(b.stop - b.start == row_block for b in cut[:-1])
 
 
+def _accepted(spec: JobSpec) -> bool:
+    """Whether the runtime accepts the job's layout (it refuses tiles of very uneven work)."""
+    try:
+        spec.shape  # noqa: B018
+    except WorkloadError:
+        return False
+    return True
+
+
 gemm_jobs = st.builds(
-    lambda m, k, n, block, seed: JobSpec("gemm_i8", (m, k, n, min(block, m)), seed),
+    lambda m, k, n, block, cols, seed: JobSpec(
+        "gemm_i8", (m, k, n, min(block, m), *([min(cols, n)] if cols else [])), seed
+    ),
     st.integers(1, 48),
     st.integers(1, 40),
-    st.integers(1, 24),
+    st.integers(1, 80),
     st.integers(1, 16),
+    st.integers(0, 90),  # 0: whole rows; else tiles (a col_block over n is cut to n)
     st.integers(0, 2**31),
-)
+).filter(lambda spec: _accepted(spec))
 qmlp_jobs = st.builds(
     lambda batch, block, dims, seed: JobSpec("qmlp_i8", (batch, min(block, batch), *dims), seed),
     st.integers(1, 40),
@@ -121,6 +134,21 @@ def test_a_result_changed_after_computing_gives_another_root() -> None:
     leaves[-1] = leaves[-1][:-1] + bytes([leaves[-1][-1] ^ 1])
     assert committed_from_leaves(leaves).root != committed.root
     assert committed_from_leaves(committed.leaves).root == committed.root
+
+
+@settings(max_examples=40, deadline=None)
+@given(spec=st.one_of(gemm_jobs, qmlp_jobs))
+def test_leaf_regions_are_where_the_layout_puts_each_leaf(spec: JobSpec) -> None:
+    regions = leaf_regions(spec)
+    tiles = leaf_tiles(spec)
+    assert len(regions) == len(tiles) == spec.shape.leaves
+    ends: dict[int, int] = {}
+    for region, tile, size in zip(regions, tiles, spec.shape.leaf_sizes, strict=True):
+        assert region.layer == tile.layer and region.rows == tile.rows
+        assert 4 * (region.stop - region.start) == size
+        # Leaves follow one another in their layer's result, with no gap and no overlap.
+        assert region.start == ends.get(region.layer, 0)
+        ends[region.layer] = region.stop
 
 
 def test_leaf_regions_follow_the_leaf_order() -> None:
