@@ -170,13 +170,16 @@ def _best(repeat: int, run: Callable[[], Any]) -> float:
 
 
 def _best_of_each(repeat: int, runs: dict[str, Callable[[], Any]]) -> dict[str, float]:
-    """The best of `repeat` timings of each run, the runs taking turns, so that a machine busier
-    in some moments than others slows each of them alike."""
+    """The best of `repeat` timings of each run, the runs taking turns (each round starting
+    with the next run), so that a machine busier in some moments than others slows each of
+    them alike: on the shared 2-core machine the first run of a round was measured up to twice
+    as fast as the one after it."""
     best = dict.fromkeys(runs, float("inf"))
-    for _ in range(repeat):
-        for name, run in runs.items():
+    names = list(runs)
+    for round_ in range(max(repeat, len(names))):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             started = time.perf_counter()
-            run()
+            runs[name]()
             best[name] = min(best[name], time.perf_counter() - started)
     return best
 

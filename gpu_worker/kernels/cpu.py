@@ -348,32 +348,31 @@ def _gemm_bias(a: I8, bt: I8, bias: I32, out: I32) -> None:
 @_kernel(parallel=True)
 def _gemm_bias_leaves(a: I8, bt: I8, bias: I32, out: I32, rb: int, cb: int) -> None:
     """a·btᵀ + bias as gemm_i8's tile leaves, one after another in `out` (flat, m·n int32):
-    tile (r, c) of rb×cb (smaller at the edges), tile-major, each tile row-major. Each block of
-    TILE_ROWS×TILE_COLS is computed into a local array and written out by runs of a tile row."""
+    tile (r, c) of rb×cb (smaller at the edges), tile-major, each tile row-major. A tile is a
+    C-contiguous matrix of its own inside `out`, so the tiled kernel writes into it directly,
+    in blocks of at most TILE_ROWS×TILE_COLS, with no copy; the tiles run in parallel."""
     m, k = a.shape
     n = bt.shape[0]
     kv = k - k % LANES
-    row_tiles = (m + TILE_ROWS - 1) // TILE_ROWS
-    col_tiles = (n + TILE_COLS - 1) // TILE_COLS
+    row_tiles = (m + rb - 1) // rb
+    col_tiles = (n + cb - 1) // cb
     for t in prange(row_tiles * col_tiles):
-        i0 = (t // col_tiles) * TILE_ROWS
-        j0 = (t % col_tiles) * TILE_COLS
-        i1 = min(i0 + TILE_ROWS, m)
-        j1 = min(j0 + TILE_COLS, n)
-        local = np.empty((TILE_ROWS, TILE_COLS), np.int32)
-        _gemm_tile(a[i0:i1], bt[j0:j1], bias[j0:j1], local, 0, i1 - i0, 0, j1 - j0, kv)
-        for i in range(i0, i1):
-            r = i // rb
-            height = min(rb, m - r * rb)
-            j = j0
-            while j < j1:
-                c = j // cb
-                width = min(cb, n - c * cb)
-                stop = min((c + 1) * cb, j1)
-                base = r * rb * n + c * cb * height + (i - r * rb) * width - c * cb
-                for q in range(j, stop):
-                    out[base + q] = local[i - i0, q - j0]
-                j = stop
+        r = t // col_tiles
+        c = t % col_tiles
+        r0 = r * rb
+        c0 = c * cb
+        height = min(rb, m - r0)
+        width = min(cb, n - c0)
+        base = r0 * n + c0 * height
+        tile = out[base : base + height * width].reshape((height, width))
+        rows = a[r0 : r0 + height]
+        cols = bt[c0 : c0 + width]
+        part = bias[c0 : c0 + width]
+        for i0 in range(0, height, TILE_ROWS):
+            for j0 in range(0, width, TILE_COLS):
+                i1 = min(i0 + TILE_ROWS, height)
+                j1 = min(j0 + TILE_COLS, width)
+                _gemm_tile(rows, cols, part, tile, i0, i1, j0, j1, kv)
 
 
 @_kernel(parallel=True)
