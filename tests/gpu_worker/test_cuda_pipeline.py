@@ -119,3 +119,48 @@ def test_gemm_tile_bands_lay_each_tile_where_its_leaf_lies(
     )
     assert len(list(progress)) == -(-m // (row_block * per_band))
     np.testing.assert_array_equal(out, want)
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    sizes=st.lists(
+        st.one_of(st.integers(0, 130), st.sampled_from([1023, 1024, 1025, 2048, 2049, 3073])),
+        min_size=1,
+        max_size=5,
+    ),
+    seed=st.integers(0, 2**32),
+)
+def test_leaves_hashed_on_the_device_are_the_chains_leaf_hashes(
+    sizes: list[int], seed: int
+) -> None:
+    from gpu_worker.kernels import cuda_blake3
+    from gpu_worker.kernels.cuda import cuda as numba_cuda
+
+    rng = np.random.default_rng(seed)
+    data = rng.integers(0, 256, sum(sizes) + 7, dtype=np.uint8)
+    starts = np.cumsum([3, *sizes[:-1]]).astype(np.int64)  # not aligned: bytes anywhere
+    lengths = np.array(sizes, np.int64)
+    d_out = numba_cuda.to_device(np.zeros((len(sizes), 32), np.uint8))
+    cuda_blake3.device_hasher()[1, len(sizes)](
+        numba_cuda.to_device(data),
+        numba_cuda.to_device(starts),
+        numba_cuda.to_device(lengths),
+        numba_cuda.to_device(cuda_blake3.key_words()),
+        d_out,
+    )
+    got = [bytes(row) for row in d_out.copy_to_host()]
+    assert got == [
+        leaf_hash(data[start : start + size].tobytes())
+        for start, size in zip(starts, sizes, strict=True)
+    ]
+    # One bit changed anywhere in a leaf changes its hash on the device too.
+    if sizes[0]:
+        data[starts[0]] ^= 1
+        cuda_blake3.device_hasher()[1, 1](
+            numba_cuda.to_device(data),
+            numba_cuda.to_device(starts[:1]),
+            numba_cuda.to_device(lengths[:1]),
+            numba_cuda.to_device(cuda_blake3.key_words()),
+            d_out,
+        )
+        assert bytes(d_out.copy_to_host()[0]) != got[0]
