@@ -135,23 +135,29 @@ def _leaf_view(result: np.ndarray, view: memoryview | None, region: LeafRegion) 
 
 
 def _banded(
-    spec: JobSpec, inputs: Mapping[str, bytes], kernels: Any, bands: Sequence[slice]
+    spec: JobSpec,
+    inputs: Mapping[str, bytes],
+    kernels: Any,
+    bands: Sequence[slice],
+    hashing: Any = None,
 ) -> tuple[list[np.ndarray], Iterator[tuple[int, slice]]]:
     """Each layer's result laid out in leaf order (flat, read-only views) and an
-    iterator computing it band by band, yielding (layer, rows) as each band is final."""
+    iterator computing it band by band, yielding (layer, rows) as each band is final; with
+    `hashing` (a device that hashes), each band's leaf hashes come back with it."""
     arrays = _arrays(spec, inputs)
     _, row_block, col_block, _ = _tiling(spec)
+    extra = {} if hashing is None else {"hashing": hashing}
     if spec.workload == "gemm_i8":
         if col_block is None:
-            out, progress = kernels.gemm_bands(arrays["a"], arrays["b"], bands)
+            out, progress = kernels.gemm_bands(arrays["a"], arrays["b"], bands, **extra)
         else:
             out, progress = kernels.gemm_tile_bands(
-                arrays["a"], arrays["b"], row_block, col_block, bands
+                arrays["a"], arrays["b"], row_block, col_block, bands, **extra
             )
         results = [out.reshape(-1)]
         layer_progress: Iterator[tuple[int, slice]] = ((0, band) for band in progress)
     else:
-        accs, layer_progress = kernels.qmlp_bands(arrays["x"], arrays["layers"], bands)
+        accs, layer_progress = kernels.qmlp_bands(arrays["x"], arrays["layers"], bands, **extra)
         results = [acc.reshape(-1) for acc in accs]
     return [_read_only(result) for result in results], layer_progress
 
@@ -210,6 +216,8 @@ def compute_committed(
     if min_band_rows is None:
         min_band_rows = int(getattr(kernels, "MIN_BAND_ROWS", 1))
     band_list = row_bands(spec.params[0], row_block, bands=bands, min_rows=min_band_rows)
+    if getattr(kernels, "HASH_ON_DEVICE", False):
+        return _committed_on_device(spec, inputs, kernels, band_list)
     results, progress = _banded(spec, inputs, kernels, band_list)
     in_band = _leaves_by_band(spec, tuple(band.start for band in band_list))
     views = [_byte_view(result) for result in results]
@@ -234,6 +242,35 @@ def compute_committed(
         future.result()
     # The last band (on the CPU, every band) has nothing left to overlap with.
     _hash_into(hashes, waiting, leaves)
+    return _committed(leaves, hashes)
+
+
+def _committed_on_device(
+    spec: JobSpec, inputs: Mapping[str, bytes], kernels: Any, bands: Sequence[slice]
+) -> Committed:
+    """compute_committed on a device that hashes each band's leaves itself (CUDA): the host
+    takes the leaves as views and the hashes as they come back, and builds the tree."""
+    regions = _regions(spec)
+    layers: dict[int, list[int]] = {}
+    for index, region in enumerate(regions):
+        layers.setdefault(region.layer, []).append(index)
+    hashing = [
+        kernels.LeafHashing(
+            np.array([4 * regions[i].start for i in indices], np.int64),
+            np.array([4 * (regions[i].stop - regions[i].start) for i in indices], np.int64),
+            np.zeros((len(indices), 32), np.uint8),
+        )
+        for _, indices in sorted(layers.items())
+    ]
+    results, progress = _banded(spec, inputs, kernels, bands, hashing)
+    for _ in progress:
+        pass
+    views = [_byte_view(result) for result in results]
+    leaves = [_leaf_view(results[r.layer], views[r.layer], r) for r in regions]
+    hashes: list[bytes] = [b""] * len(regions)
+    for (_, indices), layer in zip(sorted(layers.items()), hashing, strict=True):
+        for row, index in enumerate(indices):
+            hashes[index] = layer.out[row].tobytes()
     return _committed(leaves, hashes)
 
 

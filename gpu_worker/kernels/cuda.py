@@ -20,6 +20,7 @@ thread, the tiles are smaller so tests stay fast; the code and the arithmetic ar
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numba
@@ -36,6 +37,7 @@ from gpu_worker.kernels.arguments import (
     layer_arrays,
     sgd_arguments,
 )
+from gpu_worker.kernels.cuda_blake3 import device_hasher, key_words
 
 SIMULATOR: Final = bool(getattr(numba.config, "ENABLE_CUDASIM", 0))
 THREADS: Final = 4 if SIMULATOR else 16
@@ -49,6 +51,12 @@ K_TILE: Final = 4 if SIMULATOR else 32
 BANDS: Final = 8
 """Bands `gpu_worker.committing` cuts a job into on a GPU: the host hashes band i while the GPU
 computes band i + 1, so only the last band's hashing adds to the job's time."""
+HASH_ON_DEVICE: Final = True
+"""`gpu_worker.committing` has each band's leaves hashed on the GPU (`cuda_blake3`): from the
+host a leaf costs a 1.5 to 2 µs call that holds the GIL, more than the GPU's work on a small
+tile; on the GPU it is one thread's work, and only 32 bytes a leaf come back."""
+HASH_THREADS: Final = 8 if SIMULATOR else 128
+"""Threads per block of the leaf-hashing kernel (a leaf a thread)."""
 MIN_BAND_ROWS: Final = 4 * TILE
 """Rows per band (`gemm_bands`) below which a band's launch leaves a large GPU's
 multiprocessors idle: 256 rows of 1,024 columns are 64 blocks."""
@@ -188,22 +196,66 @@ def gemm(a: I8, b: I8) -> I32:
     return out
 
 
+@dataclass(frozen=True)
+class LeafHashing:
+    """One layer's leaves to hash on the GPU as its bands are computed: each leaf's byte offset
+    and length in the layer's result laid out in leaf order (ascending offsets), and the host
+    array (leaves × 32 bytes) their hashes are copied back into with the band."""
+
+    starts: np.ndarray
+    lengths: np.ndarray
+    out: np.ndarray
+
+
 class _Streamed:
     """Bands computed on one CUDA stream and copied back to pinned host memory on another, so
-    that band i's copy overlaps band i + 1's kernel; the host waits for each band in turn."""
+    that band i's copy overlaps band i + 1's kernel; the host waits for each band in turn.
+    With LeafHashing, each band's leaves are hashed on the GPU after its kernel and only their
+    hashes come back with it."""
 
-    def __init__(self) -> None:
+    def __init__(self, hashing: Sequence[LeafHashing] | None = None) -> None:
         self.compute = cuda.stream()
         self.copy = cuda.stream()
         self.copied: list[Any] = []
+        self.hashing = list(hashing or [])
+        self.key = cuda.to_device(key_words(), stream=self.compute) if self.hashing else None
+        self.leaves = [
+            (
+                cuda.to_device(np.ascontiguousarray(h.starts, np.int64), stream=self.compute),
+                cuda.to_device(np.ascontiguousarray(h.lengths, np.int64), stream=self.compute),
+                cuda.device_array(h.out.shape, np.uint8, stream=self.compute),
+            )
+            for h in self.hashing
+        ]
 
-    def copy_back(self, d_part: Any, host_part: Any) -> None:
-        """Queue the copy of d_part to host_part once the kernels queued so far are done."""
+    def copy_back(
+        self, d_part: Any, host_part: Any, layer: int = 0, d_result: Any = None, part: Any = None
+    ) -> None:
+        """Queue the copy of d_part to host_part once the kernels queued so far are done; with
+        hashing, first hash on the GPU the leaves of `layer` lying in bytes `part` of d_result."""
+        pairs = [(d_part, host_part)]
+        if self.hashing and d_result is not None:
+            hashing = self.hashing[layer]
+            first = int(np.searchsorted(hashing.starts, part.start))
+            last = int(np.searchsorted(hashing.starts, part.stop))
+            if last > first:
+                d_starts, d_lengths, d_hashes = self.leaves[layer]
+                data = d_result.view(np.uint8).reshape(-1)
+                blocks = -(-(last - first) // HASH_THREADS)
+                device_hasher()[blocks, HASH_THREADS, self.compute](
+                    data,
+                    d_starts[first:last],
+                    d_lengths[first:last],
+                    self.key,
+                    d_hashes[first:last],
+                )
+                pairs.append((d_hashes[first:last], hashing.out[first:last]))
         computed = cuda.event()
         computed.record(self.compute)
         computed.wait(self.copy)
-        if d_part.size:
-            d_part.copy_to_host(host_part, stream=self.copy)
+        for d, host in pairs:
+            if d.size:
+                d.copy_to_host(host, stream=self.copy)
         copied = cuda.event()
         copied.record(self.copy)
         self.copied.append(copied)
@@ -220,7 +272,9 @@ def _launch_gemm(streamed: _Streamed, d_a: Any, d_b: Any, d_bias: Any, d_out: An
         _gemm_bias[grid, (THREADS, THREADS), streamed.compute](d_a, d_b, d_bias, d_out)
 
 
-def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slice]]:
+def gemm_bands(
+    a: I8, b: I8, bands: Sequence[slice], *, hashing: Sequence[LeafHashing] | None = None
+) -> tuple[I32, Iterator[slice]]:
     """C = A·B one band of rows at a time: C (in pinned host memory, filled as the iterator
     runs) and an iterator that yields each band of `bands` once its rows are on the host.
 
@@ -237,14 +291,15 @@ def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slic
             out.fill(0)
             yield from bands
             return
-        streamed = _Streamed()
+        streamed = _Streamed(hashing)
         d_a = cuda.to_device(a, stream=streamed.compute)
         d_b = cuda.to_device(b, stream=streamed.compute)
         d_bias = cuda.to_device(np.zeros(n, np.int32), stream=streamed.compute)
         d_out = cuda.device_array((m, n), np.int32, stream=streamed.compute)
         for rows in bands:
             _launch_gemm(streamed, d_a[rows], d_b, d_bias, d_out[rows])
-            streamed.copy_back(d_out[rows], out[rows])
+            part = slice(4 * n * rows.start, 4 * n * min(rows.stop, m))
+            streamed.copy_back(d_out[rows], out[rows], 0, d_out, part)
         for index, rows in enumerate(bands):
             streamed.finished(index)
             yield rows
@@ -253,7 +308,13 @@ def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slic
 
 
 def gemm_tile_bands(
-    a: I8, b: I8, row_block: int, col_block: int, bands: Sequence[slice]
+    a: I8,
+    b: I8,
+    row_block: int,
+    col_block: int,
+    bands: Sequence[slice],
+    *,
+    hashing: Sequence[LeafHashing] | None = None,
 ) -> tuple[I32, Iterator[slice]]:
     """`gemm_bands` with C laid out as gemm_i8's tile leaves in one flat array (pinned host
     memory): each band is computed, laid out as tiles on the GPU and copied back while the next
@@ -269,7 +330,7 @@ def gemm_tile_bands(
         if not (m and n):
             yield from bands
             return
-        streamed = _Streamed()
+        streamed = _Streamed(hashing)
         stream = streamed.compute
         d_a = cuda.to_device(a, stream=stream)
         d_b = cuda.to_device(b, stream=stream)
@@ -287,7 +348,9 @@ def gemm_tile_bands(
                 _tiles[grid, (THREADS, THREADS), stream](
                     d_c[rows], np.int64(row_block), np.int64(col_block), d_flat[part]
                 )
-            streamed.copy_back(d_flat[part], out[part])
+            streamed.copy_back(
+                d_flat[part], out[part], 0, d_flat, slice(4 * part.start, 4 * part.stop)
+            )
         for index, rows in enumerate(bands):
             streamed.finished(index)
             yield rows
@@ -296,7 +359,11 @@ def gemm_tile_bands(
 
 
 def qmlp_bands(
-    x: I8, layers: Sequence[QmlpLayer], bands: Sequence[slice]
+    x: I8,
+    layers: Sequence[QmlpLayer],
+    bands: Sequence[slice],
+    *,
+    hashing: Sequence[LeafHashing] | None = None,
 ) -> tuple[list[I32], Iterator[tuple[int, slice]]]:
     """qmlp one band of rows at a time, through every layer before the next band: each
     layer's accumulators (pinned host memory, filled as the iterator runs) and an iterator
@@ -313,7 +380,7 @@ def qmlp_bands(
     accs: list[I32] = [cuda.pinned_array((rows_total, w.shape[1]), np.int32) for w, _ in arrays]
 
     def run() -> Iterator[tuple[int, slice]]:
-        streamed = _Streamed()
+        streamed = _Streamed(hashing)
         stream = streamed.compute
         d_x = cuda.to_device(x, stream=stream)
         d_layers = [
@@ -328,7 +395,9 @@ def qmlp_bands(
             for j, layer in enumerate(layers):
                 d_w, d_bias = d_layers[j]
                 _launch_gemm(streamed, d_h, d_w, d_bias, d_accs[j][rows])
-                streamed.copy_back(d_accs[j][rows], accs[j][rows])
+                width = accs[j].shape[1]
+                part = slice(4 * width * rows.start, 4 * width * min(rows.stop, rows_total))
+                streamed.copy_back(d_accs[j][rows], accs[j][rows], j, d_accs[j], part)
                 order.append((j, rows))
                 if j + 1 < len(layers):
                     d_h = d_hs[j][rows]
@@ -437,6 +506,7 @@ def sgd(
 
 __all__ = [
     "SIMULATOR",
+    "LeafHashing",
     "gemm",
     "gemm_bands",
     "gemm_tile_bands",

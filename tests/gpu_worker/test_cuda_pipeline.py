@@ -80,10 +80,11 @@ def test_qmlp_bands_refuse_layers_that_do_not_fit(kernels: ModuleType) -> None:
     "spec",
     [
         JobSpec("gemm_i8", (10, 7, 6, 2), seed=3),
+        JobSpec("gemm_i8", (8, 5, 6, 2, 3), seed=6),
         JobSpec("qmlp_i8", (9, 2, 5, 6, 3), seed=4),
         JobSpec("sgd_fxp", (12, 5, 2, 3, 3, 8, 6), seed=5),
     ],
-    ids=lambda s: s.workload,
+    ids=lambda s: f"{s.workload}{list(s.params)}",
 )
 def test_jobs_streamed_on_cuda_commit_as_computed_on_the_cpu(spec: JobSpec) -> None:
     inputs = generate_inputs(spec.workload, spec.params, spec.seed)
