@@ -1,14 +1,21 @@
 """A job's computation as the worker, the validators and the requester all see it.
 
-    spec = JobSpec("gemm_i8", (256, 256, 256, 64), seed=7)
+    spec = JobSpec("gemm_i8", (256, 256, 256, 32, 64), seed=7)  # tiles of 32 rows × 64 columns
     inputs = generate_inputs(spec.workload, spec.params, spec.seed)
     leaves = compute_leaves(spec, inputs, device="cpu")      # the worker
     root = merkle_root(leaves)                               # what it commits on chain
+    leaf_tile(spec, 3)                                       # rows 0..32, columns 192..256
     deps = {d: leaves[d] for d in leaf_dependencies(spec, 3)}
     assert recompute_leaf(spec, {}, 3, deps) == leaves[3]    # a validator's audit of leaf 3
+    recompute_leaves(spec, {}, [3, 9, 40], {})               # several leaves, inputs read once
 
-A leaf is recomputed from only the slices of the inputs it reads (`leaf_input_ranges`; an input
-the caller does not pass is generated from the seed, that slice alone) and, for sgd_fxp, from the
+Where each leaf lies in the result is `leaf_tile` (`leaf_tiles` for all, in leaf order): the
+matrix of `result_arrays` it belongs to (`layer`) and its rows and columns there.
+
+A leaf is recomputed from only the slices of the inputs it reads (`leaf_input_ranges`, runs of
+bytes: a gemm_i8 tile reads its rows of A, contiguous, and its columns of B, one run a row; an
+input the caller does not pass is generated from the seed, those runs alone where that is
+cheaper than the span they lie in) and, for sgd_fxp, from the
 committed step before it (`leaf_dependencies`), which the verifier takes from the worker's
 commitment, checked by Merkle proof. A qmlp_i8 leaf of layer j is recomputed from x's rows through
 layers 0..j, trusting no committed leaf: a cheater who zeroes the layer-0 leaves fails on every
@@ -25,7 +32,9 @@ gives the same bytes.
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final, Protocol
 
@@ -37,14 +46,16 @@ from gpu_worker.inputs import (
     I16,
     I32,
     I64,
+    ByteRuns,
     InputError,
     batch_order,
     batch_order_rows,
     check_inputs,
-    generate_input_range,
+    generate_input_runs,
+    generated_as_span,
     parse_model,
 )
-from runtime.workloads import WorkloadShape, builds_on, workload_shape
+from runtime.workloads import WorkloadShape, builds_on, gemm_layout, workload_shape
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +98,7 @@ def _arrays(spec: JobSpec, inputs: Mapping[str, bytes]) -> dict[str, Any]:
     check_inputs(spec.workload, spec.params, inputs, spec.shape)
     p = spec.params
     if spec.workload == "gemm_i8":
-        m, k, n, _ = p
+        m, k, n = p[:3]
         return {
             "a": np.frombuffer(inputs["a"], np.int8).reshape(m, k),
             "b": np.frombuffer(inputs["b"], np.int8).reshape(k, n),
@@ -133,19 +144,74 @@ def _int32(leaf: bytes, rows: int, cols: int, what: str) -> I32:
     return np.frombuffer(leaf, "<i4").astype(np.int32).reshape(rows, cols)
 
 
+# The leaf layout
+
+
+@dataclass(frozen=True, slots=True)
+class LeafTile:
+    """Where a leaf lies in the result: rows `rows` and columns `cols` of matrix `layer` of
+    `result_arrays` (gemm_i8: C, layer 0; qmlp_i8: layer j's accumulators; sgd_fxp: step t's
+    weights, whole). The leaf is that block, row-major, little-endian int32."""
+
+    layer: int
+    rows: slice
+    cols: slice
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.rows.stop - self.rows.start, self.cols.stop - self.cols.start
+
+
+def leaf_tile(spec: JobSpec, index: int) -> LeafTile:
+    """Where leaf `index` lies in the result (InputError for an index out of range)."""
+    _check_index(spec, index)
+    p = spec.params
+    if spec.workload == "gemm_i8":
+        m, _, n, row_block, col_block = gemm_layout(p)
+        row_tile, col_tile = divmod(index, _block_count(n, col_block))
+        return LeafTile(0, _block(m, row_block, row_tile), _block(n, col_block, col_tile))
+    if spec.workload == "qmlp_i8":
+        layer, rows, _ = _qmlp_position(spec, index)
+        return LeafTile(layer, rows, slice(0, p[3 + layer]))
+    return LeafTile(index, slice(0, p[1]), slice(0, p[2]))
+
+
+def leaf_tiles(spec: JobSpec) -> list[LeafTile]:
+    """Every leaf's place in the result, in leaf order."""
+    return [leaf_tile(spec, index) for index in range(spec.shape.leaves)]
+
+
+def gemm_blocks(spec: JobSpec) -> tuple[int, int]:
+    """A gemm_i8 job's (row_block, col_block): col_block is n where the params leave it out."""
+    _, _, _, row_block, col_block = gemm_layout(spec.params)
+    return row_block, col_block
+
+
+def tile_leaves(matrix: I32, row_block: int, col_block: int) -> list[bytes]:
+    """The leaves of `matrix` cut in tiles of row_block × col_block, in tile-major order."""
+    rows, cols = matrix.shape
+    if col_block >= cols:
+        return [_leaf(matrix[band]) for band in _blocks(rows, row_block)]
+    return [
+        _leaf(matrix[band, part])
+        for band in _blocks(rows, row_block)
+        for part in _blocks(cols, col_block)
+    ]
+
+
 # The whole job (the worker)
 
 
 def compute_leaves(
     spec: JobSpec, inputs: Mapping[str, bytes], *, device: str = "auto"
 ) -> list[bytes]:
-    """Every result leaf of a job, in order."""
+    """Every result leaf of a job, in leaf order (`leaf_tile`)."""
     kernels = backend(device)
     arrays = _arrays(spec, inputs)
     p = spec.params
     if spec.workload == "gemm_i8":
         c = kernels.gemm(arrays["a"], arrays["b"])
-        return [_leaf(c[rows]) for rows in _blocks(p[0], p[3])]
+        return tile_leaves(c, *gemm_blocks(spec))
     if spec.workload == "qmlp_i8":
         accs = kernels.qmlp(arrays["x"], arrays["layers"])
         return [_leaf(acc[rows]) for acc in accs for rows in _blocks(p[0], p[1])]
@@ -171,7 +237,12 @@ def result_arrays(spec: JobSpec, leaves: Sequence[bytes]) -> list[I32]:
     check_leaf_sizes(spec, leaves)
     p = spec.params
     if spec.workload == "gemm_i8":
-        return [np.frombuffer(b"".join(leaves), "<i4").astype(np.int32).reshape(p[0], p[2])]
+        if gemm_blocks(spec)[1] >= p[2]:
+            return [np.frombuffer(b"".join(leaves), "<i4").astype(np.int32).reshape(p[0], p[2])]
+        c: I32 = np.empty((p[0], p[2]), np.int32)
+        for leaf, tile in zip(leaves, leaf_tiles(spec), strict=True):
+            c[tile.rows, tile.cols] = np.frombuffer(leaf, "<i4").reshape(tile.shape)
+        return [c]
     if spec.workload == "qmlp_i8":
         per_layer = _block_count(p[0], p[1])
         return [
@@ -192,7 +263,7 @@ class InputBytes(Protocol):
 
     def __len__(self) -> int: ...
 
-    def __getitem__(self, key: slice, /) -> bytes: ...
+    def __getitem__(self, key: slice, /) -> bytes | memoryview: ...
 
 
 def _qmlp_position(spec: JobSpec, index: int) -> tuple[int, slice, int]:
@@ -214,18 +285,28 @@ def leaf_dependencies(spec: JobSpec, index: int) -> tuple[int, ...]:
     return builds_on(spec.workload, index)
 
 
-def leaf_input_ranges(spec: JobSpec, index: int) -> dict[str, tuple[int, int]]:
-    """The byte range of each input that recomputing leaf `index` reads."""
+def leaf_input_ranges(spec: JobSpec, index: int) -> dict[str, ByteRuns]:
+    """The bytes of each input that recomputing leaf `index` reads, as runs: a gemm_i8 tile's
+    rows of A (one run) and its columns of B (a run of col_block bytes in each of B's k rows,
+    or all of B for a band of whole rows)."""
     _check_index(spec, index)
     sizes = {input_.name: input_.size for input_ in spec.shape.inputs}
     p = spec.params
     if spec.workload == "gemm_i8":
-        rows = _block(p[0], p[3], index)
-        return {"a": (rows.start * p[1], rows.stop * p[1]), "b": (0, sizes["b"])}
+        tile = leaf_tile(spec, index)
+        k, n = p[1], p[2]
+        height, width = tile.shape
+        b = (
+            ByteRuns(0, sizes["b"])
+            if width == n
+            else ByteRuns(tile.cols.start, width, stride=n, count=k)
+        )
+        return {"a": ByteRuns(tile.rows.start * k, height * k), "b": b}
     if spec.workload == "qmlp_i8":
-        _, rows, _ = _qmlp_position(spec, index)
-        return {"x": (rows.start * p[2], rows.stop * p[2]), "model": (0, sizes["model"])}
-    return {"x": (0, sizes["x"]), "y": (0, sizes["y"])}
+        _, block, _ = _qmlp_position(spec, index)
+        x = ByteRuns(block.start * p[2], (block.stop - block.start) * p[2])
+        return {"x": x, "model": ByteRuns(0, sizes["model"])}
+    return {"x": ByteRuns(0, sizes["x"]), "y": ByteRuns(0, sizes["y"])}
 
 
 GENERATED_SLICES: Final = 3
@@ -235,14 +316,12 @@ leaves that read the same B, model, or x and y."""
 
 @functools.lru_cache(maxsize=GENERATED_SLICES)
 def _generated_slice(
-    workload: str, params: tuple[int, ...], name: str, seed: int, start: int, stop: int
+    workload: str, params: tuple[int, ...], name: str, seed: int, runs: ByteRuns
 ) -> bytes:
-    return generate_input_range(workload, params, name, seed, start, stop)
+    return generate_input_runs(workload, params, name, seed, runs)
 
 
-def _leaf_inputs(spec: JobSpec, inputs: Mapping[str, InputBytes], index: int) -> dict[str, bytes]:
-    """The slices of the inputs leaf `index` reads: cut from `inputs`, or generated from the
-    seed for an input the caller did not pass."""
+def _check_given(spec: JobSpec, inputs: Mapping[str, InputBytes]) -> None:
     sizes = {input_.name: input_.size for input_ in spec.shape.inputs}
     for name, data in inputs.items():
         if name not in sizes:
@@ -252,15 +331,68 @@ def _leaf_inputs(spec: JobSpec, inputs: Mapping[str, InputBytes], index: int) ->
                 f"input {name!r} of {spec.workload} {list(spec.params)} must be "
                 f"{sizes[name]} bytes, not {len(data)}"
             )
-    slices: dict[str, bytes] = {}
-    for name, (start, stop) in leaf_input_ranges(spec, index).items():
+
+
+def _read_runs(given: InputBytes, runs: ByteRuns) -> I8:
+    """The bytes of `runs` of an input, as a (count, length) int8 array: a view where the input
+    is in memory, else one read of the span the runs lie in."""
+    if isinstance(given, bytes | bytearray | memoryview):
+        span: bytes | memoryview = memoryview(given)[runs.start : runs.stop]
+    else:
+        span = given[runs.start : runs.stop]
+    flat = np.frombuffer(span, np.int8)
+    if runs.count == 1:
+        return flat.reshape(1, runs.length)
+    view: I8 = np.lib.stride_tricks.as_strided(
+        flat, (runs.count, runs.length), (runs.stride, 1), writeable=False
+    )
+    return view
+
+
+def _spread(runs: ByteRuns, size: int) -> bool:
+    """Whether `runs` lie over half or more of an input of `size` bytes."""
+    return 2 * (runs.stop - runs.start) >= size
+
+
+def _read_inputs(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], reads: Mapping[str, ByteRuns]
+) -> dict[str, I8]:
+    """`reads` of the inputs, each a (count, length) int8 array: cut from `inputs`, or
+    generated from the seed for an input the caller did not pass."""
+    _check_given(spec, inputs)
+    size = {input_.name: input_.size for input_ in spec.shape.inputs}
+    arrays: dict[str, I8] = {}
+    for name, runs in reads.items():
         given = inputs.get(name)
-        slices[name] = (
-            given[start:stop]
-            if given is not None
-            else _generated_slice(spec.workload, spec.params, name, spec.seed, start, stop)
-        )
-    return slices
+        if given is not None:
+            arrays[name] = _read_runs(given, runs)
+        elif (
+            runs.count > 1
+            and generated_as_span(runs)
+            and 2 * (runs.stop - runs.start) >= size[name]
+        ):
+            # Columns spread over the input (a tile's columns of B): generate it whole once,
+            # kept for the check's other leaves, which read other columns of it.
+            whole = _generated_slice(
+                spec.workload, spec.params, name, spec.seed, ByteRuns(0, size[name])
+            )
+            arrays[name] = _read_runs(whole, runs)
+        else:
+            data = _generated_slice(spec.workload, spec.params, name, spec.seed, runs)
+            arrays[name] = np.frombuffer(data, np.int8).reshape(runs.count, runs.length)
+    return arrays
+
+
+def _leaf_inputs(spec: JobSpec, inputs: Mapping[str, InputBytes], index: int) -> dict[str, I8]:
+    """The slices of the inputs leaf `index` reads (`leaf_input_ranges`), each as a
+    (count, length) int8 array."""
+    return _read_inputs(spec, inputs, leaf_input_ranges(spec, index))
+
+
+def gemm_tile_operands(spec: JobSpec, data: Mapping[str, I8], index: int) -> tuple[I8, I8]:
+    """A gemm_i8 tile's rows of A and columns of B from its `_leaf_inputs`."""
+    k = spec.params[1]
+    return data["a"].reshape(-1, k), data["b"].reshape(k, -1)
 
 
 def _sgd_start(spec: JobSpec, index: int, deps: Mapping[int, bytes]) -> I32:
@@ -292,36 +424,168 @@ def recompute_leaf(
     """Leaf `index` recomputed from the slices of the inputs it reads and its dependencies
     (checked by the caller). `inputs` holds whole inputs by name (bytes, or readers of their
     slices); one it lacks is generated from the job's seed, only the slice this leaf reads."""
-    checked_dependencies(spec, index, deps)
+    return recompute_leaves(spec, inputs, [index], deps, device=device)[0]
+
+
+def recompute_leaves(
+    spec: JobSpec,
+    inputs: Mapping[str, InputBytes],
+    indices: Sequence[int],
+    deps: Mapping[int, bytes],
+    *,
+    device: str = "auto",
+) -> list[bytes]:
+    """Leaves `indices` recomputed, as `recompute_leaf` recomputes each, in the order given.
+
+    What several leaves share is done once: each input's runs are read (or generated) once, and
+    a qmlp_i8 check carries the union of its leaves' rows of x through the layers in one kernel
+    call per layer (rows are independent, so each leaf's rows come out as on their own).
+    """
+    for index in indices:
+        checked_dependencies(spec, index, deps)
+    if not indices:
+        return []
     kernels = backend(device)
-    data = _leaf_inputs(spec, inputs, index)
-    p = spec.params
     if spec.workload == "gemm_i8":
-        _, k, n, _ = p
-        a_rows = np.frombuffer(data["a"], np.int8).reshape(-1, k)
-        return _leaf(kernels.gemm(a_rows, np.frombuffer(data["b"], np.int8).reshape(k, n)))
+        return _recompute_gemm(spec, inputs, indices, device)
     if spec.workload == "qmlp_i8":
-        layer, rows, _ = _qmlp_position(spec, index)
-        layers = parse_model(p[2:], data["model"])
-        x_rows: I8 = np.frombuffer(data["x"], np.int8).reshape(rows.stop - rows.start, p[2])
-        return _leaf(kernels.qmlp(x_rows, layers[: layer + 1])[-1])
+        return _recompute_qmlp(spec, inputs, indices, kernels)
+    p = spec.params
     samples, features, outputs, batch, steps, frac_bits, lr_shift = p
-    order = batch_order_rows(spec.seed, samples, batch, steps, index, index + 1)
-    start = _sgd_start(spec, index, deps)
-    x: I8 = np.frombuffer(data["x"], np.int8).reshape(samples, features)
-    y: I16 = np.frombuffer(data["y"], "<i2").astype(np.int16).reshape(samples, outputs)
-    (weights,) = kernels.sgd(x, y, order, frac_bits, lr_shift, start=start)
-    return _leaf(weights)
+    data = _leaf_inputs(spec, inputs, indices[0])
+    x: I8 = data["x"].reshape(samples, features)
+    y: I16 = data["y"].reshape(-1).view("<i2").astype(np.int16).reshape(samples, outputs)
+    out: list[bytes] = []
+    for index in indices:
+        order = batch_order_rows(spec.seed, samples, batch, steps, index, index + 1)
+        start = _sgd_start(spec, index, deps)
+        (weights,) = kernels.sgd(x, y, order, frac_bits, lr_shift, start=start)
+        out.append(_leaf(weights))
+    return out
+
+
+def _recompute_gemm(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], device: str
+) -> list[bytes]:
+    """gemm_i8 tiles recomputed: B's columns the tiles read are read once (one span), each
+    tile's rows of A on their own, and each tile multiplied on its own (measured: one Numba
+    call over all the tiles was no faster than the tiled kernel called per tile)."""
+    k, n = spec.params[1], spec.params[2]
+    tiles = [leaf_tile(spec, index) for index in indices]
+    first = min(tile.cols.start for tile in tiles)
+    stop = max(tile.cols.stop for tile in tiles)
+    b_runs = ByteRuns(0, k * n) if stop - first == n else ByteRuns(first, stop - first, n, k)
+    b = _read_inputs(spec, inputs, {"b": b_runs})["b"].reshape(k, stop - first)
+    if isinstance(inputs.get("a"), bytes | bytearray | memoryview):
+        a = _read_inputs(spec, inputs, {"a": ByteRuns(0, spec.params[0] * k)})["a"]  # a view
+        parts = [a.reshape(-1, k)[tile.rows] for tile in tiles]
+    else:
+        parts = [
+            _read_inputs(spec, inputs, {"a": ByteRuns(tile.rows.start * k, tile.shape[0] * k)})[
+                "a"
+            ].reshape(-1, k)
+            for tile in tiles
+        ]
+    kernels = backend(device)
+    work = [
+        (part, b[:, tile.cols.start - first : tile.cols.stop - first])
+        for part, tile in zip(parts, tiles, strict=True)
+    ]
+    threads = min(len(work), os.cpu_count() or 1)
+    serial_rows = getattr(kernels, "FEW_ROWS", 0) if kernels.__name__.endswith(".cpu") else 0
+    if threads < 2 or any(tile.shape[0] > serial_rows for tile in tiles):
+        return [_leaf(kernels.gemm(a_rows, b_cols)) for a_rows, b_cols in work]
+    # Tiles of a few rows run the single-threaded kernel, which releases the GIL: one share of
+    # the tiles a core (a parallel kernel is never called from two threads at once).
+    shares = [work[i::threads] for i in range(threads)]
+    done = list(_tile_pool().map(lambda share: [kernels.gemm(*w) for w in share], shares))
+    leaves: list[bytes] = [b""] * len(work)
+    for i, share in enumerate(done):
+        leaves[i::threads] = [_leaf(c) for c in share]
+    return leaves
+
+
+@functools.cache
+def _tile_pool() -> ThreadPoolExecutor:
+    """Threads that recompute an audit's tiles side by side, one a core."""
+    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="xpl-tiles")
+
+
+def qmlp_rows(spec: JobSpec, indices: Sequence[int]) -> tuple[I64, int]:
+    """The rows of x that qmlp_i8 leaves `indices` recompute (sorted, each once) and the
+    deepest layer among them."""
+    rows: set[int] = set()
+    deepest = 0
+    for index in indices:
+        layer, block, _ = _qmlp_position(spec, index)
+        rows.update(range(block.start, block.stop))
+        deepest = max(deepest, layer)
+    return np.array(sorted(rows), np.int64), deepest
+
+
+def qmlp_x_rows(spec: JobSpec, inputs: Mapping[str, InputBytes], rows: I64) -> I8:
+    """Rows `rows` of a qmlp_i8 job's x, read as runs of consecutive rows."""
+    d0 = spec.params[2]
+    reads: dict[str, ByteRuns] = {}
+    runs: list[tuple[int, int]] = []
+    for row in rows.tolist():
+        if runs and runs[-1][1] == row:
+            runs[-1] = (runs[-1][0], row + 1)
+        else:
+            runs.append((row, row + 1))
+    parts: list[I8] = []
+    for first, stop in runs:
+        reads = {"x": ByteRuns(first * d0, (stop - first) * d0)}
+        parts.append(_read_inputs(spec, inputs, reads)["x"].reshape(-1, d0))
+    return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+def qmlp_model(spec: JobSpec, inputs: Mapping[str, InputBytes], layers: int) -> list[Any]:
+    """The first `layers` parsed layers of a qmlp_i8 job's model, read whole (its weights are
+    views of the bytes given or generated, which lets the kernels keep their transposes for the
+    check's next leaves)."""
+    size = next(i.size for i in spec.shape.inputs if i.name == "model")
+    _check_given(spec, inputs)
+    given = inputs.get("model")
+    model: bytes | memoryview
+    if given is None:
+        model = _generated_slice(spec.workload, spec.params, "model", spec.seed, ByteRuns(0, size))
+    elif isinstance(given, bytes):
+        model = given
+    else:
+        model = memoryview(given[0:size]).cast("B")
+    return parse_model(spec.params[2:], model)[:layers]
+
+
+def _recompute_qmlp(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], kernels: Any
+) -> list[bytes]:
+    rows, deepest = qmlp_rows(spec, indices)
+    layers = qmlp_model(spec, inputs, deepest + 1)
+    accs = kernels.qmlp(qmlp_x_rows(spec, inputs, rows), layers)
+    position = {int(row): i for i, row in enumerate(rows.tolist())}
+    out: list[bytes] = []
+    for index in indices:
+        layer, block, _ = _qmlp_position(spec, index)
+        first = position[block.start]
+        out.append(_leaf(accs[layer][first : first + block.stop - block.start]))
+    return out
 
 
 __all__ = [
     "InputBytes",
     "JobSpec",
+    "LeafTile",
     "check_leaf_sizes",
     "checked_dependencies",
     "compute_leaves",
+    "gemm_blocks",
     "leaf_dependencies",
     "leaf_input_ranges",
+    "leaf_tile",
+    "leaf_tiles",
     "recompute_leaf",
+    "recompute_leaves",
     "result_arrays",
+    "tile_leaves",
 ]

@@ -10,7 +10,8 @@ For every product term p = a·b that recomputing the leaf forms (exact, in int64
 (int64 two's complement XOR), and each output element's witness accumulator is W = Σ t over the
 same terms that output element's sum runs over, wrapping modulo 2^64 (int64). Per workload:
 
-- gemm_i8 leaf (a row block): C_rows = A_rows·B; W has shape (rows, n).
+- gemm_i8 leaf (a tile of C, `gpu_worker.jobs.leaf_tile`): C_tile = A_rows·B_cols; W has the
+  tile's shape (rows, cols): only the tile's own terms.
 - qmlp_i8 leaf (layer j, a row block): for l = 0..j, acc_l = h_l·W_l + b_l with h_0 = the x rows
   and h_{l+1} = requantize(acc_l) (exactly as `gpu_worker.reference`); one W array per layer, of
   shape (rows, width_l); the bias is not a term.
@@ -55,7 +56,7 @@ from typing import Final
 import numpy as np
 
 from gpu_worker.devices import backend, resolve_device
-from gpu_worker.inputs import I8, I16, I32, I64, InputError, batch_order_rows, parse_model
+from gpu_worker.inputs import I8, I16, I32, I64, InputError, batch_order_rows
 from gpu_worker.jobs import (
     InputBytes,
     JobSpec,
@@ -64,6 +65,8 @@ from gpu_worker.jobs import (
     _qmlp_position,
     _sgd_start,
     checked_dependencies,
+    gemm_tile_operands,
+    qmlp_model,
 )
 
 WITNESS_TAG: Final = b"xpl-witness"
@@ -129,17 +132,16 @@ def _recompute(
     data = _leaf_inputs(spec, inputs, index)
     p = spec.params
     if spec.workload == "gemm_i8":
-        _, k, n, _ = p
-        a_rows: I8 = np.frombuffer(data["a"], np.int8).reshape(-1, k)
-        b: I8 = np.frombuffer(data["b"], np.int8).reshape(k, n)
-        c, w = kernels.product_witness(a_rows, b, np.zeros(n, np.int32), mask)
+        a_rows, b_cols = gemm_tile_operands(spec, data, index)
+        b_cols = np.ascontiguousarray(b_cols)
+        c, w = kernels.product_witness(a_rows, b_cols, np.zeros(b_cols.shape[1], np.int32), mask)
         absorb(w)
         return _leaf(c)
     if spec.workload == "qmlp_i8":
         layer, rows, _ = _qmlp_position(spec, index)
-        layers = parse_model(p[2:], data["model"])[: layer + 1]
+        layers = qmlp_model(spec, inputs, layer + 1)
         requantize = backend(device).requantize
-        h: I8 = np.frombuffer(data["x"], np.int8).reshape(rows.stop - rows.start, p[2])
+        h: I8 = data["x"].reshape(rows.stop - rows.start, p[2])
         acc: I32 = np.zeros((0, 0), np.int32)
         for j, current in enumerate(layers):
             acc, w = kernels.product_witness(h, current.weights, current.bias, mask)
@@ -150,8 +152,8 @@ def _recompute(
     samples, features, outputs, batch, steps, frac_bits, lr_shift = p
     (order,) = batch_order_rows(spec.seed, samples, batch, steps, index, index + 1)
     start = _sgd_start(spec, index, deps)
-    x: I8 = np.frombuffer(data["x"], np.int8).reshape(samples, features)
-    y: I16 = np.frombuffer(data["y"], "<i2").astype(np.int16).reshape(samples, outputs)
+    x: I8 = data["x"].reshape(samples, features)
+    y: I16 = data["y"].reshape(-1).view("<i2").astype(np.int16).reshape(samples, outputs)
     weights, w1, w2 = kernels.sgd_step_witness(x, y, order, start, frac_bits, lr_shift, mask)
     absorb(w1)
     absorb(w2)

@@ -5,8 +5,12 @@ recompute any leaf of it exactly. The kernels that compute them live in `gpu_wor
 holds only the rules every node must agree on.
 
 gemm_i8    C = A·B, A: m×k int8, B: k×n int8, C: m×n int32 (K ≤ 131,071 keeps int32 exact).
-           params [m, k, n, row_block]; inputs "a", "b".
-           Leaf i: rows i·row_block .. of C (row-major, little-endian int32).
+           params [m, k, n, row_block] or [m, k, n, row_block, col_block]; inputs "a", "b".
+           C is cut into tiles of row_block rows × col_block columns (col_block = n when it is
+           left out: a leaf is a band of whole rows), the last row and column of tiles shorter
+           where the block does not divide the dimension. Leaves are in tile-major order: leaf
+           index = row_tile · col_tiles + col_tile, each the tile's rows of C, row-major,
+           little-endian int32.
            cost units 2·m·k·n.
 qmlp_i8    A quantized MLP over a batch. params [batch, row_block, d0, d1, ..., dL] (L ≥ 1 layers,
            every d ≤ 65,536); inputs "x" (batch×d0 int8) and "model": per layer, in order,
@@ -18,6 +22,13 @@ qmlp_i8    A quantized MLP over a batch. params [batch, row_block, d0, d1, ..., 
            accumulators are the logits. Leaves: for each layer j, for each row block, that block's
            accumulator rows (int32), layers in order (a leaf is rechecked from x, see below).
            cost units Σ_j 2·batch·d_j·d_{j+1}.
+           No column tiles, by choice: a leaf of layer j is rechecked from its rows of x through
+           layers 0..j−1 whole (each needs every column of the layer below), so cutting layer j
+           into columns saves only part of the last of those layers. A finer audit comes from
+           fewer rows a leaf instead: an audit of k leaves costs about k·row_block/batch of the
+           job, and row_block 1 is a leaf per row (measured at batch 2,048, layers
+           2,048 → 2,048 → 2,048 → 10: 16 leaves 1.0% of the job's CPU time at row block 1, 1.2%
+           at 2, 4.9% at 4; `xpl benchmark workload qmlp_i8`).
 sgd_fxp    T steps of fixed-point mini-batch SGD on a linear model with squared loss.
            params [samples, features, outputs, batch, steps, frac_bits, lr_shift];
            inputs "x" (samples×features int8), "y" (samples×outputs int16); the batch order
@@ -30,7 +41,9 @@ addressed by the Merkle root over its 64 KiB chunks.
 Verifying one leaf reads only the slices of the inputs that leaf depends on and recomputes only
 that leaf, so each job is bounded by what checking its worst leaf takes, not by the job's size:
 
-gemm_i8    the leaf's rows of A and all of B; 2·rows·k·n units.
+gemm_i8    the tile's rows of A and its columns of B; 2·rows·k·cols units. A member reads an
+           input blob in whole 64 KiB chunks, and a column of B spans every chunk of B when a
+           row of B is shorter than a chunk, so the input bound counts B whole.
 qmlp_i8    the whole model and the leaf's row block of x, carried through layers 0..j for a leaf
            of layer j (rows are independent across layers, so no committed leaf is trusted);
            Σ_{i≤j} 2·rows·d_i·d_{i+1} units.
@@ -161,23 +174,62 @@ def _check_leaf_verification(
     return _check(shape)
 
 
-def gemm_shape(params: Sequence[int]) -> WorkloadShape:
-    """gemm_i8 `[m, k, n, row_block]`: inputs a, b; a leaf per row block; or WorkloadError."""
-    if len(params) != 4:
-        raise WorkloadError("gemm_i8 takes params [m, k, n, row_block]")
+MAX_TILE_SKEW: Final = 2
+"""The costliest gemm_i8 tile may cost at most this many times the mean tile (see gemm_shape)."""
+
+
+def gemm_layout(params: Sequence[int]) -> tuple[int, int, int, int, int]:
+    """gemm_i8's `(m, k, n, row_block, col_block)`, each range-checked (col_block = n when the
+    params leave it out); WorkloadError naming the parameter that is wrong."""
+    if len(params) not in (4, 5):
+        raise WorkloadError(
+            "gemm_i8 takes params [m, k, n, row_block] or [m, k, n, row_block, col_block]"
+        )
     m, k, n = _dim(params[0], "m"), _dim(params[1], "k", MAX_K), _dim(params[2], "n")
     row_block = _dim(params[3], "row_block", m)
+    col_block = n if len(params) == 4 else _dim(params[4], "col_block", n)
+    return m, k, n, row_block, col_block
+
+
+def gemm_shape(params: Sequence[int]) -> WorkloadShape:
+    """gemm_i8 `[m, k, n, row_block(, col_block)]`: inputs a, b; a leaf per tile of C in
+    tile-major order; or WorkloadError.
+
+    Layouts refused besides the common bounds (leaf count, leaf size, what one leaf's check
+    reads and computes), because they would make an audit say less than it seems to:
+    - a tile costlier than MAX_TILE_SKEW times the mean tile. The audit draws leaves, not units
+      of work: where a few tiles hold most of the work (m = n = 1,025 in blocks of 1,024: one
+      tile of 1,024² next to three slivers), a worker who fakes that one tile skips nearly all
+      the work while faking a quarter of the leaves. Within the bound, skipping a share w of
+      the work means faking at least w / 2 of the leaves, and an audit of k leaves finds it
+      with probability at least 1 − (1 − w/2)^k. Bands of whole rows always pass (the last
+      band is the only short one, so the largest is at most twice the mean).
+    """
+    m, k, n, row_block, col_block = gemm_layout(params)
+    row_blocks, col_blocks = _blocks(m, row_block), _blocks(n, col_block)
+    tiles = len(row_blocks) * len(col_blocks)
+    if tiles > MAX_LEAVES:
+        raise WorkloadError(
+            f"{tiles} result leaves, over the limit of {MAX_LEAVES}: raise row_block or col_block"
+        )
+    if row_block * col_block * tiles > MAX_TILE_SKEW * m * n:
+        raise WorkloadError(
+            f"a tile of {row_block}×{col_block} holds more than {MAX_TILE_SKEW} times the mean "
+            f"tile's work ({m}×{n} in {tiles} tiles): choose blocks that divide m and n more "
+            "evenly"
+        )
     return _check_leaf_verification(
         WorkloadShape(
             inputs=(InputSpec("a", m * k), InputSpec("b", k * n)),
             cost_units=2 * m * k * n,
-            leaf_sizes=tuple(rows * n * 4 for rows in _blocks(m, row_block)),
-            leaf_verify_units=2 * row_block * k * n,
+            leaf_sizes=tuple(rows * cols * 4 for rows in row_blocks for cols in col_blocks),
+            leaf_verify_units=2 * row_block * k * col_block,
+            # B counted whole: its columns span all of its chunks (see the module docstring).
             leaf_input_bytes=row_block * k + k * n,
         ),
         sized_by={"a": "m or k", "b": "k or n"},
-        reads="k or n (b is read whole) or row_block",
-        work="row_block, k or n",
+        reads="k or n (b's chunks are read whole) or row_block",
+        work="row_block, col_block, k or n",
     )
 
 

@@ -62,8 +62,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--row-block",
         type=int,
         default=None,
-        help="rows of the output per result leaf (gemm_i8, qmlp_i8; default: 64 KiB leaves); "
-        "smaller leaves make an audit of 16 leaves a smaller share of the job",
+        help="rows of the output per result leaf (gemm_i8, qmlp_i8; default: gemm_i8 the "
+        "client's tiles, qmlp_i8 one row); smaller leaves make an audit of 16 leaves a smaller "
+        "share of the job",
+    )
+    w.add_argument(
+        "--col-block",
+        type=int,
+        default=None,
+        help="columns of the output per result leaf (gemm_i8: leaves are tiles of row block × "
+        "column block; default: the benchmark's tiles)",
     )
     w.add_argument("--device", default="auto", help=f"one of {', '.join(DEVICES)} (default: auto)")
     w.add_argument("--repeat", type=int, default=3, help="timings per figure; the best is kept")
@@ -482,6 +490,7 @@ def workload_benchmark(args: argparse.Namespace) -> int:
             args.name,
             n=args.n,
             row_block=args.row_block,
+            col_block=args.col_block,
             device=args.device,
             repeat=args.repeat,
             progress=progress,

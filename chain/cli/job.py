@@ -53,7 +53,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = job_sub.add_parser("submit", help="submit a job and hold its escrow")
     s.add_argument("--workload", required=True, help=f"one of {', '.join(sorted(WORKLOADS))}")
     s.add_argument(
-        "--params", help="the workload's parameters, e.g. 256,256,256,64 (gemm_i8: m,k,n,row_block)"
+        "--params",
+        help="the workload's parameters, e.g. 256,256,256,8,64 (gemm_i8: m,k,n,row_block,col_block"
+        "; m,k,n alone takes the default tiles)",
     )
     s.add_argument(
         "--input",

@@ -1,7 +1,8 @@
 """An input blob read only where a check's leaves read it.
 
 A job's input blob may be up to `MAX_BLOB_BYTES` (256 MiB), but recomputing one leaf reads only
-the byte ranges `gpu_worker.jobs.leaf_input_ranges` names (a gemm_i8 leaf: its rows of A, and B).
+the byte runs `gpu_worker.jobs.leaf_input_ranges` names (a gemm_i8 tile: its rows of A, and its
+columns of B, a run in each row of B).
 A committee member therefore reads, from its blob store or its peers, only the 64 KiB chunks
 (`CHUNK_BYTES`, the leaves every input blob is committed over) that cover those ranges, checks
 each against the input's root by its Merkle proof, and hands the verifying process only those
@@ -10,6 +11,7 @@ bytes:
     blob = BlobInput(source, root, size)                # nothing read yet
     slices = blob.slices([(0, 4096), (65_536, 70_000)])  # chunks 0 and 1, each proven
     slices[100:200]                                      # bytes, as `recompute_leaf` cuts them
+    blob.slices([ByteRuns(64, 16, stride=4096, count=1024)])  # a tile's columns of B
 
 `BlobInput` is the reader (on the node's side); `InputSlices` is what it read, picklable, the
 input as the verifying process sees it: its length, and the ranges it holds. The memory a check
@@ -34,6 +36,7 @@ import trio
 from chain.client.blob_info import BlobInfo
 from chain.service.blob_protocol import BlobLeaf
 from chain.storage.blobs import BlobError
+from gpu_worker.inputs import ByteRuns
 from runtime.primitives.merkle import MerkleProofError, verify_merkle_proof
 from runtime.workloads import CHUNK_BYTES
 
@@ -72,12 +75,31 @@ def chunk_count(size: int) -> int:
     return max(1, -(-size // CHUNK_BYTES))
 
 
-def covering_chunks(ranges: Iterable[tuple[int, int]]) -> list[int]:
-    """The chunk indices that hold the bytes of `ranges` (each `(start, stop)`), in order."""
+Read = tuple[int, int] | ByteRuns
+"""Bytes a check reads of an input: a range `(start, stop)`, or runs (`ByteRuns`)."""
+
+
+def _run_chunks(runs: ByteRuns) -> set[int]:
+    """The chunks holding the bytes of `runs`, without listing each run where a run every chunk
+    or more often means every chunk of their span."""
+    if runs.length == 0:
+        return set()
+    if runs.count == 1 or runs.stride <= CHUNK_BYTES:
+        # Runs at least once a chunk: every chunk from the first run's to the last's.
+        return set(range(runs.start // CHUNK_BYTES, (runs.stop - 1) // CHUNK_BYTES + 1))
     chunks: set[int] = set()
-    for start, stop in ranges:
-        if stop > start:
-            chunks.update(range(start // CHUNK_BYTES, (stop - 1) // CHUNK_BYTES + 1))
+    for start, stop in runs.ranges():
+        chunks.update(range(start // CHUNK_BYTES, (stop - 1) // CHUNK_BYTES + 1))
+    return chunks
+
+
+def covering_chunks(reads: Iterable[Read]) -> list[int]:
+    """The chunk indices that hold the bytes of `reads` (each a `(start, stop)` range or
+    `ByteRuns`), in order."""
+    chunks: set[int] = set()
+    for read in reads:
+        runs = read if isinstance(read, ByteRuns) else ByteRuns(read[0], max(0, read[1] - read[0]))
+        chunks.update(_run_chunks(runs))
     return sorted(chunks)
 
 
@@ -104,15 +126,17 @@ class InputSlices:
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, key: slice, /) -> bytes:
+    def __getitem__(self, key: slice, /) -> memoryview:
+        """The bytes of `key` as a view into the piece holding them (no copy: a tile's
+        columns of B are read as the span of B they lie in)."""
         start, stop, step = key.indices(self.size)
         if step != 1:
             raise SliceNotHeld(f"input slices are read with step 1, not {step}")
         if stop <= start:
-            return b""
+            return memoryview(b"")
         for first, data in self.pieces:
             if first <= start and stop <= first + len(data):
-                return data[start - first : stop - first]
+                return memoryview(data)[start - first : stop - first]
         raise SliceNotHeld(f"bytes {start}..{stop} of the input were not read")
 
     @property
@@ -137,7 +161,7 @@ class BlobInput:
     def __len__(self) -> int:
         return self.size
 
-    def __getitem__(self, key: slice, /) -> bytes:
+    def __getitem__(self, key: slice, /) -> memoryview:
         start, stop, step = key.indices(self.size)
         if step != 1:
             raise SliceNotHeld(f"an input blob is read with step 1, not {step}")
@@ -166,11 +190,13 @@ class BlobInput:
             )
         return leaf
 
-    def slices(self, ranges: Iterable[tuple[int, int]]) -> InputSlices:
-        """The bytes of `ranges` (each `(start, stop)` within the blob), read as whole proven
-        chunks: each covering chunk read once, consecutive ones joined into one piece."""
+    def slices(self, ranges: Iterable[Read]) -> InputSlices:
+        """The bytes of `ranges` (each a `(start, stop)` range or `ByteRuns` within the blob),
+        read as whole proven chunks: each covering chunk read once, consecutive ones joined into
+        one piece."""
         ranges = list(ranges)
-        for start, stop in ranges:
+        for read in ranges:
+            start, stop = (read.start, read.stop) if isinstance(read, ByteRuns) else read
             if not 0 <= start <= stop <= self.size:
                 raise SliceNotHeld(f"bytes {start}..{stop} are outside the {self.size}-byte input")
         info = self.source.info(self.root)
@@ -225,6 +251,7 @@ __all__ = [
     "BlobInput",
     "InputSlices",
     "LeafSource",
+    "Read",
     "SliceNotHeld",
     "Unavailable",
     "chunk_count",

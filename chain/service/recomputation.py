@@ -27,6 +27,7 @@ from chain.client.blob_info import BlobInfo
 from chain.service.input_slices import (
     BlobInput,
     LeafSource,
+    Read,
     Unavailable,
     covering_chunks,
 )
@@ -41,6 +42,7 @@ from gpu_worker.jobs import (
     leaf_dependencies,
     leaf_input_ranges,
     recompute_leaf,
+    recompute_leaves,
 )
 from gpu_worker.witness import recompute_leaf_witness
 from runtime.pallets import compute, market
@@ -104,12 +106,12 @@ def needed_leaves(job: market.Job, leaves: Sequence[int]) -> list[int]:
     return sorted(needed)
 
 
-def input_ranges(job: market.Job, leaves: Sequence[int]) -> dict[str, list[tuple[int, int]]]:
-    """The byte ranges of each of the job's blob inputs that recomputing `leaves` reads (a
+def input_ranges(job: market.Job, leaves: Sequence[int]) -> dict[str, list[Read]]:
+    """The bytes of each of the job's blob inputs that recomputing `leaves` reads, as runs (a
     generated input is left out: recomputing generates only its slice)."""
     spec = JobSpec(job.workload, job.params, job.seed)
     blob_inputs = {name for name, root in job.inputs if root}
-    ranges: dict[str, list[tuple[int, int]]] = {name: [] for name in blob_inputs}
+    ranges: dict[str, list[Read]] = {name: [] for name in blob_inputs}
     for index in leaves:
         for name, read in leaf_input_ranges(spec, index).items():
             if name in blob_inputs:
@@ -121,7 +123,7 @@ def input_chunks(job: market.Job, leaves: Sequence[int]) -> dict[bytes, list[int
     """The chunks of each input blob (by root; two inputs may be one blob) that recomputing
     `leaves` reads."""
     roots = dict(job.inputs)
-    ranges: dict[bytes, list[tuple[int, int]]] = {}
+    ranges: dict[bytes, list[Read]] = {}
     for name, read in input_ranges(job, leaves).items():
         ranges.setdefault(roots[name], []).extend(read)
     return {root: covering_chunks(read) for root, read in ranges.items()}
@@ -210,14 +212,18 @@ def recompute_hashes(material: Material, *, device: str = "numpy") -> tuple[byte
     (`UNBUILDABLE` for a leaf whose committed predecessor has the wrong size)."""
     spec = material.spec
     sizes = spec.shape.leaf_sizes
-    hashes: list[bytes] = []
+    buildable: list[int] = []
+    deps: dict[int, bytes] = {}
     for index in material.named:
-        deps = {d: material.committed[d] for d in leaf_dependencies(spec, index)}
-        if any(len(leaf) != sizes[dep] for dep, leaf in deps.items()):
-            hashes.append(UNBUILDABLE)
-            continue
-        hashes.append(leaf_hash(recompute_leaf(spec, material.inputs, index, deps, device=device)))
-    return tuple(hashes)
+        needed = {d: material.committed[d] for d in leaf_dependencies(spec, index)}
+        if all(len(leaf) == sizes[dep] for dep, leaf in needed.items()):
+            buildable.append(index)
+            deps.update(needed)
+    # Recomputed together: the inputs are read once, a qmlp_i8 check's rows go through the
+    # layers together, and an audit costs about its share of the job.
+    leaves = recompute_leaves(spec, material.inputs, buildable, deps, device=device)
+    recomputed = {index: leaf_hash(leaf) for index, leaf in zip(buildable, leaves, strict=True)}
+    return tuple(recomputed.get(index, UNBUILDABLE) for index in material.named)
 
 
 def recompute_answer(

@@ -19,6 +19,7 @@ from gpu_worker.jobs import (
 # Small jobs with ragged last row blocks; qmlp_i8 with three layers, sgd_fxp with six steps.
 JOBS = (
     JobSpec("gemm_i8", (23, 37, 19, 5), seed=3),
+    JobSpec("gemm_i8", (23, 37, 19, 5, 4), seed=9),
     JobSpec("gemm_i8", (1, 300, 1, 1), seed=4),
     JobSpec("qmlp_i8", (13, 4, 21, 17, 9, 10), seed=5),
     JobSpec("qmlp_i8", (1, 1, 5, 1), seed=6),
@@ -58,13 +59,13 @@ def test_every_leaf_recomputes_from_generated_slices_alone(spec: JobSpec) -> Non
     for index, leaf in enumerate(leaves):
         deps = {d: leaves[d] for d in leaf_dependencies(spec, index)}
         assert recompute_leaf(spec, {}, index, deps, device="cpu") == leaf
-        for name, (start, stop) in leaf_input_ranges(spec, index).items():
-            assert 0 <= start <= stop <= len(inputs[name])
+        for name, runs in leaf_input_ranges(spec, index).items():
+            assert 0 <= runs.start <= runs.stop <= len(inputs[name])
 
 
 def test_leaf_dependencies_follow_the_workload() -> None:
     """Only an sgd_fxp step builds on a committed leaf; a qmlp_i8 leaf is recomputed from x."""
-    gemm, qmlp, sgd = JOBS[0], JOBS[2], JOBS[4]
+    gemm, qmlp, sgd = JOBS[0], JOBS[3], JOBS[5]
     assert all(leaf_dependencies(gemm, i) == () for i in range(gemm.shape.leaves))
     assert all(leaf_dependencies(qmlp, i) == () for i in range(qmlp.shape.leaves))
     assert [leaf_dependencies(sgd, t) for t in range(3)] == [(), (0,), (1,)]
@@ -73,7 +74,7 @@ def test_leaf_dependencies_follow_the_workload() -> None:
 
 
 def test_a_leaf_recomputed_from_a_wrong_dependency_differs() -> None:
-    spec = JOBS[4]
+    spec = JOBS[5]
     inputs = generate_inputs(spec.workload, spec.params, spec.seed)
     leaves = compute_leaves(spec, inputs, device="cpu")
     assert recompute_leaf(spec, inputs, 3, {2: leaves[1]}, device="cpu") != leaves[3]
@@ -82,7 +83,7 @@ def test_a_leaf_recomputed_from_a_wrong_dependency_differs() -> None:
 
 
 def test_result_arrays_are_the_leaves_reassembled() -> None:
-    spec = JOBS[2]
+    spec = JOBS[3]
     inputs = generate_inputs(spec.workload, spec.params, spec.seed)
     leaves = compute_leaves(spec, inputs, device="cpu")
     arrays = result_arrays(spec, leaves)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from gpu_worker.devices import cuda_available
 from gpu_worker.inputs import I8, InputError, batch_order_rows, encode_model, generate_inputs
-from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, recompute_leaf
+from gpu_worker.jobs import JobSpec, compute_leaves, leaf_dependencies, leaf_tile, recompute_leaf
 from gpu_worker.kernels import witness_cpu, witness_numpy
 from gpu_worker.witness import (
     MASK_LIMIT,
@@ -32,6 +32,7 @@ from gpu_worker.witness import (
     witness_digest,
 )
 from runtime.primitives.hashing import blake2b_256
+from runtime.workloads import WorkloadError
 
 ROOT = Path(__file__).resolve().parents[2]
 masks = st.integers(0, MASK_LIMIT - 1)
@@ -78,8 +79,19 @@ def test_gemm_witness_is_the_same_on_every_device(
     m: int, k: int, n: int, data: st.DataObject, mask: int, seed: int
 ) -> None:
     row_block = data.draw(st.integers(1, m))
-    spec = JobSpec("gemm_i8", (m, k, n, row_block), seed)
-    agree(spec, data.draw(st.integers(0, spec.shape.leaves - 1)), mask)
+    col_block = data.draw(st.none() | st.integers(1, n))
+    tiles = () if col_block is None else (col_block,)
+    try:
+        spec = JobSpec("gemm_i8", (m, k, n, row_block, *tiles), seed)
+        spec.shape  # noqa: B018 - a layout the runtime refuses is drawn again
+    except WorkloadError:
+        return
+    index = data.draw(st.integers(0, spec.shape.leaves - 1))
+    agree(spec, index, mask)
+    # The witness covers the tile's own terms: one int64 per element of the tile.
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    _, arrays = leaf_witness_arrays(spec, inputs, index, {}, mask, device="numpy")
+    assert [w.shape for w in arrays] == [leaf_tile(spec, index).shape]
 
 
 @settings(max_examples=20, deadline=None)

@@ -15,7 +15,7 @@ from chain.benchmarks.workload_bench import AUDIT_LEAVES, exact_blas_gemm, job_f
 from chain.cli.main import main
 from gpu_worker import reference
 from gpu_worker.devices import cuda_available
-from runtime.workloads import MAX_K
+from runtime.workloads import MAX_K, WorkloadError
 
 ROOT = Path(__file__).resolve().parents[2]
 FIELDS = {
@@ -131,3 +131,14 @@ def test_the_float32_blas_path_is_exact(k: int) -> None:
         assert expected[0, 0] == 2**24 + k - 1024
         naive = (a.astype(np.float32) @ b.astype(np.float32)).astype(np.int64)
         assert not np.array_equal(naive, expected)
+
+
+def test_the_benchmark_jobs_take_the_default_leaf_layouts() -> None:
+    """gemm_i8 in the client's default tiles, qmlp_i8 a leaf per row; --row-block alone keeps
+    bands of whole rows."""
+    assert job_for("gemm_i8", 2048).params == (2048, 2048, 2048, 8, 128)
+    assert job_for("gemm_i8", 2048, row_block=4).params == (2048, 2048, 2048, 4)
+    assert job_for("gemm_i8", 64, col_block=16).params == (64, 64, 64, 8, 16)
+    assert job_for("qmlp_i8", 64).params[:2] == (64, 1)
+    with pytest.raises(WorkloadError, match="--col-block is for gemm_i8"):
+        job_for("qmlp_i8", 64, col_block=8)

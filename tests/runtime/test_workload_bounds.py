@@ -64,8 +64,11 @@ def _leaf_cost(spec: JobSpec, index: int) -> int:
     """Cost units of recomputing leaf `index`, counted from the workload's definition."""
     p = spec.params
     if spec.workload == "gemm_i8":
-        rows = min(p[3], p[0] - (index * p[3]))
-        return 2 * rows * p[1] * p[2]
+        col_block = p[4] if len(p) == 5 else p[2]
+        row_tile, col_tile = divmod(index, -(-p[2] // col_block))
+        rows = min(p[3], p[0] - (row_tile * p[3]))
+        cols = min(col_block, p[2] - col_tile * col_block)
+        return 2 * rows * p[1] * cols
     if spec.workload == "qmlp_i8":
         per_layer = -(-p[0] // p[1])
         layer, block = divmod(index, per_layer)
@@ -83,6 +86,10 @@ JOB_PARAMS = st.one_of(
     st.tuples(
         st.just("gemm_i8"),
         st.tuples(_dims(1 << 16), _dims(1 << 17), _dims(1 << 16), _dims(1 << 12)),
+    ),
+    st.tuples(
+        st.just("gemm_i8"),
+        st.tuples(_dims(1 << 16), _dims(1 << 17), _dims(1 << 16), _dims(1 << 12), _dims(1 << 12)),
     ),
     st.tuples(
         st.just("qmlp_i8"),
@@ -117,7 +124,7 @@ def test_every_accepted_leaf_verifies_within_the_bounds(
     spec = JobSpec(workload, params)
     for index in (0, shape.leaves - 1, data.draw(st.integers(0, shape.leaves - 1))):
         ranges = leaf_input_ranges(spec, index)
-        read = sum(stop - start for start, stop in ranges.values())
+        read = sum(runs.size for runs in ranges.values())
         if workload == "sgd_fxp":
             read += 4 * params[3]  # the step's row of the batch order
         assert read <= shape.leaf_input_bytes <= MAX_LEAF_INPUT_BYTES

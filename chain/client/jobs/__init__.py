@@ -39,7 +39,7 @@ from chain.client.jobs.following import ENDED_STATES, JobOutcome, follow_job, ou
 from chain.client.jobs.inputs import (
     ARRAY_INPUTS,
     InputFile,
-    gemm_row_block,
+    gemm_blocks_for,
     infer_params,
     parse_params,
     read_input,
@@ -89,7 +89,7 @@ __all__ = [
     "fetch_result",
     "find_bad_leaf",
     "follow_job",
-    "gemm_row_block",
+    "gemm_blocks_for",
     "infer_params",
     "job_summary",
     "least_price",

@@ -1,5 +1,5 @@
 """A job's input files: which inputs each workload takes, reading them from .npy or raw files,
-and inferring gemm_i8's parameters from the arrays' shapes."""
+and inferring gemm_i8's parameters (and its default leaf layout, tiles) from the arrays' shapes."""
 
 from __future__ import annotations
 
@@ -11,11 +11,18 @@ from typing import Any, Final
 import numpy as np
 
 from chain.client.jobs.errors import JobRequestError
-from runtime.workloads import MAX_LEAF_BYTES, WorkloadError, workload_shape
+from runtime.workloads import WorkloadError, workload_shape
 
-GEMM_TARGET_LEAVES: Final = 64
-"""An inferred gemm_i8 row block cuts C into about this many leaves: fine enough for a fraud
-proof to name a small part, few enough to fetch quickly."""
+GEMM_TILE_ROWS: Final = 8
+"""Rows of C in a default gemm_i8 tile: few enough that a check multiplies them by the tile's
+columns of B as B is stored (no transpose of B), on one core, several tiles side by side."""
+GEMM_TARGET_LEAVES: Final = 4096
+"""A default gemm_i8 layout cuts C into about this many tiles (fewer for a small C): an audit of
+16 leaves then recomputes about 16 / 4,096 = 0.4% of the job, and a leaf's Merkle proof is 12
+hashes."""
+GEMM_MIN_TILE: Final = 512
+"""Elements of C (2 KiB) a default tile holds at least: below that, the per-leaf costs (its hash,
+its proof, its place in the result blob) outweigh what a finer audit saves."""
 
 WORKLOAD_INPUTS: Final = {"gemm_i8": ("a", "b"), "qmlp_i8": ("x", "model"), "sgd_fxp": ("x", "y")}
 """Input names per workload, known before the parameters are (the runtime's shapes name them too;
@@ -106,13 +113,37 @@ def parse_params(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in parts)
 
 
-def gemm_row_block(m: int, n: int) -> int:
-    """Rows of C per result leaf: about GEMM_TARGET_LEAVES leaves, none over the leaf limit."""
-    return max(1, min(-(-m // GEMM_TARGET_LEAVES), MAX_LEAF_BYTES // (4 * max(n, 1))))
+def gemm_blocks_for(m: int, k: int, n: int) -> tuple[int, int]:
+    """The default gemm_i8 layout of an m×k·k×n product, (row_block, col_block): tiles of
+    GEMM_TILE_ROWS rows, about GEMM_TARGET_LEAVES of them, none under GEMM_MIN_TILE elements,
+    cut evenly, and within the runtime's bounds on a leaf's check (narrower tiles where k is
+    long); bands of whole rows where no tiling fits."""
+    row_block = max(1, min(m, GEMM_TILE_ROWS))
+    bands = -(-m // row_block)
+    col_tiles = max(1, min(GEMM_TARGET_LEAVES // bands, n * row_block // GEMM_MIN_TILE, n))
+    col_block = -(-n // col_tiles)
+    while col_block >= 1:
+        params = (m, k, n, row_block, col_block)
+        try:
+            workload_shape("gemm_i8", params)
+        except WorkloadError:
+            col_block //= 2
+            continue
+        return row_block, col_block
+    return row_block, n
+
+
+def with_default_layout(workload: str, params: tuple[int, ...]) -> tuple[int, ...]:
+    """gemm_i8 params given as `[m, k, n]` with the default tiles appended (`gemm_blocks_for`);
+    any other params as they are (the runtime checks them)."""
+    if workload == "gemm_i8" and len(params) == 3 and all(p >= 1 for p in params):
+        return (*params, *gemm_blocks_for(*params))
+    return params
 
 
 def infer_params(workload: str, files: Mapping[str, InputFile]) -> tuple[int, ...]:
-    """gemm_i8's [m, k, n, row_block] from the shapes of a and b; JobRequestError otherwise."""
+    """gemm_i8's [m, k, n, row_block, col_block] from the shapes of a and b (the default tiles,
+    `gemm_blocks_for`); JobRequestError otherwise."""
     a, b = files.get("a"), files.get("b")
     if workload != "gemm_i8" or a is None or b is None or a.shape is None or b.shape is None:
         try:
@@ -127,4 +158,4 @@ def infer_params(workload: str, files: Mapping[str, InputFile]) -> tuple[int, ..
     (m, k), (k2, n) = a.shape, b.shape
     if k != k2:
         raise JobRequestError(f"a is {m}×{k} and b is {k2}×{n}: a's columns must match b's rows")
-    return (m, k, n, gemm_row_block(m, n))
+    return (m, k, n, *gemm_blocks_for(m, k, n))

@@ -17,6 +17,7 @@ from chain.client.jobs.inputs import (
     InputFile,
     infer_params,
     read_input,
+    with_default_layout,
 )
 from gpu_worker.jobs import JobSpec
 from runtime.pallets import market
@@ -62,7 +63,8 @@ def make_request(
     mode: str = "sampled",
 ) -> JobRequest:
     """A checked job: known workload, valid parameters (inferred for gemm_i8 from the .npy
-    shapes when None), every input file of the right dtype, shape and size, sane timing.
+    shapes when None, and its default tiles added to `[m, k, n]`), every input file of the
+    right dtype, shape and size, sane timing.
 
     Inputs not in `input_files` are generated from `seed` (a random one when None).
     """
@@ -86,7 +88,11 @@ def make_request(
     if seed is not None and not 0 <= seed < 2**64:
         raise JobRequestError("the seed must be an integer from 0 to 2^64 - 1")
     files = {name: read_input(workload, name, path) for name, path in input_files.items()}
-    chosen = tuple(params) if params is not None else infer_params(workload, files)
+    chosen = (
+        with_default_layout(workload, tuple(params))
+        if params is not None
+        else infer_params(workload, files)
+    )
     try:
         shape = workload_shape(workload, chosen)
     except WorkloadError as exc:

@@ -45,6 +45,8 @@ GEMM: Final = JobSpec("gemm_i8", (64, 4096, 8, 4), seed=5)
 """A is 256 KiB (four chunks, a leaf reads 16 KiB of it); B is 32 KiB (one chunk)."""
 QMLP: Final = JobSpec("qmlp_i8", (32, 4, 2048, 16, 8), seed=6)
 SGD: Final = JobSpec("sgd_fxp", (96, 700, 3, 8, 4, 8, 6), seed=7)
+TILED: Final = JobSpec("gemm_i8", (16, 300, 512, 4, 32), seed=8)
+"""B of 300 rows × 512 columns (150 KiB, 3 chunks); a tile reads 32 bytes of each row of it."""
 """x is 67,200 bytes: two chunks."""
 
 
@@ -196,11 +198,12 @@ def test_a_check_reads_only_the_chunks_covering_its_leaves() -> None:
     assert isinstance(a, InputSlices) and a.held_bytes == CHUNK_BYTES
     # What crosses into the verifying process is the slices, not the 256 KiB input.
     assert len(pickle.dumps(material)) < 2 * CHUNK_BYTES
-    start, stop = leaf_input_ranges(GEMM, leaf)["a"]
+    read = leaf_input_ranges(GEMM, leaf)["a"]
+    start, stop = read.start, read.stop
     assert a[start:stop] == generate_inputs(GEMM.workload, GEMM.params, GEMM.seed)["a"][start:stop]
 
 
-@pytest.mark.parametrize("spec", [GEMM, QMLP, SGD], ids=lambda s: s.workload)
+@pytest.mark.parametrize("spec", [GEMM, TILED, QMLP, SGD], ids=lambda s: s.workload)
 def test_recomputing_from_input_slices_equals_recomputing_from_whole_inputs(
     spec: JobSpec,
 ) -> None:
@@ -213,6 +216,18 @@ def test_recomputing_from_input_slices_equals_recomputing_from_whole_inputs(
     whole = recompute_hashes(Material(spec, inputs, named, committed), device="numpy")
 
     assert sliced == whole == tuple(leaf_hash(leaves[i]) for i in named)
+
+
+def test_a_tile_reads_its_columns_of_b_as_runs_in_every_chunk_they_cross() -> None:
+    job, source, leaves = _blob_job(TILED)
+    roots = dict(job.inputs)
+    leaf = 5  # row tile 0, column tile 5: columns 160..192 of each of B's 300 rows
+    assert input_chunks(job, [leaf]) == {roots["a"]: [0], roots["b"]: [0, 1, 2]}
+    material = gather_material(job, [leaf], source)
+    b = material.inputs["b"]
+    assert isinstance(b, InputSlices) and b.held_bytes == 300 * 512
+    (hashed,) = recompute_hashes(material, device="cpu")
+    assert hashed == leaf_hash(leaves[leaf])
 
 
 def test_chunks_missing_locally_are_fetched_from_peers_alone() -> None:

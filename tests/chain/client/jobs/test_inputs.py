@@ -10,13 +10,20 @@ import pytest
 
 from chain.client.jobs import (
     JobRequestError,
-    gemm_row_block,
+    gemm_blocks_for,
     infer_params,
     parse_params,
     read_input,
 )
-from chain.client.jobs.inputs import GEMM_TARGET_LEAVES, WORKLOAD_INPUTS, InputFile
-from runtime.workloads import MAX_LEAF_BYTES, WORKLOADS, workload_shape
+from chain.client.jobs.inputs import (
+    GEMM_MIN_TILE,
+    GEMM_TARGET_LEAVES,
+    GEMM_TILE_ROWS,
+    WORKLOAD_INPUTS,
+    InputFile,
+    with_default_layout,
+)
+from runtime.workloads import WORKLOADS, workload_shape
 
 
 def save(path: Path, array: np.ndarray) -> Path:
@@ -96,24 +103,41 @@ def test_params_are_whole_numbers_separated_by_commas() -> None:
 
 def test_gemm_params_are_inferred_from_the_shapes_of_a_and_b(tmp_path: Path) -> None:
     a, b = matrix(tmp_path, "a", 256, 96), matrix(tmp_path, "b", 96, 40)
-    m, k, n, row_block = infer_params("gemm_i8", {"a": a, "b": b})
+    m, k, n, row_block, col_block = infer_params("gemm_i8", {"a": a, "b": b})
     assert (m, k, n) == (256, 96, 40)
-    # About GEMM_TARGET_LEAVES leaves, and a shape the runtime accepts.
-    assert row_block == 256 // GEMM_TARGET_LEAVES
-    assert workload_shape("gemm_i8", (m, k, n, row_block)).leaves == GEMM_TARGET_LEAVES
+    # Tiles of GEMM_TILE_ROWS rows, none under GEMM_MIN_TILE elements, a shape the runtime takes.
+    assert row_block == GEMM_TILE_ROWS
+    assert row_block * col_block >= GEMM_MIN_TILE or col_block == n
+    assert workload_shape("gemm_i8", (m, k, n, row_block, col_block)).leaves >= 32
 
 
-def test_the_inferred_row_block_keeps_every_leaf_under_the_leaf_limit() -> None:
-    assert gemm_row_block(1, 1) == 1
-    assert gemm_row_block(10, 10) == 1  # fewer rows than target leaves: one row a leaf
-    wide = 1 << 20  # a row of C is 4 MiB: two rows fill a leaf
-    assert gemm_row_block(4096, wide) == MAX_LEAF_BYTES // (4 * wide) == 2
-    for m, n in ((4096, wide), (65_536, 8), (300, 7000)):
-        assert gemm_row_block(m, n) * n * 4 <= MAX_LEAF_BYTES
-    # Where the leaf limit does not bind: at most GEMM_TARGET_LEAVES leaves, and not far fewer.
-    for m, n in ((65_536, 8), (300, 7000), (64, 1)):
-        leaves = -(-m // gemm_row_block(m, n))
-        assert GEMM_TARGET_LEAVES * 9 // 10 <= leaves <= GEMM_TARGET_LEAVES
+@pytest.mark.parametrize(
+    ("m", "k", "n"),
+    [
+        (1, 1, 1),
+        (10, 10, 10),
+        (2048, 2048, 2048),
+        (1024, 1024, 1024),
+        (65_536, 8, 8),
+        (300, 7000, 7000),
+        (64, 100_000, 512),
+        (1024, 16, 65_536),
+        (7, 3, 5000),
+    ],
+)
+def test_the_default_tiles_are_accepted_and_fine_enough(m: int, k: int, n: int) -> None:
+    row_block, col_block = gemm_blocks_for(m, k, n)
+    shape = workload_shape("gemm_i8", (m, k, n, row_block, col_block))
+    assert shape.leaves <= GEMM_TARGET_LEAVES or col_block == n
+    # Where C has room for them, about GEMM_TARGET_LEAVES tiles: an audit of 16 is about 0.4%.
+    if m * n >= 2 * GEMM_TARGET_LEAVES * GEMM_MIN_TILE and k * 2 * GEMM_MIN_TILE <= 1 << 23:
+        assert shape.leaves >= GEMM_TARGET_LEAVES // 2
+
+
+def test_gemm_params_of_three_numbers_get_the_default_tiles() -> None:
+    assert with_default_layout("gemm_i8", (2048, 2048, 2048)) == (2048, 2048, 2048, 8, 128)
+    assert with_default_layout("gemm_i8", (64, 64, 64, 8)) == (64, 64, 64, 8)
+    assert with_default_layout("qmlp_i8", (8, 1, 4, 4)) == (8, 1, 4, 4)
 
 
 def test_gemm_inference_refuses_shapes_that_do_not_multiply(tmp_path: Path) -> None:
