@@ -24,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from numba import prange
 
+from gpu_worker.kernels.blake3_nodes import _g as _g1
+
 LANES: Final = 16
 """Tiles hashed side by side: 16 uint32 lanes, one AVX-512 register (two AVX2 ones)."""
 CHUNK_WORDS: Final = 256
@@ -103,20 +105,28 @@ def _rounds(v: U32, m: U32) -> None:
 
 @_njit()
 def _parent(left: U32, right: U32, key: U32, flags: int, out: U32) -> None:
-    """out = the keyed parent node over two chaining values (lane 0 of a lane-wide state)."""
-    v = np.zeros((16, LANES), dtype=np.uint32)
-    m = np.zeros((16, LANES), dtype=np.uint32)
+    """out = the keyed parent node over two chaining values: one compression, on scalars."""
+    k = np.empty(8, dtype=np.int64)  # words as int64, as in blake3_nodes: no float promotion
+    m = np.empty(16, dtype=np.int64)
     for i in range(8):
-        m[i, 0] = left[i]
-        m[8 + i, 0] = right[i]
-        v[i, 0] = key[i]
-    for i in range(4):
-        v[8 + i, 0] = IV[i]
-    v[14, 0] = 64
-    v[15, 0] = flags
-    _rounds(v, m)
-    for i in range(8):
-        out[i] = v[i, 0] ^ v[i + 8, 0]
+        k[i] = key[i]
+        m[i] = left[i]
+        m[8 + i] = right[i]
+    s0, s1, s2, s3, s4, s5, s6, s7 = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
+    s8, s9, s10, s11 = IV[0], IV[1], IV[2], IV[3]
+    s12, s13, s14, s15 = 0, 0, 64, flags
+    for r in range(7):
+        s = SCHEDULE[r]
+        s0, s4, s8, s12 = _g1(s0, s4, s8, s12, m[s[0]], m[s[1]])
+        s1, s5, s9, s13 = _g1(s1, s5, s9, s13, m[s[2]], m[s[3]])
+        s2, s6, s10, s14 = _g1(s2, s6, s10, s14, m[s[4]], m[s[5]])
+        s3, s7, s11, s15 = _g1(s3, s7, s11, s15, m[s[6]], m[s[7]])
+        s0, s5, s10, s15 = _g1(s0, s5, s10, s15, m[s[8]], m[s[9]])
+        s1, s6, s11, s12 = _g1(s1, s6, s11, s12, m[s[10]], m[s[11]])
+        s2, s7, s8, s13 = _g1(s2, s7, s8, s13, m[s[12]], m[s[13]])
+        s3, s4, s9, s14 = _g1(s3, s4, s9, s14, m[s[14]], m[s[15]])
+    out[0], out[1], out[2], out[3] = s0 ^ s8, s1 ^ s9, s2 ^ s10, s3 ^ s11
+    out[4], out[5], out[6], out[7] = s4 ^ s12, s5 ^ s13, s6 ^ s14, s7 ^ s15
 
 
 @_njit()
@@ -147,6 +157,8 @@ def _hash_group(
     m = np.empty((16, LANES), dtype=np.uint32)
     cv = np.empty((8, LANES), dtype=np.uint32)
     flags = np.empty(LANES, dtype=np.uint32)
+    lengths = np.empty(LANES, dtype=np.uint32)
+    longest = words.max()
     for chunk in range(chunks.max()):
         for lane in range(LANES):
             for i in range(8):
@@ -154,6 +166,8 @@ def _hash_group(
         start = chunk * CHUNK_WORDS
         for block in range(CHUNK_WORDS // BLOCK_WORDS):
             first = start + block * BLOCK_WORDS
+            if block > 0 and first >= longest:
+                break  # every lane's chunk has ended: its chaining value is final
             for w in range(16):
                 for lane in range(LANES):
                     m[w, lane] = scratch[lane, first + w]
@@ -166,13 +180,17 @@ def _hash_group(
                 if last:
                     flag |= CHUNK_END | (ROOT if chunks[lane] == 1 else 0)
                 flags[lane] = flag
-                for i in range(8):
+                lengths[lane] = 4 * min(max(remaining, 0), BLOCK_WORDS)
+            for i in range(8):
+                for lane in range(LANES):
                     v[i, lane] = cv[i, lane]
-                for i in range(4):
+            for i in range(4):
+                for lane in range(LANES):
                     v[8 + i, lane] = IV[i]
+            for lane in range(LANES):
                 v[12, lane] = chunk
                 v[13, lane] = 0
-                v[14, lane] = 4 * min(max(remaining, 0), BLOCK_WORDS)
+                v[14, lane] = lengths[lane]
                 v[15, lane] = flags[lane]
             _rounds(v, m)
             for lane in range(LANES):

@@ -12,6 +12,7 @@ from blake3 import blake3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gpu_worker import commitment
 from gpu_worker.commitment import tile_leaf_hashes
 from gpu_worker.jobs import tile_leaves
 from gpu_worker.kernels.blake3_tiles import tile_hashes
@@ -69,3 +70,17 @@ def test_what_is_not_an_int32_matrix_or_a_tile_is_refused() -> None:
         tile_hashes(np.zeros(16, np.int32), 2, 2, bytes(32))
     with pytest.raises(ValueError, match="at least 1 × 1"):
         tile_hashes(np.zeros((4, 4), np.int32), 0, 2, bytes(32))
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols", "row_block", "col_block"), [(9, 50, 4, 13), (9, 50, 4, 50)]
+)
+def test_tiles_over_the_kernels_size_take_the_packages_path_to_the_same_hashes(
+    rows: int, cols: int, row_block: int, col_block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tiles (copied one at a time) and row bands (hashed where they lie) by the blake3 package.
+    monkeypatch.setattr(commitment, "KERNEL_LEAF_BYTES", 0)
+    c = matrix(rows, cols, 9)
+    expected = [leaf_hash(leaf) for leaf in tile_leaves(c, row_block, col_block)]
+    for threads in (1, 2):
+        assert list(tile_leaf_hashes(c, row_block, col_block, threads=threads)) == expected
