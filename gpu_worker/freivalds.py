@@ -1,21 +1,39 @@
-"""Checking a whole result cheaply: Freivalds' algorithm for gemm_i8 and each qmlp_i8 layer.
+"""Checking a whole result cheaply: Freivalds' algorithm for gemm_i8 and qmlp_i8, spot checks
+for sgd_fxp.
 
 To check C = A·B + b without multiplying again, draw a random matrix R (N×rounds) and compare
 C·R with A·(B·R) + b·R: O(n²) work instead of O(n³). All of it runs in exact int64: entries of R
 are drawn from [0, 2^bits) with bits small enough that no product or sum can overflow, even for
-adversarial int32 outputs, so a correct result always passes, and a wrong row escapes one round
-with probability at most 2^−bits. The rows whose checks differ are the wrong rows, so the check
-also names the first wrong leaf: the one a fraud proof names.
+adversarial int32 outputs, so a correct result always passes, and a wrong row escapes a round
+with probability at most 2^−bits; rounds are drawn until that is at most 2^−SECURITY_BITS. The
+rows whose checks differ are the wrong rows; the leaf named is the first (in leaf order) whose
+tile holds a wrong entry of a flagged row, found by recomputing only the flagged rows of the
+candidate tiles exactly, so the leaf a fraud proof names is found even when leaves are tiles
+(row block × column block) and a row is spread over several leaves.
 
-The products run in parallel Numba kernels: B·R through the int8 gemm kernel (R cut into 7-bit
-limbs), then one pass over the rows of A and C for A·(B·R) and C·R together. B·R (|B·R| < 2^38)
-is split into its low 24 bits and the rest, so every product in A·(B·R) fits in 32 bits, which
-x86 multiplies four to an instruction.
-C is read where it lies, in the leaves' own buffers: copying a large result into one array costs
-as much as the whole check.
+The work, for each layer: W·R once (k·n·rounds multiply-adds), then one pass over the rows that
+forms h·(W·R) + b·R and C·R for every round together. qmlp_i8 checks all its layers in that one
+pass: a row of layer j+1 depends only on the same row of layer j, so the pass requantizes the
+claimed accumulators of row i into the next layer's input while it reads them for C·R, and never
+writes a requantized layer out (checking layer j+1 against the requantization of the claimed
+layer j is sound: a correct layer j is requantized to the true h_{j+1}, and a wrong row of layer j
+is flagged at layer j, which comes first in leaf order). C is read where it lies, in the leaves'
+own buffers: copying a large result into one array costs as much as the whole check.
 
-sgd_fxp steps are not linear maps of the inputs; `check_result` spot-checks them by recomputing
-a few random steps from the committed weights before them.
+sgd_fxp steps are not linear maps of their inputs (each step rounds its gradient), so
+`check_result` recomputes `sgd_spot_checks(T)` distinct random steps, each from the committed
+weights before it. What that guarantees: call a step inconsistent when its leaf differs from one
+step applied to the committed leaf before it. A result is right exactly when no step is
+inconsistent (the steps chain from zero weights). With a fraction f of the T steps inconsistent,
+k distinct steps drawn uniformly miss them all with probability C(T−fT, k)/C(T, k) ≤ (1 − f)^k.
+A worker that skips the work of a step and publishes anything but that step's exact int32 weights
+publishes an inconsistent step, so saving a fraction f of the work is caught with probability at
+least 1 − (1 − f)^k; k grows with T so that the check costs about SGD_CHECK_SHARE of the job (at
+T = 2,000: k = 40, a cheater saving 10% is caught with probability 0.985, saving 5% with 0.87).
+A cheater that computes every step but one, and that one wrong (a model changed at one step, then
+trained on honestly), saves nothing and is caught only with probability k/T by this check: that
+is what the committee's audit and the dispute are for, and a requester that needs certainty
+recomputes every step (`recompute_leaf` on each).
 """
 
 from __future__ import annotations
@@ -24,11 +42,13 @@ import ctypes
 import math
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
 import numba
 import numpy as np
 import numpy.typing as npt
+from llvmlite import ir  # type: ignore[import-untyped]
 from numba import prange, types
 from numba.extending import intrinsic
 from numba.np.numpy_support import carray
@@ -36,25 +56,32 @@ from numba.np.numpy_support import carray
 from gpu_worker.inputs import I8, I32, I64, QmlpLayer
 from gpu_worker.jobs import (
     JobSpec,
+    LeafTile,
     _arrays,
-    _block_count,
     check_leaf_sizes,
     leaf_dependencies,
+    leaf_tile,
     recompute_leaf,
 )
 from gpu_worker.kernels import cpu
 from runtime.workloads import MAX_DIM, MAX_K
 
-SECURITY_BITS = 40
+SECURITY_BITS: Final = 40
 """Rounds are drawn until a wrong row escapes with probability at most 2^−SECURITY_BITS."""
-SGD_SPOT_CHECKS = 8
-LOW_BITS: Final = 24
-"""B·R is split as high·2^LOW_BITS + low with low in [0, 2^LOW_BITS): int8 × low fits in int32."""
-LIMB_BITS: Final = 7
-LIMB_MASK: Final = (1 << LIMB_BITS) - 1
+SGD_SPOT_CHECKS: Final = 8
+"""The fewest sgd_fxp steps a check recomputes (all of them when the job has fewer)."""
+SGD_CHECK_SHARE: Final = 0.02
+"""Beyond SGD_SPOT_CHECKS, an sgd_fxp check recomputes this share of the job's steps."""
+ROW_CHUNKS: Final = 64
+"""The row pass hands rows to threads in this many chunks, each with its own scratch rows."""
+ROW_BLOCK: Final = 16
+"""Rows taken through each side of the row pass at a time."""
+MAX_PREFETCH: Final = 4096
+"""At most this many entries of the next tile are asked for ahead of reading it."""
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 Flags = npt.NDArray[np.bool_]
+Leaf = bytes | memoryview
 
 
 def _kernel(*, parallel: bool) -> Callable[[_F], _F]:
@@ -73,13 +100,74 @@ def random_bits(inner: int, cols: int) -> int:
     return max(1, min(31 - log_n, 48 - log_k - log_n))
 
 
-def _draw(rng: np.random.Generator, cols: int, inner: int) -> I64:
-    bits = random_bits(inner, cols)
-    rounds = -(-SECURITY_BITS // bits)
-    return rng.integers(0, 1 << bits, size=(cols, rounds), dtype=np.int64)
+def sgd_spot_checks(steps: int) -> int:
+    """How many distinct sgd_fxp steps a check recomputes: about SGD_CHECK_SHARE of them, at
+    least SGD_SPOT_CHECKS (all when there are fewer)."""
+    return min(steps, max(SGD_SPOT_CHECKS, math.ceil(SGD_CHECK_SHARE * steps)))
 
 
-# A result matrix read in place: the rows of block b start at addresses[b]
+# A result read in place: each layer's tiles, by band of rows and by column tile
+
+
+@dataclass(frozen=True)
+class _Grid:
+    """One layer's leaves from leaf `first` on: bands of row_block rows, each cut into tiles of
+    col_block columns, band-major (the last band and the last tile may be smaller)."""
+
+    first: int
+    rows: int
+    width: int
+    row_block: int
+    col_block: int
+
+    @property
+    def col_tiles(self) -> int:
+        return -(-self.width // self.col_block)
+
+    @property
+    def leaves(self) -> int:
+        return -(-self.rows // self.row_block) * self.col_tiles
+
+    def tile(self, layer: int, index: int) -> LeafTile:
+        """The tile of leaf `index` (counted from the job's first leaf)."""
+        band, col = divmod(index - self.first, self.col_tiles)
+        r, c = band * self.row_block, col * self.col_block
+        return LeafTile(
+            layer,
+            slice(r, min(r + self.row_block, self.rows)),
+            slice(c, min(c + self.col_block, self.width)),
+        )
+
+
+def _widths(spec: JobSpec) -> list[int]:
+    p = spec.params
+    return [p[2]] if spec.workload == "gemm_i8" else list(p[3:])
+
+
+def _grids(spec: JobSpec, leaf_count: int) -> list[_Grid]:
+    """Each layer's grid, read off the first tile of each layer and checked at its last; a
+    ValueError for a layout that is not one (the tests compare every leaf with `leaf_tile`)."""
+    grids: list[_Grid] = []
+    first = 0
+    for layer, width in enumerate(_widths(spec)):
+        head = leaf_tile(spec, first) if first < leaf_count else None
+        if head is None or (head.layer, head.rows.start, head.cols.start) != (layer, 0, 0):
+            raise ValueError(f"leaf {first} does not start layer {layer} of the result")
+        grid = _Grid(
+            first,
+            spec.params[0],
+            width,
+            head.rows.stop - head.rows.start,
+            head.cols.stop - head.cols.start,
+        )
+        last = first + grid.leaves - 1
+        if last >= leaf_count or leaf_tile(spec, last) != grid.tile(layer, last):
+            raise ValueError(f"layer {layer}'s leaves are not a grid of tiles")
+        grids.append(grid)
+        first += grid.leaves
+    if first != leaf_count:
+        raise ValueError(f"the layers' grids hold {first} leaves, the job {leaf_count}")
+    return grids
 
 
 def _int32_pointer_typer(typingctx: Any, address: Any) -> Any:
@@ -97,27 +185,50 @@ _CPointer: Any = types.CPointer
 _int32_pointer: Any = intrinsic(_int32_pointer_typer)
 
 
-@_kernel(parallel=False)
-def _row(addresses: I64, block_rows: int, cols: int, i: int) -> I32:
-    block = i // block_rows
-    offset = (i - block * block_rows) * cols * 4
-    return carray(_int32_pointer(addresses[block] + offset), cols)
+def _prefetch_typer(typingctx: Any, address: Any) -> Any:
+    if not isinstance(address, types.Integer):
+        return None
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        pointer = ir.PointerType()
+        i32 = ir.IntType(32)
+        name = "llvm.prefetch.p0"
+        function = builder.module.globals.get(name) or ir.Function(
+            builder.module, ir.FunctionType(ir.VoidType(), [pointer, i32, i32, i32]), name
+        )
+        # Read (0), keep in every cache level (3), data (1).
+        flags = [ir.Constant(i32, 0), ir.Constant(i32, 3), ir.Constant(i32, 1)]
+        builder.call(function, [builder.inttoptr(args[0], pointer), *flags])
+        return context.get_dummy_value()
+
+    return types.void(address), codegen
 
 
-def _addresses(blocks: Sequence[bytes | np.ndarray]) -> I64:
+_prefetch: Any = intrinsic(_prefetch_typer)
+
+
+def _bytes_data_offset() -> int:
+    """How far a bytes object's data lies from its id() (CPython: past the object's header)."""
+    probe = b"where"
+    return cast(int, ctypes.cast(ctypes.c_char_p(probe), ctypes.c_void_p).value) - id(probe)
+
+
+_BYTES_DATA: Final = _bytes_data_offset()
+
+
+def _addresses(blocks: Sequence[Leaf | np.ndarray]) -> I64:
     """Where each block's bytes lie; the caller keeps the blocks alive while they are read."""
-    if ctypes.sizeof(ctypes.c_void_p) == 8 and all(type(block) is bytes for block in blocks):
-        # One array of C pointers, filled in C: a tenth of the cost of one call per leaf.
-        pointers: Any = (ctypes.c_char_p * len(blocks))(*cast(Sequence[Any], blocks))
-        addresses: I64 = np.frombuffer(memoryview(pointers), np.int64).copy()
-        return addresses
+    if set(map(type, blocks)) == {bytes}:
+        # id() of a bytes object is its address in CPython: a pass in C, where one ctypes or
+        # numpy call per leaf costs 0.3 µs (a millisecond for a few thousand leaves).
+        return np.fromiter(map(id, blocks), np.int64, len(blocks)) + _BYTES_DATA
     out = np.empty(len(blocks), np.int64)
     for index, block in enumerate(blocks):
         out[index] = np.frombuffer(block, np.uint8).ctypes.data
     return out
 
 
-def _native_blocks(leaves: Sequence[bytes]) -> Sequence[bytes | np.ndarray]:
+def _native_blocks(leaves: Sequence[Leaf]) -> Sequence[Leaf | np.ndarray]:
     """Leaves as native int32 blocks: themselves on little-endian machines, converted elsewhere."""
     if sys.byteorder == "little":
         return leaves
@@ -127,97 +238,408 @@ def _native_blocks(leaves: Sequence[bytes]) -> Sequence[bytes | np.ndarray]:
 # The kernels
 
 
-def _rhs_times_r(rhs: I8, rt: I32) -> tuple[I32, I32]:
-    """(B·R)ᵀ, split as low + high·2^LOW_BITS with low in [0, 2^LOW_BITS).
+@_kernel(parallel=True)
+def _project(weights: I8, rt: I32, out: I64) -> None:
+    """out[q, p] = Σ_j W[p, j]·R[j, q]: the weights times R, for every round, four rows of W at
+    a time (the last rows repeat to make up four)."""
+    inner, width = weights.shape
+    rounds = rt.shape[0]
+    for block in prange((inner + 3) // 4):
+        p = 4 * block
+        p1, p2, p3 = min(p + 1, inner - 1), min(p + 2, inner - 1), min(p + 3, inner - 1)
+        for q in range(0, rounds, 2):
+            q1 = min(q + 1, rounds - 1)
+            a = _input_side(weights[p], weights[p1], weights[p2], weights[p3], rt[q], rt[q1], width)
+            for r, row in enumerate((p, p1, p2, p3)):
+                out[q, row] = a[2 * r]
+                out[q1, row] = a[2 * r + 1]
 
-    R's entries are cut into 7-bit limbs, int8 matrices that the gemm kernel multiplies B by
-    exactly (|B·limb| < 128·127·cols ≤ 2^30); the limbs' products are put together in int64.
-    """
-    rounds, n = rt.shape
-    bits = max(1, int(rt.max()).bit_length()) if rt.size else 1
-    limbs = -(-bits // LIMB_BITS)
-    pieces = np.empty((rounds * limbs, n), np.int8)
-    for q in range(rounds):
-        for limb in range(limbs):
-            pieces[q * limbs + limb] = (rt[q] >> (LIMB_BITS * limb)) & LIMB_MASK
-    products = cpu.gemm_transposed(rhs, pieces).astype(np.int64)
-    total = np.zeros((rounds, rhs.shape[0]), np.int64)
-    for q in range(rounds):
-        for limb in range(limbs):
-            total[q] += products[:, q * limbs + limb] << (LIMB_BITS * limb)
-    low: I32 = (total & ((1 << LOW_BITS) - 1)).astype(np.int32)
-    high: I32 = (total >> LOW_BITS).astype(np.int32)
-    return low, high
+
+@_kernel(parallel=False)
+def _input_side(h0: I8, h1: I8, h2: I8, h3: I8, w0: Any, w1: Any, inner: int) -> Any:
+    """h_r·w0 and h_r·w1 (over `inner` entries) for four int8 rows h_r: each load of w0 and w1
+    serves four rows."""
+    a0 = a1 = b0 = b1 = c0 = c1 = d0 = d1 = np.int64(0)
+    for p in range(inner):
+        x0 = np.int64(w0[p])
+        x1 = np.int64(w1[p])
+        v = np.int64(h0[p])
+        a0 += v * x0
+        a1 += v * x1
+        v = np.int64(h1[p])
+        b0 += v * x0
+        b1 += v * x1
+        v = np.int64(h2[p])
+        c0 += v * x0
+        c1 += v * x1
+        v = np.int64(h3[p])
+        d0 += v * x0
+        d1 += v * x1
+    return a0, a1, b0, b1, c0, c1, d0, d1
+
+
+@_kernel(parallel=False)
+def _requantize_into(row: I32, requant: I64, out: I8) -> None:
+    """out = row requantized with requant = (1, mult, shift)."""
+    mult, shift = requant[1], requant[2]
+    half = np.int64(1) << (shift - 1)
+    for j in range(row.shape[0]):
+        out[j] = min(max((np.int64(row[j]) * mult + half) >> shift, 0), 127)
+
+
+@_kernel(parallel=False)
+def _result_side(c0: I32, c1: I32, c2: I32, c3: I32, r0: I32, r1: I32) -> Any:
+    """c_r·r0 and c_r·r1 for four rows c_r (over their length): each load of R serves four."""
+    a0 = a1 = b0 = b1 = e0 = e1 = d0 = d1 = np.int64(0)
+    for j in range(c0.shape[0]):
+        x0 = np.int64(r0[j])
+        x1 = np.int64(r1[j])
+        v = np.int64(c0[j])
+        a0 += v * x0
+        a1 += v * x1
+        v = np.int64(c1[j])
+        b0 += v * x0
+        b1 += v * x1
+        v = np.int64(c2[j])
+        e0 += v * x0
+        e1 += v * x1
+        v = np.int64(c3[j])
+        d0 += v * x0
+        d1 += v * x1
+    return a0, a1, b0, b1, e0, e1, d0, d1
+
+
+@_kernel(parallel=False)
+def _result_side_requantized(
+    c0: I32,
+    c1: I32,
+    c2: I32,
+    c3: I32,
+    r0: I32,
+    r1: I32,
+    requant: I64,
+    o0: I8,
+    o1: I8,
+    o2: I8,
+    o3: I8,
+) -> Any:
+    """_result_side, each entry also requantized into o_r in the same pass over the rows."""
+    mult, shift = requant[1], requant[2]
+    half = np.int64(1) << (shift - 1)
+    a0 = a1 = b0 = b1 = e0 = e1 = d0 = d1 = np.int64(0)
+    for j in range(c0.shape[0]):
+        x0 = np.int64(r0[j])
+        x1 = np.int64(r1[j])
+        v = np.int64(c0[j])
+        a0 += v * x0
+        a1 += v * x1
+        o0[j] = min(max((v * mult + half) >> shift, 0), 127)
+        v = np.int64(c1[j])
+        b0 += v * x0
+        b1 += v * x1
+        o1[j] = min(max((v * mult + half) >> shift, 0), 127)
+        v = np.int64(c2[j])
+        e0 += v * x0
+        e1 += v * x1
+        o2[j] = min(max((v * mult + half) >> shift, 0), 127)
+        v = np.int64(c3[j])
+        d0 += v * x0
+        d1 += v * x1
+        o3[j] = min(max((v * mult + half) >> shift, 0), 127)
+    return a0, a1, b0, b1, e0, e1, d0, d1
+
+
+@_kernel(parallel=False)
+def _row_at(addresses: I64, grids: I64, j: int, i: int, width: int) -> I32:
+    """Row i of layer j where its band is one leaf (one tile wide), read where it lies."""
+    first, row_block = grids[j, 0], grids[j, 1]
+    band = i // row_block
+    return carray(
+        _int32_pointer(addresses[first + band] + (i - band * row_block) * width * 4), width
+    )
+
+
+@_kernel(parallel=False)
+def _add_sums(claimed: I64, k: int, valid: int, q: int, q1: int, c: Any) -> None:
+    for r in range(valid):
+        claimed[k + r, q] += c[2 * r]
+        claimed[k + r, q1] += c[2 * r + 1]
+
+
+@_kernel(parallel=False)
+def _rows_side(
+    addresses: I64,
+    grids: I64,
+    j: int,
+    width: int,
+    rt: I32,
+    top: int,
+    end: int,
+    claimed: I64,
+    out: I8,
+    requant: I64,
+) -> None:
+    """claimed[i − top] = row i · R for rows top..end of a layer whose bands are one leaf each,
+    four rows to a load of R, rows read where they lie; requantized into out when asked."""
+    rounds = rt.shape[0]
+    claimed[:, :] = 0
+    for i in range(top, end, 4):
+        i1, i2, i3 = min(i + 1, end - 1), min(i + 2, end - 1), min(i + 3, end - 1)
+        c0 = _row_at(addresses, grids, j, i, width)
+        c1 = _row_at(addresses, grids, j, i1, width)
+        c2 = _row_at(addresses, grids, j, i2, width)
+        c3 = _row_at(addresses, grids, j, i3, width)
+        for q in range(0, rounds, 2):
+            q1 = min(q + 1, rounds - 1)
+            if q == 0 and requant[0]:
+                o0, o1, o2, o3 = out[i - top], out[i1 - top], out[i2 - top], out[i3 - top]
+                c = _result_side_requantized(c0, c1, c2, c3, rt[q], rt[q1], requant, o0, o1, o2, o3)
+            else:
+                c = _result_side(c0, c1, c2, c3, rt[q], rt[q1])
+            _add_sums(claimed, i - top, min(4, end - i), q, q1, c)
+
+
+@_kernel(parallel=False)
+def _tiles_side(
+    addresses: I64,
+    grids: I64,
+    j: int,
+    width: int,
+    rt: I32,
+    top: int,
+    end: int,
+    claimed: I64,
+    out: I8,
+    requant: I64,
+) -> None:
+    """As _rows_side for a layer cut in column tiles: each band's rows are read tile by tile,
+    in the order they lie in memory, the next tile asked for ahead. (Reading a row across its
+    tiles instead is a run of short reads the hardware cannot prefetch: 5× slower.)"""
+    rounds = rt.shape[0]
+    first, row_block, col_block = grids[j, 0], grids[j, 1], grids[j, 2]
+    col_tiles = (width + col_block - 1) // col_block
+    leaves = addresses.shape[0]
+    claimed[:, :] = 0
+    i = top
+    while i < end:
+        band = i // row_block
+        stop = min((band + 1) * row_block, end)
+        local = i - band * row_block
+        for t in range(col_tiles):
+            start = t * col_block
+            w = min(col_block, width - start)
+            leaf = first + band * col_tiles + t
+            if leaf + 1 < leaves:
+                later = addresses[leaf + 1]
+                for line in range(0, min(w * row_block, MAX_PREFETCH) * 4, 64):
+                    _prefetch(later + line)
+            base = addresses[leaf] + local * w * 4
+            for g in range(i, stop, 4):
+                g1, g2, g3 = min(g + 1, stop - 1), min(g + 2, stop - 1), min(g + 3, stop - 1)
+                c0 = carray(_int32_pointer(base + (g - i) * w * 4), w)
+                c1 = carray(_int32_pointer(base + (g1 - i) * w * 4), w)
+                c2 = carray(_int32_pointer(base + (g2 - i) * w * 4), w)
+                c3 = carray(_int32_pointer(base + (g3 - i) * w * 4), w)
+                for q in range(0, rounds, 2):
+                    q1 = min(q + 1, rounds - 1)
+                    c = _result_side(c0, c1, c2, c3, rt[q, start:], rt[q1, start:])
+                    _add_sums(claimed, g - top, min(4, stop - g), q, q1, c)
+                if requant[0]:
+                    _requantize_into(c0, requant, out[g - top, start:])
+                    _requantize_into(c1, requant, out[g1 - top, start:])
+                    _requantize_into(c2, requant, out[g2 - top, start:])
+                    _requantize_into(c3, requant, out[g3 - top, start:])
+        i = stop
 
 
 @_kernel(parallel=True)
-def _rows_differ(
-    lhs: I8,
-    low: I32,
-    high: I32,
-    bias_r: I64,
-    addresses: I64,
-    block_rows: int,
+def _row_pass(
+    x: I8,
+    wr: I64,
     rt: I32,
+    bias_r: I64,
+    dims: I64,
+    requant: I64,
+    grids: I64,
+    addresses: I64,
     bad: Flags,
 ) -> None:
-    """bad[i] = whether row i of A·(B·R) + b·R differs from row i of C·R in any round."""
-    m, k = lhs.shape
-    n = rt.shape[1]
-    rounds = rt.shape[0]
-    scale = np.int64(1) << LOW_BITS
-    for i in prange(m):
-        li = lhs[i]
-        ci = _row(addresses, block_rows, n, i)
-        differs = False
-        for q in range(rounds):
-            lq = low[q]
-            hq = high[q]
-            lows = np.int64(0)
-            highs = np.int64(0)
-            for p in range(k):
-                x = np.int64(li[p])
-                lows += x * np.int64(lq[p])
-                highs += x * np.int64(hq[p])
-            rq = rt[q]
-            got = np.int64(0)
-            for j in range(n):
-                got += np.int64(ci[j]) * np.int64(rq[j])
-            if lows + highs * scale + bias_r[q] != got:
-                differs = True
-        bad[i] = differs
+    """bad[j, i] = whether row i of layer j's claimed result differs from h_j·W_j + b_j, for
+    every layer j together; h_0 = x, h_{j+1} = the claimed layer j requantized (requant[j] =
+    (1, mult, shift)). grids[j] = (first leaf, row_block, col_block) of layer j's tiles.
+
+    Rows go ROW_BLOCK at a time through each side of the check, so that W·R (for h·(W·R)) and
+    R (for C·R) each stay in the L1 cache while their side runs (together they would not), and
+    four at a time through each dot product, so that a load of W·R or R serves four rows (1.5×
+    faster than one row at a time). A block's last rows repeat its last row to make up four.
+    """
+    layers, rounds = rt.shape[0], rt.shape[1]
+    rows = x.shape[0]
+    widest = 0
+    for d in dims:
+        widest = max(widest, d)
+    chunks = min(rows, ROW_CHUNKS)
+    req = requant.copy()
+    req[layers - 1, 0] = 0  # the last layer's accumulators are the output: none to requantize
+    for chunk in prange(chunks):
+        hs = np.empty((2, ROW_BLOCK, widest), np.int8)
+        expected = np.zeros((ROW_BLOCK + 3, rounds), np.int64)
+        claimed = np.zeros((ROW_BLOCK + 3, rounds), np.int64)
+        stop = (chunk + 1) * rows // chunks
+        for top in range(chunk * rows // chunks, stop, ROW_BLOCK):
+            end = min(top + ROW_BLOCK, stop)
+            for j in range(layers):
+                inner, width = dims[j], dims[j + 1]
+                for i in range(top, end, 4):
+                    i1, i2, i3 = min(i + 1, end - 1), min(i + 2, end - 1), min(i + 3, end - 1)
+                    if j == 0:
+                        h0, h1, h2, h3 = x[i], x[i1], x[i2], x[i3]
+                    else:
+                        previous = hs[(j - 1) % 2]
+                        h0, h1 = previous[i - top], previous[i1 - top]
+                        h2, h3 = previous[i2 - top], previous[i3 - top]
+                    k = i - top
+                    for q in range(0, rounds, 2):
+                        q1 = min(q + 1, rounds - 1)
+                        a = _input_side(h0, h1, h2, h3, wr[j, q], wr[j, q1], inner)
+                        for r in range(4):
+                            expected[k + r, q] = a[2 * r] + bias_r[j, q]
+                            expected[k + r, q1] = a[2 * r + 1] + bias_r[j, q1]
+                if (width + grids[j, 2] - 1) // grids[j, 2] == 1:
+                    _rows_side(
+                        addresses, grids, j, width, rt[j], top, end, claimed, hs[j % 2], req[j]
+                    )
+                else:
+                    _tiles_side(
+                        addresses, grids, j, width, rt[j], top, end, claimed, hs[j % 2], req[j]
+                    )
+                for i in range(top, end):
+                    differs = False
+                    for q in range(rounds):
+                        if expected[i - top, q] != claimed[i - top, q]:
+                            differs = True
+                    bad[j, i] = differs
 
 
-@_kernel(parallel=True)
-def _requantize_rows(addresses: I64, block_rows: int, mult: int, shift: int, out: I8) -> None:
-    rows, cols = out.shape
-    for i in prange(rows):
-        acc = _row(addresses, block_rows, cols, i)
-        for j in range(cols):
-            out[i, j] = cpu.requantize_value(acc[j], mult, shift)
+# The check
 
 
-def _bad_rows(
+@dataclass(frozen=True)
+class _Layer:
+    """What the row pass needs of one layer: its weights, bias and requantization."""
+
+    weights: I8
+    bias: I32 | None
+    mult: int = 1
+    shift: int = 1
+
+    def requantized(self, acc: I32) -> I8:
+        """The next layer's input from these accumulators (the workload's plain definition)."""
+        bias = np.zeros(0, np.int32) if self.bias is None else self.bias
+        return cpu.requantize(acc, QmlpLayer(self.weights, bias, self.mult, self.shift))
+
+
+def _rounds(layers: Sequence[_Layer]) -> int:
+    bits = min(random_bits(*layer.weights.shape) for layer in layers)
+    return max(2, -(-SECURITY_BITS // bits))
+
+
+def _flag_rows(
     lhs: I8,
-    rhs: I8,
+    layers: Sequence[_Layer],
+    grids: Sequence[_Grid],
     addresses: I64,
-    block_rows: int,
     rng: np.random.Generator,
-    bias: I32 | None,
-) -> I64:
-    k, n = rhs.shape
-    r = _draw(rng, n, k)
-    rt = np.ascontiguousarray(r.T, dtype=np.int32)
-    rounds = rt.shape[0]
-    bias_r = np.zeros(rounds, np.int64)
-    if bias is not None:
-        bias_r += (bias.astype(np.int64).reshape(-1, n) @ r).sum(axis=0)
-    low, high = _rhs_times_r(rhs, rt)
-    bad = np.zeros(lhs.shape[0], np.bool_)
+) -> Flags:
+    """bad[j, i]: whether row i of layer j is wrong (exact for a correct row: never flagged)."""
+    rounds = _rounds(layers)
+    dims = np.array([lhs.shape[1], *(layer.weights.shape[1] for layer in layers)], np.int64)
+    count = len(layers)
+    wr = np.zeros((count, rounds, int(dims[:-1].max())), np.int64)
+    rt = np.zeros((count, rounds, int(dims[1:].max())), np.int32)
+    bias_r = np.zeros((count, rounds), np.int64)
+    requant = np.zeros((count, 3), np.int64)
+    for j, layer in enumerate(layers):
+        inner, width = layer.weights.shape
+        bits = random_bits(inner, width)
+        rt[j, :, :width] = rng.integers(0, 1 << bits, size=(rounds, width), dtype=np.int32)
+        projected = np.empty((rounds, inner), np.int64)
+        _project(
+            np.ascontiguousarray(layer.weights), np.ascontiguousarray(rt[j, :, :width]), projected
+        )
+        wr[j, :, :inner] = projected
+        if layer.bias is not None:
+            bias_r[j] = rt[j, :, :width].astype(np.int64) @ layer.bias.astype(np.int64)
+        requant[j] = (1, layer.mult, layer.shift)
+    table = np.array([(g.first, g.row_block, g.col_block) for g in grids], np.int64)
+    bad = np.zeros((count, lhs.shape[0]), np.bool_)
     if bad.size:
-        lhs = np.ascontiguousarray(lhs, dtype=np.int8)
-        _rows_differ(lhs, low, high, bias_r, addresses, max(block_rows, 1), rt, bad)
-    return np.flatnonzero(bad).astype(np.int64)
+        x = np.ascontiguousarray(lhs, dtype=np.int8)
+        _row_pass(x, wr, rt, bias_r, dims, requant, table, addresses, bad)
+    return bad
+
+
+def _claimed_rows(grid: _Grid, leaves: Sequence[Leaf], rows: Sequence[int]) -> I32:
+    """The given rows of one layer, gathered from its tiles."""
+    out = np.empty((len(rows), grid.width), np.int32)
+    for index, i in enumerate(rows):
+        band, local = divmod(i, grid.row_block)
+        for t in range(grid.col_tiles):
+            start = t * grid.col_block
+            w = min(grid.col_block, grid.width - start)
+            leaf = leaves[grid.first + band * grid.col_tiles + t]
+            out[index, start : start + w] = np.frombuffer(leaf, "<i4", w, local * w * 4)
+    return out
+
+
+def _first_wrong_leaf(
+    lhs: I8,
+    layers: Sequence[_Layer],
+    grids: Sequence[_Grid],
+    leaves: Sequence[Leaf],
+    bad: Flags,
+) -> int | None:
+    """The first leaf, in leaf order, whose tile holds a wrong entry of a flagged row.
+
+    A flagged row is wrong, so a band of one tile is named at once; in a band of several tiles
+    the flagged rows are recomputed (from the claimed layer before) to find the tile. The first
+    flagged band has a wrong tile, so this recomputes at most one band's flagged rows.
+    """
+    for j, (layer, grid) in enumerate(zip(layers, grids, strict=True)):
+        flagged = np.flatnonzero(bad[j])
+        for band in map(int, np.unique(flagged // grid.row_block)):
+            first = grid.first + band * grid.col_tiles
+            if grid.col_tiles == 1:
+                return first
+            rows = [int(i) for i in flagged if i // grid.row_block == band]
+            if j == 0:
+                h = lhs[rows]
+            else:
+                h = layers[j - 1].requantized(_claimed_rows(grids[j - 1], leaves, rows))
+            expected = cpu.gemm(h, layer.weights)
+            if layer.bias is not None:
+                expected += layer.bias
+            claimed = _claimed_rows(grid, leaves, rows)
+            for t in range(grid.col_tiles):
+                cols = slice(t * grid.col_block, (t + 1) * grid.col_block)
+                if not np.array_equal(expected[:, cols], claimed[:, cols]):
+                    return first + t
+    return None
+
+
+def _check_layers(
+    lhs: I8,
+    layers: Sequence[_Layer],
+    grids: Sequence[_Grid],
+    leaves: Sequence[Leaf],
+    rng: np.random.Generator,
+) -> int | None:
+    """The first wrong leaf of layers whose leaves are laid out by `grids`, or None."""
+    blocks = _native_blocks(leaves)
+    bad = _flag_rows(lhs, layers, grids, _addresses(blocks), rng)
+    if not bad.any():
+        return None
+    return _first_wrong_leaf(lhs, layers, grids, leaves, bad)
 
 
 def bad_rows(
@@ -236,50 +658,59 @@ def bad_rows(
     if k > MAX_K or n > MAX_DIM:
         raise ValueError(f"{lhs.shape} × {rhs.shape} is beyond the workloads' limits")
     matrix = np.ascontiguousarray(claimed, dtype=np.int32)
-    return _bad_rows(lhs, rhs, _addresses([matrix]), m, rng, bias)
+    row_bias = None if bias is None else np.broadcast_to(bias, (1, n)).reshape(n).astype(np.int32)
+    layer = _Layer(np.ascontiguousarray(rhs, dtype=np.int8), row_bias)
+    grid = _Grid(0, m, n, max(m, 1), max(n, 1))
+    return np.flatnonzero(_flag_rows(lhs, [layer], [grid], _addresses([matrix]), rng)[0])
 
 
-def check_result(
-    spec: JobSpec,
-    inputs: Mapping[str, bytes],
-    leaves: Sequence[bytes],
-    *,
-    rng: np.random.Generator | None = None,
+def _check_steps(
+    spec: JobSpec, inputs: Mapping[str, bytes], leaves: Sequence[Leaf], rng: np.random.Generator
 ) -> int | None:
-    """The first wrong leaf of a result, or None when it passes.
-
-    gemm_i8 and qmlp_i8 are checked whole with Freivalds; sgd_fxp by recomputing
-    SGD_SPOT_CHECKS random steps. The leaves must already match the committed root.
-    """
-    rng = rng if rng is not None else np.random.default_rng()
-    arrays = _arrays(spec, inputs)
-    check_leaf_sizes(spec, leaves)
-    p = spec.params
-    if spec.workload == "gemm_i8":
-        blocks = _native_blocks(leaves)
-        rows = _bad_rows(arrays["a"], arrays["b"], _addresses(blocks), p[3], rng, None)
-        return None if rows.size == 0 else int(rows[0]) // p[3]
-    if spec.workload == "qmlp_i8":
-        layers: list[QmlpLayer] = arrays["layers"]
-        per_layer = _block_count(p[0], p[1])
-        h: I8 = arrays["x"]
-        for j, layer in enumerate(layers):
-            blocks = _native_blocks(leaves[j * per_layer : (j + 1) * per_layer])
-            addresses = _addresses(blocks)
-            rows = _bad_rows(h, layer.weights, addresses, p[1], rng, layer.bias[None, :])
-            if rows.size:
-                return j * per_layer + int(rows[0]) // p[1]
-            if j + 1 < len(layers):
-                h = np.empty((p[0], layer.weights.shape[1]), np.int8)
-                _requantize_rows(addresses, p[1], layer.mult, layer.shift, h)
-        return None
+    """sgd_fxp: the first wrong step among sgd_spot_checks(T) distinct random steps, each
+    recomputed from the committed weights before it."""
     steps = len(leaves)
-    picks = sorted(set(rng.integers(0, steps, size=min(SGD_SPOT_CHECKS, steps)).tolist()))
-    for t in picks:
-        deps = {d: leaves[d] for d in leaf_dependencies(spec, t)}
+    picks = np.sort(rng.choice(steps, size=sgd_spot_checks(steps), replace=False))
+    for t in picks.tolist():
+        deps = {d: bytes(leaves[d]) for d in leaf_dependencies(spec, t)}
         if recompute_leaf(spec, inputs, t, deps, device="cpu") != leaves[t]:
             return int(t)
     return None
 
 
-__all__ = ["SECURITY_BITS", "bad_rows", "check_result", "random_bits"]
+def check_result(
+    spec: JobSpec,
+    inputs: Mapping[str, bytes],
+    leaves: Sequence[Leaf],
+    *,
+    rng: np.random.Generator | None = None,
+) -> int | None:
+    """The first wrong leaf of a result, or None when it passes.
+
+    gemm_i8 and qmlp_i8 are checked whole with Freivalds (a wrong row escapes with probability
+    at most 2^−SECURITY_BITS); sgd_fxp by recomputing sgd_spot_checks(T) random steps. The
+    leaves must already match the committed root.
+    """
+    rng = rng if rng is not None else np.random.default_rng()
+    arrays = _arrays(spec, inputs)
+    if tuple(map(len, leaves)) != spec.shape.leaf_sizes:
+        check_leaf_sizes(spec, cast(Sequence[bytes], leaves))
+    if spec.workload == "gemm_i8":
+        layer = _Layer(arrays["b"], None)
+        return _check_layers(arrays["a"], [layer], _grids(spec, len(leaves)), leaves, rng)
+    if spec.workload == "qmlp_i8":
+        qmlp: list[QmlpLayer] = arrays["layers"]
+        layers = [_Layer(q.weights, q.bias, q.mult, q.shift) for q in qmlp]
+        return _check_layers(arrays["x"], layers, _grids(spec, len(leaves)), leaves, rng)
+    return _check_steps(spec, inputs, leaves, rng)
+
+
+__all__ = [
+    "SECURITY_BITS",
+    "SGD_CHECK_SHARE",
+    "SGD_SPOT_CHECKS",
+    "bad_rows",
+    "check_result",
+    "random_bits",
+    "sgd_spot_checks",
+]

@@ -238,6 +238,92 @@ class InlineVerifier:
         return DeferredSignatures(items)
 
 
+CHECKED_SIGNATURES: Final = 65_536
+"""The most signature checks a node remembers (about 13 MB): a few full pools' worth."""
+
+
+class CheckedSignatures:
+    """Signature checks this node made and found valid, keyed by the exact triple checked
+    (public key ‖ 32-byte message ‖ signature), so that a block's transaction whose signature the
+    pool checked on admission is not checked again when a block holding it is imported.
+
+    Why a hit is as good as a check: Ed25519 verification is a pure function of the triple, and
+    only triples that verified here are ever added. The message is the hash of the chain, the
+    runtime version, the transaction's birth hash and its body, so a transaction with the same
+    hash (the same bytes) born on another fork, or on a chain where its birth block differs, has
+    another message, misses the cache and is checked. A peer can only fill the cache with
+    signatures that are valid (it pays their checks on admission, as before); evicting entries
+    costs us at most the checks we made without the cache. Bounded: the oldest quarter is dropped
+    when it is full."""
+
+    __slots__ = ("_keys", "max_entries")
+
+    def __init__(self, max_entries: int = CHECKED_SIGNATURES) -> None:
+        self.max_entries = max_entries
+        self._keys: dict[bytes, None] = {}
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def add(self, public: bytes, message: bytes, signature: bytes) -> None:
+        """Remember a triple that verified (the caller checked it just now)."""
+        keys = self._keys
+        if len(keys) >= self.max_entries:
+            drop = max(1, self.max_entries // 4)
+            for key in list(keys)[:drop]:
+                del keys[key]
+        keys[public + message + signature] = None
+
+    def known(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+        """For each (public key, message, signature), whether it verified here before."""
+        keys = self._keys
+        return [pk + msg + sig in keys for pk, msg, sig in items]
+
+    def verify(self, public: bytes, message: bytes, signature: bytes) -> bool:
+        """Check a signature, remembering it if it is valid."""
+        if public + message + signature in self._keys:
+            return True
+        if not verify(public, message, signature):
+            return False
+        self.add(public, message, signature)
+        return True
+
+
+class _CheckedOrPending:
+    """The results of a batch of which some items were known good: the rest come from `pending`."""
+
+    def __init__(self, known: list[bool], pending: PendingSignatures) -> None:
+        self._known = known
+        self._pending = pending
+
+    def __call__(self) -> list[bool]:
+        rest = iter(self._pending())
+        return [True if known else next(rest) for known in self._known]
+
+    def cancel(self) -> None:
+        """Cancel the checks of the items that were not known."""
+        self._pending.cancel()
+
+
+class SkipChecked:
+    """A `SignatureVerifier` that leaves out the triples in `checked` (they verified here
+    before: see `CheckedSignatures`) and hands the rest to `verifier` (None: in this process)."""
+
+    def __init__(self, checked: CheckedSignatures, verifier: SignatureVerifier | None) -> None:
+        self.checked = checked
+        self.verifier = verifier or InlineVerifier()
+
+    def submit(self, items: Sequence[tuple[bytes, bytes, bytes]]) -> PendingSignatures:
+        """Start checking the items not known good."""
+        if not len(self.checked):
+            return self.verifier.submit(items)
+        known = self.checked.known(items)
+        if not any(known):
+            return self.verifier.submit(items)
+        rest = [item for item, ok in zip(items, known, strict=True) if not ok]
+        return _CheckedOrPending(known, self.verifier.submit(rest))
+
+
 # Blocks
 
 
@@ -502,6 +588,7 @@ def validate_transaction(
     check_signature: bool = True,
     cache: dict[bytes, Any] | None = None,
     max_nonce_ahead: int | None = None,
+    checked: CheckedSignatures | None = None,
 ) -> ValidTransaction:
     """Check a transaction for inclusion in the block after `best`; raise InvalidTransaction.
 
@@ -509,7 +596,8 @@ def validate_transaction(
     signature, which costs more than all of them together: a transaction that cannot pay is
     refused without it. `max_nonce_ahead` refuses (FutureNonce) a nonce further than that ahead
     of the account's next one; None lets any future nonce through. With `check_signature` False
-    the caller checks the signature itself, later (`check_transaction_signature`).
+    the caller checks the signature itself, later (`check_transaction_signature`). A signature
+    found valid is remembered in `checked`, if given (and one remembered there is not checked).
     """
     ctx = _context_after(read, best, genesis_hash, cache)
     call_def, args = lookup_call(tx)
@@ -537,7 +625,8 @@ def validate_transaction(
         transaction_payment.withdraw_fee(ctx, tx.signer, fee, tx.tip)
     except DispatchError as exc:
         raise CannotPayFee(exc.reason()) from exc
-    if check_signature and not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
+    message = tx.message(genesis_hash, born) if check_signature else b""
+    if check_signature and not _verify(tx.signer, message, tx.signature, checked):
         raise BadSignature("the signature does not match")
     mortality = tx.body.mortality
     return ValidTransaction(
@@ -561,13 +650,23 @@ def check_transaction_signature(
     *,
     genesis_hash: bytes,
     cache: dict[bytes, Any] | None = None,
+    checked: CheckedSignatures | None = None,
 ) -> None:
     """BadSignature unless `tx` is signed by its signer over this chain's transaction (born on the
     chain of `best`): `validate_transaction`'s last and costliest check, for a caller that made
-    the others first and checks the signature only if it will keep the transaction."""
+    the others first and checks the signature only if it will keep the transaction. A signature
+    found valid is remembered in `checked`, if given."""
     born = birth_hash(_context_after(read, best, genesis_hash, cache), tx)
-    if not verify(tx.signer, tx.message(genesis_hash, born), tx.signature):
+    if not _verify(tx.signer, tx.message(genesis_hash, born), tx.signature, checked):
         raise BadSignature("the signature does not match")
+
+
+def _verify(
+    public: bytes, message: bytes, signature: bytes, checked: CheckedSignatures | None
+) -> bool:
+    if checked is None:
+        return verify(public, message, signature)
+    return checked.verify(public, message, signature)
 
 
 def _context_after(

@@ -33,25 +33,23 @@ _MISSING: Final = object()
 class StateOverlay:
     """Block-scoped, transactional, typed view of the state."""
 
-    __slots__ = ("_cache", "_committed", "_encoders", "_layers", "_read")
+    __slots__ = ("_cache", "_encoders", "_read", "_undo", "_writes")
 
     def __init__(self, read: StateReader, cache: dict[bytes, Any] | None = None) -> None:
         self._read = read
         # Decoded values read from the backend. The node may hand in a cache it keeps across
         # blocks, valid for the state `read` reads; the overlay only adds backend reads to it.
         self._cache: dict[bytes, Any] = {} if cache is None else cache
-        self._committed: dict[bytes, Any] = {}
-        self._layers: list[dict[bytes, Any]] = []
+        # Every write of the block, the open layers' included, so that a read looks in one dict
+        # (a transfer makes about ten reads). Each open layer keeps what its writes replaced
+        # (_MISSING: nothing), for `rollback` to put back.
+        self._writes: dict[bytes, Any] = {}
+        self._undo: list[dict[bytes, Any]] = []
         self._encoders: dict[bytes, Encoder] = {}
 
     def get(self, key: bytes, decode: Decoder) -> Any:
         """The value at `key` (decoded), or None if absent."""
-        if self._layers:
-            for layer in reversed(self._layers):
-                value = layer.get(key, _MISSING)
-                if value is not _MISSING:
-                    return None if value is DELETED else value
-        value = self._committed.get(key, _MISSING)
+        value = self._writes.get(key, _MISSING)
         if value is not _MISSING:
             return None if value is DELETED else value
         value = self._cache.get(key, _MISSING)
@@ -63,36 +61,58 @@ class StateOverlay:
 
     def put(self, key: bytes, value: Any, encode: Encoder) -> None:
         """Write an immutable value; `encode` turns it into bytes when the block is committed."""
-        (self._layers[-1] if self._layers else self._committed)[key] = value
+        writes = self._writes
+        if self._undo:
+            undo = self._undo[-1]
+            if key not in undo:
+                undo[key] = writes.get(key, _MISSING)
+        writes[key] = value
         self._encoders[key] = encode
 
     def delete(self, key: bytes) -> None:
         """Delete a key (a deletion in the block's changes when committed)."""
-        (self._layers[-1] if self._layers else self._committed)[key] = DELETED
+        writes = self._writes
+        if self._undo:
+            undo = self._undo[-1]
+            if key not in undo:
+                undo[key] = writes.get(key, _MISSING)
+        writes[key] = DELETED
 
     def begin(self) -> None:
         """Open a transactional layer: later writes are kept by `commit`, undone by `rollback`."""
-        self._layers.append({})
+        self._undo.append({})
 
     def commit(self) -> None:
         """Close the innermost transactional layer, keeping its writes."""
-        layer = self._layers.pop()
-        (self._layers[-1] if self._layers else self._committed).update(layer)
+        undo = self._undo.pop()
+        if self._undo:
+            # The enclosing layer puts back what it found, not what this layer found.
+            outer = self._undo[-1]
+            for key, old in undo.items():
+                if key not in outer:
+                    outer[key] = old
 
     def rollback(self) -> None:
         """Close the innermost transactional layer, discarding its writes."""
-        self._layers.pop()
+        writes = self._writes
+        for key, old in self._undo.pop().items():
+            if old is _MISSING:
+                del writes[key]
+            else:
+                writes[key] = old
 
     def committed_values(self) -> dict[bytes, Any]:
         """The block's writes, decoded; None marks a deletion (to carry a cache forward)."""
-        return {k: None if v is DELETED else v for k, v in self._committed.items()}
+        if self._undo:
+            raise RuntimeError("values taken while a transaction is open")
+        return {k: None if v is DELETED else v for k, v in self._writes.items()}
 
     def changes(self) -> dict[bytes, bytes | None]:
         """The block's writes, encoded; None marks a deletion. Writes of unchanged values stay."""
-        if self._layers:
+        if self._undo:
             raise RuntimeError("changes taken while a transaction is open")
         encoders = self._encoders
         return {
             key: None if value is DELETED else encoders[key](value)
-            for key, value in self._committed.items()
+            for key, value in self._writes.items()
         }

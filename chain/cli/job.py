@@ -36,7 +36,7 @@ from chain.client import jobs as jc
 from chain.client.chain import JobView, TransactionFailed, XplClient
 from chain.client.checks import phase, reveal_vote
 from chain.client.rpc import RpcClientError, RpcConnectionError
-from gpu_worker.freivalds import SGD_SPOT_CHECKS
+from gpu_worker.freivalds import sgd_spot_checks
 from runtime.pallets import compute, market
 from runtime.primitives.address import encode_address, parse_account
 from runtime.primitives.amount import format_amount, parse_amount
@@ -657,7 +657,8 @@ def result(args: argparse.Namespace) -> int:
         if bad is None:
             _save(args.out, jc.result_output(spec, fetched.leaves))
             how = (
-                f"passes spot checks of up to {SGD_SPOT_CHECKS} of its steps"
+                f"passes spot checks of {sgd_spot_checks(len(fetched.leaves))} of its "
+                f"{len(fetched.leaves)} steps"
                 if spec.workload == "sgd_fxp"
                 else "checks out against its inputs (Freivalds' check)"
             )

@@ -77,7 +77,7 @@ from chain.storage.chain_store import ChainStore
 from chain.storage.kv import StoreError, StoreUnavailable
 from runtime.block import Block, Header
 from runtime.consensus import SignatureCheck
-from runtime.executive import SignatureVerifier
+from runtime.executive import CheckedSignatures, SignatureVerifier, SkipChecked
 from runtime.pallets import system
 from runtime.pallets.session import AuthoritySet
 from runtime.primitives.codec import DecodeError
@@ -112,6 +112,9 @@ class NodeCore(NodeInputs, NodeView):
         self.authority = authority
         self.pool = TransactionPool() if pool is None else pool
         self.verifier = verifier
+        self.checked_signatures = CheckedSignatures()
+        """Signatures the pool found valid: a block holding them does not have them checked
+        again (keyed by the exact triple checked; see `CheckedSignatures` for why that is safe)."""
         self.executor = executor
         """Executes imported blocks (None: `importer.execute_and_commit`, here)."""
         self.check_signature = check_signature
@@ -131,7 +134,7 @@ class NodeCore(NodeInputs, NodeView):
         """Build the parts that keep state beside the store (the voter from its saved state)."""
         store, authority = self.store, self.authority
         self._view = CoreView(store)
-        self._upkeep = PoolUpkeep(self._view, self.pool)
+        self._upkeep = PoolUpkeep(self._view, self.pool, self.checked_signatures)
         self._updates = ChainUpdates(self._view, store, self._upkeep)
         self._offences = Offences(
             self._view, authority, submit=self.submit_transaction, next_nonce=self.next_nonce
@@ -296,7 +299,7 @@ class NodeCore(NodeInputs, NodeView):
             self.store,
             block,
             now_ms=now_ms,
-            verifier=self.verifier,
+            verifier=SkipChecked(self.checked_signatures, self.verifier),
             cache=cache,
             executor=self.executor,
         )

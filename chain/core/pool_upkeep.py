@@ -12,6 +12,7 @@ from chain.core.view import CoreView
 from runtime.block import Header
 from runtime.executive import (
     BadMortality,
+    CheckedSignatures,
     InvalidTransaction,
     check_transaction_signature,
     validate_transaction,
@@ -35,9 +36,13 @@ def dropped(removed: Sequence[Removed]) -> list[Action]:
 class PoolUpkeep:
     """Admits transactions to the pool against the best state, and repairs the pool after it."""
 
-    def __init__(self, view: CoreView, pool: TransactionPool) -> None:
+    def __init__(
+        self, view: CoreView, pool: TransactionPool, checked: CheckedSignatures | None = None
+    ) -> None:
         self.view = view
         self.pool = pool
+        self.checked = checked
+        """Where the signatures found valid are remembered (block import skips them)."""
 
     def admit(
         self, raw: bytes, now_ms: int, *, tx_hash: bytes | None = None
@@ -59,7 +64,12 @@ class PoolUpkeep:
 
         def check_signature() -> None:
             check_transaction_signature(
-                view.reader(), best, tx, genesis_hash=genesis_hash, cache=cache
+                view.reader(),
+                best,
+                tx,
+                genesis_hash=genesis_hash,
+                cache=cache,
+                checked=self.checked,
             )
 
         try:
@@ -99,6 +109,7 @@ class PoolUpkeep:
                     genesis_hash=self.view.genesis_hash,
                     check_signature=True,
                     cache=self.view.best_cache(),
+                    checked=self.checked,
                 )
                 self.pool.lift_ban(tx.hash)
                 self.pool.add(tx, valid, now_ms)

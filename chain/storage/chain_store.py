@@ -565,13 +565,8 @@ class ChainStore:
         """Put a finality plan's writes into `batch`; memory is changed only after the write."""
         changes = _DeathRowChanges(self._death_rows, self._death_index)
         for h, journal in plan.route:
-            for node_key, node in journal.inserted.items():
-                batch.put(_NODE + node_key, node)
-            for key, value in journal.changes.items():
-                if value is None:
-                    batch.delete(_FLAT + key)
-                else:
-                    batch.put(_FLAT + key, value)
+            batch.update(_NODE, journal.inserted)
+            batch.update(_FLAT, journal.changes)
             if h in plan.persisted:
                 batch.delete(_JOURNAL + h)
             if self.keep_states is not None:

@@ -12,7 +12,7 @@ such an error until the database is closed and opened again, which `reopen` does
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Protocol
 
@@ -55,6 +55,11 @@ class WriteBatch:
     def delete(self, key: bytes) -> None:
         """Remove `key` when the batch is written."""
         self.ops.append((key, None))
+
+    def update(self, prefix: bytes, changes: Mapping[bytes, bytes | None]) -> None:
+        """Set each `prefix ‖ key` to its value, or remove it where the value is None (a block's
+        thousands of trie nodes and state changes, added in one C-level pass)."""
+        self.ops.extend(zip(map(prefix.__add__, changes), changes.values(), strict=True))
 
     def __len__(self) -> int:
         return len(self.ops)
@@ -134,6 +139,7 @@ class LevelDBStore:
         sync: bool = False,
         cache_bytes: int = 64 * 1024 * 1024,
         write_buffer_bytes: int | None = None,
+        compression: str | None = None,
     ) -> None:
         path.mkdir(parents=True, exist_ok=True)
         self.path = path
@@ -143,6 +149,12 @@ class LevelDBStore:
             {} if write_buffer_bytes is None else {"write_buffer_size": write_buffer_bytes}
         )
         """LevelDB's memtable size, where not its default (4 MiB; two may be held at once)."""
+        self._compression = compression
+        """None (the default here): blocks are stored as they are. Most of what a node stores is
+        trie nodes, which are hashes and do not compress: with LevelDB's default (snappy) an
+        import of 20,000 transfers took 80-81 us of process CPU a transfer (compactions
+        included) against 66-67 us without, for a database 22% smaller (25 against 32 MB).
+        A database written either way opens either way (LevelDB marks each block)."""
         self.failure_listeners: list[Callable[[StoreWriteFailed], None]] = []
         """Called with every failed write, before `write` raises it."""
         self._db: plyvel.DB | None = self._open()
@@ -154,6 +166,7 @@ class LevelDBStore:
                 create_if_missing=True,
                 lru_cache_size=self._cache_bytes,
                 bloom_filter_bits=10,
+                compression=self._compression,
                 **self._write_buffer,
             )
         except plyvel.IOError as exc:

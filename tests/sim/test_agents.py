@@ -579,7 +579,7 @@ def test_a_committee_member_that_does_not_recompute_is_penalized(behaviour: str)
     results = PublishedResults()
     honest = workers(results, 1, WorkerStrategy())
     demand = requesters(results, 1, rate=0.4, stop_after_ms=8_000, mode="always")
-    w = world(honest, demand, seed=16, behaviours=(behaviour,))  # Alice sits on 3 checks
+    w = world(honest, demand, seed=16, behaviours=(behaviour,))
     w.run(25_000)
     attested = w.rows.of("jobs", step="attested")
     assert {r["verdict"] for r in attested} == {"recomputed"} | (

@@ -319,7 +319,7 @@ def test_benchmark_import_prints_positive_figures(xpl: XplCli) -> None:
     figures = json_line(result.stdout)
     assert figures["txs"] == 300
     assert figures["accounts"] == 50
-    for name in ("transfers_per_s", "verify_per_s", "ratio"):
+    for name in ("transfers_per_s", "verify_per_s", "ratio", "transfers_per_cpu_s", "cpu_ratio"):
         assert isinstance(figures[name], int | float) and figures[name] > 0, (name, figures)
 
 

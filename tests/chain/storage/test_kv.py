@@ -124,6 +124,27 @@ def test_leveldb_keeps_its_data_across_reopening(tmp_path):
     again.close()
 
 
+def test_a_database_written_compressed_reads_back_uncompressed_and_the_reverse(tmp_path):
+    """The store writes uncompressed blocks; a database an older node wrote with snappy still
+    opens and reads, and one written now opens with snappy."""
+    value = b"compressible " * 400
+    for first, second in (("snappy", None), (None, "snappy")):
+        path = tmp_path / str(first)
+        writer = LevelDBStore(path, compression=first)
+        batch = WriteBatch()
+        for i in range(200):
+            batch.put(i.to_bytes(2, "big"), value + i.to_bytes(2, "big"))
+        writer.write(batch)
+        writer.compact()
+        writer.close()
+        reader = LevelDBStore(path, compression=second)
+        assert [reader.get(i.to_bytes(2, "big")) for i in (0, 199)] == [
+            value + b"\x00\x00",
+            value + b"\x00\xc7",
+        ]
+        reader.close()
+
+
 def test_leveldb_refuses_a_second_opener_of_the_same_directory(tmp_path):
     first = LevelDBStore(tmp_path / "db")
     try:
@@ -132,3 +153,16 @@ def test_leveldb_refuses_a_second_opener_of_the_same_directory(tmp_path):
     finally:
         first.close()
     LevelDBStore(tmp_path / "db").close()  # free again once closed
+
+
+@settings(max_examples=50)
+@given(st.dictionaries(st.binary(max_size=4), st.one_of(st.none(), st.binary(max_size=4))))
+def test_a_batch_update_is_a_put_or_delete_of_each_prefixed_key(changes):
+    one_by_one, at_once = WriteBatch(), WriteBatch()
+    for key, value in changes.items():
+        if value is None:
+            one_by_one.delete(b"p" + key)
+        else:
+            one_by_one.put(b"p" + key, value)
+    at_once.update(b"p", changes)
+    assert at_once.ops == one_by_one.ops
