@@ -36,8 +36,10 @@ PARENT: Final = 4
 ROOT: Final = 8
 KEYED_HASH: Final = 16
 IV: Final = (0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A)
-PARALLEL_BYTES: Final = 1024 * 1024
-"""From this much data on, the tiles are hashed on every core (below, one thread is faster)."""
+PARALLEL_BYTES: Final = 8 * 1024 * 1024
+"""From this much data on, the tiles are hashed on every core. Measured on the shared 2-core
+machine: a 4 MiB result took 3.3 ms on one thread and 5–6 ms on two (the parallel call waits for
+the busier core), a 16 MiB one 12.7 ms on one and 6.8 ms on two."""
 MAX_DEPTH: Final = 54
 """Chaining values a BLAKE3 tree keeps on its stack at most (2^54 chunks)."""
 
