@@ -133,7 +133,7 @@ def _parent(left: U32, right: U32, key: U32, flags: int, out: U32) -> None:
 
 @_njit()
 def _hash_group(
-    matrix: I32, row_block: int, col_block: int, key: U32, group: int, out: U32
+    matrix: U32, row_block: int, col_block: int, key: U32, group: int, out: U32
 ) -> None:
     """The tiles group·LANES .. group·LANES + LANES (those that exist), side by side."""
     rows, cols = matrix.shape
@@ -141,7 +141,9 @@ def _hash_group(
     leaves = ((rows + row_block - 1) // row_block) * col_tiles
     max_words = row_block * col_block
     max_chunks = max(1, (max_words + CHUNK_WORDS - 1) // CHUNK_WORDS)
-    scratch = np.zeros((LANES, max_chunks * CHUNK_WORDS), dtype=np.uint32)
+    # Not zeroed whole (that would be a pass over as many bytes as the tiles): only each tile's
+    # last block is padded with zeros below.
+    scratch = np.empty((LANES, max_chunks * CHUNK_WORDS), dtype=np.uint32)
     words = np.zeros(LANES, dtype=np.int64)
     cvs = np.zeros((LANES, max_chunks, 8), dtype=np.uint32)
     for lane in range(LANES):
@@ -152,8 +154,10 @@ def _hash_group(
         height, width = min(row_block, rows - top), min(col_block, cols - left)
         for r in range(height):
             for c in range(width):
-                scratch[lane, r * width + c] = np.uint32(matrix[top + r, left + c] & 0xFFFFFFFF)
+                scratch[lane, r * width + c] = matrix[top + r, left + c]
         words[lane] = height * width
+        for pad in range(height * width, -(-height * width // BLOCK_WORDS) * BLOCK_WORDS):
+            scratch[lane, pad] = 0
     chunks = np.maximum((words + CHUNK_WORDS - 1) // CHUNK_WORDS, 1)
     v = np.empty((16, LANES), dtype=np.uint32)
     m = np.empty((16, LANES), dtype=np.uint32)
@@ -232,14 +236,14 @@ def _hash_group(
 
 
 @_njit(parallel=True)
-def _tile_hashes(matrix: I32, row_block: int, col_block: int, key: U32, out: U32) -> None:
+def _tile_hashes(matrix: U32, row_block: int, col_block: int, key: U32, out: U32) -> None:
     """out[leaf] = BLAKE3-keyed(key, tile bytes) for every tile of `matrix`, tile-major."""
     for group in prange((out.shape[0] + LANES - 1) // LANES):
         _hash_group(matrix, row_block, col_block, key, group, out)
 
 
 @_njit()
-def _tile_hashes_serial(matrix: I32, row_block: int, col_block: int, key: U32, out: U32) -> None:
+def _tile_hashes_serial(matrix: U32, row_block: int, col_block: int, key: U32, out: U32) -> None:
     """`_tile_hashes` on the calling thread alone."""
     for group in range((out.shape[0] + LANES - 1) // LANES):
         _hash_group(matrix, row_block, col_block, key, group, out)
@@ -266,5 +270,5 @@ def tile_hashes(matrix: I32, row_block: int, col_block: int, key: bytes) -> U8:
     # A parallel call waits for every core to take its share: on a busy machine that can be
     # milliseconds, more than a small matrix takes on one thread.
     run = _tile_hashes if matrix.nbytes >= PARALLEL_BYTES else _tile_hashes_serial
-    run(np.ascontiguousarray(matrix), row_block, col_block, key_words, out)
+    run(np.ascontiguousarray(matrix).view(np.uint32), row_block, col_block, key_words, out)
     return out.view(np.uint8)
