@@ -9,9 +9,9 @@ computes the same root, byte for byte, at the speed the kernels produce results:
   for the process; a leaf of `RAYON_LEAF_BYTES` or more is instead hashed by blake3's own threads
   (`max_threads`), which split one input across the cores;
 - small tiles of a result matrix (gemm_i8 leaves, qmlp_i8 rows) are hashed in place by a Numba
-  BLAKE3 kernel (`tile_leaf_hashes`, `gpu_worker.kernels.blake3_tiles`), 16 tiles side by side on
-  every core: a tile is not contiguous in the matrix, and small leaves are where the package is
-  slow (a 4 KiB leaf: 2.5 µs a call; the kernel, about 1.3 GiB/s a core, needs 3);
+  BLAKE3 kernel (`tile_leaf_hashes`, `gpu_worker.kernels.blake3_tiles`), 16 tiles side by side:
+  a tile is not contiguous in the matrix, and small leaves are where the package is slow (a 4 KiB
+  tile: a copy and a 2.5 µs call, about 4.5 µs in all, against 2.9 µs in the kernel);
 - the inner levels are built by a Numba kernel (`gpu_worker.kernels.blake3_nodes`): a node is one
   BLAKE3 compression, about 0.1 µs compiled against about 0.9 µs a call from Python.
 

@@ -6,8 +6,11 @@ where the `blake3` package is weakest: about 0.9 µs a call, and a 4 KiB leaf ha
 hash side by side, so a 4 KiB tile costs 2.5 µs (1.5 GiB/s); and a tile is not contiguous in C,
 so the package would need a copy first. This kernel hashes LANES tiles side by side instead (one
 uint32 lane per tile, chunk by chunk in lockstep, which LLVM vectorizes), each tile gathered into
-a small scratch buffer from its rows of C, and groups of tiles on every core: about 2.3 GiB/s a
-core on the development machine (CPU time), whatever the tile size, with no copy of C.
+a small scratch buffer from its rows of C, and groups of tiles on every core for a large result:
+about 1.2–1.4 GiB/s a core on the development machine (CPU time), whatever the tile size, with
+no copy of C. (The same lanes hashing whole chunks without the tile bookkeeping ran at 2.3 GiB/s:
+there is room left.) From 16 KiB tiles on, the package's own SIMD is faster even after a copy,
+and `commitment.tile_leaf_hashes` uses it there.
 
 It is the full BLAKE3 (the specification's chunks of 1,024 bytes with their counters, blocks of 64
 zero-padded at the end, parent nodes over the chunk chaining values, the ROOT flag on the last
