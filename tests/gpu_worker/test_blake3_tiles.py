@@ -1,0 +1,86 @@
+"""The Numba BLAKE3 tile kernel: every tile's hash is the blake3 package's, over the tile's bytes.
+
+Sizes are chosen across BLAKE3's boundaries (a partial block, one chunk exactly, a chunk and a
+word, several chunks whose tree has uneven subtrees) and tiles at the matrix's edges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from blake3 import blake3
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpu_worker import commitment
+from gpu_worker.commitment import tile_leaf_hashes
+from gpu_worker.jobs import tile_leaves
+from gpu_worker.kernels.blake3_tiles import tile_hashes
+from runtime.primitives.merkle import leaf_hash
+
+
+def matrix(rows: int, cols: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(-(2**31), 2**31, size=(rows, cols), dtype=np.int32)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    rows=st.integers(1, 24),
+    cols=st.integers(1, 40),
+    row_block=st.integers(1, 24),
+    col_block=st.integers(1, 40),
+    seed=st.integers(0, 2**16),
+)
+def test_small_tiles_hash_like_their_encoded_leaves(
+    rows: int, cols: int, row_block: int, col_block: int, seed: int
+) -> None:
+    c = matrix(rows, cols, seed)
+    expected = [leaf_hash(leaf) for leaf in tile_leaves(c, row_block, col_block)]
+    assert list(tile_leaf_hashes(c, row_block, col_block)) == expected
+
+
+@pytest.mark.parametrize(
+    "words",
+    [16, 17, 255, 256, 257, 512, 768, 1024, 1025, 1280, 2049, 2304],
+)
+def test_tiles_across_chunk_boundaries_match_the_package(words: int) -> None:
+    # One tile per row, `words` int32 wide: 1 to 9 chunks, so trees of every uneven shape.
+    c = matrix(3, words, words)
+    key = bytes(range(32))
+    got = tile_hashes(c, 1, words, key)
+    for row in range(3):
+        assert bytes(got[row]) == blake3(c[row].astype("<i4").tobytes(), key=key).digest()
+
+
+def test_tiles_of_a_gemm_result_at_the_default_layout_shape() -> None:
+    c = matrix(40, 300, 5)  # 8 × 128 tiles, the last column of tiles 44 wide
+    expected = [leaf_hash(leaf) for leaf in tile_leaves(c, 8, 128)]
+    assert list(tile_leaf_hashes(c, 8, 128)) == expected
+    changed = c.copy()
+    changed[39, 299] ^= 1  # one bit of the last tile
+    again = list(tile_leaf_hashes(changed, 8, 128))
+    assert again[:-1] == expected[:-1] and again[-1] != expected[-1]
+
+
+def test_what_is_not_an_int32_matrix_or_a_tile_is_refused() -> None:
+    with pytest.raises(ValueError, match="2-D int32"):
+        tile_hashes(np.zeros((4, 4), np.int64), 2, 2, bytes(32))
+    with pytest.raises(ValueError, match="2-D int32"):
+        tile_hashes(np.zeros(16, np.int32), 2, 2, bytes(32))
+    with pytest.raises(ValueError, match="at least 1 × 1"):
+        tile_hashes(np.zeros((4, 4), np.int32), 0, 2, bytes(32))
+
+
+@pytest.mark.parametrize(
+    ("rows", "cols", "row_block", "col_block"), [(9, 50, 4, 13), (9, 50, 4, 50)]
+)
+def test_tiles_over_the_kernels_size_take_the_packages_path_to_the_same_hashes(
+    rows: int, cols: int, row_block: int, col_block: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tiles (copied one at a time) and row bands (hashed where they lie) by the blake3 package.
+    monkeypatch.setattr(commitment, "KERNEL_LEAF_BYTES", 0)
+    c = matrix(rows, cols, 9)
+    expected = [leaf_hash(leaf) for leaf in tile_leaves(c, row_block, col_block)]
+    for threads in (1, 2):
+        assert list(tile_leaf_hashes(c, row_block, col_block, threads=threads)) == expected
