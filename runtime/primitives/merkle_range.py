@@ -92,9 +92,7 @@ def verify_range_proof(
     under `root`; MerkleProofError if not."""
     end = start + len(leaf_hashes)
     if not 0 <= start < end <= leaf_count:
-        raise MerkleProofError(
-            f"leaves [{start}, {end}) are not a run of the {leaf_count} leaves"
-        )
+        raise MerkleProofError(f"leaves [{start}, {end}) are not a run of the {leaf_count} leaves")
     level = list(leaf_hashes)
     lo, hi, width, used = start, end, leaf_count, 0
 
