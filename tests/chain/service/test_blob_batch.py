@@ -216,3 +216,36 @@ def test_a_lying_node_is_caught(lie: str, monkeypatch: pytest.MonkeyPatch) -> No
         fetch_leaves(node, root)
     with pytest.raises(BlobVerificationError):
         fetch_leaves(node, root, 50)
+
+
+def test_the_fetch_benchmark_reads_a_result_both_ways_over_http() -> None:
+    from chain.benchmarks.result_fetch_bench import run_result_fetch_benchmark
+
+    one, batched = run_result_fetch_benchmark(leaves=40, leaf_bytes=16, repeats=1)
+    assert (one.mode, one.requests) == ("one_leaf", 40)
+    assert (batched.mode, batched.requests) == ("batched", 1)
+
+
+def test_a_result_read_from_a_lying_node_is_refused_as_not_the_committed_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from types import SimpleNamespace
+
+    from chain.client.jobs import results
+    from chain.client.jobs.errors import ResultDataError
+
+    monkeypatch.setattr(blob_rpc, "MAX_BATCH_LEAVES", 16)
+    node = Node()
+    root, leaves = stored(node, 50)
+    view = SimpleNamespace(id=7, job=SimpleNamespace(result_root=root, leaves=50))
+    monkeypatch.setattr(results, "require_job", lambda client, job_id: view)
+    client: Any = SimpleNamespace(rpc=node)
+    assert results.fetch_result(client, 7).leaves == leaves
+    assert node.calls["blob_getLeaves"] == 4
+    node.tamper = LIES["a leaf altered"]
+    with pytest.raises(ResultDataError, match="job 7 that does not match the committed root"):
+        results.fetch_result(client, 7)
+    view.job.leaves = 51  # a chain that says 51 leaves: the node's 50 are not that result
+    node.tamper = None
+    with pytest.raises(ResultDataError, match="51 leaves"):
+        results.fetch_result(client, 7)
