@@ -23,7 +23,7 @@ from __future__ import annotations
 import platform
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, TypeVar, cast
 
 import numba
@@ -60,6 +60,17 @@ bytes, counting the inputs they keep alive."""
 FEW_ROWS: Final = 8
 """Products of at most this many rows (a verifier's leaf, a qmlp row block) stream B as it is
 stored: transposing B for the tiled kernel costs as much as multiplying ten or more of its rows."""
+BANDS: Final = 1
+"""Bands `gpu_worker.committing` cuts a job into on the CPU: one. The kernel holds every core,
+so hashing a band while the next computes only moves the hashing onto cores the kernel needs;
+and on the shared 2-core machine each parallel call of a band waited for its slowest thread
+(8 bands: the job took 1.5 to 4 times as long; 1 band and the leaves hashed on every core:
+the kernel plus the hashing alone)."""
+HASH_WHILE_COMPUTING: Final = False
+"""Whether `gpu_worker.committing` hashes finished leaves while the kernel goes on (a qmlp_i8
+layer's while the next layer computes): not on the CPU, for the same reason."""
+MIN_BAND_ROWS: Final = 32
+"""Rows below which a band (`gemm_bands`) makes a parallel call too short to pay its start."""
 SERIAL_WORK: Final = 1 << 17
 """Multiply-adds below which an SGD step runs on one thread: starting the others costs more."""
 
@@ -335,6 +346,36 @@ def _gemm_bias(a: I8, bt: I8, bias: I32, out: I32) -> None:
 
 
 @_kernel(parallel=True)
+def _gemm_bias_leaves(a: I8, bt: I8, bias: I32, out: I32, rb: int, cb: int) -> None:
+    """a·btᵀ + bias as gemm_i8's tile leaves, one after another in `out` (flat, m·n int32):
+    tile (r, c) of rb×cb (smaller at the edges), tile-major, each tile row-major. A tile is a
+    C-contiguous matrix of its own inside `out`, so the tiled kernel writes into it directly,
+    in blocks of at most TILE_ROWS×TILE_COLS, with no copy; the tiles run in parallel."""
+    m, k = a.shape
+    n = bt.shape[0]
+    kv = k - k % LANES
+    row_tiles = (m + rb - 1) // rb
+    col_tiles = (n + cb - 1) // cb
+    for t in prange(row_tiles * col_tiles):
+        r = t // col_tiles
+        c = t % col_tiles
+        r0 = r * rb
+        c0 = c * cb
+        height = min(rb, m - r0)
+        width = min(cb, n - c0)
+        base = r0 * n + c0 * height
+        tile = out[base : base + height * width].reshape((height, width))
+        rows = a[r0 : r0 + height]
+        cols = bt[c0 : c0 + width]
+        part = bias[c0 : c0 + width]
+        for i0 in range(0, height, TILE_ROWS):
+            for j0 in range(0, width, TILE_COLS):
+                i1 = min(i0 + TILE_ROWS, height)
+                j1 = min(j0 + TILE_COLS, width)
+                _gemm_tile(rows, cols, part, tile, i0, i1, j0, j1, kv)
+
+
+@_kernel(parallel=True)
 def _matmul_bias_wide(h: I32, w: I8, bias: I32, out: I32) -> None:
     """out = h·w + bias for int32 h, accumulated in int64 and kept modulo 2^32."""
     m, k = h.shape
@@ -420,6 +461,112 @@ def gemm(a: I8, b: I8) -> I32:
     """C = A·B with int32 accumulation (exact for K ≤ 131,071)."""
     a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
     return _gemm_plus(a, b, np.zeros(b.shape[1], np.int32))
+
+
+def _band_product(a: I8, b: I8, bias: I32, out: I32) -> Callable[[slice], None]:
+    """A function that fills out[rows] = a[rows]·b + bias for one band of rows at a time."""
+    if a.shape[0] <= FEW_ROWS:
+        return lambda rows: _gemm_bias_few_rows(a[rows], b, bias, out[rows])
+    bt = _transposed(b)
+    return lambda rows: _gemm_bias(a[rows], bt, bias, out[rows])
+
+
+def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slice]]:
+    """C = A·B computed one band of rows at a time: C (filled as the iterator runs) and an
+    iterator that computes each band of `bands` in turn and yields it once its rows are final.
+
+    Each band is one parallel call (about 30 µs to start), and the kernels release the GIL, so
+    a caller can hash a finished band on another thread while the next one computes.
+    """
+    a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
+    check_product(a.shape, b.shape)
+    out: I32 = np.empty((a.shape[0], b.shape[1]), np.int32)
+    bias: I32 = np.zeros(b.shape[1], np.int32)
+
+    def run() -> Iterator[slice]:
+        if not out.size:
+            yield from bands
+            return
+        product = _band_product(a, b, bias, out)
+        for rows in bands:
+            product(rows)
+            yield rows
+
+    return out, run()
+
+
+def tiles_of(c: I32, row_block: int, col_block: int, out: I32) -> None:
+    """Write matrix c into flat `out` as gemm_i8's tile leaves: tiles of row_block×col_block
+    (smaller at the edges), tile-major, each tile row-major."""
+    m, n = c.shape
+    offset = 0
+    for r0 in range(0, m, row_block):
+        for c0 in range(0, n, col_block):
+            tile = c[r0 : r0 + row_block, c0 : c0 + col_block]
+            out[offset : offset + tile.size] = tile.reshape(-1)
+            offset += tile.size
+
+
+def gemm_tile_bands(
+    a: I8, b: I8, row_block: int, col_block: int, bands: Sequence[slice]
+) -> tuple[I32, Iterator[slice]]:
+    """`gemm_bands` with C laid out as gemm_i8's tile leaves (`tiles_of`) in one flat array, so
+    each leaf is a contiguous part of it: the kernel writes every tile where its leaf lies, and
+    no copy is made to encode or hash it. Each band is a whole number of rows of tiles."""
+    a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
+    check_product(a.shape, b.shape)
+    m, n = a.shape[0], b.shape[1]
+    if row_block < 1 or col_block < 1:
+        raise ValueError(f"tiles of {row_block}×{col_block} do not exist")
+    out: I32 = np.empty(m * n, np.int32)
+    bias: I32 = np.zeros(n, np.int32)
+
+    def run() -> Iterator[slice]:
+        bt = _transposed(b) if out.size and m > FEW_ROWS else b
+        for rows in bands:
+            if rows.start % row_block:
+                raise ValueError(f"band {rows} does not start at a row of tiles")
+            part = out[rows.start * n : min(rows.stop, m) * n]
+            if part.size and m > FEW_ROWS:
+                _gemm_bias_leaves(a[rows], bt, bias, part, row_block, col_block)
+            elif part.size:
+                band: I32 = np.empty((part.size // n, n), np.int32)
+                _gemm_bias_few_rows(a[rows], b, bias, band)
+                tiles_of(band, row_block, col_block, part)
+            yield rows
+
+    return out, run()
+
+
+def qmlp_bands(
+    x: I8, layers: Sequence[QmlpLayer], bands: Sequence[slice]
+) -> tuple[list[I32], Iterator[tuple[int, slice]]]:
+    """qmlp one band of rows at a time, through every layer before the next band (a row's
+    activations depend on that row alone): each layer's accumulators (filled as the iterator
+    runs) and an iterator that yields (layer, rows) as those accumulators become final."""
+    x = int8_matrix(x, "x")
+    rows_total = x.shape[0]
+    accs: list[I32] = []
+    for layer in layers:
+        weights, _ = layer_arrays(layer)
+        check_requantization(layer)
+        accs.append(np.empty((rows_total, weights.shape[1]), np.int32))
+
+    def run() -> Iterator[tuple[int, slice]]:
+        for rows in bands:
+            h: I8 = x[rows]
+            for j, layer in enumerate(layers):
+                weights, bias = layer_arrays(layer)
+                check_product(h.shape, weights.shape)
+                out = accs[j][rows]
+                if out.size:
+                    local = slice(0, h.shape[0])
+                    _band_product(h, weights, bias, out)(local)
+                yield j, rows
+                if j + 1 < len(layers):
+                    h = requantize(out, layer)
+
+    return accs, run()
 
 
 def gemm_transposed(a: I8, bt: I8) -> I32:
@@ -571,10 +718,14 @@ def sgd(
 __all__ = [
     "AVX2",
     "gemm",
+    "gemm_bands",
+    "gemm_tile_bands",
     "gemm_transposed",
     "qmlp",
+    "qmlp_bands",
     "qmlp_layer",
     "requantize",
     "requantize_value",
     "sgd",
+    "tiles_of",
 ]

@@ -19,7 +19,8 @@ thread, the tiles are smaller so tests stay fast; the code and the arithmetic ar
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numba
@@ -36,6 +37,7 @@ from gpu_worker.kernels.arguments import (
     layer_arrays,
     sgd_arguments,
 )
+from gpu_worker.kernels.cuda_blake3 import device_hasher, key_words
 
 SIMULATOR: Final = bool(getattr(numba.config, "ENABLE_CUDASIM", 0))
 THREADS: Final = 4 if SIMULATOR else 16
@@ -46,6 +48,18 @@ TILE: Final = THREADS * PER_THREAD
 """Rows and columns of C per block: 64 on a GPU."""
 K_TILE: Final = 4 if SIMULATOR else 32
 """Elements of K staged in shared memory per step."""
+BANDS: Final = 8
+"""Bands `gpu_worker.committing` cuts a job into on a GPU: the host hashes band i while the GPU
+computes band i + 1, so only the last band's hashing adds to the job's time."""
+HASH_ON_DEVICE: Final = True
+"""`gpu_worker.committing` has each band's leaves hashed on the GPU (`cuda_blake3`): from the
+host a leaf costs a 1.5 to 2 µs call that holds the GIL, more than the GPU's work on a small
+tile; on the GPU it is one thread's work, and only 32 bytes a leaf come back."""
+HASH_THREADS: Final = 8 if SIMULATOR else 128
+"""Threads per block of the leaf-hashing kernel (a leaf a thread)."""
+MIN_BAND_ROWS: Final = 4 * TILE
+"""Rows per band (`gemm_bands`) below which a band's launch leaves a large GPU's
+multiprocessors idle: 256 rows of 1,024 columns are 64 blocks."""
 
 cuda: Any = numba_cuda
 """numba.cuda, untyped: its kernel API (threadIdx, shared, syncthreads) is made at run time."""
@@ -133,8 +147,23 @@ def _sgd_update_kernel(
         out[t, f, o] = v
 
 
+def _tiles_kernel(c: Any, row_block: Any, col_block: Any, out: Any) -> None:
+    """out (flat) = c laid out as gemm_i8's tile leaves: tiles of row_block×col_block (smaller
+    at the edges), tile-major, each tile row-major; one element per thread."""
+    j, i = cuda.grid(2)
+    m, n = c.shape
+    if i < m and j < n:
+        r = i // row_block
+        t = j // col_block
+        height = min(row_block, m - r * row_block)
+        width = min(col_block, n - t * col_block)
+        base = r * row_block * n + t * col_block * height
+        out[base + (i - r * row_block) * width + (j - t * col_block)] = c[i, j]
+
+
 _gemm_bias = _jit(_gemm_bias_kernel)
 _requantize = _jit(_requantize_kernel)
+_tiles = _jit(_tiles_kernel)
 _sgd_errors = _jit(_sgd_errors_kernel)
 _sgd_update = _jit(_sgd_update_kernel)
 
@@ -165,6 +194,227 @@ def gemm(a: I8, b: I8) -> I32:
     d_out = _gemm_bias_on_device(cuda.to_device(a), cuda.to_device(b), bias, m, n)
     out: I32 = d_out.copy_to_host()
     return out
+
+
+@dataclass(frozen=True)
+class LeafHashing:
+    """One layer's leaves to hash on the GPU as its bands are computed: each leaf's byte offset
+    and length in the layer's result laid out in leaf order (ascending offsets), and the host
+    array (leaves × 32 bytes) their hashes are copied back into with the band."""
+
+    starts: np.ndarray
+    lengths: np.ndarray
+    out: np.ndarray
+
+
+class _Streamed:
+    """Bands computed on one CUDA stream and copied back to pinned host memory on another, so
+    that band i's copy overlaps band i + 1's kernel; the host waits for each band in turn.
+    With LeafHashing, each band's leaves are hashed on the GPU after its kernel and only their
+    hashes come back with it."""
+
+    def __init__(self, hashing: Sequence[LeafHashing] | None = None) -> None:
+        self.compute = cuda.stream()
+        self.copy = cuda.stream()
+        self.copied: list[Any] = []
+        self.hashing = list(hashing or [])
+        self.key = cuda.to_device(key_words(), stream=self.compute) if self.hashing else None
+        self.leaves = [
+            (
+                cuda.to_device(np.ascontiguousarray(h.starts, np.int64), stream=self.compute),
+                cuda.to_device(np.ascontiguousarray(h.lengths, np.int64), stream=self.compute),
+                cuda.device_array(h.out.shape, np.uint8, stream=self.compute),
+            )
+            for h in self.hashing
+        ]
+
+    def copy_back(
+        self, d_part: Any, host_part: Any, layer: int = 0, d_result: Any = None, part: Any = None
+    ) -> None:
+        """Queue the copy of d_part to host_part once the kernels queued so far are done; with
+        hashing, first hash on the GPU the leaves of `layer` lying in bytes `part` of d_result."""
+        pairs = [(d_part, host_part)]
+        if self.hashing and d_result is not None:
+            hashing = self.hashing[layer]
+            first = int(np.searchsorted(hashing.starts, part.start))
+            last = int(np.searchsorted(hashing.starts, part.stop))
+            if last > first:
+                d_starts, d_lengths, d_hashes = self.leaves[layer]
+                data = d_result.view(np.uint8).reshape(-1)
+                blocks = -(-(last - first) // HASH_THREADS)
+                device_hasher()[blocks, HASH_THREADS, self.compute](
+                    data,
+                    d_starts[first:last],
+                    d_lengths[first:last],
+                    self.key,
+                    d_hashes[first:last],
+                )
+                pairs.append((d_hashes[first:last], hashing.out[first:last]))
+        computed = cuda.event()
+        computed.record(self.compute)
+        computed.wait(self.copy)
+        for d, host in pairs:
+            if d.size:
+                d.copy_to_host(host, stream=self.copy)
+        copied = cuda.event()
+        copied.record(self.copy)
+        self.copied.append(copied)
+
+    def finished(self, index: int) -> None:
+        """Wait until the index-th queued copy is on the host."""
+        self.copied[index].synchronize()
+
+
+def _launch_gemm(streamed: _Streamed, d_a: Any, d_b: Any, d_bias: Any, d_out: Any) -> None:
+    rows, cols = d_out.shape
+    if rows and cols:
+        grid = _blocks(rows, cols, TILE)
+        _gemm_bias[grid, (THREADS, THREADS), streamed.compute](d_a, d_b, d_bias, d_out)
+
+
+def gemm_bands(
+    a: I8, b: I8, bands: Sequence[slice], *, hashing: Sequence[LeafHashing] | None = None
+) -> tuple[I32, Iterator[slice]]:
+    """C = A·B one band of rows at a time: C (in pinned host memory, filled as the iterator
+    runs) and an iterator that yields each band of `bands` once its rows are on the host.
+
+    Every band's kernel is queued at once; each band is copied back as soon as its kernel ends,
+    while the GPU computes the next, so the host can hash band i while band i + 1 computes.
+    """
+    a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
+    check_product(a.shape, b.shape)
+    m, n = a.shape[0], b.shape[1]
+    out: I32 = cuda.pinned_array((m, n), np.int32)
+
+    def run() -> Iterator[slice]:
+        if not (m and n):
+            out.fill(0)
+            yield from bands
+            return
+        streamed = _Streamed(hashing)
+        d_a = cuda.to_device(a, stream=streamed.compute)
+        d_b = cuda.to_device(b, stream=streamed.compute)
+        d_bias = cuda.to_device(np.zeros(n, np.int32), stream=streamed.compute)
+        d_out = cuda.device_array((m, n), np.int32, stream=streamed.compute)
+        for rows in bands:
+            _launch_gemm(streamed, d_a[rows], d_b, d_bias, d_out[rows])
+            part = slice(4 * n * rows.start, 4 * n * min(rows.stop, m))
+            streamed.copy_back(d_out[rows], out[rows], 0, d_out, part)
+        for index, rows in enumerate(bands):
+            streamed.finished(index)
+            yield rows
+
+    return out, run()
+
+
+def gemm_tile_bands(
+    a: I8,
+    b: I8,
+    row_block: int,
+    col_block: int,
+    bands: Sequence[slice],
+    *,
+    hashing: Sequence[LeafHashing] | None = None,
+) -> tuple[I32, Iterator[slice]]:
+    """`gemm_bands` with C laid out as gemm_i8's tile leaves in one flat array (pinned host
+    memory): each band is computed, laid out as tiles on the GPU and copied back while the next
+    band computes. Each band is a whole number of rows of tiles."""
+    a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
+    check_product(a.shape, b.shape)
+    m, n = a.shape[0], b.shape[1]
+    if row_block < 1 or col_block < 1:
+        raise ValueError(f"tiles of {row_block}×{col_block} do not exist")
+    out: I32 = cuda.pinned_array(m * n, np.int32)
+
+    def run() -> Iterator[slice]:
+        if not (m and n):
+            yield from bands
+            return
+        streamed = _Streamed(hashing)
+        stream = streamed.compute
+        d_a = cuda.to_device(a, stream=stream)
+        d_b = cuda.to_device(b, stream=stream)
+        d_bias = cuda.to_device(np.zeros(n, np.int32), stream=stream)
+        d_c = cuda.device_array((m, n), np.int32, stream=stream)
+        d_flat = cuda.device_array(m * n, np.int32, stream=stream)
+        for rows in bands:
+            if rows.start % row_block:
+                raise ValueError(f"band {rows} does not start at a row of tiles")
+            stop = min(rows.stop, m)
+            part = slice(rows.start * n, stop * n)
+            _launch_gemm(streamed, d_a[rows], d_b, d_bias, d_c[rows])
+            if stop > rows.start:
+                grid = _blocks(stop - rows.start, n, THREADS)
+                _tiles[grid, (THREADS, THREADS), stream](
+                    d_c[rows], np.int64(row_block), np.int64(col_block), d_flat[part]
+                )
+            streamed.copy_back(
+                d_flat[part], out[part], 0, d_flat, slice(4 * part.start, 4 * part.stop)
+            )
+        for index, rows in enumerate(bands):
+            streamed.finished(index)
+            yield rows
+
+    return out, run()
+
+
+def qmlp_bands(
+    x: I8,
+    layers: Sequence[QmlpLayer],
+    bands: Sequence[slice],
+    *,
+    hashing: Sequence[LeafHashing] | None = None,
+) -> tuple[list[I32], Iterator[tuple[int, slice]]]:
+    """qmlp one band of rows at a time, through every layer before the next band: each
+    layer's accumulators (pinned host memory, filled as the iterator runs) and an iterator
+    that yields (layer, rows) once those accumulators are on the host."""
+    x = int8_matrix(x, "x")
+    rows_total = x.shape[0]
+    arrays = [layer_arrays(layer) for layer in layers]
+    width = x.shape[1]
+    for (weights, _), layer in zip(arrays, layers, strict=True):
+        if width != weights.shape[0]:
+            raise ValueError(f"cannot multiply h of width {width} by weights {weights.shape}")
+        check_requantization(layer)
+        width = weights.shape[1]
+    accs: list[I32] = [cuda.pinned_array((rows_total, w.shape[1]), np.int32) for w, _ in arrays]
+
+    def run() -> Iterator[tuple[int, slice]]:
+        streamed = _Streamed(hashing)
+        stream = streamed.compute
+        d_x = cuda.to_device(x, stream=stream)
+        d_layers = [
+            (cuda.to_device(w, stream=stream), cuda.to_device(bias, stream=stream))
+            for w, bias in arrays
+        ]
+        d_accs = [cuda.device_array(acc.shape, np.int32, stream=stream) for acc in accs]
+        d_hs = [cuda.device_array(acc.shape, np.int8, stream=stream) for acc in accs[:-1]]
+        order: list[tuple[int, slice]] = []
+        for rows in bands:
+            d_h = d_x[rows]
+            for j, layer in enumerate(layers):
+                d_w, d_bias = d_layers[j]
+                _launch_gemm(streamed, d_h, d_w, d_bias, d_accs[j][rows])
+                width = accs[j].shape[1]
+                part = slice(4 * width * rows.start, 4 * width * min(rows.stop, rows_total))
+                streamed.copy_back(d_accs[j][rows], accs[j][rows], j, d_accs[j], part)
+                order.append((j, rows))
+                if j + 1 < len(layers):
+                    d_h = d_hs[j][rows]
+                    _launch_requantize(stream, d_accs[j][rows], layer, d_h)
+        for index, finished in enumerate(order):
+            streamed.finished(index)
+            yield finished
+
+    return accs, run()
+
+
+def _launch_requantize(stream: Any, d_acc: Any, layer: QmlpLayer, d_out: Any) -> None:
+    rows, cols = d_acc.shape
+    if rows and cols:
+        _requantize[_blocks(rows, cols, THREADS), (THREADS, THREADS), stream](
+            d_acc, np.int64(layer.mult), np.int64(layer.shift), d_out
+        )
 
 
 def _layer_on_device(d_h: Any, rows: int, layer: QmlpLayer) -> Any:
@@ -254,4 +504,15 @@ def sgd(
     return list(weights)
 
 
-__all__ = ["SIMULATOR", "gemm", "qmlp", "qmlp_layer", "requantize", "sgd"]
+__all__ = [
+    "SIMULATOR",
+    "LeafHashing",
+    "gemm",
+    "gemm_bands",
+    "gemm_tile_bands",
+    "qmlp",
+    "qmlp_bands",
+    "qmlp_layer",
+    "requantize",
+    "sgd",
+]

@@ -185,7 +185,7 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 # Files
 
 
-def atomic_write(path: Path, chunks: Iterable[bytes]) -> None:
+def atomic_write(path: Path, chunks: Iterable[bytes | memoryview]) -> None:
     """Write `chunks` to a temporary file beside `path`, sync it, and rename it over `path`.
 
     A reader (or a process restarted after a crash) sees the old file or the new one, whole.
@@ -214,7 +214,7 @@ def _sync_directory(directory: Path) -> None:
         os.close(fd)
 
 
-def encode_leaves(leaves: Sequence[bytes]) -> Iterator[bytes]:
+def encode_leaves(leaves: Sequence[bytes | memoryview]) -> Iterator[bytes | memoryview]:
     """The leaves file: magic, count (u32 LE), each leaf's size (u64 LE), then the leaves."""
     yield LEAVES_MAGIC + len(leaves).to_bytes(4, "little")
     yield b"".join(len(leaf).to_bytes(8, "little") for leaf in leaves)
@@ -305,7 +305,7 @@ class JobStore:
         except OSError as exc:
             raise JobStateError(f"cannot read input {name!r} of job {job_id}: {exc}") from exc
 
-    def save_leaves(self, job_id: int, leaves: Sequence[bytes]) -> None:
+    def save_leaves(self, job_id: int, leaves: Sequence[bytes | memoryview]) -> None:
         """Keep the job's result leaves, exactly as they are committed."""
         self._write(self.job_dir(job_id) / LEAVES_NAME, encode_leaves(leaves))
 
@@ -329,7 +329,7 @@ class JobStore:
                     path.unlink()
         return ended
 
-    def _write(self, path: Path, chunks: Iterable[bytes]) -> None:
+    def _write(self, path: Path, chunks: Iterable[bytes | memoryview]) -> None:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             atomic_write(path, chunks)

@@ -17,6 +17,7 @@ from chain.client.blobs import BlobVerificationError, download_blob, upload_blob
 from chain.client.chain import JobView, TransactionFailed, XplClient, make_call
 from chain.client.rpc import RpcClientError, RpcConnectionError
 from gpu_worker.commitment import result_root
+from gpu_worker.committing import Leaf, compute_committed
 from gpu_worker.devices import device_info
 from gpu_worker.inputs import InputError, check_inputs, generate_input
 from gpu_worker.jobs import JobSpec, compute_leaves
@@ -262,11 +263,14 @@ class JobPipeline:
         inputs = self._inputs(client, record)
         spec = JobSpec(record.workload, record.params, record.seed)
         start = time.perf_counter()
-        leaves = compute_leaves(spec, inputs, device=self.device)
+        # Computed and committed together: each finished band is hashed while the next computes.
+        committed = compute_committed(spec, inputs, device=self.device)
+        leaves: list[Leaf] = committed.leaves
+        root = committed.root
         seconds = time.perf_counter() - start
         gops = job.cost_units / max(seconds, 1e-9) / GOP
         log.info(
-            "job #%d computed on %s in %.2f s at %.2f GOP/s: %d leaves",
+            "job #%d computed and committed on %s in %.2f s at %.2f GOP/s: %d leaves",
             record.job_id,
             self.device,
             seconds,
@@ -284,7 +288,11 @@ class JobPipeline:
             len(leaves), self.config.cheat, self.config.cheat_seed, record.job_id
         )
         if cheated:
-            leaves = corrupt_leaves(leaves, cheated, self.config.cheat_seed, record.job_id)
+            # Only a worker told to cheat copies its leaves out of the result, to change them.
+            plain = [bytes(leaf) for leaf in leaves]
+            corrupted = corrupt_leaves(plain, cheated, self.config.cheat_seed, record.job_id)
+            root = result_root(corrupted)
+            leaves = list(corrupted)
             log.warning(
                 "job #%d: corrupted %d of %d leaves on purpose (--cheat %g): %s",
                 record.job_id,
@@ -294,7 +302,6 @@ class JobPipeline:
                 list(cheated),
                 extra={"job": record.job_id, "step": "cheated", "cheated": list(cheated)},
             )
-        root = result_root(leaves)
         self.store.save_leaves(record.job_id, leaves)
         return self._save(
             record.advance(

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
-CUDA_TESTS = Path(__file__).with_name("test_cuda_kernels.py")
+CUDA_TESTS = [
+    str(Path(__file__).with_name(name))
+    for name in ("test_cuda_kernels.py", "test_cuda_pipeline.py")
+]
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -18,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_cuda_kernels_pass_in_the_simulator() -> None:
     env = {**os.environ, "NUMBA_ENABLE_CUDASIM": "1"}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(CUDA_TESTS)],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *CUDA_TESTS],
         capture_output=True,
         text=True,
         cwd=ROOT,

@@ -30,6 +30,8 @@ FIELDS = {
     "blas_gops",
     "blas_ratio",
     "commit_share",
+    "committed_s",
+    "overlapped_commit_share",
     "audit_share",
     "audit_leaves",
     "freivalds_share",
@@ -76,6 +78,9 @@ def test_gemm_figures_are_present_and_consistent() -> None:
         seconds = figures[share.replace("share", "s")]
         assert isinstance(seconds, float) and seconds > 0
         assert close(figures[share], seconds / compute_s)
+    committed_s = figures["committed_s"]
+    assert isinstance(committed_s, float) and committed_s > 0
+    assert close(figures["overlapped_commit_share"], (committed_s - compute_s) / compute_s)
 
 
 @pytest.mark.timeout(300)
