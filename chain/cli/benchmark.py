@@ -151,6 +151,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--a-mib", type=int, default=64, help="size of the input blob A (MiB)")
     s.add_argument("--json", action="store_true", help="print one JSON object")
     s.set_defaults(run=input_slices_benchmark)
+    f = b_sub.add_parser(
+        "result-fetch",
+        help="time to fetch a result of many small leaves: one leaf a request, or runs of leaves",
+    )
+    f.add_argument("--leaves", type=int, default=4096, help="leaves in the result (4096)")
+    f.add_argument("--leaf-bytes", type=int, default=2048, help="bytes a leaf (2048)")
+    f.add_argument("--repeats", type=int, default=3, help="runs of each way, alternating (3)")
+    f.add_argument("--json", action="store_true", help="print one JSON object")
+    f.set_defaults(run=result_fetch_benchmark)
     m = b_sub.add_parser(
         "sim", help="simulated time over wall time of the simulator at several sizes, and memory"
     )
@@ -564,6 +573,34 @@ def input_slices_benchmark(args: argparse.Namespace) -> int:
             f"{f.verify_peak_rss_bytes / mib:>5.0f} MiB, {f.crossed_bytes / mib:>7.2f} MiB "
             f"across, {f.seconds:.2f} s, {f.verdict}"
         )
+    return 0
+
+
+def result_fetch_benchmark(args: argparse.Namespace) -> int:
+    """`xpl benchmark result-fetch`: a whole result fetched over RPC one leaf a request
+    (blob_get) against runs of leaves a request (blob_getLeaves), side by side."""
+    from chain.benchmarks.result_fetch_bench import run_result_fetch_benchmark
+
+    if args.leaves < 1 or not 0 <= args.leaf_bytes <= 65536 or args.repeats < 1:
+        print(
+            "error: --leaves and --repeats must be at least 1, --leaf-bytes 0 to 65536",
+            file=sys.stderr,
+        )
+        return USAGE_ERROR
+    figures = run_result_fetch_benchmark(
+        leaves=args.leaves, leaf_bytes=args.leaf_bytes, repeats=args.repeats
+    )
+    if args.json:
+        print(json.dumps([f.to_json() for f in figures]))
+        return 0
+    print(f"a result of {args.leaves} leaves of {args.leaf_bytes} bytes, over HTTP")
+    for f in figures:
+        print(
+            f"  {f.mode:<8} {f.requests:>6} requests, {f.best_seconds:.3f} s best, "
+            f"{f.worst_seconds:.3f} s worst"
+        )
+    one, batched = figures
+    print(f"  batched is {one.best_seconds / batched.best_seconds:.1f}x faster (best runs)")
     return 0
 
 

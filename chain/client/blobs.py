@@ -5,7 +5,7 @@ trusts (a job's input root, a committed result root) with its Merkle proof, and 
 that the node stored the root computed here.
 
     info = upload_file(rpc, data, signer=keypair)    # info.root goes into the job
-    data = download_blob(rpc, info.root)             # every leaf verified
+    data = download_blob(rpc, info.root)             # every leaf verified, runs a request
     leaf = fetch_leaf(rpc, result_root, 17)          # one leaf, verified
 
 An upload is signed: `blob_begin` carries a grant (`chain.client.blob_info.UploadGrant`) by the
@@ -38,7 +38,13 @@ from chain.client.rpc import RpcClientError, RpcConnectionError
 from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import from_hex, to_hex
 from runtime.primitives.keys import Keypair
-from runtime.primitives.merkle import MerkleProofError, merkle_root, verify_merkle_proof
+from runtime.primitives.merkle import (
+    MerkleProofError,
+    leaf_hash,
+    merkle_root,
+    verify_merkle_proof,
+)
+from runtime.primitives.merkle_range import verify_range_proof
 from runtime.workloads import CHUNK_BYTES, MAX_LEAF_BYTES
 
 DEFAULT_BATCH_BYTES: Final = 4 * 1024 * 1024
@@ -49,6 +55,11 @@ DEFAULT_BUSY_WAIT_S: Final = 60.0
 """How long an upload keeps asking a busy node to begin it before giving up."""
 _BUSY_RETRY_S: Final = (0.25, 0.5, 1.0)
 """The pauses between tries on a busy node (the last one repeats)."""
+
+_METHOD_NOT_FOUND: Final = -32601
+"""JSON-RPC's code for a method the node lacks (a node from before blob_getLeaves)."""
+_MAX_RUN: Final = 2**31
+"""The leaves a first blob_getLeaves asks for when the count is not known yet (the node clips)."""
 
 Progress = Callable[[int, int], None]
 
@@ -211,18 +222,89 @@ def download_blob(
 ) -> bytes:
     """The blob's leaves, concatenated, every one checked against `root`.
 
-    `progress(leaves_fetched, leaf_count)` is called after each leaf.
+    `progress(leaves_fetched, leaf_count)` is called after each request.
     """
-    first, leaf_count = _fetch_verified(rpc, root, 0, part_bytes)
-    leaves = [first]
-    if progress is not None:
-        progress(1, leaf_count)
-    # The root binds the leaf count, so the count proven with leaf 0 holds for every leaf.
-    for index in range(1, leaf_count):
-        leaves.append(_fetch_verified(rpc, root, index, part_bytes)[0])
-        if progress is not None:
-            progress(index + 1, leaf_count)
-    return b"".join(leaves)
+    return b"".join(fetch_leaves(rpc, root, part_bytes=part_bytes, progress=progress))
+
+
+def fetch_leaves(
+    rpc: RpcCaller,
+    root: bytes,
+    leaf_count: int | None = None,
+    *,
+    part_bytes: int = DEFAULT_BATCH_BYTES,
+    progress: Progress | None = None,
+) -> list[bytes]:
+    """Every leaf of the blob `root`, each checked against `root`: runs of leaves a request
+    (blob_getLeaves, one range proof a run), or one leaf a request (blob_get) from a node without
+    blob_getLeaves, for a blob it reads from its peers, or for a leaf too large for a batch.
+
+    `leaf_count`, when the caller knows it (a job's result), is checked against the root's;
+    without it the first answer's count is used (the root binds it, so a wrong one fails the
+    proof). `progress(leaves_fetched, leaf_count)` is called after each request.
+    """
+    leaves: list[bytes] = []
+    total = leaf_count
+    batched = True
+    while total is None or len(leaves) < total:
+        index = len(leaves)
+        run: list[bytes] = []
+        if batched:
+            run, batch_count = _fetch_run(rpc, root, index, total)
+            batched = batch_count is not None
+            total = total if batch_count is None else batch_count
+        if not run:  # one leaf by blob_get (in byte ranges if large)
+            leaf, count = _fetch_verified(rpc, root, index, part_bytes)
+            run = [leaf]
+            if total is not None and count != total:
+                raise BlobVerificationError(
+                    f"blob {to_hex(root)} has {count} leaves, not the {total} expected"
+                )
+            total = count
+        leaves += run
+        if progress is not None and total is not None:
+            progress(len(leaves), total)
+    return leaves
+
+
+def _fetch_run(
+    rpc: RpcCaller, root: bytes, start: int, expected: int | None
+) -> tuple[list[bytes], int | None]:
+    """Leaves from `start` by blob_getLeaves, checked, and the blob's leaf count; None for the
+    count where the node does not batch this blob (no such method, a blob only at its peers)."""
+    what = f"leaves from {start} of blob {to_hex(root)}"
+    remaining = _MAX_RUN if expected is None else expected - start
+    try:
+        answer = rpc.call("blob_getLeaves", to_hex(root), start, remaining)
+    except RpcClientError as exc:
+        unknown = isinstance(exc.data, dict) and exc.data.get("kind") == "unknown_blob"
+        if exc.code == _METHOD_NOT_FOUND or unknown:
+            return [], None
+        raise
+    try:
+        leaves = [from_hex(leaf, what="leaf") for leaf in answer["leaves"]]
+        proof = [from_hex(node, length=32, what="proof hash") for node in answer["proof"]]
+        leaf_count, first, count = answer["leafCount"], answer["start"], answer["count"]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BlobVerificationError(f"{what}: the node's answer is malformed: {exc}") from exc
+    if type(leaf_count) is not int or not 1 <= leaf_count < 2**32:
+        raise BlobVerificationError(f"{what}: the node's answer has a bad leaf count")
+    if expected is not None and leaf_count != expected:
+        raise BlobVerificationError(
+            f"blob {to_hex(root)} has {expected} leaves, but the node answered {leaf_count}"
+        )
+    if first != start or count != len(leaves) or len(leaves) > leaf_count - start:
+        raise BlobVerificationError(f"{what}: the node answered another run than asked")
+    if any(len(leaf) > MAX_LEAF_BYTES for leaf in leaves):
+        raise BlobVerificationError(f"{what}: the node sent a leaf over the leaf size limit")
+    if leaves:
+        try:
+            verify_range_proof(root, [leaf_hash(leaf) for leaf in leaves], start, leaf_count, proof)
+        except MerkleProofError as exc:
+            raise BlobVerificationError(
+                f"{what}: the node's answer does not match the root: {exc}"
+            ) from exc
+    return leaves, leaf_count
 
 
 def _batches(leaves: Sequence[bytes], batch_bytes: int) -> list[tuple[int, list[bytes]]]:

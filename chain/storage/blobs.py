@@ -63,6 +63,7 @@ from chain.storage.blob_uploads import DEFAULT_UPLOAD_LIMITS, Upload, UploadLimi
 from chain.storage.disk_room import DiskNearlyFull, DiskRoom
 from chain.storage.kv import KeyValueStore, LevelDBStore, WriteBatch
 from runtime.primitives.merkle import leaf_hash, proof_from_levels, root_of_hashes, tree_levels
+from runtime.primitives.merkle_range import range_proof_from_edges
 from runtime.workloads import MAX_LEAF_BYTES, MAX_LEAVES
 
 MAX_BLOB_LEAVES: Final = MAX_LEAVES
@@ -549,17 +550,54 @@ class BlobStore:
     def leaf(self, root: bytes, index: int) -> tuple[bytes, list[bytes]]:
         """Leaf `index` of the blob and its Merkle proof against `root`: O(log n) small reads
         from the stored tree (`blob_tree`)."""
+        proof = self._proof(root, index)
+        return self._read_leaf(root, index), proof
+
+    def _proof(self, root: bytes, index: int) -> list[bytes]:
         header = read_header(self.kv, root)
         if header is None:  # stored before its tree was kept: build it from the leaf hashes
             info, levels = self._tree(root)
             self._check_index(info, index)
-            return self._read_leaf(root, index), proof_from_levels(levels, index)
+            return proof_from_levels(levels, index)
         info = BlobInfo(root, *header)
         self._check_index(info, index)
         proof = read_proof(self.kv, root, info.leaf_count, index)
         if proof is None:
             raise CorruptBlob(f"the tree of blob 0x{root.hex()} is damaged")
-        return self._read_leaf(root, index), proof
+        return proof
+
+    def leaf_run(
+        self, root: bytes, start: int, count: int, *, max_bytes: int
+    ) -> tuple[BlobInfo, list[bytes], list[bytes]]:
+        """Up to `count` consecutive leaves from `start`, as many as fit in `max_bytes` (none if
+        leaf `start` alone is larger), and their range proof against `root`
+        (`runtime.primitives.merkle_range`; empty with no leaves).
+
+        UnknownBlob for a blob not stored here, LeafOutOfRange for a start past the end."""
+        info = self.info(root)
+        if info is None:
+            raise UnknownBlob(f"unknown blob 0x{root.hex()}")
+        self._check_index(info, start)
+        if not _is_count(count) or count < 1:
+            raise InvalidBlobRequest(f"leaf count {count!r} must be at least 1")
+        leaves: list[bytes] = []
+        size = 0
+        for index in range(start, min(info.leaf_count, start + count)):
+            leaf = self._read_leaf(root, index)
+            if size + len(leaf) > max_bytes:
+                break
+            leaves.append(leaf)
+            size += len(leaf)
+        if not leaves:
+            return info, [], []
+        end = start + len(leaves)
+        first = self._proof(root, start)
+        last = first if end - 1 == start else self._proof(root, end - 1)
+        try:
+            proof = range_proof_from_edges(info.leaf_count, start, end, first, last)
+        except (IndexError, ValueError) as exc:
+            raise CorruptBlob(f"the tree of blob 0x{root.hex()} is damaged: {exc}") from exc
+        return info, leaves, proof
 
     @staticmethod
     def _check_index(info: BlobInfo, index: int) -> None:

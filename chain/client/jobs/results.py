@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from chain.client.blobs import BlobVerificationError, Progress, download_blob, fetch_leaf
+from chain.client.blobs import BlobVerificationError, Progress, download_blob, fetch_leaves
 from chain.client.chain import JobView, XplClient
 from chain.client.jobs.errors import NoResultError, ResultDataError
 from chain.client.jobs.reading import require_job
@@ -46,30 +46,26 @@ def no_result(view: JobView) -> NoResultError:
 
 
 def fetch_result(client: XplClient, job_id: int, *, progress: Progress | None = None) -> JobResult:
-    """Every leaf of the job's committed result, each checked against the root on chain.
+    """Every leaf of the job's committed result, each checked against the root on chain: runs
+    of up to 1,024 leaves a request (blob_getLeaves), one leaf a request from a node without it.
 
-    `progress(leaves_fetched, leaf_count)` is called after each leaf.
+    `progress(leaves_fetched, leaf_count)` is called after each request.
     """
     view = require_job(client, job_id)
     root = view.job.result_root
     if not root:
         raise no_result(view)
-    leaves: list[bytes] = []
-    for index in range(view.job.leaves):
-        try:
-            leaves.append(fetch_leaf(client.rpc, root, index))
-        except BlobVerificationError as exc:
-            raise ResultDataError(
-                f"the node served result data of job {job_id} that does not match the committed "
-                f"root: {exc}"
-            ) from exc
-        except RpcClientError as exc:
-            raise ResultDataError(
-                f"the node cannot serve leaf {index} of job {job_id}'s result "
-                f"{to_hex(root)}: {exc.message}"
-            ) from exc
-        if progress is not None:
-            progress(index + 1, view.job.leaves)
+    try:
+        leaves = fetch_leaves(client.rpc, root, view.job.leaves, progress=progress)
+    except BlobVerificationError as exc:
+        raise ResultDataError(
+            f"the node served result data of job {job_id} that does not match the committed "
+            f"root: {exc}"
+        ) from exc
+    except RpcClientError as exc:
+        raise ResultDataError(
+            f"the node cannot serve job {job_id}'s result {to_hex(root)}: {exc.message}"
+        ) from exc
     return JobResult(view, leaves)
 
 

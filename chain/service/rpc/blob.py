@@ -10,6 +10,8 @@
     blob_info(root)                             -> {"root", "leafCount", "size"} or null
     blob_get(root, index[, offset, length])     -> {"leaf", "proof", "leafCount", "size",
                                                     "leafSize", "offset"}
+    blob_getLeaves(root, start, count)          -> {"start", "count", "leaves", "proof",
+                                                    "leafCount", "size"}
 
 Bytes are 0x hex, so a request or an answer carries about half the RPC size limit (15 MiB) in
 data: a leaf larger than that (up to 8 MiB) goes up in parts with blob_putPart and comes down in
@@ -31,6 +33,18 @@ PEER_LEAF_CACHE_BYTES (a large leaf is read in ranges), and at most MAX_PEER_REA
 run at once on the node; past that a read is refused as busy. What a stranger can still do:
 keep MAX_PEER_READS peer requests in flight and churn the cache, which costs the node one
 leaf's transfer per request (the peers' own request limits bound it), and nothing on disk.
+
+blob_getLeaves reads a run of consecutive leaves of a blob stored on this node in one request:
+at most `count`, MAX_BATCH_LEAVES and MAX_BATCH_BYTES of leaf bytes (an over-large `count` is
+clipped, not refused), and the answer's `count` says how many came, so a reader asks again from
+`start + count`. A leaf alone over MAX_BATCH_BYTES gives `count` 0: read it with blob_get in
+ranges. The `proof` is one range proof for the whole run (`runtime.primitives.merkle_range`): the
+reader hashes the leaves itself and rebuilds the root from them and these at most two hashes a
+level, so a changed leaf or node is caught. A blob only at this node's peers is refused as unknown
+(kind unknown_blob): batches are served from the local store only, and a reader of a peer's blob
+keeps to blob_get's one leaf a request, which the peer-read bounds above limit. A count of 0, a
+start past the last leaf (kind out_of_range) and an unknown root are refused; each request counts
+against the client's RPC limits like any other.
 
 Malformed parameters are answered INVALID_PARAMS; refusals of the blob store (unknown upload or
 blob, a limit, an incomplete upload) are BLOB_ERROR with the store's message and `data.kind`.
@@ -59,6 +73,11 @@ PEER_LEAF_CACHE_BYTES: Final = 32 * 1024 * 1024
 """Bytes of leaves read from peers for RPC readers kept in memory (never on disk)."""
 MAX_PEER_READS: Final = 4
 """Reads from peers that RPC readers may have in flight at once, all clients together."""
+MAX_BATCH_LEAVES: Final = 1024
+"""Leaves blob_getLeaves answers at most in one request."""
+MAX_BATCH_BYTES: Final = 4 * 1024 * 1024
+"""Leaf bytes blob_getLeaves answers at most in one request: hex doubles them, well under the
+15 MiB answer limit."""
 
 PeerLeafFetch = Callable[[bytes, int], Awaitable[BlobLeaf | None]]
 """Leaf `index` of blob `root` from a peer, its proof checked (`NodeNetwork.fetch_blob_leaf`)."""
@@ -292,6 +311,33 @@ def add_blob_methods(
             "offset": offset,
         }
 
+    def blob_get_leaves(params: Params) -> Any:
+        _check_arity(params, 3)
+        root = _param(params, 0, "root", _root)
+        start = _param(params, 1, "start", _count)
+        count = _param(params, 2, "count", _count)
+        if count == 0:
+            raise invalid_params("count: must be at least 1 leaf")
+        try:
+            if blobs.info(root) is None:
+                raise UnknownBlob(
+                    f"blob 0x{root.hex()} is not stored on this node: read a peer's blob one "
+                    "leaf at a time with blob_get"
+                )
+            info, leaves, proof = blobs.leaf_run(
+                root, start, min(count, MAX_BATCH_LEAVES), max_bytes=MAX_BATCH_BYTES
+            )
+        except BlobError as exc:
+            raise _blob_error(exc) from exc
+        return {
+            "start": start,
+            "count": len(leaves),
+            "leaves": [to_hex(leaf) for leaf in leaves],
+            "proof": [to_hex(node) for node in proof],
+            "leafCount": info.leaf_count,
+            "size": info.size,
+        }
+
     def blob_grant_node(params: Params) -> Any:
         _check_arity(params, 0)
         return to_hex(gate.node_id)
@@ -304,6 +350,7 @@ def add_blob_methods(
     methods.add("blob_abort", blob_abort, ("uploadId",))
     methods.add("blob_info", blob_info, ("root",))
     methods.add("blob_get", blob_get, ("root", "index", "offset", "length"))
+    methods.add("blob_getLeaves", blob_get_leaves, ("root", "start", "count"))
 
 
-__all__ = ["add_blob_methods", "blob_info_json"]
+__all__ = ["MAX_BATCH_BYTES", "MAX_BATCH_LEAVES", "add_blob_methods", "blob_info_json"]
