@@ -149,7 +149,10 @@ def store_events(ctx: BlockContext) -> None:
 def encode_events(records: tuple[EventRecord, ...]) -> bytes:
     """The block's events as stored: `[[phase, pallet, name, [field values]], ...]`."""
     return codec.encode_trusted(
-        [[r.phase, r.event.pallet, r.event.name, r.event.encode_args(r.args)] for r in records]
+        [
+            [phase, event.pallet, event.name, event.encode_args(args)]
+            for phase, event, args in records
+        ]
     )
 
 
