@@ -93,16 +93,18 @@ class StorageValue(Generic[T]):
         self.pallet, self.item = pallet, item
         self.key = storage_prefix(pallet, item)
         self._codec = vcodec
+        self._decode = vcodec.decode
+        self._encode = vcodec.encode
         self._default = default
 
     def get(self, state: StateOverlay) -> T:
         """The stored value, or the item's default when absent."""
-        value = state.get(self.key, self._codec.decode)
+        value = state.get(self.key, self._decode)
         return self._default if value is None else value
 
     def put(self, state: StateOverlay, value: T) -> None:
         """Store a value (encoded when the block is committed)."""
-        state.put(self.key, value, self._codec.encode)
+        state.put(self.key, value, self._encode)
 
     def kill(self, state: StateOverlay) -> None:
         """Delete the value, so that `get` gives the default again."""
@@ -206,14 +208,25 @@ class EventDef:
     _converters: tuple[Callable[[Any], Value] | None, ...] = field(
         init=False, repr=False, compare=False
     )
+    _converted: tuple[tuple[int, Callable[[Any], Value]], ...] = field(
+        init=False, repr=False, compare=False
+    )
+    """The fields that need a conversion (a balance to its 16 bytes), by position."""
 
     def __post_init__(self) -> None:
         converters = tuple(None if t.identity else t.to_value for _, t in self.fields)
         object.__setattr__(self, "_converters", converters)
+        converted = tuple((i, c) for i, c in enumerate(converters) if c is not None)
+        object.__setattr__(self, "_converted", converted)
 
     def encode_args(self, args: tuple[Any, ...]) -> list[Value]:
         """The event's fields as codec values."""
-        return [a if c is None else c(a) for c, a in zip(self._converters, args, strict=True)]
+        if len(args) != len(self._converters):
+            raise ValueError(f"{self.pallet}.{self.name} takes {len(self.fields)} fields")
+        values = list(args)
+        for i, convert in self._converted:
+            values[i] = convert(values[i])
+        return values
 
     def to_value(self, args: tuple[Any, ...]) -> list[Value]:
         """An emission's codec value: `[pallet, name, [field values]]`."""

@@ -225,7 +225,10 @@ def freezes(state: StateOverlay, who: bytes) -> FreezeList:
 
 def frozen(ctx: BlockContext, who: bytes) -> int:
     """What the freezes on `who` keep in the account: the largest of them (they overlap)."""
-    return max((amount for _, amount in freezes(ctx.state, who)), default=0)
+    found = Freezes.get(ctx.state, who)
+    if not found:  # the common case, read on every fee and transfer
+        return 0
+    return max(amount for _, amount in found)
 
 
 def freeze_of(ctx: BlockContext, who: bytes, freeze_id: str) -> int:

@@ -124,7 +124,19 @@ def _account_from_value(value: Value) -> AccountInfo:
     )
 
 
-ACCOUNT_CODEC: Final[ValueCodec[AccountInfo]] = value_codec(_account_to_value, _account_from_value)
+_PLAIN_ACCOUNT: Final = value_codec(_account_to_value, _account_from_value)
+
+
+def _encode_account(info: AccountInfo) -> bytes:
+    # The common record (no holds, a nonce below 128) is written out directly: a fixarray of 3,
+    # a positive fixint, a bin8 of 16 bytes and an empty fixarray, as msgpack encodes it.
+    nonce = info.nonce
+    if not info.holds and type(nonce) is int and 0 <= nonce < 0x80:
+        return b"\x93%c\xc4\x10%b\x90" % (nonce, info.free.to_bytes(16, "big"))
+    return _PLAIN_ACCOUNT.encode(info)
+
+
+ACCOUNT_CODEC: Final[ValueCodec[AccountInfo]] = ValueCodec(_encode_account, _PLAIN_ACCOUNT.decode)
 
 Account: Final = StorageMap[bytes, AccountInfo](NAME, "Account", lambda a: a, ACCOUNT_CODEC)
 ReapedNonce: Final = StorageMap[bytes, int](NAME, "ReapedNonce", lambda a: a, U64_CODEC)
@@ -149,7 +161,10 @@ def store_events(ctx: BlockContext) -> None:
 def encode_events(records: tuple[EventRecord, ...]) -> bytes:
     """The block's events as stored: `[[phase, pallet, name, [field values]], ...]`."""
     return codec.encode_trusted(
-        [[r.phase, r.event.pallet, r.event.name, r.event.encode_args(r.args)] for r in records]
+        [
+            [phase, event.pallet, event.name, event.encode_args(args)]
+            for phase, event, args in records
+        ]
     )
 
 

@@ -79,6 +79,28 @@ def encode_trusted(value: Value) -> bytes:
     return _packer.pack(value)  # type: ignore[no-any-return]
 
 
+_UNPACK_LIMITS: dict[int, dict[str, Any]] = {}
+"""msgpack's decoding options for each `max_size` asked for (a handful: they are constants)."""
+
+
+def _unpack_options(max_size: int) -> dict[str, Any]:
+    options = _UNPACK_LIMITS.get(max_size)
+    if options is None:
+        options = {
+            "raw": False,
+            "use_list": True,
+            "strict_map_key": True,
+            "max_bin_len": min(MAX_BIN_LEN, max_size),
+            "max_str_len": min(MAX_STR_LEN, max_size),
+            "max_array_len": min(MAX_ARRAY_LEN, max_size),
+            "max_map_len": 0,
+            "max_ext_len": 0,
+        }
+        if len(_UNPACK_LIMITS) < 64:
+            _UNPACK_LIMITS[max_size] = options
+    return options
+
+
 def decode_raw(data: bytes, *, max_size: int = MAX_DECODE_SIZE) -> Value:
     """Decode bytes into plain values and check that the encoding is canonical.
 
@@ -86,22 +108,13 @@ def decode_raw(data: bytes, *, max_size: int = MAX_DECODE_SIZE) -> Value:
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise DecodeError(f"expected bytes, got {type(data).__name__}")
-    if len(data) > max_size:
-        raise DecodeError(f"encoded value is {len(data)} bytes, over the limit of {max_size}")
-    if len(data) == 0:
+    size = len(data)
+    if size > max_size:
+        raise DecodeError(f"encoded value is {size} bytes, over the limit of {max_size}")
+    if size == 0:
         raise DecodeError("empty input")
     try:
-        value = msgpack.unpackb(
-            data,
-            raw=False,
-            use_list=True,
-            strict_map_key=True,
-            max_bin_len=min(MAX_BIN_LEN, max_size),
-            max_str_len=min(MAX_STR_LEN, max_size),
-            max_array_len=min(MAX_ARRAY_LEN, max_size),
-            max_map_len=0,
-            max_ext_len=0,
-        )
+        value = msgpack.unpackb(data, **_unpack_options(max_size))
     except msgpack.ExtraData as exc:
         raise DecodeError("trailing bytes after the encoded value") from exc
     except (ValueError, TypeError, msgpack.UnpackException) as exc:

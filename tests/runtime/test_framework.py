@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runtime import fields
@@ -127,6 +127,46 @@ def test_an_event_encodes_its_fields_by_type() -> None:
         "event": "Deposited",
         "data": {"who": encode_address(ALICE), "amount": "5"},
     }
+
+
+_FIELD_ARGS: list[tuple[fields.FieldType, st.SearchStrategy[Any]]] = [
+    (fields.ACCOUNT, st.binary(min_size=32, max_size=32)),
+    (fields.BALANCE, st.integers(0, 2**128 - 1)),
+    (fields.U64, st.integers(0, 2**64 - 1)),
+]
+
+
+@st.composite
+def _event_and_args(draw: st.DrawFn) -> tuple[EventDef, tuple[Any, ...]]:
+    chosen = draw(st.lists(st.sampled_from(_FIELD_ARGS), max_size=5))
+    event = EventDef("test", "E", tuple((f"f{i}", t) for i, (t, _) in enumerate(chosen)))
+    return event, tuple(draw(s) for _, s in chosen)
+
+
+@settings(max_examples=60)
+@given(_event_and_args())
+def test_an_event_encodes_as_each_field_types_to_value(
+    drawn: tuple[EventDef, tuple[Any, ...]],
+) -> None:
+    """The encoder, which converts only the fields that need it, equals the plain definition:
+    every field through its type's `to_value`; a wrong number of fields is refused."""
+    event, args = drawn
+    assert event.encode_args(args) == [
+        t.to_value(a) for (_, t), a in zip(event.fields, args, strict=True)
+    ]
+    with pytest.raises(ValueError):
+        event.encode_args((*args, 1))
+    if args:
+        with pytest.raises(ValueError):
+            event.encode_args(args[:-1])
+
+
+def test_every_runtime_event_encodes_its_fields_by_type() -> None:
+    from runtime.executive import EVENTS
+
+    for event in EVENTS.values():
+        converted = {i for i, _ in event._converted}
+        assert converted == {i for i, (_, t) in enumerate(event.fields) if not t.identity}
 
 
 def test_an_event_record_carries_its_phase() -> None:

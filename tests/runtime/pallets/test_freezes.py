@@ -363,3 +363,14 @@ def test_five_freezes_or_a_long_id_do_not_decode() -> None:
         FREEZES_CODEC.decode(FREEZES_CODEC.encode(five))
     with pytest.raises(DecodeError):
         FREEZES_CODEC.decode(FREEZES_CODEC.encode((("x" * 17, 1),)))
+
+
+@settings(max_examples=40)
+@given(st.dictionaries(st.sampled_from(["vote", "other", "a", "b"]), st.integers(1, 10**20)))
+def test_frozen_is_the_largest_freeze_or_zero(amounts: dict[str, int]) -> None:
+    """`frozen` (read on every fee and transfer, with a shortcut for an account without
+    freezes) equals its definition: the largest freeze on the account, 0 if none."""
+    ctx = context(genesis({BOB: 10 * ED}))
+    Freezes.insert(ctx.state, BOB, tuple(sorted(amounts.items())))
+    assert balances.frozen(ctx, BOB) == max(amounts.values(), default=0)
+    assert balances.frozen(ctx, ALICE) == 0

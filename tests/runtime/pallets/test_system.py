@@ -177,6 +177,16 @@ def test_account_records_round_trip(
     assert info.total == free + sum(a for _, a in held)
 
 
+@given(st.integers(0, codec.U32_MAX) | st.integers(0, 200), st.integers(0, codec.U128_MAX), holds)
+def test_an_account_record_encodes_as_its_plain_value(
+    nonce: int, free: int, held: tuple[tuple[str, int], ...]
+) -> None:
+    """The encoder's shortcut for a record without holds equals the plain encoding of the
+    record's value, whatever the nonce and balance."""
+    info = AccountInfo(nonce, free, held)
+    assert ACCOUNT_CODEC.encode(info) == codec.encode(system._account_to_value(info))
+
+
 @pytest.mark.parametrize(
     "value",
     [

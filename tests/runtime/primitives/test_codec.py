@@ -418,3 +418,41 @@ def test_encode_u128_refuses_out_of_range(amount: int) -> None:
 def test_expect_u128_refuses_wrong_lengths(raw: bytes) -> None:
     with pytest.raises(DecodeError, match="amount"):
         codec.expect_u128(raw, "amount")
+
+
+def _plain_decode_raw(data: bytes, max_size: int) -> Any:
+    """decode_raw's definition: msgpack with the size's limits, then the canonical check."""
+    if len(data) > max_size or not data:
+        raise DecodeError("size")
+    value = msgpack.unpackb(
+        data,
+        raw=False,
+        use_list=True,
+        strict_map_key=True,
+        max_bin_len=min(codec.MAX_BIN_LEN, max_size),
+        max_str_len=min(codec.MAX_STR_LEN, max_size),
+        max_array_len=min(codec.MAX_ARRAY_LEN, max_size),
+        max_map_len=0,
+        max_ext_len=0,
+    )
+    if msgpack.packb(value, use_bin_type=True) != data:
+        raise DecodeError("not canonical")
+    return value
+
+
+@settings(max_examples=60)
+@given(values, st.integers(1, 300), st.binary(max_size=3))
+def test_decode_raw_with_remembered_limits_is_the_plain_decoding(
+    value: Any, max_size: int, tail: bytes
+) -> None:
+    """decode_raw keeps msgpack's options per size limit; for any size and any bytes (canonical,
+    truncated or with trailing bytes) it decodes or refuses exactly as the plain definition."""
+    data = codec.encode(value)
+    for candidate in (data, data + tail, data[:-1]):
+        try:
+            expected = _plain_decode_raw(candidate, max_size)
+        except (DecodeError, ValueError, msgpack.UnpackException):
+            with pytest.raises(DecodeError):
+                codec.decode_raw(candidate, max_size=max_size)
+        else:
+            assert codec.decode_raw(candidate, max_size=max_size) == expected
