@@ -72,6 +72,10 @@ def node_hash(left: bytes, right: bytes) -> bytes:
     return blake3(left + right, key=NODE_KEY).digest()
 
 
+MAX_LEAF_COUNT = 1 << 64
+"""The root binds the leaf count in 8 bytes: no tree has this many leaves."""
+
+
 def bind_count(top: bytes, leaf_count: int) -> bytes:
     """The root over a tree whose top node is `top`: BLAKE3-keyed(ROOT_KEY, count ‖ top)."""
     return blake3(leaf_count.to_bytes(8, "big") + top, key=ROOT_KEY).digest()
@@ -159,6 +163,8 @@ def verify_hash_proof(
     """`verify_merkle_proof` for a leaf given by its leaf hash; MerkleProofError if not."""
     if not 0 <= index < leaf_count:
         raise MerkleProofError(f"leaf index {index} out of range for {leaf_count} leaves")
+    if leaf_count >= MAX_LEAF_COUNT:
+        raise MerkleProofError(f"a tree of {leaf_count} leaves is beyond what a root binds")
     acc = hashed
     pos, width, used = index, leaf_count, 0
     while width > 1:

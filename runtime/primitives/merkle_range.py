@@ -22,6 +22,7 @@ from collections.abc import Sequence
 
 from runtime.primitives.merkle import (
     HASH_LEN,
+    MAX_LEAF_COUNT,
     MerkleProofError,
     bind_count,
     node_hash,
@@ -93,6 +94,8 @@ def verify_range_proof(
     end = start + len(leaf_hashes)
     if not 0 <= start < end <= leaf_count:
         raise MerkleProofError(f"leaves [{start}, {end}) are not a run of the {leaf_count} leaves")
+    if leaf_count >= MAX_LEAF_COUNT:
+        raise MerkleProofError(f"a tree of {leaf_count} leaves is beyond what a root binds")
     level = list(leaf_hashes)
     lo, hi, width, used = start, end, leaf_count, 0
 

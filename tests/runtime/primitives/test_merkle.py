@@ -19,8 +19,10 @@ from runtime.primitives.merkle import (
     merkle_proof,
     merkle_root,
     node_hash,
+    verify_hash_proof,
     verify_merkle_proof,
 )
+from runtime.primitives.merkle_range import verify_range_proof
 
 leaf_lists = st.lists(st.binary(max_size=12), min_size=1, max_size=70)
 
@@ -188,3 +190,15 @@ def test_a_changed_leaf_count_that_changes_the_path_fails() -> None:
     for claimed in (1, 6, 7, 8, 16):
         with pytest.raises(MerkleProofError):
             verify_merkle_proof(root, leaves[4], 4, claimed, proof)
+
+
+def test_a_proof_for_more_leaves_than_a_root_binds_is_refused_as_a_bad_proof() -> None:
+    """A leaf count of 2^64 or more cannot be bound in the root's 8 bytes: a verifier given one
+    refuses the proof (MerkleProofError), as for any other wrong count, rather than fail
+    with another error a caller may not expect."""
+
+    hashed = leaf_hash(b"x")
+    with pytest.raises(MerkleProofError):
+        verify_hash_proof(bytes(32), hashed, 0, 2**70, [bytes(32)] * 70)
+    with pytest.raises(MerkleProofError):
+        verify_range_proof(bytes(32), [hashed], 0, 2**64, [bytes(32)] * 64)
