@@ -540,8 +540,11 @@ class _Layer:
 
 
 def _rounds(layers: Sequence[_Layer]) -> int:
+    """Rounds enough for SECURITY_BITS, rounded up to an even number: the kernels take the
+    rounds in pairs (q, q + 1), and an odd last round would be summed twice on one side."""
     bits = min(random_bits(*layer.weights.shape) for layer in layers)
-    return max(2, -(-SECURITY_BITS // bits))
+    rounds = max(2, -(-SECURITY_BITS // bits))
+    return rounds + rounds % 2
 
 
 def _flag_rows(

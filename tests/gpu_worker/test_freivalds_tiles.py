@@ -299,3 +299,20 @@ def test_a_tiled_gemm_job_checked_whole_names_the_wrong_tile(params: tuple[int, 
         assert freivalds.check_result(spec, inputs, wrong) == index
         tile = leaf_tile(spec, index)
         assert tile.rows.stop - tile.rows.start == len(values) // (tile.cols.stop - tile.cols.start)
+
+
+@pytest.mark.parametrize("security_bits", [41, 60, 80, 100])
+def test_a_correct_result_passes_whatever_number_of_rounds_the_security_asks(
+    security_bits: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The kernels take rounds in pairs; asking for security that needs an odd number of rounds
+    (3 at 60 bits, 5 at 100 for these sizes) must still pass a correct product and flag a wrong
+    row, as at the default (a third round summed twice flagged every correct row before)."""
+    monkeypatch.setattr(freivalds, "SECURITY_BITS", security_bits)
+    rng = np.random.default_rng(security_bits)
+    a = rng.integers(-128, 128, size=(6, 9), dtype=np.int8)
+    b = rng.integers(-128, 128, size=(9, 7), dtype=np.int8)
+    c = (a.astype(np.int64) @ b.astype(np.int64)).astype(np.int32)
+    assert freivalds.bad_rows(a, b, c, rng).tolist() == []
+    c[4, 2] += 1
+    assert freivalds.bad_rows(a, b, c, rng).tolist() == [4]
