@@ -238,7 +238,17 @@ def gemm_shape(params: Sequence[int]) -> WorkloadShape:
 
 
 def qmlp_shape(params: Sequence[int]) -> WorkloadShape:
-    """qmlp_i8 `[batch, row_block, d0..dL]`: a leaf per layer and row block; or WorkloadError."""
+    """qmlp_i8 `[batch, row_block, d0..dL]`: a leaf per layer and row block; or WorkloadError.
+
+    Every layer has as many leaves, whatever its width, so a model whose last layers hold most
+    of the work would let a worker fake them in a small share of the leaves (16 layers of width
+    1 before a layer of 4,096²: faking the last sixteenth of the leaves skips nearly all the
+    work). A worker that fakes layer j of some rows fakes every later layer of those rows too (a
+    leaf is rechecked from x), so what it can save by faking a share f of the leaves is bounded
+    by the costliest suffix of layers: refused unless, for every j, the work of layers j..L−1
+    is at most MAX_TILE_SKEW times their share (L − j)/L of the leaves, as for gemm_i8 tiles.
+    Models that narrow towards their output, as classifiers do, pass.
+    """
     if len(params) < 4:
         raise WorkloadError("qmlp_i8 takes params [batch, row_block, d0, d1, ..., dL]")
     batch = _dim(params[0], "batch")
@@ -247,6 +257,15 @@ def qmlp_shape(params: Sequence[int]) -> WorkloadShape:
     if len(dims) - 1 > MAX_QMLP_LAYERS:
         raise WorkloadError(f"at most {MAX_QMLP_LAYERS} layers")
     layers = list(itertools.pairwise(dims))
+    works = [a * b for a, b in layers]
+    for j in range(len(layers)):
+        if sum(works[j:]) * len(layers) > MAX_TILE_SKEW * sum(works) * (len(layers) - j):
+            raise WorkloadError(
+                f"layers {j}..{len(layers) - 1} hold more than {MAX_TILE_SKEW} times their share "
+                f"of the leaves' work ({len(layers) - j} of {len(layers)} layers): an audit, "
+                "which draws leaves, would undervalue faking them; put less of the model's work "
+                "in its last layers"
+            )
     leaf_sizes: list[int] = []
     for _, width in layers:
         leaf_sizes.extend(rows * width * 4 for rows in _blocks(batch, row_block))

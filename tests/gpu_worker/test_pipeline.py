@@ -82,7 +82,7 @@ qmlp_jobs = st.builds(
     st.integers(1, 12),
     st.lists(st.integers(1, 20), min_size=2, max_size=4),
     st.integers(0, 2**31),
-)
+).filter(lambda spec: _accepted(spec))
 
 
 @settings(max_examples=40, deadline=None)

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gpu_worker.devices import cuda_available
@@ -106,7 +106,11 @@ def test_qmlp_witness_is_the_same_on_every_device(
     batch: int, dims: list[int], data: st.DataObject, mask: int, seed: int
 ) -> None:
     spec = JobSpec("qmlp_i8", (batch, data.draw(st.integers(1, batch)), *dims), seed)
-    agree(spec, data.draw(st.integers(0, spec.shape.leaves - 1)), mask)
+    try:
+        leaves = spec.shape.leaves
+    except WorkloadError:
+        assume(False)  # a model the runtime refuses (its work in its last layers)
+    agree(spec, data.draw(st.integers(0, leaves - 1)), mask)
 
 
 @settings(max_examples=20, deadline=None)

@@ -9,7 +9,9 @@ MAX_LEAF_VERIFY_UNITS to recompute.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
+from fractions import Fraction
 
 import pytest
 from hypothesis import event, given, settings
@@ -20,6 +22,7 @@ from runtime.pallets.market import ESCROW
 from runtime.workloads import (
     MAX_LEAF_INPUT_BYTES,
     MAX_LEAF_VERIFY_UNITS,
+    MAX_TILE_SKEW,
     WorkloadError,
     workload_shape,
 )
@@ -129,3 +132,37 @@ def test_every_accepted_leaf_verifies_within_the_bounds(
             read += 4 * params[3]  # the step's row of the batch order
         assert read <= shape.leaf_input_bytes <= MAX_LEAF_INPUT_BYTES
         assert _leaf_cost(spec, index) <= shape.leaf_verify_units <= MAX_LEAF_VERIFY_UNITS
+
+
+def test_a_qmlp_model_with_its_work_in_its_last_layer_is_refused() -> None:
+    """Sixteen layers of width 1 before a layer of 4,096 × 4,096: the last layer is a sixteenth
+    of the leaves and nearly all the work, so a worker faking it would be caught with 16 audited
+    leaves only about 64% of the time while saving the whole job. Refused, naming the layers; a
+    classifier that narrows towards its output, and the benchmark's n → n → n → 10, pass."""
+    with pytest.raises(WorkloadError, match=r"layers \d+\.\.15 hold more than 3/2"):
+        workload_shape("qmlp_i8", [4096, 1, *([1] * 15), 4096, 4096])
+    with pytest.raises(WorkloadError, match="hold more than 3/2"):
+        workload_shape("qmlp_i8", [64, 1, 10, 1000, 1000])
+    for params in ([64, 1, 784, 128, 10], [2048, 1, 2048, 2048, 2048, 10], [8, 1, 3, 2, 2]):
+        assert workload_shape("qmlp_i8", params).leaves > 0
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(1, 64), min_size=2, max_size=6))
+def test_an_accepted_qmlp_model_bounds_what_faking_any_suffix_of_layers_saves(
+    dims: list[int],
+) -> None:
+    """For every model the runtime accepts, faking layers j..L−1 of any rows (which a leaf's
+    check from x forces on a cheater who fakes layer j) saves at most MAX_TILE_SKEW times the
+    share of the leaves it fakes."""
+    try:
+        shape = workload_shape("qmlp_i8", [4, 1, *dims])
+    except WorkloadError:
+        return
+    works = [a * b for a, b in itertools.pairwise(dims)]
+    layers = len(works)
+    for j in range(layers):
+        saved = Fraction(sum(works[j:]), sum(works))
+        faked = Fraction(layers - j, layers)
+        assert saved <= MAX_TILE_SKEW * faked
+    assert shape.leaves == 4 * layers
