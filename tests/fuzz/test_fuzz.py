@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.run import REGRESSIONS, run_target
+from tests.fuzz.run import REGRESSIONS, SUITE_INSTRUMENTED, run_target
 from tests.fuzz.targets import TARGETS, Finding, request_document
 
 SECONDS_IN_SUITE = 2
@@ -38,7 +38,7 @@ def test_every_seed_and_kept_failure_is_handled(name: str) -> None:
 
 @pytest.mark.parametrize("name", sorted(TARGETS))
 def test_each_target_fuzzes_for_a_few_seconds_without_failure(name: str) -> None:
-    passed, summary = run_target(name, SECONDS_IN_SUITE, None)
+    passed, summary = run_target(name, SECONDS_IN_SUITE, None, SUITE_INSTRUMENTED)
     assert passed, summary
     assert " 0 inputs" not in summary, summary
 
