@@ -249,32 +249,32 @@ def _project(weights: I8, rt: I32, out: I64) -> None:
         p1, p2, p3 = min(p + 1, inner - 1), min(p + 2, inner - 1), min(p + 3, inner - 1)
         for q in range(0, rounds, 2):
             q1 = min(q + 1, rounds - 1)
-            a = _input_side(weights[p], weights[p1], weights[p2], weights[p3], rt[q], rt[q1], width)
+            a = _dot_four(weights[p], weights[p1], weights[p2], weights[p3], rt[q], rt[q1], width)
             for r, row in enumerate((p, p1, p2, p3)):
                 out[q, row] = a[2 * r]
                 out[q1, row] = a[2 * r + 1]
 
 
 @_kernel(parallel=False)
-def _input_side(h0: I8, h1: I8, h2: I8, h3: I8, w0: Any, w1: Any, inner: int) -> Any:
-    """h_r·w0 and h_r·w1 (over `inner` entries) for four int8 rows h_r: each load of w0 and w1
-    serves four rows."""
+def _dot_four(x0: Any, x1: Any, x2: Any, x3: Any, y0: Any, y1: Any, length: int) -> Any:
+    """x_r·y0 and x_r·y1 over the first `length` entries, for four rows x_r (int8 rows of h
+    against W·R, or int32 rows of C against R): each load of y0 and y1 serves four rows."""
     a0 = a1 = b0 = b1 = c0 = c1 = d0 = d1 = np.int64(0)
-    for p in range(inner):
-        x0 = np.int64(w0[p])
-        x1 = np.int64(w1[p])
-        v = np.int64(h0[p])
-        a0 += v * x0
-        a1 += v * x1
-        v = np.int64(h1[p])
-        b0 += v * x0
-        b1 += v * x1
-        v = np.int64(h2[p])
-        c0 += v * x0
-        c1 += v * x1
-        v = np.int64(h3[p])
-        d0 += v * x0
-        d1 += v * x1
+    for p in range(length):
+        v0 = np.int64(y0[p])
+        v1 = np.int64(y1[p])
+        v = np.int64(x0[p])
+        a0 += v * v0
+        a1 += v * v1
+        v = np.int64(x1[p])
+        b0 += v * v0
+        b1 += v * v1
+        v = np.int64(x2[p])
+        c0 += v * v0
+        c1 += v * v1
+        v = np.int64(x3[p])
+        d0 += v * v0
+        d1 += v * v1
     return a0, a1, b0, b1, c0, c1, d0, d1
 
 
@@ -285,28 +285,6 @@ def _requantize_into(row: I32, requant: I64, out: I8) -> None:
     half = np.int64(1) << (shift - 1)
     for j in range(row.shape[0]):
         out[j] = min(max((np.int64(row[j]) * mult + half) >> shift, 0), 127)
-
-
-@_kernel(parallel=False)
-def _result_side(c0: I32, c1: I32, c2: I32, c3: I32, r0: I32, r1: I32) -> Any:
-    """c_r·r0 and c_r·r1 for four rows c_r (over their length): each load of R serves four."""
-    a0 = a1 = b0 = b1 = e0 = e1 = d0 = d1 = np.int64(0)
-    for j in range(c0.shape[0]):
-        x0 = np.int64(r0[j])
-        x1 = np.int64(r1[j])
-        v = np.int64(c0[j])
-        a0 += v * x0
-        a1 += v * x1
-        v = np.int64(c1[j])
-        b0 += v * x0
-        b1 += v * x1
-        v = np.int64(c2[j])
-        e0 += v * x0
-        e1 += v * x1
-        v = np.int64(c3[j])
-        d0 += v * x0
-        d1 += v * x1
-    return a0, a1, b0, b1, e0, e1, d0, d1
 
 
 @_kernel(parallel=False)
@@ -323,7 +301,8 @@ def _result_side_requantized(
     o2: I8,
     o3: I8,
 ) -> Any:
-    """_result_side, each entry also requantized into o_r in the same pass over the rows."""
+    """`_dot_four` of four int32 rows of C against R, each entry also requantized into o_r in
+    the same pass over the rows."""
     mult, shift = requant[1], requant[2]
     half = np.int64(1) << (shift - 1)
     a0 = a1 = b0 = b1 = e0 = e1 = d0 = d1 = np.int64(0)
@@ -395,7 +374,7 @@ def _rows_side(
                 o0, o1, o2, o3 = out[i - top], out[i1 - top], out[i2 - top], out[i3 - top]
                 c = _result_side_requantized(c0, c1, c2, c3, rt[q], rt[q1], requant, o0, o1, o2, o3)
             else:
-                c = _result_side(c0, c1, c2, c3, rt[q], rt[q1])
+                c = _dot_four(c0, c1, c2, c3, rt[q], rt[q1], c0.shape[0])
             _add_sums(claimed, i - top, min(4, end - i), q, q1, c)
 
 
@@ -442,7 +421,7 @@ def _tiles_side(
                 c3 = carray(_int32_pointer(base + (g3 - i) * w * 4), w)
                 for q in range(0, rounds, 2):
                     q1 = min(q + 1, rounds - 1)
-                    c = _result_side(c0, c1, c2, c3, rt[q, start:], rt[q1, start:])
+                    c = _dot_four(c0, c1, c2, c3, rt[q, start:], rt[q1, start:], c0.shape[0])
                     _add_sums(claimed, g - top, min(4, stop - g), q, q1, c)
                 if requant[0]:
                     _requantize_into(c0, requant, out[g - top, start:])
@@ -501,7 +480,7 @@ def _row_pass(
                     k = i - top
                     for q in range(0, rounds, 2):
                         q1 = min(q + 1, rounds - 1)
-                        a = _input_side(h0, h1, h2, h3, wr[j, q], wr[j, q1], inner)
+                        a = _dot_four(h0, h1, h2, h3, wr[j, q], wr[j, q1], inner)
                         for r in range(4):
                             expected[k + r, q] = a[2 * r] + bias_r[j, q]
                             expected[k + r, q1] = a[2 * r + 1] + bias_r[j, q1]
