@@ -170,15 +170,6 @@ def job_for(
     return JobSpec(workload, params, SEED)
 
 
-def _best(repeat: int, run: Callable[[], Any]) -> float:
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        run()
-        best = min(best, time.perf_counter() - started)
-    return best
-
-
 def _best_of_each(repeat: int, runs: dict[str, Callable[[], Any]]) -> dict[str, float]:
     """The best of `repeat` timings of each run, the runs taking turns (each round starting
     with the next run), so that a machine busier in some moments than others slows each of
@@ -192,6 +183,11 @@ def _best_of_each(repeat: int, runs: dict[str, Callable[[], Any]]) -> dict[str, 
             runs[name]()
             best[name] = min(best[name], time.perf_counter() - started)
     return best
+
+
+def _best(repeat: int, run: Callable[[], Any]) -> float:
+    """The best of `repeat` timings of `run`."""
+    return _best_of_each(repeat, {"run": run})["run"]
 
 
 def _kernel_call(spec: JobSpec, arrays: dict[str, Any], kernels: Any) -> Callable[[], Any]:
