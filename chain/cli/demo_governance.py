@@ -133,45 +133,63 @@ def _show_tracks(console: Console, client: XplClient) -> None:
     )
 
 
+def _submit(
+    console: Console,
+    client: XplClient,
+    follower: Follower,
+    who: str,
+    track: tuple[int, str],
+    proposal: bytes,
+    label: str,
+    what: str,
+) -> Referendum:
+    """`who` submits `proposal` on `track` (id, name) and places its decision deposit; the
+    referendum is followed from then on."""
+    made = _make(client, who, "referenda", "submit", track[0], proposal, 0)
+    referendum = Referendum(
+        _found(made, "referenda", "Submitted", "index"), label, dispatch.call_name(proposal)
+    )
+    follower.referenda.append(referendum)
+    console.print(
+        f"  #{made['block']:<4} //{who} submits referendum {referendum.index} on the {track[1]} "
+        f"track: {what}"
+    )
+    follower.poll()
+    _decision_deposit(console, client, follower, who, referendum)
+    return referendum
+
+
 def _propose(console: Console, client: XplClient, follower: Follower) -> list[Referendum]:
     compute = client.market_params()[1]
     raised = dataclasses.replace(compute, audit_ppm=NEW_AUDIT_PPM)
     values = tuple(getattr(raised, f.name) for f in raised.schema().fields)
-    proposal = dispatch.encode_call("compute", "set_params", values)
-    made = _make(client, PROPOSER, "referenda", "submit", 0, proposal, 0)
-    root = Referendum(
-        _found(made, "referenda", "Submitted", "index"),
+    root = _submit(
+        console,
+        client,
+        follower,
+        PROPOSER,
+        (0, "root"),
+        dispatch.encode_call("compute", "set_params", values),
         f"root: audit {compute.audit_ppm / 10**4:.0f}% → {NEW_AUDIT_PPM / 10**4:.0f}% of jobs",
-        "compute.set_params",
-    )
-    follower.referenda.append(root)
-    console.print(
-        f"  #{made['block']:<4} //{PROPOSER} submits referendum {root.index} on the root track: "
         f"compute.set_params with audit_ppm {compute.audit_ppm} → {NEW_AUDIT_PPM} (the rest "
-        "unchanged)"
+        "unchanged)",
     )
-    follower.poll()
-    _decision_deposit(console, client, follower, PROPOSER, root)
     made = _make(client, "Dave", "balances", "transfer", TREASURY, DONATION)
     console.print(
         f"  #{made['block']:<4} //Dave gives the treasury {format_amount(DONATION)} (a plain "
         "transfer, recorded as a donation)"
     )
     builder = keypair_from_suri(BUILDER_URI).public
-    spend = dispatch.encode_call("treasury", "spend", (SPEND, builder, 0))
-    made = _make(client, SPENDER, "referenda", "submit", 2, spend, 0)
-    small = Referendum(
-        _found(made, "referenda", "Submitted", "index"),
+    small = _submit(
+        console,
+        client,
+        follower,
+        SPENDER,
+        (2, "small_spender"),
+        dispatch.encode_call("treasury", "spend", (SPEND, builder, 0)),
         f"small_spender: {format_amount(SPEND)} to {BUILDER_URI}",
-        "treasury.spend",
+        f"treasury.spend of {format_amount(SPEND)} to a builder ({BUILDER_URI})",
     )
-    follower.referenda.append(small)
-    console.print(
-        f"  #{made['block']:<4} //{SPENDER} submits referendum {small.index} on the small_spender "
-        f"track: treasury.spend of {format_amount(SPEND)} to a builder ({BUILDER_URI})"
-    )
-    follower.poll()
-    _decision_deposit(console, client, follower, SPENDER, small)
     for voter, conviction in VOTERS:
         for ref in (root, small):
             made = _make(
