@@ -26,6 +26,7 @@ from typing import Any, ClassVar, Final, Protocol
 
 from runtime import dispatch
 from runtime.block import Block, Header, extrinsics_root
+from runtime.executive_transfers import FUSED_CALLS, apply_plain_transfer
 from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
 from runtime.pallets import randomness, system, transaction_payment
 from runtime.pallets.balances import Balances
@@ -417,10 +418,14 @@ def lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
     return call_def, args
 
 
-def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> bool:
+def apply_extrinsic(
+    ctx: BlockContext, index: int, tx: SignedTransaction, *, fused: bool = True
+) -> bool:
     """Apply one transaction whose signature was checked; returns True if its call succeeded.
 
     Raises InvalidTransaction (and changes nothing) if the transaction may not be in this block.
+    A plain transfer takes the fused path (`executive_transfers`), which has the same outcome;
+    `fused=False` takes the general path for every call.
     """
     call_def, args = lookup_call(tx)
     birth_hash(ctx, tx)
@@ -443,6 +448,12 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
     terms = transaction_payment.params_in(ctx.state)
     multiplier = transaction_payment.current_multiplier(ctx.state)
     fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip, terms)
+    if (
+        fused
+        and (call_def.pallet, call_def.name) in FUSED_CALLS
+        and apply_plain_transfer(ctx, index, signer, args, fee, tx.tip, weight, length)
+    ):
+        return True
     ctx.phase = index
     paid_event = len(ctx.events)
     try:
