@@ -26,7 +26,7 @@ from typing import Any, ClassVar, Final, Protocol
 
 from runtime import dispatch
 from runtime.block import Block, Header, extrinsics_root
-from runtime.executive_transfers import FUSED_CALLS, apply_plain_transfer
+from runtime.executive_transfers import FUSED_CALLS, apply_plain_transfer, transfer_args
 from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
 from runtime.pallets import randomness, system, transaction_payment
 from runtime.pallets.balances import Balances
@@ -408,9 +408,14 @@ def lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
     """The call's definition and its decoded arguments; InvalidCall if it is unknown or they do
     not decode."""
     call = tx.call
-    call_def = CALLS.get((call.pallet, call.name))
+    name = (call.pallet, call.name)
+    call_def = CALLS.get(name)
     if call_def is None:
         raise InvalidCall(f"unknown call {call.pallet}.{call.name}")
+    if name in FUSED_CALLS:  # the common transfer, decoded in a few checks
+        transfer = transfer_args(call.args)
+        if transfer is not None:
+            return call_def, transfer
     try:
         args = call_def.decode_args(call.args)
     except DecodeError as exc:

@@ -34,6 +34,18 @@ FUSED_CALLS: Final = frozenset(
 """The calls the fused path may apply. Both differ only when the sender would be left below the
 existential deposit, which the fused path never applies."""
 
+
+def transfer_args(values: object) -> tuple[bytes, int] | None:
+    """A transfer's arguments (dest, value) from its codec values, as `CallDef.decode_args`
+    decodes them (a 32-byte account, a 16-byte big-endian balance), in a few C-level checks;
+    None where they are not well formed (`decode_args` then names what is wrong)."""
+    if type(values) is list and len(values) == 2:
+        dest, value = values
+        if type(dest) is bytes and len(dest) == 32 and type(value) is bytes and len(value) == 16:
+            return dest, int.from_bytes(value, "big")
+    return None
+
+
 _TRANSFER: Final = balances.Transfer
 _FEE_PAID: Final = transaction_payment.TransactionFeePaid
 _SUCCESS: Final = system.ExtrinsicSuccess

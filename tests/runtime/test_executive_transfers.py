@@ -11,11 +11,13 @@ from hypothesis import strategies as st
 
 from chain.client.chain import transfer_call
 from runtime.accounts import TREASURY
-from runtime.executive import InvalidTransaction, apply_extrinsic
+from runtime.executive import CALLS, InvalidTransaction, apply_extrinsic
+from runtime.executive_transfers import transfer_args
 from runtime.framework import BlockContext
 from runtime.pallets import balances, system, transaction_payment
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.system import AccountInfo
+from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.primitives.keys import Keypair
 from runtime.state import StateOverlay
@@ -184,3 +186,28 @@ def test_a_donation_to_the_treasury_is_counted_on_the_general_path() -> None:
     plain_keys.add(balances.TotalIssuance.key)
     assert set(dict(outcome.changes)) - plain_keys, "the treasury's hook did not run"
     assert outcome == _run(raw, [tx], fused=False)
+
+
+codec_values = st.one_of(
+    st.binary(min_size=0, max_size=40),
+    st.binary(min_size=32, max_size=32),
+    st.binary(min_size=16, max_size=16),
+    st.integers(-5, 2**130),
+    st.none(),
+    st.text(max_size=3),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.one_of(st.lists(codec_values, max_size=3), codec_values))
+def test_transfer_arguments_decode_as_the_call_decodes_them(values: Any) -> None:
+    """The fast decoding gives what `decode_args` gives, and nothing where it refuses."""
+    for call in ("transfer", "transfer_keep_alive"):
+        fast = transfer_args(values)
+        try:
+            plain = CALLS[("balances", call)].decode_args(values)
+        except DecodeError:
+            assert fast is None
+        else:
+            assert fast is None or fast == plain
+            assert fast is not None or type(values) is not list or len(values) != 2
