@@ -8,7 +8,8 @@ Reading order, as a specification:
                                   (their weight is mandatory: apart from the transactions')
         check signatures          started in parallel, or left for last (`SignatureVerifier`)
         apply_extrinsic × n       mortality, nonce, weight, fee, dispatch (reverted on failure),
-                                  the fee of a duty that succeeded refunded
+                                  the fee of a duty that succeeded refunded; a plain transfer's
+                                  same outcome in one step (`runtime.executive_transfers`)
         finalize_block            hooks: fee payout, fee multiplier, events
         signature results         a block refused before this cancels the checks not started
         check extrinsics root
