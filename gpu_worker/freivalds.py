@@ -78,6 +78,8 @@ ROW_BLOCK: Final = 16
 """Rows taken through each side of the row pass at a time."""
 MAX_PREFETCH: Final = 4096
 """At most this many entries of the next tile are asked for ahead of reading it."""
+PREFETCH_LINES: Final = 4
+"""The first cache lines of each of the next rows asked for ahead of reading them."""
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 Flags = npt.NDArray[np.bool_]
@@ -334,7 +336,7 @@ def _dot_four(x0: Any, x1: Any, x2: Any, x3: Any, y0: Any, y1: Any, length: int)
 @_kernel(parallel=False)
 def _requantize_into(row: I32, requant: I64, out: I8) -> None:
     """out = row requantized with requant = (1, mult, shift)."""
-    mult, shift = requant[1], requant[2]
+    mult, shift = np.int64(np.int32(requant[1])), requant[2]
     half = np.int64(1) << (shift - 1)
     for j in range(row.shape[0]):
         out[j] = min(max((np.int64(row[j]) * mult + half) >> shift, 0), 127)
@@ -356,7 +358,7 @@ def _result_side_requantized(
 ) -> Any:
     """`_dot_four` of four int32 rows of C against R, each entry also requantized into o_r in
     the same pass over the rows."""
-    mult, shift = requant[1], requant[2]
+    mult, shift = np.int64(np.int32(requant[1])), requant[2]
     half = np.int64(1) << (shift - 1)
     a0 = a1 = b0 = b1 = e0 = e1 = d0 = d1 = np.int64(0)
     for j in range(c0.shape[0]):
@@ -382,13 +384,24 @@ def _result_side_requantized(
 
 
 @_kernel(parallel=False)
-def _row_at(addresses: I64, grids: I64, j: int, i: int, width: int) -> I32:
-    """Row i of layer j where its band is one leaf (one tile wide), read where it lies."""
+def _row_address(addresses: I64, grids: I64, j: int, i: int, width: int) -> int:
+    """Where row i of layer j lies, where its band is one leaf (one tile wide)."""
     first, row_block = grids[j, 0], grids[j, 1]
     band = i // row_block
-    return carray(
-        _int32_pointer(addresses[first + band] + (i - band * row_block) * width * 4), width
-    )
+    return addresses[first + band] + (i - band * row_block) * width * 4
+
+
+@_kernel(parallel=False)
+def _row_at(addresses: I64, grids: I64, j: int, i: int, width: int) -> I32:
+    """Row i of layer j where its band is one leaf (one tile wide), read where it lies."""
+    return carray(_int32_pointer(_row_address(addresses, grids, j, i, width)), width)
+
+
+@_kernel(parallel=False)
+def _prefetch_head(address: int) -> None:
+    """Ask for the first PREFETCH_LINES cache lines from `address` on."""
+    for line in range(PREFETCH_LINES):
+        _prefetch(address + 64 * line)
 
 
 @_kernel(parallel=False)
@@ -416,6 +429,8 @@ def _rows_side(
     rounds = rt.shape[0]
     claimed[:, :] = 0
     for i in range(top, end, 4):
+        for ahead in range(i + 4, min(i + 8, end)):
+            _prefetch_head(_row_address(addresses, grids, j, ahead, width))
         i1, i2, i3 = min(i + 1, end - 1), min(i + 2, end - 1), min(i + 3, end - 1)
         c0 = _row_at(addresses, grids, j, i, width)
         c1 = _row_at(addresses, grids, j, i1, width)
