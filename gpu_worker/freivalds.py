@@ -388,7 +388,7 @@ def _row_address(addresses: I64, grids: I64, j: int, i: int, width: int) -> int:
     """Where row i of layer j lies, where its band is one leaf (one tile wide)."""
     first, row_block = grids[j, 0], grids[j, 1]
     band = i // row_block
-    return addresses[first + band] + (i - band * row_block) * width * 4
+    return int(addresses[first + band] + (i - band * row_block) * width * 4)
 
 
 @_kernel(parallel=False)
