@@ -62,15 +62,18 @@ def plain_addresses(grids: Sequence[_Grid], leaves: Sequence[object]) -> list[in
         st.tuples(st.integers(0, 10**6), st.sampled_from(["cut", "grow", "bytearray", "subclass"])),
         max_size=2,
     ),
+    as_tuple=st.booleans(),
 )
 def test_the_one_pass_over_the_leaves_is_the_per_leaf_definition(
     rows: int,
     widths: list[int],
     blocks: tuple[int, int],
     changes: list[tuple[int, str]],
+    as_tuple: bool,
 ) -> None:
-    """Right-sized bytes leaves give their data's addresses; a leaf 4 bytes short or long, a
-    bytearray or a bytes subclass anywhere sends the whole result the slow way (None)."""
+    """Right-sized bytes leaves give their data's addresses, read from a list's item pointers
+    or, for other sequences, from their ids; a leaf 4 bytes short or long, a bytearray or a
+    bytes subclass anywhere sends the whole result the slow way (None)."""
     grids = layout(rows, widths, *blocks)
     leaves: list[object] = [bytes(range(n % 251)) + bytes(n - n % 251) for n in sizes(grids)]
     for at, how in changes:
@@ -84,7 +87,8 @@ def test_the_one_pass_over_the_leaves_is_the_per_leaf_definition(
             leaves[index] = bytearray(leaf)
         else:
             leaves[index] = Bytes(leaf)
-    found = freivalds._leaf_addresses(grids, leaves)  # type: ignore[arg-type]
+    given = tuple(leaves) if as_tuple else leaves
+    found = freivalds._leaf_addresses(grids, given)  # type: ignore[arg-type]
     expected = plain_addresses(grids, leaves)
     assert (None if found is None else found.tolist()) == expected
 
