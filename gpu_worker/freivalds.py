@@ -18,7 +18,11 @@ claimed accumulators of row i into the next layer's input while it reads them fo
 writes a requantized layer out (checking layer j+1 against the requantization of the claimed
 layer j is sound: a correct layer j is requantized to the true h_{j+1}, and a wrong row of layer j
 is flagged at layer j, which comes first in leaf order). C is read where it lies, in the leaves'
-own buffers: copying a large result into one array costs as much as the whole check.
+own buffers: copying a large result into one array costs as much as the whole check. A list of
+bytes leaves is found in one compiled pass over its item pointers and each leaf's header (its
+type and size, CPython's layout, checked at import), so thousands of tiles cost no Python step
+a leaf; a leaf of another type or of the wrong size sends the result the one-by-one way, which
+refuses a wrong size before anything is read.
 
 sgd_fxp steps are not linear maps of their inputs (each step rounds its gradient), so
 `check_result` recomputes `sgd_spot_checks(T)` distinct random steps, each from the committed
