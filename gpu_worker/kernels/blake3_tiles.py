@@ -101,7 +101,7 @@ def _hash_chunk_group(
     group: int,
     cvs: U32,
     scratch: U32,
-    offsets: I64,
+    lanes: I64,
 ) -> None:
     """The chaining values of chunks group·16 .. group·16 + 15 (those that exist), side by side,
     into cvs[chunk]; a leaf's only chunk is compressed as its root."""
@@ -109,32 +109,61 @@ def _hash_chunk_group(
     pad = scratch[: LANES * BLOCK_WORDS]
     params = scratch[LANES * BLOCK_WORDS : LANES * BLOCK_WORDS + 4 * LANES]
     cv = scratch[LANES * BLOCK_WORDS + 4 * LANES :]
-    row = np.zeros(LANES, np.int64)
-    col = np.zeros(LANES, np.int64)
-    words = np.zeros(LANES, np.int64)
-    single = np.zeros(LANES, np.bool_)
-    base = np.zeros(LANES, np.int64)
-    stride = np.ones(LANES, np.int64)
-    width = np.ones(LANES, np.int64)
+    offsets, row, col, words = lanes[0:16], lanes[16:32], lanes[32:48], lanes[48:64]
+    base, stride, width, last = lanes[64:80], lanes[80:96], lanes[96:112], lanes[112:128]
     blocks = 1
+    # Uniform: every lane a whole chunk whose block b lies at its base + steps[b] (a leaf of
+    # one row, or tiles whose rows hold whole chunks or whose chunks hold whole rows of 16k
+    # words, all of one shape): its offsets are one vector add a block.
+    uniform = group * LANES + LANES <= chunks
     for lane in range(LANES):
         chunk = group * LANES + lane
         if chunk >= chunks:
+            words[lane] = 0
+            last[lane] = KEYED_HASH
             continue
         leaf = owner[chunk]
         index = chunk - first[leaf]
         size = heights[leaf] * widths[leaf]
         done = index * CHUNK_WORDS
         words[lane] = min(CHUNK_WORDS, size - done)
-        single[lane] = first[leaf + 1] - first[leaf] == 1
+        root = ROOT if first[leaf + 1] - first[leaf] == 1 else 0
+        last[lane] = KEYED_HASH | CHUNK_END | root
         base[lane], stride[lane], width[lane] = starts[leaf], strides[leaf], max(1, widths[leaf])
         row[lane], col[lane] = done // width[lane], done % width[lane]
         params[lane] = np.uint32(index & 0xFFFFFFFF)
         params[LANES + lane] = np.uint32(index >> 32)
         blocks = max(blocks, (words[lane] + BLOCK_WORDS - 1) // BLOCK_WORDS)
+        w = width[lane]
+        flat = heights[leaf] == 1 or w % CHUNK_WORDS == 0
+        rows_of_chunks = w % BLOCK_WORDS == 0 and CHUNK_WORDS % w == 0
+        same = w == width[0] and stride[lane] == stride[0]
+        if words[lane] != CHUNK_WORDS or not (flat or (rows_of_chunks and same)):
+            uniform = False
     for i in range(8):
         for lane in range(LANES):
             cv[i * LANES + lane] = key[i]
+    if uniform:
+        w, step = width[0], stride[0]
+        flat = heights[owner[group * LANES]] == 1 or w % CHUNK_WORDS == 0
+        for lane in range(LANES):
+            base[lane] += row[lane] * stride[lane] + col[lane]
+            params[2 * LANES + lane] = 4 * BLOCK_WORDS
+        for block in range(CHUNK_WORDS // BLOCK_WORDS):
+            at = block * BLOCK_WORDS
+            if not flat:
+                at = (at // w) * step + at % w
+            middle = KEYED_HASH | (CHUNK_START if block == 0 else 0)
+            end = block == CHUNK_WORDS // BLOCK_WORDS - 1
+            for lane in range(LANES):
+                offsets[lane] = base[lane] + at
+                params[3 * LANES + lane] = (last[lane] if end else KEYED_HASH) | middle
+            compress16(data, pad, offsets, params, cv)
+        for lane in range(LANES):
+            chunk = group * LANES + lane
+            for i in range(8):
+                cvs[chunk * 8 + i] = cv[i * LANES + lane]
+        return
     for block in range(blocks):
         for lane in range(LANES):
             left = words[lane] - block * BLOCK_WORDS
@@ -163,9 +192,9 @@ def _hash_chunk_group(
                         pad[lane * BLOCK_WORDS + i] = 0
                 offsets[lane] = -1
                 row[lane], col[lane] = r, c
-            flags = KEYED_HASH | (CHUNK_START if block == 0 else 0)
-            if left <= BLOCK_WORDS:
-                flags |= CHUNK_END | (ROOT if single[lane] else 0)
+            flags = (last[lane] if left <= BLOCK_WORDS else KEYED_HASH) | (
+                CHUNK_START if block == 0 else 0
+            )
             params[2 * LANES + lane] = 4 * max(0, min(left, BLOCK_WORDS))
             params[3 * LANES + lane] = flags
         compress16(data, pad, offsets, params, cv)
@@ -213,7 +242,7 @@ def _join_pair_group(
 @_njit()
 def _scratch() -> tuple[U32, I64]:
     """A task's buffers: the lanes' padded blocks, parameters and chaining values; offsets."""
-    return np.zeros(LANES * (BLOCK_WORDS + 4 + 8), np.uint32), np.empty(LANES, np.int64)
+    return np.zeros(LANES * (BLOCK_WORDS + 4 + 8), np.uint32), np.zeros(8 * LANES, np.int64)
 
 
 @_njit(parallel=True)
