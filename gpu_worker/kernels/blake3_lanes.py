@@ -1,12 +1,14 @@
 """BLAKE3's compression function on 16 inputs side by side, written in LLVM vector IR.
 
-`compress16(data, pad, offsets, params, cv)` runs one BLAKE3 compression (the BLAKE3 paper,
-section 2.2) in each of 16 lanes: lane l hashes the 64-byte block at word `offsets[l]` of
-`data` (or, where `offsets[l]` is negative, the lane's own 16 words of `pad`, which holds a
-last block padded with zeros or a block gathered across the rows of a tile), with its chaining
-value from `cv` (8 rows of 16 lanes) and its counter, block length and flags from `params`
-(4 rows of 16 lanes: counter low, counter high, length, flags); the new chaining values (the
-first 8 words of the output, which for a block flagged ROOT is the hash) go back into `cv`.
+`compress16(data, pad, offsets, step, params, keep, add, cv)` runs one BLAKE3 compression (the
+BLAKE3 paper, section 2.2) in each of 16 lanes: lane l hashes the 64-byte block at word
+`offsets[l] + step` of `data` (or, where `offsets[l]` is negative, the lane's own 16 words of
+`pad`, which holds a last block padded with zeros or a block gathered across the rows of a
+tile), with its chaining value from `cv` (8 rows of 16 lanes) and its counter, block length and
+flags from `params` (4 rows of 16 lanes: counter low, counter high, length, flags; the flags
+used are `(flags & keep) | add`); the new chaining values (the first 8 words of the output,
+which for a block flagged ROOT is the hash) go back into `cv`. `step`, `keep` and `add` let a
+caller walk 16 chunks block by block without rewriting the lanes' offsets and flags.
 
 Why IR and not plain Numba: the state is 16 vectors of 16 uint32 (one AVX-512 register each),
 kept in registers through the 7 rounds; rotations are `llvm.fshr` (one `vprord` on AVX-512);
@@ -49,6 +51,13 @@ def _is_array(ty: Any, dtype: Any) -> bool:
     return isinstance(ty, types.Array) and ty.dtype == dtype and ty.ndim == 1 and ty.layout == "C"
 
 
+def _splat(builder: Any, value: Any) -> Any:
+    """The vector of 16 copies of the i32 `value`."""
+    vec = ir.VectorType(ir.IntType(32), LANES)
+    one = builder.insert_element(ir.Constant(vec, None), value, ir.Constant(ir.IntType(32), 0))
+    return builder.shuffle_vector(one, one, ir.Constant(vec, [0] * LANES))
+
+
 def _transpose(builder: Any, rows: list[Any]) -> list[Any]:
     """The 16 × 16 transpose of 16 vectors: four rounds interleaving row i with row i + 8
     (each round is a perfect shuffle of the 256 words; four of them transpose)."""
@@ -65,14 +74,17 @@ def _transpose(builder: Any, rows: list[Any]) -> list[Any]:
 
 
 def _compress16_typer(
-    typingctx: Any, data: Any, pad: Any, offsets: Any, params: Any, cv: Any
-) -> Any:
-    """The intrinsic's signature: uint32 data, uint32 pad, int64 offsets, uint32 params,
-    uint32 cv, all 1-D C-contiguous; returns nothing."""
+    typingctx: Any, data: Any, pad: Any, offsets: Any, step: Any, params: Any, keep: Any,
+    add: Any, cv: Any,
+) -> Any:  # fmt: skip
+    """The intrinsic's signature: uint32 data, uint32 pad, int64 offsets, an integer step,
+    uint32 params, integer flag masks keep and add, uint32 cv (arrays 1-D C-contiguous)."""
     for ty, (dtype, _) in zip((data, pad, offsets, params), _ARRAYS, strict=True):
         if not _is_array(ty, dtype):
             return None
     if not _is_array(cv, types.uint32):
+        return None
+    if not all(isinstance(ty, types.Integer) for ty in (step, keep, add)):
         return None
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
@@ -80,9 +92,14 @@ def _compress16_typer(
         vec = ir.VectorType(i32, LANES)
         vec_ptr = vec.as_pointer()
         arrays = [
-            context.make_array(ty)(context, builder, value)
-            for ty, value in zip(signature.args, args, strict=True)
+            context.make_array(signature.args[n])(context, builder, args[n])
+            for n in (0, 1, 2, 4, 7)
         ]
+        step, keep, add = (
+            context.cast(builder, args[n], signature.args[n], types.int64) for n in (3, 5, 6)
+        )
+        keep_vec = _splat(builder, builder.trunc(keep, i32))
+        add_vec = _splat(builder, builder.trunc(add, i32))
         data_ptr = builder.bitcast(arrays[0].data, i32.as_pointer())
         pad_ptr = builder.bitcast(arrays[1].data, i32.as_pointer())
         offsets_ptr = builder.bitcast(arrays[2].data, i64.as_pointer())
@@ -97,15 +114,12 @@ def _compress16_typer(
         for lane in range(LANES):
             offset = builder.load(builder.gep(offsets_ptr, [ir.Constant(i64, lane)]))
             own = builder.gep(pad_ptr, [ir.Constant(i64, BLOCK_WORDS * lane)])
-            source = builder.select(
-                builder.icmp_signed(">=", offset, zero), builder.gep(data_ptr, [offset]), own
-            )
+            at = builder.gep(data_ptr, [builder.add(offset, step)])
+            source = builder.select(builder.icmp_signed(">=", offset, zero), at, own)
             blocks.append(builder.load(builder.bitcast(source, vec_ptr), align=4))
         m = _transpose(builder, blocks)
 
-        fshr = _declare(
-            builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fshr.v16i32"
-        )
+        fshr = _declare(builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fshr.v16i32")
 
         def rotr(x: Any, n: int) -> Any:
             return builder.call(fshr, [x, x, ir.Constant(vec, [n] * LANES)])
@@ -124,7 +138,8 @@ def _compress16_typer(
         v = [
             *chaining,
             *(ir.Constant(vec, [word] * LANES) for word in IV),
-            *(builder.load(row(params_ptr, i), align=4) for i in range(4)),
+            *(builder.load(row(params_ptr, i), align=4) for i in range(3)),
+            builder.or_(builder.and_(builder.load(row(params_ptr, 3), align=4), keep_vec), add_vec),
         ]
         for _ in range(7):
             g(v, 0, 4, 8, 12, m[0], m[1])
@@ -140,9 +155,9 @@ def _compress16_typer(
             builder.store(builder.xor(v[i], v[i + 8]), row(cv_ptr, i), align=4)
         return context.get_dummy_value()
 
-    return types.void(data, pad, offsets, params, cv), codegen
+    return types.void(data, pad, offsets, step, params, keep, add, cv), codegen
 
 
 compress16: Any = intrinsic(_compress16_typer)
-"""compress16(data, pad, offsets, params, cv): one BLAKE3 compression in each of 16 lanes (see
-the module docstring); `params` and `cv` are rows of 16 lanes (4 and 8 rows)."""
+"""compress16(data, pad, offsets, step, params, keep, add, cv): one BLAKE3 compression in each of
+16 lanes (see the module docstring); `params` and `cv` are rows of 16 lanes (4 and 8 rows)."""

@@ -131,7 +131,7 @@ def _tree_levels(leaves: U32, key: U32, out: U32) -> None:
             for lane in range(LANES):
                 p = group * LANES + lane
                 offsets[lane] = 16 * p if p < pairs else -1
-            compress16(src, pad, offsets, params, cv)
+            compress16(src, pad, offsets, 0, params, 0xFFFFFFFF, 0, cv)
             for lane in range(min(LANES, pairs - group * LANES)):
                 p = group * LANES + lane
                 for i in range(8):

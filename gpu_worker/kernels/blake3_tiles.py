@@ -47,9 +47,9 @@ from gpu_worker.kernels.blake3_lanes import (
 PARALLEL_BYTES: Final = 2 * 1024 * 1024
 """From this much data on, the leaves are hashed on every core. Below it one thread is faster
 than waking the others (a 1 MiB result takes about 0.2 ms on one)."""
-GROUPS_PER_TASK: Final = 8
-"""Groups of 16 chunks (or parents) a parallel task takes: 128 KiB of leaves, so that its
-scratch buffers are allocated once for all of them."""
+TASK_CHUNKS: Final = 128
+"""Chunks a parallel task takes at least (whole leaves): 128 KiB of leaves, whose trees it
+builds too, so that one parallel call hashes every leaf."""
 
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
@@ -98,26 +98,29 @@ def _hash_chunk_group(
     first: I64,
     owner: I64,
     key: U32,
-    group: int,
+    begin: int,
+    end: int,
     cvs: U32,
     scratch: U32,
     lanes: I64,
 ) -> None:
-    """The chaining values of chunks group·16 .. group·16 + 15 (those that exist), side by side,
-    into cvs[chunk]; a leaf's only chunk is compressed as its root."""
-    chunks = owner.shape[0]
+    """The chaining values of chunks begin .. end - 1 (at most 16), side by side, into
+    cvs[chunk]; a leaf's only chunk is compressed as its root."""
+    chunks = end
+    group_first = begin
     pad = scratch[: LANES * BLOCK_WORDS]
     params = scratch[LANES * BLOCK_WORDS : LANES * BLOCK_WORDS + 4 * LANES]
     cv = scratch[LANES * BLOCK_WORDS + 4 * LANES :]
     offsets, row, col, words = lanes[0:16], lanes[16:32], lanes[32:48], lanes[48:64]
     base, stride, width, last = lanes[64:80], lanes[80:96], lanes[96:112], lanes[112:128]
     blocks = 1
+    kind0 = 0
     # Uniform: every lane a whole chunk whose block b lies at its base + steps[b] (a leaf of
     # one row, or tiles whose rows hold whole chunks or whose chunks hold whole rows of 16k
     # words, all of one shape): its offsets are one vector add a block.
-    uniform = group * LANES + LANES <= chunks
+    uniform = group_first + LANES <= chunks
     for lane in range(LANES):
-        chunk = group * LANES + lane
+        chunk = group_first + lane
         if chunk >= chunks:
             words[lane] = 0
             last[lane] = KEYED_HASH
@@ -130,37 +133,44 @@ def _hash_chunk_group(
         root = ROOT if first[leaf + 1] - first[leaf] == 1 else 0
         last[lane] = KEYED_HASH | CHUNK_END | root
         base[lane], stride[lane], width[lane] = starts[leaf], strides[leaf], max(1, widths[leaf])
-        row[lane], col[lane] = done // width[lane], done % width[lane]
+        if done:
+            row[lane], col[lane] = done // width[lane], done % width[lane]
+        else:
+            row[lane], col[lane] = 0, 0
         params[lane] = np.uint32(index & 0xFFFFFFFF)
         params[LANES + lane] = np.uint32(index >> 32)
         blocks = max(blocks, (words[lane] + BLOCK_WORDS - 1) // BLOCK_WORDS)
         w = width[lane]
-        flat = heights[leaf] == 1 or w % CHUNK_WORDS == 0
-        rows_of_chunks = w % BLOCK_WORDS == 0 and CHUNK_WORDS % w == 0
-        same = w == width[0] and stride[lane] == stride[0]
-        if words[lane] != CHUNK_WORDS or not (flat or (rows_of_chunks and same)):
+        flat = heights[leaf] == 1 or w & (CHUNK_WORDS - 1) == 0
+        # Rows of 16, 32, .. 256 words: a chunk holds whole rows, a block lies in one.
+        rows_of_chunks = BLOCK_WORDS <= w <= CHUNK_WORDS and w & (w - 1) == 0
+        # All flat, or all of lane 0's rows: each lane's blocks at the same steps.
+        kind = 1 if flat else (2 if rows_of_chunks else 0)
+        if lane == 0:
+            kind0 = kind
+        same = kind == 1 or (w == width[0] and stride[lane] == stride[0])
+        if words[lane] != CHUNK_WORDS or kind == 0 or kind != kind0 or not same:
             uniform = False
     for i in range(8):
         for lane in range(LANES):
             cv[i * LANES + lane] = key[i]
     if uniform:
         w, step = width[0], stride[0]
-        flat = heights[owner[group * LANES]] == 1 or w % CHUNK_WORDS == 0
+        flat = kind0 == 1
         for lane in range(LANES):
-            base[lane] += row[lane] * stride[lane] + col[lane]
+            offsets[lane] = base[lane] + row[lane] * stride[lane] + col[lane]
             params[2 * LANES + lane] = 4 * BLOCK_WORDS
+            params[3 * LANES + lane] = last[lane]
         for block in range(CHUNK_WORDS // BLOCK_WORDS):
             at = block * BLOCK_WORDS
             if not flat:
                 at = (at // w) * step + at % w
-            middle = KEYED_HASH | (CHUNK_START if block == 0 else 0)
-            end = block == CHUNK_WORDS // BLOCK_WORDS - 1
-            for lane in range(LANES):
-                offsets[lane] = base[lane] + at
-                params[3 * LANES + lane] = (last[lane] if end else KEYED_HASH) | middle
-            compress16(data, pad, offsets, params, cv)
+            # The lanes' own flags (CHUNK_END, ROOT) on the last block only.
+            keep = 0xFFFFFFFF if block == CHUNK_WORDS // BLOCK_WORDS - 1 else 0
+            add = KEYED_HASH | (CHUNK_START if block == 0 else 0)
+            compress16(data, pad, offsets, at, params, keep, add, cv)
         for lane in range(LANES):
-            chunk = group * LANES + lane
+            chunk = group_first + lane
             for i in range(8):
                 cvs[chunk * 8 + i] = cv[i * LANES + lane]
         return
@@ -197,9 +207,9 @@ def _hash_chunk_group(
             )
             params[2 * LANES + lane] = 4 * max(0, min(left, BLOCK_WORDS))
             params[3 * LANES + lane] = flags
-        compress16(data, pad, offsets, params, cv)
+        compress16(data, pad, offsets, 0, params, 0xFFFFFFFF, 0, cv)
         for lane in range(LANES):
-            chunk = group * LANES + lane
+            chunk = group_first + lane
             left = words[lane] - block * BLOCK_WORDS
             if chunk < chunks and (left <= BLOCK_WORDS and (left > 0 or block == 0)):
                 for i in range(8):
@@ -207,132 +217,143 @@ def _hash_chunk_group(
 
 
 @_njit()
-def _join_pair_group(
-    src: U32, pairs: I64, targets: I64, key: U32, group: int, dst: U32, out: U32,
-    scratch: U32, offsets: I64,
-) -> None:  # fmt: skip
-    """The parent node over src[pairs[p]] ‖ src[pairs[p] + 1] (two chaining values, one block)
-    for the pairs p of `group`, 16 side by side: into dst[targets[p]], or, for a leaf's top
-    node (targets[p] = -1 - leaf, compressed as the root), into out[leaf]."""
-    count = pairs.shape[0]
+def _join_pairs(
+    cvs: U32, pairs: I64, count: int, key: U32, out: U32, scratch: U32, lanes: I64
+) -> None:
+    """For the first `count` pairs p (at most 16), side by side: the parent node over
+    cvs[pairs[2p]] ‖ cvs[pairs[2p] + 1] (two chaining values, one block) into
+    cvs[pairs[2p + 1]], or, for a leaf's top node (pairs[2p + 1] = -1 - leaf, compressed as
+    the root), into out[leaf]."""
     pad = scratch[: LANES * BLOCK_WORDS]
     params = scratch[LANES * BLOCK_WORDS : LANES * BLOCK_WORDS + 4 * LANES]
     cv = scratch[LANES * BLOCK_WORDS + 4 * LANES :]
+    offsets = lanes[0:16]
     for lane in range(LANES):
-        p = group * LANES + lane
         params[lane] = 0
         params[LANES + lane] = 0
         params[2 * LANES + lane] = 4 * BLOCK_WORDS
-        live = p < count
-        offsets[lane] = 8 * pairs[p] if live else -1
-        params[3 * LANES + lane] = PARENT | KEYED_HASH | (ROOT if live and targets[p] < 0 else 0)
+        live = lane < count
+        offsets[lane] = 8 * pairs[2 * lane] if live else -1
+        root = live and pairs[2 * lane + 1] < 0
+        params[3 * LANES + lane] = PARENT | KEYED_HASH | (ROOT if root else 0)
     for i in range(8):
         for lane in range(LANES):
             cv[i * LANES + lane] = key[i]
-    compress16(src, pad, offsets, params, cv)
-    for lane in range(LANES):
-        p = group * LANES + lane
-        if p < count:
-            target = targets[p]
-            into, at = (dst, target * 8) if target >= 0 else (out, (-1 - target) * 8)
+    compress16(cvs, pad, offsets, 0, params, 0xFFFFFFFF, 0, cv)
+    for lane in range(count):
+        target = pairs[2 * lane + 1]
+        if target >= 0:
             for i in range(8):
-                into[at + i] = cv[i * LANES + lane]
+                cvs[target * 8 + i] = cv[i * LANES + lane]
+        else:
+            for i in range(8):
+                out[(-1 - target) * 8 + i] = cv[i * LANES + lane]
 
 
 @_njit()
-def _scratch() -> tuple[U32, I64]:
-    """A task's buffers: the lanes' padded blocks, parameters and chaining values; offsets."""
-    return np.zeros(LANES * (BLOCK_WORDS + 4 + 8), np.uint32), np.zeros(8 * LANES, np.int64)
-
-
-@_njit(parallel=True)
-def _chunks_parallel(
+def _hash_task(
     data: U32, starts: I64, heights: I64, widths: I64, strides: I64, first: I64, owner: I64,
-    key: U32, cvs: U32,
+    key: U32, leaf0: int, leaf1: int, cvs: U32, out: U32,
 ) -> None:  # fmt: skip
-    """Every chunk's chaining value, tasks of GROUPS_PER_TASK groups on every core."""
-    groups = (owner.shape[0] + LANES - 1) // LANES
-    for task in prange((groups + GROUPS_PER_TASK - 1) // GROUPS_PER_TASK):
-        scratch, offsets = _scratch()
-        for group in range(task * GROUPS_PER_TASK, min(groups, (task + 1) * GROUPS_PER_TASK)):
-            _hash_chunk_group(
-                data, starts, heights, widths, strides, first, owner, key, group, cvs,
-                scratch, offsets,
-            )  # fmt: skip
-
-
-@_njit(parallel=True)
-def _pairs_parallel(src: U32, pairs: I64, targets: I64, key: U32, dst: U32, out: U32) -> None:
-    """Every pair's node, tasks of GROUPS_PER_TASK groups on every core."""
-    groups = (pairs.shape[0] + LANES - 1) // LANES
-    for task in prange((groups + GROUPS_PER_TASK - 1) // GROUPS_PER_TASK):
-        scratch, offsets = _scratch()
-        for group in range(task * GROUPS_PER_TASK, min(groups, (task + 1) * GROUPS_PER_TASK)):
-            _join_pair_group(src, pairs, targets, key, group, dst, out, scratch, offsets)
-
-
-@_njit()
-def _chunks_serial(
-    data: U32, starts: I64, heights: I64, widths: I64, strides: I64, first: I64, owner: I64,
-    key: U32, cvs: U32,
-) -> None:  # fmt: skip
-    """`_chunks_parallel` on the calling thread."""
-    scratch, offsets = _scratch()
-    for group in range((owner.shape[0] + LANES - 1) // LANES):
+    """The hashes of leaves leaf0 .. leaf1 - 1 into out: their chunks 16 at a time, then each
+    leaf's tree of chunks level by level, its pairs 16 at a time across the leaves, in place
+    in cvs (a node i is written after the pairs that read it: 2i ≥ i)."""
+    scratch = np.zeros(LANES * (BLOCK_WORDS + 4 + 8), np.uint32)
+    lanes = np.zeros(8 * LANES, np.int64)
+    begin, end = first[leaf0], first[leaf1]
+    for chunk in range(begin, end, LANES):
         _hash_chunk_group(
-            data, starts, heights, widths, strides, first, owner, key, group, cvs, scratch,
-            offsets,
+            data, starts, heights, widths, strides, first, owner, key, chunk,
+            min(chunk + LANES, end), cvs, scratch, lanes,
+        )  # fmt: skip
+    counts = np.empty(leaf1 - leaf0, np.int64)
+    most = 0
+    for leaf in range(leaf0, leaf1):
+        n = first[leaf + 1] - first[leaf]
+        counts[leaf - leaf0] = n
+        most = max(most, n)
+        if n == 1:
+            out[leaf * 8 : leaf * 8 + 8] = cvs[first[leaf] * 8 : first[leaf] * 8 + 8]
+    pairs = np.empty(2 * LANES, np.int64)
+    while most > 1:
+        queued = 0
+        for leaf in range(leaf0, leaf1):
+            n = counts[leaf - leaf0]
+            for i in range(n // 2):
+                pairs[2 * queued] = first[leaf] + 2 * i
+                pairs[2 * queued + 1] = first[leaf] + i if n > 2 else -1 - leaf
+                queued += 1
+                if queued == LANES:
+                    _join_pairs(cvs, pairs, queued, key, out, scratch, lanes)
+                    queued = 0
+        if queued:
+            _join_pairs(cvs, pairs, queued, key, out, scratch, lanes)
+        most = 0
+        for leaf in range(leaf0, leaf1):
+            n = counts[leaf - leaf0]
+            if n > 1 and n % 2:
+                # BLAKE3's trees are left-complete: a lone last node goes up a level as it is.
+                at, to = (first[leaf] + n - 1) * 8, (first[leaf] + n // 2) * 8
+                cvs[to : to + 8] = cvs[at : at + 8]
+            counts[leaf - leaf0] = (n + 1) // 2
+            most = max(most, counts[leaf - leaf0])
+
+
+@_njit()
+def _tasks(first: I64) -> I64:
+    """Bounds of runs of whole leaves of about TASK_CHUNKS chunks each: task t hashes leaves
+    bounds[t] .. bounds[t + 1] - 1."""
+    count = first.shape[0] - 1
+    bounds = [0]
+    for leaf in range(count):
+        if first[leaf + 1] - first[bounds[-1]] >= TASK_CHUNKS:
+            bounds.append(leaf + 1)
+    if bounds[-1] != count:
+        bounds.append(count)
+    return np.array(bounds, np.int64)
+
+
+@_njit(parallel=True)
+def _hash_parallel(
+    data: U32, starts: I64, heights: I64, widths: I64, strides: I64, first: I64, owner: I64,
+    key: U32, bounds: I64, cvs: U32, out: U32,
+) -> None:  # fmt: skip
+    """Every task of `bounds` on every core."""
+    for task in prange(bounds.shape[0] - 1):
+        _hash_task(
+            data, starts, heights, widths, strides, first, owner, key, bounds[task],
+            bounds[task + 1], cvs, out,
         )  # fmt: skip
 
 
 @_njit()
-def _pairs_serial(src: U32, pairs: I64, targets: I64, key: U32, dst: U32, out: U32) -> None:
-    """`_pairs_parallel` on the calling thread."""
-    scratch, offsets = _scratch()
-    for group in range((pairs.shape[0] + LANES - 1) // LANES):
-        _join_pair_group(src, pairs, targets, key, group, dst, out, scratch, offsets)
+def _hash_serial(
+    data: U32, starts: I64, heights: I64, widths: I64, strides: I64, first: I64, owner: I64,
+    key: U32, bounds: I64, cvs: U32, out: U32,
+) -> None:  # fmt: skip
+    """`_hash_parallel` on the calling thread."""
+    for task in range(bounds.shape[0] - 1):
+        _hash_task(
+            data, starts, heights, widths, strides, first, owner, key, bounds[task],
+            bounds[task + 1], cvs, out,
+        )  # fmt: skip
 
 
 @_njit()
-def _level_pairs(first: I64, counts: I64) -> tuple[I64, I64]:
-    """The pairs of the next level of every leaf's chunk tree: (left node, target), nodes
-    numbered from each leaf's first chunk; a leaf's top node targets -1 - leaf."""
-    total = 0
-    for leaf in range(counts.shape[0]):
-        total += counts[leaf] // 2
-    pairs = np.empty(total, np.int64)
-    targets = np.empty(total, np.int64)
-    p = 0
-    for leaf in range(counts.shape[0]):
-        for i in range(counts[leaf] // 2):
-            pairs[p] = first[leaf] + 2 * i
-            targets[p] = first[leaf] + i if counts[leaf] > 2 else -1 - leaf
-            p += 1
-    return pairs, targets
-
-
-@_njit()
-def _promote_and_count(first: I64, counts: I64, src: U32, dst: U32) -> int:
-    """Carry each leaf's lone last node up a level (BLAKE3's trees are left-complete: this is
-    its shape), halve the counts; the most nodes any leaf has left."""
-    most = 0
-    for leaf in range(counts.shape[0]):
-        n = counts[leaf]
-        if n > 1 and n % 2:
-            at, to = (first[leaf] + n - 1) * 8, (first[leaf] + n // 2) * 8
-            dst[to : to + 8] = src[at : at + 8]
-        counts[leaf] = (n + 1) // 2
-        most = max(most, counts[leaf])
-    return most
-
-
-@_njit()
-def _single_chunk_roots(first: I64, chunk_cvs: U32, out: U32) -> None:
-    """out[leaf] = the hash of each leaf of one chunk: that chunk's root compression."""
-    for leaf in range(first.shape[0] - 1):
-        if first[leaf + 1] - first[leaf] == 1:
-            at = first[leaf] * 8
-            out[leaf * 8 : leaf * 8 + 8] = chunk_cvs[at : at + 8]
+def _hash_leaves(
+    data: U32, starts: I64, heights: I64, widths: I64, strides: I64, key: U32, parallel: bool
+) -> U32:
+    """Every leaf's hash (8 words a leaf), one call: chunks counted, tasks cut, hashed."""
+    first = _chunk_counts(heights, widths)
+    owner = _chunk_owners(first)
+    bounds = _tasks(first)
+    cvs = np.empty(8 * owner.shape[0], np.uint32)
+    out = np.empty(8 * heights.shape[0], np.uint32)
+    if parallel:
+        _hash_parallel(data, starts, heights, widths, strides, first, owner, key, bounds, cvs, out)
+    else:
+        _hash_serial(data, starts, heights, widths, strides, first, owner, key, bounds, cvs, out)
+    return out
 
 
 def _check_inside(size: int, starts: I64, heights: I64, widths: I64, strides: I64) -> None:
@@ -365,26 +386,9 @@ def leaf_hashes_at(
     _check_inside(data.size, starts, heights, widths, strides)
     words = np.ascontiguousarray(data).reshape(-1).view(np.uint32)
     key_words = np.frombuffer(key, "<u4").astype(np.uint32)
-    first = _chunk_counts(heights, widths)
-    owner = _chunk_owners(first)
-    count = heights.shape[0]
-    out = np.empty((count, 8), dtype="<u4")
     parallel = data.nbytes >= PARALLEL_BYTES
-    chunk_cvs = np.empty(8 * len(owner), np.uint32)
-    run_chunks = _chunks_parallel if parallel else _chunks_serial
-    run_chunks(words, starts, heights, widths, strides, first, owner, key_words, chunk_cvs)
-    flat = out.reshape(-1)
-    _single_chunk_roots(first, chunk_cvs, flat)
-    counts = np.diff(first)
-    most = int(counts.max(initial=1))
-    src, dst = chunk_cvs, (np.empty_like(chunk_cvs) if most > 2 else chunk_cvs)
-    run_pairs = _pairs_parallel if parallel else _pairs_serial
-    while most > 1:
-        pairs, targets = _level_pairs(first, counts)
-        run_pairs(src, pairs, targets, key_words, dst, flat)
-        most = _promote_and_count(first, counts, src, dst)
-        src, dst = dst, src
-    return out.view(np.uint8)
+    out = _hash_leaves(words, starts, heights, widths, strides, key_words, parallel)
+    return out.view(np.uint8).reshape(-1, 32)
 
 
 def tile_hashes(matrix: I32, row_block: int, col_block: int, key: bytes) -> U8:
