@@ -18,9 +18,11 @@ leaves, so once the kernel yields it, its leaves are final.
 - A device that computes while the host's cores are free (`HASH_WHILE_COMPUTING`) has the host
   hash band i on every core while it computes band i + 1; only the last band's hashing waits.
 - The CPU kernel holds every core: one band, hashed after it on every core
-  (`gpu_worker.kernels.cpu.BANDS`, `HASH_WHILE_COMPUTING`); leaves of one size up to
-  `commitment.KERNEL_LEAF_BYTES` (the default tiles, qmlp_i8 rows up to 2,048 wide) by the
-  Numba BLAKE3 tile kernel, 16 side by side, the others by the `blake3` package.
+  (`gpu_worker.kernels.cpu.BANDS`, `HASH_WHILE_COMPUTING`), each layer's result in one call
+  of the Numba BLAKE3 kernel (`blake3_tiles.layout_hashes`: 16 chunks side by side, every
+  leaf read where it lies); leaves over `commitment.KERNEL_LEAF_BYTES` by the `blake3`
+  package. The leaves are handed out as views made when read (`LeafViews`), the hashes as one
+  `HashLevel`: no Python object a leaf is made to commit.
 
 sgd_fxp steps depend on each other one after the other and are hashed after the fact; so are the
 reference device's. The result is equal, byte for byte, to `compute_leaves` and `merkle_root`.

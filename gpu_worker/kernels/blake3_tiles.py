@@ -356,22 +356,39 @@ def _hash_leaves(
     return out
 
 
-def _check_inside(size: int, starts: I64, heights: I64, widths: I64, strides: I64) -> None:
-    """ValueError unless every leaf's rows lie inside `size` words and do not overlap."""
-    if not len(starts) == len(heights) == len(widths) == len(strides):
-        raise ValueError("a leaf is a start, a height, a width and a stride: lengths differ")
-    if len(starts) == 0:
-        return
-    last = starts + np.maximum(heights - 1, 0) * strides + widths
-    tall = heights > 1
-    if (
-        np.any(starts < 0)
-        or np.any(heights < 0)
-        or np.any(widths < 0)
-        or np.any(last > size)
-        or np.any(tall & (strides < widths))
-    ):
-        raise ValueError(f"a leaf lies outside the {size} words of the result")
+@_njit()
+def _inside(size: int, starts: I64, heights: I64, widths: I64, strides: I64) -> bool:
+    """Whether every leaf's rows lie inside `size` words without overlapping each other."""
+    for leaf in range(starts.shape[0]):
+        height, width = heights[leaf], widths[leaf]
+        if starts[leaf] < 0 or height < 0 or width < 0 or (height > 1 and strides[leaf] < width):
+            return False
+        if starts[leaf] + max(height - 1, 0) * strides[leaf] + width > size:
+            return False
+    return True
+
+
+@_njit()
+def _tile_geometry(
+    rows: int, cols: int, row_block: int, col_block: int
+) -> tuple[I64, I64, I64, I64]:
+    """(starts, heights, widths, strides) of the row_block × col_block tiles of a rows × cols
+    matrix, tile-major."""
+    row_tiles = (rows + row_block - 1) // row_block
+    col_tiles = (cols + col_block - 1) // col_block
+    count = row_tiles * col_tiles
+    starts = np.empty(count, np.int64)
+    heights = np.empty(count, np.int64)
+    widths = np.empty(count, np.int64)
+    strides = np.full(count, cols, np.int64)
+    for r in range(row_tiles):
+        for c in range(col_tiles):
+            leaf = r * col_tiles + c
+            top, left = r * row_block, c * col_block
+            starts[leaf] = top * cols + left
+            heights[leaf] = min(row_block, rows - top)
+            widths[leaf] = min(col_block, cols - left)
+    return starts, heights, widths, strides
 
 
 def leaf_hashes_at(
@@ -383,7 +400,10 @@ def leaf_hashes_at(
     `starts[i] + r · strides[i]` of the flat C-contiguous `data` (read in place). The caller
     keeps every leaf inside `data` (`tile_hashes` and `layout_hashes` do).
     """
-    _check_inside(data.size, starts, heights, widths, strides)
+    if not len(starts) == len(heights) == len(widths) == len(strides):
+        raise ValueError("a leaf is a start, a height, a width and a stride: lengths differ")
+    if not _inside(data.size, starts, heights, widths, strides):
+        raise ValueError(f"a leaf lies outside the {data.size} words of the result")
     words = np.ascontiguousarray(data).reshape(-1).view(np.uint32)
     key_words = np.frombuffer(key, "<u4").astype(np.uint32)
     parallel = data.nbytes >= PARALLEL_BYTES
@@ -407,12 +427,7 @@ def tile_hashes(matrix: I32, row_block: int, col_block: int, key: bytes) -> U8:
     rows, cols = matrix.shape
     col_block = min(col_block, max(cols, 1))
     row_block = min(row_block, max(rows, 1))
-    tops = np.arange(0, rows, row_block, dtype=np.int64)
-    lefts = np.arange(0, cols, col_block, dtype=np.int64)
-    heights = np.repeat(np.minimum(row_block, rows - tops), len(lefts))
-    widths = np.tile(np.minimum(col_block, cols - lefts), len(tops))
-    starts = (tops[:, None] * cols + lefts[None, :]).reshape(-1)
-    strides = np.full(len(starts), cols, np.int64)
+    starts, heights, widths, strides = _tile_geometry(rows, cols, row_block, col_block)
     return leaf_hashes_at(matrix, starts, heights, widths, strides, key)
 
 
