@@ -17,10 +17,12 @@ in one run, each figure the best of `repeat` timings:
    core, `gpu_worker.commitment.tile_leaf_hashes`, inner levels by the node kernel); and, for
    comparison, the same root over encoded copies of the leaves (`commit_copy`, the copies hashed
    by the `blake3` package on a thread pool);
-4. audit: what a committee does with AUDIT_LEAVES leaves: read each proof (and its
-   dependencies' proofs) from the worker's tree, check them against the root, and recompute the
-   leaves with `recompute_leaves` (one call: the inputs are read once, and a qmlp_i8 check
-   carries the union of its rows through the layers together);
+4. audit: what a committee does with AUDIT_LEAVES leaves: prove the committed leaves they
+   build on, recompute the leaves with `recompute_leaves` (one call: the inputs are read once,
+   a gemm_i8 check's tiles are one kernel call on every core, and a qmlp_i8 check carries the
+   union of its rows through the layers together), hash them, and check the worker's proofs for
+   them against the root with the recomputed hashes (`merkle.verify_hash_proofs`, every proof
+   in one compiled walk);
 5. freivalds: `check_result` over the whole result, as a requester does before the dispute window
    closes (for sgd_fxp, a spot check of a few steps).
 
@@ -60,12 +62,14 @@ from gpu_worker.jobs import (
     recompute_leaves,
     tile_leaves,
 )
+from gpu_worker.kernels.blake3_proofs import walk_proofs
 from runtime.primitives.merkle import (
+    MerkleProofError,
     leaf_hash,
     merkle_root,
     proof_from_levels,
     tree_levels,
-    verify_merkle_proof,
+    verify_hash_proofs,
 )
 from runtime.workloads import WORKLOADS, WorkloadError
 
@@ -245,18 +249,29 @@ def _audit(
     picks: list[int],
     device: str,
 ) -> None:
-    """A committee's audit of `picks`: proofs checked, leaves recomputed and compared."""
+    """A committee's audit of `picks`: the committed leaves they build on proven, the picks
+    recomputed together and hashed, and the worker's proofs for them checked against the root
+    with the recomputed hashes, all proofs in one compiled walk (the audit passes when the
+    recomputed leaves are the committed ones)."""
     count = len(leaves)
-    deps: dict[int, bytes] = {}
-    for index in picks:
-        for i in (index, *leaf_dependencies(spec, index)):
-            verify_merkle_proof(root, leaves[i], i, count, proof_from_levels(levels, i))
-            if i != index:
-                deps[i] = leaves[i]
+    built_on = sorted({d for index in picks for d in leaf_dependencies(spec, index)})
+    if built_on:
+        verify_hash_proofs(
+            root,
+            [leaf_hash(leaves[d]) for d in built_on],
+            built_on,
+            count,
+            [proof_from_levels(levels, d) for d in built_on],
+            walk=walk_proofs,
+        )
+    deps = {d: leaves[d] for d in built_on}
     recomputed = recompute_leaves(spec, inputs, picks, deps, device=device)
-    for index, leaf in zip(picks, recomputed, strict=True):
-        if leaf != leaves[index]:
-            raise AssertionError(f"leaf {index} recomputed differs from the computed one")
+    proofs = [proof_from_levels(levels, index) for index in picks]
+    try:
+        hashes = [leaf_hash(leaf) for leaf in recomputed]
+        verify_hash_proofs(root, hashes, picks, count, proofs, walk=walk_proofs)
+    except MerkleProofError as exc:
+        raise AssertionError("a recomputed leaf differs from the committed one") from exc
 
 
 def run_workload_benchmark(
