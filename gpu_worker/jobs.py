@@ -34,10 +34,10 @@ from __future__ import annotations
 import functools
 import itertools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import numpy as np
 
@@ -478,13 +478,13 @@ def _recompute_gemm(
     tile's rows of A once. On the CPU the tiles are one call a core of the audit kernel, which
     reads B as stored (`gpu_worker.kernels.audit_cpu`); elsewhere each tile is multiplied on
     its own."""
+    kernels = backend(device)
+    if kernels.__name__.endswith(".cpu"):
+        return _recompute_gemm_tiles(spec, inputs, indices)
     k, n = spec.params[1], spec.params[2]
     tiles = _gemm_leaf_tiles(spec, indices)
     first = min(tile.cols.start for tile in tiles)
     stop = max(tile.cols.stop for tile in tiles)
-    kernels = backend(device)
-    if kernels.__name__.endswith(".cpu"):
-        return _recompute_gemm_tiles(spec, inputs, tiles, first, stop)
     b_runs = ByteRuns(0, k * n) if stop - first == n else ByteRuns(first, stop - first, n, k)
     b = _read_inputs(spec, inputs, {"b": b_runs})["b"].reshape(k, stop - first)
     parts = _tile_rows_of_a(spec, inputs, tiles)
@@ -524,19 +524,24 @@ def _tile_rows_of_a(
     ]
 
 
-def _recompute_gemm_tiles(
-    spec: JobSpec,
-    inputs: Mapping[str, InputBytes],
-    tiles: Sequence[LeafTile],
-    first: int,
-    stop: int,
-) -> list[bytes]:
-    """gemm_i8 tiles recomputed by the CPU's audit kernel, one call a core (the tile threads):
-    B as a C-contiguous matrix (the whole input where it is in memory or generated whole, else
-    the columns the tiles read, copied once), and the tiles' rows of A stacked."""
-    from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
+TileTable = list[tuple[int, int, int, int]]
+"""gemm_i8 tiles as the audit kernel takes them: (row start, row stop, column start, column
+stop) in the operands `gemm_audit_operands` gives."""
 
+
+def gemm_audit_operands(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int]
+) -> tuple[I8, I8, TileTable]:
+    """What the CPU's audit kernels take to recompute gemm_i8 leaves `indices` (checked by the
+    caller): A and B as C-contiguous matrices, each read once, and each leaf's tile in them.
+
+    B is the whole input where it is in memory or generated whole, else the columns the tiles
+    read, copied once; A is the whole input where it is in memory, else the tiles' rows stacked.
+    """
     m, k, n = spec.params[:3]
+    tiles = _gemm_leaf_tiles(spec, indices)
+    first = min(tile.cols.start for tile in tiles)
+    stop = max(tile.cols.stop for tile in tiles)
     given = inputs.get("b")
     whole = ByteRuns(0, k * n)
     runs = whole if stop - first == n else ByteRuns(first, stop - first, n, k)
@@ -559,17 +564,39 @@ def _recompute_gemm_tiles(
         (r0, r1, tile.cols.start - shift, tile.cols.stop - shift)
         for (r0, r1), tile in zip(rows, tiles, strict=True)
     ]
+    return a, b, table
+
+
+_R = TypeVar("_R")
+
+
+def on_tile_threads(run: Callable[[TileTable], list[_R]], table: TileTable) -> list[_R]:
+    """run(table)'s results, in order, with the tiles shared among one thread a core: `run` is
+    a single-threaded kernel that releases the GIL, given each share in one call (on the
+    loaded 2-core machine a Numba parallel loop's start and join stalled an audit of 0.3 ms for
+    30–60 ms when one of its threads waited for a core)."""
     threads = min(len(table), os.cpu_count() or 1)
-    shares = [table[i::threads] for i in range(threads)]
     if threads < 2:
-        return [_leaf(c) for c in audit_cpu.gemm_tiles(a, b, table)]
+        return run(table)
+    shares = [table[i::threads] for i in range(threads)]
     # The first share on this thread, the others on the tile threads.
-    others = [_tile_pool().submit(audit_cpu.gemm_tiles, a, b, share) for share in shares[1:]]
-    done = [audit_cpu.gemm_tiles(a, b, shares[0])] + [other.result() for other in others]
-    leaves: list[bytes] = [b""] * len(table)
+    others = [_tile_pool().submit(run, share) for share in shares[1:]]
+    done = [run(shares[0])] + [other.result() for other in others]
+    results: list[_R] = [done[0][0]] * len(table)
     for i, share in enumerate(done):
-        leaves[i::threads] = [_leaf(c) for c in share]
-    return leaves
+        results[i::threads] = share
+    return results
+
+
+def _recompute_gemm_tiles(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int]
+) -> list[bytes]:
+    """gemm_i8 tiles recomputed by the CPU's audit kernel, one call a core."""
+    from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
+
+    a, b, table = gemm_audit_operands(spec, inputs, indices)
+    tiles = on_tile_threads(lambda share: audit_cpu.gemm_tiles(a, b, share), table)
+    return [_leaf(c) for c in tiles]
 
 
 @functools.cache
@@ -663,11 +690,13 @@ __all__ = [
     "check_leaf_sizes",
     "checked_dependencies",
     "compute_leaves",
+    "gemm_audit_operands",
     "gemm_blocks",
     "leaf_dependencies",
     "leaf_input_ranges",
     "leaf_tile",
     "leaf_tiles",
+    "on_tile_threads",
     "recompute_leaf",
     "recompute_leaves",
     "result_arrays",

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Final
 
@@ -65,7 +65,9 @@ from gpu_worker.jobs import (
     _qmlp_position,
     _sgd_start,
     checked_dependencies,
+    gemm_audit_operands,
     gemm_tile_operands,
+    on_tile_threads,
     qmlp_model,
 )
 
@@ -192,12 +194,42 @@ def recompute_leaf_witness(
     return leaf, hashed.digest()
 
 
+def recompute_leaves_witness(
+    spec: JobSpec,
+    inputs: Mapping[str, InputBytes],
+    indices: Sequence[int],
+    deps: Mapping[int, bytes],
+    mask: int,
+    *,
+    device: str = "auto",
+) -> tuple[list[bytes], list[bytes]]:
+    """`recompute_leaf_witness` of each of `indices`, in order: (the leaves, their witness
+    digests). A gemm_i8 check on the CPU is done together: A and B read once, and the tiles with
+    their witnesses one call a core of the audit kernel (`gpu_worker.kernels.audit_cpu`), which
+    reads B as stored; other checks leaf by leaf."""
+    if spec.workload != "gemm_i8" or resolve_device(device) != "cpu" or not indices:
+        pairs = [
+            recompute_leaf_witness(spec, inputs, index, deps, mask, device=device)
+            for index in indices
+        ]
+        return [leaf for leaf, _ in pairs], [digest for _, digest in pairs]
+    from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
+
+    mask = check_mask(mask)
+    for index in indices:
+        checked_dependencies(spec, index, deps)
+    a, b, table = gemm_audit_operands(spec, inputs, indices)
+    done = on_tile_threads(lambda share: audit_cpu.gemm_tiles_witness(a, b, share, mask), table)
+    return [_leaf(c) for c, _ in done], [witness_digest([w]) for _, w in done]
+
+
 __all__ = [
     "MASK_LIMIT",
     "WITNESS_TAG",
     "check_mask",
     "leaf_witness_arrays",
     "recompute_leaf_witness",
+    "recompute_leaves_witness",
     "witness_bytes",
     "witness_digest",
     "witness_kernels",

@@ -14,6 +14,11 @@ when one of its threads waited for a core.
 
 Sums are int32 modulo 2^32, as the job's kernels' are, so the bits equal theirs (and the
 reference's) for every K.
+
+`gemm_tiles_witness` does the same for a committee member's answer, which also needs each tile's
+recomputation witness (`gpu_worker.witness`): every tile's terms summed, XORed with the mask, by
+the witness kernel's inner loop (`gpu_worker.kernels.witness_cpu._span`) reading B as stored, all
+tiles in one call, so the tile and its witness are bit-equal to `witness_cpu.product_witness`'s.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from numba.extending import intrinsic
 
 from gpu_worker.inputs import I8, I16, I32, I64
 from gpu_worker.kernels.cpu import AVX2
+from gpu_worker.kernels.witness_cpu import LOW, SPAN, _span
 
 BLOCK_ROWS: Final = 8
 BLOCK_COLS: Final = 16
@@ -207,18 +213,72 @@ def _gemm_tiles(a: I8, b: I8, tiles: I64, out: I32) -> None:
 def gemm_tiles(a: I8, b: I8, tiles: Sequence[tuple[int, int, int, int]]) -> list[I32]:
     """The tiles (row start, row stop, column start, column stop) of a·b, each a C-contiguous
     int32 matrix; a and b int8, C-contiguous. One call, on the calling thread."""
+    table, bases = _table(tiles)
+    out = np.zeros(int(bases[-1]), np.int32)
+    if len(tiles) and a.shape[1]:
+        _gemm_tiles(a, b, table, out)
+    return [
+        out[bases[t] : bases[t + 1]].reshape(r1 - r0, c1 - c0)
+        for t, (r0, r1, c0, c1) in enumerate(tiles)
+    ]
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemm_tiles_witness(a: I8, b: I8, tiles: I64, mask: Any, out: I32, w_out: I64) -> None:
+    """`_gemm_tiles`, and w_out (laid out as out) the witness Σ (a[i, p]·b[p, j]) ^ mask of each
+    tile element, as `witness_cpu._product_witness` sums it (over spans of SPAN terms)."""
+    k = a.shape[1]
+    m_lo = np.int32(mask & LOW)
+    m_hi = np.int64(mask) >> 15
+    per_term = m_hi << 15
+    per_negative = (np.int64(1) << 15) + (m_hi << 16)
+    for t in range(tiles.shape[0]):
+        r0, r1, c0, c1, base = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 4]
+        height, width = r1 - r0, c1 - c0
+        c = np.zeros((height, width), np.int32)
+        u = np.zeros_like(c)
+        s = np.zeros_like(c)
+        wide = np.zeros((height, width), np.int64)
+        for p0 in range(0, k, SPAN):
+            p1 = min(p0 + SPAN, k)
+            u[:] = 0
+            s[:] = 0
+            _span(a, b, r0, c0, c1, p0, p1, m_lo, c, u, s)
+            terms = (p1 - p0) * per_term
+            for r in range(height):
+                for j in range(width):
+                    unsigned = np.int64(u[r, j]) & 0xFFFFFFFF
+                    wide[r, j] += unsigned + terms + np.int64(s[r, j]) * per_negative
+        out[base : base + height * width] = c.reshape(-1)
+        w_out[base : base + height * width] = wide.reshape(-1)
+
+
+def _table(tiles: Sequence[tuple[int, int, int, int]]) -> tuple[I64, I64]:
+    """The kernels' tile table (each tile's place in the flat output last) and the offsets."""
     sizes = [(r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in tiles]
     bases = np.zeros(len(tiles) + 1, np.int64)
     np.cumsum(sizes, out=bases[1:])
     table = np.empty((len(tiles), 5), np.int64)
     table[:, :4] = np.asarray(tiles, np.int64).reshape(-1, 4)
     table[:, 4] = bases[:-1]
-    out = np.empty(int(bases[-1]), np.int32)
+    return table, bases
+
+
+def gemm_tiles_witness(
+    a: I8, b: I8, tiles: Sequence[tuple[int, int, int, int]], mask: int
+) -> list[tuple[I32, I64]]:
+    """`gemm_tiles`, each tile with its witness W (int64, the tile's shape) under `mask`, as
+    `witness_cpu.product_witness(a[rows], b[:, cols], 0, mask)` gives them. One call, on the
+    calling thread."""
+    table, bases = _table(tiles)
+    out = np.zeros(int(bases[-1]), np.int32)
+    w_out = np.zeros(int(bases[-1]), np.int64)
     if len(tiles) and a.shape[1]:
-        _gemm_tiles(a, b, table, out)
-    else:
-        out[:] = 0
+        _gemm_tiles_witness(a, b, table, np.int64(mask), out, w_out)
     return [
-        out[bases[t] : bases[t + 1]].reshape(r1 - r0, c1 - c0)
+        (
+            out[bases[t] : bases[t + 1]].reshape(r1 - r0, c1 - c0),
+            w_out[bases[t] : bases[t + 1]].reshape(r1 - r0, c1 - c0),
+        )
         for t, (r0, r1, c0, c1) in enumerate(tiles)
     ]
