@@ -16,9 +16,10 @@ Sums are int32 modulo 2^32, as the job's kernels' are, so the bits equal theirs 
 reference's) for every K.
 
 `gemm_tiles_witness` does the same for a committee member's answer, which also needs each tile's
-recomputation witness (`gpu_worker.witness`): every tile's terms summed, XORed with the mask, by
-the witness kernel's inner loop (`gpu_worker.kernels.witness_cpu._span`) reading B as stored, all
-tiles in one call, so the tile and its witness are bit-equal to `witness_cpu.product_witness`'s.
+recomputation witness (`gpu_worker.witness`): the three int32 sums `witness_cpu` keeps per
+output (Σ t, Σ (t & 0x7FFF) ^ m_lo, Σ t >> 15) formed from B's interleaved rows in int16 lanes,
+each pair of terms added by one `vpmaddwd`, and folded into the int64 witness as `witness_cpu`
+folds them, so the tile and its witness are bit-equal to `witness_cpu.product_witness`'s.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from numba.extending import intrinsic
 
 from gpu_worker.inputs import I8, I16, I32, I64
 from gpu_worker.kernels.cpu import AVX2
-from gpu_worker.kernels.witness_cpu import LOW, SPAN, _span
+from gpu_worker.kernels.witness_cpu import LOW, SPAN
 
 BLOCK_ROWS: Final = 8
 BLOCK_COLS: Final = 16
@@ -156,6 +157,140 @@ def _stream_block(rows: int) -> Any:
 _stream_8 = _stream_block(BLOCK_ROWS)
 _stream_1 = _stream_block(1)
 
+WITNESS_ROWS: Final = 4
+"""Rows of a witness block: 4 rows × 16 columns × 3 sums are 24 vector registers."""
+
+
+def _witness_block(rows: int) -> Any:
+    """An intrinsic: for r < rows, c < 16, over the terms t = a16[i + r, p]·b[p, bj + c],
+    p0 ≤ p < p1 (p1 − p0 even): out[i + r, j + c] = Σ t, u[...] = Σ (t & 0x7FFF) ^ m_lo and
+    s[...] = Σ t >> 15, the three sums `witness_cpu._span` keeps, as int32.
+
+    A term of two int8 fits int16 (|t| ≤ 2^14), so the terms are formed 16 at a time in int16
+    lanes (`vpmullw`) from B's rows interleaved in pairs, and each of the three sums adds the
+    pair of terms of the same output with one `vpmaddwd` (against A's pair for Σ t, against ones
+    for the others): a few instructions for 16 terms, where int32 lanes take as many for 8."""
+
+    def typer(typingctx: Any, a16: Any, b: Any, out: Any, u: Any, s: Any, i: Any, j: Any,
+              bj: Any, p0: Any, p1: Any, m_lo: Any) -> Any:  # fmt: skip
+        arrays = ((a16, types.int16), (b, types.int8), (out, types.int32), (u, types.int32),
+                  (s, types.int32))  # fmt: skip
+        for arr, dtype in arrays:
+            if not (isinstance(arr, types.Array) and arr.dtype == dtype and arr.ndim == 2):
+                return None
+            if arr.layout != "C":
+                return None
+        return types.void(a16, b, out, u, s, i, j, bj, p0, p1, m_lo), codegen
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+        v16i8, v16i16, v8i32 = ir.VectorType(i8, 16), ir.VectorType(i16, 16), ir.VectorType(i32, 8)
+        arg_types = signature.args
+        arrays = [context.make_array(arg_types[n])(context, builder, args[n]) for n in range(5)]
+        i, j, bj, p0, p1 = (
+            context.cast(builder, args[n], arg_types[n], types.int64) for n in range(5, 10)
+        )
+        m_lo = builder.trunc(context.cast(builder, args[10], arg_types[10], types.int32), i16)
+        data = [builder.bitcast(arr.data, i8.as_pointer()) for arr in arrays]
+        strides = [builder.extract_value(arr.strides, 0) for arr in arrays]
+        a_rows = [
+            builder.gep(data[0], [builder.mul(builder.add(i, ir.Constant(i64, r)), strides[0])])
+            for r in range(rows)
+        ]
+        b_base = builder.gep(data[1], [bj])
+        module = builder.module
+        pmadd = _declare(module, ir.FunctionType(v8i32, [v16i16, v16i16]), "llvm.x86.avx2.pmadd.wd")
+        even = ir.Constant(ir.VectorType(i32, 8), list(range(0, 16, 2)))
+        odd = ir.Constant(ir.VectorType(i32, 8), list(range(1, 16, 2)))
+        low = ir.Constant(ir.VectorType(i32, 16), [x for c in range(8) for x in (c, c + 16)])
+        high = ir.Constant(ir.VectorType(i32, 16), [x for c in range(8, 16) for x in (c, c + 16)])
+        zero = ir.Constant(v8i32, [0] * 8)
+        ones = ir.Constant(v16i16, [1] * 16)
+        low_bits = ir.Constant(v16i16, [0x7FFF] * 16)
+        fifteen = ir.Constant(v16i16, [15] * 16)
+        splat16 = ir.Constant(ir.VectorType(i32, 16), [0] * 16)
+        mask_vec = builder.insert_element(ir.Constant(v16i16, None), m_lo, ir.Constant(i32, 0))
+        mask_vec = builder.shuffle_vector(mask_vec, mask_vec, splat16)
+
+        def pair_sums(x: Any, y: Any) -> Any:
+            if AVX2:
+                return builder.call(pmadd, [x, y])
+            parts = []
+            for lanes in (even, odd):
+                xs = builder.sext(builder.shuffle_vector(x, x, lanes), v8i32)
+                ys = builder.sext(builder.shuffle_vector(y, y, lanes), v8i32)
+                parts.append(builder.mul(xs, ys))
+            return builder.add(parts[0], parts[1])
+
+        entry = builder.basic_block
+        loop = builder.append_basic_block("witness.loop")
+        done = builder.append_basic_block("witness.done")
+        builder.cbranch(builder.icmp_signed("<", p0, p1), loop, done)
+
+        builder.position_at_end(loop)
+        p = builder.phi(i64)
+        accs = [builder.phi(v8i32) for _ in range(6 * rows)]
+        row_p = builder.gep(b_base, [builder.mul(p, strides[1])])
+        row_q = builder.gep(row_p, [strides[1]])
+        b_p = builder.sext(
+            builder.load(builder.bitcast(row_p, v16i8.as_pointer()), align=1), v16i16
+        )
+        b_q = builder.sext(
+            builder.load(builder.bitcast(row_q, v16i8.as_pointer()), align=1), v16i16
+        )
+        pairs = (builder.shuffle_vector(b_p, b_q, low), builder.shuffle_vector(b_p, b_q, high))
+        offset = builder.mul(p, ir.Constant(i64, 2))
+        sums = []
+        for r in range(rows):
+            address = builder.bitcast(builder.gep(a_rows[r], [offset]), i32.as_pointer())
+            word = builder.load(address, align=2)
+            splat = builder.insert_element(ir.Constant(v8i32, None), word, ir.Constant(i32, 0))
+            splat = builder.shuffle_vector(
+                splat, splat, ir.Constant(ir.VectorType(i32, 8), [0] * 8)
+            )
+            a_pair = builder.bitcast(splat, v16i16)
+            for half in range(2):
+                terms = builder.mul(a_pair, pairs[half])
+                masked = builder.xor(builder.and_(terms, low_bits), mask_vec)
+                signs = builder.ashr(terms, fifteen)
+                at = 6 * r + 3 * half
+                sums.append(builder.add(accs[at], pair_sums(pairs[half], a_pair)))
+                sums.append(builder.add(accs[at + 1], pair_sums(masked, ones)))
+                sums.append(builder.add(accs[at + 2], pair_sums(signs, ones)))
+        p_next = builder.add(p, ir.Constant(i64, 2))
+        p.add_incoming(p0, entry)
+        p.add_incoming(p_next, loop)
+        for acc, total in zip(accs, sums, strict=True):
+            acc.add_incoming(zero, entry)
+            acc.add_incoming(total, loop)
+        builder.cbranch(builder.icmp_signed("<", p_next, p1), loop, done)
+
+        builder.position_at_end(done)
+        finals = []
+        for total in sums:
+            final = builder.phi(v8i32)
+            final.add_incoming(zero, entry)
+            final.add_incoming(total, loop)
+            finals.append(final)
+        column = builder.mul(j, ir.Constant(i64, 4))
+        for r in range(rows):
+            row = builder.add(i, ir.Constant(i64, r))
+            for which in range(3):
+                target, stride = data[2 + which], strides[2 + which]
+                base = builder.gep(target, [builder.add(builder.mul(row, stride), column)])
+                for half in range(2):
+                    address = builder.gep(base, [ir.Constant(i64, 32 * half)])
+                    value = finals[6 * r + 3 * half + which]
+                    builder.store(value, builder.bitcast(address, v8i32.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    typer.__name__ = f"witness_block_{rows}x16"
+    return intrinsic(typer)
+
+
+_witness_4 = _witness_block(WITNESS_ROWS)
+_witness_1 = _witness_block(1)
+
 
 @numba.njit(cache=True, nogil=True)
 def _block(a16: I16, b: I8, out: I32, i0: int, i1: int, j: int, bj: int, k: int) -> None:
@@ -224,9 +359,27 @@ def gemm_tiles(a: I8, b: I8, tiles: Sequence[tuple[int, int, int, int]]) -> list
 
 
 @numba.njit(cache=True, nogil=True)
+def _witness_terms(
+    a: I8, b: I8, r0: int, c0: int, j0: int, j1: int, p0: int, p1: int, m_lo: Any,
+    c: I32, u: I32, s: I32,
+) -> None:  # fmt: skip
+    """c, u, s[:, j0:j1] += the three sums over terms p0..p1 one at a time (a tile's last
+    columns, K's odd last term)."""
+    for p in range(p0, p1):
+        for r in range(c.shape[0]):
+            x = np.int32(a[r0 + r, p])
+            for col in range(j0, j1):
+                t = x * np.int32(b[p, c0 + col])
+                c[r, col] += t
+                u[r, col] += (t & LOW) ^ m_lo
+                s[r, col] += t >> 15
+
+
+@numba.njit(cache=True, nogil=True)
 def _gemm_tiles_witness(a: I8, b: I8, tiles: I64, mask: Any, out: I32, w_out: I64) -> None:
     """`_gemm_tiles`, and w_out (laid out as out) the witness Σ (a[i, p]·b[p, j]) ^ mask of each
-    tile element, as `witness_cpu._product_witness` sums it (over spans of SPAN terms)."""
+    tile element, folded from the three int32 sums over spans of SPAN terms exactly as
+    `witness_cpu._product_witness` folds them."""
     k = a.shape[1]
     m_lo = np.int32(mask & LOW)
     m_hi = np.int64(mask) >> 15
@@ -235,20 +388,39 @@ def _gemm_tiles_witness(a: I8, b: I8, tiles: I64, mask: Any, out: I32, w_out: I6
     for t in range(tiles.shape[0]):
         r0, r1, c0, c1, base = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 4]
         height, width = r1 - r0, c1 - c0
+        rows = np.empty((height, k), np.int16)
+        for r in range(height):
+            for p in range(k):
+                rows[r, p] = a[r0 + r, p]
         c = np.zeros((height, width), np.int32)
-        u = np.zeros_like(c)
-        s = np.zeros_like(c)
         wide = np.zeros((height, width), np.int64)
+        part = np.empty((height, width), np.int32)
+        u = np.empty_like(part)
+        s = np.empty_like(part)
         for p0 in range(0, k, SPAN):
             p1 = min(p0 + SPAN, k)
+            even = p1 - (p1 - p0) % 2
+            part[:] = 0
             u[:] = 0
             s[:] = 0
-            _span(a, b, r0, c0, c1, p0, p1, m_lo, c, u, s)
+            j = 0
+            while j + BLOCK_COLS <= width:
+                i = 0
+                while i + WITNESS_ROWS <= height:
+                    _witness_4(rows, b, part, u, s, i, j, c0 + j, p0, even, m_lo)
+                    i += WITNESS_ROWS
+                while i < height:
+                    _witness_1(rows, b, part, u, s, i, j, c0 + j, p0, even, m_lo)
+                    i += 1
+                j += BLOCK_COLS
+            _witness_terms(a, b, r0, c0, j, width, p0, even, m_lo, part, u, s)
+            _witness_terms(a, b, r0, c0, 0, width, even, p1, m_lo, part, u, s)
             terms = (p1 - p0) * per_term
             for r in range(height):
-                for j in range(width):
-                    unsigned = np.int64(u[r, j]) & 0xFFFFFFFF
-                    wide[r, j] += unsigned + terms + np.int64(s[r, j]) * per_negative
+                for col in range(width):
+                    c[r, col] += part[r, col]
+                    unsigned = np.int64(u[r, col]) & 0xFFFFFFFF
+                    wide[r, col] += unsigned + terms + np.int64(s[r, col]) * per_negative
         out[base : base + height * width] = c.reshape(-1)
         w_out[base : base + height * width] = wide.reshape(-1)
 
