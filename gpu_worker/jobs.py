@@ -32,7 +32,6 @@ gives the same bytes.
 from __future__ import annotations
 
 import functools
-import itertools
 import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -524,9 +523,9 @@ def _tile_rows_of_a(
     ]
 
 
-TileTable = list[tuple[int, int, int, int]]
-"""gemm_i8 tiles as the audit kernel takes them: (row start, row stop, column start, column
-stop) in the operands `gemm_audit_operands` gives."""
+TileTable = I64
+"""gemm_i8 tiles as the audit kernels take them: a (T, 4) int64 array of (row start, row stop,
+column start, column stop) in the operands `gemm_audit_operands` gives."""
 
 
 def gemm_audit_operands(
@@ -538,32 +537,32 @@ def gemm_audit_operands(
     B is the whole input where it is in memory or generated whole, else the columns the tiles
     read, copied once; A is the whole input where it is in memory, else the tiles' rows stacked.
     """
-    m, k, n = spec.params[:3]
-    tiles = _gemm_leaf_tiles(spec, indices)
-    first = min(tile.cols.start for tile in tiles)
-    stop = max(tile.cols.stop for tile in tiles)
+    m, k, n, row_block, col_block = gemm_layout(spec.params)
+    row_tile, col_tile = np.divmod(np.asarray(indices, np.int64), _block_count(n, col_block))
+    table = np.empty((len(indices), 4), np.int64)
+    table[:, 0] = row_tile * row_block
+    table[:, 1] = np.minimum(table[:, 0] + row_block, m)
+    table[:, 2] = col_tile * col_block
+    table[:, 3] = np.minimum(table[:, 2] + col_block, n)
+    first, stop = int(table[:, 2].min()), int(table[:, 3].max())
     given = inputs.get("b")
     whole = ByteRuns(0, k * n)
     runs = whole if stop - first == n else ByteRuns(first, stop - first, n, k)
     if isinstance(given, bytes | bytearray | memoryview) or (
         given is None and generated_as_span(runs) and 2 * (runs.stop - runs.start) >= k * n
     ):
-        b, shift = _read_inputs(spec, inputs, {"b": whole})["b"].reshape(k, n), 0
+        b = _read_inputs(spec, inputs, {"b": whole})["b"].reshape(k, n)
     else:
         b = np.ascontiguousarray(_read_inputs(spec, inputs, {"b": runs})["b"].reshape(k, -1))
-        shift = first
+        table[:, 2:] -= first
     if isinstance(inputs.get("a"), bytes | bytearray | memoryview):
         a = _read_inputs(spec, inputs, {"a": ByteRuns(0, m * k)})["a"].reshape(m, k)
-        rows = [(tile.rows.start, tile.rows.stop) for tile in tiles]
     else:
-        parts = _tile_rows_of_a(spec, inputs, tiles)
+        parts = _tile_rows_of_a(spec, inputs, _gemm_leaf_tiles(spec, indices))
         a = np.ascontiguousarray(np.concatenate(parts))
-        starts = np.cumsum([0] + [part.shape[0] for part in parts]).tolist()
-        rows = list(itertools.pairwise(starts))
-    table = [
-        (r0, r1, tile.cols.start - shift, tile.cols.stop - shift)
-        for (r0, r1), tile in zip(rows, tiles, strict=True)
-    ]
+        heights = table[:, 1] - table[:, 0]
+        table[:, 1] = np.cumsum(heights)
+        table[:, 0] = table[:, 1] - heights
     return a, b, table
 
 

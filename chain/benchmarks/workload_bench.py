@@ -22,7 +22,8 @@ in one run, each figure the best of `repeat` timings:
    a gemm_i8 check's tiles are one kernel call on every core, and a qmlp_i8 check carries the
    union of its rows through the layers together), hash them, and check the worker's proofs for
    them against the root with the recomputed hashes (`merkle.verify_hash_proofs`, every proof
-   in one compiled walk);
+   in one compiled walk); and, as `answer`, what a committee member computes for the same leaves
+   (`chain.service.recomputation.recompute_answer`: each leaf with its recomputation witness);
 5. freivalds: `check_result` over the whole result, as a requester does before the dispute window
    closes (for sgd_fxp, a spot check of a few steps).
 
@@ -40,6 +41,7 @@ from typing import Any, Final
 import numpy as np
 
 from chain.client.jobs.inputs import GEMM_TILE_ROWS, gemm_blocks_for
+from chain.service.recomputation import Material, recompute_answer
 from gpu_worker import freivalds
 from gpu_worker.commitment import (
     HashLevel,
@@ -74,6 +76,8 @@ from runtime.primitives.merkle import (
 from runtime.workloads import WORKLOADS, WorkloadError
 
 AUDIT_LEAVES: Final = 16
+ANSWER_MASK: Final = 0x9E3779B9
+"""The witness mask of the benchmark's committee answer (any nonzero 32-bit mask costs alike)."""
 QMLP_ROW_BLOCK: Final = 1
 """qmlp_i8 leaves are single rows by default: an audited leaf recomputes its rows through the
 layers below it, so an audit of 16 leaves costs about 16 · row_block / batch of the job
@@ -120,6 +124,10 @@ class WorkloadFigures:
     audit_leaves: int
     audit_s: float
     audit_share: float
+    answer_s: float
+    """A committee member's answer for the same leaves (`recompute_answer`): each recomputed
+    with its witness, hashed, and the witnesses digested."""
+    answer_share: float
     freivalds_s: float
     freivalds_share: float
 
@@ -332,9 +340,20 @@ def run_workload_benchmark(
     drawn = rng.choice(len(leaves), size=min(AUDIT_LEAVES, len(leaves)), replace=False)
     picks = sorted(int(index) for index in drawn)
     audit_s = _best(repeat, lambda: _audit(spec, inputs, leaves, levels, root, picks, device))
+    material = Material(
+        spec,
+        inputs,
+        tuple(picks),
+        {d: leaves[d] for i in picks for d in leaf_dependencies(spec, i)},
+    )
+    answer = recompute_answer(material, ANSWER_MASK, device=device)  # also the warm-up
+    if answer[0] != tuple(levels[0][i] for i in picks):
+        raise AssertionError("a committee member's answer differs from the committed leaves")
+    answer_s = _best(repeat, lambda: recompute_answer(material, ANSWER_MASK, device=device))
     progress(
         f"commit: {commit_s * 1e3:.1f} ms (of copied leaves {commit_copy_s * 1e3:.1f} ms), "
-        f"audit: {audit_s * 1e3:.1f} ms"
+        f"audit: {audit_s * 1e3:.1f} ms, a member's answer with witnesses: "
+        f"{answer_s * 1e3:.1f} ms"
     )
 
     def check() -> None:
@@ -378,6 +397,8 @@ def run_workload_benchmark(
         audit_leaves=len(picks),
         audit_s=audit_s,
         audit_share=audit_s / compute_s,
+        answer_s=answer_s,
+        answer_share=answer_s / compute_s,
         freivalds_s=freivalds_s,
         freivalds_share=freivalds_s / compute_s,
     )

@@ -25,7 +25,7 @@ folds them, so the tile and its witness are bit-equal to `witness_cpu.product_wi
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import numba
 import numpy as np
@@ -38,6 +38,8 @@ from gpu_worker.inputs import I8, I16, I32, I64
 from gpu_worker.kernels.cpu import AVX2
 from gpu_worker.kernels.witness_cpu import LOW, SPAN
 
+Tiles: TypeAlias = Sequence[tuple[int, int, int, int]] | I64
+"""Tiles of a·b as (row start, row stop, column start, column stop): tuples or a (T, 4) array."""
 BLOCK_ROWS: Final = 8
 BLOCK_COLS: Final = 16
 _declare: Any = cgutils.get_or_insert_function
@@ -345,17 +347,22 @@ def _gemm_tiles(a: I8, b: I8, tiles: I64, out: I32) -> None:
             _narrow(a, b, tile, r0, r1, j, width, c0)
 
 
-def gemm_tiles(a: I8, b: I8, tiles: Sequence[tuple[int, int, int, int]]) -> list[I32]:
+def _places(table: I64, bases: I64) -> list[tuple[int, int, tuple[int, int]]]:
+    """Each tile's (start, stop) in the flat output and its shape."""
+    heights = (table[:, 1] - table[:, 0]).tolist()
+    widths = (table[:, 3] - table[:, 2]).tolist()
+    starts, stops = bases[:-1].tolist(), bases[1:].tolist()
+    return list(zip(starts, stops, zip(heights, widths, strict=True), strict=True))
+
+
+def gemm_tiles(a: I8, b: I8, tiles: Tiles) -> list[I32]:
     """The tiles (row start, row stop, column start, column stop) of a·b, each a C-contiguous
     int32 matrix; a and b int8, C-contiguous. One call, on the calling thread."""
     table, bases = _table(tiles)
     out = np.zeros(int(bases[-1]), np.int32)
     if len(tiles) and a.shape[1]:
         _gemm_tiles(a, b, table, out)
-    return [
-        out[bases[t] : bases[t + 1]].reshape(r1 - r0, c1 - c0)
-        for t, (r0, r1, c0, c1) in enumerate(tiles)
-    ]
+    return [out[start:stop].reshape(shape) for start, stop, shape in _places(table, bases)]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -425,20 +432,17 @@ def _gemm_tiles_witness(a: I8, b: I8, tiles: I64, mask: Any, out: I32, w_out: I6
         w_out[base : base + height * width] = wide.reshape(-1)
 
 
-def _table(tiles: Sequence[tuple[int, int, int, int]]) -> tuple[I64, I64]:
+def _table(tiles: Tiles) -> tuple[I64, I64]:
     """The kernels' tile table (each tile's place in the flat output last) and the offsets."""
-    sizes = [(r1 - r0) * (c1 - c0) for r0, r1, c0, c1 in tiles]
-    bases = np.zeros(len(tiles) + 1, np.int64)
-    np.cumsum(sizes, out=bases[1:])
     table = np.empty((len(tiles), 5), np.int64)
     table[:, :4] = np.asarray(tiles, np.int64).reshape(-1, 4)
+    bases = np.zeros(len(tiles) + 1, np.int64)
+    np.cumsum((table[:, 1] - table[:, 0]) * (table[:, 3] - table[:, 2]), out=bases[1:])
     table[:, 4] = bases[:-1]
     return table, bases
 
 
-def gemm_tiles_witness(
-    a: I8, b: I8, tiles: Sequence[tuple[int, int, int, int]], mask: int
-) -> list[tuple[I32, I64]]:
+def gemm_tiles_witness(a: I8, b: I8, tiles: Tiles, mask: int) -> list[tuple[I32, I64]]:
     """`gemm_tiles`, each tile with its witness W (int64, the tile's shape) under `mask`, as
     `witness_cpu.product_witness(a[rows], b[:, cols], 0, mask)` gives them. One call, on the
     calling thread."""
@@ -448,9 +452,6 @@ def gemm_tiles_witness(
     if len(tiles) and a.shape[1]:
         _gemm_tiles_witness(a, b, table, np.int64(mask), out, w_out)
     return [
-        (
-            out[bases[t] : bases[t + 1]].reshape(r1 - r0, c1 - c0),
-            w_out[bases[t] : bases[t + 1]].reshape(r1 - r0, c1 - c0),
-        )
-        for t, (r0, r1, c0, c1) in enumerate(tiles)
+        (out[start:stop].reshape(shape), w_out[start:stop].reshape(shape))
+        for start, stop, shape in _places(table, bases)
     ]
