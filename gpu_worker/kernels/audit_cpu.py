@@ -347,6 +347,18 @@ def _gemm_tiles(a: I8, b: I8, tiles: I64, out: I32) -> None:
             _narrow(a, b, tile, r0, r1, j, width, c0)
 
 
+def _read_only(matrix: I8) -> I8:
+    """`matrix` typed as Numba types a job's input (a read-only view of its bytes): an array's
+    writability is part of a kernel's signature, and each signature costs a compilation of
+    several seconds (in a fresh verifying process, at its first check), so every call passes
+    read-only operands."""
+    if not matrix.flags.writeable:
+        return matrix
+    view = matrix.view()
+    view.flags.writeable = False
+    return view
+
+
 def _places(table: I64, bases: I64) -> list[tuple[int, int, tuple[int, int]]]:
     """Each tile's (start, stop) in the flat output and its shape."""
     heights = (table[:, 1] - table[:, 0]).tolist()
@@ -361,7 +373,7 @@ def gemm_tiles(a: I8, b: I8, tiles: Tiles) -> list[I32]:
     table, bases = _table(tiles)
     out = np.zeros(int(bases[-1]), np.int32)
     if len(tiles) and a.shape[1]:
-        _gemm_tiles(a, b, table, out)
+        _gemm_tiles(_read_only(a), _read_only(b), table, out)
     return [out[start:stop].reshape(shape) for start, stop, shape in _places(table, bases)]
 
 
@@ -450,7 +462,7 @@ def gemm_tiles_witness(a: I8, b: I8, tiles: Tiles, mask: int) -> list[tuple[I32,
     out = np.zeros(int(bases[-1]), np.int32)
     w_out = np.zeros(int(bases[-1]), np.int64)
     if len(tiles) and a.shape[1]:
-        _gemm_tiles_witness(a, b, table, np.int64(mask), out, w_out)
+        _gemm_tiles_witness(_read_only(a), _read_only(b), table, np.int64(mask), out, w_out)
     return [
         (out[start:stop].reshape(shape), w_out[start:stop].reshape(shape))
         for start, stop, shape in _places(table, bases)

@@ -14,7 +14,12 @@ from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves, recompute_leaves
 from gpu_worker.kernels.audit_cpu import gemm_tiles, gemm_tiles_witness
 from gpu_worker.kernels.witness_cpu import SPAN, product_witness
-from gpu_worker.witness import recompute_leaf_witness, recompute_leaves_witness
+from gpu_worker.witness import (
+    leaf_witness_arrays,
+    recompute_leaf_witness,
+    recompute_leaves_witness,
+    witness_digest,
+)
 
 
 @st.composite
@@ -47,6 +52,12 @@ def test_tiles_equal_the_plain_product(
     for (r0, r1, c0, c1), tile in zip(tiles, gemm_tiles(a, b, tiles), strict=True):
         assert tile.flags.c_contiguous
         assert np.array_equal(tile, c[r0:r1, c0:c1])
+
+
+def alone(spec: JobSpec, inputs: dict[str, bytes], index: int, mask: int) -> tuple[bytes, bytes]:
+    """A leaf and its witness digest by the NumPy reference, recomputed on its own."""
+    leaf, arrays = leaf_witness_arrays(spec, inputs, index, {}, mask, device="numpy")
+    return leaf, witness_digest(arrays)
 
 
 class Reader:
@@ -106,7 +117,10 @@ def test_tiles_with_their_witnesses_together_equal_each_on_its_own(
     spec = JobSpec("gemm_i8", params, seed=data.draw(st.integers(0, 1000)))
     inputs = generate_inputs(spec.workload, spec.params, spec.seed)
     picks = data.draw(st.lists(st.integers(0, spec.shape.leaves - 1), min_size=1, max_size=12))
-    expected = [recompute_leaf_witness(spec, inputs, i, {}, mask, device="numpy") for i in picks]
+    expected = [alone(spec, inputs, i, mask) for i in picks]
+    assert [
+        recompute_leaf_witness(spec, inputs, i, {}, mask, device="cpu") for i in picks
+    ] == expected
     readers = {name: Reader(value) for name, value in inputs.items()}
     for supplied in (inputs, {}, readers):
         leaves, digests = recompute_leaves_witness(spec, supplied, picks, {}, mask, device="cpu")
@@ -123,3 +137,24 @@ def test_the_witness_tiles_equal_the_witness_kernel_over_spans_of_terms() -> Non
     c, expected = product_witness(a, np.ascontiguousarray(b[:, 2:19]), np.zeros(17, np.int32),
                                   0xDEADBEEF)  # fmt: skip
     assert np.array_equal(tile, c) and np.array_equal(w, expected)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    st.integers(1, 2**32 - 1),
+    st.sampled_from(["numpy", "cpu"]),
+    st.sampled_from([(11, 2, 9, 7, 5, 4), (6, 1, 40, 36, 20, 3)]),
+    st.data(),
+)
+def test_qmlp_leaves_with_their_witnesses_together_equal_each_on_its_own(
+    mask: int, device: str, params: tuple[int, ...], data: st.DataObject
+) -> None:
+    """A qmlp_i8 check carries its rows through the layers once: each leaf and its witness (the
+    W arrays of its own rows, every layer up to its own) is as when recomputed alone."""
+    spec = JobSpec("qmlp_i8", params, seed=data.draw(st.integers(0, 1000)))
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    picks = data.draw(st.lists(st.integers(0, spec.shape.leaves - 1), min_size=1, max_size=10))
+    expected = [alone(spec, inputs, i, mask) for i in picks]
+    for supplied in (inputs, {}):
+        leaves, digests = recompute_leaves_witness(spec, supplied, picks, {}, mask, device=device)
+        assert list(zip(leaves, digests, strict=True)) == expected
