@@ -48,7 +48,7 @@ from runtime.pallets.treasury import Treasury
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
-from runtime.transaction import SignedTransaction
+from runtime.transaction import DecodedTransactions, SignedTransaction
 
 PALLETS: Final[tuple[Pallet, ...]] = (
     System(),
@@ -507,15 +507,20 @@ def execute_block(
     genesis_hash: bytes,
     verifier: SignatureVerifier | None = None,
     cache: dict[bytes, Any] | None = None,
+    decoded: DecodedTransactions | None = None,
 ) -> BlockResult:
-    """Execute a block on its parent's state; raise InvalidBlock if any rule is broken."""
+    """Execute a block on its parent's state; raise InvalidBlock if any rule is broken.
+
+    `decoded` holds the transactions the node's pool decoded (see `DecodedTransactions`).
+    """
     header = block.header
     if header.parent_hash != parent.hash or header.number != parent.number + 1:
         raise WrongParent("the block does not extend the given parent")
     if extrinsics_root(block.extrinsics) != header.extrinsics_root:
         raise ExtrinsicsRootMismatch("the extrinsics root does not match the body")
     try:
-        txs = [SignedTransaction.decode(raw) for raw in block.extrinsics]
+        decode = SignedTransaction.decode if decoded is None else decoded.decode
+        txs = [decode(raw) for raw in block.extrinsics]
     except DecodeError as exc:
         raise UndecodableExtrinsic(f"an extrinsic does not decode: {exc}") from exc
     ctx = initialize_block(

@@ -35,6 +35,7 @@ from runtime.pallets import session
 from runtime.primitives.keys import Keypair
 from runtime.primitives.trie import TrieCommit
 from runtime.state import StateOverlay
+from runtime.transaction import DecodedTransactions
 
 
 class BlockRejected(Exception):
@@ -122,8 +123,13 @@ def verify_and_execute(
     verifier: SignatureVerifier | None = None,
     cache: dict[bytes, Any] | None = None,
     executor: BlockExecutor | None = None,
+    decoded: DecodedTransactions | None = None,
 ) -> ExecutedBlock:
-    """Check every rule a block must follow; nothing is written."""
+    """Check every rule a block must follow; nothing is written.
+
+    `decoded`: the transactions the pool decoded, which the block's need not be again (used when
+    the block is executed here, `executor` None).
+    """
     header = block.header
     if store.header(header.hash) is not None:
         raise AlreadyKnown(f"block #{header.number} is already known")
@@ -147,8 +153,11 @@ def verify_and_execute(
         )
     except aura.BadSeal as exc:
         raise BadHeader(str(exc)) from exc
-    execute = execute_and_commit if executor is None else executor
-    return execute(store, parent, block, verifier=verifier, cache=cache)
+    if executor is None:
+        return execute_and_commit(
+            store, parent, block, verifier=verifier, cache=cache, decoded=decoded
+        )
+    return executor(store, parent, block, verifier=verifier, cache=cache)
 
 
 def execute_and_commit(
@@ -158,6 +167,7 @@ def execute_and_commit(
     *,
     verifier: SignatureVerifier | None,
     cache: dict[bytes, Any] | None,
+    decoded: DecodedTransactions | None = None,
 ) -> ExecutedBlock:
     """Execute the block on its parent's state and check the state root its header commits to."""
     header = block.header
@@ -169,6 +179,7 @@ def execute_and_commit(
             genesis_hash=store.genesis_hash,
             verifier=verifier,
             cache=cache,
+            decoded=decoded,
         )
     except InvalidBlock as exc:
         raise ExecutionFailed(str(exc)) from exc

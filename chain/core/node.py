@@ -83,7 +83,7 @@ from runtime.pallets.session import AuthoritySet
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
-from runtime.transaction import SignedTransaction
+from runtime.transaction import DecodedTransactions, SignedTransaction
 
 log = logging.getLogger("xpl.core")
 
@@ -115,6 +115,8 @@ class NodeCore(NodeInputs, NodeView):
         self.checked_signatures = CheckedSignatures()
         """Signatures the pool found valid: a block holding them does not have them checked
         again (keyed by the exact triple checked; see `CheckedSignatures` for why that is safe)."""
+        self.decoded_transactions = DecodedTransactions()
+        """Transactions the pool decoded: a block holding them does not decode them again."""
         self.executor = executor
         """Executes imported blocks (None: `importer.execute_and_commit`, here)."""
         self.check_signature = check_signature
@@ -134,7 +136,9 @@ class NodeCore(NodeInputs, NodeView):
         """Build the parts that keep state beside the store (the voter from its saved state)."""
         store, authority = self.store, self.authority
         self._view = CoreView(store)
-        self._upkeep = PoolUpkeep(self._view, self.pool, self.checked_signatures)
+        self._upkeep = PoolUpkeep(
+            self._view, self.pool, self.checked_signatures, self.decoded_transactions
+        )
         self._updates = ChainUpdates(self._view, store, self._upkeep)
         self._offences = Offences(
             self._view, authority, submit=self.submit_transaction, next_nonce=self.next_nonce
@@ -302,6 +306,7 @@ class NodeCore(NodeInputs, NodeView):
             verifier=SkipChecked(self.checked_signatures, self.verifier),
             cache=cache,
             executor=self.executor,
+            decoded=self.decoded_transactions,
         )
         self._offences.note_slot(block.header)
         if justification is not None:

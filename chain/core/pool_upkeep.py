@@ -21,7 +21,7 @@ from runtime.pallets import balances, system
 from runtime.primitives.codec import DecodeError
 from runtime.primitives.hashing import blake2b_256
 from runtime.state import StateOverlay
-from runtime.transaction import SignedTransaction
+from runtime.transaction import DecodedTransactions, SignedTransaction
 
 NOT_BANNED: Final[tuple[type[InvalidTransaction], ...]] = (BadMortality,)
 """Refusals that may not hold a moment later, so are not banned: a birth block this node has not
@@ -37,12 +37,18 @@ class PoolUpkeep:
     """Admits transactions to the pool against the best state, and repairs the pool after it."""
 
     def __init__(
-        self, view: CoreView, pool: TransactionPool, checked: CheckedSignatures | None = None
+        self,
+        view: CoreView,
+        pool: TransactionPool,
+        checked: CheckedSignatures | None = None,
+        decoded: DecodedTransactions | None = None,
     ) -> None:
         self.view = view
         self.pool = pool
         self.checked = checked
         """Where the signatures found valid are remembered (block import skips them)."""
+        self.decoded = decoded
+        """Where the pooled transactions are remembered decoded (block import skips decoding)."""
 
     def admit(
         self, raw: bytes, now_ms: int, *, tx_hash: bytes | None = None
@@ -88,6 +94,8 @@ class PoolUpkeep:
             if not isinstance(exc, NOT_BANNED):
                 self.pool.ban(tx.hash, now_ms)
             raise
+        if self.decoded is not None:
+            self.decoded.add(tx)
         return tx, dropped(removed)
 
     def resubmit(self, extrinsics: Sequence[bytes], now_ms: int) -> None:
