@@ -593,8 +593,7 @@ class ChainStore:
         if self.keep_states is not None:
             limit = plan.target.number - self.keep_states + 1
             plan.pruned = changes.prune_upto(limit)
-            for node_key in plan.pruned_nodes(changes):
-                batch.delete(_NODE + node_key)
+            batch.delete_all(_NODE, plan.pruned_nodes(changes))
             for number, keys in changes.touched_rows().items():
                 if number in plan.pruned or not keys:
                     batch.delete(_DEATH + _num(number))
@@ -609,10 +608,8 @@ class ChainStore:
             if h in self._journals:
                 del self._journals[h]
                 self._remove_from_overlay(journal)
-            cache = self._flat_cache
-            for key, value in journal.changes.items():
-                if key in cache:
-                    cache[key] = value
+            cache, changes = self._flat_cache, journal.changes
+            cache.update({key: changes[key] for key in cache.keys() & changes.keys()})
         for h in plan.discarded:
             abandoned = self._journals.pop(h, None)
             if abandoned is not None:

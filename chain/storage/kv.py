@@ -12,7 +12,8 @@ such an error until the database is closed and opened again, which `reopen` does
 from __future__ import annotations
 
 import bisect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from itertools import repeat
 from pathlib import Path
 from typing import Protocol
 
@@ -55,6 +56,11 @@ class WriteBatch:
     def delete(self, key: bytes) -> None:
         """Remove `key` when the batch is written."""
         self.ops.append((key, None))
+
+    def delete_all(self, prefix: bytes, keys: Iterable[bytes]) -> None:
+        """Remove each `prefix ‖ key` when the batch is written (a pruned state's thousands of
+        trie nodes, added in one C-level pass)."""
+        self.ops.extend(zip(map(prefix.__add__, keys), repeat(None)))
 
     def update(self, prefix: bytes, changes: Mapping[bytes, bytes | None]) -> None:
         """Set each `prefix ‖ key` to its value, or remove it where the value is None (a block's

@@ -166,3 +166,15 @@ def test_a_batch_update_is_a_put_or_delete_of_each_prefixed_key(changes):
             one_by_one.put(b"p" + key, value)
     at_once.update(b"p", changes)
     assert at_once.ops == one_by_one.ops
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.binary(max_size=3), st.lists(st.binary(max_size=4), max_size=20))
+def test_deleting_many_keys_equals_deleting_them_one_by_one(prefix, keys):
+    many, one_by_one = WriteBatch(), WriteBatch()
+    many.put(b"k", b"v")
+    one_by_one.put(b"k", b"v")
+    many.delete_all(prefix, iter(keys))
+    for key in keys:
+        one_by_one.delete(prefix + key)
+    assert many.ops == one_by_one.ops

@@ -676,3 +676,15 @@ def test_store_nodes_decode_as_the_shape_rules_say(fields: list[codec.Value]) ->
         return
     assert decode_stored_node(data, nk) == expected
     assert decode_cached_node(data) == expected
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.dictionaries(st.binary(max_size=3), st.binary(max_size=3), max_size=12),
+    st.lists(st.binary(max_size=3), max_size=12),
+)
+def test_discarding_drops_exactly_the_cached_entries_named(entries, dropped):
+    cache = NodeCache(max_entries=100)
+    cache._nodes.update(entries)
+    cache.discard(iter(dropped))
+    assert cache._nodes == {k: v for k, v in entries.items() if k not in set(dropped)}
