@@ -264,7 +264,9 @@ class DecodedTransactions:
     what decoding them gives. Bytes that differ in any way (another encoding of the same fields,
     say) miss and are decoded, with every check. Only transactions the pool accepted are added,
     so a stranger fills the cache at the price of pool admission; entries are taken out when used
-    and the oldest quarter is dropped when it is full, so a miss costs at most the decoding.
+    and the oldest quarter is dropped when it is full, so a miss costs at most the decoding. (The
+    entries of transactions that leave the pool another way, in a block this node authored or
+    evicted, stay until that bound drops them.)
     """
 
     __slots__ = ("_txs", "max_entries")
