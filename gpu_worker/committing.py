@@ -17,12 +17,14 @@ leaves, so once the kernel yields it, its leaves are final.
   small tile.
 - A device that computes while the host's cores are free (`HASH_WHILE_COMPUTING`) has the host
   hash band i on every core while it computes band i + 1; only the last band's hashing waits.
-- The CPU kernel holds every core: one band, hashed after it on every core
-  (`gpu_worker.kernels.cpu.BANDS`, `HASH_WHILE_COMPUTING`), each layer's result in one call
-  of the Numba BLAKE3 kernel (`blake3_tiles.layout_hashes`: 16 chunks side by side, every
-  leaf read where it lies); leaves over `commitment.KERNEL_LEAF_BYTES` by the `blake3`
-  package. The leaves are handed out as views made when read (`LeafViews`), the hashes as one
-  `HashLevel`: no Python object a leaf is made to commit.
+- The CPU kernel holds every core: one band (`gpu_worker.kernels.cpu.BANDS`), whose tasks
+  hash the leaves they have just computed (`HASH_IN_KERNEL`: a few tiles of one column of
+  tiles, or a few rows, in the core's cache) by the Numba BLAKE3 kernel, the product and the
+  hashes one parallel call; through the same `LeafHashing` interface as CUDA. Where a leaf is
+  over `commitment.KERNEL_LEAF_BYTES` (one task would hash it alone), the product is computed
+  first and each layer's result hashed after it on every core (`blake3_tiles.layout_hashes`,
+  the `blake3` package for the large leaves). The leaves are handed out as views made when
+  read (`LeafViews`), the hashes as one `HashLevel`: no Python object a leaf is made to commit.
 
 sgd_fxp steps depend on each other one after the other and are hashed after the fact; so are the
 reference device's. The result is equal, byte for byte, to `compute_leaves` and `merkle_root`.
@@ -330,8 +332,8 @@ def _layer_bounds(spec: JobSpec) -> tuple[np.ndarray, ...] | None:
 def _committed_on_device(
     spec: JobSpec, inputs: Mapping[str, bytes], kernels: Any, bands: Sequence[slice]
 ) -> Committed:
-    """compute_committed on a device that hashes each band's leaves itself (CUDA): the host
-    takes the leaves as views and the hashes as they come back, and builds the tree."""
+    """compute_committed on a device whose kernels hash each band's leaves (CUDA, the CPU):
+    the host takes the leaves as views and the hashes as they come back, and builds the tree."""
     hashing = [
         kernels.LeafHashing(starts, lengths, np.zeros((len(starts), 32), np.uint8))
         for starts, lengths in _leaf_bytes(spec)

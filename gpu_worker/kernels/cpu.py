@@ -81,11 +81,12 @@ HASH_WHILE_COMPUTING: Final = False
 """Whether `gpu_worker.committing` hashes finished leaves while the kernel goes on (a qmlp_i8
 layer's while the next layer computes): not on the CPU, for the same reason."""
 HASH_IN_KERNEL: Final = True
-"""Whether `gpu_worker.committing` has the kernel hash each leaf (`LeafHashing`) as soon as the
-task that wrote it is done, while it is in that core's cache: one parallel call computes and
-commits, with no second pass over the result (measured on one core, gemm_i8 n = 1,024: the
-hashing after the kernel cost 1.3 ms, 0.45 ms more than the same hashing of a result already
-read, in the fused kernel ...)."""
+"""Whether `gpu_worker.committing` has the kernel hash the leaves (`LeafHashing`): each task
+computes a few tiles of one column of tiles (or a few whole rows) and hashes them at once,
+while they are in its core's cache, so the product and its leaves' hashes are one parallel
+call with no second pass over the result (which came back from memory: hashing a result
+evicted from the cache took 1.16 ms for 4 MiB against 0.82 ms for one in it). Leaves that
+are not the product's tiles, and products of FEW_ROWS rows, are hashed after the product."""
 MIN_BAND_ROWS: Final = 32
 """Rows below which a band (`gemm_bands`) makes a parallel call too short to pay its start."""
 SERIAL_WORK: Final = 1 << 17
@@ -296,9 +297,9 @@ def _product_hashed(
     result. Few rows, or leaves that are not the product's tiles: computed, then hashed."""
     m, n = a.shape[0], b.shape[1]
     first, last, starts, sizes = band_leaves(hashing, offset, part.nbytes)
-    rb, cb = blocks or ((int(sizes[0]) // n if len(sizes) else 0), n)
-    tiled = rb >= 1 and np.array_equal(sizes, _tile_sizes(m, n, rb, cb))
-    if m <= FEW_ROWS or not (part.size and tiled and np.array_equal(starts[1:], np.cumsum(sizes)[:-1])):
+    rb, cb = blocks or ((int(sizes[0]) // n if len(sizes) and n else 0), n)
+    tiled = bool(part.size) and rb >= 1 and np.array_equal(sizes, _tile_sizes(m, n, rb, cb))
+    if m <= FEW_ROWS or not (tiled and np.array_equal(starts[1:], np.cumsum(sizes)[:-1])):
         product: I32 = np.empty((m, n), np.int32)
         _band_product(a, b, bias, product)(slice(0, m))
         layout_rows, layout_cols = blocks or (m, n)
