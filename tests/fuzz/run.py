@@ -42,6 +42,11 @@ MEMORY_LIMIT_MB: Final = 4096
 """An input that makes the process grow past this is reported as a memory blow-up."""
 
 
+def _instrumented() -> list[str]:
+    """The packages the fuzzing process instruments, as `run_targets` asked."""
+    return os.environ.get(_INSTRUMENT_ENV, ",".join(INSTRUMENTED)).split(",")
+
+
 def _fuzz_in_this_process(name: str, libfuzzer_args: list[str]) -> None:
     """Build target `name` (its modules already imported and instrumented) and hand over to
     libFuzzer, which ends the process when it stops."""
@@ -50,7 +55,8 @@ def _fuzz_in_this_process(name: str, libfuzzer_args: list[str]) -> None:
     from tests.fuzz.targets import TARGETS
 
     target = TARGETS[name]
-    one = target.build()
+    with atheris.instrument_imports(include=_instrumented()):  # what `build` imports late
+        one = target.build()
     corpus = CORPUS / name
     corpus.mkdir(parents=True, exist_ok=True)
     for seed in target.seeds():
@@ -76,8 +82,7 @@ def _worker(names: list[str], logs: Path, libfuzzer_args: list[str]) -> None:
     its time to `logs/<name>.seconds`."""
     import atheris
 
-    packages = os.environ.get(_INSTRUMENT_ENV, ",".join(INSTRUMENTED)).split(",")
-    with atheris.instrument_imports(include=packages):
+    with atheris.instrument_imports(include=_instrumented()):
         import tests.fuzz.targets  # noqa: F401  (every module a target uses, instrumented)
     for name in names:
         sys.stdout.flush()
