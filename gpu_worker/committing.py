@@ -18,9 +18,11 @@ leaves, so once the kernel yields it, its leaves are final.
 - A device that computes while the host's cores are free (`HASH_WHILE_COMPUTING`) has the host
   hash band i on every core while it computes band i + 1; only the last band's hashing waits.
 - The CPU kernel holds every core: one band, hashed after it on every core
-  (`gpu_worker.kernels.cpu.BANDS`, `HASH_WHILE_COMPUTING`); leaves of one size up to
-  `commitment.KERNEL_LEAF_BYTES` (the default tiles, qmlp_i8 rows up to 2,048 wide) by the
-  Numba BLAKE3 tile kernel, 16 side by side, the others by the `blake3` package.
+  (`gpu_worker.kernels.cpu.BANDS`, `HASH_WHILE_COMPUTING`), each layer's result in one call
+  of the Numba BLAKE3 kernel (`blake3_tiles.layout_hashes`: 16 chunks side by side, every
+  leaf read where it lies); leaves over `commitment.KERNEL_LEAF_BYTES` by the `blake3`
+  package. The leaves are handed out as views made when read (`LeafViews`), the hashes as one
+  `HashLevel`: no Python object a leaf is made to commit.
 
 sgd_fxp steps depend on each other one after the other and are hashed after the fact; so are the
 reference device's. The result is equal, byte for byte, to `compute_leaves` and `merkle_root`.
@@ -35,19 +37,21 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, overload
 
 import numpy as np
 
 from gpu_worker.commitment import (
     KERNEL_LEAF_BYTES,
+    HashLevel,
     leaf_hashes,
     root_of_levels,
-    tile_leaf_hashes,
     tree_of,
 )
 from gpu_worker.devices import backend, resolve_device
 from gpu_worker.jobs import JobSpec, _arrays, compute_leaves, gemm_blocks
+from gpu_worker.kernels.blake3_tiles import layout_hashes
+from runtime.primitives.merkle import LEAF_KEY
 
 BANDS: Final = 8
 """Bands a job's rows are cut into where the device does not say: only the last one's hashing
@@ -61,8 +65,8 @@ class Committed:
     """A computed result and its commitment: the leaves (views into the result where they lie
     contiguous), their hashes, every level of the tree (for serving proofs) and the root."""
 
-    leaves: list[Leaf]
-    hashes: list[bytes]
+    leaves: Sequence[Leaf]
+    hashes: Sequence[bytes]
     levels: list[Sequence[bytes]]
     root: bytes
 
@@ -83,7 +87,7 @@ def committed_from_leaves(leaves: Sequence[Leaf]) -> Committed:
     return _committed(list(leaves), leaf_hashes(leaves))
 
 
-def _committed(leaves: list[Leaf], hashes: list[bytes]) -> Committed:
+def _committed(leaves: Sequence[Leaf], hashes: Sequence[bytes]) -> Committed:
     levels = tree_of(hashes)
     return Committed(leaves, hashes, levels, root_of_levels(levels))
 
@@ -146,6 +150,37 @@ def _leaf_view(result: np.ndarray, view: memoryview | None, region: LeafRegion) 
     if view is not None:
         return view[4 * region.start : 4 * region.stop]
     return np.ascontiguousarray(result[region.start : region.stop], dtype="<i4").tobytes()
+
+
+class LeafViews(Sequence[Leaf]):
+    """A result's leaves, each a read-only view into the result where it lies (laid out in leaf
+    order), made as it is read: a list of thousands of views would cost more than hashing
+    them (about 0.1 µs a view)."""
+
+    __slots__ = ("_regions", "_results", "_views")
+
+    def __init__(self, results: Sequence[np.ndarray], regions: Sequence[LeafRegion]) -> None:
+        self._results = list(results)
+        self._views = [_byte_view(result) for result in self._results]
+        self._regions = regions
+
+    def __len__(self) -> int:
+        return len(self._regions)
+
+    @overload
+    def __getitem__(self, index: int) -> Leaf: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Leaf]: ...
+    def __getitem__(self, index: int | slice) -> Leaf | list[Leaf]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        region = self._regions[index]
+        return _leaf_view(self._results[region.layer], self._views[region.layer], region)
+
+    def __iter__(self) -> Iterator[Leaf]:
+        results, views = self._results, self._views
+        for region in self._regions:
+            yield _leaf_view(results[region.layer], views[region.layer], region)
 
 
 def _banded(
@@ -233,68 +268,59 @@ def compute_committed(
     if getattr(kernels, "HASH_ON_DEVICE", False):
         return _committed_on_device(spec, inputs, kernels, band_list)
     results, progress = _banded(spec, inputs, kernels, band_list)
+    leaves = LeafViews(results, regions)
+    if not getattr(kernels, "HASH_WHILE_COMPUTING", True):
+        # A CPU kernel holds every core: its leaves are hashed after it, on every core.
+        for _ in progress:
+            pass
+        return _committed(leaves, _layout_hashes(spec, results, leaves))
+    # A device that leaves the host's cores free has each band hashed as it lands.
     in_band = _leaves_by_band(spec, tuple(band.start for band in band_list))
-    views = [_byte_view(result) for result in results]
-    leaves: list[Leaf] = [b""] * len(regions)
     hashes: list[bytes] = [b""] * len(regions)
-    # A GPU leaves the host's cores to the hashing of each band as it lands; a CPU kernel that
-    # holds every core has its leaves hashed after it, on every core.
-    overlap = bool(getattr(kernels, "HASH_WHILE_COMPUTING", True))
     remaining = len(band_list) * len(results)  # the (layer, band) pairs the kernel yields
     pending: list[Future[None]] = []
     waiting: list[int] = []
     for layer, rows in progress:
-        finished = in_band.get((layer, rows.start), ())
-        for index in finished:
-            leaves[index] = _leaf_view(results[layer], views[layer], regions[index])
         remaining -= 1
-        waiting += finished
-        if overlap and remaining:
+        waiting += in_band.get((layer, rows.start), ())
+        if remaining:
             pending.append(_hasher().submit(_hash_into, hashes, waiting, leaves))
             waiting = []
     for future in pending:
         future.result()
-    # The last band (on the CPU, every band) has nothing left to overlap with.
-    if len(waiting) == len(regions) and _hash_equal_leaves(hashes, results, spec):
-        return _committed(leaves, hashes)
-    _hash_into(hashes, waiting, leaves)
+    _hash_into(hashes, waiting, leaves)  # the last band has nothing left to overlap with
     return _committed(leaves, hashes)
 
 
-def _hash_equal_leaves(hashes: list[bytes], results: Sequence[np.ndarray], spec: JobSpec) -> bool:
-    """Hash every leaf with the Numba tile kernel when each layer's leaves are of one size, at
-    most KERNEL_LEAF_BYTES: laid out in leaf order, a layer's result is then a matrix whose rows
-    are its leaves, hashed in place 16 side by side on every core (a `blake3` call a leaf costs
-    about half as much again). False, hashing nothing, for any other layout."""
-    layers = _equal_layers(spec)
-    if layers is None:
-        return False
-    for (_first, count, size), result in zip(layers, results, strict=True):
-        if count * size != result.size:
-            return False
-    for (first, count, size), result in zip(layers, results, strict=True):
-        data = tile_leaf_hashes(result.reshape(count, size), 1, size).data
-        hashes[first : first + count] = [data[i : i + 32] for i in range(0, 32 * count, 32)]
-    return True
+def _layout_hashes(spec: JobSpec, results: Sequence[np.ndarray], leaves: LeafViews) -> HashLevel:
+    """Every leaf's hash, read where it lies in its layer's result (laid out in leaf order): by
+    the Numba BLAKE3 kernel, 16 chunks side by side on every core, one call a layer; by the
+    `blake3` package a leaf where a leaf is over KERNEL_LEAF_BYTES."""
+    bounds = _layer_bounds(spec)
+    if bounds is None or sys.byteorder != "little":
+        return HashLevel(b"".join(leaf_hashes(leaves)))
+    parts = [
+        layout_hashes(result, layer, LEAF_KEY).tobytes()
+        for result, layer in zip(results, bounds, strict=True)
+    ]
+    return HashLevel(b"".join(parts))
 
 
 @functools.lru_cache(maxsize=4)
-def _equal_layers(spec: JobSpec) -> tuple[tuple[int, int, int], ...] | None:
-    """(first leaf, leaves, elements a leaf) of each layer, in order, when every layer's leaves
-    are consecutive and of one size of at most KERNEL_LEAF_BYTES; None otherwise."""
-    layers: list[tuple[int, int, int]] = []
-    for index, region in enumerate(_regions(spec)):
-        size = region.stop - region.start
-        if layers and region.layer == len(layers) - 1:
-            first, count, expected = layers[-1]
-            if size != expected or first + count != index:
-                return None
-            layers[-1] = (first, count + 1, size)
-        elif region.layer == len(layers) and size * 4 <= KERNEL_LEAF_BYTES:
-            layers.append((index, 1, size))
-        else:
+def _layer_bounds(spec: JobSpec) -> tuple[np.ndarray, ...] | None:
+    """Each layer's leaf bounds (elements) in its result laid out in leaf order, the layers in
+    leaf order; None where a leaf is over KERNEL_LEAF_BYTES."""
+    layers: list[list[int]] = []
+    for region in _regions(spec):
+        if 4 * (region.stop - region.start) > KERNEL_LEAF_BYTES:
             return None
-    return tuple(layers)
+        if region.layer == len(layers):
+            layers.append([region.start])
+        layers[region.layer].append(region.stop)
+    bounds = tuple(np.array(layer, np.int64) for layer in layers)
+    for array in bounds:
+        array.flags.writeable = False
+    return bounds
 
 
 def _committed_on_device(
@@ -317,13 +343,9 @@ def _committed_on_device(
     results, progress = _banded(spec, inputs, kernels, bands, hashing)
     for _ in progress:
         pass
-    views = [_byte_view(result) for result in results]
-    leaves = [_leaf_view(results[r.layer], views[r.layer], r) for r in regions]
-    hashes: list[bytes] = [b""] * len(regions)
-    for (_, indices), layer in zip(sorted(layers.items()), hashing, strict=True):
-        for row, index in enumerate(indices):
-            hashes[index] = layer.out[row].tobytes()
-    return _committed(leaves, hashes)
+    # The layers' leaves are consecutive in leaf order: their hashes, joined, are in it too.
+    hashes = HashLevel(b"".join(layer.out.tobytes() for layer in hashing))
+    return _committed(LeafViews(results, regions), hashes)
 
 
 @functools.lru_cache(maxsize=4)
@@ -343,6 +365,7 @@ __all__ = [
     "BANDS",
     "Committed",
     "LeafRegion",
+    "LeafViews",
     "committed_from_leaves",
     "compute_committed",
     "leaf_regions",

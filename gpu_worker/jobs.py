@@ -33,10 +33,10 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 
 import numpy as np
 
@@ -441,8 +441,14 @@ def recompute_leaves(
     a qmlp_i8 check carries the union of its leaves' rows of x through the layers in one kernel
     call per layer (rows are independent, so each leaf's rows come out as on their own).
     """
-    for index in indices:
-        checked_dependencies(spec, index, deps)
+    if spec.workload == "sgd_fxp":
+        for index in indices:
+            checked_dependencies(spec, index, deps)
+    else:  # leaves built from the inputs alone (`builds_on`): only the indices to check
+        leaves = spec.shape.leaves
+        for index in indices:
+            if not 0 <= index < leaves:
+                _check_index(spec, index)
     if not indices:
         return []
     kernels = backend(device)
@@ -468,41 +474,128 @@ def _recompute_gemm(
     spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], device: str
 ) -> list[bytes]:
     """gemm_i8 tiles recomputed: B's columns the tiles read are read once (one span), each
-    tile's rows of A on their own, and each tile multiplied on its own (measured: one Numba
-    call over all the tiles was no faster than the tiled kernel called per tile)."""
+    tile's rows of A once. On the CPU the tiles are one call a core of the audit kernel, which
+    reads B as stored (`gpu_worker.kernels.audit_cpu`); elsewhere each tile is multiplied on
+    its own."""
+    kernels = backend(device)
+    if kernels.__name__.endswith(".cpu"):
+        return _recompute_gemm_tiles(spec, inputs, indices)
     k, n = spec.params[1], spec.params[2]
-    tiles = [leaf_tile(spec, index) for index in indices]
+    tiles = _gemm_leaf_tiles(spec, indices)
     first = min(tile.cols.start for tile in tiles)
     stop = max(tile.cols.stop for tile in tiles)
     b_runs = ByteRuns(0, k * n) if stop - first == n else ByteRuns(first, stop - first, n, k)
     b = _read_inputs(spec, inputs, {"b": b_runs})["b"].reshape(k, stop - first)
-    if isinstance(inputs.get("a"), bytes | bytearray | memoryview):
-        a = _read_inputs(spec, inputs, {"a": ByteRuns(0, spec.params[0] * k)})["a"]  # a view
-        parts = [a.reshape(-1, k)[tile.rows] for tile in tiles]
-    else:
-        parts = [
-            _read_inputs(spec, inputs, {"a": ByteRuns(tile.rows.start * k, tile.shape[0] * k)})[
-                "a"
-            ].reshape(-1, k)
-            for tile in tiles
-        ]
-    kernels = backend(device)
-    work = [
-        (part, b[:, tile.cols.start - first : tile.cols.stop - first])
+    parts = _tile_rows_of_a(spec, inputs, tiles)
+    return [
+        _leaf(kernels.gemm(part, b[:, tile.cols.start - first : tile.cols.stop - first]))
         for part, tile in zip(parts, tiles, strict=True)
     ]
-    threads = min(len(work), os.cpu_count() or 1)
-    serial_rows = getattr(kernels, "FEW_ROWS", 0) if kernels.__name__.endswith(".cpu") else 0
-    if threads < 2 or any(tile.shape[0] > serial_rows for tile in tiles):
-        return [_leaf(kernels.gemm(a_rows, b_cols)) for a_rows, b_cols in work]
-    # Tiles of a few rows run the single-threaded kernel, which releases the GIL: one share of
-    # the tiles a core (a parallel kernel is never called from two threads at once).
-    shares = [work[i::threads] for i in range(threads)]
-    done = list(_tile_pool().map(lambda share: [kernels.gemm(*w) for w in share], shares))
-    leaves: list[bytes] = [b""] * len(work)
+
+
+def _gemm_leaf_tiles(spec: JobSpec, indices: Sequence[int]) -> list[LeafTile]:
+    """`leaf_tile` of each of a gemm_i8 job's `indices` (checked by the caller), the layout
+    read once."""
+    m, _, n, row_block, col_block = gemm_layout(spec.params)
+    col_tiles = _block_count(n, col_block)
+    tiles: list[LeafTile] = []
+    for index in indices:
+        row_tile, col_tile = divmod(index, col_tiles)
+        r0, c0 = row_tile * row_block, col_tile * col_block
+        rows, cols = slice(r0, min(r0 + row_block, m)), slice(c0, min(c0 + col_block, n))
+        tiles.append(LeafTile(0, rows, cols))
+    return tiles
+
+
+def _tile_rows_of_a(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], tiles: Sequence[LeafTile]
+) -> list[I8]:
+    """Each tile's rows of A: views where A is in memory, else each read on its own."""
+    k = spec.params[1]
+    if isinstance(inputs.get("a"), bytes | bytearray | memoryview):
+        a = _read_inputs(spec, inputs, {"a": ByteRuns(0, spec.params[0] * k)})["a"]  # a view
+        return [a.reshape(-1, k)[tile.rows] for tile in tiles]
+    return [
+        _read_inputs(spec, inputs, {"a": ByteRuns(tile.rows.start * k, tile.shape[0] * k)})[
+            "a"
+        ].reshape(-1, k)
+        for tile in tiles
+    ]
+
+
+TileTable = I64
+"""gemm_i8 tiles as the audit kernels take them: a (T, 4) int64 array of (row start, row stop,
+column start, column stop) in the operands `gemm_audit_operands` gives."""
+
+
+def gemm_audit_operands(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int]
+) -> tuple[I8, I8, TileTable]:
+    """What the CPU's audit kernels take to recompute gemm_i8 leaves `indices` (checked by the
+    caller): A and B as C-contiguous matrices, each read once, and each leaf's tile in them.
+
+    B is the whole input where it is in memory or generated whole, else the columns the tiles
+    read, copied once; A is the whole input where it is in memory, else the tiles' rows stacked.
+    """
+    m, k, n, row_block, col_block = gemm_layout(spec.params)
+    row_tile, col_tile = np.divmod(np.asarray(indices, np.int64), _block_count(n, col_block))
+    table = np.empty((len(indices), 4), np.int64)
+    table[:, 0] = row_tile * row_block
+    table[:, 1] = np.minimum(table[:, 0] + row_block, m)
+    table[:, 2] = col_tile * col_block
+    table[:, 3] = np.minimum(table[:, 2] + col_block, n)
+    first, stop = int(table[:, 2].min()), int(table[:, 3].max())
+    given = inputs.get("b")
+    whole = ByteRuns(0, k * n)
+    runs = whole if stop - first == n else ByteRuns(first, stop - first, n, k)
+    if isinstance(given, bytes | bytearray | memoryview) or (
+        given is None and generated_as_span(runs) and 2 * (runs.stop - runs.start) >= k * n
+    ):
+        b = _read_inputs(spec, inputs, {"b": whole})["b"].reshape(k, n)
+    else:
+        b = np.ascontiguousarray(_read_inputs(spec, inputs, {"b": runs})["b"].reshape(k, -1))
+        table[:, 2:] -= first
+    if isinstance(inputs.get("a"), bytes | bytearray | memoryview):
+        a = _read_inputs(spec, inputs, {"a": ByteRuns(0, m * k)})["a"].reshape(m, k)
+    else:
+        parts = _tile_rows_of_a(spec, inputs, _gemm_leaf_tiles(spec, indices))
+        a = np.ascontiguousarray(np.concatenate(parts))
+        heights = table[:, 1] - table[:, 0]
+        table[:, 1] = np.cumsum(heights)
+        table[:, 0] = table[:, 1] - heights
+    return a, b, table
+
+
+_R = TypeVar("_R")
+
+
+def on_tile_threads(run: Callable[[TileTable], list[_R]], table: TileTable) -> list[_R]:
+    """run(table)'s results, in order, with the tiles shared among one thread a core: `run` is
+    a single-threaded kernel that releases the GIL, given each share in one call (on the
+    loaded 2-core machine a Numba parallel loop's start and join stalled an audit of 0.3 ms for
+    30–60 ms when one of its threads waited for a core)."""
+    threads = min(len(table), os.cpu_count() or 1)
+    if threads < 2:
+        return run(table)
+    shares = [table[i::threads] for i in range(threads)]
+    # The first share on this thread, the others on the tile threads.
+    others = [_tile_pool().submit(run, share) for share in shares[1:]]
+    done = [run(shares[0])] + [other.result() for other in others]
+    results: list[_R] = [done[0][0]] * len(table)
     for i, share in enumerate(done):
-        leaves[i::threads] = [_leaf(c) for c in share]
-    return leaves
+        results[i::threads] = share
+    return results
+
+
+def _recompute_gemm_tiles(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int]
+) -> list[bytes]:
+    """gemm_i8 tiles recomputed by the CPU's audit kernel, one call a core."""
+    from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
+
+    a, b, table = gemm_audit_operands(spec, inputs, indices)
+    tiles = on_tile_threads(lambda share: audit_cpu.gemm_tiles(a, b, share), table)
+    return [_leaf(c) for c in tiles]
 
 
 @functools.cache
@@ -596,11 +689,13 @@ __all__ = [
     "check_leaf_sizes",
     "checked_dependencies",
     "compute_leaves",
+    "gemm_audit_operands",
     "gemm_blocks",
     "leaf_dependencies",
     "leaf_input_ranges",
     "leaf_tile",
     "leaf_tiles",
+    "on_tile_threads",
     "recompute_leaf",
     "recompute_leaves",
     "result_arrays",

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from types import ModuleType
 from typing import Final
 
@@ -65,8 +65,12 @@ from gpu_worker.jobs import (
     _qmlp_position,
     _sgd_start,
     checked_dependencies,
+    gemm_audit_operands,
     gemm_tile_operands,
+    on_tile_threads,
     qmlp_model,
+    qmlp_rows,
+    qmlp_x_rows,
 )
 
 WITNESS_TAG: Final = b"xpl-witness"
@@ -186,10 +190,125 @@ def recompute_leaf_witness(
 ) -> tuple[bytes, bytes]:
     """(leaf `index`, identical to `gpu_worker.jobs.recompute_leaf`'s, and its 32-byte witness
     digest under `mask`), recomputed in one pass from the slices of the inputs it reads and its
-    dependencies (checked by the caller)."""
+    dependencies (checked by the caller). The same kernels as `recompute_leaves_witness`, so a
+    device's self-test checks the ones its checks use."""
+    leaves, digests = recompute_leaves_witness(spec, inputs, [index], deps, mask, device=device)
+    return leaves[0], digests[0]
+
+
+def _leaf_witness_alone(
+    spec: JobSpec,
+    inputs: Mapping[str, InputBytes],
+    index: int,
+    deps: Mapping[int, bytes],
+    mask: int,
+    device: str,
+) -> tuple[bytes, bytes]:
+    """Leaf `index` and its witness digest by the device's witness kernels, on its own."""
     hashed = _WitnessHash()
     leaf = _recompute(spec, inputs, index, deps, mask, device, hashed.absorb)
     return leaf, hashed.digest()
+
+
+def recompute_leaves_witness(
+    spec: JobSpec,
+    inputs: Mapping[str, InputBytes],
+    indices: Sequence[int],
+    deps: Mapping[int, bytes],
+    mask: int,
+    *,
+    device: str = "auto",
+) -> tuple[list[bytes], list[bytes]]:
+    """`recompute_leaf_witness` of each of `indices`, in order: (the leaves, their witness
+    digests). A gemm_i8 check on the CPU is done together: A and B read once, and the tiles with
+    their witnesses one call a core of the audit kernel (`gpu_worker.kernels.audit_cpu`), which
+    reads B as stored; a qmlp_i8 check carries the union of its leaves' rows through the layers
+    once (rows are independent: each leaf's rows of every accumulator and W array come out as on
+    their own); sgd_fxp checks leaf by leaf."""
+    if spec.workload == "qmlp_i8" and indices:
+        return _qmlp_leaves_witness(spec, inputs, indices, check_mask(mask), device)
+    if spec.workload != "gemm_i8" or resolve_device(device) != "cpu" or not indices:
+        pairs = [_leaf_witness_alone(spec, inputs, index, deps, mask, device) for index in indices]
+        return [leaf for leaf, _ in pairs], [digest for _, digest in pairs]
+    from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
+
+    mask = check_mask(mask)
+    for index in indices:
+        checked_dependencies(spec, index, deps)
+    a, b, table = gemm_audit_operands(spec, inputs, indices)
+    done = on_tile_threads(lambda share: audit_cpu.gemm_tiles_witness(a, b, share, mask), table)
+    return [_leaf(c) for c, _ in done], [witness_digest([w]) for _, w in done]
+
+
+def _qmlp_leaves_witness(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], mask: int, device: str
+) -> tuple[list[bytes], list[bytes]]:
+    """qmlp_i8 leaves `indices` and their witness digests: their rows of x read once and carried
+    through the layers together, each layer's product and W once for the rows whose leaves reach
+    it (rows are independent, so each leaf's rows come out as on their own)."""
+    for index in indices:
+        checked_dependencies(spec, index, {})
+    rows, deepest = qmlp_rows(spec, indices)
+    position = {row: i for i, row in enumerate(rows.tolist())}
+    reach = np.full(len(position), -1, np.int64)  # the deepest layer each row is needed in
+    places = []
+    for index in indices:
+        layer, block, _ = _qmlp_position(spec, index)
+        first = position[block.start]
+        places.append((layer, first, first + block.stop - block.start))
+        reach[first : places[-1][2]] = np.maximum(reach[first : places[-1][2]], layer)
+    layers = qmlp_model(spec, inputs, deepest + 1)
+    product = _layer_product(device)
+    requantize = backend(device).requantize
+    h: I8 = qmlp_x_rows(spec, inputs, rows)
+    active = np.arange(len(position))
+    done: list[tuple[I64, I32, I64]] = []
+    for j, current in enumerate(layers):
+        keep = reach[active] >= j
+        if not keep.all():
+            h, active = h[keep], active[keep]
+        acc, w = product(h, current.weights, current.bias, mask)
+        done.append((active, acc, w))
+        if j + 1 < len(layers):
+            h = requantize(acc, current)
+    leaves: list[bytes] = []
+    digests: list[bytes] = []
+    for layer, first, stop in places:
+        ws = []
+        for active, _acc, w in done[: layer + 1]:
+            at = int(np.searchsorted(active, first))
+            mine = slice(at, at + stop - first)
+            ws.append(w[mine])
+        at = int(np.searchsorted(done[layer][0], first))
+        leaves.append(_leaf(done[layer][1][at : at + stop - first]))
+        digests.append(witness_digest(ws))
+    return leaves, digests
+
+
+def _layer_product(device: str) -> Callable[[I8, I8, I32, int], tuple[I32, I64]]:
+    """`product_witness` of `device`; on the CPU the audit kernel's (B read as stored, 16 terms
+    a step in int16 lanes), the columns shared among the tile threads."""
+    if resolve_device(device) != "cpu":
+        product: Callable[[I8, I8, I32, int], tuple[I32, I64]] = witness_kernels(
+            device
+        ).product_witness
+        return product
+    from gpu_worker.kernels import audit_cpu
+
+    def on_the_cpu(h: I8, weights: I8, bias: I32, mask: int) -> tuple[I32, I64]:
+        h, weights = np.ascontiguousarray(h), np.ascontiguousarray(weights)
+        rows, width = h.shape[0], weights.shape[1]
+        half = width // 2
+        table = np.array([[0, rows, 0, half], [0, rows, half, width]], np.int64)
+        if half == 0 or rows == 0:
+            table = table[1:]
+        parts = on_tile_threads(
+            lambda share: audit_cpu.gemm_tiles_witness(h, weights, share, mask), table
+        )
+        acc = np.concatenate([c for c, _ in parts], axis=1) + bias.astype(np.int32)
+        return acc.astype(np.int32), np.concatenate([w for _, w in parts], axis=1)
+
+    return on_the_cpu
 
 
 __all__ = [
@@ -198,6 +317,7 @@ __all__ = [
     "check_mask",
     "leaf_witness_arrays",
     "recompute_leaf_witness",
+    "recompute_leaves_witness",
     "witness_bytes",
     "witness_digest",
     "witness_kernels",

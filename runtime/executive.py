@@ -8,7 +8,8 @@ Reading order, as a specification:
                                   (their weight is mandatory: apart from the transactions')
         check signatures          started in parallel, or left for last (`SignatureVerifier`)
         apply_extrinsic × n       mortality, nonce, weight, fee, dispatch (reverted on failure),
-                                  the fee of a duty that succeeded refunded
+                                  the fee of a duty that succeeded refunded; a plain transfer's
+                                  same outcome in one step (`runtime.executive_transfers`)
         finalize_block            hooks: fee payout, fee multiplier, events
         signature results         a block refused before this cancels the checks not started
         check extrinsics root
@@ -26,6 +27,7 @@ from typing import Any, ClassVar, Final, Protocol
 
 from runtime import dispatch
 from runtime.block import Block, Header, extrinsics_root
+from runtime.executive_transfers import FUSED_CALLS, apply_plain_transfer, transfer_args
 from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
 from runtime.pallets import randomness, system, transaction_payment
 from runtime.pallets.balances import Balances
@@ -407,9 +409,14 @@ def lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
     """The call's definition and its decoded arguments; InvalidCall if it is unknown or they do
     not decode."""
     call = tx.call
-    call_def = CALLS.get((call.pallet, call.name))
+    name = (call.pallet, call.name)
+    call_def = CALLS.get(name)
     if call_def is None:
         raise InvalidCall(f"unknown call {call.pallet}.{call.name}")
+    if name in FUSED_CALLS:  # the common transfer, decoded in a few checks
+        transfer = transfer_args(call.args)
+        if transfer is not None:
+            return call_def, transfer
     try:
         args = call_def.decode_args(call.args)
     except DecodeError as exc:
@@ -417,10 +424,14 @@ def lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
     return call_def, args
 
 
-def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> bool:
+def apply_extrinsic(
+    ctx: BlockContext, index: int, tx: SignedTransaction, *, fused: bool = True
+) -> bool:
     """Apply one transaction whose signature was checked; returns True if its call succeeded.
 
     Raises InvalidTransaction (and changes nothing) if the transaction may not be in this block.
+    A plain transfer takes the fused path (`executive_transfers`), which has the same outcome;
+    `fused=False` takes the general path for every call.
     """
     call_def, args = lookup_call(tx)
     birth_hash(ctx, tx)
@@ -443,6 +454,12 @@ def apply_extrinsic(ctx: BlockContext, index: int, tx: SignedTransaction) -> boo
     terms = transaction_payment.params_in(ctx.state)
     multiplier = transaction_payment.current_multiplier(ctx.state)
     fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip, terms)
+    if (
+        fused
+        and (call_def.pallet, call_def.name) in FUSED_CALLS
+        and apply_plain_transfer(ctx, index, signer, args, fee, tx.tip, weight, length)
+    ):
+        return True
     ctx.phase = index
     paid_event = len(ctx.events)
     try:

@@ -17,10 +17,13 @@ in one run, each figure the best of `repeat` timings:
    core, `gpu_worker.commitment.tile_leaf_hashes`, inner levels by the node kernel); and, for
    comparison, the same root over encoded copies of the leaves (`commit_copy`, the copies hashed
    by the `blake3` package on a thread pool);
-4. audit: what a committee does with AUDIT_LEAVES leaves: read each proof (and its
-   dependencies' proofs) from the worker's tree, check them against the root, and recompute the
-   leaves with `recompute_leaves` (one call: the inputs are read once, and a qmlp_i8 check
-   carries the union of its rows through the layers together);
+4. audit: what a committee does with AUDIT_LEAVES leaves: prove the committed leaves they
+   build on, recompute the leaves with `recompute_leaves` (one call: the inputs are read once,
+   a gemm_i8 check's tiles are one kernel call on every core, and a qmlp_i8 check carries the
+   union of its rows through the layers together), hash them, and check the worker's proofs for
+   them against the root with the recomputed hashes (`merkle.verify_hash_proofs`, every proof
+   in one compiled walk); and, as `answer`, what a committee member computes for the same leaves
+   (`chain.service.recomputation.recompute_answer`: each leaf with its recomputation witness);
 5. freivalds: `check_result` over the whole result, as a requester does before the dispute window
    closes (for sgd_fxp, a spot check of a few steps).
 
@@ -38,6 +41,7 @@ from typing import Any, Final
 import numpy as np
 
 from chain.client.jobs.inputs import GEMM_TILE_ROWS, gemm_blocks_for
+from chain.service.recomputation import Material, recompute_answer
 from gpu_worker import freivalds
 from gpu_worker.commitment import (
     HashLevel,
@@ -60,16 +64,20 @@ from gpu_worker.jobs import (
     recompute_leaves,
     tile_leaves,
 )
+from gpu_worker.kernels.blake3_proofs import walk_proofs
 from runtime.primitives.merkle import (
+    MerkleProofError,
     leaf_hash,
     merkle_root,
     proof_from_levels,
     tree_levels,
-    verify_merkle_proof,
+    verify_hash_proofs,
 )
 from runtime.workloads import WORKLOADS, WorkloadError
 
 AUDIT_LEAVES: Final = 16
+ANSWER_MASK: Final = 0x9E3779B9
+"""The witness mask of the benchmark's committee answer (any nonzero 32-bit mask costs alike)."""
 QMLP_ROW_BLOCK: Final = 1
 """qmlp_i8 leaves are single rows by default: an audited leaf recomputes its rows through the
 layers below it, so an audit of 16 leaves costs about 16 · row_block / batch of the job
@@ -116,6 +124,10 @@ class WorkloadFigures:
     audit_leaves: int
     audit_s: float
     audit_share: float
+    answer_s: float
+    """A committee member's answer for the same leaves (`recompute_answer`): each recomputed
+    with its witness, hashed, and the witnesses digested."""
+    answer_share: float
     freivalds_s: float
     freivalds_share: float
 
@@ -245,18 +257,29 @@ def _audit(
     picks: list[int],
     device: str,
 ) -> None:
-    """A committee's audit of `picks`: proofs checked, leaves recomputed and compared."""
+    """A committee's audit of `picks`: the committed leaves they build on proven, the picks
+    recomputed together and hashed, and the worker's proofs for them checked against the root
+    with the recomputed hashes, all proofs in one compiled walk (the audit passes when the
+    recomputed leaves are the committed ones)."""
     count = len(leaves)
-    deps: dict[int, bytes] = {}
-    for index in picks:
-        for i in (index, *leaf_dependencies(spec, index)):
-            verify_merkle_proof(root, leaves[i], i, count, proof_from_levels(levels, i))
-            if i != index:
-                deps[i] = leaves[i]
+    built_on = sorted({d for index in picks for d in leaf_dependencies(spec, index)})
+    if built_on:
+        verify_hash_proofs(
+            root,
+            [leaf_hash(leaves[d]) for d in built_on],
+            built_on,
+            count,
+            [proof_from_levels(levels, d) for d in built_on],
+            walk=walk_proofs,
+        )
+    deps = {d: leaves[d] for d in built_on}
     recomputed = recompute_leaves(spec, inputs, picks, deps, device=device)
-    for index, leaf in zip(picks, recomputed, strict=True):
-        if leaf != leaves[index]:
-            raise AssertionError(f"leaf {index} recomputed differs from the computed one")
+    proofs = [proof_from_levels(levels, index) for index in picks]
+    try:
+        hashes = [leaf_hash(leaf) for leaf in recomputed]
+        verify_hash_proofs(root, hashes, picks, count, proofs, walk=walk_proofs)
+    except MerkleProofError as exc:
+        raise AssertionError("a recomputed leaf differs from the committed one") from exc
 
 
 def run_workload_benchmark(
@@ -317,9 +340,20 @@ def run_workload_benchmark(
     drawn = rng.choice(len(leaves), size=min(AUDIT_LEAVES, len(leaves)), replace=False)
     picks = sorted(int(index) for index in drawn)
     audit_s = _best(repeat, lambda: _audit(spec, inputs, leaves, levels, root, picks, device))
+    material = Material(
+        spec,
+        inputs,
+        tuple(picks),
+        {d: leaves[d] for i in picks for d in leaf_dependencies(spec, i)},
+    )
+    answer = recompute_answer(material, ANSWER_MASK, device=device)  # also the warm-up
+    if answer[0] != tuple(levels[0][i] for i in picks):
+        raise AssertionError("a committee member's answer differs from the committed leaves")
+    answer_s = _best(repeat, lambda: recompute_answer(material, ANSWER_MASK, device=device))
     progress(
         f"commit: {commit_s * 1e3:.1f} ms (of copied leaves {commit_copy_s * 1e3:.1f} ms), "
-        f"audit: {audit_s * 1e3:.1f} ms"
+        f"audit: {audit_s * 1e3:.1f} ms, a member's answer with witnesses: "
+        f"{answer_s * 1e3:.1f} ms"
     )
 
     def check() -> None:
@@ -363,6 +397,8 @@ def run_workload_benchmark(
         audit_leaves=len(picks),
         audit_s=audit_s,
         audit_share=audit_s / compute_s,
+        answer_s=answer_s,
+        answer_share=answer_s / compute_s,
         freivalds_s=freivalds_s,
         freivalds_share=freivalds_s / compute_s,
     )

@@ -547,6 +547,10 @@ def workload_benchmark(args: argparse.Namespace) -> int:
         f"  audit of {figures.audit_leaves:<3}   {figures.audit_share:>9.1%} of compute "
         f"(goal ≤ {audit_goal})"
     )
+    print(
+        f"  member answer: {figures.answer_share:>9.1%} of compute (the same leaves with their "
+        "witnesses, as a committee member recomputes them)"
+    )
     print(f"  Freivalds:     {figures.freivalds_share:>9.1%} of compute (goal ≤ 3%)")
     return 0
 

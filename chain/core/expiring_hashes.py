@@ -4,6 +4,7 @@ transactions)."""
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Iterable
 
 
 class ExpiringHashes:
@@ -23,6 +24,22 @@ class ExpiringHashes:
         until = self._until
         until.pop(tx_hash, None)
         until[tx_hash] = now_ms + self.ttl_ms
+        self.expire(now_ms)
+        while len(until) > self.capacity:
+            until.popitem(last=False)
+
+    def add_all(self, tx_hashes: Iterable[bytes], now_ms: int) -> None:
+        """`add` each of `tx_hashes` in turn (a block's thousands), expiring and trimming once."""
+        until = self._until
+        pop = until.pop
+        end = now_ms + self.ttl_ms
+        added = False
+        for tx_hash in tx_hashes:
+            pop(tx_hash, None)
+            until[tx_hash] = end
+            added = True
+        if not added:
+            return
         self.expire(now_ms)
         while len(until) > self.capacity:
             until.popitem(last=False)

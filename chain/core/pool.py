@@ -706,8 +706,8 @@ class TransactionPool:
         """
         self._banned.expire(now_ms)
         removed: list[Removed] = []
+        self._included.add_all(included, now_ms)
         for tx_hash in included:
-            self._included.add(tx_hash, now_ms)
             item = self._by_hash.get(tx_hash)
             if item is not None:
                 self._remove_item(item)

@@ -44,7 +44,7 @@ from gpu_worker.jobs import (
     recompute_leaf,
     recompute_leaves,
 )
-from gpu_worker.witness import recompute_leaf_witness
+from gpu_worker.witness import recompute_leaf_witness, recompute_leaves_witness
 from runtime.pallets import compute, market
 from runtime.primitives.hashing import blake2b_256
 from runtime.primitives.merkle import MerkleProofError, leaf_hash, merkle_root, verify_merkle_proof
@@ -235,20 +235,26 @@ def recompute_answer(
     has the wrong size is UNBUILDABLE, its witness too: every honest member finds the same."""
     spec = material.spec
     sizes = spec.shape.leaf_sizes
-    hashes: list[bytes] = []
-    witnesses: list[bytes] = []
+    buildable: list[int] = []
+    deps: dict[int, bytes] = {}
     for index in material.named:
-        deps = {d: material.committed[d] for d in leaf_dependencies(spec, index)}
-        if any(len(leaf) != sizes[dep] for dep, leaf in deps.items()):
-            hashes.append(UNBUILDABLE)
-            witnesses.append(UNBUILDABLE)
-            continue
-        leaf, witness = recompute_leaf_witness(
-            spec, material.inputs, index, deps, mask, device=device
-        )
-        hashes.append(leaf_hash(leaf))
-        witnesses.append(witness)
-    return tuple(hashes), compute.witness_digest(witnesses)
+        needed = {d: material.committed[d] for d in leaf_dependencies(spec, index)}
+        if all(len(leaf) == sizes[dep] for dep, leaf in needed.items()):
+            buildable.append(index)
+            deps.update(needed)
+    # Recomputed together: the inputs are read once, and a gemm_i8 check's tiles and their
+    # witnesses are one kernel call a core.
+    leaves, digests = recompute_leaves_witness(
+        spec, material.inputs, buildable, deps, mask, device=device
+    )
+    answers = {
+        index: (leaf_hash(leaf), digest)
+        for index, leaf, digest in zip(buildable, leaves, digests, strict=True)
+    }
+    unbuildable = (UNBUILDABLE, UNBUILDABLE)
+    named = [answers.get(index, unbuildable) for index in material.named]
+    hashes = tuple(hashed for hashed, _ in named)
+    return hashes, compute.witness_digest([witness for _, witness in named])
 
 
 def made_up_witness(job_id: int, index: int) -> bytes:

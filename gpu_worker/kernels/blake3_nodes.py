@@ -20,6 +20,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from gpu_worker.kernels.blake3_lanes import LANES, compress16
+
 IV: Final = (0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A)
 """The first half of BLAKE3's IV (SHA-256's), which fills state words 8 to 11."""
 BLOCK_LEN: Final = 64
@@ -103,3 +105,59 @@ def parent_level(level: U8, key: bytes) -> U8:
     if count % 2:
         up[pairs] = level[count - 1]
     return up
+
+
+@numba.njit(cache=True, nogil=True)
+def _tree_levels(leaves: U32, key: U32, out: U32) -> None:
+    """Every level above `leaves` (flat, 8 words a node) into `out`, one after the other:
+    each pair's node 16 side by side (`blake3_lanes.compress16`), a lone last node promoted."""
+    pad = np.zeros(LANES * 16, np.uint32)
+    params = np.zeros(4 * LANES, np.uint32)
+    cv = np.empty(8 * LANES, np.uint32)
+    offsets = np.empty(LANES, np.int64)
+    for lane in range(LANES):
+        params[2 * LANES + lane] = BLOCK_LEN
+        params[3 * LANES + lane] = NODE_FLAGS
+    src = leaves
+    count = leaves.shape[0] // 8
+    at = 0
+    while count > 1:
+        pairs = count // 2
+        level = out[at : at + 8 * ((count + 1) // 2)]
+        for group in range((pairs + LANES - 1) // LANES):
+            for i in range(8):
+                for lane in range(LANES):
+                    cv[i * LANES + lane] = key[i]
+            for lane in range(LANES):
+                p = group * LANES + lane
+                offsets[lane] = 16 * p if p < pairs else -1
+            compress16(src, pad, offsets, 0, params, 0xFFFFFFFF, 0, cv)
+            for lane in range(min(LANES, pairs - group * LANES)):
+                p = group * LANES + lane
+                for i in range(8):
+                    level[8 * p + i] = cv[i * LANES + lane]
+        if count % 2:
+            level[8 * pairs : 8 * pairs + 8] = src[8 * (count - 1) : 8 * count]
+        at += level.shape[0]
+        src = level
+        count = (count + 1) // 2
+
+
+def levels_above(leaves: U8, key: bytes) -> list[U8]:
+    """Every level of the tree above `leaves` (an (n, 32) uint8 array of leaf hashes), each an
+    (m, 32) uint8 array, the single top node last; none for n ≤ 1. One call for the whole
+    tree, 16 nodes side by side: about 10 ns a node, against 0.1 µs one at a time."""
+    count = leaves.shape[0]
+    sizes = []
+    while count > 1:
+        count = (count + 1) // 2
+        sizes.append(count)
+    out = np.empty(8 * sum(sizes), np.uint32)
+    words = np.ascontiguousarray(leaves).reshape(-1).view("<u4").astype(np.uint32, copy=False)
+    _tree_levels(words, np.frombuffer(key, "<u4").astype(np.uint32), out)
+    nodes = out.view(np.uint8).reshape(-1, 32)
+    levels, at = [], 0
+    for size in sizes:
+        levels.append(nodes[at : at + size])
+        at += size
+    return levels

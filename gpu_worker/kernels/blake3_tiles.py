@@ -1,20 +1,25 @@
-"""Leaf hashes of a result's tiles, read in place from the result matrix: BLAKE3 in Numba.
+"""Leaf hashes of a result's leaves, read in place: BLAKE3 in Numba, 16 chunks side by side.
 
-A gemm_i8 leaf is a tile of C (rows × columns, row-major int32, `gpu_worker.jobs.leaf_tile`), and
-its hash is BLAKE3-keyed(LEAF_KEY, tile bytes) (`runtime.primitives.merkle`). Small tiles are
-where the `blake3` package is weakest: about 0.9 µs a call, and a 4 KiB leaf has only 4 chunks to
-hash side by side, so a 4 KiB tile costs 2.5 µs (1.5 GiB/s); and a tile is not contiguous in C,
-so the package would need a copy first. This kernel hashes LANES tiles side by side instead (one
-uint32 lane per tile, chunk by chunk in lockstep, which LLVM vectorizes), each tile gathered into
-a small scratch buffer from its rows of C, and groups of tiles on every core for a large result:
-about 1.2–1.4 GiB/s a core on the development machine (CPU time), whatever the tile size, with
-no copy of C. (The same lanes hashing whole chunks without the tile bookkeeping ran at 2.3 GiB/s:
-there is room left.) From 16 KiB tiles on, the package's own SIMD is faster even after a copy,
-and `commitment.tile_leaf_hashes` uses it there.
+A leaf is a tile of an int32 matrix: `height` rows of `width` words, `stride` words from one row
+to the next, from word `start` of the matrix's data (a gemm_i8 tile of C where it lies in C; a
+leaf of a result laid out in leaf order, which is a single row of its own). Its hash is
+BLAKE3-keyed(key, the tile's rows of int32, little-endian, one after the other)
+(`runtime.primitives.merkle.leaf_hash` with LEAF_KEY).
 
-It is the full BLAKE3 (the specification's chunks of 1,024 bytes with their counters, blocks of 64
-zero-padded at the end, parent nodes over the chunk chaining values, the ROOT flag on the last
-compression), in keyed mode; tested equal to the `blake3` package and to `merkle.leaf_hash`.
+BLAKE3 cuts an input in chunks of 1,024 bytes, hashes each chunk (16 compressions, one per
+64-byte block, its counter the chunk's index) and joins the chunks' chaining values in a binary
+tree of parent nodes (one compression each). Here the chunks of all the leaves are hashed 16 at a
+time, a chunk a lane (`blake3_lanes.compress16`, the state in AVX-512 registers), reading each
+block where it lies when its 16 words are contiguous (every block of a leaf laid out in leaf
+order, and of a tile whose width is a multiple of 16 words) and gathering it into a small
+zero-padded buffer otherwise (a leaf's last partial block, a block crossing a tile's row).
+Then the parents, 16 at a time, level by level; a leaf of one chunk is its chunk's root
+compression. Measured on the development machine (AMD Zen 4, CPU time of one thread): about
+5 GiB/s a core for 2 to 8 KiB leaves, as fast as the `blake3` package on one contiguous input,
+with no copy and no call per leaf.
+
+Tested equal to the `blake3` package over sizes across every boundary (a partial block, one
+chunk exactly, a chunk and a word, uneven trees), keys and tile shapes.
 """
 
 from __future__ import annotations
@@ -27,37 +32,24 @@ import numpy as np
 import numpy.typing as npt
 from numba import prange
 
-from gpu_worker.kernels.blake3_nodes import _g as _g1
+from gpu_worker.kernels.blake3_lanes import (
+    BLOCK_WORDS,
+    CHUNK_END,
+    CHUNK_START,
+    CHUNK_WORDS,
+    KEYED_HASH,
+    LANES,
+    PARENT,
+    ROOT,
+    compress16,
+)
 
-LANES: Final = 16
-"""Tiles hashed side by side: 16 uint32 lanes, one AVX-512 register (two AVX2 ones)."""
-CHUNK_WORDS: Final = 256
-BLOCK_WORDS: Final = 16
-CHUNK_START: Final = 1
-CHUNK_END: Final = 2
-PARENT: Final = 4
-ROOT: Final = 8
-KEYED_HASH: Final = 16
-IV: Final = (0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A)
-PARALLEL_BYTES: Final = 8 * 1024 * 1024
-"""From this much data on, the tiles are hashed on every core. Measured on the shared 2-core
-machine: a 4 MiB result took 3.3 ms on one thread and 5–6 ms on two (the parallel call waits for
-the busier core), a 16 MiB one 12.7 ms on one and 6.8 ms on two."""
-MAX_DEPTH: Final = 54
-"""Chaining values a BLAKE3 tree keeps on its stack at most (2^54 chunks)."""
-
-
-def _schedule() -> npt.NDArray[np.int64]:
-    permutation = (2, 6, 3, 10, 7, 0, 4, 13, 1, 11, 12, 5, 9, 14, 15, 8)
-    order, rows = list(range(16)), []
-    for _ in range(7):
-        rows.append(order)
-        order = [order[p] for p in permutation]
-    return np.array(rows, dtype=np.int64)
-
-
-SCHEDULE: Final = _schedule()
-"""The message word each of the 7 rounds reads at each of its 16 positions."""
+PARALLEL_BYTES: Final = 2 * 1024 * 1024
+"""From this much data on, the leaves are hashed on every core. Below it one thread is faster
+than waking the others (a 1 MiB result takes about 0.2 ms on one)."""
+TASK_CHUNKS: Final = 128
+"""Chunks a parallel task takes at least (whole leaves): 128 KiB of leaves, whose trees it
+builds too, so that one parallel call hashes every leaf."""
 
 U8 = npt.NDArray[np.uint8]
 U32 = npt.NDArray[np.uint32]
@@ -66,190 +58,359 @@ I64 = npt.NDArray[np.int64]
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
-def _njit(*, inline: bool = False, parallel: bool = False) -> Callable[[_F], _F]:
+def _njit(*, parallel: bool = False) -> Callable[[_F], _F]:
     """numba.njit, cached on disk, without the GIL, keeping the function's type for mypy."""
-    jit = numba.njit(
-        cache=True, nogil=True, parallel=parallel, inline="always" if inline else "never"
-    )
+    jit = numba.njit(cache=True, nogil=True, parallel=parallel)
     return cast(Callable[[_F], _F], jit)
 
 
-@_njit(inline=True)
-def _g(v: U32, a: int, b: int, c: int, d: int, mx: U32, my: U32) -> None:
-    """BLAKE3's G on state words a, b, c, d of every lane (each cast back to uint32)."""
-    for lane in range(LANES):
-        x = np.uint32(v[a, lane] + v[b, lane] + mx[lane])
-        y = np.uint32(v[d, lane] ^ x)
-        y = np.uint32((y >> 16) | (y << 16))
-        z = np.uint32(v[c, lane] + y)
-        w = np.uint32(v[b, lane] ^ z)
-        w = np.uint32((w >> 12) | (w << 20))
-        x = np.uint32(x + w + my[lane])
-        y = np.uint32(y ^ x)
-        y = np.uint32((y >> 8) | (y << 24))
-        z = np.uint32(z + y)
-        w = np.uint32(w ^ z)
-        w = np.uint32((w >> 7) | (w << 25))
-        v[a, lane], v[b, lane], v[c, lane], v[d, lane] = x, w, z, y
-
-
-@_njit(inline=True)
-def _rounds(v: U32, m: U32) -> None:
-    """The 7 rounds of the compression function on every lane's state `v` and message `m`."""
-    for r in range(7):
-        s = SCHEDULE[r]
-        _g(v, 0, 4, 8, 12, m[s[0]], m[s[1]])
-        _g(v, 1, 5, 9, 13, m[s[2]], m[s[3]])
-        _g(v, 2, 6, 10, 14, m[s[4]], m[s[5]])
-        _g(v, 3, 7, 11, 15, m[s[6]], m[s[7]])
-        _g(v, 0, 5, 10, 15, m[s[8]], m[s[9]])
-        _g(v, 1, 6, 11, 12, m[s[10]], m[s[11]])
-        _g(v, 2, 7, 8, 13, m[s[12]], m[s[13]])
-        _g(v, 3, 4, 9, 14, m[s[14]], m[s[15]])
+@_njit()
+def _chunk_counts(heights: I64, widths: I64) -> I64:
+    """first[i] = the index of leaf i's first chunk among all the leaves' chunks; first[count]
+    = the chunks in all (an empty leaf is one empty chunk)."""
+    count = heights.shape[0]
+    first = np.empty(count + 1, np.int64)
+    total = 0
+    for leaf in range(count):
+        first[leaf] = total
+        total += max(1, (heights[leaf] * widths[leaf] + CHUNK_WORDS - 1) // CHUNK_WORDS)
+    first[count] = total
+    return first
 
 
 @_njit()
-def _parent(left: U32, right: U32, key: U32, flags: int, out: U32) -> None:
-    """out = the keyed parent node over two chaining values: one compression, on scalars."""
-    k = np.empty(8, dtype=np.int64)  # words as int64, as in blake3_nodes: no float promotion
-    m = np.empty(16, dtype=np.int64)
-    for i in range(8):
-        k[i] = key[i]
-        m[i] = left[i]
-        m[8 + i] = right[i]
-    s0, s1, s2, s3, s4, s5, s6, s7 = k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]
-    s8, s9, s10, s11 = IV[0], IV[1], IV[2], IV[3]
-    s12, s13, s14, s15 = 0, 0, 64, flags
-    for r in range(7):
-        s = SCHEDULE[r]
-        s0, s4, s8, s12 = _g1(s0, s4, s8, s12, m[s[0]], m[s[1]])
-        s1, s5, s9, s13 = _g1(s1, s5, s9, s13, m[s[2]], m[s[3]])
-        s2, s6, s10, s14 = _g1(s2, s6, s10, s14, m[s[4]], m[s[5]])
-        s3, s7, s11, s15 = _g1(s3, s7, s11, s15, m[s[6]], m[s[7]])
-        s0, s5, s10, s15 = _g1(s0, s5, s10, s15, m[s[8]], m[s[9]])
-        s1, s6, s11, s12 = _g1(s1, s6, s11, s12, m[s[10]], m[s[11]])
-        s2, s7, s8, s13 = _g1(s2, s7, s8, s13, m[s[12]], m[s[13]])
-        s3, s4, s9, s14 = _g1(s3, s4, s9, s14, m[s[14]], m[s[15]])
-    out[0], out[1], out[2], out[3] = s0 ^ s8, s1 ^ s9, s2 ^ s10, s3 ^ s11
-    out[4], out[5], out[6], out[7] = s4 ^ s12, s5 ^ s13, s6 ^ s14, s7 ^ s15
+def _chunk_owners(first: I64) -> I64:
+    """owner[j] = the leaf whose chunk is chunk j."""
+    count = first.shape[0] - 1
+    owner = np.empty(first[count], np.int64)
+    for leaf in range(count):
+        owner[first[leaf] : first[leaf + 1]] = leaf
+    return owner
 
 
 @_njit()
-def _hash_group(
-    matrix: U32, row_block: int, col_block: int, key: U32, group: int, out: U32
+def _hash_chunk_group(
+    data: U32,
+    starts: I64,
+    heights: I64,
+    widths: I64,
+    strides: I64,
+    first: I64,
+    owner: I64,
+    key: U32,
+    begin: int,
+    end: int,
+    cvs: U32,
+    scratch: U32,
+    lanes: I64,
 ) -> None:
-    """The tiles group·LANES .. group·LANES + LANES (those that exist), side by side."""
-    rows, cols = matrix.shape
-    col_tiles = (cols + col_block - 1) // col_block
-    leaves = ((rows + row_block - 1) // row_block) * col_tiles
-    max_words = row_block * col_block
-    max_chunks = max(1, (max_words + CHUNK_WORDS - 1) // CHUNK_WORDS)
-    # Not zeroed whole (that would be a pass over as many bytes as the tiles): only each tile's
-    # last block is padded with zeros below.
-    scratch = np.empty((LANES, max_chunks * CHUNK_WORDS), dtype=np.uint32)
-    words = np.zeros(LANES, dtype=np.int64)
-    cvs = np.zeros((LANES, max_chunks, 8), dtype=np.uint32)
+    """The chaining values of chunks begin .. end - 1 (at most 16), side by side, into
+    cvs[chunk]; a leaf's only chunk is compressed as its root."""
+    chunks = end
+    group_first = begin
+    pad = scratch[: LANES * BLOCK_WORDS]
+    params = scratch[LANES * BLOCK_WORDS : LANES * BLOCK_WORDS + 4 * LANES]
+    cv = scratch[LANES * BLOCK_WORDS + 4 * LANES :]
+    offsets, row, col, words = lanes[0:16], lanes[16:32], lanes[32:48], lanes[48:64]
+    base, stride, width, last = lanes[64:80], lanes[80:96], lanes[96:112], lanes[112:128]
+    blocks = 1
+    kind0 = 0
+    # Uniform: every lane a whole chunk whose block b lies at its base + steps[b] (a leaf of
+    # one row, or tiles whose rows hold whole chunks or whose chunks hold whole rows of 16k
+    # words, all of one shape): its offsets are one vector add a block.
+    uniform = group_first + LANES <= chunks
     for lane in range(LANES):
-        leaf = group * LANES + lane
-        if leaf >= leaves:
+        chunk = group_first + lane
+        if chunk >= chunks:
+            words[lane] = 0
+            last[lane] = KEYED_HASH
             continue
-        top, left = (leaf // col_tiles) * row_block, (leaf % col_tiles) * col_block
-        height, width = min(row_block, rows - top), min(col_block, cols - left)
-        for r in range(height):
-            for c in range(width):
-                scratch[lane, r * width + c] = matrix[top + r, left + c]
-        words[lane] = height * width
-        for pad in range(height * width, -(-height * width // BLOCK_WORDS) * BLOCK_WORDS):
-            scratch[lane, pad] = 0
-    chunks = np.maximum((words + CHUNK_WORDS - 1) // CHUNK_WORDS, 1)
-    v = np.empty((16, LANES), dtype=np.uint32)
-    m = np.empty((16, LANES), dtype=np.uint32)
-    cv = np.empty((8, LANES), dtype=np.uint32)
-    flags = np.empty(LANES, dtype=np.uint32)
-    lengths = np.empty(LANES, dtype=np.uint32)
-    longest = words.max()
-    for chunk in range(chunks.max()):
+        leaf = owner[chunk]
+        index = chunk - first[leaf]
+        size = heights[leaf] * widths[leaf]
+        done = index * CHUNK_WORDS
+        words[lane] = min(CHUNK_WORDS, size - done)
+        root = ROOT if first[leaf + 1] - first[leaf] == 1 else 0
+        last[lane] = KEYED_HASH | CHUNK_END | root
+        base[lane], stride[lane], width[lane] = starts[leaf], strides[leaf], max(1, widths[leaf])
+        if done:
+            row[lane], col[lane] = done // width[lane], done % width[lane]
+        else:
+            row[lane], col[lane] = 0, 0
+        params[lane] = np.uint32(index & 0xFFFFFFFF)
+        params[LANES + lane] = np.uint32(index >> 32)
+        blocks = max(blocks, (words[lane] + BLOCK_WORDS - 1) // BLOCK_WORDS)
+        w = width[lane]
+        flat = heights[leaf] == 1 or w & (CHUNK_WORDS - 1) == 0
+        # Rows of 16, 32, .. 256 words: a chunk holds whole rows, a block lies in one.
+        rows_of_chunks = BLOCK_WORDS <= w <= CHUNK_WORDS and w & (w - 1) == 0
+        # All flat, or all of lane 0's rows: each lane's blocks at the same steps.
+        kind = 1 if flat else (2 if rows_of_chunks else 0)
+        if lane == 0:
+            kind0 = kind
+        same = kind == 1 or (w == width[0] and stride[lane] == stride[0])
+        if words[lane] != CHUNK_WORDS or kind == 0 or kind != kind0 or not same:
+            uniform = False
+    for i in range(8):
         for lane in range(LANES):
-            for i in range(8):
-                cv[i, lane] = key[i]
-        start = chunk * CHUNK_WORDS
+            cv[i * LANES + lane] = key[i]
+    if uniform:
+        w, step = width[0], stride[0]
+        flat = kind0 == 1
+        for lane in range(LANES):
+            offsets[lane] = base[lane] + row[lane] * stride[lane] + col[lane]
+            params[2 * LANES + lane] = 4 * BLOCK_WORDS
+            params[3 * LANES + lane] = last[lane]
         for block in range(CHUNK_WORDS // BLOCK_WORDS):
-            first = start + block * BLOCK_WORDS
-            if block > 0 and first >= longest:
-                break  # every lane's chunk has ended: its chaining value is final
-            for w in range(16):
-                for lane in range(LANES):
-                    m[w, lane] = scratch[lane, first + w]
-            for lane in range(LANES):
-                # Blocks past a lane's chunk end are computed and dropped; its last block
-                # carries CHUNK_END, and ROOT where the whole leaf is one chunk.
-                remaining = words[lane] - first
-                last = remaining <= BLOCK_WORDS or block == CHUNK_WORDS // BLOCK_WORDS - 1
-                flag = KEYED_HASH | (CHUNK_START if block == 0 else 0)
-                if last:
-                    flag |= CHUNK_END | (ROOT if chunks[lane] == 1 else 0)
-                flags[lane] = flag
-                lengths[lane] = 4 * min(max(remaining, 0), BLOCK_WORDS)
-            for i in range(8):
-                for lane in range(LANES):
-                    v[i, lane] = cv[i, lane]
-            for i in range(4):
-                for lane in range(LANES):
-                    v[8 + i, lane] = IV[i]
-            for lane in range(LANES):
-                v[12, lane] = chunk
-                v[13, lane] = 0
-                v[14, lane] = lengths[lane]
-                v[15, lane] = flags[lane]
-            _rounds(v, m)
-            for lane in range(LANES):
-                live = words[lane] - first > 0 or (first == 0 and words[lane] == 0)
-                if live and chunk < chunks[lane]:
-                    for i in range(8):
-                        cv[i, lane] = v[i, lane] ^ v[i + 8, lane]
+            at = block * BLOCK_WORDS
+            if not flat:
+                at = (at // w) * step + at % w
+            # The lanes' own flags (CHUNK_END, ROOT) on the last block only.
+            keep = 0xFFFFFFFF if block == CHUNK_WORDS // BLOCK_WORDS - 1 else 0
+            add = KEYED_HASH | (CHUNK_START if block == 0 else 0)
+            compress16(data, pad, offsets, at, params, keep, add, cv)
         for lane in range(LANES):
-            if chunk < chunks[lane]:
+            chunk = group_first + lane
+            for i in range(8):
+                cvs[chunk * 8 + i] = cv[i * LANES + lane]
+        return
+    for block in range(blocks):
+        for lane in range(LANES):
+            left = words[lane] - block * BLOCK_WORDS
+            if left <= 0 and block > 0:
+                offsets[lane] = -1  # this lane's chunk has ended: computed and dropped
+                continue
+            c = col[lane]
+            if left >= BLOCK_WORDS and c + BLOCK_WORDS <= width[lane]:
+                offsets[lane] = base[lane] + row[lane] * stride[lane] + c
+                col[lane] = c + BLOCK_WORDS
+                if col[lane] == width[lane]:
+                    row[lane] += 1
+                    col[lane] = 0
+            else:
+                # A last partial block, or a block across rows: gathered, padded with zeros.
+                r = row[lane]
+                taken = min(left, BLOCK_WORDS)
+                for i in range(BLOCK_WORDS):
+                    if i < taken:
+                        pad[lane * BLOCK_WORDS + i] = data[base[lane] + r * stride[lane] + c]
+                        c += 1
+                        if c == width[lane]:
+                            r += 1
+                            c = 0
+                    else:
+                        pad[lane * BLOCK_WORDS + i] = 0
+                offsets[lane] = -1
+                row[lane], col[lane] = r, c
+            flags = (last[lane] if left <= BLOCK_WORDS else KEYED_HASH) | (
+                CHUNK_START if block == 0 else 0
+            )
+            params[2 * LANES + lane] = 4 * max(0, min(left, BLOCK_WORDS))
+            params[3 * LANES + lane] = flags
+        compress16(data, pad, offsets, 0, params, 0xFFFFFFFF, 0, cv)
+        for lane in range(LANES):
+            chunk = group_first + lane
+            left = words[lane] - block * BLOCK_WORDS
+            if chunk < chunks and (left <= BLOCK_WORDS and (left > 0 or block == 0)):
                 for i in range(8):
-                    cvs[lane, chunk, i] = cv[i, lane]
-    stack = np.empty((MAX_DEPTH, 8), dtype=np.uint32)
+                    cvs[chunk * 8 + i] = cv[i * LANES + lane]
+
+
+@_njit()
+def _join_pairs(
+    cvs: U32, pairs: I64, count: int, key: U32, out: U32, scratch: U32, lanes: I64
+) -> None:
+    """For the first `count` pairs p (at most 16), side by side: the parent node over
+    cvs[pairs[2p]] ‖ cvs[pairs[2p] + 1] (two chaining values, one block) into
+    cvs[pairs[2p + 1]], or, for a leaf's top node (pairs[2p + 1] = -1 - leaf, compressed as
+    the root), into out[leaf]."""
+    pad = scratch[: LANES * BLOCK_WORDS]
+    params = scratch[LANES * BLOCK_WORDS : LANES * BLOCK_WORDS + 4 * LANES]
+    cv = scratch[LANES * BLOCK_WORDS + 4 * LANES :]
+    offsets = lanes[0:16]
     for lane in range(LANES):
-        leaf = group * LANES + lane
-        if leaf >= leaves:
-            continue
-        n = chunks[lane]
+        params[lane] = 0
+        params[LANES + lane] = 0
+        params[2 * LANES + lane] = 4 * BLOCK_WORDS
+        live = lane < count
+        offsets[lane] = 8 * pairs[2 * lane] if live else -1
+        root = live and pairs[2 * lane + 1] < 0
+        params[3 * LANES + lane] = PARENT | KEYED_HASH | (ROOT if root else 0)
+    for i in range(8):
+        for lane in range(LANES):
+            cv[i * LANES + lane] = key[i]
+    compress16(cvs, pad, offsets, 0, params, 0xFFFFFFFF, 0, cv)
+    for lane in range(count):
+        target = pairs[2 * lane + 1]
+        if target >= 0:
+            for i in range(8):
+                cvs[target * 8 + i] = cv[i * LANES + lane]
+        else:
+            for i in range(8):
+                out[(-1 - target) * 8 + i] = cv[i * LANES + lane]
+
+
+@_njit()
+def _hash_task(
+    data: U32, starts: I64, heights: I64, widths: I64, strides: I64, first: I64, owner: I64,
+    key: U32, leaf0: int, leaf1: int, cvs: U32, out: U32,
+) -> None:  # fmt: skip
+    """The hashes of leaves leaf0 .. leaf1 - 1 into out: their chunks 16 at a time, then each
+    leaf's tree of chunks level by level, its pairs 16 at a time across the leaves, in place
+    in cvs (a node i is written after the pairs that read it: 2i ≥ i)."""
+    scratch = np.zeros(LANES * (BLOCK_WORDS + 4 + 8), np.uint32)
+    lanes = np.zeros(8 * LANES, np.int64)
+    begin, end = first[leaf0], first[leaf1]
+    for chunk in range(begin, end, LANES):
+        _hash_chunk_group(
+            data, starts, heights, widths, strides, first, owner, key, chunk,
+            min(chunk + LANES, end), cvs, scratch, lanes,
+        )  # fmt: skip
+    counts = np.empty(leaf1 - leaf0, np.int64)
+    most = 0
+    for leaf in range(leaf0, leaf1):
+        n = first[leaf + 1] - first[leaf]
+        counts[leaf - leaf0] = n
+        most = max(most, n)
         if n == 1:
-            out[leaf] = cvs[lane, 0]
-            continue
-        depth = 0
-        for chunk in range(n - 1):
-            stack[depth] = cvs[lane, chunk]
-            depth += 1
-            total = chunk + 1
-            while total & 1 == 0:
-                depth -= 1
-                below = stack[depth - 1]
-                _parent(below, stack[depth], key, PARENT | KEYED_HASH, below)
-                total >>= 1
-        node = cvs[lane, n - 1].copy()
-        while depth > 0:
-            depth -= 1
-            flag = PARENT | KEYED_HASH | (ROOT if depth == 0 else 0)
-            _parent(stack[depth], node, key, flag, node)
-        out[leaf] = node
+            for i in range(8):  # (a loop: a slice copy costs an array's set-up, ~20 ns)
+                out[leaf * 8 + i] = cvs[first[leaf] * 8 + i]
+    pairs = np.empty(2 * LANES, np.int64)
+    while most > 1:
+        queued = 0
+        for leaf in range(leaf0, leaf1):
+            n = counts[leaf - leaf0]
+            for i in range(n // 2):
+                pairs[2 * queued] = first[leaf] + 2 * i
+                pairs[2 * queued + 1] = first[leaf] + i if n > 2 else -1 - leaf
+                queued += 1
+                if queued == LANES:
+                    _join_pairs(cvs, pairs, queued, key, out, scratch, lanes)
+                    queued = 0
+        if queued:
+            _join_pairs(cvs, pairs, queued, key, out, scratch, lanes)
+        most = 0
+        for leaf in range(leaf0, leaf1):
+            n = counts[leaf - leaf0]
+            if n > 1 and n % 2:
+                # BLAKE3's trees are left-complete: a lone last node goes up a level as it is.
+                at, to = (first[leaf] + n - 1) * 8, (first[leaf] + n // 2) * 8
+                for i in range(8):
+                    cvs[to + i] = cvs[at + i]
+            counts[leaf - leaf0] = (n + 1) // 2
+            most = max(most, counts[leaf - leaf0])
+
+
+@_njit()
+def _tasks(first: I64) -> I64:
+    """Bounds of runs of whole leaves of about TASK_CHUNKS chunks each: task t hashes leaves
+    bounds[t] .. bounds[t + 1] - 1."""
+    count = first.shape[0] - 1
+    bounds = [0]
+    for leaf in range(count):
+        if first[leaf + 1] - first[bounds[-1]] >= TASK_CHUNKS:
+            bounds.append(leaf + 1)
+    if bounds[-1] != count:
+        bounds.append(count)
+    return np.array(bounds, np.int64)
 
 
 @_njit(parallel=True)
-def _tile_hashes(matrix: U32, row_block: int, col_block: int, key: U32, out: U32) -> None:
-    """out[leaf] = BLAKE3-keyed(key, tile bytes) for every tile of `matrix`, tile-major."""
-    for group in prange((out.shape[0] + LANES - 1) // LANES):
-        _hash_group(matrix, row_block, col_block, key, group, out)
+def _hash_parallel(
+    data: U32, starts: I64, heights: I64, widths: I64, strides: I64, first: I64, owner: I64,
+    key: U32, bounds: I64, cvs: U32, out: U32,
+) -> None:  # fmt: skip
+    """Every task of `bounds` on every core."""
+    for task in prange(bounds.shape[0] - 1):
+        _hash_task(
+            data, starts, heights, widths, strides, first, owner, key, bounds[task],
+            bounds[task + 1], cvs, out,
+        )  # fmt: skip
 
 
 @_njit()
-def _tile_hashes_serial(matrix: U32, row_block: int, col_block: int, key: U32, out: U32) -> None:
-    """`_tile_hashes` on the calling thread alone."""
-    for group in range((out.shape[0] + LANES - 1) // LANES):
-        _hash_group(matrix, row_block, col_block, key, group, out)
+def _hash_serial(
+    data: U32, starts: I64, heights: I64, widths: I64, strides: I64, first: I64, owner: I64,
+    key: U32, bounds: I64, cvs: U32, out: U32,
+) -> None:  # fmt: skip
+    """`_hash_parallel` on the calling thread."""
+    for task in range(bounds.shape[0] - 1):
+        _hash_task(
+            data, starts, heights, widths, strides, first, owner, key, bounds[task],
+            bounds[task + 1], cvs, out,
+        )  # fmt: skip
+
+
+@_njit()
+def _hash_leaves(
+    data: U32, starts: I64, heights: I64, widths: I64, strides: I64, key: U32, parallel: bool
+) -> U32:
+    """Every leaf's hash (8 words a leaf), one call: chunks counted, tasks cut, hashed."""
+    first = _chunk_counts(heights, widths)
+    owner = _chunk_owners(first)
+    bounds = _tasks(first)
+    cvs = np.empty(8 * owner.shape[0], np.uint32)
+    out = np.empty(8 * heights.shape[0], np.uint32)
+    if parallel:
+        _hash_parallel(data, starts, heights, widths, strides, first, owner, key, bounds, cvs, out)
+    else:
+        _hash_serial(data, starts, heights, widths, strides, first, owner, key, bounds, cvs, out)
+    return out
+
+
+@_njit()
+def _inside(size: int, starts: I64, heights: I64, widths: I64, strides: I64) -> bool:
+    """Whether every leaf's rows lie inside `size` words without overlapping each other."""
+    for leaf in range(starts.shape[0]):
+        height, width = heights[leaf], widths[leaf]
+        if starts[leaf] < 0 or height < 0 or width < 0 or (height > 1 and strides[leaf] < width):
+            return False
+        if starts[leaf] + max(height - 1, 0) * strides[leaf] + width > size:
+            return False
+    return True
+
+
+@_njit()
+def _tile_geometry(
+    rows: int, cols: int, row_block: int, col_block: int
+) -> tuple[I64, I64, I64, I64]:
+    """(starts, heights, widths, strides) of the row_block × col_block tiles of a rows × cols
+    matrix, tile-major."""
+    row_tiles = (rows + row_block - 1) // row_block
+    col_tiles = (cols + col_block - 1) // col_block
+    count = row_tiles * col_tiles
+    starts = np.empty(count, np.int64)
+    heights = np.empty(count, np.int64)
+    widths = np.empty(count, np.int64)
+    strides = np.full(count, cols, np.int64)
+    for r in range(row_tiles):
+        for c in range(col_tiles):
+            leaf = r * col_tiles + c
+            top, left = r * row_block, c * col_block
+            starts[leaf] = top * cols + left
+            heights[leaf] = min(row_block, rows - top)
+            widths[leaf] = min(col_block, cols - left)
+    return starts, heights, widths, strides
+
+
+def leaf_hashes_at(
+    data: I32, starts: I64, heights: I64, widths: I64, strides: I64, key: bytes
+) -> U8:
+    """BLAKE3-keyed(key, leaf) of every leaf, as a (leaves, 32) uint8 array.
+
+    Leaf i is `heights[i]` rows of `widths[i]` int32 words, row r starting at word
+    `starts[i] + r · strides[i]` of the flat C-contiguous `data` (read in place). The caller
+    keeps every leaf inside `data` (`tile_hashes` and `layout_hashes` do).
+    """
+    if not len(starts) == len(heights) == len(widths) == len(strides):
+        raise ValueError("a leaf is a start, a height, a width and a stride: lengths differ")
+    if not _inside(data.size, starts, heights, widths, strides):
+        raise ValueError(f"a leaf lies outside the {data.size} words of the result")
+    words = np.ascontiguousarray(data).reshape(-1).view(np.uint32)
+    key_words = np.frombuffer(key, "<u4").astype(np.uint32)
+    parallel = data.nbytes >= PARALLEL_BYTES
+    out = _hash_leaves(words, starts, heights, widths, strides, key_words, parallel)
+    return out.view(np.uint8).reshape(-1, 32)
 
 
 def tile_hashes(matrix: I32, row_block: int, col_block: int, key: bytes) -> U8:
@@ -264,14 +425,30 @@ def tile_hashes(matrix: I32, row_block: int, col_block: int, key: bytes) -> U8:
         )
     if row_block < 1 or col_block < 1:
         raise ValueError(f"a tile is at least 1 × 1, not {row_block} × {col_block}")
+    matrix = np.ascontiguousarray(matrix)
     rows, cols = matrix.shape
     col_block = min(col_block, max(cols, 1))
     row_block = min(row_block, max(rows, 1))
-    leaves = -(-rows // row_block) * -(-cols // col_block)
-    out = np.empty((leaves, 8), dtype="<u4")
-    key_words = np.frombuffer(key, "<u4").astype(np.uint32)
-    # A parallel call waits for every core to take its share: on a busy machine that can be
-    # milliseconds, more than a small matrix takes on one thread.
-    run = _tile_hashes if matrix.nbytes >= PARALLEL_BYTES else _tile_hashes_serial
-    run(np.ascontiguousarray(matrix).view(np.uint32), row_block, col_block, key_words, out)
-    return out.view(np.uint8)
+    starts, heights, widths, strides = _tile_geometry(rows, cols, row_block, col_block)
+    return leaf_hashes_at(matrix, starts, heights, widths, strides, key)
+
+
+@_njit()
+def _rising(bounds: I64, size: int) -> bool:
+    """Whether bounds start at 0 or more, never fall and end at `size` or less."""
+    for i in range(1, bounds.shape[0]):
+        if bounds[i] < bounds[i - 1]:
+            return False
+    return bool(bounds[0] >= 0 and bounds[-1] <= size)
+
+
+def layout_hashes(data: I32, bounds: I64, key: bytes) -> U8:
+    """BLAKE3-keyed(key, leaf) of the contiguous leaves data[bounds[i] : bounds[i + 1]] of a
+    flat int32 result laid out in leaf order, as a (leaves, 32) uint8 array."""
+    if data.ndim != 1 or data.dtype != np.int32:
+        raise ValueError(f"a result in leaf order is a flat int32 array, not {data.dtype}")
+    bounds = np.ascontiguousarray(bounds, np.int64)
+    if len(bounds) < 1 or not _rising(bounds, data.size):
+        raise ValueError("leaf bounds must rise from 0 to at most the result's size")
+    starts, sizes = bounds[:-1], np.diff(bounds)
+    return leaf_hashes_at(data, starts, np.ones_like(sizes), sizes, sizes, key)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Final
@@ -265,7 +266,7 @@ class JobPipeline:
         start = time.perf_counter()
         # Computed and committed together: each finished band is hashed while the next computes.
         committed = compute_committed(spec, inputs, device=self.device)
-        leaves: list[Leaf] = committed.leaves
+        leaves: Sequence[Leaf] = committed.leaves
         root = committed.root
         seconds = time.perf_counter() - start
         gops = job.cost_units / max(seconds, 1e-9) / GOP

@@ -527,6 +527,11 @@ def on_transfer_to(account: bytes, hook: TransferHook) -> None:
     _TRANSFER_HOOKS[account] = hook
 
 
+def has_transfer_hook(account: bytes) -> bool:
+    """Whether a transfer call into `account` runs a hook (see `on_transfer_to`)."""
+    return account in _TRANSFER_HOOKS
+
+
 def _transfer_call(
     ctx: BlockContext, origin: Origin, dest: bytes, value: int, *, keep_alive: bool
 ) -> None:

@@ -9,9 +9,16 @@ HASH_LEN: Final = 32
 ZERO_HASH: Final = bytes(HASH_LEN)
 
 
+_fresh_256: Final = blake2b(digest_size=32).copy
+"""A fresh BLAKE2b-256 state to copy: a copy costs about 0.1-0.3 us less than a new hasher,
+whose keyword parsing and set-up it skips (two hashes a transaction on block import)."""
+
+
 def blake2b_256(data: bytes) -> bytes:
     """BLAKE2b with a 32-byte digest: the hash of the chain."""
-    return blake2b(data, digest_size=32).digest()
+    hasher = _fresh_256()
+    hasher.update(data)
+    return hasher.digest()
 
 
 def blake2b_128(data: bytes) -> bytes:

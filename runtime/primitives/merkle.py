@@ -18,8 +18,8 @@ the GIL while it does; the state trie, block hashes and every other digest stay 
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Callable, Sequence
+from typing import Final, TypeAlias
 
 from blake3 import blake3
 
@@ -183,3 +183,85 @@ def verify_hash_proof(
         raise MerkleProofError("proof has extra hashes")
     if bind_count(acc, leaf_count) != root:
         raise MerkleProofError("proof does not lead to the root")
+
+
+ProofWalk: TypeAlias = Callable[
+    [Sequence[bytes], Sequence[int], int, Sequence[Sequence[bytes]]], "set[bytes] | None"
+]
+"""Walks proofs from their leaf hashes up (as `verify_hash_proof` does): the set of their top
+nodes, or None if some proof has more or fewer hashes than its walk uses. It may assume every
+hash is HASH_LEN bytes, every index is within leaf_count, and 1 ≤ leaf_count < 2^63."""
+
+
+def walk_proofs(
+    hashes: Sequence[bytes],
+    indices: Sequence[int],
+    leaf_count: int,
+    proofs: Sequence[Sequence[bytes]],
+) -> set[bytes] | None:
+    """The plain `ProofWalk`: one `node_hash` a level, from Python."""
+    tops: set[bytes] = set()
+    for acc, index, proof in zip(hashes, indices, proofs, strict=True):
+        pos, width, used = index, leaf_count, 0
+        while width > 1:
+            if pos ^ 1 < width:
+                if used >= len(proof):
+                    return None
+                other = proof[used]
+                acc = node_hash(acc, other) if pos % 2 == 0 else node_hash(other, acc)
+                used += 1
+            pos //= 2
+            width = (width + 1) // 2
+        if used != len(proof):
+            return None
+        tops.add(acc)
+    return tops
+
+
+def _walkable(
+    hashes: Sequence[bytes],
+    indices: Sequence[int],
+    leaf_count: int,
+    proofs: Sequence[Sequence[bytes]],
+) -> bool:
+    """Whether the proofs meet what a `ProofWalk` assumes (else each is checked on its own)."""
+    if not 1 <= leaf_count < 1 << 63:
+        return False
+    if not all(type(index) is int and 0 <= index < leaf_count for index in indices):
+        return False
+    lengths = set(map(len, hashes))
+    for proof in proofs:
+        lengths.update(map(len, proof))
+    return lengths == {HASH_LEN}
+
+
+def verify_hash_proofs(
+    root: bytes,
+    hashes: Sequence[bytes],
+    indices: Sequence[int],
+    leaf_count: int,
+    proofs: Sequence[Sequence[bytes]],
+    *,
+    walk: ProofWalk = walk_proofs,
+) -> None:
+    """`verify_hash_proof` for every (hash, index, proof) at once: MerkleProofError, the first
+    failing proof's, unless all of them lead from their leaf hash to `root`.
+
+    Every proof leads to the same root, so to the same top node (the root is one hash of the top
+    and the count): the proofs are walked together by `walk` (a compiled kernel, for a caller
+    that has one), their tops compared, and the count bound once. When that fails, or the input
+    is not what a walk assumes, each proof is checked on its own, so the decision and the error
+    are always those of checking them one by one.
+    """
+    if not len(hashes) == len(indices) == len(proofs):
+        raise MerkleProofError(
+            f"{len(hashes)} leaf hashes, {len(indices)} indices and {len(proofs)} proofs"
+        )
+    if not hashes:
+        return
+    if _walkable(hashes, indices, leaf_count, proofs):
+        tops = walk(hashes, indices, leaf_count, proofs)
+        if tops is not None and len(tops) == 1 and bind_count(next(iter(tops)), leaf_count) == root:
+            return
+    for hashed, index, proof in zip(hashes, indices, proofs, strict=True):
+        verify_hash_proof(root, hashed, index, leaf_count, proof)

@@ -7,8 +7,8 @@ from blake3 import blake3
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpu_worker.kernels.blake3_nodes import parent_level
-from runtime.primitives.merkle import LEAF_KEY, NODE_KEY, node_hash
+from gpu_worker.kernels.blake3_nodes import levels_above, parent_level
+from runtime.primitives.merkle import LEAF_KEY, NODE_KEY, node_hash, tree_levels
 
 hashes = st.binary(min_size=32, max_size=32)
 
@@ -41,3 +41,13 @@ def test_the_node_key_is_what_separates_a_node_from_a_leaf() -> None:
     assert (
         as_node != bytes(parent_level(array, LEAF_KEY)[0]) == blake3(block, key=LEAF_KEY).digest()
     )
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 80), st.integers(0, 2**16))
+def test_the_levels_above_in_one_call_are_merkles_levels(count: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    leaves = rng.integers(0, 256, size=(count, 32), dtype=np.uint8)
+    expected = tree_levels([bytes(row) for row in leaves])[1:] if count else []
+    got = levels_above(leaves, NODE_KEY)
+    assert [[bytes(row) for row in level] for level in got] == [list(lv) for lv in expected]

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from gpu_worker import commitment
 from gpu_worker.commitment import tile_leaf_hashes
 from gpu_worker.jobs import tile_leaves
-from gpu_worker.kernels.blake3_tiles import tile_hashes
-from runtime.primitives.merkle import leaf_hash
+from gpu_worker.kernels import blake3_tiles
+from gpu_worker.kernels.blake3_tiles import layout_hashes, leaf_hashes_at, tile_hashes
+from runtime.primitives.merkle import LEAF_KEY, leaf_hash
 
 
 def matrix(rows: int, cols: int, seed: int) -> np.ndarray:
@@ -84,3 +85,77 @@ def test_tiles_over_the_kernels_size_take_the_packages_path_to_the_same_hashes(
     expected = [leaf_hash(leaf) for leaf in tile_leaves(c, row_block, col_block)]
     for threads in (1, 2):
         assert list(tile_leaf_hashes(c, row_block, col_block, threads=threads)) == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.integers(1, 40),
+    cols=st.integers(1, 700),
+    row_block=st.integers(1, 40),
+    col_block=st.sampled_from([1, 7, 15, 16, 32, 64, 100, 128, 256, 300, 512, 700]),
+    key=st.binary(min_size=32, max_size=32),
+    seed=st.integers(0, 2**16),
+)
+def test_tiles_of_any_shape_and_key_hash_like_the_package(
+    rows: int, cols: int, row_block: int, col_block: int, key: bytes, seed: int
+) -> None:
+    # Widths of 16·2^k words take the uniform path (blocks a step apart), others are gathered;
+    # a group of 16 chunks may mix leaves of both kinds at a matrix's edges.
+    c = matrix(rows, cols, seed)
+    got = tile_hashes(c, row_block, col_block, key)
+    expected = [blake3(leaf, key=key).digest() for leaf in tile_leaves(c, row_block, col_block)]
+    assert [bytes(row) for row in got] == expected
+
+
+def test_a_group_mixing_one_row_leaves_and_tiles_hashes_each_its_own_way() -> None:
+    # The last tile of a row of 8 × 64 tiles and the 1 × 300 leaves of the last row share a
+    # group of chunks: each lane's blocks must be found its own way.
+    key = bytes(range(32))
+    for rows, cols, row_block, col_block in [(9, 364, 8, 300), (17, 320, 8, 64), (9, 576, 8, 512)]:
+        c = matrix(rows, cols, rows)
+        got = tile_hashes(c, row_block, col_block, key)
+        expected = [blake3(t, key=key).digest() for t in tile_leaves(c, row_block, col_block)]
+        assert [bytes(row) for row in got] == expected
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    sizes=st.lists(st.integers(0, 1300), min_size=1, max_size=30),
+    key=st.binary(min_size=32, max_size=32),
+)
+def test_leaves_laid_out_one_after_another_hash_like_the_package(
+    sizes: list[int], key: bytes
+) -> None:
+    bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    flat = matrix(1, int(bounds[-1]) + 3, len(sizes)).reshape(-1)
+    got = layout_hashes(flat, bounds, key)
+    for i, size in enumerate(sizes):
+        leaf = flat[bounds[i] : bounds[i] + size].tobytes()
+        assert bytes(got[i]) == blake3(leaf, key=key).digest()
+
+
+@pytest.mark.parametrize("threshold", [0, 10**12])
+def test_one_thread_or_every_core_give_the_same_hashes(
+    threshold: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(blake3_tiles, "PARALLEL_BYTES", threshold)
+    c = matrix(64, 600, 3)  # 150 KiB: more than one task of 128 chunks
+    expected = [leaf_hash(leaf) for leaf in tile_leaves(c, 8, 128)]
+    assert [bytes(row) for row in tile_hashes(c, 8, 128, LEAF_KEY)] == expected
+
+
+def test_a_leaf_outside_the_result_or_overlapping_rows_is_refused() -> None:
+    data = np.zeros(100, np.int32)
+    one = np.ones(1, np.int64)
+
+    def at(start: int, height: int, width: int, stride: int) -> None:
+        leaf_hashes_at(data, start * one, height * one, width * one, stride * one, bytes(32))
+
+    at(0, 10, 10, 10)  # the whole result: fine
+    for start, height, width, stride in [(1, 10, 10, 10), (-1, 1, 5, 5), (0, 2, 10, 5)]:
+        with pytest.raises(ValueError, match="outside"):
+            at(start, height, width, stride)
+    with pytest.raises(ValueError, match="rise"):
+        layout_hashes(data, np.array([0, 50, 40], np.int64), bytes(32))
+    with pytest.raises(ValueError, match="rise"):
+        layout_hashes(data, np.array([0, 101], np.int64), bytes(32))

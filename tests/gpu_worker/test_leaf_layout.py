@@ -205,13 +205,13 @@ def test_chunks_covering_runs_are_those_of_each_run(
 
 
 def test_tiles_run_side_by_side_only_through_the_single_threaded_kernel() -> None:
-    """`recompute_leaves` runs tiles of up to FEW_ROWS rows on several threads at once: the
-    kernel they take must not be a parallel one (Numba's parallel kernels must not be entered
-    from two threads at once)."""
-    from gpu_worker.kernels import cpu
+    """`recompute_leaves` runs a check's tiles on several threads at once: the audit kernel they
+    take must not be a parallel one (Numba's parallel kernels must not be entered from two
+    threads at once)."""
+    from gpu_worker.kernels import audit_cpu
 
-    assert cpu._gemm_bias_few_rows.targetoptions.get("parallel", False) is False
-    spec = JobSpec("gemm_i8", (64, 40, 64, cpu.FEW_ROWS, 16), seed=4)
+    assert audit_cpu._gemm_tiles.targetoptions.get("parallel", False) is False
+    spec = JobSpec("gemm_i8", (64, 40, 64, 8, 16), seed=4)
     inputs = generate_inputs(spec.workload, spec.params, spec.seed)
     leaves = compute_leaves(spec, inputs, device="numpy")
     picks = list(range(0, spec.shape.leaves, 3))

@@ -224,3 +224,16 @@ def test_a_worker_keeps_leaves_that_are_views_and_reads_them_back_under_the_root
     store = JobStore(tmp_path / "state")
     store.save_leaves(3, committed.leaves)
     assert store.load_leaves(3, committed.root) == compute_leaves(spec, inputs, device="numpy")
+
+
+def test_leaf_views_read_as_a_list_of_the_leaves() -> None:
+    spec = JobSpec("qmlp_i8", (12, 5, 16, 9, 4), 8)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves = compute_leaves(spec, inputs, device="numpy")
+    views = compute_committed(spec, inputs, device="cpu").leaves
+    assert len(views) == len(leaves) == 6  # 3 row blocks in each of 2 layers
+    assert [bytes(leaf) for leaf in views] == leaves
+    assert [bytes(views[i]) for i in range(-len(leaves), len(leaves))] == leaves + leaves
+    assert [bytes(leaf) for leaf in views[2:7:2]] == leaves[2:7:2]
+    with pytest.raises(IndexError):
+        views[len(leaves)]

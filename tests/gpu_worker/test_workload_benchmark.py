@@ -35,6 +35,7 @@ FIELDS = {
     "commit_copy_share",
     "audit_share",
     "audit_leaves",
+    "answer_share",
     "freivalds_share",
 }
 
@@ -75,7 +76,13 @@ def test_gemm_figures_are_present_and_consistent() -> None:
     blas_gops, gops = figures["blas_gops"], figures["gops"]
     assert isinstance(blas_gops, float) and isinstance(gops, float) and blas_gops > 0
     assert close(figures["blas_ratio"], gops / blas_gops)
-    for share in ("commit_share", "commit_copy_share", "audit_share", "freivalds_share"):
+    for share in (
+        "commit_share",
+        "commit_copy_share",
+        "audit_share",
+        "answer_share",
+        "freivalds_share",
+    ):
         seconds = figures[share.replace("share", "s")]
         assert isinstance(seconds, float) and seconds > 0
         assert close(figures[share], seconds / compute_s)

@@ -51,6 +51,9 @@ _KEEP: Final[Node] = (_KEEP_KIND, b"", None, 0, b"")
 _KEY_TYPES: Final = frozenset({bytes})
 _VALUE_TYPES: Final = frozenset({bytes, type(None)})
 _to_nibbles: Final = methodcaller("translate", ASCII_TO_NIBBLE)
+# A fresh BLAKE2b-256 state, copied for each node hashed: about 0.25 us less a node than
+# `blake2b(data, digest_size=HASH_LEN)`, whose keyword parsing and set-up the copy skips.
+_fresh_hash: Final = blake2b(digest_size=HASH_LEN).copy
 _unpackb: Final = msgpack.unpackb
 
 
@@ -171,7 +174,9 @@ class _Batch:
 
     def put(self, position: bytes, data: bytes) -> bytes:
         """Record the new node encoded as `data` at `position`; return its hash."""
-        node_hash = blake2b(data, digest_size=HASH_LEN).digest()
+        hasher = _fresh_hash()
+        hasher.update(data)
+        node_hash = hasher.digest()
         nk = position + node_hash
         # A node rebuilt exactly as it was is no change: cancel its deletion instead.
         if nk in self.deleted:
@@ -298,7 +303,9 @@ class _Batch:
             return self.finish(key[:pos], res)
         # Every node stored here is new: its subtree's keys or values changed.
         self.deleted.add(nk)
-        new_hash = blake2b(data, digest_size=HASH_LEN).digest()
+        hasher = _fresh_hash()
+        hasher.update(data)
+        new_hash = hasher.digest()
         nk = nk[:pos] + new_hash
         self.inserted[nk] = data
         if self.fill:
@@ -396,7 +403,9 @@ class _Batch:
         fill = self.fill
         inserted = self.inserted
         if data:
-            new_hash = blake2b(data, digest_size=HASH_LEN).digest()
+            hasher = _fresh_hash()
+            hasher.update(data)
+            new_hash = hasher.digest()
             nk = key[:pos] + new_hash
             inserted[nk] = data
             if fill:
@@ -414,7 +423,9 @@ class _Batch:
                     children = children[:offset] + new_hash + children[offset:]
                     bitmap |= 1 << key[len(nk) - HASH_LEN]
                 data = pack([BRANCH, bitmap, children, branch_value])
-            new_hash = blake2b(data, digest_size=HASH_LEN).digest()
+            hasher = _fresh_hash()
+            hasher.update(data)
+            new_hash = hasher.digest()
             nk = nk[:-HASH_LEN] + new_hash
             inserted[nk] = data
             if fill:

@@ -1,0 +1,469 @@
+"""An audit's gemm_i8 tiles recomputed on the CPU in one call: B read as stored, no transpose.
+
+A committee member recomputes a few tiles of C (8 rows × 64 or 128 columns each) from their rows
+of A and columns of B. The job's kernel (`gpu_worker.kernels.cpu`) multiplies rows of A by rows
+of a transposed copy of B; for a tile, transposing its columns of B costs more than multiplying
+them (128 columns × 2,048 rows of B: 256 KiB moved for 2 M multiply-adds). This kernel reads B
+as it is stored instead: two rows of B at a time, 16 columns of each widened to int16 and
+interleaved, so that one `vpmaddwd` against a broadcast pair (a[i, p], a[i, p + 1]) gives
+a[i, p]·b[p, j] + a[i, p + 1]·b[p + 1, j] for 8 columns at once. A block of 8 rows × 16 columns
+keeps its 16 int32 vector sums in registers while K streams past. The kernel runs on the calling
+thread and releases the GIL, so a caller runs an audit's tiles as one call a core: on the loaded
+2-core machine a Numba parallel loop's start and join stalled an audit of 0.3 ms for 30–60 ms
+when one of its threads waited for a core.
+
+Sums are int32 modulo 2^32, as the job's kernels' are, so the bits equal theirs (and the
+reference's) for every K.
+
+`gemm_tiles_witness` does the same for a committee member's answer, which also needs each tile's
+recomputation witness (`gpu_worker.witness`): the three int32 sums `witness_cpu` keeps per
+output (Σ t, Σ (t & 0x7FFF) ^ m_lo, Σ t >> 15) formed from B's interleaved rows in int16 lanes,
+each pair of terms added by one `vpmaddwd`, and folded into the int64 witness as `witness_cpu`
+folds them, so the tile and its witness are bit-equal to `witness_cpu.product_witness`'s.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final, TypeAlias
+
+import numba
+import numpy as np
+from llvmlite import ir  # type: ignore[import-untyped]
+from numba import types
+from numba.core import cgutils
+from numba.extending import intrinsic
+
+from gpu_worker.inputs import I8, I16, I32, I64
+from gpu_worker.kernels.cpu import AVX2
+from gpu_worker.kernels.witness_cpu import LOW, SPAN
+
+Tiles: TypeAlias = Sequence[tuple[int, int, int, int]] | I64
+"""Tiles of a·b as (row start, row stop, column start, column stop): tuples or a (T, 4) array."""
+BLOCK_ROWS: Final = 8
+BLOCK_COLS: Final = 16
+_declare: Any = cgutils.get_or_insert_function
+
+
+def _stream_block(rows: int) -> Any:
+    """An intrinsic: out[i + r, j + c] = Σ_{p0 ≤ p < p1} a16[i + r, p]·b[p, bj + c] for r < rows,
+    c < 16, with p1 − p0 even; a16 int16, b int8, out int32, each 2-D and C-contiguous."""
+
+    def typer(typingctx: Any, a16: Any, b: Any, out: Any, i: Any, j: Any, bj: Any, p0: Any,
+              p1: Any) -> Any:  # fmt: skip
+        for arr, dtype in ((a16, types.int16), (b, types.int8), (out, types.int32)):
+            if not (isinstance(arr, types.Array) and arr.dtype == dtype and arr.ndim == 2):
+                return None
+            if arr.layout != "C":
+                return None
+        return types.void(a16, b, out, i, j, bj, p0, p1), codegen
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+        v16i8, v16i16, v8i32 = ir.VectorType(i8, 16), ir.VectorType(i16, 16), ir.VectorType(i32, 8)
+        arg_types = signature.args
+        a_arr = context.make_array(arg_types[0])(context, builder, args[0])
+        b_arr = context.make_array(arg_types[1])(context, builder, args[1])
+        o_arr = context.make_array(arg_types[2])(context, builder, args[2])
+        i, j, bj, p0, p1 = (
+            context.cast(builder, args[n], arg_types[n], types.int64) for n in range(3, 8)
+        )
+        a_data = builder.bitcast(a_arr.data, i8.as_pointer())
+        b_data = builder.bitcast(b_arr.data, i8.as_pointer())
+        o_data = builder.bitcast(o_arr.data, i8.as_pointer())
+        a_stride = builder.extract_value(a_arr.strides, 0)
+        b_stride = builder.extract_value(b_arr.strides, 0)
+        o_stride = builder.extract_value(o_arr.strides, 0)
+        a_rows = [
+            builder.gep(a_data, [builder.mul(builder.add(i, ir.Constant(i64, r)), a_stride)])
+            for r in range(rows)
+        ]
+        b_base = builder.gep(b_data, [bj])
+        module = builder.module
+        pmadd = _declare(module, ir.FunctionType(v8i32, [v16i16, v16i16]), "llvm.x86.avx2.pmadd.wd")
+        even = ir.Constant(ir.VectorType(i32, 8), list(range(0, 16, 2)))
+        odd = ir.Constant(ir.VectorType(i32, 8), list(range(1, 16, 2)))
+        low = ir.Constant(ir.VectorType(i32, 16), [x for c in range(8) for x in (c, c + 16)])
+        high = ir.Constant(ir.VectorType(i32, 16), [x for c in range(8, 16) for x in (c, c + 16)])
+        zero = ir.Constant(v8i32, [0] * 8)
+
+        def pair_products(x: Any, y: Any) -> Any:
+            if AVX2:
+                return builder.call(pmadd, [x, y])
+            parts = []
+            for lanes in (even, odd):
+                xs = builder.sext(builder.shuffle_vector(x, x, lanes), v8i32)
+                ys = builder.sext(builder.shuffle_vector(y, y, lanes), v8i32)
+                parts.append(builder.mul(xs, ys))
+            return builder.add(parts[0], parts[1])
+
+        entry = builder.basic_block
+        loop = builder.append_basic_block("stream.loop")
+        done = builder.append_basic_block("stream.done")
+        builder.cbranch(builder.icmp_signed("<", p0, p1), loop, done)
+
+        builder.position_at_end(loop)
+        p = builder.phi(i64)
+        accs = [builder.phi(v8i32) for _ in range(2 * rows)]
+        row_p = builder.gep(b_base, [builder.mul(p, b_stride)])
+        row_q = builder.gep(row_p, [b_stride])
+        b_p = builder.sext(
+            builder.load(builder.bitcast(row_p, v16i8.as_pointer()), align=1), v16i16
+        )
+        b_q = builder.sext(
+            builder.load(builder.bitcast(row_q, v16i8.as_pointer()), align=1), v16i16
+        )
+        pairs = (builder.shuffle_vector(b_p, b_q, low), builder.shuffle_vector(b_p, b_q, high))
+        offset = builder.mul(p, ir.Constant(i64, 2))
+        sums = []
+        for r in range(rows):
+            address = builder.bitcast(builder.gep(a_rows[r], [offset]), i32.as_pointer())
+            word = builder.load(address, align=2)
+            splat = builder.insert_element(ir.Constant(v8i32, None), word, ir.Constant(i32, 0))
+            splat = builder.shuffle_vector(
+                splat, splat, ir.Constant(ir.VectorType(i32, 8), [0] * 8)
+            )
+            a_pair = builder.bitcast(splat, v16i16)
+            for half in range(2):
+                sums.append(builder.add(accs[2 * r + half], pair_products(pairs[half], a_pair)))
+        p_next = builder.add(p, ir.Constant(i64, 2))
+        p.add_incoming(p0, entry)
+        p.add_incoming(p_next, loop)
+        for acc, total in zip(accs, sums, strict=True):
+            acc.add_incoming(zero, entry)
+            acc.add_incoming(total, loop)
+        builder.cbranch(builder.icmp_signed("<", p_next, p1), loop, done)
+
+        builder.position_at_end(done)
+        finals = []
+        for total in sums:
+            final = builder.phi(v8i32)
+            final.add_incoming(zero, entry)
+            final.add_incoming(total, loop)
+            finals.append(final)
+        for r in range(rows):
+            row = builder.add(i, ir.Constant(i64, r))
+            column = builder.mul(j, ir.Constant(i64, 4))
+            base = builder.gep(o_data, [builder.add(builder.mul(row, o_stride), column)])
+            for half in range(2):
+                address = builder.gep(base, [ir.Constant(i64, 32 * half)])
+                builder.store(
+                    finals[2 * r + half], builder.bitcast(address, v8i32.as_pointer()), align=4
+                )
+        return context.get_dummy_value()
+
+    typer.__name__ = f"stream_block_{rows}x16"
+    return intrinsic(typer)
+
+
+_stream_8 = _stream_block(BLOCK_ROWS)
+_stream_1 = _stream_block(1)
+
+WITNESS_ROWS: Final = 4
+"""Rows of a witness block: 4 rows × 16 columns × 3 sums are 24 vector registers."""
+
+
+def _witness_block(rows: int) -> Any:
+    """An intrinsic: for r < rows, c < 16, over the terms t = a16[i + r, p]·b[p, bj + c],
+    p0 ≤ p < p1 (p1 − p0 even): out[i + r, j + c] = Σ t, u[...] = Σ (t & 0x7FFF) ^ m_lo and
+    s[...] = Σ t >> 15, the three sums `witness_cpu._span` keeps, as int32.
+
+    A term of two int8 fits int16 (|t| ≤ 2^14), so the terms are formed 16 at a time in int16
+    lanes (`vpmullw`) from B's rows interleaved in pairs, and each of the three sums adds the
+    pair of terms of the same output with one `vpmaddwd` (against A's pair for Σ t, against ones
+    for the others): a few instructions for 16 terms, where int32 lanes take as many for 8."""
+
+    def typer(typingctx: Any, a16: Any, b: Any, out: Any, u: Any, s: Any, i: Any, j: Any,
+              bj: Any, p0: Any, p1: Any, m_lo: Any) -> Any:  # fmt: skip
+        arrays = ((a16, types.int16), (b, types.int8), (out, types.int32), (u, types.int32),
+                  (s, types.int32))  # fmt: skip
+        for arr, dtype in arrays:
+            if not (isinstance(arr, types.Array) and arr.dtype == dtype and arr.ndim == 2):
+                return None
+            if arr.layout != "C":
+                return None
+        return types.void(a16, b, out, u, s, i, j, bj, p0, p1, m_lo), codegen
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
+        v16i8, v16i16, v8i32 = ir.VectorType(i8, 16), ir.VectorType(i16, 16), ir.VectorType(i32, 8)
+        arg_types = signature.args
+        arrays = [context.make_array(arg_types[n])(context, builder, args[n]) for n in range(5)]
+        i, j, bj, p0, p1 = (
+            context.cast(builder, args[n], arg_types[n], types.int64) for n in range(5, 10)
+        )
+        m_lo = builder.trunc(context.cast(builder, args[10], arg_types[10], types.int32), i16)
+        data = [builder.bitcast(arr.data, i8.as_pointer()) for arr in arrays]
+        strides = [builder.extract_value(arr.strides, 0) for arr in arrays]
+        a_rows = [
+            builder.gep(data[0], [builder.mul(builder.add(i, ir.Constant(i64, r)), strides[0])])
+            for r in range(rows)
+        ]
+        b_base = builder.gep(data[1], [bj])
+        module = builder.module
+        pmadd = _declare(module, ir.FunctionType(v8i32, [v16i16, v16i16]), "llvm.x86.avx2.pmadd.wd")
+        even = ir.Constant(ir.VectorType(i32, 8), list(range(0, 16, 2)))
+        odd = ir.Constant(ir.VectorType(i32, 8), list(range(1, 16, 2)))
+        low = ir.Constant(ir.VectorType(i32, 16), [x for c in range(8) for x in (c, c + 16)])
+        high = ir.Constant(ir.VectorType(i32, 16), [x for c in range(8, 16) for x in (c, c + 16)])
+        zero = ir.Constant(v8i32, [0] * 8)
+        ones = ir.Constant(v16i16, [1] * 16)
+        low_bits = ir.Constant(v16i16, [0x7FFF] * 16)
+        fifteen = ir.Constant(v16i16, [15] * 16)
+        splat16 = ir.Constant(ir.VectorType(i32, 16), [0] * 16)
+        mask_vec = builder.insert_element(ir.Constant(v16i16, None), m_lo, ir.Constant(i32, 0))
+        mask_vec = builder.shuffle_vector(mask_vec, mask_vec, splat16)
+
+        def pair_sums(x: Any, y: Any) -> Any:
+            if AVX2:
+                return builder.call(pmadd, [x, y])
+            parts = []
+            for lanes in (even, odd):
+                xs = builder.sext(builder.shuffle_vector(x, x, lanes), v8i32)
+                ys = builder.sext(builder.shuffle_vector(y, y, lanes), v8i32)
+                parts.append(builder.mul(xs, ys))
+            return builder.add(parts[0], parts[1])
+
+        entry = builder.basic_block
+        loop = builder.append_basic_block("witness.loop")
+        done = builder.append_basic_block("witness.done")
+        builder.cbranch(builder.icmp_signed("<", p0, p1), loop, done)
+
+        builder.position_at_end(loop)
+        p = builder.phi(i64)
+        accs = [builder.phi(v8i32) for _ in range(6 * rows)]
+        row_p = builder.gep(b_base, [builder.mul(p, strides[1])])
+        row_q = builder.gep(row_p, [strides[1]])
+        b_p = builder.sext(
+            builder.load(builder.bitcast(row_p, v16i8.as_pointer()), align=1), v16i16
+        )
+        b_q = builder.sext(
+            builder.load(builder.bitcast(row_q, v16i8.as_pointer()), align=1), v16i16
+        )
+        pairs = (builder.shuffle_vector(b_p, b_q, low), builder.shuffle_vector(b_p, b_q, high))
+        offset = builder.mul(p, ir.Constant(i64, 2))
+        sums = []
+        for r in range(rows):
+            address = builder.bitcast(builder.gep(a_rows[r], [offset]), i32.as_pointer())
+            word = builder.load(address, align=2)
+            splat = builder.insert_element(ir.Constant(v8i32, None), word, ir.Constant(i32, 0))
+            splat = builder.shuffle_vector(
+                splat, splat, ir.Constant(ir.VectorType(i32, 8), [0] * 8)
+            )
+            a_pair = builder.bitcast(splat, v16i16)
+            for half in range(2):
+                terms = builder.mul(a_pair, pairs[half])
+                masked = builder.xor(builder.and_(terms, low_bits), mask_vec)
+                signs = builder.ashr(terms, fifteen)
+                at = 6 * r + 3 * half
+                sums.append(builder.add(accs[at], pair_sums(pairs[half], a_pair)))
+                sums.append(builder.add(accs[at + 1], pair_sums(masked, ones)))
+                sums.append(builder.add(accs[at + 2], pair_sums(signs, ones)))
+        p_next = builder.add(p, ir.Constant(i64, 2))
+        p.add_incoming(p0, entry)
+        p.add_incoming(p_next, loop)
+        for acc, total in zip(accs, sums, strict=True):
+            acc.add_incoming(zero, entry)
+            acc.add_incoming(total, loop)
+        builder.cbranch(builder.icmp_signed("<", p_next, p1), loop, done)
+
+        builder.position_at_end(done)
+        finals = []
+        for total in sums:
+            final = builder.phi(v8i32)
+            final.add_incoming(zero, entry)
+            final.add_incoming(total, loop)
+            finals.append(final)
+        column = builder.mul(j, ir.Constant(i64, 4))
+        for r in range(rows):
+            row = builder.add(i, ir.Constant(i64, r))
+            for which in range(3):
+                target, stride = data[2 + which], strides[2 + which]
+                base = builder.gep(target, [builder.add(builder.mul(row, stride), column)])
+                for half in range(2):
+                    address = builder.gep(base, [ir.Constant(i64, 32 * half)])
+                    value = finals[6 * r + 3 * half + which]
+                    builder.store(value, builder.bitcast(address, v8i32.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    typer.__name__ = f"witness_block_{rows}x16"
+    return intrinsic(typer)
+
+
+_witness_4 = _witness_block(WITNESS_ROWS)
+_witness_1 = _witness_block(1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _block(a16: I16, b: I8, out: I32, i0: int, i1: int, j: int, bj: int, k: int) -> None:
+    """out[i0:i1, j:j+16] = a16[i0:i1]·b[:, bj:bj+16], K's last odd term added after."""
+    ke = k - k % 2
+    i = i0
+    while i + BLOCK_ROWS <= i1:
+        _stream_8(a16, b, out, i, j, bj, 0, ke)
+        i += BLOCK_ROWS
+    while i < i1:
+        _stream_1(a16, b, out, i, j, bj, 0, ke)
+        i += 1
+    if ke < k:
+        for r in range(i0, i1):
+            x = np.int32(a16[r, k - 1])
+            for c in range(BLOCK_COLS):
+                out[r, j + c] += x * np.int32(b[k - 1, bj + c])
+
+
+@numba.njit(cache=True, nogil=True)
+def _narrow(a: I8, b: I8, out: I32, r0: int, r1: int, j0: int, j1: int, bj: int) -> None:
+    """out[:, j0:j1] = a[r0:r1]·b[:, bj + j0 : bj + j1], plainly: a tile's last < 16 columns."""
+    k = a.shape[1]
+    for r in range(r1 - r0):
+        for c in range(j0, j1):
+            out[r, c] = 0
+    for p in range(k):
+        for r in range(r1 - r0):
+            x = np.int32(a[r0 + r, p])
+            for c in range(j0, j1):
+                out[r, c] += x * np.int32(b[p, bj + c])
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemm_tiles(a: I8, b: I8, tiles: I64, out: I32) -> None:
+    """Tile t = rows tiles[t, 0]:tiles[t, 1] × columns tiles[t, 2]:tiles[t, 3] of a·b, written
+    row-major at out[tiles[t, 4]:], for every t, on the calling thread (the GIL released)."""
+    k = a.shape[1]
+    for t in range(tiles.shape[0]):
+        r0, r1, c0, c1, base = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 4]
+        height, width = r1 - r0, c1 - c0
+        tile = out[base : base + height * width].reshape((height, width))
+        rows = np.empty((height, k), np.int16)  # the pairs (a[i, p], a[i, p + 1]) as int16
+        for r in range(height):
+            for p in range(k):
+                rows[r, p] = a[r0 + r, p]
+        j = 0
+        while j + BLOCK_COLS <= width:
+            _block(rows, b, tile, 0, height, j, c0 + j, k)
+            j += BLOCK_COLS
+        if j < width:
+            _narrow(a, b, tile, r0, r1, j, width, c0)
+
+
+def _read_only(matrix: I8) -> I8:
+    """`matrix` typed as Numba types a job's input (a read-only view of its bytes): an array's
+    writability is part of a kernel's signature, and each signature costs a compilation of
+    several seconds (in a fresh verifying process, at its first check), so every call passes
+    read-only operands."""
+    if not matrix.flags.writeable:
+        return matrix
+    view = matrix.view()
+    view.flags.writeable = False
+    return view
+
+
+def _places(table: I64, bases: I64) -> list[tuple[int, int, tuple[int, int]]]:
+    """Each tile's (start, stop) in the flat output and its shape."""
+    heights = (table[:, 1] - table[:, 0]).tolist()
+    widths = (table[:, 3] - table[:, 2]).tolist()
+    starts, stops = bases[:-1].tolist(), bases[1:].tolist()
+    return list(zip(starts, stops, zip(heights, widths, strict=True), strict=True))
+
+
+def gemm_tiles(a: I8, b: I8, tiles: Tiles) -> list[I32]:
+    """The tiles (row start, row stop, column start, column stop) of a·b, each a C-contiguous
+    int32 matrix; a and b int8, C-contiguous. One call, on the calling thread."""
+    table, bases = _table(tiles)
+    out = np.zeros(int(bases[-1]), np.int32)
+    if len(tiles) and a.shape[1]:
+        _gemm_tiles(_read_only(a), _read_only(b), table, out)
+    return [out[start:stop].reshape(shape) for start, stop, shape in _places(table, bases)]
+
+
+@numba.njit(cache=True, nogil=True)
+def _witness_terms(
+    a: I8, b: I8, r0: int, c0: int, j0: int, j1: int, p0: int, p1: int, m_lo: Any,
+    c: I32, u: I32, s: I32,
+) -> None:  # fmt: skip
+    """c, u, s[:, j0:j1] += the three sums over terms p0..p1 one at a time (a tile's last
+    columns, K's odd last term)."""
+    for p in range(p0, p1):
+        for r in range(c.shape[0]):
+            x = np.int32(a[r0 + r, p])
+            for col in range(j0, j1):
+                t = x * np.int32(b[p, c0 + col])
+                c[r, col] += t
+                u[r, col] += (t & LOW) ^ m_lo
+                s[r, col] += t >> 15
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemm_tiles_witness(a: I8, b: I8, tiles: I64, mask: Any, out: I32, w_out: I64) -> None:
+    """`_gemm_tiles`, and w_out (laid out as out) the witness Σ (a[i, p]·b[p, j]) ^ mask of each
+    tile element, folded from the three int32 sums over spans of SPAN terms exactly as
+    `witness_cpu._product_witness` folds them."""
+    k = a.shape[1]
+    m_lo = np.int32(mask & LOW)
+    m_hi = np.int64(mask) >> 15
+    per_term = m_hi << 15
+    per_negative = (np.int64(1) << 15) + (m_hi << 16)
+    for t in range(tiles.shape[0]):
+        r0, r1, c0, c1, base = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 4]
+        height, width = r1 - r0, c1 - c0
+        rows = np.empty((height, k), np.int16)
+        for r in range(height):
+            for p in range(k):
+                rows[r, p] = a[r0 + r, p]
+        c = np.zeros((height, width), np.int32)
+        wide = np.zeros((height, width), np.int64)
+        part = np.empty((height, width), np.int32)
+        u = np.empty_like(part)
+        s = np.empty_like(part)
+        for p0 in range(0, k, SPAN):
+            p1 = min(p0 + SPAN, k)
+            even = p1 - (p1 - p0) % 2
+            part[:] = 0
+            u[:] = 0
+            s[:] = 0
+            j = 0
+            while j + BLOCK_COLS <= width:
+                i = 0
+                while i + WITNESS_ROWS <= height:
+                    _witness_4(rows, b, part, u, s, i, j, c0 + j, p0, even, m_lo)
+                    i += WITNESS_ROWS
+                while i < height:
+                    _witness_1(rows, b, part, u, s, i, j, c0 + j, p0, even, m_lo)
+                    i += 1
+                j += BLOCK_COLS
+            _witness_terms(a, b, r0, c0, j, width, p0, even, m_lo, part, u, s)
+            _witness_terms(a, b, r0, c0, 0, width, even, p1, m_lo, part, u, s)
+            terms = (p1 - p0) * per_term
+            for r in range(height):
+                for col in range(width):
+                    c[r, col] += part[r, col]
+                    unsigned = np.int64(u[r, col]) & 0xFFFFFFFF
+                    wide[r, col] += unsigned + terms + np.int64(s[r, col]) * per_negative
+        out[base : base + height * width] = c.reshape(-1)
+        w_out[base : base + height * width] = wide.reshape(-1)
+
+
+def _table(tiles: Tiles) -> tuple[I64, I64]:
+    """The kernels' tile table (each tile's place in the flat output last) and the offsets."""
+    table = np.empty((len(tiles), 5), np.int64)
+    table[:, :4] = np.asarray(tiles, np.int64).reshape(-1, 4)
+    bases = np.zeros(len(tiles) + 1, np.int64)
+    np.cumsum((table[:, 1] - table[:, 0]) * (table[:, 3] - table[:, 2]), out=bases[1:])
+    table[:, 4] = bases[:-1]
+    return table, bases
+
+
+def gemm_tiles_witness(a: I8, b: I8, tiles: Tiles, mask: int) -> list[tuple[I32, I64]]:
+    """`gemm_tiles`, each tile with its witness W (int64, the tile's shape) under `mask`, as
+    `witness_cpu.product_witness(a[rows], b[:, cols], 0, mask)` gives them. One call, on the
+    calling thread."""
+    table, bases = _table(tiles)
+    out = np.zeros(int(bases[-1]), np.int32)
+    w_out = np.zeros(int(bases[-1]), np.int64)
+    if len(tiles) and a.shape[1]:
+        _gemm_tiles_witness(_read_only(a), _read_only(b), table, np.int64(mask), out, w_out)
+    return [
+        (out[start:stop].reshape(shape), w_out[start:stop].reshape(shape))
+        for start, stop, shape in _places(table, bases)
+    ]
