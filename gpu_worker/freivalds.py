@@ -718,6 +718,9 @@ def _check_layers(
     if addresses is None:
         addresses = _leaf_addresses(grids, leaves)
     if addresses is None:
+        # Views held while the blocks are read: a bytearray leaf cannot be resized (its data
+        # moved) under the check.
+        blocks = [np.frombuffer(block, np.uint8) for block in blocks]
         addresses = _addresses(blocks)
     bad = _flag_rows(lhs, layers, grids, addresses, rng)
     if not bad.any():

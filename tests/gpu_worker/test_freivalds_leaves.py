@@ -159,3 +159,30 @@ def test_leaves_made_on_access_are_read_while_alive_and_a_wrong_one_is_named() -
     wrong[3] = np.full(20, 9, "<i4").tobytes()
     for _ in range(3):
         assert freivalds.check_result(spec, inputs, MadeOnAccess(wrong)) == 3
+
+
+def test_a_bytearray_leaf_cannot_be_resized_while_the_check_reads_it(monkeypatch: Any) -> None:
+    """A leaf given as a bytearray is read where it lies: growing it then would move its data
+    and leave the check reading freed memory, so it is refused while the check runs (as any
+    buffer held by a reader is), and the check still names the wrong leaf."""
+    spec = JobSpec("gemm_i8", (21, 13, 17, 4, 5), seed=5)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves: list[Any] = list(compute_leaves(spec, inputs, device="cpu"))
+    values = np.frombuffer(leaves[4], "<i4").copy()
+    values[0] += 1
+    leaves[4] = bytearray(values.tobytes())
+    flag_rows = freivalds._flag_rows
+    refused: list[bool] = []
+
+    def growing(*args: Any) -> Any:
+        try:
+            leaves[4].extend(bytes(1 << 20))  # another thread of the caller's, say
+        except BufferError:
+            refused.append(True)
+        else:
+            refused.append(False)
+        return flag_rows(*args)
+
+    monkeypatch.setattr(freivalds, "_flag_rows", growing)
+    assert freivalds.check_result(spec, inputs, leaves) == 4
+    assert refused == [True]
