@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chain.client.chain import transfer_call
+from runtime.executive import NonceExhausted
 from runtime.pallets import balances, system
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT as ED
 from runtime.pallets.system import AccountInfo
@@ -54,3 +55,20 @@ def test_a_sender_left_around_the_deposit_decides_as_the_general_path(
     fee = _fee(sign_transaction(KEYS[0], call, nonce=0, genesis_hash=GENESIS))
     fused, general = _outcomes(fee + UNIT + left, AccountInfo(0, UNIT), UNIT, 0, keep)
     assert fused == general
+
+
+@pytest.mark.parametrize("fused", [False, True])
+def test_the_last_nonce_is_refused_not_written_past_what_a_record_decodes(fused: bool) -> None:
+    """At nonce 2^32 - 1 a transaction would write a nonce no account record decodes: refused,
+    nothing written, on either path; the account stays readable."""
+    state = StateOverlay(lambda _key: None)
+    system.Account.insert(state, KEYS[0].public, AccountInfo(2**32 - 1, 10 * UNIT))
+    system.Account.insert(state, KEYS[1].public, AccountInfo(0, UNIT))
+    balances.TotalIssuance.put(state, 11 * UNIT)
+    raw = {k: v for k, v in state.changes().items() if v is not None}
+    call = transfer_call(KEYS[1].public, UNIT, keep_alive=False)
+    tx = sign_transaction(KEYS[0], call, nonce=2**32 - 1, genesis_hash=GENESIS)
+    outcome = _run(raw, [tx], fused=fused)
+    message = f"nonce {2**32 - 1} is the largest an account's nonce holds"
+    assert outcome.results == [(NonceExhausted.__name__, message)]
+    assert outcome.changes == []
