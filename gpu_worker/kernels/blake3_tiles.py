@@ -366,7 +366,9 @@ def _inside(size: int, starts: I64, heights: I64, widths: I64, strides: I64) -> 
         height, width = heights[leaf], widths[leaf]
         if starts[leaf] < 0 or height < 0 or width < 0 or (height > 1 and strides[leaf] < width):
             return False
-        if starts[leaf] + max(height - 1, 0) * strides[leaf] + width > size:
+        # start + (height - 1)·stride + width ≤ size, in terms that cannot wrap in int64.
+        room = size - starts[leaf]
+        if width > room or (height > 1 and strides[leaf] > (room - width) // (height - 1)):
             return False
     return True
 

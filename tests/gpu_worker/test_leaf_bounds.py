@@ -6,7 +6,8 @@ with a stride of 2^61 + 1 over 5 rows of a 64-word result)."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gpu_worker.kernels.blake3_tiles import _inside
 
@@ -33,11 +34,24 @@ CASES = [
 ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="blake3_tiles._inside computes start + (height - 1)·stride + width in int64, which "
-    "wraps; compare stride with (size − start − width) // (height − 1) instead",
-)
 def test_the_bounds_check_is_the_plain_definition_for_any_stride() -> None:
     found = [_inside(size, one(a), one(h), one(w), one(s)) for size, a, h, w, s in CASES]
     assert found == [plain_inside(*case) for case in CASES]
+
+
+_INT64 = st.integers(-(2**63), 2**63 - 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    size=st.integers(0, 2**40),
+    start=st.one_of(st.integers(-4, 80), _INT64),
+    height=st.one_of(st.integers(-1, 6), _INT64),
+    width=st.one_of(st.integers(-1, 80), _INT64),
+    stride=st.one_of(st.integers(-1, 80), _INT64),
+)
+def test_the_bounds_check_is_the_plain_definition_for_any_int64_geometry(
+    size: int, start: int, height: int, width: int, stride: int
+) -> None:
+    found = _inside(size, one(start), one(height), one(width), one(stride))
+    assert found == plain_inside(size, start, height, width, stride)
