@@ -30,11 +30,17 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Two workers, each taking whole test modules (a module's shared node or localnet stays in one):
-# most process tests wait on their nodes, so the other worker's tests fill the time.
+# most process tests wait on their nodes, so the other worker's tests fill the time. XPL's byte
+# code is compiled once first: the tests start hundreds of `xpl` processes, each of which would
+# compile the modules it imports again where no __pycache__ may be written (PYTHONDONTWRITEBYTECODE).
 pytest: $(STAMP)
+	$(BIN)/python -m compileall -q -j 0 $(PACKAGES) tests
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
-test: lint typecheck pytest
+# Lint and the type check run beside the test suite, on the CPU its waiting process tests leave
+# idle; each one's output is printed when it ends, and `make test` fails if any of the three does.
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j 3 --output-sync=target lint typecheck pytest
 
 # Every fuzz target for FUZZ_SECONDS each (`make fuzz FUZZ_SECONDS=600`); `make test` runs each for
 # a few seconds. Inputs that fail are kept in tests/fuzz/regressions/ and replayed by the tests.

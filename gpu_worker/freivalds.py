@@ -286,10 +286,19 @@ def _leaf_addresses(grids: Sequence[_Grid], leaves: Sequence[Leaf]) -> I64 | Non
     if type(leaves) is list:
         items = ctypes.c_ssize_t.from_address(id(leaves) + items_at).value
         ids = _bytes_leaves(items, count, layout, table)
-    else:
+    elif type(leaves) is tuple:  # holds its items, as a list does
         listed = np.fromiter(map(id, leaves), np.int64, count)
         ids = _bytes_leaves(listed.ctypes.data, count, layout, table)
+    else:  # another sequence may make its items on access and free them at once
+        return None
     return ids + data if len(ids) == count else None
+
+
+def _held(leaves: Sequence[Leaf]) -> list[Leaf]:
+    """The leaves in a list of the check's own, which keeps every one alive while it is read
+    (where it lies): a sequence may make its items on access, or its owner replace them, and a
+    leaf freed under the check would have it read whatever comes to lie there."""
+    return list(leaves)
 
 
 def _addresses(blocks: Sequence[Leaf | np.ndarray]) -> I64:
@@ -704,10 +713,14 @@ def _check_layers(
 ) -> int | None:
     """The first wrong leaf of layers whose leaves are laid out by `grids` (and are of their
     tiles' sizes), or None; `addresses`, where given, say where the leaves lie."""
+    leaves = _held(leaves)
     blocks = _native_blocks(leaves)  # kept alive while they are read
     if addresses is None:
         addresses = _leaf_addresses(grids, leaves)
     if addresses is None:
+        # Views held while the blocks are read: a bytearray leaf cannot be resized (its data
+        # moved) under the check.
+        blocks = [np.frombuffer(block, np.uint8) for block in blocks]
         addresses = _addresses(blocks)
     bad = _flag_rows(lhs, layers, grids, addresses, rng)
     if not bad.any():
@@ -770,6 +783,7 @@ def check_result(
         check_leaf_sizes(spec, cast(Sequence[bytes], leaves))
         return _check_steps(spec, inputs, leaves, rng)
     grids = _grids(spec, spec.shape.leaves)
+    leaves = _held(leaves)  # read where they lie, so kept alive by the check's own list
     # Bytes leaves of the right sizes are known so in one compiled pass; others are checked
     # one by one.
     addresses = _leaf_addresses(grids, leaves)

@@ -45,7 +45,7 @@ from runtime.pallets.sudo import Sudo
 from runtime.pallets.system import System
 from runtime.pallets.transaction_payment import TransactionPayment
 from runtime.pallets.treasury import Treasury
-from runtime.primitives.codec import DecodeError
+from runtime.primitives.codec import U32_MAX, DecodeError
 from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
 from runtime.transaction import DecodedTransactions, SignedTransaction
@@ -104,6 +104,12 @@ class FutureNonce(InvalidTransaction):
     """The nonce is ahead of the account's next one."""
 
     kind = "future"
+
+
+class NonceExhausted(InvalidTransaction):
+    """The account's nonce is at the largest a nonce holds: it can sign no further transaction."""
+
+    kind = "exhausted"
 
 
 class BadSignature(InvalidTransaction):
@@ -440,6 +446,8 @@ def apply_extrinsic(
     if tx.nonce != nonce:
         refusal = StaleNonce if tx.nonce < nonce else FutureNonce
         raise refusal(f"nonce {tx.nonce}, but the account's next is {nonce}")
+    if nonce >= U32_MAX:
+        raise NonceExhausted(f"nonce {nonce} is the largest an account's nonce holds")
     length = len(tx.raw)
     weight = system.EXTRINSIC_BASE_WEIGHT + call_def.weight(args)
     # As Substrate's CheckWeight: the normal class within its share, and the whole block (the
@@ -633,6 +641,8 @@ def validate_transaction(
         raise StaleNonce(
             f"nonce {tx.nonce} was already used (the account's next is {account_nonce})"
         )
+    if tx.nonce >= U32_MAX:
+        raise NonceExhausted(f"nonce {tx.nonce} is the largest an account's nonce holds")
     if max_nonce_ahead is not None and tx.nonce > account_nonce + max_nonce_ahead:
         raise FutureNonce(
             f"nonce {tx.nonce} is more than {max_nonce_ahead} ahead of the account's next "

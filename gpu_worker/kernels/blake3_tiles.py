@@ -25,6 +25,7 @@ chunk exactly, a chunk and a word, uneven trees), keys and tile shapes.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final, TypeVar, cast
 
 import numba
@@ -365,7 +366,9 @@ def _inside(size: int, starts: I64, heights: I64, widths: I64, strides: I64) -> 
         height, width = heights[leaf], widths[leaf]
         if starts[leaf] < 0 or height < 0 or width < 0 or (height > 1 and strides[leaf] < width):
             return False
-        if starts[leaf] + max(height - 1, 0) * strides[leaf] + width > size:
+        # start + (height - 1)·stride + width ≤ size, in terms that cannot wrap in int64.
+        room = size - starts[leaf]
+        if width > room or (height > 1 and strides[leaf] > (room - width) // (height - 1)):
             return False
     return True
 
@@ -440,6 +443,38 @@ def _rising(bounds: I64, size: int) -> bool:
         if bounds[i] < bounds[i - 1]:
             return False
     return bool(bounds[0] >= 0 and bounds[-1] <= size)
+
+
+@dataclass(frozen=True)
+class LeafHashing:
+    """One layer's leaves for a kernel to hash as it computes them: each leaf's byte offset and
+    length in the layer's result laid out in leaf order (rising), and the array (leaves × 32
+    uint8) their hashes go into (the CPU kernels' and the CUDA kernels' shared interface)."""
+
+    starts: np.ndarray
+    lengths: np.ndarray
+    out: np.ndarray
+
+
+def band_leaves(hashing: LeafHashing, offset: int, size: int) -> tuple[int, int, I64, I64]:
+    """(first, last, starts, sizes): the leaves first .. last - 1 lying in bytes
+    [offset, offset + size) of the layer's result, their starts and sizes in int32 words from
+    `offset`; ValueError where a leaf crosses the part's bounds or is not whole words."""
+    first = int(np.searchsorted(hashing.starts, offset))
+    # Empty leaves where the part ends are hashed with it too (none would be after the last).
+    last = int(np.searchsorted(hashing.starts, offset + size, side="right"))
+    while last > first and hashing.starts[last - 1] == offset + size and hashing.lengths[last - 1]:
+        last -= 1
+    starts = np.asarray(hashing.starts[first:last], np.int64) - offset
+    lengths = np.asarray(hashing.lengths[first:last], np.int64)
+    if (
+        (first < len(hashing.starts) and hashing.starts[first] != offset and size)
+        or np.any(starts % 4)
+        or np.any(lengths % 4)
+        or (last > first and starts[-1] + lengths[-1] > size)
+    ):
+        raise ValueError(f"leaves to hash do not tile bytes {offset} to {offset + size}")
+    return first, last, starts // 4, lengths // 4
 
 
 def layout_hashes(data: I32, bounds: I64, key: bytes) -> U8:

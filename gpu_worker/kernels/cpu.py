@@ -20,7 +20,6 @@ Kernels are compiled at their first call (a few seconds) and cached next to this
 
 from __future__ import annotations
 
-import platform
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
@@ -28,11 +27,7 @@ from typing import Any, Final, TypeVar, cast
 
 import numba
 import numpy as np
-from llvmlite import binding as llvm_binding  # type: ignore[import-untyped]
-from llvmlite import ir
-from numba import prange, types
-from numba.core import cgutils
-from numba.extending import intrinsic
+from numba import prange
 
 from gpu_worker.inputs import I8, I16, I32, I64, QmlpLayer
 from gpu_worker.kernels.arguments import (
@@ -45,13 +40,29 @@ from gpu_worker.kernels.arguments import (
     run_layers,
     sgd_arguments,
 )
+from gpu_worker.kernels.blake3_tiles import (
+    LeafHashing,
+    _chunk_counts,
+    _chunk_owners,
+    _hash_task,
+    band_leaves,
+    leaf_hashes_at,
+)
+from gpu_worker.kernels.int8_blocks import (
+    AVX2,
+    LANES,
+    _dot_1x1,
+    _dot_1x4,
+    _dot_2x1,
+    _dot_2x4,
+    _transpose_16x16,
+)
+from runtime.primitives.merkle import LEAF_KEY
 
 TILE_ROWS: Final = 16
 TILE_COLS: Final = 64
 K_SLICE: Final = 2048
 """K per pass over a tile: 64 rows of Bᵀ × 2048 bytes = 128 KiB stay in L2."""
-LANES: Final = 16
-"""int8 elements per vector step of a dot product (one 128-bit load, 16 int16 after widening)."""
 SGD_SLICE: Final = 128
 """Features per parallel task of an SGD gradient: its int64 sums stay in L1 for few outputs."""
 TRANSPOSED_BYTES: Final = 64 * 1024 * 1024
@@ -69,6 +80,13 @@ the kernel plus the hashing alone)."""
 HASH_WHILE_COMPUTING: Final = False
 """Whether `gpu_worker.committing` hashes finished leaves while the kernel goes on (a qmlp_i8
 layer's while the next layer computes): not on the CPU, for the same reason."""
+HASH_IN_KERNEL: Final = True
+"""Whether `gpu_worker.committing` has the kernel hash the leaves (`LeafHashing`): each task
+computes a few tiles of one column of tiles (or a few whole rows) and hashes them at once,
+while they are in its core's cache, so the product and its leaves' hashes are one parallel
+call with no second pass over the result (which came back from memory: hashing a result
+evicted from the cache took 1.16 ms for 4 MiB against 0.82 ms for one in it). Leaves that
+are not the product's tiles, and products of FEW_ROWS rows, are hashed after the product."""
 MIN_BAND_ROWS: Final = 32
 """Rows below which a band (`gemm_bands`) makes a parallel call too short to pay its start."""
 SERIAL_WORK: Final = 1 << 17
@@ -80,174 +98,6 @@ _F = TypeVar("_F", bound=Callable[..., Any])
 def _kernel(*, parallel: bool = False) -> Callable[[_F], _F]:
     """numba.njit with the project's settings: cached on disk, no Python fallback."""
     return cast(Callable[[_F], _F], numba.njit(cache=True, parallel=parallel, nogil=True))
-
-
-def _target_has_avx2() -> bool:
-    """Whether Numba compiles for a CPU with AVX2 (host CPU unless NUMBA_CPU_* say otherwise)."""
-    features = getattr(numba.config, "CPU_FEATURES", None)
-    if features:
-        return "+avx2" in str(features).split(",")
-    if getattr(numba.config, "CPU_NAME", None):
-        return False
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
-    return bool(llvm_binding.get_host_cpu_features().get("avx2", False))
-
-
-AVX2: Final = _target_has_avx2()
-_UniTuple: Any = types.UniTuple
-_declare: Any = cgutils.get_or_insert_function
-
-
-# The dot-product block, in LLVM IR
-
-
-def _dot_block(rows: int, cols: int) -> Any:
-    """An intrinsic: the rows×cols dot products of rows i.. of A and rows j.. of Bᵀ over
-    [p0, p1), a multiple of LANES long, as a tuple of int32 (row-major)."""
-
-    def typer(typingctx: Any, a: Any, bt: Any, i: Any, j: Any, p0: Any, p1: Any) -> Any:
-        for arr in (a, bt):
-            if not (isinstance(arr, types.Array) and arr.dtype == types.int8 and arr.ndim == 2):
-                return None
-            if arr.layout != "C":
-                return None
-        sig = _UniTuple(types.int32, rows * cols)(a, bt, i, j, p0, p1)
-        return sig, _codegen
-
-    def _codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
-        v16i8, v16i16, v8i32 = ir.VectorType(i8, 16), ir.VectorType(i16, 16), ir.VectorType(i32, 8)
-        arg_types = signature.args
-        a_arr = context.make_array(arg_types[0])(context, builder, args[0])
-        b_arr = context.make_array(arg_types[1])(context, builder, args[1])
-        i, j, p0, p1 = (
-            context.cast(builder, args[n], arg_types[n], types.int64) for n in range(2, 6)
-        )
-        a_data = builder.bitcast(a_arr.data, i8.as_pointer())
-        b_data = builder.bitcast(b_arr.data, i8.as_pointer())
-        a_stride = builder.extract_value(a_arr.strides, 0)
-        b_stride = builder.extract_value(b_arr.strides, 0)
-
-        def row(data: Any, stride: Any, first: Any, offset: int) -> Any:
-            index = builder.add(first, ir.Constant(i64, offset))
-            return builder.gep(data, [builder.mul(index, stride)])
-
-        a_rows = [row(a_data, a_stride, i, r) for r in range(rows)]
-        b_rows = [row(b_data, b_stride, j, c) for c in range(cols)]
-        module = builder.module
-        pmadd = _declare(module, ir.FunctionType(v8i32, [v16i16, v16i16]), "llvm.x86.avx2.pmadd.wd")
-        reduce_add = _declare(module, ir.FunctionType(i32, [v8i32]), "llvm.vector.reduce.add.v8i32")
-        even = ir.Constant(ir.VectorType(i32, 8), list(range(0, 16, 2)))
-        odd = ir.Constant(ir.VectorType(i32, 8), list(range(1, 16, 2)))
-        zero = ir.Constant(v8i32, [0] * 8)
-
-        entry = builder.basic_block
-        loop = builder.append_basic_block("dot.loop")
-        done = builder.append_basic_block("dot.done")
-        builder.cbranch(builder.icmp_signed("<", p0, p1), loop, done)
-
-        builder.position_at_end(loop)
-        p = builder.phi(i64)
-        accs = [builder.phi(v8i32) for _ in range(rows * cols)]
-
-        def load(base: Any) -> Any:
-            address = builder.bitcast(builder.gep(base, [p]), v16i8.as_pointer())
-            return builder.sext(builder.load(address, align=1), v16i16)
-
-        a_vecs = [load(base) for base in a_rows]
-        b_vecs = [load(base) for base in b_rows]
-
-        def pair_products(x: Any, y: Any) -> Any:
-            if AVX2:
-                return builder.call(pmadd, [x, y])
-            parts = []
-            for lanes in (even, odd):
-                xs = builder.sext(builder.shuffle_vector(x, x, lanes), v8i32)
-                ys = builder.sext(builder.shuffle_vector(y, y, lanes), v8i32)
-                parts.append(builder.mul(xs, ys))
-            return builder.add(parts[0], parts[1])
-
-        sums = [
-            builder.add(accs[r * cols + c], pair_products(a_vecs[r], b_vecs[c]))
-            for r in range(rows)
-            for c in range(cols)
-        ]
-        p_next = builder.add(p, ir.Constant(i64, LANES))
-        p.add_incoming(p0, entry)
-        p.add_incoming(p_next, loop)
-        for acc, total in zip(accs, sums, strict=True):
-            acc.add_incoming(zero, entry)
-            acc.add_incoming(total, loop)
-        builder.cbranch(builder.icmp_signed("<", p_next, p1), loop, done)
-
-        builder.position_at_end(done)
-        finals = []
-        for total in sums:
-            final = builder.phi(v8i32)
-            final.add_incoming(zero, entry)
-            final.add_incoming(total, loop)
-            finals.append(final)
-        results = [builder.call(reduce_add, [final]) for final in finals]
-        return context.make_tuple(builder, signature.return_type, results)
-
-    typer.__name__ = f"dot_block_{rows}x{cols}"
-    return intrinsic(typer)
-
-
-def _transpose_16x16_typer(typingctx: Any, b: Any, p: Any, j: Any, bt: Any) -> Any:
-    """An intrinsic: bt[j:j+16, p:p+16] = b[p:p+16, j:j+16]ᵀ, for int8 C-contiguous b and bt.
-
-    Four rounds of interleaving row i with row i+8 (byte by byte, low and high halves) transpose
-    a 16×16 block: 16 loads, 64 shuffles and 16 stores, where a byte at a time would take 512
-    memory operations, most of them to lines 2^k bytes apart that evict each other.
-    """
-    for arr in (b, bt):
-        if not (isinstance(arr, types.Array) and arr.dtype == types.int8 and arr.ndim == 2):
-            return None
-        if arr.layout != "C":
-            return None
-
-    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
-        v16i8 = ir.VectorType(i8, 16)
-        arg_types = signature.args
-        b_arr = context.make_array(arg_types[0])(context, builder, args[0])
-        t_arr = context.make_array(arg_types[3])(context, builder, args[3])
-        p0 = context.cast(builder, args[1], arg_types[1], types.int64)
-        j0 = context.cast(builder, args[2], arg_types[2], types.int64)
-        b_data = builder.bitcast(b_arr.data, i8.as_pointer())
-        t_data = builder.bitcast(t_arr.data, i8.as_pointer())
-        b_stride = builder.extract_value(b_arr.strides, 0)
-        t_stride = builder.extract_value(t_arr.strides, 0)
-
-        def address(data: Any, stride: Any, row: Any, offset: int, col: Any) -> Any:
-            index = builder.add(
-                builder.mul(builder.add(row, ir.Constant(i64, offset)), stride), col
-            )
-            return builder.bitcast(builder.gep(data, [index]), v16i8.as_pointer())
-
-        rows = [builder.load(address(b_data, b_stride, p0, r, j0), align=1) for r in range(16)]
-        low = ir.Constant(ir.VectorType(i32, 16), [x for i in range(8) for x in (i, i + 16)])
-        high = ir.Constant(ir.VectorType(i32, 16), [x for i in range(8, 16) for x in (i, i + 16)])
-        for _ in range(4):
-            mixed = []
-            for i in range(8):
-                mixed.append(builder.shuffle_vector(rows[i], rows[i + 8], low))
-                mixed.append(builder.shuffle_vector(rows[i], rows[i + 8], high))
-            rows = mixed
-        for c in range(16):
-            builder.store(rows[c], address(t_data, t_stride, j0, c, p0), align=1)
-        return context.get_dummy_value()
-
-    return types.void(b, p, j, bt), codegen
-
-
-_transpose_16x16: Any = intrinsic(_transpose_16x16_typer)
-_dot_2x4 = _dot_block(2, 4)
-_dot_1x4 = _dot_block(1, 4)
-_dot_2x1 = _dot_block(2, 1)
-_dot_1x1 = _dot_block(1, 1)
 
 
 # gemm and the qmlp layer
@@ -376,6 +226,104 @@ def _gemm_bias_leaves(a: I8, bt: I8, bias: I32, out: I32, rb: int, cb: int) -> N
 
 
 @_kernel(parallel=True)
+def _gemm_bias_hashed(
+    a: I8, bt: I8, bias: I32, out: I32, words: Any, rb: int, cb: int, group: int,
+    starts: I64, heights: I64, sizes: I64, first: I64, owner: I64, key: Any, cvs: Any,
+    hashes: Any,
+) -> None:  # fmt: skip
+    """`_gemm_bias_leaves` whose tasks hash the tiles they wrote (`words` is `out` as uint32)
+    while they are in the core's cache: a task is `group` tiles of one column of tiles (one
+    slice of Bᵀ read for all), or `group` · rb rows where a tile is whole rows (cb ≥ n). The
+    leaves are listed column of tiles after column (tile (r, c) is leaf c · row_tiles + r):
+    leaf i is out[starts[i] : starts[i] + sizes[i]]; its hash goes to hashes[8i : 8i + 8]."""
+    m, k = a.shape
+    n = bt.shape[0]
+    kv = k - k % LANES
+    row_tiles = (m + rb - 1) // rb
+    col_tiles = (n + cb - 1) // cb
+    groups = (row_tiles + group - 1) // group
+    for t in prange(col_tiles * groups):
+        c = t // groups
+        r_first = (t % groups) * group
+        r_last = min(r_first + group, row_tiles)
+        if cb >= n:
+            r0, r1 = r_first * rb, min(r_last * rb, m)
+            block = out[r0 * n : r1 * n].reshape((r1 - r0, n))
+            for i0 in range(0, r1 - r0, TILE_ROWS):
+                for j0 in range(0, n, TILE_COLS):
+                    i1, j1 = min(i0 + TILE_ROWS, r1 - r0), min(j0 + TILE_COLS, n)
+                    _gemm_tile(a[r0:r1], bt, bias, block, i0, i1, j0, j1, kv)
+        else:
+            c0 = c * cb
+            width = min(cb, n - c0)
+            for r in range(r_first, r_last):
+                r0 = r * rb
+                height = min(rb, m - r0)
+                base = r0 * n + c0 * height
+                tile = out[base : base + height * width].reshape((height, width))
+                for i0 in range(0, height, TILE_ROWS):
+                    for j0 in range(0, width, TILE_COLS):
+                        i1, j1 = min(i0 + TILE_ROWS, height), min(j0 + TILE_COLS, width)
+                        _gemm_tile(
+                            a[r0 : r0 + height], bt[c0 : c0 + width], bias[c0 : c0 + width],
+                            tile, i0, i1, j0, j1, kv,
+                        )  # fmt: skip
+        _hash_task(
+            words, starts, heights, sizes, sizes, first, owner, key, c * row_tiles + r_first,
+            c * row_tiles + r_last, cvs, hashes,
+        )  # fmt: skip
+
+
+def _tile_sizes(m: int, n: int, rb: int, cb: int) -> I64:
+    """The sizes (words) of the rb × cb tiles of an m × n product, tile-major."""
+    heights = np.minimum(rb, m - np.arange(0, m, rb, dtype=np.int64))
+    widths = np.minimum(cb, n - np.arange(0, n, cb, dtype=np.int64))
+    sizes: I64 = np.outer(heights, widths).reshape(-1)
+    return sizes
+
+
+TILE_GROUP: Final = 16
+"""Tiles of one column a task of `_gemm_bias_hashed` computes, then hashes: 16 tiles of
+8 × 64 (n = 1,024) are 32 KiB, in the core's cache when hashed with its slice of Bᵀ."""
+_KEY_WORDS: Final = np.frombuffer(LEAF_KEY, "<u4").astype(np.uint32)
+
+
+def _product_hashed(
+    a: I8, b: I8, bias: I32, part: I32, blocks: tuple[int, int] | None, hashing: LeafHashing,
+    offset: int,
+) -> None:  # fmt: skip
+    """part (flat) = a·b + bias as `blocks` (rows, columns) tiles (None: by rows), each leaf
+    hashed into hashing.out by the task that wrote it; `offset`: part's bytes in the layer's
+    result. Few rows, or leaves that are not the product's tiles: computed, then hashed."""
+    m, n = a.shape[0], b.shape[1]
+    first, last, starts, sizes = band_leaves(hashing, offset, part.nbytes)
+    rb, cb = blocks or ((int(sizes[0]) // n if len(sizes) and n else 0), n)
+    tiled = bool(part.size) and rb >= 1 and np.array_equal(sizes, _tile_sizes(m, n, rb, cb))
+    if m <= FEW_ROWS or not (tiled and np.array_equal(starts[1:], np.cumsum(sizes)[:-1])):
+        product: I32 = np.empty((m, n), np.int32)
+        _band_product(a, b, bias, product)(slice(0, m))
+        layout_rows, layout_cols = blocks or (m, n)
+        tiles_of(product, layout_rows, layout_cols, part)
+        ones = np.ones_like(sizes)
+        hashing.out[first:last] = leaf_hashes_at(part, starts, ones, sizes, sizes, LEAF_KEY)
+        return
+    # Leaves listed column of tiles after column: a task's tiles are consecutive leaves.
+    row_tiles, col_tiles = -(-m // rb), -(-n // cb)
+    order = np.arange(len(sizes)).reshape(row_tiles, col_tiles).T.reshape(-1)
+    starts, sizes = starts[order], sizes[order]
+    chunks = _chunk_counts(np.ones_like(sizes), sizes)
+    owner = _chunk_owners(chunks)
+    cvs = np.empty(8 * owner.shape[0], np.uint32)
+    hashes = np.empty((col_tiles, row_tiles, 8), np.uint32)
+    group = max(1, TILE_ROWS // rb) if cb >= n else TILE_GROUP
+    _gemm_bias_hashed(
+        a, _transposed(b), bias, part, part.view(np.uint32), rb, cb, group, starts,
+        np.ones_like(sizes), sizes, chunks, owner, _KEY_WORDS, cvs, hashes.reshape(-1),
+    )  # fmt: skip
+    hashing.out[first:last] = hashes.transpose(1, 0, 2).reshape(-1, 8).view(np.uint8)
+
+
+@_kernel(parallel=True)
 def _matmul_bias_wide(h: I32, w: I8, bias: I32, out: I32) -> None:
     """out = h·w + bias for int32 h, accumulated in int64 and kept modulo 2^32."""
     m, k = h.shape
@@ -471,7 +419,9 @@ def _band_product(a: I8, b: I8, bias: I32, out: I32) -> Callable[[slice], None]:
     return lambda rows: _gemm_bias(a[rows], bt, bias, out[rows])
 
 
-def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slice]]:
+def gemm_bands(
+    a: I8, b: I8, bands: Sequence[slice], *, hashing: Sequence[LeafHashing] | None = None
+) -> tuple[I32, Iterator[slice]]:
     """C = A·B computed one band of rows at a time: C (filled as the iterator runs) and an
     iterator that computes each band of `bands` in turn and yields it once its rows are final.
 
@@ -482,6 +432,7 @@ def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slic
     check_product(a.shape, b.shape)
     out: I32 = np.empty((a.shape[0], b.shape[1]), np.int32)
     bias: I32 = np.zeros(b.shape[1], np.int32)
+    n = b.shape[1]
 
     def run() -> Iterator[slice]:
         if not out.size:
@@ -489,7 +440,11 @@ def gemm_bands(a: I8, b: I8, bands: Sequence[slice]) -> tuple[I32, Iterator[slic
             return
         product = _band_product(a, b, bias, out)
         for rows in bands:
-            product(rows)
+            if hashing:
+                part = out[rows].reshape(-1)
+                _product_hashed(a[rows], b, bias, part, None, hashing[0], 4 * rows.start * n)
+            else:
+                product(rows)
             yield rows
 
     return out, run()
@@ -508,7 +463,13 @@ def tiles_of(c: I32, row_block: int, col_block: int, out: I32) -> None:
 
 
 def gemm_tile_bands(
-    a: I8, b: I8, row_block: int, col_block: int, bands: Sequence[slice]
+    a: I8,
+    b: I8,
+    row_block: int,
+    col_block: int,
+    bands: Sequence[slice],
+    *,
+    hashing: Sequence[LeafHashing] | None = None,
 ) -> tuple[I32, Iterator[slice]]:
     """`gemm_bands` with C laid out as gemm_i8's tile leaves (`tiles_of`) in one flat array, so
     each leaf is a contiguous part of it: the kernel writes every tile where its leaf lies, and
@@ -527,7 +488,11 @@ def gemm_tile_bands(
             if rows.start % row_block:
                 raise ValueError(f"band {rows} does not start at a row of tiles")
             part = out[rows.start * n : min(rows.stop, m) * n]
-            if part.size and m > FEW_ROWS:
+            if hashing:
+                blocks = (row_block, col_block)
+                at = 4 * rows.start * n
+                _product_hashed(a[rows], b, bias, part, blocks, hashing[0], at)
+            elif part.size and m > FEW_ROWS:
                 _gemm_bias_leaves(a[rows], bt, bias, part, row_block, col_block)
             elif part.size:
                 band: I32 = np.empty((part.size // n, n), np.int32)
@@ -539,7 +504,11 @@ def gemm_tile_bands(
 
 
 def qmlp_bands(
-    x: I8, layers: Sequence[QmlpLayer], bands: Sequence[slice]
+    x: I8,
+    layers: Sequence[QmlpLayer],
+    bands: Sequence[slice],
+    *,
+    hashing: Sequence[LeafHashing] | None = None,
 ) -> tuple[list[I32], Iterator[tuple[int, slice]]]:
     """qmlp one band of rows at a time, through every layer before the next band (a row's
     activations depend on that row alone): each layer's accumulators (filled as the iterator
@@ -559,7 +528,10 @@ def qmlp_bands(
                 weights, bias = layer_arrays(layer)
                 check_product(h.shape, weights.shape)
                 out = accs[j][rows]
-                if out.size:
+                if hashing:
+                    at = 4 * rows.start * out.shape[1]
+                    _product_hashed(h, weights, bias, out.reshape(-1), None, hashing[j], at)
+                elif out.size:
                     local = slice(0, h.shape[0])
                     _band_product(h, weights, bias, out)(local)
                 yield j, rows
@@ -717,6 +689,7 @@ def sgd(
 
 __all__ = [
     "AVX2",
+    "LeafHashing",
     "gemm",
     "gemm_bands",
     "gemm_tile_bands",

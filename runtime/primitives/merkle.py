@@ -190,7 +190,8 @@ ProofWalk: TypeAlias = Callable[
 ]
 """Walks proofs from their leaf hashes up (as `verify_hash_proof` does): the set of their top
 nodes, or None if some proof has more or fewer hashes than its walk uses. It may assume every
-hash is HASH_LEN bytes, every index is within leaf_count, and 1 ≤ leaf_count < 2^63."""
+hash is a bytes object of HASH_LEN bytes, every index is within leaf_count, and
+1 ≤ leaf_count < 2^63."""
 
 
 def walk_proofs(
@@ -229,10 +230,12 @@ def _walkable(
         return False
     if not all(type(index) is int and 0 <= index < leaf_count for index in indices):
         return False
-    lengths = set(map(len, hashes))
+    # bytes objects only: another buffer's len() may count items of more than a byte.
+    kinds, lengths = set(map(type, hashes)), set(map(len, hashes))
     for proof in proofs:
+        kinds.update(map(type, proof))
         lengths.update(map(len, proof))
-    return lengths == {HASH_LEN}
+    return kinds == {bytes} and lengths == {HASH_LEN}
 
 
 def verify_hash_proofs(

@@ -1,5 +1,6 @@
 """The fuzz targets in the suite: every input that ever failed is replayed, every seed passes, and
-each target runs under atheris for a few seconds (`make fuzz` runs them for longer)."""
+each target runs under atheris for a few seconds (`make fuzz` runs them for longer), all targets
+in one process that imports and instruments XPL once."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.fuzz.run import REGRESSIONS, SUITE_INSTRUMENTED, run_target
+from tests.fuzz.run import REGRESSIONS, SUITE_INSTRUMENTED, run_targets
 from tests.fuzz.targets import TARGETS, Finding, request_document
 
 SECONDS_IN_SUITE = 2
 """How long each target is fuzzed by the test suite."""
+BROKEN = "no_such_target"
+"""A name run beside the targets: its child fails to start, and the run must say so."""
 
 
 def _regressions() -> list[tuple[str, Path]]:
@@ -36,11 +39,29 @@ def test_every_seed_and_kept_failure_is_handled(name: str) -> None:
             one(path.read_bytes())
 
 
+@pytest.fixture(scope="module")
+def fuzzed() -> dict[str, tuple[bool, str]]:
+    """Every target fuzzed for SECONDS_IN_SUITE, in one run: {name: (passed, summary)}."""
+    return run_targets([*sorted(TARGETS), BROKEN], SECONDS_IN_SUITE, None, SUITE_INSTRUMENTED)
+
+
 @pytest.mark.parametrize("name", sorted(TARGETS))
-def test_each_target_fuzzes_for_a_few_seconds_without_failure(name: str) -> None:
-    passed, summary = run_target(name, SECONDS_IN_SUITE, None, SUITE_INSTRUMENTED)
+def test_each_target_fuzzes_for_a_few_seconds_without_failure(
+    name: str, fuzzed: dict[str, tuple[bool, str]]
+) -> None:
+    passed, summary = fuzzed[name]
     assert passed, summary
     assert " 0 inputs" not in summary, summary
+
+
+def test_a_target_that_fails_in_its_child_is_reported_with_its_error(
+    fuzzed: dict[str, tuple[bool, str]],
+) -> None:
+    """A failure in one forked child fails that target only, with the child's own output."""
+    passed, summary = fuzzed[BROKEN]
+    assert not passed
+    assert "FAILED (exit 70)" in summary and f"KeyError: '{BROKEN}'" in summary, summary
+    assert all(fuzzed[name][0] for name in TARGETS)
 
 
 def test_a_target_reports_what_breaks_its_promise() -> None:

@@ -6,6 +6,7 @@ way, so a leaf cut short or grown is refused before anything reads past its end.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -128,3 +129,60 @@ def test_leaves_of_other_types_are_checked_the_slow_way_and_still_caught() -> No
     values[-1] += 1
     mixed[5] = Bytes(values.tobytes())
     assert freivalds.check_result(spec, inputs, mixed) == 5
+
+
+class MadeOnAccess(Sequence[bytes]):
+    """A result whose leaves are made anew each time one is asked for (as a lazy view of a
+    store would): each is freed as soon as its caller lets it go."""
+
+    def __init__(self, leaves: Sequence[bytes]) -> None:
+        self._leaves = list(leaves)
+
+    def __len__(self) -> int:
+        return len(self._leaves)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [bytes(bytearray(leaf)) for leaf in self._leaves[index]]
+        return bytes(bytearray(self._leaves[index]))
+
+
+def test_leaves_made_on_access_are_read_while_alive_and_a_wrong_one_is_named() -> None:
+    """A wrong result given as a sequence that makes its leaves on access is named: the check
+    reads leaves it holds, never the memory of one already freed (where the last leaves made,
+    all right here, would be found in place of the wrong one)."""
+    spec = JobSpec("gemm_i8", (16, 13, 20, 4, 5), seed=5)
+    inputs = {"a": bytes(16 * 13), "b": bytes(range(256)) + bytes(4)}  # C = 0
+    leaves = [bytes(80)] * 16
+    assert freivalds.check_result(spec, inputs, MadeOnAccess(leaves)) is None
+    wrong = list(leaves)
+    wrong[3] = np.full(20, 9, "<i4").tobytes()
+    for _ in range(3):
+        assert freivalds.check_result(spec, inputs, MadeOnAccess(wrong)) == 3
+
+
+def test_a_bytearray_leaf_cannot_be_resized_while_the_check_reads_it(monkeypatch: Any) -> None:
+    """A leaf given as a bytearray is read where it lies: growing it then would move its data
+    and leave the check reading freed memory, so it is refused while the check runs (as any
+    buffer held by a reader is), and the check still names the wrong leaf."""
+    spec = JobSpec("gemm_i8", (21, 13, 17, 4, 5), seed=5)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves: list[Any] = list(compute_leaves(spec, inputs, device="cpu"))
+    values = np.frombuffer(leaves[4], "<i4").copy()
+    values[0] += 1
+    leaves[4] = bytearray(values.tobytes())
+    flag_rows = freivalds._flag_rows
+    refused: list[bool] = []
+
+    def growing(*args: Any) -> Any:
+        try:
+            leaves[4].extend(bytes(1 << 20))  # another thread of the caller's, say
+        except BufferError:
+            refused.append(True)
+        else:
+            refused.append(False)
+        return flag_rows(*args)
+
+    monkeypatch.setattr(freivalds, "_flag_rows", growing)
+    assert freivalds.check_result(spec, inputs, leaves) == 4
+    assert refused == [True]
