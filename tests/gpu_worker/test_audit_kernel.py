@@ -6,12 +6,14 @@ through a reader of slices)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpu_worker.inputs import generate_inputs
-from gpu_worker.jobs import JobSpec, compute_leaves, recompute_leaves
+from gpu_worker.jobs import JobSpec, compute_leaves, recompute_leaves, spread_tiles
 from gpu_worker.kernels.audit_cpu import gemm_tiles, gemm_tiles_witness
 from gpu_worker.kernels.witness_cpu import SPAN, product_witness
 from gpu_worker.witness import (
@@ -52,6 +54,32 @@ def test_tiles_equal_the_plain_product(
     for (r0, r1, c0, c1), tile in zip(tiles, gemm_tiles(a, b, tiles), strict=True):
         assert tile.flags.c_contiguous
         assert np.array_equal(tile, c[r0:r1, c0:c1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(products(), st.integers(1, 1 << 30), st.integers(0, 2**32 - 1))
+def test_tiles_shared_among_threads_equal_one_call(
+    case: tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]], depth: int, mask: int
+) -> None:
+    """However many shares the spread makes (a large depth forces one a core), each tile is
+    computed once, in its place: the tiles and witnesses equal one call on this thread."""
+    a, b, tiles = case
+    seen: list[int] = []
+
+    def spread(run: Callable[[np.ndarray], None], table: np.ndarray) -> None:
+        def counted(share: np.ndarray) -> None:
+            assert share.flags.c_contiguous
+            seen.extend(share[:, 4].tolist())
+            run(share)
+
+        spread_tiles(counted, table, depth)
+
+    for shared, whole in zip(gemm_tiles(a, b, tiles, spread), gemm_tiles(a, b, tiles), strict=True):
+        assert np.array_equal(shared, whole)
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == len(tiles)
+    pairs = gemm_tiles_witness(a, b, tiles, mask, spread)
+    for (c, w), (c1, w1) in zip(pairs, gemm_tiles_witness(a, b, tiles, mask), strict=True):
+        assert np.array_equal(c, c1) and np.array_equal(w, w1)
 
 
 def alone(spec: JobSpec, inputs: dict[str, bytes], index: int, mask: int) -> tuple[bytes, bytes]:
