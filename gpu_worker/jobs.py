@@ -652,8 +652,13 @@ def qmlp_rows(spec: JobSpec, indices: Sequence[int]) -> tuple[I64, int]:
 
 
 def qmlp_x_rows(spec: JobSpec, inputs: Mapping[str, InputBytes], rows: I64) -> I8:
-    """Rows `rows` of a qmlp_i8 job's x, read as runs of consecutive rows."""
+    """Rows `rows` of a qmlp_i8 job's x: picked from a view where x is in memory, else read as
+    runs of consecutive rows."""
     d0 = spec.params[2]
+    if isinstance(inputs.get("x"), bytes | bytearray | memoryview):
+        whole = _read_inputs(spec, inputs, {"x": ByteRuns(0, spec.params[0] * d0)})["x"]
+        picked: I8 = whole.reshape(-1, d0)[rows]
+        return picked
     reads: dict[str, ByteRuns] = {}
     runs: list[tuple[int, int]] = []
     for row in rows.tolist():
@@ -685,20 +690,37 @@ def qmlp_model(spec: JobSpec, inputs: Mapping[str, InputBytes], layers: int) -> 
     return parse_model(spec.params[2:], model)[:layers]
 
 
-def _qmlp_in_groups(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
-    """`kernels.qmlp(x, layers)`; on the CPU, for a check's few rows, in groups of FEW_ROWS on
-    the tile threads: the single-threaded kernels that stream each W as stored. Measured on the
-    loaded 2-core machine: the parallel kernels' start and join, six times for three layers,
-    stalled for 50–80 ms in half the runs (a thread of theirs waiting for a core), against about
-    1 ms when they did not."""
+def _qmlp_few_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
+    """`kernels.qmlp(x, layers)`; on the CPU, for a check's few rows, each layer's product by
+    the audit kernel (`audit_cpu`: W read as stored, no transposed copy; rows in tiles of
+    BLOCK_ROWS, shared among the tile threads only where the work pays for a second thread),
+    the requantization in groups of FEW_ROWS on this thread: no Numba parallel launch.
+    Measured for 16 rows of qmlp_i8 n = 1,024 on the loaded 2-core machine: the parallel
+    kernels' start and join stalled to a median of 76 ms a call (a thread of theirs waiting for
+    a core; 0.3 ms when they did not), the few-row kernels in groups on the tile threads took
+    1.5 ms, the audit kernel 0.7–0.8 ms on one thread."""
     few = getattr(kernels, "FEW_ROWS", 0) if kernels.__name__.endswith(".cpu") else 0
-    threads = os.cpu_count() or 1
-    if not few or x.shape[0] <= few or threads < 2 or x.shape[0] > few * threads * 4:
+    if not few or x.shape[0] > few * (os.cpu_count() or 1) * 4:
         accs: list[I32] = kernels.qmlp(x, layers)
         return accs
-    groups = [x[start : start + few] for start in range(0, x.shape[0], few)]
-    parts = list(_tile_pool().map(lambda group: kernels.qmlp(group, layers), groups))
-    return [np.concatenate([part[j] for part in parts]) for j in range(len(layers))]
+    from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
+
+    h = np.ascontiguousarray(x)
+    rows = h.shape[0]
+    step = audit_cpu.BLOCK_ROWS
+    out: list[I32] = []
+    for j, layer in enumerate(layers):
+        width = layer.weights.shape[1]
+        tiles = [(r, min(r + step, rows), 0, width) for r in range(0, rows, step)]
+        weights = np.ascontiguousarray(layer.weights)
+        flat = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread_for(h.shape[1]))
+        acc = flat.reshape(rows, width)
+        acc += layer.bias.astype(np.int32, copy=False)
+        out.append(acc)
+        if j + 1 < len(layers):
+            parts = [kernels.requantize(acc[r : r + few], layer) for r in range(0, rows, few)]
+            h = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return out
 
 
 def _recompute_qmlp(
@@ -707,7 +729,7 @@ def _recompute_qmlp(
     rows, deepest = qmlp_rows(spec, indices)
     layers = qmlp_model(spec, inputs, deepest + 1)
     x = qmlp_x_rows(spec, inputs, rows)
-    accs = _qmlp_in_groups(x, layers, kernels)
+    accs = _qmlp_few_rows(x, layers, kernels)
     position = {int(row): i for i, row in enumerate(rows.tolist())}
     out: list[bytes] = []
     for index in indices:
