@@ -186,3 +186,24 @@ def test_qmlp_leaves_with_their_witnesses_together_equal_each_on_its_own(
     for supplied in (inputs, {}):
         leaves, digests = recompute_leaves_witness(spec, supplied, picks, {}, mask, device=device)
         assert list(zip(leaves, digests, strict=True)) == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.sampled_from([(11, 2, 9, 7, 5, 4), (40, 3, 40, 36, 20, 3), (24, 1, 33, 17)]),
+    st.integers(0, 1000),
+    st.data(),
+)
+def test_qmlp_leaves_recomputed_on_the_cpu_equal_the_workers(
+    params: tuple[int, ...], seed: int, data: st.DataObject
+) -> None:
+    """A qmlp_i8 check's rows carried through the layers by the audit kernel (tiles of 8 rows,
+    W read as stored, widths not a multiple of 16, up to 40 rows) give the worker's leaves,
+    whether x is in memory (rows picked from a view) or generated (read as runs)."""
+    spec = JobSpec("qmlp_i8", params, seed=seed)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves = compute_leaves(spec, inputs, device="numpy")
+    picks = data.draw(st.lists(st.integers(0, spec.shape.leaves - 1), min_size=1, max_size=16))
+    for supplied in (inputs, {}):
+        got = recompute_leaves(spec, supplied, picks, {}, device="cpu")
+        assert got == [leaves[i] for i in picks]
