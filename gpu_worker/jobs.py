@@ -36,7 +36,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -566,27 +566,6 @@ def gemm_audit_operands(
     return a, b, table
 
 
-_R = TypeVar("_R")
-
-
-def on_tile_threads(run: Callable[[TileTable], list[_R]], table: TileTable) -> list[_R]:
-    """run(table)'s results, in order, with the tiles shared among one thread a core: `run` is
-    a single-threaded kernel that releases the GIL, given each share in one call (on the
-    loaded 2-core machine a Numba parallel loop's start and join stalled an audit of 0.3 ms for
-    30–60 ms when one of its threads waited for a core)."""
-    threads = min(len(table), os.cpu_count() or 1)
-    if threads < 2:
-        return run(table)
-    shares = [table[i::threads] for i in range(threads)]
-    # The first share on this thread, the others on the tile threads.
-    others = [_tile_pool().submit(run, share) for share in shares[1:]]
-    done = [run(shares[0])] + [other.result() for other in others]
-    results: list[_R] = [done[0][0]] * len(table)
-    for i, share in enumerate(done):
-        results[i::threads] = share
-    return results
-
-
 SPREAD_MIN_TERMS: Final = 1 << 24
 """The fewest multiply-adds a share of an audit's tiles gets (about 0.25 ms of one core):
 handing a share to a waiting thread and joining it costs about 30 µs, and on the loaded 2-core
@@ -752,7 +731,6 @@ __all__ = [
     "leaf_input_ranges",
     "leaf_tile",
     "leaf_tiles",
-    "on_tile_threads",
     "recompute_leaf",
     "recompute_leaves",
     "result_arrays",
