@@ -55,6 +55,7 @@ from gpu_worker.inputs import (
     generated_as_span,
     parse_model,
 )
+from runtime.primitives.merkle import leaf_hash
 from runtime.workloads import WorkloadShape, builds_on, gemm_layout, workload_shape
 
 
@@ -470,6 +471,39 @@ def recompute_leaves(
     return out
 
 
+def recompute_leaf_hashes(
+    spec: JobSpec,
+    inputs: Mapping[str, InputBytes],
+    indices: Sequence[int],
+    deps: Mapping[int, bytes],
+    *,
+    device: str = "auto",
+) -> list[bytes]:
+    """`merkle.leaf_hash` of each leaf `recompute_leaves` gives, in the order given: what an
+    audit compares with the worker's proofs. gemm_i8 tiles of one shape recomputed on the CPU
+    are hashed where they lie in the audit kernel's flat output by the compiled tile hashing
+    (`commitment.tile_leaf_hashes`; no leaf bytes are made)."""
+    if spec.workload != "gemm_i8" or not indices or not backend(device).__name__.endswith(".cpu"):
+        return [
+            leaf_hash(leaf) for leaf in recompute_leaves(spec, inputs, indices, deps, device=device)
+        ]
+    for index in indices:
+        if not 0 <= index < spec.shape.leaves:
+            _check_index(spec, index)
+    from gpu_worker.commitment import tile_leaf_hashes
+    from gpu_worker.kernels import audit_cpu
+
+    a, b, table = gemm_audit_operands(spec, inputs, indices)
+    heights = table[:, 1] - table[:, 0]
+    widths = table[:, 3] - table[:, 2]
+    height, width = int(heights[0]), int(widths[0])
+    if (heights != height).any() or (widths != width).any():  # ragged edge tiles: one at a time
+        tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(a.shape[1]))
+        return [leaf_hash(tile) for tile in tiles]
+    flat = audit_cpu.gemm_tiles_flat(a, b, table, spread_for(a.shape[1]))
+    return list(tile_leaf_hashes(flat.reshape(-1, width), height, width))
+
+
 def _recompute_gemm(
     spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], device: str
 ) -> list[bytes]:
@@ -732,6 +766,7 @@ __all__ = [
     "leaf_tile",
     "leaf_tiles",
     "recompute_leaf",
+    "recompute_leaf_hashes",
     "recompute_leaves",
     "result_arrays",
     "spread_for",

@@ -9,11 +9,18 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpu_worker.inputs import generate_inputs
-from gpu_worker.jobs import JobSpec, compute_leaves, recompute_leaves, spread_tiles
+from gpu_worker.inputs import InputError, generate_inputs
+from gpu_worker.jobs import (
+    JobSpec,
+    compute_leaves,
+    recompute_leaf_hashes,
+    recompute_leaves,
+    spread_tiles,
+)
 from gpu_worker.kernels.audit_cpu import gemm_tiles, gemm_tiles_witness
 from gpu_worker.kernels.witness_cpu import SPAN, product_witness
 from gpu_worker.witness import (
@@ -22,6 +29,7 @@ from gpu_worker.witness import (
     recompute_leaves_witness,
     witness_digest,
 )
+from runtime.primitives.merkle import leaf_hash
 
 
 @st.composite
@@ -119,6 +127,13 @@ def test_recomputed_tiles_equal_the_workers_leaves_however_the_inputs_come(
     assert recompute_leaves(spec, {}, picks, {}, device="cpu") == expected
     assert recompute_leaves(spec, readers, picks, {}, device="cpu") == expected
     assert recompute_leaves(spec, {"b": readers["b"]}, picks, {}, device="cpu") == expected
+    # The hashes an audit compares, the tiles hashed where they lie (ragged ones one by one).
+    hashes = [leaf_hash(leaf) for leaf in expected]
+    for supplied in (inputs, {}, readers):
+        for device in ("cpu", "numpy"):
+            assert recompute_leaf_hashes(spec, supplied, picks, {}, device=device) == hashes
+    with pytest.raises(InputError, match="out of range"):
+        recompute_leaf_hashes(spec, inputs, [*picks, len(leaves)], {}, device="cpu")
 
 
 def test_a_wrong_leaf_is_told_apart() -> None:
