@@ -499,7 +499,7 @@ def recompute_leaf_hashes(
     height, width = int(heights[0]), int(widths[0])
     if (heights != height).any() or (widths != width).any():  # ragged edge tiles: one at a time
         tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(a.shape[1]))
-        return [leaf_hash(tile) for tile in tiles]
+        return [leaf_hash(_leaf(tile)) for tile in tiles]
     flat = audit_cpu.gemm_tiles_flat(a, b, table, spread_for(a.shape[1]))
     return list(tile_leaf_hashes(flat.reshape(-1, width), height, width))
 
