@@ -36,7 +36,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final, Protocol, TypeVar
+from typing import Any, Final, Protocol
 
 import numpy as np
 
@@ -55,6 +55,7 @@ from gpu_worker.inputs import (
     generated_as_span,
     parse_model,
 )
+from runtime.primitives.merkle import leaf_hash
 from runtime.workloads import WorkloadShape, builds_on, gemm_layout, workload_shape
 
 
@@ -470,6 +471,39 @@ def recompute_leaves(
     return out
 
 
+def recompute_leaf_hashes(
+    spec: JobSpec,
+    inputs: Mapping[str, InputBytes],
+    indices: Sequence[int],
+    deps: Mapping[int, bytes],
+    *,
+    device: str = "auto",
+) -> list[bytes]:
+    """`merkle.leaf_hash` of each leaf `recompute_leaves` gives, in the order given: what an
+    audit compares with the worker's proofs. gemm_i8 tiles of one shape recomputed on the CPU
+    are hashed where they lie in the audit kernel's flat output by the compiled tile hashing
+    (`commitment.tile_leaf_hashes`; no leaf bytes are made)."""
+    if spec.workload != "gemm_i8" or not indices or not backend(device).__name__.endswith(".cpu"):
+        return [
+            leaf_hash(leaf) for leaf in recompute_leaves(spec, inputs, indices, deps, device=device)
+        ]
+    for index in indices:
+        if not 0 <= index < spec.shape.leaves:
+            _check_index(spec, index)
+    from gpu_worker.commitment import tile_leaf_hashes
+    from gpu_worker.kernels import audit_cpu
+
+    a, b, table = gemm_audit_operands(spec, inputs, indices)
+    heights = table[:, 1] - table[:, 0]
+    widths = table[:, 3] - table[:, 2]
+    height, width = int(heights[0]), int(widths[0])
+    if (heights != height).any() or (widths != width).any():  # ragged edge tiles: one at a time
+        tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(a.shape[1]))
+        return [leaf_hash(_leaf(tile)) for tile in tiles]
+    flat = audit_cpu.gemm_tiles_flat(a, b, table, spread_for(a.shape[1]))
+    return list(tile_leaf_hashes(flat.reshape(-1, width), height, width))
+
+
 def _recompute_gemm(
     spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], device: str
 ) -> list[bytes]:
@@ -566,25 +600,39 @@ def gemm_audit_operands(
     return a, b, table
 
 
-_R = TypeVar("_R")
+SPREAD_MIN_TERMS: Final = 1 << 24
+"""The fewest multiply-adds a share of an audit's tiles gets (about 0.25 ms of one core):
+handing a share to a waiting thread and joining it costs about 30 µs, and on the loaded 2-core
+machine a second thread's share of 4 M terms (gemm_i8 n = 1,024, 16 tiles) ran 20–50% slower
+than one thread doing all of it (the other core busy)."""
 
 
-def on_tile_threads(run: Callable[[TileTable], list[_R]], table: TileTable) -> list[_R]:
-    """run(table)'s results, in order, with the tiles shared among one thread a core: `run` is
-    a single-threaded kernel that releases the GIL, given each share in one call (on the
-    loaded 2-core machine a Numba parallel loop's start and join stalled an audit of 0.3 ms for
-    30–60 ms when one of its threads waited for a core)."""
-    threads = min(len(table), os.cpu_count() or 1)
+def spread_tiles(run: Callable[[TileTable], None], table: TileTable, depth: int) -> None:
+    """An audit kernel's tile table (its rows (r0, r1, c0, c1, place), each tile's place in the
+    flat output last, as `audit_cpu` makes them) for products over `depth` terms, run in
+    contiguous shares, one a core, the first on this thread, each share one compiled call that
+    releases the GIL (the threads run no Python but the call); fewer shares where there is too
+    little work, down to the whole table on this thread (a share at least SPREAD_MIN_TERMS
+    terms, Σ area × depth)."""
+    count = len(table)
+    r0, r1, c0, c1, place = table[-1].tolist() if count else (0, 0, 0, 0, 0)
+    terms = (place + (r1 - r0) * (c1 - c0)) * depth
+    threads = min(count, os.cpu_count() or 1, terms // SPREAD_MIN_TERMS)
     if threads < 2:
-        return run(table)
-    shares = [table[i::threads] for i in range(threads)]
-    # The first share on this thread, the others on the tile threads.
-    others = [_tile_pool().submit(run, share) for share in shares[1:]]
-    done = [run(shares[0])] + [other.result() for other in others]
-    results: list[_R] = [done[0][0]] * len(table)
-    for i, share in enumerate(done):
-        results[i::threads] = share
-    return results
+        run(table)
+        return
+    cuts = np.searchsorted(table[:, 4], np.arange(1, threads) * (terms // depth // threads))
+    bounds = [0, *cuts.tolist(), count]
+    shares = [table[bounds[i] : bounds[i + 1]] for i in range(threads)]
+    others = [_tile_pool().submit(run, share) for share in shares[1:] if len(share)]
+    run(shares[0])
+    for other in others:
+        other.result()
+
+
+def spread_for(depth: int) -> Callable[[Callable[[TileTable], None], TileTable], None]:
+    """`spread_tiles` for products over `depth` terms, as an `audit_cpu.Spread`."""
+    return lambda run, table: spread_tiles(run, table, depth)
 
 
 def _recompute_gemm_tiles(
@@ -594,7 +642,7 @@ def _recompute_gemm_tiles(
     from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
 
     a, b, table = gemm_audit_operands(spec, inputs, indices)
-    tiles = on_tile_threads(lambda share: audit_cpu.gemm_tiles(a, b, share), table)
+    tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(a.shape[1]))
     return [_leaf(c) for c in tiles]
 
 
@@ -617,8 +665,13 @@ def qmlp_rows(spec: JobSpec, indices: Sequence[int]) -> tuple[I64, int]:
 
 
 def qmlp_x_rows(spec: JobSpec, inputs: Mapping[str, InputBytes], rows: I64) -> I8:
-    """Rows `rows` of a qmlp_i8 job's x, read as runs of consecutive rows."""
+    """Rows `rows` of a qmlp_i8 job's x: picked from a view where x is in memory, else read as
+    runs of consecutive rows."""
     d0 = spec.params[2]
+    if isinstance(inputs.get("x"), bytes | bytearray | memoryview):
+        whole = _read_inputs(spec, inputs, {"x": ByteRuns(0, spec.params[0] * d0)})["x"]
+        picked: I8 = whole.reshape(-1, d0)[rows]
+        return picked
     reads: dict[str, ByteRuns] = {}
     runs: list[tuple[int, int]] = []
     for row in rows.tolist():
@@ -650,20 +703,37 @@ def qmlp_model(spec: JobSpec, inputs: Mapping[str, InputBytes], layers: int) -> 
     return parse_model(spec.params[2:], model)[:layers]
 
 
-def _qmlp_in_groups(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
-    """`kernels.qmlp(x, layers)`; on the CPU, for a check's few rows, in groups of FEW_ROWS on
-    the tile threads: the single-threaded kernels that stream each W as stored. Measured on the
-    loaded 2-core machine: the parallel kernels' start and join, six times for three layers,
-    stalled for 50–80 ms in half the runs (a thread of theirs waiting for a core), against about
-    1 ms when they did not."""
+def _qmlp_few_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
+    """`kernels.qmlp(x, layers)`; on the CPU, for a check's few rows, each layer's product by
+    the audit kernel (`audit_cpu`: W read as stored, no transposed copy; rows in tiles of
+    BLOCK_ROWS, shared among the tile threads only where the work pays for a second thread),
+    the requantization in groups of FEW_ROWS on this thread: no Numba parallel launch.
+    Measured for 16 rows of qmlp_i8 n = 1,024 on the loaded 2-core machine: the parallel
+    kernels' start and join stalled to a median of 76 ms a call (a thread of theirs waiting for
+    a core; 0.3 ms when they did not), the few-row kernels in groups on the tile threads took
+    1.5 ms, the audit kernel 0.7–0.8 ms on one thread."""
     few = getattr(kernels, "FEW_ROWS", 0) if kernels.__name__.endswith(".cpu") else 0
-    threads = os.cpu_count() or 1
-    if not few or x.shape[0] <= few or threads < 2 or x.shape[0] > few * threads * 4:
+    if not few or x.shape[0] > few * (os.cpu_count() or 1) * 4:
         accs: list[I32] = kernels.qmlp(x, layers)
         return accs
-    groups = [x[start : start + few] for start in range(0, x.shape[0], few)]
-    parts = list(_tile_pool().map(lambda group: kernels.qmlp(group, layers), groups))
-    return [np.concatenate([part[j] for part in parts]) for j in range(len(layers))]
+    from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
+
+    h = np.ascontiguousarray(x)
+    rows = h.shape[0]
+    step = audit_cpu.BLOCK_ROWS
+    out: list[I32] = []
+    for j, layer in enumerate(layers):
+        width = layer.weights.shape[1]
+        tiles = [(r, min(r + step, rows), 0, width) for r in range(0, rows, step)]
+        weights = np.ascontiguousarray(layer.weights)
+        flat = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread_for(h.shape[1]))
+        acc = flat.reshape(rows, width)
+        acc += layer.bias.astype(np.int32, copy=False)
+        out.append(acc)
+        if j + 1 < len(layers):
+            parts = [kernels.requantize(acc[r : r + few], layer) for r in range(0, rows, few)]
+            h = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    return out
 
 
 def _recompute_qmlp(
@@ -672,7 +742,7 @@ def _recompute_qmlp(
     rows, deepest = qmlp_rows(spec, indices)
     layers = qmlp_model(spec, inputs, deepest + 1)
     x = qmlp_x_rows(spec, inputs, rows)
-    accs = _qmlp_in_groups(x, layers, kernels)
+    accs = _qmlp_few_rows(x, layers, kernels)
     position = {int(row): i for i, row in enumerate(rows.tolist())}
     out: list[bytes] = []
     for index in indices:
@@ -695,9 +765,11 @@ __all__ = [
     "leaf_input_ranges",
     "leaf_tile",
     "leaf_tiles",
-    "on_tile_threads",
     "recompute_leaf",
+    "recompute_leaf_hashes",
     "recompute_leaves",
     "result_arrays",
+    "spread_for",
+    "spread_tiles",
     "tile_leaves",
 ]

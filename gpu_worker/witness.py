@@ -67,16 +67,19 @@ from gpu_worker.jobs import (
     checked_dependencies,
     gemm_audit_operands,
     gemm_tile_operands,
-    on_tile_threads,
     qmlp_model,
     qmlp_rows,
     qmlp_x_rows,
+    spread_for,
 )
 
 WITNESS_TAG: Final = b"xpl-witness"
 """Prefix of the hashed witness bytes: a witness digest is never another hash of the chain."""
 MASK_LIMIT: Final = 1 << 32
 """A check's mask is an integer from 0 to MASK_LIMIT − 1 (32 bits)."""
+WITNESS_COST: Final = 3
+"""A term with its witness costs about three plain multiply-adds (three sums a term): the
+weight `spread_for` gives a product's depth when deciding how many threads share it."""
 
 
 def witness_kernels(device: str) -> ModuleType:
@@ -236,7 +239,7 @@ def recompute_leaves_witness(
     for index in indices:
         checked_dependencies(spec, index, deps)
     a, b, table = gemm_audit_operands(spec, inputs, indices)
-    done = on_tile_threads(lambda share: audit_cpu.gemm_tiles_witness(a, b, share, mask), table)
+    done = audit_cpu.gemm_tiles_witness(a, b, table, mask, spread_for(WITNESS_COST * a.shape[1]))
     return [_leaf(c) for c, _ in done], [witness_digest([w]) for _, w in done]
 
 
@@ -302,8 +305,8 @@ def _layer_product(device: str) -> Callable[[I8, I8, I32, int], tuple[I32, I64]]
         table = np.array([[0, rows, 0, half], [0, rows, half, width]], np.int64)
         if half == 0 or rows == 0:
             table = table[1:]
-        parts = on_tile_threads(
-            lambda share: audit_cpu.gemm_tiles_witness(h, weights, share, mask), table
+        parts = audit_cpu.gemm_tiles_witness(
+            h, weights, table, mask, spread_for(WITNESS_COST * h.shape[1])
         )
         acc = np.concatenate([c for c, _ in parts], axis=1) + bias.astype(np.int32)
         return acc.astype(np.int32), np.concatenate([w for _, w in parts], axis=1)

@@ -18,9 +18,10 @@ in one run, each figure the best of `repeat` timings:
    comparison, the same root over encoded copies of the leaves (`commit_copy`, the copies hashed
    by the `blake3` package on a thread pool);
 4. audit: what a committee does with AUDIT_LEAVES leaves: prove the committed leaves they
-   build on, recompute the leaves with `recompute_leaves` (one call: the inputs are read once,
-   a gemm_i8 check's tiles are one kernel call on every core, and a qmlp_i8 check carries the
-   union of its rows through the layers together), hash them, and check the worker's proofs for
+   build on, recompute the leaves' hashes with `recompute_leaf_hashes` (one call: the inputs are
+   read once, a gemm_i8 check's tiles are one kernel call (on two cores where the work pays)
+   hashed where they lie, and a qmlp_i8 check carries the union of its rows through the layers
+   together), and check the worker's proofs for
    them against the root with the recomputed hashes (`merkle.verify_hash_proofs`, every proof
    in one compiled walk); and, as `answer`, what a committee member computes for the same leaves
    (`chain.service.recomputation.recompute_answer`: each leaf with its recomputation witness);
@@ -61,7 +62,7 @@ from gpu_worker.jobs import (
     compute_leaves,
     gemm_blocks,
     leaf_dependencies,
-    recompute_leaves,
+    recompute_leaf_hashes,
     tile_leaves,
 )
 from gpu_worker.kernels.blake3_proofs import walk_proofs
@@ -273,10 +274,9 @@ def _audit(
             walk=walk_proofs,
         )
     deps = {d: leaves[d] for d in built_on}
-    recomputed = recompute_leaves(spec, inputs, picks, deps, device=device)
+    hashes = recompute_leaf_hashes(spec, inputs, picks, deps, device=device)
     proofs = [proof_from_levels(levels, index) for index in picks]
     try:
-        hashes = [leaf_hash(leaf) for leaf in recomputed]
         verify_hash_proofs(root, hashes, picks, count, proofs, walk=walk_proofs)
     except MerkleProofError as exc:
         raise AssertionError("a recomputed leaf differs from the committed one") from exc

@@ -24,7 +24,7 @@ folds them, so the tile and its witness are bit-equal to `witness_cpu.product_wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final, TypeAlias
 
 import numba
@@ -40,6 +40,10 @@ from gpu_worker.kernels.witness_cpu import LOW, SPAN
 
 Tiles: TypeAlias = Sequence[tuple[int, int, int, int]] | I64
 """Tiles of a·b as (row start, row stop, column start, column stop): tuples or a (T, 4) array."""
+Spread: TypeAlias = Callable[[Callable[[I64], None], I64], None]
+"""How a caller runs a kernel over a tile table: spread(run, table) calls run on shares of the
+table's rows (each a C-contiguous slice; all of them together once), on whatever threads it
+likes. The tiles' places in the output travel in the table, so shares write side by side."""
 BLOCK_ROWS: Final = 8
 BLOCK_COLS: Final = 16
 _declare: Any = cgutils.get_or_insert_function
@@ -367,13 +371,32 @@ def _places(table: I64, bases: I64) -> list[tuple[int, int, tuple[int, int]]]:
     return list(zip(starts, stops, zip(heights, widths, strict=True), strict=True))
 
 
-def gemm_tiles(a: I8, b: I8, tiles: Tiles) -> list[I32]:
-    """The tiles (row start, row stop, column start, column stop) of a·b, each a C-contiguous
-    int32 matrix; a and b int8, C-contiguous. One call, on the calling thread."""
+def on_this_thread(run: Callable[[I64], None], table: I64) -> None:
+    """The `Spread` that runs the whole table in one call on the calling thread."""
+    run(table)
+
+
+def gemm_tiles_flat(a: I8, b: I8, tiles: Tiles, spread: Spread = on_this_thread) -> I32:
+    """The tiles (row start, row stop, column start, column stop) of a·b, each row-major, one
+    after the other in one flat int32 array; a and b int8, C-contiguous. The kernel runs on the
+    shares `spread` makes, each one compiled call that releases the GIL (no Python work on the
+    threads)."""
     table, bases = _table(tiles)
+    return _tiles_into(a, b, table, bases, spread)
+
+
+def _tiles_into(a: I8, b: I8, table: I64, bases: I64, spread: Spread) -> I32:
     out = np.zeros(int(bases[-1]), np.int32)
-    if len(tiles) and a.shape[1]:
-        _gemm_tiles(_read_only(a), _read_only(b), table, out)
+    if len(table) and a.shape[1]:
+        a, b = _read_only(a), _read_only(b)
+        spread(lambda share: _gemm_tiles(a, b, share, out), table)
+    return out
+
+
+def gemm_tiles(a: I8, b: I8, tiles: Tiles, spread: Spread = on_this_thread) -> list[I32]:
+    """`gemm_tiles_flat`, each tile a C-contiguous int32 matrix (a view of the flat output)."""
+    table, bases = _table(tiles)
+    out = _tiles_into(a, b, table, bases, spread)
     return [out[start:stop].reshape(shape) for start, stop, shape in _places(table, bases)]
 
 
@@ -454,15 +477,17 @@ def _table(tiles: Tiles) -> tuple[I64, I64]:
     return table, bases
 
 
-def gemm_tiles_witness(a: I8, b: I8, tiles: Tiles, mask: int) -> list[tuple[I32, I64]]:
+def gemm_tiles_witness(
+    a: I8, b: I8, tiles: Tiles, mask: int, spread: Spread = on_this_thread
+) -> list[tuple[I32, I64]]:
     """`gemm_tiles`, each tile with its witness W (int64, the tile's shape) under `mask`, as
-    `witness_cpu.product_witness(a[rows], b[:, cols], 0, mask)` gives them. One call, on the
-    calling thread."""
+    `witness_cpu.product_witness(a[rows], b[:, cols], 0, mask)` gives them."""
     table, bases = _table(tiles)
     out = np.zeros(int(bases[-1]), np.int32)
     w_out = np.zeros(int(bases[-1]), np.int64)
     if len(tiles) and a.shape[1]:
-        _gemm_tiles_witness(_read_only(a), _read_only(b), table, np.int64(mask), out, w_out)
+        a, b, m = _read_only(a), _read_only(b), np.int64(mask)
+        spread(lambda share: _gemm_tiles_witness(a, b, share, m, out, w_out), table)
     return [
         (out[start:stop].reshape(shape), w_out[start:stop].reshape(shape))
         for start, stop, shape in _places(table, bases)

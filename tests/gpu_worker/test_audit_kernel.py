@@ -6,12 +6,21 @@ through a reader of slices)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpu_worker.inputs import generate_inputs
-from gpu_worker.jobs import JobSpec, compute_leaves, recompute_leaves
+from gpu_worker.inputs import InputError, generate_inputs
+from gpu_worker.jobs import (
+    JobSpec,
+    compute_leaves,
+    recompute_leaf_hashes,
+    recompute_leaves,
+    spread_tiles,
+)
 from gpu_worker.kernels.audit_cpu import gemm_tiles, gemm_tiles_witness
 from gpu_worker.kernels.witness_cpu import SPAN, product_witness
 from gpu_worker.witness import (
@@ -20,6 +29,7 @@ from gpu_worker.witness import (
     recompute_leaves_witness,
     witness_digest,
 )
+from runtime.primitives.merkle import leaf_hash
 
 
 @st.composite
@@ -52,6 +62,32 @@ def test_tiles_equal_the_plain_product(
     for (r0, r1, c0, c1), tile in zip(tiles, gemm_tiles(a, b, tiles), strict=True):
         assert tile.flags.c_contiguous
         assert np.array_equal(tile, c[r0:r1, c0:c1])
+
+
+@settings(max_examples=40, deadline=None)
+@given(products(), st.integers(1, 1 << 30), st.integers(0, 2**32 - 1))
+def test_tiles_shared_among_threads_equal_one_call(
+    case: tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]], depth: int, mask: int
+) -> None:
+    """However many shares the spread makes (a large depth forces one a core), each tile is
+    computed once, in its place: the tiles and witnesses equal one call on this thread."""
+    a, b, tiles = case
+    seen: list[int] = []
+
+    def spread(run: Callable[[np.ndarray], None], table: np.ndarray) -> None:
+        def counted(share: np.ndarray) -> None:
+            assert share.flags.c_contiguous
+            seen.extend(share[:, 4].tolist())
+            run(share)
+
+        spread_tiles(counted, table, depth)
+
+    for shared, whole in zip(gemm_tiles(a, b, tiles, spread), gemm_tiles(a, b, tiles), strict=True):
+        assert np.array_equal(shared, whole)
+    assert sorted(seen) == sorted(set(seen)) and len(seen) == len(tiles)
+    pairs = gemm_tiles_witness(a, b, tiles, mask, spread)
+    for (c, w), (c1, w1) in zip(pairs, gemm_tiles_witness(a, b, tiles, mask), strict=True):
+        assert np.array_equal(c, c1) and np.array_equal(w, w1)
 
 
 def alone(spec: JobSpec, inputs: dict[str, bytes], index: int, mask: int) -> tuple[bytes, bytes]:
@@ -91,6 +127,13 @@ def test_recomputed_tiles_equal_the_workers_leaves_however_the_inputs_come(
     assert recompute_leaves(spec, {}, picks, {}, device="cpu") == expected
     assert recompute_leaves(spec, readers, picks, {}, device="cpu") == expected
     assert recompute_leaves(spec, {"b": readers["b"]}, picks, {}, device="cpu") == expected
+    # The hashes an audit compares, the tiles hashed where they lie (ragged ones one by one).
+    hashes = [leaf_hash(leaf) for leaf in expected]
+    for supplied in (inputs, {}, readers):
+        for device in ("cpu", "numpy"):
+            assert recompute_leaf_hashes(spec, supplied, picks, {}, device=device) == hashes
+    with pytest.raises(InputError, match="out of range"):
+        recompute_leaf_hashes(spec, inputs, [*picks, len(leaves)], {}, device="cpu")
 
 
 def test_a_wrong_leaf_is_told_apart() -> None:
@@ -158,3 +201,24 @@ def test_qmlp_leaves_with_their_witnesses_together_equal_each_on_its_own(
     for supplied in (inputs, {}):
         leaves, digests = recompute_leaves_witness(spec, supplied, picks, {}, mask, device=device)
         assert list(zip(leaves, digests, strict=True)) == expected
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    st.sampled_from([(11, 2, 9, 7, 5, 4), (40, 3, 40, 36, 20, 3), (24, 1, 33, 17)]),
+    st.integers(0, 1000),
+    st.data(),
+)
+def test_qmlp_leaves_recomputed_on_the_cpu_equal_the_workers(
+    params: tuple[int, ...], seed: int, data: st.DataObject
+) -> None:
+    """A qmlp_i8 check's rows carried through the layers by the audit kernel (tiles of 8 rows,
+    W read as stored, widths not a multiple of 16, up to 40 rows) give the worker's leaves,
+    whether x is in memory (rows picked from a view) or generated (read as runs)."""
+    spec = JobSpec("qmlp_i8", params, seed=seed)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves = compute_leaves(spec, inputs, device="numpy")
+    picks = data.draw(st.lists(st.integers(0, spec.shape.leaves - 1), min_size=1, max_size=16))
+    for supplied in (inputs, {}):
+        got = recompute_leaves(spec, supplied, picks, {}, device="cpu")
+        assert got == [leaves[i] for i in picks]

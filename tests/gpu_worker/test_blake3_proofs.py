@@ -104,3 +104,34 @@ def test_the_kernel_gives_each_proofs_top_and_its_status() -> None:
     assert {row.tobytes() for row in tops} == {levels[-1][0]}
     tops, status = proof_tops(hashes_all[:2], [0, 4], 5, [proofs[0][:-1], proofs[4] + [b"\0" * 32]])
     assert status.tolist() == [1, 2]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 300), st.data())
+def test_each_proofs_top_and_status_are_its_own_walks_across_lane_groups(
+    count: int, data: st.DataObject
+) -> None:
+    """Proofs climb 16 side by side: with more than 16 proofs, and each proof cut short,
+    lengthened or given a wrong sibling on its own, every proof's top and status are those of
+    walking it alone (a neighbour in the lanes leaks nothing into it)."""
+    hashes_all = [leaf_hash(b"n%d" % i) for i in range(count)]
+    levels = tree_levels(hashes_all)
+    indices = data.draw(st.lists(st.integers(0, count - 1), min_size=1, max_size=40))
+    proofs = [list(proof_from_levels(levels, i)) for i in indices]
+    for proof in proofs:
+        change = data.draw(st.sampled_from(("none", "short", "long", "sibling")))
+        if change == "short" and proof:
+            proof.pop()
+        elif change == "long":
+            proof.append(bytes(32))
+        elif change == "sibling" and proof:
+            proof[data.draw(st.integers(0, len(proof) - 1))] = b"\x07" * 32
+    hashes = [hashes_all[i] for i in indices]
+    tops, status = proof_tops(hashes, indices, count, proofs)
+    for p, (hashed, index, proof) in enumerate(zip(hashes, indices, proofs, strict=True)):
+        alone = merkle.walk_proofs([hashed], [index], count, [proof])
+        if alone is None:
+            assert status[p] != 0
+        else:
+            assert status[p] == 0
+            assert alone == {tops[p].tobytes()}
