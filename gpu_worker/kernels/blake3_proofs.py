@@ -113,13 +113,19 @@ def proof_tops(
     every index below leaf_count, and leaf_count below 2^63.
     """
     count = len(hashes)
+    if len(indices) != count or len(proofs) != count:
+        raise ValueError(f"{count} hashes, {len(indices)} indices and {len(proofs)} proofs")
     starts = np.zeros(count + 1, np.int64)
     np.cumsum([len(proof) for proof in proofs], out=starts[1:])
     flat = b"".join([sibling for proof in proofs for sibling in proof])
+    joined = b"".join(hashes)
+    # The walk reads raw words: a buffer whose len() is not its byte count must not reach it.
+    if len(flat) != HASH_LEN * int(starts[-1]) or len(joined) != HASH_LEN * count:
+        raise ValueError("every hash and sibling must be exactly 32 bytes")
     siblings = _words(flat) if flat else _NO_SIBLINGS
     tops = np.empty((count, 8), np.uint32)
     status = _walk(
-        _words(b"".join(hashes)),
+        _words(joined),
         np.asarray(indices, np.int64),
         leaf_count,
         siblings,

@@ -135,3 +135,23 @@ def test_each_proofs_top_and_status_are_its_own_walks_across_lane_groups(
         else:
             assert status[p] == 0
             assert alone == {tops[p].tobytes()}
+
+
+def test_the_compiled_walk_refuses_hashes_whose_length_is_not_their_bytes() -> None:
+    """Called directly, the walk reads hashes by their bytes (a memoryview cast to 8-byte words,
+    len() 4 over 32 bytes, walks as its bytes do) and refuses a short sibling or a count that
+    does not match, rather than reading past its arrays."""
+    leaves = [bytes([i]) * 40 for i in range(5)]
+    levels = tree_levels([leaf_hash(leaf) for leaf in leaves])
+    proofs = [proof_from_levels(levels, i) for i in range(5)]
+    hashes = [leaf_hash(leaf) for leaf in leaves]
+    words = [memoryview(h).cast("Q") for h in hashes]
+    by_words, by_bytes = (
+        proof_tops(words, range(5), 5, proofs),
+        proof_tops(hashes, range(5), 5, proofs),
+    )  # type: ignore[arg-type]
+    assert by_words[0].tobytes() == by_bytes[0].tobytes() and not by_words[1].any()
+    with pytest.raises(ValueError, match="32 bytes"):
+        proof_tops(hashes, range(5), 5, [[*p[:-1], p[-1][:31]] for p in proofs])
+    with pytest.raises(ValueError, match="indices"):
+        proof_tops(hashes, range(4), 5, proofs)
