@@ -31,11 +31,10 @@ import numba
 import numpy as np
 from llvmlite import ir  # type: ignore[import-untyped]
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
 from gpu_worker.inputs import I8, I16, I32, I64
-from gpu_worker.kernels.cpu import AVX2
+from gpu_worker.kernels.llvm_ir import counted_loop, interleave, load_widened, pair_sums, splat
 from gpu_worker.kernels.witness_cpu import LOW, SPAN
 
 Tiles: TypeAlias = Sequence[tuple[int, int, int, int]] | I64
@@ -46,7 +45,21 @@ table's rows (each a C-contiguous slice; all of them together once), on whatever
 likes. The tiles' places in the output travel in the table, so shares write side by side."""
 BLOCK_ROWS: Final = 8
 BLOCK_COLS: Final = 16
-_declare: Any = cgutils.get_or_insert_function
+
+
+def _b_pairs(builder: Any, b_base: Any, stride: Any, p: Any) -> tuple[Any, Any]:
+    """B's rows p and p + 1 from `b_base` (an i8 pointer), 16 columns widened to int16 and
+    interleaved: (b[p, c], b[p + 1, c]) for c < 8, then for 8 ≤ c < 16."""
+    row_p = builder.gep(b_base, [builder.mul(p, stride)])
+    row_q = builder.gep(row_p, [stride])
+    return interleave(builder, load_widened(builder, row_p), load_widened(builder, row_q))
+
+
+def _a_pair(builder: Any, row: Any, offset: Any) -> Any:
+    """The int16 pair at byte `offset` of A's row `row`, (a[i, p], a[i, p + 1]), 8 times over."""
+    address = builder.bitcast(builder.gep(row, [offset]), ir.IntType(32).as_pointer())
+    word = builder.load(address, align=2)
+    return builder.bitcast(splat(builder, word, 8), ir.VectorType(ir.IntType(16), 16))
 
 
 def _stream_block(rows: int) -> Any:
@@ -63,8 +76,8 @@ def _stream_block(rows: int) -> Any:
         return types.void(a16, b, out, i, j, bj, p0, p1), codegen
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
-        v16i8, v16i16, v8i32 = ir.VectorType(i8, 16), ir.VectorType(i16, 16), ir.VectorType(i32, 8)
+        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        v8i32 = ir.VectorType(i32, 8)
         arg_types = signature.args
         a_arr = context.make_array(arg_types[0])(context, builder, args[0])
         b_arr = context.make_array(arg_types[1])(context, builder, args[1])
@@ -83,68 +96,19 @@ def _stream_block(rows: int) -> Any:
             for r in range(rows)
         ]
         b_base = builder.gep(b_data, [bj])
-        module = builder.module
-        pmadd = _declare(module, ir.FunctionType(v8i32, [v16i16, v16i16]), "llvm.x86.avx2.pmadd.wd")
-        even = ir.Constant(ir.VectorType(i32, 8), list(range(0, 16, 2)))
-        odd = ir.Constant(ir.VectorType(i32, 8), list(range(1, 16, 2)))
-        low = ir.Constant(ir.VectorType(i32, 16), [x for c in range(8) for x in (c, c + 16)])
-        high = ir.Constant(ir.VectorType(i32, 16), [x for c in range(8, 16) for x in (c, c + 16)])
-        zero = ir.Constant(v8i32, [0] * 8)
 
-        def pair_products(x: Any, y: Any) -> Any:
-            if AVX2:
-                return builder.call(pmadd, [x, y])
-            parts = []
-            for lanes in (even, odd):
-                xs = builder.sext(builder.shuffle_vector(x, x, lanes), v8i32)
-                ys = builder.sext(builder.shuffle_vector(y, y, lanes), v8i32)
-                parts.append(builder.mul(xs, ys))
-            return builder.add(parts[0], parts[1])
+        def step(p: Any, running: list[Any]) -> list[Any]:
+            pairs = _b_pairs(builder, b_base, b_stride, p)
+            offset = builder.mul(p, ir.Constant(i64, 2))
+            sums = []
+            for r in range(rows):
+                a_pair = _a_pair(builder, a_rows[r], offset)
+                for half in range(2):
+                    total = pair_sums(builder, pairs[half], a_pair)
+                    sums.append(builder.add(running[2 * r + half], total))
+            return sums
 
-        entry = builder.basic_block
-        loop = builder.append_basic_block("stream.loop")
-        done = builder.append_basic_block("stream.done")
-        builder.cbranch(builder.icmp_signed("<", p0, p1), loop, done)
-
-        builder.position_at_end(loop)
-        p = builder.phi(i64)
-        accs = [builder.phi(v8i32) for _ in range(2 * rows)]
-        row_p = builder.gep(b_base, [builder.mul(p, b_stride)])
-        row_q = builder.gep(row_p, [b_stride])
-        b_p = builder.sext(
-            builder.load(builder.bitcast(row_p, v16i8.as_pointer()), align=1), v16i16
-        )
-        b_q = builder.sext(
-            builder.load(builder.bitcast(row_q, v16i8.as_pointer()), align=1), v16i16
-        )
-        pairs = (builder.shuffle_vector(b_p, b_q, low), builder.shuffle_vector(b_p, b_q, high))
-        offset = builder.mul(p, ir.Constant(i64, 2))
-        sums = []
-        for r in range(rows):
-            address = builder.bitcast(builder.gep(a_rows[r], [offset]), i32.as_pointer())
-            word = builder.load(address, align=2)
-            splat = builder.insert_element(ir.Constant(v8i32, None), word, ir.Constant(i32, 0))
-            splat = builder.shuffle_vector(
-                splat, splat, ir.Constant(ir.VectorType(i32, 8), [0] * 8)
-            )
-            a_pair = builder.bitcast(splat, v16i16)
-            for half in range(2):
-                sums.append(builder.add(accs[2 * r + half], pair_products(pairs[half], a_pair)))
-        p_next = builder.add(p, ir.Constant(i64, 2))
-        p.add_incoming(p0, entry)
-        p.add_incoming(p_next, loop)
-        for acc, total in zip(accs, sums, strict=True):
-            acc.add_incoming(zero, entry)
-            acc.add_incoming(total, loop)
-        builder.cbranch(builder.icmp_signed("<", p_next, p1), loop, done)
-
-        builder.position_at_end(done)
-        finals = []
-        for total in sums:
-            final = builder.phi(v8i32)
-            final.add_incoming(zero, entry)
-            final.add_incoming(total, loop)
-            finals.append(final)
+        finals = counted_loop(builder, "stream", p0, p1, 2, 2 * rows, v8i32, step)
         for r in range(rows):
             row = builder.add(i, ir.Constant(i64, r))
             column = builder.mul(j, ir.Constant(i64, 4))
@@ -190,7 +154,7 @@ def _witness_block(rows: int) -> Any:
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
         i8, i16, i32, i64 = ir.IntType(8), ir.IntType(16), ir.IntType(32), ir.IntType(64)
-        v16i8, v16i16, v8i32 = ir.VectorType(i8, 16), ir.VectorType(i16, 16), ir.VectorType(i32, 8)
+        v16i16, v8i32 = ir.VectorType(i16, 16), ir.VectorType(i32, 8)
         arg_types = signature.args
         arrays = [context.make_array(arg_types[n])(context, builder, args[n]) for n in range(5)]
         i, j, bj, p0, p1 = (
@@ -204,80 +168,28 @@ def _witness_block(rows: int) -> Any:
             for r in range(rows)
         ]
         b_base = builder.gep(data[1], [bj])
-        module = builder.module
-        pmadd = _declare(module, ir.FunctionType(v8i32, [v16i16, v16i16]), "llvm.x86.avx2.pmadd.wd")
-        even = ir.Constant(ir.VectorType(i32, 8), list(range(0, 16, 2)))
-        odd = ir.Constant(ir.VectorType(i32, 8), list(range(1, 16, 2)))
-        low = ir.Constant(ir.VectorType(i32, 16), [x for c in range(8) for x in (c, c + 16)])
-        high = ir.Constant(ir.VectorType(i32, 16), [x for c in range(8, 16) for x in (c, c + 16)])
-        zero = ir.Constant(v8i32, [0] * 8)
         ones = ir.Constant(v16i16, [1] * 16)
         low_bits = ir.Constant(v16i16, [0x7FFF] * 16)
         fifteen = ir.Constant(v16i16, [15] * 16)
-        splat16 = ir.Constant(ir.VectorType(i32, 16), [0] * 16)
-        mask_vec = builder.insert_element(ir.Constant(v16i16, None), m_lo, ir.Constant(i32, 0))
-        mask_vec = builder.shuffle_vector(mask_vec, mask_vec, splat16)
+        mask_vec = splat(builder, m_lo, 16)
 
-        def pair_sums(x: Any, y: Any) -> Any:
-            if AVX2:
-                return builder.call(pmadd, [x, y])
-            parts = []
-            for lanes in (even, odd):
-                xs = builder.sext(builder.shuffle_vector(x, x, lanes), v8i32)
-                ys = builder.sext(builder.shuffle_vector(y, y, lanes), v8i32)
-                parts.append(builder.mul(xs, ys))
-            return builder.add(parts[0], parts[1])
+        def step(p: Any, running: list[Any]) -> list[Any]:
+            pairs = _b_pairs(builder, b_base, strides[1], p)
+            offset = builder.mul(p, ir.Constant(i64, 2))
+            sums = []
+            for r in range(rows):
+                a_pair = _a_pair(builder, a_rows[r], offset)
+                for half in range(2):
+                    terms = builder.mul(a_pair, pairs[half])
+                    masked = builder.xor(builder.and_(terms, low_bits), mask_vec)
+                    signs = builder.ashr(terms, fifteen)
+                    at = 6 * r + 3 * half
+                    sums.append(builder.add(running[at], pair_sums(builder, pairs[half], a_pair)))
+                    sums.append(builder.add(running[at + 1], pair_sums(builder, masked, ones)))
+                    sums.append(builder.add(running[at + 2], pair_sums(builder, signs, ones)))
+            return sums
 
-        entry = builder.basic_block
-        loop = builder.append_basic_block("witness.loop")
-        done = builder.append_basic_block("witness.done")
-        builder.cbranch(builder.icmp_signed("<", p0, p1), loop, done)
-
-        builder.position_at_end(loop)
-        p = builder.phi(i64)
-        accs = [builder.phi(v8i32) for _ in range(6 * rows)]
-        row_p = builder.gep(b_base, [builder.mul(p, strides[1])])
-        row_q = builder.gep(row_p, [strides[1]])
-        b_p = builder.sext(
-            builder.load(builder.bitcast(row_p, v16i8.as_pointer()), align=1), v16i16
-        )
-        b_q = builder.sext(
-            builder.load(builder.bitcast(row_q, v16i8.as_pointer()), align=1), v16i16
-        )
-        pairs = (builder.shuffle_vector(b_p, b_q, low), builder.shuffle_vector(b_p, b_q, high))
-        offset = builder.mul(p, ir.Constant(i64, 2))
-        sums = []
-        for r in range(rows):
-            address = builder.bitcast(builder.gep(a_rows[r], [offset]), i32.as_pointer())
-            word = builder.load(address, align=2)
-            splat = builder.insert_element(ir.Constant(v8i32, None), word, ir.Constant(i32, 0))
-            splat = builder.shuffle_vector(
-                splat, splat, ir.Constant(ir.VectorType(i32, 8), [0] * 8)
-            )
-            a_pair = builder.bitcast(splat, v16i16)
-            for half in range(2):
-                terms = builder.mul(a_pair, pairs[half])
-                masked = builder.xor(builder.and_(terms, low_bits), mask_vec)
-                signs = builder.ashr(terms, fifteen)
-                at = 6 * r + 3 * half
-                sums.append(builder.add(accs[at], pair_sums(pairs[half], a_pair)))
-                sums.append(builder.add(accs[at + 1], pair_sums(masked, ones)))
-                sums.append(builder.add(accs[at + 2], pair_sums(signs, ones)))
-        p_next = builder.add(p, ir.Constant(i64, 2))
-        p.add_incoming(p0, entry)
-        p.add_incoming(p_next, loop)
-        for acc, total in zip(accs, sums, strict=True):
-            acc.add_incoming(zero, entry)
-            acc.add_incoming(total, loop)
-        builder.cbranch(builder.icmp_signed("<", p_next, p1), loop, done)
-
-        builder.position_at_end(done)
-        finals = []
-        for total in sums:
-            final = builder.phi(v8i32)
-            final.add_incoming(zero, entry)
-            final.add_incoming(total, loop)
-            finals.append(final)
+        finals = counted_loop(builder, "witness", p0, p1, 2, 6 * rows, v8i32, step)
         column = builder.mul(j, ir.Constant(i64, 4))
         for r in range(rows):
             row = builder.add(i, ir.Constant(i64, r))

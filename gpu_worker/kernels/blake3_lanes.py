@@ -28,6 +28,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from gpu_worker.kernels.llvm_ir import splat, transpose_16
+
 LANES: Final = 16
 """Inputs compressed side by side: 16 uint32 lanes, one AVX-512 register."""
 IV: Final = (0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A)
@@ -49,28 +51,6 @@ _ARRAYS: Final = ((types.uint32, 1), (types.uint32, 1), (types.int64, 1), (types
 
 def _is_array(ty: Any, dtype: Any) -> bool:
     return isinstance(ty, types.Array) and ty.dtype == dtype and ty.ndim == 1 and ty.layout == "C"
-
-
-def _splat(builder: Any, value: Any) -> Any:
-    """The vector of 16 copies of the i32 `value`."""
-    vec = ir.VectorType(ir.IntType(32), LANES)
-    one = builder.insert_element(ir.Constant(vec, None), value, ir.Constant(ir.IntType(32), 0))
-    return builder.shuffle_vector(one, one, ir.Constant(vec, [0] * LANES))
-
-
-def _transpose(builder: Any, rows: list[Any]) -> list[Any]:
-    """The 16 × 16 transpose of 16 vectors: four rounds interleaving row i with row i + 8
-    (each round is a perfect shuffle of the 256 words; four of them transpose)."""
-    i32 = ir.IntType(32)
-    low = ir.Constant(ir.VectorType(i32, 16), [x for i in range(8) for x in (i, i + 16)])
-    high = ir.Constant(ir.VectorType(i32, 16), [x for i in range(8, 16) for x in (i, i + 16)])
-    for _ in range(4):
-        mixed = []
-        for i in range(8):
-            mixed.append(builder.shuffle_vector(rows[i], rows[i + 8], low))
-            mixed.append(builder.shuffle_vector(rows[i], rows[i + 8], high))
-        rows = mixed
-    return rows
 
 
 def _compress16_typer(
@@ -98,8 +78,8 @@ def _compress16_typer(
         step, keep, add = (
             context.cast(builder, args[n], signature.args[n], types.int64) for n in (3, 5, 6)
         )
-        keep_vec = _splat(builder, builder.trunc(keep, i32))
-        add_vec = _splat(builder, builder.trunc(add, i32))
+        keep_vec = splat(builder, builder.trunc(keep, i32), LANES)
+        add_vec = splat(builder, builder.trunc(add, i32), LANES)
         data_ptr = builder.bitcast(arrays[0].data, i32.as_pointer())
         pad_ptr = builder.bitcast(arrays[1].data, i32.as_pointer())
         offsets_ptr = builder.bitcast(arrays[2].data, i64.as_pointer())
@@ -117,7 +97,7 @@ def _compress16_typer(
             at = builder.gep(data_ptr, [builder.add(offset, step)])
             source = builder.select(builder.icmp_signed(">=", offset, zero), at, own)
             blocks.append(builder.load(builder.bitcast(source, vec_ptr), align=4))
-        m = _transpose(builder, blocks)
+        m = transpose_16(builder, blocks)
 
         fshr = _declare(builder.module, ir.FunctionType(vec, [vec, vec, vec]), "llvm.fshr.v16i32")
 

@@ -49,7 +49,6 @@ from gpu_worker.kernels.blake3_tiles import (
     leaf_hashes_at,
 )
 from gpu_worker.kernels.int8_blocks import (
-    AVX2,
     LANES,
     _dot_1x1,
     _dot_1x4,
@@ -57,6 +56,7 @@ from gpu_worker.kernels.int8_blocks import (
     _dot_2x4,
     _transpose_16x16,
 )
+from gpu_worker.kernels.llvm_ir import AVX2
 from runtime.primitives.merkle import LEAF_KEY
 
 TILE_ROWS: Final = 16
