@@ -343,19 +343,26 @@ def _hash_serial(
 
 
 @_njit()
+def _plan(heights: I64, widths: I64) -> tuple[I64, I64, I64]:
+    """Each leaf's first chunk, each chunk's leaf, and the tasks' bounds."""
+    first = _chunk_counts(heights, widths)
+    owner = _chunk_owners(first)
+    return first, owner, _tasks(first)
+
+
 def _hash_leaves(
     data: U32, starts: I64, heights: I64, widths: I64, strides: I64, key: U32, parallel: bool
 ) -> U32:
-    """Every leaf's hash (8 words a leaf), one call: chunks counted, tasks cut, hashed."""
-    first = _chunk_counts(heights, widths)
-    owner = _chunk_owners(first)
-    bounds = _tasks(first)
+    """Every leaf's hash (8 words a leaf): chunks counted, tasks cut, hashed.
+
+    The parallel kernel is called from Python, never from another compiled function: a cached
+    function that calls a parallel one, loaded in a process whose threading layer has not
+    started, crashes it (measured: a segmentation fault in a fresh process)."""
+    first, owner, bounds = _plan(heights, widths)
     cvs = np.empty(8 * owner.shape[0], np.uint32)
     out = np.empty(8 * heights.shape[0], np.uint32)
-    if parallel:
-        _hash_parallel(data, starts, heights, widths, strides, first, owner, key, bounds, cvs, out)
-    else:
-        _hash_serial(data, starts, heights, widths, strides, first, owner, key, bounds, cvs, out)
+    run = _hash_parallel if parallel else _hash_serial
+    run(data, starts, heights, widths, strides, first, owner, key, bounds, cvs, out)
     return out
 
 
