@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Final
 
 from chain.client.chain import XplClient, make_call
+from gpu_worker.committing import compute_committed
 from gpu_worker.devices import device_info
 from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves
@@ -25,6 +26,24 @@ MEASURE_PARAMS: Final[Mapping[str, tuple[int, ...]]] = {
     "sgd_fxp": (256, 64, 8, 32, 4, 8, 12),
 }
 """The small jobs timed at registration to state each workload's throughput."""
+
+WARM_PARAMS: Final[Mapping[str, tuple[tuple[int, ...], ...]]] = {
+    "gemm_i8": ((128, 128, 128, 32), (64, 64, 64, 8, 16)),
+    "qmlp_i8": ((64, 32, 128, 128, 10), (64, 1, 32, 32, 10)),
+    "sgd_fxp": (),
+}
+"""Small jobs computed and committed once before registering (bands of rows and tiles, a leaf
+per row): the kernels a job's commitment runs are compiled then, not when the first job's
+deadline is running (from a cold cache that takes tens of seconds on a small CPU)."""
+
+
+def warm_up(workload: str, device: str) -> None:
+    """Compute and commit each WARM_PARAMS job of `workload` once, compiling what they run."""
+    for params in WARM_PARAMS.get(workload, ()):
+        spec = JobSpec(workload, params, seed=1)
+        compute_committed(
+            spec, generate_inputs(spec.workload, spec.params, spec.seed), device=device
+        )
 
 
 def measure_throughput(workload: str, device: str) -> int:
@@ -55,6 +74,9 @@ def register(client: XplClient, config: WorkerConfig, device: str) -> None:
     workloads = [w for w, _ in config.asks]
     prices = [p for _, p in config.asks]
     asks_text = ", ".join(f"{w} at {format_amount(p)}/GOP" for w, p in config.asks)
+    if config.measure:  # a worker that states no throughput (tests) skips the warm-up too
+        for workload in workloads:
+            warm_up(workload, device)
     current = client.workers().get(config.keypair.public)
     if current is None:
         name, memory_mb = device_info(device)
