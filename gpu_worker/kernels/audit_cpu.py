@@ -34,7 +34,15 @@ from numba import types
 from numba.extending import intrinsic
 
 from gpu_worker.inputs import I8, I16, I32, I64
-from gpu_worker.kernels.llvm_ir import counted_loop, interleave, load_widened, pair_sums, splat
+from gpu_worker.kernels.llvm_ir import (
+    VNNI,
+    counted_loop,
+    interleave,
+    load_widened,
+    pair_sums,
+    quad_sums,
+    splat,
+)
 from gpu_worker.kernels.witness_cpu import LOW, SPAN
 
 Tiles: TypeAlias = Sequence[tuple[int, int, int, int]] | I64
@@ -45,6 +53,10 @@ table's rows (each a C-contiguous slice; all of them together once), on whatever
 likes. The tiles' places in the output travel in the table, so shares write side by side."""
 BLOCK_ROWS: Final = 8
 BLOCK_COLS: Final = 16
+QUADS: bool = VNNI
+"""Whether an audit's tiles are multiplied by `vpdpbusd` (`_gemm_tiles_vnni`, where the target
+has VNNI) rather than by `vpmaddwd` (`_gemm_tiles`, everywhere); the bits are the same, and
+tests clear it to run the portable kernel on a machine with VNNI."""
 
 
 def _b_pairs(builder: Any, b_base: Any, stride: Any, p: Any) -> tuple[Any, Any]:
@@ -263,6 +275,152 @@ def _gemm_tiles(a: I8, b: I8, tiles: I64, out: I32) -> None:
             _narrow(a, b, tile, r0, r1, j, width, c0)
 
 
+QUAD_ROWS: Final = 8
+"""Rows of a VNNI block: 8 rows × 2 vectors of 16 columns are 16 int32 vector sums."""
+QUAD_VECTORS: Final = 2
+
+
+def _b_quads(builder: Any, b_base: Any, stride: Any, p: Any, vector: int) -> Any:
+    """B's rows p..p + 3, columns 16·vector..16·vector + 15 from `b_base` (an i8 pointer), as
+    16 int32 lanes of 4 bytes (b[p, c] + 128, …, b[p + 3, c] + 128) for the 16 columns c: the
+    unsigned operand of `quad_sums` (b + 128 is b's byte with its top bit flipped)."""
+    i8, i32 = ir.IntType(8), ir.IntType(32)
+    v16i8, v64i8 = ir.VectorType(i8, 16), ir.VectorType(i8, 64)
+    base = builder.gep(b_base, [ir.Constant(ir.IntType(64), 16 * vector)])
+    rows = []
+    for q in range(4):
+        row = builder.gep(base, [builder.mul(builder.add(p, ir.Constant(p.type, q)), stride)])
+        rows.append(builder.load(builder.bitcast(row, v16i8.as_pointer()), align=1))
+    halves = [
+        builder.shuffle_vector(
+            rows[h], rows[h + 1], ir.Constant(ir.VectorType(i32, 32), list(range(32)))
+        )
+        for h in (0, 2)
+    ]
+    order = [c + 16 * q for c in range(16) for q in range(4)]
+    quads = builder.shuffle_vector(halves[0], halves[1], ir.Constant(ir.VectorType(i32, 64), order))
+    flipped = builder.xor(quads, ir.Constant(v64i8, [-128] * 64))
+    return builder.bitcast(flipped, ir.VectorType(i32, 16))
+
+
+def _quad_block(rows: int, vectors: int) -> Any:
+    """An intrinsic: out[o + r, j + c] = Σ_{p0 ≤ p < p1} a[i + r, p]·b[p, bj + c] for r < rows,
+    c < 16·vectors, with p1 − p0 a multiple of 4; a and b int8, out int32, each 2-D and
+    C-contiguous, sums int32 with sums[o + r] = Σ_{p0 ≤ p < p1} a[i + r, p].
+
+    `vpdpbusd` multiplies unsigned by signed bytes, so B's bytes are taken as b + 128 and the
+    sums corrected: Σ a·(b + 128) − 128·Σ a = Σ a·b (modulo 2^32, where all of it wraps). A's
+    four bytes a[i + r, p..p + 3] are one broadcast int32, read where A lies (no copy)."""
+
+    def typer(typingctx: Any, a: Any, b: Any, out: Any, sums: Any, i: Any, o: Any, j: Any,
+              bj: Any, p0: Any, p1: Any) -> Any:  # fmt: skip
+        arrays = ((a, types.int8, 2), (b, types.int8, 2), (out, types.int32, 2),
+                  (sums, types.int32, 1))  # fmt: skip
+        for arr, dtype, ndim in arrays:
+            if not (isinstance(arr, types.Array) and arr.dtype == dtype and arr.ndim == ndim):
+                return None
+            if arr.layout != "C":
+                return None
+        return types.void(a, b, out, sums, i, o, j, bj, p0, p1), codegen
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        i8, i32, i64 = ir.IntType(8), ir.IntType(32), ir.IntType(64)
+        v16i32 = ir.VectorType(i32, 16)
+        arg_types = signature.args
+        arrays = [context.make_array(arg_types[n])(context, builder, args[n]) for n in range(4)]
+        i, o, j, bj, p0, p1 = (
+            context.cast(builder, args[n], arg_types[n], types.int64) for n in range(4, 10)
+        )
+        data = [builder.bitcast(arr.data, i8.as_pointer()) for arr in arrays]
+        a_stride, b_stride, o_stride = (builder.extract_value(arr.strides, 0) for arr in arrays[:3])
+        a_rows = [
+            builder.gep(data[0], [builder.mul(builder.add(i, ir.Constant(i64, r)), a_stride)])
+            for r in range(rows)
+        ]
+        b_base = builder.gep(data[1], [bj])
+
+        def step(p: Any, running: list[Any]) -> list[Any]:
+            quads = [_b_quads(builder, b_base, b_stride, p, v) for v in range(vectors)]
+            sums = []
+            for r in range(rows):
+                address = builder.bitcast(builder.gep(a_rows[r], [p]), i32.as_pointer())
+                word = splat(builder, builder.load(address, align=1), 16)
+                for v in range(vectors):
+                    sums.append(quad_sums(builder, running[vectors * r + v], quads[v], word))
+            return sums
+
+        finals = counted_loop(builder, "quads", p0, p1, 4, rows * vectors, v16i32, step)
+        sums_data = builder.bitcast(arrays[3].data, i32.as_pointer())
+        column = builder.mul(j, ir.Constant(i64, 4))
+        for r in range(rows):
+            row = builder.add(o, ir.Constant(i64, r))
+            row_sum = builder.load(builder.gep(sums_data, [row]))
+            correction = splat(builder, builder.shl(row_sum, ir.Constant(i32, 7)), 16)
+            base = builder.gep(data[2], [builder.add(builder.mul(row, o_stride), column)])
+            for v in range(vectors):
+                address = builder.gep(base, [ir.Constant(i64, 64 * v)])
+                value = builder.sub(finals[vectors * r + v], correction)
+                builder.store(value, builder.bitcast(address, v16i32.as_pointer()), align=4)
+        return context.get_dummy_value()
+
+    typer.__name__ = f"quad_block_{rows}x{16 * vectors}"
+    return intrinsic(typer)
+
+
+_quads_wide = _quad_block(QUAD_ROWS, QUAD_VECTORS)
+_quads_8 = _quad_block(QUAD_ROWS, 1)
+_quads_1 = _quad_block(1, 1)
+
+
+@numba.njit(cache=True, nogil=True)
+def _gemm_tiles_vnni(a: I8, b: I8, tiles: I64, out: I32) -> None:
+    """`_gemm_tiles` by `vpdpbusd` (the target must have VNNI): 4 terms of 16 outputs an
+    instruction, A read where it lies; K's last k % 4 terms and a tile's last < 16 columns
+    added plainly."""
+    k = a.shape[1]
+    k4 = k - k % 4
+    wide = BLOCK_COLS * QUAD_VECTORS
+    for t in range(tiles.shape[0]):
+        r0, r1, c0, c1, base = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 4]
+        height, width = r1 - r0, c1 - c0
+        tile = out[base : base + height * width].reshape((height, width))
+        sums = np.empty(height, np.int32)
+        for r in range(height):
+            total = np.int64(0)
+            for p in range(k4):
+                total += a[r0 + r, p]
+            sums[r] = np.int32(total)
+        j = 0
+        while j + BLOCK_COLS <= width:
+            i = 0
+            if j + wide <= width:
+                while i + QUAD_ROWS <= height:
+                    _quads_wide(a, b, tile, sums, r0 + i, i, j, c0 + j, 0, k4)
+                    i += QUAD_ROWS
+                while i < height:
+                    for half in range(QUAD_VECTORS):
+                        _quads_1(
+                            a, b, tile, sums, r0 + i, i, j + 16 * half, c0 + j + 16 * half, 0, k4
+                        )
+                    i += 1
+                j += wide
+            else:
+                while i + QUAD_ROWS <= height:
+                    _quads_8(a, b, tile, sums, r0 + i, i, j, c0 + j, 0, k4)
+                    i += QUAD_ROWS
+                while i < height:
+                    _quads_1(a, b, tile, sums, r0 + i, i, j, c0 + j, 0, k4)
+                    i += 1
+                j += BLOCK_COLS
+        for p in range(k4, k):
+            for r in range(height):
+                x = np.int32(a[r0 + r, p])
+                for c in range(j):
+                    tile[r, c] += x * np.int32(b[p, c0 + c])
+        if j < width:
+            _narrow(a, b, tile, r0, r1, j, width, c0)
+
+
 def _read_only(matrix: I8) -> I8:
     """`matrix` typed as Numba types a job's input (a read-only view of its bytes): an array's
     writability is part of a kernel's signature, and each signature costs a compilation of
@@ -301,7 +459,8 @@ def _tiles_into(a: I8, b: I8, table: I64, bases: I64, spread: Spread) -> I32:
     out = np.zeros(int(bases[-1]), np.int32)
     if len(table) and a.shape[1]:
         a, b = _read_only(a), _read_only(b)
-        spread(lambda share: _gemm_tiles(a, b, share, out), table)
+        kernel = _gemm_tiles_vnni if QUADS else _gemm_tiles
+        spread(lambda share: kernel(a, b, share, out), table)
     return out
 
 
