@@ -499,9 +499,9 @@ def recompute_leaf_hashes(
     widths = table[:, 3] - table[:, 2]
     height, width = int(heights[0]), int(widths[0])
     if (heights != height).any() or (widths != width).any():  # ragged edge tiles: one at a time
-        tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(a.shape[1]))
+        tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(audit_cpu.tile_weight(a.shape[1])))
         return [leaf_hash(_leaf(tile)) for tile in tiles]
-    flat = audit_cpu.gemm_tiles_flat(a, b, table, spread_for(a.shape[1]))
+    flat = audit_cpu.gemm_tiles_flat(a, b, table, spread_for(audit_cpu.tile_weight(a.shape[1])))
     return list(tile_leaf_hashes(flat.reshape(-1, width), height, width))
 
 
@@ -610,7 +610,8 @@ def gemm_audit_operands(
 
 
 SPREAD_MIN_TERMS: Final = 1 << 24
-"""The fewest multiply-adds a share of an audit's tiles gets (about 0.25 ms of one core):
+"""The fewest multiply-adds a share of an audit's tiles gets, counted in the portable kernel's
+terms (`audit_cpu.tile_weight`; about 0.25 ms of one core):
 handing a share to a waiting thread and joining it costs about 30 µs, and on the loaded 2-core
 machine a second thread's share of 4 M terms (gemm_i8 n = 1,024, 16 tiles) ran 20–50% slower
 than one thread doing all of it (the other core busy)."""
@@ -651,7 +652,7 @@ def _recompute_gemm_tiles(
     from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
 
     a, b, table = gemm_audit_operands(spec, inputs, indices)
-    tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(a.shape[1]))
+    tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(audit_cpu.tile_weight(a.shape[1])))
     return [_leaf(c) for c in tiles]
 
 
@@ -766,7 +767,9 @@ def _qmlp_few_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
         width = layer.weights.shape[1]
         tiles = [(r, min(r + step, rows), 0, width) for r in range(0, rows, step)]
         weights = np.ascontiguousarray(layer.weights)
-        flat = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread_for(h.shape[1]))
+        flat = audit_cpu.gemm_tiles_flat(
+            h, weights, tiles, spread_for(audit_cpu.tile_weight(h.shape[1]))
+        )
         acc = flat.reshape(rows, width)
         acc += layer.bias.astype(np.int32, copy=False)
         out.append(acc)
