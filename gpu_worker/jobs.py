@@ -488,20 +488,20 @@ def recompute_leaf_hashes(
         return [
             leaf_hash(leaf) for leaf in recompute_leaves(spec, inputs, indices, deps, device=device)
         ]
+    leaves = spec.shape.leaves
     for index in indices:
-        if not 0 <= index < spec.shape.leaves:
+        if not 0 <= index < leaves:
             _check_index(spec, index)
     from gpu_worker.commitment import tile_leaf_hashes
     from gpu_worker.kernels import audit_cpu
 
     a, b, table = gemm_audit_operands(spec, inputs, indices)
-    heights = table[:, 1] - table[:, 0]
-    widths = table[:, 3] - table[:, 2]
-    height, width = int(heights[0]), int(widths[0])
-    if (heights != height).any() or (widths != width).any():  # ragged edge tiles: one at a time
-        tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(audit_cpu.tile_weight(a.shape[1])))
-        return [leaf_hash(_leaf(tile)) for tile in tiles]
-    flat = audit_cpu.gemm_tiles_flat(a, b, table, spread_for(audit_cpu.tile_weight(a.shape[1])))
+    spread = spread_for(audit_cpu.tile_weight(a.shape[1]))
+    shapes = {(r1 - r0, c1 - c0) for r0, r1, c0, c1 in table.tolist()}
+    if len(shapes) > 1:  # ragged edge tiles: one at a time
+        return [leaf_hash(_leaf(tile)) for tile in audit_cpu.gemm_tiles(a, b, table, spread)]
+    ((height, width),) = shapes
+    flat = audit_cpu.gemm_tiles_flat(a, b, table, spread)
     return list(tile_leaf_hashes(flat.reshape(-1, width), height, width))
 
 
