@@ -112,3 +112,21 @@ def test_the_target_features_decide_the_kernel(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(numba.config, "CPU_FEATURES", "", raising=False)
     monkeypatch.setattr(numba.config, "CPU_NAME", "generic", raising=False)
     assert not llvm_ir.target_has("avx2") and not llvm_ir.target_has("avx512vnni")
+
+
+def test_a_share_of_tiles_goes_to_another_thread_only_when_it_takes_as_long_as_before(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The 16 tiles of 8 × 128 of a gemm_i8 audit at n = 2,048 (33 M multiply-adds): two
+    shares for the portable kernel, one call on this thread for the VNNI kernel, which does
+    them in about the time the portable kernel takes for half (a share handed to a thread costs
+    about 30 µs, and on a loaded machine the other core is often busy)."""
+    from gpu_worker import jobs
+
+    monkeypatch.setattr(jobs, "_cores", lambda: 2)
+    table = np.array([(8 * t, 8 * t + 8, 0, 128, 1024 * t) for t in range(16)], np.int64)
+    for quads, shares in ((False, 2), (True, 1)):
+        monkeypatch.setattr(audit_cpu, "QUADS", quads)
+        seen: list[np.ndarray] = []
+        jobs.spread_tiles(seen.append, table, audit_cpu.tile_weight(2048))
+        assert len(seen) == shares and sum(map(len, seen)) == 16
