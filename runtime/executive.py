@@ -3,6 +3,7 @@
 Reading order, as a specification:
 
     execute_block(read, parent, block)
+        check extrinsics root     the body is the one the header commits to; decode it
         initialize_block          the author's VRF proof on the chain randomness (`randomness`);
                                   hooks: chain randomness, block number, parent hash, recent hashes
                                   (their weight is mandatory: apart from the transactions')
@@ -12,7 +13,7 @@ Reading order, as a specification:
                                   same outcome in one step (`runtime.executive_transfers`)
         finalize_block            hooks: fee payout, fee multiplier, events
         signature results         a block refused before this cancels the checks not started
-        check extrinsics root
+                                  (`execute_block_pending` leaves the wait to its caller)
         -> the block's state changes (the node commits them to the trie and checks the state root)
 
 `validate_transaction` is what the transaction pool asks before it admits a transaction; the
@@ -521,6 +522,41 @@ def execute_block(
 
     `decoded` holds the transactions the node's pool decoded (see `DecodedTransactions`).
     """
+    result, signatures = execute_block_pending(
+        read,
+        parent,
+        block,
+        genesis_hash=genesis_hash,
+        verifier=verifier,
+        cache=cache,
+        decoded=decoded,
+    )
+    require_signatures(signatures)
+    return result
+
+
+def require_signatures(signatures: PendingSignatures) -> None:
+    """Wait for a block's signature checks; BadExtrinsicSignature names the first that failed."""
+    results = signatures()
+    if not all(results):
+        raise BadExtrinsicSignature(f"extrinsic {results.index(False)} has a bad signature")
+
+
+def execute_block_pending(
+    read: StateReader,
+    parent: Header,
+    block: Block,
+    *,
+    genesis_hash: bytes,
+    verifier: SignatureVerifier | None = None,
+    cache: dict[bytes, Any] | None = None,
+    decoded: DecodedTransactions | None = None,
+) -> tuple[BlockResult, PendingSignatures]:
+    """`execute_block` without the wait for its signature checks: the result holds only once
+    `require_signatures` passed on the pending checks returned with it, and the caller must make
+    that call, or cancel them, before it writes anything or returns. This lets the node commit the
+    changes to the trie while verification workers are still checking (`execute_and_commit`).
+    """
     header = block.header
     if header.parent_hash != parent.hash or header.number != parent.number + 1:
         raise WrongParent("the block does not extend the given parent")
@@ -559,10 +595,7 @@ def execute_block(
     except BaseException:
         signatures.cancel()
         raise
-    results = signatures()
-    if not all(results):
-        raise BadExtrinsicSignature(f"extrinsic {results.index(False)} has a bad signature")
-    return BlockResult(changes, ctx, tuple(tx.hash for tx in txs))
+    return BlockResult(changes, ctx, tuple(tx.hash for tx in txs)), signatures
 
 
 class BlockBuilder:

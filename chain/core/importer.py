@@ -8,7 +8,9 @@
         header            Aura: slot after the parent's, not in the future, right author (not
                           disabled for an offence), seal
         execute           runtime.executive.execute_block on the parent's state (signatures
-                          checked there)                                  (execute_and_commit)
+                          submitted there)                                (execute_and_commit)
+        trie commit       of the block's changes, while workers may still check signatures
+        signatures        every one valid (waited for here)
         state root        the trie root after the block's changes must equal the header's
 
     seal_block(store, parent, result, extrinsics, slot=..., author=...)
@@ -30,7 +32,13 @@ from typing import Any, Protocol
 from chain.core import aura
 from chain.core.boundary import ChainStoreReads
 from runtime.block import Block, Digest, Header, extrinsics_root
-from runtime.executive import BlockResult, InvalidBlock, SignatureVerifier, execute_block
+from runtime.executive import (
+    BlockResult,
+    InvalidBlock,
+    SignatureVerifier,
+    execute_block_pending,
+    require_signatures,
+)
 from runtime.pallets import session
 from runtime.primitives.keys import Keypair
 from runtime.primitives.trie import TrieCommit
@@ -169,10 +177,15 @@ def execute_and_commit(
     cache: dict[bytes, Any] | None,
     decoded: DecodedTransactions | None = None,
 ) -> ExecutedBlock:
-    """Execute the block on its parent's state and check the state root its header commits to."""
+    """Execute the block on its parent's state and check the state root its header commits to.
+
+    The trie commit of the changes is made while the signature checks may still run in the
+    verification workers; their results are waited for after it, and before the state root is
+    compared, so that the block is refused for the same reason as if they had come first.
+    """
     header = block.header
     try:
-        result = execute_block(
+        result, signatures = execute_block_pending(
             store.reader(parent.hash),
             parent,
             block,
@@ -183,7 +196,15 @@ def execute_and_commit(
         )
     except InvalidBlock as exc:
         raise ExecutionFailed(str(exc)) from exc
-    commit = store.commit_state(parent.state_root, result.changes)
+    try:
+        commit = store.commit_state(parent.state_root, result.changes)
+    except BaseException:
+        signatures.cancel()
+        raise
+    try:
+        require_signatures(signatures)
+    except InvalidBlock as exc:
+        raise ExecutionFailed(str(exc)) from exc
     if commit.root != header.state_root:
         raise StateRootMismatch("the state root does not match the state after execution")
     return ExecutedBlock(block, result, commit)
