@@ -49,7 +49,7 @@ from runtime.pallets.treasury import Treasury
 from runtime.primitives.codec import U32_MAX, DecodeError
 from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
-from runtime.transaction import DecodedTransactions, SignedTransaction
+from runtime.transaction import DecodedTransactions, SignedTransaction, signing_messages
 
 PALLETS: Final[tuple[Pallet, ...]] = (
     System(),
@@ -443,7 +443,9 @@ def apply_extrinsic(
     call_def, args = lookup_call(tx)
     birth_hash(ctx, tx)
     signer = tx.signer
-    nonce = system.nonce_of(ctx, signer)
+    # The signer's record, read once: the fused path below takes it as it is now.
+    sender = system.account(ctx, signer)
+    nonce = system.nonce_of(ctx, signer) if sender is None else sender.nonce
     if tx.nonce != nonce:
         refusal = StaleNonce if tx.nonce < nonce else FutureNonce
         raise refusal(f"nonce {tx.nonce}, but the account's next is {nonce}")
@@ -466,7 +468,8 @@ def apply_extrinsic(
     if (
         fused
         and (call_def.pallet, call_def.name) in FUSED_CALLS
-        and apply_plain_transfer(ctx, index, signer, args, fee, tx.tip, weight, length)
+        and sender is not None
+        and apply_plain_transfer(ctx, index, signer, sender, args, fee, tx.tip, weight, length)
     ):
         return True
     ctx.phase = index
@@ -579,11 +582,12 @@ def execute_block_pending(
         cache=cache,
     )
     try:
-        items = [
-            (tx.signer, tx.message(genesis_hash, birth_hash(ctx, tx)), tx.signature) for tx in txs
-        ]
+        births = [birth_hash(ctx, tx) for tx in txs]
     except InvalidTransaction as exc:
         raise InvalidExtrinsic(f"an extrinsic is invalid: {exc}") from exc
+    bodies = [tx.body_bytes for tx in txs]
+    messages = signing_messages(genesis_hash, zip(births, bodies, strict=True))
+    items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
     signatures = (verifier or InlineVerifier()).submit(items)
     try:
         for index, tx in enumerate(txs):
