@@ -22,7 +22,7 @@ checks are the same as `apply_extrinsic`'s, made against the best block's state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Protocol
 
@@ -545,6 +545,20 @@ def require_signatures(signatures: PendingSignatures) -> None:
         raise BadExtrinsicSignature(f"extrinsic {results.index(False)} has a bad signature")
 
 
+@dataclass(frozen=True, slots=True)
+class CheckedAhead:
+    """A block's transactions decoded, and its signature checks submitted, before its import
+    (while the block before it was imported: `chain.core.checks_ahead`). Its import uses them
+    only where its body is exactly `extrinsics` and the triples it computes are exactly `items`
+    (another birth hash gives another triple); otherwise the checks are cancelled and its own
+    are submitted, so that what was done ahead can only save work, never decide anything."""
+
+    extrinsics: tuple[bytes, ...]
+    txs: list[SignedTransaction]
+    items: list[tuple[bytes, bytes, bytes]]
+    pending: PendingSignatures
+
+
 def execute_block_pending(
     read: StateReader,
     parent: Header,
@@ -554,42 +568,66 @@ def execute_block_pending(
     verifier: SignatureVerifier | None = None,
     cache: dict[bytes, Any] | None = None,
     decoded: DecodedTransactions | None = None,
+    ahead: CheckedAhead | None = None,
+    after_submit: Callable[[], None] | None = None,
 ) -> tuple[BlockResult, PendingSignatures]:
     """`execute_block` without the wait for its signature checks: the result holds only once
     `require_signatures` passed on the pending checks returned with it, and the caller must make
     that call, or cancel them, before it writes anything or returns. This lets the node commit the
     changes to the trie while verification workers are still checking (`execute_and_commit`).
+
+    `ahead`: this block's checks submitted before (see `CheckedAhead`); cancelled if unused.
+    `after_submit` is called once this block's checks are submitted (to submit the next block's
+    behind them).
     """
     header = block.header
-    if header.parent_hash != parent.hash or header.number != parent.number + 1:
-        raise WrongParent("the block does not extend the given parent")
-    if extrinsics_root(block.extrinsics) != header.extrinsics_root:
-        raise ExtrinsicsRootMismatch("the extrinsics root does not match the body")
+    if ahead is not None and ahead.extrinsics != block.extrinsics:
+        ahead.pending.cancel()
+        ahead = None
     try:
-        decode = SignedTransaction.decode if decoded is None else decoded.decode
-        txs = [decode(raw) for raw in block.extrinsics]
-    except DecodeError as exc:
-        raise UndecodableExtrinsic(f"an extrinsic does not decode: {exc}") from exc
-    ctx = initialize_block(
-        read,
-        parent,
-        timestamp=header.timestamp,
-        slot=header.digest.slot,
-        author=header.digest.author,
-        vrf_output=header.digest.vrf_output,
-        vrf_proof=header.digest.vrf_proof,
-        genesis_hash=genesis_hash,
-        cache=cache,
-    )
+        if header.parent_hash != parent.hash or header.number != parent.number + 1:
+            raise WrongParent("the block does not extend the given parent")
+        if extrinsics_root(block.extrinsics) != header.extrinsics_root:
+            raise ExtrinsicsRootMismatch("the extrinsics root does not match the body")
+        if ahead is not None:  # decoded from these very bytes: decoding is a pure function
+            txs = ahead.txs
+        else:
+            try:
+                decode = SignedTransaction.decode if decoded is None else decoded.decode
+                txs = [decode(raw) for raw in block.extrinsics]
+            except DecodeError as exc:
+                raise UndecodableExtrinsic(f"an extrinsic does not decode: {exc}") from exc
+        ctx = initialize_block(
+            read,
+            parent,
+            timestamp=header.timestamp,
+            slot=header.digest.slot,
+            author=header.digest.author,
+            vrf_output=header.digest.vrf_output,
+            vrf_proof=header.digest.vrf_proof,
+            genesis_hash=genesis_hash,
+            cache=cache,
+        )
+        try:
+            births = [birth_hash(ctx, tx) for tx in txs]
+        except InvalidTransaction as exc:
+            raise InvalidExtrinsic(f"an extrinsic is invalid: {exc}") from exc
+        bodies = [tx.body_bytes for tx in txs]
+        messages = signing_messages(genesis_hash, zip(births, bodies, strict=True))
+        items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
+    except BaseException:
+        if ahead is not None:
+            ahead.pending.cancel()
+        raise
+    if ahead is not None and ahead.items == items:
+        signatures = ahead.pending
+    else:
+        if ahead is not None:
+            ahead.pending.cancel()
+        signatures = (verifier or InlineVerifier()).submit(items)
     try:
-        births = [birth_hash(ctx, tx) for tx in txs]
-    except InvalidTransaction as exc:
-        raise InvalidExtrinsic(f"an extrinsic is invalid: {exc}") from exc
-    bodies = [tx.body_bytes for tx in txs]
-    messages = signing_messages(genesis_hash, zip(births, bodies, strict=True))
-    items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
-    signatures = (verifier or InlineVerifier()).submit(items)
-    try:
+        if after_submit is not None:
+            after_submit()
         for index, tx in enumerate(txs):
             try:
                 apply_extrinsic(ctx, index, tx)

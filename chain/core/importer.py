@@ -25,7 +25,7 @@ what both read of the parent's state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -34,6 +34,7 @@ from chain.core.boundary import ChainStoreReads
 from runtime.block import Block, Digest, Header, extrinsics_root
 from runtime.executive import (
     BlockResult,
+    CheckedAhead,
     InvalidBlock,
     SignatureVerifier,
     execute_block_pending,
@@ -132,11 +133,14 @@ def verify_and_execute(
     cache: dict[bytes, Any] | None = None,
     executor: BlockExecutor | None = None,
     decoded: DecodedTransactions | None = None,
+    ahead: CheckedAhead | None = None,
+    after_submit: Callable[[], None] | None = None,
 ) -> ExecutedBlock:
     """Check every rule a block must follow; nothing is written.
 
-    `decoded`: the transactions the pool decoded, which the block's need not be again (used when
-    the block is executed here, `executor` None).
+    `decoded`: the transactions the pool decoded, which the block's need not be again; `ahead`,
+    its checks submitted before, and `after_submit`, called once its checks are submitted (see
+    `execute_block_pending`): all three used when the block is executed here (`executor` None).
     """
     header = block.header
     if store.header(header.hash) is not None:
@@ -163,7 +167,14 @@ def verify_and_execute(
         raise BadHeader(str(exc)) from exc
     if executor is None:
         return execute_and_commit(
-            store, parent, block, verifier=verifier, cache=cache, decoded=decoded
+            store,
+            parent,
+            block,
+            verifier=verifier,
+            cache=cache,
+            decoded=decoded,
+            ahead=ahead,
+            after_submit=after_submit,
         )
     return executor(store, parent, block, verifier=verifier, cache=cache)
 
@@ -176,6 +187,8 @@ def execute_and_commit(
     verifier: SignatureVerifier | None,
     cache: dict[bytes, Any] | None,
     decoded: DecodedTransactions | None = None,
+    ahead: CheckedAhead | None = None,
+    after_submit: Callable[[], None] | None = None,
 ) -> ExecutedBlock:
     """Execute the block on its parent's state and check the state root its header commits to.
 
@@ -193,6 +206,8 @@ def execute_and_commit(
             verifier=verifier,
             cache=cache,
             decoded=decoded,
+            ahead=ahead,
+            after_submit=after_submit,
         )
     except InvalidBlock as exc:
         raise ExecutionFailed(str(exc)) from exc
