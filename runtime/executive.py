@@ -554,6 +554,8 @@ class CheckedAhead:
     are submitted, so that what was done ahead can only save work, never decide anything."""
 
     extrinsics: tuple[bytes, ...]
+    root: bytes
+    """`extrinsics_root(extrinsics)`, computed when they were checked ahead."""
     txs: list[SignedTransaction]
     items: list[tuple[bytes, bytes, bytes]]
     pending: PendingSignatures
@@ -587,9 +589,11 @@ def execute_block_pending(
     try:
         if header.parent_hash != parent.hash or header.number != parent.number + 1:
             raise WrongParent("the block does not extend the given parent")
-        if extrinsics_root(block.extrinsics) != header.extrinsics_root:
+        # Computed ahead from these very bytes, or now: both are functions of the bytes alone.
+        root = extrinsics_root(block.extrinsics) if ahead is None else ahead.root
+        if root != header.extrinsics_root:
             raise ExtrinsicsRootMismatch("the extrinsics root does not match the body")
-        if ahead is not None:  # decoded from these very bytes: decoding is a pure function
+        if ahead is not None:
             txs = ahead.txs
         else:
             try:

@@ -46,7 +46,8 @@ def check_ahead(
     extrinsics = tuple(block.extrinsics)
     if len(extrinsics) < MIN_AHEAD or any(type(raw) is not bytes for raw in extrinsics):
         return None
-    if extrinsics_root(extrinsics) != header.extrinsics_root:
+    root = extrinsics_root(extrinsics)
+    if root != header.extrinsics_root:
         return None
     try:  # the authorities `parent` was checked against: a session changes them rarely
         authorities = consensus_params(store, parent.header.parent_hash).authorities.keys
@@ -73,4 +74,4 @@ def check_ahead(
     bodies = [tx.body_bytes for tx in txs]
     messages = signing_messages(store.genesis_hash, zip(births, bodies, strict=True))
     items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
-    return CheckedAhead(extrinsics, txs, items, verifier.submit(items))
+    return CheckedAhead(extrinsics, root, txs, items, verifier.submit(items))

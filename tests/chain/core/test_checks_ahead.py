@@ -188,7 +188,24 @@ def test_checks_ahead_whose_triples_differ_are_not_trusted(run) -> None:
 
     txs = [SignedTransaction.decode(raw) for raw in bad.extrinsics]
     items = [(tx.signer, bytes(32), tx.signature) for tx in txs]  # wrong messages
-    ahead = CheckedAhead(tuple(bad.extrinsics), txs, items, AllGood())
+    ahead = CheckedAhead(tuple(bad.extrinsics), bad.header.extrinsics_root, txs, items, AllGood())
     with pytest.raises(ExecutionFailed, match="extrinsic 0 has a bad signature"):
         execute_and_commit(node.store, b1.header, bad, verifier=None, cache=None, ahead=ahead)
     assert log == ["cancelled"]
+
+
+def test_the_root_computed_ahead_is_held_against_the_imported_header(run) -> None:
+    """The same body under a header committing to another extrinsics root is refused, though its
+    checks (and root) were computed ahead from a header that matched."""
+    chain, b1, b2 = run
+    digest = b2.header.digest
+    other_root = replace(b2.header, extrinsics_root=extrinsics_root(b2.extrinsics[:1]))
+    lying = Block(other_root.sealed_by(ALICE), b2.extrinsics)
+    assert lying.header.digest.author == digest.author
+    verifier = Counting()
+    node = chain.node(None)
+    node.verifier = verifier
+    node.import_block(b1, chain.at(2), next_block=b2)
+    with pytest.raises(ExecutionFailed, match="extrinsics root"):
+        node.import_block(lying, chain.at(2))
+    assert ("cancelled", 3) in verifier.log
