@@ -3,7 +3,9 @@
 1. A genesis with `accounts` funded accounts; an author builds and seals blocks holding `txs`
    signed transfers among them (random receivers), as full as the block limits allow.
 2. A node with a fresh LevelDB database imports those blocks through its import path
-   (decode, signature check, execution, trie commit, one write batch, finality), timed.
+   (decode, signature check, execution, trie commit, one write batch, finality), timed; as sync
+   imports a range, each import is told the next block, whose signature checks the
+   `--verify-workers` processes may then start early (`chain.core.checks_ahead`).
 3. In the same run, the same signatures are checked in a plain loop: the raw Ed25519 rate.
 
 Signature checking is the floor of the cost of importing a transfer, so the ratio of the two
