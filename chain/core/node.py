@@ -320,9 +320,12 @@ class NodeCore(NodeInputs, NodeView):
 
             def submit_next() -> None:
                 if next_block is not None and self.verifier is not None:
-                    self._ahead = check_ahead(
-                        self.store, next_block, block, verifier, self.decoded_transactions
-                    )
+                    try:
+                        self._ahead = check_ahead(
+                            self.store, next_block, block, verifier, self.decoded_transactions
+                        )
+                    except Exception:  # the next block's trouble must not refuse this one
+                        log.exception("could not check block #%d ahead", next_block.header.number)
 
             executed = verify_and_execute(
                 self.store,

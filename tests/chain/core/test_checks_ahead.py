@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 import chain.core.checks_ahead as checks_ahead
+import chain.core.node as node_module
 from chain.core.importer import ExecutionFailed, execute_and_commit
 from runtime.block import Block, extrinsics_root
 from runtime.executive import CheckedAhead, DeferredSignatures, PendingSignatures
@@ -209,3 +210,17 @@ def test_the_root_computed_ahead_is_held_against_the_imported_header(run) -> Non
     with pytest.raises(ExecutionFailed, match="extrinsics root"):
         node.import_block(lying, chain.at(2))
     assert ("cancelled", 3) in verifier.log
+
+
+def test_a_failure_checking_the_next_block_does_not_refuse_this_one(run, monkeypatch) -> None:
+    chain, b1, b2 = run
+
+    def broken(*_args: object) -> None:
+        raise RuntimeError("a bug in the check ahead")
+
+    monkeypatch.setattr(node_module, "check_ahead", broken)
+    node = chain.node(None)
+    node.verifier = Counting()
+    node.import_block(b1, chain.at(2), next_block=b2)
+    node.import_block(b2, chain.at(2))
+    assert node.best_header == b2.header
