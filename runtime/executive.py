@@ -3,6 +3,7 @@
 Reading order, as a specification:
 
     execute_block(read, parent, block)
+        check extrinsics root     the body is the one the header commits to; decode it
         initialize_block          the author's VRF proof on the chain randomness (`randomness`);
                                   hooks: chain randomness, block number, parent hash, recent hashes
                                   (their weight is mandatory: apart from the transactions')
@@ -12,7 +13,7 @@ Reading order, as a specification:
                                   same outcome in one step (`runtime.executive_transfers`)
         finalize_block            hooks: fee payout, fee multiplier, events
         signature results         a block refused before this cancels the checks not started
-        check extrinsics root
+                                  (`execute_block_pending` leaves the wait to its caller)
         -> the block's state changes (the node commits them to the trie and checks the state root)
 
 `validate_transaction` is what the transaction pool asks before it admits a transaction; the
@@ -21,7 +22,7 @@ checks are the same as `apply_extrinsic`'s, made against the best block's state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Final, Protocol
 
@@ -48,7 +49,7 @@ from runtime.pallets.treasury import Treasury
 from runtime.primitives.codec import U32_MAX, DecodeError
 from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
-from runtime.transaction import DecodedTransactions, SignedTransaction
+from runtime.transaction import DecodedTransactions, SignedTransaction, signing_messages
 
 PALLETS: Final[tuple[Pallet, ...]] = (
     System(),
@@ -442,7 +443,9 @@ def apply_extrinsic(
     call_def, args = lookup_call(tx)
     birth_hash(ctx, tx)
     signer = tx.signer
-    nonce = system.nonce_of(ctx, signer)
+    # The signer's record, read once: the fused path below takes it as it is now.
+    sender = system.account(ctx, signer)
+    nonce = system.nonce_of(ctx, signer) if sender is None else sender.nonce
     if tx.nonce != nonce:
         refusal = StaleNonce if tx.nonce < nonce else FutureNonce
         raise refusal(f"nonce {tx.nonce}, but the account's next is {nonce}")
@@ -465,7 +468,8 @@ def apply_extrinsic(
     if (
         fused
         and (call_def.pallet, call_def.name) in FUSED_CALLS
-        and apply_plain_transfer(ctx, index, signer, args, fee, tx.tip, weight, length)
+        and sender is not None
+        and apply_plain_transfer(ctx, index, signer, sender, args, fee, tx.tip, weight, length)
     ):
         return True
     ctx.phase = index
@@ -521,35 +525,113 @@ def execute_block(
 
     `decoded` holds the transactions the node's pool decoded (see `DecodedTransactions`).
     """
-    header = block.header
-    if header.parent_hash != parent.hash or header.number != parent.number + 1:
-        raise WrongParent("the block does not extend the given parent")
-    if extrinsics_root(block.extrinsics) != header.extrinsics_root:
-        raise ExtrinsicsRootMismatch("the extrinsics root does not match the body")
-    try:
-        decode = SignedTransaction.decode if decoded is None else decoded.decode
-        txs = [decode(raw) for raw in block.extrinsics]
-    except DecodeError as exc:
-        raise UndecodableExtrinsic(f"an extrinsic does not decode: {exc}") from exc
-    ctx = initialize_block(
+    result, signatures = execute_block_pending(
         read,
         parent,
-        timestamp=header.timestamp,
-        slot=header.digest.slot,
-        author=header.digest.author,
-        vrf_output=header.digest.vrf_output,
-        vrf_proof=header.digest.vrf_proof,
+        block,
         genesis_hash=genesis_hash,
+        verifier=verifier,
         cache=cache,
+        decoded=decoded,
     )
+    require_signatures(signatures)
+    return result
+
+
+def require_signatures(signatures: PendingSignatures) -> None:
+    """Wait for a block's signature checks; BadExtrinsicSignature names the first that failed."""
+    results = signatures()
+    if not all(results):
+        raise BadExtrinsicSignature(f"extrinsic {results.index(False)} has a bad signature")
+
+
+@dataclass(frozen=True, slots=True)
+class CheckedAhead:
+    """A block's transactions decoded, and its signature checks submitted, before its import
+    (while the block before it was imported: `chain.core.checks_ahead`). Its import uses them
+    only where its body is exactly `extrinsics` and the triples it computes are exactly `items`
+    (another birth hash gives another triple); otherwise the checks are cancelled and its own
+    are submitted, so that what was done ahead can only save work, never decide anything."""
+
+    extrinsics: tuple[bytes, ...]
+    root: bytes
+    """`extrinsics_root(extrinsics)`, computed when they were checked ahead."""
+    txs: list[SignedTransaction]
+    items: list[tuple[bytes, bytes, bytes]]
+    pending: PendingSignatures
+
+
+def execute_block_pending(
+    read: StateReader,
+    parent: Header,
+    block: Block,
+    *,
+    genesis_hash: bytes,
+    verifier: SignatureVerifier | None = None,
+    cache: dict[bytes, Any] | None = None,
+    decoded: DecodedTransactions | None = None,
+    ahead: CheckedAhead | None = None,
+    after_submit: Callable[[], None] | None = None,
+) -> tuple[BlockResult, PendingSignatures]:
+    """`execute_block` without the wait for its signature checks: the result holds only once
+    `require_signatures` passed on the pending checks returned with it, and the caller must make
+    that call, or cancel them, before it writes anything or returns. This lets the node commit the
+    changes to the trie while verification workers are still checking (`execute_and_commit`).
+
+    `ahead`: this block's checks submitted before (see `CheckedAhead`); cancelled if unused.
+    `after_submit` is called once this block's checks are submitted (to submit the next block's
+    behind them).
+    """
+    header = block.header
+    if ahead is not None and ahead.extrinsics != block.extrinsics:
+        ahead.pending.cancel()
+        ahead = None
     try:
-        items = [
-            (tx.signer, tx.message(genesis_hash, birth_hash(ctx, tx)), tx.signature) for tx in txs
-        ]
-    except InvalidTransaction as exc:
-        raise InvalidExtrinsic(f"an extrinsic is invalid: {exc}") from exc
-    signatures = (verifier or InlineVerifier()).submit(items)
+        if header.parent_hash != parent.hash or header.number != parent.number + 1:
+            raise WrongParent("the block does not extend the given parent")
+        # Computed ahead from these very bytes, or now: both are functions of the bytes alone.
+        root = extrinsics_root(block.extrinsics) if ahead is None else ahead.root
+        if root != header.extrinsics_root:
+            raise ExtrinsicsRootMismatch("the extrinsics root does not match the body")
+        if ahead is not None:
+            txs = ahead.txs
+        else:
+            try:
+                decode = SignedTransaction.decode if decoded is None else decoded.decode
+                txs = [decode(raw) for raw in block.extrinsics]
+            except DecodeError as exc:
+                raise UndecodableExtrinsic(f"an extrinsic does not decode: {exc}") from exc
+        ctx = initialize_block(
+            read,
+            parent,
+            timestamp=header.timestamp,
+            slot=header.digest.slot,
+            author=header.digest.author,
+            vrf_output=header.digest.vrf_output,
+            vrf_proof=header.digest.vrf_proof,
+            genesis_hash=genesis_hash,
+            cache=cache,
+        )
+        try:
+            births = [birth_hash(ctx, tx) for tx in txs]
+        except InvalidTransaction as exc:
+            raise InvalidExtrinsic(f"an extrinsic is invalid: {exc}") from exc
+        bodies = [tx.body_bytes for tx in txs]
+        messages = signing_messages(genesis_hash, zip(births, bodies, strict=True))
+        items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
+    except BaseException:
+        if ahead is not None:
+            ahead.pending.cancel()
+        raise
+    if ahead is not None and ahead.items == items:
+        signatures = ahead.pending
+    else:
+        if ahead is not None:
+            ahead.pending.cancel()
+        signatures = (verifier or InlineVerifier()).submit(items)
     try:
+        if after_submit is not None:
+            after_submit()
         for index, tx in enumerate(txs):
             try:
                 apply_extrinsic(ctx, index, tx)
@@ -559,10 +641,7 @@ def execute_block(
     except BaseException:
         signatures.cancel()
         raise
-    results = signatures()
-    if not all(results):
-        raise BadExtrinsicSignature(f"extrinsic {results.index(False)} has a bad signature")
-    return BlockResult(changes, ctx, tuple(tx.hash for tx in txs))
+    return BlockResult(changes, ctx, tuple(tx.hash for tx in txs)), signatures
 
 
 class BlockBuilder:

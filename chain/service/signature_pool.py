@@ -12,6 +12,7 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from itertools import chain
 from typing import Final
 
 from runtime.executive import DeferredSignatures, PendingSignatures
@@ -78,7 +79,8 @@ class ProcessVerifier:
         size = max(MIN_CHUNK, -(-len(items) // (self.workers * CHUNKS_PER_WORKER)))
         futures: list[Future[bytes]] = []
         for start in range(0, len(items), size):
-            blob = b"".join(pk + msg + sig for pk, msg, sig in items[start : start + size])
+            # Every item is 32 + 32 + 64 bytes (checked above): joined flat, with no per-item copy.
+            blob = b"".join(chain.from_iterable(items[start : start + size]))
             futures.append(self._pool.submit(_check_chunk, blob))
         return ChecksInWorkers(futures)
 

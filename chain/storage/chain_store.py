@@ -598,7 +598,9 @@ class ChainStore:
                 if number in plan.pruned or not keys:
                     batch.delete(_DEATH + _num(number))
                 else:
-                    batch.put(_DEATH + _num(number), codec.encode_trusted(sorted(keys)))
+                    # In set order: a row is read back as a set (sorting a block's 9,000 node
+                    # keys cost about 1 us a transfer).
+                    batch.put(_DEATH + _num(number), codec.encode_trusted(list(keys)))
             if plan.pruned:
                 batch.put(_META_PRUNED, _num(max(plan.pruned)))
         plan.death_rows = changes

@@ -128,11 +128,20 @@ _PLAIN_ACCOUNT: Final = value_codec(_account_to_value, _account_from_value)
 
 
 def _encode_account(info: AccountInfo) -> bytes:
-    # The common record (no holds, a nonce below 128) is written out directly: a fixarray of 3,
-    # a positive fixint, a bin8 of 16 bytes and an empty fixarray, as msgpack encodes it.
+    # The common record (no holds) is written out directly: a fixarray of 3, the nonce (a
+    # positive fixint below 128, else uint 8, 16 or 32: the smallest that holds it), a bin8 of
+    # 16 bytes and an empty fixarray, as msgpack encodes it.
     nonce = info.nonce
-    if not info.holds and type(nonce) is int and 0 <= nonce < 0x80:
-        return b"\x93%c\xc4\x10%b\x90" % (nonce, info.free.to_bytes(16, "big"))
+    if not info.holds and type(nonce) is int and 0 <= nonce <= codec.U32_MAX:
+        if nonce < 0x80:
+            return b"\x93%c\xc4\x10%b\x90" % (nonce, info.free.to_bytes(16, "big"))
+        if nonce < 0x100:
+            head = b"\x93\xcc%c" % nonce
+        elif nonce < 0x10000:
+            head = b"\x93\xcd" + nonce.to_bytes(2, "big")
+        else:
+            head = b"\x93\xce" + nonce.to_bytes(4, "big")
+        return b"%b\xc4\x10%b\x90" % (head, info.free.to_bytes(16, "big"))
     return _PLAIN_ACCOUNT.encode(info)
 
 

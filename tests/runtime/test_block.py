@@ -81,6 +81,36 @@ def test_decode_inverts_encode(head: Header, extrinsics: list[bytes]) -> None:
     assert decode_body(encode_body(extrinsics)) == tuple(extrinsics)
 
 
+class _Bytes(bytes):
+    """A bytes subclass: the stored body's fast path takes exact bytes only."""
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.binary(max_size=300),
+            st.binary(max_size=40).map(_Bytes),
+            st.text(max_size=8),
+            st.integers(-5, 5),
+            st.floats(allow_nan=False),
+        ),
+        max_size=6,
+    )
+)
+def test_a_stored_body_is_the_checked_encoding_or_its_refusal(items: list[Any]) -> None:
+    try:
+        expected: bytes | type[Exception] = codec.encode(list(items))
+    except codec.CodecError:
+        expected = codec.CodecError
+    if expected is codec.CodecError:
+        with pytest.raises(codec.CodecError):
+            encode_body(items)
+    else:
+        assert encode_body(items) == expected
+        assert encode_body(tuple(items)) == expected
+
+
 def test_the_encoding_is_the_documented_array() -> None:
     head = header().sealed_by(ALICE)
     d = head.digest

@@ -26,6 +26,8 @@ from runtime.transaction import (
     Mortality,
     SignedTransaction,
     sign_transaction,
+    signing_message,
+    signing_messages,
 )
 from runtime.version import RUNTIME_VERSION, RuntimeVersion
 
@@ -148,6 +150,32 @@ def test_the_signature_covers_the_documented_message() -> None:
         + tx.raw[BODY_OFFSET:]
     )
     assert verify(ALICE.public, message, tx.signature)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    genesis=st.binary(min_size=32, max_size=32),
+    pairs=st.lists(
+        st.tuples(st.binary(min_size=32, max_size=32), st.binary(max_size=300)), max_size=6
+    ),
+    bump=st.sampled_from([(0, 0), (1, 0), (0, 1)]),
+)
+def test_a_blocks_messages_are_each_transactions_message(
+    genesis: bytes, pairs: list[tuple[bytes, bytes]], bump: tuple[int, int]
+) -> None:
+    """The batch a block's import computes is the definition, message by message, under the
+    runtime version in force (one that changes is seen, not a stale one)."""
+    version = RuntimeVersion(
+        "xpl",
+        RUNTIME_VERSION.spec_version + bump[0],
+        RUNTIME_VERSION.transaction_version + bump[1],
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(transaction_module, "RUNTIME_VERSION", version)
+        expected = [signing_message(genesis, birth, body) for birth, body in pairs]
+        assert signing_messages(genesis, iter(pairs)) == expected
+    if pairs and bump != (0, 0):
+        assert signing_messages(genesis, pairs) != expected
 
 
 # What the signature binds

@@ -177,7 +177,15 @@ def test_account_records_round_trip(
     assert info.total == free + sum(a for _, a in held)
 
 
-@given(st.integers(0, codec.U32_MAX) | st.integers(0, 200), st.integers(0, codec.U128_MAX), holds)
+_NONCE_EDGES = [0, 127, 128, 255, 256, 0xFFFF, 0x10000, codec.U32_MAX]
+"""Where msgpack's encoding of the nonce changes width."""
+
+
+@given(
+    st.integers(0, codec.U32_MAX) | st.integers(0, 200) | st.sampled_from(_NONCE_EDGES),
+    st.integers(0, codec.U128_MAX) | st.sampled_from([0, codec.U128_MAX]),
+    holds | st.just(()),
+)
 def test_an_account_record_encodes_as_its_plain_value(
     nonce: int, free: int, held: tuple[tuple[str, int], ...]
 ) -> None:
