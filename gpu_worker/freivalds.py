@@ -111,6 +111,7 @@ H_PLANES: Final = 2 * WR_LIMBS + 1
 _DOT_R: Final = planes_dot(2 * R_LIMBS)
 _DOT_H: Final = planes_dot(H_PLANES)
 _DOT_C: Final = rows_dot()
+_DOT_CQ: Final = rows_dot(requantize=True)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 Flags = npt.NDArray[np.bool_]
@@ -247,6 +248,26 @@ def _four_rows(
 
 
 @_kernel(parallel=False)
+def _four_rows_requantized(
+    a0: int, a1: int, a2: int, a3: int, rt: I32, w: int, acc: I64, outs: I64, requant: I64
+) -> None:
+    """`_four_rows` for rounds 0 and 1 of whole rows, each row's first w − w % ROW_STEP entries
+    also requantized (requant = (1, mult, shift)) to the address in outs[r] as they are read."""
+    chunks = w // ROW_STEP
+    scale = np.array([requant[1], np.int64(1) << (requant[2] - 1), requant[2]])
+    r0, r1 = rt[0].ctypes.data, rt[1].ctypes.data
+    _DOT_CQ(a0, a1, a2, a3, r0, r1, chunks, acc.ctypes.data, outs.ctypes.data, scale.ctypes.data)
+    done = chunks * ROW_STEP
+    if done < w:
+        for r, at in enumerate((a0, a1, a2, a3)):
+            row = carray(_int32_pointer(at), w)
+            for p in range(done, w):
+                v = np.int64(row[p])
+                acc[2 * r, 0] += v * np.int64(rt[0, p])
+                acc[2 * r + 1, 0] += v * np.int64(rt[1, p])
+
+
+@_kernel(parallel=False)
 def _requantize_into(row: I32, requant: I64, out: I8) -> None:
     """out = row requantized with requant = (1, mult, shift)."""
     mult, shift = np.int64(np.int32(requant[1])), requant[2]
@@ -309,12 +330,18 @@ def _rows_side(
         a2 = _row_address(addresses, grids, j, i2, width)
         a3 = _row_address(addresses, grids, j, i3, width)
         acc[0] = 0
-        for q in range(0, rounds, 2):
+        first = 0
+        if requant[0]:  # the first pair of rounds requantizes the rows as it reads them
+            outs = np.array([out[g - top].ctypes.data for g in (i, i1, i2, i3)])
+            _four_rows_requantized(a0, a1, a2, a3, rt, width, acc[0, 0], outs, requant)
+            for g, at in ((i, a0), (i1, a1), (i2, a2), (i3, a3)):
+                done = width - width % ROW_STEP
+                row = carray(_int32_pointer(at), width)
+                _requantize_into(row[done:], requant, out[g - top, done:])
+            first = 2
+        for q in range(first, rounds, 2):
             _four_rows(a0, a1, a2, a3, rt, q, 0, width, acc[0, q // 2])
         _add_sums(claimed, i - top, min(4, end - i), acc[0], sums)
-        if requant[0]:
-            for g, at in ((i, a0), (i1, a1), (i2, a2), (i3, a3)):
-                _requantize_into(carray(_int32_pointer(at), width), requant, out[g - top])
 
 
 @_kernel(parallel=False)

@@ -28,7 +28,7 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-from gpu_worker.kernels.llvm_ir import counted_loop
+from gpu_worker.kernels.llvm_ir import counted_loop, splat
 
 CHUNK: Final = 64
 """Bytes of a row (and of each plane) one pass of `planes_dot` takes."""
@@ -152,19 +152,66 @@ def _times_r(builder: Any, acc: Any, c: Any, r: Any, ifma: bool) -> Any:
     return builder.call(madd, [acc, unsigned, builder.zext(r, _V8I64)])
 
 
-def _rows_dot_typer(ifma: bool) -> Any:
+def _requantize(builder: Any, c: Any, scale: tuple[Any, Any, Any]) -> Any:
+    """8 int32 entries c requantized to int8: min(max((c·mult + half) >> shift, 0), 127), the
+    product in int64 (mult an int32: `cpu.requantize`)."""
+    mult, half, shift = scale
+    v = builder.add(builder.mul(builder.sext(c, _V8I64), mult), half)
+    v = builder.ashr(v, shift)
+    low = builder.icmp_signed("<", v, ir.Constant(_V8I64, [0] * 8))
+    v = builder.select(low, ir.Constant(_V8I64, [0] * 8), v)
+    high = builder.icmp_signed(">", v, ir.Constant(_V8I64, [127] * 8))
+    v = builder.select(high, ir.Constant(_V8I64, [127] * 8), v)
+    return builder.trunc(v, ir.VectorType(_I8, 8))
+
+
+def _rows_dot_typer(ifma: bool, requantize: bool) -> Any:
+    def typed(args: tuple[Any, ...]) -> Any:
+        if not all(isinstance(arg, types.Integer) for arg in args):
+            return None
+        return types.void(*([types.int64] * len(args))), codegen
+
     def typer(
         typingctx: Any, c0: Any, c1: Any, c2: Any, c3: Any, r0: Any, r1: Any, chunks: Any, acc: Any
     ) -> Any:
-        if not all(isinstance(arg, types.Integer) for arg in (c0, c1, c2, c3, r0, r1, chunks, acc)):
-            return None
-        return types.void(*([types.int64] * 8)), codegen
+        return typed((c0, c1, c2, c3, r0, r1, chunks, acc))
+
+    def typer_requantizing(
+        typingctx: Any,
+        c0: Any,
+        c1: Any,
+        c2: Any,
+        c3: Any,
+        r0: Any,
+        r1: Any,
+        chunks: Any,
+        acc: Any,
+        outs: Any,
+        scale: Any,
+    ) -> Any:
+        return typed((c0, c1, c2, c3, r0, r1, chunks, acc, outs, scale))
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        *rows_at, r0_at, r1_at, chunks, acc_at = args
+        *rows_at, r0_at, r1_at, chunks, acc_at = args[:8]
         i32p = _I32.as_pointer()
         rows = [builder.inttoptr(at, i32p) for at in rows_at]
         rs = [builder.inttoptr(at, i32p) for at in (r0_at, r1_at)]
+        outs: list[Any] = []
+        scale: tuple[Any, Any, Any] | None = None
+        if requantize:
+            table = builder.inttoptr(args[8], _I64.as_pointer())
+            outs = [
+                builder.inttoptr(
+                    builder.load(builder.gep(table, [ir.Constant(_I64, k)])), _I8.as_pointer()
+                )
+                for k in range(4)
+            ]
+            values = builder.inttoptr(args[9], _I64.as_pointer())
+            mult, half, shift = (
+                builder.load(builder.gep(values, [ir.Constant(_I64, k)])) for k in range(3)
+            )
+            mult = builder.sext(builder.trunc(mult, _I32), _I64)
+            scale = (splat(builder, mult, 8), splat(builder, half, 8), splat(builder, shift, 8))
 
         def load(base: Any, offset: Any) -> Any:
             address = builder.bitcast(builder.gep(base, [offset]), _V8I32.as_pointer())
@@ -172,15 +219,19 @@ def _rows_dot_typer(ifma: bool) -> Any:
 
         def step(c: Any, sums: list[Any]) -> list[Any]:
             sums = list(sums)
-            for half in range(ROW_STEP // 8):
+            for part in range(ROW_STEP // 8):
                 offset = builder.add(
-                    builder.mul(c, ir.Constant(_I64, ROW_STEP)), ir.Constant(_I64, 8 * half)
+                    builder.mul(c, ir.Constant(_I64, ROW_STEP)), ir.Constant(_I64, 8 * part)
                 )
                 r = [load(base, offset) for base in rs]
                 for k, row in enumerate(rows):
                     x = load(row, offset)
                     for q in range(2):
                         sums[2 * k + q] = _times_r(builder, sums[2 * k + q], x, r[q], ifma)
+                    if scale is not None:
+                        at = builder.gep(outs[k], [offset])
+                        target = builder.bitcast(at, ir.VectorType(_I8, 8).as_pointer())
+                        builder.store(_requantize(builder, x, scale), target, align=1)
                 for q in range(2):
                     sums[8 + q] = builder.add(sums[8 + q], builder.zext(r[q], _V8I64))
             return sums
@@ -193,17 +244,21 @@ def _rows_dot_typer(ifma: bool) -> Any:
             builder.store(builder.add(builder.load(at, align=8), total), at, align=8)
         return context.get_dummy_value()
 
-    return typer
+    return typer_requantizing if requantize else typer
 
 
-def rows_dot(*, ifma: bool = IFMA) -> Any:
+def rows_dot(*, ifma: bool = IFMA, requantize: bool = False) -> Any:
     """An intrinsic rows_dot(c0, c1, c2, c3, r0, r1, chunks, acc) (int64 addresses or counts)
     for four int32 rows c_k of C and two int32 rows r_q of R (entries in [0, 2^IFMA_BITS)),
     their first 16·chunks entries: adds to acc (ACC_VECTORS vectors of 8 int64 lanes, 8-byte
     aligned) (c_k + 2^31)·r_q into vector 2k + q lane by lane and r_q into vector 8 + q, lanes
     wrapping modulo 2^64; `acc_sums` takes the offset off. (The offset makes C's entries the
-    unsigned operands an IFMA multiply takes; the portable path adds it too, for the same bits.)"""
-    return intrinsic(_rows_dot_typer(ifma))
+    unsigned operands an IFMA multiply takes; the portable path adds it too, for the same bits.)
+
+    With `requantize`, two more arguments, outs and scale: the addresses of four int64 (where
+    each row's int8 requantization goes) and of (mult, half, shift); each entry read is also
+    requantized, as `cpu.requantize` does, in the same pass."""
+    return intrinsic(_rows_dot_typer(ifma, requantize))
 
 
 def _acc_sums_typer(typingctx: Any, acc: Any, out: Any) -> Any:
