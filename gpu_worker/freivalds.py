@@ -188,10 +188,10 @@ def _byte_planes(values: I64, limbs: int, ones: bool = False) -> U8:
     """planes[q // 2, (q % 2)·limbs + L] = byte L of values[q] (non-negative, below 2^(8·limbs))
     for an even number of rounds q, then (where `ones`) a plane of ones after each pair."""
     rounds, length = values.shape
-    planes = np.zeros((rounds // 2, 2 * limbs + ones, length), np.uint8)
-    for q in range(rounds):
-        for limb in range(limbs):
-            planes[q // 2, (q % 2) * limbs + limb] = (values[q] >> (8 * limb)) & 0xFF
+    planes = np.empty((rounds // 2, 2 * limbs + ones, length), np.uint8)
+    shifts = 8 * np.arange(limbs, dtype=np.int64)[None, :, None]
+    limbs_of = (values[:, None, :] >> shifts) & 0xFF  # [q, L]: byte L of values[q]
+    planes[:, : 2 * limbs] = limbs_of.reshape(rounds // 2, 2 * limbs, length)
     if ones:
         planes[:, 2 * limbs] = 1
     return planes
