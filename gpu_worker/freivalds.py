@@ -24,6 +24,11 @@ type and size, CPython's layout, checked at import), so thousands of tiles cost 
 a leaf; a leaf of another type or of the wrong size sends the result the one-by-one way, which
 refuses a wrong size before anything is read.
 
+The multiply-adds use the instructions that fit their bounds (`gpu_worker.kernels.freivalds_cpu`,
+with a portable path of the same bits): W·R and h·(W·R) as int8 rows against byte planes of the
+wide operand (AVX-512 VNNI, 64 products an instruction), C·R as 52-bit fused multiply-adds
+(AVX-512 IFMA; R's entries stay below 2^IFMA_BITS = 2^20 for it, which costs no round).
+
 sgd_fxp steps are not linear maps of their inputs (each step rounds its gradient), so
 `check_result` recomputes `sgd_spot_checks(T)` distinct random steps, each from the committed
 weights before it. What that guarantees: call a step inconsistent when its leaf differs from one
@@ -438,10 +443,10 @@ def _row_pass(
     every layer j together; h_0 = x, h_{j+1} = the claimed layer j requantized (requant[j] =
     (1, mult, shift)). grids[j] = (first leaf, row_block, col_block) of layer j's tiles.
 
-    Rows go ROW_BLOCK at a time through each side of the check, so that W·R (for h·(W·R)) and
-    R (for C·R) each stay in the L1 cache while their side runs (together they would not), and
-    four at a time through each dot product, so that a load of W·R or R serves four rows (1.5×
-    faster than one row at a time). A block's last rows repeat its last row to make up four.
+    Rows go ROW_BLOCK at a time through each side of the check, so that W·R's byte planes (for
+    h·(W·R), a row at a time: `_expected_row`) and R (for C·R) each stay in cache while their
+    side runs, and four at a time through C·R, so that a load of R serves four rows (a block's
+    last rows repeat its last row to make up four).
     """
     layers, rounds = rt.shape[0], rt.shape[1]
     rows = x.shape[0]
