@@ -189,14 +189,18 @@ def _grids(spec: JobSpec, leaf_count: int) -> list[_Grid]:
 # Wide operands cut into byte planes for `planes_dot`
 
 
-def _byte_planes(values: I64, limbs: int, ones: bool = False) -> U8:
-    """planes[q // 2, (q % 2)·limbs + L] = byte L of values[q] (non-negative, below 2^(8·limbs))
-    for an even number of rounds q, then (where `ones`) a plane of ones after each pair."""
+@_kernel(parallel=False)
+def _byte_planes(values: I64, limbs: int, offset: int, ones: bool) -> U8:
+    """planes[q // 2, (q % 2)·limbs + L] = byte L of values[q] + offset (non-negative, below
+    2^(8·limbs)) for an even number of rounds q, then (where `ones`) a plane of ones after each
+    pair. (Compiled: NumPy's steps on these short rows cost about 0.1 ms a job.)"""
     rounds, length = values.shape
     planes = np.empty((rounds // 2, 2 * limbs + ones, length), np.uint8)
-    shifts = 8 * np.arange(limbs, dtype=np.int64)[None, :, None]
-    limbs_of = (values[:, None, :] >> shifts) & 0xFF  # [q, L]: byte L of values[q]
-    planes[:, : 2 * limbs] = limbs_of.reshape(rounds // 2, 2 * limbs, length)
+    for q in range(rounds):
+        for p in range(length):
+            v = values[q, p] + offset
+            for limb in range(limbs):
+                planes[q // 2, (q % 2) * limbs + limb, p] = (v >> (8 * limb)) & 0xFF
     if ones:
         planes[:, 2 * limbs] = 1
     return planes
@@ -551,15 +555,18 @@ def _flag_rows(
     bias_r = np.zeros((count, rounds), np.int64)
     requant = np.zeros((count, 3), np.int64)
     hplanes = np.zeros((count, rounds // 2, H_PLANES, int(dims[:-1].max())), np.uint8)
+    # One draw for every layer, each layer's entries cut to its bits (low bits of a uniform
+    # draw are uniform): a call of the generator costs about 20 µs whatever its size.
+    drawn = rng.integers(0, 1 << IFMA_BITS, size=rt.shape, dtype=np.int32)
     for j, layer in enumerate(layers):
         inner, width = layer.weights.shape
         bits = _bits(inner, width)
-        rt[j, :, :width] = rng.integers(0, 1 << bits, size=(rounds, width), dtype=np.int32)
+        rt[j, :, :width] = drawn[j, :, :width] & ((1 << bits) - 1)
         projected = np.empty((rounds, inner), np.int64)
-        planes = _byte_planes(rt[j, :, :width].astype(np.int64), R_LIMBS)
+        planes = _byte_planes(rt[j, :, :width].astype(np.int64), R_LIMBS, 0, False)
         _project(np.ascontiguousarray(layer.weights), planes, rt[j, :, :width], projected)
         wr[j, :, :inner] = projected
-        hplanes[j, :, :, :inner] = _byte_planes(projected + WR_OFFSET, WR_LIMBS, ones=True)
+        hplanes[j, :, :, :inner] = _byte_planes(projected, WR_LIMBS, WR_OFFSET, True)
         if layer.bias is not None:
             bias_r[j] = rt[j, :, :width].astype(np.int64) @ layer.bias.astype(np.int64)
         requant[j] = (1, layer.mult, layer.shift)

@@ -202,3 +202,33 @@ def test_r_stays_within_ifma_bits_at_no_cost_in_rounds() -> None:
         assert rounds * bits >= freivalds.SECURITY_BITS
         if freivalds.random_bits(inner, width) >= IFMA_BITS:
             assert rounds == 2
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    pairs=st.integers(1, 2),
+    length=st.integers(1, 70),
+    limbs=st.sampled_from([freivalds.R_LIMBS, freivalds.WR_LIMBS]),
+    ones=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_byte_planes_hold_each_byte_of_each_round(
+    pairs: int, length: int, limbs: int, ones: bool, seed: int
+) -> None:
+    """Plane (q % 2)·limbs + L of pair q // 2 is byte L of round q's entries plus the offset
+    (W·R from −(2^38 − 1) to 2^38 − 1 with its offset), then a plane of ones where asked."""
+    rng = np.random.default_rng(seed)
+    offset = freivalds.WR_OFFSET if limbs == freivalds.WR_LIMBS else 0
+    low, high = (-(2**38) + 1, 2**38) if offset else (0, 2**IFMA_BITS)
+    values = rng.integers(low, high, (2 * pairs, length))
+    values[0, 0] = low
+    values[-1, -1] = high - 1
+    planes = freivalds._byte_planes(values, limbs, offset, ones)
+    assert planes.shape == (pairs, 2 * limbs + ones, length)
+    for q in range(2 * pairs):
+        for limb in range(limbs):
+            expected = [((int(v) + offset) >> (8 * limb)) & 0xFF for v in values[q]]
+            assert planes[q // 2, (q % 2) * limbs + limb].tolist() == expected
+    assert ((int(values.max()) + offset) >> (8 * limbs)) == 0
+    if ones:
+        assert (planes[:, 2 * limbs] == 1).all()
