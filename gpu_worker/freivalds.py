@@ -114,7 +114,7 @@ WR_LIMBS: Final = 5
 H_PLANES: Final = 2 * WR_LIMBS + 1
 """A pair of rounds' planes of W·R, then a plane of ones (Σ h, for the offset)."""
 _DOT_R: Final = planes_dot(2 * R_LIMBS)
-_DOT_H: Final = planes_dot(H_PLANES)
+_DOT_H2: Final = planes_dot(H_PLANES, rows=2)
 _DOT_C: Final = rows_dot()
 _DOT_CQ: Final = rows_dot(requantize=True)
 
@@ -410,24 +410,30 @@ def _tiles_side(
 
 
 @_kernel(parallel=False)
-def _expected_row(h: I8, inner: int, planes: U8, wr: I64, bias_r: I64, sums: I64, out: I64) -> None:
-    """out[q] = h·(W·R)[q] + (b·R)[q] for every round q: the first inner − inner % CHUNK entries
-    by `planes_dot` against W·R's byte planes (planes[q // 2], `_byte_planes` of W·R +
-    WR_OFFSET, with a plane of ones for Σ h), the rest in int64. Exact: every partial sum is at
-    most Σ_p |h_p|·(W·R + WR_OFFSET)_p < 2^17·2^7·2^39 = 2^63 in magnitude (K ≤ MAX_K)."""
+def _expected_rows(
+    h0: I8, h1: I8, inner: int, planes: U8, wr: I64, bias_r: I64, sums: I64, out: I64
+) -> None:
+    """out[r, q] = h_r·(W·R)[q] + (b·R)[q] for rows h0, h1 and every round q: the first
+    inner − inner % CHUNK entries by `planes_dot` against W·R's byte planes (planes[q // 2],
+    `_byte_planes` of W·R + WR_OFFSET, with a plane of ones for Σ h), both rows to a load of a
+    plane, the rest in int64. Exact: every partial sum is at most
+    Σ_p |h_p|·(W·R + WR_OFFSET)_p < 2^17·2^7·2^39 = 2^63 in magnitude (K ≤ MAX_K)."""
     chunks = inner // CHUNK
     stride = planes.shape[2]
-    for pair in range(out.shape[0] // 2):
-        _DOT_H(h.ctypes.data, planes[pair].ctypes.data, stride, chunks, sums.ctypes.data)
-        for r in range(2):
-            q = 2 * pair + r
-            total = np.int64(0)
-            for limb in range(WR_LIMBS):
-                total += sums[r * WR_LIMBS + limb] << (8 * limb)
-            total -= sums[2 * WR_LIMBS] * WR_OFFSET
-            for c in range(chunks * CHUNK, inner):
-                total += np.int64(h[c]) * wr[q, c]
-            out[q] = total + bias_r[q]
+    for pair in range(out.shape[1] // 2):
+        at = planes[pair].ctypes.data
+        _DOT_H2(h0.ctypes.data, h1.ctypes.data, at, stride, chunks, sums.ctypes.data)
+        for row, h in enumerate((h0, h1)):
+            base = row * H_PLANES
+            for r in range(2):
+                q = 2 * pair + r
+                total = np.int64(0)
+                for limb in range(WR_LIMBS):
+                    total += sums[base + r * WR_LIMBS + limb] << (8 * limb)
+                total -= sums[base + 2 * WR_LIMBS] * WR_OFFSET
+                for c in range(chunks * CHUNK, inner):
+                    total += np.int64(h[c]) * wr[q, c]
+                out[row, q] = total + bias_r[q]
 
 
 @_kernel(parallel=True)
@@ -448,7 +454,7 @@ def _row_pass(
     (1, mult, shift)). grids[j] = (first leaf, row_block, col_block) of layer j's tiles.
 
     Rows go ROW_BLOCK at a time through each side of the check, so that W·R's byte planes (for
-    h·(W·R), a row at a time: `_expected_row`) and R (for C·R) each stay in cache while their
+    h·(W·R), two rows at a time: `_expected_rows`) and R (for C·R) each stay in cache while their
     side runs, and four at a time through C·R, so that a load of R serves four rows (a block's
     last rows repeat its last row to make up four).
     """
@@ -464,7 +470,7 @@ def _row_pass(
         hs = np.empty((2, ROW_BLOCK, widest), np.int8)
         expected = np.zeros((ROW_BLOCK + 3, rounds), np.int64)
         claimed = np.zeros((ROW_BLOCK + 3, rounds), np.int64)
-        sums = np.zeros(H_PLANES, np.int64)
+        sums = np.zeros(2 * H_PLANES, np.int64)
         four = np.zeros(8, np.int64)
         acc = np.zeros((ROW_BLOCK // 4 + 1, rounds // 2, ACC_VECTORS, 8), np.int64)
         stop = (chunk + 1) * rows // chunks
@@ -472,9 +478,14 @@ def _row_pass(
             end = min(top + ROW_BLOCK, stop)
             for j in range(layers):
                 inner, width = dims[j], dims[j + 1]
-                for i in range(top, end):
-                    h = x[i] if j == 0 else hs[(j - 1) % 2, i - top]
-                    _expected_row(h, inner, hplanes[j], wr[j], bias_r[j], sums, expected[i - top])
+                for i in range(top, end, 2):  # two rows at a time (the last may repeat)
+                    i1 = min(i + 1, end - 1)
+                    if j == 0:
+                        h0, h1 = x[i], x[i1]
+                    else:
+                        h0, h1 = hs[(j - 1) % 2, i - top], hs[(j - 1) % 2, i1 - top]
+                    two = expected[i - top : i - top + 2]
+                    _expected_rows(h0, h1, inner, hplanes[j], wr[j], bias_r[j], sums, two)
                 if (width + grids[j, 2] - 1) // grids[j, 2] == 1:
                     _rows_side(
                         addresses,

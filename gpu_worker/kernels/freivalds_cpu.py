@@ -75,15 +75,23 @@ def _dot_bytes(builder: Any, acc: Any, unsigned: Any, signed: Any, vnni: bool) -
     return total
 
 
-def _planes_dot_typer(count: int, vnni: bool) -> Any:
-    def typer(typingctx: Any, row: Any, planes: Any, stride: Any, chunks: Any, out: Any) -> Any:
-        if not all(isinstance(arg, types.Integer) for arg in (row, planes, stride, chunks, out)):
+def _planes_dot_typer(count: int, vnni: bool, rows: int) -> Any:
+    def typed(args: tuple[Any, ...]) -> Any:
+        if not all(isinstance(arg, types.Integer) for arg in args):
             return None
-        return types.void(types.int64, types.int64, types.int64, types.int64, types.int64), codegen
+        return types.void(*([types.int64] * len(args))), codegen
+
+    def typer(typingctx: Any, row: Any, planes: Any, stride: Any, chunks: Any, out: Any) -> Any:
+        return typed((row, planes, stride, chunks, out))
+
+    def typer_two(
+        typingctx: Any, row: Any, row1: Any, planes: Any, stride: Any, chunks: Any, out: Any
+    ) -> Any:
+        return typed((row, row1, planes, stride, chunks, out))
 
     def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
-        row_at, planes_at, stride, chunks, out_at = args
-        row = builder.inttoptr(row_at, _I8.as_pointer())
+        *rows_at, planes_at, stride, chunks, out_at = args
+        row_bases = [builder.inttoptr(at, _I8.as_pointer()) for at in rows_at]
         planes = builder.inttoptr(planes_at, _I8.as_pointer())
 
         def load(base: Any, offset: Any) -> Any:
@@ -92,15 +100,17 @@ def _planes_dot_typer(count: int, vnni: bool) -> Any:
 
         def step(c: Any, sums: list[Any]) -> list[Any]:
             offset = builder.mul(c, ir.Constant(_I64, CHUNK))
-            x = load(row, offset)
-            out = []
-            for k, acc in enumerate(sums):
+            xs = [load(base, offset) for base in row_bases]
+            out = list(sums)
+            for k in range(count):
                 at = builder.add(offset, builder.mul(stride, ir.Constant(_I64, k)))
-                out.append(_dot_bytes(builder, acc, load(planes, at), x, vnni))
+                plane = load(planes, at)
+                for r, x in enumerate(xs):
+                    out[r * count + k] = _dot_bytes(builder, sums[r * count + k], plane, x, vnni)
             return out
 
         zero = ir.Constant(_I64, 0)
-        finals = counted_loop(builder, "planes", zero, chunks, 1, count, _LANES, step)
+        finals = counted_loop(builder, "planes", zero, chunks, 1, rows * count, _LANES, step)
         wide = ir.VectorType(_I64, CHUNK // 4)
         reduce = builder.module.globals.get("llvm.vector.reduce.add.v16i64") or ir.Function(
             builder.module, ir.FunctionType(_I64, [wide]), "llvm.vector.reduce.add.v16i64"
@@ -111,15 +121,18 @@ def _planes_dot_typer(count: int, vnni: bool) -> Any:
             builder.store(value, builder.gep(out, [ir.Constant(_I64, k)]))
         return context.get_dummy_value()
 
-    return typer
+    return typer_two if rows == 2 else typer
 
 
-def planes_dot(count: int, *, vnni: bool = VNNI) -> Any:
+def planes_dot(count: int, *, vnni: bool = VNNI, rows: int = 1) -> Any:
     """An intrinsic planes_dot(row, planes, stride, chunks, out) (all int64 addresses or counts):
     out[k] = Σ_{p < 64·chunks} int8 row[p] · uint8 planes[k·stride + p] for k < count, in int64
     (chunks ≤ 2,048: see the module docstring). Reads 64·chunks bytes of the row and of each
-    plane; no alignment needed."""
-    return intrinsic(_planes_dot_typer(count, vnni))
+    plane; no alignment needed. With rows=2, planes_dot(row, row1, planes, stride, chunks, out)
+    does the same for two rows, each load of a plane serving both: out[count + k] for row1."""
+    if rows not in (1, 2):
+        raise ValueError(f"planes_dot takes one or two rows, not {rows}")
+    return intrinsic(_planes_dot_typer(count, vnni, rows))
 
 
 # C·R: four int32 rows of a claimed result against two rounds of R

@@ -31,6 +31,7 @@ from runtime.workloads import MAX_K
 
 PATHS = [pytest.param(True, id="avx512"), pytest.param(False, id="portable")]
 _DOT6 = {flag: planes_dot(6, vnni=flag) for flag in (True, False)}
+_DOT6_TWO = {flag: planes_dot(6, vnni=flag, rows=2) for flag in (True, False)}
 _ROWS = {flag: rows_dot(ifma=flag) for flag in (True, False)}
 _ROWS_Q = {flag: rows_dot(ifma=flag, requantize=True) for flag in (True, False)}
 
@@ -39,6 +40,15 @@ def _planes_caller(dot: Any) -> Any:
     @numba.njit
     def call(row: I8, planes: Any, chunks: int, out: I64) -> None:
         dot(row.ctypes.data, planes.ctypes.data, planes.shape[1], chunks, out.ctypes.data)
+
+    return call
+
+
+def _two_rows_caller(dot: Any) -> Any:
+    @numba.njit
+    def call(row: I8, row1: I8, planes: Any, chunks: int, out: I64) -> None:
+        dot(row.ctypes.data, row1.ctypes.data, planes.ctypes.data, planes.shape[1], chunks,
+            out.ctypes.data)  # fmt: skip
 
     return call
 
@@ -69,6 +79,7 @@ def _rows_requantized_caller(dot: Any) -> Any:
 
 
 _PLANES_CALL = {flag: _planes_caller(dot) for flag, dot in _DOT6.items()}
+_TWO_ROWS_CALL = {flag: _two_rows_caller(dot) for flag, dot in _DOT6_TWO.items()}
 _ROWS_CALL = {flag: _rows_caller(dot) for flag, dot in _ROWS.items()}
 _ROWS_Q_CALL = {flag: _rows_requantized_caller(dot) for flag, dot in _ROWS_Q.items()}
 
@@ -99,6 +110,10 @@ def test_planes_dot_equals_its_definition(
     out = np.zeros(6, np.int64)
     _PLANES_CALL[vnni](row, planes, chunks, out)
     assert out.tolist() == _planes_definition(row, planes, chunks * CHUNK)
+    row1 = rng.integers(-128, 128, length, dtype=np.int8)
+    both = np.zeros(12, np.int64)
+    _TWO_ROWS_CALL[vnni](row, row1, planes, chunks, both)
+    assert both.tolist() == out.tolist() + _planes_definition(row1, planes, chunks * CHUNK)
 
 
 @pytest.mark.parametrize("vnni", PATHS)
