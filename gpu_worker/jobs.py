@@ -48,6 +48,7 @@ from gpu_worker.inputs import (
     I64,
     ByteRuns,
     InputError,
+    QmlpLayer,
     batch_order,
     batch_order_rows,
     check_inputs,
@@ -487,20 +488,20 @@ def recompute_leaf_hashes(
         return [
             leaf_hash(leaf) for leaf in recompute_leaves(spec, inputs, indices, deps, device=device)
         ]
+    leaves = spec.shape.leaves
     for index in indices:
-        if not 0 <= index < spec.shape.leaves:
+        if not 0 <= index < leaves:
             _check_index(spec, index)
     from gpu_worker.commitment import tile_leaf_hashes
     from gpu_worker.kernels import audit_cpu
 
     a, b, table = gemm_audit_operands(spec, inputs, indices)
-    heights = table[:, 1] - table[:, 0]
-    widths = table[:, 3] - table[:, 2]
-    height, width = int(heights[0]), int(widths[0])
-    if (heights != height).any() or (widths != width).any():  # ragged edge tiles: one at a time
-        tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(a.shape[1]))
-        return [leaf_hash(_leaf(tile)) for tile in tiles]
-    flat = audit_cpu.gemm_tiles_flat(a, b, table, spread_for(a.shape[1]))
+    spread = spread_for(audit_cpu.tile_weight(a.shape[1]))
+    shapes = {(r1 - r0, c1 - c0) for r0, r1, c0, c1 in table.tolist()}
+    if len(shapes) > 1:  # ragged edge tiles: one at a time
+        return [leaf_hash(_leaf(tile)) for tile in audit_cpu.gemm_tiles(a, b, table, spread)]
+    ((height, width),) = shapes
+    flat = audit_cpu.gemm_tiles_flat(a, b, table, spread)
     return list(tile_leaf_hashes(flat.reshape(-1, width), height, width))
 
 
@@ -572,25 +573,33 @@ def gemm_audit_operands(
     read, copied once; A is the whole input where it is in memory, else the tiles' rows stacked.
     """
     m, k, n, row_block, col_block = gemm_layout(spec.params)
-    row_tile, col_tile = np.divmod(np.asarray(indices, np.int64), _block_count(n, col_block))
-    table = np.empty((len(indices), 4), np.int64)
-    table[:, 0] = row_tile * row_block
-    table[:, 1] = np.minimum(table[:, 0] + row_block, m)
-    table[:, 2] = col_tile * col_block
-    table[:, 3] = np.minimum(table[:, 2] + col_block, n)
-    first, stop = int(table[:, 2].min()), int(table[:, 3].max())
+    col_tiles = _block_count(n, col_block)
+    bounds: list[tuple[int, int, int, int]] = []
+    for index in indices:  # plain Python: for an audit's few tiles, NumPy's calls cost more
+        row_tile, col_tile = divmod(index, col_tiles)
+        r0, c0 = row_tile * row_block, col_tile * col_block
+        bounds.append((r0, min(r0 + row_block, m), c0, min(c0 + col_block, n)))
+    first = min(tile[2] for tile in bounds)
+    stop = max(tile[3] for tile in bounds)
     given = inputs.get("b")
     whole = ByteRuns(0, k * n)
     runs = whole if stop - first == n else ByteRuns(first, stop - first, n, k)
-    if isinstance(given, bytes | bytearray | memoryview) or (
+    in_memory = isinstance(inputs.get("a"), bytes | bytearray | memoryview)
+    b_whole = isinstance(given, bytes | bytearray | memoryview) or (
         given is None and generated_as_span(runs) and 2 * (runs.stop - runs.start) >= k * n
-    ):
-        b = _read_inputs(spec, inputs, {"b": whole})["b"].reshape(k, n)
+    )
+    reads = {"b": whole if b_whole else runs}
+    if in_memory:
+        reads["a"] = ByteRuns(0, m * k)
+    read = _read_inputs(spec, inputs, reads)
+    table = np.array(bounds, np.int64).reshape(-1, 4)
+    if b_whole:
+        b = read["b"].reshape(k, n)
     else:
-        b = np.ascontiguousarray(_read_inputs(spec, inputs, {"b": runs})["b"].reshape(k, -1))
+        b = np.ascontiguousarray(read["b"].reshape(k, -1))
         table[:, 2:] -= first
-    if isinstance(inputs.get("a"), bytes | bytearray | memoryview):
-        a = _read_inputs(spec, inputs, {"a": ByteRuns(0, m * k)})["a"].reshape(m, k)
+    if in_memory:
+        a = read["a"].reshape(m, k)
     else:
         parts = _tile_rows_of_a(spec, inputs, _gemm_leaf_tiles(spec, indices))
         a = np.ascontiguousarray(np.concatenate(parts))
@@ -601,7 +610,8 @@ def gemm_audit_operands(
 
 
 SPREAD_MIN_TERMS: Final = 1 << 24
-"""The fewest multiply-adds a share of an audit's tiles gets (about 0.25 ms of one core):
+"""The fewest multiply-adds a share of an audit's tiles gets, counted in the portable kernel's
+terms (`audit_cpu.tile_weight`; about 0.25 ms of one core):
 handing a share to a waiting thread and joining it costs about 30 µs, and on the loaded 2-core
 machine a second thread's share of 4 M terms (gemm_i8 n = 1,024, 16 tiles) ran 20–50% slower
 than one thread doing all of it (the other core busy)."""
@@ -617,7 +627,7 @@ def spread_tiles(run: Callable[[TileTable], None], table: TileTable, depth: int)
     count = len(table)
     r0, r1, c0, c1, place = table[-1].tolist() if count else (0, 0, 0, 0, 0)
     terms = (place + (r1 - r0) * (c1 - c0)) * depth
-    threads = min(count, os.cpu_count() or 1, terms // SPREAD_MIN_TERMS)
+    threads = min(count, _cores(), terms // SPREAD_MIN_TERMS)
     if threads < 2:
         run(table)
         return
@@ -642,14 +652,21 @@ def _recompute_gemm_tiles(
     from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
 
     a, b, table = gemm_audit_operands(spec, inputs, indices)
-    tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(a.shape[1]))
+    tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(audit_cpu.tile_weight(a.shape[1])))
     return [_leaf(c) for c in tiles]
+
+
+@functools.cache
+def _cores() -> int:
+    """This machine's cores, asked once: `os.cpu_count` reads a file each call (about 8 µs,
+    3% of an audit of 16 gemm_i8 tiles at n = 1,024)."""
+    return os.cpu_count() or 1
 
 
 @functools.cache
 def _tile_pool() -> ThreadPoolExecutor:
     """Threads that recompute an audit's tiles side by side, one a core."""
-    return ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="xpl-tiles")
+    return ThreadPoolExecutor(max_workers=_cores(), thread_name_prefix="xpl-tiles")
 
 
 def qmlp_rows(spec: JobSpec, indices: Sequence[int]) -> tuple[I64, int]:
@@ -700,7 +717,31 @@ def qmlp_model(spec: JobSpec, inputs: Mapping[str, InputBytes], layers: int) -> 
         model = given
     else:
         model = memoryview(given[0:size]).cast("B")
-    return parse_model(spec.params[2:], model)[:layers]
+    if not isinstance(model, bytes):
+        return parse_model(spec.params[2:], model)[:layers]
+    return _parsed_model(spec.params[2:], model)[:layers]
+
+
+PARSED_MODELS: Final = 2
+"""Parsed qmlp_i8 models kept for the next check of the same model (parsing costs about 45 µs,
+a tenth of an audit of 16 leaves at n = 1,024)."""
+_parsed: dict[tuple[int, tuple[int, ...]], tuple[bytes, list[QmlpLayer]]] = {}
+
+
+def _parsed_model(dims: tuple[int, ...], model: bytes) -> list[QmlpLayer]:
+    """`parse_model(dims, model)`, kept while `model` (immutable bytes, held here, so its id
+    names it) is among the last PARSED_MODELS parsed. The weights are read-only views of the
+    bytes; the biases stay writable arrays (a kernel's signature includes its arrays'
+    writability, and a new one costs a compilation), which no caller writes."""
+    key = (id(model), dims)
+    kept = _parsed.get(key)
+    if kept is not None and kept[0] is model:
+        return kept[1]
+    layers = parse_model(dims, model)
+    while len(_parsed) >= PARSED_MODELS:
+        del _parsed[next(iter(_parsed))]
+    _parsed[key] = (model, layers)
+    return layers
 
 
 def _qmlp_few_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
@@ -713,7 +754,7 @@ def _qmlp_few_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
     a core; 0.3 ms when they did not), the few-row kernels in groups on the tile threads took
     1.5 ms, the audit kernel 0.7–0.8 ms on one thread."""
     few = getattr(kernels, "FEW_ROWS", 0) if kernels.__name__.endswith(".cpu") else 0
-    if not few or x.shape[0] > few * (os.cpu_count() or 1) * 4:
+    if not few or x.shape[0] > few * _cores() * 4:
         accs: list[I32] = kernels.qmlp(x, layers)
         return accs
     from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
@@ -726,7 +767,9 @@ def _qmlp_few_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
         width = layer.weights.shape[1]
         tiles = [(r, min(r + step, rows), 0, width) for r in range(0, rows, step)]
         weights = np.ascontiguousarray(layer.weights)
-        flat = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread_for(h.shape[1]))
+        flat = audit_cpu.gemm_tiles_flat(
+            h, weights, tiles, spread_for(audit_cpu.tile_weight(h.shape[1]))
+        )
         acc = flat.reshape(rows, width)
         acc += layer.bias.astype(np.int32, copy=False)
         out.append(acc)

@@ -18,6 +18,7 @@ walk=walk_proofs)` checks an audit's proofs with the same decisions as checking 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import accumulate, chain
 from typing import Final
 
 import numba
@@ -115,9 +116,8 @@ def proof_tops(
     count = len(hashes)
     if len(indices) != count or len(proofs) != count:
         raise ValueError(f"{count} hashes, {len(indices)} indices and {len(proofs)} proofs")
-    starts = np.zeros(count + 1, np.int64)
-    np.cumsum([len(proof) for proof in proofs], out=starts[1:])
-    flat = b"".join([sibling for proof in proofs for sibling in proof])
+    starts = np.fromiter(accumulate(map(len, proofs), initial=0), np.int64, count + 1)
+    flat = b"".join(chain.from_iterable(proofs))
     joined = b"".join(hashes)
     # The walk reads raw words: a buffer whose len() is not its byte count must not reach it.
     if len(flat) != HASH_LEN * int(starts[-1]) or len(joined) != HASH_LEN * count:
@@ -147,6 +147,9 @@ def walk_proofs(
     tops, status = proof_tops(hashes, indices, leaf_count, proofs)
     if status.any():
         return None
-    if (tops == tops[0]).all():
-        return {tops[0].tobytes()}
+    joined = tops.tobytes()
+    if len(tops) and joined == joined[:HASH_LEN] * len(
+        tops
+    ):  # every proof reached one top: the usual case
+        return {joined[:HASH_LEN]}
     return {row.tobytes() for row in tops}

@@ -9,6 +9,8 @@ LLVM IR through llvmlite. Each function here emits one such piece at the `builde
 - `load_widened`: 16 int8 loaded and widened to int16;
 - `splat`: a vector of copies of one value;
 - `interleave` and `transpose_16`: 16-lane vectors interleaved, and 16 of them transposed;
+- `quad_sums`: unsigned × signed bytes summed in fours into int32 lanes (`vpdpbusd`; only where
+  the target has `VNNI`);
 - `counted_loop`: a loop over a range that carries its vector sums in registers.
 """
 
@@ -24,19 +26,30 @@ from llvmlite import ir
 from numba.core import cgutils
 
 
-def _target_has_avx2() -> bool:
-    """Whether Numba compiles for a CPU with AVX2 (host CPU unless NUMBA_CPU_* say otherwise)."""
+def target_has(feature: str) -> bool:
+    """Whether Numba compiles for a CPU with the x86 `feature` (LLVM's name, as "avx2"): the
+    host CPU's features unless NUMBA_CPU_FEATURES or NUMBA_CPU_NAME say otherwise (a named CPU
+    without a feature list counts as having none, so NUMBA_CPU_NAME=generic gives the portable
+    paths)."""
     features = getattr(numba.config, "CPU_FEATURES", None)
     if features:
-        return "+avx2" in str(features).split(",")
+        return f"+{feature}" in str(features).split(",")
     if getattr(numba.config, "CPU_NAME", None):
         return False
     if platform.machine().lower() not in ("x86_64", "amd64"):
         return False
-    return bool(llvm_binding.get_host_cpu_features().get("avx2", False))
+    return bool(llvm_binding.get_host_cpu_features().get(feature, False))
 
 
-AVX2: Final = _target_has_avx2()
+def _target_has_avx2() -> bool:
+    """`target_has("avx2")` (the name the kernels' feature checks were first written against)."""
+    return target_has("avx2")
+
+
+AVX2: Final = target_has("avx2")
+VNNI: Final = target_has("avx512vnni") and target_has("avx512bw")
+"""Whether the target has AVX-512 VNNI (`vpdpbusd`, used by `quad_sums`) with 512-bit byte
+shuffles; kernels that use it keep a portable path giving the same bits."""
 _declare: Any = cgutils.get_or_insert_function
 _I32: Final = ir.IntType(32)
 _I64: Final = ir.IntType(64)
@@ -63,6 +76,19 @@ def pair_sums(builder: Any, x: Any, y: Any) -> Any:
         ys = builder.sext(builder.shuffle_vector(y, y, lanes), v8i32)
         parts.append(builder.mul(xs, ys))
     return builder.add(parts[0], parts[1])
+
+
+def quad_sums(builder: Any, acc: Any, unsigned: Any, signed: Any) -> Any:
+    """acc[l] + Σ_{q<4} unsigned[4l + q]·signed[4l + q] in int32 lane l (modulo 2^32), for acc
+    of 16 int32 and the others 64 bytes each as 16 int32: one `vpdpbusd` (the target must have
+    `VNNI`). A lane's four products fit 18 bits, so nothing saturates; the sum wraps."""
+    v16i32 = ir.VectorType(_I32, 16)
+    dot = _declare(
+        builder.module,
+        ir.FunctionType(v16i32, [v16i32, v16i32, v16i32]),
+        "llvm.x86.avx512.vpdpbusd.512",
+    )
+    return builder.call(dot, [acc, unsigned, signed])
 
 
 def load_widened(builder: Any, address: Any) -> Any:

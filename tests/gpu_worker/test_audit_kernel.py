@@ -222,3 +222,26 @@ def test_qmlp_leaves_recomputed_on_the_cpu_equal_the_workers(
     for supplied in (inputs, {}):
         got = recompute_leaves(spec, supplied, picks, {}, device="cpu")
         assert got == [leaves[i] for i in picks]
+
+
+def test_a_kept_parsed_model_is_only_ever_its_own_models() -> None:
+    """Checks of two models of the same shape, in turn, each give their own leaves: a parsed
+    model is kept by the bytes object it came from (held, so its id cannot name another), and
+    a mutable buffer is parsed afresh each time."""
+    from gpu_worker import jobs
+
+    spec = JobSpec("qmlp_i8", (11, 2, 9, 7, 5, 4), seed=4)
+    first = generate_inputs(spec.workload, spec.params, spec.seed)
+    model = bytearray(first["model"])
+    model[0] ^= 0x55  # the first weight: every row's first layer differs
+    second = {**first, "model": bytes(model)}
+    picks = list(range(spec.shape.leaves))
+    expected = [compute_leaves(spec, inputs, device="numpy") for inputs in (first, second)]
+    assert expected[0] != expected[1]
+    for inputs, leaves in [*zip((first, second), expected, strict=True)] * 2:
+        assert recompute_leaves(spec, inputs, picks, {}, device="cpu") == leaves
+    mutable = {**first, "model": model}
+    assert recompute_leaves(spec, mutable, picks, {}, device="cpu") == expected[1]
+    model[0] ^= 0x55
+    assert recompute_leaves(spec, mutable, picks, {}, device="cpu") == expected[0]
+    assert len(jobs._parsed) <= jobs.PARSED_MODELS
