@@ -14,40 +14,25 @@ length the check passes: K for h·(W·R), N ≤ MAX_DIM for W·R), so a lane sta
 2,048·4·32,640 = 267,386,880 < 2^31. The lanes are summed in int64 at the end.
 
 `planes_dot(count)` is the intrinsic for `count` planes; where the target has no AVX-512 VNNI
-(`VNNI`), the same products and sums are formed in portable vector IR, with the same bits.
+(`llvm_ir.VNNI`), the same products and sums are formed in portable vector IR, with the same
+bits. `rows_dot` forms C·R by AVX-512 IFMA where the target has it (`IFMA`, decided as
+`llvm_ir.target_has` decides every feature), likewise with a portable path.
 """
 
 from __future__ import annotations
 
-import platform
 from typing import Any, Final
 
-import numba
-from llvmlite import binding as llvm_binding  # type: ignore[import-untyped]
-from llvmlite import ir
+from llvmlite import ir  # type: ignore[import-untyped]
 from numba import types
 from numba.extending import intrinsic
 
-from gpu_worker.kernels.llvm_ir import counted_loop, splat
+from gpu_worker.kernels.llvm_ir import VNNI, counted_loop, quad_sums, splat, target_has
 
 CHUNK: Final = 64
 """Bytes of a row (and of each plane) one pass of `planes_dot` takes."""
 
 
-def _target_has(feature: str) -> bool:
-    """Whether Numba compiles for a CPU with `feature` (the host CPU unless NUMBA_CPU_NAME or
-    NUMBA_CPU_FEATURES say otherwise), as `llvm_ir._target_has_avx2` decides for AVX2."""
-    features = getattr(numba.config, "CPU_FEATURES", None)
-    if features:
-        return f"+{feature}" in str(features).split(",")
-    if getattr(numba.config, "CPU_NAME", None):
-        return False
-    if platform.machine().lower() not in ("x86_64", "amd64"):
-        return False
-    return bool(llvm_binding.get_host_cpu_features().get(feature, False))
-
-
-VNNI: Final = _target_has("avx512vnni") and _target_has("avx512bw")
 _I8: Final = ir.IntType(8)
 _I32: Final = ir.IntType(32)
 _I64: Final = ir.IntType(64)
@@ -58,14 +43,9 @@ _LANES: Final = ir.VectorType(_I32, CHUNK // 4)
 def _dot_bytes(builder: Any, acc: Any, unsigned: Any, signed: Any, vnni: bool) -> Any:
     """acc[l] + Σ_{i<4} unsigned[4l + i]·signed[4l + i] for the 16 int32 lanes l."""
     if vnni:
-        dpbusd = builder.module.globals.get("llvm.x86.avx512.vpdpbusd.512") or ir.Function(
-            builder.module,
-            ir.FunctionType(_LANES, [_LANES, _LANES, _LANES]),
-            "llvm.x86.avx512.vpdpbusd.512",
+        return quad_sums(
+            builder, acc, builder.bitcast(unsigned, _LANES), builder.bitcast(signed, _LANES)
         )
-        u = builder.bitcast(unsigned, _LANES)
-        s = builder.bitcast(signed, _LANES)
-        return builder.call(dpbusd, [acc, u, s])
     wide = ir.VectorType(_I32, CHUNK)
     products = builder.mul(builder.zext(unsigned, wide), builder.sext(signed, wide))
     total = acc
@@ -137,7 +117,7 @@ def planes_dot(count: int, *, vnni: bool = VNNI, rows: int = 1) -> Any:
 
 # C·R: four int32 rows of a claimed result against two rounds of R
 
-IFMA: Final = _target_has("avx512ifma")
+IFMA: Final = target_has("avx512ifma")
 IFMA_BITS: Final = 20
 """R's entries stay below 2^IFMA_BITS, so that (C + 2^31)·r < 2^32·2^20 = 2^52 fits the 52-bit
 product that `vpmadd52luq` keeps."""
