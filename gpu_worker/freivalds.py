@@ -24,6 +24,11 @@ type and size, CPython's layout, checked at import), so thousands of tiles cost 
 a leaf; a leaf of another type or of the wrong size sends the result the one-by-one way, which
 refuses a wrong size before anything is read.
 
+The multiply-adds use the instructions that fit their bounds (`gpu_worker.kernels.freivalds_cpu`,
+with a portable path of the same bits): W·R and h·(W·R) as int8 rows against byte planes of the
+wide operand (AVX-512 VNNI, 64 products an instruction), C·R as 52-bit fused multiply-adds
+(AVX-512 IFMA; R's entries stay below 2^IFMA_BITS = 2^20 for it, which costs no round).
+
 sgd_fxp steps are not linear maps of their inputs (each step rounds its gradient), so
 `check_result` recomputes `sgd_spot_checks(T)` distinct random steps, each from the committed
 weights before it. What that guarantees: call a step inconsistent when its leaf differs from one
@@ -73,6 +78,15 @@ from gpu_worker.jobs import (
     recompute_leaf,
 )
 from gpu_worker.kernels import cpu
+from gpu_worker.kernels.freivalds_cpu import (
+    ACC_VECTORS,
+    CHUNK,
+    IFMA_BITS,
+    ROW_STEP,
+    planes_dot,
+    rows_dot,
+)
+from gpu_worker.kernels.freivalds_cpu import acc_sums as _acc_sums
 from runtime.workloads import MAX_DIM, MAX_K
 
 SECURITY_BITS: Final = 40
@@ -89,9 +103,24 @@ MAX_PREFETCH: Final = 4096
 """At most this many entries of the next tile are asked for ahead of reading it."""
 PREFETCH_LINES: Final = 4
 """The first cache lines of each of the next rows asked for ahead of reading them."""
+ROWS_PER_TASK: Final = 64
+"""Rows of W a thread of W·R takes at a time."""
+R_LIMBS: Final = 3
+"""Bytes of an entry of R (below 2^IFMA_BITS) in W·R's planes."""
+WR_OFFSET: Final = 1 << 38
+"""Added to W·R before it is cut into bytes: |W·R| ≤ 128·(2^bits − 1)·N < 2^38, as
+bits + ⌈log₂ N⌉ ≤ 31 (`random_bits`), so W·R + WR_OFFSET lies in (0, 2^39): WR_LIMBS bytes."""
+WR_LIMBS: Final = 5
+H_PLANES: Final = 2 * WR_LIMBS + 1
+"""A pair of rounds' planes of W·R, then a plane of ones (Σ h, for the offset)."""
+_DOT_R: Final = planes_dot(2 * R_LIMBS)
+_DOT_H2: Final = planes_dot(H_PLANES, rows=2)
+_DOT_C: Final = rows_dot()
+_DOT_CQ: Final = rows_dot(requantize=True)
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 Flags = npt.NDArray[np.bool_]
+U8 = npt.NDArray[np.uint8]
 
 
 def _kernel(*, parallel: bool) -> Callable[[_F], _F]:
@@ -108,6 +137,13 @@ def random_bits(inner: int, cols: int) -> int:
     log_n = max(1, math.ceil(math.log2(max(cols, 2))))
     log_k = max(1, math.ceil(math.log2(max(inner, 2))))
     return max(1, min(31 - log_n, 48 - log_k - log_n))
+
+
+def _bits(inner: int, cols: int) -> int:
+    """Bits per entry of R: `random_bits`, at most IFMA_BITS, which costs no round where
+    random_bits ≥ IFMA_BITS (two rounds of 20 bits already reach SECURITY_BITS = 40) and keeps
+    every product of C·R within the 52 bits of an IFMA multiply (`freivalds_cpu.rows_dot`)."""
+    return min(random_bits(inner, cols), IFMA_BITS)
 
 
 def sgd_spot_checks(steps: int) -> int:
@@ -150,47 +186,94 @@ def _grids(spec: JobSpec, leaf_count: int) -> list[_Grid]:
     return grids
 
 
+# Wide operands cut into byte planes for `planes_dot`
+
+
+@_kernel(parallel=False)
+def _byte_planes(values: I64, limbs: int, offset: int, ones: bool) -> U8:
+    """planes[q // 2, (q % 2)·limbs + L] = byte L of values[q] + offset (non-negative, below
+    2^(8·limbs)) for an even number of rounds q, then (where `ones`) a plane of ones after each
+    pair. (Compiled: NumPy's steps on these short rows cost about 0.1 ms a job.)"""
+    rounds, length = values.shape
+    planes = np.empty((rounds // 2, 2 * limbs + ones, length), np.uint8)
+    for q in range(rounds):
+        for p in range(length):
+            v = values[q, p] + offset
+            for limb in range(limbs):
+                planes[q // 2, (q % 2) * limbs + limb, p] = (v >> (8 * limb)) & 0xFF
+    if ones:
+        planes[:, 2 * limbs] = 1
+    return planes
+
+
 # The kernels
 
 
 @_kernel(parallel=True)
-def _project(weights: I8, rt: I32, out: I64) -> None:
-    """out[q, p] = Σ_j W[p, j]·R[j, q]: the weights times R, for every round, four rows of W at
-    a time (the last rows repeat to make up four)."""
+def _project(weights: I8, planes: U8, rt: I32, out: I64) -> None:
+    """out[q, p] = Σ_j W[p, j]·R[q, j]: the weights times R, for every round, each row of W
+    against R's byte planes (planes[q // 2, (q % 2)·limbs + L] = byte L of R[q]; `planes_dot`),
+    the last width % CHUNK entries in int64."""
     inner, width = weights.shape
     rounds = rt.shape[0]
-    for block in prange((inner + 3) // 4):
-        p = 4 * block
-        p1, p2, p3 = min(p + 1, inner - 1), min(p + 2, inner - 1), min(p + 3, inner - 1)
-        for q in range(0, rounds, 2):
-            q1 = min(q + 1, rounds - 1)
-            a = _dot_four(weights[p], weights[p1], weights[p2], weights[p3], rt[q], rt[q1], width)
-            for r, row in enumerate((p, p1, p2, p3)):
-                out[q, row] = a[2 * r]
-                out[q1, row] = a[2 * r + 1]
+    limbs = R_LIMBS
+    chunks = width // CHUNK
+    for block in prange((inner + ROWS_PER_TASK - 1) // ROWS_PER_TASK):
+        sums = np.zeros(2 * R_LIMBS, np.int64)
+        for p in range(block * ROWS_PER_TASK, min((block + 1) * ROWS_PER_TASK, inner)):
+            row = weights[p]
+            for pair in range(rounds // 2):
+                _DOT_R(row.ctypes.data, planes[pair].ctypes.data, width, chunks, sums.ctypes.data)
+                for r in range(2):
+                    q = 2 * pair + r
+                    total = np.int64(0)
+                    for limb in range(limbs):
+                        total += sums[r * limbs + limb] << (8 * limb)
+                    for c in range(chunks * CHUNK, width):
+                        total += np.int64(row[c]) * np.int64(rt[q, c])
+                    out[q, p] = total
 
 
 @_kernel(parallel=False)
-def _dot_four(x0: Any, x1: Any, x2: Any, x3: Any, y0: Any, y1: Any, length: int) -> Any:
-    """x_r·y0 and x_r·y1 over the first `length` entries, for four rows x_r (int8 rows of h
-    against W·R, or int32 rows of C against R): each load of y0 and y1 serves four rows."""
-    a0 = a1 = b0 = b1 = c0 = c1 = d0 = d1 = np.int64(0)
-    for p in range(length):
-        v0 = np.int64(y0[p])
-        v1 = np.int64(y1[p])
-        v = np.int64(x0[p])
-        a0 += v * v0
-        a1 += v * v1
-        v = np.int64(x1[p])
-        b0 += v * v0
-        b1 += v * v1
-        v = np.int64(x2[p])
-        c0 += v * v0
-        c1 += v * v1
-        v = np.int64(x3[p])
-        d0 += v * v0
-        d1 += v * v1
-    return a0, a1, b0, b1, c0, c1, d0, d1
+def _four_rows(
+    a0: int, a1: int, a2: int, a3: int, rt: I32, q: int, start: int, w: int, acc: I64
+) -> None:
+    """Adds to `rows_dot`'s running sums acc (ACC_VECTORS × 8) the products of the int32 rows
+    c_r at addresses a_r (w entries each) with R's rounds q, q + 1 from column `start`: the
+    first w − w % ROW_STEP entries by `rows_dot`, the rest here, into lane 0 without the offset
+    (acc_sums takes the offset off the sums of R that rows_dot adds, and only those)."""
+    chunks = w // ROW_STEP
+    r0 = rt[q].ctypes.data + 4 * start
+    r1 = rt[q + 1].ctypes.data + 4 * start
+    _DOT_C(a0, a1, a2, a3, r0, r1, chunks, acc.ctypes.data)
+    done = chunks * ROW_STEP
+    if done < w:
+        for r, at in enumerate((a0, a1, a2, a3)):
+            row = carray(_int32_pointer(at), w)
+            for p in range(done, w):
+                v = np.int64(row[p])
+                acc[2 * r, 0] += v * np.int64(rt[q, start + p])
+                acc[2 * r + 1, 0] += v * np.int64(rt[q + 1, start + p])
+
+
+@_kernel(parallel=False)
+def _four_rows_requantized(
+    a0: int, a1: int, a2: int, a3: int, rt: I32, w: int, acc: I64, outs: I64, requant: I64
+) -> None:
+    """`_four_rows` for rounds 0 and 1 of whole rows, each row's first w − w % ROW_STEP entries
+    also requantized (requant = (1, mult, shift)) to the address in outs[r] as they are read."""
+    chunks = w // ROW_STEP
+    scale = np.array([requant[1], np.int64(1) << (requant[2] - 1), requant[2]])
+    r0, r1 = rt[0].ctypes.data, rt[1].ctypes.data
+    _DOT_CQ(a0, a1, a2, a3, r0, r1, chunks, acc.ctypes.data, outs.ctypes.data, scale.ctypes.data)
+    done = chunks * ROW_STEP
+    if done < w:
+        for r, at in enumerate((a0, a1, a2, a3)):
+            row = carray(_int32_pointer(at), w)
+            for p in range(done, w):
+                v = np.int64(row[p])
+                acc[2 * r, 0] += v * np.int64(rt[0, p])
+                acc[2 * r + 1, 0] += v * np.int64(rt[1, p])
 
 
 @_kernel(parallel=False)
@@ -203,58 +286,11 @@ def _requantize_into(row: I32, requant: I64, out: I8) -> None:
 
 
 @_kernel(parallel=False)
-def _result_side_requantized(
-    c0: I32,
-    c1: I32,
-    c2: I32,
-    c3: I32,
-    r0: I32,
-    r1: I32,
-    requant: I64,
-    o0: I8,
-    o1: I8,
-    o2: I8,
-    o3: I8,
-) -> Any:
-    """`_dot_four` of four int32 rows of C against R, each entry also requantized into o_r in
-    the same pass over the rows."""
-    mult, shift = np.int64(np.int32(requant[1])), requant[2]
-    half = np.int64(1) << (shift - 1)
-    a0 = a1 = b0 = b1 = e0 = e1 = d0 = d1 = np.int64(0)
-    for j in range(c0.shape[0]):
-        x0 = np.int64(r0[j])
-        x1 = np.int64(r1[j])
-        v = np.int64(c0[j])
-        a0 += v * x0
-        a1 += v * x1
-        o0[j] = min(max((v * mult + half) >> shift, 0), 127)
-        v = np.int64(c1[j])
-        b0 += v * x0
-        b1 += v * x1
-        o1[j] = min(max((v * mult + half) >> shift, 0), 127)
-        v = np.int64(c2[j])
-        e0 += v * x0
-        e1 += v * x1
-        o2[j] = min(max((v * mult + half) >> shift, 0), 127)
-        v = np.int64(c3[j])
-        d0 += v * x0
-        d1 += v * x1
-        o3[j] = min(max((v * mult + half) >> shift, 0), 127)
-    return a0, a1, b0, b1, e0, e1, d0, d1
-
-
-@_kernel(parallel=False)
 def _row_address(addresses: I64, grids: I64, j: int, i: int, width: int) -> int:
     """Where row i of layer j lies, where its band is one leaf (one tile wide)."""
     first, row_block = grids[j, 0], grids[j, 1]
     band = i // row_block
     return int(addresses[first + band] + (i - band * row_block) * width * 4)
-
-
-@_kernel(parallel=False)
-def _row_at(addresses: I64, grids: I64, j: int, i: int, width: int) -> I32:
-    """Row i of layer j where its band is one leaf (one tile wide), read where it lies."""
-    return carray(_int32_pointer(_row_address(addresses, grids, j, i, width)), width)
 
 
 @_kernel(parallel=False)
@@ -265,10 +301,14 @@ def _prefetch_head(address: int) -> None:
 
 
 @_kernel(parallel=False)
-def _add_sums(claimed: I64, k: int, valid: int, q: int, q1: int, c: Any) -> None:
-    for r in range(valid):
-        claimed[k + r, q] += c[2 * r]
-        claimed[k + r, q1] += c[2 * r + 1]
+def _add_sums(claimed: I64, k: int, valid: int, acc: I64, sums: I64) -> None:
+    """claimed[k + r, 2·pair + s] += the sum of rows k + r and round 2·pair + s in acc[pair]
+    (`rows_dot`'s running sums of a pair of rounds), for the first `valid` of four rows."""
+    for pair in range(acc.shape[0]):
+        _acc_sums(acc[pair].ctypes.data, sums.ctypes.data)
+        for r in range(valid):
+            claimed[k + r, 2 * pair] += sums[2 * r]
+            claimed[k + r, 2 * pair + 1] += sums[2 * r + 1]
 
 
 @_kernel(parallel=False)
@@ -283,6 +323,8 @@ def _rows_side(
     claimed: I64,
     out: I8,
     requant: I64,
+    acc: I64,
+    sums: I64,
 ) -> None:
     """claimed[i − top] = row i · R for rows top..end of a layer whose bands are one leaf each,
     four rows to a load of R, rows read where they lie; requantized into out when asked."""
@@ -292,18 +334,23 @@ def _rows_side(
         for ahead in range(i + 4, min(i + 8, end)):
             _prefetch_head(_row_address(addresses, grids, j, ahead, width))
         i1, i2, i3 = min(i + 1, end - 1), min(i + 2, end - 1), min(i + 3, end - 1)
-        c0 = _row_at(addresses, grids, j, i, width)
-        c1 = _row_at(addresses, grids, j, i1, width)
-        c2 = _row_at(addresses, grids, j, i2, width)
-        c3 = _row_at(addresses, grids, j, i3, width)
-        for q in range(0, rounds, 2):
-            q1 = min(q + 1, rounds - 1)
-            if q == 0 and requant[0]:
-                o0, o1, o2, o3 = out[i - top], out[i1 - top], out[i2 - top], out[i3 - top]
-                c = _result_side_requantized(c0, c1, c2, c3, rt[q], rt[q1], requant, o0, o1, o2, o3)
-            else:
-                c = _dot_four(c0, c1, c2, c3, rt[q], rt[q1], c0.shape[0])
-            _add_sums(claimed, i - top, min(4, end - i), q, q1, c)
+        a0 = _row_address(addresses, grids, j, i, width)
+        a1 = _row_address(addresses, grids, j, i1, width)
+        a2 = _row_address(addresses, grids, j, i2, width)
+        a3 = _row_address(addresses, grids, j, i3, width)
+        acc[0] = 0
+        first = 0
+        if requant[0]:  # the first pair of rounds requantizes the rows as it reads them
+            outs = np.array([out[g - top].ctypes.data for g in (i, i1, i2, i3)])
+            _four_rows_requantized(a0, a1, a2, a3, rt, width, acc[0, 0], outs, requant)
+            for g, at in ((i, a0), (i1, a1), (i2, a2), (i3, a3)):
+                done = width - width % ROW_STEP
+                row = carray(_int32_pointer(at), width)
+                _requantize_into(row[done:], requant, out[g - top, done:])
+            first = 2
+        for q in range(first, rounds, 2):
+            _four_rows(a0, a1, a2, a3, rt, q, 0, width, acc[0, q // 2])
+        _add_sums(claimed, i - top, min(4, end - i), acc[0], sums)
 
 
 @_kernel(parallel=False)
@@ -318,10 +365,13 @@ def _tiles_side(
     claimed: I64,
     out: I8,
     requant: I64,
+    acc: I64,
+    sums: I64,
 ) -> None:
     """As _rows_side for a layer cut in column tiles: each band's rows are read tile by tile,
-    in the order they lie in memory, the next tile asked for ahead. (Reading a row across its
-    tiles instead is a run of short reads the hardware cannot prefetch: 5× slower.)"""
+    in the order they lie in memory, the next tile asked for ahead, their running sums kept
+    across the band's tiles (acc[g] for its g-th four rows). (Reading a row across its tiles
+    instead is a run of short reads the hardware cannot prefetch: 5× slower.)"""
     rounds = rt.shape[0]
     first, row_block, col_block = grids[j, 0], grids[j, 1], grids[j, 2]
     col_tiles = (width + col_block - 1) // col_block
@@ -332,6 +382,7 @@ def _tiles_side(
         band = i // row_block
         stop = min((band + 1) * row_block, end)
         local = i - band * row_block
+        acc[:] = 0
         for t in range(col_tiles):
             start = t * col_block
             w = min(col_block, width - start)
@@ -343,26 +394,53 @@ def _tiles_side(
             base = addresses[leaf] + local * w * 4
             for g in range(i, stop, 4):
                 g1, g2, g3 = min(g + 1, stop - 1), min(g + 2, stop - 1), min(g + 3, stop - 1)
-                c0 = carray(_int32_pointer(base + (g - i) * w * 4), w)
-                c1 = carray(_int32_pointer(base + (g1 - i) * w * 4), w)
-                c2 = carray(_int32_pointer(base + (g2 - i) * w * 4), w)
-                c3 = carray(_int32_pointer(base + (g3 - i) * w * 4), w)
+                a0 = base + (g - i) * w * 4
+                a1 = base + (g1 - i) * w * 4
+                a2 = base + (g2 - i) * w * 4
+                a3 = base + (g3 - i) * w * 4
                 for q in range(0, rounds, 2):
-                    q1 = min(q + 1, rounds - 1)
-                    c = _dot_four(c0, c1, c2, c3, rt[q, start:], rt[q1, start:], c0.shape[0])
-                    _add_sums(claimed, g - top, min(4, stop - g), q, q1, c)
+                    _four_rows(a0, a1, a2, a3, rt, q, start, w, acc[(g - i) // 4, q // 2])
                 if requant[0]:
-                    _requantize_into(c0, requant, out[g - top, start:])
-                    _requantize_into(c1, requant, out[g1 - top, start:])
-                    _requantize_into(c2, requant, out[g2 - top, start:])
-                    _requantize_into(c3, requant, out[g3 - top, start:])
+                    for gg, at in ((g, a0), (g1, a1), (g2, a2), (g3, a3)):
+                        row = carray(_int32_pointer(at), w)
+                        _requantize_into(row, requant, out[gg - top, start:])
+        for g in range(i, stop, 4):
+            _add_sums(claimed, g - top, min(4, stop - g), acc[(g - i) // 4], sums)
         i = stop
+
+
+@_kernel(parallel=False)
+def _expected_rows(
+    h0: I8, h1: I8, inner: int, planes: U8, wr: I64, bias_r: I64, sums: I64, out: I64
+) -> None:
+    """out[r, q] = h_r·(W·R)[q] + (b·R)[q] for rows h0, h1 and every round q: the first
+    inner − inner % CHUNK entries by `planes_dot` against W·R's byte planes (planes[q // 2],
+    `_byte_planes` of W·R + WR_OFFSET, with a plane of ones for Σ h), both rows to a load of a
+    plane, the rest in int64. Exact: every partial sum is at most
+    Σ_p |h_p|·(W·R + WR_OFFSET)_p < 2^17·2^7·2^39 = 2^63 in magnitude (K ≤ MAX_K)."""
+    chunks = inner // CHUNK
+    stride = planes.shape[2]
+    for pair in range(out.shape[1] // 2):
+        at = planes[pair].ctypes.data
+        _DOT_H2(h0.ctypes.data, h1.ctypes.data, at, stride, chunks, sums.ctypes.data)
+        for row, h in enumerate((h0, h1)):
+            base = row * H_PLANES
+            for r in range(2):
+                q = 2 * pair + r
+                total = np.int64(0)
+                for limb in range(WR_LIMBS):
+                    total += sums[base + r * WR_LIMBS + limb] << (8 * limb)
+                total -= sums[base + 2 * WR_LIMBS] * WR_OFFSET
+                for c in range(chunks * CHUNK, inner):
+                    total += np.int64(h[c]) * wr[q, c]
+                out[row, q] = total + bias_r[q]
 
 
 @_kernel(parallel=True)
 def _row_pass(
     x: I8,
     wr: I64,
+    hplanes: U8,
     rt: I32,
     bias_r: I64,
     dims: I64,
@@ -375,10 +453,10 @@ def _row_pass(
     every layer j together; h_0 = x, h_{j+1} = the claimed layer j requantized (requant[j] =
     (1, mult, shift)). grids[j] = (first leaf, row_block, col_block) of layer j's tiles.
 
-    Rows go ROW_BLOCK at a time through each side of the check, so that W·R (for h·(W·R)) and
-    R (for C·R) each stay in the L1 cache while their side runs (together they would not), and
-    four at a time through each dot product, so that a load of W·R or R serves four rows (1.5×
-    faster than one row at a time). A block's last rows repeat its last row to make up four.
+    Rows go ROW_BLOCK at a time through each side of the check, so that W·R's byte planes (for
+    h·(W·R), two rows at a time: `_expected_rows`) and R (for C·R) each stay in cache while their
+    side runs, and four at a time through C·R, so that a load of R serves four rows (a block's
+    last rows repeat its last row to make up four).
     """
     layers, rounds = rt.shape[0], rt.shape[1]
     rows = x.shape[0]
@@ -392,33 +470,51 @@ def _row_pass(
         hs = np.empty((2, ROW_BLOCK, widest), np.int8)
         expected = np.zeros((ROW_BLOCK + 3, rounds), np.int64)
         claimed = np.zeros((ROW_BLOCK + 3, rounds), np.int64)
+        sums = np.zeros(2 * H_PLANES, np.int64)
+        four = np.zeros(8, np.int64)
+        acc = np.zeros((ROW_BLOCK // 4 + 1, rounds // 2, ACC_VECTORS, 8), np.int64)
         stop = (chunk + 1) * rows // chunks
         for top in range(chunk * rows // chunks, stop, ROW_BLOCK):
             end = min(top + ROW_BLOCK, stop)
             for j in range(layers):
                 inner, width = dims[j], dims[j + 1]
-                for i in range(top, end, 4):
-                    i1, i2, i3 = min(i + 1, end - 1), min(i + 2, end - 1), min(i + 3, end - 1)
+                for i in range(top, end, 2):  # two rows at a time (the last may repeat)
+                    i1 = min(i + 1, end - 1)
                     if j == 0:
-                        h0, h1, h2, h3 = x[i], x[i1], x[i2], x[i3]
+                        h0, h1 = x[i], x[i1]
                     else:
-                        previous = hs[(j - 1) % 2]
-                        h0, h1 = previous[i - top], previous[i1 - top]
-                        h2, h3 = previous[i2 - top], previous[i3 - top]
-                    k = i - top
-                    for q in range(0, rounds, 2):
-                        q1 = min(q + 1, rounds - 1)
-                        a = _dot_four(h0, h1, h2, h3, wr[j, q], wr[j, q1], inner)
-                        for r in range(4):
-                            expected[k + r, q] = a[2 * r] + bias_r[j, q]
-                            expected[k + r, q1] = a[2 * r + 1] + bias_r[j, q1]
+                        h0, h1 = hs[(j - 1) % 2, i - top], hs[(j - 1) % 2, i1 - top]
+                    two = expected[i - top : i - top + 2]
+                    _expected_rows(h0, h1, inner, hplanes[j], wr[j], bias_r[j], sums, two)
                 if (width + grids[j, 2] - 1) // grids[j, 2] == 1:
                     _rows_side(
-                        addresses, grids, j, width, rt[j], top, end, claimed, hs[j % 2], req[j]
+                        addresses,
+                        grids,
+                        j,
+                        width,
+                        rt[j],
+                        top,
+                        end,
+                        claimed,
+                        hs[j % 2],
+                        req[j],
+                        acc,
+                        four,
                     )
                 else:
                     _tiles_side(
-                        addresses, grids, j, width, rt[j], top, end, claimed, hs[j % 2], req[j]
+                        addresses,
+                        grids,
+                        j,
+                        width,
+                        rt[j],
+                        top,
+                        end,
+                        claimed,
+                        hs[j % 2],
+                        req[j],
+                        acc,
+                        four,
                     )
                 for i in range(top, end):
                     differs = False
@@ -449,7 +545,7 @@ class _Layer:
 def _rounds(layers: Sequence[_Layer]) -> int:
     """Rounds enough for SECURITY_BITS, rounded up to an even number: the kernels take the
     rounds in pairs (q, q + 1), and an odd last round would be summed twice on one side."""
-    bits = min(random_bits(*layer.weights.shape) for layer in layers)
+    bits = min(_bits(*layer.weights.shape) for layer in layers)
     rounds = max(2, -(-SECURITY_BITS // bits))
     return rounds + rounds % 2
 
@@ -469,15 +565,19 @@ def _flag_rows(
     rt = np.zeros((count, rounds, int(dims[1:].max())), np.int32)
     bias_r = np.zeros((count, rounds), np.int64)
     requant = np.zeros((count, 3), np.int64)
+    hplanes = np.zeros((count, rounds // 2, H_PLANES, int(dims[:-1].max())), np.uint8)
+    # One draw for every layer, each layer's entries cut to its bits (low bits of a uniform
+    # draw are uniform): a call of the generator costs about 20 µs whatever its size.
+    drawn = rng.integers(0, 1 << IFMA_BITS, size=rt.shape, dtype=np.int32)
     for j, layer in enumerate(layers):
         inner, width = layer.weights.shape
-        bits = random_bits(inner, width)
-        rt[j, :, :width] = rng.integers(0, 1 << bits, size=(rounds, width), dtype=np.int32)
+        bits = _bits(inner, width)
+        rt[j, :, :width] = drawn[j, :, :width] & ((1 << bits) - 1)
         projected = np.empty((rounds, inner), np.int64)
-        _project(
-            np.ascontiguousarray(layer.weights), np.ascontiguousarray(rt[j, :, :width]), projected
-        )
+        planes = _byte_planes(rt[j, :, :width].astype(np.int64), R_LIMBS, 0, False)
+        _project(np.ascontiguousarray(layer.weights), planes, rt[j, :, :width], projected)
         wr[j, :, :inner] = projected
+        hplanes[j, :, :, :inner] = _byte_planes(projected, WR_LIMBS, WR_OFFSET, True)
         if layer.bias is not None:
             bias_r[j] = rt[j, :, :width].astype(np.int64) @ layer.bias.astype(np.int64)
         requant[j] = (1, layer.mult, layer.shift)
@@ -485,7 +585,7 @@ def _flag_rows(
     bad = np.zeros((count, lhs.shape[0]), np.bool_)
     if bad.size:
         x = np.ascontiguousarray(lhs, dtype=np.int8)
-        _row_pass(x, wr, rt, bias_r, dims, requant, table, addresses, bad)
+        _row_pass(x, wr, hplanes, rt, bias_r, dims, requant, table, addresses, bad)
     return bad
 
 
