@@ -30,12 +30,15 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # Two workers, each taking whole test modules (a module's shared node or localnet stays in one):
-# most process tests wait on their nodes, so the other worker's tests fill the time. XPL's byte
-# code is compiled once first: the tests start hundreds of `xpl` processes, each of which would
-# compile the modules it imports again where no __pycache__ may be written (PYTHONDONTWRITEBYTECODE).
+# most process tests wait on their nodes, so the other worker's tests fill the time
+# (`make pytest PYTEST_WORKERS=3` tries a third: its process tests then miss more of their
+# deadlines on a busy machine). XPL's byte code is compiled once first: the tests start hundreds
+# of `xpl` processes, each of which would compile the modules it imports again where no
+# __pycache__ may be written (PYTHONDONTWRITEBYTECODE).
+PYTEST_WORKERS ?= 2
 pytest: $(STAMP)
 	$(BIN)/python -m compileall -q -j 0 $(PACKAGES) tests
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadfile
 
 # Lint and the type check run beside the test suite, on the CPU its waiting process tests leave
 # idle; each one's output is printed when it ends, and `make test` fails if any of the three does.

@@ -33,6 +33,7 @@ from gpu_worker.witness import (
 )
 from runtime.primitives.hashing import blake2b_256
 from runtime.workloads import WorkloadError
+from tests.gpu_worker.job_arrays import as_job_input
 
 ROOT = Path(__file__).resolve().parents[2]
 masks = st.integers(0, MASK_LIMIT - 1)
@@ -158,7 +159,7 @@ def test_product_witness_of_extreme_values(
     m: int, k: int, n: int, fill: str, mask: int, seed: int
 ) -> None:
     rng = np.random.default_rng(seed)
-    h, w = int8_matrix(rng, m, k, fill), int8_matrix(rng, k, n, fill)
+    h, w = as_job_input(int8_matrix(rng, m, k, fill)), as_job_input(int8_matrix(rng, k, n, fill))
     bias = rng.integers(-(2**30), 2**30, n).astype(np.int32)
     c, wit = witness_cpu.product_witness(h, w, bias, mask)
     c_ref, wit_ref = witness_numpy.product_witness(h, w, bias, mask)
@@ -170,8 +171,8 @@ def test_product_witness_of_extreme_values(
 def test_every_int8_product_xored_with_the_mask(mask: int) -> None:
     """With K = 1 each witness element is one term: all 65,536 int8 pairs, checked by the rule."""
     values = np.arange(-128, 128, dtype=np.int64)
-    h = values.astype(np.int8).reshape(256, 1)
-    w = values.astype(np.int8).reshape(1, 256)
+    h = as_job_input(values.astype(np.int8).reshape(256, 1))
+    w = as_job_input(values.astype(np.int8).reshape(1, 256))
     _, wit = witness_cpu.product_witness(h, w, np.zeros(256, np.int32), mask)
     np.testing.assert_array_equal(wit, (values[:, None] * values[None, :]) ^ mask)
 
@@ -183,7 +184,7 @@ def test_sums_longer_than_a_span_of_the_cpu_kernel(rows: int) -> None:
     h = np.full((rows, k), -128, np.int8)
     w = np.full((k, 2), -128, np.int8)
     w[::3, 1] = 127
-    mask = 0x7FFF
+    h, w, mask = as_job_input(h), as_job_input(w), 0x7FFF
     c, wit = witness_cpu.product_witness(h, w, np.zeros(2, np.int32), mask)
     c_ref, wit_ref = witness_numpy.product_witness(h, w, np.zeros(2, np.int32), mask)
     np.testing.assert_array_equal(c, c_ref)
@@ -194,7 +195,7 @@ def test_sums_longer_than_a_span_of_the_cpu_kernel(rows: int) -> None:
 def test_sgd_step_witness_of_extreme_values(fill: str) -> None:
     """Saturated errors and weights at the int32 limits, on the reference and the CPU."""
     rng = np.random.default_rng(len(fill))
-    x = int8_matrix(rng, 12, 9, fill)
+    x = as_job_input(int8_matrix(rng, 12, 9, fill))
     y = rng.choice(np.array([-(2**15), 2**15 - 1], np.int16), size=(12, 3))
     w = rng.choice(np.array([-(2**31), 2**31 - 1, 0], np.int32), size=(9, 3))
     rows = rng.integers(0, 12, 7)
