@@ -77,7 +77,10 @@ from gpu_worker.jobs import (
     leaf_tile,
     recompute_leaf,
 )
-from gpu_worker.kernels import cpu
+from gpu_worker.kernels import (
+    cpu,
+    kernel_cache,  # noqa: F401  (stamps the kernels' cache)
+)
 from gpu_worker.kernels.freivalds_cpu import (
     ACC_VECTORS,
     CHUNK,

@@ -24,6 +24,7 @@ from numba.np.numpy_support import carray
 
 from gpu_worker.inputs import I64
 from gpu_worker.jobs import LeafTile
+from gpu_worker.kernels import kernel_cache  # noqa: F401  (stamps the kernels' cache)
 
 Leaf = bytes | memoryview
 

@@ -38,6 +38,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from gpu_worker.inputs import I8, I16, I32, I64
+from gpu_worker.kernels import kernel_cache  # noqa: F401  (stamps the kernels' cache)
 from gpu_worker.kernels.audit_vnni import gemm_tiles_vnni
 from gpu_worker.kernels.llvm_ir import (
     VNNI,

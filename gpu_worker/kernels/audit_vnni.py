@@ -29,6 +29,7 @@ from numba import types
 from numba.extending import intrinsic
 
 from gpu_worker.inputs import I8, I32, I64
+from gpu_worker.kernels import kernel_cache  # noqa: F401  (stamps the kernels' cache)
 from gpu_worker.kernels.llvm_ir import counted_loop, quad_sums, splat
 
 BLOCK_COLS: Final = 16

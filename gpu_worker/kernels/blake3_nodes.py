@@ -20,6 +20,7 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from gpu_worker.kernels import kernel_cache  # noqa: F401  (stamps the kernels' cache)
 from gpu_worker.kernels.blake3_lanes import LANES, compress16
 
 IV: Final = (0x6A09E667, 0xBB67AE85, 0x3C6EF372, 0xA54FF53A)

@@ -24,6 +24,7 @@ from typing import Final
 import numba
 import numpy as np
 
+from gpu_worker.kernels import kernel_cache  # noqa: F401  (stamps the kernels' cache)
 from gpu_worker.kernels.blake3_lanes import LANES, compress16
 from gpu_worker.kernels.blake3_nodes import BLOCK_LEN, I64, NODE_FLAGS, U8, U32
 from runtime.primitives.merkle import HASH_LEN, NODE_KEY

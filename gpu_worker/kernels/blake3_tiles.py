@@ -33,6 +33,7 @@ import numpy as np
 import numpy.typing as npt
 from numba import prange
 
+from gpu_worker.kernels import kernel_cache  # noqa: F401  (stamps the kernels' cache)
 from gpu_worker.kernels.blake3_lanes import (
     BLOCK_WORDS,
     CHUNK_END,

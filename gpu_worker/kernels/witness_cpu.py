@@ -29,6 +29,7 @@ import numpy as np
 from numba import prange
 
 from gpu_worker.inputs import I8, I16, I32, I64
+from gpu_worker.kernels import kernel_cache  # noqa: F401  (stamps the kernels' cache)
 from gpu_worker.kernels.arguments import I32_MAX, I32_MIN, check_product, int8_matrix
 
 SPAN: Final = 65_536
