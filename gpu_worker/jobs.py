@@ -56,7 +56,7 @@ from gpu_worker.inputs import (
     generated_as_span,
     parse_model,
 )
-from runtime.primitives.merkle import leaf_hash
+from runtime.primitives.merkle import HASH_LEN, LEAF_KEY, leaf_hash
 from runtime.workloads import WorkloadShape, builds_on, gemm_layout, workload_shape
 
 
@@ -492,8 +492,9 @@ def recompute_leaf_hashes(
     for index in indices:
         if not 0 <= index < leaves:
             _check_index(spec, index)
-    from gpu_worker.commitment import tile_leaf_hashes
+    from gpu_worker.commitment import KERNEL_LEAF_BYTES, tile_leaf_hashes
     from gpu_worker.kernels import audit_cpu
+    from gpu_worker.kernels.blake3_tiles import PARALLEL_BYTES, run_hashes
 
     a, b, table = gemm_audit_operands(spec, inputs, indices)
     spread = spread_for(audit_cpu.tile_weight(a.shape[1]))
@@ -502,7 +503,11 @@ def recompute_leaf_hashes(
         return [leaf_hash(_leaf(tile)) for tile in audit_cpu.gemm_tiles(a, b, table, spread)]
     ((height, width),) = shapes
     flat = audit_cpu.gemm_tiles_flat(a, b, table, spread)
-    return list(tile_leaf_hashes(flat.reshape(-1, width), height, width))
+    if height * width * 4 > KERNEL_LEAF_BYTES or flat.nbytes >= PARALLEL_BYTES:
+        return list(tile_leaf_hashes(flat.reshape(-1, width), height, width))
+    # The tiles lie end to end in the flat output: one compiled call hashes them all.
+    joined = run_hashes(flat, height * width, LEAF_KEY)
+    return [joined[at : at + HASH_LEN] for at in range(0, len(joined), HASH_LEN)]
 
 
 def _recompute_gemm(
