@@ -287,6 +287,16 @@ def leaf_dependencies(spec: JobSpec, index: int) -> tuple[int, ...]:
     return builds_on(spec.workload, index)
 
 
+def leaves_dependencies(spec: JobSpec, indices: Sequence[int]) -> list[int]:
+    """`leaf_dependencies` of every leaf of `indices`, joined: each once, rising (an audit's
+    leaves, the job's shape looked up once)."""
+    leaves = spec.shape.leaves
+    for index in indices:
+        if not 0 <= index < leaves:
+            _check_index(spec, index)
+    return sorted({d for index in indices for d in builds_on(spec.workload, index)})
+
+
 def leaf_input_ranges(spec: JobSpec, index: int) -> dict[str, ByteRuns]:
     """The bytes of each input that recomputing leaf `index` reads, as runs: a gemm_i8 tile's
     rows of A (one run) and its columns of B (a run of col_block bytes in each of B's k rows,
