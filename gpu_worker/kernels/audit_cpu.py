@@ -405,14 +405,24 @@ def _gemm_tiles_witness(a: I8, b: I8, tiles: I64, mask: Any, out: I32, w_out: I6
         w_out[base : base + height * width] = wide.reshape(-1)
 
 
+@numba.njit(cache=True, nogil=True)
+def _placed(tiles: I64) -> tuple[I64, I64]:
+    """`_table` of a (T, 4) int64 array, in one compiled call (NumPy's per-call costs were
+    more than the work for an audit's 16 tiles)."""
+    count = tiles.shape[0]
+    table = np.empty((count, 5), np.int64)
+    bases = np.zeros(count + 1, np.int64)
+    for t in range(count):
+        for i in range(4):
+            table[t, i] = tiles[t, i]
+        table[t, 4] = bases[t]
+        bases[t + 1] = bases[t] + (tiles[t, 1] - tiles[t, 0]) * (tiles[t, 3] - tiles[t, 2])
+    return table, bases
+
+
 def _table(tiles: Tiles) -> tuple[I64, I64]:
     """The kernels' tile table (each tile's place in the flat output last) and the offsets."""
-    table = np.empty((len(tiles), 5), np.int64)
-    table[:, :4] = np.asarray(tiles, np.int64).reshape(-1, 4)
-    bases = np.zeros(len(tiles) + 1, np.int64)
-    np.cumsum((table[:, 1] - table[:, 0]) * (table[:, 3] - table[:, 2]), out=bases[1:])
-    table[:, 4] = bases[:-1]
-    return table, bases
+    return _placed(np.asarray(tiles, np.int64).reshape(-1, 4))
 
 
 def gemm_tiles_witness(
