@@ -587,15 +587,12 @@ def gemm_audit_operands(
     B is the whole input where it is in memory or generated whole, else the columns the tiles
     read, copied once; A is the whole input where it is in memory, else the tiles' rows stacked.
     """
+    from gpu_worker.kernels.audit_cpu import grid_tiles
+
+    if not len(indices):
+        raise ValueError("the audit kernels' operands are for one leaf or more, not none")
     m, k, n, row_block, col_block = gemm_layout(spec.params)
-    col_tiles = _block_count(n, col_block)
-    bounds: list[tuple[int, int, int, int]] = []
-    for index in indices:  # plain Python: for an audit's few tiles, NumPy's calls cost more
-        row_tile, col_tile = divmod(index, col_tiles)
-        r0, c0 = row_tile * row_block, col_tile * col_block
-        bounds.append((r0, min(r0 + row_block, m), c0, min(c0 + col_block, n)))
-    first = min(tile[2] for tile in bounds)
-    stop = max(tile[3] for tile in bounds)
+    table, first, stop = grid_tiles(indices, m, n, row_block, col_block)
     given = inputs.get("b")
     whole = ByteRuns(0, k * n)
     runs = whole if stop - first == n else ByteRuns(first, stop - first, n, k)
@@ -607,7 +604,6 @@ def gemm_audit_operands(
     if in_memory:
         reads["a"] = ByteRuns(0, m * k)
     read = _read_inputs(spec, inputs, reads)
-    table = np.array(bounds, np.int64).reshape(-1, 4)
     if b_whole:
         b = read["b"].reshape(k, n)
     else:

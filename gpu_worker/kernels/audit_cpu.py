@@ -406,6 +406,34 @@ def _gemm_tiles_witness(a: I8, b: I8, tiles: I64, mask: Any, out: I32, w_out: I6
 
 
 @numba.njit(cache=True, nogil=True)
+def _grid_tiles(
+    indices: I64, m: int, n: int, row_block: int, col_block: int
+) -> tuple[I64, int, int]:
+    cols = (n + col_block - 1) // col_block
+    table = np.empty((indices.shape[0], 4), np.int64)
+    first, stop = n, 0
+    for t in range(indices.shape[0]):
+        r0 = indices[t] // cols * row_block
+        c0 = indices[t] % cols * col_block
+        table[t, 0], table[t, 1] = r0, min(r0 + row_block, m)
+        table[t, 2], table[t, 3] = c0, min(c0 + col_block, n)
+        first, stop = min(first, c0), max(stop, table[t, 3])
+    return table, first, stop
+
+
+def grid_tiles(
+    indices: Sequence[int], m: int, n: int, row_block: int, col_block: int
+) -> tuple[I64, int, int]:
+    """The tiles of leaves `indices` (each in range, checked by the caller) of an m × n result
+    cut in row_block × col_block tiles, row-major: a (T, 4) table of (row start, row stop,
+    column start, column stop), and the first and the last + 1 column any tile reads (n and 0
+    for no tiles). One compiled call: for an audit's 16 tiles, Python's loop cost 8 µs."""
+    wanted = np.fromiter(indices, np.int64, len(indices))
+    table, first, stop = _grid_tiles(wanted, m, n, row_block, col_block)
+    return table, int(first), int(stop)
+
+
+@numba.njit(cache=True, nogil=True)
 def _placed(tiles: I64) -> tuple[I64, I64]:
     """`_table` of a (T, 4) int64 array, in one compiled call (NumPy's per-call costs were
     more than the work for an audit's 16 tiles)."""
