@@ -56,7 +56,7 @@ from gpu_worker.inputs import (
     generated_as_span,
     parse_model,
 )
-from runtime.primitives.merkle import leaf_hash
+from runtime.primitives.merkle import HASH_LEN, LEAF_KEY, leaf_hash
 from runtime.workloads import WorkloadShape, builds_on, gemm_layout, workload_shape
 
 
@@ -287,6 +287,16 @@ def leaf_dependencies(spec: JobSpec, index: int) -> tuple[int, ...]:
     return builds_on(spec.workload, index)
 
 
+def leaves_dependencies(spec: JobSpec, indices: Sequence[int]) -> list[int]:
+    """`leaf_dependencies` of every leaf of `indices`, joined: each once, rising (an audit's
+    leaves, the job's shape looked up once)."""
+    leaves = spec.shape.leaves
+    for index in indices:
+        if not 0 <= index < leaves:
+            _check_index(spec, index)
+    return sorted({d for index in indices for d in builds_on(spec.workload, index)})
+
+
 def leaf_input_ranges(spec: JobSpec, index: int) -> dict[str, ByteRuns]:
     """The bytes of each input that recomputing leaf `index` reads, as runs: a gemm_i8 tile's
     rows of A (one run) and its columns of B (a run of col_block bytes in each of B's k rows,
@@ -492,8 +502,9 @@ def recompute_leaf_hashes(
     for index in indices:
         if not 0 <= index < leaves:
             _check_index(spec, index)
-    from gpu_worker.commitment import tile_leaf_hashes
+    from gpu_worker.commitment import KERNEL_LEAF_BYTES, tile_leaf_hashes
     from gpu_worker.kernels import audit_cpu
+    from gpu_worker.kernels.blake3_tiles import PARALLEL_BYTES, run_hashes
 
     a, b, table = gemm_audit_operands(spec, inputs, indices)
     spread = spread_for(audit_cpu.tile_weight(a.shape[1]))
@@ -502,7 +513,11 @@ def recompute_leaf_hashes(
         return [leaf_hash(_leaf(tile)) for tile in audit_cpu.gemm_tiles(a, b, table, spread)]
     ((height, width),) = shapes
     flat = audit_cpu.gemm_tiles_flat(a, b, table, spread)
-    return list(tile_leaf_hashes(flat.reshape(-1, width), height, width))
+    if height * width * 4 > KERNEL_LEAF_BYTES or flat.nbytes >= PARALLEL_BYTES:
+        return list(tile_leaf_hashes(flat.reshape(-1, width), height, width))
+    # The tiles lie end to end in the flat output: one compiled call hashes them all.
+    joined = run_hashes(flat, height * width, LEAF_KEY)
+    return [joined[at : at + HASH_LEN] for at in range(0, len(joined), HASH_LEN)]
 
 
 def _recompute_gemm(
@@ -572,15 +587,12 @@ def gemm_audit_operands(
     B is the whole input where it is in memory or generated whole, else the columns the tiles
     read, copied once; A is the whole input where it is in memory, else the tiles' rows stacked.
     """
+    from gpu_worker.kernels.audit_cpu import grid_tiles
+
+    if not len(indices):
+        raise ValueError("the audit kernels' operands are for one leaf or more, not none")
     m, k, n, row_block, col_block = gemm_layout(spec.params)
-    col_tiles = _block_count(n, col_block)
-    bounds: list[tuple[int, int, int, int]] = []
-    for index in indices:  # plain Python: for an audit's few tiles, NumPy's calls cost more
-        row_tile, col_tile = divmod(index, col_tiles)
-        r0, c0 = row_tile * row_block, col_tile * col_block
-        bounds.append((r0, min(r0 + row_block, m), c0, min(c0 + col_block, n)))
-    first = min(tile[2] for tile in bounds)
-    stop = max(tile[3] for tile in bounds)
+    table, first, stop = grid_tiles(indices, m, n, row_block, col_block)
     given = inputs.get("b")
     whole = ByteRuns(0, k * n)
     runs = whole if stop - first == n else ByteRuns(first, stop - first, n, k)
@@ -592,7 +604,6 @@ def gemm_audit_operands(
     if in_memory:
         reads["a"] = ByteRuns(0, m * k)
     read = _read_inputs(spec, inputs, reads)
-    table = np.array(bounds, np.int64).reshape(-1, 4)
     if b_whole:
         b = read["b"].reshape(k, n)
     else:

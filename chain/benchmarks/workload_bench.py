@@ -62,6 +62,7 @@ from gpu_worker.jobs import (
     compute_leaves,
     gemm_blocks,
     leaf_dependencies,
+    leaves_dependencies,
     recompute_leaf_hashes,
     tile_leaves,
 )
@@ -263,7 +264,7 @@ def _audit(
     with the recomputed hashes, all proofs in one compiled walk (the audit passes when the
     recomputed leaves are the committed ones)."""
     count = len(leaves)
-    built_on = sorted({d for index in picks for d in leaf_dependencies(spec, index)})
+    built_on = leaves_dependencies(spec, picks)
     if built_on:
         verify_hash_proofs(
             root,

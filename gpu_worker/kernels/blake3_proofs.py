@@ -137,6 +137,25 @@ def proof_tops(
     return tops.view(np.uint8).reshape(count, HASH_LEN), status
 
 
+@numba.njit(cache=True, nogil=True)
+def _walk_joined(words: U32, meta: I64, count: int, leaf_count: int) -> tuple[U32, bool, bool]:
+    """`_walk` of the hashes and then the siblings as one array of 8-word rows, the indices and
+    then the proofs' starts as one int64 array: (the tops, whether every proof has exactly the
+    siblings its walk uses, whether every proof reached the same top). One call of few arrays,
+    since each array passed costs the call a little."""
+    tops = np.empty((count, 8), np.uint32)
+    status = _walk(
+        words[:count], meta[:count], leaf_count, words[count:], meta[count:] - meta[count],
+        _NODE_WORDS, tops,
+    )  # fmt: skip
+    same = True
+    for p in range(1, count):
+        for i in range(8):
+            if tops[p, i] != tops[0, i]:
+                same = False
+    return tops, not status.any(), same
+
+
 def walk_proofs(
     hashes: Sequence[bytes],
     indices: Sequence[int],
@@ -145,12 +164,21 @@ def walk_proofs(
 ) -> set[bytes] | None:
     """`merkle.walk_proofs`, compiled: the set of the proofs' top nodes, or None if some proof
     has more or fewer hashes than its walk uses."""
-    tops, status = proof_tops(hashes, indices, leaf_count, proofs)
-    if status.any():
+    count = len(hashes)
+    if len(indices) != count or len(proofs) != count:
+        raise ValueError(f"{count} hashes, {len(indices)} indices and {len(proofs)} proofs")
+    if not count:
+        return set()
+    meta = np.fromiter(
+        chain(indices, accumulate(map(len, proofs), initial=count)), np.int64, 2 * count + 1
+    )
+    joined = b"".join(chain(hashes, chain.from_iterable(proofs)))
+    # The walk reads raw words: a buffer whose len() is not its byte count must not reach it.
+    if len(joined) != HASH_LEN * int(meta[-1]):
+        raise ValueError("every hash and sibling must be exactly 32 bytes")
+    tops, walked, same = _walk_joined(_words(joined), meta, count, leaf_count)
+    if not walked:
         return None
-    joined = tops.tobytes()
-    if len(tops) and joined == joined[:HASH_LEN] * len(
-        tops
-    ):  # every proof reached one top: the usual case
-        return {joined[:HASH_LEN]}
+    if same:  # every proof reached one top: the usual case
+        return {tops[0].tobytes()}
     return {row.tobytes() for row in tops}

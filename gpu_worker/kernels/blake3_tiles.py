@@ -368,6 +368,41 @@ def _hash_leaves(
 
 
 @_njit()
+def _hash_runs(words: U32, leaf_words: int, key: U32) -> U32:
+    """`_hash_leaves` of `words` cut in runs of `leaf_words` (one row each), on this thread:
+    the leaves' geometry made here, so one compiled call hashes them all."""
+    count = words.shape[0] // leaf_words
+    starts = np.arange(count) * leaf_words
+    heights = np.ones(count, np.int64)
+    widths = np.full(count, leaf_words, np.int64)
+    first, owner, bounds = _plan(heights, widths)
+    cvs = np.empty(8 * owner.shape[0], np.uint32)
+    out = np.empty(8 * count, np.uint32)
+    _hash_serial(words, starts, heights, widths, widths, first, owner, key, bounds, cvs, out)
+    return out
+
+
+_KEY_WORDS: dict[bytes, U32] = {}
+
+
+def run_hashes(data: I32, leaf_words: int, key: bytes) -> bytes:
+    """BLAKE3-keyed(key, leaf) of each run of `leaf_words` int32 words of the flat C-contiguous
+    `data`, one after the other (the hashes joined, 32 bytes a leaf), in one compiled call on
+    the calling thread: for a few small leaves that lie end to end (an audit's tiles), where
+    `tile_hashes`' geometry and checks cost more than the hashing. Equal to `tile_hashes(
+    data.reshape(-1, leaf_words), 1, leaf_words, key)`: a leaf's bytes do not depend on how
+    its rows are cut."""
+    if data.dtype != np.int32 or data.ndim != 1 or not data.flags.c_contiguous:
+        raise ValueError(f"runs are cut from a flat C-contiguous int32 array, not {data.dtype}")
+    if leaf_words < 1 or data.size % leaf_words:
+        raise ValueError(f"{data.size} words are not whole runs of {leaf_words}")
+    key_words = _KEY_WORDS.get(key)
+    if key_words is None:
+        key_words = _KEY_WORDS.setdefault(key, np.frombuffer(key, "<u4").astype(np.uint32))
+    return bytes(_hash_runs(data.view(np.uint32), leaf_words, key_words).data)
+
+
+@_njit()
 def _inside(size: int, starts: I64, heights: I64, widths: I64, strides: I64) -> bool:
     """Whether every leaf's rows lie inside `size` words without overlapping each other."""
     for leaf in range(starts.shape[0]):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
+from itertools import chain
 from typing import Final, TypeAlias
 
 from blake3 import blake3
@@ -228,14 +229,13 @@ def _walkable(
     """Whether the proofs meet what a `ProofWalk` assumes (else each is checked on its own)."""
     if not 1 <= leaf_count < 1 << 63:
         return False
-    if not all(type(index) is int and 0 <= index < leaf_count for index in indices):
+    if len(indices) and (
+        set(map(type, indices)) != {int} or min(indices) < 0 or max(indices) >= leaf_count
+    ):
         return False
     # bytes objects only: another buffer's len() may count items of more than a byte.
-    kinds, lengths = set(map(type, hashes)), set(map(len, hashes))
-    for proof in proofs:
-        kinds.update(map(type, proof))
-        lengths.update(map(len, proof))
-    return kinds == {bytes} and lengths == {HASH_LEN}
+    items = [*hashes, *chain.from_iterable(proofs)]
+    return set(map(type, items)) == {bytes} and set(map(len, items)) == {HASH_LEN}
 
 
 def verify_hash_proofs(

@@ -10,18 +10,19 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given, reject, settings
 from hypothesis import strategies as st
 
 from gpu_worker.inputs import InputError, generate_inputs
 from gpu_worker.jobs import (
     JobSpec,
     compute_leaves,
+    leaf_tile,
     recompute_leaf_hashes,
     recompute_leaves,
     spread_tiles,
 )
-from gpu_worker.kernels.audit_cpu import gemm_tiles, gemm_tiles_witness
+from gpu_worker.kernels.audit_cpu import gemm_tiles, gemm_tiles_witness, grid_tiles
 from gpu_worker.kernels.witness_cpu import SPAN, product_witness
 from gpu_worker.witness import (
     leaf_witness_arrays,
@@ -30,6 +31,7 @@ from gpu_worker.witness import (
     witness_digest,
 )
 from runtime.primitives.merkle import leaf_hash
+from runtime.workloads import WorkloadError
 
 
 @st.composite
@@ -245,3 +247,29 @@ def test_a_kept_parsed_model_is_only_ever_its_own_models() -> None:
     model[0] ^= 0x55
     assert recompute_leaves(spec, mutable, picks, {}, device="cpu") == expected[0]
     assert len(jobs._parsed) <= jobs.PARSED_MODELS
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    m=st.integers(1, 40),
+    n=st.integers(1, 40),
+    row_block=st.integers(1, 12),
+    col_block=st.integers(1, 12),
+    data=st.data(),
+)
+def test_an_audits_tile_table_is_each_leafs_tile(
+    m: int, n: int, row_block: int, col_block: int, data: st.DataObject
+) -> None:
+    """`grid_tiles` gives each leaf's tile, as `leaf_tile` cuts it, and the columns they span."""
+    spec = JobSpec("gemm_i8", (m, 3, n, row_block, col_block))
+    try:
+        leaves = spec.shape.leaves
+    except WorkloadError:  # a layout the runtime refuses has no leaves to audit
+        reject()
+    picks = data.draw(st.lists(st.integers(0, leaves - 1), min_size=1, max_size=8))
+    table, first, stop = grid_tiles(picks, m, n, row_block, col_block)
+    tiles = [leaf_tile(spec, index) for index in picks]
+    expected = [(t.rows.start, t.rows.stop, t.cols.start, t.cols.stop) for t in tiles]
+    assert table.dtype == np.int64
+    assert [tuple(row) for row in table.tolist()] == expected
+    assert (first, stop) == (min(e[2] for e in expected), max(e[3] for e in expected))

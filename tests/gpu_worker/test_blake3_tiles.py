@@ -159,3 +159,35 @@ def test_a_leaf_outside_the_result_or_overlapping_rows_is_refused() -> None:
         layout_hashes(data, np.array([0, 50, 40], np.int64), bytes(32))
     with pytest.raises(ValueError, match="rise"):
         layout_hashes(data, np.array([0, 101], np.int64), bytes(32))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    leaves=st.integers(0, 20),
+    leaf_words=st.sampled_from([1, 7, 16, 255, 256, 257, 512, 1024, 1031]),
+    seed=st.integers(0, 2**16),
+)
+def test_runs_laid_end_to_end_hash_like_the_package(
+    leaves: int, leaf_words: int, seed: int
+) -> None:
+    data = matrix(1, leaves * leaf_words, seed).reshape(-1)
+    key = blake3(seed.to_bytes(4, "little")).digest()
+    expected = b"".join(
+        blake3(data[i * leaf_words : (i + 1) * leaf_words].tobytes(), key=key).digest()
+        for i in range(leaves)
+    )
+    assert blake3_tiles.run_hashes(data, leaf_words, key) == expected
+
+
+def test_runs_that_are_not_whole_or_not_flat_int32_are_refused() -> None:
+    data = matrix(2, 8, 0)
+    with pytest.raises(ValueError, match="whole runs"):
+        blake3_tiles.run_hashes(data.reshape(-1), 3, LEAF_KEY)
+    with pytest.raises(ValueError, match="whole runs"):
+        blake3_tiles.run_hashes(data.reshape(-1), 0, LEAF_KEY)
+    with pytest.raises(ValueError, match="flat C-contiguous int32"):
+        blake3_tiles.run_hashes(data, 8, LEAF_KEY)
+    with pytest.raises(ValueError, match="flat C-contiguous int32"):
+        blake3_tiles.run_hashes(data.reshape(-1)[::2], 4, LEAF_KEY)
+    with pytest.raises(ValueError, match="flat C-contiguous int32"):
+        blake3_tiles.run_hashes(data.reshape(-1).view(np.uint32), 8, LEAF_KEY)

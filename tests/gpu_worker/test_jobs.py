@@ -12,6 +12,7 @@ from gpu_worker.jobs import (
     compute_leaves,
     leaf_dependencies,
     leaf_input_ranges,
+    leaves_dependencies,
     recompute_leaf,
     result_arrays,
 )
@@ -71,6 +72,19 @@ def test_leaf_dependencies_follow_the_workload() -> None:
     assert [leaf_dependencies(sgd, t) for t in range(3)] == [(), (0,), (1,)]
     with pytest.raises(InputError, match="out of range"):
         leaf_dependencies(gemm, gemm.shape.leaves)
+
+
+@pytest.mark.parametrize("spec", [JOBS[0], JOBS[3], JOBS[5]])
+def test_an_audits_dependencies_are_each_leafs_joined(spec: JobSpec) -> None:
+    """`leaves_dependencies` is the sorted union of `leaf_dependencies`, with its refusals."""
+    count = spec.shape.leaves
+    picks = [count - 1, 0, count // 2, count // 2, 1 % count]
+    expected = sorted({d for i in picks for d in leaf_dependencies(spec, i)})
+    assert leaves_dependencies(spec, picks) == expected
+    assert leaves_dependencies(spec, []) == []
+    for bad in (count, -1):
+        with pytest.raises(InputError, match="out of range"):
+            leaves_dependencies(spec, [0, bad])
 
 
 def test_a_leaf_recomputed_from_a_wrong_dependency_differs() -> None:

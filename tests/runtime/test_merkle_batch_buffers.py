@@ -7,6 +7,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runtime.primitives import merkle
 from runtime.primitives.merkle import HASH_LEN, MerkleProofError, verify_hash_proof
@@ -52,3 +54,46 @@ def test_a_buffer_of_words_is_never_handed_to_a_walk_and_decides_as_one_by_one(
         for hashed, index, proof in zip(given, picks, chosen, strict=True):
             verify_hash_proof(root, hashed, index, 8, proof)
     assert str(batch.value) == str(single.value)
+
+
+def _walkable_by_definition(
+    hashes: Sequence[object],
+    indices: Sequence[object],
+    leaf_count: int,
+    proofs: Sequence[Sequence[object]],
+) -> bool:
+    """What a walk assumes, item by item."""
+    return (
+        1 <= leaf_count < 1 << 63
+        and all(type(i) is int and 0 <= i < leaf_count for i in indices)  # type: ignore[operator]
+        and all(type(h) is bytes and len(h) == HASH_LEN for h in hashes)
+        and all(type(s) is bytes and len(s) == HASH_LEN for proof in proofs for s in proof)
+    )
+
+
+_KINDS: list[object] = [
+    bytes(32),
+    b"\1" * 32,
+    bytes(31),
+    bytes(33),
+    bytearray(32),
+    memoryview(bytes(32)),
+    wide(bytes(4)),
+]
+# Mostly good hashes, so that a single bad item or index decides.
+_ITEMS = st.integers(0, 3 * len(_KINDS)).map(lambda i: _KINDS[i] if i < len(_KINDS) else bytes(32))
+_INDICES = st.one_of(st.integers(0, 4), st.integers(-2, 9), st.sampled_from([True, False, 2.0]))
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    hashes=st.lists(_ITEMS, min_size=1, max_size=4),
+    indices=st.lists(_INDICES, min_size=1, max_size=4),
+    leaf_count=st.sampled_from([5, 5, 5, 0, 1, 8, (1 << 63) - 1, 1 << 63]),
+    proofs=st.lists(st.lists(_ITEMS, max_size=3), min_size=1, max_size=4),
+)
+def test_the_walks_input_check_is_its_definition(
+    hashes: list[object], indices: list[object], leaf_count: int, proofs: list[list[object]]
+) -> None:
+    expected = _walkable_by_definition(hashes, indices, leaf_count, proofs)
+    assert merkle._walkable(hashes, indices, leaf_count, proofs) == expected  # type: ignore[arg-type]
