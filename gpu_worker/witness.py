@@ -70,8 +70,8 @@ from gpu_worker.jobs import (
     qmlp_model,
     qmlp_rows,
     qmlp_x_rows,
-    spread_for,
 )
+from gpu_worker.tile_threads import spread_for
 
 WITNESS_TAG: Final = b"xpl-witness"
 """Prefix of the hashed witness bytes: a witness digest is never another hash of the chain."""

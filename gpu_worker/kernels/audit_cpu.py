@@ -282,7 +282,7 @@ def _gemm_tiles(a: I8, b: I8, tiles: I64, out: I32) -> None:
 
 def tile_weight(depth: int) -> int:
     """The work of one output of a product over `depth` terms, counted in the portable
-    kernel's terms (what `jobs.spread_tiles` weighs a share by): half of `depth` where the
+    kernel's terms (what `tile_threads.spread_tiles` weighs a share by): half of `depth` where the
     VNNI kernel multiplies (it ran 1.85× faster for an audit's tiles), so a table is shared
     among threads only where each share still takes about as long as before."""
     return depth // 2 if QUADS else depth

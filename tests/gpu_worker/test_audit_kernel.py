@@ -20,10 +20,10 @@ from gpu_worker.jobs import (
     leaf_tile,
     recompute_leaf_hashes,
     recompute_leaves,
-    spread_tiles,
 )
 from gpu_worker.kernels.audit_cpu import gemm_tiles, gemm_tiles_witness, grid_tiles
 from gpu_worker.kernels.witness_cpu import SPAN, product_witness
+from gpu_worker.tile_threads import spread_tiles
 from gpu_worker.witness import (
     leaf_witness_arrays,
     recompute_leaf_witness,
