@@ -103,6 +103,25 @@ def _words(data: bytes) -> U32:
     return np.frombuffer(data, "<u4").reshape(-1, 8)
 
 
+def _joined(
+    hashes: Sequence[bytes], indices: Sequence[int], proofs: Sequence[Sequence[bytes]]
+) -> tuple[U32, I64]:
+    """The hashes and then every proof's siblings as one array of 8-word rows, and the indices
+    and then the proofs' starts (counted from the first sibling's row) as one int64 array:
+    the compiled walk's input, its counts and byte lengths checked."""
+    count = len(hashes)
+    if len(indices) != count or len(proofs) != count:
+        raise ValueError(f"{count} hashes, {len(indices)} indices and {len(proofs)} proofs")
+    meta = np.fromiter(
+        chain(indices, accumulate(map(len, proofs), initial=count)), np.int64, 2 * count + 1
+    )
+    joined = b"".join(chain(hashes, chain.from_iterable(proofs)))
+    # The walk reads raw words: a buffer whose len() is not its byte count must not reach it.
+    if len(joined) != HASH_LEN * int(meta[-1]):
+        raise ValueError("every hash and sibling must be exactly 32 bytes")
+    return (_words(joined) if joined else _NO_SIBLINGS), meta
+
+
 def proof_tops(
     hashes: Sequence[bytes],
     indices: Sequence[int],
@@ -111,29 +130,16 @@ def proof_tops(
 ) -> tuple[U8, I64]:
     """Each proof's top node, as a (P, 32) uint8 array, and its status (0, TOO_SHORT, TOO_LONG).
 
-    The caller has checked what the walk assumes: every hash and sibling is HASH_LEN bytes,
-    every index below leaf_count, and leaf_count below 2^63.
+    The caller has checked what the walk assumes: every index below leaf_count, and leaf_count
+    below 2^63 (the byte counts are checked here).
     """
+    words, meta = _joined(hashes, indices, proofs)
     count = len(hashes)
-    if len(indices) != count or len(proofs) != count:
-        raise ValueError(f"{count} hashes, {len(indices)} indices and {len(proofs)} proofs")
-    starts = np.fromiter(accumulate(map(len, proofs), initial=0), np.int64, count + 1)
-    flat = b"".join(chain.from_iterable(proofs))
-    joined = b"".join(hashes)
-    # The walk reads raw words: a buffer whose len() is not its byte count must not reach it.
-    if len(flat) != HASH_LEN * int(starts[-1]) or len(joined) != HASH_LEN * count:
-        raise ValueError("every hash and sibling must be exactly 32 bytes")
-    siblings = _words(flat) if flat else _NO_SIBLINGS
     tops = np.empty((count, 8), np.uint32)
     status = _walk(
-        _words(joined),
-        np.asarray(indices, np.int64),
-        leaf_count,
-        siblings,
-        starts,
-        _NODE_WORDS,
-        tops,
-    )
+        words[:count], meta[:count], leaf_count, words[count:], meta[count:] - meta[count],
+        _NODE_WORDS, tops,
+    )  # fmt: skip
     return tops.view(np.uint8).reshape(count, HASH_LEN), status
 
 
@@ -164,19 +170,11 @@ def walk_proofs(
 ) -> set[bytes] | None:
     """`merkle.walk_proofs`, compiled: the set of the proofs' top nodes, or None if some proof
     has more or fewer hashes than its walk uses."""
+    words, meta = _joined(hashes, indices, proofs)
     count = len(hashes)
-    if len(indices) != count or len(proofs) != count:
-        raise ValueError(f"{count} hashes, {len(indices)} indices and {len(proofs)} proofs")
     if not count:
         return set()
-    meta = np.fromiter(
-        chain(indices, accumulate(map(len, proofs), initial=count)), np.int64, 2 * count + 1
-    )
-    joined = b"".join(chain(hashes, chain.from_iterable(proofs)))
-    # The walk reads raw words: a buffer whose len() is not its byte count must not reach it.
-    if len(joined) != HASH_LEN * int(meta[-1]):
-        raise ValueError("every hash and sibling must be exactly 32 bytes")
-    tops, walked, same = _walk_joined(_words(joined), meta, count, leaf_count)
+    tops, walked, same = _walk_joined(words, meta, count, leaf_count)
     if not walked:
         return None
     if same:  # every proof reached one top: the usual case
