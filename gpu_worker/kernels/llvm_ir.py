@@ -41,11 +41,6 @@ def target_has(feature: str) -> bool:
     return bool(llvm_binding.get_host_cpu_features().get(feature, False))
 
 
-def _target_has_avx2() -> bool:
-    """`target_has("avx2")` (the name the kernels' feature checks were first written against)."""
-    return target_has("avx2")
-
-
 AVX2: Final = target_has("avx2")
 VNNI: Final = target_has("avx512vnni") and target_has("avx512bw")
 """Whether the target has AVX-512 VNNI (`vpdpbusd`, used by `quad_sums`) with 512-bit byte
