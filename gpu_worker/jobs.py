@@ -494,7 +494,8 @@ def recompute_leaf_hashes(
     audit compares with the worker's proofs. gemm_i8 tiles of one shape recomputed on the CPU
     are hashed where they lie in the audit kernel's flat output by the compiled tile hashing
     (`commitment.tile_leaf_hashes`; no leaf bytes are made)."""
-    if spec.workload != "gemm_i8" or not indices or not backend(device).__name__.endswith(".cpu"):
+    kernels = backend(device)
+    if spec.workload == "sgd_fxp" or not indices or not kernels.__name__.endswith(".cpu"):
         return [
             leaf_hash(leaf) for leaf in recompute_leaves(spec, inputs, indices, deps, device=device)
         ]
@@ -502,6 +503,8 @@ def recompute_leaf_hashes(
     for index in indices:
         if not 0 <= index < leaves:
             _check_index(spec, index)
+    if spec.workload == "qmlp_i8":
+        return _qmlp_leaf_hashes(spec, inputs, indices, kernels)
     from gpu_worker.commitment import KERNEL_LEAF_BYTES, tile_leaf_hashes
     from gpu_worker.kernels import audit_cpu
     from gpu_worker.kernels.blake3_tiles import PARALLEL_BYTES, run_hashes
@@ -634,13 +637,14 @@ def _recompute_gemm_tiles(
 def qmlp_rows(spec: JobSpec, indices: Sequence[int]) -> tuple[I64, int]:
     """The rows of x that qmlp_i8 leaves `indices` recompute (sorted, each once) and the
     deepest layer among them."""
-    rows: set[int] = set()
-    deepest = 0
-    for index in indices:
-        layer, block, _ = _qmlp_position(spec, index)
-        rows.update(range(block.start, block.stop))
-        deepest = max(deepest, layer)
-    return np.array(sorted(rows), np.int64), deepest
+    total, row_block = spec.params[0], spec.params[1]
+    per_layer = _block_count(total, row_block)
+    blocks = sorted({index % per_layer for index in indices})
+    deepest = max(indices) // per_layer if len(indices) else 0
+    if row_block == 1:
+        return np.fromiter(blocks, np.int64, len(blocks)), deepest
+    rows = [r for b in blocks for r in range(b * row_block, min(b * row_block + row_block, total))]
+    return np.fromiter(rows, np.int64, len(rows)), deepest
 
 
 def qmlp_x_rows(spec: JobSpec, inputs: Mapping[str, InputBytes], rows: I64) -> I8:
@@ -709,7 +713,7 @@ def _parsed_model(dims: tuple[int, ...], model: bytes) -> list[QmlpLayer]:
 def _qmlp_few_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
     """`kernels.qmlp(x, layers)`; on the CPU, for a check's few rows, each layer's product by
     the audit kernel (`audit_cpu`: W read as stored, no transposed copy; rows in tiles of
-    BLOCK_ROWS, shared among the tile threads only where the work pays for a second thread),
+    CHECK_ROWS, shared among the tile threads only where the work pays for a second thread),
     the requantization in groups of FEW_ROWS on this thread: no Numba parallel launch.
     Measured for 16 rows of qmlp_i8 n = 1,024 on the loaded 2-core machine: the parallel
     kernels' start and join stalled to a median of 76 ms a call (a thread of theirs waiting for
@@ -723,15 +727,16 @@ def _qmlp_few_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
 
     h = np.ascontiguousarray(x)
     rows = h.shape[0]
-    step = audit_cpu.BLOCK_ROWS
+    spread = spread_for(audit_cpu.tile_weight(h.shape[1]))
+    starts = range(0, rows, CHECK_ROWS)
     out: list[I32] = []
     for j, layer in enumerate(layers):
         width = layer.weights.shape[1]
-        tiles = [(r, min(r + step, rows), 0, width) for r in range(0, rows, step)]
+        tiles = [(r, min(r + CHECK_ROWS, rows), 0, width) for r in starts]
+        if j:
+            spread = spread_for(audit_cpu.tile_weight(h.shape[1]))
         weights = np.ascontiguousarray(layer.weights)
-        flat = audit_cpu.gemm_tiles_flat(
-            h, weights, tiles, spread_for(audit_cpu.tile_weight(h.shape[1]))
-        )
+        flat = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread)
         acc = flat.reshape(rows, width)
         acc += layer.bias.astype(np.int32, copy=False)
         out.append(acc)
@@ -741,20 +746,72 @@ def _qmlp_few_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
     return out
 
 
-def _recompute_qmlp(
+CHECK_ROWS: Final = 16
+"""Rows of x a tile of a qmlp_i8 check's layer product holds: the audit kernel multiplies 16
+rows at a time against one quad of W's rows where the target has VNNI (16 rows of a 1,024-wide
+layer: 80 µs as one tile, 96 as two of 8)."""
+
+
+def _qmlp_accumulators(
     spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], kernels: Any
-) -> list[bytes]:
+) -> tuple[list[I32], list[tuple[int, int, int]]]:
+    """The accumulators of qmlp_i8 leaves `indices` (checked by the caller), their rows carried
+    through the layers together, and each leaf's (layer, first row, stop) in them."""
     rows, deepest = qmlp_rows(spec, indices)
     layers = qmlp_model(spec, inputs, deepest + 1)
     x = qmlp_x_rows(spec, inputs, rows)
     accs = _qmlp_few_rows(x, layers, kernels)
+    total, row_block = spec.params[0], spec.params[1]
+    per_layer = _block_count(total, row_block)
+    places: list[tuple[int, int, int]] = []
+    if row_block == 1:
+        position = dict(zip(rows.tolist(), range(len(rows)), strict=True))
+        for index in indices:
+            layer, block = divmod(index, per_layer)
+            first = position[block]
+            places.append((layer, first, first + 1))
+        return accs, places
     position = {int(row): i for i, row in enumerate(rows.tolist())}
-    out: list[bytes] = []
     for index in indices:
-        layer, block, _ = _qmlp_position(spec, index)
-        first = position[block.start]
-        out.append(_leaf(accs[layer][first : first + block.stop - block.start]))
-    return out
+        layer, block = divmod(index, per_layer)
+        first = position[block * row_block]
+        places.append((layer, first, first + min(row_block, total - block * row_block)))
+    return accs, places
+
+
+def _recompute_qmlp(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], kernels: Any
+) -> list[bytes]:
+    accs, places = _qmlp_accumulators(spec, inputs, indices, kernels)
+    return [_leaf(accs[layer][first:stop]) for layer, first, stop in places]
+
+
+def _qmlp_leaf_hashes(
+    spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], kernels: Any
+) -> list[bytes]:
+    """`leaf_hash` of qmlp_i8 leaves `indices` (checked by the caller): the leaves of a whole
+    row block and of one width (whatever their layer) gathered end to end and hashed in one
+    compiled call (`run_hashes`: 16 BLAKE3 chunks side by side), no leaf bytes made; a short
+    last row block on its own."""
+    from gpu_worker.kernels.blake3_tiles import run_hashes
+
+    accs, places = _qmlp_accumulators(spec, inputs, indices, kernels)
+    row_block = spec.params[1]
+    hashes: list[bytes] = [b""] * len(places)
+    by_width: dict[int, tuple[list[int], list[I32]]] = {}
+    for i, (layer, first, stop) in enumerate(places):
+        acc = accs[layer]
+        if stop - first == row_block:
+            which, parts = by_width.setdefault(acc.shape[1], ([], []))
+            which.append(i)
+            parts.append(acc[first:stop])
+        else:
+            hashes[i] = leaf_hash(_leaf(acc[first:stop]))
+    for width, (which, parts) in by_width.items():
+        joined = run_hashes(np.concatenate(parts).reshape(-1), row_block * width, LEAF_KEY)
+        for n, i in enumerate(which):
+            hashes[i] = joined[n * HASH_LEN : (n + 1) * HASH_LEN]
+    return hashes
 
 
 __all__ = [

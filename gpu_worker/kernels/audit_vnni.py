@@ -39,6 +39,10 @@ QUAD_ROWS: Final = 8
 """Rows of a block: 8 rows × 2 vectors of 16 columns are 16 int32 vector sums (8 × 1 took
 1.3× as long, 4 × 4 1.1×)."""
 QUAD_VECTORS: Final = 2
+TALL_ROWS: Final = 16
+"""Rows of a tall block, 16 rows × 16 columns: one quad of B's rows (four loads and a byte
+permutation) feeds 16 `vpdpbusd` where a block of 8 × 32 builds two for as many; 16 rows of
+1,024 × 1,024 took 77 µs this way, 88 in blocks of 8 × 32."""
 
 
 def _b_quads(builder: Any, b_base: Any, stride: Any, p: Any, vector: int) -> Any:
@@ -128,29 +132,41 @@ def _quad_block(rows: int, vectors: int) -> Any:
     return intrinsic(typer)
 
 
+_quads_tall = _quad_block(TALL_ROWS, 1)
 _quads_wide = _quad_block(QUAD_ROWS, QUAD_VECTORS)
 _quads_8 = _quad_block(QUAD_ROWS, 1)
-_quads_1 = _quad_block(1, 1)
 
 
 @numba.njit(cache=True, nogil=True)
-def _quad_rows(
-    a: I8, b: I8, tile: I32, sums: I32, r0: int, height: int, j: int, bj: int, k4: int,
-    wide: bool,
-) -> None:  # fmt: skip
-    """tile[:, j:j + w] = Σ_{p < k4} a[r0 + r, p]·b[p, bj + c] for every row r < height, in
-    blocks of QUAD_ROWS rows; w is 16·QUAD_VECTORS columns if `wide`, else 16."""
+def _row_sums(a: I8, r0: int, height: int, k4: int, sums: I32) -> None:
+    """sums[r] = Σ_{p < k4} a[r0 + r, p] modulo 2^32 for r < height: each row's correction."""
+    for r in range(height):
+        total = np.int32(0)
+        for p in range(k4):
+            total += np.int32(a[r0 + r, p])
+        sums[r] = total
+
+
+@numba.njit(cache=True, nogil=True)
+def _quad_rows(a: I8, b: I8, tile: I32, sums: I32, r0: int, height: int, j1: int, bj: int,
+               k4: int) -> None:  # fmt: skip
+    """tile[r, :j1] = Σ_{p < k4} a[r0 + r, p]·b[p, bj + c] for r < height (a multiple of
+    QUAD_ROWS) and j1 a multiple of 16: blocks of TALL_ROWS rows × 16 columns first (one quad
+    of B's rows feeds 16 rows), then of QUAD_ROWS rows × 32 columns, then × 16."""
     i = 0
-    while i + QUAD_ROWS <= height:
-        if wide:
-            _quads_wide(a, b, tile, sums, r0 + i, i, j, bj, 0, k4)
-        else:
-            _quads_8(a, b, tile, sums, r0 + i, i, j, bj, 0, k4)
-        i += QUAD_ROWS
+    while i + TALL_ROWS <= height:
+        for j in range(0, j1, BLOCK_COLS):
+            _quads_tall(a, b, tile, sums, r0 + i, i, j, bj + j, 0, k4)
+        i += TALL_ROWS
+    wide = BLOCK_COLS * QUAD_VECTORS
     while i < height:
-        for v in range(QUAD_VECTORS if wide else 1):
-            _quads_1(a, b, tile, sums, r0 + i, i, j + BLOCK_COLS * v, bj + BLOCK_COLS * v, 0, k4)
-        i += 1
+        j = 0
+        while j + wide <= j1:
+            _quads_wide(a, b, tile, sums, r0 + i, i, j, bj + j, 0, k4)
+            j += wide
+        if j < j1:
+            _quads_8(a, b, tile, sums, r0 + i, i, j, bj + j, 0, k4)
+        i += QUAD_ROWS
 
 
 @numba.njit(cache=True, nogil=True)
@@ -165,40 +181,56 @@ def _last_terms(a: I8, b: I8, tile: I32, r0: int, j1: int, bj: int, p0: int) -> 
 
 
 @numba.njit(cache=True, nogil=True)
+def _block_rows(a: I8, b: I8, tile: I32, r0: int, c0: int, k4: int) -> None:
+    """tile = a[r0 : r0 + tile rows]·b[:, c0 : c0 + tile columns], tile's rows a multiple of
+    QUAD_ROWS: the quads over K's first k4 terms and its whole 16-column strips, the last
+    K % 4 terms plainly, a last strip of fewer than 16 columns through a copy of those columns
+    padded to 16 (a qmlp_i8 check's last layer is 10 wide)."""
+    height, width = tile.shape
+    k = a.shape[1]
+    sums = np.empty(height, np.int32)
+    _row_sums(a, r0, height, k4, sums)
+    j1 = width - width % BLOCK_COLS
+    _quad_rows(a, b, tile, sums, r0, height, j1, c0, k4)
+    _last_terms(a, b, tile, r0, j1, c0, k4)
+    if j1 < width:
+        rest = width - j1
+        padded = np.zeros((k, BLOCK_COLS), np.int8)
+        for p in range(k):
+            for c in range(rest):
+                padded[p, c] = b[p, c0 + j1 + c]
+        part = np.empty((height, BLOCK_COLS), np.int32)
+        _quad_rows(a, padded, part, sums, r0, height, BLOCK_COLS, 0, k4)
+        _last_terms(a, padded, part, r0, BLOCK_COLS, 0, k4)
+        for r in range(height):
+            for c in range(rest):
+                tile[r, j1 + c] = part[r, c]
+
+
+@numba.njit(cache=True, nogil=True)
 def gemm_tiles_vnni(a: I8, b: I8, tiles: I64, out: I32) -> None:
     """`audit_cpu._gemm_tiles` by `vpdpbusd` (the target must have VNNI): 4 terms of 16 outputs an
     instruction, A read where it lies; K's last k % 4 terms added plainly; a tile's last < 16
-    columns through a copy of them padded to 16 (a qmlp_i8 check's last layer is 10 wide)."""
+    columns through a copy of them padded to 16. A tile's last rows short of QUAD_ROWS are
+    multiplied as a block of QUAD_ROWS, from a copy of them padded with zero rows (a block costs
+    about as much as its full height: one row alone took as long as 14 in a block)."""
     k = a.shape[1]
     k4 = k - k % 4
-    wide = BLOCK_COLS * QUAD_VECTORS
     for t in range(tiles.shape[0]):
         r0, r1, c0, c1, base = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 4]
         height, width = r1 - r0, c1 - c0
         tile = out[base : base + height * width].reshape((height, width))
-        sums = np.empty(height, np.int32)
-        for r in range(height):
-            total = np.int64(0)
-            for p in range(k4):
-                total += a[r0 + r, p]
-            sums[r] = np.int32(total)
-        j = 0
-        while j + wide <= width:
-            _quad_rows(a, b, tile, sums, r0, height, j, c0 + j, k4, True)
-            j += wide
-        while j + BLOCK_COLS <= width:
-            _quad_rows(a, b, tile, sums, r0, height, j, c0 + j, k4, False)
-            j += BLOCK_COLS
-        _last_terms(a, b, tile, r0, j, c0, k4)
-        if j < width:
-            rest = width - j
-            padded = np.zeros((k, BLOCK_COLS), np.int8)
-            for p in range(k):
-                for c in range(rest):
-                    padded[p, c] = b[p, c0 + j + c]
-            part = np.empty((height, BLOCK_COLS), np.int32)
-            _quad_rows(a, padded, part, sums, r0, height, 0, 0, k4, False)
-            _last_terms(a, padded, part, r0, BLOCK_COLS, 0, k4)
-            for r in range(height):
-                for c in range(rest):
-                    tile[r, j + c] = part[r, c]
+        full = height - height % QUAD_ROWS
+        if full:
+            _block_rows(a, b, out[base : base + full * width].reshape((full, width)), r0, c0, k4)
+        if full < height:
+            rest = height - full
+            rows = np.zeros((QUAD_ROWS, k), np.int8)
+            for r in range(rest):
+                for p in range(k):
+                    rows[r, p] = a[r0 + full + r, p]
+            part = np.empty((QUAD_ROWS, width), np.int32)
+            _block_rows(rows, b, part, 0, c0, k4)
+            for r in range(rest):
+                for c in range(width):
+                    tile[full + r, c] = part[r, c]
