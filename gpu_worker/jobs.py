@@ -46,7 +46,6 @@ from gpu_worker.inputs import (
     I64,
     ByteRuns,
     InputError,
-    QmlpLayer,
     batch_order,
     batch_order_rows,
     check_inputs,
@@ -54,7 +53,7 @@ from gpu_worker.inputs import (
     generated_as_span,
     parse_model,
 )
-from gpu_worker.tile_threads import cores as _cores
+from gpu_worker.qmlp_rows import carry_rows, gathered_leaf_hashes, parsed_model
 from gpu_worker.tile_threads import spread_for
 from runtime.primitives.merkle import HASH_LEN, LEAF_KEY, leaf_hash
 from runtime.workloads import WorkloadShape, builds_on, gemm_layout, workload_shape
@@ -685,71 +684,7 @@ def qmlp_model(spec: JobSpec, inputs: Mapping[str, InputBytes], layers: int) -> 
         model = memoryview(given[0:size]).cast("B")
     if not isinstance(model, bytes):
         return parse_model(spec.params[2:], model)[:layers]
-    return _parsed_model(spec.params[2:], model)[:layers]
-
-
-PARSED_MODELS: Final = 2
-"""Parsed qmlp_i8 models kept for the next check of the same model (parsing costs about 45 µs,
-a tenth of an audit of 16 leaves at n = 1,024)."""
-_parsed: dict[tuple[int, tuple[int, ...]], tuple[bytes, list[QmlpLayer]]] = {}
-
-
-def _parsed_model(dims: tuple[int, ...], model: bytes) -> list[QmlpLayer]:
-    """`parse_model(dims, model)`, kept while `model` (immutable bytes, held here, so its id
-    names it) is among the last PARSED_MODELS parsed. The weights are read-only views of the
-    bytes; the biases stay writable arrays (a kernel's signature includes its arrays'
-    writability, and a new one costs a compilation), which no caller writes."""
-    key = (id(model), dims)
-    kept = _parsed.get(key)
-    if kept is not None and kept[0] is model:
-        return kept[1]
-    layers = parse_model(dims, model)
-    while len(_parsed) >= PARSED_MODELS:
-        del _parsed[next(iter(_parsed))]
-    _parsed[key] = (model, layers)
-    return layers
-
-
-def _qmlp_few_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
-    """`kernels.qmlp(x, layers)`; on the CPU, for a check's few rows, each layer's product by
-    the audit kernel (`audit_cpu`: W read as stored, no transposed copy; rows in tiles of
-    CHECK_ROWS, shared among the tile threads only where the work pays for a second thread),
-    the requantization in groups of FEW_ROWS on this thread: no Numba parallel launch.
-    Measured for 16 rows of qmlp_i8 n = 1,024 on the loaded 2-core machine: the parallel
-    kernels' start and join stalled to a median of 76 ms a call (a thread of theirs waiting for
-    a core; 0.3 ms when they did not), the few-row kernels in groups on the tile threads took
-    1.5 ms, the audit kernel 0.7–0.8 ms on one thread."""
-    few = getattr(kernels, "FEW_ROWS", 0) if kernels.__name__.endswith(".cpu") else 0
-    if not few or x.shape[0] > few * _cores() * 4:
-        accs: list[I32] = kernels.qmlp(x, layers)
-        return accs
-    from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
-
-    h = np.ascontiguousarray(x)
-    rows = h.shape[0]
-    spread = spread_for(audit_cpu.tile_weight(h.shape[1]))
-    starts = range(0, rows, CHECK_ROWS)
-    out: list[I32] = []
-    for j, layer in enumerate(layers):
-        width = layer.weights.shape[1]
-        tiles = [(r, min(r + CHECK_ROWS, rows), 0, width) for r in starts]
-        if j:
-            spread = spread_for(audit_cpu.tile_weight(h.shape[1]))
-        weights = np.ascontiguousarray(layer.weights)
-        flat = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread)
-        acc = flat.reshape(rows, width)
-        acc += layer.bias.astype(np.int32, copy=False)
-        out.append(acc)
-        if j + 1 < len(layers):
-            parts = [kernels.requantize(acc[r : r + few], layer) for r in range(0, rows, few)]
-            h = np.concatenate(parts) if len(parts) > 1 else parts[0]
-    return out
-
-
-CHECK_ROWS: Final = 16
-"""Rows of x a tile of a qmlp_i8 check's layer product holds: the audit kernel multiplies 16
-rows at a time against one quad of W's rows where the target has VNNI (16 rows of a 1,024-wide
-layer: 80 µs as one tile, 96 as two of 8)."""
+    return parsed_model(spec.params[2:], model)[:layers]
 
 
 def _qmlp_accumulators(
@@ -760,7 +695,7 @@ def _qmlp_accumulators(
     rows, deepest = qmlp_rows(spec, indices)
     layers = qmlp_model(spec, inputs, deepest + 1)
     x = qmlp_x_rows(spec, inputs, rows)
-    accs = _qmlp_few_rows(x, layers, kernels)
+    accs = carry_rows(x, layers, kernels)
     total, row_block = spec.params[0], spec.params[1]
     per_layer = _block_count(total, row_block)
     places: list[tuple[int, int, int]] = []
@@ -789,29 +724,10 @@ def _recompute_qmlp(
 def _qmlp_leaf_hashes(
     spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], kernels: Any
 ) -> list[bytes]:
-    """`leaf_hash` of qmlp_i8 leaves `indices` (checked by the caller): the leaves of a whole
-    row block and of one width (whatever their layer) gathered end to end and hashed in one
-    compiled call (`run_hashes`: 16 BLAKE3 chunks side by side), no leaf bytes made; a short
-    last row block on its own."""
-    from gpu_worker.kernels.blake3_tiles import run_hashes
-
+    """`leaf_hash` of qmlp_i8 leaves `indices` (checked by the caller), no leaf bytes made
+    (`qmlp_rows.gathered_leaf_hashes`)."""
     accs, places = _qmlp_accumulators(spec, inputs, indices, kernels)
-    row_block = spec.params[1]
-    hashes: list[bytes] = [b""] * len(places)
-    by_width: dict[int, tuple[list[int], list[I32]]] = {}
-    for i, (layer, first, stop) in enumerate(places):
-        acc = accs[layer]
-        if stop - first == row_block:
-            which, parts = by_width.setdefault(acc.shape[1], ([], []))
-            which.append(i)
-            parts.append(acc[first:stop])
-        else:
-            hashes[i] = leaf_hash(_leaf(acc[first:stop]))
-    for width, (which, parts) in by_width.items():
-        joined = run_hashes(np.concatenate(parts).reshape(-1), row_block * width, LEAF_KEY)
-        for n, i in enumerate(which):
-            hashes[i] = joined[n * HASH_LEN : (n + 1) * HASH_LEN]
-    return hashes
+    return gathered_leaf_hashes(accs, places, spec.params[1])
 
 
 __all__ = [

@@ -184,34 +184,55 @@ def _last_terms(a: I8, b: I8, tile: I32, r0: int, j1: int, bj: int, p0: int) -> 
 def _block_rows(a: I8, b: I8, tile: I32, r0: int, c0: int, k4: int) -> None:
     """tile = a[r0 : r0 + tile rows]·b[:, c0 : c0 + tile columns], tile's rows a multiple of
     QUAD_ROWS: the quads over K's first k4 terms and its whole 16-column strips, the last
-    K % 4 terms plainly, a last strip of fewer than 16 columns through a copy of those columns
-    padded to 16 (a qmlp_i8 check's last layer is 10 wide)."""
+    K % 4 terms plainly, a last strip of fewer than 16 columns by `_narrow_strip` (a qmlp_i8
+    check's last layer is 10 wide)."""
     height, width = tile.shape
-    k = a.shape[1]
     sums = np.empty(height, np.int32)
     _row_sums(a, r0, height, k4, sums)
     j1 = width - width % BLOCK_COLS
     _quad_rows(a, b, tile, sums, r0, height, j1, c0, k4)
     _last_terms(a, b, tile, r0, j1, c0, k4)
     if j1 < width:
-        rest = width - j1
+        _narrow_strip(a, b, tile, r0, c0 + j1, j1, k4)
+
+
+@numba.njit(cache=True, nogil=True)
+def _narrow_strip(a: I8, b: I8, tile: I32, r0: int, bj: int, j1: int, k4: int) -> None:
+    """tile[:, j1:] = a[r0 : r0 + tile rows]·b[:, bj : bj + the tile's last < 16 columns]. The
+    quads read 16 columns of B where they lie, the lanes past the strip (B's next bytes) thrown
+    away, over the rows of B whose 16 bytes from column bj end inside B; the last rows' terms
+    are added plainly. Where that leaves more than a few rows, through a copy of the strip
+    padded to 16 columns."""
+    height = tile.shape[0]
+    k, n = b.shape
+    rest = tile.shape[1] - j1
+    # Row p's 16 bytes from column bj end inside B while p·n + bj + 16 ≤ k·n.
+    inside = (k * n - bj - 16) // n + 1 if k * n >= bj + 16 else 0
+    quads = min(k4, inside - inside % 4)
+    part = np.empty((height, BLOCK_COLS), np.int32)
+    sums = np.empty(height, np.int32)
+    if quads >= k4 - 8:
+        _row_sums(a, r0, height, quads, sums)
+        _quad_rows(a, b, part, sums, r0, height, BLOCK_COLS, bj, quads)
+        _last_terms(a, b, part, r0, rest, bj, quads)
+    else:
         padded = np.zeros((k, BLOCK_COLS), np.int8)
         for p in range(k):
             for c in range(rest):
-                padded[p, c] = b[p, c0 + j1 + c]
-        part = np.empty((height, BLOCK_COLS), np.int32)
+                padded[p, c] = b[p, bj + c]
+        _row_sums(a, r0, height, k4, sums)
         _quad_rows(a, padded, part, sums, r0, height, BLOCK_COLS, 0, k4)
         _last_terms(a, padded, part, r0, BLOCK_COLS, 0, k4)
-        for r in range(height):
-            for c in range(rest):
-                tile[r, j1 + c] = part[r, c]
+    for r in range(height):
+        for c in range(rest):
+            tile[r, j1 + c] = part[r, c]
 
 
 @numba.njit(cache=True, nogil=True)
 def gemm_tiles_vnni(a: I8, b: I8, tiles: I64, out: I32) -> None:
     """`audit_cpu._gemm_tiles` by `vpdpbusd` (the target must have VNNI): 4 terms of 16 outputs an
     instruction, A read where it lies; K's last k % 4 terms added plainly; a tile's last < 16
-    columns through a copy of them padded to 16. A tile's last rows short of QUAD_ROWS are
+    columns by `_narrow_strip`. A tile's last rows short of QUAD_ROWS are
     multiplied as a block of QUAD_ROWS, from a copy of them padded with zero rows (a block costs
     about as much as its full height: one row alone took as long as 14 in a block)."""
     k = a.shape[1]

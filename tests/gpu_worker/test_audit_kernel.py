@@ -230,7 +230,7 @@ def test_a_kept_parsed_model_is_only_ever_its_own_models() -> None:
     """Checks of two models of the same shape, in turn, each give their own leaves: a parsed
     model is kept by the bytes object it came from (held, so its id cannot name another), and
     a mutable buffer is parsed afresh each time."""
-    from gpu_worker import jobs
+    from gpu_worker import qmlp_rows
 
     spec = JobSpec("qmlp_i8", (11, 2, 9, 7, 5, 4), seed=4)
     first = generate_inputs(spec.workload, spec.params, spec.seed)
@@ -246,7 +246,7 @@ def test_a_kept_parsed_model_is_only_ever_its_own_models() -> None:
     assert recompute_leaves(spec, mutable, picks, {}, device="cpu") == expected[1]
     model[0] ^= 0x55
     assert recompute_leaves(spec, mutable, picks, {}, device="cpu") == expected[0]
-    assert len(jobs._parsed) <= jobs.PARSED_MODELS
+    assert len(qmlp_rows._parsed) <= qmlp_rows.PARSED_MODELS
 
 
 @settings(max_examples=60, deadline=None)

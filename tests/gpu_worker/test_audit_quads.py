@@ -121,9 +121,9 @@ def test_a_share_of_tiles_goes_to_another_thread_only_when_it_takes_as_long_as_b
     shares for the portable kernel, one call on this thread for the VNNI kernel, which does
     them in about the time the portable kernel takes for half (a share handed to a thread costs
     about 30 µs, and on a loaded machine the other core is often busy)."""
-    from gpu_worker import jobs, tile_threads
+    from gpu_worker import tile_threads
 
-    monkeypatch.setattr(jobs, "_cores", lambda: 2)
+    monkeypatch.setattr(tile_threads, "cores", lambda: 2)
     table = np.array([(8 * t, 8 * t + 8, 0, 128, 1024 * t) for t in range(16)], np.int64)
     for quads, shares in ((False, 2), (True, 1)):
         monkeypatch.setattr(audit_cpu, "QUADS", quads)

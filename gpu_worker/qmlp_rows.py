@@ -1,0 +1,118 @@
+"""A qmlp_i8 check's few rows of x carried through the layers on the CPU, and their leaves
+hashed without leaf bytes.
+
+An audit of a qmlp_i8 job recomputes a few rows (a leaf of layer j is its rows through layers
+0..j). For so few rows the job's parallel kernels cost more to start than to run, so each
+layer's product is the audit kernel's (`kernels.audit_cpu`: W read as stored, rows in tiles of
+CHECK_ROWS) and the requantization runs in groups on this thread; `jobs.recompute_leaves` and
+`jobs.recompute_leaf_hashes` call it through `jobs`, which reads the rows and the model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Final
+
+import numpy as np
+
+from gpu_worker.inputs import I8, I32, QmlpLayer, parse_model
+from gpu_worker.kernels.arguments import check_requantization
+from gpu_worker.tile_threads import cores, spread_for
+from runtime.primitives.merkle import HASH_LEN, LEAF_KEY, leaf_hash
+
+
+def _leaf(array: np.ndarray) -> bytes:
+    return np.ascontiguousarray(array, dtype="<i4").tobytes()
+
+
+PARSED_MODELS: Final = 2
+"""Parsed qmlp_i8 models kept for the next check of the same model (parsing costs about 45 µs,
+a tenth of an audit of 16 leaves at n = 1,024)."""
+_parsed: dict[tuple[int, tuple[int, ...]], tuple[bytes, list[QmlpLayer]]] = {}
+
+
+def parsed_model(dims: tuple[int, ...], model: bytes) -> list[QmlpLayer]:
+    """`parse_model(dims, model)`, kept while `model` (immutable bytes, held here, so its id
+    names it) is among the last PARSED_MODELS parsed. The weights are read-only views of the
+    bytes; the biases stay writable arrays (a kernel's signature includes its arrays'
+    writability, and a new one costs a compilation), which no caller writes."""
+    key = (id(model), dims)
+    kept = _parsed.get(key)
+    if kept is not None and kept[0] is model:
+        return kept[1]
+    layers = parse_model(dims, model)
+    while len(_parsed) >= PARSED_MODELS:
+        del _parsed[next(iter(_parsed))]
+    _parsed[key] = (model, layers)
+    return layers
+
+
+CHECK_ROWS: Final = 16
+"""Rows of x a tile of a qmlp_i8 check's layer product holds: the audit kernel multiplies 16
+rows at a time against one quad of W's rows where the target has VNNI (16 rows of a 1,024-wide
+layer: 80 µs as one tile, 96 as two of 8)."""
+
+
+def carry_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
+    """`kernels.qmlp(x, layers)`; on the CPU, for a check's few rows, each layer's product by
+    the audit kernel (`audit_cpu`: W read as stored, no transposed copy; rows in tiles of
+    CHECK_ROWS, shared among the tile threads only where the work pays for a second thread),
+    the bias and the requantization in one compiled call on this thread: no Numba parallel
+    launch.
+    Measured for 16 rows of qmlp_i8 n = 1,024 on the loaded 2-core machine: the parallel
+    kernels' start and join stalled to a median of 76 ms a call (a thread of theirs waiting for
+    a core; 0.3 ms when they did not), the few-row kernels in groups on the tile threads took
+    1.5 ms, the audit kernel 0.7–0.8 ms on one thread."""
+    few = getattr(kernels, "FEW_ROWS", 0) if kernels.__name__.endswith(".cpu") else 0
+    if not few or x.shape[0] > few * cores() * 4:
+        accs: list[I32] = kernels.qmlp(x, layers)
+        return accs
+    from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
+
+    h = np.ascontiguousarray(x)
+    rows = h.shape[0]
+    starts = range(0, rows, CHECK_ROWS)
+    out: list[I32] = []
+    for j, layer in enumerate(layers):
+        last = j + 1 == len(layers)
+        if not last:
+            check_requantization(layer)
+        weights = np.ascontiguousarray(layer.weights)
+        bias = np.ascontiguousarray(layer.bias, dtype=np.int32)
+        if rows <= CHECK_ROWS:  # one tile: one compiled call for the layer
+            acc, h = audit_cpu.layer_rows(h, weights, bias, layer.mult, layer.shift, not last)
+            out.append(acc)
+            continue
+        width = weights.shape[1]
+        tiles = [(r, min(r + CHECK_ROWS, rows), 0, width) for r in starts]
+        spread = spread_for(audit_cpu.tile_weight(h.shape[1]))
+        acc = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread).reshape(rows, width)
+        h = audit_cpu.biased(acc, bias, layer.mult, layer.shift, not last)
+        out.append(acc)
+    return out
+
+
+def gathered_leaf_hashes(
+    accs: Sequence[I32], places: Sequence[tuple[int, int, int]], row_block: int
+) -> list[bytes]:
+    """`leaf_hash` of each leaf at (layer, first row, stop) of `places` in the layers'
+    accumulators `accs`: the leaves of a whole row block and of one width (whatever their
+    layer) gathered end to end and hashed in one compiled call (`run_hashes`: 16 BLAKE3 chunks
+    side by side), no leaf bytes made; a short last row block on its own."""
+    from gpu_worker.kernels.blake3_tiles import run_hashes
+
+    hashes: list[bytes] = [b""] * len(places)
+    by_width: dict[int, tuple[list[int], list[I32]]] = {}
+    for i, (layer, first, stop) in enumerate(places):
+        acc = accs[layer]
+        if stop - first == row_block:
+            which, parts = by_width.setdefault(acc.shape[1], ([], []))
+            which.append(i)
+            parts.append(acc[first:stop])
+        else:
+            hashes[i] = leaf_hash(_leaf(acc[first:stop]))
+    for width, (which, parts) in by_width.items():
+        joined = run_hashes(np.concatenate(parts).reshape(-1), row_block * width, LEAF_KEY)
+        for n, i in enumerate(which):
+            hashes[i] = joined[n * HASH_LEN : (n + 1) * HASH_LEN]
+    return hashes

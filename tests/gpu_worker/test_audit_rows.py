@@ -1,0 +1,186 @@
+"""An audit's rows in tall blocks and short remainders, a narrow last strip read where B lies,
+and a qmlp_i8 check's layers in one compiled call each: every path bit-equal to the plain
+product and to the worker's leaves, on both kernels (`vpdpbusd` where the target has VNNI, and
+the portable one), and the strip read never leaves B."""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import sys
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gpu_worker.inputs import generate_inputs
+from gpu_worker.jobs import JobSpec, compute_leaves, recompute_leaf_hashes, recompute_leaves
+from gpu_worker.kernels import audit_cpu, llvm_ir
+from runtime.primitives.merkle import leaf_hash
+
+PATHS = [False, *([True] if llvm_ir.VNNI else [])]
+
+
+def plain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """a·b modulo 2^32 as int32, exact in float64 (every partial sum is below 2^53)."""
+    exact = (a.astype(np.float64) @ b.astype(np.float64)).astype(np.int64)
+    return (exact & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+@pytest.fixture(params=PATHS, ids=lambda quads: "vpdpbusd" if quads else "portable")
+def quads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
+    monkeypatch.setattr(audit_cpu, "QUADS", request.param)
+    yield request.param
+
+
+@st.composite
+def tall_products(
+    draw: st.DrawFn,
+) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]]:
+    """Products whose tiles run from 1 to 40 rows (tall blocks of 16, blocks of 8, a remainder
+    of 1 to 7 padded to 8) and widths with a last strip of fewer than 16 columns anywhere in B."""
+    m, k, n = draw(st.integers(1, 40)), draw(st.integers(1, 37)), draw(st.integers(1, 70))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    extremes = np.array([-128, 127], np.int8)
+    if draw(st.booleans()):
+        a, b = rng.choice(extremes, (m, k)), rng.choice(extremes, (k, n))
+    else:
+        a = rng.integers(-128, 128, (m, k), dtype=np.int8)
+        b = rng.integers(-128, 128, (k, n), dtype=np.int8)
+    tiles = []
+    for _ in range(draw(st.integers(1, 3))):
+        r0, c0 = draw(st.integers(0, m - 1)), draw(st.integers(0, n - 1))
+        tiles.append((r0, draw(st.integers(r0 + 1, m)), c0, draw(st.integers(c0 + 1, n))))
+    return a, b, tiles
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=tall_products())
+def test_tall_and_short_tiles_give_the_plain_product_on_both_kernels(
+    case: tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]],
+) -> None:
+    a, b, tiles = case
+    c = plain(a, b)
+    kept = audit_cpu.QUADS
+    try:
+        for path in PATHS:
+            audit_cpu.QUADS = path
+            got = audit_cpu.gemm_tiles(a, b, tiles)
+            for (r0, r1, c0, c1), tile in zip(tiles, got, strict=True):
+                assert np.array_equal(tile, c[r0:r1, c0:c1]), (path, r0, r1, c0, c1)
+    finally:
+        audit_cpu.QUADS = kept
+
+
+STRIPS = [
+    (64, 10, (0, 10)),
+    (41, 26, (16, 26)),
+    (40, 1, (0, 1)),
+    (9, 13, (0, 13)),
+    (300, 3, (1, 3)),
+]
+"""B's shape and a tile's columns: strips at B's end (read in place, the last rows plainly, or
+copied where too few rows end inside B) and inside it."""
+
+
+def _b_before_a_locked_page(k: int, n: int, values: np.ndarray) -> tuple[np.ndarray, mmap.mmap]:
+    """B (k × n int8, `values`) whose last byte is the last of a page followed by a page that
+    cannot be read: a kernel that reads past B faults."""
+    page = mmap.PAGESIZE
+    size = k * n
+    pages = -(-size // page) + 1
+    buf = mmap.mmap(-1, pages * page, prot=mmap.PROT_READ | mmap.PROT_WRITE)
+    start = (pages - 1) * page - size
+    b = np.frombuffer(buf, np.int8, size, start).reshape(k, n)
+    b[:] = values
+    anchor = ctypes.c_char.from_buffer(buf)
+    address = ctypes.addressof(anchor)
+    del anchor
+    libc = ctypes.CDLL(None, use_errno=True)
+    locked = ctypes.c_void_p(address + (pages - 1) * page)
+    assert libc.mprotect(locked, ctypes.c_size_t(page), 0) == 0
+    view = b.view()
+    view.flags.writeable = False
+    return view, buf
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect of an mmap: Linux")
+@pytest.mark.parametrize(("k", "n", "cols"), STRIPS)
+def test_a_narrow_last_strip_is_read_inside_b_only(
+    quads: bool, k: int, n: int, cols: tuple[int, int]
+) -> None:
+    """The strip's 16-byte reads stop at the rows of B whose 16 bytes end inside B (the rest
+    added plainly, or the strip copied where that leaves too many rows): B ending at a page
+    that cannot be read gives the plain product, where one byte past B would fault."""
+    rng = np.random.default_rng(k * n)
+    b, buf = _b_before_a_locked_page(k, n, rng.integers(-128, 128, (k, n), dtype=np.int8))
+    a = rng.integers(-128, 128, (19, k), dtype=np.int8)
+    tiles = [(0, 19, *cols), (3, 8, *cols)]
+    got = audit_cpu.gemm_tiles(a, b, tiles)
+    c = plain(a, np.array(b))
+    for (r0, r1, c0, c1), tile in zip(tiles, got, strict=True):
+        assert np.array_equal(tile, c[r0:r1, c0:c1])
+    assert buf  # held until the kernel is done
+
+
+def test_the_last_terms_of_a_narrow_strip_are_seen(quads: bool) -> None:
+    """A 10-wide strip at B's end: a byte of B's last row (added plainly, past the quads' rows)
+    and of its first row (in the quads) each change the tile."""
+    rng = np.random.default_rng(5)
+    a = rng.integers(-128, 128, (16, 64), dtype=np.int8)
+    b = rng.integers(-128, 128, (64, 10), dtype=np.int8)
+    (tile,) = audit_cpu.gemm_tiles(a, b, [(0, 16, 0, 10)])
+    for p, col in ((63, 9), (0, 4)):
+        changed = b.copy()
+        changed[p, col] ^= 1
+        (other,) = audit_cpu.gemm_tiles(a, changed, [(0, 16, 0, 10)])
+        assert np.array_equal(other, plain(a, changed)) and not np.array_equal(other, tile)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from(
+        [(11, 2, 9, 7, 5, 4), (40, 3, 40, 36, 20, 3), (24, 1, 33, 17), (37, 1, 20, 18, 10)]
+    ),
+    st.integers(0, 1000),
+    st.booleans(),
+    st.data(),
+)
+def test_a_qmlp_checks_leaves_and_hashes_are_the_workers_on_both_kernels(
+    params: tuple[int, ...], seed: int, path: bool, data: st.DataObject
+) -> None:
+    """A qmlp_i8 check's rows (up to 16: each layer in one compiled call; more: in tiles of 16)
+    give the worker's leaves and their hashes (gathered a width at a time, a short last row
+    block on its own), leaves of several layers and repeated picks included."""
+    if path and not llvm_ir.VNNI:
+        path = False
+    spec = JobSpec("qmlp_i8", params, seed=seed)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves = compute_leaves(spec, inputs, device="numpy")
+    picks = data.draw(st.lists(st.integers(0, spec.shape.leaves - 1), min_size=1, max_size=20))
+    kept = audit_cpu.QUADS
+    audit_cpu.QUADS = path
+    try:
+        for supplied in (inputs, {}):
+            assert recompute_leaves(spec, supplied, picks, {}, device="cpu") == [
+                leaves[i] for i in picks
+            ]
+            hashes = recompute_leaf_hashes(spec, supplied, picks, {}, device="cpu")
+            assert hashes == [leaf_hash(leaves[i]) for i in picks]
+    finally:
+        audit_cpu.QUADS = kept
+
+
+def test_a_qmlp_check_tells_a_wrong_leaf_apart() -> None:
+    """A committed leaf one bit off, in any layer, hashes otherwise than its recomputation."""
+    spec = JobSpec("qmlp_i8", (24, 1, 33, 17, 9), seed=3)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves = compute_leaves(spec, inputs, device="numpy")
+    picks = [2, 24 + 5, 24 + 23]
+    hashes = recompute_leaf_hashes(spec, inputs, picks, {}, device="cpu")
+    for pick, recomputed in zip(picks, hashes, strict=True):
+        wrong = bytearray(leaves[pick])
+        wrong[-1] ^= 1
+        assert recomputed == leaf_hash(leaves[pick]) != leaf_hash(bytes(wrong))
