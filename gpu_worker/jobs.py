@@ -53,7 +53,7 @@ from gpu_worker.inputs import (
     generated_as_span,
     parse_model,
 )
-from gpu_worker.qmlp_rows import carry_rows, gathered_leaf_hashes, parsed_model
+from gpu_worker.qmlp_rows import Carried, carried_leaf_hashes, carry_rows, parsed_model
 from gpu_worker.tile_threads import spread_for
 from runtime.primitives.merkle import HASH_LEN, LEAF_KEY, leaf_hash
 from runtime.workloads import WorkloadShape, builds_on, gemm_layout, workload_shape
@@ -689,13 +689,13 @@ def qmlp_model(spec: JobSpec, inputs: Mapping[str, InputBytes], layers: int) -> 
 
 def _qmlp_accumulators(
     spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], kernels: Any
-) -> tuple[list[I32], list[tuple[int, int, int]]]:
+) -> tuple[Carried, list[tuple[int, int, int]]]:
     """The accumulators of qmlp_i8 leaves `indices` (checked by the caller), their rows carried
     through the layers together, and each leaf's (layer, first row, stop) in them."""
     rows, deepest = qmlp_rows(spec, indices)
     layers = qmlp_model(spec, inputs, deepest + 1)
     x = qmlp_x_rows(spec, inputs, rows)
-    accs = carry_rows(x, layers, kernels)
+    carried = carry_rows(x, layers, kernels)
     total, row_block = spec.params[0], spec.params[1]
     per_layer = _block_count(total, row_block)
     places: list[tuple[int, int, int]] = []
@@ -705,29 +705,29 @@ def _qmlp_accumulators(
             layer, block = divmod(index, per_layer)
             first = position[block]
             places.append((layer, first, first + 1))
-        return accs, places
+        return carried, places
     position = {int(row): i for i, row in enumerate(rows.tolist())}
     for index in indices:
         layer, block = divmod(index, per_layer)
         first = position[block * row_block]
         places.append((layer, first, first + min(row_block, total - block * row_block)))
-    return accs, places
+    return carried, places
 
 
 def _recompute_qmlp(
     spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], kernels: Any
 ) -> list[bytes]:
-    accs, places = _qmlp_accumulators(spec, inputs, indices, kernels)
-    return [_leaf(accs[layer][first:stop]) for layer, first, stop in places]
+    carried, places = _qmlp_accumulators(spec, inputs, indices, kernels)
+    return [_leaf(carried.accs[layer][first:stop]) for layer, first, stop in places]
 
 
 def _qmlp_leaf_hashes(
     spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], kernels: Any
 ) -> list[bytes]:
     """`leaf_hash` of qmlp_i8 leaves `indices` (checked by the caller), no leaf bytes made
-    (`qmlp_rows.gathered_leaf_hashes`)."""
-    accs, places = _qmlp_accumulators(spec, inputs, indices, kernels)
-    return gathered_leaf_hashes(accs, places, spec.params[1])
+    (`qmlp_rows.carried_leaf_hashes`)."""
+    carried, places = _qmlp_accumulators(spec, inputs, indices, kernels)
+    return carried_leaf_hashes(carried, places, spec.params[1])
 
 
 __all__ = [

@@ -11,7 +11,7 @@ CHECK_ROWS) and the requantization runs in groups on this thread; `jobs.recomput
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import numpy as np
 
@@ -53,25 +53,38 @@ rows at a time against one quad of W's rows where the target has VNNI (16 rows o
 layer: 80 µs as one tile, 96 as two of 8)."""
 
 
-def carry_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
+class Carried(NamedTuple):
+    """A check's rows carried through the layers: each layer's accumulators (rows × width)
+    and, where they lie end to end in one buffer (the CPU's few-row path), that buffer and each
+    layer's first word in it (else None and no starts)."""
+
+    accs: list[I32]
+    flat: I32 | None
+    starts: tuple[int, ...]
+
+
+def carry_rows(x: I8, layers: Sequence[Any], kernels: Any) -> Carried:
     """`kernels.qmlp(x, layers)`; on the CPU, for a check's few rows, each layer's product by
     the audit kernel (`audit_cpu`: W read as stored, no transposed copy; rows in tiles of
     CHECK_ROWS, shared among the tile threads only where the work pays for a second thread),
     the bias and the requantization in one compiled call on this thread: no Numba parallel
-    launch.
+    launch; the layers' accumulators end to end in one buffer.
     Measured for 16 rows of qmlp_i8 n = 1,024 on the loaded 2-core machine: the parallel
     kernels' start and join stalled to a median of 76 ms a call (a thread of theirs waiting for
     a core; 0.3 ms when they did not), the few-row kernels in groups on the tile threads took
     1.5 ms, the audit kernel 0.7–0.8 ms on one thread."""
     few = getattr(kernels, "FEW_ROWS", 0) if kernels.__name__.endswith(".cpu") else 0
     if not few or x.shape[0] > few * cores() * 4:
-        accs: list[I32] = kernels.qmlp(x, layers)
-        return accs
+        return Carried(kernels.qmlp(x, layers), None, ())
     from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
 
     h = np.ascontiguousarray(x)
     rows = h.shape[0]
-    starts = range(0, rows, CHECK_ROWS)
+    widths = [layer.weights.shape[1] for layer in layers]
+    starts = [0]
+    for width in widths:
+        starts.append(starts[-1] + rows * width)
+    flat = np.empty(starts[-1], np.int32)
     out: list[I32] = []
     for j, layer in enumerate(layers):
         last = j + 1 == len(layers)
@@ -79,17 +92,38 @@ def carry_rows(x: I8, layers: Sequence[Any], kernels: Any) -> list[I32]:
             check_requantization(layer)
         weights = np.ascontiguousarray(layer.weights)
         bias = np.ascontiguousarray(layer.bias, dtype=np.int32)
-        if rows <= CHECK_ROWS:  # one tile: one compiled call for the layer
-            acc, h = audit_cpu.layer_rows(h, weights, bias, layer.mult, layer.shift, not last)
-            out.append(acc)
-            continue
-        width = weights.shape[1]
-        tiles = [(r, min(r + CHECK_ROWS, rows), 0, width) for r in starts]
-        spread = spread_for(audit_cpu.tile_weight(h.shape[1]))
-        acc = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread).reshape(rows, width)
-        h = audit_cpu.biased(acc, bias, layer.mult, layer.shift, not last)
+        acc = flat[starts[j] : starts[j + 1]].reshape(rows, widths[j])
         out.append(acc)
-    return out
+        if rows <= CHECK_ROWS:  # one tile: one compiled call for the layer
+            h = audit_cpu.layer_rows(h, weights, bias, layer.mult, layer.shift, not last, acc)
+            continue
+        tiles = [(r, min(r + CHECK_ROWS, rows), 0, widths[j]) for r in range(0, rows, CHECK_ROWS)]
+        spread = spread_for(audit_cpu.tile_weight(h.shape[1]))
+        acc[:] = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread).reshape(rows, widths[j])
+        h = audit_cpu.biased(acc, bias, layer.mult, layer.shift, not last)
+    return Carried(out, flat, tuple(starts[:-1]))
+
+
+def carried_leaf_hashes(
+    carried: Carried, places: Sequence[tuple[int, int, int]], row_block: int
+) -> list[bytes]:
+    """`leaf_hash` of each leaf at (layer, first row, stop) of `places`: where the layers lie
+    in one buffer, every leaf hashed where it lies in one compiled call
+    (`blake3_tiles.leaf_hashes_at`: 16 BLAKE3 chunks side by side, leaves of any length), else
+    `gathered_leaf_hashes`."""
+    if carried.flat is None or not places:
+        return gathered_leaf_hashes(carried.accs, places, row_block)
+    from gpu_worker.kernels.blake3_tiles import leaf_hashes_at
+
+    widths = [acc.shape[1] for acc in carried.accs]
+    starts = [carried.starts[layer] + first * widths[layer] for layer, first, _ in places]
+    sizes = [(stop - first) * widths[layer] for layer, first, stop in places]
+    ones = np.ones(len(places), np.int64)
+    words = np.array(sizes, np.int64)
+    joined = leaf_hashes_at(
+        carried.flat, np.array(starts, np.int64), ones, words, words, LEAF_KEY
+    ).tobytes()
+    return [joined[at : at + HASH_LEN] for at in range(0, len(joined), HASH_LEN)]
 
 
 def gathered_leaf_hashes(

@@ -512,18 +512,18 @@ def _layer_pairs(h: I8, w: I8, bias: I32, mult: int, shift: int, next_input: boo
 
 
 def layer_rows(
-    h: I8, weights: I8, bias: I32, mult: int, shift: int, next_input: bool
-) -> tuple[I32, I8]:
+    h: I8, weights: I8, bias: I32, mult: int, shift: int, next_input: bool, acc: I32
+) -> I8:
     """A qmlp_i8 layer for a check's few rows (h, C-contiguous int8) in one compiled call on
-    this thread: the accumulators h·weights + bias and, if `next_input`, the next layer's input
-    (else an empty array), as `gemm_tiles_flat` and `biased` give them. The per-call costs of
-    those two (the tile table, the spread, the dispatches: about 6 µs a layer) were a tenth of
-    a qmlp_i8 audit's Python. The caller checks mult and shift (`check_requantization`)."""
-    acc = np.empty((h.shape[0], weights.shape[1]), np.int32)
+    this thread: `acc` (rows × width, C-contiguous) set to h·weights + bias and, if
+    `next_input`, the next layer's input returned (else an empty array), as `gemm_tiles_flat`
+    and `biased` give them. The per-call costs of those two (the tile table, the spread, the
+    dispatches: about 6 µs a layer) were a tenth of a qmlp_i8 audit's Python. The caller checks
+    mult and shift (`check_requantization`)."""
     out = np.empty(acc.shape if next_input else (0, 0), np.int8)
     kernel = _layer_quads if QUADS else _layer_pairs
     kernel(_read_only(h), _read_only(weights), bias, mult, shift, next_input, acc, out)
-    return acc, out
+    return out
 
 
 def biased(acc: I32, bias: I32, mult: int, shift: int, next_input: bool) -> I8:

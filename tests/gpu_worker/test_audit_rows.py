@@ -184,3 +184,29 @@ def test_a_qmlp_check_tells_a_wrong_leaf_apart() -> None:
         wrong = bytearray(leaves[pick])
         wrong[-1] ^= 1
         assert recomputed == leaf_hash(leaves[pick]) != leaf_hash(bytes(wrong))
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(1, 20), st.integers(1, 3), st.data())
+def test_leaves_hashed_where_they_lie_or_gathered_give_the_same_hashes(
+    rows: int, row_block: int, data: st.DataObject
+) -> None:
+    """The two ways a check's leaves are hashed (in place in the layers' one buffer, or
+    gathered a width at a time with a short last row block alone) equal `leaf_hash` of the
+    leaf bytes."""
+    from gpu_worker.qmlp_rows import Carried, carried_leaf_hashes, gathered_leaf_hashes
+
+    widths = data.draw(st.lists(st.integers(1, 1100), min_size=1, max_size=3))
+    rng = np.random.default_rng(data.draw(st.integers(0, 1000)))
+    flat = rng.integers(-(2**31), 2**31, rows * sum(widths), dtype=np.int64).astype(np.int32)
+    starts = np.cumsum([0, *(rows * w for w in widths)]).tolist()
+    accs = [flat[s : s + rows * w].reshape(rows, w) for s, w in zip(starts, widths, strict=False)]
+    places = []
+    for _ in range(data.draw(st.integers(1, 12))):
+        layer = data.draw(st.integers(0, len(widths) - 1))
+        first = data.draw(st.integers(0, rows - 1)) // row_block * row_block
+        places.append((layer, first, min(first + row_block, rows)))
+    expected = [leaf_hash(accs[layer][first:stop].tobytes()) for layer, first, stop in places]
+    carried = Carried(accs, flat, tuple(starts[:-1]))
+    assert carried_leaf_hashes(carried, places, row_block) == expected
+    assert gathered_leaf_hashes(accs, places, row_block) == expected
