@@ -691,25 +691,36 @@ def _qmlp_accumulators(
     spec: JobSpec, inputs: Mapping[str, InputBytes], indices: Sequence[int], kernels: Any
 ) -> tuple[Carried, list[tuple[int, int, int]]]:
     """The accumulators of qmlp_i8 leaves `indices` (checked by the caller), their rows carried
-    through the layers together, and each leaf's (layer, first row, stop) in them."""
-    rows, deepest = qmlp_rows(spec, indices)
-    layers = qmlp_model(spec, inputs, deepest + 1)
-    x = qmlp_x_rows(spec, inputs, rows)
-    carried = carry_rows(x, layers, kernels)
+    through the layers together, and each leaf's (layer, first row, stop) in them.
+
+    The rows are ordered by the deepest layer a leaf of theirs is in, deepest first, so the
+    rows each layer needs come first and a layer is computed for those alone (`carry_rows`'
+    counts): of an audit's 16 rows of a three-layer model, about 11 reach the second layer."""
     total, row_block = spec.params[0], spec.params[1]
     per_layer = _block_count(total, row_block)
-    places: list[tuple[int, int, int]] = []
-    if row_block == 1:
-        position = dict(zip(rows.tolist(), range(len(rows)), strict=True))
-        for index in indices:
-            layer, block = divmod(index, per_layer)
-            first = position[block]
-            places.append((layer, first, first + 1))
-        return carried, places
-    position = {int(row): i for i, row in enumerate(rows.tolist())}
+    reach: dict[int, int] = {}  # each block's deepest layer among the leaves
     for index in indices:
         layer, block = divmod(index, per_layer)
-        first = position[block * row_block]
+        if reach.get(block, -1) < layer:
+            reach[block] = layer
+    blocks = sorted(reach, key=lambda block: (-reach[block], block))
+    deepest = reach[blocks[0]]
+    first_row: dict[int, int] = {}
+    rows: list[int] = []
+    counts = [0] * (deepest + 1)  # rows whose leaves reach layer j or deeper
+    for block in blocks:
+        first_row[block] = len(rows)
+        rows.extend(range(block * row_block, min(block * row_block + row_block, total)))
+        counts[reach[block]] = len(rows)
+    for j in range(deepest - 1, -1, -1):
+        counts[j] = max(counts[j], counts[j + 1])
+    layers = qmlp_model(spec, inputs, deepest + 1)
+    x = qmlp_x_rows(spec, inputs, np.fromiter(rows, np.int64, len(rows)))
+    carried = carry_rows(x, layers, kernels, counts)
+    places: list[tuple[int, int, int]] = []
+    for index in indices:
+        layer, block = divmod(index, per_layer)
+        first = first_row[block]
         places.append((layer, first, first + min(row_block, total - block * row_block)))
     return carried, places
 

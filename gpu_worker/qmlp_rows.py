@@ -63,8 +63,12 @@ class Carried(NamedTuple):
     starts: tuple[int, ...]
 
 
-def carry_rows(x: I8, layers: Sequence[Any], kernels: Any) -> Carried:
-    """`kernels.qmlp(x, layers)`; on the CPU, for a check's few rows, each layer's product by
+def carry_rows(
+    x: I8, layers: Sequence[Any], kernels: Any, counts: Sequence[int] | None = None
+) -> Carried:
+    """`kernels.qmlp(x, layers)`, layer j for the first counts[j] rows of x only where counts
+    are given (not rising: the rows a later layer needs come first; all rows by default, and
+    on the job's kernels). On the CPU, for a check's few rows, each layer's product by
     the audit kernel (`audit_cpu`: W read as stored, no transposed copy; rows in tiles of
     CHECK_ROWS, shared among the tile threads only where the work pays for a second thread),
     the bias and the requantization in one compiled call on this thread: no Numba parallel
@@ -79,10 +83,12 @@ def carry_rows(x: I8, layers: Sequence[Any], kernels: Any) -> Carried:
     from gpu_worker.kernels import audit_cpu  # Numba and LLVM load only where a CPU audits
 
     h = np.ascontiguousarray(x)
-    rows = h.shape[0]
+    needed = [h.shape[0]] * len(layers) if counts is None else list(counts)
+    for j in range(len(needed)):  # rows the kernel would pad to anyway, where there are some
+        needed[j] = min(audit_cpu.rows_worth(needed[j]), needed[j - 1] if j else h.shape[0])
     widths = [layer.weights.shape[1] for layer in layers]
     starts = [0]
-    for width in widths:
+    for rows, width in zip(needed, widths, strict=True):
         starts.append(starts[-1] + rows * width)
     flat = np.empty(starts[-1], np.int32)
     out: list[I32] = []
@@ -90,16 +96,18 @@ def carry_rows(x: I8, layers: Sequence[Any], kernels: Any) -> Carried:
         last = j + 1 == len(layers)
         if not last:
             check_requantization(layer)
+        rows, width = needed[j], widths[j]
+        h = h[:rows]
         weights = np.ascontiguousarray(layer.weights)
         bias = np.ascontiguousarray(layer.bias, dtype=np.int32)
-        acc = flat[starts[j] : starts[j + 1]].reshape(rows, widths[j])
+        acc = flat[starts[j] : starts[j + 1]].reshape(rows, width)
         out.append(acc)
         if rows <= CHECK_ROWS:  # one tile: one compiled call for the layer
             h = audit_cpu.layer_rows(h, weights, bias, layer.mult, layer.shift, not last, acc)
             continue
-        tiles = [(r, min(r + CHECK_ROWS, rows), 0, widths[j]) for r in range(0, rows, CHECK_ROWS)]
+        tiles = [(r, min(r + CHECK_ROWS, rows), 0, width) for r in range(0, rows, CHECK_ROWS)]
         spread = spread_for(audit_cpu.tile_weight(h.shape[1]))
-        acc[:] = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread).reshape(rows, widths[j])
+        acc[:] = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread).reshape(rows, width)
         h = audit_cpu.biased(acc, bias, layer.mult, layer.shift, not last)
     return Carried(out, flat, tuple(starts[:-1]))
 

@@ -43,6 +43,9 @@ TALL_ROWS: Final = 16
 """Rows of a tall block, 16 rows × 16 columns: one quad of B's rows (four loads and a byte
 permutation) feeds 16 `vpdpbusd` where a block of 8 × 32 builds two for as many; 16 rows of
 1,024 × 1,024 took 77 µs this way, 88 in blocks of 8 × 32."""
+MID_ROWS: Final = 12
+"""Rows of a middle block (12 × 16) for 9 to 12 rows: 60 µs for 12 rows of 1,024 × 1,024 where
+a tall block takes 77 and two blocks of 8 rows 104."""
 
 
 def _b_quads(builder: Any, b_base: Any, stride: Any, p: Any, vector: int) -> Any:
@@ -133,6 +136,7 @@ def _quad_block(rows: int, vectors: int) -> Any:
 
 
 _quads_tall = _quad_block(TALL_ROWS, 1)
+_quads_mid = _quad_block(MID_ROWS, 1)
 _quads_wide = _quad_block(QUAD_ROWS, QUAD_VECTORS)
 _quads_8 = _quad_block(QUAD_ROWS, 1)
 
@@ -151,13 +155,18 @@ def _row_sums(a: I8, r0: int, height: int, k4: int, sums: I32) -> None:
 def _quad_rows(a: I8, b: I8, tile: I32, sums: I32, r0: int, height: int, j1: int, bj: int,
                k4: int) -> None:  # fmt: skip
     """tile[r, :j1] = Σ_{p < k4} a[r0 + r, p]·b[p, bj + c] for r < height (a multiple of
-    QUAD_ROWS) and j1 a multiple of 16: blocks of TALL_ROWS rows × 16 columns first (one quad
-    of B's rows feeds 16 rows), then of QUAD_ROWS rows × 32 columns, then × 16."""
+    TALL_ROWS plus 0, QUAD_ROWS or MID_ROWS: `_padded_rows`) and j1 a multiple of 16: blocks of
+    TALL_ROWS rows × 16 columns first (one quad of B's rows feeds 16 rows), then one of
+    MID_ROWS × 16 or of QUAD_ROWS rows × 32 columns, then × 16."""
     i = 0
     while i + TALL_ROWS <= height:
         for j in range(0, j1, BLOCK_COLS):
             _quads_tall(a, b, tile, sums, r0 + i, i, j, bj + j, 0, k4)
         i += TALL_ROWS
+    if height - i == MID_ROWS:
+        for j in range(0, j1, BLOCK_COLS):
+            _quads_mid(a, b, tile, sums, r0 + i, i, j, bj + j, 0, k4)
+        i += MID_ROWS
     wide = BLOCK_COLS * QUAD_VECTORS
     while i < height:
         j = 0
@@ -182,8 +191,8 @@ def _last_terms(a: I8, b: I8, tile: I32, r0: int, j1: int, bj: int, p0: int) -> 
 
 @numba.njit(cache=True, nogil=True)
 def _block_rows(a: I8, b: I8, tile: I32, r0: int, c0: int, k4: int) -> None:
-    """tile = a[r0 : r0 + tile rows]·b[:, c0 : c0 + tile columns], tile's rows a multiple of
-    QUAD_ROWS: the quads over K's first k4 terms and its whole 16-column strips, the last
+    """tile = a[r0 : r0 + tile rows]·b[:, c0 : c0 + tile columns], tile's rows as `_quad_rows`
+    takes them: the quads over K's first k4 terms and its whole 16-column strips, the last
     K % 4 terms plainly, a last strip of fewer than 16 columns by `_narrow_strip` (a qmlp_i8
     check's last layer is 10 wide)."""
     height, width = tile.shape
@@ -232,26 +241,41 @@ def _narrow_strip(a: I8, b: I8, tile: I32, r0: int, bj: int, j1: int, k4: int) -
 def gemm_tiles_vnni(a: I8, b: I8, tiles: I64, out: I32) -> None:
     """`audit_cpu._gemm_tiles` by `vpdpbusd` (the target must have VNNI): 4 terms of 16 outputs an
     instruction, A read where it lies; K's last k % 4 terms added plainly; a tile's last < 16
-    columns by `_narrow_strip`. A tile's last rows short of QUAD_ROWS are
-    multiplied as a block of QUAD_ROWS, from a copy of them padded with zero rows (a block costs
-    about as much as its full height: one row alone took as long as 14 in a block)."""
+    columns by `_narrow_strip`. A tile's rows past its last multiple of TALL_ROWS are one block
+    of QUAD_ROWS, MID_ROWS or TALL_ROWS rows (`_padded_rows`), from a copy of them padded with
+    zero rows where they are fewer (a block costs about as much as its full height: one row
+    alone took as long as 14 in a block)."""
     k = a.shape[1]
     k4 = k - k % 4
     for t in range(tiles.shape[0]):
         r0, r1, c0, c1, base = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 4]
         height, width = r1 - r0, c1 - c0
         tile = out[base : base + height * width].reshape((height, width))
-        full = height - height % QUAD_ROWS
+        rest = height % TALL_ROWS
+        padded = _padded_rows(rest)
+        full = height if padded == rest else height - rest
         if full:
             _block_rows(a, b, out[base : base + full * width].reshape((full, width)), r0, c0, k4)
         if full < height:
-            rest = height - full
-            rows = np.zeros((QUAD_ROWS, k), np.int8)
+            rows = np.zeros((padded, k), np.int8)
             for r in range(rest):
                 for p in range(k):
                     rows[r, p] = a[r0 + full + r, p]
-            part = np.empty((QUAD_ROWS, width), np.int32)
+            part = np.empty((padded, width), np.int32)
             _block_rows(rows, b, part, 0, c0, k4)
             for r in range(rest):
                 for c in range(width):
                     tile[full + r, c] = part[r, c]
+
+
+@numba.njit(cache=True, nogil=True)
+def _padded_rows(rest: int) -> int:
+    """The rows of the block that multiplies `rest` (< TALL_ROWS) rows: QUAD_ROWS, MID_ROWS or
+    TALL_ROWS, the fewest that hold them (0 for none)."""
+    if rest == 0:
+        return 0
+    if rest <= QUAD_ROWS:
+        return QUAD_ROWS
+    if rest <= MID_ROWS:
+        return MID_ROWS
+    return TALL_ROWS

@@ -210,3 +210,27 @@ def test_leaves_hashed_where_they_lie_or_gathered_give_the_same_hashes(
     carried = Carried(accs, flat, tuple(starts[:-1]))
     assert carried_leaf_hashes(carried, places, row_block) == expected
     assert gathered_leaf_hashes(accs, places, row_block) == expected
+
+
+def test_a_layer_is_computed_for_the_rows_whose_leaves_reach_it(
+    quads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows are ordered deepest leaf first, so each layer multiplies only the rows a leaf in it
+    or deeper needs (as many more as the kernel's block costs anyway, where there are some),
+    and every leaf is still the worker's."""
+    spec = JobSpec("qmlp_i8", (40, 1, 24, 20, 18, 6), seed=2)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves = compute_leaves(spec, inputs, device="numpy")
+    picks = [*range(0, 26, 2), 40 + 7, 80 + 33]  # 13 rows in layer 0, one each deeper
+    seen: list[int] = []
+    layer_rows = audit_cpu.layer_rows
+
+    def recorded(h: np.ndarray, *args: object) -> np.ndarray:
+        seen.append(h.shape[0])
+        return layer_rows(h, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(audit_cpu, "layer_rows", recorded)
+    assert recompute_leaves(spec, inputs, picks, {}, device="cpu") == [leaves[i] for i in picks]
+    second = audit_cpu.rows_worth(2)  # rows 33 and 7, and as many more as come free
+    assert seen == [15, second, min(second, audit_cpu.rows_worth(1))]
+    assert second == (8 if quads else 2)
