@@ -449,8 +449,9 @@ def recompute_leaves(
     """Leaves `indices` recomputed, as `recompute_leaf` recomputes each, in the order given.
 
     What several leaves share is done once: each input's runs are read (or generated) once, and
-    a qmlp_i8 check carries the union of its leaves' rows of x through the layers in one kernel
-    call per layer (rows are independent, so each leaf's rows come out as on their own).
+    a qmlp_i8 check carries its leaves' rows of x through the layers together, each layer in one
+    kernel call for the rows whose leaves reach it (rows are independent, so each leaf's rows
+    come out as on their own).
     """
     if spec.workload == "sgd_fxp":
         for index in indices:

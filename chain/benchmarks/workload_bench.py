@@ -20,11 +20,12 @@ in one run, each figure the best of `repeat` timings:
 4. audit: what a committee does with AUDIT_LEAVES leaves: prove the committed leaves they
    build on, recompute the leaves' hashes with `recompute_leaf_hashes` (one call: the inputs are
    read once, a gemm_i8 check's tiles are one kernel call (on two cores where the work pays)
-   hashed where they lie, and a qmlp_i8 check carries the union of its rows through the layers
-   together), and check the worker's proofs for
-   them against the root with the recomputed hashes (`merkle.verify_hash_proofs`, every proof
-   in one compiled walk); and, as `answer`, what a committee member computes for the same leaves
-   (`chain.service.recomputation.recompute_answer`: each leaf with its recomputation witness);
+   hashed where they lie, and a qmlp_i8 check carries its rows through the layers together,
+   each layer for the rows whose leaves reach it, its leaves hashed where they lie), and check
+   the worker's proofs for them against the root with the recomputed hashes
+   (`merkle.verify_hash_proofs`, every proof in one compiled walk); and, as `answer`, what a
+   committee member computes for the same leaves (`chain.service.recomputation.recompute_answer`:
+   each leaf with its recomputation witness);
 5. freivalds: `check_result` over the whole result, as a requester does before the dispute window
    closes (for sgd_fxp, a spot check of a few steps).
 
