@@ -706,13 +706,19 @@ def _qmlp_accumulators(
             reach[block] = layer
     blocks = sorted(reach, key=lambda block: (-reach[block], block))
     deepest = reach[blocks[0]]
-    first_row: dict[int, int] = {}
-    rows: list[int] = []
     counts = [0] * (deepest + 1)  # rows whose leaves reach layer j or deeper
-    for block in blocks:
-        first_row[block] = len(rows)
-        rows.extend(range(block * row_block, min(block * row_block + row_block, total)))
-        counts[reach[block]] = len(rows)
+    if row_block == 1:
+        rows = blocks
+        first_row = dict(zip(blocks, range(len(blocks)), strict=True))
+        for at, block in enumerate(blocks):
+            counts[reach[block]] = at + 1
+    else:
+        first_row = {}
+        rows = []
+        for block in blocks:
+            first_row[block] = len(rows)
+            rows.extend(range(block * row_block, min(block * row_block + row_block, total)))
+            counts[reach[block]] = len(rows)
     for j in range(deepest - 1, -1, -1):
         counts[j] = max(counts[j], counts[j + 1])
     layers = qmlp_model(spec, inputs, deepest + 1)
