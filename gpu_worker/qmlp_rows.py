@@ -15,6 +15,7 @@ from typing import Any, Final, NamedTuple
 
 import numpy as np
 
+from gpu_worker import tile_threads
 from gpu_worker.inputs import I8, I32, QmlpLayer, parse_model
 from gpu_worker.kernels.arguments import check_requantization
 from gpu_worker.tile_threads import cores, spread_for
@@ -47,6 +48,8 @@ def parsed_model(dims: tuple[int, ...], model: bytes) -> list[QmlpLayer]:
     return layers
 
 
+COLUMN_STEP: Final = 16
+"""A layer cut in columns for several threads is cut at multiples of the kernel's 16 columns."""
 CHECK_ROWS: Final = 16
 """Rows of x a tile of a qmlp_i8 check's layer product holds: the audit kernel multiplies 16
 rows at a time against one quad of W's rows where the target has VNNI (16 rows of a 1,024-wide
@@ -70,7 +73,8 @@ def carry_rows(
     are given (not rising: the rows a later layer needs come first; all rows by default, and
     on the job's kernels). On the CPU, for a check's few rows, each layer's product by
     the audit kernel (`audit_cpu`: W read as stored, no transposed copy; rows in tiles of
-    CHECK_ROWS, shared among the tile threads only where the work pays for a second thread),
+    CHECK_ROWS, cut in columns and shared among the tile threads only where the work pays for a
+    second thread: qmlp_i8 at n = 2,048, not at 1,024),
     the bias and the requantization in one compiled call on this thread: no Numba parallel
     launch; the layers' accumulators end to end in one buffer.
     Measured for 16 rows of qmlp_i8 n = 1,024 on the loaded 2-core machine: the parallel
@@ -102,12 +106,21 @@ def carry_rows(
         bias = np.ascontiguousarray(layer.bias, dtype=np.int32)
         acc = flat[starts[j] : starts[j + 1]].reshape(rows, width)
         out.append(acc)
-        if rows <= CHECK_ROWS:  # one tile: one compiled call for the layer
+        depth = audit_cpu.tile_weight(h.shape[1])
+        shares = min(cores(), rows * width * depth // tile_threads.SPREAD_MIN_TERMS)
+        if rows <= CHECK_ROWS and shares < 2:  # one tile, one thread: one compiled call
             h = audit_cpu.layer_rows(h, weights, bias, layer.mult, layer.shift, not last, acc)
             continue
-        tiles = [(r, min(r + CHECK_ROWS, rows), 0, width) for r in range(0, rows, CHECK_ROWS)]
-        spread = spread_for(audit_cpu.tile_weight(h.shape[1]))
-        acc[:] = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread).reshape(rows, width)
+        # Tiles of CHECK_ROWS rows, cut in columns where the work pays for more threads.
+        cut = -(-width // max(shares, 1) // COLUMN_STEP) * COLUMN_STEP if shares > 1 else width
+        tiles = [
+            (r, min(r + CHECK_ROWS, rows), c, min(c + cut, width))
+            for r in range(0, rows, CHECK_ROWS)
+            for c in range(0, width, cut)
+        ]
+        products = audit_cpu.gemm_tiles(h, weights, tiles, spread_for(depth))
+        for (r0, r1, c0, c1), product in zip(tiles, products, strict=True):
+            acc[r0:r1, c0:c1] = product
         h = audit_cpu.biased(acc, bias, layer.mult, layer.shift, not last)
     return Carried(out, flat, tuple(starts[:-1]))
 

@@ -234,3 +234,29 @@ def test_a_layer_is_computed_for_the_rows_whose_leaves_reach_it(
     second = audit_cpu.rows_worth(2)  # rows 33 and 7, and as many more as come free
     assert seen == [15, second, min(second, audit_cpu.rows_worth(1))]
     assert second == (8 if quads else 2)
+
+
+def test_a_layer_cut_in_columns_for_two_threads_gives_the_workers_leaves(
+    quads: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where a layer's work pays for a second thread (qmlp_i8 at n = 2,048; here the bound
+    lowered), its rows are cut in column tiles of a multiple of 16 shared between two threads,
+    and every leaf is still the worker's."""
+    from gpu_worker import tile_threads
+
+    monkeypatch.setattr(tile_threads, "SPREAD_MIN_TERMS", 64)
+    monkeypatch.setattr(tile_threads, "cores", lambda: 2)
+    spec = JobSpec("qmlp_i8", (30, 1, 40, 37, 21, 5), seed=6)
+    inputs = generate_inputs(spec.workload, spec.params, spec.seed)
+    leaves = compute_leaves(spec, inputs, device="numpy")
+    shares: list[int] = []
+    spread_tiles = tile_threads.spread_tiles
+
+    def counted(run: object, table: np.ndarray, depth: int) -> None:
+        shares.append(len(table))
+        spread_tiles(run, table, depth)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(tile_threads, "spread_tiles", counted)
+    for picks in ([0, 31, 62, 89], list(range(0, 90, 4))):
+        assert recompute_leaves(spec, inputs, picks, {}, device="cpu") == [leaves[i] for i in picks]
+    assert shares.count(2) == 4  # the two wide layers of each check; the 5-wide one whole
