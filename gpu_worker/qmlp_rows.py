@@ -48,8 +48,6 @@ def parsed_model(dims: tuple[int, ...], model: bytes) -> list[QmlpLayer]:
     return layers
 
 
-COLUMN_STEP: Final = 16
-"""A layer cut in columns for several threads is cut at multiples of the kernel's 16 columns."""
 CHECK_ROWS: Final = 16
 """Rows of x a tile of a qmlp_i8 check's layer product holds: the audit kernel multiplies 16
 rows at a time against one quad of W's rows where the target has VNNI (16 rows of a 1,024-wide
@@ -73,8 +71,8 @@ def carry_rows(
     are given (not rising: the rows a later layer needs come first; all rows by default, and
     on the job's kernels). On the CPU, for a check's few rows, each layer's product by
     the audit kernel (`audit_cpu`: W read as stored, no transposed copy; rows in tiles of
-    CHECK_ROWS, cut in columns and shared among the tile threads only where the work pays for a
-    second thread: qmlp_i8 at n = 2,048, not at 1,024),
+    CHECK_ROWS, or of 8 shared among the tile threads where the work pays for a second thread:
+    qmlp_i8 at n = 2,048, not at 1,024),
     the bias and the requantization in one compiled call on this thread: no Numba parallel
     launch; the layers' accumulators end to end in one buffer.
     Measured for 16 rows of qmlp_i8 n = 1,024 on the loaded 2-core machine: the parallel
@@ -88,8 +86,9 @@ def carry_rows(
 
     h = np.ascontiguousarray(x)
     needed = [h.shape[0]] * len(layers) if counts is None else list(counts)
-    for j in range(len(needed)):  # rows the kernel would pad to anyway, where there are some
-        needed[j] = min(audit_cpu.rows_worth(needed[j]), needed[j - 1] if j else h.shape[0])
+    for j, layer in enumerate(layers):  # rows the kernel pads to anyway, where there are some
+        worth = audit_cpu.rows_worth(needed[j], layer.weights.size)
+        needed[j] = min(worth, needed[j - 1] if j else h.shape[0])
     widths = [layer.weights.shape[1] for layer in layers]
     starts = [0]
     for rows, width in zip(needed, widths, strict=True):
@@ -111,16 +110,10 @@ def carry_rows(
         if rows <= CHECK_ROWS and shares < 2:  # one tile, one thread: one compiled call
             h = audit_cpu.layer_rows(h, weights, bias, layer.mult, layer.shift, not last, acc)
             continue
-        # Tiles of CHECK_ROWS rows, cut in columns where the work pays for more threads.
-        cut = -(-width // max(shares, 1) // COLUMN_STEP) * COLUMN_STEP if shares > 1 else width
-        tiles = [
-            (r, min(r + CHECK_ROWS, rows), c, min(c + cut, width))
-            for r in range(0, rows, CHECK_ROWS)
-            for c in range(0, width, cut)
-        ]
-        products = audit_cpu.gemm_tiles(h, weights, tiles, spread_for(depth))
-        for (r0, r1, c0, c1), product in zip(tiles, products, strict=True):
-            acc[r0:r1, c0:c1] = product
+        # Rows in tiles of CHECK_ROWS, or of BLOCK_ROWS where the work pays for more threads.
+        step = audit_cpu.BLOCK_ROWS if shares > 1 else CHECK_ROWS
+        tiles = [(r, min(r + step, rows), 0, width) for r in range(0, rows, step)]
+        acc[:] = audit_cpu.gemm_tiles_flat(h, weights, tiles, spread_for(depth)).reshape(acc.shape)
         h = audit_cpu.biased(acc, bias, layer.mult, layer.shift, not last)
     return Carried(out, flat, tuple(starts[:-1]))
 

@@ -39,7 +39,7 @@ from numba.extending import intrinsic
 
 from gpu_worker.inputs import I8, I16, I32, I64
 from gpu_worker.kernels import kernel_cache  # noqa: F401  (stamps the kernels' cache)
-from gpu_worker.kernels.audit_vnni import TALL_ROWS, _padded_rows, gemm_tiles_vnni
+from gpu_worker.kernels.audit_vnni import TALL_BYTES, TALL_ROWS, _padded_rows, gemm_tiles_vnni
 from gpu_worker.kernels.cpu import requantize_value
 from gpu_worker.kernels.llvm_ir import (
     VNNI,
@@ -511,14 +511,15 @@ def _layer_pairs(h: I8, w: I8, bias: I32, mult: int, shift: int, next_input: boo
     _biased(acc, bias, mult, shift, next_input, out)
 
 
-def rows_worth(rows: int) -> int:
-    """The most rows a product of `rows` rows costs as much as (the VNNI kernel multiplies rows
-    in blocks of 16, 12 or 8, padding the last: `audit_vnni._padded_rows`), so a caller that
-    has them computes those instead of a padded copy; `rows` for the portable kernel."""
+def rows_worth(rows: int, columns: int) -> int:
+    """The most rows a product of `rows` rows costs as much as when it reads `columns` bytes of
+    B (K × the width): the VNNI kernel multiplies rows in blocks of 16, 12 or 8, padding the
+    last (`audit_vnni._padded_rows`), so a caller that has them computes those instead of a
+    padded copy; `rows` for the portable kernel."""
     if not QUADS:
         return rows
     rest = rows % TALL_ROWS
-    return rows - rest + int(_padded_rows(rest))
+    return rows - rest + int(_padded_rows(rest, columns <= TALL_BYTES))
 
 
 def layer_rows(

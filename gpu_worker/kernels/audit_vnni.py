@@ -43,6 +43,11 @@ TALL_ROWS: Final = 16
 """Rows of a tall block, 16 rows × 16 columns: one quad of B's rows (four loads and a byte
 permutation) feeds 16 `vpdpbusd` where a block of 8 × 32 builds two for as many; 16 rows of
 1,024 × 1,024 took 77 µs this way, 88 in blocks of 8 × 32."""
+TALL_BYTES: Final = 1 << 20
+"""Tall and middle blocks only where the columns of B a tile reads (K × its width) fit this
+many bytes: a strip of 16 columns uses a quarter of each cache line it loads, and the next
+three strips find the lines in L2 only while B is about that small (16 rows of 2,048 × 2,048:
+563 µs in tall blocks, 519 in blocks of 8 × 32)."""
 MID_ROWS: Final = 12
 """Rows of a middle block (12 × 16) for 9 to 12 rows: 60 µs for 12 rows of 1,024 × 1,024 where
 a tall block takes 77 and two blocks of 8 rows 104."""
@@ -153,17 +158,17 @@ def _row_sums(a: I8, r0: int, height: int, k4: int, sums: I32) -> None:
 
 @numba.njit(cache=True, nogil=True)
 def _quad_rows(a: I8, b: I8, tile: I32, sums: I32, r0: int, height: int, j1: int, bj: int,
-               k4: int) -> None:  # fmt: skip
+               k4: int, tall: bool) -> None:  # fmt: skip
     """tile[r, :j1] = Σ_{p < k4} a[r0 + r, p]·b[p, bj + c] for r < height (a multiple of
-    TALL_ROWS plus 0, QUAD_ROWS or MID_ROWS: `_padded_rows`) and j1 a multiple of 16: blocks of
-    TALL_ROWS rows × 16 columns first (one quad of B's rows feeds 16 rows), then one of
-    MID_ROWS × 16 or of QUAD_ROWS rows × 32 columns, then × 16."""
+    TALL_ROWS plus 0, QUAD_ROWS or MID_ROWS: `_padded_rows`) and j1 a multiple of 16: if `tall`,
+    blocks of TALL_ROWS rows × 16 columns first (one quad of B's rows feeds 16 rows), then one
+    of MID_ROWS × 16; then blocks of QUAD_ROWS rows × 32 columns, then × 16."""
     i = 0
-    while i + TALL_ROWS <= height:
+    while tall and i + TALL_ROWS <= height:
         for j in range(0, j1, BLOCK_COLS):
             _quads_tall(a, b, tile, sums, r0 + i, i, j, bj + j, 0, k4)
         i += TALL_ROWS
-    if height - i == MID_ROWS:
+    if tall and height - i == MID_ROWS:
         for j in range(0, j1, BLOCK_COLS):
             _quads_mid(a, b, tile, sums, r0 + i, i, j, bj + j, 0, k4)
         i += MID_ROWS
@@ -190,7 +195,7 @@ def _last_terms(a: I8, b: I8, tile: I32, r0: int, j1: int, bj: int, p0: int) -> 
 
 
 @numba.njit(cache=True, nogil=True)
-def _block_rows(a: I8, b: I8, tile: I32, r0: int, c0: int, k4: int) -> None:
+def _block_rows(a: I8, b: I8, tile: I32, r0: int, c0: int, k4: int, tall: bool) -> None:
     """tile = a[r0 : r0 + tile rows]·b[:, c0 : c0 + tile columns], tile's rows as `_quad_rows`
     takes them: the quads over K's first k4 terms and its whole 16-column strips, the last
     K % 4 terms plainly, a last strip of fewer than 16 columns by `_narrow_strip` (a qmlp_i8
@@ -199,14 +204,14 @@ def _block_rows(a: I8, b: I8, tile: I32, r0: int, c0: int, k4: int) -> None:
     sums = np.empty(height, np.int32)
     _row_sums(a, r0, height, k4, sums)
     j1 = width - width % BLOCK_COLS
-    _quad_rows(a, b, tile, sums, r0, height, j1, c0, k4)
+    _quad_rows(a, b, tile, sums, r0, height, j1, c0, k4, tall)
     _last_terms(a, b, tile, r0, j1, c0, k4)
     if j1 < width:
-        _narrow_strip(a, b, tile, r0, c0 + j1, j1, k4)
+        _narrow_strip(a, b, tile, r0, c0 + j1, j1, k4, tall)
 
 
 @numba.njit(cache=True, nogil=True)
-def _narrow_strip(a: I8, b: I8, tile: I32, r0: int, bj: int, j1: int, k4: int) -> None:
+def _narrow_strip(a: I8, b: I8, tile: I32, r0: int, bj: int, j1: int, k4: int, tall: bool) -> None:
     """tile[:, j1:] = a[r0 : r0 + tile rows]·b[:, bj : bj + the tile's last < 16 columns]. The
     quads read 16 columns of B where they lie, the lanes past the strip (B's next bytes) thrown
     away, over the rows of B whose 16 bytes from column bj end inside B; the last rows' terms
@@ -222,7 +227,7 @@ def _narrow_strip(a: I8, b: I8, tile: I32, r0: int, bj: int, j1: int, k4: int) -
     sums = np.empty(height, np.int32)
     if quads >= k4 - 8:
         _row_sums(a, r0, height, quads, sums)
-        _quad_rows(a, b, part, sums, r0, height, BLOCK_COLS, bj, quads)
+        _quad_rows(a, b, part, sums, r0, height, BLOCK_COLS, bj, quads, tall)
         _last_terms(a, b, part, r0, rest, bj, quads)
     else:
         padded = np.zeros((k, BLOCK_COLS), np.int8)
@@ -230,7 +235,7 @@ def _narrow_strip(a: I8, b: I8, tile: I32, r0: int, bj: int, j1: int, k4: int) -
             for c in range(rest):
                 padded[p, c] = b[p, bj + c]
         _row_sums(a, r0, height, k4, sums)
-        _quad_rows(a, padded, part, sums, r0, height, BLOCK_COLS, 0, k4)
+        _quad_rows(a, padded, part, sums, r0, height, BLOCK_COLS, 0, k4, tall)
         _last_terms(a, padded, part, r0, BLOCK_COLS, 0, k4)
     for r in range(height):
         for c in range(rest):
@@ -251,31 +256,34 @@ def gemm_tiles_vnni(a: I8, b: I8, tiles: I64, out: I32) -> None:
         r0, r1, c0, c1, base = tiles[t, 0], tiles[t, 1], tiles[t, 2], tiles[t, 3], tiles[t, 4]
         height, width = r1 - r0, c1 - c0
         tile = out[base : base + height * width].reshape((height, width))
+        tall = k * width <= TALL_BYTES
         rest = height % TALL_ROWS
-        padded = _padded_rows(rest)
+        padded = _padded_rows(rest, tall)
         full = height if padded == rest else height - rest
         if full:
-            _block_rows(a, b, out[base : base + full * width].reshape((full, width)), r0, c0, k4)
+            whole = out[base : base + full * width].reshape((full, width))
+            _block_rows(a, b, whole, r0, c0, k4, tall)
         if full < height:
             rows = np.zeros((padded, k), np.int8)
             for r in range(rest):
                 for p in range(k):
                     rows[r, p] = a[r0 + full + r, p]
             part = np.empty((padded, width), np.int32)
-            _block_rows(rows, b, part, 0, c0, k4)
+            _block_rows(rows, b, part, 0, c0, k4, tall)
             for r in range(rest):
                 for c in range(width):
                     tile[full + r, c] = part[r, c]
 
 
 @numba.njit(cache=True, nogil=True)
-def _padded_rows(rest: int) -> int:
-    """The rows of the block that multiplies `rest` (< TALL_ROWS) rows: QUAD_ROWS, MID_ROWS or
-    TALL_ROWS, the fewest that hold them (0 for none)."""
+def _padded_rows(rest: int, tall: bool) -> int:
+    """The rows of the blocks that multiply `rest` (< TALL_ROWS) rows: QUAD_ROWS, MID_ROWS (only
+    with `tall` blocks) or TALL_ROWS (one tall block, or two of QUAD_ROWS), the fewest that hold
+    them (0 for none)."""
     if rest == 0:
         return 0
     if rest <= QUAD_ROWS:
         return QUAD_ROWS
-    if rest <= MID_ROWS:
+    if tall and rest <= MID_ROWS:
         return MID_ROWS
     return TALL_ROWS

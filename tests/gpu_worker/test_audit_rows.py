@@ -231,17 +231,17 @@ def test_a_layer_is_computed_for_the_rows_whose_leaves_reach_it(
 
     monkeypatch.setattr(audit_cpu, "layer_rows", recorded)
     assert recompute_leaves(spec, inputs, picks, {}, device="cpu") == [leaves[i] for i in picks]
-    second = audit_cpu.rows_worth(2)  # rows 33 and 7, and as many more as come free
-    assert seen == [15, second, min(second, audit_cpu.rows_worth(1))]
+    second = audit_cpu.rows_worth(2, 20 * 18)  # rows 33 and 7, and as many more as come free
+    assert seen == [15, second, min(second, audit_cpu.rows_worth(1, 18 * 6))]
     assert second == (8 if quads else 2)
 
 
-def test_a_layer_cut_in_columns_for_two_threads_gives_the_workers_leaves(
+def test_a_layer_shared_between_two_threads_gives_the_workers_leaves(
     quads: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Where a layer's work pays for a second thread (qmlp_i8 at n = 2,048; here the bound
-    lowered), its rows are cut in column tiles of a multiple of 16 shared between two threads,
-    and every leaf is still the worker's."""
+    lowered), its rows go in tiles of 8 shared between two threads, and every leaf is still the
+    worker's."""
     from gpu_worker import tile_threads
 
     monkeypatch.setattr(tile_threads, "SPREAD_MIN_TERMS", 64)
@@ -249,14 +249,29 @@ def test_a_layer_cut_in_columns_for_two_threads_gives_the_workers_leaves(
     spec = JobSpec("qmlp_i8", (30, 1, 40, 37, 21, 5), seed=6)
     inputs = generate_inputs(spec.workload, spec.params, spec.seed)
     leaves = compute_leaves(spec, inputs, device="numpy")
-    shares: list[int] = []
+    tables: list[int] = []
     spread_tiles = tile_threads.spread_tiles
 
     def counted(run: object, table: np.ndarray, depth: int) -> None:
-        shares.append(len(table))
+        tables.append(len(table))
         spread_tiles(run, table, depth)  # type: ignore[arg-type]
 
     monkeypatch.setattr(tile_threads, "spread_tiles", counted)
-    for picks in ([0, 31, 62, 89], list(range(0, 90, 4))):
-        assert recompute_leaves(spec, inputs, picks, {}, device="cpu") == [leaves[i] for i in picks]
-    assert shares.count(2) == 4  # the two wide layers of each check; the 5-wide one whole
+    picks = list(range(0, 90, 4))  # 15 rows through layers 0 and 1, 8 through layer 2
+    assert recompute_leaves(spec, inputs, picks, {}, device="cpu") == [leaves[i] for i in picks]
+    assert tables == [2, 2, 1]
+
+
+def test_tiles_too_wide_for_tall_blocks_give_the_plain_product(quads: bool) -> None:
+    """Past TALL_BYTES of B's columns (K × width) the kernel keeps to blocks of 8 rows, 9 to 15
+    rows as two of them: the same bits."""
+    from gpu_worker.kernels.audit_vnni import TALL_BYTES
+
+    rng = np.random.default_rng(11)
+    a = rng.integers(-128, 128, (13, 1024), dtype=np.int8)
+    b = rng.integers(-128, 128, (1024, 1030), dtype=np.int8)
+    tiles = [(0, 13, 0, 1030), (2, 7, 3, 1030), (0, 13, 6, 1030)]
+    assert TALL_BYTES < 1024 * 1027
+    c = plain(a, b)
+    for (r0, r1, c0, c1), tile in zip(tiles, audit_cpu.gemm_tiles(a, b, tiles), strict=True):
+        assert np.array_equal(tile, c[r0:r1, c0:c1])
