@@ -4,8 +4,11 @@
 int16, 16 multiply-adds a `vpmaddwd` on 256 bits. Here four rows of B's 16 columns are
 byte-interleaved into one 512-bit vector, (b[p, c], …, b[p + 3, c]) in int32 lane c, and one
 `vpdpbusd` against A's four bytes a[i, p..p + 3], broadcast from where A lies (no copy of A),
-adds 64 multiply-adds into 16 int32 sums. A block of 8 rows × 32 columns keeps its 16 vector
-sums in registers while K streams past.
+adds 64 multiply-adds into 16 int32 sums. A block of 8 rows × 32 columns, or of 16 (or 12)
+rows × 16 columns where B's columns are small enough to stay in L2 (a qmlp_i8 check's layers
+at n = 1,024: one interleaved quad feeds 16 rows), keeps its vector sums in registers while K
+streams past. A tile's last rows short of a block are one block from a copy padded with zero
+rows; its last columns short of 16 are read where they lie where B's bytes go on past them.
 
 `vpdpbusd` takes one operand unsigned and the other signed. B's bytes enter as b + 128 (the top
 bit flipped), so a lane sums a·(b + 128) and each row is corrected by 128·Σ_p a[i, p], summed
