@@ -49,7 +49,12 @@ from runtime.pallets.treasury import Treasury
 from runtime.primitives.codec import U32_MAX, DecodeError
 from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
-from runtime.transaction import DecodedTransactions, SignedTransaction, signing_messages
+from runtime.transaction import (
+    DecodedTransactions,
+    SignedTransaction,
+    decode_transactions,
+    signing_messages,
+)
 
 PALLETS: Final[tuple[Pallet, ...]] = (
     System(),
@@ -597,8 +602,12 @@ def execute_block_pending(
             txs = ahead.txs
         else:
             try:
-                decode = SignedTransaction.decode if decoded is None else decoded.decode
-                txs = [decode(raw) for raw in block.extrinsics]
+                extrinsics = block.extrinsics
+                txs = (
+                    decode_transactions(extrinsics)
+                    if decoded is None
+                    else decoded.decode_all(extrinsics)
+                )
             except DecodeError as exc:
                 raise UndecodableExtrinsic(f"an extrinsic does not decode: {exc}") from exc
         ctx = initialize_block(

@@ -56,7 +56,7 @@ def check_ahead(
     if header.digest.author not in authorities or not header.seal_is_valid():
         return None
     try:
-        txs = [decoded.decode(raw) for raw in extrinsics]
+        txs = decoded.decode_all(extrinsics)
     except DecodeError:
         return None
     births = []

@@ -168,7 +168,29 @@ def store_events(ctx: BlockContext) -> None:
 
 
 def encode_events(records: tuple[EventRecord, ...]) -> bytes:
-    """The block's events as stored: `[[phase, pallet, name, [field values]], ...]`."""
+    """The block's events as stored: `[[phase, pallet, name, [field values]], ...]`.
+
+    `EventDef.encode_args` inlined (a call less per record: about 0.2 us a transfer, whose three
+    events a block of transfers encodes by the thousand); `encode_events_plain` is the
+    definition, which tests compare it with."""
+    values: list[Value] = []
+    append = values.append
+    for phase, event, args in records:
+        converted = event._converted
+        if len(args) != len(event.fields):
+            event.encode_args(args)  # raises, saying which event
+        if converted:
+            fields_ = list(args)
+            for i, convert in converted:
+                fields_[i] = convert(fields_[i])
+            append([phase, event.pallet, event.name, fields_])
+        else:
+            append([phase, event.pallet, event.name, list(args)])
+    return codec.encode_trusted(values)
+
+
+def encode_events_plain(records: tuple[EventRecord, ...]) -> bytes:
+    """`encode_events` by its definition: each record's fields through `EventDef.encode_args`."""
     return codec.encode_trusted(
         [
             [phase, event.pallet, event.name, event.encode_args(args)]
