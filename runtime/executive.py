@@ -437,16 +437,24 @@ def lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
 
 
 def apply_extrinsic(
-    ctx: BlockContext, index: int, tx: SignedTransaction, *, fused: bool = True
+    ctx: BlockContext,
+    index: int,
+    tx: SignedTransaction,
+    *,
+    fused: bool = True,
+    mortality_checked: bool = False,
 ) -> bool:
     """Apply one transaction whose signature was checked; returns True if its call succeeded.
 
     Raises InvalidTransaction (and changes nothing) if the transaction may not be in this block.
     A plain transfer takes the fused path (`executive_transfers`), which has the same outcome;
-    `fused=False` takes the general path for every call.
+    `fused=False` takes the general path for every call. `mortality_checked`: its `birth_hash`
+    was taken in this block already (as a block's import takes every one before it applies any:
+    what it reads, the block number and the block hashes of on_initialize, no call changes).
     """
     call_def, args = lookup_call(tx)
-    birth_hash(ctx, tx)
+    if not mortality_checked:
+        birth_hash(ctx, tx)
     signer = tx.signer
     # The signer's record, read once: the fused path below takes it as it is now.
     sender = system.account(ctx, signer)
@@ -564,6 +572,12 @@ class CheckedAhead:
     txs: list[SignedTransaction]
     items: list[tuple[bytes, bytes, bytes]]
     pending: PendingSignatures
+    births: list[bytes] | None = None
+    """The birth hashes `items`' messages were computed with, over `genesis_hash` (None: not
+    said). Where the import's own births are these, its messages are these (a message is a
+    function of the genesis hash, the birth hash and the body alone): it takes `items` as they
+    are rather than hashing every message again to compare them."""
+    genesis_hash: bytes = b""
 
 
 def execute_block_pending(
@@ -625,14 +639,17 @@ def execute_block_pending(
             births = [birth_hash(ctx, tx) for tx in txs]
         except InvalidTransaction as exc:
             raise InvalidExtrinsic(f"an extrinsic is invalid: {exc}") from exc
-        bodies = [tx.body_bytes for tx in txs]
-        messages = signing_messages(genesis_hash, zip(births, bodies, strict=True))
-        items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
+        if ahead is not None and ahead.births == births and ahead.genesis_hash == genesis_hash:
+            items = ahead.items  # the messages of these bodies over these births
+        else:
+            bodies = [tx.body_bytes for tx in txs]
+            messages = signing_messages(genesis_hash, zip(births, bodies, strict=True))
+            items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
     except BaseException:
         if ahead is not None:
             ahead.pending.cancel()
         raise
-    if ahead is not None and ahead.items == items:
+    if ahead is not None and (items is ahead.items or ahead.items == items):
         signatures = ahead.pending
     else:
         if ahead is not None:
@@ -643,7 +660,7 @@ def execute_block_pending(
             after_submit()
         for index, tx in enumerate(txs):
             try:
-                apply_extrinsic(ctx, index, tx)
+                apply_extrinsic(ctx, index, tx, mortality_checked=True)
             except InvalidTransaction as exc:
                 raise InvalidExtrinsic(f"extrinsic {index} is invalid: {exc}") from exc
         changes = finalize_block(ctx)

@@ -74,4 +74,12 @@ def check_ahead(
     bodies = [tx.body_bytes for tx in txs]
     messages = signing_messages(store.genesis_hash, zip(births, bodies, strict=True))
     items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
-    return CheckedAhead(extrinsics, root, txs, items, verifier.submit(items))
+    return CheckedAhead(
+        extrinsics,
+        root,
+        txs,
+        items,
+        verifier.submit(items),
+        births=births,
+        genesis_hash=store.genesis_hash,
+    )
