@@ -420,7 +420,7 @@ def birth_hash(ctx: BlockContext, tx: SignedTransaction) -> bytes:
 def lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
     """The call's definition and its decoded arguments; InvalidCall if it is unknown or they do
     not decode."""
-    call = tx.call
+    call = tx.body.call
     name = (call.pallet, call.name)
     call_def = CALLS.get(name)
     if call_def is None:
@@ -455,13 +455,14 @@ def apply_extrinsic(
     call_def, args = lookup_call(tx)
     if not mortality_checked:
         birth_hash(ctx, tx)
-    signer = tx.signer
+    signer, body = tx.signer, tx.body
+    tx_nonce, tip = body.nonce, body.tip
     # The signer's record, read once: the fused path below takes it as it is now.
     sender = system.account(ctx, signer)
     nonce = system.nonce_of(ctx, signer) if sender is None else sender.nonce
-    if tx.nonce != nonce:
-        refusal = StaleNonce if tx.nonce < nonce else FutureNonce
-        raise refusal(f"nonce {tx.nonce}, but the account's next is {nonce}")
+    if tx_nonce != nonce:
+        refusal = StaleNonce if tx_nonce < nonce else FutureNonce
+        raise refusal(f"nonce {tx_nonce}, but the account's next is {nonce}")
     if nonce >= U32_MAX:
         raise NonceExhausted(f"nonce {nonce} is the largest an account's nonce holds")
     length = len(tx.raw)
@@ -477,18 +478,18 @@ def apply_extrinsic(
         raise ExhaustsResources("the transaction does not fit the block")
     terms = transaction_payment.params_in(ctx.state)
     multiplier = transaction_payment.current_multiplier(ctx.state)
-    fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip, terms)
+    fee = transaction_payment.compute_fee(multiplier, length, weight, tip, terms)
     if (
         fused
         and (call_def.pallet, call_def.name) in FUSED_CALLS
         and sender is not None
-        and apply_plain_transfer(ctx, index, signer, sender, args, fee, tx.tip, weight, length)
+        and apply_plain_transfer(ctx, index, signer, sender, args, fee, tip, weight, length)
     ):
         return True
     ctx.phase = index
     paid_event = len(ctx.events)
     try:
-        transaction_payment.withdraw_fee(ctx, signer, fee, tx.tip)
+        transaction_payment.withdraw_fee(ctx, signer, fee, tip)
     except DispatchError as exc:
         raise CannotPayFee(exc.reason()) from exc
     system.inc_nonce(ctx, signer)
@@ -509,7 +510,7 @@ def apply_extrinsic(
         raise
     state.commit()
     if not call_def.pays:  # a duty done: free (a failed one paid in full above)
-        transaction_payment.refund_fee(ctx, signer, fee, tx.tip, paid_event)
+        transaction_payment.refund_fee(ctx, signer, fee, tip, paid_event)
     ctx.deposit_event(system.ExtrinsicSuccess, weight)
     return True
 

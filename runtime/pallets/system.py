@@ -98,6 +98,9 @@ def _account_to_value(info: AccountInfo) -> Value:
     ]
 
 
+_new_tuple: Final = tuple.__new__
+
+
 def _account_from_value(value: Value) -> AccountInfo:
     # Fast path for the common record without holds; everything else is checked field by field.
     if type(value) is list and len(value) == 3:
@@ -108,8 +111,8 @@ def _account_from_value(value: Value) -> AccountInfo:
             and type(free) is bytes
             and len(free) == 16
             and holds == []
-        ):
-            return AccountInfo(nonce, int.from_bytes(free, "big"), ())
+        ):  # built as `tuple.__new__` builds it, without the Python constructor's call
+            return _new_tuple(AccountInfo, (nonce, int.from_bytes(free, "big"), ()))
     f = codec.expect_list(value, 3, "account")
     holds_v = codec.expect_array(f[2], MAX_HOLDS, "account.holds")
     checked = []
