@@ -93,7 +93,13 @@ def bind_count(top: bytes, leaf_count: int) -> bytes:
 
 
 def _next_level(level: Sequence[bytes]) -> list[bytes]:
-    nxt = [node_hash(level[i], level[i + 1]) for i in range(0, len(level) - 1, 2)]
+    # `node_hash` of each pair, inlined (a block's extrinsics root hashes thousands of nodes).
+    fresh = _node_hasher
+    nxt = []
+    for i in range(0, len(level) - 1, 2):
+        hasher = fresh()
+        hasher.update(level[i] + level[i + 1])
+        nxt.append(hasher.digest())
     if len(level) % 2:
         nxt.append(level[-1])
     return nxt
