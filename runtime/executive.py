@@ -24,10 +24,28 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Final, Protocol
+from typing import Any, Final, Protocol
 
 from runtime import dispatch
 from runtime.block import Block, Header, extrinsics_root
+from runtime.executive_errors import BadExtrinsicSignature as BadExtrinsicSignature
+from runtime.executive_errors import BadMortality as BadMortality
+from runtime.executive_errors import BadSignature as BadSignature
+from runtime.executive_errors import BadVrfProof as BadVrfProof
+from runtime.executive_errors import CannotPayFee as CannotPayFee
+from runtime.executive_errors import ExhaustsResources as ExhaustsResources
+from runtime.executive_errors import ExtrinsicsRootMismatch as ExtrinsicsRootMismatch
+from runtime.executive_errors import FutureNonce as FutureNonce
+from runtime.executive_errors import InvalidBlock as InvalidBlock
+from runtime.executive_errors import InvalidCall as InvalidCall
+from runtime.executive_errors import InvalidExtrinsic as InvalidExtrinsic
+from runtime.executive_errors import InvalidTransaction as InvalidTransaction
+from runtime.executive_errors import NonceExhausted as NonceExhausted
+from runtime.executive_errors import StaleNonce as StaleNonce
+from runtime.executive_errors import TransactionOutdated as TransactionOutdated
+from runtime.executive_errors import TransactionTooBig as TransactionTooBig
+from runtime.executive_errors import UndecodableExtrinsic as UndecodableExtrinsic
+from runtime.executive_errors import WrongParent as WrongParent
 from runtime.executive_transfers import FUSED_CALLS, apply_plain_transfer, transfer_args
 from runtime.framework import BlockContext, CallDef, DispatchError, EventDef, Origin, Pallet
 from runtime.pallets import randomness, system, transaction_payment
@@ -49,7 +67,12 @@ from runtime.pallets.treasury import Treasury
 from runtime.primitives.codec import U32_MAX, DecodeError
 from runtime.primitives.keys import Keypair, verify
 from runtime.state import StateOverlay, StateReader
-from runtime.transaction import DecodedTransactions, SignedTransaction, signing_messages
+from runtime.transaction import (
+    DecodedTransactions,
+    SignedTransaction,
+    decode_transactions,
+    signing_messages,
+)
 
 PALLETS: Final[tuple[Pallet, ...]] = (
     System(),
@@ -78,104 +101,6 @@ dispatch.register(CALLS)
 EVENTS: Final[dict[tuple[str, str], EventDef]] = {
     (e.pallet, e.name): e for p in PALLETS for e in p.EVENTS
 }
-
-
-class InvalidTransaction(Exception):
-    """A transaction that may not be included in a block now; each subclass is one reason.
-
-    `kind` names the reason in a word, as the RPC's `data.kind` reports it.
-    """
-
-    kind: ClassVar[str]
-
-
-class InvalidCall(InvalidTransaction):
-    """The call is unknown, or its arguments do not decode."""
-
-    kind = "call"
-
-
-class StaleNonce(InvalidTransaction):
-    """The nonce was already used by the account."""
-
-    kind = "stale"
-
-
-class FutureNonce(InvalidTransaction):
-    """The nonce is ahead of the account's next one."""
-
-    kind = "future"
-
-
-class NonceExhausted(InvalidTransaction):
-    """The account's nonce is at the largest a nonce holds: it can sign no further transaction."""
-
-    kind = "exhausted"
-
-
-class BadSignature(InvalidTransaction):
-    """The signature is not the signer's over this chain's transaction."""
-
-    kind = "bad_signature"
-
-
-class CannotPayFee(InvalidTransaction):
-    """The signer cannot pay the fee."""
-
-    kind = "payment"
-
-
-class TransactionOutdated(InvalidTransaction):
-    """The transaction's mortality period is over."""
-
-    kind = "outdated"
-
-
-class BadMortality(InvalidTransaction):
-    """The transaction's birth block is unknown or not built yet."""
-
-    kind = "bad_mortality"
-
-
-class ExhaustsResources(InvalidTransaction):
-    """The transaction does not fit in what is left of the block."""
-
-    kind = "exhausts_resources"
-
-
-class TransactionTooBig(InvalidTransaction):
-    """The transaction can never fit in a block."""
-
-    kind = "too_big"
-
-
-class InvalidBlock(Exception):
-    """A block that breaks the rules; nothing of it is kept. Each subclass is one rule."""
-
-
-class WrongParent(InvalidBlock):
-    """The block does not extend the parent it is executed on."""
-
-
-class ExtrinsicsRootMismatch(InvalidBlock):
-    """The header's extrinsics root is not the root of the body."""
-
-
-class UndecodableExtrinsic(InvalidBlock):
-    """An extrinsic of the body does not decode."""
-
-
-class InvalidExtrinsic(InvalidBlock):
-    """An extrinsic may not be in this block; the InvalidTransaction is the cause."""
-
-
-class BadExtrinsicSignature(InvalidBlock):
-    """An extrinsic's signature does not check."""
-
-
-class BadVrfProof(InvalidBlock):
-    """The header's VRF proof is missing, is not its author's on the chain randomness and slot,
-    or does not prove the header's VRF output."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -415,7 +340,7 @@ def birth_hash(ctx: BlockContext, tx: SignedTransaction) -> bytes:
 def lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
     """The call's definition and its decoded arguments; InvalidCall if it is unknown or they do
     not decode."""
-    call = tx.call
+    call = tx.body.call
     name = (call.pallet, call.name)
     call_def = CALLS.get(name)
     if call_def is None:
@@ -432,23 +357,32 @@ def lookup_call(tx: SignedTransaction) -> tuple[CallDef, tuple[object, ...]]:
 
 
 def apply_extrinsic(
-    ctx: BlockContext, index: int, tx: SignedTransaction, *, fused: bool = True
+    ctx: BlockContext,
+    index: int,
+    tx: SignedTransaction,
+    *,
+    fused: bool = True,
+    mortality_checked: bool = False,
 ) -> bool:
     """Apply one transaction whose signature was checked; returns True if its call succeeded.
 
     Raises InvalidTransaction (and changes nothing) if the transaction may not be in this block.
     A plain transfer takes the fused path (`executive_transfers`), which has the same outcome;
-    `fused=False` takes the general path for every call.
+    `fused=False` takes the general path for every call. `mortality_checked`: its `birth_hash`
+    was taken in this block already (as a block's import takes every one before it applies any:
+    what it reads, the block number and the block hashes of on_initialize, no call changes).
     """
     call_def, args = lookup_call(tx)
-    birth_hash(ctx, tx)
-    signer = tx.signer
+    if not mortality_checked:
+        birth_hash(ctx, tx)
+    signer, body = tx.signer, tx.body
+    tx_nonce, tip = body.nonce, body.tip
     # The signer's record, read once: the fused path below takes it as it is now.
     sender = system.account(ctx, signer)
     nonce = system.nonce_of(ctx, signer) if sender is None else sender.nonce
-    if tx.nonce != nonce:
-        refusal = StaleNonce if tx.nonce < nonce else FutureNonce
-        raise refusal(f"nonce {tx.nonce}, but the account's next is {nonce}")
+    if tx_nonce != nonce:
+        refusal = StaleNonce if tx_nonce < nonce else FutureNonce
+        raise refusal(f"nonce {tx_nonce}, but the account's next is {nonce}")
     if nonce >= U32_MAX:
         raise NonceExhausted(f"nonce {nonce} is the largest an account's nonce holds")
     length = len(tx.raw)
@@ -464,18 +398,18 @@ def apply_extrinsic(
         raise ExhaustsResources("the transaction does not fit the block")
     terms = transaction_payment.params_in(ctx.state)
     multiplier = transaction_payment.current_multiplier(ctx.state)
-    fee = transaction_payment.compute_fee(multiplier, length, weight, tx.tip, terms)
+    fee = transaction_payment.compute_fee(multiplier, length, weight, tip, terms)
     if (
         fused
         and (call_def.pallet, call_def.name) in FUSED_CALLS
         and sender is not None
-        and apply_plain_transfer(ctx, index, signer, sender, args, fee, tx.tip, weight, length)
+        and apply_plain_transfer(ctx, index, signer, sender, args, fee, tip, weight, length)
     ):
         return True
     ctx.phase = index
     paid_event = len(ctx.events)
     try:
-        transaction_payment.withdraw_fee(ctx, signer, fee, tx.tip)
+        transaction_payment.withdraw_fee(ctx, signer, fee, tip)
     except DispatchError as exc:
         raise CannotPayFee(exc.reason()) from exc
     system.inc_nonce(ctx, signer)
@@ -496,7 +430,7 @@ def apply_extrinsic(
         raise
     state.commit()
     if not call_def.pays:  # a duty done: free (a failed one paid in full above)
-        transaction_payment.refund_fee(ctx, signer, fee, tx.tip, paid_event)
+        transaction_payment.refund_fee(ctx, signer, fee, tip, paid_event)
     ctx.deposit_event(system.ExtrinsicSuccess, weight)
     return True
 
@@ -559,6 +493,12 @@ class CheckedAhead:
     txs: list[SignedTransaction]
     items: list[tuple[bytes, bytes, bytes]]
     pending: PendingSignatures
+    births: list[bytes] | None = None
+    """The birth hashes `items`' messages were computed with, over `genesis_hash` (None: not
+    said). Where the import's own births are these, its messages are these (a message is a
+    function of the genesis hash, the birth hash and the body alone): it takes `items` as they
+    are rather than hashing every message again to compare them."""
+    genesis_hash: bytes = b""
 
 
 def execute_block_pending(
@@ -597,8 +537,12 @@ def execute_block_pending(
             txs = ahead.txs
         else:
             try:
-                decode = SignedTransaction.decode if decoded is None else decoded.decode
-                txs = [decode(raw) for raw in block.extrinsics]
+                extrinsics = block.extrinsics
+                txs = (
+                    decode_transactions(extrinsics)
+                    if decoded is None
+                    else decoded.decode_all(extrinsics)
+                )
             except DecodeError as exc:
                 raise UndecodableExtrinsic(f"an extrinsic does not decode: {exc}") from exc
         ctx = initialize_block(
@@ -613,17 +557,25 @@ def execute_block_pending(
             cache=cache,
         )
         try:
-            births = [birth_hash(ctx, tx) for tx in txs]
+            # An immortal transaction's birth hash is the genesis hash (`birth_hash`'s first
+            # case), taken here without the call: most of a block's transactions are.
+            genesis = ctx.genesis_hash
+            births = [
+                genesis if tx.body.mortality.period == 0 else birth_hash(ctx, tx) for tx in txs
+            ]
         except InvalidTransaction as exc:
             raise InvalidExtrinsic(f"an extrinsic is invalid: {exc}") from exc
-        bodies = [tx.body_bytes for tx in txs]
-        messages = signing_messages(genesis_hash, zip(births, bodies, strict=True))
-        items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
+        if ahead is not None and ahead.births == births and ahead.genesis_hash == genesis_hash:
+            items = ahead.items  # the messages of these bodies over these births
+        else:
+            bodies = [tx.body_bytes for tx in txs]
+            messages = signing_messages(genesis_hash, zip(births, bodies, strict=True))
+            items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
     except BaseException:
         if ahead is not None:
             ahead.pending.cancel()
         raise
-    if ahead is not None and ahead.items == items:
+    if ahead is not None and (items is ahead.items or ahead.items == items):
         signatures = ahead.pending
     else:
         if ahead is not None:
@@ -634,14 +586,14 @@ def execute_block_pending(
             after_submit()
         for index, tx in enumerate(txs):
             try:
-                apply_extrinsic(ctx, index, tx)
+                apply_extrinsic(ctx, index, tx, mortality_checked=True)
             except InvalidTransaction as exc:
                 raise InvalidExtrinsic(f"extrinsic {index} is invalid: {exc}") from exc
         changes = finalize_block(ctx)
     except BaseException:
         signatures.cancel()
         raise
-    return BlockResult(changes, ctx, tuple(tx.hash for tx in txs)), signatures
+    return BlockResult(changes, ctx, tuple([tx.hash for tx in txs])), signatures
 
 
 class BlockBuilder:

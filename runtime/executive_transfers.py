@@ -49,6 +49,7 @@ def transfer_args(values: object) -> tuple[bytes, int] | None:
 _TRANSFER: Final = balances.Transfer
 _FEE_PAID: Final = transaction_payment.TransactionFeePaid
 _SUCCESS: Final = system.ExtrinsicSuccess
+_new_tuple: Final = tuple.__new__
 
 
 def apply_plain_transfer(
@@ -82,17 +83,21 @@ def apply_plain_transfer(
         return False
     # The general path's writes, in the order it first makes them: the total issuance and the
     # sender (the fee), the receiver. Its intermediate values of the sender are overwritten there.
+    # The records are built as `tuple.__new__` builds them, without the named tuples' Python
+    # constructors (the same objects: about 1.4 us a transfer less for these five).
+    new = _new_tuple
     TotalIssuance.put(state, TotalIssuance.get(state) - fee)
-    Account.insert(state, signer, AccountInfo(sender.nonce + 1, left, ()))
-    Account.insert(state, dest, AccountInfo(receiver.nonce, receiver.free + value, receiver.holds))
+    Account.insert(state, signer, new(AccountInfo, (sender.nonce + 1, left, ())))
+    received = (receiver.nonce, receiver.free + value, receiver.holds)
+    Account.insert(state, dest, new(AccountInfo, received))
     ctx.phase = index
     ctx.fees_collected += fee - tip
     ctx.tips_collected += tip
     ctx.weight_used += weight
     ctx.length_used += length
     ctx.events += (
-        EventRecord(index, _FEE_PAID, (signer, fee, tip)),
-        EventRecord(index, _TRANSFER, (signer, dest, value)),
-        EventRecord(index, _SUCCESS, (weight,)),
+        new(EventRecord, (index, _FEE_PAID, (signer, fee, tip))),
+        new(EventRecord, (index, _TRANSFER, (signer, dest, value))),
+        new(EventRecord, (index, _SUCCESS, (weight,))),
     )
     return True

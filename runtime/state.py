@@ -33,7 +33,7 @@ _MISSING: Final = object()
 class StateOverlay:
     """Block-scoped, transactional, typed view of the state."""
 
-    __slots__ = ("_cache", "_encoders", "_read", "_undo", "_writes")
+    __slots__ = ("_cache", "_deleted", "_encoders", "_read", "_undo", "_writes")
 
     def __init__(self, read: StateReader, cache: dict[bytes, Any] | None = None) -> None:
         self._read = read
@@ -46,6 +46,8 @@ class StateOverlay:
         self._writes: dict[bytes, Any] = {}
         self._undo: list[dict[bytes, Any]] = []
         self._encoders: dict[bytes, Encoder] = {}
+        # Every key `delete` was called on (a layer rolled back may have undone it since).
+        self._deleted: set[bytes] = set()
 
     def get(self, key: bytes, decode: Decoder) -> Any:
         """The value at `key` (decoded), or None if absent."""
@@ -77,6 +79,7 @@ class StateOverlay:
             if key not in undo:
                 undo[key] = writes.get(key, _MISSING)
         writes[key] = DELETED
+        self._deleted.add(key)
 
     def begin(self) -> None:
         """Open a transactional layer: later writes are kept by `commit`, undone by `rollback`."""
@@ -106,6 +109,17 @@ class StateOverlay:
         if self._undo:
             raise RuntimeError("values taken while a transaction is open")
         return {k: None if v is DELETED else v for k, v in self._writes.items()}
+
+    def carry_into(self, cache: dict[bytes, Any]) -> None:
+        """`cache.update(self.committed_values())`, without building that dict: the writes go
+        in as they are in one C-level update, and the few deleted keys are then set to None."""
+        if self._undo:
+            raise RuntimeError("values taken while a transaction is open")
+        writes = self._writes
+        cache.update(writes)
+        for key in self._deleted:
+            if writes.get(key) is DELETED:
+                cache[key] = None
 
     def changes(self) -> dict[bytes, bytes | None]:
         """The block's writes, encoded; None marks a deletion. Writes of unchanged values stay."""

@@ -94,9 +94,7 @@ class ChainUpdates:
             else:
                 retracted, enacted = self.reorg_route(old_segment, new_best)
             if imported is not None and new_best.hash == imported.block.hash and cache is not None:
-                self.view.carry_cache(
-                    cache, imported.result.context.state.committed_values(), new_best.hash
-                )
+                self.view.carry_cache(cache, imported.result.context.state, new_best.hash)
 
         def hashes_of(block_hash: bytes, extrinsics: tuple[bytes, ...]) -> tuple[bytes, ...]:
             if imported is not None and imported.block.hash == block_hash:

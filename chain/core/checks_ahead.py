@@ -56,7 +56,7 @@ def check_ahead(
     if header.digest.author not in authorities or not header.seal_is_valid():
         return None
     try:
-        txs = [decoded.decode(raw) for raw in extrinsics]
+        txs = decoded.decode_all(extrinsics)
     except DecodeError:
         return None
     births = []
@@ -74,4 +74,12 @@ def check_ahead(
     bodies = [tx.body_bytes for tx in txs]
     messages = signing_messages(store.genesis_hash, zip(births, bodies, strict=True))
     items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
-    return CheckedAhead(extrinsics, root, txs, items, verifier.submit(items))
+    return CheckedAhead(
+        extrinsics,
+        root,
+        txs,
+        items,
+        verifier.submit(items),
+        births=births,
+        genesis_hash=store.genesis_hash,
+    )

@@ -69,9 +69,8 @@ class CoreView:
             self._warm_hash = self.store.best_hash
         return self._warm
 
-    def carry_cache(
-        self, cache: dict[bytes, Any], values: dict[bytes, Any], best_hash: bytes
-    ) -> None:
-        """`cache` (the old best's) gets a new best block's `values` and becomes its cache."""
-        cache.update(values)
+    def carry_cache(self, cache: dict[bytes, Any], block: StateOverlay, best_hash: bytes) -> None:
+        """`cache` (the old best's) gets a new best block's values (its overlay's committed
+        writes) and becomes its cache."""
+        block.carry_into(cache)
         self._warm_hash = best_hash

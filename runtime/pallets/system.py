@@ -98,6 +98,9 @@ def _account_to_value(info: AccountInfo) -> Value:
     ]
 
 
+_new_tuple: Final = tuple.__new__
+
+
 def _account_from_value(value: Value) -> AccountInfo:
     # Fast path for the common record without holds; everything else is checked field by field.
     if type(value) is list and len(value) == 3:
@@ -108,8 +111,8 @@ def _account_from_value(value: Value) -> AccountInfo:
             and type(free) is bytes
             and len(free) == 16
             and holds == []
-        ):
-            return AccountInfo(nonce, int.from_bytes(free, "big"), ())
+        ):  # built as `tuple.__new__` builds it, without the Python constructor's call
+            return _new_tuple(AccountInfo, (nonce, int.from_bytes(free, "big"), ()))
     f = codec.expect_list(value, 3, "account")
     holds_v = codec.expect_array(f[2], MAX_HOLDS, "account.holds")
     checked = []
@@ -168,7 +171,29 @@ def store_events(ctx: BlockContext) -> None:
 
 
 def encode_events(records: tuple[EventRecord, ...]) -> bytes:
-    """The block's events as stored: `[[phase, pallet, name, [field values]], ...]`."""
+    """The block's events as stored: `[[phase, pallet, name, [field values]], ...]`.
+
+    `EventDef.encode_args` inlined (a call less per record: about 0.2 us a transfer, whose three
+    events a block of transfers encodes by the thousand); `encode_events_plain` is the
+    definition, which tests compare it with."""
+    values: list[Value] = []
+    append = values.append
+    for phase, event, args in records:
+        converted = event._converted
+        if len(args) != len(event.fields):
+            event.encode_args(args)  # raises, saying which event
+        if converted:
+            fields_ = list(args)
+            for i, convert in converted:
+                fields_[i] = convert(fields_[i])
+            append([phase, event.pallet, event.name, fields_])
+        else:
+            append([phase, event.pallet, event.name, list(args)])
+    return codec.encode_trusted(values)
+
+
+def encode_events_plain(records: tuple[EventRecord, ...]) -> bytes:
+    """`encode_events` by its definition: each record's fields through `EventDef.encode_args`."""
     return codec.encode_trusted(
         [
             [phase, event.pallet, event.name, event.encode_args(args)]

@@ -80,6 +80,11 @@ def test_the_overlay_reads_and_changes_as_stacked_layers(
         model.layers.pop()
     assert overlay.changes() == model.changes()
     assert overlay.committed_values() == model.layers[0]
+    cache: dict[bytes, Any] = {KEYS[0]: b"cached", KEYS[5]: b"five"}
+    carried = dict(cache)
+    carried.update(overlay.committed_values())
+    overlay.carry_into(cache)
+    assert cache == carried
 
 
 def test_changes_are_refused_while_a_layer_is_open() -> None:

@@ -10,11 +10,12 @@ import pytest
 
 import chain.core.checks_ahead as checks_ahead
 import chain.core.node as node_module
+import runtime.executive as executive_module
 from chain.core.importer import ExecutionFailed, execute_and_commit
 from runtime.block import Block, extrinsics_root
 from runtime.executive import CheckedAhead, DeferredSignatures, PendingSignatures
 from runtime.primitives.keys import Keypair, dev_keypair
-from runtime.transaction import Mortality, SignedTransaction
+from runtime.transaction import Mortality, SignedTransaction, signing_messages
 
 ALICE, BOB, CHARLIE, DAVE = (dev_keypair(n) for n in ("Alice", "Bob", "Charlie", "Dave"))
 XPL = 10**12
@@ -193,6 +194,70 @@ def test_checks_ahead_whose_triples_differ_are_not_trusted(run) -> None:
     with pytest.raises(ExecutionFailed, match="extrinsic 0 has a bad signature"):
         execute_and_commit(node.store, b1.header, bad, verifier=None, cache=None, ahead=ahead)
     assert log == ["cancelled"]
+
+
+def _ahead_with_births(
+    block: Block, births: list[bytes], genesis: bytes, pending: PendingSignatures
+) -> CheckedAhead:
+    """Checks made ahead as `check_ahead` makes them: the triples of the block's transactions
+    over `births` and `genesis`."""
+    txs = [SignedTransaction.decode(raw) for raw in block.extrinsics]
+    messages = signing_messages(genesis, zip(births, [tx.body_bytes for tx in txs], strict=True))
+    items = [(tx.signer, m, tx.signature) for tx, m in zip(txs, messages, strict=True)]
+    root = block.header.extrinsics_root
+    return CheckedAhead(
+        tuple(block.extrinsics), root, txs, items, pending, births=births, genesis_hash=genesis
+    )
+
+
+@pytest.mark.parametrize("guess", ["birth", "genesis"])
+def test_checks_ahead_over_other_births_are_not_trusted(run, guess: str) -> None:
+    """Checks made ahead over a birth hash guessed wrong (the mortal transaction's, from another
+    fork), or over another chain's genesis, say "all good" for other triples: the import computes
+    its own messages, cancels them and finds the bad signature."""
+    chain, b1, b2 = run
+    bad = with_bad_signature(b2, 0)
+    node = chain.node(None)
+    node.import_block(b1, chain.at(2))
+    g = chain.genesis_header.hash
+    births, genesis = [g, g, bytes(32)], g
+    if guess == "genesis":
+        births, genesis = [g, g, b1.hash], bytes(32)
+    log: list[str] = []
+
+    class AllGood:
+        def __call__(self) -> list[bool]:
+            log.append("trusted")
+            return [True] * len(bad.extrinsics)
+
+        def cancel(self) -> None:
+            log.append("cancelled")
+
+    ahead = _ahead_with_births(bad, births, genesis, AllGood())
+    with pytest.raises(ExecutionFailed, match="extrinsic 0 has a bad signature"):
+        execute_and_commit(node.store, b1.header, bad, verifier=None, cache=None, ahead=ahead)
+    assert log == ["cancelled"]
+
+
+def test_checks_ahead_over_the_same_births_are_used_as_they_are(run, monkeypatch) -> None:
+    """Births and genesis as the import finds them: its messages are those, not hashed again,
+    and the checks ahead decide (here they find the bad signature, with no check of its own)."""
+    chain, b1, b2 = run
+    bad = with_bad_signature(b2, 1)
+    node = chain.node(None)
+    node.import_block(b1, chain.at(2))
+    g = chain.genesis_header.hash
+    ahead = _ahead_with_births(bad, [g, g, b1.hash], g, DeferredSignatures([]))
+    checks = DeferredSignatures(ahead.items)
+    ahead = replace(ahead, pending=checks)
+    hashed: list[int] = []
+    real = executive_module.signing_messages
+    monkeypatch.setattr(
+        executive_module, "signing_messages", lambda *a: hashed.append(1) or real(*a)
+    )
+    with pytest.raises(ExecutionFailed, match="extrinsic 1 has a bad signature"):
+        execute_and_commit(node.store, b1.header, bad, verifier=None, cache=None, ahead=ahead)
+    assert hashed == []
 
 
 def test_the_root_computed_ahead_is_held_against_the_imported_header(run) -> None:

@@ -4,10 +4,14 @@ every check, and refused where decoding refuses."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import runtime.executive as executive_module
+import runtime.transaction as transaction_module
 from chain.client.chain import transfer_call
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
@@ -23,15 +27,23 @@ GENESIS = bytes(range(32))
 
 @pytest.fixture
 def decodes(monkeypatch):
-    """The extrinsic bytes `SignedTransaction.decode` is called on, recorded."""
+    """The extrinsic bytes decoded (`SignedTransaction.decode`, or a block's together by
+    `decode_transactions`), recorded."""
     made: list[bytes] = []
-    plain = SignedTransaction.decode
+    plain, together = SignedTransaction.decode, transaction_module.decode_transactions
 
     def counting(raw: bytes) -> SignedTransaction:
         made.append(bytes(raw))
         return plain(raw)
 
+    def counting_together(raws: Iterable[bytes]) -> list[SignedTransaction]:
+        raws = list(raws)
+        made.extend(bytes(raw) for raw in raws)
+        return together(raws)
+
     monkeypatch.setattr(SignedTransaction, "decode", staticmethod(counting))
+    monkeypatch.setattr(transaction_module, "decode_transactions", counting_together)
+    monkeypatch.setattr(executive_module, "decode_transactions", counting_together)
     return made
 
 
