@@ -155,18 +155,14 @@ def run_shared(seed: int, mode: EquivocatorMode) -> Outcome:
 
 @pytest.mark.parametrize(
     ("seed", "mode"),
-    [
-        (SEEDS[0], EquivocatorMode.NONE),
-        (STALLED_SEEDS[0], EquivocatorMode.NONE),
-        (EQUIVOCATOR_SEEDS[0], EquivocatorMode.ONE),
-        (STALLED_EQUIVOCATOR_SEEDS[0], EquivocatorMode.ONE),
-    ],
+    [(STALLED_SEEDS[0], EquivocatorMode.NONE), (STALLED_EQUIVOCATOR_SEEDS[0], EquivocatorMode.ONE)],
 )
 def test_a_seed_runs_the_same_whether_its_nodes_share_executions_or_not(
     seed: int, mode: EquivocatorMode
 ) -> None:
     """Crashes, restarts, partitions and an equivocator give the same run on a `SharedNetwork`
-    as each node executing alone (`xpl sim fuzz`), so the seeds below are run shared."""
+    as each node executing alone (`xpl sim fuzz`), so the seeds below are run shared: two of the
+    seeds that once stalled, whose schedules crash and restart most."""
     assert run_shared(seed, mode) == run_seed(seed, mode, SLOTS_AFTER_HEAL)
 
 
