@@ -81,6 +81,7 @@ from gpu_worker.kernels import (
     cpu,
     kernel_cache,  # noqa: F401  (stamps the kernels' cache)
 )
+from gpu_worker.kernels.arguments import read_only
 from gpu_worker.kernels.freivalds_cpu import (
     ACC_VECTORS,
     CHUNK,
@@ -578,7 +579,10 @@ def _flag_rows(
         rt[j, :, :width] = drawn[j, :, :width] & ((1 << bits) - 1)
         projected = np.empty((rounds, inner), np.int64)
         planes = _byte_planes(rt[j, :, :width].astype(np.int64), R_LIMBS, 0, False)
-        _project(np.ascontiguousarray(layer.weights), planes, rt[j, :, :width], projected)
+        # Inputs of one layout whatever the layer (a narrower layer's R is a strided slice):
+        # the kernel is compiled once.
+        weights = read_only(np.ascontiguousarray(layer.weights))
+        _project(weights, planes, np.ascontiguousarray(rt[j, :, :width]), projected)
         wr[j, :, :inner] = projected
         hplanes[j, :, :, :inner] = _byte_planes(projected, WR_LIMBS, WR_OFFSET, True)
         if layer.bias is not None:
@@ -587,7 +591,7 @@ def _flag_rows(
     table = np.array([(g.first, g.row_block, g.col_block) for g in grids], np.int64)
     bad = np.zeros((count, lhs.shape[0]), np.bool_)
     if bad.size:
-        x = np.ascontiguousarray(lhs, dtype=np.int8)
+        x = read_only(np.ascontiguousarray(lhs, dtype=np.int8))
         _row_pass(x, wr, hplanes, rt, bias_r, dims, requant, table, addresses, bad)
     return bad
 

@@ -7,7 +7,7 @@ naming the argument, what would make a kernel read out of bounds or overflow.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Final
+from typing import Final, TypeVar
 
 import numpy as np
 
@@ -15,15 +15,30 @@ from gpu_worker.inputs import I8, I16, I32, I64, QmlpLayer
 
 I32_MIN: Final = -(2**31)
 I32_MAX: Final = 2**31 - 1
+_A = TypeVar("_A", bound=np.ndarray)
+
+
+def read_only(x: _A) -> _A:
+    """A read-only view of `x` (no copy), as a job's inputs arrive: they are read from bytes.
+
+    Numba compiles a kernel once for each set of argument types, and a writable array is
+    another type than a read-only one: the wrappers hand the kernels every input array
+    read-only, so each kernel is compiled once (seconds for a parallel kernel) whoever calls it.
+    """
+    if not x.flags.writeable:
+        return x
+    view = x.view()
+    view.flags.writeable = False
+    return view
 
 
 def int8_matrix(x: np.ndarray, name: str) -> I8:
-    """`x` as a C-contiguous int8 matrix; ValueError for another shape or dtype."""
+    """`x` as a read-only C-contiguous int8 matrix; ValueError for another shape or dtype."""
     if x.ndim != 2:
         raise ValueError(f"{name} must be a matrix, not an array of shape {x.shape}")
     if x.dtype != np.int8:
         raise ValueError(f"{name} must be int8, not {x.dtype}")
-    matrix: I8 = np.ascontiguousarray(x)
+    matrix: I8 = read_only(np.ascontiguousarray(x))
     return matrix
 
 
@@ -36,7 +51,7 @@ def check_product(a_shape: tuple[int, ...], b_shape: tuple[int, ...]) -> None:
 def layer_arrays(layer: QmlpLayer) -> tuple[I8, I32]:
     """A qmlp_i8 layer's weights and bias, checked to fit each other."""
     weights = int8_matrix(layer.weights, "layer weights")
-    bias: I32 = np.ascontiguousarray(layer.bias, dtype=np.int32)
+    bias: I32 = read_only(np.ascontiguousarray(layer.bias, dtype=np.int32))
     if bias.shape != (weights.shape[1],):
         raise ValueError(f"bias of shape {bias.shape} does not fit weights {weights.shape}")
     return weights, bias
@@ -86,6 +101,7 @@ def sgd_arguments(
         if start is None
         else np.ascontiguousarray(start, dtype=np.int32)
     )
+    w0 = read_only(w0)
     if w0.shape != (features, outputs):
         raise ValueError(f"start must be {features}×{outputs}, not {w0.shape}")
     return x, w0

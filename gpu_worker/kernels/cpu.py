@@ -38,6 +38,7 @@ from gpu_worker.kernels.arguments import (
     check_requantization,
     int8_matrix,
     layer_arrays,
+    read_only,
     run_layers,
     sgd_arguments,
 )
@@ -409,7 +410,7 @@ def _gemm_plus(a: I8, b: I8, bias: I32) -> I32:
 def gemm(a: I8, b: I8) -> I32:
     """C = A·B with int32 accumulation (exact for K ≤ 131,071)."""
     a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
-    return _gemm_plus(a, b, np.zeros(b.shape[1], np.int32))
+    return _gemm_plus(a, b, read_only(np.zeros(b.shape[1], np.int32)))
 
 
 def _band_product(a: I8, b: I8, bias: I32, out: I32) -> Callable[[slice], None]:
@@ -432,7 +433,7 @@ def gemm_bands(
     a, b = int8_matrix(a, "a"), int8_matrix(b, "b")
     check_product(a.shape, b.shape)
     out: I32 = np.empty((a.shape[0], b.shape[1]), np.int32)
-    bias: I32 = np.zeros(b.shape[1], np.int32)
+    bias: I32 = read_only(np.zeros(b.shape[1], np.int32))
     n = b.shape[1]
 
     def run() -> Iterator[slice]:
@@ -481,7 +482,7 @@ def gemm_tile_bands(
     if row_block < 1 or col_block < 1:
         raise ValueError(f"tiles of {row_block}×{col_block} do not exist")
     out: I32 = np.empty(m * n, np.int32)
-    bias: I32 = np.zeros(n, np.int32)
+    bias: I32 = read_only(np.zeros(n, np.int32))
 
     def run() -> Iterator[slice]:
         bt = _transposed(b) if out.size and m > FEW_ROWS else b
@@ -537,7 +538,7 @@ def qmlp_bands(
                     _band_product(h, weights, bias, out)(local)
                 yield j, rows
                 if j + 1 < len(layers):
-                    h = requantize(out, layer)
+                    h = read_only(requantize(out, layer))
 
     return accs, run()
 
@@ -551,7 +552,7 @@ def gemm_transposed(a: I8, bt: I8) -> I32:
         )
     out: I32 = np.empty((a.shape[0], bt.shape[0]), np.int32)
     if out.size:
-        _gemm_bias(a, bt, np.zeros(bt.shape[0], np.int32), out)
+        _gemm_bias(a, bt, read_only(np.zeros(bt.shape[0], np.int32)), out)
     return out
 
 
@@ -562,7 +563,7 @@ def qmlp_layer(h: I8 | I32, layer: QmlpLayer) -> I32:
         return _gemm_plus(int8_matrix(h, "h"), weights, bias)
     if h.ndim != 2 or h.shape[1] != weights.shape[0]:
         raise ValueError(f"cannot multiply h of shape {h.shape} by weights {weights.shape}")
-    wide: I32 = np.ascontiguousarray(h, dtype=np.int32)
+    wide: I32 = read_only(np.ascontiguousarray(h, dtype=np.int32))
     if not np.array_equal(wide, h):
         raise ValueError(f"h must hold int8 or int32 values, not {h.dtype}")
     out: I32 = np.empty((h.shape[0], weights.shape[1]), np.int32)
@@ -601,7 +602,7 @@ def requantize(acc: I32, layer: QmlpLayer) -> I8:
     out: I8 = np.empty(acc.shape, np.int8)
     # A few rows (a verifier's leaf) on one thread: starting the others costs more.
     kernel = _requantize_few_rows if acc.shape[0] <= FEW_ROWS else _requantize
-    kernel(np.ascontiguousarray(acc, dtype=np.int32), layer.mult, layer.shift, out)
+    kernel(read_only(np.ascontiguousarray(acc, dtype=np.int32)), layer.mult, layer.shift, out)
     return out
 
 
@@ -676,8 +677,8 @@ def sgd(
     try:
         _sgd(
             x,
-            np.ascontiguousarray(y),
-            np.ascontiguousarray(order, dtype=np.int64),
+            read_only(np.ascontiguousarray(y)),
+            read_only(np.ascontiguousarray(order, dtype=np.int64)),
             frac_bits,
             lr_shift,
             w0,

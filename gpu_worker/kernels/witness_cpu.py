@@ -30,7 +30,13 @@ from numba import prange
 
 from gpu_worker.inputs import I8, I16, I32, I64
 from gpu_worker.kernels import kernel_cache  # noqa: F401  (stamps the kernels' cache)
-from gpu_worker.kernels.arguments import I32_MAX, I32_MIN, check_product, int8_matrix
+from gpu_worker.kernels.arguments import (
+    I32_MAX,
+    I32_MIN,
+    check_product,
+    int8_matrix,
+    read_only,
+)
 
 SPAN: Final = 65_536
 """Terms summed into one int32 U before it is moved to int64: 65,536 · (2^15 − 1) < 2^32."""
@@ -247,9 +253,9 @@ def sgd_step_witness(
     with _threads_for(2 * rows.shape[0] * features * outputs):
         _sgd_step_witness(
             x,
-            np.ascontiguousarray(y, dtype=np.int16),
-            np.ascontiguousarray(rows, dtype=np.int64),
-            np.ascontiguousarray(w, dtype=np.int32),
+            read_only(np.ascontiguousarray(y, dtype=np.int16)),
+            read_only(np.ascontiguousarray(rows, dtype=np.int64)),
+            read_only(np.ascontiguousarray(w, dtype=np.int32)),
             frac_bits,
             lr_shift,
             np.int64(mask),

@@ -1,10 +1,10 @@
 """Arrays as a job's inputs reach the kernels.
 
-A job's inputs are read from bytes, so the kernels see read-only arrays; Numba compiles a kernel
-once per argument type, and a writable array is another type. A test that hands a kernel writable
-arrays pays a second compilation (seconds for a parallel kernel, on every fresh checkout) of the
-same code. Tests that build their own arrays pass them through `as_job_input` to share the one
-the jobs use.
+A job's inputs are read from bytes, so they reach the kernels' wrappers read-only; Numba compiles
+a kernel once per argument type, and a writable array is another type. The wrappers hand every
+kernel read-only inputs whatever they are given (`gpu_worker.kernels.arguments.read_only`), so a
+test's writable arrays cost no second compilation; `as_job_input` gives a test the arrays exactly
+as a job's inputs arrive, to check that both kinds give the same bits and one compilation.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from gpu_worker.inputs import BIAS_LIMIT, I8, I16, I32, QmlpLayer, parse_model
 from gpu_worker.inputs import generate_input as generated
 from gpu_worker.kernels import cpu
 from runtime.workloads import MAX_K
+from tests.gpu_worker.job_arrays import as_job_input
 
 FILLS = ("random", "min", "max", "extremes")
 
@@ -266,3 +267,35 @@ def test_sgd_refuses_sample_indices_out_of_range() -> None:
         cpu.sgd(x, y, np.array([[0, 3]]), 8, 8)
     with pytest.raises(ValueError, match="outside"):
         cpu.sgd(x, y, np.array([[-1, 0]]), 8, 8)
+
+
+# One compilation each
+
+
+def test_each_kernel_is_compiled_once_for_writable_and_read_only_inputs() -> None:
+    """A job's inputs arrive read-only (read from bytes), a caller's own arrays writable, and
+    Numba compiles a kernel once for each array type it is handed: the wrappers hand every
+    kernel one type, so no kernel is compiled twice (seconds each on a fresh checkout)."""
+    rng = np.random.default_rng(12)
+    a = int8_matrix(rng, cpu.FEW_ROWS + 9, 40, "random")
+    layers = [random_layer(rng, 40, 24, "random"), random_layer(rng, 24, 7, "random")]
+    x = int8_matrix(rng, 12, 9, "random")
+    y = rng.integers(-(2**15), 2**15, (12, 2)).astype(np.int16)
+    order = rng.integers(0, 12, (3, 5))
+    start = rng.integers(-(2**20), 2**20, (9, 2)).astype(np.int32)
+    for arrive in (np.array, as_job_input):
+        model = [QmlpLayer(arrive(q.weights), arrive(q.bias), q.mult, q.shift) for q in layers]
+        for rows in (a, a[: cpu.FEW_ROWS]):
+            cpu.gemm(arrive(rows), arrive(layers[0].weights))
+            cpu.qmlp(arrive(rows), model)
+        cpu.sgd(arrive(x), arrive(y), arrive(order), 8, 4, start=arrive(start))
+    kernels = (
+        cpu._gemm_bias,
+        cpu._gemm_bias_few_rows,
+        cpu._transpose_i8,
+        cpu._requantize,
+        cpu._requantize_few_rows,
+        cpu._sgd,
+    )
+    for kernel in kernels:
+        assert len(kernel.signatures) == 1, (kernel, kernel.signatures)

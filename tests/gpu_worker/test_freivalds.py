@@ -14,6 +14,7 @@ from gpu_worker import freivalds, reference
 from gpu_worker.inputs import I32, InputError, generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves
 from runtime.workloads import MAX_DIM, MAX_K
+from tests.gpu_worker.job_arrays import as_job_input
 
 GEMM = JobSpec("gemm_i8", (29, 41, 23, 4), seed=2)
 QMLP = JobSpec("qmlp_i8", (17, 5, 19, 13, 11, 7), seed=3)
@@ -102,6 +103,22 @@ def test_bad_rows_names_exactly_the_wrong_rows() -> None:
     assert freivalds.bad_rows(a, b, claimed, rng, bias=bias[None, :]).tolist() == [3, 17, 49]
     with pytest.raises(ValueError, match="cannot check"):
         freivalds.bad_rows(a, b, claimed[:, :-1], rng)
+
+
+def test_the_row_pass_is_compiled_once_for_writable_and_read_only_inputs() -> None:
+    """A job's inputs arrive read-only, a caller's arrays writable, and a qmlp_i8 layer's R is
+    a slice of the widest layer's: the check hands its kernels one type of each, so each is
+    compiled once (about 8 s for the row pass on a fresh checkout), not once for each."""
+    rng = np.random.default_rng(10)
+    a = rng.integers(-128, 128, (20, 30), dtype=np.int8)
+    b = rng.integers(-128, 128, (30, 9), dtype=np.int8)
+    claimed = reference.gemm(a, b)
+    for arrive in (np.array, as_job_input):
+        assert freivalds.bad_rows(arrive(a), arrive(b), arrive(claimed), rng).size == 0
+    inputs, leaves = job(QMLP)
+    assert freivalds.check_result(QMLP, inputs, leaves, rng=rng) is None
+    for kernel in (freivalds._row_pass, freivalds._project):
+        assert len(kernel.signatures) == 1, (kernel, kernel.signatures)
 
 
 @pytest.mark.parametrize("value", [-128, 127])

@@ -16,6 +16,7 @@ from gpu_worker.inputs import generate_inputs, parse_model
 from gpu_worker.kernels import cpu
 from gpu_worker.kernels.blake3_tiles import LeafHashing
 from runtime.primitives.merkle import leaf_hash
+from tests.gpu_worker.job_arrays import as_job_input
 
 
 def _matrices(m: int, k: int, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -135,3 +136,27 @@ def test_qmlp_layers_hashed_in_the_kernel_equal_the_reference_layers_hashed() ->
     for acc, want, layer_hashing in zip(accs, reference.qmlp(x, layers), hashing, strict=True):
         assert np.array_equal(acc, want)
         _assert_hashed(acc.reshape(-1), layer_hashing)
+
+
+def test_the_hashing_kernel_is_compiled_once_for_writable_and_read_only_inputs() -> None:
+    """A job's inputs arrive read-only, a caller's arrays writable, and a qmlp_i8 layer after
+    the first multiplies requantized activations: the kernel is handed one type of each, so it
+    is compiled once (about 6 s on a fresh checkout), not once for each."""
+    m, k, n, rb, cb = cpu.FEW_ROWS + 8, 12, 20, 4, 8
+    a, b = _matrices(m, k, n, 5)
+    for arrive in (np.array, as_job_input):
+        hashing = _hashing(_tile_sizes(m, n, rb, cb))
+        out, progress = cpu.gemm_tile_bands(
+            arrive(a), arrive(b), rb, cb, [slice(0, m)], hashing=[hashing]
+        )
+        list(progress)
+        _assert_hashed(out, hashing)
+    params = (m, 2, 12, 20, 10)
+    inputs = generate_inputs("qmlp_i8", params, 3)
+    x = np.frombuffer(inputs["x"], np.int8).reshape(m, 12)
+    for arrive in (np.array, as_job_input):
+        hashings = [_hashing(_tile_sizes(m, width, rb, width)) for width in params[3:]]
+        model = parse_model(params[2:], inputs["model"])
+        _, progress = cpu.qmlp_bands(arrive(x), model, [slice(0, m)], hashing=hashings)
+        list(progress)
+    assert len(cpu._gemm_bias_hashed.signatures) == 1, cpu._gemm_bias_hashed.signatures
