@@ -485,14 +485,22 @@ def _biased(acc: I32, bias: I32, mult: int, shift: int, next_input: bool, out: I
 
 
 @numba.njit(cache=True, nogil=True)
-def _layer_quads(h: I8, w: I8, bias: I32, mult: int, shift: int, next_input: bool, acc: I32,
-                 out: I8) -> None:  # fmt: skip
-    """acc = h·w + bias by `gemm_tiles_vnni` (all rows one tile), and, if `next_input`, out =
-    the next layer's input: `_biased` after the product, in one call."""
+def _one_tile(h: I8, w: I8, acc: I32) -> tuple[np.ndarray, np.ndarray]:
+    """The tile table of the whole product h·w as one tile, and `acc` as the zeroed flat output
+    the tile kernels add into."""
     table = np.zeros((1, 5), np.int64)
     table[0, 1], table[0, 3] = h.shape[0], w.shape[1]
     flat = acc.reshape(-1)
     flat[:] = 0
+    return table, flat
+
+
+@numba.njit(cache=True, nogil=True)
+def _layer_quads(h: I8, w: I8, bias: I32, mult: int, shift: int, next_input: bool, acc: I32,
+                 out: I8) -> None:  # fmt: skip
+    """acc = h·w + bias by `gemm_tiles_vnni` (all rows one tile), and, if `next_input`, out =
+    the next layer's input: `_biased` after the product, in one call."""
+    table, flat = _one_tile(h, w, acc)
     if h.shape[1]:
         gemm_tiles_vnni(h, w, table, flat)
     _biased(acc, bias, mult, shift, next_input, out)
@@ -502,10 +510,7 @@ def _layer_quads(h: I8, w: I8, bias: I32, mult: int, shift: int, next_input: boo
 def _layer_pairs(h: I8, w: I8, bias: I32, mult: int, shift: int, next_input: bool, acc: I32,
                  out: I8) -> None:  # fmt: skip
     """`_layer_quads` by the portable kernel (`_gemm_tiles`)."""
-    table = np.zeros((1, 5), np.int64)
-    table[0, 1], table[0, 3] = h.shape[0], w.shape[1]
-    flat = acc.reshape(-1)
-    flat[:] = 0
+    table, flat = _one_tile(h, w, acc)
     if h.shape[1]:
         _gemm_tiles(h, w, table, flat)
     _biased(acc, bias, mult, shift, next_input, out)

@@ -12,9 +12,9 @@ import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from gpu_worker.kernels import audit_cpu, llvm_ir
+from tests.gpu_worker.int8_products import int8_products
 
 PATHS = [False, *([True] if llvm_ir.VNNI else [])]
 
@@ -32,23 +32,6 @@ def plain(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (exact & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
 
 
-@st.composite
-def products(draw: st.DrawFn) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]]:
-    m, k, n = draw(st.integers(1, 19)), draw(st.integers(1, 41)), draw(st.integers(1, 83))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    if draw(st.booleans()):
-        a = rng.choice(np.array([-128, 127], np.int8), (m, k))
-        b = rng.choice(np.array([-128, 127], np.int8), (k, n))
-    else:
-        a = rng.integers(-128, 128, (m, k), dtype=np.int8)
-        b = rng.integers(-128, 128, (k, n), dtype=np.int8)
-    tiles = []
-    for _ in range(draw(st.integers(1, 5))):
-        r0, c0 = draw(st.integers(0, m - 1)), draw(st.integers(0, n - 1))
-        tiles.append((r0, draw(st.integers(r0 + 1, m)), c0, draw(st.integers(c0 + 1, n))))
-    return a, b, tiles
-
-
 def tiles_by(
     path: bool, a: np.ndarray, b: np.ndarray, tiles: list[tuple[int, int, int, int]]
 ) -> list[np.ndarray]:
@@ -62,7 +45,7 @@ def tiles_by(
 
 
 @settings(max_examples=60, deadline=None)
-@given(case=products())
+@given(case=int8_products(19, 41, 83, 5))
 def test_both_kernels_give_the_plain_product(
     case: tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]],
 ) -> None:

@@ -19,6 +19,7 @@ from gpu_worker.inputs import generate_inputs
 from gpu_worker.jobs import JobSpec, compute_leaves, recompute_leaf_hashes, recompute_leaves
 from gpu_worker.kernels import audit_cpu, llvm_ir
 from runtime.primitives.merkle import leaf_hash
+from tests.gpu_worker.int8_products import int8_products
 
 PATHS = [False, *([True] if llvm_ir.VNNI else [])]
 
@@ -35,29 +36,10 @@ def quads(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> It
     yield request.param
 
 
-@st.composite
-def tall_products(
-    draw: st.DrawFn,
-) -> tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]]:
-    """Products whose tiles run from 1 to 40 rows (tall blocks of 16, blocks of 8, a remainder
-    of 1 to 7 padded to 8) and widths with a last strip of fewer than 16 columns anywhere in B."""
-    m, k, n = draw(st.integers(1, 40)), draw(st.integers(1, 37)), draw(st.integers(1, 70))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    extremes = np.array([-128, 127], np.int8)
-    if draw(st.booleans()):
-        a, b = rng.choice(extremes, (m, k)), rng.choice(extremes, (k, n))
-    else:
-        a = rng.integers(-128, 128, (m, k), dtype=np.int8)
-        b = rng.integers(-128, 128, (k, n), dtype=np.int8)
-    tiles = []
-    for _ in range(draw(st.integers(1, 3))):
-        r0, c0 = draw(st.integers(0, m - 1)), draw(st.integers(0, n - 1))
-        tiles.append((r0, draw(st.integers(r0 + 1, m)), c0, draw(st.integers(c0 + 1, n))))
-    return a, b, tiles
-
-
+# Tiles of 1 to 40 rows (tall blocks of 16, blocks of 8, a remainder of 1 to 7 padded to 8) and
+# widths with a last strip of fewer than 16 columns anywhere in B.
 @settings(max_examples=60, deadline=None)
-@given(case=tall_products())
+@given(case=int8_products(40, 37, 70, 3))
 def test_tall_and_short_tiles_give_the_plain_product_on_both_kernels(
     case: tuple[np.ndarray, np.ndarray, list[tuple[int, int, int, int]]],
 ) -> None:

@@ -21,6 +21,21 @@ ALICE, BOB, CHARLIE, DAVE = (dev_keypair(n) for n in ("Alice", "Bob", "Charlie",
 XPL = 10**12
 
 
+class AllGood:
+    """Checks made ahead that say "all good" for `count` signatures whatever they were, logging
+    whether they were trusted or cancelled."""
+
+    def __init__(self, log: list[str], count: int) -> None:
+        self.log, self.count = log, count
+
+    def __call__(self) -> list[bool]:
+        self.log.append("trusted")
+        return [True] * self.count
+
+    def cancel(self) -> None:
+        self.log.append("cancelled")
+
+
 class Counting:
     """A verifier that checks in this process and logs each batch submitted, each wait for
     results and each cancel."""
@@ -179,18 +194,15 @@ def test_checks_ahead_whose_triples_differ_are_not_trusted(run) -> None:
     node = chain.node(None)
     node.import_block(b1, chain.at(2))
     log: list[str] = []
-
-    class AllGood:
-        def __call__(self) -> list[bool]:
-            log.append("trusted")
-            return [True] * len(bad.extrinsics)
-
-        def cancel(self) -> None:
-            log.append("cancelled")
-
     txs = [SignedTransaction.decode(raw) for raw in bad.extrinsics]
     items = [(tx.signer, bytes(32), tx.signature) for tx in txs]  # wrong messages
-    ahead = CheckedAhead(tuple(bad.extrinsics), bad.header.extrinsics_root, txs, items, AllGood())
+    ahead = CheckedAhead(
+        tuple(bad.extrinsics),
+        bad.header.extrinsics_root,
+        txs,
+        items,
+        AllGood(log, len(bad.extrinsics)),
+    )
     with pytest.raises(ExecutionFailed, match="extrinsic 0 has a bad signature"):
         execute_and_commit(node.store, b1.header, bad, verifier=None, cache=None, ahead=ahead)
     assert log == ["cancelled"]
@@ -224,16 +236,7 @@ def test_checks_ahead_over_other_births_are_not_trusted(run, guess: str) -> None
     if guess == "genesis":
         births, genesis = [g, g, b1.hash], bytes(32)
     log: list[str] = []
-
-    class AllGood:
-        def __call__(self) -> list[bool]:
-            log.append("trusted")
-            return [True] * len(bad.extrinsics)
-
-        def cancel(self) -> None:
-            log.append("cancelled")
-
-    ahead = _ahead_with_births(bad, births, genesis, AllGood())
+    ahead = _ahead_with_births(bad, births, genesis, AllGood(log, len(bad.extrinsics)))
     with pytest.raises(ExecutionFailed, match="extrinsic 0 has a bad signature"):
         execute_and_commit(node.store, b1.header, bad, verifier=None, cache=None, ahead=ahead)
     assert log == ["cancelled"]
