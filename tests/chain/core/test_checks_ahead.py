@@ -67,16 +67,23 @@ def small_blocks(monkeypatch):
     monkeypatch.setattr(checks_ahead, "MIN_AHEAD", 1)
 
 
-@pytest.fixture
-def run(local, h):
-    """A chain of two blocks built by Alice's node (2 and 3 transfers, the second block's last
-    one mortal, born at the first), and the chain."""
+def first_block(local, h):
+    """A one-validator chain, Alice's node, and block 1 (2 transfers) built and imported by it."""
     chain = local(1)
     author = chain.node(ALICE)
     g = chain.genesis_header.hash
     first = [h.transfer(CHARLIE, DAVE.public, XPL + i, nonce=i, genesis_hash=g) for i in range(2)]
     b1 = chain.build_on(author.store, chain.genesis_header, slot=1, author=ALICE, txs=first)
     author.import_block(b1, chain.at(1))
+    return chain, author, b1
+
+
+@pytest.fixture
+def run(local, h):
+    """A chain of two blocks built by Alice's node (2 and 3 transfers, the second block's last
+    one mortal, born at the first), and the chain."""
+    chain, author, b1 = first_block(local, h)
+    g = chain.genesis_header.hash
     second = [h.transfer(CHARLIE, DAVE.public, XPL, nonce=i, genesis_hash=g) for i in (2, 3)]
     second.append(
         h.transfer(
@@ -124,12 +131,8 @@ def test_the_next_blocks_checks_run_ahead_and_are_used(run) -> None:
 
 
 def test_checks_ahead_for_another_block_are_dropped(local, h) -> None:
-    chain = local(1)
-    author = chain.node(ALICE)
+    chain, author, b1 = first_block(local, h)
     g = chain.genesis_header.hash
-    first = [h.transfer(CHARLIE, DAVE.public, XPL + i, nonce=i, genesis_hash=g) for i in range(2)]
-    b1 = chain.build_on(author.store, chain.genesis_header, slot=1, author=ALICE, txs=first)
-    author.import_block(b1, chain.at(1))
     b2, other = (
         chain.build_on(
             author.store,
