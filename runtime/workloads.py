@@ -34,6 +34,16 @@ sgd_fxp    T steps of fixed-point mini-batch SGD on a linear model with squared 
            inputs "x" (samples×features int8), "y" (samples×outputs int16); the batch order
            comes from the job's seed. Leaf t: the weights after step t (features×outputs int32).
            cost units steps · 4·batch·features·outputs.
+mlp_fxp    Fixed-point mini-batch SGD on an MLP, from weights drawn from the job's seed.
+           params [samples, batch, steps, every, frac_bits, lr_shift, d0, d1, ..., dL] (L ≥ 1
+           layers); inputs "x" (samples×d0 int8) and "y" (samples×dL int16 targets, e.g. a
+           one-hot class scaled by the requester); the batch order comes from the seed as for
+           sgd_fxp. Leaf t (t < steps/every, every dividing steps): every layer's weights and
+           bias after (t + 1)·every steps (`mlp_leaf_bytes`). The arithmetic (weights in
+           Q.frac_bits, activations 0..127, squared error on the targets, stated rounding) is
+           specified in `gpu_worker.mlp_fxp`.
+           cost units steps · 6·batch·Σ_j d_j·d_{j+1} (forward, the gradients, the errors
+           carried back).
 
 An input is either generated from a seed (synthetic and benchmark jobs) or a blob: content
 addressed by the Merkle root over its 64 KiB chunks.
@@ -49,6 +59,8 @@ qmlp_i8    the whole model and the leaf's row block of x, carried through layers
            Σ_{i≤j} 2·rows·d_i·d_{i+1} units.
 sgd_fxp    x, y and the step's one row of the batch order (generated on its own: the order is a
            counter-based stream); one step from the committed previous weights, 4·batch·f·o units.
+mlp_fxp    x, y and the leaf's `every` rows of the batch order; `every` steps from the committed
+           checkpoint before (from the seed's weights for leaf 0), every·6·batch·Σ d_j·d_{j+1}.
 
 A job is refused unless every leaf reads at most MAX_LEAF_INPUT_BYTES of input and costs at most
 MAX_LEAF_VERIFY_UNITS to recompute. Within that, a requester can still submit the most expensive
@@ -73,6 +85,12 @@ MAX_RESULT_BYTES: Final = 256 * 1024 * 1024  # what a node stores as one blob (M
 MAX_COST_UNITS: Final = 10**16
 MAX_QMLP_LAYERS: Final = 16
 MAX_SGD_STEPS: Final = 100_000
+MAX_MLP_LAYERS: Final = 8
+MAX_MLP_WIDTH: Final = 4096
+MAX_MLP_CHECKPOINTS: Final = 16
+"""The most leaves (checkpoints) an mlp_fxp job has: with no more than an audit's leaves, an
+audit recomputes every checkpoint (see `mlp_shape` for why a chain of checkpoints needs it)."""
+MAX_MLP_FRAC_BITS: Final = 20
 CHUNK_BYTES: Final = 64 * 1024
 """Blobs (job inputs) are committed to as a Merkle tree over chunks of this size."""
 GOP: Final = 10**9
@@ -324,7 +342,89 @@ def sgd_shape(params: Sequence[int]) -> WorkloadShape:
     )
 
 
-WORKLOADS: Final = {"gemm_i8": gemm_shape, "qmlp_i8": qmlp_shape, "sgd_fxp": sgd_shape}
+def mlp_layout(params: Sequence[int]) -> tuple[int, int, int, int, int, int, tuple[int, ...]]:
+    """mlp_fxp's `(samples, batch, steps, every, frac_bits, lr_shift, dims)`, each
+    range-checked; WorkloadError naming the parameter that is wrong."""
+    if len(params) < 8:
+        raise WorkloadError(
+            "mlp_fxp takes params [samples, batch, steps, every, frac_bits, lr_shift, d0, d1, "
+            "..., dL]"
+        )
+    samples = _dim(params[0], "samples")
+    batch = _dim(params[1], "batch", min(samples, 4096))
+    steps = _dim(params[2], "steps", MAX_SGD_STEPS)
+    every = _dim(params[3], "every", steps)
+    frac_bits = _dim(params[4], "frac_bits", MAX_MLP_FRAC_BITS)
+    lr_shift = _dim(params[5], "lr_shift", 48)
+    dims = tuple(_dim(d, f"d{i}", MAX_MLP_WIDTH) for i, d in enumerate(params[6:]))
+    if len(dims) - 1 > MAX_MLP_LAYERS:
+        raise WorkloadError(f"at most {MAX_MLP_LAYERS} layers")
+    return samples, batch, steps, every, frac_bits, lr_shift, dims
+
+
+def mlp_leaf_bytes(dims: Sequence[int]) -> int:
+    """Size of an mlp_fxp checkpoint: per layer W_j (d_j×d_{j+1} int32) then b_j (d_{j+1}
+    int32), little-endian, layers in order."""
+    return sum(4 * (a * b + b) for a, b in itertools.pairwise(dims))
+
+
+def mlp_shape(params: Sequence[int]) -> WorkloadShape:
+    """mlp_fxp `[samples, batch, steps, every, frac_bits, lr_shift, d0..dL]`: inputs x, y; a
+    leaf (a checkpoint of every layer) each `every` steps; or WorkloadError.
+
+    A checkpoint is audited by recomputing its `every` steps from the committed checkpoint
+    before, so checkpoints form a chain, and a chain of MLP states has cheap links a cheater can
+    fake into: the all-zero network is a fixed point of SGD on any MLP (no gradient reaches a
+    layer whose input and whose next layer's weights are zero), and so is a network whose hidden
+    units are all dead (weights ≤ 0 on inputs ≥ 0). A worker that fakes one checkpoint as such a
+    state computes every later checkpoint from it at almost no cost, and each later one passes
+    its audit: faking one leaf saves the rest of the job. Only drawing that one leaf catches it,
+    so an audit must be able to draw every leaf: refused are
+    - more than MAX_MLP_CHECKPOINTS leaves (the compute pallet's guard requires audits of at
+      least as many leaves, or counts the shortfall: `runtime.pallets.compute.guard`);
+    - a single leaf (every = steps): its audit would recompute the whole job from the seed, as
+      costly as the job; and `every` that does not divide `steps`.
+    """
+    samples, batch, steps, every, _, _, dims = mlp_layout(params)
+    if steps % every:
+        raise WorkloadError(f"every ({every}) must divide steps ({steps})")
+    checkpoints = steps // every
+    if checkpoints < 2:
+        raise WorkloadError(
+            "every must be at most half of steps: a job of one checkpoint is audited by "
+            "recomputing all of it"
+        )
+    if checkpoints > MAX_MLP_CHECKPOINTS:
+        raise WorkloadError(
+            f"{checkpoints} checkpoints (steps/every), over the limit of {MAX_MLP_CHECKPOINTS}: "
+            "raise every"
+        )
+    if 4 * batch * steps > MAX_BATCH_ORDER_BYTES:
+        raise WorkloadError(
+            f"the batch order is {4 * batch * steps} bytes, over the limit of "
+            f"{MAX_BATCH_ORDER_BYTES}: lower batch or steps"
+        )
+    per_step = 6 * batch * sum(a * b for a, b in itertools.pairwise(dims))
+    return _check_leaf_verification(
+        WorkloadShape(
+            inputs=(InputSpec("x", samples * dims[0]), InputSpec("y", samples * dims[-1] * 2)),
+            cost_units=steps * per_step,
+            leaf_sizes=(mlp_leaf_bytes(dims),) * checkpoints,
+            leaf_verify_units=every * per_step,
+            leaf_input_bytes=samples * (dims[0] + 2 * dims[-1]) + 4 * batch * every,
+        ),
+        sized_by={"x": "samples or d0", "y": "samples or dL"},
+        reads="samples, d0 or dL (x and y are read whole)",
+        work="every, batch or the layer widths",
+    )
+
+
+WORKLOADS: Final = {
+    "gemm_i8": gemm_shape,
+    "qmlp_i8": qmlp_shape,
+    "sgd_fxp": sgd_shape,
+    "mlp_fxp": mlp_shape,
+}
 
 
 def workload_shape(workload: str, params: Sequence[int]) -> WorkloadShape:
@@ -338,9 +438,10 @@ def workload_shape(workload: str, params: Sequence[int]) -> WorkloadShape:
 
 def builds_on(workload: str, leaf: int) -> tuple[int, ...]:
     """The committed result leaves that recomputing `leaf` starts from (a consensus rule: a
-    member may claim the worker withheld them only where there are some): the step before, for
-    an sgd_fxp step; none for the others (a qmlp_i8 leaf is recomputed from the input rows)."""
-    if workload == "sgd_fxp" and leaf > 0:
+    member may claim the worker withheld them only where there are some): the step (checkpoint)
+    before, for an sgd_fxp step or an mlp_fxp checkpoint; none for the others (a qmlp_i8 leaf
+    is recomputed from the input rows)."""
+    if workload in ("sgd_fxp", "mlp_fxp") and leaf > 0:
         return (leaf - 1,)
     return ()
 
