@@ -75,11 +75,20 @@ def batch_order(seed: int, samples: int, batch: int, steps: int) -> I64:
     return batch_order_rows(seed, samples, batch, steps, 0, steps)
 
 
-def batch_order_rows(seed: int, samples: int, batch: int, steps: int, first: int, stop: int) -> I64:
+def batch_order_rows(
+    seed: int,
+    samples: int,
+    batch: int,
+    steps: int,
+    first: int,
+    stop: int,
+    workload: str = "sgd_fxp",
+) -> I64:
     """Rows `first`..`stop` of `batch_order(seed, samples, batch, steps)` (the batches of those
-    steps), generated on their own: a verifier of one step reads 4·batch bytes of the stream."""
+    steps), generated on their own: a verifier of one step reads 4·batch bytes of the stream.
+    mlp_fxp's order is the same rule on its own stream (`workload`)."""
     raw = seed_stream_range(
-        seed, "sgd_fxp", "order", 4 * batch * steps, 4 * batch * first, 4 * batch * stop
+        seed, workload, "order", 4 * batch * steps, 4 * batch * first, 4 * batch * stop
     )
     order = np.frombuffer(raw, dtype="<u4").astype(np.int64) % samples
     return order.reshape(stop - first, batch)

@@ -15,8 +15,8 @@ matrix of `result_arrays` it belongs to (`layer`) and its rows and columns there
 A leaf is recomputed from only the slices of the inputs it reads (`leaf_input_ranges`, runs of
 bytes: a gemm_i8 tile reads its rows of A, contiguous, and its columns of B, one run a row; an
 input the caller does not pass is generated from the seed, those runs alone where that is
-cheaper than the span they lie in) and, for sgd_fxp, from the
-committed step before it (`leaf_dependencies`), which the verifier takes from the worker's
+cheaper than the span they lie in) and, for sgd_fxp and mlp_fxp, from the committed step
+(checkpoint) before it (`leaf_dependencies`), which the verifier takes from the worker's
 commitment, checked by Merkle proof. A qmlp_i8 leaf of layer j is recomputed from x's rows through
 layers 0..j, trusting no committed leaf: a cheater who zeroes the layer-0 leaves fails on every
 leaf of every layer. An sgd_fxp step still trusts the committed step before it: a cheater can fake
@@ -53,10 +53,18 @@ from gpu_worker.inputs import (
     generated_as_span,
     parse_model,
 )
+from gpu_worker.mlp_checkpoints import checkpoint_from, job_checkpoints
 from gpu_worker.qmlp_rows import Carried, carried_leaf_hashes, carry_rows, parsed_model
 from gpu_worker.tile_threads import spread_for
 from runtime.primitives.merkle import HASH_LEN, LEAF_KEY, leaf_hash
-from runtime.workloads import WorkloadShape, builds_on, gemm_layout, workload_shape
+from runtime.workloads import (
+    WorkloadShape,
+    builds_on,
+    gemm_layout,
+    mlp_layout,
+    mlp_leaf_bytes,
+    workload_shape,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +117,8 @@ def _arrays(spec: JobSpec, inputs: Mapping[str, bytes]) -> dict[str, Any]:
             "x": np.frombuffer(inputs["x"], np.int8).reshape(p[0], p[2]),
             "layers": parse_model(p[2:], inputs["model"]),
         }
-    samples, features, outputs = p[0], p[1], p[2]
+    # sgd_fxp's x is samples×features, y samples×outputs; mlp_fxp's samples×d0, samples×dL.
+    samples, features, outputs = (p[0], p[6], p[-1]) if spec.workload == "mlp_fxp" else p[:3]
     return {
         "x": np.frombuffer(inputs["x"], np.int8).reshape(samples, features),
         "y": np.frombuffer(inputs["y"], "<i2").astype(np.int16).reshape(samples, outputs),
@@ -152,7 +161,8 @@ def _int32(leaf: bytes, rows: int, cols: int, what: str) -> I32:
 class LeafTile:
     """Where a leaf lies in the result: rows `rows` and columns `cols` of matrix `layer` of
     `result_arrays` (gemm_i8: C, layer 0; qmlp_i8: layer j's accumulators; sgd_fxp: step t's
-    weights, whole). The leaf is that block, row-major, little-endian int32."""
+    weights, whole; mlp_fxp: checkpoint t, one row of its parameter words). The leaf is that
+    block, row-major, little-endian int32."""
 
     layer: int
     rows: slice
@@ -174,6 +184,8 @@ def leaf_tile(spec: JobSpec, index: int) -> LeafTile:
     if spec.workload == "qmlp_i8":
         layer, rows, _ = _qmlp_position(spec, index)
         return LeafTile(layer, rows, slice(0, p[3 + layer]))
+    if spec.workload == "mlp_fxp":
+        return LeafTile(index, slice(0, 1), slice(0, mlp_leaf_bytes(p[6:]) // 4))
     return LeafTile(index, slice(0, p[1]), slice(0, p[2]))
 
 
@@ -216,6 +228,8 @@ def compute_leaves(
     if spec.workload == "qmlp_i8":
         accs = kernels.qmlp(arrays["x"], arrays["layers"])
         return [_leaf(acc[rows]) for acc in accs for rows in _blocks(p[0], p[1])]
+    if spec.workload == "mlp_fxp":
+        return job_checkpoints(p, spec.seed, arrays["x"], arrays["y"], device)
     samples, _, _, batch, steps, frac_bits, lr_shift = p
     order = _batch_order(spec.seed, samples, batch, steps)
     weights = kernels.sgd(arrays["x"], arrays["y"], order, frac_bits, lr_shift)
@@ -234,7 +248,7 @@ def check_leaf_sizes(spec: JobSpec, leaves: Sequence[bytes]) -> None:
 
 def result_arrays(spec: JobSpec, leaves: Sequence[bytes]) -> list[I32]:
     """A result as arrays: C for gemm_i8; each layer's accumulators for qmlp_i8; each step's
-    weights for sgd_fxp."""
+    weights for sgd_fxp; each checkpoint as one row of parameter words for mlp_fxp."""
     check_leaf_sizes(spec, leaves)
     p = spec.params
     if spec.workload == "gemm_i8":
@@ -252,6 +266,9 @@ def result_arrays(spec: JobSpec, leaves: Sequence[bytes]) -> list[I32]:
             .reshape(p[0], width)
             for j, width in enumerate(p[3:])
         ]
+    if spec.workload == "mlp_fxp":
+        words = mlp_leaf_bytes(p[6:]) // 4
+        return [_int32(leaf, 1, words, f"checkpoint {t}") for t, leaf in enumerate(leaves)]
     return [_int32(leaf, p[1], p[2], f"step {t}") for t, leaf in enumerate(leaves)]
 
 
@@ -360,11 +377,6 @@ def _read_runs(given: InputBytes, runs: ByteRuns) -> I8:
     return view
 
 
-def _spread(runs: ByteRuns, size: int) -> bool:
-    """Whether `runs` lie over half or more of an input of `size` bytes."""
-    return 2 * (runs.stop - runs.start) >= size
-
-
 def _read_inputs(
     spec: JobSpec, inputs: Mapping[str, InputBytes], reads: Mapping[str, ByteRuns]
 ) -> dict[str, I8]:
@@ -453,7 +465,7 @@ def recompute_leaves(
     kernel call for the rows whose leaves reach it (rows are independent, so each leaf's rows
     come out as on their own).
     """
-    if spec.workload == "sgd_fxp":
+    if spec.workload in ("sgd_fxp", "mlp_fxp"):
         for index in indices:
             checked_dependencies(spec, index, deps)
     else:  # leaves built from the inputs alone (`builds_on`): only the indices to check
@@ -468,6 +480,8 @@ def recompute_leaves(
         return _recompute_gemm(spec, inputs, indices, device)
     if spec.workload == "qmlp_i8":
         return _recompute_qmlp(spec, inputs, indices, kernels)
+    if spec.workload == "mlp_fxp":
+        return _recompute_mlp(spec, inputs, indices, deps, device)
     p = spec.params
     samples, features, outputs, batch, steps, frac_bits, lr_shift = p
     data = _leaf_inputs(spec, inputs, indices[0])
@@ -495,7 +509,8 @@ def recompute_leaf_hashes(
     are hashed where they lie in the audit kernel's flat output by the compiled tile hashing
     (`commitment.tile_leaf_hashes`; no leaf bytes are made)."""
     kernels = backend(device)
-    if spec.workload == "sgd_fxp" or not indices or not kernels.__name__.endswith(".cpu"):
+    chained = spec.workload in ("sgd_fxp", "mlp_fxp")
+    if chained or not indices or not kernels.__name__.endswith(".cpu"):
         return [
             leaf_hash(leaf) for leaf in recompute_leaves(spec, inputs, indices, deps, device=device)
         ]
@@ -521,6 +536,32 @@ def recompute_leaf_hashes(
     # The tiles lie end to end in the flat output: one compiled call hashes them all.
     joined = run_hashes(flat, height * width, LEAF_KEY)
     return [joined[at : at + HASH_LEN] for at in range(0, len(joined), HASH_LEN)]
+
+
+def mlp_leaf_arrays(spec: JobSpec, inputs: Mapping[str, InputBytes]) -> tuple[I8, I16]:
+    """An mlp_fxp job's x and y as arrays, read (or generated) whole: every checkpoint reads
+    them all."""
+    samples, _, _, _, _, _, dims = mlp_layout(spec.params)
+    data = _leaf_inputs(spec, inputs, 0)
+    x: I8 = data["x"].reshape(samples, dims[0])
+    y: I16 = data["y"].reshape(-1).view("<i2").astype(np.int16).reshape(samples, dims[-1])
+    return x, y
+
+
+def _recompute_mlp(
+    spec: JobSpec,
+    inputs: Mapping[str, InputBytes],
+    indices: Sequence[int],
+    deps: Mapping[int, bytes],
+    device: str,
+) -> list[bytes]:
+    """mlp_fxp checkpoints recomputed, each from the committed one before it (x and y read
+    once)."""
+    x, y = mlp_leaf_arrays(spec, inputs)
+    return [
+        checkpoint_from(spec.params, spec.seed, x, y, index, deps.get(index - 1), device)[0]
+        for index in indices
+    ]
 
 
 def _recompute_gemm(
@@ -632,19 +673,6 @@ def _recompute_gemm_tiles(
     a, b, table = gemm_audit_operands(spec, inputs, indices)
     tiles = audit_cpu.gemm_tiles(a, b, table, spread_for(audit_cpu.tile_weight(a.shape[1])))
     return [_leaf(c) for c in tiles]
-
-
-def qmlp_rows(spec: JobSpec, indices: Sequence[int]) -> tuple[I64, int]:
-    """The rows of x that qmlp_i8 leaves `indices` recompute (sorted, each once) and the
-    deepest layer among them."""
-    total, row_block = spec.params[0], spec.params[1]
-    per_layer = _block_count(total, row_block)
-    blocks = sorted({index % per_layer for index in indices})
-    deepest = max(indices) // per_layer if len(indices) else 0
-    if row_block == 1:
-        return np.fromiter(blocks, np.int64, len(blocks)), deepest
-    rows = [r for b in blocks for r in range(b * row_block, min(b * row_block + row_block, total))]
-    return np.fromiter(rows, np.int64, len(rows)), deepest
 
 
 def qmlp_x_rows(spec: JobSpec, inputs: Mapping[str, InputBytes], rows: I64) -> I8:
@@ -761,6 +789,7 @@ __all__ = [
     "leaf_input_ranges",
     "leaf_tile",
     "leaf_tiles",
+    "mlp_leaf_arrays",
     "recompute_leaf",
     "recompute_leaf_hashes",
     "recompute_leaves",

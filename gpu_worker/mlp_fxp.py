@@ -156,9 +156,7 @@ def train_step(
 
 
 def _flat(layers: Sequence[tuple[I64, I64]]) -> I32:
-    return np.concatenate([part.reshape(-1) for layer in layers for part in layer]).astype(
-        np.int32
-    )
+    return np.concatenate([part.reshape(-1) for layer in layers for part in layer]).astype(np.int32)
 
 
 def train(
@@ -186,9 +184,7 @@ def train(
             witnesses.append(witness)
         if (s + 1) % every == 0:
             checkpoints.append(_flat(layers))
-    out: I32 = (
-        np.stack(checkpoints) if checkpoints else np.zeros((0, len(start)), np.int32)
-    )
+    out: I32 = np.stack(checkpoints) if checkpoints else np.zeros((0, len(start)), np.int32)
     return out, witnesses
 
 

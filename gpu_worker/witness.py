@@ -15,6 +15,9 @@ same terms that output element's sum runs over, wrapping modulo 2^64 (int64). Pe
 - qmlp_i8 leaf (layer j, a row block): for l = 0..j, acc_l = h_l·W_l + b_l with h_0 = the x rows
   and h_{l+1} = requantize(acc_l) (exactly as `gpu_worker.reference`); one W array per layer, of
   shape (rows, width_l); the bias is not a term.
+- mlp_fxp checkpoint t: for each of its `every` steps in order, layer 0's forward terms
+  x[r_b, i]·W_0[i, o] at that step (`gpu_worker.mlp_fxp`), one W array of shape (batch, d1) a
+  step.
 - sgd_fxp step t: pred = xb·w (terms xb[i, f]·w[f, o]) gives W1 of shape (batch, outputs), rows in
   the batch's order; grad = xbᵀ·err (terms xb[i, f]·err[i, o], summed over i) gives W2 of shape
   (features, outputs).
@@ -67,10 +70,11 @@ from gpu_worker.jobs import (
     checked_dependencies,
     gemm_audit_operands,
     gemm_tile_operands,
+    mlp_leaf_arrays,
     qmlp_model,
-    qmlp_rows,
     qmlp_x_rows,
 )
+from gpu_worker.mlp_checkpoints import checkpoint_from
 from gpu_worker.tile_threads import spread_for
 
 WITNESS_TAG: Final = b"xpl-witness"
@@ -122,6 +126,19 @@ def witness_digest(arrays: Iterable[I64]) -> bytes:
     return hashed.digest()
 
 
+def qmlp_rows(spec: JobSpec, indices: Sequence[int]) -> tuple[I64, int]:
+    """The rows of x that qmlp_i8 leaves `indices` recompute (sorted, each once) and the
+    deepest layer among them."""
+    total, row_block = spec.params[0], spec.params[1]
+    per_layer = -(-total // row_block)
+    blocks = sorted({index % per_layer for index in indices})
+    deepest = max(indices) // per_layer if len(indices) else 0
+    if row_block == 1:
+        return np.fromiter(blocks, np.int64, len(blocks)), deepest
+    rows = [r for b in blocks for r in range(b * row_block, min(b * row_block + row_block, total))]
+    return np.fromiter(rows, np.int64, len(rows)), deepest
+
+
 def _recompute(
     spec: JobSpec,
     inputs: Mapping[str, InputBytes],
@@ -156,6 +173,15 @@ def _recompute(
             if j + 1 < len(layers):
                 h = requantize(acc, current)
         return _leaf(acc)
+    if spec.workload == "mlp_fxp":
+        samples_x, targets = mlp_leaf_arrays(spec, inputs)
+        before = deps.get(index - 1)
+        leaf, arrays = checkpoint_from(
+            p, spec.seed, samples_x, targets, index, before, device, mask
+        )
+        for array in arrays:
+            absorb(array)
+        return leaf
     samples, features, outputs, batch, steps, frac_bits, lr_shift = p
     (order,) = batch_order_rows(spec.seed, samples, batch, steps, index, index + 1)
     start = _sgd_start(spec, index, deps)

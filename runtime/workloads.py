@@ -88,8 +88,8 @@ MAX_SGD_STEPS: Final = 100_000
 MAX_MLP_LAYERS: Final = 8
 MAX_MLP_WIDTH: Final = 4096
 MAX_MLP_CHECKPOINTS: Final = 16
-"""The most leaves (checkpoints) an mlp_fxp job has: with no more than an audit's leaves, an
-audit recomputes every checkpoint (see `mlp_shape` for why a chain of checkpoints needs it)."""
+"""The most leaves (checkpoints) an mlp_fxp job has: an audit recomputes every one of them (see
+`mlp_shape` for why a chain of checkpoints needs it), as much work as the default audit's 16."""
 MAX_MLP_FRAC_BITS: Final = 20
 CHUNK_BYTES: Final = 64 * 1024
 """Blobs (job inputs) are committed to as a Merkle tree over chunks of this size."""
@@ -379,9 +379,9 @@ def mlp_shape(params: Sequence[int]) -> WorkloadShape:
     units are all dead (weights ≤ 0 on inputs ≥ 0). A worker that fakes one checkpoint as such a
     state computes every later checkpoint from it at almost no cost, and each later one passes
     its audit: faking one leaf saves the rest of the job. Only drawing that one leaf catches it,
-    so an audit must be able to draw every leaf: refused are
-    - more than MAX_MLP_CHECKPOINTS leaves (the compute pallet's guard requires audits of at
-      least as many leaves, or counts the shortfall: `runtime.pallets.compute.guard`);
+    so an audit of an mlp_fxp job recomputes every checkpoint (`audited_leaves`), and refused are
+    - more than MAX_MLP_CHECKPOINTS leaves: an audit's work stays within MAX_MLP_CHECKPOINTS
+      leaves of MAX_LEAF_VERIFY_UNITS each, the default audit's (`audit_leaves` 16);
     - a single leaf (every = steps): its audit would recompute the whole job from the seed, as
       costly as the job; and `every` that does not divide `steps`.
     """
@@ -444,6 +444,15 @@ def builds_on(workload: str, leaf: int) -> tuple[int, ...]:
     if workload in ("sgd_fxp", "mlp_fxp") and leaf > 0:
         return (leaf - 1,)
     return ()
+
+
+def audited_leaves(workload: str, audit_leaves: int, leaves: int) -> int:
+    """How many distinct leaves an audit of a job of `leaves` leaves draws (a consensus rule):
+    `audit_leaves`, or every checkpoint of an mlp_fxp job, whose checkpoints form a chain with
+    cheap links to fake (`mlp_shape`): only drawing the one faked checkpoint catches it."""
+    if workload == "mlp_fxp":
+        return leaves
+    return min(audit_leaves, leaves)
 
 
 def payment_for(cost_units: int, price_per_gop: int) -> int:

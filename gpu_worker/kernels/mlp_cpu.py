@@ -109,8 +109,7 @@ def _train(
                         for o in range(d_out):
                             total += delta[r, o] * params[base + o]
                         v = (total + half_f) >> frac_bits
-                        v = min(max(v, -ERROR_LIMIT), ERROR_LIMIT)
-                        back[r, i] = v * m[r, h_at[j] + i]
+                        back[r, i] = min(max(v, -ERROR_LIMIT), ERROR_LIMIT) * m[r, h_at[j] + i]
             for i in range(d_in):
                 for o in range(d_out):
                     grad[o] = 0
@@ -166,8 +165,8 @@ def train(
         raise ValueError(f"frac_bits {frac_bits} or lr_shift {lr_shift} is out of range")
     steps, batch = order.shape
     out: I32 = np.empty((steps // every, len(start)), np.int32)
-    keep = witness_mask is not None
-    witness: I64 = np.empty((steps, batch, dims[1]) if keep else (0, 0, 0), np.int64)
+    mask = -1 if witness_mask is None else int(witness_mask)
+    witness: I64 = np.empty((steps, batch, dims[1]) if mask >= 0 else (0, 0, 0), np.int64)
     _train(
         x,
         read_only(np.ascontiguousarray(y)),
@@ -177,7 +176,7 @@ def train(
         lr_shift,
         read_only(np.asarray(dims, np.int64)),
         np.asarray(start, np.int64),
-        int(witness_mask) if keep else 0,
+        max(mask, 0),
         witness,
         out,
     )

@@ -39,6 +39,17 @@ sgd_fxp step is recomputed from the committed step before it, so a faked step ma
 checkable only against the fake; a zeroed step makes the next step's forward pass free, half its
 work, so faking a share f of the steps saves up to 1.5·f of the job: D = 3/2.
 
+An mlp_fxp checkpoint is recomputed from the committed checkpoint before it too, but an MLP has
+states from which training costs nothing to predict: the all-zero network is a fixed point of
+SGD (no gradient reaches a layer whose input and whose next layer's weights are zero), and so is
+one whose hidden units are all dead. A worker that fakes one checkpoint as such a state computes
+every later one from it for free, and each later one passes its audit: faking one leaf of L can
+save the whole job, D = L. So an audit of an mlp_fxp job draws every checkpoint
+(`runtime.workloads.audited_leaves`; at most MAX_MLP_CHECKPOINTS = 16 of them): any faked
+checkpoint is then caught whenever the job is audited, with q·P_conv, which is the guard's case
+f = 1 (faking everything) and needs no factor of its own. The price is the audit's work: the whole
+job, not k leaves of it.
+
 What a cheater can still do: fake and hope. At the guard's bound its expected loss exceeds its
 saving by the margin; a cheater whose cost is below its payment (C < R) saves even less. A party
 with more than collusion_ppm of the stake can pass its own fakes more often than P_conv assumes:

@@ -87,7 +87,7 @@ from runtime.pallets.market import Job
 from runtime.pallets.market.errors import MarketError
 from runtime.primitives.merkle import MerkleProofError, verify_hash_proof
 from runtime.state import PrefixIterator, StateOverlay, StateReader
-from runtime.workloads import builds_on
+from runtime.workloads import audited_leaves, builds_on
 
 _HASH_LIST = fields.list_type(fields.HASH, MAX_AUDIT_LEAVES)
 
@@ -216,7 +216,8 @@ class Compute(Pallet):
         if not audited:
             ctx.deposit_event(ChallengeDrawn, job_id, 0, False, [], [], 0, 0)
             return
-        leaves = draw_leaves(seed, p.audit_leaves, current.leaves)
+        count = audited_leaves(current.workload, p.audit_leaves, current.leaves)
+        leaves = draw_leaves(seed, count, current.leaves)
         committee = draw_committee(ctx, seed, p.committee_size)
         check = Check(kind="audit", leaves=leaves, committee=committee, draw_at=ctx.number)
         Checks.insert(ctx.state, job_id, (*checks, check))
