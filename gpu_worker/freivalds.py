@@ -695,9 +695,15 @@ def _check_steps(
     spec: JobSpec, inputs: Mapping[str, bytes], leaves: Sequence[Leaf], rng: np.random.Generator
 ) -> int | None:
     """sgd_fxp: the first wrong step among sgd_spot_checks(T) distinct random steps, each
-    recomputed from the committed weights before it."""
+    recomputed from the committed weights before it; mlp_fxp: the first wrong checkpoint, every
+    one recomputed from the one before (a faked checkpoint can make every later one cheap and
+    right: `runtime.workloads.mlp_shape`)."""
     steps = len(leaves)
-    picks = np.sort(rng.choice(steps, size=sgd_spot_checks(steps), replace=False))
+    picks = (
+        np.arange(steps)
+        if spec.workload == "mlp_fxp"
+        else np.sort(rng.choice(steps, size=sgd_spot_checks(steps), replace=False))
+    )
     for t in picks.tolist():
         deps = {d: bytes(leaves[d]) for d in leaf_dependencies(spec, t)}
         if recompute_leaf(spec, inputs, t, deps, device="cpu") != leaves[t]:
@@ -715,12 +721,13 @@ def check_result(
     """The first wrong leaf of a result, or None when it passes.
 
     gemm_i8 and qmlp_i8 are checked whole with Freivalds (a wrong row escapes with probability
-    at most 2^−SECURITY_BITS); sgd_fxp by recomputing sgd_spot_checks(T) random steps. The
+    at most 2^−SECURITY_BITS); sgd_fxp by recomputing sgd_spot_checks(T) random steps, mlp_fxp
+    every checkpoint. The
     leaves must already match the committed root.
     """
     rng = rng if rng is not None else np.random.default_rng()
     arrays = _arrays(spec, inputs)
-    if spec.workload == "sgd_fxp":
+    if spec.workload in ("sgd_fxp", "mlp_fxp"):
         check_leaf_sizes(spec, cast(Sequence[bytes], leaves))
         return _check_steps(spec, inputs, leaves, rng)
     grids = _grids(spec, spec.shape.leaves)

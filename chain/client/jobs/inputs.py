@@ -24,7 +24,12 @@ GEMM_MIN_TILE: Final = 512
 """Elements of C (2 KiB) a default tile holds at least: below that, the per-leaf costs (its hash,
 its proof, its place in the result blob) outweigh what a finer audit saves."""
 
-WORKLOAD_INPUTS: Final = {"gemm_i8": ("a", "b"), "qmlp_i8": ("x", "model"), "sgd_fxp": ("x", "y")}
+WORKLOAD_INPUTS: Final = {
+    "gemm_i8": ("a", "b"),
+    "qmlp_i8": ("x", "model"),
+    "sgd_fxp": ("x", "y"),
+    "mlp_fxp": ("x", "y"),
+}
 """Input names per workload, known before the parameters are (the runtime's shapes name them too;
 `make_request` checks that both agree)."""
 
@@ -38,7 +43,7 @@ class ArrayLayout:
     rows: int
     """Index of the parameter that is the number of rows."""
     cols: int
-    """Index of the parameter that is the number of columns."""
+    """Index of the parameter that is the number of columns (−1: the last, mlp_fxp's dL)."""
 
     def shape(self, params: Sequence[int]) -> tuple[int, int]:
         """The (rows, columns) this input must have for the job parameters `params`."""
@@ -52,6 +57,8 @@ ARRAY_INPUTS: Final[dict[tuple[str, str], ArrayLayout]] = {
     ("qmlp_i8", "x"): ArrayLayout(_I8, ("batch", "d0"), 0, 2),
     ("sgd_fxp", "x"): ArrayLayout(_I8, ("samples", "features"), 0, 1),
     ("sgd_fxp", "y"): ArrayLayout(_I16, ("samples", "outputs"), 0, 2),
+    ("mlp_fxp", "x"): ArrayLayout(_I8, ("samples", "d0"), 0, 6),
+    ("mlp_fxp", "y"): ArrayLayout(_I16, ("samples", "dL"), 0, -1),
 }
 """Inputs given as .npy arrays; any other input (the qmlp_i8 model) is raw bytes."""
 
