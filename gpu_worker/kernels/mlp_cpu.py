@@ -175,7 +175,7 @@ def train(
         frac_bits,
         lr_shift,
         read_only(np.asarray(dims, np.int64)),
-        np.asarray(start, np.int64),
+        np.array(start, np.int64),  # a copy: the kernel trains it in place
         max(mask, 0),
         witness,
         out,
