@@ -27,7 +27,8 @@ in one run, each figure the best of `repeat` timings:
    committee member computes for the same leaves (`chain.service.recomputation.recompute_answer`:
    each leaf with its recomputation witness);
 5. freivalds: `check_result` over the whole result, as a requester does before the dispute window
-   closes (for sgd_fxp, a spot check of a few steps).
+   closes (for sgd_fxp, a spot check of a few steps; for mlp_fxp, every checkpoint, which is
+   also what its audit recomputes: `runtime.workloads.mlp_shape` says why).
 
 Steps 3 to 5 are given as shares of the compute time, the figures the protocol's fees and
 parameters are judged by.
@@ -54,7 +55,7 @@ from gpu_worker.commitment import (
 )
 from gpu_worker.committing import compute_committed
 from gpu_worker.devices import DEVICES, backend, select_device
-from gpu_worker.inputs import I8, I32, batch_order, generate_inputs
+from gpu_worker.inputs import I8, I32, batch_order, batch_order_rows, generate_inputs
 from gpu_worker.jobs import (
     JobSpec,
     _arrays,
@@ -68,6 +69,8 @@ from gpu_worker.jobs import (
     tile_leaves,
 )
 from gpu_worker.kernels.blake3_proofs import walk_proofs
+from gpu_worker.mlp_checkpoints import trainer
+from gpu_worker.mlp_fxp import initial_parameters
 from runtime.primitives.merkle import (
     MerkleProofError,
     leaf_hash,
@@ -76,7 +79,7 @@ from runtime.primitives.merkle import (
     tree_levels,
     verify_hash_proofs,
 )
-from runtime.workloads import WORKLOADS, WorkloadError
+from runtime.workloads import MAX_LEAF_VERIFY_UNITS, WORKLOADS, WorkloadError, mlp_layout
 
 AUDIT_LEAVES: Final = 16
 ANSWER_MASK: Final = 0x9E3779B9
@@ -87,14 +90,19 @@ layers below it, so an audit of 16 leaves costs about 16 · row_block / batch of
 (measured at n = 2,048: 1.0% of the compute's CPU time at row block 1, 1.2% at 2, 4.9% at 4)."""
 BLAS_K_SLICE: Final = 1024
 """float32 sums of int8 products are exact up to 1,024 terms: 1,024 · 2^14 = 2^24."""
-MAX_N: Final = {"gemm_i8": 16_384, "qmlp_i8": 8_192, "sgd_fxp": 4_096}
-DEFAULT_N: Final = {"gemm_i8": 1024, "qmlp_i8": 1024, "sgd_fxp": 1024}
+MAX_N: Final = {"gemm_i8": 16_384, "qmlp_i8": 8_192, "sgd_fxp": 4_096, "mlp_fxp": 512}
+DEFAULT_N: Final = {"gemm_i8": 1024, "qmlp_i8": 1024, "sgd_fxp": 1024, "mlp_fxp": 64}
 QMLP_CLASSES: Final = 10
 SGD_OUTPUTS: Final = 16
 SGD_BATCH: Final = 256
 SGD_STEPS: Final = 2000
 SGD_FRAC_BITS: Final = 16
 SGD_LR_SHIFT: Final = 24
+MLP_SAMPLES: Final = 2048
+MLP_BATCH: Final = 32
+MLP_CHECKPOINTS: Final = 16
+MLP_EVERY: Final = 100
+"""Steps a checkpoint at most (fewer where its audit would pass MAX_LEAF_VERIFY_UNITS)."""
 SEED: Final = 1
 
 
@@ -151,18 +159,20 @@ def job_for(
     whole rows, `col_block` alone tiles of 8 rows. qmlp_i8: a batch of n through layers
     n → n → n → 10, a leaf per row (QMLP_ROW_BLOCK). sgd_fxp: 2,000 steps of a batch of 256
     samples with n features and 16 outputs (about a second on 2 cores at n = 1,024; 64 KiB of
-    weights per step).
+    weights per step). mlp_fxp: n → n → 10 on 2,048 samples, batches of 32, 16 checkpoints of
+    up to 100 steps (the digits job's shape at n = 64).
     """
     if workload not in WORKLOADS:
         known = ", ".join(sorted(WORKLOADS))
         raise WorkloadError(f"unknown workload {workload!r} (known: {known})")
     if type(n) is not int or not 1 <= n <= MAX_N[workload]:
         raise WorkloadError(f"--n must be from 1 to {MAX_N[workload]} for {workload}, not {n}")
-    if row_block is not None and (workload == "sgd_fxp" or not 1 <= row_block <= n):
+    trains = workload in ("sgd_fxp", "mlp_fxp")
+    if row_block is not None and (trains or not 1 <= row_block <= n):
         raise WorkloadError(
             f"--row-block must be from 1 to --n ({n}) for gemm_i8 and qmlp_i8, not {row_block}"
-            if workload != "sgd_fxp"
-            else "--row-block is for gemm_i8 and qmlp_i8 (an sgd_fxp leaf is one step)"
+            if not trains
+            else f"--row-block is for gemm_i8 and qmlp_i8 (a {workload} leaf is a checkpoint)"
         )
     if col_block is not None and (workload != "gemm_i8" or not 1 <= col_block <= n):
         raise WorkloadError(
@@ -180,6 +190,12 @@ def job_for(
     if workload == "qmlp_i8":
         rows = QMLP_ROW_BLOCK if row_block is None else row_block
         return JobSpec(workload, (n, rows, n, n, n, QMLP_CLASSES), SEED)
+    if workload == "mlp_fxp":
+        per_step = 6 * MLP_BATCH * (n * n + n * QMLP_CLASSES)
+        every = max(1, min(MLP_EVERY, MAX_LEAF_VERIFY_UNITS // per_step))
+        steps = MLP_CHECKPOINTS * every
+        mlp = (MLP_SAMPLES, MLP_BATCH, steps, every, 16, 20, n, n, QMLP_CLASSES)
+        return JobSpec(workload, mlp, SEED)
     samples = max(4 * SGD_BATCH, 2 * n)
     params = (samples, n, SGD_OUTPUTS, SGD_BATCH, SGD_STEPS, SGD_FRAC_BITS, SGD_LR_SHIFT)
     return JobSpec(workload, params, SEED)
@@ -205,13 +221,23 @@ def _best(repeat: int, run: Callable[[], Any]) -> float:
     return _best_of_each(repeat, {"run": run})["run"]
 
 
-def _kernel_call(spec: JobSpec, arrays: dict[str, Any], kernels: Any) -> Callable[[], Any]:
+def _kernel_call(
+    spec: JobSpec, arrays: dict[str, Any], kernels: Any, device: str
+) -> Callable[[], Any]:
     """The job's computation on its arrays, without the leaves' encoding."""
     p = spec.params
     if spec.workload == "gemm_i8":
         return lambda: kernels.gemm(arrays["a"], arrays["b"])
     if spec.workload == "qmlp_i8":
         return lambda: kernels.qmlp(arrays["x"], arrays["layers"])
+    if spec.workload == "mlp_fxp":
+        samples, batch, steps, every, frac_bits, lr_shift, dims = mlp_layout(p)
+        start = initial_parameters(spec.seed, dims, frac_bits)
+        rows = batch_order_rows(spec.seed, samples, batch, steps, 0, steps, "mlp_fxp")
+        train = trainer(device)
+        return lambda: list(
+            train(arrays["x"], arrays["y"], rows, every, frac_bits, lr_shift, start, dims)[0]
+        )
     order = batch_order(spec.seed, p[0], p[3], p[4])
     return lambda: kernels.sgd(arrays["x"], arrays["y"], order, p[5], p[6])
 
@@ -311,7 +337,7 @@ def run_workload_benchmark(
 
     progress(f"warming up on {device} (compiles the kernels)")
     leaves = compute_leaves(spec, inputs, device=device)
-    call = _kernel_call(spec, arrays, kernels)
+    call = _kernel_call(spec, arrays, kernels, device)
     computed: list[Any] = [None]
 
     def compute() -> None:

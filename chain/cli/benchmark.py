@@ -55,13 +55,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "workload",
         help="a compute workload's kernel speed and the cost of committing to and checking it",
     )
-    w.add_argument("name", metavar="NAME", help="gemm_i8, qmlp_i8 or sgd_fxp")
+    w.add_argument("name", metavar="NAME", help="gemm_i8, qmlp_i8, sgd_fxp or mlp_fxp")
     w.add_argument(
         "--n",
         type=int,
         default=None,
         help="job size: gemm_i8 n×n×n, qmlp_i8 a batch of n through n→n→n→10, sgd_fxp n "
-        "features (default 1024)",
+        "features (default 1024), mlp_fxp training n→n→10 (default 64)",
     )
     w.add_argument(
         "--row-block",

@@ -656,12 +656,12 @@ def result(args: argparse.Namespace) -> int:
             bad = jc.find_bad_leaf(spec, inputs, fetched.leaves)
         if bad is None:
             _save(args.out, jc.result_output(spec, fetched.leaves))
-            how = (
-                f"passes spot checks of {sgd_spot_checks(len(fetched.leaves))} of its "
-                f"{len(fetched.leaves)} steps"
-                if spec.workload == "sgd_fxp"
-                else "checks out against its inputs (Freivalds' check)"
-            )
+            how = {
+                "sgd_fxp": f"passes spot checks of {sgd_spot_checks(len(fetched.leaves))} of "
+                f"its {len(fetched.leaves)} steps",
+                "mlp_fxp": f"passes: each of its {len(fetched.leaves)} checkpoints recomputed "
+                "from the one before",
+            }.get(spec.workload, "checks out against its inputs (Freivalds' check)")
             console.print(f"the result of job {args.id} {how}; saved to {args.out}", soft_wrap=True)
             return 0
         wrong = (

@@ -192,3 +192,12 @@ def test_the_digits_mlp_learns_in_fixed_point_as_in_float() -> None:
     floating = digits_training.float_accuracy(steps=200)
     assert fixed > 0.85
     assert abs(fixed - floating) < 0.02
+
+
+def test_the_benchmark_job_is_accepted_at_every_size() -> None:
+    from chain.benchmarks.workload_bench import MAX_N, job_for
+
+    for n in (1, 64, 300, MAX_N["mlp_fxp"]):
+        shape = job_for("mlp_fxp", n).shape
+        assert shape.leaves == 16
+        assert audited_leaves("mlp_fxp", 16, shape.leaves) == 16

@@ -39,6 +39,8 @@ UNVERIFIABLE = [
     ),
     # A leaf whose recomputation alone takes 2·10^9 units.
     pytest.param("gemm_i8", (64, 4096, 4096, 64), "lower row_block", id="gemm-costly-leaf"),
+    # An mlp_fxp checkpoint of 64 steps of a batch of 4,096 through 512 → 512: 4·10^12 units.
+    pytest.param("mlp_fxp", (4096, 4096, 128, 64, 8, 10, 512, 512), "every", id="mlp-costly"),
     # A last-layer leaf that recomputes 64 rows through 16 layers: 8·10^9 units.
     pytest.param("qmlp_i8", (64, 64, *[2000] * 17), "lower row_block", id="qmlp-costly-chain"),
 ]
@@ -53,7 +55,7 @@ def test_an_unverifiable_job_is_refused_at_submission(
     chain = market_chain()
     assert chain.register(WORKER, workloads=(workload,)).error is None
     before = chain.balance(REQUESTER)
-    names = {"gemm_i8": ("a", "b"), "qmlp_i8": ("x", "model"), "sgd_fxp": ("x", "y")}[workload]
+    names = {"gemm_i8": ("a", "b"), "qmlp_i8": ("x", "model")}.get(workload, ("x", "y"))
     out = chain.submit(REQUESTER, workload=workload, params=params, names=names)
     assert out.error == "BadJob"
     assert chain.jobs() == {}
@@ -78,6 +80,8 @@ def _leaf_cost(spec: JobSpec, index: int) -> int:
         rows = min(p[1], p[0] - block * p[1])
         dims = p[2:]
         return sum(2 * rows * dims[i] * dims[i + 1] for i in range(layer + 1))
+    if spec.workload == "mlp_fxp":  # every steps of forward, gradients and errors carried back
+        return 6 * p[1] * p[3] * sum(a * b for a, b in itertools.pairwise(p[6:]))
     return 4 * p[3] * p[1] * p[2]
 
 
@@ -110,6 +114,21 @@ JOB_PARAMS = st.one_of(
             st.integers(1, 48),
         ),
     ),
+    st.tuples(
+        st.just("mlp_fxp"),
+        st.tuples(
+            _dims(1 << 16),
+            _dims(4096),
+            st.integers(1, 64),
+            st.integers(1, 64),
+            st.integers(1, 20),
+            st.integers(1, 48),
+        ).flatmap(
+            lambda p: st.lists(_dims(4096), min_size=2, max_size=9).map(
+                lambda dims: (p[0], p[1], p[2] * p[3], p[3], p[4], p[5], *dims)
+            )
+        ),
+    ),
 )
 
 
@@ -130,6 +149,8 @@ def test_every_accepted_leaf_verifies_within_the_bounds(
         read = sum(runs.size for runs in ranges.values())
         if workload == "sgd_fxp":
             read += 4 * params[3]  # the step's row of the batch order
+        if workload == "mlp_fxp":
+            read += 4 * params[1] * params[3]  # the checkpoint's rows of the batch order
         assert read <= shape.leaf_input_bytes <= MAX_LEAF_INPUT_BYTES
         assert _leaf_cost(spec, index) <= shape.leaf_verify_units <= MAX_LEAF_VERIFY_UNITS
 

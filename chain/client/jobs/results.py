@@ -103,7 +103,8 @@ def find_bad_leaf(
     rng: np.random.Generator | None = None,
 ) -> int | None:
     """The first wrong leaf of a result, or None when it passes: a leaf of the wrong size,
-    else what Freivalds' check (gemm_i8, qmlp_i8) or step spot checks (sgd_fxp) find."""
+    else what Freivalds' check (gemm_i8, qmlp_i8), step spot checks (sgd_fxp) or every checkpoint
+    recomputed (mlp_fxp) find."""
     sizes = spec.shape.leaf_sizes
     if len(leaves) != len(sizes):
         raise ResultDataError(f"the result has {len(leaves)} leaves, the job {len(sizes)}")
@@ -115,5 +116,5 @@ def find_bad_leaf(
 
 def result_output(spec: JobSpec, leaves: Sequence[bytes]) -> npt.NDArray[np.int32]:
     """The job's output: C for gemm_i8, the logits (last layer's accumulators) for qmlp_i8, the
-    final weights for sgd_fxp."""
+    final weights for sgd_fxp, the last checkpoint (one row of parameter words) for mlp_fxp."""
     return result_arrays(spec, leaves)[-1]
