@@ -140,7 +140,7 @@ def _cheated(inputs: dict[str, bytes], faked: int, fake: bytes) -> list[bytes]:
     honestly from it: what a cheater commits so that only `faked` is wrong."""
     x = np.frombuffer(inputs["x"], np.int8).reshape(40, 6)
     y = np.frombuffer(inputs["y"], "<i2").astype(np.int16).reshape(40, 3)
-    leaves = compute_leaves(SPEC, inputs, device="cpu")[:faked] + [fake]
+    leaves = [*compute_leaves(SPEC, inputs, device="cpu")[:faked], fake]
     for index in range(faked + 1, 4):
         leaf, _ = checkpoint_from(SPEC.params, SPEC.seed, x, y, index, leaves[-1], "cpu")
         leaves.append(leaf)

@@ -3,6 +3,7 @@ checkpoint (a chain of MLP checkpoints has links a cheater fakes for free)."""
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 
 import pytest
@@ -80,7 +81,7 @@ def test_an_accepted_job_has_two_to_sixteen_checkpoints_each_within_the_bounds(
             checkpoints > MAX_MLP_CHECKPOINTS
             or batch > samples
             or (
-                6 * batch * every * sum(a * b for a, b in zip(dims, dims[1:], strict=False))
+                6 * batch * every * sum(a * b for a, b in itertools.pairwise(dims))
                 > MAX_LEAF_VERIFY_UNITS
             )
         )
