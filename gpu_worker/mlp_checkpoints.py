@@ -23,11 +23,16 @@ Trainer = Callable[..., tuple[I32, list[I64]]]
 
 
 def trainer(device: str) -> Trainer:
-    """The training function of `device`: the NumPy reference for "numpy", else the compiled
-    CPU kernel (CUDA included: mlp_fxp has no GPU kernel yet; the bits are the same)."""
-    if resolve_device(device) == "numpy":
+    """The training function of `device`: the NumPy reference, the Numba CPU kernel or the
+    CUDA kernels (all give the same bits)."""
+    device = resolve_device(device)
+    if device == "numpy":
         return mlp_fxp.train
-    from gpu_worker.kernels import mlp_cpu  # Numba loads only where a kernel runs
+    if device == "cuda":
+        from gpu_worker.kernels import mlp_cuda  # Numba loads only where a kernel runs
+
+        return mlp_cuda.train
+    from gpu_worker.kernels import mlp_cpu
 
     return mlp_cpu.train
 

@@ -120,10 +120,52 @@ def test_sgd_matches_the_reference(
             np.testing.assert_array_equal(w, want)
 
 
+@settings(max_examples=6, deadline=None)
+@given(
+    dims=st.lists(st.integers(1, 4), min_size=2, max_size=4),
+    samples=st.integers(1, 5),
+    batch=st.integers(1, 3),
+    every=st.integers(1, 2),
+    frac_bits=st.integers(1, 20),
+    lr_shift=st.integers(1, 30),
+    mask=st.integers(0, 2**32 - 1),
+    seed=st.integers(0, 2**32),
+)
+def test_mlp_training_matches_the_reference(
+    dims: list[int],
+    samples: int,
+    batch: int,
+    every: int,
+    frac_bits: int,
+    lr_shift: int,
+    mask: int,
+    seed: int,
+) -> None:
+    from gpu_worker import mlp_fxp
+    from gpu_worker.kernels import mlp_cuda
+
+    rng = np.random.default_rng(seed)
+    x = rng.choice(np.array([-128, -1, 0, 1, 127], np.int8), (samples, dims[0]))
+    y = rng.integers(-(2**15), 2**15, (samples, dims[-1])).astype(np.int16)
+    order = rng.integers(0, samples, (2 * every, batch))
+    limit = mlp_fxp.WEIGHT_LIMIT
+    words = mlp_fxp.parameter_count(dims)
+    for start in (
+        mlp_fxp.initial_parameters(seed, dims, frac_bits),
+        rng.integers(-limit, limit + 1, words).astype(np.int32),
+    ):
+        case = (x, y, order, every, frac_bits, lr_shift, start, dims)
+        got, witness = mlp_cuda.train(*case, witness_mask=mask)
+        expected, expected_witness = mlp_fxp.train(*case, witness_mask=mask)
+        np.testing.assert_array_equal(got, expected)
+        np.testing.assert_array_equal(np.array(witness), np.array(expected_witness))
+
+
 JOBS = (
     JobSpec("gemm_i8", (9, 13, 7, 4), seed=3),
     JobSpec("qmlp_i8", (5, 2, 6, 7, 3), seed=4),
     JobSpec("sgd_fxp", (12, 5, 2, 3, 4, 8, 6), seed=5),
+    JobSpec("mlp_fxp", (10, 3, 4, 2, 8, 6, 3, 4, 2), seed=6),
 )
 
 
