@@ -190,7 +190,7 @@ def train(
         raise ValueError(f"frac_bits {frac_bits} or lr_shift {lr_shift} is out of range")
     steps, batch = order.shape
     keep = witness_mask is not None
-    mask = np.int64(witness_mask if keep else 0)
+    mask = np.int64(0 if witness_mask is None else witness_mask)
     widest = max(dims)
     width = sum(dims[:-1])
     d_x = cuda.to_device(x)
