@@ -5,7 +5,7 @@ any order: it runs each product with the output's row contiguous in the inner lo
 vectorizes) and keeps the parameters as a flat int64 copy of the checkpoint layout, layer
 offsets in a table, so one compiled signature serves every depth. One thread: the digits model's
 steps are too short for a parallel region to pay its start (about 30 µs a region, several a
-step). CUDA runs this kernel too for now (a GPU kernel for mlp_fxp is not written yet).
+step). The GPU's kernels are `kernels.mlp_cuda`.
 """
 
 from __future__ import annotations
