@@ -71,11 +71,12 @@ def test_every_cached_kernel_uses_the_stamped_locator() -> None:
         blake3_proofs,
         blake3_tiles,
         cpu,
+        mlp_cpu,
         witness_cpu,
     )
 
     modules = (freivalds, freivalds_leaves, audit_cpu, audit_vnni, blake3_nodes, blake3_proofs)
-    modules += (blake3_tiles, cpu, witness_cpu)
+    modules += (blake3_tiles, cpu, mlp_cpu, witness_cpu)
     cached = 0
     for module in modules:
         for value in vars(module).values():
