@@ -43,7 +43,8 @@ def _leaf(flat: I32) -> bytes:
 
 def start_of(params: Sequence[int], seed: int, index: int, before: bytes | None) -> I32:
     """The parameters checkpoint `index` is trained from: the seed's initial ones for 0, else
-    the committed checkpoint `before` (InputError if it has the wrong size)."""
+    the committed checkpoint `before`, each word clamped to ±WEIGHT_LIMIT (InputError if it has
+    the wrong size)."""
     _, _, _, _, frac_bits, _, dims = mlp_layout(params)
     if index == 0:
         return mlp_fxp.initial_parameters(seed, dims, frac_bits)
@@ -51,7 +52,11 @@ def start_of(params: Sequence[int], seed: int, index: int, before: bytes | None)
     if before is None or len(before) != size:
         got = "none" if before is None else f"{len(before)} bytes"
         raise InputError(f"checkpoint {index - 1} must be {size} bytes, got {got}")
-    return np.frombuffer(before, "<i4").astype(np.int32)
+    words = np.frombuffer(before, "<i4").astype(np.int32)
+    # An honest checkpoint is within the clamps; a cheater's may not be, and the bounds that
+    # keep every sum exact in int64 need it to be.
+    clamped: I32 = np.clip(words, -mlp_fxp.WEIGHT_LIMIT, mlp_fxp.WEIGHT_LIMIT)
+    return clamped
 
 
 def job_checkpoints(params: Sequence[int], seed: int, x: I8, y: I16, device: str) -> list[bytes]:

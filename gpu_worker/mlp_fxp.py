@@ -8,7 +8,9 @@ bits.
 
 The parameters: per layer j, weights W_j (d_j×d_{j+1}) and bias b_j (d_{j+1}), int32 in
 Q.F fixed point (the real value is W/2^F), each clamped to ±WEIGHT_LIMIT after every update.
-A checkpoint (a leaf) is the layers in order, each W_j row-major then b_j, little-endian int32.
+A checkpoint (a leaf) is the layers in order, each W_j row-major then b_j, little-endian int32;
+read as the start of the next checkpoint, each word is clamped to ±WEIGHT_LIMIT (an honest
+checkpoint's already are; a faked one's may not be, and the bounds below need them to be).
 
 Initial weights (`initial_parameters`), from the job's seed alone: W_j's d_j·d_{j+1} int32
 words are the counter-based stream `inputs.seed_stream(seed, "mlp_fxp", f"init.{j}", 4·d_j·

@@ -201,3 +201,19 @@ def test_the_benchmark_job_is_accepted_at_every_size() -> None:
         shape = job_for("mlp_fxp", n).shape
         assert shape.leaves == 16
         assert audited_leaves("mlp_fxp", 16, shape.leaves) == 16
+
+
+def test_a_checkpoint_out_of_the_clamps_is_read_clamped_on_every_device() -> None:
+    """A cheater's checkpoint may hold any int32 words; the next one is trained from them
+    clamped, so every sum stays exact and every device agrees."""
+    inputs = generate_inputs(SPEC.workload, SPEC.params, SPEC.seed)
+    words = np.frombuffer(compute_leaves(SPEC, inputs, device="cpu")[0], "<i4").copy()
+    words[::2] = np.iinfo(np.int32).max
+    words[1::2] = np.iinfo(np.int32).min
+    wild = words.astype("<i4").tobytes()
+    clamped = np.clip(words, -mlp_fxp.WEIGHT_LIMIT, mlp_fxp.WEIGHT_LIMIT).astype("<i4").tobytes()
+    got = {
+        device: recompute_leaf(SPEC, inputs, 1, {0: wild}, device=device)
+        for device in ("cpu", "numpy")
+    }
+    assert got["cpu"] == got["numpy"] == recompute_leaf(SPEC, inputs, 1, {0: clamped})
