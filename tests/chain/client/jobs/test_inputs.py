@@ -16,6 +16,7 @@ from chain.client.jobs import (
     read_input,
 )
 from chain.client.jobs.inputs import (
+    ARRAY_INPUTS,
     GEMM_MIN_TILE,
     GEMM_TARGET_LEAVES,
     GEMM_TILE_ROWS,
@@ -84,6 +85,7 @@ def test_every_workload_names_the_inputs_the_runtime_names() -> None:
         "gemm_i8": (8, 8, 8, 2),
         "qmlp_i8": (4, 2, 8, 8, 4),
         "sgd_fxp": (8, 4, 2, 4, 2, 8, 6),
+        "mlp_fxp": (8, 4, 4, 2, 8, 6, 3, 4, 2),
     }
     assert set(WORKLOAD_INPUTS) == set(WORKLOADS) == set(examples)
     for workload, params in examples.items():
@@ -168,3 +170,10 @@ def test_only_gemm_params_can_be_inferred_and_the_others_name_their_params(
 def test_gemm_needs_both_arrays_to_infer(tmp_path: Path) -> None:
     with pytest.raises(JobRequestError, match="--params is needed"):
         infer_params("gemm_i8", {"a": matrix(tmp_path, "a", 4, 4)})
+
+
+def test_mlp_fxp_arrays_are_samples_by_the_first_and_last_widths() -> None:
+    params = (100, 8, 40, 20, 8, 10, 64, 32, 10)
+    assert ARRAY_INPUTS[("mlp_fxp", "x")].shape(params) == (100, 64)
+    assert ARRAY_INPUTS[("mlp_fxp", "y")].shape(params) == (100, 10)
+    assert ARRAY_INPUTS[("mlp_fxp", "y")].dtype == np.dtype("<i2")

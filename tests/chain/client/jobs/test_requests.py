@@ -109,7 +109,7 @@ def test_a_raw_input_of_the_wrong_size_is_refused_with_both_sizes(tmp_path: Path
     [
         (
             {"workload": "conv_i8"},
-            r"unknown workload 'conv_i8' \(known: gemm_i8, qmlp_i8, sgd_fxp\)",
+            r"unknown workload 'conv_i8' \(known: gemm_i8, mlp_fxp, qmlp_i8, sgd_fxp\)",
         ),
         ({"params": (64, 32, 16, 0)}, "parameter row_block must be an integer from 1 to"),
         ({"params": (64, 32)}, r"gemm_i8 takes params \[m, k, n, row_block\]"),
