@@ -62,6 +62,7 @@ def _train(
     delta = np.empty((batch, widest), np.int64)
     back = np.empty((batch, widest), np.int64)
     acc = np.empty(widest, np.int64)
+    wit = np.empty(widest, np.int64)
     grad = np.empty(widest, np.int64)
     half_f = np.int64(1) << (frac_bits - 1)
     half_lr = np.int64(1) << (lr_shift - 1)
@@ -75,20 +76,27 @@ def _train(
         # forward
         for j in range(layers):
             d_in, d_out = dims[j], dims[j + 1]
+            witnessed = j == 0 and keep
             for r in range(batch):
                 for o in range(d_out):
                     acc[o] = params[b_at[j] + o]
-                for i in range(d_in):
-                    hv = h[r, h_at[j] + i]
-                    base = w_at[j] + i * d_out
+                if witnessed:  # the same terms, each also XORed into the witness's sums
                     for o in range(d_out):
-                        acc[o] += hv * params[base + o]
-                if j == 0 and keep:
+                        wit[o] = 0
+                    for i in range(d_in):
+                        hv = h[r, i]
+                        for o in range(d_out):
+                            term = hv * params[i * d_out + o]
+                            acc[o] += term
+                            wit[o] += term ^ mask64
                     for o in range(d_out):
-                        total = np.int64(0)
-                        for i in range(d_in):
-                            total += (h[r, i] * params[i * d_out + o]) ^ mask64
-                        witness[s, r, o] = total
+                        witness[s, r, o] = wit[o]
+                else:
+                    for i in range(d_in):
+                        hv = h[r, h_at[j] + i]
+                        base = w_at[j] + i * d_out
+                        for o in range(d_out):
+                            acc[o] += hv * params[base + o]
                 if j + 1 < layers:
                     for o in range(d_out):
                         pre = (acc[o] + half_f) >> frac_bits
