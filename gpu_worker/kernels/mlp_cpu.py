@@ -76,66 +76,78 @@ def _train(
         # forward
         for j in range(layers):
             d_in, d_out = dims[j], dims[j + 1]
+            w = params[w_at[j] : w_at[j] + d_in * d_out].reshape((d_in, d_out))
+            b = params[b_at[j] : b_at[j] + d_out]
             witnessed = j == 0 and keep
             for r in range(batch):
+                hr = h[r, h_at[j] : h_at[j] + d_in]
                 for o in range(d_out):
-                    acc[o] = params[b_at[j] + o]
+                    acc[o] = b[o]
                 if witnessed:  # the same terms, each also XORed into the witness's sums
                     for o in range(d_out):
                         wit[o] = 0
                     for i in range(d_in):
-                        hv = h[r, i]
+                        hv = hr[i]
+                        wi = w[i]
                         for o in range(d_out):
-                            term = hv * params[i * d_out + o]
+                            term = hv * wi[o]
                             acc[o] += term
                             wit[o] += term ^ mask64
                     for o in range(d_out):
                         witness[s, r, o] = wit[o]
                 else:
                     for i in range(d_in):
-                        hv = h[r, h_at[j] + i]
-                        base = w_at[j] + i * d_out
+                        hv = hr[i]
+                        wi = w[i]
                         for o in range(d_out):
-                            acc[o] += hv * params[base + o]
+                            acc[o] += hv * wi[o]
                 if j + 1 < layers:
+                    hn = h[r, h_at[j + 1] : h_at[j + 1] + d_out]
+                    mn = m[r, h_at[j + 1] : h_at[j + 1] + d_out]
                     for o in range(d_out):
                         pre = (acc[o] + half_f) >> frac_bits
-                        m[r, h_at[j + 1] + o] = 1 if 0 < pre < ACTIVATION_MAX else 0
-                        h[r, h_at[j + 1] + o] = min(max(pre, 0), ACTIVATION_MAX)
+                        mn[o] = 1 if 0 < pre < ACTIVATION_MAX else 0
+                        hn[o] = min(max(pre, 0), ACTIVATION_MAX)
                 else:
+                    yr = y[rows[r]]
                     for o in range(d_out):
-                        e = acc[o] - (np.int64(y[rows[r], o]) << frac_bits)
+                        e = acc[o] - (np.int64(yr[o]) << frac_bits)
                         delta[r, o] = min(max(e, -ERROR_LIMIT), ERROR_LIMIT)
         # backward and update, last layer first
         for j in range(layers - 1, -1, -1):
             d_in, d_out = dims[j], dims[j + 1]
+            w = params[w_at[j] : w_at[j] + d_in * d_out].reshape((d_in, d_out))
+            b = params[b_at[j] : b_at[j] + d_out]
             if j > 0:
                 for r in range(batch):
+                    dr = delta[r, :d_out]
+                    mr = m[r, h_at[j] : h_at[j] + d_in]
                     for i in range(d_in):
-                        base = w_at[j] + i * d_out
+                        wi = w[i]
                         total = np.int64(0)
                         for o in range(d_out):
-                            total += delta[r, o] * params[base + o]
+                            total += dr[o] * wi[o]
                         v = (total + half_f) >> frac_bits
-                        back[r, i] = min(max(v, -ERROR_LIMIT), ERROR_LIMIT) * m[r, h_at[j] + i]
+                        back[r, i] = min(max(v, -ERROR_LIMIT), ERROR_LIMIT) * mr[i]
             for i in range(d_in):
                 for o in range(d_out):
                     grad[o] = 0
                 for r in range(batch):
                     hv = h[r, h_at[j] + i]
                     if hv != 0:
+                        dr = delta[r, :d_out]
                         for o in range(d_out):
-                            grad[o] += hv * delta[r, o]
-                base = w_at[j] + i * d_out
+                            grad[o] += hv * dr[o]
+                wi = w[i]
                 for o in range(d_out):
-                    v = params[base + o] - ((grad[o] + half_lr) >> lr_shift)
-                    params[base + o] = min(max(v, -WEIGHT_LIMIT), WEIGHT_LIMIT)
+                    v = wi[o] - ((grad[o] + half_lr) >> lr_shift)
+                    wi[o] = min(max(v, -WEIGHT_LIMIT), WEIGHT_LIMIT)
             for o in range(d_out):
                 total = np.int64(0)
                 for r in range(batch):
                     total += delta[r, o]
-                v = params[b_at[j] + o] - ((total + half_lr) >> lr_shift)
-                params[b_at[j] + o] = min(max(v, -WEIGHT_LIMIT), WEIGHT_LIMIT)
+                v = b[o] - ((total + half_lr) >> lr_shift)
+                b[o] = min(max(v, -WEIGHT_LIMIT), WEIGHT_LIMIT)
             if j > 0:
                 for r in range(batch):
                     for i in range(d_in):
