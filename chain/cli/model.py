@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     u.add_argument("--name", required=True, help="the model's name among the signer's models")
     u.add_argument("--licence", required=True, help="e.g. MIT, Apache-2.0, CC-BY-4.0")
     u.add_argument("--quantization", default="int8", help="(default: %(default)s)")
-    u.add_argument("--fee", default="0", help="fee per use paid by each job, e.g. 0.01XPL")
+    u.add_argument("--fee", default="0XPL", help="fee per use paid by each job, e.g. 0.01XPL")
     u.add_argument("--version", type=_number, help="the version number (default: the next)")
     u.add_argument("--json", action="store_true", help="print one JSON object")
     add_signer_arguments(u)

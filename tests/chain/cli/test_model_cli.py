@@ -1,0 +1,100 @@
+"""`xpl model` on the package's fast dev node (see conftest): a weights file uploaded once and
+published, a second upload of the same name adding a version, the list and the views, and a file
+that does not match its descriptor refused before anything is signed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from chain.client.blobs import download_blob
+from chain.client.chain import XplClient
+from runtime.primitives.address import encode_address
+from runtime.primitives.hashing import from_hex
+from runtime.primitives.keys import keypair_from_suri
+from runtime.workloads import qmlp_model_bytes
+from tests.chain.cli.conftest import XplRun, fund
+
+OWNER = "//ModelOwner"
+DIMS = (16, 8, 4)
+
+
+@pytest.fixture(scope="module")
+def client(cli_client: XplClient) -> XplClient:
+    fund(cli_client, [OWNER], "100XPL")
+    return cli_client
+
+
+@pytest.fixture
+def xpl(xpl_in_process: XplRun, client: XplClient) -> XplRun:
+    return xpl_in_process
+
+
+def weights_file(tmp_path: Path, size: int | None = None) -> Path:
+    path = tmp_path / "model.bin"
+    path.write_bytes(
+        bytes(i % 251 for i in range(qmlp_model_bytes(DIMS) if size is None else size))
+    )
+    return path
+
+
+@pytest.mark.timeout(60)
+def test_upload_publishes_a_version_and_a_second_upload_the_next(
+    xpl: XplRun, client: XplClient, tmp_path: Path
+) -> None:
+    path = weights_file(tmp_path)
+    args = ("model", "upload", str(path), "--family", "qmlp_i8", "--descriptor", "16,8,4")
+    terms = ("--name", "tiny", "--licence", "MIT", "--from", OWNER, "--json")
+    ran = xpl(*args, *terms, "--fee", "0.5XPL")
+    assert ran.code == 0, ran.err
+    first = ran.json()
+    assert first["created"] is True and first["version"] == 1
+    model_id = first["model"]
+    assert download_blob(client.rpc, from_hex(first["weightsRoot"])) == path.read_bytes()
+
+    ran = xpl(*args, *terms)
+    assert ran.code == 0, ran.err
+    second = ran.json()
+    assert (second["model"], second["version"], second["created"]) == (model_id, 2, False)
+
+    shown = xpl("model", "show", str(model_id), "--json").json()
+    assert shown["owner"] == encode_address(keypair_from_suri(OWNER).public)
+    assert [(v["version"], v["feePerUse"]) for v in shown["versions"]] == [
+        (1, "500000000000"),
+        (2, "0"),
+    ]
+    assert shown["versions"][0]["architecture"] == list(DIMS)
+    one = xpl("model", "show", str(model_id), "--version", "1", "--json").json()
+    assert one == shown["versions"][0]
+    listed = xpl("model", "list", "--owner", OWNER, "--json").json()
+    assert [m["id"] for m in listed["models"]] == [model_id]
+    words = xpl("model", "show", str(model_id))
+    assert words.code == 0 and "version 2 (live)" in words.out and "licence MIT" in words.out
+    assert "tiny" in xpl("model", "list").out
+
+
+def test_a_file_that_does_not_match_its_descriptor_is_refused_before_signing(
+    xpl: XplRun, client: XplClient, tmp_path: Path
+) -> None:
+    path = weights_file(tmp_path, size=qmlp_model_bytes(DIMS) + 1)
+    before = client.account(keypair_from_suri(OWNER).public)
+    ran = xpl(
+        "model", "upload", str(path), "--family", "qmlp_i8", "--descriptor", "16,8,4",
+        "--name", "bad", "--licence", "MIT", "--from", OWNER,
+    )  # fmt: skip
+    assert ran.code == 1
+    assert f"has {qmlp_model_bytes(DIMS)} bytes of weights; the file has" in ran.err
+    ran = xpl(
+        "model", "upload", str(path), "--family", "qmlp_i8", "--descriptor", "16,x",
+        "--name", "bad", "--licence", "MIT", "--from", OWNER,
+    )  # fmt: skip
+    assert ran.code == 1 and "descriptor item 'x'" in ran.err
+    assert client.account(keypair_from_suri(OWNER).public).nonce == before.nonce
+
+
+def test_unknown_models_are_named(xpl: XplRun) -> None:
+    ran = xpl("model", "show", "999")
+    assert ran.code == 1 and "no model 999" in ran.err
+    ran = xpl("model", "show", "1", "--version", "77")
+    assert ran.code == 1 and "no version 77" in ran.err
