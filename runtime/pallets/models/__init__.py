@@ -16,12 +16,14 @@ Rules, each with what an attacker can still do within it:
    descriptor is its family's canonical encoding (`families`), within its bounds, and the
    weights' size is the size it implies; the fee per use is at most MAX_FEE_PER_USE. It holds
    VERSION_DEPOSIT plus STATE_BYTE_DEPOSIT per byte of its variable fields (for good) and
-   WEIGHTS_BYTE_DEPOSIT per byte of weights (while it is live). Attacker: an owner raises its
+   WEIGHTS_BYTE_DEPOSIT per byte of weights (while it is live: every node keeps a live version's
+   weights blob, `live_weights`, so that the model is uploaded once). Attacker: an owner raises its
    fee once jobs use the model. It cannot: a version's fee never changes, a job holds the fee of
    the version it names at submission, and a new version is a new name that jobs must choose.
    A huge descriptor: refused past MAX_DESCRIPTOR_BYTES before it is decoded.
 3. Retiring. `retire_version(model, version)`, by the owner: no new job may name it; jobs that
-   did settle on its terms; its weights deposit is released, its record stays.
+   did settle on its terms; its weights deposit is released, its record stays, and the nodes
+   let its weights go one retention period later (unless an open job names them).
 4. A job that names a model (`market.submit_model_job`): the market asks `version_for_job` for
    the live version, checks the job's parameters against its descriptor, fills the job's
    "model" input with the weights root, and holds the fee per use with the escrow; it pays the
@@ -62,6 +64,7 @@ from runtime.pallets.models.families import (
 )
 from runtime.pallets.models.pallet import Models as ModelsPallet
 from runtime.pallets.models.registry import (
+    live_weights,
     record_deposit,
     version_for_job,
     version_of,
@@ -98,6 +101,7 @@ __all__ = [
     "Versions",
     "decode_descriptor",
     "encode_descriptor",
+    "live_weights",
     "record_deposit",
     "version_for_job",
     "version_of",

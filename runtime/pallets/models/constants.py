@@ -33,9 +33,11 @@ VERSION_DEPOSIT: Final = UNIT // 10
 STATE_BYTE_DEPOSIT: Final = 10**7
 """Held per byte of a version's record in the chain's state (its descriptor and strings): 10 µXPL
 a byte, released never (versions are immutable and stay readable)."""
-WEIGHTS_BYTE_DEPOSIT: Final = 10**4
-"""Held per byte of a version's weights (10 XPL a GB) while the version is live: the nodes keep
-a live version's weights blob; retiring it releases this part."""
+WEIGHTS_BYTE_DEPOSIT: Final = 10**6
+"""Held per byte of a version's weights (1 XPL a MB) while the version is live: every node keeps
+a live version's weights blob (`chain.service.blob_retention`), so this is what keeping bytes on
+the nodes costs; retiring the version releases it. Filling a node's default blob store (16 GiB)
+with pinned weights would hold about 17,000 XPL."""
 
 CREATE_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
 """A model: the owner's list (at most MAX_MODELS_PER_OWNER names compared), a record, a hold."""

@@ -216,3 +216,19 @@ def version_for_job(
     except families.DescriptorError as exc:
         raise ParamsMismatch(str(exc)) from exc
     return found, chosen, families.job_workload(chosen.family)
+
+
+def live_weights(state: StateOverlay) -> set[bytes]:
+    """The weights roots of every live version: the blobs the nodes keep (`blob_retention`), so
+    that a model is uploaded once and runs for as long as its version is live. Reads every model
+    and version (each held by its owner's deposit)."""
+    roots: set[bytes] = set()
+    for model_id in range(1, NextModelId.get(state)):
+        found = Models.get(state, model_id)
+        if found is None:
+            continue
+        for number in found.versions:
+            chosen = VersionsMap.get(state, (model_id, number))
+            if chosen is not None and chosen.live:
+                roots.add(chosen.weights_root)
+    return roots
