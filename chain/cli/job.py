@@ -531,6 +531,15 @@ def status(args: argparse.Namespace) -> int:
         ("max price", _price(job.max_price)),
         ("escrow", format_amount(job.escrow)),
     ]
+    if job.model is not None:
+        rows.append(
+            (
+                "model",
+                f"{job.model.model_id} version {job.model.version} by "
+                f"{encode_address(job.model.owner)}, {format_amount(job.model.fee)} a use "
+                "(in the escrow; the owner's when the job settles)",
+            )
+        )
     if job.worker is not None:
         rows += [
             ("price", _price(job.price)),

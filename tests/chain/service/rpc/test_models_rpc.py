@@ -1,20 +1,24 @@
 """models_list, models_get and models_version as a requester reads them: models by id in pages,
 an owner's models, a model with its versions, one version with its architecture; bad parameters
-named."""
+named; a model job's model in market_job's JSON, read back by the client."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
+from chain.client.chain import job_from_json
+from chain.client.jobs import job_summary
 from chain.service.metrics import NodeMetrics
 from chain.service.rpc.context import RpcContext
 from chain.service.rpc.errors import RpcError
+from chain.service.rpc.market import job_json
 from chain.service.rpc.models import MAX_LIMIT, add_models_methods
 from chain.service.rpc.registry import Method, RpcMethods
-from runtime.pallets import models
+from runtime.pallets import market, models
 from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import to_hex
 from tests.runtime.pallets.market_helpers import REQUESTER, MarketChain, market_chain
@@ -134,3 +138,26 @@ def test_bad_parameters_are_named(
 ) -> None:
     with pytest.raises(RpcError, match=named):
         rpc.call(method, *params)
+
+
+def test_a_model_job_reads_back_with_its_model_and_digest() -> None:
+    """The client rebuilds a model job from market_job's JSON with the same digest, so that the
+    calls it signs about the job (cancel, commit) name it."""
+    job = market.Job(
+        requester=REQUESTER.public, workload="qmlp_i8", params=(10, 1, *DIMS),
+        inputs=(("x", b""), ("model", WEIGHTS_ROOT)), seed=7, max_price=10**15, cost_units=81_920,
+        leaves=10, escrow=5 * FEE, mode="always", deadline_blocks=10, expires_at=9,
+        submitted_at=3, state="pending", model=market.ModelUse(1, 1, OWNER.public, FEE),
+    )  # fmt: skip
+    data = job_json(4, job)
+    assert data["model"] == {
+        "id": 1,
+        "version": 1,
+        "owner": encode_address(OWNER.public),
+        "fee": str(FEE),
+    }
+    view = job_from_json(data)
+    assert view.job.model == job.model and view.digest == market.job_digest(4, job)
+    assert job_summary(view)["model"]["fee"] == "2XPL"
+    plain = job_json(4, replace(job, model=None))
+    assert plain["model"] is None and job_from_json(plain).job.model is None
