@@ -26,6 +26,7 @@ from gpu_worker.tfm.spec import (
     NORM_BITS,
     RES_LIMIT,
     SCORE_LIMIT,
+    SIGMA_BITS,
     Requant,
 )
 
@@ -59,10 +60,10 @@ def _layernorm_kernel(x: I32, g: I8, b: I32, eps: int, mult: int, shift: int, ou
         for j in range(d):
             c = np.int64(x[r, j]) - mean
             squares += c * c
-        sigma = _isqrt(squares // d + eps)
+        sigma = _isqrt((squares // d + eps) << (2 * SIGMA_BITS))
         for j in range(d):
             c = np.int64(x[r, j]) - mean
-            n = (c * (1 << (NORM_BITS + 1)) + sigma) // (2 * sigma)
+            n = (c * (1 << (NORM_BITS + SIGMA_BITS + 1)) + sigma) // (2 * sigma)
             acc = min(max(n * np.int64(g[j]) + np.int64(b[j]), I32_MIN), I32_MAX)
             out[r, j] = _rq(acc, mult, shift, -128, 127)
 
