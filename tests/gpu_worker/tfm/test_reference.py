@@ -149,6 +149,18 @@ def test_quantize_refuses_empty_calibration_and_names_missing_heads() -> None:
         quantize(params, [[]], heads=HEADS)
     with pytest.raises(ValueError, match="divisible"):
         quantize(params, [[1, 2]], heads=3)
+    with pytest.raises(ValueError, match="longer than the context"):
+        quantize(params, [[1] * 13], heads=HEADS)
+    with pytest.raises(ValueError, match="vocabulary"):
+        quantize(params, [[1, 48]], heads=HEADS)
+
+
+def test_the_float_model_runs_a_batch_as_its_sequences() -> None:
+    params = small_model()[0]
+    batch = np.random.default_rng(6).integers(0, 48, (3, 7))
+    together = float_forward(params, batch, HEADS)
+    for row, tokens in zip(together, batch, strict=True):
+        assert np.allclose(row, float_forward(params, tokens, HEADS), atol=1e-9)
 
 
 def test_requantization_pairs_are_qmlp_s() -> None:
