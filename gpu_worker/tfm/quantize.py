@@ -79,7 +79,8 @@ class _Ranges:
             return
         # The residual stream has 64 times headroom under its clamp: its scale is from its largest.
         pct = 100.0 if name == "res" else self.percentile
-        seen = float(np.percentile(np.abs(a), pct))
+        magnitudes = np.abs(a)
+        seen = float(magnitudes.max() if pct >= 100.0 else np.percentile(magnitudes, pct))
         self.top[name] = max(self.top.get(name, 0.0), seen)
 
 
