@@ -24,7 +24,7 @@ import numpy as np
 
 from gpu_worker.inputs import I32
 from gpu_worker.tfm.forward import TfmForward, check_tokens, forward_layer, logits_of, ops_for
-from gpu_worker.tfm.spec import TfmWeights
+from gpu_worker.tfm.spec import RES_LIMIT, TfmWeights
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +67,9 @@ def recompute_leaf(
     `before`: for a layer-i leaf (i ≥ 1), layer i − 1's rows 0..r1; for a logits leaf, the last
     layer's rows r0..r1; for a layer-0 leaf, None (it follows from the tokens)."""
     ops = ops_for(device)
+    width = weights.descriptor.d_model
     if leaf.layer is None:
-        rows = logits_of(ops, weights, _rows(before, leaf.r1 - leaf.r0, "the last layer's"))
+        rows = logits_of(ops, weights, _rows(before, leaf.r1 - leaf.r0, width, "the last layer's"))
     else:
         if leaf.layer == 0:
             t = check_tokens(weights, tokens)[: leaf.r1]
@@ -76,13 +77,21 @@ def recompute_leaf(
                 weights.tok_emb, weights.pos_emb, t, 0, weights.rq["tok"], weights.rq["pos"]
             )
         else:
-            x = _rows(before, leaf.r1, f"layer {leaf.layer - 1}'s")
+            x = _rows(before, leaf.r1, width, f"layer {leaf.layer - 1}'s")
         rows = forward_layer(ops, weights, leaf.layer, x, start=leaf.r0)
     return np.ascontiguousarray(rows, "<i4").tobytes()
 
 
-def _rows(before: I32 | None, count: int, what: str) -> I32:
-    if before is None or before.shape[0] != count:
-        got = "none" if before is None else before.shape[0]
-        raise ValueError(f"recomputing this leaf needs {count} rows of {what} output, not {got}")
-    return before
+def _rows(before: I32 | None, count: int, width: int, what: str) -> I32:
+    """The committed rows a leaf builds on, clamped to the residual stream's range.
+
+    Honest rows are always within ±RES_LIMIT; a worker may commit others, and LayerNorm's sums
+    of squares would overflow on them. Clamping first keeps the recomputation defined, and the
+    same on every device, whatever was committed (the faked leaf fails its own audit)."""
+    if before is None or before.shape != (count, width):
+        got = "none" if before is None else f"shape {before.shape}"
+        raise ValueError(
+            f"recomputing this leaf needs {count} rows of {width} of {what} output, not {got}"
+        )
+    rows: I32 = np.clip(before, -RES_LIMIT, RES_LIMIT).astype(np.int32)
+    return rows

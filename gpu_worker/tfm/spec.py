@@ -23,7 +23,8 @@ constants below; the forward pass never sees a float):
 - The residual stream x is int32 in one scale for the whole model, clamped to ±RES_LIMIT at every
   add (`quantize` puts the calibration's largest value at about 2^16, 64 times under the clamp).
   Embedding: x[p] = clamp(rq(tok_emb[t_p]; tok; ±RES) + rq(pos_emb[p]; pos; ±RES), ±RES).
-  Residual add: x ← clamp(x + rq(acc; step; ±RES), ±RES).
+  Residual add: x ← clamp(x + rq(acc; step; ±RES), ±RES). (So every layer's input is within
+  ±RES; an audit clamps committed rows to it before recomputing from them.)
 - LayerNorm (I-BERT's integer form), per row of D values of x, all in int64:
   mean = ⌊(2·Σx + D) / 2D⌋;  c = x − mean;  var = ⌊Σc² / D⌋;  σ = isqrt((var + ε)·2^16)
   (the standard deviation in units of 2^−SIGMA_BITS, so a row of small spread keeps its

@@ -76,7 +76,22 @@ def test_a_worker_that_fakes_one_leaf_is_caught_by_auditing_that_leaf(faked: int
 
 def test_a_leaf_without_the_rows_it_needs_is_refused() -> None:
     weights = small_model()[1].weights
-    with pytest.raises(ValueError, match="needs 8 rows of layer 0's output"):
+    with pytest.raises(ValueError, match="needs 8 rows of 16 of layer 0's output"):
         recompute_leaf(weights, [1] * 8, LeafAddress(1, 4, 8), np.zeros((4, 16), np.int32))
     with pytest.raises(ValueError, match="row_block"):
         leaf_addresses(weights, 8, 0)
+
+
+def test_committed_rows_out_of_the_residual_range_recompute_the_same_everywhere() -> None:
+    """A worker commits int32 extremes as a layer's rows: recomputing the next leaf from them is
+    defined (the rows are clamped to the residual range) and bit-equal on the CPU."""
+    weights = small_model()[1].weights
+    rng = np.random.default_rng(11)
+    before = rng.choice(np.array([-(2**31), 2**31 - 1, 0, 5], np.int32), (8, 16))
+    address = LeafAddress(1, 4, 8)
+    want = recompute_leaf(weights, [1] * 8, address, before)
+    assert recompute_leaf(weights, [1] * 8, address, before, device="cpu") == want
+    logits = LeafAddress(None, 4, 8)
+    assert recompute_leaf(weights, [1] * 8, logits, before[4:], device="cpu") == (
+        recompute_leaf(weights, [1] * 8, logits, before[4:])
+    )
