@@ -7,8 +7,10 @@
 `result.layers` are what a job commits to (per layer, per block of token positions): layer i's
 rows r0..r1 follow from layer i − 1's rows 0..r1 alone (`forward_layer(..., start=r0)`), since a
 query sees only the positions before it, so an audit recomputes one (layer, block) leaf from the
-committed leaves before it. Every device runs the same steps; only the operations differ, and
-each device's operations give the reference's bits.
+committed leaves before it (`gpu_worker.tfm.leaves`). `extend_layer` runs new positions through
+a layer given the earlier positions' keys and values (`KeyValues`), which generation uses. Every
+device runs the same steps; only the operations differ, and each device's operations give the
+reference's bits.
 """
 
 from __future__ import annotations
