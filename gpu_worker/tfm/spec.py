@@ -224,12 +224,15 @@ def decode_weights(blob: bytes | memoryview, descriptor: TfmDescriptor | None = 
         raise WeightsError(
             f"a tfm_i8 blob of {found} takes {weights_size(found)} bytes, not {len(data)}"
         )
+    # Views of a bytes blob keep it as their base, so the CPU GEMM keeps each matrix's transpose
+    # across calls (gpu_worker.kernels.cpu keeps those of immutable inputs).
+    source: bytes | memoryview = blob if isinstance(blob, bytes) else data
     tensors: dict[str, np.ndarray] = {}
     offset = HEADER_BYTES
     for spec in tensor_layout(found):
         dtype = "<i1" if spec.dtype == "i8" else "<i4"
         count = spec.size // (1 if spec.dtype == "i8" else 4)
-        tensors[spec.name] = np.frombuffer(data, dtype, count, offset).reshape(spec.shape)
+        tensors[spec.name] = np.frombuffer(source, dtype, count, offset).reshape(spec.shape)
         offset += spec.size
     layers = []
     for i in range(found.layers):
