@@ -18,7 +18,7 @@ constants below; the forward pass never sees a float):
   b' = clamp(b, −(2^30 − 1), 2^30 − 1), as qmlp_i8 does.
 - Requantization by a (mult, shift) pair, both int32, as qmlp_i8 writes it, with bounds:
   rq(a; mult, shift; lo, hi) = clamp((a·mult + 2^(s−1)) >> s, lo, hi), s = clamp(shift, 1, 62),
-  a an int32 value, in int64 (|a·mult| < 2^62); >> is the arithmetic shift (floor), so the
+  a an int32 value, in int64 (|a·mult| ≤ 2^62); >> is the arithmetic shift (floor), so the
   rounding is half up. Into int8: lo, hi = −128, 127.
 - The residual stream x is int32 in one scale for the whole model, clamped to ±RES_LIMIT at every
   add (`quantize` puts the calibration's largest value at about 2^16, 64 times under the clamp).
