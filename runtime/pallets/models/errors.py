@@ -61,11 +61,6 @@ class BadDescriptor(ModelsError):
     or a value is out of the family's bounds."""
 
 
-class FamilyUnavailable(ModelsError):
-    """The chain does not define this family's weights layout yet: no version of it can be
-    published."""
-
-
 class WeightsSizeMismatch(ModelsError):
     """The weights' size is not the size the descriptor implies."""
 
@@ -90,7 +85,6 @@ ERRORS: Final = (
     BadText,
     UnknownFamily,
     BadDescriptor,
-    FamilyUnavailable,
     WeightsSizeMismatch,
     FeeTooLarge,
     ParamsMismatch,

@@ -12,10 +12,11 @@ qmlp_i8  [d0, d1, ..., dL]: the layer widths of `runtime.workloads`' quantized M
          (the widths' bounds, the layer count, the skew rule, what verifying a leaf reads). A job
          runs it as workload qmlp_i8 with params [batch, row_block, d0, ..., dL]: the params'
          widths must be the descriptor's.
-tfm_i8   [vocab, context, d_model, heads, layers, d_ff]: a decoder-only integer transformer,
-         1 ≤ every value, d_model % heads == 0, vocab ≤ 65,536, context ≤ 4,096,
-         d_model, d_ff ≤ 8,192, layers ≤ 64. Its weights layout is not defined yet
-         (FamilyUnavailable): `weights_size` refuses it, so no version of it is published.
+tfm_i8   [vocab, context, d_model, heads, layers, d_ff]: the decoder-only integer transformer of
+         `runtime.tfm_layout` (its `check_descriptor`: 1 ≤ every value, d_model % heads == 0,
+         vocab ≤ 65,536, context ≤ 4,096, d_model, d_ff ≤ 8,192, layers ≤ 64, weights within
+         what a node stores as one blob). Its weights are `tfm_layout.weights_size` bytes. No job
+         runs it yet (no tfm_i8 workload): `check_job_params` refuses it (FamilyNotReady).
 """
 
 from __future__ import annotations
@@ -23,25 +24,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Final
 
+from runtime import tfm_layout
 from runtime.pallets.models.constants import MAX_DESCRIPTOR_BYTES
 from runtime.primitives import codec
 from runtime.primitives.codec import DecodeError
+from runtime.tfm_layout import TfmDescriptor
 from runtime.workloads import WorkloadError, qmlp_model_bytes, qmlp_shape
 
 QMLP: Final = "qmlp_i8"
 TFM: Final = "tfm_i8"
 FAMILIES: Final = (QMLP, TFM)
 
-TFM_FIELDS: Final = ("vocab", "context", "d_model", "heads", "layers", "d_ff")
-TFM_BOUNDS: Final = {
-    "vocab": 65_536,
-    "context": 4_096,
-    "d_model": 8_192,
-    "heads": 8_192,
-    "layers": 64,
-    "d_ff": 8_192,
-}
-"""The most each tfm_i8 descriptor value may be (each at least 1)."""
+TFM_FIELDS: Final = TfmDescriptor._fields
+"""The names of a tfm_i8 descriptor's six values, in order."""
 
 
 class DescriptorError(ValueError):
@@ -49,7 +44,7 @@ class DescriptorError(ValueError):
 
 
 class FamilyNotReady(DescriptorError):
-    """A family whose weights layout the chain does not define yet."""
+    """A family that no job can run yet (the chain has no workload of it)."""
 
 
 def check_family(family: str) -> None:
@@ -95,22 +90,18 @@ def _check_qmlp(dims: tuple[int, ...]) -> None:
 
 
 def _check_tfm(values: tuple[int, ...]) -> None:
-    if len(values) != len(TFM_FIELDS):
-        raise DescriptorError(f"a tfm_i8 descriptor is [{', '.join(TFM_FIELDS)}]")
-    for name, v in zip(TFM_FIELDS, values, strict=True):
-        if not 1 <= v <= TFM_BOUNDS[name]:
-            raise DescriptorError(f"tfm_i8 {name} must be 1 to {TFM_BOUNDS[name]}, not {v}")
-    d_model, heads = values[2], values[3]
-    if d_model % heads:
-        raise DescriptorError(f"tfm_i8 d_model ({d_model}) must be a multiple of heads ({heads})")
+    try:
+        tfm_layout.check_descriptor(values)
+    except WorkloadError as exc:
+        raise DescriptorError(str(exc)) from exc
 
 
 def weights_size(family: str, values: Sequence[int]) -> int:
-    """The size in bytes of the weights blob a (checked) descriptor implies; FamilyNotReady for
-    a family whose layout is not defined yet."""
+    """The size in bytes of the weights blob a checked descriptor implies."""
     if family == QMLP:
         return qmlp_model_bytes(values)
-    raise FamilyNotReady(f"the {family} weights layout is not defined yet")
+    check_family(family)
+    return tfm_layout.weights_size(TfmDescriptor(*values))
 
 
 def job_workload(family: str) -> str:

@@ -28,7 +28,6 @@ from runtime.pallets.models.constants import (
 from runtime.pallets.models.errors import (
     BadDescriptor,
     BadText,
-    FamilyUnavailable,
     FeeTooLarge,
     NameTaken,
     NotModelOwner,
@@ -115,15 +114,6 @@ def checked_descriptor(family: str, descriptor: bytes) -> tuple[int, ...]:
         raise BadDescriptor(str(exc)) from exc
 
 
-def implied_size(family: str, values: tuple[int, ...]) -> int:
-    """The weights size a checked descriptor implies; FamilyUnavailable if its layout is not
-    defined yet."""
-    try:
-        return families.weights_size(family, values)
-    except families.FamilyNotReady as exc:
-        raise FamilyUnavailable(str(exc)) from exc
-
-
 def record_deposit(family: str, descriptor: bytes, quantization: str, licence: str) -> int:
     """What a version's record holds for good: VERSION_DEPOSIT and STATE_BYTE_DEPOSIT a byte of
     what its size varies with."""
@@ -158,7 +148,7 @@ def publish(
     if published.fee_per_use > MAX_FEE_PER_USE:
         raise FeeTooLarge(f"the fee per use may be at most {MAX_FEE_PER_USE}")
     values = checked_descriptor(published.family, published.descriptor)
-    size = implied_size(published.family, values)
+    size = families.weights_size(published.family, values)
     if published.weights_size != size:
         raise WeightsSizeMismatch(
             f"a {published.family} model {list(values)} has {size} bytes of weights, "

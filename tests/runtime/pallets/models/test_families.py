@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runtime import tfm_layout
 from runtime.pallets.models import families
 from runtime.pallets.models.families import DescriptorError, FamilyNotReady
 from runtime.primitives import codec
@@ -41,22 +42,32 @@ def test_a_qmlp_descriptor_is_accepted_exactly_when_a_job_could_run_it(dims: lis
 
 
 @settings(max_examples=40)
-@given(st.lists(st.integers(-2, 70_000), min_size=6, max_size=6))
-def test_tfm_bounds(values: list[int]) -> None:
-    bounds = families.TFM_BOUNDS
-    ok = all(1 <= v <= bounds[n] for n, v in zip(families.TFM_FIELDS, values, strict=True))
-    ok = ok and values[2] % values[3] == 0
+@given(
+    st.lists(st.integers(-2, 70_000), min_size=6, max_size=6)
+    | st.tuples(
+        st.sampled_from([256, 65_536, 65_537]),
+        st.sampled_from([64, 4_096, 4_097]),
+        st.sampled_from([96, 128, 8_192]),
+        st.sampled_from([3, 4, 0]),
+        st.sampled_from([1, 2, 64, 65]),
+        st.sampled_from([256, 8_192, 8_193]),
+    ).map(list)
+)
+def test_a_tfm_descriptor_is_accepted_exactly_when_the_layout_accepts_it(
+    values: list[int],
+) -> None:
     raw = codec.encode(values)
-    if ok:
-        assert families.decode_descriptor("tfm_i8", raw) == tuple(values)
-    else:
+    try:
+        descriptor = tfm_layout.check_descriptor(values)
+    except ValueError:
         with pytest.raises(DescriptorError):
             families.decode_descriptor("tfm_i8", raw)
-
-
-def test_the_tfm_family_has_no_weights_size_yet() -> None:
+        return
+    assert families.decode_descriptor("tfm_i8", raw) == tuple(values)
+    assert tfm_layout.decode_descriptor(raw) == descriptor  # one encoding, both readers
+    assert families.weights_size("tfm_i8", values) == tfm_layout.weights_size(descriptor)
     with pytest.raises(FamilyNotReady):
-        families.weights_size("tfm_i8", (256, 64, 128, 4, 2, 512))
+        families.check_job_params("tfm_i8", values, [1, 2, 3])
 
 
 def test_an_unknown_family_is_named() -> None:

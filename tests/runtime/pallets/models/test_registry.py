@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 
+from runtime import tfm_layout
 from runtime.executive_errors import InvalidCall
 from runtime.framework import record_codec
 from runtime.pallets import models
@@ -189,10 +190,16 @@ def test_retire_releases_the_weights_deposit_once(chain: MarketChain) -> None:
     assert chain.call(OWNER, "models", "retire_version", 1, 1).error == "VersionRetired"
 
 
-def test_the_tfm_family_waits_for_its_weights_layout(chain: MarketChain) -> None:
-    descriptor = codec.encode([256, 64, 128, 4, 2, 512])
-    out = publish(chain, family="tfm_i8", descriptor=descriptor, size=1)
-    assert out.error == "FamilyUnavailable"
+def test_a_tfm_version_is_published_with_the_layouts_weights_size(chain: MarketChain) -> None:
+    architecture = (256, 64, 128, 4, 2, 512)
+    descriptor = codec.encode(list(architecture))
+    size = tfm_layout.weights_size(tfm_layout.TfmDescriptor(*architecture))
+    kwargs = {"family": "tfm_i8", "descriptor": descriptor, "quantization": "tfm-int8"}
+    assert publish(chain, size=size - 1, **kwargs).error == "WeightsSizeMismatch"  # type: ignore[arg-type]
+    assert publish(chain, size=size, **kwargs).error is None  # type: ignore[arg-type]
+    stored = version(chain)
+    assert (stored.family, stored.weights_size) == ("tfm_i8", size)
+    assert stored.weights_deposit == models.weights_deposit(size)
 
 
 def test_the_invariants_catch_a_deposit_the_models_do_not_account_for(
