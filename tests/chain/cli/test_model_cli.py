@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from chain.client.blobs import download_blob
+from chain.client import models as mc
+from chain.client.blobs import chunk_file, download_blob
 from chain.client.chain import XplClient
+from runtime import tfm_layout
 from runtime.primitives.address import encode_address
 from runtime.primitives.hashing import from_hex
 from runtime.primitives.keys import keypair_from_suri
+from runtime.primitives.merkle import merkle_root
 from runtime.workloads import qmlp_model_bytes
 from tests.chain.cli.conftest import XplRun, fund
 
@@ -98,3 +101,18 @@ def test_unknown_models_are_named(xpl: XplRun) -> None:
     assert ran.code == 1 and "no model 999" in ran.err
     ran = xpl("model", "show", "1", "--version", "77")
     assert ran.code == 1 and "no version 77" in ran.err
+
+
+def test_an_upload_is_planned_against_its_family_before_any_node_is_asked() -> None:
+    architecture = (256, 16, 32, 4, 1, 64)
+    size = tfm_layout.weights_size(tfm_layout.TfmDescriptor(*architecture))
+    data = bytes(size)
+    plan = mc.plan_upload("tfm_i8", mc.parse_descriptor("256, 16, 32, 4, 1, 64"), data)
+    assert plan.descriptor == tfm_layout.encode_descriptor(tfm_layout.TfmDescriptor(*architecture))
+    assert plan.root == merkle_root(chunk_file(data))
+    with pytest.raises(mc.ModelRequestError, match=f"has {size} bytes of weights; the file has"):
+        mc.plan_upload("tfm_i8", architecture, data[:-1])
+    with pytest.raises(mc.ModelRequestError, match="not divisible by heads"):
+        mc.plan_upload("tfm_i8", (256, 16, 30, 4, 1, 64), data)
+    with pytest.raises(mc.ModelRequestError, match="unknown family"):
+        mc.plan_upload("gemm_i8", (1, 2), data)
