@@ -11,7 +11,8 @@ from typing import Any, Final
 import pytest
 
 from runtime.accounts import TREASURY
-from runtime.pallets import grants, market
+from runtime.executive import CALLS
+from runtime.pallets import grants, market, models
 from runtime.pallets.compute import DEFAULT_COMPUTE_PARAMS
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS
 from runtime.workloads import workload_shape
@@ -24,7 +25,15 @@ from tests.runtime.pallets.market_helpers import (
     market_chain,
     wrong_hashes,
 )
-from tests.runtime.pallets.models.conftest import DIMS, FEE, OWNER, WEIGHTS_ROOT, publish
+from tests.runtime.pallets.models.conftest import (
+    DESCRIPTOR,
+    DIMS,
+    FEE,
+    OWNER,
+    WEIGHTS,
+    WEIGHTS_ROOT,
+    publish,
+)
 
 QMLP: Final = "qmlp_i8"
 PARAMS: Final = (10, 1, *DIMS)
@@ -170,3 +179,24 @@ def test_the_digest_names_the_model_a_job_runs(chain: MarketChain) -> None:
     other = market.ModelUse(1, 1, OWN, FEE + 1)
     assert market.job_digest(1, job) != market.job_digest(1, replace(job, model=other))
     assert market.job_digest(1, job) != market.job_digest(1, replace(job, model=None))
+
+
+def test_the_pool_counts_the_fee_and_the_deposits_a_call_holds(chain: MarketChain) -> None:
+    """The pool charges a signer's pooled calls against its balance by what each declares it
+    holds: a model job declares its fee besides its escrow, a publication its deposits."""
+    ctx = chain.builder().context
+    args = (1, 1, list(PARAMS), ["x"], [X_ROOT], 7, MAX_PRICE, 10, 5, "always")
+    declared = CALLS[("market", "submit_model_job")].outflow(ctx, args)
+    plain = CALLS[("market", "submit_job")].outflow(
+        ctx, (QMLP, list(PARAMS), ["x", "model"], [X_ROOT, WEIGHTS_ROOT], *args[5:])
+    )
+    assert plain is not None and declared == plain + FEE
+    assert CALLS[("market", "submit_model_job")].outflow(ctx, (9, *args[1:])) is None
+    submit_model_job(chain)
+    assert chain.held(REQUESTER, "escrow") <= declared  # what it held, within what it declared
+    publish_args = (1, 2, "qmlp_i8", DESCRIPTOR, WEIGHTS_ROOT, len(WEIGHTS), "int8", "MIT", 0)
+    deposits = models.record_deposit("qmlp_i8", DESCRIPTOR, "int8", "MIT") + models.weights_deposit(
+        len(WEIGHTS)
+    )
+    assert CALLS[("models", "publish_version")].outflow(ctx, publish_args) == deposits
+    assert CALLS[("models", "create_model")].outflow(ctx, ("x",)) == models.MODEL_DEPOSIT
