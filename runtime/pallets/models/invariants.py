@@ -54,8 +54,9 @@ def models_problems(read: StateReader, iterate: PrefixIterator) -> list[str]:
         a: tuple(sorted(ids)) for a, ids in lists.items()
     }:
         problems.append("the owners' lists of models differ from the models")
-    for account, info in system.accounts_in(iterate):
-        held = info.held(HOLD)
+    for key, raw in iterate(system.Account.prefix):
+        account = system.Account.key_suffix(key)
+        held = system.Account.decode_at(key, raw).held(HOLD)  # decoded once per version
         if held != owed.pop(account, 0):
             problems.append(f"account {account.hex()} holds {held} for models, owes other")
     for account, amount in owed.items():

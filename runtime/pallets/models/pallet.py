@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from runtime import fields
 from runtime.framework import BlockContext, Origin, Pallet, call, ensure_signed
 from runtime.pallets.models import registry
@@ -27,21 +29,12 @@ _MODEL = ("model_id", fields.U64)
 _VERSION = ("version", fields.U32)
 
 
-def _publish_holds(_ctx: BlockContext, args: tuple[object, ...]) -> int | None:
-    """A publication's outflow: its deposits (None for a family whose size is not defined: it
-    fails, but say the worst)."""
-    family, descriptor, size, quantization, licence = (
-        args[2],
-        args[3],
-        args[5],
-        args[6],
-        args[7],
-    )
-    assert isinstance(family, str) and isinstance(descriptor, bytes) and isinstance(size, int)
-    assert isinstance(quantization, str) and isinstance(licence, str)
-    return registry.record_deposit(
-        family, descriptor, quantization, licence
-    ) + registry.weights_deposit(size)
+def _publish_holds(_ctx: BlockContext, args: tuple[Any, ...]) -> int:
+    """A publication's outflow: its deposits, for the record and for the weights (what it holds
+    if it succeeds; a refused one holds nothing)."""
+    family, descriptor, size, quantization, licence = (args[i] for i in (2, 3, 5, 6, 7))
+    held_for_record = registry.record_deposit(family, descriptor, quantization, licence)
+    return held_for_record + registry.weights_deposit(size)
 
 
 class Models(Pallet):
