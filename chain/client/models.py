@@ -4,6 +4,7 @@ publishing a version.
 
     plan = plan_upload("qmlp_i8", parse_descriptor("64,64,10"), data)   # refuses a mismatch
     published = upload_model(client, keypair, plan, name="digits", licence="MIT", ...)
+    ref = model_ref(client, published.model_id)    # what `jobs.make_request(model=ref)` takes
 """
 
 from __future__ import annotations
@@ -13,9 +14,11 @@ from typing import Any
 
 from chain.client.blobs import chunk_file, upload_file
 from chain.client.chain import XplClient, make_call
+from chain.client.jobs.requests import ModelRef
 from chain.client.jobs.transactions import event_data, include
 from runtime.pallets import models
 from runtime.primitives.address import encode_address
+from runtime.primitives.hashing import from_hex
 from runtime.primitives.keys import Keypair
 from runtime.primitives.merkle import merkle_root
 
@@ -137,4 +140,31 @@ def upload_model(
         size=len(plan.data),
         deposit=int(published["deposit"]),
         block=outcome.block_number,
+    )
+
+
+def model_ref(client: XplClient, model_id: int, version: int | None = None) -> ModelRef:
+    """Version `version` of model `model_id` (by default its latest live one) as a job names it;
+    ModelRequestError for an unknown model, an unknown or retired version, or no live one."""
+    found = client.rpc.call("models_get", model_id)
+    if found is None:
+        raise ModelRequestError(f"no model {model_id}")
+    versions = {int(v["version"]): v for v in found["versions"]}
+    if version is None:
+        live = [n for n, v in versions.items() if v["live"]]
+        if not live:
+            raise ModelRequestError(f"model {model_id} has no live version")
+        version = max(live)
+    chosen = versions.get(version)
+    if chosen is None:
+        raise ModelRequestError(f"model {model_id} has no version {version}")
+    if not chosen["live"]:
+        raise ModelRequestError(f"model {model_id} version {version} is retired")
+    return ModelRef(
+        model_id=model_id,
+        version=version,
+        family=chosen["family"],
+        weights_root=from_hex(chosen["weightsRoot"], length=32),
+        weights_size=int(chosen["weightsSize"]),
+        fee=int(chosen["feePerUse"]),
     )

@@ -4,6 +4,7 @@ that does not match its descriptor refused before anything is signed."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -19,13 +20,14 @@ from runtime.primitives.merkle import merkle_root
 from runtime.workloads import qmlp_model_bytes
 from tests.chain.cli.conftest import XplRun, fund
 
-OWNER = "//ModelOwner"
+OWNER, WORKER, REQUESTER = "//ModelOwner", "//ModelWorker", "//ModelRequester"
 DIMS = (16, 8, 4)
 
 
 @pytest.fixture(scope="module")
 def client(cli_client: XplClient) -> XplClient:
-    fund(cli_client, [OWNER], "100XPL")
+    fund(cli_client, [OWNER, REQUESTER], "100XPL")
+    fund(cli_client, [WORKER], "2000XPL")
     return cli_client
 
 
@@ -75,6 +77,31 @@ def test_upload_publishes_a_version_and_a_second_upload_the_next(
     words = xpl("model", "show", str(model_id))
     assert words.code == 0 and "version 2 (live)" in words.out and "licence MIT" in words.out
     assert "tiny" in xpl("model", "list").out
+
+    # A requester calls version 1 by id: its weights are not uploaded again, and the escrow
+    # holds the version's fee besides the payment.
+    register = ["1000XPL", "cpu", 2048, ["qmlp_i8"], ["1XPL"], [50], "", 1]
+    ran = xpl("tx", "call", "market.register_worker", "--args", json.dumps(register),
+              "--from", WORKER)  # fmt: skip
+    assert ran.code == 0, ran.err
+    submit = ("job", "submit", "--model", str(model_id), "--params", "4,1,16,8,4")
+    ran = xpl(*submit, "--model-version", "1", "--max-price", "10000XPL", "--from", REQUESTER,
+              "--json")  # fmt: skip
+    assert ran.code == 0, ran.err
+    job_id = ran.json()["job"]
+    status = xpl("job", "status", str(job_id), "--json").json()
+    assert status["workload"] == "qmlp_i8" and status["inputs"]["model"] == first["weightsRoot"]
+    assert status["model"] == {
+        "id": model_id,
+        "version": 1,
+        "owner": encode_address(keypair_from_suri(OWNER).public),
+        "fee": "0.5XPL",
+    }
+    ran = xpl(*submit, "--workload", "gemm_i8", "--max-price", "10000XPL", "--from", REQUESTER)
+    assert ran.code == 1 and "is a qmlp_i8 model, not gemm_i8" in ran.err
+    ran = xpl("job", "submit", "--model", str(model_id), "--params", "4,1,16,4",
+              "--max-price", "10000XPL", "--from", REQUESTER)  # fmt: skip
+    assert ran.code == 1 and "give its layer widths" in ran.err
 
 
 def test_a_file_that_does_not_match_its_descriptor_is_refused_before_signing(
