@@ -143,3 +143,37 @@ def test_an_upload_is_planned_against_its_family_before_any_node_is_asked() -> N
         mc.plan_upload("tfm_i8", (256, 16, 30, 4, 1, 64), data)
     with pytest.raises(mc.ModelRequestError, match="unknown family"):
         mc.plan_upload("gemm_i8", (1, 2), data)
+
+
+class Answers:
+    """A node's models_get answers, for the client's choice of a version."""
+
+    def __init__(self, versions: list[dict[str, object]]) -> None:
+        self.versions = versions
+
+    def call(self, method: str, *params: object) -> object:
+        assert method == "models_get"
+        if params[0] != 5:
+            return None
+        return {"id": 5, "versions": self.versions}
+
+
+def test_a_job_runs_the_latest_live_version_unless_told() -> None:
+    def version(number: int, live: bool) -> dict[str, object]:
+        return {
+            "version": number, "live": live, "family": "qmlp_i8", "weightsRoot": "0x" + "ab" * 32,
+            "weightsSize": 224, "feePerUse": str(number),
+        }  # fmt: skip
+
+    client = XplClient()
+    client.rpc = Answers([version(1, True), version(2, True), version(3, False)])  # type: ignore[assignment]
+    assert mc.model_ref(client, 5).version == 2
+    assert mc.model_ref(client, 5, 1).fee == 1
+    for wanted, why in ((3, "is retired"), (4, "has no version 4")):
+        with pytest.raises(mc.ModelRequestError, match=why):
+            mc.model_ref(client, 5, wanted)
+    with pytest.raises(mc.ModelRequestError, match="no model 6"):
+        mc.model_ref(client, 6)
+    client.rpc = Answers([version(1, False)])  # type: ignore[assignment]
+    with pytest.raises(mc.ModelRequestError, match="no live version"):
+        mc.model_ref(client, 5)
