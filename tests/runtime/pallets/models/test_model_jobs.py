@@ -200,3 +200,17 @@ def test_the_pool_counts_the_fee_and_the_deposits_a_call_holds(chain: MarketChai
     )
     assert CALLS[("models", "publish_version")].outflow(ctx, publish_args) == deposits
     assert CALLS[("models", "create_model")].outflow(ctx, ("x",)) == models.MODEL_DEPOSIT
+
+
+def test_an_expired_job_returns_the_fee(chain: MarketChain) -> None:
+    submit_model_job(chain)  # takes Wendy's only slot
+    submit_model_job(chain)  # waits 5 blocks, then expires
+    owner_before = chain.balance(OWNER)
+    expired = [
+        args
+        for result in chain.advance(6)
+        for name, args in hook_events(result, "market")
+        if name == "JobExpired"
+    ]
+    assert expired == [(2, ESCROW + FEE)]  # the escrow back, the fee in it (rent aside)
+    assert chain.job(2).state == "expired" and chain.balance(OWNER) == owner_before
