@@ -83,9 +83,7 @@ def run_train_lm(args: argparse.Namespace) -> int:
     save_params(out / FLOAT_FILE, shape, run.params)
     held_out = perplexity(run.params, shape, corpus.held_out)
     print(f"trained in {run.seconds:.0f} s; parameters in {out / FLOAT_FILE}")
-    print(
-        f"held-out perplexity: {held_out:.3f} per byte ({math.log2(held_out):.3f} bits per byte)"
-    )
+    print(f"held-out perplexity: {held_out:.3f} per byte ({math.log2(held_out):.3f} bits per byte)")
     for prompt in SAMPLE_PROMPTS:
         for seed in (None, 1):
             text = generate(run.params, shape, prompt, SAMPLE_BYTES, seed=seed)
