@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from gpu_worker.models.lm_data import load_corpus
 from gpu_worker.models.lm_float import LmShape
 from gpu_worker.models.lm_quant import (
     SHIPPED_CARD,
@@ -78,6 +79,9 @@ def test_the_shipped_model_decodes_and_generates_its_cards_text() -> None:
     perplexities = card["held_out_perplexity"]
     assert perplexities["tfm_i8"] < 8.0
     assert perplexities["tfm_i8"] == pytest.approx(perplexities["float"], rel=0.1)
+    # ...which this checkout's integer forward pass still gives it (a scheme that changed
+    # under the shipped weights would not), on the first two held-out windows.
+    assert integer_perplexity(model, load_corpus().held_out, windows=2) < 6.0
     # A few greedy bytes here repeat what was measured when it was shipped.
     expected = card["samples"]["tfm_i8, 'The ', greedy"].encode()
     assert b"The " + integer_generate(model, b"The ", 12) == expected[:16]
