@@ -22,6 +22,7 @@ from gpu_worker.models.lm_float import (
     loss_and_grads,
     param_shapes,
 )
+from gpu_worker.tfm.quantize import float_forward
 
 TINY = LmShape(vocab=7, context=5, d_model=8, heads=2, layers=2, d_ff=12)
 
@@ -104,6 +105,18 @@ def test_a_position_sees_no_later_token(tokens: list[int], other: int, data: st.
     changed = [*tokens[:cut], other, *tokens[cut + 1 :]]
     before, after = (logits(params, TINY, np.array([t])) for t in (tokens, changed))
     np.testing.assert_array_equal(before[:, :cut], after[:, :cut])
+
+
+def test_forward_is_the_one_quantization_calibrates_on() -> None:
+    # gpu_worker.tfm.quantize runs its own float forward pass to set the activation scales: it
+    # must be the model that was trained, or the integer model approximates another one.
+    params = _random_params(TINY, seed=4)
+    tokens = np.array([3, 1, 4, 1, 5])
+    np.testing.assert_allclose(
+        logits(params, TINY, tokens[None])[0],
+        float_forward(params, tokens, heads=TINY.heads),
+        atol=1e-9,
+    )
 
 
 def test_float32_in_float32_out() -> None:
