@@ -21,6 +21,7 @@ import argparse
 import math
 import platform
 import sys
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,12 @@ def register_train_lm(actions: argparse._SubParsersAction[argparse.ArgumentParse
         "--eval-windows",
         type=int,
         help="measure perplexity on this many windows of the held-out text (default: all)",
+    )
+    p.add_argument(
+        "--device",
+        default="reference",
+        choices=("reference", "cpu", "cuda"),
+        help="where the integer model runs for its perplexity and samples (default: reference)",
     )
     p.add_argument("--quiet", action="store_true", help="print only the results")
     p.add_argument(
@@ -113,7 +120,7 @@ def run_train_lm(args: argparse.Namespace) -> int:
     if args.from_file is not None:
         try:
             shape, params = load_params(args.from_file)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, zipfile.BadZipFile) as exc:
             raise CliError(f"cannot read a model from {args.from_file}: {exc}") from exc
         print(f"model: descriptor {tuple(shape)}, float parameters from {args.from_file}")
     else:
@@ -154,7 +161,7 @@ def run_train_lm(args: argparse.Namespace) -> int:
     float_perplexity = perplexity(params, shape, held_out)
     print(f"held-out perplexity, float:   {_per_byte(float_perplexity)}")
     model = quantize_lm(params, shape, corpus)
-    integer = integer_perplexity(model, held_out)
+    integer = integer_perplexity(model, held_out, device=args.device)
     print(f"held-out perplexity, tfm_i8:  {_per_byte(integer)}")
     card["held_out_perplexity"] = {"float": float_perplexity, "tfm_i8": integer}
     card["held_out_bytes"] = int(held_out.size)
@@ -162,7 +169,9 @@ def run_train_lm(args: argparse.Namespace) -> int:
     for prompt in SAMPLE_PROMPTS:
         for seed in (None, 1):
             as_float = generate(params, shape, prompt, args.sample_bytes, seed=seed)
-            as_int = integer_generate(model, prompt, args.sample_bytes, seed=seed)
+            as_int = integer_generate(
+                model, prompt, args.sample_bytes, seed=seed, device=args.device
+            )
             samples[_sample_name("float", prompt, seed)] = (prompt + as_float).decode(
                 errors="replace"
             )

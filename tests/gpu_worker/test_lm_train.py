@@ -140,3 +140,12 @@ def test_the_command_names_a_bad_shape(tmp_path: Path) -> None:
     args = _cli("--out", str(tmp_path), "--steps", "1", "--d-model", "10", "--heads", "4")
     with pytest.raises(CliError, match="not a multiple of heads"):
         args.run(args)
+
+
+def test_the_command_names_a_file_it_cannot_read(tmp_path: Path) -> None:
+    (tmp_path / "notes.npz").write_bytes(b"not a model")
+    (tmp_path / "cut.npz").write_bytes(b"PK\x03\x04" + bytes(40))  # a zip's start, cut short
+    for name in ("missing.npz", "notes.npz", "cut.npz"):
+        args = _cli("--out", str(tmp_path), "--from", str(tmp_path / name))
+        with pytest.raises(CliError, match=f"cannot read a model from .*{name}"):
+            args.run(args)
