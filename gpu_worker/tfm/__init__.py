@@ -7,6 +7,7 @@
   give its bits.
 - `forward`: `forward(weights, tokens, device) -> TfmForward(logits, layers)`, and one layer's
   rows from the layer before (`forward_layer`), which an audit recomputes.
+- `generate`: greedy or seeded sampling, integer and replayable.
 - `quantize`: float parameters and calibration text to a model (`quantize`), with the float
   forward pass it calibrates on.
 """

@@ -26,6 +26,7 @@ from gpu_worker.tfm.spec import (
     PROB_ONE,
     RES_LIMIT,
     SCORE_LIMIT,
+    SIGMA_BITS,
     Requant,
 )
 
@@ -87,8 +88,8 @@ def layernorm(x: I32, g: I8, b: I32, eps: int, step: Requant) -> I8:
     mean = (2 * x64.sum(axis=1, keepdims=True) + d) // (2 * d)
     c = x64 - mean
     var = (c * c).sum(axis=1, keepdims=True) // d
-    sigma = isqrt(var + max(eps, 1))
-    n = (c * (1 << (NORM_BITS + 1)) + sigma) // (2 * sigma)
+    sigma = isqrt((var + max(eps, 1)) << (2 * SIGMA_BITS))
+    n = (c * (1 << (NORM_BITS + SIGMA_BITS + 1)) + sigma) // (2 * sigma)
     acc = np.clip(n * g.astype(np.int64) + b.astype(np.int64), I32_MIN, I32_MAX)
     return requantize(acc, step)
 

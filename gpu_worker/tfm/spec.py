@@ -25,10 +25,12 @@ constants below; the forward pass never sees a float):
   Embedding: x[p] = clamp(rq(tok_emb[t_p]; tok; ±RES) + rq(pos_emb[p]; pos; ±RES), ±RES).
   Residual add: x ← clamp(x + rq(acc; step; ±RES), ±RES).
 - LayerNorm (I-BERT's integer form), per row of D values of x, all in int64:
-  mean = ⌊(2·Σx + D) / 2D⌋;  c = x − mean;  var = ⌊Σc² / D⌋;  σ = isqrt(var + ε) with
-  ε = max(ln_eps, 1) and isqrt the exact floor of the square root; n = ⌊(c·2^(NORM_BITS+1) + σ)
-  / 2σ⌋ (c/σ in Q12, rounded half up); out = rq(clamp(n·g + b, int32); ln; −128, 127) with g the
-  int8 gamma and b the int32 beta in the scale 2^−12·s_g.
+  mean = ⌊(2·Σx + D) / 2D⌋;  c = x − mean;  var = ⌊Σc² / D⌋;  σ = isqrt((var + ε)·2^16)
+  (the standard deviation in units of 2^−SIGMA_BITS, so a row of small spread keeps its
+  precision) with ε = max(ln_eps, 1) and isqrt the exact floor of the square root;
+  n = ⌊(c·2^(NORM_BITS+SIGMA_BITS+1) + σ) / 2σ⌋ (c/σ in Q12, rounded half up);
+  out = rq(clamp(n·g + b, int32); ln; −128, 127) with g the int8 gamma and b the int32 beta in
+  the scale 2^−12·s_g.
 - Attention, per head h of width dh: q, k, v = rq(acc; q|k|v; −128, 127) (int8); scores
   S = q_h·k_hᵀ (int32, exact); z = rq(S; scores; ±SCORE_LIMIT), the scores in Q10 fixed point
   (units of 2^−FIXED_BITS, the 1/√dh folded into the pair). Softmax (I-BERT's i-exp) over the
@@ -75,6 +77,8 @@ RES_LIMIT: Final = (1 << 22) - 1
 """The residual stream's clamp: keeps LayerNorm's Σc² within int64 for D ≤ 8,192."""
 NORM_BITS: Final = 12
 """LayerNorm's normalised values c/σ are in Q12."""
+SIGMA_BITS: Final = 8
+"""LayerNorm's σ carries 8 fraction bits: (var + ε)·2^16 < 2^63 as var < 2^46 and ε < 2^31."""
 FIXED_BITS: Final = 10
 """Softmax and GELU inputs are in Q10 (units of 2^−10)."""
 SCORE_LIMIT: Final = 1 << 24

@@ -48,3 +48,12 @@ def small_model(seed: int = 0) -> tuple[dict[str, np.ndarray], Quantized]:
     rng = np.random.default_rng(seed + 1)
     calibration = [rng.integers(0, VOCAB, CONTEXT) for _ in range(8)]
     return params, quantize_model(params, calibration, heads=HEADS)
+
+
+@functools.cache
+def tiny_model() -> Quantized:
+    """A model small enough for the CUDA simulator: vocab 8, context 5, width 4, 2 heads, 2
+    layers, d_ff 8."""
+    params = random_params(7, vocab=8, context=5, d=4, layers=2, d_ff=8)
+    rng = np.random.default_rng(8)
+    return quantize_model(params, [rng.integers(0, 8, 5) for _ in range(4)], heads=2)

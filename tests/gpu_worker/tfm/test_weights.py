@@ -44,7 +44,9 @@ def weights(draw: st.DrawFn) -> TfmWeights:
         return rng.integers(-(2**31), 2**31, shape, dtype=np.int32)
 
     def rq(names: tuple[str, ...]) -> dict[str, Requant]:
-        return {n: Requant(int(a), int(b)) for n, (a, b) in zip(names, i32(len(names), 2))}
+        return {
+            n: Requant(int(a), int(b)) for n, (a, b) in zip(names, i32(len(names), 2), strict=True)
+        }
 
     layers = tuple(
         TfmLayer(
