@@ -7,9 +7,9 @@
 
 Quantization is `gpu_worker.tfm.quantize` (its docstring gives the scheme), calibrated on
 CALIBRATION_WINDOWS windows of the training text. The integer model's logits are int32; one unit
-is `logit_scale` in the float model's terms, which is all the perplexity and sampling need of
-floats: the integer forward pass itself never sees one, so every device gives the same logits,
-and greedy generation the same bytes.
+is `logit_scale` in the float model's terms, which is all the perplexity and a sampling temperature
+need of floats: the integer forward pass and the choice of each byte (greedy, or tfm_i8's
+seeded integer draw) never see one, so every device gives the same bytes.
 
 The package ships one trained model (`xpl model train-lm` writes it): SHIPPED_WEIGHTS, the
 tfm_i8 weights blob as a model upload takes it, and SHIPPED_CARD, a JSON card with its descriptor,
@@ -29,8 +29,9 @@ import numpy as np
 from gpu_worker.models.lm_data import Corpus, Tokens, evaluation_windows, sample_batch
 from gpu_worker.models.lm_float import LmShape, Params, check_params
 from gpu_worker.tfm.forward import forward
-from gpu_worker.tfm.quantize import quantize_model
-from gpu_worker.tfm.spec import TfmWeights, decode_weights, encode_weights
+from gpu_worker.tfm.generate import Sampling, next_token
+from gpu_worker.tfm.quantize import quantize_model, requant_of
+from gpu_worker.tfm.spec import FIXED_BITS, TfmWeights, decode_weights, encode_weights
 
 CALIBRATION_WINDOWS: Final = 32
 CALIBRATION_SEED: Final = 1
@@ -88,6 +89,14 @@ def integer_perplexity(
     return math.exp(integer_mean_loss(model, tokens, device=device, windows=windows))
 
 
+def sampling(model: IntegerLm, seed: int, temperature: float = 1.0) -> Sampling:
+    """Seeded sampling at `temperature` (in the float model's terms) as tfm_i8 draws it: the
+    temperature becomes the requantization of a logit unit to Q10, logit_scale / T · 2^10."""
+    if not temperature > 0:
+        raise ValueError("the temperature must be positive")
+    return Sampling(seed, requant_of(model.logit_scale / temperature * (1 << FIXED_BITS)))
+
+
 def integer_generate(
     model: IntegerLm,
     prompt: bytes,
@@ -97,23 +106,18 @@ def integer_generate(
     temperature: float = 1.0,
     device: str = "reference",
 ) -> bytes:
-    """`count` bytes after `prompt` from the integer model: the largest logit each time (ties to
-    the lowest byte) when `seed` is None, else drawn at `temperature` from a generator seeded by
-    `seed`. The model sees the last `context` bytes."""
+    """`count` bytes after `prompt` from the integer model, each chosen as tfm_i8 chooses
+    (`gpu_worker.tfm.generate.next_token`): the largest logit (ties to the lowest byte) when
+    `seed` is None, else the integer seeded draw. Past the context the model sees the last
+    `context` bytes (a job's generation stays within it; this is for longer samples here)."""
     if not prompt:
         raise ValueError("the prompt must have at least one byte")
-    if temperature <= 0:
-        raise ValueError("the temperature must be positive")
+    chooser = None if seed is None else sampling(model, seed, temperature)
     context = model.weights.descriptor.context
-    rng = None if seed is None else np.random.default_rng(seed)
     tokens = list(prompt)
-    for _ in range(count):
+    for step in range(count):
         last = forward(model.weights, np.asarray(tokens[-context:]), device).logits[-1]
-        if rng is None:
-            tokens.append(int(np.argmax(last)))
-            continue
-        probs = np.exp(_log_softmax(last.astype(np.float64) * model.logit_scale / temperature))
-        tokens.append(int(rng.choice(last.size, p=probs / probs.sum())))
+        tokens.append(next_token(last, chooser, step))
     return bytes(tokens[len(prompt) :])
 
 

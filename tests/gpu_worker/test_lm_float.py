@@ -115,7 +115,7 @@ def test_forward_is_the_one_quantization_calibrates_on() -> None:
     np.testing.assert_allclose(
         logits(params, TINY, tokens[None])[0],
         float_forward(params, tokens, heads=TINY.heads),
-        atol=1e-9,
+        atol=1e-6,  # its erf is Abramowitz and Stegun's, within 1.5e-7
     )
 
 

@@ -19,10 +19,12 @@ from gpu_worker.models.lm_quant import (
     integer_perplexity,
     load_integer_lm,
     quantize_lm,
+    sampling,
     shipped_lm,
     write_shipped,
 )
 from gpu_worker.models.lm_train import generate, perplexity
+from gpu_worker.tfm.generate import generate as generate_tokens
 from runtime.tfm_layout import weights_size
 from tests.gpu_worker.lm_models import CONTINUATION, SMALL, cat_corpus, cat_model
 
@@ -51,6 +53,9 @@ def test_the_integer_model_writes_the_float_models_text(model: IntegerLm) -> Non
 def test_seeded_sampling_repeats(model: IntegerLm) -> None:
     draws = [integer_generate(model, b"the ", 24, seed=s, temperature=4.0) for s in (5, 5, 6)]
     assert draws[0] == draws[1] != draws[2]
+    # Within the context it is tfm_i8's own generation, which anyone replays from the seed.
+    replayed = generate_tokens(model.weights, list(b"the "), 12, sampling=sampling(model, 5, 4.0))
+    assert bytes(replayed) == draws[0][:12]
     with pytest.raises(ValueError, match="temperature"):
         integer_generate(model, b"the ", 1, seed=1, temperature=-1.0)
     with pytest.raises(ValueError, match="at least one byte"):
