@@ -11,8 +11,10 @@ import pytest
 
 from chain.cli.errors import CliError
 from chain.cli.model_train import FLOAT_FILE, register_train_lm
+from gpu_worker.models import lm_quant
 from gpu_worker.models.lm_data import Corpus
 from gpu_worker.models.lm_float import LmShape, ShapeError, init_params
+from gpu_worker.models.lm_quant import SHIPPED_CARD, SHIPPED_WEIGHTS, load_integer_lm
 from gpu_worker.models.lm_train import (
     Adam,
     TrainConfig,
@@ -123,17 +125,29 @@ def _cli(*words: str) -> argparse.Namespace:
 
 
 def test_the_command_trains_saves_and_reports(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    args = _cli(
-        *("--out", str(tmp_path), "--steps", "3", "--context", "8", "--d-model", "8"),
-        *("--layers", "1", "--d-ff", "16", "--quiet", "--sample-bytes", "3", "--eval-windows", "4"),
-    )
+    small = ("--context", "8", "--d-model", "8", "--layers", "1", "--d-ff", "16")
+    brief = ("--quiet", "--sample-bytes", "3", "--eval-windows", "4")
+    args = _cli("--out", str(tmp_path), "--steps", "3", *small, *brief)
     assert args.run(args) == 0
     out = capsys.readouterr().out
-    assert "held-out perplexity" in out and "greedy" in out and "seed 1" in out
+    assert "held-out perplexity, float" in out and "held-out perplexity, tfm_i8" in out
+    assert "tfm_i8, 'The ', sampled, seed 1" in out
     shape, _ = load_params(tmp_path / FLOAT_FILE)
     assert shape == LmShape(256, 8, 8, 4, 1, 16)
+    model, card = load_integer_lm(tmp_path / SHIPPED_WEIGHTS.name, tmp_path / SHIPPED_CARD.name)
+    assert card["descriptor"] == list(shape) and card["recipe"]["steps"] == 3
+    assert set(card["held_out_perplexity"]) == {"float", "tfm_i8"}
+    # --from quantizes the saved parameters again; --ship writes into the package's place.
+    shipped = tmp_path / "package"
+    shipped.mkdir()
+    monkeypatch.setattr(lm_quant, "SHIPPED_WEIGHTS", shipped / SHIPPED_WEIGHTS.name)
+    monkeypatch.setattr(lm_quant, "SHIPPED_CARD", shipped / SHIPPED_CARD.name)
+    again = _cli("--out", str(tmp_path), "--from", str(tmp_path / FLOAT_FILE), "--ship", *brief)
+    assert again.run(again) == 0
+    requantized, _ = load_integer_lm(shipped / SHIPPED_WEIGHTS.name, shipped / SHIPPED_CARD.name)
+    assert requantized.weights == model.weights
 
 
 def test_the_command_names_a_bad_shape(tmp_path: Path) -> None:
