@@ -7,6 +7,8 @@
   give its bits.
 - `forward`: `forward(weights, tokens, device) -> TfmForward(logits, layers)`, and one layer's
   rows from the layer before (`forward_layer`), which an audit recomputes.
+- `leaves`: the result cut into (layer, block of positions) leaves and one leaf recomputed from
+  the committed leaves before it.
 - `generate`: greedy or seeded sampling, integer and replayable.
 - `quantize`: float parameters and calibration text to a model (`quantize`), with the float
   forward pass it calibrates on.

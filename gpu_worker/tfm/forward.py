@@ -7,8 +7,10 @@
 `result.layers` are what a job commits to (per layer, per block of token positions): layer i's
 rows r0..r1 follow from layer i − 1's rows 0..r1 alone (`forward_layer(..., start=r0)`), since a
 query sees only the positions before it, so an audit recomputes one (layer, block) leaf from the
-committed leaves before it. Every device runs the same steps; only the operations differ, and
-each device's operations give the reference's bits.
+committed leaves before it (`gpu_worker.tfm.leaves`). `extend_layer` runs new positions through
+a layer given the earlier positions' keys and values (`KeyValues`), which generation uses. Every
+device runs the same steps; only the operations differ, and each device's operations give the
+reference's bits.
 """
 
 from __future__ import annotations
@@ -89,20 +91,51 @@ def attention(ops: Ops, q: I8, k: I8, v: I8, heads: int, step: Requant, start: i
     return out
 
 
-def forward_layer(ops: Ops, weights: TfmWeights, i: int, x: I32, start: int = 0) -> I32:
-    """Layer i's output rows start.. from its input x (rows 0..: every position a row sees)."""
+@dataclass(slots=True)
+class KeyValues:
+    """One layer's int8 keys and values of every position so far (a row's depend on it alone)."""
+
+    k: I8
+    v: I8
+
+    @classmethod
+    def empty(cls, d_model: int) -> KeyValues:
+        """No positions yet."""
+        return cls(np.zeros((0, d_model), np.int8), np.zeros((0, d_model), np.int8))
+
+
+def _keys_values(ops: Ops, layer: TfmLayer, h: I8) -> tuple[I8, I8]:
+    k = ops.requantize(ops.linear(h, layer.wk, layer.bk), layer.rq["k"])
+    v = ops.requantize(ops.linear(h, layer.wv, layer.bv), layer.rq["v"])
+    return k, v
+
+
+def extend_layer(ops: Ops, weights: TfmWeights, i: int, x: I32, kv: KeyValues) -> I32:
+    """Layer i's output for new rows x, the positions after those whose keys and values `kv`
+    holds; their keys and values are appended to `kv`."""
     layer: TfmLayer = weights.layers[i]
     rq, eps = layer.rq, weights.ln_eps
+    start = kv.k.shape[0]
     h = ops.layernorm(x, layer.ln1_g, layer.ln1_b, eps, rq["ln1"])
-    q = ops.requantize(ops.linear(h[start:], layer.wq, layer.bq), rq["q"])
-    k = ops.requantize(ops.linear(h, layer.wk, layer.bk), rq["k"])
-    v = ops.requantize(ops.linear(h, layer.wv, layer.bv), rq["v"])
+    q = ops.requantize(ops.linear(h, layer.wq, layer.bq), rq["q"])
+    k, v = _keys_values(ops, layer, h)
+    kv.k, kv.v = np.concatenate([kv.k, k]), np.concatenate([kv.v, v])
     heads = weights.descriptor.heads
-    a = ops.requantize(attention(ops, q, k, v, heads, rq["scores"], start), rq["attn"])
-    x1 = ops.residual(x[start:], ops.linear(a, layer.wo, layer.bo), rq["wo"])
+    a = ops.requantize(attention(ops, q, kv.k, kv.v, heads, rq["scores"], start), rq["attn"])
+    x1 = ops.residual(x, ops.linear(a, layer.wo, layer.bo), rq["wo"])
     h2 = ops.layernorm(x1, layer.ln2_g, layer.ln2_b, eps, rq["ln2"])
     g = ops.gelu(ops.linear(h2, layer.w1, layer.b1), rq["w1"], rq["gelu"])
     return ops.residual(x1, ops.linear(g, layer.w2, layer.b2), rq["w2"])
+
+
+def forward_layer(ops: Ops, weights: TfmWeights, i: int, x: I32, start: int = 0) -> I32:
+    """Layer i's output rows start.. from its input x (rows 0..: every position a row sees)."""
+    kv = KeyValues.empty(weights.descriptor.d_model)
+    if start:
+        layer = weights.layers[i]
+        h = ops.layernorm(x[:start], layer.ln1_g, layer.ln1_b, weights.ln_eps, layer.rq["ln1"])
+        kv.k, kv.v = _keys_values(ops, layer, h)
+    return extend_layer(ops, weights, i, x[start:], kv)
 
 
 def logits_of(ops: Ops, weights: TfmWeights, x: I32) -> I32:

@@ -8,6 +8,9 @@ last position's logits l_j become weights w_j = i_exp(rq(l_j − max l; temperat
 softmax's integer exp; `temperature` maps a logit unit to Q10, i.e. logit_scale / T · 2^10), and
 step n draws u = BLAKE2b-64(seed ‖ n) mod Σw and takes the first j whose running sum of w
 exceeds u. The draw depends only on the seed and the step, so anyone can replay a generation.
+
+Each step runs only the new token through the layers, with every earlier position's keys and
+values kept: the same bits as a whole forward pass over the tokens so far (tested).
 """
 
 from __future__ import annotations
@@ -19,7 +22,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from gpu_worker.tfm import reference
-from gpu_worker.tfm.forward import TokensError, check_tokens, forward
+from gpu_worker.tfm.forward import (
+    KeyValues,
+    TokensError,
+    check_tokens,
+    extend_layer,
+    logits_of,
+    ops_for,
+)
 from gpu_worker.tfm.spec import SCORE_LIMIT, Requant, TfmWeights
 
 
@@ -67,10 +77,19 @@ def generate(
         raise TokensError(
             f"{len(tokens)} prompt tokens and {count} more exceed the model's context of {context}"
         )
+    ops = ops_for(device)
+    caches = [KeyValues.empty(weights.descriptor.d_model) for _ in weights.layers]
     out: list[int] = []
+    new = tokens
     for step in range(count):
-        logits = forward(weights, tokens, device).logits[-1]
-        token = next_token(logits, sampling, step)
+        # Only the new positions go through the layers: the earlier ones' keys and values are
+        # kept, and a row's output depends on the rows before it only through them.
+        x = ops.embed(weights.tok_emb, weights.pos_emb, np.array(new, np.int64),
+                      len(tokens) - len(new), weights.rq["tok"], weights.rq["pos"])  # fmt: skip
+        for i, kv in enumerate(caches):
+            x = extend_layer(ops, weights, i, x, kv)
+        token = next_token(logits_of(ops, weights, x[-1:])[0], sampling, step)
         tokens.append(token)
         out.append(token)
+        new = [token]
     return out

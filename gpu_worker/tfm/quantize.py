@@ -71,9 +71,17 @@ class _Ranges:
     """The largest magnitude of each activation seen, by name."""
 
     top: dict[str, float] = field(default_factory=dict)
+    percentile: float = 100.0
+    """Each batch's magnitude at this percentile (100: its largest); the largest over batches."""
 
     def see(self, name: str, a: F64) -> None:
-        self.top[name] = max(self.top.get(name, 0.0), float(np.abs(a).max(initial=0.0)))
+        if not a.size:
+            return
+        # The residual stream has 64 times headroom under its clamp: its scale is from its largest.
+        pct = 100.0 if name == "res" else self.percentile
+        magnitudes = np.abs(a)
+        seen = float(magnitudes.max() if pct >= 100.0 else np.percentile(magnitudes, pct))
+        self.top[name] = max(self.top.get(name, 0.0), seen)
 
 
 def float_forward(
@@ -182,16 +190,23 @@ def quantize_model(
     calibration_tokens: Sequence[Sequence[int]] | np.ndarray,
     *,
     heads: int,
+    percentile: float = 100.0,
 ) -> Quantized:
     """`quantize`, with the float value of a unit of the logits (for perplexity and sampling
-    temperatures: logits_int · logit_scale ≈ the float model's logits)."""
+    temperatures: logits_int · logit_scale ≈ the float model's logits).
+
+    `percentile` below 100 sets each int8 activation's scale from that percentile of its
+    magnitudes in each calibration batch rather than the largest, saturating rare outliers for
+    finer steps elsewhere (the residual stream's scale is always from its largest value)."""
+    if not 50.0 <= percentile <= 100.0:
+        raise ValueError(f"percentile must be from 50 to 100, not {percentile}")
     p = {k: np.asarray(v, np.float64) for k, v in float_params.items()}
     vocab, d = p["tok_emb"].shape
     n_layers = sum(1 for k in p if k.endswith(".wq"))
     descriptor: TfmDescriptor = check_descriptor(
         (vocab, p["pos_emb"].shape[0], d, heads, n_layers, p["layers.0.w1"].shape[1])
     )
-    ranges = _Ranges()
+    ranges = _Ranges(percentile=percentile)
     by_length: dict[int, list[np.ndarray]] = {}
     for sequence in calibration_tokens:
         seq = np.asarray(sequence, np.int64).reshape(-1)

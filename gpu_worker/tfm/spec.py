@@ -18,12 +18,13 @@ constants below; the forward pass never sees a float):
   b' = clamp(b, −(2^30 − 1), 2^30 − 1), as qmlp_i8 does.
 - Requantization by a (mult, shift) pair, both int32, as qmlp_i8 writes it, with bounds:
   rq(a; mult, shift; lo, hi) = clamp((a·mult + 2^(s−1)) >> s, lo, hi), s = clamp(shift, 1, 62),
-  a an int32 value, in int64 (|a·mult| < 2^62); >> is the arithmetic shift (floor), so the
+  a an int32 value, in int64 (|a·mult| ≤ 2^62); >> is the arithmetic shift (floor), so the
   rounding is half up. Into int8: lo, hi = −128, 127.
 - The residual stream x is int32 in one scale for the whole model, clamped to ±RES_LIMIT at every
   add (`quantize` puts the calibration's largest value at about 2^16, 64 times under the clamp).
   Embedding: x[p] = clamp(rq(tok_emb[t_p]; tok; ±RES) + rq(pos_emb[p]; pos; ±RES), ±RES).
-  Residual add: x ← clamp(x + rq(acc; step; ±RES), ±RES).
+  Residual add: x ← clamp(x + rq(acc; step; ±RES), ±RES). (So every layer's input is within
+  ±RES; an audit clamps committed rows to it before recomputing from them.)
 - LayerNorm (I-BERT's integer form), per row of D values of x, all in int64:
   mean = ⌊(2·Σx + D) / 2D⌋;  c = x − mean;  var = ⌊Σc² / D⌋;  σ = isqrt((var + ε)·2^16)
   (the standard deviation in units of 2^−SIGMA_BITS, so a row of small spread keeps its
@@ -223,12 +224,15 @@ def decode_weights(blob: bytes | memoryview, descriptor: TfmDescriptor | None = 
         raise WeightsError(
             f"a tfm_i8 blob of {found} takes {weights_size(found)} bytes, not {len(data)}"
         )
+    # Views of a bytes blob keep it as their base, so the CPU GEMM keeps each matrix's transpose
+    # across calls (gpu_worker.kernels.cpu keeps those of immutable inputs).
+    source: bytes | memoryview = blob if isinstance(blob, bytes) else data
     tensors: dict[str, np.ndarray] = {}
     offset = HEADER_BYTES
     for spec in tensor_layout(found):
         dtype = "<i1" if spec.dtype == "i8" else "<i4"
         count = spec.size // (1 if spec.dtype == "i8" else 4)
-        tensors[spec.name] = np.frombuffer(data, dtype, count, offset).reshape(spec.shape)
+        tensors[spec.name] = np.frombuffer(source, dtype, count, offset).reshape(spec.shape)
         offset += spec.size
     layers = []
     for i in range(found.layers):

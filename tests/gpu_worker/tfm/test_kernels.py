@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -26,6 +27,8 @@ I32 = (-(2**31), 2**31 - 1)
 I8 = (-128, 127)
 RES = (-RES_LIMIT, RES_LIMIT)
 
+EXAMPLES = 15 if numba.config.ENABLE_CUDASIM else 30
+"""Fewer examples where the simulator runs them (only the CUDA cases run there)."""
 DEVICES = [
     "cpu",
     pytest.param(
@@ -69,7 +72,7 @@ def same(a: np.ndarray, b: np.ndarray) -> None:
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=30)
+@settings(max_examples=EXAMPLES)
 @given(r=rows, c=cols, seed=seeds, step=st.one_of(requants, scales))
 def test_requantize(device: str, r: int, c: int, seed: int, step: Requant) -> None:
     ops = device_ops(device)
@@ -78,7 +81,7 @@ def test_requantize(device: str, r: int, c: int, seed: int, step: Requant) -> No
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=30)
+@settings(max_examples=EXAMPLES)
 @given(r=rows, c=cols, seed=seeds, step=st.one_of(requants, scales))
 def test_residual(device: str, r: int, c: int, seed: int, step: Requant) -> None:
     ops = device_ops(device)
@@ -88,7 +91,7 @@ def test_residual(device: str, r: int, c: int, seed: int, step: Requant) -> None
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=30)
+@settings(max_examples=EXAMPLES)
 @given(
     r=rows, c=cols, seed=seeds, eps=st.integers(*I32), step=st.one_of(requants, scales),
     spread=st.sampled_from([1, 8, 2**12, RES_LIMIT]),
@@ -104,7 +107,7 @@ def test_layernorm(
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=30)
+@settings(max_examples=EXAMPLES)
 @given(
     r=rows, start=st.integers(0, 4), seed=seeds, step=st.one_of(requants, scales),
     spread=st.sampled_from([2**10, 2**16, 2**31 - 1]),
@@ -118,7 +121,7 @@ def test_softmax(device: str, r: int, start: int, seed: int, step: Requant, spre
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=30)
+@settings(max_examples=EXAMPLES)
 @given(r=rows, c=cols, seed=seeds, w1=st.one_of(requants, scales), step=st.one_of(requants, scales))
 def test_gelu(device: str, r: int, c: int, seed: int, w1: Requant, step: Requant) -> None:
     ops = device_ops(device)
@@ -127,7 +130,7 @@ def test_gelu(device: str, r: int, c: int, seed: int, w1: Requant, step: Requant
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=30)
+@settings(max_examples=EXAMPLES)
 @given(
     t=rows, c=cols, start=st.integers(0, 3), seed=seeds, tok=st.one_of(requants, scales),
     pos=st.one_of(requants, scales),
@@ -146,7 +149,7 @@ def test_embed(
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@settings(max_examples=30)
+@settings(max_examples=EXAMPLES)
 @given(r=rows, k=cols, n=cols, seed=seeds)
 def test_linear_and_gemm(device: str, r: int, k: int, n: int, seed: int) -> None:
     ops = device_ops(device)

@@ -20,7 +20,15 @@ from hypothesis import strategies as st
 
 from gpu_worker.tfm import reference
 from gpu_worker.tfm.forward import TokensError, forward, forward_layer, ops_for
-from gpu_worker.tfm.quantize import float_forward, gelu, layer_norm, quantize, requant_of
+from gpu_worker.tfm.quantize import (
+    float_forward,
+    gelu,
+    layer_norm,
+    quantize,
+    quantize_model,
+    requant_of,
+)
+from gpu_worker.tfm.scalar import isqrt_value
 from gpu_worker.tfm.spec import Requant
 from tests.gpu_worker.tfm.models import HEADS, random_params, small_model
 
@@ -82,8 +90,6 @@ def test_isqrt_is_the_floor_of_the_square_root() -> None:
     n = np.array([0, 1, 2, 3, 4, 15, 16, 17, 2**40 - 1, 2**40, 2**59 + 12345, 2**62], np.int64)
     got = reference.isqrt(n)
     assert [int(v) for v in got] == [math.isqrt(int(v)) for v in n]
-    from gpu_worker.tfm.scalar import isqrt_value
-
     assert [isqrt_value(int(v)) for v in n] == [math.isqrt(int(v)) for v in n]
 
 
@@ -91,8 +97,6 @@ def test_isqrt_is_the_floor_of_the_square_root() -> None:
 def test_the_forward_pass_is_within_its_bound_of_the_float_model(seed: int) -> None:
     params = random_params(seed, vocab=64, context=24, d=32, layers=2, d_ff=64)
     rng = np.random.default_rng(seed + 1)
-    from gpu_worker.tfm.quantize import quantize_model
-
     q = quantize_model(params, [rng.integers(0, 64, 24) for _ in range(6)], heads=4)
     tokens = rng.integers(0, 64, 24)
     want = float_forward(params, tokens, 4)
@@ -153,6 +157,19 @@ def test_quantize_refuses_empty_calibration_and_names_missing_heads() -> None:
         quantize(params, [[1] * 13], heads=HEADS)
     with pytest.raises(ValueError, match="vocabulary"):
         quantize(params, [[1, 48]], heads=HEADS)
+    with pytest.raises(ValueError, match="percentile"):
+        quantize_model(params, [[1, 2]], heads=HEADS, percentile=20)
+
+
+def test_a_lower_percentile_gives_finer_activation_steps() -> None:
+    params = small_model()[0]
+    calibration = np.random.default_rng(2).integers(0, 48, (4, 12))
+    whole = quantize_model(params, calibration, heads=HEADS)
+    clipped = quantize_model(params, calibration, heads=HEADS, percentile=99.0)
+    # A smaller LayerNorm output scale: a larger ratio from the accumulators to it.
+    a, b = whole.weights.layers[0].rq["ln1"], clipped.weights.layers[0].rq["ln1"]
+    assert b.mult / 2**b.shift > a.mult / 2**a.shift
+    assert whole.weights.rq["tok"] == clipped.weights.rq["tok"]
 
 
 def test_the_float_model_runs_a_batch_as_its_sequences() -> None:
