@@ -29,7 +29,7 @@ import numpy as np
 from gpu_worker.models.lm_data import Corpus, Tokens, evaluation_windows, sample_batch
 from gpu_worker.models.lm_float import LmShape, Params, check_params
 from gpu_worker.tfm.forward import forward
-from gpu_worker.tfm.generate import Sampling, next_token
+from gpu_worker.tfm.generate import Sampling, generate, next_token
 from gpu_worker.tfm.quantize import quantize_model, requant_of
 from gpu_worker.tfm.spec import FIXED_BITS, TfmWeights, decode_weights, encode_weights
 
@@ -108,17 +108,20 @@ def integer_generate(
 ) -> bytes:
     """`count` bytes after `prompt` from the integer model, each chosen as tfm_i8 chooses
     (`gpu_worker.tfm.generate.next_token`): the largest logit (ties to the lowest byte) when
-    `seed` is None, else the integer seeded draw. Past the context the model sees the last
-    `context` bytes (a job's generation stays within it; this is for longer samples here)."""
+    `seed` is None, else the integer seeded draw. Within the context this is tfm_i8's
+    `generate`; past it the model sees the last `context` bytes (a job's generation stays within
+    the context; this is for longer samples here)."""
     if not prompt:
         raise ValueError("the prompt must have at least one byte")
     chooser = None if seed is None else sampling(model, seed, temperature)
     context = model.weights.descriptor.context
-    tokens = list(prompt)
-    for step in range(count):
+    within = max(0, min(count, context - len(prompt)))
+    tokens = list(prompt[-context:])
+    tokens += generate(model.weights, tokens, within, device=device, sampling=chooser)
+    for step in range(within, count):
         last = forward(model.weights, np.asarray(tokens[-context:]), device).logits[-1]
         tokens.append(next_token(last, chooser, step))
-    return bytes(tokens[len(prompt) :])
+    return bytes(tokens[len(prompt[-context:]) :])
 
 
 def write_shipped(

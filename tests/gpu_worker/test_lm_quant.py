@@ -88,6 +88,8 @@ def test_the_shipped_model_decodes_and_generates_its_cards_text() -> None:
     # under the shipped weights would not), on the first two held-out windows.
     assert integer_perplexity(model, load_corpus().held_out, windows=2) < 6.0
     # A few greedy bytes here repeat what was measured when it was shipped.
-    expected = card["samples"]["tfm_i8, 'The ', greedy"].encode()
-    assert b"The " + integer_generate(model, b"The ", 12) == expected[:16]
+    greedy = card["samples"]["tfm_i8, 'The ', greedy"].encode()
+    assert b"The " + integer_generate(model, b"The ", 12) == greedy[:16]
+    sampled = card["samples"]["tfm_i8, 'def ', sampled, seed 1"].encode()
+    assert b"def " + integer_generate(model, b"def ", 8, seed=1) == sampled[:12]
     assert SHIPPED_CARD.exists() and np.isfinite(model.logit_scale)
