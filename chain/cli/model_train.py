@@ -40,7 +40,7 @@ def register_train_lm(actions: argparse._SubParsersAction[argparse.ArgumentParse
         "train-lm", help="train the small language model on Python's documentation (minutes)"
     )
     p.add_argument("--out", type=Path, required=True, help="the folder to write the model to")
-    p.add_argument("--steps", type=int, default=1_500, help="Adam steps (default: %(default)s)")
+    p.add_argument("--steps", type=int, default=3_000, help="Adam steps (default: %(default)s)")
     p.add_argument("--batch", type=int, default=16, help="windows per step (default: %(default)s)")
     p.add_argument("--context", type=int, default=128, help="bytes the model sees (default: 128)")
     p.add_argument("--d-model", type=int, default=128, help="width (default: %(default)s)")

@@ -54,9 +54,9 @@ _DESCRIPTOR_KEY: Final = "descriptor"
 class TrainConfig:
     """A training run's recipe: the model's shape, the schedule and the seed."""
 
-    shape: LmShape = field(default_factory=lambda: LmShape(VOCAB, 64, 128, 4, 2, 512))
-    steps: int = 1_500
-    batch: int = 32
+    shape: LmShape = field(default_factory=lambda: LmShape(VOCAB, 128, 128, 4, 2, 512))
+    steps: int = 3_000
+    batch: int = 16
     learning_rate: float = 3e-3
     warmup: int = 100
     final_fraction: float = 0.1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 from pathlib import Path
 
@@ -163,3 +164,16 @@ def test_the_command_names_a_file_it_cannot_read(tmp_path: Path) -> None:
         args = _cli("--out", str(tmp_path), "--from", str(tmp_path / name))
         with pytest.raises(CliError, match=f"cannot read a model from .*{name}"):
             args.run(args)
+
+
+def test_the_commands_defaults_are_the_shipped_recipe() -> None:
+    args, recipe = _cli("--out", "lm"), TrainConfig()
+    shape = (256, args.context, args.d_model, args.heads, args.layers, args.d_ff)
+    assert shape == recipe.shape
+    assert (args.steps, args.batch, args.lr, args.seed) == (
+        recipe.steps,
+        recipe.batch,
+        recipe.learning_rate,
+        recipe.seed,
+    )
+    assert json.loads(SHIPPED_CARD.read_text())["recipe"]["steps"] == recipe.steps
