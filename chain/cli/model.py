@@ -4,6 +4,7 @@
         --licence MIT --fee 0.01XPL --from //Alice      # creates the model, or adds a version
     xpl model list
     xpl model show 1 [--version 2]
+    xpl model train-lm --out lm/                        # `chain.cli.model_train`
 
 An upload checks the file against its family and descriptor (the size the descriptor implies)
 before anything is signed, uploads it as a blob, creates the signer's model of that name if it
@@ -23,6 +24,7 @@ from rich.table import Table
 
 from chain.cli.common import add_rpc_argument, add_signer_arguments, connect, node_error, signer
 from chain.cli.errors import CliError
+from chain.cli.model_train import register_train_lm
 from chain.client import models as mc
 from chain.client.jobs.errors import JobClientError
 from chain.client.rpc import RpcClientError, RpcConnectionError
@@ -69,6 +71,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     sh.add_argument("--json", action="store_true", help="print the node's JSON")
     add_rpc_argument(sh)
     sh.set_defaults(run=show)
+
+    register_train_lm(model_sub)
 
 
 def _number(text: str) -> int:
