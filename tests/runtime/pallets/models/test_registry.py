@@ -3,7 +3,9 @@ deposits, and every refusal with nothing held."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +15,8 @@ from runtime.framework import record_codec
 from runtime.pallets import models
 from runtime.pallets.models import HOLD, MAX_MODELS_PER_OWNER, MODEL_DEPOSIT
 from runtime.primitives import codec
+from runtime.primitives.merkle import merkle_root
+from runtime.workloads import CHUNK_BYTES
 from tests.runtime.pallets.market_helpers import REQUESTER, MarketChain
 from tests.runtime.pallets.models.conftest import (
     DESCRIPTOR,
@@ -220,3 +224,25 @@ def test_owners_pay_their_deposits_from_their_own_funds(chain: MarketChain) -> N
     assert chain.call(OWNER, "balances", "transfer", REQUESTER.public, poor).error is None
     assert chain.call(OWNER, "models", "create_model", "another").error is not None
     assert chain.held(OWNER, HOLD) == MODEL_DEPOSIT
+
+
+def test_the_shipped_language_model_is_published_as_a_tfm_version(chain: MarketChain) -> None:
+    """The language model that ships with the project (`gpu_worker/models/lm_tfm_i8.*`) is a
+    version the chain accepts: its card's descriptor implies exactly its weights' size."""
+    folder = Path(__file__).parents[4] / "gpu_worker" / "models"
+    weights = (folder / "lm_tfm_i8.bin").read_bytes()
+    architecture = json.loads((folder / "lm_tfm_i8.json").read_text())["descriptor"]
+    descriptor = models.encode_descriptor(architecture)
+    root = merkle_root([weights[i : i + CHUNK_BYTES] for i in range(0, len(weights), CHUNK_BYTES)])
+    out = publish(
+        chain,
+        family="tfm_i8",
+        descriptor=descriptor,
+        root=root,
+        size=len(weights),
+        licence="PSF-2.0",
+    )
+    assert out.error is None
+    stored = version(chain)
+    assert (stored.weights_root, stored.weights_size) == (root, len(weights))
+    assert stored.weights_deposit == models.weights_deposit(len(weights)) < models.MODEL_DEPOSIT
