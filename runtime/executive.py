@@ -55,6 +55,7 @@ from runtime.pallets.compute import Compute
 from runtime.pallets.conviction_voting import ConvictionVoting
 from runtime.pallets.grants import GrantsPallet
 from runtime.pallets.market import Market
+from runtime.pallets.models import ModelsPallet
 from runtime.pallets.randomness import Randomness
 from runtime.pallets.referenda import Referenda
 from runtime.pallets.scheduler import Scheduler
@@ -81,6 +82,7 @@ PALLETS: Final[tuple[Pallet, ...]] = (
     Balances(),
     TransactionPayment(),
     Staking(),
+    ModelsPallet(),
     Market(),
     Compute(),
     Scheduler(),

@@ -3,6 +3,7 @@
     xpl job submit --workload gemm_i8 --params 256,256,256,64 --seed 7 --max-price 2XPL \\
         --from //Charlie --wait
     xpl job submit --workload gemm_i8 --input a=A.npy --input b=B.npy --max-price 2XPL ...
+    xpl job submit --model 3 --params 64,1,64,64,10 --input x=X.npy --max-price 2XPL ...
     xpl job status 7
     xpl job list --mine --from //Charlie
     xpl job result 7 --out C.npy                      # checks it and saves it if it is right
@@ -33,6 +34,7 @@ from chain.cli.common import add_rpc_argument, add_signer_arguments, connect, no
 from chain.cli.errors import CliError
 from chain.cli.job_history import current_worker, match_lines, submitted_row
 from chain.client import jobs as jc
+from chain.client import models as mc
 from chain.client.chain import JobView, TransactionFailed, XplClient
 from chain.client.checks import phase, reveal_vote
 from chain.client.rpc import RpcClientError, RpcConnectionError
@@ -51,7 +53,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     job_sub = job.add_subparsers(dest="job_command", metavar="ACTION", required=True)
 
     s = job_sub.add_parser("submit", help="submit a job and hold its escrow")
-    s.add_argument("--workload", required=True, help=f"one of {', '.join(sorted(WORKLOADS))}")
+    s.add_argument("--workload", help=f"one of {', '.join(sorted(WORKLOADS))}")
+    s.add_argument(
+        "--model",
+        type=_job_id,
+        metavar="ID",
+        help="run registered model ID (its weights are on chain; the workload is its family)",
+    )
+    s.add_argument("--model-version", type=_job_id, metavar="V", help="default: the latest live")
     s.add_argument(
         "--params",
         help="the workload's parameters, e.g. 256,256,256,8,64 (gemm_i8: m,k,n,row_block,col_block"
@@ -205,10 +214,18 @@ def _parse_inputs(specs: list[str]) -> dict[str, Path]:
 def submit(args: argparse.Namespace) -> int:
     """`xpl job submit`: check the job, upload its inputs, hold the escrow; follow with --wait."""
     max_price = parse_amount(args.max_price)
+    model = None
+    if args.model is not None:
+        with _talking_to_node(args) as client:
+            model = mc.model_ref(client, args.model, args.model_version)
+        if args.workload not in (None, model.family):
+            raise CliError(f"model {model.model_id} is a {model.family} model, not {args.workload}")
+    elif args.workload is None:
+        raise CliError("give --workload, or --model to run a registered model")
     try:
         params = None if args.params is None else jc.parse_params(args.params)
         request = jc.make_request(
-            args.workload,
+            args.workload if model is None else model.family,
             params,
             _parse_inputs(args.input),
             max_price=max_price,
@@ -216,6 +233,7 @@ def submit(args: argparse.Namespace) -> int:
             deadline_blocks=args.deadline,
             wait_blocks=args.wait_blocks,
             mode=args.mode,
+            model=model,
         )
     except jc.JobRequestError as exc:
         raise CliError(str(exc)) from exc
@@ -299,6 +317,13 @@ def _submitted_json(
         "worker": None if job.match is None else encode_address(job.match.worker),
         "price": None if job.match is None else format_amount(job.match.price),
         "commitBy": None if job.match is None else job.match.commit_by,
+        "model": None
+        if request.model is None
+        else {
+            "id": request.model.model_id,
+            "version": request.model.version,
+            "fee": format_amount(request.model.fee),
+        },
     }
 
 
@@ -320,6 +345,15 @@ def _show_submitted(
         ("escrow", f"{format_amount(job.escrow)} held (max price {_price(request.max_price)})"),
         ("fee", format_amount(job.fee)),
     ]
+    if request.model is not None:
+        model = request.model
+        rows.append(
+            (
+                "model",
+                f"{model.model_id} version {model.version}, "
+                f"{format_amount(model.fee)} a use (in the escrow)",
+            )
+        )
     if job.match is not None:
         rows.append(
             (
@@ -531,6 +565,15 @@ def status(args: argparse.Namespace) -> int:
         ("max price", _price(job.max_price)),
         ("escrow", format_amount(job.escrow)),
     ]
+    if job.model is not None:
+        rows.append(
+            (
+                "model",
+                f"{job.model.model_id} version {job.model.version} by "
+                f"{encode_address(job.model.owner)}, {format_amount(job.model.fee)} a use "
+                "(in the escrow; the owner's when the job settles)",
+            )
+        )
     if job.worker is not None:
         rows += [
             ("price", _price(job.price)),

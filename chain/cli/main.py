@@ -44,6 +44,7 @@ COMMANDS: Final[tuple[tuple[str, str, str], ...]] = (
     ("grant", "chain.cli.treasury", "compute grants: treasury funds for a builder's jobs"),
     ("query", "chain.cli.query", "read the chain's state"),
     ("job", "chain.cli.job", "submit compute jobs, follow them, fetch their results"),
+    ("model", "chain.cli.model", "upload models once, list them, show their versions"),
     ("worker", "chain.cli.worker", "run a GPU worker: take matched jobs, compute and commit them"),
     ("benchmark", "chain.cli.benchmark", "measure this machine"),
     ("sim", "chain.cli.sim", "run the deterministic network simulator"),

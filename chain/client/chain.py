@@ -100,6 +100,15 @@ def _optional_account(value: Any) -> bytes | None:
     return None if value is None else decode_address(value)
 
 
+def _model_use(data: dict[str, Any] | None) -> market.ModelUse | None:
+    """The model a job runs, from its JSON (null: none)."""
+    if data is None:
+        return None
+    return market.ModelUse(
+        data["id"], data["version"], decode_address(data["owner"]), int(data["fee"])
+    )
+
+
 def job_from_json(data: dict[str, Any]) -> JobView:
     """Parse the JSON of market_job / market_jobs back into the runtime's types."""
     checks = tuple(check_from_json(c) for c in data["checks"])
@@ -140,6 +149,7 @@ def job_from_json(data: dict[str, Any]) -> JobView:
             for m in data.get("matches", ())
             if m["outcome"] is not None
         ),
+        model=_model_use(data.get("model")),
     )
     return JobView(id=data["id"], job=job, checks=checks, settles_at=data["settlesAt"])
 

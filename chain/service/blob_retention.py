@@ -3,10 +3,12 @@ jobs name and deletes the others after the retention period, the settings behind
 `--blob-*` flags, and the blob metrics.
 
 A blob is referenced while a job on the best chain that is still open (pending, matched or
-committed) names it as an input or as its committed result (an upload in progress that
-declares it does not count). (Models are job inputs: a model is referenced by the jobs that run
-it.) Each sweep reads the open jobs (`JobStates` keeps their ids per best block) and hands
-their roots to `BlobStore.sweep`, which binds those, releases the ones no longer named, and
+committed) names it as an input or as its committed result, or while a live version of a
+registered model names it as its weights (`models.live_weights`: a model is uploaded once and
+kept for as long as its version is live; its owner holds a deposit per byte for it, and retiring
+the version lets it go one retention period later). An upload in progress that declares a blob
+does not count. Each sweep reads the open jobs (`JobStates` keeps their ids per best block) and
+hands their roots to `BlobStore.sweep`, which binds those, releases the ones no longer named, and
 deletes a bounded number of blobs that nobody named for longer than the retention period. A
 job's blobs therefore stay while it is open and for one retention period after it ends: the
 window in which its requester downloads the result.
@@ -39,7 +41,7 @@ from chain.storage.chain_store import ChainStore
 from chain.storage.kv import KeyValueStore
 from runtime import api as runtime_api
 from runtime.block import Header
-from runtime.pallets import market
+from runtime.pallets import market, models
 from runtime.state import StateOverlay
 
 log = logging.getLogger("xpl.blobs")
@@ -75,10 +77,10 @@ DEFAULT_BLOB_SETTINGS: Final = BlobSettings()
 
 
 def referenced_roots(store: ChainStore, block_hash: bytes, open_jobs: Iterable[int]) -> set[bytes]:
-    """The blob roots that the open jobs `open_jobs` name in the state after `block_hash`: their
-    uploaded inputs and committed results."""
+    """The blob roots that the open jobs `open_jobs` name in the state after `block_hash` (their
+    uploaded inputs and committed results), and the weights of the live model versions."""
     state = StateOverlay(store.reader(block_hash))
-    roots: set[bytes] = set()
+    roots = models.live_weights(state)
     for job_id in open_jobs:
         job = market.Jobs.get(state, job_id)
         if job is None:

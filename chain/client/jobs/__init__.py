@@ -50,6 +50,7 @@ from chain.client.jobs.requests import (
     DEFAULT_DEADLINE_BLOCKS,
     DEFAULT_WAIT_BLOCKS,
     JobRequest,
+    ModelRef,
     make_request,
 )
 from chain.client.jobs.results import (
@@ -74,6 +75,7 @@ __all__ = [
     "JobRequestError",
     "JobResult",
     "Match",
+    "ModelRef",
     "NoResultError",
     "Quote",
     "ResultDataError",

@@ -51,11 +51,13 @@ class Quote:
 
 
 def quote_job(client: XplClient, requester: bytes, request: JobRequest) -> Quote:
-    """The job's escrow and the market for it; JobRequestError if the chain would refuse it
-    (an escrow below the least escrow, or more than the requester's free balance)."""
+    """The job's escrow (a model's fee per use included) and the market for it; JobRequestError
+    if the chain would refuse it (an escrow below the least escrow, or more than the requester's
+    free balance)."""
     shape = request.shape
     params, _ = client.market_params()
     escrow = params.escrow_for(shape.cost_units, request.max_price)
+    fee = 0 if request.model is None else request.model.fee
     if escrow < balances.EXISTENTIAL_DEPOSIT:
         lowest = least_price(shape.cost_units, params)
         raise JobRequestError(
@@ -63,6 +65,7 @@ def quote_job(client: XplClient, requester: bytes, request: JobRequest) -> Quote
             f"{format_amount(balances.EXISTENTIAL_DEPOSIT)}: this job needs a maximum price of "
             f"at least {format_amount(lowest)} per 10^9 units"
         )
+    escrow += fee  # a model's fee per use is held with the escrow
     account = client.account(requester)
     free = account.free
     if escrow > account.usable:

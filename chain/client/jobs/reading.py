@@ -97,6 +97,14 @@ def job_summary(view: JobView, window: int | None = None) -> dict[str, Any]:
         "settlesAt": view.settles_at,
         "matches": match_summaries(job),
         "checks": [check_summary(index, check) for index, check in enumerate(view.checks)],
+        "model": None
+        if job.model is None
+        else {
+            "id": job.model.model_id,
+            "version": job.model.version,
+            "owner": encode_address(job.model.owner),
+            "fee": format_amount(job.model.fee),
+        },
     }
 
 

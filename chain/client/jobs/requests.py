@@ -27,6 +27,23 @@ DEFAULT_DEADLINE_BLOCKS: Final = 100
 DEFAULT_WAIT_BLOCKS: Final = 50
 
 
+MODEL_INPUT: Final = "model"
+"""The input a job that names a registered model gets the model's weights in."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelRef:
+    """A registered model version a job runs (`market.submit_model_job`), as the chain holds it."""
+
+    model_id: int
+    version: int
+    family: str
+    weights_root: bytes
+    weights_size: int
+    fee: int
+    """Its fee per use, which the job's escrow holds besides the payment and fees."""
+
+
 @dataclass(frozen=True, slots=True)
 class JobRequest:
     """A job ready to submit: checked against the workload's rules, its given inputs read."""
@@ -41,6 +58,8 @@ class JobRequest:
     deadline_blocks: int = DEFAULT_DEADLINE_BLOCKS
     wait_blocks: int = DEFAULT_WAIT_BLOCKS
     mode: str = "sampled"
+    model: ModelRef | None = None
+    """The registered model it runs: its "model" input is that version's weights."""
 
     @property
     def shape(self) -> WorkloadShape:
@@ -61,13 +80,20 @@ def make_request(
     deadline_blocks: int = DEFAULT_DEADLINE_BLOCKS,
     wait_blocks: int = DEFAULT_WAIT_BLOCKS,
     mode: str = "sampled",
+    model: ModelRef | None = None,
 ) -> JobRequest:
     """A checked job: known workload, valid parameters (inferred for gemm_i8 from the .npy
     shapes when None, and its default tiles added to `[m, k, n]`), every input file of the
     right dtype, shape and size, sane timing.
 
-    Inputs not in `input_files` are generated from `seed` (a random one when None).
+    Inputs not in `input_files` are generated from `seed` (a random one when None); with
+    `model`, the "model" input is that registered version's weights (the workload its family).
     """
+    if model is not None and MODEL_INPUT in input_files:
+        raise JobRequestError(
+            f"the weights come from model {model.model_id} version {model.version}: "
+            f"give no {MODEL_INPUT} input"
+        )
     if workload not in WORKLOADS:
         known = ", ".join(sorted(WORKLOADS))
         raise JobRequestError(f"unknown workload {workload!r} (known: {known})")
@@ -102,6 +128,11 @@ def make_request(
     sizes = {spec.name: spec.size for spec in shape.inputs}
     for name, found in files.items():
         _check_input_file(workload, chosen, name, found, sizes[name])
+    if model is not None and sizes.get(MODEL_INPUT) != model.weights_size:
+        raise JobRequestError(
+            f"{workload} {list(chosen)} does not run model {model.model_id} version "
+            f"{model.version} ({model.weights_size} bytes of weights): give its layer widths"
+        )
     return JobRequest(
         workload=workload,
         params=chosen,
@@ -111,6 +142,7 @@ def make_request(
         deadline_blocks=deadline_blocks,
         wait_blocks=wait_blocks,
         mode=mode,
+        model=model,
     )
 
 

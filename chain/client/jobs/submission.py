@@ -12,7 +12,7 @@ from chain.client.chain import XplClient, make_call
 from chain.client.jobs.errors import JobRequestError
 from chain.client.jobs.inputs import WORKLOAD_INPUTS
 from chain.client.jobs.reading import require_job
-from chain.client.jobs.requests import JobRequest
+from chain.client.jobs.requests import MODEL_INPUT, JobRequest
 from chain.client.jobs.transactions import event_data, include
 from runtime.primitives.address import decode_address, encode_address
 from runtime.primitives.keys import Keypair
@@ -54,9 +54,15 @@ def submit_job(
     *,
     on_upload: UploadProgress | None = None,
 ) -> SubmittedJob:
-    """Upload the given inputs as blobs, submit the job, and wait until it is in a block."""
+    """Upload the given inputs as blobs, submit the job (`market.submit_model_job` for one that
+    names a registered model, whose weights are on chain already), and wait until it is in a
+    block."""
     roots: list[bytes] = []
+    model = request.model
     for name in WORKLOAD_INPUTS[request.workload]:
+        if model is not None and name == MODEL_INPUT:
+            roots.append(model.weights_root)  # registered on chain: nothing to upload
+            continue
         given = request.inputs.get(name)
         if given is None:
             roots.append(b"")
@@ -64,19 +70,31 @@ def submit_job(
         progress = None if on_upload is None else functools.partial(on_upload, name)
         roots.append(upload_file(client.rpc, given.data, signer=keypair, progress=progress).root)
     names = list(WORKLOAD_INPUTS[request.workload])
-    call = make_call(
-        "market",
-        "submit_job",
-        request.workload,
-        list(request.params),
-        names,
-        roots,
-        request.seed,
-        request.max_price,
-        request.deadline_blocks,
-        request.wait_blocks,
-        request.mode,
-    )
+    terms = (request.seed, request.max_price, request.deadline_blocks, request.wait_blocks)
+    if model is None:
+        call = make_call(
+            "market",
+            "submit_job",
+            request.workload,
+            list(request.params),
+            names,
+            roots,
+            *terms,
+            request.mode,
+        )
+    else:
+        others = [(n, r) for n, r in zip(names, roots, strict=True) if n != MODEL_INPUT]
+        call = make_call(
+            "market",
+            "submit_model_job",
+            model.model_id,
+            model.version,
+            list(request.params),
+            [n for n, _ in others],
+            [r for _, r in others],
+            *terms,
+            request.mode,
+        )
     outcome = include(client, keypair, call, "submitting the job")
     submitted = event_data(outcome, "market", "JobSubmitted")
     matched = [e["data"] for e in outcome.events if e["event"] == "JobMatched"]

@@ -1,7 +1,8 @@
 """The market namespace: jobs, workers, verification checks, and job event subscriptions.
 
     market_job(id, at?)            → a job with its checks and its matches in order, or null;
-                                     its `digest` names it in the calls about it
+                                     its `digest` names it in the calls about it; its `model`
+                                     {id, version, owner, fee} if it names a registered model
     market_jobs(filter?, at?)      → jobs, newest first; filter {state, worker, requester, limit}
     market_workers(at?)            → every registered worker
     market_params(at?)             → the market and compute parameters in force
@@ -80,6 +81,17 @@ def job_json(
             else None
         ),
         "checks": [check_json(i, c, number) for i, c in enumerate(checks)],
+        "model": None if job.model is None else model_use_json(job.model),
+    }
+
+
+def model_use_json(use: market.ModelUse) -> dict[str, Any]:
+    """The model a job runs, as RPC answers it: its id, version, owner and the fee held."""
+    return {
+        "id": use.model_id,
+        "version": use.version,
+        "owner": encode_address(use.owner),
+        "fee": str(use.fee),
     }
 
 

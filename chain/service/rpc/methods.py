@@ -1,8 +1,8 @@
 """The node's JSON-RPC method table, with Substrate's names where one exists.
 
 One module per namespace registers its methods: `system`, `chain`, `state`, `author`, `payment`,
-`balances`, `grandpa`, `market`, `staking`, `gov` (`referenda`, `votes`), `treasury`, `bounties`
-(treasury_bounties, grants_list), `blob` and (only with `--test-rpc`) `testing`.
+`balances`, `grandpa`, `market`, `models`, `staking`, `gov` (`referenda`, `votes`), `treasury`,
+`bounties` (treasury_bounties, grants_list), `blob` and (only with `--test-rpc`) `testing`.
 Hashes, keys and byte strings are 0x hex; block numbers in headers are hex (as Substrate's);
 balances are decimal strings (they exceed JSON's safe integers); addresses are SS58-style.
 Parameters may be given by position or by name.
@@ -19,6 +19,7 @@ from chain.service.rpc.chain import add_chain_methods
 from chain.service.rpc.context import RpcContext, RpcNode
 from chain.service.rpc.grandpa import add_grandpa_methods
 from chain.service.rpc.market import add_market_methods
+from chain.service.rpc.models import add_models_methods
 from chain.service.rpc.payment import add_payment_methods
 from chain.service.rpc.referenda import add_referenda_methods
 from chain.service.rpc.registry import RpcMethods
@@ -48,6 +49,7 @@ def build_methods(node: RpcNode, *, test_rpc: bool = False) -> RpcMethods:
         None if network is None else network.fetch_blob_leaf,
     )
     add_market_methods(ctx)
+    add_models_methods(ctx)
     add_staking_methods(ctx)
     add_referenda_methods(ctx)
     add_vote_methods(ctx)

@@ -52,6 +52,12 @@ Lifecycle of a job (DESIGN 8), each rule with what an attacker can still do with
    and the rest of the escrow is released. On failure the worker's slash is taken: half to whoever
    caught it, half to the treasury; the requester gets its whole escrow back.
 
+A job that names a registered model (`submit_model_job(model_id, version, ...)`, see
+`runtime.pallets.models`): its workload is the version's family, its "model" input the version's
+weights root, its params must fit the version's descriptor, and its escrow also holds the
+version's fee per use (`Job.model`), paid to the model's owner on success and returned with the
+rest of the escrow on every other end. The fee is fixed at submission: versions are immutable.
+
 Naming a job. Ids are a counter, so the two sides of a partition may give the same id to
 different jobs. A job's digest (`job_digest`: its id, requester, workload, parameters, inputs,
 seed, highest price, mode, deadline and submission block; nothing that changes later) names it
@@ -61,16 +67,18 @@ check's draw, its `dispute` and `attest_commit`). A call whose digest is not tha
 of the job with its id fails with WrongJob and changes nothing but its fee, so a call signed on
 one side never applies to the other side's job (`named_job`).
 
-Invariants: each requester's "escrow" hold equals the escrow of its open jobs; each worker's
+Invariants: each requester's "escrow" hold equals the escrow of its open jobs, and an open job's
+escrow covers its model's fee; each worker's
 "stake" hold equals its recorded stake, and its bonded amount equals the slashes of its active
 jobs; the queue of waiting jobs and each requester's count of them match the pending jobs; a job
 ends exactly once; a job's history holds at most `max_reoffers` + 1 given-back matches, none by
 the worker of another or of the current match.
 
 The package, by sub-domain: `constants`, `params`, `storage` (records and storage items), `events`,
-`errors`, `jobs` (reading), `workers`, `escrow` (paying out of holds), `queue` (waiting jobs and
-per-block schedules), `rent` (what waiting costs), `eligibility`, `matching`, `deadlines` (expiry,
-declines and misses), `settlement`, `invariants`, and `pallet` (the Market pallet with its calls).
+`errors`, `jobs` (reading), `submission` (checking a job, its escrow, a model's inputs and fee),
+`workers`, `escrow` (paying out of holds), `queue` (waiting jobs and per-block schedules), `rent`
+(what waiting costs), `eligibility`, `matching`, `deadlines` (expiry, declines and misses),
+`settlement`, `invariants`, and `pallet` (the Market pallet with its calls).
 Other code imports it as one: `from runtime.pallets import market`. Its error and event types are
 named from their modules (`market.errors`, `market.events`); callers tell a failed call by its
 error's name.
@@ -138,6 +146,7 @@ from runtime.pallets.market.storage import (
     Deadlines,
     Job,
     Jobs,
+    ModelUse,
     NextJobId,
     Params,
     PastMatch,
@@ -188,6 +197,7 @@ __all__ = [
     "Market",
     "MarketGenesis",
     "MarketParams",
+    "ModelUse",
     "NextJobId",
     "Params",
     "ParamsRule",

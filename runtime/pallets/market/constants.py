@@ -73,6 +73,9 @@ REGISTER_WEIGHT: Final = 80 * WEIGHT_PER_MICROS
 SUBMIT_WEIGHT: Final = 400 * WEIGHT_PER_MICROS
 """Checking the job, that some worker could take it, and matching it: passes over at most
 MAX_WORKERS workers (a decline's weight too)."""
+MODEL_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
+"""A job that names a model, besides a job's: the model and version read, the descriptor decoded
+and checked against the params."""
 JOB_WEIGHT: Final = 60 * WEIGHT_PER_MICROS
 SET_PARAMS_WEIGHT: Final = 50_000 * WEIGHT_PER_MICROS
 """Checking new parameters against the rules bound to them: compute's incentive guard, exact

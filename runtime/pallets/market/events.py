@@ -68,3 +68,22 @@ JobFailed: Final = EventDef(
     (_JOB, ("worker", fields.ACCOUNT), ("slashed", fields.BALANCE), ("refund", fields.BALANCE)),
 )
 ParamsChanged: Final = EventDef(NAME, "ParamsChanged", (), "Root changed the market's parameters.")
+ModelJobSubmitted: Final = EventDef(
+    NAME,
+    "ModelJobSubmitted",
+    (_JOB, ("model", fields.U64), ("version", fields.U32), ("fee", fields.BALANCE)),
+    "The job just submitted runs a registered model; its escrow holds the model's fee per use.",
+)
+ModelFeePaid: Final = EventDef(
+    NAME,
+    "ModelFeePaid",
+    (
+        _JOB,
+        ("model", fields.U64),
+        ("version", fields.U32),
+        ("owner", fields.ACCOUNT),
+        ("fee", fields.BALANCE),
+    ),
+    "A settled job paid the model it ran its fee per use, to the model's owner (what the owner "
+    "was credited: a fee too small to create its account is burned).",
+)

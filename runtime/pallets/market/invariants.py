@@ -40,6 +40,9 @@ def broken_invariants(read: StateReader, iterate: PrefixIterator) -> list[str]:
             escrow_by_requester[current.requester] = (
                 escrow_by_requester.get(current.requester, 0) + current.escrow
             )
+            if current.escrow < current.model_fee:
+                job_id = int.from_bytes(Jobs.key_suffix(key), "big")
+                problems.append(f"job {job_id} holds less escrow than its model's fee")
         if current.state in ("matched", "committed") and current.worker is not None:
             bonded_by_worker[current.worker] = (
                 bonded_by_worker.get(current.worker, 0) + current.slash

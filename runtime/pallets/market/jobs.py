@@ -38,7 +38,8 @@ def job(ctx: BlockContext, job_id: int) -> Job:
 def job_digest(job_id: int, submitted: Job) -> bytes:
     """What names a job by its content: BLAKE2b-256("xpl-job" ‖ the msgpack of [id, requester,
     workload, params, inputs, seed, max_price (16 bytes BE), mode, deadline_blocks,
-    submitted_at]), the fields its submission fixed and nothing later changes.
+    submitted_at], and for a job that names a model [model id, version, owner, fee (16 bytes
+    BE)] after them), the fields its submission fixed and nothing later changes.
 
     Job ids are a counter, so two forks may each give the same id to a different job; a call
     signed for one job carries its digest, and the chain refuses it on a job whose digest differs
@@ -56,6 +57,9 @@ def job_digest(job_id: int, submitted: Job) -> bytes:
         submitted.deadline_blocks,
         submitted.submitted_at,
     ]
+    if submitted.model is not None:  # a model's job: which version, and the fee it holds
+        use = submitted.model
+        identity.append([use.model_id, use.version, use.owner, codec.encode_u128(use.fee)])
     return blake2b_256(JOB_DIGEST_DOMAIN + codec.encode(identity))
 
 

@@ -7,26 +7,21 @@ from typing import Any, Protocol
 
 from runtime import fields
 from runtime.framework import BlockContext, Origin, Pallet, call, ensure_signed
-from runtime.pallets import balances
+from runtime.pallets import balances, models
 from runtime.pallets.market.constants import (
     ESCROW,
     JOB_WEIGHT,
     MAX_ASKS,
-    MAX_DEADLINE_BLOCKS,
     MAX_INPUTS,
     MAX_JOB_CAPACITY,
     MAX_PARAMS,
-    MAX_PENDING_JOBS,
-    MAX_PENDING_PER_REQUESTER,
-    MAX_WAIT_BLOCKS,
     MAX_WORKERS,
-    MODES,
+    MODEL_WEIGHT,
     NAME,
     REGISTER_WEIGHT,
     SET_PARAMS_WEIGHT,
     STAKE,
     SUBMIT_WEIGHT,
-    WAIT_RENT_GROWTH,
 )
 from runtime.pallets.market.deadlines import decline, hook_weight, process_due
 from runtime.pallets.market.errors import (
@@ -59,6 +54,8 @@ from runtime.pallets.market.events import (
     JobMatched,
     JobSettled,
     JobSubmitted,
+    ModelFeePaid,
+    ModelJobSubmitted,
     ParamsChanged,
     WorkerRegistered,
     WorkerRetired,
@@ -66,43 +63,38 @@ from runtime.pallets.market.events import (
 )
 from runtime.pallets.market.invariants import broken_invariants
 from runtime.pallets.market.jobs import named_job
-from runtime.pallets.market.matching import anyone_eligible, match_waiting, try_match
+from runtime.pallets.market.matching import match_waiting
 from runtime.pallets.market.params import MarketParams, check_bound_rules
-from runtime.pallets.market.queue import dequeue, enqueue, pending_of, schedule
-from runtime.pallets.market.rent import charge_wait, rent_now
+from runtime.pallets.market.queue import dequeue
+from runtime.pallets.market.rent import charge_wait
 from runtime.pallets.market.storage import (
-    Deadlines,
-    Job,
     Jobs,
     NextJobId,
     Params,
-    PendingJobs,
     Worker,
     WorkerList,
     Workers,
 )
+from runtime.pallets.market.submission import model_job_inputs, most_held, open_job
 from runtime.pallets.market.workers import checked_asks, store_worker
 from runtime.state import PrefixIterator, StateOverlay, StateReader
-from runtime.workloads import WorkloadError, payment_for, workload_shape
 
 
 def _job_holds(ctx: BlockContext, args: tuple[Any, ...]) -> int | None:
     """A job submission's outflow: its escrow and the most its rent deposit can be if it waits
-    (None if its workload is not one the market knows: it fails, but say the worst).
+    (`submission.most_held`)."""
+    return most_held(ctx.state, args[0], args[1], args[5], args[7])
 
-    The deposit is held at the rent of the queue the job finds in its block, which the block's
-    earlier transactions may have filled, so the rent of a full queue is declared, not today's:
-    an account's later transactions are ready only if they can pay after that. What remains is
-    that an honest requester's later transactions may wait as future for a block when its balance
-    covers the rent now but not a full queue's; nothing the pool holds ready goes unpaid."""
-    workload, params, max_price, wait_blocks = args[0], args[1], args[5], args[7]
-    try:
-        shape = workload_shape(workload, params)
-    except WorkloadError:
+
+def _model_job_holds(ctx: BlockContext, args: tuple[Any, ...]) -> int | None:
+    """A model job's outflow: as a job's, and the model's fee per use (None for a model or
+    version that is not there: the call fails, but say the worst)."""
+    model_id, version, params, max_price, wait_blocks = args[0], args[1], args[2], args[6], args[8]
+    chosen = models.Versions.get(ctx.state, (model_id, version))
+    if chosen is None:
         return None
-    p = Params.get(ctx.state)
-    most_rent = p.wait_rent * (1 + WAIT_RENT_GROWTH)  # `rent_now` of a full queue, at most
-    return int(p.escrow_for(shape.cost_units, max_price) + most_rent * wait_blocks)
+    held = most_held(ctx.state, chosen.family, params, max_price, wait_blocks)
+    return None if held is None else held + chosen.fee_per_use
 
 
 class MarketGenesis(Protocol):
@@ -130,6 +122,8 @@ class Market(Pallet):
         DeadlineMissed,
         JobSettled,
         JobFailed,
+        ModelJobSubmitted,
+        ModelFeePaid,
         ParamsChanged,
     )
     ERRORS = (
@@ -338,67 +332,78 @@ class Market(Pallet):
         fees.
         """
         requester = ensure_signed(origin)
-        state = ctx.state
-        try:
-            shape = workload_shape(workload, params)
-        except WorkloadError as exc:
-            raise BadJob() from exc
-        expected = [spec.name for spec in shape.inputs]
-        if input_names != expected or len(input_roots) != len(expected):
-            raise BadJob()
-        if any(len(root) not in (0, 32) for root in input_roots):
-            raise BadJob()
-        if mode not in MODES:
-            raise BadJob()
-        if (
-            not 1 <= deadline_blocks <= MAX_DEADLINE_BLOCKS
-            or not 1 <= wait_blocks <= MAX_WAIT_BLOCKS
-        ):
-            raise BadJob()
-        p = Params.get(state)
-        if max_price == 0 or payment_for(shape.cost_units, max_price) < p.min_payment:
-            raise PriceTooLow()
-        if len(PendingJobs.get(state)) >= MAX_PENDING_JOBS:
-            raise TooManyPendingJobs()
-        if pending_of(ctx, requester) >= MAX_PENDING_PER_REQUESTER:
-            raise TooManyPendingOfRequester()
-        escrow = p.escrow_for(shape.cost_units, max_price)
-        if escrow < balances.EXISTENTIAL_DEPOSIT:
-            # Each job's escrow is at least the deposit, so paying one job out never leaves an
-            # account with other jobs' escrow below it (it would be reaped, escrow and all).
-            raise PriceTooLow()
-        rent = rent_now(ctx)  # the queue as the job found it
-        expires_at = ctx.number + wait_blocks
-        submitted = Job(
-            requester=requester,
-            workload=workload,
-            params=tuple(params),
-            inputs=tuple(zip(input_names, input_roots, strict=True)),
-            seed=seed,
-            max_price=max_price,
-            cost_units=shape.cost_units,
-            leaves=shape.leaves,
-            escrow=escrow,
-            mode=mode,
-            deadline_blocks=deadline_blocks,
-            expires_at=expires_at,
-            submitted_at=ctx.number,
-            state="pending",
+        if len(input_roots) != len(input_names):
+            raise BadJob("one root per input name")
+        inputs = list(zip(input_names, input_roots, strict=True))
+        open_job(
+            ctx,
+            requester,
+            workload,
+            params,
+            inputs,
+            seed,
+            max_price,
+            deadline_blocks,
+            wait_blocks,
+            mode,
         )
-        balances.hold(ctx, requester, ESCROW, escrow)  # a refusal below rolls the hold back
-        if not anyone_eligible(ctx, submitted):
-            raise NoEligibleWorker()
-        job_id = NextJobId.get(state)
-        NextJobId.put(state, job_id + 1)
-        Jobs.insert(state, job_id, submitted)
-        enqueue(ctx, job_id, requester)
-        schedule(Deadlines, ctx, expires_at, job_id)
-        ctx.deposit_event(JobSubmitted, job_id, requester, workload, shape.cost_units, escrow)
-        if not try_match(ctx, job_id) and rent:
-            # It waits: it holds the deposit for its rent until it first leaves the queue.
-            deposit = rent * wait_blocks
-            balances.hold(ctx, requester, ESCROW, deposit)
-            Jobs.insert(state, job_id, replace(submitted, escrow=escrow + deposit, rent=rent))
+
+    @call(
+        args=(
+            ("model_id", fields.U64),
+            ("version", fields.U32),
+            ("params", fields.list_type(fields.U64, MAX_PARAMS)),
+            ("input_names", fields.list_type(fields.str_type(32), MAX_INPUTS)),
+            ("input_roots", fields.list_type(fields.bytes_type(32), MAX_INPUTS)),
+            ("seed", fields.U64),
+            ("max_price", fields.BALANCE),
+            ("deadline_blocks", fields.U32),
+            ("wait_blocks", fields.U32),
+            ("mode", fields.str_type(16)),
+        ),
+        weight=SUBMIT_WEIGHT + MODEL_WEIGHT,
+        outflow=_model_job_holds,
+    )
+    def submit_model_job(
+        self,
+        ctx: BlockContext,
+        origin: Origin,
+        model_id: int,
+        version: int,
+        params: list[int],
+        input_names: list[str],
+        input_roots: list[bytes],
+        seed: int,
+        max_price: int,
+        deadline_blocks: int,
+        wait_blocks: int,
+        mode: str,
+    ) -> None:
+        """Submit a job that runs version `version` of registered model `model_id`: as
+        `submit_job`, its workload the model's family, its "model" input the version's weights
+        root (the other inputs given in the workload's order), its params fitting the model's
+        descriptor. The escrow also holds the version's fee per use, paid to the model's owner
+        when the job settles and returned whenever it ends otherwise. Refused for an unknown or
+        retired model or version (the models pallet's errors) before anything is held."""
+        requester = ensure_signed(origin)
+        if len(input_roots) != len(input_names):
+            raise BadJob("one root per input name")
+        workload, inputs, use = model_job_inputs(
+            ctx, model_id, version, params, input_names, input_roots
+        )
+        open_job(
+            ctx,
+            requester,
+            workload,
+            params,
+            inputs,
+            seed,
+            max_price,
+            deadline_blocks,
+            wait_blocks,
+            mode,
+            use,
+        )
 
     @call(args=(("job", fields.U64), ("digest", fields.HASH)), weight=JOB_WEIGHT, outflow=0)
     def cancel_job(self, ctx: BlockContext, origin: Origin, job_id: int, digest: bytes) -> None:

@@ -11,7 +11,7 @@ from runtime.pallets import balances, treasury
 from runtime.pallets.market.constants import ESCROW, PPM, STAKE
 from runtime.pallets.market.errors import BadJob, NotPending, NotYourJob
 from runtime.pallets.market.escrow import pay_out_all, release_held
-from runtime.pallets.market.events import JobFailed, JobSettled
+from runtime.pallets.market.events import JobFailed, JobSettled, ModelFeePaid
 from runtime.pallets.market.jobs import job
 from runtime.pallets.market.storage import Job, Jobs, Params
 from runtime.pallets.market.workers import end_for_worker, store_worker
@@ -43,19 +43,23 @@ def fees_within(ctx: BlockContext, current: Job) -> tuple[int, int]:
     Root sets in between: raising the fee rates (or the least verification fee) after a job was
     submitted never takes its requester's other funds, nor another job's escrow."""
     protocol_fee, verification_fee = Params.get(ctx.state).fees_for(current.payment)
-    room = max(0, current.escrow - current.payment)
+    room = max(0, current.escrow - current.payment - current.model_fee)
     verification_fee = min(verification_fee, room)
     return min(protocol_fee, room - verification_fee), verification_fee
 
 
 def settle_success(ctx: BlockContext, job_id: int, verifiers: Sequence[bytes]) -> None:
-    """Pay out a committed job whose dispute window passed without a failed check."""
+    """Pay out a committed job whose dispute window passed without a failed check: the worker,
+    the treasury's protocol fee, the model's owner its fee per use (a job that names a model),
+    the verifiers; the rest of the escrow back to the requester."""
     current = job(ctx, job_id)
     assert current.state == "committed" and current.worker is not None
     payment = current.payment
     protocol_fee, verification_fee = fees_within(ctx, current)
     requester = current.requester
     payouts = [(current.worker, payment), (TREASURY, protocol_fee)]
+    if current.model is not None:
+        payouts.append((current.model.owner, current.model.fee))
     paid_verifiers = 0
     if verifiers:
         share = verification_fee // len(verifiers)
@@ -63,9 +67,11 @@ def settle_success(ctx: BlockContext, job_id: int, verifiers: Sequence[bytes]) -
         paid_verifiers = share * len(verifiers)
     credited = pay_out_all(ctx, requester, ESCROW, payouts)
     treasury.receive(ctx, treasury.PROTOCOL, credited[1])
-    refund = release_held(
-        ctx, requester, ESCROW, current.escrow - payment - protocol_fee - paid_verifiers
-    )
+    if current.model is not None:
+        use = current.model
+        ctx.deposit_event(ModelFeePaid, job_id, use.model_id, use.version, use.owner, credited[2])
+    paid = payment + protocol_fee + current.model_fee + paid_verifiers
+    refund = release_held(ctx, requester, ESCROW, current.escrow - paid)
     store_worker(ctx, current.worker, end_for_worker(ctx, current, +1))
     Jobs.insert(ctx.state, job_id, replace(current, state="settled"))
     ctx.deposit_event(
@@ -84,9 +90,10 @@ def settle_failure(
 
     The `verifiers` (the committee members whose reveals decided the fail) share the job's
     verification fee out of the escrow, as they would have shared it on a pass; the requester gets
-    the rest of its escrow back. The slash goes to the treasury, except `challenger_share_ppm` of
-    it to a dispute's `challenger` whose fraud proof held. Nobody but a challenger profits from a
-    conviction, so voting "fail" pays a member no more than voting "pass".
+    the rest of its escrow back (a model's fee included). The slash goes to the treasury, except
+    `challenger_share_ppm` of it to a dispute's `challenger` whose fraud proof held. Nobody but a
+    challenger profits from a conviction, so voting "fail" pays a member no more than voting
+    "pass".
     """
     current = job(ctx, job_id)
     assert current.state == "committed" and current.worker is not None

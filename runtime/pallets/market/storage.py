@@ -95,7 +95,20 @@ class PastMatch(Record):
     penalty: int = param(fields.BALANCE)
 
 
-def _record_field(record: type[PastMatch]) -> fields.FieldType:
+@dataclass(frozen=True, slots=True)
+class ModelUse(Record):
+    """The model a job runs (`market.submit_model_job`): its id and version, its owner and the fee
+    per use the job holds for it, fixed when the job was submitted."""
+
+    model_id: int = param(fields.U64)
+    version: int = param(fields.U32)
+    owner: bytes = param(fields.ACCOUNT)
+    fee: int = param(fields.BALANCE)
+    """Paid to `owner` out of the escrow when the job settles; returned whenever it ends
+    otherwise."""
+
+
+def _record_field(record: type[Record]) -> fields.FieldType:
     """A field holding a record (encoded as the record's array of fields)."""
     schema = record.schema()
     return fields.FieldType(
@@ -106,6 +119,8 @@ def _record_field(record: type[PastMatch]) -> fields.FieldType:
         from_json=lambda j, what: record_from_json(record, j),
     )
 
+
+_MODEL_USE: Final = fields.option_type(_record_field(ModelUse))
 
 JOB_STATES: Final = (
     "pending",
@@ -158,10 +173,18 @@ class Job(Record):
     waiting_since: int = param(fields.U32, default=0)
     """The block a wait after a decline or a miss began (0: the job waits since its
     submission, if at all)."""
+    model: ModelUse | None = param(_MODEL_USE, default=None)  # noqa: RUF009 (a frozen record)
+    """The registered model it runs, if it names one; its "model" input is that version's
+    weights root, and `escrow` holds the model's fee besides the payment and fees."""
 
     @property
     def payment(self) -> int:
         return payment_for(self.cost_units, self.price)
+
+    @property
+    def model_fee(self) -> int:
+        """The model's fee per use the escrow holds (0 for a job that names no model)."""
+        return 0 if self.model is None else self.model.fee
 
     @property
     def excluded(self) -> tuple[bytes, ...]:
