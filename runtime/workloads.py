@@ -446,13 +446,50 @@ def builds_on(workload: str, leaf: int) -> tuple[int, ...]:
     return ()
 
 
+AUDITS_EVERY_LEAF: Final = frozenset({"mlp_fxp"})
+"""Workloads whose audit recomputes every leaf of a job rather than a sample of `audit_leaves`
+(`audited_leaves`): the audit is forced by the workload, not chosen by the protocol, so the
+market's verification fee covers it (`forced_audit_units`)."""
+
+
 def audited_leaves(workload: str, audit_leaves: int, leaves: int) -> int:
     """How many distinct leaves an audit of a job of `leaves` leaves draws (a consensus rule):
     `audit_leaves`, or every checkpoint of an mlp_fxp job, whose checkpoints form a chain with
     cheap links to fake (`mlp_shape`): only drawing the one faked checkpoint catches it."""
-    if workload == "mlp_fxp":
+    if workload in AUDITS_EVERY_LEAF:
         return leaves
     return min(audit_leaves, leaves)
+
+
+DEFAULT_AUDIT_LEAVES: Final = 16
+"""The leaves an audit draws at the compute pallet's default `audit_leaves`: what the market,
+which cannot see the compute pallet's parameters, assumes when it prices an audit
+(`audit_units`)."""
+
+
+def most_audited_leaves(audit_leaves: int) -> int:
+    """The most leaves any job's audit draws when the compute pallet's `audit_leaves` is
+    `audit_leaves`: that many, or the most checkpoints an mlp_fxp job has (all of which its
+    audit recomputes, whatever `audit_leaves` is)."""
+    return max(audit_leaves, MAX_MLP_CHECKPOINTS)
+
+
+def audit_units(
+    workload: str, shape: WorkloadShape, audit_leaves: int = DEFAULT_AUDIT_LEAVES
+) -> int:
+    """The cost units one committee member's audit of a job of this shape recomputes, at most:
+    the leaves the audit draws (`audited_leaves`) times the costliest leaf's recomputation
+    (`WorkloadShape.leaf_verify_units`). A job of few leaves is audited whole (an mlp_fxp job
+    always is, whatever its size): each member then recomputes about the whole job."""
+    return audited_leaves(workload, audit_leaves, shape.leaves) * shape.leaf_verify_units
+
+
+def forced_audit_units(workload: str, shape: WorkloadShape) -> int:
+    """The cost units one committee member's audit of a job recomputes because its workload
+    forces them (`audit_units` for a workload in AUDITS_EVERY_LEAF: the whole job, about), as
+    opposed to the sample of `audit_leaves` leaves the protocol draws, which the flat verification
+    fee prices: 0 for the sampled workloads."""
+    return audit_units(workload, shape) if workload in AUDITS_EVERY_LEAF else 0
 
 
 def payment_for(cost_units: int, price_per_gop: int) -> int:

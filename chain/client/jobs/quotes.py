@@ -11,18 +11,19 @@ from chain.client.jobs.requests import JobRequest
 from runtime.pallets import balances, market
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount
-from runtime.workloads import payment_for
+from runtime.workloads import WorkloadShape, payment_for
 
 
-def least_price(cost_units: int, params: market.MarketParams) -> int:
-    """The lowest price per 10^9 units whose escrow reaches the least escrow (the deposit) and
-    whose payment reaches the least payment."""
+def least_price(workload: str, shape: WorkloadShape, params: market.MarketParams) -> int:
+    """The lowest price per 10^9 units whose escrow for a job of this workload and shape
+    reaches the least escrow (the deposit) and whose payment reaches the least payment."""
+    cost_units = shape.cost_units
     least = max(balances.EXISTENTIAL_DEPOSIT, params.min_payment)
     low, high = 1, max(1, -(-least * 10**9 // cost_units))
     while low < high:
         middle = (low + high) // 2
         if (
-            params.escrow_for(cost_units, middle) >= balances.EXISTENTIAL_DEPOSIT
+            params.escrow_for(workload, shape, middle) >= balances.EXISTENTIAL_DEPOSIT
             and payment_for(cost_units, middle) >= params.min_payment
         ):
             high = middle
@@ -56,10 +57,10 @@ def quote_job(client: XplClient, requester: bytes, request: JobRequest) -> Quote
     free balance)."""
     shape = request.shape
     params, _ = client.market_params()
-    escrow = params.escrow_for(shape.cost_units, request.max_price)
+    escrow = params.escrow_for(request.workload, shape, request.max_price)
     fee = 0 if request.model is None else request.model.fee
     if escrow < balances.EXISTENTIAL_DEPOSIT:
-        lowest = least_price(shape.cost_units, params)
+        lowest = least_price(request.workload, shape, params)
         raise JobRequestError(
             f"the escrow at that price, {format_amount(escrow)}, is below the least escrow of "
             f"{format_amount(balances.EXISTENTIAL_DEPOSIT)}: this job needs a maximum price of "

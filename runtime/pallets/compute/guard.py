@@ -65,7 +65,12 @@ from fractions import Fraction
 from math import comb
 from typing import Final, Protocol
 
-from runtime.workloads import MAX_LEAF_VERIFY_UNITS, VERIFIER_UNITS_PER_S
+from runtime.workloads import (
+    MAX_LEAF_VERIFY_UNITS,
+    MAX_MLP_CHECKPOINTS,
+    VERIFIER_UNITS_PER_S,
+    most_audited_leaves,
+)
 
 PPM: Final = 1_000_000
 
@@ -241,21 +246,25 @@ def check_incentives(market: MarketTerms, compute: VerificationTerms) -> None:
 
 def check_verification_window(compute: VerificationTerms, slot_duration_ms: int) -> None:
     """ValueError unless an audit's leaves recompute within the commit window at the verifier
-    rate the workload bounds assume: audit_leaves × MAX_LEAF_VERIFY_UNITS ≤ VERIFIER_UNITS_PER_S
-    × commit_window × slot duration.
+    rate the workload bounds assume: L × MAX_LEAF_VERIFY_UNITS ≤ VERIFIER_UNITS_PER_S ×
+    commit_window × slot duration, with L the most leaves any audit draws
+    (`most_audited_leaves`: audit_leaves, or the MAX_MLP_CHECKPOINTS an mlp_fxp audit
+    recomputes whatever audit_leaves is).
 
     Within it a requester can submit the job whose leaves are the costliest to verify: its audit
     then takes the whole window on the slowest verifier the bounds assume, and still ends in time.
     """
-    work = compute.audit_leaves * MAX_LEAF_VERIFY_UNITS * 1000
+    leaves = most_audited_leaves(compute.audit_leaves)
+    work = leaves * MAX_LEAF_VERIFY_UNITS * 1000
     allowed = VERIFIER_UNITS_PER_S * compute.commit_window * slot_duration_ms
     if work > allowed:
         needed_ms = -(-work // VERIFIER_UNITS_PER_S)
         raise ValueError(
-            f"audit_leaves {compute.audit_leaves} of up to {MAX_LEAF_VERIFY_UNITS} cost units "
-            f"each take {needed_ms} ms at {VERIFIER_UNITS_PER_S} units/s, over a commit window "
-            f"of commit_window {compute.commit_window} blocks × {slot_duration_ms} ms: raise "
-            "commit_window or lower audit_leaves"
+            f"{leaves} audited leaves (audit_leaves {compute.audit_leaves}, an mlp_fxp job's "
+            f"checkpoints at most {MAX_MLP_CHECKPOINTS}) of up to {MAX_LEAF_VERIFY_UNITS} cost "
+            f"units each take {needed_ms} ms at {VERIFIER_UNITS_PER_S} units/s, over a commit "
+            f"window of commit_window {compute.commit_window} blocks × {slot_duration_ms} ms: "
+            "raise commit_window or lower audit_leaves"
         )
 
 

@@ -141,7 +141,7 @@ def _dispute_bond(ctx: BlockContext, args: tuple[Any, ...]) -> int | None:
     current = market.find_job(ctx, int(args[0]))
     if current is None or current.state != "committed":
         return None
-    _, verification_fee = market.Params.get(ctx.state).fees_for(current.payment)
+    _, verification_fee = market.job_fees(ctx, current)
     return fraud_bond_for(Params.get(ctx.state), verification_fee)
 
 
@@ -481,7 +481,7 @@ class Compute(Pallet):
             full = sum(1 for c in firsts if c.challenger != current.requester) >= MAX_OPEN_CHECKS
         if full or len(checks) >= MAX_CHECKS_PER_JOB:
             raise TooManyChecks()
-        _, verification_fee = market.Params.get(ctx.state).fees_for(current.payment)
+        _, verification_fee = market.job_fees(ctx, current)
         bond = fraud_bond_for(p, verification_fee)
         balances.hold(ctx, challenger, BOND, bond)
         draw_at = ctx.number + DRAW_DELAY

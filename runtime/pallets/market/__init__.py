@@ -133,6 +133,7 @@ from runtime.pallets.market.params import (
 )
 from runtime.pallets.market.queue import schedule
 from runtime.pallets.market.settlement import (
+    job_fees,
     record_commitment,
     settle_failure,
     settle_success,
@@ -211,6 +212,7 @@ __all__ = [
     "find_job",
     "job",
     "job_digest",
+    "job_fees",
     "named_job",
     "params_in",
     "record_commitment",

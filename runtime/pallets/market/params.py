@@ -17,9 +17,15 @@ from runtime.pallets.market.constants import (
 )
 from runtime.schema import Record, param
 from runtime.state import StateOverlay
-from runtime.workloads import payment_for
+from runtime.workloads import WorkloadShape, forced_audit_units, payment_for
 
 PPM_RULE: Final = f"must be between 0 and {PPM}"
+
+AUDIT_FEE_COMMITTEE: Final = 3
+"""The members whose audits a job's verification fee pays for (the compute pallet's default
+committee, which the market cannot see: a larger committee set by Root shares the same fee)."""
+AUDIT_FEE_MARGIN_PPM: Final = 1_250_000
+"""How far a job's verification fee exceeds the payment share its committee recomputes (25%)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,19 +84,33 @@ class MarketParams(Record):
         """A failed worker's loss on a job paying `payment`: slash_ppm of it, min_slash at least."""
         return max(self.min_slash, payment * self.slash_ppm // PPM)
 
-    def escrow_for(self, cost_units: int, max_price: int) -> int:
-        """What a job holds at submission: its highest payment plus the protocol and
-        verification fees on it."""
-        max_payment = payment_for(cost_units, max_price)
-        protocol_fee, verification_fee = self.fees_for(max_payment)
+    def escrow_for(self, workload: str, shape: WorkloadShape, max_price: int) -> int:
+        """What a job of this workload and shape holds at submission: its highest payment plus
+        the protocol and verification fees on it."""
+        max_payment = payment_for(shape.cost_units, max_price)
+        protocol_fee, verification_fee = self.fees_for(max_payment, workload, shape)
         return max_payment + protocol_fee + verification_fee
 
-    def fees_for(self, payment: int) -> tuple[int, int]:
-        """(protocol fee, verification fee) on a payment."""
-        return (
-            payment * self.protocol_fee_ppm // PPM,
-            max(self.min_verification_fee, payment * self.verification_fee_ppm // PPM),
-        )
+    def fees_for(
+        self, payment: int, workload: str | None = None, shape: WorkloadShape | None = None
+    ) -> tuple[int, int]:
+        """(protocol fee, verification fee) on a payment for a job of this workload and shape.
+
+        The verification fee is verification_fee_ppm of the payment (min_verification_fee at
+        least): the price of the protocol's sample of `audit_leaves` leaves. Where the workload
+        forces its audit beyond a sample (`forced_audit_units`: an mlp_fxp audit recomputes every
+        checkpoint, the whole job), it is at least what the committee's audits recompute, priced
+        as the payment prices the job: AUDIT_FEE_COMMITTEE × forced units / cost units × the
+        payment, with AUDIT_FEE_MARGIN_PPM on top, 3.75 times the payment for an mlp_fxp job.
+        So a party that is its own requester and worker pays for all the work its audit makes
+        the committee do. Without a shape (None), the flat fee only."""
+        flat = max(self.min_verification_fee, payment * self.verification_fee_ppm // PPM)
+        audit = 0
+        if workload is not None and shape is not None and shape.cost_units:
+            forced = forced_audit_units(workload, shape)
+            units = AUDIT_FEE_COMMITTEE * forced * AUDIT_FEE_MARGIN_PPM
+            audit = -(-payment * units // (shape.cost_units * PPM))
+        return payment * self.protocol_fee_ppm // PPM, max(flat, audit)
 
 
 DEFAULT_MARKET_PARAMS: Final = MarketParams()

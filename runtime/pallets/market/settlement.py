@@ -15,6 +15,7 @@ from runtime.pallets.market.events import JobFailed, JobSettled, ModelFeePaid
 from runtime.pallets.market.jobs import job
 from runtime.pallets.market.storage import Job, Jobs, Params
 from runtime.pallets.market.workers import end_for_worker, store_worker
+from runtime.workloads import workload_shape
 
 # What the compute pallet calls
 
@@ -35,6 +36,13 @@ def record_commitment(
     return updated
 
 
+def job_fees(ctx: BlockContext, current: Job) -> tuple[int, int]:
+    """(protocol fee, verification fee) on a job's payment at the rates in force, the
+    verification fee covering the audit its workload and parameters force (`fees_for`)."""
+    shape = workload_shape(current.workload, current.params)
+    return Params.get(ctx.state).fees_for(current.payment, current.workload, shape)
+
+
 def fees_within(ctx: BlockContext, current: Job) -> tuple[int, int]:
     """(protocol fee, verification fee) of a committed job: on its payment at the rates in force,
     but never more than its escrow holds beyond the payment (the verifiers' fee first).
@@ -42,7 +50,7 @@ def fees_within(ctx: BlockContext, current: Job) -> tuple[int, int]:
     The escrow was taken at the rates in force at submission, so a job ends within it whatever
     Root sets in between: raising the fee rates (or the least verification fee) after a job was
     submitted never takes its requester's other funds, nor another job's escrow."""
-    protocol_fee, verification_fee = Params.get(ctx.state).fees_for(current.payment)
+    protocol_fee, verification_fee = job_fees(ctx, current)
     room = max(0, current.escrow - current.payment - current.model_fee)
     verification_fee = min(verification_fee, room)
     return min(protocol_fee, room - verification_fee), verification_fee

@@ -61,7 +61,7 @@ def most_held(
         return None
     p = Params.get(state)
     most_rent = p.wait_rent * (1 + WAIT_RENT_GROWTH)  # `rent_now` of a full queue, at most
-    return int(p.escrow_for(shape.cost_units, max_price) + most_rent * wait_blocks)
+    return int(p.escrow_for(workload, shape, max_price) + most_rent * wait_blocks)
 
 
 def open_job(
@@ -103,7 +103,7 @@ def open_job(
         raise TooManyPendingJobs()
     if pending_of(ctx, requester) >= MAX_PENDING_PER_REQUESTER:
         raise TooManyPendingOfRequester()
-    escrow = p.escrow_for(shape.cost_units, max_price)
+    escrow = p.escrow_for(workload, shape, max_price)
     if escrow < balances.EXISTENTIAL_DEPOSIT:
         # Each job's escrow is at least the deposit, so paying one job out never leaves an
         # account with other jobs' escrow below it (it would be reaped, escrow and all).

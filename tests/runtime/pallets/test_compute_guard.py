@@ -23,6 +23,13 @@ from runtime.pallets.compute.guard import (
     deterrence,
 )
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS, PPM, MarketParams
+from runtime.workloads import (
+    MAX_LEAF_VERIFY_UNITS,
+    MAX_MLP_CHECKPOINTS,
+    VERIFIER_UNITS_PER_S,
+    audited_leaves,
+    workload_shape,
+)
 
 CP = DEFAULT_COMPUTE_PARAMS
 MP = DEFAULT_MARKET_PARAMS
@@ -165,4 +172,21 @@ def test_an_audit_must_recompute_within_its_commit_window() -> None:
         check_verification_window(replace(CP, commit_window=7), 300)
     with pytest.raises(ValueError, match="2148 ms"):
         check_verification_window(CP, 100)
-    check_verification_window(replace(CP, audit_leaves=4), 100)
+    check_verification_window(replace(CP, audit_leaves=32, commit_window=15), 300)
+    with pytest.raises(ValueError, match="4295 ms"):
+        check_verification_window(replace(CP, audit_leaves=32), 300)
+
+
+def test_fewer_audit_leaves_still_leave_an_mlp_audit_its_window() -> None:
+    """An mlp_fxp audit recomputes every checkpoint (up to MAX_MLP_CHECKPOINTS) whatever
+    audit_leaves is: lowering audit_leaves does not let the commit window shrink below them."""
+    assert MAX_MLP_CHECKPOINTS == 16
+    shape = workload_shape("mlp_fxp", [4096, 64, 32, 2, 8, 8, 256, 256, 10])
+    assert audited_leaves("mlp_fxp", 4, shape.leaves) == 16
+    with pytest.raises(ValueError, match="16 audited leaves"):
+        check_verification_window(replace(CP, audit_leaves=4), 100)
+    with pytest.raises(ValueError, match="16 audited leaves"):
+        check_verification_window(replace(CP, audit_leaves=4, commit_window=7), 300)
+    check_verification_window(replace(CP, audit_leaves=4, commit_window=8), 300)
+    # The window holds the whole audit: 16 leaves of the costliest recomputation allowed.
+    assert 16 * MAX_LEAF_VERIFY_UNITS * 1000 <= VERIFIER_UNITS_PER_S * 8 * 300

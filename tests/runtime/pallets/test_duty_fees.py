@@ -19,7 +19,10 @@ from runtime.executive import CALLS
 from runtime.pallets import transaction_payment
 from runtime.pallets.balances import EXISTENTIAL_DEPOSIT
 from runtime.pallets.market import DEFAULT_MARKET_PARAMS
+from runtime.workloads import workload_shape
 from tests.runtime.pallets.market_helpers import (
+    GEMM,
+    GEMM_PARAMS,
     GEMM_UNITS,
     OUTSIDER,
     REQUESTER,
@@ -46,7 +49,9 @@ def least_payment_job(chain: MarketChain) -> int:
     assert out.error is None, out.error
     job_id = int(out.events[1][1][0])
     assert chain.job(job_id).payment == LEAST_PRICE
-    assert DEFAULT_MARKET_PARAMS.escrow_for(GEMM_UNITS, LEAST_PRICE // 2) < EXISTENTIAL_DEPOSIT
+    shape = workload_shape(GEMM, GEMM_PARAMS)
+    assert shape.cost_units == GEMM_UNITS
+    assert DEFAULT_MARKET_PARAMS.escrow_for(GEMM, shape, LEAST_PRICE // 2) < EXISTENTIAL_DEPOSIT
     assert chain.commit(WORKER, job_id).error is None
     return job_id
 

@@ -106,11 +106,11 @@ def test_a_price_no_worker_asks_as_little_as_is_quoted_as_unmatchable() -> None:
 
 @pytest.mark.parametrize("params", [GEMM_PARAMS, (8, 8, 8, 2), (64, 64, 64, 16)])
 def test_the_least_price_is_the_runtimes_boundary(params: tuple[int, ...]) -> None:
-    units = workload_shape(GEMM, params).cost_units
+    shape = workload_shape(GEMM, params)
     rules = market.DEFAULT_MARKET_PARAMS
-    lowest = least_price(units, rules)
-    assert rules.escrow_for(units, lowest) >= balances.EXISTENTIAL_DEPOSIT
-    assert lowest == 1 or rules.escrow_for(units, lowest - 1) < balances.EXISTENTIAL_DEPOSIT
+    lowest = least_price(GEMM, shape, rules)
+    assert rules.escrow_for(GEMM, shape, lowest) >= balances.EXISTENTIAL_DEPOSIT
+    assert lowest == 1 or rules.escrow_for(GEMM, shape, lowest - 1) < balances.EXISTENTIAL_DEPOSIT
 
     chain = market_chain()
     assert chain.register(WORKER, prices=(1,)).error is None

@@ -39,7 +39,7 @@ QMLP: Final = "qmlp_i8"
 PARAMS: Final = (10, 1, *DIMS)
 """A batch of 10 rows, a leaf a row: 10 leaves, as the market tests' results have."""
 MAX_PRICE: Final = 10**15
-ESCROW: Final = DEFAULT_MARKET_PARAMS.escrow_for(workload_shape(QMLP, PARAMS).cost_units, MAX_PRICE)
+ESCROW: Final = DEFAULT_MARKET_PARAMS.escrow_for(QMLP, workload_shape(QMLP, PARAMS), MAX_PRICE)
 X_ROOT: Final = b""
 """The batch x, generated from the job's seed."""
 W, R, OWN = WORKER.public, REQUESTER.public, OWNER.public
