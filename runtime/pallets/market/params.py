@@ -41,7 +41,8 @@ class MarketParams(Record):
     protocol_fee_ppm: int = param(fields.U32, 0, PPM, default=20_000, rule=PPM_RULE)
     """The treasury's share of each payment."""
     verification_fee_ppm: int = param(fields.U32, 0, PPM, default=50_000, rule=PPM_RULE)
-    """The verification committee's fee, as a share of the payment..."""
+    """The verification committee's fee, as a share of the payment (more where the workload forces
+    a whole-job audit: `fees_for`)..."""
     min_verification_fee: int = param(fields.BALANCE, default=10**9)
     """...but at least this much."""
     miss_penalty_ppm: int = param(fields.U32, 0, PPM, default=100_000, rule=PPM_RULE)
