@@ -104,9 +104,9 @@ def test_audits_catch_a_cheating_worker_at_the_rate_sampling_predicts(tmp_path: 
         {
             "auditPpm": 1_000_000,
             "auditLeaves": k,
-            "commitWindow": 3,
+            "commitWindow": 8,  # an mlp_fxp audit's 16 checkpoints fit (check_verification_window)
             "revealWindow": 3,
-            "disputeWindow": 13,
+            "disputeWindow": 18,
         },
     )
     worker = WorkerProcess(
@@ -150,7 +150,7 @@ def test_a_silent_worker_misses_its_deadline_and_a_fraud_proof_catches_a_cheat(
         {
             "auditPpm": 60_000,
             "auditLeaves": 1,
-            "commitWindow": 3,
+            "commitWindow": 8,
             "revealWindow": 2,
             "disputeWindow": 30,
         },

@@ -41,7 +41,7 @@ PARAMS = (256, 256, 256, 64)
 REQUESTER = dev_keypair("Charlie")
 STOP_TIMEOUT_S = 20.0
 SLOT_MS = 300
-DISPUTE_WINDOW = 11
+DISPUTE_WINDOW = 17
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +53,7 @@ def node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeProcess]:
     spec["genesis"]["compute"].update(
         auditPpm=1_000_000,
         auditLeaves=2,
-        commitWindow=2,
+        commitWindow=8,  # an mlp_fxp audit's 16 checkpoints fit (check_verification_window)
         revealWindow=2,
         disputeWindow=DISPUTE_WINDOW,
     )

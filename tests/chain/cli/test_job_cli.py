@@ -54,7 +54,7 @@ def node(module_node_factory: NodeFactory, tmp_path_factory: pytest.TempPathFact
     genesis["slotDurationMs"] = SLOT_MS
     genesis["market"]["slashPpm"] = 99_000_000
     genesis["compute"].update(
-        auditPpm=60_000, auditLeaves=1, commitWindow=4, disputeWindow=DISPUTE_WINDOW
+        auditPpm=60_000, auditLeaves=1, commitWindow=5, disputeWindow=DISPUTE_WINDOW
     )
     path = tmp_path_factory.mktemp("spec") / "fast.json"
     path.write_text(json.dumps(document))
