@@ -66,7 +66,8 @@ A job is refused unless every leaf reads at most MAX_LEAF_INPUT_BYTES of input a
 MAX_LEAF_VERIFY_UNITS to recompute. Within that, a requester can still submit the most expensive
 job to verify the bounds allow: its leaves recompute within the commit window at
 VERIFIER_UNITS_PER_S (`xpl benchmark audit-bounds` measures it), and the requester pays for the
-audit it forces like for any other job.
+audit it forces like for any other job: the flat verification fee for a sampled workload, the
+committee's whole recomputation for one audited whole (`forced_audit_units`, mlp_fxp).
 """
 
 from __future__ import annotations
