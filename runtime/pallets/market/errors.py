@@ -83,6 +83,11 @@ class WrongJob(MarketError):
     differs, as for another fork's job that was given the same id."""
 
 
+class ModelWeightsInput(MarketError):
+    """An input is a registered model's published weights: run the model with
+    market.submit_model_job (xpl job submit --model), which pays its owner's fee per use."""
+
+
 class BadParams(MarketError):
     """The parameters are out of their ranges, or would break a rule another pallet ties to them
     (compute's: faking results must not pay)."""

@@ -31,6 +31,16 @@ class VersionExists(ModelsError):
     immutable."""
 
 
+class VersionTooFar(ModelsError):
+    """A new version's number may skip at most MAX_VERSION_SKIP numbers above the next one."""
+
+
+class WeightsTaken(ModelsError):
+    """Another account's model published these weights (this root) first: a weights root is
+    bound to the owner who first published it, so that nobody republishes them at a lower fee.
+    Changing any byte of the weights gives another root."""
+
+
 class VersionRetired(ModelsError):
     """The model's owner retired this version: no new job may name it."""
 
@@ -88,4 +98,6 @@ ERRORS: Final = (
     WeightsSizeMismatch,
     FeeTooLarge,
     ParamsMismatch,
+    VersionTooFar,
+    WeightsTaken,
 )
