@@ -84,8 +84,10 @@ class WrongJob(MarketError):
 
 
 class ModelWeightsInput(MarketError):
-    """An input is a registered model's published weights: run the model with
-    market.submit_model_job (xpl job submit --model), which pays its owner's fee per use."""
+    """An input is a model's published weights: run it with submit_model_job, which pays its fee.
+
+    (`xpl job submit --model ID`.) Published weights enter a job only as the "model" input of a
+    job that names their version, retired versions' weights included."""
 
 
 class BadParams(MarketError):

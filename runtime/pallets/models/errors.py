@@ -32,13 +32,14 @@ class VersionExists(ModelsError):
 
 
 class VersionTooFar(ModelsError):
-    """A new version's number may skip at most MAX_VERSION_SKIP numbers above the next one."""
+    """A new version's number may be at most 1,000 above its model's next version number."""
 
 
 class WeightsTaken(ModelsError):
-    """Another account's model published these weights (this root) first: a weights root is
-    bound to the owner who first published it, so that nobody republishes them at a lower fee.
-    Changing any byte of the weights gives another root."""
+    """Another account's model published these weights first: change a byte to publish yours.
+
+    A weights root is bound to the owner who first published it (retired versions included), so
+    that nobody republishes someone's weights at a lower fee; that owner may publish it again."""
 
 
 class VersionRetired(ModelsError):

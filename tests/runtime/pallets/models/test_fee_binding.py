@@ -14,6 +14,7 @@ import pytest
 from runtime import dispatch
 from runtime.framework import record_codec
 from runtime.pallets import models
+from runtime.pallets.models.errors import VersionTooFar
 from tests.runtime.pallets.market_helpers import (
     GEMM,
     GEMM_PARAMS,
@@ -142,3 +143,4 @@ def test_a_version_may_skip_at_most_max_version_skip_numbers(chain: MarketChain)
     assert publish(chain, version=top).error is None
     assert publish(chain, version=top + 1).error is None  # a later number is always left
     assert publish(chain, version=top).error == "VersionExists"
+    assert models.MAX_VERSION_SKIP == 1_000 and "1,000" in VersionTooFar.describe()
