@@ -9,7 +9,7 @@ with the `make_chain` factory when they need another genesis.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 
 import pytest
@@ -24,7 +24,7 @@ from runtime.pallets.system import AccountInfo
 from runtime.primitives import vrf
 from runtime.primitives.hashing import ZERO_HASH
 from runtime.primitives.keys import Keypair, dev_keypair
-from runtime.primitives.trie import root_of
+from runtime.primitives.trie import EMPTY_ROOT, MemoryNodeStore, commit
 from runtime.state import StateOverlay
 from runtime.transaction import IMMORTAL, Call, Mortality, SignedTransaction, sign_transaction
 
@@ -48,6 +48,31 @@ def apply_changes(state: dict[bytes, bytes], changes: dict[bytes, bytes | None])
             state.pop(key, None)
         else:
             state[key] = value
+
+
+class StateRoots:
+    """The state roots of dict states, each computed by committing what differs from the state
+    whose root was computed last, as a node commits a block's changes to its trie, instead of
+    building the whole trie again for every block (a root depends only on the key-value set, so
+    it is the same root). No node is ever dropped, so any state may come next: the next block's,
+    a fork's, or a state a test wrote into."""
+
+    def __init__(self) -> None:
+        self._nodes = MemoryNodeStore()
+        self._state: dict[bytes, bytes] = {}
+        self._root = EMPTY_ROOT
+
+    def root_of(self, state: Mapping[bytes, bytes]) -> bytes:
+        """The root of the trie holding exactly `state`."""
+        last = self._state
+        changes: dict[bytes, bytes | None] = {
+            key: value for key, value in state.items() if last.get(key) != value
+        }
+        changes.update((key, None) for key in last.keys() - state.keys())
+        done = commit(self._nodes.get, self._root, changes)
+        self._nodes.nodes.update(done.inserted)
+        self._state, self._root = dict(state), done.root
+        return done.root
 
 
 def prefix_iterator(state: dict[bytes, bytes]) -> Callable[[bytes], Iterator[tuple[bytes, bytes]]]:
@@ -91,7 +116,8 @@ class DevChain:
 
     def __init__(self, config: GenesisConfig, author: Keypair) -> None:
         self.state: dict[bytes, bytes] = build_genesis_state(config)
-        self.head = genesis_header(root_of(self.state))
+        self.roots = StateRoots()
+        self.head = genesis_header(self.roots.root_of(self.state))
         self.genesis_hash = self.head.hash
         self.headers: list[Header] = [self.head]
         self.author = author
@@ -199,7 +225,7 @@ class DevChain:
         ctx = result.context
         header = self.header_for(
             builder.extrinsics,
-            state_root=root_of(post),
+            state_root=self.roots.root_of(post),
             vrf_claim=(ctx.vrf_output, ctx.vrf_proof),
         )
         self.extend(Block(header, tuple(builder.extrinsics)), post)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, cast
 
@@ -143,8 +144,10 @@ class SharedNetwork(SimNetwork):
         super().__init__(*args, shared=SharedExecution(), **kwargs)
 
 
+@cache
 def run_shared(seed: int, mode: EquivocatorMode) -> Outcome:
-    """`run_seed`'s outcome, run on a `SharedNetwork`."""
+    """`run_seed`'s outcome, run on a `SharedNetwork` (once a seed: the comparison with the
+    unshared run and the seed's own checks below read the same outcome, a frozen value)."""
     schedule = generate_schedule(seed, equivocator=mode.has_equivocator(seed))
     return run_schedule(
         schedule,

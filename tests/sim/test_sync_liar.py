@@ -9,8 +9,11 @@ the same run.
 
 from __future__ import annotations
 
+import copy
+import types
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -101,6 +104,64 @@ class SyncRace:
     """The block requests the liar was sent, by whom."""
 
 
+def copy_network(net: SimNetwork) -> SimNetwork:
+    """A copy of `net` that shares nothing with it, the events it has queued included.
+
+    `copy.deepcopy` copies a function as itself, so a queued closure over the network (a request's
+    `serve`, its timeout's `respond`) would act on the original; each one reachable from the queue
+    is copied first with its cells, and the deep copy of the network then takes those copies.
+    """
+    memo: dict[int, Any] = {}
+    closures: list[tuple[types.FunctionType, types.FunctionType]] = []
+    reachable: list[object] = [event for _, _, event in net._queue]
+    while reachable:
+        f = reachable.pop()
+        if not isinstance(f, types.FunctionType) or f.__closure__ is None or id(f) in memo:
+            continue
+        cells = tuple(types.CellType() for _ in f.__closure__)
+        shell = types.FunctionType(f.__code__, f.__globals__, f.__name__, f.__defaults__, cells)
+        memo[id(f)] = shell
+        closures.append((f, shell))
+        reachable.extend(cell.cell_contents for cell in f.__closure__)
+    for f, shell in closures:
+        for old, new in zip(f.__closure__ or (), shell.__closure__ or (), strict=True):
+            new.cell_contents = copy.deepcopy(old.cell_contents, memo)
+    return copy.deepcopy(net, memo)
+
+
+def fingerprint(net: SimNetwork) -> tuple[object, ...]:
+    """What running a copy of `net` would change in `net` if the copy shared anything with it."""
+    heads = tuple(
+        (name, node.core and node.core.best_header.hash) for name, node in net.nodes.items()
+    )
+    return net.now_ms, net.delivered, net.lost, net._seq, len(net._queue), net.rng.getstate(), heads
+
+
+BUILT: dict[tuple[int, str], tuple[SimNetwork, tuple[object, ...]]] = {}
+
+
+def chain_behind(seed: int, link: LinkModel) -> tuple[SimNetwork, tuple[object, ...]]:
+    """The honest validators and the liar BEHIND blocks into the chain, and its fingerprint.
+
+    Built once for every race of a seed and link (most of a race's time), each race running on a
+    copy of it; the fingerprint shows no race changed it.
+    """
+    key = (seed, repr(link))
+    if key in BUILT:
+        return BUILT[key]
+    # The nodes share block executions (`sim.shared_execution`): the same run, a quarter faster.
+    net = SimNetwork(SPEC, seed=seed, link=link, shared=SharedExecution())
+    for name in HONEST:
+        net.add_node(name, keypair_from_suri("//" + name))
+    net.add_node(LIAR)
+    net.connect_all()
+    net.run_for(BEHIND * SLOT_MS)
+    assert net.core("Alice").best_header.number >= BEHIND - 5
+    assert net.core(LIAR).best_header.number >= BEHIND - 6  # it follows the chain
+    BUILT[key] = net, fingerprint(net)
+    return BUILT[key]
+
+
 def sync_race(
     answer: str, *, seed: int = 21, link: LinkModel | None = None, limit_slots: int = 40
 ) -> SyncRace:
@@ -110,17 +171,9 @@ def sync_race(
     node with a liar, is the first peer to answer it. The figure of the closing note:
     `python -c "from tests.sim.test_sync_liar import sync_race; print(sync_race('silence').took)"`
     """
-    # The nodes share block executions (`sim.shared_execution`): the same run, a quarter faster.
-    net = SimNetwork(
-        SPEC, seed=seed, link=link or LinkModel(latency_ms=(20, 20)), shared=SharedExecution()
-    )
-    for name in HONEST:
-        net.add_node(name, keypair_from_suri("//" + name))
-    net.add_node(LIAR)
-    net.connect_all()
-    net.run_for(BEHIND * SLOT_MS)
-    assert net.core("Alice").best_header.number >= BEHIND - 5
-    assert net.core(LIAR).best_header.number >= BEHIND - 6  # it follows the chain
+    built, built_print = chain_behind(seed, link or LinkModel(latency_ms=(20, 20)))
+    assert fingerprint(built) == built_print, "an earlier race changed the chain it copied"
+    net = copy_network(built)
     asked: list[tuple[str, BlockRequest]] = []
     net.set_responder(LIAR, lying_responder(net, answer, asked))
     net.add_node(WITH_LIAR)
@@ -130,6 +183,7 @@ def sync_race(
         net.connect(WITH_LIAR, name)
         net.connect(WITHOUT_LIAR, name)
     took = slots_to_tip(net, (WITH_LIAR, WITHOUT_LIAR), limit_slots)
+    assert fingerprint(built) == built_print, "the race changed the chain it copied"
     return SyncRace(net, took, asked)
 
 

@@ -275,34 +275,6 @@ def test_agents_live_on_validators_of_their_region_and_are_funded() -> None:
     assert cheap.pricing.initial_ask() == 150 * 10**12
 
 
-def test_the_digest_does_not_depend_on_the_process_hash_seed(tmp_path: Path) -> None:
-    file = tmp_path / "tiny.toml"
-    file.write_text(TINY)
-    here = sim.run(file, seed=9, overrides=["duration_s=6"])
-    env = {**os.environ, "PYTHONHASHSEED": "12345"}
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "chain.cli.main",
-            "sim",
-            "run",
-            str(file),
-            "--seed",
-            "9",
-            "--set",
-            "duration_s=6",
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    assert f"digest:     {here.digest}" in done.stdout.splitlines()
-    assert f"state root: 0x{here.state_root}" in done.stdout.splitlines()
-
-
 def test_committee_behaviours_griefing_and_arrival_windows_come_from_the_scenario() -> None:
     """validators.lazy/silent/unavailable reach the committee members, requesters[].grief and
     arrival.start_s/stop_s reach the requesters: a lazy member is penalized, a griefer's disputes
@@ -495,6 +467,9 @@ member, every worker strategy and pricing policy, requesters checking, sampling 
 def test_every_fault_agent_and_strategy_give_one_digest_whatever_the_hash_seed(
     tmp_path: Path,
 ) -> None:
+    """The scenario of everything gives the same digest and state root in this process and in
+    `xpl sim run` under another PYTHONHASHSEED (the one process test of the digest's
+    independence from the hash seed: every agent, fault and strategy's iteration orders)."""
     file = tmp_path / "everything.toml"
     file.write_text(EVERYTHING)
     here = sim.run(file, seed=3)

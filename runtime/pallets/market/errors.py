@@ -83,6 +83,13 @@ class WrongJob(MarketError):
     differs, as for another fork's job that was given the same id."""
 
 
+class ModelWeightsInput(MarketError):
+    """An input is a model's published weights: run it with submit_model_job, which pays its fee.
+
+    (`xpl job submit --model ID`.) Published weights enter a job only as the "model" input of a
+    job that names their version, retired versions' weights included."""
+
+
 class BadParams(MarketError):
     """The parameters are out of their ranges, or would break a rule another pallet ties to them
     (compute's: faking results must not pay)."""

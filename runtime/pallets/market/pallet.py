@@ -31,6 +31,7 @@ from runtime.pallets.market.errors import (
     BadParams,
     BadWorkerInfo,
     DeclineWindowClosed,
+    ModelWeightsInput,
     NoEligibleWorker,
     NotAWorker,
     NotPending,
@@ -145,6 +146,7 @@ class Market(Pallet):
         DeclineWindowClosed,
         WrongJob,
         BadParams,
+        ModelWeightsInput,
     )
 
     # Hooks

@@ -19,6 +19,7 @@ from runtime.pallets.market.constants import (
 )
 from runtime.pallets.market.errors import (
     BadJob,
+    ModelWeightsInput,
     NoEligibleWorker,
     PriceTooLow,
     TooManyPendingJobs,
@@ -64,6 +65,26 @@ def most_held(
     return int(p.escrow_for(workload, shape, max_price) + most_rent * wait_blocks)
 
 
+def check_no_published_weights(
+    state: StateOverlay, inputs: Sequence[tuple[str, bytes]], model: ModelUse | None
+) -> None:
+    """ModelWeightsInput unless the only input that is a registered model's published weights
+    (`models.first_publication`, retired versions included) is the "model" input of a job that
+    names a version (which the market filled with that version's root). Otherwise a plain job
+    could run a model's weights, or a model job feed them to another model as data, without
+    paying the owner's fee per use."""
+    for name, root in inputs:
+        if not root or (model is not None and name == MODEL_INPUT):
+            continue
+        first = models.first_publication(state, root)
+        if first is not None:
+            raise ModelWeightsInput(
+                f"input {name!r} is the weights of model {first.model_id} (first published as "
+                f"version {first.version}): run it with market.submit_model_job, which pays "
+                "its fee per use"
+            )
+
+
 def open_job(
     ctx: BlockContext,
     requester: bytes,
@@ -89,6 +110,7 @@ def open_job(
         raise BadJob(f"the {workload} inputs are {expected}")
     if any(len(root) not in (0, 32) for _, root in inputs):
         raise BadJob("an input root is 32 bytes, or empty to be generated from the seed")
+    check_no_published_weights(state, inputs, model)
     if mode not in MODES:
         raise BadJob(f"the mode is one of {', '.join(MODES)}")
     if not 1 <= deadline_blocks <= MAX_DEADLINE_BLOCKS or not 1 <= wait_blocks <= MAX_WAIT_BLOCKS:

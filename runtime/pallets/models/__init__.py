@@ -12,7 +12,9 @@ Rules, each with what an attacker can still do within it:
    each name costs the deposit, and an account holds at most 16 of them.
 2. A version. `publish_version(model, version, family, descriptor, weights_root, weights_size,
    quantization, licence, fee_per_use)`, by the owner only, above every earlier version number
-   (a version that exists, or a lower number, is refused: versions are immutable). The
+   (a version that exists, or a lower number, is refused: versions are immutable) and at most
+   MAX_VERSION_SKIP (1,000) above the next (VersionTooFar: no owner can take the last number a
+   call can name and leave its model no number for a next version). The
    descriptor is its family's canonical encoding (`families`), within its bounds, and the
    weights' size is the size it implies; the fee per use is at most MAX_FEE_PER_USE. It holds
    VERSION_DEPOSIT plus STATE_BYTE_DEPOSIT per byte of its variable fields (for good) and
@@ -20,7 +22,14 @@ Rules, each with what an attacker can still do within it:
    weights blob, `live_weights`, so that the model is uploaded once). Attacker: an owner raises its
    fee once jobs use the model. It cannot: a version's fee never changes, a job holds the fee of
    the version it names at submission, and a new version is a new name that jobs must choose.
-   A huge descriptor: refused past MAX_DESCRIPTOR_BYTES before it is decoded.
+   A huge descriptor: refused past MAX_DESCRIPTOR_BYTES before it is decoded. Another account
+   republishes the owner's weights root under its own model at fee 0: refused (WeightsTaken); a
+   root's first publication is kept (`WeightsRoots`, retired versions included) and only that
+   model's owner may publish the root again (in any of its models). What remains: the rule binds
+   those exact bytes (anyone may download the blob, change a byte and publish the result as its
+   own), and whoever publishes a root first owns it, so a front-runner that copies the root of a
+   publication waiting in the pool takes it (paying the deposits); the victim changes a byte of
+   its weights and publishes again, before uploading them.
 3. Retiring. `retire_version(model, version)`, by the owner: no new job may name it; jobs that
    did settle on its terms; its weights deposit is released, its record stays, and the nodes
    let its weights go one retention period later (unless an open job names them).
@@ -29,7 +38,11 @@ Rules, each with what an attacker can still do within it:
    "model" input with the weights root, and holds the fee per use with the escrow; it pays the
    owner when the job settles and returns it whenever the job ends otherwise. Attacker: a
    requester names a version whose weights nobody serves: as for any input nobody serves, two
-   workers decline the job and it expires, refunded, and the requester pays its fees. A grant's
+   workers decline the job and it expires, refunded, and the requester pays its fees. A
+   requester names the weights root in a plain `market.submit_job` (or as another input of a
+   model job) to run them without the fee: refused (market's ModelWeightsInput), for a retired
+   version's weights too; published weights enter a job only as the "model" input of a job that
+   names their version. A grant's
    builder cannot pay its own model's fee out of a grant: a grant's account may make only
    `market.submit_job` and `market.cancel_job`.
 
@@ -48,6 +61,7 @@ from runtime.pallets.models.constants import (
     MAX_DESCRIPTOR_BYTES,
     MAX_FEE_PER_USE,
     MAX_MODELS_PER_OWNER,
+    MAX_VERSION_SKIP,
     MAX_VERSIONS,
     MODEL_DEPOSIT,
     NAME,
@@ -64,6 +78,7 @@ from runtime.pallets.models.families import (
 )
 from runtime.pallets.models.pallet import Models as ModelsPallet
 from runtime.pallets.models.registry import (
+    first_publication,
     live_weights,
     record_deposit,
     version_for_job,
@@ -76,7 +91,9 @@ from runtime.pallets.models.storage import (
     ModelVersion,
     NextModelId,
     OwnerModels,
+    Publication,
     Versions,
+    WeightsRoots,
 )
 
 __all__ = [
@@ -86,6 +103,7 @@ __all__ = [
     "MAX_FEE_PER_USE",
     "MAX_MODELS_PER_OWNER",
     "MAX_VERSIONS",
+    "MAX_VERSION_SKIP",
     "MODEL_DEPOSIT",
     "NAME",
     "STATE_BYTE_DEPOSIT",
@@ -98,9 +116,12 @@ __all__ = [
     "ModelsPallet",
     "NextModelId",
     "OwnerModels",
+    "Publication",
     "Versions",
+    "WeightsRoots",
     "decode_descriptor",
     "encode_descriptor",
+    "first_publication",
     "live_weights",
     "record_deposit",
     "version_for_job",

@@ -15,6 +15,10 @@ MAX_MODELS_PER_OWNER: Final = 16
 adds to the state."""
 MAX_VERSIONS: Final = 64
 """Versions one model may have (retired ones count: versions are never removed)."""
+MAX_VERSION_SKIP: Final = 1000
+"""How far above the next number a new version's may be: with MAX_VERSIONS it keeps every number
+far below 2^32 - 1, so that no owner can publish the last number a call can name and leave no
+number for its next version."""
 MAX_NAME_LEN: Final = 64
 MAX_LICENCE_LEN: Final = 64
 MAX_QUANTIZATION_LEN: Final = 32

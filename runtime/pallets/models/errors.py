@@ -31,6 +31,17 @@ class VersionExists(ModelsError):
     immutable."""
 
 
+class VersionTooFar(ModelsError):
+    """A new version's number may be at most 1,000 above its model's next version number."""
+
+
+class WeightsTaken(ModelsError):
+    """Another account's model published these weights first: change a byte to publish yours.
+
+    A weights root is bound to the owner who first published it (retired versions included), so
+    that nobody republishes someone's weights at a lower fee; that owner may publish it again."""
+
+
 class VersionRetired(ModelsError):
     """The model's owner retired this version: no new job may name it."""
 
@@ -88,4 +99,6 @@ ERRORS: Final = (
     WeightsSizeMismatch,
     FeeTooLarge,
     ParamsMismatch,
+    VersionTooFar,
+    WeightsTaken,
 )

@@ -5,7 +5,13 @@ from __future__ import annotations
 
 from runtime.pallets import system
 from runtime.pallets.models.constants import HOLD
-from runtime.pallets.models.storage import Models, NextModelId, OwnerModels, Versions
+from runtime.pallets.models.storage import (
+    Models,
+    NextModelId,
+    OwnerModels,
+    Versions,
+    WeightsRoots,
+)
 from runtime.state import PrefixIterator, StateOverlay, StateReader
 
 
@@ -15,13 +21,17 @@ def models_problems(read: StateReader, iterate: PrefixIterator) -> list[str]:
     - each account's "models" hold is the deposits of its models and their versions;
     - each account's list of models is the models it owns, and every model id is below the next;
     - each model's versions are increasing and exist, and every version belongs to a model;
-    - a retired version holds no weights deposit.
+    - a retired version holds no weights deposit;
+    - each weights root's first publication is a version with that root, and every version with
+      that root belongs to the same owner.
     """
     state = StateOverlay(read)
     problems: list[str] = []
     owed: dict[bytes, int] = {}
     owned: dict[bytes, list[int]] = {}
     listed: set[tuple[int, int]] = set()
+    roots: dict[bytes, bytes] = {}
+    """Each version's weights root -> its model's owner."""
     next_id = NextModelId.get(state)
     for key, raw in iterate(Models.prefix):
         model_id = int.from_bytes(Models.key_suffix(key), "big")
@@ -43,8 +53,17 @@ def models_problems(read: StateReader, iterate: PrefixIterator) -> list[str]:
             continue
         listed.discard((model_id, number))
         owed[parent.owner] = owed.get(parent.owner, 0) + version.deposit + version.weights_deposit
+        if roots.setdefault(version.weights_root, parent.owner) != parent.owner:
+            problems.append(f"two owners published the weights of model {model_id} v{number}")
+        if WeightsRoots.get(state, version.weights_root) is None:
+            problems.append(f"version {number} of model {model_id}'s weights are not recorded")
         if not version.live and version.weights_deposit:
             problems.append(f"retired version {number} of model {model_id} holds its weights")
+    for key, raw in iterate(WeightsRoots.prefix):
+        first = WeightsRoots.decode(raw)
+        at = Versions.get(state, (first.model_id, first.version))
+        if at is None or at.weights_root != WeightsRoots.key_suffix(key):
+            problems.append(f"a weights root's first publication {first} is not its version")
     for model_id, number in sorted(listed):
         problems.append(f"model {model_id} lists version {number}, which does not exist")
     lists = {

@@ -19,6 +19,7 @@ from runtime.pallets.models.constants import (
     MAX_MODELS_PER_OWNER,
     MAX_NAME_LEN,
     MAX_QUANTIZATION_LEN,
+    MAX_VERSION_SKIP,
     MAX_VERSIONS,
     MODEL_DEPOSIT,
     STATE_BYTE_DEPOSIT,
@@ -39,11 +40,21 @@ from runtime.pallets.models.errors import (
     UnknownVersion,
     VersionExists,
     VersionRetired,
+    VersionTooFar,
     WeightsSizeMismatch,
+    WeightsTaken,
 )
 from runtime.pallets.models.events import ModelCreated, VersionPublished
 from runtime.pallets.models.events import VersionRetired as Retired
-from runtime.pallets.models.storage import Model, Models, ModelVersion, NextModelId, OwnerModels
+from runtime.pallets.models.storage import (
+    Model,
+    Models,
+    ModelVersion,
+    NextModelId,
+    OwnerModels,
+    Publication,
+    WeightsRoots,
+)
 from runtime.pallets.models.storage import Versions as VersionsMap
 from runtime.state import StateOverlay
 
@@ -141,6 +152,11 @@ def publish(
         raise VersionExists(
             f"model {model_id}'s next version is {found.next_version} or above, not {version}"
         )
+    if version > found.next_version + MAX_VERSION_SKIP:
+        raise VersionTooFar(
+            f"model {model_id}'s next version is {found.next_version} to "
+            f"{found.next_version + MAX_VERSION_SKIP}, not {version}"
+        )
     if len(found.versions) >= MAX_VERSIONS:
         raise TooManyVersions(f"a model has at most {MAX_VERSIONS} versions")
     check_text("quantization", published.quantization, MAX_QUANTIZATION_LEN)
@@ -154,6 +170,12 @@ def publish(
             f"a {published.family} model {list(values)} has {size} bytes of weights, "
             f"not {published.weights_size}"
         )
+    first = WeightsRoots.get(state, published.weights_root)
+    if first is not None and model(state, first.model_id).owner != owner:
+        raise WeightsTaken(
+            f"these weights were first published as model {first.model_id} version "
+            f"{first.version}, another account's"
+        )
     deposit = record_deposit(
         published.family, published.descriptor, published.quantization, published.licence
     )
@@ -163,6 +185,8 @@ def publish(
         published, registered_at=ctx.number, deposit=deposit, weights_deposit=held_for_weights
     )
     VersionsMap.insert(state, (model_id, version), stored)
+    if first is None:
+        WeightsRoots.insert(state, published.weights_root, Publication(model_id, version))
     Models.insert(state, model_id, replace(found, versions=(*found.versions, version)))
     ctx.deposit_event(
         VersionPublished,
@@ -206,6 +230,12 @@ def version_for_job(
     except families.DescriptorError as exc:
         raise ParamsMismatch(str(exc)) from exc
     return found, chosen, families.job_workload(chosen.family)
+
+
+def first_publication(state: StateOverlay, root: bytes) -> Publication | None:
+    """The (model, version) that first published the weights root `root`, retired or not; None
+    if no version ever named it. The market refuses such a root as a plain job's input."""
+    return WeightsRoots.get(state, root)
 
 
 def live_weights(state: StateOverlay) -> set[bytes]:

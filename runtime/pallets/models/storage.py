@@ -66,6 +66,14 @@ class ModelVersion(Record):
         return self.retired_at == 0
 
 
+@dataclass(frozen=True, slots=True)
+class Publication(Record):
+    """Where a weights root was first published: by that model's owner, as that version."""
+
+    model_id: int = param(fields.U64)
+    version: int = param(fields.U32)
+
+
 Models: Final = StorageMap[int, Model](
     NAME, "Models", lambda i: i.to_bytes(8, "big"), record_codec(Model)
 )
@@ -76,6 +84,12 @@ Versions: Final = StorageMap[tuple[int, int], ModelVersion](
     record_codec(ModelVersion),
 )
 """A model's versions, by (model id, version number)."""
+WeightsRoots: Final = StorageMap[bytes, Publication](
+    NAME, "WeightsRoots", lambda root: root, record_codec(Publication)
+)
+"""Each published weights root's first publication, kept when the version is retired: only that
+model's owner may publish the root again, and a plain job may not name it as an input (a job
+runs published weights only by naming a version, and so pays its fee)."""
 NextModelId: Final = StorageValue[int](NAME, "NextModelId", U64_CODEC, 1)
 """The id the next model gets: ids start at 1 and are never reused."""
 OwnerModels: Final = StorageMap[bytes, tuple[int, ...]](

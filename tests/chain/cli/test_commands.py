@@ -11,8 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from chain.cli.demo_market import ASKS
 from chain.client.chain import XplClient
+from chain.service.recomputation import select_device
 from chain.spec import ChainSpec, dev_spec
+from gpu_worker.worker.registration import warm_up
 from runtime.primitives.address import encode_address
 from runtime.primitives.amount import format_amount, parse_amount
 from runtime.primitives.hashing import blake2b_256, from_hex, to_hex
@@ -323,7 +326,21 @@ def test_benchmark_import_prints_positive_figures(xpl: XplCli) -> None:
         assert isinstance(figures[name], int | float) and figures[name] > 0, (name, figures)
 
 
+@pytest.fixture(scope="module")
+def demo_kernels_cached() -> None:
+    """The CPU kernels the demo's processes run, compiled into Numba's cache (or loaded from it)
+    here first, by what those processes run before their first job: the device self-test of
+    every validator and the warm-up of the worker's workloads. From a cold cache (a fresh
+    checkout) the three validators each compiled the same kernels at once at their first audit
+    (about 20 s of CPU each), and the worker, compiling under that load, could miss the demo's
+    60 s to register; now they load what this compiled once."""
+    assert select_device("cpu") == "cpu"
+    for workload in (ask.split("=")[0] for ask in ASKS):
+        warm_up(workload, "cpu")
+
+
 @pytest.mark.timeout(360)
+@pytest.mark.usefixtures("demo_kernels_cached")
 def test_demo_runs_a_network_transfers_governance_and_the_compute_market_end_to_end(
     xpl: XplCli,
 ) -> None:

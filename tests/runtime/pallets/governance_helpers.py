@@ -43,7 +43,7 @@ from runtime.pallets.treasury.storage import Ledger, Ledgers
 from runtime.primitives.keys import Keypair, dev_keypair
 from runtime.state import StateOverlay
 from sim.invariants import block_events, figures_of, treasury_outflows
-from tests.runtime.conftest import SLOT_MS, TEST_STAKING, VALIDATOR_BOND
+from tests.runtime.conftest import SLOT_MS, TEST_STAKING, VALIDATOR_BOND, prefix_iterator
 from tests.runtime.pallets.market_helpers import MarketChain, Outcome
 
 UNIT: Final = 10**12
@@ -94,7 +94,7 @@ class GovernanceChain(MarketChain):
         return block, result
 
     def _check(self, number: int) -> None:
-        problems = check_invariants(self.read, self.iterate)
+        problems = check_invariants(self.read, prefix_iterator(self.state))
         events = block_events(self.read)
         issuance, treasury = self.issuance(), self.total(TREASURY)
         ledger = Ledgers.get(self.overlay())

@@ -29,7 +29,6 @@ from runtime.pallets.staking import (
     StakingParams,
 )
 from runtime.primitives.keys import Keypair, dev_keypair
-from runtime.primitives.trie import root_of
 from tests.runtime.conftest import apply_changes
 from tests.runtime.pallets.market_helpers import SLOT_MS, UNIT, MarketChain, Outcome, hook_events
 
@@ -163,7 +162,7 @@ class StakingChain(MarketChain):
         header = Header(
             parent_hash=self.head.hash,
             number=self.head.number + 1,
-            state_root=root_of(post),
+            state_root=self.roots.root_of(post),
             extrinsics_root=extrinsics_root(builder.extrinsics),
             timestamp=self._timestamp,
             digest=Digest(

@@ -1,8 +1,8 @@
 """A hypothesis state machine over the models pallet: owners create models, publish versions
-(next, skipped, repeated or lower numbers; good and bad descriptors and sizes; by the owner or
-not) and retire them. After every step each account holds exactly the deposits of the models and
-versions this model says it owns, a published version never changes but for being retired, and
-every pallet's invariants hold."""
+(next, skipped, too far, repeated or lower numbers; good and bad descriptors and sizes; by the
+owner or not; weights roots another owner published first or not) and retire them. After every
+step each account holds exactly the deposits of the models and versions this model says it owns,
+a published version never changes but for being retired, and every pallet's invariants hold."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from tests.runtime.pallets.market_helpers import OUTSIDER, REQUESTER, REQUESTER2
 OWNERS = (OUTSIDER, REQUESTER, REQUESTER2)
 NAMES = ("a", "b", "c")
 ARCHITECTURES = ((8, 4), (16, 8, 4), (4, 4))
-ROOT = bytes(range(32))
+ROOTS = (bytes(range(32)), bytes(32), b"\xff" * 32)
 
 
 class ModelsMachine(RuleBasedStateMachine):
@@ -32,6 +32,8 @@ class ModelsMachine(RuleBasedStateMachine):
         self.versions: dict[tuple[int, int], models.ModelVersion] = {}
         """What each version was published as (its deposits and block as the chain set them)."""
         self.retired: set[tuple[int, int]] = set()
+        self.root_owner: dict[bytes, int] = {}
+        """Each published weights root -> the owner index that first published it."""
 
     def owned(self, who: int) -> list[int]:
         return [i for i, (o, _, _) in self.models.items() if o == who]
@@ -53,7 +55,8 @@ class ModelsMachine(RuleBasedStateMachine):
     @rule(
         model_id=st.integers(1, 4),
         stranger=st.sampled_from([0, 0, 0, 1, 2]),
-        step=st.sampled_from([1, 1, 1, 2, 0, -1]),
+        step=st.sampled_from([1, 1, 1, 2, 0, -1, 1001, 1002]),
+        root=st.sampled_from(ROOTS),
         architecture=st.sampled_from(ARCHITECTURES),
         size_off=st.sampled_from([0, 0, 0, 0, 1, -1]),
         canonical=st.sampled_from([True, True, True, False]),
@@ -64,6 +67,7 @@ class ModelsMachine(RuleBasedStateMachine):
         model_id: int,
         stranger: int,
         step: int,
+        root: bytes,
         architecture: tuple[int, ...],
         size_off: int,
         canonical: bool,
@@ -77,12 +81,13 @@ class ModelsMachine(RuleBasedStateMachine):
         if not canonical:  # the first width in a wider form than needed
             descriptor = bytes([descriptor[0]]) + b"\xcd\x00" + descriptor[1:]
         size = qmlp_model_bytes(architecture) + size_off
-        args = (model_id, number, "qmlp_i8", descriptor, ROOT, size, "int8", "MIT", fee)
+        args = (model_id, number, "qmlp_i8", descriptor, root, size, "int8", "MIT", fee)
         out = self.chain.call(OWNERS[who], "models", "publish_version", *args)
         ok = (
             found is not None
             and found[0] == who
-            and number > latest
+            and latest < number <= latest + 1 + models.MAX_VERSION_SKIP
+            and self.root_owner.get(root, who) == who
             and canonical
             and size_off == 0
         )
@@ -90,6 +95,7 @@ class ModelsMachine(RuleBasedStateMachine):
         if ok:
             assert found is not None
             found[2].append(number)
+            self.root_owner.setdefault(root, who)
             stored = models.Versions.get(self.chain.overlay(), (model_id, number))
             assert stored is not None and stored.fee_per_use == fee
             self.versions[(model_id, number)] = stored

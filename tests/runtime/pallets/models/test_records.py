@@ -38,17 +38,21 @@ MODELS = st.builds(
     deposit=BALANCE,
     versions=st.lists(U32, max_size=models.MAX_VERSIONS).map(tuple),
 )
+PUBLICATIONS = st.builds(models.Publication, model_id=st.integers(0, 2**64 - 1), version=U32)
 USES = st.builds(
     market.ModelUse, model_id=st.integers(0, 2**64 - 1), version=U32, owner=ACCOUNT, fee=BALANCE
 )
 
 
 @settings(max_examples=40)
-@given(VERSIONS, MODELS, st.none() | USES)
+@given(VERSIONS, MODELS, PUBLICATIONS, st.none() | USES)
 def test_records_round_trip(
-    version: models.ModelVersion, model: models.Model, use: market.ModelUse | None
+    version: models.ModelVersion,
+    model: models.Model,
+    first: models.Publication,
+    use: market.ModelUse | None,
 ) -> None:
-    for record in (version, model):
+    for record in (version, model, first):
         codec = record_codec(type(record))
         assert codec.decode(codec.encode(record)) == record
     job = market.Job(
