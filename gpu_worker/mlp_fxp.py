@@ -52,6 +52,7 @@ from typing import Final
 import numpy as np
 
 from gpu_worker.inputs import I8, I16, I32, I64, seed_stream
+from gpu_worker.kernels.arguments import int8_matrix
 
 WEIGHT_LIMIT: Final = (1 << 24) - 1
 """Weights and biases are clamped to ±WEIGHT_LIMIT (Q.F) after every update."""
@@ -157,6 +158,34 @@ def train_step(
     return witness
 
 
+def checked_train_args(
+    x: np.ndarray,
+    y: I16,
+    order: I64,
+    every: int,
+    frac_bits: int,
+    lr_shift: int,
+    start: I32,
+    dims: Sequence[int],
+) -> I8:
+    """`x` as an int8 matrix, once the compiled kernels' arguments are checked against each other
+    (shapes, sample indices, the shifts' ranges); ValueError naming the first that is not."""
+    x = int8_matrix(x, "x")
+    if y.ndim != 2 or y.dtype != np.int16 or y.shape != (x.shape[0], dims[-1]):
+        raise ValueError(f"y must be int16 of {x.shape[0]}×{dims[-1]}, not {y.dtype} {y.shape}")
+    if x.shape[1] != dims[0]:
+        raise ValueError(f"x has {x.shape[1]} columns, the model's input {dims[0]}")
+    if order.ndim != 2 or order.shape[0] % every:
+        raise ValueError(f"order of shape {order.shape} is not whole checkpoints of {every}")
+    if order.size and (int(order.min()) < 0 or int(order.max()) >= x.shape[0]):
+        raise ValueError(f"order holds sample indices outside 0..{x.shape[0] - 1}")
+    if start.shape != (parameter_count(dims),):
+        raise ValueError(f"start must hold {parameter_count(dims)} words, not {start.shape}")
+    if not 1 <= frac_bits <= 20 or not 1 <= lr_shift <= 62:
+        raise ValueError(f"frac_bits {frac_bits} or lr_shift {lr_shift} is out of range")
+    return x
+
+
 def _flat(layers: Sequence[tuple[I64, I64]]) -> I32:
     return np.concatenate([part.reshape(-1) for layer in layers for part in layer]).astype(np.int32)
 
@@ -194,6 +223,7 @@ __all__ = [
     "ACTIVATION_MAX",
     "ERROR_LIMIT",
     "WEIGHT_LIMIT",
+    "checked_train_args",
     "init_bits",
     "initial_parameters",
     "logits",

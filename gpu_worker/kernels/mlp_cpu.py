@@ -18,8 +18,13 @@ import numpy as np
 
 from gpu_worker.inputs import I8, I16, I32, I64
 from gpu_worker.kernels import kernel_cache  # noqa: F401  (stamps the kernels' cache)
-from gpu_worker.kernels.arguments import int8_matrix, read_only
-from gpu_worker.mlp_fxp import ACTIVATION_MAX, ERROR_LIMIT, WEIGHT_LIMIT, parameter_count
+from gpu_worker.kernels.arguments import read_only
+from gpu_worker.mlp_fxp import (
+    ACTIVATION_MAX,
+    ERROR_LIMIT,
+    WEIGHT_LIMIT,
+    checked_train_args,
+)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -170,19 +175,7 @@ def train(
     witness_mask: int | None = None,
 ) -> tuple[I32, list[I64]]:
     """As `gpu_worker.mlp_fxp.train`, compiled: the checkpoints, and each step's witness."""
-    x = int8_matrix(x, "x")
-    if y.ndim != 2 or y.dtype != np.int16 or y.shape != (x.shape[0], dims[-1]):
-        raise ValueError(f"y must be int16 of {x.shape[0]}×{dims[-1]}, not {y.dtype} {y.shape}")
-    if x.shape[1] != dims[0]:
-        raise ValueError(f"x has {x.shape[1]} columns, the model's input {dims[0]}")
-    if order.ndim != 2 or order.shape[0] % every:
-        raise ValueError(f"order of shape {order.shape} is not whole checkpoints of {every}")
-    if order.size and (int(order.min()) < 0 or int(order.max()) >= x.shape[0]):
-        raise ValueError(f"order holds sample indices outside 0..{x.shape[0] - 1}")
-    if start.shape != (parameter_count(dims),):
-        raise ValueError(f"start must hold {parameter_count(dims)} words, not {start.shape}")
-    if not 1 <= frac_bits <= 20 or not 1 <= lr_shift <= 62:
-        raise ValueError(f"frac_bits {frac_bits} or lr_shift {lr_shift} is out of range")
+    x = checked_train_args(x, y, order, every, frac_bits, lr_shift, start, dims)
     steps, batch = order.shape
     out: I32 = np.empty((steps // every, len(start)), np.int32)
     mask = -1 if witness_mask is None else int(witness_mask)
