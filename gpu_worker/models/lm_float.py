@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 from scipy.special import erf  # type: ignore[import-untyped]
+
+from runtime.tfm_layout import TfmDescriptor
 
 Array = npt.NDArray[np.floating[Any]]
 Params = dict[str, Array]
@@ -40,20 +42,8 @@ _INV_SQRT2: Final = 1.0 / math.sqrt(2.0)
 _INV_SQRT_2PI: Final = 1.0 / math.sqrt(2.0 * math.pi)
 
 
-class LmShape(NamedTuple):
-    """A tfm_i8 descriptor: (vocab, context, d_model, heads, layers, d_ff), in that order."""
-
-    vocab: int
-    context: int
-    d_model: int
-    heads: int
-    layers: int
-    d_ff: int
-
-    @property
-    def head_dim(self) -> int:
-        """Each head's width, d_model / heads."""
-        return self.d_model // self.heads
+LmShape = TfmDescriptor
+"""A tfm_i8 descriptor: (vocab, context, d_model, heads, layers, d_ff), in that order."""
 
 
 class ShapeError(ValueError):
